@@ -1,0 +1,56 @@
+"""The ``pynta`` command: the napari GUI without arguments, sub-commands for headless work."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from napari_pynta import __version__
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+
+#: sub-command name -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
+SUBCOMMANDS = {
+    "simulate": "napari_pynta.cli_simulate",
+    "analyze": "napari_pynta.cli_analyze",
+    "acquire": "napari_pynta.cli_acquire",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="pynta",
+        description="Nanoparticle tracking analysis. Without a sub-command, opens napari "
+        "with the PyNTA widgets and the simulated camera.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-pynta {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pynta`` command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from napari_pynta.gui_launch import launch_gui
+
+        return launch_gui()
+    try:
+        return int(args.run(args) or 0)
+    except (PyntaInputError, PyntaDataError) as error:
+        print(f"pynta {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pynta {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
