@@ -1,0 +1,163 @@
+"""napari reader, tracks writer and sample data of napari-pynta (npe2 contributions).
+
+- :func:`get_reader` opens a pynta store (``*.zarr``), a (multi-page) TIFF or a folder of PNG/TIFF
+  frames lazily (dask) with the physical pixel scale; a store that holds analysis results also
+  gives a points layer (localizations) and a tracks layer.
+- :func:`write_tracks` saves a tracks layer as CSV (pixels and micrometres).
+- :func:`simulated_movie` is the sample data: a short simulated NTA movie of 100 nm beads.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_pynta.errors import PyntaDataError
+from napari_pynta.widgets.layer_data import (
+    POINTS_NAME,
+    POINTS_STYLE,
+    TRACKS_NAME,
+    TRACKS_STYLE,
+    fixed_contrast_limits,
+    movie_layer_kwargs,
+    pixel_scale,
+    points_data,
+    tracks_data,
+    tracks_table,
+)
+
+LayerDataTuple = tuple[Any, dict[str, Any], str]
+
+#: file suffixes of single-file movies this reader accepts
+MOVIE_FILE_SUFFIXES = (".tif", ".tiff")
+#: suffixes of the frames of an image folder
+FRAME_FILE_SUFFIXES = (".png", ".tif", ".tiff")
+#: store tables shown as layers when present
+LOCALIZATIONS_TABLE = "localizations"
+TRACKS_TABLE = "tracks"
+
+#: sample movie: small enough to simulate in about a second, long enough for tracks of 50+ steps
+SAMPLE_FRAMES = 120
+SAMPLE_SHAPE = (256, 256)
+SAMPLE_PARTICLES = 40
+
+
+def is_pynta_movie_path(path: str | Path) -> bool:
+    """True for a pynta store, a TIFF file, or a folder holding PNG/TIFF frames."""
+    path = Path(path)
+    if path.suffix.lower() == ".zarr":
+        return path.is_dir()
+    if path.is_file():
+        return path.suffix.lower() in MOVIE_FILE_SUFFIXES
+    if path.is_dir():
+        return any(child.suffix.lower() in FRAME_FILE_SUFFIXES for child in path.iterdir())
+    return False
+
+
+def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerDataTuple]] | None:
+    """npe2 reader hook: return :func:`read_movie` for paths pynta can open, else None."""
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    return read_movie if is_pynta_movie_path(path) else None
+
+
+def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
+    """Open a movie lazily as an image layer, plus points/tracks layers of stored results.
+
+    Parameters
+    ----------
+    path : str or list of str
+        A pynta store, a TIFF file or an image folder (a one-element list is accepted).
+
+    Returns
+    -------
+    list of LayerDataTuple
+        ``(data, kwargs, layer_type)`` tuples: the image first, then localizations and tracks
+        when the store holds them.
+    """
+    from napari_pynta.readers import open_movie
+
+    if isinstance(path, list):
+        path = path[0]
+    movie = open_movie(path)
+    name = Path(str(path).rstrip("/\\")).stem or "movie"
+    image_kwargs = movie_layer_kwargs(movie.metadata, movie.source, name)
+    image_kwargs["contrast_limits"] = fixed_contrast_limits(movie.frames[0].compute())
+    layers: list[LayerDataTuple] = [(movie.frames, image_kwargs, "image")]
+    if movie.store is not None:
+        layers.extend(_result_layers(movie.store, movie.metadata, name))
+    return layers
+
+
+def _result_layers(store: Any, metadata: dict[str, Any], name: str) -> list[LayerDataTuple]:
+    """Points and tracks layers of the analysis tables a store holds (none when it holds none)."""
+    scale = (1.0, *pixel_scale(metadata))
+    tables = set(store.table_names())
+    layers: list[LayerDataTuple] = []
+    if LOCALIZATIONS_TABLE in tables:
+        localizations = store.read_table(LOCALIZATIONS_TABLE)
+        kwargs = {"name": f"{name} {POINTS_NAME}", "scale": scale, **POINTS_STYLE}
+        layers.append((points_data(localizations), kwargs, "points"))
+    if TRACKS_TABLE in tables:
+        tracks = store.read_table(TRACKS_TABLE)
+        if len(tracks):
+            kwargs = {"name": f"{name} {TRACKS_NAME}", "scale": scale, **TRACKS_STYLE}
+            layers.append((tracks_data(tracks), kwargs, "tracks"))
+    return layers
+
+
+def write_tracks(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """npe2 single-layer writer: save a tracks layer as CSV.
+
+    Columns: ``particle, frame, y, x`` (pixels) and, with the layer scale, ``y_um, x_um``.
+
+    Parameters
+    ----------
+    path : str
+        Destination; ``.csv`` is appended when missing.
+    data : array-like
+        (N, 4) or (N, 5) tracks layer data.
+    meta : dict
+        Layer attributes (``scale`` is used).
+
+    Returns
+    -------
+    list of str
+        The path written.
+    """
+    destination = Path(path)
+    if destination.suffix.lower() != ".csv":
+        destination = destination.with_name(destination.name + ".csv")
+    try:
+        table = tracks_table(data, meta.get("scale"))
+    except ValueError as error:
+        raise PyntaDataError(f"cannot write tracks to {destination}: {error}") from None
+    table.to_csv(destination, index=False)
+    return [str(destination)]
+
+
+def sample_settings() -> Any:
+    """Simulation settings of the sample movie (100 nm beads in water at 22 °C)."""
+    from napari_pynta.simulate import Population, SimulationSettings
+
+    return SimulationSettings(
+        shape=SAMPLE_SHAPE,
+        n_particles=SAMPLE_PARTICLES,
+        populations=(Population(100.0),),
+        seed=2018,
+    )
+
+
+def simulated_movie() -> list[LayerDataTuple]:
+    """npe2 sample data: a simulated NTA movie with its ground truth in the layer metadata."""
+    from napari_pynta.simulate import simulate_movie
+
+    movie = simulate_movie(SAMPLE_FRAMES, sample_settings())
+    kwargs = movie_layer_kwargs(movie.metadata, "simulated", "simulated NTA movie")
+    kwargs["contrast_limits"] = fixed_contrast_limits(movie.frames[0])
+    kwargs["metadata"]["pynta"]["true_diameters_nm"] = np.asarray(movie.diameters_nm, dtype=float)
+    return [(movie.frames, kwargs, "image")]
