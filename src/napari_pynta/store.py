@@ -1,0 +1,661 @@
+"""The zarr v3 movie store: frames, acquisition metadata, per-frame times and result tables.
+
+Layout of a ``*.zarr`` directory (see ``docs/store-format.md``)::
+
+    movie.zarr/
+      zarr.json         group; attributes "ome" (OME-NGFF 0.5 multiscales) and "pynta" (metadata)
+      0/                frames (T, Y, X) uint8/uint16, one chunk per frame, blosc-lz4 + shuffle
+      timestamps_s/     (T,) float64 camera time of each frame in seconds
+      seq/              (T,) int64 acquisition frame number (gaps = frames the camera dropped)
+      tables/<name>/    one 1-D array per column of a table (localizations, tracks, ...)
+
+The frames live at path ``0`` so that OME-NGFF viewers open the movie as a single-level image.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import zarr
+from zarr.codecs import BloscCodec
+
+from napari_pynta import __version__
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+
+FORMAT_VERSION = 1
+FRAMES_PATH = "0"
+TIMESTAMPS_PATH = "timestamps_s"
+SEQ_PATH = "seq"
+TABLES_PATH = "tables"
+ALLOWED_DTYPES = ("uint8", "uint16")
+METADATA_KEYS = (
+    "pixel_size_um",
+    "frame_interval_s",
+    "exposure_s",
+    "temperature_c",
+    "viscosity_pa_s",
+    "solvent",
+    "camera",
+    "camera_settings",
+    "software_version",
+    "start_time",
+)
+OPEN_MODES = ("r", "r+")
+SEQ_FILL = -1  # seq value of a frame whose acquisition number was never written
+_POSITIVE_KEYS = ("pixel_size_um", "frame_interval_s", "exposure_s", "viscosity_pa_s")
+_TEXT_KEYS = ("solvent", "camera", "software_version")
+_ABSOLUTE_ZERO_C = -273.15
+_TABLE_CHUNK = 1 << 20
+_PER_FRAME_CHUNK = 4096
+_MISSING_SUFFIX = ".isna"
+
+
+def _compressor() -> BloscCodec:
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    """Return ``value`` as plain JSON types (numpy scalars/arrays converted) or raise."""
+
+    def convert(obj: Any) -> Any:
+        if isinstance(obj, np.generic | np.ndarray):
+            return obj.tolist()
+        raise TypeError(type(obj).__name__)
+
+    try:
+        return json.loads(json.dumps(value, default=convert, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise PyntaInputError(
+            f"metadata {key!r} must be JSON-serializable (numbers, text, lists, dicts), "
+            f"got {value!r} ({exc})"
+        ) from None
+
+
+def _validate_value(key: str, value: Any) -> Any:
+    if not isinstance(key, str) or not key:
+        raise PyntaInputError(f"metadata keys must be non-empty strings, got {key!r}")
+    if value is None:
+        return None
+    if key in _POSITIVE_KEYS:
+        return require_positive(key, value)
+    if key == "temperature_c":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise PyntaInputError(f"temperature_c must be a number in °C, got {value!r}") from None
+        if not math.isfinite(number) or number <= _ABSOLUTE_ZERO_C:
+            raise PyntaInputError(
+                f"temperature_c must be a finite number above {_ABSOLUTE_ZERO_C} °C, got {value!r}"
+            )
+        return number
+    if key in _TEXT_KEYS:
+        if not isinstance(value, str):
+            raise PyntaInputError(f"{key} must be text, got {value!r}")
+        return value
+    if key == "camera_settings":
+        if not isinstance(value, Mapping):
+            raise PyntaInputError(f"camera_settings must be a dict, got {value!r}")
+        return _jsonable(key, dict(value))
+    if key == "start_time":
+        try:
+            _dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise PyntaInputError(
+                f"start_time must be an ISO 8601 date-time such as "
+                f"'2026-01-31T12:00:00+00:00', got {value!r}"
+            ) from None
+        return str(value)
+    return _jsonable(key, value)
+
+
+def validate_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate store metadata and return it as plain JSON types.
+
+    Known keys (``METADATA_KEYS``) are checked: sizes, times and viscosity must be positive,
+    the temperature above absolute zero, text fields text, ``camera_settings`` a dict,
+    ``start_time`` ISO 8601, and ``exposure_s`` may not exceed ``frame_interval_s``. ``None``
+    means unknown. Unknown keys are kept if they are JSON-serializable.
+
+    Parameters
+    ----------
+    metadata : Mapping[str, Any]
+        The metadata to check.
+
+    Returns
+    -------
+    dict[str, Any]
+        The validated metadata (numbers as float, numpy values as Python values).
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the first key whose value is not allowed.
+    """
+    if not isinstance(metadata, Mapping):
+        raise PyntaInputError(f"metadata must be a dict, got {type(metadata).__name__}")
+    checked = {key: _validate_value(key, value) for key, value in metadata.items()}
+    exposure, interval = checked.get("exposure_s"), checked.get("frame_interval_s")
+    if exposure is not None and interval is not None and exposure > interval * (1 + 1e-9):
+        raise PyntaInputError(
+            f"exposure_s ({exposure} s) must not exceed frame_interval_s ({interval} s): "
+            "a camera cannot expose longer than the time between frames"
+        )
+    return checked
+
+
+def ome_multiscales(metadata: Mapping[str, Any], name: str = "frames") -> dict[str, Any]:
+    """Return the OME-NGFF 0.5 ``ome`` attribute describing the frames array at path ``0``.
+
+    The scale of the ``t`` axis is the frame interval in seconds and that of ``y``/``x`` the
+    pixel size in micrometers; an unknown value is written as scale 1 without a unit.
+
+    Parameters
+    ----------
+    metadata : Mapping[str, Any]
+        Store metadata with ``frame_interval_s`` and ``pixel_size_um`` (either may be None).
+    name : str
+        Name of the image.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``{"version": "0.5", "multiscales": [...]}``.
+    """
+    interval = metadata.get("frame_interval_s")
+    pixel = metadata.get("pixel_size_um")
+    t_axis: dict[str, Any] = {"name": "t", "type": "time"}
+    y_axis: dict[str, Any] = {"name": "y", "type": "space"}
+    x_axis: dict[str, Any] = {"name": "x", "type": "space"}
+    if interval is not None:
+        t_axis["unit"] = "second"
+    if pixel is not None:
+        y_axis["unit"] = x_axis["unit"] = "micrometer"
+    scale = [
+        float(interval) if interval is not None else 1.0,
+        float(pixel) if pixel is not None else 1.0,
+        float(pixel) if pixel is not None else 1.0,
+    ]
+    dataset = {"path": FRAMES_PATH, "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+    return {
+        "version": "0.5",
+        "multiscales": [{"name": name, "axes": [t_axis, y_axis, x_axis], "datasets": [dataset]}],
+    }
+
+
+def _check_frame_shape(frame_shape: Any) -> tuple[int, int]:
+    try:
+        shape = tuple(int(n) for n in frame_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 2 or min(shape) < 1:
+        raise PyntaInputError(
+            f"frame_shape must be two positive integers (Y, X), got {frame_shape!r}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked is None or checked.name not in ALLOWED_DTYPES:
+        shown = checked.name if checked is not None else repr(dtype)
+        raise PyntaInputError(
+            f"frame dtype {shown} is not supported; allowed: {', '.join(ALLOWED_DTYPES)}"
+        )
+    return checked
+
+
+def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
+    return PyntaDataError(f"cannot open pynta movie store {str(path)!r}: {reason}")
+
+
+class MovieStore:
+    """A movie on disk: frames (T, Y, X), metadata, per-frame times and result tables.
+
+    Create a new store with :meth:`create` or open an existing one with :meth:`open`; do not call
+    the constructor directly. ``n_frames`` is the number of frames whose pixels, timestamp and seq
+    were all written: a writer that dies in the middle of :meth:`append` leaves at most that one
+    block incomplete, which readers ignore and re-opening with ``mode="r+"`` truncates.
+    """
+
+    def __init__(self, path: Path, group: zarr.Group, mode: str) -> None:
+        self._path = path
+        self._group = group
+        self._mode = mode
+        self._closed = False
+        self._frames = group[FRAMES_PATH]
+        self._timestamps = group[TIMESTAMPS_PATH]
+        self._seq = group[SEQ_PATH]
+        self._n_frames = min(a.shape[0] for a in (self._frames, self._timestamps, self._seq))
+        self._metadata = dict(group.attrs["pynta"]["metadata"])
+        self._last_seq: int | None = None
+
+    # ------------------------------------------------------------------ creation / opening
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        frame_shape: tuple[int, int],
+        dtype: Any,
+        metadata: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> MovieStore:
+        """Create an empty store ready for :meth:`append`.
+
+        Parameters
+        ----------
+        path : str or Path
+            Directory of the new store (by convention ending in ``.zarr``).
+        frame_shape : tuple[int, int]
+            (Y, X) of every frame.
+        dtype : str or numpy dtype
+            ``uint8`` or ``uint16``.
+        metadata : Mapping, optional
+            Acquisition metadata (see :func:`validate_metadata`). ``software_version`` is set to
+            this package's version and ``start_time`` defaults to now (UTC).
+        overwrite : bool
+            Replace an existing store at ``path``.
+
+        Returns
+        -------
+        MovieStore
+            The store, open for writing.
+        """
+        path = Path(path)
+        shape = _check_frame_shape(frame_shape)
+        frame_dtype = _check_dtype(dtype)
+        checked = validate_metadata(dict(metadata or {}))
+        checked["software_version"] = __version__
+        if checked.get("start_time") is None:
+            checked["start_time"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+        if path.exists():
+            if not overwrite:
+                raise PyntaInputError(
+                    f"path {str(path)!r} already exists; choose another path or pass overwrite=True"
+                )
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        group = zarr.open_group(
+            str(path),
+            mode="w-",
+            zarr_format=3,
+            attributes={
+                "ome": ome_multiscales(checked),
+                "pynta": {"format_version": FORMAT_VERSION, "metadata": checked},
+            },
+        )
+        group.create_array(
+            FRAMES_PATH,
+            shape=(0, *shape),
+            chunks=(1, *shape),
+            dtype=frame_dtype,
+            compressors=_compressor(),
+            fill_value=0,
+            dimension_names=("t", "y", "x"),
+        )
+        group.create_array(
+            TIMESTAMPS_PATH, shape=(0,), chunks=(_PER_FRAME_CHUNK,), dtype="float64",
+            fill_value=float("nan"), dimension_names=("t",),
+        )
+        group.create_array(
+            SEQ_PATH, shape=(0,), chunks=(_PER_FRAME_CHUNK,), dtype="int64",
+            fill_value=SEQ_FILL, dimension_names=("t",),
+        )
+        return cls(path, group, "r+")
+
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r") -> MovieStore:
+        """Open an existing store.
+
+        Parameters
+        ----------
+        path : str or Path
+            The store directory.
+        mode : {"r", "r+"}
+            ``"r"`` read-only (nothing is loaded until asked for), ``"r+"`` read/write: new frames,
+            metadata and tables can be added. ``"r+"`` also truncates a block left incomplete by a
+            writer that crashed.
+
+        Returns
+        -------
+        MovieStore
+
+        Raises
+        ------
+        PyntaDataError
+            If ``path`` is missing or is not a pynta movie store.
+        """
+        if mode not in OPEN_MODES:
+            raise PyntaInputError(f"mode must be one of {OPEN_MODES}, got {mode!r}")
+        path = Path(path)
+        if not path.is_dir():
+            raise _missing_path_error(path, "no such directory")
+        if not (path / "zarr.json").is_file():
+            raise _missing_path_error(path, "not a zarr v3 store (zarr.json is missing)")
+        try:
+            group = zarr.open_group(str(path), mode=mode, zarr_format=3)
+            if "pynta" not in group.attrs:
+                raise _missing_path_error(path, "not written by napari-pynta (no 'pynta' attribute)")
+            store = cls(path, group, mode)
+        except PyntaDataError:
+            raise
+        except Exception as exc:  # zarr raises many kinds on damaged stores
+            raise _missing_path_error(path, f"{type(exc).__name__}: {exc}") from exc
+        if mode == "r+":
+            store._truncate_incomplete()
+        return store
+
+    def _truncate_incomplete(self) -> None:
+        for array in (self._frames, self._timestamps, self._seq):
+            if array.shape[0] != self._n_frames:
+                array.resize((self._n_frames, *array.shape[1:]))
+
+    def __enter__(self) -> MovieStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"MovieStore({str(self._path)!r}, mode={self._mode!r}, n_frames={self._n_frames}, "
+            f"frame_shape={self.frame_shape}, dtype={self.dtype})"
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def path(self) -> Path:
+        """Directory of the store."""
+        return self._path
+
+    @property
+    def mode(self) -> str:
+        """``"r"`` (read-only) or ``"r+"``."""
+        return self._mode
+
+    @property
+    def n_frames(self) -> int:
+        """Number of complete frames."""
+        return self._n_frames
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(Y, X) of a frame."""
+        return tuple(self._frames.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Frame dtype (uint8 or uint16)."""
+        return np.dtype(self._frames.dtype)
+
+    @property
+    def frames(self) -> zarr.Array:
+        """The frames zarr array (T, Y, X); only its first ``n_frames`` are complete."""
+        return self._frames
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A copy of the acquisition metadata."""
+        return json.loads(json.dumps(self._metadata))
+
+    @property
+    def timestamps_s(self) -> np.ndarray:
+        """Camera timestamp of each frame, seconds (float64, length ``n_frames``)."""
+        return np.asarray(self._timestamps[: self._n_frames], dtype=np.float64)
+
+    @property
+    def seq(self) -> np.ndarray:
+        """Acquisition frame number of each frame (int64, length ``n_frames``)."""
+        return np.asarray(self._seq[: self._n_frames], dtype=np.int64)
+
+    def as_dask(self) -> da.Array:
+        """Return the complete frames as a lazy dask array (T, Y, X), one chunk per frame."""
+        self._check_open()
+        return da.from_zarr(self._frames)[: self._n_frames]
+
+    # ------------------------------------------------------------------ writing
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PyntaInputError(f"store {str(self._path)!r} is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._mode == "r":
+            raise PyntaInputError(
+                f"store {str(self._path)!r} was opened read-only (mode='r'); "
+                "open it with mode='r+' to change it"
+            )
+
+    def _coerce_frames(self, frames: Any) -> np.ndarray:
+        block = np.asarray(frames)
+        if block.ndim == 2:
+            block = block[np.newaxis]
+        if block.ndim != 3 or block.shape[1:] != self.frame_shape:
+            raise PyntaInputError(
+                f"frames must have shape (n, {self.frame_shape[0]}, {self.frame_shape[1]}) or "
+                f"({self.frame_shape[0]}, {self.frame_shape[1]}) to match this store, "
+                f"got {block.shape}"
+            )
+        if block.dtype.kind not in "ui" or not np.can_cast(block.dtype, self.dtype, "safe"):
+            raise PyntaInputError(
+                f"frames dtype {block.dtype} cannot be stored in this {self.dtype} movie without "
+                f"loss; allowed: {self.dtype} or a smaller unsigned integer type"
+            )
+        return block.astype(self.dtype, copy=False)
+
+    def _coerce_seq(self, seq: Any, n: int) -> np.ndarray:
+        if seq is None:
+            start = self._previous_seq() + 1 if self._n_frames else 0
+            return np.arange(start, start + n, dtype=np.int64)
+        values = np.asarray(seq).reshape(-1)
+        if values.shape != (n,) or values.dtype.kind not in "ui":
+            raise PyntaInputError(f"seq must be {n} integers (one per frame), got {seq!r}")
+        values = values.astype(np.int64)
+        previous = self._previous_seq() if self._n_frames else -1
+        if np.any(np.diff(np.concatenate([[previous], values])) <= 0):
+            raise PyntaInputError(
+                f"seq must increase strictly from frame to frame (last stored seq {previous}), "
+                f"got {values.tolist()[:10]}"
+            )
+        return values
+
+    def _previous_seq(self) -> int:
+        if self._last_seq is None:
+            self._last_seq = int(self._seq[self._n_frames - 1])
+        return self._last_seq
+
+    def _coerce_timestamps(self, timestamps_s: Any, n: int) -> np.ndarray:
+        if timestamps_s is None:
+            interval = self._metadata.get("frame_interval_s")
+            index = np.arange(self._n_frames, self._n_frames + n, dtype=np.float64)
+            return index * interval if interval is not None else np.full(n, np.nan)
+        values = np.asarray(timestamps_s, dtype=np.float64).reshape(-1)
+        if values.shape != (n,) or not np.all(np.isfinite(values)):
+            raise PyntaInputError(
+                f"timestamps_s must be {n} finite numbers (seconds, one per frame), "
+                f"got {timestamps_s!r}"
+            )
+        return values
+
+    def append(
+        self,
+        frames: Any,
+        timestamps_s: Any = None,
+        seq: Any = None,
+    ) -> None:
+        """Append one frame (Y, X) or a block of frames (n, Y, X).
+
+        Appending blocks of many frames is much faster than appending one frame at a time: each
+        call resizes the arrays once and then writes the block.
+
+        Parameters
+        ----------
+        frames : array-like
+            The frames, integer dtype that fits the store dtype.
+        timestamps_s : array-like, optional
+            Camera time of each frame in seconds. Default: frame index × ``frame_interval_s``
+            (NaN if the frame interval is unknown).
+        seq : array-like of int, optional
+            Acquisition frame numbers, strictly increasing across calls (gaps mark frames the
+            camera dropped). Default: continue from the last stored seq.
+        """
+        self._check_writable()
+        block = self._coerce_frames(frames)
+        n = block.shape[0]
+        seq_values = self._coerce_seq(seq, n)
+        time_values = self._coerce_timestamps(timestamps_s, n)
+        if n == 0:
+            return
+        start, stop = self._n_frames, self._n_frames + n
+        # Pixels first, then the per-frame arrays: a frame counts only once all three are written.
+        for array, values in ((self._frames, block), (self._timestamps, time_values),
+                              (self._seq, seq_values)):
+            array.resize((stop, *array.shape[1:]))
+            array[start:stop] = values
+        self._n_frames = stop
+        self._last_seq = int(seq_values[-1])
+
+    def update_metadata(self, **metadata: Any) -> None:
+        """Validate and merge ``metadata`` into the store metadata (and its OME-NGFF scales)."""
+        self._check_writable()
+        merged = validate_metadata({**self._metadata, **metadata})
+        self._group.attrs.update(
+            {
+                "ome": ome_multiscales(merged),
+                "pynta": {"format_version": FORMAT_VERSION, "metadata": merged},
+            }
+        )
+        self._metadata = merged
+
+    def close(self) -> None:
+        """Release the store; further reads or writes through this object raise an error."""
+        self._closed = True
+
+    # ------------------------------------------------------------------ tables
+    def _tables_group(self) -> zarr.Group | None:
+        return self._group[TABLES_PATH] if TABLES_PATH in self._group else None
+
+    def table_names(self) -> list[str]:
+        """Names of the complete tables stored, sorted."""
+        self._check_open()
+        tables = self._tables_group()
+        if tables is None:
+            return []
+        return sorted(name for name, group in tables.groups() if "columns" in group.attrs)
+
+    def write_table(self, name: str, table: pd.DataFrame) -> None:
+        """Store ``table`` as ``tables/<name>``, one 1-D array per column, replacing any old one.
+
+        Numeric, boolean and text columns are supported (categoricals are stored as text);
+        column order, dtypes and missing values round-trip; the index is not stored.
+
+        Parameters
+        ----------
+        name : str
+            Table name, e.g. ``"localizations"``, ``"tracks"``, ``"per_track"``.
+        table : pandas.DataFrame
+            The table.
+        """
+        self._check_writable()
+        _check_node_name("table name", name)
+        if not isinstance(table, pd.DataFrame):
+            raise PyntaInputError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+        if table.columns.has_duplicates:
+            raise PyntaInputError(f"table {name!r} has duplicate column names")
+        columns = [_encode_column(column, table[column]) for column in table.columns]
+        group = self._group.require_group(TABLES_PATH).create_group(name, overwrite=True)
+        chunk = min(max(len(table), 1), _TABLE_CHUNK)
+        for column, values, missing, _ in columns:
+            group.create_array(column, data=values, chunks=(chunk,), compressors=_compressor())
+            if missing is not None:
+                group.create_array(column + _MISSING_SUFFIX, data=missing, chunks=(chunk,))
+        # Written last: a table without "columns" was interrupted and is not listed.
+        group.attrs["columns"] = [
+            {"name": column, "dtype": dtype, "has_missing": missing is not None}
+            for column, _, missing, dtype in columns
+        ]
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """Return the table ``name`` with its column order and dtypes."""
+        self._check_open()
+        tables = self._tables_group()
+        if tables is None or name not in tables or "columns" not in tables[name].attrs:
+            raise PyntaInputError(
+                f"no table {name!r} in {str(self._path)!r}; available: {self.table_names()}"
+            )
+        group = tables[name]
+        data = {}
+        for spec in group.attrs["columns"]:
+            column = spec["name"]
+            missing = group[column + _MISSING_SUFFIX][:] if spec["has_missing"] else None
+            data[column] = _decode_column(group[column][:], spec["dtype"], missing)
+        return pd.DataFrame(data, columns=[spec["name"] for spec in group.attrs["columns"]])
+
+    def export_table_csv(self, name: str, path: str | Path) -> Path:
+        """Write the table ``name`` to a CSV file (no index column) and return its path."""
+        path = Path(path)
+        self.read_table(name).to_csv(path, index=False)
+        return path
+
+
+def _check_node_name(field: str, name: Any) -> None:
+    if (
+        not isinstance(name, str)
+        or not name
+        or "/" in name
+        or name.startswith((".", "__"))
+        or name.endswith(_MISSING_SUFFIX)
+    ):
+        raise PyntaInputError(
+            f"{field} must be non-empty text without '/', not starting with '.' or '__' and not "
+            f"ending in {_MISSING_SUFFIX!r}; got {name!r}"
+        )
+
+
+def _encode_column(
+    column: Any, series: pd.Series
+) -> tuple[str, np.ndarray, np.ndarray | None, str]:
+    """Return (array name, values, missing mask or None, pandas dtype name) for one column."""
+    _check_node_name("column name", column)
+    dtype_name = str(series.dtype)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(object)
+    mask = series.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        numpy_dtype = np.dtype(getattr(series.dtype, "numpy_dtype", series.dtype))
+        if not mask.any():
+            return column, series.to_numpy(dtype=numpy_dtype), None, dtype_name
+        if numpy_dtype.kind == "f":  # NaN marks the missing values
+            return column, series.to_numpy(dtype=numpy_dtype, na_value=np.nan), None, dtype_name
+        return column, series.to_numpy(dtype=numpy_dtype, na_value=0), mask, dtype_name
+    if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+        present = series[~mask]
+        if not all(isinstance(value, str) for value in present):
+            raise PyntaInputError(
+                f"column {column!r} mixes text with other objects; a table column must be "
+                "numbers, booleans or text"
+            )
+        values = np.array(series.where(~mask, "").tolist(), dtype=np.dtypes.StringDType())
+        return column, values, (mask if mask.any() else None), dtype_name
+    raise PyntaInputError(
+        f"column {column!r} has dtype {dtype_name}; supported: numbers, booleans, text, categories"
+    )
+
+
+def _decode_column(values: np.ndarray, dtype_name: str, missing: np.ndarray | None) -> pd.Series:
+    series = pd.Series(values)
+    if missing is not None:
+        series = series.astype(object).where(~missing, None)
+    return series.astype(dtype_name)

@@ -1,0 +1,333 @@
+"""Tests of the zarr movie store: frames, metadata, per-frame arrays, tables, crash safety."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+
+import napari_pynta
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.store import MovieStore
+
+METADATA = {
+    "pixel_size_um": 0.11,
+    "frame_interval_s": 0.02,
+    "exposure_s": 0.015,
+    "temperature_c": 22.5,
+    "viscosity_pa_s": 9.5e-4,
+    "solvent": "water",
+    "camera": "simulated",
+    "camera_settings": {"gain": 2, "roi": [0, 0, 16, 24]},
+}
+
+
+def random_frames(n: int, shape=(16, 24), dtype="uint16", seed=0) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return np.random.default_rng(seed).integers(0, info.max, (n, *shape), dtype=dtype)
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "movie.zarr"
+
+
+def test_frames_metadata_and_times_round_trip(store_path):
+    frames = random_frames(7)
+    times = np.linspace(10.0, 10.12, 7)
+    seq = np.array([3, 4, 5, 7, 8, 9, 12])  # gaps = frames the camera dropped
+    store = MovieStore.create(store_path, (16, 24), "uint16", METADATA)
+    store.append(frames, timestamps_s=times, seq=seq)
+    store.close()
+
+    reopened = MovieStore.open(store_path)
+    assert reopened.n_frames == 7
+    assert reopened.dtype == np.uint16 and reopened.frame_shape == (16, 24)
+    np.testing.assert_array_equal(reopened.frames[:], frames)
+    np.testing.assert_array_equal(reopened.timestamps_s, times)
+    np.testing.assert_array_equal(reopened.seq, seq)
+    assert reopened.seq.dtype == np.int64 and reopened.timestamps_s.dtype == np.float64
+    meta = reopened.metadata
+    for key, value in METADATA.items():
+        assert meta[key] == value
+    assert meta["software_version"] == napari_pynta.__version__
+    assert meta["start_time"].endswith("+00:00")
+
+
+def test_appends_in_batches_and_single_frames_concatenate(store_path):
+    frames = random_frames(10, dtype="uint8", seed=1)
+    store = MovieStore.create(store_path, (16, 24), np.uint8, METADATA)
+    store.append(frames[:4])
+    store.append(frames[4])  # one (Y, X) frame
+    store.append(frames[5:5])  # an empty block is a no-op
+    store.append(frames[5:])
+    assert store.n_frames == 10
+    np.testing.assert_array_equal(store.as_dask().compute(), frames)
+    np.testing.assert_array_equal(store.seq, np.arange(10))
+    # default timestamps: frame index x frame interval
+    np.testing.assert_allclose(store.timestamps_s, np.arange(10) * METADATA["frame_interval_s"])
+
+
+def test_frames_are_chunked_per_frame_and_compressed(store_path):
+    store = MovieStore.create(store_path, (16, 24), "uint16", METADATA)
+    store.append(np.zeros((5, 16, 24), np.uint16))
+    assert store.frames.chunks == (1, 16, 24)
+    meta = json.loads((store_path / "0" / "zarr.json").read_text())
+    blosc = [c for c in meta["codecs"] if c["name"] == "blosc"][0]["configuration"]
+    assert blosc["cname"] == "lz4" and blosc["shuffle"] == "shuffle"
+    assert meta["dimension_names"] == ["t", "y", "x"]
+
+
+def test_read_only_open_is_lazy_and_equals_numpy(store_path):
+    frames = random_frames(6, seed=2)
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(frames)
+    reader = MovieStore.open(store_path, mode="r")
+    lazy = reader.as_dask()
+    assert isinstance(lazy, da.Array)
+    assert lazy.chunks == ((1,) * 6, (16,), (24,))
+    np.testing.assert_array_equal(lazy[2:5].compute(), frames[2:5])
+    np.testing.assert_array_equal(lazy.max(axis=0).compute(), frames.max(axis=0))
+
+
+def test_read_only_store_refuses_every_write(store_path):
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(2))
+    reader = MovieStore.open(store_path, mode="r")
+    for write in (
+        lambda: reader.append(random_frames(1)),
+        lambda: reader.update_metadata(temperature_c=25.0),
+        lambda: reader.write_table("t", pd.DataFrame({"a": [1]})),
+    ):
+        with pytest.raises(PyntaInputError, match="read-only"):
+            write()
+    assert MovieStore.open(store_path).n_frames == 2
+
+
+def test_reopen_for_writing_continues_seq_and_time(store_path):
+    frames = random_frames(6, seed=3)
+    store = MovieStore.create(store_path, (16, 24), "uint16", METADATA)
+    store.append(frames[:3], seq=[10, 11, 12])
+    store.close()
+    writer = MovieStore.open(store_path, mode="r+")
+    writer.append(frames[3:])
+    np.testing.assert_array_equal(writer.seq, [10, 11, 12, 13, 14, 15])
+    np.testing.assert_array_equal(writer.frames[:], frames)
+    with pytest.raises(PyntaInputError, match="seq must increase"):
+        writer.append(frames[:1], seq=[15])
+
+
+def test_writer_killed_without_close_leaves_a_readable_store(store_path):
+    """A writer process killed mid-recording: the frames written so far stay readable."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, numpy as np
+        from napari_pynta.store import MovieStore
+        store = MovieStore.create({str(store_path)!r}, (16, 24), "uint16", {{"frame_interval_s": 0.01}})
+        for i in range(5):
+            store.append(np.full((4, 16, 24), i + 1, np.uint16))
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert result.returncode == -9
+    store = MovieStore.open(store_path)
+    assert store.n_frames == 20
+    expected = np.repeat(np.arange(1, 6), 4)
+    np.testing.assert_array_equal(store.as_dask().compute()[:, 0, 0], expected)
+    np.testing.assert_array_equal(store.seq, np.arange(20))
+
+
+def test_incomplete_last_block_is_ignored_then_truncated(store_path):
+    """Simulate a crash after the pixels of a block were written but before its times/seq."""
+    frames = random_frames(5, seed=4)
+    store = MovieStore.create(store_path, (16, 24), "uint16", METADATA)
+    store.append(frames[:3])
+    store.frames.resize((5, 16, 24))  # what append does first...
+    store.frames[3:5] = frames[3:]  # ...then the crash happens before timestamps/seq
+    del store
+
+    reader = MovieStore.open(store_path, mode="r")
+    assert reader.n_frames == 3
+    assert reader.as_dask().shape == (3, 16, 24)
+    assert reader.timestamps_s.shape == reader.seq.shape == (3,)
+
+    writer = MovieStore.open(store_path, mode="r+")
+    assert writer.frames.shape == (3, 16, 24)  # truncated to the consistent length
+    writer.append(frames[3:])
+    np.testing.assert_array_equal(MovieStore.open(store_path).frames[:], frames)
+
+
+def test_ome_ngff_metadata_matches_pixel_size_and_frame_interval(store_path):
+    store = MovieStore.create(store_path, (16, 24), "uint16", METADATA)
+    attrs = json.loads((store_path / "zarr.json").read_text())["attributes"]
+    ome = attrs["ome"]
+    assert ome["version"] == "0.5"
+    (multiscale,) = ome["multiscales"]
+    assert [a["name"] for a in multiscale["axes"]] == ["t", "y", "x"]
+    assert [a["type"] for a in multiscale["axes"]] == ["time", "space", "space"]
+    assert [a["unit"] for a in multiscale["axes"]] == ["second", "micrometer", "micrometer"]
+    (dataset,) = multiscale["datasets"]
+    assert dataset["path"] == "0" and (store_path / "0" / "zarr.json").is_file()
+    (scale,) = dataset["coordinateTransformations"]
+    assert scale == {"type": "scale", "scale": [0.02, 0.11, 0.11]}
+
+    store.update_metadata(pixel_size_um=0.2, frame_interval_s=0.05)
+    attrs = json.loads((store_path / "zarr.json").read_text())["attributes"]
+    new_scale = attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+    assert new_scale["scale"] == [0.05, 0.2, 0.2]
+    meta = MovieStore.open(store_path).metadata
+    assert meta["pixel_size_um"] == 0.2 and meta["exposure_s"] == METADATA["exposure_s"]
+
+
+def test_unknown_pixel_size_gives_unitless_ome_axes(store_path):
+    MovieStore.create(store_path, (8, 8), "uint8", {"frame_interval_s": 0.1})
+    ome = json.loads((store_path / "zarr.json").read_text())["attributes"]["ome"]
+    axes = ome["multiscales"][0]["axes"]
+    assert "unit" not in axes[1] and axes[0]["unit"] == "second"
+    scale = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"]
+    assert scale == [0.1, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("pixel_size_um", 0),
+        ("pixel_size_um", -0.1),
+        ("frame_interval_s", float("nan")),
+        ("exposure_s", "fast"),
+        ("viscosity_pa_s", -1e-3),
+        ("temperature_c", -300.0),
+        ("camera", 5),
+        ("camera_settings", "gain=2"),
+        ("start_time", "yesterday"),
+        ("my_note", object()),
+    ],
+)
+def test_bad_metadata_is_refused_naming_the_key(store_path, key, value):
+    with pytest.raises(PyntaInputError, match=key):
+        MovieStore.create(store_path, (8, 8), "uint16", {**METADATA, key: value})
+    assert not store_path.exists()
+
+
+def test_exposure_longer_than_frame_interval_is_refused(store_path):
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    with pytest.raises(PyntaInputError, match="exposure_s"):
+        store.update_metadata(exposure_s=0.03)
+    assert store.metadata["exposure_s"] == METADATA["exposure_s"]
+
+
+def test_unknown_metadata_keys_are_kept(store_path):
+    MovieStore.create(
+        store_path, (8, 8), "uint16", {"operator": "ada", "dilution": np.float32(100)}
+    )
+    meta = MovieStore.open(store_path).metadata
+    assert meta["operator"] == "ada" and meta["dilution"] == 100.0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16", np.uint32, "bool"])
+def test_unsupported_frame_dtype_is_refused(store_path, dtype):
+    with pytest.raises(PyntaInputError, match=rf"{np.dtype(dtype).name}.*uint8, uint16"):
+        MovieStore.create(store_path, (8, 8), dtype, METADATA)
+
+
+def test_append_with_wrong_shape_or_dtype_is_refused(store_path):
+    store = MovieStore.create(store_path, (8, 8), "uint8", METADATA)
+    with pytest.raises(PyntaInputError, match=r"\(n, 8, 8\).*\(2, 8, 9\)"):
+        store.append(np.zeros((2, 8, 9), np.uint8))
+    with pytest.raises(PyntaInputError, match="uint16"):
+        store.append(np.zeros((2, 8, 8), np.uint16))
+    with pytest.raises(PyntaInputError, match="timestamps_s"):
+        store.append(np.zeros((2, 8, 8), np.uint8), timestamps_s=[0.0])
+    assert store.n_frames == 0
+    with pytest.raises(PyntaInputError, match="frame_shape"):
+        MovieStore.create(store_path.with_name("b.zarr"), (0, 8), "uint8", METADATA)
+
+
+def test_existing_path_needs_overwrite(store_path):
+    MovieStore.create(store_path, (8, 8), "uint8", METADATA).append(np.ones((2, 8, 8), np.uint8))
+    with pytest.raises(PyntaInputError, match="overwrite"):
+        MovieStore.create(store_path, (8, 8), "uint8", METADATA)
+    assert MovieStore.create(store_path, (8, 8), "uint8", METADATA, overwrite=True).n_frames == 0
+
+
+def test_missing_or_foreign_path_raises_data_error_naming_it(tmp_path):
+    missing = tmp_path / "nothing.zarr"
+    with pytest.raises(PyntaDataError, match="nothing.zarr"):
+        MovieStore.open(missing)
+    plain = tmp_path / "plain_dir"
+    plain.mkdir()
+    with pytest.raises(PyntaDataError, match="plain_dir"):
+        MovieStore.open(plain)
+    broken = tmp_path / "broken.zarr"
+    broken.mkdir()
+    (broken / "zarr.json").write_text("{not json")
+    with pytest.raises(PyntaDataError, match="broken.zarr"):
+        MovieStore.open(broken)
+
+
+def test_tables_round_trip_with_dtypes_order_strings_and_missing_values(store_path):
+    table = pd.DataFrame(
+        {
+            "y": [1.5, np.nan, 3.25],
+            "frame": np.array([0, 1, 2], dtype=np.int64),
+            "particle": pd.array([4, None, 6], dtype="Int64"),
+            "label": ["gold 80 nm", None, "ünïcode"],
+            "accepted": [True, False, True],
+            "engine": pd.Categorical(["fast", "trackpy", "fast"]),
+            "count": np.array([1, 2, 3], dtype=np.uint16),
+        }
+    )
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("tracks", table)
+    store.write_table("empty", table.drop(columns="engine").iloc[:0])
+    reader = MovieStore.open(store_path)
+    assert reader.table_names() == ["empty", "tracks"]
+    pd.testing.assert_frame_equal(reader.read_table("tracks"), table)
+    empty = reader.read_table("empty")
+    assert list(empty.columns) == list(table.columns.drop("engine")) and len(empty) == 0
+    pd.testing.assert_series_equal(empty.dtypes, table.drop(columns="engine").dtypes)
+    assert (store_path / "tables" / "tracks" / "label" / "zarr.json").is_file()
+
+
+def test_rewriting_a_table_replaces_it(store_path):
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("locs", pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}))
+    store.write_table("locs", pd.DataFrame({"c": [0.5]}))
+    pd.testing.assert_frame_equal(store.read_table("locs"), pd.DataFrame({"c": [0.5]}))
+    assert not (store_path / "tables" / "locs" / "a").exists()
+
+
+def test_export_table_csv(store_path, tmp_path):
+    table = pd.DataFrame({"particle": [1, 2], "diameter_nm": [80.5, 101.0], "note": ["a", "b"]})
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("per_track", table)
+    out = store.export_table_csv("per_track", tmp_path / "per_track.csv")
+    assert out.read_text().splitlines() == ["particle,diameter_nm,note", "1,80.5,a", "2,101.0,b"]
+
+
+def test_table_errors(store_path):
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    with pytest.raises(PyntaInputError, match="no table 'missing'"):
+        store.read_table("missing")
+    with pytest.raises(PyntaInputError, match="column 'mixed'"):
+        store.write_table("t", pd.DataFrame({"mixed": ["a", 1]}))
+    with pytest.raises(PyntaInputError, match="column name"):
+        store.write_table("t", pd.DataFrame({"a/b": [1]}))
+    with pytest.raises(PyntaInputError, match="table name"):
+        store.write_table("../x", pd.DataFrame({"a": [1]}))
+    assert store.table_names() == []
+
+
+def test_closed_store_refuses_access(store_path):
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.close()
+    with pytest.raises(PyntaInputError, match="closed"):
+        store.append(np.zeros((8, 8), np.uint16))
+    with pytest.raises(PyntaInputError, match="closed"):
+        store.as_dask()
