@@ -1,0 +1,497 @@
+"""Diffusion coefficients and sizes from tracks, their statistics, and quality warnings.
+
+The estimator is the covariance estimator of Vestergaard, Blainey & Flyvbjerg (Phys. Rev. E 89,
+022726, 2014), per axis and averaged over y and x::
+
+    D       = <dx_n^2> / (2 dt) + <dx_n dx_{n+1}> / dt
+    sigma^2 = R <dx_n^2> + (2R - 1) <dx_n dx_{n+1}>,      R = exposure / (6 dt)
+
+It is unbiased whatever the localization error and the motion blur (D does not depend on R);
+only the localization-error estimate needs the exposure time. Steps are taken between
+consecutive frames only: where a particle was missed (linker memory) the two steps around the gap
+are not used, and neither are the products that involve them. Everything is computed from per-track
+sums (:func:`track_sums`), so per-track values, pooled ensemble values and their leave-one-track-out
+(jackknife) errors all come from the same formulas.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.physics import diameter_nm as stokes_einstein_diameter_nm
+
+#: lags (in frames) of the mean-squared-displacement fit used as a diagnostic
+MSD_LAGS = (1, 2, 3, 4)
+
+#: columns of the per-track table returned by :func:`track_diffusion`
+PER_TRACK_COLUMNS = ("particle", "n_frames", "n_steps", "D_um2_s", "D_msd_um2_s", "sigma_um",
+                     "msd1_um2", "diameter_nm")
+
+#: thresholds of :func:`quality_warnings`
+MIN_TRACKS = 20
+MIN_MEDIAN_STEPS = 10
+#: lag-1 covariance ratio beyond the Brownian bound by this many standard errors is flagged
+SIGNIFICANCE_SE = 3.0
+#: relative disagreement between the MSD-slope and covariance D that is flagged
+MSD_DISAGREEMENT = 0.15
+#: drift whose bias on D exceeds this fraction of D is flagged
+DRIFT_BIAS_FRACTION = 0.02
+#: fraction of tracks with D <= 0 that is flagged
+INVALID_TRACK_FRACTION = 0.1
+
+_SUM_COLUMNS = ("n_frames", "n_steps", "sum_dy", "sum_dx", "sum_dy2", "sum_dx2", "n_pairs",
+                "sum_cyy", "sum_cxx") + tuple(
+    name for lag in MSD_LAGS for name in (f"n_lag{lag}", f"sum_sq_lag{lag}"))
+
+
+def blur_factor(exposure_s: float, frame_interval_s: float) -> float:
+    """Motion-blur coefficient ``R = exposure / (6 dt)`` of a uniform (rectangular) shutter.
+
+    Parameters
+    ----------
+    exposure_s : float
+        Exposure time, 0..``frame_interval_s``.
+    frame_interval_s : float
+        Time between frames.
+
+    Returns
+    -------
+    float
+        R, between 0 (no blur) and 1/6 (exposure = frame interval).
+    """
+    frame_interval_s = require_positive("frame_interval_s", frame_interval_s)
+    exposure_s = require_positive("exposure_s", exposure_s, allow_zero=True)
+    if exposure_s > frame_interval_s * (1 + 1e-9):
+        raise PyntaInputError(
+            f"exposure_s must be <= frame_interval_s ({frame_interval_s:g} s), got {exposure_s:g}"
+        )
+    return min(exposure_s, frame_interval_s) / (6.0 * frame_interval_s)
+
+
+def _check_tracks(tracks: pd.DataFrame) -> None:
+    missing = [name for name in ("particle", "frame", "y", "x") if name not in tracks.columns]
+    if missing:
+        raise PyntaInputError(f"tracks must have columns {', '.join(missing)}")
+
+
+def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
+    """Per-track sums of steps, squared steps, lag-1 step products and squared displacements.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Linked localizations (``particle, frame, y, x``; positions in pixels).
+    pixel_size_um : float
+        Pixel size in µm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by particle; columns ``n_frames``, ``n_steps`` (consecutive-frame steps),
+        ``sum_dy``, ``sum_dx``, ``sum_dy2``, ``sum_dx2`` (µm, µm²), ``n_pairs`` and
+        ``sum_cyy``, ``sum_cxx`` (products of successive steps, µm²), and for every lag in
+        :data:`MSD_LAGS` ``n_lag{k}``, ``sum_sq_lag{k}`` (squared 2-D displacements, µm²).
+    """
+    _check_tracks(tracks)
+    pixel_size_um = require_positive("pixel_size_um", pixel_size_um)
+    ordered = tracks.sort_values(["particle", "frame"], kind="stable")
+    particles, owner = np.unique(ordered["particle"].to_numpy(), return_inverse=True)
+    frame = ordered["frame"].to_numpy(dtype=np.int64)
+    y = ordered["y"].to_numpy(dtype=np.float64) * pixel_size_um
+    x = ordered["x"].to_numpy(dtype=np.float64) * pixel_size_um
+    n_tracks = len(particles)
+
+    def per_track(index: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(owner[index], weights=values, minlength=n_tracks)
+
+    sums = {"n_frames": np.bincount(owner, minlength=n_tracks).astype(np.float64)}
+    # lag-1 steps: rows i -> i+1 of the same track one frame apart
+    step = np.flatnonzero((owner[1:] == owner[:-1]) & (frame[1:] - frame[:-1] == 1))
+    dy, dx = y[step + 1] - y[step], x[step + 1] - x[step]
+    sums.update(n_steps=per_track(step), sum_dy=per_track(step, dy), sum_dx=per_track(step, dx),
+                sum_dy2=per_track(step, dy * dy), sum_dx2=per_track(step, dx * dx))
+    # successive steps share their middle point: step rows i and i+1 both valid
+    is_step = np.zeros(len(frame), dtype=bool)
+    is_step[step] = True
+    pair = np.flatnonzero(is_step[:-1] & is_step[1:])
+    sums.update(
+        n_pairs=per_track(pair),
+        sum_cyy=per_track(pair, (y[pair + 1] - y[pair]) * (y[pair + 2] - y[pair + 1])),
+        sum_cxx=per_track(pair, (x[pair + 1] - x[pair]) * (x[pair + 2] - x[pair + 1])),
+    )
+    for lag in MSD_LAGS:
+        # frames increase within a track, so frame t + lag is at most `lag` rows further
+        starts, squares = [], []
+        for rows in range(1, lag + 1):
+            start = np.flatnonzero(
+                (owner[rows:] == owner[:-rows]) & (frame[rows:] - frame[:-rows] == lag)
+            )
+            starts.append(start)
+            squares.append((y[start + rows] - y[start]) ** 2 + (x[start + rows] - x[start]) ** 2)
+        start, square = np.concatenate(starts), np.concatenate(squares)
+        sums[f"n_lag{lag}"] = per_track(start)
+        sums[f"sum_sq_lag{lag}"] = per_track(start, square)
+    return pd.DataFrame(sums, index=pd.Index(particles, name="particle"))[list(_SUM_COLUMNS)]
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1),
+                        np.nan)
+
+
+def _mean_sq_step(sums: pd.DataFrame) -> np.ndarray:
+    """Mean squared lag-1 step per axis, averaged over y and x (µm²)."""
+    return _ratio(sums["sum_dy2"].to_numpy() + sums["sum_dx2"].to_numpy(),
+                  2 * sums["n_steps"].to_numpy())
+
+
+def _mean_step_product(sums: pd.DataFrame) -> np.ndarray:
+    """Mean product of successive steps per axis, averaged over y and x (µm²)."""
+    return _ratio(sums["sum_cyy"].to_numpy() + sums["sum_cxx"].to_numpy(),
+                  2 * sums["n_pairs"].to_numpy())
+
+
+def covariance_D(sums: pd.DataFrame, frame_interval_s: float) -> np.ndarray:
+    """Covariance-estimator D (µm²/s) for every row of ``sums``; NaN without a step pair."""
+    return _mean_sq_step(sums) / (2 * frame_interval_s) + \
+        _mean_step_product(sums) / frame_interval_s
+
+
+def localization_variance(sums: pd.DataFrame, blur: float) -> np.ndarray:
+    """Covariance-estimator localization variance per axis (µm²); may come out negative."""
+    return blur * _mean_sq_step(sums) + (2 * blur - 1) * _mean_step_product(sums)
+
+
+def lag1_covariance_ratio(sums: pd.DataFrame) -> np.ndarray:
+    """<dx_n dx_{n+1}> / <dx_n^2>: 0 for pure diffusion, -1/2 for pure noise, up to
+    R / (1 - 2R) with motion blur, above that for drift or directed motion."""
+    return _ratio(_mean_step_product(sums), _mean_sq_step(sums))
+
+
+def msd_slope_D(sums: pd.DataFrame, frame_interval_s: float) -> np.ndarray:
+    """D (µm²/s) from a straight-line fit of the 2-D MSD over the lags :data:`MSD_LAGS`.
+
+    The intercept absorbs localization noise and blur, so the slope estimates D without bias for
+    Brownian motion. Rows with data at fewer than two lags give NaN.
+    """
+    lags = np.asarray(MSD_LAGS, dtype=np.float64)
+    msd = np.column_stack([
+        _ratio(sums[f"sum_sq_lag{lag}"].to_numpy(), sums[f"n_lag{lag}"].to_numpy())
+        for lag in MSD_LAGS
+    ])
+    used = np.isfinite(msd)
+    count = used.sum(axis=1)
+    weights = used.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lag_mean = (weights * lags).sum(axis=1) / count
+        msd_mean = np.where(used, msd, 0).sum(axis=1) / count
+        centred_lag = np.where(used, lags - lag_mean[:, None], 0)
+        slope = (centred_lag * np.where(used, msd - msd_mean[:, None], 0)).sum(axis=1) / \
+            (centred_lag**2).sum(axis=1)
+    return np.where(count >= 2, slope / (4 * frame_interval_s), np.nan)
+
+
+def track_diffusion(
+    tracks: pd.DataFrame,
+    pixel_size_um: float,
+    frame_interval_s: float,
+    exposure_s: float,
+    temperature_c: float,
+    viscosity_pa_s: float,
+) -> pd.DataFrame:
+    """Diffusion coefficient and hydrodynamic diameter of every track.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Linked localizations (``particle, frame, y, x``; pixels).
+    pixel_size_um : float
+        Pixel size, µm.
+    frame_interval_s : float
+        Time between frames, s.
+    exposure_s : float
+        Exposure time, s (only the localization-error estimate depends on it).
+    temperature_c : float
+        Sample temperature, °C.
+    viscosity_pa_s : float
+        Solvent viscosity, Pa·s.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`PER_TRACK_COLUMNS`: ``D_um2_s`` (covariance estimator; NaN for tracks
+        without two successive steps), ``D_msd_um2_s`` (MSD-slope diagnostic), ``sigma_um``
+        (localization error, NaN where its estimate is negative), ``msd1_um2`` (mean squared
+        lag-1 step summed over both axes) and ``diameter_nm`` (Stokes–Einstein; NaN for D <= 0).
+    """
+    frame_interval_s = require_positive("frame_interval_s", frame_interval_s)
+    blur = blur_factor(exposure_s, frame_interval_s)
+    sums = track_sums(tracks, pixel_size_um)
+    diffusion = covariance_D(sums, frame_interval_s)
+    variance = localization_variance(sums, blur)
+    with np.errstate(invalid="ignore"):
+        sigma = np.where(variance >= 0, np.sqrt(np.abs(variance)), np.nan)
+    table = pd.DataFrame({
+        "particle": sums.index.to_numpy(),
+        "n_frames": sums["n_frames"].to_numpy(dtype=np.int64),
+        "n_steps": sums["n_steps"].to_numpy(dtype=np.int64),
+        "D_um2_s": diffusion,
+        "D_msd_um2_s": msd_slope_D(sums, frame_interval_s),
+        "sigma_um": sigma,
+        "msd1_um2": 2 * _mean_sq_step(sums),
+        "diameter_nm": np.asarray(
+            stokes_einstein_diameter_nm(diffusion, temperature_c, viscosity_pa_s), dtype=float
+        ).reshape(-1),
+    })
+    return table[list(PER_TRACK_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class EnsembleEstimate:
+    """Pooled estimate over all steps of all tracks (each track weighted by its steps).
+
+    Standard errors are leave-one-track-out jackknife errors, so they include track-to-track
+    differences (polydispersity) as well as the noise of the steps. NaN where not computable.
+    """
+
+    D_um2_s: float
+    sigma_um: float
+    lag1_cov_ratio: float
+    n_steps: int
+    n_pairs: int = 0
+    n_tracks: int = 0
+    D_se_um2_s: float = math.nan
+    lag1_cov_ratio_se: float = math.nan
+    D_msd_um2_s: float = math.nan
+    D_msd_se_um2_s: float = math.nan
+    #: localization variance per axis, µm² (negative values kept: they are a diagnostic)
+    sigma2_um2: float = math.nan
+    sigma2_se_um2: float = math.nan
+    drift_y_um_s: float = math.nan
+    drift_x_um_s: float = math.nan
+    drift_y_se_um_s: float = math.nan
+    drift_x_se_um_s: float = math.nan
+    #: the blur coefficient R used for sigma (NaN when the exposure was not given)
+    blur_R: float = math.nan
+    frame_interval_s: float = math.nan
+
+
+def _jackknife_se(statistic, sums: pd.DataFrame) -> float:
+    """Leave-one-track-out jackknife standard error of ``statistic(sums-like table)``."""
+    n_tracks = len(sums)
+    if n_tracks < 3:
+        return math.nan
+    leave_one_out = sums.sum().to_numpy()[None, :] - sums.to_numpy()
+    values = statistic(pd.DataFrame(leave_one_out, columns=sums.columns))
+    values = values[np.isfinite(values)]
+    if len(values) < 3:
+        return math.nan
+    return float(np.sqrt((len(values) - 1) / len(values) * np.sum((values - values.mean()) ** 2)))
+
+
+def ensemble_diffusion(
+    tracks: pd.DataFrame,
+    pixel_size_um: float,
+    frame_interval_s: float,
+    exposure_s: float | None = None,
+) -> EnsembleEstimate:
+    """Pooled covariance estimate of D over all steps of all tracks, with diagnostics.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Linked localizations (``particle, frame, y, x``; pixels).
+    pixel_size_um : float
+        Pixel size, µm.
+    frame_interval_s : float
+        Time between frames, s.
+    exposure_s : float, optional
+        Exposure time, s; needed only for ``sigma_um`` (NaN without it).
+
+    Returns
+    -------
+    EnsembleEstimate
+        D, its jackknife error, localization error, lag-1 covariance ratio, MSD-slope D and
+        mean drift velocity.
+    """
+    frame_interval_s = require_positive("frame_interval_s", frame_interval_s)
+    blur = math.nan if exposure_s is None else blur_factor(exposure_s, frame_interval_s)
+    sums = track_sums(tracks, pixel_size_um)
+    total = sums.sum().to_frame().T
+
+    def one(values: np.ndarray) -> float:
+        return float(values[0]) if len(values) else math.nan
+
+    def D(table: pd.DataFrame) -> np.ndarray:
+        return covariance_D(table, frame_interval_s)
+
+    def D_msd(table: pd.DataFrame) -> np.ndarray:
+        return msd_slope_D(table, frame_interval_s)
+
+    def drift(axis: str):
+        return lambda table: _ratio(table[f"sum_d{axis}"].to_numpy(),
+                                    table["n_steps"].to_numpy()) / frame_interval_s
+
+    variance = one(localization_variance(total, blur)) if len(sums) else math.nan
+    return EnsembleEstimate(
+        D_um2_s=one(D(total)),
+        sigma_um=math.sqrt(variance) if variance >= 0 else math.nan,
+        lag1_cov_ratio=one(lag1_covariance_ratio(total)),
+        n_steps=int(sums["n_steps"].sum()),
+        n_pairs=int(sums["n_pairs"].sum()),
+        n_tracks=len(sums),
+        D_se_um2_s=_jackknife_se(D, sums),
+        lag1_cov_ratio_se=_jackknife_se(lag1_covariance_ratio, sums),
+        D_msd_um2_s=one(D_msd(total)),
+        D_msd_se_um2_s=_jackknife_se(D_msd, sums),
+        sigma2_um2=variance,
+        sigma2_se_um2=_jackknife_se(lambda table: localization_variance(table, blur), sums),
+        drift_y_um_s=one(drift("y")(total)),
+        drift_x_um_s=one(drift("x")(total)),
+        drift_y_se_um_s=_jackknife_se(drift("y"), sums),
+        drift_x_se_um_s=_jackknife_se(drift("x"), sums),
+        blur_R=blur,
+        frame_interval_s=frame_interval_s,
+    )
+
+
+def size_statistics(diameters_nm) -> dict:
+    """Summary statistics of a size distribution (each track counts once).
+
+    Parameters
+    ----------
+    diameters_nm : array-like
+        Diameters in nm; NaN (tracks with D <= 0) are excluded but counted in ``n_excluded``.
+
+    Returns
+    -------
+    dict
+        ``n``, ``n_excluded``, ``mean``, ``mode``, ``sd`` (sample SD), ``d10``, ``d50``, ``d90``
+        (percentiles) and ``span = (d90 - d10) / d50``. The mode is the maximum of a Gaussian
+        kernel density estimate of log10(diameter) (Scott's bandwidth), i.e. the most frequent
+        size on a logarithmic size axis. NaN where there are too few values.
+    """
+    values = np.asarray(diameters_nm, dtype=np.float64).reshape(-1)
+    valid = values[np.isfinite(values) & (values > 0)]
+    result = {"n": int(len(valid)), "n_excluded": int(len(values) - len(valid)),
+              "mean": math.nan, "mode": math.nan, "sd": math.nan, "d10": math.nan,
+              "d50": math.nan, "d90": math.nan, "span": math.nan}
+    if not len(valid):
+        return result
+    d10, d50, d90 = np.percentile(valid, [10, 50, 90])
+    result.update(mean=float(valid.mean()), mode=_log_kde_mode(valid), d10=float(d10),
+                  d50=float(d50), d90=float(d90), span=float((d90 - d10) / d50))
+    if len(valid) > 1:
+        result["sd"] = float(valid.std(ddof=1))
+    return result
+
+
+def _log_kde_mode(diameters_nm: np.ndarray) -> float:
+    """Mode of a Gaussian KDE of log10(diameter), on a fine grid (the value itself if all equal)."""
+    logs = np.log10(diameters_nm)
+    if len(logs) < 2 or np.ptp(logs) == 0:
+        return float(10 ** logs[0])
+    kde = stats.gaussian_kde(logs)
+    bandwidth = float(np.sqrt(kde.covariance[0, 0]))
+    grid = np.linspace(logs.min() - 3 * bandwidth, logs.max() + 3 * bandwidth, 2048)
+    return float(10 ** grid[np.argmax(kde(grid))])
+
+
+def quality_warnings(
+    per_track: pd.DataFrame,
+    ensemble: EnsembleEstimate,
+    *,
+    min_tracks: int = MIN_TRACKS,
+    min_median_steps: int = MIN_MEDIAN_STEPS,
+) -> list[str]:
+    """Plain-language warnings about a measurement whose sizes should not be trusted blindly.
+
+    Parameters
+    ----------
+    per_track : pandas.DataFrame
+        Output of :func:`track_diffusion` (the tracks that were sized).
+    ensemble : EnsembleEstimate
+        Output of :func:`ensemble_diffusion` for the same tracks (with ``exposure_s``).
+    min_tracks : int
+        Fewer tracks than this give a warning.
+    min_median_steps : int
+        A median track shorter than this (in steps) gives a warning.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem found; empty when nothing looks wrong.
+    """
+    warnings: list[str] = []
+    n_tracks = len(per_track)
+    if n_tracks == 0:
+        return ["No tracks were found: check the detection settings (diameter, minmass) and "
+                "the linking search range, or whether the movie shows particles at all."]
+    if n_tracks < min_tracks:
+        warnings.append(f"Only {n_tracks} tracks were sized; at least {min_tracks} are needed "
+                        "for a meaningful size distribution (record longer or more particles).")
+    median_steps = float(np.median(per_track["n_steps"]))
+    if median_steps < min_median_steps:
+        warnings.append(
+            f"Tracks are short (median {median_steps:.0f} steps): per-track sizes are broad and "
+            "biased; raise --memory, lower the particle concentration or the frame interval.")
+    invalid = float(np.mean(~(per_track["D_um2_s"] > 0)))
+    if invalid > INVALID_TRACK_FRACTION:
+        warnings.append(
+            f"{invalid:.0%} of the tracks have no positive diffusion coefficient (noise "
+            "dominates their steps); they are left out of the size distribution.")
+    warnings.extend(_motion_warnings(ensemble))
+    return warnings
+
+
+def _beyond(value: float, limit: float, se: float) -> bool:
+    """True when ``value`` exceeds ``limit`` by more than :data:`SIGNIFICANCE_SE` errors."""
+    margin = SIGNIFICANCE_SE * se if np.isfinite(se) else 0.0
+    return bool(np.isfinite(value) and value - margin > limit)
+
+
+def _motion_warnings(ensemble: EnsembleEstimate) -> list[str]:
+    """Warnings about drift, directed motion and wrong exposure, from the pooled estimate."""
+    warnings: list[str] = []
+    D = ensemble.D_um2_s
+    if not np.isfinite(D) or D <= 0:
+        warnings.append("The ensemble diffusion coefficient is not positive: the steps look like "
+                        "localization noise only (particles stuck, or wrong linking).")
+        return warnings
+    R = ensemble.blur_R
+    bound = R / (1 - 2 * R) if np.isfinite(R) else 0.25  # 0.25: the largest blur (R = 1/6)
+    if _beyond(ensemble.lag1_cov_ratio, bound + 0.02, ensemble.lag1_cov_ratio_se):
+        warnings.append(
+            f"Successive steps are positively correlated (ratio {ensemble.lag1_cov_ratio:.2f}; "
+            f"Brownian motion with this exposure gives at most {bound:.2f}): drift, flow or "
+            "directed motion, or an exposure time longer than stated.")
+    speed2 = ensemble.drift_y_um_s**2 + ensemble.drift_x_um_s**2
+    significant = any(
+        _beyond(abs(velocity), 0.0, se) for velocity, se in
+        ((ensemble.drift_y_um_s, ensemble.drift_y_se_um_s),
+         (ensemble.drift_x_um_s, ensemble.drift_x_se_um_s)))
+    # a drift v adds 1.5 v^2 dt per axis to the covariance estimate
+    bias = 0.75 * speed2 * ensemble.frame_interval_s
+    if significant and bias > DRIFT_BIAS_FRACTION * D:
+        warnings.append(
+            f"The sample drifts ({math.sqrt(speed2):.2f} µm/s on average), which inflates D by "
+            f"about {bias / D:.0%}: let the sample settle or close the flow cell.")
+    D_msd = ensemble.D_msd_um2_s
+    combined_se = ensemble.D_msd_se_um2_s
+    if np.isfinite(D_msd) and abs(D_msd - D) > MSD_DISAGREEMENT * D and not (
+            np.isfinite(combined_se) and abs(D_msd - D) < SIGNIFICANCE_SE * combined_se):
+        warnings.append(
+            f"The MSD slope (D = {D_msd:.3g} µm²/s) disagrees with the covariance estimate "
+            f"(D = {D:.3g} µm²/s) by {abs(D_msd / D - 1):.0%}: the motion is not simple "
+            "diffusion (confinement, drift or linking errors).")
+    if _beyond(-ensemble.sigma2_um2, 0.0, ensemble.sigma2_se_um2):
+        warnings.append(
+            "The estimated localization variance is negative: the exposure time is probably "
+            "longer than stated (check --exposure-s).")
+    return warnings

@@ -1,0 +1,223 @@
+"""Sizing on synthetic tracks drawn directly with numpy (independent of the movie simulator)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_pynta import physics, sizing
+from napari_pynta.errors import PyntaInputError
+
+DT = 0.01  # s
+PIXEL_UM = 0.1
+D_TRUE = 4.5  # µm²/s, about a 100 nm sphere in water at 22 °C
+T_C = 22.0
+ETA = physics.water_viscosity_pa_s(T_C)
+
+
+def brownian_tracks(
+    rng: np.random.Generator,
+    *,
+    n_tracks: int = 200,
+    n_frames: int = 100,
+    D: float = D_TRUE,
+    exposure_s: float = DT,
+    sigma_um: float = 0.03,
+    drift_um_s: tuple[float, float] = (0.0, 0.0),
+    substeps: int = 40,
+) -> pd.DataFrame:
+    """Brownian tracks seen through a rectangular shutter plus Gaussian localization noise.
+
+    Each frame's position is the mean of the path over the exposure (``substeps`` points per
+    frame interval), the way a camera integrates a moving spot. Positions are returned in pixels.
+    """
+    h = DT / substeps
+    steps = rng.normal(0.0, np.sqrt(2 * D * h), (n_tracks, n_frames * substeps, 2))
+    steps += np.asarray(drift_um_s) * h
+    path = np.cumsum(steps, axis=1).reshape(n_tracks, n_frames, substeps, 2)
+    n_open = int(round(exposure_s / h))
+    position = path[:, :, :n_open].mean(axis=2) if n_open else path[:, :, 0]
+    position = position + rng.normal(0.0, sigma_um, position.shape)
+    particle, frame = np.meshgrid(np.arange(n_tracks), np.arange(n_frames), indexing="ij")
+    return pd.DataFrame({
+        "particle": particle.ravel(), "frame": frame.ravel(),
+        "y": position[..., 0].ravel() / PIXEL_UM, "x": position[..., 1].ravel() / PIXEL_UM,
+    })
+
+
+def naive_D(tracks: pd.DataFrame) -> float:
+    """MSD(dt) / (4 dt): the estimator that ignores blur and noise."""
+    ordered = tracks.sort_values(["particle", "frame"])
+    steps = ordered.groupby("particle")[["y", "x"]].diff().dropna() * PIXEL_UM
+    return float((steps**2).sum(axis=1).mean() / (4 * DT))
+
+
+@pytest.mark.parametrize(
+    ("exposure_s", "sigma_um"), [(0.0, 0.0), (0.0, 0.04), (DT, 0.0), (DT, 0.04), (DT / 2, 0.02)]
+)
+def test_covariance_estimator_recovers_D_whatever_blur_and_noise(exposure_s, sigma_um):
+    rng = np.random.default_rng(11)
+    tracks = brownian_tracks(rng, exposure_s=exposure_s, sigma_um=sigma_um)
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, exposure_s)
+    assert estimate.n_steps == 200 * 99 and estimate.n_pairs == 200 * 98
+    assert estimate.D_se_um2_s < 0.03 * D_TRUE  # the check below is tight enough to mean something
+    assert abs(estimate.D_um2_s - D_TRUE) < 4 * estimate.D_se_um2_s
+    assert abs(estimate.D_msd_um2_s - D_TRUE) < 4 * estimate.D_msd_se_um2_s
+    # localization error recovered (per axis)
+    assert estimate.sigma2_um2 == pytest.approx(sigma_um**2, abs=4 * estimate.sigma2_se_um2 + 1e-5)
+
+
+def test_naive_msd_follows_the_blur_formula_while_covariance_does_not():
+    rng = np.random.default_rng(5)
+    tracks = brownian_tracks(rng, exposure_s=DT, sigma_um=0.0)
+    # MSD(dt) = 4 D dt (1 - 2R) with R = 1/6: the naive estimate is 2/3 of D (sizes 1.5x too big)
+    assert naive_D(tracks) / D_TRUE == pytest.approx(2 / 3, rel=0.03)
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
+    assert estimate.D_um2_s / D_TRUE == pytest.approx(1.0, rel=0.03)
+    # the same tracks analysed as if there were no blur: D unchanged (blur-independent), sigma not
+    unblurred = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, 0.0)
+    assert unblurred.D_um2_s == pytest.approx(estimate.D_um2_s, rel=1e-12)
+    # with R = 0 the blur shows up as a negative localization variance: -2 R D dt
+    assert unblurred.sigma2_um2 == pytest.approx(-2 / 6 * D_TRUE * DT, rel=0.05)
+
+
+def test_naive_msd_is_biased_by_noise_exactly_as_predicted():
+    rng = np.random.default_rng(6)
+    sigma = 0.05
+    tracks = brownian_tracks(rng, exposure_s=0.0, sigma_um=sigma)
+    assert naive_D(tracks) == pytest.approx(D_TRUE + sigma**2 / DT, rel=0.03)
+    assert sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, 0.0).D_um2_s == pytest.approx(
+        D_TRUE, rel=0.04)
+
+
+def test_hand_computed_track_with_a_gap():
+    # x steps 1, 2, -1 then a missed frame, then a step of 2; y stays at 0
+    tracks = pd.DataFrame({"particle": 7, "frame": [0, 1, 2, 3, 5, 6],
+                           "y": 0.0, "x": [0.0, 1.0, 3.0, 2.0, 9.0, 11.0]})
+    table = sizing.track_diffusion(tracks, 1.0, 1.0, 0.0, T_C, ETA)
+    row = table.iloc[0]
+    assert row["particle"] == 7 and row["n_frames"] == 6
+    assert row["n_steps"] == 4  # 0-1, 1-2, 2-3, 5-6; the step over the gap is not used
+    # per-axis: <dx^2> = (1+4+1+4)/4, <dx dx'> = (1*2 + 2*(-1))/2 = 0; y contributes 0
+    assert row["msd1_um2"] == pytest.approx(2.5)
+    assert row["D_um2_s"] == pytest.approx((2.5 / 2 + 0.0) / 2)  # average of the x and y axes
+    assert row["diameter_nm"] == pytest.approx(physics.diameter_nm(row["D_um2_s"], T_C, ETA))
+
+
+def test_gaps_from_missed_detections_do_not_bias_D():
+    rng = np.random.default_rng(8)
+    tracks = brownian_tracks(rng, exposure_s=DT, sigma_um=0.03)
+    kept = tracks[rng.random(len(tracks)) > 0.2]  # 20 % of localizations missed
+    estimate = sizing.ensemble_diffusion(kept, PIXEL_UM, DT, DT)
+    assert estimate.n_steps < 0.7 * 200 * 99
+    assert abs(estimate.D_um2_s - D_TRUE) < 4 * estimate.D_se_um2_s
+
+
+def test_jackknife_error_matches_the_spread_of_repeated_experiments():
+    rng = np.random.default_rng(9)
+    estimates = [sizing.ensemble_diffusion(brownian_tracks(rng, n_tracks=30, n_frames=40,
+                                                           substeps=10), PIXEL_UM, DT, DT)
+                 for _ in range(40)]
+    spread = np.std([e.D_um2_s for e in estimates], ddof=1)
+    typical_se = np.sqrt(np.mean([e.D_se_um2_s**2 for e in estimates]))
+    assert typical_se == pytest.approx(spread, rel=0.35)
+
+
+def test_per_track_sizes_scatter_around_the_truth():
+    rng = np.random.default_rng(10)
+    tracks = brownian_tracks(rng, n_tracks=300, n_frames=60, sigma_um=0.02)
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)
+    true_d = physics.diameter_nm(D_TRUE, T_C, ETA)
+    assert len(table) == 300 and (table["n_steps"] == 59).all()
+    assert np.median(table["D_um2_s"]) == pytest.approx(D_TRUE, rel=0.05)
+    assert np.median(table["D_msd_um2_s"]) == pytest.approx(D_TRUE, rel=0.1)
+    # relative spread of a 59-step covariance estimate is of order 1/sqrt(k): 5-30 % here
+    assert 0.05 < np.std(table["D_um2_s"]) / D_TRUE < 0.3
+    stats = sizing.size_statistics(table["diameter_nm"])
+    assert stats["d50"] == pytest.approx(true_d, rel=0.05)
+    assert stats["mode"] == pytest.approx(true_d, rel=0.08)
+    assert stats["d10"] < stats["d50"] < stats["d90"]
+
+
+def test_size_statistics_of_a_lognormal_and_of_excluded_values():
+    rng = np.random.default_rng(1)
+    sizes = np.exp(rng.normal(np.log(150.0), 0.2, 4000))
+    stats = sizing.size_statistics(np.concatenate([sizes, [np.nan, np.nan, -1.0]]))
+    assert stats["n"] == 4000 and stats["n_excluded"] == 3
+    # the log density is normal, so its maximum sits at the geometric median
+    assert stats["mode"] == pytest.approx(150.0, rel=0.04)
+    assert stats["mean"] == pytest.approx(150.0 * np.exp(0.2**2 / 2), rel=0.02)
+    assert stats["d10"] == pytest.approx(150.0 * np.exp(-1.2816 * 0.2), rel=0.02)
+    assert stats["d90"] == pytest.approx(150.0 * np.exp(1.2816 * 0.2), rel=0.02)
+    assert stats["span"] == pytest.approx((stats["d90"] - stats["d10"]) / stats["d50"])
+    assert stats["sd"] == pytest.approx(np.std(sizes, ddof=1))
+    bimodal = np.concatenate([np.full(30, 100.0) + rng.normal(0, 3, 30),
+                              np.full(70, 300.0) + rng.normal(0, 9, 70)])
+    assert sizing.size_statistics(bimodal)["mode"] == pytest.approx(300.0, rel=0.05)
+    empty = sizing.size_statistics([np.nan])
+    assert empty["n"] == 0 and empty["n_excluded"] == 1 and np.isnan(empty["mean"])
+
+
+def test_clean_brownian_data_gives_no_warnings():
+    rng = np.random.default_rng(12)
+    tracks = brownian_tracks(rng, exposure_s=DT, sigma_um=0.03)
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)
+    assert sizing.quality_warnings(table, sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)) == []
+
+
+def test_drift_is_flagged():
+    rng = np.random.default_rng(13)
+    tracks = brownian_tracks(rng, exposure_s=DT, sigma_um=0.03, drift_um_s=(15.0, 0.0))
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
+    assert estimate.drift_y_um_s == pytest.approx(15.0, abs=4 * estimate.drift_y_se_um_s)
+    # the covariance estimate is inflated by 1.5 v^2 dt per axis (averaged over the two axes)
+    assert estimate.D_um2_s == pytest.approx(D_TRUE + 0.75 * 15.0**2 * DT,
+                                             abs=4 * estimate.D_se_um2_s)
+    text = " ".join(sizing.quality_warnings(table, estimate))
+    assert "drifts" in text and "positively correlated" in text
+
+
+def test_too_few_short_tracks_are_flagged():
+    rng = np.random.default_rng(14)
+    tracks = brownian_tracks(rng, n_tracks=10, n_frames=8)
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)
+    text = " ".join(sizing.quality_warnings(table, sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)))
+    assert "Only 10 tracks" in text and "short (median 7 steps)" in text
+
+
+def test_understated_exposure_is_flagged():
+    rng = np.random.default_rng(15)
+    tracks = brownian_tracks(rng, n_tracks=50, exposure_s=DT, sigma_um=0.0)
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, 0.0, T_C, ETA)
+    warnings = sizing.quality_warnings(table, sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, 0.0))
+    # stated R = 0 while the true R = 1/6: both symptoms of an understated exposure show up
+    assert len(warnings) == 2
+    assert "positively correlated" in warnings[0] and "exposure time longer" in warnings[0]
+    assert "--exposure-s" in warnings[1]
+
+
+def test_no_tracks_gives_one_clear_warning():
+    empty = pd.DataFrame({"particle": [], "frame": [], "y": [], "x": []})
+    table = sizing.track_diffusion(empty, PIXEL_UM, DT, DT, T_C, ETA)
+    estimate = sizing.ensemble_diffusion(empty, PIXEL_UM, DT, DT)
+    assert len(table) == 0 and estimate.n_steps == 0 and np.isnan(estimate.D_um2_s)
+    assert sizing.quality_warnings(table, estimate)[0].startswith("No tracks")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"exposure_s": 2 * DT}, "exposure_s"), ({"exposure_s": -1.0}, "exposure_s"),
+     ({"frame_interval_s": 0.0}, "frame_interval_s"), ({"pixel_size_um": None}, "pixel_size_um")],
+)
+def test_bad_parameters_are_named(kwargs, field):
+    tracks = brownian_tracks(np.random.default_rng(0), n_tracks=2, n_frames=5)
+    arguments = {"pixel_size_um": PIXEL_UM, "frame_interval_s": DT, "exposure_s": DT,
+                 "temperature_c": T_C, "viscosity_pa_s": ETA} | kwargs
+    with pytest.raises(PyntaInputError, match=field):
+        sizing.track_diffusion(tracks, **arguments)
+
+
+def test_missing_columns_are_named():
+    with pytest.raises(PyntaInputError, match="particle"):
+        sizing.ensemble_diffusion(pd.DataFrame({"frame": [0], "y": [0], "x": [0]}), 0.1, DT)
