@@ -51,7 +51,10 @@ _KELL_DENOMINATOR = 16.879850e-3
 
 
 def _check_water_temperature(temperature_c: float) -> float:
-    temperature_c = float(temperature_c)
+    try:
+        temperature_c = float(temperature_c)
+    except (TypeError, ValueError):
+        raise PyntaInputError(f"temperature_c must be a number, got {temperature_c!r}") from None
     low, high = WATER_RANGE_C
     if not low <= temperature_c <= high:
         raise PyntaInputError(

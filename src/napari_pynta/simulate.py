@@ -1,0 +1,521 @@
+"""Ground-truth NTA movies: spheres diffusing in 3-D, imaged through a thin focal layer.
+
+The model, per frame of interval ``dt`` and exposure ``τ ≤ dt``:
+
+- Each particle diffuses in 3-D with the Stokes–Einstein coefficient of its diameter inside a
+  periodic box: the field of view plus a lateral margin, ``depth_um`` deep. Only particles within
+  ``focal_depth_um`` of the focal plane are imaged, so particles enter and leave the view both
+  laterally and axially and tracks have finite lengths.
+- A particle that leaves the box re-enters on the opposite side as a *new* particle (new id, same
+  diameter), so a particle id never jumps and the density is constant. The box holds a fixed set
+  of diameters: each population gets ``fraction`` of the particles (largest remainder) with
+  diameters at evenly spaced quantiles of its log-normal. Keeping the diameter on re-entry keeps
+  the composition of the imaged volume exactly that of the populations; drawing a fresh diameter
+  instead would bias it toward large particles, which stay longer in the box.
+- Motion blur: the camera integrates the PSF over ``blur_substeps`` positions evenly spread in the
+  exposure (at the centres of equal sub-intervals). The truth position is the mean of those
+  positions. For consecutive frames the per-axis variance of the truth displacement is then
+  ``2D·(dt − τ/3·(1 − 1/n²))``, the discrete form of the blur formula ``MSD = 4DΔt − 8RDΔt``.
+- PSF: a 2-D Gaussian of ``psf_sigma_px`` integrated over each pixel. Brightness (photons per frame,
+  1 ADU per photon) is ``brightness_at_100nm · (d/100 nm)^brightness_exponent``. Rayleigh
+  scattering goes as d⁶, but from ~100 nm on Mie scattering grows much more slowly and real
+  instruments set gain so that small and large particles fit the camera's range; the default
+  exponent 3 keeps 300 nm (27× brighter than 100 nm) below saturation with the default settings.
+- Noise: constant background, shot noise and Gaussian read noise, rounded and clipped to uint16.
+  When every pixel expects at least :data:`NORMAL_APPROXIMATION_MIN_PHOTONS` photons the shot noise
+  uses the normal approximation of the Poisson law (same mean and variance, much faster); normal
+  variates come from a 16-bit inverse-CDF table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import erf, ndtri
+
+from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.physics import diffusion_um2_s, resolve_viscosity_pa_s
+
+#: background level from which shot noise is drawn from a normal instead of a Poisson law
+NORMAL_APPROXIMATION_MIN_PHOTONS = 30.0
+
+TRUTH_COLUMNS = ("frame", "particle", "y", "x", "z_um", "diameter_nm")
+
+_UINT16_MAX = float(np.iinfo(np.uint16).max)
+# Inverse-CDF table of the standard normal at 2**16 equally likely levels: indexing it with random
+# uint16 draws a normal variate (variance 0.99998, tails cut at 4.3 sigma) 3x faster than
+# Generator.standard_normal, which dominates the cost of a simulated frame.
+_NORMAL_QUANTILES = ndtri((np.arange(2**16) + 0.5) / 2**16).astype(np.float32)
+_PSF_HALF_WIDTH_SIGMAS = 4.0
+
+
+@dataclass(frozen=True)
+class Population:
+    """A particle population: log-normal diameters with median ``diameter_nm``.
+
+    Parameters
+    ----------
+    diameter_nm : float
+        Median hydrodynamic diameter in nm.
+    fraction : float
+        Number fraction of this population in a mixture (weights are normalised to sum 1).
+    sigma_log : float
+        Standard deviation of ln(diameter); 0 for monodisperse particles.
+    """
+
+    diameter_nm: float
+    fraction: float = 1.0
+    sigma_log: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "diameter_nm", require_positive("diameter_nm", self.diameter_nm))
+        object.__setattr__(self, "fraction", require_positive("fraction", self.fraction))
+        sigma_log = require_positive("sigma_log", self.sigma_log, allow_zero=True)
+        if sigma_log > 1.5:
+            raise PyntaInputError(f"sigma_log must be within 0..1.5, got {sigma_log!r}")
+        object.__setattr__(self, "sigma_log", sigma_log)
+
+
+def _positive_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise PyntaInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Everything that defines a simulated NTA movie (see the module docstring for the model).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Frame shape (Y, X) in pixels.
+    n_particles : int
+        Mean number of particles in the imaged volume (frame area × ``focal_depth_um``).
+    populations : sequence of Population
+        The particle populations (a mixture when there are several).
+    pixel_size_um, frame_interval_s : float
+        Pixel size in the sample (µm) and time between frames (s).
+    exposure_s : float, optional
+        Exposure time (s), at most the frame interval; None means the full frame interval.
+    temperature_c : float
+        Sample temperature (°C).
+    viscosity_pa_s : float, optional
+        Viscosity of the medium; None means water at ``temperature_c`` (IAPWS 2008).
+    psf_sigma_px : float
+        Standard deviation of the Gaussian PSF in pixels.
+    brightness_at_100nm : float
+        Photons per frame scattered by a 100 nm particle.
+    brightness_exponent : float
+        Brightness scales as ``(d / 100 nm) ** brightness_exponent``.
+    background, read_noise : float
+        Background (photons per pixel per frame) and read noise (ADU rms).
+    blur_substeps : int
+        Positions per exposure over which the PSF is integrated (motion blur).
+    depth_um, focal_depth_um : float
+        Depth of the simulated slab and thickness of the imaged layer at its centre (µm).
+    seed : int, optional
+        Seed of the random generator; the same seed gives the same movie.
+    """
+
+    shape: tuple[int, int] = (256, 256)
+    n_particles: int = 50
+    populations: tuple[Population, ...] = (Population(100.0),)
+    pixel_size_um: float = 0.1
+    frame_interval_s: float = 0.01
+    exposure_s: float | None = None
+    temperature_c: float = 22.0
+    viscosity_pa_s: float | None = None
+    psf_sigma_px: float = 1.2
+    brightness_at_100nm: float = 2000.0
+    brightness_exponent: float = 3.0
+    background: float = 100.0
+    read_noise: float = 3.0
+    blur_substeps: int = 8
+    depth_um: float = 12.0
+    focal_depth_um: float = 4.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        set_field = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        shape = tuple(self.shape) if isinstance(self.shape, (tuple, list)) else ()
+        if len(shape) != 2:
+            raise PyntaInputError(f"shape must be two integers (Y, X), got {self.shape!r}")
+        set_field("shape", tuple(_positive_int("shape", size, 8) for size in shape))
+        set_field("n_particles", _positive_int("n_particles", self.n_particles, 0))
+        populations = tuple(self.populations) if isinstance(self.populations, Sequence) else ()
+        if not populations or not all(isinstance(p, Population) for p in populations):
+            raise PyntaInputError("populations must be a non-empty sequence of Population")
+        set_field("populations", populations)
+        for name in ("pixel_size_um", "frame_interval_s", "psf_sigma_px", "depth_um",
+                     "focal_depth_um"):
+            set_field(name, require_positive(name, getattr(self, name)))
+        for name in ("brightness_at_100nm", "brightness_exponent", "background", "read_noise"):
+            set_field(name, require_positive(name, getattr(self, name), allow_zero=True))
+        if self.exposure_s is not None:
+            exposure = require_positive("exposure_s", self.exposure_s)
+            if exposure > self.frame_interval_s:
+                raise PyntaInputError(
+                    f"exposure_s must be within 0..frame_interval_s ({self.frame_interval_s} s), "
+                    f"got {exposure!r}"
+                )
+            set_field("exposure_s", exposure)
+        if self.focal_depth_um > self.depth_um:
+            raise PyntaInputError(
+                f"focal_depth_um must be <= depth_um ({self.depth_um} µm), "
+                f"got {self.focal_depth_um!r}"
+            )
+        set_field("blur_substeps", _positive_int("blur_substeps", self.blur_substeps, 1))
+        if self.seed is not None:
+            set_field("seed", _positive_int("seed", self.seed, 0))
+        if self.viscosity_pa_s is not None:
+            set_field("viscosity_pa_s", require_positive("viscosity_pa_s", self.viscosity_pa_s))
+        # checks temperature_c (and the range of the water formula when no viscosity is given)
+        diffusion_um2_s(1.0, self.temperature_c, self.resolved_viscosity_pa_s)
+        set_field("temperature_c", float(self.temperature_c))
+
+    @property
+    def resolved_exposure_s(self) -> float:
+        """The exposure time in s (the frame interval when ``exposure_s`` is None)."""
+        return self.frame_interval_s if self.exposure_s is None else self.exposure_s
+
+    @property
+    def resolved_viscosity_pa_s(self) -> float:
+        """The viscosity in Pa·s (water at ``temperature_c`` when ``viscosity_pa_s`` is None)."""
+        return resolve_viscosity_pa_s(self.temperature_c, self.viscosity_pa_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict (inverse of :meth:`from_dict`)."""
+        settings = dataclasses.asdict(self)
+        settings["shape"] = list(self.shape)
+        return settings
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> SimulationSettings:
+        """Settings from the dict written by :meth:`to_dict`."""
+        settings = dict(settings)
+        if "populations" in settings:
+            settings["populations"] = tuple(
+                Population(**population) for population in settings["populations"]
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise PyntaInputError(f"unknown simulation settings {unknown}; known: {sorted(known)}")
+        return cls(**settings)
+
+
+def _allocate_counts(fractions: np.ndarray, total: int) -> np.ndarray:
+    """Split ``total`` into integer counts proportional to ``fractions`` (largest remainder)."""
+    exact = fractions / fractions.sum() * total
+    counts = np.floor(exact).astype(np.int64)
+    remainder_order = np.argsort(-(exact - counts), kind="stable")
+    counts[remainder_order[: total - counts.sum()]] += 1
+    return counts
+
+
+def _stratified_diameters_nm(
+    populations: Sequence[Population], counts: np.ndarray
+) -> np.ndarray:
+    """``counts[k]`` diameters of population k at evenly spaced quantiles of its log-normal."""
+    diameters = []
+    for population, count in zip(populations, counts):
+        quantiles = (np.arange(count) + 0.5) / max(count, 1)
+        diameters.append(population.diameter_nm * np.exp(population.sigma_log * ndtri(quantiles)))
+    return np.concatenate(diameters)
+
+
+def _pixel_integrated_gaussian(
+    centers: np.ndarray, positions: np.ndarray, offsets: np.ndarray, sigma: float
+) -> np.ndarray:
+    """Fraction of a unit 1-D Gaussian falling in each pixel of a window.
+
+    ``centers`` (N,) are the integer window centres, ``positions`` (N, n) the sub-step positions,
+    ``offsets`` (P,) the pixel offsets of the window; returns (N, P, n).
+    """
+    edges = centers[:, None, None] + np.append(offsets - 0.5, offsets[-1] + 0.5)[None, :, None]
+    cumulative = erf((edges - positions[:, None, :]) * (1.0 / (math.sqrt(2.0) * sigma)))
+    return 0.5 * np.diff(cumulative, axis=1)
+
+
+def render_expected_photons(
+    shape: tuple[int, int], positions_px: np.ndarray, photons: np.ndarray, psf_sigma_px: float
+) -> np.ndarray:
+    """Noise-free image of motion-blurred Gaussian spots.
+
+    Each particle's photons are split evenly over its sub-step positions; only a small window
+    around each particle is computed, vectorised over particles and sub-steps.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape (Y, X).
+    positions_px : ndarray
+        (N, n, 2) sub-step positions (y, x) in pixels; pixel (i, j) is centred on (i, j).
+    photons : ndarray
+        (N,) photons per particle in the frame.
+    psf_sigma_px : float
+        Gaussian PSF standard deviation in pixels.
+
+    Returns
+    -------
+    ndarray
+        (Y, X) float32 expected photons per pixel.
+    """
+    height, width = shape
+    if len(positions_px) == 0:
+        return np.zeros(shape, dtype=np.float32)
+    centers = np.rint(positions_px.mean(axis=1)).astype(np.int64)
+    excursion = float(np.abs(positions_px - centers[:, None, :]).max())
+    half_width = int(math.ceil(_PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion))
+    offsets = np.arange(-half_width, half_width + 1)
+    profile_y = _pixel_integrated_gaussian(centers[:, 0], positions_px[:, :, 0], offsets,
+                                           psf_sigma_px)
+    profile_x = _pixel_integrated_gaussian(centers[:, 1], positions_px[:, :, 1], offsets,
+                                           psf_sigma_px)
+    weights = photons / positions_px.shape[1]
+    # sum over sub-steps of outer(profile_y, profile_x), one matrix product per particle
+    patches = np.matmul(profile_y * weights[:, None, None], profile_x.transpose(0, 2, 1))
+    rows = centers[:, 0, None] + offsets
+    cols = centers[:, 1, None] + offsets
+    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+    flat_index = rows[:, :, None] * width + cols[:, None, :]
+    image = np.bincount(flat_index[inside], weights=patches[inside], minlength=height * width)
+    return image.reshape(shape).astype(np.float32)
+
+
+class BrownianScene:
+    """A never-ending simulated NTA sample; each :meth:`next_frame` advances one frame interval.
+
+    Parameters
+    ----------
+    settings : SimulationSettings
+        The simulation settings.
+    """
+
+    def __init__(self, settings: SimulationSettings) -> None:
+        if not isinstance(settings, SimulationSettings):
+            raise PyntaInputError("settings must be a SimulationSettings")
+        self.settings = settings
+        self.viscosity_pa_s = settings.resolved_viscosity_pa_s
+        self.exposure_s = settings.resolved_exposure_s
+        self._rng = np.random.default_rng(settings.seed)
+        self._frame_index = 0
+
+        height, width = settings.shape
+        margin_px = math.ceil(_PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
+        pixel = settings.pixel_size_um
+        half_depth = settings.depth_um / 2.0
+        self._box_low_um = np.array([(-0.5 - margin_px) * pixel, (-0.5 - margin_px) * pixel,
+                                     -half_depth])
+        self._box_high_um = np.array([(height - 0.5 + margin_px) * pixel,
+                                      (width - 0.5 + margin_px) * pixel, half_depth])
+        box_area_px = (height + 2 * margin_px) * (width + 2 * margin_px)
+        volume_ratio = box_area_px / (height * width) * settings.depth_um / settings.focal_depth_um
+        n_box = int(round(settings.n_particles * volume_ratio))
+
+        fractions = np.array([p.fraction for p in settings.populations])
+        counts = _allocate_counts(fractions, n_box)
+        self._diameters_nm = self._rng.permutation(_stratified_diameters_nm(
+            settings.populations, counts))
+        self._D_um2_s = np.asarray(
+            diffusion_um2_s(self._diameters_nm, settings.temperature_c, self.viscosity_pa_s),
+            dtype=float,
+        ).reshape(-1)
+        span = self._box_high_um - self._box_low_um
+        self._positions_um = self._box_low_um + self._rng.random((n_box, 3)) * span
+        self._ids = np.arange(n_box, dtype=np.int64)
+        self._next_id = n_box
+
+    # -- state, read-only views -------------------------------------------------------------
+    @property
+    def frame_index(self) -> int:
+        """Index of the next frame to be produced."""
+        return self._frame_index
+
+    @property
+    def particle_ids(self) -> np.ndarray:
+        """(N,) ids of all particles in the simulation box (visible or not)."""
+        return self._ids.copy()
+
+    @property
+    def positions_um(self) -> np.ndarray:
+        """(N, 3) true positions (y, x, z) in µm at the start of the next exposure.
+
+        y and x are measured from the centre of pixel (0, 0); z from the focal plane.
+        """
+        return self._positions_um.copy()
+
+    @property
+    def diameters_nm(self) -> np.ndarray:
+        """(N,) diameters of the particles in the box."""
+        return self._diameters_nm.copy()
+
+    @property
+    def D_um2_s(self) -> np.ndarray:
+        """(N,) Stokes–Einstein diffusion coefficients of the particles in the box."""
+        return self._D_um2_s.copy()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Store attributes describing the movie (see ``docs/architecture.md``)."""
+        settings = self.settings
+        return {
+            "pixel_size_um": settings.pixel_size_um,
+            "frame_interval_s": settings.frame_interval_s,
+            "exposure_s": self.exposure_s,
+            "temperature_c": settings.temperature_c,
+            "viscosity_pa_s": self.viscosity_pa_s,
+            "solvent": "water" if settings.viscosity_pa_s is None else None,
+            "camera": "simulated",
+            "camera_settings": settings.to_dict(),
+        }
+
+    # -- simulation --------------------------------------------------------------------------
+    def _time_increments_s(self) -> np.ndarray:
+        """Durations from the frame start to each exposure sub-step, then to the next frame."""
+        n = self.settings.blur_substeps
+        sub = self.exposure_s / n
+        increments = np.full(n + 1, sub)
+        increments[0] = sub / 2.0
+        increments[-1] = self.settings.frame_interval_s - self.exposure_s + sub / 2.0
+        return increments
+
+    def _advance(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        settings = self.settings
+        n_sub = settings.blur_substeps
+        n_box = len(self._ids)
+        step_sd = np.sqrt(2.0 * self._D_um2_s[:, None] * self._time_increments_s()[None, :])
+        steps = self._rng.standard_normal((n_box, n_sub + 1, 3)) * step_sd[:, :, None]
+        path = self._positions_um[:, None, :] + np.cumsum(steps, axis=1)
+        exposure_path = path[:, :n_sub]
+        mean_position = exposure_path.mean(axis=1)
+
+        in_layer = np.abs(mean_position[:, 2]) <= settings.focal_depth_um / 2.0
+        positions_px = exposure_path[in_layer, :, :2] / settings.pixel_size_um
+        photons = settings.brightness_at_100nm * (
+            self._diameters_nm[in_layer] / 100.0
+        ) ** settings.brightness_exponent
+        expected = render_expected_photons(settings.shape, positions_px, photons,
+                                           settings.psf_sigma_px)
+        expected += np.float32(settings.background)
+        frame = self._camera_noise(expected)
+
+        height, width = settings.shape
+        mean_px = mean_position[:, :2] / settings.pixel_size_um
+        visible = (in_layer & (mean_px[:, 0] >= -0.5) & (mean_px[:, 0] < height - 0.5)
+                   & (mean_px[:, 1] >= -0.5) & (mean_px[:, 1] < width - 0.5))
+        truth = {
+            "frame": np.full(int(visible.sum()), self._frame_index, dtype=np.int64),
+            "particle": self._ids[visible],
+            "y": mean_px[visible, 0],
+            "x": mean_px[visible, 1],
+            "z_um": mean_position[visible, 2],
+            "diameter_nm": self._diameters_nm[visible],
+        }
+        self._move_to(path[:, n_sub])
+        self._frame_index += 1
+        return frame, truth
+
+    def _move_to(self, end_um: np.ndarray) -> None:
+        """Wrap particles that left the box to the opposite side, as new particles (new ids)."""
+        low, high = self._box_low_um, self._box_high_um
+        left = np.any((end_um < low) | (end_um >= high), axis=1)
+        span = high - low
+        wrapped = low + np.minimum(np.mod(end_um - low, span), np.nextafter(span, 0.0))
+        self._positions_um = np.where(left[:, None], wrapped, end_um)
+        n_new = int(left.sum())
+        self._ids[left] = np.arange(self._next_id, self._next_id + n_new)
+        self._next_id += n_new
+
+    def _camera_noise(self, expected: np.ndarray) -> np.ndarray:
+        settings = self.settings
+        levels = self._rng.integers(0, 2**16, size=expected.shape, dtype=np.uint16)
+        noise = np.take(_NORMAL_QUANTILES, levels)
+        if settings.background >= NORMAL_APPROXIMATION_MIN_PHOTONS:
+            variance = expected + np.float32(settings.read_noise**2)
+            counts = expected + np.sqrt(variance, out=variance) * noise
+        else:
+            counts = self._rng.poisson(expected).astype(np.float32)
+            counts += np.float32(settings.read_noise) * noise
+        np.rint(counts, out=counts)
+        np.clip(counts, 0.0, _UINT16_MAX, out=counts)
+        return counts.astype(np.uint16)
+
+    def next_frame(self) -> tuple[np.ndarray, pd.DataFrame]:
+        """Advance one frame interval.
+
+        Returns
+        -------
+        frame : ndarray
+            (Y, X) uint16 camera frame.
+        truth : DataFrame
+            ``frame, particle, y, x, z_um, diameter_nm`` of the particles visible in the frame:
+            exposure-averaged positions in pixels (y, x) and µm from the focal plane (z).
+        """
+        frame, truth = self._advance()
+        return frame, pd.DataFrame(truth, columns=list(TRUTH_COLUMNS))
+
+
+@dataclass
+class SimulatedMovie:
+    """A simulated movie with its ground truth.
+
+    Attributes
+    ----------
+    frames : ndarray
+        (T, Y, X) uint16 frames.
+    truth : DataFrame
+        Visible particles of every frame (see :meth:`BrownianScene.next_frame`).
+    diameters_nm : Series
+        Diameter of every particle seen in the movie, indexed by particle id.
+    metadata : dict
+        Store attributes (pixel size, timing, temperature, viscosity, simulation settings).
+    """
+
+    frames: np.ndarray
+    truth: pd.DataFrame
+    diameters_nm: pd.Series
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _truth_table(chunks: Sequence[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Concatenate per-frame truth arrays into one DataFrame with :data:`TRUTH_COLUMNS`."""
+    columns = {
+        name: np.concatenate([chunk[name] for chunk in chunks]) if chunks else np.empty(0)
+        for name in TRUTH_COLUMNS
+    }
+    return pd.DataFrame(columns, columns=list(TRUTH_COLUMNS))
+
+
+def simulate_movie(n_frames: int, settings: SimulationSettings) -> SimulatedMovie:
+    """Simulate ``n_frames`` frames of an NTA movie in memory.
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames, >= 1.
+    settings : SimulationSettings
+        The simulation settings.
+
+    Returns
+    -------
+    SimulatedMovie
+        Frames, ground truth and metadata.
+    """
+    n_frames = _positive_int("n_frames", n_frames, 1)
+    scene = BrownianScene(settings)
+    frames = np.empty((n_frames, *settings.shape), dtype=np.uint16)
+    chunks = []
+    for index in range(n_frames):
+        frames[index], truth = scene._advance()
+        chunks.append(truth)
+    table = _truth_table(chunks)
+    diameters = table.groupby("particle")["diameter_nm"].first()
+    return SimulatedMovie(frames=frames, truth=table, diameters_nm=diameters,
+                          metadata=scene.metadata)
