@@ -1,0 +1,282 @@
+"""The camera protocol, its settings, and the pacing/ROI logic every backend shares."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from napari_pynta.errors import PyntaInputError, require_positive
+
+Roi = tuple[int, int, int, int]
+"""Region of interest ``(y, x, height, width)`` in sensor pixels."""
+
+
+class CameraExhausted(Exception):
+    """Raised by :meth:`Camera.read` when a finite source (non-looping playback) has ended."""
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """Acquisition settings common to every camera.
+
+    Attributes
+    ----------
+    fps : float
+        Frame rate (frames per second).
+    exposure_s : float or None
+        Exposure time per frame (s); None means the whole frame interval ``1 / fps``.
+    roi : tuple of int or None
+        ``(y, x, height, width)`` in sensor pixels; None means the full sensor.
+    gain : float
+        Analogue gain (1 = none). Backends without gain accept only 1.
+    """
+
+    fps: float = 100.0
+    exposure_s: float | None = None
+    roi: Roi | None = None
+    gain: float = 1.0
+
+    @property
+    def frame_interval_s(self) -> float:
+        """Time between two frames (s)."""
+        return 1.0 / self.fps
+
+    @property
+    def effective_exposure_s(self) -> float:
+        """The exposure time, with None resolved to the frame interval."""
+        return self.frame_interval_s if self.exposure_s is None else self.exposure_s
+
+    def validated(self, sensor_shape: tuple[int, int], max_fps: float | None = None) -> CameraSettings:
+        """Return a checked copy (ROI normalised to a tuple of ints).
+
+        Raises
+        ------
+        PyntaInputError
+            Naming the field and the allowed range.
+        """
+        fps = require_positive("fps", self.fps)
+        if max_fps is not None and fps > max_fps:
+            raise PyntaInputError(f"fps must be in (0, {max_fps:g}] for this camera, got {fps:g}")
+        exposure = self.exposure_s
+        if exposure is not None:
+            exposure = require_positive("exposure_s", exposure)
+            if exposure > 1.0 / fps * (1 + 1e-9):
+                raise PyntaInputError(
+                    f"exposure_s must be in (0, {1.0 / fps:g}] s (the frame interval at "
+                    f"{fps:g} fps), got {exposure:g}"
+                )
+        gain = require_positive("gain", self.gain)
+        roi = None if self.roi is None else parse_roi(self.roi, sensor_shape)
+        return replace(self, fps=fps, exposure_s=exposure, roi=roi, gain=gain)
+
+
+def parse_roi(roi: Any, sensor_shape: tuple[int, int]) -> Roi:
+    """Check a region of interest against the sensor.
+
+    Parameters
+    ----------
+    roi : str or sequence of int
+        ``(y, x, height, width)`` or the string ``"y,x,h,w"``.
+    sensor_shape : tuple of int
+        ``(height, width)`` of the sensor.
+
+    Returns
+    -------
+    tuple of int
+        The ROI as ``(y, x, height, width)``.
+    """
+    try:
+        values = roi.split(",") if isinstance(roi, str) else list(roi)
+        y, x, h, w = (int(v) for v in values)
+    except (TypeError, ValueError):
+        raise PyntaInputError(
+            f"roi must be four integers y,x,height,width, got {roi!r}"
+        ) from None
+    sy, sx = sensor_shape
+    if y < 0 or x < 0 or h < 1 or w < 1 or y + h > sy or x + w > sx:
+        raise PyntaInputError(
+            f"roi {y},{x},{h},{w} must lie inside the {sy}x{sx} sensor: 0 <= y, y+h <= {sy}, "
+            f"0 <= x, x+w <= {sx}, h and w >= 1"
+        )
+    return (y, x, h, w)
+
+
+@runtime_checkable
+class Camera(Protocol):
+    """What the acquisition worker needs from a camera."""
+
+    name: str
+
+    @property
+    def pixel_size_um(self) -> float: ...
+
+    @property
+    def sensor_shape(self) -> tuple[int, int]: ...
+
+    @property
+    def settings(self) -> CameraSettings: ...
+
+    @property
+    def frame_shape(self) -> tuple[int, int]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def metadata_for_store(self) -> dict[str, Any]: ...
+
+    def configure(self, **settings: Any) -> CameraSettings: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self) -> tuple[np.ndarray, float]: ...
+
+
+class BaseCamera:
+    """Shared implementation: settings validation, ROI cropping and real-time pacing.
+
+    Subclasses set ``name``, implement :meth:`_grab` (return one full-sensor or ROI frame) and
+    may override :meth:`_apply_settings`, :meth:`open`, :meth:`close`. Frames are released on a
+    fixed clock ``t0 + k / fps``; if the source is slower, frames come late (never faster).
+    """
+
+    name = "base"
+    _dtype = "uint16"
+    #: whether :meth:`_grab` already returns the ROI (hardware ROI) or the full sensor
+    grabs_roi = False
+    max_fps: float | None = None
+
+    def __init__(self, sensor_shape: tuple[int, int], pixel_size_um: float, **settings: Any):
+        self._sensor_shape = (int(sensor_shape[0]), int(sensor_shape[1]))
+        self._pixel_size_um = require_positive("pixel_size_um", pixel_size_um)
+        self._settings = CameraSettings()
+        self._running = False
+        self._opened = False
+        self._t0 = 0.0
+        self._start_time = 0.0
+        self._count = 0
+        self.configure(**settings)
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def pixel_size_um(self) -> float:
+        """Size of one sensor pixel in the sample plane (µm)."""
+        return self._pixel_size_um
+
+    @property
+    def sensor_shape(self) -> tuple[int, int]:
+        """Full sensor size ``(height, width)``."""
+        return self._sensor_shape
+
+    @property
+    def settings(self) -> CameraSettings:
+        """Current (validated) settings."""
+        return self._settings
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Pixel type of the frames :meth:`read` returns."""
+        return np.dtype(self._dtype)
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """Shape of the frames :meth:`read` returns (the ROI size or the sensor)."""
+        roi = self._settings.roi
+        return self._sensor_shape if roi is None else (roi[2], roi[3])
+
+    # -- settings -----------------------------------------------------------------------------
+    def configure(self, **settings: Any) -> CameraSettings:
+        """Change settings (``fps``, ``exposure_s``, ``roi``, ``gain``) and return them.
+
+        Raises
+        ------
+        PyntaInputError
+            For an unknown setting or a value outside the allowed range.
+        """
+        allowed = {"fps", "exposure_s", "roi", "gain"}
+        unknown = sorted(set(settings) - allowed)
+        if unknown:
+            raise PyntaInputError(
+                f"unknown {self.name} camera setting(s) {unknown}; allowed: {sorted(allowed)}"
+            )
+        new = replace(self._settings, **settings).validated(self._sensor_shape, self.max_fps)
+        self._apply_settings(new)
+        self._settings = new
+        self._t0 = time.perf_counter() - self._count / new.fps
+        return new
+
+    def _apply_settings(self, settings: CameraSettings) -> None:
+        """Hook for backends that must push settings to hardware; raise to refuse."""
+
+    def metadata_for_store(self) -> dict[str, Any]:
+        """Store metadata describing frames from this camera (see ``store.py`` keys)."""
+        s = self._settings
+        return {
+            "pixel_size_um": self._pixel_size_um,
+            "frame_interval_s": s.frame_interval_s,
+            "exposure_s": s.effective_exposure_s,
+            "camera": self.name,
+            "camera_settings": {"fps": s.fps, "exposure_s": s.exposure_s,
+                                "roi": None if s.roi is None else list(s.roi), "gain": s.gain,
+                                "sensor_shape": list(self._sensor_shape)},
+        }
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect to the device (idempotent)."""
+        self._opened = True
+
+    def close(self) -> None:
+        """Stop and release the device (idempotent)."""
+        self.stop()
+        self._opened = False
+
+    def start(self) -> None:
+        """Start streaming; the frame clock restarts."""
+        if not self._opened:
+            self.open()
+        self._running = True
+        self._count = 0
+        self._t0 = self._start_time = time.perf_counter()
+
+    def stop(self) -> None:
+        """Stop streaming."""
+        self._running = False
+
+    def __enter__(self) -> BaseCamera:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- frames -------------------------------------------------------------------------------
+    def read(self) -> tuple[np.ndarray, float]:
+        """Return the next frame and its timestamp (s since :meth:`start`).
+
+        Blocks until the frame's time on the camera clock. The timestamp is the nominal
+        acquisition time of the frame on that clock (``k / fps`` while the rate is unchanged).
+        """
+        if not self._running:
+            self.start()
+        frame = self._grab()
+        if not self.grabs_roi and self._settings.roi is not None:
+            y, x, h, w = self._settings.roi
+            frame = frame[y : y + h, x : x + w]
+        due = self._t0 + self._count / self._settings.fps
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        timestamp = due - self._start_time
+        self._count += 1
+        return np.ascontiguousarray(frame), timestamp
+
+    def _grab(self) -> np.ndarray:
+        raise NotImplementedError

@@ -1,0 +1,69 @@
+"""Any webcam or video device through OpenCV (optional extra ``napari-pynta[opencv]``)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from napari_pynta.cameras.base import BaseCamera, CameraSettings
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+
+
+def _import_cv2() -> Any:
+    try:
+        import cv2
+    except ImportError:
+        raise PyntaInputError(
+            "camera 'opencv' needs OpenCV: pip install 'napari-pynta[opencv]'"
+        ) from None
+    return cv2
+
+
+class OpenCVCamera(BaseCamera):
+    """A ``cv2.VideoCapture`` device; colour frames are converted to luminance.
+
+    Parameters
+    ----------
+    device : int or str
+        Device index (0 = first webcam) or a video file/stream URL.
+    pixel_size_um : float
+        Size of a pixel in the sample plane (µm); webcams do not know it.
+    **settings
+        ``fps``, ``exposure_s`` (forwarded to the driver, which may ignore them), ``roi``
+        (software crop), ``gain`` (forwarded).
+    """
+
+    name = "opencv"
+
+    def __init__(self, device: int | str = 0, pixel_size_um: float = 1.0, **settings: Any):
+        self._cv2 = _import_cv2()
+        self._capture = self._cv2.VideoCapture(device)
+        if not self._capture.isOpened():
+            raise PyntaDataError(f"OpenCV could not open video device {device!r}")
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            self._capture.release()
+            raise PyntaDataError(f"OpenCV device {device!r} returned no frame")
+        self._dtype = frame.dtype
+        super().__init__(frame.shape[:2], pixel_size_um, **settings)
+
+    def _apply_settings(self, settings: CameraSettings) -> None:
+        cv2 = self._cv2
+        self._capture.set(cv2.CAP_PROP_FPS, float(settings.fps))
+        if settings.exposure_s is not None:
+            self._capture.set(cv2.CAP_PROP_EXPOSURE, float(settings.exposure_s))
+        if settings.gain != 1.0:
+            self._capture.set(cv2.CAP_PROP_GAIN, float(settings.gain))
+
+    def close(self) -> None:
+        """Release the device."""
+        super().close()
+        self._capture.release()
+
+    def _grab(self) -> np.ndarray:
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            raise PyntaDataError("OpenCV device stopped delivering frames")
+        if frame.ndim == 3:
+            frame = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2GRAY)
+        return frame

@@ -1,0 +1,102 @@
+"""A camera that replays a recorded movie (pynta store, TIFF or image folder) at a set rate."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from napari_pynta.cameras.base import BaseCamera, CameraExhausted, CameraSettings
+from napari_pynta.errors import PyntaInputError
+
+#: frames read from the source at once (one dask/zarr request per block, not per frame)
+_BLOCK = 32
+
+
+class PlaybackCamera(BaseCamera):
+    """Replays a saved movie as if it were a camera.
+
+    Parameters
+    ----------
+    path : str
+        A pynta ``.zarr`` store, a (multi-page) TIFF or a folder of PNG/TIFF frames
+        (anything :func:`napari_pynta.readers.open_movie` opens).
+    loop : bool
+        Start again at the first frame after the last; otherwise :meth:`read` raises
+        :class:`CameraExhausted` at the end.
+    pixel_size_um : float, optional
+        Overrides the movie's metadata (required when the movie has none).
+    **settings
+        ``fps`` (default: the movie's ``frame_interval_s``), ``roi``. The exposure is fixed by
+        the recording; ``gain`` must be 1. The replay rate does not change the physical frame
+        interval written by :meth:`metadata_for_store` (the recording's).
+    """
+
+    name = "playback"
+
+    def __init__(self, path: str, loop: bool = False, pixel_size_um: float | None = None,
+                 **settings: Any):
+        from napari_pynta.readers import open_movie
+
+        self._movie = open_movie(path)
+        self.metadata = dict(self._movie.metadata)
+        frames = self._movie.frames
+        if frames.ndim != 3 or frames.shape[0] == 0:
+            raise PyntaInputError(f"path {path!r} holds no (T, Y, X) frames to play back")
+        self._frames = frames
+        self._dtype = frames.dtype
+        self.loop = bool(loop)
+        self._next = 0
+        self._block_start = -1
+        self._block: np.ndarray | None = None
+        pixel = pixel_size_um if pixel_size_um is not None else self.metadata.get("pixel_size_um")
+        if pixel is None:
+            raise PyntaInputError(
+                f"pixel_size_um is not in the metadata of {path!r}; pass pixel_size_um=..."
+            )
+        interval = self.metadata.get("frame_interval_s")
+        settings.setdefault("fps", 1.0 / float(interval) if interval else 30.0)
+        self._interval = float(interval) if interval else None
+        if settings.get("exposure_s") is not None and settings["exposure_s"] == self.metadata.get(
+            "exposure_s"
+        ):
+            settings.pop("exposure_s")
+        super().__init__(tuple(frames.shape[1:]), pixel, **settings)
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames in the movie."""
+        return int(self._frames.shape[0])
+
+    def _apply_settings(self, settings: CameraSettings) -> None:
+        if settings.gain != 1.0:
+            raise PyntaInputError("gain must be 1 for the playback camera (the recording is fixed)")
+        if settings.exposure_s is not None:
+            raise PyntaInputError(
+                f"exposure_s is fixed by the recording ({self.metadata.get('exposure_s')!r} s) "
+                f"for the playback camera, got {settings.exposure_s!r}"
+            )
+
+    def metadata_for_store(self) -> dict[str, Any]:
+        """The recording's physical metadata: replaying faster does not change the physics."""
+        metadata = super().metadata_for_store()
+        for key in ("frame_interval_s", "exposure_s", "temperature_c", "viscosity_pa_s", "solvent"):
+            if self.metadata.get(key) is not None:
+                metadata[key] = self.metadata[key]
+        return metadata
+
+    def start(self) -> None:
+        """Start (again) from the first frame."""
+        super().start()
+        self._next = 0
+
+    def _grab(self) -> np.ndarray:
+        if self._next >= self.n_frames:
+            if not self.loop:
+                raise CameraExhausted(f"playback reached the end after {self.n_frames} frames")
+            self._next = 0
+        index = self._next
+        if self._block is None or not (self._block_start <= index < self._block_start + len(self._block)):
+            self._block_start = index
+            self._block = np.asarray(self._frames[index : index + _BLOCK])
+        self._next += 1
+        return self._block[index - self._block_start]

@@ -1,0 +1,108 @@
+"""A camera that films a simulated Brownian scene in real time (the default camera)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from napari_pynta.cameras.base import BaseCamera, CameraSettings
+from napari_pynta.errors import PyntaInputError
+
+
+class SimulatedCamera(BaseCamera):
+    """Frames from :class:`napari_pynta.simulate.BrownianScene`, released at the requested fps.
+
+    The whole sensor is simulated and the ROI cropped from it, so particles move continuously
+    in and out of the ROI. The scene's frame interval and exposure follow the camera settings
+    (changing ``fps`` or ``exposure_s`` restarts the scene with the new timing).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Sensor size ``(height, width)`` in pixels.
+    n_particles : int
+        Particles in the simulated volume.
+    diameter_nm : float
+        Diameter of the (monodisperse) particles.
+    pixel_size_um, temperature_c, seed
+        Passed to :class:`~napari_pynta.simulate.SimulationSettings`.
+    scene : dict, optional
+        Any further :class:`~napari_pynta.simulate.SimulationSettings` fields.
+    **settings
+        Camera settings: ``fps``, ``exposure_s``, ``roi``, ``gain``.
+    """
+
+    name = "simulated"
+
+    def __init__(
+        self,
+        shape: tuple[int, int] = (256, 256),
+        n_particles: int = 50,
+        diameter_nm: float = 100.0,
+        pixel_size_um: float = 0.1,
+        temperature_c: float = 22.0,
+        seed: int | None = None,
+        scene: dict[str, Any] | None = None,
+        **settings: Any,
+    ):
+        from napari_pynta import simulate
+
+        try:
+            sensor = (int(shape[0]), int(shape[1]))
+        except (TypeError, ValueError, IndexError):
+            raise PyntaInputError(f"shape must be two integers (height, width), got {shape!r}") from None
+        if min(sensor) < 8:
+            raise PyntaInputError(f"shape must be at least 8x8 pixels, got {sensor}")
+        if int(n_particles) < 0:
+            raise PyntaInputError(f"n_particles must be >= 0, got {n_particles!r}")
+        self._scene_fields = dict(
+            shape=sensor,
+            n_particles=int(n_particles),
+            populations=(simulate.Population(float(diameter_nm)),),
+            pixel_size_um=float(pixel_size_um),
+            temperature_c=float(temperature_c),
+            seed=seed,
+            **(scene or {}),
+        )
+        self._scene = None
+        self.last_truth: pd.DataFrame | None = None
+        super().__init__(sensor, pixel_size_um, **settings)
+
+    @property
+    def diameter_nm(self) -> float:
+        """Diameter of the simulated particles (nm)."""
+        return float(self._scene_fields["populations"][0].diameter_nm)
+
+    @property
+    def temperature_c(self) -> float:
+        """Temperature of the simulated sample (°C)."""
+        return float(self._scene_fields["temperature_c"])
+
+    def metadata_for_store(self) -> dict[str, Any]:
+        """Camera metadata plus the simulated sample (temperature, viscosity, scene settings)."""
+        metadata = super().metadata_for_store()
+        scene = self._scene.metadata
+        for key in ("temperature_c", "viscosity_pa_s", "solvent"):
+            metadata[key] = scene[key]
+        metadata["camera_settings"]["simulation"] = scene["camera_settings"]
+        return metadata
+
+    def _apply_settings(self, settings: CameraSettings) -> None:
+        from napari_pynta import simulate
+
+        old = self._settings
+        if self._scene is None or (old.fps, old.exposure_s) != (settings.fps, settings.exposure_s):
+            sim = simulate.SimulationSettings(
+                frame_interval_s=settings.frame_interval_s,
+                exposure_s=settings.exposure_s,
+                **self._scene_fields,
+            )
+            self._scene = simulate.BrownianScene(sim)
+
+    def _grab(self) -> np.ndarray:
+        frame, truth = self._scene.next_frame()
+        self.last_truth = truth
+        if self._settings.gain != 1.0:
+            frame = np.clip(frame * self._settings.gain, 0, np.iinfo(frame.dtype).max).astype(frame.dtype)
+        return frame

@@ -1,0 +1,220 @@
+"""Configuration, status and endpoints of the live pipeline (plain data, picklable for spawn)."""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from napari_pynta.errors import PyntaInputError, require_positive
+
+#: most locator processes one pipeline may run
+MAX_LOCATORS = 32
+
+
+def default_engine() -> str:
+    """The fastest registered localization engine: ``"fast"`` if available, else ``"trackpy"``."""
+    from napari_pynta import detect
+
+    try:  # the fast engine registers itself in detect.ENGINES when its module is imported
+        import napari_pynta.detect_fast  # noqa: F401
+    except ImportError:
+        pass
+    return "fast" if "fast" in detect.ENGINES else "trackpy"
+
+
+@dataclass
+class LiveConfig:
+    """Everything the live pipeline needs; see ``docs/live-pipeline.md``.
+
+    Attributes
+    ----------
+    camera : str
+        A key of :data:`napari_pynta.cameras.CAMERAS`.
+    camera_settings : dict
+        Keyword arguments of :func:`~napari_pynta.cameras.open_camera` (``fps``, ``exposure_s``,
+        ``roi``, ``gain`` and the backend's own, e.g. ``shape``, ``n_particles``, ``path``).
+    n_frames : int or None
+        Stop acquiring after this many frames; None runs until :meth:`LivePipeline.stop`.
+    record_path : str or None
+        Record from the first frame into this zarr store.
+    overwrite : bool
+        Replace an existing store at ``record_path``.
+    track : bool
+        Run the locator pool and the linker/sizer.
+    n_locators : int
+        Locator processes (1..:data:`MAX_LOCATORS`), changeable while running.
+    engine : str or None
+        Localization engine; None picks :func:`default_engine`.
+    detection : dict
+        Keyword arguments of :func:`napari_pynta.detect.locate` (``diameter``, ``minmass``, ...).
+    search_range_px, memory, min_track_length
+        Linking and track filtering (pixels, frames, frames).
+    temperature_c, viscosity_pa_s
+        Sample conditions for sizes (viscosity None = water at ``temperature_c``).
+    host : str or None
+        Use ``tcp://host:port`` endpoints (other machines may connect); None uses ``ipc://``
+        sockets in a private temporary directory.
+    save_buffer_mb : float
+        Memory for frames sent to the saver but not yet written; when full, recording stops
+        with an error instead of losing frames.
+    track_buffer_mb : float
+        Memory for frames waiting for a free locator; when full, frames are left untracked
+        (counted in ``frames_untracked``; the recording is unaffected).
+    sizes_interval_s : float
+        How often the linker publishes the running size distribution.
+    """
+
+    camera: str = "simulated"
+    camera_settings: dict[str, Any] = field(default_factory=dict)
+    n_frames: int | None = None
+    record_path: str | None = None
+    overwrite: bool = False
+    track: bool = True
+    n_locators: int = 1
+    engine: str | None = None
+    detection: dict[str, Any] = field(default_factory=dict)
+    search_range_px: float = 5.0
+    memory: int = 3
+    min_track_length: int = 10
+    temperature_c: float = 22.0
+    viscosity_pa_s: float | None = None
+    host: str | None = None
+    save_buffer_mb: float = 512.0
+    track_buffer_mb: float = 256.0
+    sizes_interval_s: float = 0.5
+
+    def validate(self) -> LiveConfig:
+        """Check every field (and the camera name); return self.
+
+        Raises
+        ------
+        PyntaInputError
+            Naming the field and the allowed range or choices.
+        """
+        from napari_pynta.cameras import CAMERAS
+
+        if self.camera not in CAMERAS:
+            raise PyntaInputError(f"camera must be one of {sorted(CAMERAS)}, got {self.camera!r}")
+        if not isinstance(self.camera_settings, dict):
+            raise PyntaInputError(f"camera_settings must be a dict, got {self.camera_settings!r}")
+        if self.n_frames is not None and (not _is_int(self.n_frames) or self.n_frames < 1):
+            raise PyntaInputError(f"n_frames must be an integer >= 1 or None, got {self.n_frames!r}")
+        if not _is_int(self.n_locators) or not 1 <= self.n_locators <= MAX_LOCATORS:
+            raise PyntaInputError(
+                f"n_locators must be an integer in 1..{MAX_LOCATORS}, got {self.n_locators!r}"
+            )
+        if self.engine is None:
+            self.engine = default_engine()
+        if not isinstance(self.detection, dict):
+            raise PyntaInputError(f"detection must be a dict of locate() options, got {self.detection!r}")
+        check_detection(self.engine, self.detection)
+        require_positive("search_range_px", self.search_range_px)
+        if not _is_int(self.memory) or self.memory < 0:
+            raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {self.memory!r}")
+        if not _is_int(self.min_track_length) or self.min_track_length < 3:
+            raise PyntaInputError(
+                f"min_track_length must be an integer >= 3 (frames), got {self.min_track_length!r}"
+            )
+        if not -20.0 <= float(self.temperature_c) <= 150.0:
+            raise PyntaInputError(f"temperature_c must be in [-20, 150] °C, got {self.temperature_c!r}")
+        if self.viscosity_pa_s is not None:
+            require_positive("viscosity_pa_s", self.viscosity_pa_s)
+        for name in ("save_buffer_mb", "track_buffer_mb", "sizes_interval_s"):
+            require_positive(name, getattr(self, name))
+        if self.host is not None and (not isinstance(self.host, str) or not self.host):
+            raise PyntaInputError(f"host must be a host name or IP address, got {self.host!r}")
+        return self
+
+
+def check_detection(engine: str, detection: dict[str, Any]) -> None:
+    """Validate detection options by running the engine once on a blank frame.
+
+    Raises
+    ------
+    PyntaInputError
+        For an unknown engine or option (from :func:`napari_pynta.detect.locate`).
+    """
+    import numpy as np
+
+    from napari_pynta import detect
+
+    if "frame_number" in detection or "engine" in detection:
+        raise PyntaInputError("detection must not set 'frame_number' or 'engine' (set by the pipeline)")
+    try:
+        detect.locate(np.zeros((32, 32), np.uint16), engine, **detection)
+    except TypeError as error:
+        raise PyntaInputError(f"detection has an option locate() does not accept: {error}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class LiveStatus:
+    """A snapshot of the pipeline (see :meth:`LivePipeline.status`)."""
+
+    running: bool = False
+    recording: bool = False
+    record_path: str | None = None
+    finished: bool = False
+    fps: float = 0.0
+    frames_acquired: int = 0
+    frames_saved: int = 0
+    frames_dropped: int = 0
+    frames_untracked: int = 0
+    frames_tracked: int = 0
+    buffer_fill: float = 0.0
+    particles_per_frame: float = 0.0
+    n_locators: int = 0
+    size_summary: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+    dead_workers: list[str] = field(default_factory=list)
+    workers: dict[str, bool] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The status as plain JSON types."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class LiveEndpoints:
+    """ZeroMQ addresses of one pipeline.
+
+    ``frames`` (PUB, every frame; subscribers keep the newest) and ``results`` (PUB: ``locs``,
+    ``tracks``, ``sizes``) are for viewers such as :class:`LiveSubscriber`; the others are
+    internal: ``save``/``save_ack`` (acquisition <-> saver), ``locate`` (acquisition -> locator
+    pool, PUSH/PULL), ``locs_in`` (locators -> linker, PUSH/PULL), ``control`` (supervisor PUB)
+    and ``status`` (workers -> supervisor, PUSH/PULL).
+    """
+
+    frames: str
+    results: str
+    save: str
+    save_ack: str
+    locate: str
+    locs_in: str
+    control: str
+    status: str
+    directory: str | None = None
+
+    @classmethod
+    def create(cls, host: str | None = None) -> LiveEndpoints:
+        """New endpoints: ``ipc://`` in a private temp dir, or ``tcp://host:<free port>``."""
+        names = [f.name for f in fields(cls) if f.name != "directory"]
+        if host is None:
+            directory = tempfile.mkdtemp(prefix="pynta-")
+            os.chmod(directory, 0o700)
+            return cls(**{n: f"ipc://{directory}/{n}" for n in names}, directory=directory)
+        return cls(**{n: f"tcp://{host}:{_free_port(host)}" for n in names})
+
+
+def _free_port(host: str) -> int:
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((socket.gethostbyname(host), 0))
+            return int(probe.getsockname()[1])
+    except OSError as error:
+        raise PyntaInputError(f"host {host!r} cannot be used for tcp endpoints: {error}") from None

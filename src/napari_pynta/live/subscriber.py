@@ -1,0 +1,107 @@
+"""A non-blocking reader of the live pipeline's frames and results, for viewers such as the GUI."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import zmq
+
+from napari_pynta.live import transport
+from napari_pynta.live.config import LiveEndpoints
+
+#: most messages read from the results socket per :meth:`LiveSubscriber.poll`
+MAX_RESULTS_PER_POLL = 5000
+
+
+@dataclass
+class LiveUpdate:
+    """What arrived since the previous :meth:`LiveSubscriber.poll`."""
+
+    frame: np.ndarray | None = None
+    frame_header: dict[str, Any] | None = None
+    localizations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tracks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sizes: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class LiveSubscriber:
+    """Subscribe to a running :class:`~napari_pynta.live.supervisor.LivePipeline`.
+
+    Parameters
+    ----------
+    endpoints : LiveEndpoints
+        ``LivePipeline.endpoints``. Only ``frames`` and ``results`` are used, so the
+        subscriber may live in another process or, with tcp endpoints, on another machine.
+    frames : bool
+        Subscribe to the preview frames.
+    results : bool
+        Subscribe to localizations, tracks and sizes.
+
+    Notes
+    -----
+    Frames are a preview: older frames waiting in the socket are skipped and only the newest
+    is returned. Localizations and tracks are returned in full (up to
+    :data:`MAX_RESULTS_PER_POLL` messages per call; the rest comes with the next poll).
+    """
+
+    def __init__(self, endpoints: LiveEndpoints, frames: bool = True, results: bool = True):
+        self._context = zmq.Context.instance()
+        self._sockets: list[zmq.Socket] = []
+        self._frames = self._subscribe(endpoints.frames, 4) if frames else None
+        self._results = self._subscribe(endpoints.results, 100_000) if results else None
+
+    def _subscribe(self, address: str, hwm: int) -> zmq.Socket:
+        socket = self._context.socket(zmq.SUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.RCVHWM, hwm)
+        socket.setsockopt(zmq.SUBSCRIBE, b"")
+        socket.connect(address)
+        self._sockets.append(socket)
+        return socket
+
+    def poll(self) -> LiveUpdate:
+        """Return what arrived since the last call, without waiting."""
+        update = LiveUpdate()
+        if self._frames is not None:
+            while True:
+                try:
+                    _, header, frame = transport.recv_frame(self._frames, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                update.frame, update.frame_header = frame, header
+        if self._results is not None:
+            locs: list[pd.DataFrame] = []
+            tracks: list[pd.DataFrame] = []
+            for _ in range(MAX_RESULTS_PER_POLL):
+                try:
+                    message = transport.recv_message(self._results, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if message.topic == transport.TOPIC_LOCS:
+                    locs.append(message.data)
+                elif message.topic == transport.TOPIC_TRACKS:
+                    tracks.append(message.data)
+                elif message.topic == transport.TOPIC_SIZES:
+                    update.sizes = {k: v for k, v in message.header.items() if k != "kind"}
+                elif message.topic == transport.TOPIC_ERROR:
+                    update.errors.append(str(message.header.get("error")))
+            if locs:
+                update.localizations = pd.concat(locs, ignore_index=True)
+            if tracks:
+                update.tracks = pd.concat(tracks, ignore_index=True)
+        return update
+
+    def close(self) -> None:
+        """Close the sockets (idempotent)."""
+        for socket in self._sockets:
+            socket.close(0)
+        self._sockets.clear()
+
+    def __enter__(self) -> LiveSubscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,480 @@
+"""The supervisor: starts, scales, watches and stops the worker processes of the live pipeline."""
+from __future__ import annotations
+
+import atexit
+import itertools
+import multiprocessing
+import shutil
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.live import transport, workers
+from napari_pynta.live.config import MAX_LOCATORS, LiveConfig, LiveEndpoints, LiveStatus, check_detection
+
+#: how long to wait for a worker to report ``ready`` (spawning imports numpy, pandas, trackpy)
+READY_TIMEOUT_S = 60.0
+#: how long a worker gets to exit after ``stop`` before it is terminated
+JOIN_TIMEOUT_S = 5.0
+#: resend an unacknowledged control command after this long
+RESEND_S = 0.25
+#: errors kept in :class:`LiveStatus`
+MAX_ERRORS = 50
+
+ACQUISITION, SAVER, LINKER = "acquisition", "saver", "linker"
+
+
+class LivePipeline:
+    """Camera, saver, locator pool and linker/sizer in separate processes.
+
+    Use as a context manager or call :meth:`start` and :meth:`stop`; the processes are also
+    stopped at interpreter exit. See ``docs/live-pipeline.md``.
+
+    Parameters
+    ----------
+    config : LiveConfig
+        Validated when the pipeline is created (raises :class:`PyntaInputError`).
+    """
+
+    def __init__(self, config: LiveConfig):
+        self.config = replace(config, camera_settings=dict(config.camera_settings),
+                              detection=dict(config.detection)).validate()
+        self.endpoints: LiveEndpoints | None = None
+        self._mp = multiprocessing.get_context("spawn")
+        self._processes: dict[str, Any] = {}
+        self._reports: dict[str, dict[str, Any]] = {}
+        self._expected_exit: set[str] = set()
+        self._dead: list[str] = []
+        self._errors: list[str] = []
+        self._pending: dict[int, tuple[str, dict[str, Any], float]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._monitor: threading.Thread | None = None
+        self._monitoring = threading.Event()
+        self._context: zmq.Context | None = None
+        self._control: zmq.Socket | None = None
+        self._recording_path: str | None = None
+        self._locator_numbers = itertools.count(1)
+        self._camera_info: dict[str, Any] = {}
+        self._size_summary: dict[str, Any] | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ life cycle
+    def __enter__(self) -> LivePipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LivePipeline:
+        """Start every worker, wait until each is ready, then start the camera.
+
+        Raises
+        ------
+        PyntaInputError
+            Bad camera settings or an existing ``record_path`` (nothing is left running).
+        PyntaDataError
+            A worker failed to start.
+        """
+        if self._started:
+            raise PyntaInputError("this pipeline was already started; create a new LivePipeline")
+        config = self.config
+        if config.record_path is not None:
+            _check_record_path(config.record_path, config.overwrite)
+        self._started = True
+        self.endpoints = LiveEndpoints.create(config.host)
+        self._context = zmq.Context()
+        self._control = self._context.socket(zmq.PUB)
+        self._control.setsockopt(zmq.LINGER, 0)
+        self._control.bind(self.endpoints.control)
+        status = self._context.socket(zmq.PULL)
+        status.setsockopt(zmq.LINGER, 0)
+        status.bind(self.endpoints.status)
+        self._monitoring.set()
+        self._monitor = threading.Thread(target=self._watch, args=(status,), daemon=True,
+                                         name="pynta-live-monitor")
+        self._monitor.start()
+        atexit.register(self.stop)
+        try:
+            self._spawn(ACQUISITION, workers.acquisition_worker, config.camera,
+                        config.camera_settings, config.n_frames, config.track,
+                        int(config.save_buffer_mb * 1e6), int(config.track_buffer_mb * 1e6))
+            ready = self._wait_ready(ACQUISITION)
+            self._camera_info = ready
+            if config.track:
+                self._spawn(LINKER, workers.linker_worker, self._linker_settings())
+                for _ in range(config.n_locators):
+                    self._spawn_locator()
+                for name in list(self._processes):
+                    self._wait_ready(name)
+            if config.record_path is not None:
+                self._start_saver(config.record_path, config.overwrite, resume=False)
+            self._command(ACQUISITION, "go", record=config.record_path is not None)
+            self._wait_acknowledged(ACQUISITION)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> LiveStatus:
+        """Stop every worker (the recording is flushed first) and return the final status.
+
+        Safe to call several times; processes that do not exit in time are terminated.
+        """
+        if not self._started or self._context is None:
+            return self.status()
+        if self._recording_path is not None and self._alive(ACQUISITION) and self._alive(SAVER):
+            self.stop_recording()
+        with self._lock:
+            names = list(self._processes)
+            self._expected_exit.update(names)
+        for name in names:
+            if self._alive(name):
+                self._command(name, "stop")
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        for name in names:
+            process = self._processes[name]
+            process.join(max(0.0, deadline - time.monotonic()))
+        for name in names:
+            process = self._processes[name]
+            if process.is_alive():
+                self._record_error(f"{name} did not stop within {JOIN_TIMEOUT_S} s; terminated")
+                process.terminate()
+                process.join(2.0)
+                if process.is_alive():
+                    process.kill()
+                    process.join(2.0)
+        final = self.status()
+        self._monitoring.clear()
+        if self._monitor is not None:
+            self._monitor.join(2.0)
+        self._control.close(0)
+        self._context.term()
+        self._context = None
+        if self.endpoints.directory:
+            shutil.rmtree(self.endpoints.directory, ignore_errors=True)
+        atexit.unregister(self.stop)
+        final.running = False
+        return final
+
+    # ------------------------------------------------------------------ recording
+    def start_recording(self, path: str, overwrite: bool = False) -> None:
+        """Record every frame from the next one into the zarr store ``path``.
+
+        Raises
+        ------
+        PyntaInputError
+            If a recording is running, or ``path`` exists and ``overwrite`` is False.
+        """
+        self._require_running()
+        if self._recording_path is not None and self._alive(SAVER):
+            raise PyntaInputError(f"already recording to {self._recording_path!r}; stop it first")
+        _check_record_path(path, overwrite)
+        self._start_saver(path, overwrite, resume=False)
+        self._command(ACQUISITION, "record")
+        self._wait_acknowledged(ACQUISITION)
+
+    def stop_recording(self, timeout_s: float = 60.0) -> int:
+        """Stop recording, wait until every recorded frame is written; return the frame count."""
+        self._require_running()
+        if self._recording_path is None:
+            raise PyntaInputError("not recording")
+        self._command(ACQUISITION, "stop_recording")
+        process = self._processes.get(SAVER)
+        with self._lock:
+            self._expected_exit.add(SAVER)
+        if process is not None:
+            process.join(timeout_s)
+            if process.is_alive():
+                self._record_error(f"saver did not finish writing within {timeout_s} s")
+        self._recording_path = None
+        return int(self._reports.get(SAVER, {}).get("frames_saved", 0))
+
+    # ------------------------------------------------------------------ tracking
+    def set_locators(self, n: int) -> None:
+        """Run ``n`` locator processes (1..:data:`MAX_LOCATORS`) from now on."""
+        self._require_running()
+        if not self.config.track:
+            raise PyntaInputError("set_locators needs a pipeline started with track=True")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_LOCATORS:
+            raise PyntaInputError(f"n_locators must be an integer in 1..{MAX_LOCATORS}, got {n!r}")
+        current = self._locator_names()
+        for _ in range(n - len(current)):
+            self._wait_ready(self._spawn_locator())
+        for name in current[n:]:
+            with self._lock:
+                self._expected_exit.add(name)
+            self._command(name, "stop")
+        for name in current[n:]:
+            self._processes[name].join(JOIN_TIMEOUT_S)
+            if self._processes[name].is_alive():
+                self._processes[name].terminate()
+                self._processes[name].join(2.0)
+        self.config.n_locators = n
+
+    def update_detection(self, engine: str | None = None, **detection: Any) -> None:
+        """Change the localization options of every locator (checked first)."""
+        self._require_running()
+        engine = engine or self.config.engine
+        check_detection(engine, detection)
+        self.config.engine, self.config.detection = engine, dict(detection)
+        for name in self._locator_names():
+            self._command(name, "detect", engine=engine, detection=detection)
+
+    # ------------------------------------------------------------------ supervision
+    def restart_worker(self, name: str) -> None:
+        """Restart a dead locator or saver (a restarted saver continues the same store).
+
+        Raises
+        ------
+        PyntaInputError
+            For an unknown or running worker, or one that cannot be restarted (acquisition,
+            linker: restart the pipeline instead).
+        """
+        self._require_running()
+        if name not in self._processes:
+            raise PyntaInputError(f"no worker named {name!r}; workers: {sorted(self._processes)}")
+        if self._alive(name):
+            raise PyntaInputError(f"worker {name!r} is running; only dead workers are restarted")
+        if name == SAVER:
+            if self._recording_path is None:
+                raise PyntaInputError("the saver finished its recording; nothing to restart")
+            self._start_saver(self._recording_path, overwrite=False, resume=True)
+        elif name.startswith("locator"):
+            self._spawn(name, workers.locator_worker, self.config.engine, self.config.detection)
+            self._wait_ready(name)
+        else:
+            raise PyntaInputError(f"worker {name!r} cannot be restarted; stop and start the pipeline")
+        with self._lock:
+            if name in self._dead:
+                self._dead.remove(name)
+
+    def wait_finished(self, timeout_s: float = 600.0) -> bool:
+        """Wait until an ``n_frames`` run is fully acquired, saved and linked.
+
+        Returns
+        -------
+        bool
+            True if everything finished, False on timeout or when a needed worker died.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                acquisition = self._reports.get(ACQUISITION, {})
+                done = acquisition.get("finished_event", False)
+                if done and self._recording_path is not None:
+                    done = self._reports.get(SAVER, {}).get("finished_event", False) \
+                        or not self._alive(SAVER)
+                if done and self.config.track:
+                    done = self._reports.get(LINKER, {}).get("finished_event", False) \
+                        or not self._alive(LINKER)
+                needed_dead = any(n in self._dead for n in (ACQUISITION, LINKER))
+            if done:
+                return True
+            if needed_dead:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def status(self) -> LiveStatus:
+        """A snapshot of counters, errors and worker health."""
+        with self._lock:
+            acquisition = self._reports.get(ACQUISITION, {})
+            saver = self._reports.get(SAVER, {})
+            linker = self._reports.get(LINKER, {})
+            workers_alive = {name: self._alive(name) for name in self._processes}
+            locators = [n for n in self._locator_names() if workers_alive.get(n)]
+            missing = int(saver.get("frames_missing", 0))
+            return LiveStatus(
+                running=self._started and self._context is not None,
+                recording=self._recording_path is not None and bool(acquisition.get("recording")),
+                record_path=self._recording_path,
+                finished=bool(acquisition.get("finished_event")),
+                fps=float(acquisition.get("fps", 0.0)),
+                frames_acquired=int(acquisition.get("frames_acquired", 0)),
+                frames_saved=int(saver.get("frames_saved", 0)),
+                frames_dropped=missing + int(acquisition.get("record_refused", 0)),
+                frames_untracked=int(acquisition.get("frames_untracked", 0))
+                + int(linker.get("frames_lost", 0)),
+                frames_tracked=int(linker.get("frames_linked", 0)),
+                buffer_fill=float(acquisition.get("buffer_fill", 0.0)),
+                particles_per_frame=float(linker.get("particles_per_frame", 0.0)),
+                n_locators=len(locators),
+                size_summary=self._size_summary,
+                errors=list(self._errors),
+                dead_workers=list(self._dead),
+                workers=workers_alive,
+            )
+
+    # ------------------------------------------------------------------ internals
+    def _linker_settings(self) -> dict[str, Any]:
+        config, metadata = self.config, self._camera_info["metadata"]
+        return {
+            "search_range_px": config.search_range_px,
+            "memory": config.memory,
+            "min_track_length": config.min_track_length,
+            "sizes_interval_s": config.sizes_interval_s,
+            "pixel_size_um": metadata["pixel_size_um"],
+            "frame_interval_s": metadata["frame_interval_s"],
+            "exposure_s": metadata["exposure_s"],
+            "temperature_c": metadata.get("temperature_c", config.temperature_c),
+            "viscosity_pa_s": metadata.get("viscosity_pa_s", config.viscosity_pa_s),
+            "engine": config.engine,
+            "detection": config.detection,
+        }
+
+    def _store_metadata(self) -> dict[str, Any]:
+        metadata = dict(self._camera_info["metadata"])
+        metadata.setdefault("temperature_c", self.config.temperature_c)
+        if self.config.viscosity_pa_s is not None:
+            metadata.setdefault("viscosity_pa_s", self.config.viscosity_pa_s)
+        return metadata
+
+    def _start_saver(self, path: str, overwrite: bool, resume: bool) -> None:
+        info = self._camera_info
+        with self._lock:
+            self._expected_exit.discard(SAVER)
+            self._reports.pop(SAVER, None)
+        self._spawn(SAVER, workers.saver_worker, str(path), info["frame_shape"], info["dtype"],
+                    self._store_metadata(), overwrite, resume)
+        self._wait_ready(SAVER)
+        self._recording_path = str(path)
+
+    def _spawn_locator(self) -> str:
+        name = f"locator-{next(self._locator_numbers)}"
+        self._spawn(name, workers.locator_worker, self.config.engine, self.config.detection)
+        return name
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        process = self._mp.Process(target=target, args=(name, self.endpoints, *args), name=name,
+                                   daemon=True)
+        with self._lock:
+            self._reports.pop(name, None)
+            self._processes[name] = process
+            self._expected_exit.discard(name)
+        process.start()
+
+    def _locator_names(self) -> list[str]:
+        return sorted((n for n in self._processes if n.startswith("locator") and self._alive(n)),
+                      key=lambda n: int(n.split("-")[1]))
+
+    def _alive(self, name: str) -> bool:
+        process = self._processes.get(name)
+        return process is not None and process.is_alive()
+
+    def _require_running(self) -> None:
+        if not self._started or self._context is None:
+            raise PyntaInputError("the pipeline is not running; call start() first")
+
+    def _wait_ready(self, name: str) -> dict[str, Any]:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                report = self._reports.get(name, {})
+                if report.get("ready_event"):
+                    return dict(report)
+                error = report.get("error")
+            if not self._alive(name) and self._processes[name].exitcode is not None:
+                raise _worker_failure(name, error)
+            time.sleep(0.01)
+        raise PyntaDataError(f"{name} did not start within {READY_TIMEOUT_S} s")
+
+    def _command(self, target: str, cmd: str, **payload: Any) -> int:
+        ident = next(self._ids)
+        message = {"id": ident, "cmd": cmd, **payload}
+        with self._lock:
+            self._pending[ident] = (target, message, time.monotonic())
+            transport.send_json(self._control, target, message)
+        return ident
+
+    def _wait_acknowledged(self, target: str, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(t == target for t, _, _ in self._pending.values()):
+                    return
+            if not self._alive(target):
+                raise _worker_failure(target, self._reports.get(target, {}).get("error"))
+            time.sleep(0.005)
+        raise PyntaDataError(f"{target} did not answer a command within {timeout_s} s")
+
+    def _record_error(self, text: str) -> None:
+        with self._lock:
+            self._errors.append(text)
+            del self._errors[:-MAX_ERRORS]
+
+    def _watch(self, status: zmq.Socket) -> None:
+        """Monitor thread: read worker reports, resend lost commands, notice dead workers."""
+        poller = zmq.Poller()
+        poller.register(status, zmq.POLLIN)
+        while self._monitoring.is_set():
+            if poller.poll(50):
+                while True:
+                    try:
+                        message = transport.recv_message(status, zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle_report(message.header)
+            now = time.monotonic()
+            with self._lock:
+                for ident, (target, message, sent) in list(self._pending.items()):
+                    if not self._alive(target):
+                        del self._pending[ident]
+                    elif now - sent > RESEND_S:
+                        self._pending[ident] = (target, message, now)
+                        transport.send_json(self._control, target, message)
+                for name, process in self._processes.items():
+                    if process.exitcode is not None and name not in self._expected_exit \
+                            and name not in self._dead and not process.is_alive():
+                        self._dead.append(name)
+                        self._errors.append(
+                            f"worker {name} died (exit code {process.exitcode})"
+                            + ("; restart it with restart_worker()" if name == SAVER
+                               or name.startswith("locator") else "")
+                        )
+        status.close(0)
+
+    def _handle_report(self, report: dict[str, Any]) -> None:
+        name, event = report.get("worker", "?"), report.get("event")
+        with self._lock:
+            state = self._reports.setdefault(name, {})
+            if event == "ack":
+                self._pending.pop(int(report["id"]), None)
+                return
+            if event == "error":
+                state["error"] = report["error"]
+                self._errors.append(f"{name}: {report['error']}")
+                del self._errors[:-MAX_ERRORS]
+                return
+            if event == "sizes":
+                self._size_summary = report.get("summary")
+                return
+            state.update({k: v for k, v in report.items() if k not in ("worker", "event")})
+            if event == "ready":
+                state["ready_event"] = True
+            elif event == "finished":
+                state["finished_event"] = True
+                if name == SAVER:
+                    self._expected_exit.add(SAVER)
+
+
+def _worker_failure(name: str, error: str | None) -> Exception:
+    text = f"{name} failed to start" + (f": {error.splitlines()[0]}" if error else "")
+    if error and "PyntaInputError" in error:
+        return PyntaInputError(error.splitlines()[0].split("PyntaInputError: ", 1)[-1])
+    return PyntaDataError(text)
+
+
+def _check_record_path(path: str, overwrite: bool) -> None:
+    if not str(path):
+        raise PyntaInputError("record_path must be a path to a new .zarr store")
+    if Path(path).exists() and not overwrite:
+        raise PyntaInputError(
+            f"record_path {str(path)!r} already exists; choose another path or set overwrite"
+        )
