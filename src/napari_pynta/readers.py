@@ -1,0 +1,284 @@
+"""Open a movie lazily, whatever it was saved as: a pynta store, a TIFF file or a folder of frames.
+
+Every movie comes back as a :class:`Movie` whose ``frames`` is a dask array (T, Y, X) of an
+integer dtype; nothing is read until a frame is computed. Colour images are reduced to one
+channel: the luminance of RGB with the Rec. 601 weights ``0.299 R + 0.587 G + 0.114 B``, rounded
+to the nearest integer in the original dtype; an alpha channel is dropped (a grey + alpha image
+keeps its grey channel).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import imageio.v3 as iio
+import numpy as np
+import tifffile
+import zarr
+
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.store import MovieStore
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+FRAME_SUFFIXES = (".png", *TIFF_SUFFIXES)
+SUPPORTED_INPUTS = (
+    "a pynta store (a *.zarr folder), a TIFF file (.tif/.tiff, one or many pages) "
+    "or a folder of PNG/TIFF frames (one image per file, sorted by name)"
+)
+REC601_WEIGHTS = (0.299, 0.587, 0.114)
+#: ImageJ length units -> micrometers
+_LENGTH_UNITS_UM = {"nm": 1e-3, "um": 1.0, "micron": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0,
+                    "mm": 1e3}
+#: ImageJ time units -> seconds
+_TIME_UNITS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "min": 60.0}
+_CENTIMETER = 3  # TIFF ResolutionUnit
+
+
+@dataclass
+class Movie:
+    """A movie opened for analysis or viewing.
+
+    Attributes
+    ----------
+    frames : dask.array.Array
+        (T, Y, X) integer frames, lazy.
+    metadata : dict
+        Store metadata (``pixel_size_um``, ``frame_interval_s``, ...); for TIFF files and folders
+        only what the file states cheaply (ImageJ pixel size and frame interval), else empty.
+    source : str
+        The path the movie was opened from.
+    store : MovieStore or None
+        The read-only store for a pynta store (gives access to its tables), else None.
+    """
+
+    frames: da.Array
+    metadata: dict[str, Any]
+    source: str
+    store: MovieStore | None = None
+
+
+def open_movie(path: str | Path) -> Movie:
+    """Open a pynta store, a (multi-page) TIFF or a folder of PNG/TIFF frames lazily.
+
+    Colour frames become one channel: the Rec. 601 luminance ``0.299 R + 0.587 G + 0.114 B`` of
+    RGB, rounded, in the original integer dtype; alpha is dropped. A single 2-D image becomes a
+    movie of one frame (1, Y, X).
+
+    Parameters
+    ----------
+    path : str or Path
+        The movie.
+
+    Returns
+    -------
+    Movie
+        Frames (T, Y, X) as a dask array, metadata, source path and the store (if any).
+
+    Raises
+    ------
+    PyntaInputError
+        If the path is not one of the supported kinds of input.
+    PyntaDataError
+        If the path is missing or unreadable, holds no frames or holds non-integer data.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PyntaDataError(f"movie {str(path)!r} does not exist; pynta opens {SUPPORTED_INPUTS}")
+    if path.is_dir():
+        if path.suffix.lower() == ".zarr" or (path / "zarr.json").is_file():
+            return _open_store(path)
+        return _open_folder(path)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return _open_tiff(path)
+    raise PyntaInputError(
+        f"cannot open {str(path)!r}: unsupported file type {path.suffix or '(none)'!r}; "
+        f"pynta opens {SUPPORTED_INPUTS}"
+    )
+
+
+def rgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
+    """Return the Rec. 601 luminance of RGB pixels (last axis R, G, B), in the input dtype.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        Integer array whose last axis holds R, G, B.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``round(0.299 R + 0.587 G + 0.114 B)`` with the last axis removed, same dtype as ``rgb``.
+    """
+    luminance = np.rint(np.asarray(rgb[..., :3], dtype=np.float64) @ np.array(REC601_WEIGHTS))
+    info = np.iinfo(rgb.dtype)
+    return np.clip(luminance, info.min, info.max).astype(rgb.dtype)
+
+
+def _to_single_channel(pixels: np.ndarray) -> np.ndarray:
+    """Reduce samples on the last axis (grey+alpha, RGB, RGBA) to one channel."""
+    n_samples = pixels.shape[-1]
+    if n_samples in (1, 2):  # grey, grey + alpha
+        return pixels[..., 0]
+    return rgb_to_luminance(pixels)
+
+
+def _check_samples(n_samples: int, source: Path) -> None:
+    if n_samples > 4:
+        raise PyntaDataError(
+            f"{str(source)!r} has {n_samples} samples per pixel; pynta reads grey, grey + alpha, "
+            "RGB or RGBA images"
+        )
+
+
+def _check_integer(dtype: np.dtype, source: Path) -> None:
+    if dtype.kind not in "ui":
+        raise PyntaDataError(
+            f"{str(source)!r} holds {dtype} pixels; pynta analyzes integer camera data "
+            "(uint8, uint16 or other integer types)"
+        )
+
+
+def _check_not_empty(frames: da.Array, source: Path) -> None:
+    if frames.shape[0] == 0:
+        raise PyntaDataError(f"movie {str(source)!r} has no frames")
+
+
+# ---------------------------------------------------------------------------- pynta store
+def _open_store(path: Path) -> Movie:
+    store = MovieStore.open(path, mode="r")
+    frames = store.as_dask()
+    _check_not_empty(frames, path)
+    return Movie(frames=frames, metadata=store.metadata, source=str(path), store=store)
+
+
+# ---------------------------------------------------------------------------- TIFF
+def _open_tiff(path: Path) -> Movie:
+    try:
+        tif = tifffile.TiffFile(path)
+        series = tif.series[0]
+        axes, shape = series.axes, tuple(series.shape)
+        pixels = da.from_zarr(zarr.open_array(series.aszarr(), mode="r"))
+        metadata = _tiff_metadata(tif)
+    except Exception as exc:  # tifffile and zarr raise many kinds on damaged files
+        raise PyntaDataError(f"cannot read TIFF {str(path)!r}: {exc}") from exc
+    _check_integer(np.dtype(series.dtype), path)
+    frames = _tiff_to_tyx(pixels, axes, shape, path)
+    _check_not_empty(frames, path)
+    return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
+
+
+def _tiff_to_tyx(pixels: da.Array, axes: str, shape: tuple[int, ...], path: Path) -> da.Array:
+    """Arrange a TIFF series (axes like 'YX', 'QYX', 'TYXS', 'SYX') as (T, Y, X)."""
+    if "S" in axes:  # colour samples, moved last and reduced to one channel
+        sample_axis = axes.index("S")
+        pixels = da.moveaxis(pixels, sample_axis, -1)
+        axes = axes[:sample_axis] + axes[sample_axis + 1:] + "S"
+        _check_samples(shape[sample_axis], path)
+        pixels = pixels.rechunk({-1: -1}).map_blocks(
+            _to_single_channel, drop_axis=pixels.ndim - 1, dtype=pixels.dtype
+        )
+        axes = axes[:-1]
+    leading = [(axis, n) for axis, n in zip(axes[:-2], pixels.shape[:-2]) if n != 1]
+    if len(leading) > 1:
+        described = ", ".join(f"{axis}={n}" for axis, n in leading)
+        raise PyntaDataError(
+            f"TIFF {str(path)!r} has several stacked dimensions ({described}); pynta expects one "
+            "time series of 2-D frames: save a single channel and a single z-plane"
+        )
+    return pixels.reshape((-1, *pixels.shape[-2:]))
+
+
+def _tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:
+    """Pixel size and frame interval when ImageJ metadata or a centimeter resolution gives them."""
+    metadata: dict[str, Any] = {}
+    imagej = tif.imagej_metadata or {}
+    page = tif.pages.first
+    resolution = page.tags.get("XResolution")
+    pixels_per_unit = None
+    if resolution is not None and resolution.value[0] > 0:
+        numerator, denominator = resolution.value
+        pixels_per_unit = numerator / denominator
+    unit_um = _LENGTH_UNITS_UM.get(str(imagej.get("unit", "")).strip())
+    unit_tag = page.tags.get("ResolutionUnit")
+    if unit_um is None and unit_tag is not None and unit_tag.value == _CENTIMETER:
+        unit_um = 1e4
+    if pixels_per_unit and unit_um:
+        metadata["pixel_size_um"] = unit_um / pixels_per_unit
+    interval = imagej.get("finterval")
+    time_unit_s = _TIME_UNITS_S.get(str(imagej.get("tunit", "sec")).strip())
+    if interval and float(interval) > 0 and time_unit_s:
+        metadata["frame_interval_s"] = float(interval) * time_unit_s
+    return metadata
+
+
+# ---------------------------------------------------------------------------- folder of frames
+def natural_sort_key(name: str) -> list[Any]:
+    """Sort key that orders embedded numbers by value: 'frame2' before 'frame10'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    try:
+        children = list(folder.iterdir())
+    except OSError as exc:
+        raise PyntaDataError(f"cannot list folder {str(folder)!r}: {exc}") from exc
+    files = [
+        child for child in children
+        if child.is_file() and child.suffix.lower() in FRAME_SUFFIXES
+        and not child.name.startswith(".")
+    ]
+    return sorted(files, key=lambda child: natural_sort_key(child.name))
+
+
+def _read_frame_file(path: Path) -> np.ndarray:
+    """Read one frame file as a 2-D single-channel array."""
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                pixels, axes = tif.series[0].asarray(), tif.series[0].axes
+        else:
+            pixels = iio.imread(path)
+            axes = "YXS" if pixels.ndim == 3 else "YX"
+    except Exception as exc:  # imaging libraries raise many kinds on corrupt files
+        raise PyntaDataError(f"cannot read frame {str(path)!r}: {exc}") from exc
+    if "S" in axes:
+        _check_samples(pixels.shape[axes.index("S")], path)
+        pixels = _to_single_channel(np.moveaxis(pixels, axes.index("S"), -1))
+    if pixels.ndim != 2:
+        raise PyntaDataError(
+            f"frame {str(path)!r} has shape {pixels.shape}; each file of a frame folder must hold "
+            "one 2-D image (open a multi-page TIFF directly as a movie)"
+        )
+    return pixels
+
+
+def _read_matching_frame(path: Path, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    pixels = _read_frame_file(path)
+    if pixels.shape != shape or pixels.dtype != dtype:
+        raise PyntaDataError(
+            f"frame {str(path)!r} is {pixels.shape} {pixels.dtype} but the first frame of the "
+            f"folder is {shape} {dtype}; all frames must have the same size and type"
+        )
+    return pixels
+
+
+def _open_folder(folder: Path) -> Movie:
+    files = _frame_files(folder)
+    if not files:
+        raise PyntaDataError(
+            f"folder {str(folder)!r} holds no PNG or TIFF frames; pynta opens {SUPPORTED_INPUTS}"
+        )
+    first = _read_frame_file(files[0])
+    _check_integer(first.dtype, files[0])
+    read = dask.delayed(_read_matching_frame, pure=True)
+    frames = da.stack(
+        [
+            da.from_delayed(read(file, first.shape, first.dtype), first.shape, first.dtype)
+            for file in files
+        ]
+    )
+    return Movie(frames=frames, metadata={}, source=str(folder), store=None)

@@ -1,0 +1,230 @@
+"""Tests of open_movie: pynta stores, TIFF files and folders of PNG/TIFF frames."""
+from __future__ import annotations
+
+import dask.array as da
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.readers import natural_sort_key, open_movie, rgb_to_luminance
+from napari_pynta.store import MovieStore
+
+
+def grey_movie(n=4, shape=(6, 7), dtype=np.uint16, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, np.iinfo(dtype).max, (n, *shape), dtype=dtype)
+
+
+def rgb_movie(n=3, shape=(6, 7), channels=3, seed=1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, *shape, channels), dtype=np.uint8)
+
+
+def expected_luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma written out per channel, independent of the implementation's matmul."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    return np.floor(0.299 * r + 0.587 * g + 0.114 * b + 0.5).astype(rgb.dtype)
+
+
+# ---------------------------------------------------------------------------- store
+def test_pynta_store_opens_lazily_with_metadata_and_tables(tmp_path):
+    frames = grey_movie(5)
+    path = tmp_path / "rec.zarr"
+    with MovieStore.create(path, (6, 7), "uint16", {"pixel_size_um": 0.1}) as store:
+        store.append(frames)
+        store.write_table("tracks", pd.DataFrame({"particle": [1, 1], "x": [2.0, 2.5]}))
+    movie = open_movie(path)
+    assert isinstance(movie.frames, da.Array)
+    np.testing.assert_array_equal(movie.frames.compute(), frames)
+    assert movie.metadata["pixel_size_um"] == 0.1
+    assert movie.source == str(path)
+    assert movie.store is not None and movie.store.mode == "r"
+    assert movie.store.table_names() == ["tracks"]
+
+
+def test_store_without_zarr_suffix_is_recognised_by_its_layout(tmp_path):
+    path = tmp_path / "recording"
+    with MovieStore.create(path, (6, 7), "uint8", {}) as store:
+        store.append(grey_movie(2, dtype=np.uint8))
+    assert open_movie(path).store is not None
+
+
+def test_empty_store_is_refused(tmp_path):
+    path = tmp_path / "empty.zarr"
+    MovieStore.create(path, (6, 7), "uint16", {})
+    with pytest.raises(PyntaDataError, match="no frames"):
+        open_movie(path)
+
+
+def test_zarr_folder_not_written_by_pynta_is_refused(tmp_path):
+    path = tmp_path / "other.zarr"
+    path.mkdir()
+    with pytest.raises(PyntaDataError, match="other.zarr"):
+        open_movie(path)
+
+
+# ---------------------------------------------------------------------------- TIFF
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_multipage_tiff_is_read_lazily_one_chunk_per_page(tmp_path, compression):
+    frames = grey_movie(5)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, frames, compression=compression)
+    movie = open_movie(path)
+    assert movie.frames.shape == (5, 6, 7) and movie.frames.dtype == np.uint16
+    assert movie.frames.chunks[0] == (1,) * 5
+    np.testing.assert_array_equal(movie.frames[3].compute(), frames[3])
+    np.testing.assert_array_equal(movie.frames.compute(), frames)
+    assert movie.metadata == {} and movie.store is None
+
+
+def test_tiff_with_pages_of_unknown_shape_is_a_movie(tmp_path):
+    """Pages written one by one (no shape metadata) are still read as consecutive frames."""
+    frames = grey_movie(4, dtype=np.uint8)
+    path = tmp_path / "pages.tiff"
+    with tifffile.TiffWriter(path) as writer:
+        for frame in frames:
+            writer.write(frame, metadata=None)
+    np.testing.assert_array_equal(open_movie(path).frames.compute(), frames)
+
+
+def test_single_image_tiff_is_one_frame(tmp_path):
+    frame = grey_movie(1)[0]
+    path = tmp_path / "one.tif"
+    tifffile.imwrite(path, frame)
+    movie = open_movie(path)
+    assert movie.frames.shape == (1, 6, 7)
+    np.testing.assert_array_equal(movie.frames[0].compute(), frame)
+
+
+def test_imagej_tiff_gives_pixel_size_and_frame_interval(tmp_path):
+    path = tmp_path / "ij.tif"
+    tifffile.imwrite(
+        path, grey_movie(3), imagej=True, resolution=(1 / 0.13, 1 / 0.13),
+        metadata={"axes": "TYX", "unit": "um", "finterval": 0.05},
+    )
+    metadata = open_movie(path).metadata
+    assert metadata["pixel_size_um"] == pytest.approx(0.13, rel=1e-6)
+    assert metadata["frame_interval_s"] == pytest.approx(0.05)
+
+
+def test_imagej_frame_interval_in_milliseconds(tmp_path):
+    path = tmp_path / "ij_ms.tif"
+    tifffile.imwrite(
+        path, grey_movie(3), imagej=True,
+        metadata={"axes": "TYX", "finterval": 20.0, "tunit": "ms"},
+    )
+    assert open_movie(path).metadata == {"frame_interval_s": pytest.approx(0.02)}
+
+
+@pytest.mark.parametrize(("channels", "planar"), [(3, False), (4, False), (3, True)])
+def test_colour_tiff_becomes_rec601_luminance_in_its_dtype(tmp_path, channels, planar):
+    rgb = rgb_movie(3, channels=channels)
+    path = tmp_path / "colour.tif"
+    if planar:  # samples stored as separate planes: axes S, Y, X
+        tifffile.imwrite(path, np.moveaxis(rgb[0], -1, 0), photometric="rgb",
+                         planarconfig="separate")
+        rgb = rgb[:1]
+    else:
+        extra = {"extrasamples": ["unassalpha"]} if channels == 4 else {}
+        tifffile.imwrite(path, rgb, photometric="rgb", **extra)
+    frames = open_movie(path).frames
+    assert frames.dtype == np.uint8 and frames.shape == rgb.shape[:3]
+    np.testing.assert_array_equal(frames.compute(), expected_luminance(rgb))
+
+
+def test_hyperstack_with_two_stacked_axes_is_refused(tmp_path):
+    path = tmp_path / "tzyx.tif"
+    tifffile.imwrite(path, grey_movie(6).reshape(3, 2, 6, 7), imagej=True,
+                     metadata={"axes": "TZYX"})
+    with pytest.raises(PyntaDataError, match="T=3, Z=2"):
+        open_movie(path)
+
+
+def test_float_tiff_is_refused_as_non_integer(tmp_path):
+    path = tmp_path / "float.tif"
+    tifffile.imwrite(path, np.zeros((2, 6, 7), np.float32))
+    with pytest.raises(PyntaDataError, match="float32.*integer"):
+        open_movie(path)
+
+
+def test_corrupt_tiff_raises_data_error_naming_it(tmp_path):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(b"this is not a tiff")
+    with pytest.raises(PyntaDataError, match="broken.tif"):
+        open_movie(path)
+
+
+# ---------------------------------------------------------------------------- folders
+def test_folder_of_png_frames_in_natural_order(tmp_path):
+    frames = grey_movie(12, dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        iio.imwrite(tmp_path / f"frame{i}.png", frame)
+    (tmp_path / "notes.txt").write_text("ignored")
+    movie = open_movie(tmp_path)
+    assert movie.frames.shape == (12, 6, 7) and movie.metadata == {}
+    # frame2 comes before frame10 although "frame10" < "frame2" as text
+    np.testing.assert_array_equal(movie.frames.compute(), frames)
+
+
+def test_folder_of_16_bit_tiff_frames(tmp_path):
+    frames = grey_movie(3)
+    for i, frame in enumerate(frames):
+        tifffile.imwrite(tmp_path / f"img_{i:03d}.tiff", frame)
+    movie = open_movie(tmp_path)
+    assert movie.frames.dtype == np.uint16
+    np.testing.assert_array_equal(movie.frames.compute(), frames)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_folder_of_colour_pngs_becomes_one_channel(tmp_path, channels):
+    pixels = rgb_movie(2, channels=channels)
+    for i, frame in enumerate(pixels):
+        iio.imwrite(tmp_path / f"c{i}.png", frame)
+    frames = open_movie(tmp_path).frames.compute()
+    expected = pixels[..., 0] if channels == 2 else expected_luminance(pixels)
+    assert frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames, expected)
+
+
+def test_folder_frame_of_another_size_fails_naming_the_file(tmp_path):
+    iio.imwrite(tmp_path / "a1.png", np.zeros((6, 7), np.uint8))
+    iio.imwrite(tmp_path / "a2.png", np.zeros((6, 8), np.uint8))
+    movie = open_movie(tmp_path)
+    with pytest.raises(PyntaDataError, match="a2.png"):
+        movie.frames.compute()
+
+
+def test_empty_folder_is_refused_listing_supported_inputs(tmp_path):
+    (tmp_path / "readme.txt").write_text("no frames here")
+    with pytest.raises(PyntaDataError, match="no PNG or TIFF frames.*TIFF file"):
+        open_movie(tmp_path)
+
+
+# ---------------------------------------------------------------------------- other errors
+def test_missing_path_is_a_data_error_naming_it(tmp_path):
+    with pytest.raises(PyntaDataError, match="nowhere.tif.*does not exist"):
+        open_movie(tmp_path / "nowhere.tif")
+
+
+def test_unsupported_extension_lists_supported_inputs(tmp_path):
+    path = tmp_path / "movie.avi"
+    path.write_bytes(b"RIFF")
+    with pytest.raises(PyntaInputError, match=r"'\.avi'.*pynta store.*TIFF.*PNG"):
+        open_movie(path)
+
+
+# ---------------------------------------------------------------------------- helpers
+def test_natural_sort_key_orders_numbers_by_value():
+    names = ["frame10.png", "frame2.png", "Frame1.png", "frame2b.png", "a.png"]
+    assert sorted(names, key=natural_sort_key) == [
+        "a.png", "Frame1.png", "frame2.png", "frame2b.png", "frame10.png"
+    ]
+
+
+def test_luminance_keeps_uint16_range_and_known_values():
+    rgb = np.array([[65535, 65535, 65535], [65535, 0, 0], [0, 65535, 0], [0, 0, 100]],
+                   dtype=np.uint16)
+    # white stays white; pure primaries give their Rec. 601 weight
+    np.testing.assert_array_equal(rgb_to_luminance(rgb), [65535, 19595, 38469, 11])
+    assert rgb_to_luminance(rgb).dtype == np.uint16
