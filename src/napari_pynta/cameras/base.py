@@ -161,6 +161,7 @@ class BaseCamera:
         self._opened = False
         self._t0 = 0.0
         self._start_time = 0.0
+        self._last_due = 0.0
         self._count = 0
         self.configure(**settings)
 
@@ -209,7 +210,11 @@ class BaseCamera:
         new = replace(self._settings, **settings).validated(self._sensor_shape, self.max_fps)
         self._apply_settings(new)
         self._settings = new
-        self._t0 = time.perf_counter() - self._count / new.fps
+        # the next frame is due one new interval after the last one (or now, if that is later)
+        next_due = time.perf_counter()
+        if self._running and self._count:
+            next_due = max(next_due, self._last_due + new.frame_interval_s)
+        self._t0 = next_due - self._count / new.fps
         return new
 
     def _apply_settings(self, settings: CameraSettings) -> None:
@@ -275,6 +280,7 @@ class BaseCamera:
         if delay > 0:
             time.sleep(delay)
         timestamp = due - self._start_time
+        self._last_due = due
         self._count += 1
         return np.ascontiguousarray(frame), timestamp
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from napari_pynta.cameras.base import BaseCamera, CameraSettings
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.readers import rgb_to_luminance
 
 
 def _import_cv2() -> Any:
@@ -20,7 +21,7 @@ def _import_cv2() -> Any:
 
 
 class OpenCVCamera(BaseCamera):
-    """A ``cv2.VideoCapture`` device; colour frames are converted to luminance.
+    """A ``cv2.VideoCapture`` device; colour frames become their Rec. 601 luminance.
 
     Parameters
     ----------
@@ -64,6 +65,6 @@ class OpenCVCamera(BaseCamera):
         ok, frame = self._capture.read()
         if not ok or frame is None:
             raise PyntaDataError("OpenCV device stopped delivering frames")
-        if frame.ndim == 3:
-            frame = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2GRAY)
+        if frame.ndim == 3:  # OpenCV delivers BGR
+            frame = rgb_to_luminance(frame[..., 2::-1])
         return frame

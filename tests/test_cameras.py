@@ -1,0 +1,239 @@
+"""Cameras: simulated timing/ROI/exposure, playback fidelity, optional backends with fakes, errors."""
+from __future__ import annotations
+
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_pynta.cameras import CAMERAS, CameraExhausted, open_camera
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.simulate import SimulationSettings, simulate_movie
+from napari_pynta.store import MovieStore
+
+SMALL = dict(shape=(64, 64), n_particles=5, seed=3)
+
+
+def test_simulated_camera_paces_frames_at_the_requested_rate():
+    fps = 200.0
+    with open_camera("simulated", fps=fps, **SMALL) as camera:
+        camera.start()
+        start = time.perf_counter()
+        stamps = [camera.read()[1] for _ in range(40)]
+        elapsed = time.perf_counter() - start
+    # 40 frames are due at 0, 1/fps, ..., 39/fps: never earlier than the clock allows
+    assert elapsed >= 39 / fps * 0.98
+    np.testing.assert_allclose(stamps, np.arange(40) / fps, atol=1e-9)
+
+
+def test_simulated_roi_is_a_crop_of_the_same_scene():
+    roi = (8, 16, 24, 40)
+    with open_camera("simulated", fps=1000, **SMALL) as full, \
+            open_camera("simulated", fps=1000, roi=roi, **SMALL) as cropped:
+        for _ in range(3):
+            whole, _ = full.read()
+            part, _ = cropped.read()
+    y, x, h, w = roi
+    assert part.shape == (h, w)
+    np.testing.assert_array_equal(part, whole[y:y + h, x:x + w])
+
+
+def test_simulated_exposure_reaches_the_scene_and_the_metadata():
+    with open_camera("simulated", fps=100, exposure_s=0.002, **SMALL) as camera:
+        metadata = camera.metadata_for_store()
+    assert metadata["exposure_s"] == 0.002
+    assert metadata["frame_interval_s"] == pytest.approx(0.01)
+    assert metadata["camera_settings"]["simulation"]["exposure_s"] == 0.002
+    assert metadata["temperature_c"] == 22.0
+
+
+def test_changing_fps_keeps_timestamps_continuous():
+    with open_camera("simulated", fps=500, **SMALL) as camera:
+        stamps = [camera.read()[1] for _ in range(5)]
+        camera.configure(fps=250)
+        stamps += [camera.read()[1] for _ in range(3)]
+    steps = np.diff(stamps)
+    np.testing.assert_allclose(steps[:4], 0.002, atol=1e-9)
+    assert steps[4] >= 0.004 - 1e-9  # at least one new interval, however long configure took
+    np.testing.assert_allclose(steps[5:], 0.004, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        (dict(fps=0), "fps"),
+        (dict(fps=100, exposure_s=0.02), "exposure_s"),
+        (dict(roi=(0, 0, 65, 10)), "roi"),
+        (dict(roi="1,2,3"), "roi"),
+        (dict(gain=-1), "gain"),
+        (dict(shape=(4, 4)), "shape"),
+        (dict(colour=True), "colour"),
+    ],
+)
+def test_bad_camera_settings_name_the_field(settings, field):
+    with pytest.raises(PyntaInputError, match=field):
+        open_camera("simulated", **{**SMALL, **settings})
+
+
+def test_unknown_camera_lists_the_available_ones():
+    with pytest.raises(PyntaInputError) as error:
+        open_camera("hamamatsu")
+    for name in CAMERAS:
+        assert name in str(error.value)
+
+
+def test_unknown_setting_lists_the_allowed_ones():
+    with pytest.raises(PyntaInputError, match="n_particles") as error:
+        open_camera("simulated", exposure=0.01)
+    assert "exposure_s" in str(error.value)
+
+
+@pytest.fixture
+def recorded_store(tmp_path):
+    movie = simulate_movie(12, SimulationSettings(shape=(32, 48), n_particles=4, seed=5,
+                                                  frame_interval_s=0.02, exposure_s=0.01))
+    path = tmp_path / "rec.zarr"
+    with MovieStore.create(path, (32, 48), "uint16", movie.metadata) as store:
+        store.append(movie.frames)
+    return path, movie
+
+
+def test_playback_replays_every_frame_in_order_then_ends(recorded_store):
+    path, movie = recorded_store
+    with open_camera("playback", path=str(path), fps=1000) as camera:
+        frames = [camera.read()[0] for _ in range(12)]
+        with pytest.raises(CameraExhausted):
+            camera.read()
+    np.testing.assert_array_equal(np.stack(frames), movie.frames)
+
+
+def test_playback_loops_and_keeps_the_recorded_physics(recorded_store):
+    path, movie = recorded_store
+    with open_camera("playback", path=str(path), fps=1000, loop=True, roi=(2, 3, 10, 20)) as camera:
+        frames = [camera.read()[0] for _ in range(15)]
+        metadata = camera.metadata_for_store()
+    np.testing.assert_array_equal(frames[13], movie.frames[1, 2:12, 3:23])
+    # replaying at 1000 fps does not change the recording's frame interval or exposure
+    assert metadata["frame_interval_s"] == pytest.approx(0.02)
+    assert metadata["exposure_s"] == pytest.approx(0.01)
+
+
+def test_playback_of_a_tiff_needs_a_pixel_size(tmp_path):
+    frames = np.arange(5 * 16 * 16, dtype=np.uint16).reshape(5, 16, 16)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, frames)
+    with pytest.raises(PyntaInputError, match="pixel_size_um"):
+        open_camera("playback", path=str(path))
+    with open_camera("playback", path=str(path), pixel_size_um=0.2, fps=500) as camera:
+        np.testing.assert_array_equal(camera.read()[0], frames[0])
+        assert camera.pixel_size_um == 0.2
+    with pytest.raises(PyntaInputError, match="exposure_s"):
+        open_camera("playback", path=str(path), pixel_size_um=0.2, fps=10, exposure_s=0.01)
+
+
+class _FakeCapture:
+    """A webcam delivering BGR frames whose blue channel counts frames."""
+
+    def __init__(self, device):
+        self.device, self.count, self.props = device, 0, {}
+
+    def isOpened(self):
+        return self.device == 0
+
+    def read(self):
+        frame = np.zeros((12, 16, 3), np.uint8)
+        frame[..., 0] = self.count  # blue
+        frame[..., 2] = 100  # red
+        self.count += 1
+        return True, frame
+
+    def set(self, prop, value):
+        self.props[prop] = value
+
+    def release(self):
+        self.released = True
+
+
+def test_opencv_camera_with_a_fake_cv2(monkeypatch):
+    fake = types.SimpleNamespace(VideoCapture=_FakeCapture, CAP_PROP_FPS=5, CAP_PROP_EXPOSURE=15,
+                                 CAP_PROP_GAIN=14)
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    with open_camera("opencv", device=0, fps=1000, exposure_s=0.0005) as camera:
+        frame, _ = camera.read()
+        assert camera._capture.props == {5: 1000.0, 15: 0.0005}
+    # BGR -> luminance: 0.299 R + 0.114 B with R = 100 and B = frame counter (1 after the probe)
+    assert frame.shape == (12, 16) and frame.dtype == np.uint8
+    assert int(frame[0, 0]) == round(0.299 * 100 + 0.114 * 1)
+    with pytest.raises(Exception, match="could not open"):
+        open_camera("opencv", device=3)
+
+
+def test_optional_backends_explain_the_missing_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    monkeypatch.setitem(sys.modules, "pymmcore_plus", None)
+    with pytest.raises(PyntaInputError, match=r"napari-pynta\[opencv\]"):
+        open_camera("opencv")
+    with pytest.raises(PyntaInputError, match=r"napari-pynta\[micromanager\]"):
+        open_camera("micromanager")
+
+
+class _FakeCore:
+    """The subset of CMMCorePlus the micromanager camera uses, with a 2-frame sequence buffer."""
+
+    def __init__(self):
+        self.calls, self.running, self.images = [], False, []
+
+    def clearROI(self):
+        self.calls.append(("clearROI",))
+
+    def setROI(self, x, y, w, h):
+        self.calls.append(("setROI", x, y, w, h))
+
+    def getImageHeight(self):
+        return 40
+
+    def getImageWidth(self):
+        return 60
+
+    def getPixelSizeUm(self):
+        return 0.0
+
+    def getBytesPerPixel(self):
+        return 2
+
+    def setExposure(self, ms):
+        self.calls.append(("setExposure", ms))
+
+    def isSequenceRunning(self):
+        return self.running
+
+    def startContinuousSequenceAcquisition(self, interval_ms):
+        self.running = True
+        self.images = [np.full((10, 20), i, np.uint16) for i in range(2)]
+
+    def stopSequenceAcquisition(self):
+        self.running = False
+
+    def getRemainingImageCount(self):
+        return len(self.images)
+
+    def popNextImage(self):
+        return self.images.pop(0)
+
+
+def test_micromanager_camera_with_a_fake_core():
+    core = _FakeCore()
+    with pytest.raises(PyntaInputError, match="pixel_size_um"):
+        open_camera("micromanager", core=core)
+    with open_camera("micromanager", core=core, pixel_size_um=0.1, fps=1000, exposure_s=0.0005,
+                     roi=(5, 7, 10, 20)) as camera:
+        assert camera.sensor_shape == (40, 60) and camera.dtype == np.uint16
+        assert ("setExposure", 0.5) in core.calls
+        assert ("setROI", 7, 5, 20, 10) in core.calls  # Micro-Manager wants x, y, width, height
+        camera.start()
+        frames = [camera.read()[0] for _ in range(2)]
+        assert [int(f[0, 0]) for f in frames] == [0, 1]
+    assert not core.running
