@@ -352,6 +352,11 @@ class BrownianScene:
         return self._positions_um.copy()
 
     @property
+    def box_um(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper corners (y, x, z) of the periodic simulation box, in µm."""
+        return self._box_low_um.copy(), self._box_high_um.copy()
+
+    @property
     def diameters_nm(self) -> np.ndarray:
         """(N,) diameters of the particles in the box."""
         return self._diameters_nm.copy()

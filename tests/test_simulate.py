@@ -1,0 +1,276 @@
+"""The simulated NTA movies obey the physics they claim (diffusion, blur, PSF, noise)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_pynta import physics
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.simulate import (
+    BrownianScene,
+    Population,
+    SimulationSettings,
+    render_expected_photons,
+    simulate_movie,
+)
+
+FRAME_INTERVAL_S = 0.01
+
+
+def consecutive_steps(truth: pd.DataFrame) -> pd.DataFrame:
+    """Per-axis displacements (pixels) between consecutive frames of a particle, with the next one.
+
+    Columns ``dy, dx`` (step into this frame), ``next_dy, next_dx`` (the following step, NaN when
+    the particle is not seen in the next frame) and ``diameter_nm``.
+    """
+    ordered = truth.sort_values(["particle", "frame"])
+    by_particle = ordered.groupby("particle")
+    steps = by_particle[["y", "x"]].diff().rename(columns={"y": "dy", "x": "dx"})
+    steps[by_particle["frame"].diff() != 1] = np.nan
+    following = steps.groupby(ordered["particle"]).shift(-1)
+    steps["next_dy"], steps["next_dx"] = following["dy"], following["dx"]
+    steps["diameter_nm"] = ordered["diameter_nm"]
+    return steps.dropna(subset=["dy"])
+
+
+def test_true_positions_take_steps_of_variance_2_D_dt_per_axis():
+    settings = SimulationSettings(
+        shape=(48, 48), n_particles=25, populations=(Population(60, 0.5), Population(250, 0.5)),
+        exposure_s=0.004, seed=11,
+    )
+    scene = BrownianScene(settings)
+    low, high = scene.box_um
+    box_span = high - low
+    normalised, n_wrapped = [], 0
+    for _ in range(150):
+        ids, before, diffusion = scene.particle_ids, scene.positions_um, scene.D_um2_s
+        scene.next_frame()
+        step = scene.positions_um - before
+        # a particle leaving the box re-enters one box length away, under a new id
+        wrapped = np.abs(step) > box_span / 2
+        assert np.array_equal(wrapped.any(axis=1), scene.particle_ids != ids)
+        n_wrapped += int(wrapped.sum())
+        step -= box_span * np.round(step / box_span)
+        normalised.append(step / np.sqrt(2 * diffusion * FRAME_INTERVAL_S)[:, None])
+    normalised = np.concatenate(normalised)
+    assert len(normalised) > 10_000 and n_wrapped > 100
+    np.testing.assert_allclose(normalised.var(axis=0), 1.0, atol=0.04)
+    np.testing.assert_allclose(normalised.mean(axis=0), 0.0, atol=0.03)
+
+
+@pytest.mark.parametrize("exposure_s", [None, 0.004])
+def test_exposure_averaged_positions_follow_the_motion_blur_formula(exposure_s):
+    settings = SimulationSettings(
+        shape=(256, 256), n_particles=60, populations=(Population(150),), exposure_s=exposure_s,
+        blur_substeps=16, depth_um=4.0, focal_depth_um=4.0, seed=5,
+    )
+    movie = simulate_movie(300, settings)
+    # only steps with both ends in view are in the truth: this biases the MSD low by about
+    # 0.8·(step rms)/(frame size) = 0.7 %, well inside the tolerance
+    steps = consecutive_steps(movie.truth)
+    assert len(steps) > 15_000
+    diffusion_px2_s = physics.diffusion_um2_s(150.0, 22.0, physics.water_viscosity_pa_s(22.0)) \
+        / settings.pixel_size_um**2
+    # 2-D: MSD(dt) = 4 D dt - 8 R D dt with R = exposure / (6 dt)
+    blur_r = (exposure_s or FRAME_INTERVAL_S) / (6 * FRAME_INTERVAL_S)
+    expected_msd = (4 - 8 * blur_r) * diffusion_px2_s * FRAME_INTERVAL_S
+    measured_msd = float((steps["dy"] ** 2 + steps["dx"] ** 2).mean())
+    assert measured_msd == pytest.approx(expected_msd, rel=0.03)
+    # successive blurred steps are correlated, per axis <dx_n dx_n+1> = 2 R D dt: this is what
+    # lets the covariance estimator D = <dx²>/(2dt) + <dx_n dx_n+1>/dt undo the blur
+    products = np.r_[steps["dy"] * steps["next_dy"], steps["dx"] * steps["next_dx"]]
+    products = products[np.isfinite(products)]
+    standard_error = products.std() / np.sqrt(len(products))
+    expected_covariance = 2 * blur_r * diffusion_px2_s * FRAME_INTERVAL_S
+    assert abs(products.mean() - expected_covariance) < 4 * standard_error
+    assert expected_covariance > 8 * standard_error  # the test can tell blur from no blur
+
+
+def test_mixture_fractions_are_honoured_in_the_imaged_volume():
+    settings = SimulationSettings(
+        shape=(64, 64), n_particles=40,
+        populations=(Population(60, fraction=0.3), Population(200, fraction=0.7)), seed=2,
+    )
+    scene = BrownianScene(settings)
+    assert np.mean(np.isclose(scene.diameters_nm, 60.0)) == pytest.approx(0.3, abs=0.01)
+    movie = simulate_movie(300, settings)
+    small = float(np.isclose(movie.truth["diameter_nm"], 60.0).mean())
+    assert small == pytest.approx(0.3, abs=0.05)
+    assert set(np.round(movie.truth["diameter_nm"], 6)) == {60.0, 200.0}
+    # the mean number of visible particles per frame is n_particles
+    per_frame = movie.truth.groupby("frame").size().reindex(range(300), fill_value=0)
+    assert per_frame.mean() == pytest.approx(40, rel=0.15)
+
+
+def test_log_normal_population_keeps_its_median_and_spread_in_view():
+    settings = SimulationSettings(
+        shape=(32, 32), n_particles=10, populations=(Population(100, sigma_log=0.4),),
+        depth_um=6.0, seed=3,
+    )
+    movie = simulate_movie(1500, settings)
+    log_d = np.log(movie.truth["diameter_nm"])
+    # many particles leave and re-enter the small box: the composition must not drift
+    assert movie.truth["particle"].nunique() > 500
+    assert log_d.mean() == pytest.approx(np.log(100.0), abs=0.05)
+    assert log_d.std() == pytest.approx(0.4, abs=0.05)
+
+
+def test_same_seed_same_movie_other_seed_other_movie():
+    settings = SimulationSettings(shape=(32, 40), n_particles=5, seed=7)
+    first, second = simulate_movie(5, settings), simulate_movie(5, settings)
+    np.testing.assert_array_equal(first.frames, second.frames)
+    pd.testing.assert_frame_equal(first.truth, second.truth)
+    other = simulate_movie(5, SimulationSettings(shape=(32, 40), n_particles=5, seed=8))
+    assert not np.array_equal(first.frames, other.frames)
+
+
+@pytest.mark.parametrize(("background", "read_noise"), [(100.0, 3.0), (10.0, 1.0)])
+def test_empty_frames_have_shot_and_read_noise(background, read_noise):
+    settings = SimulationSettings(shape=(128, 128), n_particles=0, background=background,
+                                  read_noise=read_noise, seed=1)
+    frames = simulate_movie(8, settings).frames
+    assert frames.dtype == np.uint16 and frames.shape == (8, 128, 128)
+    values = frames.astype(float)
+    # Poisson(background) + Normal(0, read_noise²), rounded to integers (+1/12)
+    assert values.mean() == pytest.approx(background, abs=0.05)
+    assert values.var() == pytest.approx(background + read_noise**2 + 1 / 12, rel=0.03)
+    # consecutive frames are independent
+    correlation = np.corrcoef(values[0].ravel(), values[1].ravel())[0, 1]
+    assert abs(correlation) < 0.02
+
+
+def test_frames_saturate_at_the_uint16_maximum_instead_of_wrapping():
+    settings = SimulationSettings(shape=(16, 16), n_particles=0, background=70_000.0, seed=1)
+    frames = simulate_movie(2, settings).frames
+    assert frames.min() == np.iinfo(np.uint16).max
+
+
+def test_rendered_spot_conserves_photons_and_centres_on_the_position():
+    positions = np.array([[[10.3, 20.7]], [[30.0, 5.45]]])
+    image = render_expected_photons((40, 40), positions, np.array([1000.0, 500.0]), 1.2)
+    assert image.dtype == np.float32
+    assert image.sum() == pytest.approx(1500.0, rel=1e-5)
+    top = image[:20].astype(float)
+    rows, cols = np.indices(top.shape)
+    assert (rows * top).sum() / top.sum() == pytest.approx(10.3, abs=1e-4)
+    assert (cols * top).sum() / top.sum() == pytest.approx(20.7, abs=1e-4)
+    # a spot half outside the image keeps only its inside half
+    edge = render_expected_photons((20, 20), np.array([[[-0.5, 10.0]]]), np.array([100.0]), 1.2)
+    assert edge.sum() == pytest.approx(50.0, rel=1e-4)
+
+
+def test_psf_peak_sits_on_the_truth_and_brightness_scales_with_diameter():
+    settings = SimulationSettings(
+        shape=(96, 96), n_particles=4, populations=(Population(1000), Population(2000)),
+        brightness_at_100nm=2000.0, brightness_exponent=1.0, read_noise=2.0,
+        depth_um=4.0, focal_depth_um=4.0, seed=4,
+    )
+    movie = simulate_movie(40, settings)
+    checked = 0
+    for (frame, truth) in movie.truth.groupby("frame"):
+        for row in truth.itertuples():
+            others = truth[truth["particle"] != row.particle]
+            isolated = np.all(np.hypot(others["y"] - row.y, others["x"] - row.x) > 16)
+            inside = 8 <= row.y <= 87 and 8 <= row.x <= 87
+            if not (isolated and inside):
+                continue
+            cy, cx = int(round(row.y)), int(round(row.x))
+            window = movie.frames[frame, cy - 7:cy + 8, cx - 7:cx + 8].astype(float) - 100.0
+            rows, cols = np.mgrid[cy - 7:cy + 8, cx - 7:cx + 8]
+            assert (rows * window).sum() / window.sum() == pytest.approx(row.y, abs=0.1)
+            assert (cols * window).sum() / window.sum() == pytest.approx(row.x, abs=0.1)
+            expected_photons = 2000.0 * row.diameter_nm / 100.0
+            assert window.sum() == pytest.approx(expected_photons, rel=0.05)
+            checked += 1
+    assert checked >= 30
+
+
+def test_particles_enter_and_leave_without_jumping():
+    settings = SimulationSettings(shape=(64, 64), n_particles=20, seed=9)
+    scene = BrownianScene(settings)
+    n_in_box = len(scene.particle_ids)
+    movie = simulate_movie(300, settings)
+    truth = movie.truth
+    assert not truth.duplicated(["frame", "particle"]).any()
+    assert (truth.groupby("particle")["diameter_nm"].nunique() == 1).all()
+    pd.testing.assert_series_equal(
+        movie.diameters_nm, truth.groupby("particle")["diameter_nm"].first()
+    )
+    # new particles appear (ids beyond the initial ones) and tracks end before the movie does
+    assert truth["particle"].max() >= n_in_box
+    spans = truth.groupby("particle")["frame"].agg(["min", "max", "size"])
+    assert (spans["min"] > 0).sum() > 20 and (spans["max"] < 299).sum() > 20
+    assert spans["size"].median() < 150
+    # some tracks end far from the image border: the particle left the focal layer
+    last = truth.sort_values("frame").groupby("particle").last()
+    last = last[last["frame"] < 299]
+    far_from_edge = (last["y"].between(10, 53)) & (last["x"].between(10, 53))
+    assert far_from_edge.sum() > 10
+    # ... within a few z-steps (0.3 µm rms) of the layer's edge at |z| = 2 µm
+    assert (last.loc[far_from_edge, "z_um"].abs() > 1.0).all()
+    # a particle never jumps: displacements stay within 6 sigma of free diffusion
+    ordered = truth.sort_values(["particle", "frame"])
+    grouped = ordered.groupby("particle")
+    gap = grouped["frame"].diff()
+    distance_px = np.hypot(grouped["y"].diff(), grouped["x"].diff())
+    diffusion_px2 = physics.diffusion_um2_s(ordered["diameter_nm"].to_numpy(), 22.0,
+                                            physics.water_viscosity_pa_s(22.0)) / 0.01
+    sigma_px = np.sqrt(2 * diffusion_px2 * FRAME_INTERVAL_S * gap)
+    assert np.nanmax(distance_px / sigma_px) < 6
+
+
+def test_metadata_is_json_and_describes_the_movie():
+    settings = SimulationSettings(shape=(16, 16), n_particles=1, temperature_c=25.0, seed=0)
+    metadata = simulate_movie(1, settings).metadata
+    assert metadata["viscosity_pa_s"] == pytest.approx(0.8900e-3, rel=1e-3)
+    assert metadata["solvent"] == "water" and metadata["camera"] == "simulated"
+    assert metadata["exposure_s"] == metadata["frame_interval_s"] == 0.01
+    assert metadata["pixel_size_um"] == 0.1 and metadata["temperature_c"] == 25.0
+    restored = SimulationSettings.from_dict(json.loads(json.dumps(metadata["camera_settings"])))
+    assert restored == settings
+    custom = simulate_movie(1, SimulationSettings(shape=(16, 16), viscosity_pa_s=2e-3,
+                                                  exposure_s=0.002)).metadata
+    assert custom["viscosity_pa_s"] == 2e-3 and custom["solvent"] is None
+    assert custom["exposure_s"] == 0.002
+
+
+def test_explicit_viscosity_slows_the_particles():
+    base = dict(shape=(16, 16), n_particles=3, seed=0)
+    water = BrownianScene(SimulationSettings(**base))
+    syrup = BrownianScene(SimulationSettings(**base, viscosity_pa_s=10 * water.viscosity_pa_s))
+    np.testing.assert_allclose(syrup.D_um2_s, water.D_um2_s / 10)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("shape", (4, 64)), ("shape", (64,)), ("n_particles", -1), ("n_particles", 2.5),
+        ("pixel_size_um", 0.0), ("frame_interval_s", -0.01), ("exposure_s", 0.02),
+        ("temperature_c", 120.0), ("viscosity_pa_s", 0.0), ("psf_sigma_px", 0.0),
+        ("background", -1.0), ("read_noise", float("nan")), ("blur_substeps", 0),
+        ("focal_depth_um", 50.0), ("depth_um", -1.0), ("seed", -3), ("populations", ()),
+        ("brightness_at_100nm", -5.0),
+    ],
+)
+def test_bad_settings_name_the_field(field, value):
+    with pytest.raises(PyntaInputError, match=field):
+        SimulationSettings(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("diameter_nm", 0.0), ("fraction", -0.5), ("sigma_log", -0.1)]
+)
+def test_bad_population_names_the_field(field, value):
+    arguments = {"diameter_nm": 100.0, field: value}
+    with pytest.raises(PyntaInputError, match=field):
+        Population(**arguments)
+
+
+def test_bad_frame_count_and_unknown_settings_are_rejected():
+    with pytest.raises(PyntaInputError, match="n_frames"):
+        simulate_movie(0, SimulationSettings(shape=(16, 16)))
+    with pytest.raises(PyntaInputError, match="colour"):
+        SimulationSettings.from_dict({"colour": "red"})
