@@ -1,0 +1,394 @@
+"""Batch re-analysis of many movies, on a dask.distributed cluster or one after the other.
+
+On a cluster every movie becomes a small task graph of the serial pipeline's own steps
+(:mod:`napari_pynta.analysis`)::
+
+    prepare (resolve_minmass) -> detect chunk 0..k (detect_frames) -> finish (analyze_localizations)
+
+Each task opens the movie lazily on its worker and reads only the frames it needs, so frames never
+travel through the scheduler. Detection works frame by frame and the automatic ``minmass`` is fixed
+once per movie before the movie is split, so the chunked result equals
+:func:`napari_pynta.analysis.analyze` exactly (same localizations, tracks and numbers). Several
+movies are in flight at once.
+
+A movie that cannot be opened, lacks required metadata, or fails in any of its tasks is reported
+in its own :class:`MovieOutcome` while the other movies finish.
+"""
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+from distributed import Client, Future, as_completed
+from tqdm.auto import tqdm
+
+from napari_pynta import analysis, detect
+from napari_pynta.analysis import AnalysisParams, AnalysisResult
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.readers import Movie, open_movie
+
+#: a detection task covers about this many bytes of raw pixels (bounds the work lost on a failure
+#: and keeps tasks short enough for the scheduler to balance)
+CHUNK_TARGET_BYTES = 64 * 2**20
+
+#: ``make_params(movie) -> AnalysisParams``: a movie's parameters from its metadata and user options
+ParamsFactory = Callable[[Movie], AnalysisParams]
+
+
+@dataclass
+class MovieOutcome:
+    """What became of one movie of a batch: its result, or the error that stopped it.
+
+    Attributes
+    ----------
+    path : str
+        The movie as given.
+    result : AnalysisResult or None
+        The analysis, exactly as :func:`napari_pynta.analysis.analyze` returns it.
+    error : str or None
+        Why the movie was not analysed (``"<ExceptionType>: <message>"``).
+    """
+
+    path: str
+    result: AnalysisResult | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the movie was analysed."""
+        return self.result is not None
+
+
+class _SynchronousFrames:
+    """A dask frame stack whose slices are read in the calling thread.
+
+    Inside a dask worker a plain ``compute()`` would submit the read back to the cluster (and can
+    deadlock a worker with one thread); this view reads with the synchronous scheduler instead.
+    """
+
+    def __init__(self, frames: da.Array) -> None:
+        self._frames = frames
+        self.shape = frames.shape
+        self.ndim = frames.ndim
+        self.dtype = frames.dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self._frames[key].compute(scheduler="synchronous")
+
+
+def _open_frames(source: str) -> _SynchronousFrames:
+    return _SynchronousFrames(open_movie(source).frames)
+
+
+def frame_chunks(n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
+    """Split ``range(n_frames)`` into consecutive half-open ``(start, stop)`` ranges.
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames of the movie (>= 0).
+    chunk_frames : int
+        Frames per chunk (>= 1); the last chunk may be shorter.
+
+    Returns
+    -------
+    list of (int, int)
+        Ranges covering every frame exactly once, in order.
+    """
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, (int, np.integer)) \
+            or chunk_frames < 1:
+        raise PyntaInputError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
+    return [(start, min(start + int(chunk_frames), n_frames))
+            for start in range(0, n_frames, int(chunk_frames))]
+
+
+def default_chunk_frames(frame_bytes: int, n_frames: int, n_workers: int) -> int:
+    """Frames per detection task: about :data:`CHUNK_TARGET_BYTES` of pixels, and at least two
+    chunks per worker so that even a single movie keeps every worker busy.
+
+    Parameters
+    ----------
+    frame_bytes : int
+        Size of one raw frame in bytes.
+    n_frames : int
+        Number of frames of the movie.
+    n_workers : int
+        Number of workers of the cluster.
+
+    Returns
+    -------
+    int
+        A chunk length >= 1.
+    """
+    by_memory = max(1, CHUNK_TARGET_BYTES // max(1, int(frame_bytes)))
+    by_parallelism = max(1, math.ceil(n_frames / (2 * max(1, n_workers))))
+    return int(min(by_memory, by_parallelism))
+
+
+# ------------------------------------------------------------------------- worker tasks
+def prepare_params(source: str, params: AnalysisParams) -> AnalysisParams:
+    """Fix the movie-wide automatic choices before the movie is split (runs on a worker).
+
+    Parameters
+    ----------
+    source : str
+        Absolute path of the movie, readable from the worker.
+    params : AnalysisParams
+        Validated parameters.
+
+    Returns
+    -------
+    AnalysisParams
+        ``params`` with the automatic ``minmass`` of the whole movie filled in.
+    """
+    return analysis.resolve_minmass(_open_frames(source), params)
+
+
+def detect_chunk(source: str, start: int, stop: int, params: AnalysisParams) -> pd.DataFrame:
+    """Localize particles in frames ``start:stop`` of a movie (runs on a worker).
+
+    Parameters
+    ----------
+    source : str
+        Absolute path of the movie, readable from the worker.
+    start, stop : int
+        Half-open range of frame numbers.
+    params : AnalysisParams
+        The output of :func:`prepare_params`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The chunk's localizations, numbered with the movie's frame numbers.
+    """
+    frames = _open_frames(source)
+    return analysis.detect_frames(frames[start:stop], params, first_frame=start)
+
+
+def finish_movie(
+    chunk_localizations: Sequence[pd.DataFrame],
+    n_frames: int,
+    params: AnalysisParams,
+    source: str | None,
+) -> AnalysisResult:
+    """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
+
+    Parameters
+    ----------
+    chunk_localizations : sequence of pandas.DataFrame
+        The :func:`detect_chunk` tables of every chunk, in frame order.
+    n_frames : int
+        Number of frames of the movie.
+    params : AnalysisParams
+        The output of :func:`prepare_params`.
+    source : str or None
+        The movie's source as the serial analysis records it.
+
+    Returns
+    -------
+    AnalysisResult
+        Equal to :func:`napari_pynta.analysis.analyze` on the same movie.
+    """
+    tables = [table for table in chunk_localizations if len(table)]
+    localizations = pd.concat(tables, ignore_index=True) if tables \
+        else detect.empty_localizations()
+    return analysis.analyze_localizations(localizations, n_frames, params, source=source)
+
+
+# ------------------------------------------------------------------------- drivers
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _movies_done(outcomes: Sequence[MovieOutcome]) -> str:
+    done = sum(outcome.ok or outcome.error is not None for outcome in outcomes)
+    return f"movies done {done}/{len(outcomes)}"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    source: str  # absolute path the workers open
+    recorded_source: str  # what the serial analysis writes in the summary
+    params: AnalysisParams
+    n_frames: int
+    chunks: tuple[tuple[int, int], ...]
+
+
+def _plan(path: str | os.PathLike[str], make_params: ParamsFactory, chunk_frames: int | None,
+          n_workers: int) -> _Plan:
+    """Open a movie (metadata only), build and validate its parameters, cut it into chunks."""
+    movie = open_movie(path)
+    analysis.check_frames(movie.frames)
+    params = make_params(movie).validate()
+    n_frames = int(movie.frames.shape[0])
+    frame_bytes = math.prod(movie.frames.shape[1:]) * movie.frames.dtype.itemsize
+    length = chunk_frames or default_chunk_frames(frame_bytes, n_frames, n_workers)
+    return _Plan(os.path.abspath(os.fspath(path)), movie.source, params, n_frames,
+                 tuple(frame_chunks(n_frames, length)))
+
+
+def analyze_batch(
+    paths: Sequence[str | os.PathLike[str]],
+    client: Client,
+    make_params: ParamsFactory,
+    *,
+    chunk_frames: int | None = None,
+    progress: bool = True,
+) -> list[MovieOutcome]:
+    """Analyse many movies on a dask cluster, several at once, each split into frame chunks.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        Movies (pynta stores, TIFF files, folders of frames). Workers must be able to read them
+        at the same absolute path (a shared file system on a real cluster).
+    client : distributed.Client
+        A connected client (see :func:`napari_pynta.cluster.dask_client`).
+    make_params : callable
+        ``make_params(movie) -> AnalysisParams``; an error it raises is that movie's error.
+    chunk_frames : int or None
+        Frames per detection task; None picks :func:`default_chunk_frames`.
+    progress : bool
+        Show a progress bar over all frames of the batch on stderr.
+
+    Returns
+    -------
+    list of MovieOutcome
+        One per path, in the order of ``paths``.
+    """
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    outcomes = [MovieOutcome(str(path)) for path in paths]
+    token = uuid.uuid4().hex[:8]
+    frames_of: dict[Future, int] = {}  # detection future -> number of frames it covers
+    movie_of: dict[Future, int] = {}  # finishing future -> index of its movie
+    for index, path in enumerate(paths):
+        try:
+            plan = _plan(path, make_params, chunk_frames, n_workers)
+        except Exception as error:  # noqa: BLE001 - one bad movie must not stop the batch
+            outcomes[index].error = _describe(error)
+            continue
+        prefix = f"pynta-{token}-{index}"
+        params = client.submit(prepare_params, plan.source, plan.params, key=f"{prefix}-prepare")
+        chunks = [
+            client.submit(detect_chunk, plan.source, start, stop, params,
+                          key=f"{prefix}-detect-{start}")
+            for start, stop in plan.chunks
+        ]
+        frames_of.update({chunk: stop - start for chunk, (start, stop) in zip(chunks, plan.chunks)})
+        finish = client.submit(finish_movie, chunks, plan.n_frames, params, plan.recorded_source,
+                               key=f"{prefix}-finish", priority=1)
+        movie_of[finish] = index
+    with tqdm(total=sum(frames_of.values()), unit="frame", desc="pynta analyze",
+              disable=not progress, dynamic_ncols=True) as bar:
+        bar.set_postfix_str(_movies_done(outcomes))
+        for future in as_completed([*frames_of, *movie_of], loop=client.loop):
+            if future in frames_of:
+                bar.update(frames_of.pop(future))
+                continue
+            index = movie_of.pop(future)
+            try:
+                outcomes[index].result = future.result()
+            except Exception as error:  # noqa: BLE001 - a failed task fails its movie only
+                outcomes[index].error = _describe(error)
+            bar.set_postfix_str(_movies_done(outcomes))
+    return outcomes
+
+
+def analyze_serially(
+    paths: Sequence[str | os.PathLike[str]],
+    make_params: ParamsFactory,
+    *,
+    progress: bool = True,
+) -> list[MovieOutcome]:
+    """Analyse movies one after the other in this process with :func:`analysis.analyze`.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        The movies.
+    make_params : callable
+        ``make_params(movie) -> AnalysisParams``; an error it raises is that movie's error.
+    progress : bool
+        Show a progress bar over the movies on stderr.
+
+    Returns
+    -------
+    list of MovieOutcome
+        One per path, in the order of ``paths``.
+    """
+    outcomes = []
+    for path in tqdm(paths, unit="movie", desc="pynta analyze", disable=not progress):
+        outcome = MovieOutcome(str(path))
+        try:
+            movie = open_movie(path)
+            outcome.result = analysis.analyze(movie, make_params(movie))
+        except Exception as error:  # noqa: BLE001 - one bad movie must not stop the batch
+            outcome.error = _describe(error)
+        outcomes.append(outcome)
+    return outcomes
+
+
+# ------------------------------------------------------------------------- reporting
+#: summary keys copied into the one-row-per-movie table
+SUMMARY_COLUMNS = ("n_frames", "n_localizations", "particles_per_frame", "n_tracks",
+                   "diameter_nm", "diameter_se_nm", "D_um2_s", "D_se_um2_s")
+#: size statistics copied into the table (``size_nm`` of the summary)
+SIZE_COLUMNS = ("mean", "mode", "sd", "d10", "d50", "d90", "span")
+
+
+def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
+    """One row per movie: status, the headline numbers of its summary, or its error.
+
+    Parameters
+    ----------
+    outcomes : sequence of MovieOutcome
+        The batch's outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``movie, status, <summary numbers>, size_<statistic>_nm, n_warnings, error``.
+    """
+    rows = []
+    for outcome in outcomes:
+        row: dict[str, Any] = {"movie": outcome.path, "status": "ok" if outcome.ok else "error"}
+        summary = outcome.result.summary if outcome.ok else {}
+        row.update({key: summary.get(key) for key in SUMMARY_COLUMNS})
+        sizes = summary.get("size_nm") or {}
+        row.update({f"size_{key}_nm": sizes.get(key) for key in SIZE_COLUMNS})
+        row["n_warnings"] = len(summary.get("warnings", [])) if outcome.ok else None
+        row["error"] = outcome.error
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") -> pd.DataFrame:
+    """A result table of every analysed movie stacked, with a first column ``movie``.
+
+    Parameters
+    ----------
+    outcomes : sequence of MovieOutcome
+        The batch's outcomes (failed movies contribute no rows).
+    name : str
+        A table of :data:`napari_pynta.analysis.TABLE_NAMES`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if name not in analysis.TABLE_NAMES:
+        raise PyntaInputError(
+            f"table must be one of {', '.join(analysis.TABLE_NAMES)}, got {name!r}")
+    tables = [outcome.result.tables()[name].assign(movie=outcome.path)
+              for outcome in outcomes if outcome.ok]
+    if not tables:
+        return pd.DataFrame(columns=["movie"])
+    combined = pd.concat(tables, ignore_index=True)
+    return combined[["movie", *[column for column in combined.columns if column != "movie"]]]
