@@ -22,6 +22,11 @@ LOCALIZATION_COLUMNS = ("frame", "y", "x", "mass", "size", "ecc", "signal", "raw
 #: number of frames read at once by :func:`locate_frames` (one dask/zarr read per block)
 FRAMES_PER_READ = 16
 
+#: frames sampled by :func:`estimate_minmass`
+MINMASS_SAMPLE_FRAMES = 10
+#: automatic minmass = noise mode x exp(this many lower half-widths of the noise peak in ln mass)
+MINMASS_NOISE_WIDTHS = 6.0
+
 
 class Engine(Protocol):
     """A localization engine: one 2-D frame in, a table of features (without ``frame``) out."""
@@ -246,3 +251,61 @@ def locate_frames(
     if not non_empty:
         return empty_localizations()
     return pd.concat(non_empty, ignore_index=True)
+
+
+def estimate_minmass(
+    frames: Any,
+    engine: str = "trackpy",
+    *,
+    n_sample: int = MINMASS_SAMPLE_FRAMES,
+    **params: Any,
+) -> float:
+    """Choose ``minmass`` automatically, just above the brightness of noise features.
+
+    Without a mass threshold every local maximum of the background noise is a "feature". In
+    NTA images particles are sparse, so most local maxima are noise and their masses form the
+    dominant peak of the (log) mass histogram; particles sit in a brighter tail or peak. The
+    threshold is placed :data:`MINMASS_NOISE_WIDTHS` half-widths above that noise peak, the
+    half-width being measured on its dim side, which particles do not contaminate.
+
+    Parameters
+    ----------
+    frames : array-like, shape (T, Y, X)
+        The movie (numpy or dask); ``n_sample`` evenly spaced frames are analysed.
+    engine : str
+        A key of :data:`ENGINES`.
+    n_sample : int
+        Number of frames to sample.
+    **params
+        Detection parameters passed to :func:`locate` (``minmass`` is ignored).
+
+    Returns
+    -------
+    float
+        The threshold (0 when the sampled frames have no local maxima at all).
+
+    Notes
+    -----
+    The assumption fails when particles outnumber noise maxima (very dense samples or a
+    noiseless image); give ``minmass`` explicitly then.
+    """
+    if getattr(frames, "ndim", None) != 3 or frames.shape[0] == 0:
+        raise PyntaInputError(
+            f"frames must be a non-empty 3-D stack (T, Y, X), got shape "
+            f"{getattr(frames, 'shape', None)}"
+        )
+    params = {key: value for key, value in params.items() if key != "minmass"}
+    picks = np.unique(np.linspace(0, frames.shape[0] - 1, max(1, n_sample)).round().astype(int))
+    masses = np.concatenate([
+        locate(np.asarray(frames[index]), engine, minmass=0, **params)["mass"].to_numpy()
+        for index in picks
+    ])
+    log_mass = np.log(masses[masses > 0])
+    if len(log_mass) < 2 or np.ptp(log_mass) == 0:
+        return 0.0
+    density, edges = np.histogram(log_mass, bins=max(10, int(np.sqrt(len(log_mass)))))
+    peak = int(np.argmax(density))
+    noise_mode = 0.5 * (edges[peak] + edges[peak + 1])
+    dim_side = log_mass[log_mass < noise_mode]
+    half_width = np.sqrt(np.mean((dim_side - noise_mode) ** 2)) if len(dim_side) else 0.0
+    return float(np.exp(noise_mode + MINMASS_NOISE_WIDTHS * half_width))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from trackpy.linking import Linker
+from trackpy.linking import Linker, SubnetOversizeException
 
 from napari_pynta.errors import PyntaInputError, require_positive
 
@@ -73,9 +73,16 @@ class StreamingLinker:
             self._linker.init_level(coords, frame)
         else:
             # missed frames are empty levels, so memory counts frames rather than calls
-            for missing in range(self._last_frame + 1, frame):
-                self._linker.next_level(np.empty((0, 2)), missing)
-            self._linker.next_level(coords, frame)
+            try:
+                for missing in range(self._last_frame + 1, frame):
+                    self._linker.next_level(np.empty((0, 2)), missing)
+                self._linker.next_level(coords, frame)
+            except SubnetOversizeException:
+                raise PyntaInputError(
+                    f"search_range_px={self.search_range_px:g} is too large for the particle "
+                    f"density at frame {frame}: too many particles could be linked to each "
+                    "other; lower the search range"
+                ) from None
         self._last_frame = frame
         linked = features.copy()
         linked["particle"] = np.asarray(self._particle_ids(), dtype=np.int64)

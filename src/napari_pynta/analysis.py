@@ -1,0 +1,462 @@
+"""The offline pipeline: movie -> localizations -> tracks -> per-track and ensemble sizes.
+
+:func:`analyze` is a chain of small steps that other front ends reuse (the batch mode runs
+:func:`detect_frames` on chunks of frames and :func:`analyze_localizations` on their union)::
+
+    resolve_minmass -> detect_frames -> link_tracks -> filter -> size_tracks -> summarize
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from napari_pynta import __version__, detect, link, physics, sizing
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+
+Progress = Callable[[int, int], None]
+
+#: metadata keys (store attributes) that fill :class:`AnalysisParams` fields of the same name
+METADATA_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c",
+                   "viscosity_pa_s", "solvent")
+#: fields without which no size can be computed
+REQUIRED_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
+
+#: automatic search range = this many per-axis rms steps (a 2-D step exceeds it with
+#: probability exp(-k^2 / 2) = 1e-4)
+SEARCH_RANGE_RMS_STEPS = 4.3
+#: the pilot linking that measures the rms step uses this fraction of the particle spacing
+PILOT_RANGE_SPACING_FRACTION = 0.7
+PILOT_RANGE_LIMITS_PX = (3.0, 30.0)
+PILOT_FRAMES = 200
+PILOT_MIN_TRACK_LENGTH = 5
+
+#: names of the tables written by :meth:`AnalysisResult.save_results` and ``--out``
+TABLE_NAMES = ("localizations", "tracks", "per_track")
+
+
+def cli_flag(field_name: str) -> str:
+    """The ``pynta analyze`` flag that sets an :class:`AnalysisParams` field."""
+    return "--" + field_name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Everything the analysis needs besides the frames.
+
+    Physical metadata (``pixel_size_um`` ... ``solvent``) usually come from the movie
+    (:meth:`from_metadata`); the others set detection, linking and filtering. ``minmass=None`` and
+    ``search_range_px=None`` are chosen automatically from the data (see ``docs/analysis.md``).
+    """
+
+    pixel_size_um: float | None = None
+    frame_interval_s: float | None = None
+    exposure_s: float | None = None
+    temperature_c: float | None = None
+    viscosity_pa_s: float | None = None
+    solvent: str = "water"
+    diameter_px: int = 7
+    minmass: float | None = None
+    separation: float | None = None
+    percentile: float = 64.0
+    invert: bool = False
+    engine: str = "trackpy"
+    search_range_px: float | None = None
+    memory: int = 3
+    min_track_length: int = 10
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any], **overrides: Any) -> AnalysisParams:
+        """Parameters from a movie's metadata, with user overrides (None overrides are ignored).
+
+        Parameters
+        ----------
+        metadata : mapping
+            Store attributes (keys of :data:`METADATA_FIELDS` are used, others ignored).
+        **overrides
+            Field values that win over the metadata; a value of None keeps the metadata/default.
+
+        Returns
+        -------
+        AnalysisParams
+            Not yet validated (call :meth:`validate`).
+        """
+        names = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise PyntaInputError(
+                f"unknown analysis parameter(s): {', '.join(unknown)}; allowed: "
+                f"{', '.join(sorted(names))}"
+            )
+        values = {key: metadata[key] for key in METADATA_FIELDS if metadata.get(key) is not None}
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    @property
+    def resolved_viscosity_pa_s(self) -> float:
+        """The viscosity used for sizing: ``viscosity_pa_s`` or the solvent's at the temperature."""
+        return physics.resolve_viscosity_pa_s(self.temperature_c, self.viscosity_pa_s,
+                                              self.solvent or "water")
+
+    def detection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`napari_pynta.detect.locate` for these parameters."""
+        return {"engine": self.engine, "diameter": self.diameter_px, "minmass": self.minmass,
+                "separation": self.separation, "invert": self.invert,
+                "percentile": self.percentile}
+
+    def validate(self) -> AnalysisParams:
+        """Check every field; return self so calls can be chained.
+
+        Raises
+        ------
+        PyntaInputError
+            Naming the CLI flag of the first missing or bad field.
+        """
+        for name in REQUIRED_FIELDS:
+            if getattr(self, name) is None:
+                raise PyntaInputError(
+                    f"{cli_flag(name)} is required: the movie has no {name} metadata")
+        for name in ("pixel_size_um", "frame_interval_s"):
+            require_positive(cli_flag(name), getattr(self, name))
+        require_positive(cli_flag("exposure_s"), self.exposure_s, allow_zero=True)
+        if self.exposure_s > self.frame_interval_s:
+            raise PyntaInputError(
+                f"--exposure-s ({self.exposure_s:g} s) must not exceed --frame-interval-s "
+                f"({self.frame_interval_s:g} s)")
+        try:
+            self.resolved_viscosity_pa_s
+        except PyntaInputError as error:
+            raise PyntaInputError(
+                f"{error} (set --temperature-c, or --viscosity-pa-s for other solvents)") from None
+        detect.validate_detection_params(**self.detection_kwargs())
+        if self.search_range_px is not None:
+            require_positive(cli_flag("search_range_px"), self.search_range_px)
+        if isinstance(self.memory, bool) or not isinstance(self.memory, (int, np.integer)) \
+                or self.memory < 0:
+            raise PyntaInputError(f"--memory must be an integer >= 0 (frames), got {self.memory!r}")
+        if isinstance(self.min_track_length, bool) or \
+                not isinstance(self.min_track_length, (int, np.integer)) or \
+                self.min_track_length < 3:
+            raise PyntaInputError(
+                f"--min-track-length must be an integer >= 3 (two successive steps are needed), "
+                f"got {self.min_track_length!r}")
+        return self
+
+
+@dataclass
+class AnalysisResult:
+    """The outcome of :func:`analyze`.
+
+    Attributes
+    ----------
+    localizations : pandas.DataFrame
+        Every feature found (columns of :data:`napari_pynta.detect.LOCALIZATION_COLUMNS`).
+    tracks : pandas.DataFrame
+        The localizations of the tracks that passed the length filter, with ``particle``.
+    per_track : pandas.DataFrame
+        One row per track (see :func:`napari_pynta.sizing.track_diffusion`).
+    summary : dict
+        JSON-ready summary (what ``pynta analyze --json`` prints).
+    warnings : list of str
+        Plain-language quality warnings (also in ``summary["warnings"]``).
+    params : AnalysisParams
+        The parameters used, with automatic choices filled in.
+    ensemble : EnsembleEstimate
+        The pooled estimate behind ``summary["diameter_nm"]``.
+    """
+
+    localizations: pd.DataFrame
+    tracks: pd.DataFrame
+    per_track: pd.DataFrame
+    summary: dict[str, Any]
+    warnings: list[str]
+    params: AnalysisParams
+    ensemble: sizing.EnsembleEstimate = field(repr=False)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The result tables by name (:data:`TABLE_NAMES`)."""
+        return {"localizations": self.localizations, "tracks": self.tracks,
+                "per_track": self.per_track}
+
+    def save_results(self, store) -> None:
+        """Write the tables into a pynta store opened writable (``MovieStore.open(path, "r+")``).
+
+        Parameters
+        ----------
+        store : MovieStore
+            The store; tables of the same names are replaced.
+        """
+        for name, table in self.tables().items():
+            store.write_table(name, table)
+
+    def export(self, directory: str | Path) -> list[Path]:
+        """Write ``<table>.csv`` for every table and ``summary.json`` into ``directory``.
+
+        Parameters
+        ----------
+        directory : str or Path
+            Created if missing.
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        directory = Path(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise PyntaInputError(f"--out: cannot create {str(directory)!r}: {error}") from None
+        written = []
+        for name, table in self.tables().items():
+            path = directory / f"{name}.csv"
+            table.to_csv(path, index=False)
+            written.append(path)
+        path = directory / "summary.json"
+        path.write_text(json.dumps(self.summary, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+        return written
+
+
+# ---------------------------------------------------------------------------------- steps
+def check_frames(frames: Any) -> None:
+    """Raise :class:`PyntaDataError` unless ``frames`` is a non-empty (T, Y, X) stack."""
+    shape = getattr(frames, "shape", None)
+    if shape is None or len(shape) != 3:
+        raise PyntaDataError(f"the movie must be a (T, Y, X) stack of frames, got shape {shape}")
+    if shape[0] == 0 or shape[1] == 0 or shape[2] == 0:
+        raise PyntaDataError(f"the movie is empty (shape {tuple(shape)})")
+
+
+def resolve_minmass(frames: Any, params: AnalysisParams) -> AnalysisParams:
+    """Fill in an automatic ``minmass`` (see :func:`napari_pynta.detect.estimate_minmass`).
+
+    Call this once per movie before splitting it into chunks, so that every chunk uses the
+    same threshold. Parameters with a ``minmass`` are returned unchanged.
+    """
+    if params.minmass is not None:
+        return params
+    kwargs = params.detection_kwargs()
+    engine = kwargs.pop("engine")
+    return dataclasses.replace(params, minmass=detect.estimate_minmass(frames, engine, **kwargs))
+
+
+def detect_frames(
+    frames: Any, params: AnalysisParams, first_frame: int = 0, progress: Progress | None = None
+) -> pd.DataFrame:
+    """Localize particles in ``frames`` (numpy or dask, (T, Y, X)) with ``params``.
+
+    Parameters
+    ----------
+    frames : array-like
+        The frames; ``frames[0]`` is frame number ``first_frame``.
+    params : AnalysisParams
+        Detection parameters; ``minmass=None`` is estimated from these frames only
+        (use :func:`resolve_minmass` on the whole movie first for chunked processing).
+    first_frame : int
+        Frame number of the first frame.
+    progress : callable, optional
+        ``progress(done, total)`` in frames.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Localizations sorted by frame.
+    """
+    params = resolve_minmass(frames, params)
+    kwargs = params.detection_kwargs()
+    engine = kwargs.pop("engine")
+    return detect.locate_frames(frames, first_frame, engine, progress=progress, **kwargs)
+
+
+def nearest_neighbour_spacing_px(localizations: pd.DataFrame, max_frames: int = 50) -> float:
+    """Median distance (pixels) from a feature to its nearest neighbour in the same frame.
+
+    Uses up to ``max_frames`` frames with at least two features; NaN if there are none.
+    """
+    distances = []
+    for _, frame in localizations.groupby("frame", sort=True):
+        if len(frame) >= 2:
+            points = frame[["y", "x"]].to_numpy()
+            distances.append(cKDTree(points).query(points, k=2)[0][:, 1])
+            if len(distances) == max_frames:
+                break
+    return float(np.median(np.concatenate(distances))) if distances else math.nan
+
+
+def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[float, bool]:
+    """Search range from the particles' own step size, measured by a pilot linking.
+
+    The first :data:`PILOT_FRAMES` frames are linked with a range of
+    :data:`PILOT_RANGE_SPACING_FRACTION` times the typical particle spacing; the per-axis rms step of the resulting tracks (noise and blur included) times
+    :data:`SEARCH_RANGE_RMS_STEPS` is the search range.
+
+    Returns
+    -------
+    search_range_px : float
+        The suggested range.
+    limited : bool
+        True when particles move so far between frames that the range had to be capped at the
+        pilot range (linking may then be unreliable).
+    """
+    spacing = nearest_neighbour_spacing_px(localizations)
+    low, high = PILOT_RANGE_LIMITS_PX
+    pilot_range = float(np.clip(PILOT_RANGE_SPACING_FRACTION * spacing, low, high)) \
+        if np.isfinite(spacing) else high
+    first = localizations["frame"].min() if len(localizations) else 0
+    pilot = localizations[localizations["frame"] < first + PILOT_FRAMES]
+    tracks = link.filter_tracks(link.link_features(pilot, pilot_range, memory=0),
+                                PILOT_MIN_TRACK_LENGTH)
+    sums = sizing.track_sums(tracks, pixel_size_um=1.0)
+    n_steps = sums["n_steps"].sum()
+    if n_steps == 0:
+        return pilot_range, False
+    rms_step = math.sqrt((sums["sum_dy2"].sum() + sums["sum_dx2"].sum()) / (2 * n_steps))
+    wanted = SEARCH_RANGE_RMS_STEPS * rms_step
+    # a pilot range close to the wanted range truncated the steps: the estimate is a lower bound
+    limited = wanted > 0.9 * pilot_range
+    return float(min(max(wanted, low), pilot_range)), bool(limited)
+
+
+def link_tracks(localizations: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
+    """Link and keep tracks of at least ``params.min_track_length`` localizations."""
+    linked = link.link_features(localizations, params.search_range_px, params.memory)
+    return link.filter_tracks(linked, params.min_track_length)
+
+
+def analyze_localizations(
+    localizations: pd.DataFrame, n_frames: int, params: AnalysisParams, source: str | None = None
+) -> AnalysisResult:
+    """Everything after detection: link, filter, size, summarize.
+
+    Parameters
+    ----------
+    localizations : pandas.DataFrame
+        Localizations of the whole movie.
+    n_frames : int
+        Number of frames of the movie (for particles per frame).
+    params : AnalysisParams
+        Validated parameters (``search_range_px=None`` is chosen from the data).
+    source : str, optional
+        Where the movie came from (recorded in the summary).
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    params.validate()
+    notes = []
+    if params.search_range_px is None:
+        search_range, limited = suggest_search_range_px(localizations, params.memory)
+        params = dataclasses.replace(params, search_range_px=round(search_range, 2))
+        if limited:
+            notes.append(
+                f"Particles move almost as far between frames as they are apart; the search "
+                f"range was capped at {search_range:.1f} px. Lower the concentration or the "
+                "frame interval, or set --search-range-px.")
+    tracks = link_tracks(localizations, params)
+    viscosity = params.resolved_viscosity_pa_s
+    per_track = sizing.track_diffusion(tracks, params.pixel_size_um, params.frame_interval_s,
+                                       params.exposure_s, params.temperature_c, viscosity)
+    ensemble = sizing.ensemble_diffusion(tracks, params.pixel_size_um, params.frame_interval_s,
+                                         params.exposure_s)
+    warnings = notes + sizing.quality_warnings(per_track, ensemble)
+    summary = summarize(localizations, tracks, per_track, ensemble, warnings, n_frames, params,
+                        source)
+    return AnalysisResult(localizations=localizations, tracks=tracks, per_track=per_track,
+                          summary=summary, warnings=warnings, params=params, ensemble=ensemble)
+
+
+def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> AnalysisResult:
+    """Analyse a whole movie.
+
+    Parameters
+    ----------
+    movie : napari_pynta.readers.Movie
+        The movie (``frames`` (T, Y, X), ``source``).
+    params : AnalysisParams
+        Parameters, usually ``AnalysisParams.from_metadata(movie.metadata, **user_choices)``.
+    progress : callable, optional
+        ``progress(done, total)`` in frames during detection, the slow step.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    params.validate()
+    frames = movie.frames
+    check_frames(frames)
+    params = resolve_minmass(frames, params)
+    localizations = detect_frames(frames, params, progress=progress)
+    return analyze_localizations(localizations, int(frames.shape[0]), params,
+                                 source=getattr(movie, "source", None))
+
+
+# ---------------------------------------------------------------------------------- summary
+def _json_number(value: Any) -> Any:
+    """A JSON-safe number: Python int/float, with NaN and infinities as None."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def summarize(
+    localizations: pd.DataFrame,
+    tracks: pd.DataFrame,
+    per_track: pd.DataFrame,
+    ensemble: sizing.EnsembleEstimate,
+    warnings: list[str],
+    n_frames: int,
+    params: AnalysisParams,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The JSON summary of an analysis (keys documented in ``docs/analysis.md``)."""
+    viscosity = params.resolved_viscosity_pa_s
+    diameter = float(physics.diameter_nm(ensemble.D_um2_s, params.temperature_c, viscosity))
+    # d ∝ 1/D, so the relative errors are equal
+    diameter_se = diameter * ensemble.D_se_um2_s / ensemble.D_um2_s \
+        if ensemble.D_um2_s > 0 else math.nan
+    size = sizing.size_statistics(per_track["diameter_nm"])
+    used = dataclasses.asdict(params) | {"viscosity_pa_s": viscosity}
+    summary = {
+        "source": source,
+        "n_frames": int(n_frames),
+        "n_localizations": len(localizations),
+        "particles_per_frame": len(localizations) / n_frames if n_frames else math.nan,
+        "n_tracks": len(per_track),
+        "n_steps": ensemble.n_steps,
+        "diameter_nm": diameter,
+        "diameter_se_nm": diameter_se,
+        "D_um2_s": ensemble.D_um2_s,
+        "D_se_um2_s": ensemble.D_se_um2_s,
+        "D_msd_um2_s": ensemble.D_msd_um2_s,
+        "localization_error_um": ensemble.sigma_um,
+        "lag1_cov_ratio": ensemble.lag1_cov_ratio,
+        "drift_um_s": {"y": ensemble.drift_y_um_s, "x": ensemble.drift_x_um_s},
+        "size_nm": size,
+        "warnings": list(warnings),
+        "params": used,
+        "software_version": __version__,
+    }
+    return _json_ready(summary)
+
+
+def _json_ready(value: Any) -> Any:
+    """Recursively convert numpy scalars to Python and NaN to None."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return _json_number(value)
