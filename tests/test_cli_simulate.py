@@ -1,0 +1,79 @@
+"""`pynta simulate` end to end through the `pynta` entry point."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_pynta.cli import main
+from napari_pynta.simulate import Population, SimulationSettings, simulate_movie
+from napari_pynta.store import MovieStore
+
+
+def test_simulate_writes_the_movie_truth_and_metadata(tmp_path, capsys):
+    out, csv = tmp_path / "movie.zarr", tmp_path / "truth.csv"
+    code = main(["simulate", str(out), "--frames", "70", "--shape", "48", "64", "--particles", "6",
+                 "--diameter-nm", "150", "--exposure-s", "0.005", "--temperature-c", "25",
+                 "--seed", "3", "--truth-csv", str(csv)])
+    assert code == 0
+    assert "70 frames" in capsys.readouterr().out
+    # the same settings through the library give the same movie
+    expected = simulate_movie(70, SimulationSettings(
+        shape=(48, 64), n_particles=6, populations=(Population(150.0),), exposure_s=0.005,
+        temperature_c=25.0, seed=3,
+    ))
+    store = MovieStore.open(out)
+    assert store.n_frames == 70 and store.frames.dtype == np.uint16
+    np.testing.assert_array_equal(np.asarray(store.frames[:]), expected.frames)
+    np.testing.assert_allclose(store.timestamps_s, np.arange(70) * 0.01)
+    truth = store.read_table("truth")
+    pd.testing.assert_frame_equal(truth, expected.truth, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(csv), expected.truth, check_dtype=False)
+    metadata = store.metadata
+    assert metadata["exposure_s"] == 0.005 and metadata["frame_interval_s"] == 0.01
+    assert metadata["temperature_c"] == 25.0 and metadata["pixel_size_um"] == 0.1
+    assert metadata["viscosity_pa_s"] == pytest.approx(0.8900e-3, rel=1e-3)
+    assert metadata["solvent"] == "water" and metadata["camera"] == "simulated"
+    assert SimulationSettings.from_dict(metadata["camera_settings"]).seed == 3
+
+
+def test_simulate_a_mixture_in_a_custom_medium(tmp_path):
+    out = tmp_path / "mixture.zarr"
+    code = main(["simulate", str(out), "--frames", "5", "--shape", "32", "32", "--particles",
+                 "20", "--diameter-nm", "60", "200", "--fraction", "0.25", "0.75",
+                 "--sigma-log", "0.1", "--viscosity-pa-s", "0.002", "--seed", "1"])
+    assert code == 0
+    store = MovieStore.open(out)
+    settings = SimulationSettings.from_dict(store.metadata["camera_settings"])
+    assert settings.populations == (Population(60.0, 0.25, 0.1), Population(200.0, 0.75, 0.1))
+    assert store.metadata["viscosity_pa_s"] == 0.002 and store.metadata["solvent"] is None
+    diameters = store.read_table("truth")["diameter_nm"]
+    assert diameters.min() < 100 < diameters.max()
+
+
+def test_existing_store_needs_overwrite(tmp_path, capsys):
+    out = tmp_path / "movie.zarr"
+    arguments = ["simulate", str(out), "--frames", "2", "--shape", "16", "16", "--seed", "1"]
+    assert main(arguments) == 0
+    assert main(arguments) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main([*arguments, "--overwrite", "--frames", "3"]) == 0
+    assert MovieStore.open(out).n_frames == 3
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--diameter-nm", "60", "200", "--fraction", "1"], "--fraction"),
+        (["--frames", "0"], "--frames"),
+        (["--temperature-c", "150"], "temperature_c"),
+        (["--exposure-s", "0.5"], "exposure_s"),
+        (["--diameter-nm", "-5"], "diameter_nm"),
+        (["--truth-csv", "/nonexistent-folder/truth.csv"], "--truth-csv"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, arguments, named):
+    out = tmp_path / "bad.zarr"
+    assert main(["simulate", str(out), "--shape", "16", "16", *arguments]) == 2
+    assert named in capsys.readouterr().err
+    assert not out.exists()
