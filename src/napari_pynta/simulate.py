@@ -142,7 +142,9 @@ class SimulationSettings:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        set_field = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        def set_field(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)  # the dataclass is frozen
+
         shape = tuple(self.shape) if isinstance(self.shape, (tuple, list)) else ()
         if len(shape) != 2:
             raise PyntaInputError(f"shape must be two integers (Y, X), got {self.shape!r}")
