@@ -49,17 +49,15 @@ def movie_layer_kwargs(metadata: dict[str, Any], source: str, name: str) -> dict
     """Keyword arguments of a (T, Y, X) image layer with the physical pixel scale.
 
     The time axis stays in frames, so that the dims slider, the points and the tracks all count
-    frames; the frame interval is kept in the layer metadata for the analysis.
+    frames; the frame interval is kept in the layer metadata for the analysis. The spatial scale
+    is in micrometres (1 when the pixel size is unknown).
     """
-    kwargs: dict[str, Any] = {
+    return {
         "name": name,
         "scale": (1.0, *pixel_scale(metadata)),
         "axis_labels": ("frame", "y", "x"),
         "metadata": {METADATA_KEY: {"source": source, "movie_metadata": dict(metadata)}},
     }
-    if known_pixel_size_um(metadata) is not None:
-        kwargs["units"] = ("", "um", "um")
-    return kwargs
 
 
 def fixed_contrast_limits(frame: np.ndarray) -> tuple[float, float]:

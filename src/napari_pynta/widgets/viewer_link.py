@@ -191,6 +191,10 @@ class ViewerLink:
             if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb
         ]
 
+    def open_movie(self, path: str) -> None:
+        """Open a movie with the PyNTA reader (image layer, plus stored results)."""
+        self.viewer.open(path, plugin="napari-pynta")
+
     def movie_of_layer(self, name: str) -> tuple[Any, dict[str, Any]]:
         """``(data, pynta layer metadata)`` of the image layer called ``name``."""
         layer = self.viewer.layers[name]

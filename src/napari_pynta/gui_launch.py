@@ -1,0 +1,34 @@
+"""``pynta`` without a sub-command: napari with the Camera, Tracking and Sizes widgets docked."""
+from __future__ import annotations
+
+from typing import Any
+
+PLUGIN_NAME = "napari-pynta"
+#: widget display names of napari.yaml in docking order, and whether each is tabbed with the
+#: previous one: Camera and Tracking share a tab group, Sizes stays visible below them
+DOCKED_WIDGETS = (("Camera", False), ("Tracking", True), ("Sizes", False))
+
+
+def dock_pynta_widgets(viewer: Any) -> dict[str, Any]:
+    """Dock the three PyNTA widgets in ``viewer``; return them by display name."""
+    widgets = {}
+    for name, tabify in DOCKED_WIDGETS:
+        _, widgets[name] = viewer.window.add_plugin_dock_widget(PLUGIN_NAME, name, tabify=tabify)
+    return widgets
+
+
+def launch_gui() -> int:
+    """Open napari titled PyNTA with the widgets docked and the simulated camera selected.
+
+    Returns
+    -------
+    int
+        The process exit code (0) once the window is closed.
+    """
+    import napari
+
+    viewer = napari.Viewer(title="PyNTA")
+    widgets = dock_pynta_widgets(viewer)
+    widgets["Camera"].backend.setCurrentText("simulated")
+    napari.run()
+    return 0

@@ -1,0 +1,312 @@
+"""The Camera dock widget: backend, exposure, fps, ROI, gain; Live, Snap and Record."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_pynta.cameras import CAMERAS, CameraSettings
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.widgets.form import MessageLine, float_field, int_field
+from napari_pynta.widgets.session import session_for
+
+#: refuse to record when the disk holds less than this many seconds of the movie
+MIN_RECORD_SECONDS = 60.0
+#: sensor of the simulated camera shown in the GUI (small: the preview must stay fluid)
+SIMULATED_SENSOR = (256, 256)
+
+
+def free_disk_bytes(path: str | Path) -> int:
+    """Free bytes on the disk that would hold ``path`` (its nearest existing parent)."""
+    directory = Path(path).expanduser().resolve()
+    while not directory.exists():
+        directory = directory.parent
+    return shutil.disk_usage(directory).free
+
+
+def recording_seconds_left(free_bytes: int, frame_shape: tuple[int, int], bytes_per_pixel: int,
+                           fps: float) -> float:
+    """Seconds of uncompressed recording that ``free_bytes`` hold at ``fps``."""
+    rate = frame_shape[0] * frame_shape[1] * bytes_per_pixel * fps
+    return free_bytes / rate
+
+
+class CameraWidget(QWidget):
+    """Choose and set up the camera, watch it Live, Snap one frame, Record to a pynta store.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
+
+        self.backend = QComboBox()
+        self.backend.addItems(list(CAMERAS))
+        self.backend.setCurrentText("simulated")
+        self.exposure_ms = float_field(10.0, 0.0, 10_000.0, decimals=3, suffix="ms",
+                                       tooltip="exposure time per frame; 0 = the whole frame interval")
+        self.fps = float_field(100.0, 0.0, 100_000.0, decimals=1, suffix="fps")
+        self.gain = float_field(1.0, 0.0, 1000.0, decimals=2, step=0.1)
+        self.roi = [int_field(0, 0, 100_000) for _ in range(4)]
+        self.roi[2].setToolTip("height (0 = full sensor)")
+        self.roi[3].setToolTip("width (0 = full sensor)")
+        self.playback_path = QLineEdit()
+        self.playback_path.setPlaceholderText("movie to play back (store, TIFF, folder)")
+        self.simulated_diameter_nm = float_field(100.0, 0.0, 10_000.0, decimals=0, suffix="nm",
+                                                 tooltip="diameter of the simulated particles")
+        self.simulated_particles = int_field(40, 0, 10_000, tooltip="particles in the simulated volume")
+
+        self.draw_roi = QPushButton("Draw ROI")
+        self.draw_roi.setToolTip("draw a rectangle on the image, then press 'Use drawn ROI'")
+        self.use_roi = QPushButton("Use drawn ROI")
+        self.live = QPushButton("Live")
+        self.live.setCheckable(True)
+        self.snap = QPushButton("Snap")
+        self.record = QPushButton("Record")
+        self.record.setCheckable(True)
+        self.output_path = QLineEdit(str(Path.home() / "pynta-recordings" / "movie.zarr"))
+        self.browse = QPushButton("…")
+        self.overwrite = QCheckBox("overwrite")
+        self.disk_label = QLabel()
+        self.status_line = QLabel("idle")
+        self.message_line = MessageLine()
+
+        roi_row = QGridLayout()
+        for column, (label, field) in enumerate(zip("yxhw", self.roi)):
+            roi_row.addWidget(QLabel(label), 0, 2 * column)
+            roi_row.addWidget(field, 0, 2 * column + 1)
+        roi_buttons = QHBoxLayout()
+        roi_buttons.addWidget(self.draw_roi)
+        roi_buttons.addWidget(self.use_roi)
+        form = QFormLayout()
+        form.addRow("camera", self.backend)
+        form.addRow("simulated size", self.simulated_diameter_nm)
+        form.addRow("simulated particles", self.simulated_particles)
+        form.addRow("playback file", self.playback_path)
+        form.addRow("exposure", self.exposure_ms)
+        form.addRow("frame rate", self.fps)
+        form.addRow("gain", self.gain)
+        form.addRow("ROI (px)", roi_row)
+        form.addRow("", roi_buttons)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.output_path)
+        path_row.addWidget(self.browse)
+        path_row.addWidget(self.overwrite)
+        form.addRow("record to", path_row)
+        form.addRow("disk", self.disk_label)
+        buttons = QHBoxLayout()
+        for button in (self.live, self.snap, self.record):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status_line)
+        layout.addWidget(self.message_line)
+        layout.addStretch(1)
+
+        self.backend.currentTextChanged.connect(self._show_backend_fields)
+        self.live.clicked.connect(self._on_live_clicked)
+        self.snap.clicked.connect(self._on_snap)
+        self.record.clicked.connect(self._on_record_clicked)
+        self.browse.clicked.connect(self._browse_output)
+        self.output_path.editingFinished.connect(self.check_disk_space)
+        self.draw_roi.clicked.connect(self.session.link.add_roi_layer)
+        self.use_roi.clicked.connect(self._use_drawn_roi)
+        self.session.live_state_changed.connect(self._on_live_state)
+        self.session.status_changed.connect(self._on_status)
+        self.session.message.connect(self._on_session_message)
+        self._show_backend_fields(self.backend.currentText())
+        self.check_disk_space()
+
+    # ------------------------------------------------------------------ settings
+    def camera_settings(self) -> dict[str, Any]:
+        """The settings for :func:`~napari_pynta.cameras.open_camera`, validated.
+
+        Raises
+        ------
+        PyntaInputError
+            Naming the refused field.
+        """
+        fps = self.fps.value()
+        exposure_s = self.exposure_ms.value() / 1e3 or None
+        roi = tuple(field.value() for field in self.roi)
+        common = CameraSettings(
+            fps=fps, exposure_s=exposure_s, roi=roi if roi[2] and roi[3] else None, gain=self.gain.value()
+        )
+        settings: dict[str, Any] = {"fps": fps, "exposure_s": exposure_s, "gain": common.gain}
+        backend = self.backend.currentText()
+        if backend == "simulated":
+            sensor = SIMULATED_SENSOR
+            common = common.validated(sensor)
+            diameter = self.simulated_diameter_nm.value()
+            if diameter <= 0:
+                raise PyntaInputError(f"simulated size must be > 0 nm, got {diameter:g}")
+            settings.update(
+                shape=sensor,
+                diameter_nm=diameter,
+                n_particles=self.simulated_particles.value(),
+                temperature_c=self.session.conditions.temperature_c,
+                pixel_size_um=self.session.conditions.pixel_size_um,
+            )
+        else:
+            common = common.validated((10**6, 10**6))
+        if backend == "playback":
+            if not self.playback_path.text().strip():
+                raise PyntaInputError("playback file is required for the playback camera")
+            settings["path"] = self.playback_path.text().strip()
+        if common.roi is not None:
+            settings["roi"] = common.roi
+        return settings
+
+    def _show_backend_fields(self, backend: str) -> None:
+        form: QFormLayout = self.layout().itemAt(0).layout()
+        for field, wanted in (
+            (self.simulated_diameter_nm, "simulated"),
+            (self.simulated_particles, "simulated"),
+            (self.playback_path, "playback"),
+        ):
+            field.setVisible(backend == wanted)
+            form.labelForField(field).setVisible(backend == wanted)
+
+    def _use_drawn_roi(self) -> None:
+        roi = self.session.link.roi_from_shapes()
+        if roi is None:
+            self.message_line.show_error("draw a rectangle in the 'PyNTA ROI' layer first (Draw ROI)")
+            return
+        for field, value in zip(self.roi, roi):
+            field.setValue(max(0, value))
+        self.message_line.show_info(f"ROI y={roi[0]} x={roi[1]} h={roi[2]} w={roi[3]}")
+
+    # ------------------------------------------------------------------ disk space
+    def check_disk_space(self) -> bool:
+        """Show the free space at the output path; False when it holds < MIN_RECORD_SECONDS."""
+        path = self.output_path.text().strip()
+        if not path:
+            self.disk_label.setText("no output path")
+            return False
+        free = free_disk_bytes(path)
+        roi = [field.value() for field in self.roi]
+        shape = (roi[2], roi[3]) if roi[2] and roi[3] else SIMULATED_SENSOR
+        seconds = recording_seconds_left(free, shape, 2, max(self.fps.value(), 1e-3))
+        self.disk_label.setText(f"{free / 1e9:.1f} GB free ≈ {seconds / 60:.0f} min at {self.fps.value():g} fps")
+        return seconds >= MIN_RECORD_SECONDS
+
+    def _browse_output(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Record to", self.output_path.text(), "pynta store (*.zarr)")
+        if path:
+            self.output_path.setText(path if path.endswith(".zarr") else path + ".zarr")
+            self.check_disk_space()
+
+    def _record_path(self) -> str:
+        path = self.output_path.text().strip()
+        if not path.endswith(".zarr"):
+            raise PyntaInputError(f"record path must end in .zarr, got {path!r}")
+        if Path(path).exists() and not self.overwrite.isChecked():
+            raise PyntaInputError(f"{path} exists; choose another name or tick 'overwrite'")
+        if not self.check_disk_space():
+            raise PyntaInputError(
+                f"not enough free disk space at {path} for {MIN_RECORD_SECONDS:g} s of recording"
+            )
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ------------------------------------------------------------------ actions
+    def _on_live_clicked(self, checked: bool) -> None:
+        if checked:
+            self._start(record_path=None)
+        else:
+            self.session.stop_live()
+
+    def _on_record_clicked(self, checked: bool) -> None:
+        try:
+            if not checked:
+                self.session.stop_recording()
+                self.message_line.show_info("recording stopped")
+                return
+            path = self._record_path()
+            if self.session.live_state == "running":
+                self.session.start_recording(path, self.overwrite.isChecked())
+            else:
+                self._start(record_path=path)
+            self.message_line.show_info(f"recording to {path}")
+        except PyntaInputError as error:
+            self.record.setChecked(False)
+            self.message_line.show_error(str(error))
+
+    def _start(self, record_path: str | None) -> None:
+        try:
+            settings = self.camera_settings()
+            self.session.start_live(
+                self.backend.currentText(), settings, record_path=record_path,
+                overwrite=self.overwrite.isChecked(),
+            )
+            self.message_line.clear_message()
+        except PyntaInputError as error:
+            self.live.setChecked(False)
+            self.record.setChecked(False)
+            self.message_line.show_error(str(error))
+
+    def _on_snap(self) -> None:
+        try:
+            self.session.snap(self.backend.currentText(), self.camera_settings())
+        except PyntaInputError as error:
+            self.message_line.show_error(str(error))
+
+    # ------------------------------------------------------------------ feedback
+    def _on_live_state(self, state: str) -> None:
+        running = state in ("starting", "running")
+        self.live.setChecked(running)
+        self.live.setText({"starting": "Starting…", "running": "Stop", "stopping": "Stopping…"}.get(state, "Live"))
+        self.live.setEnabled(state != "stopping")
+        if not running:
+            self.record.setChecked(False)
+        for field in (self.backend, self.exposure_ms, self.fps, self.gain, *self.roi):
+            field.setEnabled(state == "idle")
+        if state == "idle":
+            self.status_line.setText("idle")
+
+    def _on_status(self, status: Any) -> None:
+        recording = f"saved {status.frames_saved} · dropped {status.frames_dropped} · " if status.recording else ""
+        self.status_line.setText(
+            f"{status.fps:.1f} fps · {recording}buffer {100 * status.buffer_fill:.0f}% · "
+            f"{status.particles_per_frame:.1f} particles/frame · untracked {status.frames_untracked}"
+        )
+        self.record.setChecked(status.recording)
+        if status.dead_workers:
+            self.message_line.show_error(f"workers died: {', '.join(status.dead_workers)}")
+
+    def _on_session_message(self, topic: str, level: str, text: str) -> None:
+        if topic == "live":
+            self.message_line.show_error(text) if level == "error" else self.message_line.show_info(text)
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
+        """Closing the widget stops the live pipeline it started."""
+        self.session.stop_live()
+        super().closeEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        """A widget removed from its dock (parent gone) stops the pipeline too."""
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.session.stop_live()
+        return super().event(event)

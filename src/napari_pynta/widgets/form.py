@@ -1,0 +1,72 @@
+"""Small Qt building blocks shared by the PyNTA dock widgets: number fields and a message line."""
+from __future__ import annotations
+
+from qtpy.QtWidgets import QDoubleSpinBox, QLabel, QSpinBox, QWidget
+
+ERROR_STYLE = "color: #ff6b6b; font-weight: bold;"
+INFO_STYLE = "color: #9fd3a0;"
+
+
+def float_field(
+    value: float,
+    minimum: float,
+    maximum: float,
+    *,
+    decimals: int = 2,
+    step: float = 1.0,
+    suffix: str = "",
+    tooltip: str = "",
+) -> QDoubleSpinBox:
+    """A double spin box with range, unit suffix and tooltip.
+
+    The range is wide on purpose: the widgets validate values against the physics and refuse bad
+    ones with a message, instead of the spin box silently clamping what the user typed.
+    """
+    field = QDoubleSpinBox()
+    field.setRange(minimum, maximum)
+    field.setDecimals(decimals)
+    field.setSingleStep(step)
+    field.setValue(value)
+    field.setKeyboardTracking(False)
+    if suffix:
+        field.setSuffix(f" {suffix}")
+    field.setToolTip(tooltip)
+    return field
+
+
+def int_field(value: int, minimum: int, maximum: int, *, suffix: str = "", tooltip: str = "") -> QSpinBox:
+    """An integer spin box with range, unit suffix and tooltip."""
+    field = QSpinBox()
+    field.setRange(minimum, maximum)
+    field.setValue(value)
+    field.setKeyboardTracking(False)
+    if suffix:
+        field.setSuffix(f" {suffix}")
+    field.setToolTip(tooltip)
+    return field
+
+
+class MessageLine(QLabel):
+    """One line of feedback under a form: errors in red, information in green, empty when fine."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.is_error = False
+
+    def show_error(self, text: str) -> None:
+        """Show ``text`` as an error (the value it refers to was refused)."""
+        self.is_error = True
+        self.setStyleSheet(ERROR_STYLE)
+        self.setText(text)
+
+    def show_info(self, text: str) -> None:
+        """Show ``text`` as information."""
+        self.is_error = False
+        self.setStyleSheet(INFO_STYLE)
+        self.setText(text)
+
+    def clear_message(self) -> None:
+        """Remove any message."""
+        self.is_error = False
+        self.setText("")

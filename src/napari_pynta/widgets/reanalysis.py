@@ -1,0 +1,112 @@
+"""Re-analysis of an opened movie from the GUI (runs in a worker thread, never on the GUI thread).
+
+The movie is re-opened from its source path when it has one (so results can be saved into its
+store), else analysed from the layer's data; :func:`napari_pynta.analysis.analyze` does the work and
+reports its progress to a napari progress bar.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+
+from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
+
+#: store tables written after a re-analysis (and shown by the reader when present)
+RESULT_TABLES = ("localizations", "tracks", "per_track")
+
+
+@dataclass
+class AnalysisOutcome:
+    """What :func:`analyze_movie` returns to the GUI thread."""
+
+    result: Any
+    saved_to: str | None
+
+
+def analysis_params(tracking: TrackingSettings, conditions: SizingConditions) -> Any:
+    """The :class:`~napari_pynta.analysis.AnalysisParams` of the widgets' settings (validated)."""
+    from napari_pynta.analysis import AnalysisParams
+
+    detection = tracking.detection()
+    params = AnalysisParams(
+        engine=tracking.engine,
+        diameter_px=detection.pop("diameter"),
+        **detection,
+        search_range_px=tracking.search_range_px,
+        memory=tracking.memory,
+        min_track_length=tracking.min_track_length,
+        pixel_size_um=conditions.pixel_size_um,
+        frame_interval_s=conditions.frame_interval_s,
+        exposure_s=conditions.exposure_s,
+        temperature_c=conditions.temperature_c,
+        viscosity_pa_s=conditions.resolved_viscosity_pa_s(),
+    )
+    params.validate()
+    return params
+
+
+def open_for_analysis(data: Any, source: str | None, conditions: SizingConditions) -> Any:
+    """A :class:`~napari_pynta.readers.Movie` from the source path, else from the layer data."""
+    from napari_pynta.readers import Movie, open_movie
+
+    if source and Path(source).exists():
+        return open_movie(source)
+    frames = data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, *data.shape[1:]))
+    metadata = {
+        "pixel_size_um": conditions.pixel_size_um,
+        "frame_interval_s": conditions.frame_interval_s,
+        "exposure_s": conditions.exposure_s,
+        "temperature_c": conditions.temperature_c,
+    }
+    return Movie(frames=frames, metadata=metadata, source=source or "layer", store=None)
+
+
+def save_results(store_path: str | Path, result: Any) -> str:
+    """Write the result tables into the pynta store at ``store_path``; return the path."""
+    from napari_pynta.store import MovieStore
+
+    store = MovieStore.open(store_path, mode="r+")
+    try:
+        for name in RESULT_TABLES:
+            store.write_table(name, getattr(result, name))
+    finally:
+        store.close()
+    return str(store_path)
+
+
+def analyze_movie(
+    data: Any, source: str | None, tracking: TrackingSettings, conditions: SizingConditions
+) -> AnalysisOutcome:
+    """Analyse a movie with a napari progress bar and save results into its store, if any.
+
+    Parameters
+    ----------
+    data : array-like or None
+        (T, Y, X) frames of the layer (used when ``source`` is not an existing path).
+    source : str or None
+        Path the movie was read from.
+    tracking, conditions
+        The Tracking and Sizes widget settings.
+
+    Returns
+    -------
+    AnalysisOutcome
+    """
+    from napari.utils import progress
+
+    from napari_pynta.analysis import analyze
+
+    params = analysis_params(tracking, conditions)
+    movie = open_for_analysis(data, source, conditions)
+    n_frames = int(movie.frames.shape[0])
+    with progress(total=n_frames, desc="PyNTA analysis") as bar:
+
+        def report(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+
+        result = analyze(movie, params, progress=report)
+    saved_to = save_results(movie.store.path, result) if movie.store is not None else None
+    return AnalysisOutcome(result=result, saved_to=saved_to)

@@ -1,0 +1,473 @@
+"""One PyNTA session per viewer: the live pipeline, its GUI subscriber and re-analyses.
+
+The three dock widgets share a :class:`PyntaSession` (:func:`session_for`). The session
+
+- starts and stops the :class:`~napari_pynta.live.supervisor.LivePipeline` off the GUI thread,
+- polls the pipeline's :class:`~napari_pynta.live.subscriber.LiveSubscriber` from a QTimer
+  (``poll()`` never blocks) and hands frames, localizations and tracks to the
+  :class:`~napari_pynta.widgets.viewer_link.ViewerLink` (newest frame only, tracks at a lower rate),
+- runs re-analyses of movies in a napari thread worker with a progress bar,
+- stops everything it started when the viewer closes.
+
+It emits Qt signals for the widgets; it never touches a layer itself.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtWidgets import QApplication
+
+from napari_pynta.widgets.reanalysis import AnalysisOutcome, analyze_movie
+from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
+from napari_pynta.widgets.viewer_link import ViewerLink
+
+#: how often the subscriber is polled (ms); the viewer link throttles the display further
+POLL_INTERVAL_MS = 25
+#: how often the status line is refreshed (ms)
+STATUS_INTERVAL_MS = 300
+#: how often the tracks layer is redrawn (s)
+TRACKS_REDRAW_INTERVAL_S = 0.5
+#: frames of track history kept for the live tracks layer
+TRACK_WINDOW_FRAMES = 200
+
+_sessions: dict[int, PyntaSession] = {}
+
+
+def session_for(viewer: Any) -> PyntaSession:
+    """The session of ``viewer``, created on first use (shared by the three widgets).
+
+    napari hands plugin widgets a public-only proxy of the viewer (a new proxy per widget); the
+    session is keyed by, and works on, the viewer behind it so that the widgets share it and
+    the session can watch the window close.
+    """
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    session = _sessions.get(id(viewer))
+    if session is None or session.viewer is not viewer:
+        session = PyntaSession(viewer)
+        _sessions[id(viewer)] = session
+    return session
+
+
+@dataclass
+class SizeData:
+    """Per-track diameters and the summary of one source (live or a re-analysis).
+
+    ``measured_with`` are the conditions the diameters were computed with, so the Sizes widget
+    can re-express them exactly when the user changes temperature, viscosity or calibration.
+    """
+
+    diameters_nm: np.ndarray
+    summary: dict[str, Any]
+    measured_with: SizingConditions
+    source: str
+    per_track: pd.DataFrame | None = None
+
+
+class TrackWindow:
+    """The last ``n_frames`` frames of linked positions, for the live tracks layer."""
+
+    def __init__(self, n_frames: int = TRACK_WINDOW_FRAMES) -> None:
+        self.n_frames = n_frames
+        self._parts: list[pd.DataFrame] = []
+        self.table = pd.DataFrame(columns=["particle", "frame", "y", "x"])
+
+    def add(self, tracks: pd.DataFrame) -> None:
+        """Append newly linked rows (``particle, frame, y, x`` and any other columns)."""
+        if tracks is not None and len(tracks):
+            self._parts.append(tracks[["particle", "frame", "y", "x"]])
+
+    def current(self) -> pd.DataFrame:
+        """Rows of the last ``n_frames`` frames (older rows are forgotten)."""
+        if self._parts:
+            self.table = pd.concat([self.table, *self._parts], ignore_index=True)
+            self._parts.clear()
+            newest = self.table["frame"].max()
+            self.table = self.table[self.table["frame"] > newest - self.n_frames]
+        return self.table
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._parts.clear()
+        self.table = self.table.iloc[0:0]
+
+
+class PyntaSession(QObject):
+    """Live pipeline, subscriber and re-analysis of one viewer (see the module docstring)."""
+
+    #: "idle", "starting", "running", "stopping"
+    live_state_changed = Signal(str)
+    #: a LiveStatus, refreshed every STATUS_INTERVAL_MS while live
+    status_changed = Signal(object)
+    #: a SizeData (live or re-analysis)
+    sizes_changed = Signal(object)
+    #: an AnalysisResult once a re-analysis has finished
+    analysis_finished = Signal(object)
+    #: (topic, level, text): topic "live" or "analysis", level "error" or "info"
+    message = Signal(str, str, str)
+    #: tracking settings or sizing conditions changed (the new object)
+    tracking_changed = Signal(object)
+    conditions_changed = Signal(object)
+
+    def __init__(self, viewer: Any) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.link = ViewerLink(viewer)
+        self.tracking = TrackingSettings()
+        self.conditions = SizingConditions()
+        self.live_state = "idle"
+        self.pipeline: Any = None
+        self.subscriber: Any = None
+        self._live_conditions = self.conditions
+        self._track_window = TrackWindow()
+        self._last_tracks_draw = 0.0
+        self._workers: list[Any] = []
+        self._closed = False
+        self._pipeline_lock = threading.Lock()
+        self._pending: dict[str, tuple] = {}
+        self._newest_frame: np.ndarray | None = None
+        self._poll_timer = QTimer(self)
+        self._poll_timer.setInterval(POLL_INTERVAL_MS)
+        self._poll_timer.timeout.connect(self._poll)
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(STATUS_INTERVAL_MS)
+        self._status_timer.timeout.connect(self._emit_status)
+        self.link.on_viewer_closing(self.shutdown)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------------ settings
+    def set_tracking(self, settings: TrackingSettings) -> None:
+        """Adopt validated tracking settings and pass them on to a running pipeline."""
+        settings.validate()
+        previous, self.tracking = self.tracking, settings
+        if self.pipeline is not None and self.live_state == "running":
+            if (settings.engine, settings.detection()) != (previous.engine, previous.detection()):
+                self._pipeline_call("update_detection", engine=settings.engine, **settings.detection())
+            if settings.n_locators != previous.n_locators:
+                self._pipeline_call("set_locators", settings.n_locators)
+        self.tracking_changed.emit(settings)
+
+    def adopt_movie_metadata(self, metadata: dict[str, Any]) -> None:
+        """Take the conditions a movie's metadata knows (temperature, calibration, timing)."""
+        conditions = self.conditions.with_movie_metadata(metadata)
+        if conditions != self.conditions:
+            self.set_conditions(conditions)
+
+    def set_conditions(self, conditions: SizingConditions) -> None:
+        """Adopt validated sizing conditions (the Sizes widget re-expresses its diameters)."""
+        self.conditions = conditions.validate()
+        self.conditions_changed.emit(self.conditions)
+
+    # ------------------------------------------------------------------ live
+    def start_live(self, camera: str, camera_settings: dict[str, Any], record_path: str | None = None,
+                   overwrite: bool = False) -> None:
+        """Start the live pipeline (validated here, started in a worker thread).
+
+        Raises
+        ------
+        PyntaInputError
+            If the configuration is refused; nothing is started then.
+        """
+        from napari_pynta.live.config import LiveConfig
+        from napari_pynta.live.supervisor import LivePipeline
+
+        if self.live_state != "idle":
+            return
+        config = LiveConfig(
+            camera=camera,
+            camera_settings=dict(camera_settings),
+            record_path=record_path,
+            overwrite=overwrite,
+            n_locators=self.tracking.n_locators,
+            engine=self.tracking.engine,
+            detection=self.tracking.detection(),
+            search_range_px=self.tracking.search_range_px,
+            memory=self.tracking.memory,
+            min_track_length=self.tracking.min_track_length,
+            temperature_c=self.conditions.temperature_c,
+            viscosity_pa_s=self.conditions.resolved_viscosity_pa_s(),
+        ).validate()
+        fps = float(camera_settings.get("fps", 100.0))
+        exposure = camera_settings.get("exposure_s") or 1.0 / fps
+        self._live_conditions = replace(
+            self.conditions,
+            pixel_size_um=float(camera_settings.get("pixel_size_um", self.conditions.pixel_size_um)),
+            frame_interval_s=1.0 / fps,
+            exposure_s=float(exposure),
+        )
+        self.set_conditions(self._live_conditions)
+        roi = camera_settings.get("roi")
+        self.link.configure_live(self._live_conditions.pixel_size_um, tuple(roi[:2]) if roi else (0, 0))
+        self.pipeline = LivePipeline(config)
+        self._track_window.clear()
+        self._set_live_state("starting")
+        self._pipeline_call("start", on_done=self._on_started, on_error=self._on_start_failed)
+
+    def stop_live(self) -> None:
+        """Stop the pipeline (in a worker thread); the last frame stays on screen."""
+        if self.live_state not in ("running", "starting") or self.pipeline is None:
+            return
+        self._stop_polling()
+        self._set_live_state("stopping")
+        self._pipeline_call("stop", on_done=self._on_stopped, on_error=self._on_stop_failed)
+
+    def start_recording(self, path: str, overwrite: bool = False) -> None:
+        """Record the running live stream into the new store ``path`` (worker thread)."""
+        if self.pipeline is None or self.live_state != "running":
+            raise RuntimeError("start Live before recording")
+        self._pipeline_call("start_recording", path, overwrite)
+
+    def stop_recording(self) -> None:
+        """Stop recording; the saver finishes writing in a worker thread."""
+        if self.pipeline is not None and self.live_state == "running":
+            self._pipeline_call(
+                "stop_recording",
+                on_done=lambda n: self.message.emit("live", "info", f"recording stopped: {n} frames saved"),
+            )
+
+    def _pipeline_call(self, method: str, *args: Any, on_done: Any = None, on_error: Any = None,
+                       **kwargs: Any) -> None:
+        """Call ``pipeline.<method>`` in a worker thread, one call at a time (in order).
+
+        The pipeline's control socket is not thread-safe and some calls wait for processes
+        (start, set_locators, stop_recording), so they never run on the GUI thread and never
+        overlap.
+        """
+        pipeline = self.pipeline
+
+        def call() -> Any:
+            with self._pipeline_lock:
+                return getattr(pipeline, method)(*args, **kwargs)
+
+        self._run_in_thread(
+            call,
+            on_done=on_done,
+            on_error=on_error or (lambda error: self.message.emit("live", "error", f"{method}: {error}")),
+        )
+
+    def snap(self, camera: str, camera_settings: dict[str, Any]) -> None:
+        """Add one frame as a new image layer: the newest live frame, or one read from the camera."""
+        if self.live_state == "running" and self._newest_frame is not None:
+            self.link.add_snapshot(self._newest_frame)
+            return
+        self.link.configure_live(
+            float(camera_settings.get("pixel_size_um", self.conditions.pixel_size_um)),
+            tuple(camera_settings["roi"][:2]) if camera_settings.get("roi") else (0, 0),
+        )
+        self._run_in_thread(
+            read_one_frame, camera, camera_settings, on_done=self.link.add_snapshot
+        )
+
+    def _on_started(self, _: Any = None) -> None:
+        from napari_pynta.live.subscriber import LiveSubscriber
+
+        if self.pipeline is None or self.live_state != "starting":  # stopped while starting
+            return
+        self.subscriber = LiveSubscriber(self.pipeline.endpoints)
+        self._poll_timer.start()
+        self._status_timer.start()
+        self._set_live_state("running")
+
+    def _on_start_failed(self, error: BaseException) -> None:
+        self.pipeline = None  # LivePipeline.start stops what it started before raising
+        self._set_live_state("idle")
+        self.message.emit("live", "error", f"Live could not start: {error}")
+
+    def _on_stopped(self, _: Any = None) -> None:
+        self.pipeline = None
+        self._set_live_state("idle")
+
+    def _on_stop_failed(self, error: BaseException) -> None:
+        self.pipeline = None
+        self._set_live_state("idle")
+        self.message.emit("live", "error", f"stopping the pipeline failed: {error}")
+
+    def _poll(self) -> None:
+        """Take what the subscriber has (never blocks) and draw it."""
+        if self.subscriber is None:
+            return
+        update = self.subscriber.poll()
+        if update.frame is not None:
+            self._newest_frame = update.frame
+            self.link.show_live_frame(update.frame)
+        localizations = update.localizations
+        if "frame" in localizations.columns:  # messages arrived (maybe with no particle found)
+            newest = localizations["frame"].max() if len(localizations) else None
+            self.link.show_live_localizations(localizations[localizations["frame"] == newest])
+        self._track_window.add(update.tracks)
+        now = time.monotonic()
+        if now - self._last_tracks_draw >= TRACKS_REDRAW_INTERVAL_S:
+            self._last_tracks_draw = now
+            self.link.show_live_tracks(self._track_window.current())
+        if update.sizes:
+            summary = dict(update.sizes.get("summary") or {})
+            try:
+                measured_with = SizingConditions.from_analysis_params(summary["params"])
+            except (KeyError, TypeError, ValueError):  # an early summary without parameters
+                measured_with = self._live_conditions
+            diameters = np.asarray(update.sizes.get("diameters_nm", []), dtype=float)
+            self.sizes_changed.emit(SizeData(diameters, summary, measured_with, "live"))
+        for error in update.errors:
+            self.message.emit("live", "error", error)
+
+    def _emit_status(self) -> None:
+        if self.pipeline is None:
+            return
+        status = self.pipeline.status()
+        self.status_changed.emit(status)
+        if status.finished and self.live_state == "running":
+            self.stop_live()
+
+    def _stop_polling(self) -> None:
+        self._poll_timer.stop()
+        self._status_timer.stop()
+        if self.subscriber is not None:
+            self.subscriber.close()
+            self.subscriber = None
+
+    def _set_live_state(self, state: str) -> None:
+        self.live_state = state
+        self.live_state_changed.emit(state)
+
+    # ------------------------------------------------------------------ re-analysis
+    def analyze_layer(self, layer_name: str) -> None:
+        """Re-analyse the movie layer ``layer_name`` in a worker thread (napari progress bar).
+
+        The result fills points and tracks layers and the Sizes histogram, and is saved into the
+        movie's store when the layer was read from one.
+
+        Raises
+        ------
+        PyntaInputError
+            If the tracking settings or sizing conditions are invalid (nothing is started).
+        """
+        tracking = self.tracking.validate()
+        conditions = self.conditions.validate()
+        data, info = self.link.movie_of_layer(layer_name)
+        self._run_in_thread(
+            analyze_movie,
+            data,
+            info.get("source"),
+            tracking,
+            conditions,
+            on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions),
+            on_error=lambda error: self.message.emit("analysis", "error", f"analysis failed: {error}"),
+        )
+
+    def _on_analyzed(self, outcome: AnalysisOutcome, name: str, conditions: SizingConditions) -> None:
+        result = outcome.result
+        pixel = (conditions.pixel_size_um, conditions.pixel_size_um)
+        self.link.show_results(name, result.localizations, result.tracks, pixel)
+        per_track = result.per_track
+        diameters = per_track["diameter_nm"].to_numpy(dtype=float)
+        self.sizes_changed.emit(
+            SizeData(diameters, dict(result.summary), conditions, f"analysis of {name}", per_track)
+        )
+        saved = f"; results saved in {outcome.saved_to}" if outcome.saved_to else ""
+        self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{saved}")
+        self.analysis_finished.emit(result)
+
+    # ------------------------------------------------------------------ preview
+    def preview(self, layer_name: str, frame_index: int) -> None:
+        """Detect particles on one frame of a movie layer (worker thread) and show them."""
+        settings = self.tracking.validate()
+        data, info = self.link.movie_of_layer(layer_name)
+        metadata = info.get("movie_metadata", {})
+        pixel = float(metadata.get("pixel_size_um") or 1.0)
+        self.link.show_frame(frame_index)
+        self._run_in_thread(
+            locate_one_frame,
+            data,
+            frame_index,
+            settings,
+            on_done=lambda locs: self.link.show_preview(locs, (pixel, pixel)),
+            on_error=lambda error: self.message.emit("analysis", "error", f"preview failed: {error}"),
+            latest_only="preview",
+        )
+
+    # ------------------------------------------------------------------ threads and shutdown
+    def _run_in_thread(self, function: Any, *args: Any, on_done: Any = None, on_error: Any = None,
+                       latest_only: str | None = None) -> Any:
+        """Run ``function(*args)`` in a napari thread worker; callbacks run on the GUI thread.
+
+        With ``latest_only`` set, a call made while the previous one of that kind is still
+        running replaces any call waiting behind it (slider previews stay responsive).
+        """
+        from napari.qt.threading import create_worker
+
+        if latest_only is not None:
+            busy = any(getattr(w, "_pynta_kind", None) == latest_only for w in self._workers)
+            if busy:
+                self._pending[latest_only] = (function, args, on_done, on_error)
+                return None
+        worker = create_worker(function, *args, _start_thread=False)
+        worker._pynta_kind = latest_only
+        if on_done is not None:
+            worker.returned.connect(on_done)
+        worker.errored.connect(on_error or (lambda error: self.message.emit("live", "error", str(error))))
+        worker.finished.connect(lambda: self._on_worker_finished(worker))
+        self._workers.append(worker)
+        worker.start()
+        return worker
+
+    def _on_worker_finished(self, worker: Any) -> None:
+        if worker in self._workers:
+            self._workers.remove(worker)
+        kind = getattr(worker, "_pynta_kind", None)
+        if kind is not None and kind in self._pending and not self._closed:
+            function, args, on_done, on_error = self._pending.pop(kind)
+            self._run_in_thread(function, *args, on_done=on_done, on_error=on_error, latest_only=kind)
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Process events until no worker thread of this session runs (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        app = QApplication.instance()
+        while self._workers and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+        return not self._workers
+
+    def shutdown(self) -> None:
+        """Stop the pipeline and every worker (idempotent; called when the viewer closes)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_polling()
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is not None:
+            with self._pipeline_lock:
+                pipeline.stop()
+        for worker in list(self._workers):
+            worker.quit()
+        _sessions.pop(id(self.viewer), None)
+        self.live_state = "idle"
+
+
+# ---------------------------------------------------------------------- worker-thread functions
+def read_one_frame(camera: str, camera_settings: dict[str, Any]) -> np.ndarray:
+    """Open ``camera``, read one frame and close it (runs in a worker thread)."""
+    from napari_pynta.cameras import open_camera
+
+    device = open_camera(camera, **camera_settings)
+    try:
+        device.start()
+        frame, _ = device.read()
+        device.stop()
+    finally:
+        device.close()
+    return frame
+
+
+def locate_one_frame(data: Any, frame_index: int, settings: TrackingSettings) -> pd.DataFrame:
+    """Localizations of frame ``frame_index`` of a (T, Y, X) array (runs in a worker thread)."""
+    from napari_pynta.detect import locate
+
+    frame = np.asarray(data[int(frame_index)])
+    return locate(frame, settings.engine, frame_number=int(frame_index), **settings.detection())

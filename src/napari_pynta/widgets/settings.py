@@ -1,0 +1,151 @@
+"""What the Tracking and Sizes widgets edit, as plain validated dataclasses (no Qt).
+
+The widgets build these from their fields, call ``validate()`` and only hand valid settings to the
+live pipeline or to the re-analysis; a refused value leaves the workers untouched.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from napari_pynta.errors import PyntaInputError, require_positive
+
+#: the most locator processes the GUI offers (more than the cores only adds overhead)
+MAX_LOCATORS = 32
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Detection and linking parameters of the Tracking widget.
+
+    ``minmass`` and ``separation`` of 0 mean "automatic" (trackpy's defaults).
+    """
+
+    engine: str = "trackpy"
+    diameter: int = 7
+    minmass: float = 0.0
+    separation: float = 0.0
+    invert: bool = False
+    percentile: float = 64.0
+    search_range_px: float = 5.0
+    memory: int = 3
+    min_track_length: int = 10
+    n_locators: int = 1
+
+    def detection(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`napari_pynta.detect.locate` (``engine`` excluded)."""
+        return {
+            "diameter": int(self.diameter),
+            "minmass": float(self.minmass) if self.minmass > 0 else None,
+            "separation": float(self.separation) if self.separation > 0 else None,
+            "invert": bool(self.invert),
+            "percentile": float(self.percentile),
+        }
+
+    def validate(self) -> TrackingSettings:
+        """Return self, or raise :class:`PyntaInputError` naming the first bad field."""
+        from napari_pynta.detect import validate_detection_params
+
+        validate_detection_params(engine=self.engine, **self.detection())
+        require_positive("search range (px)", self.search_range_px)
+        if int(self.memory) != self.memory or self.memory < 0:
+            raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {self.memory!r}")
+        if int(self.min_track_length) != self.min_track_length or self.min_track_length < 3:
+            raise PyntaInputError(
+                f"minimum track length must be an integer >= 3 (frames), got {self.min_track_length!r}"
+            )
+        if not 1 <= self.n_locators <= MAX_LOCATORS:
+            raise PyntaInputError(
+                f"locator workers must be between 1 and {MAX_LOCATORS}, got {self.n_locators!r}"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class SizingConditions:
+    """Physical conditions of the Sizes widget: they turn diffusion into diameter.
+
+    ``viscosity_pa_s`` None means "the solvent's viscosity at ``temperature_c``".
+    """
+
+    temperature_c: float = 22.0
+    solvent: str = "water"
+    viscosity_pa_s: float | None = None
+    pixel_size_um: float = 0.1
+    frame_interval_s: float = 0.01
+    exposure_s: float = 0.01
+
+    def resolved_viscosity_pa_s(self) -> float:
+        """The viscosity used for sizing (validates temperature and solvent)."""
+        from napari_pynta.physics import resolve_viscosity_pa_s
+
+        return resolve_viscosity_pa_s(self.temperature_c, self.viscosity_pa_s, self.solvent)
+
+    def validate(self) -> SizingConditions:
+        """Return self, or raise :class:`PyntaInputError` naming the first bad field."""
+        self.resolved_viscosity_pa_s()
+        require_positive("pixel size (um)", self.pixel_size_um)
+        require_positive("frame interval (s)", self.frame_interval_s)
+        require_positive("exposure (s)", self.exposure_s)
+        if self.exposure_s > self.frame_interval_s * (1 + 1e-9):
+            raise PyntaInputError(
+                f"exposure ({self.exposure_s * 1e3:g} ms) must not exceed the frame interval "
+                f"({self.frame_interval_s * 1e3:g} ms)"
+            )
+        return self
+
+    @classmethod
+    def from_analysis_params(cls, params: dict[str, Any]) -> SizingConditions:
+        """The conditions recorded in ``summary["params"]`` of an analysis (or of live sizes)."""
+        return cls(
+            temperature_c=float(params["temperature_c"]),
+            solvent=str(params.get("solvent") or "water"),
+            viscosity_pa_s=float(params["viscosity_pa_s"]),
+            pixel_size_um=float(params["pixel_size_um"]),
+            frame_interval_s=float(params["frame_interval_s"]),
+            exposure_s=float(params["exposure_s"]),
+        )
+
+    def with_movie_metadata(self, metadata: dict[str, Any]) -> SizingConditions:
+        """These conditions with every field the movie metadata knows replaced by its value."""
+        known = {
+            key: float(metadata[key])
+            for key in ("temperature_c", "pixel_size_um", "frame_interval_s", "exposure_s")
+            if metadata.get(key) is not None and math.isfinite(float(metadata[key]))
+        }
+        if metadata.get("viscosity_pa_s") is not None:
+            known["viscosity_pa_s"] = float(metadata["viscosity_pa_s"])
+        if metadata.get("solvent"):
+            known["solvent"] = str(metadata["solvent"])
+        return replace(self, **known)
+
+
+def rescale_diameters(
+    diameters_nm: np.ndarray, measured_with: SizingConditions, wanted: SizingConditions
+) -> np.ndarray:
+    """Diameters re-expressed under other conditions, exactly, without re-analysing.
+
+    Stokes–Einstein gives d = k_B·T / (3π·η·D), and D measured in pixels scales as
+    pixel_size² / frame_interval, so d ∝ T·frame_interval / (η·pixel_size²) at fixed tracks.
+
+    Parameters
+    ----------
+    diameters_nm : ndarray
+        Diameters computed under ``measured_with``.
+    measured_with, wanted : SizingConditions
+        The conditions used for ``diameters_nm`` and the conditions wanted now.
+    """
+    kelvin = 273.15
+    factor = (
+        (wanted.temperature_c + kelvin)
+        / (measured_with.temperature_c + kelvin)
+        * measured_with.resolved_viscosity_pa_s()
+        / wanted.resolved_viscosity_pa_s()
+        * (measured_with.pixel_size_um / wanted.pixel_size_um) ** 2
+        * wanted.frame_interval_s
+        / measured_with.frame_interval_s
+    )
+    return np.asarray(diameters_nm, dtype=float) * factor

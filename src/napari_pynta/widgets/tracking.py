@@ -1,0 +1,200 @@
+"""The Tracking dock widget: detection and linking parameters, preview, re-analysis."""
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_pynta.detect import ENGINES
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.widgets.form import MessageLine, float_field, int_field
+from napari_pynta.widgets.session import session_for
+from napari_pynta.widgets.settings import MAX_LOCATORS, TrackingSettings
+
+
+def available_engines() -> list[str]:
+    """Registered localization engines (the fast one registers itself on import)."""
+    try:
+        import napari_pynta.detect_fast  # noqa: F401
+    except ImportError:
+        pass
+    return sorted(ENGINES)
+
+
+class TrackingWidget(QWidget):
+    """Edit detection/linking parameters, preview detections, re-analyse a movie.
+
+    Every change is validated; a valid change reaches the live workers at once, a refused one
+    is shown in red and changes nothing.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
+        defaults = self.session.tracking
+
+        self.engine = QComboBox()
+        self.engine.addItems(available_engines())
+        self.engine.setCurrentText(defaults.engine)
+        self.diameter = int_field(defaults.diameter, 0, 999, suffix="px",
+                                  tooltip="feature diameter: an odd number of pixels >= 3")
+        self.minmass = float_field(defaults.minmass, -1e9, 1e9, decimals=0, step=50,
+                                   tooltip="minimum integrated brightness; 0 = automatic")
+        self.separation = float_field(defaults.separation, -1e6, 1e6, decimals=1,
+                                      suffix="px", tooltip="minimum separation; 0 = diameter + 1")
+        self.invert = QCheckBox("dark particles on bright background")
+        self.search_range = float_field(defaults.search_range_px, -1e6, 1e6, decimals=1, suffix="px",
+                                        tooltip="largest step between frames")
+        self.memory = int_field(defaults.memory, -1000, 1000, suffix="frames",
+                                tooltip="frames a particle may vanish and keep its track")
+        self.min_track_length = int_field(defaults.min_track_length, -1000, 100_000, suffix="frames")
+        self.n_locators = int_field(defaults.n_locators, -100, 1000,
+                                    tooltip=f"locator processes while live (1..{MAX_LOCATORS})")
+
+        self.movie = QComboBox()
+        self.refresh = QPushButton("↻")
+        self.open_file = QPushButton("Open…")
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
+        self.frame_slider.setMinimum(0)
+        self.preview = QCheckBox("preview detections on this frame")
+        self.analyze = QPushButton("Analyze movie")
+        self.message_line = MessageLine()
+
+        form = QFormLayout()
+        form.addRow("engine", self.engine)
+        form.addRow("diameter", self.diameter)
+        form.addRow("minmass", self.minmass)
+        form.addRow("separation", self.separation)
+        form.addRow("", self.invert)
+        form.addRow("search range", self.search_range)
+        form.addRow("memory", self.memory)
+        form.addRow("min. track length", self.min_track_length)
+        form.addRow("locator workers", self.n_locators)
+        movie_row = QHBoxLayout()
+        movie_row.addWidget(self.movie, 1)
+        movie_row.addWidget(self.refresh)
+        movie_row.addWidget(self.open_file)
+        form.addRow("movie", movie_row)
+        form.addRow("frame", self.frame_slider)
+        form.addRow("", self.preview)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.analyze)
+        layout.addWidget(self.message_line)
+        layout.addStretch(1)
+
+        for field in (self.diameter, self.minmass, self.separation, self.search_range, self.memory,
+                      self.min_track_length, self.n_locators):
+            field.valueChanged.connect(self.apply)
+        self.engine.currentTextChanged.connect(self.apply)
+        self.invert.toggled.connect(self.apply)
+        self.refresh.clicked.connect(self.refresh_movies)
+        self.open_file.clicked.connect(self._open_movie)
+        self.movie.currentTextChanged.connect(self._on_movie_selected)
+        self.frame_slider.valueChanged.connect(self._update_preview)
+        self.preview.toggled.connect(self._update_preview)
+        self.analyze.clicked.connect(self.run_analysis)
+        self.session.message.connect(self._on_session_message)
+        self.viewer.layers.events.inserted.connect(self.refresh_movies)
+        self.viewer.layers.events.removed.connect(self.refresh_movies)
+        self.refresh_movies()
+
+    def settings(self) -> TrackingSettings:
+        """The settings shown in the fields (not yet validated)."""
+        return TrackingSettings(
+            engine=self.engine.currentText(),
+            diameter=self.diameter.value(),
+            minmass=self.minmass.value(),
+            separation=self.separation.value(),
+            invert=self.invert.isChecked(),
+            search_range_px=self.search_range.value(),
+            memory=self.memory.value(),
+            min_track_length=self.min_track_length.value(),
+            n_locators=self.n_locators.value(),
+        )
+
+    def apply(self, *_: Any) -> bool:
+        """Validate the fields and hand them to the session (and the live workers).
+
+        Returns
+        -------
+        bool
+            False when a value was refused (the message says which and why).
+        """
+        try:
+            self.session.set_tracking(self.settings())
+        except PyntaInputError as error:
+            self.message_line.show_error(f"refused: {error}")
+            return False
+        self.message_line.clear_message()
+        self._update_preview()
+        return True
+
+    # ------------------------------------------------------------------ movies
+    def refresh_movies(self, *_: Any) -> None:
+        """List the movie layers of the viewer (newest first), keeping the selection."""
+        current = self.movie.currentText()
+        names = self.session.link.image_layer_names()
+        self.movie.blockSignals(True)
+        self.movie.clear()
+        self.movie.addItems(names)
+        if current in names:
+            self.movie.setCurrentText(current)
+        self.movie.blockSignals(False)
+        self._on_movie_selected(self.movie.currentText())
+
+    def _open_movie(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a pynta store or an image folder")
+        if path:
+            self.session.link.open_movie(path)
+
+    def _on_movie_selected(self, name: str) -> None:
+        has_movie = bool(name)
+        self.analyze.setEnabled(has_movie)
+        self.frame_slider.setEnabled(has_movie)
+        if has_movie:
+            data, info = self.session.link.movie_of_layer(name)
+            self.frame_slider.setMaximum(max(0, data.shape[0] - 1))
+            self.session.adopt_movie_metadata(info.get("movie_metadata", {}))
+
+    def _update_preview(self, *_: Any) -> None:
+        name = self.movie.currentText()
+        if not (self.preview.isChecked() and name) or self.message_line.is_error:
+            return
+        self.session.preview(name, self.frame_slider.value())
+
+    def run_analysis(self) -> None:
+        """Re-analyse the selected movie in the background (progress in napari's activity bar)."""
+        name = self.movie.currentText()
+        if not name:
+            self.message_line.show_error("open a movie first (File > Open, or Open…)")
+            return
+        if not self.apply():
+            return
+        try:
+            self.session.analyze_layer(name)
+        except PyntaInputError as error:
+            self.message_line.show_error(f"refused: {error}")
+            return
+        self.message_line.show_info(f"analysing {name}…")
+
+    def _on_session_message(self, topic: str, level: str, text: str) -> None:
+        if topic == "analysis":
+            self.message_line.show_error(text) if level == "error" else self.message_line.show_info(text)

@@ -1,0 +1,38 @@
+"""Fixtures of the GUI tests: a napari viewer with the three PyNTA widgets docked."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from qtpy.QtWidgets import QApplication
+
+from napari_pynta.gui_launch import dock_pynta_widgets
+
+
+@pytest.fixture
+def pynta(make_napari_viewer):
+    """``(viewer, widgets)`` with widgets by name: Camera, Tracking, Sizes (docked as `pynta` does)."""
+    viewer = make_napari_viewer()
+    widgets = dock_pynta_widgets(viewer)
+    yield viewer, widgets
+    widgets["Camera"].session.shutdown()
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., float]:
+    """``wait_for(condition, timeout_s)``: process Qt events until ``condition()`` is true.
+
+    Returns the seconds waited; fails the test (with the condition's source) on timeout.
+    """
+
+    def wait(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "") -> float:
+        start = time.monotonic()
+        while not condition():
+            if time.monotonic() - start > timeout_s:
+                pytest.fail(f"timed out after {timeout_s} s waiting for {what or condition}")
+            QApplication.processEvents()
+            time.sleep(0.01)
+        return time.monotonic() - start
+
+    return wait

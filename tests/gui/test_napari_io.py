@@ -1,0 +1,109 @@
+"""Reader, tracks writer and sample data of the napari plugin, through a real viewer."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_pynta._napari_io import (
+    SAMPLE_FRAMES,
+    SAMPLE_SHAPE,
+    get_reader,
+    sample_settings,
+    write_tracks,
+)
+from napari_pynta.errors import PyntaDataError
+from napari_pynta.store import MovieStore
+
+PIXEL_UM = 0.2
+
+
+@pytest.fixture
+def store_with_results(tmp_path):
+    """A 12-frame store holding a localization table and two straight tracks."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(90, 110, (12, 40, 50), dtype=np.uint16)
+    path = tmp_path / "movie.zarr"
+    metadata = {"pixel_size_um": PIXEL_UM, "frame_interval_s": 0.02, "exposure_s": 0.01,
+                "temperature_c": 25.0}
+    store = MovieStore.create(path, (40, 50), "uint16", metadata)
+    store.append(frames)
+    frame = np.repeat(np.arange(12), 2)
+    particle = np.tile([0, 1], 12)
+    tracks = pd.DataFrame({"frame": frame, "particle": particle,
+                           "y": 10.0 + 0.5 * frame + 10 * particle, "x": 20.0 - 0.25 * frame})
+    store.write_table("localizations", tracks.drop(columns="particle"))
+    store.write_table("tracks", tracks)
+    store.close()
+    return path, frames, tracks
+
+
+def test_reader_claims_stores_tiffs_and_image_folders_only(tmp_path, store_with_results):
+    path, frames, _ = store_with_results
+    tifffile.imwrite(tmp_path / "movie.tif", frames, photometric="minisblack")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(frames[:3]):
+        tifffile.imwrite(folder / f"f{index}.tif", frame)
+    (tmp_path / "notes.txt").write_text("not a movie")
+    (tmp_path / "empty").mkdir()
+    for claimed in (path, tmp_path / "movie.tif", folder):
+        assert get_reader(str(claimed)) is not None, claimed
+    for refused in (tmp_path / "notes.txt", tmp_path / "empty", tmp_path / "missing.zarr"):
+        assert get_reader(str(refused)) is None, refused
+    assert get_reader([str(path), str(path)]) is None
+
+
+def test_store_opens_lazily_with_physical_scale_points_and_tracks(make_napari_viewer, store_with_results):
+    path, frames, tracks = store_with_results
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="napari-pynta")
+    image, points, track_layer = layers
+    assert image.data.shape == frames.shape
+    assert "dask" in type(image.data).__module__  # lazy: frames are read when displayed
+    np.testing.assert_array_equal(np.asarray(image.data[5]), frames[5])
+    np.testing.assert_allclose(image.scale, (1.0, PIXEL_UM, PIXEL_UM))
+    assert image.metadata["pynta"]["movie_metadata"]["frame_interval_s"] == 0.02
+    np.testing.assert_allclose(points.data, tracks[["frame", "y", "x"]].to_numpy())
+    np.testing.assert_allclose(points.scale, (1.0, PIXEL_UM, PIXEL_UM))
+    expected = tracks.sort_values(["particle", "frame"])[["particle", "frame", "y", "x"]].to_numpy()
+    np.testing.assert_allclose(track_layer.data, expected)
+
+
+def test_tiff_opens_with_unit_scale_and_no_result_layers(make_napari_viewer, tmp_path):
+    frames = np.arange(5 * 8 * 9, dtype=np.uint16).reshape(5, 8, 9)
+    tifffile.imwrite(tmp_path / "movie.tif", frames, photometric="minisblack")
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(tmp_path / "movie.tif"), plugin="napari-pynta")
+    np.testing.assert_array_equal(np.asarray(image.data), frames)
+    np.testing.assert_allclose(image.scale, (1.0, 1.0, 1.0))
+
+
+def test_tracks_writer_round_trips_pixels_and_micrometres(make_napari_viewer, tmp_path, store_with_results):
+    path, _, tracks = store_with_results
+    viewer = make_napari_viewer()
+    track_layer = viewer.open(str(path), plugin="napari-pynta")[2]
+    viewer.layers.selection = {track_layer}
+    viewer.layers.save(str(tmp_path / "tracks.csv"), selected=True, plugin="napari-pynta")
+    table = pd.read_csv(tmp_path / "tracks.csv")
+    expected = tracks.sort_values(["particle", "frame"]).reset_index(drop=True)
+    np.testing.assert_array_equal(table["particle"], expected["particle"])
+    np.testing.assert_allclose(table[["y", "x"]], expected[["y", "x"]])
+    np.testing.assert_allclose(table["x_um"], expected["x"] * PIXEL_UM)
+    paths = write_tracks(str(tmp_path / "direct"), track_layer.data, {"scale": track_layer.scale})
+    assert paths == [str(tmp_path / "direct.csv")]
+    with pytest.raises(PyntaDataError, match="tracks data must be"):
+        write_tracks(str(tmp_path / "bad.csv"), np.zeros((3, 2)), {})
+
+
+def test_sample_is_the_simulated_movie_with_its_ground_truth(make_napari_viewer):
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open_sample("napari-pynta", "simulated_movie")
+    settings = sample_settings()
+    assert layer.data.shape == (SAMPLE_FRAMES, *SAMPLE_SHAPE)
+    np.testing.assert_allclose(layer.scale, (1.0, settings.pixel_size_um, settings.pixel_size_um))
+    truth = layer.metadata["pynta"]["true_diameters_nm"]
+    np.testing.assert_allclose(truth, 100.0)
+    background = np.median(layer.data[0])
+    assert layer.data[0].max() > background + 100  # particles stand out of the background
