@@ -13,15 +13,20 @@ from napari_pynta.errors import PyntaInputError, require_positive
 MAX_LOCATORS = 32
 
 
-def default_engine() -> str:
-    """The fastest registered localization engine: ``"fast"`` if available, else ``"trackpy"``."""
+def load_engines() -> dict[str, Any]:
+    """Import the optional localization engines so they register; return ``detect.ENGINES``."""
     from napari_pynta import detect
 
     try:  # the fast engine registers itself in detect.ENGINES when its module is imported
         import napari_pynta.detect_fast  # noqa: F401
     except ImportError:
         pass
-    return "fast" if "fast" in detect.ENGINES else "trackpy"
+    return detect.ENGINES
+
+
+def default_engine() -> str:
+    """The fastest registered localization engine: ``"fast"`` if available, else ``"trackpy"``."""
+    return "fast" if "fast" in load_engines() else "trackpy"
 
 
 @dataclass
@@ -49,6 +54,8 @@ class LiveConfig:
         Localization engine; None picks :func:`default_engine`.
     detection : dict
         Keyword arguments of :func:`napari_pynta.detect.locate` (``diameter``, ``minmass``, ...).
+        Without ``minmass`` it is estimated from the first frames
+        (:func:`napari_pynta.detect.estimate_minmass`) before tracking starts.
     search_range_px, memory, min_track_length
         Linking and track filtering (pixels, frames, frames).
     temperature_c, viscosity_pa_s
@@ -140,6 +147,7 @@ def check_detection(engine: str, detection: dict[str, Any]) -> None:
 
     from napari_pynta import detect
 
+    load_engines()
     if "frame_number" in detection or "engine" in detection:
         raise PyntaInputError("detection must not set 'frame_number' or 'engine' (set by the pipeline)")
     try:

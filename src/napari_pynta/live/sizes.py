@@ -21,11 +21,14 @@ class LiveSizer:
 
     def __init__(self, settings: dict[str, Any]):
         self.settings = settings
+        self.params = analysis_params(settings)
+        self.n_frames = 0
         self._parts: list[pd.DataFrame] = []
         self._tracks: pd.DataFrame | None = None
 
     def add(self, linked: pd.DataFrame) -> None:
-        """Add the linked localizations of one frame."""
+        """Add the linked localizations of one frame (empty frames count too)."""
+        self.n_frames += 1
         if len(linked):
             self._parts.append(linked)
 
@@ -44,36 +47,43 @@ class LiveSizer:
             return empty
         return self._tracks
 
-    def summary(self) -> tuple[dict[str, Any], list[float]]:
-        """The size summary (keys of ``pynta analyze --json``) and the per-track diameters."""
-        from napari_pynta.analysis import summarize_tracks
+    def summary(self) -> tuple[dict[str, Any] | None, list[float]]:
+        """The size summary (the dict of ``pynta analyze --json``) and the per-track diameters.
 
-        result = summarize_tracks(self.tracks, _analysis_params(self.settings))
-        diameters = result.per_track["diameter_nm"].to_numpy(dtype=float)
-        return _json_safe(result.summary), [float(d) for d in diameters if math.isfinite(d)]
+        Returns ``(None, [])`` until some track is long enough to be sized.
+        """
+        from napari_pynta import analysis, link, sizing
+
+        params = self.params
+        everything = self.tracks
+        tracks = link.filter_tracks(everything, params.min_track_length)
+        if tracks.empty:
+            return None, []
+        # the steps of analysis.analyze_localizations after linking (tracks are linked already)
+        viscosity = params.resolved_viscosity_pa_s
+        per_track = sizing.track_diffusion(tracks, params.pixel_size_um, params.frame_interval_s,
+                                           params.exposure_s, params.temperature_c, viscosity)
+        ensemble = sizing.ensemble_diffusion(tracks, params.pixel_size_um,
+                                             params.frame_interval_s, params.exposure_s)
+        warnings = sizing.quality_warnings(per_track, ensemble)
+        summary = analysis.summarize(everything, tracks, per_track, ensemble, warnings,
+                                     self.n_frames, params, source=self.settings.get("source"))
+        diameters = per_track["diameter_nm"].to_numpy(dtype=float)
+        return summary, [float(d) for d in diameters if math.isfinite(d)]
 
 
-def _analysis_params(settings: dict[str, Any]) -> Any:
+def analysis_params(settings: dict[str, Any]) -> Any:
+    """The :class:`~napari_pynta.analysis.AnalysisParams` equivalent to the live settings."""
     from napari_pynta.analysis import AnalysisParams
 
+    detection = settings["detection"]
     return AnalysisParams(
-        engine=settings["engine"], **settings["detection"],
-        search_range_px=settings["search_range_px"], memory=settings["memory"],
-        min_track_length=settings["min_track_length"],
         pixel_size_um=settings["pixel_size_um"], frame_interval_s=settings["frame_interval_s"],
         exposure_s=settings["exposure_s"], temperature_c=settings["temperature_c"],
         viscosity_pa_s=settings["viscosity_pa_s"],
-    )
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace NaN/inf by None and numpy scalars by Python numbers, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        diameter_px=detection.get("diameter", 7), minmass=detection.get("minmass"),
+        separation=detection.get("separation"), percentile=detection.get("percentile", 64.0),
+        invert=detection.get("invert", False), engine=settings["engine"],
+        search_range_px=settings["search_range_px"], memory=settings["memory"],
+        min_track_length=settings["min_track_length"],
+    ).validate()

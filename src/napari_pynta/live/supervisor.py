@@ -15,7 +15,14 @@ import zmq
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.live import transport, workers
-from napari_pynta.live.config import MAX_LOCATORS, LiveConfig, LiveEndpoints, LiveStatus, check_detection
+from napari_pynta.live.config import (
+    MAX_LOCATORS,
+    LiveConfig,
+    LiveEndpoints,
+    LiveStatus,
+    check_detection,
+)
+from napari_pynta.live.sizes import analysis_params
 
 #: how long to wait for a worker to report ``ready`` (spawning imports numpy, pandas, trackpy)
 READY_TIMEOUT_S = 60.0
@@ -102,19 +109,25 @@ class LivePipeline:
         self._monitor.start()
         atexit.register(self.stop)
         try:
+            # spawning is slow (each process imports numpy, pandas, trackpy): start all at once,
+            # then send what depends on the camera as commands
             self._spawn(ACQUISITION, workers.acquisition_worker, config.camera,
                         config.camera_settings, config.n_frames, config.track,
-                        int(config.save_buffer_mb * 1e6), int(config.track_buffer_mb * 1e6))
-            ready = self._wait_ready(ACQUISITION)
-            self._camera_info = ready
+                        int(config.save_buffer_mb * 1e6), int(config.track_buffer_mb * 1e6),
+                        self._minmass_probe())
+            self._spawn(SAVER, workers.saver_worker)
             if config.track:
-                self._spawn(LINKER, workers.linker_worker, self._linker_settings())
+                self._spawn(LINKER, workers.linker_worker)
                 for _ in range(config.n_locators):
                     self._spawn_locator()
-                for name in list(self._processes):
-                    self._wait_ready(name)
+            for name in list(self._processes):
+                ready = self._wait_ready(name)
+                if name == ACQUISITION:
+                    self._camera_info = ready
+            if config.track:
+                self._configure_tracking()
             if config.record_path is not None:
-                self._start_saver(config.record_path, config.overwrite, resume=False)
+                self._begin_recording(config.record_path, config.overwrite, resume=False)
             self._command(ACQUISITION, "go", record=config.record_path is not None)
             self._wait_acknowledged(ACQUISITION)
         except BaseException:
@@ -173,26 +186,29 @@ class LivePipeline:
             If a recording is running, or ``path`` exists and ``overwrite`` is False.
         """
         self._require_running()
-        if self._recording_path is not None and self._alive(SAVER):
+        if self._recording_path is not None:
             raise PyntaInputError(f"already recording to {self._recording_path!r}; stop it first")
         _check_record_path(path, overwrite)
-        self._start_saver(path, overwrite, resume=False)
+        self._begin_recording(path, overwrite, resume=False)
         self._command(ACQUISITION, "record")
         self._wait_acknowledged(ACQUISITION)
 
     def stop_recording(self, timeout_s: float = 60.0) -> int:
-        """Stop recording, wait until every recorded frame is written; return the frame count."""
+        """Stop recording, wait until every recorded frame is written; return the frame count.
+
+        Raises
+        ------
+        PyntaInputError
+            If not recording.
+        """
         self._require_running()
         if self._recording_path is None:
             raise PyntaInputError("not recording")
         self._command(ACQUISITION, "stop_recording")
-        process = self._processes.get(SAVER)
-        with self._lock:
-            self._expected_exit.add(SAVER)
-        if process is not None:
-            process.join(timeout_s)
-            if process.is_alive():
-                self._record_error(f"saver did not finish writing within {timeout_s} s")
+        try:
+            self._await_event(SAVER, "finished", timeout_s)
+        except PyntaDataError as error:
+            self._record_error(f"the recording may be incomplete: {error}")
         self._recording_path = None
         return int(self._reports.get(SAVER, {}).get("frames_saved", 0))
 
@@ -243,9 +259,10 @@ class LivePipeline:
         if self._alive(name):
             raise PyntaInputError(f"worker {name!r} is running; only dead workers are restarted")
         if name == SAVER:
-            if self._recording_path is None:
-                raise PyntaInputError("the saver finished its recording; nothing to restart")
-            self._start_saver(self._recording_path, overwrite=False, resume=True)
+            self._spawn(SAVER, workers.saver_worker)
+            self._wait_ready(SAVER)
+            if self._recording_path is not None:
+                self._begin_recording(self._recording_path, overwrite=False, resume=True)
         elif name.startswith("locator"):
             self._spawn(name, workers.locator_worker, self.config.engine, self.config.detection)
             self._wait_ready(name)
@@ -329,6 +346,12 @@ class LivePipeline:
             "detection": config.detection,
         }
 
+    def _minmass_probe(self) -> dict[str, Any] | None:
+        config = self.config
+        if not config.track or config.detection.get("minmass") is not None:
+            return None
+        return {"engine": config.engine, "detection": config.detection}
+
     def _store_metadata(self) -> dict[str, Any]:
         metadata = dict(self._camera_info["metadata"])
         metadata.setdefault("temperature_c", self.config.temperature_c)
@@ -336,15 +359,30 @@ class LivePipeline:
             metadata.setdefault("viscosity_pa_s", self.config.viscosity_pa_s)
         return metadata
 
-    def _start_saver(self, path: str, overwrite: bool, resume: bool) -> None:
+    def _begin_recording(self, path: str, overwrite: bool, resume: bool) -> None:
+        """Have the saver create (or reopen) the store; returns once it is ready for frames."""
         info = self._camera_info
-        with self._lock:
-            self._expected_exit.discard(SAVER)
-            self._reports.pop(SAVER, None)
-        self._spawn(SAVER, workers.saver_worker, str(path), info["frame_shape"], info["dtype"],
-                    self._store_metadata(), overwrite, resume)
-        self._wait_ready(SAVER)
+        self._clear_event(SAVER, "recording")
+        self._command(SAVER, "record", path=str(path), frame_shape=info["frame_shape"],
+                      dtype=info["dtype"], metadata=self._store_metadata(),
+                      overwrite=overwrite, resume=resume)
+        self._await_event(SAVER, "recording", READY_TIMEOUT_S)
+        self._clear_event(SAVER, "finished")
         self._recording_path = str(path)
+
+    def _configure_tracking(self) -> None:
+        """Send the detection threshold and the sizing metadata, now that the camera is known."""
+        config = self._camera_info
+        if config.get("minmass") is not None:
+            self.config.detection["minmass"] = float(config["minmass"])
+            for name in self._locator_names():
+                self._command(name, "detect", engine=self.config.engine,
+                              detection=self.config.detection)
+        settings = self._linker_settings()
+        analysis_params(settings)  # bad sizing metadata fails here, not in the linker
+        self._command(LINKER, "configure", settings=settings)
+        for name in [LINKER, *self._locator_names()]:
+            self._wait_acknowledged(name)
 
     def _spawn_locator(self) -> str:
         name = f"locator-{next(self._locator_numbers)}"
@@ -373,17 +411,27 @@ class LivePipeline:
             raise PyntaInputError("the pipeline is not running; call start() first")
 
     def _wait_ready(self, name: str) -> dict[str, Any]:
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        return self._await_event(name, "ready", READY_TIMEOUT_S)
+
+    def _clear_event(self, name: str, event: str) -> None:
+        with self._lock:
+            self._reports.setdefault(name, {}).pop(f"{event}_event", None)
+            self._reports[name].pop("error", None)
+
+    def _await_event(self, name: str, event: str, timeout_s: float) -> dict[str, Any]:
+        """Wait for ``event`` from worker ``name``; raise its error if it reports one or dies."""
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
                 report = self._reports.get(name, {})
-                if report.get("ready_event"):
+                if report.get(f"{event}_event"):
                     return dict(report)
                 error = report.get("error")
-            if not self._alive(name) and self._processes[name].exitcode is not None:
+            if error is not None or not self._alive(name) and \
+                    self._processes[name].exitcode is not None:
                 raise _worker_failure(name, error)
             time.sleep(0.01)
-        raise PyntaDataError(f"{name} did not start within {READY_TIMEOUT_S} s")
+        raise PyntaDataError(f"{name} did not report {event!r} within {timeout_s} s")
 
     def _command(self, target: str, cmd: str, **payload: Any) -> int:
         ident = next(self._ids)
@@ -456,19 +504,18 @@ class LivePipeline:
                 self._size_summary = report.get("summary")
                 return
             state.update({k: v for k, v in report.items() if k not in ("worker", "event")})
-            if event == "ready":
-                state["ready_event"] = True
-            elif event == "finished":
-                state["finished_event"] = True
-                if name == SAVER:
-                    self._expected_exit.add(SAVER)
+            if event != "heartbeat":  # ready, recording, finished: awaited by _await_event
+                state[f"{event}_event"] = True
 
 
 def _worker_failure(name: str, error: str | None) -> Exception:
-    text = f"{name} failed to start" + (f": {error.splitlines()[0]}" if error else "")
-    if error and "PyntaInputError" in error:
-        return PyntaInputError(error.splitlines()[0].split("PyntaInputError: ", 1)[-1])
-    return PyntaDataError(text)
+    """The exception to raise for a worker that reported ``error`` (or died silently)."""
+    if error is None:
+        return PyntaDataError(f"{name} stopped unexpectedly")
+    first_line = error.splitlines()[0]
+    if "PyntaInputError: " in first_line:  # bad user input, e.g. a camera setting
+        return PyntaInputError(first_line.split("PyntaInputError: ", 1)[1])
+    return PyntaDataError(f"{name}: {first_line}")
 
 
 def _check_record_path(path: str, overwrite: bool) -> None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -37,6 +39,8 @@ HEARTBEAT_S = 0.2
 SAVE_BLOCK_FRAMES = 32
 #: per-peer ZeroMQ queue of the locate path: small, so a locator that stops loses few frames
 LOCATE_HWM = 2
+#: frames used to estimate the detection threshold when none is given
+MINMASS_PROBE_FRAMES = 10
 #: a missing frame is declared lost by the linker after later frames waited this long (s)
 LINK_GAP_TIMEOUT_S = 2.0
 
@@ -121,13 +125,18 @@ class _Worker:
 def _run(name: str, endpoints: LiveEndpoints, body: Callable[[_Worker], None]) -> None:
     """Run ``body`` and turn any exception into an error report plus a non-zero exit code."""
     worker = _Worker(name, endpoints)
+    code = 0
     try:
         body(worker)
     except Exception as exc:  # report everything: the supervisor shows it to the user
         worker.error(f"{name} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-        worker.close()
-        raise SystemExit(1) from None
+        code = 1
     worker.close()
+    # Everything is written and every socket flushed: skip the interpreter's slow teardown of
+    # numpy/pandas/numba (seconds on a loaded machine), which would delay stop().
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # ------------------------------------------------------------------------------------ acquisition
@@ -174,30 +183,48 @@ class _SaveBuffer:
 
 def acquisition_worker(name: str, endpoints: LiveEndpoints, camera: str,
                        camera_settings: dict[str, Any], n_frames: int | None, track: bool,
-                       save_buffer_bytes: int, track_buffer_bytes: int) -> None:
+                       save_buffer_bytes: int, track_buffer_bytes: int,
+                       minmass_probe: dict[str, Any] | None = None) -> None:
     """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
 
     Waits for a ``go`` command before the first frame, so recording and tracking see frame 0.
+    With ``minmass_probe`` (``engine``, ``detection``) the first :data:`MINMASS_PROBE_FRAMES`
+    frames are used (not recorded) to estimate the detection threshold, reported in ``ready``.
     Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
     ``stop``. Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
     ``finished`` after ``n_frames`` frames or when a playback ends.
     """
     _run(name, endpoints, lambda w: _acquire(w, camera, camera_settings, n_frames, track,
-                                             save_buffer_bytes, track_buffer_bytes))
+                                             save_buffer_bytes, track_buffer_bytes, minmass_probe))
+
+
+def _probe_minmass(camera: Any, probe: dict[str, Any]) -> float:
+    """Estimate ``minmass`` from the first frames of the camera (which are then discarded)."""
+    from napari_pynta import detect
+    from napari_pynta.live.config import load_engines
+
+    load_engines()
+    camera.start()
+    frames = np.stack([camera.read()[0] for _ in range(MINMASS_PROBE_FRAMES)])
+    camera.stop()
+    return detect.estimate_minmass(frames, probe["engine"], n_sample=MINMASS_PROBE_FRAMES,
+                                   **probe["detection"])
 
 
 def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_frames: int | None,
-             track: bool, save_buffer_bytes: int, track_buffer_bytes: int) -> None:
+             track: bool, save_buffer_bytes: int, track_buffer_bytes: int,
+             minmass_probe: dict[str, Any] | None) -> None:
     from napari_pynta.cameras import CameraExhausted, open_camera
 
     camera = open_camera(camera_name, **camera_settings)
+    minmass = None if minmass_probe is None else _probe_minmass(camera, minmass_probe)
     preview = w.socket(zmq.PUB, bind=w.endpoints.frames, SNDHWM=2)
     save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
     acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
     locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
     to_linker = w.socket(zmq.PUSH, connect=w.endpoints.locs_in) if track else None
     w.report("ready", frame_shape=list(camera.frame_shape), dtype=np.dtype(camera.dtype).str,
-             metadata=camera.metadata_for_store())
+             metadata=camera.metadata_for_store(), minmass=minmass)
 
     state = {"recording": False, "go": False, "finished": False, "end_sent": False}
     save_buffer = _SaveBuffer(save_buffer_bytes)
@@ -321,33 +348,51 @@ def _wait(w: _Worker, socket: zmq.Socket, timeout_s: float) -> None:
 
 
 # ------------------------------------------------------------------------------------------ saver
-def saver_worker(name: str, endpoints: LiveEndpoints, path: str, frame_shape: list[int],
-                 dtype: str, metadata: dict[str, Any], overwrite: bool, resume: bool) -> None:
-    """Write every received frame to the zarr store at ``path``; acknowledge written frames.
+def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
+    """Write recordings to zarr stores; every received frame is written and acknowledged.
 
-    With ``resume=True`` (a restarted saver) the existing store is reopened and the acquisition
-    is told the last stored seq, so it resends the frames the dead saver had not written.
-    Frames must arrive with increasing seq; a gap is reported as an error and counted in
-    ``frames_missing``. Ends on the ``end`` message (all frames written) or a ``stop`` command.
+    Idle until a ``record`` command (``path``, ``frame_shape``, ``dtype``, ``metadata``,
+    ``overwrite``, ``resume``); then writes frames until the acquisition's ``end`` message, reports
+    ``finished`` and waits for the next ``record`` or ``stop``. With ``resume=True`` (a restarted
+    saver) the existing store is reopened and the acquisition is told the last stored seq, so it
+    resends the frames the dead saver had not written. Frames must arrive with increasing seq; a
+    gap is reported as an error and counted in ``frames_missing``.
     """
-    _run(name, endpoints, lambda w: _save(w, path, frame_shape, dtype, metadata, overwrite, resume))
+    _run(name, endpoints, _serve_recordings)
 
 
-def _save(w: _Worker, path: str, frame_shape: list[int], dtype: str, metadata: dict[str, Any],
-          overwrite: bool, resume: bool) -> None:
-    from napari_pynta.store import MovieStore
-
-    if resume:
-        store = MovieStore.open(path, mode="r+")
-    else:
-        store = MovieStore.create(path, tuple(frame_shape), np.dtype(dtype), metadata,
-                                  overwrite=overwrite)
-    last_seq = int(store.seq[-1]) if store.n_frames else -1
+def _serve_recordings(w: _Worker) -> None:
     incoming = w.socket(zmq.PULL, connect=w.endpoints.save, RCVHWM=16)
     acks = w.socket(zmq.PUSH, connect=w.endpoints.save_ack)
+    w.report("ready")
+    while not w.stopping:
+        for command in w.commands():
+            if command.get("cmd") == "stop":
+                w.stopping = True
+            elif command.get("cmd") == "record":
+                _record(w, incoming, acks, command)
+        w.poller.poll(100)
+
+
+def _record(w: _Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str, Any]) -> None:
+    """One recording: create (or resume) the store, write frames until ``end`` or ``stop``."""
+    from napari_pynta.store import MovieStore
+
+    path = command["path"]
+    try:
+        if command.get("resume"):
+            store = MovieStore.open(path, mode="r+")
+        else:
+            store = MovieStore.create(path, tuple(command["frame_shape"]),
+                                      np.dtype(command["dtype"]), command["metadata"],
+                                      overwrite=bool(command.get("overwrite")))
+    except ValueError as error:  # PyntaInputError: the recording cannot start, the saver lives on
+        w.error(f"cannot record to {path!r}: {error}")
+        return
+    last_seq = int(store.seq[-1]) if store.n_frames else -1
     transport.send_json(acks, "ack", {"hello": True, "saved_seq": last_seq})
     w.poller.register(incoming, zmq.POLLIN)
-    w.report("ready", path=path, n_frames=store.n_frames, last_seq=last_seq)
+    w.report("recording", path=path, frames_saved=store.n_frames, last_seq=last_seq)
     missing = 0
     ended = False
     while not ended:
@@ -378,14 +423,16 @@ def _save(w: _Worker, path: str, frame_shape: list[int], dtype: str, metadata: d
             store.append(np.stack(block), timestamps_s=times, seq=seqs)
             last_seq = seqs[-1]
             transport.send_json(acks, "ack", {"saved_seq": last_seq}, flags=zmq.NOBLOCK)
-        for command in w.commands():
-            if command.get("cmd") == "stop":
-                ended = True
+        for other in w.commands():
+            if other.get("cmd") == "stop":
+                w.stopping = ended = True
         if w.heartbeat_due() or ended:
             w.report("heartbeat", frames_saved=store.n_frames, last_seq=last_seq,
                      frames_missing=missing, path=path)
+    w.poller.unregister(incoming)
     store.close()
-    w.report("finished", frames_saved=store.n_frames, last_seq=last_seq, frames_missing=missing)
+    w.report("finished", path=path, frames_saved=store.n_frames, last_seq=last_seq,
+             frames_missing=missing)
 
 
 # ---------------------------------------------------------------------------------------- locator
@@ -400,6 +447,8 @@ def locator_worker(name: str, endpoints: LiveEndpoints, engine: str,
 
 def _locate(w: _Worker, engine: str, detection: dict[str, Any]) -> None:
     from napari_pynta import detect
+
+    _warm_up(engine, detection)
 
     frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
     out = w.socket(zmq.PUSH, connect=w.endpoints.locs_in)
@@ -426,6 +475,19 @@ def _locate(w: _Worker, engine: str, detection: dict[str, Any]) -> None:
             w.report("heartbeat", frames_located=located, busy_s=busy_s)
 
 
+def _warm_up(engine: str, detection: dict[str, Any]) -> None:
+    """Locate once in a synthetic frame, so the JIT compilation (numba) is not paid on live frames."""
+    from napari_pynta import detect
+    from napari_pynta.live.config import load_engines
+
+    load_engines()
+    yy, xx = np.mgrid[0:64, 0:64]
+    spots = sum(500.0 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 3.0)
+                for y, x in ((15.3, 20.6), (40.1, 44.7), (50.5, 12.2)))
+    frame = (100 + spots + np.random.default_rng(0).normal(0, 3, spots.shape)).astype(np.uint16)
+    detect.locate(frame, engine, **detection)
+
+
 def _new_detection(w: _Worker, engine: str, detection: dict[str, Any],
                    command: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     from napari_pynta.live.config import check_detection
@@ -441,23 +503,34 @@ def _new_detection(w: _Worker, engine: str, detection: dict[str, Any],
 
 
 # ------------------------------------------------------------------------------------ linker/sizer
-def linker_worker(name: str, endpoints: LiveEndpoints, settings: dict[str, Any]) -> None:
+def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     """Order localizations by seq, link them, publish locs/tracks and the size distribution.
 
-    ``settings``: ``search_range_px``, ``memory``, ``min_track_length``, ``sizes_interval_s``
+    Waits for a ``configure`` command whose ``settings`` are: ``search_range_px``, ``memory``, ``min_track_length``, ``sizes_interval_s``
     and the sizing metadata ``pixel_size_um``, ``frame_interval_s``, ``exposure_s``,
     ``temperature_c``, ``viscosity_pa_s``. Frames skipped by the acquisition are announced; a
     frame lost in a dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`.
     """
-    _run(name, endpoints, lambda w: _link(w, settings))
+    _run(name, endpoints, _link)
 
 
-def _link(w: _Worker, settings: dict[str, Any]) -> None:
+def _link(w: _Worker) -> None:
     from napari_pynta.link import StreamingLinker
     from napari_pynta.live.sizes import LiveSizer
 
     incoming = w.socket(zmq.PULL, bind=w.endpoints.locs_in)
     results = w.socket(zmq.PUB, bind=w.endpoints.results, SNDHWM=1000)
+    w.report("ready")
+    settings = None
+    while settings is None and not w.stopping:
+        for command in w.commands():
+            if command.get("cmd") == "configure":
+                settings = command["settings"]
+            elif command.get("cmd") == "stop":
+                w.stopping = True
+        w.poller.poll(50)
+    if w.stopping:
+        return
     w.poller.register(incoming, zmq.POLLIN)
     linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
     sizer = LiveSizer(settings)
@@ -468,7 +541,6 @@ def _link(w: _Worker, settings: dict[str, Any]) -> None:
     linked_frames = 0
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
     last_sizes = time.perf_counter()
-    w.report("ready")
     finished = False
     while not w.stopping:
         events = dict(w.poller.poll(50))
