@@ -148,6 +148,12 @@ def test_float_tiff_is_refused_as_non_integer(tmp_path):
         open_movie(path)
 
 
+def test_folder_of_float_colour_tiffs_is_refused_as_non_integer(tmp_path):
+    tifffile.imwrite(tmp_path / "f1.tif", np.zeros((6, 7, 3), np.float32), photometric="rgb")
+    with pytest.raises(PyntaDataError, match="f1.tif.*float32.*integer"):
+        open_movie(tmp_path)
+
+
 def test_corrupt_tiff_raises_data_error_naming_it(tmp_path):
     path = tmp_path / "broken.tif"
     path.write_bytes(b"this is not a tiff")

@@ -245,6 +245,7 @@ def _read_frame_file(path: Path) -> np.ndarray:
             axes = "YXS" if pixels.ndim == 3 else "YX"
     except Exception as exc:  # imaging libraries raise many kinds on corrupt files
         raise PyntaDataError(f"cannot read frame {str(path)!r}: {exc}") from exc
+    _check_integer(pixels.dtype, path)
     if "S" in axes:
         _check_samples(pixels.shape[axes.index("S")], path)
         pixels = _to_single_channel(np.moveaxis(pixels, axes.index("S"), -1))
@@ -273,7 +274,6 @@ def _open_folder(folder: Path) -> Movie:
             f"folder {str(folder)!r} holds no PNG or TIFF frames; pynta opens {SUPPORTED_INPUTS}"
         )
     first = _read_frame_file(files[0])
-    _check_integer(first.dtype, files[0])
     read = dask.delayed(_read_matching_frame, pure=True)
     frames = da.stack(
         [

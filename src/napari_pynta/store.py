@@ -219,13 +219,26 @@ def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
     return PyntaDataError(f"cannot open pynta movie store {str(path)!r}: {reason}")
 
 
+def _complete_frames(frames: zarr.Array, timestamps: zarr.Array, seq: zarr.Array) -> int:
+    """Number of leading frames whose pixels, timestamp and seq were all written.
+
+    :meth:`MovieStore.append` writes pixels, then timestamps, then seq, and seq values are never
+    negative, so a frame is complete when all arrays reach it and its seq is not the fill value.
+    """
+    length = min(frames.shape[0], timestamps.shape[0], seq.shape[0])
+    unwritten = np.flatnonzero(np.asarray(seq[:length]) < 0)
+    return int(unwritten[0]) if unwritten.size else length
+
+
 class MovieStore:
     """A movie on disk: frames (T, Y, X), metadata, per-frame times and result tables.
 
     Create a new store with :meth:`create` or open an existing one with :meth:`open`; do not call
     the constructor directly. ``n_frames`` is the number of frames whose pixels, timestamp and seq
     were all written: a writer that dies in the middle of :meth:`append` leaves at most that one
-    block incomplete, which readers ignore and re-opening with ``mode="r+"`` truncates.
+    block incomplete, which readers ignore and re-opening with ``mode="r+"`` truncates. Each
+    ``append`` writes pixels, then timestamps, then seq (the commit marker: its fill value -1 marks
+    frames whose seq was never written).
     """
 
     def __init__(self, path: Path, group: zarr.Group, mode: str) -> None:
@@ -236,7 +249,7 @@ class MovieStore:
         self._frames = group[FRAMES_PATH]
         self._timestamps = group[TIMESTAMPS_PATH]
         self._seq = group[SEQ_PATH]
-        self._n_frames = min(a.shape[0] for a in (self._frames, self._timestamps, self._seq))
+        self._n_frames = _complete_frames(self._frames, self._timestamps, self._seq)
         self._metadata = dict(group.attrs["pynta"]["metadata"])
         self._last_seq: int | None = None
 
@@ -463,6 +476,10 @@ class MovieStore:
         if values.shape != (n,) or values.dtype.kind not in "ui":
             raise PyntaInputError(f"seq must be {n} integers (one per frame), got {seq!r}")
         values = values.astype(np.int64)
+        if n and values.min() < 0:
+            raise PyntaInputError(
+                f"seq must be non-negative frame numbers, got {values.tolist()[:10]}"
+            )
         previous = self._previous_seq() if self._n_frames else -1
         if np.any(np.diff(np.concatenate([[previous], values])) <= 0):
             raise PyntaInputError(
@@ -508,8 +525,8 @@ class MovieStore:
             Camera time of each frame in seconds. Default: frame index × ``frame_interval_s``
             (NaN if the frame interval is unknown).
         seq : array-like of int, optional
-            Acquisition frame numbers, strictly increasing across calls (gaps mark frames the
-            camera dropped). Default: continue from the last stored seq.
+            Acquisition frame numbers, non-negative and strictly increasing across calls (gaps
+            mark frames the camera dropped). Default: continue from the last stored seq.
         """
         self._check_writable()
         block = self._coerce_frames(frames)
@@ -519,7 +536,7 @@ class MovieStore:
         if n == 0:
             return
         start, stop = self._n_frames, self._n_frames + n
-        # Pixels first, then the per-frame arrays: a frame counts only once all three are written.
+        # Pixels, timestamps, then seq: a frame counts only once its seq is written.
         for array, values in ((self._frames, block), (self._timestamps, time_values),
                               (self._seq, seq_values)):
             array.resize((stop, *array.shape[1:]))
