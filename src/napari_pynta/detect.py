@@ -83,8 +83,15 @@ def _locate_trackpy(
         )
 
 
-#: engine name -> localization function (``detect_fast`` adds ``"fast"``)
-ENGINES: dict[str, Engine] = {"trackpy": _locate_trackpy}
+def _locate_fast(frame: np.ndarray, **params: Any) -> pd.DataFrame:
+    """Localize with :func:`napari_pynta.detect_fast.locate_fast` (numba; imported on first use)."""
+    from napari_pynta.detect_fast import locate_fast
+
+    return locate_fast(frame, **params)
+
+
+#: engine name -> localization function
+ENGINES: dict[str, Engine] = {"trackpy": _locate_trackpy, "fast": _locate_fast}
 
 
 def empty_localizations() -> pd.DataFrame:
