@@ -24,8 +24,10 @@ FRAMES_PER_READ = 16
 
 #: frames sampled by :func:`estimate_minmass`
 MINMASS_SAMPLE_FRAMES = 10
-#: automatic minmass = noise mode x exp(this many lower half-widths of the noise peak in ln mass)
+#: automatic minmass = noise median x exp(this many dim-side widths of the noise peak in ln mass)
 MINMASS_NOISE_WIDTHS = 6.0
+#: the lower quartile of a normal law lies this many standard deviations below its median
+NORMAL_QUARTILE = 0.6745
 
 
 class Engine(Protocol):
@@ -72,6 +74,7 @@ def _locate_trackpy(
         # an empty (black) frame or a tiny test frame is not a problem worth a warning
         warnings.filterwarnings("ignore", message="Image is completely black")
         warnings.filterwarnings("ignore", message="I am interpreting the image as")
+        warnings.filterwarnings("ignore", message="No maxima survived")
         return trackpy.locate(
             frame,
             diameter,
@@ -270,10 +273,10 @@ def estimate_minmass(
     """Choose ``minmass`` automatically, just above the brightness of noise features.
 
     Without a mass threshold every local maximum of the background noise is a "feature". In
-    NTA images particles are sparse, so most local maxima are noise and their masses form the
-    dominant peak of the (log) mass histogram; particles sit in a brighter tail or peak. The
-    threshold is placed :data:`MINMASS_NOISE_WIDTHS` half-widths above that noise peak, the
-    half-width being measured on its dim side, which particles do not contaminate.
+    NTA images particles are sparse, so most local maxima are noise: the median of ln(mass) of
+    all candidates is the centre of the noise peak and the distance from the lower quartile to
+    the median measures its width (both quantiles lie on the dim side, which particles do not
+    contaminate). The threshold is :data:`MINMASS_NOISE_WIDTHS` widths above the noise median.
 
     Parameters
     ----------
@@ -289,7 +292,7 @@ def estimate_minmass(
     Returns
     -------
     float
-        The threshold (0 when the sampled frames have no local maxima at all).
+        The threshold (0 when the sampled frames have fewer than 4 local maxima).
 
     Notes
     -----
@@ -308,11 +311,9 @@ def estimate_minmass(
         for index in picks
     ])
     log_mass = np.log(masses[masses > 0])
-    if len(log_mass) < 2 or np.ptp(log_mass) == 0:
+    if len(log_mass) < 4:
         return 0.0
-    density, edges = np.histogram(log_mass, bins=max(10, int(np.sqrt(len(log_mass)))))
-    peak = int(np.argmax(density))
-    noise_mode = 0.5 * (edges[peak] + edges[peak + 1])
-    dim_side = log_mass[log_mass < noise_mode]
-    half_width = np.sqrt(np.mean((dim_side - noise_mode) ** 2)) if len(dim_side) else 0.0
-    return float(np.exp(noise_mode + MINMASS_NOISE_WIDTHS * half_width))
+    # quantiles of the dim half only: particles (bright) barely move them
+    lower_quartile, noise_median = np.percentile(log_mass, [25, 50])
+    half_width = (noise_median - lower_quartile) / NORMAL_QUARTILE
+    return float(np.exp(noise_median + MINMASS_NOISE_WIDTHS * half_width))

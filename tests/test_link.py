@@ -1,0 +1,139 @@
+"""Streaming linking: identical live and offline, faithful to the truth, memory over gaps."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_pynta import simulate
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.link import StreamingLinker, filter_tracks, link_features
+
+
+@pytest.fixture(scope="module")
+def noisy_truth() -> pd.DataFrame:
+    """Simulator truth positions with 0.1 px localization noise and 10 % missed detections."""
+    settings = simulate.SimulationSettings(shape=(128, 128), n_particles=25, pixel_size_um=0.2,
+                                           seed=3)
+    truth = simulate.simulate_movie(150, settings).truth
+    rng = np.random.default_rng(0)
+    features = truth[rng.random(len(truth)) > 0.1].copy()
+    features[["y", "x"]] += rng.normal(0, 0.1, (len(features), 2))
+    return features.rename(columns={"particle": "true_particle"}).reset_index(drop=True)
+
+
+def test_frame_by_frame_equals_all_at_once(noisy_truth):
+    # rows of later frames first: link_features orders frames itself (keeping the in-frame order)
+    reversed_frames = noisy_truth.sort_values("frame", ascending=False, kind="stable")
+    offline = link_features(reversed_frames, 6.0, memory=3)
+    linker = StreamingLinker(6.0, memory=3)
+    live = pd.concat([linker.add(frame) for _, frame in noisy_truth.groupby("frame")],
+                     ignore_index=True)
+    key = ["frame", "true_particle"]
+    offline = offline.sort_values(key).reset_index(drop=True)
+    live = live.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(offline, live, check_like=True)
+
+
+def _links(table: pd.DataFrame, by: str) -> set[tuple[int, int]]:
+    """Links (row label, next row label) between successive localizations of each ``by`` group."""
+    ordered = table.sort_values([by, "frame"])
+    same = ordered[by].to_numpy()[1:] == ordered[by].to_numpy()[:-1]
+    labels = ordered.index.to_numpy()
+    return set(zip(labels[:-1][same], labels[1:][same]))
+
+
+def test_tracks_follow_the_true_particles(noisy_truth):
+    tracks = link_features(noisy_truth, 6.0, memory=3)
+    assert tracks["particle"].dtype == np.int64
+    tracks.index = noisy_truth.index  # same rows, same order (frames already sorted)
+    found = _links(tracks, "particle")
+    # true links: consecutive detections of one particle at most memory + 1 frames apart
+    ordered = noisy_truth.sort_values(["true_particle", "frame"])
+    gap = ordered.groupby("true_particle")["frame"].diff().to_numpy()[1:]
+    labels = ordered.index.to_numpy()
+    same = ordered["true_particle"].to_numpy()[1:] == ordered["true_particle"].to_numpy()[:-1]
+    linkable = same & (gap <= 4)
+    true = set(zip(labels[:-1][linkable], labels[1:][linkable]))
+    assert len(true) > 2500
+    assert len(found - true) / len(found) < 0.02  # wrong links (crossing particles)
+    assert len(true - found) / len(true) < 0.02  # missed links
+
+
+def _two_particles(frames_of_b) -> pd.DataFrame:
+    a = [(frame, 10.0 + 0.1 * frame, 10.0) for frame in range(10)]
+    b = [(frame, 50.0, 50.0 + 0.1 * frame) for frame in frames_of_b]
+    return pd.DataFrame(a + b, columns=["frame", "y", "x"])
+
+
+def test_memory_counts_missing_frames():
+    # particle b is missed in frames 3 and 4 (two frames)
+    features = _two_particles([0, 1, 2, 5, 6])
+    assert link_features(features, 3.0, memory=2)["particle"].nunique() == 2
+    assert link_features(features, 3.0, memory=1)["particle"].nunique() == 3
+    # frames with no features at all count the same way
+    only_b = features[features["y"] == 50.0]
+    assert link_features(only_b, 3.0, memory=1)["particle"].nunique() == 2
+    linker = StreamingLinker(3.0, memory=1)
+    linker.add(only_b[only_b["frame"] == 0])
+    linker.add(only_b.iloc[:0], frame=1)  # an empty frame, number given explicitly
+    assert linker.add(only_b[only_b["frame"] == 2])["particle"].tolist() == [0]
+
+
+def test_linkers_in_one_process_do_not_share_ids():
+    features = _two_particles(range(10))
+    alone = link_features(features, 3.0)
+    first, second = StreamingLinker(3.0), StreamingLinker(3.0)
+    interleaved = []
+    for _, frame in features.groupby("frame"):
+        interleaved.append(first.add(frame))
+        second.add(frame.iloc[::-1])  # trackpy's global counters are reset by every new linker
+    pd.testing.assert_frame_equal(pd.concat(interleaved, ignore_index=True), alone)
+
+
+def test_filter_tracks_keeps_long_tracks_only():
+    tracks = link_features(_two_particles([0, 1, 2]), 3.0)
+    kept = filter_tracks(tracks, 5)
+    assert kept["particle"].unique().tolist() == [0] and len(kept) == 10
+    with pytest.raises(PyntaInputError, match="min_track_length"):
+        filter_tracks(tracks, 1)
+    with pytest.raises(PyntaInputError, match="particle"):
+        filter_tracks(tracks.drop(columns="particle"), 3)
+
+
+def test_empty_input_gives_an_empty_table():
+    empty = link_features(pd.DataFrame({"frame": [], "y": [], "x": []}), 3.0)
+    assert len(empty) == 0 and "particle" in empty.columns
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [(lambda l: l.add(pd.DataFrame({"frame": [0, 1], "y": [0, 1], "x": [0, 1]})), "one frame"),
+     (lambda l: l.add(pd.DataFrame({"y": [], "x": []})), "frame is required"),
+     (lambda l: l.add(pd.DataFrame({"frame": [2], "y": [0.0], "x": [0.0]}), frame=3),
+      "disagrees"),
+     (lambda l: l.add(pd.DataFrame({"frame": [0], "x": [0.0]})), "'y' and 'x'"),
+     (lambda l: l.add(pd.DataFrame({"frame": [0], "y": [np.nan], "x": [0.0]})), "non-finite")],
+)
+def test_bad_frames_are_rejected(action, message):
+    with pytest.raises(PyntaInputError, match=message):
+        action(StreamingLinker(3.0))
+
+
+def test_frames_must_increase_and_parameters_are_checked():
+    linker = StreamingLinker(3.0)
+    linker.add(pd.DataFrame({"frame": [5], "y": [1.0], "x": [1.0]}))
+    with pytest.raises(PyntaInputError, match="increasing order"):
+        linker.add(pd.DataFrame({"frame": [5], "y": [1.0], "x": [1.0]}))
+    with pytest.raises(PyntaInputError, match="search_range_px"):
+        StreamingLinker(0.0)
+    with pytest.raises(PyntaInputError, match="memory"):
+        StreamingLinker(3.0, memory=-1)
+
+
+def test_a_search_range_too_large_for_the_density_is_reported():
+    grid = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0)), -1).reshape(-1, 2) * 2.0
+    frames = [pd.DataFrame({"frame": t, "y": grid[:, 0] + 0.3 * t, "x": grid[:, 1]})
+              for t in range(2)]
+    with pytest.raises(PyntaInputError, match="too large for the particle density"):
+        link_features(pd.concat(frames), 30.0)
