@@ -1,0 +1,637 @@
+"""Size distributions corrected for the finite length of tracks (Walker EM deconvolution).
+
+A track of ``k`` steps only gives a noisy estimate of its particle's diffusion coefficient, so the
+histogram of per-track sizes is broader (relative spread about 1/sqrt(k-2)) and skewed (mean
+biased by k/(k-1)) compared with the true size distribution. Walker (Meas. Sci. Technol. 23,
+065605, 2012) models the mean squared lag-1 step ``M`` of a track of ``k`` steps as
+Gamma(shape k, scale theta/k), where theta is the expected squared step of a particle of that
+size, and recovers the size distribution by expectation-maximisation (EM) on a grid of diameters.
+
+Here theta includes localization noise and exposure blur (DESIGN.md, 2-D, summed over axes)::
+
+    theta(d) = 4 D(d) dt + 4 sigma^2 - 8 R D(d) dt,   R = exposure / (6 dt)
+
+Noise and blur also correlate successive steps (lag-1 correlation ``rho`` per axis), which makes
+``M`` scatter more than an independent-step Gamma. We keep the Gamma family but match its
+variance exactly: shape = k / (1 + 2 (k-1)/k rho^2), which equals k when rho = 0 (Walker's case).
+
+Plain EM converges to the maximum-likelihood distribution, which is a set of spikes: broad
+samples then show peaks that are not there. Each iteration therefore applies a light smoothing in
+ln d (EMS, Silverman, Jones, Wilson & Nychka, J. R. Stat. Soc. B 52, 271, 1990); with a width of
+1 % it keeps monodisperse samples narrow while log-normal samples stay single-peaked. A width of 0
+gives Walker's plain EM.
+
+The distributions here are **track-weighted**: every track counts once, as in every NTA report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.physics import diffusion_um2_s
+from napari_pynta.sizing import blur_factor, localization_variance, track_sums
+
+#: default diameter grid: 5 nm to 5 µm, 100 points per decade (2.3 % spacing)
+DEFAULT_GRID_RANGE_NM = (5.0, 5000.0)
+DEFAULT_POINTS_PER_DECADE = 100
+#: default EMS smoothing width (standard deviation in ln d) applied after every EM step
+EM_SMOOTHING_LN = 0.01
+#: brightness classes of :func:`localization_error_by_brightness` and their smallest size
+BRIGHTNESS_CLASSES = 6
+MIN_TRACKS_PER_CLASS = 30
+#: peaks must rise above their surroundings by this fraction of the highest peak
+PEAK_MIN_PROMINENCE = 0.1
+#: width (standard deviation in ln d) of the smoothing applied before looking for peaks
+PEAK_SMOOTHING_LN = 0.04
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """How a particle's diameter sets the statistics of its lag-1 steps in a movie.
+
+    Parameters
+    ----------
+    frame_interval_s : float
+        Time between frames, s.
+    exposure_s : float
+        Exposure time of each frame, s (0 for no motion blur, at most ``frame_interval_s``).
+    sigma_um : float
+        Localization error per axis, µm (e.g. from the ensemble covariance estimator).
+    temperature_c : float
+        Sample temperature, °C.
+    viscosity_pa_s : float
+        Solvent viscosity, Pa·s.
+    """
+
+    frame_interval_s: float
+    exposure_s: float
+    sigma_um: float
+    temperature_c: float
+    viscosity_pa_s: float
+
+    def __post_init__(self) -> None:
+        blur_factor(self.exposure_s, self.frame_interval_s)  # validates both times
+        require_positive("sigma_um", self.sigma_um, allow_zero=True)
+        diffusion_um2_s(100.0, self.temperature_c, self.viscosity_pa_s)  # validates T and eta
+
+    def _per_axis_moments(
+        self, diameter_nm: np.ndarray, sigma_um: np.ndarray | float | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Variance of one lag-1 step per axis and covariance of successive steps, µm²."""
+        two_d_dt = 2.0 * diffusion_um2_s(diameter_nm, self.temperature_c, self.viscosity_pa_s)
+        two_d_dt = two_d_dt * self.frame_interval_s
+        sigma2 = np.square(self.sigma_um if sigma_um is None else sigma_um)
+        r = blur_factor(self.exposure_s, self.frame_interval_s)
+        variance = two_d_dt * (1.0 - 2.0 * r) + 2.0 * sigma2
+        covariance = r * two_d_dt - sigma2
+        return variance, covariance
+
+    def expected_msd1_um2(
+        self, diameter_nm: np.ndarray | float, sigma_um: np.ndarray | float | None = None
+    ) -> np.ndarray:
+        """theta: the expected squared lag-1 step (x and y summed) of particles of that size, µm².
+
+        ``sigma_um`` (broadcast against ``diameter_nm``) replaces the model's localization error.
+        """
+        variance, _ = self._per_axis_moments(np.asarray(diameter_nm, dtype=float), sigma_um)
+        return 2.0 * variance
+
+    def step_correlation(
+        self, diameter_nm: np.ndarray | float, sigma_um: np.ndarray | float | None = None
+    ) -> np.ndarray:
+        """Correlation coefficient of successive steps along one axis (0 without noise and blur)."""
+        variance, covariance = self._per_axis_moments(
+            np.asarray(diameter_nm, dtype=float), sigma_um
+        )
+        return covariance / variance
+
+
+@dataclass(frozen=True)
+class TrackSteps:
+    """The per-track data the deconvolution needs.
+
+    Parameters
+    ----------
+    n_steps : ndarray of int
+        Number of lag-1 steps of each track (>= 1).
+    msd1_um2 : ndarray of float
+        Mean squared lag-1 step of each track, x and y summed, µm² (> 0).
+    sigma_um : ndarray of float, optional
+        Localization error of each track, µm (e.g. :func:`localization_error_by_brightness`);
+        None uses the single value of the :class:`StepModel`.
+    """
+
+    n_steps: np.ndarray
+    msd1_um2: np.ndarray
+    sigma_um: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n_steps = np.asarray(self.n_steps)
+        msd1 = np.asarray(self.msd1_um2, dtype=float)
+        if n_steps.ndim != 1 or msd1.shape != n_steps.shape:
+            raise PyntaInputError(
+                "n_steps and msd1_um2 must be 1-D arrays of the same length, got shapes "
+                f"{n_steps.shape} and {msd1.shape}"
+            )
+        if n_steps.size == 0:
+            raise PyntaInputError("n_steps must hold at least one track, got none")
+        if not np.all(np.isfinite(n_steps.astype(float))) or np.any(n_steps < 1) or np.any(
+            n_steps != np.round(n_steps)
+        ):
+            raise PyntaInputError("n_steps must be whole numbers >= 1")
+        if not np.all(np.isfinite(msd1)) or np.any(msd1 <= 0):
+            raise PyntaInputError("msd1_um2 must be finite and > 0 for every track")
+        if self.sigma_um is not None:
+            sigma = np.asarray(self.sigma_um, dtype=float)
+            if sigma.shape != n_steps.shape or not np.all(np.isfinite(sigma)) or np.any(sigma < 0):
+                raise PyntaInputError(
+                    "sigma_um must hold one finite value >= 0 per track (same length as n_steps)"
+                )
+            object.__setattr__(self, "sigma_um", sigma)
+        object.__setattr__(self, "n_steps", n_steps.astype(float))
+        object.__setattr__(self, "msd1_um2", msd1)
+
+    def __len__(self) -> int:
+        return int(self.n_steps.size)
+
+    @classmethod
+    def from_table(
+        cls, per_track: pd.DataFrame, sigma_um: pd.Series | None = None
+    ) -> TrackSteps:
+        """From the per-track table of ``sizing.track_diffusion`` (``n_steps``, ``msd1_um2``).
+
+        Tracks without a usable mean squared step (NaN or 0, e.g. a particle stuck in place
+        without localization noise) are left out.
+
+        Parameters
+        ----------
+        per_track : DataFrame
+            Columns ``particle``, ``n_steps``, ``msd1_um2``.
+        sigma_um : Series, optional
+            Localization error per particle id (:func:`localization_error_by_brightness`).
+        """
+        missing = {"particle", "n_steps", "msd1_um2"} - set(per_track.columns)
+        if missing:
+            raise PyntaInputError(f"per_track table lacks the columns {sorted(missing)}")
+        usable = per_track[(per_track["msd1_um2"] > 0) & (per_track["n_steps"] >= 1)]
+        sigma = None
+        if sigma_um is not None:
+            sigma = sigma_um.reindex(usable["particle"].to_numpy()).to_numpy(dtype=float)
+        return cls(usable["n_steps"].to_numpy(), usable["msd1_um2"].to_numpy(dtype=float), sigma)
+
+
+def localization_error_by_brightness(
+    tracks: pd.DataFrame,
+    pixel_size_um: float,
+    frame_interval_s: float,
+    exposure_s: float,
+    n_classes: int = BRIGHTNESS_CLASSES,
+) -> pd.Series:
+    """Localization error of every track, pooled over tracks of similar brightness.
+
+    Bright particles are localized more precisely than dim ones, and in NTA brightness grows
+    steeply with size, so one ensemble value over-corrects big particles and under-corrects small
+    ones (a 100 + 200 nm mixture shows the 200 nm peak too large). Tracks are sorted by mean
+    ``mass`` into ``n_classes`` equal-count classes (at least :data:`MIN_TRACKS_PER_CLASS` each)
+    and each class gets the pooled covariance-estimator variance of its steps (clipped at 0).
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Linked localizations (``particle, frame, y, x`` in pixels and ``mass``; without ``mass``
+        every track gets the ensemble value).
+    pixel_size_um, frame_interval_s, exposure_s : float
+        Pixel size (µm), frame interval (s) and exposure (s).
+    n_classes : int
+        Largest number of brightness classes.
+
+    Returns
+    -------
+    Series
+        Localization error (µm, per axis) indexed by particle id.
+    """
+    if int(n_classes) < 1:
+        raise PyntaInputError(f"n_classes must be >= 1, got {n_classes}")
+    sums = track_sums(tracks, pixel_size_um)
+    blur = blur_factor(exposure_s, frame_interval_s)
+    n_used = max(1, min(int(n_classes), len(sums) // MIN_TRACKS_PER_CLASS))
+    if "mass" in tracks.columns:
+        brightness = tracks.groupby("particle")["mass"].mean().reindex(sums.index).to_numpy()
+        order = np.argsort(brightness, kind="stable")
+    else:
+        order = np.arange(len(sums))
+        n_used = 1
+    sigma = np.empty(len(sums))
+    for members in np.array_split(order, n_used):
+        pooled = sums.iloc[members].sum().to_frame().T
+        variance = float(localization_variance(pooled, blur)[0])
+        sigma[members] = np.sqrt(variance) if variance > 0 else 0.0
+    return pd.Series(sigma, index=sums.index, name="sigma_um")
+
+
+def diameter_grid(
+    min_nm: float = DEFAULT_GRID_RANGE_NM[0],
+    max_nm: float = DEFAULT_GRID_RANGE_NM[1],
+    points_per_decade: int = DEFAULT_POINTS_PER_DECADE,
+) -> np.ndarray:
+    """Log-spaced diameters (nm) on which distributions are represented.
+
+    Parameters
+    ----------
+    min_nm, max_nm : float
+        Range of the grid, nm (0 < min_nm < max_nm).
+    points_per_decade : int
+        Grid density; 100 gives a 2.3 % spacing.
+
+    Returns
+    -------
+    ndarray
+        Increasing diameters, nm.
+    """
+    require_positive("min_nm", min_nm)
+    require_positive("max_nm", max_nm)
+    if max_nm <= min_nm:
+        raise PyntaInputError(f"max_nm must be > min_nm ({min_nm}), got {max_nm}")
+    if int(points_per_decade) < 2:
+        raise PyntaInputError(f"points_per_decade must be >= 2, got {points_per_decade}")
+    n_points = int(np.ceil(np.log10(max_nm / min_nm) * int(points_per_decade))) + 1
+    return np.geomspace(min_nm, max_nm, n_points)
+
+
+def _check_grid(grid_nm: np.ndarray) -> np.ndarray:
+    grid = np.asarray(grid_nm, dtype=float)
+    if grid.ndim != 1 or grid.size < 3 or np.any(grid <= 0) or np.any(np.diff(grid) <= 0):
+        raise PyntaInputError("grid_nm must be >= 3 increasing positive diameters (nm)")
+    return grid
+
+
+def log_likelihood_matrix(
+    tracks: TrackSteps, grid_nm: np.ndarray, model: StepModel
+) -> tuple[np.ndarray, np.ndarray]:
+    """Likelihood of every track's mean squared step for every grid diameter.
+
+    Parameters
+    ----------
+    tracks : TrackSteps
+        Per-track step counts and mean squared steps.
+    grid_nm : ndarray
+        Candidate diameters, nm.
+    model : StepModel
+        Acquisition physics.
+
+    Returns
+    -------
+    likelihood : ndarray, shape (n_tracks, n_grid)
+        ``exp(log L - offset)``, scaled per track so that its largest entry is 1.
+    offset : ndarray, shape (n_tracks,)
+        Per-track maximum log-likelihood removed from ``likelihood`` (add it back for totals).
+    """
+    sigma = None if tracks.sigma_um is None else tracks.sigma_um[:, None]
+    theta = model.expected_msd1_um2(grid_nm[None, :], sigma)
+    rho = model.step_correlation(grid_nm[None, :], sigma)
+    k = tracks.n_steps[:, None]
+    shape = k / (1.0 + 2.0 * (k - 1.0) / k * rho**2)
+    m = tracks.msd1_um2[:, None]
+    log_l = (
+        shape * np.log(shape / theta)
+        + (shape - 1.0) * np.log(m)
+        - shape * m / theta
+        - special.gammaln(shape)
+    )
+    offset = log_l.max(axis=1)
+    return np.exp(log_l - offset[:, None]), offset
+
+
+@dataclass(frozen=True)
+class SizeDistribution:
+    """A track-weighted size distribution on a log-spaced diameter grid.
+
+    Attributes
+    ----------
+    diameter_nm : ndarray
+        Grid diameters, nm.
+    weights : ndarray
+        Fraction of tracks at each grid diameter (sums to 1).
+    n_tracks : int
+        Number of tracks the distribution was estimated from.
+    log_likelihood : float
+        Log-likelihood of the tracks under this distribution.
+    n_iterations : int
+        EM iterations run (0 for a parametric fit).
+    converged : bool
+        Whether the stopping rule was met before the iteration cap.
+    method : str
+        ``"walker EM"`` or ``"log-normal fit"``.
+    parameters : dict
+        Fitted parameters of a parametric fit, or the EMS smoothing width of EM.
+    """
+
+    diameter_nm: np.ndarray
+    weights: np.ndarray
+    n_tracks: int
+    log_likelihood: float
+    n_iterations: int = 0
+    converged: bool = True
+    method: str = "walker EM"
+    parameters: dict = field(default_factory=dict)
+
+    def statistics(self) -> dict:
+        """Statistics users expect, as plain floats (see :func:`distribution_statistics`)."""
+        return distribution_statistics(self.diameter_nm, self.weights)
+
+    def fraction_between(self, low_nm: float, high_nm: float) -> float:
+        """Fraction of tracks with diameters in [low_nm, high_nm] (cell-wise interpolation)."""
+        cdf = cumulative_fraction(self.diameter_nm, self.weights, np.array([low_nm, high_nm]))
+        return float(cdf[1] - cdf[0])
+
+
+def _cell_edges(grid_nm: np.ndarray) -> np.ndarray:
+    """Edges (nm) of the cells around grid points: geometric midpoints, extended at the ends."""
+    log_grid = np.log(grid_nm)
+    mid = 0.5 * (log_grid[1:] + log_grid[:-1])
+    edges = np.concatenate(
+        [[log_grid[0] - (mid[0] - log_grid[0])], mid, [log_grid[-1] + (log_grid[-1] - mid[-1])]]
+    )
+    return np.exp(edges)
+
+
+def cumulative_fraction(grid_nm: np.ndarray, weights: np.ndarray, diameters_nm) -> np.ndarray:
+    """Fraction of the distribution below each diameter.
+
+    Each grid weight is spread uniformly in ln d over its cell, so the result is continuous.
+
+    Parameters
+    ----------
+    grid_nm, weights : ndarray
+        The distribution (weights sum to 1).
+    diameters_nm : array_like
+        Where to evaluate, nm.
+
+    Returns
+    -------
+    ndarray
+        Cumulative fractions in [0, 1].
+    """
+    edges = _cell_edges(grid_nm)
+    cdf_at_edges = np.concatenate([[0.0], np.cumsum(weights)])
+    return np.interp(np.log(np.asarray(diameters_nm, dtype=float)), np.log(edges), cdf_at_edges)
+
+
+def _quantile(grid_nm: np.ndarray, weights: np.ndarray, q: float) -> float:
+    edges = _cell_edges(grid_nm)
+    cdf_at_edges = np.concatenate([[0.0], np.cumsum(weights)])
+    # strictly increasing support for interpolation: skip empty cells
+    keep = np.concatenate([[True], np.diff(cdf_at_edges) > 0])
+    return float(np.exp(np.interp(q, cdf_at_edges[keep], np.log(edges[keep]))))
+
+
+def _smoothing_kernel(grid_nm: np.ndarray, width_ln: float) -> np.ndarray:
+    """Gaussian kernel in ln d whose columns sum to 1, so ``kernel @ weights`` conserves weight."""
+    log_grid = np.log(grid_nm)
+    kernel = np.exp(-0.5 * ((log_grid[:, None] - log_grid[None, :]) / width_ln) ** 2)
+    return kernel / kernel.sum(axis=0, keepdims=True)
+
+
+def smoothed_density(grid_nm: np.ndarray, weights: np.ndarray, width_ln: float) -> np.ndarray:
+    """Weights smoothed with a Gaussian kernel of standard deviation ``width_ln`` in ln d.
+
+    Each grid point's weight is spread over its neighbours, so the total weight is conserved.
+    """
+    return _smoothing_kernel(grid_nm, width_ln) @ weights
+
+
+def find_peaks(
+    grid_nm: np.ndarray,
+    weights: np.ndarray,
+    min_prominence: float = PEAK_MIN_PROMINENCE,
+    smoothing_ln: float = PEAK_SMOOTHING_LN,
+) -> list[dict]:
+    """Peaks of a distribution, largest first.
+
+    The weights are smoothed (EM solutions can be spiky), local maxima that rise by at least
+    ``min_prominence`` times the highest peak above the valleys around them are kept, and each
+    peak gets the tracks of its basin (split at the lowest point between neighbouring peaks).
+
+    Parameters
+    ----------
+    grid_nm, weights : ndarray
+        The distribution.
+    min_prominence : float
+        Relative prominence a maximum needs to count as a peak.
+    smoothing_ln : float
+        Smoothing width in ln d.
+
+    Returns
+    -------
+    list of dict
+        ``{"diameter_nm": position of the smoothed maximum, "fraction": basin weight}``.
+    """
+    from scipy.signal import find_peaks as scipy_find_peaks
+
+    smooth = smoothed_density(grid_nm, weights, smoothing_ln)
+    padded = np.concatenate([[0.0], smooth, [0.0]])
+    indices, _ = scipy_find_peaks(padded, prominence=min_prominence * smooth.max())
+    indices = indices - 1
+    if indices.size == 0:
+        indices = np.array([int(np.argmax(smooth))])
+    # basins: split at the minimum of the smoothed curve between consecutive peaks
+    splits = [
+        left + int(np.argmin(smooth[left : right + 1])) for left, right in zip(indices, indices[1:])
+    ]
+    bounds = [0, *splits, grid_nm.size]
+    log_grid = np.log(grid_nm)
+    peaks = []
+    for index, start, stop in zip(indices, bounds[:-1], bounds[1:]):
+        position = log_grid[index]
+        if 0 < index < grid_nm.size - 1:  # parabolic refinement of the maximum in ln d
+            y0, y1, y2 = smooth[index - 1 : index + 2]
+            curvature = y0 - 2 * y1 + y2
+            if curvature < 0:
+                step = log_grid[index + 1] - log_grid[index]
+                position += 0.5 * step * (y0 - y2) / curvature
+        peaks.append(
+            {"diameter_nm": float(np.exp(position)), "fraction": float(weights[start:stop].sum())}
+        )
+    peaks.sort(key=lambda peak: peak["fraction"], reverse=True)
+    return peaks
+
+
+def distribution_statistics(grid_nm: np.ndarray, weights: np.ndarray) -> dict:
+    """Mean, mode, SD, D10/D50/D90, span and peaks of a gridded distribution.
+
+    Parameters
+    ----------
+    grid_nm, weights : ndarray
+        The distribution (weights sum to 1).
+
+    Returns
+    -------
+    dict
+        ``mean, mode, sd, d10, d50, d90, span`` (nm; span = (d90-d10)/d50, dimensionless).
+        The mode is the position of the largest peak on a logarithmic size axis (as in
+        ``sizing.size_statistics``); for a log-normal it is the median.
+        ``peaks`` (list of peak diameters, nm, largest population first) and
+        ``peak_fractions`` (fraction of tracks in each peak).
+    """
+    grid = _check_grid(grid_nm)
+    w = np.asarray(weights, dtype=float)
+    mean = float(np.sum(w * grid))
+    sd = float(np.sqrt(max(np.sum(w * (grid - mean) ** 2), 0.0)))
+    d10, d50, d90 = (_quantile(grid, w, q) for q in (0.1, 0.5, 0.9))
+    peaks = find_peaks(grid, w)
+    return {
+        "mean": mean,
+        "mode": peaks[0]["diameter_nm"],
+        "sd": sd,
+        "d10": d10,
+        "d50": d50,
+        "d90": d90,
+        "span": (d90 - d10) / d50,
+        "peaks": [peak["diameter_nm"] for peak in peaks],
+        "peak_fractions": [peak["fraction"] for peak in peaks],
+    }
+
+
+def walker_em(
+    tracks: TrackSteps,
+    model: StepModel,
+    grid_nm: np.ndarray | None = None,
+    *,
+    smoothing_ln: float = EM_SMOOTHING_LN,
+    rel_tol: float = 1e-5,
+    max_iter: int = 5000,
+) -> SizeDistribution:
+    """Deconvolve the track-length broadening by EM (Walker 2012) on a diameter grid.
+
+    Each iteration re-weights the grid by the average posterior of every track::
+
+        w_j <- w_j * mean_i( L_ij / sum_l L_il w_l )
+
+    using the precomputed likelihood matrix, so one iteration costs two matrix-vector products,
+    then smooths the weights with a Gaussian of width ``smoothing_ln`` in ln d (EMS; 0 = off).
+    Iteration stops when the total change of the weights, sum_j |w_new - w|, drops below
+    ``rel_tol`` (the weights sum to 1) or after ``max_iter`` iterations.
+
+    Parameters
+    ----------
+    tracks : TrackSteps
+        Per-track step counts and mean squared lag-1 steps.
+    model : StepModel
+        Acquisition physics (frame interval, exposure, localization error, T, viscosity).
+    grid_nm : ndarray, optional
+        Diameter grid, nm; default :func:`diameter_grid`.
+    smoothing_ln : float
+        EMS smoothing width (standard deviation in ln d, >= 0); 0 gives plain EM.
+    rel_tol : float
+        Stopping threshold on the summed absolute change of the weights per iteration.
+    max_iter : int
+        Iteration cap.
+
+    Returns
+    -------
+    SizeDistribution
+        The deconvolved distribution (``method="walker EM"``).
+    """
+    grid = _check_grid(diameter_grid() if grid_nm is None else grid_nm)
+    require_positive("rel_tol", rel_tol)
+    require_positive("smoothing_ln", smoothing_ln, allow_zero=True)
+    if int(max_iter) < 1:
+        raise PyntaInputError(f"max_iter must be >= 1, got {max_iter}")
+    likelihood, offset = log_likelihood_matrix(tracks, grid, model)
+    n_tracks = len(tracks)
+    kernel = _smoothing_kernel(grid, smoothing_ln) if smoothing_ln > 0 else None
+    weights = np.full(grid.size, 1.0 / grid.size)
+    converged = False
+    iteration = 0
+    for iteration in range(1, int(max_iter) + 1):
+        per_track = likelihood @ weights
+        new_weights = weights * (likelihood.T @ (1.0 / per_track)) / n_tracks
+        if kernel is not None:
+            new_weights = kernel @ new_weights
+        new_weights /= new_weights.sum()
+        change = float(np.abs(new_weights - weights).sum())
+        weights = new_weights
+        if change < rel_tol:
+            converged = True
+            break
+    log_likelihood = float(np.sum(np.log(likelihood @ weights) + offset))
+    return SizeDistribution(
+        diameter_nm=grid,
+        weights=weights,
+        n_tracks=n_tracks,
+        log_likelihood=log_likelihood,
+        n_iterations=iteration,
+        converged=converged,
+        method="walker EM",
+        parameters={"smoothing_ln": float(smoothing_ln)},
+    )
+
+
+def _lognormal_weights(log_grid: np.ndarray, ln_median: float, sigma_log: float) -> np.ndarray:
+    """Log-normal distribution discretised on the grid cells (exact cell probabilities)."""
+    mid = 0.5 * (log_grid[1:] + log_grid[:-1])
+    edges = np.concatenate([[-np.inf], mid, [np.inf]])
+    cdf = special.ndtr((edges - ln_median) / sigma_log)
+    return np.diff(cdf)
+
+
+def lognormal_fit(
+    tracks: TrackSteps, model: StepModel, grid_nm: np.ndarray | None = None
+) -> SizeDistribution:
+    """Maximum-likelihood log-normal size distribution, accounting for track length.
+
+    The likelihood of every track is the Gamma model of :func:`log_likelihood_matrix` averaged
+    over a log-normal distribution of diameters (median, sigma_log), discretised on the grid.
+    This is a two-parameter alternative to :func:`walker_em` for unimodal samples; it is labelled
+    'log-normal fit'.
+
+    Parameters
+    ----------
+    tracks : TrackSteps
+        Per-track step counts and mean squared lag-1 steps.
+    model : StepModel
+        Acquisition physics.
+    grid_nm : ndarray, optional
+        Diameter grid, nm; default :func:`diameter_grid`.
+
+    Returns
+    -------
+    SizeDistribution
+        ``method="log-normal fit"``, ``parameters`` = ``{"median_nm", "sigma_log"}`` (sigma_log
+        is the standard deviation of ln d; it cannot resolve widths below the grid spacing).
+    """
+    grid = _check_grid(diameter_grid() if grid_nm is None else grid_nm)
+    likelihood, offset = log_likelihood_matrix(tracks, grid, model)
+    log_grid = np.log(grid)
+    min_sigma = 0.5 * float(np.min(np.diff(log_grid)))
+
+    def unpack(params: np.ndarray) -> tuple[float, float]:
+        return float(params[0]), min_sigma + float(np.exp(params[1]))
+
+    def negative_log_likelihood(params: np.ndarray) -> float:
+        ln_median, sigma_log = unpack(params)
+        per_track = likelihood @ _lognormal_weights(log_grid, ln_median, sigma_log)
+        return -float(np.sum(np.log(np.maximum(per_track, 1e-300))))
+
+    # start from the EM-free estimate: the grid point that best explains the tracks alone
+    start_index = int(np.argmax(np.log(np.maximum(likelihood, 1e-300)).sum(axis=0)))
+    start = np.array([log_grid[start_index], np.log(0.2)])
+    result = optimize.minimize(negative_log_likelihood, start, method="Nelder-Mead",
+                               options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
+    ln_median, sigma_log = unpack(result.x)
+    weights = _lognormal_weights(log_grid, ln_median, sigma_log)
+    weights /= weights.sum()
+    return SizeDistribution(
+        diameter_nm=grid,
+        weights=weights,
+        n_tracks=len(tracks),
+        log_likelihood=float(-result.fun + offset.sum()),
+        n_iterations=int(result.nit),
+        converged=bool(result.success),
+        method="log-normal fit",
+        parameters={"median_nm": float(np.exp(ln_median)), "sigma_log": sigma_log},
+    )

@@ -1,0 +1,338 @@
+"""Walker EM deconvolution: model, EM, statistics, validated against simulation ground truth.
+
+Three levels of truth are used: per-track steps simulated here from Brownian motion with motion
+blur and localization noise (independent of the model code), ground-truth tracks of
+``simulate.simulate_movie`` with added localization noise, and the full pipeline (simulated
+movie -> detection -> linking -> sizing -> deconvolution).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_pynta.deconvolve import (
+    StepModel,
+    TrackSteps,
+    cumulative_fraction,
+    diameter_grid,
+    distribution_statistics,
+    find_peaks,
+    localization_error_by_brightness,
+    lognormal_fit,
+    walker_em,
+)
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.sizing import size_statistics, track_diffusion
+
+KB = 1.380649e-23
+T_C = 22.0
+ETA_22C = 0.9544e-3  # Pa s, IAPWS 2008 reference value for water at 22 °C (DESIGN.md)
+DT = 0.01
+SIGMA_UM = 0.03
+
+
+def stokes_einstein_D(diameter_nm):
+    """D in µm²/s written out here, independently of physics.py."""
+    return KB * (T_C + 273.15) / (3 * math.pi * ETA_22C * np.asarray(diameter_nm) * 1e-9) * 1e12
+
+
+def simulate_msd1(diameters_nm, n_steps, rng, *, exposure_s=DT, sigma_um=SIGMA_UM, substeps=16):
+    """Mean squared lag-1 step of Brownian tracks imaged with blur and localization noise.
+
+    Each frame position is the average of ``substeps`` positions spread over the exposure, plus
+    Gaussian noise; the mean of dx² + dy² over each track's ``n_steps`` steps is returned.
+    """
+    n_tracks, k_max = len(diameters_nm), int(np.max(n_steps))
+    D = stokes_einstein_D(diameters_nm)[:, None, None, None]
+    # sub-step times within each frame: exposure centred sample points, then the dead time
+    dt_sub = exposure_s / substeps
+    increments = np.full(substeps, dt_sub)
+    increments[0] = DT - exposure_s + dt_sub  # dead time before this frame's exposure starts
+    steps = rng.standard_normal((n_tracks, k_max + 1, substeps, 2)) * np.sqrt(
+        2 * D * increments[None, None, :, None]
+    )
+    path = np.cumsum(steps.reshape(n_tracks, -1, 2), axis=1).reshape(steps.shape)
+    frames = path.mean(axis=2) + rng.standard_normal((n_tracks, k_max + 1, 2)) * sigma_um
+    squares = (np.diff(frames, axis=1) ** 2).sum(axis=2)
+    used = np.arange(k_max)[None, :] < np.asarray(n_steps)[:, None]
+    return (squares * used).sum(axis=1) / np.asarray(n_steps)
+
+
+def model(exposure_s=DT, sigma_um=SIGMA_UM):
+    return StepModel(DT, exposure_s, sigma_um, T_C, ETA_22C)
+
+
+def raw_diameters(tracks: TrackSteps, step_model: StepModel) -> np.ndarray:
+    """Per-track sizes from the mean squared step alone (noise and blur removed on average)."""
+    r = step_model.exposure_s / (6 * DT)
+    D = (tracks.msd1_um2 - 4 * step_model.sigma_um**2) / (4 * DT * (1 - 2 * r))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = KB * (T_C + 273.15) / (3 * math.pi * ETA_22C * D * 1e-12) * 1e9
+    return d[D > 0]
+
+
+def simulated_tracks(diameters_nm, rng, k_range=(5, 50)):
+    n_steps = rng.integers(k_range[0], k_range[1] + 1, size=len(diameters_nm))
+    return TrackSteps(n_steps, simulate_msd1(np.asarray(diameters_nm, float), n_steps, rng))
+
+
+# --- the model -------------------------------------------------------------------------------
+
+def test_expected_step_is_the_design_formula():
+    d = np.array([50.0, 100.0, 400.0])
+    D = stokes_einstein_D(d)
+    r = 1 / 6
+    expected = 4 * D * DT + 4 * SIGMA_UM**2 - 8 * r * D * DT
+    np.testing.assert_allclose(model().expected_msd1_um2(d), expected, rtol=1e-4)
+    np.testing.assert_allclose(
+        model(exposure_s=0.0, sigma_um=0.0).expected_msd1_um2(d), 4 * D * DT, rtol=1e-4
+    )
+
+
+def test_step_correlation_limits():
+    # pure blur (full exposure, no noise): R / (1 - 2R) = 1/4; noise-dominated: -1/2
+    assert model(sigma_um=0.0).step_correlation(100.0) == pytest.approx(0.25)
+    assert model(sigma_um=10.0).step_correlation(100.0) == pytest.approx(-0.5, abs=1e-3)
+    assert model(exposure_s=0.0, sigma_um=0.0).step_correlation(100.0) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("k", [5, 20])
+def test_gamma_moments_match_simulated_steps(k):
+    """The mean and the variance-matched shape of the Gamma model agree with simulated tracks."""
+    rng = np.random.default_rng(0)
+    m = simulate_msd1(np.full(20000, 100.0), np.full(20000, k), rng)
+    theta = model().expected_msd1_um2(100.0)
+    rho = model().step_correlation(100.0)
+    shape = k / (1 + 2 * (k - 1) / k * rho**2)
+    assert m.mean() == pytest.approx(theta, rel=0.01)
+    assert m.var() == pytest.approx(theta**2 / shape, rel=0.05)
+
+
+# --- EM on simulated per-track steps --------------------------------------------------------
+
+def test_monodisperse_100nm_is_recovered_narrow():
+    rng = np.random.default_rng(1)
+    tracks = simulated_tracks(np.full(2000, 100.0), rng)
+    result = walker_em(tracks, model())
+    stats = result.statistics()
+    raw = size_statistics(raw_diameters(tracks, model()))
+    assert result.converged and result.n_iterations < 5000
+    assert stats["d50"] == pytest.approx(100.0, rel=0.03)
+    assert stats["peaks"] == pytest.approx([100.0], rel=0.03)
+    assert stats["d90"] - stats["d10"] < 0.4 * (raw["d90"] - raw["d10"])
+    assert stats["span"] < 0.4 * raw["span"]
+
+
+def test_mixture_100_200nm_gives_two_peaks():
+    rng = np.random.default_rng(2)
+    tracks = simulated_tracks(np.repeat([100.0, 200.0], 1000), rng)
+    result = walker_em(tracks, model())
+    stats = result.statistics()
+    assert len(stats["peaks"]) == 2
+    assert sorted(stats["peaks"]) == pytest.approx([100.0, 200.0], rel=0.1)
+    assert 0.4 <= result.fraction_between(1.0, 150.0) <= 0.6
+    assert stats["peak_fractions"] == pytest.approx([0.5, 0.5], abs=0.1)
+
+
+@pytest.mark.parametrize("k_range", [(5, 8), (40, 50)])
+def test_short_and_long_tracks_give_the_same_size(k_range):
+    rng = np.random.default_rng(3)
+    tracks = simulated_tracks(np.full(1500, 100.0), rng, k_range)
+    assert walker_em(tracks, model()).statistics()["d50"] == pytest.approx(100.0, rel=0.03)
+
+
+def test_broad_lognormal_stays_single_peaked_and_lognormal_fit_recovers_it():
+    rng = np.random.default_rng(4)
+    truth = 150.0 * np.exp(0.25 * rng.standard_normal(2000))
+    tracks = simulated_tracks(truth, rng)
+    stats = walker_em(tracks, model()).statistics()
+    assert len(stats["peaks"]) == 1
+    for key, q in (("d10", 10), ("d50", 50), ("d90", 90)):
+        assert stats[key] == pytest.approx(np.percentile(truth, q), rel=0.06)
+    fit = lognormal_fit(tracks, model())
+    assert fit.method == "log-normal fit"
+    assert fit.parameters["median_nm"] == pytest.approx(np.median(truth), rel=0.03)
+    assert fit.parameters["sigma_log"] == pytest.approx(np.log(truth).std(), abs=0.03)
+
+
+def test_plain_em_is_narrower_than_smoothed_em():
+    rng = np.random.default_rng(5)
+    tracks = simulated_tracks(np.full(1000, 100.0), rng)
+    smoothed = walker_em(tracks, model()).statistics()
+    plain = walker_em(tracks, model(), smoothing_ln=0.0).statistics()
+    assert plain["sd"] < smoothed["sd"]
+    assert plain["d50"] == pytest.approx(100.0, rel=0.03)
+
+
+def test_iteration_cap_and_stopping_rule():
+    rng = np.random.default_rng(6)
+    tracks = simulated_tracks(np.full(200, 100.0), rng)
+    capped = walker_em(tracks, model(), max_iter=3)
+    assert capped.n_iterations == 3 and not capped.converged
+    loose = walker_em(tracks, model(), rel_tol=1e-3)
+    tight = walker_em(tracks, model(), rel_tol=1e-6)
+    assert loose.converged and tight.converged
+    assert loose.n_iterations < tight.n_iterations
+    assert tight.log_likelihood >= loose.log_likelihood - 1e-6
+
+
+# --- statistics of gridded distributions ----------------------------------------------------
+
+def test_statistics_of_a_discretised_lognormal():
+    grid = diameter_grid(10, 3000, 200)
+    median, s = 120.0, 0.3
+    density = np.exp(-0.5 * ((np.log(grid) - np.log(median)) / s) ** 2)
+    weights = density / density.sum()
+    stats = distribution_statistics(grid, weights)
+    assert stats["d50"] == pytest.approx(median, rel=0.01)
+    assert stats["mean"] == pytest.approx(median * np.exp(s**2 / 2), rel=0.01)
+    # the mode is taken on a logarithmic size axis, like sizing.size_statistics: the median
+    assert stats["mode"] == pytest.approx(median, rel=0.01)
+    assert stats["d10"] == pytest.approx(median * np.exp(-1.2816 * s), rel=0.01)
+    assert stats["span"] == pytest.approx((stats["d90"] - stats["d10"]) / stats["d50"])
+    assert cumulative_fraction(grid, weights, [median])[0] == pytest.approx(0.5, abs=0.005)
+
+
+def test_peaks_and_their_fractions():
+    grid = diameter_grid(10, 3000, 200)
+    weights = np.zeros(grid.size)
+    weights[np.argmin(abs(grid - 80))] = 0.3
+    weights[np.argmin(abs(grid - 400))] = 0.7
+    peaks = find_peaks(grid, weights)
+    assert [p["diameter_nm"] for p in peaks] == pytest.approx([400, 80], rel=0.03)
+    assert [p["fraction"] for p in peaks] == pytest.approx([0.7, 0.3])
+
+
+# --- localization error by brightness --------------------------------------------------------
+
+def test_localization_error_by_brightness_separates_dim_and_bright_tracks():
+    rng = np.random.default_rng(7)
+    rows = []
+    for particle in range(240):
+        bright = particle % 2 == 0
+        sigma_px = 0.2 if bright else 0.6
+        n = 30
+        path = np.cumsum(rng.standard_normal((n, 2)) * 0.3, axis=0)
+        noisy = path + rng.standard_normal((n, 2)) * sigma_px
+        rows.append(pd.DataFrame({"particle": particle, "frame": np.arange(n), "y": noisy[:, 0],
+                                  "x": noisy[:, 1], "mass": 5000.0 if bright else 500.0}))
+    tracks = pd.concat(rows, ignore_index=True)
+    sigma = localization_error_by_brightness(tracks, 0.1, DT, 0.0)
+    assert sigma[0::2].to_numpy() == pytest.approx(0.02, rel=0.15)
+    assert sigma[1::2].to_numpy() == pytest.approx(0.06, rel=0.15)
+    single = localization_error_by_brightness(tracks.drop(columns="mass"), 0.1, DT, 0.0)
+    assert single.nunique() == 1
+    assert single.iloc[0] == pytest.approx(np.sqrt((0.02**2 + 0.06**2) / 2), rel=0.1)
+
+
+# --- input validation ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("n_steps", "msd1", "field"),
+    [([5, 6], [0.1], "n_steps and msd1_um2"), ([0, 6], [0.1, 0.1], "n_steps"),
+     ([5.5, 6], [0.1, 0.1], "n_steps"), ([5, 6], [0.1, -1], "msd1_um2"),
+     ([5, 6], [0.1, np.nan], "msd1_um2"), ([], [], "n_steps")],
+)
+def test_bad_tracks_are_rejected(n_steps, msd1, field):
+    with pytest.raises(PyntaInputError, match=field):
+        TrackSteps(np.array(n_steps), np.array(msd1))
+
+
+def test_bad_model_and_options_are_rejected():
+    with pytest.raises(PyntaInputError, match="exposure_s"):
+        StepModel(DT, 2 * DT, 0.0, T_C, ETA_22C)
+    with pytest.raises(PyntaInputError, match="sigma_um"):
+        StepModel(DT, DT, -0.1, T_C, ETA_22C)
+    with pytest.raises(PyntaInputError, match="viscosity_pa_s"):
+        StepModel(DT, DT, 0.0, T_C, 0.0)
+    tracks = TrackSteps(np.array([5, 6, 7]), np.array([0.1, 0.1, 0.1]))
+    with pytest.raises(PyntaInputError, match="max_iter"):
+        walker_em(tracks, model(), max_iter=0)
+    with pytest.raises(PyntaInputError, match="grid_nm"):
+        walker_em(tracks, model(), grid_nm=np.array([100.0, 50.0, 200.0]))
+    with pytest.raises(PyntaInputError, match="max_nm"):
+        diameter_grid(100, 50)
+
+
+# --- validation on simulated movies ----------------------------------------------------------
+
+def chopped_truth_tracks(movie, rng, sigma_px, k_range=(5, 50)):
+    """Ground-truth tracks cut into pieces of 5-50 steps, with Gaussian localization noise."""
+    truth = movie.truth.sort_values(["particle", "frame"]).reset_index(drop=True)
+    piece = np.zeros(len(truth), dtype=np.int64)
+    next_id = 0
+    for _, index in truth.groupby("particle").indices.items():
+        start = 0
+        while start < len(index):
+            length = int(rng.integers(k_range[0], k_range[1] + 1)) + 1
+            piece[index[start:start + length]] = next_id
+            next_id += 1
+            start += length
+    truth["particle"] = piece
+    truth["y"] += rng.normal(0, sigma_px, len(truth))
+    truth["x"] += rng.normal(0, sigma_px, len(truth))
+    sizes = truth.groupby("particle")["frame"].transform("size")
+    return truth[sizes >= k_range[0] + 1]
+
+
+def deconvolve_tracks(tracks, metadata):
+    per_track = track_diffusion(tracks, metadata["pixel_size_um"], metadata["frame_interval_s"],
+                                metadata["exposure_s"], metadata["temperature_c"],
+                                metadata["viscosity_pa_s"])
+    sigma = localization_error_by_brightness(tracks, metadata["pixel_size_um"],
+                                             metadata["frame_interval_s"], metadata["exposure_s"])
+    step_model = StepModel(metadata["frame_interval_s"], metadata["exposure_s"], 0.0,
+                           metadata["temperature_c"], metadata["viscosity_pa_s"])
+    return per_track, walker_em(TrackSteps.from_table(per_track, sigma), step_model)
+
+
+@pytest.fixture(scope="module")
+def simulate():
+    from napari_pynta.simulate import Population, SimulationSettings, simulate_movie
+
+    def make(populations, seed, n_frames=400):
+        settings = SimulationSettings(shape=(256, 256), n_particles=40, populations=populations,
+                                      seed=seed)
+        return simulate_movie(n_frames, settings)
+
+    return make, Population
+
+
+@pytest.mark.parametrize("case", ["monodisperse", "mixture"])
+def test_ground_truth_tracks_of_simulated_movies(simulate, case):
+    make, Population = simulate
+    populations = (Population(100.0),) if case == "monodisperse" else (
+        Population(100.0, 0.5), Population(200.0, 0.5))
+    movie = make(populations, seed=11)
+    tracks = chopped_truth_tracks(movie, np.random.default_rng(8), sigma_px=0.3)
+    per_track, result = deconvolve_tracks(tracks, movie.metadata)
+    stats = result.statistics()
+    raw = size_statistics(per_track["diameter_nm"])
+    if case == "monodisperse":
+        assert stats["d50"] == pytest.approx(100.0, rel=0.03)
+        assert stats["span"] < 0.4 * raw["span"]
+    else:
+        assert sorted(stats["peaks"][:2]) == pytest.approx([100.0, 200.0], rel=0.1)
+        truth_fraction = float((tracks.groupby("particle")["diameter_nm"].first() < 150).mean())
+        assert 0.4 <= result.fraction_between(1.0, 150.0) <= 0.6
+        assert result.fraction_between(1.0, 150.0) == pytest.approx(truth_fraction, abs=0.05)
+
+
+def test_full_pipeline_on_a_simulated_mixture(simulate):
+    """Detection, linking, sizing and deconvolution: both populations within 10 %."""
+    from napari_pynta.detect import locate_frames
+    from napari_pynta.link import filter_tracks, link_features
+
+    make, Population = simulate
+    movie = make((Population(100.0, 0.5), Population(200.0, 0.5)), seed=4)
+    localizations = locate_frames(movie.frames, engine="trackpy", diameter=9, minmass=300)
+    tracks = filter_tracks(link_features(localizations, 12, memory=1), 6)
+    per_track, result = deconvolve_tracks(tracks, movie.metadata)
+    stats = result.statistics()
+    raw = size_statistics(per_track["diameter_nm"])
+    assert sorted(stats["peaks"][:2]) == pytest.approx([100.0, 200.0], rel=0.1)
+    assert 0.4 <= result.fraction_between(1.0, 150.0) <= 0.6
+    assert stats["span"] < raw["span"]
