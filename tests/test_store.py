@@ -359,6 +359,17 @@ def test_table_errors(store_path):
     assert store.table_names() == []
 
 
+def test_interrupted_table_write_is_not_listed(store_path):
+    """The column list is written last: a table without it was never completed."""
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("done", pd.DataFrame({"a": [1.0]}))
+    half = store._group.require_group("tables").create_group("half")
+    half.create_array("a", data=np.arange(3))
+    assert MovieStore.open(store_path).table_names() == ["done"]
+    with pytest.raises(PyntaInputError, match="no table 'half'.*'done'"):
+        MovieStore.open(store_path).read_table("half")
+
+
 def test_closed_store_refuses_access(store_path):
     store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
     store.close()

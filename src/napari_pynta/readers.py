@@ -160,28 +160,27 @@ def _open_tiff(path: Path) -> Movie:
     try:
         tif = tifffile.TiffFile(path)
         series = tif.series[0]
-        axes, shape = series.axes, tuple(series.shape)
+        axes = series.axes
         pixels = da.from_zarr(zarr.open_array(series.aszarr(), mode="r"))
         metadata = _tiff_metadata(tif)
     except Exception as exc:  # tifffile and zarr raise many kinds on damaged files
         raise PyntaDataError(f"cannot read TIFF {str(path)!r}: {exc}") from exc
     _check_integer(np.dtype(series.dtype), path)
-    frames = _tiff_to_tyx(pixels, axes, shape, path)
+    frames = _tiff_to_tyx(pixels, axes, path)
     _check_not_empty(frames, path)
     return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
 
 
-def _tiff_to_tyx(pixels: da.Array, axes: str, shape: tuple[int, ...], path: Path) -> da.Array:
+def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:
     """Arrange a TIFF series (axes like 'YX', 'QYX', 'TYXS', 'SYX') as (T, Y, X)."""
     if "S" in axes:  # colour samples, moved last and reduced to one channel
         sample_axis = axes.index("S")
-        pixels = da.moveaxis(pixels, sample_axis, -1)
-        axes = axes[:sample_axis] + axes[sample_axis + 1:] + "S"
-        _check_samples(shape[sample_axis], path)
-        pixels = pixels.rechunk({-1: -1}).map_blocks(
+        _check_samples(pixels.shape[sample_axis], path)
+        pixels = da.moveaxis(pixels, sample_axis, -1).rechunk({-1: -1})
+        pixels = pixels.map_blocks(
             _to_single_channel, drop_axis=pixels.ndim - 1, dtype=pixels.dtype
         )
-        axes = axes[:-1]
+        axes = axes.replace("S", "")
     leading = [(axis, n) for axis, n in zip(axes[:-2], pixels.shape[:-2]) if n != 1]
     if len(leading) > 1:
         described = ", ".join(f"{axis}={n}" for axis, n in leading)

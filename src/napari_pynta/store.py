@@ -557,7 +557,7 @@ class MovieStore:
         self._metadata = merged
 
     def close(self) -> None:
-        """Release the store; further reads or writes through this object raise an error."""
+        """Release the store: appends, metadata updates, tables and ``as_dask`` then raise."""
         self._closed = True
 
     # ------------------------------------------------------------------ tables
