@@ -328,7 +328,7 @@ def test_full_pipeline_on_a_simulated_mixture(simulate):
 
     make, Population = simulate
     movie = make((Population(100.0, 0.5), Population(200.0, 0.5)), seed=4)
-    localizations = locate_frames(movie.frames, engine="trackpy", diameter=9, minmass=300)
+    localizations = locate_frames(movie.frames, engine="fast", diameter=9, minmass=300)
     tracks = filter_tracks(link_features(localizations, 12, memory=1), 6)
     per_track, result = deconvolve_tracks(tracks, movie.metadata)
     stats = result.statistics()

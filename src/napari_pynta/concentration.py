@@ -1,0 +1,234 @@
+"""Particle concentration: particles per frame and, with a detection volume, particles per mL.
+
+NTA counts the particles seen in each frame. The count divided by the detection volume
+(field of view x an effective depth of the illuminated, in-focus slab) is the number
+concentration. The depth is not seen by the camera: the user sets it, or calibrates it once
+from a reference sample of known concentration measured with the same optics and settings.
+
+Successive frames see mostly the same particles, so the frame counts are strongly correlated:
+the uncertainty of the mean count is estimated by batch means (blocks much longer than the
+correlation time of the counts), not by the naive standard error of independent frames.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from napari_pynta.errors import PyntaInputError, require_positive
+
+#: 1 µm³ = 1e-15 L = 1e-12 mL
+ML_PER_UM3 = 1e-12
+#: number of blocks the frame counts are split into for the batch-means uncertainty
+N_BATCHES = 10
+
+
+@dataclass(frozen=True)
+class CountEstimate:
+    """Mean number of particles per frame and its standard error.
+
+    Attributes
+    ----------
+    mean : float
+        Particles per frame.
+    sem : float
+        Standard error of ``mean`` (batch means, accounts for correlated frames).
+    n_frames : int
+        Frames counted (frames without particles count as 0).
+    """
+
+    mean: float
+    sem: float
+    n_frames: int
+
+
+@dataclass(frozen=True)
+class Depth:
+    """Effective depth of the detection volume, µm, with its standard uncertainty."""
+
+    depth_um: float
+    sem_um: float = 0.0
+
+    def __post_init__(self) -> None:
+        require_positive("depth_um", self.depth_um)
+        require_positive("depth_sem_um", self.sem_um, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class ConcentrationEstimate:
+    """Number concentration with its standard uncertainty.
+
+    Attributes
+    ----------
+    particles_per_ml : float
+        Concentration, particles/mL.
+    sem_per_ml : float
+        Standard uncertainty (counting and depth uncertainties combined in quadrature).
+    particles_per_frame : CountEstimate
+        The counts it came from.
+    volume_ml : float
+        Detection volume, mL.
+    """
+
+    particles_per_ml: float
+    sem_per_ml: float
+    particles_per_frame: CountEstimate
+    volume_ml: float
+
+    def as_dict(self) -> dict:
+        """Plain-float summary for JSON output."""
+        return {
+            "particles_per_frame": self.particles_per_frame.mean,
+            "particles_per_frame_sem": self.particles_per_frame.sem,
+            "particles_per_ml": self.particles_per_ml,
+            "particles_per_ml_sem": self.sem_per_ml,
+            "detection_volume_ml": self.volume_ml,
+        }
+
+
+def particles_per_frame(table: pd.DataFrame, n_frames: int, first_frame: int = 0) -> CountEstimate:
+    """Mean number of particles per frame, with a batch-means standard error.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Localizations or tracks with a ``frame`` column (one row per particle per frame).
+    n_frames : int
+        Number of frames analysed, including frames where nothing was found.
+    first_frame : int
+        Number of the first analysed frame.
+
+    Returns
+    -------
+    CountEstimate
+        Mean count per frame and its standard error.
+    """
+    if "frame" not in table.columns:
+        raise PyntaInputError("table must have a 'frame' column")
+    n_frames = int(n_frames)
+    if n_frames < 1:
+        raise PyntaInputError(f"n_frames must be >= 1, got {n_frames}")
+    index = table["frame"].to_numpy(dtype=np.int64) - int(first_frame)
+    if index.size and (index.min() < 0 or index.max() >= n_frames):
+        raise PyntaInputError(
+            f"frame numbers must lie in {first_frame}..{first_frame + n_frames - 1}"
+        )
+    counts = np.bincount(index, minlength=n_frames).astype(float)
+    return CountEstimate(mean=float(counts.mean()), sem=_batch_means_sem(counts), n_frames=n_frames)
+
+
+def _batch_means_sem(counts: np.ndarray) -> float:
+    """Standard error of the mean of a correlated series from the spread of block means.
+
+    With fewer than two frames per block (tiny movies) the Poisson value sqrt(mean/n) is used.
+    """
+    block = counts.size // N_BATCHES
+    if block < 2:
+        return math.sqrt(counts.mean() / counts.size)
+    means = counts[: block * N_BATCHES].reshape(N_BATCHES, block).mean(axis=1)
+    return float(means.std(ddof=1) / math.sqrt(N_BATCHES))
+
+
+def detection_volume_ml(
+    frame_shape: tuple[int, int], pixel_size_um: float, depth_um: float
+) -> float:
+    """Field of view times depth, in mL.
+
+    Parameters
+    ----------
+    frame_shape : (int, int)
+        Frame size in pixels (rows, columns).
+    pixel_size_um : float
+        Pixel size in the sample plane, µm.
+    depth_um : float
+        Effective depth of the detection volume, µm.
+
+    Returns
+    -------
+    float
+        Volume in mL.
+    """
+    return field_of_view_um2(frame_shape, pixel_size_um) * require_positive(
+        "depth_um", depth_um
+    ) * ML_PER_UM3
+
+
+def field_of_view_um2(frame_shape: tuple[int, int], pixel_size_um: float) -> float:
+    """Area of the field of view, µm²."""
+    if len(frame_shape) != 2 or min(int(n) for n in frame_shape) < 1:
+        raise PyntaInputError(f"frame_shape must be (rows, columns) >= 1, got {frame_shape}")
+    pixel = require_positive("pixel_size_um", pixel_size_um)
+    return float(frame_shape[0] * frame_shape[1]) * pixel**2
+
+
+def concentration(
+    counts: CountEstimate, frame_shape: tuple[int, int], pixel_size_um: float, depth: Depth
+) -> ConcentrationEstimate:
+    """Particles per mL from counts per frame and the detection volume.
+
+    Parameters
+    ----------
+    counts : CountEstimate
+        Particles per frame (:func:`particles_per_frame`).
+    frame_shape : (int, int)
+        Frame size in pixels.
+    pixel_size_um : float
+        Pixel size in the sample plane, µm.
+    depth : Depth
+        Effective depth of the detection volume (set or :func:`calibrate_depth`).
+
+    Returns
+    -------
+    ConcentrationEstimate
+        Concentration and its standard uncertainty (relative uncertainties of the count and of
+        the depth added in quadrature).
+    """
+    volume = detection_volume_ml(frame_shape, pixel_size_um, depth.depth_um)
+    value = counts.mean / volume
+    sem = math.hypot(counts.sem / volume, value * depth.sem_um / depth.depth_um)
+    return ConcentrationEstimate(
+        particles_per_ml=value, sem_per_ml=sem, particles_per_frame=counts, volume_ml=volume
+    )
+
+
+def calibrate_depth(
+    reference_counts: CountEstimate,
+    frame_shape: tuple[int, int],
+    pixel_size_um: float,
+    reference_particles_per_ml: float,
+    reference_relative_uncertainty: float = 0.0,
+) -> Depth:
+    """Effective depth from a reference sample of known concentration.
+
+    ``depth = particles per frame / (known concentration x field of view)``.
+
+    Parameters
+    ----------
+    reference_counts : CountEstimate
+        Particles per frame measured on the reference sample.
+    frame_shape : (int, int)
+        Frame size in pixels.
+    pixel_size_um : float
+        Pixel size, µm.
+    reference_particles_per_ml : float
+        Certified concentration of the reference, particles/mL.
+    reference_relative_uncertainty : float
+        Relative standard uncertainty of that concentration (e.g. 0.05 for 5 %).
+
+    Returns
+    -------
+    Depth
+        Depth (µm) with its uncertainty from the counts and the reference.
+    """
+    known = require_positive("reference_particles_per_ml", reference_particles_per_ml)
+    rel_ref = require_positive(
+        "reference_relative_uncertainty", reference_relative_uncertainty, allow_zero=True
+    )
+    if reference_counts.mean <= 0:
+        raise PyntaInputError("reference_counts must have particles in the frames, got none")
+    area_um2 = field_of_view_um2(frame_shape, pixel_size_um)
+    depth_um = reference_counts.mean / (known * area_um2 * ML_PER_UM3)
+    relative = math.hypot(reference_counts.sem / reference_counts.mean, rel_ref)
+    return Depth(depth_um=depth_um, sem_um=depth_um * relative)

@@ -1,0 +1,127 @@
+"""Particles per frame, detection volume, concentration and depth calibration.
+
+Ground truth: ``simulate_movie`` keeps on average ``n_particles`` particles in the imaged volume
+(field of view x ``focal_depth_um``), so the true concentration is known exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_pynta.concentration import (
+    CountEstimate,
+    Depth,
+    calibrate_depth,
+    concentration,
+    detection_volume_ml,
+    particles_per_frame,
+)
+from napari_pynta.errors import PyntaInputError
+
+SHAPE = (256, 256)
+PIXEL_UM = 0.1
+FOCAL_DEPTH_UM = 4.0
+
+
+def true_concentration_per_ml(n_particles: float) -> float:
+    volume_um3 = SHAPE[0] * SHAPE[1] * PIXEL_UM**2 * FOCAL_DEPTH_UM
+    return n_particles / (volume_um3 * 1e-12)
+
+
+def test_detection_volume():
+    # 25.6 µm x 25.6 µm x 4 µm = 2621.44 µm³ = 2.62144e-9 mL
+    assert detection_volume_ml(SHAPE, PIXEL_UM, 4.0) == pytest.approx(2.62144e-9)
+
+
+def test_empty_frames_count_as_zero():
+    table = pd.DataFrame({"frame": [0, 0, 2, 2, 2, 3]})
+    counts = particles_per_frame(table, n_frames=5)
+    assert counts.mean == pytest.approx(6 / 5)
+    assert counts.n_frames == 5
+
+
+def test_batch_means_error_matches_the_scatter_of_correlated_series():
+    """Strongly correlated counts: the error must be the true scatter of the mean, not sqrt(n)."""
+    rng = np.random.default_rng(0)
+    n_frames, rho, replicates = 2000, 0.95, 200
+    means, sems = [], []
+    for _ in range(replicates):
+        noise = rng.standard_normal(n_frames)
+        series = np.empty(n_frames)
+        series[0] = noise[0]
+        for i in range(1, n_frames):
+            series[i] = rho * series[i - 1] + np.sqrt(1 - rho**2) * noise[i]
+        counts = np.clip(np.round(20 + 3 * series), 0, None).astype(int)
+        table = pd.DataFrame({"frame": np.repeat(np.arange(n_frames), counts)})
+        estimate = particles_per_frame(table, n_frames)
+        means.append(estimate.mean)
+        sems.append(estimate.sem)
+    true_scatter = np.std(means, ddof=1)
+    assert np.mean(sems) == pytest.approx(true_scatter, rel=0.25)
+    naive = 3 / np.sqrt(n_frames)
+    assert np.mean(sems) > 3 * naive
+
+
+@pytest.fixture(scope="module")
+def movies():
+    from napari_pynta.simulate import SimulationSettings, simulate_movie
+
+    def make(n_particles, seed):
+        settings = SimulationSettings(shape=SHAPE, n_particles=n_particles, seed=seed,
+                                      pixel_size_um=PIXEL_UM, focal_depth_um=FOCAL_DEPTH_UM)
+        return simulate_movie(400, settings)
+
+    return {"reference": make(30, 1), "sample": make(50, 2)}
+
+
+def test_concentration_of_ground_truth_counts(movies):
+    movie = movies["sample"]
+    counts = particles_per_frame(movie.truth, len(movie.frames))
+    result = concentration(counts, SHAPE, PIXEL_UM, Depth(FOCAL_DEPTH_UM))
+    truth = true_concentration_per_ml(50)
+    assert abs(result.particles_per_ml - truth) < 3 * result.sem_per_ml
+    assert result.sem_per_ml < 0.2 * truth
+    as_dict = result.as_dict()
+    assert as_dict["particles_per_ml"] == result.particles_per_ml
+    assert as_dict["particles_per_frame"] == counts.mean
+
+
+def test_depth_calibrated_on_a_reference_gives_the_sample_concentration(movies):
+    """The calibration absorbs what detection misses; the sample is then measured right."""
+    from napari_pynta.detect import locate_frames
+
+    measured = {}
+    for name, movie in movies.items():
+        localizations = locate_frames(movie.frames, engine="fast", diameter=9, minmass=300)
+        measured[name] = particles_per_frame(localizations, len(movie.frames))
+    depth = calibrate_depth(measured["reference"], SHAPE, PIXEL_UM, true_concentration_per_ml(30),
+                            reference_relative_uncertainty=0.05)
+    # detection misses particles near the edges, so the effective depth is below the focal depth
+    assert 0.6 * FOCAL_DEPTH_UM < depth.depth_um < 1.1 * FOCAL_DEPTH_UM
+    assert depth.sem_um >= 0.05 * depth.depth_um
+    result = concentration(measured["sample"], SHAPE, PIXEL_UM, depth)
+    truth = true_concentration_per_ml(50)
+    assert result.particles_per_ml == pytest.approx(truth, rel=0.2)
+    assert abs(result.particles_per_ml - truth) < 3 * result.sem_per_ml
+    # the depth uncertainty is part of the result's uncertainty
+    assert result.sem_per_ml > result.particles_per_ml * depth.sem_um / depth.depth_um
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: particles_per_frame(pd.DataFrame({"x": [1]}), 3), "frame"),
+        (lambda: particles_per_frame(pd.DataFrame({"frame": [0]}), 0), "n_frames"),
+        (lambda: particles_per_frame(pd.DataFrame({"frame": [5]}), 3), "frame numbers"),
+        (lambda: Depth(0.0), "depth_um"),
+        (lambda: Depth(3.0, -1.0), "depth_sem_um"),
+        (lambda: detection_volume_ml((0, 10), 0.1, 4.0), "frame_shape"),
+        (lambda: detection_volume_ml(SHAPE, -0.1, 4.0), "pixel_size_um"),
+        (lambda: calibrate_depth(CountEstimate(0.0, 0.0, 10), SHAPE, 0.1, 1e9), "reference_counts"),
+        (lambda: calibrate_depth(CountEstimate(5.0, 0.1, 10), SHAPE, 0.1, -1), "reference_particles"),
+    ],
+)
+def test_bad_input_is_rejected(call, field):
+    with pytest.raises(PyntaInputError, match=field):
+        call()
