@@ -315,11 +315,14 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     pilot = localizations[localizations["frame"] < first + PILOT_FRAMES]
     tracks = link.filter_tracks(link.link_features(pilot, pilot_range, memory=0),
                                 PILOT_MIN_TRACK_LENGTH)
-    sums = sizing.track_sums(tracks, pixel_size_um=1.0)
-    n_steps = sums["n_steps"].sum()
-    if n_steps == 0:
+    ordered = tracks.sort_values(["particle", "frame"])
+    differences = ordered.groupby("particle")[["frame", "y", "x"]].diff()
+    steps = differences[differences["frame"] == 1]
+    if steps.empty:
         return pilot_range, False
-    rms_step = math.sqrt((sums["sum_dy2"].sum() + sums["sum_dx2"].sum()) / (2 * n_steps))
+    # median of r^2 = 2 ln 2 sigma^2 for a 2-D Gaussian step: robust to the pilot's wrong links
+    squared = steps["y"].to_numpy() ** 2 + steps["x"].to_numpy() ** 2
+    rms_step = math.sqrt(np.median(squared) / (2 * math.log(2)))
     wanted = SEARCH_RANGE_RMS_STEPS * rms_step
     # a pilot range close to the wanted range truncated the steps: the estimate is a lower bound
     limited = wanted > 0.9 * pilot_range
