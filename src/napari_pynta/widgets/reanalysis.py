@@ -35,7 +35,7 @@ def analysis_params(tracking: TrackingSettings, conditions: SizingConditions) ->
         engine=tracking.engine,
         diameter_px=detection.pop("diameter"),
         **detection,
-        search_range_px=tracking.search_range_px,
+        search_range_px=tracking.search_range_px or None,
         memory=tracking.memory,
         min_track_length=tracking.min_track_length,
         pixel_size_um=conditions.pixel_size_um,

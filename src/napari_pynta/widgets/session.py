@@ -24,7 +24,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication
 
 from napari_pynta.widgets.reanalysis import AnalysisOutcome, analyze_movie
-from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
+from napari_pynta.widgets.settings import SizingConditions, TrackingSettings, live_search_range_px
 from napari_pynta.widgets.viewer_link import ViewerLink
 
 #: how often the subscriber is polled (ms); the viewer link throttles the display further
@@ -180,6 +180,14 @@ class PyntaSession(QObject):
 
         if self.live_state != "idle":
             return
+        fps = float(camera_settings.get("fps", 100.0))
+        exposure = camera_settings.get("exposure_s") or 1.0 / fps
+        live_conditions = replace(
+            self.conditions,
+            pixel_size_um=float(camera_settings.get("pixel_size_um", self.conditions.pixel_size_um)),
+            frame_interval_s=1.0 / fps,
+            exposure_s=float(exposure),
+        )
         config = LiveConfig(
             camera=camera,
             camera_settings=dict(camera_settings),
@@ -188,20 +196,13 @@ class PyntaSession(QObject):
             n_locators=self.tracking.n_locators,
             engine=self.tracking.engine,
             detection=self.tracking.detection(),
-            search_range_px=self.tracking.search_range_px,
+            search_range_px=self.tracking.search_range_px or live_search_range_px(live_conditions),
             memory=self.tracking.memory,
             min_track_length=self.tracking.min_track_length,
-            temperature_c=self.conditions.temperature_c,
-            viscosity_pa_s=self.conditions.resolved_viscosity_pa_s(),
+            temperature_c=live_conditions.temperature_c,
+            viscosity_pa_s=live_conditions.resolved_viscosity_pa_s(),
         ).validate()
-        fps = float(camera_settings.get("fps", 100.0))
-        exposure = camera_settings.get("exposure_s") or 1.0 / fps
-        self._live_conditions = replace(
-            self.conditions,
-            pixel_size_um=float(camera_settings.get("pixel_size_um", self.conditions.pixel_size_um)),
-            frame_interval_s=1.0 / fps,
-            exposure_s=float(exposure),
-        )
+        self._live_conditions = live_conditions
         self.set_conditions(self._live_conditions)
         roi = camera_settings.get("roi")
         self.link.configure_live(self._live_conditions.pixel_size_um, tuple(roi[:2]) if roi else (0, 0))
@@ -466,8 +467,14 @@ def read_one_frame(camera: str, camera_settings: dict[str, Any]) -> np.ndarray:
 
 
 def locate_one_frame(data: Any, frame_index: int, settings: TrackingSettings) -> pd.DataFrame:
-    """Localizations of frame ``frame_index`` of a (T, Y, X) array (runs in a worker thread)."""
-    from napari_pynta.detect import locate
+    """Localizations of frame ``frame_index`` of a (T, Y, X) array (runs in a worker thread).
+
+    An automatic ``minmass`` is estimated from that frame, as the analysis does from the movie.
+    """
+    from napari_pynta.detect import estimate_minmass, locate
 
     frame = np.asarray(data[int(frame_index)])
-    return locate(frame, settings.engine, frame_number=int(frame_index), **settings.detection())
+    detection = settings.detection()
+    if detection["minmass"] is None:
+        detection["minmass"] = estimate_minmass(frame[None], settings.engine, n_sample=1, **detection)
+    return locate(frame, settings.engine, frame_number=int(frame_index), **detection)

@@ -21,7 +21,8 @@ MAX_LOCATORS = 32
 class TrackingSettings:
     """Detection and linking parameters of the Tracking widget.
 
-    ``minmass`` and ``separation`` of 0 mean "automatic" (trackpy's defaults).
+    ``minmass``, ``separation`` and ``search_range_px`` of 0 mean "automatic": estimated from
+    the data by the analysis (live: see :func:`live_search_range_px`).
     """
 
     engine: str = "trackpy"
@@ -30,7 +31,7 @@ class TrackingSettings:
     separation: float = 0.0
     invert: bool = False
     percentile: float = 64.0
-    search_range_px: float = 5.0
+    search_range_px: float = 0.0
     memory: int = 3
     min_track_length: int = 10
     n_locators: int = 1
@@ -50,7 +51,7 @@ class TrackingSettings:
         from napari_pynta.detect import validate_detection_params
 
         validate_detection_params(engine=self.engine, **self.detection())
-        require_positive("search range (px)", self.search_range_px)
+        require_positive("search range (px)", self.search_range_px, allow_zero=True)
         if int(self.memory) != self.memory or self.memory < 0:
             raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {self.memory!r}")
         if int(self.min_track_length) != self.min_track_length or self.min_track_length < 3:
@@ -121,6 +122,26 @@ class SizingConditions:
         if metadata.get("solvent"):
             known["solvent"] = str(metadata["solvent"])
         return replace(self, **known)
+
+
+#: smallest particle an automatic live search range is set up for (nm)
+LIVE_AUTO_SMALLEST_NM = 50.0
+
+
+def live_search_range_px(conditions: SizingConditions) -> float:
+    """Automatic search range of the live linker: wide enough for the steps of a 50 nm particle.
+
+    Live tracking cannot measure the steps first as the offline analysis does, so the range is
+    :data:`~napari_pynta.analysis.SEARCH_RANGE_RMS_STEPS` per-axis rms steps of a
+    :data:`LIVE_AUTO_SMALLEST_NM` particle under ``conditions``, within the analysis' limits.
+    """
+    from napari_pynta.analysis import PILOT_RANGE_LIMITS_PX, SEARCH_RANGE_RMS_STEPS
+    from napari_pynta.physics import diffusion_um2_s
+
+    diffusion = diffusion_um2_s(LIVE_AUTO_SMALLEST_NM, conditions.temperature_c,
+                                conditions.resolved_viscosity_pa_s())
+    rms_step_px = math.sqrt(2 * diffusion * conditions.frame_interval_s) / conditions.pixel_size_um
+    return float(np.clip(SEARCH_RANGE_RMS_STEPS * rms_step_px, *PILOT_RANGE_LIMITS_PX))
 
 
 def rescale_diameters(

@@ -1,0 +1,150 @@
+"""The three dock widgets: they build, refuse bad values visibly, preview, re-analyse, rescale."""
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from napari_pynta import analysis, simulate
+from napari_pynta._napari_io import sample_settings
+from napari_pynta.readers import open_movie
+from napari_pynta.store import MovieStore
+from napari_pynta.widgets import camera as camera_module
+from napari_pynta.widgets.session import SizeData
+from napari_pynta.widgets.settings import SizingConditions
+
+#: IAPWS 2008 water viscosity (mPa·s) at 22 and 37 °C, the reference values of DESIGN.md
+WATER_MPA_S = {22.0: 0.9544, 37.0: 0.6913}
+
+
+def test_pynta_docks_three_widgets_with_the_simulated_camera_ready(pynta):
+    viewer, widgets = pynta
+    assert set(widgets) == {"Camera", "Tracking", "Sizes"}
+    assert widgets["Camera"].backend.currentText() == "simulated"
+    assert widgets["Camera"].live.isEnabled() and not widgets["Camera"].live.isChecked()
+    sessions = {id(widget.session) for widget in widgets.values()}
+    assert len(sessions) == 1  # the widgets share one session per viewer
+
+
+def test_bad_tracking_value_is_refused_with_a_message_and_not_applied(pynta):
+    _, widgets = pynta
+    tracking = widgets["Tracking"]
+    tracking.diameter.setValue(8)
+    assert tracking.message_line.is_error
+    assert "diameter" in tracking.message_line.text() and "odd" in tracking.message_line.text()
+    assert tracking.session.tracking.diameter == 7
+    tracking.diameter.setValue(9)
+    assert not tracking.message_line.is_error and tracking.session.tracking.diameter == 9
+    tracking.min_track_length.setValue(2)
+    assert "track length" in tracking.message_line.text()
+    assert tracking.session.tracking.min_track_length == 10
+
+
+def test_bad_sizing_conditions_are_refused(pynta):
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    before = sizes.session.conditions
+    sizes.exposure_ms.setValue(sizes.frame_interval_ms.value() * 2)
+    assert sizes.message_line.is_error and "exposure" in sizes.message_line.text()
+    assert sizes.session.conditions == before
+    sizes.exposure_ms.setValue(before.exposure_s * 1e3)
+    sizes.temperature.setValue(150.0)
+    assert "temperature" in sizes.message_line.text()
+    assert sizes.session.conditions == before
+
+
+def test_bad_camera_settings_start_nothing(pynta, tmp_path, monkeypatch):
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    camera.roi[0].setValue(200)
+    camera.roi[2].setValue(100)  # y + h = 300 > 256 rows of the simulated sensor
+    camera.roi[3].setValue(50)
+    camera.live.click()
+    assert camera.message_line.is_error and "roi" in camera.message_line.text()
+    assert camera.session.live_state == "idle" and not camera.live.isChecked()
+    camera.roi[2].setValue(0)
+    camera.exposure_ms.setValue(50.0)  # longer than 1/100 fps
+    camera.live.click()
+    assert "exposure" in camera.message_line.text()
+    camera.exposure_ms.setValue(5.0)
+    camera.output_path.setText(str(tmp_path / "movie.zarr"))
+    monkeypatch.setattr(camera_module, "free_disk_bytes", lambda path: 10_000_000)
+    camera.record.click()
+    assert "not enough free disk space" in camera.message_line.text()
+    camera.output_path.setText(str(tmp_path / "movie.tif"))
+    camera.record.click()
+    assert ".zarr" in camera.message_line.text()
+    assert camera.session.live_state == "idle" and not multiprocessing.active_children()
+
+
+def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynta):
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    measured = SizingConditions(temperature_c=22.0, pixel_size_um=0.1, frame_interval_s=0.01,
+                                exposure_s=0.01)
+    sizes.session.set_conditions(measured)
+    diameters = np.array([80.0, 100.0, 100.0, 120.0, 150.0])
+    sizes.session.sizes_changed.emit(SizeData(diameters, {"diameter_nm": 105.0}, measured, "test"))
+    shown, ensemble, _ = sizes.current_diameters()
+    np.testing.assert_allclose(shown, diameters)
+    assert sizes.statistics.item(0, 0).text() == "5"
+    sizes.temperature.setValue(37.0)
+    # d = kT / (3 pi eta D) at fixed D
+    expected = (37.0 + 273.15) / (22.0 + 273.15) * WATER_MPA_S[22.0] / WATER_MPA_S[37.0]
+    shown, ensemble, _ = sizes.current_diameters()
+    np.testing.assert_allclose(shown / diameters, expected, rtol=2e-4)
+    assert ensemble == pytest.approx(105.0 * expected, rel=2e-4)
+    assert sizes.statistics.item(5, 0).text() == f"{np.percentile(shown, 50):.0f}"  # D50 row
+    sizes.pixel_size.setValue(0.2)  # D in µm²/s scales with pixel size squared, d with its inverse
+    shown, _, _ = sizes.current_diameters()
+    np.testing.assert_allclose(shown / diameters, expected / 4, rtol=2e-4)
+
+
+def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_for):
+    viewer, widgets = pynta
+    viewer.open_sample("napari-pynta", "simulated_movie")
+    tracking = widgets["Tracking"]
+    tracking.frame_slider.setValue(30)
+    tracking.preview.setChecked(True)
+    wait_for(lambda: "PyNTA preview" in viewer.layers and tracking.session.wait_idle(0), 30, "preview")
+    found = viewer.layers["PyNTA preview"].data
+    assert viewer.dims.current_step[0] == 30
+    assert np.all(found[:, 0] == 30)
+    truth = simulate.simulate_movie(31, sample_settings()).truth
+    truth = truth[truth["frame"] == 30][["y", "x"]].to_numpy()
+    distances = np.linalg.norm(found[:, None, 1:] - truth[None, :, :], axis=2)
+    matched = distances.min(axis=1) < 1.5
+    assert matched.mean() > 0.9  # detections are real particles
+    assert matched.sum() >= 0.6 * len(truth)  # and most visible particles are found
+
+
+def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_for, tmp_path):
+    viewer, widgets = pynta
+    settings = simulate.SimulationSettings(shape=(128, 128), n_particles=25, seed=11,
+                                           frame_interval_s=0.01)
+    movie = simulate.simulate_movie(150, settings)
+    path = tmp_path / "beads.zarr"
+    store = MovieStore.create(path, movie.frames.shape[1:], "uint16", movie.metadata)
+    store.append(movie.frames)
+    store.close()
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking, sizes = widgets["Tracking"], widgets["Sizes"]
+    assert tracking.movie.currentText() == "beads"
+    assert sizes.session.conditions.frame_interval_s == pytest.approx(0.01)  # from the metadata
+    results = []
+    tracking.session.analysis_finished.connect(results.append)
+    tracking.analyze.click()
+    wait_for(lambda: results, 60, "the analysis")
+    assert "beads PyNTA tracks" in viewer.layers and "beads PyNTA localizations" in viewer.layers
+    shown, ensemble, _ = sizes.current_diameters()
+    assert len(shown) == len(results[0].per_track) >= 10
+    # the GUI's defaults and the movie's metadata give exactly what `pynta analyze` computes ...
+    reference = analysis.analyze(open_movie(path), analysis.AnalysisParams.from_metadata(movie.metadata))
+    assert ensemble == pytest.approx(reference.summary["diameter_nm"], rel=1e-9)
+    # ... which is near the ground truth of 100 nm beads
+    assert ensemble == pytest.approx(100.0, rel=0.4)
+    assert {"localizations", "tracks", "per_track"} <= set(MovieStore.open(path).table_names())
+    assert "saved" in tracking.message_line.text()
+    csv = sizes.export_csv(tmp_path / "sizes")
+    assert csv.name == "sizes.csv" and csv.read_text().count("\n") == len(shown) + 1
