@@ -7,6 +7,8 @@ import tempfile
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 from napari_pynta.errors import PyntaInputError, require_positive
 
 #: most locator processes one pipeline may run
@@ -54,10 +56,10 @@ class LiveConfig:
         Localization engine; None picks :func:`default_engine`.
     detection : dict
         Keyword arguments of :func:`napari_pynta.detect.locate` (``diameter``, ``minmass``, ...).
-        Without ``minmass`` it is estimated from the first frames
-        (:func:`napari_pynta.detect.estimate_minmass`) before tracking starts.
     search_range_px, memory, min_track_length
-        Linking and track filtering (pixels, frames, frames).
+        Linking and track filtering (pixels, frames, frames). ``minmass`` and
+        ``search_range_px`` left at None are chosen from the first frames (not recorded)
+        exactly like ``pynta analyze`` chooses them.
     temperature_c, viscosity_pa_s
         Sample conditions for sizes (viscosity None = water at ``temperature_c``).
     host : str or None
@@ -82,7 +84,7 @@ class LiveConfig:
     n_locators: int = 1
     engine: str | None = None
     detection: dict[str, Any] = field(default_factory=dict)
-    search_range_px: float = 5.0
+    search_range_px: float | None = None
     memory: int = 3
     min_track_length: int = 10
     temperature_c: float = 22.0
@@ -117,7 +119,8 @@ class LiveConfig:
         if not isinstance(self.detection, dict):
             raise PyntaInputError(f"detection must be a dict of locate() options, got {self.detection!r}")
         check_detection(self.engine, self.detection)
-        require_positive("search_range_px", self.search_range_px)
+        if self.search_range_px is not None:
+            require_positive("search_range_px", self.search_range_px)
         if not _is_int(self.memory) or self.memory < 0:
             raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {self.memory!r}")
         if not _is_int(self.min_track_length) or self.min_track_length < 3:
@@ -136,24 +139,31 @@ class LiveConfig:
 
 
 def check_detection(engine: str, detection: dict[str, Any]) -> None:
-    """Validate detection options by running the engine once on a blank frame.
+    """Validate detection options by running the engine once on :func:`synthetic_frame`.
 
     Raises
     ------
     PyntaInputError
         For an unknown engine or option (from :func:`napari_pynta.detect.locate`).
     """
-    import numpy as np
-
     from napari_pynta import detect
 
     load_engines()
     if "frame_number" in detection or "engine" in detection:
         raise PyntaInputError("detection must not set 'frame_number' or 'engine' (set by the pipeline)")
     try:
-        detect.locate(np.zeros((32, 32), np.uint16), engine, **detection)
+        detect.locate(synthetic_frame(), engine, **detection)
     except TypeError as error:
         raise PyntaInputError(f"detection has an option locate() does not accept: {error}") from None
+
+
+def synthetic_frame() -> np.ndarray:
+    """A small uint16 frame with three noisy spots (checks options, warms up JIT engines)."""
+    yy, xx = np.mgrid[0:64, 0:64]
+    spots = sum(500.0 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 3.0)
+                for y, x in ((15.3, 20.6), (40.1, 44.7), (50.5, 12.2)))
+    noise = np.random.default_rng(0).normal(0, 3, spots.shape)
+    return (100 + spots + noise).astype(np.uint16)
 
 
 def _is_int(value: Any) -> bool:

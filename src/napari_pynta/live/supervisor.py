@@ -114,7 +114,7 @@ class LivePipeline:
             self._spawn(ACQUISITION, workers.acquisition_worker, config.camera,
                         config.camera_settings, config.n_frames, config.track,
                         int(config.save_buffer_mb * 1e6), int(config.track_buffer_mb * 1e6),
-                        self._minmass_probe())
+                        self._calibration())
             self._spawn(SAVER, workers.saver_worker)
             if config.track:
                 self._spawn(LINKER, workers.linker_worker)
@@ -211,6 +211,12 @@ class LivePipeline:
             self._record_error(f"the recording may be incomplete: {error}")
         self._recording_path = None
         return int(self._reports.get(SAVER, {}).get("frames_saved", 0))
+
+    def finish_acquisition(self) -> None:
+        """End the run now as if ``n_frames`` had been reached; then use :meth:`wait_finished`."""
+        self._require_running()
+        self._command(ACQUISITION, "finish")
+        self._wait_acknowledged(ACQUISITION)
 
     # ------------------------------------------------------------------ tracking
     def set_locators(self, n: int) -> None:
@@ -346,11 +352,14 @@ class LivePipeline:
             "detection": config.detection,
         }
 
-    def _minmass_probe(self) -> dict[str, Any] | None:
+    def _calibration(self) -> dict[str, Any] | None:
+        """What the acquisition must choose from the first frames (None: nothing)."""
         config = self.config
-        if not config.track or config.detection.get("minmass") is not None:
+        if not config.track or (config.detection.get("minmass") is not None
+                                and config.search_range_px is not None):
             return None
-        return {"engine": config.engine, "detection": config.detection}
+        return {"engine": config.engine, "detection": config.detection,
+                "search_range_px": config.search_range_px, "memory": config.memory}
 
     def _store_metadata(self) -> dict[str, Any]:
         metadata = dict(self._camera_info["metadata"])
@@ -371,10 +380,12 @@ class LivePipeline:
         self._recording_path = str(path)
 
     def _configure_tracking(self) -> None:
-        """Send the detection threshold and the sizing metadata, now that the camera is known."""
-        config = self._camera_info
-        if config.get("minmass") is not None:
-            self.config.detection["minmass"] = float(config["minmass"])
+        """Send the chosen threshold/search range and the sizing metadata to the workers."""
+        chosen = self._camera_info.get("calibration", {})
+        if "search_range_px" in chosen:
+            self.config.search_range_px = float(chosen["search_range_px"])
+        if "minmass" in chosen and self.config.detection.get("minmass") is None:
+            self.config.detection["minmass"] = float(chosen["minmass"])
             for name in self._locator_names():
                 self._command(name, "detect", engine=self.config.engine,
                               detection=self.config.detection)

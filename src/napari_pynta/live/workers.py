@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -39,8 +40,10 @@ HEARTBEAT_S = 0.2
 SAVE_BLOCK_FRAMES = 32
 #: per-peer ZeroMQ queue of the locate path: small, so a locator that stops loses few frames
 LOCATE_HWM = 2
-#: frames used to estimate the detection threshold when none is given
-MINMASS_PROBE_FRAMES = 10
+#: the live frame rate is measured over this many seconds
+RATE_WINDOW_S = 1.0
+#: frames used to choose the detection threshold and search range when they are not given
+CALIBRATION_FRAMES = 60
 #: a missing frame is declared lost by the linker after later frames waited this long (s)
 LINK_GAP_TIMEOUT_S = 2.0
 
@@ -133,7 +136,10 @@ def _run(name: str, endpoints: LiveEndpoints, body: Callable[[_Worker], None]) -
         code = 1
     worker.close()
     # Everything is written and every socket flushed: skip the interpreter's slow teardown of
-    # numpy/pandas/numba (seconds on a loaded machine), which would delay stop().
+    # numpy/pandas/numba (seconds on a loaded machine), which would delay stop(). The
+    # multiprocessing finalizers still run, so semaphores created by libraries (blosc) are
+    # released and not reported as leaked.
+    multiprocessing.util._run_finalizers(0)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -184,47 +190,60 @@ class _SaveBuffer:
 def acquisition_worker(name: str, endpoints: LiveEndpoints, camera: str,
                        camera_settings: dict[str, Any], n_frames: int | None, track: bool,
                        save_buffer_bytes: int, track_buffer_bytes: int,
-                       minmass_probe: dict[str, Any] | None = None) -> None:
+                       calibration: dict[str, Any] | None = None) -> None:
     """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
 
     Waits for a ``go`` command before the first frame, so recording and tracking see frame 0.
-    With ``minmass_probe`` (``engine``, ``detection``) the first :data:`MINMASS_PROBE_FRAMES`
-    frames are used (not recorded) to estimate the detection threshold, reported in ``ready``.
+    With ``calibration`` (``engine``, ``detection``, ``search_range_px``, ``memory``) the first
+    :data:`CALIBRATION_FRAMES` frames (not recorded) choose the missing ``minmass`` and
+    ``search_range_px`` as ``pynta analyze`` does; both are reported in ``ready``.
     Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
-    ``stop``. Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
+    ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``. Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
     ``finished`` after ``n_frames`` frames or when a playback ends.
     """
     _run(name, endpoints, lambda w: _acquire(w, camera, camera_settings, n_frames, track,
-                                             save_buffer_bytes, track_buffer_bytes, minmass_probe))
+                                             save_buffer_bytes, track_buffer_bytes, calibration))
 
 
-def _probe_minmass(camera: Any, probe: dict[str, Any]) -> float:
-    """Estimate ``minmass`` from the first frames of the camera (which are then discarded)."""
-    from napari_pynta import detect
+def _calibrate(camera: Any, calibration: dict[str, Any]) -> dict[str, float]:
+    """Choose ``minmass`` and ``search_range_px`` from the first frames (then discarded).
+
+    The same automatic choices as the offline analysis: the threshold above the noise peak
+    (:func:`~napari_pynta.detect.estimate_minmass`) and the range from a pilot linking
+    (:func:`~napari_pynta.analysis.suggest_search_range_px`).
+    """
+    from napari_pynta import analysis, detect
     from napari_pynta.live.config import load_engines
 
     load_engines()
     camera.start()
-    frames = np.stack([camera.read()[0] for _ in range(MINMASS_PROBE_FRAMES)])
+    frames = np.stack([camera.read()[0] for _ in range(CALIBRATION_FRAMES)])
     camera.stop()
-    return detect.estimate_minmass(frames, probe["engine"], n_sample=MINMASS_PROBE_FRAMES,
-                                   **probe["detection"])
+    engine, detection = calibration["engine"], dict(calibration["detection"])
+    if detection.get("minmass") is None:
+        detection["minmass"] = detect.estimate_minmass(frames, engine, **detection)
+    chosen = {"minmass": float(detection["minmass"])}
+    if calibration["search_range_px"] is None:
+        localizations = detect.locate_frames(frames, 0, engine, **detection)
+        search_range, _ = analysis.suggest_search_range_px(localizations, calibration["memory"])
+        chosen["search_range_px"] = round(search_range, 2)
+    return chosen
 
 
 def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_frames: int | None,
              track: bool, save_buffer_bytes: int, track_buffer_bytes: int,
-             minmass_probe: dict[str, Any] | None) -> None:
+             calibration: dict[str, Any] | None) -> None:
     from napari_pynta.cameras import CameraExhausted, open_camera
 
     camera = open_camera(camera_name, **camera_settings)
-    minmass = None if minmass_probe is None else _probe_minmass(camera, minmass_probe)
+    chosen = {} if calibration is None else _calibrate(camera, calibration)
     preview = w.socket(zmq.PUB, bind=w.endpoints.frames, SNDHWM=2)
     save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
     acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
     locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
     to_linker = w.socket(zmq.PUSH, connect=w.endpoints.locs_in) if track else None
     w.report("ready", frame_shape=list(camera.frame_shape), dtype=np.dtype(camera.dtype).str,
-             metadata=camera.metadata_for_store(), minmass=minmass)
+             metadata=camera.metadata_for_store(), calibration=chosen)
 
     state = {"recording": False, "go": False, "finished": False, "end_sent": False}
     save_buffer = _SaveBuffer(save_buffer_bytes)
@@ -232,12 +251,19 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
     track_bytes = 0
     counters = {"frames_acquired": 0, "record_refused": 0, "frames_untracked": 0,
                 "recorded": 0}
-    rate_window: collections.deque[float] = collections.deque(maxlen=200)
+    rate_window: collections.deque[float] = collections.deque()
+    first_frame_time = last_frame_time = 0.0
     seq = 0
 
     def beat(event: str) -> None:
-        fps = (len(rate_window) - 1) / (rate_window[-1] - rate_window[0]) \
-            if len(rate_window) > 1 and rate_window[-1] > rate_window[0] else 0.0
+        """Report counters; ``fps`` over the last second, or over the whole run at the end."""
+        now = time.perf_counter()
+        while len(rate_window) > 2 and now - rate_window[0] > RATE_WINDOW_S:
+            rate_window.popleft()
+        times = (first_frame_time, last_frame_time) if event == "finished" else \
+            (rate_window[0], rate_window[-1]) if rate_window else (0.0, 0.0)
+        frames = counters["frames_acquired"] if event == "finished" else len(rate_window)
+        fps = (frames - 1) / (times[1] - times[0]) if times[1] > times[0] else 0.0
         w.report(event, fps=fps, buffer_fill=save_buffer.fill, recording=state["recording"],
                  last_seq=seq - 1, **counters)
 
@@ -259,6 +285,8 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
                 state["end_sent"] = False
             elif cmd == "stop_recording":
                 end_recording(None)
+            elif cmd == "finish":  # end the run now, as if n_frames had been reached
+                n_frames = seq
             elif cmd == "stop":
                 w.stopping = True
         if w.stopping:
@@ -300,11 +328,13 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
         if not state["go"] or state["finished"]:
             _wait(w, acks, 0.005 if (save_buffer.frames or track_queue) else 0.05)
             continue
-        try:
-            frame, t = camera.read()
-        except CameraExhausted:
-            frame = None
-        if frame is None or (n_frames is not None and seq >= n_frames):
+        frame = None
+        if n_frames is None or seq < n_frames:
+            try:
+                frame, t = camera.read()
+            except CameraExhausted:
+                pass
+        if frame is None:  # n_frames reached, ``finish`` asked for, or the playback ended
             state["finished"] = True
             camera.stop()
             end_recording("end of acquisition")
@@ -334,7 +364,9 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
                 transport.send_json(to_linker, "skip", {"skip": [skipped[0]]})
             track_queue.append((seq, t, frame))
             track_bytes += frame.nbytes
-        rate_window.append(time.perf_counter())
+        last_frame_time = time.perf_counter()
+        first_frame_time = first_frame_time or last_frame_time
+        rate_window.append(last_frame_time)
         counters["frames_acquired"] += 1
         seq += 1
     camera.close()
@@ -478,14 +510,10 @@ def _locate(w: _Worker, engine: str, detection: dict[str, Any]) -> None:
 def _warm_up(engine: str, detection: dict[str, Any]) -> None:
     """Locate once in a synthetic frame, so the JIT compilation (numba) is not paid on live frames."""
     from napari_pynta import detect
-    from napari_pynta.live.config import load_engines
+    from napari_pynta.live.config import load_engines, synthetic_frame
 
     load_engines()
-    yy, xx = np.mgrid[0:64, 0:64]
-    spots = sum(500.0 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 3.0)
-                for y, x in ((15.3, 20.6), (40.1, 44.7), (50.5, 12.2)))
-    frame = (100 + spots + np.random.default_rng(0).normal(0, 3, spots.shape)).astype(np.uint16)
-    detect.locate(frame, engine, **detection)
+    detect.locate(synthetic_frame(), engine, **detection)
 
 
 def _new_detection(w: _Worker, engine: str, detection: dict[str, Any],
