@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from napari_pynta import __version__, detect, link, physics, sizing
+from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 
 Progress = Callable[[int, int], None]
@@ -31,8 +31,9 @@ METADATA_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperatu
 REQUIRED_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
 
 #: automatic search range = this many per-axis rms steps (a 2-D step exceeds it with
-#: probability exp(-k^2 / 2) = 1e-4)
-SEARCH_RANGE_RMS_STEPS = 4.3
+#: probability exp(-k^2 / 2) = 4e-6; tighter ranges bias D low in crowded fields, where the
+#: linker's least-squares choice between candidates favours short steps)
+SEARCH_RANGE_RMS_STEPS = 5.0
 #: the pilot linking that measures the rms step uses this fraction of the particle spacing
 PILOT_RANGE_SPACING_FRACTION = 0.7
 PILOT_RANGE_LIMITS_PX = (3.0, 30.0)
@@ -72,6 +73,7 @@ class AnalysisParams:
     search_range_px: float | None = None
     memory: int = 3
     min_track_length: int = 10
+    depth_um: float | None = None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], **overrides: Any) -> AnalysisParams:
@@ -83,6 +85,9 @@ class AnalysisParams:
             Store attributes (keys of :data:`METADATA_FIELDS` are used, others ignored).
         **overrides
             Field values that win over the metadata; a value of None keeps the metadata/default.
+            A new ``temperature_c`` without a ``viscosity_pa_s`` drops the stored viscosity when
+            the stored solvent is a known one (water), so that it is recomputed at the new
+            temperature.
 
         Returns
         -------
@@ -97,7 +102,12 @@ class AnalysisParams:
                 f"{', '.join(sorted(names))}"
             )
         values = {key: metadata[key] for key in METADATA_FIELDS if metadata.get(key) is not None}
-        values.update({key: value for key, value in overrides.items() if value is not None})
+        given = {key: value for key, value in overrides.items() if value is not None}
+        if "temperature_c" in given and "viscosity_pa_s" not in given \
+                and values.get("solvent", "water") in physics.KNOWN_SOLVENTS:
+            # the stored viscosity is the solvent's at the stored temperature: recompute it
+            values.pop("viscosity_pa_s", None)
+        values.update(given)
         return cls(**values)
 
     @property
@@ -148,6 +158,8 @@ class AnalysisParams:
             raise PyntaInputError(
                 f"--min-track-length must be an integer >= 3 (two successive steps are needed), "
                 f"got {self.min_track_length!r}")
+        if self.depth_um is not None:
+            require_positive(cli_flag("depth_um"), self.depth_um)
         return self
 
 
@@ -171,6 +183,10 @@ class AnalysisResult:
         The parameters used, with automatic choices filled in.
     ensemble : EnsembleEstimate
         The pooled estimate behind ``summary["diameter_nm"]``.
+    sizes : DeconvolvedSizes or None
+        Track-length-corrected distributions behind ``summary["deconvolved_nm"]``.
+    frame_shape : (int, int) or None
+        Frame size in pixels (for the detection volume).
     """
 
     localizations: pd.DataFrame
@@ -180,6 +196,8 @@ class AnalysisResult:
     warnings: list[str]
     params: AnalysisParams
     ensemble: sizing.EnsembleEstimate = field(repr=False)
+    sizes: deconvolve.DeconvolvedSizes | None = field(default=None, repr=False)
+    frame_shape: tuple[int, int] | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The result tables by name (:data:`TABLE_NAMES`)."""
@@ -336,7 +354,8 @@ def link_tracks(localizations: pd.DataFrame, params: AnalysisParams) -> pd.DataF
 
 
 def analyze_localizations(
-    localizations: pd.DataFrame, n_frames: int, params: AnalysisParams, source: str | None = None
+    localizations: pd.DataFrame, n_frames: int, params: AnalysisParams, source: str | None = None,
+    frame_shape: tuple[int, int] | None = None,
 ) -> AnalysisResult:
     """Everything after detection: link, filter, size, summarize.
 
@@ -350,6 +369,8 @@ def analyze_localizations(
         Validated parameters (``search_range_px=None`` is chosen from the data).
     source : str, optional
         Where the movie came from (recorded in the summary).
+    frame_shape : (int, int), optional
+        Frame size in pixels; with ``params.depth_um`` it gives the concentration.
 
     Returns
     -------
@@ -374,8 +395,16 @@ def analyze_localizations(
     warnings = notes + sizing.quality_warnings(per_track, ensemble)
     summary = summarize(localizations, tracks, per_track, ensemble, warnings, n_frames, params,
                         source)
+    sizes = deconvolve.deconvolve_tracks(
+        tracks, per_track, pixel_size_um=params.pixel_size_um,
+        frame_interval_s=params.frame_interval_s, exposure_s=params.exposure_s,
+        temperature_c=params.temperature_c, viscosity_pa_s=viscosity) if len(per_track) else None
+    summary |= _json_ready(sizes.summary() if sizes else {"deconvolved_nm": None})
+    summary["concentration"] = _json_ready(concentration.concentration_summary(
+        localizations, n_frames, frame_shape, params.pixel_size_um, params.depth_um))
     return AnalysisResult(localizations=localizations, tracks=tracks, per_track=per_track,
-                          summary=summary, warnings=warnings, params=params, ensemble=ensemble)
+                          summary=summary, warnings=warnings, params=params, ensemble=ensemble,
+                          sizes=sizes, frame_shape=frame_shape)
 
 
 def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> AnalysisResult:
@@ -400,7 +429,8 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     params = resolve_minmass(frames, params)
     localizations = detect_frames(frames, params, progress=progress)
     return analyze_localizations(localizations, int(frames.shape[0]), params,
-                                 source=getattr(movie, "source", None))
+                                 source=getattr(movie, "source", None),
+                                 frame_shape=tuple(int(n) for n in frames.shape[1:]))
 
 
 # ---------------------------------------------------------------------------------- summary

@@ -1,0 +1,127 @@
+"""`pynta analyze` on a small simulated store, a metadata-less TIFF and bad paths."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from napari_pynta import physics, simulate
+from napari_pynta.cli import main
+from napari_pynta.store import MovieStore
+
+METADATA_KEYS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c",
+                 "viscosity_pa_s", "solvent")
+
+
+@pytest.fixture(scope="module")
+def movie_frames():
+    settings = simulate.SimulationSettings(shape=(128, 128), n_particles=25, pixel_size_um=0.2,
+                                           frame_interval_s=0.01, temperature_c=22.0, seed=2)
+    sim = simulate.simulate_movie(150, settings)
+    return sim.frames, {key: sim.metadata[key] for key in METADATA_KEYS}
+
+
+@pytest.fixture
+def store_path(tmp_path, movie_frames):
+    frames, metadata = movie_frames
+    store = MovieStore.create(tmp_path / "movie.zarr", frames.shape[1:], frames.dtype, metadata)
+    store.append(frames)
+    store.close()
+    return tmp_path / "movie.zarr"
+
+
+def run(capsys, *argv):
+    code = main(["analyze", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_json_prints_one_object_with_the_results(capsys, store_path, tmp_path):
+    code, out, err = run(capsys, store_path, "--json", "--out", tmp_path / "results")
+    assert code == 0
+    summary = json.loads(out)  # the whole of stdout is one JSON document
+    assert summary["n_frames"] == 150 and summary["n_tracks"] > 20
+    assert summary["params"]["pixel_size_um"] == 0.2 and summary["params"]["exposure_s"] == 0.01
+    assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.15)  # small movie: ~5 % error
+    assert set(summary["size_nm"]) >= {"mean", "mode", "sd", "d10", "d50", "d90", "span"}
+    assert isinstance(summary["warnings"], list)
+    assert "%|" not in err  # no progress bar with --json
+    # --out: CSV tables and the same summary; the store got the tables too
+    assert json.loads((tmp_path / "results" / "summary.json").read_text()) == summary
+    per_track = pd.read_csv(tmp_path / "results" / "per_track.csv")
+    assert len(per_track) == summary["n_tracks"]
+    assert "saved tables localizations, tracks, per_track into" in err
+    store = MovieStore.open(store_path)
+    assert set(store.table_names()) >= {"localizations", "tracks", "per_track"}
+    assert len(store.read_table("per_track")) == summary["n_tracks"]
+    store.close()
+
+
+def test_flags_override_metadata(capsys, store_path):
+    _, out, _ = run(capsys, store_path, "--json", "--no-save", "--minmass", 250,
+                    "--search-range-px", 6)
+    base = json.loads(out)
+    _, out, _ = run(capsys, store_path, "--json", "--no-save", "--minmass", 250,
+                    "--search-range-px", 6, "--temperature-c", 30)
+    warm = json.loads(out)
+    assert warm["params"]["temperature_c"] == 30.0 and base["params"]["temperature_c"] == 22.0
+    # same tracks, same D: only Stokes-Einstein's T / eta changes; the store's solvent is water,
+    # so its viscosity is recomputed at 30 °C instead of keeping the stored 22 °C value
+    assert warm["D_um2_s"] == pytest.approx(base["D_um2_s"], rel=1e-12)
+    assert warm["params"]["viscosity_pa_s"] == pytest.approx(physics.water_viscosity_pa_s(30.0))
+    assert warm["diameter_nm"] == pytest.approx(
+        physics.diameter_nm(base["D_um2_s"], 30.0, physics.water_viscosity_pa_s(30.0)), rel=1e-9)
+    eta = base["params"]["viscosity_pa_s"]
+    _, out, _ = run(capsys, store_path, "--json", "--no-save", "--minmass", 250,
+                    "--search-range-px", 6, "--viscosity-pa-s", 2 * eta)
+    thick = json.loads(out)
+    assert thick["diameter_nm"] == pytest.approx(base["diameter_nm"] / 2, rel=1e-9)
+
+
+def test_readable_summary_and_progress_bar(capsys, store_path):
+    code, out, err = run(capsys, store_path, "--no-save")
+    assert code == 0
+    assert "ensemble diameter" in out and "D50" in out and "(auto)" in out
+    assert "locating" in err and "150/150" in err
+
+
+def test_tiff_without_metadata_names_the_missing_flag(capsys, tmp_path, movie_frames):
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, movie_frames[0][:30])
+    code, out, err = run(capsys, path, "--json")
+    assert code == 2 and out == ""
+    assert "--pixel-size-um is required: the movie has no pixel_size_um metadata" in err
+    code, _, err = run(capsys, path, "--pixel-size-um", 0.2, "--frame-interval-s", 0.01,
+                       "--temperature-c", 22)
+    assert code == 2 and "--exposure-s is required" in err
+    code, out, _ = run(capsys, path, "--json", "--pixel-size-um", 0.2, "--frame-interval-s",
+                       0.01, "--temperature-c", 22, "--exposure-s", 0.01)
+    assert code == 0 and json.loads(out)["n_frames"] == 30
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(lambda tmp: tmp / "missing.zarr", "does not exist"),
+     (lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt", "unsupported"),
+     (lambda tmp: (tmp / "broken.tif").write_bytes(b"not a tiff") and tmp / "broken.tif", "")],
+)
+def test_unreadable_paths_exit_with_code_2(capsys, tmp_path, make, message):
+    code, out, err = run(capsys, make(tmp_path), "--json")
+    assert code == 2 and out == "" and "pynta analyze: error:" in err and message in err
+
+
+def test_empty_store_is_reported(capsys, tmp_path):
+    MovieStore.create(tmp_path / "empty.zarr", (32, 32), np.uint16,
+                      {"pixel_size_um": 0.2}).close()
+    code, _, err = run(capsys, tmp_path / "empty.zarr", "--json")
+    assert code == 2 and "no frames" in err
+
+
+def test_bad_flag_values_exit_with_code_2(capsys, store_path):
+    code, _, err = run(capsys, store_path, "--diameter-px", 8)
+    assert code == 2 and "diameter must be an odd integer" in err
+    code, _, err = run(capsys, store_path, "--engine", "magic")
+    assert code == 2 and "engine must be one of" in err
