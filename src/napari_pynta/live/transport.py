@@ -109,8 +109,11 @@ def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: in
 
 
 def _as_array(part: zmq.Frame | bytes, dtype: str, shape: Any) -> np.ndarray:
+    """A read-only array viewing the message's memory (no copy)."""
     buffer = part.buffer if isinstance(part, zmq.Frame) else part
-    return np.frombuffer(buffer, dtype=np.dtype(dtype)).reshape(shape)
+    array = np.frombuffer(buffer, dtype=np.dtype(dtype)).reshape(shape)
+    array.flags.writeable = False
+    return array
 
 
 def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
