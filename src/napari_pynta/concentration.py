@@ -193,6 +193,43 @@ def concentration(
     )
 
 
+def concentration_summary(
+    localizations: pd.DataFrame,
+    n_frames: int,
+    frame_shape: tuple[int, int] | None,
+    pixel_size_um: float,
+    depth_um: float | None,
+) -> dict:
+    """The ``concentration`` entry of an analysis summary.
+
+    Parameters
+    ----------
+    localizations : DataFrame
+        Every particle found (``frame`` column, frames numbered from 0).
+    n_frames : int
+        Frames analysed.
+    frame_shape : (int, int) or None
+        Frame size, pixels (None: unknown, no concentration).
+    pixel_size_um : float
+        Pixel size, µm.
+    depth_um : float or None
+        Effective depth of the detection volume; None gives particles per frame only.
+
+    Returns
+    -------
+    dict
+        ``particles_per_frame(_sem)``, ``depth_um``, ``detection_volume_ml`` and
+        ``particles_per_ml(_sem)`` (None without a depth).
+    """
+    counts = particles_per_frame(localizations, n_frames)
+    entry = {"particles_per_frame": counts.mean, "particles_per_frame_sem": counts.sem,
+             "depth_um": depth_um, "detection_volume_ml": None, "particles_per_ml": None,
+             "particles_per_ml_sem": None}
+    if depth_um is not None and frame_shape is not None:
+        entry |= concentration(counts, frame_shape, pixel_size_um, Depth(depth_um)).as_dict()
+    return entry
+
+
 def calibrate_depth(
     reference_counts: CountEstimate,
     frame_shape: tuple[int, int],

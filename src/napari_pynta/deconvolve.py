@@ -381,7 +381,8 @@ def cumulative_fraction(grid_nm: np.ndarray, weights: np.ndarray, diameters_nm) 
     return np.interp(np.log(np.asarray(diameters_nm, dtype=float)), np.log(edges), cdf_at_edges)
 
 
-def _quantile(grid_nm: np.ndarray, weights: np.ndarray, q: float) -> float:
+def quantile(grid_nm: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Diameter (nm) below which a fraction ``q`` of the distribution lies."""
     edges = _cell_edges(grid_nm)
     cdf_at_edges = np.concatenate([[0.0], np.cumsum(weights)])
     # strictly increasing support for interpolation: skip empty cells
@@ -481,7 +482,7 @@ def distribution_statistics(grid_nm: np.ndarray, weights: np.ndarray) -> dict:
     w = np.asarray(weights, dtype=float)
     mean = float(np.sum(w * grid))
     sd = float(np.sqrt(max(np.sum(w * (grid - mean) ** 2), 0.0)))
-    d10, d50, d90 = (_quantile(grid, w, q) for q in (0.1, 0.5, 0.9))
+    d10, d50, d90 = (quantile(grid, w, q) for q in (0.1, 0.5, 0.9))
     peaks = find_peaks(grid, w)
     return {
         "mean": mean,
@@ -634,4 +635,75 @@ def lognormal_fit(
         converged=bool(result.success),
         method="log-normal fit",
         parameters={"median_nm": float(np.exp(ln_median)), "sigma_log": sigma_log},
+    )
+
+
+@dataclass(frozen=True)
+class DeconvolvedSizes:
+    """The corrected size distributions of one analysis.
+
+    Attributes
+    ----------
+    deconvolved : SizeDistribution
+        Walker EM distribution.
+    lognormal : SizeDistribution
+        Log-normal maximum-likelihood fit.
+    sigma_um : Series
+        Localization error used for every track (by brightness class).
+    """
+
+    deconvolved: SizeDistribution
+    lognormal: SizeDistribution
+    sigma_um: pd.Series
+
+    def summary(self) -> dict:
+        """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary."""
+        deconvolved = self.deconvolved.statistics() | {
+            "n_tracks": self.deconvolved.n_tracks,
+            "method": "Walker EM deconvolution",
+            "iterations": self.deconvolved.n_iterations,
+            "converged": self.deconvolved.converged,
+        }
+        fit = self.lognormal.statistics()
+        lognormal = {key: fit[key] for key in ("mean", "mode", "sd", "d10", "d50", "d90", "span")}
+        lognormal |= {"median": self.lognormal.parameters["median_nm"],
+                      "sigma_log": self.lognormal.parameters["sigma_log"],
+                      "method": "log-normal fit"}
+        return {"deconvolved_nm": deconvolved, "lognormal_fit_nm": lognormal}
+
+
+def deconvolve_tracks(
+    tracks: pd.DataFrame,
+    per_track: pd.DataFrame,
+    *,
+    pixel_size_um: float,
+    frame_interval_s: float,
+    exposure_s: float,
+    temperature_c: float,
+    viscosity_pa_s: float,
+) -> DeconvolvedSizes | None:
+    """Deconvolved and log-normal size distributions of the tracks of an analysis.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        The linked localizations that were sized (``particle, frame, y, x, mass``).
+    per_track : DataFrame
+        Their ``sizing.track_diffusion`` table.
+    pixel_size_um, frame_interval_s, exposure_s, temperature_c, viscosity_pa_s : float
+        Acquisition metadata.
+
+    Returns
+    -------
+    DeconvolvedSizes or None
+        None when no track has a usable mean squared step.
+    """
+    sigma = localization_error_by_brightness(tracks, pixel_size_um, frame_interval_s, exposure_s)
+    usable = per_track[(per_track["msd1_um2"] > 0) & (per_track["n_steps"] >= 1)]
+    if usable.empty:
+        return None
+    steps = TrackSteps.from_table(usable, sigma)
+    model = StepModel(frame_interval_s, exposure_s, 0.0, temperature_c, viscosity_pa_s)
+    return DeconvolvedSizes(
+        deconvolved=walker_em(steps, model), lognormal=lognormal_fit(steps, model), sigma_um=sigma
     )
