@@ -52,7 +52,6 @@ _GAUSS_TRUNCATE = 4.0  # sigmas; trackpy's lowpass default
 _MAX_LEVELS = 65535  # trackpy rescales the bandpass to the input's integer range (uint16 at most)
 _SPARE_BINS = 16  # extra histogram bins that absorb the background pixels (see _scan)
 _MAX_DIAMETER = 255  # the background test stores distances up to the radius in uint8
-_KERNEL_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,8 +152,18 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
 
 
 @njit(cache=True, fastmath=True)
-def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, hist, cand,
-          ring_h, ring_n, pad_i, pad_u, col, flags, lev):
+def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_iterations,
+          hist, cand, cand_float, ring_h, ring_n, pad_i, pad_u, col, flags, lev):
+    """One streaming pass over the bandpassed image ``bp`` (``bp_bits``: its int32 view).
+
+    Per row: local maxima (equal to the maximum of the window ``[p - lo, p + hi]`` on both axes,
+    outside ``margin``), each refined at once by :func:`_centroid` while its rows are in cache
+    (``cand``: final mask centre; ``cand_float``: y, x, mass, peak value); a histogram of
+    trackpy's integer levels ``floor(bp * scale)``; and running sums of the ``raw`` pixels with
+    no foreground pixel (``bp_bits >= min_bits``) within the circular mask, whose row
+    half-widths are ``half_widths``. Returns (candidates, background pixels, sum, sum of
+    squares).
+    """
     ny, nx = bp.shape
     levels = hist.shape[0] - 17
     r = half_widths.shape[0] // 2
@@ -213,6 +222,7 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, hist, 
                 col[x] = max(col[x], src[x])
         if margin <= y <= ny - 1 - margin:
             bits = bp_bits[y]
+            row = bp[y]
             for x in range(nx):
                 flags[x] = (bits[x] > 0) & (bits[x] >= col[x])
             for start in range(margin, nx - margin, 64):
@@ -224,9 +234,15 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, hist, 
                 if hits == 0:
                     continue
                 for x in range(chunk.shape[0]):
-                    if chunk[x]:
-                        cand[n_cand, 0] = y
-                        cand[n_cand, 1] = start + x
+                    if chunk[x]:  # refine now, while the rows around y are in cache
+                        cm_y, cm_x, mass, centre_y, centre_x = _centroid(
+                            bp, y, start + x, r, max_iterations, half_widths)
+                        cand[n_cand, 0] = centre_y
+                        cand[n_cand, 1] = centre_x
+                        cand_float[n_cand, 0] = cm_y
+                        cand_float[n_cand, 1] = cm_x
+                        cand_float[n_cand, 2] = mass
+                        cand_float[n_cand, 3] = row[start + x]
                         n_cand += 1
         # background: no foreground pixel within the circular mask
         _fill(flags[:], 1)
@@ -271,62 +287,73 @@ def _percentile_level(hist, percentile):
     return v_lo + (v_hi - v_lo) * (rank - k_lo)
 
 
-@njit(cache=True)
-def _refine(raw, bp, cand, n_cand, min_level_value, radius, max_iterations,
-            mask_y, mask_x, r2_mask, cos_mask, sin_mask, out):
-    """Centre-of-mass refinement and characterization (trackpy's ``_numba_refine_2D_c``).
+@njit(cache=True, fastmath=True)
+def _centroid(bp, coord_y, coord_x, radius, max_iterations, half_widths):
+    """Iterative centre of mass in the circular mask (trackpy's refinement loop).
 
-    Only candidates with ``bp >= min_level_value`` are refined. ``out`` columns:
-    y, x, mass, size, ecc, signal, raw_mass. Returns the number of rows written.
+    The mask moves by one pixel along an axis while the centroid is more than 0.6 px off its
+    centre on that axis. Returns (y, x, mass, mask centre y, mask centre x) of the last mask.
     """
     ny, nx = bp.shape
-    upper_y = ny - radius - 1
-    upper_x = nx - radius - 1
-    n_mask = mask_y.shape[0]
-    n = 0
-    for c in range(n_cand):
-        coord_y = cand[c, 0]
-        coord_x = cand[c, 1]
-        if bp[coord_y, coord_x] < min_level_value:
-            continue
-        cm_y = 0.0
-        cm_x = 0.0
+    cm_y = 0.0
+    cm_x = 0.0
+    mass = 0.0
+    centre_y = coord_y
+    centre_x = coord_x
+    for _ in range(max_iterations):
+        centre_y = coord_y
+        centre_x = coord_x
+        sum_y = 0.0
+        sum_x = 0.0
         mass = 0.0
-        corner_y = coord_y - radius
-        corner_x = coord_x - radius
-        for _ in range(max_iterations):
-            corner_y = coord_y - radius
-            corner_x = coord_x - radius
-            sum_y = 0.0
-            sum_x = 0.0
-            mass = 0.0
-            for i in range(n_mask):
-                px = bp[corner_y + mask_y[i], corner_x + mask_x[i]]
-                sum_y += px * mask_y[i]
-                sum_x += px * mask_x[i]
-                mass += px
-            off_y = sum_y / mass - radius
-            off_x = sum_x / mass - radius
-            cm_y = coord_y + off_y
-            cm_x = coord_x + off_x
-            if abs(off_y) < _SHIFT_THRESH and abs(off_x) < _SHIFT_THRESH:
-                break
-            if off_y > _SHIFT_THRESH:
-                coord_y += 1
-            elif off_y < -_SHIFT_THRESH:
-                coord_y -= 1
-            if off_x > _SHIFT_THRESH:
-                coord_x += 1
-            elif off_x < -_SHIFT_THRESH:
-                coord_x -= 1
-            coord_y = min(max(coord_y, radius), upper_y)
-            coord_x = min(max(coord_x, radius), upper_x)
+        for k in range(2 * radius + 1):  # mask row by row: contiguous pixels
+            half = half_widths[k]
+            segment = bp[coord_y - radius + k, coord_x - half:coord_x + half + 1]
+            row_mass = 0.0
+            row_moment = 0.0
+            for i in range(segment.shape[0]):
+                row_mass += segment[i]
+                row_moment += segment[i] * i
+            mass += row_mass
+            sum_y += row_mass * (k - radius)
+            sum_x += row_moment - row_mass * half
+        off_y = sum_y / mass
+        off_x = sum_x / mass
+        cm_y = coord_y + off_y
+        cm_x = coord_x + off_x
+        if abs(off_y) < _SHIFT_THRESH and abs(off_x) < _SHIFT_THRESH:
+            break
+        if off_y > _SHIFT_THRESH:
+            coord_y += 1
+        elif off_y < -_SHIFT_THRESH:
+            coord_y -= 1
+        if off_x > _SHIFT_THRESH:
+            coord_x += 1
+        elif off_x < -_SHIFT_THRESH:
+            coord_x -= 1
+        coord_y = min(max(coord_y, radius), ny - radius - 1)
+        coord_x = min(max(coord_x, radius), nx - radius - 1)
+    return cm_y, cm_x, mass, centre_y, centre_x
+
+
+@njit(cache=True, fastmath=True)
+def _characterize(raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_mask,
+                  sin_mask, out):
+    """Radius of gyration, eccentricity, signal and raw mass in the final masks of ``rows``.
+
+    ``out`` holds y, x, mass of each feature in columns 0-2; columns 3-6 receive size, ecc,
+    signal and raw_mass (trackpy's definitions).
+    """
+    for n in range(rows.shape[0]):
+        corner_y = centres[rows[n], 0] - radius
+        corner_x = centres[rows[n], 1] - radius
+        mass = out[n, 2]
         rg = 0.0
         ecc_c = 0.0
         ecc_s = 0.0
         raw_mass = 0.0
         signal = 0.0
-        for i in range(n_mask):
+        for i in range(mask_y.shape[0]):
             yy = corner_y + mask_y[i]
             xx = corner_x + mask_x[i]
             px = bp[yy, xx]
@@ -334,21 +361,15 @@ def _refine(raw, bp, cand, n_cand, min_level_value, radius, max_iterations,
             ecc_c += cos_mask[i] * px
             ecc_s += sin_mask[i] * px
             raw_mass += raw[yy, xx]
-            if px > signal:
-                signal = px
+            signal = px if px > signal else signal
         centre = bp[corner_y + radius, corner_x + radius]
-        out[n, 0] = cm_y
-        out[n, 1] = cm_x
-        out[n, 2] = mass
         out[n, 3] = math.sqrt(rg / mass)
         out[n, 4] = math.sqrt(ecc_c ** 2 + ecc_s ** 2) / (mass - centre + 1e-6)
         out[n, 5] = signal
         out[n, 6] = raw_mass
-        n += 1
-    return n
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _keep_separated(pos_y, pos_x, mass, separation_y, separation_x):
     """Boolean keep-mask: of each pair closer than ``separation``, drop the dimmer one.
 
@@ -438,7 +459,9 @@ class _Workspace:
         self.v_row = np.empty(nx, np.float32)
         self.pad = np.empty(nx + 2 * max(lw, rb), np.float32)
         self.hist = np.empty(_MAX_LEVELS + 1 + _SPARE_BINS, np.int32)
-        self.cand = np.empty((ny * nx, 2), np.int32)  # pages are touched only when used
+        # one row per local maximum (at most one per pixel); pages are touched only when used
+        self.cand = np.empty((ny * nx, 2), np.int32)
+        self.cand_float = np.empty((ny * nx, 4), np.float64)
         self.ring_h = np.empty((lead + lo + 1, nx), np.int32)
         self.ring_n = np.empty((lead + r + 1, nx), np.uint8)
         self.pad_i = np.empty(nx + lo + hi, np.int32)
@@ -487,7 +510,7 @@ def locate_fast(
     Parameters
     ----------
     frame : ndarray (Y, X)
-        One image; any integer or float dtype (uint8/uint16/float32/float64 run natively).
+        One image of any integer or float dtype (uint16 and float32 are used without a copy).
     diameter : int
         Odd feature diameter in pixels (>= 3); the mask radius is ``diameter // 2``.
     minmass : float, optional
@@ -554,11 +577,11 @@ def locate_fast(
         topn = _validated_int("topn", topn, 1)
 
     features = _find_features(image, integer_input, levels, radius, separation, smoothing,
-                              noise_size, threshold, percentile, max_iterations)
+                              noise_size, threshold, percentile, max_iterations, minmass)
     if features is None:
         return empty_localizations()
     refined, ep = features
-    keep = refined[:, 2] > minmass
+    keep = np.ones(len(refined), bool)
     if maxsize is not None:
         keep &= refined[:, 3] < maxsize
     if topn is not None and keep.sum() > topn:
@@ -573,9 +596,9 @@ def locate_fast(
 
 def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: int,
                    separation: float, smoothing: int, noise_size: float, threshold: float,
-                   percentile: float, max_iterations: int
+                   percentile: float, max_iterations: int, minmass: float
                    ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Run the kernels: refined features (columns y..raw_mass) and their ``ep``, or None."""
+    """Run the kernels: features above ``minmass`` (columns y..raw_mass) and their ``ep``."""
     geometry = _geometry(radius, noise_size)
     box_lo, box_hi = _dilation_window(separation)
     work = _workspace(image.shape, geometry.gauss.size // 2, smoothing // 2, box_lo, box_hi,
@@ -593,18 +616,23 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
     min_bits = np.float32(1.0 / scale).view(np.int32)
     n_cand, n_background, bg_sum, bg_sum_sq = _scan(
         work.bp, work.bp_bits, image, np.float32(scale), box_lo, box_hi, margin, min_bits,
-        geometry.half_widths, hist, work.cand, work.ring_h, work.ring_n, work.pad_i,
-        work.pad_u, work.col, work.flags, work.lev)
+        geometry.half_widths, max_iterations, hist, work.cand, work.cand_float, work.ring_h,
+        work.ring_n, work.pad_i, work.pad_u, work.col, work.flags, work.lev)
     level = _percentile_level(hist[: levels + 1], percentile)
     if not n_cand or math.isnan(level):
         return None
-    # trackpy keeps maxima whose integer level floor(bp * scale) exceeds the percentile level
-    min_value = (math.floor(level) + 1) / scale
-    refined = np.empty((n_cand, 7), np.float64)
-    n = _refine(image, work.bp, work.cand, n_cand, np.float32(min_value), radius,
-                max_iterations, geometry.mask_y, geometry.mask_x, geometry.r2, geometry.cos2,
-                geometry.sin2, refined)
-    refined = refined[:n]
+    # trackpy keeps maxima whose integer level floor(bp * scale) exceeds the percentile level.
+    # Features at or below minmass are dropped before the duplicate removal, unlike trackpy,
+    # with the same result: of two close features the dimmer one goes, so a feature at or
+    # below minmass can never remove one above it.
+    found = work.cand_float[:n_cand]
+    rows = np.flatnonzero((found[:, 3] >= (math.floor(level) + 1) / scale)
+                          & (found[:, 2] > minmass))
+    refined = np.empty((len(rows), 7), np.float64)
+    refined[:, :3] = found[rows, :3]
+    _characterize(image, work.bp, work.cand, rows, radius, geometry.mask_y, geometry.mask_x,
+                  geometry.r2, geometry.cos2, geometry.sin2, refined)
+    n = len(rows)
     if n and separation > 0:
         refined = refined[_keep_separated(refined[:, 0].copy(), refined[:, 1].copy(),
                                           refined[:, 2].copy(), separation, separation)]
@@ -612,8 +640,9 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
         return None
     black_level, noise = _mean_and_std(n_background, bg_sum, bg_sum_sq)
     # Savin & Doyle's static error as trackpy computes it (noise_size is the correlation length)
-    ep = noise / (refined[:, 6] - geometry.n_pixels * black_level) * noise_size \
-        * geometry.root_sum_y2
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN/inf where undefined, as trackpy
+        ep = noise / (refined[:, 6] - geometry.n_pixels * black_level) * noise_size \
+            * geometry.root_sum_y2
     return refined, ep
 
 
@@ -630,8 +659,10 @@ def _as_kernel_image(frame: np.ndarray, invert: bool) -> tuple[np.ndarray, bool,
         image = image ^ np.iinfo(image.dtype).max if integer_input else 1 - image
     # trackpy rescales the bandpass to the integer range of the input (uint8 for floats)
     levels = min(np.iinfo(image.dtype).max, _MAX_LEVELS) if integer_input else 255
-    if image.dtype not in _KERNEL_DTYPES:
-        image = image.astype(np.float64)
+    if image.dtype == np.uint8:
+        image = image.astype(np.uint16)  # exact; one compiled kernel set fewer
+    elif image.dtype != np.uint16:
+        image = image.astype(np.float32, copy=False)  # the kernels compute in float32 anyway
     return np.ascontiguousarray(image), integer_input, levels
 
 
