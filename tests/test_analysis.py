@@ -13,6 +13,7 @@ import pytest
 from napari_pynta import analysis, physics, simulate
 from napari_pynta.analysis import AnalysisParams
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.link import StreamingLinker
 from napari_pynta.readers import Movie
 from napari_pynta.store import MovieStore
 
@@ -94,9 +95,17 @@ def test_chunked_detection_gives_the_same_result():
     chunks = [analysis.detect_frames(movie.frames[start:start + 25], resolved, first_frame=start)
               for start in range(0, 60, 25)]
     joined = analysis.analyze_localizations(pd.concat(chunks, ignore_index=True), 60, resolved,
-                                            source=movie.source)
+                                            source=movie.source, frame_shape=(128, 128))
     pd.testing.assert_frame_equal(joined.per_track, whole.per_track)
     assert joined.summary == whole.summary
+    # the live linker's route: size tracks it linked itself, frame by frame
+    linker = StreamingLinker(whole.params.search_range_px, whole.params.memory)
+    live_tracks = pd.concat([linker.add(frame) for _, frame in
+                             whole.localizations.groupby("frame")], ignore_index=True)
+    live = analysis.summarize_tracks(live_tracks, whole.params, n_frames=60,
+                                     localizations=whole.localizations, source=movie.source,
+                                     frame_shape=(128, 128))
+    assert live.summary == whole.summary
 
 
 def test_results_round_trip_through_a_store_and_csv(tmp_path):

@@ -3,14 +3,17 @@
 :func:`analyze` is a chain of small steps that other front ends reuse (the batch mode runs
 :func:`detect_frames` on chunks of frames and :func:`analyze_localizations` on their union)::
 
-    resolve_minmass -> detect_frames -> link_tracks -> filter -> size_tracks -> summarize
+    resolve_minmass -> detect_frames -> analyze_localizations
+                                        (suggest_search_range_px -> link -> summarize_tracks)
+
+and the live linker runs :func:`summarize_tracks` on the tracks it has linked so far.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,10 +350,67 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     return float(min(max(wanted, low), pilot_range)), bool(limited)
 
 
-def link_tracks(localizations: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
-    """Link and keep tracks of at least ``params.min_track_length`` localizations."""
-    linked = link.link_features(localizations, params.search_range_px, params.memory)
-    return link.filter_tracks(linked, params.min_track_length)
+def summarize_tracks(
+    tracks: pd.DataFrame,
+    params: AnalysisParams,
+    *,
+    n_frames: int | None = None,
+    localizations: pd.DataFrame | None = None,
+    source: str | None = None,
+    frame_shape: tuple[int, int] | None = None,
+    notes: Sequence[str] = (),
+) -> AnalysisResult:
+    """Size already linked tracks: length filter, per-track and ensemble D, deconvolved size
+    distribution, concentration, warnings, summary.
+
+    The live linker calls this on the tracks it has linked so far, so live summaries have exactly
+    the keys and numbers of ``pynta analyze --json``.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Linked localizations (with ``particle``); tracks shorter than
+        ``params.min_track_length`` are dropped here.
+    params : AnalysisParams
+        Validated parameters.
+    n_frames : int, optional
+        Number of frames analysed; default: the frames spanned by ``tracks``.
+    localizations : pandas.DataFrame, optional
+        All localizations (for the counts); default: ``tracks``.
+    source : str, optional
+        Where the movie came from (recorded in the summary).
+    frame_shape : (int, int), optional
+        Frame size in pixels; with ``params.depth_um`` it gives the concentration.
+    notes : sequence of str
+        Warnings from earlier steps, listed first.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    params.validate()
+    localizations = tracks if localizations is None else localizations
+    if n_frames is None:
+        n_frames = int(tracks["frame"].max() - tracks["frame"].min() + 1) if len(tracks) else 0
+    kept = link.filter_tracks(tracks, params.min_track_length)
+    viscosity = params.resolved_viscosity_pa_s
+    per_track = sizing.track_diffusion(kept, params.pixel_size_um, params.frame_interval_s,
+                                       params.exposure_s, params.temperature_c, viscosity)
+    ensemble = sizing.ensemble_diffusion(kept, params.pixel_size_um, params.frame_interval_s,
+                                         params.exposure_s)
+    warnings = list(notes) + sizing.quality_warnings(per_track, ensemble)
+    summary = summarize(localizations, kept, per_track, ensemble, warnings, n_frames, params,
+                        source)
+    sizes = deconvolve.deconvolve_tracks(
+        kept, per_track, pixel_size_um=params.pixel_size_um,
+        frame_interval_s=params.frame_interval_s, exposure_s=params.exposure_s,
+        temperature_c=params.temperature_c, viscosity_pa_s=viscosity) if len(per_track) else None
+    summary |= _json_ready(sizes.summary() if sizes else {"deconvolved_nm": None})
+    summary["concentration"] = _json_ready(concentration.concentration_summary(
+        localizations, n_frames, frame_shape, params.pixel_size_um, params.depth_um))
+    return AnalysisResult(localizations=localizations, tracks=kept, per_track=per_track,
+                          summary=summary, warnings=warnings, params=params, ensemble=ensemble,
+                          sizes=sizes, frame_shape=frame_shape)
 
 
 def analyze_localizations(
@@ -386,25 +446,9 @@ def analyze_localizations(
                 f"Particles move almost as far between frames as they are apart; the search "
                 f"range was capped at {search_range:.1f} px. Lower the concentration or the "
                 "frame interval, or set --search-range-px.")
-    tracks = link_tracks(localizations, params)
-    viscosity = params.resolved_viscosity_pa_s
-    per_track = sizing.track_diffusion(tracks, params.pixel_size_um, params.frame_interval_s,
-                                       params.exposure_s, params.temperature_c, viscosity)
-    ensemble = sizing.ensemble_diffusion(tracks, params.pixel_size_um, params.frame_interval_s,
-                                         params.exposure_s)
-    warnings = notes + sizing.quality_warnings(per_track, ensemble)
-    summary = summarize(localizations, tracks, per_track, ensemble, warnings, n_frames, params,
-                        source)
-    sizes = deconvolve.deconvolve_tracks(
-        tracks, per_track, pixel_size_um=params.pixel_size_um,
-        frame_interval_s=params.frame_interval_s, exposure_s=params.exposure_s,
-        temperature_c=params.temperature_c, viscosity_pa_s=viscosity) if len(per_track) else None
-    summary |= _json_ready(sizes.summary() if sizes else {"deconvolved_nm": None})
-    summary["concentration"] = _json_ready(concentration.concentration_summary(
-        localizations, n_frames, frame_shape, params.pixel_size_um, params.depth_um))
-    return AnalysisResult(localizations=localizations, tracks=tracks, per_track=per_track,
-                          summary=summary, warnings=warnings, params=params, ensemble=ensemble,
-                          sizes=sizes, frame_shape=frame_shape)
+    linked = link.link_features(localizations, params.search_range_px, params.memory)
+    return summarize_tracks(linked, params, n_frames=n_frames, localizations=localizations,
+                            source=source, frame_shape=frame_shape, notes=notes)
 
 
 def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> AnalysisResult:
