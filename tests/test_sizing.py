@@ -182,7 +182,8 @@ def test_too_few_short_tracks_are_flagged():
     rng = np.random.default_rng(14)
     tracks = brownian_tracks(rng, n_tracks=10, n_frames=8)
     table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)
-    text = " ".join(sizing.quality_warnings(table, sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)))
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
+    text = " ".join(sizing.quality_warnings(table, estimate))
     assert "Only 10 tracks" in text and "short (median 7 steps)" in text
 
 

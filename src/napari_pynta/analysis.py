@@ -317,8 +317,9 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     """Search range from the particles' own step size, measured by a pilot linking.
 
     The first :data:`PILOT_FRAMES` frames are linked with a range of
-    :data:`PILOT_RANGE_SPACING_FRACTION` times the typical particle spacing; the per-axis rms step of the resulting tracks (noise and blur included) times
-    :data:`SEARCH_RANGE_RMS_STEPS` is the search range.
+    :data:`PILOT_RANGE_SPACING_FRACTION` times the typical particle spacing. The per-axis rms
+    step of the resulting tracks (noise and blur included), taken from the median squared step so
+    that wrong pilot links cannot inflate it, times :data:`SEARCH_RANGE_RMS_STEPS` is the range.
 
     Returns
     -------

@@ -16,10 +16,12 @@ sums (:func:`track_sums`), so per-track values, pooled ensemble values and their
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from napari_pynta.errors import PyntaInputError, require_positive
@@ -282,7 +284,7 @@ class EnsembleEstimate:
     frame_interval_s: float = math.nan
 
 
-def _jackknife_se(statistic, sums: pd.DataFrame) -> float:
+def _jackknife_se(statistic: Callable[[pd.DataFrame], np.ndarray], sums: pd.DataFrame) -> float:
     """Leave-one-track-out jackknife standard error of ``statistic(sums-like table)``."""
     n_tracks = len(sums)
     if n_tracks < 3:
@@ -334,7 +336,7 @@ def ensemble_diffusion(
     def D_msd(table: pd.DataFrame) -> np.ndarray:
         return msd_slope_D(table, frame_interval_s)
 
-    def drift(axis: str):
+    def drift(axis: str) -> Callable[[pd.DataFrame], np.ndarray]:
         return lambda table: _ratio(table[f"sum_d{axis}"].to_numpy(),
                                     table["n_steps"].to_numpy()) / frame_interval_s
 
@@ -361,7 +363,7 @@ def ensemble_diffusion(
     )
 
 
-def size_statistics(diameters_nm) -> dict:
+def size_statistics(diameters_nm: ArrayLike) -> dict[str, float]:
     """Summary statistics of a size distribution (each track counts once).
 
     Parameters
