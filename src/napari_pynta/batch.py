@@ -21,6 +21,7 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -175,6 +176,7 @@ def detect_chunk(source: str, start: int, stop: int, params: AnalysisParams) -> 
 def finish_movie(
     chunk_localizations: Sequence[pd.DataFrame],
     n_frames: int,
+    frame_shape: tuple[int, int],
     params: AnalysisParams,
     source: str | None,
 ) -> AnalysisResult:
@@ -186,6 +188,8 @@ def finish_movie(
         The :func:`detect_chunk` tables of every chunk, in frame order.
     n_frames : int
         Number of frames of the movie.
+    frame_shape : (int, int)
+        Frame size (Y, X) in pixels.
     params : AnalysisParams
         The output of :func:`prepare_params`.
     source : str or None
@@ -199,7 +203,8 @@ def finish_movie(
     tables = [table for table in chunk_localizations if len(table)]
     localizations = pd.concat(tables, ignore_index=True) if tables \
         else detect.empty_localizations()
-    return analysis.analyze_localizations(localizations, n_frames, params, source=source)
+    return analysis.analyze_localizations(localizations, n_frames, params, source=source,
+                                          frame_shape=frame_shape)
 
 
 # ------------------------------------------------------------------------- drivers
@@ -218,6 +223,7 @@ class _Plan:
     recorded_source: str  # what the serial analysis writes in the summary
     params: AnalysisParams
     n_frames: int
+    frame_shape: tuple[int, int]
     chunks: tuple[tuple[int, int], ...]
 
 
@@ -228,9 +234,10 @@ def _plan(path: str | os.PathLike[str], make_params: ParamsFactory, chunk_frames
     analysis.check_frames(movie.frames)
     params = make_params(movie).validate()
     n_frames = int(movie.frames.shape[0])
-    frame_bytes = math.prod(movie.frames.shape[1:]) * movie.frames.dtype.itemsize
+    frame_shape = tuple(int(size) for size in movie.frames.shape[1:])
+    frame_bytes = math.prod(frame_shape) * movie.frames.dtype.itemsize
     length = chunk_frames or default_chunk_frames(frame_bytes, n_frames, n_workers)
-    return _Plan(os.path.abspath(os.fspath(path)), movie.source, params, n_frames,
+    return _Plan(os.path.abspath(os.fspath(path)), movie.source, params, n_frames, frame_shape,
                  tuple(frame_chunks(n_frames, length)))
 
 
@@ -282,8 +289,8 @@ def analyze_batch(
             for start, stop in plan.chunks
         ]
         frames_of.update({chunk: stop - start for chunk, (start, stop) in zip(chunks, plan.chunks)})
-        finish = client.submit(finish_movie, chunks, plan.n_frames, params, plan.recorded_source,
-                               key=f"{prefix}-finish", priority=1)
+        finish = client.submit(finish_movie, chunks, plan.n_frames, plan.frame_shape, params,
+                               plan.recorded_source, key=f"{prefix}-finish", priority=1)
         movie_of[finish] = index
     with tqdm(total=sum(frames_of.values()), unit="frame", desc="pynta analyze",
               disable=not progress, dynamic_ncols=True) as bar:
@@ -341,6 +348,7 @@ SUMMARY_COLUMNS = ("n_frames", "n_localizations", "particles_per_frame", "n_trac
                    "diameter_nm", "diameter_se_nm", "D_um2_s", "D_se_um2_s")
 #: size statistics copied into the table (``size_nm`` of the summary)
 SIZE_COLUMNS = ("mean", "mode", "sd", "d10", "d50", "d90", "span")
+_COUNT_COLUMNS = ("n_frames", "n_localizations", "n_tracks", "n_warnings")
 
 
 def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
@@ -366,7 +374,11 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
         row["n_warnings"] = len(summary.get("warnings", [])) if outcome.ok else None
         row["error"] = outcome.error
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["movie", "status", *SUMMARY_COLUMNS,
+                                        *(f"size_{key}_nm" for key in SIZE_COLUMNS),
+                                        "n_warnings", "error"])
+    # counts stay integers next to the empty cells of failed movies
+    return table.astype({name: "Int64" for name in _COUNT_COLUMNS})
 
 
 def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") -> pd.DataFrame:
@@ -392,3 +404,116 @@ def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") ->
         return pd.DataFrame(columns=["movie"])
     combined = pd.concat(tables, ignore_index=True)
     return combined[["movie", *[column for column in combined.columns if column != "movie"]]]
+
+
+def batch_json(outcomes: Sequence[MovieOutcome]) -> dict[str, Any]:
+    """The JSON object of a batch: one entry per movie, with its summary or its error.
+
+    Parameters
+    ----------
+    outcomes : sequence of MovieOutcome
+        The batch's outcomes.
+
+    Returns
+    -------
+    dict
+        ``{"n_movies", "n_failed", "movies": [{"path", "status", "summary", "error"}, ...]}``
+        where ``summary`` is exactly the single-movie ``pynta analyze --json`` object.
+    """
+    movies = [{"path": outcome.path, "status": "ok" if outcome.ok else "error",
+               "summary": outcome.result.summary if outcome.ok else None,
+               "error": outcome.error} for outcome in outcomes]
+    return {"n_movies": len(movies), "n_failed": sum(not outcome.ok for outcome in outcomes),
+            "movies": movies}
+
+
+def _folder_names(paths: Sequence[str]) -> list[str]:
+    """A distinct folder name per movie: its file name without suffix (``-2``... on clashes)."""
+    names: list[str] = []
+    for path in paths:
+        base = Path(path.rstrip("/\\")).stem or "movie"
+        name, copy = base, 1
+        while name in names:
+            copy += 1
+            name = f"{base}-{copy}"
+        names.append(name)
+    return names
+
+
+def write_batch_outputs(outcomes: Sequence[MovieOutcome], directory: str | Path) -> list[Path]:
+    """Write the batch's tables into ``directory``.
+
+    ``summary.csv`` (one row per movie, see :func:`summary_table`), ``per_track.csv`` (the
+    per-track tables of all movies with a ``movie`` column) and, per analysed movie, a folder
+    with that movie's own export (:meth:`AnalysisResult.export`).
+
+    Parameters
+    ----------
+    outcomes : sequence of MovieOutcome
+        The batch's outcomes.
+    directory : str or Path
+        Created if missing.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PyntaInputError(f"--out: cannot create {str(directory)!r}: {error}") from None
+    written = [directory / "summary.csv", directory / "per_track.csv"]
+    summary_table(outcomes).to_csv(written[0], index=False)
+    combined_table(outcomes, "per_track").to_csv(written[1], index=False)
+    for outcome, name in zip(outcomes, _folder_names([outcome.path for outcome in outcomes])):
+        if outcome.ok:
+            written.extend(outcome.result.export(directory / name))
+    return written
+
+
+#: columns of the terminal table: (summary table column, heading, format)
+_TEXT_COLUMNS = (("n_frames", "frames", "{:.0f}"), ("n_tracks", "tracks", "{:.0f}"),
+                 ("diameter_nm", "d (nm)", "{:.1f}"), ("diameter_se_nm", "± SE", "{:.1f}"),
+                 ("size_d50_nm", "D50 (nm)", "{:.1f}"), ("n_warnings", "warnings", "{:.0f}"))
+
+
+def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
+    """A readable one-line-per-movie table for the terminal, failed movies with their error.
+
+    Parameters
+    ----------
+    outcomes : sequence of MovieOutcome
+        The batch's outcomes.
+
+    Returns
+    -------
+    str
+    """
+    table = summary_table(outcomes)
+
+    def cell(value: Any, template: str) -> str:
+        return "n/a" if value is None or pd.isna(value) else template.format(value)
+
+    rows = [["movie", *(heading for _, heading, _ in _TEXT_COLUMNS)]]
+    for record in table.to_dict("records"):
+        if record["status"] == "ok":
+            rows.append([record["movie"],
+                         *(cell(record[column], template) for column, _, template in _TEXT_COLUMNS)])
+        else:
+            rows.append([record["movie"], f"FAILED: {record['error']}"])
+    widths = [max(len(row[0]) for row in rows)]
+    widths += [max(len(row[i]) for row in rows if len(row) > 2) for i in range(1, len(rows[0]))]
+    lines = []
+    for row in rows:
+        if len(row) == 2:
+            lines.append(f"{row[0]:<{widths[0]}}  {row[1]}")
+        else:
+            lines.append("  ".join([f"{row[0]:<{widths[0]}}",
+                                    *(f"{value:>{width}}" for value, width in zip(row[1:],
+                                                                                  widths[1:]))]))
+    n_failed = sum(not outcome.ok for outcome in outcomes)
+    lines.append(f"{len(outcomes) - n_failed} of {len(outcomes)} movies analysed"
+                 + (f", {n_failed} failed" if n_failed else ""))
+    return "\n".join(lines)

@@ -8,8 +8,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from napari_pynta import batch
 from napari_pynta.analysis import AnalysisParams, AnalysisResult, analyze
-from napari_pynta.errors import PyntaDataError
+from napari_pynta.cluster import dask_client, validate_scheduler, validate_workers
+from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.readers import Movie, open_movie
 from napari_pynta.store import MovieStore
 
@@ -36,8 +38,10 @@ PARAM_OPTIONS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `pynta analyze`."""
-    parser.add_argument("path", help="the movie: a pynta .zarr store, a TIFF file or a folder of "
-                        "PNG/TIFF frames")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="the movie: a pynta .zarr store, a TIFF file or a folder of "
+                        "PNG/TIFF frames; several paths make a batch (one summary row per movie, "
+                        "exit code 1 if any movie failed)")
     for name, kind, text in PARAM_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
                             help=text)
@@ -50,21 +54,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "summary.json into this folder")
     parser.add_argument("--no-save", action="store_true",
                         help="do not store the result tables inside a writable pynta store")
+    parser.add_argument("--scheduler", default=None, metavar="local|tcp://HOST:PORT",
+                        help="run on dask.distributed: 'local' starts a cluster on this machine, "
+                        "an address uses a running scheduler (see docs/cluster.md)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes of --scheduler local (default: one per CPU core)")
+
+
+def _params_factory(args: argparse.Namespace) -> batch.ParamsFactory:
+    """``movie -> AnalysisParams``: the movie's metadata overridden by the command line."""
+    overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
+    return lambda movie: AnalysisParams.from_metadata(movie.metadata, invert=args.invert,
+                                                      **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta analyze`; returns the exit code."""
-    movie = open_movie(args.path)
+    if args.scheduler is None and args.workers is not None:
+        raise PyntaInputError("--workers needs --scheduler local")
+    if args.scheduler is not None:  # fail on a bad address before any movie is opened
+        validate_workers(validate_scheduler(args.scheduler), args.workers)
+    if len(args.paths) > 1:
+        return _run_batch(args)
+    movie = open_movie(args.paths[0])
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
-    params = AnalysisParams.from_metadata(movie.metadata, invert=args.invert, **overrides)
+    params = _params_factory(args)(movie)
     params.validate()
     n_frames = int(movie.frames.shape[0])
-    with tqdm(total=n_frames, unit="frame", desc="locating", file=sys.stderr,
-              disable=args.json, dynamic_ncols=True) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.update(done - bar.n)
+    if args.scheduler is not None:
+        result = _analyze_on_cluster(args, movie.source, params)
+    else:
+        with tqdm(total=n_frames, unit="frame", desc="locating", file=sys.stderr,
+                  disable=args.json, dynamic_ncols=True) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
 
-        result = analyze(movie, params, progress=progress)
+            result = analyze(movie, params, progress=progress)
     notes = []
     if args.out:
         written = result.export(args.out)
@@ -79,6 +104,48 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
     return 0
+
+
+def _analyze_on_cluster(args: argparse.Namespace, path: str,
+                        params: AnalysisParams) -> AnalysisResult:
+    """One movie on dask.distributed; the same result as :func:`analyze`."""
+    with dask_client(args.scheduler, args.workers) as client:
+        (outcome,) = batch.analyze_batch([path], client, lambda movie: params,
+                                         progress=not args.json)
+    if not outcome.ok:
+        raise PyntaDataError(f"{path}: {outcome.error}")
+    return outcome.result
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    """Several movies: on dask.distributed with --scheduler, else one after the other."""
+    make_params = _params_factory(args)
+    if args.scheduler is None:
+        outcomes = batch.analyze_serially(args.paths, make_params, progress=not args.json)
+    else:
+        with dask_client(args.scheduler, args.workers) as client:
+            outcomes = batch.analyze_batch(args.paths, client, make_params,
+                                           progress=not args.json)
+    notes = []
+    if args.out:
+        written = batch.write_batch_outputs(outcomes, args.out)
+        notes.append(f"wrote {len(written)} files (summary.csv, per_track.csv, one folder per "
+                     f"movie) to {args.out}")
+    if not args.no_save:
+        for outcome in outcomes:
+            movie = open_movie(outcome.path) if outcome.ok else None
+            if movie is not None and movie.store is not None:
+                notes.append(_save_into_store(movie, outcome.result))
+    if args.json:
+        print(json.dumps(batch.batch_json(outcomes)))
+    else:
+        print(batch.format_batch_table(outcomes))
+    for note in notes:
+        print(f"pynta analyze: {note}", file=sys.stderr)
+    for outcome in outcomes:
+        if not outcome.ok:
+            print(f"pynta analyze: {outcome.path}: {outcome.error}", file=sys.stderr)
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
 def _save_into_store(movie: Movie, result: AnalysisResult) -> str:

@@ -133,7 +133,7 @@ def dask_client(
             threads_per_worker=1,
             processes=True,
             memory_limit=memory_limit,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: several clusters may run at once
             silence_logs=logging.ERROR,
         ) as cluster, Client(cluster, set_as_default=False) as client:
             yield client
