@@ -33,6 +33,8 @@ def wait_for() -> Callable[..., float]:
                 pytest.fail(f"timed out after {timeout_s} s waiting for {what or condition}")
             QApplication.processEvents()
             time.sleep(0.01)
-        return time.monotonic() - start
+        waited = time.monotonic() - start
+        print(f"waited {waited:.1f} s for {what}")  # shown with -s or on failure
+        return waited
 
     return wait

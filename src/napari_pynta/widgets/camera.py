@@ -59,6 +59,7 @@ class CameraWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.session = session_for(napari_viewer)
+        self._was_recording = False
 
         self.backend = QComboBox()
         self.backend.addItems(list(CAMERAS))
@@ -241,7 +242,7 @@ class CameraWidget(QWidget):
         try:
             if not checked:
                 self.session.stop_recording()
-                self.message_line.show_info("recording stopped")
+                self.message_line.show_info("stopping the recording (writing the last frames)…")
                 return
             path = self._record_path()
             if self.session.live_state == "running":
@@ -291,7 +292,10 @@ class CameraWidget(QWidget):
             f"{status.fps:.1f} fps · {recording}buffer {100 * status.buffer_fill:.0f}% · "
             f"{status.particles_per_frame:.1f} particles/frame · untracked {status.frames_untracked}"
         )
-        self.record.setChecked(status.recording)
+        if self._was_recording and not status.recording and self.record.isChecked():
+            self.record.setChecked(False)  # the pipeline stopped recording on its own
+            self.message_line.show_error(f"recording stopped: {'; '.join(status.errors) or 'see log'}")
+        self._was_recording = status.recording
         if status.dead_workers:
             self.message_line.show_error(f"workers died: {', '.join(status.dead_workers)}")
 

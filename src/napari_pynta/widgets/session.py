@@ -24,7 +24,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication
 
 from napari_pynta.widgets.reanalysis import AnalysisOutcome, analyze_movie
-from napari_pynta.widgets.settings import SizingConditions, TrackingSettings, live_search_range_px
+from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 from napari_pynta.widgets.viewer_link import ViewerLink
 
 #: how often the subscriber is polled (ms); the viewer link throttles the display further
@@ -131,6 +131,7 @@ class PyntaSession(QObject):
         self._pipeline_lock = threading.Lock()
         self._pending: dict[str, tuple] = {}
         self._newest_frame: np.ndarray | None = None
+        self._calibrated_minmass: float | None = None
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self._poll)
@@ -149,7 +150,7 @@ class PyntaSession(QObject):
         previous, self.tracking = self.tracking, settings
         if self.pipeline is not None and self.live_state == "running":
             if (settings.engine, settings.detection()) != (previous.engine, previous.detection()):
-                self._pipeline_call("update_detection", engine=settings.engine, **settings.detection())
+                self._pipeline_call("update_detection", engine=settings.engine, **self._live_detection())
             if settings.n_locators != previous.n_locators:
                 self._pipeline_call("set_locators", settings.n_locators)
         self.tracking_changed.emit(settings)
@@ -196,7 +197,7 @@ class PyntaSession(QObject):
             n_locators=self.tracking.n_locators,
             engine=self.tracking.engine,
             detection=self.tracking.detection(),
-            search_range_px=self.tracking.search_range_px or live_search_range_px(live_conditions),
+            search_range_px=self.tracking.search_range_px or None,
             memory=self.tracking.memory,
             min_track_length=self.tracking.min_track_length,
             temperature_c=live_conditions.temperature_c,
@@ -266,11 +267,21 @@ class PyntaSession(QObject):
             read_one_frame, camera, camera_settings, on_done=self.link.add_snapshot
         )
 
+    def _live_detection(self) -> dict[str, Any]:
+        """Detection options for the live locators: "automatic" minmass is the threshold the
+        pipeline calibrated on its first frames (None would mean no threshold at all)."""
+        detection = self.tracking.detection()
+        if detection["minmass"] is None:
+            detection["minmass"] = self._calibrated_minmass
+        return detection
+
     def _on_started(self, _: Any = None) -> None:
         from napari_pynta.live.subscriber import LiveSubscriber
 
         if self.pipeline is None or self.live_state != "starting":  # stopped while starting
             return
+        if self.tracking.minmass == 0:
+            self._calibrated_minmass = self.pipeline.config.detection.get("minmass")
         self.subscriber = LiveSubscriber(self.pipeline.endpoints)
         self._poll_timer.start()
         self._status_timer.start()

@@ -22,7 +22,7 @@ class TrackingSettings:
     """Detection and linking parameters of the Tracking widget.
 
     ``minmass``, ``separation`` and ``search_range_px`` of 0 mean "automatic": estimated from
-    the data by the analysis (live: see :func:`live_search_range_px`).
+    the data (offline: from the movie; live: from the first frames of the camera).
     """
 
     engine: str = "trackpy"
@@ -122,26 +122,6 @@ class SizingConditions:
         if metadata.get("solvent"):
             known["solvent"] = str(metadata["solvent"])
         return replace(self, **known)
-
-
-#: smallest particle an automatic live search range is set up for (nm)
-LIVE_AUTO_SMALLEST_NM = 50.0
-
-
-def live_search_range_px(conditions: SizingConditions) -> float:
-    """Automatic search range of the live linker: wide enough for the steps of a 50 nm particle.
-
-    Live tracking cannot measure the steps first as the offline analysis does, so the range is
-    :data:`~napari_pynta.analysis.SEARCH_RANGE_RMS_STEPS` per-axis rms steps of a
-    :data:`LIVE_AUTO_SMALLEST_NM` particle under ``conditions``, within the analysis' limits.
-    """
-    from napari_pynta.analysis import PILOT_RANGE_LIMITS_PX, SEARCH_RANGE_RMS_STEPS
-    from napari_pynta.physics import diffusion_um2_s
-
-    diffusion = diffusion_um2_s(LIVE_AUTO_SMALLEST_NM, conditions.temperature_c,
-                                conditions.resolved_viscosity_pa_s())
-    rms_step_px = math.sqrt(2 * diffusion * conditions.frame_interval_s) / conditions.pixel_size_um
-    return float(np.clip(SEARCH_RANGE_RMS_STEPS * rms_step_px, *PILOT_RANGE_LIMITS_PX))
 
 
 def rescale_diameters(

@@ -1,0 +1,87 @@
+"""Take the user-guide screenshots from a real napari window (run under Xvfb on a headless machine).
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/take_screenshots.py docs/images
+
+1. ``live-tracking.png``: `pynta`'s window with the simulated camera live, localizations (rings)
+   and tracks drawn over the newest frame, and the size histogram filling up.
+2. ``size-histogram.png``: the Sizes widget after the recording made in step 1 was re-opened
+   through the reader and re-analysed from the Tracking widget.
+3. ``reanalysis.png``: the whole window after that re-analysis (points and tracks layers).
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+LIVE_SECONDS = 25.0
+
+
+def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Process Qt events until ``condition()`` holds; raise after ``timeout_s``."""
+    from qtpy.QtWidgets import QApplication
+
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout_s:
+            raise TimeoutError(f"timed out waiting for {what}")
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def pause(seconds: float) -> None:
+    """Keep the event loop running for ``seconds``."""
+    wait(lambda start=time.monotonic(): time.monotonic() - start > seconds, seconds + 1, "a pause")
+
+
+def main(out_dir: str) -> int:
+    import napari
+    from imageio.v3 import imwrite
+
+    from napari_pynta.gui_launch import dock_pynta_widgets
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    viewer = napari.Viewer(title="PyNTA")
+    viewer.window.resize(1600, 1000)
+    widgets = dock_pynta_widgets(viewer)
+    camera, tracking, sizes = widgets["Camera"], widgets["Tracking"], widgets["Sizes"]
+    session = camera.session
+    recording = Path(tempfile.mkdtemp(prefix="pynta-shots-")) / "beads.zarr"
+
+    camera.simulated_particles.setValue(60)
+    camera.fps.setValue(50.0)
+    camera.exposure_ms.setValue(10.0)
+    camera.live.click()
+    wait(lambda: session.live_state == "running", 120, "Live")
+    camera.output_path.setText(str(recording))
+    camera.record.click()
+    pause(LIVE_SECONDS)
+    viewer.layers.selection.active = viewer.layers["PyNTA tracks"]
+    imwrite(out / "live-tracking.png", viewer.screenshot(canvas_only=False, flash=False))
+    camera.record.click()
+    wait(lambda: "frames saved" in camera.message_line.text(), 60, "the recording")
+    camera.live.click()
+    wait(lambda: session.live_state == "idle", 60, "Live to stop")
+
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    viewer.open(str(recording), plugin="napari-pynta")
+    results = []
+    session.analysis_finished.connect(results.append)
+    tracking.analyze.click()
+    wait(lambda: bool(results), 600, "the re-analysis")
+    pause(1.0)
+    viewer.dims.set_current_step(0, 150)
+    imwrite(out / "reanalysis.png", viewer.screenshot(canvas_only=False, flash=False))
+    sizes.grab().save(str(out / "size-histogram.png"))
+    viewer.close()
+    print(f"screenshots in {out}; re-analysis: {results[0].summary['n_tracks']} tracks, "
+          f"ensemble {results[0].summary['diameter_nm']:.1f} nm (simulated: 100 nm)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "docs/images"))

@@ -1,0 +1,65 @@
+"""Live mode on the simulated camera: frames and points appear, GUI parameters reach the
+workers, Record writes a store the reader re-opens, and closing the viewer ends every process."""
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from napari_pynta.widgets.layer_data import LIVE_IMAGE_NAME, POINTS_NAME
+
+#: spawning the acquisition, linker and locator processes imports numpy/pandas/trackpy in each;
+#: on a loaded 2-core CI machine that alone can take 15-20 s
+START_TIMEOUT_S = 60.0
+
+
+def n_live_points(viewer) -> int:
+    return len(viewer.layers[POINTS_NAME].data) if POINTS_NAME in viewer.layers else 0
+
+
+@pytest.mark.slow
+def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_path):
+    viewer, widgets = pynta
+    camera, tracking = widgets["Camera"], widgets["Tracking"]
+    session = camera.session
+    camera.live.click()
+    assert session.live_state == "starting"  # the GUI thread did not wait for the processes
+    wait_for(lambda: LIVE_IMAGE_NAME in viewer.layers and n_live_points(viewer) > 5,
+             START_TIMEOUT_S, "live frames and points")
+    assert viewer.layers[LIVE_IMAGE_NAME].data.shape == (256, 256)
+    wait_for(lambda: " fps" in camera.status_line.text(), 5, "the status line")
+
+    # a parameter changed in the GUI reaches the locator processes: nothing is that bright ...
+    tracking.minmass.setValue(1e9)
+    wait_for(lambda: session.pipeline.config.detection["minmass"] == 1e9, 10, "update_detection")
+    wait_for(lambda: n_live_points(viewer) == 0, 10, "no localizations above minmass 1e9")
+    # ... and back to automatic brings the particles back
+    tracking.minmass.setValue(0)
+    wait_for(lambda: n_live_points(viewer) > 5, 10, "localizations again")
+
+    # record while live
+    path = tmp_path / "recording.zarr"
+    camera.output_path.setText(str(path))
+    camera.record.click()
+    wait_for(lambda: session.pipeline.status().frames_saved >= 40, 30, "40 saved frames")
+    camera.record.click()
+    wait_for(lambda: "frames saved" in camera.message_line.text(), 30, "the saver to finish")
+    saved = int(camera.message_line.text().split(":")[1].split()[0])
+
+    # closing the viewer while live stops every process the session started
+    status = session.pipeline.status()
+    assert status.running and not status.dead_workers, status.errors
+    running = [name for name, alive in status.workers.items() if alive]
+    assert {"acquisition", "linker", "locator-1"} <= set(running)
+    viewer.close()
+    assert session.pipeline is None
+    assert not multiprocessing.active_children()
+
+    # the recording re-opens through the reader with its shape and physical scale
+    reopened = make_napari_viewer().open(str(path), plugin="napari-pynta")[0]
+    assert reopened.data.shape == (saved, 256, 256) and saved >= 40
+    pixel = session.conditions.pixel_size_um
+    np.testing.assert_allclose(reopened.scale, (1.0, pixel, pixel))
+    assert reopened.metadata["pynta"]["movie_metadata"]["frame_interval_s"] == pytest.approx(0.01)
+    assert np.asarray(reopened.data[-1]).max() > np.median(np.asarray(reopened.data[-1])) + 100
