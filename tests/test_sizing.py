@@ -178,6 +178,28 @@ def test_drift_is_flagged():
     assert "drifts" in text and "positively correlated" in text
 
 
+def test_confined_motion_is_flagged_by_the_msd_slope():
+    # Ornstein-Uhlenbeck steps (a particle held by a trap, relaxation time 2 frames): the MSD
+    # bends over, so its slope over lags 1-4 falls well below the short-time covariance D
+    rng = np.random.default_rng(3)
+    n_tracks, n_frames, keep = 200, 100, np.exp(-0.5)
+    variance = D_TRUE * 2 * DT  # stationary variance per axis, D * relaxation time
+    position = np.zeros((n_tracks, n_frames, 2))
+    position[:, 0] = rng.normal(0, np.sqrt(variance), (n_tracks, 2))
+    for frame in range(1, n_frames):
+        position[:, frame] = keep * position[:, frame - 1] + rng.normal(
+            0, np.sqrt(variance * (1 - keep**2)), (n_tracks, 2))
+    particle, frame = np.meshgrid(np.arange(n_tracks), np.arange(n_frames), indexing="ij")
+    tracks = pd.DataFrame({"particle": particle.ravel(), "frame": frame.ravel(),
+                           "y": position[..., 0].ravel() / PIXEL_UM,
+                           "x": position[..., 1].ravel() / PIXEL_UM})
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, 0.0)
+    assert estimate.D_msd_um2_s < 0.8 * estimate.D_um2_s
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, 0.0, T_C, ETA)
+    warnings = sizing.quality_warnings(table, estimate)
+    assert len(warnings) == 1 and "MSD slope" in warnings[0]
+
+
 def test_too_few_short_tracks_are_flagged():
     rng = np.random.default_rng(14)
     tracks = brownian_tracks(rng, n_tracks=10, n_frames=8)

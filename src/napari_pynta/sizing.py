@@ -485,9 +485,8 @@ def _motion_warnings(ensemble: EnsembleEstimate) -> list[str]:
             f"The sample drifts ({math.sqrt(speed2):.2f} µm/s on average), which inflates D by "
             f"about {bias / D:.0%}: let the sample settle or close the flow cell.")
     D_msd = ensemble.D_msd_um2_s
-    combined_se = ensemble.D_msd_se_um2_s
-    if np.isfinite(D_msd) and abs(D_msd - D) > MSD_DISAGREEMENT * D and not (
-            np.isfinite(combined_se) and abs(D_msd - D) < SIGNIFICANCE_SE * combined_se):
+    difference = abs(D_msd - D)
+    if difference > MSD_DISAGREEMENT * D and _beyond(difference, 0.0, ensemble.D_msd_se_um2_s):
         warnings.append(
             f"The MSD slope (D = {D_msd:.3g} µm²/s) disagrees with the covariance estimate "
             f"(D = {D:.3g} µm²/s) by {abs(D_msd / D - 1):.0%}: the motion is not simple "
