@@ -1,19 +1,27 @@
 """Detection speed: the fast engine against trackpy, side by side on one core; linking cost.
 
-Run ``python benchmarks/bench_detect.py`` (add ``--live`` for the end-to-end live rate, see
-``bench_live.py``). Frames are simulated NTA frames (``napari_pynta.simulate``) at 512x512 with
+Run ``python benchmarks/bench_detect.py`` (``--no-live`` skips the end-to-end live run). Frames are simulated NTA frames (``napari_pynta.simulate``) at 512x512 with
 100 particles and 1024x1024 with 400 (same density). Both engines see the same frames in an
 interleaved order (fast, trackpy, fast, ...), so background load on the machine hits both alike.
 Each call is timed by the CPU time of this thread (what the call costs a core, insensitive to
 other processes taking the core away) and by the wall clock; the ratio of the median CPU times is
 the figure to read. JIT compilation is done before timing.
+
+The live part replays a simulated 512x512 movie (100 particles) through the whole live pipeline
+(playback camera -> acquisition -> saver recording to zarr + locator pool -> linker/sizer ->
+a subscriber in this process, as the GUI) at a requested frame rate, and reports the rate at
+which frames come out linked, frames left untracked or not saved, and the tracking latency
+(time from a frame's preview to its tracks reaching the subscriber). This part is not pinned:
+the pipeline's processes share all cores of the machine.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 # one core, one thread: set before numpy/numba start their thread pools
 for _name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -25,6 +33,7 @@ import trackpy  # noqa: E402
 from napari_pynta import detect, simulate  # noqa: E402
 from napari_pynta.detect_fast import locate_fast, warm_up  # noqa: E402
 from napari_pynta.link import StreamingLinker  # noqa: E402
+from napari_pynta.store import MovieStore  # noqa: E402
 
 DIAMETER = 7
 CASES = (((512, 512), 100), ((1024, 1024), 400))
@@ -89,14 +98,124 @@ def linking_cost(frames: np.ndarray, minmass: float) -> tuple[float, float]:
     return statistics.median(times[1:]), float(np.mean([len(table) for table in features]))
 
 
+def write_movie(path: Path, sim: simulate.SimulatedMovie) -> None:
+    """Save a simulated movie as a pynta store for the playback camera."""
+    store = MovieStore.create(path, sim.frames.shape[1:], sim.frames.dtype, sim.metadata)
+    store.append(sim.frames)
+    store.close()
+
+
+def worker_cpu_s(pipeline) -> dict[str, float]:
+    """CPU seconds used so far by each worker process of ``pipeline`` (by worker name)."""
+    import psutil
+
+    used = {}
+    for name, process in list(pipeline._processes.items()):  # benchmark-only peek
+        try:
+            times = psutil.Process(process.pid).cpu_times()
+        except (psutil.NoSuchProcess, ValueError):
+            continue
+        used[name] = times.user + times.system
+    return used
+
+
+def live_rate(engine: str, fps: float, n_locators: int, seconds: float, minmass: float,
+              movie_path: Path, workdir: Path) -> dict[str, float]:
+    """Run the live pipeline on the replayed movie; measure rates and latency after warm-up."""
+    from napari_pynta.live import LiveConfig, LivePipeline, LiveSubscriber
+
+    config = LiveConfig(
+        camera="playback", camera_settings=dict(path=str(movie_path), loop=True, fps=fps),
+        record_path=str(workdir / f"live-{engine}-{fps:g}.zarr"), overwrite=True, track=True,
+        n_locators=n_locators, engine=engine, detection=dict(diameter=DIAMETER, minmass=minmass),
+        search_range_px=5.0)
+    seen: dict[int, float] = {}
+    latencies: list[float] = []
+    with LivePipeline(config) as pipeline, LiveSubscriber(pipeline.endpoints) as viewer:
+        def drain(measure: bool) -> None:
+            update = viewer.poll()
+            now = time.perf_counter()
+            if update.frame_header is not None:
+                seen[int(update.frame_header["seq"])] = now
+            if measure and len(update.tracks):
+                latencies.extend(now - seen[seq] for seq in update.tracks["frame"].unique()
+                                 if seq in seen)
+
+        warm_end = time.perf_counter() + 3.0
+        while time.perf_counter() < warm_end:
+            drain(False)
+            time.sleep(0.002)
+        start, t0, cpu0 = pipeline.status(), time.perf_counter(), worker_cpu_s(pipeline)
+        while time.perf_counter() - t0 < seconds:
+            drain(True)
+            time.sleep(0.002)
+        end, elapsed, cpu1 = pipeline.status(), time.perf_counter() - t0, worker_cpu_s(pipeline)
+        final = pipeline.stop()
+    acquired = max(end.frames_acquired - start.frames_acquired, 1)
+    tracked = max(end.frames_tracked - start.frames_tracked, 1)
+    cpu_ms = {}  # CPU ms per frame each kind of worker spent
+    for name in cpu1:
+        kind = "locators" if name.startswith("locator") else name
+        frames = tracked if kind in ("locators", "linker") else acquired
+        cpu_ms[kind] = cpu_ms.get(kind, 0.0) + (cpu1[name] - cpu0.get(name, 0.0)) / frames * 1e3
+    return {
+        "acquired_fps": (end.frames_acquired - start.frames_acquired) / elapsed,
+        "tracked_fps": (end.frames_tracked - start.frames_tracked) / elapsed,
+        "untracked": end.frames_untracked - start.frames_untracked,
+        "saved_behind": end.frames_acquired - end.frames_saved,
+        "dropped": final.frames_dropped,
+        "errors": len(final.errors),
+        "particles": end.particles_per_frame,
+        "latency_median_s": float(np.median(latencies)) if latencies else float("nan"),
+        "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else float("nan"),
+        "cpu_ms": cpu_ms,
+    }
+
+
+def report_live(args: argparse.Namespace) -> None:
+    """Print the sustained live rates at the requested frame rates."""
+    print(f"\nlive pipeline, 512x512, 100 particles, {os.cpu_count()} cores shared by all "
+          f"processes, {args.live_seconds:g} s per run after 3 s warm-up")
+    sim = movie((512, 512), 100, 200)
+    minmass = detect.estimate_minmass(sim.frames, "fast", diameter=DIAMETER)
+    with tempfile.TemporaryDirectory(prefix="pynta-bench-") as tmp:
+        movie_path = Path(tmp) / "movie.zarr"
+        write_movie(movie_path, sim)
+        for engine, fps, n_locators in args.live_runs:
+            r = live_rate(engine, fps, n_locators, args.live_seconds, minmass, movie_path,
+                          Path(tmp))
+            print(f"  {engine:7s} {n_locators} locator(s), camera at {fps:5.0f} fps: acquired "
+                  f"{r['acquired_fps']:5.0f} fps, linked {r['tracked_fps']:5.0f} fps "
+                  f"({r['particles']:.0f} particles/frame), untracked {r['untracked']}, "
+                  f"not yet saved at the end {r['saved_behind']}, dropped {r['dropped']}, "
+                  f"errors {r['errors']}; tracking latency median "
+                  f"{r['latency_median_s'] * 1e3:.0f} ms, 95 % {r['latency_p95_s'] * 1e3:.0f} ms")
+            costs = ", ".join(f"{kind} {ms:.2f}" for kind, ms in sorted(r["cpu_ms"].items()))
+            total = sum(r["cpu_ms"].values())
+            print(f"      CPU ms per frame: {costs}; total {total:.2f} ms -> at most "
+                  f"{2e3 / total:.0f} fps on 2 idle cores")
+
+
+def parse_run(text: str) -> tuple[str, float, int]:
+    """``engine:fps:locators`` -> (engine, fps, locators)."""
+    engine, fps, n_locators = text.split(":")
+    return engine, float(fps), int(n_locators)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=10, help="distinct frames per size")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the frames")
-    parser.add_argument("--live", action="store_true", help="also run bench_live.py")
+    parser.add_argument("--no-live", action="store_true", help="skip the live pipeline runs")
+    parser.add_argument("--live-seconds", type=float, default=8.0, help="measured s per run")
+    parser.add_argument("--live-runs", type=parse_run, nargs="+",
+                        default=[("fast", 400.0, 2), ("fast", 400.0, 1), ("trackpy", 400.0, 2)],
+                        help="live runs as engine:fps:locators")
     args = parser.parse_args()
     trackpy.quiet()
-    print(f"one core: {pin_to_one_core()}; NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}")
+    if not args.no_live:  # before pinning: the pipeline's processes inherit the affinity
+        report_live(args)
+    print(f"\none core: {pin_to_one_core()}; NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}")
     warm_up()
     for shape, n_particles in CASES:
         sim = movie(shape, n_particles, args.frames)
@@ -124,10 +243,6 @@ def main() -> None:
             link_s, per_frame = linking_cost(sim.frames, minmass)
             print(f"  StreamingLinker.add: {link_s * 1e3:.2f} ms per frame with "
                   f"{per_frame:.0f} features -> {1 / link_s:.0f} frames/s on one core")
-    if args.live:
-        from bench_live import main as live_main
-
-        live_main([])
 
 
 if __name__ == "__main__":

@@ -578,27 +578,22 @@ def locate_fast(
 
     features = _find_features(image, integer_input, levels, radius, separation, smoothing,
                               noise_size, threshold, percentile, max_iterations, minmass)
-    if features is None:
+    if features is None or len(features) == 0:
         return empty_localizations()
-    refined, ep = features
-    keep = np.ones(len(refined), bool)
     if maxsize is not None:
-        keep &= refined[:, 3] < maxsize
-    if topn is not None and keep.sum() > topn:
-        brightest = np.argsort(np.where(keep, refined[:, 2], -np.inf), kind="stable")[-topn:]
-        keep = np.zeros_like(keep)
-        keep[brightest] = True
-    table = pd.DataFrame(refined[keep], columns=list(COLUMNS[1:8]))
+        features = features[features[:, 3] < maxsize]
+    if topn is not None and len(features) > topn:
+        features = features[np.sort(np.argsort(features[:, 2], kind="stable")[-topn:])]
+    table = pd.DataFrame(features, columns=list(COLUMNS[1:]), copy=False)
     table.insert(0, "frame", np.full(len(table), frame_number, np.int64))
-    table["ep"] = ep[keep]
     return table
 
 
 def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: int,
                    separation: float, smoothing: int, noise_size: float, threshold: float,
                    percentile: float, max_iterations: int, minmass: float
-                   ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Run the kernels: features above ``minmass`` (columns y..raw_mass) and their ``ep``."""
+                   ) -> np.ndarray | None:
+    """Run the kernels: features above ``minmass``, one row each (:data:`COLUMNS` but frame)."""
     geometry = _geometry(radius, noise_size)
     box_lo, box_hi = _dilation_window(separation)
     work = _workspace(image.shape, geometry.gauss.size // 2, smoothing // 2, box_lo, box_hi,
@@ -628,7 +623,7 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
     found = work.cand_float[:n_cand]
     rows = np.flatnonzero((found[:, 3] >= (math.floor(level) + 1) / scale)
                           & (found[:, 2] > minmass))
-    refined = np.empty((len(rows), 7), np.float64)
+    refined = np.empty((len(rows), 8), np.float64)  # COLUMNS without frame
     refined[:, :3] = found[rows, :3]
     _characterize(image, work.bp, work.cand, rows, radius, geometry.mask_y, geometry.mask_x,
                   geometry.r2, geometry.cos2, geometry.sin2, refined)
@@ -641,9 +636,9 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
     black_level, noise = _mean_and_std(n_background, bg_sum, bg_sum_sq)
     # Savin & Doyle's static error as trackpy computes it (noise_size is the correlation length)
     with np.errstate(divide="ignore", invalid="ignore"):  # NaN/inf where undefined, as trackpy
-        ep = noise / (refined[:, 6] - geometry.n_pixels * black_level) * noise_size \
-            * geometry.root_sum_y2
-    return refined, ep
+        refined[:, 7] = noise / (refined[:, 6] - geometry.n_pixels * black_level) \
+            * noise_size * geometry.root_sum_y2
+    return refined
 
 
 def _as_kernel_image(frame: np.ndarray, invert: bool) -> tuple[np.ndarray, bool, int]:
