@@ -1,0 +1,112 @@
+"""Speed-up of `pynta analyze` on a local dask cluster against the serial pipeline.
+
+Simulates one movie (default 1 000 frames of 1024 x 1024 px, written frame by frame into a
+compressed pynta store in a temporary folder), analyses it serially with
+:func:`napari_pynta.analysis.analyze`, then with :func:`napari_pynta.batch.analyze_batch` on a
+``LocalCluster`` of ``--workers`` single-threaded processes, checks that both results are identical
+and prints the times side by side, the ratio, and the peak memory of each worker.
+
+    python benchmarks/bench_batch.py                 # the issue's 1000-frame 1024^2 movie
+    python benchmarks/bench_batch.py --frames 200    # quicker
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from napari_pynta import analysis
+from napari_pynta.batch import analyze_batch
+from napari_pynta.cluster import dask_client
+from napari_pynta.readers import open_movie
+from napari_pynta.simulate import BrownianScene, SimulationSettings
+from napari_pynta.store import METADATA_KEYS, MovieStore
+
+FRAMES_PER_APPEND = 50
+
+
+def write_movie(path: Path, n_frames: int, size: int, n_particles: int, seed: int) -> None:
+    """Simulate ``n_frames`` frames into a pynta store without holding the movie in memory."""
+    scene = BrownianScene(SimulationSettings(shape=(size, size), n_particles=n_particles,
+                                             seed=seed))
+    metadata = {key: value for key, value in scene.metadata.items() if key in METADATA_KEYS}
+    store = MovieStore.create(path, (size, size), "uint16", metadata)
+    try:
+        for start in range(0, n_frames, FRAMES_PER_APPEND):
+            block = [scene.next_frame()[0] for _ in range(min(FRAMES_PER_APPEND,
+                                                              n_frames - start))]
+            store.append(block)
+    finally:
+        store.close()
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of the calling process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _warm_up() -> None:
+    """Import the pipeline in a worker (the serial run's imports are not timed either)."""
+    import napari_pynta.analysis  # noqa: F401
+
+
+def make_params(movie):
+    return analysis.AnalysisParams.from_metadata(movie.metadata)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=1024, help="frame side in pixels")
+    parser.add_argument("--particles", type=int, default=200,
+                        help="mean number of particles in the imaged volume")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--chunk-frames", type=int, default=None,
+                        help="frames per detection task (default: automatic)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="pynta-bench-") as folder:
+        path = Path(folder) / "movie.zarr"
+        start = time.perf_counter()
+        write_movie(path, args.frames, args.size, args.particles, args.seed)
+        print(f"movie: {args.frames} frames of {args.size}x{args.size} px, {args.particles} "
+              f"particles, simulated and stored in {time.perf_counter() - start:.1f} s")
+
+        start = time.perf_counter()
+        movie = open_movie(path)
+        serial = analysis.analyze(movie, make_params(movie))
+        serial_s = time.perf_counter() - start
+        print(f"serial:      {serial_s:8.1f} s  ({args.frames / serial_s:.1f} frames/s, peak "
+              f"{_peak_rss_mib():.0f} MiB in this process)")
+
+        start = time.perf_counter()
+        with dask_client("local", args.workers) as client:
+            client.run(_warm_up)
+            started_s = time.perf_counter() - start
+            start = time.perf_counter()
+            (outcome,) = analyze_batch([path], client, make_params,
+                                       chunk_frames=args.chunk_frames, progress=False)
+            batch_s = time.perf_counter() - start
+            worker_mib = client.run(_peak_rss_mib)
+        if not outcome.ok:
+            print(f"distributed run failed: {outcome.error}", file=sys.stderr)
+            return 1
+        print(f"{args.workers} workers:   {batch_s:8.1f} s  ({args.frames / batch_s:.1f} frames/s; "
+              f"+{started_s:.1f} s to start the cluster)")
+        print(f"speed-up:    {serial_s / batch_s:8.2f}x  ({serial_s / (batch_s + started_s):.2f}x "
+              "including cluster start-up)")
+        print("peak memory per worker: "
+              + ", ".join(f"{mib:.0f} MiB" for mib in sorted(worker_mib.values())))
+        identical = (outcome.result.summary == serial.summary
+                     and outcome.result.tracks.equals(serial.tracks))
+        print(f"identical to serial: {identical} ({serial.summary['n_tracks']} tracks, "
+              f"d = {serial.summary['diameter_nm']:.1f} nm)")
+        return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
