@@ -221,7 +221,10 @@ def concentration_summary(
         ``particles_per_frame(_sem)``, ``depth_um``, ``detection_volume_ml`` and
         ``particles_per_ml(_sem)`` (None without a depth).
     """
-    counts = particles_per_frame(localizations, n_frames)
+    frames = localizations["frame"] if "frame" in localizations.columns else None
+    # live summaries count the frames spanned by the tracks, which need not start at frame 0
+    first = 0 if frames is None or frames.empty or frames.max() < n_frames else int(frames.min())
+    counts = particles_per_frame(localizations, n_frames, first_frame=first)
     entry = {"particles_per_frame": counts.mean, "particles_per_frame_sem": counts.sem,
              "depth_um": depth_um, "detection_volume_ml": None, "particles_per_ml": None,
              "particles_per_ml_sem": None}

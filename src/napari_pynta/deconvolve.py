@@ -343,6 +343,10 @@ class SizeDistribution:
         """Statistics users expect, as plain floats (see :func:`distribution_statistics`)."""
         return distribution_statistics(self.diameter_nm, self.weights)
 
+    def density_per_nm(self) -> np.ndarray:
+        """Fraction of tracks per nm at each grid diameter (for plotting on a linear size axis)."""
+        return self.weights / np.diff(_cell_edges(self.diameter_nm))
+
     def fraction_between(self, low_nm: float, high_nm: float) -> float:
         """Fraction of tracks with diameters in [low_nm, high_nm] (cell-wise interpolation)."""
         cdf = cumulative_fraction(self.diameter_nm, self.weights, np.array([low_nm, high_nm]))
