@@ -50,7 +50,7 @@ COLUMNS = LOCALIZATION_COLUMNS
 _SHIFT_THRESH = 0.6  # px; trackpy's refine_com default
 _GAUSS_TRUNCATE = 4.0  # sigmas; trackpy's lowpass default
 _MAX_LEVELS = 65535  # trackpy rescales the bandpass to the input's integer range (uint16 at most)
-_SPARE_BINS = 16  # extra histogram bins that absorb the background pixels (see _scan)
+_SPARE_BINS = 16  # extra histogram bins (a power of 2) that absorb the zeros (see _scan)
 _MAX_DIAMETER = 255  # the background test stores distances up to the radius in uint8
 
 
@@ -74,6 +74,14 @@ def _fill(dst, value):
 
 @njit(cache=True, fastmath=True)
 def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row, pad):
+    """Write trackpy's bandpass of ``raw`` into ``bp``, one output row at a time.
+
+    Gaussian (taps ``gauss``, zero outside the image) minus boxcar (side ``box``, edge rows
+    and columns repeated; floored after each axis for integer images as scipy does when it
+    writes into the integer dtype), set to 0 below ``threshold`` (itself at least 0). Scratch:
+    ``acc`` (running column sums), ``v_row`` and ``pad`` (a row plus margins). Returns the
+    int32 bit pattern of the maximum (``bp_bits`` is ``bp`` viewed as int32).
+    """
     ny, nx = raw.shape
     n_taps = gauss.shape[0]
     lw = n_taps // 2
@@ -165,7 +173,7 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
     squares).
     """
     ny, nx = bp.shape
-    levels = hist.shape[0] - 17
+    levels = hist.shape[0] - 1 - _SPARE_BINS
     r = half_widths.shape[0] // 2
     cap = np.uint8(r + 1)
     lead = max(hi, r)
@@ -195,7 +203,7 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
                 level = min(np.int32(row[x] * scale), levels)
                 # level 0 (background) goes to one of 16 spare bins so that the increments
                 # below do not queue on a single counter
-                lev[x] = level if level > 0 else levels + 1 + (x & 15)
+                lev[x] = level if level > 0 else levels + 1 + (x & (_SPARE_BINS - 1))
             for x in range(nx):
                 hist[lev[x]] += 1
             # horizontal distance to the nearest foreground pixel, capped at r + 1
