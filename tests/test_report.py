@@ -166,3 +166,32 @@ def test_exports_reject_bad_input(analysed, tmp_path):
     blocker.write_text("x")
     with pytest.raises(PyntaInputError, match="export folder"):
         write_csv_exports(per_track, None, blocker / "sub")
+
+
+def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
+    """`pynta analyze --json --report --depth-um --out` on a simulated store."""
+    import json
+
+    from napari_pynta.cli import main
+
+    store = tmp_path / "movie.zarr"
+    assert main(["simulate", str(store), "--diameter-nm", "100", "200", "--frames", "200",
+                 "--particles", "25", "--shape", "160", "160", "--seed", "2"]) == 0
+    capsys.readouterr()
+    report, out = tmp_path / "r.html", tmp_path / "results"
+    assert main(["analyze", str(store), "--json", "--engine", "fast", "--no-save",
+                 "--depth-um", "4", "--report", str(report), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["deconvolved_nm"]["peaks"] and summary["size_nm"]["n"] > 0
+    assert summary["concentration"]["depth_um"] == 4.0
+    assert summary["concentration"]["particles_per_ml"] > 0
+    assert "Nanoparticle size report" in report.read_text(encoding="utf-8")
+    assert {"size_distribution.csv", "per_track_sizes.csv"} <= {p.name for p in out.iterdir()}
+
+
+def test_pynta_analyze_checks_the_report_path_before_analysing(tmp_path, capsys):
+    from napari_pynta.cli import main
+
+    assert main(["analyze", str(tmp_path / "missing.zarr"), "--report",
+                 str(tmp_path / "report.txt")]) == 2
+    assert "--report must name an .html file" in capsys.readouterr().err

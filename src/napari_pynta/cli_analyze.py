@@ -12,7 +12,9 @@ from napari_pynta import batch
 from napari_pynta.analysis import AnalysisParams, AnalysisResult, analyze
 from napari_pynta.cluster import dask_client, validate_scheduler, validate_workers
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.export import write_csv_exports
 from napari_pynta.readers import Movie, open_movie
+from napari_pynta.report import check_report_path, write_report
 from napari_pynta.store import MovieStore
 
 HELP = ("Size the particles of a recorded movie (pynta .zarr store, TIFF or folder of frames); "
@@ -33,6 +35,8 @@ PARAM_OPTIONS = (
     ("memory", int, "frames a particle may be missed and keep its track (default 3)"),
     ("min_track_length", int, "shortest track sized, in frames (default 10)"),
     ("engine", str, "detection engine (default trackpy)"),
+    ("depth_um", float, "depth of the detection volume, µm: gives particles/mL (calibrate it "
+     "once on a reference of known concentration, see docs/size-distributions.md)"),
 )
 
 
@@ -52,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="RESULTS_DIR", default=None,
                         help="write localizations.csv, tracks.csv, per_track.csv and "
                         "summary.json into this folder")
+    parser.add_argument("--report", metavar="OUT.html", default=None,
+                        help="write a self-contained HTML report (plots, statistics, warnings); "
+                        "one movie only")
     parser.add_argument("--no-save", action="store_true",
                         help="do not store the result tables inside a writable pynta store")
     parser.add_argument("--scheduler", default=None, metavar="local|tcp://HOST:PORT",
@@ -74,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
         raise PyntaInputError("--workers needs --scheduler local")
     if args.scheduler is not None:  # fail on a bad address before any movie is opened
         validate_workers(validate_scheduler(args.scheduler), args.workers)
+    if args.report is not None:
+        if len(args.paths) > 1:
+            raise PyntaInputError("--report works with one movie, got several paths")
+        check_report_path(args.report)
     if len(args.paths) > 1:
         return _run_batch(args)
     movie = open_movie(args.paths[0])
@@ -92,10 +103,14 @@ def run(args: argparse.Namespace) -> int:
             result = analyze(movie, params, progress=progress)
     notes = []
     if args.out:
-        written = result.export(args.out)
+        written = result.export(args.out) + write_csv_exports(
+            result.per_track, result.sizes.deconvolved if result.sizes else None, args.out,
+            result.summary["concentration"]["particles_per_ml"])
         notes.append(f"wrote {', '.join(path.name for path in written)} to {args.out}")
     if movie.store is not None and not args.no_save:
         notes.append(_save_into_store(movie, result))
+    if args.report:
+        notes.append(f"wrote the report {write_report(result, args.report)}")
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -167,6 +182,24 @@ def _number(value: Any, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
+    """Terminal lines of the track-length-corrected sizes and the concentration."""
+    lines = []
+    deconvolved = summary.get("deconvolved_nm")
+    if deconvolved:
+        peaks = ", ".join(f"{_number(p)} ({f:.0%})"
+                          for p, f in zip(deconvolved["peaks"], deconvolved["peak_fractions"]))
+        lines += [f"  deconvolved (nm)      peaks {peaks}  D10 {_number(deconvolved['d10'])}  "
+                  f"D50 {_number(deconvolved['d50'])}  D90 {_number(deconvolved['d90'])}  "
+                  f"span {_number(deconvolved['span'], 2)}"]
+    concentration = summary.get("concentration") or {}
+    if concentration.get("particles_per_ml") is not None:
+        lines += [f"  concentration         {concentration['particles_per_ml']:.3g} ± "
+                  f"{concentration['particles_per_ml_sem']:.2g} particles/mL "
+                  f"(depth {concentration['depth_um']:g} µm)"]
+    return lines
+
+
 def format_summary(result: AnalysisResult, auto: list[str]) -> str:
     """A readable table of the results for the terminal.
 
@@ -196,6 +229,7 @@ def format_summary(result: AnalysisResult, auto: list[str]) -> str:
         f"SD {_number(size['sd'])}  (n = {size['n']}, {size['n_excluded']} without size)",
         f"                        D10 {_number(size['d10'])}  D50 {_number(size['d50'])}  "
         f"D90 {_number(size['d90'])}  span {_number(size['span'], 2)}",
+        *_deconvolved_lines(s),
         "  localization error    " + (
             "n/a" if s["localization_error_um"] is None
             else f"{1000 * s['localization_error_um']:.0f} nm"),

@@ -23,6 +23,9 @@ UPPER_MARGIN = 1.25
 #: target number of bins of an automatic histogram
 TARGET_BINS = 60
 
+#: bins holding less than this fraction of the deconvolved distribution are written as 0
+NEGLIGIBLE_FRACTION = 1e-9
+
 SIZE_DISTRIBUTION_FILE = "size_distribution.csv"
 PER_TRACK_FILE = "per_track_sizes.csv"
 
@@ -104,6 +107,7 @@ def size_distribution_table(
     table = {BIN_CENTRE: 0.5 * (edges[1:] + edges[:-1]), RAW_COUNT: raw}
     if deconvolved is not None:
         fractions = bin_fractions(deconvolved, edges)
+        fractions[fractions < NEGLIGIBLE_FRACTION] = 0.0  # 1e-200 tails read as noise in a sheet
         table[DECONVOLVED_COUNT] = fractions * deconvolved.n_tracks
         if particles_per_ml is not None:
             table[CONCENTRATION] = fractions * float(particles_per_ml)

@@ -309,6 +309,19 @@ every track.</p>
 """
 
 
+def check_report_path(path: str | Path) -> Path:
+    """Raise :class:`PyntaInputError` unless ``path`` is an ``.html`` file in an existing folder.
+
+    Front ends call this before a long analysis so that a typo does not waste it.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise PyntaInputError(f"--report must name an .html file, got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise PyntaInputError(f"--report: the folder {str(path.parent)!r} does not exist")
+    return path
+
+
 def write_report(result, path: str | Path) -> Path:
     """Write the HTML report of an analysis.
 
@@ -324,11 +337,7 @@ def write_report(result, path: str | Path) -> Path:
     Path
         The file written.
     """
-    path = Path(path)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise PyntaInputError(f"--report must name an .html file, got {str(path)!r}")
-    if not path.parent.is_dir():
-        raise PyntaInputError(f"--report: the folder {str(path.parent)!r} does not exist")
+    path = check_report_path(path)
     try:
         path.write_text(render_report(result), encoding="utf-8")
     except OSError as error:
