@@ -108,6 +108,7 @@ class LiveConfig:
             raise PyntaInputError(f"camera must be one of {sorted(CAMERAS)}, got {self.camera!r}")
         if not isinstance(self.camera_settings, dict):
             raise PyntaInputError(f"camera_settings must be a dict, got {self.camera_settings!r}")
+        check_camera_settings(self.camera, self.camera_settings)
         if self.n_frames is not None and (not _is_int(self.n_frames) or self.n_frames < 1):
             raise PyntaInputError(f"n_frames must be an integer >= 1 or None, got {self.n_frames!r}")
         if not _is_int(self.n_locators) or not 1 <= self.n_locators <= MAX_LOCATORS:
@@ -136,6 +137,21 @@ class LiveConfig:
         if self.host is not None and (not isinstance(self.host, str) or not self.host):
             raise PyntaInputError(f"host must be a host name or IP address, got {self.host!r}")
         return self
+
+
+def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
+    """Check what can be checked without opening the camera: names, rate, exposure, gain.
+
+    The ROI is checked against the sensor when the acquisition worker opens the camera.
+    """
+    from napari_pynta.cameras import CameraSettings, allowed_settings
+
+    unknown = sorted(set(settings) - set(allowed_settings(camera)))
+    if unknown:
+        raise PyntaInputError(f"unknown setting(s) {unknown} for camera {camera!r}; allowed: "
+                              f"{allowed_settings(camera)}")
+    common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
+    CameraSettings(**common).validated(sensor_shape=(1, 1))
 
 
 def check_detection(engine: str, detection: dict[str, Any]) -> None:

@@ -227,8 +227,9 @@ class LivePipeline:
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_LOCATORS:
             raise PyntaInputError(f"n_locators must be an integer in 1..{MAX_LOCATORS}, got {n!r}")
         current = self._locator_names()
-        for _ in range(n - len(current)):
-            self._wait_ready(self._spawn_locator())
+        added = [self._spawn_locator() for _ in range(n - len(current))]
+        for name in added:  # spawned together: each takes seconds to import its libraries
+            self._wait_ready(name)
         for name in current[n:]:
             with self._lock:
                 self._expected_exit.add(name)

@@ -44,6 +44,8 @@ LOCATE_HWM = 2
 RATE_WINDOW_S = 1.0
 #: frames used to choose the detection threshold and search range when they are not given
 CALIBRATION_FRAMES = 60
+#: longest stretch the linker works through a backlog before it reports and reads commands (s)
+LINK_SLICE_S = 0.2
 #: a missing frame is declared lost by the linker after later frames waited this long (s)
 LINK_GAP_TIMEOUT_S = 2.0
 
@@ -569,6 +571,7 @@ def _link(w: _Worker) -> None:
     linked_frames = 0
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
     last_sizes = time.perf_counter()
+    sizes_interval = settings["sizes_interval_s"]
     finished = False
     while not w.stopping:
         events = dict(w.poller.poll(50))
@@ -585,7 +588,8 @@ def _link(w: _Worker) -> None:
                     pending[int(skipped)] = (time.perf_counter(), None)
             elif int(header["seq"]) >= expected:
                 pending[int(header["seq"])] = (time.perf_counter(), message.data)
-        while True:
+        busy_until = time.perf_counter() + LINK_SLICE_S  # then report and read commands
+        while time.perf_counter() < busy_until:
             if expected in pending:
                 _, features = pending.pop(expected)
                 if features is None:
@@ -600,17 +604,20 @@ def _link(w: _Worker) -> None:
                 expected += 1
             elif pending and time.perf_counter() - min(v[0] for v in pending.values()) \
                     > LINK_GAP_TIMEOUT_S:
-                w.error(f"frame {expected} never came back from the locator pool; linking goes on "
-                        "without it")
-                lost += 1
-                expected += 1
+                resume = min(pending)
+                w.error(f"frames {expected}..{resume - 1} never came back from the locator pool "
+                        "(a locator stopped or died); linking goes on without them")
+                lost += resume - expected
+                expected = resume
             else:
                 break
         now = time.perf_counter()
         done = end_seq is not None and expected > end_seq
-        if (now - last_sizes >= settings["sizes_interval_s"]) or (done and not finished):
-            last_sizes = now
+        if now - last_sizes >= sizes_interval or (done and not finished):
             summary, diameters = sizer.summary()
+            last_sizes = time.perf_counter()
+            # sizing all tracks gets slower as they accumulate: keep it under ~20% of the time
+            sizes_interval = max(settings["sizes_interval_s"], 4 * (last_sizes - now))
             transport.send_json(results, transport.TOPIC_SIZES,
                                 {"summary": summary, "diameters_nm": diameters})
             w.report("sizes", summary=summary)

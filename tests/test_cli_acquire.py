@@ -1,0 +1,91 @@
+"""`pynta acquire`: the issue's end-to-end run, agreement with `pynta analyze`, bad settings."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_pynta.cli import main
+from napari_pynta.cli_acquire import parse_option
+from napari_pynta.store import MovieStore
+
+# the fixture asserting that every test leaves no worker process behind
+from test_live_pipeline import no_leftover_processes  # noqa: F401
+
+SCENE = ["--camera-option", "shape=128,128", "--camera-option", "n_particles=10",
+         "--camera-option", "seed=5"]
+
+
+@pytest.mark.slow
+def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_path, capsys):
+    path = str(tmp_path / "run.zarr")
+    code = main(["acquire", "--camera", "simulated", "--frames", "2000", "--fps", "200",
+                 "--track", "--out", path, "--json", "--locators", "2", *SCENE])
+    live = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert live["frames_acquired"] == live["frames_saved"] == 2000
+    assert live["frames_dropped"] == 0 and live["frames_untracked"] == 0
+    assert live["fps"] == pytest.approx(200, rel=0.1)
+    with MovieStore.open(path) as store:
+        np.testing.assert_array_equal(store.seq, np.arange(2000))
+
+    # the offline analysis of the saved store, with the choices the live run made
+    params = live["params"]
+    code = main(["analyze", path, "--json", "--no-save", "--engine", params["engine"],
+                 "--minmass", repr(params["minmass"]),
+                 "--search-range-px", repr(params["search_range_px"])])
+    offline = json.loads(capsys.readouterr().out)
+    assert code == 0
+    size_fields = set(offline) - {"source"}
+    assert size_fields <= set(live)
+    for key in ("n_frames", "n_localizations", "n_tracks", "n_steps"):
+        assert live[key] == offline[key], key
+    for key in ("diameter_nm", "D_um2_s", "particles_per_frame"):
+        assert live[key] == pytest.approx(offline[key], rel=1e-9), key
+    for key, value in offline["size_nm"].items():
+        assert live["size_nm"][key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
+    # and both measure the simulated 100 nm particles
+    assert abs(live["diameter_nm"] - 100) < 4 * live["diameter_se_nm"] + 5
+
+
+@pytest.mark.slow
+def test_seconds_mode_prints_a_human_summary(capsys):
+    code = main(["acquire", "--seconds", "1", "--fps", "100", *SCENE])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "pynta acquire:" in captured.out and "fps" in captured.out
+    assert "fps" in captured.err  # the progress line
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [
+        (["--frames", "5", "--roi", "0,0,999,5"], "roi"),
+        (["--frames", "0"], "--frames"),
+        (["--seconds", "-1"], "--seconds"),
+        (["--frames", "5", "--locators", "0", "--track"], "n_locators"),
+        (["--frames", "5", "--camera-option", "shape"], "KEY=VALUE"),
+        (["--frames", "5", "--camera-option", "colour=1"], "colour"),
+        (["--frames", "5", "--exposure-s", "0.5", "--fps", "100"], "exposure_s"),
+    ],
+)
+def test_bad_settings_exit_with_a_message_naming_the_field(argv, field, capsys):
+    assert main(["acquire", *SCENE, *argv]) == 2
+    assert field in capsys.readouterr().err
+
+
+def test_unknown_camera_lists_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        main(["acquire", "--camera", "hamamatsu"])
+    assert "simulated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("shape=512,512", ("shape", [512, 512])), ("loop=true", ("loop", True)),
+     ("path=run.zarr", ("path", "run.zarr")), ("diameter_nm=80.5", ("diameter_nm", 80.5)),
+     ("roi=[1,2,3,4]", ("roi", [1, 2, 3, 4]))],
+)
+def test_camera_options_are_parsed_to_python_values(text, expected):
+    assert parse_option(text) == expected

@@ -1,0 +1,207 @@
+"""The live pipeline: every frame recorded in order, dead workers, scaling, overflow, bad settings."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from napari_pynta.cameras import open_camera
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.live import LiveConfig, LivePipeline, LiveSubscriber
+from napari_pynta.live.workers import CALIBRATION_FRAMES
+from napari_pynta.readers import open_movie
+from napari_pynta.store import MovieStore
+
+pytestmark = pytest.mark.slow
+
+#: a small, fast scene: 128x128 pixels, 10 particles of 100 nm
+CAMERA = dict(shape=(128, 128), n_particles=10, seed=11, fps=200.0)
+
+
+def _own_children() -> set[int]:
+    """Child processes of this test process, except multiprocessing's resource tracker."""
+    return {child.pid for child in psutil.Process().children(recursive=True)
+            if "resource_tracker" not in " ".join(child.cmdline())}
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes():
+    """Every test must leave no worker process behind."""
+    before = _own_children()
+    yield
+    assert multiprocessing.active_children() == []
+    deadline = time.monotonic() + 5
+    while _own_children() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _own_children() - before == set()
+
+
+def wait_until(condition, timeout_s: float = 60.0, what: str = "condition"):
+    """Poll ``condition()`` until it is truthy; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_every_frame_is_recorded_in_order(tmp_path):
+    path = tmp_path / "run.zarr"
+    n = 300
+    config = LiveConfig(camera_settings=CAMERA, n_frames=n, record_path=str(path), track=True)
+    with LivePipeline(config) as pipeline:
+        assert pipeline.wait_finished(120)
+        status = pipeline.status()
+    assert status.frames_acquired == status.frames_saved == n
+    assert status.frames_dropped == 0 and status.frames_tracked == n
+    with MovieStore.open(path) as store:
+        np.testing.assert_array_equal(store.seq, np.arange(n))
+        np.testing.assert_allclose(store.timestamps_s, np.arange(n) / CAMERA["fps"], atol=1e-9)
+        assert store.metadata["frame_interval_s"] == pytest.approx(1 / CAMERA["fps"])
+        assert store.metadata["exposure_s"] == pytest.approx(1 / CAMERA["fps"])
+        stored = np.asarray(store.frames[:20])
+    # the same seeded camera, read here: after the calibration frames come the recorded ones
+    with open_camera("simulated", **CAMERA) as camera:
+        camera.start()
+        for _ in range(CALIBRATION_FRAMES):
+            camera.read()
+        camera.stop()
+        camera.start()
+        expected = np.stack([camera.read()[0] for _ in range(20)])
+    np.testing.assert_array_equal(stored, expected)
+    # the live size is the simulated 100 nm within the statistical error of this short run
+    summary = status.size_summary
+    assert summary["n_frames"] == n
+    assert abs(summary["diameter_nm"] - 100) < 4 * summary["diameter_se_nm"] + 5
+
+
+def test_locators_scale_while_running_and_viewers_get_results():
+    config = LiveConfig(camera_settings=CAMERA, track=True, n_locators=1, sizes_interval_s=0.2)
+    with LivePipeline(config) as pipeline, LiveSubscriber(pipeline.endpoints) as viewer:
+        wait_until(lambda: pipeline.status().frames_tracked > 20, what="tracking")
+        print("tracking", time.monotonic())
+        pipeline.set_locators(3)
+        status = pipeline.status()
+        assert status.n_locators == 3
+        assert sum(alive for name, alive in status.workers.items() if name.startswith("locator")) == 3
+        tracked = status.frames_tracked
+        wait_until(lambda: pipeline.status().frames_tracked > tracked + 50, what="3 locators")
+        pipeline.set_locators(1)
+        status = pipeline.status()
+        assert status.n_locators == 1 and status.dead_workers == []
+        tracked = status.frames_tracked
+        wait_until(lambda: pipeline.status().frames_tracked > tracked + 50, what="1 locator")
+
+        pipeline.update_detection(diameter=9)
+        with pytest.raises(PyntaInputError, match="diameter"):
+            pipeline.update_detection(diameter=4)
+        with pytest.raises(PyntaInputError, match="n_locators"):
+            pipeline.set_locators(0)
+
+        updates = []
+        wait_until(lambda: updates.append(viewer.poll()) or any(u.sizes for u in updates),
+                   what="a size update")
+        frames = [u for u in updates if u.frame is not None]
+        assert frames and frames[-1].frame.shape == (128, 128)
+        seqs = [u.frame_header["seq"] for u in frames]
+        assert seqs == sorted(seqs)
+        tracks = [u.tracks for u in updates if len(u.tracks)]
+        assert tracks and {"frame", "y", "x", "particle"} <= set(tracks[0].columns)
+        assert any(len(u.localizations) for u in updates)
+        sizes = next(u.sizes for u in updates if u.sizes)
+        assert set(sizes) == {"summary", "diameters_nm"}
+        status = pipeline.stop()
+    # stopping locators may lose the few frames queued to them; that is counted, nothing else
+    assert all("never came back" in error for error in status.errors)
+    assert status.frames_untracked < 0.05 * status.frames_tracked
+
+
+def _kill(pipeline: LivePipeline, name: str) -> None:
+    os.kill(pipeline._processes[name].pid, signal.SIGKILL)
+
+
+def test_dead_workers_are_reported_and_restarted_without_corrupting_the_recording(tmp_path):
+    path = tmp_path / "run.zarr"
+    config = LiveConfig(camera_settings=CAMERA, record_path=str(path), track=True, n_locators=2)
+    with LivePipeline(config) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        _kill(pipeline, "locator-1")
+        status = wait_until(lambda: (s := pipeline.status()).dead_workers and s,
+                            what="the dead locator")
+        assert status.dead_workers == ["locator-1"]
+        assert any("locator-1 died" in error for error in status.errors)
+        pipeline.restart_worker("locator-1")
+        assert pipeline.status().workers["locator-1"]
+
+        saved = pipeline.status().frames_saved
+        _kill(pipeline, "saver")
+        wait_until(lambda: "saver" in pipeline.status().dead_workers, what="the dead saver")
+        # the recording made so far is readable while the saver is down
+        assert open_movie(str(path)).frames.shape[0] >= saved
+        pipeline.restart_worker("saver")
+        saved = pipeline.status().frames_saved
+        wait_until(lambda: pipeline.status().frames_saved > saved + 50, what="saving again")
+        status = pipeline.stop()
+    assert status.frames_dropped == 0
+    with MovieStore.open(path) as store:
+        # the replay buffer resent what the killed saver had not written: no gap, no duplicate
+        assert store.n_frames == status.frames_acquired
+        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+
+
+def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
+    path = tmp_path / "run.zarr"
+    frame_mb = 128 * 128 * 2 / 1e6
+    config = LiveConfig(camera_settings=CAMERA, record_path=str(path), track=False,
+                        save_buffer_mb=8 * frame_mb)
+    with LivePipeline(config) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 10, what="recording")
+        saver = psutil.Process(pipeline._processes["saver"].pid)
+        saver.suspend()  # the disk "stalls"
+        try:
+            status = wait_until(
+                lambda: (s := pipeline.status()).frames_dropped and s, what="the overflow")
+        finally:
+            saver.resume()
+        assert any("recording stopped" in error for error in status.errors)
+        wait_until(lambda: not pipeline.status().recording, what="the recording to end")
+        status = pipeline.stop()
+    with MovieStore.open(path) as store:
+        # everything that entered the bounded buffer was written, in order, without gaps
+        assert store.n_frames == status.frames_saved > 10
+        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+    assert status.frames_dropped > 0
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (LiveConfig(camera="hamamatsu"), "simulated"),
+        (LiveConfig(n_locators=0), "n_locators"),
+        (LiveConfig(detection={"diameter": 4}), "diameter"),
+        (LiveConfig(detection={"colour": 1}), "colour"),
+        (LiveConfig(n_frames=0), "n_frames"),
+        (LiveConfig(save_buffer_mb=0), "save_buffer_mb"),
+    ],
+)
+def test_bad_configuration_is_refused_before_any_process_starts(config, field):
+    with pytest.raises(PyntaInputError, match=field):
+        LivePipeline(config)
+
+
+def test_bad_camera_settings_fail_start_and_leave_nothing_running(tmp_path):
+    existing = tmp_path / "old.zarr"
+    existing.mkdir()
+    with pytest.raises(PyntaInputError, match="already exists"):
+        LivePipeline(LiveConfig(record_path=str(existing))).start()
+    pipeline = LivePipeline(LiveConfig(camera_settings={"shape": (64, 64), "roi": "0,0,65,10"}))
+    with pytest.raises(PyntaInputError, match="roi"):
+        pipeline.start()
+    assert not any(pipeline.status().workers.values())
