@@ -40,6 +40,9 @@ DEFAULT_GRID_RANGE_NM = (5.0, 5000.0)
 DEFAULT_POINTS_PER_DECADE = 100
 #: default EMS smoothing width (standard deviation in ln d) applied after every EM step
 EM_SMOOTHING_LN = 0.01
+#: grid diameters whose likelihood is below this (relative to each track's best) for every track
+#: are left out of the EM iterations
+NEGLIGIBLE_LIKELIHOOD = 1e-12
 #: brightness classes of :func:`localization_error_by_brightness` and their smallest size
 BRIGHTNESS_CLASSES = 6
 MIN_TRACKS_PER_CLASS = 30
@@ -518,7 +521,8 @@ def walker_em(
 
     using the precomputed likelihood matrix, so one iteration costs two matrix-vector products,
     then smooths the weights with a Gaussian of width ``smoothing_ln`` in ln d (EMS; 0 = off).
-    Iteration stops when the total change of the weights, sum_j |w_new - w|, drops below
+    Diameters that no track supports (likelihood below :data:`NEGLIGIBLE_LIKELIHOOD` of each
+    track's best everywhere) are left out and get weight 0. Iteration stops when the total change of the weights, sum_j |w_new - w|, drops below
     ``rel_tol`` (the weights sum to 1) or after ``max_iter`` iterations.
 
     Parameters
@@ -546,10 +550,13 @@ def walker_em(
     require_positive("smoothing_ln", smoothing_ln, allow_zero=True)
     if int(max_iter) < 1:
         raise PyntaInputError(f"max_iter must be >= 1, got {max_iter}")
-    likelihood, offset = log_likelihood_matrix(tracks, grid, model)
+    full_likelihood, offset = log_likelihood_matrix(tracks, grid, model)
+    # diameters that no track supports keep (almost) no weight: leave them out of the iterations
+    support = full_likelihood.max(axis=0) > NEGLIGIBLE_LIKELIHOOD
+    likelihood = np.ascontiguousarray(full_likelihood[:, support])
     n_tracks = len(tracks)
-    kernel = _smoothing_kernel(grid, smoothing_ln) if smoothing_ln > 0 else None
-    weights = np.full(grid.size, 1.0 / grid.size)
+    kernel = _smoothing_kernel(grid[support], smoothing_ln) if smoothing_ln > 0 else None
+    weights = np.full(likelihood.shape[1], 1.0 / likelihood.shape[1])
     converged = False
     iteration = 0
     for iteration in range(1, int(max_iter) + 1):
@@ -564,9 +571,11 @@ def walker_em(
             converged = True
             break
     log_likelihood = float(np.sum(np.log(likelihood @ weights) + offset))
+    all_weights = np.zeros(grid.size)
+    all_weights[support] = weights
     return SizeDistribution(
         diameter_nm=grid,
-        weights=weights,
+        weights=all_weights,
         n_tracks=n_tracks,
         log_likelihood=log_likelihood,
         n_iterations=iteration,
