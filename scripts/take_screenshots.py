@@ -36,6 +36,14 @@ def pause(seconds: float) -> None:
     wait(lambda start=time.monotonic(): time.monotonic() - start > seconds, seconds + 1, "a pause")
 
 
+def close_notifications(viewer) -> None:
+    """Close napari's notification toasts (e.g. the PyQt5 deprecation notice) before a shot."""
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()
+
+
 def main(out_dir: str) -> int:
     import napari
     from imageio.v3 import imwrite
@@ -60,6 +68,7 @@ def main(out_dir: str) -> int:
     camera.record.click()
     pause(LIVE_SECONDS)
     viewer.layers.selection.active = viewer.layers["PyNTA tracks"]
+    close_notifications(viewer)
     imwrite(out / "live-tracking.png", viewer.screenshot(canvas_only=False, flash=False))
     camera.record.click()
     wait(lambda: "frames saved" in camera.message_line.text(), 60, "the recording")
@@ -75,6 +84,7 @@ def main(out_dir: str) -> int:
     wait(lambda: bool(results), 600, "the re-analysis")
     pause(1.0)
     viewer.dims.set_current_step(0, 150)
+    close_notifications(viewer)
     imwrite(out / "reanalysis.png", viewer.screenshot(canvas_only=False, flash=False))
     sizes.grab().save(str(out / "size-histogram.png"))
     viewer.close()

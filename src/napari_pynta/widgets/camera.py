@@ -171,10 +171,10 @@ class CameraWidget(QWidget):
             )
         else:
             common = common.validated((10**6, 10**6))
-        if backend == "playback":
+        if backend == "playback":  # exposure and gain are those of the recording
             if not self.playback_path.text().strip():
                 raise PyntaInputError("playback file is required for the playback camera")
-            settings["path"] = self.playback_path.text().strip()
+            settings = {"fps": fps, "path": self.playback_path.text().strip(), "loop": True}
         if common.roi is not None:
             settings["roi"] = common.roi
         return settings
@@ -301,7 +301,7 @@ class CameraWidget(QWidget):
 
     def _on_session_message(self, topic: str, level: str, text: str) -> None:
         if topic == "live":
-            self.message_line.show_error(text) if level == "error" else self.message_line.show_info(text)
+            self.message_line.show(level, text)
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)

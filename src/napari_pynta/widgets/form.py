@@ -66,6 +66,13 @@ class MessageLine(QLabel):
         self.setStyleSheet(INFO_STYLE)
         self.setText(text)
 
+    def show(self, level: str, text: str) -> None:
+        """Show ``text`` as an error when ``level`` is ``"error"``, else as information."""
+        if level == "error":
+            self.show_error(text)
+        else:
+            self.show_info(text)
+
     def clear_message(self) -> None:
         """Remove any message."""
         self.is_error = False

@@ -64,6 +64,7 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
             history_axes.plot(counts, estimates, "o-", color=ESTIMATE_COLOR, ms=3)
         history_axes.set_xlabel("tracks")
         history_axes.set_ylabel("ensemble d (nm)")
+        history_axes.set_title("running ensemble estimate", fontsize=9)
         for each in (axes, history_axes):
             each.set_facecolor("#1b1d22")
             each.tick_params(colors=TEXT_COLOR, labelsize=8)

@@ -6,6 +6,7 @@ reports its progress to a napari progress bar.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,16 @@ def save_results(store_path: str | Path, result: Any) -> str:
     return str(store_path)
 
 
+class AnalysisCancelled(Exception):
+    """Raised inside the analysis when the viewer that asked for it has closed."""
+
+
 def analyze_movie(
-    data: Any, source: str | None, tracking: TrackingSettings, conditions: SizingConditions
+    data: Any,
+    source: str | None,
+    tracking: TrackingSettings,
+    conditions: SizingConditions,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> AnalysisOutcome:
     """Analyse a movie with a napari progress bar and save results into its store, if any.
 
@@ -90,6 +99,9 @@ def analyze_movie(
         Path the movie was read from.
     tracking, conditions
         The Tracking and Sizes widget settings.
+    should_stop : callable
+        Polled at every progress report; when it returns True the analysis ends with
+        :class:`AnalysisCancelled` (the viewer closed) and nothing is saved.
 
     Returns
     -------
@@ -105,6 +117,8 @@ def analyze_movie(
     with progress(total=n_frames, desc="PyNTA analysis") as bar:
 
         def report(done: int, total: int) -> None:
+            if should_stop():
+                raise AnalysisCancelled("the viewer was closed")
             bar.update(done - bar.n)
 
         result = analyze(movie, params, progress=report)

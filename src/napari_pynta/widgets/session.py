@@ -132,6 +132,8 @@ class PyntaSession(QObject):
         self._pending: dict[str, tuple] = {}
         self._newest_frame: np.ndarray | None = None
         self._calibrated_minmass: float | None = None
+        self._adopt_live_conditions = False
+        self._live_offset_px: tuple[int, int] = (0, 0)
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self._poll)
@@ -204,9 +206,10 @@ class PyntaSession(QObject):
             viscosity_pa_s=live_conditions.resolved_viscosity_pa_s(),
         ).validate()
         self._live_conditions = live_conditions
-        self.set_conditions(self._live_conditions)
+        self._adopt_live_conditions = True
         roi = camera_settings.get("roi")
-        self.link.configure_live(self._live_conditions.pixel_size_um, tuple(roi[:2]) if roi else (0, 0))
+        self._live_offset_px = tuple(roi[:2]) if roi else (0, 0)
+        self.link.configure_live(live_conditions.pixel_size_um, self._live_offset_px)
         self.pipeline = LivePipeline(config)
         self._track_window.clear()
         self._set_live_state("starting")
@@ -324,10 +327,19 @@ class PyntaSession(QObject):
                 measured_with = SizingConditions.from_analysis_params(summary["params"])
             except (KeyError, TypeError, ValueError):  # an early summary without parameters
                 measured_with = self._live_conditions
+            else:
+                self._adopt_camera_conditions(measured_with)
             diameters = np.asarray(update.sizes.get("diameters_nm", []), dtype=float)
             self.sizes_changed.emit(SizeData(diameters, summary, measured_with, "live"))
         for error in update.errors:
             self.message.emit("live", "error", error)
+
+    def _adopt_camera_conditions(self, measured_with: SizingConditions) -> None:
+        """Show, once per Live start, the calibration and timing the camera actually used."""
+        if self._adopt_live_conditions:
+            self._adopt_live_conditions = False
+            self.set_conditions(measured_with)
+            self.link.configure_live(measured_with.pixel_size_um, self._live_offset_px)
 
     def _emit_status(self) -> None:
         if self.pipeline is None:
@@ -369,6 +381,7 @@ class PyntaSession(QObject):
             info.get("source"),
             tracking,
             conditions,
+            lambda: self._closed,
             on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions),
             on_error=lambda error: self.message.emit("analysis", "error", f"analysis failed: {error}"),
         )
@@ -421,9 +434,10 @@ class PyntaSession(QObject):
                 return None
         worker = create_worker(function, *args, _start_thread=False)
         worker._pynta_kind = latest_only
-        if on_done is not None:
-            worker.returned.connect(on_done)
-        worker.errored.connect(on_error or (lambda error: self.message.emit("live", "error", str(error))))
+        if on_done is not None:  # results arriving after the viewer closed are dropped
+            worker.returned.connect(lambda result: None if self._closed else on_done(result))
+        on_error = on_error or (lambda error: self.message.emit("live", "error", str(error)))
+        worker.errored.connect(lambda error: None if self._closed else on_error(error))
         worker.finished.connect(lambda: self._on_worker_finished(worker))
         self._workers.append(worker)
         worker.start()

@@ -12,9 +12,7 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.errors import PyntaInputError, require_positive
-
-#: the most locator processes the GUI offers (more than the cores only adds overhead)
-MAX_LOCATORS = 32
+from napari_pynta.live.config import MAX_LOCATORS
 
 
 @dataclass(frozen=True)
@@ -117,11 +115,23 @@ class SizingConditions:
             for key in ("temperature_c", "pixel_size_um", "frame_interval_s", "exposure_s")
             if metadata.get(key) is not None and math.isfinite(float(metadata[key]))
         }
-        if metadata.get("viscosity_pa_s") is not None:
-            known["viscosity_pa_s"] = float(metadata["viscosity_pa_s"])
         if metadata.get("solvent"):
             known["solvent"] = str(metadata["solvent"])
-        return replace(self, **known)
+        updated = replace(self, **known)
+        if metadata.get("viscosity_pa_s") is not None:
+            viscosity = float(metadata["viscosity_pa_s"])
+            # a recorded viscosity that is just the solvent's at T stays "the solvent's at T"
+            if not math.isclose(viscosity, updated._solvent_viscosity(),
+                                rel_tol=1e-6):
+                updated = replace(updated, viscosity_pa_s=viscosity)
+        return updated
+
+    def _solvent_viscosity(self) -> float:
+        """The solvent's viscosity at the temperature, NaN when unknown."""
+        try:
+            return replace(self, viscosity_pa_s=None).resolved_viscosity_pa_s()
+        except PyntaInputError:
+            return math.nan
 
 
 def rescale_diameters(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -78,7 +79,11 @@ class SizesWidget(QWidget):
         self.statistics = QTableWidget(len(STATISTICS_ROWS) + 1, 1)
         self.statistics.setHorizontalHeaderLabels(["value"])
         self.statistics.setVerticalHeaderLabels([label for label, _ in STATISTICS_ROWS] + ["ensemble (nm)"])
-        self.statistics.setMinimumHeight(250)
+        self.statistics.verticalHeader().setDefaultSectionSize(20)
+        self.statistics.horizontalHeader().setStretchLastSection(True)
+        self.statistics.horizontalHeader().setFixedHeight(22)
+        self.statistics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.statistics.setFixedHeight(20 * self.statistics.rowCount() + 22 + 4)
         self.export = QPushButton("Export CSV")
         self.report = QPushButton("Report")
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)

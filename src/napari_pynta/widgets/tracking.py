@@ -197,4 +197,4 @@ class TrackingWidget(QWidget):
 
     def _on_session_message(self, topic: str, level: str, text: str) -> None:
         if topic == "analysis":
-            self.message_line.show_error(text) if level == "error" else self.message_line.show_info(text)
+            self.message_line.show(level, text)
