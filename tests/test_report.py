@@ -180,11 +180,18 @@ def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
     capsys.readouterr()
     report, out = tmp_path / "r.html", tmp_path / "results"
     assert main(["analyze", str(store), "--json", "--engine", "fast", "--no-save",
-                 "--depth-um", "4", "--report", str(report), "--out", str(out)]) == 0
+                 "--depth-um", "4", "--report", str(report), "--out", str(out),
+                 "--reference-per-ml", "2e10"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["deconvolved_nm"]["peaks"] and summary["size_nm"]["n"] > 0
-    assert summary["concentration"]["depth_um"] == 4.0
-    assert summary["concentration"]["particles_per_ml"] > 0
+    concentration = summary["concentration"]
+    assert concentration["depth_um"] == 4.0
+    assert concentration["particles_per_ml"] > 0
+    # the movie as a reference of 2e10 /mL: depth = counts per frame / (2e10 /mL x area)
+    area_um2 = 160 * 160 * 0.1**2
+    assert concentration["calibrated_depth_um"] == pytest.approx(
+        concentration["particles_per_frame"] / (2e10 * area_um2 * 1e-12))
+    assert concentration["calibrated_depth_sem_um"] > 0
     assert "Nanoparticle size report" in report.read_text(encoding="utf-8")
     assert {"size_distribution.csv", "per_track_sizes.csv"} <= {p.name for p in out.iterdir()}
 
@@ -195,3 +202,5 @@ def test_pynta_analyze_checks_the_report_path_before_analysing(tmp_path, capsys)
     assert main(["analyze", str(tmp_path / "missing.zarr"), "--report",
                  str(tmp_path / "report.txt")]) == 2
     assert "--report must name an .html file" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "missing.zarr"), "--reference-per-ml", "-1"]) == 2
+    assert "--reference-per-ml must be > 0" in capsys.readouterr().err

@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 from napari_pynta import batch
 from napari_pynta.analysis import AnalysisParams, AnalysisResult, analyze
 from napari_pynta.cluster import dask_client, validate_scheduler, validate_workers
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.concentration import CountEstimate, calibrate_depth
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.export import write_csv_exports
 from napari_pynta.readers import Movie, open_movie
 from napari_pynta.report import check_report_path, write_report
@@ -56,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="RESULTS_DIR", default=None,
                         help="write localizations.csv, tracks.csv, per_track.csv and "
                         "summary.json into this folder")
+    parser.add_argument("--reference-per-ml", type=float, default=None, metavar="N",
+                        help="the movie is a reference sample of N particles/mL: report the "
+                        "detection depth to pass as --depth-um for samples measured alike")
     parser.add_argument("--report", metavar="OUT.html", default=None,
                         help="write a self-contained HTML report (plots, statistics, warnings); "
                         "one movie only")
@@ -81,10 +85,13 @@ def run(args: argparse.Namespace) -> int:
         raise PyntaInputError("--workers needs --scheduler local")
     if args.scheduler is not None:  # fail on a bad address before any movie is opened
         validate_workers(validate_scheduler(args.scheduler), args.workers)
+    for flag, value in (("--report", args.report), ("--reference-per-ml", args.reference_per_ml)):
+        if value is not None and len(args.paths) > 1:
+            raise PyntaInputError(f"{flag} works with one movie, got several paths")
     if args.report is not None:
-        if len(args.paths) > 1:
-            raise PyntaInputError("--report works with one movie, got several paths")
         check_report_path(args.report)
+    if args.reference_per_ml is not None:
+        require_positive("--reference-per-ml", args.reference_per_ml)
     if len(args.paths) > 1:
         return _run_batch(args)
     movie = open_movie(args.paths[0])
@@ -101,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(done - bar.n)
 
             result = analyze(movie, params, progress=progress)
+    if args.reference_per_ml is not None:
+        _add_depth_calibration(result, args.reference_per_ml)
     notes = []
     if args.out:
         written = result.export(args.out) + write_csv_exports(
@@ -182,6 +191,17 @@ def _number(value: Any, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> None:
+    """Add the detection depth implied by a reference of known concentration to the summary."""
+    entry = result.summary["concentration"]
+    counts = CountEstimate(entry["particles_per_frame"], entry["particles_per_frame_sem"],
+                           result.summary["n_frames"])
+    depth = calibrate_depth(counts, result.frame_shape, result.params.pixel_size_um,
+                            reference_per_ml)
+    entry.update(reference_particles_per_ml=reference_per_ml,
+                 calibrated_depth_um=depth.depth_um, calibrated_depth_sem_um=depth.sem_um)
+
+
 def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
     """Terminal lines of the track-length-corrected sizes and the concentration."""
     lines = []
@@ -197,6 +217,9 @@ def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
         lines += [f"  concentration         {concentration['particles_per_ml']:.3g} ± "
                   f"{concentration['particles_per_ml_sem']:.2g} particles/mL "
                   f"(depth {concentration['depth_um']:g} µm)"]
+    if concentration.get("calibrated_depth_um") is not None:
+        lines += [f"  calibrated depth      {concentration['calibrated_depth_um']:.3g} ± "
+                  f"{concentration['calibrated_depth_sem_um']:.2g} µm (pass it as --depth-um)"]
     return lines
 
 

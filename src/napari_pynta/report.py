@@ -149,7 +149,8 @@ def plain_warnings(result) -> list[str]:
             "The sample contains more than one population (several peaks). The log-normal fit "
             "assumes a single population and does not describe this sample well.")
     concentration = summary.get("concentration") or {}
-    if concentration.get("particles_per_ml") is None:
+    if concentration.get("particles_per_ml") is None and \
+            concentration.get("calibrated_depth_um") is None:
         warnings.append(
             "No concentration in particles/mL: the depth of the detection volume is unknown. "
             "Give it with --depth-um (measure it once with a reference sample of known "
@@ -216,11 +217,18 @@ def _concentration_html(summary: dict) -> str:
     entry = summary.get("concentration") or {}
     per_frame = (f"{_fmt(entry.get('particles_per_frame'), 1)} ± "
                  f"{_fmt(entry.get('particles_per_frame_sem'), 1)}")
+    calibration = ""
+    if entry.get("calibrated_depth_um") is not None:
+        calibration = (
+            f"<p>This movie is a reference of {_sci(entry['reference_particles_per_ml'])} "
+            f"particles/mL: the detection volume is <b>{_fmt(entry['calibrated_depth_um'], 2)} ± "
+            f"{_fmt(entry['calibrated_depth_sem_um'], 2)} µm</b> deep. Use this depth "
+            "(--depth-um) for samples measured with the same optics and settings.</p>")
     if entry.get("particles_per_ml") is None:
         return (f"<p>Particles seen per frame: <b>{per_frame}</b>. No concentration in "
                 "particles/mL was computed because the depth of the detection volume was not "
-                "given.</p>")
-    return (f"<p>Concentration: <b>{_sci(entry['particles_per_ml'])} ± "
+                "given.</p>" + calibration)
+    return calibration + (f"<p>Concentration: <b>{_sci(entry['particles_per_ml'])} ± "
             f"{_sci(entry['particles_per_ml_sem'])} particles/mL</b> "
             f"({per_frame} particles per frame in a detection volume of "
             f"{_sci(entry['detection_volume_ml'])} mL, depth {_fmt(entry['depth_um'], 2)} µm)."
