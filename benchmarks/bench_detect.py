@@ -165,7 +165,7 @@ def live_rate(engine: str, fps: float, n_locators: int, seconds: float, minmass:
         "untracked": end.frames_untracked - start.frames_untracked,
         "saved_behind": end.frames_acquired - end.frames_saved,
         "dropped": final.frames_dropped,
-        "errors": len(final.errors),
+        "errors": final.errors,
         "particles": end.particles_per_frame,
         "latency_median_s": float(np.median(latencies)) if latencies else float("nan"),
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else float("nan"),
@@ -189,8 +189,10 @@ def report_live(args: argparse.Namespace) -> None:
                   f"{r['acquired_fps']:5.0f} fps, linked {r['tracked_fps']:5.0f} fps "
                   f"({r['particles']:.0f} particles/frame), untracked {r['untracked']}, "
                   f"not yet saved at the end {r['saved_behind']}, dropped {r['dropped']}, "
-                  f"errors {r['errors']}; tracking latency median "
+                  f"errors {len(r['errors'])}; tracking latency median "
                   f"{r['latency_median_s'] * 1e3:.0f} ms, 95 % {r['latency_p95_s'] * 1e3:.0f} ms")
+            for error in r["errors"][:3]:
+                print(f"      error: {error}")
             costs = ", ".join(f"{kind} {ms:.2f}" for kind, ms in sorted(r["cpu_ms"].items()))
             total = sum(r["cpu_ms"].values())
             print(f"      CPU ms per frame: {costs}; total {total:.2f} ms -> at most "
@@ -214,10 +216,10 @@ def main() -> None:
                         help="live runs as engine:fps:locators")
     args = parser.parse_args()
     trackpy.quiet()
+    warm_up()  # compiles once and fills numba's on-disk cache, which the live workers load
     if not args.no_live:  # before pinning: the pipeline's processes inherit the affinity
         report_live(args)
     print(f"\none core: {pin_to_one_core()}; NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}")
-    warm_up()
     for shape, n_particles in CASES:
         sim = movie(shape, n_particles, args.frames)
         minmass = detect.estimate_minmass(sim.frames, "fast", diameter=DIAMETER)
