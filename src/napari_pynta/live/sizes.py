@@ -1,4 +1,4 @@
-"""The running size distribution of the linker process (built from the offline analysis code)."""
+"""The running size distribution of the linker process, computed by the offline analysis code."""
 from __future__ import annotations
 
 import math
@@ -7,6 +7,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: ``detect.locate`` keyword -> ``AnalysisParams`` field, for the detection options both know
+_DETECTION_FIELDS = {"diameter": "diameter_px", "minmass": "minmass", "separation": "separation",
+                     "percentile": "percentile", "invert": "invert"}
+
+
+def analysis_params(settings: dict[str, Any]) -> Any:
+    """The :class:`~napari_pynta.analysis.AnalysisParams` that ``pynta analyze`` would use on the
+    recording made with these live settings (validated).
+
+    Parameters
+    ----------
+    settings : dict
+        ``metadata`` (the store metadata), ``engine``, ``detection`` (``locate()`` options),
+        ``search_range_px``, ``memory``, ``min_track_length``.
+    """
+    from napari_pynta.analysis import AnalysisParams
+
+    overrides = {field: settings["detection"][key] for key, field in _DETECTION_FIELDS.items()
+                 if key in settings["detection"]}
+    return AnalysisParams.from_metadata(
+        settings["metadata"], engine=settings["engine"], search_range_px=settings["search_range_px"],
+        memory=settings["memory"], min_track_length=settings["min_track_length"], **overrides,
+    ).validate()
+
 
 class LiveSizer:
     """Collects linked localizations frame by frame and sizes the tracks on demand.
@@ -14,9 +38,8 @@ class LiveSizer:
     Parameters
     ----------
     settings : dict
-        ``min_track_length``, ``pixel_size_um``, ``frame_interval_s``, ``exposure_s``,
-        ``temperature_c``, ``viscosity_pa_s`` (None = water) and the detection/linking options,
-        as built by the supervisor.
+        As for :func:`analysis_params`, plus ``frame_shape`` and ``source`` (the recording path
+        or None).
     """
 
     def __init__(self, settings: dict[str, Any]):
@@ -48,42 +71,17 @@ class LiveSizer:
         return self._tracks
 
     def summary(self) -> tuple[dict[str, Any] | None, list[float]]:
-        """The size summary (the dict of ``pynta analyze --json``) and the per-track diameters.
+        """The ``pynta analyze --json`` summary of the tracks so far and the per-track diameters.
 
         Returns ``(None, [])`` until some track is long enough to be sized.
         """
-        from napari_pynta import analysis, link, sizing
+        from napari_pynta import analysis
 
-        params = self.params
-        everything = self.tracks
-        tracks = link.filter_tracks(everything, params.min_track_length)
-        if tracks.empty:
+        tracks = self.tracks
+        if not (tracks.groupby("particle").size() >= self.params.min_track_length).any():
             return None, []
-        # the steps of analysis.analyze_localizations after linking (tracks are linked already)
-        viscosity = params.resolved_viscosity_pa_s
-        per_track = sizing.track_diffusion(tracks, params.pixel_size_um, params.frame_interval_s,
-                                           params.exposure_s, params.temperature_c, viscosity)
-        ensemble = sizing.ensemble_diffusion(tracks, params.pixel_size_um,
-                                             params.frame_interval_s, params.exposure_s)
-        warnings = sizing.quality_warnings(per_track, ensemble)
-        summary = analysis.summarize(everything, tracks, per_track, ensemble, warnings,
-                                     self.n_frames, params, source=self.settings.get("source"))
-        diameters = per_track["diameter_nm"].to_numpy(dtype=float)
-        return summary, [float(d) for d in diameters if math.isfinite(d)]
-
-
-def analysis_params(settings: dict[str, Any]) -> Any:
-    """The :class:`~napari_pynta.analysis.AnalysisParams` equivalent to the live settings."""
-    from napari_pynta.analysis import AnalysisParams
-
-    detection = settings["detection"]
-    return AnalysisParams(
-        pixel_size_um=settings["pixel_size_um"], frame_interval_s=settings["frame_interval_s"],
-        exposure_s=settings["exposure_s"], temperature_c=settings["temperature_c"],
-        viscosity_pa_s=settings["viscosity_pa_s"],
-        diameter_px=detection.get("diameter", 7), minmass=detection.get("minmass"),
-        separation=detection.get("separation"), percentile=detection.get("percentile", 64.0),
-        invert=detection.get("invert", False), engine=settings["engine"],
-        search_range_px=settings["search_range_px"], memory=settings["memory"],
-        min_track_length=settings["min_track_length"],
-    ).validate()
+        result = analysis.summarize_tracks(
+            tracks, self.params, n_frames=self.n_frames, source=self.settings.get("source"),
+            frame_shape=tuple(self.settings["frame_shape"]))
+        diameters = result.per_track["diameter_nm"].to_numpy(dtype=float)
+        return result.summary, [float(d) for d in diameters if math.isfinite(d)]

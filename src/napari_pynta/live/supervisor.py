@@ -338,19 +338,17 @@ class LivePipeline:
 
     # ------------------------------------------------------------------ internals
     def _linker_settings(self) -> dict[str, Any]:
-        config, metadata = self.config, self._camera_info["metadata"]
+        config = self.config
         return {
+            "metadata": self._store_metadata(),
+            "frame_shape": self._camera_info["frame_shape"],
+            "source": config.record_path,
+            "engine": config.engine,
+            "detection": config.detection,
             "search_range_px": config.search_range_px,
             "memory": config.memory,
             "min_track_length": config.min_track_length,
             "sizes_interval_s": config.sizes_interval_s,
-            "pixel_size_um": metadata["pixel_size_um"],
-            "frame_interval_s": metadata["frame_interval_s"],
-            "exposure_s": metadata["exposure_s"],
-            "temperature_c": metadata.get("temperature_c", config.temperature_c),
-            "viscosity_pa_s": metadata.get("viscosity_pa_s", config.viscosity_pa_s),
-            "engine": config.engine,
-            "detection": config.detection,
         }
 
     def _calibration(self) -> dict[str, Any] | None:

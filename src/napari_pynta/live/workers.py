@@ -262,9 +262,9 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
         now = time.perf_counter()
         while len(rate_window) > 2 and now - rate_window[0] > RATE_WINDOW_S:
             rate_window.popleft()
-        times = (first_frame_time, last_frame_time) if event == "finished" else \
+        times = (first_frame_time, last_frame_time) if state["finished"] else \
             (rate_window[0], rate_window[-1]) if rate_window else (0.0, 0.0)
-        frames = counters["frames_acquired"] if event == "finished" else len(rate_window)
+        frames = counters["frames_acquired"] if state["finished"] else len(rate_window)
         fps = (frames - 1) / (times[1] - times[0]) if times[1] > times[0] else 0.0
         w.report(event, fps=fps, buffer_fill=save_buffer.fill, recording=state["recording"],
                  last_seq=seq - 1, **counters)
@@ -536,10 +536,10 @@ def _new_detection(w: _Worker, engine: str, detection: dict[str, Any],
 def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     """Order localizations by seq, link them, publish locs/tracks and the size distribution.
 
-    Waits for a ``configure`` command whose ``settings`` are: ``search_range_px``, ``memory``, ``min_track_length``, ``sizes_interval_s``
-    and the sizing metadata ``pixel_size_um``, ``frame_interval_s``, ``exposure_s``,
-    ``temperature_c``, ``viscosity_pa_s``. Frames skipped by the acquisition are announced; a
-    frame lost in a dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`.
+    Waits for a ``configure`` command whose ``settings`` are those of
+    :func:`napari_pynta.live.sizes.analysis_params` plus ``frame_shape``, ``source`` and
+    ``sizes_interval_s``. Frames skipped by the acquisition are announced; a frame lost in a
+    dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`.
     """
     _run(name, endpoints, _link)
 
