@@ -59,7 +59,7 @@ def main(out_dir: str) -> int:
     session = camera.session
     recording = Path(tempfile.mkdtemp(prefix="pynta-shots-")) / "beads.zarr"
 
-    camera.simulated_particles.setValue(60)
+    camera.simulated_particles.setValue(40)
     camera.fps.setValue(50.0)
     camera.exposure_ms.setValue(10.0)
     camera.live.click()

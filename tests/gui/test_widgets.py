@@ -148,3 +148,6 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     assert "saved" in tracking.message_line.text()
     csv = sizes.export_csv(tmp_path / "sizes")
     assert csv.name == "sizes.csv" and csv.read_text().count("\n") == len(shown) + 1
+    assert sizes.report.isEnabled()
+    report = sizes.write_report(tmp_path / "report.html").read_text()
+    assert f"{reference.summary['diameter_nm']:.1f} nm" in report

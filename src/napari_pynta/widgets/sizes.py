@@ -228,13 +228,24 @@ class SizesWidget(QWidget):
         self.last_result = result
         self.report.setEnabled(True)
 
-    def _report_dialog(self) -> None:
+    def write_report(self, path: str | Path) -> Path:
+        """Write the HTML report of the last re-analysis to ``path``.
+
+        Raises
+        ------
+        PyntaInputError
+            Before any re-analysis, or when ``path`` cannot be written.
+        """
         from napari_pynta.report import write_report
 
+        if self.last_result is None:
+            raise PyntaInputError("a report needs a re-analysis first (Tracking > Analyze movie)")
+        return write_report(self.last_result, path)
+
+    def _report_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Write report", "report.html", "HTML (*.html)")
-        if path and self.last_result is not None:
+        if path:
             try:
-                write_report(self.last_result, path)
-                self.message_line.show_info(f"report written to {path}")
+                self.message_line.show_info(f"report written to {self.write_report(path)}")
             except (PyntaInputError, OSError) as error:
                 self.message_line.show_error(str(error))
