@@ -111,7 +111,8 @@ def _track_length_figure(result) -> str:
     axes = figure.add_subplot()
     if steps.size:
         top = max(float(np.quantile(steps, 0.99)), SHORT_TRACK_STEPS + 1)
-        edges = np.arange(0, top + 2) - 0.5 if top < 80 else np.linspace(0, top, 60)
+        width = max(1, math.ceil(top / 60))  # whole steps per bin: no aliasing spikes
+        edges = np.arange(0, top + 2 * width, width) - 0.5
         axes.hist(steps[steps <= top], bins=edges, color="#7d93b8", edgecolor="white",
                   linewidth=0.4)
         axes.axvline(np.median(steps), color="#1d2330", lw=1.2, ls=":")
