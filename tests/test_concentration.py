@@ -119,7 +119,8 @@ def test_depth_calibrated_on_a_reference_gives_the_sample_concentration(movies):
         (lambda: detection_volume_ml((0, 10), 0.1, 4.0), "frame_shape"),
         (lambda: detection_volume_ml(SHAPE, -0.1, 4.0), "pixel_size_um"),
         (lambda: calibrate_depth(CountEstimate(0.0, 0.0, 10), SHAPE, 0.1, 1e9), "reference_counts"),
-        (lambda: calibrate_depth(CountEstimate(5.0, 0.1, 10), SHAPE, 0.1, -1), "reference_particles"),
+        (lambda: calibrate_depth(CountEstimate(5.0, 0.1, 10), SHAPE, 0.1, -1),
+         "reference_particles"),
     ],
 )
 def test_bad_input_is_rejected(call, field):

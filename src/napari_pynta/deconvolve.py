@@ -522,8 +522,9 @@ def walker_em(
     using the precomputed likelihood matrix, so one iteration costs two matrix-vector products,
     then smooths the weights with a Gaussian of width ``smoothing_ln`` in ln d (EMS; 0 = off).
     Diameters that no track supports (likelihood below :data:`NEGLIGIBLE_LIKELIHOOD` of each
-    track's best everywhere) are left out and get weight 0. Iteration stops when the total change of the weights, sum_j |w_new - w|, drops below
-    ``rel_tol`` (the weights sum to 1) or after ``max_iter`` iterations.
+    track's best everywhere) are left out and get weight 0. Iteration stops when the total
+    change of the weights, sum_j |w_new - w|, drops below ``rel_tol`` (the weights sum to 1) or
+    after ``max_iter`` iterations.
 
     Parameters
     ----------
