@@ -421,17 +421,15 @@ class _Geometry:
     def __init__(self, radius: int, noise_size: float):
         offsets = np.arange(-radius, radius + 1)
         dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
-        inside = (dy / radius) ** 2 + (dx / radius) ** 2 <= 1 if radius > 0 else dy == 0
+        inside = dy ** 2 + dx ** 2 <= radius ** 2  # trackpy's binary_mask
         self.mask_y, self.mask_x = (a.astype(np.int64) for a in np.nonzero(inside))
         self.n_pixels = int(inside.sum())
         self.r2 = (dy ** 2 + dx ** 2)[inside].astype(np.float64)
         theta = np.arctan2(dy, dx)
         self.cos2 = np.cos(2 * theta)[inside]
         self.sin2 = np.sin(2 * theta)[inside]
-        self.half_widths = np.array(
-            [np.max(np.abs(dx[k][inside[k]]), initial=-1) for k in range(2 * radius + 1)],
-            dtype=np.int64,
-        )
+        # half-width of each mask row (every row holds its centre pixel)
+        self.half_widths = np.abs(np.where(inside, dx, 0)).max(axis=1).astype(np.int64)
         # sqrt(sum y^2 over the mask): trackpy's _root_sum_x_squared, for ep
         self.root_sum_y2 = float(np.sqrt((dy ** 2)[inside].sum()))
         if noise_size > 0:
