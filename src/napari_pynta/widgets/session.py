@@ -85,7 +85,8 @@ class TrackWindow:
     def current(self) -> pd.DataFrame:
         """Rows of the last ``n_frames`` frames (older rows are forgotten)."""
         if self._parts:
-            self.table = pd.concat([self.table, *self._parts], ignore_index=True)
+            kept = [self.table] if len(self.table) else []
+            self.table = pd.concat([*kept, *self._parts], ignore_index=True)
             self._parts.clear()
             newest = self.table["frame"].max()
             self.table = self.table[self.table["frame"] > newest - self.n_frames]

@@ -98,15 +98,18 @@ class SizingConditions:
 
     @classmethod
     def from_analysis_params(cls, params: dict[str, Any]) -> SizingConditions:
-        """The conditions recorded in ``summary["params"]`` of an analysis (or of live sizes)."""
-        return cls(
-            temperature_c=float(params["temperature_c"]),
-            solvent=str(params.get("solvent") or "water"),
-            viscosity_pa_s=float(params["viscosity_pa_s"]),
-            pixel_size_um=float(params["pixel_size_um"]),
-            frame_interval_s=float(params["frame_interval_s"]),
-            exposure_s=float(params["exposure_s"]),
-        )
+        """The conditions recorded in ``summary["params"]`` of an analysis (or of live sizes).
+
+        Raises
+        ------
+        KeyError
+            If a field is missing (or None) in ``params``.
+        """
+        required = ("temperature_c", "viscosity_pa_s", "pixel_size_um", "frame_interval_s", "exposure_s")
+        missing = [key for key in required if params.get(key) is None]
+        if missing:
+            raise KeyError(f"analysis parameters lack {missing}")
+        return cls().with_movie_metadata(params)
 
     def with_movie_metadata(self, metadata: dict[str, Any]) -> SizingConditions:
         """These conditions with every field the movie metadata knows replaced by its value."""

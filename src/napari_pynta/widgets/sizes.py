@@ -83,7 +83,7 @@ class SizesWidget(QWidget):
         self.statistics.horizontalHeader().setStretchLastSection(True)
         self.statistics.horizontalHeader().setFixedHeight(22)
         self.statistics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.statistics.setFixedHeight(20 * self.statistics.rowCount() + 22 + 4)
+        self.statistics.setFixedHeight(20 * self.statistics.rowCount() + 22 + 2 * self.statistics.frameWidth() + 8)
         self.export = QPushButton("Export CSV")
         self.report = QPushButton("Report")
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)
