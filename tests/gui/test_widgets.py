@@ -151,3 +151,17 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     assert sizes.report.isEnabled()
     report = sizes.write_report(tmp_path / "report.html").read_text()
     assert f"{reference.summary['diameter_nm']:.1f} nm" in report
+
+
+def test_roi_drawn_as_a_rectangle_fills_the_roi_fields(pynta):
+    viewer, widgets = pynta
+    camera = widgets["Camera"]
+    camera.use_roi.click()
+    assert camera.message_line.is_error and "draw a rectangle" in camera.message_line.text()
+    camera.draw_roi.click()
+    roi_layer = viewer.layers["PyNTA ROI"]
+    assert roi_layer.mode == "add_rectangle"
+    roi_layer.add_rectangles(np.array([[20.2, 30.7], [84.0, 130.1]]))  # (y, x) corners
+    camera.use_roi.click()
+    assert [field.value() for field in camera.roi] == [20, 30, 64, 101]
+    assert camera.camera_settings()["roi"] == (20, 30, 64, 101)
