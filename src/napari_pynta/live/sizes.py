@@ -45,13 +45,11 @@ class LiveSizer:
     def __init__(self, settings: dict[str, Any]):
         self.settings = settings
         self.params = analysis_params(settings)
-        self.n_frames = 0
         self._parts: list[pd.DataFrame] = []
         self._tracks: pd.DataFrame | None = None
 
     def add(self, linked: pd.DataFrame) -> None:
-        """Add the linked localizations of one frame (empty frames count too)."""
-        self.n_frames += 1
+        """Add the linked localizations of one frame."""
         if len(linked):
             self._parts.append(linked)
 
@@ -70,10 +68,21 @@ class LiveSizer:
             return empty
         return self._tracks
 
-    def summary(self) -> tuple[dict[str, Any] | None, list[float]]:
+    def summary(self, n_frames: int) -> tuple[dict[str, Any] | None, list[float]]:
         """The ``pynta analyze --json`` summary of the tracks so far and the per-track diameters.
 
-        Returns ``(None, [])`` until some track is long enough to be sized.
+        Parameters
+        ----------
+        n_frames : int
+            Frames covered so far (frame numbers 0..n_frames-1; frames lost on the way count as
+            frames without particles).
+
+        Returns
+        -------
+        summary : dict or None
+            None until some track is long enough to be sized.
+        diameters_nm : list of float
+            Per-track diameters (finite ones).
         """
         from napari_pynta import analysis
 
@@ -81,7 +90,7 @@ class LiveSizer:
         if not (tracks.groupby("particle").size() >= self.params.min_track_length).any():
             return None, []
         result = analysis.summarize_tracks(
-            tracks, self.params, n_frames=self.n_frames, source=self.settings.get("source"),
+            tracks, self.params, n_frames=n_frames, source=self.settings.get("source"),
             frame_shape=tuple(self.settings["frame_shape"]))
         diameters = result.per_track["diameter_nm"].to_numpy(dtype=float)
         return result.summary, [float(d) for d in diameters if math.isfinite(d)]

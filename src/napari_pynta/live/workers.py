@@ -429,6 +429,9 @@ def _record(w: _Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[st
     w.report("recording", path=path, frames_saved=store.n_frames, last_seq=last_seq)
     missing = 0
     ended = False
+    # A restarted saver may first get frames the acquisition sent before it answered our hello;
+    # they are sent again after it (in order), so wait for the frame after the last stored one.
+    resync = bool(command.get("resume")) and last_seq >= 0
     while not ended:
         block: list[np.ndarray] = []
         times: list[float] = []
@@ -444,8 +447,9 @@ def _record(w: _Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[st
                 break
             seq = int(message.header["seq"])
             previous = seqs[-1] if seqs else last_seq
-            if seq <= previous:
-                continue  # resent after a saver restart: already stored
+            if seq <= previous or (resync and seq != previous + 1):
+                continue  # already stored, or sent before the resend started
+            resync = False
             if previous >= 0 and seq != previous + 1:
                 missing += seq - previous - 1
                 w.error(f"seq gap in the recording: frames {previous + 1}..{seq - 1} never "
@@ -614,7 +618,11 @@ def _link(w: _Worker) -> None:
         now = time.perf_counter()
         done = end_seq is not None and expected > end_seq
         if now - last_sizes >= sizes_interval or (done and not finished):
-            summary, diameters = sizer.summary()
+            try:
+                summary, diameters = sizer.summary(expected)
+            except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
+                w.error(f"sizing failed, linking goes on: {error}")
+                summary, diameters = None, []
             last_sizes = time.perf_counter()
             # sizing all tracks gets slower as they accumulate: keep it under ~20% of the time
             sizes_interval = max(settings["sizes_interval_s"], 4 * (last_sizes - now))
