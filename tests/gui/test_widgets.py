@@ -165,3 +165,35 @@ def test_roi_drawn_as_a_rectangle_fills_the_roi_fields(pynta):
     camera.use_roi.click()
     assert [field.value() for field in camera.roi] == [20, 30, 64, 101]
     assert camera.camera_settings()["roi"] == (20, 30, 64, 101)
+
+
+def test_snap_without_live_adds_one_camera_frame(pynta, wait_for):
+    viewer, widgets = pynta
+    widgets["Camera"].snap.click()
+    wait_for(lambda: "PyNTA snap" in viewer.layers, 30, "the snapped frame")
+    frame = viewer.layers["PyNTA snap"].data
+    assert frame.shape == (256, 256) and frame.max() > np.median(frame) + 100  # particles
+
+
+class RecordingPipeline:
+    """Stands in for a running LivePipeline: records the calls the session makes."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
+
+
+def test_closing_the_camera_widget_stops_the_pipeline_it_started(pynta):
+    viewer, widgets = pynta
+    camera = widgets["Camera"]
+    session = camera.session
+    session.pipeline, session.live_state = RecordingPipeline(), "running"
+    pipeline = session.pipeline
+    widgets["Tracking"].n_locators.setValue(2)  # a running pipeline gets GUI changes ...
+    viewer.window.remove_dock_widget(camera)  # ... and is stopped when its widget goes
+    assert session.wait_idle(10)
+    assert [name for name, _, _ in pipeline.calls] == ["set_locators", "stop"]
+    assert pipeline.calls[0][1] == (2,)
+    assert session.live_state == "idle" and session.pipeline is None
