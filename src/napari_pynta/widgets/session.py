@@ -23,6 +23,7 @@ import pandas as pd
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication
 
+from napari_pynta.errors import PyntaInputError
 from napari_pynta.widgets.reanalysis import AnalysisOutcome, analyze_movie
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 from napari_pynta.widgets.viewer_link import ViewerLink
@@ -111,8 +112,7 @@ class PyntaSession(QObject):
     analysis_finished = Signal(object)
     #: (topic, level, text): topic "live" or "analysis", level "error" or "info"
     message = Signal(str, str, str)
-    #: tracking settings or sizing conditions changed (the new object)
-    tracking_changed = Signal(object)
+    #: the sizing conditions changed (the new SizingConditions)
     conditions_changed = Signal(object)
 
     def __init__(self, viewer: Any) -> None:
@@ -156,13 +156,19 @@ class PyntaSession(QObject):
                 self._pipeline_call("update_detection", engine=settings.engine, **self._live_detection())
             if settings.n_locators != previous.n_locators:
                 self._pipeline_call("set_locators", settings.n_locators)
-        self.tracking_changed.emit(settings)
 
     def adopt_movie_metadata(self, metadata: dict[str, Any]) -> None:
-        """Take the conditions a movie's metadata knows (temperature, calibration, timing)."""
+        """Take the conditions a movie's metadata knows (temperature, calibration, timing).
+
+        Metadata the Sizes widget would refuse are reported and the conditions left as they are.
+        """
         conditions = self.conditions.with_movie_metadata(metadata)
-        if conditions != self.conditions:
+        if conditions == self.conditions:
+            return
+        try:
             self.set_conditions(conditions)
+        except PyntaInputError as error:
+            self.message.emit("analysis", "error", f"the movie's metadata were not used: {error}")
 
     def set_conditions(self, conditions: SizingConditions) -> None:
         """Adopt validated sizing conditions (the Sizes widget re-expresses its diameters)."""
