@@ -42,7 +42,9 @@ def score(found: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float, float
         rows, cols = linear_sum_assignment(distance)
         errors.extend(d for d in distance[rows, cols] if d < MATCH_PX)
     errors = np.asarray(errors)
-    return len(errors) / len(truth), len(errors) / len(found), float(np.sqrt(np.mean(errors**2)))
+    precision = len(errors) / len(found) if len(found) else np.nan
+    rms = float(np.sqrt(np.mean(errors**2))) if len(errors) else np.nan
+    return len(errors) / len(truth), precision, rms
 
 
 def pair_up(fast: pd.DataFrame, reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
