@@ -12,7 +12,6 @@ and prints the times side by side, the ratio, and the peak memory of each worker
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -44,8 +43,15 @@ def write_movie(path: Path, n_frames: int, size: int, n_particles: int, seed: in
 
 
 def _peak_rss_mib() -> float:
-    """Peak resident memory of the calling process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of the calling process in MiB (``VmHWM``; Linux only).
+
+    Unlike ``getrusage``'s ``ru_maxrss``, ``VmHWM`` restarts at ``exec``, so a worker spawned by
+    this process does not report this process's peak as its own.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _warm_up() -> None:

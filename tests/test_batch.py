@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 
 import pandas as pd
 import psutil
@@ -20,7 +21,12 @@ from napari_pynta.batch import (
     frame_chunks,
     summary_table,
 )
-from napari_pynta.cluster import dask_client, validate_scheduler, validate_workers
+from napari_pynta.cluster import (
+    BLAS_THREAD_VARIABLES,
+    dask_client,
+    validate_scheduler,
+    validate_workers,
+)
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.readers import open_movie
 from napari_pynta.simulate import SimulationSettings, simulate_movie
@@ -134,6 +140,14 @@ def test_default_chunking_equals_serial(client, movies):
     (outcome,) = analyze_batch([movies["store"]], client, make_params, progress=False)
     assert outcome.ok, outcome.error
     assert_same_result(outcome.result, expected)
+
+
+def test_local_workers_keep_this_process_blas_threading(client):
+    """dask's one-BLAS-thread default would change the last bit of the deconvolved sizes."""
+    names = BLAS_THREAD_VARIABLES
+    expected = {name: os.environ.get(name) for name in names}
+    seen = client.run(lambda: {name: os.environ.get(name) for name in names})
+    assert list(seen.values()) == [expected, expected]
 
 
 def test_broken_movies_are_reported_while_the_others_finish(client, movies):

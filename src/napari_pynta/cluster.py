@@ -13,12 +13,18 @@ import os
 import re
 from collections.abc import Iterator
 
+import dask
 from distributed import Client, LocalCluster
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 
 #: the ``--scheduler`` value that starts a cluster on this machine
 LOCAL = "local"
+
+#: dask starts workers with these set to 1. The number of BLAS threads changes the summation order
+#: of matrix products (the size deconvolution) and so the last bit of some results; local workers
+#: keep this process's threading so that they reproduce the serial pipeline bit for bit.
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 _ADDRESS = re.compile(
     r"^(?P<protocol>tcp|tls)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.\-]*):(?P<port>\d+)$"
@@ -128,7 +134,9 @@ def dask_client(
     scheduler = validate_scheduler(scheduler)
     n_workers = validate_workers(scheduler, n_workers)
     if scheduler == LOCAL:
-        with LocalCluster(
+        keep_threading = {f"distributed.nanny.pre-spawn-environ.{name}": None
+                          for name in BLAS_THREAD_VARIABLES}
+        with dask.config.set(keep_threading), LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
