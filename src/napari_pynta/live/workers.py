@@ -596,9 +596,7 @@ def _link(w: _Worker) -> None:
         while time.perf_counter() < busy_until:
             if expected in pending:
                 _, features = pending.pop(expected)
-                if features is None:
-                    lost += 1
-                else:
+                if features is not None:  # None: skipped by the acquisition (counted there)
                     linked = linker.add(features, frame=expected)
                     sizer.add(linked)
                     recent_counts.append(len(features))

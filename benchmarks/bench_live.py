@@ -1,0 +1,124 @@
+"""Sustained end-to-end rate of the live pipeline while saving and tracking (100 particles).
+
+Run ``python benchmarks/bench_live.py [--seconds S] [--runs 512:400:1 1024:100:1 ...]``.
+
+Each run replays a simulated movie (``SHAPE`` pixels, 100 particles of 100 nm, 100 frames looped)
+through the playback camera at the requested rate for ``S`` seconds, with the whole pipeline on:
+acquisition -> saver (zarr store on disk) + locator pool -> linker/sizer. The playback camera is
+used because simulating a 512x512 scene costs more than a frame interval at 400 fps; it delivers
+the frames on the same fixed clock as any camera.
+
+Printed side by side for every run: the rate the acquisition achieved (and its ratio to the
+requested rate), frames saved and dropped (the saver must never drop), the rate at which frames
+came out linked, frames left untracked, how long after the last frame the tracking finished, and
+the CPU time per frame of each worker (so the load on a shared machine can be judged). The issue's
+goal is >= 400 fps at 512x512 saved with zero drops on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from napari_pynta import detect, simulate
+from napari_pynta.live import LiveConfig, LivePipeline
+from napari_pynta.store import MovieStore
+
+N_PARTICLES = 100
+MOVIE_FRAMES = 100
+
+
+def write_movie(path: Path, size: int) -> float:
+    """Save a simulated movie for the playback camera; return the detection threshold."""
+    settings = simulate.SimulationSettings(shape=(size, size), n_particles=N_PARTICLES, seed=1,
+                                           frame_interval_s=0.0025, exposure_s=0.002)
+    movie = simulate.simulate_movie(MOVIE_FRAMES, settings)
+    with MovieStore.create(path, (size, size), "uint16", movie.metadata) as store:
+        store.append(movie.frames)
+    return detect.estimate_minmass(movie.frames, "trackpy")
+
+
+def cpu_seconds(pipeline: LivePipeline) -> dict[str, float]:
+    """CPU seconds used so far by each worker (benchmark-only look at the processes)."""
+    used = {}
+    for name, process in list(pipeline._processes.items()):
+        try:
+            times = psutil.Process(process.pid).cpu_times()
+        except (psutil.NoSuchProcess, ValueError):
+            continue
+        kind = "locators" if name.startswith("locator") else name
+        used[kind] = used.get(kind, 0.0) + times.user + times.system
+    return used
+
+
+def run(movie: Path, minmass: float, fps: float, n_locators: int, seconds: float,
+        workdir: Path) -> dict:
+    """One timed run; returns the measured figures."""
+    n_frames = int(round(fps * seconds))
+    out = workdir / f"live-{fps:g}.zarr"
+    config = LiveConfig(camera="playback", camera_settings=dict(path=str(movie), loop=True, fps=fps),
+                        n_frames=n_frames, record_path=str(out), overwrite=True, track=True,
+                        n_locators=n_locators, detection=dict(minmass=minmass), search_range_px=6.0)
+    with LivePipeline(config) as pipeline:
+        engine = pipeline.config.engine
+        cpu0 = cpu_seconds(pipeline)
+        while not pipeline.status().finished:
+            time.sleep(0.02)
+        acquired_at = time.perf_counter()
+        status = pipeline.status()
+        cpu1 = cpu_seconds(pipeline)
+        pipeline.wait_finished(600)
+        tracking_lag = time.perf_counter() - acquired_at
+        final = pipeline.stop()
+    with MovieStore.open(out) as store:
+        stored = store.n_frames
+    return {
+        "requested": fps, "acquired_fps": status.fps, "n_frames": n_frames, "stored": stored,
+        "dropped": final.frames_dropped, "untracked": final.frames_untracked,
+        "tracked": final.frames_tracked, "tracking_lag_s": tracking_lag, "engine": engine,
+        "errors": final.errors, "particles": final.particles_per_frame,
+        "cpu_ms": {k: (cpu1[k] - cpu0.get(k, 0.0)) / n_frames * 1e3 for k in cpu1},
+    }
+
+
+def parse_run(text: str) -> tuple[int, float, int]:
+    size, fps, locators = text.split(":")
+    return int(size), float(fps), int(locators)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per run (default 5)")
+    parser.add_argument("--runs", type=parse_run, nargs="+",
+                        default=[(512, 200, 1), (512, 400, 1), (512, 400, 2), (1024, 100, 1),
+                                 (1024, 200, 2)],
+                        help="SIZE:FPS:LOCATORS per run")
+    args = parser.parse_args()
+    print(f"live pipeline, saving + tracking, {N_PARTICLES} particles, {args.seconds:g} s per run, "
+          f"{os.cpu_count()} cores (load average now {os.getloadavg()[0]:.1f})")
+    with tempfile.TemporaryDirectory(prefix="pynta-bench-") as tmp:
+        movies: dict[int, tuple[Path, float]] = {}
+        for size, fps, n_locators in args.runs:
+            if size not in movies:
+                path = Path(tmp) / f"movie{size}.zarr"
+                movies[size] = (path, write_movie(path, size))
+            r = run(*movies[size], fps, n_locators, args.seconds, Path(tmp))
+            print(f"\n{size}x{size} at {fps:g} fps, {n_locators} locator(s), engine {r['engine']}:")
+            print(f"  acquired {r['acquired_fps']:6.1f} fps = x{r['acquired_fps'] / fps:.2f} of "
+                  f"the requested rate; saved {r['stored']}/{r['n_frames']} frames, dropped "
+                  f"{r['dropped']}")
+            print(f"  tracked {r['tracked']}/{r['n_frames']} frames ({r['particles']:.0f} particles"
+                  f"/frame), untracked {r['untracked']}, tracking finished "
+                  f"{r['tracking_lag_s']:.1f} s after the last frame")
+            costs = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["cpu_ms"].items()))
+            print(f"  CPU ms per frame while acquiring: {costs}")
+            for error in r["errors"][:3]:
+                print(f"  error: {error.splitlines()[0]}")
+
+
+if __name__ == "__main__":
+    main()
