@@ -161,10 +161,11 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
 
 @njit(cache=True, fastmath=True)
 def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_iterations,
-          hist, cand, cand_float, ring_h, ring_n, pad_i, pad_u, col, flags, lev):
+          hist, cand, cand_float, ring_h, ring_n, pad_i, doubling, pad_u, col, flags, lev):
     """One streaming pass over the bandpassed image ``bp`` (``bp_bits``: its int32 view).
 
-    Per row: local maxima (equal to the maximum of the window ``[p - lo, p + hi]`` on both axes,
+    Per row: local maxima (equal to the maximum of the window ``[p - lo, p + hi]`` on both axes;
+    ``doubling`` is scratch for the horizontal maxima),
     outside ``margin``), each refined at once by :func:`_centroid` while its rows are in cache
     (``cand``: final mask centre; ``cand_float``: y, x, mass, peak value); a histogram of
     trackpy's integer levels ``floor(bp * scale)``; and running sums of the ``raw`` pixels with
@@ -192,11 +193,23 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
             # horizontal running maximum over [x - lo, x + hi] (zero outside the image)
             _copy(pad_i[lo:lo + nx], bits)
             h = ring_h[y_in % size_h]
-            _copy(h[:], pad_i[:nx])
-            for k in range(1, span + 1):
-                shifted = pad_i[k:k + nx]
-                for x in range(nx):
-                    h[x] = max(h[x], shifted[x])
+            # doubling: maxima over windows of 2, 4, 8, ... px, then two overlapping windows
+            width = 1
+            length = nx + span
+            current = pad_i
+            level = 0
+            while 2 * width <= span + 1:
+                doubled = doubling[level % 2]
+                level += 1
+                length -= width
+                ahead = current[width:width + length]
+                for x in range(length):
+                    doubled[x] = max(current[x], ahead[x])
+                current = doubled
+                width *= 2
+            ahead = current[span + 1 - width:span + 1 - width + nx]
+            for x in range(nx):
+                h[x] = max(current[x], ahead[x])
             # histogram of trackpy's integer levels floor(bp * scale)
             row = bp[y_in]
             for x in range(nx):
@@ -471,6 +484,7 @@ class _Workspace:
         self.ring_h = np.empty((lead + lo + 1, nx), np.int32)
         self.ring_n = np.empty((lead + r + 1, nx), np.uint8)
         self.pad_i = np.empty(nx + lo + hi, np.int32)
+        self.doubling = np.empty((2, nx + lo + hi), np.int32)
         self.pad_u = np.empty(nx + 2 * r, np.uint8)
         self.col = np.empty(nx, np.int32)
         self.flags = np.empty(nx, np.uint8)
@@ -618,7 +632,7 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
     n_cand, n_background, bg_sum, bg_sum_sq = _scan(
         work.bp, work.bp_bits, image, np.float32(scale), box_lo, box_hi, margin, min_bits,
         geometry.half_widths, max_iterations, hist, work.cand, work.cand_float, work.ring_h,
-        work.ring_n, work.pad_i, work.pad_u, work.col, work.flags, work.lev)
+        work.ring_n, work.pad_i, work.doubling, work.pad_u, work.col, work.flags, work.lev)
     level = _percentile_level(hist[: levels + 1], percentile)
     if not n_cand or math.isnan(level):
         return None
