@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
+import psutil
 import pytest
 
 from napari_pynta.cli import main
@@ -48,6 +54,34 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
         assert live["size_nm"][key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
     # and both measure the simulated 100 nm particles
     assert abs(live["diameter_nm"] - 100) < 4 * live["diameter_se_nm"] + 5
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
+    path = tmp_path / "run.zarr"
+    command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track",
+               "--out", str(path), *SCENE]
+    # its own process group, so that the "Ctrl-C" below reaches it and all its workers, as in a
+    # terminal, and nothing else
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (path / "seq").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = psutil.Process(process.pid).children(recursive=True)
+        time.sleep(1.0)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, err.decode()
+    assert workers and not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE
+                               for worker in workers)
+    with MovieStore.open(path) as store:
+        assert store.n_frames > 50
+        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
 
 
 @pytest.mark.slow

@@ -126,24 +126,28 @@ def progress_line(status: LiveStatus, track: bool) -> str:
     return " | ".join(parts)
 
 
-def print_progress(line: str, final: bool = False) -> None:
-    """Rewrite the progress line on a terminal; elsewhere print a line every few seconds."""
-    if sys.stderr.isatty():
-        print("\r" + line + "\x1b[K", end="\n" if final else "", file=sys.stderr, flush=True)
-        return
-    now = time.monotonic()
-    if final or now - print_progress.last >= 5.0:
-        print_progress.last = now
-        print(line, file=sys.stderr, flush=True)
+class ProgressPrinter:
+    """Rewrites one progress line on a terminal; elsewhere prints a line every few seconds."""
 
+    def __init__(self, interval_s: float = 5.0):
+        self.interval_s = interval_s
+        self._last = -math.inf
 
-print_progress.last = 0.0
+    def __call__(self, line: str, final: bool = False) -> None:
+        if sys.stderr.isatty():
+            print("\r" + line + "\x1b[K", end="\n" if final else "", file=sys.stderr, flush=True)
+            return
+        now = time.monotonic()
+        if final or now - self._last >= self.interval_s:
+            self._last = now
+            print(line, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta acquire`; returns the exit code (1 if frames were dropped or a worker died)."""
     config = build_config(args)
     show = not args.json
+    print_progress = ProgressPrinter()
     pipeline = LivePipeline(config)
     interrupted = False
     start = time.monotonic()
