@@ -178,7 +178,7 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
     r = half_widths.shape[0] // 2
     cap = np.uint8(r + 1)
     lead = max(hi, r)
-    size_h = ring_h.shape[0]
+    n_levels, size_h = ring_h.shape[0], ring_h.shape[1]
     size_n = ring_n.shape[0]
     span = lo + hi
     n_cand = 0
@@ -192,15 +192,15 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
             bits = bp_bits[y_in]
             # horizontal running maximum over [x - lo, x + hi] (zero outside the image)
             _copy(pad_i[lo:lo + nx], bits)
-            h = ring_h[y_in % size_h]
+            h = ring_h[0, y_in % size_h]
             # doubling: maxima over windows of 2, 4, 8, ... px, then two overlapping windows
             width = 1
             length = nx + span
             current = pad_i
-            level = 0
+            tier = 0
             while 2 * width <= span + 1:
-                doubled = doubling[level % 2]
-                level += 1
+                doubled = doubling[tier % 2]
+                tier += 1
                 length -= width
                 ahead = current[width:width + length]
                 for x in range(length):
@@ -232,15 +232,31 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
                 for x in range(nx):
                     hit = left[x] | right[x]
                     near[x] = near[x] - hit * (near[x] - dd)
+            # vertical doubling: level j of row s is the maximum of rows s .. s + 2**j - 1
+            width = 1
+            for tier in range(1, n_levels):
+                first = y_in - 2 * width + 1
+                if first < 0:
+                    break
+                upper = ring_h[tier - 1, first % size_h]
+                lower = ring_h[tier - 1, (first + width) % size_h]
+                doubled_row = ring_h[tier, first % size_h]
+                for x in range(nx):
+                    doubled_row[x] = max(upper[x], lower[x])
+                width *= 2
         y = y_in - lead
         if y < 0:
             continue
         # local maxima of row y: equal to the maximum of the box around them
-        _copy(col[:], ring_h[max(y - lo, 0) % size_h])
-        for yy in range(max(y - lo, 0) + 1, min(y + hi, ny - 1) + 1):
-            src = ring_h[yy % size_h]
-            for x in range(nx):
-                col[x] = max(col[x], src[x])
+        first = max(y - lo, 0)
+        last = min(y + hi, ny - 1)
+        tier = 0  # the largest power of 2 rows within first..last, used twice (overlapping)
+        while (2 << tier) <= last - first + 1:
+            tier += 1
+        upper = ring_h[tier, first % size_h]
+        lower = ring_h[tier, (last - (1 << tier) + 1) % size_h]
+        for x in range(nx):
+            col[x] = max(upper[x], lower[x])
         if margin <= y <= ny - 1 - margin:
             bits = bp_bits[y]
             row = bp[y]
@@ -481,7 +497,9 @@ class _Workspace:
         # one row per local maximum (at most one per pixel); pages are touched only when used
         self.cand = np.empty((ny * nx, 2), np.int32)
         self.cand_float = np.empty((ny * nx, 4), np.float64)
-        self.ring_h = np.empty((lead + lo + 1, nx), np.int32)
+        # horizontal maxima of the last rows, and their maxima over 2, 4, 8, ... rows
+        n_levels = (lo + hi + 1).bit_length()
+        self.ring_h = np.empty((n_levels, lead + lo + 1, nx), np.int32)
         self.ring_n = np.empty((lead + r + 1, nx), np.uint8)
         self.pad_i = np.empty(nx + lo + hi, np.int32)
         self.doubling = np.empty((2, nx + lo + hi), np.int32)
