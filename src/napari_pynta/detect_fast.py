@@ -441,6 +441,36 @@ def _keep_separated(pos_y, pos_x, mass, separation_y, separation_x):
     return keep
 
 
+@njit(cache=True)
+def _select_features(raw, bp, centres, found, n_cand, min_peak, minmass, radius, separation,
+                     mask_y, mask_x, r2_mask, cos_mask, sin_mask):
+    """The refined candidates that make features, characterized, without close duplicates.
+
+    Keeps candidates whose peak is at least ``min_peak`` (the percentile threshold) and whose
+    mass exceeds ``minmass``, characterizes them (:func:`_characterize`) and removes the dimmer
+    of close pairs (:func:`_keep_separated`). Returns an (n, 8) array: the columns of
+    :data:`COLUMNS` after ``frame``, ``ep`` not yet filled.
+    """
+    rows = np.empty(n_cand, np.int64)
+    n = 0
+    for c in range(n_cand):
+        if found[c, 3] >= min_peak and found[c, 2] > minmass:
+            rows[n] = c
+            n += 1
+    rows = rows[:n]
+    features = np.empty((n, 8), np.float64)
+    for i in range(n):
+        for j in range(3):
+            features[i, j] = found[rows[i], j]
+    _characterize(raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_mask, sin_mask,
+                  features)
+    if n == 0 or not separation > 0:
+        return features
+    keep = _keep_separated(features[:, 0].copy(), features[:, 1].copy(),
+                           features[:, 2].copy(), separation, separation)
+    return features[keep]
+
+
 # --------------------------------------------------------------------------------------------
 # geometry shared by every call with the same parameters
 # --------------------------------------------------------------------------------------------
@@ -658,17 +688,10 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
     # Features at or below minmass are dropped before the duplicate removal, unlike trackpy,
     # with the same result: of two close features the dimmer one goes, so a feature at or
     # below minmass can never remove one above it.
-    found = work.cand_float[:n_cand]
-    rows = np.flatnonzero((found[:, 3] >= (math.floor(level) + 1) / scale)
-                          & (found[:, 2] > minmass))
-    refined = np.empty((len(rows), 8), np.float64)  # COLUMNS without frame
-    refined[:, :3] = found[rows, :3]
-    _characterize(image, work.bp, work.cand, rows, radius, geometry.mask_y, geometry.mask_x,
-                  geometry.r2, geometry.cos2, geometry.sin2, refined)
-    n = len(rows)
-    if n and separation > 0:
-        refined = refined[_keep_separated(refined[:, 0].copy(), refined[:, 1].copy(),
-                                          refined[:, 2].copy(), separation, separation)]
+    refined = _select_features(image, work.bp, work.cand, work.cand_float, n_cand,
+                               (math.floor(level) + 1) / scale, minmass, radius, separation,
+                               geometry.mask_y, geometry.mask_x, geometry.r2, geometry.cos2,
+                               geometry.sin2)
     if len(refined) == 0:
         return None
     black_level, noise = _mean_and_std(n_background, bg_sum, bg_sum_sq)
