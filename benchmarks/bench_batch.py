@@ -12,10 +12,13 @@ and prints the times side by side, the ratio, and the peak memory of each worker
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from distributed import get_task_stream
 
 from napari_pynta import analysis
 from napari_pynta.batch import analyze_batch
@@ -54,6 +57,22 @@ def _peak_rss_mib() -> float:
     return float("nan")
 
 
+def _cpu_s() -> float:
+    """CPU seconds used so far by the calling process (all its threads)."""
+    return time.process_time()
+
+
+def _task_seconds(task_stream: list[dict]) -> dict[str, float]:
+    """Compute seconds per kind of task (prepare, detect, finish) from dask's task stream."""
+    totals: dict[str, float] = {}
+    for task in task_stream:
+        kind = str(task["key"]).split("-")[-2 if "-detect-" in str(task["key"]) else -1]
+        compute = [span for span in task["startstops"] if span["action"] == "compute"]
+        totals[kind] = totals.get(kind, 0.0) + sum(span["stop"] - span["start"]
+                                                   for span in compute)
+    return totals
+
+
 def _warm_up() -> None:
     """Import the pipeline in a worker (the serial run's imports are not timed either)."""
     import napari_pynta.analysis  # noqa: F401
@@ -82,29 +101,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"movie: {args.frames} frames of {args.size}x{args.size} px, {args.particles} "
               f"particles, simulated and stored in {time.perf_counter() - start:.1f} s")
 
-        start = time.perf_counter()
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other "
+              "programs running at the same time slow both runs down)")
+        start, cpu_start = time.perf_counter(), _cpu_s()
         movie = open_movie(path)
         serial = analysis.analyze(movie, make_params(movie))
-        serial_s = time.perf_counter() - start
-        print(f"serial:      {serial_s:8.1f} s  ({args.frames / serial_s:.1f} frames/s, peak "
-              f"{_peak_rss_mib():.0f} MiB in this process)")
+        serial_s, serial_cpu_s = time.perf_counter() - start, _cpu_s() - cpu_start
+        print(f"serial:      {serial_s:8.1f} s  ({args.frames / serial_s:.1f} frames/s, "
+              f"{serial_cpu_s:.0f} CPU-s, peak {_peak_rss_mib():.0f} MiB in this process)")
 
         start = time.perf_counter()
         with dask_client("local", args.workers) as client:
             client.run(_warm_up)
             started_s = time.perf_counter() - start
+            cpu_before = client.run(_cpu_s)
             start = time.perf_counter()
-            (outcome,) = analyze_batch([path], client, make_params,
-                                       chunk_frames=args.chunk_frames, progress=False)
+            with get_task_stream(client) as stream:
+                (outcome,) = analyze_batch([path], client, make_params,
+                                           chunk_frames=args.chunk_frames, progress=False)
             batch_s = time.perf_counter() - start
+            batch_cpu_s = sum(client.run(_cpu_s).values()) - sum(cpu_before.values())
             worker_mib = client.run(_peak_rss_mib)
         if not outcome.ok:
             print(f"distributed run failed: {outcome.error}", file=sys.stderr)
             return 1
-        print(f"{args.workers} workers:   {batch_s:8.1f} s  ({args.frames / batch_s:.1f} frames/s; "
-              f"+{started_s:.1f} s to start the cluster)")
+        print(f"{args.workers} workers:   {batch_s:8.1f} s  ({args.frames / batch_s:.1f} frames/s, "
+              f"{batch_cpu_s:.0f} CPU-s in the workers; +{started_s:.1f} s to start the cluster)")
+        print("task compute time: " + ", ".join(
+            f"{kind} {seconds:.1f} s" for kind, seconds in _task_seconds(stream.data).items()))
         print(f"speed-up:    {serial_s / batch_s:8.2f}x  ({serial_s / (batch_s + started_s):.2f}x "
               "including cluster start-up)")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         print("peak memory per worker: "
               + ", ".join(f"{mib:.0f} MiB" for mib in sorted(worker_mib.values())))
         identical = (outcome.result.summary == serial.summary

@@ -28,6 +28,7 @@ from napari_pynta.cluster import (
     validate_workers,
 )
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.export import PER_TRACK_FILE, SIZE_DISTRIBUTION_FILE
 from napari_pynta.readers import open_movie
 from napari_pynta.simulate import SimulationSettings, simulate_movie
 from napari_pynta.store import MovieStore
@@ -287,8 +288,12 @@ def test_cli_batch_on_a_running_scheduler_reports_the_broken_file(client, movies
     per_track = pd.read_csv(tmp_path / "per_track.csv")
     assert len(per_track) == sum(movie["summary"]["n_tracks"] for movie in payload["movies"]
                                  if movie["summary"])
+    # each movie's folder holds what `--out` writes for that movie alone
     assert json.loads((tmp_path / "first" / "summary.json").read_text()) == \
         payload["movies"][0]["summary"]
+    written = {path.name for path in (tmp_path / "second").iterdir()}
+    assert {"localizations.csv", "tracks.csv", "per_track.csv", SIZE_DISTRIBUTION_FILE,
+            PER_TRACK_FILE} <= written
 
 
 def test_cli_serial_batch_prints_one_row_per_movie(movies, capsys):

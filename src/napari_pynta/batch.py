@@ -440,12 +440,16 @@ def _folder_names(paths: Sequence[str]) -> list[str]:
     return names
 
 
-def write_batch_outputs(outcomes: Sequence[MovieOutcome], directory: str | Path) -> list[Path]:
+def write_batch_outputs(
+    outcomes: Sequence[MovieOutcome],
+    directory: str | Path,
+    export: Callable[[AnalysisResult, Path], list[Path]] = AnalysisResult.export,
+) -> list[Path]:
     """Write the batch's tables into ``directory``.
 
     ``summary.csv`` (one row per movie, see :func:`summary_table`), ``per_track.csv`` (the
     per-track tables of all movies with a ``movie`` column) and, per analysed movie, a folder
-    with that movie's own export (:meth:`AnalysisResult.export`).
+    with that movie's own files written by ``export``.
 
     Parameters
     ----------
@@ -453,6 +457,9 @@ def write_batch_outputs(outcomes: Sequence[MovieOutcome], directory: str | Path)
         The batch's outcomes.
     directory : str or Path
         Created if missing.
+    export : callable
+        ``export(result, folder) -> files`` for one movie (``pynta analyze`` passes its
+        single-movie ``--out`` writer, so each folder holds what ``--out`` gives for that movie).
 
     Returns
     -------
@@ -469,7 +476,7 @@ def write_batch_outputs(outcomes: Sequence[MovieOutcome], directory: str | Path)
     combined_table(outcomes, "per_track").to_csv(written[1], index=False)
     for outcome, name in zip(outcomes, _folder_names([outcome.path for outcome in outcomes])):
         if outcome.ok:
-            written.extend(outcome.result.export(directory / name))
+            written.extend(export(outcome.result, directory / name))
     return written
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -112,9 +113,7 @@ def run(args: argparse.Namespace) -> int:
         _add_depth_calibration(result, args.reference_per_ml)
     notes = []
     if args.out:
-        written = result.export(args.out) + write_csv_exports(
-            result.per_track, result.sizes.deconvolved if result.sizes else None, args.out,
-            result.summary["concentration"]["particles_per_ml"])
+        written = _export_results(result, args.out)
         notes.append(f"wrote {', '.join(path.name for path in written)} to {args.out}")
     if movie.store is not None and not args.no_save:
         notes.append(_save_into_store(movie, result))
@@ -141,6 +140,13 @@ def _analyze_on_cluster(args: argparse.Namespace, path: str,
     return outcome.result
 
 
+def _export_results(result: AnalysisResult, directory: str) -> list[Path]:
+    """One movie's ``--out`` files: the result tables, summary.json and the NanoSight-style CSVs."""
+    return result.export(directory) + write_csv_exports(
+        result.per_track, result.sizes.deconvolved if result.sizes else None, directory,
+        result.summary["concentration"]["particles_per_ml"])
+
+
 def _run_batch(args: argparse.Namespace) -> int:
     """Several movies: on dask.distributed with --scheduler, else one after the other."""
     make_params = _params_factory(args)
@@ -152,7 +158,7 @@ def _run_batch(args: argparse.Namespace) -> int:
                                            progress=not args.json)
     notes = []
     if args.out:
-        written = batch.write_batch_outputs(outcomes, args.out)
+        written = batch.write_batch_outputs(outcomes, args.out, export=_export_results)
         notes.append(f"wrote {len(written)} files (summary.csv, per_track.csv, one folder per "
                      f"movie) to {args.out}")
     if not args.no_save:
