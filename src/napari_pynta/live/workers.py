@@ -548,6 +548,16 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     _run(name, endpoints, _link)
 
 
+def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> float:
+    """Seconds the oldest located frame has waited for an earlier one (0 if none waits).
+
+    Skip notices do not count: they come from the acquisition, ahead of the locators, so a
+    locator still busy with earlier frames is not mistaken for a lost frame.
+    """
+    arrivals = [arrival for arrival, features in pending.values() if features is not None]
+    return time.perf_counter() - min(arrivals) if arrivals else 0.0
+
+
 def _link(w: _Worker) -> None:
     from napari_pynta.link import StreamingLinker
     from napari_pynta.live.sizes import LiveSizer
@@ -604,8 +614,7 @@ def _link(w: _Worker) -> None:
                     transport.send_table(results, transport.TOPIC_LOCS, features, seq=expected)
                     transport.send_table(results, transport.TOPIC_TRACKS, linked, seq=expected)
                 expected += 1
-            elif pending and time.perf_counter() - min(v[0] for v in pending.values()) \
-                    > LINK_GAP_TIMEOUT_S:
+            elif located_waiting(pending) > LINK_GAP_TIMEOUT_S:
                 resume = min(pending)
                 w.error(f"frames {expected}..{resume - 1} never came back from the locator pool "
                         "(a locator stopped or died); linking goes on without them")
