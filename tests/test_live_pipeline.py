@@ -86,18 +86,17 @@ def test_locators_scale_while_running_and_viewers_get_results():
     config = LiveConfig(camera_settings=CAMERA, track=True, n_locators=1, sizes_interval_s=0.2)
     with LivePipeline(config) as pipeline, LiveSubscriber(pipeline.endpoints) as viewer:
         wait_until(lambda: pipeline.status().frames_tracked > 20, what="tracking")
-        print("tracking", time.monotonic())
-        pipeline.set_locators(3)
+        pipeline.set_locators(2)
         status = pipeline.status()
-        assert status.n_locators == 3
-        assert sum(alive for name, alive in status.workers.items() if name.startswith("locator")) == 3
+        assert status.n_locators == 2
+        assert sum(alive for name, alive in status.workers.items() if name.startswith("locator")) == 2
         tracked = status.frames_tracked
-        wait_until(lambda: pipeline.status().frames_tracked > tracked + 50, what="3 locators")
+        wait_until(lambda: pipeline.status().frames_tracked > tracked + 20, what="2 locators")
         pipeline.set_locators(1)
         status = pipeline.status()
         assert status.n_locators == 1 and status.dead_workers == []
         tracked = status.frames_tracked
-        wait_until(lambda: pipeline.status().frames_tracked > tracked + 50, what="1 locator")
+        wait_until(lambda: pipeline.status().frames_tracked > tracked + 20, what="1 locator")
 
         pipeline.update_detection(diameter=9)
         with pytest.raises(PyntaInputError, match="diameter"):
@@ -147,7 +146,7 @@ def test_dead_workers_are_reported_and_restarted_without_corrupting_the_recordin
         assert open_movie(str(path)).frames.shape[0] >= saved
         pipeline.restart_worker("saver")
         saved = pipeline.status().frames_saved
-        wait_until(lambda: pipeline.status().frames_saved > saved + 50, what="saving again")
+        wait_until(lambda: pipeline.status().frames_saved > saved + 20, what="saving again")
         status = pipeline.stop()
     assert status.frames_dropped == 0 and status.dead_workers == [], status.errors
     with MovieStore.open(path) as store:
