@@ -11,7 +11,8 @@ background load on a shared machine hits all of them alike:
 - ``send_pyobj``: ``socket.send_pyobj(frame)`` / ``recv_pyobj()`` (pickles the array: the path of
   the 2018 PyNTA);
 - ``memcpy``: ``np.copyto`` of a frame into a preallocated one in one process: the cost of
-  touching the bytes once, the floor any transport pays at least.
+  touching the bytes once, the floor any transport pays at least (the same frame each time, so
+  it is largely cache-warm: an optimistic floor).
 
 Each transport run sends N frames and the receiver times from the first to the last frame and
 touches one pixel of each (so the frame is really there). The figures are frames per second and
