@@ -49,7 +49,7 @@ def wait_until(condition, timeout_s: float = 60.0, what: str = "condition"):
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_every_frame_is_recorded_in_order(tmp_path):
@@ -159,22 +159,24 @@ def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
     path = tmp_path / "run.zarr"
     frame_mb = 128 * 128 * 2 / 1e6
     config = LiveConfig(camera_settings=CAMERA, record_path=str(path), track=False,
-                        save_buffer_mb=8 * frame_mb)
+                        save_buffer_mb=32 * frame_mb)
     with LivePipeline(config) as pipeline:
-        wait_until(lambda: pipeline.status().frames_saved > 10, what="recording")
-        saver = psutil.Process(pipeline._processes["saver"].pid)
-        saver.suspend()  # the disk "stalls"
-        try:
-            status = wait_until(
-                lambda: (s := pipeline.status()).frames_dropped and s, what="the overflow")
-        finally:
-            saver.resume()
+        status = wait_until(lambda: (s := pipeline.status()).frames_saved > 10
+                            or s.frames_dropped, what="recording")
+        if not pipeline.status().frames_dropped:  # a busy machine may already have overflowed it
+            saver = psutil.Process(pipeline._processes["saver"].pid)
+            saver.suspend()  # the disk "stalls"
+            try:
+                wait_until(lambda: pipeline.status().frames_dropped, what="the overflow")
+            finally:
+                saver.resume()
+        status = wait_until(lambda: (s := pipeline.status()).errors and s, what="the error")
         assert any("recording stopped" in error for error in status.errors)
         wait_until(lambda: not pipeline.status().recording, what="the recording to end")
         status = pipeline.stop()
     with MovieStore.open(path) as store:
         # everything that entered the bounded buffer was written, in order, without gaps
-        assert store.n_frames == status.frames_saved > 10
+        assert store.n_frames == status.frames_saved > 0
         np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
     assert status.frames_dropped > 0
 
