@@ -506,8 +506,8 @@ def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
     rows = [["movie", *(heading for _, heading, _ in _TEXT_COLUMNS)]]
     for record in table.to_dict("records"):
         if record["status"] == "ok":
-            rows.append([record["movie"],
-                         *(cell(record[column], template) for column, _, template in _TEXT_COLUMNS)])
+            rows.append([record["movie"], *(cell(record[column], template)
+                                            for column, _, template in _TEXT_COLUMNS)])
         else:
             rows.append([record["movie"], f"FAILED: {record['error']}"])
     widths = [max(len(row[0]) for row in rows)]

@@ -1,9 +1,9 @@
 """Start a local dask.distributed cluster, or join an existing one, for batch analysis.
 
 ``pynta analyze --scheduler local`` starts a :class:`distributed.LocalCluster` of single-threaded
-worker processes (detection is CPU bound and holds the GIL in places, so processes scale and threads
-do not); ``--scheduler tcp://HOST:PORT`` connects to a scheduler that is already running, for example
-one started by dask-jobqueue on an HPC cluster (see ``docs/cluster.md``).
+worker processes (detection is CPU bound and holds the GIL in places, so processes scale and
+threads do not); ``--scheduler tcp://HOST:PORT`` connects to a scheduler that is already running,
+for example one started by dask-jobqueue on an HPC cluster (see ``docs/cluster.md``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ LOCAL = "local"
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 _ADDRESS = re.compile(
-    r"^(?P<protocol>tcp|tls)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.\-]*):(?P<port>\d+)$"
+    r"^(?P<protocol>tcp|tls)://"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.\-]*)"  # [IPv6], IPv4 or a host name
+    r":(?P<port>\d+)$"
 )
 
 
@@ -134,9 +136,11 @@ def dask_client(
     scheduler = validate_scheduler(scheduler)
     n_workers = validate_workers(scheduler, n_workers)
     if scheduler == LOCAL:
-        keep_threading = {f"distributed.nanny.pre-spawn-environ.{name}": None
-                          for name in BLAS_THREAD_VARIABLES}
-        with dask.config.set(keep_threading), LocalCluster(
+        config = {f"distributed.nanny.pre-spawn-environ.{name}": None
+                  for name in BLAS_THREAD_VARIABLES}
+        # the statistical profiler samples every worker 100 times a second: ~5 % of its CPU
+        config["distributed.worker.profile.enabled"] = False
+        with dask.config.set(config), LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
