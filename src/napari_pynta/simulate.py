@@ -96,7 +96,9 @@ class SimulationSettings:
     shape : tuple of int
         Frame shape (Y, X) in pixels.
     n_particles : int
-        Mean number of particles in the imaged volume (frame area × ``focal_depth_um``).
+        Mean number of particles in the imaged volume (frame area × ``focal_depth_um``); the
+        default keeps particles further apart than they move between frames, where linking is
+        unambiguous.
     populations : sequence of Population
         The particle populations (a mixture when there are several).
     pixel_size_um, frame_interval_s : float
@@ -124,7 +126,7 @@ class SimulationSettings:
     """
 
     shape: tuple[int, int] = (256, 256)
-    n_particles: int = 50
+    n_particles: int = 25
     populations: tuple[Population, ...] = (Population(100.0),)
     pixel_size_um: float = 0.1
     frame_interval_s: float = 0.01
