@@ -1,9 +1,12 @@
 """The live pipeline: every frame recorded in order, dead workers, scaling, overflow, bad settings."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 from napari_pynta.cameras import open_camera
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.live import LiveConfig, LivePipeline, LiveSubscriber
-from napari_pynta.live.workers import CALIBRATION_FRAMES
+from napari_pynta.live.workers import CALIBRATION_FRAMES, ORPHAN_GRACE_S
 from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
 
@@ -152,6 +155,51 @@ def test_dead_workers_are_reported_and_restarted_without_corrupting_the_recordin
     with MovieStore.open(path) as store:
         # the replay buffer resent what the killed saver had not written: no gap, no duplicate
         assert store.n_frames == status.frames_saved
+        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+
+
+#: a supervisor that records and tracks, prints its workers' pids, then waits to be killed
+_SUPERVISOR = """
+import json, sys, time
+from napari_pynta.live import LiveConfig, LivePipeline
+config = LiveConfig(camera_settings=json.loads(sys.argv[2]), record_path=sys.argv[1], track=True)
+pipeline = LivePipeline(config).start()
+while pipeline.status().frames_saved < 50:
+    time.sleep(0.05)
+print(json.dumps([process.pid for process in pipeline._processes.values()]), flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_workers_exit_by_themselves_when_the_supervisor_is_killed(tmp_path):
+    path = tmp_path / "run.zarr"
+    supervisor = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, str(path), json.dumps(CAMERA)],
+                                  stdout=subprocess.PIPE, text=True)
+    try:
+        pids = json.loads(supervisor.stdout.readline())
+        assert len(pids) == 4 and all(_running(pid) for pid in pids)
+        supervisor.kill()  # SIGKILL: no atexit, no stop(), no chance to clean up
+        supervisor.wait(10)
+        killed = time.monotonic()
+        wait_until(lambda: not any(_running(pid) for pid in pids), ORPHAN_GRACE_S + 3,
+                   "the orphaned workers to exit")
+        print(f"orphaned workers exited {time.monotonic() - killed:.2f} s after the supervisor")
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        for pid in pids if "pids" in locals() else []:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+    # the saver closed the store before exiting: readable, gap-free, with what it had written
+    with MovieStore.open(path) as store:
+        assert store.n_frames >= 50
         np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
 
 

@@ -20,8 +20,10 @@ import collections
 import multiprocessing
 import multiprocessing.util
 import os
+import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -48,6 +50,11 @@ CALIBRATION_FRAMES = 60
 LINK_SLICE_S = 0.2
 #: a missing frame is declared lost by the linker after later frames waited this long (s)
 LINK_GAP_TIMEOUT_S = 2.0
+#: after the supervisor died, a worker gets this long to stop by itself (the saver closes the
+#: store) before its watchdog ends the process
+ORPHAN_GRACE_S = 3.0
+#: exit code of a worker ended by its watchdog
+ORPHAN_EXIT_CODE = 3
 
 
 class _Worker:
@@ -66,7 +73,11 @@ class _Worker:
         self.handled: set[int] = set()
         self.stopping = False
         self._last_beat = 0.0
-        self._parent = multiprocessing.parent_process()
+        self.parent_died = threading.Event()
+        parent = multiprocessing.parent_process()
+        if parent is not None:
+            threading.Thread(target=self._watch_parent, args=(parent,), daemon=True,
+                             name="pynta-orphan-watchdog").start()
 
     def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
                **options: int) -> zmq.Socket:
@@ -102,8 +113,24 @@ class _Worker:
             return True
         return False
 
+    def _watch_parent(self, parent: multiprocessing.process.BaseProcess) -> None:
+        """Thread: when the supervisor dies, ask the worker to stop, then end it.
+
+        The wait is on the pipe multiprocessing keeps open to the parent (EOF when it dies, even
+        by SIGKILL), so it works while the main thread is busy (JIT compilation, calibration,
+        a blocked send). The main thread sees :attr:`parent_died` in :meth:`commands` and stops
+        as on a ``stop`` command (the saver closes its store); if it has not exited after
+        :data:`ORPHAN_GRACE_S`, the process is ended here.
+        """
+        parent.join()
+        self.parent_died.set()
+        if self.endpoints.directory:  # the supervisor could not remove its socket directory
+            shutil.rmtree(self.endpoints.directory, ignore_errors=True)
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(ORPHAN_EXIT_CODE)
+
     def parent_alive(self) -> bool:
-        return self._parent is None or self._parent.is_alive()
+        return not self.parent_died.is_set()
 
     def commands(self) -> list[dict[str, Any]]:
         """New control commands (acknowledged), without waiting."""
@@ -124,7 +151,8 @@ class _Worker:
         return received
 
     def close(self) -> None:
-        self.context.destroy(linger=2000)
+        # what is still queued for a dead supervisor would never be read: do not wait for it
+        self.context.destroy(linger=0 if self.parent_died.is_set() else 2000)
 
 
 def _run(name: str, endpoints: LiveEndpoints, body: Callable[[_Worker], None]) -> None:
