@@ -85,10 +85,15 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
                                 exposure_s=0.01)
     sizes.session.set_conditions(measured)
     diameters = np.array([80.0, 100.0, 100.0, 120.0, 150.0])
-    sizes.session.sizes_changed.emit(SizeData(diameters, {"diameter_nm": 105.0}, measured, "test"))
+    deconvolved = {"n_tracks": 5, "mean": 101.0, "mode": 99.0, "sd": 6.0, "d10": 93.0, "d50": 100.0,
+                   "d90": 108.0, "span": 0.15, "peaks": [99.0, 300.0], "peak_fractions": [0.9, 0.1]}
+    summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved}
+    sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
     shown, ensemble, _ = sizes.current_diameters()
     np.testing.assert_allclose(shown, diameters)
     assert sizes.statistics.item(0, 0).text() == "5"
+    assert sizes.statistics.item(5, 1).text() == "100"  # deconvolved D50
+    assert sizes.statistics.item(8, 1).text() == "99 (90%), 300 (10%)"  # peaks
     sizes.temperature.setValue(37.0)
     # d = kT / (3 pi eta D) at fixed D
     expected = (37.0 + 273.15) / (22.0 + 273.15) * WATER_MPA_S[22.0] / WATER_MPA_S[37.0]
@@ -96,6 +101,13 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     np.testing.assert_allclose(shown / diameters, expected, rtol=2e-4)
     assert ensemble == pytest.approx(105.0 * expected, rel=2e-4)
     assert sizes.statistics.item(5, 0).text() == f"{np.percentile(shown, 50):.0f}"  # D50 row
+    # the deconvolved diameters scale by the same factor; span and fractions are dimensionless
+    scaled = sizes.current_deconvolved()
+    for key in ("mean", "mode", "sd", "d10", "d50", "d90"):
+        assert scaled[key] == pytest.approx(deconvolved[key] * expected, rel=2e-4)
+    np.testing.assert_allclose(scaled["peaks"], np.array(deconvolved["peaks"]) * expected, rtol=2e-4)
+    assert scaled["span"] == deconvolved["span"] and scaled["peak_fractions"] == [0.9, 0.1]
+    assert sizes.statistics.item(5, 1).text() == f"{100.0 * expected:.0f}"
     sizes.pixel_size.setValue(0.2)  # D in µm²/s scales with pixel size squared, d with its inverse
     shown, _, _ = sizes.current_diameters()
     np.testing.assert_allclose(shown / diameters, expected / 4, rtol=2e-4)
@@ -121,9 +133,10 @@ def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_f
 
 def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_for, tmp_path):
     viewer, widgets = pynta
-    settings = simulate.SimulationSettings(shape=(128, 128), n_particles=15, seed=11,
+    # 25 particles in 256 x 256 px at 100 fps: sparse enough for unambiguous linking
+    settings = simulate.SimulationSettings(shape=(256, 256), n_particles=25, seed=11,
                                            frame_interval_s=0.01)
-    movie = simulate.simulate_movie(200, settings)
+    movie = simulate.simulate_movie(300, settings)
     path = tmp_path / "beads.zarr"
     store = MovieStore.create(path, movie.frames.shape[1:], "uint16", movie.metadata)
     store.append(movie.frames)
@@ -144,6 +157,19 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     assert ensemble == pytest.approx(reference.summary["diameter_nm"], rel=1e-9)
     # ... which agrees with the ground truth of 100 nm beads within its standard error
     assert abs(ensemble - 100.0) < 3 * reference.summary["diameter_se_nm"]
+    # the deconvolved distribution of these monodisperse beads: D50 at the truth, narrower than
+    # the raw per-track histogram, and drawn over it as the tracks expected per bin
+    deconvolved = sizes.current_deconvolved()
+    assert deconvolved["d50"] == pytest.approx(100.0, rel=0.08)
+    raw_width = np.percentile(shown, 90) - np.percentile(shown, 10)
+    assert deconvolved["d90"] - deconvolved["d10"] < 0.5 * raw_width
+    assert sizes.statistics.item(5, 1).text() == f"{deconvolved['d50']:.0f}"
+    (curve,) = [patch for patch in sizes.canvas.histogram_axes.patches
+                if patch.get_label() == "deconvolved (Walker EM)"]
+    bars = [patch for patch in sizes.canvas.histogram_axes.patches if patch is not curve]
+    assert sum(curve.get_data().values) == pytest.approx(len(shown), rel=0.02)  # same scale
+    assert sum(bar.get_height() for bar in bars) == len(shown)
+    assert sizes.canvas.history_axes is None  # the running estimate is a live-only plot
     assert reference.summary["warnings"] == []
     assert {"localizations", "tracks", "per_track"} <= set(MovieStore.open(path).table_names())
     assert "saved" in tracking.message_line.text()

@@ -36,6 +36,8 @@ STATUS_INTERVAL_MS = 300
 TRACKS_REDRAW_INTERVAL_S = 0.5
 #: frames of track history kept for the live tracks layer
 TRACK_WINDOW_FRAMES = 200
+#: ``SizeData.source`` of the live pipeline's sizes
+LIVE_SOURCE = "live"
 
 _sessions: dict[int, PyntaSession] = {}
 
@@ -61,6 +63,9 @@ class SizeData:
 
     ``measured_with`` are the conditions the diameters were computed with, so the Sizes widget
     can re-express them exactly when the user changes temperature, viscosity or calibration.
+    ``deconvolved`` is the Walker EM distribution ``(grid diameters in nm, fraction of tracks at
+    each)`` when it is known (a re-analysis); live summaries carry only its statistics
+    (``summary["deconvolved_nm"]``).
     """
 
     diameters_nm: np.ndarray
@@ -68,6 +73,12 @@ class SizeData:
     measured_with: SizingConditions
     source: str
     per_track: pd.DataFrame | None = None
+    deconvolved: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def is_live(self) -> bool:
+        """Whether these sizes come from the running live pipeline."""
+        return self.source == LIVE_SOURCE
 
 
 class TrackWindow:
@@ -337,7 +348,7 @@ class PyntaSession(QObject):
             else:
                 self._adopt_camera_conditions(measured_with)
             diameters = np.asarray(update.sizes.get("diameters_nm", []), dtype=float)
-            self.sizes_changed.emit(SizeData(diameters, summary, measured_with, "live"))
+            self.sizes_changed.emit(SizeData(diameters, summary, measured_with, LIVE_SOURCE))
         for error in update.errors:
             self.message.emit("live", "error", error)
 
@@ -399,9 +410,10 @@ class PyntaSession(QObject):
         self.link.show_results(name, result.localizations, result.tracks, pixel)
         per_track = result.per_track
         diameters = per_track["diameter_nm"].to_numpy(dtype=float)
-        self.sizes_changed.emit(
-            SizeData(diameters, dict(result.summary), conditions, f"analysis of {name}", per_track)
-        )
+        walker = result.sizes.deconvolved if result.sizes is not None else None
+        deconvolved = (walker.diameter_nm, walker.weights) if walker is not None else None
+        self.sizes_changed.emit(SizeData(diameters, dict(result.summary), conditions,
+                                         f"analysis of {name}", per_track, deconvolved))
         saved = f"; results saved in {outcome.saved_to}" if outcome.saved_to else ""
         self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{saved}")
         self.analysis_finished.emit(result)

@@ -9,8 +9,6 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.live.config import MAX_LOCATORS
 
@@ -137,23 +135,16 @@ class SizingConditions:
             return math.nan
 
 
-def rescale_diameters(
-    diameters_nm: np.ndarray, measured_with: SizingConditions, wanted: SizingConditions
-) -> np.ndarray:
-    """Diameters re-expressed under other conditions, exactly, without re-analysing.
+def diameter_factor(measured_with: SizingConditions, wanted: SizingConditions) -> float:
+    """Factor that re-expresses a diameter measured under ``measured_with`` under ``wanted``.
 
     Stokes–Einstein gives d = k_B·T / (3π·η·D), and D measured in pixels scales as
     pixel_size² / frame_interval, so d ∝ T·frame_interval / (η·pixel_size²) at fixed tracks.
-
-    Parameters
-    ----------
-    diameters_nm : ndarray
-        Diameters computed under ``measured_with``.
-    measured_with, wanted : SizingConditions
-        The conditions used for ``diameters_nm`` and the conditions wanted now.
+    Every diameter of an analysis (per-track, ensemble, deconvolved grid and its statistics)
+    scales by this one factor.
     """
     kelvin = 273.15
-    factor = (
+    return (
         (wanted.temperature_c + kelvin)
         / (measured_with.temperature_c + kelvin)
         * measured_with.resolved_viscosity_pa_s()
@@ -162,4 +153,22 @@ def rescale_diameters(
         * wanted.frame_interval_s
         / measured_with.frame_interval_s
     )
-    return np.asarray(diameters_nm, dtype=float) * factor
+
+
+#: entries of a size-statistics dict that are diameters (nm) and scale with :func:`diameter_factor`
+DIAMETER_KEYS = ("mean", "mode", "sd", "d10", "d50", "d90", "median", "peaks")
+
+
+def rescale_statistics(statistics: dict[str, Any], factor: float) -> dict[str, Any]:
+    """A copy of ``statistics`` with every diameter (:data:`DIAMETER_KEYS`) multiplied by ``factor``.
+
+    Dimensionless entries (``span``, ``peak_fractions``, counts) are left as they are.
+    """
+    scaled = dict(statistics)
+    for key in DIAMETER_KEYS:
+        value = scaled.get(key)
+        if isinstance(value, (list, tuple)):
+            scaled[key] = [float(each) * factor for each in value]
+        elif value is not None:
+            scaled[key] = float(value) * factor
+    return scaled

@@ -14,6 +14,7 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -28,26 +29,55 @@ from napari_pynta.sizing import size_statistics
 from napari_pynta.widgets.form import MessageLine, float_field
 from napari_pynta.widgets.histogram import SizeHistogramCanvas
 from napari_pynta.widgets.session import SizeData, session_for
-from napari_pynta.widgets.settings import SizingConditions, rescale_diameters
+from napari_pynta.widgets.settings import SizingConditions, diameter_factor, rescale_statistics
 
 CUSTOM_SOLVENT = "custom viscosity"
 #: summary key of the ensemble (all steps pooled) diameter
 ENSEMBLE_KEY = "diameter_nm"
-#: rows of the statistics table: (label, key of size_statistics)
+#: summary key of the Walker EM statistics
+DECONVOLVED_KEY = "deconvolved_nm"
+#: columns of the statistics table
+COLUMNS = ("raw per-track", "deconvolved")
+#: rows with one value per column: (label, key of size_statistics, key of the deconvolved statistics)
 STATISTICS_ROWS = (
-    ("tracks", "n"),
-    ("mean (nm)", "mean"),
-    ("mode (nm)", "mode"),
-    ("SD (nm)", "sd"),
-    ("D10 (nm)", "d10"),
-    ("D50 (nm)", "d50"),
-    ("D90 (nm)", "d90"),
-    ("span", "span"),
+    ("tracks", "n", "n_tracks"),
+    ("mean (nm)", "mean", "mean"),
+    ("mode (nm)", "mode", "mode"),
+    ("SD (nm)", "sd", "sd"),
+    ("D10 (nm)", "d10", "d10"),
+    ("D50 (nm)", "d50", "d50"),
+    ("D90 (nm)", "d90", "d90"),
+    ("span", "span", "span"),
+    ("peaks (nm, % tracks)", None, "peaks"),
 )
+#: rows with one value for the whole analysis (spanning both columns)
+WHOLE_ROWS = ("ensemble, all steps (nm)", "particles / frame", "particles / mL")
+
+
+def format_value(value: Any) -> str:
+    """A table cell: integers as they are, numbers to 3 significant figures (whole nm above 10),
+    ``–`` for a missing or non-finite value."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:d}"
+    value = float(value)
+    if abs(value) >= 1e5:
+        return f"{value:.3g}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
+
+
+def format_with_error(value: Any, error: Any) -> str:
+    """``value ± error`` (the error only when known)."""
+    text = format_value(value)
+    if text == "–" or error is None or not math.isfinite(float(error)):
+        return text
+    return f"{text} ± {format_value(float(error))}"
 
 
 class SizesWidget(QWidget):
-    """Per-track diameter histogram, running ensemble estimate and statistics.
+    """Per-track diameter histogram with the deconvolved (Walker EM) distribution, raw and
+    deconvolved statistics, and while live the running ensemble estimate.
 
     Diameters are re-expressed at once (exactly, by Stokes–Einstein) when the temperature,
     viscosity, pixel size or frame interval is changed.
@@ -76,11 +106,13 @@ class SizesWidget(QWidget):
         self.exposure_ms = float_field(conditions.exposure_s * 1e3, -1e6, 1e6, decimals=3, suffix="ms")
         self.source_label = QLabel("no sizes yet: start Live or analyse a movie")
         self.canvas = SizeHistogramCanvas()
-        self.statistics = QTableWidget(len(STATISTICS_ROWS) + 1, 1)
-        self.statistics.setHorizontalHeaderLabels(["value"])
-        self.statistics.setVerticalHeaderLabels([label for label, _ in STATISTICS_ROWS] + ["ensemble (nm)"])
+        self.statistics = QTableWidget(len(STATISTICS_ROWS) + len(WHOLE_ROWS), len(COLUMNS))
+        self.statistics.setHorizontalHeaderLabels(list(COLUMNS))
+        self.statistics.setVerticalHeaderLabels([row[0] for row in STATISTICS_ROWS] + list(WHOLE_ROWS))
+        for row in range(len(STATISTICS_ROWS), self.statistics.rowCount()):
+            self.statistics.setSpan(row, 0, 1, len(COLUMNS))
         self.statistics.verticalHeader().setDefaultSectionSize(20)
-        self.statistics.horizontalHeader().setStretchLastSection(True)
+        self.statistics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.statistics.horizontalHeader().setFixedHeight(22)
         self.statistics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.statistics.setFixedHeight(20 * self.statistics.rowCount() + 22 + 2 * self.statistics.frameWidth() + 8)
@@ -168,32 +200,82 @@ class SizesWidget(QWidget):
         if self.data is None or self.data.source != data.source:
             self.history = []
         self.data = data
-        ensemble = float(data.summary.get(ENSEMBLE_KEY, math.nan))
-        self.history.append((len(data.diameters_nm), ensemble))
+        if data.is_live:
+            self.history.append((len(data.diameters_nm), float(data.summary.get(ENSEMBLE_KEY, math.nan))))
         self.source_label.setText(f"sizes from {data.source}")
         self.redraw()
+
+    def current_factor(self) -> float:
+        """Factor from the conditions the sizes were measured with to those shown now."""
+        if self.data is None:
+            return 1.0
+        return diameter_factor(self.data.measured_with, self.session.conditions)
 
     def current_diameters(self) -> tuple[np.ndarray, float, list[tuple[int, float]]]:
         """Diameters, ensemble diameter and history under the conditions shown now."""
         if self.data is None:
             return np.empty(0), math.nan, []
-        conditions = self.session.conditions
-        factor = float(rescale_diameters(np.ones(1), self.data.measured_with, conditions)[0])
+        factor = self.current_factor()
         ensemble = float(self.data.summary.get(ENSEMBLE_KEY, math.nan)) * factor
         history = [(count, value * factor) for count, value in self.history]
         return self.data.diameters_nm * factor, ensemble, history
 
+    def current_deconvolved(self) -> dict[str, Any] | None:
+        """Statistics of the deconvolved (Walker EM) distribution under the conditions shown now."""
+        statistics = self.data.summary.get(DECONVOLVED_KEY) if self.data is not None else None
+        return rescale_statistics(statistics, self.current_factor()) if statistics else None
+
+    def current_concentration(self) -> dict[str, Any]:
+        """The summary's concentration entry; per mL re-expressed for the pixel size shown now.
+
+        The detection area, and so the volume, scales with the pixel size squared.
+        """
+        entry = dict(self.data.summary.get("concentration") or {}) if self.data is not None else {}
+        if entry:
+            area_ratio = (self.data.measured_with.pixel_size_um / self.session.conditions.pixel_size_um) ** 2
+            for key in ("particles_per_ml", "particles_per_ml_sem"):
+                if entry.get(key) is not None:
+                    entry[key] = float(entry[key]) * area_ratio
+        return entry
+
     def redraw(self) -> None:
         """Redraw the histogram and the statistics table."""
         diameters, ensemble, history = self.current_diameters()
-        self.canvas.plot(diameters, ensemble, history)
-        statistics = size_statistics(diameters)
-        values = [statistics[key] for _, key in STATISTICS_ROWS] + [ensemble]
-        for row, value in enumerate(values):
-            text = "–" if isinstance(value, float) and not math.isfinite(value) else (
-                f"{value:d}" if isinstance(value, int) else f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
-            )
-            self.statistics.setItem(row, 0, QTableWidgetItem(text))
+        deconvolved = self.current_deconvolved()
+        distribution = self.data.deconvolved if self.data is not None else None
+        if distribution is not None:
+            distribution = (distribution[0] * self.current_factor(), distribution[1])
+        self.canvas.plot(
+            diameters, ensemble, history, deconvolved=distribution,
+            deconvolved_peaks_nm=(deconvolved or {}).get("peaks"),
+            show_history=self.data is not None and self.data.is_live,
+        )
+        raw = size_statistics(diameters)
+        for row, (_, raw_key, deconvolved_key) in enumerate(STATISTICS_ROWS):
+            self._set_cell(row, 0, format_value(raw[raw_key]) if raw_key else "")
+            if not deconvolved:
+                self._set_cell(row, 1, "–")
+            elif deconvolved_key == "peaks":
+                peaks = zip(deconvolved.get("peaks", []), deconvolved.get("peak_fractions", []))
+                self._set_cell(row, 1, ", ".join(f"{peak:.0f} ({100 * fraction:.0f}%)"
+                                                 for peak, fraction in peaks))
+            else:
+                self._set_cell(row, 1, format_value(deconvolved.get(deconvolved_key)))
+        concentration = self.current_concentration()
+        whole = (
+            format_value(ensemble),
+            format_with_error(concentration.get("particles_per_frame"),
+                              concentration.get("particles_per_frame_sem")),
+            format_with_error(concentration.get("particles_per_ml"),
+                              concentration.get("particles_per_ml_sem")),
+        )
+        for row, text in enumerate(whole, start=len(STATISTICS_ROWS)):
+            self._set_cell(row, 0, text)
+
+    def _set_cell(self, row: int, column: int, text: str) -> None:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.statistics.setItem(row, column, item)
 
     # ------------------------------------------------------------------ export
     def export_table(self) -> pd.DataFrame:
