@@ -25,3 +25,4 @@ def test_pynta_without_arguments_docks_the_widgets_and_starts_the_simulated_came
         "Camera (napari-pynta)", "Sizes (napari-pynta)", "Tracking (napari-pynta)"]
     (camera, settings), = started
     assert camera == "simulated" and settings["shape"] == (256, 256) and settings["fps"] == 100.0
+    assert settings["n_particles"] == 25  # sparse enough at 100 fps for unbiased sizes
