@@ -47,6 +47,16 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
     wait_for(lambda: "frames saved" in camera.message_line.text(), 30, "the saver to finish")
     saved = int(camera.message_line.text().split(":")[1].split()[0])
 
+    # the live size summaries fill both columns of the Sizes table and the running estimate
+    sizes = widgets["Sizes"]
+    wait_for(lambda: sizes.data is not None and sizes.data.is_live and sizes.current_deconvolved(),
+             30, "live deconvolved sizes")
+    assert sizes.canvas.history_axes is not None and sizes.history
+    truth = camera.simulated_diameter_nm.value()
+    assert 0.7 * truth < sizes.current_deconvolved()["d50"] < 1.4 * truth  # early, few tracks
+    assert sizes.statistics.item(9, 0).text() != "–"  # ensemble
+    assert float(sizes.statistics.item(10, 0).text().split()[0]) > 5  # particles per frame
+
     # closing the viewer while live stops every process the session started
     status = session.pipeline.status()
     assert status.running and not status.dead_workers, status.errors

@@ -87,7 +87,9 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     diameters = np.array([80.0, 100.0, 100.0, 120.0, 150.0])
     deconvolved = {"n_tracks": 5, "mean": 101.0, "mode": 99.0, "sd": 6.0, "d10": 93.0, "d50": 100.0,
                    "d90": 108.0, "span": 0.15, "peaks": [99.0, 300.0], "peak_fractions": [0.9, 0.1]}
-    summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved}
+    concentration = {"particles_per_frame": 20.0, "particles_per_frame_sem": 0.5,
+                     "particles_per_ml": 4.0e8, "particles_per_ml_sem": 1.0e7}
+    summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved, "concentration": concentration}
     sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
     shown, ensemble, _ = sizes.current_diameters()
     np.testing.assert_allclose(shown, diameters)
@@ -111,6 +113,10 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     sizes.pixel_size.setValue(0.2)  # D in µm²/s scales with pixel size squared, d with its inverse
     shown, _, _ = sizes.current_diameters()
     np.testing.assert_allclose(shown / diameters, expected / 4, rtol=2e-4)
+    # a doubled pixel size is four times the detection area: a quarter of the concentration
+    assert sizes.current_concentration()["particles_per_ml"] == pytest.approx(1.0e8)
+    assert sizes.statistics.item(10, 0).text() == "20 ± 0.5"
+    assert sizes.statistics.item(11, 0).text() == "1e+08 ± 2.5e+06"
 
 
 def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_for):
