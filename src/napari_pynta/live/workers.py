@@ -235,20 +235,30 @@ def acquisition_worker(name: str, endpoints: LiveEndpoints, camera: str,
                                              save_buffer_bytes, track_buffer_bytes, calibration))
 
 
-def _calibrate(camera: Any, calibration: dict[str, Any]) -> dict[str, float]:
+def _calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> dict[str, float]:
     """Choose ``minmass`` and ``search_range_px`` from the first frames (then discarded).
 
     The same automatic choices as the offline analysis: the threshold above the noise peak
     (:func:`~napari_pynta.detect.estimate_minmass`) and the range from a pilot linking
-    (:func:`~napari_pynta.analysis.suggest_search_range_px`).
+    (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames are shown to viewers
+    as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview starts before the
+    detection libraries are even imported.
     """
-    from napari_pynta import analysis, detect
-    from napari_pynta.live.config import load_engines
-
-    load_engines()
+    # import the detection libraries (seconds) while the camera delivers the frames
+    importer = threading.Thread(target=_import_detection, name="pynta-import", daemon=True)
+    importer.start()
     camera.start()
-    frames = np.stack([camera.read()[0] for _ in range(CALIBRATION_FRAMES)])
+    frames = []
+    for index in range(-CALIBRATION_FRAMES, 0):
+        frame, t = camera.read()
+        frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+        transport.send_frame(preview, transport.TOPIC_FRAMES, index, t, frame)
+        frames.append(frame)
     camera.stop()
+    importer.join()
+    from napari_pynta import analysis, detect
+
+    frames = np.stack(frames)
     engine, detection = calibration["engine"], dict(calibration["detection"])
     if detection.get("minmass") is None:
         detection["minmass"] = detect.estimate_minmass(frames, engine, **detection)
@@ -260,14 +270,22 @@ def _calibrate(camera: Any, calibration: dict[str, Any]) -> dict[str, float]:
     return chosen
 
 
+def _import_detection() -> None:
+    """Import the analysis and the localization engines (run in a thread during calibration)."""
+    import napari_pynta.analysis  # noqa: F401
+    from napari_pynta.live.config import load_engines
+
+    load_engines()
+
+
 def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_frames: int | None,
              track: bool, save_buffer_bytes: int, track_buffer_bytes: int,
              calibration: dict[str, Any] | None) -> None:
     from napari_pynta.cameras import CameraExhausted, open_camera
 
     camera = open_camera(camera_name, **camera_settings)
-    chosen = {} if calibration is None else _calibrate(camera, calibration)
     preview = w.socket(zmq.PUB, bind=w.endpoints.frames, SNDHWM=2)
+    chosen = {} if calibration is None else _calibrate(camera, calibration, preview)
     save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
     acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
     locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
@@ -424,6 +442,8 @@ def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
 
 
 def _serve_recordings(w: _Worker) -> None:
+    import napari_pynta.store  # noqa: F401  (imported before ``ready``, not when recording starts)
+
     incoming = w.socket(zmq.PULL, connect=w.endpoints.save, RCVHWM=16)
     acks = w.socket(zmq.PUSH, connect=w.endpoints.save_ack)
     w.report("ready")
@@ -587,6 +607,7 @@ def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> fl
 
 
 def _link(w: _Worker) -> None:
+    import napari_pynta.analysis  # noqa: F401  (for the sizer: imported before ``ready``)
     from napari_pynta.link import StreamingLinker
     from napari_pynta.live.sizes import LiveSizer
 
