@@ -107,7 +107,8 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     scaled = sizes.current_deconvolved()
     for key in ("mean", "mode", "sd", "d10", "d50", "d90"):
         assert scaled[key] == pytest.approx(deconvolved[key] * expected, rel=2e-4)
-    np.testing.assert_allclose(scaled["peaks"], np.array(deconvolved["peaks"]) * expected, rtol=2e-4)
+    np.testing.assert_allclose(scaled["peaks"], np.array(deconvolved["peaks"]) * expected,
+                               rtol=2e-4)
     assert scaled["span"] == deconvolved["span"] and scaled["peak_fractions"] == [0.9, 0.1]
     assert sizes.statistics.item(5, 1).text() == f"{100.0 * expected:.0f}"
     sizes.pixel_size.setValue(0.2)  # D in µm²/s scales with pixel size squared, d with its inverse

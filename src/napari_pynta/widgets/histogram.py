@@ -94,8 +94,8 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
         axes.hist(valid, bins=edges, color=BAR_COLOR, edgecolor="#1b1d22", label="raw per-track")
         axes.set_xscale("log")
         if deconvolved is not None and len(valid):
-            axes.stairs(expected_counts(deconvolved, edges, len(valid)), edges, color=DECONVOLVED_COLOR,
-                        lw=2, label="deconvolved (Walker EM)")
+            axes.stairs(expected_counts(deconvolved, edges, len(valid)), edges,
+                        color=DECONVOLVED_COLOR, lw=2, label="deconvolved (Walker EM)")
         elif deconvolved_peaks_nm:
             for index, peak in enumerate(deconvolved_peaks_nm):
                 axes.axvline(peak, color=DECONVOLVED_COLOR, lw=1.5, ls="--",

@@ -160,7 +160,7 @@ DIAMETER_KEYS = ("mean", "mode", "sd", "d10", "d50", "d90", "median", "peaks")
 
 
 def rescale_statistics(statistics: dict[str, Any], factor: float) -> dict[str, Any]:
-    """A copy of ``statistics`` with every diameter (:data:`DIAMETER_KEYS`) multiplied by ``factor``.
+    """A copy of ``statistics`` with every diameter (:data:`DIAMETER_KEYS`) times ``factor``.
 
     Dimensionless entries (``span``, ``peak_fractions``, counts) are left as they are.
     """

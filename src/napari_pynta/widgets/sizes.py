@@ -38,7 +38,7 @@ ENSEMBLE_KEY = "diameter_nm"
 DECONVOLVED_KEY = "deconvolved_nm"
 #: columns of the statistics table
 COLUMNS = ("raw per-track", "deconvolved")
-#: rows with one value per column: (label, key of size_statistics, key of the deconvolved statistics)
+#: rows with one value per column: (label, size_statistics key, deconvolved statistics key)
 STATISTICS_ROWS = (
     ("tracks", "n", "n_tracks"),
     ("mean (nm)", "mean", "mean"),
@@ -108,14 +108,16 @@ class SizesWidget(QWidget):
         self.canvas = SizeHistogramCanvas()
         self.statistics = QTableWidget(len(STATISTICS_ROWS) + len(WHOLE_ROWS), len(COLUMNS))
         self.statistics.setHorizontalHeaderLabels(list(COLUMNS))
-        self.statistics.setVerticalHeaderLabels([row[0] for row in STATISTICS_ROWS] + list(WHOLE_ROWS))
+        labels = [row[0] for row in STATISTICS_ROWS] + list(WHOLE_ROWS)
+        self.statistics.setVerticalHeaderLabels(labels)
         for row in range(len(STATISTICS_ROWS), self.statistics.rowCount()):
             self.statistics.setSpan(row, 0, 1, len(COLUMNS))
         self.statistics.verticalHeader().setDefaultSectionSize(20)
         self.statistics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.statistics.horizontalHeader().setFixedHeight(22)
         self.statistics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.statistics.setFixedHeight(20 * self.statistics.rowCount() + 22 + 2 * self.statistics.frameWidth() + 8)
+        self.statistics.setFixedHeight(self.statistics.verticalHeader().length() + 22
+                                       + 2 * self.statistics.frameWidth() + 4)
         self.export = QPushButton("Export CSV")
         self.report = QPushButton("Report")
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)
@@ -201,7 +203,8 @@ class SizesWidget(QWidget):
             self.history = []
         self.data = data
         if data.is_live:
-            self.history.append((len(data.diameters_nm), float(data.summary.get(ENSEMBLE_KEY, math.nan))))
+            ensemble = float(data.summary.get(ENSEMBLE_KEY, math.nan))
+            self.history.append((len(data.diameters_nm), ensemble))
         self.source_label.setText(f"sizes from {data.source}")
         self.redraw()
 
@@ -232,7 +235,8 @@ class SizesWidget(QWidget):
         """
         entry = dict(self.data.summary.get("concentration") or {}) if self.data is not None else {}
         if entry:
-            area_ratio = (self.data.measured_with.pixel_size_um / self.session.conditions.pixel_size_um) ** 2
+            measured, wanted = self.data.measured_with, self.session.conditions
+            area_ratio = (measured.pixel_size_um / wanted.pixel_size_um) ** 2
             for key in ("particles_per_ml", "particles_per_ml_sem"):
                 if entry.get(key) is not None:
                     entry[key] = float(entry[key]) * area_ratio
@@ -262,12 +266,15 @@ class SizesWidget(QWidget):
             else:
                 self._set_cell(row, 1, format_value(deconvolved.get(deconvolved_key)))
         concentration = self.current_concentration()
+        per_ml = format_with_error(concentration.get("particles_per_ml"),
+                                   concentration.get("particles_per_ml_sem"))
+        if concentration and concentration.get("particles_per_ml") is None:
+            per_ml = "– (needs the detection depth)"
         whole = (
             format_value(ensemble),
             format_with_error(concentration.get("particles_per_frame"),
                               concentration.get("particles_per_frame_sem")),
-            format_with_error(concentration.get("particles_per_ml"),
-                              concentration.get("particles_per_ml_sem")),
+            per_ml,
         )
         for row, text in enumerate(whole, start=len(STATISTICS_ROWS)):
             self._set_cell(row, 0, text)
