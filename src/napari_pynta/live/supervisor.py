@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import multiprocessing
+import os
 import shutil
 import threading
 import time
@@ -34,6 +36,11 @@ RESEND_S = 0.25
 MAX_ERRORS = 50
 
 ACQUISITION, SAVER, LINKER = "acquisition", "saver", "linker"
+
+#: thread counts of the math libraries, set to 1 for the workers unless the user chose them: the
+#: pipeline is parallel across processes, and a multi-threaded BLAS on a busy machine made the
+#: linker's size deconvolution (EM, matrix-vector products) 10-50 times slower
+MATH_THREADS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class LivePipeline:
@@ -406,7 +413,8 @@ class LivePipeline:
             self._reports.pop(name, None)
             self._processes[name] = process
             self._expected_exit.discard(name)
-        process.start()
+        with _single_threaded_math():
+            process.start()
 
     def _locator_names(self) -> list[str]:
         return sorted((n for n in self._processes if n.startswith("locator") and self._alive(n)),
@@ -516,6 +524,19 @@ class LivePipeline:
             state.update({k: v for k, v in report.items() if k not in ("worker", "event")})
             if event != "heartbeat":  # ready, recording, finished: awaited by _await_event
                 state[f"{event}_event"] = True
+
+
+@contextlib.contextmanager
+def _single_threaded_math():
+    """Environment for spawning a worker: one thread per math library (see MATH_THREADS_ENV)."""
+    added = [name for name in MATH_THREADS_ENV if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _worker_failure(name: str, error: str | None) -> Exception:
