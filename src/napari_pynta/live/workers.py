@@ -50,6 +50,9 @@ CALIBRATION_FRAMES = 60
 LINK_SLICE_S = 0.2
 #: a missing frame is declared lost by the linker after later frames waited this long (s)
 LINK_GAP_TIMEOUT_S = 2.0
+#: most of the linker's time the live size summary may take (it sizes every track so far, so
+#: it gets slower as tracks accumulate; the pause after each one grows with its duration)
+SIZES_TIME_FRACTION = 0.15
 #: after the supervisor died, a worker gets this long to stop by itself (the saver closes the
 #: store) before its watchdog ends the process
 ORPHAN_GRACE_S = 3.0
@@ -635,6 +638,7 @@ def _link(w: _Worker) -> None:
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
     last_sizes = time.perf_counter()
     sizes_interval = settings["sizes_interval_s"]
+    sizing_s = last_sizing_s = 0.0
     finished = False
     while not w.stopping:
         events = dict(w.poller.poll(50))
@@ -680,14 +684,17 @@ def _link(w: _Worker) -> None:
                 w.error(f"sizing failed, linking goes on: {error}")
                 summary, diameters = None, []
             last_sizes = time.perf_counter()
-            # sizing all tracks gets slower as they accumulate: keep it under ~20% of the time
-            sizes_interval = max(settings["sizes_interval_s"], 4 * (last_sizes - now))
+            last_sizing_s = last_sizes - now
+            sizing_s += last_sizing_s
+            sizes_interval = max(settings["sizes_interval_s"],
+                                 last_sizing_s * (1 - SIZES_TIME_FRACTION) / SIZES_TIME_FRACTION)
             transport.send_json(results, transport.TOPIC_SIZES,
                                 {"summary": summary, "diameters_nm": diameters})
             w.report("sizes", summary=summary)
         if w.heartbeat_due() or (done and not finished):
             w.report("heartbeat", frames_linked=linked_frames, frames_lost=lost,
-                     next_seq=expected, particles_per_frame=float(np.mean(recent_counts))
+                     next_seq=expected, sizing_s=sizing_s, last_sizing_s=last_sizing_s,
+                     particles_per_frame=float(np.mean(recent_counts))
                      if recent_counts else 0.0)
         if done and not finished:
             finished = True
