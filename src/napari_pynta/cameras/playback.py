@@ -10,6 +10,9 @@ from napari_pynta.errors import PyntaInputError
 
 #: frames read from the source at once (one dask/zarr request per block, not per frame)
 _BLOCK = 32
+#: movies up to this size are decoded once and then replayed from memory (a looped movie is not
+#: decompressed again on every pass: that cost ~2 ms per 512x512 frame in the acquisition)
+CACHE_MAX_BYTES = 256 * 2**20
 
 
 class PlaybackCamera(BaseCamera):
@@ -46,8 +49,8 @@ class PlaybackCamera(BaseCamera):
         self._dtype = frames.dtype
         self.loop = bool(loop)
         self._next = 0
-        self._block_start = -1
-        self._block: np.ndarray | None = None
+        self._blocks: dict[int, np.ndarray] = {}  # first frame -> frames, see _read_block
+        self._cache_blocks = frames.nbytes <= CACHE_MAX_BYTES
         pixel = pixel_size_um if pixel_size_um is not None else self.metadata.get("pixel_size_um")
         if pixel is None:
             raise PyntaInputError(
@@ -95,8 +98,22 @@ class PlaybackCamera(BaseCamera):
                 raise CameraExhausted(f"playback reached the end after {self.n_frames} frames")
             self._next = 0
         index = self._next
-        if self._block is None or not (self._block_start <= index < self._block_start + len(self._block)):
-            self._block_start = index
-            self._block = np.asarray(self._frames[index : index + _BLOCK])
         self._next += 1
-        return self._block[index - self._block_start]
+        return self._read_block(index - index % _BLOCK)[index % _BLOCK]
+
+    def _read_block(self, start: int) -> np.ndarray:
+        """Frames ``start..start+_BLOCK`` (the last block may be shorter), decoded in this thread.
+
+        Only the current block is kept, or every block if the movie fits in
+        :data:`CACHE_MAX_BYTES`.
+        """
+        block = self._blocks.get(start)
+        if block is None:
+            frames = self._frames[start : start + _BLOCK]
+            # dask's default thread pool costs more than decoding a block of frames
+            block = frames.compute(scheduler="synchronous") if hasattr(frames, "compute") \
+                else np.asarray(frames)
+            if not self._cache_blocks:
+                self._blocks.clear()
+            self._blocks[start] = block
+        return block
