@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
 from napari_pynta.deconvolve import cumulative_fraction
 
@@ -17,6 +18,9 @@ TEXT_COLOR = "#dddddd"
 BAR_COLOR = "#3d9be9"
 ESTIMATE_COLOR = "#ff8c1a"
 DECONVOLVED_COLOR = "#7ee07e"
+#: percentiles of the per-track diameters the size axis shows, and the factor added on each side
+VIEW_PERCENTILES = (0.5, 99.5)
+VIEW_MARGIN = 1.4
 
 
 def log_bins(diameters_nm: np.ndarray) -> np.ndarray:
@@ -44,6 +48,15 @@ def expected_counts(
     """
     grid_nm, weights = deconvolved
     return n_tracks * np.diff(cumulative_fraction(grid_nm, weights, edges_nm))
+
+
+def view_limits(diameters_nm: np.ndarray) -> tuple[float, float] | None:
+    """Diameter axis range showing the central :data:`VIEW_PERCENTILES` of the tracks with a
+    margin, so that a few aberrant tracks do not squash the histogram; None when empty."""
+    if len(diameters_nm) == 0:
+        return None
+    low, high = np.percentile(diameters_nm, VIEW_PERCENTILES)
+    return low / VIEW_MARGIN, high * VIEW_MARGIN
 
 
 class SizeHistogramCanvas(FigureCanvasQTAgg):
@@ -93,6 +106,9 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
         edges = log_bins(valid)
         axes.hist(valid, bins=edges, color=BAR_COLOR, edgecolor="#1b1d22", label="raw per-track")
         axes.set_xscale("log")
+        axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))  # 200, not 2×10²
+        axes.xaxis.set_minor_formatter(NullFormatter())
         if deconvolved is not None and len(valid):
             axes.stairs(expected_counts(deconvolved, edges, len(valid)), edges,
                         color=DECONVOLVED_COLOR, lw=2, label="deconvolved (Walker EM)")
@@ -106,7 +122,13 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
             axes.legend(loc="upper right", fontsize=7, facecolor="#262930", labelcolor=TEXT_COLOR)
         axes.set_xlabel("hydrodynamic diameter (nm)")
         axes.set_ylabel("tracks per bin")
-        axes.set_title(f"{len(valid)} tracks", fontsize=9)
+        title = f"{len(valid)} tracks"
+        limits = view_limits(valid)
+        if limits is not None:
+            axes.set_xlim(*limits)
+            outside = int(np.sum((valid < limits[0]) | (valid > limits[1])))
+            title += f" ({outside} outside the plot)" if outside else ""
+        axes.set_title(title, fontsize=9)
         panels = [axes]
         self.history_axes = None
         if show_history:
