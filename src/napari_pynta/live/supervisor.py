@@ -413,8 +413,13 @@ class LivePipeline:
             self._reports.pop(name, None)
             self._processes[name] = process
             self._expected_exit.discard(name)
-        with _single_threaded_math():
-            process.start()
+        try:
+            with _single_threaded_math():
+                process.start()
+        except BaseException:  # e.g. spawn from an unguarded __main__: stop() must not join it
+            with self._lock:
+                del self._processes[name]
+            raise
 
     def _locator_names(self) -> list[str]:
         return sorted((n for n in self._processes if n.startswith("locator") and self._alive(n)),
