@@ -203,6 +203,31 @@ def test_workers_exit_by_themselves_when_the_supervisor_is_killed(tmp_path):
         np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
 
 
+def test_workers_exit_when_the_supervisor_is_killed_while_they_start(tmp_path):
+    """Killed while the workers import, compile and calibrate (no worker reads commands yet)."""
+    supervisor = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, str(tmp_path / "run.zarr"),
+                                   json.dumps(CAMERA)], stdout=subprocess.DEVNULL)
+    workers: list[psutil.Process] = []
+    try:
+        workers = wait_until(lambda: len(w := [c for c in psutil.Process(supervisor.pid).children()
+                                               if "resource_tracker" not in " ".join(c.cmdline())])
+                             == 4 and w, 60, "the four workers to be spawned")
+        time.sleep(1.0)  # well inside their start-up (several seconds of imports on this machine)
+        supervisor.kill()
+        supervisor.wait(10)
+        killed = time.monotonic()
+        # each needs its imports done before its watchdog runs, then at most the grace period
+        wait_until(lambda: not any(_running(w.pid) for w in workers), ORPHAN_GRACE_S + 15,
+                   "the orphaned workers to exit")
+        print(f"orphaned workers exited {time.monotonic() - killed:.2f} s after the supervisor")
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        for worker in workers:
+            if _running(worker.pid):
+                worker.kill()
+
+
 def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
     path = tmp_path / "run.zarr"
     frame_mb = 128 * 128 * 2 / 1e6
