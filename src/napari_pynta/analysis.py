@@ -24,6 +24,7 @@ from scipy.spatial import cKDTree
 
 from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.export import make_output_directory
 
 Progress = Callable[[int, int], None]
 
@@ -231,11 +232,7 @@ class AnalysisResult:
         list of Path
             The files written.
         """
-        directory = Path(directory)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise PyntaInputError(f"--out: cannot create {str(directory)!r}: {error}") from None
+        directory = make_output_directory(directory, "--out")
         written = []
         for name, table in self.tables().items():
             path = directory / f"{name}.csv"

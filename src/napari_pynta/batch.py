@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from napari_pynta import analysis, detect
 from napari_pynta.analysis import AnalysisParams, AnalysisResult
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.export import make_output_directory
 from napari_pynta.readers import Movie, open_movie
 
 #: a detection task covers about this many bytes of raw pixels (bounds the work lost on a failure
@@ -466,11 +467,7 @@ def write_batch_outputs(
     list of Path
         The files written.
     """
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise PyntaInputError(f"--out: cannot create {str(directory)!r}: {error}") from None
+    directory = make_output_directory(directory, "--out")
     written = [directory / "summary.csv", directory / "per_track.csv"]
     summary_table(outcomes).to_csv(written[0], index=False)
     combined_table(outcomes, "per_track").to_csv(written[1], index=False)

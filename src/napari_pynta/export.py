@@ -35,6 +35,33 @@ DECONVOLVED_COUNT = "Deconvolved count (tracks)"
 CONCENTRATION = "Concentration (particles / ml)"
 
 
+def make_output_directory(directory: str | Path, label: str) -> Path:
+    """Create ``directory`` (and its parents) if missing and return it as a Path.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder to write into.
+    label : str
+        What the folder is to the user (a flag such as ``--out``), named in the error.
+
+    Returns
+    -------
+    Path
+        The folder, existing.
+
+    Raises
+    ------
+    PyntaInputError
+        When the folder cannot be created (permissions, a file in the way, ...).
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PyntaInputError(f"{label}: cannot create {str(directory)!r}: {error}") from None
+    return directory
+
 def size_bin_edges(
     per_track_nm: np.ndarray, deconvolved: SizeDistribution | None = None,
     bin_width_nm: float | None = None,
@@ -173,12 +200,7 @@ def write_csv_exports(
     list of Path
         The files written.
     """
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise PyntaInputError(f"cannot create the export folder {str(directory)!r}: {error}") \
-            from None
+    directory = make_output_directory(directory, "the export folder")
     distribution_path = directory / SIZE_DISTRIBUTION_FILE
     size_distribution_table(per_track, deconvolved, particles_per_ml=particles_per_ml).to_csv(
         distribution_path, index=False, float_format="%.6g")
