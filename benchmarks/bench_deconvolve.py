@@ -10,6 +10,7 @@ shared machine does not change them much (wall time on an idle core is about the
 
 Run: python benchmarks/bench_deconvolve.py [max_tracks]
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,8 @@ from napari_pynta.deconvolve import (  # noqa: E402
     StepModel,
     TrackSteps,
     diameter_grid,
-    lognormal_fit,
     log_likelihood_matrix,
+    lognormal_fit,
     walker_em,
 )
 from napari_pynta.physics import water_viscosity_pa_s  # noqa: E402
@@ -50,8 +51,11 @@ def naive_iteration_s(tracks: TrackSteps, model: StepModel, grid: np.ndarray) ->
     weights = np.full(grid.size, 1.0 / grid.size)
     start = time.process_time()
     for _ in range(NAIVE_ITERATIONS):
-        density = stats.gamma.pdf(tracks.msd1_um2[:, None], tracks.n_steps[:, None],
-                                  scale=theta[None, :] / tracks.n_steps[:, None])
+        density = stats.gamma.pdf(
+            tracks.msd1_um2[:, None],
+            tracks.n_steps[:, None],
+            scale=theta[None, :] / tracks.n_steps[:, None],
+        )
         posterior = density * weights
         posterior /= posterior.sum(axis=1, keepdims=True)
         weights = posterior.mean(axis=0)
@@ -63,8 +67,10 @@ def main(max_tracks: int = 30_000) -> None:
     model = StepModel(0.01, 0.01, 0.03, 22.0, water_viscosity_pa_s(22.0))
     grid = diameter_grid()
     print(f"grid: {grid.size} diameters, {grid[0]:g}-{grid[-1]:g} nm")
-    print(f"{'tracks':>8} {'matrix s':>9} {'EM s':>7} {'iter':>5} {'EM ms/iter':>10} "
-          f"{'naive ms/iter':>13} {'speed-up':>8} {'lognormal s':>11} {'peaks nm':>14}")
+    print(
+        f"{'tracks':>8} {'matrix s':>9} {'EM s':>7} {'iter':>5} {'EM ms/iter':>10} "
+        f"{'naive ms/iter':>13} {'speed-up':>8} {'lognormal s':>11} {'peaks nm':>14}"
+    )
     n_tracks = 100
     while n_tracks <= max_tracks:
         tracks = synthetic_tracks(n_tracks, model, rng)
@@ -80,9 +86,11 @@ def main(max_tracks: int = 30_000) -> None:
         per_iteration = (em_s - matrix_s) / result.n_iterations
         naive = naive_iteration_s(tracks, model, grid)
         peaks = "/".join(f"{p:.0f}" for p in sorted(result.statistics()["peaks"]))
-        print(f"{n_tracks:>8} {matrix_s:>9.3f} {em_s:>7.2f} {result.n_iterations:>5} "
-              f"{1000 * per_iteration:>10.2f} {1000 * naive:>13.1f} "
-              f"{naive / per_iteration:>7.0f}x {fit_s:>11.2f} {peaks:>14}")
+        print(
+            f"{n_tracks:>8} {matrix_s:>9.3f} {em_s:>7.2f} {result.n_iterations:>5} "
+            f"{1000 * per_iteration:>10.2f} {1000 * naive:>13.1f} "
+            f"{naive / per_iteration:>7.0f}x {fit_s:>11.2f} {peaks:>14}"
+        )
         n_tracks *= 10 if n_tracks < 10_000 else 3
 
 

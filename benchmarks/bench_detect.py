@@ -16,6 +16,7 @@ which frames come out linked, frames left untracked or not saved, and the tracki
 (time from a frame's preview to its tracks reaching the subscriber). This part is not pinned:
 the pipeline's processes share all cores of the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 import trackpy  # noqa: E402
 
 from napari_pynta import detect, simulate  # noqa: E402
-from napari_pynta.detect_fast import locate_fast, warm_up  # noqa: E402
+from napari_pynta.detect.fast import locate_fast, warm_up  # noqa: E402
 from napari_pynta.link import StreamingLinker  # noqa: E402
 from napari_pynta.store import MovieStore  # noqa: E402
 
@@ -51,8 +52,9 @@ def pin_to_one_core() -> str:
 
 
 def movie(shape: tuple[int, int], n_particles: int, n_frames: int) -> simulate.SimulatedMovie:
-    settings = simulate.SimulationSettings(shape=shape, n_particles=n_particles, seed=1,
-                                           exposure_s=0.002)
+    settings = simulate.SimulationSettings(
+        shape=shape, n_particles=n_particles, seed=1, exposure_s=0.002
+    )
     return simulate.simulate_movie(n_frames, settings)
 
 
@@ -72,8 +74,17 @@ def wall_timed(function, *args, **kwargs) -> tuple[float, object]:
 
 def compare_engines(frames: np.ndarray, minmass: float, repeats: int) -> dict[str, list[float]]:
     """Interleaved timings (s) of each engine on every frame, ``repeats`` times over."""
-    times: dict[str, list[float]] = {name: [] for name in (
-        "fast", "trackpy", "detect fast", "detect trackpy", "wall fast", "wall trackpy")}
+    times: dict[str, list[float]] = {
+        name: []
+        for name in (
+            "fast",
+            "trackpy",
+            "detect fast",
+            "detect trackpy",
+            "wall fast",
+            "wall trackpy",
+        )
+    }
     params = dict(diameter=DIAMETER, minmass=minmass)
     for _ in range(repeats):
         for frame in frames:
@@ -86,15 +97,18 @@ def compare_engines(frames: np.ndarray, minmass: float, repeats: int) -> dict[st
             times["detect fast"].append(timed(detect.locate, frame, "fast", **params)[0])
             times["detect trackpy"].append(timed(detect.locate, frame, "trackpy", **params)[0])
             times["wall fast"].append(wall_timed(locate_fast, frame, **params)[0])
-            times["wall trackpy"].append(wall_timed(trackpy.locate, frame, DIAMETER,
-                                                    minmass=minmass)[0])
+            times["wall trackpy"].append(
+                wall_timed(trackpy.locate, frame, DIAMETER, minmass=minmass)[0]
+            )
     return times
 
 
 def linking_cost(frames: np.ndarray, minmass: float) -> tuple[float, float]:
     """Median seconds per frame of StreamingLinker.add, and mean features per frame."""
-    features = [locate_fast(frame, diameter=DIAMETER, minmass=minmass, frame_number=index)
-                for index, frame in enumerate(frames)]
+    features = [
+        locate_fast(frame, diameter=DIAMETER, minmass=minmass, frame_number=index)
+        for index, frame in enumerate(frames)
+    ]
     linker = StreamingLinker(search_range_px=5.0, memory=3)
     times = [timed(linker.add, table)[0] for table in features]  # CPU time
     return statistics.median(times[1:]), float(np.mean([len(table) for table in features]))
@@ -121,27 +135,42 @@ def worker_cpu_s(pipeline) -> dict[str, float]:
     return used
 
 
-def live_rate(engine: str, fps: float, n_locators: int, seconds: float, minmass: float,
-              movie_path: Path, workdir: Path) -> dict[str, float]:
+def live_rate(
+    engine: str,
+    fps: float,
+    n_locators: int,
+    seconds: float,
+    minmass: float,
+    movie_path: Path,
+    workdir: Path,
+) -> dict[str, float]:
     """Run the live pipeline on the replayed movie; measure rates and latency after warm-up."""
     from napari_pynta.live import LiveConfig, LivePipeline, LiveSubscriber
 
     config = LiveConfig(
-        camera="playback", camera_settings=dict(path=str(movie_path), loop=True, fps=fps),
-        record_path=str(workdir / f"live-{engine}-{fps:g}.zarr"), overwrite=True, track=True,
-        n_locators=n_locators, engine=engine, detection=dict(diameter=DIAMETER, minmass=minmass),
-        search_range_px=5.0)
+        camera="playback",
+        camera_settings=dict(path=str(movie_path), loop=True, fps=fps),
+        record_path=str(workdir / f"live-{engine}-{fps:g}.zarr"),
+        overwrite=True,
+        track=True,
+        n_locators=n_locators,
+        engine=engine,
+        detection=dict(diameter=DIAMETER, minmass=minmass),
+        search_range_px=5.0,
+    )
     seen: dict[int, float] = {}
     latencies: list[float] = []
     with LivePipeline(config) as pipeline, LiveSubscriber(pipeline.endpoints) as viewer:
+
         def drain(measure: bool) -> None:
             update = viewer.poll()
             now = time.perf_counter()
             if update.frame_header is not None:
                 seen[int(update.frame_header["seq"])] = now
             if measure and len(update.tracks):
-                latencies.extend(now - seen[seq] for seq in update.tracks["frame"].unique()
-                                 if seq in seen)
+                latencies.extend(
+                    now - seen[seq] for seq in update.tracks["frame"].unique() if seq in seen
+                )
 
         warm_end = time.perf_counter() + 3.0
         while time.perf_counter() < warm_end:
@@ -176,28 +205,35 @@ def live_rate(engine: str, fps: float, n_locators: int, seconds: float, minmass:
 
 def report_live(args: argparse.Namespace) -> None:
     """Print the sustained live rates at the requested frame rates."""
-    print(f"\nlive pipeline, 512x512, 100 particles, {os.cpu_count()} cores shared by all "
-          f"processes, {args.live_seconds:g} s per run after 3 s warm-up")
+    print(
+        f"\nlive pipeline, 512x512, 100 particles, {os.cpu_count()} cores shared by all "
+        f"processes, {args.live_seconds:g} s per run after 3 s warm-up"
+    )
     sim = movie((512, 512), 100, 200)
     minmass = detect.estimate_minmass(sim.frames, "fast", diameter=DIAMETER)
     with tempfile.TemporaryDirectory(prefix="pynta-bench-") as tmp:
         movie_path = Path(tmp) / "movie.zarr"
         write_movie(movie_path, sim)
         for engine, fps, n_locators in args.live_runs:
-            r = live_rate(engine, fps, n_locators, args.live_seconds, minmass, movie_path,
-                          Path(tmp))
-            print(f"  {engine:7s} {n_locators} locator(s), camera at {fps:5.0f} fps: acquired "
-                  f"{r['acquired_fps']:5.0f} fps, linked {r['tracked_fps']:5.0f} fps "
-                  f"({r['particles']:.0f} particles/frame), untracked {r['untracked']}, "
-                  f"not yet saved at the end {r['saved_behind']}, dropped {r['dropped']}, "
-                  f"errors {len(r['errors'])}; tracking latency median "
-                  f"{r['latency_median_s'] * 1e3:.0f} ms, 95 % {r['latency_p95_s'] * 1e3:.0f} ms")
+            r = live_rate(
+                engine, fps, n_locators, args.live_seconds, minmass, movie_path, Path(tmp)
+            )
+            print(
+                f"  {engine:7s} {n_locators} locator(s), camera at {fps:5.0f} fps: acquired "
+                f"{r['acquired_fps']:5.0f} fps, linked {r['tracked_fps']:5.0f} fps "
+                f"({r['particles']:.0f} particles/frame), untracked {r['untracked']}, "
+                f"not yet saved at the end {r['saved_behind']}, dropped {r['dropped']}, "
+                f"errors {len(r['errors'])}; tracking latency median "
+                f"{r['latency_median_s'] * 1e3:.0f} ms, 95 % {r['latency_p95_s'] * 1e3:.0f} ms"
+            )
             for error in r["errors"][:3]:
                 print(f"      error: {error}")
             costs = ", ".join(f"{kind} {ms:.2f}" for kind, ms in sorted(r["cpu_ms"].items()))
             total = sum(r["cpu_ms"].values())
-            print(f"      CPU ms per frame: {costs}; total {total:.2f} ms -> at most "
-                  f"{2e3 / total:.0f} fps on 2 idle cores")
+            print(
+                f"      CPU ms per frame: {costs}; total {total:.2f} ms -> at most "
+                f"{2e3 / total:.0f} fps on 2 idle cores"
+            )
 
 
 def parse_run(text: str) -> tuple[str, float, int]:
@@ -212,9 +248,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="passes over the frames")
     parser.add_argument("--no-live", action="store_true", help="skip the live pipeline runs")
     parser.add_argument("--live-seconds", type=float, default=8.0, help="measured s per run")
-    parser.add_argument("--live-runs", type=parse_run, nargs="+",
-                        default=[("fast", 400.0, 2), ("fast", 400.0, 1), ("trackpy", 400.0, 2)],
-                        help="live runs as engine:fps:locators")
+    parser.add_argument(
+        "--live-runs",
+        type=parse_run,
+        nargs="+",
+        default=[("fast", 400.0, 2), ("fast", 400.0, 1), ("trackpy", 400.0, 2)],
+        help="live runs as engine:fps:locators",
+    )
     args = parser.parse_args()
     trackpy.quiet()
     warm_up()  # compiles once and fills numba's on-disk cache, which the live workers load
@@ -231,25 +271,37 @@ def main() -> None:
         best = {name: min(values) * 1e3 for name, values in times.items()}
         n_found = len(locate_fast(sim.frames[0], diameter=DIAMETER, minmass=minmass))
         label = f"{shape[0]}x{shape[1]}"
-        print(f"\n{label}, {n_particles} particles simulated, {n_found} found in frame 0, "
-              f"minmass {minmass:.0f}, {len(times['fast'])} timed calls per engine")
-        paired = statistics.median(r / f for r, f in zip(times["trackpy"], times["fast"]))
-        print(f"  engine, CPU   : fast {med['fast']:7.2f} ms  trackpy {med['trackpy']:7.2f} ms"
-              f"  -> fast/trackpy speed-up x{paired:.1f} (median of back-to-back pairs),"
-              f" x{med['trackpy'] / med['fast']:.1f} (ratio of medians),"
-              f" x{best['trackpy'] / best['fast']:.1f} (best)")
-        print(f"  engine, wall  : fast {med['wall fast']:7.2f} ms  trackpy "
-              f"{med['wall trackpy']:7.2f} ms  -> x{med['wall trackpy'] / med['wall fast']:.1f}"
-              f" (median), x{best['wall trackpy'] / best['wall fast']:.1f} (best)")
+        print(
+            f"\n{label}, {n_particles} particles simulated, {n_found} found in frame 0, "
+            f"minmass {minmass:.0f}, {len(times['fast'])} timed calls per engine"
+        )
+        paired = statistics.median(
+            r / f for r, f in zip(times["trackpy"], times["fast"], strict=False)
+        )
+        print(
+            f"  engine, CPU   : fast {med['fast']:7.2f} ms  trackpy {med['trackpy']:7.2f} ms"
+            f"  -> fast/trackpy speed-up x{paired:.1f} (median of back-to-back pairs),"
+            f" x{med['trackpy'] / med['fast']:.1f} (ratio of medians),"
+            f" x{best['trackpy'] / best['fast']:.1f} (best)"
+        )
+        print(
+            f"  engine, wall  : fast {med['wall fast']:7.2f} ms  trackpy "
+            f"{med['wall trackpy']:7.2f} ms  -> x{med['wall trackpy'] / med['wall fast']:.1f}"
+            f" (median), x{best['wall trackpy'] / best['wall fast']:.1f} (best)"
+        )
         ratio = med["detect trackpy"] / med["detect fast"]
-        print(f"  detect, CPU   : fast {med['detect fast']:7.2f} ms  trackpy "
-              f"{med['detect trackpy']:7.2f} ms  -> x{ratio:.1f}"
-              f" (through detect.locate, which standardizes the table)")
+        print(
+            f"  detect, CPU   : fast {med['detect fast']:7.2f} ms  trackpy "
+            f"{med['detect trackpy']:7.2f} ms  -> x{ratio:.1f}"
+            f" (through detect.locate, which standardizes the table)"
+        )
         print(f"  fast engine alone: {1e3 / med['fast']:.0f} frames/s per core (CPU time)")
         if shape == (512, 512):
             link_s, per_frame = linking_cost(sim.frames, minmass)
-            print(f"  StreamingLinker.add: {link_s * 1e3:.2f} ms per frame with "
-                  f"{per_frame:.0f} features -> {1 / link_s:.0f} frames/s on one core")
+            print(
+                f"  StreamingLinker.add: {link_s * 1e3:.2f} ms per frame with "
+                f"{per_frame:.0f} features -> {1 / link_s:.0f} frames/s on one core"
+            )
 
 
 if __name__ == "__main__":

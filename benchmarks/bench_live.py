@@ -14,6 +14,7 @@ came out linked, frames left untracked, how long after the last frame the tracki
 the CPU time per frame of each worker (so the load on a shared machine can be judged). The issue's
 goal is >= 400 fps at 512x512 saved with zero drops on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,13 @@ MOVIE_FRAMES = 100
 
 def write_movie(path: Path, size: int) -> float:
     """Save a simulated movie for the playback camera; return the detection threshold."""
-    settings = simulate.SimulationSettings(shape=(size, size), n_particles=N_PARTICLES, seed=1,
-                                           frame_interval_s=0.0025, exposure_s=0.002)
+    settings = simulate.SimulationSettings(
+        shape=(size, size),
+        n_particles=N_PARTICLES,
+        seed=1,
+        frame_interval_s=0.0025,
+        exposure_s=0.002,
+    )
     movie = simulate.simulate_movie(MOVIE_FRAMES, settings)
     with MovieStore.create(path, (size, size), "uint16", movie.metadata) as store:
         store.append(movie.frames)
@@ -55,14 +61,23 @@ def cpu_seconds(pipeline: LivePipeline) -> dict[str, float]:
     return used
 
 
-def run(movie: Path, minmass: float, fps: float, n_locators: int, seconds: float,
-        workdir: Path) -> dict:
+def run(
+    movie: Path, minmass: float, fps: float, n_locators: int, seconds: float, workdir: Path
+) -> dict:
     """One timed run; returns the measured figures."""
     n_frames = int(round(fps * seconds))
     out = workdir / f"live-{fps:g}.zarr"
-    config = LiveConfig(camera="playback", camera_settings=dict(path=str(movie), loop=True, fps=fps),
-                        n_frames=n_frames, record_path=str(out), overwrite=True, track=True,
-                        n_locators=n_locators, detection=dict(minmass=minmass), search_range_px=6.0)
+    config = LiveConfig(
+        camera="playback",
+        camera_settings=dict(path=str(movie), loop=True, fps=fps),
+        n_frames=n_frames,
+        record_path=str(out),
+        overwrite=True,
+        track=True,
+        n_locators=n_locators,
+        detection=dict(minmass=minmass),
+        search_range_px=6.0,
+    )
     with LivePipeline(config) as pipeline:
         engine = pipeline.config.engine
         cpu0 = cpu_seconds(pipeline)
@@ -78,11 +93,19 @@ def run(movie: Path, minmass: float, fps: float, n_locators: int, seconds: float
     with MovieStore.open(out) as store:
         stored = store.n_frames
     return {
-        "requested": fps, "acquired_fps": status.fps, "n_frames": n_frames, "stored": stored,
-        "dropped": final.frames_dropped, "untracked": final.frames_untracked,
-        "tracked": final.frames_tracked, "tracking_lag_s": tracking_lag, "engine": engine,
-        "errors": final.errors, "particles": final.particles_per_frame,
-        "sizing_s": linker.get("sizing_s", 0.0), "last_sizing_s": linker.get("last_sizing_s", 0.0),
+        "requested": fps,
+        "acquired_fps": status.fps,
+        "n_frames": n_frames,
+        "stored": stored,
+        "dropped": final.frames_dropped,
+        "untracked": final.frames_untracked,
+        "tracked": final.frames_tracked,
+        "tracking_lag_s": tracking_lag,
+        "engine": engine,
+        "errors": final.errors,
+        "particles": final.particles_per_frame,
+        "sizing_s": linker.get("sizing_s", 0.0),
+        "last_sizing_s": linker.get("last_sizing_s", 0.0),
         "run_s": tracking_lag + n_frames / fps,
         "cpu_ms": {k: (cpu1[k] - cpu0.get(k, 0.0)) / n_frames * 1e3 for k in cpu1},
     }
@@ -96,13 +119,18 @@ def parse_run(text: str) -> tuple[int, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per run (default 5)")
-    parser.add_argument("--runs", type=parse_run, nargs="+",
-                        default=[(512, 200, 1), (512, 400, 1), (512, 400, 2), (1024, 100, 1),
-                                 (1024, 200, 2)],
-                        help="SIZE:FPS:LOCATORS per run")
+    parser.add_argument(
+        "--runs",
+        type=parse_run,
+        nargs="+",
+        default=[(512, 200, 1), (512, 400, 1), (512, 400, 2), (1024, 100, 1), (1024, 200, 2)],
+        help="SIZE:FPS:LOCATORS per run",
+    )
     args = parser.parse_args()
-    print(f"live pipeline, saving + tracking, {N_PARTICLES} particles, {args.seconds:g} s per run, "
-          f"{os.cpu_count()} cores (load average now {os.getloadavg()[0]:.1f})")
+    print(
+        f"live pipeline, saving + tracking, {N_PARTICLES} particles, {args.seconds:g} s per run, "
+        f"{os.cpu_count()} cores (load average now {os.getloadavg()[0]:.1f})"
+    )
     with tempfile.TemporaryDirectory(prefix="pynta-bench-") as tmp:
         movies: dict[int, tuple[Path, float]] = {}
         for size, fps, n_locators in args.runs:
@@ -111,15 +139,21 @@ def main() -> None:
                 movies[size] = (path, write_movie(path, size))
             r = run(*movies[size], fps, n_locators, args.seconds, Path(tmp))
             print(f"\n{size}x{size} at {fps:g} fps, {n_locators} locator(s), engine {r['engine']}:")
-            print(f"  acquired {r['acquired_fps']:6.1f} fps = x{r['acquired_fps'] / fps:.2f} of "
-                  f"the requested rate; saved {r['stored']}/{r['n_frames']} frames, dropped "
-                  f"{r['dropped']}")
-            print(f"  tracked {r['tracked']}/{r['n_frames']} frames ({r['particles']:.0f} particles"
-                  f"/frame), untracked {r['untracked']}, tracking finished "
-                  f"{r['tracking_lag_s']:.1f} s after the last frame")
-            print(f"  live sizes: the last summary (all {r['tracked']} frames) took "
-                  f"{r['last_sizing_s']:.2f} s; sizing took {r['sizing_s']:.1f} s = "
-                  f"{100 * r['sizing_s'] / r['run_s']:.0f} % of the run")
+            print(
+                f"  acquired {r['acquired_fps']:6.1f} fps = x{r['acquired_fps'] / fps:.2f} of "
+                f"the requested rate; saved {r['stored']}/{r['n_frames']} frames, dropped "
+                f"{r['dropped']}"
+            )
+            print(
+                f"  tracked {r['tracked']}/{r['n_frames']} frames ({r['particles']:.0f} particles"
+                f"/frame), untracked {r['untracked']}, tracking finished "
+                f"{r['tracking_lag_s']:.1f} s after the last frame"
+            )
+            print(
+                f"  live sizes: the last summary (all {r['tracked']} frames) took "
+                f"{r['last_sizing_s']:.2f} s; sizing took {r['sizing_s']:.1f} s = "
+                f"{100 * r['sizing_s'] / r['run_s']:.0f} % of the run"
+            )
             costs = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["cpu_ms"].items()))
             print(f"  CPU ms per frame while acquiring: {costs}")
             for error in r["errors"][:3]:

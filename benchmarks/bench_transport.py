@@ -18,6 +18,7 @@ Each transport run sends N frames and the receiver times from the first to the l
 touches one pixel of each (so the frame is really there). The figures are frames per second and
 GB/s, the medians over the rounds, and the ratios to ``send_pyobj``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,8 +95,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"frame transport, {args.frames} uint16 frames per run, median of {args.rounds} "
-          f"interleaved rounds, receiver in another process over ipc")
+    print(
+        f"frame transport, {args.frames} uint16 frames per run, median of {args.rounds} "
+        f"interleaved rounds, receiver in another process over ipc"
+    )
     with tempfile.TemporaryDirectory(prefix="pynta-bench-") as workdir:
         for shape in SHAPES:
             frame = rng.integers(90, 4000, size=shape, dtype=np.uint16)
@@ -107,10 +110,14 @@ def main() -> None:
             median = {mode: statistics.median(values) for mode, values in rates.items()}
             print(f"\n{shape[0]}x{shape[1]} ({frame.nbytes / 1e6:.2f} MB per frame)")
             for mode, fps in median.items():
-                print(f"  {mode:10s} {fps:9.0f} frames/s  {fps * frame.nbytes / 1e9:6.2f} GB/s  "
-                      f"x{fps / median['send_pyobj']:.2f} vs send_pyobj")
-            print(f"  zero-copy / send_pyobj = {median['zero-copy'] / median['send_pyobj']:.2f}; "
-                  f"zero-copy reaches {median['zero-copy'] / median['memcpy']:.0%} of one memcpy")
+                print(
+                    f"  {mode:10s} {fps:9.0f} frames/s  {fps * frame.nbytes / 1e9:6.2f} GB/s  "
+                    f"x{fps / median['send_pyobj']:.2f} vs send_pyobj"
+                )
+            print(
+                f"  zero-copy / send_pyobj = {median['zero-copy'] / median['send_pyobj']:.2f}; "
+                f"zero-copy reaches {median['zero-copy'] / median['memcpy']:.0%} of one memcpy"
+            )
 
 
 if __name__ == "__main__":

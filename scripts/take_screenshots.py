@@ -8,6 +8,7 @@
    through the reader and re-analysed from the Tracking widget.
 3. ``reanalysis.png``: the whole window after that re-analysis (points and tracks layers).
 """
+
 from __future__ import annotations
 
 import sys
@@ -33,7 +34,8 @@ def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 def pause(seconds: float) -> None:
     """Keep the event loop running for ``seconds``."""
-    wait(lambda start=time.monotonic(): time.monotonic() - start > seconds, seconds + 1, "a pause")
+    start = time.monotonic()
+    wait(lambda: time.monotonic() - start > seconds, seconds + 1, "a pause")
 
 
 def close_notifications(viewer) -> None:
@@ -48,7 +50,7 @@ def main(out_dir: str) -> int:
     import napari
     from imageio.v3 import imwrite
 
-    from napari_pynta.gui_launch import dock_pynta_widgets
+    from napari_pynta.cli.gui import dock_pynta_widgets
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,9 +89,11 @@ def main(out_dir: str) -> int:
     viewer.close()
     summary = results[0].summary
     deconvolved = summary["deconvolved_nm"] or {}
-    print(f"screenshots in {out}; re-analysis of {summary['n_frames']} frames: "
-          f"{summary['n_tracks']} tracks, ensemble {summary['diameter_nm']:.1f} nm, "
-          f"deconvolved D50 {deconvolved.get('d50', float('nan')):.1f} nm (simulated: 100 nm)")
+    print(
+        f"screenshots in {out}; re-analysis of {summary['n_frames']} frames: "
+        f"{summary['n_tracks']} tracks, ensemble {summary['diameter_nm']:.1f} nm, "
+        f"deconvolved D50 {deconvolved.get('d50', float('nan')):.1f} nm (simulated: 100 nm)"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """The offline pipeline end to end on simulated movies, and its parameters."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,12 +23,20 @@ DT = 0.01
 T_C = 22.0
 
 
-def simulated(diameter_nm: float, n_frames: int = 400, shape=(192, 192), n_particles: int = 40,
-              seed: int = 1) -> tuple[Movie, simulate.SimulatedMovie]:
+def simulated(
+    diameter_nm: float, n_frames: int = 400, shape=(192, 192), n_particles: int = 40, seed: int = 1
+) -> tuple[Movie, simulate.SimulatedMovie]:
     """A monodisperse movie with full-frame exposure (exposure = frame interval)."""
     settings = simulate.SimulationSettings(
-        shape=shape, n_particles=n_particles, populations=(simulate.Population(diameter_nm),),
-        pixel_size_um=PIXEL_UM, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C, seed=seed)
+        shape=shape,
+        n_particles=n_particles,
+        populations=(simulate.Population(diameter_nm),),
+        pixel_size_um=PIXEL_UM,
+        frame_interval_s=DT,
+        exposure_s=DT,
+        temperature_c=T_C,
+        seed=seed,
+    )
     sim = simulate.simulate_movie(n_frames, settings)
     frames = da.from_array(sim.frames, chunks=(16, *shape))
     return Movie(frames=frames, metadata=sim.metadata, source=f"simulated {diameter_nm} nm"), sim
@@ -51,7 +60,8 @@ def test_ensemble_diameter_within_5_percent_of_truth(end_to_end):
     assert abs(summary["diameter_nm"] - diameter) < 3 * summary["diameter_se_nm"]
     assert summary["diameter_se_nm"] < 0.025 * diameter
     assert summary["D_um2_s"] == pytest.approx(
-        physics.diffusion_um2_s(diameter, T_C, physics.water_viscosity_pa_s(T_C)), rel=0.05)
+        physics.diffusion_um2_s(diameter, T_C, physics.water_viscosity_pa_s(T_C)), rel=0.05
+    )
     assert summary["warnings"] == []
     # the naive MSD(dt)/(4 dt) on the same tracks would be ~1.5x too large in size
     naive_D = result.per_track["msd1_um2"].mean() / (4 * DT)
@@ -69,8 +79,7 @@ def test_automatic_choices_match_the_physics(end_to_end):
     # minmass lies between the noise features and the particles
     masses = result.localizations["mass"]
     assert 0 < params.minmass < np.percentile(masses, 5)
-    assert result.summary["particles_per_frame"] == pytest.approx(
-        len(sim.truth) / 400, rel=0.2)
+    assert result.summary["particles_per_frame"] == pytest.approx(len(sim.truth) / 400, rel=0.2)
     assert calls[-1] == 400
 
 
@@ -78,8 +87,17 @@ def test_summary_is_strict_json_with_the_documented_keys(end_to_end):
     _, _, result, _ = end_to_end
     text = json.dumps(result.summary, allow_nan=False)
     summary = json.loads(text)
-    for key in ("n_frames", "n_localizations", "n_tracks", "diameter_nm", "D_um2_s",
-                "size_nm", "warnings", "params", "particles_per_frame"):
+    for key in (
+        "n_frames",
+        "n_localizations",
+        "n_tracks",
+        "diameter_nm",
+        "D_um2_s",
+        "size_nm",
+        "warnings",
+        "params",
+        "particles_per_frame",
+    ):
         assert key in summary
     assert set(summary["size_nm"]) >= {"mean", "mode", "sd", "d10", "d50", "d90", "span"}
     assert summary["params"]["exposure_s"] == DT
@@ -92,34 +110,55 @@ def test_chunked_detection_gives_the_same_result():
     params = AnalysisParams.from_metadata(movie.metadata)
     whole = analysis.analyze(movie, params)
     resolved = analysis.resolve_minmass(movie.frames, params)
-    chunks = [analysis.detect_frames(movie.frames[start:start + 25], resolved, first_frame=start)
-              for start in range(0, 60, 25)]
-    joined = analysis.analyze_localizations(pd.concat(chunks, ignore_index=True), 60, resolved,
-                                            source=movie.source, frame_shape=(128, 128))
+    chunks = [
+        analysis.detect_frames(movie.frames[start : start + 25], resolved, first_frame=start)
+        for start in range(0, 60, 25)
+    ]
+    joined = analysis.analyze_localizations(
+        pd.concat(chunks, ignore_index=True),
+        60,
+        resolved,
+        source=movie.source,
+        frame_shape=(128, 128),
+    )
     pd.testing.assert_frame_equal(joined.per_track, whole.per_track)
     assert joined.summary == whole.summary
     # the live linker's route: size tracks it linked itself, frame by frame
     linker = StreamingLinker(whole.params.search_range_px, whole.params.memory)
-    live_tracks = pd.concat([linker.add(frame) for _, frame in
-                             whole.localizations.groupby("frame")], ignore_index=True)
-    live = analysis.summarize_tracks(live_tracks, whole.params, n_frames=60,
-                                     localizations=whole.localizations, source=movie.source,
-                                     frame_shape=(128, 128))
+    live_tracks = pd.concat(
+        [linker.add(frame) for _, frame in whole.localizations.groupby("frame")], ignore_index=True
+    )
+    live = analysis.summarize_tracks(
+        live_tracks,
+        whole.params,
+        n_frames=60,
+        localizations=whole.localizations,
+        source=movie.source,
+        frame_shape=(128, 128),
+    )
     assert live.summary == whole.summary
 
 
 def test_results_round_trip_through_a_store_and_csv(tmp_path):
     movie, sim = simulated(100.0, n_frames=40, shape=(96, 96), n_particles=10, seed=4)
     result = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata))
-    store = MovieStore.create(tmp_path / "m.zarr", (96, 96), "uint16",
-                              {key: sim.metadata[key] for key in analysis.METADATA_FIELDS})
+    store = MovieStore.create(
+        tmp_path / "m.zarr",
+        (96, 96),
+        "uint16",
+        {key: sim.metadata[key] for key in analysis.METADATA_FIELDS},
+    )
     result.save_results(store)
     for name, table in result.tables().items():
         pd.testing.assert_frame_equal(store.read_table(name), table, check_dtype=False)
     store.close()
     written = result.export(tmp_path / "out")
     assert sorted(path.name for path in written) == [
-        "localizations.csv", "per_track.csv", "summary.json", "tracks.csv"]
+        "localizations.csv",
+        "per_track.csv",
+        "summary.json",
+        "tracks.csv",
+    ]
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == result.summary
     assert len(pd.read_csv(tmp_path / "out" / "tracks.csv")) == len(result.tracks)
 
@@ -127,8 +166,9 @@ def test_results_round_trip_through_a_store_and_csv(tmp_path):
 def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
     noise = np.random.default_rng(0).poisson(100.0, (30, 64, 64)).astype(np.uint16)
     movie = Movie(frames=da.from_array(noise), metadata={}, source="noise")
-    params = AnalysisParams(pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT,
-                            temperature_c=T_C)
+    params = AnalysisParams(
+        pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C
+    )
     result = analysis.analyze(movie, params)
     assert result.summary["n_tracks"] == 0 and result.summary["diameter_nm"] is None
     assert result.warnings[-1].startswith("No tracks")
@@ -137,19 +177,29 @@ def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
 
 def test_an_empty_movie_is_a_data_error():
     movie = Movie(frames=da.zeros((0, 32, 32), dtype=np.uint16), metadata={}, source="empty")
-    params = AnalysisParams(pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT,
-                            temperature_c=T_C)
+    params = AnalysisParams(
+        pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C
+    )
     with pytest.raises(PyntaDataError, match="empty"):
         analysis.analyze(movie, params)
 
 
 def test_from_metadata_uses_metadata_and_non_none_overrides():
-    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.02, "exposure_s": 0.01,
-                "temperature_c": 25.0, "camera": "x", "viscosity_pa_s": None}
-    params = AnalysisParams.from_metadata(metadata, temperature_c=None, exposure_s=0.005,
-                                          memory=0)
+    metadata = {
+        "pixel_size_um": 0.1,
+        "frame_interval_s": 0.02,
+        "exposure_s": 0.01,
+        "temperature_c": 25.0,
+        "camera": "x",
+        "viscosity_pa_s": None,
+    }
+    params = AnalysisParams.from_metadata(metadata, temperature_c=None, exposure_s=0.005, memory=0)
     assert (params.pixel_size_um, params.exposure_s, params.temperature_c, params.memory) == (
-        0.1, 0.005, 25.0, 0)
+        0.1,
+        0.005,
+        25.0,
+        0,
+    )
     assert params.resolved_viscosity_pa_s == pytest.approx(0.8900e-3, rel=1e-3)  # water, 25 °C
     assert params.validate() is params
     with pytest.raises(PyntaInputError, match="unknown analysis parameter.*pixel_size"):
@@ -158,25 +208,29 @@ def test_from_metadata_uses_metadata_and_non_none_overrides():
 
 @pytest.mark.parametrize("missing", analysis.REQUIRED_FIELDS)
 def test_missing_metadata_names_the_flag(missing):
-    complete = AnalysisParams(pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT,
-                              temperature_c=T_C)
+    complete = AnalysisParams(
+        pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C
+    )
     flag = "--" + missing.replace("_", "-")
-    with pytest.raises(PyntaInputError,
-                       match=f"^{flag} is required: the movie has no {missing} metadata"):
+    with pytest.raises(
+        PyntaInputError, match=f"^{flag} is required: the movie has no {missing} metadata"
+    ):
         dataclasses.replace(complete, **{missing: None}).validate()
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"exposure_s": 2 * DT}, "--exposure-s .* must not exceed --frame-interval-s"),
-     ({"pixel_size_um": -1.0}, "--pixel-size-um must be > 0"),
-     ({"temperature_c": 150.0}, "temperature_c must be within"),
-     ({"solvent": "glycerol"}, "solvent must be one of"),
-     ({"diameter_px": 8}, "diameter must be an odd integer"),
-     ({"engine": "magic"}, "engine must be one of"),
-     ({"search_range_px": 0.0}, "--search-range-px"),
-     ({"memory": -2}, "--memory"),
-     ({"min_track_length": 2}, "--min-track-length")],
+    [
+        ({"exposure_s": 2 * DT}, "--exposure-s .* must not exceed --frame-interval-s"),
+        ({"pixel_size_um": -1.0}, "--pixel-size-um must be > 0"),
+        ({"temperature_c": 150.0}, "temperature_c must be within"),
+        ({"solvent": "glycerol"}, "solvent must be one of"),
+        ({"diameter_px": 8}, "diameter must be an odd integer"),
+        ({"engine": "magic"}, "engine must be one of"),
+        ({"search_range_px": 0.0}, "--search-range-px"),
+        ({"memory": -2}, "--memory"),
+        ({"min_track_length": 2}, "--min-track-length"),
+    ],
 )
 def test_bad_parameters_name_the_field(change, message):
     base = {"pixel_size_um": 0.2, "frame_interval_s": DT, "exposure_s": DT, "temperature_c": T_C}

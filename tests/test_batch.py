@@ -1,4 +1,5 @@
 """Batch re-analysis on dask.distributed: equal to the serial pipeline, robust to broken movies."""
+
 from __future__ import annotations
 
 import functools
@@ -12,7 +13,6 @@ import tifffile
 from distributed import LocalCluster
 
 from napari_pynta import analysis
-from napari_pynta.cli import main
 from napari_pynta.batch import (
     analyze_batch,
     analyze_serially,
@@ -21,6 +21,7 @@ from napari_pynta.batch import (
     frame_chunks,
     summary_table,
 )
+from napari_pynta.cli import main
 from napari_pynta.cluster import (
     BLAS_THREAD_VARIABLES,
     dask_client,
@@ -45,8 +46,9 @@ def _simulate(seed: int):
 
 
 def _write_store(path, movie, keys=STORE_KEYS):
-    store = MovieStore.create(path, movie.frames.shape[1:], "uint16",
-                              {key: movie.metadata[key] for key in keys})
+    store = MovieStore.create(
+        path, movie.frames.shape[1:], "uint16", {key: movie.metadata[key] for key in keys}
+    )
     store.append(movie.frames)
     store.close()
     return str(path)
@@ -54,9 +56,13 @@ def _write_store(path, movie, keys=STORE_KEYS):
 
 def _write_tiff(path, movie):
     pixel_size = movie.metadata["pixel_size_um"]
-    tifffile.imwrite(path, movie.frames, imagej=True, resolution=(1 / pixel_size, 1 / pixel_size),
-                     metadata={"unit": "um", "finterval": movie.metadata["frame_interval_s"],
-                               "axes": "TYX"})
+    tifffile.imwrite(
+        path,
+        movie.frames,
+        imagej=True,
+        resolution=(1 / pixel_size, 1 / pixel_size),
+        metadata={"unit": "um", "finterval": movie.metadata["frame_interval_s"], "axes": "TYX"},
+    )
     return str(path)
 
 
@@ -83,8 +89,11 @@ def movies(tmp_path_factory):
         "store": _write_store(folder / "first.zarr", first),
         "tiff": _write_tiff(folder / "second.tif", second),
         "broken": str(broken),
-        "no_metadata": _write_store(folder / "bare.zarr", first,
-                                    keys=tuple(key for key in STORE_KEYS if key != "exposure_s")),
+        "no_metadata": _write_store(
+            folder / "bare.zarr",
+            first,
+            keys=tuple(key for key in STORE_KEYS if key != "exposure_s"),
+        ),
         "missing": str(folder / "never-recorded.zarr"),
         "folder": str(folder),
     }
@@ -105,8 +114,11 @@ def client():
     before = {child.pid for child in me.children(recursive=True)}
     with dask_client("local", n_workers=2, memory_limit="1GiB") as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        workers = [child for child in me.children(recursive=True)
-                   if child.pid not in before and not _is_resource_tracker(child)]
+        workers = [
+            child
+            for child in me.children(recursive=True)
+            if child.pid not in before and not _is_resource_tracker(child)
+        ]
         assert len(workers) == 2  # one process per worker; the nannies run in this process
         yield client
     _, alive = psutil.wait_procs(workers, timeout=10)
@@ -124,10 +136,11 @@ def assert_same_result(result, expected):
 def test_local_cluster_equals_serial_on_store_and_tiff(client, movies):
     expected = {kind: serial(movies[kind]) for kind in ("store", "tiff")}
     # 7 does not divide 40: chunk boundaries fall inside tracks and the last chunk is short
-    outcomes = analyze_batch([movies["store"], movies["tiff"]], client, make_params,
-                             chunk_frames=7, progress=False)
+    outcomes = analyze_batch(
+        [movies["store"], movies["tiff"]], client, make_params, chunk_frames=7, progress=False
+    )
     assert [outcome.path for outcome in outcomes] == [movies["store"], movies["tiff"]]
-    for outcome, kind in zip(outcomes, ("store", "tiff")):
+    for outcome, kind in zip(outcomes, ("store", "tiff"), strict=False):
         assert outcome.ok, outcome.error
         assert_same_result(outcome.result, expected[kind])
         # not a vacuous equality: the movie was really tracked and sized
@@ -165,11 +178,15 @@ def test_broken_movies_are_reported_while_the_others_finish(client, movies):
 
 def test_a_failure_inside_a_worker_task_fails_only_that_movie(client, movies, tmp_path):
     damaged = _write_store(tmp_path / "damaged.zarr", _simulate(seed=13))
-    chunk = next(path for path in (tmp_path / "damaged.zarr" / "0").rglob("*")
-                 if path.is_file() and path.name != "zarr.json")
+    chunk = next(
+        path
+        for path in (tmp_path / "damaged.zarr" / "0").rglob("*")
+        if path.is_file() and path.name != "zarr.json"
+    )
     chunk.write_bytes(b"\x00garbage")  # opens fine on the client, fails when a worker decodes it
-    outcomes = analyze_batch([damaged, movies["store"]], client, make_params, chunk_frames=8,
-                             progress=False)
+    outcomes = analyze_batch(
+        [damaged, movies["store"]], client, make_params, chunk_frames=8, progress=False
+    )
     assert not outcomes[0].ok and outcomes[0].error
     assert outcomes[1].ok, outcomes[1].error
     assert_same_result(outcomes[1].result, serial(movies["store"]))
@@ -189,7 +206,7 @@ def test_summary_and_combined_tables(movies):
     assert list(table["movie"]) == paths
     assert list(table["status"]) == ["ok", "error", "ok"]
     assert table["error"].iloc[1].startswith("PyntaDataError")
-    for row, outcome in zip(table.itertuples(), outcomes):
+    for row, outcome in zip(table.itertuples(), outcomes, strict=False):
         if outcome.ok:
             assert row.n_tracks == outcome.result.summary["n_tracks"]
             assert row.diameter_nm == outcome.result.summary["diameter_nm"]
@@ -219,8 +236,19 @@ def test_default_chunk_frames_bounds_memory_and_feeds_every_worker():
     assert default_chunk_frames(10**9, 10, 1) == 1
 
 
-@pytest.mark.parametrize("value", ["", "tcp://", "tcp://host", "tcp://host:0", "tcp://host:70000",
-                                   "http://host:8786", "localhost:8786", "LOCAL"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "tcp://",
+        "tcp://host",
+        "tcp://host:0",
+        "tcp://host:70000",
+        "http://host:8786",
+        "localhost:8786",
+        "LOCAL",
+    ],
+)
 def test_bad_scheduler_values_are_rejected_with_the_flag_named(value):
     with pytest.raises(PyntaInputError, match="--scheduler"):
         validate_scheduler(value)
@@ -247,8 +275,9 @@ def test_unreachable_scheduler_is_a_clear_input_error():
 
 
 def test_scheduler_without_workers_is_reported():
-    with LocalCluster(n_workers=0, processes=False, protocol="tcp://",
-                      dashboard_address=":0") as empty:
+    with LocalCluster(
+        n_workers=0, processes=False, protocol="tcp://", dashboard_address=":0"
+    ) as empty:
         with pytest.raises(PyntaDataError, match="has no worker"):
             with dask_client(empty.scheduler_address, timeout_s=1):
                 pass
@@ -267,11 +296,19 @@ def test_cli_local_cluster_json_equals_serial_json(movies, capsys):
     assert json.loads(serial_out)["n_tracks"] >= 5
 
 
-def test_cli_batch_on_a_running_scheduler_reports_the_broken_file(client, movies, capsys,
-                                                                    tmp_path):
+def test_cli_batch_on_a_running_scheduler_reports_the_broken_file(client, movies, capsys, tmp_path):
     paths = [movies["store"], movies["broken"], movies["tiff"]]
-    argv = ["analyze", *paths, *TIFF_FLAGS, "--json", "--no-save", "--out", str(tmp_path),
-            "--scheduler", client.scheduler.address]
+    argv = [
+        "analyze",
+        *paths,
+        *TIFF_FLAGS,
+        "--json",
+        "--no-save",
+        "--out",
+        str(tmp_path),
+        "--scheduler",
+        client.scheduler.address,
+    ]
     assert main(argv) == 1  # one movie failed
     captured = capsys.readouterr()
     payload = json.loads(captured.out)
@@ -286,14 +323,22 @@ def test_cli_batch_on_a_running_scheduler_reports_the_broken_file(client, movies
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary["status"]) == ["ok", "error", "ok"]
     per_track = pd.read_csv(tmp_path / "per_track.csv")
-    assert len(per_track) == sum(movie["summary"]["n_tracks"] for movie in payload["movies"]
-                                 if movie["summary"])
+    assert len(per_track) == sum(
+        movie["summary"]["n_tracks"] for movie in payload["movies"] if movie["summary"]
+    )
     # each movie's folder holds what `--out` writes for that movie alone
-    assert json.loads((tmp_path / "first" / "summary.json").read_text()) == \
-        payload["movies"][0]["summary"]
+    assert (
+        json.loads((tmp_path / "first" / "summary.json").read_text())
+        == payload["movies"][0]["summary"]
+    )
     written = {path.name for path in (tmp_path / "second").iterdir()}
-    assert {"localizations.csv", "tracks.csv", "per_track.csv", SIZE_DISTRIBUTION_FILE,
-            PER_TRACK_FILE} <= written
+    assert {
+        "localizations.csv",
+        "tracks.csv",
+        "per_track.csv",
+        SIZE_DISTRIBUTION_FILE,
+        PER_TRACK_FILE,
+    } <= written
 
 
 def test_cli_serial_batch_prints_one_row_per_movie(movies, capsys):
@@ -306,12 +351,15 @@ def test_cli_serial_batch_prints_one_row_per_movie(movies, capsys):
     assert lines[-1] == "1 of 2 movies analysed, 1 failed"
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--scheduler", "tcp://nohost"], "--scheduler must be 'local' or"),
-    (["--workers", "2"], "--workers needs --scheduler local"),
-    (["--scheduler", "local", "--workers", "0"], "--workers must be an integer >= 1"),
-    (["--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"], "--workers applies only"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--scheduler", "tcp://nohost"], "--scheduler must be 'local' or"),
+        (["--workers", "2"], "--workers needs --scheduler local"),
+        (["--scheduler", "local", "--workers", "0"], "--workers must be an integer >= 1"),
+        (["--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"], "--workers applies only"),
+    ],
+)
 def test_cli_rejects_bad_cluster_flags(movies, capsys, flags, message):
     assert main(["analyze", movies["tiff"], *TIFF_FLAGS, *flags]) == 2
     assert message in capsys.readouterr().err

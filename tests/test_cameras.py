@@ -1,4 +1,5 @@
-"""Cameras: simulated timing/ROI/exposure, playback fidelity, optional backends with fakes, errors."""
+"""Cameras: simulated timing/ROI/exposure, playback fidelity, optional backends (fakes), errors."""
+
 from __future__ import annotations
 
 import sys
@@ -31,14 +32,16 @@ def test_simulated_camera_paces_frames_at_the_requested_rate():
 
 def test_simulated_roi_is_a_crop_of_the_same_scene():
     roi = (8, 16, 24, 40)
-    with open_camera("simulated", fps=1000, **SMALL) as full, \
-            open_camera("simulated", fps=1000, roi=roi, **SMALL) as cropped:
+    with (
+        open_camera("simulated", fps=1000, **SMALL) as full,
+        open_camera("simulated", fps=1000, roi=roi, **SMALL) as cropped,
+    ):
         for _ in range(3):
             whole, _ = full.read()
             part, _ = cropped.read()
     y, x, h, w = roi
     assert part.shape == (h, w)
-    np.testing.assert_array_equal(part, whole[y:y + h, x:x + w])
+    np.testing.assert_array_equal(part, whole[y : y + h, x : x + w])
 
 
 def test_simulated_exposure_reaches_the_scene_and_the_metadata():
@@ -93,8 +96,12 @@ def test_unknown_setting_lists_the_allowed_ones():
 
 @pytest.fixture
 def recorded_store(tmp_path):
-    movie = simulate_movie(12, SimulationSettings(shape=(32, 48), n_particles=4, seed=5,
-                                                  frame_interval_s=0.02, exposure_s=0.01))
+    movie = simulate_movie(
+        12,
+        SimulationSettings(
+            shape=(32, 48), n_particles=4, seed=5, frame_interval_s=0.02, exposure_s=0.01
+        ),
+    )
     path = tmp_path / "rec.zarr"
     with MovieStore.create(path, (32, 48), "uint16", movie.metadata) as store:
         store.append(movie.frames)
@@ -158,8 +165,9 @@ class _FakeCapture:
 
 
 def test_opencv_camera_with_a_fake_cv2(monkeypatch):
-    fake = types.SimpleNamespace(VideoCapture=_FakeCapture, CAP_PROP_FPS=5, CAP_PROP_EXPOSURE=15,
-                                 CAP_PROP_GAIN=14)
+    fake = types.SimpleNamespace(
+        VideoCapture=_FakeCapture, CAP_PROP_FPS=5, CAP_PROP_EXPOSURE=15, CAP_PROP_GAIN=14
+    )
     monkeypatch.setitem(sys.modules, "cv2", fake)
     with open_camera("opencv", device=0, fps=1000, exposure_s=0.0005) as camera:
         frame, _ = camera.read()
@@ -228,8 +236,14 @@ def test_micromanager_camera_with_a_fake_core():
     core = _FakeCore()
     with pytest.raises(PyntaInputError, match="pixel_size_um"):
         open_camera("micromanager", core=core)
-    with open_camera("micromanager", core=core, pixel_size_um=0.1, fps=1000, exposure_s=0.0005,
-                     roi=(5, 7, 10, 20)) as camera:
+    with open_camera(
+        "micromanager",
+        core=core,
+        pixel_size_um=0.1,
+        fps=1000,
+        exposure_s=0.0005,
+        roi=(5, 7, 10, 20),
+    ) as camera:
         assert camera.sensor_shape == (40, 60) and camera.dtype == np.uint16
         assert ("setExposure", 0.5) in core.calls
         assert ("setROI", 7, 5, 20, 10) in core.calls  # Micro-Manager wants x, y, width, height

@@ -1,4 +1,5 @@
 """`pynta acquire`: the issue's end-to-end run, agreement with `pynta analyze`, bad settings."""
+
 from __future__ import annotations
 
 import json
@@ -12,22 +13,44 @@ import numpy as np
 import psutil
 import pytest
 
-from napari_pynta.cli import main
-from napari_pynta.cli_acquire import parse_option
-from napari_pynta.store import MovieStore
-
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import no_leftover_processes  # noqa: F401
 
-SCENE = ["--camera-option", "shape=128,128", "--camera-option", "n_particles=10",
-         "--camera-option", "seed=5"]
+from napari_pynta.cli import main
+from napari_pynta.cli.acquire import parse_option
+from napari_pynta.store import MovieStore
+
+SCENE = [
+    "--camera-option",
+    "shape=128,128",
+    "--camera-option",
+    "n_particles=10",
+    "--camera-option",
+    "seed=5",
+]
 
 
 @pytest.mark.slow
 def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_path, capsys):
     path = str(tmp_path / "run.zarr")
-    code = main(["acquire", "--camera", "simulated", "--frames", "2000", "--fps", "200",
-                 "--track", "--out", path, "--json", "--locators", "2", *SCENE])
+    code = main(
+        [
+            "acquire",
+            "--camera",
+            "simulated",
+            "--frames",
+            "2000",
+            "--fps",
+            "200",
+            "--track",
+            "--out",
+            path,
+            "--json",
+            "--locators",
+            "2",
+            *SCENE,
+        ]
+    )
     live = json.loads(capsys.readouterr().out)
     assert code == 0
     assert live["frames_acquired"] == live["frames_saved"] == 2000
@@ -39,9 +62,20 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
 
     # the offline analysis of the saved store, with the choices the live run made
     params = live["params"]
-    code = main(["analyze", path, "--json", "--no-save", "--engine", params["engine"],
-                 "--minmass", repr(params["minmass"]),
-                 "--search-range-px", repr(params["search_range_px"])])
+    code = main(
+        [
+            "analyze",
+            path,
+            "--json",
+            "--no-save",
+            "--engine",
+            params["engine"],
+            "--minmass",
+            repr(params["minmass"]),
+            "--search-range-px",
+            repr(params["search_range_px"]),
+        ]
+    )
     offline = json.loads(capsys.readouterr().out)
     assert code == 0
     size_fields = set(offline) - {"source"}
@@ -59,18 +93,32 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
 @pytest.mark.slow
 def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
     path = tmp_path / "run.zarr"
-    command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track",
-               "--out", str(path), *SCENE]
+    command = [
+        sys.executable,
+        "-m",
+        "napari_pynta.cli",
+        "acquire",
+        "--fps",
+        "100",
+        "--track",
+        "--out",
+        str(path),
+        *SCENE,
+    ]
     # its own process group, so that the "Ctrl-C" below reaches it and all its workers, as in a
     # terminal, and nothing else
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while not (path / "seq").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        workers = [child for child in psutil.Process(process.pid).children(recursive=True)
-                   if "resource_tracker" not in " ".join(child.cmdline())]
+        workers = [
+            child
+            for child in psutil.Process(process.pid).children(recursive=True)
+            if "resource_tracker" not in " ".join(child.cmdline())
+        ]
         time.sleep(1.0)
         os.killpg(process.pid, signal.SIGINT)
         _, err = process.communicate(timeout=60)
@@ -120,9 +168,13 @@ def test_unknown_camera_lists_the_choices(capsys):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("shape=512,512", ("shape", [512, 512])), ("loop=true", ("loop", True)),
-     ("path=run.zarr", ("path", "run.zarr")), ("diameter_nm=80.5", ("diameter_nm", 80.5)),
-     ("roi=[1,2,3,4]", ("roi", [1, 2, 3, 4]))],
+    [
+        ("shape=512,512", ("shape", [512, 512])),
+        ("loop=true", ("loop", True)),
+        ("path=run.zarr", ("path", "run.zarr")),
+        ("diameter_nm=80.5", ("diameter_nm", 80.5)),
+        ("roi=[1,2,3,4]", ("roi", [1, 2, 3, 4])),
+    ],
 )
 def test_camera_options_are_parsed_to_python_values(text, expected):
     assert parse_option(text) == expected

@@ -1,4 +1,5 @@
 """`pynta analyze` on a small simulated store, a metadata-less TIFF and bad paths."""
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,26 @@ from napari_pynta import physics, simulate
 from napari_pynta.cli import main
 from napari_pynta.store import MovieStore
 
-METADATA_KEYS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c",
-                 "viscosity_pa_s", "solvent")
+METADATA_KEYS = (
+    "pixel_size_um",
+    "frame_interval_s",
+    "exposure_s",
+    "temperature_c",
+    "viscosity_pa_s",
+    "solvent",
+)
 
 
 @pytest.fixture(scope="module")
 def movie_frames():
-    settings = simulate.SimulationSettings(shape=(128, 128), n_particles=25, pixel_size_um=0.2,
-                                           frame_interval_s=0.01, temperature_c=22.0, seed=2)
+    settings = simulate.SimulationSettings(
+        shape=(128, 128),
+        n_particles=25,
+        pixel_size_um=0.2,
+        frame_interval_s=0.01,
+        temperature_c=22.0,
+        seed=2,
+    )
     sim = simulate.simulate_movie(150, settings)
     return sim.frames, {key: sim.metadata[key] for key in METADATA_KEYS}
 
@@ -61,11 +74,22 @@ def test_json_prints_one_object_with_the_results(capsys, store_path, tmp_path):
 
 
 def test_flags_override_metadata(capsys, store_path):
-    _, out, _ = run(capsys, store_path, "--json", "--no-save", "--minmass", 250,
-                    "--search-range-px", 6)
+    _, out, _ = run(
+        capsys, store_path, "--json", "--no-save", "--minmass", 250, "--search-range-px", 6
+    )
     base = json.loads(out)
-    _, out, _ = run(capsys, store_path, "--json", "--no-save", "--minmass", 250,
-                    "--search-range-px", 6, "--temperature-c", 30)
+    _, out, _ = run(
+        capsys,
+        store_path,
+        "--json",
+        "--no-save",
+        "--minmass",
+        250,
+        "--search-range-px",
+        6,
+        "--temperature-c",
+        30,
+    )
     warm = json.loads(out)
     assert warm["params"]["temperature_c"] == 30.0 and base["params"]["temperature_c"] == 22.0
     # same tracks, same D: only Stokes-Einstein's T / eta changes; the store's solvent is water,
@@ -73,10 +97,21 @@ def test_flags_override_metadata(capsys, store_path):
     assert warm["D_um2_s"] == pytest.approx(base["D_um2_s"], rel=1e-12)
     assert warm["params"]["viscosity_pa_s"] == pytest.approx(physics.water_viscosity_pa_s(30.0))
     assert warm["diameter_nm"] == pytest.approx(
-        physics.diameter_nm(base["D_um2_s"], 30.0, physics.water_viscosity_pa_s(30.0)), rel=1e-9)
+        physics.diameter_nm(base["D_um2_s"], 30.0, physics.water_viscosity_pa_s(30.0)), rel=1e-9
+    )
     eta = base["params"]["viscosity_pa_s"]
-    _, out, _ = run(capsys, store_path, "--json", "--no-save", "--minmass", 250,
-                    "--search-range-px", 6, "--viscosity-pa-s", 2 * eta)
+    _, out, _ = run(
+        capsys,
+        store_path,
+        "--json",
+        "--no-save",
+        "--minmass",
+        250,
+        "--search-range-px",
+        6,
+        "--viscosity-pa-s",
+        2 * eta,
+    )
     thick = json.loads(out)
     assert thick["diameter_nm"] == pytest.approx(base["diameter_nm"] / 2, rel=1e-9)
 
@@ -94,19 +129,33 @@ def test_tiff_without_metadata_names_the_missing_flag(capsys, tmp_path, movie_fr
     code, out, err = run(capsys, path, "--json")
     assert code == 2 and out == ""
     assert "--pixel-size-um is required: the movie has no pixel_size_um metadata" in err
-    code, _, err = run(capsys, path, "--pixel-size-um", 0.2, "--frame-interval-s", 0.01,
-                       "--temperature-c", 22)
+    code, _, err = run(
+        capsys, path, "--pixel-size-um", 0.2, "--frame-interval-s", 0.01, "--temperature-c", 22
+    )
     assert code == 2 and "--exposure-s is required" in err
-    code, out, _ = run(capsys, path, "--json", "--pixel-size-um", 0.2, "--frame-interval-s",
-                       0.01, "--temperature-c", 22, "--exposure-s", 0.01)
+    code, out, _ = run(
+        capsys,
+        path,
+        "--json",
+        "--pixel-size-um",
+        0.2,
+        "--frame-interval-s",
+        0.01,
+        "--temperature-c",
+        22,
+        "--exposure-s",
+        0.01,
+    )
     assert code == 0 and json.loads(out)["n_frames"] == 30
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
-    [(lambda tmp: tmp / "missing.zarr", "does not exist"),
-     (lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt", "unsupported"),
-     (lambda tmp: (tmp / "broken.tif").write_bytes(b"not a tiff") and tmp / "broken.tif", "")],
+    [
+        (lambda tmp: tmp / "missing.zarr", "does not exist"),
+        (lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt", "unsupported"),
+        (lambda tmp: (tmp / "broken.tif").write_bytes(b"not a tiff") and tmp / "broken.tif", ""),
+    ],
 )
 def test_unreadable_paths_exit_with_code_2(capsys, tmp_path, make, message):
     code, out, err = run(capsys, make(tmp_path), "--json")
@@ -114,8 +163,7 @@ def test_unreadable_paths_exit_with_code_2(capsys, tmp_path, make, message):
 
 
 def test_empty_store_is_reported(capsys, tmp_path):
-    MovieStore.create(tmp_path / "empty.zarr", (32, 32), np.uint16,
-                      {"pixel_size_um": 0.2}).close()
+    MovieStore.create(tmp_path / "empty.zarr", (32, 32), np.uint16, {"pixel_size_um": 0.2}).close()
     code, _, err = run(capsys, tmp_path / "empty.zarr", "--json")
     assert code == 2 and "no frames" in err
 

@@ -1,4 +1,5 @@
 """`pynta simulate` end to end through the `pynta` entry point."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,16 +13,43 @@ from napari_pynta.store import MovieStore
 
 def test_simulate_writes_the_movie_truth_and_metadata(tmp_path, capsys):
     out, csv = tmp_path / "movie.zarr", tmp_path / "truth.csv"
-    code = main(["simulate", str(out), "--frames", "70", "--shape", "48", "64", "--particles", "6",
-                 "--diameter-nm", "150", "--exposure-s", "0.005", "--temperature-c", "25",
-                 "--seed", "3", "--truth-csv", str(csv)])
+    code = main(
+        [
+            "simulate",
+            str(out),
+            "--frames",
+            "70",
+            "--shape",
+            "48",
+            "64",
+            "--particles",
+            "6",
+            "--diameter-nm",
+            "150",
+            "--exposure-s",
+            "0.005",
+            "--temperature-c",
+            "25",
+            "--seed",
+            "3",
+            "--truth-csv",
+            str(csv),
+        ]
+    )
     assert code == 0
     assert "70 frames" in capsys.readouterr().out
     # the same settings through the library give the same movie
-    expected = simulate_movie(70, SimulationSettings(
-        shape=(48, 64), n_particles=6, populations=(Population(150.0),), exposure_s=0.005,
-        temperature_c=25.0, seed=3,
-    ))
+    expected = simulate_movie(
+        70,
+        SimulationSettings(
+            shape=(48, 64),
+            n_particles=6,
+            populations=(Population(150.0),),
+            exposure_s=0.005,
+            temperature_c=25.0,
+            seed=3,
+        ),
+    )
     store = MovieStore.open(out)
     assert store.n_frames == 70 and store.frames.dtype == np.uint16
     np.testing.assert_array_equal(np.asarray(store.frames[:]), expected.frames)
@@ -39,9 +67,31 @@ def test_simulate_writes_the_movie_truth_and_metadata(tmp_path, capsys):
 
 def test_simulate_a_mixture_in_a_custom_medium(tmp_path):
     out = tmp_path / "mixture.zarr"
-    code = main(["simulate", str(out), "--frames", "5", "--shape", "32", "32", "--particles",
-                 "20", "--diameter-nm", "60", "200", "--fraction", "0.25", "0.75",
-                 "--sigma-log", "0.1", "--viscosity-pa-s", "0.002", "--seed", "1"])
+    code = main(
+        [
+            "simulate",
+            str(out),
+            "--frames",
+            "5",
+            "--shape",
+            "32",
+            "32",
+            "--particles",
+            "20",
+            "--diameter-nm",
+            "60",
+            "200",
+            "--fraction",
+            "0.25",
+            "0.75",
+            "--sigma-log",
+            "0.1",
+            "--viscosity-pa-s",
+            "0.002",
+            "--seed",
+            "1",
+        ]
+    )
     assert code == 0
     store = MovieStore.open(out)
     settings = SimulationSettings.from_dict(store.metadata["camera_settings"])

@@ -3,6 +3,7 @@
 Ground truth: ``simulate_movie`` keeps on average ``n_particles`` particles in the imaged volume
 (field of view x ``focal_depth_um``), so the true concentration is known exactly.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -68,8 +69,13 @@ def movies():
     from napari_pynta.simulate import SimulationSettings, simulate_movie
 
     def make(n_particles, seed):
-        settings = SimulationSettings(shape=SHAPE, n_particles=n_particles, seed=seed,
-                                      pixel_size_um=PIXEL_UM, focal_depth_um=FOCAL_DEPTH_UM)
+        settings = SimulationSettings(
+            shape=SHAPE,
+            n_particles=n_particles,
+            seed=seed,
+            pixel_size_um=PIXEL_UM,
+            focal_depth_um=FOCAL_DEPTH_UM,
+        )
         return simulate_movie(400, settings)
 
     return {"reference": make(30, 1), "sample": make(50, 2)}
@@ -95,8 +101,13 @@ def test_depth_calibrated_on_a_reference_gives_the_sample_concentration(movies):
     for name, movie in movies.items():
         localizations = locate_frames(movie.frames, engine="fast", diameter=9, minmass=300)
         measured[name] = particles_per_frame(localizations, len(movie.frames))
-    depth = calibrate_depth(measured["reference"], SHAPE, PIXEL_UM, true_concentration_per_ml(30),
-                            reference_relative_uncertainty=0.05)
+    depth = calibrate_depth(
+        measured["reference"],
+        SHAPE,
+        PIXEL_UM,
+        true_concentration_per_ml(30),
+        reference_relative_uncertainty=0.05,
+    )
     # detection misses particles near the edges, so the effective depth is below the focal depth
     assert 0.6 * FOCAL_DEPTH_UM < depth.depth_um < 1.1 * FOCAL_DEPTH_UM
     assert depth.sem_um >= 0.05 * depth.depth_um
@@ -119,8 +130,10 @@ def test_depth_calibrated_on_a_reference_gives_the_sample_concentration(movies):
         (lambda: detection_volume_ml((0, 10), 0.1, 4.0), "frame_shape"),
         (lambda: detection_volume_ml(SHAPE, -0.1, 4.0), "pixel_size_um"),
         (lambda: calibrate_depth(CountEstimate(0.0, 0.0, 10), SHAPE, 0.1, 1e9), "reference_counts"),
-        (lambda: calibrate_depth(CountEstimate(5.0, 0.1, 10), SHAPE, 0.1, -1),
-         "reference_particles"),
+        (
+            lambda: calibrate_depth(CountEstimate(5.0, 0.1, 10), SHAPE, 0.1, -1),
+            "reference_particles",
+        ),
     ],
 )
 def test_bad_input_is_rejected(call, field):

@@ -5,6 +5,7 @@ blur and localization noise (independent of the model code), ground-truth tracks
 ``simulate.simulate_movie`` with added localization noise, and the full pipeline (simulated
 movie -> detection -> linking -> sizing -> deconvolution).
 """
+
 from __future__ import annotations
 
 import math
@@ -81,6 +82,7 @@ def simulated_tracks(diameters_nm, rng, k_range=(5, 50)):
 
 # --- the model -------------------------------------------------------------------------------
 
+
 def test_expected_step_is_the_design_formula():
     d = np.array([50.0, 100.0, 400.0])
     D = stokes_einstein_D(d)
@@ -112,6 +114,7 @@ def test_gamma_moments_match_simulated_steps(k):
 
 
 # --- EM on simulated per-track steps --------------------------------------------------------
+
 
 def test_monodisperse_100nm_is_recovered_narrow():
     rng = np.random.default_rng(1)
@@ -181,6 +184,7 @@ def test_iteration_cap_and_stopping_rule():
 
 # --- statistics of gridded distributions ----------------------------------------------------
 
+
 def test_statistics_of_a_discretised_lognormal():
     grid = diameter_grid(10, 3000, 200)
     median, s = 120.0, 0.3
@@ -208,6 +212,7 @@ def test_peaks_and_their_fractions():
 
 # --- localization error by brightness --------------------------------------------------------
 
+
 def test_localization_error_by_brightness_separates_dim_and_bright_tracks():
     rng = np.random.default_rng(7)
     rows = []
@@ -217,8 +222,17 @@ def test_localization_error_by_brightness_separates_dim_and_bright_tracks():
         n = 30
         path = np.cumsum(rng.standard_normal((n, 2)) * 0.3, axis=0)
         noisy = path + rng.standard_normal((n, 2)) * sigma_px
-        rows.append(pd.DataFrame({"particle": particle, "frame": np.arange(n), "y": noisy[:, 0],
-                                  "x": noisy[:, 1], "mass": 5000.0 if bright else 500.0}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "particle": particle,
+                    "frame": np.arange(n),
+                    "y": noisy[:, 0],
+                    "x": noisy[:, 1],
+                    "mass": 5000.0 if bright else 500.0,
+                }
+            )
+        )
     tracks = pd.concat(rows, ignore_index=True)
     sigma = localization_error_by_brightness(tracks, 0.1, DT, 0.0)
     assert sigma[0::2].to_numpy() == pytest.approx(0.02, rel=0.15)
@@ -230,11 +244,17 @@ def test_localization_error_by_brightness_separates_dim_and_bright_tracks():
 
 # --- input validation ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("n_steps", "msd1", "field"),
-    [([5, 6], [0.1], "n_steps and msd1_um2"), ([0, 6], [0.1, 0.1], "n_steps"),
-     ([5.5, 6], [0.1, 0.1], "n_steps"), ([5, 6], [0.1, -1], "msd1_um2"),
-     ([5, 6], [0.1, np.nan], "msd1_um2"), ([], [], "n_steps")],
+    [
+        ([5, 6], [0.1], "n_steps and msd1_um2"),
+        ([0, 6], [0.1, 0.1], "n_steps"),
+        ([5.5, 6], [0.1, 0.1], "n_steps"),
+        ([5, 6], [0.1, -1], "msd1_um2"),
+        ([5, 6], [0.1, np.nan], "msd1_um2"),
+        ([], [], "n_steps"),
+    ],
 )
 def test_bad_tracks_are_rejected(n_steps, msd1, field):
     with pytest.raises(PyntaInputError, match=field):
@@ -259,6 +279,7 @@ def test_bad_model_and_options_are_rejected():
 
 # --- validation on simulated movies ----------------------------------------------------------
 
+
 def chopped_truth_tracks(movie, rng, sigma_px, k_range=(5, 50)):
     """Ground-truth tracks cut into pieces of 5-50 steps, with Gaussian localization noise."""
     truth = movie.truth.sort_values(["particle", "frame"]).reset_index(drop=True)
@@ -268,7 +289,7 @@ def chopped_truth_tracks(movie, rng, sigma_px, k_range=(5, 50)):
         start = 0
         while start < len(index):
             length = int(rng.integers(k_range[0], k_range[1] + 1)) + 1
-            piece[index[start:start + length]] = next_id
+            piece[index[start : start + length]] = next_id
             next_id += 1
             start += length
     truth["particle"] = piece
@@ -279,13 +300,24 @@ def chopped_truth_tracks(movie, rng, sigma_px, k_range=(5, 50)):
 
 
 def deconvolve_tracks(tracks, metadata):
-    per_track = track_diffusion(tracks, metadata["pixel_size_um"], metadata["frame_interval_s"],
-                                metadata["exposure_s"], metadata["temperature_c"],
-                                metadata["viscosity_pa_s"])
-    sigma = localization_error_by_brightness(tracks, metadata["pixel_size_um"],
-                                             metadata["frame_interval_s"], metadata["exposure_s"])
-    step_model = StepModel(metadata["frame_interval_s"], metadata["exposure_s"], 0.0,
-                           metadata["temperature_c"], metadata["viscosity_pa_s"])
+    per_track = track_diffusion(
+        tracks,
+        metadata["pixel_size_um"],
+        metadata["frame_interval_s"],
+        metadata["exposure_s"],
+        metadata["temperature_c"],
+        metadata["viscosity_pa_s"],
+    )
+    sigma = localization_error_by_brightness(
+        tracks, metadata["pixel_size_um"], metadata["frame_interval_s"], metadata["exposure_s"]
+    )
+    step_model = StepModel(
+        metadata["frame_interval_s"],
+        metadata["exposure_s"],
+        0.0,
+        metadata["temperature_c"],
+        metadata["viscosity_pa_s"],
+    )
     return per_track, walker_em(TrackSteps.from_table(per_track, sigma), step_model)
 
 
@@ -294,8 +326,9 @@ def simulate():
     from napari_pynta.simulate import Population, SimulationSettings, simulate_movie
 
     def make(populations, seed, n_frames=400):
-        settings = SimulationSettings(shape=(256, 256), n_particles=40, populations=populations,
-                                      seed=seed)
+        settings = SimulationSettings(
+            shape=(256, 256), n_particles=40, populations=populations, seed=seed
+        )
         return simulate_movie(n_frames, settings)
 
     return make, Population
@@ -304,8 +337,11 @@ def simulate():
 @pytest.mark.parametrize("case", ["monodisperse", "mixture"])
 def test_ground_truth_tracks_of_simulated_movies(simulate, case):
     make, Population = simulate
-    populations = (Population(100.0),) if case == "monodisperse" else (
-        Population(100.0, 0.5), Population(200.0, 0.5))
+    populations = (
+        (Population(100.0),)
+        if case == "monodisperse"
+        else (Population(100.0, 0.5), Population(200.0, 0.5))
+    )
     movie = make(populations, seed=11)
     tracks = chopped_truth_tracks(movie, np.random.default_rng(8), sigma_px=0.3)
     per_track, result = deconvolve_tracks(tracks, movie.metadata)

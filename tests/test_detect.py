@@ -1,4 +1,5 @@
 """Detection against the simulator's ground truth, output format and input validation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,14 @@ DIAMETER = 7
 
 
 def movie(seed: int, exposure_s: float | None = None, n_frames: int = 20):
-    settings = simulate.SimulationSettings(shape=SHAPE, n_particles=20, pixel_size_um=0.2,
-                                           frame_interval_s=0.01, exposure_s=exposure_s,
-                                           seed=seed)
+    settings = simulate.SimulationSettings(
+        shape=SHAPE,
+        n_particles=20,
+        pixel_size_um=0.2,
+        frame_interval_s=0.01,
+        exposure_s=exposure_s,
+        seed=seed,
+    )
     return simulate.simulate_movie(n_frames, settings)
 
 
@@ -31,8 +37,10 @@ def resolvable(truth: pd.DataFrame) -> pd.DataFrame:
         distances = cdist(points, points)
         np.fill_diagonal(distances, np.inf)
         isolated = distances.min(axis=1) > DIAMETER + 1 if len(here) > 1 else np.ones(1, bool)
-        inside = (here["y"].between(margin, SHAPE[0] - 1 - margin)
-                  & here["x"].between(margin, SHAPE[1] - 1 - margin)).to_numpy()
+        inside = (
+            here["y"].between(margin, SHAPE[0] - 1 - margin)
+            & here["x"].between(margin, SHAPE[1] - 1 - margin)
+        ).to_numpy()
         kept.append(here[isolated & inside])
     return pd.concat(kept)
 
@@ -84,8 +92,13 @@ def test_automatic_minmass_separates_noise_from_particles():
 def test_output_columns_dtypes_and_frame_numbers():
     sim = movie(seed=6, n_frames=4)
     calls = []
-    found = detect.locate_frames(sim.frames, first_frame=100, diameter=DIAMETER, minmass=200,
-                                 progress=lambda done, total: calls.append((done, total)))
+    found = detect.locate_frames(
+        sim.frames,
+        first_frame=100,
+        diameter=DIAMETER,
+        minmass=200,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert tuple(found.columns) == detect.LOCALIZATION_COLUMNS
     assert found["frame"].dtype == np.int64
     assert all(found[name].dtype == np.float64 for name in detect.LOCALIZATION_COLUMNS[1:])
@@ -105,23 +118,29 @@ def test_empty_frame_gives_an_empty_standard_table():
 def test_inverted_contrast_finds_the_same_particles():
     frame = movie(seed=7, n_frames=1).frames[0]
     bright = detect.locate(frame, diameter=DIAMETER, minmass=300)
-    dark = detect.locate(np.uint16(frame.max()) - frame, diameter=DIAMETER, minmass=300,
-                         invert=True)
+    dark = detect.locate(
+        np.uint16(frame.max()) - frame, diameter=DIAMETER, minmass=300, invert=True
+    )
     assert len(bright) == len(dark) > 5
-    np.testing.assert_allclose(dark.sort_values("x")[["y", "x"]].to_numpy(),
-                               bright.sort_values("x")[["y", "x"]].to_numpy(), atol=0.05)
+    np.testing.assert_allclose(
+        dark.sort_values("x")[["y", "x"]].to_numpy(),
+        bright.sort_values("x")[["y", "x"]].to_numpy(),
+        atol=0.05,
+    )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"diameter": 6}, "diameter must be an odd integer"),
-     ({"diameter": 7.0}, "diameter must be an odd integer"),
-     ({"minmass": -1}, "minmass"),
-     ({"separation": 0}, "separation"),
-     ({"percentile": 100}, "percentile"),
-     ({"engine": "nope"}, "engine must be one of .*trackpy"),
-     ({"noise_sise": 1}, "unknown parameter.*noise_sise.*allowed: .*noise_size"),
-     ({"frame_number": -1}, "frame_number")],
+    [
+        ({"diameter": 6}, "diameter must be an odd integer"),
+        ({"diameter": 7.0}, "diameter must be an odd integer"),
+        ({"minmass": -1}, "minmass"),
+        ({"separation": 0}, "separation"),
+        ({"percentile": 100}, "percentile"),
+        ({"engine": "nope"}, "engine must be one of .*trackpy"),
+        ({"noise_sise": 1}, "unknown parameter.*noise_sise.*allowed: .*noise_size"),
+        ({"frame_number": -1}, "frame_number"),
+    ],
 )
 def test_bad_parameters_are_named(kwargs, message):
     with pytest.raises(PyntaInputError, match=message):

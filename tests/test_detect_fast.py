@@ -1,4 +1,5 @@
 """The fast engine against the simulator's ground truth and against trackpy, its reference."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from napari_pynta import detect, simulate
-from napari_pynta.detect_fast import COLUMNS, locate_fast
+from napari_pynta.detect.fast import COLUMNS, locate_fast
 from napari_pynta.errors import PyntaInputError
 
 DIAMETER = 7
@@ -21,14 +22,20 @@ MATCH_PX = 1.5  # a feature within this distance of a true particle has found it
 def sim() -> simulate.SimulatedMovie:
     """Bright 100 nm and dim 60 nm particles (a hard case for the mass threshold)."""
     settings = simulate.SimulationSettings(
-        shape=(160, 192), n_particles=40, exposure_s=0.001, seed=11,
-        populations=(simulate.Population(100.0), simulate.Population(60.0)))
+        shape=(160, 192),
+        n_particles=40,
+        exposure_s=0.001,
+        seed=11,
+        populations=(simulate.Population(100.0), simulate.Population(60.0)),
+    )
     return simulate.simulate_movie(6, settings)
 
 
 def both_engines(frames: np.ndarray, **params) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return tuple(detect.locate_frames(frames, engine=engine, diameter=DIAMETER, **params)
-                 for engine in ("fast", "trackpy"))
+    return tuple(
+        detect.locate_frames(frames, engine=engine, diameter=DIAMETER, **params)
+        for engine in ("fast", "trackpy")
+    )
 
 
 def score(found: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float, float]:
@@ -50,8 +57,10 @@ def score(found: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float, float
 def pair_up(fast: pd.DataFrame, reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the nearest reference feature (same frame) for every fast feature."""
     assert len(fast) == len(reference)
-    distance = cdist(fast[["frame", "y", "x"]].to_numpy() * [1e6, 1, 1],
-                     reference[["frame", "y", "x"]].to_numpy() * [1e6, 1, 1])
+    distance = cdist(
+        fast[["frame", "y", "x"]].to_numpy() * [1e6, 1, 1],
+        reference[["frame", "y", "x"]].to_numpy() * [1e6, 1, 1],
+    )
     return linear_sum_assignment(distance)
 
 
@@ -68,14 +77,17 @@ def test_finds_the_true_particles_as_well_as_trackpy(sim, minmass, min_recall):
     assert rms < 0.35  # sub-pixel against the exposure-averaged truth (1 ms of blur)
 
 
-@pytest.mark.parametrize("params", [
-    {},
-    {"minmass": 150.0},
-    {"minmass": 150.0, "separation": 5.0, "percentile": 30},
-    {"minmass": 50.0, "noise_size": 1.5, "smoothing_size": 11},
-    {"minmass": 50.0, "maxsize": 1.6, "max_iterations": 2},
-    {"minmass": 0.0, "threshold": 20.0, "topn": 30},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"minmass": 150.0},
+        {"minmass": 150.0, "separation": 5.0, "percentile": 30},
+        {"minmass": 50.0, "noise_size": 1.5, "smoothing_size": 11},
+        {"minmass": 50.0, "maxsize": 1.6, "max_iterations": 2},
+        {"minmass": 0.0, "threshold": 20.0, "topn": 30},
+    ],
+)
 def test_features_and_their_properties_equal_trackpys(sim, params):
     fast, reference = both_engines(sim.frames, **params)
     assert list(fast.columns) == list(COLUMNS)
@@ -87,8 +99,13 @@ def test_features_and_their_properties_equal_trackpys(sim, params):
     fast, reference = fast.iloc[rows], reference.iloc[cols]
     assert (fast["frame"].to_numpy() == reference["frame"].to_numpy()).all()
     np.testing.assert_allclose(fast[["y", "x"]], reference[["y", "x"]], atol=2e-3)
-    for column, rtol in (("mass", 2e-3), ("size", 2e-3), ("signal", 2e-3), ("raw_mass", 1e-9),
-                         ("ep", 2e-3)):
+    for column, rtol in (
+        ("mass", 2e-3),
+        ("size", 2e-3),
+        ("signal", 2e-3),
+        ("raw_mass", 1e-9),
+        ("ep", 2e-3),
+    ):
         np.testing.assert_allclose(fast[column], reference[column], rtol=rtol, err_msg=column)
     np.testing.assert_allclose(fast["ecc"], reference["ecc"], atol=2e-3)
 
@@ -104,11 +121,14 @@ def test_dark_particles_on_a_bright_background_with_invert(sim):
     assert score(wrong_polarity, sim.truth[sim.truth["frame"] == 0])[0] < 0.1
 
 
-@pytest.mark.parametrize("frame", [
-    np.zeros((64, 80), np.uint16),
-    np.full((64, 80), 1234, np.uint16),
-    np.zeros((64, 80), np.float32),
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        np.zeros((64, 80), np.uint16),
+        np.full((64, 80), 1234, np.uint16),
+        np.zeros((64, 80), np.float32),
+    ],
+)
 def test_no_particles_in_an_empty_frame(frame):
     table = locate_fast(frame, diameter=DIAMETER)
     assert len(table) == 0 and list(table.columns) == list(COLUMNS)
@@ -122,7 +142,7 @@ def test_noise_alone_gives_no_particle_above_a_particle_mass():
 
 
 def spot_frame(centres: list[tuple[float, float]], shape=(64, 64), dtype=np.uint16):
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     image = np.full(shape, 100.0)
     for y, x in centres:
         image += 400 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.2**2))
@@ -156,9 +176,10 @@ def test_each_thread_uses_its_own_scratch_buffers(sim):
     frames = [sim.frames[i] for i in range(6)] + [sim.frames[i, :96, :128] for i in range(6)]
     serial = [locate_fast(frame, diameter=DIAMETER, minmass=100) for frame in frames]
     with ThreadPoolExecutor(4) as pool:
-        threaded = list(pool.map(lambda f: locate_fast(f, diameter=DIAMETER, minmass=100),
-                                 frames * 3))
-    for expected, got in zip(serial * 3, threaded):
+        threaded = list(
+            pool.map(lambda f: locate_fast(f, diameter=DIAMETER, minmass=100), frames * 3)
+        )
+    for expected, got in zip(serial * 3, threaded, strict=False):
         pd.testing.assert_frame_equal(expected, got)
 
 
@@ -168,15 +189,18 @@ def test_the_detect_registry_runs_the_fast_engine(sim):
     assert list(table.columns) == list(detect.LOCALIZATION_COLUMNS)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"diameter": 8}, "diameter"),
-    ({"percentile": 120}, "percentile"),
-    ({"smoothing_size": 6}, "smoothing_size"),
-    ({"noise_size": 9}, "noise_size"),
-    ({"max_iterations": 0}, "max_iterations"),
-    ({"topn": 0}, "topn"),
-    ({"preprocess": False}, "preprocess"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"diameter": 8}, "diameter"),
+        ({"percentile": 120}, "percentile"),
+        ({"smoothing_size": 6}, "smoothing_size"),
+        ({"noise_size": 9}, "noise_size"),
+        ({"max_iterations": 0}, "max_iterations"),
+        ({"topn": 0}, "topn"),
+        ({"preprocess": False}, "preprocess"),
+    ],
+)
 def test_bad_parameters_are_named(kwargs, message):
     params = {"diameter": DIAMETER, **kwargs}
     with pytest.raises(PyntaInputError, match=message):

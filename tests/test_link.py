@@ -1,4 +1,5 @@
 """Streaming linking: identical live and offline, faithful to the truth, memory over gaps."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ from napari_pynta.link import StreamingLinker, filter_tracks, link_features
 @pytest.fixture(scope="module")
 def noisy_truth() -> pd.DataFrame:
     """Simulator truth positions with 0.1 px localization noise and 10 % missed detections."""
-    settings = simulate.SimulationSettings(shape=(128, 128), n_particles=25, pixel_size_um=0.2,
-                                           seed=3)
+    settings = simulate.SimulationSettings(
+        shape=(128, 128), n_particles=25, pixel_size_um=0.2, seed=3
+    )
     truth = simulate.simulate_movie(150, settings).truth
     rng = np.random.default_rng(0)
     features = truth[rng.random(len(truth)) > 0.1].copy()
@@ -27,8 +29,9 @@ def test_frame_by_frame_equals_all_at_once(noisy_truth):
     reversed_frames = noisy_truth.sort_values("frame", ascending=False, kind="stable")
     offline = link_features(reversed_frames, 6.0, memory=3)
     linker = StreamingLinker(6.0, memory=3)
-    live = pd.concat([linker.add(frame) for _, frame in noisy_truth.groupby("frame")],
-                     ignore_index=True)
+    live = pd.concat(
+        [linker.add(frame) for _, frame in noisy_truth.groupby("frame")], ignore_index=True
+    )
     key = ["frame", "true_particle"]
     offline = offline.sort_values(key).reset_index(drop=True)
     live = live.sort_values(key).reset_index(drop=True)
@@ -40,7 +43,7 @@ def _links(table: pd.DataFrame, by: str) -> set[tuple[int, int]]:
     ordered = table.sort_values([by, "frame"])
     same = ordered[by].to_numpy()[1:] == ordered[by].to_numpy()[:-1]
     labels = ordered.index.to_numpy()
-    return set(zip(labels[:-1][same], labels[1:][same]))
+    return set(zip(labels[:-1][same], labels[1:][same], strict=False))
 
 
 def test_tracks_follow_the_true_particles(noisy_truth):
@@ -54,7 +57,7 @@ def test_tracks_follow_the_true_particles(noisy_truth):
     labels = ordered.index.to_numpy()
     same = ordered["true_particle"].to_numpy()[1:] == ordered["true_particle"].to_numpy()[:-1]
     linkable = same & (gap <= 4)
-    true = set(zip(labels[:-1][linkable], labels[1:][linkable]))
+    true = set(zip(labels[:-1][linkable], labels[1:][linkable], strict=False))
     assert len(true) > 2500
     assert len(found - true) / len(found) < 0.02  # wrong links (crossing particles)
     assert len(true - found) / len(true) < 0.02  # missed links
@@ -108,12 +111,16 @@ def test_empty_input_gives_an_empty_table():
 
 @pytest.mark.parametrize(
     ("action", "message"),
-    [(lambda l: l.add(pd.DataFrame({"frame": [0, 1], "y": [0, 1], "x": [0, 1]})), "one frame"),
-     (lambda l: l.add(pd.DataFrame({"y": [], "x": []})), "frame is required"),
-     (lambda l: l.add(pd.DataFrame({"frame": [2], "y": [0.0], "x": [0.0]}), frame=3),
-      "disagrees"),
-     (lambda l: l.add(pd.DataFrame({"frame": [0], "x": [0.0]})), "'y' and 'x'"),
-     (lambda l: l.add(pd.DataFrame({"frame": [0], "y": [np.nan], "x": [0.0]})), "non-finite")],
+    [
+        (lambda lk: lk.add(pd.DataFrame({"frame": [0, 1], "y": [0, 1], "x": [0, 1]})), "one frame"),
+        (lambda lk: lk.add(pd.DataFrame({"y": [], "x": []})), "frame is required"),
+        (
+            lambda lk: lk.add(pd.DataFrame({"frame": [2], "y": [0.0], "x": [0.0]}), frame=3),
+            "disagrees",
+        ),
+        (lambda lk: lk.add(pd.DataFrame({"frame": [0], "x": [0.0]})), "'y' and 'x'"),
+        (lambda lk: lk.add(pd.DataFrame({"frame": [0], "y": [np.nan], "x": [0.0]})), "non-finite"),
+    ],
 )
 def test_bad_frames_are_rejected(action, message):
     with pytest.raises(PyntaInputError, match=message):
@@ -133,7 +140,8 @@ def test_frames_must_increase_and_parameters_are_checked():
 
 def test_a_search_range_too_large_for_the_density_is_reported():
     grid = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0)), -1).reshape(-1, 2) * 2.0
-    frames = [pd.DataFrame({"frame": t, "y": grid[:, 0] + 0.3 * t, "x": grid[:, 1]})
-              for t in range(2)]
+    frames = [
+        pd.DataFrame({"frame": t, "y": grid[:, 0] + 0.3 * t, "x": grid[:, 1]}) for t in range(2)
+    ]
     with pytest.raises(PyntaInputError, match="too large for the particle density"):
         link_features(pd.concat(frames), 30.0)

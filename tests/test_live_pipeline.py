@@ -1,4 +1,5 @@
-"""The live pipeline: every frame recorded in order, dead workers, scaling, overflow, bad settings."""
+"""The live pipeline: every frame recorded in order, dead workers, scaling, overflow, settings."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,11 @@ CAMERA = dict(shape=(128, 128), n_particles=10, seed=11, fps=200.0)
 
 def _own_children() -> set[int]:
     """Child processes of this test process, except multiprocessing's resource tracker."""
-    return {child.pid for child in psutil.Process().children(recursive=True)
-            if "resource_tracker" not in " ".join(child.cmdline())}
+    return {
+        child.pid
+        for child in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(child.cmdline())
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +96,9 @@ def test_locators_scale_while_running_and_viewers_get_results():
         pipeline.set_locators(2)
         status = pipeline.status()
         assert status.n_locators == 2
-        assert sum(alive for name, alive in status.workers.items() if name.startswith("locator")) == 2
+        assert (
+            sum(alive for name, alive in status.workers.items() if name.startswith("locator")) == 2
+        )
         tracked = status.frames_tracked
         wait_until(lambda: pipeline.status().frames_tracked > tracked + 20, what="2 locators")
         pipeline.set_locators(1)
@@ -108,8 +114,10 @@ def test_locators_scale_while_running_and_viewers_get_results():
             pipeline.set_locators(0)
 
         updates = []
-        wait_until(lambda: updates.append(viewer.poll()) or any(u.sizes for u in updates),
-                   what="a size update")
+        wait_until(
+            lambda: updates.append(viewer.poll()) or any(u.sizes for u in updates),
+            what="a size update",
+        )
         frames = [u for u in updates if u.frame is not None]
         assert frames and frames[-1].frame.shape == (128, 128)
         seqs = [u.frame_header["seq"] for u in frames]
@@ -135,8 +143,9 @@ def test_dead_workers_are_reported_and_restarted_without_corrupting_the_recordin
     with LivePipeline(config) as pipeline:
         wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
         _kill(pipeline, "locator-1")
-        status = wait_until(lambda: (s := pipeline.status()).dead_workers and s,
-                            what="the dead locator")
+        status = wait_until(
+            lambda: (s := pipeline.status()).dead_workers and s, what="the dead locator"
+        )
         assert status.dead_workers == ["locator-1"]
         assert any("locator-1 died" in error for error in status.errors)
         pipeline.restart_worker("locator-1")
@@ -180,16 +189,22 @@ def _running(pid: int) -> bool:
 
 def test_workers_exit_by_themselves_when_the_supervisor_is_killed(tmp_path):
     path = tmp_path / "run.zarr"
-    supervisor = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, str(path), json.dumps(CAMERA)],
-                                  stdout=subprocess.PIPE, text=True)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", _SUPERVISOR, str(path), json.dumps(CAMERA)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         pids = json.loads(supervisor.stdout.readline())
         assert len(pids) == 4 and all(_running(pid) for pid in pids)
         supervisor.kill()  # SIGKILL: no atexit, no stop(), no chance to clean up
         supervisor.wait(10)
         killed = time.monotonic()
-        wait_until(lambda: not any(_running(pid) for pid in pids), ORPHAN_GRACE_S + 3,
-                   "the orphaned workers to exit")
+        wait_until(
+            lambda: not any(_running(pid) for pid in pids),
+            ORPHAN_GRACE_S + 3,
+            "the orphaned workers to exit",
+        )
         print(f"orphaned workers exited {time.monotonic() - killed:.2f} s after the supervisor")
     finally:
         if supervisor.poll() is None:
@@ -205,20 +220,37 @@ def test_workers_exit_by_themselves_when_the_supervisor_is_killed(tmp_path):
 
 def test_workers_exit_when_the_supervisor_is_killed_while_they_start(tmp_path):
     """Killed while the workers import, compile and calibrate (no worker reads commands yet)."""
-    supervisor = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, str(tmp_path / "run.zarr"),
-                                   json.dumps(CAMERA)], stdout=subprocess.DEVNULL)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", _SUPERVISOR, str(tmp_path / "run.zarr"), json.dumps(CAMERA)],
+        stdout=subprocess.DEVNULL,
+    )
     workers: list[psutil.Process] = []
     try:
-        workers = wait_until(lambda: len(w := [c for c in psutil.Process(supervisor.pid).children()
-                                               if "resource_tracker" not in " ".join(c.cmdline())])
-                             == 4 and w, 60, "the four workers to be spawned")
+        workers = wait_until(
+            lambda: (
+                len(
+                    w := [
+                        c
+                        for c in psutil.Process(supervisor.pid).children()
+                        if "resource_tracker" not in " ".join(c.cmdline())
+                    ]
+                )
+                == 4
+                and w
+            ),
+            60,
+            "the four workers to be spawned",
+        )
         time.sleep(1.0)  # well inside their start-up (several seconds of imports on this machine)
         supervisor.kill()
         supervisor.wait(10)
         killed = time.monotonic()
         # each needs its imports done before its watchdog runs, then at most the grace period
-        wait_until(lambda: not any(_running(w.pid) for w in workers), ORPHAN_GRACE_S + 15,
-                   "the orphaned workers to exit")
+        wait_until(
+            lambda: not any(_running(w.pid) for w in workers),
+            ORPHAN_GRACE_S + 15,
+            "the orphaned workers to exit",
+        )
         print(f"orphaned workers exited {time.monotonic() - killed:.2f} s after the supervisor")
     finally:
         if supervisor.poll() is None:
@@ -231,11 +263,13 @@ def test_workers_exit_when_the_supervisor_is_killed_while_they_start(tmp_path):
 def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
     path = tmp_path / "run.zarr"
     frame_mb = 128 * 128 * 2 / 1e6
-    config = LiveConfig(camera_settings=CAMERA, record_path=str(path), track=False,
-                        save_buffer_mb=32 * frame_mb)
+    config = LiveConfig(
+        camera_settings=CAMERA, record_path=str(path), track=False, save_buffer_mb=32 * frame_mb
+    )
     with LivePipeline(config) as pipeline:
-        status = wait_until(lambda: (s := pipeline.status()).frames_saved > 10
-                            or s.frames_dropped, what="recording")
+        status = wait_until(
+            lambda: (s := pipeline.status()).frames_saved > 10 or s.frames_dropped, what="recording"
+        )
         if not pipeline.status().frames_dropped:  # a busy machine may already have overflowed it
             saver = psutil.Process(pipeline._processes["saver"].pid)
             saver.suspend()  # the disk "stalls"

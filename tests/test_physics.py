@@ -1,4 +1,5 @@
 """Water viscosity and Stokes–Einstein against published reference values."""
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,13 @@ def test_water_viscosity_matches_iapws_reference_values(temperature_c, reference
 @pytest.mark.parametrize(
     ("temperature_k", "density_kg_m3", "reference_upa_s"),
     # IAPWS R12-08, Table 4 (verification values of the formulation without mu2)
-    [(298.15, 998.0, 889.735100), (298.15, 1200.0, 1437.649467), (373.15, 1000.0, 307.883622),
-     (433.15, 1.0, 14.538324), (873.15, 600.0, 77.430195)],
+    [
+        (298.15, 998.0, 889.735100),
+        (298.15, 1200.0, 1437.649467),
+        (373.15, 1000.0, 307.883622),
+        (433.15, 1.0, 14.538324),
+        (873.15, 600.0, 77.430195),
+    ],
 )
 def test_iapws2008_reproduces_the_standard_check_values(
     temperature_k, density_kg_m3, reference_upa_s
@@ -68,7 +74,9 @@ def test_stokes_einstein_round_trip_is_vectorised():
     diffusion = physics.diffusion_um2_s(diameters, 22.0, viscosity)
     assert isinstance(diffusion, np.ndarray) and diffusion.shape == (4,)
     assert np.all(np.diff(diffusion) < 0)
-    np.testing.assert_allclose(physics.diameter_nm(diffusion, 22.0, viscosity), diameters, rtol=1e-12)
+    np.testing.assert_allclose(
+        physics.diameter_nm(diffusion, 22.0, viscosity), diameters, rtol=1e-12
+    )
     assert isinstance(physics.diameter_nm(float(diffusion[1]), 22.0, viscosity), float)
 
 

@@ -1,4 +1,5 @@
 """Tests of open_movie: pynta stores, TIFF files and folders of PNG/TIFF frames."""
+
 from __future__ import annotations
 
 import dask.array as da
@@ -100,7 +101,10 @@ def test_single_image_tiff_is_one_frame(tmp_path):
 def test_imagej_tiff_gives_pixel_size_and_frame_interval(tmp_path):
     path = tmp_path / "ij.tif"
     tifffile.imwrite(
-        path, grey_movie(3), imagej=True, resolution=(1 / 0.13, 1 / 0.13),
+        path,
+        grey_movie(3),
+        imagej=True,
+        resolution=(1 / 0.13, 1 / 0.13),
         metadata={"axes": "TYX", "unit": "um", "finterval": 0.05},
     )
     metadata = open_movie(path).metadata
@@ -111,7 +115,9 @@ def test_imagej_tiff_gives_pixel_size_and_frame_interval(tmp_path):
 def test_imagej_frame_interval_in_milliseconds(tmp_path):
     path = tmp_path / "ij_ms.tif"
     tifffile.imwrite(
-        path, grey_movie(3), imagej=True,
+        path,
+        grey_movie(3),
+        imagej=True,
         metadata={"axes": "TYX", "finterval": 20.0, "tunit": "ms"},
     )
     assert open_movie(path).metadata == {"frame_interval_s": pytest.approx(0.02)}
@@ -122,8 +128,9 @@ def test_colour_tiff_becomes_rec601_luminance_in_its_dtype(tmp_path, channels, p
     rgb = rgb_movie(3, channels=channels)
     path = tmp_path / "colour.tif"
     if planar:  # samples stored as separate planes: axes S, Y, X
-        tifffile.imwrite(path, np.moveaxis(rgb[0], -1, 0), photometric="rgb",
-                         planarconfig="separate")
+        tifffile.imwrite(
+            path, np.moveaxis(rgb[0], -1, 0), photometric="rgb", planarconfig="separate"
+        )
         rgb = rgb[:1]
     else:
         extra = {"extrasamples": ["unassalpha"]} if channels == 4 else {}
@@ -135,8 +142,9 @@ def test_colour_tiff_becomes_rec601_luminance_in_its_dtype(tmp_path, channels, p
 
 def test_hyperstack_with_two_stacked_axes_is_refused(tmp_path):
     path = tmp_path / "tzyx.tif"
-    tifffile.imwrite(path, grey_movie(6).reshape(3, 2, 6, 7), imagej=True,
-                     metadata={"axes": "TZYX"})
+    tifffile.imwrite(
+        path, grey_movie(6).reshape(3, 2, 6, 7), imagej=True, metadata={"axes": "TZYX"}
+    )
     with pytest.raises(PyntaDataError, match="T=3, Z=2"):
         open_movie(path)
 
@@ -224,13 +232,18 @@ def test_unsupported_extension_lists_supported_inputs(tmp_path):
 def test_natural_sort_key_orders_numbers_by_value():
     names = ["frame10.png", "frame2.png", "Frame1.png", "frame2b.png", "a.png"]
     assert sorted(names, key=natural_sort_key) == [
-        "a.png", "Frame1.png", "frame2.png", "frame2b.png", "frame10.png"
+        "a.png",
+        "Frame1.png",
+        "frame2.png",
+        "frame2b.png",
+        "frame10.png",
     ]
 
 
 def test_luminance_keeps_uint16_range_and_known_values():
-    rgb = np.array([[65535, 65535, 65535], [65535, 0, 0], [0, 65535, 0], [0, 0, 100]],
-                   dtype=np.uint16)
+    rgb = np.array(
+        [[65535, 65535, 65535], [65535, 0, 0], [0, 65535, 0], [0, 0, 100]], dtype=np.uint16
+    )
     # white stays white; pure primaries give their Rec. 601 weight
     np.testing.assert_array_equal(rgb_to_luminance(rgb), [65535, 19595, 38469, 11])
     assert rgb_to_luminance(rgb).dtype == np.uint16

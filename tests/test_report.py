@@ -1,4 +1,5 @@
 """HTML report and NanoSight-style CSV exports of a real analysis of a simulated mixture."""
+
 from __future__ import annotations
 
 import base64
@@ -36,17 +37,26 @@ def analysed():
     from napari_pynta.readers import Movie
     from napari_pynta.simulate import Population, SimulationSettings, simulate_movie
 
-    settings = SimulationSettings(shape=(192, 192), n_particles=25, seed=3,
-                                  populations=(Population(100.0, 0.5), Population(200.0, 0.5)))
+    settings = SimulationSettings(
+        shape=(192, 192),
+        n_particles=25,
+        seed=3,
+        populations=(Population(100.0, 0.5), Population(200.0, 0.5)),
+    )
     simulated = simulate_movie(300, settings)
-    movie = Movie(frames=da.from_array(simulated.frames), metadata=simulated.metadata,
-                  source="mixture.zarr")
-    with_depth = analyze(movie, AnalysisParams.from_metadata(movie.metadata, engine="fast",
-                                                             depth_um=DEPTH_UM))
+    movie = Movie(
+        frames=da.from_array(simulated.frames), metadata=simulated.metadata, source="mixture.zarr"
+    )
+    with_depth = analyze(
+        movie, AnalysisParams.from_metadata(movie.metadata, engine="fast", depth_um=DEPTH_UM)
+    )
     without_depth = analyze_localizations(
-        with_depth.localizations, len(simulated.frames),
-        dataclasses.replace(with_depth.params, depth_um=None), source=movie.source,
-        frame_shape=settings.shape)
+        with_depth.localizations,
+        len(simulated.frames),
+        dataclasses.replace(with_depth.params, depth_um=None),
+        source=movie.source,
+        frame_shape=settings.shape,
+    )
     return {"with_depth": with_depth, "without_depth": without_depth, "version": __version__}
 
 
@@ -62,7 +72,8 @@ def test_summary_holds_deconvolved_sizes_and_concentration(analysed):
     volume_ml = 192 * 192 * 0.1**2 * DEPTH_UM * 1e-12
     assert concentration["detection_volume_ml"] == pytest.approx(volume_ml)
     assert concentration["particles_per_ml"] == pytest.approx(
-        concentration["particles_per_frame"] / volume_ml)
+        concentration["particles_per_frame"] / volume_ml
+    )
     assert 0 < concentration["particles_per_ml_sem"] < concentration["particles_per_ml"]
     assert analysed["without_depth"].summary["concentration"]["particles_per_ml"] is None
 
@@ -96,8 +107,14 @@ def test_plain_warnings_speak_of_missing_depth_and_several_populations(analysed)
 
 def test_report_of_an_analysis_without_tracks():
     class Empty:
-        summary = {"n_tracks": 0, "warnings": ["No tracks were found."], "size_nm": {},
-                   "deconvolved_nm": None, "concentration": None, "params": {}}
+        summary = {
+            "n_tracks": 0,
+            "warnings": ["No tracks were found."],
+            "size_nm": {},
+            "deconvolved_nm": None,
+            "concentration": None,
+            "params": {},
+        }
         per_track = pd.DataFrame({"diameter_nm": [], "n_steps": []})
         sizes = None
 
@@ -118,8 +135,7 @@ def test_write_report_rejects_bad_paths(analysed, tmp_path):
 def test_bin_fractions_of_a_known_distribution():
     grid = diameter_grid(10, 2000, 200)
     weights = np.exp(-0.5 * ((np.log(grid) - np.log(150)) / 0.2) ** 2)
-    distribution = SizeDistribution(grid, weights / weights.sum(), n_tracks=100,
-                                    log_likelihood=0.0)
+    distribution = SizeDistribution(grid, weights / weights.sum(), n_tracks=100, log_likelihood=0.0)
     fractions = bin_fractions(distribution, np.array([0.0, 150.0, 3000.0]))
     assert fractions == pytest.approx([0.5, 0.5], abs=0.01)
 
@@ -135,8 +151,9 @@ def test_size_distribution_csv(analysed, tmp_path):
     n_sized = int(result.per_track["diameter_nm"].notna().sum())
     # the bins cover all but the few largest raw sizes and almost all of the deconvolved one
     assert 0.95 * n_sized <= table[RAW_COUNT].sum() <= n_sized
-    assert table[DECONVOLVED_COUNT].sum() == pytest.approx(result.sizes.deconvolved.n_tracks,
-                                                           rel=0.02)
+    assert table[DECONVOLVED_COUNT].sum() == pytest.approx(
+        result.sizes.deconvolved.n_tracks, rel=0.02
+    )
     assert table[CONCENTRATION].sum() == pytest.approx(per_ml, rel=0.02)
     # the deconvolved histogram is narrower: its fullest bin holds more tracks
     assert table[DECONVOLVED_COUNT].max() > table[RAW_COUNT].max()
@@ -175,13 +192,50 @@ def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
     from napari_pynta.cli import main
 
     store = tmp_path / "movie.zarr"
-    assert main(["simulate", str(store), "--diameter-nm", "100", "200", "--frames", "200",
-                 "--particles", "25", "--shape", "160", "160", "--seed", "2"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(store),
+                "--diameter-nm",
+                "100",
+                "200",
+                "--frames",
+                "200",
+                "--particles",
+                "25",
+                "--shape",
+                "160",
+                "160",
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     report, out = tmp_path / "r.html", tmp_path / "results"
-    assert main(["analyze", str(store), "--json", "--engine", "fast", "--no-save",
-                 "--depth-um", "4", "--report", str(report), "--out", str(out),
-                 "--reference-per-ml", "2e10"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(store),
+                "--json",
+                "--engine",
+                "fast",
+                "--no-save",
+                "--depth-um",
+                "4",
+                "--report",
+                str(report),
+                "--out",
+                str(out),
+                "--reference-per-ml",
+                "2e10",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["deconvolved_nm"]["peaks"] and summary["size_nm"]["n"] > 0
     concentration = summary["concentration"]
@@ -190,7 +244,8 @@ def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
     # the movie as a reference of 2e10 /mL: depth = counts per frame / (2e10 /mL x area)
     area_um2 = 160 * 160 * 0.1**2
     assert concentration["calibrated_depth_um"] == pytest.approx(
-        concentration["particles_per_frame"] / (2e10 * area_um2 * 1e-12))
+        concentration["particles_per_frame"] / (2e10 * area_um2 * 1e-12)
+    )
     assert concentration["calibrated_depth_sem_um"] > 0
     assert "Nanoparticle size report" in report.read_text(encoding="utf-8")
     assert {"size_distribution.csv", "per_track_sizes.csv"} <= {p.name for p in out.iterdir()}
@@ -199,8 +254,10 @@ def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
 def test_pynta_analyze_checks_the_report_path_before_analysing(tmp_path, capsys):
     from napari_pynta.cli import main
 
-    assert main(["analyze", str(tmp_path / "missing.zarr"), "--report",
-                 str(tmp_path / "report.txt")]) == 2
+    assert (
+        main(["analyze", str(tmp_path / "missing.zarr"), "--report", str(tmp_path / "report.txt")])
+        == 2
+    )
     assert "--report must name an .html file" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path / "missing.zarr"), "--reference-per-ml", "-1"]) == 2
     assert "--reference-per-ml must be > 0" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """The simulated NTA movies obey the physics they claim (diffusion, blur, PSF, noise)."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ def consecutive_steps(truth: pd.DataFrame) -> pd.DataFrame:
 
 def test_true_positions_take_steps_of_variance_2_D_dt_per_axis():
     settings = SimulationSettings(
-        shape=(48, 48), n_particles=25, populations=(Population(60, 0.5), Population(250, 0.5)),
-        exposure_s=0.004, seed=11,
+        shape=(48, 48),
+        n_particles=25,
+        populations=(Population(60, 0.5), Population(250, 0.5)),
+        exposure_s=0.004,
+        seed=11,
     )
     scene = BrownianScene(settings)
     low, high = scene.box_um
@@ -64,16 +68,24 @@ def test_true_positions_take_steps_of_variance_2_D_dt_per_axis():
 @pytest.mark.parametrize("exposure_s", [None, 0.004])
 def test_exposure_averaged_positions_follow_the_motion_blur_formula(exposure_s):
     settings = SimulationSettings(
-        shape=(256, 256), n_particles=60, populations=(Population(150),), exposure_s=exposure_s,
-        blur_substeps=16, depth_um=4.0, focal_depth_um=4.0, seed=5,
+        shape=(256, 256),
+        n_particles=60,
+        populations=(Population(150),),
+        exposure_s=exposure_s,
+        blur_substeps=16,
+        depth_um=4.0,
+        focal_depth_um=4.0,
+        seed=5,
     )
     movie = simulate_movie(300, settings)
     # only steps with both ends in view are in the truth: this biases the MSD low by about
     # 0.8·(step rms)/(frame size) = 0.7 %, well inside the tolerance
     steps = consecutive_steps(movie.truth)
     assert len(steps) > 15_000
-    diffusion_px2_s = physics.diffusion_um2_s(150.0, 22.0, physics.water_viscosity_pa_s(22.0)) \
+    diffusion_px2_s = (
+        physics.diffusion_um2_s(150.0, 22.0, physics.water_viscosity_pa_s(22.0))
         / settings.pixel_size_um**2
+    )
     # 2-D: MSD(dt) = 4 D dt - 8 R D dt with R = exposure / (6 dt)
     blur_r = (exposure_s or FRAME_INTERVAL_S) / (6 * FRAME_INTERVAL_S)
     expected_msd = (4 - 8 * blur_r) * diffusion_px2_s * FRAME_INTERVAL_S
@@ -91,8 +103,10 @@ def test_exposure_averaged_positions_follow_the_motion_blur_formula(exposure_s):
 
 def test_mixture_fractions_are_honoured_in_the_imaged_volume():
     settings = SimulationSettings(
-        shape=(64, 64), n_particles=40,
-        populations=(Population(60, fraction=0.3), Population(200, fraction=0.7)), seed=2,
+        shape=(64, 64),
+        n_particles=40,
+        populations=(Population(60, fraction=0.3), Population(200, fraction=0.7)),
+        seed=2,
     )
     scene = BrownianScene(settings)
     assert np.mean(np.isclose(scene.diameters_nm, 60.0)) == pytest.approx(0.3, abs=0.01)
@@ -107,8 +121,11 @@ def test_mixture_fractions_are_honoured_in_the_imaged_volume():
 
 def test_log_normal_population_keeps_its_median_and_spread_in_view():
     settings = SimulationSettings(
-        shape=(32, 32), n_particles=10, populations=(Population(100, sigma_log=0.4),),
-        depth_um=6.0, seed=3,
+        shape=(32, 32),
+        n_particles=10,
+        populations=(Population(100, sigma_log=0.4),),
+        depth_um=6.0,
+        seed=3,
     )
     movie = simulate_movie(1500, settings)
     log_d = np.log(movie.truth["diameter_nm"])
@@ -129,8 +146,9 @@ def test_same_seed_same_movie_other_seed_other_movie():
 
 @pytest.mark.parametrize(("background", "read_noise"), [(100.0, 3.0), (10.0, 1.0)])
 def test_empty_frames_have_shot_and_read_noise(background, read_noise):
-    settings = SimulationSettings(shape=(128, 128), n_particles=0, background=background,
-                                  read_noise=read_noise, seed=1)
+    settings = SimulationSettings(
+        shape=(128, 128), n_particles=0, background=background, read_noise=read_noise, seed=1
+    )
     frames = simulate_movie(8, settings).frames
     assert frames.dtype == np.uint16 and frames.shape == (8, 128, 128)
     values = frames.astype(float)
@@ -164,13 +182,19 @@ def test_rendered_spot_conserves_photons_and_centres_on_the_position():
 
 def test_psf_peak_sits_on_the_truth_and_brightness_scales_with_diameter():
     settings = SimulationSettings(
-        shape=(96, 96), n_particles=4, populations=(Population(1000), Population(2000)),
-        brightness_at_100nm=2000.0, brightness_exponent=1.0, read_noise=2.0,
-        depth_um=4.0, focal_depth_um=4.0, seed=4,
+        shape=(96, 96),
+        n_particles=4,
+        populations=(Population(1000), Population(2000)),
+        brightness_at_100nm=2000.0,
+        brightness_exponent=1.0,
+        read_noise=2.0,
+        depth_um=4.0,
+        focal_depth_um=4.0,
+        seed=4,
     )
     movie = simulate_movie(40, settings)
     checked = 0
-    for (frame, truth) in movie.truth.groupby("frame"):
+    for frame, truth in movie.truth.groupby("frame"):
         for row in truth.itertuples():
             others = truth[truth["particle"] != row.particle]
             isolated = np.all(np.hypot(others["y"] - row.y, others["x"] - row.x) > 16)
@@ -178,8 +202,8 @@ def test_psf_peak_sits_on_the_truth_and_brightness_scales_with_diameter():
             if not (isolated and inside):
                 continue
             cy, cx = int(round(row.y)), int(round(row.x))
-            window = movie.frames[frame, cy - 7:cy + 8, cx - 7:cx + 8].astype(float) - 100.0
-            rows, cols = np.mgrid[cy - 7:cy + 8, cx - 7:cx + 8]
+            window = movie.frames[frame, cy - 7 : cy + 8, cx - 7 : cx + 8].astype(float) - 100.0
+            rows, cols = np.mgrid[cy - 7 : cy + 8, cx - 7 : cx + 8]
             assert (rows * window).sum() / window.sum() == pytest.approx(row.y, abs=0.1)
             assert (cols * window).sum() / window.sum() == pytest.approx(row.x, abs=0.1)
             expected_photons = 2000.0 * row.diameter_nm / 100.0
@@ -216,8 +240,12 @@ def test_particles_enter_and_leave_without_jumping():
     grouped = ordered.groupby("particle")
     gap = grouped["frame"].diff()
     distance_px = np.hypot(grouped["y"].diff(), grouped["x"].diff())
-    diffusion_px2 = physics.diffusion_um2_s(ordered["diameter_nm"].to_numpy(), 22.0,
-                                            physics.water_viscosity_pa_s(22.0)) / 0.01
+    diffusion_px2 = (
+        physics.diffusion_um2_s(
+            ordered["diameter_nm"].to_numpy(), 22.0, physics.water_viscosity_pa_s(22.0)
+        )
+        / 0.01
+    )
     sigma_px = np.sqrt(2 * diffusion_px2 * FRAME_INTERVAL_S * gap)
     assert np.nanmax(distance_px / sigma_px) < 6
 
@@ -231,8 +259,9 @@ def test_metadata_is_json_and_describes_the_movie():
     assert metadata["pixel_size_um"] == 0.1 and metadata["temperature_c"] == 25.0
     restored = SimulationSettings.from_dict(json.loads(json.dumps(metadata["camera_settings"])))
     assert restored == settings
-    custom = simulate_movie(1, SimulationSettings(shape=(16, 16), viscosity_pa_s=2e-3,
-                                                  exposure_s=0.002)).metadata
+    custom = simulate_movie(
+        1, SimulationSettings(shape=(16, 16), viscosity_pa_s=2e-3, exposure_s=0.002)
+    ).metadata
     assert custom["viscosity_pa_s"] == 2e-3 and custom["solvent"] is None
     assert custom["exposure_s"] == 0.002
 
@@ -247,11 +276,23 @@ def test_explicit_viscosity_slows_the_particles():
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("shape", (4, 64)), ("shape", (64,)), ("n_particles", -1), ("n_particles", 2.5),
-        ("pixel_size_um", 0.0), ("frame_interval_s", -0.01), ("exposure_s", 0.02),
-        ("temperature_c", 120.0), ("viscosity_pa_s", 0.0), ("psf_sigma_px", 0.0),
-        ("background", -1.0), ("read_noise", float("nan")), ("blur_substeps", 0),
-        ("focal_depth_um", 50.0), ("depth_um", -1.0), ("seed", -3), ("populations", ()),
+        ("shape", (4, 64)),
+        ("shape", (64,)),
+        ("n_particles", -1),
+        ("n_particles", 2.5),
+        ("pixel_size_um", 0.0),
+        ("frame_interval_s", -0.01),
+        ("exposure_s", 0.02),
+        ("temperature_c", 120.0),
+        ("viscosity_pa_s", 0.0),
+        ("psf_sigma_px", 0.0),
+        ("background", -1.0),
+        ("read_noise", float("nan")),
+        ("blur_substeps", 0),
+        ("focal_depth_um", 50.0),
+        ("depth_um", -1.0),
+        ("seed", -3),
+        ("populations", ()),
         ("brightness_at_100nm", -5.0),
     ],
 )

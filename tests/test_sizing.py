@@ -1,4 +1,5 @@
 """Sizing on synthetic tracks drawn directly with numpy (independent of the movie simulator)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,10 +40,14 @@ def brownian_tracks(
     position = path[:, :, :n_open].mean(axis=2) if n_open else path[:, :, 0]
     position = position + rng.normal(0.0, sigma_um, position.shape)
     particle, frame = np.meshgrid(np.arange(n_tracks), np.arange(n_frames), indexing="ij")
-    return pd.DataFrame({
-        "particle": particle.ravel(), "frame": frame.ravel(),
-        "y": position[..., 0].ravel() / PIXEL_UM, "x": position[..., 1].ravel() / PIXEL_UM,
-    })
+    return pd.DataFrame(
+        {
+            "particle": particle.ravel(),
+            "frame": frame.ravel(),
+            "y": position[..., 0].ravel() / PIXEL_UM,
+            "x": position[..., 1].ravel() / PIXEL_UM,
+        }
+    )
 
 
 def naive_D(tracks: pd.DataFrame) -> float:
@@ -87,13 +92,15 @@ def test_naive_msd_is_biased_by_noise_exactly_as_predicted():
     tracks = brownian_tracks(rng, exposure_s=0.0, sigma_um=sigma)
     assert naive_D(tracks) == pytest.approx(D_TRUE + sigma**2 / DT, rel=0.03)
     assert sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, 0.0).D_um2_s == pytest.approx(
-        D_TRUE, rel=0.04)
+        D_TRUE, rel=0.04
+    )
 
 
 def test_hand_computed_track_with_a_gap():
     # x steps 1, 2, -1 then a missed frame, then a step of 2; y stays at 0
-    tracks = pd.DataFrame({"particle": 7, "frame": [0, 1, 2, 3, 5, 6],
-                           "y": 0.0, "x": [0.0, 1.0, 3.0, 2.0, 9.0, 11.0]})
+    tracks = pd.DataFrame(
+        {"particle": 7, "frame": [0, 1, 2, 3, 5, 6], "y": 0.0, "x": [0.0, 1.0, 3.0, 2.0, 9.0, 11.0]}
+    )
     table = sizing.track_diffusion(tracks, 1.0, 1.0, 0.0, T_C, ETA)
     row = table.iloc[0]
     assert row["particle"] == 7 and row["n_frames"] == 6
@@ -115,9 +122,12 @@ def test_gaps_from_missed_detections_do_not_bias_D():
 
 def test_jackknife_error_matches_the_spread_of_repeated_experiments():
     rng = np.random.default_rng(9)
-    estimates = [sizing.ensemble_diffusion(brownian_tracks(rng, n_tracks=30, n_frames=40,
-                                                           substeps=10), PIXEL_UM, DT, DT)
-                 for _ in range(40)]
+    estimates = [
+        sizing.ensemble_diffusion(
+            brownian_tracks(rng, n_tracks=30, n_frames=40, substeps=10), PIXEL_UM, DT, DT
+        )
+        for _ in range(40)
+    ]
     spread = np.std([e.D_um2_s for e in estimates], ddof=1)
     typical_se = np.sqrt(np.mean([e.D_se_um2_s**2 for e in estimates]))
     assert typical_se == pytest.approx(spread, rel=0.35)
@@ -151,8 +161,9 @@ def test_size_statistics_of_a_lognormal_and_of_excluded_values():
     assert stats["d90"] == pytest.approx(150.0 * np.exp(1.2816 * 0.2), rel=0.02)
     assert stats["span"] == pytest.approx((stats["d90"] - stats["d10"]) / stats["d50"])
     assert stats["sd"] == pytest.approx(np.std(sizes, ddof=1))
-    bimodal = np.concatenate([np.full(30, 100.0) + rng.normal(0, 3, 30),
-                              np.full(70, 300.0) + rng.normal(0, 9, 70)])
+    bimodal = np.concatenate(
+        [np.full(30, 100.0) + rng.normal(0, 3, 30), np.full(70, 300.0) + rng.normal(0, 9, 70)]
+    )
     assert sizing.size_statistics(bimodal)["mode"] == pytest.approx(300.0, rel=0.05)
     empty = sizing.size_statistics([np.nan])
     assert empty["n"] == 0 and empty["n_excluded"] == 1 and np.isnan(empty["mean"])
@@ -172,8 +183,9 @@ def test_drift_is_flagged():
     estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
     assert estimate.drift_y_um_s == pytest.approx(15.0, abs=4 * estimate.drift_y_se_um_s)
     # the covariance estimate is inflated by 1.5 v^2 dt per axis (averaged over the two axes)
-    assert estimate.D_um2_s == pytest.approx(D_TRUE + 0.75 * 15.0**2 * DT,
-                                             abs=4 * estimate.D_se_um2_s)
+    assert estimate.D_um2_s == pytest.approx(
+        D_TRUE + 0.75 * 15.0**2 * DT, abs=4 * estimate.D_se_um2_s
+    )
     text = " ".join(sizing.quality_warnings(table, estimate))
     assert "drifts" in text and "positively correlated" in text
 
@@ -188,11 +200,17 @@ def test_confined_motion_is_flagged_by_the_msd_slope():
     position[:, 0] = rng.normal(0, np.sqrt(variance), (n_tracks, 2))
     for frame in range(1, n_frames):
         position[:, frame] = keep * position[:, frame - 1] + rng.normal(
-            0, np.sqrt(variance * (1 - keep**2)), (n_tracks, 2))
+            0, np.sqrt(variance * (1 - keep**2)), (n_tracks, 2)
+        )
     particle, frame = np.meshgrid(np.arange(n_tracks), np.arange(n_frames), indexing="ij")
-    tracks = pd.DataFrame({"particle": particle.ravel(), "frame": frame.ravel(),
-                           "y": position[..., 0].ravel() / PIXEL_UM,
-                           "x": position[..., 1].ravel() / PIXEL_UM})
+    tracks = pd.DataFrame(
+        {
+            "particle": particle.ravel(),
+            "frame": frame.ravel(),
+            "y": position[..., 0].ravel() / PIXEL_UM,
+            "x": position[..., 1].ravel() / PIXEL_UM,
+        }
+    )
     estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, 0.0)
     assert estimate.D_msd_um2_s < 0.8 * estimate.D_um2_s
     table = sizing.track_diffusion(tracks, PIXEL_UM, DT, 0.0, T_C, ETA)
@@ -230,13 +248,22 @@ def test_no_tracks_gives_one_clear_warning():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"exposure_s": 2 * DT}, "exposure_s"), ({"exposure_s": -1.0}, "exposure_s"),
-     ({"frame_interval_s": 0.0}, "frame_interval_s"), ({"pixel_size_um": None}, "pixel_size_um")],
+    [
+        ({"exposure_s": 2 * DT}, "exposure_s"),
+        ({"exposure_s": -1.0}, "exposure_s"),
+        ({"frame_interval_s": 0.0}, "frame_interval_s"),
+        ({"pixel_size_um": None}, "pixel_size_um"),
+    ],
 )
 def test_bad_parameters_are_named(kwargs, field):
     tracks = brownian_tracks(np.random.default_rng(0), n_tracks=2, n_frames=5)
-    arguments = {"pixel_size_um": PIXEL_UM, "frame_interval_s": DT, "exposure_s": DT,
-                 "temperature_c": T_C, "viscosity_pa_s": ETA} | kwargs
+    arguments = {
+        "pixel_size_um": PIXEL_UM,
+        "frame_interval_s": DT,
+        "exposure_s": DT,
+        "temperature_c": T_C,
+        "viscosity_pa_s": ETA,
+    } | kwargs
     with pytest.raises(PyntaInputError, match=field):
         sizing.track_diffusion(tracks, **arguments)
 

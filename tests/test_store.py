@@ -1,4 +1,5 @@
 """Tests of the zarr movie store: frames, metadata, per-frame arrays, tables, crash safety."""
+
 from __future__ import annotations
 
 import json
@@ -133,7 +134,8 @@ def test_writer_killed_while_appending_leaves_a_consistent_store(store_path):
         f"""
         import sys, numpy as np
         from napari_pynta.store import MovieStore
-        store = MovieStore.create({str(store_path)!r}, (16, 24), "uint16", {{"frame_interval_s": 0.01}})
+        metadata = {{"frame_interval_s": 0.01}}
+        store = MovieStore.create({str(store_path)!r}, (16, 24), "uint16", metadata)
         block = 0
         while True:
             block += 1

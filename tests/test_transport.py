@@ -1,4 +1,5 @@
 """Transport: frames and tables cross ZeroMQ intact, without pickle, and frames without copies."""
+
 from __future__ import annotations
 
 import pickle
@@ -27,6 +28,7 @@ def pair():
 @pytest.fixture
 def no_pickle(monkeypatch):
     """Make any use of pickle fail: the frame and table paths must not need it."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("pickle used on the transport path")
 
@@ -72,13 +74,15 @@ def test_non_contiguous_frames_are_sent_in_c_order(pair):
 
 def test_table_round_trip_keeps_columns_dtypes_and_values(pair, no_pickle):
     push, pull = pair
-    table = pd.DataFrame({
-        "frame": np.array([3, 3, 3], np.int64),
-        "y": [1.5, 2.25, np.nan],
-        "x": [0.0, -1.0, 1e9],
-        "particle": np.array([0, 1, 2], np.int64),
-        "flag": [True, False, True],
-    })
+    table = pd.DataFrame(
+        {
+            "frame": np.array([3, 3, 3], np.int64),
+            "y": [1.5, 2.25, np.nan],
+            "x": [0.0, -1.0, 1e9],
+            "particle": np.array([0, 1, 2], np.int64),
+            "flag": [True, False, True],
+        }
+    )
     transport.send_table(push, transport.TOPIC_TRACKS, table, seq=3)
     topic, header, received = transport.recv_table(pull)
     assert topic == "tracks" and header["seq"] == 3

@@ -1,4 +1,5 @@
 """napari-pynta: live nanoparticle tracking analysis (NTA) in napari and on the command line."""
+
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version

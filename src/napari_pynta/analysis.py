@@ -8,6 +8,7 @@
 
 and the live linker runs :func:`summarize_tracks` on the tracks it has linked so far.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,14 @@ from napari_pynta.export import make_output_directory
 Progress = Callable[[int, int], None]
 
 #: metadata keys (store attributes) that fill :class:`AnalysisParams` fields of the same name
-METADATA_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c",
-                   "viscosity_pa_s", "solvent")
+METADATA_FIELDS = (
+    "pixel_size_um",
+    "frame_interval_s",
+    "exposure_s",
+    "temperature_c",
+    "viscosity_pa_s",
+    "solvent",
+)
 #: fields without which no size can be computed
 REQUIRED_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
 
@@ -107,8 +114,11 @@ class AnalysisParams:
             )
         values = {key: metadata[key] for key in METADATA_FIELDS if metadata.get(key) is not None}
         given = {key: value for key, value in overrides.items() if value is not None}
-        if "temperature_c" in given and "viscosity_pa_s" not in given \
-                and values.get("solvent", "water") in physics.KNOWN_SOLVENTS:
+        if (
+            "temperature_c" in given
+            and "viscosity_pa_s" not in given
+            and values.get("solvent", "water") in physics.KNOWN_SOLVENTS
+        ):
             # the stored viscosity is the solvent's at the stored temperature: recompute it
             values.pop("viscosity_pa_s", None)
         values.update(given)
@@ -117,14 +127,20 @@ class AnalysisParams:
     @property
     def resolved_viscosity_pa_s(self) -> float:
         """The viscosity used for sizing: ``viscosity_pa_s`` or the solvent's at the temperature."""
-        return physics.resolve_viscosity_pa_s(self.temperature_c, self.viscosity_pa_s,
-                                              self.solvent or "water")
+        return physics.resolve_viscosity_pa_s(
+            self.temperature_c, self.viscosity_pa_s, self.solvent or "water"
+        )
 
     def detection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`napari_pynta.detect.locate` for these parameters."""
-        return {"engine": self.engine, "diameter": self.diameter_px, "minmass": self.minmass,
-                "separation": self.separation, "invert": self.invert,
-                "percentile": self.percentile}
+        return {
+            "engine": self.engine,
+            "diameter": self.diameter_px,
+            "minmass": self.minmass,
+            "separation": self.separation,
+            "invert": self.invert,
+            "percentile": self.percentile,
+        }
 
     def validate(self) -> AnalysisParams:
         """Check every field; return self so calls can be chained.
@@ -137,31 +153,42 @@ class AnalysisParams:
         for name in REQUIRED_FIELDS:
             if getattr(self, name) is None:
                 raise PyntaInputError(
-                    f"{cli_flag(name)} is required: the movie has no {name} metadata")
+                    f"{cli_flag(name)} is required: the movie has no {name} metadata"
+                )
         for name in ("pixel_size_um", "frame_interval_s"):
             require_positive(cli_flag(name), getattr(self, name))
         require_positive(cli_flag("exposure_s"), self.exposure_s, allow_zero=True)
         if self.exposure_s > self.frame_interval_s:
             raise PyntaInputError(
                 f"--exposure-s ({self.exposure_s:g} s) must not exceed --frame-interval-s "
-                f"({self.frame_interval_s:g} s)")
+                f"({self.frame_interval_s:g} s)"
+            )
         try:
-            self.resolved_viscosity_pa_s
+            _ = self.resolved_viscosity_pa_s  # raises for an unknown solvent or temperature
         except PyntaInputError as error:
             raise PyntaInputError(
-                f"{error} (set --temperature-c, or --viscosity-pa-s for other solvents)") from None
-        detect.validate_detection_params(**self.detection_kwargs())
+                f"{error} (set --temperature-c, or --viscosity-pa-s for other solvents)"
+            ) from None
+        detection = self.detection_kwargs()
+        detect.check_engine(detection.pop("engine"))
+        detect.validate_detection_params(**detection)
         if self.search_range_px is not None:
             require_positive(cli_flag("search_range_px"), self.search_range_px)
-        if isinstance(self.memory, bool) or not isinstance(self.memory, (int, np.integer)) \
-                or self.memory < 0:
+        if (
+            isinstance(self.memory, bool)
+            or not isinstance(self.memory, (int, np.integer))
+            or self.memory < 0
+        ):
             raise PyntaInputError(f"--memory must be an integer >= 0 (frames), got {self.memory!r}")
-        if isinstance(self.min_track_length, bool) or \
-                not isinstance(self.min_track_length, (int, np.integer)) or \
-                self.min_track_length < 3:
+        if (
+            isinstance(self.min_track_length, bool)
+            or not isinstance(self.min_track_length, (int, np.integer))
+            or self.min_track_length < 3
+        ):
             raise PyntaInputError(
                 f"--min-track-length must be an integer >= 3 (two successive steps are needed), "
-                f"got {self.min_track_length!r}")
+                f"got {self.min_track_length!r}"
+            )
         if self.depth_um is not None:
             require_positive(cli_flag("depth_um"), self.depth_um)
         return self
@@ -205,8 +232,11 @@ class AnalysisResult:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The result tables by name (:data:`TABLE_NAMES`)."""
-        return {"localizations": self.localizations, "tracks": self.tracks,
-                "per_track": self.per_track}
+        return {
+            "localizations": self.localizations,
+            "tracks": self.tracks,
+            "per_track": self.per_track,
+        }
 
     def save_results(self, store) -> None:
         """Write the tables into a pynta store opened writable (``MovieStore.open(path, "r+")``).
@@ -328,12 +358,16 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     """
     spacing = nearest_neighbour_spacing_px(localizations)
     low, high = PILOT_RANGE_LIMITS_PX
-    pilot_range = float(np.clip(PILOT_RANGE_SPACING_FRACTION * spacing, low, high)) \
-        if np.isfinite(spacing) else high
+    pilot_range = (
+        float(np.clip(PILOT_RANGE_SPACING_FRACTION * spacing, low, high))
+        if np.isfinite(spacing)
+        else high
+    )
     first = localizations["frame"].min() if len(localizations) else 0
     pilot = localizations[localizations["frame"] < first + PILOT_FRAMES]
-    tracks = link.filter_tracks(link.link_features(pilot, pilot_range, memory=0),
-                                PILOT_MIN_TRACK_LENGTH)
+    tracks = link.filter_tracks(
+        link.link_features(pilot, pilot_range, memory=0), PILOT_MIN_TRACK_LENGTH
+    )
     ordered = tracks.sort_values(["particle", "frame"])
     differences = ordered.groupby("particle")[["frame", "y", "x"]].diff()
     steps = differences[differences["frame"] == 1]
@@ -392,27 +426,58 @@ def summarize_tracks(
         n_frames = int(tracks["frame"].max() - tracks["frame"].min() + 1) if len(tracks) else 0
     kept = link.filter_tracks(tracks, params.min_track_length)
     viscosity = params.resolved_viscosity_pa_s
-    per_track = sizing.track_diffusion(kept, params.pixel_size_um, params.frame_interval_s,
-                                       params.exposure_s, params.temperature_c, viscosity)
-    ensemble = sizing.ensemble_diffusion(kept, params.pixel_size_um, params.frame_interval_s,
-                                         params.exposure_s)
+    per_track = sizing.track_diffusion(
+        kept,
+        params.pixel_size_um,
+        params.frame_interval_s,
+        params.exposure_s,
+        params.temperature_c,
+        viscosity,
+    )
+    ensemble = sizing.ensemble_diffusion(
+        kept, params.pixel_size_um, params.frame_interval_s, params.exposure_s
+    )
     warnings = list(notes) + sizing.quality_warnings(per_track, ensemble)
-    summary = summarize(localizations, kept, per_track, ensemble, warnings, n_frames, params,
-                        source)
-    sizes = deconvolve.deconvolve_tracks(
-        kept, per_track, pixel_size_um=params.pixel_size_um,
-        frame_interval_s=params.frame_interval_s, exposure_s=params.exposure_s,
-        temperature_c=params.temperature_c, viscosity_pa_s=viscosity) if len(per_track) else None
+    summary = summarize(
+        localizations, kept, per_track, ensemble, warnings, n_frames, params, source
+    )
+    sizes = (
+        deconvolve.deconvolve_tracks(
+            kept,
+            per_track,
+            pixel_size_um=params.pixel_size_um,
+            frame_interval_s=params.frame_interval_s,
+            exposure_s=params.exposure_s,
+            temperature_c=params.temperature_c,
+            viscosity_pa_s=viscosity,
+        )
+        if len(per_track)
+        else None
+    )
     summary |= _json_ready(sizes.summary() if sizes else {"deconvolved_nm": None})
-    summary["concentration"] = _json_ready(concentration.concentration_summary(
-        localizations, n_frames, frame_shape, params.pixel_size_um, params.depth_um))
-    return AnalysisResult(localizations=localizations, tracks=kept, per_track=per_track,
-                          summary=summary, warnings=warnings, params=params, ensemble=ensemble,
-                          sizes=sizes, frame_shape=frame_shape)
+    summary["concentration"] = _json_ready(
+        concentration.concentration_summary(
+            localizations, n_frames, frame_shape, params.pixel_size_um, params.depth_um
+        )
+    )
+    return AnalysisResult(
+        localizations=localizations,
+        tracks=kept,
+        per_track=per_track,
+        summary=summary,
+        warnings=warnings,
+        params=params,
+        ensemble=ensemble,
+        sizes=sizes,
+        frame_shape=frame_shape,
+    )
 
 
 def analyze_localizations(
-    localizations: pd.DataFrame, n_frames: int, params: AnalysisParams, source: str | None = None,
+    localizations: pd.DataFrame,
+    n_frames: int,
+    params: AnalysisParams,
+    source: str | None = None,
     frame_shape: tuple[int, int] | None = None,
 ) -> AnalysisResult:
     """Everything after detection: link, filter, size, summarize.
@@ -443,10 +508,18 @@ def analyze_localizations(
             notes.append(
                 f"Particles move almost as far between frames as they are apart; the search "
                 f"range was capped at {search_range:.1f} px. Lower the concentration or the "
-                "frame interval, or set --search-range-px.")
+                "frame interval, or set --search-range-px."
+            )
     linked = link.link_features(localizations, params.search_range_px, params.memory)
-    return summarize_tracks(linked, params, n_frames=n_frames, localizations=localizations,
-                            source=source, frame_shape=frame_shape, notes=notes)
+    return summarize_tracks(
+        linked,
+        params,
+        n_frames=n_frames,
+        localizations=localizations,
+        source=source,
+        frame_shape=frame_shape,
+        notes=notes,
+    )
 
 
 def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> AnalysisResult:
@@ -470,9 +543,13 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     check_frames(frames)
     params = resolve_minmass(frames, params)
     localizations = detect_frames(frames, params, progress=progress)
-    return analyze_localizations(localizations, int(frames.shape[0]), params,
-                                 source=getattr(movie, "source", None),
-                                 frame_shape=tuple(int(n) for n in frames.shape[1:]))
+    return analyze_localizations(
+        localizations,
+        int(frames.shape[0]),
+        params,
+        source=getattr(movie, "source", None),
+        frame_shape=tuple(int(n) for n in frames.shape[1:]),
+    )
 
 
 # ---------------------------------------------------------------------------------- summary
@@ -501,8 +578,9 @@ def summarize(
     viscosity = params.resolved_viscosity_pa_s
     diameter = float(physics.diameter_nm(ensemble.D_um2_s, params.temperature_c, viscosity))
     # d ∝ 1/D, so the relative errors are equal
-    diameter_se = diameter * ensemble.D_se_um2_s / ensemble.D_um2_s \
-        if ensemble.D_um2_s > 0 else math.nan
+    diameter_se = (
+        diameter * ensemble.D_se_um2_s / ensemble.D_um2_s if ensemble.D_um2_s > 0 else math.nan
+    )
     size = sizing.size_statistics(per_track["diameter_nm"])
     used = dataclasses.asdict(params) | {"viscosity_pa_s": viscosity}
     summary = {

@@ -14,6 +14,7 @@ movies are in flight at once.
 A movie that cannot be opened, lacks required metadata, or fails in any of its tasks is reported
 in its own :class:`MovieOutcome` while the other movies finish.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,11 +105,16 @@ def frame_chunks(n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
     list of (int, int)
         Ranges covering every frame exactly once, in order.
     """
-    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, (int, np.integer)) \
-            or chunk_frames < 1:
+    if (
+        isinstance(chunk_frames, bool)
+        or not isinstance(chunk_frames, (int, np.integer))
+        or chunk_frames < 1
+    ):
         raise PyntaInputError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
-    return [(start, min(start + int(chunk_frames), n_frames))
-            for start in range(0, n_frames, int(chunk_frames))]
+    return [
+        (start, min(start + int(chunk_frames), n_frames))
+        for start in range(0, n_frames, int(chunk_frames))
+    ]
 
 
 def default_chunk_frames(frame_bytes: int, n_frames: int, n_workers: int) -> int:
@@ -202,10 +208,10 @@ def finish_movie(
         Equal to :func:`napari_pynta.analysis.analyze` on the same movie.
     """
     tables = [table for table in chunk_localizations if len(table)]
-    localizations = pd.concat(tables, ignore_index=True) if tables \
-        else detect.empty_localizations()
-    return analysis.analyze_localizations(localizations, n_frames, params, source=source,
-                                          frame_shape=frame_shape)
+    localizations = pd.concat(tables, ignore_index=True) if tables else detect.empty_localizations()
+    return analysis.analyze_localizations(
+        localizations, n_frames, params, source=source, frame_shape=frame_shape
+    )
 
 
 # ------------------------------------------------------------------------- drivers
@@ -228,8 +234,12 @@ class _Plan:
     chunks: tuple[tuple[int, int], ...]
 
 
-def _plan(path: str | os.PathLike[str], make_params: ParamsFactory, chunk_frames: int | None,
-          n_workers: int) -> _Plan:
+def _plan(
+    path: str | os.PathLike[str],
+    make_params: ParamsFactory,
+    chunk_frames: int | None,
+    n_workers: int,
+) -> _Plan:
     """Open a movie (metadata only), build and validate its parameters, cut it into chunks."""
     movie = open_movie(path)
     analysis.check_frames(movie.frames)
@@ -238,8 +248,14 @@ def _plan(path: str | os.PathLike[str], make_params: ParamsFactory, chunk_frames
     frame_shape = tuple(int(size) for size in movie.frames.shape[1:])
     frame_bytes = math.prod(frame_shape) * movie.frames.dtype.itemsize
     length = chunk_frames or default_chunk_frames(frame_bytes, n_frames, n_workers)
-    return _Plan(os.path.abspath(os.fspath(path)), movie.source, params, n_frames, frame_shape,
-                 tuple(frame_chunks(n_frames, length)))
+    return _Plan(
+        os.path.abspath(os.fspath(path)),
+        movie.source,
+        params,
+        n_frames,
+        frame_shape,
+        tuple(frame_chunks(n_frames, length)),
+    )
 
 
 def analyze_batch(
@@ -285,16 +301,32 @@ def analyze_batch(
         prefix = f"pynta-{token}-{index}"
         params = client.submit(prepare_params, plan.source, plan.params, key=f"{prefix}-prepare")
         chunks = [
-            client.submit(detect_chunk, plan.source, start, stop, params,
-                          key=f"{prefix}-detect-{start}")
+            client.submit(
+                detect_chunk, plan.source, start, stop, params, key=f"{prefix}-detect-{start}"
+            )
             for start, stop in plan.chunks
         ]
-        frames_of.update({chunk: stop - start for chunk, (start, stop) in zip(chunks, plan.chunks)})
-        finish = client.submit(finish_movie, chunks, plan.n_frames, plan.frame_shape, params,
-                               plan.recorded_source, key=f"{prefix}-finish", priority=1)
+        frames_of.update(
+            {chunk: stop - start for chunk, (start, stop) in zip(chunks, plan.chunks, strict=False)}
+        )
+        finish = client.submit(
+            finish_movie,
+            chunks,
+            plan.n_frames,
+            plan.frame_shape,
+            params,
+            plan.recorded_source,
+            key=f"{prefix}-finish",
+            priority=1,
+        )
         movie_of[finish] = index
-    with tqdm(total=sum(frames_of.values()), unit="frame", desc="pynta analyze",
-              disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=sum(frames_of.values()),
+        unit="frame",
+        desc="pynta analyze",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
         bar.set_postfix_str(_movies_done(outcomes))
         for future in as_completed([*frames_of, *movie_of], loop=client.loop):
             if future in frames_of:
@@ -345,8 +377,16 @@ def analyze_serially(
 
 # ------------------------------------------------------------------------- reporting
 #: summary keys copied into the one-row-per-movie table
-SUMMARY_COLUMNS = ("n_frames", "n_localizations", "particles_per_frame", "n_tracks",
-                   "diameter_nm", "diameter_se_nm", "D_um2_s", "D_se_um2_s")
+SUMMARY_COLUMNS = (
+    "n_frames",
+    "n_localizations",
+    "particles_per_frame",
+    "n_tracks",
+    "diameter_nm",
+    "diameter_se_nm",
+    "D_um2_s",
+    "D_se_um2_s",
+)
 #: size statistics copied into the table (``size_nm`` of the summary)
 SIZE_COLUMNS = ("mean", "mode", "sd", "d10", "d50", "d90", "span")
 _COUNT_COLUMNS = ("n_frames", "n_localizations", "n_tracks", "n_warnings")
@@ -375,9 +415,17 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
         row["n_warnings"] = len(summary.get("warnings", [])) if outcome.ok else None
         row["error"] = outcome.error
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["movie", "status", *SUMMARY_COLUMNS,
-                                        *(f"size_{key}_nm" for key in SIZE_COLUMNS),
-                                        "n_warnings", "error"])
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "movie",
+            "status",
+            *SUMMARY_COLUMNS,
+            *(f"size_{key}_nm" for key in SIZE_COLUMNS),
+            "n_warnings",
+            "error",
+        ],
+    )
     # counts stay integers next to the empty cells of failed movies
     return table.astype({name: "Int64" for name in _COUNT_COLUMNS})
 
@@ -398,9 +446,13 @@ def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") ->
     """
     if name not in analysis.TABLE_NAMES:
         raise PyntaInputError(
-            f"table must be one of {', '.join(analysis.TABLE_NAMES)}, got {name!r}")
-    tables = [outcome.result.tables()[name].assign(movie=outcome.path)
-              for outcome in outcomes if outcome.ok]
+            f"table must be one of {', '.join(analysis.TABLE_NAMES)}, got {name!r}"
+        )
+    tables = [
+        outcome.result.tables()[name].assign(movie=outcome.path)
+        for outcome in outcomes
+        if outcome.ok
+    ]
     if not tables:
         return pd.DataFrame(columns=["movie"])
     combined = pd.concat(tables, ignore_index=True)
@@ -421,11 +473,20 @@ def batch_json(outcomes: Sequence[MovieOutcome]) -> dict[str, Any]:
         ``{"n_movies", "n_failed", "movies": [{"path", "status", "summary", "error"}, ...]}``
         where ``summary`` is exactly the single-movie ``pynta analyze --json`` object.
     """
-    movies = [{"path": outcome.path, "status": "ok" if outcome.ok else "error",
-               "summary": outcome.result.summary if outcome.ok else None,
-               "error": outcome.error} for outcome in outcomes]
-    return {"n_movies": len(movies), "n_failed": sum(not outcome.ok for outcome in outcomes),
-            "movies": movies}
+    movies = [
+        {
+            "path": outcome.path,
+            "status": "ok" if outcome.ok else "error",
+            "summary": outcome.result.summary if outcome.ok else None,
+            "error": outcome.error,
+        }
+        for outcome in outcomes
+    ]
+    return {
+        "n_movies": len(movies),
+        "n_failed": sum(not outcome.ok for outcome in outcomes),
+        "movies": movies,
+    }
 
 
 def _folder_names(paths: Sequence[str]) -> list[str]:
@@ -471,16 +532,23 @@ def write_batch_outputs(
     written = [directory / "summary.csv", directory / "per_track.csv"]
     summary_table(outcomes).to_csv(written[0], index=False)
     combined_table(outcomes, "per_track").to_csv(written[1], index=False)
-    for outcome, name in zip(outcomes, _folder_names([outcome.path for outcome in outcomes])):
+    for outcome, name in zip(
+        outcomes, _folder_names([outcome.path for outcome in outcomes]), strict=False
+    ):
         if outcome.ok:
             written.extend(export(outcome.result, directory / name))
     return written
 
 
 #: columns of the terminal table: (summary table column, heading, format)
-_TEXT_COLUMNS = (("n_frames", "frames", "{:.0f}"), ("n_tracks", "tracks", "{:.0f}"),
-                 ("diameter_nm", "d (nm)", "{:.1f}"), ("diameter_se_nm", "± SE", "{:.1f}"),
-                 ("size_d50_nm", "D50 (nm)", "{:.1f}"), ("n_warnings", "warnings", "{:.0f}"))
+_TEXT_COLUMNS = (
+    ("n_frames", "frames", "{:.0f}"),
+    ("n_tracks", "tracks", "{:.0f}"),
+    ("diameter_nm", "d (nm)", "{:.1f}"),
+    ("diameter_se_nm", "± SE", "{:.1f}"),
+    ("size_d50_nm", "D50 (nm)", "{:.1f}"),
+    ("n_warnings", "warnings", "{:.0f}"),
+)
 
 
 def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
@@ -503,8 +571,12 @@ def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
     rows = [["movie", *(heading for _, heading, _ in _TEXT_COLUMNS)]]
     for record in table.to_dict("records"):
         if record["status"] == "ok":
-            rows.append([record["movie"], *(cell(record[column], template)
-                                            for column, _, template in _TEXT_COLUMNS)])
+            rows.append(
+                [
+                    record["movie"],
+                    *(cell(record[column], template) for column, _, template in _TEXT_COLUMNS),
+                ]
+            )
         else:
             rows.append([record["movie"], f"FAILED: {record['error']}"])
     widths = [max(len(row[0]) for row in rows)]
@@ -514,10 +586,20 @@ def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
         if len(row) == 2:
             lines.append(f"{row[0]:<{widths[0]}}  {row[1]}")
         else:
-            lines.append("  ".join([f"{row[0]:<{widths[0]}}",
-                                    *(f"{value:>{width}}" for value, width in zip(row[1:],
-                                                                                  widths[1:]))]))
+            lines.append(
+                "  ".join(
+                    [
+                        f"{row[0]:<{widths[0]}}",
+                        *(
+                            f"{value:>{width}}"
+                            for value, width in zip(row[1:], widths[1:], strict=False)
+                        ),
+                    ]
+                )
+            )
     n_failed = sum(not outcome.ok for outcome in outcomes)
-    lines.append(f"{len(outcomes) - n_failed} of {len(outcomes)} movies analysed"
-                 + (f", {n_failed} failed" if n_failed else ""))
+    lines.append(
+        f"{len(outcomes) - n_failed} of {len(outcomes)} movies analysed"
+        + (f", {n_failed} failed" if n_failed else "")
+    )
     return "\n".join(lines)

@@ -5,6 +5,7 @@ worker processes (detection is CPU bound and holds the GIL in places, so process
 threads do not); ``--scheduler tcp://HOST:PORT`` connects to a scheduler that is already running,
 for example one started by dask-jobqueue on an HPC cluster (see ``docs/cluster.md``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -136,18 +137,23 @@ def dask_client(
     scheduler = validate_scheduler(scheduler)
     n_workers = validate_workers(scheduler, n_workers)
     if scheduler == LOCAL:
-        config = {f"distributed.nanny.pre-spawn-environ.{name}": None
-                  for name in BLAS_THREAD_VARIABLES}
+        config = {
+            f"distributed.nanny.pre-spawn-environ.{name}": None for name in BLAS_THREAD_VARIABLES
+        }
         # the statistical profiler samples every worker 100 times a second: ~5 % of its CPU
         config["distributed.worker.profile.enabled"] = False
-        with dask.config.set(config), LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=memory_limit,
-            dashboard_address=":0",  # a free port: several clusters may run at once
-            silence_logs=logging.ERROR,
-        ) as cluster, Client(cluster, set_as_default=False) as client:
+        with (
+            dask.config.set(config),
+            LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=memory_limit,
+                dashboard_address=":0",  # a free port: several clusters may run at once
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):
             yield client
         return
     try:

@@ -9,6 +9,7 @@ Successive frames see mostly the same particles, so the frame counts are strongl
 the uncertainty of the mean count is estimated by batch means (blocks much longer than the
 correlation time of the counts), not by the naive standard error of independent frames.
 """
+
 from __future__ import annotations
 
 import math
@@ -150,9 +151,11 @@ def detection_volume_ml(
     float
         Volume in mL.
     """
-    return field_of_view_um2(frame_shape, pixel_size_um) * require_positive(
-        "depth_um", depth_um
-    ) * ML_PER_UM3
+    return (
+        field_of_view_um2(frame_shape, pixel_size_um)
+        * require_positive("depth_um", depth_um)
+        * ML_PER_UM3
+    )
 
 
 def field_of_view_um2(frame_shape: tuple[int, int], pixel_size_um: float) -> float:
@@ -225,9 +228,14 @@ def concentration_summary(
     # live summaries count the frames spanned by the tracks, which need not start at frame 0
     first = 0 if frames is None or frames.empty or frames.max() < n_frames else int(frames.min())
     counts = particles_per_frame(localizations, n_frames, first_frame=first)
-    entry = {"particles_per_frame": counts.mean, "particles_per_frame_sem": counts.sem,
-             "depth_um": depth_um, "detection_volume_ml": None, "particles_per_ml": None,
-             "particles_per_ml_sem": None}
+    entry = {
+        "particles_per_frame": counts.mean,
+        "particles_per_frame_sem": counts.sem,
+        "depth_um": depth_um,
+        "detection_volume_ml": None,
+        "particles_per_ml": None,
+        "particles_per_ml_sem": None,
+    }
     if depth_um is not None and frame_shape is not None:
         entry |= concentration(counts, frame_shape, pixel_size_um, Depth(depth_um)).as_dict()
     return entry

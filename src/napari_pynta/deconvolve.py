@@ -23,6 +23,7 @@ gives Walker's plain EM.
 
 The distributions here are **track-weighted**: every track counts once, as in every NTA report.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -142,8 +143,10 @@ class TrackSteps:
             )
         if n_steps.size == 0:
             raise PyntaInputError("n_steps must hold at least one track, got none")
-        if not np.all(np.isfinite(n_steps.astype(float))) or np.any(n_steps < 1) or np.any(
-            n_steps != np.round(n_steps)
+        if (
+            not np.all(np.isfinite(n_steps.astype(float)))
+            or np.any(n_steps < 1)
+            or np.any(n_steps != np.round(n_steps))
         ):
             raise PyntaInputError("n_steps must be whole numbers >= 1")
         if not np.all(np.isfinite(msd1)) or np.any(msd1 <= 0):
@@ -162,9 +165,7 @@ class TrackSteps:
         return int(self.n_steps.size)
 
     @classmethod
-    def from_table(
-        cls, per_track: pd.DataFrame, sigma_um: pd.Series | None = None
-    ) -> TrackSteps:
+    def from_table(cls, per_track: pd.DataFrame, sigma_um: pd.Series | None = None) -> TrackSteps:
         """From the per-track table of ``sizing.track_diffusion`` (``n_steps``, ``msd1_um2``).
 
         Tracks without a usable mean squared step (NaN or 0, e.g. a particle stuck in place
@@ -448,12 +449,13 @@ def find_peaks(
         indices = np.array([int(np.argmax(smooth))])
     # basins: split at the minimum of the smoothed curve between consecutive peaks
     splits = [
-        left + int(np.argmin(smooth[left : right + 1])) for left, right in zip(indices, indices[1:])
+        left + int(np.argmin(smooth[left : right + 1]))
+        for left, right in zip(indices, indices[1:], strict=False)
     ]
     bounds = [0, *splits, grid_nm.size]
     log_grid = np.log(grid_nm)
     peaks = []
-    for index, start, stop in zip(indices, bounds[:-1], bounds[1:]):
+    for index, start, stop in zip(indices, bounds[:-1], bounds[1:], strict=False):
         position = log_grid[index]
         if 0 < index < grid_nm.size - 1:  # parabolic refinement of the maximum in ln d
             y0, y1, y2 = smooth[index - 1 : index + 2]
@@ -560,7 +562,7 @@ def walker_em(
     weights = np.full(likelihood.shape[1], 1.0 / likelihood.shape[1])
     converged = False
     iteration = 0
-    for iteration in range(1, int(max_iter) + 1):
+    for iteration in range(1, int(max_iter) + 1):  # noqa: B007 (the count is reported)
         per_track = likelihood @ weights
         new_weights = weights * (likelihood.T @ (1.0 / per_track)) / n_tracks
         if kernel is not None:
@@ -635,8 +637,12 @@ def lognormal_fit(
     # start from the EM-free estimate: the grid point that best explains the tracks alone
     start_index = int(np.argmax(np.log(np.maximum(likelihood, 1e-300)).sum(axis=0)))
     start = np.array([log_grid[start_index], np.log(0.2)])
-    result = optimize.minimize(negative_log_likelihood, start, method="Nelder-Mead",
-                               options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
+    result = optimize.minimize(
+        negative_log_likelihood,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000},
+    )
     ln_median, sigma_log = unpack(result.x)
     weights = _lognormal_weights(log_grid, ln_median, sigma_log)
     weights /= weights.sum()
@@ -680,9 +686,11 @@ class DeconvolvedSizes:
         }
         fit = self.lognormal.statistics()
         lognormal = {key: fit[key] for key in ("mean", "mode", "sd", "d10", "d50", "d90", "span")}
-        lognormal |= {"median": self.lognormal.parameters["median_nm"],
-                      "sigma_log": self.lognormal.parameters["sigma_log"],
-                      "method": "log-normal fit"}
+        lognormal |= {
+            "median": self.lognormal.parameters["median_nm"],
+            "sigma_log": self.lognormal.parameters["sigma_log"],
+            "method": "log-normal fit",
+        }
         return {"deconvolved_nm": deconvolved, "lognormal_fit_nm": lognormal}
 
 

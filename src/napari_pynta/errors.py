@@ -1,4 +1,5 @@
 """Exceptions shared by every part of napari-pynta."""
+
 from __future__ import annotations
 
 

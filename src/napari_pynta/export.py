@@ -4,6 +4,7 @@
   counts, and the concentration per bin (particles/mL) when a detection depth was given.
 - ``per_track_sizes.csv``: one row per track: size, diffusion coefficient, track length.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,10 @@ def make_output_directory(directory: str | Path, label: str) -> Path:
         raise PyntaInputError(f"{label}: cannot create {str(directory)!r}: {error}") from None
     return directory
 
+
 def size_bin_edges(
-    per_track_nm: np.ndarray, deconvolved: SizeDistribution | None = None,
+    per_track_nm: np.ndarray,
+    deconvolved: SizeDistribution | None = None,
     bin_width_nm: float | None = None,
 ) -> np.ndarray:
     """Linear size bins from 0 nm to past the largest sizes of interest.
@@ -86,8 +89,9 @@ def size_bin_edges(
     sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
     tops = [float(np.quantile(sizes, RAW_UPPER_QUANTILE))] if sizes.size else []
     if deconvolved is not None:
-        tops.append(quantile(deconvolved.diameter_nm, deconvolved.weights,
-                             DECONVOLVED_UPPER_QUANTILE))
+        tops.append(
+            quantile(deconvolved.diameter_nm, deconvolved.weights, DECONVOLVED_UPPER_QUANTILE)
+        )
     top = UPPER_MARGIN * max(tops) if tops else 1000.0
     if bin_width_nm is None:
         raw_width = top / TARGET_BINS
@@ -165,15 +169,17 @@ def per_track_table(per_track: pd.DataFrame) -> pd.DataFrame:
     missing = [name for name in needed if name not in per_track.columns]
     if missing:
         raise PyntaInputError(f"per_track table lacks the columns {missing}")
-    return pd.DataFrame({
-        "Track ID": per_track["particle"].to_numpy(),
-        "Size (nm)": per_track["diameter_nm"].to_numpy(),
-        "Diffusion coefficient (um^2/s)": per_track["D_um2_s"].to_numpy(),
-        "Track length (frames)": per_track["n_frames"].to_numpy(),
-        "Steps": per_track["n_steps"].to_numpy(),
-        "Localization error (nm)": 1000.0 * per_track["sigma_um"].to_numpy(),
-        "Mean squared step (um^2)": per_track["msd1_um2"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "Track ID": per_track["particle"].to_numpy(),
+            "Size (nm)": per_track["diameter_nm"].to_numpy(),
+            "Diffusion coefficient (um^2/s)": per_track["D_um2_s"].to_numpy(),
+            "Track length (frames)": per_track["n_frames"].to_numpy(),
+            "Steps": per_track["n_steps"].to_numpy(),
+            "Localization error (nm)": 1000.0 * per_track["sigma_um"].to_numpy(),
+            "Mean squared step (um^2)": per_track["msd1_um2"].to_numpy(),
+        }
+    )
 
 
 def write_csv_exports(
@@ -203,7 +209,8 @@ def write_csv_exports(
     directory = make_output_directory(directory, "the export folder")
     distribution_path = directory / SIZE_DISTRIBUTION_FILE
     size_distribution_table(per_track, deconvolved, particles_per_ml=particles_per_ml).to_csv(
-        distribution_path, index=False, float_format="%.6g")
+        distribution_path, index=False, float_format="%.6g"
+    )
     tracks_path = directory / PER_TRACK_FILE
     per_track_table(per_track).to_csv(tracks_path, index=False, float_format="%.6g")
     return [distribution_path, tracks_path]

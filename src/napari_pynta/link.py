@@ -4,6 +4,7 @@
 state between frames, so the live pipeline can feed frames as they arrive. :func:`link_features`
 feeds a whole table through the same class, so live and offline analysis give identical tracks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,9 @@ class StreamingLinker:
             A copy of ``features`` with an int64 ``particle`` column.
         """
         frame = self._frame_number(features, frame)
-        coords = features[["y", "x"]].to_numpy(dtype=np.float64) if len(features) else \
-            np.empty((0, 2))
+        coords = (
+            features[["y", "x"]].to_numpy(dtype=np.float64) if len(features) else np.empty((0, 2))
+        )
         if not np.isfinite(coords).all():
             raise PyntaInputError(f"features of frame {frame} have non-finite y/x positions")
         if self._last_frame is None:
@@ -126,9 +128,7 @@ class StreamingLinker:
         return ids
 
 
-def link_features(
-    features: pd.DataFrame, search_range_px: float, memory: int = 3
-) -> pd.DataFrame:
+def link_features(features: pd.DataFrame, search_range_px: float, memory: int = 3) -> pd.DataFrame:
     """Link a table of localizations from many frames into tracks.
 
     Parameters
@@ -173,8 +173,11 @@ def filter_tracks(tracks: pd.DataFrame, min_length: int) -> pd.DataFrame:
     pandas.DataFrame
         The rows of the tracks that are long enough, index reset.
     """
-    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) \
-            or min_length < 2:
+    if (
+        isinstance(min_length, bool)
+        or not isinstance(min_length, (int, np.integer))
+        or min_length < 2
+    ):
         raise PyntaInputError(f"min_track_length must be an integer >= 2, got {min_length!r}")
     if "particle" not in tracks.columns:
         raise PyntaInputError("tracks must have a 'particle' column (link them first)")

@@ -7,6 +7,7 @@ References
 - Kell, G. S. (1975). Density, thermal expansivity, and compressibility of liquid water from
   0 to 150 °C. J. Chem. Eng. Data 20, 97.
 """
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ channel: the luminance of RGB with the Rec. 601 weights ``0.299 R + 0.587 G + 0.
 to the nearest integer in the original dtype; an alpha channel is dropped (a grey + alpha image
 keeps its grey channel).
 """
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,7 @@ SUPPORTED_INPUTS = (
 )
 REC601_WEIGHTS = (0.299, 0.587, 0.114)
 #: ImageJ length units -> micrometers
-_LENGTH_UNITS_UM = {"nm": 1e-3, "um": 1.0, "micron": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0,
-                    "mm": 1e3}
+_LENGTH_UNITS_UM = {"nm": 1e-3, "um": 1.0, "micron": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "mm": 1e3}
 #: ImageJ time units -> seconds
 _TIME_UNITS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "min": 60.0}
 _CENTIMETER = 3  # TIFF ResolutionUnit
@@ -181,7 +181,7 @@ def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:
             _to_single_channel, drop_axis=pixels.ndim - 1, dtype=pixels.dtype
         )
         axes = axes.replace("S", "")
-    leading = [(axis, n) for axis, n in zip(axes[:-2], pixels.shape[:-2]) if n != 1]
+    leading = [(axis, n) for axis, n in zip(axes[:-2], pixels.shape[:-2], strict=False) if n != 1]
     if len(leading) > 1:
         described = ", ".join(f"{axis}={n}" for axis, n in leading)
         raise PyntaDataError(
@@ -226,8 +226,10 @@ def _frame_files(folder: Path) -> list[Path]:
     except OSError as exc:
         raise PyntaDataError(f"cannot list folder {str(folder)!r}: {exc}") from exc
     files = [
-        child for child in children
-        if child.is_file() and child.suffix.lower() in FRAME_SUFFIXES
+        child
+        for child in children
+        if child.is_file()
+        and child.suffix.lower() in FRAME_SUFFIXES
         and not child.name.startswith(".")
     ]
     return sorted(files, key=lambda child: natural_sort_key(child.name))

@@ -5,13 +5,14 @@ embedded PNG images (no external files), a statistics table, the track-length hi
 warnings in plain words and the software version. ``pynta analyze --report OUT.html`` and the
 Sizes widget's Report button both call :func:`write_report`.
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import io
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,21 +81,29 @@ def _size_figure(result) -> str:
     raw, _ = np.histogram(per_track_nm[np.isfinite(per_track_nm)], bins=edges)
     figure = Figure(figsize=(8.6, 3.9))
     axes = figure.add_subplot()
-    axes.bar(centres, raw, width=np.diff(edges), color="#c4cad6", edgecolor="white",
-             linewidth=0.5, label="raw: one size per track")
+    axes.bar(
+        centres,
+        raw,
+        width=np.diff(edges),
+        color="#c4cad6",
+        edgecolor="white",
+        linewidth=0.5,
+        label="raw: one size per track",
+    )
     if sizes is not None:
         # densities at the grid points, scaled to tracks per histogram bin
         width = edges[1] - edges[0]
-        for distribution, style in ((sizes.deconvolved, dict(color="#1f4e99", lw=2.4,
-                                                             label="deconvolved (recommended)")),
-                                    (sizes.lognormal, dict(color="#e07b00", lw=1.6, ls="--",
-                                                           label="log-normal fit"))):
+        for distribution, style in (
+            (sizes.deconvolved, dict(color="#1f4e99", lw=2.4, label="deconvolved (recommended)")),
+            (sizes.lognormal, dict(color="#e07b00", lw=1.6, ls="--", label="log-normal fit")),
+        ):
             shown = distribution.diameter_nm <= edges[-1]
             counts = distribution.density_per_nm()[shown] * width * distribution.n_tracks
             axes.plot(distribution.diameter_nm[shown], counts, **style)
             if distribution is sizes.deconvolved:
-                axes.fill_between(distribution.diameter_nm[shown], counts, color="#1f4e99",
-                                  alpha=0.12)
+                axes.fill_between(
+                    distribution.diameter_nm[shown], counts, color="#1f4e99", alpha=0.12
+                )
     axes.set_xlim(0, edges[-1])
     axes.set_xlabel("hydrodynamic diameter (nm)")
     axes.set_ylabel(f"tracks per {edges[1] - edges[0]:g} nm")
@@ -113,11 +122,16 @@ def _track_length_figure(result) -> str:
         top = max(float(np.quantile(steps, 0.99)), SHORT_TRACK_STEPS + 1)
         width = max(1, math.ceil(top / 60))  # whole steps per bin: no aliasing spikes
         edges = np.arange(0, top + 2 * width, width) - 0.5
-        axes.hist(steps[steps <= top], bins=edges, color="#7d93b8", edgecolor="white",
-                  linewidth=0.4)
+        axes.hist(
+            steps[steps <= top], bins=edges, color="#7d93b8", edgecolor="white", linewidth=0.4
+        )
         axes.axvline(np.median(steps), color="#1d2330", lw=1.2, ls=":")
-        axes.text(np.median(steps), axes.get_ylim()[1] * 0.92, f"  median {np.median(steps):.0f}",
-                  fontsize=9)
+        axes.text(
+            np.median(steps),
+            axes.get_ylim()[1] * 0.92,
+            f"  median {np.median(steps):.0f}",
+            fontsize=9,
+        )
     axes.set_xlabel("track length (steps between frames)")
     axes.set_ylabel("tracks")
     axes.spines[["top", "right"]].set_visible(False)
@@ -134,28 +148,36 @@ def plain_warnings(result) -> list[str]:
         warnings.append(
             f"Only {n_tracks} tracks: the overall size is reliable, but the shape of the "
             f"distribution (widths, small peaks) is uncertain. Record for longer to get at least "
-            f"{FEW_TRACKS}.")
+            f"{FEW_TRACKS}."
+        )
     if len(result.per_track):
         short = float(np.mean(result.per_track["n_steps"] < SHORT_TRACK_STEPS))
         if short > 0.5:
             warnings.append(
                 f"{short:.0%} of the tracks are shorter than {SHORT_TRACK_STEPS} steps. The raw "
-                "histogram is therefore much broader than the sample; use the deconvolved one.")
+                "histogram is therefore much broader than the sample; use the deconvolved one."
+            )
     if sizes is not None and not sizes.deconvolved.converged:
-        warnings.append("The deconvolution stopped at its iteration limit before settling; "
-                        "treat the shape of the deconvolved distribution with care.")
+        warnings.append(
+            "The deconvolution stopped at its iteration limit before settling; "
+            "treat the shape of the deconvolved distribution with care."
+        )
     deconvolved = summary.get("deconvolved_nm") or {}
     if len(deconvolved.get("peaks") or []) > 1:
         warnings.append(
             "The sample contains more than one population (several peaks). The log-normal fit "
-            "assumes a single population and does not describe this sample well.")
+            "assumes a single population and does not describe this sample well."
+        )
     concentration = summary.get("concentration") or {}
-    if concentration.get("particles_per_ml") is None and \
-            concentration.get("calibrated_depth_um") is None:
+    if (
+        concentration.get("particles_per_ml") is None
+        and concentration.get("calibrated_depth_um") is None
+    ):
         warnings.append(
             "No concentration in particles/mL: the depth of the detection volume is unknown. "
             "Give it with --depth-um (measure it once with a reference sample of known "
-            "concentration).")
+            "concentration)."
+        )
     return warnings
 
 
@@ -163,27 +185,45 @@ def _statistics_table(summary: dict) -> str:
     raw = summary.get("size_nm") or {}
     deconvolved = summary.get("deconvolved_nm") or {}
     fit = summary.get("lognormal_fit_nm") or {}
-    rows = [("Mean", "mean"), ("Mode", "mode"), ("Standard deviation", "sd"),
-            ("D10 (10 % are smaller)", "d10"), ("D50 (median)", "d50"),
-            ("D90 (90 % are smaller)", "d90")]
+    rows = [
+        ("Mean", "mean"),
+        ("Mode", "mode"),
+        ("Standard deviation", "sd"),
+        ("D10 (10 % are smaller)", "d10"),
+        ("D50 (median)", "d50"),
+        ("D90 (90 % are smaller)", "d90"),
+    ]
     body = []
     for label, key in rows:
-        body.append(f"<tr><td>{label}</td><td>{_fmt(raw.get(key), unit=' nm')}</td>"
-                    f"<td class='rec'>{_fmt(deconvolved.get(key), unit=' nm')}</td>"
-                    f"<td>{_fmt(fit.get(key), unit=' nm')}</td></tr>")
-    body.append(f"<tr><td>Span (D90 − D10) / D50</td><td>{_fmt(raw.get('span'), 2)}</td>"
-                f"<td class='rec'>{_fmt(deconvolved.get('span'), 2)}</td>"
-                f"<td>{_fmt(fit.get('span'), 2)}</td></tr>")
+        body.append(
+            f"<tr><td>{label}</td><td>{_fmt(raw.get(key), unit=' nm')}</td>"
+            f"<td class='rec'>{_fmt(deconvolved.get(key), unit=' nm')}</td>"
+            f"<td>{_fmt(fit.get(key), unit=' nm')}</td></tr>"
+        )
+    body.append(
+        f"<tr><td>Span (D90 − D10) / D50</td><td>{_fmt(raw.get('span'), 2)}</td>"
+        f"<td class='rec'>{_fmt(deconvolved.get('span'), 2)}</td>"
+        f"<td>{_fmt(fit.get('span'), 2)}</td></tr>"
+    )
     peaks = ", ".join(
         f"{_fmt(p, 0)} nm ({f:.0%})"
-        for p, f in zip(deconvolved.get("peaks") or [], deconvolved.get("peak_fractions") or []))
-    body.append(f"<tr><td>Peaks (share of tracks)</td><td>–</td><td class='rec'>"
-                f"{peaks or '–'}</td><td>–</td></tr>")
-    body.append(f"<tr><td>Tracks</td><td>{raw.get('n', '–')}</td>"
-                f"<td class='rec'>{deconvolved.get('n_tracks', '–')}</td>"
-                f"<td>{deconvolved.get('n_tracks', '–')}</td></tr>")
-    return ("<table><tr><th></th><th>Raw (per track)</th><th class='rec'>Deconvolved "
-            "(recommended)</th><th>Log-normal fit</th></tr>" + "".join(body) + "</table>")
+        for p, f in zip(
+            deconvolved.get("peaks") or [], deconvolved.get("peak_fractions") or [], strict=False
+        )
+    )
+    body.append(
+        f"<tr><td>Peaks (share of tracks)</td><td>–</td><td class='rec'>"
+        f"{peaks or '–'}</td><td>–</td></tr>"
+    )
+    body.append(
+        f"<tr><td>Tracks</td><td>{raw.get('n', '–')}</td>"
+        f"<td class='rec'>{deconvolved.get('n_tracks', '–')}</td>"
+        f"<td>{deconvolved.get('n_tracks', '–')}</td></tr>"
+    )
+    return (
+        "<table><tr><th></th><th>Raw (per track)</th><th class='rec'>Deconvolved "
+        "(recommended)</th><th>Log-normal fit</th></tr>" + "".join(body) + "</table>"
+    )
 
 
 def _settings_table(summary: dict, frame_shape) -> str:
@@ -192,49 +232,81 @@ def _settings_table(summary: dict, frame_shape) -> str:
     interval = params.get("frame_interval_s")
     rows = [
         ("Movie", html.escape(str(summary.get("source") or "–"))),
-        ("Frames analysed", f"{summary.get('n_frames', '–')}"
-         + (f" of {frame_shape[1]} × {frame_shape[0]} pixels" if frame_shape else "")),
+        (
+            "Frames analysed",
+            f"{summary.get('n_frames', '–')}"
+            + (f" of {frame_shape[1]} × {frame_shape[0]} pixels" if frame_shape else ""),
+        ),
         ("Pixel size", _fmt(params.get("pixel_size_um"), 3, " µm")),
         ("Time between frames", _fmt(None if interval is None else 1000 * interval, 2, " ms")),
         ("Exposure time", _fmt(None if exposure is None else 1000 * exposure, 2, " ms")),
         ("Temperature", _fmt(params.get("temperature_c"), 1, " °C")),
-        ("Viscosity", _fmt(None if params.get("viscosity_pa_s") is None
-                           else 1000 * params["viscosity_pa_s"], 4, " mPa·s")
-         + f" ({html.escape(str(params.get('solvent') or ''))})"),
-        ("Detection", f"{html.escape(str(params.get('engine')))}, feature diameter "
-         f"{params.get('diameter_px')} px, minimum brightness {_fmt(params.get('minmass'), 0)}"),
-        ("Linking", f"search range {_fmt(params.get('search_range_px'), 1)} px, memory "
-         f"{params.get('memory')} frames, tracks of at least {params.get('min_track_length')} "
-         "frames"),
-        ("Localization error (typical)",
-         _fmt(None if summary.get("localization_error_um") is None
-              else 1000 * summary["localization_error_um"], 0, " nm")),
+        (
+            "Viscosity",
+            _fmt(
+                None if params.get("viscosity_pa_s") is None else 1000 * params["viscosity_pa_s"],
+                4,
+                " mPa·s",
+            )
+            + f" ({html.escape(str(params.get('solvent') or ''))})",
+        ),
+        (
+            "Detection",
+            f"{html.escape(str(params.get('engine')))}, feature diameter "
+            f"{params.get('diameter_px')} px, minimum brightness {_fmt(params.get('minmass'), 0)}",
+        ),
+        (
+            "Linking",
+            f"search range {_fmt(params.get('search_range_px'), 1)} px, memory "
+            f"{params.get('memory')} frames, tracks of at least {params.get('min_track_length')} "
+            "frames",
+        ),
+        (
+            "Localization error (typical)",
+            _fmt(
+                None
+                if summary.get("localization_error_um") is None
+                else 1000 * summary["localization_error_um"],
+                0,
+                " nm",
+            ),
+        ),
     ]
-    return ("<table class='settings'>"
-            + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
+    return (
+        "<table class='settings'>"
+        + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
 
 
 def _concentration_html(summary: dict) -> str:
     entry = summary.get("concentration") or {}
-    per_frame = (f"{_fmt(entry.get('particles_per_frame'), 1)} ± "
-                 f"{_fmt(entry.get('particles_per_frame_sem'), 1)}")
+    per_frame = (
+        f"{_fmt(entry.get('particles_per_frame'), 1)} ± "
+        f"{_fmt(entry.get('particles_per_frame_sem'), 1)}"
+    )
     calibration = ""
     if entry.get("calibrated_depth_um") is not None:
         calibration = (
             f"<p>This movie is a reference of {_sci(entry['reference_particles_per_ml'])} "
             f"particles/mL: the detection volume is <b>{_fmt(entry['calibrated_depth_um'], 2)} ± "
             f"{_fmt(entry['calibrated_depth_sem_um'], 2)} µm</b> deep. Use this depth "
-            "(--depth-um) for samples measured with the same optics and settings.</p>")
+            "(--depth-um) for samples measured with the same optics and settings.</p>"
+        )
     if entry.get("particles_per_ml") is None:
-        return (f"<p>Particles seen per frame: <b>{per_frame}</b>. No concentration in "
-                "particles/mL was computed because the depth of the detection volume was not "
-                "given.</p>" + calibration)
-    return calibration + (f"<p>Concentration: <b>{_sci(entry['particles_per_ml'])} ± "
-            f"{_sci(entry['particles_per_ml_sem'])} particles/mL</b> "
-            f"({per_frame} particles per frame in a detection volume of "
-            f"{_sci(entry['detection_volume_ml'])} mL, depth {_fmt(entry['depth_um'], 2)} µm)."
-            "</p><p class='note'>The ± is one standard uncertainty from the counting statistics "
-            "(frames are correlated, so blocks of frames are compared) and the depth.</p>")
+        return (
+            f"<p>Particles seen per frame: <b>{per_frame}</b>. No concentration in "
+            "particles/mL was computed because the depth of the detection volume was not "
+            "given.</p>" + calibration
+        )
+    return calibration + (
+        f"<p>Concentration: <b>{_sci(entry['particles_per_ml'])} ± "
+        f"{_sci(entry['particles_per_ml_sem'])} particles/mL</b> "
+        f"({per_frame} particles per frame in a detection volume of "
+        f"{_sci(entry['detection_volume_ml'])} mL, depth {_fmt(entry['depth_um'], 2)} µm)."
+        "</p><p class='note'>The ± is one standard uncertainty from the counting statistics "
+        "(frames are correlated, so blocks of frames are compared) and the depth.</p>"
+    )
 
 
 def _cards(summary: dict) -> str:
@@ -242,16 +314,27 @@ def _cards(summary: dict) -> str:
     peaks = deconvolved.get("peaks") or []
     entry = summary.get("concentration") or {}
     cards = [
-        (" / ".join(f"{p:.0f} nm" for p in sorted(peaks)) or "–",
-         "size of each population (peaks)"),
+        (
+            " / ".join(f"{p:.0f} nm" for p in sorted(peaks)) or "–",
+            "size of each population (peaks)",
+        ),
         (_fmt(deconvolved.get("d50"), 0, " nm"), "median size (D50)"),
-        (_sci(entry["particles_per_ml"]) + " /mL" if entry.get("particles_per_ml") else
-         _fmt(entry.get("particles_per_frame"), 1) + " per frame", "particle concentration"),
+        (
+            _sci(entry["particles_per_ml"]) + " /mL"
+            if entry.get("particles_per_ml")
+            else _fmt(entry.get("particles_per_frame"), 1) + " per frame",
+            "particle concentration",
+        ),
         (f"{summary.get('n_tracks', 0):,}", "tracks measured"),
     ]
-    return "<div class='cards'>" + "".join(
-        f"<div class='card'><div class='value'>{v}</div><div class='label'>{label}</div></div>"
-        for v, label in cards) + "</div>"
+    return (
+        "<div class='cards'>"
+        + "".join(
+            f"<div class='card'><div class='value'>{v}</div><div class='label'>{label}</div></div>"
+            for v, label in cards
+        )
+        + "</div>"
+    )
 
 
 def render_report(result) -> str:
@@ -272,9 +355,12 @@ def render_report(result) -> str:
             raise PyntaInputError(f"result must be an AnalysisResult (it has no {name!r})")
     summary = result.summary
     warnings = plain_warnings(result)
-    warnings_html = ("".join(f"<div class='warn'>{html.escape(w)}</div>" for w in warnings)
-                     if warnings else "<div class='ok'>No problems found.</div>")
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    warnings_html = (
+        "".join(f"<div class='warn'>{html.escape(w)}</div>" for w in warnings)
+        if warnings
+        else "<div class='ok'>No problems found.</div>"
+    )
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     version = html.escape(str(summary.get("software_version") or __version__))
     source = html.escape(str(summary.get("source") or "movie"))
     size_section = "<p>No tracks were long enough to size.</p>"
@@ -285,7 +371,8 @@ def render_report(result) -> str:
             "histogram broader than the sample really is, and shift it. Blue: the distribution "
             "corrected for track length (deconvolved, Walker's method) — the best estimate of "
             "the sample. Orange dashes: the single log-normal population that fits the tracks "
-            "best.</p>")
+            "best.</p>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Particle size report – {source}</title><style>{_STYLE}</style></head>
@@ -299,7 +386,7 @@ def render_report(result) -> str:
 {_statistics_table(summary)}
 <p class="note">Sizes are hydrodynamic diameters from Brownian motion (Stokes–Einstein). Every
 track counts once. The ensemble diameter from all steps together is
-{_fmt(summary.get('diameter_nm'), 1, ' nm')} ± {_fmt(summary.get('diameter_se_nm'), 1, ' nm')}.</p>
+{_fmt(summary.get("diameter_nm"), 1, " nm")} ± {_fmt(summary.get("diameter_se_nm"), 1, " nm")}.</p>
 <h2>Concentration</h2>
 {_concentration_html(summary)}
 <h2>Quality checks</h2>
@@ -309,7 +396,7 @@ track counts once. The ensemble diameter from all steps together is
 <p class="note">Longer tracks give more precise sizes. The deconvolution accounts for the length of
 every track.</p>
 <h2>Sample and settings</h2>
-{_settings_table(summary, getattr(result, 'frame_shape', None))}
+{_settings_table(summary, getattr(result, "frame_shape", None))}
 <footer>napari-pynta {version}. Methods: covariance estimator of the diffusion coefficient
 (Vestergaard, Blainey &amp; Flyvbjerg 2014); track-length deconvolution by expectation-maximisation
 (Walker 2012) with motion blur and localization noise in the model; water viscosity IAPWS 2008.

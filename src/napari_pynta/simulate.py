@@ -26,6 +26,7 @@ The model, per frame of interval ``dt`` and exposure ``τ ≤ dt``:
   uses the normal approximation of the Poisson law (same mean and variance, much faster); normal
   variates come from a 16-bit inverse-CDF table.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -156,8 +157,13 @@ class SimulationSettings:
         if not populations or not all(isinstance(p, Population) for p in populations):
             raise PyntaInputError("populations must be a non-empty sequence of Population")
         set_field("populations", populations)
-        for name in ("pixel_size_um", "frame_interval_s", "psf_sigma_px", "depth_um",
-                     "focal_depth_um"):
+        for name in (
+            "pixel_size_um",
+            "frame_interval_s",
+            "psf_sigma_px",
+            "depth_um",
+            "focal_depth_um",
+        ):
             set_field(name, require_positive(name, getattr(self, name)))
         for name in ("brightness_at_100nm", "brightness_exponent", "background", "read_noise"):
             set_field(name, require_positive(name, getattr(self, name), allow_zero=True))
@@ -223,12 +229,10 @@ def _allocate_counts(fractions: np.ndarray, total: int) -> np.ndarray:
     return counts
 
 
-def _stratified_diameters_nm(
-    populations: Sequence[Population], counts: np.ndarray
-) -> np.ndarray:
+def _stratified_diameters_nm(populations: Sequence[Population], counts: np.ndarray) -> np.ndarray:
     """``counts[k]`` diameters of population k at evenly spaced quantiles of its log-normal."""
     diameters = []
-    for population, count in zip(populations, counts):
+    for population, count in zip(populations, counts, strict=False):
         quantiles = (np.arange(count) + 0.5) / max(count, 1)
         diameters.append(population.diameter_nm * np.exp(population.sigma_log * ndtri(quantiles)))
     return np.concatenate(diameters)
@@ -278,16 +282,20 @@ def render_expected_photons(
     excursion = float(np.abs(positions_px - centers[:, None, :]).max())
     half_width = int(math.ceil(_PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion))
     offsets = np.arange(-half_width, half_width + 1)
-    profile_y = _pixel_integrated_gaussian(centers[:, 0], positions_px[:, :, 0], offsets,
-                                           psf_sigma_px)
-    profile_x = _pixel_integrated_gaussian(centers[:, 1], positions_px[:, :, 1], offsets,
-                                           psf_sigma_px)
+    profile_y = _pixel_integrated_gaussian(
+        centers[:, 0], positions_px[:, :, 0], offsets, psf_sigma_px
+    )
+    profile_x = _pixel_integrated_gaussian(
+        centers[:, 1], positions_px[:, :, 1], offsets, psf_sigma_px
+    )
     weights = photons / positions_px.shape[1]
     # sum over sub-steps of outer(profile_y, profile_x), one matrix product per particle
     patches = np.matmul(profile_y * weights[:, None, None], profile_x.transpose(0, 2, 1))
     rows = centers[:, 0, None] + offsets
     cols = centers[:, 1, None] + offsets
-    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[
+        :, None, :
+    ]
     flat_index = rows[:, :, None] * width + cols[:, None, :]
     image = np.bincount(flat_index[inside], weights=patches[inside], minlength=height * width)
     return image.reshape(shape).astype(np.float32)
@@ -315,18 +323,21 @@ class BrownianScene:
         margin_px = math.ceil(_PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
         pixel = settings.pixel_size_um
         half_depth = settings.depth_um / 2.0
-        self._box_low_um = np.array([(-0.5 - margin_px) * pixel, (-0.5 - margin_px) * pixel,
-                                     -half_depth])
-        self._box_high_um = np.array([(height - 0.5 + margin_px) * pixel,
-                                      (width - 0.5 + margin_px) * pixel, half_depth])
+        self._box_low_um = np.array(
+            [(-0.5 - margin_px) * pixel, (-0.5 - margin_px) * pixel, -half_depth]
+        )
+        self._box_high_um = np.array(
+            [(height - 0.5 + margin_px) * pixel, (width - 0.5 + margin_px) * pixel, half_depth]
+        )
         box_area_px = (height + 2 * margin_px) * (width + 2 * margin_px)
         volume_ratio = box_area_px / (height * width) * settings.depth_um / settings.focal_depth_um
         n_box = int(round(settings.n_particles * volume_ratio))
 
         fractions = np.array([p.fraction for p in settings.populations])
         counts = _allocate_counts(fractions, n_box)
-        self._diameters_nm = self._rng.permutation(_stratified_diameters_nm(
-            settings.populations, counts))
+        self._diameters_nm = self._rng.permutation(
+            _stratified_diameters_nm(settings.populations, counts)
+        )
         self._D_um2_s = np.asarray(
             diffusion_um2_s(self._diameters_nm, settings.temperature_c, self.viscosity_pa_s),
             dtype=float,
@@ -407,18 +418,25 @@ class BrownianScene:
 
         in_layer = np.abs(mean_position[:, 2]) <= settings.focal_depth_um / 2.0
         positions_px = exposure_path[in_layer, :, :2] / settings.pixel_size_um
-        photons = settings.brightness_at_100nm * (
-            self._diameters_nm[in_layer] / 100.0
-        ) ** settings.brightness_exponent
-        expected = render_expected_photons(settings.shape, positions_px, photons,
-                                           settings.psf_sigma_px)
+        photons = (
+            settings.brightness_at_100nm
+            * (self._diameters_nm[in_layer] / 100.0) ** settings.brightness_exponent
+        )
+        expected = render_expected_photons(
+            settings.shape, positions_px, photons, settings.psf_sigma_px
+        )
         expected += np.float32(settings.background)
         frame = self._camera_noise(expected)
 
         height, width = settings.shape
         mean_px = mean_position[:, :2] / settings.pixel_size_um
-        visible = (in_layer & (mean_px[:, 0] >= -0.5) & (mean_px[:, 0] < height - 0.5)
-                   & (mean_px[:, 1] >= -0.5) & (mean_px[:, 1] < width - 0.5))
+        visible = (
+            in_layer
+            & (mean_px[:, 0] >= -0.5)
+            & (mean_px[:, 0] < height - 0.5)
+            & (mean_px[:, 1] >= -0.5)
+            & (mean_px[:, 1] < width - 0.5)
+        )
         truth = {
             "frame": np.full(int(visible.sum()), self._frame_index, dtype=np.int64),
             "particle": self._ids[visible],
@@ -526,5 +544,6 @@ def simulate_movie(n_frames: int, settings: SimulationSettings) -> SimulatedMovi
         chunks.append(truth)
     table = _truth_table(chunks)
     diameters = table.groupby("particle")["diameter_nm"].first()
-    return SimulatedMovie(frames=frames, truth=table, diameters_nm=diameters,
-                          metadata=scene.metadata)
+    return SimulatedMovie(
+        frames=frames, truth=table, diameters_nm=diameters, metadata=scene.metadata
+    )

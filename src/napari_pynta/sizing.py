@@ -13,6 +13,7 @@ are not used, and neither are the products that involve them. Everything is comp
 sums (:func:`track_sums`), so per-track values, pooled ensemble values and their leave-one-track-out
 (jackknife) errors all come from the same formulas.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,16 @@ from napari_pynta.physics import diameter_nm as stokes_einstein_diameter_nm
 MSD_LAGS = (1, 2, 3, 4)
 
 #: columns of the per-track table returned by :func:`track_diffusion`
-PER_TRACK_COLUMNS = ("particle", "n_frames", "n_steps", "D_um2_s", "D_msd_um2_s", "sigma_um",
-                     "msd1_um2", "diameter_nm")
+PER_TRACK_COLUMNS = (
+    "particle",
+    "n_frames",
+    "n_steps",
+    "D_um2_s",
+    "D_msd_um2_s",
+    "sigma_um",
+    "msd1_um2",
+    "diameter_nm",
+)
 
 #: thresholds of :func:`quality_warnings`
 MIN_TRACKS = 20
@@ -46,9 +55,17 @@ DRIFT_BIAS_FRACTION = 0.02
 #: fraction of tracks with D <= 0 that is flagged
 INVALID_TRACK_FRACTION = 0.1
 
-_SUM_COLUMNS = ("n_frames", "n_steps", "sum_dy", "sum_dx", "sum_dy2", "sum_dx2", "n_pairs",
-                "sum_cyy", "sum_cxx") + tuple(
-    name for lag in MSD_LAGS for name in (f"n_lag{lag}", f"sum_sq_lag{lag}"))
+_SUM_COLUMNS = (
+    "n_frames",
+    "n_steps",
+    "sum_dy",
+    "sum_dx",
+    "sum_dy2",
+    "sum_dx2",
+    "n_pairs",
+    "sum_cyy",
+    "sum_cxx",
+) + tuple(name for lag in MSD_LAGS for name in (f"n_lag{lag}", f"sum_sq_lag{lag}"))
 
 
 def blur_factor(exposure_s: float, frame_interval_s: float) -> float:
@@ -115,8 +132,13 @@ def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
     # lag-1 steps: rows i -> i+1 of the same track one frame apart
     step = np.flatnonzero((owner[1:] == owner[:-1]) & (frame[1:] - frame[:-1] == 1))
     dy, dx = y[step + 1] - y[step], x[step + 1] - x[step]
-    sums.update(n_steps=per_track(step), sum_dy=per_track(step, dy), sum_dx=per_track(step, dx),
-                sum_dy2=per_track(step, dy * dy), sum_dx2=per_track(step, dx * dx))
+    sums.update(
+        n_steps=per_track(step),
+        sum_dy=per_track(step, dy),
+        sum_dx=per_track(step, dx),
+        sum_dy2=per_track(step, dy * dy),
+        sum_dx2=per_track(step, dx * dx),
+    )
     # successive steps share their middle point: step rows i and i+1 both valid
     is_step = np.zeros(len(frame), dtype=bool)
     is_step[step] = True
@@ -143,26 +165,30 @@ def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1),
-                        np.nan)
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
 
 
 def _mean_sq_step(sums: pd.DataFrame) -> np.ndarray:
     """Mean squared lag-1 step per axis, averaged over y and x (µm²)."""
-    return _ratio(sums["sum_dy2"].to_numpy() + sums["sum_dx2"].to_numpy(),
-                  2 * sums["n_steps"].to_numpy())
+    return _ratio(
+        sums["sum_dy2"].to_numpy() + sums["sum_dx2"].to_numpy(), 2 * sums["n_steps"].to_numpy()
+    )
 
 
 def _mean_step_product(sums: pd.DataFrame) -> np.ndarray:
     """Mean product of successive steps per axis, averaged over y and x (µm²)."""
-    return _ratio(sums["sum_cyy"].to_numpy() + sums["sum_cxx"].to_numpy(),
-                  2 * sums["n_pairs"].to_numpy())
+    return _ratio(
+        sums["sum_cyy"].to_numpy() + sums["sum_cxx"].to_numpy(), 2 * sums["n_pairs"].to_numpy()
+    )
 
 
 def covariance_D(sums: pd.DataFrame, frame_interval_s: float) -> np.ndarray:
     """Covariance-estimator D (µm²/s) for every row of ``sums``; NaN without a step pair."""
-    return _mean_sq_step(sums) / (2 * frame_interval_s) + \
-        _mean_step_product(sums) / frame_interval_s
+    return (
+        _mean_sq_step(sums) / (2 * frame_interval_s) + _mean_step_product(sums) / frame_interval_s
+    )
 
 
 def localization_variance(sums: pd.DataFrame, blur: float) -> np.ndarray:
@@ -183,10 +209,12 @@ def msd_slope_D(sums: pd.DataFrame, frame_interval_s: float) -> np.ndarray:
     Brownian motion. Rows with data at fewer than two lags give NaN.
     """
     lags = np.asarray(MSD_LAGS, dtype=np.float64)
-    msd = np.column_stack([
-        _ratio(sums[f"sum_sq_lag{lag}"].to_numpy(), sums[f"n_lag{lag}"].to_numpy())
-        for lag in MSD_LAGS
-    ])
+    msd = np.column_stack(
+        [
+            _ratio(sums[f"sum_sq_lag{lag}"].to_numpy(), sums[f"n_lag{lag}"].to_numpy())
+            for lag in MSD_LAGS
+        ]
+    )
     used = np.isfinite(msd)
     count = used.sum(axis=1)
     weights = used.astype(np.float64)
@@ -194,8 +222,9 @@ def msd_slope_D(sums: pd.DataFrame, frame_interval_s: float) -> np.ndarray:
         lag_mean = (weights * lags).sum(axis=1) / count
         msd_mean = np.where(used, msd, 0).sum(axis=1) / count
         centred_lag = np.where(used, lags - lag_mean[:, None], 0)
-        slope = (centred_lag * np.where(used, msd - msd_mean[:, None], 0)).sum(axis=1) / \
-            (centred_lag**2).sum(axis=1)
+        slope = (centred_lag * np.where(used, msd - msd_mean[:, None], 0)).sum(axis=1) / (
+            centred_lag**2
+        ).sum(axis=1)
     return np.where(count >= 2, slope / (4 * frame_interval_s), np.nan)
 
 
@@ -239,18 +268,20 @@ def track_diffusion(
     variance = localization_variance(sums, blur)
     with np.errstate(invalid="ignore"):
         sigma = np.where(variance >= 0, np.sqrt(np.abs(variance)), np.nan)
-    table = pd.DataFrame({
-        "particle": sums.index.to_numpy(),
-        "n_frames": sums["n_frames"].to_numpy(dtype=np.int64),
-        "n_steps": sums["n_steps"].to_numpy(dtype=np.int64),
-        "D_um2_s": diffusion,
-        "D_msd_um2_s": msd_slope_D(sums, frame_interval_s),
-        "sigma_um": sigma,
-        "msd1_um2": 2 * _mean_sq_step(sums),
-        "diameter_nm": np.asarray(
-            stokes_einstein_diameter_nm(diffusion, temperature_c, viscosity_pa_s), dtype=float
-        ).reshape(-1),
-    })
+    table = pd.DataFrame(
+        {
+            "particle": sums.index.to_numpy(),
+            "n_frames": sums["n_frames"].to_numpy(dtype=np.int64),
+            "n_steps": sums["n_steps"].to_numpy(dtype=np.int64),
+            "D_um2_s": diffusion,
+            "D_msd_um2_s": msd_slope_D(sums, frame_interval_s),
+            "sigma_um": sigma,
+            "msd1_um2": 2 * _mean_sq_step(sums),
+            "diameter_nm": np.asarray(
+                stokes_einstein_diameter_nm(diffusion, temperature_c, viscosity_pa_s), dtype=float
+            ).reshape(-1),
+        }
+    )
     return table[list(PER_TRACK_COLUMNS)]
 
 
@@ -337,8 +368,9 @@ def ensemble_diffusion(
         return msd_slope_D(table, frame_interval_s)
 
     def drift(axis: str) -> Callable[[pd.DataFrame], np.ndarray]:
-        return lambda table: _ratio(table[f"sum_d{axis}"].to_numpy(),
-                                    table["n_steps"].to_numpy()) / frame_interval_s
+        return lambda table: (
+            _ratio(table[f"sum_d{axis}"].to_numpy(), table["n_steps"].to_numpy()) / frame_interval_s
+        )
 
     variance = one(localization_variance(total, blur)) if len(sums) else math.nan
     return EnsembleEstimate(
@@ -381,14 +413,28 @@ def size_statistics(diameters_nm: ArrayLike) -> dict[str, float]:
     """
     values = np.asarray(diameters_nm, dtype=np.float64).reshape(-1)
     valid = values[np.isfinite(values) & (values > 0)]
-    result = {"n": int(len(valid)), "n_excluded": int(len(values) - len(valid)),
-              "mean": math.nan, "mode": math.nan, "sd": math.nan, "d10": math.nan,
-              "d50": math.nan, "d90": math.nan, "span": math.nan}
+    result = {
+        "n": int(len(valid)),
+        "n_excluded": int(len(values) - len(valid)),
+        "mean": math.nan,
+        "mode": math.nan,
+        "sd": math.nan,
+        "d10": math.nan,
+        "d50": math.nan,
+        "d90": math.nan,
+        "span": math.nan,
+    }
     if not len(valid):
         return result
     d10, d50, d90 = np.percentile(valid, [10, 50, 90])
-    result.update(mean=float(valid.mean()), mode=_log_kde_mode(valid), d10=float(d10),
-                  d50=float(d50), d90=float(d90), span=float((d90 - d10) / d50))
+    result.update(
+        mean=float(valid.mean()),
+        mode=_log_kde_mode(valid),
+        d10=float(d10),
+        d50=float(d50),
+        d90=float(d90),
+        span=float((d90 - d10) / d50),
+    )
     if len(valid) > 1:
         result["sd"] = float(valid.std(ddof=1))
     return result
@@ -433,21 +479,27 @@ def quality_warnings(
     warnings: list[str] = []
     n_tracks = len(per_track)
     if n_tracks == 0:
-        return ["No tracks were found: check the detection settings (diameter, minmass) and "
-                "the linking search range, or whether the movie shows particles at all."]
+        return [
+            "No tracks were found: check the detection settings (diameter, minmass) and "
+            "the linking search range, or whether the movie shows particles at all."
+        ]
     if n_tracks < min_tracks:
-        warnings.append(f"Only {n_tracks} tracks were sized; at least {min_tracks} are needed "
-                        "for a meaningful size distribution (record longer or more particles).")
+        warnings.append(
+            f"Only {n_tracks} tracks were sized; at least {min_tracks} are needed "
+            "for a meaningful size distribution (record longer or more particles)."
+        )
     median_steps = float(np.median(per_track["n_steps"]))
     if median_steps < min_median_steps:
         warnings.append(
             f"Tracks are short (median {median_steps:.0f} steps): per-track sizes are broad and "
-            "biased; raise --memory, lower the particle concentration or the frame interval.")
+            "biased; raise --memory, lower the particle concentration or the frame interval."
+        )
     invalid = float(np.mean(~(per_track["D_um2_s"] > 0)))
     if invalid > INVALID_TRACK_FRACTION:
         warnings.append(
             f"{invalid:.0%} of the tracks have no positive diffusion coefficient (noise "
-            "dominates their steps); they are left out of the size distribution.")
+            "dominates their steps); they are left out of the size distribution."
+        )
     warnings.extend(_motion_warnings(ensemble))
     return warnings
 
@@ -463,8 +515,10 @@ def _motion_warnings(ensemble: EnsembleEstimate) -> list[str]:
     warnings: list[str] = []
     D = ensemble.D_um2_s
     if not np.isfinite(D) or D <= 0:
-        warnings.append("The ensemble diffusion coefficient is not positive: the steps look like "
-                        "localization noise only (particles stuck, or wrong linking).")
+        warnings.append(
+            "The ensemble diffusion coefficient is not positive: the steps look like "
+            "localization noise only (particles stuck, or wrong linking)."
+        )
         return warnings
     R = ensemble.blur_R
     bound = R / (1 - 2 * R) if np.isfinite(R) else 0.25  # 0.25: the largest blur (R = 1/6)
@@ -472,27 +526,34 @@ def _motion_warnings(ensemble: EnsembleEstimate) -> list[str]:
         warnings.append(
             f"Successive steps are positively correlated (ratio {ensemble.lag1_cov_ratio:.2f}; "
             f"Brownian motion with this exposure gives at most {bound:.2f}): drift, flow or "
-            "directed motion, or an exposure time longer than stated.")
+            "directed motion, or an exposure time longer than stated."
+        )
     speed2 = ensemble.drift_y_um_s**2 + ensemble.drift_x_um_s**2
     significant = any(
-        _beyond(abs(velocity), 0.0, se) for velocity, se in
-        ((ensemble.drift_y_um_s, ensemble.drift_y_se_um_s),
-         (ensemble.drift_x_um_s, ensemble.drift_x_se_um_s)))
+        _beyond(abs(velocity), 0.0, se)
+        for velocity, se in (
+            (ensemble.drift_y_um_s, ensemble.drift_y_se_um_s),
+            (ensemble.drift_x_um_s, ensemble.drift_x_se_um_s),
+        )
+    )
     # a drift v adds 1.5 v^2 dt per axis to the covariance estimate
     bias = 0.75 * speed2 * ensemble.frame_interval_s
     if significant and bias > DRIFT_BIAS_FRACTION * D:
         warnings.append(
             f"The sample drifts ({math.sqrt(speed2):.2f} µm/s on average), which inflates D by "
-            f"about {bias / D:.0%}: let the sample settle or close the flow cell.")
+            f"about {bias / D:.0%}: let the sample settle or close the flow cell."
+        )
     D_msd = ensemble.D_msd_um2_s
     difference = abs(D_msd - D)
     if difference > MSD_DISAGREEMENT * D and _beyond(difference, 0.0, ensemble.D_msd_se_um2_s):
         warnings.append(
             f"The MSD slope (D = {D_msd:.3g} µm²/s) disagrees with the covariance estimate "
             f"(D = {D:.3g} µm²/s) by {abs(D_msd / D - 1):.0%}: the motion is not simple "
-            "diffusion (confinement, drift or linking errors).")
+            "diffusion (confinement, drift or linking errors)."
+        )
     if _beyond(-ensemble.sigma2_um2, 0.0, ensemble.sigma2_se_um2):
         warnings.append(
             "The estimated localization variance is negative: the exposure time is probably "
-            "longer than stated (check --exposure-s).")
+            "longer than stated (check --exposure-s)."
+        )
     return warnings

@@ -11,6 +11,7 @@ Layout of a ``*.zarr`` directory (see ``docs/store-format.md``)::
 
 The frames live at path ``0`` so that OME-NGFF viewers open the movie as a single-level image.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -183,7 +184,10 @@ def ome_multiscales(metadata: Mapping[str, Any], name: str = "frames") -> dict[s
         float(pixel) if pixel is not None else 1.0,
         float(pixel) if pixel is not None else 1.0,
     ]
-    dataset = {"path": FRAMES_PATH, "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+    dataset = {
+        "path": FRAMES_PATH,
+        "coordinateTransformations": [{"type": "scale", "scale": scale}],
+    }
     return {
         "version": "0.5",
         "multiscales": [{"name": name, "axes": [t_axis, y_axis, x_axis], "datasets": [dataset]}],
@@ -290,7 +294,7 @@ class MovieStore:
         checked = validate_metadata(dict(metadata or {}))
         checked["software_version"] = __version__
         if checked.get("start_time") is None:
-            checked["start_time"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+            checked["start_time"] = _dt.datetime.now(_dt.UTC).isoformat()
         if path.exists():
             if not overwrite:
                 raise PyntaInputError(
@@ -319,12 +323,20 @@ class MovieStore:
             dimension_names=("t", "y", "x"),
         )
         group.create_array(
-            TIMESTAMPS_PATH, shape=(0,), chunks=(_PER_FRAME_CHUNK,), dtype="float64",
-            fill_value=float("nan"), dimension_names=("t",),
+            TIMESTAMPS_PATH,
+            shape=(0,),
+            chunks=(_PER_FRAME_CHUNK,),
+            dtype="float64",
+            fill_value=float("nan"),
+            dimension_names=("t",),
         )
         group.create_array(
-            SEQ_PATH, shape=(0,), chunks=(_PER_FRAME_CHUNK,), dtype="int64",
-            fill_value=SEQ_FILL, dimension_names=("t",),
+            SEQ_PATH,
+            shape=(0,),
+            chunks=(_PER_FRAME_CHUNK,),
+            dtype="int64",
+            fill_value=SEQ_FILL,
+            dimension_names=("t",),
         )
         return cls(path, group, "r+")
 
@@ -360,7 +372,9 @@ class MovieStore:
         try:
             group = zarr.open_group(str(path), mode=mode, zarr_format=3)
             if "pynta" not in group.attrs:
-                raise _missing_path_error(path, "not written by napari-pynta (no 'pynta' attribute)")
+                raise _missing_path_error(
+                    path, "not written by napari-pynta (no 'pynta' attribute)"
+                )
             store = cls(path, group, mode)
         except PyntaDataError:
             raise
@@ -537,8 +551,11 @@ class MovieStore:
             return
         start, stop = self._n_frames, self._n_frames + n
         # Pixels, timestamps, then seq: a frame counts only once its seq is written.
-        for array, values in ((self._frames, block), (self._timestamps, time_values),
-                              (self._seq, seq_values)):
+        for array, values in (
+            (self._frames, block),
+            (self._timestamps, time_values),
+            (self._seq, seq_values),
+        ):
             array.resize((stop, *array.shape[1:]))
             array[start:stop] = values
         self._n_frames = stop

@@ -1,4 +1,5 @@
 """Fixtures of the GUI tests: a napari viewer with the three PyNTA widgets docked."""
+
 from __future__ import annotations
 
 import time
@@ -7,12 +8,12 @@ from collections.abc import Callable
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from napari_pynta.gui_launch import dock_pynta_widgets
+from napari_pynta.cli.gui import dock_pynta_widgets
 
 
 @pytest.fixture
 def pynta(make_napari_viewer):
-    """``(viewer, widgets)`` with widgets by name: Camera, Tracking, Sizes (docked as `pynta` does)."""
+    """``(viewer, widgets)``, widgets by name: Camera, Tracking, Sizes (docked as `pynta` does)."""
     viewer = make_napari_viewer()
     widgets = dock_pynta_widgets(viewer)
     yield viewer, widgets

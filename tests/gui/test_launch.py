@@ -1,4 +1,5 @@
 """`pynta` without a sub-command opens napari with the three widgets and starts the camera."""
+
 from __future__ import annotations
 
 import napari
@@ -7,10 +8,15 @@ from napari_pynta import cli
 from napari_pynta.widgets.session import PyntaSession
 
 
-def test_pynta_without_arguments_docks_the_widgets_and_starts_the_simulated_camera(monkeypatch, qtbot):
+def test_pynta_without_arguments_docks_the_widgets_and_starts_the_simulated_camera(
+    monkeypatch, qtbot
+):
     started, seen = [], {}
-    monkeypatch.setattr(PyntaSession, "start_live",
-                        lambda self, camera, settings, **kw: started.append((camera, settings)))
+    monkeypatch.setattr(
+        PyntaSession,
+        "start_live",
+        lambda self, camera, settings, **kw: started.append((camera, settings)),
+    )
 
     def fake_run() -> None:  # instead of blocking in the event loop: inspect and close
         viewer = napari.current_viewer()
@@ -22,7 +28,10 @@ def test_pynta_without_arguments_docks_the_widgets_and_starts_the_simulated_came
     assert cli.main([]) == 0
     assert seen["title"] == "PyNTA"
     assert [name for name in seen["docks"] if "napari-pynta" in name] == [
-        "Camera (napari-pynta)", "Sizes (napari-pynta)", "Tracking (napari-pynta)"]
-    (camera, settings), = started
+        "Camera (napari-pynta)",
+        "Sizes (napari-pynta)",
+        "Tracking (napari-pynta)",
+    ]
+    ((camera, settings),) = started
     assert camera == "simulated" and settings["shape"] == (256, 256) and settings["fps"] == 100.0
     assert settings["n_particles"] == 25  # sparse enough at 100 fps for unbiased sizes

@@ -1,5 +1,6 @@
 """Live mode on the simulated camera: frames and points appear, GUI parameters reach the
 workers, Record writes a store the reader re-opens, and closing the viewer ends every process."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -25,8 +26,11 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
     session = camera.session
     camera.live.click()
     assert session.live_state == "starting"  # the GUI thread did not wait for the processes
-    wait_for(lambda: LIVE_IMAGE_NAME in viewer.layers and n_live_points(viewer) > 5,
-             START_TIMEOUT_S, "live frames and points")
+    wait_for(
+        lambda: LIVE_IMAGE_NAME in viewer.layers and n_live_points(viewer) > 5,
+        START_TIMEOUT_S,
+        "live frames and points",
+    )
     assert viewer.layers[LIVE_IMAGE_NAME].data.shape == (256, 256)
     wait_for(lambda: " fps" in camera.status_line.text(), 5, "the status line")
 
@@ -49,8 +53,11 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
 
     # the live size summaries fill both columns of the Sizes table and the running estimate
     sizes = widgets["Sizes"]
-    wait_for(lambda: sizes.data is not None and sizes.data.is_live and sizes.current_deconvolved(),
-             30, "live deconvolved sizes")
+    wait_for(
+        lambda: sizes.data is not None and sizes.data.is_live and sizes.current_deconvolved(),
+        30,
+        "live deconvolved sizes",
+    )
     assert sizes.canvas.history_axes is not None and sizes.history
     truth = camera.simulated_diameter_nm.value()
     assert 0.7 * truth < sizes.current_deconvolved()["d50"] < 1.4 * truth  # early, few tracks

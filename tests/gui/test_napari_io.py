@@ -1,4 +1,5 @@
 """Reader, tracks writer and sample data of the napari plugin, through a real viewer."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,15 +7,15 @@ import pandas as pd
 import pytest
 import tifffile
 
-from napari_pynta._napari_io import (
+from napari_pynta.errors import PyntaDataError
+from napari_pynta.store import MovieStore
+from napari_pynta.widgets.napari_io import (
     SAMPLE_FRAMES,
     SAMPLE_SHAPE,
     get_reader,
     sample_settings,
     write_tracks,
 )
-from napari_pynta.errors import PyntaDataError
-from napari_pynta.store import MovieStore
 
 PIXEL_UM = 0.2
 
@@ -25,14 +26,24 @@ def store_with_results(tmp_path):
     rng = np.random.default_rng(3)
     frames = rng.integers(90, 110, (12, 40, 50), dtype=np.uint16)
     path = tmp_path / "movie.zarr"
-    metadata = {"pixel_size_um": PIXEL_UM, "frame_interval_s": 0.02, "exposure_s": 0.01,
-                "temperature_c": 25.0}
+    metadata = {
+        "pixel_size_um": PIXEL_UM,
+        "frame_interval_s": 0.02,
+        "exposure_s": 0.01,
+        "temperature_c": 25.0,
+    }
     store = MovieStore.create(path, (40, 50), "uint16", metadata)
     store.append(frames)
     frame = np.repeat(np.arange(12), 2)
     particle = np.tile([0, 1], 12)
-    tracks = pd.DataFrame({"frame": frame, "particle": particle,
-                           "y": 10.0 + 0.5 * frame + 10 * particle, "x": 20.0 - 0.25 * frame})
+    tracks = pd.DataFrame(
+        {
+            "frame": frame,
+            "particle": particle,
+            "y": 10.0 + 0.5 * frame + 10 * particle,
+            "x": 20.0 - 0.25 * frame,
+        }
+    )
     store.write_table("localizations", tracks.drop(columns="particle"))
     store.write_table("tracks", tracks)
     store.close()
@@ -55,7 +66,9 @@ def test_reader_claims_stores_tiffs_and_image_folders_only(tmp_path, store_with_
     assert get_reader([str(path), str(path)]) is None
 
 
-def test_store_opens_lazily_with_physical_scale_points_and_tracks(make_napari_viewer, store_with_results):
+def test_store_opens_lazily_with_physical_scale_points_and_tracks(
+    make_napari_viewer, store_with_results
+):
     path, frames, tracks = store_with_results
     viewer = make_napari_viewer()
     layers = viewer.open(str(path), plugin="napari-pynta")
@@ -80,7 +93,9 @@ def test_tiff_opens_with_unit_scale_and_no_result_layers(make_napari_viewer, tmp
     np.testing.assert_allclose(image.scale, (1.0, 1.0, 1.0))
 
 
-def test_tracks_writer_round_trips_pixels_and_micrometres(make_napari_viewer, tmp_path, store_with_results):
+def test_tracks_writer_round_trips_pixels_and_micrometres(
+    make_napari_viewer, tmp_path, store_with_results
+):
     path, _, tracks = store_with_results
     viewer = make_napari_viewer()
     track_layer = viewer.open(str(path), plugin="napari-pynta")[2]

@@ -1,4 +1,5 @@
 """The three dock widgets: they build, refuse bad values visibly, preview, re-analyse, rescale."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -7,10 +8,10 @@ import numpy as np
 import pytest
 
 from napari_pynta import analysis, simulate
-from napari_pynta._napari_io import sample_settings
 from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
 from napari_pynta.widgets import camera as camera_module
+from napari_pynta.widgets.napari_io import sample_settings
 from napari_pynta.widgets.session import SizeData
 from napari_pynta.widgets.settings import SizingConditions
 
@@ -81,14 +82,29 @@ def test_bad_camera_settings_start_nothing(pynta, tmp_path, monkeypatch):
 def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynta):
     _, widgets = pynta
     sizes = widgets["Sizes"]
-    measured = SizingConditions(temperature_c=22.0, pixel_size_um=0.1, frame_interval_s=0.01,
-                                exposure_s=0.01)
+    measured = SizingConditions(
+        temperature_c=22.0, pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01
+    )
     sizes.session.set_conditions(measured)
     diameters = np.array([80.0, 100.0, 100.0, 120.0, 150.0])
-    deconvolved = {"n_tracks": 5, "mean": 101.0, "mode": 99.0, "sd": 6.0, "d10": 93.0, "d50": 100.0,
-                   "d90": 108.0, "span": 0.15, "peaks": [99.0, 300.0], "peak_fractions": [0.9, 0.1]}
-    concentration = {"particles_per_frame": 20.0, "particles_per_frame_sem": 0.5,
-                     "particles_per_ml": 4.0e8, "particles_per_ml_sem": 1.0e7}
+    deconvolved = {
+        "n_tracks": 5,
+        "mean": 101.0,
+        "mode": 99.0,
+        "sd": 6.0,
+        "d10": 93.0,
+        "d50": 100.0,
+        "d90": 108.0,
+        "span": 0.15,
+        "peaks": [99.0, 300.0],
+        "peak_fractions": [0.9, 0.1],
+    }
+    concentration = {
+        "particles_per_frame": 20.0,
+        "particles_per_frame_sem": 0.5,
+        "particles_per_ml": 4.0e8,
+        "particles_per_ml_sem": 1.0e7,
+    }
     summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved, "concentration": concentration}
     sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
     shown, ensemble, _ = sizes.current_diameters()
@@ -107,8 +123,9 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     scaled = sizes.current_deconvolved()
     for key in ("mean", "mode", "sd", "d10", "d50", "d90"):
         assert scaled[key] == pytest.approx(deconvolved[key] * expected, rel=2e-4)
-    np.testing.assert_allclose(scaled["peaks"], np.array(deconvolved["peaks"]) * expected,
-                               rtol=2e-4)
+    np.testing.assert_allclose(
+        scaled["peaks"], np.array(deconvolved["peaks"]) * expected, rtol=2e-4
+    )
     assert scaled["span"] == deconvolved["span"] and scaled["peak_fractions"] == [0.9, 0.1]
     assert sizes.statistics.item(5, 1).text() == f"{100.0 * expected:.0f}"
     sizes.pixel_size.setValue(0.2)  # D in µm²/s scales with pixel size squared, d with its inverse
@@ -126,7 +143,9 @@ def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_f
     tracking = widgets["Tracking"]
     tracking.frame_slider.setValue(30)
     tracking.preview.setChecked(True)
-    wait_for(lambda: "PyNTA preview" in viewer.layers and tracking.session.wait_idle(0), 30, "preview")
+    wait_for(
+        lambda: "PyNTA preview" in viewer.layers and tracking.session.wait_idle(0), 30, "preview"
+    )
     found = viewer.layers["PyNTA preview"].data
     assert viewer.dims.current_step[0] == 30
     assert np.all(found[:, 0] == 30)
@@ -141,8 +160,9 @@ def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_f
 def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_for, tmp_path):
     viewer, widgets = pynta
     # 25 particles in 256 x 256 px at 100 fps: sparse enough for unambiguous linking
-    settings = simulate.SimulationSettings(shape=(256, 256), n_particles=25, seed=11,
-                                           frame_interval_s=0.01)
+    settings = simulate.SimulationSettings(
+        shape=(256, 256), n_particles=25, seed=11, frame_interval_s=0.01
+    )
     movie = simulate.simulate_movie(300, settings)
     path = tmp_path / "beads.zarr"
     store = MovieStore.create(path, movie.frames.shape[1:], "uint16", movie.metadata)
@@ -160,7 +180,9 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     shown, ensemble, _ = sizes.current_diameters()
     assert len(shown) == len(results[0].per_track) >= 10
     # the GUI's defaults and the movie's metadata give exactly what `pynta analyze` computes ...
-    reference = analysis.analyze(open_movie(path), analysis.AnalysisParams.from_metadata(movie.metadata))
+    reference = analysis.analyze(
+        open_movie(path), analysis.AnalysisParams.from_metadata(movie.metadata)
+    )
     assert ensemble == pytest.approx(reference.summary["diameter_nm"], rel=1e-9)
     # ... which agrees with the ground truth of 100 nm beads within its standard error
     assert abs(ensemble - 100.0) < 3 * reference.summary["diameter_se_nm"]
@@ -171,8 +193,11 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     raw_width = np.percentile(shown, 90) - np.percentile(shown, 10)
     assert deconvolved["d90"] - deconvolved["d10"] < 0.5 * raw_width
     assert sizes.statistics.item(5, 1).text() == f"{deconvolved['d50']:.0f}"
-    (curve,) = [patch for patch in sizes.canvas.histogram_axes.patches
-                if patch.get_label() == "deconvolved (Walker EM)"]
+    (curve,) = [
+        patch
+        for patch in sizes.canvas.histogram_axes.patches
+        if patch.get_label() == "deconvolved (Walker EM)"
+    ]
     bars = [patch for patch in sizes.canvas.histogram_axes.patches if patch is not curve]
     assert sum(curve.get_data().values) == pytest.approx(len(shown), rel=0.02)  # same scale
     assert sum(bar.get_height() for bar in bars) == len(shown)

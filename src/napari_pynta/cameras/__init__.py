@@ -3,6 +3,7 @@
 >>> from napari_pynta.cameras import open_camera
 >>> camera = open_camera("simulated", fps=100, shape=(128, 128))  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import importlib

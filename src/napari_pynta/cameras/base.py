@@ -1,4 +1,5 @@
 """The camera protocol, its settings, and the pacing/ROI logic every backend shares."""
+
 from __future__ import annotations
 
 import time
@@ -48,7 +49,9 @@ class CameraSettings:
         """The exposure time, with None resolved to the frame interval."""
         return self.frame_interval_s if self.exposure_s is None else self.exposure_s
 
-    def validated(self, sensor_shape: tuple[int, int], max_fps: float | None = None) -> CameraSettings:
+    def validated(
+        self, sensor_shape: tuple[int, int], max_fps: float | None = None
+    ) -> CameraSettings:
         """Return a checked copy (ROI normalised to a tuple of ints).
 
         Raises
@@ -91,9 +94,7 @@ def parse_roi(roi: Any, sensor_shape: tuple[int, int]) -> Roi:
         values = roi.split(",") if isinstance(roi, str) else list(roi)
         y, x, h, w = (int(v) for v in values)
     except (TypeError, ValueError):
-        raise PyntaInputError(
-            f"roi must be four integers y,x,height,width, got {roi!r}"
-        ) from None
+        raise PyntaInputError(f"roi must be four integers y,x,height,width, got {roi!r}") from None
     sy, sx = sensor_shape
     if y < 0 or x < 0 or h < 1 or w < 1 or y + h > sy or x + w > sx:
         raise PyntaInputError(
@@ -228,9 +229,13 @@ class BaseCamera:
             "frame_interval_s": s.frame_interval_s,
             "exposure_s": s.effective_exposure_s,
             "camera": self.name,
-            "camera_settings": {"fps": s.fps, "exposure_s": s.exposure_s,
-                                "roi": None if s.roi is None else list(s.roi), "gain": s.gain,
-                                "sensor_shape": list(self._sensor_shape)},
+            "camera_settings": {
+                "fps": s.fps,
+                "exposure_s": s.exposure_s,
+                "roi": None if s.roi is None else list(s.roi),
+                "gain": s.gain,
+                "sensor_shape": list(self._sensor_shape),
+            },
         }
 
     # -- life cycle ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """Scientific cameras through Micro-Manager (optional extra ``napari-pynta[micromanager]``)."""
+
 from __future__ import annotations
 
 import time
@@ -47,8 +48,13 @@ class MicroManagerCamera(BaseCamera):
     name = "micromanager"
     grabs_roi = True
 
-    def __init__(self, config: str | None = None, pixel_size_um: float | None = None,
-                 core: Any = None, **settings: Any):
+    def __init__(
+        self,
+        config: str | None = None,
+        pixel_size_um: float | None = None,
+        core: Any = None,
+        **settings: Any,
+    ):
         self._core = core if core is not None else _default_core(config)
         self._core.clearROI()
         sensor = (int(self._core.getImageHeight()), int(self._core.getImageWidth()))

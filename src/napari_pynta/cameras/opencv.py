@@ -1,4 +1,5 @@
 """Any webcam or video device through OpenCV (optional extra ``napari-pynta[opencv]``)."""
+
 from __future__ import annotations
 
 from typing import Any

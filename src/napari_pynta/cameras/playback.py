@@ -1,4 +1,5 @@
 """A camera that replays a recorded movie (pynta store, TIFF or image folder) at a set rate."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,8 +37,9 @@ class PlaybackCamera(BaseCamera):
 
     name = "playback"
 
-    def __init__(self, path: str, loop: bool = False, pixel_size_um: float | None = None,
-                 **settings: Any):
+    def __init__(
+        self, path: str, loop: bool = False, pixel_size_um: float | None = None, **settings: Any
+    ):
         from napari_pynta.readers import open_movie
 
         self._movie = open_movie(path)
@@ -111,8 +113,11 @@ class PlaybackCamera(BaseCamera):
         if block is None:
             frames = self._frames[start : start + _BLOCK]
             # dask's default thread pool costs more than decoding a block of frames
-            block = frames.compute(scheduler="synchronous") if hasattr(frames, "compute") \
+            block = (
+                frames.compute(scheduler="synchronous")
+                if hasattr(frames, "compute")
                 else np.asarray(frames)
+            )
             if not self._cache_blocks:
                 self._blocks.clear()
             self._blocks[start] = block

@@ -1,4 +1,5 @@
 """A camera that films a simulated Brownian scene in real time (the default camera)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,7 +52,9 @@ class SimulatedCamera(BaseCamera):
         try:
             sensor = (int(shape[0]), int(shape[1]))
         except (TypeError, ValueError, IndexError):
-            raise PyntaInputError(f"shape must be two integers (height, width), got {shape!r}") from None
+            raise PyntaInputError(
+                f"shape must be two integers (height, width), got {shape!r}"
+            ) from None
         if min(sensor) < 8:
             raise PyntaInputError(f"shape must be at least 8x8 pixels, got {sensor}")
         if int(n_particles) < 0:
@@ -104,5 +107,7 @@ class SimulatedCamera(BaseCamera):
         frame, truth = self._scene.next_frame()
         self.last_truth = truth
         if self._settings.gain != 1.0:
-            frame = np.clip(frame * self._settings.gain, 0, np.iinfo(frame.dtype).max).astype(frame.dtype)
+            frame = np.clip(frame * self._settings.gain, 0, np.iinfo(frame.dtype).max).astype(
+                frame.dtype
+            )
         return frame

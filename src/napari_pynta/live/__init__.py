@@ -7,11 +7,18 @@ See ``docs/live-pipeline.md``. Typical use::
         pipeline.wait_finished()
         print(pipeline.status())
 """
+
 from __future__ import annotations
 
 from napari_pynta.live.config import LiveConfig, LiveEndpoints, LiveStatus
 from napari_pynta.live.subscriber import LiveSubscriber, LiveUpdate
 from napari_pynta.live.supervisor import LivePipeline
 
-__all__ = ["LiveConfig", "LiveEndpoints", "LivePipeline", "LiveStatus", "LiveSubscriber",
-           "LiveUpdate"]
+__all__ = [
+    "LiveConfig",
+    "LiveEndpoints",
+    "LivePipeline",
+    "LiveStatus",
+    "LiveSubscriber",
+    "LiveUpdate",
+]

@@ -1,6 +1,8 @@
 """Configuration, status and endpoints of the live pipeline (plain data, picklable for spawn)."""
+
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import tempfile
@@ -15,20 +17,9 @@ from napari_pynta.errors import PyntaInputError, require_positive
 MAX_LOCATORS = 32
 
 
-def load_engines() -> dict[str, Any]:
-    """Import the optional localization engines so they register; return ``detect.ENGINES``."""
-    from napari_pynta import detect
-
-    try:  # the fast engine registers itself in detect.ENGINES when its module is imported
-        import napari_pynta.detect_fast  # noqa: F401
-    except ImportError:
-        pass
-    return detect.ENGINES
-
-
 def default_engine() -> str:
-    """The fastest registered localization engine: ``"fast"`` if available, else ``"trackpy"``."""
-    return "fast" if "fast" in load_engines() else "trackpy"
+    """The fastest engine installed: ``"fast"`` if numba is there, else ``"trackpy"``."""
+    return "fast" if importlib.util.find_spec("numba") is not None else "trackpy"
 
 
 @dataclass
@@ -110,7 +101,9 @@ class LiveConfig:
             raise PyntaInputError(f"camera_settings must be a dict, got {self.camera_settings!r}")
         check_camera_settings(self.camera, self.camera_settings)
         if self.n_frames is not None and (not _is_int(self.n_frames) or self.n_frames < 1):
-            raise PyntaInputError(f"n_frames must be an integer >= 1 or None, got {self.n_frames!r}")
+            raise PyntaInputError(
+                f"n_frames must be an integer >= 1 or None, got {self.n_frames!r}"
+            )
         if not _is_int(self.n_locators) or not 1 <= self.n_locators <= MAX_LOCATORS:
             raise PyntaInputError(
                 f"n_locators must be an integer in 1..{MAX_LOCATORS}, got {self.n_locators!r}"
@@ -118,7 +111,9 @@ class LiveConfig:
         if self.engine is None:
             self.engine = default_engine()
         if not isinstance(self.detection, dict):
-            raise PyntaInputError(f"detection must be a dict of locate() options, got {self.detection!r}")
+            raise PyntaInputError(
+                f"detection must be a dict of locate() options, got {self.detection!r}"
+            )
         check_detection(self.engine, self.detection)
         if self.search_range_px is not None:
             require_positive("search_range_px", self.search_range_px)
@@ -129,7 +124,9 @@ class LiveConfig:
                 f"min_track_length must be an integer >= 3 (frames), got {self.min_track_length!r}"
             )
         if not -20.0 <= float(self.temperature_c) <= 150.0:
-            raise PyntaInputError(f"temperature_c must be in [-20, 150] °C, got {self.temperature_c!r}")
+            raise PyntaInputError(
+                f"temperature_c must be in [-20, 150] °C, got {self.temperature_c!r}"
+            )
         if self.viscosity_pa_s is not None:
             require_positive("viscosity_pa_s", self.viscosity_pa_s)
         for name in ("save_buffer_mb", "track_buffer_mb", "sizes_interval_s"):
@@ -148,8 +145,10 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
 
     unknown = sorted(set(settings) - set(allowed_settings(camera)))
     if unknown:
-        raise PyntaInputError(f"unknown setting(s) {unknown} for camera {camera!r}; allowed: "
-                              f"{allowed_settings(camera)}")
+        raise PyntaInputError(
+            f"unknown setting(s) {unknown} for camera {camera!r}; allowed: "
+            f"{allowed_settings(camera)}"
+        )
     common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
     CameraSettings(**common).validated(sensor_shape=(1, 1))
 
@@ -164,20 +163,25 @@ def check_detection(engine: str, detection: dict[str, Any]) -> None:
     """
     from napari_pynta import detect
 
-    load_engines()
     if "frame_number" in detection or "engine" in detection:
-        raise PyntaInputError("detection must not set 'frame_number' or 'engine' (set by the pipeline)")
+        raise PyntaInputError(
+            "detection must not set 'frame_number' or 'engine' (set by the pipeline)"
+        )
     try:
         detect.locate(synthetic_frame(), engine, **detection)
     except TypeError as error:
-        raise PyntaInputError(f"detection has an option locate() does not accept: {error}") from None
+        raise PyntaInputError(
+            f"detection has an option locate() does not accept: {error}"
+        ) from None
 
 
 def synthetic_frame() -> np.ndarray:
     """A small uint16 frame with three noisy spots (checks options, warms up JIT engines)."""
     yy, xx = np.mgrid[0:64, 0:64]
-    spots = sum(500.0 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 3.0)
-                for y, x in ((15.3, 20.6), (40.1, 44.7), (50.5, 12.2)))
+    spots = sum(
+        500.0 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 3.0)
+        for y, x in ((15.3, 20.6), (40.1, 44.7), (50.5, 12.2))
+    )
     noise = np.random.default_rng(0).normal(0, 3, spots.shape)
     return (100 + spots + noise).astype(np.uint16)
 

@@ -1,4 +1,5 @@
 """The running size distribution of the linker process, computed by the offline analysis code."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,13 @@ import numpy as np
 import pandas as pd
 
 #: ``detect.locate`` keyword -> ``AnalysisParams`` field, for the detection options both know
-_DETECTION_FIELDS = {"diameter": "diameter_px", "minmass": "minmass", "separation": "separation",
-                     "percentile": "percentile", "invert": "invert"}
+_DETECTION_FIELDS = {
+    "diameter": "diameter_px",
+    "minmass": "minmass",
+    "separation": "separation",
+    "percentile": "percentile",
+    "invert": "invert",
+}
 
 
 def analysis_params(settings: dict[str, Any]) -> Any:
@@ -24,11 +30,18 @@ def analysis_params(settings: dict[str, Any]) -> Any:
     """
     from napari_pynta.analysis import AnalysisParams
 
-    overrides = {field: settings["detection"][key] for key, field in _DETECTION_FIELDS.items()
-                 if key in settings["detection"]}
+    overrides = {
+        field: settings["detection"][key]
+        for key, field in _DETECTION_FIELDS.items()
+        if key in settings["detection"]
+    }
     return AnalysisParams.from_metadata(
-        settings["metadata"], engine=settings["engine"], search_range_px=settings["search_range_px"],
-        memory=settings["memory"], min_track_length=settings["min_track_length"], **overrides,
+        settings["metadata"],
+        engine=settings["engine"],
+        search_range_px=settings["search_range_px"],
+        memory=settings["memory"],
+        min_track_length=settings["min_track_length"],
+        **overrides,
     ).validate()
 
 
@@ -90,7 +103,11 @@ class LiveSizer:
         if not (tracks.groupby("particle").size() >= self.params.min_track_length).any():
             return None, []
         result = analysis.summarize_tracks(
-            tracks, self.params, n_frames=n_frames, source=self.settings.get("source"),
-            frame_shape=tuple(self.settings["frame_shape"]))
+            tracks,
+            self.params,
+            n_frames=n_frames,
+            source=self.settings.get("source"),
+            frame_shape=tuple(self.settings["frame_shape"]),
+        )
         diameters = result.per_track["diameter_nm"].to_numpy(dtype=float)
         return result.summary, [float(d) for d in diameters if math.isfinite(d)]

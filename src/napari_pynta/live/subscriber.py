@@ -1,4 +1,5 @@
 """A non-blocking reader of the live pipeline's frames and results, for viewers such as the GUI."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The supervisor: starts, scales, watches and stops the worker processes of the live pipeline."""
+
 from __future__ import annotations
 
 import atexit
@@ -56,8 +57,9 @@ class LivePipeline:
     """
 
     def __init__(self, config: LiveConfig):
-        self.config = replace(config, camera_settings=dict(config.camera_settings),
-                              detection=dict(config.detection)).validate()
+        self.config = replace(
+            config, camera_settings=dict(config.camera_settings), detection=dict(config.detection)
+        ).validate()
         self.endpoints: LiveEndpoints | None = None
         self._mp = multiprocessing.get_context("spawn")
         self._processes: dict[str, Any] = {}
@@ -111,17 +113,25 @@ class LivePipeline:
         status.setsockopt(zmq.LINGER, 0)
         status.bind(self.endpoints.status)
         self._monitoring.set()
-        self._monitor = threading.Thread(target=self._watch, args=(status,), daemon=True,
-                                         name="pynta-live-monitor")
+        self._monitor = threading.Thread(
+            target=self._watch, args=(status,), daemon=True, name="pynta-live-monitor"
+        )
         self._monitor.start()
         atexit.register(self.stop)
         try:
             # spawning is slow (each process imports numpy, pandas, trackpy): start all at once,
             # then send what depends on the camera as commands
-            self._spawn(ACQUISITION, workers.acquisition_worker, config.camera,
-                        config.camera_settings, config.n_frames, config.track,
-                        int(config.save_buffer_mb * 1e6), int(config.track_buffer_mb * 1e6),
-                        self._calibration())
+            self._spawn(
+                ACQUISITION,
+                workers.acquisition_worker,
+                config.camera,
+                config.camera_settings,
+                config.n_frames,
+                config.track,
+                int(config.save_buffer_mb * 1e6),
+                int(config.track_buffer_mb * 1e6),
+                self._calibration(),
+            )
             self._spawn(SAVER, workers.saver_worker)
             if config.track:
                 self._spawn(LINKER, workers.linker_worker)
@@ -281,7 +291,9 @@ class LivePipeline:
             self._spawn(name, workers.locator_worker, self.config.engine, self.config.detection)
             self._wait_ready(name)
         else:
-            raise PyntaInputError(f"worker {name!r} cannot be restarted; stop and start the pipeline")
+            raise PyntaInputError(
+                f"worker {name!r} cannot be restarted; stop and start the pipeline"
+            )
         with self._lock:
             if name in self._dead:
                 self._dead.remove(name)
@@ -300,11 +312,13 @@ class LivePipeline:
                 acquisition = self._reports.get(ACQUISITION, {})
                 done = acquisition.get("finished_event", False)
                 if done and self._recording_path is not None:
-                    done = self._reports.get(SAVER, {}).get("finished_event", False) \
-                        or not self._alive(SAVER)
+                    done = self._reports.get(SAVER, {}).get(
+                        "finished_event", False
+                    ) or not self._alive(SAVER)
                 if done and self.config.track:
-                    done = self._reports.get(LINKER, {}).get("finished_event", False) \
-                        or not self._alive(LINKER)
+                    done = self._reports.get(LINKER, {}).get(
+                        "finished_event", False
+                    ) or not self._alive(LINKER)
                 needed_dead = any(n in self._dead for n in (ACQUISITION, LINKER))
             if done:
                 return True
@@ -361,11 +375,16 @@ class LivePipeline:
     def _calibration(self) -> dict[str, Any] | None:
         """What the acquisition must choose from the first frames (None: nothing)."""
         config = self.config
-        if not config.track or (config.detection.get("minmass") is not None
-                                and config.search_range_px is not None):
+        if not config.track or (
+            config.detection.get("minmass") is not None and config.search_range_px is not None
+        ):
             return None
-        return {"engine": config.engine, "detection": config.detection,
-                "search_range_px": config.search_range_px, "memory": config.memory}
+        return {
+            "engine": config.engine,
+            "detection": config.detection,
+            "search_range_px": config.search_range_px,
+            "memory": config.memory,
+        }
 
     def _store_metadata(self) -> dict[str, Any]:
         metadata = dict(self._camera_info["metadata"])
@@ -378,9 +397,16 @@ class LivePipeline:
         """Have the saver create (or reopen) the store; returns once it is ready for frames."""
         info = self._camera_info
         self._clear_event(SAVER, "recording")
-        self._command(SAVER, "record", path=str(path), frame_shape=info["frame_shape"],
-                      dtype=info["dtype"], metadata=self._store_metadata(),
-                      overwrite=overwrite, resume=resume)
+        self._command(
+            SAVER,
+            "record",
+            path=str(path),
+            frame_shape=info["frame_shape"],
+            dtype=info["dtype"],
+            metadata=self._store_metadata(),
+            overwrite=overwrite,
+            resume=resume,
+        )
         self._await_event(SAVER, "recording", READY_TIMEOUT_S)
         self._clear_event(SAVER, "finished")
         self._recording_path = str(path)
@@ -393,8 +419,9 @@ class LivePipeline:
         if "minmass" in chosen and self.config.detection.get("minmass") is None:
             self.config.detection["minmass"] = float(chosen["minmass"])
             for name in self._locator_names():
-                self._command(name, "detect", engine=self.config.engine,
-                              detection=self.config.detection)
+                self._command(
+                    name, "detect", engine=self.config.engine, detection=self.config.detection
+                )
         settings = self._linker_settings()
         analysis_params(settings)  # bad sizing metadata fails here, not in the linker
         self._command(LINKER, "configure", settings=settings)
@@ -407,8 +434,9 @@ class LivePipeline:
         return name
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        process = self._mp.Process(target=target, args=(name, self.endpoints, *args), name=name,
-                                   daemon=True)
+        process = self._mp.Process(
+            target=target, args=(name, self.endpoints, *args), name=name, daemon=True
+        )
         with self._lock:
             self._reports.pop(name, None)
             self._processes[name] = process
@@ -422,8 +450,10 @@ class LivePipeline:
             raise
 
     def _locator_names(self) -> list[str]:
-        return sorted((n for n in self._processes if n.startswith("locator") and self._alive(n)),
-                      key=lambda n: int(n.split("-")[1]))
+        return sorted(
+            (n for n in self._processes if n.startswith("locator") and self._alive(n)),
+            key=lambda n: int(n.split("-")[1]),
+        )
 
     def _alive(self, name: str) -> bool:
         process = self._processes.get(name)
@@ -450,8 +480,11 @@ class LivePipeline:
                 if report.get(f"{event}_event"):
                     return dict(report)
                 error = report.get("error")
-            if error is not None or not self._alive(name) and \
-                    self._processes[name].exitcode is not None:
+            if (
+                error is not None
+                or not self._alive(name)
+                and self._processes[name].exitcode is not None
+            ):
                 raise _worker_failure(name, error)
             time.sleep(0.01)
         raise PyntaDataError(f"{name} did not report {event!r} within {timeout_s} s")
@@ -501,13 +534,20 @@ class LivePipeline:
                         self._pending[ident] = (target, message, now)
                         transport.send_json(self._control, target, message)
                 for name, process in self._processes.items():
-                    if process.exitcode is not None and name not in self._expected_exit \
-                            and name not in self._dead and not process.is_alive():
+                    if (
+                        process.exitcode is not None
+                        and name not in self._expected_exit
+                        and name not in self._dead
+                        and not process.is_alive()
+                    ):
                         self._dead.append(name)
                         self._errors.append(
                             f"worker {name} died (exit code {process.exitcode})"
-                            + ("; restart it with restart_worker()" if name == SAVER
-                               or name.startswith("locator") else "")
+                            + (
+                                "; restart it with restart_worker()"
+                                if name == SAVER or name.startswith("locator")
+                                else ""
+                            )
                         )
         status.close(0)
 

@@ -10,6 +10,7 @@ Every message is multipart ``[topic, header JSON, buffer, ...]``:
   buffer per column (numeric columns only; localizations, tracks, per-track sizes).
 - json: ``header = {"kind": "json", **payload}``, no buffer (status, heartbeats, errors, sizes).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,15 @@ def _dumps(header: dict[str, Any]) -> bytes:
     return json.dumps(header, default=_default).encode()
 
 
-def send_frame(socket: zmq.Socket, topic: str, seq: int, t: float, frame: np.ndarray,
-               flags: int = 0, **extra: Any) -> None:
+def send_frame(
+    socket: zmq.Socket,
+    topic: str,
+    seq: int,
+    t: float,
+    frame: np.ndarray,
+    flags: int = 0,
+    **extra: Any,
+) -> None:
     """Send one frame without copying its pixels.
 
     Parameters
@@ -71,13 +79,20 @@ def send_frame(socket: zmq.Socket, topic: str, seq: int, t: float, frame: np.nda
         More JSON-serialisable header fields (e.g. ``exposure_s``).
     """
     frame = np.ascontiguousarray(frame)
-    header = {"kind": "frame", "seq": int(seq), "t": float(t), "shape": list(frame.shape),
-              "dtype": frame.dtype.str, **extra}
+    header = {
+        "kind": "frame",
+        "seq": int(seq),
+        "t": float(t),
+        "shape": list(frame.shape),
+        "dtype": frame.dtype.str,
+        **extra,
+    }
     socket.send_multipart([topic.encode(), _dumps(header), frame], flags=flags, copy=False)
 
 
-def send_table(socket: zmq.Socket, topic: str, table: pd.DataFrame, flags: int = 0,
-               **extra: Any) -> None:
+def send_table(
+    socket: zmq.Socket, topic: str, table: pd.DataFrame, flags: int = 0, **extra: Any
+) -> None:
     """Send a numeric table as one buffer per column (no pickle).
 
     Parameters
@@ -94,12 +109,18 @@ def send_table(socket: zmq.Socket, topic: str, table: pd.DataFrame, flags: int =
         More JSON-serialisable header fields (e.g. ``seq`` of the frame).
     """
     columns = [np.ascontiguousarray(table[name].to_numpy()) for name in table.columns]
-    for name, values in zip(table.columns, columns):
+    for name, values in zip(table.columns, columns, strict=False):
         if values.dtype.kind not in "biuf":
             raise TypeError(f"table column {name!r} has non-numeric dtype {values.dtype}")
-    header = {"kind": "table", "n": len(table),
-              "columns": [[str(name), values.dtype.str] for name, values in zip(table.columns, columns)],
-              **extra}
+    header = {
+        "kind": "table",
+        "n": len(table),
+        "columns": [
+            [str(name), values.dtype.str]
+            for name, values in zip(table.columns, columns, strict=False)
+        ],
+        **extra,
+    }
     socket.send_multipart([topic.encode(), _dumps(header), *columns], flags=flags, copy=False)
 
 
@@ -132,8 +153,10 @@ def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
         data: Any = _as_array(parts[2], header["dtype"], header["shape"])
     elif kind == "table":
         data = pd.DataFrame(
-            {name: _as_array(part, dtype, (header["n"],))
-             for (name, dtype), part in zip(header["columns"], parts[2:])},
+            {
+                name: _as_array(part, dtype, (header["n"],))
+                for (name, dtype), part in zip(header["columns"], parts[2:], strict=False)
+            },
             columns=[name for name, _ in header["columns"]],
         )
     else:

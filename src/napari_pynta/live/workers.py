@@ -14,6 +14,7 @@ Message paths (see ``docs/live-pipeline.md``)::
                 --PUSH locs_in (skipped seq, end of run)--------------------------> linker
     linker --PUB results (locs, tracks, sizes)-------------> viewers
 """
+
 from __future__ import annotations
 
 import collections
@@ -79,11 +80,13 @@ class _Worker:
         self.parent_died = threading.Event()
         parent = multiprocessing.parent_process()
         if parent is not None:
-            threading.Thread(target=self._watch_parent, args=(parent,), daemon=True,
-                             name="pynta-orphan-watchdog").start()
+            threading.Thread(
+                target=self._watch_parent, args=(parent,), daemon=True, name="pynta-orphan-watchdog"
+            ).start()
 
-    def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
-               **options: int) -> zmq.Socket:
+    def socket(
+        self, kind: int, *, bind: str | None = None, connect: str | None = None, **options: int
+    ) -> zmq.Socket:
         sock = self.context.socket(kind)
         sock.setsockopt(zmq.LINGER, 2000)
         for option, value in options.items():
@@ -98,16 +101,22 @@ class _Worker:
         """Send a status message to the supervisor (heartbeats are dropped if it is not reading)."""
         flags = zmq.NOBLOCK if event == "heartbeat" else 0
         try:
-            transport.send_json(self.status, transport.TOPIC_STATUS,
-                                {"worker": self.name, "event": event, "time": time.time(), **payload},
-                                flags=flags)
+            transport.send_json(
+                self.status,
+                transport.TOPIC_STATUS,
+                {"worker": self.name, "event": event, "time": time.time(), **payload},
+                flags=flags,
+            )
         except zmq.Again:
             pass
 
     def error(self, text: str) -> None:
         """Report an error on the ``error`` topic."""
-        transport.send_json(self.status, transport.TOPIC_ERROR,
-                            {"worker": self.name, "event": "error", "error": text})
+        transport.send_json(
+            self.status,
+            transport.TOPIC_ERROR,
+            {"worker": self.name, "event": "error", "error": text},
+        )
 
     def heartbeat_due(self) -> bool:
         now = time.perf_counter()
@@ -210,7 +219,9 @@ class _SaveBuffer:
         while self.next_to_send < len(self.frames):
             seq, t, frame = self.frames[self.next_to_send]
             try:
-                transport.send_frame(socket, transport.TOPIC_FRAMES, seq, t, frame, flags=zmq.NOBLOCK)
+                transport.send_frame(
+                    socket, transport.TOPIC_FRAMES, seq, t, frame, flags=zmq.NOBLOCK
+                )
             except zmq.Again:
                 return
             self.next_to_send += 1
@@ -220,10 +231,17 @@ class _SaveBuffer:
         return self.bytes / self.capacity_bytes
 
 
-def acquisition_worker(name: str, endpoints: LiveEndpoints, camera: str,
-                       camera_settings: dict[str, Any], n_frames: int | None, track: bool,
-                       save_buffer_bytes: int, track_buffer_bytes: int,
-                       calibration: dict[str, Any] | None = None) -> None:
+def acquisition_worker(
+    name: str,
+    endpoints: LiveEndpoints,
+    camera: str,
+    camera_settings: dict[str, Any],
+    n_frames: int | None,
+    track: bool,
+    save_buffer_bytes: int,
+    track_buffer_bytes: int,
+    calibration: dict[str, Any] | None = None,
+) -> None:
     """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
 
     Waits for a ``go`` command before the first frame, so recording and tracking see frame 0.
@@ -231,11 +249,24 @@ def acquisition_worker(name: str, endpoints: LiveEndpoints, camera: str,
     :data:`CALIBRATION_FRAMES` frames (not recorded) choose the missing ``minmass`` and
     ``search_range_px`` as ``pynta analyze`` does; both are reported in ``ready``.
     Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
-    ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``. Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
+    ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
+    Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
     ``finished`` after ``n_frames`` frames or when a playback ends.
     """
-    _run(name, endpoints, lambda w: _acquire(w, camera, camera_settings, n_frames, track,
-                                             save_buffer_bytes, track_buffer_bytes, calibration))
+    _run(
+        name,
+        endpoints,
+        lambda w: _acquire(
+            w,
+            camera,
+            camera_settings,
+            n_frames,
+            track,
+            save_buffer_bytes,
+            track_buffer_bytes,
+            calibration,
+        ),
+    )
 
 
 def _calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> dict[str, float]:
@@ -276,14 +307,25 @@ def _calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) ->
 def _import_detection() -> None:
     """Import the analysis and the localization engines (run in a thread during calibration)."""
     import napari_pynta.analysis  # noqa: F401
-    from napari_pynta.live.config import load_engines
+    from napari_pynta.detect import ENGINES
 
-    load_engines()
+    for name in ENGINES:
+        try:
+            ENGINES[name]  # imports the engine's module
+        except ImportError:  # an optional engine whose dependency is missing
+            pass
 
 
-def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_frames: int | None,
-             track: bool, save_buffer_bytes: int, track_buffer_bytes: int,
-             calibration: dict[str, Any] | None) -> None:
+def _acquire(
+    w: _Worker,
+    camera_name: str,
+    camera_settings: dict[str, Any],
+    n_frames: int | None,
+    track: bool,
+    save_buffer_bytes: int,
+    track_buffer_bytes: int,
+    calibration: dict[str, Any] | None,
+) -> None:
     from napari_pynta.cameras import CameraExhausted, open_camera
 
     camera = open_camera(camera_name, **camera_settings)
@@ -293,15 +335,19 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
     acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
     locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
     to_linker = w.socket(zmq.PUSH, connect=w.endpoints.locs_in) if track else None
-    w.report("ready", frame_shape=list(camera.frame_shape), dtype=np.dtype(camera.dtype).str,
-             metadata=camera.metadata_for_store(), calibration=chosen)
+    w.report(
+        "ready",
+        frame_shape=list(camera.frame_shape),
+        dtype=np.dtype(camera.dtype).str,
+        metadata=camera.metadata_for_store(),
+        calibration=chosen,
+    )
 
     state = {"recording": False, "go": False, "finished": False, "end_sent": False}
     save_buffer = _SaveBuffer(save_buffer_bytes)
     track_queue: collections.deque[tuple[int, float, np.ndarray]] = collections.deque()
     track_bytes = 0
-    counters = {"frames_acquired": 0, "record_refused": 0, "frames_untracked": 0,
-                "recorded": 0}
+    counters = {"frames_acquired": 0, "record_refused": 0, "frames_untracked": 0, "recorded": 0}
     rate_window: collections.deque[float] = collections.deque()
     first_frame_time = last_frame_time = 0.0
     seq = 0
@@ -311,12 +357,23 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
         now = time.perf_counter()
         while len(rate_window) > 2 and now - rate_window[0] > RATE_WINDOW_S:
             rate_window.popleft()
-        times = (first_frame_time, last_frame_time) if state["finished"] else \
-            (rate_window[0], rate_window[-1]) if rate_window else (0.0, 0.0)
+        times = (
+            (first_frame_time, last_frame_time)
+            if state["finished"]
+            else (rate_window[0], rate_window[-1])
+            if rate_window
+            else (0.0, 0.0)
+        )
         frames = counters["frames_acquired"] if state["finished"] else len(rate_window)
         fps = (frames - 1) / (times[1] - times[0]) if times[1] > times[0] else 0.0
-        w.report(event, fps=fps, buffer_fill=save_buffer.fill, recording=state["recording"],
-                 last_seq=seq - 1, **counters)
+        w.report(
+            event,
+            fps=fps,
+            buffer_fill=save_buffer.fill,
+            recording=state["recording"],
+            last_seq=seq - 1,
+            **counters,
+        )
 
     def end_recording(reason: str | None) -> None:
         if state["recording"]:
@@ -354,11 +411,15 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
             else:
                 save_buffer.acknowledge(int(ack["saved_seq"]))
         save_buffer.send(save)
-        if state.get("end_requested") and not state["end_sent"] \
-                and save_buffer.next_to_send == len(save_buffer.frames):
+        if (
+            state.get("end_requested")
+            and not state["end_sent"]
+            and save_buffer.next_to_send == len(save_buffer.frames)
+        ):
             try:
-                transport.send_json(save, "end", {"end": True, "reason": state["end_requested"]},
-                                    flags=zmq.NOBLOCK)
+                transport.send_json(
+                    save, "end", {"end": True, "reason": state["end_requested"]}, flags=zmq.NOBLOCK
+                )
                 state["end_sent"] = True
             except zmq.Again:
                 pass
@@ -366,8 +427,9 @@ def _acquire(w: _Worker, camera_name: str, camera_settings: dict[str, Any], n_fr
         while track_queue:
             queued_seq, t, frame = track_queue[0]
             try:
-                transport.send_frame(locate, transport.TOPIC_FRAMES, queued_seq, t, frame,
-                                     flags=zmq.NOBLOCK)
+                transport.send_frame(
+                    locate, transport.TOPIC_FRAMES, queued_seq, t, frame, flags=zmq.NOBLOCK
+                )
             except zmq.Again:
                 break
             track_queue.popleft()
@@ -468,9 +530,13 @@ def _record(w: _Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[st
         if command.get("resume"):
             store = MovieStore.open(path, mode="r+")
         else:
-            store = MovieStore.create(path, tuple(command["frame_shape"]),
-                                      np.dtype(command["dtype"]), command["metadata"],
-                                      overwrite=bool(command.get("overwrite")))
+            store = MovieStore.create(
+                path,
+                tuple(command["frame_shape"]),
+                np.dtype(command["dtype"]),
+                command["metadata"],
+                overwrite=bool(command.get("overwrite")),
+            )
     except ValueError as error:  # PyntaInputError: the recording cannot start, the saver lives on
         w.error(f"cannot record to {path!r}: {error}")
         return
@@ -503,8 +569,10 @@ def _record(w: _Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[st
             resync = False
             if previous >= 0 and seq != previous + 1:
                 missing += seq - previous - 1
-                w.error(f"seq gap in the recording: frames {previous + 1}..{seq - 1} never "
-                        f"reached the saver")
+                w.error(
+                    f"seq gap in the recording: frames {previous + 1}..{seq - 1} never "
+                    f"reached the saver"
+                )
             block.append(message.data)
             times.append(float(message.header["t"]))
             seqs.append(seq)
@@ -516,17 +584,28 @@ def _record(w: _Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[st
             if other.get("cmd") == "stop":
                 w.stopping = ended = True
         if w.heartbeat_due() or ended:
-            w.report("heartbeat", frames_saved=store.n_frames, last_seq=last_seq,
-                     frames_missing=missing, path=path)
+            w.report(
+                "heartbeat",
+                frames_saved=store.n_frames,
+                last_seq=last_seq,
+                frames_missing=missing,
+                path=path,
+            )
     w.poller.unregister(incoming)
     store.close()
-    w.report("finished", path=path, frames_saved=store.n_frames, last_seq=last_seq,
-             frames_missing=missing)
+    w.report(
+        "finished",
+        path=path,
+        frames_saved=store.n_frames,
+        last_seq=last_seq,
+        frames_missing=missing,
+    )
 
 
 # ---------------------------------------------------------------------------------------- locator
-def locator_worker(name: str, endpoints: LiveEndpoints, engine: str,
-                   detection: dict[str, Any]) -> None:
+def locator_worker(
+    name: str, endpoints: LiveEndpoints, engine: str, detection: dict[str, Any]
+) -> None:
     """Locate particles in frames pulled from the acquisition; push one table per frame.
 
     Commands: ``detect`` (new ``locate()`` options, checked before use), ``stop``.
@@ -552,8 +631,9 @@ def _locate(w: _Worker, engine: str, detection: dict[str, Any]) -> None:
             start = time.perf_counter()
             features = detect.locate(frame, engine, frame_number=int(header["seq"]), **detection)
             busy_s += time.perf_counter() - start
-            transport.send_table(out, transport.TOPIC_LOCS, features, seq=header["seq"],
-                                 t=header["t"])
+            transport.send_table(
+                out, transport.TOPIC_LOCS, features, seq=header["seq"], t=header["t"]
+            )
             located += 1
         for command in w.commands():
             if command.get("cmd") == "stop":
@@ -565,16 +645,16 @@ def _locate(w: _Worker, engine: str, detection: dict[str, Any]) -> None:
 
 
 def _warm_up(engine: str, detection: dict[str, Any]) -> None:
-    """Locate once in a synthetic frame, so the JIT compilation (numba) is not paid on live frames."""
+    """Locate once in a synthetic frame, so numba's JIT compilation is not paid on live frames."""
     from napari_pynta import detect
-    from napari_pynta.live.config import load_engines, synthetic_frame
+    from napari_pynta.live.config import synthetic_frame
 
-    load_engines()
     detect.locate(synthetic_frame(), engine, **detection)
 
 
-def _new_detection(w: _Worker, engine: str, detection: dict[str, Any],
-                   command: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _new_detection(
+    w: _Worker, engine: str, detection: dict[str, Any], command: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     from napari_pynta.live.config import check_detection
 
     new_engine = command.get("engine") or engine
@@ -669,8 +749,10 @@ def _link(w: _Worker) -> None:
                 expected += 1
             elif located_waiting(pending) > LINK_GAP_TIMEOUT_S:
                 resume = min(pending)
-                w.error(f"frames {expected}..{resume - 1} never came back from the locator pool "
-                        "(a locator stopped or died); linking goes on without them")
+                w.error(
+                    f"frames {expected}..{resume - 1} never came back from the locator pool "
+                    "(a locator stopped or died); linking goes on without them"
+                )
                 lost += resume - expected
                 expected = resume
             else:
@@ -686,16 +768,24 @@ def _link(w: _Worker) -> None:
             last_sizes = time.perf_counter()
             last_sizing_s = last_sizes - now
             sizing_s += last_sizing_s
-            sizes_interval = max(settings["sizes_interval_s"],
-                                 last_sizing_s * (1 - SIZES_TIME_FRACTION) / SIZES_TIME_FRACTION)
-            transport.send_json(results, transport.TOPIC_SIZES,
-                                {"summary": summary, "diameters_nm": diameters})
+            sizes_interval = max(
+                settings["sizes_interval_s"],
+                last_sizing_s * (1 - SIZES_TIME_FRACTION) / SIZES_TIME_FRACTION,
+            )
+            transport.send_json(
+                results, transport.TOPIC_SIZES, {"summary": summary, "diameters_nm": diameters}
+            )
             w.report("sizes", summary=summary)
         if w.heartbeat_due() or (done and not finished):
-            w.report("heartbeat", frames_linked=linked_frames, frames_lost=lost,
-                     next_seq=expected, sizing_s=sizing_s, last_sizing_s=last_sizing_s,
-                     particles_per_frame=float(np.mean(recent_counts))
-                     if recent_counts else 0.0)
+            w.report(
+                "heartbeat",
+                frames_linked=linked_frames,
+                frames_lost=lost,
+                next_seq=expected,
+                sizing_s=sizing_s,
+                last_sizing_s=last_sizing_s,
+                particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
+            )
         if done and not finished:
             finished = True
             w.report("finished", frames_linked=linked_frames, frames_lost=lost)

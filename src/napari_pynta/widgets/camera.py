@@ -1,4 +1,5 @@
 """The Camera dock widget: backend, exposure, fps, ROI, gain; Live, Snap and Record."""
+
 from __future__ import annotations
 
 import shutil
@@ -39,8 +40,9 @@ def free_disk_bytes(path: str | Path) -> int:
     return shutil.disk_usage(directory).free
 
 
-def recording_seconds_left(free_bytes: int, frame_shape: tuple[int, int], bytes_per_pixel: int,
-                           fps: float) -> float:
+def recording_seconds_left(
+    free_bytes: int, frame_shape: tuple[int, int], bytes_per_pixel: int, fps: float
+) -> float:
     """Seconds of uncompressed recording that ``free_bytes`` hold at ``fps``."""
     rate = frame_shape[0] * frame_shape[1] * bytes_per_pixel * fps
     return free_bytes / rate
@@ -64,8 +66,14 @@ class CameraWidget(QWidget):
         self.backend = QComboBox()
         self.backend.addItems(list(CAMERAS))
         self.backend.setCurrentText("simulated")
-        self.exposure_ms = float_field(10.0, 0.0, 10_000.0, decimals=3, suffix="ms",
-                                       tooltip="exposure time per frame; 0 = the whole frame interval")
+        self.exposure_ms = float_field(
+            10.0,
+            0.0,
+            10_000.0,
+            decimals=3,
+            suffix="ms",
+            tooltip="exposure time per frame; 0 = the whole frame interval",
+        )
         self.fps = float_field(100.0, 0.0, 100_000.0, decimals=1, suffix="fps")
         self.gain = float_field(1.0, 0.0, 1000.0, decimals=2, step=0.1)
         self.roi = [int_field(0, 0, 100_000) for _ in range(4)]
@@ -73,11 +81,18 @@ class CameraWidget(QWidget):
         self.roi[3].setToolTip("width (0 = full sensor)")
         self.playback_path = QLineEdit()
         self.playback_path.setPlaceholderText("movie to play back (store, TIFF, folder)")
-        self.simulated_diameter_nm = float_field(100.0, 0.0, 10_000.0, decimals=0, suffix="nm",
-                                                 tooltip="diameter of the simulated particles")
+        self.simulated_diameter_nm = float_field(
+            100.0,
+            0.0,
+            10_000.0,
+            decimals=0,
+            suffix="nm",
+            tooltip="diameter of the simulated particles",
+        )
         # 25 in 256 x 256 px: at 100 fps, 100 nm beads step far less than their spacing
-        self.simulated_particles = int_field(25, 0, 10_000,
-                                             tooltip="particles in the simulated volume")
+        self.simulated_particles = int_field(
+            25, 0, 10_000, tooltip="particles in the simulated volume"
+        )
 
         self.draw_roi = QPushButton("Draw ROI")
         self.draw_roi.setToolTip("draw a rectangle on the image, then press 'Use drawn ROI'")
@@ -95,7 +110,7 @@ class CameraWidget(QWidget):
         self.message_line = MessageLine()
 
         roi_row = QGridLayout()
-        for column, (label, field) in enumerate(zip("yxhw", self.roi)):
+        for column, (label, field) in enumerate(zip("yxhw", self.roi, strict=False)):
             roi_row.addWidget(QLabel(label), 0, 2 * column)
             roi_row.addWidget(field, 0, 2 * column + 1)
         roi_buttons = QHBoxLayout()
@@ -154,7 +169,10 @@ class CameraWidget(QWidget):
         exposure_s = self.exposure_ms.value() / 1e3 or None
         roi = tuple(field.value() for field in self.roi)
         common = CameraSettings(
-            fps=fps, exposure_s=exposure_s, roi=roi if roi[2] and roi[3] else None, gain=self.gain.value()
+            fps=fps,
+            exposure_s=exposure_s,
+            roi=roi if roi[2] and roi[3] else None,
+            gain=self.gain.value(),
         )
         settings: dict[str, Any] = {"fps": fps, "exposure_s": exposure_s, "gain": common.gain}
         backend = self.backend.currentText()
@@ -194,9 +212,11 @@ class CameraWidget(QWidget):
     def _use_drawn_roi(self) -> None:
         roi = self.session.link.roi_from_shapes()
         if roi is None:
-            self.message_line.show_error("draw a rectangle in the 'PyNTA ROI' layer first (Draw ROI)")
+            self.message_line.show_error(
+                "draw a rectangle in the 'PyNTA ROI' layer first (Draw ROI)"
+            )
             return
-        for field, value in zip(self.roi, roi):
+        for field, value in zip(self.roi, roi, strict=False):
             field.setValue(max(0, value))
         self.message_line.show_info(f"ROI y={roi[0]} x={roi[1]} h={roi[2]} w={roi[3]}")
 
@@ -211,11 +231,15 @@ class CameraWidget(QWidget):
         roi = [field.value() for field in self.roi]
         shape = (roi[2], roi[3]) if roi[2] and roi[3] else SIMULATED_SENSOR
         seconds = recording_seconds_left(free, shape, 2, max(self.fps.value(), 1e-3))
-        self.disk_label.setText(f"{free / 1e9:.1f} GB free ≈ {seconds / 60:.0f} min at {self.fps.value():g} fps")
+        self.disk_label.setText(
+            f"{free / 1e9:.1f} GB free ≈ {seconds / 60:.0f} min at {self.fps.value():g} fps"
+        )
         return seconds >= MIN_RECORD_SECONDS
 
     def _browse_output(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Record to", self.output_path.text(), "pynta store (*.zarr)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Record to", self.output_path.text(), "pynta store (*.zarr)"
+        )
         if path:
             self.output_path.setText(path if path.endswith(".zarr") else path + ".zarr")
             self.check_disk_space()
@@ -260,7 +284,9 @@ class CameraWidget(QWidget):
         try:
             settings = self.camera_settings()
             self.session.start_live(
-                self.backend.currentText(), settings, record_path=record_path,
+                self.backend.currentText(),
+                settings,
+                record_path=record_path,
                 overwrite=self.overwrite.isChecked(),
             )
             self.message_line.clear_message()
@@ -279,7 +305,9 @@ class CameraWidget(QWidget):
     def _on_live_state(self, state: str) -> None:
         running = state in ("starting", "running")
         self.live.setChecked(running)
-        self.live.setText({"starting": "Starting…", "running": "Stop", "stopping": "Stopping…"}.get(state, "Live"))
+        self.live.setText(
+            {"starting": "Starting…", "running": "Stop", "stopping": "Stopping…"}.get(state, "Live")
+        )
         self.live.setEnabled(state != "stopping")
         if not running:
             self.record.setChecked(False)
@@ -289,14 +317,21 @@ class CameraWidget(QWidget):
             self.status_line.setText("idle")
 
     def _on_status(self, status: Any) -> None:
-        recording = f"saved {status.frames_saved} · dropped {status.frames_dropped} · " if status.recording else ""
+        recording = (
+            f"saved {status.frames_saved} · dropped {status.frames_dropped} · "
+            if status.recording
+            else ""
+        )
         self.status_line.setText(
             f"{status.fps:.1f} fps · {recording}buffer {100 * status.buffer_fill:.0f}% · "
-            f"{status.particles_per_frame:.1f} particles/frame · untracked {status.frames_untracked}"
+            f"{status.particles_per_frame:.1f} particles/frame · "
+            f"untracked {status.frames_untracked}"
         )
         if self._was_recording and not status.recording and self.record.isChecked():
             self.record.setChecked(False)  # the pipeline stopped recording on its own
-            self.message_line.show_error(f"recording stopped: {'; '.join(status.errors) or 'see log'}")
+            self.message_line.show_error(
+                f"recording stopped: {'; '.join(status.errors) or 'see log'}"
+            )
         self._was_recording = status.recording
         if status.dead_workers:
             self.message_line.show_error(f"workers died: {', '.join(status.dead_workers)}")

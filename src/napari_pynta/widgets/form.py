@@ -1,4 +1,5 @@
 """Small Qt building blocks shared by the PyNTA dock widgets: number fields and a message line."""
+
 from __future__ import annotations
 
 from qtpy.QtWidgets import QDoubleSpinBox, QLabel, QSpinBox, QWidget
@@ -34,7 +35,9 @@ def float_field(
     return field
 
 
-def int_field(value: int, minimum: int, maximum: int, *, suffix: str = "", tooltip: str = "") -> QSpinBox:
+def int_field(
+    value: int, minimum: int, maximum: int, *, suffix: str = "", tooltip: str = ""
+) -> QSpinBox:
     """An integer spin box with range, unit suffix and tooltip."""
     field = QSpinBox()
     field.setRange(minimum, maximum)

@@ -1,12 +1,13 @@
 """Matplotlib canvas of the Sizes widget: per-track diameter histogram, deconvolved distribution
 and the running estimate."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
@@ -110,14 +111,26 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
         axes.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))  # 200, not 2×10²
         axes.xaxis.set_minor_formatter(NullFormatter())
         if deconvolved is not None and len(valid):
-            axes.stairs(expected_counts(deconvolved, edges, len(valid)), edges,
-                        color=DECONVOLVED_COLOR, lw=2, label="deconvolved (Walker EM)")
+            axes.stairs(
+                expected_counts(deconvolved, edges, len(valid)),
+                edges,
+                color=DECONVOLVED_COLOR,
+                lw=2,
+                label="deconvolved (Walker EM)",
+            )
         elif deconvolved_peaks_nm:
             for index, peak in enumerate(deconvolved_peaks_nm):
-                axes.axvline(peak, color=DECONVOLVED_COLOR, lw=1.5, ls="--",
-                             label="deconvolved peak (Walker EM)" if index == 0 else None)
+                axes.axvline(
+                    peak,
+                    color=DECONVOLVED_COLOR,
+                    lw=1.5,
+                    ls="--",
+                    label="deconvolved peak (Walker EM)" if index == 0 else None,
+                )
         if math.isfinite(ensemble_nm):
-            axes.axvline(ensemble_nm, color=ESTIMATE_COLOR, lw=2, label=f"ensemble {ensemble_nm:.0f} nm")
+            axes.axvline(
+                ensemble_nm, color=ESTIMATE_COLOR, lw=2, label=f"ensemble {ensemble_nm:.0f} nm"
+            )
         if len(valid):
             axes.legend(loc="upper right", fontsize=7, facecolor="#262930", labelcolor=TEXT_COLOR)
         axes.set_xlabel("hydrodynamic diameter (nm)")
@@ -134,7 +147,7 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
         if show_history:
             history_axes = self.history_axes = figure.add_subplot(2, 1, 2)
             if history:
-                counts, estimates = zip(*history)
+                counts, estimates = zip(*history, strict=False)
                 history_axes.plot(counts, estimates, "o-", color=ESTIMATE_COLOR, ms=3)
             history_axes.set_xlabel("tracks")
             history_axes.set_ylabel("ensemble d (nm)")

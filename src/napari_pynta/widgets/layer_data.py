@@ -3,6 +3,7 @@
 Shared by the reader in ``_napari_io.py`` and by :mod:`napari_pynta.widgets.viewer_link`, so that a
 store re-opened from disk looks exactly like the layers drawn live.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,7 @@ TRACKS_STYLE: dict[str, Any] = {"tail_length": 40, "tail_width": 2, "colormap": 
 
 
 def known_pixel_size_um(metadata: dict[str, Any]) -> float | None:
-    """The movie's pixel size in micrometres, or None when it is missing or not a positive number."""
+    """The movie's pixel size in micrometres, or None when missing or not a positive number."""
     try:
         pixel_size = float(metadata.get("pixel_size_um"))
     except (TypeError, ValueError):
@@ -85,7 +86,8 @@ def tracks_data(tracks: pd.DataFrame) -> np.ndarray:
 
 
 def tracks_table(data: np.ndarray, scale: tuple[float, ...] | None = None) -> pd.DataFrame:
-    """Inverse of :func:`tracks_data`: a tracks-layer array back to a ``particle, frame, y, x`` table.
+    """Inverse of :func:`tracks_data`: a tracks-layer array back to a ``particle, frame, y, x``
+    table.
 
     Parameters
     ----------

@@ -4,6 +4,7 @@ The movie is re-opened from its source path when it has one (so results can be s
 store), else analysed from the layer's data; :func:`napari_pynta.analysis.analyze` does the work and
 reports its progress to a napari progress bar.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,7 +56,9 @@ def open_for_analysis(data: Any, source: str | None, conditions: SizingCondition
 
     if source and Path(source).exists():
         return open_movie(source)
-    frames = data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, *data.shape[1:]))
+    frames = (
+        data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, *data.shape[1:]))
+    )
     metadata = {
         "pixel_size_um": conditions.pixel_size_um,
         "frame_interval_s": conditions.frame_interval_s,

@@ -11,6 +11,7 @@ The three dock widgets share a :class:`PyntaSession` (:func:`session_for`). The 
 
 It emits Qt signals for the widgets; it never touches a layer itself.
 """
+
 from __future__ import annotations
 
 import threading
@@ -164,7 +165,9 @@ class PyntaSession(QObject):
         previous, self.tracking = self.tracking, settings
         if self.pipeline is not None and self.live_state == "running":
             if (settings.engine, settings.detection()) != (previous.engine, previous.detection()):
-                self._pipeline_call("update_detection", engine=settings.engine, **self._live_detection())
+                self._pipeline_call(
+                    "update_detection", engine=settings.engine, **self._live_detection()
+                )
             if settings.n_locators != previous.n_locators:
                 self._pipeline_call("set_locators", settings.n_locators)
 
@@ -187,8 +190,13 @@ class PyntaSession(QObject):
         self.conditions_changed.emit(self.conditions)
 
     # ------------------------------------------------------------------ live
-    def start_live(self, camera: str, camera_settings: dict[str, Any], record_path: str | None = None,
-                   overwrite: bool = False) -> None:
+    def start_live(
+        self,
+        camera: str,
+        camera_settings: dict[str, Any],
+        record_path: str | None = None,
+        overwrite: bool = False,
+    ) -> None:
         """Start the live pipeline (validated here, started in a worker thread).
 
         Raises
@@ -205,7 +213,9 @@ class PyntaSession(QObject):
         exposure = camera_settings.get("exposure_s") or 1.0 / fps
         live_conditions = replace(
             self.conditions,
-            pixel_size_um=float(camera_settings.get("pixel_size_um", self.conditions.pixel_size_um)),
+            pixel_size_um=float(
+                camera_settings.get("pixel_size_um", self.conditions.pixel_size_um)
+            ),
             frame_interval_s=1.0 / fps,
             exposure_s=float(exposure),
         )
@@ -252,11 +262,14 @@ class PyntaSession(QObject):
         if self.pipeline is not None and self.live_state == "running":
             self._pipeline_call(
                 "stop_recording",
-                on_done=lambda n: self.message.emit("live", "info", f"recording stopped: {n} frames saved"),
+                on_done=lambda n: self.message.emit(
+                    "live", "info", f"recording stopped: {n} frames saved"
+                ),
             )
 
-    def _pipeline_call(self, method: str, *args: Any, on_done: Any = None, on_error: Any = None,
-                       **kwargs: Any) -> None:
+    def _pipeline_call(
+        self, method: str, *args: Any, on_done: Any = None, on_error: Any = None, **kwargs: Any
+    ) -> None:
         """Call ``pipeline.<method>`` in a worker thread, one call at a time (in order).
 
         The pipeline's control socket is not thread-safe and some calls wait for processes
@@ -272,11 +285,12 @@ class PyntaSession(QObject):
         self._run_in_thread(
             call,
             on_done=on_done,
-            on_error=on_error or (lambda error: self.message.emit("live", "error", f"{method}: {error}")),
+            on_error=on_error
+            or (lambda error: self.message.emit("live", "error", f"{method}: {error}")),
         )
 
     def snap(self, camera: str, camera_settings: dict[str, Any]) -> None:
-        """Add one frame as a new image layer: the newest live frame, or one read from the camera."""
+        """Add one frame as a new image layer: the newest live frame, or one from the camera."""
         if self.live_state == "running" and self._newest_frame is not None:
             self.link.add_snapshot(self._newest_frame)
             return
@@ -284,9 +298,7 @@ class PyntaSession(QObject):
             float(camera_settings.get("pixel_size_um", self.conditions.pixel_size_um)),
             tuple(camera_settings["roi"][:2]) if camera_settings.get("roi") else (0, 0),
         )
-        self._run_in_thread(
-            read_one_frame, camera, camera_settings, on_done=self.link.add_snapshot
-        )
+        self._run_in_thread(read_one_frame, camera, camera_settings, on_done=self.link.add_snapshot)
 
     def _live_detection(self) -> dict[str, Any]:
         """Detection options for the live locators: "automatic" minmass is the threshold the
@@ -401,10 +413,14 @@ class PyntaSession(QObject):
             conditions,
             lambda: self._closed,
             on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions),
-            on_error=lambda error: self.message.emit("analysis", "error", f"analysis failed: {error}"),
+            on_error=lambda error: self.message.emit(
+                "analysis", "error", f"analysis failed: {error}"
+            ),
         )
 
-    def _on_analyzed(self, outcome: AnalysisOutcome, name: str, conditions: SizingConditions) -> None:
+    def _on_analyzed(
+        self, outcome: AnalysisOutcome, name: str, conditions: SizingConditions
+    ) -> None:
         result = outcome.result
         pixel = (conditions.pixel_size_um, conditions.pixel_size_um)
         self.link.show_results(name, result.localizations, result.tracks, pixel)
@@ -412,8 +428,16 @@ class PyntaSession(QObject):
         diameters = per_track["diameter_nm"].to_numpy(dtype=float)
         walker = result.sizes.deconvolved if result.sizes is not None else None
         deconvolved = (walker.diameter_nm, walker.weights) if walker is not None else None
-        self.sizes_changed.emit(SizeData(diameters, dict(result.summary), conditions,
-                                         f"analysis of {name}", per_track, deconvolved))
+        self.sizes_changed.emit(
+            SizeData(
+                diameters,
+                dict(result.summary),
+                conditions,
+                f"analysis of {name}",
+                per_track,
+                deconvolved,
+            )
+        )
         saved = f"; results saved in {outcome.saved_to}" if outcome.saved_to else ""
         self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{saved}")
         self.analysis_finished.emit(result)
@@ -432,13 +456,21 @@ class PyntaSession(QObject):
             frame_index,
             settings,
             on_done=lambda locs: self.link.show_preview(locs, (pixel, pixel)),
-            on_error=lambda error: self.message.emit("analysis", "error", f"preview failed: {error}"),
+            on_error=lambda error: self.message.emit(
+                "analysis", "error", f"preview failed: {error}"
+            ),
             latest_only="preview",
         )
 
     # ------------------------------------------------------------------ threads and shutdown
-    def _run_in_thread(self, function: Any, *args: Any, on_done: Any = None, on_error: Any = None,
-                       latest_only: str | None = None) -> Any:
+    def _run_in_thread(
+        self,
+        function: Any,
+        *args: Any,
+        on_done: Any = None,
+        on_error: Any = None,
+        latest_only: str | None = None,
+    ) -> Any:
         """Run ``function(*args)`` in a napari thread worker; callbacks run on the GUI thread.
 
         With ``latest_only`` set, a call made while the previous one of that kind is still
@@ -468,7 +500,9 @@ class PyntaSession(QObject):
         kind = getattr(worker, "_pynta_kind", None)
         if kind is not None and kind in self._pending and not self._closed:
             function, args, on_done, on_error = self._pending.pop(kind)
-            self._run_in_thread(function, *args, on_done=on_done, on_error=on_error, latest_only=kind)
+            self._run_in_thread(
+                function, *args, on_done=on_done, on_error=on_error, latest_only=kind
+            )
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Process events until no worker thread of this session runs (for tests and shutdown)."""
@@ -520,5 +554,7 @@ def locate_one_frame(data: Any, frame_index: int, settings: TrackingSettings) ->
     frame = np.asarray(data[int(frame_index)])
     detection = settings.detection()
     if detection["minmass"] is None:
-        detection["minmass"] = estimate_minmass(frame[None], settings.engine, n_sample=1, **detection)
+        detection["minmass"] = estimate_minmass(
+            frame[None], settings.engine, n_sample=1, **detection
+        )
     return locate(frame, settings.engine, frame_number=int(frame_index), **detection)

@@ -3,6 +3,7 @@
 The widgets build these from their fields, call ``validate()`` and only hand valid settings to the
 live pipeline or to the re-analysis; a refused value leaves the workers untouched.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,15 +45,17 @@ class TrackingSettings:
 
     def validate(self) -> TrackingSettings:
         """Return self, or raise :class:`PyntaInputError` naming the first bad field."""
-        from napari_pynta.detect import validate_detection_params
+        from napari_pynta.detect import check_engine, validate_detection_params
 
-        validate_detection_params(engine=self.engine, **self.detection())
+        check_engine(self.engine)
+        validate_detection_params(**self.detection())
         require_positive("search range (px)", self.search_range_px, allow_zero=True)
         if int(self.memory) != self.memory or self.memory < 0:
             raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {self.memory!r}")
         if int(self.min_track_length) != self.min_track_length or self.min_track_length < 3:
             raise PyntaInputError(
-                f"minimum track length must be an integer >= 3 (frames), got {self.min_track_length!r}"
+                "minimum track length must be an integer >= 3 (frames), "
+                f"got {self.min_track_length!r}"
             )
         if not 1 <= self.n_locators <= MAX_LOCATORS:
             raise PyntaInputError(
@@ -103,7 +106,13 @@ class SizingConditions:
         KeyError
             If a field is missing (or None) in ``params``.
         """
-        required = ("temperature_c", "viscosity_pa_s", "pixel_size_um", "frame_interval_s", "exposure_s")
+        required = (
+            "temperature_c",
+            "viscosity_pa_s",
+            "pixel_size_um",
+            "frame_interval_s",
+            "exposure_s",
+        )
         missing = [key for key in required if params.get(key) is None]
         if missing:
             raise KeyError(f"analysis parameters lack {missing}")
@@ -122,8 +131,7 @@ class SizingConditions:
         if metadata.get("viscosity_pa_s") is not None:
             viscosity = float(metadata["viscosity_pa_s"])
             # a recorded viscosity that is just the solvent's at T stays "the solvent's at T"
-            if not math.isclose(viscosity, updated._solvent_viscosity(),
-                                rel_tol=1e-6):
+            if not math.isclose(viscosity, updated._solvent_viscosity(), rel_tol=1e-6):
                 updated = replace(updated, viscosity_pa_s=viscosity)
         return updated
 

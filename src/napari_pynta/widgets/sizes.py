@@ -1,4 +1,5 @@
 """The Sizes dock widget: physical conditions, diameter histogram, statistics, CSV export."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -97,13 +98,21 @@ class SizesWidget(QWidget):
         self.last_result: Any = None
 
         conditions = self.session.conditions
-        self.temperature = float_field(conditions.temperature_c, -300.0, 1000.0, decimals=1, suffix="°C")
+        self.temperature = float_field(
+            conditions.temperature_c, -300.0, 1000.0, decimals=1, suffix="°C"
+        )
         self.solvent = QComboBox()
         self.solvent.addItems([*KNOWN_SOLVENTS, CUSTOM_SOLVENT])
         self.viscosity_mpa_s = float_field(1.0, -1e6, 1e6, decimals=4, step=0.01, suffix="mPa·s")
-        self.pixel_size = float_field(conditions.pixel_size_um, -1e6, 1e6, decimals=4, step=0.01, suffix="µm")
-        self.frame_interval_ms = float_field(conditions.frame_interval_s * 1e3, -1e6, 1e6, decimals=3, suffix="ms")
-        self.exposure_ms = float_field(conditions.exposure_s * 1e3, -1e6, 1e6, decimals=3, suffix="ms")
+        self.pixel_size = float_field(
+            conditions.pixel_size_um, -1e6, 1e6, decimals=4, step=0.01, suffix="µm"
+        )
+        self.frame_interval_ms = float_field(
+            conditions.frame_interval_s * 1e3, -1e6, 1e6, decimals=3, suffix="ms"
+        )
+        self.exposure_ms = float_field(
+            conditions.exposure_s * 1e3, -1e6, 1e6, decimals=3, suffix="ms"
+        )
         self.source_label = QLabel("no sizes yet: start Live or analyse a movie")
         self.canvas = SizeHistogramCanvas()
         self.statistics = QTableWidget(len(STATISTICS_ROWS) + len(WHOLE_ROWS), len(COLUMNS))
@@ -116,8 +125,9 @@ class SizesWidget(QWidget):
         self.statistics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.statistics.horizontalHeader().setFixedHeight(22)
         self.statistics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.statistics.setFixedHeight(self.statistics.verticalHeader().length() + 22
-                                       + 2 * self.statistics.frameWidth() + 4)
+        self.statistics.setFixedHeight(
+            self.statistics.verticalHeader().length() + 22 + 2 * self.statistics.frameWidth() + 4
+        )
         self.export = QPushButton("Export CSV")
         self.report = QPushButton("Report")
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)
@@ -142,8 +152,13 @@ class SizesWidget(QWidget):
         layout.addWidget(self.statistics)
         layout.addLayout(buttons)
 
-        for field in (self.temperature, self.viscosity_mpa_s, self.pixel_size, self.frame_interval_ms,
-                      self.exposure_ms):
+        for field in (
+            self.temperature,
+            self.viscosity_mpa_s,
+            self.pixel_size,
+            self.frame_interval_ms,
+            self.exposure_ms,
+        ):
             field.valueChanged.connect(self.apply)
         self.solvent.currentTextChanged.connect(self.apply)
         self.export.clicked.connect(self._export_dialog)
@@ -180,8 +195,14 @@ class SizesWidget(QWidget):
 
     def _show_conditions(self, conditions: SizingConditions) -> None:
         """Put ``conditions`` into the fields without re-triggering validation."""
-        fields = (self.temperature, self.solvent, self.viscosity_mpa_s, self.pixel_size,
-                  self.frame_interval_ms, self.exposure_ms)
+        fields = (
+            self.temperature,
+            self.solvent,
+            self.viscosity_mpa_s,
+            self.pixel_size,
+            self.frame_interval_ms,
+            self.exposure_ms,
+        )
         for field in fields:
             field.blockSignals(True)
         self.temperature.setValue(conditions.temperature_c)
@@ -250,7 +271,10 @@ class SizesWidget(QWidget):
         if distribution is not None:
             distribution = (distribution[0] * self.current_factor(), distribution[1])
         self.canvas.plot(
-            diameters, ensemble, history, deconvolved=distribution,
+            diameters,
+            ensemble,
+            history,
+            deconvolved=distribution,
             deconvolved_peaks_nm=(deconvolved or {}).get("peaks"),
             show_history=self.data is not None and self.data.is_live,
         )
@@ -260,20 +284,30 @@ class SizesWidget(QWidget):
             if not deconvolved:
                 self._set_cell(row, 1, "–")
             elif deconvolved_key == "peaks":
-                peaks = zip(deconvolved.get("peaks", []), deconvolved.get("peak_fractions", []))
-                self._set_cell(row, 1, ", ".join(f"{peak:.0f} ({100 * fraction:.0f}%)"
-                                                 for peak, fraction in peaks))
+                peaks = zip(
+                    deconvolved.get("peaks", []),
+                    deconvolved.get("peak_fractions", []),
+                    strict=False,
+                )
+                self._set_cell(
+                    row,
+                    1,
+                    ", ".join(f"{peak:.0f} ({100 * fraction:.0f}%)" for peak, fraction in peaks),
+                )
             else:
                 self._set_cell(row, 1, format_value(deconvolved.get(deconvolved_key)))
         concentration = self.current_concentration()
-        per_ml = format_with_error(concentration.get("particles_per_ml"),
-                                   concentration.get("particles_per_ml_sem"))
+        per_ml = format_with_error(
+            concentration.get("particles_per_ml"), concentration.get("particles_per_ml_sem")
+        )
         if concentration and concentration.get("particles_per_ml") is None:
             per_ml = "– (needs the detection depth)"
         whole = (
             format_value(ensemble),
-            format_with_error(concentration.get("particles_per_frame"),
-                              concentration.get("particles_per_frame_sem")),
+            format_with_error(
+                concentration.get("particles_per_frame"),
+                concentration.get("particles_per_frame_sem"),
+            ),
             per_ml,
         )
         for row, text in enumerate(whole, start=len(STATISTICS_ROWS)):

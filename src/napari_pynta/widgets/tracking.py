@@ -1,4 +1,5 @@
 """The Tracking dock widget: detection and linking parameters, preview, re-analysis."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,7 +27,7 @@ from napari_pynta.widgets.settings import MAX_LOCATORS, TrackingSettings
 def available_engines() -> list[str]:
     """Registered localization engines (the fast one registers itself on import)."""
     try:
-        import napari_pynta.detect_fast  # noqa: F401
+        import napari_pynta.detect.fast  # noqa: F401
     except ImportError:
         pass
     return sorted(ENGINES)
@@ -53,20 +54,54 @@ class TrackingWidget(QWidget):
         self.engine = QComboBox()
         self.engine.addItems(available_engines())
         self.engine.setCurrentText(defaults.engine)
-        self.diameter = int_field(defaults.diameter, 0, 999, suffix="px",
-                                  tooltip="feature diameter: an odd number of pixels >= 3")
-        self.minmass = float_field(defaults.minmass, -1e9, 1e9, decimals=0, step=50,
-                                   tooltip="minimum integrated brightness; 0 = automatic")
-        self.separation = float_field(defaults.separation, -1e6, 1e6, decimals=1,
-                                      suffix="px", tooltip="minimum separation; 0 = diameter + 1")
+        self.diameter = int_field(
+            defaults.diameter,
+            0,
+            999,
+            suffix="px",
+            tooltip="feature diameter: an odd number of pixels >= 3",
+        )
+        self.minmass = float_field(
+            defaults.minmass,
+            -1e9,
+            1e9,
+            decimals=0,
+            step=50,
+            tooltip="minimum integrated brightness; 0 = automatic",
+        )
+        self.separation = float_field(
+            defaults.separation,
+            -1e6,
+            1e6,
+            decimals=1,
+            suffix="px",
+            tooltip="minimum separation; 0 = diameter + 1",
+        )
         self.invert = QCheckBox("dark particles on bright background")
-        self.search_range = float_field(defaults.search_range_px, -1e6, 1e6, decimals=1, suffix="px",
-                                        tooltip="largest step between frames")
-        self.memory = int_field(defaults.memory, -1000, 1000, suffix="frames",
-                                tooltip="frames a particle may vanish and keep its track")
-        self.min_track_length = int_field(defaults.min_track_length, -1000, 100_000, suffix="frames")
-        self.n_locators = int_field(defaults.n_locators, -100, 1000,
-                                    tooltip=f"locator processes while live (1..{MAX_LOCATORS})")
+        self.search_range = float_field(
+            defaults.search_range_px,
+            -1e6,
+            1e6,
+            decimals=1,
+            suffix="px",
+            tooltip="largest step between frames",
+        )
+        self.memory = int_field(
+            defaults.memory,
+            -1000,
+            1000,
+            suffix="frames",
+            tooltip="frames a particle may vanish and keep its track",
+        )
+        self.min_track_length = int_field(
+            defaults.min_track_length, -1000, 100_000, suffix="frames"
+        )
+        self.n_locators = int_field(
+            defaults.n_locators,
+            -100,
+            1000,
+            tooltip=f"locator processes while live (1..{MAX_LOCATORS})",
+        )
 
         self.movie = QComboBox()
         self.refresh = QPushButton("↻")
@@ -100,8 +135,15 @@ class TrackingWidget(QWidget):
         layout.addWidget(self.message_line)
         layout.addStretch(1)
 
-        for field in (self.diameter, self.minmass, self.separation, self.search_range, self.memory,
-                      self.min_track_length, self.n_locators):
+        for field in (
+            self.diameter,
+            self.minmass,
+            self.separation,
+            self.search_range,
+            self.memory,
+            self.min_track_length,
+            self.n_locators,
+        ):
             field.valueChanged.connect(self.apply)
         self.engine.currentTextChanged.connect(self.apply)
         self.invert.toggled.connect(self.apply)

@@ -5,6 +5,7 @@ Live layers are persistent: the live image layer is created once and then only g
 (newest frame only, fixed contrast limits, at most ``max_display_hz`` updates a second), the live
 localizations go to one points layer and the live tracks to one tracks layer.
 """
+
 from __future__ import annotations
 
 import time
@@ -221,9 +222,13 @@ class ViewerLink:
             layer.data = data
 
     def show_results(
-        self, movie_name: str, localizations: pd.DataFrame, tracks: pd.DataFrame, scale: tuple[float, float]
+        self,
+        movie_name: str,
+        localizations: pd.DataFrame,
+        tracks: pd.DataFrame,
+        scale: tuple[float, float],
     ) -> None:
-        """Points and tracks layers of a re-analysed movie (replacing earlier ones of that movie)."""
+        """Points and tracks layers of a re-analysed movie (replacing that movie's earlier ones)."""
         for suffix in (POINTS_NAME, TRACKS_NAME, PREVIEW_NAME):
             layer = self._layer(f"{movie_name} {suffix}")
             if layer is not None:
@@ -240,7 +245,10 @@ class ViewerLink:
         )
         if len(tracks):
             self.viewer.add_tracks(
-                tracks_data(tracks), name=f"{movie_name} {TRACKS_NAME}", scale=(1.0, *scale), **TRACKS_STYLE
+                tracks_data(tracks),
+                name=f"{movie_name} {TRACKS_NAME}",
+                scale=(1.0, *scale),
+                **TRACKS_STYLE,
             )
 
     # ------------------------------------------------------------------ ROI

@@ -1,4 +1,5 @@
 """`pynta acquire`: record a camera (simulated by default) and track and size particles live."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,10 @@ from napari_pynta.cameras import CAMERAS
 from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.live import LiveConfig, LivePipeline, LiveStatus
 
-HELP = ("Acquire from a camera in worker processes: save every frame to a zarr store and, with "
-        "--track, locate, link and size particles live.")
+HELP = (
+    "Acquire from a camera in worker processes: save every frame to a zarr store and, with "
+    "--track, locate, link and size particles live."
+)
 
 #: seconds between two updates of the progress line
 PROGRESS_INTERVAL_S = 0.25
@@ -21,46 +24,93 @@ PROGRESS_INTERVAL_S = 0.25
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `pynta acquire`."""
-    parser.add_argument("--camera", default="simulated", choices=sorted(CAMERAS),
-                        help="camera backend (default: simulated)")
-    parser.add_argument("--camera-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="backend setting, repeatable, e.g. shape=512,512 n_particles=100 "
-                        "(simulated), path=run.zarr loop=true (playback), device=0 (opencv)")
+    parser.add_argument(
+        "--camera",
+        default="simulated",
+        choices=sorted(CAMERAS),
+        help="camera backend (default: simulated)",
+    )
+    parser.add_argument(
+        "--camera-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend setting, repeatable, e.g. shape=512,512 n_particles=100 "
+        "(simulated), path=run.zarr loop=true (playback), device=0 (opencv)",
+    )
     parser.add_argument("--fps", type=float, default=None, help="frame rate (frames/s)")
-    parser.add_argument("--exposure-s", type=float, default=None,
-                        help="exposure time, s (default: the whole frame interval)")
-    parser.add_argument("--roi", default=None, metavar="Y,X,H,W",
-                        help="region of interest in sensor pixels")
+    parser.add_argument(
+        "--exposure-s",
+        type=float,
+        default=None,
+        help="exposure time, s (default: the whole frame interval)",
+    )
+    parser.add_argument(
+        "--roi", default=None, metavar="Y,X,H,W", help="region of interest in sensor pixels"
+    )
     parser.add_argument("--gain", type=float, default=None, help="camera gain")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--frames", type=int, default=None, metavar="N",
-                        help="stop after N frames")
-    length.add_argument("--seconds", type=float, default=None, metavar="S",
-                        help="stop after S seconds (default: run until Ctrl-C)")
-    parser.add_argument("--out", default=None, metavar="OUT.zarr",
-                        help="save every frame to this zarr store")
+    length.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
+    length.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--out", default=None, metavar="OUT.zarr", help="save every frame to this zarr store"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out store")
-    parser.add_argument("--track", action="store_true",
-                        help="locate, link and size particles while acquiring")
-    parser.add_argument("--locators", type=int, default=1, metavar="N",
-                        help="locator processes for --track (default 1)")
-    parser.add_argument("--engine", default=None,
-                        help="detection engine (default: fast if available, else trackpy)")
-    parser.add_argument("--diameter-px", type=int, default=None,
-                        help="feature diameter for detection, odd, pixels (default 7)")
-    parser.add_argument("--minmass", type=float, default=None,
-                        help="minimum integrated brightness (default: from the first frames)")
-    parser.add_argument("--search-range-px", type=float, default=None,
-                        help="largest step between frames, pixels (default: from the first frames)")
+    parser.add_argument(
+        "--track", action="store_true", help="locate, link and size particles while acquiring"
+    )
+    parser.add_argument(
+        "--locators",
+        type=int,
+        default=1,
+        metavar="N",
+        help="locator processes for --track (default 1)",
+    )
+    parser.add_argument(
+        "--engine", default=None, help="detection engine (default: fast if available, else trackpy)"
+    )
+    parser.add_argument(
+        "--diameter-px",
+        type=int,
+        default=None,
+        help="feature diameter for detection, odd, pixels (default 7)",
+    )
+    parser.add_argument(
+        "--minmass",
+        type=float,
+        default=None,
+        help="minimum integrated brightness (default: from the first frames)",
+    )
+    parser.add_argument(
+        "--search-range-px",
+        type=float,
+        default=None,
+        help="largest step between frames, pixels (default: from the first frames)",
+    )
     parser.add_argument("--memory", type=int, default=3, help="linker memory, frames (default 3)")
-    parser.add_argument("--min-track-length", type=int, default=10,
-                        help="shortest track sized, frames (default 10)")
-    parser.add_argument("--temperature-c", type=float, default=22.0,
-                        help="sample temperature when the camera does not know it, °C")
-    parser.add_argument("--host", default=None,
-                        help="serve the pipeline on tcp at this host (default: private ipc)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object with the results on stdout (no progress)")
+    parser.add_argument(
+        "--min-track-length", type=int, default=10, help="shortest track sized, frames (default 10)"
+    )
+    parser.add_argument(
+        "--temperature-c",
+        type=float,
+        default=22.0,
+        help="sample temperature when the camera does not know it, °C",
+    )
+    parser.add_argument(
+        "--host", default=None, help="serve the pipeline on tcp at this host (default: private ipc)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object with the results on stdout (no progress)",
+    )
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -104,11 +154,20 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     if args.minmass is not None:
         detection["minmass"] = args.minmass
     return LiveConfig(
-        camera=args.camera, camera_settings=settings, n_frames=args.frames,
-        record_path=args.out, overwrite=args.overwrite, track=args.track,
-        n_locators=args.locators, engine=args.engine, detection=detection,
-        search_range_px=args.search_range_px, memory=args.memory,
-        min_track_length=args.min_track_length, temperature_c=args.temperature_c, host=args.host,
+        camera=args.camera,
+        camera_settings=settings,
+        n_frames=args.frames,
+        record_path=args.out,
+        overwrite=args.overwrite,
+        track=args.track,
+        n_locators=args.locators,
+        engine=args.engine,
+        detection=detection,
+        search_range_px=args.search_range_px,
+        memory=args.memory,
+        min_track_length=args.min_track_length,
+        temperature_c=args.temperature_c,
+        host=args.host,
     ).validate()
 
 
@@ -116,8 +175,11 @@ def progress_line(status: LiveStatus, track: bool) -> str:
     """One line: rate, frames saved and dropped, particles per frame, current size estimate."""
     parts = [f"{status.fps:6.1f} fps", f"acquired {status.frames_acquired}"]
     if status.record_path is not None or status.frames_saved:
-        parts += [f"saved {status.frames_saved}", f"dropped {status.frames_dropped}",
-                  f"buffer {100 * status.buffer_fill:.0f}%"]
+        parts += [
+            f"saved {status.frames_saved}",
+            f"dropped {status.frames_dropped}",
+            f"buffer {100 * status.buffer_fill:.0f}%",
+        ]
     if track:
         parts.append(f"{status.particles_per_frame:.1f} particles/frame")
         summary = status.size_summary
@@ -204,14 +266,20 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
 
 def format_result(result: dict[str, Any]) -> str:
     """A short human summary of :func:`result_dict`."""
-    lines = [f"pynta acquire: {result['frames_acquired']} frames at {result['fps'] or 0:.1f} fps"
-             f" from the {result['camera']} camera"]
+    lines = [
+        f"pynta acquire: {result['frames_acquired']} frames at {result['fps'] or 0:.1f} fps"
+        f" from the {result['camera']} camera"
+    ]
     if result["out"]:
-        lines.append(f"  saved {result['frames_saved']} frames to {result['out']}, "
-                     f"{result['frames_dropped']} dropped")
+        lines.append(
+            f"  saved {result['frames_saved']} frames to {result['out']}, "
+            f"{result['frames_dropped']} dropped"
+        )
     if result.get("diameter_nm") is not None:
         size = result["size_nm"]
-        lines.append(f"  {result['n_tracks']} tracks: diameter {result['diameter_nm']:.1f} ± "
-                     f"{result['diameter_se_nm'] or math.nan:.1f} nm, D50 {size['d50'] or math.nan:.1f} nm, "
-                     f"{result['particles_per_frame']:.1f} particles/frame")
+        lines.append(
+            f"  {result['n_tracks']} tracks: diameter {result['diameter_nm']:.1f} ± "
+            f"{result['diameter_se_nm'] or math.nan:.1f} nm, D50 {size['d50'] or math.nan:.1f} nm, "
+            f"{result['particles_per_frame']:.1f} particles/frame"
+        )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """`pynta analyze`: size the particles of a recorded movie from the command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,10 @@ from napari_pynta.readers import Movie, open_movie
 from napari_pynta.report import check_report_path, write_report
 from napari_pynta.store import MovieStore
 
-HELP = ("Size the particles of a recorded movie (pynta .zarr store, TIFF or folder of frames); "
-        "metadata stored with the movie are the defaults, flags override them.")
+HELP = (
+    "Size the particles of a recorded movie (pynta .zarr store, TIFF or folder of frames); "
+    "metadata stored with the movie are the defaults, flags override them."
+)
 
 #: command-line options that map one-to-one onto AnalysisParams fields: (field, type, help)
 PARAM_OPTIONS = (
@@ -37,47 +40,87 @@ PARAM_OPTIONS = (
     ("memory", int, "frames a particle may be missed and keep its track (default 3)"),
     ("min_track_length", int, "shortest track sized, in frames (default 10)"),
     ("engine", str, "detection engine (default trackpy)"),
-    ("depth_um", float, "depth of the detection volume, µm: gives particles/mL (calibrate it "
-     "once on a reference of known concentration, see docs/size-distributions.md)"),
+    (
+        "depth_um",
+        float,
+        "depth of the detection volume, µm: gives particles/mL (calibrate it "
+        "once on a reference of known concentration, see docs/size-distributions.md)",
+    ),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `pynta analyze`."""
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="the movie: a pynta .zarr store, a TIFF file or a folder of "
-                        "PNG/TIFF frames; several paths make a batch (one summary row per movie, "
-                        "exit code 1 if any movie failed)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="the movie: a pynta .zarr store, a TIFF file or a folder of "
+        "PNG/TIFF frames; several paths make a batch (one summary row per movie, "
+        "exit code 1 if any movie failed)",
+    )
     for name, kind, text in PARAM_OPTIONS:
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None,
-                            help=text)
-    parser.add_argument("--invert", action="store_true", default=None,
-                        help="particles are dark on a bright background")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object with the results on stdout (nothing else)")
-    parser.add_argument("--out", metavar="RESULTS_DIR", default=None,
-                        help="write localizations.csv, tracks.csv, per_track.csv and "
-                        "summary.json into this folder")
-    parser.add_argument("--reference-per-ml", type=float, default=None, metavar="N",
-                        help="the movie is a reference sample of N particles/mL: report the "
-                        "detection depth to pass as --depth-um for samples measured alike")
-    parser.add_argument("--report", metavar="OUT.html", default=None,
-                        help="write a self-contained HTML report (plots, statistics, warnings); "
-                        "one movie only")
-    parser.add_argument("--no-save", action="store_true",
-                        help="do not store the result tables inside a writable pynta store")
-    parser.add_argument("--scheduler", default=None, metavar="local|tcp://HOST:PORT",
-                        help="run on dask.distributed: 'local' starts a cluster on this machine, "
-                        "an address uses a running scheduler (see docs/cluster.md)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes of --scheduler local (default: one per CPU core)")
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text
+        )
+    parser.add_argument(
+        "--invert",
+        action="store_true",
+        default=None,
+        help="particles are dark on a bright background",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object with the results on stdout (nothing else)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="RESULTS_DIR",
+        default=None,
+        help="write localizations.csv, tracks.csv, per_track.csv and summary.json into this folder",
+    )
+    parser.add_argument(
+        "--reference-per-ml",
+        type=float,
+        default=None,
+        metavar="N",
+        help="the movie is a reference sample of N particles/mL: report the "
+        "detection depth to pass as --depth-um for samples measured alike",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="OUT.html",
+        default=None,
+        help="write a self-contained HTML report (plots, statistics, warnings); one movie only",
+    )
+    parser.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not store the result tables inside a writable pynta store",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="local|tcp://HOST:PORT",
+        help="run on dask.distributed: 'local' starts a cluster on this machine, "
+        "an address uses a running scheduler (see docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes of --scheduler local (default: one per CPU core)",
+    )
 
 
 def _params_factory(args: argparse.Namespace) -> batch.ParamsFactory:
     """``movie -> AnalysisParams``: the movie's metadata overridden by the command line."""
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
-    return lambda movie: AnalysisParams.from_metadata(movie.metadata, invert=args.invert,
-                                                      **overrides)
+    return lambda movie: AnalysisParams.from_metadata(
+        movie.metadata, invert=args.invert, **overrides
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,8 +146,15 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler is not None:
         result = _analyze_on_cluster(args, movie.source, params)
     else:
-        with tqdm(total=n_frames, unit="frame", desc="locating", file=sys.stderr,
-                  disable=args.json, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=n_frames,
+            unit="frame",
+            desc="locating",
+            file=sys.stderr,
+            disable=args.json,
+            dynamic_ncols=True,
+        ) as bar:
+
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
@@ -129,12 +179,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze_on_cluster(args: argparse.Namespace, path: str,
-                        params: AnalysisParams) -> AnalysisResult:
+def _analyze_on_cluster(
+    args: argparse.Namespace, path: str, params: AnalysisParams
+) -> AnalysisResult:
     """One movie on dask.distributed; the same result as :func:`analyze`."""
     with dask_client(args.scheduler, args.workers) as client:
-        (outcome,) = batch.analyze_batch([path], client, lambda movie: params,
-                                         progress=not args.json)
+        (outcome,) = batch.analyze_batch(
+            [path], client, lambda movie: params, progress=not args.json
+        )
     if not outcome.ok:
         raise PyntaDataError(f"{path}: {outcome.error}")
     return outcome.result
@@ -143,8 +195,11 @@ def _analyze_on_cluster(args: argparse.Namespace, path: str,
 def _export_results(result: AnalysisResult, directory: str) -> list[Path]:
     """One movie's ``--out`` files: the result tables, summary.json and the NanoSight-style CSVs."""
     return result.export(directory) + write_csv_exports(
-        result.per_track, result.sizes.deconvolved if result.sizes else None, directory,
-        result.summary["concentration"]["particles_per_ml"])
+        result.per_track,
+        result.sizes.deconvolved if result.sizes else None,
+        directory,
+        result.summary["concentration"]["particles_per_ml"],
+    )
 
 
 def _run_batch(args: argparse.Namespace) -> int:
@@ -154,13 +209,14 @@ def _run_batch(args: argparse.Namespace) -> int:
         outcomes = batch.analyze_serially(args.paths, make_params, progress=not args.json)
     else:
         with dask_client(args.scheduler, args.workers) as client:
-            outcomes = batch.analyze_batch(args.paths, client, make_params,
-                                           progress=not args.json)
+            outcomes = batch.analyze_batch(args.paths, client, make_params, progress=not args.json)
     notes = []
     if args.out:
         written = batch.write_batch_outputs(outcomes, args.out, export=_export_results)
-        notes.append(f"wrote {len(written)} files (summary.csv, per_track.csv, one folder per "
-                     f"movie) to {args.out}")
+        notes.append(
+            f"wrote {len(written)} files (summary.csv, per_track.csv, one folder per "
+            f"movie) to {args.out}"
+        )
     if not args.no_save:
         for outcome in outcomes:
             movie = open_movie(outcome.path) if outcome.ok else None
@@ -200,12 +256,17 @@ def _number(value: Any, digits: int = 1) -> str:
 def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> None:
     """Add the detection depth implied by a reference of known concentration to the summary."""
     entry = result.summary["concentration"]
-    counts = CountEstimate(entry["particles_per_frame"], entry["particles_per_frame_sem"],
-                           result.summary["n_frames"])
-    depth = calibrate_depth(counts, result.frame_shape, result.params.pixel_size_um,
-                            reference_per_ml)
-    entry.update(reference_particles_per_ml=reference_per_ml,
-                 calibrated_depth_um=depth.depth_um, calibrated_depth_sem_um=depth.sem_um)
+    counts = CountEstimate(
+        entry["particles_per_frame"], entry["particles_per_frame_sem"], result.summary["n_frames"]
+    )
+    depth = calibrate_depth(
+        counts, result.frame_shape, result.params.pixel_size_um, reference_per_ml
+    )
+    entry.update(
+        reference_particles_per_ml=reference_per_ml,
+        calibrated_depth_um=depth.depth_um,
+        calibrated_depth_sem_um=depth.sem_um,
+    )
 
 
 def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
@@ -213,19 +274,27 @@ def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
     lines = []
     deconvolved = summary.get("deconvolved_nm")
     if deconvolved:
-        peaks = ", ".join(f"{_number(p)} ({f:.0%})"
-                          for p, f in zip(deconvolved["peaks"], deconvolved["peak_fractions"]))
-        lines += [f"  deconvolved (nm)      peaks {peaks}  D10 {_number(deconvolved['d10'])}  "
-                  f"D50 {_number(deconvolved['d50'])}  D90 {_number(deconvolved['d90'])}  "
-                  f"span {_number(deconvolved['span'], 2)}"]
+        peaks = ", ".join(
+            f"{_number(p)} ({f:.0%})"
+            for p, f in zip(deconvolved["peaks"], deconvolved["peak_fractions"], strict=False)
+        )
+        lines += [
+            f"  deconvolved (nm)      peaks {peaks}  D10 {_number(deconvolved['d10'])}  "
+            f"D50 {_number(deconvolved['d50'])}  D90 {_number(deconvolved['d90'])}  "
+            f"span {_number(deconvolved['span'], 2)}"
+        ]
     concentration = summary.get("concentration") or {}
     if concentration.get("particles_per_ml") is not None:
-        lines += [f"  concentration         {concentration['particles_per_ml']:.3g} ± "
-                  f"{concentration['particles_per_ml_sem']:.2g} particles/mL "
-                  f"(depth {concentration['depth_um']:g} µm)"]
+        lines += [
+            f"  concentration         {concentration['particles_per_ml']:.3g} ± "
+            f"{concentration['particles_per_ml_sem']:.2g} particles/mL "
+            f"(depth {concentration['depth_um']:g} µm)"
+        ]
     if concentration.get("calibrated_depth_um") is not None:
-        lines += [f"  calibrated depth      {concentration['calibrated_depth_um']:.3g} ± "
-                  f"{concentration['calibrated_depth_sem_um']:.2g} µm (pass it as --depth-um)"]
+        lines += [
+            f"  calibrated depth      {concentration['calibrated_depth_um']:.3g} ± "
+            f"{concentration['calibrated_depth_sem_um']:.2g} µm (pass it as --depth-um)"
+        ]
     return lines
 
 
@@ -259,9 +328,12 @@ def format_summary(result: AnalysisResult, auto: list[str]) -> str:
         f"                        D10 {_number(size['d10'])}  D50 {_number(size['d50'])}  "
         f"D90 {_number(size['d90'])}  span {_number(size['span'], 2)}",
         *_deconvolved_lines(s),
-        "  localization error    " + (
-            "n/a" if s["localization_error_um"] is None
-            else f"{1000 * s['localization_error_um']:.0f} nm"),
+        "  localization error    "
+        + (
+            "n/a"
+            if s["localization_error_um"] is None
+            else f"{1000 * s['localization_error_um']:.0f} nm"
+        ),
         f"  metadata              pixel {p['pixel_size_um']:g} µm, interval "
         f"{1000 * p['frame_interval_s']:g} ms, exposure {1000 * p['exposure_s']:g} ms, "
         f"{p['temperature_c']:g} °C, viscosity {1000 * p['viscosity_pa_s']:.4g} mPa·s",
@@ -274,4 +346,3 @@ def format_summary(result: AnalysisResult, auto: list[str]) -> str:
         lines.append("warnings:")
         lines.extend(f"  - {warning}" for warning in s["warnings"])
     return "\n".join(lines)
-

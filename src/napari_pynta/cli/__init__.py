@@ -1,4 +1,5 @@
 """The ``pynta`` command: the napari GUI without arguments, sub-commands for headless work."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,9 @@ from napari_pynta.errors import PyntaDataError, PyntaInputError
 
 #: sub-command name -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
-    "simulate": "napari_pynta.cli_simulate",
-    "analyze": "napari_pynta.cli_analyze",
-    "acquire": "napari_pynta.cli_acquire",
+    "simulate": "napari_pynta.cli.simulate",
+    "analyze": "napari_pynta.cli.analyze",
+    "acquire": "napari_pynta.cli.acquire",
 }
 
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        from napari_pynta.gui_launch import launch_gui
+        from napari_pynta.cli.gui import launch_gui
 
         return launch_gui()
     try:

@@ -26,6 +26,7 @@ bandpassed image instead of trackpy's rescaling to integers (so ``mass`` differs
 rescaling's rounding, far below the noise) and no warnings are emitted for empty frames.
 Only isotropic 2-D images are supported.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from napari_pynta.detect import (
+from napari_pynta.detect.columns import (
     LOCALIZATION_COLUMNS,
     empty_localizations,
     validate_detection_params,
@@ -105,17 +106,17 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
         sub = raw[max(y - rb - 1, 0)]
         for x in range(nx):
             acc[x] += np.float64(add[x]) - np.float64(sub[x])
-        body = pad[rb:rb + nx]
+        body = pad[rb : rb + nx]
         for x in range(nx):
             body[x] = np.float32(acc[x]) * inv_box
         if integer_input:
             for x in range(nx):
                 body[x] = math.floor(body[x] + half_step)
         _fill(pad[:rb], body[0])
-        _fill(pad[rb + nx:rb + nx + rb], body[nx - 1])
+        _fill(pad[rb + nx : rb + nx + rb], body[nx - 1])
         _copy(out[:], pad[:nx])
         for k in range(1, box):
-            shifted = pad[k:k + nx]
+            shifted = pad[k : k + nx]
             for x in range(nx):
                 out[x] += shifted[x]
         if integer_input:
@@ -135,15 +136,15 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
                     for x in range(nx):
                         v_row[x] += w * np.float32(src[x])
             _fill(pad[:lw], 0.0)
-            _fill(pad[lw + nx:lw + nx + lw], 0.0)
-            _copy(pad[lw:lw + nx], v_row)
+            _fill(pad[lw + nx : lw + nx + lw], 0.0)
+            _copy(pad[lw : lw + nx], v_row)
             w = gauss[lw]
             for x in range(nx):
                 out[x] += w * v_row[x]
             for k in range(lw):  # symmetric kernel: one multiply per pair of taps
                 w = gauss[k]
-                left = pad[k:k + nx]
-                right = pad[n_taps - 1 - k:n_taps - 1 - k + nx]
+                left = pad[k : k + nx]
+                right = pad[n_taps - 1 - k : n_taps - 1 - k + nx]
                 for x in range(nx):
                     out[x] += w * (left[x] + right[x])
         else:
@@ -160,8 +161,29 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
 
 
 @njit(cache=True, fastmath=True)
-def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_iterations,
-          hist, cand, cand_float, ring_h, ring_n, pad_i, doubling, pad_u, col, flags, lev):
+def _scan(
+    bp,
+    bp_bits,
+    raw,
+    scale,
+    lo,
+    hi,
+    margin,
+    min_bits,
+    half_widths,
+    max_iterations,
+    hist,
+    cand,
+    cand_float,
+    ring_h,
+    ring_n,
+    pad_i,
+    doubling,
+    pad_u,
+    col,
+    flags,
+    lev,
+):
     """One streaming pass over the bandpassed image ``bp`` (``bp_bits``: its int32 view).
 
     Per row: local maxima (equal to the maximum of the window ``[p - lo, p + hi]`` on both axes;
@@ -191,7 +213,7 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
         if y_in < ny:
             bits = bp_bits[y_in]
             # horizontal running maximum over [x - lo, x + hi] (zero outside the image)
-            _copy(pad_i[lo:lo + nx], bits)
+            _copy(pad_i[lo : lo + nx], bits)
             h = ring_h[0, y_in % size_h]
             # doubling: maxima over windows of 2, 4, 8, ... px, then two overlapping windows
             width = 1
@@ -202,12 +224,12 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
                 doubled = doubling[tier % 2]
                 tier += 1
                 length -= width
-                ahead = current[width:width + length]
+                ahead = current[width : width + length]
                 for x in range(length):
                     doubled[x] = max(current[x], ahead[x])
                 current = doubled
                 width *= 2
-            ahead = current[span + 1 - width:span + 1 - width + nx]
+            ahead = current[span + 1 - width : span + 1 - width + nx]
             for x in range(nx):
                 h[x] = max(current[x], ahead[x])
             # histogram of trackpy's integer levels floor(bp * scale)
@@ -220,14 +242,14 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
             for x in range(nx):
                 hist[lev[x]] += 1
             # horizontal distance to the nearest foreground pixel, capped at r + 1
-            body = pad_u[r:r + nx]
+            body = pad_u[r : r + nx]
             for x in range(nx):
                 body[x] = bits[x] >= min_bits
             near = ring_n[y_in % size_n]
             _fill(near[:], cap)
             for d in range(r, -1, -1):
-                left = pad_u[r - d:r - d + nx]
-                right = pad_u[r + d:r + d + nx]
+                left = pad_u[r - d : r - d + nx]
+                right = pad_u[r + d : r + d + nx]
                 dd = np.uint8(d)
                 for x in range(nx):
                     hit = left[x] | right[x]
@@ -273,7 +295,8 @@ def _scan(bp, bp_bits, raw, scale, lo, hi, margin, min_bits, half_widths, max_it
                 for x in range(chunk.shape[0]):
                     if chunk[x]:  # refine now, while the rows around y are in cache
                         cm_y, cm_x, mass, centre_y, centre_x = _centroid(
-                            bp, y, start + x, r, max_iterations, half_widths)
+                            bp, y, start + x, r, max_iterations, half_widths
+                        )
                         cand[n_cand, 0] = centre_y
                         cand[n_cand, 1] = centre_x
                         cand_float[n_cand, 0] = cm_y
@@ -345,7 +368,7 @@ def _centroid(bp, coord_y, coord_x, radius, max_iterations, half_widths):
         mass = 0.0
         for k in range(2 * radius + 1):  # mask row by row: contiguous pixels
             half = half_widths[k]
-            segment = bp[coord_y - radius + k, coord_x - half:coord_x + half + 1]
+            segment = bp[coord_y - radius + k, coord_x - half : coord_x + half + 1]
             row_mass = 0.0
             row_moment = 0.0
             for i in range(segment.shape[0]):
@@ -374,8 +397,7 @@ def _centroid(bp, coord_y, coord_x, radius, max_iterations, half_widths):
 
 
 @njit(cache=True, fastmath=True)
-def _characterize(raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_mask,
-                  sin_mask, out):
+def _characterize(raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_mask, sin_mask, out):
     """Radius of gyration, eccentricity, signal and raw mass in the final masks of ``rows``.
 
     ``out`` holds y, x, mass of each feature in columns 0-2; columns 3-6 receive size, ecc,
@@ -401,7 +423,7 @@ def _characterize(raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_m
             signal = px if px > signal else signal
         centre = bp[corner_y + radius, corner_x + radius]
         out[n, 3] = math.sqrt(rg / mass)
-        out[n, 4] = math.sqrt(ecc_c ** 2 + ecc_s ** 2) / (mass - centre + 1e-6)
+        out[n, 4] = math.sqrt(ecc_c**2 + ecc_s**2) / (mass - centre + 1e-6)
         out[n, 5] = signal
         out[n, 6] = raw_mass
 
@@ -442,8 +464,22 @@ def _keep_separated(pos_y, pos_x, mass, separation_y, separation_x):
 
 
 @njit(cache=True)
-def _select_features(raw, bp, centres, found, n_cand, min_peak, minmass, radius, separation,
-                     mask_y, mask_x, r2_mask, cos_mask, sin_mask):
+def _select_features(
+    raw,
+    bp,
+    centres,
+    found,
+    n_cand,
+    min_peak,
+    minmass,
+    radius,
+    separation,
+    mask_y,
+    mask_x,
+    r2_mask,
+    cos_mask,
+    sin_mask,
+):
     """The refined candidates that make features, characterized, without close duplicates.
 
     Keeps candidates whose peak is at least ``min_peak`` (the percentile threshold) and whose
@@ -462,12 +498,14 @@ def _select_features(raw, bp, centres, found, n_cand, min_peak, minmass, radius,
     for i in range(n):
         for j in range(3):
             features[i, j] = found[rows[i], j]
-    _characterize(raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_mask, sin_mask,
-                  features)
+    _characterize(
+        raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_mask, sin_mask, features
+    )
     if n == 0 or not separation > 0:
         return features
-    keep = _keep_separated(features[:, 0].copy(), features[:, 1].copy(),
-                           features[:, 2].copy(), separation, separation)
+    keep = _keep_separated(
+        features[:, 0].copy(), features[:, 1].copy(), features[:, 2].copy(), separation, separation
+    )
     return features[keep]
 
 
@@ -480,21 +518,21 @@ class _Geometry:
     def __init__(self, radius: int, noise_size: float):
         offsets = np.arange(-radius, radius + 1)
         dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
-        inside = dy ** 2 + dx ** 2 <= radius ** 2  # trackpy's binary_mask
+        inside = dy**2 + dx**2 <= radius**2  # trackpy's binary_mask
         self.mask_y, self.mask_x = (a.astype(np.int64) for a in np.nonzero(inside))
         self.n_pixels = int(inside.sum())
-        self.r2 = (dy ** 2 + dx ** 2)[inside].astype(np.float64)
+        self.r2 = (dy**2 + dx**2)[inside].astype(np.float64)
         theta = np.arctan2(dy, dx)
         self.cos2 = np.cos(2 * theta)[inside]
         self.sin2 = np.sin(2 * theta)[inside]
         # half-width of each mask row (every row holds its centre pixel)
         self.half_widths = np.abs(np.where(inside, dx, 0)).max(axis=1).astype(np.int64)
         # sqrt(sum y^2 over the mask): trackpy's _root_sum_x_squared, for ep
-        self.root_sum_y2 = float(np.sqrt((dy ** 2)[inside].sum()))
+        self.root_sum_y2 = float(np.sqrt((dy**2)[inside].sum()))
         if noise_size > 0:
             half = int(_GAUSS_TRUNCATE * noise_size + 0.5)
             taps = np.arange(-half, half + 1)
-            kernel = np.exp(taps ** 2 / (-2 * noise_size ** 2))
+            kernel = np.exp(taps**2 / (-2 * noise_size**2))
             self.gauss = (kernel / kernel.sum()).astype(np.float32)
         else:
             self.gauss = np.zeros(0, dtype=np.float32)
@@ -618,18 +656,26 @@ def locate_fast(
     if unknown:
         raise PyntaInputError(
             f"unknown parameter(s) for engine 'fast': {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(FAST_PARAMS))}")
-    validate_detection_params(engine="trackpy", diameter=diameter, minmass=minmass,
-                              separation=separation, invert=invert, percentile=percentile)
+            f"allowed: {', '.join(sorted(FAST_PARAMS))}"
+        )
+    validate_detection_params(
+        diameter=diameter,
+        minmass=minmass,
+        separation=separation,
+        invert=invert,
+        percentile=percentile,
+    )
     image, integer_input, levels = _as_kernel_image(frame, bool(invert))
     diameter = int(diameter)
     if diameter > _MAX_DIAMETER:
-        raise PyntaInputError(f"diameter must be <= {_MAX_DIAMETER} for engine 'fast', "
-                              f"got {diameter}")
+        raise PyntaInputError(
+            f"diameter must be <= {_MAX_DIAMETER} for engine 'fast', got {diameter}"
+        )
     radius = diameter // 2
     separation = diameter + 1.0 if separation is None else float(separation)
-    smoothing = diameter if smoothing_size is None else _validated_int(
-        "smoothing_size", smoothing_size, 1)
+    smoothing = (
+        diameter if smoothing_size is None else _validated_int("smoothing_size", smoothing_size, 1)
+    )
     if smoothing % 2 == 0:
         raise PyntaInputError(f"smoothing_size must be an odd integer, got {smoothing}")
     noise_size = _validated_float("noise_size", noise_size, 0, smoothing - 1e-9)
@@ -644,8 +690,19 @@ def locate_fast(
     if topn is not None:
         topn = _validated_int("topn", topn, 1)
 
-    features = _find_features(image, integer_input, levels, radius, separation, smoothing,
-                              noise_size, threshold, percentile, max_iterations, minmass)
+    features = _find_features(
+        image,
+        integer_input,
+        levels,
+        radius,
+        separation,
+        smoothing,
+        noise_size,
+        threshold,
+        percentile,
+        max_iterations,
+        minmass,
+    )
     if features is None or len(features) == 0:
         return empty_localizations()
     if maxsize is not None:
@@ -657,17 +714,35 @@ def locate_fast(
     return table
 
 
-def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: int,
-                   separation: float, smoothing: int, noise_size: float, threshold: float,
-                   percentile: float, max_iterations: int, minmass: float
-                   ) -> np.ndarray | None:
+def _find_features(
+    image: np.ndarray,
+    integer_input: bool,
+    levels: int,
+    radius: int,
+    separation: float,
+    smoothing: int,
+    noise_size: float,
+    threshold: float,
+    percentile: float,
+    max_iterations: int,
+    minmass: float,
+) -> np.ndarray | None:
     """Run the kernels: features above ``minmass``, one row each (:data:`COLUMNS` but frame)."""
     geometry = _geometry(radius, noise_size)
     box_lo, box_hi = _dilation_window(separation)
-    work = _workspace(image.shape, geometry.gauss.size // 2, smoothing // 2, box_lo, box_hi,
-                      radius)
-    peak_bits = _bandpass(image, geometry.gauss, smoothing, np.float32(threshold), integer_input,
-                          work.bp, work.bp_bits, work.acc, work.v_row, work.pad)
+    work = _workspace(image.shape, geometry.gauss.size // 2, smoothing // 2, box_lo, box_hi, radius)
+    peak_bits = _bandpass(
+        image,
+        geometry.gauss,
+        smoothing,
+        np.float32(threshold),
+        integer_input,
+        work.bp,
+        work.bp_bits,
+        work.acc,
+        work.v_row,
+        work.pad,
+    )
     peak = float(np.int32(peak_bits).view(np.float32))
     if not peak > 0:
         return None
@@ -678,9 +753,28 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
     # trackpy's "non-zero" pixels of the rescaled bandpass are those with floor(bp*scale) >= 1
     min_bits = np.float32(1.0 / scale).view(np.int32)
     n_cand, n_background, bg_sum, bg_sum_sq = _scan(
-        work.bp, work.bp_bits, image, np.float32(scale), box_lo, box_hi, margin, min_bits,
-        geometry.half_widths, max_iterations, hist, work.cand, work.cand_float, work.ring_h,
-        work.ring_n, work.pad_i, work.doubling, work.pad_u, work.col, work.flags, work.lev)
+        work.bp,
+        work.bp_bits,
+        image,
+        np.float32(scale),
+        box_lo,
+        box_hi,
+        margin,
+        min_bits,
+        geometry.half_widths,
+        max_iterations,
+        hist,
+        work.cand,
+        work.cand_float,
+        work.ring_h,
+        work.ring_n,
+        work.pad_i,
+        work.doubling,
+        work.pad_u,
+        work.col,
+        work.flags,
+        work.lev,
+    )
     level = _percentile_level(hist[: levels + 1], percentile)
     if not n_cand or math.isnan(level):
         return None
@@ -688,17 +782,33 @@ def _find_features(image: np.ndarray, integer_input: bool, levels: int, radius: 
     # Features at or below minmass are dropped before the duplicate removal, unlike trackpy,
     # with the same result: of two close features the dimmer one goes, so a feature at or
     # below minmass can never remove one above it.
-    refined = _select_features(image, work.bp, work.cand, work.cand_float, n_cand,
-                               (math.floor(level) + 1) / scale, minmass, radius, separation,
-                               geometry.mask_y, geometry.mask_x, geometry.r2, geometry.cos2,
-                               geometry.sin2)
+    refined = _select_features(
+        image,
+        work.bp,
+        work.cand,
+        work.cand_float,
+        n_cand,
+        (math.floor(level) + 1) / scale,
+        minmass,
+        radius,
+        separation,
+        geometry.mask_y,
+        geometry.mask_x,
+        geometry.r2,
+        geometry.cos2,
+        geometry.sin2,
+    )
     if len(refined) == 0:
         return None
     black_level, noise = _mean_and_std(n_background, bg_sum, bg_sum_sq)
     # Savin & Doyle's static error as trackpy computes it (noise_size is the correlation length)
     with np.errstate(divide="ignore", invalid="ignore"):  # NaN/inf where undefined, as trackpy
-        refined[:, 7] = noise / (refined[:, 6] - geometry.n_pixels * black_level) \
-            * noise_size * geometry.root_sum_y2
+        refined[:, 7] = (
+            noise
+            / (refined[:, 6] - geometry.n_pixels * black_level)
+            * noise_size
+            * geometry.root_sum_y2
+        )
     return refined
 
 
@@ -707,7 +817,8 @@ def _as_kernel_image(frame: np.ndarray, invert: bool) -> tuple[np.ndarray, bool,
     image = np.asarray(frame)
     if image.ndim != 2 or min(image.shape) < 1:
         raise PyntaInputError(
-            f"frame must be a non-empty 2-D image (Y, X), got shape {image.shape}")
+            f"frame must be a non-empty 2-D image (Y, X), got shape {image.shape}"
+        )
     if image.dtype.kind not in "uif":
         raise PyntaInputError(f"frame must hold integers or floats, got dtype {image.dtype}")
     integer_input = image.dtype.kind in "ui"

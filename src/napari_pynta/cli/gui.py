@@ -1,4 +1,5 @@
 """``pynta`` without a sub-command: napari with the Camera, Tracking and Sizes widgets docked."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,9 @@ def dock_pynta_widgets(viewer: Any) -> dict[str, Any]:
     widgets = {}
     docks = {}
     for name, tabify in DOCKED_WIDGETS:
-        docks[name], widgets[name] = viewer.window.add_plugin_dock_widget(PLUGIN_NAME, name, tabify=tabify)
+        docks[name], widgets[name] = viewer.window.add_plugin_dock_widget(
+            PLUGIN_NAME, name, tabify=tabify
+        )
     # the Camera tab in front (Live is the first thing to press), once napari has laid out the docks
     QTimer.singleShot(0, docks["Camera"].raise_)
     return widgets

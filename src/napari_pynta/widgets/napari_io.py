@@ -6,6 +6,7 @@
 - :func:`write_tracks` saves a tracks layer as CSV (pixels and micrometres).
 - :func:`simulated_movie` is the sample data: a short simulated NTA movie of 100 nm beads.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,0 +1,180 @@
+"""`pynta simulate`: write a simulated NTA movie with its ground truth to a pynta store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.simulate import BrownianScene, Population, SimulationSettings
+from napari_pynta.store import MovieStore
+
+HELP = (
+    "Simulate a ground-truth NTA movie (Brownian spheres, motion blur, camera noise) and "
+    "write it to a pynta .zarr store, with the true positions as the table 'truth'."
+)
+
+#: name of the store table holding the ground truth (frame, particle, y, x, z_um, diameter_nm)
+TRUTH_TABLE = "truth"
+
+#: frames written to the store per append
+_BLOCK_FRAMES = 64
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the arguments of `pynta simulate`."""
+    defaults = SimulationSettings()
+    parser.add_argument("out", metavar="OUT.zarr", help="the store to create")
+    parser.add_argument(
+        "--diameter-nm",
+        type=float,
+        nargs="+",
+        default=[100.0],
+        metavar="D",
+        help="median diameter of each population, nm (default 100)",
+    )
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="F",
+        help="number fraction of each population (default: equal)",
+    )
+    parser.add_argument(
+        "--sigma-log",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="log-normal spread (sd of ln d) of every population (default 0)",
+    )
+    parser.add_argument(
+        "--frames", type=int, default=200, metavar="N", help="number of frames (default 200)"
+    )
+    parser.add_argument(
+        "--particles",
+        type=int,
+        default=defaults.n_particles,
+        metavar="N",
+        help=f"mean number of particles in view per frame (default {defaults.n_particles})",
+    )
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=2,
+        default=list(defaults.shape),
+        metavar=("H", "W"),
+        help=f"frame height and width in pixels (default {defaults.shape[0]} {defaults.shape[1]})",
+    )
+    parser.add_argument(
+        "--pixel-size-um",
+        type=float,
+        default=defaults.pixel_size_um,
+        help=f"pixel size in the sample, µm (default {defaults.pixel_size_um})",
+    )
+    parser.add_argument(
+        "--frame-interval-s",
+        type=float,
+        default=defaults.frame_interval_s,
+        help=f"time between frames, s (default {defaults.frame_interval_s})",
+    )
+    parser.add_argument(
+        "--exposure-s",
+        type=float,
+        default=None,
+        help="exposure time, s (default: the frame interval)",
+    )
+    parser.add_argument(
+        "--temperature-c",
+        type=float,
+        default=defaults.temperature_c,
+        help=f"temperature, °C (default {defaults.temperature_c})",
+    )
+    parser.add_argument(
+        "--viscosity-pa-s",
+        type=float,
+        default=None,
+        help="viscosity, Pa·s (default: water at the temperature, IAPWS 2008)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed; the same seed gives the same movie"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT.zarr")
+    parser.add_argument(
+        "--truth-csv",
+        metavar="PATH",
+        default=None,
+        help="also write the ground truth to this CSV file",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> SimulationSettings:
+    """Build (and validate) the simulation settings from the command-line arguments."""
+    diameters = args.diameter_nm
+    fractions = args.fraction or [1.0 / len(diameters)] * len(diameters)
+    if len(fractions) != len(diameters):
+        raise PyntaInputError(
+            f"--fraction needs one value per --diameter-nm ({len(diameters)}), got {len(fractions)}"
+        )
+    populations = tuple(
+        Population(diameter, fraction=fraction, sigma_log=args.sigma_log)
+        for diameter, fraction in zip(diameters, fractions, strict=False)
+    )
+    return SimulationSettings(
+        shape=tuple(args.shape),
+        n_particles=args.particles,
+        populations=populations,
+        pixel_size_um=args.pixel_size_um,
+        frame_interval_s=args.frame_interval_s,
+        exposure_s=args.exposure_s,
+        temperature_c=args.temperature_c,
+        viscosity_pa_s=args.viscosity_pa_s,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `pynta simulate`; returns the exit code."""
+    settings = settings_from_args(args)
+    if args.frames < 1:
+        raise PyntaInputError(f"--frames must be >= 1, got {args.frames}")
+    truth_csv = Path(args.truth_csv) if args.truth_csv else None
+    if truth_csv is not None and not truth_csv.parent.is_dir():
+        raise PyntaInputError(f"--truth-csv: folder {str(truth_csv.parent)!r} does not exist")
+    scene = BrownianScene(settings)
+    store = MovieStore.create(
+        args.out, settings.shape, "uint16", scene.metadata, overwrite=args.overwrite
+    )
+    block = np.empty((_BLOCK_FRAMES, *settings.shape), dtype=np.uint16)
+    truths = []
+    with tqdm(
+        total=args.frames,
+        unit="frame",
+        desc="simulating",
+        file=sys.stderr,
+        disable=None,
+        dynamic_ncols=True,
+    ) as bar:
+        for start in range(0, args.frames, _BLOCK_FRAMES):
+            count = min(_BLOCK_FRAMES, args.frames - start)
+            for index in range(count):
+                block[index], truth = scene.next_frame()
+                truths.append(truth)
+            store.append(block[:count])
+            bar.update(count)
+    truth = pd.concat(truths, ignore_index=True)
+    store.write_table(TRUTH_TABLE, truth)
+    store.close()
+    if truth_csv is not None:
+        truth.to_csv(truth_csv, index=False)
+    print(
+        f"wrote {args.frames} frames of {settings.shape[0]}x{settings.shape[1]} px to {args.out}: "
+        f"{truth['particle'].nunique()} particles, "
+        f"{len(truth) / args.frames:.1f} in view per frame on average"
+    )
+    return 0

@@ -1,0 +1,242 @@
+"""Particle localization: find bright spots in frames and measure their sub-pixel positions.
+
+Engines are registered by name in a registry (:func:`register_engine`); each module is imported
+the first time its engine is used, so ``import napari_pynta.detect`` loads neither trackpy nor
+numba. Every engine returns the table of :mod:`napari_pynta.detect.columns`.
+
+- ``"trackpy"``: :func:`trackpy.locate` (:mod:`napari_pynta.detect.trackpy_engine`);
+- ``"fast"``: the same algorithm as numba kernels (:mod:`napari_pynta.detect.fast`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from napari_pynta.detect.columns import (
+    LOCALIZATION_COLUMNS,
+    as_frame,
+    empty_localizations,
+    standardize,
+    validate_detection_params,
+)
+from napari_pynta.detect.threshold import estimate_minmass
+from napari_pynta.errors import PyntaInputError
+
+__all__ = [
+    "ENGINES",
+    "FRAMES_PER_READ",
+    "LOCALIZATION_COLUMNS",
+    "Engine",
+    "check_engine",
+    "empty_localizations",
+    "get_engine",
+    "estimate_minmass",
+    "locate",
+    "locate_frames",
+    "register_engine",
+    "validate_detection_params",
+]
+
+#: number of frames read at once by :func:`locate_frames` (one dask/zarr read per block)
+FRAMES_PER_READ = 16
+
+
+class Engine(Protocol):
+    """A localization engine: one 2-D frame in, a table of features (without ``frame``) out."""
+
+    def __call__(
+        self,
+        frame: np.ndarray,
+        *,
+        diameter: int,
+        minmass: float | None,
+        separation: float | None,
+        invert: bool,
+        percentile: float,
+        **engine_params: Any,
+    ) -> pd.DataFrame: ...
+
+
+class _EngineRegistry(Mapping[str, Engine]):
+    """Engine name -> localization function, imported from ``"module:function"`` on first use."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, str] = {}
+        self._loaded: dict[str, Engine] = {}
+
+    def register(self, name: str, target: str) -> None:
+        self._targets[name] = target
+        self._loaded.pop(name, None)
+
+    def __getitem__(self, name: str) -> Engine:
+        if name not in self._loaded:
+            module_name, function_name = self._targets[name].split(":")
+            self._loaded[name] = getattr(importlib.import_module(module_name), function_name)
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+
+#: engine name -> localization function (a read-only mapping; add engines with
+#: :func:`register_engine`)
+ENGINES = _EngineRegistry()
+
+
+def register_engine(name: str, target: str) -> None:
+    """Register a localization engine.
+
+    Parameters
+    ----------
+    name : str
+        The engine's name (``engine=`` of :func:`locate`, the GUI's engine choice).
+    target : str
+        ``"package.module:function"``; the module is imported when the engine is first used and
+        the function must follow :class:`Engine`.
+    """
+    ENGINES.register(name, target)
+
+
+register_engine("trackpy", "napari_pynta.detect.trackpy_engine:locate_trackpy")
+register_engine("fast", "napari_pynta.detect.fast:locate_fast")
+
+
+def check_engine(name: str) -> str:
+    """Return ``name`` if an engine is registered under it (nothing is imported).
+
+    Raises
+    ------
+    PyntaInputError
+        When no engine has that name (the message lists the registered ones).
+    """
+    if name not in ENGINES:
+        raise PyntaInputError(f"engine must be one of {', '.join(sorted(ENGINES))}, got {name!r}")
+    return name
+
+
+def get_engine(name: str) -> Engine:
+    """Return the localization function registered as ``name`` (see :func:`check_engine`)."""
+    return ENGINES[check_engine(name)]
+
+
+def locate(
+    frame: Any,
+    engine: str = "trackpy",
+    *,
+    diameter: int = 7,
+    minmass: float | None = None,
+    separation: float | None = None,
+    invert: bool = False,
+    percentile: float = 64,
+    frame_number: int = 0,
+    **engine_params: Any,
+) -> pd.DataFrame:
+    """Find particles in one frame.
+
+    Parameters
+    ----------
+    frame : array-like, shape (Y, X)
+        The image.
+    engine : str
+        A key of :data:`ENGINES` (``"trackpy"``; ``"fast"`` once registered).
+    diameter : int
+        Feature size in pixels, odd; a bit larger than the visible spot.
+    minmass : float or None
+        Minimum integrated brightness of a feature (engine units); None keeps all.
+    separation : float or None
+        Minimum distance between features in pixels; None means ``diameter + 1``.
+    invert : bool
+        Look for dark particles on a bright background.
+    percentile : float
+        Local maxima must be brighter than this percentile of the frame.
+    frame_number : int
+        Value written in the ``frame`` column.
+    **engine_params
+        Extra engine-specific options (for trackpy: see :data:`TRACKPY_PARAMS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`LOCALIZATION_COLUMNS`; positions in pixels.
+    """
+    locate_features = get_engine(engine)
+    validate_detection_params(
+        diameter=diameter,
+        minmass=minmass,
+        separation=separation,
+        invert=invert,
+        percentile=percentile,
+    )
+    if (
+        isinstance(frame_number, bool)
+        or not isinstance(frame_number, (int, np.integer))
+        or frame_number < 0
+    ):
+        raise PyntaInputError(f"frame_number must be an integer >= 0, got {frame_number!r}")
+    image = as_frame(frame)
+    features = locate_features(
+        image,
+        diameter=int(diameter),
+        minmass=minmass,
+        separation=separation,
+        invert=bool(invert),
+        percentile=percentile,
+        **engine_params,
+    )
+    return standardize(features, int(frame_number))
+
+
+def locate_frames(
+    frames: Any,
+    first_frame: int = 0,
+    engine: str = "trackpy",
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    **params: Any,
+) -> pd.DataFrame:
+    """Find particles in every frame of a stack.
+
+    Parameters
+    ----------
+    frames : array-like, shape (T, Y, X)
+        numpy or dask array (read :data:`FRAMES_PER_READ` frames at a time).
+    first_frame : int
+        Frame number of ``frames[0]`` (to analyse a slice of a longer movie).
+    engine : str
+        A key of :data:`ENGINES`.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each block of frames.
+    **params
+        Passed to :func:`locate` (diameter, minmass, separation, invert, percentile, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        All localizations, sorted by frame.
+    """
+    if getattr(frames, "ndim", None) != 3:
+        raise PyntaInputError(
+            f"frames must be a 3-D stack (T, Y, X), got shape {getattr(frames, 'shape', None)}"
+        )
+    n_frames = int(frames.shape[0])
+    tables = []
+    for start in range(0, n_frames, FRAMES_PER_READ):
+        block = np.asarray(frames[start : start + FRAMES_PER_READ])
+        for offset, frame in enumerate(block):
+            tables.append(
+                locate(frame, engine, frame_number=first_frame + start + offset, **params)
+            )
+        if progress is not None:
+            progress(min(start + FRAMES_PER_READ, n_frames), n_frames)
+    non_empty = [table for table in tables if len(table)]
+    if not non_empty:
+        return empty_localizations()
+    return pd.concat(non_empty, ignore_index=True)
