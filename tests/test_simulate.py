@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -294,6 +295,13 @@ def test_explicit_viscosity_slows_the_particles():
         ("seed", -3),
         ("populations", ()),
         ("brightness_at_100nm", -5.0),
+        ("defocus_um", 0.0),
+        ("drift_um_s", (1.0,)),
+        ("drift_um_s", (float("nan"), 0.0)),
+        ("correlated_motion_um_s", -1.0),
+        ("correlation_time_s", 0.0),
+        ("compression_step_adu", -2.0),
+        ("keyframe_interval", 0),
     ],
 )
 def test_bad_settings_name_the_field(field, value):
@@ -315,3 +323,82 @@ def test_bad_frame_count_and_unknown_settings_are_rejected():
         simulate_movie(0, SimulationSettings(shape=(16, 16)))
     with pytest.raises(PyntaInputError, match="colour"):
         SimulationSettings.from_dict({"colour": "red"})
+
+
+# -- realistic options --------------------------------------------------------------------------
+def spot_profile(movie, window: int = 12) -> pd.DataFrame:
+    """Per truth row: |z|, background-subtracted peak and window sum around the true position."""
+    frames = movie.frames.astype(float) - 100.0
+    rows = []
+    height, width = frames.shape[1:]
+    for frame, y, x, z in movie.truth[["frame", "y", "x", "z_um"]].itertuples(index=False):
+        iy, ix = int(round(y)), int(round(x))
+        if window <= iy < height - window and window <= ix < width - window:
+            patch = frames[frame, iy - window : iy + window + 1, ix - window : ix + window + 1]
+            rows.append((abs(z), patch.max(), patch.sum()))
+    return pd.DataFrame(rows, columns=["abs_z", "peak", "total"])
+
+
+def test_defocus_makes_spots_wider_and_dimmer_with_the_same_photons():
+    settings = SimulationSettings(
+        shape=(128, 128),
+        n_particles=6,
+        populations=(Population(1000.0),),  # slow: no blur to confuse the widths
+        brightness_at_100nm=20.0,  # 20 000 photons at 1 µm (exponent 3)
+        read_noise=0.0,
+        defocus_um=0.5,
+        seed=4,
+    )
+    profile = spot_profile(simulate_movie(20, settings))
+    near, far = profile[profile["abs_z"] < 0.25], profile[profile["abs_z"] > 1.2]
+    assert len(near) > 5 and len(far) > 5
+    # sigma grows by sqrt(1 + (z/z0)^2): > 2.6x at 1.2 µm, so the peak drops by > 6x
+    assert far["peak"].median() < near["peak"].median() / 5
+    assert far["total"].median() == pytest.approx(near["total"].median(), rel=0.15)
+    sharp = spot_profile(simulate_movie(20, dataclasses.replace(settings, defocus_um=None)))
+    assert sharp[sharp["abs_z"] > 1.2]["peak"].median() == pytest.approx(
+        sharp[sharp["abs_z"] < 0.25]["peak"].median(), rel=0.15
+    )
+
+
+def test_correlated_motion_and_drift_move_the_true_positions():
+    correlation_time = 0.02  # two frames
+    settings = SimulationSettings(
+        shape=(96, 96),
+        n_particles=20,
+        populations=(Population(20_000.0),),  # Brownian steps 40x smaller than the directed ones
+        correlated_motion_um_s=20.0,
+        correlation_time_s=correlation_time,
+        drift_um_s=(30.0, 0.0),
+        depth_um=40.0,
+        focal_depth_um=39.0,
+        seed=5,
+    )
+    truth = simulate_movie(200, settings).truth.sort_values(["particle", "frame"])
+    steps = truth.groupby("particle")[["y", "x"]].diff() * settings.pixel_size_um
+    steps = steps[truth.groupby("particle")["frame"].diff() == 1]
+    # the flow: 30 µm/s x 10 ms = 0.3 µm per frame along y only
+    assert steps["y"].mean() == pytest.approx(0.3, abs=0.02)
+    assert steps["x"].mean() == pytest.approx(0.0, abs=0.02)
+    # own motion: correlation exp(-lag dt / tau) of successive steps, beyond lag 1 too
+    dx = truth.assign(dx=steps["x"])
+    for lag in (2, 3):
+        later = dx.groupby("particle")["dx"].shift(-lag)
+        valid = dx["dx"].notna() & later.notna()
+        rho = np.corrcoef(dx["dx"][valid], later[valid])[0, 1]
+        assert rho == pytest.approx(np.exp(-lag * FRAME_INTERVAL_S / correlation_time), abs=0.08)
+
+
+def test_compression_freezes_unchanged_blocks_between_key_frames():
+    settings = SimulationSettings(
+        shape=(32, 40), n_particles=0, compression_step_adu=150.0, keyframe_interval=5, seed=6
+    )
+    plain = simulate_movie(11, dataclasses.replace(settings, compression_step_adu=0.0)).frames
+    frames = simulate_movie(11, settings).frames.astype(float)
+    # the key frame keeps each block's mean (DC step 150 / 8 px: within 9.4 ADU), not its noise
+    assert np.abs(frames[0] - plain[0]).max() > 0
+    blocks = (frames[0] - plain[0]).reshape(4, 8, 5, 8).mean(axis=(1, 3))
+    assert np.abs(blocks).max() <= 150 / 16 + 0.5
+    # noise-only differences (sd ~15 ADU) mostly round to 0: difference frames repeat the last
+    assert np.mean(plain[1:] != plain[:-1]) > 0.9
+    assert np.mean(frames[1:5] == frames[:4]) > 0.8

@@ -25,6 +25,23 @@ The model, per frame of interval ``dt`` and exposure ``τ ≤ dt``:
   When every pixel expects at least :data:`NORMAL_APPROXIMATION_MIN_PHOTONS` photons the shot noise
   uses the normal approximation of the Poisson law (same mean and variance, much faster); normal
   variates come from a 16-bit inverse-CDF table.
+
+Options that make the movie harder, like real samples (all off by default; the default movie is
+unchanged by them):
+
+- ``brightness_exponent=6``: Rayleigh scattering, as real NTA sees small particles.
+- ``defocus_um``: the PSF widens as ``sigma(z) = psf_sigma_px * sqrt(1 + (z / defocus_um)^2)``
+  away from the focal plane, with the same total photons, so out-of-focus particles are wider and
+  their peak dimmer (widths are rendered in steps of :data:`DEFOCUS_WIDTH_STEP`).
+- ``drift_um_s``: a uniform flow (y, x) carrying every particle.
+- ``correlated_motion_um_s``, ``correlation_time_s``: every particle also moves with its own
+  velocity, an Ornstein–Uhlenbeck process (rms per axis, correlation time), constant within a
+  frame: steps are correlated at lags 1, 2, 3 ... as ``exp(-lag dt / correlation_time_s)``
+  (convection, crowding, vibration the drift subtraction does not remove).
+- ``compression_step_adu``: JPEG/MPEG-like video compression. Frames are cut into 8×8 blocks whose
+  DCT coefficients are rounded to multiples of ``compression_step_adu · (1 + u + v)`` (coarser at
+  high spatial frequencies); every ``keyframe_interval``-th frame is coded alone, the others as the
+  difference to the previous decoded frame, so unchanged blocks keep their old content.
 """
 
 from __future__ import annotations
@@ -37,6 +54,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.fft import dctn, idctn
 from scipy.special import erf, ndtri
 
 from napari_pynta.errors import PyntaInputError, require_positive
@@ -53,6 +71,10 @@ _UINT16_MAX = float(np.iinfo(np.uint16).max)
 # Generator.standard_normal, which dominates the cost of a simulated frame.
 _NORMAL_QUANTILES = ndtri((np.arange(2**16) + 0.5) / 2**16).astype(np.float32)
 _PSF_HALF_WIDTH_SIGMAS = 4.0
+#: relative step of the PSF widths rendered with ``defocus_um`` (widths are rounded to it)
+DEFOCUS_WIDTH_STEP = 0.05
+#: side of the square blocks of the simulated video compression
+COMPRESSION_BLOCK_PX = 8
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,19 @@ class SimulationSettings:
         Positions per exposure over which the PSF is integrated (motion blur).
     depth_um, focal_depth_um : float
         Depth of the simulated slab and thickness of the imaged layer at its centre (µm).
+    defocus_um : float, optional
+        Distance from the focal plane at which the PSF is √2 wider (same photons); None: no
+        defocus (every imaged particle is sharp).
+    drift_um_s : tuple of float
+        Uniform flow velocity (y, x) in µm/s.
+    correlated_motion_um_s : float
+        Rms velocity per axis (µm/s) of each particle's own Ornstein–Uhlenbeck motion; 0: none.
+    correlation_time_s : float
+        Correlation time of that motion (s).
+    compression_step_adu : float
+        Quantisation step (ADU) of the simulated video compression; 0: uncompressed frames.
+    keyframe_interval : int
+        Frames between independently coded frames of the compression.
     seed : int, optional
         Seed of the random generator; the same seed gives the same movie.
     """
@@ -142,6 +177,12 @@ class SimulationSettings:
     blur_substeps: int = 8
     depth_um: float = 12.0
     focal_depth_um: float = 4.0
+    defocus_um: float | None = None
+    drift_um_s: tuple[float, float] = (0.0, 0.0)
+    correlated_motion_um_s: float = 0.0
+    correlation_time_s: float = 0.1
+    compression_step_adu: float = 0.0
+    keyframe_interval: int = 12
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -163,10 +204,31 @@ class SimulationSettings:
             "psf_sigma_px",
             "depth_um",
             "focal_depth_um",
+            "correlation_time_s",
         ):
             set_field(name, require_positive(name, getattr(self, name)))
-        for name in ("brightness_at_100nm", "brightness_exponent", "background", "read_noise"):
+        for name in (
+            "brightness_at_100nm",
+            "brightness_exponent",
+            "background",
+            "read_noise",
+            "correlated_motion_um_s",
+            "compression_step_adu",
+        ):
             set_field(name, require_positive(name, getattr(self, name), allow_zero=True))
+        if self.defocus_um is not None:
+            set_field("defocus_um", require_positive("defocus_um", self.defocus_um))
+        drift = tuple(self.drift_um_s) if isinstance(self.drift_um_s, (tuple, list)) else ()
+        if len(drift) != 2 or not all(
+            isinstance(v, (int, float, np.number)) and math.isfinite(v) for v in drift
+        ):
+            raise PyntaInputError(
+                f"drift_um_s must be two finite numbers (y, x) in µm/s, got {self.drift_um_s!r}"
+            )
+        set_field("drift_um_s", tuple(float(v) for v in drift))
+        set_field(
+            "keyframe_interval", _positive_int("keyframe_interval", self.keyframe_interval, 1)
+        )
         if self.exposure_s is not None:
             exposure = require_positive("exposure_s", self.exposure_s)
             if exposure > self.frame_interval_s:
@@ -203,6 +265,7 @@ class SimulationSettings:
         """The settings as a JSON-able dict (inverse of :meth:`from_dict`)."""
         settings = dataclasses.asdict(self)
         settings["shape"] = list(self.shape)
+        settings["drift_um_s"] = list(self.drift_um_s)
         return settings
 
     @classmethod
@@ -346,6 +409,13 @@ class BrownianScene:
         self._positions_um = self._box_low_um + self._rng.random((n_box, 3)) * span
         self._ids = np.arange(n_box, dtype=np.int64)
         self._next_id = n_box
+        # each particle's own velocity (y, x), µm/s, drawn from its stationary law
+        self._velocities_um_s = (
+            settings.correlated_motion_um_s * self._rng.standard_normal((n_box, 2))
+            if settings.correlated_motion_um_s > 0
+            else None
+        )
+        self._previous_decoded: np.ndarray | None = None
 
     # -- state, read-only views -------------------------------------------------------------
     @property
@@ -410,8 +480,10 @@ class BrownianScene:
         settings = self.settings
         n_sub = settings.blur_substeps
         n_box = len(self._ids)
-        step_sd = np.sqrt(2.0 * self._D_um2_s[:, None] * self._time_increments_s()[None, :])
+        increments = self._time_increments_s()
+        step_sd = np.sqrt(2.0 * self._D_um2_s[:, None] * increments[None, :])
         steps = self._rng.standard_normal((n_box, n_sub + 1, 3)) * step_sd[:, :, None]
+        steps[:, :, :2] += self._directed_velocity_um_s()[:, None, :] * increments[None, :, None]
         path = self._positions_um[:, None, :] + np.cumsum(steps, axis=1)
         exposure_path = path[:, :n_sub]
         mean_position = exposure_path.mean(axis=1)
@@ -422,11 +494,11 @@ class BrownianScene:
             settings.brightness_at_100nm
             * (self._diameters_nm[in_layer] / 100.0) ** settings.brightness_exponent
         )
-        expected = render_expected_photons(
-            settings.shape, positions_px, photons, settings.psf_sigma_px
-        )
+        expected = self._render(positions_px, photons, mean_position[in_layer, 2])
         expected += np.float32(settings.background)
         frame = self._camera_noise(expected)
+        if settings.compression_step_adu > 0:
+            frame = self._compress(frame)
 
         height, width = settings.shape
         mean_px = mean_position[:, :2] / settings.pixel_size_um
@@ -448,6 +520,62 @@ class BrownianScene:
         self._move_to(path[:, n_sub])
         self._frame_index += 1
         return frame, truth
+
+    def _directed_velocity_um_s(self) -> np.ndarray:
+        """(N, 2) velocity (y, x) of every particle during this frame: flow + own motion, µm/s."""
+        settings = self.settings
+        velocity = np.broadcast_to(np.asarray(settings.drift_um_s), (len(self._ids), 2))
+        if self._velocities_um_s is None:
+            return velocity
+        current = self._velocities_um_s
+        # Ornstein–Uhlenbeck update for the next frame (exact for a piecewise-constant velocity)
+        memory = math.exp(-settings.frame_interval_s / settings.correlation_time_s)
+        self._velocities_um_s = memory * current + math.sqrt(
+            1.0 - memory**2
+        ) * settings.correlated_motion_um_s * self._rng.standard_normal(current.shape)
+        return velocity + current
+
+    def _render(
+        self, positions_px: np.ndarray, photons: np.ndarray, z_um: np.ndarray
+    ) -> np.ndarray:
+        """Expected photons of the imaged particles, with widths growing with defocus if set."""
+        settings = self.settings
+        if settings.defocus_um is None:
+            return render_expected_photons(
+                settings.shape, positions_px, photons, settings.psf_sigma_px
+            )
+        growth = np.sqrt(1.0 + (z_um / settings.defocus_um) ** 2)
+        levels = np.rint(np.log(growth) / math.log1p(DEFOCUS_WIDTH_STEP)).astype(np.int64)
+        image = np.zeros(settings.shape, dtype=np.float32)
+        for level in np.unique(levels):
+            members = levels == level
+            image += render_expected_photons(
+                settings.shape,
+                positions_px[members],
+                photons[members],
+                settings.psf_sigma_px * (1.0 + DEFOCUS_WIDTH_STEP) ** int(level),
+            )
+        return image
+
+    def _compress(self, frame: np.ndarray) -> np.ndarray:
+        """Blockwise-DCT quantisation with key frames and difference frames (see module doc)."""
+        settings = self.settings
+        block = COMPRESSION_BLOCK_PX
+        height, width = frame.shape
+        padded = np.pad(
+            frame.astype(np.float64), ((0, -height % block), (0, -width % block)), mode="edge"
+        )
+        key = self._previous_decoded is None or self._frame_index % settings.keyframe_interval == 0
+        reference = 0.0 if key else self._previous_decoded
+        rows, cols = padded.shape[0] // block, padded.shape[1] // block
+        blocks = (padded - reference).reshape(rows, block, cols, block).transpose(0, 2, 1, 3)
+        frequency = np.arange(block)
+        table = settings.compression_step_adu * (1.0 + frequency[:, None] + frequency[None, :])
+        coefficients = np.round(dctn(blocks, axes=(2, 3), norm="ortho") / table) * table
+        residual = idctn(coefficients, axes=(2, 3), norm="ortho")
+        decoded = reference + residual.transpose(0, 2, 1, 3).reshape(padded.shape)
+        self._previous_decoded = decoded
+        return np.clip(np.rint(decoded[:height, :width]), 0.0, _UINT16_MAX).astype(np.uint16)
 
     def _move_to(self, end_um: np.ndarray) -> None:
         """Wrap particles that left the box to the opposite side, as new particles (new ids)."""
