@@ -26,6 +26,7 @@ from scipy.spatial import cKDTree
 from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.export import make_output_directory
+from napari_pynta.sample import attach_sample, sample_from_metadata
 
 Progress = Callable[[int, int], None]
 
@@ -537,19 +538,23 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     Returns
     -------
     AnalysisResult
+        Its summary holds the movie's ``sample`` fields and the concentration of the undiluted
+        sample (:func:`napari_pynta.sample.attach_sample`).
     """
     params.validate()
     frames = movie.frames
     check_frames(frames)
     params = resolve_minmass(frames, params)
     localizations = detect_frames(frames, params, progress=progress)
-    return analyze_localizations(
+    result = analyze_localizations(
         localizations,
         int(frames.shape[0]),
         params,
         source=getattr(movie, "source", None),
         frame_shape=tuple(int(n) for n in frames.shape[1:]),
     )
+    attach_sample(result.summary, sample_from_metadata(getattr(movie, "metadata", None) or {}))
+    return result
 
 
 # ---------------------------------------------------------------------------------- summary

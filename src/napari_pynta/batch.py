@@ -36,6 +36,7 @@ from napari_pynta.analysis import AnalysisParams, AnalysisResult
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.export import make_output_directory
 from napari_pynta.readers import Movie, open_movie
+from napari_pynta.sample import SAMPLE_KEYS, attach_sample, sample_from_metadata
 
 #: a detection task covers about this many bytes of raw pixels (bounds the work lost on a failure
 #: and keeps tasks short enough for the scheduler to balance)
@@ -186,6 +187,7 @@ def finish_movie(
     frame_shape: tuple[int, int],
     params: AnalysisParams,
     source: str | None,
+    sample: dict[str, Any] | None = None,
 ) -> AnalysisResult:
     """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
 
@@ -201,6 +203,8 @@ def finish_movie(
         The output of :func:`prepare_params`.
     source : str or None
         The movie's source as the serial analysis records it.
+    sample : dict, optional
+        The movie's sample fields (:func:`napari_pynta.sample.sample_from_metadata`).
 
     Returns
     -------
@@ -209,9 +213,11 @@ def finish_movie(
     """
     tables = [table for table in chunk_localizations if len(table)]
     localizations = pd.concat(tables, ignore_index=True) if tables else detect.empty_localizations()
-    return analysis.analyze_localizations(
+    result = analysis.analyze_localizations(
         localizations, n_frames, params, source=source, frame_shape=frame_shape
     )
+    attach_sample(result.summary, sample_from_metadata(sample or {}))
+    return result
 
 
 # ------------------------------------------------------------------------- drivers
@@ -232,6 +238,7 @@ class _Plan:
     n_frames: int
     frame_shape: tuple[int, int]
     chunks: tuple[tuple[int, int], ...]
+    sample: dict[str, Any]
 
 
 def _plan(
@@ -255,6 +262,7 @@ def _plan(
         n_frames,
         frame_shape,
         tuple(frame_chunks(n_frames, length)),
+        sample_from_metadata(movie.metadata),
     )
 
 
@@ -316,6 +324,7 @@ def analyze_batch(
             plan.frame_shape,
             params,
             plan.recorded_source,
+            plan.sample,
             key=f"{prefix}-finish",
             priority=1,
         )
@@ -403,12 +412,15 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``movie, status, <summary numbers>, size_<statistic>_nm, n_warnings, error``.
+        Columns ``movie, status, <sample fields>, <summary numbers>, size_<statistic>_nm,
+        n_warnings, error``.
     """
     rows = []
     for outcome in outcomes:
         row: dict[str, Any] = {"movie": outcome.path, "status": "ok" if outcome.ok else "error"}
         summary = outcome.result.summary if outcome.ok else {}
+        sample = summary.get("sample") or {}
+        row.update({key: sample.get(key) for key in SAMPLE_KEYS})
         row.update({key: summary.get(key) for key in SUMMARY_COLUMNS})
         sizes = summary.get("size_nm") or {}
         row.update({f"size_{key}_nm": sizes.get(key) for key in SIZE_COLUMNS})
@@ -420,6 +432,7 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
         columns=[
             "movie",
             "status",
+            *SAMPLE_KEYS,
             *SUMMARY_COLUMNS,
             *(f"size_{key}_nm" for key in SIZE_COLUMNS),
             "n_warnings",

@@ -21,6 +21,7 @@ import numpy as np
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.export import size_bin_edges
+from napari_pynta.sample import DILUTION_KEY, SAMPLE_KEYS, SAMPLE_LABELS
 
 #: fewer tracks than this make the shape of a distribution uncertain
 FEW_TRACKS = 200
@@ -230,7 +231,16 @@ def _settings_table(summary: dict, frame_shape) -> str:
     params = summary.get("params") or {}
     exposure = params.get("exposure_s")
     interval = params.get("frame_interval_s")
+    sample = summary.get("sample") or {}
     rows = [
+        *(
+            (
+                SAMPLE_LABELS[key],
+                html.escape(f"{sample[key]:g}" if key == DILUTION_KEY else sample[key]),
+            )
+            for key in SAMPLE_KEYS
+            if sample.get(key) is not None
+        ),
         ("Movie", html.escape(str(summary.get("source") or "–"))),
         (
             "Frames analysed",

@@ -30,6 +30,7 @@ from zarr.codecs import BloscCodec
 
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.sample import SAMPLE_KEYS, validate_sample_value
 
 FORMAT_VERSION = 1
 FRAMES_PATH = "0"
@@ -48,6 +49,7 @@ METADATA_KEYS = (
     "camera_settings",
     "software_version",
     "start_time",
+    *SAMPLE_KEYS,
 )
 OPEN_MODES = ("r", "r+")
 SEQ_FILL = -1  # seq value of a frame whose acquisition number was never written
@@ -97,6 +99,8 @@ def _validate_value(key: str, value: Any) -> Any:
                 f"temperature_c must be a finite number above {_ABSOLUTE_ZERO_C} °C, got {value!r}"
             )
         return number
+    if key in SAMPLE_KEYS:
+        return validate_sample_value(key, value)
     if key in _TEXT_KEYS:
         if not isinstance(value, str):
             raise PyntaInputError(f"{key} must be text, got {value!r}")
@@ -122,7 +126,8 @@ def validate_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
     Known keys (``METADATA_KEYS``) are checked: sizes, times and viscosity must be positive,
     the temperature above absolute zero, text fields text, ``camera_settings`` a dict,
-    ``start_time`` ISO 8601, and ``exposure_s`` may not exceed ``frame_interval_s``. ``None``
+    ``start_time`` ISO 8601, the sample's ``dilution_factor`` >= 1 (see
+    :mod:`napari_pynta.sample`), and ``exposure_s`` may not exceed ``frame_interval_s``. ``None``
     means unknown. Unknown keys are kept if they are JSON-serializable.
 
     Parameters

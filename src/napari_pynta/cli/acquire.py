@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from napari_pynta.cameras import CAMERAS
+from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.live import LiveConfig, LivePipeline, LiveStatus
 
@@ -103,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=22.0,
         help="sample temperature when the camera does not know it, °C",
     )
+    add_sample_arguments(parser)
     parser.add_argument(
         "--host", default=None, help="serve the pipeline on tcp at this host (default: private ipc)"
     )
@@ -168,6 +170,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         min_track_length=args.min_track_length,
         temperature_c=args.temperature_c,
         host=args.host,
+        sample=sample_overrides(args),
     ).validate()
 
 

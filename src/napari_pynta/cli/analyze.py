@@ -12,12 +12,15 @@ from tqdm.auto import tqdm
 
 from napari_pynta import batch
 from napari_pynta.analysis import AnalysisParams, AnalysisResult, analyze
+from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.cluster import dask_client, validate_scheduler, validate_workers
+from napari_pynta.combine import combine_summaries
 from napari_pynta.concentration import CountEstimate, calibrate_depth
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.export import write_csv_exports
 from napari_pynta.readers import Movie, open_movie
 from napari_pynta.report import check_report_path, write_report
+from napari_pynta.sample import SAMPLE_KEYS, attach_sample, sample_from_metadata
 from napari_pynta.store import MovieStore
 
 HELP = (
@@ -69,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="particles are dark on a bright background",
     )
+    add_sample_arguments(parser)
     parser.add_argument(
         "--json",
         action="store_true",
@@ -79,6 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="RESULTS_DIR",
         default=None,
         help="write localizations.csv, tracks.csv, per_track.csv and summary.json into this folder",
+    )
+    parser.add_argument(
+        "--combine",
+        action="store_true",
+        help="the paths are replicate captures of one sample: also give the mean ± standard "
+        "error over the captures of D10/D50/D90, mode (deconvolved), ensemble diameter, "
+        "particles per frame and concentration (× dilution)",
     )
     parser.add_argument(
         "--reference-per-ml",
@@ -136,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         check_report_path(args.report)
     if args.reference_per_ml is not None:
         require_positive("--reference-per-ml", args.reference_per_ml)
-    if len(args.paths) > 1:
+    sample_overrides(args)
+    if len(args.paths) > 1 or args.combine:
         return _run_batch(args)
     movie = open_movie(args.paths[0])
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
@@ -159,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(done - bar.n)
 
             result = analyze(movie, params, progress=progress)
+    attach_sample(result.summary, sample_from_metadata(movie.metadata, **sample_overrides(args)))
     if args.reference_per_ml is not None:
         _add_depth_calibration(result, args.reference_per_ml)
     notes = []
@@ -210,6 +223,13 @@ def _run_batch(args: argparse.Namespace) -> int:
     else:
         with dask_client(args.scheduler, args.workers) as client:
             outcomes = batch.analyze_batch(args.paths, client, make_params, progress=not args.json)
+    overrides = sample_overrides(args)
+    for outcome in outcomes:
+        if outcome.ok:
+            stored = open_movie(outcome.path).metadata
+            attach_sample(outcome.result.summary, sample_from_metadata(stored, **overrides))
+    analysed = [outcome.result.summary for outcome in outcomes if outcome.ok]
+    combined = combine_summaries(analysed) if args.combine and analysed else None
     notes = []
     if args.out:
         written = batch.write_batch_outputs(outcomes, args.out, export=_export_results)
@@ -223,9 +243,18 @@ def _run_batch(args: argparse.Namespace) -> int:
             if movie is not None and movie.store is not None:
                 notes.append(_save_into_store(movie, outcome.result))
     if args.json:
-        print(json.dumps(batch.batch_json(outcomes)))
+        document = batch.batch_json(outcomes)
+        if args.combine:
+            document = {
+                "captures": document["movies"],
+                "n_failed": document["n_failed"],
+                "combined": combined,
+            }
+        print(json.dumps(document))
     else:
         print(batch.format_batch_table(outcomes))
+        if combined is not None:
+            print(format_combined(combined))
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
     for outcome in outcomes:
@@ -290,12 +319,52 @@ def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
             f"{concentration['particles_per_ml_sem']:.2g} particles/mL "
             f"(depth {concentration['depth_um']:g} µm)"
         ]
+    dilution = concentration.get("dilution_factor") or 1.0
+    if concentration.get("sample_particles_per_ml") is not None and dilution != 1.0:
+        lines += [
+            f"  sample concentration  {concentration['sample_particles_per_ml']:.3g} ± "
+            f"{concentration['sample_particles_per_ml_sem']:.2g} particles/mL "
+            f"(measured × dilution {dilution:g})"
+        ]
     if concentration.get("calibrated_depth_um") is not None:
         lines += [
             f"  calibrated depth      {concentration['calibrated_depth_um']:.3g} ± "
             f"{concentration['calibrated_depth_sem_um']:.2g} µm (pass it as --depth-um)"
         ]
     return lines
+
+
+#: rows of the terminal's combined table: (combined key, label, format)
+_COMBINED_ROWS = (
+    ("d10_nm", "D10 (nm, deconvolved)", "{:.1f}"),
+    ("d50_nm", "D50 (nm, deconvolved)", "{:.1f}"),
+    ("d90_nm", "D90 (nm, deconvolved)", "{:.1f}"),
+    ("mode_nm", "mode (nm, deconvolved)", "{:.1f}"),
+    ("ensemble_diameter_nm", "ensemble diameter (nm)", "{:.1f}"),
+    ("particles_per_frame", "particles per frame", "{:.2f}"),
+    ("concentration_per_ml", "particles/mL (× dilution)", "{:.3g}"),
+)
+
+
+def format_combined(combined: dict[str, Any]) -> str:
+    """The combined result of replicate captures as mean ± SE lines for the terminal."""
+    lines = [f"combined over {combined['n_captures']} captures (mean ± standard error):"]
+    for key, label, template in _COMBINED_ROWS:
+        entry = combined[key]
+        mean = "n/a" if entry["mean"] is None else template.format(entry["mean"])
+        se = "n/a" if entry["se"] is None else template.format(entry["se"])
+        lines.append(f"  {label:<27} {mean} ± {se}")
+    return "\n".join(lines)
+
+
+def _sample_lines(sample: dict[str, Any]) -> list[str]:
+    """The sample fields that are set, on one line (none when no field is set)."""
+    shown = [
+        f"{key.replace('_', ' ')} {sample[key]:g}" if key == "dilution_factor" else str(sample[key])
+        for key in SAMPLE_KEYS
+        if sample.get(key) is not None and not (key == "dilution_factor" and sample[key] == 1.0)
+    ]
+    return [f"  sample                {' · '.join(shown)}"] if shown else []
 
 
 def format_summary(result: AnalysisResult, auto: list[str]) -> str:
@@ -317,6 +386,7 @@ def format_summary(result: AnalysisResult, auto: list[str]) -> str:
 
     lines = [
         f"pynta analyze: {s['source']}",
+        *_sample_lines(s.get("sample") or {}),
         f"  frames                {s['n_frames']}",
         f"  localizations         {s['n_localizations']} "
         f"({_number(s['particles_per_frame'])} per frame)",

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.sample import validate_sample
 
 #: most locator processes one pipeline may run
 MAX_LOCATORS = 32
@@ -64,6 +65,8 @@ class LiveConfig:
         (counted in ``frames_untracked``; the recording is unaffected).
     sizes_interval_s : float
         How often the linker publishes the running size distribution.
+    sample : dict
+        Sample fields (:data:`napari_pynta.sample.SAMPLE_KEYS`) stored with every recording.
     """
 
     camera: str = "simulated"
@@ -84,6 +87,7 @@ class LiveConfig:
     save_buffer_mb: float = 512.0
     track_buffer_mb: float = 256.0
     sizes_interval_s: float = 0.5
+    sample: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> LiveConfig:
         """Check every field (and the camera name); return self.
@@ -131,6 +135,9 @@ class LiveConfig:
             require_positive("viscosity_pa_s", self.viscosity_pa_s)
         for name in ("save_buffer_mb", "track_buffer_mb", "sizes_interval_s"):
             require_positive(name, getattr(self, name))
+        if not isinstance(self.sample, dict):
+            raise PyntaInputError(f"sample must be a dict of sample fields, got {self.sample!r}")
+        self.sample = validate_sample(self.sample)
         if self.host is not None and (not isinstance(self.host, str) or not self.host):
             raise PyntaInputError(f"host must be a host name or IP address, got {self.host!r}")
         return self

@@ -388,6 +388,7 @@ class LivePipeline:
 
     def _store_metadata(self) -> dict[str, Any]:
         metadata = dict(self._camera_info["metadata"])
+        metadata.update(self.config.sample)
         metadata.setdefault("temperature_c", self.config.temperature_c)
         if self.config.viscosity_pa_s is not None:
             metadata.setdefault("viscosity_pa_s", self.config.viscosity_pa_s)

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 from napari_pynta.cameras import CAMERAS, CameraSettings
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.widgets.form import MessageLine, float_field, int_field
+from napari_pynta.widgets.sample_form import SampleForm
 from napari_pynta.widgets.session import session_for
 
 #: refuse to record when the disk holds less than this many seconds of the movie
@@ -108,6 +109,7 @@ class CameraWidget(QWidget):
         self.disk_label = QLabel()
         self.status_line = QLabel("idle")
         self.message_line = MessageLine()
+        self.sample_form = SampleForm()
 
         roi_row = QGridLayout()
         for column, (label, field) in enumerate(zip("yxhw", self.roi, strict=False)):
@@ -137,6 +139,7 @@ class CameraWidget(QWidget):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.sample_form)
         layout.addLayout(buttons)
         layout.addWidget(self.status_line)
         layout.addWidget(self.message_line)
@@ -272,7 +275,9 @@ class CameraWidget(QWidget):
                 return
             path = self._record_path()
             if self.session.live_state == "running":
-                self.session.start_recording(path, self.overwrite.isChecked())
+                self.session.start_recording(
+                    path, self.overwrite.isChecked(), sample=self.sample_form.sample()
+                )
             else:
                 self._start(record_path=path)
             self.message_line.show_info(f"recording to {path}")
@@ -288,6 +293,7 @@ class CameraWidget(QWidget):
                 settings,
                 record_path=record_path,
                 overwrite=self.overwrite.isChecked(),
+                sample=self.sample_form.sample(),
             )
             self.message_line.clear_message()
         except PyntaInputError as error:

@@ -25,6 +25,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication
 
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.sample import validate_sample
 from napari_pynta.widgets.reanalysis import AnalysisOutcome, analyze_movie
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 from napari_pynta.widgets.viewer_link import ViewerLink
@@ -196,8 +197,11 @@ class PyntaSession(QObject):
         camera_settings: dict[str, Any],
         record_path: str | None = None,
         overwrite: bool = False,
+        sample: dict[str, Any] | None = None,
     ) -> None:
         """Start the live pipeline (validated here, started in a worker thread).
+
+        ``sample`` holds the sample fields stored with recordings (:mod:`napari_pynta.sample`).
 
         Raises
         ------
@@ -232,6 +236,7 @@ class PyntaSession(QObject):
             min_track_length=self.tracking.min_track_length,
             temperature_c=live_conditions.temperature_c,
             viscosity_pa_s=live_conditions.resolved_viscosity_pa_s(),
+            sample=dict(sample or {}),
         ).validate()
         self._live_conditions = live_conditions
         self._adopt_live_conditions = True
@@ -251,10 +256,17 @@ class PyntaSession(QObject):
         self._set_live_state("stopping")
         self._pipeline_call("stop", on_done=self._on_stopped, on_error=self._on_stop_failed)
 
-    def start_recording(self, path: str, overwrite: bool = False) -> None:
-        """Record the running live stream into the new store ``path`` (worker thread)."""
+    def start_recording(
+        self, path: str, overwrite: bool = False, sample: dict[str, Any] | None = None
+    ) -> None:
+        """Record the running live stream into the new store ``path`` (worker thread).
+
+        ``sample`` (if given) replaces the sample fields stored with the recording.
+        """
         if self.pipeline is None or self.live_state != "running":
             raise RuntimeError("start Live before recording")
+        if sample is not None:
+            self.pipeline.config.sample = validate_sample(sample)
         self._pipeline_call("start_recording", path, overwrite)
 
     def stop_recording(self) -> None:

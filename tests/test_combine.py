@@ -1,0 +1,97 @@
+"""Replicate captures of one sample: `pynta analyze --combine` gives mean ± SE across captures."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from napari_pynta import simulate
+from napari_pynta.cli import main
+from napari_pynta.combine import combine_summaries, combined_distribution, mean_se
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.store import MovieStore
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory):
+    """Three captures of one simulated sample of 100 nm beads (different particles each time)."""
+    folder = tmp_path_factory.mktemp("captures")
+    paths = []
+    for seed in (11, 12, 13):
+        settings = simulate.SimulationSettings(
+            shape=(96, 96), n_particles=12, pixel_size_um=0.2, frame_interval_s=0.01, seed=seed
+        )
+        sim = simulate.simulate_movie(100, settings)
+        path = folder / f"capture{seed}.zarr"
+        metadata = sim.metadata | {"sample_name": "beads", "dilution_factor": 10.0}
+        with MovieStore.create(path, sim.frames.shape[1:], sim.frames.dtype, metadata) as store:
+            store.append(sim.frames)
+        paths.append(str(path))
+    return paths
+
+
+def independent_mean_se(values):
+    values = np.asarray(values, dtype=float)
+    return values.mean(), values.std(ddof=1) / math.sqrt(values.size)
+
+
+def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys):
+    argv = ["analyze", *captures, "--combine", "--dilution", "100", "--depth-um", "5", "--json"]
+    assert main([*argv, "--no-save"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [entry["path"] for entry in document["captures"]] == captures
+    summaries = [entry["summary"] for entry in document["captures"]]
+    combined = document["combined"]
+    assert combined["n_captures"] == 3 and document["n_failed"] == 0
+    assert combined["sample"] == {
+        "sample_name": "beads",  # stored with every capture
+        "operator": None,
+        "diluent": None,
+        "dilution_factor": 100.0,  # the flag overrides the stored 10
+        "remarks": None,
+    }
+    per_capture = {
+        "d10_nm": [s["deconvolved_nm"]["d10"] for s in summaries],
+        "d50_nm": [s["deconvolved_nm"]["d50"] for s in summaries],
+        "d90_nm": [s["deconvolved_nm"]["d90"] for s in summaries],
+        "mode_nm": [s["deconvolved_nm"]["mode"] for s in summaries],
+        "ensemble_diameter_nm": [s["diameter_nm"] for s in summaries],
+        "particles_per_frame": [s["n_localizations"] / s["n_frames"] for s in summaries],
+    }
+    for key, values in per_capture.items():
+        mean, se = independent_mean_se(values)
+        assert combined[key]["mean"] == pytest.approx(mean, rel=1e-12), key
+        assert combined[key]["se"] == pytest.approx(se, rel=1e-12), key
+        assert combined[key]["n"] == 3
+    # the concentration of the sample is exactly 100x that of the measured (diluted) suspension
+    measured = [s["concentration"]["particles_per_ml"] for s in summaries]
+    assert min(measured) > 0
+    mean, se = independent_mean_se(measured)
+    assert combined["concentration_per_ml"]["mean"] == pytest.approx(100 * mean, rel=1e-12)
+    assert combined["concentration_per_ml"]["se"] == pytest.approx(100 * se, rel=1e-12)
+    # three captures of 100 nm beads agree with the truth within a few standard errors
+    assert abs(combined["d50_nm"]["mean"] - 100.0) < 4 * combined["d50_nm"]["se"] + 10.0
+
+
+def test_combine_prints_a_mean_se_table(captures, capsys):
+    assert main(["analyze", *captures[:2], "--combine", "--no-save"]) == 0
+    out = capsys.readouterr().out
+    assert "combined over 2 captures (mean ± standard error):" in out
+    assert "particles/mL (× dilution)   n/a ± n/a" in out  # no depth: no concentration
+
+
+def test_mean_se_ignores_unknown_values_and_needs_two_for_an_se():
+    assert mean_se([2.0, None, 4.0, math.nan]) == {"mean": 3.0, "se": 1.0, "n": 2}
+    assert mean_se([5.0]) == {"mean": 5.0, "se": None, "n": 1}
+    assert mean_se([None]) == {"mean": None, "se": None, "n": 0}
+    with pytest.raises(PyntaInputError, match="at least one"):
+        combine_summaries([])
+
+
+def test_combined_distribution_per_bin():
+    mean, se = combined_distribution([np.array([0.2, 0.8]), np.array([0.4, 0.6])])
+    np.testing.assert_allclose(mean, [0.3, 0.7])
+    np.testing.assert_allclose(se, [0.1, 0.1])
