@@ -45,6 +45,8 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
     # record while live
     path = tmp_path / "recording.zarr"
     camera.output_path.setText(str(path))
+    camera.sample_form.text_fields["sample_name"].setText("beads A")
+    camera.sample_form.dilution.setValue(20.0)
     camera.record.click()
     wait_for(lambda: session.pipeline.status().frames_saved >= 40, 30, "40 saved frames")
     camera.record.click()
@@ -79,4 +81,7 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
     pixel = session.conditions.pixel_size_um
     np.testing.assert_allclose(reopened.scale, (1.0, pixel, pixel))
     assert reopened.metadata["pynta"]["movie_metadata"]["frame_interval_s"] == pytest.approx(0.01)
+    # the sample typed into the Camera widget is stored with the recording
+    stored = reopened.metadata["pynta"]["movie_metadata"]
+    assert stored["sample_name"] == "beads A" and stored["dilution_factor"] == 20.0
     assert np.asarray(reopened.data[-1]).max() > np.median(np.asarray(reopened.data[-1])) + 100
