@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from importlib.util import find_spec
 from typing import Any
-
-from qtpy.QtCore import QTimer
 
 PLUGIN_NAME = "napari-pynta"
 #: widget display names of napari.yaml in docking order, and whether each is tabbed with the
 #: previous one: Camera and Tracking share a tab group, Sizes stays visible below them
 DOCKED_WIDGETS = (("Camera", False), ("Tracking", True), ("Sizes", False))
+#: the Qt bindings napari runs on, preferred first (napari deprecates PyQt5)
+QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5")
+#: how to get the GUI stack when it is missing (the core install is headless)
+GUI_INSTALL_HINT = (
+    'install the GUI extra: python -m pip install "napari-pynta[all]" (napari with PyQt6; '
+    '"napari-pynta[pyqt5]" or "napari-pynta[pyside6]" for another Qt binding)'
+)
+
+
+def missing_gui_packages() -> list[str]:
+    """Name what the napari GUI needs but is not installed (empty when it can start)."""
+    missing = [name for name in ("napari", "qtpy", "npe2") if find_spec(name) is None]
+    if not any(find_spec(binding) is not None for binding in QT_BINDINGS):
+        missing.append("a Qt binding (" + ", ".join(QT_BINDINGS) + ")")
+    return missing
+
+
+def prefer_pyqt6() -> None:
+    """Let qtpy pick PyQt6 when it is installed and the user chose no binding (``QT_API``).
+
+    qtpy tries PyQt5 first, and napari warns that its PyQt5 support is deprecated.
+    """
+    if "QT_API" not in os.environ and find_spec("PyQt6") is not None:
+        os.environ["QT_API"] = "pyqt6"
 
 
 def dock_pynta_widgets(viewer: Any) -> dict[str, Any]:
     """Dock the three PyNTA widgets in ``viewer``; return them by display name."""
+    from qtpy.QtCore import QTimer
+
     widgets = {}
     docks = {}
     for name, tabify in DOCKED_WIDGETS:
@@ -31,8 +58,18 @@ def launch_gui() -> int:
     Returns
     -------
     int
-        The process exit code (0) once the window is closed.
+        The process exit code: 0 once the window is closed, 2 (with the extra to install
+        printed) when napari or Qt is not installed.
     """
+    missing = missing_gui_packages()
+    if missing:
+        print(
+            f"pynta: the napari GUI needs {', '.join(missing)}; {GUI_INSTALL_HINT}.",
+            file=sys.stderr,
+        )
+        print("pynta: the headless sub-commands work without it (pynta --help).", file=sys.stderr)
+        return 2
+    prefer_pyqt6()
     import napari
 
     viewer = napari.Viewer(title="PyNTA")

@@ -1,0 +1,41 @@
+"""The ``pynta`` entry point itself: what it needs installed and what it imports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import napari_pynta
+
+#: this copy of the package first on the child's path (the worktree, not another install)
+SOURCE_ROOT = str(Path(napari_pynta.__file__).resolve().parents[1])
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter that imports this copy of napari_pynta."""
+    env = dict(os.environ, PYTHONPATH=SOURCE_ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_pynta_without_napari_names_the_extra_to_install_and_imports_no_qt():
+    result = run_python(
+        """
+        import sys
+        sys.modules["napari"] = None  # as if napari were not installed
+        from napari_pynta.cli import main
+        code = main([])
+        loaded = [m for m in ("qtpy", "PyQt5", "PyQt6", "PySide6") if m in sys.modules]
+        print(code, loaded)
+        """
+    )
+    assert result.stdout.strip() == "2 []", result.stderr
+    assert "napari" in result.stderr and "napari-pynta[all]" in result.stderr
