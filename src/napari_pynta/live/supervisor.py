@@ -17,7 +17,7 @@ from typing import Any
 import zmq
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.live import transport, workers
+from napari_pynta.live import transport
 from napari_pynta.live.config import (
     MAX_LOCATORS,
     LiveConfig,
@@ -25,7 +25,22 @@ from napari_pynta.live.config import (
     LiveStatus,
     check_detection,
 )
+from napari_pynta.live.protocol import (
+    ACQUISITION,
+    LINKER,
+    SAVER,
+    Command,
+    Event,
+    is_locator,
+    locator_name,
+)
 from napari_pynta.live.sizes import analysis_params
+from napari_pynta.live.workers import (
+    acquisition_worker,
+    linker_worker,
+    locator_worker,
+    saver_worker,
+)
 
 #: how long to wait for a worker to report ``ready`` (spawning imports numpy, pandas, trackpy)
 READY_TIMEOUT_S = 60.0
@@ -35,8 +50,6 @@ JOIN_TIMEOUT_S = 5.0
 RESEND_S = 0.25
 #: errors kept in :class:`LiveStatus`
 MAX_ERRORS = 50
-
-ACQUISITION, SAVER, LINKER = "acquisition", "saver", "linker"
 
 #: thread counts of the math libraries, set to 1 for the workers unless the user chose them: the
 #: pipeline is parallel across processes, and a multi-threaded BLAS on a busy machine made the
@@ -123,7 +136,7 @@ class LivePipeline:
             # then send what depends on the camera as commands
             self._spawn(
                 ACQUISITION,
-                workers.acquisition_worker,
+                acquisition_worker,
                 config.camera,
                 config.camera_settings,
                 config.n_frames,
@@ -132,9 +145,9 @@ class LivePipeline:
                 int(config.track_buffer_mb * 1e6),
                 self._calibration(),
             )
-            self._spawn(SAVER, workers.saver_worker)
+            self._spawn(SAVER, saver_worker)
             if config.track:
-                self._spawn(LINKER, workers.linker_worker)
+                self._spawn(LINKER, linker_worker)
                 for _ in range(config.n_locators):
                     self._spawn_locator()
             for name in list(self._processes):
@@ -145,7 +158,7 @@ class LivePipeline:
                 self._configure_tracking()
             if config.record_path is not None:
                 self._begin_recording(config.record_path, config.overwrite, resume=False)
-            self._command(ACQUISITION, "go", record=config.record_path is not None)
+            self._command(ACQUISITION, Command.GO, record=config.record_path is not None)
             self._wait_acknowledged(ACQUISITION)
         except BaseException:
             self.stop()
@@ -166,7 +179,7 @@ class LivePipeline:
             self._expected_exit.update(names)
         for name in names:
             if self._alive(name):
-                self._command(name, "stop")
+                self._command(name, Command.STOP)
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         for name in names:
             process = self._processes[name]
@@ -207,7 +220,7 @@ class LivePipeline:
             raise PyntaInputError(f"already recording to {self._recording_path!r}; stop it first")
         _check_record_path(path, overwrite)
         self._begin_recording(path, overwrite, resume=False)
-        self._command(ACQUISITION, "record")
+        self._command(ACQUISITION, Command.RECORD)
         self._wait_acknowledged(ACQUISITION)
 
     def stop_recording(self, timeout_s: float = 60.0) -> int:
@@ -221,9 +234,9 @@ class LivePipeline:
         self._require_running()
         if self._recording_path is None:
             raise PyntaInputError("not recording")
-        self._command(ACQUISITION, "stop_recording")
+        self._command(ACQUISITION, Command.STOP_RECORDING)
         try:
-            self._await_event(SAVER, "finished", timeout_s)
+            self._await_event(SAVER, Event.FINISHED, timeout_s)
         except PyntaDataError as error:
             self._record_error(f"the recording may be incomplete: {error}")
         self._recording_path = None
@@ -232,7 +245,7 @@ class LivePipeline:
     def finish_acquisition(self) -> None:
         """End the run now as if ``n_frames`` had been reached; then use :meth:`wait_finished`."""
         self._require_running()
-        self._command(ACQUISITION, "finish")
+        self._command(ACQUISITION, Command.FINISH)
         self._wait_acknowledged(ACQUISITION)
 
     # ------------------------------------------------------------------ tracking
@@ -250,7 +263,7 @@ class LivePipeline:
         for name in current[n:]:
             with self._lock:
                 self._expected_exit.add(name)
-            self._command(name, "stop")
+            self._command(name, Command.STOP)
         for name in current[n:]:
             self._processes[name].join(JOIN_TIMEOUT_S)
             if self._processes[name].is_alive():
@@ -265,7 +278,7 @@ class LivePipeline:
         check_detection(engine, detection)
         self.config.engine, self.config.detection = engine, dict(detection)
         for name in self._locator_names():
-            self._command(name, "detect", engine=engine, detection=detection)
+            self._command(name, Command.DETECT, engine=engine, detection=detection)
 
     # ------------------------------------------------------------------ supervision
     def restart_worker(self, name: str) -> None:
@@ -283,12 +296,12 @@ class LivePipeline:
         if self._alive(name):
             raise PyntaInputError(f"worker {name!r} is running; only dead workers are restarted")
         if name == SAVER:
-            self._spawn(SAVER, workers.saver_worker)
+            self._spawn(SAVER, saver_worker)
             self._wait_ready(SAVER)
             if self._recording_path is not None:
                 self._begin_recording(self._recording_path, overwrite=False, resume=True)
-        elif name.startswith("locator"):
-            self._spawn(name, workers.locator_worker, self.config.engine, self.config.detection)
+        elif is_locator(name):
+            self._spawn(name, locator_worker, self.config.engine, self.config.detection)
             self._wait_ready(name)
         else:
             raise PyntaInputError(
@@ -397,10 +410,10 @@ class LivePipeline:
     def _begin_recording(self, path: str, overwrite: bool, resume: bool) -> None:
         """Have the saver create (or reopen) the store; returns once it is ready for frames."""
         info = self._camera_info
-        self._clear_event(SAVER, "recording")
+        self._clear_event(SAVER, Event.RECORDING)
         self._command(
             SAVER,
-            "record",
+            Command.RECORD,
             path=str(path),
             frame_shape=info["frame_shape"],
             dtype=info["dtype"],
@@ -408,8 +421,8 @@ class LivePipeline:
             overwrite=overwrite,
             resume=resume,
         )
-        self._await_event(SAVER, "recording", READY_TIMEOUT_S)
-        self._clear_event(SAVER, "finished")
+        self._await_event(SAVER, Event.RECORDING, READY_TIMEOUT_S)
+        self._clear_event(SAVER, Event.FINISHED)
         self._recording_path = str(path)
 
     def _configure_tracking(self) -> None:
@@ -425,13 +438,13 @@ class LivePipeline:
                 )
         settings = self._linker_settings()
         analysis_params(settings)  # bad sizing metadata fails here, not in the linker
-        self._command(LINKER, "configure", settings=settings)
+        self._command(LINKER, Command.CONFIGURE, settings=settings)
         for name in [LINKER, *self._locator_names()]:
             self._wait_acknowledged(name)
 
     def _spawn_locator(self) -> str:
-        name = f"locator-{next(self._locator_numbers)}"
-        self._spawn(name, workers.locator_worker, self.config.engine, self.config.detection)
+        name = locator_name(next(self._locator_numbers))
+        self._spawn(name, locator_worker, self.config.engine, self.config.detection)
         return name
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
@@ -452,7 +465,7 @@ class LivePipeline:
 
     def _locator_names(self) -> list[str]:
         return sorted(
-            (n for n in self._processes if n.startswith("locator") and self._alive(n)),
+            (n for n in self._processes if is_locator(n) and self._alive(n)),
             key=lambda n: int(n.split("-")[1]),
         )
 
@@ -465,7 +478,7 @@ class LivePipeline:
             raise PyntaInputError("the pipeline is not running; call start() first")
 
     def _wait_ready(self, name: str) -> dict[str, Any]:
-        return self._await_event(name, "ready", READY_TIMEOUT_S)
+        return self._await_event(name, Event.READY, READY_TIMEOUT_S)
 
     def _clear_event(self, name: str, event: str) -> None:
         with self._lock:
@@ -546,7 +559,7 @@ class LivePipeline:
                             f"worker {name} died (exit code {process.exitcode})"
                             + (
                                 "; restart it with restart_worker()"
-                                if name == SAVER or name.startswith("locator")
+                                if name == SAVER or is_locator(name)
                                 else ""
                             )
                         )
@@ -556,19 +569,19 @@ class LivePipeline:
         name, event = report.get("worker", "?"), report.get("event")
         with self._lock:
             state = self._reports.setdefault(name, {})
-            if event == "ack":
+            if event == Event.ACK:
                 self._pending.pop(int(report["id"]), None)
                 return
-            if event == "error":
+            if event == Event.ERROR:
                 state["error"] = report["error"]
                 self._errors.append(f"{name}: {report['error']}")
                 del self._errors[:-MAX_ERRORS]
                 return
-            if event == "sizes":
+            if event == Event.SIZES:
                 self._size_summary = report.get("summary")
                 return
             state.update({k: v for k, v in report.items() if k not in ("worker", "event")})
-            if event != "heartbeat":  # ready, recording, finished: awaited by _await_event
+            if event != Event.HEARTBEAT:  # ready, recording, finished: awaited by _await_event
                 state[f"{event}_event"] = True
 
 

@@ -1,0 +1,10 @@
+"""``python -m napari_pynta.cli``: the ``pynta`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from napari_pynta.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

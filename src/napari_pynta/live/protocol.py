@@ -1,0 +1,56 @@
+"""Names shared by the supervisor and the workers: worker roles, control commands, status events.
+
+Commands travel on the supervisor's ``control`` PUB socket (topic = worker name, header
+``{"id", "cmd", ...}``, each acknowledged by an ``ack`` event); events travel on the workers'
+``status`` PUSH sockets (header ``{"worker", "event", "time", ...}``). See
+``docs/live-pipeline.md`` for what each one carries.
+"""
+
+from __future__ import annotations
+
+#: worker names (locators are numbered: ``locator-1``, ``locator-2``, ...)
+ACQUISITION = "acquisition"
+SAVER = "saver"
+LINKER = "linker"
+LOCATOR_PREFIX = "locator"
+
+
+def locator_name(number: int) -> str:
+    """The name of locator ``number`` (1-based)."""
+    return f"{LOCATOR_PREFIX}-{number}"
+
+
+def is_locator(name: str) -> bool:
+    """True for a locator's name."""
+    return name.startswith(LOCATOR_PREFIX + "-")
+
+
+class Command:
+    """Control commands (``cmd`` of a control message)."""
+
+    #: acquisition: start the camera (``record``: record from the first frame)
+    GO = "go"
+    #: acquisition: record from the next frame; saver: open a store (``path``, ``resume``, ...)
+    RECORD = "record"
+    #: acquisition: stop recording (the saver gets an end-of-recording marker)
+    STOP_RECORDING = "stop_recording"
+    #: acquisition: end the run now, as if ``n_frames`` had been reached
+    FINISH = "finish"
+    #: every worker: exit (the saver closes its store first)
+    STOP = "stop"
+    #: locators: new localization options (``engine``, ``detection``)
+    DETECT = "detect"
+    #: linker: linking and sizing ``settings``
+    CONFIGURE = "configure"
+
+
+class Event:
+    """Status events (``event`` of a status message)."""
+
+    READY = "ready"
+    HEARTBEAT = "heartbeat"
+    ACK = "ack"
+    ERROR = "error"
+    RECORDING = "recording"
+    FINISHED = "finished"
+    SIZES = "sizes"

@@ -1,0 +1,375 @@
+"""The acquisition worker: camera -> preview PUB, saver (never drops), locator pool (may skip)."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import zmq
+
+from napari_pynta.live import transport
+from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.protocol import Command, Event
+from napari_pynta.live.workers.base import Worker, run
+from napari_pynta.live.workers.locator import LOCATE_HWM
+
+#: the live frame rate is measured over this many seconds
+RATE_WINDOW_S = 1.0
+#: frames used to choose the detection threshold and search range when they are not given
+CALIBRATION_FRAMES = 60
+
+Queued = tuple[int, float, np.ndarray]  # (seq, camera time, frame)
+
+
+def acquisition_worker(
+    name: str,
+    endpoints: LiveEndpoints,
+    camera: str,
+    camera_settings: dict[str, Any],
+    n_frames: int | None,
+    track: bool,
+    save_buffer_bytes: int,
+    track_buffer_bytes: int,
+    calibration: dict[str, Any] | None = None,
+) -> None:
+    """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
+
+    Waits for a ``go`` command before the first frame, so recording and tracking see frame 0.
+    With ``calibration`` (``engine``, ``detection``, ``search_range_px``, ``memory``) the first
+    :data:`CALIBRATION_FRAMES` frames (not recorded) choose the missing ``minmass`` and
+    ``search_range_px`` as ``pynta analyze`` does; both are reported in ``ready``.
+    Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
+    ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
+    Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
+    ``finished`` after ``n_frames`` frames or when a playback ends.
+    """
+    run(
+        name,
+        endpoints,
+        lambda w: Acquisition(
+            w,
+            camera,
+            camera_settings,
+            n_frames,
+            track,
+            save_buffer_bytes,
+            track_buffer_bytes,
+            calibration,
+        ).run(),
+    )
+
+
+class SaveBuffer:
+    """Frames sent (or to be sent) to the saver and not yet acknowledged as written."""
+
+    def __init__(self, capacity_bytes: int):
+        self.capacity_bytes = capacity_bytes
+        self.frames: collections.deque[Queued] = collections.deque()
+        self.bytes = 0
+        self.next_to_send = 0  # index into ``frames``
+
+    def room_for(self, frame: np.ndarray) -> bool:
+        """True if ``frame`` fits in the buffer."""
+        return self.bytes + frame.nbytes <= self.capacity_bytes
+
+    def add(self, seq: int, t: float, frame: np.ndarray) -> None:
+        """Keep a frame until the saver acknowledges it."""
+        self.frames.append((seq, t, frame))
+        self.bytes += frame.nbytes
+
+    def acknowledge(self, saved_seq: int) -> None:
+        """Forget frames written by the saver (seq <= ``saved_seq``)."""
+        while self.frames and self.frames[0][0] <= saved_seq:
+            self.bytes -= self.frames.popleft()[2].nbytes
+            self.next_to_send = max(0, self.next_to_send - 1)
+
+    def rewind(self) -> None:
+        """Send every unacknowledged frame again (a restarted saver lost its queue)."""
+        self.next_to_send = 0
+
+    def send(self, socket: zmq.Socket) -> None:
+        """Send pending frames until the socket's queue is full."""
+        while self.next_to_send < len(self.frames):
+            seq, t, frame = self.frames[self.next_to_send]
+            try:
+                transport.send_frame(
+                    socket, transport.TOPIC_FRAMES, seq, t, frame, flags=zmq.NOBLOCK
+                )
+            except zmq.Again:
+                return
+            self.next_to_send += 1
+
+    @property
+    def all_sent(self) -> bool:
+        """True when every buffered frame has been handed to the socket."""
+        return self.next_to_send == len(self.frames)
+
+    @property
+    def fill(self) -> float:
+        """Used fraction of the capacity."""
+        return self.bytes / self.capacity_bytes
+
+
+def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> dict[str, float]:
+    """Choose ``minmass`` and ``search_range_px`` from the first frames (then discarded).
+
+    The same automatic choices as the offline analysis: the threshold above the noise peak
+    (:func:`~napari_pynta.detect.estimate_minmass`) and the range from a pilot linking
+    (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames are shown to viewers
+    as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview starts before the
+    detection libraries are even imported.
+    """
+    # import the detection libraries (seconds) while the camera delivers the frames
+    importer = threading.Thread(target=_import_detection, name="pynta-import", daemon=True)
+    importer.start()
+    camera.start()
+    frames = []
+    for index in range(-CALIBRATION_FRAMES, 0):
+        frame, t = camera.read()
+        frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+        transport.send_frame(preview, transport.TOPIC_FRAMES, index, t, frame)
+        frames.append(frame)
+    camera.stop()
+    importer.join()
+    from napari_pynta import analysis, detect
+
+    frames = np.stack(frames)
+    engine, detection = calibration["engine"], dict(calibration["detection"])
+    if detection.get("minmass") is None:
+        detection["minmass"] = detect.estimate_minmass(frames, engine, **detection)
+    chosen = {"minmass": float(detection["minmass"])}
+    if calibration["search_range_px"] is None:
+        localizations = detect.locate_frames(frames, 0, engine, **detection)
+        search_range, _ = analysis.suggest_search_range_px(localizations, calibration["memory"])
+        chosen["search_range_px"] = round(search_range, 2)
+    return chosen
+
+
+def _import_detection() -> None:
+    """Import the analysis and the localization engines (run in a thread during calibration)."""
+    import napari_pynta.analysis  # noqa: F401
+    from napari_pynta.detect import ENGINES
+
+    for name in ENGINES:
+        try:
+            ENGINES[name]  # imports the engine's module
+        except ImportError:  # an optional engine whose dependency is missing
+            pass
+
+
+class Acquisition:
+    """The acquisition loop: one method per step, run until ``stop``.
+
+    Each turn of :meth:`run` handles commands, reads the saver's acknowledgements, feeds the
+    saver and the locators from their buffers, reports a heartbeat when due, then reads one
+    frame from the camera and hands it to the preview, the recording and the tracking queue.
+    """
+
+    def __init__(
+        self,
+        w: Worker,
+        camera_name: str,
+        camera_settings: dict[str, Any],
+        n_frames: int | None,
+        track: bool,
+        save_buffer_bytes: int,
+        track_buffer_bytes: int,
+        calibration: dict[str, Any] | None,
+    ):
+        from napari_pynta.cameras import open_camera
+
+        self.w = w
+        self.n_frames = n_frames
+        self.camera = open_camera(camera_name, **camera_settings)
+        self.preview = w.socket(zmq.PUB, bind=w.endpoints.frames, SNDHWM=2)
+        chosen = {} if calibration is None else calibrate(self.camera, calibration, self.preview)
+        self.save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
+        self.acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
+        self.locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
+        self.to_linker = w.socket(zmq.PUSH, connect=w.endpoints.locs_in) if track else None
+        w.report(
+            Event.READY,
+            frame_shape=list(self.camera.frame_shape),
+            dtype=np.dtype(self.camera.dtype).str,
+            metadata=self.camera.metadata_for_store(),
+            calibration=chosen,
+        )
+        self.go = False
+        self.recording = False
+        self.finished = False
+        self.end_requested: str | None = None  # why the recording ends (marker not yet sent)
+        self.save_buffer = SaveBuffer(save_buffer_bytes)
+        self.track_queue: collections.deque[Queued] = collections.deque()
+        self.track_bytes = 0
+        self.track_buffer_bytes = track_buffer_bytes
+        self.counters = {
+            "frames_acquired": 0,
+            "record_refused": 0,
+            "frames_untracked": 0,
+            "recorded": 0,
+        }
+        self.rate_window: collections.deque[float] = collections.deque()
+        self.first_frame_time = self.last_frame_time = 0.0
+        self.seq = 0
+
+    def run(self) -> None:
+        """Acquire until ``stop``."""
+        while True:
+            self.handle_commands()
+            if self.w.stopping:
+                break
+            self.read_acks()
+            self.feed_saver()
+            self.feed_locators()
+            if self.w.heartbeat_due():
+                self.beat(Event.HEARTBEAT)
+            if not self.go or self.finished:
+                busy = self.save_buffer.frames or self.track_queue
+                self.w.wait(self.acks, 0.005 if busy else 0.05)
+                continue
+            self.acquire_one()
+        self.camera.close()
+
+    # ------------------------------------------------------------------ steps
+    def handle_commands(self) -> None:
+        """Apply the supervisor's commands."""
+        for command in self.w.commands():
+            cmd = command.get("cmd")
+            if cmd == Command.GO:
+                self.go = True
+                self.recording = bool(command.get("record"))
+                self.camera.start()
+            elif cmd == Command.RECORD:
+                self.recording = True
+                self.end_requested = None
+            elif cmd == Command.STOP_RECORDING:
+                self.end_recording("stopped")
+            elif cmd == Command.FINISH:  # end the run now, as if n_frames had been reached
+                self.n_frames = self.seq
+            elif cmd == Command.STOP:
+                self.w.stopping = True
+
+    def read_acks(self) -> None:
+        """Forget frames the saver has written; resend all unwritten ones to a new saver."""
+        while True:
+            try:
+                ack = transport.recv_message(self.acks, zmq.NOBLOCK).header
+            except zmq.Again:
+                break
+            self.save_buffer.acknowledge(int(ack["saved_seq"]))
+            if ack.get("hello"):
+                self.save_buffer.rewind()
+
+    def feed_saver(self) -> None:
+        """Send buffered frames, then the end-of-recording marker once all are sent."""
+        self.save_buffer.send(self.save)
+        if self.end_requested and self.save_buffer.all_sent:
+            try:
+                transport.send_json(
+                    self.save, "end", {"end": True, "reason": self.end_requested}, flags=zmq.NOBLOCK
+                )
+                self.end_requested = None
+            except zmq.Again:
+                pass
+
+    def feed_locators(self) -> None:
+        """Send queued frames to free locators."""
+        while self.track_queue:
+            seq, t, frame = self.track_queue[0]
+            try:
+                transport.send_frame(
+                    self.locate, transport.TOPIC_FRAMES, seq, t, frame, flags=zmq.NOBLOCK
+                )
+            except zmq.Again:
+                break
+            self.track_queue.popleft()
+            self.track_bytes -= frame.nbytes
+
+    def acquire_one(self) -> None:
+        """Read one frame and hand it on, or finish the run if there is none."""
+        from napari_pynta.cameras import CameraExhausted
+
+        frame = None
+        if self.n_frames is None or self.seq < self.n_frames:
+            try:
+                frame, t = self.camera.read()
+            except CameraExhausted:
+                pass
+        if frame is None:  # n_frames reached, ``finish`` asked for, or the playback ended
+            self.finish()
+            return
+        frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+        transport.send_frame(self.preview, transport.TOPIC_FRAMES, self.seq, t, frame)
+        if self.recording:
+            self.record(frame, t)
+        if self.to_linker is not None:
+            self.queue_for_tracking(frame, t)
+        self.last_frame_time = time.perf_counter()
+        self.first_frame_time = self.first_frame_time or self.last_frame_time
+        self.rate_window.append(self.last_frame_time)
+        self.counters["frames_acquired"] += 1
+        self.seq += 1
+
+    def record(self, frame: np.ndarray, t: float) -> None:
+        """Buffer a frame for the saver; stop recording loudly when the buffer is full."""
+        if self.save_buffer.room_for(frame):
+            self.save_buffer.add(self.seq, t, frame)
+            self.counters["recorded"] += 1
+            return
+        self.counters["record_refused"] += 1
+        self.w.error(
+            f"recording stopped: the saver fell behind by more than the "
+            f"{self.save_buffer.capacity_bytes / 1e6:.0f} MB save buffer; frames up to seq "
+            f"{self.seq - 1} are kept, later frames are not recorded"
+        )
+        self.end_recording("saver buffer full")
+
+    def queue_for_tracking(self, frame: np.ndarray, t: float) -> None:
+        """Queue a frame for the locators; when the queue is full, skip the oldest one."""
+        if self.track_bytes + frame.nbytes > self.track_buffer_bytes and self.track_queue:
+            skipped = self.track_queue.popleft()
+            self.track_bytes -= skipped[2].nbytes
+            self.counters["frames_untracked"] += 1
+            transport.send_json(self.to_linker, "skip", {"skip": [skipped[0]]})
+        self.track_queue.append((self.seq, t, frame))
+        self.track_bytes += frame.nbytes
+
+    def finish(self) -> None:
+        """The last frame was read: end the recording, tell the linker the last seq."""
+        self.finished = True
+        self.camera.stop()
+        self.end_recording("end of acquisition")
+        if self.to_linker is not None:
+            transport.send_json(self.to_linker, "end", {"end": True, "last_seq": self.seq - 1})
+        self.beat(Event.FINISHED)
+
+    def end_recording(self, reason: str) -> None:
+        """Stop recording; the saver gets the end marker after the last buffered frame."""
+        if self.recording:
+            self.recording = False
+            self.end_requested = reason
+
+    def beat(self, event: str) -> None:
+        """Report counters; ``fps`` over the last second, or over the whole run at the end."""
+        now = time.perf_counter()
+        window = self.rate_window
+        while len(window) > 2 and now - window[0] > RATE_WINDOW_S:
+            window.popleft()
+        if self.finished:
+            times = (self.first_frame_time, self.last_frame_time)
+            frames = self.counters["frames_acquired"]
+        else:
+            times = (window[0], window[-1]) if window else (0.0, 0.0)
+            frames = len(window)
+        fps = (frames - 1) / (times[1] - times[0]) if times[1] > times[0] else 0.0
+        self.w.report(
+            event,
+            fps=fps,
+            buffer_fill=self.save_buffer.fill,
+            recording=self.recording,
+            last_seq=self.seq - 1,
+            **self.counters,
+        )

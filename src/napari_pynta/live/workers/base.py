@@ -1,0 +1,172 @@
+"""What every worker process shares: its sockets to the supervisor, commands, heartbeats, exit.
+
+Every worker connects a PUSH socket to the supervisor's ``status`` endpoint (heartbeats,
+acknowledgements, errors) and a SUB socket to its ``control`` endpoint (commands addressed by
+worker name, each acknowledged so the supervisor can resend lost ones). Workers ignore SIGINT
+(Ctrl-C is handled by the supervisor, which stops them in order so the recording is flushed) and
+exit by themselves when the supervisor process disappears.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.util
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from napari_pynta.live import transport
+from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.protocol import Command, Event
+
+#: seconds between two heartbeats of a worker
+HEARTBEAT_S = 0.2
+#: after the supervisor died, a worker gets this long to stop by itself (the saver closes the
+#: store) before its watchdog ends the process
+ORPHAN_GRACE_S = 3.0
+#: exit code of a worker ended by its watchdog
+ORPHAN_EXIT_CODE = 3
+
+
+class Worker:
+    """Sockets and bookkeeping every worker shares."""
+
+    def __init__(self, name: str, endpoints: LiveEndpoints):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.name = name
+        self.endpoints = endpoints
+        self.context = zmq.Context()
+        self.status = self.socket(zmq.PUSH, connect=endpoints.status)
+        self.control = self.socket(zmq.SUB, connect=endpoints.control)
+        self.control.setsockopt(zmq.SUBSCRIBE, name.encode())
+        self.poller = zmq.Poller()
+        self.poller.register(self.control, zmq.POLLIN)
+        self.handled: set[int] = set()
+        self.stopping = False
+        self._last_beat = 0.0
+        self.parent_died = threading.Event()
+        parent = multiprocessing.parent_process()
+        if parent is not None:
+            threading.Thread(
+                target=self._watch_parent, args=(parent,), daemon=True, name="pynta-orphan-watchdog"
+            ).start()
+
+    def socket(
+        self, kind: int, *, bind: str | None = None, connect: str | None = None, **options: int
+    ) -> zmq.Socket:
+        """A socket of this worker's context (2 s linger), bound or connected."""
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 2000)
+        for option, value in options.items():
+            sock.setsockopt(getattr(zmq, option), value)
+        if bind:
+            sock.bind(bind)
+        if connect:
+            sock.connect(connect)
+        return sock
+
+    def report(self, event: str, **payload: Any) -> None:
+        """Send a status message to the supervisor (heartbeats are dropped if it is not reading)."""
+        flags = zmq.NOBLOCK if event == Event.HEARTBEAT else 0
+        try:
+            transport.send_json(
+                self.status,
+                transport.TOPIC_STATUS,
+                {"worker": self.name, "event": event, "time": time.time(), **payload},
+                flags=flags,
+            )
+        except zmq.Again:
+            pass
+
+    def error(self, text: str) -> None:
+        """Report an error on the ``error`` topic."""
+        transport.send_json(
+            self.status,
+            transport.TOPIC_ERROR,
+            {"worker": self.name, "event": Event.ERROR, "error": text},
+        )
+
+    def heartbeat_due(self) -> bool:
+        """True once every :data:`HEARTBEAT_S`."""
+        now = time.perf_counter()
+        if now - self._last_beat >= HEARTBEAT_S:
+            self._last_beat = now
+            return True
+        return False
+
+    def _watch_parent(self, parent: multiprocessing.process.BaseProcess) -> None:
+        """Thread: when the supervisor dies, ask the worker to stop, then end it.
+
+        The wait is on the pipe multiprocessing keeps open to the parent (EOF when it dies, even
+        by SIGKILL), so it works while the main thread is busy (JIT compilation, calibration,
+        a blocked send). The main thread sees :attr:`parent_died` in :meth:`commands` and stops
+        as on a ``stop`` command (the saver closes its store); if it has not exited after
+        :data:`ORPHAN_GRACE_S`, the process is ended here.
+        """
+        parent.join()
+        self.parent_died.set()
+        if self.endpoints.directory:  # the supervisor could not remove its socket directory
+            shutil.rmtree(self.endpoints.directory, ignore_errors=True)
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(ORPHAN_EXIT_CODE)
+
+    def parent_alive(self) -> bool:
+        """False once the supervisor process is gone."""
+        return not self.parent_died.is_set()
+
+    def commands(self) -> list[dict[str, Any]]:
+        """New control commands (acknowledged), without waiting."""
+        received = []
+        while True:
+            try:
+                message = transport.recv_message(self.control, zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            command = message.header
+            ident = int(command.get("id", -1))
+            if ident not in self.handled:
+                self.handled.add(ident)
+                received.append(command)
+            self.report(Event.ACK, id=ident)
+        if not self.parent_alive():
+            received.append({"cmd": Command.STOP, "reason": "supervisor died"})
+        return received
+
+    def wait(self, socket: zmq.Socket, timeout_s: float) -> None:
+        """Wait until a command or a message on ``socket`` arrives, at most ``timeout_s``."""
+        poller = zmq.Poller()
+        poller.register(self.control, zmq.POLLIN)
+        poller.register(socket, zmq.POLLIN)
+        poller.poll(timeout_s * 1000)
+
+    def close(self) -> None:
+        """Close every socket (what is still queued for a dead supervisor is not waited for)."""
+        self.context.destroy(linger=0 if self.parent_died.is_set() else 2000)
+
+
+def run(name: str, endpoints: LiveEndpoints, body: Callable[[Worker], None]) -> None:
+    """Run ``body`` and turn any exception into an error report plus a non-zero exit code."""
+    worker = Worker(name, endpoints)
+    code = 0
+    try:
+        body(worker)
+    except Exception as exc:  # report everything: the supervisor shows it to the user
+        worker.error(f"{name} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        code = 1
+    worker.close()
+    # Everything is written and every socket flushed: skip the interpreter's slow teardown of
+    # numpy/pandas/numba (seconds on a loaded machine), which would delay stop(). The
+    # multiprocessing finalizers still run, so semaphores created by libraries (blosc) are
+    # released and not reported as leaked.
+    multiprocessing.util._run_finalizers(0)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,149 @@
+"""The linker/sizer worker: orders localizations by seq, links them, publishes tracks and sizes."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import numpy as np
+import pandas as pd
+import zmq
+
+from napari_pynta.live import transport
+from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.protocol import Command, Event
+from napari_pynta.live.workers.base import Worker, run
+
+#: longest stretch the linker works through a backlog before it reports and reads commands (s)
+LINK_SLICE_S = 0.2
+#: a missing frame is declared lost by the linker after later frames waited this long (s)
+LINK_GAP_TIMEOUT_S = 2.0
+#: most of the linker's time the live size summary may take (it sizes every track so far, so
+#: it gets slower as tracks accumulate; the pause after each one grows with its duration)
+SIZES_TIME_FRACTION = 0.15
+
+
+def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
+    """Order localizations by seq, link them, publish locs/tracks and the size distribution.
+
+    Waits for a ``configure`` command whose ``settings`` are those of
+    :func:`napari_pynta.live.sizes.analysis_params` plus ``frame_shape``, ``source`` and
+    ``sizes_interval_s``. Frames skipped by the acquisition are announced; a frame lost in a
+    dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`.
+    """
+    run(name, endpoints, _link)
+
+
+def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> float:
+    """Seconds the oldest located frame has waited for an earlier one (0 if none waits).
+
+    Skip notices do not count: they come from the acquisition, ahead of the locators, so a
+    locator still busy with earlier frames is not mistaken for a lost frame.
+    """
+    arrivals = [arrival for arrival, features in pending.values() if features is not None]
+    return time.perf_counter() - min(arrivals) if arrivals else 0.0
+
+
+def _link(w: Worker) -> None:
+    import napari_pynta.analysis  # noqa: F401  (for the sizer: imported before ``ready``)
+    from napari_pynta.link import StreamingLinker
+    from napari_pynta.live.sizes import LiveSizer
+
+    incoming = w.socket(zmq.PULL, bind=w.endpoints.locs_in)
+    results = w.socket(zmq.PUB, bind=w.endpoints.results, SNDHWM=1000)
+    w.report(Event.READY)
+    settings = None
+    while settings is None and not w.stopping:
+        for command in w.commands():
+            if command.get("cmd") == Command.CONFIGURE:
+                settings = command["settings"]
+            elif command.get("cmd") == Command.STOP:
+                w.stopping = True
+        w.poller.poll(50)
+    if w.stopping:
+        return
+    w.poller.register(incoming, zmq.POLLIN)
+    linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
+    sizer = LiveSizer(settings)
+    pending: dict[int, tuple[float, pd.DataFrame | None]] = {}
+    expected = 0
+    end_seq: int | None = None
+    lost = 0
+    linked_frames = 0
+    recent_counts: collections.deque[int] = collections.deque(maxlen=100)
+    last_sizes = time.perf_counter()
+    sizes_interval = settings["sizes_interval_s"]
+    sizing_s = last_sizing_s = 0.0
+    finished = False
+    while not w.stopping:
+        events = dict(w.poller.poll(50))
+        while incoming in events:
+            try:
+                message = transport.recv_message(incoming, zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            header = message.header
+            if header.get("end"):
+                end_seq = int(header["last_seq"])
+            elif "skip" in header:
+                for skipped in header["skip"]:
+                    pending[int(skipped)] = (time.perf_counter(), None)
+            elif int(header["seq"]) >= expected:
+                pending[int(header["seq"])] = (time.perf_counter(), message.data)
+        busy_until = time.perf_counter() + LINK_SLICE_S  # then report and read commands
+        while time.perf_counter() < busy_until:
+            if expected in pending:
+                _, features = pending.pop(expected)
+                if features is not None:  # None: skipped by the acquisition (counted there)
+                    linked = linker.add(features, frame=expected)
+                    sizer.add(linked)
+                    recent_counts.append(len(features))
+                    linked_frames += 1
+                    transport.send_table(results, transport.TOPIC_LOCS, features, seq=expected)
+                    transport.send_table(results, transport.TOPIC_TRACKS, linked, seq=expected)
+                expected += 1
+            elif located_waiting(pending) > LINK_GAP_TIMEOUT_S:
+                resume = min(pending)
+                w.error(
+                    f"frames {expected}..{resume - 1} never came back from the locator pool "
+                    "(a locator stopped or died); linking goes on without them"
+                )
+                lost += resume - expected
+                expected = resume
+            else:
+                break
+        now = time.perf_counter()
+        done = end_seq is not None and expected > end_seq
+        if now - last_sizes >= sizes_interval or (done and not finished):
+            try:
+                summary, diameters = sizer.summary(expected)
+            except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
+                w.error(f"sizing failed, linking goes on: {error}")
+                summary, diameters = None, []
+            last_sizes = time.perf_counter()
+            last_sizing_s = last_sizes - now
+            sizing_s += last_sizing_s
+            sizes_interval = max(
+                settings["sizes_interval_s"],
+                last_sizing_s * (1 - SIZES_TIME_FRACTION) / SIZES_TIME_FRACTION,
+            )
+            transport.send_json(
+                results, transport.TOPIC_SIZES, {"summary": summary, "diameters_nm": diameters}
+            )
+            w.report(Event.SIZES, summary=summary)
+        if w.heartbeat_due() or (done and not finished):
+            w.report(
+                Event.HEARTBEAT,
+                frames_linked=linked_frames,
+                frames_lost=lost,
+                next_seq=expected,
+                sizing_s=sizing_s,
+                last_sizing_s=last_sizing_s,
+                particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
+            )
+        if done and not finished:
+            finished = True
+            w.report(Event.FINISHED, frames_linked=linked_frames, frames_lost=lost)
+        for command in w.commands():
+            if command.get("cmd") == Command.STOP:
+                w.stopping = True

@@ -1,0 +1,80 @@
+"""The locator worker: locate particles in frames pulled from the acquisition, one table each."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import zmq
+
+from napari_pynta.live import transport
+from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.protocol import Command, Event
+from napari_pynta.live.workers.base import Worker, run
+
+#: per-peer ZeroMQ queue of the locate path: small, so a locator that stops loses few frames
+LOCATE_HWM = 2
+
+
+def locator_worker(
+    name: str, endpoints: LiveEndpoints, engine: str, detection: dict[str, Any]
+) -> None:
+    """Locate particles in frames pulled from the acquisition; push one table per frame.
+
+    Commands: ``detect`` (new ``locate()`` options, checked before use), ``stop``.
+    """
+    run(name, endpoints, lambda w: _locate(w, engine, detection))
+
+
+def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
+    from napari_pynta import detect
+
+    _warm_up(engine, detection)
+
+    frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
+    out = w.socket(zmq.PUSH, connect=w.endpoints.locs_in)
+    w.poller.register(frames, zmq.POLLIN)
+    w.report(Event.READY)
+    located = 0
+    busy_s = 0.0
+    while not w.stopping:
+        events = dict(w.poller.poll(100))
+        if frames in events:
+            _, header, frame = transport.recv_frame(frames)
+            start = time.perf_counter()
+            features = detect.locate(frame, engine, frame_number=int(header["seq"]), **detection)
+            busy_s += time.perf_counter() - start
+            transport.send_table(
+                out, transport.TOPIC_LOCS, features, seq=header["seq"], t=header["t"]
+            )
+            located += 1
+        for command in w.commands():
+            if command.get("cmd") == Command.STOP:
+                w.stopping = True
+            elif command.get("cmd") == Command.DETECT:
+                engine, detection = _new_detection(w, engine, detection, command)
+        if w.heartbeat_due():
+            w.report(Event.HEARTBEAT, frames_located=located, busy_s=busy_s)
+
+
+def _warm_up(engine: str, detection: dict[str, Any]) -> None:
+    """Locate once in a synthetic frame, so numba's JIT compilation is not paid on live frames."""
+    from napari_pynta import detect
+    from napari_pynta.live.config import synthetic_frame
+
+    detect.locate(synthetic_frame(), engine, **detection)
+
+
+def _new_detection(
+    w: Worker, engine: str, detection: dict[str, Any], command: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    from napari_pynta.live.config import check_detection
+
+    new_engine = command.get("engine") or engine
+    new_detection = dict(command.get("detection", {}))
+    try:
+        check_detection(new_engine, new_detection)
+    except ValueError as error:
+        w.error(f"detection settings refused, keeping the previous ones: {error}")
+        return engine, detection
+    return new_engine, new_detection

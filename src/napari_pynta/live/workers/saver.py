@@ -1,0 +1,125 @@
+"""The saver worker: writes recordings to zarr stores; every received frame is written and acked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import zmq
+
+from napari_pynta.live import transport
+from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.protocol import Command, Event
+from napari_pynta.live.workers.base import Worker, run
+
+#: frames per store append (larger blocks write faster; the ack comes after each block)
+SAVE_BLOCK_FRAMES = 32
+
+
+def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
+    """Write recordings to zarr stores; every received frame is written and acknowledged.
+
+    Idle until a ``record`` command (``path``, ``frame_shape``, ``dtype``, ``metadata``,
+    ``overwrite``, ``resume``); then writes frames until the acquisition's ``end`` message, reports
+    ``finished`` and waits for the next ``record`` or ``stop``. With ``resume=True`` (a restarted
+    saver) the existing store is reopened and the acquisition is told the last stored seq, so it
+    resends the frames the dead saver had not written. Frames must arrive with increasing seq; a
+    gap is reported as an error and counted in ``frames_missing``.
+    """
+    run(name, endpoints, _serve_recordings)
+
+
+def _serve_recordings(w: Worker) -> None:
+    import napari_pynta.store  # noqa: F401  (imported before ``ready``, not when recording starts)
+
+    incoming = w.socket(zmq.PULL, connect=w.endpoints.save, RCVHWM=16)
+    acks = w.socket(zmq.PUSH, connect=w.endpoints.save_ack)
+    w.report(Event.READY)
+    while not w.stopping:
+        for command in w.commands():
+            if command.get("cmd") == Command.STOP:
+                w.stopping = True
+            elif command.get("cmd") == Command.RECORD:
+                _record(w, incoming, acks, command)
+        w.poller.poll(100)
+
+
+def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str, Any]) -> None:
+    """One recording: create (or resume) the store, write frames until ``end`` or ``stop``."""
+    from napari_pynta.store import MovieStore
+
+    path = command["path"]
+    try:
+        if command.get("resume"):
+            store = MovieStore.open(path, mode="r+")
+        else:
+            store = MovieStore.create(
+                path,
+                tuple(command["frame_shape"]),
+                np.dtype(command["dtype"]),
+                command["metadata"],
+                overwrite=bool(command.get("overwrite")),
+            )
+    except ValueError as error:  # PyntaInputError: the recording cannot start, the saver lives on
+        w.error(f"cannot record to {path!r}: {error}")
+        return
+    last_seq = int(store.seq[-1]) if store.n_frames else -1
+    transport.send_json(acks, "ack", {"hello": True, "saved_seq": last_seq})
+    w.poller.register(incoming, zmq.POLLIN)
+    w.report(Event.RECORDING, path=path, frames_saved=store.n_frames, last_seq=last_seq)
+    missing = 0
+    ended = False
+    # A restarted saver may first get frames the acquisition sent before it answered our hello;
+    # they are sent again after it (in order), so wait for the frame after the last stored one.
+    resync = bool(command.get("resume")) and last_seq >= 0
+    while not ended:
+        block: list[np.ndarray] = []
+        times: list[float] = []
+        seqs: list[int] = []
+        events = dict(w.poller.poll(100))
+        while incoming in events and len(block) < SAVE_BLOCK_FRAMES:
+            try:
+                message = transport.recv_message(incoming, zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if message.header.get("end"):
+                ended = True
+                break
+            seq = int(message.header["seq"])
+            previous = seqs[-1] if seqs else last_seq
+            if seq <= previous or (resync and seq != previous + 1):
+                continue  # already stored, or sent before the resend started
+            resync = False
+            if previous >= 0 and seq != previous + 1:
+                missing += seq - previous - 1
+                w.error(
+                    f"seq gap in the recording: frames {previous + 1}..{seq - 1} never "
+                    f"reached the saver"
+                )
+            block.append(message.data)
+            times.append(float(message.header["t"]))
+            seqs.append(seq)
+        if block:
+            store.append(np.stack(block), timestamps_s=times, seq=seqs)
+            last_seq = seqs[-1]
+            transport.send_json(acks, "ack", {"saved_seq": last_seq}, flags=zmq.NOBLOCK)
+        for other in w.commands():
+            if other.get("cmd") == Command.STOP:
+                w.stopping = ended = True
+        if w.heartbeat_due() or ended:
+            w.report(
+                Event.HEARTBEAT,
+                frames_saved=store.n_frames,
+                last_seq=last_seq,
+                frames_missing=missing,
+                path=path,
+            )
+    w.poller.unregister(incoming)
+    store.close()
+    w.report(
+        Event.FINISHED,
+        path=path,
+        frames_saved=store.n_frames,
+        last_seq=last_seq,
+        frames_missing=missing,
+    )
