@@ -18,16 +18,21 @@ from napari_pynta.store import MovieStore
 SMALL = dict(shape=(64, 64), n_particles=5, seed=3)
 
 
-def test_simulated_camera_paces_frames_at_the_requested_rate():
+def test_simulated_camera_paces_frames_and_stamps_their_release_time():
     fps = 200.0
     with open_camera("simulated", fps=fps, **SMALL) as camera:
         camera.start()
         start = time.perf_counter()
         stamps = [camera.read()[1] for _ in range(40)]
         elapsed = time.perf_counter() - start
+        metadata = camera.metadata_for_store()
     # 40 frames are due at 0, 1/fps, ..., 39/fps: never earlier than the clock allows
     assert elapsed >= 39 / fps * 0.98
-    np.testing.assert_allclose(stamps, np.arange(40) / fps, atol=1e-9)
+    # each stamp is the wall-clock release time: not before the frame was due, not after now
+    assert np.all(np.asarray(stamps) >= np.arange(40) / fps - 1e-6)
+    assert stamps[-1] <= elapsed + 1e-3
+    assert np.all(np.diff(stamps) > 0)
+    assert metadata["camera_settings"]["timestamp_source"] == "host arrival"
 
 
 def test_simulated_roi_is_a_crop_of_the_same_scene():
@@ -53,15 +58,14 @@ def test_simulated_exposure_reaches_the_scene_and_the_metadata():
     assert metadata["temperature_c"] == 22.0
 
 
-def test_changing_fps_keeps_timestamps_continuous():
+def test_changing_fps_keeps_the_pacing_continuous():
     with open_camera("simulated", fps=500, **SMALL) as camera:
         stamps = [camera.read()[1] for _ in range(5)]
         camera.configure(fps=250)
         stamps += [camera.read()[1] for _ in range(3)]
-    steps = np.diff(stamps)
-    np.testing.assert_allclose(steps[:4], 0.002, atol=1e-9)
-    assert steps[4] >= 0.004 - 1e-9  # at least one new interval, however long configure took
-    np.testing.assert_allclose(steps[5:], 0.004, atol=1e-9)
+    # no frame comes before its due time: 4 intervals of 2 ms, then 3 of 4 ms (not 2 ms)
+    assert stamps[7] >= 4 * 0.002 + 3 * 0.004 - 1e-6
+    assert np.all(np.diff(stamps) > 0)
 
 
 @pytest.mark.parametrize(
@@ -120,9 +124,11 @@ def test_playback_replays_every_frame_in_order_then_ends(recorded_store):
 def test_playback_loops_and_keeps_the_recorded_physics(recorded_store):
     path, movie = recorded_store
     with open_camera("playback", path=str(path), fps=1000, loop=True, roi=(2, 3, 10, 20)) as camera:
-        frames = [camera.read()[0] for _ in range(15)]
+        frames, times = zip(*(camera.read() for _ in range(15)), strict=True)
         metadata = camera.metadata_for_store()
     np.testing.assert_array_equal(frames[13], movie.frames[1, 2:12, 3:23])
+    # times are the recording's (0.02 s apart), continued across the loop, not the 1 ms replay
+    np.testing.assert_allclose(times, np.arange(15) * 0.02, atol=1e-9)
     # replaying at 1000 fps does not change the recording's frame interval or exposure
     assert metadata["frame_interval_s"] == pytest.approx(0.02)
     assert metadata["exposure_s"] == pytest.approx(0.01)
@@ -182,6 +188,9 @@ def test_opencv_camera_with_a_fake_cv2(monkeypatch):
 def test_optional_backends_explain_the_missing_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     monkeypatch.setitem(sys.modules, "pymmcore_plus", None)
+    monkeypatch.setitem(sys.modules, "pypylon", None)
+    with pytest.raises(PyntaInputError, match=r"napari-pynta\[basler\]"):
+        open_camera("basler")
     with pytest.raises(PyntaInputError, match=r"napari-pynta\[opencv\]"):
         open_camera("opencv")
     with pytest.raises(PyntaInputError, match=r"napari-pynta\[micromanager\]"):
@@ -189,10 +198,14 @@ def test_optional_backends_explain_the_missing_extra(monkeypatch):
 
 
 class _FakeCore:
-    """The subset of CMMCorePlus the micromanager camera uses, with a 2-frame sequence buffer."""
+    """The subset of CMMCorePlus the micromanager camera uses: a sequence of 3 frames whose
+    image metadata carry irregular times and a skipped image number."""
+
+    ELAPSED_MS = (1000.0, 1013.0, 1029.5)
+    IMAGE_NUMBERS = (0, 1, 4)
 
     def __init__(self):
-        self.calls, self.running, self.images = [], False, []
+        self.calls, self.running, self.images, self.properties = [], False, [], {"Framerate": 0}
 
     def clearROI(self):
         self.calls.append(("clearROI",))
@@ -212,15 +225,30 @@ class _FakeCore:
     def getBytesPerPixel(self):
         return 2
 
+    def getCameraDevice(self):
+        return "Camera"
+
+    def hasProperty(self, device, name):
+        return name in self.properties
+
+    def setProperty(self, device, name, value):
+        self.properties[name] = value
+
     def setExposure(self, ms):
+        if self.running:
+            raise RuntimeError("the adapter refuses changes during a sequence")
         self.calls.append(("setExposure", ms))
 
     def isSequenceRunning(self):
         return self.running
 
     def startContinuousSequenceAcquisition(self, interval_ms):
+        self.calls.append(("start", interval_ms))
         self.running = True
-        self.images = [np.full((10, 20), i, np.uint16) for i in range(2)]
+        self.images = [
+            (np.full((10, 20), i, np.uint16), {"ElapsedTime-ms": str(t), "ImageNumber": str(n)})
+            for i, (t, n) in enumerate(zip(self.ELAPSED_MS, self.IMAGE_NUMBERS, strict=True))
+        ]
 
     def stopSequenceAcquisition(self):
         self.running = False
@@ -228,7 +256,7 @@ class _FakeCore:
     def getRemainingImageCount(self):
         return len(self.images)
 
-    def popNextImage(self):
+    def popNextImageAndMD(self):
         return self.images.pop(0)
 
 
@@ -247,7 +275,15 @@ def test_micromanager_camera_with_a_fake_core():
         assert camera.sensor_shape == (40, 60) and camera.dtype == np.uint16
         assert ("setExposure", 0.5) in core.calls
         assert ("setROI", 7, 5, 20, 10) in core.calls  # Micro-Manager wants x, y, width, height
+        assert core.properties["Framerate"] == 1000  # the rate goes through the property
         camera.start()
-        frames = [camera.read()[0] for _ in range(2)]
-        assert [int(f[0, 0]) for f in frames] == [0, 1]
+        read = [camera.read() for _ in range(3)]
+        assert [int(frame[0, 0]) for frame, _ in read] == [0, 1, 2]
+        # times from the image metadata, not the nominal 1 ms clock; image 2 and 3 were skipped
+        np.testing.assert_allclose(np.diff([t for _, t in read]), [0.013, 0.0165])
+        assert camera.frames_skipped == 2
+        # a change while streaming pauses the sequence, applies and streams again
+        camera.configure(exposure_s=0.0002)
+        assert ("setExposure", 0.2) in core.calls and core.running
+        assert camera.metadata_for_store()["camera_settings"]["frame_rate_property"] == "Framerate"
     assert not core.running

@@ -70,7 +70,9 @@ def test_every_frame_is_recorded_in_order(tmp_path):
     assert status.frames_dropped == 0 and status.frames_tracked == n
     with MovieStore.open(path) as store:
         np.testing.assert_array_equal(store.seq, np.arange(n))
-        np.testing.assert_allclose(store.timestamps_s, np.arange(n) / CAMERA["fps"], atol=1e-9)
+        # release times on the wall clock: in order, never before the frame was due
+        assert np.all(np.diff(store.timestamps_s) > 0)
+        assert np.all(store.timestamps_s >= np.arange(n) / CAMERA["fps"] - 1e-6)
         assert store.metadata["frame_interval_s"] == pytest.approx(1 / CAMERA["fps"])
         assert store.metadata["exposure_s"] == pytest.approx(1 / CAMERA["fps"])
         stored = np.asarray(store.frames[:20])

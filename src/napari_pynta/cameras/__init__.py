@@ -1,4 +1,4 @@
-"""Cameras: a small protocol and backends (simulated, playback, opencv, micromanager).
+"""Cameras: a small protocol and backends (simulated, playback, opencv, micromanager, basler).
 
 >>> from napari_pynta.cameras import open_camera
 >>> camera = open_camera("simulated", fps=100, shape=(128, 128))  # doctest: +SKIP
@@ -25,6 +25,7 @@ CAMERAS: dict[str, str] = {
     "playback": "napari_pynta.cameras.playback:PlaybackCamera",
     "opencv": "napari_pynta.cameras.opencv:OpenCVCamera",
     "micromanager": "napari_pynta.cameras.micromanager:MicroManagerCamera",
+    "basler": "napari_pynta.cameras.basler:BaslerCamera",
 }
 
 

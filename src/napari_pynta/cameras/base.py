@@ -111,7 +111,7 @@ class Camera(Protocol):
     name: str
 
     @property
-    def pixel_size_um(self) -> float: ...
+    def pixel_size_um(self) -> float | None: ...
 
     @property
     def sensor_shape(self) -> tuple[int, int]: ...
@@ -137,15 +137,25 @@ class Camera(Protocol):
 
     def stop(self) -> None: ...
 
+    @property
+    def frames_skipped(self) -> int: ...
+
     def read(self) -> tuple[np.ndarray, float]: ...
 
 
 class BaseCamera:
-    """Shared implementation: settings validation, ROI cropping and real-time pacing.
+    """Shared implementation: settings validation, ROI cropping, pacing and frame times.
 
     Subclasses set ``name``, implement :meth:`_grab` (return one full-sensor or ROI frame) and
-    may override :meth:`_apply_settings`, :meth:`open`, :meth:`close`. Frames are released on a
-    fixed clock ``t0 + k / fps``; if the source is slower, frames come late (never faster).
+    may override :meth:`_apply_settings`, :meth:`open`, :meth:`close` and :meth:`_camera_time_s`.
+
+    Frame times: every frame carries the best time the backend has, in seconds since
+    :meth:`start` — the camera's own timestamp where :meth:`_camera_time_s` gives one, else the
+    host's wall clock when the frame arrived; never the nominal ``k / fps``.
+
+    Software sources (``paced = True``: simulated, playback) are released no earlier than a fixed
+    clock ``t0 + k / fps``; if the source is slower, frames come late (never faster). Hardware
+    cameras (``paced = False``) run on their own clock and :meth:`read` waits for their frames.
     """
 
     name = "base"
@@ -153,10 +163,16 @@ class BaseCamera:
     #: whether :meth:`_grab` already returns the ROI (hardware ROI) or the full sensor
     grabs_roi = False
     max_fps: float | None = None
+    #: whether frames are released on the software clock (sources that have no clock of their own)
+    paced = True
+    #: what the stored timestamps are (``camera_settings["timestamp_source"]`` in the store)
+    timestamp_source = "host arrival"
 
-    def __init__(self, sensor_shape: tuple[int, int], pixel_size_um: float, **settings: Any):
+    def __init__(self, sensor_shape: tuple[int, int], pixel_size_um: float | None, **settings: Any):
         self._sensor_shape = (int(sensor_shape[0]), int(sensor_shape[1]))
-        self._pixel_size_um = require_positive("pixel_size_um", pixel_size_um)
+        self._pixel_size_um = (
+            None if pixel_size_um is None else require_positive("pixel_size_um", pixel_size_um)
+        )
         self._settings = CameraSettings()
         self._running = False
         self._opened = False
@@ -164,12 +180,13 @@ class BaseCamera:
         self._start_time = 0.0
         self._last_due = 0.0
         self._count = 0
+        self._skipped = 0
         self.configure(**settings)
 
     # -- properties ---------------------------------------------------------------------------
     @property
-    def pixel_size_um(self) -> float:
-        """Size of one sensor pixel in the sample plane (µm)."""
+    def pixel_size_um(self) -> float | None:
+        """Size of one sensor pixel in the sample plane (µm); None if unknown."""
         return self._pixel_size_um
 
     @property
@@ -192,6 +209,15 @@ class BaseCamera:
         """Shape of the frames :meth:`read` returns (the ROI size or the sensor)."""
         roi = self._settings.roi
         return self._sensor_shape if roi is None else (roi[2], roi[3])
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames the camera or its driver skipped since :meth:`start` (from its frame counter).
+
+        The acquisition advances its frame number by the increase after each :meth:`read`, so
+        the gap shows in the store's ``seq`` and is counted as dropped.
+        """
+        return self._skipped
 
     # -- settings -----------------------------------------------------------------------------
     def configure(self, **settings: Any) -> CameraSettings:
@@ -230,6 +256,7 @@ class BaseCamera:
             "exposure_s": s.effective_exposure_s,
             "camera": self.name,
             "camera_settings": {
+                "timestamp_source": self.timestamp_source,
                 "fps": s.fps,
                 "exposure_s": s.exposure_s,
                 "roi": None if s.roi is None else list(s.roi),
@@ -254,6 +281,7 @@ class BaseCamera:
             self.open()
         self._running = True
         self._count = 0
+        self._skipped = 0
         self._t0 = self._start_time = time.perf_counter()
 
     def stop(self) -> None:
@@ -269,10 +297,10 @@ class BaseCamera:
 
     # -- frames -------------------------------------------------------------------------------
     def read(self) -> tuple[np.ndarray, float]:
-        """Return the next frame and its timestamp (s since :meth:`start`).
+        """Return the next frame and its time (s since :meth:`start`).
 
-        Blocks until the frame's time on the camera clock. The timestamp is the nominal
-        acquisition time of the frame on that clock (``k / fps`` while the rate is unchanged).
+        A paced source blocks until the frame is due on its clock; the time is then the camera's
+        own timestamp (:meth:`_camera_time_s`) or, without one, the wall clock at release.
         """
         if not self._running:
             self.start()
@@ -280,14 +308,20 @@ class BaseCamera:
         if not self.grabs_roi and self._settings.roi is not None:
             y, x, h, w = self._settings.roi
             frame = frame[y : y + h, x : x + w]
-        due = self._t0 + self._count / self._settings.fps
-        delay = due - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        timestamp = due - self._start_time
-        self._last_due = due
+        if self.paced:
+            due = self._t0 + self._count / self._settings.fps
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self._last_due = due
+        camera_time = self._camera_time_s()
+        timestamp = time.perf_counter() - self._start_time if camera_time is None else camera_time
         self._count += 1
         return np.ascontiguousarray(frame), timestamp
 
     def _grab(self) -> np.ndarray:
         raise NotImplementedError
+
+    def _camera_time_s(self) -> float | None:
+        """The camera's own time of the frame just grabbed (s since start), None if it has none."""
+        return None

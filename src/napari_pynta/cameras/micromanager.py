@@ -12,6 +12,13 @@ from napari_pynta.errors import PyntaDataError, PyntaInputError
 
 #: longest wait for one frame from a running sequence acquisition before giving up (s)
 _FRAME_TIMEOUT_S = 5.0
+#: camera properties that set the frame rate, by adapter (most adapters have none: the camera
+#: then runs as fast as its exposure allows and the stored timestamps give the real interval)
+FRAME_RATE_PROPERTIES = ("AcquisitionFrameRate", "FrameRate", "Framerate", "Frame Rate")
+#: image metadata tag with the core's time of the frame (ms)
+ELAPSED_TIME_TAG = "ElapsedTime-ms"
+#: image metadata tag counting the frames of a sequence (a gap = frames the adapter skipped)
+IMAGE_NUMBER_TAG = "ImageNumber"
 
 
 def _default_core(config: str | None) -> Any:
@@ -41,12 +48,19 @@ class MicroManagerCamera(BaseCamera):
     core : object, optional
         An existing ``CMMCorePlus`` (or compatible) core; used instead of loading ``config``.
     **settings
-        ``fps``, ``exposure_s``, ``roi`` (hardware ROI), ``gain`` (the camera's ``Gain``
-        property).
+        ``fps`` (the camera's frame-rate property where it has one, see
+        :data:`FRAME_RATE_PROPERTIES`; Micro-Manager ignores the interval of a sequence
+        acquisition for nearly all cameras), ``exposure_s``, ``roi`` (hardware ROI), ``gain``
+        (the camera's ``Gain`` property). Changing them while streaming pauses the sequence.
+
+    Frame times are Micro-Manager's image metadata time (``ElapsedTime-ms``), else the host
+    clock at arrival; a gap in the ``ImageNumber`` tag counts as skipped frames.
     """
 
     name = "micromanager"
     grabs_roi = True
+    paced = False
+    timestamp_source = "micromanager ElapsedTime-ms"
 
     def __init__(
         self,
@@ -68,24 +82,46 @@ class MicroManagerCamera(BaseCamera):
 
     def _apply_settings(self, settings: CameraSettings) -> None:
         core = self._core
-        if core.isSequenceRunning():
-            raise PyntaInputError("stop the micromanager camera before changing its settings")
+        running = core.isSequenceRunning()
+        if running:  # most adapters refuse changes during a sequence: pause it
+            core.stopSequenceAcquisition()
         core.setExposure(settings.effective_exposure_s * 1e3)
         if settings.roi is None:
             core.clearROI()
         else:
             y, x, h, w = settings.roi
             core.setROI(x, y, w, h)
+        camera = core.getCameraDevice()
         if settings.gain != 1.0:
-            camera = core.getCameraDevice()
             if not core.hasProperty(camera, "Gain"):
                 raise PyntaInputError(f"gain: camera {camera!r} has no Gain property; use gain=1")
             core.setProperty(camera, "Gain", settings.gain)
+        self.frame_rate_property = next(
+            (name for name in FRAME_RATE_PROPERTIES if core.hasProperty(camera, name)), None
+        )
+        if self.frame_rate_property is not None:
+            core.setProperty(camera, self.frame_rate_property, settings.fps)
+        if running:
+            self._start_sequence(settings)
+
+    def metadata_for_store(self) -> dict[str, Any]:
+        """Camera metadata plus the camera device and the property that set the frame rate."""
+        metadata = super().metadata_for_store()
+        metadata["camera_settings"].update(
+            device=str(self._core.getCameraDevice()),
+            frame_rate_property=self.frame_rate_property,
+        )
+        return metadata
 
     def start(self) -> None:
         """Start a continuous sequence acquisition at the frame interval."""
         super().start()
-        self._core.startContinuousSequenceAcquisition(self._settings.frame_interval_s * 1e3)
+        self._start_sequence(self._settings)
+
+    def _start_sequence(self, settings: CameraSettings) -> None:
+        self._first_elapsed_ms: float | None = None
+        self._last_image_number: int | None = None
+        self._core.startContinuousSequenceAcquisition(settings.frame_interval_s * 1e3)
 
     def stop(self) -> None:
         """Stop the sequence acquisition."""
@@ -99,4 +135,32 @@ class MicroManagerCamera(BaseCamera):
             if time.perf_counter() > deadline:
                 raise PyntaDataError(f"micromanager camera sent no frame for {_FRAME_TIMEOUT_S} s")
             time.sleep(0.0005)
-        return np.asarray(self._core.popNextImage())
+        arrival = time.perf_counter() - self._start_time
+        image, tags = self._core.popNextImageAndMD()
+        self._frame_time = self._frame_time_s(tags, arrival)
+        number = _number(tags, IMAGE_NUMBER_TAG)
+        if number is not None:
+            if self._last_image_number is not None and number > self._last_image_number + 1:
+                self._skipped += int(number - self._last_image_number - 1)
+            self._last_image_number = int(number)
+        return np.asarray(image)
+
+    def _frame_time_s(self, tags: Any, arrival: float) -> float:
+        """The image's ``ElapsedTime-ms`` as seconds since start, anchored at the first arrival."""
+        elapsed_ms = _number(tags, ELAPSED_TIME_TAG)
+        if elapsed_ms is None:
+            return arrival
+        if self._first_elapsed_ms is None:
+            self._first_elapsed_ms, self._first_arrival = elapsed_ms, arrival
+        return self._first_arrival + (elapsed_ms - self._first_elapsed_ms) / 1e3
+
+    def _camera_time_s(self) -> float | None:
+        return self._frame_time
+
+
+def _number(tags: Any, key: str) -> float | None:
+    """A numeric image metadata tag, None if absent or not a number."""
+    try:
+        return float(tags[key])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None

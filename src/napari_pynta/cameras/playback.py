@@ -33,9 +33,14 @@ class PlaybackCamera(BaseCamera):
         ``fps`` (default: the movie's ``frame_interval_s``), ``roi``. The exposure is fixed by
         the recording; ``gain`` must be 1. The replay rate does not change the physical frame
         interval written by :meth:`metadata_for_store` (the recording's).
+
+    Frame times are the recording's: a pynta store's own timestamps, else ``k`` times the
+    movie's frame interval, else (no interval known) the host clock at release. A looped movie
+    continues the times of the previous pass.
     """
 
     name = "playback"
+    timestamp_source = "recording"
 
     def __init__(
         self, path: str, loop: bool = False, pixel_size_um: float | None = None, **settings: Any
@@ -61,11 +66,30 @@ class PlaybackCamera(BaseCamera):
         interval = self.metadata.get("frame_interval_s")
         settings.setdefault("fps", 1.0 / float(interval) if interval else 30.0)
         self._interval = float(interval) if interval else None
+        self._recorded_times = self._recording_times(self._movie, self._interval)
+        times = self._recorded_times
+        # a looped pass starts one frame step after the last frame of the previous one
+        self._loop_period = (
+            0.0
+            if times is None
+            else float(times[-1] + (np.median(np.diff(times)) if len(times) > 1 else 0.0))
+        )
+        self._pass = 0
+        self._index = 0
         if settings.get("exposure_s") is not None and settings["exposure_s"] == self.metadata.get(
             "exposure_s"
         ):
             settings.pop("exposure_s")
         super().__init__(tuple(frames.shape[1:]), pixel, **settings)
+
+    @staticmethod
+    def _recording_times(movie: Any, interval: float | None) -> np.ndarray | None:
+        """Frame times of the recording (s from its first frame), None if it has none."""
+        n = int(movie.frames.shape[0])
+        if movie.store is not None:
+            times = np.asarray(movie.store.timestamps_s, dtype=np.float64)
+            return times - times[0]
+        return None if interval is None else np.arange(n) * interval
 
     @property
     def n_frames(self) -> int:
@@ -93,15 +117,23 @@ class PlaybackCamera(BaseCamera):
         """Start (again) from the first frame."""
         super().start()
         self._next = 0
+        self._pass = 0
 
     def _grab(self) -> np.ndarray:
         if self._next >= self.n_frames:
             if not self.loop:
                 raise CameraExhausted(f"playback reached the end after {self.n_frames} frames")
             self._next = 0
-        index = self._next
+            self._pass += 1
+        index = self._index = self._next
         self._next += 1
         return self._read_block(index - index % _BLOCK)[index % _BLOCK]
+
+    def _camera_time_s(self) -> float | None:
+        times = self._recorded_times
+        if times is None:
+            return None
+        return float(times[self._index] + self._pass * self._loop_period)
 
     def _read_block(self, start: int) -> np.ndarray:
         """Frames ``start..start+_BLOCK`` (the last block may be shorter), decoded in this thread.
