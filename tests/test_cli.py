@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import napari_pynta
 
 #: this copy of the package first on the child's path (the worktree, not another install)
@@ -39,3 +41,39 @@ def test_pynta_without_napari_names_the_extra_to_install_and_imports_no_qt():
     )
     assert result.stdout.strip() == "2 []", result.stderr
     assert "napari" in result.stderr and "napari-pynta[all]" in result.stderr
+
+
+#: the science stack: none of it is needed to print the command-line help
+HEAVY_MODULES = ("trackpy", "pandas", "zarr", "dask", "numba", "napari", "qtpy", "zmq")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["analyze", "--help"], ["acquire", "--help"]])
+def test_help_imports_none_of_the_science_stack(argv):
+    result = run_python(
+        f"""
+        import sys
+        from napari_pynta.cli import main
+        try:
+            main({argv!r})
+        except SystemExit as exit:
+            print("exit", exit.code, file=sys.stderr)
+        print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules), file=sys.stderr)
+        """
+    )
+    assert result.stderr.splitlines()[-2:] == ["exit 0", "[]"], result.stderr
+    assert "usage: pynta" in result.stdout
+
+
+def test_python_dash_m_runs_the_pynta_command():
+    env = dict(os.environ, PYTHONPATH=SOURCE_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "napari_pynta.cli", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert (
+        result.returncode == 0
+        and result.stdout.strip() == f"napari-pynta {napari_pynta.__version__}"
+    )

@@ -50,15 +50,17 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from scipy.fft import dctn, idctn
 from scipy.special import erf, ndtri
 
 from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.physics import diffusion_um2_s, resolve_viscosity_pa_s
+
+if TYPE_CHECKING:  # pandas is imported where the truth tables are built: `pynta --help` stays quick
+    import pandas as pd
 
 #: background level from which shot noise is drawn from a normal instead of a Poisson law
 NORMAL_APPROXIMATION_MIN_PHOTONS = 30.0
@@ -613,6 +615,8 @@ class BrownianScene:
             ``frame, particle, y, x, z_um, diameter_nm`` of the particles visible in the frame:
             exposure-averaged positions in pixels (y, x) and µm from the focal plane (z).
         """
+        import pandas as pd
+
         frame, truth = self._advance()
         return frame, pd.DataFrame(truth, columns=list(TRUTH_COLUMNS))
 
@@ -641,6 +645,8 @@ class SimulatedMovie:
 
 def _truth_table(chunks: Sequence[dict[str, np.ndarray]]) -> pd.DataFrame:
     """Concatenate per-frame truth arrays into one DataFrame with :data:`TRUTH_COLUMNS`."""
+    import pandas as pd
+
     columns = {
         name: np.concatenate([chunk[name] for chunk in chunks]) if chunks else np.empty(0)
         for name in TRUTH_COLUMNS

@@ -7,12 +7,16 @@ import json
 import math
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cameras import CAMERAS
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import PyntaInputError, require_positive
-from napari_pynta.live import LiveConfig, LivePipeline, LiveStatus
+
+# the live pipeline (zmq, zarr, the detection engines) is imported when it runs, so that building
+# the parser (`pynta --help`) stays instant
+if TYPE_CHECKING:
+    from napari_pynta.live import LiveConfig, LiveStatus
 
 HELP = (
     "Acquire from a camera in worker processes: save every frame to a zarr store and, with "
@@ -142,6 +146,8 @@ def parse_option(text: str) -> tuple[str, Any]:
 
 def build_config(args: argparse.Namespace) -> LiveConfig:
     """The :class:`LiveConfig` described by the command line (validated)."""
+    from napari_pynta.live import LiveConfig
+
     settings = dict(parse_option(option) for option in args.camera_option)
     for name in ("fps", "exposure_s", "roi", "gain"):
         if getattr(args, name) is not None:
@@ -210,6 +216,8 @@ class ProgressPrinter:
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta acquire`; returns the exit code (1 if frames were dropped or a worker died)."""
+    from napari_pynta.live import LivePipeline
+
     config = build_config(args)
     show = not args.json
     print_progress = ProgressPrinter()

@@ -6,22 +6,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
-
-from napari_pynta import batch
-from napari_pynta.analysis import AnalysisParams, AnalysisResult, analyze
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
-from napari_pynta.cluster import dask_client, validate_scheduler, validate_workers
 from napari_pynta.combine import combine_summaries
-from napari_pynta.concentration import CountEstimate, calibrate_depth
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
-from napari_pynta.export import write_csv_exports
-from napari_pynta.readers import Movie, open_movie
-from napari_pynta.report import check_report_path, write_report
 from napari_pynta.sample import SAMPLE_KEYS, attach_sample, sample_from_metadata
-from napari_pynta.store import MovieStore
+
+# the science stack is imported by the functions that run the analysis, so that building the
+# parser (`pynta --help`, `pynta analyze --help`) stays instant
+if TYPE_CHECKING:
+    from napari_pynta.analysis import AnalysisParams, AnalysisResult
+    from napari_pynta.batch import ParamsFactory
+    from napari_pynta.readers import Movie
 
 HELP = (
     "Size the particles of a recorded movie (pynta .zarr store, TIFF or folder of frames); "
@@ -126,8 +123,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _params_factory(args: argparse.Namespace) -> batch.ParamsFactory:
+def _params_factory(args: argparse.Namespace) -> ParamsFactory:
     """``movie -> AnalysisParams``: the movie's metadata overridden by the command line."""
+    from napari_pynta.analysis import AnalysisParams
+
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
     return lambda movie: AnalysisParams.from_metadata(
         movie.metadata, invert=args.invert, **overrides
@@ -136,6 +135,13 @@ def _params_factory(args: argparse.Namespace) -> batch.ParamsFactory:
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta analyze`; returns the exit code."""
+    from tqdm.auto import tqdm
+
+    from napari_pynta.analysis import analyze
+    from napari_pynta.cluster import validate_scheduler, validate_workers
+    from napari_pynta.readers import open_movie
+    from napari_pynta.report import check_report_path, write_report
+
     if args.scheduler is None and args.workers is not None:
         raise PyntaInputError("--workers needs --scheduler local")
     if args.scheduler is not None:  # fail on a bad address before any movie is opened
@@ -196,10 +202,11 @@ def _analyze_on_cluster(
     args: argparse.Namespace, path: str, params: AnalysisParams
 ) -> AnalysisResult:
     """One movie on dask.distributed; the same result as :func:`analyze`."""
+    from napari_pynta.batch import analyze_batch
+    from napari_pynta.cluster import dask_client
+
     with dask_client(args.scheduler, args.workers) as client:
-        (outcome,) = batch.analyze_batch(
-            [path], client, lambda movie: params, progress=not args.json
-        )
+        (outcome,) = analyze_batch([path], client, lambda movie: params, progress=not args.json)
     if not outcome.ok:
         raise PyntaDataError(f"{path}: {outcome.error}")
     return outcome.result
@@ -207,6 +214,8 @@ def _analyze_on_cluster(
 
 def _export_results(result: AnalysisResult, directory: str) -> list[Path]:
     """One movie's ``--out`` files: the result tables, summary.json and the NanoSight-style CSVs."""
+    from napari_pynta.export import write_csv_exports
+
     return result.export(directory) + write_csv_exports(
         result.per_track,
         result.sizes.deconvolved if result.sizes else None,
@@ -217,6 +226,10 @@ def _export_results(result: AnalysisResult, directory: str) -> list[Path]:
 
 def _run_batch(args: argparse.Namespace) -> int:
     """Several movies: on dask.distributed with --scheduler, else one after the other."""
+    from napari_pynta import batch
+    from napari_pynta.cluster import dask_client
+    from napari_pynta.readers import open_movie
+
     make_params = _params_factory(args)
     if args.scheduler is None:
         outcomes = batch.analyze_serially(args.paths, make_params, progress=not args.json)
@@ -265,6 +278,8 @@ def _run_batch(args: argparse.Namespace) -> int:
 
 def _save_into_store(movie: Movie, result: AnalysisResult) -> str:
     """Write the result tables into the movie's own store if it can be opened writable."""
+    from napari_pynta.store import MovieStore
+
     try:
         store = MovieStore.open(movie.source, mode="r+")
     except (PyntaDataError, OSError) as error:
@@ -284,6 +299,8 @@ def _number(value: Any, digits: int = 1) -> str:
 
 def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> None:
     """Add the detection depth implied by a reference of known concentration to the summary."""
+    from napari_pynta.concentration import CountEstimate, calibrate_depth
+
     entry = result.summary["concentration"]
     counts = CountEstimate(
         entry["particles_per_frame"], entry["particles_per_frame_sem"], result.summary["n_frames"]

@@ -7,12 +7,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from tqdm.auto import tqdm
 
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.simulate import BrownianScene, Population, SimulationSettings
-from napari_pynta.store import MovieStore
 
 HELP = (
     "Simulate a ground-truth NTA movie (Brownian spheres, motion blur, camera noise) and "
@@ -140,6 +137,11 @@ def settings_from_args(args: argparse.Namespace) -> SimulationSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta simulate`; returns the exit code."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from napari_pynta.store import MovieStore
+
     settings = settings_from_args(args)
     if args.frames < 1:
         raise PyntaInputError(f"--frames must be >= 1, got {args.frames}")
