@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -118,3 +119,93 @@ def test_nonblocking_receive_raises_again_when_empty(pair):
     _, pull = pair
     with pytest.raises(zmq.Again):
         transport.recv_message(pull, zmq.NOBLOCK)
+
+
+def _valid_parts(kind: str) -> list[bytes]:
+    """A valid message of ``kind`` as the list of bytes it travels as."""
+    if kind == "frame":
+        frame = np.arange(12, dtype=np.uint16).reshape(3, 4)
+        header = {"kind": "frame", "seq": 5, "t": 0.5, "shape": [3, 4], "dtype": "<u2"}
+        return [b"frames", json.dumps(header).encode(), frame.tobytes()]
+    if kind == "table":
+        header = {"kind": "table", "n": 2, "columns": [["x", "<f8"], ["n", "<i4"]], "seq": 1}
+        return [
+            b"locs",
+            json.dumps(header).encode(),
+            np.array([1.0, 2.0]).tobytes(),
+            np.array([3, 4], np.int32).tobytes(),
+        ]
+    return [b"status", json.dumps({"kind": "json", "worker": "saver", "event": "ready"}).encode()]
+
+
+@pytest.mark.parametrize(
+    "parts, kind",
+    [
+        ([b"frames"], "fewer than two parts"),
+        ([b"status", b"{not json"], "header is not JSON"),
+        ([b"\xff\xfe", b"{}"], "header is not JSON"),
+        ([b"status", b"[1, 2]"], "header is not a JSON object"),
+        ([b"status", b'{"kind": "pickle"}'], "unknown message kind"),
+        ([b"status", b'{"kind": "json"}', b"extra"], "a json message has no buffers"),
+        (_valid_parts("frame")[:2], "a frame needs exactly one buffer"),
+        (_valid_parts("frame")[:2] + [b"\0" * 23], "buffer size does not match shape and dtype"),
+        (
+            [b"frames", b'{"kind":"frame","seq":1,"t":0,"shape":[2],"dtype":"|O"}', b"\0" * 16],
+            "not a numeric dtype",
+        ),
+        (
+            [b"frames", b'{"kind":"frame","seq":1,"t":0,"shape":[-2],"dtype":"<u2"}', b""],
+            "bad shape",
+        ),
+        ([b"frames", b'{"kind":"frame","t":0,"shape":[1],"dtype":"<u2"}', b"ab"], "missing field"),
+        (
+            [b"frames", b'{"kind":"frame","seq":"1","t":0,"shape":[1],"dtype":"<u2"}', b"ab"],
+            "field 'seq' has the wrong type",
+        ),
+        (_valid_parts("table")[:3], "table buffers do not match its columns"),
+        (
+            _valid_parts("table")[:3] + [b"\0" * 7],
+            "buffer size does not match shape and dtype",
+        ),
+    ],
+)
+def test_malformed_messages_raise_bad_message_naming_the_fault(parts, kind):
+    with pytest.raises(transport.BadMessage) as caught:
+        transport.decode(parts)
+    assert caught.value.kind.startswith(kind)
+
+
+def test_random_and_mutated_messages_never_raise_anything_but_bad_message():
+    """Fuzz: random parts and single-byte mutations of valid messages."""
+    rng = np.random.default_rng(7)
+    decoded = 0
+    for trial in range(3000):
+        if trial % 2:
+            parts = [rng.bytes(int(rng.integers(0, 40))) for _ in range(rng.integers(0, 5))]
+        else:
+            parts = _valid_parts(("frame", "table", "json")[trial % 3])
+            index = int(rng.integers(len(parts)))
+            mutated = bytearray(parts[index])
+            if mutated:
+                mutated[int(rng.integers(len(mutated)))] = int(rng.integers(256))
+            parts[index] = bytes(mutated)
+        try:
+            message = transport.decode(parts)
+        except transport.BadMessage:
+            continue
+        decoded += 1
+        if message.data is not None:  # what decodes is consistent with its header
+            assert message.header["kind"] in ("frame", "table")
+    assert decoded > 0  # mutations of pixels and values still decode
+
+
+def test_bad_message_log_counts_every_one_and_logs_each_kind_once():
+    lines = []
+    log = transport.BadMessageLog(lines.append)
+    for parts in ([b"a", b"{x"], [b"a", b"{y"], [b"a", b"[]"]):
+        try:
+            transport.decode(parts)
+        except transport.BadMessage as error:
+            log(error, "test")
+    assert log.count == 3
+    assert len(lines) == 2 and "header is not JSON" in lines[0]

@@ -25,6 +25,12 @@ def is_locator(name: str) -> bool:
     return name.startswith(LOCATOR_PREFIX + "-")
 
 
+def process_title(name: str) -> str:
+    """The process name a worker shows in ``ps``/``top`` (``pynta-acquire``, ``pynta-saver``,
+    ``pynta-locator-1``, ``pynta-linker``; Linux keeps the first 15 characters in ``comm``)."""
+    return "pynta-acquire" if name == ACQUISITION else f"pynta-{name}"
+
+
 class Command:
     """Control commands (``cmd`` of a control message)."""
 
@@ -51,6 +57,12 @@ class Event:
     HEARTBEAT = "heartbeat"
     ACK = "ack"
     ERROR = "error"
+    #: a problem that does not stop the worker (e.g. a dropped bad message)
+    WARNING = "warning"
     RECORDING = "recording"
     FINISHED = "finished"
     SIZES = "sizes"
+
+
+#: every status event
+EVENTS = frozenset(value for key, value in vars(Event).items() if not key.startswith("_"))

@@ -51,6 +51,8 @@ class LiveSubscriber:
     def __init__(self, endpoints: LiveEndpoints, frames: bool = True, results: bool = True):
         self._context = zmq.Context.instance()
         self._sockets: list[zmq.Socket] = []
+        #: messages dropped because they did not follow the protocol
+        self.bad_messages = 0
         self._frames = self._subscribe(endpoints.frames, 4) if frames else None
         self._results = self._subscribe(endpoints.results, 100_000) if results else None
 
@@ -67,20 +69,20 @@ class LiveSubscriber:
         """Return what arrived since the last call, without waiting."""
         update = LiveUpdate()
         if self._frames is not None:
-            while True:
-                try:
-                    _, header, frame = transport.recv_frame(self._frames, zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                update.frame, update.frame_header = frame, header
+            while (message := self._receive(self._frames)) is not None:
+                if message.header["kind"] == "frame":
+                    update.frame, update.frame_header = message.data, message.header
         if self._results is not None:
             locs: list[pd.DataFrame] = []
             tracks: list[pd.DataFrame] = []
             for _ in range(MAX_RESULTS_PER_POLL):
-                try:
-                    message = transport.recv_message(self._results, zmq.NOBLOCK)
-                except zmq.Again:
+                message = self._receive(self._results)
+                if message is None:
                     break
+                tabular = message.topic in (transport.TOPIC_LOCS, transport.TOPIC_TRACKS)
+                if tabular != (message.header["kind"] == "table"):
+                    self.bad_messages += 1  # a well-formed message on the wrong topic
+                    continue
                 if message.topic == transport.TOPIC_LOCS:
                     locs.append(message.data)
                 elif message.topic == transport.TOPIC_TRACKS:
@@ -94,6 +96,16 @@ class LiveSubscriber:
             if tracks:
                 update.tracks = pd.concat(tracks, ignore_index=True)
         return update
+
+    def _receive(self, socket: zmq.Socket) -> transport.Message | None:
+        """The next valid message, or None; bad ones are counted in :attr:`bad_messages`."""
+        while True:
+            try:
+                return transport.recv_message(socket, zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            except transport.BadMessage:
+                self.bad_messages += 1
 
     def close(self) -> None:
         """Close the sockets (idempotent)."""

@@ -27,6 +27,7 @@ from napari_pynta.live.config import (
 )
 from napari_pynta.live.protocol import (
     ACQUISITION,
+    EVENTS,
     LINKER,
     SAVER,
     Command,
@@ -92,6 +93,7 @@ class LivePipeline:
         self._camera_info: dict[str, Any] = {}
         self._size_summary: dict[str, Any] | None = None
         self._started = False
+        self._bad_reports = transport.BadMessageLog(self._record_error)
 
     # ------------------------------------------------------------------ life cycle
     def __enter__(self) -> LivePipeline:
@@ -532,38 +534,49 @@ class LivePipeline:
         poller = zmq.Poller()
         poller.register(status, zmq.POLLIN)
         while self._monitoring.is_set():
-            if poller.poll(50):
-                while True:
-                    try:
-                        message = transport.recv_message(status, zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._handle_report(message.header)
-            now = time.monotonic()
-            with self._lock:
-                for ident, (target, message, sent) in list(self._pending.items()):
-                    if not self._alive(target):
-                        del self._pending[ident]
-                    elif now - sent > RESEND_S:
-                        self._pending[ident] = (target, message, now)
-                        transport.send_json(self._control, target, message)
-                for name, process in self._processes.items():
-                    if (
-                        process.exitcode is not None
-                        and name not in self._expected_exit
-                        and name not in self._dead
-                        and not process.is_alive()
-                    ):
-                        self._dead.append(name)
-                        self._errors.append(
-                            f"worker {name} died (exit code {process.exitcode})"
-                            + (
-                                "; restart it with restart_worker()"
-                                if name == SAVER or is_locator(name)
-                                else ""
-                            )
-                        )
+            try:
+                self._watch_once(poller, status)
+            except Exception as error:  # the monitor must survive anything: log and go on
+                self._record_error(f"supervisor monitor: {type(error).__name__}: {error}")
+                time.sleep(0.05)
         status.close(0)
+
+    def _watch_once(self, poller: zmq.Poller, status: zmq.Socket) -> None:
+        """One round of :meth:`_watch`."""
+        if poller.poll(50):
+            while True:
+                try:
+                    message = transport.recv_message(status, zmq.NOBLOCK)
+                    self._handle_report(_checked_report(message, self._processes))
+                except zmq.Again:
+                    break
+                except transport.BadMessage as error:
+                    with self._lock:
+                        self._bad_reports(error, "the supervisor's status socket")
+        now = time.monotonic()
+        with self._lock:
+            for ident, (target, message, sent) in list(self._pending.items()):
+                if not self._alive(target):
+                    del self._pending[ident]
+                elif now - sent > RESEND_S:
+                    self._pending[ident] = (target, message, now)
+                    transport.send_json(self._control, target, message)
+            for name, process in self._processes.items():
+                if (
+                    process.exitcode is not None
+                    and name not in self._expected_exit
+                    and name not in self._dead
+                    and not process.is_alive()
+                ):
+                    self._dead.append(name)
+                    self._errors.append(
+                        f"worker {name} died (exit code {process.exitcode})"
+                        + (
+                            "; restart it with restart_worker()"
+                            if name == SAVER or is_locator(name)
+                            else ""
+                        )
+                    )
 
     def _handle_report(self, report: dict[str, Any]) -> None:
         name, event = report.get("worker", "?"), report.get("event")
@@ -575,6 +588,10 @@ class LivePipeline:
             if event == Event.ERROR:
                 state["error"] = report["error"]
                 self._errors.append(f"{name}: {report['error']}")
+                del self._errors[:-MAX_ERRORS]
+                return
+            if event == Event.WARNING:
+                self._errors.append(f"{name}: {report['warning']}")
                 del self._errors[:-MAX_ERRORS]
                 return
             if event == Event.SIZES:
@@ -596,6 +613,46 @@ def _single_threaded_math():
     finally:
         for name in added:
             os.environ.pop(name, None)
+
+
+#: types of the status fields the supervisor uses (other fields are kept as they come)
+REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "fps": (int, float),
+    "frames_acquired": int,
+    "frames_saved": int,
+    "frames_missing": int,
+    "record_refused": int,
+    "frames_untracked": int,
+    "frames_linked": int,
+    "frames_lost": int,
+    "buffer_fill": (int, float),
+    "particles_per_frame": (int, float),
+    "bad_messages": int,
+    "recording": bool,
+}
+
+
+def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict[str, Any]:
+    """The header of a status message from a known worker, its fields of the right types.
+
+    Raises
+    ------
+    transport.BadMessage
+        For anything else (unknown worker or event, missing or mistyped field).
+    """
+    report = message.header
+    transport.require(report, worker=str, event=str)
+    if report["worker"] not in workers:
+        raise transport.BadMessage("status from an unknown worker", report["worker"][:80])
+    event = report["event"]
+    if event not in EVENTS:
+        raise transport.BadMessage("unknown event", event[:80])
+    needed = {Event.ACK: {"id": int}, Event.ERROR: {"error": str}, Event.WARNING: {"warning": str}}
+    transport.require(report, **needed.get(event, {}))
+    transport.require(report, **{k: t for k, t in REPORT_FIELDS.items() if k in report})
+    if event == Event.SIZES and not isinstance(report.get("summary"), dict | None):
+        raise transport.BadMessage("size summary is not an object")
+    return report
 
 
 def _worker_failure(name: str, error: str | None) -> Exception:

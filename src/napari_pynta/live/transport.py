@@ -9,6 +9,11 @@ Every message is multipart ``[topic, header JSON, buffer, ...]``:
 - table: ``header = {"kind": "table", "n", "columns": [[name, dtype], ...], **extra}``, one
   buffer per column (numeric columns only; localizations, tracks, per-track sizes).
 - json: ``header = {"kind": "json", **payload}``, no buffer (status, heartbeats, errors, sizes).
+
+Every received message is checked before use (:func:`recv_message`): the topic is text, the
+header a JSON object of a known kind, and each buffer exactly as long as its shape and numeric
+dtype say. A message that fails raises :class:`BadMessage`; receivers count it, log it once per
+kind and drop it (see :class:`BadMessageLog`), so nothing a socket delivers stops a process.
 """
 
 from __future__ import annotations
@@ -28,7 +33,63 @@ TOPIC_TRACKS = "tracks"
 TOPIC_SIZES = "sizes"
 TOPIC_STATUS = "status"
 TOPIC_ERROR = "error"
+#: internal data-path topics: saver acknowledgements, end-of-run/recording markers, skip notices
+TOPIC_ACK = "ack"
+TOPIC_END = "end"
+TOPIC_SKIP = "skip"
 TOPICS = (TOPIC_FRAMES, TOPIC_LOCS, TOPIC_TRACKS, TOPIC_SIZES, TOPIC_STATUS, TOPIC_ERROR)
+#: dtype kinds a frame or table buffer may have (bool, signed, unsigned, float)
+NUMERIC_KINDS = "biuf"
+
+
+class BadMessage(ValueError):
+    """A received message that does not follow the protocol.
+
+    Attributes
+    ----------
+    kind : str
+        A short label of what is wrong (e.g. ``"header is not JSON"``), the key for logging once.
+    """
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+def require(header: dict[str, Any], **fields: type | tuple[type, ...]) -> None:
+    """Check that ``header`` has each field with the given type (bool is not an int here).
+
+    Raises
+    ------
+    BadMessage
+        Naming the first missing or mistyped field.
+    """
+    for name, expected in fields.items():
+        if name not in header:
+            raise BadMessage(f"missing field {name!r}")
+        value = header[name]
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            raise BadMessage(f"field {name!r} has the wrong type", repr(value)[:80])
+
+
+class BadMessageLog:
+    """Counts bad messages and logs each kind once (through ``log``), so a flood is one line."""
+
+    def __init__(self, log: Any):
+        self.log = log
+        self.count = 0
+        self.kinds: set[str] = set()
+
+    def __call__(self, error: BadMessage, where: str) -> None:
+        """Count ``error``; log it if its kind was not seen before."""
+        self.count += 1
+        if error.kind not in self.kinds:
+            self.kinds.add(error.kind)
+            self.log(
+                f"dropped a bad message on {where} ({error}); later ones of this kind are "
+                "only counted"
+            )
 
 
 @dataclass
@@ -129,12 +190,86 @@ def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: in
     socket.send_multipart([topic.encode(), _dumps({"kind": "json", **payload})], flags=flags)
 
 
-def _as_array(part: zmq.Frame | bytes, dtype: str, shape: Any) -> np.ndarray:
-    """A read-only array viewing the message's memory (no copy)."""
-    buffer = part.buffer if isinstance(part, zmq.Frame) else part
-    array = np.frombuffer(buffer, dtype=np.dtype(dtype)).reshape(shape)
+def _numeric_dtype(text: Any) -> np.dtype:
+    try:
+        dtype = np.dtype(text) if isinstance(text, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in NUMERIC_KINDS:
+        raise BadMessage("not a numeric dtype", repr(text)[:80])
+    return dtype
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= 4
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value)
+    ):
+        raise BadMessage("bad shape", repr(value)[:80])
+    return tuple(value)
+
+
+def _as_array(part: zmq.Frame | bytes, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only array viewing the message's memory (no copy), its size checked first."""
+    dtype = _numeric_dtype(dtype)
+    buffer = part.buffer if isinstance(part, zmq.Frame) else memoryview(part)
+    if buffer.nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise BadMessage(
+            "buffer size does not match shape and dtype",
+            f"{buffer.nbytes} bytes for {shape} {dtype.str}",
+        )
+    array = np.frombuffer(buffer, dtype=dtype).reshape(shape)
     array.flags.writeable = False
     return array
+
+
+def decode(parts: list[zmq.Frame] | list[bytes]) -> Message:
+    """Check and decode the parts of a multipart message.
+
+    Raises
+    ------
+    BadMessage
+        If anything does not follow the protocol (see the module notes).
+    """
+    raw = [part.bytes if isinstance(part, zmq.Frame) else part for part in parts[:2]]
+    if len(parts) < 2:
+        raise BadMessage("fewer than two parts")
+    try:
+        topic = raw[0].decode()
+        header = json.loads(raw[1])
+    except (UnicodeDecodeError, ValueError):
+        raise BadMessage("header is not JSON") from None
+    if not isinstance(header, dict):
+        raise BadMessage("header is not a JSON object")
+    buffers = parts[2:]
+    kind = header.get("kind")
+    if kind == "frame":
+        require(header, seq=int, t=(int, float))
+        if len(buffers) != 1:
+            raise BadMessage("a frame needs exactly one buffer")
+        data: Any = _as_array(buffers[0], header.get("dtype"), _shape(header.get("shape")))
+    elif kind == "table":
+        require(header, n=int, columns=list)
+        columns = header["columns"]
+        if header["n"] < 0 or len(buffers) != len(columns):
+            raise BadMessage("table buffers do not match its columns")
+        if not all(isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) for c in columns):
+            raise BadMessage("bad table columns", repr(columns)[:80])
+        data = pd.DataFrame(
+            {
+                name: _as_array(part, dtype, (header["n"],))
+                for (name, dtype), part in zip(columns, buffers, strict=True)
+            },
+            columns=[name for name, _ in columns],
+        )
+    elif kind == "json":
+        if buffers:
+            raise BadMessage("a json message has no buffers")
+        data = None
+    else:
+        raise BadMessage("unknown message kind", repr(kind)[:80])
+    return Message(topic, header, data)
 
 
 def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
@@ -144,31 +279,18 @@ def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
     ------
     zmq.Again
         With ``flags=zmq.NOBLOCK`` when no message is waiting.
+    BadMessage
+        If the message does not follow the protocol (it is consumed: the next call reads the
+        next message).
     """
-    parts = socket.recv_multipart(flags=flags, copy=False)
-    topic = parts[0].bytes.decode()
-    header = json.loads(parts[1].bytes)
-    kind = header.get("kind")
-    if kind == "frame":
-        data: Any = _as_array(parts[2], header["dtype"], header["shape"])
-    elif kind == "table":
-        data = pd.DataFrame(
-            {
-                name: _as_array(part, dtype, (header["n"],))
-                for (name, dtype), part in zip(header["columns"], parts[2:], strict=False)
-            },
-            columns=[name for name, _ in header["columns"]],
-        )
-    else:
-        data = None
-    return Message(topic, header, data)
+    return decode(socket.recv_multipart(flags=flags, copy=False))
 
 
 def recv_frame(socket: zmq.Socket, flags: int = 0) -> tuple[str, dict[str, Any], np.ndarray]:
     """Receive one frame message as ``(topic, header, read-only ndarray view)``."""
     message = recv_message(socket, flags)
     if message.header.get("kind") != "frame":
-        raise ValueError(f"expected a frame message, got {message.header.get('kind')!r}")
+        raise BadMessage("expected a frame message", repr(message.header.get("kind"))[:80])
     return message.topic, message.header, message.data
 
 
@@ -176,5 +298,5 @@ def recv_table(socket: zmq.Socket, flags: int = 0) -> tuple[str, dict[str, Any],
     """Receive one table message as ``(topic, header, DataFrame)``."""
     message = recv_message(socket, flags)
     if message.header.get("kind") != "table":
-        raise ValueError(f"expected a table message, got {message.header.get('kind')!r}")
+        raise BadMessage("expected a table message", repr(message.header.get("kind"))[:80])
     return message.topic, message.header, message.data

@@ -70,6 +70,7 @@ class SaveBuffer:
         self.frames: collections.deque[Queued] = collections.deque()
         self.bytes = 0
         self.next_to_send = 0  # index into ``frames``
+        self.highest_sent = -1  # seq of the newest frame ever handed to the socket
 
     def room_for(self, frame: np.ndarray) -> bool:
         """True if ``frame`` fits in the buffer."""
@@ -101,6 +102,7 @@ class SaveBuffer:
             except zmq.Again:
                 return
             self.next_to_send += 1
+            self.highest_sent = max(self.highest_sent, seq)
 
     @property
     def all_sent(self) -> bool:
@@ -253,14 +255,24 @@ class Acquisition:
                 self.w.stopping = True
 
     def read_acks(self) -> None:
-        """Forget frames the saver has written; resend all unwritten ones to a new saver."""
-        while True:
+        """Forget frames the saver has written; resend all unwritten ones to a new saver.
+
+        An ack must name a frame already sent (``saved_seq`` <= the newest sent seq): any
+        other is dropped as bad, so a stray message cannot make the buffer forget a frame.
+        """
+        while (message := self.w.receive(self.acks, "save_ack")) is not None:
+            ack = message.header
             try:
-                ack = transport.recv_message(self.acks, zmq.NOBLOCK).header
-            except zmq.Again:
-                break
-            self.save_buffer.acknowledge(int(ack["saved_seq"]))
-            if ack.get("hello"):
+                transport.require(ack, saved_seq=int)
+                if ack["saved_seq"] > self.save_buffer.highest_sent:
+                    raise transport.BadMessage(
+                        "ack of a frame never sent", f"saved_seq {ack['saved_seq']}"
+                    )
+            except transport.BadMessage as error:
+                self.w.bad_messages(error, "acquisition's save_ack socket")
+                continue
+            self.save_buffer.acknowledge(ack["saved_seq"])
+            if ack.get("hello") is True:
                 self.save_buffer.rewind()
 
     def feed_saver(self) -> None:
@@ -269,7 +281,10 @@ class Acquisition:
         if self.end_requested and self.save_buffer.all_sent:
             try:
                 transport.send_json(
-                    self.save, "end", {"end": True, "reason": self.end_requested}, flags=zmq.NOBLOCK
+                    self.save,
+                    transport.TOPIC_END,
+                    {"end": True, "reason": self.end_requested},
+                    flags=zmq.NOBLOCK,
                 )
                 self.end_requested = None
             except zmq.Again:
@@ -333,7 +348,7 @@ class Acquisition:
             skipped = self.track_queue.popleft()
             self.track_bytes -= skipped[2].nbytes
             self.counters["frames_untracked"] += 1
-            transport.send_json(self.to_linker, "skip", {"skip": [skipped[0]]})
+            transport.send_json(self.to_linker, transport.TOPIC_SKIP, {"skip": [skipped[0]]})
         self.track_queue.append((self.seq, t, frame))
         self.track_bytes += frame.nbytes
 
@@ -343,7 +358,9 @@ class Acquisition:
         self.camera.stop()
         self.end_recording("end of acquisition")
         if self.to_linker is not None:
-            transport.send_json(self.to_linker, "end", {"end": True, "last_seq": self.seq - 1})
+            transport.send_json(
+                self.to_linker, transport.TOPIC_END, {"end": True, "last_seq": self.seq - 1}
+            )
         self.beat(Event.FINISHED)
 
     def end_recording(self, reason: str) -> None:

@@ -21,11 +21,12 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import setproctitle
 import zmq
 
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
-from napari_pynta.live.protocol import Command, Event
+from napari_pynta.live.protocol import Command, Event, process_title
 
 #: seconds between two heartbeats of a worker
 HEARTBEAT_S = 0.2
@@ -50,6 +51,7 @@ class Worker:
         self.poller = zmq.Poller()
         self.poller.register(self.control, zmq.POLLIN)
         self.handled: set[int] = set()
+        self.bad_messages = transport.BadMessageLog(self.warn)
         self.stopping = False
         self._last_beat = 0.0
         self.parent_died = threading.Event()
@@ -74,8 +76,13 @@ class Worker:
         return sock
 
     def report(self, event: str, **payload: Any) -> None:
-        """Send a status message to the supervisor (heartbeats are dropped if it is not reading)."""
+        """Send a status message to the supervisor (heartbeats are dropped if it is not reading).
+
+        Every report but an ``ack`` carries ``bad_messages``, the count of dropped bad messages.
+        """
         flags = zmq.NOBLOCK if event == Event.HEARTBEAT else 0
+        if event != Event.ACK:
+            payload.setdefault("bad_messages", self.bad_messages.count)
         try:
             transport.send_json(
                 self.status,
@@ -85,6 +92,23 @@ class Worker:
             )
         except zmq.Again:
             pass
+
+    def warn(self, text: str) -> None:
+        """Report a problem that does not stop the worker (shown to the user, not a failure)."""
+        self.report(Event.WARNING, warning=text)
+
+    def receive(self, socket: zmq.Socket, where: str) -> transport.Message | None:
+        """The next valid message waiting on ``socket``, or None; bad ones are counted, dropped.
+
+        ``where`` names the socket (its endpoint) in the log line of a bad message.
+        """
+        while True:
+            try:
+                return transport.recv_message(socket, zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            except transport.BadMessage as error:
+                self.bad_messages(error, f"{self.name}'s {where} socket")
 
     def error(self, text: str) -> None:
         """Report an error on the ``error`` topic."""
@@ -125,13 +149,14 @@ class Worker:
     def commands(self) -> list[dict[str, Any]]:
         """New control commands (acknowledged), without waiting."""
         received = []
-        while True:
-            try:
-                message = transport.recv_message(self.control, zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        while (message := self.receive(self.control, "control")) is not None:
             command = message.header
-            ident = int(command.get("id", -1))
+            try:
+                transport.require(command, id=int, cmd=str)
+            except transport.BadMessage as error:
+                self.bad_messages(error, f"{self.name}'s control socket")
+                continue
+            ident = command["id"]
             if ident not in self.handled:
                 self.handled.add(ident)
                 received.append(command)
@@ -153,7 +178,12 @@ class Worker:
 
 
 def run(name: str, endpoints: LiveEndpoints, body: Callable[[Worker], None]) -> None:
-    """Run ``body`` and turn any exception into an error report plus a non-zero exit code."""
+    """Run ``body`` and turn any exception into an error report plus a non-zero exit code.
+
+    The process is renamed first (:func:`~napari_pynta.live.protocol.process_title`), so ``ps``
+    and ``top`` show each worker's role.
+    """
+    setproctitle.setproctitle(process_title(name))
     worker = Worker(name, endpoints)
     code = 0
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import collections
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import zmq
 
+from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.protocol import Command, Event
@@ -77,19 +79,19 @@ def _link(w: Worker) -> None:
     finished = False
     while not w.stopping:
         events = dict(w.poller.poll(50))
-        while incoming in events:
+        while incoming in events and (message := w.receive(incoming, "locs_in")) is not None:
             try:
-                message = transport.recv_message(incoming, zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            header = message.header
-            if header.get("end"):
-                end_seq = int(header["last_seq"])
-            elif "skip" in header:
-                for skipped in header["skip"]:
-                    pending[int(skipped)] = (time.perf_counter(), None)
-            elif int(header["seq"]) >= expected:
-                pending[int(header["seq"])] = (time.perf_counter(), message.data)
+                kind, value = _incoming(message)
+            except transport.BadMessage as error:
+                w.bad_messages(error, "linker's locs_in socket")
+                continue
+            if kind == transport.TOPIC_END:
+                end_seq = value
+            elif kind == transport.TOPIC_SKIP:
+                for skipped in value:
+                    pending[skipped] = (time.perf_counter(), None)
+            elif value >= expected:
+                pending[value] = (time.perf_counter(), message.data)
         busy_until = time.perf_counter() + LINK_SLICE_S  # then report and read commands
         while time.perf_counter() < busy_until:
             if expected in pending:
@@ -147,3 +149,23 @@ def _link(w: Worker) -> None:
         for command in w.commands():
             if command.get("cmd") == Command.STOP:
                 w.stopping = True
+
+
+def _incoming(message: transport.Message) -> tuple[str, Any]:
+    """What a message on ``locs_in`` is: ``(end, last seq)``, ``(skip, [seq, ...])`` or
+    ``(locs, seq)``; raises :class:`~napari_pynta.live.transport.BadMessage` for anything else."""
+    header = message.header
+    if message.topic == transport.TOPIC_END:
+        transport.require(header, last_seq=int)
+        return transport.TOPIC_END, header["last_seq"]
+    if message.topic == transport.TOPIC_SKIP:
+        transport.require(header, skip=list)
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in header["skip"]):
+            raise transport.BadMessage("skip list holds a non-integer")
+        return transport.TOPIC_SKIP, header["skip"]
+    if message.topic != transport.TOPIC_LOCS or header["kind"] != "table":
+        raise transport.BadMessage("not localizations", repr(message.topic)[:80])
+    transport.require(header, seq=int)
+    if tuple(message.data.columns) != LOCALIZATION_COLUMNS:
+        raise transport.BadMessage("not the localization columns", str(list(message.data.columns)))
+    return transport.TOPIC_LOCS, header["seq"]

@@ -39,10 +39,13 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
     busy_s = 0.0
     while not w.stopping:
         events = dict(w.poller.poll(100))
-        if frames in events:
-            _, header, frame = transport.recv_frame(frames)
+        message = w.receive(frames, "locate") if frames in events else None
+        if message is not None and message.header["kind"] != "frame":
+            w.bad_messages(transport.BadMessage("not a frame"), "locator's locate socket")
+        elif message is not None:
+            header = message.header
             start = time.perf_counter()
-            features = detect.locate(frame, engine, frame_number=int(header["seq"]), **detection)
+            features = detect.locate(message.data, engine, frame_number=header["seq"], **detection)
             busy_s += time.perf_counter() - start
             transport.send_table(
                 out, transport.TOPIC_LOCS, features, seq=header["seq"], t=header["t"]

@@ -64,7 +64,7 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
         w.error(f"cannot record to {path!r}: {error}")
         return
     last_seq = int(store.seq[-1]) if store.n_frames else -1
-    transport.send_json(acks, "ack", {"hello": True, "saved_seq": last_seq})
+    transport.send_json(acks, transport.TOPIC_ACK, {"hello": True, "saved_seq": last_seq})
     w.poller.register(incoming, zmq.POLLIN)
     w.report(Event.RECORDING, path=path, frames_saved=store.n_frames, last_seq=last_seq)
     missing = 0
@@ -78,14 +78,18 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
         seqs: list[int] = []
         events = dict(w.poller.poll(100))
         while incoming in events and len(block) < SAVE_BLOCK_FRAMES:
-            try:
-                message = transport.recv_message(incoming, zmq.NOBLOCK)
-            except zmq.Again:
+            message = w.receive(incoming, "save")
+            if message is None:
                 break
-            if message.header.get("end"):
+            if message.topic == transport.TOPIC_END:
                 ended = True
                 break
-            seq = int(message.header["seq"])
+            try:
+                _check_frame(message, store)
+            except transport.BadMessage as error:
+                w.bad_messages(error, "saver's save socket")
+                continue
+            seq = message.header["seq"]
             previous = seqs[-1] if seqs else last_seq
             if seq <= previous or (resync and seq != previous + 1):
                 continue  # already stored, or sent before the resend started
@@ -102,7 +106,9 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
         if block:
             store.append(np.stack(block), timestamps_s=times, seq=seqs)
             last_seq = seqs[-1]
-            transport.send_json(acks, "ack", {"saved_seq": last_seq}, flags=zmq.NOBLOCK)
+            transport.send_json(
+                acks, transport.TOPIC_ACK, {"saved_seq": last_seq}, flags=zmq.NOBLOCK
+            )
         for other in w.commands():
             if other.get("cmd") == Command.STOP:
                 w.stopping = ended = True
@@ -123,3 +129,14 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
         last_seq=last_seq,
         frames_missing=missing,
     )
+
+
+def _check_frame(message: transport.Message, store: Any) -> None:
+    """Raise :class:`~napari_pynta.live.transport.BadMessage` unless a frame of this store."""
+    if message.topic != transport.TOPIC_FRAMES or message.header.get("kind") != "frame":
+        raise transport.BadMessage("not a frame", repr(message.topic)[:80])
+    frame = message.data
+    if frame.shape != tuple(store.frame_shape) or frame.dtype != store.dtype:
+        raise transport.BadMessage(
+            "frame does not match the store", f"{frame.shape} {frame.dtype.str}"
+        )
