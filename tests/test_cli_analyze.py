@@ -162,6 +162,13 @@ def test_unreadable_paths_exit_with_code_2(capsys, tmp_path, make, message):
     assert code == 2 and out == "" and "pynta analyze: error:" in err and message in err
 
 
+def test_store_with_a_deleted_frame_chunk_fails_naming_the_frame(capsys, store_path):
+    (store_path / "0" / "c" / "17" / "0" / "0").unlink()
+    code, out, err = run(capsys, store_path, "--json")
+    assert code == 2 and out == ""
+    assert "frame 17 (0/c/17/0/0) missing on disk" in err and "pynta verify" in err
+
+
 def test_empty_store_is_reported(capsys, tmp_path):
     MovieStore.create(tmp_path / "empty.zarr", (32, 32), np.uint16, {"pixel_size_um": 0.2}).close()
     code, _, err = run(capsys, tmp_path / "empty.zarr", "--json")

@@ -127,3 +127,43 @@ def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, arguments, name
     assert main(["simulate", str(out), "--shape", "16", "16", *arguments]) == 2
     assert named in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_pynta_store(tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("unrelated")
+    code = main(["simulate", str(folder), "--overwrite", "--frames", "2", "--shape", "16", "16"])
+    assert code == 2 and "not a pynta store" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.rglob("*")] == ["data", "keep.txt"]
+    assert (folder / "keep.txt").read_text() == "unrelated"
+
+
+def test_too_big_a_simulation_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "big.zarr"
+    code = main(["simulate", str(out), "--particles", "10000000", "--frames", "200"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--particles 10000000" in err and "GB of memory; the limit is" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_simulation_leaves_no_store_and_keeps_the_old_one(tmp_path, monkeypatch):
+    from napari_pynta.simulate import BrownianScene
+
+    out = tmp_path / "movie.zarr"
+    argv = ["simulate", str(out), "--frames", "70", "--shape", "16", "16", "--particles", "2"]
+    assert main(argv) == 0
+    produced = []
+    original = BrownianScene.next_frame
+
+    def interrupted(self):
+        if len(produced) == 66:  # after one block of frames was written
+            raise KeyboardInterrupt
+        produced.append(1)
+        return original(self)
+
+    monkeypatch.setattr(BrownianScene, "next_frame", interrupted)
+    assert main([*argv, "--overwrite", "--seed", "9"]) == 130
+    assert [p.name for p in tmp_path.iterdir()] == ["movie.zarr"]  # no partial store left
+    assert MovieStore.open(out).n_frames == 70  # the old movie is untouched

@@ -169,6 +169,32 @@ def test_corrupt_tiff_raises_data_error_naming_it(tmp_path):
         open_movie(path)
 
 
+def truncate_to_half(path):
+    with open(path, "r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+
+
+def test_truncated_tiff_fails_on_read_with_one_line_naming_it(tmp_path):
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, grey_movie(20, shape=(64, 64)))
+    truncate_to_half(path)
+    movie = open_movie(path)  # the pages before the cut still read
+    assert movie.frames.shape[0] == 20
+    movie.frames[0].compute()
+    with pytest.raises(PyntaDataError, match="cut.tif.*truncated or corrupt") as caught:
+        movie.frames.compute()
+    assert "\n" not in str(caught.value)
+
+
+def test_truncated_compressed_tiff_is_refused_not_shortened(tmp_path):
+    """tifffile falls back to the first page when the described stack cannot be read."""
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, grey_movie(20, shape=(64, 64)), compression="zlib")
+    truncate_to_half(path)
+    with pytest.raises(PyntaDataError, match="describes 20 images but only 1"):
+        open_movie(path)
+
+
 # ---------------------------------------------------------------------------- folders
 def test_folder_of_png_frames_in_natural_order(tmp_path):
     frames = grey_movie(12, dtype=np.uint8)

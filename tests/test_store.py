@@ -293,6 +293,37 @@ def test_existing_path_needs_overwrite(store_path):
     assert MovieStore.create(store_path, (8, 8), "uint8", METADATA, overwrite=True).n_frames == 0
 
 
+@pytest.mark.parametrize("kind", ["folder", "file", "zarr group not written by pynta"])
+def test_overwrite_refuses_anything_but_a_pynta_store_and_leaves_it_intact(tmp_path, kind):
+    target = tmp_path / "precious"
+    if kind == "file":
+        target.write_text("thesis draft")
+    else:
+        target.mkdir()
+        (target / "notes.txt").write_text("thesis draft")
+        if kind.startswith("zarr"):
+            (target / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(PyntaInputError, match="not a pynta store"):
+        MovieStore.create(target, (8, 8), "uint8", METADATA, overwrite=True)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    text = target.read_text() if kind == "file" else (target / "notes.txt").read_text()
+    assert text == "thesis draft"
+
+
+def test_absent_frame_is_an_error_naming_it_never_zeros(store_path):
+    frames = random_frames(6, seed=7)
+    frames[2] = 0  # a dark frame is data: it is written, not left to the fill value
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(frames)
+    np.testing.assert_array_equal(MovieStore.open(store_path).as_dask().compute(), frames)
+    (store_path / "0" / "c" / "4" / "0" / "0").unlink()
+    lazy = MovieStore.open(store_path).as_dask()
+    np.testing.assert_array_equal(lazy[:4].compute(), frames[:4])  # the others still read
+    with pytest.raises(PyntaDataError, match=r"frame 4 \(0/c/4/0/0\) missing"):
+        lazy.compute()
+
+
 def test_missing_or_foreign_path_raises_data_error_naming_it(tmp_path):
     missing = tmp_path / "nothing.zarr"
     with pytest.raises(PyntaDataError, match="nothing.zarr"):

@@ -20,6 +20,7 @@ import imageio.v3 as iio
 import numpy as np
 import tifffile
 import zarr
+from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.store import MovieStore
@@ -161,14 +162,67 @@ def _open_tiff(path: Path) -> Movie:
         tif = tifffile.TiffFile(path)
         series = tif.series[0]
         axes = series.axes
-        pixels = da.from_zarr(zarr.open_array(series.aszarr(), mode="r"))
+        lazy = zarr.open_array(series.aszarr(), mode="r")
+        pixels = da.from_array(
+            _ReadErrorsNamed(lazy, path),
+            chunks=lazy.chunks,
+            name="pynta-tiff-" + tokenize(str(path), path.stat().st_mtime_ns),
+            meta=np.empty((0,) * lazy.ndim, dtype=lazy.dtype),
+        )
         metadata = _tiff_metadata(tif)
     except Exception as exc:  # tifffile and zarr raise many kinds on damaged files
         raise PyntaDataError(f"cannot read TIFF {str(path)!r}: {exc}") from exc
+    _check_described_frames(tif, series, path)
     _check_integer(np.dtype(series.dtype), path)
     frames = _tiff_to_tyx(pixels, axes, path)
     _check_not_empty(frames, path)
     return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
+
+
+class _ReadErrorsNamed:
+    """Array-like over a lazily read file: any read error becomes a one-line PyntaDataError.
+
+    tifffile and zarr raise many kinds of errors on a truncated or corrupt file when a frame is
+    finally read (inside a dask computation); the user gets the file name and the cause instead
+    of a traceback.
+    """
+
+    def __init__(self, array: Any, source: Path) -> None:
+        self._array = array
+        self._source = source
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self._array[key])
+        except Exception as exc:  # imaging libraries raise many kinds on damaged files
+            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise PyntaDataError(
+                f"cannot read {str(self._source)!r} (truncated or corrupt?): "
+                f"{type(exc).__name__}: {cause}"
+            ) from None
+
+
+def _check_described_frames(tif: tifffile.TiffFile, series: Any, path: Path) -> None:
+    """Refuse a TIFF whose own description promises more images than it holds (truncated)."""
+    described = None
+    if tif.shaped_metadata:
+        shape = tif.shaped_metadata[0].get("shape")
+        described = int(np.prod(shape[:-2])) if shape and len(shape) > 2 else None
+    elif tif.imagej_metadata:
+        described = tif.imagej_metadata.get("images")
+    found = int(np.prod(series.shape[:-2])) if len(series.shape) > 2 else 1
+    if "S" in series.axes:
+        found //= series.shape[series.axes.index("S")]
+        if described is not None and tif.shaped_metadata:
+            described //= series.shape[series.axes.index("S")]
+    if described is not None and int(described) > found:
+        raise PyntaDataError(
+            f"cannot read TIFF {str(path)!r}: it describes {int(described)} images but only "
+            f"{found} can be read (truncated file?)"
+        )
 
 
 def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:

@@ -366,6 +366,31 @@ def render_expected_photons(
     return image.reshape(shape).astype(np.float32)
 
 
+def _box_margin_px(settings: SimulationSettings) -> int:
+    """Lateral margin of the simulation box around the field of view, pixels."""
+    return math.ceil(_PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
+
+
+def box_particle_count(settings: SimulationSettings) -> int:
+    """Number of particles a :class:`BrownianScene` simulates (view, margin and depth).
+
+    Parameters
+    ----------
+    settings : SimulationSettings
+        The simulation settings.
+
+    Returns
+    -------
+    int
+        ``n_particles`` scaled from the imaged volume to the whole simulation box.
+    """
+    height, width = settings.shape
+    margin_px = _box_margin_px(settings)
+    box_area_px = (height + 2 * margin_px) * (width + 2 * margin_px)
+    volume_ratio = box_area_px / (height * width) * settings.depth_um / settings.focal_depth_um
+    return int(round(settings.n_particles * volume_ratio))
+
+
 class BrownianScene:
     """A never-ending simulated NTA sample; each :meth:`next_frame` advances one frame interval.
 
@@ -385,7 +410,7 @@ class BrownianScene:
         self._frame_index = 0
 
         height, width = settings.shape
-        margin_px = math.ceil(_PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
+        margin_px = _box_margin_px(settings)
         pixel = settings.pixel_size_um
         half_depth = settings.depth_um / 2.0
         self._box_low_um = np.array(
@@ -394,9 +419,7 @@ class BrownianScene:
         self._box_high_um = np.array(
             [(height - 0.5 + margin_px) * pixel, (width - 0.5 + margin_px) * pixel, half_depth]
         )
-        box_area_px = (height + 2 * margin_px) * (width + 2 * margin_px)
-        volume_ratio = box_area_px / (height * width) * settings.depth_um / settings.focal_depth_um
-        n_box = int(round(settings.n_particles * volume_ratio))
+        n_box = box_particle_count(settings)
 
         fractions = np.array([p.fraction for p in settings.populations])
         counts = _allocate_counts(fractions, n_box)

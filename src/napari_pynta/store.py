@@ -18,6 +18,7 @@ import datetime as _dt
 import json
 import math
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,16 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import zarr
-from zarr.codecs import BloscCodec
+from dask.base import tokenize
+from zarr.codecs import BloscCodec, ShardingCodec
 
-from napari_pynta import __version__
+from napari_pynta import __version__, shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.sample import SAMPLE_KEYS, validate_sample_value
 
 FORMAT_VERSION = 1
+#: format versions this module reads
+FORMAT_VERSIONS = (1,)
 FRAMES_PATH = "0"
 TIMESTAMPS_PATH = "timestamps_s"
 SEQ_PATH = "seq"
@@ -228,6 +232,53 @@ def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
     return PyntaDataError(f"cannot open pynta movie store {str(path)!r}: {reason}")
 
 
+def is_pynta_store(path: str | Path) -> bool:
+    """True if ``path`` is a folder whose ``zarr.json`` is a group written by pynta.
+
+    Only the root metadata is read: a zarr v3 group with a ``"pynta"`` attribute holding a
+    ``format_version``.
+    """
+    try:
+        root = json.loads((Path(path) / "zarr.json").read_text(encoding="utf-8"))
+        return root.get("node_type") == "group" and "format_version" in root["attributes"]["pynta"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def check_replaceable(path: str | Path, overwrite: bool) -> None:
+    """Raise unless a store may be created at ``path``.
+
+    A new path is always allowed; an existing one only with ``overwrite`` and only if it is a
+    pynta store (:func:`is_pynta_store`): any other file or folder is never replaced.
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the path and why it cannot be replaced.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not overwrite:
+        raise PyntaInputError(
+            f"path {str(path)!r} already exists; choose another path or pass overwrite=True"
+        )
+    if not is_pynta_store(path):
+        kind = "folder" if path.is_dir() else "file"
+        raise PyntaInputError(
+            f"refusing to overwrite {str(path)!r}: this {kind} is not a pynta store (no zarr.json "
+            "with a 'pynta' attribute), and overwrite only ever replaces a pynta store; "
+            "choose another path or remove it yourself"
+        )
+
+
+def remove_store(path: str | Path) -> None:
+    """Delete the pynta store at ``path`` (nothing else: see :func:`check_replaceable`)."""
+    check_replaceable(path, overwrite=True)
+    if Path(path).exists():
+        shutil.rmtree(path)
+
+
 def _complete_frames(frames: zarr.Array, timestamps: zarr.Array, seq: zarr.Array) -> int:
     """Number of leading frames whose pixels, timestamp and seq were all written.
 
@@ -237,6 +288,94 @@ def _complete_frames(frames: zarr.Array, timestamps: zarr.Array, seq: zarr.Array
     length = min(frames.shape[0], timestamps.shape[0], seq.shape[0])
     unwritten = np.flatnonzero(np.asarray(seq[:length]) < 0)
     return int(unwritten[0]) if unwritten.size else length
+
+
+class FramesLayout:
+    """Where the frames array keeps each frame on disk, to tell present frames from absent ones.
+
+    zarr reads an absent chunk as its fill value (zeros); a movie frame is never allowed to be
+    read that way. A frame is present when its chunk file exists or, for a sharded array, when
+    its shard's index lists its inner chunk.
+
+    Parameters
+    ----------
+    frames : zarr.Array
+        The frames array (T, Y, X) of a store.
+    root : Path
+        Its directory.
+    """
+
+    def __init__(self, frames: zarr.Array, root: Path) -> None:
+        metadata = frames.metadata
+        self.root = root
+        self.key_encoding = metadata.chunk_key_encoding
+        self.frames_per_file = int(metadata.chunk_grid.chunk_shape[0])
+        codec = metadata.codecs[0]
+        self.sharded = isinstance(codec, ShardingCodec)
+        self.frames_per_chunk = int(codec.chunk_shape[0]) if self.sharded else self.frames_per_file
+        self.index_at_start = self.sharded and codec.index_location.value == "start"
+
+    def file_of(self, frame: int) -> Path:
+        """The chunk (or shard) file holding ``frame``."""
+        key = self.key_encoding.encode_chunk_key((frame // self.frames_per_file, 0, 0))
+        return self.root / key
+
+    def present(self, start: int, stop: int) -> np.ndarray:
+        """Boolean mask of the frames ``start..stop-1`` whose data is on disk.
+
+        Raises
+        ------
+        PyntaDataError
+            If a shard index is damaged (naming the shard file).
+        """
+        mask = np.zeros(max(stop - start, 0), dtype=bool)
+        per_file = self.frames_per_file
+        for first in range(start - start % per_file, stop, per_file):
+            lo, hi = max(first, start), min(first + per_file, stop)
+            path = self.file_of(first)
+            if self.sharded:
+                n_inner = per_file // self.frames_per_chunk
+                index = shards.read_index(path, n_inner, self.index_at_start)
+                inner = np.repeat(shards.present(index, n_inner), self.frames_per_chunk)
+                mask[lo - start : hi - start] = inner[lo - first : hi - first]
+            else:
+                mask[lo - start : hi - start] = path.is_file()
+        return mask
+
+    def missing_error(self, frames: np.ndarray, source: Path) -> PyntaDataError:
+        """The error for absent ``frames`` (indices), naming the first ones and their files."""
+        shown = ", ".join(
+            f"{int(t)} ({self.file_of(int(t)).relative_to(source)})" for t in frames[:3]
+        )
+        more = f" and {len(frames) - 3} more" if len(frames) > 3 else ""
+        return PyntaDataError(
+            f"store {str(source)!r} is damaged: frame {shown}{more} missing on disk; "
+            f"run `pynta verify {source}` for a full report"
+        )
+
+
+class _CheckedFrames:
+    """Array-like view of the first ``n`` frames that refuses to read an absent frame as zeros."""
+
+    def __init__(self, frames: zarr.Array, n: int, layout: FramesLayout, source: Path) -> None:
+        self._frames = frames
+        self._layout = layout
+        self._source = source
+        self.shape = (n, *frames.shape[1:])
+        self.dtype = frames.dtype
+        self.ndim = 3
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        first = key[0]
+        frames = range(self.shape[0])[first] if isinstance(first, slice) else [first]
+        if len(frames):
+            start, stop = min(frames), max(frames) + 1
+            present = self._layout.present(start, stop)
+            absent = [t for t in frames if not present[t - start]]
+            if absent:
+                raise self._layout.missing_error(np.asarray(absent), self._source)
+        return np.asarray(self._frames[key])
 
 
 class MovieStore:
@@ -255,7 +394,8 @@ class MovieStore:
         self._group = group
         self._mode = mode
         self._closed = False
-        self._frames = group[FRAMES_PATH]
+        # a dark frame equal to the fill value is still written: an absent chunk means damage
+        self._frames = group[FRAMES_PATH].with_config({"write_empty_chunks": True})
         self._timestamps = group[TIMESTAMPS_PATH]
         self._seq = group[SEQ_PATH]
         self._n_frames = _complete_frames(self._frames, self._timestamps, self._seq)
@@ -286,12 +426,17 @@ class MovieStore:
             Acquisition metadata (see :func:`validate_metadata`). ``software_version`` is set to
             this package's version and ``start_time`` defaults to now (UTC).
         overwrite : bool
-            Replace an existing store at ``path``.
+            Replace an existing pynta store at ``path``; any other file or folder is refused.
 
         Returns
         -------
         MovieStore
             The store, open for writing.
+
+        Raises
+        ------
+        PyntaInputError
+            If ``path`` exists and ``overwrite`` is False, or if it is not a pynta store.
         """
         path = Path(path)
         shape = _check_frame_shape(frame_shape)
@@ -300,15 +445,9 @@ class MovieStore:
         checked["software_version"] = __version__
         if checked.get("start_time") is None:
             checked["start_time"] = _dt.datetime.now(_dt.UTC).isoformat()
+        check_replaceable(path, overwrite)
         if path.exists():
-            if not overwrite:
-                raise PyntaInputError(
-                    f"path {str(path)!r} already exists; choose another path or pass overwrite=True"
-                )
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+            remove_store(path)
         group = zarr.open_group(
             str(path),
             mode="w-",
@@ -452,10 +591,36 @@ class MovieStore:
         """Acquisition frame number of each frame (int64, length ``n_frames``)."""
         return np.asarray(self._seq[: self._n_frames], dtype=np.int64)
 
+    def array_lengths(self) -> dict[str, int]:
+        """Length on disk of the frames, timestamps and seq arrays (by their store paths).
+
+        A length above ``n_frames`` is a block a writer left incomplete.
+        """
+        arrays = (self._frames, self._timestamps, self._seq)
+        paths = (FRAMES_PATH, TIMESTAMPS_PATH, SEQ_PATH)
+        return {path: int(array.shape[0]) for path, array in zip(paths, arrays, strict=True)}
+
+    @property
+    def layout(self) -> FramesLayout:
+        """Where each frame lives on disk (chunk or shard files)."""
+        return FramesLayout(self._frames, self._path / FRAMES_PATH)
+
     def as_dask(self) -> da.Array:
-        """Return the complete frames as a lazy dask array (T, Y, X), one chunk per frame."""
+        """Return the complete frames as a lazy dask array (T, Y, X), one chunk per frame.
+
+        Reading a frame whose data is missing on disk (a deleted chunk file, a shard whose index
+        does not list it) raises :class:`PyntaDataError` naming the frame and its file: absent
+        frames are never read as zeros.
+        """
         self._check_open()
-        return da.from_zarr(self._frames)[: self._n_frames]
+        checked = _CheckedFrames(self._frames, self._n_frames, self.layout, self._path)
+        name = "pynta-frames-" + tokenize(str(self._path), self._n_frames, time.time_ns())
+        return da.from_array(
+            checked,
+            chunks=(1, *self.frame_shape),
+            name=name,
+            meta=np.empty((0, 0, 0), dtype=self.dtype),
+        )
 
     # ------------------------------------------------------------------ writing
     def _check_open(self) -> None:

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "simulate": "napari_pynta.cli.simulate",
     "analyze": "napari_pynta.cli.analyze",
     "acquire": "napari_pynta.cli.acquire",
+    "verify": "napari_pynta.cli.verify",
 }
 
 

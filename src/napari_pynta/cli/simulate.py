@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.simulate import BrownianScene, Population, SimulationSettings
+from napari_pynta.simulate import (
+    BrownianScene,
+    Population,
+    SimulationSettings,
+    box_particle_count,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HELP = (
     "Simulate a ground-truth NTA movie (Brownian spheres, motion blur, camera noise) and "
@@ -21,6 +32,18 @@ TRUTH_TABLE = "truth"
 
 #: frames written to the store per append
 _BLOCK_FRAMES = 64
+
+#: a simulation may use at most this fraction of the memory available when it starts
+MEMORY_FRACTION = 0.5
+
+# bytes of the estimate, per particle and per pixel (see estimate_memory_bytes)
+_STATE_BYTES_PER_PARTICLE = 4 * 6 * 8  # positions, D, diameter, id and their per-frame copies
+_STEP_BYTES_PER_PARTICLE_SUBSTEP = 10 * 8  # steps, path, step sd, random normals
+# PSF patches, pixel indices, masks and their copies, over 25 x 25 px (PSF + motion blur);
+# calibrated: 30000 particles in view, 20 frames of 256 x 256 px peaked at 1.0 GB, estimate 1.1
+_RENDER_BYTES_PER_VISIBLE = 25 * 25 * 48
+_TRUTH_BYTES_PER_ROW = 3 * 6 * 8  # 6 columns; per-frame tables, their concatenation, the copy
+_FRAME_BYTES_PER_PIXEL = 2 * _BLOCK_FRAMES + 6 * 4  # the block of frames, float32 images
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,12 +158,67 @@ def settings_from_args(args: argparse.Namespace) -> SimulationSettings:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run `pynta simulate`; returns the exit code."""
-    import pandas as pd
-    from tqdm.auto import tqdm
+def estimate_memory_bytes(settings: SimulationSettings, n_frames: int) -> int:
+    """Estimate the peak memory of `pynta simulate` (bytes), before allocating anything.
 
-    from napari_pynta.store import MovieStore
+    The sum of the particle state of the whole simulation box, one frame's random steps over
+    every blur sub-step, the rendering of the particles in view, the ground-truth table of all
+    frames (kept until written) and the block of frames; an upper-end estimate.
+
+    Parameters
+    ----------
+    settings : SimulationSettings
+        The simulation settings.
+    n_frames : int
+        Number of frames.
+
+    Returns
+    -------
+    int
+        Estimated peak memory in bytes.
+    """
+    n_box = box_particle_count(settings)
+    height, width = settings.shape
+    return int(
+        n_box * _STATE_BYTES_PER_PARTICLE
+        + n_box * (settings.blur_substeps + 1) * _STEP_BYTES_PER_PARTICLE_SUBSTEP
+        + settings.n_particles * _RENDER_BYTES_PER_VISIBLE
+        + n_frames * settings.n_particles * _TRUTH_BYTES_PER_ROW
+        + height * width * _FRAME_BYTES_PER_PIXEL
+    )
+
+
+def check_memory(settings: SimulationSettings, n_frames: int) -> None:
+    """Refuse a simulation whose estimated memory exceeds :data:`MEMORY_FRACTION` of what is free.
+
+    Raises
+    ------
+    PyntaInputError
+        Giving the estimate, the limit and the flags that set the size.
+    """
+    import psutil
+
+    needed = estimate_memory_bytes(settings, n_frames)
+    available = psutil.virtual_memory().available
+    limit = MEMORY_FRACTION * available
+    if needed > limit:
+        gb = 1e9
+        raise PyntaInputError(
+            f"--particles {settings.n_particles}, --frames {n_frames}, --shape "
+            f"{settings.shape[0]} {settings.shape[1]} would need about {needed / gb:.1f} GB of "
+            f"memory; the limit is {limit / gb:.1f} GB ({MEMORY_FRACTION:.0%} of the "
+            f"{available / gb:.1f} GB available now): use fewer particles, frames or pixels"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `pynta simulate`; returns the exit code.
+
+    The movie is written to a hidden folder beside ``OUT.zarr`` and renamed to ``OUT.zarr`` only
+    once every frame and the truth are written: an interrupted or failed run leaves nothing
+    (Ctrl-C included) and never touches an existing ``OUT.zarr``.
+    """
+    from napari_pynta.store import check_replaceable, remove_store
 
     settings = settings_from_args(args)
     if args.frames < 1:
@@ -148,30 +226,17 @@ def run(args: argparse.Namespace) -> int:
     truth_csv = Path(args.truth_csv) if args.truth_csv else None
     if truth_csv is not None and not truth_csv.parent.is_dir():
         raise PyntaInputError(f"--truth-csv: folder {str(truth_csv.parent)!r} does not exist")
-    scene = BrownianScene(settings)
-    store = MovieStore.create(
-        args.out, settings.shape, "uint16", scene.metadata, overwrite=args.overwrite
-    )
-    block = np.empty((_BLOCK_FRAMES, *settings.shape), dtype=np.uint16)
-    truths = []
-    with tqdm(
-        total=args.frames,
-        unit="frame",
-        desc="simulating",
-        file=sys.stderr,
-        disable=None,
-        dynamic_ncols=True,
-    ) as bar:
-        for start in range(0, args.frames, _BLOCK_FRAMES):
-            count = min(_BLOCK_FRAMES, args.frames - start)
-            for index in range(count):
-                block[index], truth = scene.next_frame()
-                truths.append(truth)
-            store.append(block[:count])
-            bar.update(count)
-    truth = pd.concat(truths, ignore_index=True)
-    store.write_table(TRUTH_TABLE, truth)
-    store.close()
+    out = Path(args.out)
+    check_replaceable(out, args.overwrite)
+    check_memory(settings, args.frames)
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        truth = _simulate_to(partial, settings, args.frames)
+        if out.exists():
+            remove_store(out)
+        os.replace(partial, out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     if truth_csv is not None:
         truth.to_csv(truth_csv, index=False)
     print(
@@ -180,3 +245,35 @@ def run(args: argparse.Namespace) -> int:
         f"{len(truth) / args.frames:.1f} in view per frame on average"
     )
     return 0
+
+
+def _simulate_to(path: Path, settings: SimulationSettings, n_frames: int) -> pd.DataFrame:
+    """Simulate ``n_frames`` frames into a new store at ``path``; return the ground truth."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from napari_pynta.store import MovieStore
+
+    scene = BrownianScene(settings)
+    store = MovieStore.create(path, settings.shape, "uint16", scene.metadata)
+    block = np.empty((_BLOCK_FRAMES, *settings.shape), dtype=np.uint16)
+    truths = []
+    with tqdm(
+        total=n_frames,
+        unit="frame",
+        desc="simulating",
+        file=sys.stderr,
+        disable=None,
+        dynamic_ncols=True,
+    ) as bar:
+        for start in range(0, n_frames, _BLOCK_FRAMES):
+            count = min(_BLOCK_FRAMES, n_frames - start)
+            for index in range(count):
+                block[index], truth = scene.next_frame()
+                truths.append(truth)
+            store.append(block[:count])
+            bar.update(count)
+    truth = pd.concat(truths, ignore_index=True)
+    store.write_table(TRUTH_TABLE, truth)
+    store.close()
+    return truth

@@ -11,7 +11,6 @@ import shutil
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import zmq
@@ -668,7 +667,9 @@ def _worker_failure(name: str, error: str | None) -> Exception:
 def _check_record_path(path: str, overwrite: bool) -> None:
     if not str(path):
         raise PyntaInputError("record_path must be a path to a new .zarr store")
-    if Path(path).exists() and not overwrite:
-        raise PyntaInputError(
-            f"record_path {str(path)!r} already exists; choose another path or set overwrite"
-        )
+    from napari_pynta.store import check_replaceable  # overwrite replaces only a pynta store
+
+    try:
+        check_replaceable(path, overwrite)
+    except PyntaInputError as error:
+        raise PyntaInputError(f"record_path: {error}") from None

@@ -1,0 +1,37 @@
+"""`pynta verify STORE`: check a recording for damage; exit 1 if anything is wrong."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = (
+    "Check a pynta store: seq contiguous, every frame's data on disk, metadata valid, timestamps "
+    "increasing, tables readable. Prints one line per problem and exits 1 if there is any."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the arguments of `pynta verify`."""
+    parser.add_argument("store", metavar="STORE", help="the pynta .zarr store to check")
+    parser.add_argument(
+        "--read-pixels",
+        action="store_true",
+        help="also decode every frame (reads the whole movie)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `pynta verify`; returns 0 for a sound store, 1 for a damaged one."""
+    from napari_pynta.verify import verify_store
+
+    report = verify_store(args.store, read_pixels=args.read_pixels)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    elif report.ok:
+        print(f"{report.path}: ok, {report.n_frames} frames")
+    else:
+        for problem in report.problems:
+            print(f"{report.path}: {problem.kind}: {problem.message}")
+    return 0 if report.ok else 1

@@ -1,0 +1,265 @@
+"""Check a pynta movie store for damage: what `pynta verify STORE` reports.
+
+Checks, each problem reported on one line:
+
+- the store opens and its root metadata is valid (``pynta`` format version, metadata values,
+  OME-NGFF ``ome`` attribute);
+- the frames, timestamps and seq arrays agree in length (a longer array is a block a writer left
+  incomplete when it was interrupted);
+- ``seq`` is non-negative, strictly increasing and contiguous (a gap is frames that never reached
+  the store);
+- every frame's data is on disk (chunk file present, or listed by its shard's index);
+- timestamps are finite (or all unknown) and strictly increasing;
+- every table listed reads back;
+- optionally, every frame decodes (``read_pixels``: reads the whole movie).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+
+#: frames decoded per read when ``read_pixels`` is asked
+_READ_BLOCK = 64
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of damage found in a store.
+
+    Attributes
+    ----------
+    kind : str
+        ``unreadable``, ``metadata``, ``incomplete``, ``seq``, ``missing_frames``, ``timestamps``,
+        ``table`` or ``pixels``.
+    message : str
+        One line saying what is wrong and where.
+    """
+
+    kind: str
+    message: str
+
+
+@dataclass
+class StoreReport:
+    """The result of :func:`verify_store`.
+
+    Attributes
+    ----------
+    path : str
+        The store checked.
+    n_frames : int
+        Complete frames (pixels, timestamp and seq written).
+    problems : list[Problem]
+        What is wrong; empty for a sound store.
+    """
+
+    path: str
+    n_frames: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def add(self, kind: str, message: str) -> None:
+        """Record one problem."""
+        self.problems.append(Problem(kind, message))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: ``path``, ``ok``, ``n_frames``, ``problems`` [{kind, message}]."""
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "n_frames": self.n_frames,
+            "problems": [{"kind": p.kind, "message": p.message} for p in self.problems],
+        }
+
+
+def runs(indices: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Yield (first, last) of each run of consecutive integers in sorted ``indices``."""
+    if len(indices) == 0:
+        return
+    breaks = np.flatnonzero(np.diff(indices) != 1)
+    starts = np.concatenate([[0], breaks + 1])
+    stops = np.concatenate([breaks, [len(indices) - 1]])
+    for start, stop in zip(starts, stops, strict=True):
+        yield int(indices[start]), int(indices[stop])
+
+
+def _span(first: int, last: int) -> str:
+    return f"{first}" if first == last else f"{first}..{last}"
+
+
+def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
+    """Check the store at ``path`` and return every problem found.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store.
+    read_pixels : bool
+        Also decode every frame (slow: reads the whole movie).
+
+    Returns
+    -------
+    StoreReport
+        The problems found (``report.ok`` when none).
+
+    Raises
+    ------
+    PyntaDataError
+        If ``path`` does not exist.
+    """
+    from napari_pynta.store import MovieStore
+
+    path = Path(path)
+    if not path.exists():
+        raise PyntaDataError(f"{str(path)!r} does not exist")
+    report = StoreReport(str(path))
+    try:
+        store = MovieStore.open(path, mode="r")
+    except PyntaDataError as error:
+        report.add("unreadable", str(error))
+        return report
+    report.n_frames = store.n_frames
+    _check_metadata(path, report)
+    _check_lengths(store, report)
+    _check_seq(store.seq, report)
+    _check_frames_present(store, report)
+    _check_timestamps(store.timestamps_s, report)
+    _check_tables(store, report)
+    if read_pixels:
+        _check_pixels(store, report)
+    return report
+
+
+def _check_metadata(path: Path, report: StoreReport) -> None:
+    from napari_pynta.store import FORMAT_VERSIONS, ome_multiscales, validate_metadata
+
+    attributes = json.loads((path / "zarr.json").read_text(encoding="utf-8"))["attributes"]
+    pynta = attributes["pynta"]
+    if pynta.get("format_version") not in FORMAT_VERSIONS:
+        report.add(
+            "metadata",
+            f"unknown format_version {pynta.get('format_version')!r} "
+            f"(this pynta reads {list(FORMAT_VERSIONS)})",
+        )
+    try:
+        metadata = validate_metadata(pynta.get("metadata"))
+    except PyntaInputError as error:
+        report.add("metadata", f"invalid metadata: {error}")
+        return
+    if attributes.get("ome") != ome_multiscales(metadata):
+        report.add(
+            "metadata",
+            "the OME-NGFF 'ome' attribute does not match the metadata (pixel size, frame "
+            "interval) or is missing",
+        )
+
+
+def _check_lengths(store: Any, report: StoreReport) -> None:
+    lengths = store.array_lengths()
+    extra = {name: n - store.n_frames for name, n in lengths.items() if n > store.n_frames}
+    if extra:
+        shown = ", ".join(f"{name} +{n}" for name, n in extra.items())
+        report.add(
+            "incomplete",
+            f"a writer was interrupted: arrays hold frames beyond the {store.n_frames} complete "
+            f"ones ({shown}); they are ignored, and opening the store for writing drops them",
+        )
+
+
+def _check_seq(seq: np.ndarray, report: StoreReport) -> None:
+    if len(seq) == 0:
+        return
+    if seq.min() < 0:
+        report.add("seq", f"negative seq values at frames {np.flatnonzero(seq < 0)[:5].tolist()}")
+    steps = np.diff(seq)
+    backwards = np.flatnonzero(steps <= 0)
+    if backwards.size:
+        report.add(
+            "seq",
+            f"seq does not increase at frames {(backwards + 1)[:5].tolist()} "
+            f"({backwards.size} places)",
+        )
+    gaps = np.flatnonzero(steps > 1)
+    for index in gaps[:5]:
+        report.add(
+            "seq",
+            f"seq gap after frame {int(index)}: acquisition frames "
+            f"{_span(int(seq[index]) + 1, int(seq[index + 1]) - 1)} never reached the store",
+        )
+    if gaps.size > 5:
+        lost = int((steps[gaps] - 1).sum())
+        report.add("seq", f"{gaps.size - 5} more seq gaps ({lost} frames lost in all gaps)")
+
+
+def _check_frames_present(store: Any, report: StoreReport) -> None:
+    layout = store.layout
+    try:
+        present = layout.present(0, store.n_frames)
+    except PyntaDataError as error:
+        report.add("missing_frames", str(error))
+        return
+    absent = np.flatnonzero(~present)
+    for first, last in list(runs(absent))[:10]:
+        files = sorted({str(layout.file_of(t).relative_to(store.path)) for t in (first, last)})
+        report.add(
+            "missing_frames",
+            f"frames {_span(first, last)} have no data on disk ({' .. '.join(files)})",
+        )
+    if absent.size and len(list(runs(absent))) > 10:
+        report.add("missing_frames", f"{absent.size} frames missing in all")
+
+
+def _check_timestamps(times: np.ndarray, report: StoreReport) -> None:
+    if len(times) == 0 or np.isnan(times).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(times))
+    if bad.size:
+        report.add(
+            "timestamps", f"{bad.size} timestamps are not finite (frames {bad[:5].tolist()})"
+        )
+    finite = np.isfinite(times)
+    steps = np.diff(times[finite])
+    backwards = np.flatnonzero(steps <= 0)
+    if backwards.size:
+        frames = np.flatnonzero(finite)[backwards + 1]
+        report.add(
+            "timestamps",
+            f"timestamps do not increase at frames {frames[:5].tolist()} ({backwards.size} places)",
+        )
+
+
+def _check_tables(store: Any, report: StoreReport) -> None:
+    for name in store.table_names():
+        try:
+            store.read_table(name)
+        except Exception as error:  # zarr raises many kinds on damaged arrays
+            report.add("table", f"table {name!r} cannot be read: {type(error).__name__}: {error}")
+
+
+def _check_pixels(store: Any, report: StoreReport) -> None:
+    frames = store.as_dask()
+    for start in range(0, store.n_frames, _READ_BLOCK):
+        stop = min(start + _READ_BLOCK, store.n_frames)
+        try:
+            frames[start:stop].compute(scheduler="synchronous")
+        except PyntaDataError:
+            continue  # absent frames are already reported
+        except Exception as error:  # codecs raise many kinds on corrupt bytes
+            cause = str(error).splitlines()[0] if str(error) else ""
+            report.add(
+                "pixels",
+                f"frames {_span(start, stop - 1)} cannot be decoded: {type(error).__name__}: "
+                f"{cause}",
+            )
