@@ -16,6 +16,7 @@ from napari_pynta.analysis import AnalysisParams
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.link import StreamingLinker
 from napari_pynta.readers import Movie
+from napari_pynta.sample import describe_movie
 from napari_pynta.store import MovieStore
 
 PIXEL_UM = 0.2
@@ -122,7 +123,8 @@ def test_chunked_detection_gives_the_same_result():
         frame_shape=(128, 128),
     )
     pd.testing.assert_frame_equal(joined.per_track, whole.per_track)
-    assert joined.summary == whole.summary
+    # analyze() also describes the movie (sample, recording) from its metadata
+    assert describe_movie(joined.summary, movie.metadata) == whole.summary
     # the live linker's route: size tracks it linked itself, frame by frame
     linker = StreamingLinker(whole.params.search_range_px, whole.params.memory)
     live_tracks = pd.concat(
@@ -136,7 +138,7 @@ def test_chunked_detection_gives_the_same_result():
         source=movie.source,
         frame_shape=(128, 128),
     )
-    assert live.summary == whole.summary
+    assert describe_movie(live.summary, movie.metadata) == whole.summary
 
 
 def test_results_round_trip_through_a_store_and_csv(tmp_path):

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_pynta import simulate
@@ -38,9 +39,9 @@ def independent_mean_se(values):
     return values.mean(), values.std(ddof=1) / math.sqrt(values.size)
 
 
-def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys):
+def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_path):
     argv = ["analyze", *captures, "--combine", "--dilution", "100", "--depth-um", "5", "--json"]
-    assert main([*argv, "--no-save"]) == 0
+    assert main([*argv, "--no-save", "--out", str(tmp_path / "out")]) == 0
     document = json.loads(capsys.readouterr().out)
     assert [entry["path"] for entry in document["captures"]] == captures
     summaries = [entry["summary"] for entry in document["captures"]]
@@ -74,6 +75,23 @@ def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys):
     assert combined["concentration_per_ml"]["se"] == pytest.approx(100 * se, rel=1e-12)
     # three captures of 100 nm beads agree with the truth within a few standard errors
     assert abs(combined["d50_nm"]["mean"] - 100.0) < 4 * combined["d50_nm"]["se"] + 10.0
+
+    # the batch summary.csv: deconvolved statistics, particles/mL and the combined rows
+    table = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(table["movie"]) == [
+        *captures,
+        "combined mean (3 captures)",
+        "combined se (3 captures)",
+    ]
+    np.testing.assert_allclose(table["deconvolved_d50_nm"][:3], per_capture["d50_nm"], rtol=1e-9)
+    np.testing.assert_allclose(
+        table["sample_particles_per_ml"][:3], [100 * m for m in measured], rtol=1e-9
+    )
+    assert table["deconvolved_d50_nm"][3] == pytest.approx(combined["d50_nm"]["mean"], rel=1e-9)
+    assert table["sample_particles_per_ml"][4] == pytest.approx(
+        combined["concentration_per_ml"]["se"], rel=1e-9
+    )
+    assert (table["sample_name"][:3] == "beads").all()
 
 
 def test_combine_prints_a_mean_se_table(captures, capsys):

@@ -14,11 +14,19 @@ from napari_pynta.deconvolve import SizeDistribution, diameter_grid
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.export import (
     BIN_CENTRE,
+    BIN_END,
+    BIN_LABEL,
+    BIN_START,
     CONCENTRATION,
+    CONCENTRATION_IN_BIN,
     DECONVOLVED_COUNT,
+    NO_SIZE,
+    NUMBER_FRACTION,
     RAW_COUNT,
+    VOLUME_FRACTION,
+    SizeGrid,
     bin_fractions,
-    per_track_table,
+    particle_data_table,
     size_distribution_table,
     write_csv_exports,
 )
@@ -140,49 +148,111 @@ def test_bin_fractions_of_a_known_distribution():
     assert fractions == pytest.approx([0.5, 0.5], abs=0.01)
 
 
-def test_size_distribution_csv(analysed, tmp_path):
+def test_size_distribution_on_the_fixed_grid_counts_every_track(analysed):
     result = analysed["with_depth"]
-    per_ml = result.summary["concentration"]["particles_per_ml"]
-    written = write_csv_exports(result.per_track, result.sizes.deconvolved, tmp_path, per_ml)
-    table = pd.read_csv(written[0])
-    assert list(table.columns) == [BIN_CENTRE, RAW_COUNT, DECONVOLVED_COUNT, CONCENTRATION]
-    widths = np.diff(table[BIN_CENTRE])
-    assert widths == pytest.approx(np.full(widths.size, widths[0]))
-    n_sized = int(result.per_track["diameter_nm"].notna().sum())
-    # the bins cover all but the few largest raw sizes and almost all of the deconvolved one
-    assert 0.95 * n_sized <= table[RAW_COUNT].sum() <= n_sized
-    assert table[DECONVOLVED_COUNT].sum() == pytest.approx(
-        result.sizes.deconvolved.n_tracks, rel=0.02
+    extra = result.per_track.iloc[:2].assign(diameter_nm=[2500.0, np.nan])  # beyond, none
+    per_track = pd.concat([result.per_track, extra], ignore_index=True)
+    per_ml = 1.0e9
+    table = size_distribution_table(per_track, result.sizes.deconvolved, particles_per_ml=per_ml)
+    assert len(table) == 2000 + 2  # 1 nm bins to 2000 nm, overflow, no size
+    np.testing.assert_array_equal(table[BIN_START][:2000], np.arange(2000.0))
+    assert list(table[BIN_LABEL][[0, 2000, 2001]]) == ["0-1", ">=2000", NO_SIZE]
+    sizes = per_track["diameter_nm"]
+    assert table[RAW_COUNT].sum() == len(per_track)  # every track is counted once
+    assert table[RAW_COUNT].iloc[-2] == int((sizes >= 2000).sum()) >= 1
+    assert table[RAW_COUNT].iloc[-1] == int(sizes.isna().sum()) >= 1
+    assert table[RAW_COUNT].iloc[100] == int(((sizes >= 100) & (sizes < 101)).sum())
+    # (bins below 1e-9 of the distribution are written as 0: at most 2000e-9 is lost)
+    assert table[DECONVOLVED_COUNT].sum() == pytest.approx(len(per_track), abs=1e-4)
+    assert table[NUMBER_FRACTION].sum() == pytest.approx(1.0, abs=1e-5)
+    assert table[VOLUME_FRACTION].sum() == pytest.approx(1.0, abs=1e-5)
+    # concentration per nm x bin width, summed, is the concentration (1 nm bins)
+    assert table[CONCENTRATION].sum() == pytest.approx(
+        per_ml * (1 - table[NUMBER_FRACTION].iloc[-2]), rel=1e-5
     )
-    assert table[CONCENTRATION].sum() == pytest.approx(per_ml, rel=0.02)
-    # the deconvolved histogram is narrower: its fullest bin holds more tracks
-    assert table[DECONVOLVED_COUNT].max() > table[RAW_COUNT].max()
+    assert table[CONCENTRATION_IN_BIN].sum() == pytest.approx(per_ml, rel=1e-5)
+    # volume weighting: the fraction above 150 nm equals sum(w d^3) over the deconvolution grid
+    grid, weights = result.sizes.deconvolved.diameter_nm, result.sizes.deconvolved.weights
+    above = grid > 150
+    expected = np.sum(weights[above] * grid[above] ** 3) / np.sum(weights * grid**3)
+    measured = table[VOLUME_FRACTION][:2000][table[BIN_START][:2000] >= 150].sum()
+    assert measured == pytest.approx(expected, abs=0.03)
+    assert measured > table[NUMBER_FRACTION][:2000][table[BIN_START][:2000] >= 150].sum()
 
 
-def test_per_track_csv(analysed, tmp_path):
+def test_size_grid_is_configurable_and_checked(analysed):
+    per_track = analysed["with_depth"].per_track
+    table = size_distribution_table(per_track, None, SizeGrid(5.0, 500.0))
+    assert len(table) == 100 + 2 and table[BIN_END][99] == 500.0
+    assert list(table.columns) == [BIN_LABEL, BIN_START, BIN_END, BIN_CENTRE, RAW_COUNT]
+    assert table[RAW_COUNT].sum() == len(per_track)
+    with pytest.raises(PyntaInputError, match="whole number"):
+        SizeGrid(3.0, 1000.0)
+    with pytest.raises(PyntaInputError, match="--bin-width-nm"):
+        SizeGrid(0.0, 1000.0)
+
+
+def test_particle_data_csv_has_nanosight_names_and_units(analysed, tmp_path):
     result = analysed["with_depth"]
-    path = write_csv_exports(result.per_track, None, tmp_path)[1]
-    table = pd.read_csv(path)
-    assert list(table.columns) == list(per_track_table(result.per_track).columns)
-    assert len(table) == len(result.per_track)
-    np.testing.assert_allclose(table["Size (nm)"], result.per_track["diameter_nm"], rtol=1e-5)
-    np.testing.assert_array_equal(table["Steps"], result.per_track["n_steps"])
-    without = pd.read_csv(write_csv_exports(result.per_track, None, tmp_path / "b")[0])
-    assert list(without.columns) == [BIN_CENTRE, RAW_COUNT]
+    written = write_csv_exports(result, tmp_path)
+    assert [path.name for path in written] == [
+        "size_distribution.csv",
+        "particle_data.csv",
+        "nta_summary.csv",
+    ]
+    table = pd.read_csv(written[1])
+    assert list(table.columns[:7]) == [
+        "Particle ID",
+        "Size/nm",
+        "Diffusion coefficient/nm^2 s^-1",
+        "Ln(Adjusted intensity)",
+        "Start frame",
+        "Tracklength",
+        "Included in distribution?",
+    ]
+    per_track = result.per_track
+    assert len(table) == len(per_track)
+    np.testing.assert_allclose(table["Size/nm"], per_track["diameter_nm"], rtol=1e-5)
+    np.testing.assert_allclose(
+        table["Diffusion coefficient/nm^2 s^-1"], 1e6 * per_track["D_um2_s"], rtol=1e-5
+    )
+    first = result.tracks.groupby("particle")["frame"].min()
+    np.testing.assert_array_equal(table["Start frame"], first.loc[per_track["particle"]])
+    mass = result.tracks.groupby("particle")["mass"].mean()
+    np.testing.assert_allclose(
+        table["Ln(Adjusted intensity)"], np.log(mass.loc[per_track["particle"]]), rtol=1e-5
+    )
+    np.testing.assert_array_equal(table["Tracklength"], per_track["n_frames"])
+    assert table["Included in distribution?"].sum() == result.sizes.deconvolved.n_tracks
+
+
+def test_summary_csv_lists_the_settings(analysed, tmp_path):
+    result = analysed["with_depth"]
+    table = pd.read_csv(write_csv_exports(result, tmp_path)[2])
+    values = dict(
+        zip(table["Field"] + " [" + table["Unit"].fillna("") + "]", table["Value"], strict=True)
+    )
+    params = result.summary["params"]
+    assert float(values["Frame rate [frames/s]"]) == pytest.approx(1 / params["frame_interval_s"])
+    assert float(values["Max jump distance [px]"]) == pytest.approx(params["search_range_px"])
+    assert float(values["Temperature [degC]"]) == params["temperature_c"]
+    assert float(values["Frames analysed []"]) == result.summary["n_frames"]
+    assert float(values["Dilution factor []"]) == 1.0
+    assert float(values["D50 (deconvolved) [nm]"]) == pytest.approx(
+        result.summary["deconvolved_nm"]["d50"], rel=1e-6
+    )
 
 
 def test_exports_reject_bad_input(analysed, tmp_path):
     per_track = analysed["with_depth"].per_track
     with pytest.raises(PyntaInputError, match="diameter_nm"):
         size_distribution_table(per_track.drop(columns="diameter_nm"), None)
-    with pytest.raises(PyntaInputError, match="edges_nm"):
-        size_distribution_table(per_track, None, edges_nm=np.array([10.0, 5.0]))
     with pytest.raises(PyntaInputError, match="sigma_um"):
-        per_track_table(per_track.drop(columns="sigma_um"))
+        particle_data_table(per_track.drop(columns="sigma_um"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(PyntaInputError, match="export folder"):
-        write_csv_exports(per_track, None, blocker / "sub")
+        write_csv_exports(analysed["with_depth"], blocker / "sub")
 
 
 def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
@@ -248,7 +318,9 @@ def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
     )
     assert concentration["calibrated_depth_sem_um"] > 0
     assert "Nanoparticle size report" in report.read_text(encoding="utf-8")
-    assert {"size_distribution.csv", "per_track_sizes.csv"} <= {p.name for p in out.iterdir()}
+    assert {"size_distribution.csv", "particle_data.csv", "nta_summary.csv"} <= {
+        p.name for p in out.iterdir()
+    }
 
 
 def test_pynta_analyze_checks_the_report_path_before_analysing(tmp_path, capsys):

@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.export import make_output_directory
-from napari_pynta.sample import attach_sample, sample_from_metadata
+from napari_pynta.sample import describe_movie
 
 Progress = Callable[[int, int], None]
 
@@ -538,8 +538,8 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     Returns
     -------
     AnalysisResult
-        Its summary holds the movie's ``sample`` fields and the concentration of the undiluted
-        sample (:func:`napari_pynta.sample.attach_sample`).
+        Its summary holds the movie's ``sample`` fields, ``recording`` (date, camera) and the
+        concentration of the undiluted sample (:func:`napari_pynta.sample.describe_movie`).
     """
     params.validate()
     frames = movie.frames
@@ -553,7 +553,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         source=getattr(movie, "source", None),
         frame_shape=tuple(int(n) for n in frames.shape[1:]),
     )
-    attach_sample(result.summary, sample_from_metadata(getattr(movie, "metadata", None) or {}))
+    describe_movie(result.summary, getattr(movie, "metadata", None) or {})
     return result
 
 

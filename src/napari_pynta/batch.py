@@ -36,7 +36,7 @@ from napari_pynta.analysis import AnalysisParams, AnalysisResult
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.export import make_output_directory
 from napari_pynta.readers import Movie, open_movie
-from napari_pynta.sample import SAMPLE_KEYS, attach_sample, sample_from_metadata
+from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 #: a detection task covers about this many bytes of raw pixels (bounds the work lost on a failure
 #: and keeps tasks short enough for the scheduler to balance)
@@ -187,7 +187,7 @@ def finish_movie(
     frame_shape: tuple[int, int],
     params: AnalysisParams,
     source: str | None,
-    sample: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> AnalysisResult:
     """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
 
@@ -203,8 +203,8 @@ def finish_movie(
         The output of :func:`prepare_params`.
     source : str or None
         The movie's source as the serial analysis records it.
-    sample : dict, optional
-        The movie's sample fields (:func:`napari_pynta.sample.sample_from_metadata`).
+    metadata : dict, optional
+        The movie's metadata (its sample and recording go into the summary).
 
     Returns
     -------
@@ -216,7 +216,7 @@ def finish_movie(
     result = analysis.analyze_localizations(
         localizations, n_frames, params, source=source, frame_shape=frame_shape
     )
-    attach_sample(result.summary, sample_from_metadata(sample or {}))
+    describe_movie(result.summary, metadata or {})
     return result
 
 
@@ -238,7 +238,7 @@ class _Plan:
     n_frames: int
     frame_shape: tuple[int, int]
     chunks: tuple[tuple[int, int], ...]
-    sample: dict[str, Any]
+    metadata: dict[str, Any]
 
 
 def _plan(
@@ -262,7 +262,7 @@ def _plan(
         n_frames,
         frame_shape,
         tuple(frame_chunks(n_frames, length)),
-        sample_from_metadata(movie.metadata),
+        movie.metadata,
     )
 
 
@@ -324,7 +324,7 @@ def analyze_batch(
             plan.frame_shape,
             params,
             plan.recorded_source,
-            plan.sample,
+            plan.metadata,
             key=f"{prefix}-finish",
             priority=1,
         )
@@ -396,8 +396,20 @@ SUMMARY_COLUMNS = (
     "D_um2_s",
     "D_se_um2_s",
 )
-#: size statistics copied into the table (``size_nm`` of the summary)
+#: size statistics copied into the table (``size_nm`` raw and ``deconvolved_nm`` of the summary)
 SIZE_COLUMNS = ("mean", "mode", "sd", "d10", "d50", "d90", "span")
+#: concentration entries copied into the table
+CONCENTRATION_COLUMNS = ("dilution_factor", "particles_per_ml", "sample_particles_per_ml")
+#: ``combine.combine_summaries`` key -> the summary-table column holding that quantity
+COMBINED_COLUMNS = {
+    "d10_nm": "deconvolved_d10_nm",
+    "d50_nm": "deconvolved_d50_nm",
+    "d90_nm": "deconvolved_d90_nm",
+    "mode_nm": "deconvolved_mode_nm",
+    "ensemble_diameter_nm": "diameter_nm",
+    "particles_per_frame": "particles_per_frame",
+    "concentration_per_ml": "sample_particles_per_ml",
+}
 _COUNT_COLUMNS = ("n_frames", "n_localizations", "n_tracks", "n_warnings")
 
 
@@ -412,8 +424,10 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``movie, status, <sample fields>, <summary numbers>, size_<statistic>_nm,
-        n_warnings, error``.
+        Columns ``movie, status, <sample fields>, <summary numbers>, size_<statistic>_nm`` (raw
+        per-track), ``deconvolved_<statistic>_nm`` (the ones to quote), ``dilution_factor,
+        particles_per_ml`` (measured), ``sample_particles_per_ml`` (× dilution), ``n_warnings,
+        error``.
     """
     rows = []
     for outcome in outcomes:
@@ -424,6 +438,10 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
         row.update({key: summary.get(key) for key in SUMMARY_COLUMNS})
         sizes = summary.get("size_nm") or {}
         row.update({f"size_{key}_nm": sizes.get(key) for key in SIZE_COLUMNS})
+        deconvolved = summary.get("deconvolved_nm") or {}
+        row.update({f"deconvolved_{key}_nm": deconvolved.get(key) for key in SIZE_COLUMNS})
+        concentration = summary.get("concentration") or {}
+        row.update({key: concentration.get(key) for key in CONCENTRATION_COLUMNS})
         row["n_warnings"] = len(summary.get("warnings", [])) if outcome.ok else None
         row["error"] = outcome.error
         rows.append(row)
@@ -435,12 +453,37 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
             *SAMPLE_KEYS,
             *SUMMARY_COLUMNS,
             *(f"size_{key}_nm" for key in SIZE_COLUMNS),
+            *(f"deconvolved_{key}_nm" for key in SIZE_COLUMNS),
+            *CONCENTRATION_COLUMNS,
             "n_warnings",
             "error",
         ],
     )
     # counts stay integers next to the empty cells of failed movies
     return table.astype({name: "Int64" for name in _COUNT_COLUMNS})
+
+
+def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.DataFrame:
+    """Append the rows ``combined mean`` and ``combined se`` of replicate captures to a
+    :func:`summary_table` (quantities in their columns, see :data:`COMBINED_COLUMNS`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`summary_table`.
+    combined : dict
+        Output of :func:`napari_pynta.combine.combine_summaries`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    rows = [
+        {"movie": f"combined {statistic} ({combined['n_captures']} captures)", "status": "ok"}
+        | {column: combined[key][statistic] for key, column in COMBINED_COLUMNS.items()}
+        for statistic in ("mean", "se")
+    ]
+    return pd.concat([table, pd.DataFrame(rows, columns=table.columns)], ignore_index=True)
 
 
 def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") -> pd.DataFrame:
@@ -519,6 +562,7 @@ def write_batch_outputs(
     outcomes: Sequence[MovieOutcome],
     directory: str | Path,
     export: Callable[[AnalysisResult, Path], list[Path]] = AnalysisResult.export,
+    combined: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write the batch's tables into ``directory``.
 
@@ -535,6 +579,8 @@ def write_batch_outputs(
     export : callable
         ``export(result, folder) -> files`` for one movie (``pynta analyze`` passes its
         single-movie ``--out`` writer, so each folder holds what ``--out`` gives for that movie).
+    combined : dict, optional
+        Replicate captures combined (``--combine``): adds the mean and SE rows to ``summary.csv``.
 
     Returns
     -------
@@ -543,7 +589,10 @@ def write_batch_outputs(
     """
     directory = make_output_directory(directory, "--out")
     written = [directory / "summary.csv", directory / "per_track.csv"]
-    summary_table(outcomes).to_csv(written[0], index=False)
+    table = summary_table(outcomes)
+    if combined is not None:
+        table = with_combined_rows(table, combined)
+    table.to_csv(written[0], index=False)
     combined_table(outcomes, "per_track").to_csv(written[1], index=False)
     for outcome, name in zip(
         outcomes, _folder_names([outcome.path for outcome in outcomes]), strict=False

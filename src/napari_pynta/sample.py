@@ -1,4 +1,5 @@
-"""The sample a recording shows: name, operator, diluent, dilution factor and remarks.
+"""The sample a recording shows (name, operator, diluent, dilution factor, remarks) and how it
+was recorded (date, camera, gain).
 
 These fields are stored as flat keys of a store's metadata (``docs/store-format.md``), given to
 ``pynta acquire`` and the Camera widget when recording, and overridden by ``pynta analyze`` flags.
@@ -8,6 +9,7 @@ diluted 1:100 (``dilution_factor=100``) is 100 times as concentrated as the meas
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -141,4 +143,42 @@ def attach_sample(summary: dict[str, Any], sample: Mapping[str, Any]) -> dict[st
         entry["dilution_factor"] = dilution
         entry["sample_particles_per_ml"] = None if measured is None else measured * dilution
         entry["sample_particles_per_ml_sem"] = None if sem is None else sem * dilution
+    return summary
+
+
+def recording_from_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """How a movie was recorded, from its store metadata: ``start_time``, ``camera``, ``gain``
+    and ``camera_settings`` (None where unknown)."""
+    settings = metadata.get("camera_settings")
+    settings = _plain_json(dict(settings)) if isinstance(settings, Mapping) else {}
+    return {
+        "start_time": metadata.get("start_time"),
+        "camera": metadata.get("camera"),
+        "gain": settings.get("gain"),
+        "camera_settings": settings,
+    }
+
+
+def _plain_json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples as lists, numpy values as Python ones)."""
+
+    def convert(obj: Any) -> Any:
+        return obj.tolist() if hasattr(obj, "tolist") else str(obj)
+
+    return json.loads(json.dumps(value, default=convert))
+
+
+def describe_movie(
+    summary: dict[str, Any], metadata: Mapping[str, Any], **overrides: Any
+) -> dict[str, Any]:
+    """Attach a movie's sample (:func:`attach_sample`, ``overrides`` winning over the stored
+    fields) and its ``recording`` (:func:`recording_from_metadata`) to an analysis summary.
+
+    Returns
+    -------
+    dict
+        ``summary``, changed in place.
+    """
+    attach_sample(summary, sample_from_metadata(metadata, **overrides))
+    summary["recording"] = recording_from_metadata(metadata)
     return summary

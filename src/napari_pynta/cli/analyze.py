@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
-from napari_pynta.sample import SAMPLE_KEYS, attach_sample, sample_from_metadata
+from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
 # parser (`pynta --help`, `pynta analyze --help`) stays instant
 if TYPE_CHECKING:
     from napari_pynta.analysis import AnalysisParams, AnalysisResult
     from napari_pynta.batch import ParamsFactory
+    from napari_pynta.export import SizeGrid
     from napari_pynta.readers import Movie
 
 HELP = (
@@ -79,7 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         metavar="RESULTS_DIR",
         default=None,
-        help="write localizations.csv, tracks.csv, per_track.csv and summary.json into this folder",
+        help="write localizations.csv, tracks.csv, per_track.csv, summary.json and the "
+        "NanoSight-style particle_data.csv, size_distribution.csv and nta_summary.csv into this "
+        "folder (several paths: summary.csv, per_track.csv and one folder per movie)",
     )
     parser.add_argument(
         "--combine",
@@ -87,6 +91,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the paths are replicate captures of one sample: also give the mean ± standard "
         "error over the captures of D10/D50/D90, mode (deconvolved), ensemble diameter, "
         "particles per frame and concentration (× dilution)",
+    )
+    parser.add_argument(
+        "--bin-width-nm",
+        type=float,
+        default=None,
+        help="bin width of the exported size distribution, nm (default 1)",
+    )
+    parser.add_argument(
+        "--max-size-nm",
+        type=float,
+        default=None,
+        help="end of the last regular bin of the exported size distribution, a whole number of "
+        "bins (default 2000 nm; larger sizes go to an overflow bin)",
     )
     parser.add_argument(
         "--reference-per-ml",
@@ -154,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reference_per_ml is not None:
         require_positive("--reference-per-ml", args.reference_per_ml)
     sample_overrides(args)
+    _size_grid(args)  # a bad grid fails before the analysis
     if len(args.paths) > 1 or args.combine:
         return _run_batch(args)
     movie = open_movie(args.paths[0])
@@ -177,12 +195,12 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(done - bar.n)
 
             result = analyze(movie, params, progress=progress)
-    attach_sample(result.summary, sample_from_metadata(movie.metadata, **sample_overrides(args)))
+    describe_movie(result.summary, movie.metadata, **sample_overrides(args))
     if args.reference_per_ml is not None:
         _add_depth_calibration(result, args.reference_per_ml)
     notes = []
     if args.out:
-        written = _export_results(result, args.out)
+        written = _exporter(args)(result, args.out)
         notes.append(f"wrote {', '.join(path.name for path in written)} to {args.out}")
     if movie.store is not None and not args.no_save:
         notes.append(_save_into_store(movie, result))
@@ -212,15 +230,22 @@ def _analyze_on_cluster(
     return outcome.result
 
 
-def _export_results(result: AnalysisResult, directory: str) -> list[Path]:
-    """One movie's ``--out`` files: the result tables, summary.json and the NanoSight-style CSVs."""
+def _size_grid(args: argparse.Namespace) -> SizeGrid:
+    """The export grid of ``--bin-width-nm`` and ``--max-size-nm`` (defaults where not given)."""
+    from napari_pynta.export import SizeGrid
+
+    given = {"bin_width_nm": args.bin_width_nm, "max_size_nm": args.max_size_nm}
+    return SizeGrid(**{name: value for name, value in given.items() if value is not None})
+
+
+def _exporter(args: argparse.Namespace) -> Callable[[AnalysisResult, str | Path], list[Path]]:
+    """One movie's ``--out`` writer: the result tables, summary.json and the NanoSight-style CSVs
+    (size distribution on the ``--bin-width-nm``/``--max-size-nm`` grid)."""
     from napari_pynta.export import write_csv_exports
 
-    return result.export(directory) + write_csv_exports(
-        result.per_track,
-        result.sizes.deconvolved if result.sizes else None,
-        directory,
-        result.summary["concentration"]["particles_per_ml"],
+    grid = _size_grid(args)
+    return lambda result, directory: (
+        result.export(directory) + write_csv_exports(result, directory, grid)
     )
 
 
@@ -240,12 +265,14 @@ def _run_batch(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         if outcome.ok:
             stored = open_movie(outcome.path).metadata
-            attach_sample(outcome.result.summary, sample_from_metadata(stored, **overrides))
+            describe_movie(outcome.result.summary, stored, **overrides)
     analysed = [outcome.result.summary for outcome in outcomes if outcome.ok]
     combined = combine_summaries(analysed) if args.combine and analysed else None
     notes = []
     if args.out:
-        written = batch.write_batch_outputs(outcomes, args.out, export=_export_results)
+        written = batch.write_batch_outputs(
+            outcomes, args.out, export=_exporter(args), combined=combined
+        )
         notes.append(
             f"wrote {len(written)} files (summary.csv, per_track.csv, one folder per "
             f"movie) to {args.out}"
