@@ -117,3 +117,28 @@ def test_block_gap_counts_across_a_gige_wrap():
     assert block_gap(5, 9) == 3
     assert block_gap(0xFFFF, 1) == 0  # GigE IDs wrap to 1
     assert block_gap(0xFFFE, 2) == 2
+
+
+def test_recorded_seq_gaps_are_exactly_the_frames_the_camera_lost(nta_folder, tmp_path):
+    """End to end: the store's seq jumps where, and by as much as, the emulator's image did."""
+    from napari_pynta.live import LiveConfig, LivePipeline
+    from napari_pynta.store import MovieStore
+
+    folder, frames = nta_folder
+    settings = dict(
+        image_folder=str(folder), roi=[0, 0, *SHAPE], pixel_size_um=0.1, fps=500, buffer_frames=2
+    )
+    path = tmp_path / "basler.zarr"
+    config = LiveConfig(
+        camera="basler", camera_settings=settings, n_frames=400, record_path=str(path)
+    )
+    with LivePipeline(config) as pipeline:
+        assert pipeline.wait_finished(120)
+        status = pipeline.status()
+    with MovieStore.open(path) as store:
+        seq = store.seq
+        index = np.asarray(store.frames[:, 0, 0]).astype(int)
+    assert len(seq) == status.frames_saved == status.frames_acquired
+    image_steps = np.diff(index) % len(frames)
+    np.testing.assert_array_equal(np.diff(seq), image_steps)
+    assert seq[-1] + 1 - len(seq) == status.frames_lost_by_camera == status.frames_dropped

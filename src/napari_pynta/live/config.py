@@ -210,6 +210,7 @@ class LiveStatus:
     frames_saved: int = 0
     frames_dropped: int = 0
     frames_untracked: int = 0
+    frames_lost_by_camera: int = 0
     frames_tracked: int = 0
     buffer_fill: float = 0.0
     particles_per_frame: float = 0.0

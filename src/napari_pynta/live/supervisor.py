@@ -359,6 +359,7 @@ class LivePipeline:
                 frames_acquired=int(acquisition.get("frames_acquired", 0)),
                 frames_saved=int(saver.get("frames_saved", 0)),
                 frames_dropped=missing + int(acquisition.get("record_refused", 0)),
+                frames_lost_by_camera=int(acquisition.get("frames_lost_by_camera", 0)),
                 frames_untracked=int(acquisition.get("frames_untracked", 0))
                 + int(linker.get("frames_lost", 0)),
                 frames_tracked=int(linker.get("frames_linked", 0)),

@@ -212,7 +212,9 @@ class Acquisition:
             "record_refused": 0,
             "frames_untracked": 0,
             "recorded": 0,
+            "frames_lost_by_camera": 0,
         }
+        self.camera_skipped = 0  # camera.frames_skipped already accounted for in seq
         self.rate_window: collections.deque[float] = collections.deque()
         self.first_frame_time = self.last_frame_time = 0.0
         self.seq = 0
@@ -244,6 +246,7 @@ class Acquisition:
                 self.go = True
                 self.recording = bool(command.get("record"))
                 self.camera.start()
+                self.camera_skipped = 0
             elif cmd == Command.RECORD:
                 self.recording = True
                 self.end_requested = None
@@ -316,6 +319,7 @@ class Acquisition:
         if frame is None:  # n_frames reached, ``finish`` asked for, or the playback ended
             self.finish()
             return
+        self.skip_frames_lost_by_camera()
         frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
         transport.send_frame(self.preview, transport.TOPIC_FRAMES, self.seq, t, frame)
         if self.recording:
@@ -327,6 +331,26 @@ class Acquisition:
         self.rate_window.append(self.last_frame_time)
         self.counters["frames_acquired"] += 1
         self.seq += 1
+
+    def skip_frames_lost_by_camera(self) -> None:
+        """Leave a seq gap for frames the camera or its driver lost (its frame counter jumped).
+
+        The saver counts the gap as dropped frames; the linker is told not to wait for them.
+        """
+        lost = self.camera.frames_skipped - self.camera_skipped
+        if lost <= 0:
+            return
+        self.camera_skipped += lost
+        gap = list(range(self.seq, self.seq + lost))
+        if not self.counters["frames_lost_by_camera"]:
+            self.w.error(
+                f"the camera lost frames {gap[0]}..{gap[-1]} (its frame counter jumped): the "
+                "computer did not keep up; later losses are counted in frames_lost_by_camera"
+            )
+        self.counters["frames_lost_by_camera"] += lost
+        if self.to_linker is not None:
+            transport.send_json(self.to_linker, "skip", {"skip": gap})
+        self.seq += lost
 
     def record(self, frame: np.ndarray, t: float) -> None:
         """Buffer a frame for the saver; stop recording loudly when the buffer is full."""
