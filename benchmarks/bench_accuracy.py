@@ -1,0 +1,332 @@
+"""Accuracy of sizes, fractions and counts against simulated truth (issue 11).
+
+Simulates movies with :mod:`napari_pynta.simulate`, analyses them with the default analysis
+(automatic ``minmass`` and search range; detection engine ``--engine``) and prints, per case and
+seed, the errors of the ensemble diameter, the deconvolved D50 and peaks, the fraction of the small
+population of mixtures, the particles per frame, the warnings given, and plain trackpy (the same
+localizations linked by ``trackpy.link``, ensemble MSD fitted through the origin over lags 1-10,
+no blur or noise correction) beside it. A summary table averages over the seeds.
+
+Two acquisition settings:
+
+- ``nta``: 30 fps, 0.166 µm pixels, full-frame exposure (a NanoSight-like camera);
+- ``fast``: 200 fps, 0.1 µm pixels, full-frame exposure.
+
+Brightness: ``d2`` gives photons ∝ d² (4000 photons at 100 nm), ``d6`` Rayleigh scattering ∝ d⁶
+with the camera level set for the brightest population (at most :data:`MAX_PHOTONS`), so that
+the small particles of a d⁶ mixture are dim, as on a real instrument. Truth for fractions is
+track-weighted like the analysis: the share of true particles seen in at least
+``min_track_length`` frames.
+
+Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--only SUBSTRING] [--json F]``.
+``--quick`` runs one seed of shorter movies at the NTA setting only (a few minutes on a loaded
+2-core machine); the full sweep takes about an hour there.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from napari_pynta import analysis, physics, simulate  # noqa: E402
+from napari_pynta.readers import Movie  # noqa: E402
+
+#: photons of the brightest population of a d⁶ movie (peak about 22 000 ADU: no saturation)
+MAX_PHOTONS = 200_000.0
+D2_PHOTONS_AT_100NM = 4000.0
+SINGLE_SIZES_NM = (30, 50, 100, 200, 400, 1000)
+#: (label, [(diameter, fraction), ...])
+MIXTURES = (
+    ("80+200", ((80.0, 1.0), (200.0, 1.0))),
+    ("100+150", ((100.0, 1.0), (150.0, 1.0))),
+    ("50+100", ((50.0, 1.0), (100.0, 1.0))),
+    ("100+300 3:1", ((100.0, 3.0), (300.0, 1.0))),
+)
+#: plain-trackpy MSD fit lags
+TRACKPY_MAX_LAG = 10
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    pixel_size_um: float
+    fps: float
+    n_particles: int
+    frames_full: int
+    frames_quick: int
+
+
+SETTINGS = {
+    "nta": Setting("nta", 0.166, 30.0, 30, 900, 300),
+    "fast": Setting("fast", 0.1, 200.0, 25, 1500, 500),
+}
+
+
+@dataclass
+class Case:
+    name: str
+    setting: Setting
+    populations: tuple[tuple[float, float], ...]
+    exponent: float = 2.0
+    extra: dict = field(default_factory=dict)
+
+    def settings(self, seed: int) -> simulate.SimulationSettings:
+        largest = max(d for d, _ in self.populations)
+        # camera level set for the brightest particles; d² movies keep their fixed level below it
+        brightness = MAX_PHOTONS / (largest / 100.0) ** self.exponent
+        if self.exponent == 2.0:
+            brightness = min(brightness, D2_PHOTONS_AT_100NM)
+        return simulate.SimulationSettings(
+            shape=(256, 256),
+            n_particles=self.setting.n_particles,
+            populations=tuple(simulate.Population(d, f) for d, f in self.populations),
+            pixel_size_um=self.setting.pixel_size_um,
+            frame_interval_s=1.0 / self.setting.fps,
+            brightness_at_100nm=brightness,
+            brightness_exponent=self.exponent,
+            seed=seed,
+            **self.extra,
+        )
+
+
+def build_cases(setting_names: list[str]) -> list[Case]:
+    cases = []
+    for name in setting_names:
+        setting = SETTINGS[name]
+        cases += [Case(f"{d} nm", setting, ((float(d), 1.0),)) for d in SINGLE_SIZES_NM]
+        for exponent in (2.0, 6.0):
+            cases += [
+                Case(f"{label} d{exponent:.0f}", setting, pops, exponent)
+                for label, pops in MIXTURES
+            ]
+    nta = SETTINGS["nta"]
+    cases += [
+        Case("100 nm short tracks", nta, ((100.0, 1.0),), extra={"focal_depth_um": 1.5}),
+        Case(
+            "100 nm correlated steps",
+            nta,
+            ((100.0, 1.0),),
+            extra={"correlated_motion_um_s": 10.0, "correlation_time_s": 2.0 / nta.fps},
+        ),
+        Case("100 nm flow 5 µm/s", nta, ((100.0, 1.0),), extra={"drift_um_s": (5.0, 2.0)}),
+        Case(
+            "200 nm defocus+compression d6",
+            nta,
+            ((200.0, 1.0),),
+            6.0,
+            extra={"defocus_um": 1.5, "compression_step_adu": 6.0},
+        ),
+    ]
+    return cases
+
+
+def plain_trackpy_diameter_nm(result: analysis.AnalysisResult, metadata: dict) -> float:
+    """Plain trackpy: link the same localizations, fit the ensemble MSD through the origin."""
+    import trackpy
+
+    trackpy.quiet()
+    params = result.params
+    if result.localizations.empty:
+        return math.nan
+    columns = ["frame", "y", "x"]
+    linked = trackpy.link_df(
+        result.localizations[columns].copy(), params.search_range_px, memory=params.memory
+    )
+    linked = trackpy.filter_stubs(linked, params.min_track_length)
+    if linked.empty:
+        return math.nan
+    msd = trackpy.emsd(
+        linked,
+        params.pixel_size_um,
+        1.0 / params.frame_interval_s,
+        max_lagtime=TRACKPY_MAX_LAG,
+    )
+    lag_s = msd.index.to_numpy(dtype=float)
+    D = float(np.sum(msd.to_numpy() * lag_s) / np.sum(lag_s**2)) / 4.0
+    return float(physics.diameter_nm(D, params.temperature_c, params.resolved_viscosity_pa_s))
+
+
+def truth_numbers(movie: simulate.SimulatedMovie, case: Case, min_length: int, margin: int):
+    """Track-weighted small fraction, particles per frame (whole frame and inside the margin)."""
+    truth = movie.truth
+    lengths = truth.groupby("particle").size()
+    long_enough = movie.diameters_nm[lengths[lengths >= min_length].index]
+    sizes = sorted(d for d, _ in case.populations)
+    small_fraction = (
+        float(np.mean(long_enough < math.sqrt(sizes[0] * sizes[1])))
+        if len(sizes) > 1 and len(long_enough)
+        else math.nan
+    )
+    n_frames = len(movie.frames)
+    height, width = movie.frames.shape[1:]
+    inner = truth[
+        truth["y"].between(margin, height - 1 - margin)
+        & truth["x"].between(margin, width - 1 - margin)
+    ]
+    return small_fraction, len(truth) / n_frames, len(inner) / n_frames
+
+
+def run_case(case: Case, seed: int, n_frames: int, engine: str) -> dict:
+    started = time.perf_counter()
+    movie = simulate.simulate_movie(n_frames, case.settings(seed))
+    params = analysis.AnalysisParams.from_metadata(movie.metadata, engine=engine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
+        trackpy_nm = plain_trackpy_diameter_nm(result, movie.metadata)
+    summary = result.summary
+    small_truth, ppf_truth, ppf_inner = truth_numbers(
+        movie, case, params.min_track_length, params.diameter_px // 2
+    )
+    deconvolved = summary.get("deconvolved_nm") or {}
+    peaks = deconvolved.get("peaks") or []
+    fractions = deconvolved.get("peak_fractions") or []
+    sizes = sorted(d for d, _ in case.populations)
+    small_fraction = math.nan
+    if len(sizes) > 1 and peaks:
+        split = math.sqrt(sizes[0] * sizes[1])
+        small_fraction = float(sum(f for p, f in zip(peaks, fractions, strict=True) if p < split))
+    return {
+        "case": case.name,
+        "setting": case.setting.name,
+        "seed": seed,
+        "truth_nm": sizes,
+        "ensemble_nm": summary.get("diameter_nm"),
+        "ensemble_se_nm": summary.get("diameter_se_nm"),
+        "systematic_se_nm": summary.get("diameter_systematic_nm"),
+        "long_lag_nm": summary.get("diameter_long_lag_nm"),
+        "d50_nm": deconvolved.get("d50"),
+        "peaks_nm": peaks,
+        "peak_fractions": fractions,
+        "small_fraction": small_fraction,
+        "small_fraction_truth": small_truth,
+        "particles_per_frame": summary.get("particles_per_frame"),
+        "particles_per_frame_truth": ppf_truth,
+        "particles_per_frame_truth_inner": ppf_inner,
+        "minmass": result.params.minmass,
+        "trackpy_msd_nm": trackpy_nm,
+        "n_tracks": summary.get("n_tracks"),
+        "warnings": summary.get("warnings", []),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def relative_error(value, truth) -> float:
+    return 100.0 * (value / truth - 1.0) if value is not None and truth else math.nan
+
+
+def print_run(row: dict) -> None:
+    truth = row["truth_nm"]
+    single = len(truth) == 1
+    ensemble = relative_error(row["ensemble_nm"], truth[0]) if single else math.nan
+    d50 = relative_error(row["d50_nm"], truth[0]) if single else math.nan
+    tp = relative_error(row["trackpy_msd_nm"], truth[0]) if single else math.nan
+    peaks = "/".join(f"{p:.0f}" for p in row["peaks_nm"])
+    print(
+        f"{row['setting']:4s} {row['case']:30s} s{row['seed']} ens {ensemble:+6.1f}% "
+        f"D50 {d50:+6.1f}% peaks {peaks:18s} small {row['small_fraction']:.2f}"
+        f"/{row['small_fraction_truth']:.2f} ppf {row['particles_per_frame']:.1f}"
+        f"/{row['particles_per_frame_truth_inner']:.1f} tp {tp:+6.1f}% "
+        f"minmass {row['minmass']:.0f} {row['seconds']:.0f}s warn {len(row['warnings'])}",
+        flush=True,
+    )
+
+
+def summary_table(rows: list[dict]) -> pd.DataFrame:
+    table = []
+    for (setting, case), group in pd.DataFrame(rows).groupby(["setting", "case"], sort=False):
+        truth = group["truth_nm"].iloc[0]
+        single = len(truth) == 1
+
+        def mean_error(column: str, group=group, truth=truth, single=single) -> float:
+            values = [relative_error(v, truth[0]) for v in group[column]]
+            return float(np.nanmean(values)) if single and np.isfinite(values).any() else math.nan
+
+        peak_text = "; ".join("/".join(f"{p:.0f}" for p in peaks) for peaks in group["peaks_nm"])
+        table.append(
+            {
+                "setting": setting,
+                "case": case,
+                "seeds": len(group),
+                "ensemble %": mean_error("ensemble_nm"),
+                "ensemble worst %": (
+                    float(
+                        max(
+                            (relative_error(v, truth[0]) for v in group["ensemble_nm"]),
+                            key=abs,
+                        )
+                    )
+                    if single
+                    else math.nan
+                ),
+                "D50 %": mean_error("d50_nm"),
+                "trackpy %": mean_error("trackpy_msd_nm"),
+                "peaks nm": peak_text,
+                "small frac": float(group["small_fraction"].mean()),
+                "truth frac": float(group["small_fraction_truth"].mean()),
+                "ppf / truth": float(
+                    (group["particles_per_frame"] / group["particles_per_frame_truth_inner"]).mean()
+                ),
+                "warned": int(sum(bool(w) for w in group["warnings"])),
+            }
+        )
+    return pd.DataFrame(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, short movies, NTA only")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per case (full: 3)")
+    parser.add_argument("--only", default=None, help="run only cases whose name contains this")
+    parser.add_argument("--settings", default=None, help="comma-separated: nta,fast")
+    parser.add_argument("--engine", default="fast", help="detection engine (default: fast)")
+    parser.add_argument("--json", default=None, help="write every run to this JSON file")
+    args = parser.parse_args()
+    names = (
+        args.settings.split(",") if args.settings else (["nta"] if args.quick else ["nta", "fast"])
+    )
+    seeds = args.seeds or (1 if args.quick else 3)
+    cases = [c for c in build_cases(names) if args.only is None or args.only in c.name]
+    rows = []
+    for case in cases:
+        n_frames = case.setting.frames_quick if args.quick else case.setting.frames_full
+        for seed in range(seeds):
+            row = run_case(case, seed, n_frames, args.engine)
+            print_run(row)
+            rows.append(row)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_colwidth", 60)
+    print()
+    print(summary_table(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    singles = [r for r in rows if len(r["truth_nm"]) == 1 and "nm" == r["case"].split()[-1]]
+    if singles:
+        errors = np.array([relative_error(r["ensemble_nm"], r["truth_nm"][0]) for r in singles])
+        print(
+            f"\nsingle sizes: mean ensemble error {np.nanmean(errors):+.2f}%, "
+            f"mean |error| {np.nanmean(np.abs(errors)):.2f}%, "
+            f"worst {errors[np.nanargmax(np.abs(errors))]:+.2f}%"
+        )
+    for row in rows:
+        if row["warnings"]:
+            print(f"\n[{row['setting']} {row['case']} s{row['seed']}]")
+            for text in row["warnings"]:
+                print(f"  - {text}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()
