@@ -110,7 +110,9 @@ def test_chunked_detection_gives_the_same_result():
     movie, _ = simulated(100.0, n_frames=60, shape=(128, 128), n_particles=20, seed=3)
     params = AnalysisParams.from_metadata(movie.metadata)
     whole = analysis.analyze(movie, params)
+    threshold = analysis.detection_threshold(movie.frames, params)
     resolved = analysis.resolve_minmass(movie.frames, params)
+    assert resolved.minmass == threshold.minmass == whole.params.minmass
     chunks = [
         analysis.detect_frames(movie.frames[start : start + 25], resolved, first_frame=start)
         for start in range(0, 60, 25)
@@ -121,6 +123,7 @@ def test_chunked_detection_gives_the_same_result():
         resolved,
         source=movie.source,
         frame_shape=(128, 128),
+        threshold=threshold,
     )
     pd.testing.assert_frame_equal(joined.per_track, whole.per_track)
     # analyze() also describes the movie (sample, recording) from its metadata
@@ -138,6 +141,9 @@ def test_chunked_detection_gives_the_same_result():
         source=movie.source,
         frame_shape=(128, 128),
     )
+    # the live linker has no noise model of the frames (the calibration keeps only minmass)
+    assert live.summary["detection"] is None
+    live.summary["detection"] = whole.summary["detection"]
     assert describe_movie(live.summary, movie.metadata) == whole.summary
 
 

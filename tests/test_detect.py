@@ -154,3 +154,60 @@ def test_frames_of_the_wrong_shape_are_rejected():
         detect.locate_frames(np.zeros((8, 8), np.uint16))
     with pytest.raises(PyntaInputError, match="dtype"):
         detect.locate(np.zeros((8, 8), dtype=complex))
+
+
+def dim_fast_movie(seed: int):
+    """50 nm spheres at 30 fps, full-frame exposure: 1000 photons smeared over ~5 px per frame."""
+    settings = simulate.SimulationSettings(
+        shape=SHAPE,
+        n_particles=10,
+        populations=(simulate.Population(50.0),),
+        pixel_size_um=0.166,
+        frame_interval_s=1 / 30,
+        brightness_at_100nm=4000.0,
+        brightness_exponent=2.0,
+        seed=seed,
+    )
+    return simulate.simulate_movie(20, settings)
+
+
+def test_noise_model_threshold_keeps_dim_blurred_particles_and_rejects_noise():
+    sim = dim_fast_movie(seed=8)
+    estimate = detect.estimate_threshold(sim.frames, diameter=DIAMETER)
+    # the noise model: background 100 photons + read noise 3 -> sd sqrt(109) per pixel
+    assert estimate.background == pytest.approx(100.0, abs=1.5)
+    assert estimate.noise_sd == pytest.approx(np.sqrt(109.0), rel=0.05)
+    assert (
+        estimate.minmass
+        == estimate.automatic_minmass
+        == detect.estimate_minmass(sim.frames, diameter=DIAMETER)
+    )
+    # every particle the detector can find at all (minmass 0) is kept; blurred streaks put the
+    # centroid up to ~3 px from the exposure-averaged truth
+    found = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=estimate.minmass)
+    everything = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=0)
+    n_matched, _, n_false = match(sim.truth, found, tolerance=3.0)
+    assert n_matched >= 0.97 * match(sim.truth, everything, tolerance=3.0)[0]
+    assert n_matched / len(resolvable(sim.truth)) > 0.8
+    assert n_false <= 30  # < 1.5 per frame (of ~9 particles), vs ~80 per frame without minmass
+    assert estimate.warning() is None
+    # noise alone: at most a few false features in 20 frames (1 per frame and 10^6 px expected)
+    noise = np.random.default_rng(1).poisson(100.0, (20, *SHAPE)).astype(np.uint16)
+    threshold = detect.estimate_minmass(noise, diameter=DIAMETER)
+    assert len(detect.locate_frames(noise, diameter=DIAMETER, minmass=threshold)) <= 3
+
+
+def test_a_threshold_that_cuts_a_dim_population_is_reported_with_a_better_one():
+    sim = dim_fast_movie(seed=9)
+    estimate = detect.estimate_threshold(sim.frames, diameter=DIAMETER, minmass=400.0)
+    assert estimate.minmass == 400.0 and estimate.automatic_minmass < 200.0
+    kept = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=400.0)
+    everything = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=0)
+    findable = match(sim.truth, everything, tolerance=3.0)[0]
+    missed_per_frame = (findable - match(sim.truth, kept, tolerance=3.0)[0]) / 20
+    assert estimate.cut_per_frame == pytest.approx(missed_per_frame, rel=0.35)
+    message = estimate.warning()
+    assert message is not None and f"--minmass {estimate.suggested_minmass:.0f}" in message
+    assert estimate.suggested_minmass < 200.0
+    found = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=estimate.suggested_minmass)
+    assert match(sim.truth, found, tolerance=3.0)[0] > 2 * match(sim.truth, kept, tolerance=3.0)[0]

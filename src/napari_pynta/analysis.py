@@ -3,7 +3,7 @@
 :func:`analyze` is a chain of small steps that other front ends reuse (the batch mode runs
 :func:`detect_frames` on chunks of frames and :func:`analyze_localizations` on their union)::
 
-    resolve_minmass -> detect_frames -> analyze_localizations
+    detection_threshold / resolve_minmass -> detect_frames -> analyze_localizations
                                         (suggest_search_range_px -> link -> summarize_tracks)
 
 and the live linker runs :func:`summarize_tracks` on the tracks it has linked so far.
@@ -285,17 +285,27 @@ def check_frames(frames: Any) -> None:
         raise PyntaDataError(f"the movie is empty (shape {tuple(shape)})")
 
 
+def detection_threshold(frames: Any, params: AnalysisParams) -> detect.ThresholdEstimate:
+    """The noise-model threshold of a movie, or the diagnostic of the user's ``minmass``.
+
+    See :func:`napari_pynta.detect.estimate_threshold`: its ``minmass`` is ``params.minmass``
+    when given, else the automatic one; its :meth:`~napari_pynta.detect.ThresholdEstimate.warning`
+    says when the threshold cuts a dim population.
+    """
+    kwargs = params.detection_kwargs()
+    engine = kwargs.pop("engine")
+    return detect.estimate_threshold(frames, engine, **kwargs)
+
+
 def resolve_minmass(frames: Any, params: AnalysisParams) -> AnalysisParams:
-    """Fill in an automatic ``minmass`` (see :func:`napari_pynta.detect.estimate_minmass`).
+    """Fill in an automatic ``minmass`` (see :func:`detection_threshold`).
 
     Call this once per movie before splitting it into chunks, so that every chunk uses the
     same threshold. Parameters with a ``minmass`` are returned unchanged.
     """
     if params.minmass is not None:
         return params
-    kwargs = params.detection_kwargs()
-    engine = kwargs.pop("engine")
-    return dataclasses.replace(params, minmass=detect.estimate_minmass(frames, engine, **kwargs))
+    return dataclasses.replace(params, minmass=detection_threshold(frames, params).minmass)
 
 
 def detect_frames(
@@ -392,6 +402,7 @@ def summarize_tracks(
     source: str | None = None,
     frame_shape: tuple[int, int] | None = None,
     notes: Sequence[str] = (),
+    threshold: detect.ThresholdEstimate | None = None,
 ) -> AnalysisResult:
     """Size already linked tracks: length filter, per-track and ensemble D, deconvolved size
     distribution, concentration, warnings, summary.
@@ -416,6 +427,8 @@ def summarize_tracks(
         Frame size in pixels; with ``params.depth_um`` it gives the concentration.
     notes : sequence of str
         Warnings from earlier steps, listed first.
+    threshold : ThresholdEstimate, optional
+        The detection threshold's noise model (``summary["detection"]``).
 
     Returns
     -------
@@ -456,6 +469,7 @@ def summarize_tracks(
         else None
     )
     summary |= _json_ready(sizes.summary() if sizes else {"deconvolved_nm": None})
+    summary["detection"] = _json_ready(threshold.as_dict()) if threshold is not None else None
     summary["concentration"] = _json_ready(
         concentration.concentration_summary(
             localizations, n_frames, frame_shape, params.pixel_size_um, params.depth_um
@@ -480,6 +494,7 @@ def analyze_localizations(
     params: AnalysisParams,
     source: str | None = None,
     frame_shape: tuple[int, int] | None = None,
+    threshold: detect.ThresholdEstimate | None = None,
 ) -> AnalysisResult:
     """Everything after detection: link, filter, size, summarize.
 
@@ -495,6 +510,8 @@ def analyze_localizations(
         Where the movie came from (recorded in the summary).
     frame_shape : (int, int), optional
         Frame size in pixels; with ``params.depth_um`` it gives the concentration.
+    threshold : ThresholdEstimate, optional
+        The detection threshold's noise model (its warning is listed, numbers summarized).
 
     Returns
     -------
@@ -502,6 +519,8 @@ def analyze_localizations(
     """
     params.validate()
     notes = []
+    if threshold is not None and threshold.warning():
+        notes.append(threshold.warning())
     if params.search_range_px is None:
         search_range, limited = suggest_search_range_px(localizations, params.memory)
         params = dataclasses.replace(params, search_range_px=round(search_range, 2))
@@ -520,6 +539,7 @@ def analyze_localizations(
         source=source,
         frame_shape=frame_shape,
         notes=notes,
+        threshold=threshold,
     )
 
 
@@ -544,7 +564,8 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     params.validate()
     frames = movie.frames
     check_frames(frames)
-    params = resolve_minmass(frames, params)
+    threshold = detection_threshold(frames, params)
+    params = dataclasses.replace(params, minmass=threshold.minmass)
     localizations = detect_frames(frames, params, progress=progress)
     result = analyze_localizations(
         localizations,
@@ -552,6 +573,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         params,
         source=getattr(movie, "source", None),
         frame_shape=tuple(int(n) for n in frames.shape[1:]),
+        threshold=threshold,
     )
     describe_movie(result.summary, getattr(movie, "metadata", None) or {})
     return result

@@ -3,7 +3,7 @@
 On a cluster every movie becomes a small task graph of the serial pipeline's own steps
 (:mod:`napari_pynta.analysis`)::
 
-    prepare (resolve_minmass) -> detect chunk 0..k (detect_frames) -> finish (analyze_localizations)
+    prepare (detection_threshold) -> detect chunks (detect_frames) -> finish (analyze_localizations)
 
 Each task opens the movie lazily on its worker and reads only the frames it needs, so frames never
 travel through the scheduler. Detection works frame by frame and the automatic ``minmass`` is fixed
@@ -17,6 +17,7 @@ in its own :class:`MovieOutcome` while the other movies finish.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import uuid
@@ -142,8 +143,8 @@ def default_chunk_frames(frame_bytes: int, n_frames: int, n_workers: int) -> int
 
 
 # ------------------------------------------------------------------------- worker tasks
-def prepare_params(source: str, params: AnalysisParams) -> AnalysisParams:
-    """Fix the movie-wide automatic choices before the movie is split (runs on a worker).
+def prepare_threshold(source: str, params: AnalysisParams) -> detect.ThresholdEstimate:
+    """Fix the movie-wide detection threshold before the movie is split (runs on a worker).
 
     Parameters
     ----------
@@ -154,10 +155,15 @@ def prepare_params(source: str, params: AnalysisParams) -> AnalysisParams:
 
     Returns
     -------
-    AnalysisParams
-        ``params`` with the automatic ``minmass`` of the whole movie filled in.
+    ThresholdEstimate
+        The automatic (or the user's) ``minmass`` of the whole movie and its noise diagnostic.
     """
-    return analysis.resolve_minmass(_open_frames(source), params)
+    return analysis.detection_threshold(_open_frames(source), params)
+
+
+def prepare_params(params: AnalysisParams, threshold: detect.ThresholdEstimate) -> AnalysisParams:
+    """``params`` with the movie's threshold filled in (for :func:`detect_chunk`)."""
+    return dataclasses.replace(params, minmass=threshold.minmass)
 
 
 def detect_chunk(source: str, start: int, stop: int, params: AnalysisParams) -> pd.DataFrame:
@@ -188,6 +194,7 @@ def finish_movie(
     params: AnalysisParams,
     source: str | None,
     metadata: dict[str, Any] | None = None,
+    threshold: detect.ThresholdEstimate | None = None,
 ) -> AnalysisResult:
     """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
 
@@ -205,6 +212,8 @@ def finish_movie(
         The movie's source as the serial analysis records it.
     metadata : dict, optional
         The movie's metadata (its sample and recording go into the summary).
+    threshold : ThresholdEstimate, optional
+        The output of :func:`prepare_threshold`.
 
     Returns
     -------
@@ -214,7 +223,12 @@ def finish_movie(
     tables = [table for table in chunk_localizations if len(table)]
     localizations = pd.concat(tables, ignore_index=True) if tables else detect.empty_localizations()
     result = analysis.analyze_localizations(
-        localizations, n_frames, params, source=source, frame_shape=frame_shape
+        localizations,
+        n_frames,
+        params,
+        source=source,
+        frame_shape=frame_shape,
+        threshold=threshold,
     )
     describe_movie(result.summary, metadata or {})
     return result
@@ -307,7 +321,10 @@ def analyze_batch(
             outcomes[index].error = _describe(error)
             continue
         prefix = f"pynta-{token}-{index}"
-        params = client.submit(prepare_params, plan.source, plan.params, key=f"{prefix}-prepare")
+        threshold = client.submit(
+            prepare_threshold, plan.source, plan.params, key=f"{prefix}-prepare"
+        )
+        params = client.submit(prepare_params, plan.params, threshold, key=f"{prefix}-params")
         chunks = [
             client.submit(
                 detect_chunk, plan.source, start, stop, params, key=f"{prefix}-detect-{start}"
@@ -325,6 +342,7 @@ def analyze_batch(
             params,
             plan.recorded_source,
             plan.metadata,
+            threshold,
             key=f"{prefix}-finish",
             priority=1,
         )

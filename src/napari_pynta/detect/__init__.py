@@ -24,7 +24,7 @@ from napari_pynta.detect.columns import (
     standardize,
     validate_detection_params,
 )
-from napari_pynta.detect.threshold import estimate_minmass
+from napari_pynta.detect.threshold import ThresholdEstimate, estimate_minmass, estimate_threshold
 from napari_pynta.errors import PyntaInputError
 
 __all__ = [
@@ -36,6 +36,8 @@ __all__ = [
     "empty_localizations",
     "get_engine",
     "estimate_minmass",
+    "estimate_threshold",
+    "ThresholdEstimate",
     "locate",
     "locate_frames",
     "register_engine",

@@ -1,19 +1,283 @@
-"""Automatic detection threshold (``minmass``) from the frames themselves."""
+"""Automatic detection threshold (``minmass``) from a noise model of the frames.
+
+Every local maximum of the image noise is a candidate feature; ``minmass`` must keep the noise
+candidates out and every particle the noise allows in. The frames give the noise model: the
+background level (median) and the noise per pixel (from the median absolute difference of
+neighbouring pixels). Frames of that
+noise alone (white, Gaussian, rounded to the camera's integers) go through the same engine,
+band-pass and mask as the movie, which gives the masses that noise alone produces and how many
+noise maxima there are per pixel. ``minmass`` is the mass that noise exceeds at a stated rate,
+:data:`FALSE_DETECTIONS_PER_MEGAPIXEL` false features per frame and million pixels; the far tail
+of the noise masses is extrapolated from the largest :data:`TAIL_SAMPLES` with an exponential law
+(conservative: the tail of a sum of pixel noises falls faster).
+
+The same sampled frames give a completeness diagnostic: candidates of the movie under the
+threshold in excess of what noise explains are particles the threshold cuts (a dim population);
+:meth:`ThresholdEstimate.warning` says so and which ``minmass`` would include them.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from napari_pynta.errors import PyntaInputError
 
-#: frames sampled by :func:`estimate_minmass`
+#: frames sampled by :func:`estimate_threshold`
 MINMASS_SAMPLE_FRAMES = 10
-#: automatic minmass = noise median x exp(this many dim-side widths of the noise peak in ln mass)
-MINMASS_NOISE_WIDTHS = 6.0
-#: the lower quartile of a normal law lies this many standard deviations below its median
-NORMAL_QUARTILE = 0.6745
+#: automatic minmass: noise alone gives this many false features per frame and 10^6 pixels
+FALSE_DETECTIONS_PER_MEGAPIXEL = 1.0
+#: pixels of synthetic noise analysed (in tiles of at most TILE_PX x TILE_PX)
+NOISE_PIXELS = 2**19
+NOISE_TILE_PX = 256
+NOISE_SEED = 20260
+#: number of largest noise masses the exponential tail is fitted to
+TAIL_SAMPLES = 100
+#: 1.4826 x MAD is the standard deviation of a normal law
+MAD_TO_SD = 1.4826
+#: the completeness diagnostic looks at candidates between the mass where noise gives this many
+#: false features per frame and 10^6 pixels and the threshold ...
+DIM_BAND_FALSE_PER_MEGAPIXEL = 100.0
+#: ... and warns when their excess over noise is this fraction of the features kept, or more
+CUT_POPULATION_FRACTION = 0.1
+#: a suggested minmass keeps detections at least this fraction real
+SUGGESTED_PURITY = 0.9
+
+
+@dataclass(frozen=True)
+class ThresholdEstimate:
+    """The detection threshold and what the noise model says about it.
+
+    Attributes
+    ----------
+    minmass : float
+        The threshold used (the automatic one unless given).
+    automatic_minmass : float
+        The noise-model threshold (:data:`FALSE_DETECTIONS_PER_MEGAPIXEL`).
+    background : float
+        Median pixel value of the sampled frames.
+    noise_sd : float
+        Noise per pixel (robust standard deviation), same units.
+    false_per_frame : float
+        Expected noise features per frame above ``minmass``.
+    kept_per_frame : float
+        Candidates per sampled frame above ``minmass``.
+    cut_per_frame : float
+        Candidates per frame between the dim-band limit and ``minmass`` beyond what noise
+        explains (particles the threshold cuts).
+    suggested_minmass : float
+        The lowest threshold whose detections are still :data:`SUGGESTED_PURITY` real (NaN when
+        no population is cut).
+    """
+
+    minmass: float
+    automatic_minmass: float
+    background: float
+    noise_sd: float
+    false_per_frame: float
+    kept_per_frame: float
+    cut_per_frame: float
+    suggested_minmass: float = math.nan
+    noise_tail: NoiseTail | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cuts_population(self) -> bool:
+        """True when many candidates just under ``minmass`` are not noise."""
+        return bool(
+            self.cut_per_frame >= CUT_POPULATION_FRACTION * max(self.kept_per_frame, 1.0)
+            and math.isfinite(self.suggested_minmass)
+            and self.suggested_minmass < self.minmass
+        )
+
+    def warning(self) -> str | None:
+        """A plain-language warning when the threshold cuts a population, else None."""
+        if not self.cuts_population:
+            return None
+        return (
+            f"About {self.cut_per_frame:.1f} candidates per frame lie just under the detection "
+            f"threshold (minmass {self.minmass:.0f}; {self.kept_per_frame:.1f} per frame are "
+            "kept) and are more than the noise explains: a dim population (small or fast, "
+            f"blurred particles) is probably cut. --minmass {self.suggested_minmass:.0f} "
+            f"would include them (noise would then add about "
+            f"{self.false_at(self.suggested_minmass):.1f} false features per frame)."
+        )
+
+    def false_at(self, minmass: float) -> float:
+        """Expected noise features per frame above ``minmass`` (NaN without the noise tail)."""
+        return math.nan if self.noise_tail is None else self.noise_tail(minmass)
+
+    def as_dict(self) -> dict[str, float]:
+        """JSON-ready numbers (``summary["detection"]``)."""
+        return {
+            "minmass": self.minmass,
+            "automatic_minmass": self.automatic_minmass,
+            "background": self.background,
+            "noise_sd": self.noise_sd,
+            "false_per_frame": self.false_per_frame,
+            "kept_per_frame": self.kept_per_frame,
+            "cut_per_frame": self.cut_per_frame,
+            "suggested_minmass": self.suggested_minmass,
+        }
+
+
+def _sample_indices(n_frames: int, n_sample: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n_frames - 1, max(1, n_sample)).round().astype(int))
+
+
+def _noise_model(frames: list[np.ndarray]) -> tuple[float, float]:
+    """Background (median) and noise per pixel of the sampled frames.
+
+    The noise is 1.4826 × the median absolute difference of horizontally adjacent pixels, / √2:
+    smooth background structure (which the band-pass removes too) and sparse particles hardly
+    change it.
+    """
+    backgrounds, sds = [], []
+    for frame in frames:
+        values = frame.astype(np.float64)
+        backgrounds.append(float(np.median(values)))
+        differences = np.diff(values, axis=1).ravel()
+        sds.append(MAD_TO_SD * float(np.median(np.abs(differences))) / math.sqrt(2.0))
+    return float(np.median(backgrounds)), float(np.median(sds))
+
+
+def _noise_tiles(
+    shape: tuple[int, int], dtype: np.dtype, background: float, noise_sd: float
+) -> tuple[list[np.ndarray], int]:
+    """Synthetic frames of noise alone (and their total pixels), like the camera's integers."""
+    height, width = (min(size, NOISE_TILE_PX) for size in shape)
+    n_tiles = max(2, math.ceil(NOISE_PIXELS / (height * width)))
+    rng = np.random.default_rng(NOISE_SEED)
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    tiles = []
+    for _ in range(n_tiles):
+        tile = background + noise_sd * rng.standard_normal((height, width))
+        if info is not None:
+            tile = np.clip(np.rint(tile), info.min, info.max)
+        tiles.append(tile.astype(dtype))
+    return tiles, n_tiles * height * width
+
+
+class NoiseTail:
+    """Noise features per frame above a mass: empirical, with an exponential far tail."""
+
+    def __init__(self, masses: np.ndarray, pixels_analysed: int, frame_pixels: int) -> None:
+        self._sorted = np.sort(masses)
+        self._scale = frame_pixels / pixels_analysed  # per analysed pixel -> per frame
+        tail = self._sorted[-TAIL_SAMPLES:] if len(self._sorted) else self._sorted
+        self._tail_start = float(tail[0]) if len(tail) else 0.0
+        self._tail_count = len(tail)
+        self._tail_mean_excess = float(np.mean(tail - tail[0])) if len(tail) > 1 else 0.0
+
+    def __call__(self, mass: float) -> float:
+        if mass < self._tail_start or self._tail_mean_excess <= 0:
+            above = len(self._sorted) - np.searchsorted(self._sorted, mass, side="right")
+            return float(above * self._scale)
+        return float(
+            self._tail_count
+            * self._scale
+            * math.exp(-(mass - self._tail_start) / self._tail_mean_excess)
+        )
+
+    def mass_at(self, per_frame: float) -> float:
+        """The mass above which noise gives ``per_frame`` features per frame."""
+        if not len(self._sorted):
+            return 0.0
+        count = per_frame / self._scale
+        if count >= self._tail_count or self._tail_mean_excess <= 0:
+            index = int(np.clip(len(self._sorted) - math.ceil(count), 0, len(self._sorted) - 1))
+            return float(self._sorted[index])
+        return self._tail_start + self._tail_mean_excess * math.log(self._tail_count / count)
+
+
+def estimate_threshold(
+    frames: Any,
+    engine: str = "trackpy",
+    *,
+    minmass: float | None = None,
+    n_sample: int = MINMASS_SAMPLE_FRAMES,
+    **params: Any,
+) -> ThresholdEstimate:
+    """Noise-model threshold and completeness diagnostic of a movie.
+
+    Parameters
+    ----------
+    frames : array-like, shape (T, Y, X)
+        The movie (numpy or dask); ``n_sample`` evenly spaced frames are analysed.
+    engine : str
+        A key of :data:`napari_pynta.detect.ENGINES`.
+    minmass : float, optional
+        A threshold chosen by the user: evaluated (false rate, population cut) instead of
+        chosen. None: the automatic threshold.
+    n_sample : int
+        Number of frames to sample.
+    **params
+        Detection parameters passed to :func:`napari_pynta.detect.locate`.
+
+    Returns
+    -------
+    ThresholdEstimate
+        The threshold, the noise model and the completeness diagnostic.
+
+    Notes
+    -----
+    The noise model is white: spatially correlated noise (compressed video, fixed-pattern
+    noise) gives more bright noise features than predicted; the completeness diagnostic then
+    sees them as a "cut population" and ``--minmass`` should be set by hand.
+    """
+    if getattr(frames, "ndim", None) != 3 or frames.shape[0] == 0:
+        raise PyntaInputError(
+            f"frames must be a non-empty 3-D stack (T, Y, X), got shape "
+            f"{getattr(frames, 'shape', None)}"
+        )
+    from napari_pynta.detect import locate
+
+    params = {key: value for key, value in params.items() if key != "minmass"}
+    sampled = [np.asarray(frames[index]) for index in _sample_indices(frames.shape[0], n_sample)]
+    frame_pixels = int(np.prod(sampled[0].shape))
+    background, noise_sd = _noise_model(sampled)
+    tiles, noise_pixels = _noise_tiles(sampled[0].shape, sampled[0].dtype, background, noise_sd)
+    noise_masses = (
+        np.concatenate(
+            [locate(tile, engine, minmass=0, **params)["mass"].to_numpy() for tile in tiles]
+        )
+        if noise_sd > 0
+        else np.empty(0)
+    )
+    noise = NoiseTail(noise_masses, noise_pixels, frame_pixels)
+    automatic = noise.mass_at(FALSE_DETECTIONS_PER_MEGAPIXEL * frame_pixels / 1e6)
+    used = automatic if minmass is None else float(minmass)
+
+    candidates = np.sort(
+        np.concatenate(
+            [locate(frame, engine, minmass=0, **params)["mass"].to_numpy() for frame in sampled]
+        )
+    )
+    n_frames = len(sampled)
+
+    def real_per_frame(mass: float) -> float:
+        return (len(candidates) - np.searchsorted(candidates, mass, side="right")) / n_frames
+
+    band_low = min(noise.mass_at(DIM_BAND_FALSE_PER_MEGAPIXEL * frame_pixels / 1e6), used)
+    kept = real_per_frame(used)
+    cut = max(0.0, real_per_frame(band_low) - kept - (noise(band_low) - noise(used)))
+    suggested = math.nan
+    for mass in np.sort(candidates[(candidates >= band_low) & (candidates < used)])[::-1]:
+        if noise(mass) <= (1.0 - SUGGESTED_PURITY) * real_per_frame(mass):
+            suggested = float(mass)
+    return ThresholdEstimate(
+        minmass=float(used),
+        automatic_minmass=float(automatic),
+        background=background,
+        noise_sd=noise_sd,
+        false_per_frame=noise(used),
+        kept_per_frame=float(kept),
+        cut_per_frame=float(cut),
+        suggested_minmass=suggested,
+        noise_tail=noise,
+    )
 
 
 def estimate_minmass(
@@ -23,54 +287,24 @@ def estimate_minmass(
     n_sample: int = MINMASS_SAMPLE_FRAMES,
     **params: Any,
 ) -> float:
-    """Choose ``minmass`` automatically, just above the brightness of noise features.
-
-    Without a mass threshold every local maximum of the background noise is a "feature". In
-    NTA images particles are sparse, so most local maxima are noise: the median of ln(mass) of
-    all candidates is the centre of the noise peak and the distance from the lower quartile to
-    the median measures its width (both quantiles lie on the dim side, which particles do not
-    contaminate). The threshold is :data:`MINMASS_NOISE_WIDTHS` widths above the noise median.
+    """The automatic ``minmass`` of :func:`estimate_threshold` (the live calibration uses it too).
 
     Parameters
     ----------
     frames : array-like, shape (T, Y, X)
         The movie (numpy or dask); ``n_sample`` evenly spaced frames are analysed.
     engine : str
-        A key of :data:`ENGINES`.
+        A key of :data:`napari_pynta.detect.ENGINES`.
     n_sample : int
         Number of frames to sample.
     **params
-        Detection parameters passed to :func:`locate` (``minmass`` is ignored).
+        Detection parameters passed to :func:`napari_pynta.detect.locate` (``minmass`` is
+        ignored).
 
     Returns
     -------
     float
-        The threshold (0 when the sampled frames have fewer than 4 local maxima).
-
-    Notes
-    -----
-    The assumption fails when particles outnumber noise maxima (very dense samples or a
-    noiseless image); give ``minmass`` explicitly then.
+        The threshold (0 for noiseless frames).
     """
-    if getattr(frames, "ndim", None) != 3 or frames.shape[0] == 0:
-        raise PyntaInputError(
-            f"frames must be a non-empty 3-D stack (T, Y, X), got shape "
-            f"{getattr(frames, 'shape', None)}"
-        )
     params = {key: value for key, value in params.items() if key != "minmass"}
-    picks = np.unique(np.linspace(0, frames.shape[0] - 1, max(1, n_sample)).round().astype(int))
-    from napari_pynta.detect import locate
-
-    masses = np.concatenate(
-        [
-            locate(np.asarray(frames[index]), engine, minmass=0, **params)["mass"].to_numpy()
-            for index in picks
-        ]
-    )
-    log_mass = np.log(masses[masses > 0])
-    if len(log_mass) < 4:
-        return 0.0
-    # quantiles of the dim half only: particles (bright) barely move them
-    lower_quartile, noise_median = np.percentile(log_mass, [25, 50])
-    half_width = (noise_median - lower_quartile) / NORMAL_QUARTILE
-    return float(np.exp(noise_median + MINMASS_NOISE_WIDTHS * half_width))
+    return estimate_threshold(frames, engine, n_sample=n_sample, **params).automatic_minmass
