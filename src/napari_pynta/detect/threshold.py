@@ -2,8 +2,8 @@
 
 Every local maximum of the image noise is a candidate feature; ``minmass`` must keep the noise
 candidates out and every particle the noise allows in. The frames give the noise model: the
-background level (median) and the noise per pixel (from the median absolute difference of
-neighbouring pixels). Frames of that
+background level (median) and the noise per pixel (the white noise that has the frames' robust
+spread after a band-pass like the detection's). Frames of that
 noise alone (white, Gaussian, rounded to the camera's integers) go through the same engine,
 band-pass and mask as the movie, which gives the masses that noise alone produces and how many
 noise maxima there are per pixel. ``minmass`` is the mass that noise exceeds at a stated rate,
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from napari_pynta.errors import PyntaInputError
 
@@ -127,19 +128,29 @@ def _sample_indices(n_frames: int, n_sample: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_frames - 1, max(1, n_sample)).round().astype(int))
 
 
-def _noise_model(frames: list[np.ndarray]) -> tuple[float, float]:
+def _band_passed_spread(image: np.ndarray, diameter: int) -> float:
+    """Robust spread (1.4826 MAD) of an image after a detection-like band-pass.
+
+    Gaussian smoothing of 1 px minus a ``diameter`` boxcar, the scales the engines filter with.
+    """
+    values = image.astype(np.float64)
+    band = ndimage.gaussian_filter(values, 1.0) - ndimage.uniform_filter(values, diameter)
+    return MAD_TO_SD * float(np.median(np.abs(band - np.median(band))))
+
+
+def _noise_model(frames: list[np.ndarray], diameter: int) -> tuple[float, float]:
     """Background (median) and noise per pixel of the sampled frames.
 
-    The noise is 1.4826 × the median absolute difference of horizontally adjacent pixels, / √2:
-    smooth background structure (which the band-pass removes too) and sparse particles hardly
-    change it.
+    The noise is measured where detection looks, after a band-pass (:func:`_band_passed_spread`),
+    and expressed as the white noise per pixel that gives the same spread: sparse particles and
+    smooth background structure hardly change it, and noise correlated between neighbouring
+    pixels (compressed video) counts with the weight it has in the masses.
     """
-    backgrounds, sds = [], []
-    for frame in frames:
-        values = frame.astype(np.float64)
-        backgrounds.append(float(np.median(values)))
-        differences = np.diff(values, axis=1).ravel()
-        sds.append(MAD_TO_SD * float(np.median(np.abs(differences))) / math.sqrt(2.0))
+    unit = _band_passed_spread(
+        np.random.default_rng(NOISE_SEED).standard_normal((NOISE_TILE_PX, NOISE_TILE_PX)), diameter
+    )
+    backgrounds = [float(np.median(frame)) for frame in frames]
+    sds = [_band_passed_spread(frame, diameter) / unit for frame in frames]
     return float(np.median(backgrounds)), float(np.median(sds))
 
 
@@ -237,7 +248,7 @@ def estimate_threshold(
     params = {key: value for key, value in params.items() if key != "minmass"}
     sampled = [np.asarray(frames[index]) for index in _sample_indices(frames.shape[0], n_sample)]
     frame_pixels = int(np.prod(sampled[0].shape))
-    background, noise_sd = _noise_model(sampled)
+    background, noise_sd = _noise_model(sampled, int(params.get("diameter", 7)))
     tiles, noise_pixels = _noise_tiles(sampled[0].shape, sampled[0].dtype, background, noise_sd)
     noise_masses = (
         np.concatenate(
