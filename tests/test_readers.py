@@ -248,9 +248,17 @@ def test_missing_path_is_a_data_error_naming_it(tmp_path):
 
 
 def test_unsupported_extension_lists_supported_inputs(tmp_path):
+    path = tmp_path / "movie.nd2"
+    path.write_bytes(b"ND2")
+    with pytest.raises(PyntaInputError, match=r"'\.nd2'.*pynta store.*TIFF.*AVI.*PNG"):
+        open_movie(path)
+
+
+def test_damaged_video_is_a_one_line_data_error(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
     path = tmp_path / "movie.avi"
     path.write_bytes(b"RIFF")
-    with pytest.raises(PyntaInputError, match=r"'\.avi'.*pynta store.*TIFF.*PNG"):
+    with pytest.raises(PyntaDataError, match="cannot read video"):
         open_movie(path)
 
 

@@ -1,4 +1,6 @@
-"""Open a movie lazily, whatever it was saved as: a pynta store, a TIFF file or a folder of frames.
+"""Open a movie lazily, whatever it was saved as: a pynta store, an OME-Zarr image from other
+software (:mod:`napari_pynta.ome_zarr`), a TIFF file, an AVI/MP4 video (:mod:`napari_pynta.video`)
+or a folder of frames.
 
 Every movie comes back as a :class:`Movie` whose ``frames`` is a dask array (T, Y, X) of an
 integer dtype; nothing is read until a frame is computed. Colour images are reduced to one
@@ -9,6 +11,7 @@ keeps its grey channel).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +27,14 @@ from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.store import MovieStore
+from napari_pynta.video import VIDEO_SUFFIXES
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 FRAME_SUFFIXES = (".png", *TIFF_SUFFIXES)
 SUPPORTED_INPUTS = (
-    "a pynta store (a *.zarr folder), a TIFF file (.tif/.tiff, one or many pages) "
-    "or a folder of PNG/TIFF frames (one image per file, sorted by name)"
+    "a pynta store (a *.zarr folder), an OME-Zarr image (0.4 or 0.5), a TIFF file "
+    "(.tif/.tiff, one or many pages), an AVI/MP4 video or a folder of PNG/TIFF frames (one image "
+    "per file, sorted by name)"
 )
 REC601_WEIGHTS = (0.299, 0.587, 0.114)
 #: ImageJ length units -> micrometers
@@ -63,7 +68,8 @@ class Movie:
 
 
 def open_movie(path: str | Path) -> Movie:
-    """Open a pynta store, a (multi-page) TIFF or a folder of PNG/TIFF frames lazily.
+    """Open a pynta store, an OME-Zarr image, a (multi-page) TIFF, an AVI/MP4 video or a folder of
+    PNG/TIFF frames lazily.
 
     Colour frames become one channel: the Rec. 601 luminance ``0.299 R + 0.587 G + 0.114 B`` of
     RGB, rounded, in the original integer dtype; alpha is dropped. A single 2-D image becomes a
@@ -90,11 +96,13 @@ def open_movie(path: str | Path) -> Movie:
     if not path.exists():
         raise PyntaDataError(f"movie {str(path)!r} does not exist; pynta opens {SUPPORTED_INPUTS}")
     if path.is_dir():
-        if path.suffix.lower() == ".zarr" or (path / "zarr.json").is_file():
-            return _open_store(path)
+        if is_zarr_group(path):
+            return _open_zarr(path)
         return _open_folder(path)
     if path.suffix.lower() in TIFF_SUFFIXES:
         return _open_tiff(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return _open_video(path)
     raise PyntaInputError(
         f"cannot open {str(path)!r}: unsupported file type {path.suffix or '(none)'!r}; "
         f"pynta opens {SUPPORTED_INPUTS}"
@@ -148,12 +156,50 @@ def _check_not_empty(frames: da.Array, source: Path) -> None:
         raise PyntaDataError(f"movie {str(source)!r} has no frames")
 
 
-# ---------------------------------------------------------------------------- pynta store
+# ---------------------------------------------------------------------------- zarr
+def is_zarr_group(path: str | Path) -> bool:
+    """True for a folder named ``*.zarr`` or holding zarr group metadata (v3 or v2)."""
+    path = Path(path)
+    return path.suffix.lower() == ".zarr" or any(
+        (path / name).is_file() for name in ("zarr.json", ".zgroup")
+    )
+
+
+def is_pynta_store(path: str | Path) -> bool:
+    """True when ``path`` holds a zarr v3 group with the ``pynta`` attribute."""
+    try:
+        attributes = json.loads((Path(path) / "zarr.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return "pynta" in (attributes.get("attributes") or {})
+
+
+def _open_zarr(path: Path) -> Movie:
+    """A pynta store, or else an OME-Zarr image written by other software."""
+    from napari_pynta.ome_zarr import is_ome_image, open_ome_zarr
+
+    if is_pynta_store(path) or not is_ome_image(path):
+        return _open_store(path)  # with the store's own explanation of what is wrong
+
+    frames, metadata = open_ome_zarr(path)
+    _check_integer(np.dtype(frames.dtype), path)
+    _check_not_empty(frames, path)
+    return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
+
+
 def _open_store(path: Path) -> Movie:
     store = MovieStore.open(path, mode="r")
     frames = store.as_dask()
     _check_not_empty(frames, path)
     return Movie(frames=frames, metadata=store.metadata, source=str(path), store=store)
+
+
+# ---------------------------------------------------------------------------- video
+def _open_video(path: Path) -> Movie:
+    from napari_pynta.video import open_video
+
+    frames, metadata = open_video(path)
+    return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
 
 
 # ---------------------------------------------------------------------------- TIFF

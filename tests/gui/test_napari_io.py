@@ -61,7 +61,13 @@ def test_reader_claims_stores_tiffs_and_image_folders_only(tmp_path, store_with_
     (tmp_path / "empty").mkdir()
     for claimed in (path, tmp_path / "movie.tif", folder):
         assert get_reader(str(claimed)) is not None, claimed
-    for refused in (tmp_path / "notes.txt", tmp_path / "empty", tmp_path / "missing.zarr"):
+    import zarr
+
+    zarr.open_group(str(tmp_path / "other.zarr"), mode="w").create_array("a", data=frames)
+    refused_paths = [
+        tmp_path / name for name in ("notes.txt", "empty", "missing.zarr", "other.zarr")
+    ]
+    for refused in refused_paths:
         assert get_reader(str(refused)) is None, refused
     assert get_reader([str(path), str(path)]) is None
 
@@ -84,13 +90,31 @@ def test_store_opens_lazily_with_physical_scale_points_and_tracks(
     np.testing.assert_allclose(track_layer.data, expected)
 
 
-def test_tiff_opens_with_unit_scale_and_no_result_layers(make_napari_viewer, tmp_path):
+def test_plain_tiff_is_left_to_napari_without_a_choice(make_napari_viewer, tmp_path):
     frames = np.arange(5 * 8 * 9, dtype=np.uint16).reshape(5, 8, 9)
     tifffile.imwrite(tmp_path / "movie.tif", frames, photometric="minisblack")
     viewer = make_napari_viewer()
-    (image,) = viewer.open(str(tmp_path / "movie.tif"), plugin="napari-pynta")
+    # no plugin named: napari would refuse to guess if two readers claimed *.tif
+    (image,) = viewer.open(str(tmp_path / "movie.tif"))
     np.testing.assert_array_equal(np.asarray(image.data), frames)
-    np.testing.assert_allclose(image.scale, (1.0, 1.0, 1.0))
+    assert "pynta" not in image.metadata
+
+
+def test_avi_and_foreign_ome_zarr_open_with_their_scale(make_napari_viewer, tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    from foreign_files import write_avi, write_ome_zarr
+
+    frames = np.random.default_rng(1).integers(0, 255, (12, 24, 32), dtype=np.uint8)
+    viewer = make_napari_viewer()
+    (video,) = viewer.open(str(write_avi(tmp_path / "c.avi", frames, 25.0)), plugin="napari-pynta")
+    np.testing.assert_array_equal(np.asarray(video.data), frames)
+    assert video.metadata["pynta"]["movie_metadata"]["frame_interval_s"] == pytest.approx(0.04)
+    for version in ("0.4", "0.5"):
+        path = write_ome_zarr(tmp_path / f"o{version}.zarr", frames, version, 0.25, 0.02)
+        (image,) = viewer.open(str(path), plugin="napari-pynta")
+        np.testing.assert_array_equal(np.asarray(image.data), frames)
+        np.testing.assert_allclose(image.scale, (1.0, 0.25, 0.25))
+        assert image.metadata["pynta"]["movie_metadata"]["frame_interval_s"] == pytest.approx(0.02)
 
 
 def test_tracks_writer_round_trips_pixels_and_micrometres(

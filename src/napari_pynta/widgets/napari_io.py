@@ -1,8 +1,9 @@
 """napari reader, tracks writer and sample data of napari-pynta (npe2 contributions).
 
-- :func:`get_reader` opens a pynta store (``*.zarr``), a (multi-page) TIFF or a folder of PNG/TIFF
-  frames lazily (dask) with the physical pixel scale; a store that holds analysis results also
-  gives a points layer (localizations) and a tracks layer.
+- :func:`get_reader` opens a pynta store (``*.zarr``), an OME-Zarr image from other software, an
+  AVI/MP4 video, a (multi-page) TIFF or a folder of PNG/TIFF frames lazily (dask) with the
+  physical pixel scale; a store that holds analysis results also gives a points layer
+  (localizations) and a tracks layer. It returns None for anything else.
 - :func:`write_tracks` saves a tracks layer as CSV (pixels and micrometres).
 - :func:`simulated_movie` is the sample data: a short simulated NTA movie of 100 nm beads.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.errors import PyntaDataError
+from napari_pynta.video import VIDEO_SUFFIXES
 from napari_pynta.widgets.layer_data import (
     POINTS_NAME,
     POINTS_STYLE,
@@ -31,8 +33,9 @@ from napari_pynta.widgets.layer_data import (
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
-#: file suffixes of single-file movies this reader accepts
-MOVIE_FILE_SUFFIXES = (".tif", ".tiff")
+#: file suffixes of single-file movies this reader accepts (napari.yaml offers the reader
+#: automatically for videos only: plain TIFFs are left to napari's built-in reader)
+MOVIE_FILE_SUFFIXES = (".tif", ".tiff", *VIDEO_SUFFIXES)
 #: suffixes of the frames of an image folder
 FRAME_FILE_SUFFIXES = (".png", ".tif", ".tiff")
 #: store tables shown as layers when present
@@ -46,10 +49,15 @@ SAMPLE_PARTICLES = 40
 
 
 def is_pynta_movie_path(path: str | Path) -> bool:
-    """True for a pynta store, a TIFF file, or a folder holding PNG/TIFF frames."""
+    """True for a pynta store, an OME-Zarr image, a TIFF or video file, or a folder holding
+    PNG/TIFF frames; False for anything else (e.g. a zarr that is neither), so that napari can
+    offer other readers."""
+    from napari_pynta.ome_zarr import is_ome_image
+    from napari_pynta.readers import is_pynta_store, is_zarr_group
+
     path = Path(path)
-    if path.suffix.lower() == ".zarr":
-        return path.is_dir()
+    if path.is_dir() and is_zarr_group(path):
+        return is_pynta_store(path) or is_ome_image(path)
     if path.is_file():
         return path.suffix.lower() in MOVIE_FILE_SUFFIXES
     if path.is_dir():

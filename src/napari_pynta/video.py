@@ -1,0 +1,138 @@
+"""AVI/MP4 movies (NanoSight saves its captures as AVI) read lazily through ffmpeg.
+
+The ffmpeg executable comes with the ``imageio-ffmpeg`` wheel (``pip install
+napari-pynta[video]``). Frames are decoded to one grey channel (ffmpeg's luma: the Y plane of
+YUV video, Rec. 601 luminance of RGB video), 8 bit, or 16 bit when the video has more than 8
+bits per sample. The frame rate stored in the file gives ``frame_interval_s``; the exposure time
+is not in the file and must be given (``--exposure-s``).
+
+Frames are read in blocks of :data:`BLOCK_FRAMES`, each block by one ffmpeg process that selects
+its frames by number (``select=between(n, first, last)``), so every frame is read exactly once and
+in order even where seeking by time would be inexact.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from napari_pynta.errors import PyntaDataError
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv")
+#: frames decoded by one ffmpeg process (one dask chunk)
+BLOCK_FRAMES = 256
+#: ffmpeg pixel formats with more than 8 bits per sample look like "gray16le", "yuv420p10le"
+_DEEP_FORMAT = re.compile(r"(9|10|12|14|16)(le|be)$")
+
+
+def _ffmpeg() -> Any:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise PyntaDataError(
+            "reading AVI/MP4 movies needs ffmpeg: pip install 'napari-pynta[video]' "
+            "(installs imageio-ffmpeg, which brings its own ffmpeg)"
+        ) from None
+    return imageio_ffmpeg
+
+
+def _output_format(source_pix_fmt: str) -> tuple[str, np.dtype]:
+    """ffmpeg output pixel format and numpy dtype that keep the video's bit depth."""
+    if _DEEP_FORMAT.search(source_pix_fmt.split("(")[0].strip()):
+        return "gray16le", np.dtype("<u2")
+    return "gray", np.dtype(np.uint8)
+
+
+def _probe(path: Path) -> dict[str, Any]:
+    """Frame size, rate, pixel format and number of frames of a video (decodes it once)."""
+    ffmpeg = _ffmpeg()
+    try:
+        reader = ffmpeg.read_frames(str(path), pix_fmt="gray", bits_per_pixel=8)
+        meta = reader.__next__()
+        reader.close()
+        n_frames, _ = ffmpeg.count_frames_and_secs(str(path))
+    except (OSError, RuntimeError, StopIteration) as error:
+        raise PyntaDataError(f"cannot read video {str(path)!r}: {error}") from None
+    return {
+        "size": tuple(int(n) for n in meta["size"]),  # (width, height)
+        "fps": float(meta.get("fps") or 0.0),
+        "pix_fmt": str(meta.get("pix_fmt") or ""),
+        "n_frames": int(n_frames),
+    }
+
+
+def _read_block(
+    path: str, first: int, count: int, shape: tuple[int, int], pix_fmt: str, dtype: np.dtype
+) -> np.ndarray:
+    """Frames ``first .. first + count - 1`` of a video as (count, Y, X)."""
+    ffmpeg = _ffmpeg()
+    block = np.empty((count, *shape), dtype=dtype)
+    selected = f"select=between(n\\,{first}\\,{first + count - 1})"
+    reader = ffmpeg.read_frames(
+        path,
+        pix_fmt=pix_fmt,
+        bits_per_pixel=8 * dtype.itemsize,
+        output_params=["-vf", selected, "-fps_mode", "passthrough"],
+    )
+    reader.__next__()  # metadata
+    n_read = 0
+    for raw in reader:
+        if n_read == count:
+            break
+        block[n_read] = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        n_read += 1
+    reader.close()
+    if n_read != count:
+        raise PyntaDataError(
+            f"video {path!r}: frames {first}..{first + count - 1} could not all be decoded "
+            f"(got {n_read} of {count}); the file may be truncated"
+        )
+    return block
+
+
+def open_video(path: str | Path) -> tuple[da.Array, dict[str, Any]]:
+    """Open an AVI/MP4 movie lazily as (T, Y, X) grey frames.
+
+    Parameters
+    ----------
+    path : str or Path
+        The video file.
+
+    Returns
+    -------
+    frames : dask.array.Array
+        (T, Y, X) uint8 (uint16 for videos deeper than 8 bits), one chunk per
+        :data:`BLOCK_FRAMES` frames.
+    metadata : dict
+        ``frame_interval_s`` (1 / the file's frame rate) when the file states a rate.
+
+    Raises
+    ------
+    PyntaDataError
+        When ffmpeg is missing or the file cannot be decoded or holds no frames.
+    """
+    path = Path(path)
+    info = _probe(path)
+    width, height = info["size"]
+    pix_fmt, dtype = _output_format(info["pix_fmt"])
+    if info["n_frames"] < 1 or width < 1 or height < 1:
+        raise PyntaDataError(f"video {str(path)!r} has no frames")
+    shape = (height, width)
+    read = dask.delayed(_read_block, pure=True)
+    blocks = [
+        da.from_delayed(
+            read(
+                str(path), first, min(BLOCK_FRAMES, info["n_frames"] - first), shape, pix_fmt, dtype
+            ),
+            (min(BLOCK_FRAMES, info["n_frames"] - first), *shape),
+            dtype,
+        )
+        for first in range(0, info["n_frames"], BLOCK_FRAMES)
+    ]
+    metadata = {"frame_interval_s": 1.0 / info["fps"]} if info["fps"] > 0 else {}
+    return da.concatenate(blocks), metadata

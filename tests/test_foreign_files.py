@@ -1,0 +1,112 @@
+"""Other tools' movies: AVI/MP4 (frames and frame rate from the file) and OME-Zarr 0.4 / 0.5
+written by other software (frames and physical scale), opened directly and by `pynta analyze`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+from foreign_files import write_avi, write_ome_zarr
+
+from napari_pynta import simulate
+from napari_pynta.cli import main
+from napari_pynta.errors import PyntaDataError
+from napari_pynta.readers import open_movie
+
+pytest.importorskip("imageio_ffmpeg")
+
+
+@pytest.fixture(scope="module")
+def movie():
+    """A short simulated movie of 100 nm beads, 8 bit like NanoSight's AVIs."""
+    settings = simulate.SimulationSettings(
+        shape=(96, 96), n_particles=12, pixel_size_um=0.2, frame_interval_s=0.01, seed=7
+    )
+    sim = simulate.simulate_movie(300, settings)
+    frames = np.clip(sim.frames.astype(float) * 255 / np.percentile(sim.frames, 99.9), 0, 255)
+    return frames.astype(np.uint8)
+
+
+def test_avi_round_trip_keeps_every_frame_and_the_rate(tmp_path, movie):
+    path = write_avi(tmp_path / "capture.avi", movie, fps=30.0)
+    opened = open_movie(path)
+    assert opened.frames.shape == movie.shape and opened.frames.dtype == np.uint8
+    np.testing.assert_array_equal(opened.frames.compute(), movie)  # lossless, in order
+    np.testing.assert_array_equal(opened.frames[250:260].compute(), movie[250:260])  # across blocks
+    assert opened.metadata == {"frame_interval_s": pytest.approx(1 / 30.0)}
+
+
+def test_mp4_is_read_in_order_at_its_rate(tmp_path):
+    import imageio_ffmpeg
+
+    ramp = np.zeros((40, 32, 32), dtype=np.uint8)
+    ramp[:] = (np.arange(40) * 5 + 20)[:, None, None]
+    writer = imageio_ffmpeg.write_frames(
+        str(tmp_path / "m.mp4"), (32, 32), pix_fmt_in="gray", fps=25
+    )
+    writer.send(None)
+    for frame in ramp:
+        writer.send(frame.tobytes())
+    writer.close()
+    opened = open_movie(tmp_path / "m.mp4")
+    assert opened.frames.shape == ramp.shape
+    assert opened.metadata["frame_interval_s"] == pytest.approx(0.04)
+    # lossy codec: each frame's level within a few grey values, in the right order
+    levels = opened.frames.compute().mean(axis=(1, 2))
+    np.testing.assert_allclose(levels, ramp.mean(axis=(1, 2)), atol=3)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_foreign_ome_zarr_reads_as_a_movie_with_its_scale(tmp_path, movie, version):
+    path = write_ome_zarr(tmp_path / f"image{version}.zarr", movie[:20], version, 0.2, 0.01)
+    opened = open_movie(path)
+    assert opened.store is None
+    np.testing.assert_array_equal(opened.frames.compute(), movie[:20])
+    assert opened.metadata["pixel_size_um"] == pytest.approx(0.2)
+    assert opened.metadata["frame_interval_s"] == pytest.approx(0.01)
+
+
+def test_ome_zarr_with_channels_or_without_ome_metadata_is_refused(tmp_path, movie):
+    path = write_ome_zarr(tmp_path / "two.zarr", movie[:4], "0.5", 0.2, 0.01)
+    group = zarr.open_group(str(path), mode="r+")
+    attributes = group.attrs.asdict()
+    group.create_array("0", data=np.stack([movie[:4], movie[:4]], axis=1), overwrite=True)
+    group.attrs.update(attributes)
+    with pytest.raises(PyntaDataError, match="2 'z' planes"):
+        open_movie(path)
+    plain = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    plain.create_array("data", data=movie[:2])
+    with pytest.raises(PyntaDataError, match="pynta"):
+        open_movie(tmp_path / "plain.zarr")
+
+
+def test_pynta_analyze_sizes_an_avi_with_its_rate_and_an_ome_zarr(tmp_path, movie, capsys):
+    avi = write_avi(tmp_path / "capture.avi", movie, fps=100.0)
+    flags = ["--json", "--no-save", "--pixel-size-um", "0.2", "--exposure-s", "0.01"]
+    assert main(["analyze", str(avi), *flags, "--temperature-c", "22"]) == 0
+    from_avi = json.loads(capsys.readouterr().out)
+    assert from_avi["params"]["frame_interval_s"] == pytest.approx(0.01)  # from the file
+    assert from_avi["n_frames"] == 300 and from_avi["n_tracks"] > 5
+    ome = write_ome_zarr(tmp_path / "image.zarr", movie, "0.4", 0.2, 0.01)
+    assert (
+        main(
+            [
+                "analyze",
+                str(ome),
+                "--json",
+                "--no-save",
+                "--exposure-s",
+                "0.01",
+                "--temperature-c",
+                "22",
+            ]
+        )
+        == 0
+    )
+    from_ome = json.loads(capsys.readouterr().out)
+    assert from_ome["params"]["pixel_size_um"] == pytest.approx(0.2)  # from the OME metadata
+    assert from_ome["n_tracks"] == from_avi["n_tracks"]  # the same frames, the same analysis
+    assert from_ome["diameter_nm"] == pytest.approx(from_avi["diameter_nm"], rel=1e-9)
+    assert from_avi["diameter_nm"] == pytest.approx(100, rel=0.25)
