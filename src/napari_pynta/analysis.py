@@ -495,6 +495,7 @@ def analyze_localizations(
     source: str | None = None,
     frame_shape: tuple[int, int] | None = None,
     threshold: detect.ThresholdEstimate | None = None,
+    notes: Sequence[str] = (),
 ) -> AnalysisResult:
     """Everything after detection: link, filter, size, summarize.
 
@@ -512,13 +513,16 @@ def analyze_localizations(
         Frame size in pixels; with ``params.depth_um`` it gives the concentration.
     threshold : ThresholdEstimate, optional
         The detection threshold's noise model (its warning is listed, numbers summarized).
+    notes : sequence of str
+        Warnings about the movie itself (:attr:`Movie.warnings <napari_pynta.readers.Movie>`),
+        listed first.
 
     Returns
     -------
     AnalysisResult
     """
     params.validate()
-    notes = []
+    notes = list(notes)
     if threshold is not None and threshold.warning():
         notes.append(threshold.warning())
     if params.search_range_px is None:
@@ -574,6 +578,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         source=getattr(movie, "source", None),
         frame_shape=tuple(int(n) for n in frames.shape[1:]),
         threshold=threshold,
+        notes=getattr(movie, "warnings", ()),
     )
     describe_movie(result.summary, getattr(movie, "metadata", None) or {})
     return result

@@ -195,6 +195,7 @@ def finish_movie(
     source: str | None,
     metadata: dict[str, Any] | None = None,
     threshold: detect.ThresholdEstimate | None = None,
+    notes: Sequence[str] = (),
 ) -> AnalysisResult:
     """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
 
@@ -214,6 +215,8 @@ def finish_movie(
         The movie's metadata (its sample and recording go into the summary).
     threshold : ThresholdEstimate, optional
         The output of :func:`prepare_threshold`.
+    notes : sequence of str
+        The movie's own warnings (``Movie.warnings``).
 
     Returns
     -------
@@ -229,6 +232,7 @@ def finish_movie(
         source=source,
         frame_shape=frame_shape,
         threshold=threshold,
+        notes=notes,
     )
     describe_movie(result.summary, metadata or {})
     return result
@@ -253,6 +257,7 @@ class _Plan:
     frame_shape: tuple[int, int]
     chunks: tuple[tuple[int, int], ...]
     metadata: dict[str, Any]
+    warnings: tuple[str, ...]
 
 
 def _plan(
@@ -277,6 +282,7 @@ def _plan(
         frame_shape,
         tuple(frame_chunks(n_frames, length)),
         movie.metadata,
+        tuple(movie.warnings),
     )
 
 
@@ -343,6 +349,7 @@ def analyze_batch(
             plan.recorded_source,
             plan.metadata,
             threshold,
+            plan.warnings,
             key=f"{prefix}-finish",
             priority=1,
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.store import MovieStore
+from napari_pynta.timing import reconcile_frame_interval
 from napari_pynta.video import VIDEO_SUFFIXES
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -59,12 +60,16 @@ class Movie:
         The path the movie was opened from.
     store : MovieStore or None
         The read-only store for a pynta store (gives access to its tables), else None.
+    warnings : list of str
+        What the analysis should report about the movie itself (e.g. a frame interval taken
+        from the stored frame times because it disagrees with the nominal one).
     """
 
     frames: da.Array
     metadata: dict[str, Any]
     source: str
     store: MovieStore | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def open_movie(path: str | Path) -> Movie:
@@ -191,7 +196,9 @@ def _open_store(path: Path) -> Movie:
     store = MovieStore.open(path, mode="r")
     frames = store.as_dask()
     _check_not_empty(frames, path)
-    return Movie(frames=frames, metadata=store.metadata, source=str(path), store=store)
+    # the frame interval the frames were really taken at (see napari_pynta.timing)
+    metadata, warnings = reconcile_frame_interval(store.metadata, store.timestamps_s, store.seq)
+    return Movie(frames=frames, metadata=metadata, source=str(path), store=store, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------- video

@@ -1,0 +1,147 @@
+"""The frame interval of a recording, measured from its stored frame times.
+
+Cameras do not always run at the rate they were asked for (Micro-Manager ignores the sequence
+interval for most cameras; a camera limited by its exposure or bandwidth runs slower), and a
+wrong frame interval scales every size silently. So the analysis takes the interval from the
+stored times (median time per frame step) and says so when it differs from the nominal one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: measured and nominal intervals further apart than this (relative) -> size from the measured one
+INTERVAL_TOLERANCE = 0.01
+#: robust relative spread of the intervals above which the frame times are called irregular
+JITTER_TOLERANCE = 0.10
+#: fewest frame steps a measured interval is trusted from
+MIN_STEPS = 5
+#: MAD -> standard deviation for normally distributed values
+_MAD_TO_SD = 1.4826
+#: standard error of a median / standard error of a mean, for normally distributed values
+_MEDIAN_SE_FACTOR = 1.2533
+#: a difference from the nominal interval counts only beyond this many standard errors
+_SIGNIFICANCE = 3.0
+
+
+@dataclass(frozen=True)
+class FrameTiming:
+    """Frame interval measured from frame times.
+
+    Attributes
+    ----------
+    interval_s : float
+        Median time per frame step (s); a step across a gap of ``k`` lost frames counts ``k + 1``.
+    jitter : float
+        Robust relative spread of the per-step intervals (1.4826 MAD / median).
+    n_steps : int
+        Number of frame steps measured.
+    """
+
+    interval_s: float
+    jitter: float
+    n_steps: int
+
+    @property
+    def interval_se_s(self) -> float:
+        """Standard error of :attr:`interval_s` (from the jitter and the number of steps)."""
+        return _MEDIAN_SE_FACTOR * self.jitter * self.interval_s / self.n_steps**0.5
+
+
+def measure_frame_interval(timestamps_s: Any, seq: Any = None) -> FrameTiming | None:
+    """The median frame interval of a recording from its frame times.
+
+    Parameters
+    ----------
+    timestamps_s : array-like
+        Time of each frame (s), in recording order.
+    seq : array-like, optional
+        Acquisition frame numbers (gaps = lost frames); default: consecutive.
+
+    Returns
+    -------
+    FrameTiming or None
+        None with fewer than :data:`MIN_STEPS` usable steps or non-increasing times.
+    """
+    times = np.asarray(timestamps_s, dtype=np.float64).reshape(-1)
+    numbers = np.arange(len(times)) if seq is None else np.asarray(seq, dtype=np.int64)
+    steps = np.diff(numbers)
+    durations = np.diff(times)
+    usable = (steps > 0) & np.isfinite(durations)
+    if usable.sum() < MIN_STEPS:
+        return None
+    per_frame = durations[usable] / steps[usable]
+    interval = float(np.median(per_frame))
+    if not interval > 0:
+        return None
+    jitter = _MAD_TO_SD * float(np.median(np.abs(per_frame - interval))) / interval
+    return FrameTiming(interval_s=interval, jitter=jitter, n_steps=int(usable.sum()))
+
+
+def reconcile_frame_interval(
+    metadata: Mapping[str, Any], timestamps_s: Any, seq: Any = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Metadata whose ``frame_interval_s`` agrees with the stored frame times, and warnings.
+
+    When the measured interval differs from the nominal ``frame_interval_s`` by more than
+    :data:`INTERVAL_TOLERANCE` and by more than three of its standard errors (so that jittery
+    host-clock times do not replace a right nominal interval with a noisy one), it replaces it
+    (the nominal one is kept as ``nominal_frame_interval_s``); an ``exposure_s`` longer than the
+    measured interval is capped at it. Irregular times (jitter above :data:`JITTER_TOLERANCE`)
+    give a warning too.
+
+    Parameters
+    ----------
+    metadata : mapping
+        Store metadata (``frame_interval_s``, ``exposure_s``, ...).
+    timestamps_s, seq : array-like
+        The stored frame times and frame numbers.
+
+    Returns
+    -------
+    metadata : dict
+        A copy, corrected where the times disagree.
+    warnings : list of str
+        Plain-language warnings for the analysis summary.
+    """
+    metadata = dict(metadata)
+    timing = measure_frame_interval(timestamps_s, seq)
+    if timing is None:
+        return metadata, []
+    measured = timing.interval_s
+    warnings = []
+    nominal = metadata.get("frame_interval_s")
+    allowed = (
+        0.0
+        if nominal is None
+        else max(INTERVAL_TOLERANCE * nominal, _SIGNIFICANCE * timing.interval_se_s)
+    )
+    if nominal is None or abs(measured - nominal) > allowed:
+        metadata["frame_interval_s"] = measured
+        if nominal is not None:
+            metadata["nominal_frame_interval_s"] = nominal
+            warnings.append(
+                f"The stored frame times give a frame interval of {measured * 1e3:.4g} ms "
+                f"({1 / measured:.4g} fps), not the nominal {nominal * 1e3:.4g} ms "
+                f"({1 / nominal:.4g} fps): sizes use the measured interval. Set "
+                "--frame-interval-s to override."
+            )
+        exposure = metadata.get("exposure_s")
+        if exposure is not None and exposure > measured:
+            metadata["exposure_s"] = measured
+            warnings.append(
+                f"The exposure ({exposure * 1e3:.4g} ms) is longer than the measured frame "
+                f"interval; it was capped at {measured * 1e3:.4g} ms."
+            )
+    if timing.jitter > JITTER_TOLERANCE:
+        warnings.append(
+            f"Frame times are irregular: the intervals vary by {100 * timing.jitter:.0f} % "
+            f"(robust spread) around {measured * 1e3:.4g} ms. Steps of irregular length "
+            "broaden the size distribution; host-clock times (no camera timestamps) under load "
+            "are the usual cause."
+        )
+    return metadata, warnings

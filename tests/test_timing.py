@@ -1,0 +1,69 @@
+"""Frame interval from the stored frame times: measurement, reconciliation, sizing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_pynta import analysis, physics, simulate
+from napari_pynta.analysis import AnalysisParams
+from napari_pynta.readers import open_movie
+from napari_pynta.store import MovieStore
+from napari_pynta.timing import measure_frame_interval, reconcile_frame_interval
+
+
+def test_the_interval_is_the_median_per_frame_step_across_lost_frames():
+    rng = np.random.default_rng(0)
+    seq = np.array([0, 1, 2, 5, 6, 7, 8, 10, 11, 12])  # frames 3, 4 and 9 were lost
+    times = seq * 0.02 + rng.normal(0, 1e-4, len(seq))
+    timing = measure_frame_interval(times, seq)
+    assert timing.interval_s == pytest.approx(0.02, rel=0.01)
+    assert timing.jitter < 0.05
+    assert measure_frame_interval([0.0, 0.01, 0.02]) is None  # too few steps to trust
+
+
+def test_agreeing_times_change_nothing_and_irregular_times_are_warned_about():
+    metadata = {"frame_interval_s": 0.01, "exposure_s": 0.01}
+    regular = np.arange(50) * 0.01
+    assert reconcile_frame_interval(metadata, regular) == (metadata, [])
+    jittery = regular + np.random.default_rng(1).uniform(-0.003, 0.003, 50)
+    checked, warnings = reconcile_frame_interval(metadata, jittery)
+    assert checked["frame_interval_s"] == pytest.approx(0.01, rel=0.05)
+    assert len(warnings) == 1 and "irregular" in warnings[0]
+
+
+def test_a_store_whose_times_disagree_is_sized_from_its_times(tmp_path):
+    """The camera ran at 50 fps although the metadata says 100 fps (as Micro-Manager does)."""
+    diameter, pixel_um, temperature = 200.0, 0.2, 22.0
+    real_interval, nominal_interval = 0.02, 0.01
+    sim = simulate.simulate_movie(
+        200,
+        simulate.SimulationSettings(
+            shape=(128, 128),
+            n_particles=25,
+            populations=(simulate.Population(diameter),),
+            pixel_size_um=pixel_um,
+            frame_interval_s=real_interval,
+            exposure_s=0.005,
+            temperature_c=temperature,
+            seed=4,
+        ),
+    )
+    metadata = dict(sim.metadata, frame_interval_s=nominal_interval)
+    path = tmp_path / "wrong_nominal.zarr"
+    with MovieStore.create(path, (128, 128), "uint16", metadata) as store:
+        store.append(sim.frames, timestamps_s=np.arange(200) * real_interval)
+    movie = open_movie(path)
+    assert movie.metadata["frame_interval_s"] == pytest.approx(real_interval)
+    assert movie.metadata["nominal_frame_interval_s"] == nominal_interval
+    result = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata))
+    summary = result.summary
+    assert summary["params"]["frame_interval_s"] == pytest.approx(real_interval)
+    assert any("not the nominal 10 ms" in warning for warning in summary["warnings"])
+    # sized with the nominal interval the diameter would be half the truth
+    assert summary["diameter_nm"] == pytest.approx(diameter, rel=0.12)
+    expected_D = physics.diffusion_um2_s(diameter, temperature, physics.water_viscosity_pa_s(22))
+    assert summary["D_um2_s"] == pytest.approx(expected_D, rel=0.12)
+    # an explicit frame interval still wins
+    forced = AnalysisParams.from_metadata(movie.metadata, frame_interval_s=nominal_interval)
+    assert forced.frame_interval_s == nominal_interval
