@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from test_live_pipeline import no_leftover_processes  # noqa: F401
 
 from napari_pynta import simulate
 from napari_pynta.cli import main
@@ -113,3 +114,42 @@ def test_combined_distribution_per_bin():
     mean, se = combined_distribution([np.array([0.2, 0.8]), np.array([0.4, 0.6])])
     np.testing.assert_allclose(mean, [0.3, 0.7])
     np.testing.assert_allclose(se, [0.1, 0.1])
+
+
+def test_acquire_captures_make_one_measurement_that_analyze_combines(tmp_path, capsys):
+    folder = tmp_path / "sample"
+    argv = ["acquire", "--captures", "2", "--frames", "120", "--out", str(folder), "--json"]
+    argv += ["--camera-option", "shape=96,96", "--camera-option", "n_particles=10"]
+    argv += ["--fps", "100", "--sample", "beads", "--dilution", "20"]
+    assert main(argv) == 0
+    acquired = json.loads(capsys.readouterr().out)
+    assert acquired["n_captures"] == 2 and len(acquired["captures"]) == 2
+    assert [capture["frames_saved"] for capture in acquired["captures"]] == [120, 120]
+    description = json.loads((folder / "measurement.json").read_text())
+    assert description["captures"] == ["capture-1.zarr", "capture-2.zarr"]
+    for index in (1, 2):
+        with MovieStore.open(folder / f"capture-{index}.zarr") as store:
+            metadata = store.metadata
+            assert store.n_frames == 120
+        assert metadata["measurement_id"] == description["measurement_id"]
+        assert (metadata["capture_index"], metadata["n_captures"]) == (index, 2)
+        assert metadata["sample_name"] == "beads" and metadata["dilution_factor"] == 20.0
+    # the folder stands for its captures
+    assert main(["analyze", str(folder), "--combine", "--json", "--no-save"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [entry["path"] for entry in document["captures"]] == [
+        str(folder / "capture-1.zarr"),
+        str(folder / "capture-2.zarr"),
+    ]
+    assert document["combined"]["n_captures"] == 2
+    assert document["combined"]["sample"]["dilution_factor"] == 20.0
+
+
+def test_captures_need_a_folder_and_a_length(tmp_path, capsys):
+    base = ["acquire", "--captures", "2"]
+    assert main([*base, "--seconds", "1"]) == 2
+    assert "--captures needs --out" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "m")]) == 2
+    assert "--seconds or --frames" in capsys.readouterr().err
+    assert main(["acquire", "--captures", "0", "--out", str(tmp_path), "--frames", "3"]) == 2
+    assert "--captures must be an integer >= 1" in capsys.readouterr().err

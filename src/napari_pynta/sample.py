@@ -29,6 +29,8 @@ SAMPLE_LABELS = {
     DILUTION_KEY: "Dilution factor",
     "remarks": "Remarks",
 }
+#: keys grouping the captures of one measurement (``pynta acquire --captures``)
+CAPTURE_KEYS = ("measurement_id", "capture_index", "n_captures")
 #: the dilution of a sample recorded without one: measured as it is
 UNDILUTED = 1.0
 
@@ -39,7 +41,7 @@ def validate_sample_value(key: str, value: Any) -> Any:
     Parameters
     ----------
     key : str
-        A key of :data:`SAMPLE_KEYS`.
+        A key of :data:`SAMPLE_KEYS` or :data:`CAPTURE_KEYS`.
     value : Any
         Its value; None means not given.
 
@@ -47,7 +49,7 @@ def validate_sample_value(key: str, value: Any) -> Any:
     ------
     PyntaInputError
         Naming the field: text fields must be text, the dilution factor a finite number >= 1
-        (1 = undiluted, 100 = diluted 1:100).
+        (1 = undiluted, 100 = diluted 1:100), capture numbers integers >= 1.
     """
     if value is None:
         return None
@@ -62,8 +64,14 @@ def validate_sample_value(key: str, value: Any) -> Any:
                 f"got {value!r}"
             )
         return number
-    if key not in SAMPLE_TEXT_KEYS:
-        raise PyntaInputError(f"unknown sample field {key!r}; allowed: {', '.join(SAMPLE_KEYS)}")
+    if key in ("capture_index", "n_captures"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PyntaInputError(f"{key} must be an integer >= 1, got {value!r}")
+        return value
+    if key not in (*SAMPLE_TEXT_KEYS, "measurement_id"):
+        raise PyntaInputError(
+            f"unknown sample field {key!r}; allowed: {', '.join(SAMPLE_KEYS + CAPTURE_KEYS)}"
+        )
     if not isinstance(value, str):
         raise PyntaInputError(f"{key} must be text, got {value!r}")
     return value

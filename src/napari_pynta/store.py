@@ -32,7 +32,7 @@ from zarr.codecs import BloscCodec, ShardingCodec
 
 from napari_pynta import __version__, shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
-from napari_pynta.sample import SAMPLE_KEYS, validate_sample_value
+from napari_pynta.sample import CAPTURE_KEYS, SAMPLE_KEYS, validate_sample_value
 
 FORMAT_VERSION = 1
 #: format versions this module reads
@@ -54,6 +54,7 @@ METADATA_KEYS = (
     "software_version",
     "start_time",
     *SAMPLE_KEYS,
+    *CAPTURE_KEYS,
 )
 OPEN_MODES = ("r", "r+")
 SEQ_FILL = -1  # seq value of a frame whose acquisition number was never written
@@ -103,7 +104,7 @@ def _validate_value(key: str, value: Any) -> Any:
                 f"temperature_c must be a finite number above {_ABSOLUTE_ZERO_C} °C, got {value!r}"
             )
         return number
-    if key in SAMPLE_KEYS:
+    if key in SAMPLE_KEYS or key in CAPTURE_KEYS:
         return validate_sample_value(key, value)
     if key in _TEXT_KEYS:
         if not isinstance(value, str):

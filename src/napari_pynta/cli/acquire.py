@@ -64,7 +64,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after S seconds (default: run until Ctrl-C)",
     )
     parser.add_argument(
-        "--out", default=None, metavar="OUT.zarr", help="save every frame to this zarr store"
+        "--out",
+        default=None,
+        metavar="OUT.zarr",
+        help="save every frame to this zarr store (with --captures: a folder for the captures)",
+    )
+    parser.add_argument(
+        "--captures",
+        type=int,
+        default=None,
+        metavar="N",
+        help="measure one sample as N captures of --seconds (or --frames) each: one store per "
+        "capture in the --out folder, grouped by a measurement.json (analyse them with "
+        "`pynta analyze FOLDER --combine`)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out store")
     parser.add_argument(
@@ -216,10 +228,46 @@ class ProgressPrinter:
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta acquire`; returns the exit code (1 if frames were dropped or a worker died)."""
-    from napari_pynta.live import LivePipeline
+    if args.captures is not None:
+        from napari_pynta.cli.captures import run_captures
 
+        return run_captures(args)
     config = build_config(args)
     show = not args.json
+    status, interrupted = acquire_once(config, args.seconds, show)
+    result = result_dict(status, config)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_result(result))
+    for error in status.errors:
+        print(f"pynta acquire: {error.splitlines()[0]}", file=sys.stderr)
+    if interrupted:
+        return 130
+    return 1 if status.frames_dropped or status.dead_workers else 0
+
+
+def acquire_once(config: LiveConfig, seconds: float | None, show: bool) -> tuple[LiveStatus, bool]:
+    """Run one live pipeline until ``config.n_frames`` or ``seconds`` (or Ctrl-C).
+
+    Parameters
+    ----------
+    config : LiveConfig
+        Validated configuration.
+    seconds : float or None
+        Stop after this long when ``config.n_frames`` is None (None: until Ctrl-C).
+    show : bool
+        Print the progress line on stderr.
+
+    Returns
+    -------
+    status : LiveStatus
+        The final status (after every process stopped).
+    interrupted : bool
+        True when Ctrl-C ended the run.
+    """
+    from napari_pynta.live import LivePipeline
+
     print_progress = ProgressPrinter()
     pipeline = LivePipeline(config)
     interrupted = False
@@ -231,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             if config.n_frames is None:
                 time.sleep(PROGRESS_INTERVAL_S)
-                if args.seconds is not None and time.monotonic() - start >= args.seconds:
+                if seconds is not None and time.monotonic() - start >= seconds:
                     pipeline.finish_acquisition()
                     pipeline.wait_finished()
                     break
@@ -246,16 +294,7 @@ def run(args: argparse.Namespace) -> int:
         status = pipeline.stop()
     if show:
         print_progress(progress_line(status, config.track), final=True)
-    result = result_dict(status, config)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(format_result(result))
-    for error in status.errors:
-        print(f"pynta acquire: {error.splitlines()[0]}", file=sys.stderr)
-    if interrupted:
-        return 130
-    return 1 if status.frames_dropped or status.dead_workers else 0
+    return status, interrupted
 
 
 def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:

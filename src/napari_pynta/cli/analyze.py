@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.measurement import expand_measurements
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
@@ -57,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="+",
         metavar="PATH",
-        help="the movie: a pynta .zarr store, a TIFF file or a folder of "
-        "PNG/TIFF frames; several paths make a batch (one summary row per movie, "
+        help="the movie: a pynta .zarr store, an OME-Zarr image, an AVI/MP4 video, a TIFF file "
+        "or a folder of PNG/TIFF frames; a measurement folder of `pynta acquire --captures` "
+        "stands for its captures; several paths make a batch (one summary row per movie, "
         "exit code 1 if any movie failed)",
     )
     for name, kind, text in PARAM_OPTIONS:
@@ -152,6 +154,7 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta analyze`; returns the exit code."""
+    args.paths = expand_measurements(args.paths)
     from tqdm.auto import tqdm
 
     from napari_pynta.analysis import analyze

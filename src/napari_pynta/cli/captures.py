@@ -1,0 +1,102 @@
+"""`pynta acquire --captures N`: measure one sample as N captures, one store each (see
+:mod:`napari_pynta.measurement`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from napari_pynta.cli.acquire import acquire_once, build_config, format_result, result_dict
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.measurement import capture_path, is_measurement, write_measurement
+from napari_pynta.sample import validate_sample
+
+
+def _check(args: argparse.Namespace) -> Path:
+    if isinstance(args.captures, bool) or args.captures < 1:
+        raise PyntaInputError(f"--captures must be an integer >= 1, got {args.captures}")
+    if args.out is None:
+        raise PyntaInputError("--captures needs --out FOLDER (one store per capture goes there)")
+    if args.seconds is None and args.frames is None:
+        raise PyntaInputError("--captures needs the length of each capture: --seconds or --frames")
+    folder = Path(args.out)
+    if folder.exists() and not folder.is_dir():
+        raise PyntaInputError(f"--out {str(folder)!r} must be a folder for the captures")
+    if is_measurement(folder) and not args.overwrite:
+        raise PyntaInputError(
+            f"{str(folder)!r} already holds a measurement; choose another --out or --overwrite"
+        )
+    return folder
+
+
+def run_captures(args: argparse.Namespace) -> int:
+    """Record ``args.captures`` captures into ``args.out``; returns the exit code.
+
+    Each capture is one run of the live pipeline into ``capture-<i>.zarr`` whose metadata hold
+    the sample fields plus ``measurement_id``, ``capture_index`` and ``n_captures``.
+    ``measurement.json`` is rewritten after every capture, so an interrupted measurement lists the
+    captures it holds. The exit code is 1 if any capture dropped frames or lost a worker, 130
+    after Ctrl-C (the captures recorded so far are kept).
+    """
+    folder = _check(args)
+    n_captures = int(args.captures)
+    first = build_config(argparse.Namespace(**{**vars(args), "out": str(capture_path(folder, 1))}))
+    folder.mkdir(parents=True, exist_ok=True)
+    measurement_id = uuid.uuid4().hex
+    description: dict[str, Any] = {
+        "measurement_id": measurement_id,
+        "sample": first.sample,
+        "n_captures": n_captures,
+        "seconds": args.seconds,
+        "frames": args.frames,
+        "captures": [],
+    }
+    results, code = [], 0
+    for index in range(1, n_captures + 1):
+        path = capture_path(folder, index)
+        config = (
+            first
+            if index == 1
+            else build_config(argparse.Namespace(**{**vars(args), "out": str(path)}))
+        )
+        config.sample = validate_sample(
+            {
+                **config.sample,
+                "measurement_id": measurement_id,
+                "capture_index": index,
+                "n_captures": n_captures,
+            }
+        )
+        if not args.json:
+            print(f"pynta acquire: capture {index} of {n_captures} -> {path}", file=sys.stderr)
+        status, interrupted = acquire_once(config, args.seconds, not args.json)
+        results.append(result_dict(status, config))
+        if status.frames_saved:
+            description["captures"].append(path.name)
+        write_measurement(folder, description)
+        for error in status.errors:
+            print(f"pynta acquire: capture {index}: {error.splitlines()[0]}", file=sys.stderr)
+        if interrupted:
+            code = 130
+            break
+        if status.frames_dropped or status.dead_workers:
+            code = 1
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "measurement": str(folder),
+                    "measurement_id": measurement_id,
+                    "n_captures": n_captures,
+                    "captures": results,
+                }
+            )
+        )
+    else:
+        print("\n".join(format_result(result) for result in results))
+        print(f"pynta acquire: analyse with `pynta analyze {folder} --combine`")
+    return code

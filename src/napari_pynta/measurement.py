@@ -1,0 +1,71 @@
+"""A measurement: the replicate captures of one sample, one pynta store each, in one folder.
+
+``pynta acquire --captures N --out FOLDER`` writes ``FOLDER/capture-1.zarr`` ...
+``capture-N.zarr`` and ``FOLDER/measurement.json``::
+
+    {"measurement_id": "...", "sample": {...}, "n_captures": N, "seconds": T,
+     "captures": ["capture-1.zarr", ...], "created": "2026-...Z"}
+
+Every store also carries ``measurement_id``, ``capture_index`` and ``n_captures`` in its metadata,
+so a capture moved elsewhere still names its measurement. ``pynta analyze FOLDER --combine``
+analyses the captures listed in ``measurement.json`` and combines them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from napari_pynta.errors import PyntaDataError
+
+MEASUREMENT_FILE = "measurement.json"
+
+
+def capture_path(folder: str | Path, index: int) -> Path:
+    """The store of capture ``index`` (1-based) of the measurement in ``folder``."""
+    return Path(folder) / f"capture-{index}.zarr"
+
+
+def is_measurement(path: str | Path) -> bool:
+    """True for a folder holding a ``measurement.json``."""
+    return (Path(path) / MEASUREMENT_FILE).is_file()
+
+
+def write_measurement(folder: str | Path, description: Mapping[str, Any]) -> Path:
+    """Write ``measurement.json`` (``created`` is added when missing); return its path."""
+    path = Path(folder) / MEASUREMENT_FILE
+    document = {"created": _dt.datetime.now(_dt.UTC).isoformat(), **description}
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)  # readers never see a half-written file
+    return path
+
+
+def capture_paths(folder: str | Path) -> list[str]:
+    """The capture stores of a measurement folder, in capture order.
+
+    Raises
+    ------
+    PyntaDataError
+        When ``measurement.json`` is unreadable or lists no capture.
+    """
+    folder = Path(folder)
+    try:
+        document = json.loads((folder / MEASUREMENT_FILE).read_text(encoding="utf-8"))
+        captures = [str(folder / name) for name in document["captures"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PyntaDataError(f"cannot read {str(folder / MEASUREMENT_FILE)!r}: {error}") from None
+    if not captures:
+        raise PyntaDataError(f"measurement {str(folder)!r} holds no capture yet")
+    return captures
+
+
+def expand_measurements(paths: list[str]) -> list[str]:
+    """``paths`` with every measurement folder replaced by its capture stores."""
+    expanded: list[str] = []
+    for path in paths:
+        expanded.extend(capture_paths(path) if is_measurement(path) else [path])
+    return expanded
