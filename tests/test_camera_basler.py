@@ -95,6 +95,7 @@ def test_twelve_bit_frames_come_as_uint16():
         frame, _ = camera.read()
     assert camera.dtype == np.uint16 and frame.dtype == np.uint16
     assert frame.max() < 4096
+    assert camera.metadata_for_store()["camera_settings"]["saturation_level"] == 4095
 
 
 @pytest.mark.parametrize(

@@ -315,3 +315,35 @@ def test_bad_camera_settings_fail_start_and_leave_nothing_running(tmp_path):
     with pytest.raises(PyntaInputError, match="roi"):
         pipeline.start()
     assert not any(pipeline.status().workers.values())
+
+
+def test_camera_settings_change_while_live_and_are_refused_while_recording(tmp_path):
+    config = LiveConfig(camera_settings=dict(CAMERA, fps=100.0), track=True)
+    with LivePipeline(config) as pipeline:
+        subscriber = LiveSubscriber(pipeline.endpoints)
+        wait_until(lambda: subscriber.poll().frame is not None, what="a first frame")
+        metadata = pipeline.configure_camera(exposure_s=0.004, roi=(10, 20, 64, 96), fps=50.0)
+        assert metadata["exposure_s"] == pytest.approx(0.004)
+        assert metadata["frame_interval_s"] == pytest.approx(0.02)
+
+        def cropped_frame():
+            frame = subscriber.poll().frame
+            return frame is not None and frame.shape == (64, 96)
+
+        wait_until(cropped_frame, what="a frame of the new ROI")
+        with pytest.raises(PyntaInputError, match="exposure_s"):
+            pipeline.configure_camera(exposure_s=0.5)  # longer than the 20 ms frame interval
+        with pytest.raises(PyntaInputError, match="allowed"):
+            pipeline.configure_camera(shape=(64, 64))
+        path = tmp_path / "after_change.zarr"
+        pipeline.start_recording(str(path))
+        with pytest.raises(PyntaInputError, match="during a recording"):
+            pipeline.configure_camera(gain=2.0)
+        wait_until(lambda: pipeline.status().frames_saved >= 5, what="frames saved")
+        pipeline.stop_recording()
+        subscriber.close()
+        assert not pipeline.status().dead_workers  # the linker started afresh, did not die
+    with MovieStore.open(path) as store:
+        assert store.frames.shape[1:] == (64, 96)
+        assert store.metadata["exposure_s"] == pytest.approx(0.004)
+        assert store.metadata["camera_settings"]["roi"] == [10, 20, 64, 96]

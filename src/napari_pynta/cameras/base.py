@@ -138,6 +138,11 @@ class Camera(Protocol):
     def stop(self) -> None: ...
 
     @property
+    def saturation_level(self) -> int:
+        """The largest pixel value the camera delivers (saturated pixels have it)."""
+        return int(np.iinfo(self.dtype).max)
+
+    @property
     def frames_skipped(self) -> int: ...
 
     def read(self) -> tuple[np.ndarray, float]: ...
@@ -211,6 +216,11 @@ class BaseCamera:
         return self._sensor_shape if roi is None else (roi[2], roi[3])
 
     @property
+    def saturation_level(self) -> int:
+        """The largest pixel value the camera delivers (saturated pixels have it)."""
+        return int(np.iinfo(self.dtype).max)
+
+    @property
     def frames_skipped(self) -> int:
         """Frames the camera or its driver skipped since :meth:`start` (from its frame counter).
 
@@ -262,6 +272,7 @@ class BaseCamera:
                 "roi": None if s.roi is None else list(s.roi),
                 "gain": s.gain,
                 "sensor_shape": list(self._sensor_shape),
+                "saturation_level": self.saturation_level,
             },
         }
 

@@ -18,6 +18,8 @@ from napari_pynta.errors import PyntaDataError, PyntaInputError
 
 #: pixel formats delivered as plain (unpacked) integers, and their numpy types
 PIXEL_FORMATS = {"Mono8": "uint8", "Mono10": "uint16", "Mono12": "uint16", "Mono16": "uint16"}
+#: bits per pixel of each format (a 12-bit pixel saturates at 4095 in its uint16)
+PIXEL_BITS = {"Mono8": 8, "Mono10": 10, "Mono12": 12, "Mono16": 16}
 #: longest wait for one frame from a grabbing camera before giving up (s)
 FRAME_TIMEOUT_S = 5.0
 #: timestamp ticks per second where the camera does not state it (USB3 Vision, ace 2: 1 ns)
@@ -260,6 +262,11 @@ class BaslerCamera(BaseCamera):
                 f"camera, got {value:g}"
             )
         return min(max(value, low), high)
+
+    @property
+    def saturation_level(self) -> int:
+        """The largest value of the pixel format (4095 for Mono12)."""
+        return 2 ** PIXEL_BITS[self.pixel_format] - 1
 
     def metadata_for_store(self) -> dict[str, Any]:
         """Camera metadata plus the model, serial, pixel format and SDK buffer size."""

@@ -46,8 +46,10 @@ class Command:
     STOP = "stop"
     #: locators: new localization options (``engine``, ``detection``)
     DETECT = "detect"
-    #: linker: linking and sizing ``settings``
+    #: linker: linking and sizing ``settings`` (again later: start afresh with the new ones)
     CONFIGURE = "configure"
+    #: acquisition: change camera ``settings`` (fps, exposure_s, roi, gain) while streaming
+    CAMERA = "camera"
 
 
 class Event:
@@ -62,6 +64,9 @@ class Event:
     RECORDING = "recording"
     FINISHED = "finished"
     SIZES = "sizes"
+    #: acquisition: the camera settings changed (``frame_shape``, ``dtype``, ``metadata``,
+    #: ``from_seq``) or were refused (``refused``: why)
+    CAMERA = "camera"
 
 
 #: every status event

@@ -42,6 +42,8 @@ from napari_pynta.live.workers import (
     saver_worker,
 )
 
+#: camera settings that can change while the pipeline runs (:meth:`LivePipeline.configure_camera`)
+LIVE_CAMERA_SETTINGS = ("fps", "exposure_s", "roi", "gain")
 #: how long to wait for a worker to report ``ready`` (spawning imports numpy, pandas, trackpy)
 READY_TIMEOUT_S = 60.0
 #: how long a worker gets to exit after ``stop`` before it is terminated
@@ -248,6 +250,60 @@ class LivePipeline:
         self._require_running()
         self._command(ACQUISITION, Command.FINISH)
         self._wait_acknowledged(ACQUISITION)
+
+    # ------------------------------------------------------------------ camera
+    def configure_camera(self, **settings: Any) -> dict[str, Any]:
+        """Change ``fps``, ``exposure_s``, ``roi`` or ``gain`` while streaming (no restart).
+
+        The acquisition applies them between two frames (a camera may pause its stream for a
+        moment, e.g. for a new ROI); the next recording and the live sizing use them. Refused
+        during a recording: the frames of one store share one set of settings.
+
+        Returns
+        -------
+        dict
+            The camera's new store metadata (``frame_interval_s``, ``exposure_s``,
+            ``camera_settings``...).
+
+        Raises
+        ------
+        PyntaInputError
+            During a recording, for an unknown setting or a value the camera refuses.
+        """
+        self._require_running()
+        unknown = sorted(set(settings) - set(LIVE_CAMERA_SETTINGS))
+        if unknown:
+            raise PyntaInputError(
+                f"camera setting(s) {unknown} cannot change while live; allowed: "
+                f"{list(LIVE_CAMERA_SETTINGS)}"
+            )
+        if self._recording_path is not None:
+            raise PyntaInputError(
+                "camera settings cannot change during a recording (the frames of one store "
+                "share one exposure, frame rate and ROI); stop recording first"
+            )
+        self._clear_event(ACQUISITION, Event.CAMERA)
+        self._command(ACQUISITION, Command.CAMERA, settings=settings)
+        report = self._await_event(ACQUISITION, Event.CAMERA, READY_TIMEOUT_S)
+        if report.get("refused"):
+            raise PyntaInputError(report["refused"])
+        with self._lock:
+            self._camera_info.update(
+                frame_shape=report["frame_shape"],
+                dtype=report["dtype"],
+                metadata=report["metadata"],
+            )
+        self.config.camera_settings.update(settings)
+        if self.config.track:  # live sizing starts afresh with the new timing
+            self._command(LINKER, Command.CONFIGURE, settings=self._linker_settings())
+            self._wait_acknowledged(LINKER)
+        return dict(report["metadata"])
+
+    @property
+    def camera_metadata(self) -> dict[str, Any]:
+        """The camera's current store metadata (after start; updated by configure_camera)."""
+        with self._lock:
+            return dict(self._camera_info.get("metadata", {}))
 
     # ------------------------------------------------------------------ tracking
     def set_locators(self, n: int) -> None:

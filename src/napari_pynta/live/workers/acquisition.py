@@ -254,8 +254,39 @@ class Acquisition:
                 self.end_recording("stopped")
             elif cmd == Command.FINISH:  # end the run now, as if n_frames had been reached
                 self.n_frames = self.seq
+            elif cmd == Command.CAMERA:
+                self.configure_camera(dict(command.get("settings") or {}))
             elif cmd == Command.STOP:
                 self.w.stopping = True
+
+    def configure_camera(self, settings: dict[str, Any]) -> None:
+        """Apply new camera settings between two frames; refused during a recording.
+
+        Frames of one recording share one exposure, frame rate and ROI (one set of store
+        metadata), so changes wait until the recording has stopped.
+        """
+        from napari_pynta.errors import PyntaInputError
+
+        if self.recording or self.end_requested:
+            self.w.report(
+                Event.CAMERA,
+                refused="camera settings cannot change during a recording (the frames of one "
+                "store share one exposure, frame rate and ROI); stop recording first",
+            )
+            return
+        try:
+            self.camera.configure(**settings)
+        except PyntaInputError as error:
+            self.w.report(Event.CAMERA, refused=str(error))
+            return
+        self.w.report(
+            Event.CAMERA,
+            refused=None,
+            frame_shape=list(self.camera.frame_shape),
+            dtype=np.dtype(self.camera.dtype).str,
+            metadata=self.camera.metadata_for_store(),
+            from_seq=self.seq,
+        )
 
     def read_acks(self) -> None:
         """Forget frames the saver has written; resend all unwritten ones to a new saver.

@@ -30,8 +30,9 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
 
     Waits for a ``configure`` command whose ``settings`` are those of
     :func:`napari_pynta.live.sizes.analysis_params` plus ``frame_shape``, ``source`` and
-    ``sizes_interval_s``. Frames skipped by the acquisition are announced; a frame lost in a
-    dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`.
+    ``sizes_interval_s``; a later one (new camera settings while live) starts new tracks and a
+    new size estimate with the new settings. Frames skipped by the acquisition are announced;
+    a frame lost in a dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`.
     """
     run(name, endpoints, _link)
 
@@ -149,6 +150,11 @@ def _link(w: Worker) -> None:
         for command in w.commands():
             if command.get("cmd") == Command.STOP:
                 w.stopping = True
+            elif command.get("cmd") == Command.CONFIGURE:  # new camera timing: start afresh
+                settings = command["settings"]
+                linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
+                sizer = LiveSizer(settings)
+                recent_counts.clear()
 
 
 def _incoming(message: transport.Message) -> tuple[str, Any]:
