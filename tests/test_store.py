@@ -12,8 +12,10 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 
 import napari_pynta
+from napari_pynta import shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.store import MovieStore
 
@@ -75,14 +77,33 @@ def test_appends_in_batches_and_single_frames_concatenate(store_path):
     np.testing.assert_allclose(store.timestamps_s, np.arange(10) * METADATA["frame_interval_s"])
 
 
-def test_frames_are_chunked_per_frame_and_compressed(store_path):
+def test_frames_are_sharded_one_frame_per_inner_chunk_lz4_index_first(store_path):
+    frames = random_frames(70, seed=8)
     store = MovieStore.create(store_path, (16, 24), "uint16", METADATA)
-    store.append(np.zeros((5, 16, 24), np.uint16))
-    assert store.frames.chunks == (1, 16, 24)
+    store.append(frames[:40])
+    store.append(frames[40:])
+    assert store.frames.chunks == (1, 16, 24) and store.frames.shards == (64, 16, 24)
     meta = json.loads((store_path / "0" / "zarr.json").read_text())
-    blosc = [c for c in meta["codecs"] if c["name"] == "blosc"][0]["configuration"]
+    (sharding,) = meta["codecs"]
+    config = sharding["configuration"]
+    assert sharding["name"] == "sharding_indexed" and config["index_location"] == "start"
+    assert [c["name"] for c in config["index_codecs"]] == ["bytes", "crc32c"]
+    blosc = config["codecs"][1]["configuration"]
     assert blosc["cname"] == "lz4" and blosc["shuffle"] == "shuffle"
     assert meta["dimension_names"] == ["t", "y", "x"]
+    assert sorted(p.name for p in (store_path / "0" / "c").iterdir()) == ["0", "1"]
+    # plain zarr-python reads what the thin shard writer wrote
+    np.testing.assert_array_equal(zarr.open_array(store_path / "0", mode="r")[:], frames)
+
+
+def test_format_1_store_with_one_chunk_per_frame_reads_and_appends(store_path, write_format1_store):
+    frames = random_frames(6, seed=9)
+    old = write_format1_store(store_path, frames[:4])
+    np.testing.assert_array_equal(old.as_dask().compute(), frames[:4])
+    writer = MovieStore.open(store_path, mode="r+")
+    writer.append(frames[4:])
+    np.testing.assert_array_equal(MovieStore.open(store_path).as_dask().compute(), frames)
+    assert (store_path / "0" / "c" / "5" / "0" / "0").is_file()  # still one chunk per frame
 
 
 def test_read_only_open_is_lazy_and_equals_numpy(store_path):
@@ -162,6 +183,44 @@ def test_writer_killed_while_appending_leaves_a_consistent_store(store_path):
     resumed = MovieStore.open(store_path, mode="r+")
     resumed.append(np.zeros((2, 16, 24), np.uint16))
     np.testing.assert_array_equal(resumed.seq, np.arange(n + 2))
+
+
+def test_acknowledged_frames_of_an_unfinished_shard_survive_sigkill(store_path):
+    """Frames 64..102 sit in a shard that never filled; the writer is killed, not closed."""
+    script = textwrap.dedent(
+        f"""
+        import time, numpy as np
+        from napari_pynta.store import MovieStore
+        store = MovieStore.create({str(store_path)!r}, (16, 24), "uint16", {{}})
+        for start in range(0, 103, 5):
+            n = min(5, 103 - start)
+            store.append(np.arange(start, start + n, dtype=np.uint16)[:, None, None]
+                         * np.ones((1, 16, 24), np.uint16))
+            print(store.n_frames, flush=True)  # acknowledged
+        time.sleep(60)
+        """
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        acked = [int(writer.stdout.readline())]
+        while acked[-1] < 103:
+            acked.append(int(writer.stdout.readline()))
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    expected = np.arange(103, dtype=np.uint16)[:, None, None] * np.ones((1, 16, 24), np.uint16)
+    with open(store_path / "0" / "c" / "1" / "0" / "0", "ab") as shard:
+        shard.write(b"\x07" * 300)  # bytes of a write that was cut short: never acknowledged
+    store = MovieStore.open(store_path)
+    assert store.n_frames == 103
+    np.testing.assert_array_equal(store.as_dask().compute(), expected)
+    np.testing.assert_array_equal(zarr.open_array(store_path / "0", mode="r")[:], expected)
+    resumed = MovieStore.open(store_path, mode="r+")
+    resumed.append(np.full((30, 16, 24), 7, np.uint16))
+    resumed.close()
+    reopened = MovieStore.open(store_path)
+    np.testing.assert_array_equal(reopened.as_dask()[:103].compute(), expected)
+    assert (reopened.as_dask()[103:].compute() == 7).all() and reopened.n_frames == 133
 
 
 def test_incomplete_last_block_is_ignored_then_truncated(store_path):
@@ -312,16 +371,34 @@ def test_overwrite_refuses_anything_but_a_pynta_store_and_leaves_it_intact(tmp_p
 
 
 def test_absent_frame_is_an_error_naming_it_never_zeros(store_path):
-    frames = random_frames(6, seed=7)
+    frames = random_frames(70, seed=7)
     frames[2] = 0  # a dark frame is data: it is written, not left to the fill value
     with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
         store.append(frames)
     np.testing.assert_array_equal(MovieStore.open(store_path).as_dask().compute(), frames)
-    (store_path / "0" / "c" / "4" / "0" / "0").unlink()
+    forget_inner_chunk(store_path / "0" / "c" / "0" / "0" / "0", 4)
     lazy = MovieStore.open(store_path).as_dask()
     np.testing.assert_array_equal(lazy[:4].compute(), frames[:4])  # the others still read
-    with pytest.raises(PyntaDataError, match=r"frame 4 \(0/c/4/0/0\) missing"):
+    with pytest.raises(PyntaDataError, match=r"frame 4 \(0/c/0/0/0\) missing"):
         lazy.compute()
+    (store_path / "0" / "c" / "1" / "0" / "0").unlink()  # a whole shard
+    with pytest.raises(PyntaDataError, match=r"frame 6\d \(0/c/1/0/0\) missing"):
+        MovieStore.open(store_path).as_dask()[60:].compute()
+
+
+def test_absent_chunk_of_a_format_1_store_is_an_error(store_path, write_format1_store):
+    write_format1_store(store_path, random_frames(6, seed=10))
+    (store_path / "0" / "c" / "3" / "0" / "0").unlink()
+    with pytest.raises(PyntaDataError, match=r"frame 3 \(0/c/3/0/0\) missing"):
+        MovieStore.open(store_path).as_dask().compute()
+
+
+def forget_inner_chunk(shard, slot):
+    """Mark one inner chunk absent in a shard's index (index first, 64 chunks)."""
+    index = shards.read_index(shard, 64, index_at_start=True)
+    index[slot] = shards.MISSING
+    with open(shard, "r+b") as file:
+        file.write(shards.encode_index(index))
 
 
 def test_missing_or_foreign_path_raises_data_error_naming_it(tmp_path):

@@ -41,15 +41,33 @@ def test_sound_store_is_ok(capsys, store_path):
     }
 
 
-def test_deleted_chunks_are_reported_by_frame_range(capsys, store_path):
+def test_deleted_chunks_of_a_format_1_store_are_reported_by_frame_range(
+    capsys, tmp_path, write_format1_store
+):
+    path = tmp_path / "old.zarr"
+    write_format1_store(path, np.ones((12, 4, 4), np.uint16))
     for frame in (3, 4, 5, 9):
-        (store_path / "0" / "c" / str(frame) / "0" / "0").unlink()
-    code, out = verify(capsys, store_path)
+        (path / "0" / "c" / str(frame) / "0" / "0").unlink()
+    code, out = verify(capsys, path)
     assert code == 1
     assert out.splitlines() == [
-        f"{store_path}: missing_frames: frames 3..5 have no data on disk (0/c/3/0/0 .. 0/c/5/0/0)",
-        f"{store_path}: missing_frames: frames 9 have no data on disk (0/c/9/0/0)",
+        f"{path}: missing_frames: no data on disk for frames 3..5 (0/c/3/0/0 .. 0/c/5/0/0)",
+        f"{path}: missing_frames: no data on disk for frame 9 (0/c/9/0/0)",
     ]
+
+
+def test_deleted_shard_is_reported(capsys, store_path):
+    (store_path / "0" / "c" / "0" / "0" / "0").unlink()
+    code, out = verify(capsys, store_path)
+    assert code == 1
+    assert out == f"{store_path}: missing_frames: no data on disk for frames 0..11 (0/c/0/0/0)\n"
+
+
+def test_damaged_shard_index_is_reported(capsys, store_path):
+    with open(store_path / "0" / "c" / "0" / "0" / "0", "r+b") as shard:
+        shard.write(b"\xff\x00")  # the first bytes of the index: its checksum no longer matches
+    code, out = verify(capsys, store_path)
+    assert code == 1 and "index checksum does not match" in out
 
 
 def test_seq_gap_timestamps_and_interrupted_block_are_reported(tmp_path):

@@ -13,7 +13,9 @@ append frames to a shard at the cost of a plain file write (see ``docs/store-for
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import google_crc32c
 import numpy as np
@@ -93,3 +95,100 @@ def present(index: np.ndarray | None, n_chunks: int) -> np.ndarray:
     if index is None:
         return np.zeros(n_chunks, dtype=bool)
     return index[:, 0] != MISSING
+
+
+class ShardAppender:
+    """Append frames to the shards of a zarr v3 array at the cost of plain file writes.
+
+    The array must be sharded along its first axis with one frame per inner chunk, the index at
+    the *start* of each shard (``index_location: "start"``) and inner chunks encoded by
+    ``encode`` (raw little-endian bytes when None). Each :meth:`write` appends the frames' bytes
+    after the data already in the shard and then rewrites the index in place: the index
+    (``16 n + 4`` bytes, within one page for n <= 255) is replaced by a single write, so a
+    process killed at any point leaves a shard whose index lists exactly the frames of the
+    writes that returned; bytes of an unfinished write are left after them, unreferenced, as
+    the sharding format allows.
+
+    Parameters
+    ----------
+    shard_path : callable
+        ``shard_path(k) -> Path`` of the file of shard ``k``.
+    frames_per_shard : int
+        Inner chunks (frames) per shard.
+    encode : callable, optional
+        ``encode(frame) -> bytes-like`` of one frame; None writes the raw bytes.
+    """
+
+    def __init__(
+        self,
+        shard_path: Callable[[int], Path],
+        frames_per_shard: int,
+        encode: Callable[[np.ndarray], Any] | None = None,
+    ) -> None:
+        self._shard_path = shard_path
+        self._per_shard = frames_per_shard
+        self._encode = encode
+        self._shard = -1
+        self._fd = -1
+        self._index = empty_index(frames_per_shard)
+        self._end = 0
+
+    def write(self, first_frame: int, frames: np.ndarray) -> None:
+        """Write ``frames`` (n, Y, X) as frames ``first_frame ..`` of the array."""
+        frames = np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<"))
+        done = 0
+        while done < len(frames):
+            frame = first_frame + done
+            shard, slot = divmod(frame, self._per_shard)
+            count = min(len(frames) - done, self._per_shard - slot)
+            self._open(shard)
+            self._append(slot, frames[done : done + count])
+            _pwrite_all(self._fd, encode_index(self._index), 0)
+            done += count
+
+    def close(self) -> None:
+        """Close the open shard file (its index is already complete)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._shard = -1, -1
+
+    def _open(self, shard: int) -> None:
+        if shard == self._shard:
+            return
+        self.close()
+        path = self._shard_path(shard)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        self._shard = shard
+        size = os.fstat(self._fd).st_size
+        if size >= index_nbytes(self._per_shard):  # a shard resumed after a restart or a crash
+            raw = os.pread(self._fd, index_nbytes(self._per_shard), 0)
+            self._index = decode_index(raw, self._per_shard, path)
+            self._end = size
+        else:
+            self._index = empty_index(self._per_shard)
+            _pwrite_all(self._fd, encode_index(self._index), 0)
+            self._end = index_nbytes(self._per_shard)
+
+    def _append(self, slot: int, frames: np.ndarray) -> None:
+        if self._encode is None:
+            size = frames[0].nbytes
+            _pwrite_all(self._fd, memoryview(frames).cast("B"), self._end)
+            offsets = self._end + size * np.arange(len(frames), dtype=np.uint64)
+            sizes = np.full(len(frames), size, dtype=np.uint64)
+        else:
+            chunks = [memoryview(self._encode(frame)).cast("B") for frame in frames]
+            _pwrite_all(self._fd, b"".join(chunks), self._end)
+            sizes = np.array([len(chunk) for chunk in chunks], np.uint64)
+            offsets = self._end + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.uint64)
+        self._index[slot : slot + len(frames), 0] = offsets
+        self._index[slot : slot + len(frames), 1] = sizes
+        self._end = int(offsets[-1] + sizes[-1])
+
+
+def _pwrite_all(fd: int, data: Any, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (a regular file may take fewer bytes per call)."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import numcodecs
 import numpy as np
 import pandas as pd
 import zarr
@@ -34,9 +35,12 @@ from napari_pynta import __version__, shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.sample import CAPTURE_KEYS, SAMPLE_KEYS, validate_sample_value
 
-FORMAT_VERSION = 1
-#: format versions this module reads
-FORMAT_VERSIONS = (1,)
+#: 2: frames in 64-frame shards written by :class:`shards.ShardAppender`; 1: one chunk per frame
+FORMAT_VERSION = 2
+#: format versions this module reads (and appends to)
+FORMAT_VERSIONS = (1, 2)
+#: frames per shard file of the frames array
+FRAMES_PER_SHARD = 64
 FRAMES_PATH = "0"
 TIMESTAMPS_PATH = "timestamps_s"
 SEQ_PATH = "seq"
@@ -61,6 +65,7 @@ SEQ_FILL = -1  # seq value of a frame whose acquisition number was never written
 _POSITIVE_KEYS = ("pixel_size_um", "frame_interval_s", "exposure_s", "viscosity_pa_s")
 _TEXT_KEYS = ("solvent", "camera", "software_version")
 _ABSOLUTE_ZERO_C = -273.15
+_BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 _TABLE_CHUNK = 1 << 20
 _PER_FRAME_CHUNK = 4096
 _MISSING_SUFFIX = ".isna"
@@ -315,11 +320,44 @@ class FramesLayout:
         self.sharded = isinstance(codec, ShardingCodec)
         self.frames_per_chunk = int(codec.chunk_shape[0]) if self.sharded else self.frames_per_file
         self.index_at_start = self.sharded and codec.index_location.value == "start"
+        self._inner_codecs = [c.to_dict() for c in codec.codecs] if self.sharded else []
+        self._index_codecs = [c.to_dict() for c in codec.index_codecs] if self.sharded else []
+
+    def appender(self) -> shards.ShardAppender | None:
+        """A :class:`shards.ShardAppender` for this array, or None if its layout needs zarr.
+
+        The thin writer handles shards with one frame per inner chunk, the index first (bytes +
+        crc32c) and inner chunks of raw little-endian bytes, optionally blosc-compressed.
+        """
+        little = {"name": "bytes", "configuration": {"endian": "little"}}
+        if not (
+            self.index_at_start
+            and self.frames_per_chunk == 1
+            and self._index_codecs == [little, {"name": "crc32c"}]
+            and self._inner_codecs[:1] == [little]
+            and len(self._inner_codecs) <= 2
+        ):
+            return None
+        encode = None
+        if len(self._inner_codecs) == 2:
+            if self._inner_codecs[1]["name"] != "blosc":
+                return None
+            config = self._inner_codecs[1]["configuration"]
+            encode = numcodecs.Blosc(
+                cname=config["cname"],
+                clevel=config["clevel"],
+                shuffle=_BLOSC_SHUFFLE[config["shuffle"]],
+                blocksize=config["blocksize"],
+            ).encode
+        return shards.ShardAppender(self.file_of_shard, self.frames_per_file, encode)
+
+    def file_of_shard(self, shard: int) -> Path:
+        """The file of chunk (or shard) number ``shard`` along the frame axis."""
+        return self.root / self.key_encoding.encode_chunk_key((shard, 0, 0))
 
     def file_of(self, frame: int) -> Path:
         """The chunk (or shard) file holding ``frame``."""
-        key = self.key_encoding.encode_chunk_key((frame // self.frames_per_file, 0, 0))
-        return self.root / key
+        return self.file_of_shard(frame // self.frames_per_file)
 
     def present(self, start: int, stop: int) -> np.ndarray:
         """Boolean mask of the frames ``start..stop-1`` whose data is on disk.
@@ -402,6 +440,7 @@ class MovieStore:
         self._n_frames = _complete_frames(self._frames, self._timestamps, self._seq)
         self._metadata = dict(group.attrs["pynta"]["metadata"])
         self._last_seq: int | None = None
+        self._appender = self.layout.appender() if mode == "r+" else None
 
     # ------------------------------------------------------------------ creation / opening
     @classmethod
@@ -462,6 +501,7 @@ class MovieStore:
             FRAMES_PATH,
             shape=(0, *shape),
             chunks=(1, *shape),
+            shards={"shape": (FRAMES_PER_SHARD, *shape), "index_location": "start"},
             dtype=frame_dtype,
             compressors=_compressor(),
             fill_value=0,
@@ -722,12 +762,14 @@ class MovieStore:
             return
         start, stop = self._n_frames, self._n_frames + n
         # Pixels, timestamps, then seq: a frame counts only once its seq is written.
-        for array, values in (
-            (self._frames, block),
-            (self._timestamps, time_values),
-            (self._seq, seq_values),
-        ):
-            array.resize((stop, *array.shape[1:]))
+        if self._appender is not None:  # shard bytes and index first, then the array's size
+            self._appender.write(start, block)
+            self._frames.resize((stop, *self.frame_shape))
+        else:
+            self._frames.resize((stop, *self.frame_shape))
+            self._frames[start:stop] = block
+        for array, values in ((self._timestamps, time_values), (self._seq, seq_values)):
+            array.resize((stop,))
             array[start:stop] = values
         self._n_frames = stop
         self._last_seq = int(seq_values[-1])
@@ -746,6 +788,8 @@ class MovieStore:
 
     def close(self) -> None:
         """Release the store: appends, metadata updates, tables and ``as_dask`` then raise."""
+        if self._appender is not None:
+            self._appender.close()
         self._closed = True
 
     # ------------------------------------------------------------------ tables

@@ -99,6 +99,10 @@ def _span(first: int, last: int) -> str:
     return f"{first}" if first == last else f"{first}..{last}"
 
 
+def _frames(first: int, last: int) -> str:
+    return f"frame {first}" if first == last else f"frames {first}..{last}"
+
+
 def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     """Check the store at ``path`` and return every problem found.
 
@@ -215,7 +219,7 @@ def _check_frames_present(store: Any, report: StoreReport) -> None:
         files = sorted({str(layout.file_of(t).relative_to(store.path)) for t in (first, last)})
         report.add(
             "missing_frames",
-            f"frames {_span(first, last)} have no data on disk ({' .. '.join(files)})",
+            f"no data on disk for {_frames(first, last)} ({' .. '.join(files)})",
         )
     if absent.size and len(list(runs(absent))) > 10:
         report.add("missing_frames", f"{absent.size} frames missing in all")
@@ -260,6 +264,5 @@ def _check_pixels(store: Any, report: StoreReport) -> None:
             cause = str(error).splitlines()[0] if str(error) else ""
             report.add(
                 "pixels",
-                f"frames {_span(start, stop - 1)} cannot be decoded: {type(error).__name__}: "
-                f"{cause}",
+                f"{_frames(start, stop - 1)} cannot be decoded: {type(error).__name__}: {cause}",
             )
