@@ -24,8 +24,9 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
-from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.export import make_output_directory
+from napari_pynta.parameters import SETTINGS
 from napari_pynta.sample import describe_movie
 
 Progress = Callable[[int, int], None]
@@ -56,11 +57,6 @@ PILOT_MIN_TRACK_LENGTH = 5
 TABLE_NAMES = ("localizations", "tracks", "per_track")
 
 
-def cli_flag(field_name: str) -> str:
-    """The ``pynta analyze`` flag that sets an :class:`AnalysisParams` field."""
-    return "--" + field_name.replace("_", "-")
-
-
 @dataclass(frozen=True)
 class AnalysisParams:
     """Everything the analysis needs besides the frames.
@@ -68,24 +64,25 @@ class AnalysisParams:
     Physical metadata (``pixel_size_um`` ... ``solvent``) usually come from the movie
     (:meth:`from_metadata`); the others set detection, linking and filtering. ``minmass=None`` and
     ``search_range_px=None`` are chosen automatically from the data (see ``docs/analysis.md``).
+    Units, defaults and limits of every field are those of :data:`napari_pynta.parameters.SETTINGS`.
     """
 
     pixel_size_um: float | None = None
     frame_interval_s: float | None = None
     exposure_s: float | None = None
     temperature_c: float | None = None
-    viscosity_pa_s: float | None = None
+    viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
     solvent: str = "water"
-    diameter_px: int = 7
-    minmass: float | None = None
-    separation: float | None = None
-    percentile: float = 64.0
-    invert: bool = False
-    engine: str = "trackpy"
-    search_range_px: float | None = None
-    memory: int = 3
-    min_track_length: int = 10
-    depth_um: float | None = None
+    diameter_px: int = SETTINGS["diameter_px"].default
+    minmass: float | None = SETTINGS["minmass"].default
+    separation: float | None = SETTINGS["separation"].default
+    percentile: float = SETTINGS["percentile"].default
+    invert: bool = SETTINGS["invert"].default
+    engine: str = SETTINGS["engine"].default
+    search_range_px: float | None = SETTINGS["search_range_px"].default
+    memory: int = SETTINGS["memory"].default
+    min_track_length: int = SETTINGS["min_track_length"].default
+    depth_um: float | None = SETTINGS["depth_um"].default
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], **overrides: Any) -> AnalysisParams:
@@ -149,49 +146,27 @@ class AnalysisParams:
         Raises
         ------
         PyntaInputError
-            Naming the CLI flag of the first missing or bad field.
+            Naming the first missing or bad field (its ``field`` attribute too).
         """
         for name in REQUIRED_FIELDS:
             if getattr(self, name) is None:
-                raise PyntaInputError(
-                    f"{cli_flag(name)} is required: the movie has no {name} metadata"
-                )
-        for name in ("pixel_size_um", "frame_interval_s"):
-            require_positive(cli_flag(name), getattr(self, name))
-        require_positive(cli_flag("exposure_s"), self.exposure_s, allow_zero=True)
+                raise PyntaInputError(f"{name} is required: the movie has no {name} metadata", name)
+        for item in dataclasses.fields(self):
+            if item.name in SETTINGS:
+                SETTINGS[item.name].check(getattr(self, item.name))
         if self.exposure_s > self.frame_interval_s:
             raise PyntaInputError(
-                f"--exposure-s ({self.exposure_s:g} s) must not exceed --frame-interval-s "
-                f"({self.frame_interval_s:g} s)"
+                f"exposure_s ({self.exposure_s:g} s) must not exceed frame_interval_s "
+                f"({self.frame_interval_s:g} s)",
+                "exposure_s",
             )
         try:
             _ = self.resolved_viscosity_pa_s  # raises for an unknown solvent or temperature
         except PyntaInputError as error:
             raise PyntaInputError(
-                f"{error} (set --temperature-c, or --viscosity-pa-s for other solvents)"
+                f"{error} (set temperature_c, or viscosity_pa_s for other solvents)", error.field
             ) from None
-        detection = self.detection_kwargs()
-        detect.check_engine(detection.pop("engine"))
-        detect.validate_detection_params(**detection)
-        if self.search_range_px is not None:
-            require_positive(cli_flag("search_range_px"), self.search_range_px)
-        if (
-            isinstance(self.memory, bool)
-            or not isinstance(self.memory, (int, np.integer))
-            or self.memory < 0
-        ):
-            raise PyntaInputError(f"--memory must be an integer >= 0 (frames), got {self.memory!r}")
-        if (
-            isinstance(self.min_track_length, bool)
-            or not isinstance(self.min_track_length, (int, np.integer))
-            or self.min_track_length < 3
-        ):
-            raise PyntaInputError(
-                f"--min-track-length must be an integer >= 3 (two successive steps are needed), "
-                f"got {self.min_track_length!r}"
-            )
-        if self.depth_um is not None:
-            require_positive(cli_flag("depth_um"), self.depth_um)
+        detect.check_engine(self.engine)
         return self
 
 

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from napari_pynta import analysis, detect
 from napari_pynta.analysis import AnalysisParams, AnalysisResult
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, require_int
 from napari_pynta.export import make_output_directory
 from napari_pynta.readers import Movie, open_movie
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
@@ -107,12 +107,7 @@ def frame_chunks(n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
     list of (int, int)
         Ranges covering every frame exactly once, in order.
     """
-    if (
-        isinstance(chunk_frames, bool)
-        or not isinstance(chunk_frames, (int, np.integer))
-        or chunk_frames < 1
-    ):
-        raise PyntaInputError(f"chunk_frames must be an integer >= 1, got {chunk_frames!r}")
+    require_int("chunk_frames", chunk_frames, minimum=1)
     return [
         (start, min(start + int(chunk_frames), n_frames))
         for start in range(0, n_frames, int(chunk_frames))

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import dask
 from distributed import Client, LocalCluster
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
 
 #: the ``--scheduler`` value that starts a cluster on this machine
 LOCAL = "local"
@@ -94,9 +94,7 @@ def validate_workers(scheduler: str, n_workers: int | None) -> int | None:
         return None
     if n_workers is None:
         return os.cpu_count() or 1
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise PyntaInputError(f"--workers must be an integer >= 1, got {n_workers!r}")
-    return n_workers
+    return require_int("--workers", n_workers, minimum=1)
 
 
 @contextlib.contextmanager

@@ -1,24 +1,117 @@
-"""Exceptions shared by every part of napari-pynta."""
+"""Exceptions shared by every part of napari-pynta, and the checks that raise them.
+
+The checks name the field they refuse (``name``); a front end that spells the field differently
+(a CLI flag, a form label) passes its own spelling or maps :attr:`PyntaInputError.field`.
+"""
 
 from __future__ import annotations
 
+import math
+from numbers import Integral
+
 
 class PyntaInputError(ValueError):
-    """Bad user input: the message names the field and what is allowed."""
+    """Bad user input: the message names the field and what is allowed.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what is allowed, starting with the field's name when there is one.
+    field : str, optional
+        The refused field (e.g. ``"min_track_length"``), so that a front end can name it its own
+        way (``pynta analyze`` says ``--min-track-length``).
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PyntaDataError(RuntimeError):
     """Data that cannot be read or that is not what the analysis needs."""
 
 
-def require_positive(name: str, value: float | None, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as float, or raise :class:`PyntaInputError` naming ``name``.
+def _range_text(
+    minimum: float | None,
+    maximum: float | None,
+    exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
+) -> str:
+    """``">= 0"``, ``"> 0"``, ``"in [0, 100)"``, ... (empty without limits)."""
+    if minimum is not None and maximum is not None:
+        left, right = "(" if exclusive_minimum else "[", ")" if exclusive_maximum else "]"
+        return f"in {left}{minimum:g}, {maximum:g}{right}"
+    if minimum is not None:
+        return f"{'>' if exclusive_minimum else '>='} {minimum:g}"
+    if maximum is not None:
+        return f"{'<' if exclusive_maximum else '<='} {maximum:g}"
+    return ""
+
+
+def _allowed(what: str, limits: str, unit: str) -> str:
+    return " ".join(part for part in (what, limits, f"({unit})" if unit else "") if part)
+
+
+def require_number(
+    name: str,
+    value: object,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
+    unit: str = "",
+    field: str | None = None,
+) -> float:
+    """Return ``value`` as a finite float within the limits, or raise :class:`PyntaInputError`.
 
     Parameters
     ----------
     name : str
-        The user-facing name of the field (a CLI flag or metadata key).
-    value : float or None
+        How the message names the value (a field name, a CLI flag or a form label).
+    value : object
+        The value to check (booleans are refused).
+    minimum, maximum : float, optional
+        Limits, inclusive unless ``exclusive_minimum`` / ``exclusive_maximum``.
+    unit : str
+        Unit shown in the message.
+    field : str, optional
+        The field refused (:attr:`PyntaInputError.field`); ``name`` by default.
+
+    Returns
+    -------
+    float
+        The validated value.
+    """
+    field = field or name
+    if value is None:
+        raise PyntaInputError(f"{name} is required but missing", field)
+    try:
+        if isinstance(value, bool):
+            raise TypeError("a boolean is not a number")
+        number = float(value)  # type: ignore[arg-type]  # anything float() takes
+    except (TypeError, ValueError):
+        raise PyntaInputError(f"{name} must be a number, got {value!r}", field) from None
+    if not math.isfinite(number):
+        raise PyntaInputError(f"{name} must be a finite number, got {value!r}", field)
+    if (
+        (minimum is not None and (number <= minimum if exclusive_minimum else number < minimum))
+        or maximum is not None
+        and (number >= maximum if exclusive_maximum else number > maximum)
+    ):
+        limits = _range_text(minimum, maximum, exclusive_minimum, exclusive_maximum)
+        raise PyntaInputError(f"{name} must be {_allowed('', limits, unit)}, got {value!r}", field)
+    return number
+
+
+def require_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a finite float > 0 (>= 0 with ``allow_zero``), else raise.
+
+    Parameters
+    ----------
+    name : str
+        The user-facing name of the field (a field name, CLI flag or metadata key).
+    value : object
         The value to check.
     allow_zero : bool
         Accept 0 as well as positive values.
@@ -28,15 +121,57 @@ def require_positive(name: str, value: float | None, *, allow_zero: bool = False
     float
         The validated value.
     """
-    if value is None:
-        raise PyntaInputError(f"{name} is required but missing")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise PyntaInputError(f"{name} must be a number, got {value!r}") from None
-    if not number == number or number in (float("inf"), float("-inf")):
-        raise PyntaInputError(f"{name} must be a finite number, got {value!r}")
-    if number < 0 or (number == 0 and not allow_zero):
-        allowed = ">= 0" if allow_zero else "> 0"
-        raise PyntaInputError(f"{name} must be {allowed}, got {value!r}")
-    return number
+    return require_number(name, value, minimum=0.0, exclusive_minimum=not allow_zero)
+
+
+def require_int(
+    name: str,
+    value: object,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    odd: bool = False,
+    unit: str = "",
+    field: str | None = None,
+) -> int:
+    """Return ``value`` as an int within the limits, or raise :class:`PyntaInputError`.
+
+    Booleans and floats (even whole ones) are refused: a count is an integer.
+
+    Parameters
+    ----------
+    name : str
+        How the message names the value.
+    value : object
+        The value to check (Python or numpy integer).
+    minimum, maximum : int, optional
+        Inclusive limits.
+    odd : bool
+        Require an odd number.
+    unit : str
+        Unit shown in the message.
+    field : str, optional
+        The field refused (:attr:`PyntaInputError.field`); ``name`` by default.
+
+    Returns
+    -------
+    int
+        The validated value.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Integral)
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
+        or (odd and value % 2 == 0)
+    ):
+        what = "an odd integer" if odd else "an integer"
+        limits = (
+            f"in {minimum}..{maximum}"
+            if minimum is not None and maximum is not None
+            else _range_text(minimum, maximum)
+        )
+        raise PyntaInputError(
+            f"{name} must be {_allowed(what, limits, unit)}, got {value!r}", field or name
+        )
+    return int(value)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from trackpy.linking import Linker, SubnetOversizeException
 
-from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.errors import PyntaInputError, require_int
+from napari_pynta.parameters import SETTINGS
 
 #: attribute set on trackpy's track objects to hold this linker's particle id
 _ID_ATTRIBUTE = "pynta_particle"
@@ -36,10 +37,8 @@ class StreamingLinker:
     """
 
     def __init__(self, search_range_px: float, memory: int = 3) -> None:
-        self.search_range_px = require_positive("search_range_px", search_range_px)
-        if isinstance(memory, bool) or not isinstance(memory, (int, np.integer)) or memory < 0:
-            raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {memory!r}")
-        self.memory = int(memory)
+        self.search_range_px = SETTINGS["search_range_px"].check(search_range_px, automatic=False)
+        self.memory = SETTINGS["memory"].check(memory)
         self._linker = Linker(self.search_range_px, memory=self.memory)
         self._last_frame: int | None = None
         self._next_id = 0
@@ -107,8 +106,7 @@ class StreamingLinker:
             frame = int(frames[0])
         if frame is None:
             raise PyntaInputError("frame is required when the features have no 'frame' column")
-        if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
-            raise PyntaInputError(f"frame must be an integer >= 0, got {frame!r}")
+        frame = require_int("frame", frame, minimum=0)
         if self._last_frame is not None and frame <= self._last_frame:
             raise PyntaInputError(
                 f"frames must be added in increasing order: got frame {frame} after "
@@ -166,19 +164,15 @@ def filter_tracks(tracks: pd.DataFrame, min_length: int) -> pd.DataFrame:
     tracks : pandas.DataFrame
         Linked localizations with a ``particle`` column.
     min_length : int
-        Minimum number of localizations (frames) per track, >= 2.
+        Minimum number of localizations (frames) per track, >= 3 (the limit of
+        :data:`napari_pynta.parameters.SETTINGS`: a sized track needs two successive steps).
 
     Returns
     -------
     pandas.DataFrame
         The rows of the tracks that are long enough, index reset.
     """
-    if (
-        isinstance(min_length, bool)
-        or not isinstance(min_length, (int, np.integer))
-        or min_length < 2
-    ):
-        raise PyntaInputError(f"min_track_length must be an integer >= 2, got {min_length!r}")
+    min_length = SETTINGS["min_track_length"].check(min_length)
     if "particle" not in tracks.columns:
         raise PyntaInputError("tracks must have a 'particle' column (link them first)")
     lengths = tracks.groupby("particle")["particle"].transform("size")

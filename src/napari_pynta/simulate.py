@@ -56,7 +56,7 @@ import numpy as np
 from scipy.fft import dctn, idctn
 from scipy.special import erf, ndtri
 
-from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.errors import PyntaInputError, require_int, require_positive
 from napari_pynta.physics import diffusion_um2_s, resolve_viscosity_pa_s
 
 if TYPE_CHECKING:  # pandas is imported where the truth tables are built: `pynta --help` stays quick
@@ -104,12 +104,6 @@ class Population:
         if sigma_log > 1.5:
             raise PyntaInputError(f"sigma_log must be within 0..1.5, got {sigma_log!r}")
         object.__setattr__(self, "sigma_log", sigma_log)
-
-
-def _positive_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PyntaInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -194,8 +188,8 @@ class SimulationSettings:
         shape = tuple(self.shape) if isinstance(self.shape, (tuple, list)) else ()
         if len(shape) != 2:
             raise PyntaInputError(f"shape must be two integers (Y, X), got {self.shape!r}")
-        set_field("shape", tuple(_positive_int("shape", size, 8) for size in shape))
-        set_field("n_particles", _positive_int("n_particles", self.n_particles, 0))
+        set_field("shape", tuple(require_int("shape", size, minimum=8) for size in shape))
+        set_field("n_particles", require_int("n_particles", self.n_particles, minimum=0))
         populations = tuple(self.populations) if isinstance(self.populations, Sequence) else ()
         if not populations or not all(isinstance(p, Population) for p in populations):
             raise PyntaInputError("populations must be a non-empty sequence of Population")
@@ -229,7 +223,7 @@ class SimulationSettings:
             )
         set_field("drift_um_s", tuple(float(v) for v in drift))
         set_field(
-            "keyframe_interval", _positive_int("keyframe_interval", self.keyframe_interval, 1)
+            "keyframe_interval", require_int("keyframe_interval", self.keyframe_interval, minimum=1)
         )
         if self.exposure_s is not None:
             exposure = require_positive("exposure_s", self.exposure_s)
@@ -244,9 +238,9 @@ class SimulationSettings:
                 f"focal_depth_um must be <= depth_um ({self.depth_um} µm), "
                 f"got {self.focal_depth_um!r}"
             )
-        set_field("blur_substeps", _positive_int("blur_substeps", self.blur_substeps, 1))
+        set_field("blur_substeps", require_int("blur_substeps", self.blur_substeps, minimum=1))
         if self.seed is not None:
-            set_field("seed", _positive_int("seed", self.seed, 0))
+            set_field("seed", require_int("seed", self.seed, minimum=0))
         if self.viscosity_pa_s is not None:
             set_field("viscosity_pa_s", require_positive("viscosity_pa_s", self.viscosity_pa_s))
         # checks temperature_c (and the range of the water formula when no viscosity is given)
@@ -692,7 +686,7 @@ def simulate_movie(n_frames: int, settings: SimulationSettings) -> SimulatedMovi
     SimulatedMovie
         Frames, ground truth and metadata.
     """
-    n_frames = _positive_int("n_frames", n_frames, 1)
+    n_frames = require_int("n_frames", n_frames, minimum=1)
     scene = BrownianScene(settings)
     frames = np.empty((n_frames, *settings.shape), dtype=np.uint16)
     chunks = []

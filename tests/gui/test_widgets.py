@@ -34,9 +34,9 @@ def test_bad_tracking_value_is_refused_with_a_message_and_not_applied(pynta):
     tracking.diameter.setValue(8)
     assert tracking.message_line.is_error
     assert "diameter" in tracking.message_line.text() and "odd" in tracking.message_line.text()
-    assert tracking.session.tracking.diameter == 7
+    assert tracking.session.tracking.diameter_px == 7
     tracking.diameter.setValue(9)
-    assert not tracking.message_line.is_error and tracking.session.tracking.diameter == 9
+    assert not tracking.message_line.is_error and tracking.session.tracking.diameter_px == 9
     tracking.min_track_length.setValue(2)
     assert "track length" in tracking.message_line.text()
     assert tracking.session.tracking.min_track_length == 10

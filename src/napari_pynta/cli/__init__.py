@@ -32,8 +32,30 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, field_flags=field_flags(sub))
     return parser
+
+
+def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Field name -> the flag that sets it (``min_track_length`` -> ``--min-track-length``)."""
+    return {
+        action.dest: action.option_strings[-1]
+        for action in parser._actions
+        if action.option_strings and action.dest != "help"
+    }
+
+
+def flag_message(error: Exception, flags: dict[str, str]) -> str:
+    """The error's message, naming its field as the flag that sets it.
+
+    Core errors name fields (:attr:`PyntaInputError.field`, the message starts with it); on the
+    command line the user knows the flag.
+    """
+    text = str(error)
+    field = getattr(error, "field", None)
+    if field in flags and text.startswith(field):
+        return flags[field] + text[len(field) :]
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except (PyntaInputError, PyntaDataError) as error:
-        print(f"pynta {args.command}: error: {error}", file=sys.stderr)
+        print(
+            f"pynta {args.command}: error: {flag_message(error, args.field_flags)}", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         print(f"pynta {args.command}: interrupted", file=sys.stderr)

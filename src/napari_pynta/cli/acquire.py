@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from napari_pynta.cameras import CAMERAS
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.parameters import SETTINGS
 
 # the live pipeline (zmq, zarr, the detection engines) is imported when it runs, so that building
 # the parser (`pynta --help`) stays instant
@@ -21,6 +22,16 @@ if TYPE_CHECKING:
 HELP = (
     "Acquire from a camera in worker processes: save every frame to a zarr store and, with "
     "--track, locate, link and size particles live."
+)
+
+#: LiveConfig settings that have a flag of the same name
+LIVE_OPTIONS = (
+    "diameter_px",
+    "minmass",
+    "search_range_px",
+    "memory",
+    "min_track_length",
+    "temperature_c",
 )
 
 #: seconds between two updates of the progress line
@@ -92,34 +103,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", default=None, help="detection engine (default: fast if available, else trackpy)"
     )
-    parser.add_argument(
-        "--diameter-px",
-        type=int,
-        default=None,
-        help="feature diameter for detection, odd, pixels (default 7)",
-    )
-    parser.add_argument(
-        "--minmass",
-        type=float,
-        default=None,
-        help="minimum integrated brightness (default: from the first frames)",
-    )
-    parser.add_argument(
-        "--search-range-px",
-        type=float,
-        default=None,
-        help="largest step between frames, pixels (default: from the first frames)",
-    )
-    parser.add_argument("--memory", type=int, default=3, help="linker memory, frames (default 3)")
-    parser.add_argument(
-        "--min-track-length", type=int, default=10, help="shortest track sized, frames (default 10)"
-    )
-    parser.add_argument(
-        "--temperature-c",
-        type=float,
-        default=22.0,
-        help="sample temperature when the camera does not know it, °C",
-    )
+    # detection, linking and sizing flags from the one definition of each setting
+    # (napari_pynta.parameters.SETTINGS); the automatic ones are chosen from the first frames
+    for name in LIVE_OPTIONS:
+        setting = SETTINGS[name]
+        parser.add_argument(
+            setting.flag,
+            dest=name,
+            type=setting.kind,
+            default=setting.default,
+            help=setting.cli_help(),
+        )
     add_sample_arguments(parser)
     parser.add_argument(
         "--host", default=None, help="serve the pipeline on tcp at this host (default: private ipc)"

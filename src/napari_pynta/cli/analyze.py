@@ -13,6 +13,7 @@ from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrid
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.measurement import expand_measurements
+from napari_pynta.parameters import SETTINGS
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
@@ -28,27 +29,29 @@ HELP = (
     "metadata stored with the movie are the defaults, flags override them."
 )
 
-#: command-line options that map one-to-one onto AnalysisParams fields: (field, type, help)
-PARAM_OPTIONS = (
-    ("pixel_size_um", float, "pixel size in the sample, µm"),
-    ("frame_interval_s", float, "time between frames, s"),
-    ("exposure_s", float, "exposure time of each frame, s (required: motion blur)"),
-    ("temperature_c", float, "sample temperature, °C"),
-    ("viscosity_pa_s", float, "solvent viscosity, Pa·s (default: water at the temperature)"),
-    ("diameter_px", int, "feature diameter for detection, odd, pixels (default 7)"),
-    ("minmass", float, "minimum integrated brightness of a particle (default: automatic)"),
-    ("separation", float, "minimum distance between particles, pixels (default: diameter + 1)"),
-    ("percentile", float, "local maxima must exceed this percentile of the frame (default 64)"),
-    ("search_range_px", float, "largest step between frames, pixels (default: automatic)"),
-    ("memory", int, "frames a particle may be missed and keep its track (default 3)"),
-    ("min_track_length", int, "shortest track sized, in frames (default 10)"),
-    ("engine", str, "detection engine (default trackpy)"),
+#: AnalysisParams fields that come from the movie's metadata unless a flag overrides them
+METADATA_OPTIONS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
+#: command-line options that map one-to-one onto AnalysisParams fields: (field, type, help),
+#: built from the one definition of each setting (napari_pynta.parameters.SETTINGS)
+PARAM_OPTIONS = tuple(
     (
+        name,
+        SETTINGS[name].kind,
+        SETTINGS[name].cli_help("the movie's metadata" if name in METADATA_OPTIONS else None),
+    )
+    for name in (
+        *METADATA_OPTIONS,
+        "viscosity_pa_s",
+        "diameter_px",
+        "minmass",
+        "separation",
+        "percentile",
+        "search_range_px",
+        "memory",
+        "min_track_length",
+        "engine",
         "depth_um",
-        float,
-        "depth of the detection volume, µm: gives particles/mL (calibrate it "
-        "once on a reference of known concentration, see docs/size-distributions.md)",
-    ),
+    )
 )
 
 

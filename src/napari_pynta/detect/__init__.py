@@ -25,7 +25,7 @@ from napari_pynta.detect.columns import (
     validate_detection_params,
 )
 from napari_pynta.detect.threshold import ThresholdEstimate, estimate_minmass, estimate_threshold
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, require_int
 
 __all__ = [
     "ENGINES",
@@ -177,12 +177,7 @@ def locate(
         invert=invert,
         percentile=percentile,
     )
-    if (
-        isinstance(frame_number, bool)
-        or not isinstance(frame_number, (int, np.integer))
-        or frame_number < 0
-    ):
-        raise PyntaInputError(f"frame_number must be an integer >= 0, got {frame_number!r}")
+    require_int("frame_number", frame_number, minimum=0)
     image = as_frame(frame)
     features = locate_features(
         image,

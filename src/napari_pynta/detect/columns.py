@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.parameters import SETTINGS
 
 #: columns of a localization table, in this order (``frame`` is int64, the others float64)
 LOCALIZATION_COLUMNS = ("frame", "y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep")
@@ -55,31 +56,20 @@ def validate_detection_params(
     invert: bool,
     percentile: float,
 ) -> None:
-    """Check the detection parameters shared by all engines (the engine name is checked by
-    :func:`napari_pynta.detect.get_engine`).
+    """Check the detection parameters shared by all engines against
+    :data:`napari_pynta.parameters.SETTINGS` (the engine name is checked by
+    :func:`napari_pynta.detect.get_engine`); messages use the keyword names of ``locate``.
 
     Raises
     ------
     PyntaInputError
         Naming the first bad parameter and what is allowed.
     """
-    if (
-        isinstance(diameter, bool)
-        or not isinstance(diameter, (int, np.integer))
-        or diameter < 3
-        or diameter % 2 == 0
-    ):
-        raise PyntaInputError(f"diameter must be an odd integer >= 3 (pixels), got {diameter!r}")
-    if minmass is not None and not (np.isfinite(minmass) and minmass >= 0):
-        raise PyntaInputError(f"minmass must be a number >= 0 (or None), got {minmass!r}")
-    if separation is not None and not (np.isfinite(separation) and separation > 0):
-        raise PyntaInputError(
-            f"separation must be a number > 0 (pixels, or None), got {separation!r}"
-        )
-    if not isinstance(invert, (bool, np.bool_)):
-        raise PyntaInputError(f"invert must be True or False, got {invert!r}")
-    if not (np.isfinite(percentile) and 0 <= percentile < 100):
-        raise PyntaInputError(f"percentile must be in [0, 100), got {percentile!r}")
+    SETTINGS["diameter_px"].check(diameter, name="diameter")
+    SETTINGS["minmass"].check(minmass, name="minmass")
+    SETTINGS["separation"].check(separation, name="separation")
+    SETTINGS["invert"].check(invert, name="invert")
+    SETTINGS["percentile"].check(percentile, name="percentile")
 
 
 def as_frame(frame: Any) -> np.ndarray:

@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.errors import PyntaInputError, require_int, require_positive
+from napari_pynta.parameters import MAX_LOCATORS as MAX_LOCATORS  # re-exported
+from napari_pynta.parameters import SETTINGS
 from napari_pynta.sample import validate_sample
-
-#: most locator processes one pipeline may run
-MAX_LOCATORS = 32
 
 
 def default_engine() -> str:
@@ -51,7 +50,9 @@ class LiveConfig:
     search_range_px, memory, min_track_length
         Linking and track filtering (pixels, frames, frames). ``minmass`` and
         ``search_range_px`` left at None are chosen from the first frames (not recorded)
-        exactly like ``pynta analyze`` chooses them.
+        exactly like ``pynta analyze`` chooses them. Defaults and limits of these, of
+        ``n_locators``, ``temperature_c`` and ``viscosity_pa_s`` are those of
+        :data:`napari_pynta.parameters.SETTINGS`.
     temperature_c, viscosity_pa_s
         Sample conditions for sizes (viscosity None = water at ``temperature_c``).
     host : str or None
@@ -75,14 +76,14 @@ class LiveConfig:
     record_path: str | None = None
     overwrite: bool = False
     track: bool = True
-    n_locators: int = 1
+    n_locators: int = SETTINGS["n_locators"].default
     engine: str | None = None
     detection: dict[str, Any] = field(default_factory=dict)
-    search_range_px: float | None = None
-    memory: int = 3
-    min_track_length: int = 10
-    temperature_c: float = 22.0
-    viscosity_pa_s: float | None = None
+    search_range_px: float | None = SETTINGS["search_range_px"].default
+    memory: int = SETTINGS["memory"].default
+    min_track_length: int = SETTINGS["min_track_length"].default
+    temperature_c: float = SETTINGS["temperature_c"].default
+    viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
     host: str | None = None
     save_buffer_mb: float = 512.0
     track_buffer_mb: float = 256.0
@@ -104,14 +105,9 @@ class LiveConfig:
         if not isinstance(self.camera_settings, dict):
             raise PyntaInputError(f"camera_settings must be a dict, got {self.camera_settings!r}")
         check_camera_settings(self.camera, self.camera_settings)
-        if self.n_frames is not None and (not _is_int(self.n_frames) or self.n_frames < 1):
-            raise PyntaInputError(
-                f"n_frames must be an integer >= 1 or None, got {self.n_frames!r}"
-            )
-        if not _is_int(self.n_locators) or not 1 <= self.n_locators <= MAX_LOCATORS:
-            raise PyntaInputError(
-                f"n_locators must be an integer in 1..{MAX_LOCATORS}, got {self.n_locators!r}"
-            )
+        if self.n_frames is not None:
+            require_int("n_frames", self.n_frames, minimum=1)
+        SETTINGS["n_locators"].check(self.n_locators)
         if self.engine is None:
             self.engine = default_engine()
         if not isinstance(self.detection, dict):
@@ -119,20 +115,14 @@ class LiveConfig:
                 f"detection must be a dict of locate() options, got {self.detection!r}"
             )
         check_detection(self.engine, self.detection)
-        if self.search_range_px is not None:
-            require_positive("search_range_px", self.search_range_px)
-        if not _is_int(self.memory) or self.memory < 0:
-            raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {self.memory!r}")
-        if not _is_int(self.min_track_length) or self.min_track_length < 3:
-            raise PyntaInputError(
-                f"min_track_length must be an integer >= 3 (frames), got {self.min_track_length!r}"
-            )
-        if not -20.0 <= float(self.temperature_c) <= 150.0:
-            raise PyntaInputError(
-                f"temperature_c must be in [-20, 150] °C, got {self.temperature_c!r}"
-            )
-        if self.viscosity_pa_s is not None:
-            require_positive("viscosity_pa_s", self.viscosity_pa_s)
+        for name in (
+            "search_range_px",
+            "memory",
+            "min_track_length",
+            "temperature_c",
+            "viscosity_pa_s",
+        ):
+            SETTINGS[name].check(getattr(self, name))
         for name in ("save_buffer_mb", "track_buffer_mb", "sizes_interval_s"):
             require_positive(name, getattr(self, name))
         if not isinstance(self.sample, dict):
@@ -191,10 +181,6 @@ def synthetic_frame() -> np.ndarray:
     )
     noise = np.random.default_rng(0).normal(0, 3, spots.shape)
     return (100 + spots + noise).astype(np.uint16)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass

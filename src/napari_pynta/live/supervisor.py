@@ -18,7 +18,6 @@ import zmq
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.live import transport
 from napari_pynta.live.config import (
-    MAX_LOCATORS,
     LiveConfig,
     LiveEndpoints,
     LiveStatus,
@@ -41,6 +40,7 @@ from napari_pynta.live.workers import (
     locator_worker,
     saver_worker,
 )
+from napari_pynta.parameters import SETTINGS
 
 #: camera settings that can change while the pipeline runs (:meth:`LivePipeline.configure_camera`)
 LIVE_CAMERA_SETTINGS = ("fps", "exposure_s", "roi", "gain")
@@ -311,8 +311,7 @@ class LivePipeline:
         self._require_running()
         if not self.config.track:
             raise PyntaInputError("set_locators needs a pipeline started with track=True")
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_LOCATORS:
-            raise PyntaInputError(f"n_locators must be an integer in 1..{MAX_LOCATORS}, got {n!r}")
+        SETTINGS["n_locators"].check(n)
         current = self._locator_names()
         added = [self._spawn_locator() for _ in range(n - len(current))]
         for name in added:  # spawned together: each takes seconds to import its libraries

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QDoubleSpinBox, QLabel, QSpinBox, QWidget
 
+from napari_pynta.parameters import Setting
+
 ERROR_STYLE = "color: #ff6b6b; font-weight: bold;"
 INFO_STYLE = "color: #9fd3a0;"
 
@@ -47,6 +49,25 @@ def int_field(
         field.setSuffix(f" {suffix}")
     field.setToolTip(tooltip)
     return field
+
+
+def setting_field(
+    setting: Setting, value: float, *, decimals: int = 1, step: float = 1.0
+) -> QSpinBox | QDoubleSpinBox:
+    """A spin box for a setting of :mod:`napari_pynta.parameters`.
+
+    The unit suffix and the tooltip come from the setting's definition; the range is wide so that
+    the setting's own check refuses a bad value with a message (see :func:`float_field`). An
+    automatic setting shows "automatic" as 0 (the spin box cannot hold None).
+    """
+    tooltip = setting.help
+    if setting.automatic is not None:
+        tooltip += f"; 0 = automatic ({setting.automatic})"
+    if setting.kind is int:
+        return int_field(int(value), -100_000, 100_000, suffix=setting.unit, tooltip=tooltip)
+    return float_field(
+        value, -1e9, 1e9, decimals=decimals, step=step, suffix=setting.unit, tooltip=tooltip
+    )
 
 
 class MessageLine(QLabel):

@@ -10,33 +10,36 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from napari_pynta.errors import PyntaInputError, require_positive
-from napari_pynta.live.config import MAX_LOCATORS
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.parameters import MAX_LOCATORS as MAX_LOCATORS  # re-exported for the widget
+from napari_pynta.parameters import SETTINGS
 
 
 @dataclass(frozen=True)
 class TrackingSettings:
     """Detection and linking parameters of the Tracking widget.
 
-    ``minmass``, ``separation`` and ``search_range_px`` of 0 mean "automatic": estimated from
-    the data (offline: from the movie; live: from the first frames of the camera).
+    Field names, defaults and limits are those of :data:`napari_pynta.parameters.SETTINGS`, with
+    one difference: the form's spin boxes cannot hold None, so ``minmass``, ``separation`` and
+    ``search_range_px`` of 0 mean "automatic" (None elsewhere): estimated from the data
+    (offline: from the movie; live: from the first frames of the camera).
     """
 
-    engine: str = "trackpy"
-    diameter: int = 7
+    engine: str = SETTINGS["engine"].default
+    diameter_px: int = SETTINGS["diameter_px"].default
     minmass: float = 0.0
     separation: float = 0.0
-    invert: bool = False
-    percentile: float = 64.0
+    invert: bool = SETTINGS["invert"].default
+    percentile: float = SETTINGS["percentile"].default
     search_range_px: float = 0.0
-    memory: int = 3
-    min_track_length: int = 10
-    n_locators: int = 1
+    memory: int = SETTINGS["memory"].default
+    min_track_length: int = SETTINGS["min_track_length"].default
+    n_locators: int = SETTINGS["n_locators"].default
 
     def detection(self) -> dict[str, Any]:
         """Keyword arguments of :func:`napari_pynta.detect.locate` (``engine`` excluded)."""
         return {
-            "diameter": int(self.diameter),
+            "diameter": int(self.diameter_px),
             "minmass": float(self.minmass) if self.minmass > 0 else None,
             "separation": float(self.separation) if self.separation > 0 else None,
             "invert": bool(self.invert),
@@ -49,17 +52,11 @@ class TrackingSettings:
 
         check_engine(self.engine)
         validate_detection_params(**self.detection())
-        require_positive("search range (px)", self.search_range_px, allow_zero=True)
-        if int(self.memory) != self.memory or self.memory < 0:
-            raise PyntaInputError(f"memory must be an integer >= 0 (frames), got {self.memory!r}")
-        if int(self.min_track_length) != self.min_track_length or self.min_track_length < 3:
-            raise PyntaInputError(
-                "minimum track length must be an integer >= 3 (frames), "
-                f"got {self.min_track_length!r}"
-            )
-        if not 1 <= self.n_locators <= MAX_LOCATORS:
-            raise PyntaInputError(
-                f"locator workers must be between 1 and {MAX_LOCATORS}, got {self.n_locators!r}"
+        for name in ("search_range_px", "memory", "min_track_length", "n_locators"):
+            setting = SETTINGS[name]
+            value = getattr(self, name)
+            setting.check(
+                None if name == "search_range_px" and value == 0 else value, name=setting.label
             )
         return self
 
@@ -71,9 +68,9 @@ class SizingConditions:
     ``viscosity_pa_s`` None means "the solvent's viscosity at ``temperature_c``".
     """
 
-    temperature_c: float = 22.0
+    temperature_c: float = SETTINGS["temperature_c"].default
     solvent: str = "water"
-    viscosity_pa_s: float | None = None
+    viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
     pixel_size_um: float = 0.1
     frame_interval_s: float = 0.01
     exposure_s: float = 0.01
@@ -87,9 +84,8 @@ class SizingConditions:
     def validate(self) -> SizingConditions:
         """Return self, or raise :class:`PyntaInputError` naming the first bad field."""
         self.resolved_viscosity_pa_s()
-        require_positive("pixel size (um)", self.pixel_size_um)
-        require_positive("frame interval (s)", self.frame_interval_s)
-        require_positive("exposure (s)", self.exposure_s)
+        for name in ("pixel_size_um", "frame_interval_s", "exposure_s"):
+            SETTINGS[name].check(getattr(self, name), name=SETTINGS[name].label)
         if self.exposure_s > self.frame_interval_s * (1 + 1e-9):
             raise PyntaInputError(
                 f"exposure ({self.exposure_s * 1e3:g} ms) must not exceed the frame interval "

@@ -19,7 +19,8 @@ from qtpy.QtWidgets import (
 
 from napari_pynta.detect import ENGINES
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.widgets.form import MessageLine, float_field, int_field
+from napari_pynta.parameters import SETTINGS
+from napari_pynta.widgets.form import MessageLine, setting_field
 from napari_pynta.widgets.session import session_for
 from napari_pynta.widgets.settings import MAX_LOCATORS, TrackingSettings
 
@@ -54,54 +55,20 @@ class TrackingWidget(QWidget):
         self.engine = QComboBox()
         self.engine.addItems(available_engines())
         self.engine.setCurrentText(defaults.engine)
-        self.diameter = int_field(
-            defaults.diameter,
-            0,
-            999,
-            suffix="px",
-            tooltip="feature diameter: an odd number of pixels >= 3",
-        )
-        self.minmass = float_field(
-            defaults.minmass,
-            -1e9,
-            1e9,
-            decimals=0,
-            step=50,
-            tooltip="minimum integrated brightness; 0 = automatic",
-        )
-        self.separation = float_field(
-            defaults.separation,
-            -1e6,
-            1e6,
-            decimals=1,
-            suffix="px",
-            tooltip="minimum separation; 0 = diameter + 1",
-        )
+        # the fields, their units, tooltips and labels come from the one definition of each
+        # setting (napari_pynta.parameters.SETTINGS)
+        self.diameter = setting_field(SETTINGS["diameter_px"], defaults.diameter_px)
+        self.minmass = setting_field(SETTINGS["minmass"], defaults.minmass, decimals=0, step=50)
+        self.separation = setting_field(SETTINGS["separation"], defaults.separation)
         self.invert = QCheckBox("dark particles on bright background")
-        self.search_range = float_field(
-            defaults.search_range_px,
-            -1e6,
-            1e6,
-            decimals=1,
-            suffix="px",
-            tooltip="largest step between frames",
+        self.invert.setToolTip(SETTINGS["invert"].help)
+        self.search_range = setting_field(SETTINGS["search_range_px"], defaults.search_range_px)
+        self.memory = setting_field(SETTINGS["memory"], defaults.memory)
+        self.min_track_length = setting_field(
+            SETTINGS["min_track_length"], defaults.min_track_length
         )
-        self.memory = int_field(
-            defaults.memory,
-            -1000,
-            1000,
-            suffix="frames",
-            tooltip="frames a particle may vanish and keep its track",
-        )
-        self.min_track_length = int_field(
-            defaults.min_track_length, -1000, 100_000, suffix="frames"
-        )
-        self.n_locators = int_field(
-            defaults.n_locators,
-            -100,
-            1000,
-            tooltip=f"locator processes while live (1..{MAX_LOCATORS})",
-        )
+        self.n_locators = setting_field(SETTINGS["n_locators"], defaults.n_locators)
+        self.n_locators.setToolTip(f"{SETTINGS['n_locators'].help} (1..{MAX_LOCATORS})")
 
         self.movie = QComboBox()
         self.refresh = QPushButton("↻")
@@ -113,15 +80,18 @@ class TrackingWidget(QWidget):
         self.message_line = MessageLine()
 
         form = QFormLayout()
-        form.addRow("engine", self.engine)
-        form.addRow("diameter", self.diameter)
-        form.addRow("minmass", self.minmass)
-        form.addRow("separation", self.separation)
-        form.addRow("", self.invert)
-        form.addRow("search range", self.search_range)
-        form.addRow("memory", self.memory)
-        form.addRow("min. track length", self.min_track_length)
-        form.addRow("locator workers", self.n_locators)
+        for name, field in (
+            ("engine", self.engine),
+            ("diameter_px", self.diameter),
+            ("minmass", self.minmass),
+            ("separation", self.separation),
+            ("invert", self.invert),
+            ("search_range_px", self.search_range),
+            ("memory", self.memory),
+            ("min_track_length", self.min_track_length),
+            ("n_locators", self.n_locators),
+        ):
+            form.addRow("" if name == "invert" else SETTINGS[name].label, field)
         movie_row = QHBoxLayout()
         movie_row.addWidget(self.movie, 1)
         movie_row.addWidget(self.refresh)
@@ -162,7 +132,7 @@ class TrackingWidget(QWidget):
         """The settings shown in the fields (not yet validated)."""
         return TrackingSettings(
             engine=self.engine.currentText(),
-            diameter=self.diameter.value(),
+            diameter_px=self.diameter.value(),
             minmass=self.minmass.value(),
             separation=self.separation.value(),
             invert=self.invert.isChecked(),

@@ -1,0 +1,298 @@
+"""One definition of every detection, linking and sizing setting.
+
+Each :class:`Setting` holds a setting's name, unit, default, limits and help text once; the offline
+parameters (:class:`napari_pynta.analysis.AnalysisParams`), the live configuration
+(:class:`napari_pynta.live.LiveConfig`), the GUI's Tracking form
+(:class:`napari_pynta.widgets.settings.TrackingSettings`) and the command-line flags are built from
+and validated by these definitions, so the four cannot drift apart.
+
+Errors name the field (``min_track_length must be an integer >= 3 (frames), got 2``); a front end
+that shows the setting under another name passes it (``name="minimum track length"``), and the
+CLI turns :attr:`~napari_pynta.errors.PyntaInputError.field` into its flag.
+
+This module is light (no numpy): the CLI builds its parser from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from napari_pynta.errors import PyntaInputError, require_int, require_number
+
+#: most locator processes one live pipeline may run
+MAX_LOCATORS = 32
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One user-facing setting.
+
+    Attributes
+    ----------
+    name : str
+        The field name, the same everywhere (``AnalysisParams``, ``LiveConfig``, the summary's
+        ``params``); the CLI flag is ``--`` + the name with dashes.
+    kind : type
+        ``int``, ``float``, ``bool`` or ``str``.
+    default : Any
+        The default value; None for a setting chosen automatically (see ``automatic``).
+    unit : str
+        Unit shown in messages, help texts and form suffixes (``""`` for none).
+    label : str
+        Short name in the GUI form.
+    help : str
+        One line explaining the setting.
+    minimum, maximum : float, optional
+        Limits, inclusive unless ``exclusive_minimum`` / ``exclusive_maximum``.
+    odd : bool
+        Integers only: must be odd.
+    automatic : str, optional
+        What None means (``"estimated from the data"``); None when the setting is required.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    unit: str
+    label: str
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    odd: bool = False
+    automatic: str | None = None
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--min-track-length``."""
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any, *, name: str | None = None, automatic: bool = True) -> Any:
+        """Return ``value`` validated (ints as int, numbers as float), or raise.
+
+        Parameters
+        ----------
+        value : Any
+            The value; None is accepted for an automatic setting.
+        name : str, optional
+            How the message names the setting (a form label, an engine keyword); the field
+            name by default. The error's ``field`` is always :attr:`name`.
+        automatic : bool
+            False refuses None even for an automatic setting (where a value is needed).
+
+        Raises
+        ------
+        PyntaInputError
+            Naming the setting and what is allowed.
+        """
+        shown = name or self.name
+        if value is None and automatic and self.automatic is not None:
+            return None
+        if self.kind is int:
+            limits = {"minimum": self.minimum, "maximum": self.maximum}
+            return require_int(
+                shown, value, odd=self.odd, unit=self.unit, field=self.name, **_ints(limits)
+            )
+        if self.kind is float:
+            return require_number(
+                shown,
+                value,
+                minimum=self.minimum,
+                maximum=self.maximum,
+                exclusive_minimum=self.exclusive_minimum,
+                exclusive_maximum=self.exclusive_maximum,
+                unit=self.unit,
+                field=self.name,
+            )
+        if not isinstance(value, self.kind) and not (
+            self.kind is bool and type(value).__name__ == "bool_"  # numpy booleans
+        ):
+            raise PyntaInputError(
+                f"{shown} must be {'True or False' if self.kind is bool else 'a text'}, "
+                f"got {value!r}",
+                self.name,
+            )
+        return bool(value) if self.kind is bool else value
+
+    def cli_help(self, default: str | None = None) -> str:
+        """The help text of the CLI flag: what it is, its unit and its default.
+
+        Parameters
+        ----------
+        default : str, optional
+            Where the default comes from when it is not :attr:`default` (e.g. "the movie's
+            metadata").
+        """
+        if default is None and self.default is not None:
+            default = str(self.default)
+        elif default is None and self.automatic is not None:
+            default = self.automatic
+        notes = [self.unit] if self.unit else []
+        if default is not None:
+            notes.append(f"default: {default}")
+        return f"{self.help} ({'; '.join(notes)})" if notes else self.help
+
+
+def _ints(limits: dict[str, float | None]) -> dict[str, int | None]:
+    return {key: None if value is None else int(value) for key, value in limits.items()}
+
+
+def _settings(*settings: Setting) -> Mapping[str, Setting]:
+    return {setting.name: setting for setting in settings}
+
+
+#: every detection, linking and sizing setting by name
+SETTINGS: Mapping[str, Setting] = _settings(
+    # ---- detection
+    Setting(
+        "diameter_px",
+        int,
+        7,
+        "px",
+        "diameter",
+        "feature diameter for detection, odd",
+        minimum=3,
+        odd=True,
+    ),
+    Setting(
+        "minmass",
+        float,
+        None,
+        "",
+        "minmass",
+        "minimum integrated brightness of a particle",
+        minimum=0.0,
+        automatic="estimated from the data",
+    ),
+    Setting(
+        "separation",
+        float,
+        None,
+        "px",
+        "separation",
+        "minimum distance between particles",
+        minimum=0.0,
+        exclusive_minimum=True,
+        automatic="diameter + 1",
+    ),
+    Setting(
+        "percentile",
+        float,
+        64.0,
+        "",
+        "percentile",
+        "local maxima must exceed this percentile of the frame",
+        minimum=0.0,
+        maximum=100.0,
+        exclusive_maximum=True,
+    ),
+    Setting("invert", bool, False, "", "invert", "particles are dark on a bright background"),
+    Setting("engine", str, "trackpy", "", "engine", "detection engine"),
+    # ---- linking and track filtering
+    Setting(
+        "search_range_px",
+        float,
+        None,
+        "px",
+        "search range",
+        "largest step between frames",
+        minimum=0.0,
+        exclusive_minimum=True,
+        automatic="estimated from the data",
+    ),
+    Setting(
+        "memory",
+        int,
+        3,
+        "frames",
+        "memory",
+        "how long a particle may be missed and keep its track",
+        minimum=0,
+    ),
+    Setting(
+        "min_track_length",
+        int,
+        10,
+        "frames",
+        "minimum track length",
+        # the covariance estimator needs two successive steps, i.e. three positions
+        "shortest track sized, at least 3 (two successive steps)",
+        minimum=3,
+    ),
+    Setting(
+        "n_locators",
+        int,
+        1,
+        "",
+        "locator workers",
+        "locator processes while live",
+        minimum=1,
+        maximum=MAX_LOCATORS,
+    ),
+    # ---- sizing: the physics of the sample and the camera
+    Setting(
+        "pixel_size_um",
+        float,
+        None,
+        "µm",
+        "pixel size",
+        "pixel size in the sample",
+        minimum=0.0,
+        exclusive_minimum=True,
+    ),
+    Setting(
+        "frame_interval_s",
+        float,
+        None,
+        "s",
+        "frame interval",
+        "time between frames",
+        minimum=0.0,
+        exclusive_minimum=True,
+    ),
+    Setting(
+        "exposure_s",
+        float,
+        None,
+        "s",
+        "exposure",
+        "exposure time of each frame (motion blur), at most the frame interval",
+        minimum=0.0,
+    ),
+    Setting(
+        "temperature_c",
+        float,
+        22.0,
+        "°C",
+        "temperature",
+        "sample temperature",
+        minimum=-20.0,
+        maximum=150.0,
+    ),
+    Setting(
+        "viscosity_pa_s",
+        float,
+        None,
+        "Pa·s",
+        "viscosity",
+        "solvent viscosity",
+        minimum=0.0,
+        exclusive_minimum=True,
+        automatic="the solvent's at the temperature",
+    ),
+    Setting(
+        "depth_um",
+        float,
+        None,
+        "µm",
+        "detection depth",
+        "depth of the detection volume, gives particles/mL; calibrate it once on a reference "
+        "of known concentration (docs/size-distributions.md)",
+        minimum=0.0,
+        exclusive_minimum=True,
+        automatic="no concentration",
+    ),
+)
