@@ -170,7 +170,7 @@ def test_broken_movies_are_reported_while_the_others_finish(client, movies):
     assert [outcome.path for outcome in outcomes] == paths
     assert [outcome.ok for outcome in outcomes] == [False, True, False, False, True]
     assert "cannot read TIFF" in outcomes[0].error
-    assert "--exposure-s is required" in outcomes[2].error
+    assert "exposure_s is required" in outcomes[2].error
     assert "does not exist" in outcomes[3].error
     assert_same_result(outcomes[1].result, serial(movies["store"]))
     assert_same_result(outcomes[4].result, serial(movies["tiff"]))

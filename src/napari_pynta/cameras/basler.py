@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.cameras.base import BaseCamera, CameraSettings
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
 
 #: pixel formats delivered as plain (unpacked) integers, and their numpy types
 PIXEL_FORMATS = {"Mono8": "uint8", "Mono10": "uint16", "Mono12": "uint16", "Mono16": "uint16"}
@@ -123,10 +123,7 @@ class BaslerCamera(BaseCamera):
             raise PyntaInputError(
                 f"pixel_format must be one of {sorted(PIXEL_FORMATS)}, got {pixel_format!r}"
             )
-        if isinstance(buffer_frames, bool) or not isinstance(buffer_frames, int):
-            raise PyntaInputError(f"buffer_frames must be an integer >= 2, got {buffer_frames!r}")
-        if buffer_frames < 2:
-            raise PyntaInputError(f"buffer_frames must be an integer >= 2, got {buffer_frames}")
+        require_int("buffer_frames", buffer_frames, minimum=2)
         device = _find_device(pylon, serial)
         self.serial = str(device.GetSerialNumber())
         self.model = str(device.GetModelName())

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.parameters import SETTINGS
 
 #: sub-command name -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
@@ -46,14 +47,15 @@ def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def flag_message(error: Exception, flags: dict[str, str]) -> str:
-    """The error's message, naming its field as the flag that sets it.
+    """The error's message, naming its setting as the flag that sets it.
 
-    Core errors name fields (:attr:`PyntaInputError.field`, the message starts with it); on the
-    command line the user knows the flag.
+    Errors about the settings of :data:`napari_pynta.parameters.SETTINGS` name the field
+    (:attr:`PyntaInputError.field`, the message starts with it); on the command line the user
+    knows the flag.
     """
     text = str(error)
     field = getattr(error, "field", None)
-    if field in flags and text.startswith(field):
+    if field in SETTINGS and field in flags and text.startswith(field):
         return flags[field] + text[len(field) :]
     return text
 
