@@ -35,6 +35,33 @@ def test_simulated_camera_paces_frames_and_stamps_their_release_time():
     assert metadata["camera_settings"]["timestamp_source"] == "host arrival"
 
 
+@pytest.mark.parametrize("camera_name", ["simulated", "playback"])
+def test_a_reader_that_falls_behind_loses_the_oldest_frames_like_a_real_camera(
+    camera_name, recorded_store
+):
+    fps = 1000.0
+    path, movie = recorded_store
+    settings = SMALL if camera_name == "simulated" else dict(path=str(path), loop=True)
+    with open_camera(camera_name, fps=fps, **settings) as camera:
+        camera.start()
+        first = camera.read()
+        time.sleep(0.3)  # 300 frames are exposed meanwhile; the camera keeps the newest 100
+        late = [camera.read() for _ in range(3)]
+        skipped = camera.frames_skipped
+        camera.start()
+        assert camera.frames_skipped == 0
+    assert skipped >= 300 - camera.buffer_frames
+    assert late[0][1] - first[1] >= 0.3  # the times show the gap
+    if camera_name == "playback":
+        # the recording's frames and times: the first frame after the gap is the oldest one
+        # still in the buffer, then none is lost
+        interval = movie.metadata["frame_interval_s"]
+        for i, (frame, t) in enumerate(late):
+            index = 1 + skipped + i
+            np.testing.assert_array_equal(frame, movie.frames[index % len(movie.frames)])
+            assert t == pytest.approx(index * interval)
+
+
 def test_simulated_roi_is_a_crop_of_the_same_scene():
     roi = (8, 16, 24, 40)
     with (

@@ -66,6 +66,24 @@ def test_true_positions_take_steps_of_variance_2_D_dt_per_axis():
     np.testing.assert_allclose(normalised.mean(axis=0), 0.0, atol=0.03)
 
 
+def test_frames_a_camera_skips_still_let_the_particles_diffuse():
+    settings = SimulationSettings(shape=(48, 48), n_particles=25, seed=12)
+    scene = BrownianScene(settings)
+    box_span = np.subtract(*scene.box_um[::-1])
+    normalised = []
+    for _ in range(100):
+        before, diffusion = scene.positions_um, scene.D_um2_s
+        scene.skip_frames(3)
+        step = scene.positions_um - before
+        step -= box_span * np.round(step / box_span)
+        normalised.append(step / np.sqrt(2 * diffusion * 3 * FRAME_INTERVAL_S)[:, None])
+    assert scene.frame_index == 300
+    normalised = np.concatenate(normalised)
+    np.testing.assert_allclose(normalised.var(axis=0), 1.0, atol=0.05)
+    _, truth = scene.next_frame()
+    assert (truth["frame"] == 300).all()
+
+
 @pytest.mark.parametrize("exposure_s", [None, 0.004])
 def test_exposure_averaged_positions_follow_the_motion_blur_formula(exposure_s):
     settings = SimulationSettings(
@@ -159,6 +177,28 @@ def test_empty_frames_have_shot_and_read_noise(background, read_noise):
     # consecutive frames are independent
     correlation = np.corrcoef(values[0].ravel(), values[1].ravel())[0, 1]
     assert abs(correlation) < 0.02
+
+
+@pytest.mark.parametrize(("background", "read_noise"), [(100.0, 3.0), (10.0, 1.0)])
+def test_pixels_lit_by_a_particle_have_the_shot_noise_of_their_photons(background, read_noise):
+    # particles in syrup stand still, so every pixel's mean over frames is its expected count
+    settings = SimulationSettings(
+        shape=(48, 48),
+        n_particles=3,
+        viscosity_pa_s=1e4,
+        background=background,
+        read_noise=read_noise,
+        brightness_at_100nm=20_000.0,
+        depth_um=4.0,
+        seed=3,
+    )
+    frames = simulate_movie(400, settings).frames.astype(float)
+    mean, variance = frames.mean(axis=0), frames.var(axis=0)
+    lit = mean > background + 200
+    assert lit.sum() >= 10
+    # Poisson: variance = mean photons; plus read noise and the rounding of the counts
+    expected = mean[lit] + read_noise**2 + 1 / 6
+    assert variance[lit].sum() / expected.sum() == pytest.approx(1.0, abs=0.05)
 
 
 def test_frames_saturate_at_the_uint16_maximum_instead_of_wrapping():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
@@ -161,6 +162,12 @@ class BaseCamera:
     Software sources (``paced = True``: simulated, playback) are released no earlier than a fixed
     clock ``t0 + k / fps``; if the source is slower, frames come late (never faster). Hardware
     cameras (``paced = False``) run on their own clock and :meth:`read` waits for their frames.
+
+    A free-running source (``free_running``: the simulated and playback cameras) behaves like a
+    real camera: frame ``k`` is exposed at ``t0 + k / fps`` whether or not anyone reads it, and
+    the camera keeps only the newest :attr:`buffer_frames` frames. A reader that falls further
+    behind loses the older ones: they are skipped (:meth:`_skip`, so the scene moves on) and
+    counted in :attr:`frames_skipped`, like the frames a real camera's driver loses.
     """
 
     name = "base"
@@ -172,6 +179,10 @@ class BaseCamera:
     paced = True
     #: what the stored timestamps are (``camera_settings["timestamp_source"]`` in the store)
     timestamp_source = "host arrival"
+    #: frames are exposed on the wall clock and lost when the reader falls behind the buffer
+    free_running = False
+    #: frames a free-running camera holds for a slow reader (a typical driver buffer)
+    buffer_frames = 100
 
     def __init__(self, sensor_shape: tuple[int, int], pixel_size_um: float | None, **settings: Any):
         self._sensor_shape = (int(sensor_shape[0]), int(sensor_shape[1]))
@@ -315,6 +326,8 @@ class BaseCamera:
         """
         if not self._running:
             self.start()
+        if self.free_running:
+            self._drop_overwritten()
         frame = self._grab()
         if not self.grabs_roi and self._settings.roi is not None:
             y, x, h, w = self._settings.roi
@@ -330,7 +343,20 @@ class BaseCamera:
         self._count += 1
         return np.ascontiguousarray(frame), timestamp
 
+    def _drop_overwritten(self) -> None:
+        """Skip the frames older than the newest :attr:`buffer_frames` exposed ones."""
+        exposed = math.floor((time.perf_counter() - self._t0) * self._settings.fps) + 1
+        lost = exposed - self.buffer_frames - self._count
+        if lost > 0:
+            self._skip(lost)
+            self._count += lost
+            self._skipped += lost
+
     def _grab(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _skip(self, n_frames: int) -> None:
+        """Let ``n_frames`` frames pass unread (free-running cameras implement this)."""
         raise NotImplementedError
 
     def _camera_time_s(self) -> float | None:

@@ -41,6 +41,7 @@ class PlaybackCamera(BaseCamera):
 
     name = "playback"
     timestamp_source = "recording"
+    free_running = True
 
     def __init__(
         self, path: str, loop: bool = False, pixel_size_um: float | None = None, **settings: Any
@@ -118,6 +119,14 @@ class PlaybackCamera(BaseCamera):
         super().start()
         self._next = 0
         self._pass = 0
+
+    def _skip(self, n_frames: int) -> None:
+        skipped_to = self._next + n_frames
+        if self.loop:
+            self._pass += skipped_to // self.n_frames
+            self._next = skipped_to % self.n_frames
+        else:
+            self._next = min(skipped_to, self.n_frames)
 
     def _grab(self) -> np.ndarray:
         if self._next >= self.n_frames:

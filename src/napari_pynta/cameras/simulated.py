@@ -35,6 +35,7 @@ class SimulatedCamera(BaseCamera):
     """
 
     name = "simulated"
+    free_running = True
 
     def __init__(
         self,
@@ -69,8 +70,17 @@ class SimulatedCamera(BaseCamera):
             **(scene or {}),
         )
         self._scene = None
-        self.last_truth: pd.DataFrame | None = None
+        self._truth: dict[str, np.ndarray] | None = None
         super().__init__(sensor, pixel_size_um, **settings)
+
+    @property
+    def last_truth(self) -> pd.DataFrame | None:
+        """Ground truth of the last frame read (see :meth:`BrownianScene.next_frame`)."""
+        from napari_pynta.simulate import TRUTH_COLUMNS
+
+        if self._truth is None:
+            return None
+        return pd.DataFrame(self._truth, columns=list(TRUTH_COLUMNS))
 
     @property
     def diameter_nm(self) -> float:
@@ -103,9 +113,11 @@ class SimulatedCamera(BaseCamera):
             )
             self._scene = simulate.BrownianScene(sim)
 
+    def _skip(self, n_frames: int) -> None:
+        self._scene.skip_frames(n_frames)
+
     def _grab(self) -> np.ndarray:
-        frame, truth = self._scene.next_frame()
-        self.last_truth = truth
+        frame, self._truth = self._scene.next_frame_arrays()
         if self._settings.gain != 1.0:
             frame = np.clip(frame * self._settings.gain, 0, np.iinfo(frame.dtype).max).astype(
                 frame.dtype
