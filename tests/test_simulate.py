@@ -420,13 +420,17 @@ def test_correlated_motion_and_drift_move_the_true_positions():
     # the flow: 30 µm/s x 10 ms = 0.3 µm per frame along y only
     assert steps["y"].mean() == pytest.approx(0.3, abs=0.02)
     assert steps["x"].mean() == pytest.approx(0.0, abs=0.02)
-    # own motion: correlation exp(-lag dt / tau) of successive steps, beyond lag 1 too
+    # own motion: the velocity v_j (correlation r^m = exp(-m dt / tau) between frames) is constant
+    # within a frame and the truth is the exposure-averaged position, so with a full-frame
+    # exposure a step is (v_{j-1} + v_j) dt / 2 and steps correlate as r^(lag-1) (1 + r) / 2,
+    # beyond lag 1 too
     dx = truth.assign(dx=steps["x"])
+    r = np.exp(-FRAME_INTERVAL_S / correlation_time)
     for lag in (2, 3):
         later = dx.groupby("particle")["dx"].shift(-lag)
         valid = dx["dx"].notna() & later.notna()
         rho = np.corrcoef(dx["dx"][valid], later[valid])[0, 1]
-        assert rho == pytest.approx(np.exp(-lag * FRAME_INTERVAL_S / correlation_time), abs=0.08)
+        assert rho == pytest.approx(r ** (lag - 1) * (1 + r) / 2, abs=0.08)
 
 
 def test_compression_freezes_unchanged_blocks_between_key_frames():
