@@ -64,10 +64,16 @@ def test_every_frame_is_recorded_in_order(tmp_path):
     n = 300
     config = LiveConfig(camera_settings=CAMERA, n_frames=n, record_path=str(path), track=True)
     with LivePipeline(config) as pipeline:
+        started = time.monotonic()
         assert pipeline.wait_finished(120)
         status = pipeline.status()
+        elapsed = time.monotonic() - started
     assert status.frames_acquired == status.frames_saved == n
     assert status.frames_dropped == 0 and status.frames_tracked == n
+    assert status.fps_requested == CAMERA["fps"]
+    # each frame was linked after it was read, and before the run was over
+    latency = status.tracking_latency_s
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["max"] < elapsed
     with MovieStore.open(path) as store:
         np.testing.assert_array_equal(store.seq, np.arange(n))
         # release times on the wall clock: in order, never before the frame was due
@@ -89,6 +95,20 @@ def test_every_frame_is_recorded_in_order(tmp_path):
     summary = status.size_summary
     assert summary["n_frames"] == n
     assert abs(summary["diameter_nm"] - 100) < 4 * summary["diameter_se_nm"] + 5
+
+
+def test_a_camera_asked_for_more_than_the_machine_delivers_counts_its_losses():
+    # 512x512 frames take about 1 ms to simulate: 20000 frames/s cannot be delivered
+    camera = dict(shape=(512, 512), n_particles=10, seed=2, fps=20_000.0)
+    config = LiveConfig(camera_settings=camera, n_frames=300, track=False)
+    with LivePipeline(config) as pipeline:
+        assert pipeline.wait_finished(120)
+        status = pipeline.status()
+    assert status.frames_acquired == 300 and status.fps_requested == 20_000
+    assert 0 < status.fps < 10_000
+    # the camera exposed frames at the asked rate and lost those nobody read in time
+    assert status.frames_dropped_by_camera > 0
+    assert "asked" in status.rate_text() and "lost by the camera" in status.rate_text()
 
 
 def test_locators_scale_while_running_and_viewers_get_results():

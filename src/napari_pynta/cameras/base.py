@@ -182,7 +182,7 @@ class BaseCamera:
     #: frames are exposed on the wall clock and lost when the reader falls behind the buffer
     free_running = False
     #: frames a free-running camera holds for a slow reader (a typical driver buffer)
-    buffer_frames = 100
+    buffer_frames = 256
 
     def __init__(self, sensor_shape: tuple[int, int], pixel_size_um: float | None, **settings: Any):
         self._sensor_shape = (int(sensor_shape[0]), int(sensor_shape[1]))

@@ -188,7 +188,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
 
 def progress_line(status: LiveStatus, track: bool) -> str:
     """One line: rate, frames saved and dropped, particles per frame, current size estimate."""
-    parts = [f"{status.fps:6.1f} fps", f"acquired {status.frames_acquired}"]
+    parts = [status.rate_text(), f"acquired {status.frames_acquired}"]
     if status.record_path is not None or status.frames_saved:
         parts += [
             f"saved {status.frames_saved}",
@@ -197,6 +197,8 @@ def progress_line(status: LiveStatus, track: bool) -> str:
         ]
     if track:
         parts.append(f"{status.particles_per_frame:.1f} particles/frame")
+        if status.tracking_latency_s:
+            parts.append(f"latency p95 {status.tracking_latency_s['p95']:.2f} s")
         summary = status.size_summary
         if summary and summary.get("diameter_nm") is not None:
             parts.append(f"size {summary['diameter_nm']:.0f} nm ({summary['n_tracks']} tracks)")
@@ -301,6 +303,9 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
         frames_lost_by_camera=status.frames_lost_by_camera,
         frames_untracked=status.frames_untracked if config.track else None,
         fps=status.fps if math.isfinite(status.fps) else None,
+        fps_requested=status.fps_requested,
+        frames_dropped_by_camera=status.frames_dropped_by_camera,
+        tracking_latency_s=status.tracking_latency_s if config.track else None,
         out=config.record_path,
         camera=config.camera,
         errors=[error.splitlines()[0] for error in status.errors],
@@ -313,8 +318,15 @@ def format_result(result: dict[str, Any]) -> str:
     """A short human summary of :func:`result_dict`."""
     lines = [
         f"pynta acquire: {result['frames_acquired']} frames at {result['fps'] or 0:.1f} fps"
-        f" from the {result['camera']} camera"
+        f" ({result['fps_requested']:g} asked, {result['frames_dropped_by_camera']} lost by the"
+        f" camera) from the {result['camera']} camera"
     ]
+    if result.get("tracking_latency_s"):
+        latency = result["tracking_latency_s"]
+        lines.append(
+            f"  tracking latency p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
+            f"max {latency['max']:.2f} s"
+        )
     if result["out"]:
         lines.append(
             f"  saved {result['frames_saved']} frames to {result['out']}, "

@@ -411,6 +411,9 @@ class LivePipeline:
                 record_path=self._recording_path,
                 finished=bool(acquisition.get("finished_event")),
                 fps=float(acquisition.get("fps", 0.0)),
+                fps_requested=float(acquisition.get("fps_requested", 0.0)),
+                frames_dropped_by_camera=int(acquisition.get("frames_dropped_by_camera", 0)),
+                tracking_latency_s=linker.get("tracking_latency_s"),
                 frames_acquired=int(acquisition.get("frames_acquired", 0)),
                 frames_saved=int(saver.get("frames_saved", 0)),
                 frames_dropped=missing + int(acquisition.get("record_refused", 0)),
@@ -673,6 +676,9 @@ def _single_threaded_math():
 #: types of the status fields the supervisor uses (other fields are kept as they come)
 REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "fps": (int, float),
+    "fps_requested": (int, float),
+    "frames_dropped_by_camera": int,
+    "tracking_latency_s": (dict, type(None)),
     "frames_acquired": int,
     "frames_saved": int,
     "frames_missing": int,
@@ -707,6 +713,9 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
     transport.require(report, **{k: t for k, t in REPORT_FIELDS.items() if k in report})
     if event == Event.SIZES and not isinstance(report.get("summary"), dict | None):
         raise transport.BadMessage("size summary is not an object")
+    latency = report.get("tracking_latency_s")
+    if latency is not None:
+        transport.require(latency, p50=float, p95=float, max=float)
     return report
 
 

@@ -328,10 +328,12 @@ class CameraWidget(QWidget):
             if status.recording
             else ""
         )
+        latency = status.tracking_latency_s
         self.status_line.setText(
-            f"{status.fps:.1f} fps · {recording}buffer {100 * status.buffer_fill:.0f}% · "
+            f"{status.rate_text().strip()} · {recording}buffer {100 * status.buffer_fill:.0f}% · "
             f"{status.particles_per_frame:.1f} particles/frame · "
             f"untracked {status.frames_untracked}"
+            + (f" · latency p95 {latency['p95']:.2f} s" if latency else "")
         )
         if self._was_recording and not status.recording and self.record.isChecked():
             self.record.setChecked(False)  # the pipeline stopped recording on its own

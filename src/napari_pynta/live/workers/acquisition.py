@@ -22,6 +22,7 @@ RATE_WINDOW_S = 1.0
 CALIBRATION_FRAMES = 60
 
 Queued = tuple[int, float, np.ndarray]  # (seq, camera time, frame)
+ToLocate = tuple[int, float, np.ndarray, float]  # (seq, camera time, frame, host time read)
 
 
 def acquisition_worker(
@@ -204,7 +205,7 @@ class Acquisition:
         self.finished = False
         self.end_requested: str | None = None  # why the recording ends (marker not yet sent)
         self.save_buffer = SaveBuffer(save_buffer_bytes)
-        self.track_queue: collections.deque[Queued] = collections.deque()
+        self.track_queue: collections.deque[ToLocate] = collections.deque()
         self.track_bytes = 0
         self.track_buffer_bytes = track_buffer_bytes
         self.counters = {
@@ -327,10 +328,16 @@ class Acquisition:
     def feed_locators(self) -> None:
         """Send queued frames to free locators."""
         while self.track_queue:
-            seq, t, frame = self.track_queue[0]
+            seq, t, frame, read_at = self.track_queue[0]
             try:
                 transport.send_frame(
-                    self.locate, transport.TOPIC_FRAMES, seq, t, frame, flags=zmq.NOBLOCK
+                    self.locate,
+                    transport.TOPIC_FRAMES,
+                    seq,
+                    t,
+                    frame,
+                    flags=zmq.NOBLOCK,
+                    read_at=read_at,
                 )
             except zmq.Again:
                 break
@@ -404,7 +411,8 @@ class Acquisition:
             self.track_bytes -= skipped[2].nbytes
             self.counters["frames_untracked"] += 1
             transport.send_json(self.to_linker, transport.TOPIC_SKIP, {"skip": [skipped[0]]})
-        self.track_queue.append((self.seq, t, frame))
+        # the host time the frame was read: the linker measures the tracking latency from it
+        self.track_queue.append((self.seq, t, frame, time.time()))
         self.track_bytes += frame.nbytes
 
     def finish(self) -> None:
@@ -443,5 +451,7 @@ class Acquisition:
             buffer_fill=self.save_buffer.fill,
             recording=self.recording,
             last_seq=self.seq - 1,
+            fps_requested=self.camera.settings.fps,
+            frames_dropped_by_camera=self.camera.frames_skipped,
             **self.counters,
         )

@@ -37,6 +37,24 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     run(name, endpoints, _link)
 
 
+class Latencies:
+    """Frame-to-linked latencies of a run: host time from the camera read to the linked frame."""
+
+    def __init__(self) -> None:
+        self._seconds: list[float] = []
+
+    def add(self, read_at: float) -> None:
+        """Record a frame read (``time.time()`` in the acquisition) at ``read_at``, linked now."""
+        self._seconds.append(time.time() - read_at)
+
+    def summary(self) -> dict[str, float] | None:
+        """``{"p50", "p95", "max"}`` in seconds over the run; None before the first frame."""
+        if not self._seconds:
+            return None
+        p50, p95 = np.percentile(self._seconds, [50, 95])
+        return {"p50": float(p50), "p95": float(p95), "max": float(max(self._seconds))}
+
+
 def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> float:
     """Seconds the oldest located frame has waited for an earlier one (0 if none waits).
 
@@ -69,6 +87,8 @@ def _link(w: Worker) -> None:
     linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
     sizer = LiveSizer(settings)
     pending: dict[int, tuple[float, pd.DataFrame | None]] = {}
+    read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
+    latencies = Latencies()
     expected = 0
     end_seq: int | None = None
     lost = 0
@@ -93,12 +113,16 @@ def _link(w: Worker) -> None:
                     pending[skipped] = (time.perf_counter(), None)
             elif value >= expected:
                 pending[value] = (time.perf_counter(), message.data)
+                if isinstance(message.header.get("read_at"), float):
+                    read_at[value] = message.header["read_at"]
         busy_until = time.perf_counter() + LINK_SLICE_S  # then report and read commands
         while time.perf_counter() < busy_until:
             if expected in pending:
                 _, features = pending.pop(expected)
                 if features is not None:  # None: skipped by the acquisition (counted there)
                     linked = linker.add(features, frame=expected)
+                    if expected in read_at:
+                        latencies.add(read_at.pop(expected))
                     sizer.add(linked)
                     recent_counts.append(len(features))
                     linked_frames += 1
@@ -113,6 +137,7 @@ def _link(w: Worker) -> None:
                 )
                 lost += resume - expected
                 expected = resume
+                read_at = {seq: at for seq, at in read_at.items() if seq >= expected}
             else:
                 break
         now = time.perf_counter()
@@ -142,6 +167,7 @@ def _link(w: Worker) -> None:
                 next_seq=expected,
                 sizing_s=sizing_s,
                 last_sizing_s=last_sizing_s,
+                tracking_latency_s=latencies.summary(),
                 particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
             )
         if done and not finished:

@@ -48,7 +48,12 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
             features = detect.locate(message.data, engine, frame_number=header["seq"], **detection)
             busy_s += time.perf_counter() - start
             transport.send_table(
-                out, transport.TOPIC_LOCS, features, seq=header["seq"], t=header["t"]
+                out,
+                transport.TOPIC_LOCS,
+                features,
+                seq=header["seq"],
+                t=header["t"],
+                read_at=header.get("read_at"),
             )
             located += 1
         for command in w.commands():
