@@ -57,7 +57,6 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
     assert live["frames_dropped"] == 0 and live["frames_untracked"] == 0
     # frames are released on the camera clock: never faster than asked (slower on a busy machine)
     assert 0 < live["fps"] <= 200 * 1.01 and live["fps_requested"] == 200
-    assert live["frames_dropped_by_camera"] >= 0
     latency = live["tracking_latency_s"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["max"]
     with MovieStore.open(path) as store:

@@ -304,7 +304,6 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
         frames_untracked=status.frames_untracked if config.track else None,
         fps=status.fps if math.isfinite(status.fps) else None,
         fps_requested=status.fps_requested,
-        frames_dropped_by_camera=status.frames_dropped_by_camera,
         tracking_latency_s=status.tracking_latency_s if config.track else None,
         out=config.record_path,
         camera=config.camera,
@@ -318,7 +317,7 @@ def format_result(result: dict[str, Any]) -> str:
     """A short human summary of :func:`result_dict`."""
     lines = [
         f"pynta acquire: {result['frames_acquired']} frames at {result['fps'] or 0:.1f} fps"
-        f" ({result['fps_requested']:g} asked, {result['frames_dropped_by_camera']} lost by the"
+        f" ({result['fps_requested']:g} asked, {result['frames_lost_by_camera']} lost by the"
         f" camera) from the {result['camera']} camera"
     ]
     if result.get("tracking_latency_s"):

@@ -189,10 +189,10 @@ class LiveStatus:
 
     ``fps`` is the rate achieved (frames delivered by the camera per second, over the last second
     while running, over the run at the end), ``fps_requested`` the rate asked of the camera and
-    ``frames_dropped_by_camera`` the frames a free-running camera exposed but lost because the
-    acquisition read too slowly (not part of ``frames_acquired``). ``tracking_latency_s`` is
-    ``{"p50", "p95", "max"}``: seconds from reading a frame to having it linked, over the run
-    (None before the first linked frame).
+    ``frames_lost_by_camera`` the frames the camera exposed but lost (e.g. the acquisition read
+    too slowly: they leave a seq gap and are not part of ``frames_acquired``).
+    ``tracking_latency_s`` is ``{"p50", "p95", "max"}``: seconds from reading a frame to having it
+    linked, over the run (None before the first linked frame).
     """
 
     running: bool = False
@@ -201,7 +201,6 @@ class LiveStatus:
     finished: bool = False
     fps: float = 0.0
     fps_requested: float = 0.0
-    frames_dropped_by_camera: int = 0
     tracking_latency_s: dict[str, float] | None = None
     frames_acquired: int = 0
     frames_saved: int = 0
@@ -222,8 +221,8 @@ class LiveStatus:
         text = f"{self.fps:6.1f} fps"
         if self.fps_requested and self.fps < 0.95 * self.fps_requested:
             text += f" of {self.fps_requested:g} asked"
-        if self.frames_dropped_by_camera:
-            text += f" ({self.frames_dropped_by_camera} lost by the camera)"
+        if self.frames_lost_by_camera:
+            text += f" ({self.frames_lost_by_camera} lost by the camera)"
         return text
 
     def as_dict(self) -> dict[str, Any]:

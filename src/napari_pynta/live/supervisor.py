@@ -412,7 +412,6 @@ class LivePipeline:
                 finished=bool(acquisition.get("finished_event")),
                 fps=float(acquisition.get("fps", 0.0)),
                 fps_requested=float(acquisition.get("fps_requested", 0.0)),
-                frames_dropped_by_camera=int(acquisition.get("frames_dropped_by_camera", 0)),
                 tracking_latency_s=linker.get("tracking_latency_s"),
                 frames_acquired=int(acquisition.get("frames_acquired", 0)),
                 frames_saved=int(saver.get("frames_saved", 0)),
@@ -677,7 +676,6 @@ def _single_threaded_math():
 REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "fps": (int, float),
     "fps_requested": (int, float),
-    "frames_dropped_by_camera": int,
     "tracking_latency_s": (dict, type(None)),
     "frames_acquired": int,
     "frames_saved": int,

@@ -452,6 +452,5 @@ class Acquisition:
             recording=self.recording,
             last_seq=self.seq - 1,
             fps_requested=self.camera.settings.fps,
-            frames_dropped_by_camera=self.camera.frames_skipped,
             **self.counters,
         )
