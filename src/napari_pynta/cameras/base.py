@@ -76,6 +76,19 @@ class CameraSettings:
         return replace(self, fps=fps, exposure_s=exposure, roi=roi, gain=gain)
 
 
+def check_buffer_frames(value: Any) -> int:
+    """A free-running camera's buffer size: an integer >= 1 (frames).
+
+    Raises
+    ------
+    PyntaInputError
+        Naming ``buffer_frames``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise PyntaInputError(f"buffer_frames must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def parse_roi(roi: Any, sensor_shape: tuple[int, int]) -> Roi:
     """Check a region of interest against the sensor.
 
@@ -182,7 +195,7 @@ class BaseCamera:
     #: frames are exposed on the wall clock and lost when the reader falls behind the buffer
     free_running = False
     #: frames a free-running camera holds for a slow reader (a typical driver buffer)
-    buffer_frames = 256
+    buffer_frames = 512
 
     def __init__(self, sensor_shape: tuple[int, int], pixel_size_um: float | None, **settings: Any):
         self._sensor_shape = (int(sensor_shape[0]), int(sensor_shape[1]))

@@ -6,7 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.cameras.base import BaseCamera, CameraExhausted, CameraSettings
+from napari_pynta.cameras.base import (
+    BaseCamera,
+    CameraExhausted,
+    CameraSettings,
+    check_buffer_frames,
+)
 from napari_pynta.errors import PyntaInputError
 
 #: frames read from the source at once (one dask/zarr request per block, not per frame)
@@ -29,6 +34,9 @@ class PlaybackCamera(BaseCamera):
         :class:`CameraExhausted` at the end.
     pixel_size_um : float, optional
         Overrides the movie's metadata (required when the movie has none).
+    buffer_frames : int
+        Frames the camera holds for a slow reader; older ones are lost (see
+        :class:`~napari_pynta.cameras.base.BaseCamera`).
     **settings
         ``fps`` (default: the movie's ``frame_interval_s``), ``roi``. The exposure is fixed by
         the recording; ``gain`` must be 1. The replay rate does not change the physical frame
@@ -44,10 +52,16 @@ class PlaybackCamera(BaseCamera):
     free_running = True
 
     def __init__(
-        self, path: str, loop: bool = False, pixel_size_um: float | None = None, **settings: Any
+        self,
+        path: str,
+        loop: bool = False,
+        pixel_size_um: float | None = None,
+        buffer_frames: int = BaseCamera.buffer_frames,
+        **settings: Any,
     ):
         from napari_pynta.readers import open_movie
 
+        self.buffer_frames = check_buffer_frames(buffer_frames)
         self._movie = open_movie(path)
         self.metadata = dict(self._movie.metadata)
         frames = self._movie.frames

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, check_buffer_frames
 from napari_pynta.errors import PyntaInputError
 
 
@@ -30,6 +30,9 @@ class SimulatedCamera(BaseCamera):
         Passed to :class:`~napari_pynta.simulate.SimulationSettings`.
     scene : dict, optional
         Any further :class:`~napari_pynta.simulate.SimulationSettings` fields.
+    buffer_frames : int
+        Frames the camera holds for a slow reader; older ones are lost (see
+        :class:`~napari_pynta.cameras.base.BaseCamera`).
     **settings
         Camera settings: ``fps``, ``exposure_s``, ``roi``, ``gain``.
     """
@@ -46,6 +49,7 @@ class SimulatedCamera(BaseCamera):
         temperature_c: float = 22.0,
         seed: int | None = None,
         scene: dict[str, Any] | None = None,
+        buffer_frames: int = BaseCamera.buffer_frames,
         **settings: Any,
     ):
         from napari_pynta import simulate
@@ -69,6 +73,7 @@ class SimulatedCamera(BaseCamera):
             seed=seed,
             **(scene or {}),
         )
+        self.buffer_frames = check_buffer_frames(buffer_frames)
         self._scene = None
         self._truth: dict[str, np.ndarray] | None = None
         super().__init__(sensor, pixel_size_um, **settings)
