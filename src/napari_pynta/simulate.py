@@ -763,7 +763,7 @@ class BrownianScene:
         diffusion) plus their directed motion frame by frame; particles leaving the box re-enter
         as new particles, as in every frame.
         """
-        n_frames = _positive_int("n_frames", n_frames, 0)
+        n_frames = require_int("n_frames", n_frames, minimum=0)
         if n_frames == 0:
             return
         interval_s = self.settings.frame_interval_s

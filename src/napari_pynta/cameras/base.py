@@ -76,19 +76,6 @@ class CameraSettings:
         return replace(self, fps=fps, exposure_s=exposure, roi=roi, gain=gain)
 
 
-def check_buffer_frames(value: Any) -> int:
-    """A free-running camera's buffer size: an integer >= 1 (frames).
-
-    Raises
-    ------
-    PyntaInputError
-        Naming ``buffer_frames``.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise PyntaInputError(f"buffer_frames must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def parse_roi(roi: Any, sensor_shape: tuple[int, int]) -> Roi:
     """Check a region of interest against the sensor.
 

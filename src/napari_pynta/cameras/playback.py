@@ -10,9 +10,8 @@ from napari_pynta.cameras.base import (
     BaseCamera,
     CameraExhausted,
     CameraSettings,
-    check_buffer_frames,
 )
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, require_int
 
 #: frames read from the source at once (one dask/zarr request per block, not per frame)
 _BLOCK = 32
@@ -61,7 +60,7 @@ class PlaybackCamera(BaseCamera):
     ):
         from napari_pynta.readers import open_movie
 
-        self.buffer_frames = check_buffer_frames(buffer_frames)
+        self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
         self._movie = open_movie(path)
         self.metadata = dict(self._movie.metadata)
         frames = self._movie.frames

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings, check_buffer_frames
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.cameras.base import BaseCamera, CameraSettings
+from napari_pynta.errors import PyntaInputError, require_int
 
 
 class SimulatedCamera(BaseCamera):
@@ -73,7 +73,7 @@ class SimulatedCamera(BaseCamera):
             seed=seed,
             **(scene or {}),
         )
-        self.buffer_frames = check_buffer_frames(buffer_frames)
+        self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
         self._scene = None
         self._truth: dict[str, np.ndarray] | None = None
         super().__init__(sensor, pixel_size_um, **settings)
