@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,9 @@ def independent_mean_se(values):
 
 def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_path):
     argv = ["analyze", *captures, "--combine", "--dilution", "100", "--depth-um", "5", "--json"]
-    assert main([*argv, "--no-save", "--out", str(tmp_path / "out")]) == 0
+    report = tmp_path / "report.html"
+    argv += ["--no-save", "--out", str(tmp_path / "out"), "--report", str(report)]
+    assert main(argv) == 0
     document = json.loads(capsys.readouterr().out)
     assert [entry["path"] for entry in document["captures"]] == captures
     summaries = [entry["summary"] for entry in document["captures"]]
@@ -93,6 +96,16 @@ def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_p
         combined["concentration_per_ml"]["se"], rel=1e-9
     )
     assert (table["sample_name"][:3] == "beads").all()
+    # the measurement report: the replicate table holds each capture and the mean ± SE
+    page = report.read_text(encoding="utf-8")
+    assert "Replicate captures" in page and "Particles per frame over time" in page
+    for value in per_capture["d50_nm"]:
+        assert f"<td>{value:.1f}</td>" in page
+    d50 = combined["d50_nm"]
+    assert f"{d50['mean']:.1f} ± {d50['se']:.1f}" in page
+    assert page.count("data:image/png;base64,") == 4  # replicates, concentration, scatter, time
+    pdf = report.with_suffix(".pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type /Page\b", pdf)) == 5
 
 
 def test_combine_prints_a_mean_se_table(captures, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import re
 
@@ -30,7 +31,8 @@ from napari_pynta.export import (
     size_distribution_table,
     write_csv_exports,
 )
-from napari_pynta.report import plain_warnings, render_report, write_report
+from napari_pynta.report import plain_warnings, render_report, write_pdf_report, write_report
+from napari_pynta.sample import attach_sample
 
 DEPTH_UM = 4.0
 
@@ -93,7 +95,7 @@ def test_report_is_self_contained_and_readable(analysed, tmp_path):
     # no external resources: every image is an inline PNG
     assert not re.search(r"(src|href)=['\"](?!data:)", text)
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
-    assert len(images) == 2
+    assert len(images) == 5  # sizes, concentration by size, size vs brightness, time, lengths
     for image in images:
         assert base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n"
     summary = result.summary
@@ -103,6 +105,24 @@ def test_report_is_self_contained_and_readable(analysed, tmp_path):
     assert "particles/mL" in text and "Exposure time" in text and "10.00 ms" in text
     for warning in plain_warnings(result):
         assert warning.replace("&", "&amp;") in text
+    assert "Concentration by size" in text and "Particles per frame over time" in text
+
+
+def test_report_shows_the_sample_and_a_pdf_has_the_same_content(analysed, tmp_path):
+    result = dataclasses.replace(analysed["with_depth"])
+    result.summary = attach_sample(
+        copy.deepcopy(result.summary),
+        {"sample_name": "Beads <A>", "operator": "F. Lab", "dilution_factor": 50},
+    )
+    result.summary["recording"] = {"camera": "simulated", "gain": 2.0, "start_time": "2026-11-30"}
+    text = write_report(result, tmp_path / "report.html").read_text(encoding="utf-8")
+    for row in ("<td>Sample</td><td>Beads &lt;A&gt;</td>", "<td>Operator</td><td>F. Lab</td>"):
+        assert row in text
+    assert "<td>Dilution factor</td><td>50</td>" in text
+    assert "<td>Camera</td><td>simulated</td>" in text and "<td>Recorded</td><td>2026-11-30" in text
+    pdf = write_pdf_report([result], tmp_path / "report.pdf").read_bytes()
+    # summary page, size distribution, concentration by size, size vs brightness, time
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type /Page\b", pdf)) == 5
 
 
 def test_plain_warnings_speak_of_missing_depth_and_several_populations(analysed):

@@ -419,7 +419,7 @@ SUMMARY_COLUMNS = (
 #: size statistics copied into the table (``size_nm`` raw and ``deconvolved_nm`` of the summary)
 SIZE_COLUMNS = ("mean", "mode", "sd", "d10", "d50", "d90", "span")
 #: concentration entries copied into the table
-CONCENTRATION_COLUMNS = ("dilution_factor", "particles_per_ml", "sample_particles_per_ml")
+CONCENTRATION_COLUMNS = ("particles_per_ml", "sample_particles_per_ml")
 #: ``combine.combine_summaries`` key -> the summary-table column holding that quantity
 COMBINED_COLUMNS = {
     "d10_nm": "deconvolved_d10_nm",
@@ -445,9 +445,8 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``movie, status, <sample fields>, <summary numbers>, size_<statistic>_nm`` (raw
-        per-track), ``deconvolved_<statistic>_nm`` (the ones to quote), ``dilution_factor,
-        particles_per_ml`` (measured), ``sample_particles_per_ml`` (× dilution), ``n_warnings,
-        error``.
+        per-track), ``deconvolved_<statistic>_nm`` (the ones to quote), ``particles_per_ml``
+        (measured), ``sample_particles_per_ml`` (× ``dilution_factor``), ``n_warnings, error``.
     """
     rows = []
     for outcome in outcomes:

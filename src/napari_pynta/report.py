@@ -71,7 +71,12 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _size_figure(result) -> str:
+def _img(figure: Any, alt: str) -> str:
+    """An ``<img>`` element holding ``figure`` as an embedded PNG."""
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{_png(figure)}'>"
+
+
+def _size_figure(result) -> Any:
     """Raw per-track histogram with the deconvolved distribution and the log-normal fit."""
     from matplotlib.figure import Figure
 
@@ -110,10 +115,10 @@ def _size_figure(result) -> str:
     axes.set_ylabel(f"tracks per {edges[1] - edges[0]:g} nm")
     axes.spines[["top", "right"]].set_visible(False)
     axes.legend(frameon=False)
-    return _png(figure)
+    return figure
 
 
-def _track_length_figure(result) -> str:
+def _track_length_figure(result) -> Any:
     from matplotlib.figure import Figure
 
     steps = result.per_track["n_steps"].to_numpy(dtype=float)
@@ -136,7 +141,7 @@ def _track_length_figure(result) -> str:
     axes.set_xlabel("track length (steps between frames)")
     axes.set_ylabel("tracks")
     axes.spines[["top", "right"]].set_visible(False)
-    return _png(figure)
+    return figure
 
 
 def plain_warnings(result) -> list[str]:
@@ -242,6 +247,7 @@ def _settings_table(summary: dict, frame_shape) -> str:
             if sample.get(key) is not None
         ),
         ("Movie", html.escape(str(summary.get("source") or "–"))),
+        *_recording_rows(summary),
         (
             "Frames analysed",
             f"{summary.get('n_frames', '–')}"
@@ -287,6 +293,42 @@ def _settings_table(summary: dict, frame_shape) -> str:
         + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
         + "</table>"
     )
+
+
+def _recording_rows(summary: dict) -> list[tuple[str, str]]:
+    """Date, camera, gain and frame rate of the recording (rows of the settings table)."""
+    recording = summary.get("recording") or {}
+    interval = (summary.get("params") or {}).get("frame_interval_s")
+    rows = [
+        ("Recorded", html.escape(str(recording.get("start_time") or "–"))),
+        ("Camera", html.escape(str(recording.get("camera") or "–"))),
+        ("Camera gain", _fmt(recording.get("gain"), 2)),
+    ]
+    rows.append(("Frame rate", _fmt(None if not interval else 1.0 / interval, 1, " frames/s")))
+    return rows
+
+
+def _lab_figures_html(results: list) -> str:
+    """Concentration vs size, size vs intensity and particles per frame over time."""
+    from napari_pynta import report_figures
+
+    sized = [result for result in results if len(result.per_track)]
+    if not sized:
+        return ""
+    return f"""<h2>Concentration by size</h2>
+{_img(report_figures.concentration_size_figure(sized), "concentration against size")}
+<p class="note">The deconvolved distribution spread over the concentration of the undiluted sample
+(measured concentration × dilution factor), per nm of diameter; without a detection depth, the
+fraction of particles per nm. Replicate captures are drawn separately with their mean ± standard
+error.</p>
+<h2>Size and brightness</h2>
+{_img(report_figures.size_intensity_figure(sized), "size against intensity")}
+<p class="note">One dot per track. Particles of one material scatter more light the larger they
+are; a cloud off that trend is a second material (or aggregates).</p>
+<h2>Particles per frame over time</h2>
+{_img(report_figures.particles_over_time_figure(results), "particles per frame over time")}
+<p class="note">A steady count means a stable sample and field of view; a trend means drift,
+sedimentation or a flow, jumps mean bubbles or debris passing.</p>"""
 
 
 def _concentration_html(summary: dict) -> str:
@@ -376,7 +418,7 @@ def render_report(result) -> str:
     size_section = "<p>No tracks were long enough to size.</p>"
     if len(result.per_track):
         size_section = (
-            f"<img alt='size distribution' src='data:image/png;base64,{_size_figure(result)}'>"
+            f"{_img(_size_figure(result), 'size distribution')}"
             "<p class='note'>Grey bars: each track's own size. Short tracks make this raw "
             "histogram broader than the sample really is, and shift it. Blue: the distribution "
             "corrected for track length (deconvolved, Walker's method) — the best estimate of "
@@ -399,10 +441,11 @@ track counts once. The ensemble diameter from all steps together is
 {_fmt(summary.get("diameter_nm"), 1, " nm")} ± {_fmt(summary.get("diameter_se_nm"), 1, " nm")}.</p>
 <h2>Concentration</h2>
 {_concentration_html(summary)}
+{_lab_figures_html([result])}
 <h2>Quality checks</h2>
 {warnings_html}
 <h2>Track lengths</h2>
-<img alt="track length histogram" src="data:image/png;base64,{_track_length_figure(result)}">
+{_img(_track_length_figure(result), "track length histogram")}
 <p class="note">Longer tracks give more precise sizes. The deconvolution accounts for the length of
 every track.</p>
 <h2>Sample and settings</h2>
@@ -413,6 +456,287 @@ every track.</p>
 </footer>
 </body></html>
 """
+
+
+# ------------------------------------------------------------------ replicate captures
+#: columns of the replicate table: (combined key, heading, how to read one capture's summary,
+#: format)
+_REPLICATE_COLUMNS = (
+    ("d10_nm", "D10 (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("d10"), "{:.1f}"),
+    ("d50_nm", "D50 (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("d50"), "{:.1f}"),
+    ("d90_nm", "D90 (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("d90"), "{:.1f}"),
+    ("mode_nm", "Mode (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("mode"), "{:.1f}"),
+    ("ensemble_diameter_nm", "Ensemble (nm)", lambda s: s.get("diameter_nm"), "{:.1f}"),
+    ("particles_per_frame", "Particles/frame", lambda s: s.get("particles_per_frame"), "{:.2f}"),
+    (
+        "concentration_per_ml",
+        "Particles/mL (× dilution)",
+        lambda s: (s.get("concentration") or {}).get("sample_particles_per_ml"),
+        "{:.3g}",
+    ),
+)
+
+
+def _cell(value: Any, template: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return template.format(value)
+
+
+def replicate_rows(results: list, combined: dict) -> list[list[str]]:
+    """The replicate table as text: a heading row, one row per capture, then mean ± SE."""
+    rows = [["Capture", "Tracks", *(heading for _, heading, _, _ in _REPLICATE_COLUMNS)]]
+    for index, result in enumerate(results):
+        summary = result.summary
+        rows.append(
+            [
+                f"{index + 1}: {Path(str(summary.get('source') or '')).name}",
+                str(summary.get("n_tracks", "–")),
+                *(_cell(read(summary), fmt) for _, _, read, fmt in _REPLICATE_COLUMNS),
+            ]
+        )
+    rows.append(
+        [
+            f"mean ± SE (n = {combined['n_captures']})",
+            "",
+            *(
+                f"{_cell(combined[key]['mean'], fmt)} ± {_cell(combined[key]['se'], fmt)}"
+                for key, _, _, fmt in _REPLICATE_COLUMNS
+            ),
+        ]
+    )
+    return rows
+
+
+def _replicate_table_html(results: list, combined: dict) -> str:
+    rows = replicate_rows(results, combined)
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in rows[1:-1]
+    )
+    body += "<tr>" + "".join(f"<td class='rec'>{html.escape(c)}</td>" for c in rows[-1]) + "</tr>"
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _measurement_cards(combined: dict) -> str:
+    def mean_se(key: str, fmt: str, unit: str) -> str:
+        entry = combined[key]
+        if entry["mean"] is None:
+            return "–"
+        return f"{_cell(entry['mean'], fmt)} ± {_cell(entry['se'], fmt)}{unit}"
+
+    concentration = combined["concentration_per_ml"]
+    cards = [
+        (mean_se("d50_nm", "{:.0f}", " nm"), "median size D50 (mean ± SE)"),
+        (mean_se("mode_nm", "{:.0f}", " nm"), "mode (mean ± SE)"),
+        (
+            f"{_sci(concentration['mean'])} ± {_sci(concentration['se'])} /mL"
+            if concentration["mean"] is not None
+            else mean_se("particles_per_frame", "{:.1f}", " per frame"),
+            "concentration of the sample" if concentration["mean"] is not None else "particles",
+        ),
+        (str(combined["n_captures"]), "captures"),
+    ]
+    return (
+        "<div class='cards'>"
+        + "".join(
+            f"<div class='card'><div class='value'>{v}</div><div class='label'>{label}</div></div>"
+            for v, label in cards
+        )
+        + "</div>"
+    )
+
+
+def render_measurement_report(results: list, combined: dict) -> str:
+    """The report of replicate captures of one sample as one self-contained HTML page.
+
+    Parameters
+    ----------
+    results : list of AnalysisResult
+        One analysis per capture (with ``sample`` and ``recording`` in their summaries).
+    combined : dict
+        :func:`napari_pynta.combine.combine_summaries` of their summaries.
+
+    Returns
+    -------
+    str
+        HTML: headline mean ± SE, sample and recording, replicate table with error-bar figure,
+        concentration by size (mean ± SE band), size vs brightness, particles per frame over
+        time, every capture's quality warnings.
+    """
+    from napari_pynta import report_figures
+
+    if not results:
+        raise PyntaInputError("a measurement report needs at least one analysed capture")
+    first = results[0].summary
+    sample = combined.get("sample") or {}
+    title = html.escape(str(sample.get("sample_name") or first.get("source") or "sample"))
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    version = html.escape(str(first.get("software_version") or __version__))
+    warnings = [
+        f"Capture {index + 1}: {warning}"
+        for index, result in enumerate(results)
+        for warning in plain_warnings(result)
+    ]
+    warnings_html = (
+        "".join(f"<div class='warn'>{html.escape(w)}</div>" for w in warnings)
+        if warnings
+        else "<div class='ok'>No problems found.</div>"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Measurement report – {title}</title><style>{_STYLE}</style></head>
+<body>
+<h1>Nanoparticle measurement report</h1>
+<p class="sub">{title} · {combined["n_captures"]} captures · analysed {created} · napari-pynta
+{version}</p>
+{_measurement_cards(combined)}
+<h2>Replicate captures</h2>
+{_replicate_table_html(results, combined)}
+{_img(report_figures.replicate_figure(results, combined), "replicates with error bars")}
+<p class="note">Deconvolved statistics of each capture (dots) and their mean (bars) ± standard
+error (SD across captures / √n), the numbers to quote. The standard error contains the
+capture-to-capture scatter: different particles in view, drift of the instrument.</p>
+{_lab_figures_html(results)}
+<h2>Quality checks</h2>
+{warnings_html}
+<h2>Sample and settings</h2>
+{_settings_table(first, getattr(results[0], "frame_shape", None))}
+<footer>napari-pynta {version}. Methods: covariance estimator of the diffusion coefficient
+(Vestergaard, Blainey &amp; Flyvbjerg 2014); track-length deconvolution by expectation-maximisation
+(Walker 2012) with motion blur and localization noise in the model; water viscosity IAPWS 2008;
+replicates combined as mean ± standard error.</footer>
+</body></html>
+"""
+
+
+# ------------------------------------------------------------------ PDF
+def _text_page(title: str, lines: list[str], table: list[list[str]] | None) -> Any:
+    """A PDF page (A4 landscape) with a title, lines of text and an optional table."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11.69, 8.27))
+    figure.text(0.05, 0.94, title, fontsize=18, weight="bold")
+    for row, line in enumerate(lines):
+        figure.text(0.05, 0.88 - 0.032 * row, line, fontsize=10)
+    if table:
+        axes = figure.add_axes((0.05, 0.05, 0.9, max(0.1, 0.84 - 0.032 * len(lines) - 0.06)))
+        axes.axis("off")
+        drawn = axes.table(cellText=table[1:], colLabels=table[0], loc="upper left")
+        drawn.auto_set_font_size(False)
+        drawn.set_fontsize(8)
+        drawn.auto_set_column_width(list(range(len(table[0]))))
+        drawn.scale(1.0, 1.4)
+    return figure
+
+
+def _plain_settings(summary: dict) -> list[str]:
+    """Sample, recording and analysis settings as text lines for the PDF."""
+    sample = summary.get("sample") or {}
+    recording = summary.get("recording") or {}
+    params = summary.get("params") or {}
+    interval = params.get("frame_interval_s")
+    exposure = params.get("exposure_s")
+    viscosity = params.get("viscosity_pa_s")
+    lines = [
+        f"{SAMPLE_LABELS[key]}: {sample[key]:g}"
+        if key == DILUTION_KEY
+        else f"{SAMPLE_LABELS[key]}: {sample[key]}"
+        for key in SAMPLE_KEYS
+        if sample.get(key) is not None
+    ]
+    lines += [
+        f"Recorded: {recording.get('start_time') or '–'} · camera {recording.get('camera') or '–'}"
+        f" · gain {_fmt(recording.get('gain'), 2)}",
+        f"Frame rate {_fmt(None if not interval else 1 / interval, 1)} frames/s · exposure "
+        f"{_fmt(None if exposure is None else 1000 * exposure, 2)} ms · pixel "
+        f"{_fmt(params.get('pixel_size_um'), 3)} µm · {_fmt(params.get('temperature_c'), 1)} °C · "
+        f"viscosity {_fmt(None if viscosity is None else 1000 * viscosity, 4)} mPa·s",
+        f"Detection {params.get('engine')}, minmass {_fmt(params.get('minmass'), 0)}, max jump "
+        f"{_fmt(params.get('search_range_px'), 1)} px, tracks ≥ {params.get('min_track_length')} "
+        f"frames, {summary.get('n_frames')} frames analysed",
+    ]
+    return lines
+
+
+def write_pdf_report(results: list, path: str | Path, combined: dict | None = None) -> Path:
+    """Write the report as a PDF (first page: sample, settings and the statistics or replicate
+    table; then one figure per page).
+
+    Parameters
+    ----------
+    results : list of AnalysisResult
+        One analysis, or the captures of a measurement.
+    path : str or Path
+        The ``.pdf`` file (its folder must exist).
+    combined : dict, optional
+        The captures combined (:func:`napari_pynta.combine.combine_summaries`): adds the
+        replicate table and figure.
+
+    Returns
+    -------
+    Path
+    """
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from napari_pynta import report_figures
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise PyntaInputError(f"--report: the folder {str(path.parent)!r} does not exist")
+    first = results[0].summary
+    sample = first.get("sample") or {}
+    name = sample.get("sample_name") or Path(str(first.get("source") or "movie")).name
+    if combined is not None:
+        title = f"Nanoparticle measurement report – {name}"
+        table = replicate_rows(results, combined)
+    else:
+        title = f"Nanoparticle size report – {name}"
+        deconvolved = first.get("deconvolved_nm") or {}
+        table = [
+            ["Statistic (deconvolved)", "Value"],
+            *[
+                [label, _cell(deconvolved.get(key), "{:.1f} nm")]
+                for label, key in (("Mean", "mean"), ("Mode", "mode"), ("SD", "sd"))
+                + (("D10", "d10"), ("D50", "d50"), ("D90", "d90"))
+            ],
+            ["Tracks", str(first.get("n_tracks"))],
+            ["Particles per frame", _cell(first.get("particles_per_frame"), "{:.2f}")],
+            [
+                "Particles/mL (× dilution)",
+                _cell((first.get("concentration") or {}).get("sample_particles_per_ml"), "{:.3g}"),
+            ],
+        ]
+    sized = [result for result in results if len(result.per_track)]
+    figures = [_text_page(title, _plain_settings(first), table)]
+    if combined is not None:
+        figures.append(report_figures.replicate_figure(results, combined))
+    else:
+        figures += [_size_figure(result) for result in sized]
+    if sized:
+        figures += [
+            report_figures.concentration_size_figure(sized),
+            report_figures.size_intensity_figure(sized),
+        ]
+    figures.append(report_figures.particles_over_time_figure(results))
+    try:
+        with PdfPages(path) as pdf:
+            for figure in figures:
+                pdf.savefig(figure, bbox_inches="tight")
+    except OSError as error:
+        raise PyntaInputError(f"--report: cannot write {str(path)!r}: {error}") from None
+    return path
+
+
+def write_measurement_report(results: list, combined: dict, path: str | Path) -> Path:
+    """Write :func:`render_measurement_report` to an ``.html`` file and return its path."""
+    path = check_report_path(path)
+    try:
+        path.write_text(render_measurement_report(results, combined), encoding="utf-8")
+    except OSError as error:
+        raise PyntaInputError(f"--report: cannot write {str(path)!r}: {error}") from None
+    return path
 
 
 def check_report_path(path: str | Path) -> Path:

@@ -122,7 +122,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--report",
         metavar="OUT.html",
         default=None,
-        help="write a self-contained HTML report (plots, statistics, warnings); one movie only",
+        help="write a self-contained HTML report (plots, statistics, warnings) and the same as "
+        "PDF next to it (OUT.pdf); one movie, or the captures of one sample with --combine "
+        "(replicate table with mean ± SE)",
     )
     parser.add_argument(
         "--no-save",
@@ -163,15 +165,18 @@ def run(args: argparse.Namespace) -> int:
     from napari_pynta.analysis import analyze
     from napari_pynta.cluster import validate_scheduler, validate_workers
     from napari_pynta.readers import open_movie
-    from napari_pynta.report import check_report_path, write_report
+    from napari_pynta.report import check_report_path, write_pdf_report, write_report
 
     if args.scheduler is None and args.workers is not None:
         raise PyntaInputError("--workers needs --scheduler local")
     if args.scheduler is not None:  # fail on a bad address before any movie is opened
         validate_workers(validate_scheduler(args.scheduler), args.workers)
-    for flag, value in (("--report", args.report), ("--reference-per-ml", args.reference_per_ml)):
-        if value is not None and len(args.paths) > 1:
-            raise PyntaInputError(f"{flag} works with one movie, got several paths")
+    if args.reference_per_ml is not None and len(args.paths) > 1:
+        raise PyntaInputError("--reference-per-ml works with one movie, got several paths")
+    if args.report is not None and len(args.paths) > 1 and not args.combine:
+        raise PyntaInputError(
+            "--report works with one movie, or with several captures of one sample and --combine"
+        )
     if args.report is not None:
         check_report_path(args.report)
     if args.reference_per_ml is not None:
@@ -211,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
     if movie.store is not None and not args.no_save:
         notes.append(_save_into_store(movie, result))
     if args.report:
-        notes.append(f"wrote the report {write_report(result, args.report)}")
+        pdf = write_pdf_report([result], Path(args.report).with_suffix(".pdf"))
+        notes.append(f"wrote the report {write_report(result, args.report)} and {pdf}")
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -275,6 +281,13 @@ def _run_batch(args: argparse.Namespace) -> int:
     analysed = [outcome.result.summary for outcome in outcomes if outcome.ok]
     combined = combine_summaries(analysed) if args.combine and analysed else None
     notes = []
+    if args.report and combined is not None:
+        from napari_pynta.report import write_measurement_report, write_pdf_report
+
+        results = [outcome.result for outcome in outcomes if outcome.ok]
+        html_path = write_measurement_report(results, combined, args.report)
+        pdf = write_pdf_report(results, Path(args.report).with_suffix(".pdf"), combined)
+        notes.append(f"wrote the measurement report {html_path} and {pdf}")
     if args.out:
         written = batch.write_batch_outputs(
             outcomes, args.out, export=_exporter(args), combined=combined
