@@ -39,6 +39,8 @@ class SimulatedCamera(BaseCamera):
 
     name = "simulated"
     free_running = True
+    #: the scene advances exactly one frame interval per frame, so its clock is the true time
+    timestamp_source = "simulation clock"
 
     def __init__(
         self,
@@ -120,6 +122,15 @@ class SimulatedCamera(BaseCamera):
 
     def _skip(self, n_frames: int) -> None:
         self._scene.skip_frames(n_frames)
+
+    def _camera_time_s(self) -> float | None:
+        """When this frame was exposed on the camera's clock (s since start).
+
+        The scene moved exactly one frame interval since the previous frame, however late the
+        reader took it; the host arrival time would squeeze frames read from the buffer together
+        and make the analysis take a shorter interval than the particles moved in.
+        """
+        return self._last_due - self._start_time
 
     def _grab(self) -> np.ndarray:
         frame, self._truth = self._scene.next_frame_arrays()
