@@ -85,3 +85,35 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
     stored = reopened.metadata["pynta"]["movie_metadata"]
     assert stored["sample_name"] == "beads A" and stored["dilution_factor"] == 20.0
     assert np.asarray(reopened.data[-1]).max() > np.median(np.asarray(reopened.data[-1])) + 100
+
+
+@pytest.mark.slow
+def test_measure_records_captures_grouped_as_one_measurement(pynta, wait_for, tmp_path):
+    import json
+
+    from napari_pynta.store import MovieStore
+
+    viewer, widgets = pynta
+    camera = widgets["Camera"]
+    camera.measure.click()  # not live yet: refused with a message, nothing recorded
+    assert "start Live" in camera.message_line.text()
+    camera.live.click()
+    wait_for(lambda: camera.session.live_state == "running", START_TIMEOUT_S, "live")
+    camera.output_path.setText(str(tmp_path / "beads.zarr"))
+    camera.sample_form.text_fields["sample_name"].setText("beads")
+    camera.measure_captures.setValue(2)
+    camera.measure_seconds.setValue(1.0)
+    camera.measure.click()
+    wait_for(lambda: camera.measure.text() == "Measure", 60, "the measurement to finish")
+    wait_for(lambda: not camera.session.pipeline.status().recording, 30, "the last capture")
+    folder = tmp_path / "beads"
+    description = json.loads((folder / "measurement.json").read_text())
+    assert description["captures"] == ["capture-1.zarr", "capture-2.zarr"]
+    for index in (1, 2):
+        with MovieStore.open(folder / f"capture-{index}.zarr") as store:
+            assert store.n_frames > 20  # about 1 s at 100 fps (less on a loaded machine)
+            assert store.metadata["sample_name"] == "beads"
+            assert store.metadata["capture_index"] == index
+            assert store.metadata["measurement_id"] == description["measurement_id"]
+    viewer.close()
+    assert not multiprocessing.active_children()

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 from napari_pynta.cameras import CAMERAS, CameraSettings
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.widgets.form import MessageLine, float_field, int_field
+from napari_pynta.widgets.measure import Measurement
 from napari_pynta.widgets.sample_form import SampleForm
 from napari_pynta.widgets.session import session_for
 
@@ -110,6 +111,15 @@ class CameraWidget(QWidget):
         self.status_line = QLabel("idle")
         self.message_line = MessageLine()
         self.sample_form = SampleForm()
+        self.measure_captures = int_field(3, 1, 100, tooltip="captures of one measurement")
+        self.measure_seconds = float_field(
+            30.0, 0.1, 3600.0, decimals=1, suffix="s", tooltip="length of each capture"
+        )
+        self.measure = QPushButton("Measure")
+        self.measure.setToolTip(
+            "while Live: record the captures into a folder named like 'record to' without .zarr"
+        )
+        self.measurement: Measurement | None = None
 
         roi_row = QGridLayout()
         for column, (label, field) in enumerate(zip("yxhw", self.roi, strict=False)):
@@ -141,6 +151,10 @@ class CameraWidget(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.sample_form)
         layout.addLayout(buttons)
+        measure_row = QHBoxLayout()
+        for widget in (self.measure_captures, QLabel("×"), self.measure_seconds, self.measure):
+            measure_row.addWidget(widget)
+        layout.addLayout(measure_row)
         layout.addWidget(self.status_line)
         layout.addWidget(self.message_line)
         layout.addStretch(1)
@@ -149,6 +163,7 @@ class CameraWidget(QWidget):
         self.live.clicked.connect(self._on_live_clicked)
         self.snap.clicked.connect(self._on_snap)
         self.record.clicked.connect(self._on_record_clicked)
+        self.measure.clicked.connect(self._on_measure_clicked)
         self.browse.clicked.connect(self._browse_output)
         self.output_path.editingFinished.connect(self.check_disk_space)
         self.draw_roi.clicked.connect(self.session.link.add_roi_layer)
@@ -284,6 +299,26 @@ class CameraWidget(QWidget):
         except PyntaInputError as error:
             self.record.setChecked(False)
             self.message_line.show_error(str(error))
+
+    def _on_measure_clicked(self) -> None:
+        if self.measurement is not None and self.measurement.running:
+            self.measurement.cancel()
+            return
+        try:
+            self.measurement = Measurement(
+                self.session,
+                Path(self.output_path.text().strip()).with_suffix(""),
+                self.measure_captures.value(),
+                self.measure_seconds.value(),
+                self.sample_form.sample(),
+            )
+        except PyntaInputError as error:
+            self.message_line.show_error(str(error))
+            return
+        self.measurement.progress.connect(self.message_line.show_info)
+        self.measurement.finished.connect(lambda _: self.measure.setText("Measure"))
+        self.measure.setText("Stop measuring")
+        self.measurement.start()
 
     def _start(self, record_path: str | None) -> None:
         try:
