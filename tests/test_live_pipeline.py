@@ -16,7 +16,7 @@ import pytest
 
 from napari_pynta.cameras import open_camera
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.live import LiveConfig, LivePipeline, LiveSubscriber
+from napari_pynta.live import LiveConfig, LivePipeline, LiveStatus, LiveSubscriber
 from napari_pynta.live.workers import CALIBRATION_FRAMES, ORPHAN_GRACE_S
 from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
@@ -118,7 +118,10 @@ def test_a_camera_asked_for_more_than_the_machine_delivers_counts_its_losses(tmp
 
 def test_locators_scale_while_running_and_viewers_get_results():
     config = LiveConfig(camera_settings=CAMERA, track=True, n_locators=1, sizes_interval_s=0.2)
+    events: dict[str, list] = {"status": [], "error": [], "sizes": []}
     with LivePipeline(config) as pipeline, LiveSubscriber(pipeline.endpoints) as viewer:
+        for name, received in events.items():
+            getattr(pipeline.events, name).connect(received.append)
         wait_until(lambda: pipeline.status().frames_tracked > 20, what="tracking")
         pipeline.set_locators(2)
         status = pipeline.status()
@@ -158,6 +161,13 @@ def test_locators_scale_while_running_and_viewers_get_results():
     # stopping locators may lose the few frames queued to them; that is counted, nothing else
     assert all("never came back" in error for error in status.errors)
     assert status.frames_untracked < 0.05 * status.frames_tracked
+    # the typed events told subscribers what status() tells a poller: fresh snapshots,
+    # every error once and in order, the running size summaries
+    acquired = [snapshot.frames_acquired for snapshot in events["status"]]
+    assert len(acquired) >= 3 and acquired == sorted(acquired)
+    assert all(isinstance(snapshot, LiveStatus) for snapshot in events["status"])
+    assert events["error"] == status.errors[: len(events["error"])]
+    assert events["sizes"] and all("diameter_nm" in summary for summary in events["sizes"])
 
 
 def _kill(pipeline: LivePipeline, name: str) -> None:

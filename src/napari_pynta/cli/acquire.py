@@ -34,7 +34,7 @@ LIVE_OPTIONS = (
     "temperature_c",
 )
 
-#: seconds between two updates of the progress line
+#: seconds between two checks for the end of the run (the progress line follows status events)
 PROGRESS_INTERVAL_S = 0.25
 
 
@@ -266,6 +266,10 @@ def acquire_once(config: LiveConfig, seconds: float | None, show: bool) -> tuple
 
     print_progress = ProgressPrinter()
     pipeline = LivePipeline(config)
+    if show:  # the progress line follows the pipeline's status events (its monitor thread)
+        pipeline.events.status.connect(
+            lambda status: print_progress(progress_line(status, config.track))
+        )
     interrupted = False
     start = time.monotonic()
     try:
@@ -279,10 +283,8 @@ def acquire_once(config: LiveConfig, seconds: float | None, show: bool) -> tuple
                     pipeline.finish_acquisition()
                     pipeline.wait_finished()
                     break
-            status = pipeline.status()
-            if show:
-                print_progress(progress_line(status, config.track))
-            if any(name in status.dead_workers for name in ("acquisition", "linker")):
+            dead = pipeline.status().dead_workers
+            if any(name in dead for name in ("acquisition", "linker")):
                 break
     except KeyboardInterrupt:
         interrupted = True

@@ -11,12 +11,14 @@ See ``docs/live-pipeline.md``. Typical use::
 from __future__ import annotations
 
 from napari_pynta.live.config import LiveConfig, LiveEndpoints, LiveStatus
+from napari_pynta.live.events import LiveEvents
 from napari_pynta.live.subscriber import LiveSubscriber, LiveUpdate
 from napari_pynta.live.supervisor import LivePipeline
 
 __all__ = [
     "LiveConfig",
     "LiveEndpoints",
+    "LiveEvents",
     "LivePipeline",
     "LiveStatus",
     "LiveSubscriber",

@@ -23,6 +23,7 @@ from napari_pynta.live.config import (
     LiveStatus,
     check_detection,
 )
+from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
 from napari_pynta.live.protocol import (
     ACQUISITION,
     EVENTS,
@@ -82,6 +83,13 @@ class LivePipeline:
         self._expected_exit: set[str] = set()
         self._dead: list[str] = []
         self._errors: list[str] = []
+        #: errors recorded in all (``_errors`` keeps the newest), and how many were emitted
+        self._n_errors = 0
+        self._n_errors_emitted = 0
+        self._sizes_emitted: dict[str, Any] | None = None
+        self._status_emitted_at = -float("inf")
+        #: typed notifications (status, errors, sizes) for the CLI and the GUI
+        self.events = LiveEvents()
         self._pending: dict[int, tuple[str, dict[str, Any], float]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -585,6 +593,7 @@ class LivePipeline:
         with self._lock:
             self._errors.append(text)
             del self._errors[:-MAX_ERRORS]
+            self._n_errors += 1
 
     def _watch(self, status: zmq.Socket) -> None:
         """Monitor thread: read worker reports, resend lost commands, notice dead workers."""
@@ -593,6 +602,7 @@ class LivePipeline:
         while self._monitoring.is_set():
             try:
                 self._watch_once(poller, status)
+                self._emit_events()
             except Exception as error:  # the monitor must survive anything: log and go on
                 self._record_error(f"supervisor monitor: {type(error).__name__}: {error}")
                 time.sleep(0.05)
@@ -626,7 +636,7 @@ class LivePipeline:
                     and not process.is_alive()
                 ):
                     self._dead.append(name)
-                    self._errors.append(
+                    self._record_error(
                         f"worker {name} died (exit code {process.exitcode})"
                         + (
                             "; restart it with restart_worker()"
@@ -634,6 +644,24 @@ class LivePipeline:
                             else ""
                         )
                     )
+
+    def _emit_events(self) -> None:
+        """Emit :attr:`events` for what changed since the last round (outside the lock)."""
+        with self._lock:
+            n_new = min(self._n_errors - self._n_errors_emitted, len(self._errors))
+            new_errors = self._errors[len(self._errors) - n_new :]
+            self._n_errors_emitted = self._n_errors
+            sizes = self._size_summary
+            new_sizes = sizes is not None and sizes is not self._sizes_emitted
+            self._sizes_emitted = sizes
+        for text in new_errors:
+            self.events.error.emit(text)
+        if sizes is not None and new_sizes:
+            self.events.sizes.emit(sizes)
+        now = time.monotonic()
+        if now - self._status_emitted_at >= STATUS_EVENT_INTERVAL_S:
+            self._status_emitted_at = now
+            self.events.status.emit(self.status())
 
     def _handle_report(self, report: dict[str, Any]) -> None:
         name, event = report.get("worker", "?"), report.get("event")
@@ -644,12 +672,10 @@ class LivePipeline:
                 return
             if event == Event.ERROR:
                 state["error"] = report["error"]
-                self._errors.append(f"{name}: {report['error']}")
-                del self._errors[:-MAX_ERRORS]
+                self._record_error(f"{name}: {report['error']}")
                 return
             if event == Event.WARNING:
-                self._errors.append(f"{name}: {report['warning']}")
-                del self._errors[:-MAX_ERRORS]
+                self._record_error(f"{name}: {report['warning']}")
                 return
             if event == Event.SIZES:
                 self._size_summary = report.get("summary")

@@ -6,6 +6,7 @@ The three dock widgets share a :class:`PyntaSession` (:func:`session_for`). The 
 - polls the pipeline's :class:`~napari_pynta.live.subscriber.LiveSubscriber` from a QTimer
   (``poll()`` never blocks) and hands frames, localizations and tracks to the
   :class:`~napari_pynta.widgets.viewer_link.ViewerLink` (newest frame only, tracks at a lower rate),
+- subscribes to the pipeline's typed status events (``LivePipeline.events``) like ``pynta acquire``,
 - runs re-analyses of movies in a napari thread worker with a progress bar,
 - stops everything it started when the viewer closes.
 
@@ -25,6 +26,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication
 
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.live.config import LiveStatus
 from napari_pynta.sample import validate_sample
 from napari_pynta.widgets.reanalysis import AnalysisOutcome, analyze_movie
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
@@ -32,8 +34,6 @@ from napari_pynta.widgets.viewer_link import ViewerLink
 
 #: how often the subscriber is polled (ms); the viewer link throttles the display further
 POLL_INTERVAL_MS = 25
-#: how often the status line is refreshed (ms)
-STATUS_INTERVAL_MS = 300
 #: how often the tracks layer is redrawn (s)
 TRACKS_REDRAW_INTERVAL_S = 0.5
 #: frames of track history kept for the live tracks layer
@@ -117,8 +117,9 @@ class PyntaSession(QObject):
 
     #: "idle", "starting", "running", "stopping"
     live_state_changed = Signal(str)
-    #: a LiveStatus, refreshed every STATUS_INTERVAL_MS while live
-    status_changed = Signal(object)
+    #: a LiveStatus while live: the pipeline's status events (``LivePipeline.events.status``,
+    #: emitted in its monitor thread) re-emitted as a Qt signal, delivered queued to the widgets
+    status_changed = Signal(LiveStatus)
     #: a SizeData (live or re-analysis)
     sizes_changed = Signal(object)
     #: an AnalysisResult once a re-analysis has finished
@@ -151,9 +152,7 @@ class PyntaSession(QObject):
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self._poll)
-        self._status_timer = QTimer(self)
-        self._status_timer.setInterval(STATUS_INTERVAL_MS)
-        self._status_timer.timeout.connect(self._emit_status)
+        self.status_changed.connect(self._stop_when_finished)
         self.link.on_viewer_closing(self.shutdown)
         app = QApplication.instance()
         if app is not None:
@@ -244,6 +243,7 @@ class PyntaSession(QObject):
         self._live_offset_px = tuple(roi[:2]) if roi else (0, 0)
         self.link.configure_live(live_conditions.pixel_size_um, self._live_offset_px)
         self.pipeline = LivePipeline(config)
+        self.pipeline.events.status.connect(self.status_changed.emit)
         self._track_window.clear()
         self._set_live_state("starting")
         self._pipeline_call("start", on_done=self._on_started, on_error=self._on_start_failed)
@@ -329,7 +329,6 @@ class PyntaSession(QObject):
             self._calibrated_minmass = self.pipeline.config.detection.get("minmass")
         self.subscriber = LiveSubscriber(self.pipeline.endpoints)
         self._poll_timer.start()
-        self._status_timer.start()
         self._set_live_state("running")
 
     def _on_start_failed(self, error: BaseException) -> None:
@@ -383,17 +382,12 @@ class PyntaSession(QObject):
             self.set_conditions(measured_with)
             self.link.configure_live(measured_with.pixel_size_um, self._live_offset_px)
 
-    def _emit_status(self) -> None:
-        if self.pipeline is None:
-            return
-        status = self.pipeline.status()
-        self.status_changed.emit(status)
+    def _stop_when_finished(self, status: LiveStatus) -> None:
         if status.finished and self.live_state == "running":
             self.stop_live()
 
     def _stop_polling(self) -> None:
         self._poll_timer.stop()
-        self._status_timer.stop()
         if self.subscriber is not None:
             self.subscriber.close()
             self.subscriber = None
