@@ -244,3 +244,37 @@ def test_bad_parameters_name_the_field(change, message):
     params = AnalysisParams(**(base | change))
     with pytest.raises(PyntaInputError, match=message):
         params.validate()
+
+
+def test_correlated_steps_and_flow_are_reported_with_the_long_lag_size():
+    settings = simulate.SimulationSettings(
+        shape=(128, 128),
+        n_particles=12,
+        populations=(simulate.Population(300.0),),
+        pixel_size_um=0.166,
+        frame_interval_s=1 / 30,
+        correlated_motion_um_s=6.0,  # own motion with a 2-frame memory: steps correlated 2-4 on
+        correlation_time_s=2 / 30,
+        drift_um_s=(4.0, 0.0),
+        seed=11,
+    )
+    sim = simulate.simulate_movie(200, settings)
+    movie = Movie(frames=sim.frames, metadata=sim.metadata, source="correlated")
+    summary = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata)).summary
+    text = " ".join(summary["warnings"])
+    assert "not Brownian" in text and "lag 2:" in text and "vibration" in text
+    assert summary["step_correlation"]["2"] > 3 * summary["step_correlation_se"]["2"]
+    # the flow was measured and subtracted
+    assert summary["drift_um_s"]["y"] == pytest.approx(4.0, abs=0.5)
+    assert summary["drift_subtracted"] and "was subtracted" in text
+    # long lags: D + v^2 tau per axis, i.e. a smaller diameter than 300 nm
+    effective = physics.diameter_nm(
+        physics.diffusion_um2_s(300.0, T_C, sim.metadata["viscosity_pa_s"]) + 6.0**2 * 2 / 30,
+        T_C,
+        sim.metadata["viscosity_pa_s"],
+    )
+    assert summary["diameter_long_lag_nm"] == pytest.approx(effective, rel=0.15)
+    assert f"{summary['diameter_long_lag_nm']:.0f} nm" in text
+    # the uncertainty reported beside the jackknife covers the estimators' disagreement
+    assert summary["diameter_systematic_nm"] > 2 * summary["diameter_se_nm"]
+    assert summary["diameter_uncertainty_nm"] >= summary["diameter_systematic_nm"]

@@ -215,7 +215,10 @@ def test_confined_motion_is_flagged_by_the_msd_slope():
     assert estimate.D_msd_um2_s < 0.8 * estimate.D_um2_s
     table = sizing.track_diffusion(tracks, PIXEL_UM, DT, 0.0, T_C, ETA)
     warnings = sizing.quality_warnings(table, estimate)
-    assert len(warnings) == 1 and "MSD slope" in warnings[0]
+    assert len(warnings) == 2 and "MSD slope" in warnings[1]
+    # a trap pulls back: steps anti-correlated at lags 2-4 (-(1 - q) q^(k-1) / 2, q = e^-0.5:
+    # -0.12, -0.07, -0.04)
+    assert "not Brownian" in warnings[0] and "lag 2: -0.12" in warnings[0]
 
 
 def test_too_few_short_tracks_are_flagged():
@@ -271,3 +274,97 @@ def test_bad_parameters_are_named(kwargs, field):
 def test_missing_columns_are_named():
     with pytest.raises(PyntaInputError, match="particle"):
         sizing.ensemble_diffusion(pd.DataFrame({"frame": [0], "y": [0], "x": [0]}), 0.1, DT)
+
+
+def correlated_tracks(rng: np.random.Generator, v_rms: float, tau_frames: float) -> pd.DataFrame:
+    """Brownian tracks plus each particle's own Ornstein–Uhlenbeck velocity (constant per frame)."""
+    tracks = brownian_tracks(rng, n_tracks=150, n_frames=120, exposure_s=0.0, sigma_um=0.02)
+    keep = np.exp(-1.0 / tau_frames)
+    velocity = np.empty((150, 120, 2))
+    velocity[:, 0] = rng.normal(0.0, v_rms, (150, 2))
+    for frame in range(1, 120):
+        velocity[:, frame] = keep * velocity[:, frame - 1] + rng.normal(
+            0.0, v_rms * np.sqrt(1 - keep**2), (150, 2)
+        )
+    displacement = np.cumsum(velocity * DT, axis=1) / PIXEL_UM
+    tracks["y"] += displacement[..., 0].ravel()
+    tracks["x"] += displacement[..., 1].ravel()
+    return tracks
+
+
+def test_clean_brownian_steps_are_uncorrelated_beyond_one_frame():
+    tracks = brownian_tracks(np.random.default_rng(21), exposure_s=DT, sigma_um=0.03)
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
+    assert estimate.correlated_lags() == []
+    for value, se in zip(estimate.step_correlation, estimate.step_correlation_se, strict=True):
+        assert abs(value) < 4 * se < 0.05
+    # Brownian: the long-lag MSD slope agrees with the covariance D, and the systematic part of
+    # the uncertainty (estimator spread) is small
+    assert estimate.D_long_lag_um2_s == pytest.approx(D_TRUE, rel=0.08)
+    assert sizing.systematic_errors(estimate)["total"] < 0.05
+
+
+def test_correlated_steps_at_lags_2_to_4_are_flagged_with_the_long_lag_size():
+    tau = 2.0  # frames: extra step correlation exp(-(k - 1) / tau)-like at lags 1, 2, 3 ...
+    v_rms = 20.0  # µm/s: an extra 0.2 µm per frame against a 0.3 µm Brownian step
+    tracks = correlated_tracks(np.random.default_rng(22), v_rms, tau)
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, 0.0)
+    assert {2, 3} <= set(estimate.correlated_lags())
+    # long lags see the effective diffusion D + v^2 tau (per axis), which short lags do not
+    D_effective = D_TRUE + v_rms**2 * tau * DT
+    assert estimate.D_long_lag_um2_s == pytest.approx(D_effective, rel=0.15)
+    assert estimate.D_um2_s < 0.8 * estimate.D_long_lag_um2_s  # short lags disagree
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, 0.0, T_C, ETA)
+
+    def diameter_of(D: float) -> float:
+        return float(physics.diameter_nm(D, T_C, ETA))
+
+    warnings = sizing.quality_warnings(table, estimate, diameter_of=diameter_of)
+    text = next(w for w in warnings if "not Brownian" in w)
+    assert "lag 2:" in text and "lag 3:" in text and "compressed video" in text
+    assert f"{diameter_of(estimate.D_long_lag_um2_s):.0f} nm" in text
+    # the systematic part covers the disagreement the jackknife knows nothing about
+    systematic = sizing.systematic_errors(estimate)["total"]
+    disagreement = abs(np.log(estimate.D_long_lag_um2_s / estimate.D_um2_s))
+    assert systematic > disagreement / 3 > 5 * estimate.D_se_um2_s / estimate.D_um2_s
+
+
+def test_drift_is_subtracted_and_its_correction_counted_as_systematic():
+    rng = np.random.default_rng(23)
+    tracks = brownian_tracks(rng, exposure_s=DT, sigma_um=0.03, drift_um_s=(15.0, -5.0))
+    corrected, drift = sizing.subtract_drift(tracks)
+    before = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
+    after = sizing.ensemble_diffusion(corrected, PIXEL_UM, DT, DT)
+    assert after.D_um2_s == pytest.approx(D_TRUE, abs=3 * after.D_se_um2_s)
+    assert before.D_um2_s > D_TRUE + 0.5 * 0.75 * (15.0**2 + 5.0**2) * DT
+    # the drift removed is the flow: 0.15 µm = 1.5 px per frame along y
+    assert np.diff(drift["y"].to_numpy())[1:].mean() == pytest.approx(1.5, rel=0.02)
+    parts = sizing.systematic_errors(after, before_drift_D_um2_s=before.D_um2_s)
+    assert parts["drift"] == pytest.approx(np.log(before.D_um2_s / after.D_um2_s) / 2)
+    table = sizing.track_diffusion(corrected, PIXEL_UM, DT, DT, T_C, ETA)
+    text = " ".join(sizing.quality_warnings(table, after, before_drift=before))
+    assert "drifts" in text and "was subtracted" in text
+    # without drift the subtraction changes D by well under its error
+    clean = brownian_tracks(np.random.default_rng(24), exposure_s=DT, sigma_um=0.03)
+    plain = sizing.ensemble_diffusion(clean, PIXEL_UM, DT, DT)
+    redone = sizing.ensemble_diffusion(sizing.subtract_drift(clean)[0], PIXEL_UM, DT, DT)
+    assert abs(redone.D_um2_s - plain.D_um2_s) < 0.2 * plain.D_se_um2_s
+
+
+def test_short_tracks_are_judged_before_the_length_filter():
+    tracks = brownian_tracks(np.random.default_rng(25), n_tracks=60, n_frames=12)
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
+    # the sized tracks have 11 steps, above the median the old check needed; but most steps of
+    # the movie were in tracks of 4-9 frames that the filter (10 frames) dropped
+    assert sizing.quality_warnings(table, estimate) == []
+    lengths = np.concatenate([np.full(60, 12), np.tile(np.arange(4, 10), 40)])
+    text = " ".join(
+        sizing.quality_warnings(table, estimate, track_lengths=lengths, min_track_length=10)
+    )
+    assert "Tracks are short" in text and "dropped 67% of the steps" in text
+    long_movie = np.concatenate([np.full(60, 60), np.full(200, 3)])
+    assert (
+        sizing.quality_warnings(table, estimate, track_lengths=long_movie, min_track_length=10)
+        == []
+    )

@@ -50,6 +50,11 @@ SEARCH_RANGE_RMS_STEPS = 5.0
 #: the pilot linking that measures the rms step uses this fraction of the particle spacing
 PILOT_RANGE_SPACING_FRACTION = 0.7
 PILOT_RANGE_LIMITS_PX = (3.0, 30.0)
+#: a pilot range under 1/this of the wanted range truncates the steps it measures: it is doubled
+#: (up to the upper limit) and the steps measured again
+PILOT_TRUNCATION_FRACTION = 0.6
+#: a wanted range above this fraction of the largest pilot range counts as capped (warning)
+PILOT_RANGE_CAP_FRACTION = 0.9
 PILOT_FRAMES = 200
 PILOT_MIN_TRACK_LENGTH = 5
 
@@ -333,6 +338,9 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     :data:`PILOT_RANGE_SPACING_FRACTION` times the typical particle spacing. The per-axis rms
     step of the resulting tracks (noise and blur included), taken from the median squared step so
     that wrong pilot links cannot inflate it, times :data:`SEARCH_RANGE_RMS_STEPS` is the range.
+    When that is more than :data:`PILOT_TRUNCATION_FRACTION` of the pilot range, the pilot cut
+    the steps it measured (crowded samples): the pilot range is doubled and the steps measured
+    again, so that neither the lower limit nor the crowding cuts real steps.
 
     Returns
     -------
@@ -351,6 +359,21 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     )
     first = localizations["frame"].min() if len(localizations) else 0
     pilot = localizations[localizations["frame"] < first + PILOT_FRAMES]
+    while True:
+        rms_step = _pilot_rms_step_px(pilot, pilot_range)
+        if not np.isfinite(rms_step):
+            return pilot_range, False
+        wanted = SEARCH_RANGE_RMS_STEPS * rms_step
+        # a pilot range close to the wanted range truncated the steps: measure again wider
+        if wanted <= PILOT_TRUNCATION_FRACTION * pilot_range or pilot_range >= high:
+            break
+        pilot_range = min(2.0 * pilot_range, high)
+    limited = wanted > PILOT_RANGE_CAP_FRACTION * pilot_range
+    return float(min(max(wanted, low), pilot_range)), bool(limited)
+
+
+def _pilot_rms_step_px(pilot: pd.DataFrame, pilot_range: float) -> float:
+    """Per-axis rms step (px) of a pilot linking, from the median squared step (NaN: none)."""
     tracks = link.filter_tracks(
         link.link_features(pilot, pilot_range, memory=0), PILOT_MIN_TRACK_LENGTH
     )
@@ -358,14 +381,10 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     differences = ordered.groupby("particle")[["frame", "y", "x"]].diff()
     steps = differences[differences["frame"] == 1]
     if steps.empty:
-        return pilot_range, False
+        return math.nan
     # median of r^2 = 2 ln 2 sigma^2 for a 2-D Gaussian step: robust to the pilot's wrong links
     squared = steps["y"].to_numpy() ** 2 + steps["x"].to_numpy() ** 2
-    rms_step = math.sqrt(np.median(squared) / (2 * math.log(2)))
-    wanted = SEARCH_RANGE_RMS_STEPS * rms_step
-    # a pilot range close to the wanted range truncated the steps: the estimate is a lower bound
-    limited = wanted > 0.9 * pilot_range
-    return float(min(max(wanted, low), pilot_range)), bool(limited)
+    return math.sqrt(np.median(squared) / (2 * math.log(2)))
 
 
 def summarize_tracks(
@@ -414,25 +433,56 @@ def summarize_tracks(
     if n_frames is None:
         n_frames = int(tracks["frame"].max() - tracks["frame"].min() + 1) if len(tracks) else 0
     kept = link.filter_tracks(tracks, params.min_track_length)
+    track_lengths = tracks.groupby("particle").size().to_numpy() if len(tracks) else []
     viscosity = params.resolved_viscosity_pa_s
+    # sizes come from the tracks with the common drift removed; the drift is reported
+    corrected, _ = sizing.subtract_drift(kept)
     per_track = sizing.track_diffusion(
-        kept,
+        corrected,
         params.pixel_size_um,
         params.frame_interval_s,
         params.exposure_s,
         params.temperature_c,
         viscosity,
     )
-    ensemble = sizing.ensemble_diffusion(
-        kept, params.pixel_size_um, params.frame_interval_s, params.exposure_s
+    ensemble, before_drift = (
+        sizing.ensemble_diffusion(
+            table, params.pixel_size_um, params.frame_interval_s, params.exposure_s
+        )
+        for table in (corrected, kept)
     )
-    warnings = list(notes) + sizing.quality_warnings(per_track, ensemble)
+    systematic = sizing.systematic_errors(
+        ensemble,
+        before_drift_D_um2_s=before_drift.D_um2_s,
+        bright_D_um2_s=_away_from_threshold_D(corrected, params),
+    )
+
+    def diameter_of(D: float) -> float:
+        return float(physics.diameter_nm(D, params.temperature_c, viscosity))
+
+    warnings = list(notes) + sizing.quality_warnings(
+        per_track,
+        ensemble,
+        track_lengths=track_lengths,
+        min_track_length=params.min_track_length,
+        before_drift=before_drift,
+        diameter_of=diameter_of,
+    )
     summary = summarize(
-        localizations, kept, per_track, ensemble, warnings, n_frames, params, source
+        localizations,
+        kept,
+        per_track,
+        ensemble,
+        warnings,
+        n_frames,
+        params,
+        source,
+        before_drift=before_drift,
+        systematic=systematic,
     )
     sizes = (
         deconvolve.deconvolve_tracks(
-            kept,
+            corrected,
             per_track,
             pixel_size_um=params.pixel_size_um,
             frame_interval_s=params.frame_interval_s,
@@ -461,6 +511,33 @@ def summarize_tracks(
         sizes=sizes,
         frame_shape=frame_shape,
     )
+
+
+#: tracks whose mean mass is under this many times ``minmass`` count as near the threshold
+NEAR_THRESHOLD_MASS_FACTOR = 2.0
+#: the threshold's systematic term needs this fraction of tracks on each side
+NEAR_THRESHOLD_MIN_FRACTION = 0.1
+
+
+def _away_from_threshold_D(tracks: pd.DataFrame, params: AnalysisParams) -> float:
+    """Covariance D of the tracks whose mean mass is well above ``minmass`` (NaN if too few).
+
+    Tracks near the threshold lose their dimmest (most blurred) frames; comparing D with and
+    without them shows how much the threshold shapes the result.
+    """
+    if not params.minmass or "mass" not in tracks.columns or tracks.empty:
+        return math.nan
+    brightness = tracks.groupby("particle")["mass"].mean()
+    bright = brightness.index[brightness >= NEAR_THRESHOLD_MASS_FACTOR * params.minmass]
+    share = len(bright) / len(brightness)
+    if not NEAR_THRESHOLD_MIN_FRACTION <= share <= 1 - NEAR_THRESHOLD_MIN_FRACTION:
+        return math.nan
+    return sizing.ensemble_diffusion(
+        tracks[tracks["particle"].isin(bright)],
+        params.pixel_size_um,
+        params.frame_interval_s,
+        params.exposure_s,
+    ).D_um2_s
 
 
 def analyze_localizations(
@@ -580,13 +657,28 @@ def summarize(
     n_frames: int,
     params: AnalysisParams,
     source: str | None = None,
+    *,
+    before_drift: sizing.EnsembleEstimate | None = None,
+    systematic: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The JSON summary of an analysis (keys documented in ``docs/analysis.md``)."""
+    """The JSON summary of an analysis (keys documented in ``docs/analysis.md``).
+
+    ``before_drift`` is the estimate before drift subtraction (its drift is the one reported)
+    and ``systematic`` the relative systematic errors of :func:`sizing.systematic_errors`.
+    """
     viscosity = params.resolved_viscosity_pa_s
     diameter = float(physics.diameter_nm(ensemble.D_um2_s, params.temperature_c, viscosity))
     # d ∝ 1/D, so the relative errors are equal
     diameter_se = (
         diameter * ensemble.D_se_um2_s / ensemble.D_um2_s if ensemble.D_um2_s > 0 else math.nan
+    )
+    systematic_nm = {key: diameter * value for key, value in (systematic or {}).items()}
+    total_systematic = systematic_nm.get("total", math.nan)
+    drift = before_drift or ensemble
+    long_lag_nm = (
+        float(physics.diameter_nm(ensemble.D_long_lag_um2_s, params.temperature_c, viscosity))
+        if ensemble.D_long_lag_um2_s > 0
+        else math.nan
     )
     size = sizing.size_statistics(per_track["diameter_nm"])
     used = dataclasses.asdict(params) | {"viscosity_pa_s": viscosity}
@@ -599,12 +691,30 @@ def summarize(
         "n_steps": ensemble.n_steps,
         "diameter_nm": diameter,
         "diameter_se_nm": diameter_se,
+        "diameter_systematic_nm": total_systematic,
+        "diameter_uncertainty_nm": math.hypot(diameter_se, total_systematic),
+        "systematic_nm": systematic_nm,
+        "diameter_long_lag_nm": long_lag_nm,
+        "D_long_lag_um2_s": ensemble.D_long_lag_um2_s,
+        "step_correlation": {
+            str(lag): value
+            for lag, value in zip(
+                sizing.STEP_CORRELATION_LAGS, ensemble.step_correlation, strict=False
+            )
+        },
+        "step_correlation_se": {
+            str(lag): value
+            for lag, value in zip(
+                sizing.STEP_CORRELATION_LAGS, ensemble.step_correlation_se, strict=False
+            )
+        },
         "D_um2_s": ensemble.D_um2_s,
         "D_se_um2_s": ensemble.D_se_um2_s,
         "D_msd_um2_s": ensemble.D_msd_um2_s,
         "localization_error_um": ensemble.sigma_um,
         "lag1_cov_ratio": ensemble.lag1_cov_ratio,
-        "drift_um_s": {"y": ensemble.drift_y_um_s, "x": ensemble.drift_x_um_s},
+        "drift_um_s": {"y": drift.drift_y_um_s, "x": drift.drift_x_um_s},
+        "drift_subtracted": before_drift is not None,
         "size_nm": size,
         "warnings": list(warnings),
         "params": used,

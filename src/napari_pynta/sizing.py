@@ -30,6 +30,17 @@ from napari_pynta.physics import diameter_nm as stokes_einstein_diameter_nm
 
 #: lags (in frames) of the mean-squared-displacement fit used as a diagnostic
 MSD_LAGS = (1, 2, 3, 4)
+#: lags of the long-lag MSD fit: beyond the step correlations of compressed video, vibration or
+#: convection, so it gives D even when short lags are not Brownian
+LONG_MSD_LAGS = (5, 6, 7, 8, 9, 10)
+#: lags (in steps) at which successive steps must be uncorrelated for Brownian motion, whatever
+#: the blur and the localization noise (they only correlate neighbouring steps)
+STEP_CORRELATION_LAGS = (2, 3, 4)
+#: step correlations smaller than this are not flagged, however significant
+MIN_STEP_CORRELATION = 0.02
+#: the drift is smoothed over enough frames to hold this many steps (its noise then takes about
+#: 3/this of D with it)
+DRIFT_STEPS_PER_WINDOW = 5000
 
 #: columns of the per-track table returned by :func:`track_diffusion`
 PER_TRACK_COLUMNS = (
@@ -46,6 +57,9 @@ PER_TRACK_COLUMNS = (
 #: thresholds of :func:`quality_warnings`
 MIN_TRACKS = 20
 MIN_MEDIAN_STEPS = 10
+#: with the track lengths before the length filter, the step-weighted median must reach this many
+#: times ``min_median_steps``
+STEP_WEIGHTED_MEDIAN_FACTOR = 2
 #: lag-1 covariance ratio beyond the Brownian bound by this many standard errors is flagged
 SIGNIFICANCE_SE = 3.0
 #: relative disagreement between the MSD-slope and covariance D that is flagged
@@ -56,16 +70,22 @@ DRIFT_BIAS_FRACTION = 0.02
 INVALID_TRACK_FRACTION = 0.1
 
 _SUM_COLUMNS = (
-    "n_frames",
-    "n_steps",
-    "sum_dy",
-    "sum_dx",
-    "sum_dy2",
-    "sum_dx2",
-    "n_pairs",
-    "sum_cyy",
-    "sum_cxx",
-) + tuple(name for lag in MSD_LAGS for name in (f"n_lag{lag}", f"sum_sq_lag{lag}"))
+    (
+        "n_frames",
+        "n_steps",
+        "sum_dy",
+        "sum_dx",
+        "sum_dy2",
+        "sum_dx2",
+        "n_pairs",
+        "sum_cyy",
+        "sum_cxx",
+    )
+    + tuple(name for lag in STEP_CORRELATION_LAGS for name in (f"n_pairs{lag}", f"sum_c{lag}"))
+    + tuple(
+        name for lag in MSD_LAGS + LONG_MSD_LAGS for name in (f"n_lag{lag}", f"sum_sq_lag{lag}")
+    )
+)
 
 
 def blur_factor(exposure_s: float, frame_interval_s: float) -> float:
@@ -113,8 +133,11 @@ def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by particle; columns ``n_frames``, ``n_steps`` (consecutive-frame steps),
         ``sum_dy``, ``sum_dx``, ``sum_dy2``, ``sum_dx2`` (µm, µm²), ``n_pairs`` and
-        ``sum_cyy``, ``sum_cxx`` (products of successive steps, µm²), and for every lag in
-        :data:`MSD_LAGS` ``n_lag{k}``, ``sum_sq_lag{k}`` (squared 2-D displacements, µm²).
+        ``sum_cyy``, ``sum_cxx`` (products of successive steps, µm²), for every lag k in
+        :data:`STEP_CORRELATION_LAGS` ``n_pairs{k}``, ``sum_c{k}`` (products of steps k frames
+        apart within an unbroken stretch, y and x summed, µm²), and for every lag in
+        :data:`MSD_LAGS` and :data:`LONG_MSD_LAGS` ``n_lag{k}``, ``sum_sq_lag{k}`` (squared 2-D
+        displacements, µm²).
     """
     _check_tracks(tracks)
     pixel_size_um = require_positive("pixel_size_um", pixel_size_um)
@@ -148,7 +171,16 @@ def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
         sum_cyy=per_track(pair, (y[pair + 1] - y[pair]) * (y[pair + 2] - y[pair + 1])),
         sum_cxx=per_track(pair, (x[pair + 1] - x[pair]) * (x[pair + 2] - x[pair + 1])),
     )
-    for lag in MSD_LAGS:
+    for lag in STEP_CORRELATION_LAGS:
+        # steps k rows apart with k frames between them: the stretch between them is unbroken
+        first = np.flatnonzero(is_step[:-lag] & is_step[lag:])
+        first = first[frame[first + lag] - frame[first] == lag]
+        products = (y[first + 1] - y[first]) * (y[first + lag + 1] - y[first + lag]) + (
+            x[first + 1] - x[first]
+        ) * (x[first + lag + 1] - x[first + lag])
+        sums[f"n_pairs{lag}"] = per_track(first)
+        sums[f"sum_c{lag}"] = per_track(first, products)
+    for lag in MSD_LAGS + LONG_MSD_LAGS:
         # frames increase within a track, so frame t + lag is at most `lag` rows further
         starts, squares = [], []
         for rows in range(1, lag + 1):
@@ -202,17 +234,20 @@ def lag1_covariance_ratio(sums: pd.DataFrame) -> np.ndarray:
     return _ratio(_mean_step_product(sums), _mean_sq_step(sums))
 
 
-def msd_slope_D(sums: pd.DataFrame, frame_interval_s: float) -> np.ndarray:
-    """D (µm²/s) from a straight-line fit of the 2-D MSD over the lags :data:`MSD_LAGS`.
+def msd_slope_D(
+    sums: pd.DataFrame, frame_interval_s: float, lags: tuple[int, ...] = MSD_LAGS
+) -> np.ndarray:
+    """D (µm²/s) from a straight-line fit of the 2-D MSD over ``lags`` (default :data:`MSD_LAGS`).
 
     The intercept absorbs localization noise and blur, so the slope estimates D without bias for
     Brownian motion. Rows with data at fewer than two lags give NaN.
     """
-    lags = np.asarray(MSD_LAGS, dtype=np.float64)
+    lag_values = lags
+    lags = np.asarray(lag_values, dtype=np.float64)
     msd = np.column_stack(
         [
             _ratio(sums[f"sum_sq_lag{lag}"].to_numpy(), sums[f"n_lag{lag}"].to_numpy())
-            for lag in MSD_LAGS
+            for lag in lag_values
         ]
     )
     used = np.isfinite(msd)
@@ -226,6 +261,68 @@ def msd_slope_D(sums: pd.DataFrame, frame_interval_s: float) -> np.ndarray:
             centred_lag**2
         ).sum(axis=1)
     return np.where(count >= 2, slope / (4 * frame_interval_s), np.nan)
+
+
+def step_correlation(sums: pd.DataFrame, lag: int) -> np.ndarray:
+    """<dx_n dx_{n+lag}> / <dx_n^2> (per axis, y and x pooled): 0 for Brownian motion at lag >= 2.
+
+    Blur and localization noise correlate only neighbouring steps (lag 1), so a correlation at
+    lag 2 or more means the motion itself is correlated (flow, vibration, convection, crowding)
+    or the frames are (video compression).
+    """
+    mean_product = _ratio(sums[f"sum_c{lag}"].to_numpy(), 2 * sums[f"n_pairs{lag}"].to_numpy())
+    return _ratio(mean_product, _mean_sq_step(sums))
+
+
+def subtract_drift(tracks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Remove the common motion of all particles (like ``trackpy.compute_drift``), smoothed.
+
+    The mean step of all particles between consecutive frames, averaged over a moving window of
+    enough frames to hold :data:`DRIFT_STEPS_PER_WINDOW` steps, is accumulated and subtracted.
+    The noise of that estimate takes about 3/``DRIFT_STEPS_PER_WINDOW`` of D with it (variance
+    and lag-1 covariance together): 0.06 %. Drifts that change faster than the window are not
+    removed (nor is a flow that varies across the field).
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Linked localizations (``particle, frame, y, x``; pixels).
+
+    Returns
+    -------
+    corrected : pandas.DataFrame
+        ``tracks`` with the drift subtracted from ``y`` and ``x``.
+    drift : pandas.DataFrame
+        Indexed by frame: cumulative drift ``y``, ``x`` (pixels) that was subtracted.
+    """
+    _check_tracks(tracks)
+    if tracks.empty:
+        return tracks.copy(), pd.DataFrame({"y": [], "x": []}, dtype=float)
+    ordered = tracks.sort_values(["particle", "frame"], kind="stable")
+    steps = ordered.groupby("particle")[["frame", "y", "x"]].diff()
+    valid = steps["frame"] == 1
+    per_frame = (
+        pd.DataFrame(
+            {"frame": ordered["frame"][valid], "y": steps["y"][valid], "x": steps["x"][valid]}
+        )
+        .groupby("frame")
+        .agg(y=("y", "sum"), x=("x", "sum"), n=("y", "size"))
+    )
+    frames = np.arange(int(tracks["frame"].min()), int(tracks["frame"].max()) + 1)
+    per_frame = per_frame.reindex(frames, fill_value=0.0)
+    mean_steps = per_frame["n"].sum() / max(len(frames) - 1, 1)
+    window = int(
+        min(len(frames), max(1, math.ceil(DRIFT_STEPS_PER_WINDOW / max(mean_steps, 1e-9))))
+    )
+    rolling = per_frame[["y", "x", "n"]].rolling(window, center=True, min_periods=1).sum()
+    velocity = rolling[["y", "x"]].div(rolling["n"].where(rolling["n"] > 0), axis=0).fillna(0.0)
+    velocity.iloc[0] = 0.0  # a frame's step comes from the frame before: none for the first
+    drift = velocity.cumsum()
+    offsets = drift.reindex(tracks["frame"].to_numpy()).to_numpy()
+    corrected = tracks.copy()
+    corrected["y"] = tracks["y"].to_numpy() - offsets[:, 0]
+    corrected["x"] = tracks["x"].to_numpy() - offsets[:, 1]
+    return corrected, drift
 
 
 def track_diffusion(
@@ -313,6 +410,23 @@ class EnsembleEstimate:
     #: the blur coefficient R used for sigma (NaN when the exposure was not given)
     blur_R: float = math.nan
     frame_interval_s: float = math.nan
+    #: step correlation at each lag of :data:`STEP_CORRELATION_LAGS` and its jackknife error
+    step_correlation: tuple[float, ...] = ()
+    step_correlation_se: tuple[float, ...] = ()
+    #: D from the MSD slope over :data:`LONG_MSD_LAGS`, and its jackknife error
+    D_long_lag_um2_s: float = math.nan
+    D_long_lag_se_um2_s: float = math.nan
+
+    def correlated_lags(self) -> list[int]:
+        """Lags >= 2 whose step correlation is significant (and at least
+        :data:`MIN_STEP_CORRELATION`): the motion is not Brownian at those time scales."""
+        return [
+            lag
+            for lag, value, se in zip(
+                STEP_CORRELATION_LAGS, self.step_correlation, self.step_correlation_se, strict=False
+            )
+            if _beyond(abs(value), MIN_STEP_CORRELATION, se)
+        ]
 
 
 def _jackknife_se(statistic: Callable[[pd.DataFrame], np.ndarray], sums: pd.DataFrame) -> float:
@@ -372,6 +486,12 @@ def ensemble_diffusion(
             _ratio(table[f"sum_d{axis}"].to_numpy(), table["n_steps"].to_numpy()) / frame_interval_s
         )
 
+    def D_long(table: pd.DataFrame) -> np.ndarray:
+        return msd_slope_D(table, frame_interval_s, LONG_MSD_LAGS)
+
+    def correlation(lag: int) -> Callable[[pd.DataFrame], np.ndarray]:
+        return lambda table: step_correlation(table, lag)
+
     variance = one(localization_variance(total, blur)) if len(sums) else math.nan
     return EnsembleEstimate(
         D_um2_s=one(D(total)),
@@ -392,7 +512,66 @@ def ensemble_diffusion(
         drift_x_se_um_s=_jackknife_se(drift("x"), sums),
         blur_R=blur,
         frame_interval_s=frame_interval_s,
+        step_correlation=tuple(one(correlation(lag)(total)) for lag in STEP_CORRELATION_LAGS),
+        step_correlation_se=tuple(
+            _jackknife_se(correlation(lag), sums) for lag in STEP_CORRELATION_LAGS
+        ),
+        D_long_lag_um2_s=one(D_long(total)),
+        D_long_lag_se_um2_s=_jackknife_se(D_long, sums),
     )
+
+
+def systematic_errors(
+    ensemble: EnsembleEstimate,
+    *,
+    before_drift_D_um2_s: float = math.nan,
+    bright_D_um2_s: float = math.nan,
+) -> dict[str, float]:
+    """Relative systematic uncertainty of the ensemble D, by cause (the jackknife is separate).
+
+    - ``estimators``: the standard deviation of ln D over the covariance estimator, the MSD slope
+      over lags 1-4 and the MSD slope over :data:`LONG_MSD_LAGS` (they agree for Brownian motion
+      whatever the blur and noise; their spread measures how far the movie is from that model).
+    - ``drift``: half the change made by subtracting the drift (the drift need not be uniform).
+    - ``threshold``: half the change of D when tracks near the detection threshold (mean mass
+      under twice ``minmass``) are left out: how much the threshold shapes the result.
+    - ``total``: their root sum of squares.
+
+    Parameters
+    ----------
+    ensemble : EnsembleEstimate
+        The estimate reported (after drift subtraction).
+    before_drift_D_um2_s : float
+        The covariance D of the same tracks without drift subtraction (NaN: no drift term).
+    bright_D_um2_s : float
+        The covariance D of the tracks away from the threshold (NaN: no threshold term).
+
+    Returns
+    -------
+    dict
+        ``estimators``, ``drift``, ``threshold``, ``total`` (fractions of D; d ∝ 1/D, so also
+        fractions of the diameter).
+    """
+    D = ensemble.D_um2_s
+
+    def half_change(other: float) -> float:
+        if not (np.isfinite(other) and other > 0 and np.isfinite(D) and D > 0):
+            return 0.0
+        return abs(math.log(other / D)) / 2
+
+    estimates = [
+        value
+        for value in (D, ensemble.D_msd_um2_s, ensemble.D_long_lag_um2_s)
+        if np.isfinite(value) and value > 0
+    ]
+    estimators = float(np.std(np.log(estimates), ddof=1)) if len(estimates) >= 2 else 0.0
+    parts = {
+        "estimators": estimators,
+        "drift": half_change(before_drift_D_um2_s),
+        "threshold": half_change(bright_D_um2_s),
+    }
+    parts["total"] = math.sqrt(sum(value**2 for value in parts.values()))
+    return parts
 
 
 def size_statistics(diameters_nm: ArrayLike) -> dict[str, float]:
@@ -457,6 +636,10 @@ def quality_warnings(
     *,
     min_tracks: int = MIN_TRACKS,
     min_median_steps: int = MIN_MEDIAN_STEPS,
+    track_lengths: ArrayLike | None = None,
+    min_track_length: int = 0,
+    before_drift: EnsembleEstimate | None = None,
+    diameter_of: Callable[[float], float] | None = None,
 ) -> list[str]:
     """Plain-language warnings about a measurement whose sizes should not be trusted blindly.
 
@@ -470,6 +653,15 @@ def quality_warnings(
         Fewer tracks than this give a warning.
     min_median_steps : int
         A median track shorter than this (in steps) gives a warning.
+    track_lengths : array-like, optional
+        Frames of every linked track *before* the length filter (judged instead of the sized
+        tracks, which the filter made long).
+    min_track_length : int
+        The length filter's minimum (frames), to say how many tracks it dropped.
+    before_drift : EnsembleEstimate, optional
+        The estimate before drift subtraction (for the drift warning); default ``ensemble``.
+    diameter_of : callable, optional
+        D (µm²/s) -> diameter (nm), to state diameters in the warnings.
 
     Returns
     -------
@@ -488,20 +680,53 @@ def quality_warnings(
             f"Only {n_tracks} tracks were sized; at least {min_tracks} are needed "
             "for a meaningful size distribution (record longer or more particles)."
         )
-    median_steps = float(np.median(per_track["n_steps"]))
-    if median_steps < min_median_steps:
-        warnings.append(
-            f"Tracks are short (median {median_steps:.0f} steps): per-track sizes are broad and "
-            "biased; raise --memory, lower the particle concentration or the frame interval."
-        )
+    short = _short_track_warning(per_track, track_lengths, min_track_length, min_median_steps)
+    if short:
+        warnings.append(short)
     invalid = float(np.mean(~(per_track["D_um2_s"] > 0)))
     if invalid > INVALID_TRACK_FRACTION:
         warnings.append(
             f"{invalid:.0%} of the tracks have no positive diffusion coefficient (noise "
             "dominates their steps); they are left out of the size distribution."
         )
-    warnings.extend(_motion_warnings(ensemble))
+    warnings.extend(_motion_warnings(ensemble, before_drift or ensemble, diameter_of))
     return warnings
+
+
+def _short_track_warning(
+    per_track: pd.DataFrame,
+    track_lengths: ArrayLike | None,
+    min_track_length: int,
+    min_median_steps: int,
+) -> str | None:
+    """Judge the track lengths before the length filter (the sized tracks are long by choice).
+
+    Many tiny fragments (particles grazing the focal layer) are normal; what matters is where the
+    steps are: half of all steps lie in tracks shorter than the step-weighted median length.
+    """
+    advice = (
+        "per-track sizes are broad, and fast particles, which leave the focus soonest, are "
+        "under-counted in mixtures; raise --memory, lower the particle concentration or the frame "
+        "interval."
+    )
+    lengths = np.asarray(track_lengths if track_lengths is not None else [], dtype=float)
+    steps = lengths - 1
+    if steps.sum() <= 0:
+        median_steps = float(np.median(per_track["n_steps"]))
+        if median_steps < min_median_steps:
+            return f"Tracks are short (median {median_steps:.0f} steps): {advice}"
+        return None
+    order = np.argsort(steps)
+    cumulative = np.cumsum(steps[order])
+    weighted_median = float(steps[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+    if weighted_median >= STEP_WEIGHTED_MEDIAN_FACTOR * min_median_steps:
+        return None
+    dropped = float(steps[lengths < min_track_length].sum() / steps.sum())
+    return (
+        f"Tracks are short: half of all steps are in tracks of {weighted_median:.0f} steps or "
+        f"fewer, and the length filter (--min-track-length {min_track_length}) dropped "
+        f"{dropped:.0%} of the steps: {advice}"
+    )
 
 
 def _beyond(value: float, limit: float, se: float) -> bool:
@@ -510,8 +735,42 @@ def _beyond(value: float, limit: float, se: float) -> bool:
     return bool(np.isfinite(value) and value - margin > limit)
 
 
-def _motion_warnings(ensemble: EnsembleEstimate) -> list[str]:
-    """Warnings about drift, directed motion and wrong exposure, from the pooled estimate."""
+def _non_brownian_warning(
+    ensemble: EnsembleEstimate, diameter_of: Callable[[float], float] | None
+) -> str | None:
+    """Plain words when steps are correlated beyond one frame, with the long-lag size."""
+    lags = ensemble.correlated_lags()
+    if not lags:
+        return None
+    values = dict(zip(STEP_CORRELATION_LAGS, ensemble.step_correlation, strict=False))
+    errors = dict(zip(STEP_CORRELATION_LAGS, ensemble.step_correlation_se, strict=False))
+    listed = ", ".join(f"lag {lag}: {values[lag]:+.2f} ± {errors[lag]:.2f}" for lag in lags)
+    first, last = LONG_MSD_LAGS[0], LONG_MSD_LAGS[-1]
+    D, D_long = ensemble.D_um2_s, ensemble.D_long_lag_um2_s
+    if diameter_of is not None and np.isfinite(D_long) and D_long > 0:
+        sizes = (
+            f"The covariance estimate ({diameter_of(D):.0f} nm) assumes Brownian steps; the "
+            f"mean squared displacement over lags {first}-{last} frames, beyond the correlation, "
+            f"gives {diameter_of(D_long):.0f} nm (summary: diameter_long_lag_nm)."
+        )
+    else:
+        sizes = f"Compare with the MSD over lags {first}-{last} frames (D_long_lag_um2_s)."
+    return (
+        f"The motion is not Brownian at short time scales: steps are correlated with the steps "
+        f"{', '.join(str(lag) for lag in lags)} frames later ({listed}), which Brownian motion "
+        "never gives, whatever the blur and the noise. Likely causes: compressed video (a codec "
+        "that predicts frames from earlier ones), vibration of the stage or the camera, flow or "
+        "convection, crowding (particles pushing each other), or confinement (negative "
+        f"correlations). {sizes}"
+    )
+
+
+def _motion_warnings(
+    ensemble: EnsembleEstimate,
+    before_drift: EnsembleEstimate,
+    diameter_of: Callable[[float], float] | None = None,
+) -> list[str]:
+    """Warnings about drift, directed or correlated motion and wrong exposure."""
     warnings: list[str] = []
     D = ensemble.D_um2_s
     if not np.isfinite(D) or D <= 0:
@@ -528,20 +787,25 @@ def _motion_warnings(ensemble: EnsembleEstimate) -> list[str]:
             f"Brownian motion with this exposure gives at most {bound:.2f}): drift, flow or "
             "directed motion, or an exposure time longer than stated."
         )
-    speed2 = ensemble.drift_y_um_s**2 + ensemble.drift_x_um_s**2
+    non_brownian = _non_brownian_warning(ensemble, diameter_of)
+    if non_brownian:
+        warnings.append(non_brownian)
+    speed2 = before_drift.drift_y_um_s**2 + before_drift.drift_x_um_s**2
     significant = any(
         _beyond(abs(velocity), 0.0, se)
         for velocity, se in (
-            (ensemble.drift_y_um_s, ensemble.drift_y_se_um_s),
-            (ensemble.drift_x_um_s, ensemble.drift_x_se_um_s),
+            (before_drift.drift_y_um_s, before_drift.drift_y_se_um_s),
+            (before_drift.drift_x_um_s, before_drift.drift_x_se_um_s),
         )
     )
     # a drift v adds 1.5 v^2 dt per axis to the covariance estimate
     bias = 0.75 * speed2 * ensemble.frame_interval_s
     if significant and bias > DRIFT_BIAS_FRACTION * D:
+        subtracted = "was subtracted" if before_drift is not ensemble else "was not subtracted"
         warnings.append(
-            f"The sample drifts ({math.sqrt(speed2):.2f} µm/s on average), which inflates D by "
-            f"about {bias / D:.0%}: let the sample settle or close the flow cell."
+            f"The sample drifts ({math.sqrt(speed2):.2f} µm/s on average), which would inflate D "
+            f"by about {bias / D:.0%}; the common drift {subtracted}, but a flow that varies "
+            "across the field still biases sizes: let the sample settle or close the flow cell."
         )
     D_msd = ensemble.D_msd_um2_s
     difference = abs(D_msd - D)
