@@ -249,7 +249,7 @@ def test_bad_parameters_name_the_field(change, message):
 def test_correlated_steps_and_flow_are_reported_with_the_long_lag_size():
     settings = simulate.SimulationSettings(
         shape=(128, 128),
-        n_particles=12,
+        n_particles=20,
         populations=(simulate.Population(300.0),),
         pixel_size_um=0.166,
         frame_interval_s=1 / 30,
@@ -265,15 +265,17 @@ def test_correlated_steps_and_flow_are_reported_with_the_long_lag_size():
     assert "not Brownian" in text and "lag 2:" in text and "vibration" in text
     assert summary["step_correlation"]["2"] > 3 * summary["step_correlation_se"]["2"]
     # the flow was measured and subtracted
-    assert summary["drift_um_s"]["y"] == pytest.approx(4.0, abs=0.5)
+    assert summary["drift_um_s"]["y"] == pytest.approx(4.0, abs=1.0)
     assert summary["drift_subtracted"] and "was subtracted" in text
-    # long lags: D + v^2 tau per axis, i.e. a smaller diameter than 300 nm
+    # long lags see the own motion as extra diffusion (D + v^2 tau per axis: 116 nm); short lags
+    # only part of it (the covariance estimate lies between that and 300 nm)
     effective = physics.diameter_nm(
         physics.diffusion_um2_s(300.0, T_C, sim.metadata["viscosity_pa_s"]) + 6.0**2 * 2 / 30,
         T_C,
         sim.metadata["viscosity_pa_s"],
     )
-    assert summary["diameter_long_lag_nm"] == pytest.approx(effective, rel=0.15)
+    assert 0.95 * effective < summary["diameter_long_lag_nm"] < 0.85 * summary["diameter_nm"]
+    assert summary["diameter_nm"] < 0.7 * 300.0
     assert f"{summary['diameter_long_lag_nm']:.0f} nm" in text
     # the uncertainty reported beside the jackknife covers the estimators' disagreement
     assert summary["diameter_systematic_nm"] > 2 * summary["diameter_se_nm"]
