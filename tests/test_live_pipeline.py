@@ -382,3 +382,14 @@ def test_camera_settings_change_while_live_and_are_refused_while_recording(tmp_p
         assert store.frames.shape[1:] == (64, 96)
         assert store.metadata["exposure_s"] == pytest.approx(0.004)
         assert store.metadata["camera_settings"]["roi"] == [10, 20, 64, 96]
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_pynta_store(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "keep.csv").write_text("size,count\n")
+    pipeline = LivePipeline(LiveConfig(record_path=str(folder), overwrite=True))
+    with pytest.raises(PyntaInputError, match="not a pynta store"):
+        pipeline.start()
+    assert [p.name for p in folder.iterdir()] == ["keep.csv"]
+    assert not any(pipeline.status().workers.values())

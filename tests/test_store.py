@@ -96,6 +96,24 @@ def test_frames_are_sharded_one_frame_per_inner_chunk_lz4_index_first(store_path
     np.testing.assert_array_equal(zarr.open_array(store_path / "0", mode="r")[:], frames)
 
 
+def test_blocks_across_chunk_and_shard_boundaries_read_back_with_plain_zarr(store_path):
+    frames = random_frames(4100, shape=(2, 3), dtype="uint8", seed=11)
+    seq = np.arange(4100) * 2 + 5
+    times = np.arange(4100) * 0.5
+    store = MovieStore.create(store_path, (2, 3), "uint8", METADATA)
+    for start in (0, 63, 1000, 4095):  # blocks ending inside shards and the 4096 time chunk
+        stop = {0: 63, 63: 1000, 1000: 4095, 4095: 4100}[start]
+        store.append(frames[start:stop], timestamps_s=times[start:stop], seq=seq[start:stop])
+        np.testing.assert_array_equal(store.seq, seq[:stop])  # reads see every append
+    store.close()
+    group = zarr.open_group(store_path, mode="r")
+    for part in (slice(0, 130), slice(990, 1010), slice(4090, 4100)):
+        np.testing.assert_array_equal(group["0"][part], frames[part])
+    np.testing.assert_array_equal(group["seq"][:], seq)
+    np.testing.assert_array_equal(group["timestamps_s"][:], times)
+    assert MovieStore.open(store_path).n_frames == 4100
+
+
 def test_format_1_store_with_one_chunk_per_frame_reads_and_appends(store_path, write_format1_store):
     frames = random_frames(6, seed=9)
     old = write_format1_store(store_path, frames[:4])

@@ -1,17 +1,21 @@
-"""The zarr v3 ``sharding_indexed`` layout, read and written without zarr-python.
+"""zarr v3 arrays appended to without zarr-python: shards, uncompressed chunks, array sizes.
 
-A shard file holds several inner chunks (here: one frame each) and an index of ``n`` pairs
-``(offset, nbytes)`` as little-endian uint64, followed by the crc32c of those ``16 n`` bytes
-(little-endian uint32), as the zarr v3 sharding specification and zarr-python's default index
-codecs ``[bytes, crc32c]`` define it. An absent inner chunk has offset and nbytes ``2**64 - 1``.
-The index sits at the start or at the end of the file (``index_location``).
+In the ``sharding_indexed`` layout a shard file holds several inner chunks (here: one frame
+each) and an index of ``n`` pairs ``(offset, nbytes)`` as little-endian uint64, followed by the
+crc32c of those ``16 n`` bytes (little-endian uint32), as the zarr v3 sharding specification and
+zarr-python's default index codecs ``[bytes, crc32c]`` define it. An absent inner chunk has
+offset and nbytes ``2**64 - 1``. The index sits at the start or at the end of the file
+(``index_location``).
 
-The movie store uses this module to check which frames are present without decoding them and to
-append frames to a shard at the cost of a plain file write (see ``docs/store-format.md``).
+The movie store uses this module to check which frames are present without decoding them, to
+append frames to a shard at the cost of a plain file write (:class:`ShardAppender`), to write
+per-frame times and seq into uncompressed chunks in place (:class:`ChunkPatcher`) and to grow
+the arrays (:class:`ArrayLength`); see ``docs/store-format.md``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -192,3 +196,87 @@ def _pwrite_all(fd: int, data: Any, offset: int) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+class ChunkPatcher:
+    """Write values into the uncompressed chunks of a 1-D zarr v3 array, in place.
+
+    For arrays whose only codec is ``bytes`` (little endian): a chunk file is the raw values, so a
+    slice is one ``pwrite`` at its offset. A chunk file is created whole, filled with the fill
+    value, by writing a temporary file and renaming it, so a chunk file is never short.
+
+    Parameters
+    ----------
+    chunk_path : callable
+        ``chunk_path(k) -> Path`` of the file of chunk ``k``.
+    chunk_length : int
+        Values per chunk.
+    dtype : numpy dtype
+        The array's data type.
+    fill_value : scalar
+        The array's fill value.
+    """
+
+    def __init__(
+        self, chunk_path: Callable[[int], Path], chunk_length: int, dtype: Any, fill_value: Any
+    ) -> None:
+        self._chunk_path = chunk_path
+        self._length = chunk_length
+        self._dtype = np.dtype(dtype).newbyteorder("<")
+        self._fill = fill_value
+        self._chunk = -1
+        self._fd = -1
+
+    def write(self, start: int, values: np.ndarray) -> None:
+        """Write ``values`` at positions ``start ..`` of the array."""
+        values = np.ascontiguousarray(values, dtype=self._dtype)
+        done = 0
+        while done < len(values):
+            chunk, slot = divmod(start + done, self._length)
+            count = min(len(values) - done, self._length - slot)
+            self._open(chunk)
+            _pwrite_all(self._fd, values[done : done + count], slot * self._dtype.itemsize)
+            done += count
+
+    def close(self) -> None:
+        """Close the open chunk file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._chunk = -1, -1
+
+    def _open(self, chunk: int) -> None:
+        if chunk == self._chunk:
+            return
+        self.close()
+        path = self._chunk_path(chunk)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+            partial.write_bytes(np.full(self._length, self._fill, self._dtype).tobytes())
+            os.replace(partial, path)
+        self._fd = os.open(path, os.O_RDWR)
+        self._chunk = chunk
+
+
+class ArrayLength:
+    """Set the length (first dimension) of a zarr v3 array by rewriting its ``zarr.json``.
+
+    The metadata document is read once; each :meth:`set` writes it with the new shape to a
+    temporary file and renames it over ``zarr.json``, so readers see the old or the new size.
+
+    Parameters
+    ----------
+    array_dir : Path
+        The array's directory.
+    """
+
+    def __init__(self, array_dir: Path) -> None:
+        self._path = array_dir / "zarr.json"
+        self._document = json.loads(self._path.read_text(encoding="utf-8"))
+
+    def set(self, length: int) -> None:
+        """Make the array ``length`` long along its first axis."""
+        self._document["shape"][0] = int(length)
+        partial = self._path.with_name(f"zarr.json.{os.getpid()}.partial")
+        partial.write_text(json.dumps(self._document, indent=2), encoding="utf-8")
+        os.replace(partial, self._path)

@@ -4,7 +4,8 @@ Layout of a ``*.zarr`` directory (see ``docs/store-format.md``)::
 
     movie.zarr/
       zarr.json         group; attributes "ome" (OME-NGFF 0.5 multiscales) and "pynta" (metadata)
-      0/                frames (T, Y, X) uint8/uint16, one chunk per frame, blosc-lz4 + shuffle
+      0/                frames (T, Y, X) uint8/uint16 in 64-frame shards, one blosc-lz4 chunk per
+                        frame (format 1: one chunk file per frame)
       timestamps_s/     (T,) float64 camera time of each frame in seconds
       seq/              (T,) int64 acquisition frame number (gaps = frames the camera dropped)
       tables/<name>/    one 1-D array per column of a table (localizations, tracks, ...)
@@ -417,6 +418,71 @@ class _CheckedFrames:
         return np.asarray(self._frames[key])
 
 
+class _ThinWriter:
+    """Appends blocks to a format-2 store with plain file writes, without zarr-python.
+
+    Pixels go into the shards (:class:`shards.ShardAppender`), times and seq into their
+    uncompressed chunks in place (:class:`shards.ChunkPatcher`), and each array is grown
+    (:class:`shards.ArrayLength`) only after its values are written, in the order pixels,
+    timestamps, seq: the length of ``seq`` commits the block.
+    """
+
+    def __init__(
+        self,
+        pixels: shards.ShardAppender,
+        per_frame: list[shards.ChunkPatcher],
+        lengths: list[shards.ArrayLength],
+    ) -> None:
+        self._pixels = pixels
+        self._per_frame = per_frame
+        self._lengths = lengths
+
+    @classmethod
+    def for_store(
+        cls, root: Path, arrays: Mapping[str, zarr.Array], layout: FramesLayout
+    ) -> _ThinWriter | None:
+        """The writer for a store's arrays, or None if their layout needs zarr-python."""
+        pixels = layout.appender()
+        little = {"name": "bytes", "configuration": {"endian": "little"}}
+        patchers = []
+        for path in (TIMESTAMPS_PATH, SEQ_PATH):
+            metadata = arrays[path].metadata
+            if pixels is None or [c.to_dict() for c in metadata.codecs] != [little]:
+                return None
+            encoding = metadata.chunk_key_encoding
+
+            def chunk_path(k: int, directory: Path = root / path, encoding: Any = encoding) -> Path:
+                return directory / encoding.encode_chunk_key((k,))
+
+            patchers.append(
+                shards.ChunkPatcher(
+                    chunk_path,
+                    int(metadata.chunk_grid.chunk_shape[0]),
+                    metadata.dtype.to_native_dtype(),
+                    metadata.fill_value,
+                )
+            )
+        paths = (FRAMES_PATH, TIMESTAMPS_PATH, SEQ_PATH)
+        return cls(pixels, patchers, [shards.ArrayLength(root / path) for path in paths])
+
+    def append(self, start: int, block: np.ndarray, times: np.ndarray, seq: np.ndarray) -> None:
+        """Write frames ``start ..`` with their times and seq; the seq length commits them."""
+        stop = start + len(block)
+        self._pixels.write(start, block)
+        self._lengths[0].set(stop)
+        for patcher, length, values in zip(
+            self._per_frame, self._lengths[1:], (times, seq), strict=True
+        ):
+            patcher.write(start, values)
+            length.set(stop)
+
+    def close(self) -> None:
+        """Close the open files."""
+        self._pixels.close()
+        for patcher in self._per_frame:
+            patcher.close()
+
+
 class MovieStore:
     """A movie on disk: frames (T, Y, X), metadata, per-frame times and result tables.
 
@@ -424,8 +490,9 @@ class MovieStore:
     the constructor directly. ``n_frames`` is the number of frames whose pixels, timestamp and seq
     were all written: a writer that dies in the middle of :meth:`append` leaves at most that one
     block incomplete, which readers ignore and re-opening with ``mode="r+"`` truncates. Each
-    ``append`` writes pixels, then timestamps, then seq (the commit marker: its fill value -1 marks
-    frames whose seq was never written).
+    ``append`` writes pixels, then timestamps, then seq; the size of seq commits the block (in
+    format 1 also the fill value -1 of a seq never written). Format-2 stores are appended to by
+    :class:`_ThinWriter` with plain file writes; see ``docs/store-format.md``.
     """
 
     def __init__(self, path: Path, group: zarr.Group, mode: str) -> None:
@@ -433,14 +500,49 @@ class MovieStore:
         self._group = group
         self._mode = mode
         self._closed = False
-        # a dark frame equal to the fill value is still written: an absent chunk means damage
-        self._frames = group[FRAMES_PATH].with_config({"write_empty_chunks": True})
-        self._timestamps = group[TIMESTAMPS_PATH]
-        self._seq = group[SEQ_PATH]
+        self._arrays: dict[str, zarr.Array] = {}
+        self._load_arrays()
+        self._frame_shape: tuple[int, int] = tuple(self._frames.shape[1:])  # type: ignore[assignment]
+        self._dtype = np.dtype(self._frames.dtype)
         self._n_frames = _complete_frames(self._frames, self._timestamps, self._seq)
         self._metadata = dict(group.attrs["pynta"]["metadata"])
         self._last_seq: int | None = None
-        self._appender = self.layout.appender() if mode == "r+" else None
+        self._writer: _ThinWriter | None = None
+        self._thin_checked = False
+
+    def _load_arrays(self) -> None:
+        """(Re)open the per-frame arrays; the thin writer grows them behind zarr-python's back."""
+        group = self._group
+        self._arrays = {
+            # a dark frame equal to the fill value is still written: absent data means damage
+            FRAMES_PATH: group[FRAMES_PATH].with_config({"write_empty_chunks": True}),
+            TIMESTAMPS_PATH: group[TIMESTAMPS_PATH],
+            SEQ_PATH: group[SEQ_PATH],
+        }
+        self._stale = False
+
+    def _array(self, path: str) -> zarr.Array:
+        if self._stale:
+            self._load_arrays()
+        return self._arrays[path]
+
+    @property
+    def _frames(self) -> zarr.Array:
+        return self._array(FRAMES_PATH)
+
+    @property
+    def _timestamps(self) -> zarr.Array:
+        return self._array(TIMESTAMPS_PATH)
+
+    @property
+    def _seq(self) -> zarr.Array:
+        return self._array(SEQ_PATH)
+
+    def _thin_writer(self) -> _ThinWriter | None:
+        if not self._thin_checked:
+            self._writer = _ThinWriter.for_store(self._path, self._arrays, self.layout)
+            self._thin_checked = True
+        return self._writer
 
     # ------------------------------------------------------------------ creation / opening
     @classmethod
@@ -511,6 +613,7 @@ class MovieStore:
             TIMESTAMPS_PATH,
             shape=(0,),
             chunks=(_PER_FRAME_CHUNK,),
+            compressors=None,  # raw chunks: the saver writes each block in place
             dtype="float64",
             fill_value=float("nan"),
             dimension_names=("t",),
@@ -519,6 +622,7 @@ class MovieStore:
             SEQ_PATH,
             shape=(0,),
             chunks=(_PER_FRAME_CHUNK,),
+            compressors=None,
             dtype="int64",
             fill_value=SEQ_FILL,
             dimension_names=("t",),
@@ -605,12 +709,12 @@ class MovieStore:
     @property
     def frame_shape(self) -> tuple[int, int]:
         """(Y, X) of a frame."""
-        return tuple(self._frames.shape[1:])  # type: ignore[return-value]
+        return self._frame_shape
 
     @property
     def dtype(self) -> np.dtype:
         """Frame dtype (uint8 or uint16)."""
-        return np.dtype(self._frames.dtype)
+        return self._dtype
 
     @property
     def frames(self) -> zarr.Array:
@@ -762,15 +866,18 @@ class MovieStore:
             return
         start, stop = self._n_frames, self._n_frames + n
         # Pixels, timestamps, then seq: a frame counts only once its seq is written.
-        if self._appender is not None:  # shard bytes and index first, then the array's size
-            self._appender.write(start, block)
-            self._frames.resize((stop, *self.frame_shape))
-        else:
-            self._frames.resize((stop, *self.frame_shape))
-            self._frames[start:stop] = block
-        for array, values in ((self._timestamps, time_values), (self._seq, seq_values)):
-            array.resize((stop,))
-            array[start:stop] = values
+        writer = self._thin_writer()
+        if writer is not None:
+            writer.append(start, block, time_values, seq_values)
+            self._stale = True
+        else:  # stores of format 1, through zarr-python
+            for array, values in (
+                (self._frames, block),
+                (self._timestamps, time_values),
+                (self._seq, seq_values),
+            ):
+                array.resize((stop, *array.shape[1:]))
+                array[start:stop] = values
         self._n_frames = stop
         self._last_seq = int(seq_values[-1])
 
@@ -788,8 +895,8 @@ class MovieStore:
 
     def close(self) -> None:
         """Release the store: appends, metadata updates, tables and ``as_dask`` then raise."""
-        if self._appender is not None:
-            self._appender.close()
+        if self._writer is not None:
+            self._writer.close()
         self._closed = True
 
     # ------------------------------------------------------------------ tables
