@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import dask
 from distributed import Client, LocalCluster
@@ -135,7 +136,7 @@ def dask_client(
     scheduler = validate_scheduler(scheduler)
     n_workers = validate_workers(scheduler, n_workers)
     if scheduler == LOCAL:
-        config = {
+        config: dict[str, Any] = {
             f"distributed.nanny.pre-spawn-environ.{name}": None for name in BLAS_THREAD_VARIABLES
         }
         # the statistical profiler samples every worker 100 times a second: ~5 % of its CPU

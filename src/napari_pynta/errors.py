@@ -158,12 +158,12 @@ def require_int(
     int
         The validated value.
     """
+    number = int(value) if isinstance(value, Integral) and not isinstance(value, bool) else None
     if (
-        isinstance(value, bool)
-        or not isinstance(value, Integral)
-        or (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
-        or (odd and value % 2 == 0)
+        number is None
+        or (minimum is not None and number < minimum)
+        or (maximum is not None and number > maximum)
+        or (odd and number % 2 == 0)
     ):
         what = "an odd integer" if odd else "an integer"
         limits = (
@@ -174,4 +174,4 @@ def require_int(
         raise PyntaInputError(
             f"{name} must be {_allowed(what, limits, unit)}, got {value!r}", field or name
         )
-    return int(value)
+    return number

@@ -49,7 +49,7 @@ class LiveSubscriber:
     """
 
     def __init__(self, endpoints: LiveEndpoints, frames: bool = True, results: bool = True):
-        self._context = zmq.Context.instance()
+        self._context: zmq.Context = zmq.Context.instance()
         self._sockets: list[zmq.Socket] = []
         #: messages dropped because they did not follow the protocol
         self.bad_messages = 0

@@ -116,7 +116,7 @@ class SizingConditions:
 
     def with_movie_metadata(self, metadata: dict[str, Any]) -> SizingConditions:
         """These conditions with every field the movie metadata knows replaced by its value."""
-        known = {
+        known: dict[str, Any] = {
             key: float(metadata[key])
             for key in ("temperature_c", "pixel_size_um", "frame_interval_s", "exposure_s")
             if metadata.get(key) is not None and math.isfinite(float(metadata[key]))
