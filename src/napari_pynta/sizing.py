@@ -242,21 +242,20 @@ def msd_slope_D(
     The intercept absorbs localization noise and blur, so the slope estimates D without bias for
     Brownian motion. Rows with data at fewer than two lags give NaN.
     """
-    lag_values = lags
-    lags = np.asarray(lag_values, dtype=np.float64)
+    lag_array = np.asarray(lags, dtype=np.float64)
     msd = np.column_stack(
         [
             _ratio(sums[f"sum_sq_lag{lag}"].to_numpy(), sums[f"n_lag{lag}"].to_numpy())
-            for lag in lag_values
+            for lag in lags
         ]
     )
     used = np.isfinite(msd)
     count = used.sum(axis=1)
     weights = used.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lag_mean = (weights * lags).sum(axis=1) / count
+        lag_mean = (weights * lag_array).sum(axis=1) / count
         msd_mean = np.where(used, msd, 0).sum(axis=1) / count
-        centred_lag = np.where(used, lags - lag_mean[:, None], 0)
+        centred_lag = np.where(used, lag_array - lag_mean[:, None], 0)
         slope = (centred_lag * np.where(used, msd - msd_mean[:, None], 0)).sum(axis=1) / (
             centred_lag**2
         ).sum(axis=1)
