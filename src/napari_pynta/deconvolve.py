@@ -7,7 +7,7 @@ biased by k/(k-1)) compared with the true size distribution. Walker (Meas. Sci. 
 Gamma(shape k, scale theta/k), where theta is the expected squared step of a particle of that
 size, and recovers the size distribution by expectation-maximisation (EM) on a grid of diameters.
 
-Here theta includes localization noise and exposure blur (DESIGN.md, 2-D, summed over axes)::
+Here theta includes localization noise and exposure blur (docs/design.md, 2-D, summed over axes)::
 
     theta(d) = 4 D(d) dt + 4 sigma^2 - 8 R D(d) dt,   R = exposure / (6 dt)
 
