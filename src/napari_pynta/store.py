@@ -297,6 +297,12 @@ def _complete_frames(frames: zarr.Array, timestamps: zarr.Array, seq: zarr.Array
     return int(unwritten[0]) if unwritten.size else length
 
 
+def _is_raw_little_endian(codec: dict[str, Any]) -> bool:
+    """True for zarr's ``bytes`` codec in little endian (or without endianness: 1-byte types)."""
+    endian = codec.get("configuration", {}).get("endian", "little")
+    return codec.get("name") == "bytes" and endian == "little"
+
+
 class FramesLayout:
     """Where the frames array keeps each frame on disk, to tell present frames from absent ones.
 
@@ -330,12 +336,13 @@ class FramesLayout:
         The thin writer handles shards with one frame per inner chunk, the index first (bytes +
         crc32c) and inner chunks of raw little-endian bytes, optionally blosc-compressed.
         """
-        little = {"name": "bytes", "configuration": {"endian": "little"}}
         if not (
             self.index_at_start
             and self.frames_per_chunk == 1
-            and self._index_codecs == [little, {"name": "crc32c"}]
-            and self._inner_codecs[:1] == [little]
+            and len(self._index_codecs) == 2
+            and _is_raw_little_endian(self._index_codecs[0])
+            and self._index_codecs[1] == {"name": "crc32c"}
+            and _is_raw_little_endian(self._inner_codecs[0])
             and len(self._inner_codecs) <= 2
         ):
             return None
@@ -443,11 +450,11 @@ class _ThinWriter:
     ) -> _ThinWriter | None:
         """The writer for a store's arrays, or None if their layout needs zarr-python."""
         pixels = layout.appender()
-        little = {"name": "bytes", "configuration": {"endian": "little"}}
         patchers = []
         for path in (TIMESTAMPS_PATH, SEQ_PATH):
             metadata = arrays[path].metadata
-            if pixels is None or [c.to_dict() for c in metadata.codecs] != [little]:
+            codecs = [c.to_dict() for c in metadata.codecs]
+            if pixels is None or len(codecs) != 1 or not _is_raw_little_endian(codecs[0]):
                 return None
             encoding = metadata.chunk_key_encoding
 
