@@ -262,11 +262,11 @@ def _plan(
     n_workers: int,
 ) -> _Plan:
     """Open a movie (metadata only), build and validate its parameters, cut it into chunks."""
-    movie = open_movie(path)
+    movie = open_movie(os.fspath(path))
     analysis.check_frames(movie.frames)
     params = make_params(movie).validate()
     n_frames = int(movie.frames.shape[0])
-    frame_shape = tuple(int(size) for size in movie.frames.shape[1:])
+    frame_shape = (int(movie.frames.shape[1]), int(movie.frames.shape[2]))
     frame_bytes = math.prod(frame_shape) * movie.frames.dtype.itemsize
     length = chunk_frames or default_chunk_frames(frame_bytes, n_frames, n_workers)
     return _Plan(
@@ -451,7 +451,7 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
     rows = []
     for outcome in outcomes:
         row: dict[str, Any] = {"movie": outcome.path, "status": "ok" if outcome.ok else "error"}
-        summary = outcome.result.summary if outcome.ok else {}
+        summary = outcome.result.summary if outcome.result is not None else {}
         sample = summary.get("sample") or {}
         row.update({key: sample.get(key) for key in SAMPLE_KEYS})
         row.update({key: summary.get(key) for key in SUMMARY_COLUMNS})
@@ -526,7 +526,7 @@ def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") ->
     tables = [
         outcome.result.tables()[name].assign(movie=outcome.path)
         for outcome in outcomes
-        if outcome.ok
+        if outcome.result is not None
     ]
     if not tables:
         return pd.DataFrame(columns=["movie"])
@@ -552,7 +552,7 @@ def batch_json(outcomes: Sequence[MovieOutcome]) -> dict[str, Any]:
         {
             "path": outcome.path,
             "status": "ok" if outcome.ok else "error",
-            "summary": outcome.result.summary if outcome.ok else None,
+            "summary": outcome.result.summary if outcome.result is not None else None,
             "error": outcome.error,
         }
         for outcome in outcomes
@@ -616,7 +616,7 @@ def write_batch_outputs(
     for outcome, name in zip(
         outcomes, _folder_names([outcome.path for outcome in outcomes]), strict=False
     ):
-        if outcome.ok:
+        if outcome.result is not None:
             written.extend(export(outcome.result, directory / name))
     return written
 

@@ -237,7 +237,7 @@ def _analyze_on_cluster(
 
     with dask_client(args.scheduler, args.workers) as client:
         (outcome,) = analyze_batch([path], client, lambda movie: params, progress=not args.json)
-    if not outcome.ok:
+    if outcome.result is None:
         raise PyntaDataError(f"{path}: {outcome.error}")
     return outcome.result
 
@@ -274,17 +274,17 @@ def _run_batch(args: argparse.Namespace) -> int:
         with dask_client(args.scheduler, args.workers) as client:
             outcomes = batch.analyze_batch(args.paths, client, make_params, progress=not args.json)
     overrides = sample_overrides(args)
+    results = [outcome.result for outcome in outcomes if outcome.result is not None]
     for outcome in outcomes:
-        if outcome.ok:
+        if outcome.result is not None:
             stored = open_movie(outcome.path).metadata
             describe_movie(outcome.result.summary, stored, **overrides)
-    analysed = [outcome.result.summary for outcome in outcomes if outcome.ok]
+    analysed = [result.summary for result in results]
     combined = combine_summaries(analysed) if args.combine and analysed else None
     notes = []
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
-        results = [outcome.result for outcome in outcomes if outcome.ok]
         html_path = write_measurement_report(results, combined, args.report)
         pdf = write_pdf_report(results, Path(args.report).with_suffix(".pdf"), combined)
         notes.append(f"wrote the measurement report {html_path} and {pdf}")
@@ -298,8 +298,10 @@ def _run_batch(args: argparse.Namespace) -> int:
         )
     if not args.no_save:
         for outcome in outcomes:
-            movie = open_movie(outcome.path) if outcome.ok else None
-            if movie is not None and movie.store is not None:
+            if outcome.result is None:
+                continue
+            movie = open_movie(outcome.path)
+            if movie.store is not None:
                 notes.append(_save_into_store(movie, outcome.result))
     if args.json:
         document = batch.batch_json(outcomes)
@@ -351,9 +353,10 @@ def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> N
     counts = CountEstimate(
         entry["particles_per_frame"], entry["particles_per_frame_sem"], result.summary["n_frames"]
     )
-    depth = calibrate_depth(
-        counts, result.frame_shape, result.params.pixel_size_um, reference_per_ml
-    )
+    frame_shape, pixel_size_um = result.frame_shape, result.params.pixel_size_um
+    if frame_shape is None or pixel_size_um is None:
+        raise PyntaDataError("the detection depth needs the movie's frame size and pixel size")
+    depth = calibrate_depth(counts, frame_shape, pixel_size_um, reference_per_ml)
     entry.update(
         reference_particles_per_ml=reference_per_ml,
         calibrated_depth_um=depth.depth_um,

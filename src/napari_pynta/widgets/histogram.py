@@ -105,7 +105,9 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
         axes = self.histogram_axes = figure.add_subplot(2 if show_history else 1, 1, 1)
         valid = diameters_nm[np.isfinite(diameters_nm) & (diameters_nm > 0)]
         edges = log_bins(valid)
-        axes.hist(valid, bins=edges, color=BAR_COLOR, edgecolor="#1b1d22", label="raw per-track")
+        axes.hist(
+            valid, bins=edges.tolist(), color=BAR_COLOR, edgecolor="#1b1d22", label="raw per-track"
+        )
         axes.set_xscale("log")
         axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         axes.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))  # 200, not 2×10²

@@ -34,8 +34,8 @@ TRACKS_STYLE: dict[str, Any] = {"tail_length": 40, "tail_width": 2, "colormap": 
 def known_pixel_size_um(metadata: dict[str, Any]) -> float | None:
     """The movie's pixel size in micrometres, or None when missing or not a positive number."""
     try:
-        pixel_size = float(metadata.get("pixel_size_um"))
-    except (TypeError, ValueError):
+        pixel_size = float(metadata["pixel_size_um"])
+    except (KeyError, TypeError, ValueError):
         return None
     return pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None
 

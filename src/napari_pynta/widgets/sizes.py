@@ -254,7 +254,9 @@ class SizesWidget(QWidget):
 
         The detection area, and so the volume, scales with the pixel size squared.
         """
-        entry = dict(self.data.summary.get("concentration") or {}) if self.data is not None else {}
+        if self.data is None:
+            return {}
+        entry = dict(self.data.summary.get("concentration") or {})
         if entry:
             measured, wanted = self.data.measured_with, self.session.conditions
             area_ratio = (measured.pixel_size_um / wanted.pixel_size_um) ** 2
