@@ -9,10 +9,14 @@ used because simulating a 512x512 scene costs more than a frame interval at 400 
 the frames on the same fixed clock as any camera.
 
 Printed side by side for every run: the rate the acquisition achieved (and its ratio to the
-requested rate), frames saved and dropped (the saver must never drop), the rate at which frames
-came out linked, frames left untracked, how long after the last frame the tracking finished, and
-the CPU time per frame of each worker (so the load on a shared machine can be judged). The issue's
-goal is >= 400 fps at 512x512 saved with zero drops on 2 cores.
+requested rate), frames saved and dropped (the saver must never drop) and lost by the camera
+(frames the acquisition did not fetch in time), frames left untracked, the frame-to-linked
+latency (p50/p95/max, measured in the linker), how long after the last frame the tracking
+finished, the CPU time per frame of each worker and their sum as a fraction of the machine (sum x
+achieved rate / cores), and the load average before and after the run (the machine may be
+shared). A markdown table of all runs closes the output. Issue 12's goal on 2 cores: 512² at
+400 fps and 1024² at 100 fps every frame saved, >= 99 % tracked, >= 95 % of the rate, latency
+p95 <= 1 s (<= 0.5 s at 256², 200 fps).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def run(
     movie: Path, minmass: float, fps: float, n_locators: int, seconds: float, workdir: Path
 ) -> dict:
     """One timed run; returns the measured figures."""
+    load_before = os.getloadavg()[0]
     n_frames = int(round(fps * seconds))
     out = workdir / f"live-{fps:g}.zarr"
     config = LiveConfig(
@@ -95,6 +100,9 @@ def run(
     return {
         "requested": fps,
         "acquired_fps": status.fps,
+        "lost_by_camera": final.frames_lost_by_camera,
+        "latency": final.tracking_latency_s or {},
+        "load": (load_before, os.getloadavg()[0]),
         "n_frames": n_frames,
         "stored": stored,
         "dropped": final.frames_dropped,
@@ -131,6 +139,7 @@ def main() -> None:
         f"live pipeline, saving + tracking, {N_PARTICLES} particles, {args.seconds:g} s per run, "
         f"{os.cpu_count()} cores (load average now {os.getloadavg()[0]:.1f})"
     )
+    results: list[tuple[int, int, dict]] = []
     with tempfile.TemporaryDirectory(prefix="pynta-bench-") as tmp:
         movies: dict[int, tuple[Path, float]] = {}
         for size, fps, n_locators in args.runs:
@@ -154,10 +163,50 @@ def main() -> None:
                 f"{r['last_sizing_s']:.2f} s; sizing took {r['sizing_s']:.1f} s = "
                 f"{100 * r['sizing_s'] / r['run_s']:.0f} % of the run"
             )
+            latency = r["latency"]
+            if latency:
+                print(
+                    f"  tracking latency p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
+                    f"max {latency['max']:.2f} s; {r['lost_by_camera']} frames lost by the camera"
+                )
             costs = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["cpu_ms"].items()))
-            print(f"  CPU ms per frame while acquiring: {costs}")
+            print(
+                f"  CPU ms per frame while acquiring: {costs}; sum {sum(r['cpu_ms'].values()):.2f}"
+                f" = {machine_fraction(r):.0%} of the machine at the achieved rate"
+            )
+            print(f"  load average {r['load'][0]:.1f} before, {r['load'][1]:.1f} after the run")
             for error in r["errors"][:3]:
                 print(f"  error: {error.splitlines()[0]}")
+            results.append((size, n_locators, r))
+        print_table(results)
+
+
+def machine_fraction(r: dict) -> float:
+    """The workers' summed CPU time per frame times the achieved rate, over the cores."""
+    return sum(r["cpu_ms"].values()) * 1e-3 * r["acquired_fps"] / (os.cpu_count() or 1)
+
+
+def print_table(results: list[tuple[int, int, dict]]) -> None:
+    """All runs as one markdown table."""
+    print(
+        "\n| run | fps achieved/asked | saved/dropped | lost by camera | untracked | latency "
+        "p50/p95 s | CPU ms/frame acq/saver/loc/linker (sum, machine) | load avg |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for size, n_locators, r in results:
+        cpu = r["cpu_ms"]
+        parts = "/".join(
+            f"{cpu.get(k, 0.0):.2f}" for k in ("acquisition", "saver", "locators", "linker")
+        )
+        latency = r["latency"]
+        latency_text = f"{latency['p50']:.2f}/{latency['p95']:.2f}" if latency else "-"
+        print(
+            f"| {size}², {r['requested']:g} fps, {n_locators} loc | {r['acquired_fps']:.0f}/"
+            f"{r['requested']:g} | {r['stored']}/{r['n_frames']}, {r['dropped']} | "
+            f"{r['lost_by_camera']} | {r['untracked']} | {latency_text} | {parts} "
+            f"({sum(cpu.values()):.2f}, {machine_fraction(r):.0%}) | "
+            f"{r['load'][0]:.1f}-{r['load'][1]:.1f} |"
+        )
 
 
 if __name__ == "__main__":

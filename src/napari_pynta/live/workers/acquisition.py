@@ -247,6 +247,9 @@ class Acquisition:
                 self.go = True
                 self.recording = bool(command.get("record"))
                 self.camera.start()
+                # the run's rate counts from the camera start: frames the pipeline was late to
+                # read and then read in a burst do not make it look faster than the camera
+                self.first_frame_time = time.perf_counter()
                 self.camera_skipped = 0
             elif cmd == Command.RECORD:
                 self.recording = True
@@ -433,7 +436,8 @@ class Acquisition:
             self.end_requested = reason
 
     def beat(self, event: str) -> None:
-        """Report counters; ``fps`` over the last second, or over the whole run at the end."""
+        """Report counters; ``fps`` over the last second, or at the end over the whole run (from
+        the camera start to the last frame, frames lost by the camera counted as not delivered)."""
         now = time.perf_counter()
         window = self.rate_window
         while len(window) > 2 and now - window[0] > RATE_WINDOW_S:
