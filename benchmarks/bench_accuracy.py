@@ -207,6 +207,8 @@ def run_case(case: Case, seed: int, n_frames: int, engine: str) -> dict:
         "ensemble_se_nm": summary.get("diameter_se_nm"),
         "systematic_se_nm": summary.get("diameter_systematic_nm"),
         "long_lag_nm": summary.get("diameter_long_lag_nm"),
+        "uncertainty_nm": summary.get("diameter_uncertainty_nm"),
+        "peak_fraction_se": deconvolved.get("peak_fraction_se") or [],
         "d50_nm": deconvolved.get("d50"),
         "peaks_nm": peaks,
         "peak_fractions": fractions,
@@ -293,6 +295,9 @@ def main() -> None:
     parser.add_argument("--settings", default=None, help="comma-separated: nta,fast")
     parser.add_argument("--engine", default="fast", help="detection engine (default: fast)")
     parser.add_argument("--json", default=None, help="write every run to this JSON file")
+    parser.add_argument(
+        "--frames-factor", type=float, default=1.0, help="scale the movies' lengths by this"
+    )
     args = parser.parse_args()
     names = (
         args.settings.split(",") if args.settings else (["nta"] if args.quick else ["nta", "fast"])
@@ -302,6 +307,7 @@ def main() -> None:
     rows = []
     for case in cases:
         n_frames = case.setting.frames_quick if args.quick else case.setting.frames_full
+        n_frames = max(50, round(n_frames * args.frames_factor))
         for seed in range(seeds):
             row = run_case(case, seed, n_frames, args.engine)
             print_run(row)

@@ -26,6 +26,7 @@ The distributions here are **track-weighted**: every track counts once, as in ev
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,11 +47,18 @@ EM_SMOOTHING_LN = 0.01
 NEGLIGIBLE_LIKELIHOOD = 1e-12
 #: brightness classes of :func:`localization_error_by_brightness` and their smallest size
 BRIGHTNESS_CLASSES = 6
-MIN_TRACKS_PER_CLASS = 30
+MIN_TRACKS_PER_CLASS = 10
 #: peaks must rise above their surroundings by this fraction of the highest peak
 PEAK_MIN_PROMINENCE = 0.1
 #: width (standard deviation in ln d) of the smoothing applied before looking for peaks
 PEAK_SMOOTHING_LN = 0.04
+#: bootstrap resamples of the tracks that test the peaks, and the share that must show a peak
+PEAK_BOOTSTRAP = 30
+PEAK_SIGNIFICANCE = 0.8
+BOOTSTRAP_SEED = 20261
+#: resamples start at the solution of all tracks: a looser tolerance and fewer iterations suffice
+BOOTSTRAP_REL_TOL = 1e-4
+BOOTSTRAP_MAX_ITER = 1000
 
 
 @dataclass(frozen=True)
@@ -199,9 +207,9 @@ def localization_error_by_brightness(
 
     Bright particles are localized more precisely than dim ones, and in NTA brightness grows
     steeply with size, so one ensemble value over-corrects big particles and under-corrects small
-    ones (a 100 + 200 nm mixture shows the 200 nm peak too large). Tracks are sorted by mean
-    ``mass`` into ``n_classes`` equal-count classes (at least :data:`MIN_TRACKS_PER_CLASS` each)
-    and each class gets the pooled covariance-estimator variance of its steps (clipped at 0).
+    ones (a 100 + 200 nm mixture shows the 200 nm peak too large). Tracks are grouped by mean
+    ``mass`` into up to ``n_classes`` classes (:func:`brightness_classes`) and each class gets the
+    pooled covariance-estimator variance of its steps (clipped at 0).
 
     Parameters
     ----------
@@ -222,19 +230,46 @@ def localization_error_by_brightness(
         raise PyntaInputError(f"n_classes must be >= 1, got {n_classes}")
     sums = track_sums(tracks, pixel_size_um)
     blur = blur_factor(exposure_s, frame_interval_s)
-    n_used = max(1, min(int(n_classes), len(sums) // MIN_TRACKS_PER_CLASS))
     if "mass" in tracks.columns:
         brightness = tracks.groupby("particle")["mass"].mean().reindex(sums.index).to_numpy()
-        order = np.argsort(brightness, kind="stable")
+        classes = brightness_classes(np.log(np.maximum(brightness, 1e-300)), int(n_classes))
     else:
-        order = np.arange(len(sums))
-        n_used = 1
+        classes = [np.arange(len(sums))]
     sigma = np.empty(len(sums))
-    for members in np.array_split(order, n_used):
+    for members in classes:
         pooled = sums.iloc[members].sum().to_frame().T
         variance = float(localization_variance(pooled, blur)[0])
         sigma[members] = np.sqrt(variance) if variance > 0 else 0.0
     return pd.Series(sigma, index=sums.index, name="sigma_um")
+
+
+def brightness_classes(log_mass: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    """Tracks grouped into classes of similar brightness, each of >= MIN_TRACKS_PER_CLASS tracks.
+
+    The classes are equally wide in ln(mass) between the 1st and 99th percentiles, so a bright
+    population (e.g. the large particles of a mixture, 10x brighter) gets classes of its own
+    instead of sharing an equal-count class with dim, blurred particles; classes with too few
+    tracks are merged into their smaller neighbour.
+
+    Returns
+    -------
+    list of ndarray
+        Track indices of every class, dimmest first.
+    """
+    if len(log_mass) < 2 * MIN_TRACKS_PER_CLASS or n_classes <= 1:
+        return [np.arange(len(log_mass))]
+    low, high = np.percentile(log_mass, [1, 99])
+    edges = np.linspace(low, high, n_classes + 1)[1:-1]
+    labels = np.searchsorted(edges, log_mass)
+    members = [np.flatnonzero(labels == label) for label in range(n_classes)]
+    members = [group for group in members if len(group)]
+    while len(members) > 1 and min(len(group) for group in members) < MIN_TRACKS_PER_CLASS:
+        smallest = int(np.argmin([len(group) for group in members]))
+        neighbours = [i for i in (smallest - 1, smallest + 1) if 0 <= i < len(members)]
+        target = min(neighbours, key=lambda i: len(members[i]))
+        members[target] = np.sort(np.concatenate([members[target], members[smallest]]))
+        del members[smallest]
+    return members
 
 
 def diameter_grid(
@@ -413,13 +448,53 @@ def smoothed_density(grid_nm: np.ndarray, weights: np.ndarray, width_ln: float) 
     return _smoothing_kernel(grid_nm, width_ln) @ weights
 
 
+def _peak_indices(
+    grid_nm: np.ndarray,
+    weights: np.ndarray,
+    min_prominence: float = PEAK_MIN_PROMINENCE,
+    smoothing_ln: float = PEAK_SMOOTHING_LN,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grid indices of the peaks of the smoothed weights (at least the maximum), and the curve."""
+    from scipy.signal import find_peaks as scipy_find_peaks
+
+    smooth = smoothed_density(grid_nm, weights, smoothing_ln)
+    padded = np.concatenate([[0.0], smooth, [0.0]])
+    indices, _ = scipy_find_peaks(padded, prominence=min_prominence * smooth.max())
+    indices = indices - 1
+    if indices.size == 0:
+        indices = np.array([int(np.argmax(smooth))])
+    return indices, smooth
+
+
+def _basin_bounds(indices: np.ndarray, smooth: np.ndarray, size: int) -> list[int]:
+    """Basin edges: split at the minimum of the smoothed curve between consecutive peaks."""
+    splits = [
+        left + int(np.argmin(smooth[left : right + 1]))
+        for left, right in zip(indices, indices[1:], strict=False)
+    ]
+    return [0, *splits, size]
+
+
+def _refined_position(grid_nm: np.ndarray, smooth: np.ndarray, index: int) -> float:
+    """Peak diameter (nm): parabolic refinement of the smoothed maximum in ln d."""
+    log_grid = np.log(grid_nm)
+    position = log_grid[index]
+    if 0 < index < grid_nm.size - 1:
+        y0, y1, y2 = smooth[index - 1 : index + 2]
+        curvature = y0 - 2 * y1 + y2
+        if curvature < 0:
+            step = log_grid[index + 1] - log_grid[index]
+            position += 0.5 * step * (y0 - y2) / curvature
+    return float(np.exp(position))
+
+
 def find_peaks(
     grid_nm: np.ndarray,
     weights: np.ndarray,
     min_prominence: float = PEAK_MIN_PROMINENCE,
     smoothing_ln: float = PEAK_SMOOTHING_LN,
 ) -> list[dict]:
-    """Peaks of a distribution, largest first.
+    """Peaks of a distribution, largest first (candidates: see :func:`significant_peaks`).
 
     The weights are smoothed (EM solutions can be spiky), local maxima that rise by at least
     ``min_prominence`` times the highest peak above the valleys around them are kept, and each
@@ -439,33 +514,15 @@ def find_peaks(
     list of dict
         ``{"diameter_nm": position of the smoothed maximum, "fraction": basin weight}``.
     """
-    from scipy.signal import find_peaks as scipy_find_peaks
-
-    smooth = smoothed_density(grid_nm, weights, smoothing_ln)
-    padded = np.concatenate([[0.0], smooth, [0.0]])
-    indices, _ = scipy_find_peaks(padded, prominence=min_prominence * smooth.max())
-    indices = indices - 1
-    if indices.size == 0:
-        indices = np.array([int(np.argmax(smooth))])
-    # basins: split at the minimum of the smoothed curve between consecutive peaks
-    splits = [
-        left + int(np.argmin(smooth[left : right + 1]))
-        for left, right in zip(indices, indices[1:], strict=False)
+    indices, smooth = _peak_indices(grid_nm, weights, min_prominence, smoothing_ln)
+    bounds = _basin_bounds(indices, smooth, grid_nm.size)
+    peaks = [
+        {
+            "diameter_nm": _refined_position(grid_nm, smooth, index),
+            "fraction": float(weights[start:stop].sum()),
+        }
+        for index, start, stop in zip(indices, bounds[:-1], bounds[1:], strict=True)
     ]
-    bounds = [0, *splits, grid_nm.size]
-    log_grid = np.log(grid_nm)
-    peaks = []
-    for index, start, stop in zip(indices, bounds[:-1], bounds[1:], strict=False):
-        position = log_grid[index]
-        if 0 < index < grid_nm.size - 1:  # parabolic refinement of the maximum in ln d
-            y0, y1, y2 = smooth[index - 1 : index + 2]
-            curvature = y0 - 2 * y1 + y2
-            if curvature < 0:
-                step = log_grid[index + 1] - log_grid[index]
-                position += 0.5 * step * (y0 - y2) / curvature
-        peaks.append(
-            {"diameter_nm": float(np.exp(position)), "fraction": float(weights[start:stop].sum())}
-        )
     peaks.sort(key=lambda peak: peak["fraction"], reverse=True)
     return peaks
 
@@ -559,20 +616,8 @@ def walker_em(
     likelihood = np.ascontiguousarray(full_likelihood[:, support])
     n_tracks = len(tracks)
     kernel = _smoothing_kernel(grid[support], smoothing_ln) if smoothing_ln > 0 else None
-    weights = np.full(likelihood.shape[1], 1.0 / likelihood.shape[1])
-    converged = False
-    iteration = 0
-    for iteration in range(1, int(max_iter) + 1):  # noqa: B007 (the count is reported)
-        per_track = likelihood @ weights
-        new_weights = weights * (likelihood.T @ (1.0 / per_track)) / n_tracks
-        if kernel is not None:
-            new_weights = kernel @ new_weights
-        new_weights /= new_weights.sum()
-        change = float(np.abs(new_weights - weights).sum())
-        weights = new_weights
-        if change < rel_tol:
-            converged = True
-            break
+    start = np.full(likelihood.shape[1], 1.0 / likelihood.shape[1])
+    weights, iteration, converged = _em_iterations(likelihood, start, kernel, rel_tol, max_iter)
     log_likelihood = float(np.sum(np.log(likelihood @ weights) + offset))
     all_weights = np.zeros(grid.size)
     all_weights[support] = weights
@@ -586,6 +631,123 @@ def walker_em(
         method="walker EM",
         parameters={"smoothing_ln": float(smoothing_ln)},
     )
+
+
+def _em_iterations(
+    likelihood: np.ndarray,
+    weights: np.ndarray,
+    kernel: np.ndarray | None,
+    rel_tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, int, bool]:
+    """EM(S) iterations from ``weights`` (see :func:`walker_em`): weights, iterations, converged."""
+    n_tracks = likelihood.shape[0]
+    iteration = 0
+    for iteration in range(1, int(max_iter) + 1):  # noqa: B007 (the count is reported)
+        per_track = likelihood @ weights
+        new_weights = weights * (likelihood.T @ (1.0 / per_track)) / n_tracks
+        if kernel is not None:
+            new_weights = kernel @ new_weights
+        new_weights /= new_weights.sum()
+        change = float(np.abs(new_weights - weights).sum())
+        weights = new_weights
+        if change < rel_tol:
+            return weights, iteration, True
+    return weights, iteration, False
+
+
+def bootstrap_distributions(
+    tracks: TrackSteps,
+    model: StepModel,
+    distribution: SizeDistribution,
+    n_bootstrap: int = PEAK_BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+) -> np.ndarray:
+    """Walker EM distributions of ``n_bootstrap`` resamples of the tracks (with replacement).
+
+    Each resample starts from ``distribution`` (the EM solution of all tracks, same grid and
+    smoothing), so few iterations are needed; the likelihood matrix is computed once.
+
+    Returns
+    -------
+    ndarray, shape (n_bootstrap, n_grid)
+        Weights of every resample's distribution on ``distribution.diameter_nm``.
+    """
+    grid = distribution.diameter_nm
+    likelihood, _ = log_likelihood_matrix(tracks, grid, model)
+    support = likelihood.max(axis=0) > NEGLIGIBLE_LIKELIHOOD
+    likelihood = np.ascontiguousarray(likelihood[:, support])
+    smoothing = distribution.parameters.get("smoothing_ln", EM_SMOOTHING_LN)
+    kernel = _smoothing_kernel(grid[support], smoothing) if smoothing > 0 else None
+    start = distribution.weights[support] + 1e-12
+    start /= start.sum()
+    rng = np.random.default_rng(seed)
+    resampled = np.zeros((int(n_bootstrap), grid.size))
+    for index in range(int(n_bootstrap)):
+        rows = rng.integers(0, len(tracks), len(tracks))
+        weights, _, _ = _em_iterations(
+            likelihood[rows], start, kernel, BOOTSTRAP_REL_TOL, BOOTSTRAP_MAX_ITER
+        )
+        resampled[index, support] = weights
+    return resampled
+
+
+def significant_peaks(
+    grid_nm: np.ndarray,
+    weights: np.ndarray,
+    resampled: np.ndarray,
+    min_significance: float = PEAK_SIGNIFICANCE,
+) -> list[dict]:
+    """Peaks of a distribution that its bootstrap resamples confirm, with fraction uncertainties.
+
+    A candidate peak (:func:`find_peaks`) is significant when at least ``min_significance`` of the
+    resamples have a peak in its basin: a peak that is noise (one latex showing two) comes and
+    goes between resamples, and so does a dip that is not there. The significant peaks split the
+    distribution at the lowest point between neighbours; each gets the fraction of tracks in its
+    basin and the standard deviation of that fraction over the resamples.
+
+    Parameters
+    ----------
+    grid_nm, weights : ndarray
+        The distribution of all tracks.
+    resampled : ndarray, shape (n_bootstrap, n_grid)
+        Distributions of bootstrap resamples (:func:`bootstrap_distributions`).
+    min_significance : float
+        Share of resamples that must show the peak.
+
+    Returns
+    -------
+    list of dict
+        ``diameter_nm``, ``fraction``, ``fraction_se``, ``significance``; largest fraction first.
+    """
+    candidates, smooth = _peak_indices(grid_nm, weights)
+    bounds = _basin_bounds(candidates, smooth, grid_nm.size)
+    seen = np.zeros(len(candidates))
+    for resample in resampled:
+        found, _ = _peak_indices(grid_nm, resample)
+        for number, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            seen[number] += bool(np.any((found >= start) & (found < stop)))
+    significance = seen / max(len(resampled), 1)
+    keep = significance >= min_significance
+    if not keep.any():
+        keep[np.argmax(significance)] = True
+    kept = candidates[keep]
+    bounds = _basin_bounds(kept, smooth, grid_nm.size)
+    peaks = []
+    for index, share, start, stop in zip(
+        kept, significance[keep], bounds[:-1], bounds[1:], strict=True
+    ):
+        fractions = resampled[:, start:stop].sum(axis=1)
+        peaks.append(
+            {
+                "diameter_nm": _refined_position(grid_nm, smooth, index),
+                "fraction": float(weights[start:stop].sum()),
+                "fraction_se": float(np.std(fractions, ddof=1)) if len(fractions) > 1 else math.nan,
+                "significance": float(share),
+            }
+        )
+    peaks.sort(key=lambda peak: peak["fraction"], reverse=True)
+    return peaks
 
 
 def _lognormal_weights(log_grid: np.ndarray, ln_median: float, sigma_log: float) -> np.ndarray:
@@ -670,15 +832,33 @@ class DeconvolvedSizes:
         Log-normal maximum-likelihood fit.
     sigma_um : Series
         Localization error used for every track (by brightness class).
+    peaks : list of dict, optional
+        The bootstrap-tested peaks of ``deconvolved`` (:func:`significant_peaks`); None: the
+        untested candidates of :func:`find_peaks` are reported.
     """
 
     deconvolved: SizeDistribution
     lognormal: SizeDistribution
     sigma_um: pd.Series
+    peaks: list[dict] | None = None
 
     def summary(self) -> dict:
-        """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary."""
-        deconvolved = self.deconvolved.statistics() | {
+        """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary.
+
+        With tested peaks, ``peaks``/``peak_fractions``/``mode`` are the significant peaks, with
+        ``peak_fraction_se``, ``peak_significance`` and ``n_candidate_peaks``.
+        """
+        statistics = self.deconvolved.statistics()
+        if self.peaks is not None:
+            statistics |= {
+                "n_candidate_peaks": len(statistics["peaks"]),
+                "mode": self.peaks[0]["diameter_nm"],
+                "peaks": [peak["diameter_nm"] for peak in self.peaks],
+                "peak_fractions": [peak["fraction"] for peak in self.peaks],
+                "peak_fraction_se": [peak["fraction_se"] for peak in self.peaks],
+                "peak_significance": [peak["significance"] for peak in self.peaks],
+            }
+        deconvolved = statistics | {
             "n_tracks": self.deconvolved.n_tracks,
             "method": "Walker EM deconvolution",
             "iterations": self.deconvolved.n_iterations,
@@ -703,6 +883,7 @@ def deconvolve_tracks(
     exposure_s: float,
     temperature_c: float,
     viscosity_pa_s: float,
+    n_bootstrap: int = PEAK_BOOTSTRAP,
 ) -> DeconvolvedSizes | None:
     """Deconvolved and log-normal size distributions of the tracks of an analysis.
 
@@ -714,6 +895,8 @@ def deconvolve_tracks(
         Their ``sizing.track_diffusion`` table.
     pixel_size_um, frame_interval_s, exposure_s, temperature_c, viscosity_pa_s : float
         Acquisition metadata.
+    n_bootstrap : int
+        Resamples of the tracks that test the peaks (0: peaks untested).
 
     Returns
     -------
@@ -726,6 +909,14 @@ def deconvolve_tracks(
         return None
     steps = TrackSteps.from_table(usable, sigma)
     model = StepModel(frame_interval_s, exposure_s, 0.0, temperature_c, viscosity_pa_s)
+    deconvolved = walker_em(steps, model)
+    peaks = None
+    if n_bootstrap >= 2:
+        resampled = bootstrap_distributions(steps, model, deconvolved, n_bootstrap)
+        peaks = significant_peaks(deconvolved.diameter_nm, deconvolved.weights, resampled)
     return DeconvolvedSizes(
-        deconvolved=walker_em(steps, model), lognormal=lognormal_fit(steps, model), sigma_um=sigma
+        deconvolved=deconvolved,
+        lognormal=lognormal_fit(steps, model),
+        sigma_um=sigma,
+        peaks=peaks,
     )
