@@ -140,6 +140,48 @@ def test_mixture_100_200nm_gives_two_peaks():
     assert stats["peak_fractions"] == pytest.approx([0.5, 0.5], abs=0.1)
 
 
+def test_only_peaks_confirmed_by_bootstrap_resamples_are_reported():
+    from napari_pynta.deconvolve import bootstrap_distributions, find_peaks, significant_peaks
+
+    rng = np.random.default_rng(31)
+    # one latex, short tracks: the EM solution may show noise bumps; resamples do not confirm them
+    latex = simulated_tracks(np.full(300, 100.0), rng, k_range=(5, 15))
+    result = walker_em(latex, model())
+    peaks = significant_peaks(
+        result.diameter_nm, result.weights, bootstrap_distributions(latex, model(), result)
+    )
+    assert len(peaks) == 1 and peaks[0]["fraction"] == pytest.approx(1.0)
+    assert peaks[0]["diameter_nm"] == pytest.approx(100.0, rel=0.05)
+    # a bump that only 3 of 10 resamples show is dropped and its tracks join a neighbour
+    grid = diameter_grid(20.0, 2000.0)
+
+    def bumps(*centres_weights):
+        density = sum(w * np.exp(-0.5 * (np.log(grid / c) / 0.05) ** 2) for c, w in centres_weights)
+        return density / density.sum()
+
+    observed = bumps((100.0, 1.0), (160.0, 0.3), (400.0, 0.5))
+    resamples = np.array(
+        [observed] * 3 + [bumps((100.0, 1.0), (400.0, 0.5))] * 7  # the 160 nm bump comes and goes
+    )
+    assert len(find_peaks(grid, observed)) == 3
+    tested = significant_peaks(grid, observed, resamples)
+    assert sorted(round(peak["diameter_nm"]) for peak in tested) == [100, 400]
+    assert sum(peak["fraction"] for peak in tested) == pytest.approx(1.0)
+    assert all(peak["fraction_se"] > 0 for peak in tested)  # the resamples' fractions differ
+    assert [peak["significance"] for peak in tested] == [1.0, 1.0]
+    # a real 1:1 mixture keeps both peaks, each fraction with an honest error
+    mixture = simulated_tracks(np.repeat([100.0, 250.0], 200), rng, k_range=(10, 40))
+    result = walker_em(mixture, model())
+    peaks = significant_peaks(
+        result.diameter_nm, result.weights, bootstrap_distributions(mixture, model(), result)
+    )
+    assert sorted(peak["diameter_nm"] for peak in peaks) == pytest.approx([100, 250], rel=0.1)
+    for peak in peaks:
+        assert peak["significance"] >= 0.8
+        assert 0.005 < peak["fraction_se"] < 0.08  # binomial: sqrt(0.25 / 400) = 0.025
+        assert abs(peak["fraction"] - 0.5) < 3 * peak["fraction_se"] + 0.02
+
+
 @pytest.mark.parametrize("k_range", [(5, 8), (40, 50)])
 def test_short_and_long_tracks_give_the_same_size(k_range):
     rng = np.random.default_rng(3)
