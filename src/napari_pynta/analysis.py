@@ -127,11 +127,24 @@ class AnalysisParams:
         values.update(given)
         return cls(**values)
 
+    def required(self, name: str) -> float:
+        """The required field ``name`` (:data:`REQUIRED_FIELDS`) as a float.
+
+        Raises
+        ------
+        PyntaInputError
+            Naming the field when the movie has no such metadata and no value was given.
+        """
+        value = getattr(self, name)
+        if value is None:
+            raise PyntaInputError(f"{name} is required: the movie has no {name} metadata", name)
+        return float(value)
+
     @property
     def resolved_viscosity_pa_s(self) -> float:
         """The viscosity used for sizing: ``viscosity_pa_s`` or the solvent's at the temperature."""
         return physics.resolve_viscosity_pa_s(
-            self.temperature_c, self.viscosity_pa_s, self.solvent or "water"
+            self.required("temperature_c"), self.viscosity_pa_s, self.solvent or "water"
         )
 
     def detection_kwargs(self) -> dict[str, Any]:
@@ -154,12 +167,11 @@ class AnalysisParams:
             Naming the first missing or bad field (its ``field`` attribute too).
         """
         for name in REQUIRED_FIELDS:
-            if getattr(self, name) is None:
-                raise PyntaInputError(f"{name} is required: the movie has no {name} metadata", name)
+            self.required(name)
         for item in dataclasses.fields(self):
             if item.name in SETTINGS:
                 SETTINGS[item.name].check(getattr(self, item.name))
-        if self.exposure_s > self.frame_interval_s:
+        if self.required("exposure_s") > self.required("frame_interval_s"):
             raise PyntaInputError(
                 f"exposure_s ({self.exposure_s:g} s) must not exceed frame_interval_s "
                 f"({self.frame_interval_s:g} s)",
@@ -439,15 +451,18 @@ def summarize_tracks(
     corrected, _ = sizing.subtract_drift(kept)
     per_track = sizing.track_diffusion(
         corrected,
-        params.pixel_size_um,
-        params.frame_interval_s,
-        params.exposure_s,
-        params.temperature_c,
+        params.required("pixel_size_um"),
+        params.required("frame_interval_s"),
+        params.required("exposure_s"),
+        params.required("temperature_c"),
         viscosity,
     )
     ensemble, before_drift = (
         sizing.ensemble_diffusion(
-            table, params.pixel_size_um, params.frame_interval_s, params.exposure_s
+            table,
+            params.required("pixel_size_um"),
+            params.required("frame_interval_s"),
+            params.required("exposure_s"),
         )
         for table in (corrected, kept)
     )
@@ -458,7 +473,7 @@ def summarize_tracks(
     )
 
     def diameter_of(D: float) -> float:
-        return float(physics.diameter_nm(D, params.temperature_c, viscosity))
+        return float(physics.diameter_nm(D, params.required("temperature_c"), viscosity))
 
     warnings = list(notes) + sizing.quality_warnings(
         per_track,
@@ -484,10 +499,10 @@ def summarize_tracks(
         deconvolve.deconvolve_tracks(
             corrected,
             per_track,
-            pixel_size_um=params.pixel_size_um,
-            frame_interval_s=params.frame_interval_s,
-            exposure_s=params.exposure_s,
-            temperature_c=params.temperature_c,
+            pixel_size_um=params.required("pixel_size_um"),
+            frame_interval_s=params.required("frame_interval_s"),
+            exposure_s=params.required("exposure_s"),
+            temperature_c=params.required("temperature_c"),
             viscosity_pa_s=viscosity,
         )
         if len(per_track)
@@ -497,7 +512,7 @@ def summarize_tracks(
     summary["detection"] = _json_ready(threshold.as_dict()) if threshold is not None else None
     summary["concentration"] = _json_ready(
         concentration.concentration_summary(
-            localizations, n_frames, frame_shape, params.pixel_size_um, params.depth_um
+            localizations, n_frames, frame_shape, params.required("pixel_size_um"), params.depth_um
         )
     )
     return AnalysisResult(
@@ -534,9 +549,9 @@ def _away_from_threshold_D(tracks: pd.DataFrame, params: AnalysisParams) -> floa
         return math.nan
     return sizing.ensemble_diffusion(
         tracks[tracks["particle"].isin(bright)],
-        params.pixel_size_um,
-        params.frame_interval_s,
-        params.exposure_s,
+        params.required("pixel_size_um"),
+        params.required("frame_interval_s"),
+        params.required("exposure_s"),
     ).D_um2_s
 
 
@@ -575,18 +590,21 @@ def analyze_localizations(
     """
     params.validate()
     notes = list(notes)
-    if threshold is not None and threshold.warning():
-        notes.append(threshold.warning())
-    if params.search_range_px is None:
+    threshold_warning = threshold.warning() if threshold is not None else None
+    if threshold_warning:
+        notes.append(threshold_warning)
+    search_range_px = params.search_range_px
+    if search_range_px is None:
         search_range, limited = suggest_search_range_px(localizations, params.memory)
-        params = dataclasses.replace(params, search_range_px=round(search_range, 2))
+        search_range_px = round(search_range, 2)
+        params = dataclasses.replace(params, search_range_px=search_range_px)
         if limited:
             notes.append(
                 f"Particles move almost as far between frames as they are apart; the search "
                 f"range was capped at {search_range:.1f} px. Lower the concentration or the "
                 "frame interval, or set --search-range-px."
             )
-    linked = link.link_features(localizations, params.search_range_px, params.memory)
+    linked = link.link_features(localizations, search_range_px, params.memory)
     return summarize_tracks(
         linked,
         params,
@@ -628,7 +646,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         int(frames.shape[0]),
         params,
         source=getattr(movie, "source", None),
-        frame_shape=tuple(int(n) for n in frames.shape[1:]),
+        frame_shape=(int(frames.shape[1]), int(frames.shape[2])),
         threshold=threshold,
         notes=getattr(movie, "warnings", ()),
     )
@@ -667,7 +685,9 @@ def summarize(
     and ``systematic`` the relative systematic errors of :func:`sizing.systematic_errors`.
     """
     viscosity = params.resolved_viscosity_pa_s
-    diameter = float(physics.diameter_nm(ensemble.D_um2_s, params.temperature_c, viscosity))
+    diameter = float(
+        physics.diameter_nm(ensemble.D_um2_s, params.required("temperature_c"), viscosity)
+    )
     # d ∝ 1/D, so the relative errors are equal
     diameter_se = (
         diameter * ensemble.D_se_um2_s / ensemble.D_um2_s if ensemble.D_um2_s > 0 else math.nan
@@ -676,7 +696,11 @@ def summarize(
     total_systematic = systematic_nm.get("total", math.nan)
     drift = before_drift or ensemble
     long_lag_nm = (
-        float(physics.diameter_nm(ensemble.D_long_lag_um2_s, params.temperature_c, viscosity))
+        float(
+            physics.diameter_nm(
+                ensemble.D_long_lag_um2_s, params.required("temperature_c"), viscosity
+            )
+        )
         if ensemble.D_long_lag_um2_s > 0
         else math.nan
     )
