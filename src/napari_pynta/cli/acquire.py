@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cameras import CAMERAS
@@ -79,6 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="OUT.zarr",
         help="save every frame to this zarr store (with --captures: a folder for the captures)",
+    )
+    parser.add_argument(
+        "--until-precision",
+        type=float,
+        default=None,
+        metavar="R",
+        help="with --track: stop as soon as the live size is precise to R (relative standard "
+        "error of the ensemble diameter, e.g. 0.02 = 2 %%, judged from 50 tracks on); "
+        "--seconds is the time limit",
     )
     parser.add_argument(
         "--captures",
@@ -230,8 +240,11 @@ def run(args: argparse.Namespace) -> int:
         return run_captures(args)
     config = build_config(args)
     show = not args.json
-    status, interrupted = acquire_once(config, args.seconds, show)
+    until = _precision_stop(args)
+    status, interrupted = acquire_once(config, args.seconds, show, until)
     result = result_dict(status, config)
+    if until is not None:
+        result.update(_precision_result(status, args.until_precision))
     if args.json:
         print(json.dumps(result))
     else:
@@ -243,8 +256,13 @@ def run(args: argparse.Namespace) -> int:
     return 1 if status.frames_dropped or status.dead_workers else 0
 
 
-def acquire_once(config: LiveConfig, seconds: float | None, show: bool) -> tuple[LiveStatus, bool]:
-    """Run one live pipeline until ``config.n_frames`` or ``seconds`` (or Ctrl-C).
+def acquire_once(
+    config: LiveConfig,
+    seconds: float | None,
+    show: bool,
+    until: Callable[[LiveStatus], bool] | None = None,
+) -> tuple[LiveStatus, bool]:
+    """Run one live pipeline until ``config.n_frames``, ``seconds`` or ``until`` (or Ctrl-C).
 
     Parameters
     ----------
@@ -254,6 +272,9 @@ def acquire_once(config: LiveConfig, seconds: float | None, show: bool) -> tuple
         Stop after this long when ``config.n_frames`` is None (None: until Ctrl-C).
     show : bool
         Print the progress line on stderr.
+    until : callable, optional
+        ``until(status) -> bool`` checked at every progress update; True ends the run (the frames
+        acquired so far are saved and linked).
 
     Returns
     -------
@@ -286,6 +307,10 @@ def acquire_once(config: LiveConfig, seconds: float | None, show: bool) -> tuple
             dead = pipeline.status().dead_workers
             if any(name in dead for name in ("acquisition", "linker")):
                 break
+            if until is not None and until(status):
+                pipeline.finish_acquisition()
+                pipeline.wait_finished()
+                break
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -293,6 +318,37 @@ def acquire_once(config: LiveConfig, seconds: float | None, show: bool) -> tuple
     if show:
         print_progress(progress_line(status, config.track), final=True)
     return status, interrupted
+
+
+def _precision_stop(args: argparse.Namespace) -> Callable[[LiveStatus], bool] | None:
+    """The stop condition of ``--until-precision`` (None without it)."""
+    if args.until_precision is None:
+        return None
+    from napari_pynta.precision import check_target, precise_enough
+
+    target = check_target(args.until_precision)
+    if args.seconds is None or not args.track:
+        raise PyntaInputError(
+            "--until-precision needs --track (live sizes) and --seconds (the time limit)"
+        )
+
+    def precise(status: LiveStatus) -> bool:
+        return precise_enough(status.size_summary, target)
+
+    return precise
+
+
+def _precision_result(status: LiveStatus, target: float) -> dict[str, Any]:
+    """``relative_se`` of the final live sizes and whether ``--until-precision`` was reached."""
+    from napari_pynta.precision import MIN_TRACKS, relative_se
+
+    value = relative_se(status.size_summary)
+    return {
+        "until_precision": target,
+        "relative_se": value,
+        "precision_reached": value is not None and value <= target,
+        "precision_min_tracks": MIN_TRACKS,
+    }
 
 
 def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
@@ -339,5 +395,12 @@ def format_result(result: dict[str, Any]) -> str:
             f"  {result['n_tracks']} tracks: diameter {result['diameter_nm']:.1f} ± "
             f"{result['diameter_se_nm'] or math.nan:.1f} nm, D50 {size['d50'] or math.nan:.1f} nm, "
             f"{result['particles_per_frame']:.1f} particles/frame"
+        )
+    if result.get("until_precision") is not None:
+        reached = "reached" if result["precision_reached"] else "NOT reached (time limit)"
+        value = result["relative_se"]
+        lines.append(
+            f"  precision {'n/a' if value is None else f'{100 * value:.1f} %'} (target "
+            f"{100 * result['until_precision']:g} %): {reached}"
         )
     return "\n".join(lines)

@@ -23,6 +23,8 @@ def _check(args: argparse.Namespace) -> Path:
         raise PyntaInputError("--captures needs --out FOLDER (one store per capture goes there)")
     if args.seconds is None and args.frames is None:
         raise PyntaInputError("--captures needs the length of each capture: --seconds or --frames")
+    if args.until_precision is not None:
+        raise PyntaInputError("--until-precision works with one recording, not with --captures")
     folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         raise PyntaInputError(f"--out {str(folder)!r} must be a folder for the captures")

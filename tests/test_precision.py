@@ -1,0 +1,46 @@
+"""Record until precise: the precision measure and `pynta acquire --until-precision`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_live_pipeline import no_leftover_processes  # noqa: F401
+
+from napari_pynta.cli import main
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.precision import MIN_TRACKS, check_target, precise_enough, relative_se
+
+SCENE = ["--camera-option", "shape=128,128", "--camera-option", "n_particles=40", "--fps", "100"]
+
+
+def test_relative_se_waits_for_enough_tracks():
+    summary = {"diameter_nm": 100.0, "diameter_se_nm": 1.5, "n_tracks": MIN_TRACKS}
+    assert relative_se(summary) == pytest.approx(0.015)
+    assert precise_enough(summary, 0.02) and not precise_enough(summary, 0.01)
+    assert relative_se(summary | {"n_tracks": MIN_TRACKS - 1}) is None
+    assert relative_se(summary | {"diameter_nm": None}) is None
+    assert not precise_enough(None, 0.5)
+    for bad in (0, 1.5, "x"):
+        with pytest.raises(PyntaInputError, match="--until-precision"):
+            check_target(bad)
+
+
+def test_until_precision_needs_tracking_and_a_time_limit(capsys):
+    assert main(["acquire", "--until-precision", "0.02", "--seconds", "5"]) == 2
+    assert "needs --track" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_recording_stops_once_precise_or_at_the_time_limit(tmp_path, capsys):
+    base = ["acquire", "--track", "--json", *SCENE]
+    out = str(tmp_path / "precise.zarr")
+    assert main([*base, "--until-precision", "0.05", "--seconds", "120", "--out", out]) == 0
+    precise = json.loads(capsys.readouterr().out)
+    assert precise["precision_reached"] and precise["relative_se"] <= 0.05
+    assert precise["n_tracks"] >= MIN_TRACKS
+    assert precise["frames_saved"] == precise["frames_acquired"] < 120 * 100  # stopped early
+    assert main([*base, "--until-precision", "0.0001", "--seconds", "4"]) == 0
+    limited = json.loads(capsys.readouterr().out)
+    assert not limited["precision_reached"]
+    assert limited["frames_acquired"] <= 4.5 * 100  # stopped by the time limit
