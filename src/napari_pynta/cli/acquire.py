@@ -304,8 +304,8 @@ def acquire_once(
                     pipeline.finish_acquisition()
                     pipeline.wait_finished()
                     break
-            dead = pipeline.status().dead_workers
-            if any(name in dead for name in ("acquisition", "linker")):
+            status = pipeline.status()
+            if any(name in status.dead_workers for name in ("acquisition", "linker")):
                 break
             if until is not None and until(status):
                 pipeline.finish_acquisition()
