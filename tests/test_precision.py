@@ -11,7 +11,7 @@ from napari_pynta.cli import main
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.precision import MIN_TRACKS, check_target, precise_enough, relative_se
 
-SCENE = ["--camera-option", "shape=128,128", "--camera-option", "n_particles=40", "--fps", "100"]
+SCENE = ["--camera-option", "shape=128,128", "--camera-option", "n_particles=12", "--fps", "100"]
 
 
 def test_relative_se_waits_for_enough_tracks():
