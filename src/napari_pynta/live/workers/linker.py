@@ -23,6 +23,9 @@ LINK_GAP_TIMEOUT_S = 2.0
 #: most of the linker's time the live size summary may take (it sizes every track so far, so
 #: it gets slower as tracks accumulate; the pause after each one grows with its duration)
 SIZES_TIME_FRACTION = 0.15
+#: a size summary waits while frames are ready to be linked (tracking latency comes first), but
+#: never longer than this beyond its interval (s)
+SIZES_MAX_DELAY_S = 5.0
 
 
 def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
@@ -142,7 +145,13 @@ def _link(w: Worker) -> None:
                 break
         now = time.perf_counter()
         done = end_seq is not None and expected > end_seq
-        if now - last_sizes >= sizes_interval or (done and not finished):
+        since_sizes = now - last_sizes
+        backlog = expected in pending  # the slice ended with frames ready to link
+        if (
+            (since_sizes >= sizes_interval and not backlog)
+            or since_sizes >= sizes_interval + SIZES_MAX_DELAY_S
+            or (done and not finished)
+        ):
             try:
                 summary, diameters = sizer.summary(expected)
             except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
