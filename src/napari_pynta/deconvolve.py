@@ -48,6 +48,7 @@ NEGLIGIBLE_LIKELIHOOD = 1e-12
 #: brightness classes of :func:`localization_error_by_brightness` and their smallest size
 BRIGHTNESS_CLASSES = 6
 MIN_TRACKS_PER_CLASS = 10
+EQUAL_COUNT_CLASS_TRACKS = 30
 #: peaks must rise above their surroundings by this fraction of the highest peak
 PEAK_MIN_PROMINENCE = 0.1
 #: width (standard deviation in ln d) of the smoothing applied before looking for peaks
@@ -246,10 +247,11 @@ def localization_error_by_brightness(
 def brightness_classes(log_mass: np.ndarray, n_classes: int) -> list[np.ndarray]:
     """Tracks grouped into classes of similar brightness, each of >= MIN_TRACKS_PER_CLASS tracks.
 
-    The classes are equally wide in ln(mass) between the 1st and 99th percentiles, so a bright
+    Groups equally wide in ln(mass) between the 1st and 99th percentiles come first, so a bright
     population (e.g. the large particles of a mixture, 10x brighter) gets classes of its own
-    instead of sharing an equal-count class with dim, blurred particles; classes with too few
-    tracks are merged into their smaller neighbour.
+    instead of sharing an equal-count class with dim, blurred particles; groups with too few
+    tracks are merged into their smaller neighbour. Each group is then split into equal-count
+    classes of at least :data:`EQUAL_COUNT_CLASS_TRACKS` tracks (up to ``n_classes``).
 
     Returns
     -------
@@ -269,7 +271,14 @@ def brightness_classes(log_mass: np.ndarray, n_classes: int) -> list[np.ndarray]
         target = min(neighbours, key=lambda i: len(members[i]))
         members[target] = np.sort(np.concatenate([members[target], members[smallest]]))
         del members[smallest]
-    return members
+    # within a group, equal-count classes of >= EQUAL_COUNT_CLASS_TRACKS follow the error's
+    # change with brightness among similar particles
+    classes = []
+    for group in members:
+        ordered = group[np.argsort(log_mass[group], kind="stable")]
+        n_split = max(1, min(n_classes, len(group) // EQUAL_COUNT_CLASS_TRACKS))
+        classes.extend(np.sort(part) for part in np.array_split(ordered, n_split))
+    return classes
 
 
 def diameter_grid(
