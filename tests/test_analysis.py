@@ -280,3 +280,18 @@ def test_correlated_steps_and_flow_are_reported_with_the_long_lag_size():
     # the uncertainty reported beside the jackknife covers the estimators' disagreement
     assert summary["diameter_systematic_nm"] > 2 * summary["diameter_se_nm"]
     assert summary["diameter_uncertainty_nm"] >= summary["diameter_systematic_nm"]
+
+
+def test_a_field_too_crowded_for_a_wider_pilot_keeps_the_last_pilot_that_linked():
+    """45 walkers with 3 px steps in 100 x 100 px: the doubled pilot range cannot be linked
+    (trackpy's subnet limit); the suggestion falls back to the narrower pilot and says so."""
+    rng = np.random.default_rng(0)
+    positions = rng.uniform(0, 100, (45, 2))
+    frames = []
+    for frame in range(200):
+        positions = (positions + rng.normal(0, 3.0, positions.shape)) % 100
+        frames.append(
+            pd.DataFrame({"frame": frame, "y": positions[:, 0], "x": positions[:, 1], "mass": 1e3})
+        )
+    search_range, limited = analysis.suggest_search_range_px(pd.concat(frames), memory=0)
+    assert limited and 3.0 <= search_range < 10.0

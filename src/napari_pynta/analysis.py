@@ -352,7 +352,8 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     that wrong pilot links cannot inflate it, times :data:`SEARCH_RANGE_RMS_STEPS` is the range.
     When that is more than :data:`PILOT_TRUNCATION_FRACTION` of the pilot range, the pilot cut
     the steps it measured (crowded samples): the pilot range is doubled and the steps measured
-    again, so that neither the lower limit nor the crowding cuts real steps.
+    again, so that neither the lower limit nor the crowding cuts real steps. A field too crowded
+    to link at the doubled range keeps the widest pilot that linked (and is reported as limited).
 
     Returns
     -------
@@ -371,15 +372,27 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     )
     first = localizations["frame"].min() if len(localizations) else 0
     pilot = localizations[localizations["frame"] < first + PILOT_FRAMES]
+    linked: tuple[float, float] | None = None  # (range, rms step) of the last pilot that linked
     while True:
-        rms_step = _pilot_rms_step_px(pilot, pilot_range)
+        try:
+            rms_step = _pilot_rms_step_px(pilot, pilot_range)
+        except PyntaInputError:
+            if linked is None:
+                raise
+            # too crowded to link this wide: keep the widest pilot that linked (flagged below)
+            pilot_range, rms_step = linked
+            break
         if not np.isfinite(rms_step):
             return pilot_range, False
-        wanted = SEARCH_RANGE_RMS_STEPS * rms_step
+        linked = (pilot_range, rms_step)
         # a pilot range close to the wanted range truncated the steps: measure again wider
-        if wanted <= PILOT_TRUNCATION_FRACTION * pilot_range or pilot_range >= high:
+        if (
+            SEARCH_RANGE_RMS_STEPS * rms_step <= PILOT_TRUNCATION_FRACTION * pilot_range
+            or pilot_range >= high
+        ):
             break
         pilot_range = min(2.0 * pilot_range, high)
+    wanted = SEARCH_RANGE_RMS_STEPS * rms_step
     limited = wanted > PILOT_RANGE_CAP_FRACTION * pilot_range
     return float(min(max(wanted, low), pilot_range)), bool(limited)
 
