@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, require_int
 
 #: free-text fields of a sample
 SAMPLE_TEXT_KEYS = ("sample_name", "operator", "diluent", "remarks")
@@ -65,9 +65,7 @@ def validate_sample_value(key: str, value: Any) -> Any:
             )
         return number
     if key in ("capture_index", "n_captures"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PyntaInputError(f"{key} must be an integer >= 1, got {value!r}")
-        return value
+        return require_int(key, value, minimum=1)
     if key not in (*SAMPLE_TEXT_KEYS, "measurement_id"):
         raise PyntaInputError(
             f"unknown sample field {key!r}; allowed: {', '.join(SAMPLE_KEYS + CAPTURE_KEYS)}"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cameras import CAMERAS
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
-from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.errors import PyntaInputError, require_int, require_positive
 from napari_pynta.parameters import SETTINGS
 
 # the live pipeline (zmq, zarr, the detection engines) is imported when it runs, so that building
@@ -168,8 +168,8 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     for name in ("fps", "exposure_s", "roi", "gain"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    if args.frames is not None and args.frames < 1:
-        raise PyntaInputError(f"--frames must be an integer >= 1, got {args.frames}")
+    if args.frames is not None:
+        require_int("--frames", args.frames, minimum=1)
     if args.seconds is not None:
         require_positive("--seconds", args.seconds)
     detection = {}

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from napari_pynta.cli.acquire import acquire_once, build_config, format_result, result_dict
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, require_int
 from napari_pynta.measurement import capture_path, is_measurement, write_measurement
 from napari_pynta.sample import validate_sample
 
 
 def _check(args: argparse.Namespace) -> Path:
-    if isinstance(args.captures, bool) or args.captures < 1:
-        raise PyntaInputError(f"--captures must be an integer >= 1, got {args.captures}")
+    require_int("--captures", args.captures, minimum=1)
     if args.out is None:
         raise PyntaInputError("--captures needs --out FOLDER (one store per capture goes there)")
     if args.seconds is None and args.frames is None:

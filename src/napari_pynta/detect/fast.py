@@ -41,7 +41,7 @@ from napari_pynta.detect.columns import (
     empty_localizations,
     validate_detection_params,
 )
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, require_number
 
 __all__ = ["COLUMNS", "FAST_PARAMS", "locate_fast", "warm_up"]
 
@@ -678,15 +678,15 @@ def locate_fast(
     )
     if smoothing % 2 == 0:
         raise PyntaInputError(f"smoothing_size must be an odd integer, got {smoothing}")
-    noise_size = _validated_float("noise_size", noise_size, 0, smoothing - 1e-9)
+    noise_size = require_number("noise_size", noise_size, minimum=0, maximum=smoothing - 1e-9)
     minmass = 0.0 if minmass is None else float(minmass)
     if threshold is None:
         threshold = 1.0 if integer_input else 1 / 255.0
-    threshold = _validated_float("threshold", threshold, -math.inf)  # < 0 acts as 0
+    threshold = require_number("threshold", threshold)  # < 0 acts as 0
     max_iterations = _validated_int("max_iterations", max_iterations, 1)
     frame_number = _validated_int("frame_number", frame_number, 0)
     if maxsize is not None:
-        maxsize = _validated_float("maxsize", maxsize, 0)
+        maxsize = require_number("maxsize", maxsize, minimum=0)
     if topn is not None:
         topn = _validated_int("topn", topn, 1)
 
@@ -841,16 +841,6 @@ def _validated_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not number.is_integer() or number < minimum:
         raise PyntaInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(number)
-
-
-def _validated_float(name: str, value: object, low: float, high: float = math.inf) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise PyntaInputError(f"{name} must be a number, got {value!r}") from None
-    if not (low <= number <= high):
-        raise PyntaInputError(f"{name} must be in [{low}, {high}], got {value!r}")
-    return number
 
 
 def _mean_and_std(count: int, total: float, total_sq: float) -> tuple[float, float]:
