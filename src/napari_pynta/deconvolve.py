@@ -273,7 +273,7 @@ def brightness_classes(log_mass: np.ndarray, n_classes: int) -> list[np.ndarray]
         del members[smallest]
     # within a group, equal-count classes of >= EQUAL_COUNT_CLASS_TRACKS follow the error's
     # change with brightness among similar particles
-    classes = []
+    classes: list[np.ndarray] = []
     for group in members:
         ordered = group[np.argsort(log_mass[group], kind="stable")]
         n_split = max(1, min(n_classes, len(group) // EQUAL_COUNT_CLASS_TRACKS))
