@@ -159,7 +159,9 @@ def test_locators_scale_while_running_and_viewers_get_results():
         assert set(sizes) == {"summary", "diameters_nm"}
         status = pipeline.stop()
     # stopping locators may lose the few frames queued to them; that is counted, nothing else
-    assert all("never came back" in error for error in status.errors)
+    # (a loaded machine may also make the wall-clock camera lose frames: counted apart)
+    unexpected = [e for e in status.errors if "never came back" not in e and "camera lost" not in e]
+    assert unexpected == []
     assert status.frames_untracked < 0.05 * status.frames_tracked
     # the typed events told subscribers what status() tells a poller: fresh snapshots,
     # every error once and in order, the running size summaries
@@ -181,27 +183,28 @@ def test_dead_workers_are_reported_and_restarted_without_corrupting_the_recordin
         wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
         _kill(pipeline, "locator-1")
         status = wait_until(
-            lambda: (s := pipeline.status()).dead_workers and s, what="the dead locator"
+            lambda: (s := pipeline.status()).restarts and s.workers["locator-1"] and s,
+            what="the locator's restart",
         )
-        assert status.dead_workers == ["locator-1"]
+        assert status.restarts == {"locator-1": 1} and status.dead_workers == []
         assert any("locator-1 died" in error for error in status.errors)
-        pipeline.restart_worker("locator-1")
-        assert pipeline.status().workers["locator-1"]
 
         saved = pipeline.status().frames_saved
         _kill(pipeline, "saver")
-        wait_until(lambda: "saver" in pipeline.status().dead_workers, what="the dead saver")
         # the recording made so far is readable while the saver is down
         assert open_movie(str(path)).frames.shape[0] >= saved
-        pipeline.restart_worker("saver")
+        wait_until(lambda: pipeline.status().restarts.get("saver"), what="the saver's restart")
         saved = pipeline.status().frames_saved
         wait_until(lambda: pipeline.status().frames_saved > saved + 20, what="saving again")
         status = pipeline.stop()
     assert status.frames_dropped == 0 and status.dead_workers == [], status.errors
     with MovieStore.open(path) as store:
         # the replay buffer resent what the killed saver had not written: no gap, no duplicate
+        # (but the frames the wall-clock camera lost on a loaded machine, counted apart)
+        seq = np.asarray(store.seq)
         assert store.n_frames == status.frames_saved
-        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+        assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
+        assert seq[-1] + 1 - len(seq) <= status.frames_lost_by_camera
 
 
 #: a supervisor that records and tracks, prints its workers' pids, then waits to be killed
@@ -319,9 +322,12 @@ def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
         wait_until(lambda: not pipeline.status().recording, what="the recording to end")
         status = pipeline.stop()
     with MovieStore.open(path) as store:
-        # everything that entered the bounded buffer was written, in order, without gaps
+        # everything that entered the bounded buffer was written, in order, without gaps (but
+        # the frames the wall-clock camera lost on a loaded machine, counted apart)
         assert store.n_frames == status.frames_saved > 0
-        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+        seq = np.asarray(store.seq)
+        assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
+        assert seq[-1] + 1 - len(seq) <= status.frames_lost_by_camera
     assert status.frames_dropped > 0
 
 

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "analyze": "napari_pynta.cli.analyze",
     "acquire": "napari_pynta.cli.acquire",
     "verify": "napari_pynta.cli.verify",
+    "keys": "napari_pynta.cli.keys",
 }
 
 

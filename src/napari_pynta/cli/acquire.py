@@ -126,7 +126,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     add_sample_arguments(parser)
     parser.add_argument(
-        "--host", default=None, help="serve the pipeline on tcp at this host (default: private ipc)"
+        "--host",
+        default=None,
+        help="serve the viewers' sockets (frames, results) on tcp at this host; internal "
+        "sockets stay private (default: everything on private ipc)",
+    )
+    parser.add_argument(
+        "--keys",
+        default=None,
+        metavar="DIR",
+        help="CURVE keys from `pynta keys DIR`: encrypt the tcp sockets and accept only the "
+        "viewers in DIR/authorized (needed for a --host other than loopback)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host without keys (anyone who reaches it may watch)",
     )
     parser.add_argument(
         "--json",
@@ -192,6 +207,8 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         min_track_length=args.min_track_length,
         temperature_c=args.temperature_c,
         host=args.host,
+        keys_dir=args.keys,
+        insecure=args.insecure,
         sample=sample_overrides(args),
     ).validate()
 
@@ -233,7 +250,10 @@ class ProgressPrinter:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `pynta acquire`; returns the exit code (1 if frames were dropped or a worker died)."""
+    """Run `pynta acquire`; returns the exit code.
+
+    1 if frames were dropped, the recording failed or a worker stayed dead; 130 after Ctrl-C.
+    """
     if args.captures is not None:
         from napari_pynta.cli.captures import run_captures
 
@@ -253,7 +273,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"pynta acquire: {error.splitlines()[0]}", file=sys.stderr)
     if interrupted:
         return 130
-    return 1 if status.frames_dropped or status.dead_workers else 0
+    failed = status.frames_dropped or status.dead_workers or status.recording_failed
+    return 1 if failed else 0
 
 
 def acquire_once(
@@ -263,6 +284,11 @@ def acquire_once(
     until: Callable[[LiveStatus], bool] | None = None,
 ) -> tuple[LiveStatus, bool]:
     """Run one live pipeline until ``config.n_frames``, ``seconds`` or ``until`` (or Ctrl-C).
+
+    The run also ends when the recording fails (e.g. disk full: at once, loudly) or when the
+    acquisition dies; a dying locator, linker or saver is restarted by the pipeline and does
+    not end it. Ctrl-C stops in order (the frames in flight are written); a second Ctrl-C
+    stops at once.
 
     Parameters
     ----------
@@ -295,26 +321,23 @@ def acquire_once(
     start = time.monotonic()
     try:
         pipeline.start()
-        while True:
-            if config.n_frames is not None and pipeline.wait_finished(PROGRESS_INTERVAL_S):
-                break
-            if config.n_frames is None:
+        finishing = config.n_frames is not None  # the run ends by itself
+        ended = False  # finish_acquisition() was called
+        while not (finishing and pipeline.wait_finished(PROGRESS_INTERVAL_S)):
+            if not finishing:
                 time.sleep(PROGRESS_INTERVAL_S)
-                if seconds is not None and time.monotonic() - start >= seconds:
-                    pipeline.finish_acquisition()
-                    pipeline.wait_finished()
-                    break
             status = pipeline.status()
-            if any(name in status.dead_workers for name in ("acquisition", "linker")):
+            if "acquisition" in status.dead_workers:
                 break
-            if until is not None and until(status):
+            timed_out = seconds is not None and time.monotonic() - start >= seconds
+            precise = until is not None and until(status)
+            if not ended and (timed_out or precise or status.recording_failed):
                 pipeline.finish_acquisition()
-                pipeline.wait_finished()
-                break
+                finishing = ended = True
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        status = pipeline.stop()
+        status = _stop(pipeline)
     if show:
         print_progress(progress_line(status, config.track), final=True)
     return status, interrupted
@@ -351,6 +374,15 @@ def _precision_result(status: LiveStatus, target: float) -> dict[str, Any]:
     }
 
 
+def _stop(pipeline: Any) -> LiveStatus:
+    """Stop the pipeline in order; a Ctrl-C meanwhile stops every process at once."""
+    try:
+        return pipeline.stop()
+    except KeyboardInterrupt:
+        print("pynta acquire: stopping now; frames not yet written are lost", file=sys.stderr)
+        return pipeline.terminate()
+
+
 def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
     """The ``--json`` output: acquisition counters plus, when tracking, the analyze summary."""
     result: dict[str, Any] = dict(status.size_summary or {}) if config.track else {}
@@ -367,7 +399,12 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
         camera=config.camera,
         errors=[error.splitlines()[0] for error in status.errors],
         dead_workers=status.dead_workers,
+        restarts=status.restarts,
+        bad_messages=status.bad_messages,
+        recording_failed=status.recording_failed,
     )
+    if config.track:  # the frames the size summary covers (frames lost on the way excluded)
+        result["frames_sized"] = int((status.size_summary or {}).get("frames_sized", 0))
     return result
 
 

@@ -56,8 +56,16 @@ class LiveConfig:
     temperature_c, viscosity_pa_s
         Sample conditions for sizes (viscosity None = water at ``temperature_c``).
     host : str or None
-        Use ``tcp://host:port`` endpoints (other machines may connect); None uses ``ipc://``
-        sockets in a private temporary directory.
+        Serve the viewers' sockets (``frames``, ``results``) on ``tcp://host:port`` so other
+        machines may watch; None keeps every socket on ``ipc://`` in a private temporary
+        directory. The internal sockets stay on ipc either way. A host other than loopback
+        needs ``keys_dir`` (or ``insecure``).
+    keys_dir : str or None
+        A key directory of :func:`napari_pynta.live.keys.make_keys` (``pynta keys DIR``): the
+        tcp sockets then use CURVE encryption and accept only the clients in
+        ``keys_dir/authorized``.
+    insecure : bool
+        Serve a non-loopback ``host`` without keys (anyone who can reach it may watch).
     save_buffer_mb : float
         Memory for frames sent to the saver but not yet written; when full, recording stops
         with an error instead of losing frames.
@@ -85,6 +93,8 @@ class LiveConfig:
     temperature_c: float = SETTINGS["temperature_c"].default
     viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
     host: str | None = None
+    keys_dir: str | None = None
+    insecure: bool = False
     save_buffer_mb: float = 512.0
     track_buffer_mb: float = 256.0
     sizes_interval_s: float = 0.5
@@ -130,7 +140,24 @@ class LiveConfig:
         self.sample = validate_sample(self.sample)
         if self.host is not None and (not isinstance(self.host, str) or not self.host):
             raise PyntaInputError(f"host must be a host name or IP address, got {self.host!r}")
+        self._check_remote_access()
         return self
+
+    def _check_remote_access(self) -> None:
+        """Refuse a non-loopback host without keys (unless ``insecure``); check the keys."""
+        from napari_pynta.live.keys import check_keys, is_loopback
+
+        if self.keys_dir is not None:
+            if self.host is None:
+                raise PyntaInputError("keys_dir is for tcp: set host too (or leave both unset)")
+            check_keys(self.keys_dir)
+        elif self.host is not None and not self.insecure and not is_loopback(self.host):
+            raise PyntaInputError(
+                f"host {self.host!r} would let anyone who reaches this machine watch the "
+                "camera: make keys with `pynta keys DIR` and pass --keys DIR (keys_dir), copy "
+                "DIR/client.key and DIR/client.key_secret to the viewer; or pass --insecure "
+                "(insecure=True) on a network you trust"
+            )
 
 
 def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
@@ -215,6 +242,12 @@ class LiveStatus:
     errors: list[str] = field(default_factory=list)
     dead_workers: list[str] = field(default_factory=list)
     workers: dict[str, bool] = field(default_factory=dict)
+    #: restarts the supervisor made, per worker name
+    restarts: dict[str, int] = field(default_factory=dict)
+    #: received messages dropped because they broke the protocol (all processes)
+    bad_messages: int = 0
+    #: why the last recording failed (e.g. disk full), None if it did not
+    recording_failed: str | None = None
 
     def rate_text(self) -> str:
         """The achieved rate, with the requested one when it falls short and the camera's losses."""
@@ -228,6 +261,10 @@ class LiveStatus:
     def as_dict(self) -> dict[str, Any]:
         """The status as plain JSON types."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: the endpoints viewers connect to (served on tcp with ``host``); the others are internal
+VIEWER_ENDPOINTS = ("frames", "results")
 
 
 @dataclass(frozen=True)
@@ -250,16 +287,19 @@ class LiveEndpoints:
     control: str
     status: str
     directory: str | None = None
+    keys_dir: str | None = None
 
     @classmethod
-    def create(cls, host: str | None = None) -> LiveEndpoints:
-        """New endpoints: ``ipc://`` in a private temp dir, or ``tcp://host:<free port>``."""
-        names = [f.name for f in fields(cls) if f.name != "directory"]
-        if host is None:
-            directory = tempfile.mkdtemp(prefix="pynta-")
-            os.chmod(directory, 0o700)
-            return cls(**{n: f"ipc://{directory}/{n}" for n in names}, directory=directory)
-        return cls(**{n: f"tcp://{host}:{_free_port(host)}" for n in names})
+    def create(cls, host: str | None = None, keys_dir: str | None = None) -> LiveEndpoints:
+        """New endpoints: ``ipc://`` in a private temp dir; with ``host``, the viewers' sockets
+        on ``tcp://host:<free port>`` (CURVE with ``keys_dir``)."""
+        names = [f.name for f in fields(cls) if f.name not in ("directory", "keys_dir")]
+        directory = tempfile.mkdtemp(prefix="pynta-")
+        os.chmod(directory, 0o700)
+        addresses = {n: f"ipc://{directory}/{n}" for n in names}
+        if host is not None:
+            addresses.update({n: f"tcp://{host}:{_free_port(host)}" for n in VIEWER_ENDPOINTS})
+        return cls(**addresses, directory=directory, keys_dir=keys_dir)
 
 
 def _free_port(host: str) -> int:

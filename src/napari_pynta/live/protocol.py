@@ -62,6 +62,10 @@ class Event:
     #: a problem that does not stop the worker (e.g. a dropped bad message)
     WARNING = "warning"
     RECORDING = "recording"
+    #: acquisition: the recording ended (final count of frames meant to be recorded)
+    RECORDING_ENDED = "recording_ended"
+    #: saver: the store cannot be written (disk full, ...): the recording must stop now
+    RECORDING_FAILED = "recording_failed"
     FINISHED = "finished"
     SIZES = "sizes"
     #: acquisition: the camera settings changed (``frame_shape``, ``dtype``, ``metadata``,

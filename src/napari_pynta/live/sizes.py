@@ -88,7 +88,8 @@ class LiveSizer:
         ----------
         n_frames : int
             Frames covered so far (frame numbers 0..n_frames-1; frames lost on the way count as
-            frames without particles).
+            frames without particles). The live linker adds ``frames_sized`` to the summary:
+            the frames whose localizations it holds.
 
         Returns
         -------

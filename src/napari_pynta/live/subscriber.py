@@ -40,6 +40,12 @@ class LiveSubscriber:
         Subscribe to the preview frames.
     results : bool
         Subscribe to localizations, tracks and sizes.
+    keys_dir : str, optional
+        For a pipeline served over tcp with CURVE keys: a folder with the server's public key
+        ``server.key`` (default ``endpoints.keys_dir``).
+    client_key : str, optional
+        This viewer's secret key file (default ``keys_dir/client.key_secret``); its public key
+        must be in the pipeline's ``authorized/`` folder.
 
     Notes
     -----
@@ -48,8 +54,17 @@ class LiveSubscriber:
     :data:`MAX_RESULTS_PER_POLL` messages per call; the rest comes with the next poll).
     """
 
-    def __init__(self, endpoints: LiveEndpoints, frames: bool = True, results: bool = True):
+    def __init__(
+        self,
+        endpoints: LiveEndpoints,
+        frames: bool = True,
+        results: bool = True,
+        keys_dir: str | None = None,
+        client_key: str | None = None,
+    ):
         self._context: zmq.Context = zmq.Context.instance()
+        self._keys_dir = keys_dir or endpoints.keys_dir
+        self._client_key = client_key
         self._sockets: list[zmq.Socket] = []
         #: messages dropped because they did not follow the protocol
         self.bad_messages = 0
@@ -61,6 +76,10 @@ class LiveSubscriber:
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RCVHWM, hwm)
         socket.setsockopt(zmq.SUBSCRIBE, b"")
+        if address.startswith("tcp://") and self._keys_dir:
+            from napari_pynta.live.keys import connect_securely
+
+            connect_securely(socket, self._keys_dir, self._client_key)
         socket.connect(address)
         self._sockets.append(socket)
         return socket

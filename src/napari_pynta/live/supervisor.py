@@ -51,8 +51,18 @@ READY_TIMEOUT_S = 60.0
 JOIN_TIMEOUT_S = 5.0
 #: resend an unacknowledged control command after this long
 RESEND_S = 0.25
+#: how long the report of a worker that just died may take to reach the monitor
+DEATH_NOTE_S = 1.0
 #: errors kept in :class:`LiveStatus`
 MAX_ERRORS = 50
+#: a dead saver, locator or linker is restarted at most this many times
+MAX_RESTARTS = 3
+#: wait before the first restart of a worker; doubled for each further one
+RESTART_BACKOFF_S = 0.5
+#: after the last frame, a saver or linker that makes no progress for this long is given up
+#: (the run ends, what is missing is counted), so a run always ends
+STALL_TIMEOUT_S = 20.0
+
 
 #: thread counts of the math libraries, set to 1 for the workers unless the user chose them: the
 #: pipeline is parallel across processes, and a multi-threaded BLAS on a busy machine made the
@@ -102,7 +112,17 @@ class LivePipeline:
         self._camera_info: dict[str, Any] = {}
         self._size_summary: dict[str, Any] | None = None
         self._started = False
+        self._stopping = False
         self._bad_reports = transport.BadMessageLog(self._record_error)
+        self._restarts: dict[str, int] = {}
+        self._restarting: set[str] = set()
+        self._wake = threading.Event()  # set by stop(): restarts waiting for their backoff end
+        # recordings already ended: frames dropped, frames saved (from the store) of the last
+        self._dropped_before = 0
+        self._saved_final: int | None = None
+        self._recording_failed: str | None = None
+        # frames linked by linkers that died (a restarted linker counts from zero)
+        self._linked_before = 0
 
     # ------------------------------------------------------------------ life cycle
     def __enter__(self) -> LivePipeline:
@@ -128,7 +148,7 @@ class LivePipeline:
         if config.record_path is not None:
             _check_record_path(config.record_path, config.overwrite)
         self._started = True
-        self.endpoints = LiveEndpoints.create(config.host)
+        self.endpoints = LiveEndpoints.create(config.host, config.keys_dir)
         self._context = zmq.Context()
         self._control = self._context.socket(zmq.PUB)
         self._control.setsockopt(zmq.LINGER, 0)
@@ -183,9 +203,11 @@ class LivePipeline:
         """
         if not self._started or self._context is None:
             return self.status()
-        if self._recording_path is not None and self._alive(ACQUISITION) and self._alive(SAVER):
+        if self._recording_path is not None:
             self.stop_recording()
         with self._lock:
+            self._stopping = True
+            self._wake.set()
             names = list(self._processes)
             self._expected_exit.update(names)
         for name in names:
@@ -195,6 +217,27 @@ class LivePipeline:
         for name in names:
             process = self._processes[name]
             process.join(max(0.0, deadline - time.monotonic()))
+        return self._shut_down(names)
+
+    def terminate(self) -> LiveStatus:
+        """Stop every worker at once (SIGTERM, then SIGKILL), without flushing the recording.
+
+        For a second Ctrl-C: frames not yet written are lost (the store keeps what it has).
+        """
+        if not self._started or self._context is None:
+            return self.status()
+        with self._lock:
+            self._stopping = True
+            self._wake.set()
+            names = list(self._processes)
+            self._expected_exit.update(names)
+        for name in names:
+            if self._alive(name):
+                self._processes[name].terminate()
+        return self._shut_down(names)
+
+    def _shut_down(self, names: list[str]) -> LiveStatus:
+        """End the processes still running, close the sockets; the final status."""
         for name in names:
             process = self._processes[name]
             if process.is_alive():
@@ -234,8 +277,12 @@ class LivePipeline:
         self._command(ACQUISITION, Command.RECORD)
         self._wait_acknowledged(ACQUISITION)
 
-    def stop_recording(self, timeout_s: float = 60.0) -> int:
+    def stop_recording(self) -> int:
         """Stop recording, wait until every recorded frame is written; return the frame count.
+
+        The count is read from the store. A saver that dies meanwhile is restarted and finishes
+        the recording; one that makes no progress for :data:`STALL_TIMEOUT_S` is given up. Frames
+        meant to be recorded that are not in the store are added to ``frames_dropped``.
 
         Raises
         ------
@@ -243,15 +290,26 @@ class LivePipeline:
             If not recording.
         """
         self._require_running()
-        if self._recording_path is None:
+        path = self._recording_path
+        if path is None:
             raise PyntaInputError("not recording")
-        self._command(ACQUISITION, Command.STOP_RECORDING)
-        try:
-            self._await_event(SAVER, Event.FINISHED, timeout_s)
-        except PyntaDataError as error:
-            self._record_error(f"the recording may be incomplete: {error}")
-        self._recording_path = None
-        return int(self._reports.get(SAVER, {}).get("frames_saved", 0))
+        if self._alive(ACQUISITION):
+            self._command(ACQUISITION, Command.STOP_RECORDING)
+            try:
+                self._await_event(ACQUISITION, Event.RECORDING_ENDED, READY_TIMEOUT_S)
+            except PyntaDataError as error:
+                self._record_error(f"the recording may be incomplete: {error}")
+        while not self._part_done(SAVER):
+            time.sleep(0.02)
+        with self._lock:
+            meant = int(self._reports.get(ACQUISITION, {}).get("recording_frames", 0))
+            saved = _frames_in_store(path, self._record_error)
+            if saved is None:
+                saved = int(self._reports.get(SAVER, {}).get("frames_saved", 0))
+            self._saved_final = saved
+            self._dropped_before += max(0, meant - saved)
+            self._recording_path = None
+        return saved
 
     def finish_acquisition(self) -> None:
         """End the run now as if ``n_frames`` had been reached; then use :meth:`wait_finished`."""
@@ -346,13 +404,15 @@ class LivePipeline:
 
     # ------------------------------------------------------------------ supervision
     def restart_worker(self, name: str) -> None:
-        """Restart a dead locator or saver (a restarted saver continues the same store).
+        """Restart a dead saver, locator or linker (the supervisor also does it by itself).
+
+        A restarted saver continues the same store from the replay buffer; a restarted linker
+        tracks the frames that come after (its size summary covers those).
 
         Raises
         ------
         PyntaInputError
-            For an unknown or running worker, or one that cannot be restarted (acquisition,
-            linker: restart the pipeline instead).
+            For an unknown or running worker, or the acquisition (restart the pipeline).
         """
         self._require_running()
         if name not in self._processes:
@@ -367,6 +427,22 @@ class LivePipeline:
         elif is_locator(name):
             self._spawn(name, locator_worker, self.config.engine, self.config.detection)
             self._wait_ready(name)
+        elif name == LINKER:
+            with self._lock:
+                self._linked_before += int(self._reports.get(LINKER, {}).get("frames_linked", 0))
+                acquisition = self._reports.get(ACQUISITION, {})
+                last_seq = int(acquisition.get("last_seq", -1))
+                end_seq = last_seq if acquisition.get("finished_event") else None
+            self._spawn(LINKER, linker_worker)
+            self._wait_ready(LINKER)
+            self._command(
+                LINKER,
+                Command.CONFIGURE,
+                settings=self._linker_settings(),
+                start_seq=last_seq + 1,
+                end_seq=end_seq,
+            )
+            self._wait_acknowledged(LINKER)
         else:
             raise PyntaInputError(
                 f"worker {name!r} cannot be restarted; stop and start the pipeline"
@@ -381,28 +457,45 @@ class LivePipeline:
         Returns
         -------
         bool
-            True if everything finished, False on timeout or when a needed worker died.
+            True once the run is over and accounted for: every frame acquired, and the saver
+            and the linker finished, or were given up (dead after their restarts, or no
+            progress for :data:`STALL_TIMEOUT_S`; the errors say so). Also True when the
+            acquisition died. False on timeout.
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
-                acquisition = self._reports.get(ACQUISITION, {})
-                done = acquisition.get("finished_event", False)
-                if done and self._recording_path is not None:
-                    done = self._reports.get(SAVER, {}).get(
-                        "finished_event", False
-                    ) or not self._alive(SAVER)
-                if done and self.config.track:
-                    done = self._reports.get(LINKER, {}).get(
-                        "finished_event", False
-                    ) or not self._alive(LINKER)
-                needed_dead = any(n in self._dead for n in (ACQUISITION, LINKER))
-            if done:
+                if ACQUISITION in self._dead:
+                    return True
+                done = self._reports.get(ACQUISITION, {}).get("finished_event", False)
+            if done and self._part_done(SAVER) and self._part_done(LINKER):
                 return True
-            if needed_dead:
-                return False
             time.sleep(0.05)
         return False
+
+    def _part_done(self, name: str) -> bool:
+        """True if the saver (linker) has nothing more to do for this run, or was given up."""
+        with self._lock:
+            if name == SAVER and self._recording_path is None:
+                return True
+            if name == LINKER and not self.config.track:
+                return True
+            report = self._reports.get(name, {})
+            if report.get("finished_event"):
+                return True
+            if name in self._restarting:
+                return False
+            if not self._alive(name):  # dead for good, once the monitor has seen it
+                return name in self._dead
+            stalled = time.monotonic() - report.get("progress_at", time.monotonic())
+            if stalled > STALL_TIMEOUT_S:
+                self._record_error(
+                    f"{name} made no progress for {STALL_TIMEOUT_S:.0f} s; given up "
+                    "(what it did not finish is counted as dropped or untracked)"
+                )
+                report["finished_event"] = True
+                return True
+            return False
 
     def status(self) -> LiveStatus:
         """A snapshot of counters, errors and worker health."""
@@ -412,7 +505,24 @@ class LivePipeline:
             linker = self._reports.get(LINKER, {})
             workers_alive = {name: self._alive(name) for name in self._processes}
             locators = [n for n in self._locator_names() if workers_alive.get(n)]
-            missing = int(saver.get("frames_missing", 0))
+            if self._recording_path is not None:  # live estimate until the store is read
+                # seq gaps the saver saw, less those the camera left (counted apart)
+                gaps = int(saver.get("frames_missing", 0)) - int(
+                    acquisition.get("frames_lost_by_camera", 0)
+                )
+                current = max(0, gaps) + int(acquisition.get("record_refused", 0))
+                saved = int(saver.get("frames_saved", 0))
+            else:
+                current = 0
+                saved = self._saved_final or 0
+            acquired = int(acquisition.get("frames_acquired", 0))
+            tracked = self._linked_before + int(linker.get("frames_linked", 0))
+            if acquisition.get("finished_event") and self._part_done(LINKER):
+                untracked = acquired - tracked  # every frame not linked, whatever the cause
+            else:
+                untracked = int(acquisition.get("frames_untracked", 0)) + int(
+                    linker.get("frames_lost", 0)
+                )
             return LiveStatus(
                 running=self._started and self._context is not None,
                 recording=self._recording_path is not None and bool(acquisition.get("recording")),
@@ -421,20 +531,23 @@ class LivePipeline:
                 fps=float(acquisition.get("fps", 0.0)),
                 fps_requested=float(acquisition.get("fps_requested", 0.0)),
                 tracking_latency_s=linker.get("tracking_latency_s"),
-                frames_acquired=int(acquisition.get("frames_acquired", 0)),
-                frames_saved=int(saver.get("frames_saved", 0)),
-                frames_dropped=missing + int(acquisition.get("record_refused", 0)),
+                frames_acquired=acquired,
+                frames_saved=saved,
+                frames_dropped=self._dropped_before + current,
                 frames_lost_by_camera=int(acquisition.get("frames_lost_by_camera", 0)),
-                frames_untracked=int(acquisition.get("frames_untracked", 0))
-                + int(linker.get("frames_lost", 0)),
-                frames_tracked=int(linker.get("frames_linked", 0)),
+                frames_untracked=untracked,
+                frames_tracked=tracked,
                 buffer_fill=float(acquisition.get("buffer_fill", 0.0)),
                 particles_per_frame=float(linker.get("particles_per_frame", 0.0)),
                 n_locators=len(locators),
                 size_summary=self._size_summary,
                 errors=list(self._errors),
-                dead_workers=list(self._dead),
+                dead_workers=[name for name in self._dead if not workers_alive.get(name)],
                 workers=workers_alive,
+                restarts=dict(self._restarts),
+                bad_messages=self._bad_reports.count
+                + sum(int(r.get("bad_messages", 0)) for r in self._reports.values()),
+                recording_failed=self._recording_failed,
             )
 
     # ------------------------------------------------------------------ internals
@@ -478,6 +591,9 @@ class LivePipeline:
         """Have the saver create (or reopen) the store; returns once it is ready for frames."""
         info = self._camera_info
         self._clear_event(SAVER, Event.RECORDING)
+        if not resume:
+            self._clear_event(ACQUISITION, Event.RECORDING_ENDED)
+            self._recording_failed = None
         self._command(
             SAVER,
             Command.RECORD,
@@ -519,7 +635,9 @@ class LivePipeline:
             target=target, args=(name, self.endpoints, *args), name=name, daemon=True
         )
         with self._lock:
-            self._reports.pop(name, None)
+            if self._stopping:
+                raise PyntaDataError(f"not starting {name}: the pipeline is stopping")
+            self._reports[name] = {"progress_at": time.monotonic()}
             self._processes[name] = process
             self._expected_exit.discard(name)
         try:
@@ -555,17 +673,17 @@ class LivePipeline:
     def _await_event(self, name: str, event: str, timeout_s: float) -> dict[str, Any]:
         """Wait for ``event`` from worker ``name``; raise its error if it reports one or dies."""
         deadline = time.monotonic() + timeout_s
+        dead_since: float | None = None
         while time.monotonic() < deadline:
             with self._lock:
                 report = self._reports.get(name, {})
                 if report.get(f"{event}_event"):
                     return dict(report)
                 error = report.get("error")
-            if (
-                error is not None
-                or not self._alive(name)
-                and self._processes[name].exitcode is not None
-            ):
+            if dead_since is None and self._processes[name].exitcode is not None:
+                dead_since = time.monotonic()
+            # a dead worker's last report (its error) may still be on its way to the monitor
+            if error is not None or dead_since and time.monotonic() - dead_since > DEATH_NOTE_S:
                 raise _worker_failure(name, error)
             time.sleep(0.01)
         raise PyntaDataError(f"{name} did not report {event!r} within {timeout_s} s")
@@ -636,14 +754,37 @@ class LivePipeline:
                     and not process.is_alive()
                 ):
                     self._dead.append(name)
-                    self._record_error(
-                        f"worker {name} died (exit code {process.exitcode})"
-                        + (
-                            "; restart it with restart_worker()"
-                            if name == SAVER or is_locator(name)
-                            else ""
-                        )
-                    )
+                    self._on_death(name, process.exitcode)
+
+    def _on_death(self, name: str, exitcode: int) -> None:
+        """Report a dead worker; schedule its restart (bounded, with backoff) if it may have one."""
+        attempt = self._restarts.get(name, 0) + 1
+        text = f"worker {name} died (exit code {exitcode})"
+        if name == ACQUISITION:
+            self._record_error(f"{text}; the acquisition ended (frames recorded so far are kept)")
+        elif self._stopping:
+            self._record_error(text)
+        elif attempt > MAX_RESTARTS:
+            self._record_error(f"{text}; not restarted again after {MAX_RESTARTS} restarts")
+        else:
+            self._restarts[name] = attempt
+            self._restarting.add(name)
+            self._record_error(f"{text}; restarting it (restart {attempt} of {MAX_RESTARTS})")
+            delay = RESTART_BACKOFF_S * 2 ** (attempt - 1)
+            threading.Thread(
+                target=self._restart_later, args=(name, delay), daemon=True, name="pynta-restart"
+            ).start()
+
+    def _restart_later(self, name: str, delay_s: float) -> None:
+        """Thread: restart ``name`` after ``delay_s`` (unless the pipeline stops meanwhile)."""
+        try:
+            if not self._wake.wait(delay_s) and not self._stopping:
+                self.restart_worker(name)
+        except Exception as error:  # a failed restart is reported; the pipeline goes on
+            self._record_error(f"restarting {name} failed: {error}")
+        finally:
+            with self._lock:
+                self._restarting.discard(name)
 
     def _emit_events(self) -> None:
         """Emit :attr:`events` for what changed since the last round (outside the lock)."""
@@ -680,6 +821,14 @@ class LivePipeline:
             if event == Event.SIZES:
                 self._size_summary = report.get("summary")
                 return
+            if event == Event.RECORDING_FAILED:
+                self._recording_failed = report["error"]
+                self._record_error(f"{name}: {report['error']}")
+                if self._alive(ACQUISITION):  # stop at once: nothing more can be written
+                    self._command(ACQUISITION, Command.STOP_RECORDING)
+            progress_key = {SAVER: "last_seq", LINKER: "next_seq"}.get(name)
+            if progress_key in report and report[progress_key] != state.get(progress_key):
+                state["progress_at"] = time.monotonic()
             state.update({k: v for k, v in report.items() if k not in ("worker", "event")})
             if event != Event.HEARTBEAT:  # ready, recording, finished: awaited by _await_event
                 state[f"{event}_event"] = True
@@ -714,6 +863,9 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "particles_per_frame": (int, float),
     "bad_messages": int,
     "recording": bool,
+    "recording_frames": int,
+    "last_seq": int,
+    "next_seq": int,
 }
 
 
@@ -732,7 +884,12 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
     event = report["event"]
     if event not in EVENTS:
         raise transport.BadMessage("unknown event", event[:80])
-    needed = {Event.ACK: {"id": int}, Event.ERROR: {"error": str}, Event.WARNING: {"warning": str}}
+    needed = {
+        Event.ACK: {"id": int},
+        Event.ERROR: {"error": str},
+        Event.RECORDING_FAILED: {"error": str},
+        Event.WARNING: {"warning": str},
+    }
     transport.require(report, **needed.get(event, {}))
     transport.require(report, **{k: t for k, t in REPORT_FIELDS.items() if k in report})
     if event == Event.SIZES and not isinstance(report.get("summary"), dict | None):
@@ -741,6 +898,18 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
     if latency is not None:
         transport.require(latency, p50=float, p95=float, max=float)
     return report
+
+
+def _frames_in_store(path: str, log: Any) -> int | None:
+    """The number of frames in the store at ``path`` (None, logged, if it cannot be read)."""
+    from napari_pynta.store import MovieStore
+
+    try:
+        with MovieStore.open(path) as store:
+            return int(store.n_frames)
+    except Exception as error:  # a damaged store: say so; the caller falls back on the saver
+        log(f"cannot count the frames in {path}: {type(error).__name__}: {error}")
+        return None
 
 
 def _worker_failure(name: str, error: str | None) -> Exception:

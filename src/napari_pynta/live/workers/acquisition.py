@@ -88,6 +88,12 @@ class SaveBuffer:
             self.bytes -= self.frames.popleft()[2].nbytes
             self.next_to_send = max(0, self.next_to_send - 1)
 
+    def clear(self) -> None:
+        """Forget every frame (a new recording starts: older frames are not resent to it)."""
+        self.frames.clear()
+        self.bytes = 0
+        self.next_to_send = 0
+
     def rewind(self) -> None:
         """Send every unacknowledged frame again (a restarted saver lost its queue)."""
         self.next_to_send = 0
@@ -204,16 +210,20 @@ class Acquisition:
         self.recording = False
         self.finished = False
         self.end_requested: str | None = None  # why the recording ends (marker not yet sent)
+        self.end_reason: str | None = None  # why the last recording ended (resent on hello)
+        self.last_recorded_seq = -1
         self.save_buffer = SaveBuffer(save_buffer_bytes)
         self.track_queue: collections.deque[ToLocate] = collections.deque()
         self.track_bytes = 0
         self.track_buffer_bytes = track_buffer_bytes
         self.counters = {
             "frames_acquired": 0,
-            "record_refused": 0,
             "frames_untracked": 0,
-            "recorded": 0,
             "frames_lost_by_camera": 0,
+            # of the current (or last) recording: frames meant to be recorded, and of those
+            # the ones refused because the save buffer was full
+            "recording_frames": 0,
+            "record_refused": 0,
         }
         self.camera_skipped = 0  # camera.frames_skipped already accounted for in seq
         self.rate_window: collections.deque[float] = collections.deque()
@@ -245,15 +255,15 @@ class Acquisition:
             cmd = command.get("cmd")
             if cmd == Command.GO:
                 self.go = True
-                self.recording = bool(command.get("record"))
+                if command.get("record"):
+                    self.start_recording()
                 self.camera.start()
                 # the run's rate counts from the camera start: frames the pipeline was late to
                 # read and then read in a burst do not make it look faster than the camera
                 self.first_frame_time = time.perf_counter()
                 self.camera_skipped = 0
             elif cmd == Command.RECORD:
-                self.recording = True
-                self.end_requested = None
+                self.start_recording()
             elif cmd == Command.STOP_RECORDING:
                 self.end_recording("stopped")
             elif cmd == Command.FINISH:  # end the run now, as if n_frames had been reached
@@ -310,8 +320,10 @@ class Acquisition:
                 self.w.bad_messages(error, "acquisition's save_ack socket")
                 continue
             self.save_buffer.acknowledge(ack["saved_seq"])
-            if ack.get("hello") is True:
+            if ack.get("hello") is True:  # a (re)started saver: resend, then end again
                 self.save_buffer.rewind()
+                if not self.recording and self.end_reason is not None:
+                    self.end_requested = self.end_reason
 
     def feed_saver(self) -> None:
         """Send buffered frames, then the end-of-recording marker once all are sent."""
@@ -321,7 +333,7 @@ class Acquisition:
                 transport.send_json(
                     self.save,
                     transport.TOPIC_END,
-                    {"end": True, "reason": self.end_requested},
+                    {"end": True, "reason": self.end_requested, "last_seq": self.last_recorded_seq},
                     flags=zmq.NOBLOCK,
                 )
                 self.end_requested = None
@@ -393,11 +405,20 @@ class Acquisition:
             transport.send_json(self.to_linker, "skip", {"skip": gap})
         self.seq += lost
 
+    def start_recording(self) -> None:
+        """Record from the next frame on (a new store: nothing older is sent to it)."""
+        self.recording = True
+        self.end_requested = self.end_reason = None
+        self.last_recorded_seq = -1
+        self.save_buffer.clear()
+        self.counters["recording_frames"] = self.counters["record_refused"] = 0
+
     def record(self, frame: np.ndarray, t: float) -> None:
         """Buffer a frame for the saver; stop recording loudly when the buffer is full."""
+        self.counters["recording_frames"] += 1
         if self.save_buffer.room_for(frame):
             self.save_buffer.add(self.seq, t, frame)
-            self.counters["recorded"] += 1
+            self.last_recorded_seq = self.seq
             return
         self.counters["record_refused"] += 1
         self.w.error(
@@ -430,10 +451,20 @@ class Acquisition:
         self.beat(Event.FINISHED)
 
     def end_recording(self, reason: str) -> None:
-        """Stop recording; the saver gets the end marker after the last buffered frame."""
+        """Stop recording; the saver gets the end marker after the last buffered frame.
+
+        Reports ``recording_ended`` with the final count of frames meant to be recorded, which
+        the supervisor compares with the store.
+        """
         if self.recording:
             self.recording = False
-            self.end_requested = reason
+            self.end_requested = self.end_reason = reason
+            self.w.report(
+                Event.RECORDING_ENDED,
+                reason=reason,
+                last_recorded_seq=self.last_recorded_seq,
+                **self.counters,
+            )
 
     def beat(self, event: str) -> None:
         """Report counters; ``fps`` over the last second, or at the end over the whole run (from

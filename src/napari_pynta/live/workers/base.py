@@ -51,6 +51,7 @@ class Worker:
         self.poller = zmq.Poller()
         self.poller.register(self.control, zmq.POLLIN)
         self.handled: set[int] = set()
+        self.authenticator: Any = None  # the ZAP thread of CURVE-served sockets
         self.bad_messages = transport.BadMessageLog(self.warn)
         self.stopping = False
         self._last_beat = 0.0
@@ -64,11 +65,22 @@ class Worker:
     def socket(
         self, kind: int, *, bind: str | None = None, connect: str | None = None, **options: int
     ) -> zmq.Socket:
-        """A socket of this worker's context (2 s linger), bound or connected."""
+        """A socket of this worker's context (2 s linger), bound or connected.
+
+        A socket bound to tcp with a key directory in the endpoints is a CURVE server that
+        accepts only the authorized clients (see :mod:`napari_pynta.live.keys`).
+        """
         sock = self.context.socket(kind)
         sock.setsockopt(zmq.LINGER, 2000)
         for option, value in options.items():
             sock.setsockopt(getattr(zmq, option), value)
+        if bind and bind.startswith("tcp://") and self.endpoints.keys_dir:
+            from napari_pynta.live.keys import serve_securely
+
+            if self.authenticator is None:
+                self.authenticator = serve_securely(self.context, sock, self.endpoints.keys_dir)
+            else:
+                serve_securely(None, sock, self.endpoints.keys_dir)
         if bind:
             sock.bind(bind)
         if connect:
@@ -174,6 +186,8 @@ class Worker:
 
     def close(self) -> None:
         """Close every socket (what is still queued for a dead supervisor is not waited for)."""
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.context.destroy(linger=0 if self.parent_died.is_set() else 2000)
 
 

@@ -35,7 +35,11 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     :func:`napari_pynta.live.sizes.analysis_params` plus ``frame_shape``, ``source`` and
     ``sizes_interval_s``; a later one (new camera settings while live) starts new tracks and a
     new size estimate with the new settings. Frames skipped by the acquisition are announced;
-    a frame lost in a dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`.
+    a frame lost in a dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`, and so is the
+    rest of the run when the end-of-run marker has come and nothing arrives for that long, so
+    the linker always finishes. A restarted linker is configured with ``start_seq`` (the first
+    frame it waits for) and, if the run already ended, ``end_seq``; its size summary covers the
+    frames it linked itself (``frames_sized`` of the summary).
     """
     run(name, endpoints, _link)
 
@@ -81,6 +85,9 @@ def _link(w: Worker) -> None:
         for command in w.commands():
             if command.get("cmd") == Command.CONFIGURE:
                 settings = command["settings"]
+                expected = int(command.get("start_seq") or 0)
+                end_seq = command.get("end_seq")
+                end_seq = None if end_seq is None else int(end_seq)
             elif command.get("cmd") == Command.STOP:
                 w.stopping = True
         w.poller.poll(50)
@@ -92,10 +99,10 @@ def _link(w: Worker) -> None:
     pending: dict[int, tuple[float, pd.DataFrame | None]] = {}
     read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
     latencies = Latencies()
-    expected = 0
-    end_seq: int | None = None
     lost = 0
+    last_progress = time.perf_counter()
     linked_frames = 0
+    sized_frames = 0  # frames in the current size estimate (reset by a new configure)
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
     last_sizes = time.perf_counter()
     sizes_interval = settings["sizes_interval_s"]
@@ -129,18 +136,31 @@ def _link(w: Worker) -> None:
                     sizer.add(linked)
                     recent_counts.append(len(features))
                     linked_frames += 1
+                    sized_frames += 1
                     transport.send_table(results, transport.TOPIC_LOCS, features, seq=expected)
                     transport.send_table(results, transport.TOPIC_TRACKS, linked, seq=expected)
                 expected += 1
+                last_progress = time.perf_counter()
             elif located_waiting(pending) > LINK_GAP_TIMEOUT_S:
                 resume = min(pending)
-                w.error(
+                w.warn(
                     f"frames {expected}..{resume - 1} never came back from the locator pool "
                     "(a locator stopped or died); linking goes on without them"
                 )
                 lost += resume - expected
                 expected = resume
                 read_at = {seq: at for seq, at in read_at.items() if seq >= expected}
+            elif (
+                end_seq is not None
+                and expected <= end_seq
+                and time.perf_counter() - last_progress > LINK_GAP_TIMEOUT_S
+            ):  # the run is over and nothing more comes: the rest died with a locator
+                w.warn(
+                    f"frames {expected}..{end_seq} never came back from the locator pool "
+                    "by the end of the run; they are not tracked"
+                )
+                lost += end_seq + 1 - expected
+                expected = end_seq + 1
             else:
                 break
         now = time.perf_counter()
@@ -154,8 +174,10 @@ def _link(w: Worker) -> None:
         ):
             try:
                 summary, diameters = sizer.summary(expected)
+                if summary is not None:  # the frames whose tracks it holds (lost ones excluded)
+                    summary["frames_sized"] = sized_frames
             except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
-                w.error(f"sizing failed, linking goes on: {error}")
+                w.warn(f"sizing failed, linking goes on: {error}")
                 summary, diameters = None, []
             last_sizes = time.perf_counter()
             last_sizing_s = last_sizes - now
@@ -189,6 +211,7 @@ def _link(w: Worker) -> None:
                 settings = command["settings"]
                 linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
                 sizer = LiveSizer(settings)
+                sized_frames = 0
                 recent_counts.clear()
 
 

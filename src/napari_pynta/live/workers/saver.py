@@ -21,7 +21,9 @@ def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
 
     Idle until a ``record`` command (``path``, ``frame_shape``, ``dtype``, ``metadata``,
     ``overwrite``, ``resume``); then writes frames until the acquisition's ``end`` message, reports
-    ``finished`` and waits for the next ``record`` or ``stop``. With ``resume=True`` (a restarted
+    ``finished`` and waits for the next ``record`` or ``stop``. When the store cannot be written
+    (``OSError``: disk full, ...) it reports ``recording_failed`` at once, writes nothing more
+    and drops the frames that still come until the end marker. With ``resume=True`` (a restarted
     saver) the existing store is reopened and the acquisition is told the last stored seq, so it
     resends the frames the dead saver had not written. Frames must arrive with increasing seq; a
     gap is reported as an error and counted in ``frames_missing``.
@@ -69,6 +71,7 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
     w.report(Event.RECORDING, path=path, frames_saved=store.n_frames, last_seq=last_seq)
     missing = 0
     ended = False
+    failure: str | None = None
     # A restarted saver may first get frames the acquisition sent before it answered our hello;
     # they are sent again after it (in order), so wait for the frame after the last stored one.
     resync = bool(command.get("resume")) and last_seq >= 0
@@ -82,8 +85,16 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
             if message is None:
                 break
             if message.topic == transport.TOPIC_END:
-                ended = True
-                break
+                # the marker names the last frame of the recording: one that comes before the
+                # frames resent to a restarted saver is followed by another after them
+                end_seq = message.header.get("last_seq")
+                written = seqs[-1] if seqs else last_seq
+                ended = failure is not None or not isinstance(end_seq, int) or end_seq <= written
+                if ended:
+                    break
+                continue
+            if failure is not None:
+                continue  # the store cannot be written: the frames are counted as dropped
             try:
                 _check_frame(message, store)
             except transport.BadMessage as error:
@@ -103,12 +114,17 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
             block.append(message.data)
             times.append(float(message.header["t"]))
             seqs.append(seq)
-        if block:
-            store.append(np.stack(block), timestamps_s=times, seq=seqs)
-            last_seq = seqs[-1]
-            transport.send_json(
-                acks, transport.TOPIC_ACK, {"saved_seq": last_seq}, flags=zmq.NOBLOCK
-            )
+        if block and failure is None:
+            try:
+                store.append(np.stack(block), timestamps_s=times, seq=seqs)
+            except OSError as error:  # disk full, store removed, ...: stop now, loudly
+                failure = f"recording stopped: cannot write to {path}: {error}"
+                w.report(Event.RECORDING_FAILED, error=failure, frames_saved=store.n_frames)
+            else:
+                last_seq = seqs[-1]
+                transport.send_json(
+                    acks, transport.TOPIC_ACK, {"saved_seq": last_seq}, flags=zmq.NOBLOCK
+                )
         for other in w.commands():
             if other.get("cmd") == Command.STOP:
                 w.stopping = ended = True
@@ -121,7 +137,10 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
                 path=path,
             )
     w.poller.unregister(incoming)
-    store.close()
+    try:
+        store.close()
+    except OSError as error:
+        w.warn(f"closing {path} failed: {error}")
     w.report(
         Event.FINISHED,
         path=path,

@@ -1,0 +1,218 @@
+"""Faults of the live pipeline: killed workers, a full disk, bad messages (issue 10).
+
+Every test records a short run and checks invariants against the store, not timings: the store
+holds every frame meant to be recorded (or, on a full disk, what fit), gap-free, and the
+counters equal what is in the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import zmq
+
+# the fixture asserting that every test leaves no worker process behind
+from test_live_pipeline import no_leftover_processes, wait_until  # noqa: F401
+
+from napari_pynta.live import LiveConfig, LivePipeline
+from napari_pynta.live.protocol import process_title
+from napari_pynta.store import MovieStore
+
+pytestmark = pytest.mark.slow
+
+#: a small scene at 100 fps: 128x128 pixels, 10 particles of 100 nm, a fixed detection (no
+#: calibration frames) so runs start quickly
+CAMERA = dict(shape=(128, 128), n_particles=10, seed=3, fps=100.0)
+FIXED = dict(detection={"minmass": 300.0}, search_range_px=5.0)
+
+
+def _config(path, n_frames: int, **kwargs) -> LiveConfig:
+    return LiveConfig(
+        camera_settings=CAMERA, n_frames=n_frames, record_path=str(path), **{**FIXED, **kwargs}
+    )
+
+
+def _assert_store_holds_every_frame(path, status, n: int | None = None) -> None:
+    """The store holds every frame acquired, in order; counters equal the store.
+
+    The only seq gaps allowed are frames the camera itself lost (the simulated camera runs on
+    the wall clock: a loaded machine makes it lose frames), counted in frames_lost_by_camera.
+    """
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+    assert len(seq) == status.frames_saved == status.frames_acquired
+    assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
+    assert seq[-1] + 1 - len(seq) == status.frames_lost_by_camera
+    if n is not None:
+        assert status.frames_acquired + status.frames_lost_by_camera >= n
+
+
+def _kill(pipeline: LivePipeline, name: str) -> None:
+    os.kill(pipeline._processes[name].pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("victim", ["saver", "locator-1", "linker"])
+def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, victim):
+    path = tmp_path / "run.zarr"
+    n = 500
+    with LivePipeline(_config(path, n)) as pipeline:
+        # every worker names its role in ps and top
+        for name, process in pipeline._processes.items():
+            with open(f"/proc/{process.pid}/comm") as comm:
+                assert comm.read().strip() == process_title(name)[:15]
+        wait_until(lambda: pipeline.status().frames_saved > 100, what="recording")
+        _kill(pipeline, victim)
+        assert pipeline.wait_finished(240)
+        status = pipeline.stop()
+    _assert_store_holds_every_frame(path, status, n)
+    assert status.frames_dropped == 0
+    assert status.restarts == {victim: 1} and status.dead_workers == []
+    assert any(f"{victim} died" in error for error in status.errors)
+    # every frame is either linked or counted as untracked
+    assert status.frames_tracked + status.frames_untracked == status.frames_acquired
+    if victim == "linker":  # frames while the linker was down are untracked, and the summary
+        assert status.frames_untracked > 0  # of the restarted linker covers what it linked
+        assert 0 < status.size_summary["frames_sized"] < status.frames_tracked
+    elif status.size_summary is not None:
+        assert status.size_summary["frames_sized"] == status.frames_tracked
+
+
+def test_a_killed_acquisition_ends_the_run_and_the_counters_equal_the_store(tmp_path):
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 100, what="recording")
+        _kill(pipeline, "acquisition")
+        assert pipeline.wait_finished(60)
+        status = pipeline.stop()
+    assert status.dead_workers == ["acquisition"]
+    with MovieStore.open(path) as store:
+        assert store.n_frames == status.frames_saved >= 100
+        assert store.seq[0] == 0 and np.all(np.diff(np.asarray(store.seq)) >= 1)
+
+
+@contextlib.contextmanager
+def _tmpfs(directory, size: str):
+    directory.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+        capture_output=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {result.stderr.decode().strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_stops_the_recording_at_once_and_counts_what_fit(tmp_path):
+    with _tmpfs(tmp_path / "small", "3m") as disk:
+        path = disk / "run.zarr"
+        config = _config(path, 3000, track=False)
+        with LivePipeline(config) as pipeline:
+            status = wait_until(
+                lambda: (s := pipeline.status()).recording_failed and s, 120, "the disk to fill"
+            )
+            assert "No space left" in status.recording_failed
+            wait_until(lambda: not pipeline.status().recording, what="the recording to stop")
+            pipeline.finish_acquisition()
+            assert pipeline.wait_finished(60)
+            status = pipeline.stop()
+        with MovieStore.open(path) as store:
+            saved = store.n_frames
+            assert store.seq[0] == 0 and np.all(np.diff(np.asarray(store.seq)) >= 1)
+    assert 0 < status.frames_saved == saved
+    # frames meant to be recorded (until the recording stopped) and not in the store
+    assert status.frames_dropped > 0
+    assert status.frames_acquired < 3000  # the acquisition did not go on as if nothing happened
+
+
+def _messages(rng: np.random.Generator) -> list[list[bytes]]:
+    """Bad messages: fixed cases from the issue, random bytes and mutated messages."""
+    frame_header = {"kind": "frame", "seq": 10**12, "t": 0.0, "shape": [4, 4], "dtype": "<u2"}
+    table_header = {"kind": "table", "n": 3, "columns": [["x", "<f8"]], "seq": 10**12}
+    base = [
+        [b"status", b"{not json"],
+        [b"ack", json.dumps({"kind": "json", "hello": True}).encode()],  # no saved_seq
+        [b"ack", json.dumps({"kind": "json", "saved_seq": "7"}).encode()],
+        [b"ack", json.dumps({"kind": "json", "saved_seq": 10**12}).encode()],
+        [b"locs", json.dumps(table_header).encode(), b"\0" * 5],  # wrong buffer size
+        [b"locs", json.dumps(table_header).encode(), b"\0" * 24],  # not localization columns
+        [b"frames", json.dumps(frame_header).encode(), b"\0" * 3],
+        [b"skip", json.dumps({"kind": "json", "skip": ["a"]}).encode()],
+        [b"end", json.dumps({"kind": "json", "last_seq": None}).encode()],
+        [b"status", json.dumps({"kind": "json", "worker": "nobody", "event": "ready"}).encode()],
+        [b"status", json.dumps({"kind": "json", "worker": "saver", "event": "bogus"}).encode()],
+        [
+            b"status",
+            json.dumps(
+                {"kind": "json", "worker": "saver", "event": "heartbeat", "frames_saved": "x"}
+            ).encode(),
+        ],
+        [b"status", json.dumps({"kind": "json", "worker": "saver", "event": "ack"}).encode()],
+        [b"\xff"],
+        [],
+    ]
+    messages = [list(parts) for parts in base if parts]
+    for _ in range(300):
+        parts = [bytearray(p) for p in base[int(rng.integers(len(base) - 1))]]
+        part = parts[int(rng.integers(len(parts)))]
+        if part:
+            part[int(rng.integers(len(part)))] = int(rng.integers(256))
+        messages.append([bytes(p) for p in parts])
+        messages.append([rng.bytes(int(rng.integers(1, 30))) for _ in range(rng.integers(1, 4))])
+    return messages
+
+
+def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tmp_path):
+    path = tmp_path / "run.zarr"
+    n = 400
+    rng = np.random.default_rng(10)
+    with LivePipeline(_config(path, n)) as pipeline:
+        endpoints = pipeline.endpoints
+        context = zmq.Context()
+        senders = []
+        for address in (endpoints.status, endpoints.save_ack, endpoints.locs_in):
+            sender = context.socket(zmq.PUSH)
+            sender.setsockopt(zmq.LINGER, 0)
+            sender.connect(address)
+            senders.append(sender)
+        # viewers' sockets only publish: a subscriber with a strange subscription changes nothing
+        for address in (endpoints.frames, endpoints.results):
+            viewer = context.socket(zmq.SUB)
+            viewer.setsockopt(zmq.LINGER, 0)
+            viewer.setsockopt(zmq.SUBSCRIBE, rng.bytes(3))
+            viewer.connect(address)
+            senders.append(viewer)
+        stop = threading.Event()
+
+        def flood():
+            messages = _messages(rng)
+            while not stop.is_set():
+                for index, parts in enumerate(messages):
+                    with contextlib.suppress(zmq.Again):
+                        senders[index % 3].send_multipart(parts, flags=zmq.NOBLOCK)
+                stop.wait(0.05)
+
+        thread = threading.Thread(target=flood, daemon=True)
+        thread.start()
+        try:
+            assert pipeline.wait_finished(240)
+        finally:
+            stop.set()
+            thread.join()
+            context.destroy(linger=0)
+        status = pipeline.stop()
+    _assert_store_holds_every_frame(path, status, n)
+    assert status.frames_dropped == 0 and status.dead_workers == [] and status.restarts == {}
+    assert status.bad_messages > 100
+    # logged once per kind, not once per message
+    assert sum("bad message" in error for error in status.errors) < 60

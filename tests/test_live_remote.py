@@ -1,0 +1,82 @@
+"""Remote viewers: tcp only with CURVE keys, only listed clients, internal sockets stay private.
+
+Only loopback addresses are used: no traffic leaves this machine.
+"""
+
+from __future__ import annotations
+
+import pytest
+import zmq
+
+# the fixture asserting that every test leaves no worker process behind
+from test_live_pipeline import no_leftover_processes, wait_until  # noqa: F401
+
+from napari_pynta.cli import main
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.live import LiveConfig, LivePipeline, LiveSubscriber
+from napari_pynta.live.keys import make_keys
+
+CAMERA = dict(shape=(64, 64), n_particles=3, seed=2, fps=100.0)
+
+
+def test_a_host_other_than_loopback_needs_keys_or_an_explicit_insecure(capsys):
+    with pytest.raises(PyntaInputError, match="pynta keys DIR"):
+        LiveConfig(host="0.0.0.0").validate()
+    LiveConfig(host="0.0.0.0", insecure=True).validate()  # checked only; nothing is bound
+    LiveConfig(host="127.0.0.1").validate()  # loopback: this machine only
+    assert main(["acquire", "--host", "0.0.0.0", "--frames", "10"]) == 2
+    assert "--keys DIR" in capsys.readouterr().err
+
+
+def test_bad_key_directories_are_refused(tmp_path):
+    keys = make_keys(tmp_path / "keys")
+    with pytest.raises(PyntaInputError, match="new or empty"):
+        make_keys(keys)
+    with pytest.raises(PyntaInputError, match="lacks"):
+        LiveConfig(host="127.0.0.1", keys_dir=str(tmp_path)).validate()
+    with pytest.raises(PyntaInputError, match="set host"):
+        LiveConfig(keys_dir=str(keys)).validate()
+
+
+def test_only_authorized_viewers_receive_frames_over_tcp(tmp_path):
+    keys = str(make_keys(tmp_path / "keys"))
+    stranger = make_keys(tmp_path / "stranger")  # a valid key pair, not in keys/authorized
+    config = LiveConfig(camera_settings=CAMERA, track=False, host="127.0.0.1", keys_dir=keys)
+    with LivePipeline(config) as pipeline:
+        endpoints = pipeline.endpoints
+        assert endpoints.frames.startswith("tcp://127.0.0.1:")
+        assert endpoints.results.startswith("tcp://127.0.0.1:")
+        internal = (endpoints.save, endpoints.save_ack, endpoints.locate, endpoints.locs_in)
+        assert all(address.startswith("ipc://") for address in internal)
+        assert endpoints.control.startswith("ipc://") and endpoints.status.startswith("ipc://")
+
+        context = zmq.Context()
+        plain = context.socket(zmq.SUB)  # no keys at all
+        plain.setsockopt(zmq.SUBSCRIBE, b"")
+        plain.setsockopt(zmq.LINGER, 0)
+        plain.connect(endpoints.frames)
+        viewer = LiveSubscriber(endpoints, results=False)
+        outsider = LiveSubscriber(
+            endpoints,
+            results=False,
+            client_key=str(stranger / "client.key_secret"),
+        )
+        seen: set[int] = set()
+        strangers = []
+        try:
+
+            def twenty_frames() -> bool:
+                update = viewer.poll()
+                if update.frame is not None:
+                    seen.add(update.frame_header["seq"])
+                strangers.append(outsider.poll().frame)
+                return len(seen) >= 20
+
+            wait_until(twenty_frames, what="frames at the authorized viewer")
+            assert strangers and all(frame is None for frame in strangers)
+            with pytest.raises(zmq.Again):
+                plain.recv_multipart(zmq.NOBLOCK)
+        finally:
+            viewer.close()
+            outsider.close()
+            context.destroy(linger=0)
