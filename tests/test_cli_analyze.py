@@ -121,6 +121,8 @@ def test_readable_summary_and_progress_bar(capsys, store_path):
     code, out, err = run(capsys, store_path, "--no-save")
     assert code == 0
     assert "ensemble diameter" in out and "D50" in out and "(auto)" in out
+    # both parts of the uncertainty are shown (the jackknife alone hides non-Brownian errors)
+    assert "jackknife ±" in out and "systematic ±" in out and "combined ±" in out
     assert "locating" in err and "150/150" in err
 
 

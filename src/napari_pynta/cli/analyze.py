@@ -364,14 +364,41 @@ def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> N
     )
 
 
+def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
+    """The systematic part of the ensemble diameter's uncertainty beside the jackknife."""
+    systematic = summary.get("diameter_systematic_nm")
+    if systematic is None:
+        return []
+    parts = summary.get("systematic_nm") or {}
+    causes = ", ".join(
+        f"{name} {_number(parts[name])}"
+        for name in ("estimators", "drift", "threshold")
+        if parts.get(name)
+    )
+    lines = [
+        f"  uncertainty (nm)      jackknife ± {_number(summary['diameter_se_nm'])}, systematic "
+        f"± {_number(systematic)}"
+        + (f" ({causes})" if causes else "")
+        + f", combined ± {_number(summary.get('diameter_uncertainty_nm'))}"
+    ]
+    if summary.get("diameter_long_lag_nm") is not None:
+        lines.append(
+            f"  long-lag diameter     {_number(summary['diameter_long_lag_nm'])} nm (lags 5-10)"
+        )
+    return lines
+
+
 def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
     """Terminal lines of the track-length-corrected sizes and the concentration."""
     lines = []
     deconvolved = summary.get("deconvolved_nm")
     if deconvolved:
+        errors = deconvolved.get("peak_fraction_se") or [None] * len(deconvolved["peaks"])
         peaks = ", ".join(
-            f"{_number(p)} ({f:.0%})"
-            for p, f in zip(deconvolved["peaks"], deconvolved["peak_fractions"], strict=False)
+            f"{_number(p)} ({f:.0%}" + (f" ± {e:.0%})" if e is not None else ")")
+            for p, f, e in zip(
+                deconvolved["peaks"], deconvolved["peak_fractions"], errors, strict=False
+            )
         )
         lines += [
             f"  deconvolved (nm)      peaks {peaks}  D10 {_number(deconvolved['d10'])}  "
@@ -459,6 +486,7 @@ def format_summary(result: AnalysisResult, auto: list[str]) -> str:
         f"  tracks                {s['n_tracks']} ({s['n_steps']} steps)",
         f"  ensemble diameter     {_number(s['diameter_nm'])} ± {_number(s['diameter_se_nm'])} nm"
         f"   (D = {_number(s['D_um2_s'], 3)} ± {_number(s['D_se_um2_s'], 3)} µm²/s)",
+        *_uncertainty_lines(s),
         f"  per-track sizes (nm)  mean {_number(size['mean'])}  mode {_number(size['mode'])}  "
         f"SD {_number(size['sd'])}  (n = {size['n']}, {size['n_excluded']} without size)",
         f"                        D10 {_number(size['d10'])}  D50 {_number(size['d50'])}  "
