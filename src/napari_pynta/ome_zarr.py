@@ -142,7 +142,7 @@ def open_ome_zarr(path: str | Path) -> tuple[da.Array, dict[str, Any]]:
     path = Path(path)
     group = _open_group(path)
     multiscale = multiscale_of(group.attrs.asdict()) if group is not None else None
-    if multiscale is None:
+    if group is None or multiscale is None:
         raise PyntaDataError(
             f"{str(path)!r} is neither a pynta store nor an OME-Zarr image (no 'pynta' or "
             "'multiscales' attributes)"

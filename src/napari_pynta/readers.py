@@ -284,8 +284,8 @@ def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:
         sample_axis = axes.index("S")
         _check_samples(pixels.shape[sample_axis], path)
         pixels = da.moveaxis(pixels, sample_axis, -1).rechunk({-1: -1})
-        pixels = pixels.map_blocks(
-            _to_single_channel, drop_axis=pixels.ndim - 1, dtype=pixels.dtype
+        pixels = da.map_blocks(
+            _to_single_channel, pixels, drop_axis=pixels.ndim - 1, dtype=pixels.dtype
         )
         axes = axes.replace("S", "")
     leading = [(axis, n) for axis, n in zip(axes[:-2], pixels.shape[:-2], strict=False) if n != 1]

@@ -99,10 +99,11 @@ def _size_figure(result) -> Any:
     if sizes is not None:
         # densities at the grid points, scaled to tracks per histogram bin
         width = edges[1] - edges[0]
-        for distribution, style in (
+        styles: list[tuple[Any, dict[str, Any]]] = [
             (sizes.deconvolved, dict(color="#1f4e99", lw=2.4, label="deconvolved (recommended)")),
             (sizes.lognormal, dict(color="#e07b00", lw=1.6, ls="--", label="log-normal fit")),
-        ):
+        ]
+        for distribution, style in styles:
             shown = distribution.diameter_nm <= edges[-1]
             counts = distribution.density_per_nm()[shown] * width * distribution.n_tracks
             axes.plot(distribution.diameter_nm[shown], counts, **style)
@@ -129,7 +130,11 @@ def _track_length_figure(result) -> Any:
         width = max(1, math.ceil(top / 60))  # whole steps per bin: no aliasing spikes
         edges = np.arange(0, top + 2 * width, width) - 0.5
         axes.hist(
-            steps[steps <= top], bins=edges, color="#7d93b8", edgecolor="white", linewidth=0.4
+            steps[steps <= top],
+            bins=edges.tolist(),
+            color="#7d93b8",
+            edgecolor="white",
+            linewidth=0.4,
         )
         axes.axvline(np.median(steps), color="#1d2330", lw=1.2, ls=":")
         axes.text(

@@ -717,8 +717,9 @@ class BrownianScene:
         padded = np.pad(
             frame.astype(np.float64), ((0, -height % block), (0, -width % block)), mode="edge"
         )
-        key = self._previous_decoded is None or self._frame_index % settings.keyframe_interval == 0
-        reference = 0.0 if key else self._previous_decoded
+        previous = self._previous_decoded
+        key = previous is None or self._frame_index % settings.keyframe_interval == 0
+        reference = 0.0 if key or previous is None else previous
         rows, cols = padded.shape[0] // block, padded.shape[1] // block
         blocks = (padded - reference).reshape(rows, block, cols, block).transpose(0, 2, 1, 3)
         frequency = np.arange(block)

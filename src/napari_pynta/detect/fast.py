@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -833,7 +834,7 @@ def _as_kernel_image(frame: np.ndarray, invert: bool) -> tuple[np.ndarray, bool,
     return np.ascontiguousarray(image), integer_input, levels
 
 
-def _validated_int(name: str, value: object, minimum: int) -> int:
+def _validated_int(name: str, value: Any, minimum: int) -> int:
     try:
         number = float(value)
     except (TypeError, ValueError):
