@@ -383,9 +383,30 @@ def _stop(pipeline: Any) -> LiveStatus:
         return pipeline.terminate()
 
 
+def _recorded_metadata(config: LiveConfig) -> dict[str, Any]:
+    """The metadata of the recording (its store's), or the sample fields when nothing was saved."""
+    from pathlib import Path
+
+    from napari_pynta.errors import PyntaDataError
+    from napari_pynta.store import MovieStore
+
+    if config.record_path is not None and Path(config.record_path).is_dir():
+        try:
+            with MovieStore.open(config.record_path) as store:
+                return store.metadata
+        except PyntaDataError:
+            pass
+    return dict(config.sample)
+
+
 def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
-    """The ``--json`` output: acquisition counters plus, when tracking, the analyze summary."""
+    """The ``--json`` output: acquisition counters plus, when tracking, the analyze summary
+    (with the recording's ``sample`` and ``recording`` like ``pynta analyze``)."""
+    from napari_pynta.sample import describe_movie
+
     result: dict[str, Any] = dict(status.size_summary or {}) if config.track else {}
+    if config.track and status.size_summary:
+        describe_movie(result, _recorded_metadata(config))
     result.update(
         frames_acquired=status.frames_acquired,
         frames_saved=status.frames_saved,
