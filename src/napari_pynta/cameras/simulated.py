@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from napari_pynta.cameras.base import BaseCamera, CameraSettings
 from napari_pynta.errors import PyntaInputError, require_int
+
+if TYPE_CHECKING:
+    from napari_pynta.simulate import BrownianScene
 
 
 class SimulatedCamera(BaseCamera):
@@ -76,7 +79,7 @@ class SimulatedCamera(BaseCamera):
             **(scene or {}),
         )
         self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
-        self._scene = None
+        self._scene: BrownianScene | None = None
         self._truth: dict[str, np.ndarray] | None = None
         super().__init__(sensor, pixel_size_um, **settings)
 
@@ -99,10 +102,17 @@ class SimulatedCamera(BaseCamera):
         """Temperature of the simulated sample (°C)."""
         return float(self._scene_fields["temperature_c"])
 
+    @property
+    def scene(self) -> BrownianScene:
+        """The simulated scene, made when the camera is configured (:meth:`open`)."""
+        if self._scene is None:
+            raise RuntimeError("the simulated camera has no scene before it is opened")
+        return self._scene
+
     def metadata_for_store(self) -> dict[str, Any]:
         """Camera metadata plus the simulated sample (temperature, viscosity, scene settings)."""
         metadata = super().metadata_for_store()
-        scene = self._scene.metadata
+        scene = self.scene.metadata
         for key in ("temperature_c", "viscosity_pa_s", "solvent"):
             metadata[key] = scene[key]
         metadata["camera_settings"]["simulation"] = scene["camera_settings"]
@@ -121,7 +131,7 @@ class SimulatedCamera(BaseCamera):
             self._scene = simulate.BrownianScene(sim)
 
     def _skip(self, n_frames: int) -> None:
-        self._scene.skip_frames(n_frames)
+        self.scene.skip_frames(n_frames)
 
     def _camera_time_s(self) -> float | None:
         """When this frame was exposed on the camera's clock (s since start).
@@ -133,7 +143,7 @@ class SimulatedCamera(BaseCamera):
         return self._last_due - self._start_time
 
     def _grab(self) -> np.ndarray:
-        frame, self._truth = self._scene.next_frame_arrays()
+        frame, self._truth = self.scene.next_frame_arrays()
         if self._settings.gain != 1.0:
             frame = np.clip(frame * self._settings.gain, 0, np.iinfo(frame.dtype).max).astype(
                 frame.dtype
