@@ -103,6 +103,7 @@ def _link(w: Worker) -> None:
     last_progress = time.perf_counter()
     linked_frames = 0
     sized_frames = 0  # frames in the current size estimate (reset by a new configure)
+    sizer_start = expected  # first frame of the current size estimate
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
     last_sizes = time.perf_counter()
     sizes_interval = settings["sizes_interval_s"]
@@ -173,7 +174,7 @@ def _link(w: Worker) -> None:
             or (done and not finished)
         ):
             try:
-                summary, diameters = sizer.summary(expected)
+                summary, diameters = sizer.summary(expected - sizer_start)
                 if summary is not None:  # the frames whose tracks it holds (lost ones excluded)
                     summary["frames_sized"] = sized_frames
             except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
@@ -211,7 +212,7 @@ def _link(w: Worker) -> None:
                 settings = command["settings"]
                 linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
                 sizer = LiveSizer(settings)
-                sized_frames = 0
+                sized_frames, sizer_start = 0, expected
                 recent_counts.clear()
 
 
