@@ -76,7 +76,9 @@ def combine_summaries(summaries: Sequence[Summary]) -> dict[str, Any]:
         ``n_captures``, ``sample`` (the captures' common sample fields; a field on which they
         disagree is listed with all its values), and for every key of
         :data:`COMBINED_QUANTITIES` a :func:`mean_se` entry. ``concentration_per_ml`` is the
-        concentration of the undiluted sample (None without a detection depth).
+        concentration of the undiluted sample (None without a detection depth): the dilution
+        factor times the mean ± SE of the measured concentrations when all captures share one
+        dilution, else the mean ± SE of each capture's diluted-back concentration.
 
     Raises
     ------
@@ -88,6 +90,16 @@ def combine_summaries(summaries: Sequence[Summary]) -> dict[str, Any]:
     combined: dict[str, Any] = {"n_captures": len(summaries), "sample": _common_sample(summaries)}
     for name, read in COMBINED_QUANTITIES.items():
         combined[name] = mean_se([read(summary) for summary in summaries])
+    dilutions = {(s.get("concentration") or {}).get("dilution_factor") for s in summaries}
+    if len(dilutions) == 1 and None not in dilutions:
+        # one dilution: the sample's concentration is exactly it times the measured mean ± SE
+        (dilution,) = dilutions
+        measured = mean_se([_concentration("particles_per_ml")(s) for s in summaries])
+        combined["concentration_per_ml"] = {
+            "mean": None if measured["mean"] is None else dilution * measured["mean"],
+            "se": None if measured["se"] is None else dilution * measured["se"],
+            "n": measured["n"],
+        }
     return combined
 
 
