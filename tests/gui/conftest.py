@@ -21,6 +21,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.gui)
 
 
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path_factory, monkeypatch):
+    """Every GUI test reads and writes its settings file in a fresh temporary directory."""
+    directory = tmp_path_factory.mktemp("pynta-config")
+    monkeypatch.setenv("PYNTA_CONFIG_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture
 def pynta(make_napari_viewer):
     """``(viewer, widgets)``, widgets by name: Camera, Tracking, Sizes (docked as `pynta` does)."""

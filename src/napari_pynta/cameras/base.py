@@ -161,7 +161,8 @@ class BaseCamera:
 
     Software sources (``paced = True``: simulated, playback) are released no earlier than a fixed
     clock ``t0 + k / fps``; if the source is slower, frames come late (never faster). Hardware
-    cameras (``paced = False``) run on their own clock and :meth:`read` waits for their frames.
+    cameras (``paced = False``: basler, micromanager, opencv) run on their own clock and
+    :meth:`read` waits for their frames.
 
     A free-running source (``free_running``: the simulated and playback cameras) behaves like a
     real camera: frame ``k`` is exposed at ``t0 + k / fps`` whether or not anyone reads it, and

@@ -28,16 +28,18 @@ class OpenCVCamera(BaseCamera):
     ----------
     device : int or str
         Device index (0 = first webcam) or a video file/stream URL.
-    pixel_size_um : float
-        Size of a pixel in the sample plane (µm); webcams do not know it.
+    pixel_size_um : float, optional
+        Size of a pixel in the sample plane (µm); webcams do not know it (None: unknown, give it
+        before sizing).
     **settings
         ``fps``, ``exposure_s`` (forwarded to the driver, which may ignore them), ``roi``
         (software crop), ``gain`` (forwarded).
     """
 
     name = "opencv"
+    paced = False  # a device delivers frames at its own rate; they are stamped on arrival
 
-    def __init__(self, device: int | str = 0, pixel_size_um: float = 1.0, **settings: Any):
+    def __init__(self, device: int | str = 0, pixel_size_um: float | None = None, **settings: Any):
         self._cv2 = _import_cv2()
         self._capture = self._cv2.VideoCapture(device)
         if not self._capture.isOpened():

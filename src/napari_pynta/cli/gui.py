@@ -11,6 +11,8 @@ PLUGIN_NAME = "napari-pynta"
 #: widget display names of napari.yaml in docking order, and whether each is tabbed with the
 #: previous one: Camera and Tracking share a tab group, Sizes stays visible below them
 DOCKED_WIDGETS = (("Camera", False), ("Tracking", True), ("Sizes", False))
+#: widest a PyNTA dock may grow: on a 1600-pixel screen the canvas keeps at least half the window
+DOCK_MAX_WIDTH_PX = 480
 #: the Qt bindings napari runs on, preferred first (napari deprecates PyQt5)
 QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5")
 #: how to get the GUI stack when it is missing (the core install is headless)
@@ -47,6 +49,7 @@ def dock_pynta_widgets(viewer: Any) -> dict[str, Any]:
         docks[name], widgets[name] = viewer.window.add_plugin_dock_widget(
             PLUGIN_NAME, name, tabify=tabify
         )
+        docks[name].setMaximumWidth(DOCK_MAX_WIDTH_PX)
     # the Camera tab in front (Live is the first thing to press), once napari has laid out the docks
     QTimer.singleShot(0, docks["Camera"].raise_)
     return widgets

@@ -1,8 +1,10 @@
-"""The Camera dock widget: backend, exposure, fps, ROI, gain; Live, Snap and Record."""
+"""The Camera dock widget: backend and its options, pixel size, exposure, fps, ROI, gain (also
+while live), the exposure aid; Live, Snap and Record. Its fields persist between sessions."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +19,23 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from napari_pynta.cameras import CAMERAS, CameraSettings
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.widgets.form import MessageLine, float_field, int_field
+from napari_pynta.widgets import persistence
+from napari_pynta.widgets.camera_options import SIMULATED_SENSOR, CameraOptions
+from napari_pynta.widgets.exposure_aid import ExposureAid
+from napari_pynta.widgets.form import MessageLine, float_field, int_field, scrolling_layout
 from napari_pynta.widgets.measure import Measurement
 from napari_pynta.widgets.sample_form import SampleForm
 from napari_pynta.widgets.session import session_for
 
 #: refuse to record when the disk holds less than this many seconds of the movie
 MIN_RECORD_SECONDS = 60.0
-#: sensor of the simulated camera shown in the GUI (small: the preview must stay fluid)
-SIMULATED_SENSOR = (256, 256)
+#: camera settings the Apply button changes while Live runs
+LIVE_FIELDS = ("fps", "exposure_s", "roi", "gain")
 
 
 def free_disk_bytes(path: str | Path) -> int:
@@ -81,20 +85,15 @@ class CameraWidget(QWidget):
         self.roi = [int_field(0, 0, 100_000) for _ in range(4)]
         self.roi[2].setToolTip("height (0 = full sensor)")
         self.roi[3].setToolTip("width (0 = full sensor)")
-        self.playback_path = QLineEdit()
-        self.playback_path.setPlaceholderText("movie to play back (store, TIFF, folder)")
-        self.simulated_diameter_nm = float_field(
-            100.0,
-            0.0,
-            10_000.0,
-            decimals=0,
-            suffix="nm",
-            tooltip="diameter of the simulated particles",
+        self.options = CameraOptions()
+        self.options.pixel_size_um.setValue(self.session.conditions.pixel_size_um)
+        self.apply_live = QPushButton("Apply while live")
+        self.apply_live.setToolTip(
+            "change exposure, frame rate, gain and ROI of the running camera (refused while "
+            "recording: the frames of one recording share one set of settings)"
         )
-        # 25 in 256 x 256 px: at 100 fps, 100 nm beads step far less than their spacing
-        self.simulated_particles = int_field(
-            25, 0, 10_000, tooltip="particles in the simulated volume"
-        )
+        self.apply_live.setEnabled(False)
+        self.exposure_aid = ExposureAid()
 
         self.draw_roi = QPushButton("Draw ROI")
         self.draw_roi.setToolTip("draw a rectangle on the image, then press 'Use drawn ROI'")
@@ -121,23 +120,23 @@ class CameraWidget(QWidget):
         )
         self.measurement: Measurement | None = None
 
-        roi_row = QGridLayout()
-        for column, (label, field) in enumerate(zip("yxhw", self.roi, strict=False)):
-            roi_row.addWidget(QLabel(label), 0, 2 * column)
-            roi_row.addWidget(field, 0, 2 * column + 1)
+        roi_row = QGridLayout()  # y x on the first line, h w on the second: fits a narrow dock
+        for index, (label, field) in enumerate(zip("yxhw", self.roi, strict=False)):
+            roi_row.addWidget(QLabel(label), index // 2, 2 * (index % 2))
+            roi_row.addWidget(field, index // 2, 2 * (index % 2) + 1)
         roi_buttons = QHBoxLayout()
         roi_buttons.addWidget(self.draw_roi)
         roi_buttons.addWidget(self.use_roi)
         form = QFormLayout()
         form.addRow("camera", self.backend)
-        form.addRow("simulated size", self.simulated_diameter_nm)
-        form.addRow("simulated particles", self.simulated_particles)
-        form.addRow("playback file", self.playback_path)
+        form.addRow(self.options)
         form.addRow("exposure", self.exposure_ms)
         form.addRow("frame rate", self.fps)
         form.addRow("gain", self.gain)
         form.addRow("ROI (px)", roi_row)
         form.addRow("", roi_buttons)
+        form.addRow("", self.apply_live)
+        form.addRow(self.exposure_aid)
         path_row = QHBoxLayout()
         path_row.addWidget(self.output_path)
         path_row.addWidget(self.browse)
@@ -147,7 +146,7 @@ class CameraWidget(QWidget):
         buttons = QHBoxLayout()
         for button in (self.live, self.snap, self.record):
             buttons.addWidget(button)
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addLayout(form)
         layout.addWidget(self.sample_form)
         layout.addLayout(buttons)
@@ -159,7 +158,16 @@ class CameraWidget(QWidget):
         layout.addWidget(self.message_line)
         layout.addStretch(1)
 
+        self._restore_fields()
         self.backend.currentTextChanged.connect(self._show_backend_fields)
+        self.backend.currentTextChanged.connect(self.check_entries)
+        self.options.changed.connect(self.check_entries)
+        for field in (self.exposure_ms, self.fps, self.gain, *self.roi):
+            field.valueChanged.connect(self.check_entries)
+        self.apply_live.clicked.connect(self.apply_to_live)
+        self.session.exposure_changed.connect(self.exposure_aid.show_stats)
+        self.session.camera_configured.connect(self._on_camera_configured)
+        self.session.conditions_changed.connect(self._on_conditions)
         self.live.clicked.connect(self._on_live_clicked)
         self.snap.clicked.connect(self._on_snap)
         self.record.clicked.connect(self._on_record_clicked)
@@ -173,8 +181,21 @@ class CameraWidget(QWidget):
         self.session.message.connect(self._on_session_message)
         self._show_backend_fields(self.backend.currentText())
         self.check_disk_space()
+        self.check_entries()
 
     # ------------------------------------------------------------------ settings
+    def common_settings(self) -> CameraSettings:
+        """Exposure, frame rate, ROI and gain from the fields (checked, not yet against the
+        sensor)."""
+        fps = self.fps.value()
+        roi = tuple(field.value() for field in self.roi)
+        return CameraSettings(
+            fps=fps,
+            exposure_s=self.exposure_ms.value() / 1e3 or None,
+            roi=roi if roi[2] and roi[3] else None,
+            gain=self.gain.value(),
+        )
+
     def camera_settings(self) -> dict[str, Any]:
         """The settings for :func:`~napari_pynta.cameras.open_camera`, validated.
 
@@ -183,49 +204,106 @@ class CameraWidget(QWidget):
         PyntaInputError
             Naming the refused field.
         """
-        fps = self.fps.value()
-        exposure_s = self.exposure_ms.value() / 1e3 or None
-        roi = tuple(field.value() for field in self.roi)
-        common = CameraSettings(
-            fps=fps,
-            exposure_s=exposure_s,
-            roi=roi if roi[2] and roi[3] else None,
-            gain=self.gain.value(),
-        )
-        settings: dict[str, Any] = {"fps": fps, "exposure_s": exposure_s, "gain": common.gain}
         backend = self.backend.currentText()
+        common = self.common_settings()
+        sensor = SIMULATED_SENSOR if backend == "simulated" else (10**6, 10**6)
+        common = common.validated(sensor)
+        options = self.options.options(backend)
         if backend == "simulated":
-            sensor = SIMULATED_SENSOR
-            common = common.validated(sensor)
-            diameter = self.simulated_diameter_nm.value()
-            if diameter <= 0:
-                raise PyntaInputError(f"simulated size must be > 0 nm, got {diameter:g}")
-            settings.update(
-                shape=sensor,
-                diameter_nm=diameter,
-                n_particles=self.simulated_particles.value(),
-                temperature_c=self.session.conditions.temperature_c,
-                pixel_size_um=self.session.conditions.pixel_size_um,
-            )
-        else:
-            common = common.validated((10**6, 10**6))
+            options["temperature_c"] = self.session.conditions.temperature_c
         if backend == "playback":  # exposure and gain are those of the recording
-            if not self.playback_path.text().strip():
-                raise PyntaInputError("playback file is required for the playback camera")
-            settings = {"fps": fps, "path": self.playback_path.text().strip(), "loop": True}
+            settings: dict[str, Any] = {"fps": common.fps}
+        else:
+            settings = {"fps": common.fps, "exposure_s": common.exposure_s, "gain": common.gain}
         if common.roi is not None:
             settings["roi"] = common.roi
-        return settings
+        return {**settings, **options}
+
+    def check_entries(self) -> bool:
+        """Check every field now (on entry), show what is wrong, save what is right."""
+        try:
+            self.camera_settings()
+        except PyntaInputError as error:
+            self.message_line.show_error(str(error))
+            return False
+        if self.message_line.is_error:
+            self.message_line.clear_message()
+        self._save_fields()
+        pixel = self.options.pixel_size_um.value()
+        if pixel != self.session.conditions.pixel_size_um:
+            self.session.set_conditions(replace(self.session.conditions, pixel_size_um=pixel))
+        return True
 
     def _show_backend_fields(self, backend: str) -> None:
-        form: QFormLayout = self.layout().itemAt(0).layout()
-        for field, wanted in (
-            (self.simulated_diameter_nm, "simulated"),
-            (self.simulated_particles, "simulated"),
-            (self.playback_path, "playback"),
-        ):
-            field.setVisible(backend == wanted)
-            form.labelForField(field).setVisible(backend == wanted)
+        self.options.show_backend(backend)
+
+    # ------------------------------------------------------------------ persistence
+    def _save_fields(self) -> None:
+        persistence.save_camera(
+            {
+                "backend": self.backend.currentText(),
+                "options": self.options.values(),
+                "exposure_ms": self.exposure_ms.value(),
+                "fps": self.fps.value(),
+                "gain": self.gain.value(),
+                "roi": [field.value() for field in self.roi],
+                "record_folder": str(Path(self.output_path.text().strip() or ".").parent),
+            }
+        )
+
+    def _restore_fields(self) -> None:
+        saved = persistence.load_camera()
+        if saved.get("backend") in CAMERAS:
+            self.backend.setCurrentText(saved["backend"])
+        self.options.restore(saved.get("options") or {})
+        for name in ("exposure_ms", "fps", "gain"):
+            if isinstance(saved.get(name), int | float):
+                getattr(self, name).setValue(saved[name])
+        roi = saved.get("roi")
+        if isinstance(roi, list) and len(roi) == 4 and all(isinstance(v, int) for v in roi):
+            for field, value in zip(self.roi, roi, strict=True):
+                field.setValue(value)
+        if isinstance(saved.get("record_folder"), str):
+            self.output_path.setText(str(Path(saved["record_folder"]) / "movie.zarr"))
+        self.options.pixel_size_um.setValue(self.session.conditions.pixel_size_um)
+
+    def _on_conditions(self, conditions: Any) -> None:
+        if self.options.pixel_size_um.isEnabled():
+            self.options.pixel_size_um.blockSignals(True)
+            self.options.pixel_size_um.setValue(conditions.pixel_size_um)
+            self.options.pixel_size_um.blockSignals(False)
+
+    # ------------------------------------------------------------------ live changes
+    def live_settings(self) -> dict[str, Any]:
+        """Exposure, frame rate, ROI (None: full sensor) and gain for the running camera."""
+        common = self.common_settings().validated((10**6, 10**6))
+        return {
+            "fps": common.fps,
+            "exposure_s": common.exposure_s,
+            "roi": common.roi,
+            "gain": common.gain,
+        }
+
+    def apply_to_live(self) -> None:
+        """Send exposure, frame rate, ROI and gain to the running camera (no restart)."""
+        try:
+            settings = self.live_settings()
+            if self.backend.currentText() == "playback":  # the recording fixes them
+                settings = {"fps": settings["fps"], "roi": settings["roi"]}
+            self.session.configure_camera(settings)
+        except PyntaInputError as error:
+            self.message_line.show_error(str(error))
+            return
+        self.message_line.show_info("applying to the running camera…")
+
+    def _on_camera_configured(self, metadata: dict[str, Any]) -> None:
+        camera = metadata.get("camera_settings") or {}
+        roi = camera.get("roi")
+        self.message_line.show_info(
+            f"camera now at {1 / metadata['frame_interval_s']:g} fps, exposure "
+            f"{metadata['exposure_s'] * 1e3:g} ms, gain {camera.get('gain', 1):g}, ROI "
+            f"{'full sensor' if roi is None else 'y={} x={} h={} w={}'.format(*roi)}"
+        )
 
     def _use_drawn_roi(self) -> None:
         roi = self.session.link.roi_from_shapes()
@@ -352,8 +430,9 @@ class CameraWidget(QWidget):
         self.live.setEnabled(state != "stopping")
         if not running:
             self.record.setChecked(False)
-        for field in (self.backend, self.exposure_ms, self.fps, self.gain, *self.roi):
-            field.setEnabled(state == "idle")
+        self.backend.setEnabled(state == "idle")
+        self.options.setEnabled(state == "idle")
+        self.apply_live.setEnabled(state == "running")
         if state == "idle":
             self.status_line.setText("idle")
 
@@ -376,6 +455,7 @@ class CameraWidget(QWidget):
                 f"recording stopped: {'; '.join(status.errors) or 'see log'}"
             )
         self._was_recording = status.recording
+        self.apply_live.setEnabled(not status.recording and self.session.live_state == "running")
         if status.dead_workers:
             self.message_line.show_error(f"workers died: {', '.join(status.dead_workers)}")
 

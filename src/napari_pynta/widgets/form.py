@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QDoubleSpinBox, QLabel, QSpinBox, QWidget
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_pynta.parameters import Setting
 
@@ -68,6 +76,20 @@ def setting_field(
     return float_field(
         value, -1e9, 1e9, decimals=decimals, step=step, suffix=setting.unit, tooltip=tooltip
     )
+
+
+def scrolling_layout(widget: QWidget) -> QVBoxLayout:
+    """The layout of a dock widget whose content scrolls: a tall form then never makes the
+    window taller than the screen or squeezes the canvas (napari's dock keeps ``widget``)."""
+    content = QWidget()
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(content)
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(scroll)
+    return QVBoxLayout(content)
 
 
 class MessageLine(QLabel):

@@ -82,7 +82,7 @@ def save_results(store_path: str | Path, result: Any) -> str:
 
 
 class AnalysisCancelled(Exception):
-    """Raised inside the analysis when the viewer that asked for it has closed."""
+    """Raised inside the analysis when it was cancelled or the viewer that asked for it closed."""
 
 
 def analyze_movie(
@@ -103,8 +103,9 @@ def analyze_movie(
     tracking, conditions
         The Tracking and Sizes widget settings.
     should_stop : callable
-        Polled at every progress report; when it returns True the analysis ends with
-        :class:`AnalysisCancelled` (the viewer closed) and nothing is saved.
+        Polled at every progress report (every 16 frames) and before saving; when it returns
+        True the analysis ends with :class:`AnalysisCancelled` (Cancel pressed, or the viewer
+        closed) and nothing is saved.
 
     Returns
     -------
@@ -121,9 +122,11 @@ def analyze_movie(
 
         def report(done: int, total: int) -> None:
             if should_stop():
-                raise AnalysisCancelled("the viewer was closed")
+                raise AnalysisCancelled("the analysis was cancelled")
             bar.update(done - bar.n)
 
         result = analyze(movie, params, progress=report)
+    if should_stop():  # cancelled during linking or sizing: the store stays as it was
+        raise AnalysisCancelled("the analysis was cancelled")
     saved_to = save_results(movie.store.path, result) if movie.store is not None else None
     return AnalysisOutcome(result=result, saved_to=saved_to)

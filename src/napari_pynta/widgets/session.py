@@ -26,9 +26,11 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication
 
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.exposure import exposure_stats
 from napari_pynta.live.config import LiveStatus
 from napari_pynta.sample import validate_sample
-from napari_pynta.widgets.reanalysis import AnalysisOutcome, analyze_movie
+from napari_pynta.widgets import persistence
+from napari_pynta.widgets.reanalysis import AnalysisCancelled, AnalysisOutcome, analyze_movie
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 from napari_pynta.widgets.viewer_link import ViewerLink
 
@@ -40,6 +42,8 @@ TRACKS_REDRAW_INTERVAL_S = 0.5
 TRACK_WINDOW_FRAMES = 200
 #: ``SizeData.source`` of the live pipeline's sizes
 LIVE_SOURCE = "live"
+#: how often the exposure aid (saturation, intensity histogram) is recomputed (s)
+EXPOSURE_INTERVAL_S = 0.25
 
 _sessions: dict[int, PyntaSession] = {}
 
@@ -128,13 +132,17 @@ class PyntaSession(QObject):
     message = Signal(str, str, str)
     #: the sizing conditions changed (the new SizingConditions)
     conditions_changed = Signal(object)
+    #: exposure aid of the newest live frame (an ExposureStats)
+    exposure_changed = Signal(object)
+    #: the camera settings changed while live (the camera's new store metadata)
+    camera_configured = Signal(object)
 
     def __init__(self, viewer: Any) -> None:
         super().__init__()
         self.viewer = viewer
         self.link = ViewerLink(viewer)
-        self.tracking = TrackingSettings()
-        self.conditions = SizingConditions()
+        self.tracking = persistence.load_tracking()
+        self.conditions = persistence.load_conditions()
         self.live_state = "idle"
         self.pipeline: Any = None
         self.subscriber: Any = None
@@ -149,6 +157,10 @@ class PyntaSession(QObject):
         self._calibrated_minmass: float | None = None
         self._adopt_live_conditions = False
         self._live_offset_px: tuple[int, int] = (0, 0)
+        self._saturation_level: int | None = None
+        self._last_exposure_stats = 0.0
+        self._analysis_cancelled = False
+        self._analysis_worker: Any = None
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self._poll)
@@ -163,6 +175,7 @@ class PyntaSession(QObject):
         """Adopt validated tracking settings and pass them on to a running pipeline."""
         settings.validate()
         previous, self.tracking = self.tracking, settings
+        persistence.save_tracking(settings)
         if self.pipeline is not None and self.live_state == "running":
             if (settings.engine, settings.detection()) != (previous.engine, previous.detection()):
                 self._pipeline_call(
@@ -187,6 +200,7 @@ class PyntaSession(QObject):
     def set_conditions(self, conditions: SizingConditions) -> None:
         """Adopt validated sizing conditions (the Sizes widget re-expresses its diameters)."""
         self.conditions = conditions.validate()
+        persistence.save_conditions(self.conditions)
         self.conditions_changed.emit(self.conditions)
 
     # ------------------------------------------------------------------ live
@@ -279,6 +293,34 @@ class PyntaSession(QObject):
                 ),
             )
 
+    def configure_camera(self, settings: dict[str, Any]) -> None:
+        """Change fps, exposure, ROI or gain of the running camera (worker thread).
+
+        The pipeline refuses during a recording or for values the camera rejects; the reason
+        arrives as a ``live`` error message. On success :attr:`camera_configured` is emitted.
+        """
+        if self.pipeline is None or self.live_state != "running":
+            raise PyntaInputError("start Live before changing the camera while live")
+        self._pipeline_call(
+            "configure_camera",
+            on_done=self._on_camera_configured,
+            on_error=lambda error: self.message.emit("live", "error", f"camera: {error}"),
+            **settings,
+        )
+
+    def _on_camera_configured(self, metadata: dict[str, Any]) -> None:
+        roi = (metadata.get("camera_settings") or {}).get("roi")
+        self._live_offset_px = tuple(roi[:2]) if roi else (0, 0)
+        self._live_conditions = replace(
+            self._live_conditions,
+            frame_interval_s=float(metadata["frame_interval_s"]),
+            exposure_s=float(metadata["exposure_s"]),
+        )
+        self._adopt_live_conditions = True  # show the new timing with the next live sizes
+        self.link.configure_live(self._live_conditions.pixel_size_um, self._live_offset_px)
+        self.link.refresh_live_contrast()
+        self.camera_configured.emit(metadata)
+
     def _pipeline_call(
         self, method: str, *args: Any, on_done: Any = None, on_error: Any = None, **kwargs: Any
     ) -> None:
@@ -328,6 +370,8 @@ class PyntaSession(QObject):
         if self.tracking.minmass == 0:
             self._calibrated_minmass = self.pipeline.config.detection.get("minmass")
         self.subscriber = LiveSubscriber(self.pipeline.endpoints)
+        camera_settings = self.pipeline.camera_metadata.get("camera_settings") or {}
+        self._saturation_level = camera_settings.get("saturation_level")
         self._poll_timer.start()
         self._set_live_state("running")
 
@@ -353,6 +397,7 @@ class PyntaSession(QObject):
         if update.frame is not None:
             self._newest_frame = update.frame
             self.link.show_live_frame(update.frame)
+            self._update_exposure_aid(update.frame)
         localizations = update.localizations
         if "frame" in localizations.columns:  # messages arrived (maybe with no particle found)
             newest = localizations["frame"].max() if len(localizations) else None
@@ -374,6 +419,15 @@ class PyntaSession(QObject):
             self.sizes_changed.emit(SizeData(diameters, summary, measured_with, LIVE_SOURCE))
         for error in update.errors:
             self.message.emit("live", "error", error)
+
+    def _update_exposure_aid(self, frame: np.ndarray) -> None:
+        """Emit the saturated fraction and histogram of the newest frame, a few times a second."""
+        now = time.monotonic()
+        if now - self._last_exposure_stats < EXPOSURE_INTERVAL_S:
+            return
+        self._last_exposure_stats = now
+        level = self._saturation_level or int(np.iinfo(frame.dtype).max)
+        self.exposure_changed.emit(exposure_stats(frame, level))
 
     def _adopt_camera_conditions(self, measured_with: SizingConditions) -> None:
         """Show, once per Live start, the calibration and timing the camera actually used."""
@@ -411,18 +465,34 @@ class PyntaSession(QObject):
         tracking = self.tracking.validate()
         conditions = self.conditions.validate()
         data, info = self.link.movie_of_layer(layer_name)
-        self._run_in_thread(
+        self._analysis_cancelled = False
+        self._analysis_worker = self._run_in_thread(
             analyze_movie,
             data,
             info.get("source"),
             tracking,
             conditions,
-            lambda: self._closed,
+            lambda: self._closed or self._analysis_cancelled,
             on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions),
-            on_error=lambda error: self.message.emit(
-                "analysis", "error", f"analysis failed: {error}"
-            ),
+            on_error=self._on_analysis_failed,
         )
+
+    def cancel_analysis(self) -> None:
+        """Stop the running re-analysis at its next progress report; nothing is saved."""
+        self._analysis_cancelled = True
+
+    @property
+    def analysing(self) -> bool:
+        """True while a re-analysis runs."""
+        return self._analysis_worker is not None and self._analysis_worker in self._workers
+
+    def _on_analysis_failed(self, error: BaseException) -> None:
+        if isinstance(error, AnalysisCancelled):
+            self.message.emit(
+                "analysis", "info", "analysis cancelled; the movie's store is unchanged"
+            )
+        else:
+            self.message.emit("analysis", "error", f"analysis failed: {error}")
 
     def _on_analyzed(
         self, outcome: AnalysisOutcome, name: str, conditions: SizingConditions
@@ -489,7 +559,8 @@ class PyntaSession(QObject):
             if busy:
                 self._pending[latest_only] = (function, args, on_done, on_error)
                 return None
-        worker = create_worker(function, *args, _start_thread=False)
+        # errors go to on_error (a message), not re-raised into the Qt event loop
+        worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True)
         worker._pynta_kind = latest_only
         if on_done is not None:  # results arriving after the viewer closed are dropped
             worker.returned.connect(lambda result: None if self._closed else on_done(result))

@@ -20,14 +20,13 @@ from qtpy.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.physics import KNOWN_SOLVENTS
 from napari_pynta.sizing import size_statistics
-from napari_pynta.widgets.form import MessageLine, float_field
+from napari_pynta.widgets.form import MessageLine, float_field, scrolling_layout
 from napari_pynta.widgets.histogram import SizeHistogramCanvas
 from napari_pynta.widgets.session import SizeData, session_for
 from napari_pynta.widgets.settings import SizingConditions, diameter_factor, rescale_statistics
@@ -144,7 +143,7 @@ class SizesWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.export)
         buttons.addWidget(self.report)
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addLayout(form)
         layout.addWidget(self.message_line)
         layout.addWidget(self.source_label)

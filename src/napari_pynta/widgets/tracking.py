@@ -13,14 +13,13 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QPushButton,
     QSlider,
-    QVBoxLayout,
     QWidget,
 )
 
 from napari_pynta.detect import ENGINES
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.parameters import SETTINGS
-from napari_pynta.widgets.form import MessageLine, setting_field
+from napari_pynta.widgets.form import MessageLine, scrolling_layout, setting_field
 from napari_pynta.widgets.session import session_for
 from napari_pynta.widgets.settings import MAX_LOCATORS, TrackingSettings
 
@@ -77,6 +76,9 @@ class TrackingWidget(QWidget):
         self.frame_slider.setMinimum(0)
         self.preview = QCheckBox("preview detections on this frame")
         self.analyze = QPushButton("Analyze movie")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("stop the analysis; the movie's store stays as it was")
+        self.cancel.setEnabled(False)
         self.message_line = MessageLine()
 
         form = QFormLayout()
@@ -99,9 +101,12 @@ class TrackingWidget(QWidget):
         form.addRow("movie", movie_row)
         form.addRow("frame", self.frame_slider)
         form.addRow("", self.preview)
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         layout.addLayout(form)
-        layout.addWidget(self.analyze)
+        analyze_row = QHBoxLayout()
+        analyze_row.addWidget(self.analyze, 1)
+        analyze_row.addWidget(self.cancel)
+        layout.addLayout(analyze_row)
         layout.addWidget(self.message_line)
         layout.addStretch(1)
 
@@ -123,6 +128,7 @@ class TrackingWidget(QWidget):
         self.frame_slider.valueChanged.connect(self._update_preview)
         self.preview.toggled.connect(self._update_preview)
         self.analyze.clicked.connect(self.run_analysis)
+        self.cancel.clicked.connect(self.cancel_analysis)
         self.session.message.connect(self._on_session_message)
         self.viewer.layers.events.inserted.connect(self.refresh_movies)
         self.viewer.layers.events.removed.connect(self.refresh_movies)
@@ -206,7 +212,15 @@ class TrackingWidget(QWidget):
             self.message_line.show_error(f"refused: {error}")
             return
         self.message_line.show_info(f"analysing {name}…")
+        self.cancel.setEnabled(True)
+
+    def cancel_analysis(self) -> None:
+        """Stop the running analysis within a block of frames; nothing is saved."""
+        self.session.cancel_analysis()
+        self.cancel.setEnabled(False)
+        self.message_line.show_info("cancelling…")
 
     def _on_session_message(self, topic: str, level: str, text: str) -> None:
         if topic == "analysis":
             self.message_line.show(level, text)
+            self.cancel.setEnabled(False)  # the analysis ended (done, failed or cancelled)

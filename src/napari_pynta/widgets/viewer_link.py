@@ -90,6 +90,8 @@ class ViewerLink:
         self.viewer.window.add_dock_widget(widget, name=name, area=area)
 
     # ------------------------------------------------------------------ live layers
+    _refresh_contrast = False
+
     def configure_live(self, pixel_size_um: float, offset_px: tuple[int, int] = (0, 0)) -> None:
         """Scale and origin of the live layers: ``offset_px`` is the camera ROI origin on the
         sensor, so world coordinates stay sensor coordinates whatever the ROI."""
@@ -127,9 +129,17 @@ class ViewerLink:
                 metadata={METADATA_KEY: {"source": "live"}},
             )
             self._keep_on_top(POINTS_NAME, TRACKS_NAME)
+            self.viewer.reset_view()  # a frame of a new shape (first, new ROI) fills the canvas
         else:
             layer.data = frame
+            if self._refresh_contrast:
+                layer.contrast_limits = fixed_contrast_limits(frame)
+        self._refresh_contrast = False
         return True
+
+    def refresh_live_contrast(self) -> None:
+        """Compute the live contrast limits again from the next frame (new exposure or gain)."""
+        self._refresh_contrast = True
 
     def show_live_localizations(self, localizations: pd.DataFrame) -> None:
         """Show the localizations of the newest frame (2-D points, drawn over every frame)."""

@@ -1,0 +1,168 @@
+"""Camera control in the window: live exposure/ROI changes, camera options checked on entry,
+settings kept between sessions, a cancelable re-analysis, and a canvas the frame fills."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_pynta import simulate
+from napari_pynta.cli.gui import dock_pynta_widgets
+from napari_pynta.store import MovieStore
+from napari_pynta.widgets.layer_data import LIVE_IMAGE_NAME
+
+START_TIMEOUT_S = 60.0
+
+
+def displayed_fraction(viewer) -> float:
+    """Fraction of the canvas's smaller side the live frame spans on screen."""
+    layer = viewer.layers[LIVE_IMAGE_NAME]
+    height, width = (n * s for n, s in zip(layer.data.shape, layer.scale, strict=True))
+    canvas = viewer.window._qt_viewer.canvas.native
+    zoom = viewer.camera.zoom
+    return max(height * zoom / canvas.height(), width * zoom / canvas.width())
+
+
+@pytest.mark.slow
+def test_exposure_and_roi_change_while_live_and_are_refused_while_recording(
+    pynta, wait_for, tmp_path
+):
+    viewer, widgets = pynta
+    viewer.window._qt_window.resize(1600, 1000)
+    camera = widgets["Camera"]
+    session = camera.session
+    camera.live.click()
+    wait_for(lambda: LIVE_IMAGE_NAME in viewer.layers, START_TIMEOUT_S, "live frames")
+    wait_for(lambda: camera.apply_live.isEnabled(), 10, "Apply while live")
+    # the first frame fills the canvas instead of sitting in a corner as a thumbnail
+    assert displayed_fraction(viewer) > 0.8
+    # the canvas keeps at least half of a 1600 x 1000 window next to the docks
+    assert viewer.window._qt_viewer.canvas.native.width() >= 800
+    # the exposure aid follows the live frames
+    wait_for(lambda: camera.exposure_aid.stats is not None, 10, "the exposure aid")
+    assert camera.exposure_aid.saturation_label.text().startswith("saturated:")
+    assert camera.exposure_aid.stats.counts.sum() == 256 * 256
+
+    camera.exposure_ms.setValue(2.0)
+    for field, value in zip(camera.roi, (32, 48, 128, 160), strict=True):
+        field.setValue(value)
+    camera.apply_live.click()
+    wait_for(lambda: "camera now at" in camera.message_line.text(), 30, "the camera's answer")
+    wait_for(
+        lambda: viewer.layers[LIVE_IMAGE_NAME].data.shape == (128, 160),
+        20,
+        "frames of the new ROI",
+    )
+    assert session.live_state == "running"  # changed without restarting the pipeline
+    metadata = session.pipeline.camera_metadata
+    assert metadata["exposure_s"] == pytest.approx(0.002)
+    assert metadata["camera_settings"]["roi"] == [32, 48, 128, 160]
+    pixel = session.conditions.pixel_size_um
+    assert tuple(viewer.layers[LIVE_IMAGE_NAME].translate) == pytest.approx(
+        (32 * pixel, 48 * pixel)
+    )
+    assert "exposure 2 ms" in camera.message_line.text()
+
+    # during a recording the camera settings are refused with a message
+    camera.output_path.setText(str(tmp_path / "rec.zarr"))
+    camera.record.click()
+    wait_for(lambda: session.pipeline.status().recording, 20, "the recording")
+    session.configure_camera({"gain": 2.0})
+    wait_for(lambda: "during a recording" in camera.message_line.text(), 20, "the refusal")
+    camera.record.click()
+    camera.live.click()
+    wait_for(lambda: session.live_state == "idle", 30, "Live to stop")
+
+
+def test_camera_options_are_checked_on_entry(pynta, tmp_path):
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    options = camera.options
+    camera.backend.setCurrentText("playback")
+    options.playback_path.setText(str(tmp_path / "missing.zarr"))
+    options.playback_path.editingFinished.emit()
+    assert camera.message_line.is_error and "does not exist" in camera.message_line.text()
+    camera.backend.setCurrentText("micromanager")
+    # only the chosen camera's options are shown (the path fields sit in rows with a browse button)
+    assert not options.mm_config.parentWidget().isHidden()
+    assert options.playback_path.parentWidget().isHidden() and options.basler_serial.isHidden()
+    options.mm_config.setText(str(tmp_path / "none.cfg"))
+    options.mm_config.editingFinished.emit()
+    assert "MM config file" in camera.message_line.text()
+    config = tmp_path / "MMConfig.cfg"
+    config.write_text("# a configuration\n")
+    options.mm_config.setText(str(config))
+    options.mm_config.editingFinished.emit()
+    assert not camera.message_line.is_error
+    assert camera.camera_settings()["config"] == str(config)
+    # the pixel size from the camera pixel and the magnification, used by the camera and Sizes
+    camera.backend.setCurrentText("basler")
+    options.basler_serial.setText("40123456")
+    options.camera_pixel_um.setValue(6.5)
+    options.magnification.setValue(50.0)
+    settings = camera.camera_settings()
+    assert settings["pixel_size_um"] == pytest.approx(0.13)
+    assert settings["serial"] == "40123456" and settings["pixel_format"] == "Mono8"
+    assert camera.session.conditions.pixel_size_um == pytest.approx(0.13)
+    camera.backend.setCurrentText("opencv")
+    options.camera_pixel_um.setValue(0.0)
+    options.pixel_size_um.setValue(0.0)
+    assert camera.message_line.is_error and "pixel size" in camera.message_line.text()
+    options.pixel_size_um.setValue(1.5)
+    options.opencv_device.setText("2")
+    options.opencv_device.editingFinished.emit()
+    assert camera.camera_settings()["device"] == 2 and not camera.message_line.is_error
+
+
+def test_settings_persist_between_sessions(pynta, make_napari_viewer, tmp_path, private_settings):
+    viewer, widgets = pynta
+    camera, tracking, sizes = widgets["Camera"], widgets["Tracking"], widgets["Sizes"]
+    sizes.temperature.setValue(31.5)
+    sizes.temperature.editingFinished.emit()
+    tracking.diameter.setValue(9)
+    camera.backend.setCurrentText("opencv")
+    camera.options.opencv_device.setText("1")
+    camera.options.pixel_size_um.setValue(0.25)
+    camera.output_path.setText(str(tmp_path / "runs" / "movie.zarr"))
+    camera.fps.setValue(60.0)
+    assert (private_settings / "settings.json").is_file()
+    camera.session.shutdown()
+    viewer.close()
+
+    again = dock_pynta_widgets(make_napari_viewer())
+    try:
+        assert again["Sizes"].session.conditions.temperature_c == pytest.approx(31.5)
+        assert again["Sizes"].temperature.value() == pytest.approx(31.5)
+        assert again["Tracking"].diameter.value() == 9
+        restored = again["Camera"]
+        assert restored.backend.currentText() == "opencv"
+        assert restored.options.opencv_device.text() == "1"
+        assert restored.options.pixel_size_um.value() == pytest.approx(0.25)
+        assert restored.fps.value() == pytest.approx(60.0)
+        assert restored.output_path.text() == str(tmp_path / "runs" / "movie.zarr")
+    finally:
+        again["Camera"].session.shutdown()
+
+
+def test_cancel_stops_the_reanalysis_and_leaves_the_store_as_it_was(pynta, wait_for, tmp_path):
+    viewer, widgets = pynta
+    movie = simulate.simulate_movie(
+        600, simulate.SimulationSettings(shape=(256, 256), n_particles=25, seed=2)
+    )
+    path = tmp_path / "long.zarr"
+    with MovieStore.create(path, (256, 256), "uint16", movie.metadata) as store:
+        store.append(movie.frames)
+    before = sorted(p.relative_to(path) for p in path.rglob("*"))
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    finished = []
+    tracking.session.analysis_finished.connect(finished.append)
+    tracking.analyze.click()
+    assert tracking.cancel.isEnabled()
+    tracking.cancel.click()
+    waited = wait_for(lambda: "cancelled" in tracking.message_line.text(), 30, "the cancel")
+    print(f"cancelled after {waited:.2f} s (loaded machine)")
+    tracking.session.wait_idle(30)
+    assert not finished
+    assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
+    with MovieStore.open(path) as store:
+        assert "localizations" not in store.table_names()
