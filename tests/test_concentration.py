@@ -64,6 +64,36 @@ def test_batch_means_error_matches_the_scatter_of_correlated_series():
     assert np.mean(sems) > 3 * naive
 
 
+def test_error_covers_particles_that_stay_longer_than_the_blocks_of_frames():
+    """Stays of ~300 frames in a 400-frame movie: block means see almost no scatter, but the
+    mean count is known only to about mean/sqrt(visits); the error must cover the real scatter."""
+    rng = np.random.default_rng(1)
+    n_frames, mean_count, stay_frames, replicates = 400, 20.0, 300.0, 150
+    means, sems = [], []
+    for _ in range(replicates):
+        # a stationary Poisson occupancy: arrivals at rate mean/stay, exponential stays,
+        # started well before the movie so the first frame is already in equilibrium
+        start = -10 * stay_frames
+        n_arrivals = rng.poisson(mean_count / stay_frames * (n_frames - start))
+        arrive = rng.uniform(start, n_frames, n_arrivals)
+        leave = arrive + rng.exponential(stay_frames, n_arrivals)
+        first, last = np.maximum(np.ceil(arrive), 0), np.minimum(np.floor(leave), n_frames - 1)
+        seen = first <= last
+        frames = [np.arange(a, b + 1) for a, b in zip(first[seen], last[seen], strict=True)]
+        table = pd.DataFrame(
+            {
+                "frame": np.concatenate(frames).astype(int),
+                "particle": np.repeat(np.arange(len(frames)), [len(f) for f in frames]),
+            }
+        )
+        estimate = particles_per_frame(table, n_frames)
+        means.append(estimate.mean)
+        sems.append(estimate.sem)
+    true_scatter = np.std(means, ddof=1)
+    # without the turnover term the batch-means error is about a third of the real scatter
+    assert 0.75 * true_scatter < np.mean(sems) < 1.6 * true_scatter
+
+
 @pytest.fixture(scope="module")
 def movies():
     from napari_pynta.simulate import SimulationSettings, simulate_movie

@@ -525,7 +525,12 @@ def summarize_tracks(
     summary["detection"] = _json_ready(threshold.as_dict()) if threshold is not None else None
     summary["concentration"] = _json_ready(
         concentration.concentration_summary(
-            localizations, n_frames, frame_shape, params.required("pixel_size_um"), params.depth_um
+            localizations,
+            n_frames,
+            frame_shape,
+            params.required("pixel_size_um"),
+            params.depth_um,
+            n_visits=int(tracks["particle"].nunique()) if len(tracks) else None,
         )
     )
     return AnalysisResult(

@@ -35,7 +35,8 @@ class CountEstimate:
     mean : float
         Particles per frame.
     sem : float
-        Standard error of ``mean`` (batch means, accounts for correlated frames).
+        Standard error of ``mean`` (batch means or particle turnover, whichever is larger:
+        see :func:`particles_per_frame`).
     n_frames : int
         Frames counted (frames without particles count as 0).
     """
@@ -89,8 +90,21 @@ class ConcentrationEstimate:
         }
 
 
-def particles_per_frame(table: pd.DataFrame, n_frames: int, first_frame: int = 0) -> CountEstimate:
-    """Mean number of particles per frame, with a batch-means standard error.
+def particles_per_frame(
+    table: pd.DataFrame, n_frames: int, first_frame: int = 0, n_visits: int | None = None
+) -> CountEstimate:
+    """Mean number of particles per frame, with a standard error that covers slow turnover.
+
+    Counts in successive frames are correlated for as long as the same particles stay in view,
+    which in NTA is seconds (a particle leaves the focal layer by diffusing through it). Two
+    errors are computed and the larger is reported:
+
+    - batch means: the spread of the means of :data:`N_BATCHES` blocks of frames (right when
+      the movie is much longer than a particle's stay);
+    - turnover: the particles in view are ``n_visits`` independent arrivals (Poisson), so the
+      mean count is known to ``mean / sqrt(n_visits)`` at best, however many frames were taken
+      (a short movie of long stays has few independent samples, which blocks of frames cannot
+      see).
 
     Parameters
     ----------
@@ -100,6 +114,9 @@ def particles_per_frame(table: pd.DataFrame, n_frames: int, first_frame: int = 0
         Number of frames analysed, including frames where nothing was found.
     first_frame : int
         Number of the first analysed frame.
+    n_visits : int, optional
+        Distinct particle visits (tracks) seen in these frames; default: the number of distinct
+        ``particle`` values of ``table`` when it has that column, else no turnover term.
 
     Returns
     -------
@@ -117,7 +134,12 @@ def particles_per_frame(table: pd.DataFrame, n_frames: int, first_frame: int = 0
             f"frame numbers must lie in {first_frame}..{first_frame + n_frames - 1}"
         )
     counts = np.bincount(index, minlength=n_frames).astype(float)
-    return CountEstimate(mean=float(counts.mean()), sem=_batch_means_sem(counts), n_frames=n_frames)
+    if n_visits is None and "particle" in table.columns:
+        n_visits = int(table["particle"].nunique())
+    sem = _batch_means_sem(counts)
+    if n_visits:
+        sem = max(sem, float(counts.mean()) / math.sqrt(n_visits))
+    return CountEstimate(mean=float(counts.mean()), sem=sem, n_frames=n_frames)
 
 
 def _batch_means_sem(counts: np.ndarray) -> float:
@@ -202,6 +224,7 @@ def concentration_summary(
     frame_shape: tuple[int, int] | None,
     pixel_size_um: float,
     depth_um: float | None,
+    n_visits: int | None = None,
 ) -> dict:
     """The ``concentration`` entry of an analysis summary.
 
@@ -217,6 +240,9 @@ def concentration_summary(
         Pixel size, µm.
     depth_um : float or None
         Effective depth of the detection volume; None gives particles per frame only.
+    n_visits : int, optional
+        Distinct particle visits (linked tracks) in these frames, for the turnover term of the
+        error (see :func:`particles_per_frame`).
 
     Returns
     -------
@@ -227,7 +253,7 @@ def concentration_summary(
     frames = localizations["frame"] if "frame" in localizations.columns else None
     # live summaries count the frames spanned by the tracks, which need not start at frame 0
     first = 0 if frames is None or frames.empty or frames.max() < n_frames else int(frames.min())
-    counts = particles_per_frame(localizations, n_frames, first_frame=first)
+    counts = particles_per_frame(localizations, n_frames, first_frame=first, n_visits=n_visits)
     entry = {
         "particles_per_frame": counts.mean,
         "particles_per_frame_sem": counts.sem,
