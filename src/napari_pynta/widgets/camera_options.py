@@ -210,7 +210,7 @@ class CameraOptions(QWidget):
                     field.setText(str(value))
                 elif isinstance(field, QComboBox) and field.findText(str(value)) >= 0:
                     field.setCurrentText(str(value))
-                elif hasattr(field, "setValue"):
+                elif field is not None and hasattr(field, "setValue"):
                     field.setValue(value)
             except TypeError:
                 continue
