@@ -72,7 +72,7 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
         assert pipeline.wait_finished(240)
         status = pipeline.stop()
     _assert_store_holds_every_frame(path, status, n)
-    assert status.frames_dropped == 0
+    assert status.frames_dropped == status.frames_lost_by_camera  # 0 unless the camera lost some
     assert status.restarts == {victim: 1} and status.dead_workers == []
     assert any(f"{victim} died" in error for error in status.errors)
     # every frame is either linked or counted as untracked
@@ -212,7 +212,8 @@ def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tm
             context.destroy(linger=0)
         status = pipeline.stop()
     _assert_store_holds_every_frame(path, status, n)
-    assert status.frames_dropped == 0 and status.dead_workers == [] and status.restarts == {}
+    assert status.frames_dropped == status.frames_lost_by_camera  # 0 unless the camera lost some
+    assert status.dead_workers == [] and status.restarts == {}
     assert status.bad_messages > 100
     # logged once per kind, not once per message
     assert sum("bad message" in error for error in status.errors) < 60

@@ -197,7 +197,8 @@ def test_dead_workers_are_reported_and_restarted_without_corrupting_the_recordin
         saved = pipeline.status().frames_saved
         wait_until(lambda: pipeline.status().frames_saved > saved + 20, what="saving again")
         status = pipeline.stop()
-    assert status.frames_dropped == 0 and status.dead_workers == [], status.errors
+    assert status.frames_dropped <= status.frames_lost_by_camera, status.errors
+    assert status.dead_workers == [], status.errors
     with MovieStore.open(path) as store:
         # the replay buffer resent what the killed saver had not written: no gap, no duplicate
         # (but the frames the wall-clock camera lost on a loaded machine, counted apart)

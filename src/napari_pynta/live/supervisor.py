@@ -506,11 +506,10 @@ class LivePipeline:
             workers_alive = {name: self._alive(name) for name in self._processes}
             locators = [n for n in self._locator_names() if workers_alive.get(n)]
             if self._recording_path is not None:  # live estimate until the store is read
-                # seq gaps the saver saw, less those the camera left (counted apart)
-                gaps = int(saver.get("frames_missing", 0)) - int(
-                    acquisition.get("frames_lost_by_camera", 0)
+                # seq gaps the saver saw (the camera's losses included) and refused frames
+                current = int(saver.get("frames_missing", 0)) + int(
+                    acquisition.get("record_refused", 0)
                 )
-                current = max(0, gaps) + int(acquisition.get("record_refused", 0))
                 saved = int(saver.get("frames_saved", 0))
             else:
                 current = 0

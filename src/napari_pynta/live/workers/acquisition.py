@@ -401,6 +401,8 @@ class Acquisition:
                 "computer did not keep up; later losses are counted in frames_lost_by_camera"
             )
         self.counters["frames_lost_by_camera"] += lost
+        if self.recording:  # meant to be recorded, not in the store: dropped, whatever the cause
+            self.counters["recording_frames"] += lost
         if self.to_linker is not None:
             transport.send_json(self.to_linker, "skip", {"skip": gap})
         self.seq += lost
