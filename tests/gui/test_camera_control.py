@@ -3,12 +3,13 @@ settings kept between sessions, a cancelable re-analysis, and a canvas the frame
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from napari_pynta import simulate
 from napari_pynta.cli.gui import dock_pynta_widgets
 from napari_pynta.store import MovieStore
-from napari_pynta.widgets.layer_data import LIVE_IMAGE_NAME
+from napari_pynta.widgets.layer_data import LIVE_IMAGE_NAME, TRACKS_NAME
 
 START_TIMEOUT_S = 60.0
 
@@ -61,6 +62,15 @@ def test_exposure_and_roi_change_while_live_and_are_refused_while_recording(
         (32 * pixel, 48 * pixel)
     )
     assert "exposure 2 ms" in camera.message_line.text()
+
+    # only tracks of the new field of view are drawn (layer data in ROI pixels), never the
+    # full-frame tracks from before the change shifted to the new origin
+    first_new = session.pipeline.camera_settings_from_seq
+    assert first_new > 0
+    wait_for(lambda: TRACKS_NAME in viewer.layers, 30, "tracks in the new ROI")
+    tracks = viewer.layers[TRACKS_NAME].data
+    assert tracks[:, 1].min() >= first_new
+    assert np.all((tracks[:, 2:4] >= -1) & (tracks[:, 2:4] <= np.array([128, 160])))
 
     # during a recording the camera settings are refused with a message
     camera.output_path.setText(str(tmp_path / "rec.zarr"))

@@ -358,6 +358,7 @@ class LivePipeline:
                 frame_shape=report["frame_shape"],
                 dtype=report["dtype"],
                 metadata=report["metadata"],
+                settings_from_seq=int(report.get("from_seq", 0)),
             )
         self.config.camera_settings.update(settings)
         if self.config.track:  # live sizing starts afresh with the new timing
@@ -370,6 +371,12 @@ class LivePipeline:
         """The camera's current store metadata (after start; updated by configure_camera)."""
         with self._lock:
             return dict(self._camera_info.get("metadata", {}))
+
+    @property
+    def camera_settings_from_seq(self) -> int:
+        """The first frame (seq) taken with the current camera settings (0 before any change)."""
+        with self._lock:
+            return int(self._camera_info.get("settings_from_seq", 0))
 
     # ------------------------------------------------------------------ tracking
     def set_locators(self, n: int) -> None:

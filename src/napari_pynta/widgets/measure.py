@@ -18,8 +18,10 @@ class Measurement(QObject):
 
     Each capture is a recording of the live stream (``session.start_recording``) into
     ``folder/capture-<i>.zarr`` with the sample fields plus ``measurement_id``, ``capture_index``
-    and ``n_captures``; ``measurement.json`` lists the captures started so far. The length of a
-    capture is timed on the GUI clock from the moment its recording is requested.
+    and ``n_captures``; ``measurement.json`` lists the captures that started. The steps follow
+    the pipeline, not the request: a capture's time runs from the moment its recording has
+    started, the next one starts once the previous store is complete, and ``finished`` comes
+    after the last store is complete (or once a capture could not start, with the reason).
 
     Signals
     -------
@@ -61,18 +63,21 @@ class Measurement(QObject):
             "frames": None,
             "captures": [],
         }
+        self._running = False
+        self._cancelled = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._end_capture)
 
     @property
     def running(self) -> bool:
-        """True while captures remain to be recorded."""
-        return self._timer.isActive()
+        """True from :meth:`start` until ``finished``."""
+        return self._running
 
     def start(self) -> None:
         """Create the folder and start the first capture."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._running = True
         self._start_capture()
 
     def _start_capture(self) -> None:
@@ -84,24 +89,48 @@ class Measurement(QObject):
             "capture_index": index,
             "n_captures": self.n_captures,
         }
-        self.session.start_recording(str(path), False, sample=sample)
+        self.session.start_recording(
+            str(path),
+            False,
+            sample=sample,
+            on_done=lambda _: self._capture_started(path, index),
+            on_error=lambda error: self._finish(f"capture {index} could not start: {error}"),
+        )
+
+    def _capture_started(self, path: Path, index: int) -> None:
         self.description["captures"].append(path.name)
         write_measurement(self.folder, self.description)
+        if self._cancelled:
+            self.session.stop_recording(on_done=lambda _: self._finish(self._stopped_text()))
+            return
         self.progress.emit(f"capture {index} of {self.n_captures} → {path}")
         self._timer.start(round(1000 * self.seconds))
 
     def _end_capture(self) -> None:
-        self.session.stop_recording()
-        if len(self.description["captures"]) < self.n_captures:
+        self.session.stop_recording(on_done=self._capture_saved)
+
+    def _capture_saved(self, _n_saved: int) -> None:
+        if self._cancelled:
+            self._finish(self._stopped_text())
+        elif len(self.description["captures"]) < self.n_captures:
             self._start_capture()
         else:
-            self.progress.emit(f"measurement of {self.n_captures} captures in {self.folder}")
-            self.finished.emit(str(self.folder))
+            self._finish(f"measurement of {self.n_captures} captures in {self.folder}")
+
+    def _stopped_text(self) -> str:
+        return f"measurement stopped after {len(self.description['captures'])} capture(s)"
+
+    def _finish(self, text: str) -> None:
+        self._running = False
+        self.progress.emit(text)
+        self.finished.emit(str(self.folder))
 
     def cancel(self) -> None:
         """Stop now: the current capture ends, the ones recorded are kept."""
-        if self._timer.isActive():
+        if not self._running or self._cancelled:
+            return
+        self._cancelled = True
+        if self._timer.isActive():  # a capture is recording: end it now
             self._timer.stop()
-            self.session.stop_recording()
-            self.progress.emit(f"measurement stopped after {len(self.description['captures'])}")
-            self.finished.emit(str(self.folder))
+            self._end_capture()
+        # otherwise a capture is starting or being saved: its callback sees the flag

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -148,6 +149,7 @@ class PyntaSession(QObject):
         self.subscriber: Any = None
         self._live_conditions = self.conditions
         self._track_window = TrackWindow()
+        self._first_frame_shown = 0
         self._last_tracks_draw = 0.0
         self._workers: list[Any] = []
         self._closed = False
@@ -259,6 +261,7 @@ class PyntaSession(QObject):
         self.pipeline = LivePipeline(config)
         self.pipeline.events.status.connect(self.status_changed.emit)
         self._track_window.clear()
+        self._first_frame_shown = 0  # frames before it were taken with other camera settings
         self._set_live_state("starting")
         self._pipeline_call("start", on_done=self._on_started, on_error=self._on_start_failed)
 
@@ -271,27 +274,38 @@ class PyntaSession(QObject):
         self._pipeline_call("stop", on_done=self._on_stopped, on_error=self._on_stop_failed)
 
     def start_recording(
-        self, path: str, overwrite: bool = False, sample: dict[str, Any] | None = None
+        self,
+        path: str,
+        overwrite: bool = False,
+        sample: dict[str, Any] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         """Record the running live stream into the new store ``path`` (worker thread).
 
-        ``sample`` (if given) replaces the sample fields stored with the recording.
+        ``sample`` (if given) replaces the sample fields stored with the recording;
+        ``on_done`` is called once the recording has started, ``on_error`` if it could not
+        (default: an error message).
         """
         if self.pipeline is None or self.live_state != "running":
             raise RuntimeError("start Live before recording")
         if sample is not None:
             self.pipeline.config.sample = validate_sample(sample)
-        self._pipeline_call("start_recording", path, overwrite)
+        self._pipeline_call("start_recording", path, overwrite, on_done=on_done, on_error=on_error)
 
-    def stop_recording(self) -> None:
-        """Stop recording; the saver finishes writing in a worker thread."""
+    def stop_recording(self, on_done: Callable[[int], None] | None = None) -> None:
+        """Stop recording; the saver finishes writing in a worker thread.
+
+        ``on_done(frames_saved)`` is called once the store is complete.
+        """
         if self.pipeline is not None and self.live_state == "running":
-            self._pipeline_call(
-                "stop_recording",
-                on_done=lambda n: self.message.emit(
-                    "live", "info", f"recording stopped: {n} frames saved"
-                ),
-            )
+
+            def stopped(n_saved: int) -> None:
+                self.message.emit("live", "info", f"recording stopped: {n_saved} frames saved")
+                if on_done is not None:
+                    on_done(n_saved)
+
+            self._pipeline_call("stop_recording", on_done=stopped)
 
     def configure_camera(self, settings: dict[str, Any]) -> None:
         """Change fps, exposure, ROI or gain of the running camera (worker thread).
@@ -317,6 +331,12 @@ class PyntaSession(QObject):
             exposure_s=float(metadata["exposure_s"]),
         )
         self._adopt_live_conditions = True  # show the new timing with the next live sizes
+        # the linker starts new tracks after a camera change; the old ones were measured in the
+        # old ROI and would be drawn shifted by the new origin (also those still in flight)
+        if self.pipeline is not None:
+            self._first_frame_shown = self.pipeline.camera_settings_from_seq
+        self._track_window.clear()
+        self.link.clear_live_layers()
         self.link.configure_live(self._live_conditions.pixel_size_um, self._live_offset_px)
         self.link.refresh_live_contrast()
         self.camera_configured.emit(metadata)
@@ -400,9 +420,11 @@ class PyntaSession(QObject):
             self._update_exposure_aid(update.frame)
         localizations = update.localizations
         if "frame" in localizations.columns:  # messages arrived (maybe with no particle found)
+            localizations = localizations[localizations["frame"] >= self._first_frame_shown]
             newest = localizations["frame"].max() if len(localizations) else None
             self.link.show_live_localizations(localizations[localizations["frame"] == newest])
-        self._track_window.add(update.tracks)
+        if len(update.tracks):
+            self._track_window.add(update.tracks[update.tracks["frame"] >= self._first_frame_shown])
         now = time.monotonic()
         if now - self._last_tracks_draw >= TRACKS_REDRAW_INTERVAL_S:
             self._last_tracks_draw = now
