@@ -205,11 +205,7 @@ class LivePipeline:
             return self.status()
         if self._recording_path is not None:
             self.stop_recording()
-        with self._lock:
-            self._stopping = True
-            self._wake.set()
-            names = list(self._processes)
-            self._expected_exit.update(names)
+        names = self._begin_shutdown()
         for name in names:
             if self._alive(name):
                 self._command(name, Command.STOP)
@@ -226,15 +222,20 @@ class LivePipeline:
         """
         if not self._started or self._context is None:
             return self.status()
+        names = self._begin_shutdown()
+        for name in names:
+            if self._alive(name):
+                self._processes[name].terminate()
+        return self._shut_down(names)
+
+    def _begin_shutdown(self) -> list[str]:
+        """Mark the pipeline as stopping and every process as expected to exit; their names."""
         with self._lock:
             self._stopping = True
             self._wake.set()
             names = list(self._processes)
             self._expected_exit.update(names)
-        for name in names:
-            if self._alive(name):
-                self._processes[name].terminate()
-        return self._shut_down(names)
+        return names
 
     def _shut_down(self, names: list[str]) -> LiveStatus:
         """End the processes still running, close the sockets; the final status."""
