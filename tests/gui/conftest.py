@@ -29,6 +29,17 @@ def private_settings(tmp_path_factory, monkeypatch):
     return directory
 
 
+@pytest.fixture(autouse=True)
+def private_napari_settings(monkeypatch):
+    """napari's settings (reader preferences...) live in memory only: a test never reads or
+    changes the preferences of the user running it."""
+    from napari import settings
+
+    fresh = settings.NapariSettings(config_path=None)
+    monkeypatch.setattr(settings, "_SETTINGS", fresh)
+    return fresh
+
+
 @pytest.fixture
 def pynta(make_napari_viewer):
     """``(viewer, widgets)``, widgets by name: Camera, Tracking, Sizes (docked as `pynta` does)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import napari
 
 from napari_pynta import cli
@@ -9,7 +11,7 @@ from napari_pynta.widgets.session import PyntaSession
 
 
 def test_pynta_without_arguments_docks_the_widgets_and_starts_the_simulated_camera(
-    monkeypatch, qtbot
+    monkeypatch, qtbot, private_napari_settings
 ):
     started, seen = [], {}
     monkeypatch.setattr(
@@ -27,6 +29,9 @@ def test_pynta_without_arguments_docks_the_widgets_and_starts_the_simulated_came
     monkeypatch.setattr(napari, "run", fake_run)
     assert cli.main([]) == 0
     assert seen["title"] == "PyNTA"
+    # videos and zarr folders open with PyNTA without napari asking (no preference set before)
+    preferences = private_napari_settings.plugins.extension2reader
+    assert preferences["*.avi"] == preferences["*.zarr" + os.sep] == "napari-pynta"
     assert [name for name in seen["docks"] if "napari-pynta" in name] == [
         "Camera (napari-pynta)",
         "Sizes (napari-pynta)",

@@ -94,8 +94,9 @@ def test_plain_tiff_is_left_to_napari_without_a_choice(make_napari_viewer, tmp_p
     frames = np.arange(5 * 8 * 9, dtype=np.uint16).reshape(5, 8, 9)
     tifffile.imwrite(tmp_path / "movie.tif", frames, photometric="minisblack")
     viewer = make_napari_viewer()
-    # no plugin named: napari would refuse to guess if two readers claimed *.tif
-    (image,) = viewer.open(str(tmp_path / "movie.tif"))
+    # plugin=None, as File > Open: napari would refuse to guess if two readers claimed *.tif
+    # (viewer.open's default plugin is napari's own, which would prove nothing)
+    (image,) = viewer.open(str(tmp_path / "movie.tif"), plugin=None)
     np.testing.assert_array_equal(np.asarray(image.data), frames)
     assert "pynta" not in image.metadata
 
@@ -146,3 +147,48 @@ def test_sample_is_the_simulated_movie_with_its_ground_truth(make_napari_viewer)
     np.testing.assert_allclose(truth, 100.0)
     background = np.median(layer.data[0])
     assert layer.data[0].max() > background + 100  # particles stand out of the background
+
+
+def test_avi_and_pynta_store_open_without_a_reader_question_once_pynta_is_preferred(
+    make_napari_viewer, tmp_path, store_with_results, private_napari_settings, monkeypatch
+):
+    pytest.importorskip("imageio_ffmpeg")
+    import napari._qt.qt_viewer
+    from foreign_files import write_avi
+    from napari.errors import MultipleReaderError
+
+    from napari_pynta.widgets.reader_preference import PREFERRED_PATTERNS, prefer_pynta_reader
+
+    store, store_frames, _ = store_with_results
+    frames = np.random.default_rng(2).integers(0, 255, (6, 16, 20), dtype=np.uint8)
+    avi = write_avi(tmp_path / "capture.avi", frames, 30.0)
+    viewer = make_napari_viewer()
+    # why napari asked: its built-in reader also claims videos and every folder (plugin=None is
+    # what File > Open and drag-and-drop use; viewer.open's default plugin is napari's own)
+    for path in (avi, store):
+        with pytest.raises(MultipleReaderError):
+            viewer.open(str(path), plugin=None)
+    assert prefer_pynta_reader() == list(PREFERRED_PATTERNS)  # what `pynta` does at start
+
+    def no_dialog(*args, **kwargs):
+        pytest.fail(f"napari asked which reader to use for {args[0]}")
+
+    monkeypatch.setattr(napari._qt.qt_viewer, "handle_gui_reading", no_dialog)
+    qt_viewer = viewer.window._qt_viewer
+    qt_viewer._qt_open([str(avi)], stack=False)  # File > Open, as the GUI does it
+    (video,) = viewer.layers
+    np.testing.assert_array_equal(np.asarray(video.data), frames)
+    assert video.metadata["pynta"]["movie_metadata"]["frame_interval_s"] == pytest.approx(1 / 30)
+    qt_viewer._qt_open([str(store)], stack=False)
+    image, points, tracks = viewer.layers[1:]
+    np.testing.assert_array_equal(np.asarray(image.data), store_frames)
+    assert [type(layer).__name__ for layer in (points, tracks)] == ["Points", "Tracks"]
+    # a user's own choice wins, and a preference removed by the user is not put back
+    preferences = private_napari_settings.plugins
+    preferences.extension2reader = {"*.avi": "napari"}
+    assert prefer_pynta_reader() == []
+    assert preferences.extension2reader == {"*.avi": "napari"}
+    # plain TIFFs stay napari's, without a question
+    tifffile.imwrite(tmp_path / "plain.tif", frames, photometric="minisblack")
+    qt_viewer._qt_open([str(tmp_path / "plain.tif")], stack=False)
+    assert "pynta" not in viewer.layers[-1].metadata

@@ -58,6 +58,9 @@ def dock_pynta_widgets(viewer: Any) -> dict[str, Any]:
 def launch_gui() -> int:
     """Open napari titled PyNTA with the widgets docked and the simulated camera streaming.
 
+    PyNTA becomes napari's preferred reader for videos and zarr folders where the user has no
+    preference (:func:`~napari_pynta.widgets.reader_preference.prefer_pynta_reader`).
+
     Returns
     -------
     int
@@ -75,6 +78,9 @@ def launch_gui() -> int:
     prefer_pyqt6()
     import napari
 
+    from napari_pynta.widgets.reader_preference import prefer_pynta_reader
+
+    prefer_pynta_reader()  # videos and zarr folders open with PyNTA without a question
     viewer = napari.Viewer(title="PyNTA")
     widgets = dock_pynta_widgets(viewer)
     camera = widgets["Camera"]
