@@ -145,3 +145,24 @@ def test_a_search_range_too_large_for_the_density_is_reported():
     ]
     with pytest.raises(PyntaInputError, match="too large for the particle density"):
         link_features(pd.concat(frames), 30.0)
+
+
+def test_the_live_linker_step_links_like_the_offline_analysis(noisy_truth):
+    from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
+    from napari_pynta.live.workers.linker import link_frame
+
+    rng = np.random.default_rng(1)
+    localizations = noisy_truth[["frame", "y", "x"]].copy()
+    for name in LOCALIZATION_COLUMNS[3:]:  # the other columns travel with the positions
+        localizations[name] = rng.random(len(localizations))
+    localizations = localizations[~localizations["frame"].isin([40, 41, 97])]  # lost frames
+    offline = link_features(localizations, 6.0, memory=3)
+    linker = StreamingLinker(6.0, memory=3)
+    live = [
+        pd.DataFrame(link_frame(linker, frame.reset_index(drop=True), int(number)))
+        for number, frame in localizations.groupby("frame")
+    ]
+    live = pd.concat(live, ignore_index=True)
+    assert list(live.columns) == [*LOCALIZATION_COLUMNS, "particle"]
+    assert offline["particle"].nunique() > 25  # particles come and go: many tracks to agree on
+    pd.testing.assert_frame_equal(live, offline[list(live.columns)])

@@ -65,9 +65,33 @@ class StreamingLinker:
             A copy of ``features`` with an int64 ``particle`` column.
         """
         frame = self._frame_number(features, frame)
-        coords = (
-            features[["y", "x"]].to_numpy(dtype=np.float64) if len(features) else np.empty((0, 2))
-        )
+        if len(features):
+            coords = np.column_stack(
+                (features["y"].to_numpy(np.float64), features["x"].to_numpy(np.float64))
+            )
+        else:
+            coords = np.empty((0, 2))
+        linked = features.copy()
+        linked["particle"] = self.link(coords, frame)
+        return linked
+
+    def link(self, coords: np.ndarray, frame: int) -> np.ndarray:
+        """Link the positions of one frame (the core of :meth:`add`, without tables).
+
+        Parameters
+        ----------
+        coords : ndarray (n, 2)
+            ``y, x`` positions (pixels) of the frame's features.
+        frame : int
+            Frame number, larger than the last one linked.
+
+        Returns
+        -------
+        ndarray of int64
+            The particle id of each position, in the order given.
+        """
+        frame = self._check_order(require_int("frame", frame, minimum=0))
+        coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
         if not np.isfinite(coords).all():
             raise PyntaInputError(f"features of frame {frame} have non-finite y/x positions")
         if self._last_frame is None:
@@ -85,28 +109,30 @@ class StreamingLinker:
                     "other; lower the search range"
                 ) from None
         self._last_frame = frame
-        linked = features.copy()
-        linked["particle"] = np.asarray(self._particle_ids(), dtype=np.int64)
-        return linked
+        return np.asarray(self._particle_ids(), dtype=np.int64)
 
     def _frame_number(self, features: pd.DataFrame, frame: int | None) -> int:
         """Work out and check the frame number of ``features``."""
         if not {"y", "x"} <= set(features.columns):
             raise PyntaInputError("features must have columns 'y' and 'x' (pixels)")
         if "frame" in features.columns and len(features):
-            frames = np.unique(features["frame"].to_numpy())
-            if len(frames) != 1:
+            column = features["frame"].to_numpy()
+            if column.min() != column.max():
+                frames = np.unique(column)
                 raise PyntaInputError(
                     f"features must all belong to one frame, got frames {frames[:5].tolist()}"
                 )
-            if frame is not None and int(frames[0]) != frame:
+            if frame is not None and int(column[0]) != frame:
                 raise PyntaInputError(
-                    f"frame={frame} disagrees with the features' frame column ({int(frames[0])})"
+                    f"frame={frame} disagrees with the features' frame column ({int(column[0])})"
                 )
-            frame = int(frames[0])
+            frame = int(column[0])
         if frame is None:
             raise PyntaInputError("frame is required when the features have no 'frame' column")
-        frame = require_int("frame", frame, minimum=0)
+        return self._check_order(require_int("frame", frame, minimum=0))
+
+    def _check_order(self, frame: int) -> int:
+        """``frame`` if it comes after the last frame linked; raises otherwise."""
         if self._last_frame is not None and frame <= self._last_frame:
             raise PyntaInputError(
                 f"frames must be added in increasing order: got frame {frame} after "

@@ -169,20 +169,42 @@ def send_table(
     **extra
         More JSON-serialisable header fields (e.g. ``seq`` of the frame).
     """
-    columns = [np.ascontiguousarray(table[name].to_numpy()) for name in table.columns]
-    for name, values in zip(table.columns, columns, strict=False):
+    columns = {str(name): values.to_numpy() for name, values in table.items()}
+    send_columns(socket, topic, columns, flags, **extra)
+
+
+def send_columns(
+    socket: zmq.Socket, topic: str, columns: dict[str, np.ndarray], flags: int = 0, **extra: Any
+) -> None:
+    """Send a table given as its columns (the message of :func:`send_table`, without pandas).
+
+    Parameters
+    ----------
+    socket : zmq.Socket
+        A PUB or PUSH socket.
+    topic : str
+        :data:`TOPIC_LOCS`, :data:`TOPIC_TRACKS` or :data:`TOPIC_SIZES`.
+    columns : dict of str to ndarray
+        Numeric 1-D arrays of equal length, in column order.
+    flags : int
+        ZeroMQ flags.
+    **extra
+        More JSON-serialisable header fields (e.g. ``seq`` of the frame).
+    """
+    arrays = [np.ascontiguousarray(values) for values in columns.values()]
+    lengths = {len(values) for values in arrays}
+    if len(lengths) > 1:
+        raise ValueError(f"table columns differ in length: {sorted(lengths)}")
+    for name, values in zip(columns, arrays, strict=True):
         if values.dtype.kind not in "biuf":
             raise TypeError(f"table column {name!r} has non-numeric dtype {values.dtype}")
     header = {
         "kind": "table",
-        "n": len(table),
-        "columns": [
-            [str(name), values.dtype.str]
-            for name, values in zip(table.columns, columns, strict=False)
-        ],
+        "n": lengths.pop() if lengths else 0,
+        "columns": [[name, values.dtype.str] for name, values in zip(columns, arrays, strict=True)],
         **extra,
     }
-    socket.send_multipart([topic.encode(), _dumps(header), *columns], flags=flags, copy=False)
+    socket.send_multipart([topic.encode(), _dumps(header), *arrays], flags=flags, copy=False)
 
 
 def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: int = 0) -> None:
