@@ -458,6 +458,7 @@ def summarize_tracks(
     if n_frames is None:
         n_frames = int(tracks["frame"].max() - tracks["frame"].min() + 1) if len(tracks) else 0
     kept = link.filter_tracks(tracks, params.min_track_length)
+    field_px = detectable_field_px(frame_shape, params)
     track_lengths = tracks.groupby("particle").size().to_numpy() if len(tracks) else []
     viscosity = params.resolved_viscosity_pa_s
     # sizes come from the tracks with the common drift removed; the drift is reported
@@ -469,6 +470,7 @@ def summarize_tracks(
         params.required("exposure_s"),
         params.required("temperature_c"),
         viscosity,
+        field_px=field_px,
     )
     ensemble, before_drift = (
         sizing.ensemble_diffusion(
@@ -476,13 +478,14 @@ def summarize_tracks(
             params.required("pixel_size_um"),
             params.required("frame_interval_s"),
             params.required("exposure_s"),
+            field_px=field_px,
         )
         for table in (corrected, kept)
     )
     systematic = sizing.systematic_errors(
         ensemble,
         before_drift_D_um2_s=before_drift.D_um2_s,
-        bright_D_um2_s=_away_from_threshold_D(corrected, params),
+        bright_D_um2_s=_away_from_threshold_D(corrected, params, field_px),
     )
 
     def diameter_of(D: float) -> float:
@@ -517,6 +520,7 @@ def summarize_tracks(
             exposure_s=params.required("exposure_s"),
             temperature_c=params.required("temperature_c"),
             viscosity_pa_s=viscosity,
+            field_px=field_px,
         )
         if len(per_track)
         else None
@@ -552,7 +556,21 @@ NEAR_THRESHOLD_MASS_FACTOR = 2.0
 NEAR_THRESHOLD_MIN_FRACTION = 0.1
 
 
-def _away_from_threshold_D(tracks: pd.DataFrame, params: AnalysisParams) -> float:
+def detectable_field_px(
+    frame_shape: tuple[int, int] | None, params: AnalysisParams
+) -> tuple[float, float] | None:
+    """Height and width (pixels) of the area where particles are detected: the frame less the
+    detector's edge margin of half a feature diameter on each side (None without a frame shape).
+    The sizes weight steps by it (:func:`napari_pynta.sizing.edge_weights`)."""
+    if frame_shape is None:
+        return None
+    margin = 2 * (params.diameter_px // 2)
+    return (float(max(frame_shape[0] - margin, 1)), float(max(frame_shape[1] - margin, 1)))
+
+
+def _away_from_threshold_D(
+    tracks: pd.DataFrame, params: AnalysisParams, field_px: tuple[float, float] | None = None
+) -> float:
     """Covariance D of the tracks whose mean mass is well above ``minmass`` (NaN if too few).
 
     Tracks near the threshold lose their dimmest (most blurred) frames; comparing D with and
@@ -570,6 +588,7 @@ def _away_from_threshold_D(tracks: pd.DataFrame, params: AnalysisParams) -> floa
         params.required("pixel_size_um"),
         params.required("frame_interval_s"),
         params.required("exposure_s"),
+        field_px=field_px,
     ).D_um2_s
 
 

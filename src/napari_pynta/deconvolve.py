@@ -203,6 +203,8 @@ def localization_error_by_brightness(
     frame_interval_s: float,
     exposure_s: float,
     n_classes: int = BRIGHTNESS_CLASSES,
+    *,
+    field_px: tuple[float, float] | None = None,
 ) -> pd.Series:
     """Localization error of every track, pooled over tracks of similar brightness.
 
@@ -221,6 +223,9 @@ def localization_error_by_brightness(
         Pixel size (µm), frame interval (s) and exposure (s).
     n_classes : int
         Largest number of brightness classes.
+    field_px : (float, float), optional
+        Detectable area (height, width; pixels) for the edge weights of
+        :func:`napari_pynta.sizing.track_sums`, as used for the sizes.
 
     Returns
     -------
@@ -229,7 +234,7 @@ def localization_error_by_brightness(
     """
     if int(n_classes) < 1:
         raise PyntaInputError(f"n_classes must be >= 1, got {n_classes}")
-    sums = track_sums(tracks, pixel_size_um)
+    sums = track_sums(tracks, pixel_size_um, field_px=field_px)
     blur = blur_factor(exposure_s, frame_interval_s)
     if "mass" in tracks.columns:
         brightness = tracks.groupby("particle")["mass"].mean().reindex(sums.index).to_numpy()
@@ -893,6 +898,7 @@ def deconvolve_tracks(
     temperature_c: float,
     viscosity_pa_s: float,
     n_bootstrap: int = PEAK_BOOTSTRAP,
+    field_px: tuple[float, float] | None = None,
 ) -> DeconvolvedSizes | None:
     """Deconvolved and log-normal size distributions of the tracks of an analysis.
 
@@ -906,13 +912,17 @@ def deconvolve_tracks(
         Acquisition metadata.
     n_bootstrap : int
         Resamples of the tracks that test the peaks (0: peaks untested).
+    field_px : (float, float), optional
+        Detectable area (height, width; pixels) the per-track table was computed with.
 
     Returns
     -------
     DeconvolvedSizes or None
         None when no track has a usable mean squared step.
     """
-    sigma = localization_error_by_brightness(tracks, pixel_size_um, frame_interval_s, exposure_s)
+    sigma = localization_error_by_brightness(
+        tracks, pixel_size_um, frame_interval_s, exposure_s, field_px=field_px
+    )
     usable = per_track[(per_track["msd1_um2"] > 0) & (per_track["n_steps"] >= 1)]
     if usable.empty:
         return None

@@ -7,11 +7,21 @@ The estimator is the covariance estimator of Vestergaard, Blainey & Flyvbjerg (P
     sigma^2 = R <dx_n^2> + (2R - 1) <dx_n dx_{n+1}>,      R = exposure / (6 dt)
 
 It is unbiased whatever the localization error and the motion blur (D does not depend on R);
-only the localization-error estimate needs the exposure time. Steps are taken between
-consecutive frames only: where a particle was missed (linker memory) the two steps around the gap
-are not used, and neither are the products that involve them. Everything is computed from per-track
-sums (:func:`track_sums`), so per-track values, pooled ensemble values and their leave-one-track-out
-(jackknife) errors all come from the same formulas.
+only the localization-error estimate needs the exposure time.
+
+**Steps across gaps.** Where the linker bridged missed frames (memory), the step across the gap
+(k frames) is used too: the frames a detector misses are those in which a fast particle smeared
+most, so dropping their steps keeps the small motions and sizes small particles too large. With
+exposure <= frame interval a k-frame step has, per axis,
+``E[dx_k^2] = 2 D k dt - 2 c`` with ``c = <dx_n dx_{n+1}> = 2 R D dt - sigma^2`` the same for
+every pair of adjacent steps (they share only the middle frame's exposure and noise). Summed over
+a track's ``N`` steps spanning ``K`` frames::
+
+    D = (sum dx_k^2 + 2 N c) / (2 dt K),     <dx_1^2> = 2 D dt - 2 c  (lag-1 equivalent)
+
+which is the formula above when every step is one frame long (N = K). Everything is computed
+from per-track sums (:func:`track_sums`), so per-track values, pooled ensemble values and their
+leave-one-track-out (jackknife) errors all come from the same formulas.
 """
 
 from __future__ import annotations
@@ -28,6 +38,11 @@ from scipy import stats
 from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.physics import diameter_nm as stokes_einstein_diameter_nm
 
+#: steps spanning up to this many frames enter the estimator (1: consecutive frames only). The
+#: estimator is unbiased with gap steps too (module docstring) and they undo the loss of the
+#: frames a fast particle smeared most, but the linker's links across gaps are often wrong and
+#: short (docs/accuracy.md), so they are left out until linking is reliable there.
+MAX_STEP_FRAMES = 1
 #: lags (in frames) of the mean-squared-displacement fit used as a diagnostic
 MSD_LAGS = (1, 2, 3, 4)
 #: lags of the long-lag MSD fit: beyond the step correlations of compressed video, vibration or
@@ -73,11 +88,14 @@ _SUM_COLUMNS = (
     (
         "n_frames",
         "n_steps",
+        "sum_w",
+        "sum_lag",
         "sum_dy",
         "sum_dx",
         "sum_dy2",
         "sum_dx2",
         "n_pairs",
+        "sum_pair_w",
         "sum_cyy",
         "sum_cxx",
     )
@@ -118,7 +136,39 @@ def _check_tracks(tracks: pd.DataFrame) -> None:
         raise PyntaInputError(f"tracks must have columns {', '.join(missing)}")
 
 
-def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
+def edge_weights(dy_px: np.ndarray, dx_px: np.ndarray, field_px: tuple[float, float]) -> np.ndarray:
+    """Horvitz–Thompson weights that undo the loss of long steps at the edges of the field.
+
+    A step (dy, dx) is seen only when both ends lie in the detectable area (height Ly, width Lx);
+    for particles spread uniformly that happens with probability (1 - |dy|/Ly)(1 - |dx|/Lx), so
+    long steps are under-represented and D comes out low by about sqrt(2/pi)·s/L per axis (s:
+    rms step). Weighting every step by the inverse of that probability removes the bias.
+
+    Parameters
+    ----------
+    dy_px, dx_px : ndarray
+        Steps, pixels.
+    field_px : (float, float)
+        Height and width of the detectable area, pixels.
+
+    Returns
+    -------
+    ndarray
+        Weights >= 1 (NaN for steps longer than the field, which cannot be seen).
+    """
+    height, width = (require_positive("field_px", float(side)) for side in field_px)
+    with np.errstate(divide="ignore"):
+        seen = (1.0 - np.abs(dy_px) / height) * (1.0 - np.abs(dx_px) / width)
+        return np.where(seen > 0, 1.0 / seen, np.nan)
+
+
+def track_sums(
+    tracks: pd.DataFrame,
+    pixel_size_um: float,
+    *,
+    max_step_frames: int = MAX_STEP_FRAMES,
+    field_px: tuple[float, float] | None = None,
+) -> pd.DataFrame:
     """Per-track sums of steps, squared steps, lag-1 step products and squared displacements.
 
     Parameters
@@ -127,13 +177,21 @@ def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
         Linked localizations (``particle, frame, y, x``; positions in pixels).
     pixel_size_um : float
         Pixel size in µm.
+    max_step_frames : int
+        Steps between successive localizations of a track that span up to this many frames are
+        used (1: consecutive frames only; more: also the steps across gaps the linker bridged).
+    field_px : (float, float), optional
+        Height and width (pixels) of the detectable area: steps are weighted by
+        :func:`edge_weights` (None: unweighted).
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by particle; columns ``n_frames``, ``n_steps`` (consecutive-frame steps),
-        ``sum_dy``, ``sum_dx``, ``sum_dy2``, ``sum_dx2`` (µm, µm²), ``n_pairs`` and
-        ``sum_cyy``, ``sum_cxx`` (products of successive steps, µm²), for every lag k in
+        Indexed by particle; columns ``n_frames``, ``n_steps`` (steps used), ``sum_w`` (their
+        summed edge weights; ``n_steps`` without ``field_px``), ``sum_lag`` (weighted frames
+        those steps span), ``sum_dy``, ``sum_dx``, ``sum_dy2``, ``sum_dx2`` (weighted, µm, µm²),
+        ``n_pairs``, ``sum_pair_w`` (their edge weights: all three points inside) and
+        ``sum_cyy``, ``sum_cxx`` (weighted products of adjacent steps, µm²), for every lag k in
         :data:`STEP_CORRELATION_LAGS` ``n_pairs{k}``, ``sum_c{k}`` (products of steps k frames
         apart within an unbroken stretch, y and x summed, µm²), and for every lag in
         :data:`MSD_LAGS` and :data:`LONG_MSD_LAGS` ``n_lag{k}``, ``sum_sq_lag{k}`` (squared 2-D
@@ -152,24 +210,50 @@ def track_sums(tracks: pd.DataFrame, pixel_size_um: float) -> pd.DataFrame:
         return np.bincount(owner[index], weights=values, minlength=n_tracks)
 
     sums = {"n_frames": np.bincount(owner, minlength=n_tracks).astype(np.float64)}
-    # lag-1 steps: rows i -> i+1 of the same track one frame apart
-    step = np.flatnonzero((owner[1:] == owner[:-1]) & (frame[1:] - frame[:-1] == 1))
+    # steps: rows i -> i+1 of the same track, 1..max_step_frames frames apart
+    span = frame[1:] - frame[:-1]
+    step = np.flatnonzero((owner[1:] == owner[:-1]) & (span <= max_step_frames))
     dy, dx = y[step + 1] - y[step], x[step + 1] - x[step]
+    weight = (
+        np.ones(len(step))
+        if field_px is None
+        else edge_weights(dy / pixel_size_um, dx / pixel_size_um, field_px)
+    )
     sums.update(
         n_steps=per_track(step),
-        sum_dy=per_track(step, dy),
-        sum_dx=per_track(step, dx),
-        sum_dy2=per_track(step, dy * dy),
-        sum_dx2=per_track(step, dx * dx),
+        sum_w=per_track(step, weight),
+        sum_lag=per_track(step, weight * span[step]),
+        sum_dy=per_track(step, weight * dy),
+        sum_dx=per_track(step, weight * dx),
+        sum_dy2=per_track(step, weight * dy * dy),
+        sum_dx2=per_track(step, weight * dx * dx),
     )
-    # successive steps share their middle point: step rows i and i+1 both valid
+    # adjacent steps share their middle point (rows i, i+1, i+2 of one track, gaps or not)
     is_step = np.zeros(len(frame), dtype=bool)
     is_step[step] = True
     pair = np.flatnonzero(is_step[:-1] & is_step[1:])
+    # the correlation diagnostics at lags >= 2 use one-frame steps of unbroken stretches only
+    is_step[step[frame[step + 1] - frame[step] != 1]] = False
+    if field_px is None:
+        pair_weight = np.ones(len(pair))
+    else:
+        # a pair is seen when its three points are inside: weight by the span of the three
+        three_y = np.stack([y[pair], y[pair + 1], y[pair + 2]])
+        three_x = np.stack([x[pair], x[pair + 1], x[pair + 2]])
+        pair_weight = edge_weights(
+            np.ptp(three_y, axis=0) / pixel_size_um,
+            np.ptp(three_x, axis=0) / pixel_size_um,
+            field_px,
+        )
     sums.update(
         n_pairs=per_track(pair),
-        sum_cyy=per_track(pair, (y[pair + 1] - y[pair]) * (y[pair + 2] - y[pair + 1])),
-        sum_cxx=per_track(pair, (x[pair + 1] - x[pair]) * (x[pair + 2] - x[pair + 1])),
+        sum_pair_w=per_track(pair, pair_weight),
+        sum_cyy=per_track(
+            pair, pair_weight * (y[pair + 1] - y[pair]) * (y[pair + 2] - y[pair + 1])
+        ),
+        sum_cxx=per_track(
+            pair, pair_weight * (x[pair + 1] - x[pair]) * (x[pair + 2] - x[pair + 1])
+        ),
     )
     for lag in STEP_CORRELATION_LAGS:
         # steps k rows apart with k frames between them: the stretch between them is unbroken
@@ -203,16 +287,24 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _mean_sq_step(sums: pd.DataFrame) -> np.ndarray:
-    """Mean squared lag-1 step per axis, averaged over y and x (µm²)."""
-    return _ratio(
-        sums["sum_dy2"].to_numpy() + sums["sum_dx2"].to_numpy(), 2 * sums["n_steps"].to_numpy()
-    )
+    """Mean squared lag-1 step per axis, averaged over y and x (µm²).
+
+    Steps across gaps (k frames) enter through ``E[dx_k^2] = 2 D k dt - 2 c``: the lag-1
+    equivalent is ``(sum dx_k^2 + 2 N c) / K - 2 c`` (N steps spanning K frames), the plain mean
+    squared step when there are no gaps.
+    """
+    n_steps, n_frames = sums["sum_w"].to_numpy(), sums["sum_lag"].to_numpy()
+    per_axis_sum = 0.5 * (sums["sum_dy2"].to_numpy() + sums["sum_dx2"].to_numpy())
+    product = _mean_step_product(sums)
+    # without a step pair (c unknown) only gap-free tracks have a lag-1 mean squared step
+    product = np.where(np.isfinite(product), product, np.where(n_frames == n_steps, 0.0, np.nan))
+    return _ratio(per_axis_sum + 2 * n_steps * product, n_frames) - 2 * product
 
 
 def _mean_step_product(sums: pd.DataFrame) -> np.ndarray:
     """Mean product of successive steps per axis, averaged over y and x (µm²)."""
     return _ratio(
-        sums["sum_cyy"].to_numpy() + sums["sum_cxx"].to_numpy(), 2 * sums["n_pairs"].to_numpy()
+        sums["sum_cyy"].to_numpy() + sums["sum_cxx"].to_numpy(), 2 * sums["sum_pair_w"].to_numpy()
     )
 
 
@@ -331,6 +423,9 @@ def track_diffusion(
     exposure_s: float,
     temperature_c: float,
     viscosity_pa_s: float,
+    *,
+    max_step_frames: int = MAX_STEP_FRAMES,
+    field_px: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Diffusion coefficient and hydrodynamic diameter of every track.
 
@@ -348,6 +443,10 @@ def track_diffusion(
         Sample temperature, °C.
     viscosity_pa_s : float
         Solvent viscosity, Pa·s.
+    max_step_frames : int
+        Longest step used, in frames (:func:`track_sums`).
+    field_px : (float, float), optional
+        Detectable area (height, width; pixels) for the edge weights (:func:`track_sums`).
 
     Returns
     -------
@@ -359,7 +458,7 @@ def track_diffusion(
     """
     frame_interval_s = require_positive("frame_interval_s", frame_interval_s)
     blur = blur_factor(exposure_s, frame_interval_s)
-    sums = track_sums(tracks, pixel_size_um)
+    sums = track_sums(tracks, pixel_size_um, max_step_frames=max_step_frames, field_px=field_px)
     diffusion = covariance_D(sums, frame_interval_s)
     variance = localization_variance(sums, blur)
     with np.errstate(invalid="ignore"):
@@ -446,6 +545,9 @@ def ensemble_diffusion(
     pixel_size_um: float,
     frame_interval_s: float,
     exposure_s: float | None = None,
+    *,
+    max_step_frames: int = MAX_STEP_FRAMES,
+    field_px: tuple[float, float] | None = None,
 ) -> EnsembleEstimate:
     """Pooled covariance estimate of D over all steps of all tracks, with diagnostics.
 
@@ -459,6 +561,10 @@ def ensemble_diffusion(
         Time between frames, s.
     exposure_s : float, optional
         Exposure time, s; needed only for ``sigma_um`` (NaN without it).
+    max_step_frames : int
+        Longest step used, in frames (:func:`track_sums`).
+    field_px : (float, float), optional
+        Detectable area (height, width; pixels) for the edge weights (:func:`track_sums`).
 
     Returns
     -------
@@ -468,7 +574,7 @@ def ensemble_diffusion(
     """
     frame_interval_s = require_positive("frame_interval_s", frame_interval_s)
     blur = math.nan if exposure_s is None else blur_factor(exposure_s, frame_interval_s)
-    sums = track_sums(tracks, pixel_size_um)
+    sums = track_sums(tracks, pixel_size_um, max_step_frames=max_step_frames, field_px=field_px)
     total = sums.sum().to_frame().T
 
     def one(values: np.ndarray) -> float:
@@ -482,7 +588,7 @@ def ensemble_diffusion(
 
     def drift(axis: str) -> Callable[[pd.DataFrame], np.ndarray]:
         return lambda table: (
-            _ratio(table[f"sum_d{axis}"].to_numpy(), table["n_steps"].to_numpy()) / frame_interval_s
+            _ratio(table[f"sum_d{axis}"].to_numpy(), table["sum_lag"].to_numpy()) / frame_interval_s
         )
 
     def D_long(table: pd.DataFrame) -> np.ndarray:
