@@ -11,6 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from napari_pynta import detect, simulate
+from napari_pynta.detect import fast as fast_engine
 from napari_pynta.detect.fast import COLUMNS, locate_fast
 from napari_pynta.errors import PyntaInputError
 
@@ -108,6 +109,27 @@ def test_features_and_their_properties_equal_trackpys(sim, params):
     ):
         np.testing.assert_allclose(fast[column], reference[column], rtol=rtol, err_msg=column)
     np.testing.assert_allclose(fast["ecc"], reference["ecc"], atol=2e-3)
+
+
+def test_the_percentile_threshold_is_exact_with_or_without_its_histogram(sim, monkeypatch):
+    # the exact percentile needs a histogram pass, skipped when a bound from the level sum
+    # already lets every feature through: both ways must give trackpy's features
+    histograms = []
+    histogram = fast_engine._histogram
+    monkeypatch.setattr(
+        fast_engine, "_histogram", lambda *args: histograms.append(1) or histogram(*args)
+    )
+    counts = {}
+    for percentile in (64, 99.5):
+        fast, reference = both_engines(sim.frames, minmass=100.0, percentile=percentile)
+        assert len(fast) == len(reference)
+        rows, cols = pair_up(fast, reference)
+        np.testing.assert_allclose(
+            fast.iloc[rows][["y", "x"]], reference.iloc[cols][["y", "x"]], atol=2e-3
+        )
+        counts[percentile] = len(fast)
+    assert counts[99.5] < counts[64]  # the threshold removes features at 99.5 %
+    assert 0 < len(histograms) < 2 * len(sim.frames)  # both ways were taken
 
 
 def test_dark_particles_on_a_bright_background_with_invert(sim):

@@ -10,8 +10,9 @@ works on one image in a handful of cache-friendly passes instead of a dozen nump
    zero below ``threshold``;
 2. **local maxima** — pixels equal to the grey dilation of the bandpassed image with the
    largest square inside a circle of diameter ``separation``, brighter than the ``percentile``
-   of the non-zero pixels (computed exactly from a histogram of trackpy's integer rescaling of
-   the bandpassed image), outside trackpy's edge margin;
+   of the non-zero pixels (exactly: from a histogram of trackpy's integer rescaling of the
+   bandpassed image, or not at all when an upper bound from the levels' sum already lets every
+   feature above ``minmass`` through), outside trackpy's edge margin;
 3. **refinement** — iterative centre of mass within the circular mask of radius
    ``diameter // 2``, moving the mask by one pixel while the centroid is more than 0.6 px off
    centre (at most ``max_iterations`` times); characterization of mass, radius of gyration,
@@ -75,13 +76,13 @@ def _fill(dst, value):
 
 
 @njit(cache=True, fastmath=True)
-def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row, pad):
+def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_pad, pad):
     """Write trackpy's bandpass of ``raw`` into ``bp``, one output row at a time.
 
     Gaussian (taps ``gauss``, zero outside the image) minus boxcar (side ``box``, edge rows
     and columns repeated; floored after each axis for integer images as scipy does when it
     writes into the integer dtype), set to 0 below ``threshold`` (itself at least 0). Scratch:
-    ``acc`` (running column sums), ``v_row`` and ``pad`` (a row plus margins). Returns the
+    ``acc`` (running column sums), ``v_pad`` and ``pad`` (a row plus margins). Returns the
     int32 bit pattern of the maximum (``bp_bits`` is ``bp`` viewed as int32).
     """
     ny, nx = raw.shape
@@ -94,6 +95,9 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
     peak_bits = np.int32(0)
     zero = np.float32(0.0)
     threshold = max(threshold, zero)  # trackpy clips the bandpass at 0 when it rescales it
+    zero_row = np.zeros_like(raw[0])  # the Gaussian's rows outside the image
+    _fill(v_pad[:], 0.0)  # zero margins; the vertical pass writes the middle (v_row)
+    v_row = v_pad[lw : lw + nx]
     for x in range(nx):
         acc[x] = 0.0
     for k in range(-rb - 1, rb):  # running column sum, state before output row 0
@@ -108,11 +112,12 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
         for x in range(nx):
             acc[x] += np.float64(add[x]) - np.float64(sub[x])
         body = pad[rb : rb + nx]
-        for x in range(nx):
-            body[x] = np.float32(acc[x]) * inv_box
         if integer_input:
             for x in range(nx):
-                body[x] = math.floor(body[x] + half_step)
+                body[x] = np.floor(np.float32(acc[x]) * inv_box + half_step)
+        else:
+            for x in range(nx):
+                body[x] = np.float32(acc[x]) * inv_box
         _fill(pad[:rb], body[0])
         _fill(pad[rb + nx : rb + nx + rb], body[nx - 1])
         _copy(out[:], pad[:nx])
@@ -122,30 +127,30 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_row
                 out[x] += shifted[x]
         if integer_input:
             for x in range(nx):
-                out[x] = -math.floor(out[x] * inv_box + half_step)
+                out[x] = -np.floor(out[x] * inv_box + half_step)
         else:
             for x in range(nx):
                 out[x] = -out[x] * inv_box
-        # --- Gaussian, vertical (zero outside) then horizontal (zero outside)
+        # --- Gaussian, vertical (zero outside) then horizontal (zero outside, the margins of
+        # v_pad); symmetric kernel: one multiply per pair of taps
         if n_taps > 0:
-            _fill(v_row[:], 0.0)
-            for k in range(n_taps):
-                yy = y + k - lw
-                if 0 <= yy < ny:
-                    w = gauss[k]
-                    src = raw[yy]
-                    for x in range(nx):
-                        v_row[x] += w * np.float32(src[x])
-            _fill(pad[:lw], 0.0)
-            _fill(pad[lw + nx : lw + nx + lw], 0.0)
-            _copy(pad[lw : lw + nx], v_row)
+            w = gauss[lw]
+            centre = raw[y]
+            for x in range(nx):
+                v_row[x] = w * np.float32(centre[x])
+            for k in range(lw):
+                above = raw[y + k - lw] if y + k >= lw else zero_row
+                below = raw[y + lw - k] if y + lw - k < ny else zero_row
+                w = gauss[k]
+                for x in range(nx):
+                    v_row[x] += w * (np.float32(above[x]) + np.float32(below[x]))
             w = gauss[lw]
             for x in range(nx):
                 out[x] += w * v_row[x]
-            for k in range(lw):  # symmetric kernel: one multiply per pair of taps
+            for k in range(lw):
                 w = gauss[k]
-                left = pad[k : k + nx]
-                right = pad[n_taps - 1 - k : n_taps - 1 - k + nx]
+                left = v_pad[k : k + nx]
+                right = v_pad[n_taps - 1 - k : n_taps - 1 - k + nx]
                 for x in range(nx):
                     out[x] += w * (left[x] + right[x])
         else:
@@ -173,7 +178,7 @@ def _scan(
     min_bits,
     half_widths,
     max_iterations,
-    hist,
+    levels,
     cand,
     cand_float,
     ring_h,
@@ -190,14 +195,13 @@ def _scan(
     Per row: local maxima (equal to the maximum of the window ``[p - lo, p + hi]`` on both axes;
     ``doubling`` is scratch for the horizontal maxima),
     outside ``margin``), each refined at once by :func:`_centroid` while its rows are in cache
-    (``cand``: final mask centre; ``cand_float``: y, x, mass, peak value); a histogram of
-    trackpy's integer levels ``floor(bp * scale)``; and running sums of the ``raw`` pixels with
-    no foreground pixel (``bp_bits >= min_bits``) within the circular mask, whose row
-    half-widths are ``half_widths``. Returns (candidates, background pixels, sum, sum of
-    squares).
+    (``cand``: final mask centre; ``cand_float``: y, x, mass, peak value); the number and
+    sum of trackpy's non-zero integer levels ``floor(bp * scale)`` (at most ``levels``); and
+    running sums of the ``raw`` pixels with no foreground pixel (``bp_bits >= min_bits``)
+    within the circular mask, whose row half-widths are ``half_widths``. Returns (candidates,
+    background pixels, sum, sum of squares, non-zero levels, level sum).
     """
     ny, nx = bp.shape
-    levels = hist.shape[0] - 1 - _SPARE_BINS
     r = half_widths.shape[0] // 2
     cap = np.uint8(r + 1)
     lead = max(hi, r)
@@ -208,6 +212,8 @@ def _scan(
     count = 0
     total = 0.0
     total_sq = 0.0
+    level_sum = 0
+    n_nonzero = 0
     _fill(pad_i[:], 0)
     _fill(pad_u[:], 0)
     for y_in in range(ny + lead):
@@ -233,15 +239,12 @@ def _scan(
             ahead = current[span + 1 - width : span + 1 - width + nx]
             for x in range(nx):
                 h[x] = max(current[x], ahead[x])
-            # histogram of trackpy's integer levels floor(bp * scale)
-            row = bp[y_in]
+            # sum and count of trackpy's non-zero integer levels floor(bp * scale)
+            _levels_of_row(bp[y_in], scale, levels, lev)
             for x in range(nx):
-                level = min(np.int32(row[x] * scale), levels)
-                # level 0 (background) goes to one of 16 spare bins so that the increments
-                # below do not queue on a single counter
-                lev[x] = level if level > 0 else levels + 1 + (x & (_SPARE_BINS - 1))
-            for x in range(nx):
-                hist[lev[x]] += 1
+                level = lev[x]
+                level_sum += level
+                n_nonzero += level > 0
             # horizontal distance to the nearest foreground pixel, capped at r + 1
             body = pad_u[r : r + nx]
             for x in range(nx):
@@ -311,7 +314,7 @@ def _scan(
             yy = y + k - r
             if 0 <= yy < ny:
                 src = ring_n[yy % size_n]
-                hw = half_widths[k]
+                hw = np.uint8(half_widths[k])  # a uint8 compare: 64 pixels per instruction
                 for x in range(nx):
                     flags[x] &= src[x] > hw
         src_raw = raw[y]
@@ -321,7 +324,29 @@ def _scan(
             count += b
             total += b * value
             total_sq += b * value * value
-    return n_cand, count, total, total_sq
+    return n_cand, count, total, total_sq, n_nonzero, level_sum
+
+
+@njit(cache=True, fastmath=True)
+def _levels_of_row(row, scale, levels, lev):
+    """trackpy's integer levels ``floor(bp * scale)`` (at most ``levels``) of one row."""
+    for x in range(row.shape[0]):
+        lev[x] = min(np.int32(row[x] * scale), levels)
+
+
+@njit(cache=True)
+def _histogram(bp, scale, levels, hist, lev):
+    """Count the integer levels of the bandpass ``bp`` in ``hist`` (levels + 1 + spare bins)."""
+    hist[:] = 0
+    for y in range(bp.shape[0]):
+        _levels_of_row(bp[y], scale, levels, lev)
+        for x in range(lev.shape[0]):
+            # level 0 (background) goes to one of 16 spare bins so that the increments do not
+            # queue on a single counter
+            level = lev[x]
+            lev[x] = level if level > 0 else levels + 1 + (x & (_SPARE_BINS - 1))
+        for x in range(lev.shape[0]):
+            hist[lev[x]] += 1
 
 
 @njit(cache=True)
@@ -560,7 +585,7 @@ class _Workspace:
         self.bp = np.empty(shape, np.float32)
         self.bp_bits = self.bp.view(np.int32)
         self.acc = np.empty(nx, np.float64)
-        self.v_row = np.empty(nx, np.float32)
+        self.v_pad = np.empty(nx + 2 * lw, np.float32)
         self.pad = np.empty(nx + 2 * max(lw, rb), np.float32)
         self.hist = np.empty(_MAX_LEVELS + 1 + _SPARE_BINS, np.int32)
         # one row per local maximum (at most one per pixel); pages are touched only when used
@@ -741,7 +766,7 @@ def _find_features(
         work.bp,
         work.bp_bits,
         work.acc,
-        work.v_row,
+        work.v_pad,
         work.pad,
     )
     peak = float(np.int32(peak_bits).view(np.float32))
@@ -749,11 +774,9 @@ def _find_features(
         return None
     scale = levels / peak
     margin = max(radius, int(separation) // 2 - 1, smoothing // 2)
-    hist = work.hist[: levels + 1 + _SPARE_BINS]
-    hist.fill(0)
     # trackpy's "non-zero" pixels of the rescaled bandpass are those with floor(bp*scale) >= 1
     min_bits = np.float32(1.0 / scale).view(np.int32)
-    n_cand, n_background, bg_sum, bg_sum_sq = _scan(
+    n_cand, n_background, bg_sum, bg_sum_sq, n_nonzero, level_sum = _scan(
         work.bp,
         work.bp_bits,
         image,
@@ -764,7 +787,7 @@ def _find_features(
         min_bits,
         geometry.half_widths,
         max_iterations,
-        hist,
+        levels,
         work.cand,
         work.cand_float,
         work.ring_h,
@@ -776,9 +799,21 @@ def _find_features(
         work.flags,
         work.lev,
     )
-    level = _percentile_level(hist[: levels + 1], percentile)
-    if not n_cand or math.isnan(level):
+    if not n_cand or not n_nonzero:  # no maxima, or trackpy's percentile is NaN
         return None
+    found = work.cand_float[:n_cand]
+    heavy = found[:, 2] > minmass
+    if not heavy.any():
+        return None
+    # The exact percentile needs a histogram of every pixel's level (a pass over the image).
+    # An upper bound of it from the level sum does when every candidate above minmass is
+    # brighter than the bound: the exact threshold then keeps all of them too.
+    min_peak = (_percentile_level_bound(n_nonzero, level_sum, percentile) + 1) / scale
+    if found[heavy, 3].min() < min_peak:
+        hist = work.hist[: levels + 1 + _SPARE_BINS]
+        _histogram(work.bp, np.float32(scale), levels, hist, work.lev)
+        level = _percentile_level(hist[: levels + 1], percentile)
+        min_peak = (math.floor(level) + 1) / scale
     # trackpy keeps maxima whose integer level floor(bp * scale) exceeds the percentile level.
     # Features at or below minmass are dropped before the duplicate removal, unlike trackpy,
     # with the same result: of two close features the dimmer one goes, so a feature at or
@@ -789,7 +824,7 @@ def _find_features(
         work.cand,
         work.cand_float,
         n_cand,
-        (math.floor(level) + 1) / scale,
+        min_peak,
         minmass,
         radius,
         separation,
@@ -832,6 +867,18 @@ def _as_kernel_image(frame: np.ndarray, invert: bool) -> tuple[np.ndarray, bool,
     elif image.dtype != np.uint16:
         image = image.astype(np.float32, copy=False)  # the kernels compute in float32 anyway
     return np.ascontiguousarray(image), integer_input, levels
+
+
+def _percentile_level_bound(n_nonzero: int, level_sum: int, percentile: float) -> int:
+    """An integer at least the floor of :func:`_percentile_level`, from the levels' sum alone.
+
+    The percentile lies between the sorted non-zero levels ``v[k_lo]`` and ``v[k_hi]``
+    (numpy's interpolation), and ``n - k_hi`` levels are at least ``v[k_hi]``, so
+    ``v[k_hi] <= level_sum // (n - k_hi)`` (levels are non-negative integers).
+    """
+    k_lo = int(math.floor(percentile / 100.0 * (n_nonzero - 1)))
+    k_hi = min(k_lo + 1, n_nonzero - 1)
+    return int(level_sum) // (n_nonzero - k_hi)
 
 
 def _validated_int(name: str, value: Any, minimum: int) -> int:
