@@ -87,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="R",
         help="with --track: stop as soon as the live size is precise to R (relative standard "
-        "error of the ensemble diameter, e.g. 0.02 = 2 %%, judged from 50 tracks on); "
-        "--seconds is the time limit",
+        "error of the deconvolved D50, bootstrap over tracks, e.g. 0.02 = 2 %%, judged from 50 "
+        "tracks on); --seconds is the time limit",
     )
     parser.add_argument(
         "--captures",
@@ -362,13 +362,16 @@ def _precision_stop(args: argparse.Namespace) -> Callable[[LiveStatus], bool] | 
 
 
 def _precision_result(status: LiveStatus, target: float) -> dict[str, Any]:
-    """``relative_se`` of the final live sizes and whether ``--until-precision`` was reached."""
-    from napari_pynta.precision import MIN_TRACKS, relative_se
+    """``d50_relative_se`` of the final live sizes (the criterion), whether ``--until-precision``
+    was reached, and ``relative_se``: the ensemble diameter's relative SE (the former criterion,
+    for information)."""
+    from napari_pynta.precision import MIN_TRACKS, d50_relative_se, relative_se
 
-    value = relative_se(status.size_summary)
+    value = d50_relative_se(status.size_summary)
     return {
         "until_precision": target,
-        "relative_se": value,
+        "d50_relative_se": value,
+        "relative_se": relative_se(status.size_summary),
         "precision_reached": value is not None and value <= target,
         "precision_min_tracks": MIN_TRACKS,
     }
@@ -456,9 +459,9 @@ def format_result(result: dict[str, Any]) -> str:
         )
     if result.get("until_precision") is not None:
         reached = "reached" if result["precision_reached"] else "NOT reached (time limit)"
-        value = result["relative_se"]
+        value = result["d50_relative_se"]
         lines.append(
-            f"  precision {'n/a' if value is None else f'{100 * value:.1f} %'} (target "
+            f"  precision of D50 {'n/a' if value is None else f'{100 * value:.1f} %'} (target "
             f"{100 * result['until_precision']:g} %): {reached}"
         )
     return "\n".join(lines)
