@@ -28,18 +28,26 @@ class AnalysisOutcome:
     saved_to: str | None
 
 
+def tracking_fields(tracking: TrackingSettings) -> dict[str, Any]:
+    """The :class:`~napari_pynta.analysis.AnalysisParams` fields the Tracking widget sets
+    (automatic values as None)."""
+    detection = tracking.detection()
+    return {
+        "engine": tracking.engine,
+        "diameter_px": detection.pop("diameter"),
+        **detection,
+        "search_range_px": tracking.search_range_px or None,
+        "memory": tracking.memory,
+        "min_track_length": tracking.min_track_length,
+    }
+
+
 def analysis_params(tracking: TrackingSettings, conditions: SizingConditions) -> Any:
     """The :class:`~napari_pynta.analysis.AnalysisParams` of the widgets' settings (validated)."""
     from napari_pynta.analysis import AnalysisParams
 
-    detection = tracking.detection()
     params = AnalysisParams(
-        engine=tracking.engine,
-        diameter_px=detection.pop("diameter"),
-        **detection,
-        search_range_px=tracking.search_range_px or None,
-        memory=tracking.memory,
-        min_track_length=tracking.min_track_length,
+        **tracking_fields(tracking),
         pixel_size_um=conditions.pixel_size_um,
         frame_interval_s=conditions.frame_interval_s,
         exposure_s=conditions.exposure_s,
@@ -130,3 +138,57 @@ def analyze_movie(
         raise AnalysisCancelled("the analysis was cancelled")
     saved_to = save_results(movie.store.path, result) if movie.store is not None else None
     return AnalysisOutcome(result=result, saved_to=saved_to)
+
+
+def analyze_measurement_folder(
+    folder: str,
+    tracking: TrackingSettings,
+    depth_um: float | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Any:
+    """Analyse every capture of a measurement folder with a napari progress bar.
+
+    Each capture is analysed under its stored metadata (pixel size, timing, temperature) with
+    the Tracking widget's detection and linking settings and ``depth_um`` (None: no particles
+    per mL), like ``pynta analyze FOLDER --combine [--depth-um Z]``. Nothing is saved into the
+    stores.
+
+    Parameters
+    ----------
+    folder : str
+        The measurement folder.
+    tracking : TrackingSettings
+        Detection and linking settings.
+    depth_um : float or None
+        Depth of the detection volume.
+    should_stop : callable
+        Polled at every progress report; True ends the analysis with
+        :class:`AnalysisCancelled`.
+
+    Returns
+    -------
+    napari_pynta.measurement_analysis.MeasurementAnalysis
+    """
+    from napari.utils import progress
+
+    from napari_pynta.analysis import AnalysisParams
+    from napari_pynta.measurement_analysis import analyze_measurement
+
+    overrides = {**tracking_fields(tracking), "depth_um": depth_um}
+    with progress(total=0, desc="PyNTA measurement") as bar:
+
+        def report(index: int, done: int, total: int) -> None:
+            if should_stop():
+                raise AnalysisCancelled("the analysis was cancelled")
+            bar.total = total
+            bar.set_description(f"PyNTA measurement, capture {index + 1}")
+            bar.update(done - bar.n)
+
+        result = analyze_measurement(
+            folder,
+            lambda movie: AnalysisParams.from_metadata(movie.metadata, **overrides),
+            progress=report,
+        )
+    if should_stop():
+        raise AnalysisCancelled("the analysis was cancelled")
+    return result

@@ -31,7 +31,12 @@ from napari_pynta.exposure import exposure_stats
 from napari_pynta.live.config import LiveStatus
 from napari_pynta.sample import validate_sample
 from napari_pynta.widgets import persistence
-from napari_pynta.widgets.reanalysis import AnalysisCancelled, AnalysisOutcome, analyze_movie
+from napari_pynta.widgets.reanalysis import (
+    AnalysisCancelled,
+    AnalysisOutcome,
+    analyze_measurement_folder,
+    analyze_movie,
+)
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 from napari_pynta.widgets.viewer_link import ViewerLink
 
@@ -497,6 +502,38 @@ class PyntaSession(QObject):
             lambda: self._closed or self._analysis_cancelled,
             on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions),
             on_error=self._on_analysis_failed,
+        )
+
+    def analyze_measurement(
+        self,
+        folder: str,
+        depth_um: float | None,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """Analyse and combine the captures of a measurement folder in a worker thread.
+
+        The Tracking widget's settings apply to every capture, each under its stored
+        conditions (:func:`~napari_pynta.widgets.reanalysis.analyze_measurement_folder`);
+        :meth:`cancel_analysis` stops it. ``on_done`` receives the
+        :class:`~napari_pynta.measurement_analysis.MeasurementAnalysis`, ``on_error`` the error
+        (an :class:`AnalysisCancelled` when cancelled).
+
+        Raises
+        ------
+        PyntaInputError
+            If the tracking settings are invalid (nothing is started).
+        """
+        tracking = self.tracking.validate()
+        self._analysis_cancelled = False
+        self._analysis_worker = self._run_in_thread(
+            analyze_measurement_folder,
+            folder,
+            tracking,
+            depth_um,
+            lambda: self._closed or self._analysis_cancelled,
+            on_done=on_done,
+            on_error=on_error,
         )
 
     def cancel_analysis(self) -> None:

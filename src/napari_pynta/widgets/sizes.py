@@ -28,6 +28,7 @@ from napari_pynta.physics import KNOWN_SOLVENTS
 from napari_pynta.sizing import size_statistics
 from napari_pynta.widgets.form import MessageLine, float_field, scrolling_layout
 from napari_pynta.widgets.histogram import SizeHistogramCanvas
+from napari_pynta.widgets.measurement_view import MeasurementView
 from napari_pynta.widgets.session import SizeData, session_for
 from napari_pynta.widgets.settings import SizingConditions, diameter_factor, rescale_statistics
 
@@ -132,6 +133,7 @@ class SizesWidget(QWidget):
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)
         self.report.setEnabled(False)
         self.message_line = MessageLine()
+        self.measurement = MeasurementView(self.session)
 
         form = QFormLayout()
         form.addRow("temperature", self.temperature)
@@ -143,13 +145,29 @@ class SizesWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.export)
         buttons.addWidget(self.report)
+        self.conditions_box = QWidget()
+        self.conditions_box.setLayout(form)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.buttons_box = QWidget()
+        self.buttons_box.setLayout(buttons)
+        buttons.setContentsMargins(0, 0, 0, 0)
         layout = scrolling_layout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.conditions_box)
         layout.addWidget(self.message_line)
+        layout.addWidget(self.measurement)
         layout.addWidget(self.source_label)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.statistics)
-        layout.addLayout(buttons)
+        layout.addWidget(self.buttons_box)
+        #: what a measurement replaces while it is shown (its diameters ignore these conditions)
+        self.single_movie_widgets = (
+            self.conditions_box,
+            self.source_label,
+            self.canvas,
+            self.statistics,
+            self.buttons_box,
+        )
+        self.measurement.shown.connect(self._show_measurement_mode)
 
         for field in (
             self.temperature,
@@ -166,6 +184,11 @@ class SizesWidget(QWidget):
         self.session.conditions_changed.connect(self._show_conditions)
         self.session.analysis_finished.connect(self._on_analysis_finished)
         self._show_conditions(conditions)
+
+    def _show_measurement_mode(self, measurement: bool) -> None:
+        """Show either a measurement or the single movie/live sizes with their conditions."""
+        for widget in self.single_movie_widgets:
+            widget.setVisible(not measurement)
 
     # ------------------------------------------------------------------ conditions
     def conditions(self) -> SizingConditions:

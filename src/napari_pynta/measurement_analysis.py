@@ -1,0 +1,206 @@
+"""Analyse a measurement folder (replicate captures of one sample) and combine its captures.
+
+The same steps as ``pynta analyze FOLDER --combine``: each capture is analysed with
+:func:`napari_pynta.analysis.analyze` under the parameters ``make_params(movie)`` gives (its stored
+metadata plus the user's detection and linking settings), described with its sample fields
+(:func:`napari_pynta.sample.describe_movie`) and the summaries are combined by
+:func:`napari_pynta.combine.combine_summaries`. The Sizes widget uses it; for the same folder and
+settings its numbers are those of the command line.
+
+Unlike a batch, a measurement is all or nothing: a capture that is missing, unreadable or fails
+to analyse stops it with a message naming that capture, so that a mean ± SE is never quietly
+taken over fewer captures than were recorded; captures recorded with different camera settings
+(:data:`SHARED_SETTINGS`) are refused before any analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.measurement import MEASUREMENT_FILE, capture_paths, is_measurement
+
+#: settings every capture of one measurement must share (temperature may differ: each capture
+#: is sized at its own)
+SHARED_SETTINGS = (
+    "camera",
+    "frame_shape",
+    "pixel_size_um",
+    "frame_interval_s",
+    "exposure_s",
+    "gain",
+    "solvent",
+)
+#: ``progress(capture_index, frames_done, frames_total)``: the capture being analysed (from 0)
+#: and the frames located so far out of all the captures' frames
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class MeasurementAnalysis:
+    """The analysed captures of one measurement and their combination.
+
+    ``results`` are the captures' ``AnalysisResult`` objects in capture order (summaries with
+    their sample attached), ``combined`` is :func:`~napari_pynta.combine.combine_summaries` of
+    them, ``description`` the folder's ``measurement.json``.
+    """
+
+    folder: str
+    captures: list[str]
+    results: list[Any]
+    combined: dict[str, Any]
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+def capture_name(path: str | Path, index: int) -> str:
+    """How messages name capture ``index`` (from 0): ``capture 2 (capture-2.zarr)``."""
+    return f"capture {index + 1} ({Path(path).name})"
+
+
+def open_captures(folder: str | Path) -> list[Any]:
+    """The captures of the measurement in ``folder`` as :class:`~napari_pynta.readers.Movie`.
+
+    Raises
+    ------
+    PyntaInputError
+        When ``folder`` is not a measurement folder.
+    PyntaDataError
+        When ``measurement.json`` is unreadable, a capture is missing or unreadable (named), or
+        the captures were recorded with different settings (:func:`check_same_settings`).
+    """
+    from napari_pynta.readers import is_pynta_store, open_movie
+
+    folder = Path(folder)
+    if not is_measurement(folder):
+        raise PyntaInputError(
+            f"{str(folder)!r} is not a measurement folder: it has no {MEASUREMENT_FILE} "
+            "(choose the folder that Measure or `pynta acquire --captures` wrote)",
+            "measurement",
+        )
+    movies = []
+    for index, path in enumerate(capture_paths(folder)):
+        name = capture_name(path, index)
+        if not Path(path).exists():
+            raise PyntaDataError(f"{name} of {str(folder)!r} is missing")
+        if not is_pynta_store(path):
+            raise PyntaDataError(f"{name} of {str(folder)!r} is not a pynta store")
+        try:
+            movies.append(open_movie(path))
+        except (PyntaDataError, PyntaInputError, OSError, ValueError) as error:
+            raise PyntaDataError(f"{name} of {str(folder)!r} cannot be read: {error}") from None
+    check_same_settings(movies)
+    return movies
+
+
+def recording_settings(movie: Any) -> dict[str, Any]:
+    """The :data:`SHARED_SETTINGS` of one movie (None where unknown)."""
+    metadata = movie.metadata
+    values = {key: metadata.get(key) for key in SHARED_SETTINGS}
+    values["frame_shape"] = tuple(int(n) for n in movie.frames.shape[1:])
+    values["gain"] = (metadata.get("camera_settings") or {}).get("gain")
+    return values
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return bool(a == b)
+
+
+def check_same_settings(movies: list[Any]) -> None:
+    """Refuse captures recorded with different :data:`SHARED_SETTINGS`.
+
+    Raises
+    ------
+    PyntaDataError
+        Naming each differing setting with every capture's value.
+    """
+    settings = [recording_settings(movie) for movie in movies]
+    differing = [
+        key
+        for key in SHARED_SETTINGS
+        if not all(_same(each[key], settings[0][key]) for each in settings)
+    ]
+    if differing:
+        details = "; ".join(
+            f"{key}: "
+            + ", ".join(
+                f"{capture_name(movie.source, index)} {each[key]}"
+                for index, (movie, each) in enumerate(zip(movies, settings, strict=True))
+            )
+            for key in differing
+        )
+        raise PyntaDataError(
+            f"the captures were recorded with different settings and cannot be combined ({details})"
+        )
+
+
+def analyze_measurement(
+    folder: str | Path,
+    make_params: Callable[[Any], Any],
+    *,
+    progress: Progress | None = None,
+    sample_overrides: Mapping[str, Any] | None = None,
+) -> MeasurementAnalysis:
+    """Analyse every capture of a measurement and combine them (mean ± SE across captures).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The measurement folder (``measurement.json`` and one store per capture).
+    make_params : callable
+        ``make_params(movie) -> AnalysisParams`` for each capture (validated here).
+    progress : callable, optional
+        ``progress(capture_index, frames_done, frames_total)``, frames counted over all the
+        captures; an exception it raises (e.g. to cancel) ends the analysis.
+    sample_overrides : mapping, optional
+        Sample fields that replace the stored ones (``pynta analyze --sample/--dilution``).
+
+    Returns
+    -------
+    MeasurementAnalysis
+
+    Raises
+    ------
+    PyntaInputError, PyntaDataError
+        As :func:`open_captures`, or naming the capture whose analysis failed.
+    """
+    import json
+
+    from napari_pynta.analysis import analyze
+    from napari_pynta.combine import combine_summaries
+    from napari_pynta.sample import describe_movie
+
+    movies = open_captures(folder)
+    lengths = [int(movie.frames.shape[0]) for movie in movies]
+    results = []
+    for index, movie in enumerate(movies):
+        name = capture_name(movie.source, index)
+        try:
+            params = make_params(movie)
+            params.validate()
+        except PyntaInputError as error:
+            raise PyntaInputError(f"{name}: {error}", error.field) from None
+
+        def report(done: int, total: int, index: int = index) -> None:
+            if progress is not None:
+                progress(index, sum(lengths[:index]) + done, sum(lengths))
+
+        try:
+            result = analyze(movie, params, progress=report)
+        except (PyntaDataError, PyntaInputError, OSError) as error:
+            raise PyntaDataError(f"{name} could not be analysed: {error}") from None
+        describe_movie(result.summary, movie.metadata, **dict(sample_overrides or {}))
+        results.append(result)
+    description = json.loads((Path(folder) / MEASUREMENT_FILE).read_text(encoding="utf-8"))
+    return MeasurementAnalysis(
+        folder=str(folder),
+        captures=[movie.source for movie in movies],
+        results=results,
+        combined=combine_summaries([result.summary for result in results]),
+        description=description,
+    )
