@@ -23,6 +23,9 @@ class LiveUpdate:
     frame: np.ndarray | None = None
     frame_header: dict[str, Any] | None = None
     localizations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: camera sequence number of every located frame in ``localizations`` (also those in which
+    #: nothing was found), in arrival order
+    located_seqs: list[int] = field(default_factory=list)
     tracks: pd.DataFrame = field(default_factory=pd.DataFrame)
     sizes: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
@@ -103,7 +106,12 @@ class LiveSubscriber:
                     self.bad_messages += 1  # a well-formed message on the wrong topic
                     continue
                 if message.topic == transport.TOPIC_LOCS:
+                    seq = message.header.get("seq")
+                    if not isinstance(seq, int) or isinstance(seq, bool):
+                        self.bad_messages += 1  # localizations must say which frame they are of
+                        continue
                     locs.append(message.data)
+                    update.located_seqs.append(seq)
                 elif message.topic == transport.TOPIC_TRACKS:
                     tracks.append(message.data)
                 elif message.topic == transport.TOPIC_SIZES:
