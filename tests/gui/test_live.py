@@ -4,6 +4,7 @@ workers, Record writes a store the reader re-opens, and closing the viewer ends 
 from __future__ import annotations
 
 import multiprocessing
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +20,16 @@ def n_live_points(viewer) -> int:
     return len(viewer.layers[POINTS_NAME].data) if POINTS_NAME in viewer.layers else 0
 
 
+def fraction_of_circles_on_particles(viewer) -> float:
+    """Share of the drawn localizations that sit on a bright pixel of the drawn frame (a
+    simulated particle), rather than on background noise where the particle was frames ago."""
+    image = np.asarray(viewer.layers[LIVE_IMAGE_NAME].data, dtype=float)
+    y, x = np.round(viewer.layers[POINTS_NAME].data).astype(int).T
+    background = np.median(image)
+    noise = 1.4826 * np.median(np.abs(image - background))
+    return float(np.mean(image[y, x] > background + 4 * noise))
+
+
 @pytest.mark.slow
 def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_path):
     viewer, widgets = pynta
@@ -32,6 +43,14 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
         "live frames and points",
     )
     assert viewer.layers[LIVE_IMAGE_NAME].data.shape == (256, 256)
+    # the circles are drawn over the frame they were found in, however late tracking is
+    on_particles = []
+    for _ in range(5):
+        start = time.monotonic()
+        wait_for(lambda start=start: time.monotonic() - start > 0.3, 5, "0.3 s more of live")
+        if n_live_points(viewer) > 3:
+            on_particles.append(fraction_of_circles_on_particles(viewer))
+    assert on_particles and min(on_particles) > 0.8, on_particles
     wait_for(lambda: " fps" in camera.status_line.text(), 5, "the status line")
 
     # a parameter changed in the GUI reaches the locator processes: nothing is that bright ...
@@ -40,7 +59,7 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
     wait_for(lambda: n_live_points(viewer) == 0, 10, "no localizations above minmass 1e9")
     # ... and back to automatic brings the particles back
     tracking.minmass.setValue(0)
-    wait_for(lambda: n_live_points(viewer) > 5, 10, "localizations again")
+    wait_for(lambda: n_live_points(viewer) > 5, 30, "localizations again")
 
     # record while live
     path = tmp_path / "recording.zarr"

@@ -448,6 +448,11 @@ class CameraWidget(QWidget):
             f"{status.particles_per_frame:.1f} particles/frame · "
             f"untracked {status.frames_untracked}"
             + (f" · latency p95 {latency['p95']:.2f} s" if latency else "")
+            + (
+                f" · circles hidden: detections {self.session.detections_behind} frames behind"
+                if self.session.detections_behind
+                else ""
+            )
         )
         if self._was_recording and not status.recording and self.record.isChecked():
             self.record.setChecked(False)  # the pipeline stopped recording on its own

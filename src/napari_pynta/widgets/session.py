@@ -31,6 +31,7 @@ from napari_pynta.exposure import exposure_stats
 from napari_pynta.live.config import LiveStatus
 from napari_pynta.sample import validate_sample
 from napari_pynta.widgets import persistence
+from napari_pynta.widgets.live_pairing import LivePairing
 from napari_pynta.widgets.reanalysis import (
     AnalysisCancelled,
     AnalysisOutcome,
@@ -161,6 +162,10 @@ class PyntaSession(QObject):
         self._pipeline_lock = threading.Lock()
         self._pending: dict[str, tuple] = {}
         self._newest_frame: np.ndarray | None = None
+        self._pairing = LivePairing()
+        #: frames by which the drawn circles would lag the drawn frame when they are too far
+        #: behind to be drawn (then the frame is drawn without them); 0 when they are drawn
+        self.detections_behind = 0
         self._calibrated_minmass: float | None = None
         self._adopt_live_conditions = False
         self._live_offset_px: tuple[int, int] = (0, 0)
@@ -266,6 +271,7 @@ class PyntaSession(QObject):
         self.pipeline = LivePipeline(config)
         self.pipeline.events.status.connect(self.status_changed.emit)
         self._track_window.clear()
+        self._pairing.reset()
         self._first_frame_shown = 0  # frames before it were taken with other camera settings
         self._set_live_state("starting")
         self._pipeline_call("start", on_done=self._on_started, on_error=self._on_start_failed)
@@ -340,6 +346,7 @@ class PyntaSession(QObject):
         # old ROI and would be drawn shifted by the new origin (also those still in flight)
         if self.pipeline is not None:
             self._first_frame_shown = self.pipeline.camera_settings_from_seq
+        self._pairing.reset()
         self._track_window.clear()
         self.link.clear_live_layers()
         self.link.configure_live(self._live_conditions.pixel_size_um, self._live_offset_px)
@@ -419,15 +426,19 @@ class PyntaSession(QObject):
         if self.subscriber is None:
             return
         update = self.subscriber.poll()
-        if update.frame is not None:
+        now = time.monotonic()
+        if update.frame is not None and update.frame_header is not None:
             self._newest_frame = update.frame
-            self.link.show_live_frame(update.frame)
             self._update_exposure_aid(update.frame)
-        localizations = update.localizations
-        if "frame" in localizations.columns:  # messages arrived (maybe with no particle found)
-            localizations = localizations[localizations["frame"] >= self._first_frame_shown]
-            newest = localizations["frame"].max() if len(localizations) else None
-            self.link.show_live_localizations(localizations[localizations["frame"] == newest])
+            if int(update.frame_header["seq"]) >= self._first_frame_shown:
+                self._pairing.add_frame(int(update.frame_header["seq"]), update.frame, now)
+        if update.located_seqs:
+            by_frame = dict(tuple(update.localizations.groupby("frame")))
+            empty = update.localizations.iloc[:0]
+            for seq in update.located_seqs:
+                if seq >= self._first_frame_shown:
+                    self._pairing.add_localizations(seq, by_frame.get(seq, empty))
+        self._draw_live(now)
         if len(update.tracks):
             self._track_window.add(update.tracks[update.tracks["frame"] >= self._first_frame_shown])
         now = time.monotonic()
@@ -446,6 +457,19 @@ class PyntaSession(QObject):
             self.sizes_changed.emit(SizeData(diameters, summary, measured_with, LIVE_SOURCE))
         for error in update.errors:
             self.message.emit("live", "error", error)
+
+    def _draw_live(self, now: float) -> None:
+        """Draw the newest frame whose localizations have arrived, with exactly those (the
+        circles sit on their particles however far tracking runs behind the camera)."""
+        if not self.link.live_frame_due(now):
+            return
+        drawing = self._pairing.next_drawing(now)
+        if drawing is None:
+            return
+        self.link.show_live_frame(drawing.frame)
+        if drawing.localizations is not None:
+            self.link.show_live_localizations(drawing.localizations)
+        self.detections_behind = drawing.frames_behind
 
     def _update_exposure_aid(self, frame: np.ndarray) -> None:
         """Emit the saturated fraction and histogram of the newest frame, a few times a second."""

@@ -106,16 +106,19 @@ class ViewerLink:
             tracks.scale = (1.0, *self._live_scale)
             tracks.translate = (0.0, *self._live_translate)
 
-    def show_live_frame(self, frame: np.ndarray) -> bool:
-        """Put ``frame`` into the persistent live image layer; False when throttled.
+    def live_frame_due(self, now: float) -> bool:
+        """Whether a new live frame may be drawn at monotonic time ``now`` (the display rate is
+        capped so drawing does not starve the GUI thread)."""
+        return now - self._last_frame_time >= self._min_frame_interval_s
+
+    def show_live_frame(self, frame: np.ndarray) -> None:
+        """Put ``frame`` into the persistent live image layer (callers check
+        :meth:`live_frame_due` first).
 
         The contrast limits are computed from the first frame and then kept, so the display does
         not flicker and no per-frame statistics are computed on the GUI thread.
         """
-        now = time.monotonic()
-        if now - self._last_frame_time < self._min_frame_interval_s:
-            return False
-        self._last_frame_time = now
+        self._last_frame_time = time.monotonic()
         layer = self._layer(LIVE_IMAGE_NAME)
         if layer is None or layer.data.shape != frame.shape:
             if layer is not None:
@@ -135,14 +138,13 @@ class ViewerLink:
             if self._refresh_contrast:
                 layer.contrast_limits = fixed_contrast_limits(frame)
         self._refresh_contrast = False
-        return True
 
     def refresh_live_contrast(self) -> None:
         """Compute the live contrast limits again from the next frame (new exposure or gain)."""
         self._refresh_contrast = True
 
     def show_live_localizations(self, localizations: pd.DataFrame) -> None:
-        """Show the localizations of the newest frame (2-D points, drawn over every frame)."""
+        """Show the localizations of the drawn frame (2-D points over the live image)."""
         data = points_data(localizations, with_frame=False)
         layer = self._layer(POINTS_NAME)
         if layer is None:
