@@ -79,7 +79,7 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
         30,
         "live deconvolved sizes",
     )
-    assert sizes.canvas.history_axes is not None and sizes.history
+    assert sizes.canvas.convergence_axes is not None and sizes.current_convergence()
     truth = camera.options.simulated_diameter_nm.value()
     assert 0.7 * truth < sizes.current_deconvolved()["d50"] < 1.4 * truth  # early, few tracks
     assert sizes.statistics.item(9, 0).text() != "–"  # ensemble

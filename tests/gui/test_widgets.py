@@ -107,7 +107,7 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     }
     summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved, "concentration": concentration}
     sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
-    shown, ensemble, _ = sizes.current_diameters()
+    shown, ensemble = sizes.current_diameters()
     np.testing.assert_allclose(shown, diameters)
     assert sizes.statistics.item(0, 0).text() == "5"
     assert sizes.statistics.item(5, 1).text() == "100"  # deconvolved D50
@@ -115,7 +115,7 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     sizes.temperature.setValue(37.0)
     # d = kT / (3 pi eta D) at fixed D
     expected = (37.0 + 273.15) / (22.0 + 273.15) * WATER_MPA_S[22.0] / WATER_MPA_S[37.0]
-    shown, ensemble, _ = sizes.current_diameters()
+    shown, ensemble = sizes.current_diameters()
     np.testing.assert_allclose(shown / diameters, expected, rtol=2e-4)
     assert ensemble == pytest.approx(105.0 * expected, rel=2e-4)
     assert sizes.statistics.item(5, 0).text() == f"{np.percentile(shown, 50):.0f}"  # D50 row
@@ -129,7 +129,7 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     assert scaled["span"] == deconvolved["span"] and scaled["peak_fractions"] == [0.9, 0.1]
     assert sizes.statistics.item(5, 1).text() == f"{100.0 * expected:.0f}"
     sizes.pixel_size.setValue(0.2)  # D in µm²/s scales with pixel size squared, d with its inverse
-    shown, _, _ = sizes.current_diameters()
+    shown, _ = sizes.current_diameters()
     np.testing.assert_allclose(shown / diameters, expected / 4, rtol=2e-4)
     # a doubled pixel size is four times the detection area: a quarter of the concentration
     assert sizes.current_concentration()["particles_per_ml"] == pytest.approx(1.0e8)
@@ -177,7 +177,7 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     tracking.analyze.click()
     wait_for(lambda: results, 60, "the analysis")
     assert "beads PyNTA tracks" in viewer.layers and "beads PyNTA localizations" in viewer.layers
-    shown, ensemble, _ = sizes.current_diameters()
+    shown, ensemble = sizes.current_diameters()
     assert len(shown) == len(results[0].per_track) >= 10
     # the GUI's defaults and the movie's metadata give exactly what `pynta analyze` computes ...
     reference = analysis.analyze(
@@ -203,7 +203,7 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     assert sum(bar.get_height() for bar in bars) == len(shown)
     low, high = sizes.canvas.histogram_axes.get_xlim()  # a few aberrant tracks may fall outside
     assert np.mean((shown >= low) & (shown <= high)) >= 0.99 and low < deconvolved["d10"]
-    assert sizes.canvas.history_axes is None  # the running estimate is a live-only plot
+    assert sizes.canvas.convergence_axes is None  # the convergence plot is a live-only plot
     assert reference.summary["warnings"] == []
     assert {"localizations", "tracks", "per_track"} <= set(MovieStore.open(path).table_names())
     assert "saved" in tracking.message_line.text()

@@ -1,9 +1,10 @@
 """Matplotlib canvas of the Sizes widget: per-track diameter histogram, deconvolved distribution
-and the running estimate."""
+and, while live, the convergence of the deconvolved D50's precision."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -19,6 +20,7 @@ TEXT_COLOR = "#dddddd"
 BAR_COLOR = "#3d9be9"
 ESTIMATE_COLOR = "#ff8c1a"
 DECONVOLVED_COLOR = "#7ee07e"
+TARGET_COLOR = "#e05c5c"
 #: percentiles of the per-track diameters the size axis shows, and the factor added on each side
 VIEW_PERCENTILES = (0.5, 99.5)
 VIEW_MARGIN = 1.4
@@ -60,27 +62,43 @@ def view_limits(diameters_nm: np.ndarray) -> tuple[float, float] | None:
     return low / VIEW_MARGIN, high * VIEW_MARGIN
 
 
+def convergence_title(convergence: list[dict[str, Any]]) -> str:
+    """Title of the convergence panel: the newest D50 ± its relative SE and the tracks."""
+    if not convergence:
+        return "D50 precision (live): no sizes yet"
+    newest = convergence[-1]
+    d50, relative = newest.get("d50_nm"), newest.get("d50_relative_se")
+    if d50 is None or relative is None:
+        return f"D50 precision (live): {newest.get('n_tracks', 0)} tracks, no D50 error yet"
+    return (
+        f"D50 {d50:.0f} nm ± {100 * relative:.1f} % after {newest['t_s']:.0f} s, "
+        f"{newest['n_tracks']} tracks"
+    )
+
+
 class SizeHistogramCanvas(FigureCanvasQTAgg):
     """Histogram of per-track diameters with the deconvolved distribution on top and, while live,
-    the ensemble estimate versus the number of tracks below it."""
+    the relative standard error of the deconvolved D50 against the recording time below it
+    (the convergence plot, with the precision target when one is set)."""
 
     def __init__(self) -> None:
         figure = Figure(figsize=(4.0, 4.2), tight_layout=True, facecolor="#262930")
         super().__init__(figure)
         self.histogram_axes: Axes | None = None
-        self.history_axes: Axes | None = None
+        self.convergence_axes: Axes | None = None
         self.setMinimumHeight(320)
-        self.plot(np.empty(0), math.nan, [], show_history=False)
+        self.plot(np.empty(0), math.nan, [], show_convergence=False)
 
     def plot(
         self,
         diameters_nm: np.ndarray,
         ensemble_nm: float,
-        history: list[tuple[int, float]],
+        convergence: list[dict[str, Any]],
         *,
         deconvolved: tuple[np.ndarray, np.ndarray] | None = None,
         deconvolved_peaks_nm: list[float] | None = None,
-        show_history: bool = True,
+        show_convergence: bool = True,
+        target: float | None = None,
     ) -> None:
         """Redraw the panels.
 
@@ -90,19 +108,22 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
             Per-track diameters (nm).
         ensemble_nm : float
             Ensemble (all steps pooled) diameter; NaN when unknown.
-        history : list of (int, float)
-            ``(number of tracks, ensemble diameter)`` pairs, oldest first.
+        convergence : list of dict
+            The live summary's ``convergence`` history (``t_s``, ``n_tracks``, ``d50_nm``,
+            ``d50_relative_se``), oldest first.
         deconvolved : (ndarray, ndarray), optional
             Walker EM distribution (grid diameters in nm, fractions), drawn as the tracks expected
             per bin.
         deconvolved_peaks_nm : list of float, optional
             Peaks of the deconvolved distribution, marked when the distribution itself is unknown.
-        show_history : bool
-            Whether to show the running-estimate panel (it only means something while live).
+        show_convergence : bool
+            Whether to show the convergence panel (it only means something while live).
+        target : float, optional
+            Relative standard error aimed at (0.02 = 2 %), drawn as a line.
         """
         figure = self.figure
         figure.clear()
-        axes = self.histogram_axes = figure.add_subplot(2 if show_history else 1, 1, 1)
+        axes = self.histogram_axes = figure.add_subplot(2 if show_convergence else 1, 1, 1)
         valid = diameters_nm[np.isfinite(diameters_nm) & (diameters_nm > 0)]
         edges = log_bins(valid)
         axes.hist(
@@ -145,16 +166,9 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
             title += f" ({outside} outside the plot)" if outside else ""
         axes.set_title(title, fontsize=9)
         panels = [axes]
-        self.history_axes = None
-        if show_history:
-            history_axes = self.history_axes = figure.add_subplot(2, 1, 2)
-            if history:
-                counts, estimates = zip(*history, strict=False)
-                history_axes.plot(counts, estimates, "o-", color=ESTIMATE_COLOR, ms=3)
-            history_axes.set_xlabel("tracks")
-            history_axes.set_ylabel("ensemble d (nm)")
-            history_axes.set_title("running ensemble estimate (live)", fontsize=9)
-            panels.append(history_axes)
+        self.convergence_axes = None
+        if show_convergence:
+            panels.append(self._plot_convergence(figure.add_subplot(2, 1, 2), convergence, target))
         for each in panels:
             each.set_facecolor("#1b1d22")
             each.tick_params(colors=TEXT_COLOR, labelsize=8)
@@ -162,3 +176,40 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
             each.yaxis.label.set_color(TEXT_COLOR)
             each.title.set_color(TEXT_COLOR)
         self.draw_idle()
+
+    def _plot_convergence(
+        self, axes: Axes, convergence: list[dict[str, Any]], target: float | None
+    ) -> Axes:
+        """Relative SE of D50 (%) against the recording time, with the target line."""
+        self.convergence_axes = axes
+        known = [point for point in convergence if point.get("d50_relative_se") is not None]
+        if known:
+            axes.plot(
+                [point["t_s"] for point in known],
+                [100 * point["d50_relative_se"] for point in known],
+                "o-",
+                color=ESTIMATE_COLOR,
+                ms=3,
+                label="relative SE of D50",
+            )
+            axes.set_yscale("log")
+            axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axes.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+            axes.yaxis.set_minor_formatter(NullFormatter())
+            shown = [100 * point["d50_relative_se"] for point in known]
+            shown += [] if target is None else [100 * target]
+            axes.set_ylim(min(shown) / 1.3, max(shown) * 1.3)
+        if target is not None:
+            axes.axhline(
+                100 * target,
+                color=TARGET_COLOR,
+                ls="--",
+                lw=1.5,
+                label=f"target {100 * target:g} %",
+            )
+        if known or target is not None:
+            axes.legend(loc="upper right", fontsize=7, facecolor="#262930", labelcolor=TEXT_COLOR)
+        axes.set_xlabel("recording time (s)")
+        axes.set_ylabel("SE of D50 (%)")
+        axes.set_title(convergence_title(convergence), fontsize=9)
+        return axes

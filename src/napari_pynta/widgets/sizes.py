@@ -78,7 +78,8 @@ def format_with_error(value: Any, error: Any) -> str:
 
 class SizesWidget(QWidget):
     """Per-track diameter histogram with the deconvolved (Walker EM) distribution, raw and
-    deconvolved statistics, and while live the running ensemble estimate.
+    deconvolved statistics, and while live the convergence plot: the relative standard error of
+    the deconvolved D50 against the recording time, with the precision target as a line.
 
     Diameters are re-expressed at once (exactly, by Stokes–Einstein) when the temperature,
     viscosity, pixel size or frame interval is changed.
@@ -94,7 +95,6 @@ class SizesWidget(QWidget):
         self.viewer = napari_viewer
         self.session = session_for(napari_viewer)
         self.data: SizeData | None = None
-        self.history: list[tuple[int, float]] = []
         self.last_result: Any = None
 
         conditions = self.session.conditions
@@ -113,6 +113,17 @@ class SizesWidget(QWidget):
         self.exposure_ms = float_field(
             conditions.exposure_s * 1e3, -1e6, 1e6, decimals=3, suffix="ms"
         )
+        self.precision_target = float_field(
+            0.0,
+            0.0,
+            50.0,
+            decimals=1,
+            step=0.5,
+            suffix="%",
+            tooltip="relative standard error of the deconvolved D50 aimed at, drawn on the live "
+            "convergence plot (pynta acquire --until-precision stops a recording there)",
+        )
+        self.precision_target.setSpecialValueText("none")
         self.source_label = QLabel("no sizes yet: start Live or analyse a movie")
         self.canvas = SizeHistogramCanvas()
         self.statistics = QTableWidget(len(STATISTICS_ROWS) + len(WHOLE_ROWS), len(COLUMNS))
@@ -142,6 +153,7 @@ class SizesWidget(QWidget):
         form.addRow("pixel size", self.pixel_size)
         form.addRow("frame interval", self.frame_interval_ms)
         form.addRow("exposure", self.exposure_ms)
+        form.addRow("D50 precision target", self.precision_target)
         buttons = QHBoxLayout()
         buttons.addWidget(self.export)
         buttons.addWidget(self.report)
@@ -178,6 +190,7 @@ class SizesWidget(QWidget):
         ):
             field.valueChanged.connect(self.apply)
         self.solvent.currentTextChanged.connect(self.apply)
+        self.precision_target.valueChanged.connect(self.redraw)
         self.export.clicked.connect(self._export_dialog)
         self.report.clicked.connect(self._report_dialog)
         self.session.sizes_changed.connect(self.show_sizes)
@@ -242,12 +255,7 @@ class SizesWidget(QWidget):
     # ------------------------------------------------------------------ sizes
     def show_sizes(self, data: SizeData) -> None:
         """Adopt new sizes (live update or analysis result) and redraw."""
-        if self.data is None or self.data.source != data.source:
-            self.history = []
         self.data = data
-        if data.is_live:
-            ensemble = float(data.summary.get(ENSEMBLE_KEY, math.nan))
-            self.history.append((len(data.diameters_nm), ensemble))
         self.source_label.setText(f"sizes from {data.source}")
         self.redraw()
 
@@ -257,14 +265,30 @@ class SizesWidget(QWidget):
             return 1.0
         return diameter_factor(self.data.measured_with, self.session.conditions)
 
-    def current_diameters(self) -> tuple[np.ndarray, float, list[tuple[int, float]]]:
-        """Diameters, ensemble diameter and history under the conditions shown now."""
+    def current_diameters(self) -> tuple[np.ndarray, float]:
+        """Diameters and ensemble diameter under the conditions shown now."""
         if self.data is None:
-            return np.empty(0), math.nan, []
+            return np.empty(0), math.nan
         factor = self.current_factor()
         ensemble = float(self.data.summary.get(ENSEMBLE_KEY, math.nan)) * factor
-        history = [(count, value * factor) for count, value in self.history]
-        return self.data.diameters_nm * factor, ensemble, history
+        return self.data.diameters_nm * factor, ensemble
+
+    def current_convergence(self) -> list[dict[str, Any]]:
+        """The live summary's convergence history (``t_s``, ``n_tracks``, ``d50_nm``,
+        ``d50_relative_se``), D50 under the conditions shown now (its relative SE does not
+        change with them); empty when not live."""
+        if self.data is None or not self.data.is_live:
+            return []
+        factor = self.current_factor()
+        return [
+            point | {"d50_nm": None if point.get("d50_nm") is None else point["d50_nm"] * factor}
+            for point in self.data.summary.get("convergence") or []
+        ]
+
+    def target(self) -> float | None:
+        """The precision target as a fraction (0.02 = 2 %); None when unset."""
+        value = self.precision_target.value()
+        return value / 100 if value > 0 else None
 
     def current_deconvolved(self) -> dict[str, Any] | None:
         """Statistics of the deconvolved (Walker EM) distribution under the conditions shown now."""
@@ -289,7 +313,7 @@ class SizesWidget(QWidget):
 
     def redraw(self) -> None:
         """Redraw the histogram and the statistics table."""
-        diameters, ensemble, history = self.current_diameters()
+        diameters, ensemble = self.current_diameters()
         deconvolved = self.current_deconvolved()
         distribution = self.data.deconvolved if self.data is not None else None
         if distribution is not None:
@@ -297,10 +321,11 @@ class SizesWidget(QWidget):
         self.canvas.plot(
             diameters,
             ensemble,
-            history,
+            self.current_convergence(),
             deconvolved=distribution,
             deconvolved_peaks_nm=(deconvolved or {}).get("peaks"),
-            show_history=self.data is not None and self.data.is_live,
+            show_convergence=self.data is not None and self.data.is_live,
+            target=self.target(),
         )
         raw = size_statistics(diameters)
         for row, (_, raw_key, deconvolved_key) in enumerate(STATISTICS_ROWS):
@@ -345,7 +370,7 @@ class SizesWidget(QWidget):
     # ------------------------------------------------------------------ export
     def export_table(self) -> pd.DataFrame:
         """The per-track table with diameters under the conditions shown now."""
-        diameters, _, _ = self.current_diameters()
+        diameters, _ = self.current_diameters()
         per_track = self.data.per_track if self.data is not None else None
         if per_track is not None and len(per_track) == len(diameters):
             table = per_track.copy()
