@@ -1,6 +1,8 @@
 """Detection speed: the fast engine against trackpy, side by side on one core; linking cost.
 
-Run ``python benchmarks/bench_detect.py`` (``--no-live`` skips the end-to-end live run).
+Run ``python benchmarks/bench_detect.py`` (``--no-live`` skips the end-to-end live run;
+``--against REF`` also times the fast engine of git revision REF, interleaved with this one, and
+prints the speed-up and the largest position difference).
 Frames are simulated NTA frames (``napari_pynta.simulate``) at 512x512 with
 100 particles and 1024x1024 with 400 (same density). Both engines see the same frames in an
 interleaved order (fast, trackpy, fast, ...), so background load on the machine hits both alike.
@@ -20,8 +22,10 @@ the pipeline's processes share all cores of the machine.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -103,15 +107,60 @@ def compare_engines(frames: np.ndarray, minmass: float, repeats: int) -> dict[st
     return times
 
 
-def linking_cost(frames: np.ndarray, minmass: float) -> tuple[float, float]:
-    """Median seconds per frame of StreamingLinker.add, and mean features per frame."""
+def engine_at(revision: str):
+    """The fast engine's module as it was at git ``revision`` (imported from a temporary file)."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:src/napari_pynta/detect/fast.py"],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="pynta-bench-")) / "fast_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("fast_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare_revisions(frames: np.ndarray, minmass: float, repeats: int, baseline) -> str:
+    """Interleaved CPU time of this fast engine and ``baseline``'s: a one-line report."""
+    params = dict(diameter=DIAMETER, minmass=minmass)
+    baseline.locate_fast(frames[0], **params)  # compile / load its kernels
+    ours, theirs, moved = [], [], 0.0
+    for _ in range(repeats):
+        for frame in frames:
+            t_old, old = timed(baseline.locate_fast, frame, **params)
+            t_new, new = timed(locate_fast, frame, **params)
+            if len(old) != len(new):
+                raise AssertionError(f"revisions disagree: {len(old)} vs {len(new)} features")
+            theirs.append(t_old)
+            ours.append(t_new)
+            moved = max(moved, float(np.abs(old[["y", "x"]] - new[["y", "x"]]).max().max()))
+    paired = statistics.median(o / n for o, n in zip(theirs, ours, strict=True))
+    return (
+        f"  against the baseline revision: {statistics.median(theirs) * 1e3:.2f} -> "
+        f"{statistics.median(ours) * 1e3:.2f} ms, x{paired:.2f} (median of back-to-back pairs),"
+        f" same features, positions within {moved:.1e} px"
+    )
+
+
+def linking_cost(frames: np.ndarray, minmass: float) -> tuple[float, float, float]:
+    """Median seconds per frame of StreamingLinker.add and of the live linker's step
+    (``link_frame``: linking the received columns), and mean features per frame."""
+    from napari_pynta.live.workers.linker import link_frame
+
     features = [
         locate_fast(frame, diameter=DIAMETER, minmass=minmass, frame_number=index)
         for index, frame in enumerate(frames)
     ]
     linker = StreamingLinker(search_range_px=5.0, memory=3)
     times = [timed(linker.add, table)[0] for table in features]  # CPU time
-    return statistics.median(times[1:]), float(np.mean([len(table) for table in features]))
+    linker = StreamingLinker(search_range_px=5.0, memory=3)
+    live = [timed(link_frame, linker, table, index)[0] for index, table in enumerate(features)]
+    per_frame = float(np.mean([len(table) for table in features]))
+    return statistics.median(times[1:]), statistics.median(live[1:]), per_frame
 
 
 def write_movie(path: Path, sim: simulate.SimulatedMovie) -> None:
@@ -247,6 +296,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10, help="distinct frames per size")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the frames")
     parser.add_argument("--no-live", action="store_true", help="skip the live pipeline runs")
+    parser.add_argument(
+        "--against", metavar="REF", help="also time the fast engine of this git revision"
+    )
     parser.add_argument("--live-seconds", type=float, default=8.0, help="measured s per run")
     parser.add_argument(
         "--live-runs",
@@ -258,6 +310,7 @@ def main() -> None:
     args = parser.parse_args()
     trackpy.quiet()
     warm_up()  # compiles once and fills numba's on-disk cache, which the live workers load
+    baseline = engine_at(args.against) if args.against else None
     if not args.no_live:  # before pinning: the pipeline's processes inherit the affinity
         report_live(args)
     print(f"\none core: {pin_to_one_core()}; NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}")
@@ -296,11 +349,14 @@ def main() -> None:
             f" (through detect.locate, which standardizes the table)"
         )
         print(f"  fast engine alone: {1e3 / med['fast']:.0f} frames/s per core (CPU time)")
+        if baseline is not None:
+            print(compare_revisions(sim.frames, minmass, args.repeats, baseline))
         if shape == (512, 512):
-            link_s, per_frame = linking_cost(sim.frames, minmass)
+            link_s, live_s, per_frame = linking_cost(sim.frames, minmass)
             print(
                 f"  StreamingLinker.add: {link_s * 1e3:.2f} ms per frame with "
-                f"{per_frame:.0f} features -> {1 / link_s:.0f} frames/s on one core"
+                f"{per_frame:.0f} features -> {1 / link_s:.0f} frames/s on one core; "
+                f"the live linker's step (link_frame) {live_s * 1e3:.2f} ms"
             )
 
 
