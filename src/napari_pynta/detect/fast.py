@@ -120,11 +120,12 @@ def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_pad
                 body[x] = np.float32(acc[x]) * inv_box
         _fill(pad[:rb], body[0])
         _fill(pad[rb + nx : rb + nx + rb], body[nx - 1])
-        _copy(out[:], pad[:nx])
-        for k in range(1, box):
-            shifted = pad[k : k + nx]
+        _copy(out[:], body)
+        for k in range(rb):  # pairs of taps: half the passes over the row (box is odd)
+            left = pad[k : k + nx]
+            right = pad[box - 1 - k : box - 1 - k + nx]
             for x in range(nx):
-                out[x] += shifted[x]
+                out[x] += left[x] + right[x]
         if integer_input:
             for x in range(nx):
                 out[x] = -np.floor(out[x] * inv_box + half_step)
@@ -240,9 +241,9 @@ def _scan(
             for x in range(nx):
                 h[x] = max(current[x], ahead[x])
             # sum and count of trackpy's non-zero integer levels floor(bp * scale)
-            _levels_of_row(bp[y_in], scale, levels, lev)
+            row = bp[y_in]
             for x in range(nx):
-                level = lev[x]
+                level = _level(row[x], scale, levels)
                 level_sum += level
                 n_nonzero += level > 0
             # horizontal distance to the nearest foreground pixel, capped at r + 1
@@ -327,23 +328,22 @@ def _scan(
     return n_cand, count, total, total_sq, n_nonzero, level_sum
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _level(value, scale, levels):
+    """trackpy's integer level ``floor(bp * scale)`` (at most ``levels``) of a bandpass value."""
+    return min(np.int32(value * scale), levels)
+
+
 @njit(cache=True, fastmath=True)
-def _levels_of_row(row, scale, levels, lev):
-    """trackpy's integer levels ``floor(bp * scale)`` (at most ``levels``) of one row."""
-    for x in range(row.shape[0]):
-        lev[x] = min(np.int32(row[x] * scale), levels)
-
-
-@njit(cache=True)
 def _histogram(bp, scale, levels, hist, lev):
     """Count the integer levels of the bandpass ``bp`` in ``hist`` (levels + 1 + spare bins)."""
     hist[:] = 0
     for y in range(bp.shape[0]):
-        _levels_of_row(bp[y], scale, levels, lev)
+        row = bp[y]
         for x in range(lev.shape[0]):
             # level 0 (background) goes to one of 16 spare bins so that the increments do not
             # queue on a single counter
-            level = lev[x]
+            level = _level(row[x], scale, levels)
             lev[x] = level if level > 0 else levels + 1 + (x & (_SPARE_BINS - 1))
         for x in range(lev.shape[0]):
             hist[lev[x]] += 1
