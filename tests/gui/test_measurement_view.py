@@ -31,7 +31,7 @@ def write_capture(folder, index, *, pixel_size_um=0.2, seed=None):
         frame_interval_s=0.01,
         seed=seed if seed is not None else 40 + index,
     )
-    movie = simulate.simulate_movie(80, settings)
+    movie = simulate.simulate_movie(60, settings)
     metadata = movie.metadata | {
         "sample_name": "beads",
         "operator": "j-lab",
@@ -84,12 +84,22 @@ def test_sizes_widget_shows_the_numbers_of_analyze_combine(pynta, measurement, w
     document = json.loads(capsys.readouterr().out)
     summaries = [entry["summary"] for entry in document["captures"]]
 
-    _, widgets = pynta
+    viewer, widgets = pynta
     sizes = widgets["Sizes"]
     view = sizes.measurement
     view.depth_um.setValue(DEPTH_UM)
-    open_and_wait(sizes, measurement, wait_for)
+    assert view.opened_button.isHidden()
+    # the reader opens a measurement folder as its captures; the widget offers to combine them
+    layers = viewer.open(str(measurement), plugin="napari-pynta")
+    images = [layer for layer in layers if type(layer).__name__ == "Image"]
+    assert len(images) == N_CAPTURES
+    with MovieStore.open(capture_path(measurement, 2)) as store:
+        np.testing.assert_array_equal(np.asarray(images[1].data), store.frames[:])
+    assert not view.opened_button.isHidden() and "sample" in view.opened_button.text()
+    view.opened_button.click()
+    wait_for(lambda: view.open_button.isEnabled(), 120, "the measurement analysis")
     assert view.analysis is not None, view.message_line.text()
+    assert view.analysis.folder == str(measurement)
     # the measurement replaces the single-movie histogram and its conditions while shown
     assert sizes.canvas.isHidden() and sizes.conditions_box.isHidden()
     assert not view.canvas.isHidden() and not view.table.isHidden()

@@ -30,7 +30,9 @@ from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.measurement import MEASUREMENT_FILE, is_measurement
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.widgets.form import MessageLine, float_field
+from napari_pynta.widgets.layer_data import METADATA_KEY
 from napari_pynta.widgets.measurement_plot import MeasurementCanvas
+from napari_pynta.widgets.napari_io import MEASUREMENT_KEY
 from napari_pynta.widgets.reanalysis import AnalysisCancelled
 
 #: sample fields shown above the table: (key, template)
@@ -95,6 +97,11 @@ class MeasurementView(QWidget):
         )
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.opened_button = QPushButton()
+        self.opened_button.setToolTip(
+            "analyse and combine the measurement whose captures were opened in napari"
+        )
+        self.opened_folder: str | None = None
         self.close_button = QPushButton("Close measurement")
         self.close_button.setToolTip("back to the live or single-movie sizes")
         depth = SETTINGS["depth_um"]
@@ -124,6 +131,7 @@ class MeasurementView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
+        layout.addWidget(self.opened_button)
         layout.addWidget(self.message_line)
         layout.addWidget(self.sample_label)
         layout.addWidget(self.canvas, 1)
@@ -134,6 +142,13 @@ class MeasurementView(QWidget):
         self.open_button.clicked.connect(self._open_dialog)
         self.cancel_button.clicked.connect(self.session.cancel_analysis)
         self.close_button.clicked.connect(self.close_measurement)
+        self.opened_button.clicked.connect(
+            lambda: self.opened_folder is not None and self.open_measurement(self.opened_folder)
+        )
+        layers = session.viewer.layers
+        layers.events.inserted.connect(self._offer_opened_measurement)
+        layers.events.removed.connect(self._offer_opened_measurement)
+        self._offer_opened_measurement()
 
     # ------------------------------------------------------------------ opening
     def _open_dialog(self) -> None:
@@ -170,6 +185,18 @@ class MeasurementView(QWidget):
         self.cancel_button.setEnabled(True)
         self.message_line.show_info(f"analysing the captures of {Path(folder).name}…")
         return True
+
+    def _offer_opened_measurement(self, *_: Any) -> None:
+        """Offer to analyse the newest measurement whose captures are open as layers."""
+        folders = [
+            layer.metadata.get(METADATA_KEY, {}).get(MEASUREMENT_KEY)
+            for layer in self.session.viewer.layers
+        ]
+        folders = [folder for folder in folders if folder]
+        self.opened_folder = folders[-1] if folders else None
+        if self.opened_folder is not None:
+            self.opened_button.setText(f"Analyse opened measurement {Path(folders[-1]).name}")
+        self.opened_button.setVisible(self.opened_folder is not None)
 
     def _finished(self) -> None:
         self.open_button.setEnabled(True)

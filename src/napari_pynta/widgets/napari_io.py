@@ -4,6 +4,9 @@
   AVI/MP4 video, a (multi-page) TIFF or a folder of PNG/TIFF frames lazily (dask) with the
   physical pixel scale; a store that holds analysis results also gives a points layer
   (localizations) and a tracks layer. It returns None for anything else.
+- A measurement folder (``measurement.json`` and one store per capture) opens as its captures'
+  layers (:func:`read_measurement`); their metadata name the folder, so that the Sizes widget
+  offers to analyse and combine it.
 - :func:`write_tracks` saves a tracks layer as CSV (pixels and micrometres).
 - :func:`simulated_movie` is the sample data: a short simulated NTA movie of 100 nm beads.
 """
@@ -19,6 +22,7 @@ import numpy as np
 from napari_pynta.errors import PyntaDataError
 from napari_pynta.video import VIDEO_SUFFIXES
 from napari_pynta.widgets.layer_data import (
+    METADATA_KEY,
     POINTS_NAME,
     POINTS_STYLE,
     TRACKS_NAME,
@@ -38,6 +42,8 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 MOVIE_FILE_SUFFIXES = (".tif", ".tiff", *VIDEO_SUFFIXES)
 #: suffixes of the frames of an image folder
 FRAME_FILE_SUFFIXES = (".png", ".tif", ".tiff")
+#: key of an opened capture's ``metadata["pynta"]`` naming its measurement folder
+MEASUREMENT_KEY = "measurement"
 #: store tables shown as layers when present
 LOCALIZATIONS_TABLE = "localizations"
 TRACKS_TABLE = "tracks"
@@ -66,12 +72,40 @@ def is_pynta_movie_path(path: str | Path) -> bool:
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerDataTuple]] | None:
-    """npe2 reader hook: return :func:`read_movie` for paths pynta can open, else None."""
+    """npe2 reader hook: :func:`read_measurement` for a measurement folder, :func:`read_movie`
+    for other paths pynta can open, else None."""
+    from napari_pynta.measurement import is_measurement
+
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
+    if is_measurement(path):
+        return read_measurement
     return read_movie if is_pynta_movie_path(path) else None
+
+
+def read_measurement(path: str | list[str]) -> list[LayerDataTuple]:
+    """The layers of every capture of a measurement folder (:func:`read_movie` of each), each
+    image's ``metadata["pynta"]["measurement"]`` naming the folder.
+
+    Raises
+    ------
+    PyntaDataError
+        When ``measurement.json`` is unreadable or a capture cannot be opened (named).
+    """
+    from napari_pynta.measurement import capture_paths
+
+    folder = path[0] if isinstance(path, list) else path
+    layers: list[LayerDataTuple] = []
+    for capture in capture_paths(folder):
+        try:
+            capture_layers = read_movie(capture)
+        except (PyntaDataError, OSError, ValueError) as error:
+            raise PyntaDataError(f"capture {Path(capture).name} of {folder}: {error}") from None
+        capture_layers[0][1]["metadata"][METADATA_KEY][MEASUREMENT_KEY] = str(folder)
+        layers.extend(capture_layers)
+    return layers
 
 
 def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
