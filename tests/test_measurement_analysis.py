@@ -1,0 +1,78 @@
+"""A measurement folder is combined over all its captures or refused with a message naming the
+folder, the capture or the setting (the analysis itself is tested against `pynta analyze
+--combine` in tests/gui/test_measurement_view.py)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.measurement import MEASUREMENT_FILE, capture_path, write_measurement
+from napari_pynta.measurement_analysis import check_same_settings, open_captures
+from napari_pynta.store import MovieStore
+
+METADATA = {
+    "pixel_size_um": 0.2,
+    "frame_interval_s": 0.01,
+    "exposure_s": 0.01,
+    "temperature_c": 22.0,
+    "camera": "simulated",
+}
+
+
+def tiny_measurement(folder, metadata_of_capture=(METADATA, METADATA)):
+    """A measurement of tiny stores (3 frames of 8 x 8 px), one per metadata dict."""
+    folder.mkdir()
+    for index, metadata in enumerate(metadata_of_capture, start=1):
+        with MovieStore.create(capture_path(folder, index), (8, 8), "uint16", metadata) as store:
+            store.append(np.full((3, 8, 8), 100 + index, dtype=np.uint16))
+    names = [capture_path(folder, i).name for i in range(1, len(metadata_of_capture) + 1)]
+    write_measurement(folder, {"captures": names, "n_captures": len(names)})
+    return folder
+
+
+def test_captures_open_in_order_and_temperature_may_differ(tmp_path):
+    warmer = METADATA | {"temperature_c": 24.5}
+    folder = tiny_measurement(tmp_path / "m", (METADATA, warmer))
+    movies = open_captures(folder)
+    assert [int(np.asarray(m.frames[0, 0, 0])) for m in movies] == [101, 102]
+    assert movies[1].metadata["temperature_c"] == 24.5
+
+
+def test_not_a_measurement_and_unreadable_description_are_refused(tmp_path):
+    with pytest.raises(PyntaInputError, match="is not a measurement folder: it has no"):
+        open_captures(tmp_path)
+    folder = tiny_measurement(tmp_path / "m")
+    (folder / MEASUREMENT_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(PyntaDataError, match="cannot read"):
+        open_captures(folder)
+
+
+def test_missing_and_foreign_captures_are_named(tmp_path):
+    folder = tiny_measurement(tmp_path / "m", (METADATA, METADATA, METADATA))
+    shutil.rmtree(capture_path(folder, 3))
+    with pytest.raises(PyntaDataError, match=r"capture 3 \(capture-3\.zarr\) of .* is missing"):
+        open_captures(folder)
+    capture_path(folder, 3).mkdir()  # a folder that is not a store
+    with pytest.raises(PyntaDataError, match=r"capture 3 \(capture-3\.zarr\).*not a pynta store"):
+        open_captures(folder)
+
+
+def test_different_settings_are_listed_per_capture(tmp_path):
+    other = METADATA | {"pixel_size_um": 0.25, "exposure_s": 0.005}
+    folder = tiny_measurement(tmp_path / "m", (METADATA, other))
+    with pytest.raises(PyntaDataError) as refused:
+        open_captures(folder)
+    message = str(refused.value)
+    assert "different settings" in message
+    assert "pixel_size_um: capture 1 (capture-1.zarr) 0.2, capture 2 (capture-2.zarr) 0.25" in (
+        message
+    )
+    assert "exposure_s: capture 1 (capture-1.zarr) 0.01, capture 2 (capture-2.zarr) 0.005" in (
+        message
+    )
+    assert "frame_interval_s" not in message  # only what differs
+    check_same_settings(open_captures(tiny_measurement(tmp_path / "same")))  # no error
