@@ -3,13 +3,25 @@ after every reader released them, the memory lives as long as its writer."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import time
 
 import numpy as np
 import pytest
 
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.live.frame_ring import FrameRing, RingReader
+from napari_pynta.live import transport
+from napari_pynta.live.frame_ring import (
+    SHM_DIR,
+    FrameRing,
+    RingReader,
+    RingViews,
+    unlink_rings,
+)
+from napari_pynta.live.transport import Message
+from napari_pynta.live.workers.kept_frames import FrameKeeper
 
 SHAPE = (64, 48)
 
@@ -92,3 +104,92 @@ def test_closing_the_writer_removes_the_shared_memory():
     ring.close()
     with pytest.raises(FileNotFoundError):
         RingReader(header)
+
+
+def test_the_lowest_free_slot_is_reused_and_a_late_release_frees_nothing():
+    first, second, third = frames(3)
+    with FrameRing(3.5 * first.nbytes / 1e6, SHAPE, np.uint16) as ring:
+        assert [ring.put(f, ["saver"], seq) for seq, f in enumerate(frames(3))] == [0, 1, 2]
+        ring.release(1, "saver", seq=1)
+        assert ring.put(first, ["locators"], seq=3) == 1  # the freed slot, not the oldest
+        # a release naming the frame that was in slot 1 before must not free the new one
+        ring.release(1, "locators", seq=1)
+        assert ring.holders(1) == {"locators"}
+        assert ring.put(second, ["saver"], seq=4) is None
+        # the oldest frame held only by the locators (one that never came back) is reclaimed
+        assert ring.oldest_held_only_by("locators") == 1
+        header = ring.header(1, 3, 0.0)
+        with RingReader(header) as reader:
+            assert reader.intact(header)
+            ring.reclaim(1)
+            assert ring.put(third, ["saver"], seq=5) == 1
+            # the reader that still had frame 3 sees that its slot was rewritten
+            assert not reader.intact(header)
+            assert reader.intact(ring.header(1, 5, 0.0))
+            np.testing.assert_array_equal(reader.view(header), third)
+
+
+def _message(parts: list) -> Message:
+    return transport.decode([part if isinstance(part, bytes) else part.tobytes() for part in parts])
+
+
+def test_ring_views_give_the_pixels_or_a_view_and_refuse_what_does_not_point_into_a_ring():
+    frame = frames(1)[0]
+    views = RingViews()
+    with FrameRing(1.0, SHAPE, np.uint16) as ring:
+        header = {"kind": "ring", **ring.header(ring.put(frame, ["saver"], seq=7), 7, 0.5)}
+        in_ring = _message([b"frames", json.dumps(header).encode()])
+        view = views.frame(in_ring)
+        assert not view.flags.writeable and not view.flags.owndata
+        np.testing.assert_array_equal(view, frame)
+        assert views.intact(in_ring) and views.ring == ring.name
+        pixels = {"kind": "frame", "seq": 8, "t": 0.0, "shape": list(SHAPE), "dtype": "<u2"}
+        in_message = _message([b"frames", json.dumps(pixels).encode(), frame])
+        np.testing.assert_array_equal(views.frame(in_message), frame)
+        # a slot outside the ring, a block that is not there, a ring name that is no name
+        for bad in ({"slot": 10**6}, {"ring": "pynta_no_such_ring"}, {"ring": "../etc"}):
+            with pytest.raises(transport.BadMessage):
+                views.frame(_message([b"frames", json.dumps({**header, **bad}).encode()]))
+        with pytest.raises(transport.BadMessage, match="no buffers"):
+            _message([b"frames", json.dumps(header).encode(), frame])
+        del view
+        views.close()
+
+
+def _write_and_wait(name: str, written) -> None:
+    """Another process: create a ring, write a frame, then wait to be killed."""
+    ring = FrameRing(1.0, SHAPE, np.uint16, name=name)
+    ring.put(frames(1)[0], ["saver"])
+    written.set()
+    time.sleep(600)
+
+
+def test_a_ring_left_by_a_killed_writer_is_removed_by_name():
+    prefix = f"pynta_test_{os.getpid()}"
+    spawn = multiprocessing.get_context("spawn")
+    written = spawn.Event()
+    writer = spawn.Process(target=_write_and_wait, args=(f"{prefix}_0", written))
+    writer.start()
+    try:
+        assert written.wait(60)
+    finally:
+        writer.kill()
+        writer.join(10)
+    if os.path.isdir(SHM_DIR):
+        assert os.path.exists(os.path.join(SHM_DIR, f"{prefix}_0"))  # SIGKILL left it behind
+    assert unlink_rings([f"{prefix}_0"], prefix=prefix) == [f"{prefix}_0"]
+    with pytest.raises(FileNotFoundError):
+        RingReader({"ring": f"{prefix}_0", "n_slots": 2, "shape": list(SHAPE), "dtype": "<u2"})
+    assert unlink_rings(prefix=prefix) == []
+
+
+def test_without_room_for_the_ring_frames_travel_in_the_messages():
+    warnings: list[str] = []
+    keeper = FrameKeeper(1e12, f"pynta_test_{os.getpid()}", warnings.append)
+    keeper.prepare(SHAPE, np.uint16)
+    assert keeper.ring_name is None
+    assert len(warnings) == 1 and "could not be created" in warnings[0]
+    frame = frames(1)[0]
+    kept = keeper.keep(frame, 3, 0.1, ["saver"])
+    assert kept.ring is None and kept.frame is frame and kept.seq == 3
+    keeper.close()

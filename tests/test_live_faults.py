@@ -19,7 +19,7 @@ import pytest
 import zmq
 
 # the fixture asserting that every test leaves no worker process behind
-from test_live_pipeline import no_leftover_processes, wait_until  # noqa: F401
+from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
 from napari_pynta.live import LiveConfig, LivePipeline
 from napari_pynta.live.protocol import process_title
@@ -88,10 +88,15 @@ def test_a_killed_acquisition_ends_the_run_and_the_counters_equal_the_store(tmp_
     path = tmp_path / "run.zarr"
     with LivePipeline(_config(path, 100_000)) as pipeline:
         wait_until(lambda: pipeline.status().frames_saved > 100, what="recording")
-        _kill(pipeline, "acquisition")
+        ring = pipeline.status().frame_ring
+        assert ring is not None and _ring_exists(ring)
+        _kill(pipeline, "acquisition")  # SIGKILL: it cannot unlink its frame ring
         assert pipeline.wait_finished(60)
         status = pipeline.stop()
     assert status.dead_workers == ["acquisition"]
+    # the supervisor removed the shared memory the acquisition left behind
+    assert not _ring_exists(ring)
+    assert any("removed the shared memory" in error for error in status.errors)
     with MovieStore.open(path) as store:
         assert store.n_frames == status.frames_saved >= 100
         assert store.seq[0] == 0 and np.all(np.diff(np.asarray(store.seq)) >= 1)
@@ -148,6 +153,8 @@ def _messages(rng: np.random.Generator) -> list[list[bytes]]:
         [b"locs", json.dumps(table_header).encode(), b"\0" * 24],  # not localization columns
         [b"frames", json.dumps(frame_header).encode(), b"\0" * 3],
         [b"skip", json.dumps({"kind": "json", "skip": ["a"]}).encode()],
+        [b"release", json.dumps({"kind": "json", "ring": "x", "slot": "0", "seq": 1}).encode()],
+        [b"frames", json.dumps({**frame_header, "kind": "ring", "slot": 5, "n_slots": 2}).encode()],
         [b"end", json.dumps({"kind": "json", "last_seq": None}).encode()],
         [b"status", json.dumps({"kind": "json", "worker": "nobody", "event": "ready"}).encode()],
         [b"status", json.dumps({"kind": "json", "worker": "saver", "event": "bogus"}).encode()],
@@ -180,7 +187,8 @@ def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tm
         endpoints = pipeline.endpoints
         context = zmq.Context()
         senders = []
-        for address in (endpoints.status, endpoints.save_ack, endpoints.locs_in):
+        internal = (endpoints.status, endpoints.save_ack, endpoints.locs_in, endpoints.release)
+        for address in internal:
             sender = context.socket(zmq.PUSH)
             sender.setsockopt(zmq.LINGER, 0)
             sender.connect(address)
@@ -199,7 +207,7 @@ def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tm
             while not stop.is_set():
                 for index, parts in enumerate(messages):
                     with contextlib.suppress(zmq.Again):
-                        senders[index % 3].send_multipart(parts, flags=zmq.NOBLOCK)
+                        senders[index % len(internal)].send_multipart(parts, flags=zmq.NOBLOCK)
                 stop.wait(0.05)
 
         thread = threading.Thread(target=flood, daemon=True)

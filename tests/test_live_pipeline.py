@@ -17,6 +17,7 @@ import pytest
 from napari_pynta.cameras import open_camera
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.live import LiveConfig, LivePipeline, LiveStatus, LiveSubscriber
+from napari_pynta.live.frame_ring import RingReader
 from napari_pynta.live.workers import CALIBRATION_FRAMES, ORPHAN_GRACE_S
 from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
@@ -48,6 +49,15 @@ def no_leftover_processes():
     assert _own_children() - before == set()
 
 
+def _ring_exists(name: str) -> bool:
+    """True while the shared-memory block ``name`` exists."""
+    try:
+        RingReader({"ring": name, "n_slots": 2, "shape": [1], "dtype": "<u2"}).close()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def wait_until(condition, timeout_s: float = 60.0, what: str = "condition"):
     """Poll ``condition()`` until it is truthy; fail the test after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
@@ -71,6 +81,8 @@ def test_every_frame_is_recorded_in_order(tmp_path):
     assert status.frames_acquired == status.frames_saved == n
     assert status.frames_dropped == 0 and status.frames_tracked == n
     assert status.fps_requested == CAMERA["fps"]
+    # the saver and the locator got the frames through the shared-memory ring, which is gone
+    assert status.frame_ring is not None and not _ring_exists(status.frame_ring)
     # each frame was linked after it was read, and before the run was over
     latency = status.tracking_latency_s
     assert 0 < latency["p50"] <= latency["p95"] <= latency["max"] < elapsed
@@ -81,15 +93,16 @@ def test_every_frame_is_recorded_in_order(tmp_path):
         assert np.all(store.timestamps_s >= np.arange(n) / CAMERA["fps"] - 1e-6)
         assert store.metadata["frame_interval_s"] == pytest.approx(1 / CAMERA["fps"])
         assert store.metadata["exposure_s"] == pytest.approx(1 / CAMERA["fps"])
-        stored = np.asarray(store.frames[:20])
-    # the same seeded camera, read here: after the calibration frames come the recorded ones
+        stored = np.asarray(store.frames[:])
+    # the same seeded camera, read here: after the calibration frames come the recorded ones,
+    # every one bit-identical
     with open_camera("simulated", **CAMERA) as camera:
         camera.start()
         for _ in range(CALIBRATION_FRAMES):
             camera.read()
         camera.stop()
         camera.start()
-        expected = np.stack([camera.read()[0] for _ in range(20)])
+        expected = np.stack([camera.read()[0] for _ in range(n)])
     np.testing.assert_array_equal(stored, expected)
     # the live size is the simulated 100 nm within the statistical error of this short run
     summary = status.size_summary
@@ -320,6 +333,7 @@ def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
                 saver.resume()
         status = wait_until(lambda: (s := pipeline.status()).errors and s, what="the error")
         assert any("recording stopped" in error for error in status.errors)
+        assert status.frame_ring is not None  # the buffer that filled is the ring's saver slots
         wait_until(lambda: not pipeline.status().recording, what="the recording to end")
         status = pipeline.stop()
     with MovieStore.open(path) as store:
@@ -357,6 +371,27 @@ def test_bad_camera_settings_fail_start_and_leave_nothing_running(tmp_path):
     with pytest.raises(PyntaInputError, match="roi"):
         pipeline.start()
     assert not any(pipeline.status().workers.values())
+
+
+def test_without_room_for_the_frame_ring_frames_travel_in_the_messages(tmp_path):
+    path = tmp_path / "run.zarr"
+    n = 100
+    # a ring of save_buffer_mb + track_buffer_mb: more than any /dev/shm has
+    config = LiveConfig(
+        camera_settings=dict(CAMERA, shape=(64, 64)),
+        n_frames=n,
+        record_path=str(path),
+        track=False,
+        save_buffer_mb=1e12,
+    )
+    with LivePipeline(config) as pipeline:
+        assert pipeline.wait_finished(120)
+        status = pipeline.stop()
+    assert status.frame_ring is None
+    assert any("shared-memory frame ring could not be created" in e for e in status.errors)
+    assert status.frames_acquired == status.frames_saved == n and status.frames_dropped == 0
+    with MovieStore.open(path) as store:
+        np.testing.assert_array_equal(store.seq, np.arange(n))
 
 
 def test_camera_settings_change_while_live_and_are_refused_while_recording(tmp_path):

@@ -46,7 +46,13 @@ def test_only_authorized_viewers_receive_frames_over_tcp(tmp_path):
         endpoints = pipeline.endpoints
         assert endpoints.frames.startswith("tcp://127.0.0.1:")
         assert endpoints.results.startswith("tcp://127.0.0.1:")
-        internal = (endpoints.save, endpoints.save_ack, endpoints.locate, endpoints.locs_in)
+        internal = (
+            endpoints.save,
+            endpoints.save_ack,
+            endpoints.release,
+            endpoints.locate,
+            endpoints.locs_in,
+        )
         assert all(address.startswith("ipc://") for address in internal)
         assert endpoints.control.startswith("ipc://") and endpoints.status.startswith("ipc://")
 

@@ -69,6 +69,11 @@ class LiveConfig:
     save_buffer_mb : float
         Memory for frames sent to the saver but not yet written; when full, recording stops
         with an error instead of losing frames.
+    frame_ring : bool
+        Hand frames to the saver and the locators through a shared-memory ring of
+        ``save_buffer_mb + track_buffer_mb`` (reserved as it is used): one copy per frame, only
+        headers in the messages. False (or a ring that cannot be created: a warning says so)
+        sends the pixels in the messages. Viewers always get the pixels.
     track_buffer_mb : float
         Memory for frames waiting for a free locator; when full, frames are left untracked
         (counted in ``frames_untracked``; the recording is unaffected).
@@ -97,6 +102,7 @@ class LiveConfig:
     insecure: bool = False
     save_buffer_mb: float = 512.0
     track_buffer_mb: float = 256.0
+    frame_ring: bool = True
     sizes_interval_s: float = 0.5
     sample: dict[str, Any] = field(default_factory=dict)
 
@@ -248,6 +254,9 @@ class LiveStatus:
     bad_messages: int = 0
     #: why the last recording failed (e.g. disk full), None if it did not
     recording_failed: str | None = None
+    #: the shared-memory ring frames reach the saver and locators through (None: the pixels
+    #: travel in the messages; ``errors`` says why if a ring was asked for)
+    frame_ring: str | None = None
 
     def rate_text(self) -> str:
         """The achieved rate, with the requested one when it falls short and the camera's losses."""
@@ -274,14 +283,16 @@ class LiveEndpoints:
     ``frames`` (PUB, every frame; subscribers keep the newest) and ``results`` (PUB: ``locs``,
     ``tracks``, ``sizes``) are for viewers such as :class:`LiveSubscriber`; the others are
     internal: ``save``/``save_ack`` (acquisition <-> saver), ``locate`` (acquisition -> locator
-    pool, PUSH/PULL), ``locs_in`` (locators -> linker, PUSH/PULL), ``control`` (supervisor PUB)
-    and ``status`` (workers -> supervisor, PUSH/PULL).
+    pool, PUSH/PULL), ``release`` (locators -> acquisition: frame ring slots they are done with,
+    PUSH/PULL), ``locs_in`` (locators -> linker, PUSH/PULL), ``control`` (supervisor PUB) and
+    ``status`` (workers -> supervisor, PUSH/PULL).
     """
 
     frames: str
     results: str
     save: str
     save_ack: str
+    release: str
     locate: str
     locs_in: str
     control: str

@@ -3,20 +3,33 @@
 On one host the pixels need not travel through sockets: the acquisition copies each frame once
 into a slot of a :class:`FrameRing` (a ``multiprocessing.shared_memory`` block sized in MB, like
 the replay buffer) and sends only a small header (:meth:`FrameRing.header`: ring name, slot,
-seq, time, shape, dtype) over ZeroMQ. A reader (:class:`RingReader`) attached to the ring by name
-gets a read-only numpy view of the slot, without a copy, and tells the writer when it is done
-(:meth:`FrameRing.release`). A slot is reused only after every reader it was handed to released
-it, so a frame kept for the saver stays intact until the saver acknowledged it (the replay-buffer
-guarantee); when the next slot is still held, :meth:`FrameRing.put` returns None and the writer
-decides (wait, skip the frame for optional readers, stop the recording).
+seq, time, shape, dtype) over ZeroMQ. A reader (:class:`RingReader`, or :class:`RingViews` for
+messages) attached to the ring by name gets a read-only numpy view of the slot, without a copy,
+and tells the writer when it is done (:meth:`FrameRing.release`). A slot is reused only after
+every reader it was handed to released it, so a frame kept for the saver stays intact until the
+saver acknowledged it (the replay-buffer guarantee); when the next slot is still held,
+:meth:`FrameRing.put` returns None and the writer decides (skip the frame for optional readers,
+:meth:`FrameRing.reclaim` a slot an optional reader never gave back, stop the recording).
 
-Slots are handed out in order (a ring), so a slot held by a slow reader blocks the ring even if
-later slots are free: frames leave the ring in the order they came, as from the replay buffer.
-The writer owns the bookkeeping (which reader holds which slot); only pixels are shared.
+The next frame goes to the lowest free slot, so a slow reader holding one slot blocks nothing,
+and a shallow backlog cycles through a few slots that stay in the processors' caches (a frame
+is read while it is still cached) and are the only memory touched: the block's pages are
+reserved slot by slot when first used (``posix_fallocate``: a full ``/dev/shm`` is an
+``OSError`` for that frame, never a SIGBUS). The writer owns the bookkeeping (which reader holds
+which slot, the order of frames is the saver's seq); only pixels are shared, plus
+one stamp per slot (the seq of the frame in it, -1 while it is being written), so a reader can
+check that a slot still holds its frame (:meth:`RingReader.intact`) after using it: a reclaimed
+slot is never mistaken for the frame it held.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
+import heapq
+import os
+import re
 from collections.abc import Iterable
 from multiprocessing import resource_tracker, shared_memory
 from typing import Any
@@ -24,9 +37,23 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.live.transport import BadMessage, Message
 
 #: fewest slots a ring may have (one being written while another is read)
 MIN_SLOTS = 2
+#: slots reserved at once when the ring grows into memory not used before
+RESERVE_SLOTS = 16
+#: a ring's name: letters, digits and underscores (a header naming anything else is refused)
+RING_NAME = re.compile(r"[A-Za-z0-9_]{1,100}")
+#: where POSIX shared memory blocks appear as files (Linux)
+SHM_DIR = "/dev/shm"
+#: the stamp of a slot being written (no frame)
+WRITING = -1
+
+
+def _stamp_offset(n_slots: int, frame_bytes: int) -> int:
+    """Where the slot stamps (int64, one per slot) start: after the pixels, 8-byte aligned."""
+    return -(-n_slots * frame_bytes // 8) * 8
 
 
 class FrameRing:
@@ -41,11 +68,22 @@ class FrameRing:
         Shape of every frame.
     dtype : numpy dtype
         Pixel type of every frame.
+    name : str or None
+        Name of the shared memory block (:data:`RING_NAME`); None lets Python choose one.
+
+    Raises
+    ------
+    PyntaInputError
+        If ``size_mb`` cannot hold :data:`MIN_SLOTS` frames.
+    OSError
+        If the block cannot be created (e.g. ``/dev/shm`` has less room than ``size_mb``).
 
     Use as a context manager, or call :meth:`close`: the shared memory is then unlinked.
     """
 
-    def __init__(self, size_mb: float, frame_shape: tuple[int, ...], dtype: Any):
+    def __init__(
+        self, size_mb: float, frame_shape: tuple[int, ...], dtype: Any, name: str | None = None
+    ):
         size_bytes = require_positive("size_mb", size_mb) * 1e6
         self.frame_shape = tuple(int(n) for n in frame_shape)
         self.dtype = np.dtype(dtype)
@@ -58,12 +96,31 @@ class FrameRing:
                 f"size_mb must hold at least {MIN_SLOTS} frames of "
                 f"{self.frame_bytes / 1e6:.3g} MB, got {size_mb!r}"
             )
-        self._memory = shared_memory.SharedMemory(create=True, size=self.n_slots * self.frame_bytes)
+        if name is not None and not RING_NAME.fullmatch(name):
+            raise PyntaInputError(f"name must match {RING_NAME.pattern}, got {name!r}")
+        stamps_at = _stamp_offset(self.n_slots, self.frame_bytes)
+        size = stamps_at + 8 * self.n_slots
+        _check_room(size)
+        self._memory = shared_memory.SharedMemory(name=name, create=True, size=size)
+        try:
+            _reserve(self._memory, stamps_at, 8 * self.n_slots)
+        except OSError:
+            self._memory.close()
+            self._memory.unlink()
+            raise
         self._slots = _slot_arrays(self._memory, self.n_slots, self.frame_shape, self.dtype)
-        for array in self._slots:  # map every page now, not while frames are being written
-            array.fill(0)
+        self._stamps = np.ndarray((self.n_slots,), np.int64, self._memory.buf, stamps_at)
+        self._stamps[:] = WRITING
         self._holders: list[set[str]] = [set() for _ in range(self.n_slots)]
-        self._next = 0
+        self._seqs = [WRITING] * self.n_slots
+        self._free = list(range(self.n_slots))  # a heap: the lowest free slot first
+        self._reserved = 0  # slots below this have their memory reserved
+        self._fixed = {
+            "ring": self.name,
+            "n_slots": self.n_slots,
+            "shape": list(self.frame_shape),
+            "dtype": self.dtype.str,
+        }
 
     @property
     def name(self) -> str:
@@ -73,10 +130,19 @@ class FrameRing:
     @property
     def n_free(self) -> int:
         """Slots no reader holds."""
-        return sum(not holders for holders in self._holders)
+        return len(self._free)
 
-    def put(self, frame: np.ndarray, readers: Iterable[str]) -> int | None:
-        """Copy ``frame`` into the next slot and hand it to ``readers``.
+    def holders(self, slot: int) -> frozenset[str]:
+        """The readers that still hold ``slot``."""
+        return frozenset(self._holders[slot])
+
+    def oldest_held_only_by(self, reader: str) -> int | None:
+        """The slot with the oldest frame that only ``reader`` holds (None if there is none)."""
+        held = [s for s, holders in enumerate(self._holders) if holders == {reader}]
+        return min(held, key=self._seqs.__getitem__, default=None)
+
+    def put(self, frame: np.ndarray, readers: Iterable[str], seq: int = 0) -> int | None:
+        """Copy ``frame`` into the lowest free slot and hand it to ``readers``.
 
         Parameters
         ----------
@@ -84,11 +150,19 @@ class FrameRing:
             A frame of the ring's shape and dtype.
         readers : iterable of str
             Who must release the slot before it is reused (at least one).
+        seq : int
+            The frame's number (>= 0), stamped on the slot for :meth:`RingReader.intact`.
 
         Returns
         -------
         int or None
-            The slot, or None if the next slot is still held (nothing was written).
+            The slot, or None if every slot is held (nothing was written).
+
+        Raises
+        ------
+        OSError
+            If the memory of a slot used for the first time cannot be reserved (``/dev/shm``
+            full); nothing was written.
         """
         holders = set(readers)
         if not holders:
@@ -98,44 +172,67 @@ class FrameRing:
                 f"frame {frame.shape} {frame.dtype} does not fit the ring's slots "
                 f"{self.frame_shape} {self.dtype}"
             )
-        slot = self._next
-        if self._holders[slot]:
+        if not self._free:
             return None
+        slot = self._free[0]
+        if slot >= self._reserved:
+            stop = min(self.n_slots, slot + RESERVE_SLOTS)
+            _reserve(
+                self._memory,
+                self._reserved * self.frame_bytes,
+                (stop - self._reserved) * self.frame_bytes,
+            )
+            self._reserved = stop
+        heapq.heappop(self._free)
+        # stamp "being written" first: a reader that checks the stamp after using a slot that
+        # was reclaimed under it sees the change even while the pixels are being replaced
+        self._stamps[slot] = WRITING
         np.copyto(self._slots[slot], frame)
+        self._stamps[slot] = seq
+        self._seqs[slot] = seq
         self._holders[slot] = holders
-        self._next = (slot + 1) % self.n_slots
         return slot
 
-    def release(self, slot: int, reader: str) -> None:
-        """``reader`` is done with ``slot`` (releasing twice, or a slot not held, is ignored)."""
-        if 0 <= slot < self.n_slots:
-            self._holders[slot].discard(reader)
+    def release(self, slot: int, reader: str, seq: int | None = None) -> None:
+        """``reader`` is done with ``slot`` (releasing twice, or a slot not held, is ignored).
+
+        With ``seq``, only if the slot still holds that frame (a late release of a reclaimed
+        slot must not free the frame written there since).
+        """
+        if not 0 <= slot < self.n_slots or (seq is not None and self._seqs[slot] != seq):
+            return
+        holders = self._holders[slot]
+        if reader in holders:
+            holders.discard(reader)
+            if not holders:
+                heapq.heappush(self._free, slot)
 
     def release_all(self, reader: str) -> None:
         """Forget ``reader`` everywhere (it died or left: its slots must not block the ring)."""
-        for holders in self._holders:
-            holders.discard(reader)
+        for slot in range(self.n_slots):
+            self.release(slot, reader)
+
+    def reclaim(self, slot: int) -> None:
+        """Free ``slot`` whoever holds it: for optional readers that never gave it back.
+
+        A reader still using the slot notices through :meth:`RingReader.intact` once the slot
+        is rewritten; never reclaim a slot the saver holds.
+        """
+        if self._holders[slot]:
+            self._holders[slot].clear()
+            heapq.heappush(self._free, slot)
 
     def header(self, slot: int, seq: int, t: float) -> dict[str, Any]:
         """The message header that lets a reader find the frame in ``slot``."""
-        return {
-            "ring": self.name,
-            "slot": int(slot),
-            "n_slots": self.n_slots,
-            "seq": int(seq),
-            "t": float(t),
-            "shape": list(self.frame_shape),
-            "dtype": self.dtype.str,
-        }
+        return {**self._fixed, "slot": int(slot), "seq": int(seq), "t": float(t)}
 
     def close(self) -> None:
         """Release and unlink the shared memory (readers' views stay valid until they close)."""
         self._slots = []
+        self._stamps = np.empty(0, np.int64)
         self._memory.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._memory.unlink()
-        except FileNotFoundError:
-            pass
 
     def __enter__(self) -> FrameRing:
         return self
@@ -152,6 +249,13 @@ class RingReader:
     header : dict
         Any header made by :meth:`FrameRing.header` for this ring (names the block and gives the
         slot layout).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the ring no longer exists.
+    ValueError
+        If the block is smaller than the header's layout says.
     """
 
     def __init__(self, header: dict[str, Any]):
@@ -159,10 +263,28 @@ class RingReader:
         self.n_slots = int(header["n_slots"])
         self.frame_shape = tuple(int(n) for n in header["shape"])
         self.dtype = np.dtype(header["dtype"])
+        frame_bytes = int(np.prod(self.frame_shape)) * self.dtype.itemsize
+        stamps_at = _stamp_offset(self.n_slots, frame_bytes)
+        if not RING_NAME.fullmatch(self.name):
+            raise ValueError(f"not a ring name: {self.name[:80]!r}")
         self._memory = _attach(self.name)
+        if self._memory.size < stamps_at + 8 * self.n_slots or frame_bytes <= 0:
+            self._memory.close()
+            raise ValueError(f"ring {self.name!r} is smaller than its header's layout")
         self._slots = _slot_arrays(self._memory, self.n_slots, self.frame_shape, self.dtype)
         for array in self._slots:
             array.flags.writeable = False
+        self._stamps = np.ndarray((self.n_slots,), np.int64, self._memory.buf, stamps_at)
+        self._stamps.flags.writeable = False
+
+    def matches(self, header: dict[str, Any]) -> bool:
+        """True if ``header`` points into this ring with this reader's layout."""
+        return (
+            header["ring"] == self.name
+            and header["n_slots"] == self.n_slots
+            and tuple(header["shape"]) == self.frame_shape
+            and np.dtype(header["dtype"]) == self.dtype
+        )
 
     def view(self, header: dict[str, Any]) -> np.ndarray:
         """The frame a header points to, as a read-only view (valid until released)."""
@@ -173,16 +295,151 @@ class RingReader:
             raise ValueError(f"slot {slot} outside the ring's {self.n_slots} slots")
         return self._slots[slot]
 
+    def intact(self, header: dict[str, Any]) -> bool:
+        """True if the slot still holds the header's frame (check after using the view)."""
+        return int(self._stamps[int(header["slot"])]) == int(header["seq"])
+
     def close(self) -> None:
-        """Unmap the ring (views obtained from it must no longer be used)."""
-        self._slots = []
-        self._memory.close()
+        """Unmap the ring (views obtained from it must no longer be used).
+
+        Raises
+        ------
+        BufferError
+            If views of it are still alive (the ring stays mapped).
+        """
+        slots, stamps = self._slots, self._stamps
+        self._slots, self._stamps = [], np.empty(0, np.int64)
+        try:
+            self._memory.close()
+        except BufferError:
+            self._slots, self._stamps = slots, stamps
+            raise
 
     def __enter__(self) -> RingReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RingViews:
+    """The frames of received messages, for a worker that may get them either way.
+
+    A ``frame`` message carries its pixels; a ``ring`` message points into a ring, which is
+    attached on first use (and again when the writer starts a new ring, e.g. after a camera
+    change). Problems (a ring that no longer exists, a slot outside it) raise
+    :class:`~napari_pynta.live.transport.BadMessage` like any bad message.
+    """
+
+    def __init__(self) -> None:
+        self._reader: RingReader | None = None
+        self._retired: list[RingReader] = []
+
+    @property
+    def ring(self) -> str | None:
+        """Name of the ring attached last (None before the first ring message)."""
+        return None if self._reader is None else self._reader.name
+
+    def frame(self, message: Message) -> np.ndarray:
+        """The message's frame: its pixels, or a read-only view of its ring slot."""
+        header = message.header
+        if header.get("kind") != "ring":
+            if not isinstance(message.data, np.ndarray):
+                raise BadMessage("not a frame", repr(header.get("kind"))[:80])
+            return message.data
+        reader = self._reader
+        if reader is None or not reader.matches(header):
+            try:
+                attached = RingReader(header)
+            except (OSError, ValueError) as error:
+                raise BadMessage("cannot attach the frame ring", str(error)[:80]) from None
+            if reader is not None:
+                self._retired.append(reader)
+            self._reader = reader = attached
+        try:
+            return reader.view(header)
+        except ValueError as error:
+            raise BadMessage("bad ring slot", str(error)[:80]) from None
+
+    def intact(self, message: Message) -> bool:
+        """True unless the message points into a ring slot that was rewritten since it was sent."""
+        header = message.header
+        if header.get("kind") != "ring" or self._reader is None:
+            return True
+        return self._reader.name == header["ring"] and self._reader.intact(header)
+
+    def close_retired(self) -> None:
+        """Unmap rings no longer written to, once no view of them is alive."""
+        for reader in list(self._retired):
+            with contextlib.suppress(BufferError):
+                reader.close()
+                self._retired.remove(reader)
+
+    def close(self) -> None:
+        """Unmap every ring (no view may be used afterwards)."""
+        if self._reader is not None:
+            self._retired.append(self._reader)
+            self._reader = None
+        self.close_retired()
+
+
+def unlink_rings(names: Iterable[str] = (), prefix: str | None = None) -> list[str]:
+    """Remove shared memory blocks left behind by a writer that died (SIGKILL, crash).
+
+    Parameters
+    ----------
+    names : iterable of str
+        Ring names to remove.
+    prefix : str or None
+        Also remove every block in :data:`SHM_DIR` whose name starts with it (Linux).
+
+    Returns
+    -------
+    list of str
+        The names that existed and were removed.
+    """
+    candidates = {name for name in names if RING_NAME.fullmatch(name)}
+    if prefix and RING_NAME.fullmatch(prefix) and os.path.isdir(SHM_DIR):
+        candidates.update(
+            os.path.basename(path) for path in glob.glob(os.path.join(SHM_DIR, prefix + "*"))
+        )
+    removed = []
+    for name in sorted(candidates):
+        try:
+            block = _attach(name)
+        except (FileNotFoundError, OSError, ValueError):
+            continue
+        block.close()
+        # unlink() also tells the resource tracker the writer registered it with (the
+        # pipeline's processes share one), so it does not report the block as leaked
+        with contextlib.suppress(FileNotFoundError):
+            block.unlink()
+            removed.append(name)
+    return removed
+
+
+def _check_room(size: int) -> None:
+    """Raise ``OSError`` (ENOSPC) if :data:`SHM_DIR` has less room than ``size`` bytes."""
+    if not os.path.isdir(SHM_DIR):
+        return
+    stats = os.statvfs(SHM_DIR)
+    room = stats.f_bavail * stats.f_frsize
+    if size > room:
+        raise OSError(
+            errno.ENOSPC,
+            f"{SHM_DIR} has {room / 1e6:.0f} MB free, the ring needs {size / 1e6:.0f} MB",
+        )
+
+
+def _reserve(memory: shared_memory.SharedMemory, offset: int, length: int) -> None:
+    """Reserve pages of the block before they are touched.
+
+    On Linux the block is a tmpfs file: writing to a page ``/dev/shm`` has no room for kills
+    the process with SIGBUS, whereas ``posix_fallocate`` raises ``OSError`` (ENOSPC).
+    """
+    fd = getattr(memory, "_fd", -1)
+    if fd >= 0 and hasattr(os, "posix_fallocate") and length > 0:
+        os.posix_fallocate(fd, offset, length)
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:

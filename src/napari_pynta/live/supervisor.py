@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -24,6 +25,7 @@ from napari_pynta.live.config import (
     check_detection,
 )
 from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
+from napari_pynta.live.frame_ring import unlink_rings
 from napari_pynta.live.protocol import (
     ACQUISITION,
     EVENTS,
@@ -123,6 +125,10 @@ class LivePipeline:
         self._recording_failed: str | None = None
         # frames linked by linkers that died (a restarted linker counts from zero)
         self._linked_before = 0
+        #: the acquisition's frame rings are named ``{prefix}_{n}``: leftovers are removed by it
+        self._ring_prefix = (
+            f"pynta_{os.getpid()}_{secrets.token_hex(4)}" if self.config.frame_ring else None
+        )
 
     # ------------------------------------------------------------------ life cycle
     def __enter__(self) -> LivePipeline:
@@ -175,6 +181,7 @@ class LivePipeline:
                 int(config.save_buffer_mb * 1e6),
                 int(config.track_buffer_mb * 1e6),
                 self._calibration(),
+                self._ring_prefix,
             )
             self._spawn(SAVER, saver_worker)
             if config.track:
@@ -257,9 +264,21 @@ class LivePipeline:
         self._context = None
         if self.endpoints.directory:
             shutil.rmtree(self.endpoints.directory, ignore_errors=True)
+        self._remove_leftover_rings()
         atexit.unregister(self.stop)
         final.running = False
         return final
+
+    def _remove_leftover_rings(self) -> None:
+        """Unlink the frame rings of an acquisition that could not close them (killed, crashed).
+
+        Readers that still map a ring keep it until they unmap it; nothing new can attach.
+        """
+        if self._ring_prefix is None:
+            return
+        removed = unlink_rings(prefix=self._ring_prefix)
+        if removed:
+            self._record_error(f"removed the shared memory the acquisition left: {removed}")
 
     # ------------------------------------------------------------------ recording
     def start_recording(self, path: str, overwrite: bool = False) -> None:
@@ -555,6 +574,7 @@ class LivePipeline:
                 bad_messages=self._bad_reports.count
                 + sum(int(r.get("bad_messages", 0)) for r in self._reports.values()),
                 recording_failed=self._recording_failed,
+                frame_ring=acquisition.get("frame_ring"),
             )
 
     # ------------------------------------------------------------------ internals
@@ -769,6 +789,7 @@ class LivePipeline:
         text = f"worker {name} died (exit code {exitcode})"
         if name == ACQUISITION:
             self._record_error(f"{text}; the acquisition ended (frames recorded so far are kept)")
+            self._remove_leftover_rings()
         elif self._stopping:
             self._record_error(text)
         elif attempt > MAX_RESTARTS:
@@ -859,6 +880,7 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "fps": (int, float),
     "fps_requested": (int, float),
     "tracking_latency_s": (dict, type(None)),
+    "frame_ring": (str, type(None)),
     "frames_acquired": int,
     "frames_saved": int,
     "frames_missing": int,

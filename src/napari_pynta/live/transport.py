@@ -8,6 +8,9 @@ Every message is multipart ``[topic, header JSON, buffer, ...]``:
   :func:`recv_frame` returns a read-only ``np.frombuffer`` view of the received message.
 - table: ``header = {"kind": "table", "n", "columns": [[name, dtype], ...], **extra}``, one
   buffer per column (numeric columns only; localizations, tracks, per-track sizes).
+- ring: ``header = {"kind": "ring", "ring", "slot", "n_slots", "seq", "t", "shape", "dtype",
+  **extra}``, no buffer: the frame is in a slot of a shared-memory ring on this host
+  (:mod:`napari_pynta.live.frame_ring`; the receiver views it with ``RingViews``).
 - json: ``header = {"kind": "json", **payload}``, no buffer (status, heartbeats, errors, sizes).
 
 Every received message is checked before use (:func:`recv_message`): the topic is text, the
@@ -33,10 +36,12 @@ TOPIC_TRACKS = "tracks"
 TOPIC_SIZES = "sizes"
 TOPIC_STATUS = "status"
 TOPIC_ERROR = "error"
-#: internal data-path topics: saver acknowledgements, end-of-run/recording markers, skip notices
+#: internal data-path topics: saver acknowledgements, end-of-run/recording markers, skip notices,
+#: frame ring slots a locator is done with
 TOPIC_ACK = "ack"
 TOPIC_END = "end"
 TOPIC_SKIP = "skip"
+TOPIC_RELEASE = "release"
 TOPICS = (TOPIC_FRAMES, TOPIC_LOCS, TOPIC_TRACKS, TOPIC_SIZES, TOPIC_STATUS, TOPIC_ERROR)
 #: dtype kinds a frame or table buffer may have (bool, signed, unsigned, float)
 NUMERIC_KINDS = "biuf"
@@ -207,6 +212,29 @@ def send_columns(
     socket.send_multipart([topic.encode(), _dumps(header), *arrays], flags=flags, copy=False)
 
 
+def send_ring_frame(
+    socket: zmq.Socket, topic: str, header: dict[str, Any], flags: int = 0, **extra: Any
+) -> None:
+    """Send a frame that waits in a shared-memory ring: only its header travels.
+
+    Parameters
+    ----------
+    socket : zmq.Socket
+        A PUSH socket to a process on this host.
+    topic : str
+        Usually :data:`TOPIC_FRAMES`.
+    header : dict
+        :meth:`napari_pynta.live.frame_ring.FrameRing.header` of the frame's slot.
+    flags : int
+        ZeroMQ flags.
+    **extra
+        More JSON-serialisable header fields.
+    """
+    socket.send_multipart(
+        [topic.encode(), _dumps({"kind": "ring", **header, **extra})], flags=flags
+    )
+
+
 def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: int = 0) -> None:
     """Send a small JSON message (status, heartbeat, error, size summary)."""
     socket.send_multipart([topic.encode(), _dumps({"kind": "json", **payload})], flags=flags)
@@ -285,6 +313,15 @@ def decode(parts: list[zmq.Frame] | list[bytes]) -> Message:
             },
             columns=[name for name, _ in columns],
         )
+    elif kind == "ring":
+        require(header, seq=int, t=(int, float), ring=str, slot=int, n_slots=int)
+        _numeric_dtype(header.get("dtype"))
+        _shape(header.get("shape"))
+        if buffers:
+            raise BadMessage("a ring frame has no buffers")
+        if not 0 <= header["slot"] < header["n_slots"]:
+            raise BadMessage("slot outside the ring", f"{header['slot']} of {header['n_slots']}")
+        data = None
     elif kind == "json":
         if buffers:
             raise BadMessage("a json message has no buffers")

@@ -2,15 +2,17 @@
 
 Message paths (see ``docs/live-pipeline.md``)::
 
-    acquisition --PUB frames------------------------------> viewers (newest frame only)
+    acquisition --PUB frames (pixels)---------------------> viewers (newest frame only)
                 --PUSH save (bounded replay buffer)-------> saver --PUSH save_ack--> acquisition
                 --PUSH locate (load balanced)-------------> locators --PUSH locs_in--> linker
+                                                            locators --PUSH release--> acquisition
+                (save and locate: headers into the shared-memory frame ring, or the pixels)
                 --PUSH locs_in (skipped seq, end of run)--------------------------> linker
     linker --PUB results (locs, tracks, sizes)-------------> viewers
 
 :mod:`.base` holds what every worker shares (sockets to the supervisor, commands, heartbeats,
 the orphan watchdog); :mod:`.acquisition`, :mod:`.saver`, :mod:`.locator` and :mod:`.linker`
-one worker each.
+one worker each; :mod:`.kept_frames` the frames the acquisition keeps for them.
 """
 
 from __future__ import annotations

@@ -14,15 +14,23 @@ from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
+from napari_pynta.live.workers.kept_frames import (
+    LOCATORS_HOLD,
+    SAVER_HOLD,
+    FrameKeeper,
+    KeptFrame,
+)
 from napari_pynta.live.workers.locator import LOCATE_HWM
+from napari_pynta.parameters import MAX_LOCATORS
 
 #: the live frame rate is measured over this many seconds
 RATE_WINDOW_S = 1.0
 #: frames used to choose the detection threshold and search range when they are not given
 CALIBRATION_FRAMES = 60
+#: ring slots beyond the save and track buffers: frames in flight to (or lost in) locators
+RING_SPARE_SLOTS = 4 * MAX_LOCATORS
 
-Queued = tuple[int, float, np.ndarray]  # (seq, camera time, frame)
-ToLocate = tuple[int, float, np.ndarray, float]  # (seq, camera time, frame, host time read)
+ToLocate = tuple[KeptFrame, float]  # (frame, host time it was read)
 
 
 def acquisition_worker(
@@ -35,8 +43,14 @@ def acquisition_worker(
     save_buffer_bytes: int,
     track_buffer_bytes: int,
     calibration: dict[str, Any] | None = None,
+    ring_prefix: str | None = None,
 ) -> None:
     """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
+
+    With ``ring_prefix`` the frames for the saver and the locators wait in a shared-memory
+    ring (:class:`~napari_pynta.live.workers.kept_frames.FrameKeeper`, named
+    ``{ring_prefix}_{n}``) and only their headers are sent; without, or if the ring cannot be
+    created, the pixels travel in the messages.
 
     Waits for a ``go`` command before the first frame, so recording and tracking see frame 0.
     With ``calibration`` (``engine``, ``detection``, ``search_range_px``, ``memory``) the first
@@ -59,6 +73,7 @@ def acquisition_worker(
             save_buffer_bytes,
             track_buffer_bytes,
             calibration,
+            ring_prefix,
         ).run(),
     )
 
@@ -68,31 +83,35 @@ class SaveBuffer:
 
     def __init__(self, capacity_bytes: int):
         self.capacity_bytes = capacity_bytes
-        self.frames: collections.deque[Queued] = collections.deque()
+        self.frames: collections.deque[KeptFrame] = collections.deque()
         self.bytes = 0
         self.next_to_send = 0  # index into ``frames``
         self.highest_sent = -1  # seq of the newest frame ever handed to the socket
 
-    def room_for(self, frame: np.ndarray) -> bool:
-        """True if ``frame`` fits in the buffer."""
-        return self.bytes + frame.nbytes <= self.capacity_bytes
+    def room_for(self, nbytes: int) -> bool:
+        """True if a frame of ``nbytes`` fits in the buffer."""
+        return self.bytes + nbytes <= self.capacity_bytes
 
-    def add(self, seq: int, t: float, frame: np.ndarray) -> None:
+    def add(self, kept: KeptFrame) -> None:
         """Keep a frame until the saver acknowledges it."""
-        self.frames.append((seq, t, frame))
-        self.bytes += frame.nbytes
+        self.frames.append(kept)
+        self.bytes += kept.nbytes
 
     def acknowledge(self, saved_seq: int) -> None:
-        """Forget frames written by the saver (seq <= ``saved_seq``)."""
-        while self.frames and self.frames[0][0] <= saved_seq:
-            self.bytes -= self.frames.popleft()[2].nbytes
+        """Forget frames written by the saver (seq <= ``saved_seq``): their slots are free."""
+        while self.frames and self.frames[0].seq <= saved_seq:
+            self._forget(self.frames.popleft())
             self.next_to_send = max(0, self.next_to_send - 1)
 
     def clear(self) -> None:
         """Forget every frame (a new recording starts: older frames are not resent to it)."""
-        self.frames.clear()
-        self.bytes = 0
+        while self.frames:
+            self._forget(self.frames.popleft())
         self.next_to_send = 0
+
+    def _forget(self, kept: KeptFrame) -> None:
+        self.bytes -= kept.nbytes
+        kept.release(SAVER_HOLD)
 
     def rewind(self) -> None:
         """Send every unacknowledged frame again (a restarted saver lost its queue)."""
@@ -101,15 +120,13 @@ class SaveBuffer:
     def send(self, socket: zmq.Socket) -> None:
         """Send pending frames until the socket's queue is full."""
         while self.next_to_send < len(self.frames):
-            seq, t, frame = self.frames[self.next_to_send]
+            kept = self.frames[self.next_to_send]
             try:
-                transport.send_frame(
-                    socket, transport.TOPIC_FRAMES, seq, t, frame, flags=zmq.NOBLOCK
-                )
+                kept.send(socket)
             except zmq.Again:
                 return
             self.next_to_send += 1
-            self.highest_sent = max(self.highest_sent, seq)
+            self.highest_sent = max(self.highest_sent, kept.seq)
 
     @property
     def all_sent(self) -> bool:
@@ -187,6 +204,7 @@ class Acquisition:
         save_buffer_bytes: int,
         track_buffer_bytes: int,
         calibration: dict[str, Any] | None,
+        ring_prefix: str | None,
     ):
         from napari_pynta.cameras import open_camera
 
@@ -197,14 +215,23 @@ class Acquisition:
         chosen = {} if calibration is None else calibrate(self.camera, calibration, self.preview)
         self.save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
         self.acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
+        self.releases = w.socket(zmq.PULL, bind=w.endpoints.release)
         self.locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
         self.to_linker = w.socket(zmq.PUSH, connect=w.endpoints.locs_in) if track else None
+        frame_mb = _frame_bytes(self.camera) / 1e6
+        self.frames = FrameKeeper(
+            (save_buffer_bytes + track_buffer_bytes) / 1e6 + RING_SPARE_SLOTS * frame_mb,
+            ring_prefix,
+            w.warn,
+        )
+        self.frames.prepare(self.camera.frame_shape, self.camera.dtype)
         w.report(
             Event.READY,
             frame_shape=list(self.camera.frame_shape),
             dtype=np.dtype(self.camera.dtype).str,
             metadata=self.camera.metadata_for_store(),
             calibration=chosen,
+            frame_ring=self.frames.ring_name,
         )
         self.go = False
         self.recording = False
@@ -232,21 +259,26 @@ class Acquisition:
 
     def run(self) -> None:
         """Acquire until ``stop``."""
-        while True:
-            self.handle_commands()
-            if self.w.stopping:
-                break
-            self.read_acks()
-            self.feed_saver()
-            self.feed_locators()
-            if self.w.heartbeat_due():
-                self.beat(Event.HEARTBEAT)
-            if not self.go or self.finished:
-                busy = self.save_buffer.frames or self.track_queue
-                self.w.wait(self.acks, 0.005 if busy else 0.05)
-                continue
-            self.acquire_one()
-        self.camera.close()
+        try:
+            while True:
+                self.handle_commands()
+                if self.w.stopping:
+                    break
+                self.read_acks()
+                self.read_releases()
+                self.feed_saver()
+                self.feed_locators()
+                if self.w.heartbeat_due():
+                    self.frames.close_released()
+                    self.beat(Event.HEARTBEAT)
+                if not self.go or self.finished:
+                    busy = self.save_buffer.frames or self.track_queue
+                    self.w.wait((self.acks, self.releases), 0.005 if busy else 0.05)
+                    continue
+                self.acquire_one()
+        finally:
+            self.camera.close()
+            self.frames.close()
 
     # ------------------------------------------------------------------ steps
     def handle_commands(self) -> None:
@@ -293,6 +325,7 @@ class Acquisition:
         except PyntaInputError as error:
             self.w.report(Event.CAMERA, refused=str(error))
             return
+        self.frames.prepare(self.camera.frame_shape, self.camera.dtype)
         self.w.report(
             Event.CAMERA,
             refused=None,
@@ -300,6 +333,7 @@ class Acquisition:
             dtype=np.dtype(self.camera.dtype).str,
             metadata=self.camera.metadata_for_store(),
             from_seq=self.seq,
+            frame_ring=self.frames.ring_name,
         )
 
     def read_acks(self) -> None:
@@ -325,6 +359,21 @@ class Acquisition:
                 if not self.recording and self.end_reason is not None:
                     self.end_requested = self.end_reason
 
+    def read_releases(self) -> None:
+        """Free the ring slots the locators are done with (``ring``, ``slot``, ``seq``).
+
+        A release names the frame's seq, so a stray or late one cannot free a slot that holds
+        another frame by now; the saver's slots are freed only by its acknowledgements.
+        """
+        while (message := self.w.receive(self.releases, "release")) is not None:
+            release = message.header
+            try:
+                transport.require(release, ring=str, slot=int, seq=int)
+            except transport.BadMessage as error:
+                self.w.bad_messages(error, "acquisition's release socket")
+                continue
+            self.frames.release(release["ring"], release["slot"], release["seq"], LOCATORS_HOLD)
+
     def feed_saver(self) -> None:
         """Send buffered frames, then the end-of-recording marker once all are sent."""
         self.save_buffer.send(self.save)
@@ -343,21 +392,13 @@ class Acquisition:
     def feed_locators(self) -> None:
         """Send queued frames to free locators."""
         while self.track_queue:
-            seq, t, frame, read_at = self.track_queue[0]
+            kept, read_at = self.track_queue[0]
             try:
-                transport.send_frame(
-                    self.locate,
-                    transport.TOPIC_FRAMES,
-                    seq,
-                    t,
-                    frame,
-                    flags=zmq.NOBLOCK,
-                    read_at=read_at,
-                )
+                kept.send(self.locate, read_at=read_at)
             except zmq.Again:
                 break
             self.track_queue.popleft()
-            self.track_bytes -= frame.nbytes
+            self.track_bytes -= kept.nbytes
 
     def acquire_one(self) -> None:
         """Read one frame and hand it on, or finish the run if there is none."""
@@ -375,10 +416,7 @@ class Acquisition:
         self.skip_frames_lost_by_camera()
         frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
         transport.send_frame(self.preview, transport.TOPIC_FRAMES, self.seq, t, frame)
-        if self.recording:
-            self.record(frame, t)
-        if self.to_linker is not None:
-            self.queue_for_tracking(frame, t)
+        self.hand_on(frame, t)
         self.last_frame_time = time.perf_counter()
         self.first_frame_time = self.first_frame_time or self.last_frame_time
         self.rate_window.append(self.last_frame_time)
@@ -415,13 +453,60 @@ class Acquisition:
         self.save_buffer.clear()
         self.counters["recording_frames"] = self.counters["record_refused"] = 0
 
-    def record(self, frame: np.ndarray, t: float) -> None:
-        """Buffer a frame for the saver; stop recording loudly when the buffer is full."""
-        self.counters["recording_frames"] += 1
-        if self.save_buffer.room_for(frame):
-            self.save_buffer.add(self.seq, t, frame)
-            self.last_recorded_seq = self.seq
+    def hand_on(self, frame: np.ndarray, t: float) -> None:
+        """Keep the frame (once) for the recording and the tracking queue.
+
+        The recording stops loudly when the save buffer (or the ring) is full; the tracking
+        queue drops its oldest frame when it is full, and frees ring slots for the recording.
+        """
+        readers = []
+        if self.recording:
+            self.counters["recording_frames"] += 1
+            if self.save_buffer.room_for(frame.nbytes):
+                readers.append(SAVER_HOLD)
+            else:
+                self.refuse_recording()
+        if self.to_linker is not None:
+            if self.track_bytes + frame.nbytes > self.track_buffer_bytes and self.track_queue:
+                self.skip_oldest_queued()
+            readers.append(LOCATORS_HOLD)
+        if not readers:
             return
+        kept = self.keep(frame, t, readers)
+        if SAVER_HOLD in readers:
+            if kept is None:
+                self.refuse_recording()
+            else:
+                self.save_buffer.add(kept)
+                self.last_recorded_seq = self.seq
+        if LOCATORS_HOLD in readers:
+            if kept is None:
+                self.skip_untracked(self.seq)
+            else:
+                # the host time the frame was read: the linker measures the latency from it
+                self.track_queue.append((kept, time.time()))
+                self.track_bytes += kept.nbytes
+
+    def keep(self, frame: np.ndarray, t: float, readers: list[str]) -> KeptFrame | None:
+        """Keep the frame; when every ring slot is held, free one held only for tracking.
+
+        First the oldest frame still queued for the locators, else the oldest one sent to
+        them and never released (its locator died or was stopped; a locator still reading it
+        sees the slot rewritten and drops the frame). None if the saver holds every slot.
+        """
+        while (kept := self.frames.keep(frame, self.seq, t, readers)) is None:
+            ring = self.frames.ring
+            if self.track_queue:
+                self.skip_oldest_queued()
+            elif ring is not None and (slot := ring.oldest_held_only_by(LOCATORS_HOLD)) is not None:
+                ring.reclaim(slot)
+                self.counters["frames_untracked"] += 1
+            else:
+                return None
+        return kept
+
+    def refuse_recording(self) -> None:
+        """The saver fell behind by the whole buffer: stop recording, loudly, keep what is kept."""
         self.counters["record_refused"] += 1
         self.w.error(
             f"recording stopped: the saver fell behind by more than the "
@@ -430,16 +515,17 @@ class Acquisition:
         )
         self.end_recording("saver buffer full")
 
-    def queue_for_tracking(self, frame: np.ndarray, t: float) -> None:
-        """Queue a frame for the locators; when the queue is full, skip the oldest one."""
-        if self.track_bytes + frame.nbytes > self.track_buffer_bytes and self.track_queue:
-            skipped = self.track_queue.popleft()
-            self.track_bytes -= skipped[2].nbytes
-            self.counters["frames_untracked"] += 1
-            transport.send_json(self.to_linker, transport.TOPIC_SKIP, {"skip": [skipped[0]]})
-        # the host time the frame was read: the linker measures the tracking latency from it
-        self.track_queue.append((self.seq, t, frame, time.time()))
-        self.track_bytes += frame.nbytes
+    def skip_oldest_queued(self) -> None:
+        """Leave the oldest frame of the tracking queue untracked."""
+        kept, _ = self.track_queue.popleft()
+        self.track_bytes -= kept.nbytes
+        kept.release(LOCATORS_HOLD)
+        self.skip_untracked(kept.seq)
+
+    def skip_untracked(self, seq: int) -> None:
+        """Count frame ``seq`` as untracked and tell the linker not to wait for it."""
+        self.counters["frames_untracked"] += 1
+        transport.send_json(self.to_linker, transport.TOPIC_SKIP, {"skip": [seq]})
 
     def finish(self) -> None:
         """The last frame was read: end the recording, tell the linker the last seq."""
@@ -489,5 +575,11 @@ class Acquisition:
             recording=self.recording,
             last_seq=self.seq - 1,
             fps_requested=self.camera.settings.fps,
+            frame_ring=self.frames.ring_name,
             **self.counters,
         )
+
+
+def _frame_bytes(camera: Any) -> int:
+    """Bytes of one frame of the camera."""
+    return int(np.prod(camera.frame_shape)) * np.dtype(camera.dtype).itemsize

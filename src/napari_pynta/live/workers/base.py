@@ -177,11 +177,12 @@ class Worker:
             received.append({"cmd": Command.STOP, "reason": "supervisor died"})
         return received
 
-    def wait(self, socket: zmq.Socket, timeout_s: float) -> None:
-        """Wait until a command or a message on ``socket`` arrives, at most ``timeout_s``."""
+    def wait(self, sockets: tuple[zmq.Socket, ...], timeout_s: float) -> None:
+        """Wait until a command or a message on one of ``sockets`` comes, at most ``timeout_s``."""
         poller = zmq.Poller()
         poller.register(self.control, zmq.POLLIN)
-        poller.register(socket, zmq.POLLIN)
+        for socket in sockets:
+            poller.register(socket, zmq.POLLIN)
         poller.poll(timeout_s * 1000)
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ import zmq
 
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.frame_ring import RingViews
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
 
@@ -21,6 +22,9 @@ def locator_worker(
 ) -> None:
     """Locate particles in frames pulled from the acquisition; push one table per frame.
 
+    A frame in the acquisition's shared-memory ring is located in place (a read-only view) and
+    its slot released afterwards; if the slot was rewritten meanwhile (the acquisition reclaimed
+    it: the ring was full), the result is dropped and the linker told to skip the frame.
     Commands: ``detect`` (new ``locate()`` options, checked before use), ``stop``.
     """
     run(name, endpoints, lambda w: _locate(w, engine, detection))
@@ -33,44 +37,73 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
 
     frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
     out = w.socket(zmq.PUSH, connect=w.endpoints.locs_in)
+    release = w.socket(zmq.PUSH, connect=w.endpoints.release)
+    views = RingViews()
     w.poller.register(frames, zmq.POLLIN)
     w.report(Event.READY)
-    located = 0
+    located = overwritten = 0
     busy_s = 0.0
     while not w.stopping:
         events = dict(w.poller.poll(100))
         message = w.receive(frames, "locate") if frames in events else None
-        if message is not None and message.header["kind"] != "frame":
-            w.bad_messages(transport.BadMessage("not a frame"), "locator's locate socket")
-        elif message is not None:
+        try:
+            frame = None if message is None else views.frame(message)
+        except transport.BadMessage as error:
+            w.bad_messages(error, "locator's locate socket")
+            frame = None
+        if message is not None and frame is not None:
             header = message.header
             start = time.perf_counter()
-            features = detect.locate(message.data, engine, frame_number=header["seq"], **detection)
+            features = detect.locate(frame, engine, frame_number=header["seq"], **detection)
             busy_s += time.perf_counter() - start
-            transport.send_table(
-                out,
-                transport.TOPIC_LOCS,
-                features,
-                seq=header["seq"],
-                t=header["t"],
-                read_at=header.get("read_at"),
-            )
-            located += 1
+            del frame
+            if views.intact(message):
+                transport.send_table(
+                    out,
+                    transport.TOPIC_LOCS,
+                    features,
+                    seq=header["seq"],
+                    t=header["t"],
+                    read_at=header.get("read_at"),
+                )
+                located += 1
+            else:
+                transport.send_json(out, transport.TOPIC_SKIP, {"skip": [header["seq"]]})
+                overwritten += 1
+            if header["kind"] == "ring":
+                transport.send_json(
+                    release,
+                    transport.TOPIC_RELEASE,
+                    {"ring": header["ring"], "slot": header["slot"], "seq": header["seq"]},
+                )
+            views.close_retired()
         for command in w.commands():
             if command.get("cmd") == Command.STOP:
                 w.stopping = True
             elif command.get("cmd") == Command.DETECT:
                 engine, detection = _new_detection(w, engine, detection, command)
         if w.heartbeat_due():
-            w.report(Event.HEARTBEAT, frames_located=located, busy_s=busy_s)
+            w.report(
+                Event.HEARTBEAT,
+                frames_located=located,
+                frames_overwritten=overwritten,
+                busy_s=busy_s,
+            )
+    views.close()
 
 
 def _warm_up(engine: str, detection: dict[str, Any]) -> None:
-    """Locate once in a synthetic frame, so numba's JIT compilation is not paid on live frames."""
+    """Locate once in a synthetic frame, so numba's JIT compilation is not paid on live frames.
+
+    The frame is read-only like every frame a locator gets (a view of a message or of a ring
+    slot): numba compiles read-only arrays apart.
+    """
     from napari_pynta import detect
     from napari_pynta.live.config import synthetic_frame
 
-    detect.locate(synthetic_frame(), engine, **detection)
+    frame = synthetic_frame()
+    frame.flags.writeable = False
+    detect.locate(frame, engine, **detection)
 
 
 def _new_detection(

@@ -9,6 +9,7 @@ import zmq
 
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.frame_ring import RingViews
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
 
@@ -26,7 +27,9 @@ def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
     and drops the frames that still come until the end marker. With ``resume=True`` (a restarted
     saver) the existing store is reopened and the acquisition is told the last stored seq, so it
     resends the frames the dead saver had not written. Frames must arrive with increasing seq; a
-    gap is reported as an error and counted in ``frames_missing``.
+    gap is reported as an error and counted in ``frames_missing``. Frames come with their pixels
+    or as headers into the acquisition's shared-memory ring: the acknowledgement of a written
+    frame is also what frees its ring slot.
     """
     run(name, endpoints, _serve_recordings)
 
@@ -36,17 +39,25 @@ def _serve_recordings(w: Worker) -> None:
 
     incoming = w.socket(zmq.PULL, connect=w.endpoints.save, RCVHWM=16)
     acks = w.socket(zmq.PUSH, connect=w.endpoints.save_ack)
+    views = RingViews()
     w.report(Event.READY)
     while not w.stopping:
         for command in w.commands():
             if command.get("cmd") == Command.STOP:
                 w.stopping = True
             elif command.get("cmd") == Command.RECORD:
-                _record(w, incoming, acks, command)
+                _record(w, incoming, acks, views, command)
         w.poller.poll(100)
+    views.close()
 
 
-def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str, Any]) -> None:
+def _record(
+    w: Worker,
+    incoming: zmq.Socket,
+    acks: zmq.Socket,
+    views: RingViews,
+    command: dict[str, Any],
+) -> None:
     """One recording: create (or resume) the store, write frames until ``end`` or ``stop``."""
     from napari_pynta.store import MovieStore
 
@@ -79,6 +90,7 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
         block: list[np.ndarray] = []
         times: list[float] = []
         seqs: list[int] = []
+        messages: list[transport.Message] = []
         events = dict(w.poller.poll(100))
         while incoming in events and len(block) < SAVE_BLOCK_FRAMES:
             message = w.receive(incoming, "save")
@@ -96,7 +108,7 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
             if failure is not None:
                 continue  # the store cannot be written: the frames are counted as dropped
             try:
-                _check_frame(message, store)
+                frame = _frame_for(message, store, views)
             except transport.BadMessage as error:
                 w.bad_messages(error, "saver's save socket")
                 continue
@@ -111,12 +123,21 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
                     f"seq gap in the recording: frames {previous + 1}..{seq - 1} never "
                     f"reached the saver"
                 )
-            block.append(message.data)
+            block.append(frame)
             times.append(float(message.header["t"]))
             seqs.append(seq)
+            messages.append(message)
         if block and failure is None:
+            frames = np.stack(block)
+            del block[:]  # no view of a ring slot is used after the copy
+            overwritten = [m.header["seq"] for m in messages if not views.intact(m)]
+            if overwritten:  # the acquisition broke the replay guarantee: refuse to store it
+                raise RuntimeError(
+                    f"frames {overwritten} were rewritten in the frame ring before they were "
+                    "written to the store"
+                )
             try:
-                store.append(np.stack(block), timestamps_s=times, seq=seqs)
+                store.append(frames, timestamps_s=times, seq=seqs)
             except OSError as error:  # disk full, store removed, ...: stop now, loudly
                 failure = f"recording stopped: cannot write to {path}: {error}"
                 w.report(Event.RECORDING_FAILED, error=failure, frames_saved=store.n_frames)
@@ -125,6 +146,7 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
                 transport.send_json(
                     acks, transport.TOPIC_ACK, {"saved_seq": last_seq}, flags=zmq.NOBLOCK
                 )
+        views.close_retired()
         for other in w.commands():
             if other.get("cmd") == Command.STOP:
                 w.stopping = ended = True
@@ -150,12 +172,14 @@ def _record(w: Worker, incoming: zmq.Socket, acks: zmq.Socket, command: dict[str
     )
 
 
-def _check_frame(message: transport.Message, store: Any) -> None:
-    """Raise :class:`~napari_pynta.live.transport.BadMessage` unless a frame of this store."""
-    if message.topic != transport.TOPIC_FRAMES or message.header.get("kind") != "frame":
+def _frame_for(message: transport.Message, store: Any, views: RingViews) -> np.ndarray:
+    """The message's frame (pixels or ring view); :class:`~napari_pynta.live.transport.BadMessage`
+    unless a frame of this store."""
+    if message.topic != transport.TOPIC_FRAMES:
         raise transport.BadMessage("not a frame", repr(message.topic)[:80])
-    frame = message.data
+    frame = views.frame(message)
     if frame.shape != tuple(store.frame_shape) or frame.dtype != store.dtype:
         raise transport.BadMessage(
             "frame does not match the store", f"{frame.shape} {frame.dtype.str}"
         )
+    return frame

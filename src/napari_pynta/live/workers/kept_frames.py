@@ -1,0 +1,154 @@
+"""Frames the acquisition keeps for the saver and the locators: in a shared-memory ring, or as
+arrays sent in the messages when there is no ring (it could not be created, or is switched off).
+
+A :class:`KeptFrame` is one frame handed to readers (:data:`SAVER_HOLD`, :data:`LOCATORS_HOLD`);
+:meth:`KeptFrame.send` sends it the way it is kept (a ring header, or the pixels) and
+:meth:`KeptFrame.release` gives its slot back for one reader. :class:`FrameKeeper` owns the
+acquisition's rings: one for the current frame shape, older ones until their readers released
+them (a camera change makes a new ring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zmq
+
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.live import transport
+from napari_pynta.live.frame_ring import FrameRing
+
+#: the saver's hold on a frame: released by its acknowledgement (the replay-buffer guarantee)
+SAVER_HOLD = "saver"
+#: the locator pool's hold: released by the locator that located the frame (a PUSH message)
+LOCATORS_HOLD = "locators"
+
+
+@dataclass(slots=True)
+class KeptFrame:
+    """A frame kept for readers: in ``ring`` at ``slot``, or its own array ``frame``."""
+
+    seq: int
+    t: float
+    nbytes: int
+    frame: np.ndarray | None = None
+    ring: FrameRing | None = None
+    slot: int = -1
+
+    def send(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK, **extra: Any) -> None:
+        """Send the frame: the ring header on one host, else the pixels (zero-copy)."""
+        if self.ring is None:
+            assert self.frame is not None  # kept as an array when there is no ring
+            transport.send_frame(
+                socket, transport.TOPIC_FRAMES, self.seq, self.t, self.frame, flags=flags, **extra
+            )
+        else:
+            header = self.ring.header(self.slot, self.seq, self.t)
+            transport.send_ring_frame(socket, transport.TOPIC_FRAMES, header, flags, **extra)
+
+    def release(self, reader: str) -> None:
+        """``reader`` is done with the frame (no-op for a frame kept as an array)."""
+        if self.ring is not None:
+            self.ring.release(self.slot, reader, self.seq)
+
+
+class FrameKeeper:
+    """The acquisition's frame rings (or none: frames then travel in the messages).
+
+    Parameters
+    ----------
+    size_mb : float
+        Size of each ring.
+    prefix : str or None
+        Rings are named ``{prefix}_{n}`` (the supervisor removes leftovers by this prefix);
+        None keeps frames as arrays (no ring).
+    warn : callable
+        Reports why a ring could not be used (once per reason); frames then travel in the
+        messages, as before the ring.
+    """
+
+    def __init__(self, size_mb: float, prefix: str | None, warn: Callable[[str], None]):
+        self.size_mb = size_mb
+        self.prefix = prefix
+        self.warn = warn
+        self.ring: FrameRing | None = None
+        self.rings: dict[str, FrameRing] = {}
+        self._made = 0
+        self._warned: set[str] = set()
+
+    @property
+    def ring_name(self) -> str | None:
+        """The current ring's name (None: frames travel in the messages)."""
+        return None if self.ring is None else self.ring.name
+
+    def prepare(self, frame_shape: Iterable[int], dtype: Any) -> None:
+        """Have a ring for frames of this shape and dtype (a new one after a camera change)."""
+        shape, dtype = tuple(int(n) for n in frame_shape), np.dtype(dtype)
+        ring = self.ring
+        if self.prefix is None or (ring and ring.frame_shape == shape and ring.dtype == dtype):
+            return
+        self.ring = None
+        name = f"{self.prefix}_{self._made}"
+        self._made += 1
+        try:
+            self.ring = FrameRing(self.size_mb, shape, dtype, name=name)
+        except (OSError, PyntaInputError) as error:
+            self._warn_once(
+                "create",
+                f"frames travel in the messages (copied through the sockets): the "
+                f"{self.size_mb:.0f} MB shared-memory frame ring could not be created: {error}",
+            )
+            return
+        self.rings[name] = self.ring
+        self.close_released()
+
+    def keep(
+        self, frame: np.ndarray, seq: int, t: float, readers: Iterable[str]
+    ) -> KeptFrame | None:
+        """Keep ``frame`` for ``readers``: in the ring (one copy), else as the array itself.
+
+        Returns None when every ring slot is held (the caller frees one or gives up).
+        """
+        ring = self.ring
+        if ring is None or frame.shape != ring.frame_shape or frame.dtype != ring.dtype:
+            return KeptFrame(seq, t, frame.nbytes, frame=frame)
+        try:
+            slot = ring.put(frame, readers, seq)
+        except OSError as error:  # /dev/shm full: this frame travels in the messages
+            self._warn_once(
+                "reserve",
+                f"frames travel in the messages while the shared-memory frame ring cannot "
+                f"grow: {error}",
+            )
+            return KeptFrame(seq, t, frame.nbytes, frame=frame)
+        if slot is None:
+            return None
+        return KeptFrame(seq, t, frame.nbytes, ring=ring, slot=slot)
+
+    def release(self, name: str, slot: int, seq: int, reader: str) -> None:
+        """A reader's release message: ``reader`` is done with frame ``seq`` in ``slot``."""
+        ring = self.rings.get(name)
+        if ring is not None:
+            ring.release(slot, reader, seq)
+
+    def close_released(self) -> None:
+        """Close the rings of earlier frame shapes that no reader holds any more."""
+        for name, ring in list(self.rings.items()):
+            if ring is not self.ring and ring.n_free == ring.n_slots:
+                ring.close()
+                del self.rings[name]
+
+    def close(self) -> None:
+        """Close (unlink) every ring."""
+        for ring in self.rings.values():
+            ring.close()
+        self.rings.clear()
+        self.ring = None
+
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warn(text)
