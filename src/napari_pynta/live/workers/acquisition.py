@@ -27,8 +27,8 @@ from napari_pynta.parameters import MAX_LOCATORS
 RATE_WINDOW_S = 1.0
 #: frames used to choose the detection threshold and search range when they are not given
 CALIBRATION_FRAMES = 60
-#: ring slots beyond the save and track buffers: frames in flight to (or lost in) locators
-RING_SPARE_SLOTS = 4 * MAX_LOCATORS
+#: ring slots beyond the save and track buffers: frames in flight to locators (a few each)
+RING_SPARE_SLOTS = 2 * MAX_LOCATORS
 
 ToLocate = tuple[KeptFrame, float]  # (frame, host time it was read)
 
