@@ -76,3 +76,23 @@ def test_different_settings_are_listed_per_capture(tmp_path):
     )
     assert "frame_interval_s" not in message  # only what differs
     check_same_settings(open_captures(tiny_measurement(tmp_path / "same")))  # no error
+
+
+def test_analyze_combine_warns_about_captures_with_different_settings(tmp_path, capsys):
+    from napari_pynta import simulate
+    from napari_pynta.cli import main
+
+    paths = []
+    for index, pixel_size_um in enumerate((0.2, 0.25), start=1):
+        settings = simulate.SimulationSettings(
+            shape=(64, 64), n_particles=10, pixel_size_um=pixel_size_um, seed=index
+        )
+        movie = simulate.simulate_movie(60, settings)
+        path = tmp_path / f"c{index}.zarr"
+        with MovieStore.create(path, (64, 64), movie.frames.dtype, movie.metadata) as store:
+            store.append(movie.frames)
+        paths.append(str(path))
+    assert main(["analyze", *paths, "--combine", "--no-save", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the captures were recorded with different settings" in err
+    assert "pixel_size_um: capture 1 (c1.zarr) 0.2, capture 2 (c2.zarr) 0.25" in err

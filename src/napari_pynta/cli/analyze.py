@@ -13,6 +13,7 @@ from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrid
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.measurement import expand_measurements
+from napari_pynta.measurement_analysis import check_same_settings
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
@@ -275,13 +276,17 @@ def _run_batch(args: argparse.Namespace) -> int:
             outcomes = batch.analyze_batch(args.paths, client, make_params, progress=not args.json)
     overrides = sample_overrides(args)
     results = [outcome.result for outcome in outcomes if outcome.result is not None]
-    for outcome in outcomes:
-        if outcome.result is not None:
-            stored = open_movie(outcome.path).metadata
-            describe_movie(outcome.result.summary, stored, **overrides)
+    movies = [open_movie(outcome.path) for outcome in outcomes if outcome.result is not None]
+    for result, movie in zip(results, movies, strict=True):
+        describe_movie(result.summary, movie.metadata, **overrides)
     analysed = [result.summary for result in results]
     combined = combine_summaries(analysed) if args.combine and analysed else None
     notes = []
+    if combined is not None:
+        try:
+            check_same_settings(movies)
+        except PyntaDataError as error:  # each capture is sized right; the lab should know
+            notes.append(f"warning: {error}")
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
