@@ -566,6 +566,7 @@ class _Geometry:
 
 _GEOMETRY: dict[tuple[int, float], _Geometry] = {}
 _THREAD_STATE = threading.local()
+_histogram_loaded = False  # whether the histogram kernel ran in this process
 
 
 def _geometry(radius: int, noise_size: float) -> _Geometry:
@@ -754,6 +755,7 @@ def _find_features(
     minmass: float,
 ) -> np.ndarray | None:
     """Run the kernels: features above ``minmass``, one row each (:data:`COLUMNS` but frame)."""
+    global _histogram_loaded
     geometry = _geometry(radius, noise_size)
     box_lo, box_hi = _dilation_window(separation)
     work = _workspace(image.shape, geometry.gauss.size // 2, smoothing // 2, box_lo, box_hi, radius)
@@ -808,10 +810,13 @@ def _find_features(
     # The exact percentile needs a histogram of every pixel's level (a pass over the image).
     # An upper bound of it from the level sum does when every candidate above minmass is
     # brighter than the bound: the exact threshold then keeps all of them too.
+    # The first call of a process always makes the histogram, so that a worker's warm-up
+    # compiles (or loads) its kernel too, not a live frame later.
     min_peak = (_percentile_level_bound(n_nonzero, level_sum, percentile) + 1) / scale
-    if found[heavy, 3].min() < min_peak:
+    if found[heavy, 3].min() < min_peak or not _histogram_loaded:
         hist = work.hist[: levels + 1 + _SPARE_BINS]
         _histogram(work.bp, np.float32(scale), levels, hist, work.lev)
+        _histogram_loaded = True
         level = _percentile_level(hist[: levels + 1], percentile)
         min_peak = (math.floor(level) + 1) / scale
     # trackpy keeps maxima whose integer level floor(bp * scale) exceeds the percentile level.
