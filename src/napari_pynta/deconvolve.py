@@ -361,6 +361,21 @@ def log_likelihood_matrix(
     return np.exp(log_l - offset[:, None]), offset
 
 
+#: ``(likelihood, offset)`` as :func:`log_likelihood_matrix` returns them
+Likelihood = tuple[np.ndarray, np.ndarray]
+
+
+def _likelihood(
+    tracks: TrackSteps, grid_nm: np.ndarray, model: StepModel, given: Likelihood | None
+) -> Likelihood:
+    """``given`` (computed once by a caller for several functions), else computed here."""
+    if given is None:
+        return log_likelihood_matrix(tracks, grid_nm, model)
+    if given[0].shape != (len(tracks), grid_nm.size) or given[1].shape != (len(tracks),):
+        raise PyntaInputError("likelihood must be log_likelihood_matrix(tracks, grid, model)")
+    return given
+
+
 @dataclass(frozen=True)
 class SizeDistribution:
     """A track-weighted size distribution on a log-spaced diameter grid.
@@ -588,6 +603,7 @@ def walker_em(
     rel_tol: float = 1e-5,
     max_iter: int = 5000,
     start: SizeDistribution | None = None,
+    likelihood: Likelihood | None = None,
 ) -> SizeDistribution:
     """Deconvolve the track-length broadening by EM (Walker 2012) on a diameter grid.
 
@@ -623,6 +639,9 @@ def walker_em(
         starts at 0 (EM could not give it weight again). The iterations stop on the same rule,
         so the result is the default one to within ``rel_tol``, in fewer iterations. None (the
         default) starts from the uniform distribution.
+    likelihood : (ndarray, ndarray), optional
+        :func:`log_likelihood_matrix` of these tracks, grid and model, when the caller already
+        has it (computed here otherwise).
 
     Returns
     -------
@@ -634,15 +653,15 @@ def walker_em(
     require_positive("smoothing_ln", smoothing_ln, allow_zero=True)
     if int(max_iter) < 1:
         raise PyntaInputError(f"max_iter must be >= 1, got {max_iter}")
-    full_likelihood, offset = log_likelihood_matrix(tracks, grid, model)
+    full_likelihood, offset = _likelihood(tracks, grid, model, likelihood)
     # diameters that no track supports keep (almost) no weight: leave them out of the iterations
     support = full_likelihood.max(axis=0) > NEGLIGIBLE_LIKELIHOOD
-    likelihood = np.ascontiguousarray(full_likelihood[:, support])
+    supported = np.ascontiguousarray(full_likelihood[:, support])
     n_tracks = len(tracks)
     kernel = _smoothing_kernel(grid[support], smoothing_ln) if smoothing_ln > 0 else None
     initial = _initial_weights(grid, support, start)
-    weights, iteration, converged = _em_iterations(likelihood, initial, kernel, rel_tol, max_iter)
-    log_likelihood = float(np.sum(np.log(likelihood @ weights) + offset))
+    weights, iteration, converged = _em_iterations(supported, initial, kernel, rel_tol, max_iter)
+    log_likelihood = float(np.sum(np.log(supported @ weights) + offset))
     all_weights = np.zeros(grid.size)
     all_weights[support] = weights
     return SizeDistribution(
@@ -711,6 +730,7 @@ def bootstrap_distributions(
     *,
     track_ids: np.ndarray | None = None,
     starts: np.ndarray | None = None,
+    likelihood: Likelihood | None = None,
 ) -> np.ndarray:
     """Walker EM distributions of ``n_bootstrap`` resamples of the tracks (with replacement).
 
@@ -737,6 +757,8 @@ def bootstrap_distributions(
         Where each resample's EM starts (e.g. the resamples of the previous live summary, same
         grid); mixed with :data:`WARM_START_UNIFORM` of the uniform start like
         :func:`walker_em`'s ``start``. Default: ``distribution``.
+    likelihood : (ndarray, ndarray), optional
+        As for :func:`walker_em`.
 
     Returns
     -------
@@ -744,9 +766,9 @@ def bootstrap_distributions(
         Weights of every resample's distribution on ``distribution.diameter_nm``.
     """
     grid = distribution.diameter_nm
-    likelihood, _ = log_likelihood_matrix(tracks, grid, model)
-    support = likelihood.max(axis=0) > NEGLIGIBLE_LIKELIHOOD
-    likelihood = np.ascontiguousarray(likelihood[:, support])
+    full_likelihood, _ = _likelihood(tracks, grid, model, likelihood)
+    support = full_likelihood.max(axis=0) > NEGLIGIBLE_LIKELIHOOD
+    supported = np.ascontiguousarray(full_likelihood[:, support])
     smoothing = distribution.parameters.get("smoothing_ln", EM_SMOOTHING_LN)
     kernel = _smoothing_kernel(grid[support], smoothing) if smoothing > 0 else None
     start = distribution.weights[support] + 1e-12
@@ -764,11 +786,17 @@ def bootstrap_distributions(
         if counts is None:
             rows = rng.integers(0, len(tracks), len(tracks))
             weights, _, _ = _em_iterations(
-                likelihood[rows], first, kernel, BOOTSTRAP_REL_TOL, BOOTSTRAP_MAX_ITER
+                supported[rows], first, kernel, BOOTSTRAP_REL_TOL, BOOTSTRAP_MAX_ITER
             )
-        else:
+        else:  # tracks counted 0 times play no part: leave their rows out
+            rows = np.flatnonzero(counts[index])
             weights, _, _ = _em_iterations(
-                likelihood, first, kernel, BOOTSTRAP_REL_TOL, BOOTSTRAP_MAX_ITER, counts[index]
+                supported[rows],
+                first,
+                kernel,
+                BOOTSTRAP_REL_TOL,
+                BOOTSTRAP_MAX_ITER,
+                counts[index, rows],
             )
         resampled[index, support] = weights
     return resampled
@@ -972,7 +1000,11 @@ def _lognormal_weights(log_grid: np.ndarray, ln_median: float, sigma_log: float)
 
 
 def lognormal_fit(
-    tracks: TrackSteps, model: StepModel, grid_nm: np.ndarray | None = None
+    tracks: TrackSteps,
+    model: StepModel,
+    grid_nm: np.ndarray | None = None,
+    *,
+    likelihood: Likelihood | None = None,
 ) -> SizeDistribution:
     """Maximum-likelihood log-normal size distribution, accounting for track length.
 
@@ -989,6 +1021,8 @@ def lognormal_fit(
         Acquisition physics.
     grid_nm : ndarray, optional
         Diameter grid, nm; default :func:`diameter_grid`.
+    likelihood : (ndarray, ndarray), optional
+        As for :func:`walker_em`.
 
     Returns
     -------
@@ -997,7 +1031,7 @@ def lognormal_fit(
         is the standard deviation of ln d; it cannot resolve widths below the grid spacing).
     """
     grid = _check_grid(diameter_grid() if grid_nm is None else grid_nm)
-    likelihood, offset = log_likelihood_matrix(tracks, grid, model)
+    matrix, offset = _likelihood(tracks, grid, model, likelihood)
     log_grid = np.log(grid)
     min_sigma = 0.5 * float(np.min(np.diff(log_grid)))
 
@@ -1006,11 +1040,11 @@ def lognormal_fit(
 
     def negative_log_likelihood(params: np.ndarray) -> float:
         ln_median, sigma_log = unpack(params)
-        per_track = likelihood @ _lognormal_weights(log_grid, ln_median, sigma_log)
+        per_track = matrix @ _lognormal_weights(log_grid, ln_median, sigma_log)
         return -float(np.sum(np.log(np.maximum(per_track, 1e-300))))
 
     # start from the EM-free estimate: the grid point that best explains the tracks alone
-    start_index = int(np.argmax(np.log(np.maximum(likelihood, 1e-300)).sum(axis=0)))
+    start_index = int(np.argmax(np.log(np.maximum(matrix, 1e-300)).sum(axis=0)))
     start = np.array([log_grid[start_index], np.log(0.2)])
     result = optimize.minimize(
         negative_log_likelihood,
@@ -1146,8 +1180,14 @@ def deconvolve_tracks(
         return None
     steps = TrackSteps.from_table(usable, sigma)
     model = StepModel(frame_interval_s, exposure_s, 0.0, temperature_c, viscosity_pa_s)
+    grid = diameter_grid()
+    likelihood = log_likelihood_matrix(steps, grid, model)  # once for the EM, resamples, fit
     deconvolved = walker_em(
-        steps, model, start=None if warm_start is None else warm_start.deconvolved
+        steps,
+        model,
+        grid,
+        start=None if warm_start is None else warm_start.deconvolved,
+        likelihood=likelihood,
     )
     peaks = resampled = standard_errors = None
     if n_bootstrap >= 2:
@@ -1162,6 +1202,7 @@ def deconvolve_tracks(
             n_bootstrap,
             track_ids=usable["particle"].to_numpy() if stable_resamples else None,
             starts=starts,
+            likelihood=likelihood,
         )
         peaks = significant_peaks(deconvolved.diameter_nm, deconvolved.weights, resampled)
         if stable_resamples:
@@ -1179,7 +1220,7 @@ def deconvolve_tracks(
             )
     return DeconvolvedSizes(
         deconvolved=deconvolved,
-        lognormal=lognormal_fit(steps, model),
+        lognormal=lognormal_fit(steps, model, grid, likelihood=likelihood),
         sigma_um=sigma,
         peaks=peaks,
         resampled=resampled,
