@@ -99,6 +99,17 @@ def test_empty_table_round_trip(pair):
     assert received["frame"].dtype == np.int64
 
 
+def test_columns_are_sent_as_the_same_table_message(pair):
+    push, pull = pair
+    columns = {"frame": np.full(3, 7, np.int64), "y": np.array([1.0, 2.0, 3.0])[::-1]}
+    transport.send_columns(push, transport.TOPIC_LOCS, columns, seq=7)
+    _, header, received = transport.recv_table(pull)
+    assert header["seq"] == 7
+    pd.testing.assert_frame_equal(received, pd.DataFrame(columns))  # a reversed view arrives
+    with pytest.raises(ValueError, match="differ in length"):
+        transport.send_columns(push, transport.TOPIC_LOCS, {"a": np.zeros(2), "b": np.zeros(3)})
+
+
 def test_text_columns_are_refused(pair):
     push, _ = pair
     with pytest.raises(TypeError, match="name"):
