@@ -146,8 +146,12 @@ class MeasurementView(QWidget):
             lambda: self.opened_folder is not None and self.open_measurement(self.opened_folder)
         )
         layers = session.viewer.layers
-        layers.events.inserted.connect(self._offer_opened_measurement)
-        layers.events.removed.connect(self._offer_opened_measurement)
+        for event in (layers.events.inserted, layers.events.removed):
+            event.connect(self._offer_opened_measurement)
+            # a closed dock must not be called by the viewer's layer events any more
+            self.destroyed.connect(
+                lambda *_, event=event: event.disconnect(self._offer_opened_measurement)
+            )
         self._offer_opened_measurement()
 
     # ------------------------------------------------------------------ opening

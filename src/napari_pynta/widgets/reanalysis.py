@@ -180,7 +180,8 @@ def analyze_measurement_folder(
         def report(index: int, done: int, total: int) -> None:
             if should_stop():
                 raise AnalysisCancelled("the analysis was cancelled")
-            bar.total = total
+            if bar.total != total:
+                bar.total = total
             bar.set_description(f"PyNTA measurement, capture {index + 1}")
             bar.update(done - bar.n)
 
