@@ -106,6 +106,31 @@ def test_summary_is_strict_json_with_the_documented_keys(end_to_end):
     assert summary["n_tracks"] == result.tracks["particle"].nunique() == len(result.per_track)
 
 
+def test_ambiguous_links_of_fast_crowded_particles_enter_the_systematic_error():
+    # 50 nm particles at 30 fps move ~4.6 px per frame and axis, about a fifth of their spacing:
+    # linking again with a narrower or wider search range moves D by several %; 400 nm particles
+    # at the same density are linked the same way by any reasonable range
+    linking = {}
+    for diameter in (50.0, 400.0):
+        settings = simulate.SimulationSettings(
+            shape=(160, 160),
+            n_particles=12,
+            populations=(simulate.Population(diameter),),
+            pixel_size_um=0.166,
+            frame_interval_s=1 / 30,
+            brightness_at_100nm=4000.0,
+            brightness_exponent=2.0,
+            seed=1,
+        )
+        sim = simulate.simulate_movie(300, settings)
+        movie = Movie(frames=sim.frames, metadata=sim.metadata, source="crowding")
+        summary = analysis.analyze(movie, AnalysisParams.from_metadata(sim.metadata)).summary
+        linking[diameter] = summary["systematic_nm"]["linking"] / diameter
+        assert summary["diameter_systematic_nm"] >= summary["systematic_nm"]["linking"]
+    assert linking[50.0] > 0.03
+    assert linking[50.0] > 3 * linking[400.0]
+
+
 def test_chunked_detection_gives_the_same_result():
     movie, _ = simulated(100.0, n_frames=60, shape=(128, 128), n_particles=20, seed=3)
     params = AnalysisParams.from_metadata(movie.metadata)

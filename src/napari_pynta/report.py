@@ -445,7 +445,7 @@ def render_report(result) -> str:
 track counts once. The ensemble diameter from all steps together is
 {_fmt(summary.get("diameter_nm"), 1, " nm")} ± {_fmt(summary.get("diameter_se_nm"), 1, " nm")}
 (jackknife over tracks) ± {_fmt(summary.get("diameter_systematic_nm"), 1, " nm")} (systematic:
-disagreement of the estimators, drift, detection threshold).</p>
+disagreement of the estimators, drift, detection threshold, linking).</p>
 <h2>Concentration</h2>
 {_concentration_html(summary)}
 {_lab_figures_html([result])}

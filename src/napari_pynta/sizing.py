@@ -27,7 +27,7 @@ leave-one-track-out (jackknife) errors all come from the same formulas.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -631,6 +631,7 @@ def systematic_errors(
     *,
     before_drift_D_um2_s: float = math.nan,
     bright_D_um2_s: float = math.nan,
+    relinked_D_um2_s: Sequence[float] = (),
 ) -> dict[str, float]:
     """Relative systematic uncertainty of the ensemble D, by cause (the jackknife is separate).
 
@@ -640,6 +641,9 @@ def systematic_errors(
     - ``drift``: half the change made by subtracting the drift (the drift need not be uniform).
     - ``threshold``: half the change of D when tracks near the detection threshold (mean mass
       under twice ``minmass``) are left out: how much the threshold shapes the result.
+    - ``linking``: the largest half change of D when the localizations are linked again with a
+      narrower and a wider search range: where particles are crowded for their steps, links are
+      ambiguous and the result depends on the range (fast, small particles at high density).
     - ``total``: their root sum of squares.
 
     Parameters
@@ -650,12 +654,15 @@ def systematic_errors(
         The covariance D of the same tracks without drift subtraction (NaN: no drift term).
     bright_D_um2_s : float
         The covariance D of the tracks away from the threshold (NaN: no threshold term).
+    relinked_D_um2_s : sequence of float
+        The covariance D of the same localizations linked with other search ranges (empty or
+        NaN: no linking term).
 
     Returns
     -------
     dict
-        ``estimators``, ``drift``, ``threshold``, ``total`` (fractions of D; d ∝ 1/D, so also
-        fractions of the diameter).
+        ``estimators``, ``drift``, ``threshold``, ``linking``, ``total`` (fractions of D;
+        d ∝ 1/D, so also fractions of the diameter).
     """
     D = ensemble.D_um2_s
 
@@ -674,6 +681,7 @@ def systematic_errors(
         "estimators": estimators,
         "drift": half_change(before_drift_D_um2_s),
         "threshold": half_change(bright_D_um2_s),
+        "linking": max((half_change(other) for other in relinked_D_um2_s), default=0.0),
     }
     parts["total"] = math.sqrt(sum(value**2 for value in parts.values()))
     return parts

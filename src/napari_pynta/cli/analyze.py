@@ -377,7 +377,7 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
     parts = summary.get("systematic_nm") or {}
     causes = ", ".join(
         f"{name} {_number(parts[name])}"
-        for name in ("estimators", "drift", "threshold")
+        for name in ("estimators", "drift", "threshold", "linking")
         if parts.get(name)
     )
     lines = [
