@@ -66,7 +66,13 @@ def cpu_seconds(pipeline: LivePipeline) -> dict[str, float]:
 
 
 def run(
-    movie: Path, minmass: float, fps: float, n_locators: int, seconds: float, workdir: Path
+    movie: Path,
+    minmass: float,
+    fps: float,
+    n_locators: int,
+    seconds: float,
+    workdir: Path,
+    frame_ring: bool = True,
 ) -> dict:
     """One timed run; returns the measured figures."""
     load_before = os.getloadavg()[0]
@@ -82,6 +88,7 @@ def run(
         n_locators=n_locators,
         detection=dict(minmass=minmass),
         search_range_px=6.0,
+        frame_ring=frame_ring,
     )
     with LivePipeline(config) as pipeline:
         engine = pipeline.config.engine
@@ -134,10 +141,16 @@ def main() -> None:
         default=[(512, 200, 1), (512, 400, 1), (512, 400, 2), (1024, 100, 1), (1024, 200, 2)],
         help="SIZE:FPS:LOCATORS per run",
     )
+    parser.add_argument(
+        "--no-frame-ring",
+        action="store_true",
+        help="send the pixels in the messages instead of the shared-memory frame ring",
+    )
     args = parser.parse_args()
     print(
         f"live pipeline, saving + tracking, {N_PARTICLES} particles, {args.seconds:g} s per run, "
-        f"{os.cpu_count()} cores (load average now {os.getloadavg()[0]:.1f})"
+        f"{os.cpu_count()} cores (load average now {os.getloadavg()[0]:.1f}), frames to the "
+        f"saver and locators {'in the messages' if args.no_frame_ring else 'in the frame ring'}"
     )
     results: list[tuple[int, int, dict]] = []
     with tempfile.TemporaryDirectory(prefix="pynta-bench-") as tmp:
@@ -146,7 +159,7 @@ def main() -> None:
             if size not in movies:
                 path = Path(tmp) / f"movie{size}.zarr"
                 movies[size] = (path, write_movie(path, size))
-            r = run(*movies[size], fps, n_locators, args.seconds, Path(tmp))
+            r = run(*movies[size], fps, n_locators, args.seconds, Path(tmp), not args.no_frame_ring)
             print(f"\n{size}x{size} at {fps:g} fps, {n_locators} locator(s), engine {r['engine']}:")
             print(
                 f"  acquired {r['acquired_fps']:6.1f} fps = x{r['acquired_fps'] / fps:.2f} of "

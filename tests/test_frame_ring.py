@@ -3,6 +3,7 @@ after every reader released them, the memory lives as long as its writer."""
 
 from __future__ import annotations
 
+import collections
 import json
 import multiprocessing
 import os
@@ -10,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import zmq
 
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.live import transport
@@ -21,7 +23,8 @@ from napari_pynta.live.frame_ring import (
     unlink_rings,
 )
 from napari_pynta.live.transport import Message
-from napari_pynta.live.workers.kept_frames import FrameKeeper
+from napari_pynta.live.workers.acquisition import Acquisition, SaveBuffer
+from napari_pynta.live.workers.kept_frames import LOCATORS_HOLD, FrameKeeper
 
 SHAPE = (64, 48)
 
@@ -193,3 +196,88 @@ def test_without_room_for_the_ring_frames_travel_in_the_messages():
     kept = keeper.keep(frame, 3, 0.1, ["saver"])
     assert kept.ring is None and kept.frame is frame and kept.seq == 3
     keeper.close()
+
+
+class _Worker:
+    """What the acquisition's hand-on step uses of its worker: reports, kept for the test."""
+
+    def __init__(self):
+        self.errors: list[str] = []
+        self.reports: list[tuple[str, dict]] = []
+
+    def error(self, text: str) -> None:
+        self.errors.append(text)
+
+    def warn(self, text: str) -> None:
+        self.errors.append(text)
+
+    def report(self, event: str, **payload) -> None:
+        self.reports.append((event, payload))
+
+
+def _acquisition(n_slots: int, linker) -> Acquisition:
+    """An acquisition without camera or processes: a ring of ``n_slots``, recording, tracking."""
+    acquisition = Acquisition.__new__(Acquisition)
+    acquisition.w = _Worker()
+    acquisition.frames = FrameKeeper(n_slots * 64 * 48 * 2 / 1e6, f"pynta_t{os.getpid()}", print)
+    acquisition.frames.prepare(SHAPE, np.uint16)
+    acquisition.save_buffer = SaveBuffer(10**9)
+    acquisition.track_queue = collections.deque()
+    acquisition.track_bytes = 0
+    acquisition.track_buffer_bytes = 10**9
+    acquisition.to_linker = linker
+    acquisition.recording = True
+    acquisition.end_requested = acquisition.end_reason = None
+    acquisition.last_recorded_seq = -1
+    acquisition.counters = {"frames_untracked": 0, "recording_frames": 0, "record_refused": 0}
+    acquisition.seq = 0
+    return acquisition
+
+
+def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
+    context = zmq.Context()
+    linker = context.socket(zmq.PULL)
+    linker.bind("inproc://linker")
+    to_linker = context.socket(zmq.PUSH)
+    to_linker.connect("inproc://linker")
+    acquisition = _acquisition(4, to_linker)
+    try:
+        sent = frames(6)
+        for frame in sent[:4]:  # four frames, each for the saver and the locators
+            acquisition.hand_on(frame, 0.0)
+            acquisition.seq += 1
+        ring = acquisition.frames.ring
+        assert ring.n_free == 0 and len(acquisition.track_queue) == 4
+        acquisition.track_queue.popleft()  # frame 0 "sent" to a locator that then died
+        acquisition.save_buffer.acknowledge(3)  # the saver wrote 0..3
+        # a fifth frame: the oldest frame still queued for the locators (1) makes room
+        acquisition.hand_on(sent[4], 0.0)
+        acquisition.seq += 1
+        assert transport.recv_message(linker).header["skip"] == [1]
+        assert [kept.seq for kept, _ in acquisition.track_queue] == [2, 3, 4]
+        acquisition.track_queue.clear()  # 2, 3, 4 in flight
+        # a sixth: the oldest in-flight frame never released (0, its locator died) is reclaimed
+        acquisition.hand_on(sent[5], 0.0)
+        assert acquisition.counters["frames_untracked"] == 2
+        header = ring.header(0, 5, 0.0)
+        with RingReader(header) as reader:
+            np.testing.assert_array_equal(reader.view(header), sent[5])
+            assert not reader.intact(ring.header(0, 0, 0.0))  # frame 0's locator would see it
+        # the saver holds every slot: the recording stops loudly, nothing is overwritten
+        acquisition.to_linker = None  # recording only from here on
+        acquisition.track_queue.clear()
+        acquisition.save_buffer.acknowledge(5)  # the saver wrote everything so far
+        ring.release_all(LOCATORS_HOLD)  # and the locators are done
+        for seq in range(6, 10):
+            acquisition.seq = seq
+            acquisition.hand_on(sent[0], 0.0)
+        assert ring.n_free == 0 and acquisition.recording
+        acquisition.seq = 10
+        acquisition.hand_on(sent[1], 0.0)
+        assert not acquisition.recording and acquisition.counters["record_refused"] == 1
+        assert any("recording stopped" in error for error in acquisition.w.errors)
+        assert [kept.seq for kept in acquisition.save_buffer.frames][-4:] == [6, 7, 8, 9]
+        assert acquisition.last_recorded_seq == 9
+    finally:
+        acquisition.frames.close()
+        context.destroy(linger=0)

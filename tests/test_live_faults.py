@@ -68,6 +68,7 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
             with open(f"/proc/{process.pid}/comm") as comm:
                 assert comm.read().strip() == process_title(name)[:15]
         wait_until(lambda: pipeline.status().frames_saved > 100, what="recording")
+        assert pipeline.status().frame_ring is not None  # frames go through the ring
         _kill(pipeline, victim)
         assert pipeline.wait_finished(240)
         status = pipeline.stop()

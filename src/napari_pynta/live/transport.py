@@ -112,8 +112,12 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
+#: one encoder for every header (``json.dumps(..., default=...)`` builds a new one per call)
+_ENCODER = json.JSONEncoder(default=_default)
+
+
 def _dumps(header: dict[str, Any]) -> bytes:
-    return json.dumps(header, default=_default).encode()
+    return _ENCODER.encode(header).encode()
 
 
 def send_frame(
@@ -240,13 +244,22 @@ def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: in
     socket.send_multipart([topic.encode(), _dumps({"kind": "json", **payload})], flags=flags)
 
 
+#: numeric dtypes already parsed from headers (every message names one), at most this many
+MAX_CACHED_DTYPES = 64
+_DTYPES: dict[str, np.dtype] = {}
+
+
 def _numeric_dtype(text: Any) -> np.dtype:
+    if isinstance(text, str) and text in _DTYPES:
+        return _DTYPES[text]
     try:
         dtype = np.dtype(text) if isinstance(text, str) else None
     except TypeError:
         dtype = None
     if dtype is None or dtype.kind not in NUMERIC_KINDS:
         raise BadMessage("not a numeric dtype", repr(text)[:80])
+    if len(_DTYPES) < MAX_CACHED_DTYPES:
+        _DTYPES[text] = dtype
     return dtype
 
 
