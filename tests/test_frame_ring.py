@@ -246,6 +246,7 @@ def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
         for frame in sent[:4]:  # four frames, each for the saver and the locators
             acquisition.hand_on(frame, 0.0)
             acquisition.seq += 1
+        acquisition.frames.flush()  # the copies into the ring run in a thread
         ring = acquisition.frames.ring
         assert ring.n_free == 0 and len(acquisition.track_queue) == 4
         acquisition.track_queue.popleft()  # frame 0 "sent" to a locator that then died
@@ -258,6 +259,7 @@ def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
         acquisition.track_queue.clear()  # 2, 3, 4 in flight
         # a sixth: the oldest in-flight frame never released (0, its locator died) is reclaimed
         acquisition.hand_on(sent[5], 0.0)
+        acquisition.frames.flush()
         assert acquisition.counters["frames_untracked"] == 2
         header = ring.header(0, 5, 0.0)
         with RingReader(header) as reader:

@@ -144,6 +144,8 @@ class FrameRing:
     def put(self, frame: np.ndarray, readers: Iterable[str], seq: int = 0) -> int | None:
         """Copy ``frame`` into the lowest free slot and hand it to ``readers``.
 
+        :meth:`claim` then :meth:`write`.
+
         Parameters
         ----------
         frame : ndarray
@@ -164,14 +166,30 @@ class FrameRing:
             If the memory of a slot used for the first time cannot be reserved (``/dev/shm``
             full); nothing was written.
         """
-        holders = set(readers)
-        if not holders:
-            raise ValueError("a frame must be handed to at least one reader")
+        self.check(frame)
+        slot = self.claim(readers, seq)
+        if slot is not None:
+            self.write(slot, frame, seq)
+        return slot
+
+    def check(self, frame: np.ndarray) -> None:
+        """Raise ``ValueError`` unless ``frame`` has the ring's shape and dtype."""
         if frame.shape != self.frame_shape or frame.dtype != self.dtype:
             raise ValueError(
                 f"frame {frame.shape} {frame.dtype} does not fit the ring's slots "
                 f"{self.frame_shape} {self.dtype}"
             )
+
+    def claim(self, readers: Iterable[str], seq: int) -> int | None:
+        """Take the lowest free slot for frame ``seq`` and hand it to ``readers``.
+
+        The frame must then be written with :meth:`write` before its header is sent (the
+        writer may do that in another thread: numpy copies without holding the GIL). Returns
+        None if every slot is held; raises ``OSError`` as :meth:`put`.
+        """
+        holders = set(readers)
+        if not holders:
+            raise ValueError("a frame must be handed to at least one reader")
         if not self._free:
             return None
         slot = self._free[0]
@@ -184,14 +202,17 @@ class FrameRing:
             )
             self._reserved = stop
         heapq.heappop(self._free)
+        self._seqs[slot] = seq
+        self._holders[slot] = holders
+        return slot
+
+    def write(self, slot: int, frame: np.ndarray, seq: int) -> None:
+        """Copy frame ``seq`` into ``slot`` (claimed for it) and stamp the slot with ``seq``."""
         # stamp "being written" first: a reader that checks the stamp after using a slot that
         # was reclaimed under it sees the change even while the pixels are being replaced
         self._stamps[slot] = WRITING
         np.copyto(self._slots[slot], frame)
         self._stamps[slot] = seq
-        self._seqs[slot] = seq
-        self._holders[slot] = holders
-        return slot
 
     def release(self, slot: int, reader: str, seq: int | None = None) -> None:
         """``reader`` is done with ``slot`` (releasing twice, or a slot not held, is ignored).
