@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,89 @@ class Latencies:
         return {"p50": float(p50), "p95": float(p95), "max": float(max(self._seconds))}
 
 
+class BackgroundSizer:
+    """Runs the live size summaries of a sizer in a background thread, so linking goes on.
+
+    A summary over all tracks so far takes seconds late in a run; run in the linking loop it
+    held every frame that arrived meanwhile (the p95 tracking latency was the summary's
+    duration). The sizer is never used by two threads at once: frames linked while a summary
+    runs wait here and are added to it when the summary is collected. The thread is a daemon:
+    a worker told to stop does not wait for a summary nobody will read.
+
+    Parameters
+    ----------
+    sizer : LiveSizer
+        Has ``add(linked)`` and ``summary(n_frames) -> (summary, diameters)``.
+    """
+
+    def __init__(self, sizer: Any) -> None:
+        self.sizer = sizer
+        self._thread: threading.Thread | None = None
+        self._result: tuple[dict | None, list[float], str, float] | BaseException | None = None
+        self._waiting: list[pd.DataFrame] = []
+
+    @property
+    def running(self) -> bool:
+        """Whether a summary was started and not collected yet."""
+        return self._thread is not None
+
+    def add(self, linked: pd.DataFrame) -> None:
+        """Add one frame's linked localizations (held back while a summary runs)."""
+        if self._thread is None:
+            self.sizer.add(linked)
+        else:
+            self._waiting.append(linked)
+
+    def start(self, n_frames: int, frames_sized: int) -> None:
+        """Start a summary of the frames added so far (``n_frames`` covered, ``frames_sized``
+        of them linked); collect it with :meth:`collect`."""
+        if self._thread is not None:
+            raise RuntimeError("a size summary is already running")
+        self._thread = threading.Thread(
+            target=self._run, args=(n_frames, frames_sized), name="sizes", daemon=True
+        )
+        self._thread.start()
+
+    def collect(self, wait: bool = False) -> tuple[dict | None, list[float], str, float] | None:
+        """The started summary once it has finished (waiting for it if ``wait``), else None.
+
+        Returns ``(summary, diameters_nm, error, seconds)``: ``error`` is the message of a
+        ValueError/RuntimeError of the sizing (summary None); other exceptions are raised here.
+        """
+        if self._thread is None or not (wait or not self._thread.is_alive()):
+            return None
+        self._thread.join()
+        self._thread = None
+        for linked in self._waiting:
+            self.sizer.add(linked)
+        self._waiting = []
+        result, self._result = self._result, None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def replace(self, sizer: Any) -> None:
+        """Start afresh with ``sizer`` (new settings): a running summary is waited for and
+        dropped, and so are the frames held back for the old sizer."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = self._result = None
+        self._waiting = []
+        self.sizer = sizer
+
+    def _run(self, n_frames: int, frames_sized: int) -> None:
+        start = time.perf_counter()
+        try:
+            summary, diameters = self.sizer.summary(n_frames)
+            if summary is not None:  # the frames whose tracks it holds (lost ones excluded)
+                summary["frames_sized"] = frames_sized
+            self._result = (summary, diameters, "", time.perf_counter() - start)
+        except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
+            self._result = (None, [], str(error), time.perf_counter() - start)
+        except BaseException as error:  # noqa: BLE001  (raised in the linking thread)
+            self._result = error
+
+
 def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> float:
     """Seconds the oldest located frame has waited for an earlier one (0 if none waits).
 
@@ -120,7 +204,7 @@ def _link(w: Worker) -> None:
         return
     w.poller.register(incoming, zmq.POLLIN)
     linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
-    sizer = LiveSizer(settings)
+    sizing = BackgroundSizer(LiveSizer(settings))
     pending: dict[int, tuple[float, pd.DataFrame | None]] = {}
     read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
     latencies = Latencies()
@@ -134,6 +218,27 @@ def _link(w: Worker) -> None:
     sizes_interval = settings["sizes_interval_s"]
     sizing_s = last_sizing_s = 0.0
     finished = False
+
+    def publish(result: tuple[dict | None, list[float], str, float] | None) -> None:
+        """Send a collected size summary and stretch the pause before the next one."""
+        nonlocal last_sizes, last_sizing_s, sizing_s, sizes_interval
+        if result is None:
+            return
+        summary, diameters, error, seconds = result
+        if error:
+            w.warn(f"sizing failed, linking goes on: {error}")
+        last_sizes = time.perf_counter()
+        last_sizing_s = seconds
+        sizing_s += seconds
+        sizes_interval = max(
+            settings["sizes_interval_s"],
+            seconds * (1 - SIZES_TIME_FRACTION) / SIZES_TIME_FRACTION,
+        )
+        transport.send_json(
+            results, transport.TOPIC_SIZES, {"summary": summary, "diameters_nm": diameters}
+        )
+        w.report(Event.SIZES, summary=summary)
+
     while not w.stopping:
         events = dict(w.poller.poll(50))
         while incoming in events and (message := w.receive(incoming, "locs_in")) is not None:
@@ -165,7 +270,7 @@ def _link(w: Worker) -> None:
                     locs = {name: tracks[name] for name in LOCALIZATION_COLUMNS}
                     transport.send_columns(results, transport.TOPIC_LOCS, locs, seq=expected)
                     transport.send_columns(results, transport.TOPIC_TRACKS, tracks, seq=expected)
-                    sizer.add(features.assign(particle=tracks["particle"]))
+                    sizing.add(features.assign(particle=tracks["particle"]))
                 expected += 1
                 last_progress = time.perf_counter()
             elif located_waiting(pending) > LINK_GAP_TIMEOUT_S:
@@ -190,33 +295,20 @@ def _link(w: Worker) -> None:
                 expected = end_seq + 1
             else:
                 break
-        now = time.perf_counter()
+
         done = end_seq is not None and expected > end_seq
-        since_sizes = now - last_sizes
+        final = done and not finished  # the last summary covers every frame, before FINISHED
+        publish(sizing.collect(wait=final))
+        since_sizes = time.perf_counter() - last_sizes
         backlog = expected in pending  # the slice ended with frames ready to link
-        if (
+        if not sizing.running and (
             (since_sizes >= sizes_interval and not backlog)
             or since_sizes >= sizes_interval + SIZES_MAX_DELAY_S
-            or (done and not finished)
+            or final
         ):
-            try:
-                summary, diameters = sizer.summary(expected - sizer_start)
-                if summary is not None:  # the frames whose tracks it holds (lost ones excluded)
-                    summary["frames_sized"] = sized_frames
-            except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
-                w.warn(f"sizing failed, linking goes on: {error}")
-                summary, diameters = None, []
-            last_sizes = time.perf_counter()
-            last_sizing_s = last_sizes - now
-            sizing_s += last_sizing_s
-            sizes_interval = max(
-                settings["sizes_interval_s"],
-                last_sizing_s * (1 - SIZES_TIME_FRACTION) / SIZES_TIME_FRACTION,
-            )
-            transport.send_json(
-                results, transport.TOPIC_SIZES, {"summary": summary, "diameters_nm": diameters}
-            )
-            w.report(Event.SIZES, summary=summary)
+            sizing.start(expected - sizer_start, sized_frames)
+            if final:
+                publish(sizing.collect(wait=True))
         if w.heartbeat_due() or (done and not finished):
             w.report(
                 Event.HEARTBEAT,
@@ -237,7 +329,7 @@ def _link(w: Worker) -> None:
             elif command.get("cmd") == Command.CONFIGURE:  # new camera timing: start afresh
                 settings = command["settings"]
                 linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
-                sizer = LiveSizer(settings)
+                sizing.replace(LiveSizer(settings))
                 sized_frames, sizer_start = 0, expected
                 recent_counts.clear()
 
