@@ -45,3 +45,28 @@ def test_recording_stops_once_precise_or_at_the_time_limit(tmp_path, capsys):
     limited = json.loads(capsys.readouterr().out)
     assert not limited["precision_reached"]
     assert limited["frames_acquired"] <= 4.5 * 100  # stopped by the time limit
+
+
+def test_the_human_summary_gives_the_deconvolved_d50_and_the_precision_reached():
+    from napari_pynta.cli.acquire import format_result
+
+    result = {
+        "frames_acquired": 100,
+        "fps": 100.0,
+        "fps_requested": 100.0,
+        "frames_lost_by_camera": 0,
+        "camera": "simulated",
+        "tracking_latency_s": None,
+        "out": None,
+        "n_tracks": 60,
+        "diameter_nm": 101.0,
+        "diameter_se_nm": 1.0,
+        "particles_per_frame": 3.0,
+        "deconvolved_nm": {"d50": 103.0, "d50_se": 2.0},
+        "until_precision": 0.02,
+        "d50_relative_se": 2.0 / 103.0,
+        "precision_reached": True,
+    }
+    text = format_result(result)
+    assert "deconvolved D50 103.0 ± 2.0 nm" in text
+    assert "precision of D50 1.9 % (target 2 %): reached" in text

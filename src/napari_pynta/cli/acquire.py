@@ -451,10 +451,13 @@ def format_result(result: dict[str, Any]) -> str:
             f"{result['frames_dropped']} dropped"
         )
     if result.get("diameter_nm") is not None:
-        size = result["size_nm"]
+        deconvolved = result.get("deconvolved_nm") or {}
+        d50, d50_se = deconvolved.get("d50"), deconvolved.get("d50_se")
+        d50_text = "n/a" if d50 is None else f"{d50:.1f}"
+        d50_text += "" if d50 is None or d50_se is None else f" ± {d50_se:.1f}"
         lines.append(
             f"  {result['n_tracks']} tracks: diameter {result['diameter_nm']:.1f} ± "
-            f"{result['diameter_se_nm'] or math.nan:.1f} nm, D50 {size['d50'] or math.nan:.1f} nm, "
+            f"{result['diameter_se_nm'] or math.nan:.1f} nm, deconvolved D50 {d50_text} nm, "
             f"{result['particles_per_frame']:.1f} particles/frame"
         )
     if result.get("until_precision") is not None:
