@@ -4,7 +4,7 @@ Run ``python benchmarks/bench_live.py [--seconds S] [--runs 512:400:1 1024:100:1
 
 Each run replays a simulated movie (``SHAPE`` pixels, 100 particles of 100 nm, 100 frames looped)
 through the playback camera at the requested rate for ``S`` seconds, with the whole pipeline on:
-acquisition -> saver (zarr store on disk) + locator pool -> linker/sizer. The playback camera is
+acquisition -> saver (zarr store on disk) + locator pool -> linker -> sizer. The playback camera is
 used because simulating a 512x512 scene costs more than a frame interval at 400 fps; it delivers
 the frames on the same fixed clock as any camera.
 
@@ -172,9 +172,9 @@ def main() -> None:
                 f"{r['tracking_lag_s']:.1f} s after the last frame"
             )
             print(
-                f"  live sizes: the last summary (all {r['tracked']} frames) took "
-                f"{r['last_sizing_s']:.2f} s; sizing took {r['sizing_s']:.1f} s = "
-                f"{100 * r['sizing_s'] / r['run_s']:.0f} % of the run"
+                f"  live sizes (sizer process): the last summary (all {r['tracked']} frames) "
+                f"took {r['last_sizing_s']:.2f} s CPU; sizing took {r['sizing_s']:.1f} s CPU = "
+                f"{100 * r['sizing_s'] / r['run_s']:.0f} % of the run's wall time"
             )
             latency = r["latency"]
             if latency:
@@ -203,13 +203,14 @@ def print_table(results: list[tuple[int, int, dict]]) -> None:
     """All runs as one markdown table."""
     print(
         "\n| run | fps achieved/asked | saved/dropped | lost by camera | untracked | latency "
-        "p50/p95 s | CPU ms/frame acq/saver/loc/linker (sum, machine) | load avg |"
+        "p50/p95 s | CPU ms/frame acq/saver/loc/linker/sizer (sum, machine) | load avg |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for size, n_locators, r in results:
         cpu = r["cpu_ms"]
         parts = "/".join(
-            f"{cpu.get(k, 0.0):.2f}" for k in ("acquisition", "saver", "locators", "linker")
+            f"{cpu.get(k, 0.0):.2f}"
+            for k in ("acquisition", "saver", "locators", "linker", "sizer")
         )
         latency = r["latency"]
         latency_text = f"{latency['p50']:.2f}/{latency['p95']:.2f}" if latency else "-"

@@ -58,7 +58,7 @@ def _kill(pipeline: LivePipeline, name: str) -> None:
     os.kill(pipeline._processes[name].pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("victim", ["saver", "locator-1", "linker"])
+@pytest.mark.parametrize("victim", ["saver", "locator-1", "linker", "sizer"])
 def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, victim):
     path = tmp_path / "run.zarr"
     n = 500
@@ -81,6 +81,9 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
     if victim == "linker":  # frames while the linker was down are untracked, and the summary
         assert status.frames_untracked > 0  # of the restarted linker covers what it linked
         assert 0 < status.size_summary["frames_sized"] < status.frames_tracked
+    elif victim == "sizer":  # the restarted sizer got every linked frame again from the linker
+        assert status.frames_untracked == 0
+        assert status.size_summary["frames_sized"] == status.frames_tracked
     elif status.size_summary is not None:
         assert status.size_summary["frames_sized"] == status.frames_tracked
 

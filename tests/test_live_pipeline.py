@@ -105,8 +105,8 @@ def test_every_frame_is_recorded_in_order(tmp_path):
         expected = np.stack([camera.read()[0] for _ in range(n)])
     np.testing.assert_array_equal(stored, expected)
     # the live size is the simulated 100 nm within the statistical error of this short run
-    summary = status.size_summary
-    assert summary["n_frames"] == n
+    summary = status.size_summary  # the sizer's final summary, published before "finished"
+    assert summary["n_frames"] == summary["frames_sized"] == n
     assert abs(summary["diameter_nm"] - 100) < 4 * summary["diameter_se_nm"] + 5
 
 

@@ -284,8 +284,10 @@ class LiveEndpoints:
     ``tracks``, ``sizes``) are for viewers such as :class:`LiveSubscriber`; the others are
     internal: ``save``/``save_ack`` (acquisition <-> saver), ``locate`` (acquisition -> locator
     pool, PUSH/PULL), ``release`` (locators -> acquisition: frame ring slots they are done with,
-    PUSH/PULL), ``locs_in`` (locators -> linker, PUSH/PULL), ``control`` (supervisor PUB) and
-    ``status`` (workers -> supervisor, PUSH/PULL).
+    PUSH/PULL), ``locs_in`` (locators -> linker, PUSH/PULL), ``sizer_in`` (linker -> sizer:
+    linked columns, resets and end markers, PUSH/PULL), ``sizer_out`` (sizer -> linker: size
+    summaries, PUSH/PULL), ``control`` (supervisor PUB) and ``status`` (workers -> supervisor,
+    PUSH/PULL).
     """
 
     frames: str
@@ -295,6 +297,8 @@ class LiveEndpoints:
     release: str
     locate: str
     locs_in: str
+    sizer_in: str
+    sizer_out: str
     control: str
     status: str
     directory: str | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 ACQUISITION = "acquisition"
 SAVER = "saver"
 LINKER = "linker"
+SIZER = "sizer"
 LOCATOR_PREFIX = "locator"
 
 
@@ -27,7 +28,8 @@ def is_locator(name: str) -> bool:
 
 def process_title(name: str) -> str:
     """The process name a worker shows in ``ps``/``top`` (``pynta-acquire``, ``pynta-saver``,
-    ``pynta-locator-1``, ``pynta-linker``; Linux keeps the first 15 characters in ``comm``)."""
+    ``pynta-locator-1``, ``pynta-linker``, ``pynta-sizer``; Linux keeps the first 15
+    characters in ``comm``)."""
     return "pynta-acquire" if name == ACQUISITION else f"pynta-{name}"
 
 

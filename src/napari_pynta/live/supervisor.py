@@ -31,6 +31,7 @@ from napari_pynta.live.protocol import (
     EVENTS,
     LINKER,
     SAVER,
+    SIZER,
     Command,
     Event,
     is_locator,
@@ -42,6 +43,7 @@ from napari_pynta.live.workers import (
     linker_worker,
     locator_worker,
     saver_worker,
+    sizer_worker,
 )
 from napari_pynta.parameters import SETTINGS
 
@@ -186,6 +188,7 @@ class LivePipeline:
             self._spawn(SAVER, saver_worker)
             if config.track:
                 self._spawn(LINKER, linker_worker)
+                self._spawn(SIZER, sizer_worker)
                 for _ in range(config.n_locators):
                     self._spawn_locator()
             for name in list(self._processes):
@@ -434,7 +437,8 @@ class LivePipeline:
         """Restart a dead saver, locator or linker (the supervisor also does it by itself).
 
         A restarted saver continues the same store from the replay buffer; a restarted linker
-        tracks the frames that come after (its size summary covers those).
+        tracks the frames that come after (its size summary covers those); a restarted sizer
+        gets every frame of the current settings again from the linker.
 
         Raises
         ------
@@ -454,6 +458,9 @@ class LivePipeline:
         elif is_locator(name):
             self._spawn(name, locator_worker, self.config.engine, self.config.detection)
             self._wait_ready(name)
+        elif name == SIZER:  # it asks the linker for the frames (``hello``)
+            self._spawn(SIZER, sizer_worker)
+            self._wait_ready(SIZER)
         elif name == LINKER:
             with self._lock:
                 self._linked_before += int(self._reports.get(LINKER, {}).get("frames_linked", 0))

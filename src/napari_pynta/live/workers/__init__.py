@@ -9,10 +9,12 @@ Message paths (see ``docs/live-pipeline.md``)::
                 (save and locate: headers into the shared-memory frame ring, or the pixels)
                 --PUSH locs_in (skipped seq, end of run)--------------------------> linker
     linker --PUB results (locs, tracks, sizes)-------------> viewers
+           --PUSH sizer_in (linked frames, resets, end)----> sizer
+    sizer  --PUSH sizer_out (summaries, hello, alive)------> linker
 
 :mod:`.base` holds what every worker shares (sockets to the supervisor, commands, heartbeats,
-the orphan watchdog); :mod:`.acquisition`, :mod:`.saver`, :mod:`.locator` and :mod:`.linker`
-one worker each; :mod:`.kept_frames` the frames the acquisition keeps for them.
+the orphan watchdog); :mod:`.acquisition`, :mod:`.saver`, :mod:`.locator`, :mod:`.linker` and
+:mod:`.sizer` one worker each; :mod:`.kept_frames` the frames the acquisition keeps for them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from napari_pynta.live.workers.base import ORPHAN_GRACE_S
 from napari_pynta.live.workers.linker import linker_worker
 from napari_pynta.live.workers.locator import locator_worker
 from napari_pynta.live.workers.saver import saver_worker
+from napari_pynta.live.workers.sizer import sizer_worker
 
 __all__ = [
     "CALIBRATION_FRAMES",
@@ -30,4 +33,5 @@ __all__ = [
     "linker_worker",
     "locator_worker",
     "saver_worker",
+    "sizer_worker",
 ]

@@ -1,9 +1,12 @@
-"""The linker/sizer worker: orders localizations by seq, links them, publishes tracks and sizes."""
+"""The linker worker: orders localizations by seq, links them, publishes tracks and sizes.
+
+The size summaries are made by the sizer process (:mod:`.sizer`): the linker sends it every
+linked frame and publishes the summaries it sends back.
+"""
 
 from __future__ import annotations
 
 import collections
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +19,7 @@ from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
+from napari_pynta.live.workers.sizer import SIZER_HWM, TOPIC_HELLO, SizerFeed
 
 if TYPE_CHECKING:  # trackpy is imported by the linker process only
     from napari_pynta.link import StreamingLinker
@@ -24,16 +28,19 @@ if TYPE_CHECKING:  # trackpy is imported by the linker process only
 LINK_SLICE_S = 0.2
 #: a missing frame is declared lost by the linker after later frames waited this long (s)
 LINK_GAP_TIMEOUT_S = 2.0
-#: most of the linker's time the live size summary may take (it sizes every track so far, so
-#: it gets slower as tracks accumulate; the pause after each one grows with its duration)
-SIZES_TIME_FRACTION = 0.15
-#: a size summary waits while frames are ready to be linked (tracking latency comes first), but
-#: never longer than this beyond its interval (s)
-SIZES_MAX_DELAY_S = 5.0
+#: at the end of a run the linker waits for the sizer's final summary before ``finished``, unless
+#: the sizer has said nothing for this long (it died; a restarted one gets every frame again)
+SIZER_SILENCE_S = 10.0
 
 
 def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     """Order localizations by seq, link them, publish locs/tracks and the size distribution.
+
+    The sizer process gets every linked frame of the current settings (:class:`SizerFeed`;
+    kept here, so a restarted sizer gets them all again) and sends back the summaries this
+    worker publishes. At the end of a run the final summary, covering every linked frame, is
+    published before ``finished`` (unless the sizer is silent for :data:`SIZER_SILENCE_S`: a
+    warning then says the final summary is missing).
 
     Waits for a ``configure`` command whose ``settings`` are those of
     :func:`napari_pynta.live.sizes.analysis_params` plus ``frame_shape``, ``source`` and
@@ -64,89 +71,6 @@ class Latencies:
             return None
         p50, p95 = np.percentile(self._seconds, [50, 95])
         return {"p50": float(p50), "p95": float(p95), "max": float(max(self._seconds))}
-
-
-class BackgroundSizer:
-    """Runs the live size summaries of a sizer in a background thread, so linking goes on.
-
-    A summary over all tracks so far takes seconds late in a run; run in the linking loop it
-    held every frame that arrived meanwhile (the p95 tracking latency was the summary's
-    duration). The sizer is never used by two threads at once: frames linked while a summary
-    runs wait here and are added to it when the summary is collected. The thread is a daemon:
-    a worker told to stop does not wait for a summary nobody will read.
-
-    Parameters
-    ----------
-    sizer : LiveSizer
-        Has ``add(linked)`` and ``summary(n_frames) -> (summary, diameters)``.
-    """
-
-    def __init__(self, sizer: Any) -> None:
-        self.sizer = sizer
-        self._thread: threading.Thread | None = None
-        self._result: tuple[dict | None, list[float], str, float] | BaseException | None = None
-        self._waiting: list[pd.DataFrame] = []
-
-    @property
-    def running(self) -> bool:
-        """Whether a summary was started and not collected yet."""
-        return self._thread is not None
-
-    def add(self, linked: pd.DataFrame) -> None:
-        """Add one frame's linked localizations (held back while a summary runs)."""
-        if self._thread is None:
-            self.sizer.add(linked)
-        else:
-            self._waiting.append(linked)
-
-    def start(self, n_frames: int, frames_sized: int) -> None:
-        """Start a summary of the frames added so far (``n_frames`` covered, ``frames_sized``
-        of them linked); collect it with :meth:`collect`."""
-        if self._thread is not None:
-            raise RuntimeError("a size summary is already running")
-        self._thread = threading.Thread(
-            target=self._run, args=(n_frames, frames_sized), name="sizes", daemon=True
-        )
-        self._thread.start()
-
-    def collect(self, wait: bool = False) -> tuple[dict | None, list[float], str, float] | None:
-        """The started summary once it has finished (waiting for it if ``wait``), else None.
-
-        Returns ``(summary, diameters_nm, error, seconds)``: ``error`` is the message of a
-        ValueError/RuntimeError of the sizing (summary None); other exceptions are raised here.
-        """
-        if self._thread is None or not (wait or not self._thread.is_alive()):
-            return None
-        self._thread.join()
-        self._thread = None
-        for linked in self._waiting:
-            self.sizer.add(linked)
-        self._waiting = []
-        result, self._result = self._result, None
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def replace(self, sizer: Any) -> None:
-        """Start afresh with ``sizer`` (new settings): a running summary is waited for and
-        dropped, and so are the frames held back for the old sizer."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = self._result = None
-        self._waiting = []
-        self.sizer = sizer
-
-    def _run(self, n_frames: int, frames_sized: int) -> None:
-        start = time.perf_counter()
-        try:
-            summary, diameters = self.sizer.summary(n_frames)
-            if summary is not None:  # the frames whose tracks it holds (lost ones excluded)
-                summary["frames_sized"] = frames_sized
-            self._result = (summary, diameters, "", time.perf_counter() - start)
-        except (ValueError, RuntimeError) as error:  # sizing trouble must not stop linking
-            self._result = (None, [], str(error), time.perf_counter() - start)
-        except BaseException as error:  # noqa: BLE001  (raised in the linking thread)
-            self._result = error
 
 
 def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> float:
@@ -182,12 +106,12 @@ def link_frame(
 
 
 def _link(w: Worker) -> None:
-    import napari_pynta.analysis  # noqa: F401  (for the sizer: imported before ``ready``)
-    from napari_pynta.link import StreamingLinker
-    from napari_pynta.live.sizes import LiveSizer
+    from napari_pynta.link import StreamingLinker  # imported before ``ready``
 
     incoming = w.socket(zmq.PULL, bind=w.endpoints.locs_in)
     results = w.socket(zmq.PUB, bind=w.endpoints.results, SNDHWM=1000)
+    to_sizer = w.socket(zmq.PUSH, bind=w.endpoints.sizer_in, SNDHWM=SIZER_HWM)
+    from_sizer = w.socket(zmq.PULL, bind=w.endpoints.sizer_out)
     w.report(Event.READY)
     settings = None
     while settings is None and not w.stopping:
@@ -203,41 +127,22 @@ def _link(w: Worker) -> None:
     if w.stopping:
         return
     w.poller.register(incoming, zmq.POLLIN)
+    w.poller.register(from_sizer, zmq.POLLIN)
     linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
-    sizing = BackgroundSizer(LiveSizer(settings))
+    feed = SizerFeed(to_sizer, settings, expected)
     pending: dict[int, tuple[float, pd.DataFrame | None]] = {}
     read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
     latencies = Latencies()
     lost = 0
     last_progress = time.perf_counter()
     linked_frames = 0
-    sized_frames = 0  # frames in the current size estimate (reset by a new configure)
-    sizer_start = expected  # first frame of the current size estimate
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
-    last_sizes = time.perf_counter()
-    sizes_interval = settings["sizes_interval_s"]
     sizing_s = last_sizing_s = 0.0
+    sizer_heard_at = time.perf_counter()
+    sized_run: str | None = None  # the run of the last final summary published
+    published_frames = 0  # frames covered by the last summary published
+    blocked_reported = 0
     finished = False
-
-    def publish(result: tuple[dict | None, list[float], str, float] | None) -> None:
-        """Send a collected size summary and stretch the pause before the next one."""
-        nonlocal last_sizes, last_sizing_s, sizing_s, sizes_interval
-        if result is None:
-            return
-        summary, diameters, error, seconds = result
-        if error:
-            w.warn(f"sizing failed, linking goes on: {error}")
-        last_sizes = time.perf_counter()
-        last_sizing_s = seconds
-        sizing_s += seconds
-        sizes_interval = max(
-            settings["sizes_interval_s"],
-            seconds * (1 - SIZES_TIME_FRACTION) / SIZES_TIME_FRACTION,
-        )
-        transport.send_json(
-            results, transport.TOPIC_SIZES, {"summary": summary, "diameters_nm": diameters}
-        )
-        w.report(Event.SIZES, summary=summary)
 
     while not w.stopping:
         events = dict(w.poller.poll(50))
@@ -256,6 +161,30 @@ def _link(w: Worker) -> None:
                 pending[value] = (time.perf_counter(), message.data)
                 if isinstance(message.header.get("read_at"), float):
                     read_at[value] = message.header["read_at"]
+        while from_sizer in events and (message := w.receive(from_sizer, "sizer_out")):
+            sizer_heard_at = time.perf_counter()
+            try:
+                sizes = _from_sizer(message)
+            except transport.BadMessage as error:
+                w.bad_messages(error, "linker's sizer_out socket")
+                continue
+            if message.topic == TOPIC_HELLO:  # a new sizer: it gets every frame again
+                feed.resend()
+            elif sizes is not None and sizes["run"] == feed.run:
+                last_sizing_s = float(sizes["seconds"])
+                sizing_s += last_sizing_s
+                if sizes["error"]:
+                    w.warn(f"sizing failed, linking goes on: {sizes['error']}")
+                summary = sizes["summary"]
+                published_frames = summary["frames_sized"] if summary else 0
+                transport.send_json(
+                    results,
+                    transport.TOPIC_SIZES,
+                    {"summary": summary, "diameters_nm": sizes["diameters_nm"]},
+                )
+                w.report(Event.SIZES, summary=summary)
+                if sizes["final"]:
+                    sized_run = feed.run
         busy_until = time.perf_counter() + LINK_SLICE_S  # then report and read commands
         while time.perf_counter() < busy_until:
             if expected in pending:
@@ -266,11 +195,10 @@ def _link(w: Worker) -> None:
                         latencies.add(read_at.pop(expected))
                     recent_counts.append(len(features))
                     linked_frames += 1
-                    sized_frames += 1
                     locs = {name: tracks[name] for name in LOCALIZATION_COLUMNS}
                     transport.send_columns(results, transport.TOPIC_LOCS, locs, seq=expected)
                     transport.send_columns(results, transport.TOPIC_TRACKS, tracks, seq=expected)
-                    sizing.add(features.assign(particle=tracks["particle"]))
+                    feed.add(tracks, expected)
                 expected += 1
                 last_progress = time.perf_counter()
             elif located_waiting(pending) > LINK_GAP_TIMEOUT_S:
@@ -296,20 +224,23 @@ def _link(w: Worker) -> None:
             else:
                 break
 
+        if feed.waiting:
+            feed.flush()
+        if feed.blocked > blocked_reported and feed.waiting > SIZER_HWM // 2:
+            blocked_reported = feed.blocked  # said once per episode: frames wait, none lost
+            w.warn(f"the sizer is {feed.waiting} frames behind; they wait in the linker")
         done = end_seq is not None and expected > end_seq
-        final = done and not finished  # the last summary covers every frame, before FINISHED
-        publish(sizing.collect(wait=final))
-        since_sizes = time.perf_counter() - last_sizes
-        backlog = expected in pending  # the slice ended with frames ready to link
-        if not sizing.running and (
-            (since_sizes >= sizes_interval and not backlog)
-            or since_sizes >= sizes_interval + SIZES_MAX_DELAY_S
-            or final
-        ):
-            sizing.start(expected - sizer_start, sized_frames)
-            if final:
-                publish(sizing.collect(wait=True))
-        if w.heartbeat_due() or (done and not finished):
+        if done and feed.end_covered is None:  # the final summary covers every linked frame
+            feed.end(expected)
+        silent = time.perf_counter() - sizer_heard_at > SIZER_SILENCE_S
+        finishing = done and not finished and (sized_run == feed.run or silent)
+        if finishing and sized_run != feed.run:
+            w.warn(
+                f"the sizer has not answered for {SIZER_SILENCE_S:.0f} s: the final size "
+                f"summary is missing (the last one covers {published_frames} of the "
+                f"{len(feed.frames)} frames linked)"
+            )
+        if w.heartbeat_due() or finishing:
             w.report(
                 Event.HEARTBEAT,
                 frames_linked=linked_frames,
@@ -317,10 +248,11 @@ def _link(w: Worker) -> None:
                 next_seq=expected,
                 sizing_s=sizing_s,
                 last_sizing_s=last_sizing_s,
+                sizer_waiting=feed.waiting,
                 tracking_latency_s=latencies.summary(),
                 particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
             )
-        if done and not finished:
+        if finishing:
             finished = True
             w.report(Event.FINISHED, frames_linked=linked_frames, frames_lost=lost)
         for command in w.commands():
@@ -329,9 +261,31 @@ def _link(w: Worker) -> None:
             elif command.get("cmd") == Command.CONFIGURE:  # new camera timing: start afresh
                 settings = command["settings"]
                 linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
-                sizing.replace(LiveSizer(settings))
-                sized_frames, sizer_start = 0, expected
+                feed.reset(settings, expected)
                 recent_counts.clear()
+
+
+def _from_sizer(message: transport.Message) -> dict[str, Any] | None:
+    """The summary message of the sizer (None for ``hello`` and ``status``: alive).
+
+    Raises
+    ------
+    transport.BadMessage
+        For anything else.
+    """
+    if message.topic in (TOPIC_HELLO, transport.TOPIC_STATUS) and message.data is None:
+        return None
+    if message.topic != transport.TOPIC_SIZES or message.header["kind"] != "json":
+        raise transport.BadMessage("not a size summary", repr(message.topic)[:80])
+    header = message.header
+    transport.require(
+        header, run=str, seconds=(int, float), final=bool, error=str, diameters_nm=list
+    )
+    if not isinstance(header.get("summary"), dict | None):
+        raise transport.BadMessage("size summary is not an object")
+    if header["summary"] is not None:
+        transport.require(header["summary"], frames_sized=int)
+    return header
 
 
 def _incoming(message: transport.Message) -> tuple[str, Any]:

@@ -1,13 +1,17 @@
-"""The live linker's size summaries run beside the linking, without losing or mixing frames."""
+"""The sizer's size summaries run beside its reading of frames, without losing or mixing frames."""
 
 from __future__ import annotations
 
 import threading
+import time
 
+import numpy as np
 import pandas as pd
 import pytest
+import zmq
 
-from napari_pynta.live.workers.linker import BackgroundSizer
+from napari_pynta.live import transport
+from napari_pynta.live.workers.sizer import BackgroundSizer, SizerFeed
 
 
 class SlowSizer:
@@ -78,3 +82,49 @@ def test_new_settings_drop_the_running_summary_and_the_held_frames():
     assert not sizing.running and old.added == [] and new.added == []
     sizing.add(frame(6))
     assert new.added == [6]
+
+
+def _received(socket: zmq.Socket) -> list[transport.Message]:
+    """Every message waiting on ``socket`` (waits a moment for the first)."""
+    messages = []
+    while socket.poll(1000 if not messages else 200):
+        messages.append(transport.recv_message(socket))
+    return messages
+
+
+def test_the_feed_keeps_frames_until_a_sizer_takes_them_and_resends_them_to_a_new_one(tmp_path):
+    context = zmq.Context()
+    address = f"ipc://{tmp_path}/sizer_in"
+    push = context.socket(zmq.PUSH)
+    push.bind(address)
+    settings = {"sizes_interval_s": 0.5}
+    feed = SizerFeed(push, settings, first_seq=10)
+    columns = {"frame": np.array([10]), "y": np.array([1.0]), "particle": np.array([0])}
+    for seq in range(10, 15):  # no sizer connected: nothing is lost, everything waits
+        feed.add({**columns, "frame": np.array([seq])}, seq)
+    assert feed.waiting == 5 and feed.blocked > 0
+    sizer = context.socket(zmq.PULL)
+    sizer.connect(address)
+    feed.end(next_seq=17)  # frames 15, 16 were lost on the way: covered, not sized
+    while not feed.flush():
+        time.sleep(0.01)
+    messages = _received(sizer)
+    assert [m.topic for m in messages] == ["reset"] + ["tracks"] * 5 + ["end"]
+    assert messages[0].header["settings"] == settings
+    assert {m.header["run"] for m in messages} == {feed.run}
+    assert [int(m.data["frame"].iloc[0]) for m in messages[1:-1]] == [10, 11, 12, 13, 14]
+    assert [m.header["covered"] for m in messages[1:]] == [1, 2, 3, 4, 5, 7]
+    # a restarted sizer says hello: it gets every frame again, under a new run id
+    old_run = feed.run
+    feed.resend()
+    again = _received(sizer)
+    assert [m.topic for m in again] == ["reset"] + ["tracks"] * 5 + ["end"]
+    assert feed.run != old_run and {m.header["run"] for m in again} == {feed.run}
+    # new settings: a new run without the old frames
+    feed.reset({"sizes_interval_s": 1.0}, first_seq=20)
+    feed.add({**columns, "frame": np.array([20])}, 20)
+    fresh = _received(sizer)
+    assert [m.topic for m in fresh] == ["reset", "tracks"]
+    assert fresh[0].header["settings"] == {"sizes_interval_s": 1.0}
+    assert fresh[1].header["covered"] == 1
+    context.destroy(linger=0)
