@@ -32,18 +32,9 @@ import numpy as np  # noqa: E402
 
 from napari_pynta.analysis import summarize_tracks  # noqa: E402
 from napari_pynta.live.sizes import LiveSizer  # noqa: E402
-from napari_pynta.simulate_tracks import METADATA, simulate_tracks  # noqa: E402
+from napari_pynta.simulate_tracks import LIVE_SETTINGS, simulate_tracks  # noqa: E402
 
-SETTINGS = {
-    "metadata": METADATA,
-    "engine": "fast",
-    "detection": {},
-    "search_range_px": 10.0,
-    "memory": 1,
-    "min_track_length": 5,
-    "frame_shape": (512, 512),
-    "source": None,
-}
+SETTINGS = LIVE_SETTINGS
 
 
 def timed_summary(sizer: LiveSizer, n_frames: int) -> tuple[dict, float]:

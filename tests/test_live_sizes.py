@@ -16,18 +16,9 @@ from napari_pynta.errors import PyntaInputError
 from napari_pynta.live.sizes import LiveSizer
 from napari_pynta.physics import water_viscosity_pa_s
 from napari_pynta.precision import MIN_TRACKS, d50_relative_se, precise_enough
-from napari_pynta.simulate_tracks import METADATA, simulate_tracks
+from napari_pynta.simulate_tracks import LIVE_SETTINGS, METADATA, simulate_tracks
 
-SETTINGS = {
-    "metadata": METADATA,
-    "engine": "fast",
-    "detection": {},
-    "search_range_px": 10.0,
-    "memory": 1,
-    "min_track_length": 5,
-    "frame_shape": (512, 512),
-    "source": None,
-}
+SETTINGS = LIVE_SETTINGS
 MODEL = StepModel(0.01, 0.01, 0.03, 22.0, water_viscosity_pa_s(22.0))
 
 

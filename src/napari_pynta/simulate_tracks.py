@@ -27,6 +27,18 @@ METADATA: dict[str, Any] = {
     "temperature_c": 22.0,
 }
 
+#: settings of a :class:`napari_pynta.live.sizes.LiveSizer` fed with these tracks
+LIVE_SETTINGS: dict[str, Any] = {
+    "metadata": METADATA,
+    "engine": "fast",
+    "detection": {},
+    "search_range_px": 10.0,
+    "memory": 1,
+    "min_track_length": 5,
+    "frame_shape": (512, 512),
+    "source": None,
+}
+
 
 def simulate_tracks(
     n_tracks: int,

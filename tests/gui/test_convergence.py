@@ -6,20 +6,11 @@ import numpy as np
 import pytest
 
 from napari_pynta.live.sizes import LiveSizer
-from napari_pynta.simulate_tracks import METADATA, simulate_tracks
+from napari_pynta.simulate_tracks import LIVE_SETTINGS, METADATA, simulate_tracks
 from napari_pynta.widgets.session import LIVE_SOURCE, SizeData
 from napari_pynta.widgets.settings import SizingConditions
 
-SETTINGS = {
-    "metadata": METADATA,
-    "engine": "fast",
-    "detection": {},
-    "search_range_px": 10.0,
-    "memory": 1,
-    "min_track_length": 5,
-    "frame_shape": (512, 512),
-    "source": None,
-}
+SETTINGS = LIVE_SETTINGS
 
 
 def live_summaries(n_summaries: int = 4) -> list[tuple[dict, list[float]]]:
