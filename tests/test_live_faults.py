@@ -21,7 +21,7 @@ import zmq
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
-from napari_pynta.live import LiveConfig, LivePipeline
+from napari_pynta.live import LiveConfig, LivePipeline, supervisor
 from napari_pynta.live.protocol import process_title
 from napari_pynta.store import MovieStore
 
@@ -86,6 +86,27 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
         assert status.size_summary["frames_sized"] == status.frames_tracked
     elif status.size_summary is not None:
         assert status.size_summary["frames_sized"] == status.frames_tracked
+
+
+def test_a_sizer_dead_for_good_leaves_recording_and_tracking_whole_and_says_so(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(supervisor, "MAX_RESTARTS", 0)  # the sizer is not restarted
+    path = tmp_path / "run.zarr"
+    n = 400
+    with LivePipeline(_config(path, n)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_tracked > 50, what="tracking")
+        _kill(pipeline, "sizer")
+        assert pipeline.wait_finished(240)  # the linker does not wait for it forever
+        status = pipeline.stop()
+    _assert_store_holds_every_frame(path, status, n)
+    assert status.frames_tracked + status.frames_untracked == status.frames_acquired
+    assert status.frames_untracked == 0  # tracking went on without the sizer
+    assert status.dead_workers == ["sizer"]
+    assert any("sizer died" in error for error in status.errors)
+    assert any("final size summary is missing" in error for error in status.errors)
+    summary = status.size_summary  # the last one published, honest about what it covers
+    assert summary is None or summary["frames_sized"] < status.frames_tracked
 
 
 def test_a_killed_acquisition_ends_the_run_and_the_counters_equal_the_store(tmp_path):

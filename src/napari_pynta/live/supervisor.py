@@ -434,7 +434,7 @@ class LivePipeline:
 
     # ------------------------------------------------------------------ supervision
     def restart_worker(self, name: str) -> None:
-        """Restart a dead saver, locator or linker (the supervisor also does it by itself).
+        """Restart a dead saver, locator, linker or sizer (the supervisor also does it itself).
 
         A restarted saver continues the same store from the replay buffer; a restarted linker
         tracks the frames that come after (its size summary covers those); a restarted sizer

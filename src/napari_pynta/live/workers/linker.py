@@ -141,7 +141,7 @@ def _link(w: Worker) -> None:
     sizer_heard_at = time.perf_counter()
     sized_run: str | None = None  # the run of the last final summary published
     published_frames = 0  # frames covered by the last summary published
-    blocked_reported = 0
+    behind_said = False
     finished = False
 
     while not w.stopping:
@@ -226,9 +226,14 @@ def _link(w: Worker) -> None:
 
         if feed.waiting:
             feed.flush()
-        if feed.blocked > blocked_reported and feed.waiting > SIZER_HWM // 2:
-            blocked_reported = feed.blocked  # said once per episode: frames wait, none lost
-            w.warn(f"the sizer is {feed.waiting} frames behind; they wait in the linker")
+        if feed.waiting > SIZER_HWM // 2 and not behind_said:  # once, until it catches up
+            behind_said = True
+            w.warn(
+                f"{feed.waiting} linked frames wait for the sizer (not running, or far behind): "
+                "they are kept and sent later; the size summaries lag"
+            )
+        elif not feed.waiting:
+            behind_said = False
         done = end_seq is not None and expected > end_seq
         if done and feed.end_covered is None:  # the final summary covers every linked frame
             feed.end(expected)
@@ -249,6 +254,7 @@ def _link(w: Worker) -> None:
                 sizing_s=sizing_s,
                 last_sizing_s=last_sizing_s,
                 sizer_waiting=feed.waiting,
+                sizer_blocked=feed.blocked,
                 tracking_latency_s=latencies.summary(),
                 particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
             )

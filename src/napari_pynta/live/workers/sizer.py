@@ -267,7 +267,7 @@ def _size(w: Worker) -> None:
                     sizing = BackgroundSizer(LiveSizer(settings))
                 else:
                     sizing.replace(LiveSizer(settings))
-                interval = float(settings["sizes_interval_s"])
+                interval, last_at = float(settings["sizes_interval_s"]), time.perf_counter()
                 frames = covered = 0
                 final = changed = False
             elif header["run"] != current:  # frames of a run it was not reset for: resent
