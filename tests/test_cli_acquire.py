@@ -128,7 +128,7 @@ def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err.decode()
-    assert len(workers) == 4  # acquisition, saver, linker, one locator
+    assert len(workers) == 5  # acquisition, saver, linker, sizer, one locator
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert alive == []
     with MovieStore.open(path) as store:

@@ -250,7 +250,7 @@ def test_workers_exit_by_themselves_when_the_supervisor_is_killed(tmp_path):
     )
     try:
         pids = json.loads(supervisor.stdout.readline())
-        assert len(pids) == 4 and all(_running(pid) for pid in pids)
+        assert len(pids) == 5 and all(_running(pid) for pid in pids)
         supervisor.kill()  # SIGKILL: no atexit, no stop(), no chance to clean up
         supervisor.wait(10)
         killed = time.monotonic()
@@ -289,11 +289,11 @@ def test_workers_exit_when_the_supervisor_is_killed_while_they_start(tmp_path):
                         if "resource_tracker" not in " ".join(c.cmdline())
                     ]
                 )
-                == 4
+                == 5
                 and w
             ),
             60,
-            "the four workers to be spawned",
+            "the five workers to be spawned",
         )
         time.sleep(1.0)  # well inside their start-up (several seconds of imports on this machine)
         supervisor.kill()
