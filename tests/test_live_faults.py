@@ -181,6 +181,7 @@ def _messages(rng: np.random.Generator) -> list[list[bytes]]:
         [b"release", json.dumps({"kind": "json", "ring": "x", "slot": "0", "seq": 1}).encode()],
         [b"frames", json.dumps({**frame_header, "kind": "ring", "slot": 5, "n_slots": 2}).encode()],
         [b"end", json.dumps({"kind": "json", "last_seq": None}).encode()],
+        [b"sizes", json.dumps({"kind": "json", "run": 1, "summary": []}).encode()],
         [b"status", json.dumps({"kind": "json", "worker": "nobody", "event": "ready"}).encode()],
         [b"status", json.dumps({"kind": "json", "worker": "saver", "event": "bogus"}).encode()],
         [
@@ -212,7 +213,13 @@ def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tm
         endpoints = pipeline.endpoints
         context = zmq.Context()
         senders = []
-        internal = (endpoints.status, endpoints.save_ack, endpoints.locs_in, endpoints.release)
+        internal = (
+            endpoints.status,
+            endpoints.save_ack,
+            endpoints.locs_in,
+            endpoints.release,
+            endpoints.sizer_out,
+        )
         for address in internal:
             sender = context.socket(zmq.PUSH)
             sender.setsockopt(zmq.LINGER, 0)
@@ -248,5 +255,7 @@ def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tm
     assert status.frames_dropped == status.frames_lost_by_camera  # 0 unless the camera lost some
     assert status.dead_workers == [] and status.restarts == {}
     assert status.bad_messages > 100
+    # the final summary is the sizer's, over every linked frame, not a forged one
+    assert status.size_summary["frames_sized"] == status.frames_tracked
     # logged once per kind, not once per message
     assert sum("bad message" in error for error in status.errors) < 60
