@@ -40,7 +40,7 @@ class LiveConfig:
     overwrite : bool
         Replace an existing store at ``record_path``.
     track : bool
-        Run the locator pool and the linker/sizer.
+        Run the locator pool, the linker and the sizer.
     n_locators : int
         Locator processes (1..:data:`MAX_LOCATORS`), changeable while running.
     engine : str or None

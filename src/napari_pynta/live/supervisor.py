@@ -75,7 +75,7 @@ MATH_THREADS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 class LivePipeline:
-    """Camera, saver, locator pool and linker/sizer in separate processes.
+    """Camera, saver, locator pool, linker and sizer in separate processes.
 
     Use as a context manager or call :meth:`start` and :meth:`stop`; the processes are also
     stopped at interpreter exit. See ``docs/live-pipeline.md``.
