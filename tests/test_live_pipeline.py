@@ -419,7 +419,15 @@ def test_camera_settings_change_while_live_and_are_refused_while_recording(tmp_p
         wait_until(lambda: pipeline.status().frames_saved >= 5, what="frames saved")
         pipeline.stop_recording()
         subscriber.close()
-        assert not pipeline.status().dead_workers  # the linker started afresh, did not die
+
+        def new_sizes():  # the sizer started afresh with the new timing: new tracks only
+            summary = pipeline.status().size_summary
+            fresh = summary and summary["params"]["frame_interval_s"] == pytest.approx(0.02)
+            return fresh and summary
+
+        summary = wait_until(new_sizes, what="a size summary of the new camera settings")
+        assert 0 < summary["frames_sized"] < pipeline.status().frames_tracked
+        assert not pipeline.status().dead_workers  # linker and sizer started afresh, none died
     with MovieStore.open(path) as store:
         assert store.frames.shape[1:] == (64, 96)
         assert store.metadata["exposure_s"] == pytest.approx(0.004)
