@@ -861,8 +861,9 @@ class LivePipeline:
                 self._record_error(f"{name}: {report['error']}")
                 if self._alive(ACQUISITION):  # stop at once: nothing more can be written
                     self._command(ACQUISITION, Command.STOP_RECORDING)
-            progress_key = {SAVER: "last_seq", LINKER: "next_seq"}.get(name)
-            if progress_key in report and report[progress_key] != state.get(progress_key):
+            # a linker waiting for the sizer's final summary makes progress while the sizer talks
+            keys = {SAVER: ("last_seq",), LINKER: ("next_seq", "sizer_messages")}.get(name, ())
+            if any(key in report and report[key] != state.get(key) for key in keys):
                 state["progress_at"] = time.monotonic()
             state.update({k: v for k, v in report.items() if k not in ("worker", "event")})
             if event != Event.HEARTBEAT:  # ready, recording, finished: awaited by _await_event
@@ -902,6 +903,7 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "recording_frames": int,
     "last_seq": int,
     "next_seq": int,
+    "sizer_messages": int,
 }
 
 

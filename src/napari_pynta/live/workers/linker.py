@@ -139,6 +139,7 @@ def _link(w: Worker) -> None:
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
     sizing_s = last_sizing_s = 0.0
     sizer_heard_at = time.perf_counter()
+    sizer_messages = 0  # received from the sizer: progress while the final summary is awaited
     sized_run: str | None = None  # the run of the last final summary published
     published_frames = 0  # frames covered by the last summary published
     behind_said = False
@@ -163,6 +164,7 @@ def _link(w: Worker) -> None:
                     read_at[value] = message.header["read_at"]
         while from_sizer in events and (message := w.receive(from_sizer, "sizer_out")):
             sizer_heard_at = time.perf_counter()
+            sizer_messages += 1
             try:
                 sizes = _from_sizer(message)
             except transport.BadMessage as error:
@@ -255,6 +257,7 @@ def _link(w: Worker) -> None:
                 last_sizing_s=last_sizing_s,
                 sizer_waiting=feed.waiting,
                 sizer_blocked=feed.blocked,
+                sizer_messages=sizer_messages,
                 tracking_latency_s=latencies.summary(),
                 particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
             )
