@@ -128,3 +128,35 @@ def test_the_feed_keeps_frames_until_a_sizer_takes_them_and_resends_them_to_a_ne
     assert fresh[0].header["settings"] == {"sizes_interval_s": 1.0}
     assert fresh[1].header["covered"] == 1
     context.destroy(linger=0)
+
+
+def test_the_feed_lets_sent_frames_go_beyond_its_memory_and_a_new_sizer_covers_the_rest(tmp_path):
+    context = zmq.Context()
+    address = f"ipc://{tmp_path}/sizer_in"
+    push = context.socket(zmq.PUSH)
+    push.bind(address)
+    sizer = context.socket(zmq.PULL)
+    sizer.connect(address)
+    columns = {
+        "frame": np.zeros(10),
+        "y": np.zeros(10),
+        "x": np.zeros(10),
+        "particle": np.arange(10),
+    }
+    frame_bytes = sum(values.nbytes for values in columns.values())
+    feed = SizerFeed(push, {}, first_seq=0, keep_bytes=4.5 * frame_bytes)
+    for seq in range(10):
+        feed.add({**columns, "frame": np.full(10, seq)}, seq)
+        while not feed.flush():
+            time.sleep(0.01)
+    assert [int(m.data["frame"].iloc[0]) for m in _received(sizer)[1:]] == list(range(10))
+    # the four newest frames are kept, the six oldest let go
+    assert [seq for _, seq, _ in feed.frames] == [6, 7, 8, 9] and feed.forgotten == 6
+    assert feed.linked == 10
+    # a restarted sizer gets those four, counted from the oldest of them, and the end
+    feed.resend()
+    feed.end(next_seq=10)
+    again = _received(sizer)
+    assert [m.topic for m in again] == ["reset"] + ["tracks"] * 4 + ["end"]
+    assert [m.header["covered"] for m in again[1:]] == [1, 2, 3, 4, 4]
+    context.destroy(linger=0)

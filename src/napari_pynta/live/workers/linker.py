@@ -170,8 +170,14 @@ def _link(w: Worker) -> None:
             except transport.BadMessage as error:
                 w.bad_messages(error, "linker's sizer_out socket")
                 continue
-            if message.topic == TOPIC_HELLO:  # a new sizer: it gets every frame again
+            if message.topic == TOPIC_HELLO:  # a new sizer: it gets the kept frames again
                 feed.resend()
+                if feed.forgotten:
+                    w.warn(
+                        f"the restarted sizer gets the last {len(feed.frames)} of the "
+                        f"{feed.linked} frames linked (the linker keeps "
+                        f"{feed.keep_bytes / 1e6:.0f} MB of them); its sizes cover those"
+                    )
             elif sizes is not None and sizes["run"] == feed.run:
                 last_sizing_s = float(sizes["seconds"])
                 sizing_s += last_sizing_s
@@ -237,7 +243,7 @@ def _link(w: Worker) -> None:
         elif not feed.waiting:
             behind_said = False
         done = end_seq is not None and expected > end_seq
-        if done and feed.end_covered is None:  # the final summary covers every linked frame
+        if done and feed.end_seq is None:  # the final summary covers every linked frame
             feed.end(expected)
         silent = time.perf_counter() - sizer_heard_at > SIZER_SILENCE_S
         finishing = done and not finished and (sized_run == feed.run or silent)
@@ -245,7 +251,7 @@ def _link(w: Worker) -> None:
             w.warn(
                 f"the sizer has not answered for {SIZER_SILENCE_S:.0f} s: the final size "
                 f"summary is missing (the last one covers {published_frames} of the "
-                f"{len(feed.frames)} frames linked)"
+                f"{feed.linked} frames linked)"
             )
         if w.heartbeat_due() or finishing:
             w.report(

@@ -19,6 +19,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,9 @@ READ_SLICE_S = 0.2
 #: linker-side bounds: high-water mark of ``sizer_in`` (messages) and messages sent per flush
 SIZER_HWM = 100_000
 FLUSH_BATCH = 500
+#: memory the linker keeps of linked frames to send again to a restarted sizer (bytes); older
+#: frames are let go once sent, and a restarted sizer then sizes (and says it sizes) fewer
+SIZER_KEEP_BYTES = 256e6
 #: topics only the linker and the sizer use
 TOPIC_RESET = "reset"
 TOPIC_HELLO = "hello"
@@ -66,11 +70,14 @@ def lower_priority(increment: int = SIZER_NICE) -> None:
 
 
 class SizerFeed:
-    """The linker's side of ``sizer_in``: keeps every linked frame of the current settings.
+    """The linker's side of ``sizer_in``: keeps the linked frames of the current settings.
 
     Frames are sent without blocking; those that cannot go now (no sizer connected, or one far
-    behind) wait here and go with the next :meth:`flush`. A new sizer says ``hello`` and gets
-    everything again (:meth:`resend`), so a restarted sizer loses no track.
+    behind) wait here and go with the next :meth:`flush`: none is dropped before it was sent.
+    A new sizer says ``hello`` and gets the kept frames again (:meth:`resend`). Sent frames
+    beyond ``keep_bytes`` are let go, oldest first (:attr:`forgotten`), so a long run does not
+    hold every frame twice; a sizer restarted after that covers the frames from the oldest
+    kept one, and its summaries' ``frames_sized`` say so.
 
     Parameters
     ----------
@@ -80,10 +87,19 @@ class SizerFeed:
         The linker's settings (sent with each reset).
     first_seq : int
         The first frame of these settings (``covered`` counts from it).
+    keep_bytes : float
+        Memory for the frames kept to send again.
     """
 
-    def __init__(self, socket: zmq.Socket, settings: dict[str, Any], first_seq: int):
+    def __init__(
+        self,
+        socket: zmq.Socket,
+        settings: dict[str, Any],
+        first_seq: int,
+        keep_bytes: float = SIZER_KEEP_BYTES,
+    ):
         self.socket = socket
+        self.keep_bytes = float(keep_bytes)
         self._runs = 0
         #: times a send would have blocked (frames then wait here)
         self.blocked = 0
@@ -93,8 +109,11 @@ class SizerFeed:
         """Start afresh (new settings): a new run, no frames."""
         self.settings = settings
         self.first_seq = first_seq
-        self.frames: list[tuple[dict[str, np.ndarray], int, int]] = []  # columns, seq, covered
-        self.end_covered: int | None = None
+        self.frames: deque[tuple[dict[str, np.ndarray], int, int]] = deque()  # columns, seq, bytes
+        self._kept_bytes = 0
+        #: frames of these settings let go after they were sent (see ``keep_bytes``)
+        self.forgotten = 0
+        self.end_seq: int | None = None
         self.resend()
 
     def resend(self) -> None:
@@ -103,16 +122,29 @@ class SizerFeed:
         self.run = f"{os.getpid()}-{self._runs}"
         self._reset_sent = self._end_sent = False
         self._sent = 0
+        #: this run's ``covered`` counts from here: the oldest frame it is sent
+        self._base_seq = self.frames[0][1] if self.forgotten else self.first_seq
         self.flush()
+
+    @property
+    def linked(self) -> int:
+        """Frames of these settings given to :meth:`add`."""
+        return len(self.frames) + self.forgotten
 
     def add(self, columns: dict[str, np.ndarray], seq: int) -> None:
         """Keep and send the linked columns of frame ``seq``."""
-        self.frames.append((columns, seq, seq + 1 - self.first_seq))
+        size = sum(values.nbytes for values in columns.values())
+        self.frames.append((columns, seq, size))
+        self._kept_bytes += size
         self.flush()
+        while self._kept_bytes > self.keep_bytes and self._sent > 0:
+            self._kept_bytes -= self.frames.popleft()[2]
+            self._sent -= 1
+            self.forgotten += 1
 
     def end(self, next_seq: int) -> None:
         """Ask for the final summary: frames up to ``next_seq`` - 1 are covered."""
-        self.end_covered = next_seq - self.first_seq
+        self.end_seq = next_seq
         self.flush()
 
     @property
@@ -130,7 +162,7 @@ class SizerFeed:
             for _ in range(FLUSH_BATCH):
                 if self._sent == len(self.frames):
                     break
-                columns, seq, covered = self.frames[self._sent]
+                columns, seq, _ = self.frames[self._sent]
                 transport.send_columns(
                     self.socket,
                     transport.TOPIC_TRACKS,
@@ -138,11 +170,12 @@ class SizerFeed:
                     flags=zmq.NOBLOCK,
                     run=self.run,
                     seq=seq,
-                    covered=covered,
+                    covered=seq + 1 - self._base_seq,
                 )
                 self._sent += 1
-            if self.end_covered is not None and not self._end_sent and not self.waiting:
-                end: dict[str, Any] = {"run": self.run, "covered": self.end_covered}
+            if self.end_seq is not None and not self._end_sent and not self.waiting:
+                covered = self.end_seq - self._base_seq
+                end: dict[str, Any] = {"run": self.run, "covered": covered}
                 transport.send_json(self.socket, transport.TOPIC_END, end, flags=zmq.NOBLOCK)
                 self._end_sent = True
         except zmq.Again:
