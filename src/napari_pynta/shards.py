@@ -177,7 +177,7 @@ class ShardAppender:
     def _append(self, slot: int, frames: np.ndarray) -> None:
         if self._encode is None:
             size = frames[0].nbytes
-            _pwrite_all(self._fd, memoryview(frames).cast("B"), self._end)
+            _pwrite_all(self._fd, frames.data.cast("B"), self._end)
             offsets = self._end + size * np.arange(len(frames), dtype=np.uint64)
             sizes = np.full(len(frames), size, dtype=np.uint64)
         else:

@@ -219,7 +219,7 @@ def _check_frame_shape(frame_shape: Any) -> tuple[int, int]:
         raise PyntaInputError(
             f"frame_shape must be two positive integers (Y, X), got {frame_shape!r}"
         )
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _check_dtype(dtype: Any) -> np.dtype:
@@ -450,11 +450,13 @@ class _ThinWriter:
     ) -> _ThinWriter | None:
         """The writer for a store's arrays, or None if their layout needs zarr-python."""
         pixels = layout.appender()
+        if pixels is None:
+            return None
         patchers = []
         for path in (TIMESTAMPS_PATH, SEQ_PATH):
             metadata = arrays[path].metadata
             codecs = [c.to_dict() for c in metadata.codecs]
-            if pixels is None or len(codecs) != 1 or not _is_raw_little_endian(codecs[0]):
+            if len(codecs) != 1 or not _is_raw_little_endian(codecs[0]):
                 return None
             encoding = metadata.chunk_key_encoding
 
@@ -509,7 +511,7 @@ class MovieStore:
         self._closed = False
         self._arrays: dict[str, zarr.Array] = {}
         self._load_arrays()
-        self._frame_shape: tuple[int, int] = tuple(self._frames.shape[1:])  # type: ignore[assignment]
+        self._frame_shape: tuple[int, int] = tuple(self._frames.shape[1:])
         self._dtype = np.dtype(self._frames.dtype)
         self._n_frames = _complete_frames(self._frames, self._timestamps, self._seq)
         self._metadata = dict(group.attrs["pynta"]["metadata"])

@@ -23,6 +23,7 @@ from napari_pynta.live.config import (
     LiveEndpoints,
     LiveStatus,
     check_detection,
+    default_engine,
 )
 from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
 from napari_pynta.live.frame_ring import unlink_rings
@@ -262,10 +263,12 @@ class LivePipeline:
         self._monitoring.clear()
         if self._monitor is not None:
             self._monitor.join(2.0)
-        self._control.close(0)
-        self._context.term()
+        if self._control is not None:
+            self._control.close(0)
+        if self._context is not None:
+            self._context.term()
         self._context = None
-        if self.endpoints.directory:
+        if self.endpoints is not None and self.endpoints.directory:
             shutil.rmtree(self.endpoints.directory, ignore_errors=True)
         self._remove_leftover_rings()
         atexit.unregister(self.stop)
@@ -426,7 +429,7 @@ class LivePipeline:
     def update_detection(self, engine: str | None = None, **detection: Any) -> None:
         """Change the localization options of every locator (checked first)."""
         self._require_running()
-        engine = engine or self.config.engine
+        engine = engine or self.config.engine or default_engine()  # validate() set it already
         check_detection(engine, detection)
         self.config.engine, self.config.detection = engine, dict(detection)
         for name in self._locator_names():
@@ -724,6 +727,8 @@ class LivePipeline:
 
     def _command(self, target: str, cmd: str, **payload: Any) -> int:
         ident = next(self._ids)
+        if self._control is None:
+            raise RuntimeError("the pipeline is not running: no control socket")
         message = {"id": ident, "cmd": cmd, **payload}
         with self._lock:
             self._pending[ident] = (target, message, time.monotonic())
@@ -774,12 +779,12 @@ class LivePipeline:
                         self._bad_reports(error, "the supervisor's status socket")
         now = time.monotonic()
         with self._lock:
-            for ident, (target, message, sent) in list(self._pending.items()):
+            for ident, (target, command, sent) in list(self._pending.items()):
                 if not self._alive(target):
                     del self._pending[ident]
-                elif now - sent > RESEND_S:
-                    self._pending[ident] = (target, message, now)
-                    transport.send_json(self._control, target, message)
+                elif now - sent > RESEND_S and self._control is not None:
+                    self._pending[ident] = (target, command, now)
+                    transport.send_json(self._control, target, command)
             for name, process in self._processes.items():
                 if (
                     process.exitcode is not None
@@ -922,7 +927,7 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
     event = report["event"]
     if event not in EVENTS:
         raise transport.BadMessage("unknown event", event[:80])
-    needed = {
+    needed: dict[str, dict[str, type | tuple[type, ...]]] = {
         Event.ACK: {"id": int},
         Event.ERROR: {"error": str},
         Event.RECORDING_FAILED: {"error": str},

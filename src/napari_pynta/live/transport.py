@@ -157,7 +157,8 @@ def send_frame(
         "dtype": frame.dtype.str,
         **extra,
     }
-    socket.send_multipart([topic.encode(), _dumps(header), frame], flags=flags, copy=False)
+    parts: list[Any] = [topic.encode(), _dumps(header), frame]  # arrays are buffers
+    socket.send_multipart(parts, flags=flags, copy=False)
 
 
 def send_table(
@@ -213,7 +214,8 @@ def send_columns(
         "columns": [[name, values.dtype.str] for name, values in zip(columns, arrays, strict=True)],
         **extra,
     }
-    socket.send_multipart([topic.encode(), _dumps(header), *arrays], flags=flags, copy=False)
+    parts: list[Any] = [topic.encode(), _dumps(header), *arrays]  # arrays are buffers
+    socket.send_multipart(parts, flags=flags, copy=False)
 
 
 def send_ring_frame(
@@ -305,7 +307,7 @@ def decode(parts: list[zmq.Frame] | list[bytes]) -> Message:
         raise BadMessage("header is not JSON") from None
     if not isinstance(header, dict):
         raise BadMessage("header is not a JSON object")
-    buffers = parts[2:]
+    buffers: list[zmq.Frame | bytes] = list(parts[2:])
     kind = header.get("kind")
     if kind == "frame":
         require(header, seq=int, t=(int, float))
@@ -361,7 +363,7 @@ def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
 def recv_frame(socket: zmq.Socket, flags: int = 0) -> tuple[str, dict[str, Any], np.ndarray]:
     """Receive one frame message as ``(topic, header, read-only ndarray view)``."""
     message = recv_message(socket, flags)
-    if message.header.get("kind") != "frame":
+    if message.header.get("kind") != "frame" or not isinstance(message.data, np.ndarray):
         raise BadMessage("expected a frame message", repr(message.header.get("kind"))[:80])
     return message.topic, message.header, message.data
 

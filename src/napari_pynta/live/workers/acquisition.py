@@ -152,17 +152,17 @@ def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> 
     importer = threading.Thread(target=_import_detection, name="pynta-import", daemon=True)
     importer.start()
     camera.start()
-    frames = []
+    read = []
     for index in range(-CALIBRATION_FRAMES, 0):
         frame, t = camera.read()
         frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
         transport.send_frame(preview, transport.TOPIC_FRAMES, index, t, frame)
-        frames.append(frame)
+        read.append(frame)
     camera.stop()
     importer.join()
     from napari_pynta import analysis, detect
 
-    frames = np.stack(frames)
+    frames = np.stack(read)
     engine, detection = calibration["engine"], dict(calibration["detection"])
     if detection.get("minmass") is None:
         detection["minmass"] = detect.estimate_minmass(frames, engine, **detection)
@@ -525,6 +525,7 @@ class Acquisition:
     def skip_untracked(self, seq: int) -> None:
         """Count frame ``seq`` as untracked and tell the linker not to wait for it."""
         self.counters["frames_untracked"] += 1
+        assert self.to_linker is not None  # frames are queued for tracking only when tracking
         transport.send_json(self.to_linker, transport.TOPIC_SKIP, {"skip": [seq]})
 
     def finish(self) -> None:

@@ -183,7 +183,7 @@ class Worker:
         poller.register(self.control, zmq.POLLIN)
         for socket in sockets:
             poller.register(socket, zmq.POLLIN)
-        poller.poll(timeout_s * 1000)
+        poller.poll(int(timeout_s * 1000))
 
     def close(self) -> None:
         """Close every socket (what is still queued for a dead supervisor is not waited for)."""
@@ -211,7 +211,7 @@ def run(name: str, endpoints: LiveEndpoints, body: Callable[[Worker], None]) -> 
     # numpy/pandas/numba (seconds on a loaded machine), which would delay stop(). The
     # multiprocessing finalizers still run, so semaphores created by libraries (blosc) are
     # released and not reported as leaked.
-    multiprocessing.util._run_finalizers(0)
+    multiprocessing.util._run_finalizers(0)  # type: ignore[attr-defined]
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

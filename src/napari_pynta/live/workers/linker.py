@@ -113,7 +113,7 @@ def _link(w: Worker) -> None:
     to_sizer = w.socket(zmq.PUSH, bind=w.endpoints.sizer_in, SNDHWM=SIZER_HWM)
     from_sizer = w.socket(zmq.PULL, bind=w.endpoints.sizer_out)
     w.report(Event.READY)
-    settings = None
+    settings: dict[str, Any] | None = None
     while settings is None and not w.stopping:
         for command in w.commands():
             if command.get("cmd") == Command.CONFIGURE:
@@ -124,7 +124,7 @@ def _link(w: Worker) -> None:
             elif command.get("cmd") == Command.STOP:
                 w.stopping = True
         w.poller.poll(50)
-    if w.stopping:
+    if w.stopping or settings is None:
         return
     w.poller.register(incoming, zmq.POLLIN)
     w.poller.register(from_sizer, zmq.POLLIN)
@@ -318,6 +318,8 @@ def _incoming(message: transport.Message) -> tuple[str, Any]:
     if message.topic != transport.TOPIC_LOCS or header["kind"] != "table":
         raise transport.BadMessage("not localizations", repr(message.topic)[:80])
     transport.require(header, seq=int)
+    if not isinstance(message.data, pd.DataFrame):
+        raise transport.BadMessage("localizations without a table")
     if tuple(message.data.columns) != LOCALIZATION_COLUMNS:
         raise transport.BadMessage("not the localization columns", str(list(message.data.columns)))
     return transport.TOPIC_LOCS, header["seq"]
