@@ -24,6 +24,17 @@ TARGET_COLOR = "#e05c5c"
 #: percentiles of the per-track diameters the size axis shows, and the factor added on each side
 VIEW_PERCENTILES = (0.5, 99.5)
 VIEW_MARGIN = 1.4
+#: plot background, as napari's dark theme
+AXES_COLOR = "#1b1d22"
+
+
+def style_dark_axes(axes: Axes) -> None:
+    """Dark background and light ticks, labels and title, to sit in napari's dark theme."""
+    axes.set_facecolor(AXES_COLOR)
+    axes.tick_params(colors=TEXT_COLOR, labelsize=8)
+    axes.xaxis.label.set_color(TEXT_COLOR)
+    axes.yaxis.label.set_color(TEXT_COLOR)
+    axes.title.set_color(TEXT_COLOR)
 
 
 def log_bins(diameters_nm: np.ndarray) -> np.ndarray:
@@ -127,7 +138,7 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
         valid = diameters_nm[np.isfinite(diameters_nm) & (diameters_nm > 0)]
         edges = log_bins(valid)
         axes.hist(
-            valid, bins=edges.tolist(), color=BAR_COLOR, edgecolor="#1b1d22", label="raw per-track"
+            valid, bins=edges.tolist(), color=BAR_COLOR, edgecolor=AXES_COLOR, label="raw per-track"
         )
         axes.set_xscale("log")
         axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -170,11 +181,7 @@ class SizeHistogramCanvas(FigureCanvasQTAgg):
         if show_convergence:
             panels.append(self._plot_convergence(figure.add_subplot(2, 1, 2), convergence, target))
         for each in panels:
-            each.set_facecolor("#1b1d22")
-            each.tick_params(colors=TEXT_COLOR, labelsize=8)
-            each.xaxis.label.set_color(TEXT_COLOR)
-            each.yaxis.label.set_color(TEXT_COLOR)
-            each.title.set_color(TEXT_COLOR)
+            style_dark_axes(each)
         self.draw_idle()
 
     def _plot_convergence(

@@ -20,6 +20,7 @@ from napari_pynta.widgets.histogram import (
     TEXT_COLOR,
     VIEW_MARGIN,
     VIEW_PERCENTILES,
+    style_dark_axes,
 )
 
 CAPTURE_COLOR = "#7f9bb8"
@@ -145,9 +146,5 @@ class MeasurementCanvas(FigureCanvasQTAgg):
         axes.set_title(title, fontsize=9)
         if fractions:
             axes.legend(loc="upper right", fontsize=7, facecolor="#262930", labelcolor=TEXT_COLOR)
-        axes.set_facecolor("#1b1d22")
-        axes.tick_params(colors=TEXT_COLOR, labelsize=8)
-        axes.xaxis.label.set_color(TEXT_COLOR)
-        axes.yaxis.label.set_color(TEXT_COLOR)
-        axes.title.set_color(TEXT_COLOR)
+        style_dark_axes(axes)
         self.draw_idle()
