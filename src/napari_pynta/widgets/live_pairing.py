@@ -82,21 +82,16 @@ class LivePairing:
         self.max_frames = int(max_frames)
         self.max_wait_s = float(max_wait_s)
         self.keep_interval_s = float(keep_interval_s)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (a new live session, or frames taken with other camera settings)."""
         self._frames: OrderedDict[int, tuple[np.ndarray, float]] = OrderedDict()
         self._bytes = 0
         self._localizations: dict[int, pd.DataFrame] = {}
         self._newest_located: int | None = None
         self._drawn_seq: int | None = None
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=4096)
-        self._behind = False
-
-    def reset(self) -> None:
-        """Forget everything (a new live session, or frames taken with other camera settings)."""
-        self._frames.clear()
-        self._bytes = 0
-        self._localizations.clear()
-        self._newest_located = self._drawn_seq = None
-        self._arrivals.clear()
         self._behind = False
 
     def add_frame(self, seq: int, frame: np.ndarray, now: float) -> None:
