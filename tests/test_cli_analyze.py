@@ -61,6 +61,10 @@ def test_json_prints_one_object_with_the_results(capsys, store_path, tmp_path):
     assert summary["params"]["pixel_size_um"] == 0.2 and summary["params"]["exposure_s"] == 0.01
     assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.15)  # small movie: ~5 % error
     assert set(summary["size_nm"]) >= {"mean", "mode", "sd", "d10", "d50", "d90", "span"}
+    # the deconvolved quantiles carry their bootstrap standard errors, as in the live summary
+    deconvolved = summary["deconvolved_nm"]
+    for key in ("d10", "d50", "d90"):
+        assert 0.002 * deconvolved[key] < deconvolved[f"{key}_se"] < 0.2 * deconvolved[key]
     assert isinstance(summary["warnings"], list)
     assert "%|" not in err  # no progress bar with --json
     # --out: CSV tables and the same summary; the store got the tables too
@@ -121,6 +125,7 @@ def test_readable_summary_and_progress_bar(capsys, store_path):
     code, out, err = run(capsys, store_path, "--no-save")
     assert code == 0
     assert "ensemble diameter" in out and "D50" in out and "(auto)" in out
+    assert re.search(r"deconvolved \(nm\).*D50 [0-9.]+ ± [0-9.]+", out)
     # both parts of the uncertainty are shown (the jackknife alone hides non-Brownian errors)
     assert "jackknife ±" in out and "systematic ±" in out and "combined ±" in out
     assert "locating" in err and "150/150" in err

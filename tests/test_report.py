@@ -100,7 +100,8 @@ def test_report_is_self_contained_and_readable(analysed, tmp_path):
         assert base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n"
     summary = result.summary
     assert f"napari-pynta {analysed['version']}" in text
-    assert f"{summary['deconvolved_nm']['d50']:,.1f} nm" in text
+    deconvolved = summary["deconvolved_nm"]
+    assert f"{deconvolved['d50']:,.1f} ± {deconvolved['d50_se']:,.1f} nm" in text
     assert f"{summary['size_nm']['d50']:,.1f} nm" in text
     assert "particles/mL" in text and "Exposure time" in text and "10.00 ms" in text
     for warning in plain_warnings(result):

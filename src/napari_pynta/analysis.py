@@ -423,7 +423,6 @@ def summarize_tracks(
     notes: Sequence[str] = (),
     threshold: detect.ThresholdEstimate | None = None,
     warm_start: deconvolve.DeconvolvedSizes | None = None,
-    stable_resamples: bool = False,
 ) -> AnalysisResult:
     """Size already linked tracks: length filter, per-track and ensemble D, deconvolved size
     distribution, concentration, warnings, summary.
@@ -452,7 +451,7 @@ def summarize_tracks(
         Warnings from earlier steps, listed first.
     threshold : ThresholdEstimate, optional
         The detection threshold's noise model (``summary["detection"]``).
-    warm_start, stable_resamples
+    warm_start : DeconvolvedSizes, optional
         Passed to :func:`deconvolve.deconvolve_tracks` (the live summary starts the
         deconvolution from its previous one; same result to within the EM tolerances).
 
@@ -535,7 +534,6 @@ def summarize_tracks(
             viscosity_pa_s=viscosity,
             field_px=field_px,
             warm_start=warm_start,
-            stable_resamples=stable_resamples,
         )
         if len(per_track)
         else None

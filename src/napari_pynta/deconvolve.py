@@ -1140,7 +1140,6 @@ def deconvolve_tracks(
     n_bootstrap: int = PEAK_BOOTSTRAP,
     field_px: tuple[float, float] | None = None,
     warm_start: DeconvolvedSizes | None = None,
-    stable_resamples: bool = False,
 ) -> DeconvolvedSizes | None:
     """Deconvolved and log-normal size distributions of the tracks of an analysis.
 
@@ -1153,19 +1152,17 @@ def deconvolve_tracks(
     pixel_size_um, frame_interval_s, exposure_s, temperature_c, viscosity_pa_s : float
         Acquisition metadata.
     n_bootstrap : int
-        Resamples of the tracks that test the peaks (0: peaks untested).
+        Resamples of the tracks that test the peaks and give the standard errors of D10, D50 and
+        D90 (:func:`quantile_standard_errors`); 0: peaks untested, no standard errors. Tracks
+        are resampled by :func:`stable_bootstrap_counts` of their particle ids, so a resample of
+        more tracks is the previous one plus the new tracks (the live summary warm-starts from
+        it) and offline and live analyses of the same tracks resample alike.
     field_px : (float, float), optional
         Detectable area (height, width; pixels) the per-track table was computed with.
-        Resamples of the tracks that test the peaks and give the quantiles' standard errors (0:
-        peaks untested, no standard errors).
     warm_start : DeconvolvedSizes, optional
         A previous result for most of these tracks (the live summary's last one): the EM and
         each resample start from it (:func:`walker_em` ``start``). Same result to within the EM
         tolerances, in fewer iterations.
-    stable_resamples : bool
-        Resample by :func:`stable_bootstrap_counts` of the particle ids instead of drawing
-        tracks (the live summary: its resamples then grow with the run, so warm starts fit),
-        and give the standard errors of D10, D50 and D90 (:func:`quantile_standard_errors`).
 
     Returns
     -------
@@ -1200,24 +1197,23 @@ def deconvolve_tracks(
             model,
             deconvolved,
             n_bootstrap,
-            track_ids=usable["particle"].to_numpy() if stable_resamples else None,
+            track_ids=usable["particle"].to_numpy(),
             starts=starts,
             likelihood=likelihood,
         )
         peaks = significant_peaks(deconvolved.diameter_nm, deconvolved.weights, resampled)
-        if stable_resamples:
-            standard_errors = quantile_standard_errors(
-                tracks,
-                steps,
-                model,
-                deconvolved,
-                resampled,
-                usable["particle"].to_numpy(),
-                pixel_size_um=pixel_size_um,
-                frame_interval_s=frame_interval_s,
-                exposure_s=exposure_s,
-                field_px=field_px,
-            )
+        standard_errors = quantile_standard_errors(
+            tracks,
+            steps,
+            model,
+            deconvolved,
+            resampled,
+            usable["particle"].to_numpy(),
+            pixel_size_um=pixel_size_um,
+            frame_interval_s=frame_interval_s,
+            exposure_s=exposure_s,
+            field_px=field_px,
+        )
     return DeconvolvedSizes(
         deconvolved=deconvolved,
         lognormal=lognormal_fit(steps, model, grid, likelihood=likelihood),

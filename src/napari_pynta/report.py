@@ -206,9 +206,13 @@ def _statistics_table(summary: dict) -> str:
     ]
     body = []
     for label, key in rows:
+        error = deconvolved.get(f"{key}_se")
+        recommended = _fmt(deconvolved.get(key), unit=" nm")
+        if error is not None and recommended != "–":
+            recommended = f"{_fmt(deconvolved.get(key))} ± {_fmt(error, unit=' nm')}"
         body.append(
             f"<tr><td>{label}</td><td>{_fmt(raw.get(key), unit=' nm')}</td>"
-            f"<td class='rec'>{_fmt(deconvolved.get(key), unit=' nm')}</td>"
+            f"<td class='rec'>{recommended}</td>"
             f"<td>{_fmt(fit.get(key), unit=' nm')}</td></tr>"
         )
     body.append(

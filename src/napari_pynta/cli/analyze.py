@@ -350,6 +350,12 @@ def _number(value: Any, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _with_se(statistics: dict[str, Any], key: str) -> str:
+    """``statistics[key]`` with `` ± `` its standard error ``statistics[key + "_se"]`` if known."""
+    error = statistics.get(f"{key}_se")
+    return _number(statistics[key]) + ("" if error is None else f" ± {error:.1f}")
+
+
 def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> None:
     """Add the detection depth implied by a reference of known concentration to the summary."""
     from napari_pynta.concentration import CountEstimate, calibrate_depth
@@ -406,8 +412,8 @@ def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
             )
         )
         lines += [
-            f"  deconvolved (nm)      peaks {peaks}  D10 {_number(deconvolved['d10'])}  "
-            f"D50 {_number(deconvolved['d50'])}  D90 {_number(deconvolved['d90'])}  "
+            f"  deconvolved (nm)      peaks {peaks}  D10 {_with_se(deconvolved, 'd10')}  "
+            f"D50 {_with_se(deconvolved, 'd50')}  D90 {_with_se(deconvolved, 'd90')}  "
             f"span {_number(deconvolved['span'], 2)}"
         ]
     concentration = summary.get("concentration") or {}

@@ -125,7 +125,6 @@ class LiveSizer:
             source=self.settings.get("source"),
             frame_shape=tuple(self.settings["frame_shape"]),
             warm_start=self._sizes,
-            stable_resamples=True,
         )
         self._sizes = result.sizes
         self._history.append(self.history_point(result.summary))
