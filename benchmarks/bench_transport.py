@@ -29,6 +29,8 @@ per frame of the sender and of the receiver (which side limits the rate).
 from __future__ import annotations
 
 import argparse
+import collections
+import math
 import multiprocessing
 import os
 import statistics
@@ -57,14 +59,17 @@ def receiver(address: str, mode: str, n_frames: int, results) -> None:
     release = context.socket(zmq.PUSH)
     release.connect(address + "-release")
     views = RingViews()
-    done: list[int] = []
+    done: list[tuple[int, int, float, float]] = []
+    waiting: collections.deque[transport.Message] = collections.deque()
     checksum = 0
     start = cpu = 0.0
     for index in range(n_frames):
         if mode == "zero-copy":
             frame = transport.recv_frame(pull)[2]
         elif mode == "shared memory":
-            message = transport.recv_message(pull)
+            if not waiting:
+                waiting.extend(transport.recv_messages(pull))
+            message = waiting.popleft()
             frame = views.frame(message)
         else:
             frame = pull.recv_pyobj()
@@ -73,9 +78,11 @@ def receiver(address: str, mode: str, n_frames: int, results) -> None:
         checksum += int(frame[-1, -1])
         if mode == "shared memory":
             del frame
-            done.append(message.header["slot"])
-            if len(done) >= RELEASE_BATCH or not pull.poll(0):  # release in batches
-                release.send(np.array(done, dtype=np.int32).tobytes())
+            header = message.header
+            done.append((header["slot"], header["seq"], 0.0, math.nan))
+            if len(done) >= RELEASE_BATCH or not (waiting or pull.poll(0)):
+                prefix = transport.ring_prefix_of(header)
+                transport.send_ring_frames(release, transport.TOPIC_RELEASE, prefix, done)
                 done.clear()
     results.put((time.perf_counter() - start, time.process_time() - cpu, checksum))
     views.close()
@@ -106,10 +113,11 @@ def transport_rate(
             transport.send_frame(push, transport.TOPIC_FRAMES, index, 0.0, frame)
         elif mode == "shared memory":
             while (slot := ring.put(frame, ["receiver"], index)) is None:  # wait for a slot
-                release_slots(ring, released.recv())
-            transport.send_ring_frame(push, transport.TOPIC_FRAMES, ring.header(slot, index, 0.0))
-            while released.poll(0):
-                release_slots(ring, released.recv())
+                release_slots(ring, transport.recv_messages(released))
+            entry = (slot, index, 0.0, math.nan)
+            transport.send_ring_frames(push, transport.TOPIC_FRAMES, ring.prefix, [entry])
+            while released.get(zmq.EVENTS) & zmq.POLLIN:
+                release_slots(ring, transport.recv_messages(released))
         else:
             push.send_pyobj(frame)
     sender_cpu = time.process_time() - cpu
@@ -124,10 +132,10 @@ def transport_rate(
     return (n_frames - 1) / seconds, sender_cpu / n_frames, receiver_cpu / n_frames
 
 
-def release_slots(ring: FrameRing, message: bytes) -> None:
-    """Release the slots listed in a receiver's message (int32 slot numbers)."""
-    for slot in np.frombuffer(message, dtype=np.int32):
-        ring.release(int(slot), "receiver")
+def release_slots(ring: FrameRing, releases: list[transport.Message]) -> None:
+    """Release the slots of a receiver's release message (a ring header: slot, seq)."""
+    for release in releases:
+        ring.release(release.header["slot"], "receiver", release.header["seq"])
 
 
 def memcpy_rate(frame: np.ndarray, n_frames: int, n_targets: int = 1) -> float:

@@ -24,6 +24,7 @@ from napari_pynta.live.frame_ring import (
 )
 from napari_pynta.live.transport import Message
 from napari_pynta.live.workers.acquisition import Acquisition, SaveBuffer
+from napari_pynta.live.workers.base import Worker
 from napari_pynta.live.workers.kept_frames import LOCATORS_HOLD, FrameKeeper
 
 SHAPE = (64, 48)
@@ -136,25 +137,36 @@ def _message(parts: list) -> Message:
     return transport.decode([part if isinstance(part, bytes) else part.tobytes() for part in parts])
 
 
+def _ring_message(ring: FrameRing, slot: int, seq: int, t: float) -> Message:
+    """The message the readers get for frame ``seq`` in ``slot``, as it travels."""
+    header = transport.pack_ring_header(ring.prefix, [(slot, seq, t, float("nan"))])
+    return _message([b"frames", header])
+
+
 def test_ring_views_give_the_pixels_or_a_view_and_refuse_what_does_not_point_into_a_ring():
     frame = frames(1)[0]
     views = RingViews()
     with FrameRing(1.0, SHAPE, np.uint16) as ring:
-        header = {"kind": "ring", **ring.header(ring.put(frame, ["saver"], seq=7), 7, 0.5)}
-        in_ring = _message([b"frames", json.dumps(header).encode()])
+        in_ring = _ring_message(ring, ring.put(frame, ["saver"], seq=7), 7, 0.5)
+        assert in_ring.header == ring.header(0, 7, 0.5)
         view = views.frame(in_ring)
         assert not view.flags.writeable and not view.flags.owndata
         np.testing.assert_array_equal(view, frame)
         assert views.intact(in_ring) and views.ring == ring.name
         pixels = {"kind": "frame", "seq": 8, "t": 0.0, "shape": list(SHAPE), "dtype": "<u2"}
-        in_message = _message([b"frames", json.dumps(pixels).encode(), frame])
+        in_message = _message([b"frames", json.dumps(pixels).encode()] + [frame])
         np.testing.assert_array_equal(views.frame(in_message), frame)
-        # a slot outside the ring, a block that is not there, a ring name that is no name
-        for bad in ({"slot": 10**6}, {"ring": "pynta_no_such_ring"}, {"ring": "../etc"}):
-            with pytest.raises(transport.BadMessage):
-                views.frame(_message([b"frames", json.dumps({**header, **bad}).encode()]))
+        # a block that is not there, a ring name that is no name (a slot outside the ring is
+        # refused when the header is decoded: tests/test_transport.py)
+        for name in ("pynta_no_such_ring", "../etc"):
+            prefix = transport.ring_prefix(name, ring.n_slots, SHAPE, "<u2")
+            header = transport.pack_ring_header(prefix, [(0, 7, 0.5, float("nan"))])
+            with pytest.raises(transport.BadMessage, match="cannot attach"):
+                views.frame(_message([b"frames", header]))
         with pytest.raises(transport.BadMessage, match="no buffers"):
-            _message([b"frames", json.dumps(header).encode(), frame])
+            _message(
+                [b"frames", transport.pack_ring_header(ring.prefix, [(0, 7, 0.5, 0.0)]), frame]
+            )
         del view
         views.close()
 
@@ -283,3 +295,63 @@ def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
     finally:
         acquisition.frames.close()
         context.destroy(linger=0)
+
+
+def test_frames_waiting_for_the_saver_leave_in_one_message_and_arrive_one_by_one():
+    """Frames that queued up while the saver's socket was full leave as one ring header; the
+    saver's receive hands them out one by one, exactly as if they had come one by one."""
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.bind("inproc://saver")
+    push = context.socket(zmq.PUSH)
+    push.connect("inproc://saver")
+    keeper = FrameKeeper(1.0, f"pynta_b{os.getpid()}", print)
+    keeper.prepare(SHAPE, np.uint16)
+    buffer = SaveBuffer(10**9)
+    sent = frames(6)
+    try:
+        buffer.add(keeper.keep(sent[0], 0, 0.0, ["saver"]))
+        keeper.flush()
+        buffer.send(push)  # alone: sent at once, alone
+        for seq in range(1, 6):  # the saver's socket was full meanwhile: five frames wait
+            buffer.add(keeper.keep(sent[seq], seq, 0.1 * seq, ["saver"]))
+        keeper.flush()
+        buffer.send(push)
+        assert buffer.all_sent and buffer.highest_sent == 5
+        alone = transport.recv_messages(pull)
+        batch = transport.recv_messages(pull)
+        assert [len(alone), len(batch)] == [1, 5]
+        with pytest.raises(zmq.Again):
+            pull.recv(zmq.NOBLOCK)
+        ring = keeper.ring
+        assert [m.header for m in alone + batch] == [
+            ring.header(seq, seq, 0.1 * seq) for seq in range(6)
+        ]
+        worker = _Receiver()
+        for message in alone + batch:  # the same frames, sent again as one message
+            header = message.header
+            entry = (header["slot"], header["seq"], header["t"], float("nan"))
+            transport.send_ring_frames(push, transport.TOPIC_FRAMES, ring.prefix, [entry])
+        transport.send_ring_frames(
+            push, transport.TOPIC_FRAMES, ring.prefix, [(s, s, 0.1 * s, np.nan) for s in range(6)]
+        )
+        one_by_one = [worker.receive(pull, "save") for _ in range(6)]
+        received = [worker.receive(pull, "save") for _ in range(6)]
+        assert not worker.has_pending(pull) and worker.receive(pull, "save") is None
+        assert [m.header for m in received] == [m.header for m in one_by_one]
+        views = RingViews()
+        for seq, message in enumerate(received):
+            np.testing.assert_array_equal(views.frame(message), sent[seq])
+        views.close()
+    finally:
+        keeper.close()
+        context.destroy(linger=0)
+
+
+class _Receiver(Worker):
+    """A worker's receive step, without its processes and sockets to the supervisor."""
+
+    def __init__(self):
+        self.name = "saver"
+        self.bad_messages = transport.BadMessageLog(print)
+        self._pending = {}

@@ -21,7 +21,7 @@ import zmq
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
-from napari_pynta.live import LiveConfig, LivePipeline, supervisor
+from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
 from napari_pynta.live.protocol import process_title
 from napari_pynta.store import MovieStore
 
@@ -180,6 +180,18 @@ def _messages(rng: np.random.Generator) -> list[list[bytes]]:
         [b"skip", json.dumps({"kind": "json", "skip": ["a"]}).encode()],
         [b"release", json.dumps({"kind": "json", "ring": "x", "slot": "0", "seq": 1}).encode()],
         [b"frames", json.dumps({**frame_header, "kind": "ring", "slot": 5, "n_slots": 2}).encode()],
+        [  # a ring header pointing outside its ring, then one into a ring that is not there
+            b"frames",
+            transport.pack_ring_header(
+                transport.ring_prefix("pynta_x", 2, (4, 4), "<u2"), [(5, 10**12, 0.0, 0.0)]
+            ),
+        ],
+        [
+            b"release",
+            transport.pack_ring_header(
+                transport.ring_prefix("pynta_x", 2, (4, 4), "<u2"), [(1, 10**12, 0.0, 0.0)]
+            ),
+        ],
         [b"end", json.dumps({"kind": "json", "last_seq": None}).encode()],
         [b"sizes", json.dumps({"kind": "json", "run": 1, "summary": []}).encode()],
         [b"status", json.dumps({"kind": "json", "worker": "nobody", "event": "ready"}).encode()],

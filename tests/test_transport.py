@@ -146,7 +146,78 @@ def _valid_parts(kind: str) -> list[bytes]:
             np.array([1.0, 2.0]).tobytes(),
             np.array([3, 4], np.int32).tobytes(),
         ]
+    if kind == "ring":
+        prefix = transport.ring_prefix("pynta_r_0", 8, (3, 4), "<u2")
+        entries = [(2, 5, 0.5, float("nan")), (3, 6, 0.6, 12.5)]
+        return [b"frames", transport.pack_ring_header(prefix, entries)]
     return [b"status", json.dumps({"kind": "json", "worker": "saver", "event": "ready"}).encode()]
+
+
+def test_ring_headers_round_trip_and_a_batch_decodes_like_its_frames_one_by_one(pair):
+    push, pull = pair
+    prefix = transport.ring_prefix("pynta_r_0", 8, (3, 4), "<u2")
+    entries = [(7, 10, 1.25, float("nan")), (0, 11, 1.5, 99.0), (1, 12, 1.75, float("nan"))]
+    for entry in entries:
+        transport.send_ring_frames(push, transport.TOPIC_FRAMES, prefix, [entry])
+    transport.send_ring_frames(push, transport.TOPIC_FRAMES, prefix, entries)
+    one_by_one = [transport.recv_message(pull) for _ in entries]
+    batch = transport.recv_messages(pull)
+    assert batch == one_by_one
+    layout = {"kind": "ring", "ring": "pynta_r_0", "n_slots": 8, "shape": (3, 4), "dtype": "<u2"}
+    assert [m.header for m in batch] == [
+        {**layout, "slot": 7, "seq": 10, "t": 1.25},
+        {**layout, "slot": 0, "seq": 11, "t": 1.5, "read_at": 99.0},
+        {**layout, "slot": 1, "seq": 12, "t": 1.75},
+    ]
+    assert all(m.topic == "frames" and m.data is None for m in batch)
+    assert transport.ring_prefix_of(batch[0].header) == prefix
+    # one message was expected: a batch is refused whole, not cut to its first frame
+    with pytest.raises(transport.BadMessage, match="batch"):
+        transport.decode([b"frames", transport.pack_ring_header(prefix, entries)])
+    with pytest.raises(ValueError, match="1..65535 frames"):
+        transport.pack_ring_header(prefix, [])
+
+
+def _cut(parts: list[bytes], keep: int) -> list[bytes]:
+    return [parts[0], parts[1][:keep]]
+
+
+@pytest.mark.parametrize(
+    "parts, detail",
+    [
+        (_cut(_valid_parts("ring"), 3), "3 bytes"),  # shorter than the magic
+        ([b"frames", b"\x00XX9" + _valid_parts("ring")[1][4:]], "magic"),
+        (_cut(_valid_parts("ring"), 12), "layout of"),  # cut inside the layout
+        (_cut(_valid_parts("ring"), len(_valid_parts("ring")[1]) - 1), "for 2 frames"),
+        (_valid_parts("ring") + [b"\0" * 24], "no buffers"),
+        (
+            [b"frames", transport.ring_prefix("pynta_r_0", 8, (3, 4), "<u2") + b"\0\0"],
+            "for 0 frames",
+        ),
+        (
+            [
+                b"frames",
+                transport.pack_ring_header(
+                    transport.ring_prefix("pynta_r_0", 8, (3, 4), "<u2"), [(8, 1, 0.0, 0.0)]
+                ),
+            ],
+            "8 of 8",
+        ),
+        (
+            [
+                b"frames",
+                transport.pack_ring_header(
+                    transport.ring_prefix("pynta_r_1", 8, (3, 4), "|O"), [(0, 1, 0.0, 0.0)]
+                ),
+            ],
+            "not a numeric dtype",
+        ),
+    ],
+)
+def test_damaged_ring_headers_raise_bad_message_saying_what_is_wrong(parts, detail):
+    with pytest.raises(transport.BadMessage) as caught:
+        transport.decode_all(parts)
+    assert detail in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -194,19 +265,22 @@ def test_random_and_mutated_messages_never_raise_anything_but_bad_message():
         if trial % 2:
             parts = [rng.bytes(int(rng.integers(0, 40))) for _ in range(rng.integers(0, 5))]
         else:
-            parts = _valid_parts(("frame", "table", "json")[trial % 3])
+            parts = _valid_parts(("frame", "table", "json", "ring")[trial % 4])
             index = int(rng.integers(len(parts)))
             mutated = bytearray(parts[index])
             if mutated:
                 mutated[int(rng.integers(len(mutated)))] = int(rng.integers(256))
             parts[index] = bytes(mutated)
         try:
-            message = transport.decode(parts)
+            messages = transport.decode_all(parts)
         except transport.BadMessage:
             continue
         decoded += 1
-        if message.data is not None:  # what decodes is consistent with its header
-            assert message.header["kind"] in ("frame", "table")
+        for message in messages:  # what decodes is consistent with its header
+            if message.data is not None:
+                assert message.header["kind"] in ("frame", "table")
+            if message.header["kind"] == "ring":
+                assert 0 <= message.header["slot"] < message.header["n_slots"]
     assert decoded > 0  # mutations of pixels and values still decode
 
 

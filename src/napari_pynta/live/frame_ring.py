@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.live import transport
 from napari_pynta.live.transport import BadMessage, Message
 
 #: fewest slots a ring may have (one being written while another is read)
@@ -111,16 +112,23 @@ class FrameRing:
         self._slots = _slot_arrays(self._memory, self.n_slots, self.frame_shape, self.dtype)
         self._stamps = np.ndarray((self.n_slots,), np.int64, self._memory.buf, stamps_at)
         self._stamps[:] = WRITING
-        self._holders: list[set[str]] = [set() for _ in range(self.n_slots)]
+        # who holds each slot: one bit per reader (bits given out in order of first use)
+        self._reader_bits: dict[str, int] = {}
+        self._held = [0] * self.n_slots
         self._seqs = [WRITING] * self.n_slots
         self._free = list(range(self.n_slots))  # a heap: the lowest free slot first
         self._reserved = 0  # slots below this have their memory reserved
         self._fixed = {
+            "kind": "ring",
             "ring": self.name,
             "n_slots": self.n_slots,
-            "shape": list(self.frame_shape),
+            "shape": self.frame_shape,
             "dtype": self.dtype.str,
         }
+        #: the first bytes of every message header of this ring (see ``transport.ring_prefix``)
+        self.prefix = transport.ring_prefix(
+            self.name, self.n_slots, self.frame_shape, self.dtype.str
+        )
 
     @property
     def name(self) -> str:
@@ -134,12 +142,24 @@ class FrameRing:
 
     def holders(self, slot: int) -> frozenset[str]:
         """The readers that still hold ``slot``."""
-        return frozenset(self._holders[slot])
+        held = self._held[slot]
+        return frozenset(reader for reader, bit in self._reader_bits.items() if held & bit)
 
     def oldest_held_only_by(self, reader: str) -> int | None:
         """The slot with the oldest frame that only ``reader`` holds (None if there is none)."""
-        held = [s for s, holders in enumerate(self._holders) if holders == {reader}]
+        bit = self._reader_bits.get(reader)
+        held = [s for s, mask in enumerate(self._held) if bit is not None and mask == bit]
         return min(held, key=self._seqs.__getitem__, default=None)
+
+    def _bits(self, readers: Iterable[str]) -> int:
+        """The holder bits of ``readers`` (a reader seen for the first time gets a new bit)."""
+        mask = 0
+        for reader in readers:
+            bit = self._reader_bits.get(reader)
+            if bit is None:
+                bit = self._reader_bits[reader] = 1 << len(self._reader_bits)
+            mask |= bit
+        return mask
 
     def put(self, frame: np.ndarray, readers: Iterable[str], seq: int = 0) -> int | None:
         """Copy ``frame`` into the lowest free slot and hand it to ``readers``.
@@ -187,7 +207,7 @@ class FrameRing:
         writer may do that in another thread: numpy copies without holding the GIL). Returns
         None if every slot is held; raises ``OSError`` as :meth:`put`.
         """
-        holders = set(readers)
+        holders = self._bits(readers)
         if not holders:
             raise ValueError("a frame must be handed to at least one reader")
         if not self._free:
@@ -203,7 +223,7 @@ class FrameRing:
             self._reserved = stop
         heapq.heappop(self._free)
         self._seqs[slot] = seq
-        self._holders[slot] = holders
+        self._held[slot] = holders
         return slot
 
     def write(self, slot: int, frame: np.ndarray, seq: int) -> None:
@@ -222,10 +242,11 @@ class FrameRing:
         """
         if not 0 <= slot < self.n_slots or (seq is not None and self._seqs[slot] != seq):
             return
-        holders = self._holders[slot]
-        if reader in holders:
-            holders.discard(reader)
-            if not holders:
+        held = self._held[slot]
+        bit = self._reader_bits.get(reader, 0)
+        if held & bit:
+            self._held[slot] = held = held & ~bit
+            if not held:
                 heapq.heappush(self._free, slot)
 
     def release_all(self, reader: str) -> None:
@@ -239,12 +260,13 @@ class FrameRing:
         A reader still using the slot notices through :meth:`RingReader.intact` once the slot
         is rewritten; never reclaim a slot the saver holds.
         """
-        if self._holders[slot]:
-            self._holders[slot].clear()
+        if self._held[slot]:
+            self._held[slot] = 0
             heapq.heappush(self._free, slot)
 
     def header(self, slot: int, seq: int, t: float) -> dict[str, Any]:
-        """The message header that lets a reader find the frame in ``slot``."""
+        """The header a reader gets for the frame in ``slot`` (what the message of
+        :func:`~napari_pynta.live.transport.send_ring_frames` with :attr:`prefix` decodes to)."""
         return {**self._fixed, "slot": int(slot), "seq": int(seq), "t": float(t)}
 
     def close(self) -> None:

@@ -8,20 +8,33 @@ Every message is multipart ``[topic, header JSON, buffer, ...]``:
   :func:`recv_frame` returns a read-only ``np.frombuffer`` view of the received message.
 - table: ``header = {"kind": "table", "n", "columns": [[name, dtype], ...], **extra}``, one
   buffer per column (numeric columns only; localizations, tracks, per-track sizes).
-- ring: ``header = {"kind": "ring", "ring", "slot", "n_slots", "seq", "t", "shape", "dtype",
-  **extra}``, no buffer: the frame is in a slot of a shared-memory ring on this host
-  (:mod:`napari_pynta.live.frame_ring`; the receiver views it with ``RingViews``).
 - json: ``header = {"kind": "json", **payload}``, no buffer (status, heartbeats, errors, sizes).
+- ring: a binary header, no buffer: one or more consecutive frames that wait in slots of a
+  shared-memory ring on this host (:mod:`napari_pynta.live.frame_ring`; the receiver views them
+  with ``RingViews``). It is the per-frame message of the fast path, so it is packed with
+  :mod:`struct` instead of JSON: :data:`RING_MAGIC`, the length of the ring's layout, the layout
+  (ring name, slots, frame shape, dtype: the same bytes for every frame of a ring, built once by
+  :func:`ring_prefix`), the number of frames, then per frame :data:`RING_ENTRY` (slot, seq, t,
+  read_at; NaN: none). A batch is decoded into one message per frame
+  (:func:`decode_all`), each with the header ``{"kind": "ring", "ring", "n_slots", "shape",
+  "dtype", "slot", "seq", "t"[, "read_at"]}``: a receiver handles a batch exactly like the
+  frames one by one. The same format releases slots (topic :data:`TOPIC_RELEASE`).
 
-Every received message is checked before use (:func:`recv_message`): the topic is text, the
-header a JSON object of a known kind, and each buffer exactly as long as its shape and numeric
-dtype say. A message that fails raises :class:`BadMessage`; receivers count it, log it once per
-kind and drop it (see :class:`BadMessageLog`), so nothing a socket delivers stops a process.
+Every received message is checked before use (:func:`recv_messages`): the topic is text, the
+header a JSON object of a known kind or a complete ring header, and each buffer exactly as long
+as its shape and numeric dtype say. A message that fails raises :class:`BadMessage`; receivers
+count it, log it once per kind and drop it (see :class:`BadMessageLog`), so nothing a socket
+delivers stops a process. A ring's layout is checked once, when its first message arrives (the
+last :data:`MAX_CACHED_RINGS` layouts are remembered); each frame's slot is checked every time.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,27 +231,99 @@ def send_columns(
     socket.send_multipart(parts, flags=flags, copy=False)
 
 
-def send_ring_frame(
-    socket: zmq.Socket, topic: str, header: dict[str, Any], flags: int = 0, **extra: Any
+#: first bytes of a ring header (a JSON header never starts with a NUL byte); the digit is the
+#: format's version
+RING_MAGIC = b"\x00PR1"
+#: magic, then the length of the prefix (magic and layout) in bytes
+_RING_HEAD = struct.Struct("<4sH")
+#: frames in a ring header (after the prefix)
+_RING_COUNT = struct.Struct("<H")
+#: one frame of a ring header: slot, seq, camera time t (s), host time read_at (s, NaN: none)
+RING_ENTRY = struct.Struct("<Iqdd")
+#: a header of one frame (the usual case), packed at once
+_RING_ONE = struct.Struct("<H" + RING_ENTRY.format[1:])
+#: most frames one ring header carries
+MAX_RING_BATCH = 2**16 - 1
+
+
+@functools.lru_cache(maxsize=16)
+def ring_prefix(name: str, n_slots: int, shape: tuple[int, ...], dtype: str) -> bytes:
+    """The bytes every ring header of this ring starts with (magic and layout).
+
+    Parameters
+    ----------
+    name : str
+        The ring's shared-memory name (ASCII).
+    n_slots : int
+        Slots of the ring.
+    shape : tuple of int
+        Shape of every frame (1 to 4 dimensions).
+    dtype : str
+        Numeric dtype of every frame (``numpy.dtype.str``).
+    """
+    name_bytes, dtype_bytes = name.encode("ascii"), dtype.encode("ascii")
+    layout = struct.pack(
+        f"<B{len(name_bytes)}sIB{len(shape)}IB{len(dtype_bytes)}s",
+        len(name_bytes),
+        name_bytes,
+        n_slots,
+        len(shape),
+        *shape,
+        len(dtype_bytes),
+        dtype_bytes,
+    )
+    return _RING_HEAD.pack(RING_MAGIC, _RING_HEAD.size + len(layout)) + layout
+
+
+def ring_prefix_of(header: dict[str, Any]) -> bytes:
+    """:func:`ring_prefix` of the ring a decoded ring header points into."""
+    shape = tuple(header["shape"])
+    return ring_prefix(header["ring"], header["n_slots"], shape, header["dtype"])
+
+
+def pack_ring_header(prefix: bytes, frames: Sequence[tuple[int, int, float, float]]) -> bytes:
+    """The binary header of ``frames`` (each ``(slot, seq, t, read_at)``) of one ring.
+
+    Raises
+    ------
+    ValueError
+        If there are no frames or more than :data:`MAX_RING_BATCH`.
+    """
+    if not 1 <= len(frames) <= MAX_RING_BATCH:
+        raise ValueError(f"a ring header carries 1..{MAX_RING_BATCH} frames, got {len(frames)}")
+    if len(frames) == 1:
+        return prefix + _RING_ONE.pack(1, *frames[0])
+    return b"".join([prefix, _RING_COUNT.pack(len(frames)), *map(_pack_entry, frames)])
+
+
+def _pack_entry(frame: tuple[int, int, float, float]) -> bytes:
+    return RING_ENTRY.pack(*frame)
+
+
+def send_ring_frames(
+    socket: zmq.Socket,
+    topic: str,
+    prefix: bytes,
+    frames: Sequence[tuple[int, int, float, float]],
+    flags: int = 0,
 ) -> None:
-    """Send a frame that waits in a shared-memory ring: only its header travels.
+    """Send frames that wait in a shared-memory ring: only their binary header travels.
 
     Parameters
     ----------
     socket : zmq.Socket
         A PUSH socket to a process on this host.
     topic : str
-        Usually :data:`TOPIC_FRAMES`.
-    header : dict
-        :meth:`napari_pynta.live.frame_ring.FrameRing.header` of the frame's slot.
+        :data:`TOPIC_FRAMES`, or :data:`TOPIC_RELEASE` to give slots back.
+    prefix : bytes
+        :func:`ring_prefix` of the ring (:attr:`FrameRing.prefix`).
+    frames : sequence of (slot, seq, t, read_at)
+        Consecutive frames (one message carries them all; receivers see them one by one);
+        ``read_at`` NaN when there is none.
     flags : int
-        ZeroMQ flags.
-    **extra
-        More JSON-serialisable header fields.
+        ZeroMQ flags, e.g. ``zmq.NOBLOCK``.
     """
-    socket.send_multipart(
-        [topic.encode(), _dumps({"kind": "ring", **header, **extra})], flags=flags
-    )
+    socket.send_multipart([topic.encode(), pack_ring_header(prefix, frames)], flags=flags)
 
 
 def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: int = 0) -> None:
@@ -289,19 +374,112 @@ def _as_array(part: zmq.Frame | bytes, dtype: Any, shape: tuple[int, ...]) -> np
     return array
 
 
+#: ring layouts already checked (every ring message repeats its ring's), at most this many
+MAX_CACHED_RINGS = 16
+_RING_LAYOUTS: dict[bytes, dict[str, Any]] = {}
+
+
+def _ring_layout(prefix: bytes) -> dict[str, Any]:
+    """The header fields every frame of a ring shares, from its prefix (checked once)."""
+    layout = _RING_LAYOUTS.get(prefix)
+    if layout is not None:
+        return layout
+    try:
+        at = _RING_HEAD.size
+        name_length = prefix[at]
+        name = prefix[at + 1 : at + 1 + name_length].decode("ascii")
+        at += 1 + name_length
+        n_slots, ndim = struct.unpack_from("<IB", prefix, at)
+        at += 5
+        shape = struct.unpack_from(f"<{ndim}I", prefix, at)
+        at += 4 * ndim
+        dtype_length = prefix[at]
+        dtype = prefix[at + 1 : at + 1 + dtype_length].decode("ascii")
+        at += 1 + dtype_length
+    except (IndexError, struct.error, UnicodeDecodeError):
+        raise BadMessage("damaged ring header", "its layout is cut short") from None
+    if at != len(prefix) or len(name) != name_length or len(dtype) != dtype_length:
+        raise BadMessage("damaged ring header", "its layout has the wrong length")
+    if not name or n_slots < 1:
+        raise BadMessage("damaged ring header", f"ring {name[:80]!r} of {n_slots} slots")
+    layout = {
+        "kind": "ring",
+        "ring": name,
+        "n_slots": n_slots,
+        "shape": _shape(list(shape)),
+        "dtype": _numeric_dtype(dtype).str,
+    }
+    if len(_RING_LAYOUTS) >= MAX_CACHED_RINGS:  # stray layouts must not crowd out the rings
+        _RING_LAYOUTS.clear()
+    _RING_LAYOUTS[prefix] = layout
+    return layout
+
+
+def _decode_ring(topic: str, header: bytes, n_buffers: int) -> list[Message]:
+    """One message per frame of a binary ring header (see the module notes)."""
+    if n_buffers:
+        raise BadMessage("a ring frame has no buffers")
+    if len(header) < _RING_HEAD.size:
+        raise BadMessage("damaged ring header", f"{len(header)} bytes")
+    magic, prefix_length = _RING_HEAD.unpack_from(header)
+    if magic != RING_MAGIC:
+        raise BadMessage("damaged ring header", f"magic {magic!r}")
+    entries_at = prefix_length + _RING_COUNT.size
+    if not _RING_HEAD.size < prefix_length <= len(header) - _RING_COUNT.size:
+        raise BadMessage("damaged ring header", f"{len(header)} bytes, layout of {prefix_length}")
+    layout = _ring_layout(header[:prefix_length])
+    (count,) = _RING_COUNT.unpack_from(header, prefix_length)
+    if count < 1 or len(header) != entries_at + count * RING_ENTRY.size:
+        raise BadMessage(
+            "damaged ring header",
+            f"{len(header) - entries_at} bytes of entries for {count} frames",
+        )
+    n_slots = layout["n_slots"]
+    messages = []
+    for slot, seq, t, read_at in RING_ENTRY.iter_unpack(memoryview(header)[entries_at:]):
+        if slot >= n_slots:
+            raise BadMessage("slot outside the ring", f"{slot} of {n_slots}")
+        fields = {**layout, "slot": slot, "seq": seq, "t": t}
+        if not math.isnan(read_at):
+            fields["read_at"] = read_at
+        messages.append(Message(topic, fields, None))
+    return messages
+
+
 def decode(parts: list[zmq.Frame] | list[bytes]) -> Message:
-    """Check and decode the parts of a multipart message.
+    """Check and decode the parts of a multipart message that carries one message.
 
     Raises
     ------
     BadMessage
-        If anything does not follow the protocol (see the module notes).
+        If anything does not follow the protocol (see the module notes), or the message is a
+        batch of several ring frames (:func:`decode_all` decodes those).
+    """
+    messages = decode_all(parts)
+    if len(messages) != 1:
+        raise BadMessage("a batch of ring frames where one message was expected")
+    return messages[0]
+
+
+def decode_all(parts: list[zmq.Frame] | list[bytes]) -> list[Message]:
+    """Check and decode the parts of a multipart message: one message, or one per ring frame.
+
+    Raises
+    ------
+    BadMessage
+        If anything does not follow the protocol (see the module notes); nothing of a batch with
+        one bad frame is returned.
     """
     raw = [part.bytes if isinstance(part, zmq.Frame) else part for part in parts[:2]]
     if len(parts) < 2:
         raise BadMessage("fewer than two parts")
     try:
         topic = raw[0].decode()
+    except UnicodeDecodeError:
+        raise BadMessage("header is not JSON") from None
+    if raw[1][:1] == RING_MAGIC[:1]:
+        return _decode_ring(topic, raw[1], len(parts) - 2)
+    try:
         header = json.loads(raw[1])
     except (UnicodeDecodeError, ValueError):
         raise BadMessage("header is not JSON") from None
@@ -328,26 +506,32 @@ def decode(parts: list[zmq.Frame] | list[bytes]) -> Message:
             },
             columns=[name for name, _ in columns],
         )
-    elif kind == "ring":
-        require(header, seq=int, t=(int, float), ring=str, slot=int, n_slots=int)
-        _numeric_dtype(header.get("dtype"))
-        _shape(header.get("shape"))
-        if buffers:
-            raise BadMessage("a ring frame has no buffers")
-        if not 0 <= header["slot"] < header["n_slots"]:
-            raise BadMessage("slot outside the ring", f"{header['slot']} of {header['n_slots']}")
-        data = None
     elif kind == "json":
         if buffers:
             raise BadMessage("a json message has no buffers")
         data = None
     else:
         raise BadMessage("unknown message kind", repr(kind)[:80])
-    return Message(topic, header, data)
+    return [Message(topic, header, data)]
+
+
+def recv_messages(socket: zmq.Socket, flags: int = 0) -> list[Message]:
+    """Receive and decode any message without copying buffers: a batch of ring frames gives
+    one message per frame.
+
+    Raises
+    ------
+    zmq.Again
+        With ``flags=zmq.NOBLOCK`` when no message is waiting.
+    BadMessage
+        If the message does not follow the protocol (it is consumed: the next call reads the
+        next message).
+    """
+    return decode_all(socket.recv_multipart(flags=flags, copy=False))
 
 
 def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
-    """Receive and decode any message (frame, table or json) without copying buffers.
+    """Receive and decode one message (frame, table, json or a single ring frame).
 
     Raises
     ------

@@ -19,6 +19,7 @@ from napari_pynta.live.workers.kept_frames import (
     SAVER_HOLD,
     FrameKeeper,
     KeptFrame,
+    send_kept,
 )
 from napari_pynta.live.workers.locator import LOCATE_HWM
 from napari_pynta.parameters import MAX_LOCATORS
@@ -29,6 +30,8 @@ RATE_WINDOW_S = 1.0
 CALIBRATION_FRAMES = 60
 #: ring slots beyond the save and track buffers: frames in flight to locators (a few each)
 RING_SPARE_SLOTS = 2 * MAX_LOCATORS
+#: most frames one message to the saver carries (the saver writes blocks of 32)
+SAVE_BATCH_FRAMES = 32
 
 ToLocate = tuple[KeptFrame, float]  # (frame, host time it was read)
 
@@ -118,15 +121,35 @@ class SaveBuffer:
         self.next_to_send = 0
 
     def send(self, socket: zmq.Socket) -> None:
-        """Send pending frames until the socket's queue is full."""
-        while self.next_to_send < len(self.frames):
-            kept = self.frames[self.next_to_send]
+        """Send pending frames until the socket's queue is full.
+
+        Frames that wait together (the saver or its queue is behind) leave together: one ring
+        header for up to :data:`SAVE_BATCH_FRAMES` of them. A frame that comes alone (the
+        saver keeps up) leaves alone, at once.
+        """
+        while batch := self.ready_batch():
             try:
-                kept.send(socket)
+                send_kept(socket, batch)
             except zmq.Again:
                 return
-            self.next_to_send += 1
-            self.highest_sent = max(self.highest_sent, kept.seq)
+            self.next_to_send += len(batch)
+            self.highest_sent = max(self.highest_sent, batch[-1].seq)
+
+    def ready_batch(self) -> list[KeptFrame]:
+        """The next frames to send: consecutive frames of one ring already in their slots, or
+        one frame kept as an array (empty while the next one is still being copied)."""
+        batch: list[KeptFrame] = []
+        stop = min(len(self.frames), self.next_to_send + SAVE_BATCH_FRAMES)
+        for index in range(self.next_to_send, stop):
+            kept = self.frames[index]
+            if batch and (kept.ring is None or kept.ring is not batch[0].ring):
+                break
+            if not kept.in_place():
+                break
+            batch.append(kept)
+            if kept.ring is None:
+                break
+        return batch
 
     @property
     def all_sent(self) -> bool:
@@ -360,16 +383,15 @@ class Acquisition:
                     self.end_requested = self.end_reason
 
     def read_releases(self) -> None:
-        """Free the ring slots the locators are done with (``ring``, ``slot``, ``seq``).
+        """Free the ring slots the locators are done with (ring headers: ring, slot, seq).
 
         A release names the frame's seq, so a stray or late one cannot free a slot that holds
         another frame by now; the saver's slots are freed only by its acknowledgements.
         """
         while (message := self.w.receive(self.releases, "release")) is not None:
             release = message.header
-            try:
-                transport.require(release, ring=str, slot=int, seq=int)
-            except transport.BadMessage as error:
+            if release["kind"] != "ring" or message.topic != transport.TOPIC_RELEASE:
+                error = transport.BadMessage("not a ring release", repr(release["kind"])[:80])
                 self.w.bad_messages(error, "acquisition's release socket")
                 continue
             self.frames.release(release["ring"], release["slot"], release["seq"], LOCATORS_HOLD)
@@ -394,7 +416,7 @@ class Acquisition:
         while self.track_queue:
             kept, read_at = self.track_queue[0]
             try:
-                kept.send(self.locate, read_at=read_at)
+                send_kept(self.locate, [kept], read_at=read_at)
             except zmq.Again:
                 break
             self.track_queue.popleft()

@@ -9,6 +9,7 @@ exit by themselves when the supervisor process disappears.
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import multiprocessing.util
 import os
@@ -53,6 +54,7 @@ class Worker:
         self.handled: set[int] = set()
         self.authenticator: Any = None  # the ZAP thread of CURVE-served sockets
         self.bad_messages = transport.BadMessageLog(self.warn)
+        self._pending: dict[zmq.Socket, collections.deque[transport.Message]] = {}
         self.stopping = False
         self._last_beat = 0.0
         self.parent_died = threading.Event()
@@ -112,15 +114,29 @@ class Worker:
     def receive(self, socket: zmq.Socket, where: str) -> transport.Message | None:
         """The next valid message waiting on ``socket``, or None; bad ones are counted, dropped.
 
+        The frames of a batch (one ring header for several frames) come one by one: the rest
+        wait here (:meth:`has_pending`) and are returned before the next message is read.
         ``where`` names the socket (its endpoint) in the log line of a bad message.
         """
+        pending = self._pending.get(socket)
+        if pending:
+            return pending.popleft()
         while True:
             try:
-                return transport.recv_message(socket, zmq.NOBLOCK)
+                messages = transport.recv_messages(socket, zmq.NOBLOCK)
             except zmq.Again:
                 return None
             except transport.BadMessage as error:
                 self.bad_messages(error, f"{self.name}'s {where} socket")
+                continue
+            if len(messages) > 1:
+                self._pending[socket] = collections.deque(messages[1:])
+            return messages[0]
+
+    def has_pending(self, socket: zmq.Socket) -> bool:
+        """True while frames of a batch read from ``socket`` wait for :meth:`receive` (a poll
+        of the socket does not see them)."""
+        return bool(self._pending.get(socket))
 
     def error(self, text: str) -> None:
         """Report an error on the ``error`` topic."""

@@ -2,22 +2,23 @@
 arrays sent in the messages when there is no ring (it could not be created, or is switched off).
 
 A :class:`KeptFrame` is one frame handed to readers (:data:`SAVER_HOLD`, :data:`LOCATORS_HOLD`);
-:meth:`KeptFrame.send` sends it the way it is kept (a ring header, or the pixels) and
-:meth:`KeptFrame.release` gives its slot back for one reader. :class:`FrameKeeper` owns the
-acquisition's rings: one for the current frame shape, older ones until their readers released
-them (a camera change makes a new ring).
+:func:`send_kept` sends frames the way they are kept (one ring header for several frames of
+a ring, or the pixels) and :meth:`KeptFrame.release` gives a slot back for one reader.
+:class:`FrameKeeper` owns the acquisition's rings: one for the current frame shape, older ones
+until their readers released them (a camera change makes a new ring).
 
 The copy into the ring runs in a thread of its own (numpy copies without the GIL), so the
 acquisition's loop, which must read the camera in time, does not wait for the memory: measured
 under load on 2 cores, the copy in the loop (0.2-0.3 ms per cold 512² frame) made the loop
 fall behind a 400 fps camera that the socket path (copies in ZeroMQ's threads) kept up with. A
-frame is sent only once its copy is done (:meth:`KeptFrame.send` raises ``zmq.Again`` before,
-like a full socket, so frames still leave in order).
+frame is sent only once its copy is done (:func:`send_kept` raises ``zmq.Again`` before, like a
+full socket, so frames still leave in order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -47,28 +48,65 @@ class KeptFrame:
     slot: int = -1
     copied: Future | None = None  # the copy into the ring slot
 
-    def send(self, socket: zmq.Socket, flags: int = zmq.NOBLOCK, **extra: Any) -> None:
-        """Send the frame: the ring header on one host, else the pixels (zero-copy).
+    def in_place(self) -> bool:
+        """True once the frame can be sent (its copy into the ring slot is done).
 
-        Raises ``zmq.Again`` while the frame is still being copied into its slot.
+        Raises what a failed copy raised.
         """
-        if self.copied is not None:
-            if not self.copied.done():
-                raise zmq.Again()
-            self.copied.result()  # a failed copy raises here
-        if self.ring is None:
-            assert self.frame is not None  # kept as an array when there is no ring
-            transport.send_frame(
-                socket, transport.TOPIC_FRAMES, self.seq, self.t, self.frame, flags=flags, **extra
-            )
-        else:
-            header = self.ring.header(self.slot, self.seq, self.t)
-            transport.send_ring_frame(socket, transport.TOPIC_FRAMES, header, flags, **extra)
+        if self.copied is None:
+            return True
+        if not self.copied.done():
+            return False
+        self.copied.result()
+        return True
 
     def release(self, reader: str) -> None:
         """``reader`` is done with the frame (no-op for a frame kept as an array)."""
         if self.ring is not None:
             self.ring.release(self.slot, reader, self.seq)
+
+
+def send_kept(
+    socket: zmq.Socket,
+    frames: Sequence[KeptFrame],
+    flags: int = zmq.NOBLOCK,
+    read_at: float | None = None,
+) -> None:
+    """Send frames the way they are kept: consecutive frames of one ring in one header message
+    (receivers see them one by one), a frame kept as an array alone, with its pixels (zero-copy).
+
+    Parameters
+    ----------
+    socket : zmq.Socket
+        The saver's or the locators' PUSH socket.
+    frames : sequence of KeptFrame
+        One frame kept as an array, or frames of one ring.
+    flags : int
+        ZeroMQ flags.
+    read_at : float or None
+        Host time the frames were read (the linker measures the latency from it).
+
+    Raises
+    ------
+    zmq.Again
+        While a frame is still being copied into its slot, or when the socket's queue is full.
+    """
+    if not all(kept.in_place() for kept in frames):
+        raise zmq.Again()
+    first = frames[0]
+    if first.ring is None:
+        if len(frames) != 1 or first.frame is None:
+            raise ValueError("frames kept as arrays are sent one by one")
+        extra = {} if read_at is None else {"read_at": read_at}
+        transport.send_frame(
+            socket, transport.TOPIC_FRAMES, first.seq, first.t, first.frame, flags=flags, **extra
+        )
+        return
+    if any(kept.ring is not first.ring for kept in frames):
+        raise ValueError("one ring header carries frames of one ring")
+    read = math.nan if read_at is None else read_at
+    entries = [(kept.slot, kept.seq, kept.t, read) for kept in frames]
+    transport.send_ring_frames(socket, transport.TOPIC_FRAMES, first.ring.prefix, entries, flags)
 
 
 class FrameKeeper:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -44,8 +45,9 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
     located = overwritten = 0
     busy_s = 0.0
     while not w.stopping:
-        events = dict(w.poller.poll(100))
-        message = w.receive(frames, "locate") if frames in events else None
+        events = dict(w.poller.poll(0 if w.has_pending(frames) else 100))
+        ready = frames in events or w.has_pending(frames)
+        message = w.receive(frames, "locate") if ready else None
         try:
             frame = None if message is None else views.frame(message)
         except transport.BadMessage as error:
@@ -71,10 +73,11 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
                 transport.send_json(out, transport.TOPIC_SKIP, {"skip": [header["seq"]]})
                 overwritten += 1
             if header["kind"] == "ring":
-                transport.send_json(
+                transport.send_ring_frames(
                     release,
                     transport.TOPIC_RELEASE,
-                    {"ring": header["ring"], "slot": header["slot"], "seq": header["seq"]},
+                    transport.ring_prefix_of(header),
+                    [(header["slot"], header["seq"], header["t"], math.nan)],
                 )
             views.close_retired()
         for command in w.commands():

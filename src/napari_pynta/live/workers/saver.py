@@ -91,8 +91,9 @@ def _record(
         times: list[float] = []
         seqs: list[int] = []
         messages: list[transport.Message] = []
-        events = dict(w.poller.poll(100))
-        while incoming in events and len(block) < SAVE_BLOCK_FRAMES:
+        events = dict(w.poller.poll(0 if w.has_pending(incoming) else 100))
+        ready = incoming in events or w.has_pending(incoming)
+        while ready and len(block) < SAVE_BLOCK_FRAMES:
             message = w.receive(incoming, "save")
             if message is None:
                 break
