@@ -31,6 +31,7 @@ last :data:`MAX_CACHED_RINGS` layouts are remembered); each frame's slot is chec
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import struct
@@ -293,11 +294,8 @@ def pack_ring_header(prefix: bytes, frames: Sequence[tuple[int, int, float, floa
         raise ValueError(f"a ring header carries 1..{MAX_RING_BATCH} frames, got {len(frames)}")
     if len(frames) == 1:
         return prefix + _RING_ONE.pack(1, *frames[0])
-    return b"".join([prefix, _RING_COUNT.pack(len(frames)), *map(_pack_entry, frames)])
-
-
-def _pack_entry(frame: tuple[int, int, float, float]) -> bytes:
-    return RING_ENTRY.pack(*frame)
+    entries = itertools.starmap(RING_ENTRY.pack, frames)
+    return b"".join([prefix, _RING_COUNT.pack(len(frames)), *entries])
 
 
 def send_ring_frames(
