@@ -308,10 +308,11 @@ def test_correlated_steps_and_flow_are_reported_with_the_long_lag_size():
 
 
 def test_a_field_too_crowded_for_a_wider_pilot_keeps_the_last_pilot_that_linked():
-    """45 walkers with 3 px steps in 100 x 100 px: the doubled pilot range cannot be linked
-    (trackpy's subnet limit); the suggestion falls back to the narrower pilot and says so."""
+    """150 walkers with 3 px steps in 100 x 100 px: at the doubled pilot range more tracks than
+    the linker's limit compete for the same localizations; the suggestion falls back to the
+    narrower pilot and says so."""
     rng = np.random.default_rng(0)
-    positions = rng.uniform(0, 100, (45, 2))
+    positions = rng.uniform(0, 100, (150, 2))
     frames = []
     for frame in range(200):
         positions = (positions + rng.normal(0, 3.0, positions.shape)) % 100

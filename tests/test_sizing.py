@@ -101,7 +101,7 @@ def test_hand_computed_track_with_a_gap():
     tracks = pd.DataFrame(
         {"particle": 7, "frame": [0, 1, 2, 3, 5, 6], "y": 0.0, "x": [0.0, 1.0, 3.0, 2.0, 9.0, 11.0]}
     )
-    table = sizing.track_diffusion(tracks, 1.0, 1.0, 0.0, T_C, ETA)
+    table = sizing.track_diffusion(tracks, 1.0, 1.0, 0.0, T_C, ETA, max_step_frames=1)
     row = table.iloc[0]
     assert row["particle"] == 7 and row["n_frames"] == 6
     assert row["n_steps"] == 4  # 0-1, 1-2, 2-3, 5-6; the step over the gap is not used
@@ -109,15 +109,21 @@ def test_hand_computed_track_with_a_gap():
     assert row["msd1_um2"] == pytest.approx(2.5)
     assert row["D_um2_s"] == pytest.approx((2.5 / 2 + 0.0) / 2)  # average of the x and y axes
     assert row["diameter_nm"] == pytest.approx(physics.diameter_nm(row["D_um2_s"], T_C, ETA))
+    # by default the step across the one missed frame (3 -> 5) is used as well
+    assert sizing.MAX_STEP_FRAMES == 2
+    assert sizing.track_diffusion(tracks, 1.0, 1.0, 0.0, T_C, ETA).iloc[0]["n_steps"] == 5
 
 
 def test_gaps_from_missed_detections_do_not_bias_D():
     rng = np.random.default_rng(8)
     tracks = brownian_tracks(rng, exposure_s=DT, sigma_um=0.03)
     kept = tracks[rng.random(len(tracks)) > 0.2]  # 20 % of localizations missed
-    estimate = sizing.ensemble_diffusion(kept, PIXEL_UM, DT, DT)
-    assert estimate.n_steps < 0.7 * 200 * 99
-    assert abs(estimate.D_um2_s - D_TRUE) < 4 * estimate.D_se_um2_s
+    consecutive = sizing.ensemble_diffusion(kept, PIXEL_UM, DT, DT, max_step_frames=1)
+    assert consecutive.n_steps < 0.7 * 200 * 99
+    assert abs(consecutive.D_um2_s - D_TRUE) < 4 * consecutive.D_se_um2_s
+    across_one_gap = sizing.ensemble_diffusion(kept, PIXEL_UM, DT, DT)  # the default
+    assert across_one_gap.n_steps > consecutive.n_steps + 0.1 * 200 * 99
+    assert abs(across_one_gap.D_um2_s - D_TRUE) < 4 * across_one_gap.D_se_um2_s
 
 
 def test_steps_across_gaps_undo_the_loss_of_the_frames_with_large_motion():
@@ -129,7 +135,7 @@ def test_steps_across_gaps_undo_the_loss_of_the_frames_with_large_motion():
     large = (steps**2).sum(axis=1).to_numpy() > 4 * 2 * D_TRUE * DT  # about 20 % of frames
     kept = tracks[~large].copy()
     kept[["y", "x"]] += rng.normal(0.0, 0.03 / PIXEL_UM, (len(kept), 2))
-    consecutive = sizing.ensemble_diffusion(kept, PIXEL_UM, DT, DT)
+    consecutive = sizing.ensemble_diffusion(kept, PIXEL_UM, DT, DT, max_step_frames=1)
     across_gaps = sizing.ensemble_diffusion(kept, PIXEL_UM, DT, DT, max_step_frames=20)
     assert consecutive.D_um2_s < D_TRUE - 10 * consecutive.D_se_um2_s
     assert abs(across_gaps.D_um2_s - D_TRUE) < 3 * across_gaps.D_se_um2_s

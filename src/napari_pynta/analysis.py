@@ -43,10 +43,10 @@ METADATA_FIELDS = (
 #: fields without which no size can be computed
 REQUIRED_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
 
-#: automatic search range = this many per-axis rms steps (a 2-D step exceeds it with
-#: probability exp(-k^2 / 2) = 4e-6; tighter ranges bias D low in crowded fields, where the
-#: linker's least-squares choice between candidates favours short steps)
-SEARCH_RANGE_RMS_STEPS = 5.0
+#: automatic search range = this many per-axis rms steps, the linker's own scale (a 2-D step
+#: exceeds it with probability exp(-k^2 / 2) = 4e-6; tighter ranges bias D low in crowded fields,
+#: where the linker's choice between candidates favours short steps)
+SEARCH_RANGE_RMS_STEPS = link.SEARCH_RANGE_RMS_STEPS
 #: the pilot linking that measures the rms step uses this fraction of the particle spacing
 PILOT_RANGE_SPACING_FRACTION = 0.7
 PILOT_RANGE_LIMITS_PX = (3.0, 30.0)

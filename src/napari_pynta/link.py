@@ -1,21 +1,45 @@
 """Linking localizations into tracks, one frame at a time.
 
-:class:`StreamingLinker` wraps trackpy's Crocker–Grier :class:`trackpy.linking.Linker` and keeps its
-state between frames, so the live pipeline can feed frames as they arrive. :func:`link_features`
-feeds a whole table through the same class, so live and offline analysis give identical tracks.
+:class:`StreamingLinker` links each frame to the tracks seen so far by the likelihood of Brownian
+steps. A track last seen ``g`` frames ago may take a localization at distance ``r`` at a cost
+``r^2 / (2 s^2 g) + ln g + GAP_COST (g - 1)``: the negative log-likelihood of a 2-D Gaussian
+step of per-axis variance ``s^2 g`` (``s``: the search range over
+:data:`SEARCH_RANGE_RMS_STEPS`), relative to a one-frame step, plus the price of the frames the
+particle was missed in. Each frame's links are the one-to-one assignment of largest total gain
+``A - cost``, where ``A = SEARCH_RANGE_RMS_STEPS^2 / 2`` is what starting a new track instead
+costs (no link of negative gain). So a track reaches the search range (5 s) across one frame,
+5.9 s across two, 5.7 s across three and 4.1 s across four: a particle missed in a frame is
+found again where it has diffused to, and a two-frame step competes for a localization on the
+same footing as a one-frame step (a least-squares linker with one range for every gap prefers
+the shorter one and so keeps the small two-frame steps only), while a newcomer near the last
+position of a particle gone for several frames starts a track of its own.
+:func:`link_features` feeds a whole table through the same class, so live and offline analysis
+give identical tracks.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from trackpy.linking import Linker, SubnetOversizeException
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from napari_pynta.errors import PyntaInputError, require_int
 from napari_pynta.parameters import SETTINGS
 
-#: attribute set on trackpy's track objects to hold this linker's particle id
-_ID_ATTRIBUTE = "pynta_particle"
+#: the search range is this many per-axis rms steps of a typical particle (a 2-D step exceeds
+#: it with probability exp(-k^2 / 2) = 4e-6): the linker's typical step ``s0`` is the range
+#: divided by this
+SEARCH_RANGE_RMS_STEPS = 5.0
+#: cost of each frame a track was missed in before a link: -ln 0.05, i.e. a particle that is
+#: there is detected in about 95 % of frames (1 and 2 link about as well, 3 fewer newcomers to
+#: tracks gone for 3 frames; docs/accuracy.md)
+GAP_COST = 3.0
+#: largest group of tracks competing for the same localizations (a denser field than this
+#: for the search range makes the assignment slow and its links guesses)
+MAX_CLUSTER_TRACKS = 100
 
 
 class StreamingLinker:
@@ -24,24 +48,32 @@ class StreamingLinker:
     Parameters
     ----------
     search_range_px : float
-        Largest distance (pixels) a particle may move between two frames.
+        Largest distance (pixels) a particle moves between two consecutive frames:
+        :data:`SEARCH_RANGE_RMS_STEPS` per-axis rms steps of a Brownian particle. Across missed
+        frames the reach follows the likelihood of the step (module docstring).
     memory : int
-        Number of consecutive frames a particle may go undetected and still keep its id.
+        Number of consecutive frames a particle may go undetected and still keep its id (at
+        most 3 pay off: the cost of four missed frames exceeds the gain of any link).
 
     Notes
     -----
     Frames that are skipped (a gap in the frame numbers) or that have no features count towards
     ``memory`` exactly like frames in which one particle was missed. Particle ids are assigned by
-    this object (0, 1, 2, ... in order of first appearance), so several linkers may run in one
-    process without sharing trackpy's global id counter.
+    this object (0, 1, 2, ... in order of first appearance; within a frame in the order given).
     """
 
     def __init__(self, search_range_px: float, memory: int = 3) -> None:
         self.search_range_px = SETTINGS["search_range_px"].check(search_range_px, automatic=False)
         self.memory = SETTINGS["memory"].check(memory)
-        self._linker = Linker(self.search_range_px, memory=self.memory)
+        self._s0_squared = (self.search_range_px / SEARCH_RANGE_RMS_STEPS) ** 2
+        #: gain of a link before its cost: the cost at the search range of a typical track
+        self._budget = SEARCH_RANGE_RMS_STEPS**2 / 2.0
         self._last_frame: int | None = None
         self._next_id = 0
+        # the live tracks (seen within memory + 1 frames): last position, frame and id
+        self._position = np.empty((0, 2))
+        self._seen = np.empty(0, dtype=np.int64)
+        self._id = np.empty(0, dtype=np.int64)
 
     @property
     def last_frame(self) -> int | None:
@@ -94,22 +126,54 @@ class StreamingLinker:
         coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
         if not np.isfinite(coords).all():
             raise PyntaInputError(f"features of frame {frame} have non-finite y/x positions")
-        if self._last_frame is None:
-            self._linker.init_level(coords, frame)
-        else:
-            # missed frames are empty levels, so memory counts frames rather than calls
-            try:
-                for missing in range(self._last_frame + 1, frame):
-                    self._linker.next_level(np.empty((0, 2)), missing)
-                self._linker.next_level(coords, frame)
-            except SubnetOversizeException:
-                raise PyntaInputError(
-                    f"search_range_px={self.search_range_px:g} is too large for the particle "
-                    f"density at frame {frame}: too many particles could be linked to each "
-                    "other; lower the search range"
-                ) from None
+        ids = self._assign(coords, frame)
         self._last_frame = frame
-        return np.asarray(self._particle_ids(), dtype=np.int64)
+        return ids
+
+    def _assign(self, coords: np.ndarray, frame: int) -> np.ndarray:
+        """Link ``coords`` to the live tracks, start tracks for the rest; return the ids."""
+        live = frame - self._seen <= self.memory + 1
+        if not live.all():
+            self._keep_tracks(live)
+        track_of_point = np.full(len(coords), -1, dtype=np.int64)
+        if len(self._id) and len(coords):
+            tracks, points = self._best_links(coords, frame)
+            track_of_point[points] = tracks
+            self._position[tracks] = coords[points]
+            self._seen[tracks] = frame
+        new = np.flatnonzero(track_of_point < 0)
+        if len(new):
+            first = len(self._id)
+            ids = np.arange(self._next_id, self._next_id + len(new), dtype=np.int64)
+            self._next_id += len(new)
+            self._position = np.concatenate((self._position, coords[new]))
+            self._seen = np.concatenate((self._seen, np.full(len(new), frame, dtype=np.int64)))
+            self._id = np.concatenate((self._id, ids))
+            track_of_point[new] = np.arange(first, first + len(new))
+        return self._id[track_of_point]
+
+    def _keep_tracks(self, keep: np.ndarray) -> None:
+        """Forget the tracks not in ``keep`` (boolean mask over the live tracks)."""
+        self._position = self._position[keep]
+        self._seen = self._seen[keep]
+        self._id = self._id[keep]
+
+    def _best_links(self, coords: np.ndarray, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """The links of largest total gain: (track indices, point indices)."""
+        gap = (frame - self._seen).astype(np.float64)
+        # gain of a link at distance 0; at distance r it gains budget - r^2 / (2 s^2 gap)
+        budget = self._budget - np.log(gap) - GAP_COST * (gap - 1.0)
+        spread = self._s0_squared * gap
+        reach = np.sqrt(2.0 * spread * np.maximum(budget, 0.0))
+        pairs = cKDTree(self._position).sparse_distance_matrix(
+            cKDTree(coords), float(reach.max()), output_type="ndarray"
+        )
+        rows, cols = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+        gain = budget[rows] - pairs["v"] ** 2 / (2.0 * spread[rows])
+        useful = gain > 0
+        rows, cols, gain = rows[useful], cols[useful], gain[useful]
+        chosen = _max_gain_matching(rows, cols, gain, len(gap), len(coords), frame)
+        return rows[chosen], cols[chosen]
 
     def _frame_number(self, features: pd.DataFrame, frame: int | None) -> int:
         """Work out and check the frame number of ``features``."""
@@ -140,16 +204,52 @@ class StreamingLinker:
             )
         return int(frame)
 
-    def _particle_ids(self) -> list[int]:
-        """Ids of the current frame's points, in the order of the features given."""
-        ids = []
-        for point in self._linker.hash.points:
-            track = point.track
-            if not hasattr(track, _ID_ATTRIBUTE):
-                setattr(track, _ID_ATTRIBUTE, self._next_id)
-                self._next_id += 1
-            ids.append(getattr(track, _ID_ATTRIBUTE))
-        return ids
+
+def _max_gain_matching(
+    rows: np.ndarray, cols: np.ndarray, gain: np.ndarray, n_rows: int, n_cols: int, frame: int
+) -> np.ndarray:
+    """Indices of the candidate links (``rows[k]`` to ``cols[k]``, ``gain[k] > 0``) that form
+    the one-to-one matching of largest total gain.
+
+    A link whose track and localization have no other candidate is taken as is; the others are
+    solved as an assignment problem (pairs that are not candidates gain 0, i.e. are no links):
+    in one go when they involve at most :data:`MAX_CLUSTER_TRACKS` tracks, else split into the
+    groups of tracks that compete for the same localizations, none of which may be larger.
+    """
+    row_degree = np.bincount(rows, minlength=n_rows)
+    col_degree = np.bincount(cols, minlength=n_cols)
+    alone = (row_degree[rows] == 1) & (col_degree[cols] == 1)
+    contested = np.flatnonzero(~alone)
+    if not len(contested):
+        return np.flatnonzero(alone)
+    if len(np.unique(rows[contested])) <= MAX_CLUSTER_TRACKS:
+        groups = [contested]  # the groups are independent: one problem has the same optimum
+    else:
+        graph = coo_matrix(
+            (np.ones(len(contested)), (rows[contested], n_rows + cols[contested])),
+            shape=(n_rows + n_cols, n_rows + n_cols),
+        )
+        _, group = connected_components(graph, directed=False)
+        order = contested[np.argsort(group[rows[contested]], kind="stable")]
+        groups = np.split(order, np.flatnonzero(np.diff(group[rows[order]])) + 1)
+    chosen = [np.flatnonzero(alone)]
+    for links in groups:
+        tracks, track_index = np.unique(rows[links], return_inverse=True)
+        if len(tracks) > MAX_CLUSTER_TRACKS:
+            raise PyntaInputError(
+                f"the search range is too large for the particle density at frame {frame}: "
+                f"{len(tracks)} tracks compete for the same localizations; lower the "
+                "search range"
+            )
+        points, point_index = np.unique(cols[links], return_inverse=True)
+        table = np.zeros((len(tracks), len(points)))
+        table[track_index, point_index] = gain[links]
+        best_rows, best_cols = linear_sum_assignment(table, maximize=True)
+        position = np.full((len(tracks), len(points)), -1, dtype=np.int64)
+        position[track_index, point_index] = links
+        picked = position[best_rows, best_cols]
+        chosen.append(picked[picked >= 0])
+    return np.concatenate(chosen)
 
 
 def link_features(features: pd.DataFrame, search_range_px: float, memory: int = 3) -> pd.DataFrame:

@@ -39,10 +39,11 @@ from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.physics import diameter_nm as stokes_einstein_diameter_nm
 
 #: steps spanning up to this many frames enter the estimator (1: consecutive frames only). The
-#: estimator is unbiased with gap steps too (module docstring) and they undo the loss of the
-#: frames a fast particle smeared most, but the linker's links across gaps are often wrong and
-#: short (docs/accuracy.md), so they are left out until linking is reliable there.
-MAX_STEP_FRAMES = 1
+#: estimator is unbiased with gap steps too (module docstring), and the steps across one missed
+#: frame undo the loss of the frames a fast particle smeared most: the linker follows particles
+#: across a missed frame with steps as large as the true ones (docs/accuracy.md). Longer gaps
+#: add few steps, more of them wrong.
+MAX_STEP_FRAMES = 2
 #: lags (in frames) of the mean-squared-displacement fit used as a diagnostic
 MSD_LAGS = (1, 2, 3, 4)
 #: lags of the long-lag MSD fit: beyond the step correlations of compressed video, vibration or
