@@ -307,17 +307,30 @@ def test_correlated_steps_and_flow_are_reported_with_the_long_lag_size():
     assert summary["diameter_uncertainty_nm"] >= summary["diameter_systematic_nm"]
 
 
-def test_a_field_too_crowded_for_a_wider_pilot_keeps_the_last_pilot_that_linked():
-    """150 walkers with 3 px steps in 100 x 100 px: at the doubled pilot range more tracks than
-    the linker's limit compete for the same localizations; the suggestion falls back to the
-    narrower pilot and says so."""
+def _walkers(n: int) -> pd.DataFrame:
+    """200 frames of ``n`` random walkers with 3 px steps per axis in a 100 x 100 px torus."""
     rng = np.random.default_rng(0)
-    positions = rng.uniform(0, 100, (150, 2))
+    positions = rng.uniform(0, 100, (n, 2))
     frames = []
     for frame in range(200):
         positions = (positions + rng.normal(0, 3.0, positions.shape)) % 100
         frames.append(
             pd.DataFrame({"frame": frame, "y": positions[:, 0], "x": positions[:, 1], "mass": 1e3})
         )
-    search_range, limited = analysis.suggest_search_range_px(pd.concat(frames), memory=0)
+    return pd.concat(frames)
+
+
+def test_a_field_too_crowded_for_a_wider_pilot_keeps_the_last_pilot_that_linked():
+    """150 walkers: at the doubled pilot range more tracks than the linker's limit compete for
+    the same localizations; the suggestion falls back to the narrower pilot and says so."""
+    search_range, limited = analysis.suggest_search_range_px(_walkers(150), memory=0)
     assert limited and 3.0 <= search_range < 10.0
+
+
+def test_a_range_beyond_the_nearest_neighbours_is_reported():
+    """45 walkers, ~7 px apart: the range of 5 steps (15 px) is found, and flagged because it
+    reaches the neighbours."""
+    localizations = _walkers(45)
+    search_range, limited = analysis.suggest_search_range_px(localizations, memory=0)
+    assert search_range == pytest.approx(15.0, rel=0.1)
+    assert limited and search_range > analysis.nearest_neighbour_spacing_px(localizations)

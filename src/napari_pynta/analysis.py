@@ -361,7 +361,8 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
         The suggested range.
     limited : bool
         True when particles move so far between frames that the range had to be capped at the
-        pilot range (linking may then be unreliable).
+        pilot range, or that it exceeds the typical distance to the nearest neighbour (links
+        between neighbours are then ambiguous and the size depends on the range).
     """
     spacing = nearest_neighbour_spacing_px(localizations)
     low, high = PILOT_RANGE_LIMITS_PX
@@ -393,7 +394,7 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
             break
         pilot_range = min(2.0 * pilot_range, high)
     wanted = SEARCH_RANGE_RMS_STEPS * rms_step
-    limited = wanted > PILOT_RANGE_CAP_FRACTION * pilot_range
+    limited = wanted > PILOT_RANGE_CAP_FRACTION * pilot_range or wanted > spacing
     return float(min(max(wanted, low), pilot_range)), bool(limited)
 
 
@@ -651,7 +652,8 @@ def analyze_localizations(
         if limited:
             notes.append(
                 f"Particles move almost as far between frames as they are apart; the search "
-                f"range was capped at {search_range:.1f} px. Lower the concentration or the "
+                f"range ({search_range:.1f} px) reaches the nearest neighbours or was capped, so "
+                "links between neighbours are ambiguous. Lower the concentration or the "
                 "frame interval, or set --search-range-px."
             )
     linked = link.link_features(localizations, search_range_px, params.memory)
