@@ -7,6 +7,7 @@ import collections
 import json
 import multiprocessing
 import os
+import threading
 import time
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import zmq
 
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.live import transport
+from napari_pynta.live import frame_ring, transport
 from napari_pynta.live.frame_ring import (
     SHM_DIR,
     FrameRing,
@@ -355,3 +356,33 @@ class _Receiver(Worker):
         self.name = "saver"
         self.bad_messages = transport.BadMessageLog(print)
         self._pending = {}
+
+
+def test_a_growing_ring_reserves_its_memory_in_the_copy_thread_ahead_of_use(monkeypatch):
+    """Reserving ring memory takes milliseconds: the acquisition's loop must not wait for it."""
+    reserved_by: list[tuple[str, int]] = []
+    reserve = frame_ring._reserve
+
+    def record(memory, offset, length):
+        reserved_by.append((threading.current_thread().name, offset + length))
+        reserve(memory, offset, length)
+
+    monkeypatch.setattr(frame_ring, "_reserve", record)
+    keeper = FrameKeeper(100 * 64 * 48 * 2 / 1e6, f"pynta_g{os.getpid()}", print)
+    keeper.prepare(SHAPE, np.uint16)
+    ring = keeper.ring
+    frame = frames(1)[0]
+    try:
+        reserved_by.clear()  # creating the ring reserved its stamps
+        for seq in range(60):  # every frame held: the ring grows slot after slot
+            kept = keeper.keep(frame, seq, 0.0, ["saver"])
+            keeper.flush()
+            assert kept.slot == seq and ring.reserved_slots > seq + frame_ring.RESERVE_SLOTS
+        threads = [name for name, _ in reserved_by]
+        assert threads[0] == "MainThread"  # the first slot, before any reservation ahead
+        assert len(threads) > 2 and all(name.startswith("pynta-ring-copy") for name in threads[1:])
+        assert [end for _, end in reserved_by] == sorted(end for _, end in reserved_by)
+        with RingReader(ring.header(59, 59, 0.0)) as reader:
+            np.testing.assert_array_equal(reader.view(ring.header(59, 59, 0.0)), frame)
+    finally:
+        keeper.close()

@@ -7,16 +7,18 @@ a ring, or the pixels) and :meth:`KeptFrame.release` gives a slot back for one r
 :class:`FrameKeeper` owns the acquisition's rings: one for the current frame shape, older ones
 until their readers released them (a camera change makes a new ring).
 
-The copy into the ring runs in a thread of its own (numpy copies without the GIL), so the
-acquisition's loop, which must read the camera in time, does not wait for the memory: measured
-under load on 2 cores, the copy in the loop (0.2-0.3 ms per cold 512² frame) made the loop
-fall behind a 400 fps camera that the socket path (copies in ZeroMQ's threads) kept up with. A
-frame is sent only once its copy is done (:func:`send_kept` raises ``zmq.Again`` before, like a
-full socket, so frames still leave in order).
+The copy into the ring runs in a thread of its own (numpy copies without the GIL), and so does
+the reservation of ring memory ahead of the slots in use when the ring grows (milliseconds per
+reservation), so the acquisition's loop, which must read the camera in time, does not wait for
+the memory: measured under load on 2 cores, the copy in the loop (0.2-0.3 ms per cold 512²
+frame) made the loop fall behind a 400 fps camera that the socket path (copies in ZeroMQ's
+threads) kept up with. A frame is sent only once its copy is done (:func:`send_kept` raises
+``zmq.Again`` before, like a full socket, so frames still leave in order).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,7 +30,7 @@ import zmq
 
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.live import transport
-from napari_pynta.live.frame_ring import FrameRing
+from napari_pynta.live.frame_ring import RESERVE_SLOTS, FrameRing
 
 #: the saver's hold on a frame: released by its acknowledgement (the replay-buffer guarantee)
 SAVER_HOLD = "saver"
@@ -109,6 +111,17 @@ def send_kept(
     transport.send_ring_frames(socket, transport.TOPIC_FRAMES, first.ring.prefix, entries, flags)
 
 
+def _reserve_ahead(ring: FrameRing, stop: int) -> None:
+    """Reserve ring memory in the copy thread, so the acquisition's loop does not wait for it.
+
+    A failure (``/dev/shm`` full) is left to :meth:`FrameRing.claim`, which meets it again for
+    the first frame that needs the slot and reports it there (that frame travels in the
+    message).
+    """
+    with contextlib.suppress(OSError):
+        ring.reserve_to(stop)
+
+
 class FrameKeeper:
     """The acquisition's frame rings (or none: frames then travel in the messages).
 
@@ -184,6 +197,8 @@ class FrameKeeper:
         if self._copier is None:
             self._copier = ThreadPoolExecutor(1, thread_name_prefix="pynta-ring-copy")
         copied = self._copier.submit(ring.write, slot, frame, seq)
+        if slot + RESERVE_SLOTS >= ring.reserved_slots:  # the ring grows: reserve ahead
+            self._copier.submit(_reserve_ahead, ring, slot + 2 * RESERVE_SLOTS)
         return KeptFrame(seq, t, frame.nbytes, ring=ring, slot=slot, copied=copied)
 
     def flush(self) -> None:
