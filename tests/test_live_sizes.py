@@ -4,6 +4,7 @@ error against the real scatter, the convergence history, and the precision measu
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_pynta.deconvolve import (
@@ -136,3 +137,20 @@ def test_the_history_is_thinned_but_keeps_the_newest_point(monkeypatch):
     history = summary["convergence"]
     assert len(history) <= 4
     assert history[-1]["n_tracks"] == summary["n_tracks"]
+
+
+def test_frames_added_as_received_columns_make_the_same_tracks_as_tables():
+    tracks = simulate_tracks(60, np.random.default_rng(5))
+    tables, columns = LiveSizer(SETTINGS), LiveSizer(SETTINGS)
+    for _, frame in tracks.groupby("frame"):
+        tables.add(frame)
+        received = {name: frame[name].to_numpy() for name in frame.columns}
+        for values in received.values():
+            values.flags.writeable = False  # as the views of a received message
+        columns.add(received)
+        if frame["frame"].iloc[0] == 40:  # built in two goes: a summary in between
+            assert len(columns.tracks) == len(tables.tracks)
+    columns.add({name: tracks[name].to_numpy()[:0] for name in tracks.columns})  # empty frame
+    assert len(tracks) > 300
+    pd.testing.assert_frame_equal(columns.tracks, tables.tracks)
+    pd.testing.assert_frame_equal(columns.tracks, tracks.reset_index(drop=True))

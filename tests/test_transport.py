@@ -110,6 +110,26 @@ def test_columns_are_sent_as_the_same_table_message(pair):
         transport.send_columns(push, transport.TOPIC_LOCS, {"a": np.zeros(2), "b": np.zeros(3)})
 
 
+def test_a_table_received_as_columns_is_read_only_views_of_the_sent_columns(pair, no_pickle):
+    push, pull = pair
+    columns = {"frame": np.full(3, 7, np.int64), "y": np.array([1.5, np.nan, -2.0])}
+    transport.send_columns(push, transport.TOPIC_LOCS, columns, seq=7)
+    message = transport.recv_message(pull, as_columns=True)
+    assert message.header["seq"] == 7 and list(message.data) == ["frame", "y"]
+    for name, values in columns.items():
+        np.testing.assert_array_equal(message.data[name], values)
+        assert message.data[name].dtype == values.dtype
+        assert not message.data[name].flags.writeable  # a view of the message, not a copy
+
+
+def test_a_table_naming_a_column_twice_is_a_bad_message():
+    header = {"kind": "table", "n": 1, "columns": [["x", "<f8"], ["x", "<f8"]]}
+    parts = [b"locs", json.dumps(header).encode(), np.zeros(1).tobytes(), np.ones(1).tobytes()]
+    for as_columns in (False, True):
+        with pytest.raises(transport.BadMessage, match="repeat"):
+            transport.decode(parts, as_columns)
+
+
 def test_text_columns_are_refused(pair):
     push, _ = pair
     with pytest.raises(TypeError, match="name"):

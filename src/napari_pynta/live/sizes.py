@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -68,22 +69,29 @@ class LiveSizer:
     def __init__(self, settings: dict[str, Any]):
         self.settings = settings
         self.params = analysis_params(settings)
-        self._parts: list[pd.DataFrame] = []
+        self._parts: list[dict[str, np.ndarray]] = []  # frames added since ``tracks`` was built
         self._tracks: pd.DataFrame | None = None
         self._sizes: Any = None  # the previous summary's DeconvolvedSizes (warm start)
         self._history: list[dict[str, Any]] = []
 
-    def add(self, linked: pd.DataFrame) -> None:
-        """Add the linked localizations of one frame."""
-        if len(linked):
-            self._parts.append(linked)
+    def add(self, linked: pd.DataFrame | Mapping[str, np.ndarray]) -> None:
+        """Add the linked localizations of one frame: a table, or its columns as received.
+
+        Every frame has the same columns (the linker's ``tracks``).
+        """
+        columns = {str(name): np.asarray(linked[name]) for name in linked}
+        if len(columns.get("frame", ())):
+            self._parts.append(columns)
 
     @property
     def tracks(self) -> pd.DataFrame:
         """All linked localizations so far."""
-        if self._parts:
-            parts = ([self._tracks] if self._tracks is not None else []) + self._parts
-            self._tracks = pd.concat(parts, ignore_index=True)
+        if self._parts:  # one concatenation per column, not one DataFrame per frame
+            names = list(self._parts[0])
+            new = pd.DataFrame({n: np.concatenate([p[n] for p in self._parts]) for n in names})
+            self._tracks = (
+                new if self._tracks is None else pd.concat([self._tracks, new], ignore_index=True)
+            )
             self._parts = []
         if self._tracks is None:
             from napari_pynta.detect import empty_localizations

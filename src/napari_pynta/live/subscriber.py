@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,8 @@ class LiveSubscriber:
         if self._frames is not None:
             while (message := self._receive(self._frames)) is not None:
                 if message.header["kind"] == "frame":
-                    update.frame, update.frame_header = message.data, message.header
+                    update.frame = cast(np.ndarray, message.data)  # decode checked the frame
+                    update.frame_header = message.header
         if self._results is not None:
             locs: list[pd.DataFrame] = []
             tracks: list[pd.DataFrame] = []

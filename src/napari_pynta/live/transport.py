@@ -7,7 +7,9 @@ Every message is multipart ``[topic, header JSON, buffer, ...]``:
   on the wire, so the sender must not modify it afterwards) and received with ``copy=False``:
   :func:`recv_frame` returns a read-only ``np.frombuffer`` view of the received message.
 - table: ``header = {"kind": "table", "n", "columns": [[name, dtype], ...], **extra}``, one
-  buffer per column (numeric columns only; localizations, tracks, per-track sizes).
+  buffer per column (numeric columns only; localizations, tracks, per-track sizes). Received
+  as a DataFrame, or with ``as_columns=True`` as a dict of read-only column views (no pandas:
+  the linker and the sizer, per frame, where building a DataFrame cost more than linking).
 - json: ``header = {"kind": "json", **payload}``, no buffer (status, heartbeats, errors, sizes).
 - ring: a binary header, no buffer: one or more consecutive frames that wait in slots of a
   shared-memory ring on this host (:mod:`napari_pynta.live.frame_ring`; the receiver views them
@@ -117,7 +119,7 @@ class Message:
 
     topic: str
     header: dict[str, Any]
-    data: np.ndarray | pd.DataFrame | None
+    data: np.ndarray | pd.DataFrame | dict[str, np.ndarray] | None
 
 
 def _default(obj: Any) -> Any:
@@ -444,7 +446,7 @@ def _decode_ring(topic: str, header: bytes, n_buffers: int) -> list[Message]:
     return messages
 
 
-def decode(parts: list[zmq.Frame] | list[bytes]) -> Message:
+def decode(parts: list[zmq.Frame] | list[bytes], as_columns: bool = False) -> Message:
     """Check and decode the parts of a multipart message that carries one message.
 
     Raises
@@ -453,14 +455,17 @@ def decode(parts: list[zmq.Frame] | list[bytes]) -> Message:
         If anything does not follow the protocol (see the module notes), or the message is a
         batch of several ring frames (:func:`decode_all` decodes those).
     """
-    messages = decode_all(parts)
+    messages = decode_all(parts, as_columns)
     if len(messages) != 1:
         raise BadMessage("a batch of ring frames where one message was expected")
     return messages[0]
 
 
-def decode_all(parts: list[zmq.Frame] | list[bytes]) -> list[Message]:
+def decode_all(parts: list[zmq.Frame] | list[bytes], as_columns: bool = False) -> list[Message]:
     """Check and decode the parts of a multipart message: one message, or one per ring frame.
+
+    A table's data is a DataFrame, or with ``as_columns`` a dict of its columns (name to
+    read-only array viewing the message, in the header's order).
 
     Raises
     ------
@@ -497,13 +502,13 @@ def decode_all(parts: list[zmq.Frame] | list[bytes]) -> list[Message]:
             raise BadMessage("table buffers do not match its columns")
         if not all(isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) for c in columns):
             raise BadMessage("bad table columns", repr(columns)[:80])
-        data = pd.DataFrame(
-            {
-                name: _as_array(part, dtype, (header["n"],))
-                for (name, dtype), part in zip(columns, buffers, strict=True)
-            },
-            columns=[name for name, _ in columns],
-        )
+        arrays = {
+            name: _as_array(part, dtype, (header["n"],))
+            for (name, dtype), part in zip(columns, buffers, strict=True)
+        }
+        if len(arrays) != len(buffers):
+            raise BadMessage("table columns repeat a name", repr(columns)[:80])
+        data = arrays if as_columns else pd.DataFrame(arrays, columns=list(arrays))
     elif kind == "json":
         if buffers:
             raise BadMessage("a json message has no buffers")
@@ -513,9 +518,9 @@ def decode_all(parts: list[zmq.Frame] | list[bytes]) -> list[Message]:
     return [Message(topic, header, data)]
 
 
-def recv_messages(socket: zmq.Socket, flags: int = 0) -> list[Message]:
+def recv_messages(socket: zmq.Socket, flags: int = 0, as_columns: bool = False) -> list[Message]:
     """Receive and decode any message without copying buffers: a batch of ring frames gives
-    one message per frame.
+    one message per frame; with ``as_columns`` a table comes as a dict of columns.
 
     Raises
     ------
@@ -525,11 +530,12 @@ def recv_messages(socket: zmq.Socket, flags: int = 0) -> list[Message]:
         If the message does not follow the protocol (it is consumed: the next call reads the
         next message).
     """
-    return decode_all(socket.recv_multipart(flags=flags, copy=False))
+    return decode_all(socket.recv_multipart(flags=flags, copy=False), as_columns)
 
 
-def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
-    """Receive and decode one message (frame, table, json or a single ring frame).
+def recv_message(socket: zmq.Socket, flags: int = 0, as_columns: bool = False) -> Message:
+    """Receive and decode one message (frame, table, json or a single ring frame); with
+    ``as_columns`` a table comes as a dict of columns (see :func:`decode_all`).
 
     Raises
     ------
@@ -539,7 +545,7 @@ def recv_message(socket: zmq.Socket, flags: int = 0) -> Message:
         If the message does not follow the protocol (it is consumed: the next call reads the
         next message).
     """
-    return decode(socket.recv_multipart(flags=flags, copy=False))
+    return decode(socket.recv_multipart(flags=flags, copy=False), as_columns)
 
 
 def recv_frame(socket: zmq.Socket, flags: int = 0) -> tuple[str, dict[str, Any], np.ndarray]:

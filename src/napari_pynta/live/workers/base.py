@@ -111,19 +111,22 @@ class Worker:
         """Report a problem that does not stop the worker (shown to the user, not a failure)."""
         self.report(Event.WARNING, warning=text)
 
-    def receive(self, socket: zmq.Socket, where: str) -> transport.Message | None:
+    def receive(
+        self, socket: zmq.Socket, where: str, as_columns: bool = False
+    ) -> transport.Message | None:
         """The next valid message waiting on ``socket``, or None; bad ones are counted, dropped.
 
         The frames of a batch (one ring header for several frames) come one by one: the rest
         wait here (:meth:`has_pending`) and are returned before the next message is read.
-        ``where`` names the socket (its endpoint) in the log line of a bad message.
+        ``where`` names the socket (its endpoint) in the log line of a bad message; with
+        ``as_columns`` a table comes as a dict of columns (:func:`~.transport.decode_all`).
         """
         pending = self._pending.get(socket)
         if pending:
             return pending.popleft()
         while True:
             try:
-                messages = transport.recv_messages(socket, zmq.NOBLOCK)
+                messages = transport.recv_messages(socket, zmq.NOBLOCK, as_columns)
             except zmq.Again:
                 return None
             except transport.BadMessage as error:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import pandas as pd
 import zmq
 
 from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
@@ -23,6 +23,9 @@ from napari_pynta.live.workers.sizer import SIZER_HWM, TOPIC_HELLO, SizerFeed
 
 if TYPE_CHECKING:  # trackpy is imported by the linker process only
     from napari_pynta.link import StreamingLinker
+
+#: a table as its columns (name -> 1-D array), as received and as published
+Columns = dict[str, np.ndarray]
 
 #: longest stretch the linker works through a backlog before it reports and reads commands (s)
 LINK_SLICE_S = 0.2
@@ -73,7 +76,7 @@ class Latencies:
         return {"p50": float(p50), "p95": float(p95), "max": float(max(self._seconds))}
 
 
-def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> float:
+def located_waiting(pending: dict[int, tuple[float, Columns | None]]) -> float:
     """Seconds the oldest located frame has waited for an earlier one (0 if none waits).
 
     Skip notices do not count: they come from the acquisition, ahead of the locators, so a
@@ -83,24 +86,22 @@ def located_waiting(pending: dict[int, tuple[float, pd.DataFrame | None]]) -> fl
     return time.perf_counter() - min(arrivals) if arrivals else 0.0
 
 
-def link_frame(
-    linker: StreamingLinker, features: pd.DataFrame, frame: int
-) -> dict[str, np.ndarray]:
+def link_frame(linker: StreamingLinker, features: Mapping[str, Any], frame: int) -> Columns:
     """Link one frame's received localizations; return the tracks table as its columns.
 
     The same :class:`~napari_pynta.link.StreamingLinker` step as ``pynta analyze``
-    (:func:`~napari_pynta.link.link_features`), without building tables: ``features`` (the
-    received table: :data:`LOCALIZATION_COLUMNS`, checked on receipt, float64 but ``frame``)
-    is converted in one go instead of one pandas column access per column (a tenth of the cost).
+    (:func:`~napari_pynta.link.link_features`), without building tables: ``features`` holds
+    the columns :data:`LOCALIZATION_COLUMNS` (the received message's column views, or a
+    DataFrame); float64 columns are used as they are, without a copy.
 
     Returns
     -------
     dict of str to ndarray
-        :data:`LOCALIZATION_COLUMNS` (``frame`` set to ``frame``) and ``particle``, contiguous.
+        :data:`LOCALIZATION_COLUMNS` (``frame`` set to ``frame``, the others float64) and
+        ``particle``.
     """
-    block = np.ascontiguousarray(features.to_numpy(np.float64).T)
-    columns = {"frame": np.full(len(features), frame, np.int64)}
-    columns.update(zip(LOCALIZATION_COLUMNS[1:], block[1:], strict=True))
+    columns = {name: np.asarray(features[name], np.float64) for name in LOCALIZATION_COLUMNS}
+    columns["frame"] = np.full(len(columns["y"]), frame, np.int64)
     columns["particle"] = linker.link(np.column_stack((columns["y"], columns["x"])), frame)
     return columns
 
@@ -130,7 +131,7 @@ def _link(w: Worker) -> None:
     w.poller.register(from_sizer, zmq.POLLIN)
     linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
     feed = SizerFeed(to_sizer, settings, expected)
-    pending: dict[int, tuple[float, pd.DataFrame | None]] = {}
+    pending: dict[int, tuple[float, Columns | None]] = {}
     read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
     latencies = Latencies()
     lost = 0
@@ -147,7 +148,7 @@ def _link(w: Worker) -> None:
 
     while not w.stopping:
         events = dict(w.poller.poll(50))
-        while incoming in events and (message := w.receive(incoming, "locs_in")) is not None:
+        while incoming in events and (message := w.receive(incoming, "locs_in", True)):
             try:
                 kind, value = _incoming(message)
             except transport.BadMessage as error:
@@ -158,8 +159,8 @@ def _link(w: Worker) -> None:
             elif kind == transport.TOPIC_SKIP:
                 for skipped in value:
                     pending[skipped] = (time.perf_counter(), None)
-            elif value >= expected:
-                pending[value] = (time.perf_counter(), message.data)
+            elif value >= expected:  # columns checked by _incoming
+                pending[value] = (time.perf_counter(), cast(Columns, message.data))
                 if isinstance(message.header.get("read_at"), float):
                     read_at[value] = message.header["read_at"]
         while from_sizer in events and (message := w.receive(from_sizer, "sizer_out")):
@@ -201,7 +202,7 @@ def _link(w: Worker) -> None:
                     tracks = link_frame(linker, features, expected)
                     if expected in read_at:
                         latencies.add(read_at.pop(expected))
-                    recent_counts.append(len(features))
+                    recent_counts.append(len(tracks["frame"]))
                     linked_frames += 1
                     locs = {name: tracks[name] for name in LOCALIZATION_COLUMNS}
                     transport.send_columns(results, transport.TOPIC_LOCS, locs, seq=expected)
@@ -318,8 +319,8 @@ def _incoming(message: transport.Message) -> tuple[str, Any]:
     if message.topic != transport.TOPIC_LOCS or header["kind"] != "table":
         raise transport.BadMessage("not localizations", repr(message.topic)[:80])
     transport.require(header, seq=int)
-    if not isinstance(message.data, pd.DataFrame):
+    if not isinstance(message.data, dict):
         raise transport.BadMessage("localizations without a table")
-    if tuple(message.data.columns) != LOCALIZATION_COLUMNS:
-        raise transport.BadMessage("not the localization columns", str(list(message.data.columns)))
+    if tuple(message.data) != LOCALIZATION_COLUMNS:
+        raise transport.BadMessage("not the localization columns", str(list(message.data)))
     return transport.TOPIC_LOCS, header["seq"]

@@ -20,10 +20,10 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
-import pandas as pd
 import zmq
 
 from napari_pynta.live import transport
@@ -203,15 +203,15 @@ class BackgroundSizer:
         self.sizer = sizer
         self._thread: threading.Thread | None = None
         self._result: tuple[dict | None, list[float], str, float] | BaseException | None = None
-        self._waiting: list[pd.DataFrame] = []
+        self._waiting: list[Mapping[str, np.ndarray]] = []
 
     @property
     def running(self) -> bool:
         """Whether a summary was started and not collected yet."""
         return self._thread is not None
 
-    def add(self, linked: pd.DataFrame) -> None:
-        """Add one frame's linked localizations (held back while a summary runs)."""
+    def add(self, linked: Mapping[str, np.ndarray]) -> None:
+        """Add one frame's linked localizations, as columns (held back while a summary runs)."""
         if self._thread is None:
             self.sizer.add(linked)
         else:
@@ -288,7 +288,7 @@ def _size(w: Worker) -> None:
     while not w.stopping:
         w.poller.poll(50)
         until = time.perf_counter() + READ_SLICE_S
-        while time.perf_counter() < until and (message := w.receive(incoming, "sizer_in")):
+        while time.perf_counter() < until and (message := w.receive(incoming, "sizer_in", True)):
             try:
                 kind, header = _incoming(message)
             except transport.BadMessage as error:
@@ -308,7 +308,7 @@ def _size(w: Worker) -> None:
             elif kind == transport.TOPIC_END:
                 covered, final = max(covered, header["covered"]), True
             elif sizing is not None:
-                sizing.add(message.data)
+                sizing.add(cast(dict, message.data))  # columns checked by _incoming
                 frames += 1
                 covered = max(covered, header["covered"])
                 changed = True
@@ -358,7 +358,7 @@ def _incoming(message: transport.Message) -> tuple[str, dict[str, Any]]:
     if message.topic != transport.TOPIC_TRACKS or header["kind"] != "table":
         raise transport.BadMessage("not linked localizations", repr(message.topic)[:80])
     transport.require(header, seq=int, covered=int)
-    columns = list(message.data.columns) if isinstance(message.data, pd.DataFrame) else []
-    if "particle" not in columns:
-        raise transport.BadMessage("tracks without particle", str(columns))
+    columns = list(message.data) if isinstance(message.data, dict) else []
+    if "frame" not in columns or "particle" not in columns:
+        raise transport.BadMessage("tracks without frame or particle", str(columns))
     return transport.TOPIC_TRACKS, header
