@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_pynta.cameras import CAMERAS, CameraExhausted, open_camera
+from napari_pynta.cameras import CAMERAS, CameraExhausted, open_camera, playback
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.simulate import SimulationSettings, simulate_movie
 from napari_pynta.store import MovieStore
@@ -317,3 +317,26 @@ def test_micromanager_camera_with_a_fake_core():
         assert ("setExposure", 0.2) in core.calls and core.running
         assert camera.metadata_for_store()["camera_settings"]["frame_rate_property"] == "Framerate"
     assert not core.running
+
+
+def test_playback_of_a_movie_longer_than_its_cache_decodes_only_the_blocks_beyond(
+    recorded_store, monkeypatch
+):
+    path, movie = recorded_store
+    monkeypatch.setattr(playback, "_BLOCK", 3)  # 4 blocks of 3 frames, 2 of which fit
+    monkeypatch.setattr(playback, "CACHE_MAX_BYTES", 2 * movie.frames[:3].nbytes)
+    decoded = []
+    with open_camera("playback", path=str(path), fps=100, loop=True, buffer_frames=100) as camera:
+        source = camera._frames
+
+        class Counting:  # the movie as the camera reads it, counting the blocks decoded
+            shape = source.shape
+
+            def __getitem__(self, index):
+                decoded.append(index.start)
+                return source[index]
+
+        camera._frames = Counting()
+        frames = [camera.read()[0] for _ in range(36)]  # three passes
+    np.testing.assert_array_equal(np.stack(frames), np.concatenate([movie.frames] * 3))
+    assert decoded == [0, 3, 6, 9, 6, 9, 6, 9]  # the first two blocks once, the others every pass

@@ -15,8 +15,9 @@ from napari_pynta.errors import PyntaInputError, require_int
 
 #: frames read from the source at once (one dask/zarr request per block, not per frame)
 _BLOCK = 32
-#: movies up to this size are decoded once and then replayed from memory (a looped movie is not
-#: decompressed again on every pass: that cost ~2 ms per 512x512 frame in the acquisition)
+#: decoded frames kept to replay from memory: a movie up to this size is decoded once (a looped
+#: movie is not decompressed again on every pass: that cost ~2 ms per 512x512 frame in the
+#: acquisition), a longer one keeps its first blocks up to this size and decodes only the rest
 CACHE_MAX_BYTES = 256 * 2**20
 
 
@@ -71,7 +72,8 @@ class PlaybackCamera(BaseCamera):
         self.loop = bool(loop)
         self._next = 0
         self._blocks: dict[int, np.ndarray] = {}  # first frame -> frames, see _read_block
-        self._cache_blocks = frames.nbytes <= CACHE_MAX_BYTES
+        self._cached_bytes = 0  # of the blocks kept for good
+        self._transient: int | None = None  # the one block kept until the next is read
         pixel = pixel_size_um if pixel_size_um is not None else self.metadata.get("pixel_size_um")
         if pixel is None:
             raise PyntaInputError(
@@ -160,8 +162,9 @@ class PlaybackCamera(BaseCamera):
     def _read_block(self, start: int) -> np.ndarray:
         """Frames ``start..start+_BLOCK`` (the last block may be shorter), decoded in this thread.
 
-        Only the current block is kept, or every block if the movie fits in
-        :data:`CACHE_MAX_BYTES`.
+        Blocks are kept for good while they fit in :data:`CACHE_MAX_BYTES` (the whole of a movie
+        that fits, the first blocks of a longer one); a block beyond that is kept only until
+        the next one is read.
         """
         block = self._blocks.get(start)
         if block is None:
@@ -172,7 +175,12 @@ class PlaybackCamera(BaseCamera):
                 if hasattr(frames, "compute")
                 else np.asarray(frames)
             )
-            if not self._cache_blocks:
-                self._blocks.clear()
+            if self._transient is not None:
+                del self._blocks[self._transient]
+                self._transient = None
+            if self._cached_bytes + block.nbytes <= CACHE_MAX_BYTES:
+                self._cached_bytes += block.nbytes
+            else:
+                self._transient = start
             self._blocks[start] = block
         return block
