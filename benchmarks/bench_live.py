@@ -17,6 +17,13 @@ achieved rate / cores), and the load average before and after the run (the machi
 shared). A markdown table of all runs closes the output. Issue 12's goal on 2 cores: 512² at
 400 fps and 1024² at 100 fps every frame saved, >= 99 % tracked, >= 95 % of the rate, latency
 p95 <= 1 s (<= 0.5 s at 256², 200 fps).
+
+``--cli`` runs each pipeline with the settings `pynta acquire` builds from the issue's command
+line (``pynta acquire --camera playback --camera-option path=M.zarr --camera-option loop=true
+--fps F --frames N --track --locators L --out R.zarr --json``, printed): the threshold and the
+search range are then chosen from the first frames as in a user's run, instead of the bench's
+fixed ones. Everything else (movie, measurement) is the same, so the two modes compare the
+settings alone; the CLI's own process only polls the pipeline's status.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -65,20 +73,11 @@ def cpu_seconds(pipeline: LivePipeline) -> dict[str, float]:
     return used
 
 
-def run(
-    movie: Path,
-    minmass: float,
-    fps: float,
-    n_locators: int,
-    seconds: float,
-    workdir: Path,
-    frame_ring: bool = True,
-) -> dict:
-    """One timed run; returns the measured figures."""
-    load_before = os.getloadavg()[0]
-    n_frames = int(round(fps * seconds))
-    out = workdir / f"live-{fps:g}.zarr"
-    config = LiveConfig(
+def bench_config(
+    movie: Path, minmass: float, fps: float, n_frames: int, n_locators: int, out: Path
+) -> LiveConfig:
+    """The bench's own settings: the movie's threshold, a 6 px search range."""
+    return LiveConfig(
         camera="playback",
         camera_settings=dict(path=str(movie), loop=True, fps=fps),
         n_frames=n_frames,
@@ -88,10 +87,52 @@ def run(
         n_locators=n_locators,
         detection=dict(minmass=minmass),
         search_range_px=6.0,
-        frame_ring=frame_ring,
     )
+
+
+def cli_command(movie: Path, fps: float, n_frames: int, n_locators: int, out: Path) -> list[str]:
+    """The `pynta acquire` command line of issue 12 for this run (arguments after ``pynta``)."""
+    return [
+        "acquire",
+        *("--camera", "playback", "--camera-option", f"path={movie}"),
+        *("--camera-option", "loop=true", "--fps", f"{fps:g}", "--frames", str(n_frames)),
+        *("--track", "--locators", str(n_locators), "--out", str(out), "--overwrite", "--json"),
+    ]
+
+
+def cli_config(
+    movie: Path, minmass: float, fps: float, n_frames: int, n_locators: int, out: Path
+) -> LiveConfig:
+    """The settings `pynta acquire` builds from :func:`cli_command` (threshold and search range
+    chosen from the first frames; ``minmass`` is not used)."""
+    from napari_pynta.cli import build_parser
+    from napari_pynta.cli.acquire import build_config
+
+    return build_config(
+        build_parser().parse_args(cli_command(movie, fps, n_frames, n_locators, out))
+    )
+
+
+def run(
+    movie: Path,
+    minmass: float,
+    fps: float,
+    n_locators: int,
+    seconds: float,
+    workdir: Path,
+    frame_ring: bool = True,
+    settings: Any = bench_config,
+) -> dict:
+    """One timed run with the pipeline ``settings(movie, minmass, fps, n_frames, n_locators,
+    out)`` builds; returns the measured figures."""
+    load_before = os.getloadavg()[0]
+    n_frames = int(round(fps * seconds))
+    out = workdir / f"live-{fps:g}.zarr"
+    config = settings(movie, minmass, fps, n_frames, n_locators, out)
+    config.frame_ring = frame_ring
     with LivePipeline(config) as pipeline:
         engine = pipeline.config.engine
+        chosen = (pipeline.config.detection.get("minmass"), pipeline.config.search_range_px)
         cpu0 = cpu_seconds(pipeline)
         while not pipeline.status().finished:
             time.sleep(0.02)
@@ -117,6 +158,8 @@ def run(
         "tracked": final.frames_tracked,
         "tracking_lag_s": tracking_lag,
         "engine": engine,
+        "minmass": chosen[0],
+        "search_range_px": chosen[1],
         "errors": final.errors,
         "particles": final.particles_per_frame,
         "sizing_s": linker.get("sizing_s", 0.0),
@@ -142,6 +185,11 @@ def main() -> None:
         help="SIZE:FPS:LOCATORS per run",
     )
     parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="the settings `pynta acquire` builds (threshold and search range calibrated)",
+    )
+    parser.add_argument(
         "--no-frame-ring",
         action="store_true",
         help="send the pixels in the messages instead of the shared-memory frame ring",
@@ -159,8 +207,26 @@ def main() -> None:
             if size not in movies:
                 path = Path(tmp) / f"movie{size}.zarr"
                 movies[size] = (path, write_movie(path, size))
-            r = run(*movies[size], fps, n_locators, args.seconds, Path(tmp), not args.no_frame_ring)
+            settings = cli_config if args.cli else bench_config
+            r = run(
+                *movies[size],
+                fps,
+                n_locators,
+                args.seconds,
+                Path(tmp),
+                not args.no_frame_ring,
+                settings,
+            )
             print(f"\n{size}x{size} at {fps:g} fps, {n_locators} locator(s), engine {r['engine']}:")
+            if args.cli:
+                command = cli_command(
+                    movies[size][0], fps, r["n_frames"], n_locators, Path("R.zarr")
+                )
+                print(f"  settings of: pynta {' '.join(command)}")
+            print(
+                f"  minmass {r['minmass']:.1f}, search range {r['search_range_px']:.2f} px "
+                f"({'chosen from the first frames' if args.cli else 'fixed by the bench'})"
+            )
             print(
                 f"  acquired {r['acquired_fps']:6.1f} fps = x{r['acquired_fps'] / fps:.2f} of "
                 f"the requested rate; saved {r['stored']}/{r['n_frames']} frames, dropped "
