@@ -386,3 +386,37 @@ def test_a_growing_ring_reserves_its_memory_in_the_copy_thread_ahead_of_use(monk
             np.testing.assert_array_equal(reader.view(ring.header(59, 59, 0.0)), frame)
     finally:
         keeper.close()
+
+
+def test_a_locator_s_release_frees_its_slot_and_anything_else_on_the_socket_is_refused():
+    context = zmq.Context()
+    releases = context.socket(zmq.PULL)
+    releases.bind("inproc://release")
+    locator = context.socket(zmq.PUSH)
+    locator.connect("inproc://release")
+    acquisition = _acquisition(4, None)
+    acquisition.releases = releases
+    receiver = _Receiver()
+    acquisition.w = receiver
+    try:
+        for frame in frames(2):
+            acquisition.keep(frame, 0.0, [LOCATORS_HOLD])
+            acquisition.seq += 1
+        ring = acquisition.frames.ring
+        assert ring.n_free == 2
+        stray = {"kind": "json", "ring": ring.name, "slot": 0, "seq": 0}
+        locator.send_multipart([b"release", json.dumps(stray).encode()])
+        wrong_seq = [(1, 0, 0.0, float("nan"))]  # slot 1 holds frame 1, not 0
+        transport.send_ring_frames(locator, transport.TOPIC_RELEASE, ring.prefix, wrong_seq)
+        acquisition.read_releases()
+        assert ring.n_free == 2 and receiver.bad_messages.count == 1
+        header = ring.header(0, 0, 0.0)  # what the locator got for frame 0
+        entry = [(header["slot"], header["seq"], header["t"], float("nan"))]
+        transport.send_ring_frames(
+            locator, transport.TOPIC_RELEASE, transport.ring_prefix_of(header), entry
+        )
+        acquisition.read_releases()
+        assert ring.n_free == 3 and ring.holders(1) == {LOCATORS_HOLD}
+    finally:
+        acquisition.frames.close()
+        context.destroy(linger=0)
