@@ -130,9 +130,8 @@ class RingSender:
         while (slot := self.ring.put(frame, ["receiver"], seq)) is None:
             self.read_releases(block=True)
         self.waiting.append((slot, seq, 0.0, math.nan))
-        if self.released.get(zmq.EVENTS) & zmq.POLLIN:
-            self.read_releases()
-        if not self.batched or len(self.in_flight) < IN_FLIGHT_MESSAGES:
+        self.read_releases()  # flushes the waiting headers once nothing is in flight
+        if not self.batched:
             self.flush()
         elif len(self.waiting) >= MAX_BATCH:
             self.read_releases(block=True)
