@@ -22,6 +22,7 @@ from napari_pynta.live.workers.kept_frames import (
     send_kept,
 )
 from napari_pynta.live.workers.locator import LOCATE_HWM
+from napari_pynta.live.workers.saver import SAVE_BLOCK_FRAMES
 from napari_pynta.parameters import MAX_LOCATORS
 
 #: the live frame rate is measured over this many seconds
@@ -30,8 +31,6 @@ RATE_WINDOW_S = 1.0
 CALIBRATION_FRAMES = 60
 #: ring slots beyond the save and track buffers: frames in flight to locators (a few each)
 RING_SPARE_SLOTS = 2 * MAX_LOCATORS
-#: most frames one message to the saver carries (the saver writes blocks of 32)
-SAVE_BATCH_FRAMES = 32
 
 ToLocate = tuple[KeptFrame, float]  # (frame, host time it was read)
 
@@ -124,8 +123,8 @@ class SaveBuffer:
         """Send pending frames until the socket's queue is full.
 
         Frames that wait together (the saver or its queue is behind) leave together: one ring
-        header for up to :data:`SAVE_BATCH_FRAMES` of them. A frame that comes alone (the
-        saver keeps up) leaves alone, at once.
+        header for up to a block of the saver's (``SAVE_BLOCK_FRAMES``). A frame that comes
+        alone (the saver keeps up) leaves alone, at once.
         """
         while batch := self.ready_batch():
             try:
@@ -139,7 +138,7 @@ class SaveBuffer:
         """The next frames to send: consecutive frames of one ring already in their slots, or
         one frame kept as an array (empty while the next one is still being copied)."""
         batch: list[KeptFrame] = []
-        stop = min(len(self.frames), self.next_to_send + SAVE_BATCH_FRAMES)
+        stop = min(len(self.frames), self.next_to_send + SAVE_BLOCK_FRAMES)
         for index in range(self.next_to_send, stop):
             kept = self.frames[index]
             if batch and (kept.ring is None or kept.ring is not batch[0].ring):
