@@ -2,7 +2,8 @@
 
 Run ``python benchmarks/bench_live.py [--seconds S] [--runs 512:400:1 1024:100:1 ...]``.
 
-Each run replays a simulated movie (``SHAPE`` pixels, 100 particles of 100 nm, 100 frames looped)
+Each run replays a simulated movie (``SHAPE`` pixels, 100 particles of 100 nm, 100 frames looped,
+``--movie-frames``)
 through the playback camera at the requested rate for ``S`` seconds, with the whole pipeline on:
 acquisition -> saver (zarr store on disk) + locator pool -> linker -> sizer. The playback camera is
 used because simulating a 512x512 scene costs more than a frame interval at 400 fps; it delivers
@@ -45,7 +46,7 @@ N_PARTICLES = 100
 MOVIE_FRAMES = 100
 
 
-def write_movie(path: Path, size: int) -> float:
+def write_movie(path: Path, size: int, n_frames: int = MOVIE_FRAMES) -> float:
     """Save a simulated movie for the playback camera; return the detection threshold."""
     settings = simulate.SimulationSettings(
         shape=(size, size),
@@ -54,7 +55,7 @@ def write_movie(path: Path, size: int) -> float:
         frame_interval_s=0.0025,
         exposure_s=0.002,
     )
-    movie = simulate.simulate_movie(MOVIE_FRAMES, settings)
+    movie = simulate.simulate_movie(n_frames, settings)
     with MovieStore.create(path, (size, size), "uint16", movie.metadata) as store:
         store.append(movie.frames)
     return detect.estimate_minmass(movie.frames, "trackpy")
@@ -185,6 +186,12 @@ def main() -> None:
         help="SIZE:FPS:LOCATORS per run",
     )
     parser.add_argument(
+        "--movie-frames",
+        type=int,
+        default=MOVIE_FRAMES,
+        help=f"frames of the looped movie (default {MOVIE_FRAMES}; issue 12's M.zarr has 400)",
+    )
+    parser.add_argument(
         "--cli",
         action="store_true",
         help="the settings `pynta acquire` builds (threshold and search range calibrated)",
@@ -206,7 +213,7 @@ def main() -> None:
         for size, fps, n_locators in args.runs:
             if size not in movies:
                 path = Path(tmp) / f"movie{size}.zarr"
-                movies[size] = (path, write_movie(path, size))
+                movies[size] = (path, write_movie(path, size, args.movie_frames))
             settings = cli_config if args.cli else bench_config
             r = run(
                 *movies[size],
