@@ -233,3 +233,30 @@ def test_bad_parameters_are_named(kwargs, message):
 def test_frames_that_are_not_2d_images_are_rejected(frame):
     with pytest.raises(PyntaInputError, match="frame"):
         locate_fast(frame, diameter=DIAMETER)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"minmass": 150.0}, {"minmass": 150.0, "topn": 3, "maxsize": 2.0}, {"minmass": 1e12}],
+    ids=["all", "filtered", "none found"],
+)
+def test_columns_are_the_table_without_a_dataframe(sim, params):
+    table = locate_fast(sim.frames[2], diameter=DIAMETER, frame_number=5, **params)
+    columns = locate_fast(
+        sim.frames[2], diameter=DIAMETER, frame_number=5, as_columns=True, **params
+    )
+    assert tuple(columns) == COLUMNS
+    pd.testing.assert_frame_equal(pd.DataFrame(columns), table)
+    if params["minmass"] < 1e12:
+        assert len(table) >= 3 and set(table["frame"]) == {5}
+
+
+@pytest.mark.parametrize("engine", ["fast", "trackpy"])
+def test_the_live_locator_sends_the_columns_of_detect_locate(sim, engine):
+    from napari_pynta.live.workers.locator import locate_columns
+
+    detection = {"diameter": DIAMETER, "minmass": 150.0}
+    columns = locate_columns(sim.frames[1], engine, 9, detection)
+    table = detect.locate(sim.frames[1], engine, frame_number=9, **detection)
+    assert len(table) > 5
+    pd.testing.assert_frame_equal(pd.DataFrame(columns), table)

@@ -636,8 +636,9 @@ def locate_fast(
     maxsize: float | None = None,
     topn: int | None = None,
     max_iterations: int = 10,
+    as_columns: bool = False,
     **unknown: object,
-) -> pd.DataFrame:
+) -> pd.DataFrame | dict[str, np.ndarray]:
     """Locate Gaussian-like spots in one 2-D frame, like ``trackpy.locate`` but faster.
 
     Parameters
@@ -668,12 +669,16 @@ def locate_fast(
         Keep only the ``topn`` brightest features.
     max_iterations : int
         Maximum number of one-pixel moves of the mask during refinement.
+    as_columns : bool
+        Return the table's columns instead of a DataFrame (the live locator sends them as they
+        are: building the DataFrame cost ~0.2 ms per frame, a sixth of locating a 512² frame).
 
     Returns
     -------
-    DataFrame
-        Columns ``frame, y, x, mass, size, ecc, signal, raw_mass, ep`` (:data:`COLUMNS`), one
-        row per feature in raster order of the local maxima (as trackpy orders them).
+    DataFrame or dict of str to ndarray
+        Columns ``frame, y, x, mass, size, ecc, signal, raw_mass, ep`` (:data:`COLUMNS`; ``frame``
+        int64, the others float64), one row per feature in raster order of the local maxima (as
+        trackpy orders them).
 
     Raises
     ------
@@ -730,12 +735,18 @@ def locate_fast(
         max_iterations,
         minmass,
     )
-    if features is None or len(features) == 0:
-        return empty_localizations()
+    if features is None:
+        features = np.empty((0, len(COLUMNS) - 1))
     if maxsize is not None:
         features = features[features[:, 3] < maxsize]
     if topn is not None and len(features) > topn:
         features = features[np.sort(np.argsort(features[:, 2], kind="stable")[-topn:])]
+    if as_columns:
+        columns = {"frame": np.full(len(features), frame_number, np.int64)}
+        columns.update(zip(COLUMNS[1:], np.ascontiguousarray(features.T), strict=True))
+        return columns
+    if len(features) == 0:
+        return empty_localizations()
     table = pd.DataFrame(features, columns=list(COLUMNS[1:]), copy=False)
     table.insert(0, "frame", np.full(len(table), frame_number, np.int64))
     return table

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import zmq
 
+from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.frame_ring import RingViews
@@ -31,9 +33,26 @@ def locator_worker(
     run(name, endpoints, lambda w: _locate(w, engine, detection))
 
 
-def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
+def locate_columns(
+    frame: np.ndarray, engine: str, seq: int, detection: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """The localizations of frame ``seq`` as columns (:data:`LOCALIZATION_COLUMNS`).
+
+    The fast engine gives them without building a DataFrame (~0.2 ms per frame, a sixth of
+    locating a 512² frame); other engines go through :func:`napari_pynta.detect.locate`.
+    """
+    if engine == "fast":
+        from napari_pynta.detect.fast import locate_fast
+
+        columns = locate_fast(frame, frame_number=seq, as_columns=True, **detection)
+        return cast(dict[str, np.ndarray], columns)
     from napari_pynta import detect
 
+    table = detect.locate(frame, engine, frame_number=seq, **detection)
+    return {name: table[name].to_numpy() for name in LOCALIZATION_COLUMNS}
+
+
+def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
     _warm_up(engine, detection)
 
     frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
@@ -56,11 +75,11 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
         if message is not None and frame is not None:
             header = message.header
             start = time.perf_counter()
-            features = detect.locate(frame, engine, frame_number=header["seq"], **detection)
+            features = locate_columns(frame, engine, header["seq"], detection)
             busy_s += time.perf_counter() - start
             del frame
             if views.intact(message):
-                transport.send_table(
+                transport.send_columns(
                     out,
                     transport.TOPIC_LOCS,
                     features,
