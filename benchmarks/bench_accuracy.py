@@ -178,17 +178,21 @@ def truth_numbers(movie: simulate.SimulatedMovie, case: Case, min_length: int, m
     return small_fraction, len(truth) / n_frames, len(inner) / n_frames
 
 
-def run_case(case: Case, seed: int, n_frames: int, engine: str) -> dict:
+def run_case(
+    case: Case, seed: int, n_frames: int, engine: str, diameter_px: int | None = None
+) -> dict:
     started = time.perf_counter()
     movie = simulate.simulate_movie(n_frames, case.settings(seed))
-    params = analysis.AnalysisParams.from_metadata(movie.metadata, engine=engine)
+    params = analysis.AnalysisParams.from_metadata(
+        movie.metadata, engine=engine, diameter_px=diameter_px
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
         trackpy_nm = plain_trackpy_diameter_nm(result, movie.metadata)
     summary = result.summary
     small_truth, ppf_truth, ppf_inner = truth_numbers(
-        movie, case, params.min_track_length, params.diameter_px // 2
+        movie, case, params.min_track_length, result.params.diameter_px // 2
     )
     deconvolved = summary.get("deconvolved_nm") or {}
     peaks = deconvolved.get("peaks") or []
@@ -218,6 +222,7 @@ def run_case(case: Case, seed: int, n_frames: int, engine: str) -> dict:
         "particles_per_frame_truth": ppf_truth,
         "particles_per_frame_truth_inner": ppf_inner,
         "minmass": result.params.minmass,
+        "diameter_px": result.params.diameter_px,
         "trackpy_msd_nm": trackpy_nm,
         "n_tracks": summary.get("n_tracks"),
         "warnings": summary.get("warnings", []),
@@ -241,7 +246,8 @@ def print_run(row: dict) -> None:
         f"D50 {d50:+6.1f}% peaks {peaks:18s} small {row['small_fraction']:.2f}"
         f"/{row['small_fraction_truth']:.2f} ppf {row['particles_per_frame']:.1f}"
         f"/{row['particles_per_frame_truth_inner']:.1f} tp {tp:+6.1f}% "
-        f"minmass {row['minmass']:.0f} {row['seconds']:.0f}s warn {len(row['warnings'])}",
+        f"minmass {row['minmass']:.0f} d {row['diameter_px']} px {row['seconds']:.0f}s "
+        f"warn {len(row['warnings'])}",
         flush=True,
     )
 
@@ -296,6 +302,12 @@ def main() -> None:
     parser.add_argument("--engine", default="fast", help="detection engine (default: fast)")
     parser.add_argument("--json", default=None, help="write every run to this JSON file")
     parser.add_argument(
+        "--diameter-px",
+        type=int,
+        default=None,
+        help="feature diameter (default: automatic, from the motion blur)",
+    )
+    parser.add_argument(
         "--frames-factor", type=float, default=1.0, help="scale the movies' lengths by this"
     )
     args = parser.parse_args()
@@ -309,7 +321,7 @@ def main() -> None:
         n_frames = case.setting.frames_quick if args.quick else case.setting.frames_full
         n_frames = max(50, round(n_frames * args.frames_factor))
         for seed in range(seeds):
-            row = run_case(case, seed, n_frames, args.engine)
+            row = run_case(case, seed, n_frames, args.engine, args.diameter_px)
             print_run(row)
             rows.append(row)
     pd.set_option("display.width", 250)

@@ -77,6 +77,9 @@ def test_automatic_choices_match_the_physics(end_to_end):
     # per-axis rms step of blurred positions: 2 D dt (1 - 2R), R = 1/6 (plus localization noise)
     rms_step_px = math.sqrt(2 * D * DT * (1 - 1 / 3)) / PIXEL_UM
     assert 4.0 * rms_step_px < params.search_range_px < 6.0 * rms_step_px
+    # the default diameter is the sharp spot's, reported as given
+    detection = result.summary["detection"]
+    assert not detection["automatic_diameter"] and detection["diameter_px"] == params.diameter_px
     # minmass lies between the noise features and the particles
     masses = result.localizations["mass"]
     assert 0 < params.minmass < np.percentile(masses, 5)

@@ -189,3 +189,16 @@ def test_bad_flag_values_exit_with_code_2(capsys, store_path):
     assert code == 2 and "--diameter-px must be an odd integer" in err
     code, _, err = run(capsys, store_path, "--engine", "magic")
     assert code == 2 and "engine must be one of" in err
+
+
+def test_an_automatic_diameter_is_asked_with_auto_and_reported(capsys, store_path):
+    code, out, _ = run(capsys, store_path, "--json", "--no-save", "--diameter-px", "auto")
+    assert code == 0
+    summary = json.loads(out)
+    detection = summary["detection"]
+    assert detection["automatic_diameter"] and detection["pilot_rms_step_px"] > 0
+    # 100 nm at 100 fps and 0.2 µm pixels hardly smear: the sharp spot's 7 px is kept
+    assert detection["diameter_px"] == summary["params"]["diameter_px"] == 7
+    with pytest.raises(SystemExit) as refused:  # argparse: neither a number nor "auto"
+        run(capsys, store_path, "--diameter-px", "nine")
+    assert refused.value.code == 2 and "--diameter-px" in capsys.readouterr().err

@@ -4,6 +4,7 @@
 :func:`detect_frames` on chunks of frames and :func:`analyze_localizations` on their union)::
 
     detection_threshold / resolve_minmass -> detect_frames -> analyze_localizations
+    (choose_diameter)
                                         (suggest_search_range_px -> link -> summarize_tracks)
 
 and the live linker runs :func:`summarize_tracks` on the tracks it has linked so far.
@@ -57,6 +58,9 @@ PILOT_TRUNCATION_FRACTION = 0.6
 PILOT_RANGE_CAP_FRACTION = 0.9
 PILOT_FRAMES = 200
 PILOT_MIN_TRACK_LENGTH = 5
+#: the automatic feature diameter is chosen from the motion blur of the first this many frames
+#: (as many as the live calibration reads)
+BLUR_PILOT_FRAMES = 60
 
 #: names of the tables written by :meth:`AnalysisResult.save_results` and ``--out``
 TABLE_NAMES = ("localizations", "tracks", "per_track")
@@ -67,8 +71,9 @@ class AnalysisParams:
     """Everything the analysis needs besides the frames.
 
     Physical metadata (``pixel_size_um`` ... ``solvent``) usually come from the movie
-    (:meth:`from_metadata`); the others set detection, linking and filtering. ``minmass=None`` and
-    ``search_range_px=None`` are chosen automatically from the data (see ``docs/analysis.md``).
+    (:meth:`from_metadata`); the others set detection, linking and filtering. ``diameter_px=None``,
+    ``minmass=None`` and ``search_range_px=None`` are chosen automatically from the data (see
+    ``docs/analysis.md``).
     Units, defaults and limits of every field are those of :data:`napari_pynta.parameters.SETTINGS`.
     """
 
@@ -78,7 +83,7 @@ class AnalysisParams:
     temperature_c: float | None = None
     viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
     solvent: str = "water"
-    diameter_px: int = SETTINGS["diameter_px"].default
+    diameter_px: int | None = SETTINGS["diameter_px"].default
     minmass: float | None = SETTINGS["minmass"].default
     separation: float | None = SETTINGS["separation"].default
     percentile: float = SETTINGS["percentile"].default
@@ -148,10 +153,11 @@ class AnalysisParams:
         )
 
     def detection_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`napari_pynta.detect.locate` for these parameters."""
-        return {
+        """Keyword arguments of :func:`napari_pynta.detect.locate` for these parameters (an
+        automatic diameter not yet chosen is left out: see :func:`choose_diameter`)."""
+        diameter = {} if self.diameter_px is None else {"diameter": self.diameter_px}
+        return diameter | {
             "engine": self.engine,
-            "diameter": self.diameter_px,
             "minmass": self.minmass,
             "separation": self.separation,
             "invert": self.invert,
@@ -277,27 +283,98 @@ def check_frames(frames: Any) -> None:
         raise PyntaDataError(f"the movie is empty (shape {tuple(shape)})")
 
 
-def detection_threshold(frames: Any, params: AnalysisParams) -> detect.ThresholdEstimate:
-    """The noise-model threshold of a movie, or the diagnostic of the user's ``minmass``.
+def choose_diameter(
+    frames: Any,
+    engine: str,
+    detection: Mapping[str, Any],
+    exposure_s: float,
+    frame_interval_s: float,
+) -> detect.DiameterChoice:
+    """The feature diameter: the user's, or one whose mask holds the measured motion blur.
 
-    See :func:`napari_pynta.detect.estimate_threshold`: its ``minmass`` is ``params.minmass``
-    when given, else the automatic one; its :meth:`~napari_pynta.detect.ThresholdEstimate.warning`
+    The offline analysis and the live calibration both choose it here. Without a ``diameter``
+    in ``detection``, the first :data:`BLUR_PILOT_FRAMES` frames are localized with the
+    sharp-spot diameter (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) and its automatic
+    threshold (or the given ``minmass``), a pilot linking measures the per-axis rms step between
+    frames, and :func:`napari_pynta.detect.blur_diameter_px` widens the mask to hold the
+    exposure streak that step implies (:func:`napari_pynta.detect.streak_sd_px`).
+
+    Parameters
+    ----------
+    frames : array-like, shape (T, Y, X)
+        The movie (or the live calibration's frames).
+    engine : str
+        Localization engine.
+    detection : mapping
+        Keyword arguments of :func:`napari_pynta.detect.locate`; a ``diameter`` that is not None
+        is the user's and is kept.
+    exposure_s, frame_interval_s : float
+        Exposure and frame interval of the movie.
+
+    Returns
+    -------
+    DiameterChoice
+    """
+    if detection.get("diameter") is not None:
+        return detect.DiameterChoice(int(detection["diameter"]), automatic=False)
+    pilot = np.asarray(frames[:BLUR_PILOT_FRAMES])
+    options = dict(detection) | {"diameter": detect.SHARP_DIAMETER_PX}
+    if options.get("minmass") is None:
+        options["minmass"] = detect.estimate_minmass(pilot, engine, **options)
+    localizations = detect.locate_frames(pilot, 0, engine, **options)
+    pilot_range = _pilot_range_px(nearest_neighbour_spacing_px(localizations))
+    rms_step = _pilot_rms_step_px(localizations, pilot_range)
+    streak = detect.streak_sd_px(rms_step, exposure_s, frame_interval_s)
+    return detect.DiameterChoice(detect.blur_diameter_px(streak), True, rms_step, streak)
+
+
+def detection_threshold(frames: Any, params: AnalysisParams) -> detect.ThresholdEstimate:
+    """The feature diameter and noise-model threshold of a movie, or the diagnostic of the user's
+    ``minmass``.
+
+    The diameter comes first (:func:`choose_diameter`; the threshold's noise masses depend on
+    it) and is recorded in the estimate's ``diameter``. See
+    :func:`napari_pynta.detect.estimate_threshold`: its ``minmass`` is ``params.minmass`` when
+    given, else the automatic one; its :meth:`~napari_pynta.detect.ThresholdEstimate.warning`
     says when the threshold cuts a dim population.
     """
     kwargs = params.detection_kwargs()
     engine = kwargs.pop("engine")
-    return detect.estimate_threshold(frames, engine, **kwargs)
+    diameter = choose_diameter(
+        frames,
+        engine,
+        kwargs,
+        params.required("exposure_s"),
+        params.required("frame_interval_s"),
+    )
+    kwargs["diameter"] = diameter.diameter_px
+    if kwargs["separation"] is None:
+        kwargs["separation"] = diameter.separation_px
+    threshold = detect.estimate_threshold(frames, engine, **kwargs)
+    return dataclasses.replace(threshold, diameter=diameter)
+
+
+def with_detection(params: AnalysisParams, threshold: detect.ThresholdEstimate) -> AnalysisParams:
+    """``params`` with the diameter (and the separation that goes with an automatic one) and
+    ``minmass`` of :func:`detection_threshold` filled in."""
+    choice = threshold.diameter
+    if choice is None:
+        return dataclasses.replace(params, minmass=threshold.minmass)
+    separation = choice.separation_px if params.separation is None else params.separation
+    return dataclasses.replace(
+        params, diameter_px=choice.diameter_px, separation=separation, minmass=threshold.minmass
+    )
 
 
 def resolve_minmass(frames: Any, params: AnalysisParams) -> AnalysisParams:
-    """Fill in an automatic ``minmass`` (see :func:`detection_threshold`).
+    """Fill in an automatic diameter and ``minmass`` (see :func:`detection_threshold`).
 
     Call this once per movie before splitting it into chunks, so that every chunk uses the
-    same threshold. Parameters with a ``minmass`` are returned unchanged.
+    same diameter and threshold. Parameters with both are returned unchanged.
     """
-    if params.minmass is not None:
+    if params.minmass is not None and params.diameter_px is not None:
         return params
-    return dataclasses.replace(params, minmass=detection_threshold(frames, params).minmass)
+    return with_detection(params, detection_threshold(frames, params))
 
 
 def detect_frames(
@@ -364,13 +441,9 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
         pilot range, or that it exceeds the typical distance to the nearest neighbour (links
         between neighbours are then ambiguous and the size depends on the range).
     """
-    spacing = nearest_neighbour_spacing_px(localizations)
     low, high = PILOT_RANGE_LIMITS_PX
-    pilot_range = (
-        float(np.clip(PILOT_RANGE_SPACING_FRACTION * spacing, low, high))
-        if np.isfinite(spacing)
-        else high
-    )
+    spacing = nearest_neighbour_spacing_px(localizations)
+    pilot_range = _pilot_range_px(spacing)
     first = localizations["frame"].min() if len(localizations) else 0
     pilot = localizations[localizations["frame"] < first + PILOT_FRAMES]
     linked: tuple[float, float] | None = None  # (range, rms step) of the last pilot that linked
@@ -396,6 +469,16 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
     wanted = SEARCH_RANGE_RMS_STEPS * rms_step
     limited = wanted > PILOT_RANGE_CAP_FRACTION * pilot_range or wanted > spacing
     return float(min(max(wanted, low), pilot_range)), bool(limited)
+
+
+def _pilot_range_px(spacing: float) -> float:
+    """The first pilot range: :data:`PILOT_RANGE_SPACING_FRACTION` of the particle spacing
+    (:func:`nearest_neighbour_spacing_px`) within :data:`PILOT_RANGE_LIMITS_PX` (the upper limit
+    when the spacing is unknown)."""
+    low, high = PILOT_RANGE_LIMITS_PX
+    if not np.isfinite(spacing):
+        return high
+    return float(np.clip(PILOT_RANGE_SPACING_FRACTION * spacing, low, high))
 
 
 def _pilot_rms_step_px(pilot: pd.DataFrame, pilot_range: float) -> float:
@@ -469,7 +552,7 @@ def summarize_tracks(
     localizations = tracks if localizations is None else localizations
     if n_frames is None:
         n_frames = int(tracks["frame"].max() - tracks["frame"].min() + 1) if len(tracks) else 0
-    kept = link.filter_tracks(tracks, params.min_track_length)
+    kept = link.filter_tracks(_without_overlaps(tracks, params), params.min_track_length)
     field_px = detectable_field_px(frame_shape, params)
     track_lengths = tracks.groupby("particle").size().to_numpy() if len(tracks) else []
     viscosity = params.resolved_viscosity_pa_s
@@ -564,6 +647,16 @@ def summarize_tracks(
     )
 
 
+def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
+    """The linked localizations whose centroid mask holds no other feature
+    (:func:`napari_pynta.detect.overlapping`): the others are counted but not sized. None are
+    left out when the separation is at least ``diameter + 1`` (the engines merged them)."""
+    if tracks.empty:
+        return tracks
+    diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
+    return tracks[~detect.overlapping(tracks, diameter)]
+
+
 #: tracks whose mean mass is under this many times ``minmass`` count as near the threshold
 NEAR_THRESHOLD_MASS_FACTOR = 2.0
 #: the threshold's systematic term needs this fraction of tracks on each side
@@ -575,10 +668,11 @@ def detectable_field_px(
 ) -> tuple[float, float] | None:
     """Height and width (pixels) of the area where particles are detected: the frame less the
     detector's edge margin of half a feature diameter on each side (None without a frame shape).
-    The sizes weight steps by it (:func:`napari_pynta.sizing.edge_weights`)."""
+    The sizes weight steps by it (:func:`napari_pynta.sizing.edge_weights`). Without a diameter
+    the engines' default (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) is the one used."""
     if frame_shape is None:
         return None
-    margin = 2 * (params.diameter_px // 2)
+    margin = 2 * ((params.diameter_px or detect.SHARP_DIAMETER_PX) // 2)
     return (float(max(frame_shape[0] - margin, 1)), float(max(frame_shape[1] - margin, 1)))
 
 
@@ -694,7 +788,7 @@ def relinked_D_um2_s(
         except PyntaInputError:
             values.append(math.nan)
             continue
-        kept = link.filter_tracks(relinked, params.min_track_length)
+        kept = link.filter_tracks(_without_overlaps(relinked, params), params.min_track_length)
         if kept.empty:
             values.append(math.nan)
             continue
@@ -733,7 +827,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     frames = movie.frames
     check_frames(frames)
     threshold = detection_threshold(frames, params)
-    params = dataclasses.replace(params, minmass=threshold.minmass)
+    params = with_detection(params, threshold)
     localizations = detect_frames(frames, params, progress=progress)
     result = analyze_localizations(
         localizations,

@@ -6,8 +6,8 @@ On a cluster every movie becomes a small task graph of the serial pipeline's own
     prepare (detection_threshold) -> detect chunks (detect_frames) -> finish (analyze_localizations)
 
 Each task opens the movie lazily on its worker and reads only the frames it needs, so frames never
-travel through the scheduler. Detection works frame by frame and the automatic ``minmass`` is fixed
-once per movie before the movie is split, so the chunked result equals
+travel through the scheduler. Detection works frame by frame and the automatic diameter and
+``minmass`` are fixed once per movie before the movie is split, so the chunked result equals
 :func:`napari_pynta.analysis.analyze` exactly (same localizations, tracks and numbers). Several
 movies are in flight at once.
 
@@ -17,7 +17,6 @@ in its own :class:`MovieOutcome` while the other movies finish.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import uuid
@@ -151,14 +150,15 @@ def prepare_threshold(source: str, params: AnalysisParams) -> detect.ThresholdEs
     Returns
     -------
     ThresholdEstimate
-        The automatic (or the user's) ``minmass`` of the whole movie and its noise diagnostic.
+        The automatic (or the user's) diameter and ``minmass`` of the whole movie and the noise
+        diagnostic.
     """
     return analysis.detection_threshold(_open_frames(source), params)
 
 
 def prepare_params(params: AnalysisParams, threshold: detect.ThresholdEstimate) -> AnalysisParams:
-    """``params`` with the movie's threshold filled in (for :func:`detect_chunk`)."""
-    return dataclasses.replace(params, minmass=threshold.minmass)
+    """``params`` with the movie's diameter and threshold filled in (for :func:`detect_chunk`)."""
+    return analysis.with_detection(params, threshold)
 
 
 def detect_chunk(source: str, start: int, stop: int, params: AnalysisParams) -> pd.DataFrame:

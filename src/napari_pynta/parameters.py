@@ -23,6 +23,9 @@ from napari_pynta.errors import PyntaInputError, require_int, require_number
 
 #: most locator processes one live pipeline may run
 MAX_LOCATORS = 32
+#: the command-line word that asks for the automatic choice of a setting that has a default
+#: (``--diameter-px auto``); a front end turns it into None
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,19 @@ class Setting:
     exclusive_maximum: bool = False
     odd: bool = False
     automatic: str | None = None
+
+    @property
+    def cli_type(self) -> Any:
+        """The argparse ``type`` of the flag: :attr:`kind`, which also takes :data:`AUTO` (kept
+        as that word) for a setting with both a default and an automatic choice."""
+        if self.default is None or self.automatic is None:
+            return self.kind
+
+        def parse(text: str) -> Any:
+            return AUTO if text == AUTO else self.kind(text)
+
+        parse.__name__ = self.kind.__name__  # argparse names the type in its error messages
+        return parse
 
     @property
     def flag(self) -> str:
@@ -153,9 +169,11 @@ SETTINGS: Mapping[str, Setting] = _settings(
         7,
         "px",
         "diameter",
-        "feature diameter for detection, odd",
+        "feature diameter for detection, odd; 'auto' widens it to hold the motion blur measured "
+        "on the first frames",
         minimum=3,
         odd=True,
+        automatic="widened from 7 px to hold the motion blur measured on the first frames",
     ),
     Setting(
         "minmass",

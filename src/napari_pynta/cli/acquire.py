@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from napari_pynta.cameras import CAMERAS
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import PyntaInputError, require_int, require_positive
-from napari_pynta.parameters import SETTINGS
+from napari_pynta.parameters import AUTO, SETTINGS
 
 # the live pipeline (zmq, zarr, the detection engines) is imported when it runs, so that building
 # the parser (`pynta --help`) stays instant
@@ -120,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             setting.flag,
             dest=name,
-            type=setting.kind,
+            type=setting.cli_type,
             default=setting.default,
             help=setting.cli_help(),
         )
@@ -188,8 +188,8 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     if args.seconds is not None:
         require_positive("--seconds", args.seconds)
     detection = {}
-    if args.diameter_px is not None:
-        detection["diameter"] = args.diameter_px
+    if args.diameter_px is not None:  # AUTO: chosen from the motion blur of the first frames
+        detection["diameter"] = None if args.diameter_px == AUTO else args.diameter_px
     if args.minmass is not None:
         detection["minmass"] = args.minmass
     return LiveConfig(

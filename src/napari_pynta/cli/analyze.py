@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.measurement import expand_measurements
 from napari_pynta.measurement_analysis import check_same_settings
-from napari_pynta.parameters import SETTINGS
+from napari_pynta.parameters import AUTO, SETTINGS
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
@@ -37,7 +38,7 @@ METADATA_OPTIONS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperat
 PARAM_OPTIONS = tuple(
     (
         name,
-        SETTINGS[name].kind,
+        SETTINGS[name].cli_type,
         SETTINGS[name].cli_help("the movie's metadata" if name in METADATA_OPTIONS else None),
     )
     for name in (
@@ -153,8 +154,10 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
     from napari_pynta.analysis import AnalysisParams
 
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
-    return lambda movie: AnalysisParams.from_metadata(
-        movie.metadata, invert=args.invert, **overrides
+    automatic: dict[str, Any] = {name: None for name, value in overrides.items() if value == AUTO}
+    given = {name: value for name, value in overrides.items() if value != AUTO}
+    return lambda movie: dataclasses.replace(
+        AnalysisParams.from_metadata(movie.metadata, invert=args.invert, **given), **automatic
     )
 
 
@@ -222,7 +225,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.summary))
     else:
-        auto = [name for name in ("minmass", "search_range_px") if overrides[name] is None]
+        auto = [
+            name
+            for name, value in overrides.items()
+            if value == AUTO or (value is None and SETTINGS[name].automatic is not None)
+        ]
         print(format_summary(result, auto))
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
@@ -512,7 +519,8 @@ def format_summary(result: AnalysisResult, auto: list[str]) -> str:
         f"  metadata              pixel {p['pixel_size_um']:g} µm, interval "
         f"{1000 * p['frame_interval_s']:g} ms, exposure {1000 * p['exposure_s']:g} ms, "
         f"{p['temperature_c']:g} °C, viscosity {1000 * p['viscosity_pa_s']:.4g} mPa·s",
-        f"  detection             {p['engine']}, diameter {p['diameter_px']} px, minmass "
+        f"  detection             {p['engine']}, diameter {p['diameter_px']} px"
+        f"{tag('diameter_px')}, minmass "
         f"{p['minmass']:.4g}{tag('minmass')}",
         f"  linking               search range {p['search_range_px']:g} px"
         f"{tag('search_range_px')}, memory {p['memory']}, min track {p['min_track_length']}",

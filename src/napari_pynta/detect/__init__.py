@@ -17,6 +17,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from napari_pynta.detect.blur import (
+    SHARP_DIAMETER_PX,
+    DiameterChoice,
+    blur_diameter_px,
+    streak_sd_px,
+)
 from napari_pynta.detect.columns import (
     LOCALIZATION_COLUMNS,
     as_frame,
@@ -24,14 +30,18 @@ from napari_pynta.detect.columns import (
     standardize,
     validate_detection_params,
 )
+from napari_pynta.detect.overlap import overlapping
 from napari_pynta.detect.threshold import ThresholdEstimate, estimate_minmass, estimate_threshold
 from napari_pynta.errors import PyntaInputError, require_int
 
 __all__ = [
+    "DiameterChoice",
     "ENGINES",
     "FRAMES_PER_READ",
     "LOCALIZATION_COLUMNS",
+    "SHARP_DIAMETER_PX",
     "Engine",
+    "blur_diameter_px",
     "check_engine",
     "empty_localizations",
     "get_engine",
@@ -40,7 +50,9 @@ __all__ = [
     "ThresholdEstimate",
     "locate",
     "locate_frames",
+    "overlapping",
     "register_engine",
+    "streak_sd_px",
     "validate_detection_params",
 ]
 
@@ -133,7 +145,7 @@ def locate(
     frame: Any,
     engine: str = "trackpy",
     *,
-    diameter: int = 7,
+    diameter: int = SHARP_DIAMETER_PX,
     minmass: float | None = None,
     separation: float | None = None,
     invert: bool = False,
@@ -170,6 +182,12 @@ def locate(
         Columns :data:`LOCALIZATION_COLUMNS`; positions in pixels.
     """
     locate_features = get_engine(engine)
+    if diameter is None:
+        raise PyntaInputError(
+            "diameter must be a number here: an automatic diameter is chosen from the movie "
+            "(napari_pynta.analysis.choose_diameter) before locating",
+            "diameter_px",
+        )
     validate_detection_params(
         diameter=diameter,
         minmass=minmass,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from napari_pynta.detect.blur import DiameterChoice
 from napari_pynta.errors import PyntaInputError
 
 #: frames sampled by :func:`estimate_threshold`
@@ -72,6 +73,9 @@ class ThresholdEstimate:
     suggested_minmass : float
         The lowest threshold whose detections are still :data:`SUGGESTED_PURITY` real (NaN when
         no population is cut).
+    diameter : DiameterChoice, optional
+        The feature diameter the threshold was estimated for and how it was chosen (set by
+        :func:`napari_pynta.analysis.detection_threshold`).
     """
 
     minmass: float
@@ -83,6 +87,7 @@ class ThresholdEstimate:
     cut_per_frame: float
     suggested_minmass: float = math.nan
     noise_tail: NoiseTail | None = field(default=None, repr=False, compare=False)
+    diameter: DiameterChoice | None = None
 
     @property
     def cuts_population(self) -> bool:
@@ -110,9 +115,10 @@ class ThresholdEstimate:
         """Expected noise features per frame above ``minmass`` (NaN without the noise tail)."""
         return math.nan if self.noise_tail is None else self.noise_tail(minmass)
 
-    def as_dict(self) -> dict[str, float]:
-        """JSON-ready numbers (``summary["detection"]``)."""
-        return {
+    def as_dict(self) -> dict[str, float | int | bool]:
+        """JSON-ready numbers (``summary["detection"]``), with the diameter's when known."""
+        diameter = self.diameter.as_dict() if self.diameter is not None else {}
+        return diameter | {
             "minmass": self.minmass,
             "automatic_minmass": self.automatic_minmass,
             "background": self.background,

@@ -47,9 +47,12 @@ class LiveConfig:
         Localization engine; None picks :func:`default_engine`.
     detection : dict
         Keyword arguments of :func:`napari_pynta.detect.locate` (``diameter``, ``minmass``, ...).
+        ``diameter: None`` asks for the automatic diameter, chosen from the motion blur of the
+        first frames (without a ``diameter`` the engines' 7 px).
     search_range_px, memory, min_track_length
         Linking and track filtering (pixels, frames, frames). ``minmass`` and
-        ``search_range_px`` left at None are chosen from the first frames (not recorded)
+        ``search_range_px`` left at None (and a ``diameter`` of None) are chosen from the first
+        frames (not recorded)
         exactly like ``pynta analyze`` chooses them. Defaults and limits of these, of
         ``n_locators``, ``temperature_c`` and ``viscosity_pa_s`` are those of
         :data:`napari_pynta.parameters.SETTINGS`.
@@ -198,11 +201,24 @@ def check_detection(engine: str, detection: dict[str, Any]) -> None:
             "detection must not set 'frame_number' or 'engine' (set by the pipeline)"
         )
     try:
-        detect.locate(synthetic_frame(), engine, **detection)
+        detect.locate(synthetic_frame(), engine, **locator_detection(detection))
     except TypeError as error:
         raise PyntaInputError(
             f"detection has an option locate() does not accept: {error}"
         ) from None
+
+
+def automatic_diameter(detection: dict[str, Any]) -> bool:
+    """True when ``detection`` asks for the automatic diameter (``diameter: None``)."""
+    return "diameter" in detection and detection["diameter"] is None
+
+
+def locator_detection(detection: dict[str, Any]) -> dict[str, Any]:
+    """The ``locate()`` options of ``detection``: an automatic diameter not yet chosen is left
+    out (the engines' sharp-spot 7 px until the calibration chooses it)."""
+    if automatic_diameter(detection):
+        return {key: value for key, value in detection.items() if key != "diameter"}
+    return detection
 
 
 def synthetic_frame() -> np.ndarray:

@@ -22,8 +22,10 @@ from napari_pynta.live.config import (
     LiveConfig,
     LiveEndpoints,
     LiveStatus,
+    automatic_diameter,
     check_detection,
     default_engine,
+    locator_detection,
 )
 from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
 from napari_pynta.live.frame_ring import unlink_rings
@@ -433,7 +435,9 @@ class LivePipeline:
         check_detection(engine, detection)
         self.config.engine, self.config.detection = engine, dict(detection)
         for name in self._locator_names():
-            self._command(name, Command.DETECT, engine=engine, detection=detection)
+            self._command(
+                name, Command.DETECT, engine=engine, detection=locator_detection(detection)
+            )
 
     # ------------------------------------------------------------------ supervision
     def restart_worker(self, name: str) -> None:
@@ -459,7 +463,9 @@ class LivePipeline:
             if self._recording_path is not None:
                 self._begin_recording(self._recording_path, overwrite=False, resume=True)
         elif is_locator(name):
-            self._spawn(name, locator_worker, self.config.engine, self.config.detection)
+            self._spawn(
+                name, locator_worker, self.config.engine, locator_detection(self.config.detection)
+            )
             self._wait_ready(name)
         elif name == SIZER:  # it asks the linker for the frames (``hello``)
             self._spawn(SIZER, sizer_worker)
@@ -606,7 +612,9 @@ class LivePipeline:
         """What the acquisition must choose from the first frames (None: nothing)."""
         config = self.config
         if not config.track or (
-            config.detection.get("minmass") is not None and config.search_range_px is not None
+            not automatic_diameter(config.detection)
+            and config.detection.get("minmass") is not None
+            and config.search_range_px is not None
         ):
             return None
         return {
@@ -646,12 +654,19 @@ class LivePipeline:
         self._recording_path = str(path)
 
     def _configure_tracking(self) -> None:
-        """Send the chosen threshold/search range and the sizing metadata to the workers."""
+        """Send the chosen diameter/threshold/search range and the sizing metadata to the
+        workers."""
         chosen = self._camera_info.get("calibration", {})
         if "search_range_px" in chosen:
             self.config.search_range_px = float(chosen["search_range_px"])
-        if "minmass" in chosen and self.config.detection.get("minmass") is None:
-            self.config.detection["minmass"] = float(chosen["minmass"])
+        detection = self.config.detection
+        automatic = {
+            key: chosen[key]
+            for key in ("diameter", "separation", "minmass")
+            if chosen.get(key) is not None and detection.get(key) is None
+        }
+        if automatic:
+            detection.update(automatic)
             for name in self._locator_names():
                 self._command(
                     name, "detect", engine=self.config.engine, detection=self.config.detection
@@ -664,7 +679,9 @@ class LivePipeline:
 
     def _spawn_locator(self) -> str:
         name = locator_name(next(self._locator_numbers))
-        self._spawn(name, locator_worker, self.config.engine, self.config.detection)
+        self._spawn(
+            name, locator_worker, self.config.engine, locator_detection(self.config.detection)
+        )
         return name
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:

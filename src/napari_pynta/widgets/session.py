@@ -166,7 +166,8 @@ class PyntaSession(QObject):
         #: frames by which the drawn circles would lag the drawn frame when they are too far
         #: behind to be drawn (then the frame is drawn without them); 0 when they are drawn
         self.detections_behind = 0
-        self._calibrated_minmass: float | None = None
+        #: what the live pipeline calibrated (used where the form is automatic)
+        self._calibrated: dict[str, Any] = {"diameter": None, "separation": None, "minmass": None}
         self._adopt_live_conditions = False
         self._live_offset_px: tuple[int, int] = (0, 0)
         self._saturation_level: int | None = None
@@ -387,11 +388,15 @@ class PyntaSession(QObject):
         self._run_in_thread(read_one_frame, camera, camera_settings, on_done=self.link.add_snapshot)
 
     def _live_detection(self) -> dict[str, Any]:
-        """Detection options for the live locators: "automatic" minmass is the threshold the
-        pipeline calibrated on its first frames (None would mean no threshold at all)."""
+        """Detection options for the live locators: "automatic" diameter, separation and minmass
+        are the ones the pipeline calibrated on its first frames (None would mean no threshold at
+        all)."""
         detection = self.tracking.detection()
-        if detection["minmass"] is None:
-            detection["minmass"] = self._calibrated_minmass
+        for key, calibrated in self._calibrated.items():
+            if detection[key] is None:
+                detection[key] = calibrated
+        if detection["diameter"] is None:  # not calibrated: the engines' sharp-spot default
+            del detection["diameter"]
         return detection
 
     def _on_started(self, _: Any = None) -> None:
@@ -399,8 +404,8 @@ class PyntaSession(QObject):
 
         if self.pipeline is None or self.live_state != "starting":  # stopped while starting
             return
-        if self.tracking.minmass == 0:
-            self._calibrated_minmass = self.pipeline.config.detection.get("minmass")
+        chosen = self.pipeline.config.detection
+        self._calibrated = {key: chosen.get(key) for key in ("diameter", "separation", "minmass")}
         self.subscriber = LiveSubscriber(self.pipeline.endpoints)
         camera_settings = self.pipeline.camera_metadata.get("camera_settings") or {}
         self._saturation_level = camera_settings.get("saturation_level")
@@ -707,12 +712,15 @@ def read_one_frame(camera: str, camera_settings: dict[str, Any]) -> np.ndarray:
 def locate_one_frame(data: Any, frame_index: int, settings: TrackingSettings) -> pd.DataFrame:
     """Localizations of frame ``frame_index`` of a (T, Y, X) array (runs in a worker thread).
 
-    An automatic ``minmass`` is estimated from that frame, as the analysis does from the movie.
+    An automatic ``minmass`` is estimated from that frame, as the analysis does from the movie;
+    an automatic diameter is the sharp-spot one (one frame shows no motion between frames).
     """
-    from napari_pynta.detect import estimate_minmass, locate
+    from napari_pynta.detect import SHARP_DIAMETER_PX, estimate_minmass, locate
 
     frame = np.asarray(data[int(frame_index)])
     detection = settings.detection()
+    if detection["diameter"] is None:
+        detection["diameter"] = SHARP_DIAMETER_PX
     if detection["minmass"] is None:
         detection["minmass"] = estimate_minmass(
             frame[None], settings.engine, n_sample=1, **detection

@@ -20,9 +20,9 @@ class TrackingSettings:
     """Detection and linking parameters of the Tracking widget.
 
     Field names, defaults and limits are those of :data:`napari_pynta.parameters.SETTINGS`, with
-    one difference: the form's spin boxes cannot hold None, so ``minmass``, ``separation`` and
-    ``search_range_px`` of 0 mean "automatic" (None elsewhere): estimated from the data
-    (offline: from the movie; live: from the first frames of the camera).
+    one difference: the form's spin boxes cannot hold None, so ``diameter_px``, ``minmass``,
+    ``separation`` and ``search_range_px`` of 0 mean "automatic" (None elsewhere): estimated from
+    the data (offline: from the movie; live: from the first frames of the camera).
     """
 
     engine: str = SETTINGS["engine"].default
@@ -39,7 +39,7 @@ class TrackingSettings:
     def detection(self) -> dict[str, Any]:
         """Keyword arguments of :func:`napari_pynta.detect.locate` (``engine`` excluded)."""
         return {
-            "diameter": int(self.diameter_px),
+            "diameter": int(self.diameter_px) if self.diameter_px != 0 else None,
             "minmass": float(self.minmass) if self.minmass > 0 else None,
             "separation": float(self.separation) if self.separation > 0 else None,
             "invert": bool(self.invert),

@@ -56,8 +56,9 @@ def acquisition_worker(
 
     Waits for a ``go`` command before the first frame, so recording and tracking see frame 0.
     With ``calibration`` (``engine``, ``detection``, ``search_range_px``, ``memory``) the first
-    :data:`CALIBRATION_FRAMES` frames (not recorded) choose the missing ``minmass`` and
-    ``search_range_px`` as ``pynta analyze`` does; both are reported in ``ready``.
+    :data:`CALIBRATION_FRAMES` frames (not recorded) choose the missing feature diameter,
+    ``minmass`` and ``search_range_px`` as ``pynta analyze`` does; they are reported in
+    ``ready``.
     Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
     ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
     Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
@@ -162,13 +163,15 @@ class SaveBuffer:
 
 
 def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> dict[str, float]:
-    """Choose ``minmass`` and ``search_range_px`` from the first frames (then discarded).
+    """Choose an automatic feature diameter (``diameter: None``, with the separation that goes
+    with it), ``minmass`` and ``search_range_px`` from the first frames (then discarded).
 
-    The same automatic choices as the offline analysis: the threshold above the noise peak
-    (:func:`~napari_pynta.detect.estimate_minmass`) and the range from a pilot linking
-    (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames are shown to viewers
-    as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview starts before the
-    detection libraries are even imported.
+    The same automatic choices as the offline analysis, in the same order: the diameter from
+    the motion blur (:func:`~napari_pynta.analysis.choose_diameter`), the threshold from the
+    noise model at that diameter (:func:`~napari_pynta.detect.estimate_minmass`) and the range
+    from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
+    are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
+    starts before the detection libraries are even imported.
     """
     # import the detection libraries (seconds) while the camera delivers the frames
     importer = threading.Thread(target=_import_detection, name="pynta-import", daemon=True)
@@ -186,9 +189,18 @@ def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> 
 
     frames = np.stack(read)
     engine, detection = calibration["engine"], dict(calibration["detection"])
+    chosen: dict[str, Any] = {}
+    if "diameter" in detection and detection["diameter"] is None:  # automatic
+        metadata = camera.metadata_for_store()
+        diameter = analysis.choose_diameter(
+            frames, engine, detection, metadata["exposure_s"], metadata["frame_interval_s"]
+        )
+        chosen["diameter"] = detection["diameter"] = diameter.diameter_px
+        if detection.get("separation") is None:
+            chosen["separation"] = detection["separation"] = diameter.separation_px
     if detection.get("minmass") is None:
         detection["minmass"] = detect.estimate_minmass(frames, engine, **detection)
-    chosen = {"minmass": float(detection["minmass"])}
+    chosen["minmass"] = float(detection["minmass"])
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
         search_range, _ = analysis.suggest_search_range_px(localizations, calibration["memory"])

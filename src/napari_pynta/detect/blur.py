@@ -1,0 +1,114 @@
+"""Automatic feature diameter: a mask that holds the particle's exposure streak.
+
+A particle imaged during an exposure ``τ`` moves while the camera integrates: its image is the
+PSF smeared along the path (a streak) and its true position is the exposure-averaged one. The
+refinement's centroid mask (radius ``diameter // 2``) must hold that streak, or the centroid of
+a smeared image falls on the part of the streak inside the mask, pixels away from the true
+position, and the dimmest, most smeared images drop under the threshold (docs/accuracy.md).
+
+For Brownian motion with diffusion coefficient ``D`` the positions during the exposure spread
+about their mean by ``D τ / 3`` per axis, while the exposure-averaged positions of consecutive
+frames (interval ``Δt``) differ by ``2 D (Δt − τ / 3)`` per axis: the streak's spread follows
+from the rms step between frames, which a pilot linking measures
+(:func:`napari_pynta.analysis.choose_diameter`). The mask radius adds
+:data:`STREAK_WIDTHS` streak standard deviations in quadrature to the radius that suits a sharp
+spot (:data:`SHARP_DIAMETER_PX`), so slow particles keep the sharp-spot mask (a wider mask only
+adds noise and merges close pairs) and small, fast ones get a mask that holds their streak.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from napari_pynta.errors import PyntaInputError
+
+#: the feature diameter for a sharp spot (no motion blur): the default of the engines
+SHARP_DIAMETER_PX = 7
+#: the automatic mask radius holds this many streak standard deviations (in quadrature with
+#: the sharp spot's radius)
+STREAK_WIDTHS = 2.0
+#: the largest automatic diameter
+MAX_AUTOMATIC_DIAMETER_PX = 15
+#: the separation of features found with an automatic diameter: the sharp spot's (the engines'
+#: ``diameter + 1``), so that a wider mask does not merge close particles; localizations whose
+#: wider mask holds a neighbour are left out of the sizes (:mod:`napari_pynta.detect.overlap`)
+AUTOMATIC_SEPARATION_PX = SHARP_DIAMETER_PX + 1.0
+
+
+def streak_sd_px(rms_step_px: float, exposure_s: float, frame_interval_s: float) -> float:
+    """Per-axis spread of a Brownian particle's positions during the exposure about their mean.
+
+    Parameters
+    ----------
+    rms_step_px : float
+        Per-axis rms displacement of the exposure-averaged positions between consecutive frames
+        (pixels); localization noise makes it, and the result, slightly larger.
+    exposure_s, frame_interval_s : float
+        Exposure ``τ`` and frame interval ``Δt`` (``0 < τ ≤ Δt``).
+
+    Returns
+    -------
+    float
+        ``sqrt(D τ / 3)`` in pixels with ``D`` from ``rms_step_px² = 2 D (Δt − τ / 3)``
+        (NaN when ``rms_step_px`` is).
+    """
+    if not 0 < exposure_s <= frame_interval_s:
+        raise PyntaInputError(
+            f"exposure_s ({exposure_s:g} s) must be > 0 and at most frame_interval_s "
+            f"({frame_interval_s:g} s)",
+            "exposure_s",
+        )
+    return rms_step_px * math.sqrt(exposure_s / (6.0 * (frame_interval_s - exposure_s / 3.0)))
+
+
+def blur_diameter_px(streak_sd: float) -> int:
+    """The odd feature diameter whose mask holds a streak of this spread.
+
+    ``radius = round(hypot(SHARP_DIAMETER_PX // 2, STREAK_WIDTHS · streak_sd))``, diameter
+    ``2 radius + 1`` within ``SHARP_DIAMETER_PX .. MAX_AUTOMATIC_DIAMETER_PX``; a spread that
+    could not be measured (NaN) gives the sharp-spot diameter.
+    """
+    if not math.isfinite(streak_sd):
+        return SHARP_DIAMETER_PX
+    radius = round(math.hypot(SHARP_DIAMETER_PX // 2, STREAK_WIDTHS * streak_sd))
+    return int(min(max(2 * radius + 1, SHARP_DIAMETER_PX), MAX_AUTOMATIC_DIAMETER_PX))
+
+
+@dataclass(frozen=True)
+class DiameterChoice:
+    """The feature diameter used and, when automatic, what it was chosen from.
+
+    Attributes
+    ----------
+    diameter_px : int
+        The diameter used.
+    automatic : bool
+        False when the user gave it.
+    rms_step_px : float
+        Per-axis rms step of the pilot tracks (NaN when given or not measurable).
+    streak_sd_px : float
+        The exposure streak's spread derived from it (:func:`streak_sd_px`).
+    separation_px : float or None
+        The separation that goes with an automatic diameter when none is given
+        (:data:`AUTOMATIC_SEPARATION_PX`); None: the engines' ``diameter + 1``.
+    """
+
+    diameter_px: int
+    automatic: bool
+    rms_step_px: float = math.nan
+    streak_sd_px: float = math.nan
+
+    @property
+    def separation_px(self) -> float | None:
+        """See the class attributes."""
+        return AUTOMATIC_SEPARATION_PX if self.automatic else None
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        """JSON-ready numbers (in ``summary["detection"]``)."""
+        return {
+            "diameter_px": self.diameter_px,
+            "automatic_diameter": self.automatic,
+            "pilot_rms_step_px": self.rms_step_px,
+            "streak_sd_px": self.streak_sd_px,
+        }

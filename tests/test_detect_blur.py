@@ -1,0 +1,171 @@
+"""The automatic feature diameter follows the motion blur (napari_pynta.detect.blur)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial import cKDTree
+
+from napari_pynta import analysis, detect, physics, simulate
+from napari_pynta.analysis import AnalysisParams
+
+PIXEL_UM = 0.166
+DT = 1 / 30  # exposure = frame interval
+
+
+def test_the_streak_follows_from_the_step_between_exposure_averaged_positions():
+    D = 4.0  # µm²/s
+    for exposure in (DT, DT / 4):
+        # per-axis variance of the step between exposure-averaged positions: 2 D (dt - tau / 3)
+        rms_step_px = math.sqrt(2 * D * (DT - exposure / 3)) / PIXEL_UM
+        # spread of the positions during the exposure about their mean: D tau / 3
+        expected = math.sqrt(D * exposure / 3) / PIXEL_UM
+        assert detect.streak_sd_px(rms_step_px, exposure, DT) == pytest.approx(expected)
+
+
+def test_blur_diameter_keeps_the_sharp_mask_for_slow_particles_and_widens_it_for_fast_ones():
+    assert detect.blur_diameter_px(math.nan) == detect.SHARP_DIAMETER_PX
+    assert detect.blur_diameter_px(0.4) == detect.SHARP_DIAMETER_PX  # 1 µm at 30 fps
+    widths = [detect.blur_diameter_px(sd) for sd in np.linspace(0.0, 10.0, 41)]
+    assert all(width % 2 == 1 for width in widths)
+    assert widths == sorted(widths)  # more blur, never a smaller mask
+    assert widths[-1] == detect.blur.MAX_AUTOMATIC_DIAMETER_PX
+    # a 2 px streak (50 nm at 30 fps): the mask radius holds 2 of its SD beside the spot's 3 px
+    assert detect.blur_diameter_px(2.0) == 2 * round(math.hypot(3, 4)) + 1
+
+
+@pytest.fixture(scope="module")
+def small_fast():
+    """50 nm at 30 fps, 0.166 µm pixels: ~4 px per frame and axis, streaks of ~2 px SD."""
+    settings = simulate.SimulationSettings(
+        shape=(128, 128),
+        n_particles=8,
+        populations=(simulate.Population(50.0),),
+        pixel_size_um=PIXEL_UM,
+        frame_interval_s=DT,
+        brightness_at_100nm=4000.0,
+        brightness_exponent=2.0,
+        seed=3,
+    )
+    return simulate.simulate_movie(90, settings)
+
+
+def _distances_to_truth_px(localizations, truth) -> np.ndarray:
+    """Distance from each localization to the nearest exposure-averaged true position."""
+    distances = []
+    for frame, found in localizations.groupby("frame"):
+        true = truth[truth["frame"] == frame]
+        if len(true):
+            tree = cKDTree(true[["y", "x"]].to_numpy())
+            distances.append(tree.query(found[["y", "x"]].to_numpy())[0])
+    return np.concatenate(distances)
+
+
+def automatic(movie) -> AnalysisParams:
+    """The movie's parameters with the automatic diameter (``diameter_px=None``)."""
+    params = AnalysisParams.from_metadata(movie.metadata)
+    return dataclasses.replace(params, diameter_px=None).validate()
+
+
+def test_the_automatic_diameter_localizes_smeared_particles_closer_to_the_truth(small_fast):
+    params = automatic(small_fast)
+    threshold = analysis.detection_threshold(small_fast.frames, params)
+    choice = threshold.diameter
+    D = physics.diffusion_um2_s(50.0, 22.0, small_fast.metadata["viscosity_pa_s"])
+    assert choice.automatic
+    # the pilot measured the blur the physics gives (localization noise adds a little)
+    assert choice.streak_sd_px == pytest.approx(math.sqrt(D * DT / 3) / PIXEL_UM, rel=0.25)
+    assert choice.diameter_px > detect.SHARP_DIAMETER_PX
+    chosen = analysis.with_detection(params, threshold)
+    assert chosen.diameter_px == choice.diameter_px
+    assert chosen.minmass == threshold.minmass  # the threshold of that diameter
+    sharp = analysis.resolve_minmass(small_fast.frames, dataclasses.replace(params, diameter_px=7))
+    errors = {
+        name: np.minimum(
+            _distances_to_truth_px(analysis.detect_frames(small_fast.frames, p), small_fast.truth),
+            8.0,
+        )
+        for name, p in (("automatic", chosen), ("sharp", sharp))
+    }
+    rms = {name: math.sqrt(np.mean(error**2)) for name, error in errors.items()}
+    off = {name: np.mean(error > 2.0) for name, error in errors.items()}
+    assert rms["automatic"] < 0.85 * rms["sharp"]
+    assert off["automatic"] < 0.7 * off["sharp"]
+
+
+def test_an_explicit_diameter_is_kept_and_reported(small_fast):
+    params = AnalysisParams.from_metadata(small_fast.metadata, diameter_px=9).validate()
+    threshold = analysis.detection_threshold(small_fast.frames, params)
+    assert threshold.diameter == detect.DiameterChoice(9, automatic=False)
+    assert analysis.with_detection(params, threshold).diameter_px == 9
+    numbers = threshold.as_dict()
+    assert numbers["diameter_px"] == 9 and numbers["automatic_diameter"] is False
+
+
+def test_localizations_whose_mask_holds_a_neighbour_are_flagged():
+    table = pd.DataFrame(
+        {
+            "frame": [0, 0, 0, 1, 1, 2],
+            "y": [10.0, 10.0, 40.0, 10.0, 10.0, 10.0],
+            "x": [10.0, 21.5, 10.0, 10.0, 22.5, 10.0],
+        }
+    )
+    # diameter 11: features closer than 12 px share a mask; other frames do not count
+    assert detect.overlapping(table, 11).tolist() == [True, True, False, False, False, False]
+    assert not detect.overlapping(table, 7).any()
+
+
+def test_an_automatic_diameter_keeps_the_sharp_separation_unless_one_is_given(small_fast):
+    params = automatic(small_fast)
+    threshold = analysis.detection_threshold(small_fast.frames, params)
+    assert analysis.with_detection(params, threshold).separation == detect.SHARP_DIAMETER_PX + 1
+    given = dataclasses.replace(params, separation=12.0)
+    assert analysis.with_detection(given, threshold).separation == 12.0
+    explicit = dataclasses.replace(params, diameter_px=11)
+    explicit_threshold = analysis.detection_threshold(small_fast.frames, explicit)
+    # a diameter the user gives keeps the engines' own separation (diameter + 1)
+    assert analysis.with_detection(explicit, explicit_threshold).separation is None
+
+
+def test_the_live_calibration_chooses_the_diameter_like_the_analysis():
+    zmq = pytest.importorskip("zmq")
+    from napari_pynta.cameras import open_camera
+    from napari_pynta.live.workers.acquisition import CALIBRATION_FRAMES, calibrate
+
+    camera_settings = dict(
+        shape=(128, 128),
+        n_particles=8,
+        diameter_nm=50.0,
+        pixel_size_um=PIXEL_UM,
+        fps=30.0,
+        scene={"brightness_at_100nm": 4000.0, "brightness_exponent": 2.0},
+    )
+    calibration = {
+        "engine": "fast",
+        "detection": {"diameter": None},
+        "search_range_px": 5.0,
+        "memory": 3,
+    }
+    context = zmq.Context.instance()
+    preview = context.socket(zmq.PUB)
+    preview.bind("inproc://calibration-preview")
+    try:
+        with open_camera("simulated", seed=4, **camera_settings) as camera:
+            chosen = calibrate(camera, calibration, preview)
+        with open_camera("simulated", seed=4, **camera_settings) as camera:
+            camera.start()
+            frames = np.stack([camera.read()[0] for _ in range(CALIBRATION_FRAMES)])
+            metadata = camera.metadata_for_store()
+    finally:
+        preview.close(linger=0)
+    # the same frames give the same choice through the analysis' function
+    expected = analysis.choose_diameter(
+        frames, "fast", {"diameter": None}, metadata["exposure_s"], metadata["frame_interval_s"]
+    )
+    assert expected.diameter_px > detect.SHARP_DIAMETER_PX  # 50 nm at 30 fps: smeared
+    assert chosen["diameter"] == expected.diameter_px
+    assert chosen["separation"] == detect.SHARP_DIAMETER_PX + 1
