@@ -651,9 +651,9 @@ def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFr
     """The linked localizations whose centroid mask holds no other feature
     (:func:`napari_pynta.detect.overlapping`): the others are counted but not sized. None are
     left out when the separation is at least ``diameter + 1`` (the engines merged them)."""
-    if tracks.empty:
-        return tracks
     diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
+    if tracks.empty or params.separation is None or params.separation >= diameter + 1:
+        return tracks  # nothing to look for: the engines kept no closer pair
     return tracks[~detect.overlapping(tracks, diameter)]
 
 
