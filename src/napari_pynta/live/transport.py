@@ -534,17 +534,8 @@ def recv_messages(socket: zmq.Socket, flags: int = 0, as_columns: bool = False) 
 
 
 def recv_message(socket: zmq.Socket, flags: int = 0, as_columns: bool = False) -> Message:
-    """Receive and decode one message (frame, table, json or a single ring frame); with
-    ``as_columns`` a table comes as a dict of columns (see :func:`decode_all`).
-
-    Raises
-    ------
-    zmq.Again
-        With ``flags=zmq.NOBLOCK`` when no message is waiting.
-    BadMessage
-        If the message does not follow the protocol (it is consumed: the next call reads the
-        next message).
-    """
+    """Receive and decode one message (frame, table, json or a single ring frame), raising
+    like :func:`recv_messages`; a batch of several ring frames is a :class:`BadMessage` here."""
     return decode(socket.recv_multipart(flags=flags, copy=False), as_columns)
 
 
