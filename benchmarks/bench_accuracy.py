@@ -178,6 +178,11 @@ def truth_numbers(movie: simulate.SimulatedMovie, case: Case, min_length: int, m
     return small_fraction, len(truth) / n_frames, len(inner) / n_frames
 
 
+def _diameter_px(text: str) -> int | None:
+    """``--diameter-px``: an odd number of pixels, or ``auto`` (None)."""
+    return None if text == "auto" else int(text)
+
+
 def run_case(
     case: Case, seed: int, n_frames: int, engine: str, diameter_px: int | None = None
 ) -> dict:
@@ -303,9 +308,10 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write every run to this JSON file")
     parser.add_argument(
         "--diameter-px",
-        type=int,
-        default=None,
-        help="feature diameter (default: automatic, from the motion blur)",
+        type=_diameter_px,
+        default=analysis.AnalysisParams.diameter_px,
+        help="feature diameter in px, or 'auto' (widened for the motion blur); default: the "
+        "analysis default",
     )
     parser.add_argument(
         "--frames-factor", type=float, default=1.0, help="scale the movies' lengths by this"
