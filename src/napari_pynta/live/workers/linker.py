@@ -158,7 +158,8 @@ def _link(w: Worker) -> None:
                 end_seq = value
             elif kind == transport.TOPIC_SKIP:
                 for skipped in value:
-                    pending[skipped] = (time.perf_counter(), None)
+                    if skipped >= expected:
+                        pending[skipped] = (time.perf_counter(), None)
             elif value >= expected:  # columns checked by _incoming
                 pending[value] = (time.perf_counter(), cast(Columns, message.data))
                 if isinstance(message.header.get("read_at"), float):
@@ -222,14 +223,17 @@ def _link(w: Worker) -> None:
             elif (
                 end_seq is not None
                 and expected <= end_seq
+                and not any(features is not None for _, features in pending.values())
                 and time.perf_counter() - last_progress > LINK_GAP_TIMEOUT_S
-            ):  # the run is over and nothing more comes: the rest died with a locator
+            ):  # the run is over and nothing more came: the rest died with a locator (frames
+                # located later, e.g. by a restarted locator, end the gap in the branch above)
                 w.warn(
                     f"frames {expected}..{end_seq} never came back from the locator pool "
                     "by the end of the run; they are not tracked"
                 )
                 lost += end_seq + 1 - expected
                 expected = end_seq + 1
+                pending = {seq: entry for seq, entry in pending.items() if seq >= expected}
             else:
                 break
 
