@@ -176,3 +176,25 @@ def test_cancel_stops_the_reanalysis_and_leaves_the_store_as_it_was(pynta, wait_
     assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
     with MovieStore.open(path) as store:
         assert "localizations" not in store.table_names()
+
+
+def test_a_recording_the_pipeline_ends_on_its_own_is_closed_so_record_works_again(
+    pynta, monkeypatch
+):
+    """The saver fell behind or the disk filled: the pipeline stopped recording by itself. The
+    widget must close that recording (the store's final count, and the pipeline accepts a new
+    recording), not only uncheck its button."""
+    from napari_pynta.live.config import LiveStatus
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    closed = []
+    monkeypatch.setattr(camera.session, "stop_recording", lambda *a, **k: closed.append(True))
+    camera.record.setChecked(True)
+    camera._on_status(LiveStatus(recording=True))
+    assert not closed and camera.record.isChecked()
+    camera._on_status(LiveStatus(recording=False, errors=["recording stopped: disk full"]))
+    assert closed == [True] and not camera.record.isChecked()
+    assert "disk full" in camera.message_line.text()
+    camera._on_status(LiveStatus(recording=False))  # closed once, not on every status
+    assert closed == [True]

@@ -455,7 +455,8 @@ class CameraWidget(QWidget):
             )
         )
         if self._was_recording and not status.recording and self.record.isChecked():
-            self.record.setChecked(False)  # the pipeline stopped recording on its own
+            self.record.setChecked(False)  # the pipeline stopped recording on its own:
+            self.session.stop_recording()  # close it (final counts from the store, Record again)
             self.message_line.show_error(
                 f"recording stopped: {'; '.join(status.errors) or 'see log'}"
             )
