@@ -162,7 +162,11 @@ def test_a_full_disk_stops_the_recording_at_once_and_counts_what_fit(tmp_path):
             saved = store.n_frames
             assert store.seq[0] == 0 and np.all(np.diff(np.asarray(store.seq)) >= 1)
     assert 0 < status.frames_saved == saved
-    # frames meant to be recorded (until the recording stopped) and not in the store
+    # every frame of the run was meant to be recorded (nobody stopped the recording): those
+    # not in the store are dropped, also the ones acquired after the disk filled
+    assert status.frames_dropped == (
+        status.frames_acquired + status.frames_lost_by_camera - status.frames_saved
+    )
     assert status.frames_dropped > 0
     assert status.frames_acquired < 3000  # the acquisition did not go on as if nothing happened
 

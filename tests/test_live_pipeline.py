@@ -343,6 +343,11 @@ def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
         seq = np.asarray(store.seq)
         assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
         assert seq[-1] + 1 - len(seq) <= status.frames_lost_by_camera
+    # every frame acquired until the recording was stopped was meant to be recorded: those not
+    # in the store are dropped, also the ones after the overflow ended the recording
+    assert status.frames_dropped == (
+        status.frames_acquired + status.frames_lost_by_camera - status.frames_saved
+    )
     assert status.frames_dropped > 0
 
 

@@ -321,7 +321,8 @@ class LivePipeline:
         path = self._recording_path
         if path is None:
             raise PyntaInputError("not recording")
-        if self._alive(ACQUISITION):
+        if self._alive(ACQUISITION):  # its answer holds the final count of frames meant
+            self._clear_event(ACQUISITION, Event.RECORDING_ENDED)
             self._command(ACQUISITION, Command.STOP_RECORDING)
             try:
                 self._await_event(ACQUISITION, Event.RECORDING_ENDED, READY_TIMEOUT_S)
@@ -882,7 +883,7 @@ class LivePipeline:
                 self._recording_failed = report["error"]
                 self._record_error(f"{name}: {report['error']}")
                 if self._alive(ACQUISITION):  # stop at once: nothing more can be written
-                    self._command(ACQUISITION, Command.STOP_RECORDING)
+                    self._command(ACQUISITION, Command.STOP_RECORDING, failed=True)
             # a linker waiting for the sizer's final summary makes progress while the sizer talks
             keys = {SAVER: ("last_seq",), LINKER: ("next_seq", "sizer_messages")}.get(name, ())
             if any(key in report and report[key] != state.get(key) for key in keys):

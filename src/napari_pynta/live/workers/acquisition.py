@@ -269,6 +269,9 @@ class Acquisition:
         )
         self.go = False
         self.recording = False
+        #: the recording ended without being asked to (save buffer or disk full): the frames go
+        #: on counting as meant to be recorded, i.e. dropped, until it is stopped
+        self.recording_broken = False
         self.finished = False
         self.end_requested: str | None = None  # why the recording ends (marker not yet sent)
         self.end_reason: str | None = None  # why the last recording ended (resent on hello)
@@ -330,8 +333,11 @@ class Acquisition:
                 self.camera_skipped = 0
             elif cmd == Command.RECORD:
                 self.start_recording()
+            elif cmd == Command.STOP_RECORDING and command.get("failed"):  # the disk is full
+                self.recording_broken = self.recording_broken or self.recording
+                self.end_recording("failed")
             elif cmd == Command.STOP_RECORDING:
-                self.end_recording("stopped")
+                self.stop_recording()
             elif cmd == Command.FINISH:  # end the run now, as if n_frames had been reached
                 self.n_frames = self.seq
             elif cmd == Command.CAMERA:
@@ -472,8 +478,8 @@ class Acquisition:
                 "computer did not keep up; later losses are counted in frames_lost_by_camera"
             )
         self.counters["frames_lost_by_camera"] += lost
-        if self.recording:  # meant to be recorded, not in the store: dropped, whatever the cause
-            self.counters["recording_frames"] += lost
+        if self.recording or self.recording_broken:  # meant to be recorded, not in the store:
+            self.counters["recording_frames"] += lost  # dropped, whatever the cause
         if self.to_linker is not None:
             transport.send_json(self.to_linker, "skip", {"skip": gap})
         self.seq += lost
@@ -481,6 +487,7 @@ class Acquisition:
     def start_recording(self) -> None:
         """Record from the next frame on (a new store: nothing older is sent to it)."""
         self.recording = True
+        self.recording_broken = False
         self.end_requested = self.end_reason = None
         self.last_recorded_seq = -1
         self.save_buffer.clear()
@@ -499,6 +506,8 @@ class Acquisition:
                 readers.append(SAVER_HOLD)
             else:
                 self.refuse_recording()
+        elif self.recording_broken:
+            self.counters["recording_frames"] += 1
         if self.to_linker is not None:
             if self.track_bytes + frame.nbytes > self.track_buffer_bytes and self.track_queue:
                 self.skip_oldest_queued()
@@ -546,6 +555,7 @@ class Acquisition:
             f"{self.save_buffer.capacity_bytes / 1e6:.0f} MB save buffer; frames up to seq "
             f"{self.seq - 1} are kept, later frames are not recorded"
         )
+        self.recording_broken = True
         self.end_recording("saver buffer full")
 
     def skip_oldest_queued(self) -> None:
@@ -571,6 +581,21 @@ class Acquisition:
                 self.to_linker, transport.TOPIC_END, {"end": True, "last_seq": self.seq - 1}
             )
         self.beat(Event.FINISHED)
+
+    def stop_recording(self) -> None:
+        """The recording is stopped (by the user, or at the end of a CLI run): report
+        ``recording_ended`` with the final count of frames meant to be recorded, also when it had
+        already ended on its own (that count grew until now)."""
+        self.recording_broken = False
+        if self.recording:
+            self.end_recording("stopped")
+        else:
+            self.w.report(
+                Event.RECORDING_ENDED,
+                reason="stopped",
+                last_recorded_seq=self.last_recorded_seq,
+                **self.counters,
+            )
 
     def end_recording(self, reason: str) -> None:
         """Stop recording; the saver gets the end marker after the last buffered frame.
