@@ -240,6 +240,7 @@ def _acquisition(n_slots: int, linker) -> Acquisition:
     acquisition.track_buffer_bytes = 10**9
     acquisition.to_linker = linker
     acquisition.recording = True
+    acquisition.recording_broken = False
     acquisition.end_requested = acquisition.end_reason = None
     acquisition.last_recorded_seq = -1
     acquisition.counters = {"frames_untracked": 0, "recording_frames": 0, "record_refused": 0}
