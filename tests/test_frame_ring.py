@@ -228,6 +228,15 @@ class _Worker:
         self.reports.append((event, payload))
 
 
+def _inproc_pair(context: zmq.Context, name: str) -> tuple[zmq.Socket, zmq.Socket]:
+    """A PULL socket bound to ``inproc://name`` and a PUSH socket connected to it."""
+    pull = context.socket(zmq.PULL)
+    pull.bind(f"inproc://{name}")
+    push = context.socket(zmq.PUSH)
+    push.connect(f"inproc://{name}")
+    return pull, push
+
+
 def _acquisition(n_slots: int, linker) -> Acquisition:
     """An acquisition without camera or processes: a ring of ``n_slots``, recording, tracking."""
     acquisition = Acquisition.__new__(Acquisition)
@@ -250,10 +259,7 @@ def _acquisition(n_slots: int, linker) -> Acquisition:
 
 def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
     context = zmq.Context()
-    linker = context.socket(zmq.PULL)
-    linker.bind("inproc://linker")
-    to_linker = context.socket(zmq.PUSH)
-    to_linker.connect("inproc://linker")
+    linker, to_linker = _inproc_pair(context, "linker")
     acquisition = _acquisition(4, to_linker)
     try:
         sent = frames(6)
@@ -391,10 +397,7 @@ def test_a_growing_ring_reserves_its_memory_in_the_copy_thread_ahead_of_use(monk
 
 def test_a_locator_s_release_frees_its_slot_and_anything_else_on_the_socket_is_refused():
     context = zmq.Context()
-    releases = context.socket(zmq.PULL)
-    releases.bind("inproc://release")
-    locator = context.socket(zmq.PUSH)
-    locator.connect("inproc://release")
+    releases, locator = _inproc_pair(context, "release")
     acquisition = _acquisition(4, None)
     acquisition.releases = releases
     receiver = _Receiver()
