@@ -590,28 +590,24 @@ class Acquisition:
         if self.recording:
             self.end_recording("stopped")
         else:
-            self.w.report(
-                Event.RECORDING_ENDED,
-                reason="stopped",
-                last_recorded_seq=self.last_recorded_seq,
-                **self.counters,
-            )
+            self.report_recording_ended("stopped")
 
     def end_recording(self, reason: str) -> None:
-        """Stop recording; the saver gets the end marker after the last buffered frame.
-
-        Reports ``recording_ended`` with the final count of frames meant to be recorded, which
-        the supervisor compares with the store.
-        """
+        """Stop recording; the saver gets the end marker after the last buffered frame."""
         if self.recording:
             self.recording = False
             self.end_requested = self.end_reason = reason
-            self.w.report(
-                Event.RECORDING_ENDED,
-                reason=reason,
-                last_recorded_seq=self.last_recorded_seq,
-                **self.counters,
-            )
+            self.report_recording_ended(reason)
+
+    def report_recording_ended(self, reason: str) -> None:
+        """Report ``recording_ended`` with the count of frames meant to be recorded, which the
+        supervisor compares with the store."""
+        self.w.report(
+            Event.RECORDING_ENDED,
+            reason=reason,
+            last_recorded_seq=self.last_recorded_seq,
+            **self.counters,
+        )
 
     def beat(self, event: str) -> None:
         """Report counters; ``fps`` over the last second, or at the end over the whole run (from
