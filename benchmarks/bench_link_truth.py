@@ -1,0 +1,196 @@
+"""Links against simulated truth: wrong links, lost true steps, their effect on sizes (issue 11).
+
+For each case of ``bench_accuracy.py`` (same movies, same default analysis) every localization
+gets the id of a true particle by a one-to-one assignment per frame within ``--radius`` pixels
+(a nearest-truth match within 3 px leaves out the most smeared images of fast particles, the ones
+a detector finds furthest from the mean position, and so makes truth-linked tracks look slower
+than they are). Printed per movie:
+
+- ``wrong1`` / ``wrong2``: share of the linker's one- and two-frame links that join two
+  different particles, and ``wrongsq1`` / ``wrongsq2`` their share of the summed squared steps;
+- ``kept1`` / ``kept2``: mean squared step of the true one- and two-frame steps the linker made
+  over that of all true steps of that gap (below 1: the linker loses the large ones);
+- ``gone_new``: share of wrong links where the track's particle had left the view and the
+  localization belongs to a particle that had just appeared;
+- ``ens`` / ``ens_truth``: ensemble diameter error (%) of the analysis and of the same
+  localizations linked by their true ids (same estimator, steps up to
+  :data:`napari_pynta.sizing.MAX_STEP_FRAMES` frames);
+- ``tracks_wrong``: share of the sized tracks with at least one wrong link, and the median size
+  of the tracks with and without one.
+
+Run: ``python benchmarks/bench_link_truth.py --only "short" --seeds 2 --frames-factor 0.67``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from bench_accuracy import SETTINGS, Case, build_cases  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+
+from napari_pynta import analysis, link, physics, simulate, sizing  # noqa: E402
+from napari_pynta.readers import Movie  # noqa: E402
+
+#: a localization further than this from every true particle of its frame has no truth id
+TRUTH_RADIUS_PX = 6.0
+
+
+def truth_ids(localizations: pd.DataFrame, truth: pd.DataFrame, radius_px: float) -> np.ndarray:
+    """True particle id of every localization (-1: none), one-to-one per frame within
+    ``radius_px``, least summed squared distance."""
+    ids = np.full(len(localizations), -1, dtype=np.int64)
+    by_frame = dict(tuple(truth.groupby("frame")))
+    rows = np.arange(len(localizations))
+    for frame, group in localizations.groupby("frame"):
+        true = by_frame.get(frame)
+        if true is None:
+            continue
+        squared = (group["y"].to_numpy()[:, None] - true["y"].to_numpy()[None]) ** 2 + (
+            group["x"].to_numpy()[:, None] - true["x"].to_numpy()[None]
+        ) ** 2
+        cost = np.where(squared <= radius_px**2, squared, 1e12)
+        found, match = linear_sum_assignment(cost)
+        close = cost[found, match] < 1e12
+        where = rows[localizations.index.get_indexer(group.index)]
+        ids[where[found[close]]] = true["particle"].to_numpy()[match[close]]
+    return ids
+
+
+def successive_pairs(tracks: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rows i -> i+1 of the same ``by`` id: gap (frames), squared step (px²), both true ids."""
+    ordered = tracks.sort_values([by, "frame"], kind="stable")
+    owner = ordered[by].to_numpy()
+    same = owner[1:] == owner[:-1]
+    true = ordered["true_id"].to_numpy()
+    return pd.DataFrame(
+        {
+            "gap": np.diff(ordered["frame"].to_numpy())[same],
+            "sq": (np.diff(ordered["y"].to_numpy()) ** 2 + np.diff(ordered["x"].to_numpy()) ** 2)[
+                same
+            ],
+            "first": true[:-1][same],
+            "second": true[1:][same],
+            "frame": ordered["frame"].to_numpy()[1:][same],
+            "owner": owner[1:][same],
+        }
+    )
+
+
+def ensemble_error_pct(tracks: pd.DataFrame, result: analysis.AnalysisResult, truth_nm: float):
+    """Ensemble diameter error (%) of ``tracks`` with the analysis' estimator and settings."""
+    params = result.params
+    kept = link.filter_tracks(tracks, params.min_track_length)
+    corrected, _ = sizing.subtract_drift(kept)
+    ensemble = sizing.ensemble_diffusion(
+        corrected,
+        params.required("pixel_size_um"),
+        params.required("frame_interval_s"),
+        params.required("exposure_s"),
+        field_px=analysis.detectable_field_px(result.frame_shape, params),
+    )
+    diameter = physics.diameter_nm(
+        ensemble.D_um2_s, params.required("temperature_c"), params.resolved_viscosity_pa_s
+    )
+    return 100.0 * (float(diameter) / truth_nm - 1.0)
+
+
+def gone_new_share(wrong: pd.DataFrame, truth: pd.DataFrame) -> float:
+    """Share of wrong links whose track's particle left the view and whose new particle had
+    just appeared (not in view in the frame before the link's first frame or since)."""
+    present = set(zip(truth["frame"], truth["particle"], strict=True))
+    count = 0
+    for row in wrong.itertuples():
+        start = row.frame - row.gap
+        gone = (row.frame, row.first) not in present
+        new = not any((f, row.second) in present for f in range(start - 1, row.frame))
+        count += gone and new
+    return count / max(len(wrong), 1)
+
+
+def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
+    movie = simulate.simulate_movie(n_frames, case.settings(seed))
+    params = analysis.AnalysisParams.from_metadata(movie.metadata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
+    truth_nm = float(np.median(movie.diameters_nm))
+    localizations = result.localizations.reset_index(drop=True)
+    localizations["true_id"] = truth_ids(localizations, movie.truth, radius_px)
+    linked = link.link_features(localizations, result.params.search_range_px, result.params.memory)
+    links = successive_pairs(linked, "particle")
+    known = links[(links["first"] >= 0) & (links["second"] >= 0)]
+    is_wrong = known["first"] != known["second"]
+    true_linked = localizations[localizations["true_id"] >= 0].assign(
+        particle=lambda table: table["true_id"]
+    )
+    true_steps = successive_pairs(true_linked, "true_id")
+    # a true step was made by the linker when both ends carry the same linker id
+    key = pd.MultiIndex.from_arrays([linked["frame"], linked["true_id"]])
+    linker_id = pd.Series(linked["particle"].to_numpy(), index=key)
+    linker_id = linker_id[~key.duplicated()]
+    row = {"case": case.name, "setting": case.setting.name, "seed": seed}
+    for gap in (1, 2):
+        of_gap = known["gap"] == gap
+        row[f"wrong{gap}"] = float(is_wrong[of_gap].mean())
+        row[f"wrongsq{gap}"] = float(
+            known["sq"][of_gap & is_wrong].sum() / max(known["sq"][of_gap].sum(), 1e-12)
+        )
+        steps = true_steps[true_steps["gap"] == gap]
+        before = linker_id.reindex(
+            pd.MultiIndex.from_arrays([steps["frame"] - gap, steps["first"]])
+        )
+        after = linker_id.reindex(pd.MultiIndex.from_arrays([steps["frame"], steps["second"]]))
+        made = before.to_numpy() == after.to_numpy()
+        row[f"kept{gap}"] = float(steps["sq"][made].mean() / steps["sq"].mean())
+    row["gone_new"] = gone_new_share(known[is_wrong], movie.truth)
+    row["ens"] = 100.0 * (result.summary["diameter_nm"] / truth_nm - 1.0)
+    row["ens_truth"] = ensemble_error_pct(true_linked, result, truth_nm)
+    sized = successive_pairs(
+        result.tracks.merge(
+            localizations[["frame", "y", "x", "true_id"]], on=["frame", "y", "x"], how="left"
+        ),
+        "particle",
+    )
+    sized = sized[sized["gap"] <= sizing.MAX_STEP_FRAMES]
+    wrong_tracks = set(sized["owner"][sized["first"] != sized["second"]])
+    per_track = result.per_track.set_index("particle")["diameter_nm"]
+    with_wrong = per_track.index.isin(list(wrong_tracks))
+    row["tracks_wrong"] = float(with_wrong.mean())
+    row["median_nm_wrong"] = float(per_track[with_wrong].median())
+    row["median_nm_clean"] = float(per_track[~with_wrong].median())
+    deconvolved = result.summary.get("deconvolved_nm") or {}
+    row["peaks"] = "/".join(f"{peak:.0f}" for peak in deconvolved.get("peaks") or [])
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2, help="seeds 0 .. N-1")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--frames-factor", type=float, default=1.0)
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--only", default="", help="cases whose name contains this text")
+    parser.add_argument("--radius", type=float, default=TRUTH_RADIUS_PX, help="truth match, px")
+    args = parser.parse_args()
+    rows = []
+    for case in build_cases(args.settings):
+        if args.only not in case.name or case.setting.name not in args.settings:
+            continue
+        n_frames = int(math.ceil(case.setting.frames_full * args.frames_factor))
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            rows.append(link_report(case, seed, n_frames, args.radius))
+            print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="{:.3f}".format))
+    print(pd.DataFrame(rows).to_string(index=False, float_format="{:.3f}".format), flush=True)
+
+
+if __name__ == "__main__":
+    main()
