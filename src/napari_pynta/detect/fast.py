@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from napari_pynta.detect.columns import (
     LOCALIZATION_COLUMNS,
@@ -55,6 +56,10 @@ _GAUSS_TRUNCATE = 4.0  # sigmas; trackpy's lowpass default
 _MAX_LEVELS = 65535  # trackpy rescales the bandpass to the input's integer range (uint16 at most)
 _SPARE_BINS = 16  # extra histogram bins (a power of 2) that absorb the zeros (see _scan)
 _MAX_DIAMETER = 255  # the background test stores distances up to the radius in uint8
+# fast-math but additions in the written order: the bandpass adds its taps in a fixed order
+# (that of trackpy's passes, one per tap), whatever LLVM makes of the fused loops
+_NO_REASSOCIATION = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+_INT32_SPAN = 16384  # pixels whose levels (at most 65535 each) an int32 sum holds
 
 
 # --------------------------------------------------------------------------------------------
@@ -63,6 +68,30 @@ _MAX_DIAMETER = 255  # the background test stores distances up to the radius in 
 # taken on the int32 bit patterns of the non-negative float32 bandpass (same order, and integer
 # max vectorizes where float max does not).
 # --------------------------------------------------------------------------------------------
+def _column_sum(total, add, sub):  # pragma: no cover - replaced by its numba overload
+    """``total + add - sub``, in the type of ``total`` (a running sum of pixels)."""
+    raise NotImplementedError
+
+
+@overload(_column_sum, inline="always")
+def _column_sum_typed(total, add, sub):
+    if isinstance(total, types.Integer):  # int32 (uint16 pixels): exact, 16 lanes per vector
+        return lambda total, add, sub: np.int32(total + np.int32(add) - np.int32(sub))
+    return lambda total, add, sub: total + (np.float64(add) - np.float64(sub))
+
+
+def _pair_sum(first, second):  # pragma: no cover - replaced by its numba overload
+    """``float32(first) + float32(second)``, with one conversion for integer pixels."""
+    raise NotImplementedError
+
+
+@overload(_pair_sum, inline="always")
+def _pair_sum_typed(first, second):
+    if isinstance(first, types.Integer):  # uint16 sums are exact in int32 and in float32
+        return lambda first, second: np.float32(np.int32(first + second))  # int32 lanes
+    return lambda first, second: np.float32(first) + np.float32(second)
+
+
 @njit(cache=True, fastmath=True)
 def _copy(dst, src):
     for x in range(dst.shape[0]):
@@ -75,91 +104,76 @@ def _fill(dst, value):
         dst[x] = value
 
 
-@njit(cache=True, fastmath=True)
-def _bandpass(raw, gauss, box, threshold, integer_input, bp, bp_bits, acc, v_pad, pad):
+@njit(cache=True, fastmath=_NO_REASSOCIATION)
+def _bandpass(raw, gauss, box_half, threshold, integer_input, bp, bp_bits, acc, v_pad, box_pad):
     """Write trackpy's bandpass of ``raw`` into ``bp``, one output row at a time.
 
-    Gaussian (taps ``gauss``, zero outside the image) minus boxcar (side ``box``, edge rows
-    and columns repeated; floored after each axis for integer images as scipy does when it
-    writes into the integer dtype), set to 0 below ``threshold`` (itself at least 0). Scratch:
-    ``acc`` (running column sums), ``v_pad`` and ``pad`` (a row plus margins). Returns the
-    int32 bit pattern of the maximum (``bp_bits`` is ``bp`` viewed as int32).
+    Gaussian (``gauss``: the taps from the outermost to the centre, zero outside the image)
+    minus boxcar (side ``2 * len(box_half) - 1``, edge rows and columns repeated; floored after
+    each axis for integer images as scipy does when it writes into the integer dtype), set to 0
+    below ``threshold`` (itself at least 0). Both are tuples: their lengths are compile-time
+    constants, so the loops over taps unroll and each row is filtered in two fused passes, one
+    per axis, instead of one pass per tap. Scratch: ``acc`` (running column sums), ``v_pad``
+    and ``box_pad`` (a row plus margins). ``acc`` is int32 for uint16 images (exact, and
+    twice as many lanes as float64), float64 otherwise. Returns the int32 bit
+    pattern of the maximum (``bp_bits`` is ``bp`` viewed as int32).
     """
     ny, nx = raw.shape
-    n_taps = gauss.shape[0]
-    lw = n_taps // 2
-    rb = box // 2
+    lw = len(gauss) - 1
+    rb = len(box_half) - 1
+    box = 2 * rb + 1
     last = ny - 1
     inv_box = np.float32(1.0 / box)
     half_step = np.float32(0.5 / box)
     peak_bits = np.int32(0)
     zero = np.float32(0.0)
     threshold = max(threshold, zero)  # trackpy clips the bandpass at 0 when it rescales it
-    zero_row = np.zeros_like(raw[0])  # the Gaussian's rows outside the image
     _fill(v_pad[:], 0.0)  # zero margins; the vertical pass writes the middle (v_row)
     v_row = v_pad[lw : lw + nx]
-    for x in range(nx):
-        acc[x] = 0.0
+    body = box_pad[rb : rb + nx]
+    no_pixel = np.zeros_like(raw[0, :1])[0]  # a 0 of the pixel type
+    _fill(acc[:], 0)
     for k in range(-rb - 1, rb):  # running column sum, state before output row 0
         src = raw[min(max(k, 0), last)]
         for x in range(nx):
             acc[x] += src[x]
     for y in range(ny):
-        out = bp[y]
-        # --- boxcar background, vertical then horizontal like scipy's axis order
+        # --- vertical: boxcar (running sum, edge rows repeated), Gaussian (zero outside);
+        # unsigned indices spare numba's negative-index checks, which stop vectorization
         add = raw[min(y + rb, last)]
         sub = raw[max(y - rb - 1, 0)]
-        for x in range(nx):
-            acc[x] += np.float64(add[x]) - np.float64(sub[x])
-        body = pad[rb : rb + nx]
-        if integer_input:
-            for x in range(nx):
-                body[x] = np.floor(np.float32(acc[x]) * inv_box + half_step)
-        else:
-            for x in range(nx):
-                body[x] = np.float32(acc[x]) * inv_box
-        _fill(pad[:rb], body[0])
-        _fill(pad[rb + nx : rb + nx + rb], body[nx - 1])
-        _copy(out[:], body)
-        for k in range(rb):  # pairs of taps: half the passes over the row (box is odd)
-            left = pad[k : k + nx]
-            right = pad[box - 1 - k : box - 1 - k + nx]
-            for x in range(nx):
-                out[x] += left[x] + right[x]
-        if integer_input:
-            for x in range(nx):
-                out[x] = -np.floor(out[x] * inv_box + half_step)
-        else:
-            for x in range(nx):
-                out[x] = -out[x] * inv_box
-        # --- Gaussian, vertical (zero outside) then horizontal (zero outside, the margins of
-        # v_pad); symmetric kernel: one multiply per pair of taps
-        if n_taps > 0:
-            w = gauss[lw]
-            centre = raw[y]
-            for x in range(nx):
-                v_row[x] = w * np.float32(centre[x])
+        for i in range(nx):
+            x = np.uint64(i)
+            column_sum = _column_sum(acc[x], add[x], sub[x])
+            acc[x] = column_sum
+            if integer_input:
+                body[x] = np.floor(np.float32(column_sum) * inv_box + half_step)
+            else:
+                body[x] = np.float32(column_sum) * inv_box
+            total = gauss[lw] * np.float32(raw[np.uint64(y), x])
+            for k in range(lw):  # rows outside the image are 0
+                above = y + k - lw
+                below = y + lw - k
+                pixel_above = raw[np.uint64(max(above, 0)), x] if above >= 0 else no_pixel
+                pixel_below = raw[np.uint64(min(below, last)), x] if below <= last else no_pixel
+                total += gauss[k] * _pair_sum(pixel_above, pixel_below)
+            v_row[x] = total
+        # --- horizontal: boxcar (edge values repeated) and Gaussian (zero margins), threshold
+        _fill(box_pad[:rb], body[0])
+        _fill(box_pad[rb + nx :], body[nx - 1])
+        out = bp[y]
+        for i in range(nx):
+            x = np.uint64(i)
+            box_sum = box_pad[x + np.uint64(rb)]
+            for k in range(rb):
+                box_sum += box_pad[x + np.uint64(k)] + box_pad[x + np.uint64(2 * rb - k)]
+            if integer_input:
+                background = np.floor(box_sum * inv_box + half_step)
+            else:
+                background = box_sum * inv_box
+            value = gauss[lw] * v_pad[x + np.uint64(lw)] - background
             for k in range(lw):
-                above = raw[y + k - lw] if y + k >= lw else zero_row
-                below = raw[y + lw - k] if y + lw - k < ny else zero_row
-                w = gauss[k]
-                for x in range(nx):
-                    v_row[x] += w * (np.float32(above[x]) + np.float32(below[x]))
-            w = gauss[lw]
-            for x in range(nx):
-                out[x] += w * v_row[x]
-            for k in range(lw):
-                w = gauss[k]
-                left = v_pad[k : k + nx]
-                right = v_pad[n_taps - 1 - k : n_taps - 1 - k + nx]
-                for x in range(nx):
-                    out[x] += w * (left[x] + right[x])
-        else:
-            src = raw[y]
-            for x in range(nx):
-                out[x] += np.float32(src[x])
-        for x in range(nx):
-            value = out[x]
+                value += gauss[k] * (v_pad[x + np.uint64(k)] + v_pad[x + np.uint64(2 * lw - k)])
             out[x] = value if value >= threshold else zero
         bits = bp_bits[y]  # non-negative floats order like their bit patterns (max vectorizes)
         for x in range(nx):
@@ -187,19 +201,19 @@ def _scan(
     pad_i,
     doubling,
     pad_u,
-    col,
+    peaks,
     flags,
-    lev,
 ):
     """One streaming pass over the bandpassed image ``bp`` (``bp_bits``: its int32 view).
 
-    Per row: local maxima (equal to the maximum of the window ``[p - lo, p + hi]`` on both axes;
-    ``doubling`` is scratch for the horizontal maxima),
-    outside ``margin``), each refined at once by :func:`_centroid` while its rows are in cache
-    (``cand``: final mask centre; ``cand_float``: y, x, mass, peak value); the number and
+    Per row: local maxima (equal to the maximum of the window ``[p - lo, p + hi]`` on both axes,
+    outside ``margin``; ``doubling`` is scratch for the horizontal maxima, ``peaks`` for their
+    flags, read 8 at a time), each refined at once by :func:`_centroid` while its rows are in
+    cache (``cand``: final mask centre; ``cand_float``: y, x, mass, peak value); the number and
     sum of trackpy's non-zero integer levels ``floor(bp * scale)`` (at most ``levels``); and
     running sums of the ``raw`` pixels with no foreground pixel (``bp_bits >= min_bits``)
-    within the circular mask, whose row half-widths are ``half_widths``. Returns (candidates,
+    within the circular mask, whose row half-widths are ``half_widths`` (``flags``: scratch;
+    such pixels are rare, so blocks of 64 without any are skipped). Returns (candidates,
     background pixels, sum, sum of squares, non-zero levels, level sum).
     """
     ny, nx = bp.shape
@@ -217,6 +231,8 @@ def _scan(
     n_nonzero = 0
     _fill(pad_i[:], 0)
     _fill(pad_u[:], 0)
+    _fill(peaks[:], 0)
+    peak_words = peaks.view(np.uint64)
     for y_in in range(ny + lead):
         if y_in < ny:
             bits = bp_bits[y_in]
@@ -242,10 +258,16 @@ def _scan(
                 h[x] = max(current[x], ahead[x])
             # sum and count of trackpy's non-zero integer levels floor(bp * scale)
             row = bp[y_in]
-            for x in range(nx):
-                level = _level(row[x], scale, levels)
-                level_sum += level
-                n_nonzero += level > 0
+            for start in range(0, nx, _INT32_SPAN):  # int32 partial sums vectorize twice as wide
+                part = row[start : start + _INT32_SPAN]
+                part_sum = np.int32(0)
+                part_nonzero = np.int32(0)
+                for x in range(part.shape[0]):
+                    level = _level(part[x], scale, levels)
+                    part_sum = np.int32(part_sum + level)  # numba widens int32 sums
+                    part_nonzero = np.int32(part_nonzero + (level > 0))
+                level_sum += part_sum
+                n_nonzero += part_nonzero
             # horizontal distance to the nearest foreground pixel, capped at r + 1
             body = pad_u[r : r + nx]
             for x in range(nx):
@@ -280,34 +302,31 @@ def _scan(
         tier = 0  # the largest power of 2 rows within first..last, used twice (overlapping)
         while (2 << tier) <= last - first + 1:
             tier += 1
-        upper = ring_h[tier, first % size_h]
-        lower = ring_h[tier, (last - (1 << tier) + 1) % size_h]
-        for x in range(nx):
-            col[x] = max(upper[x], lower[x])
         if margin <= y <= ny - 1 - margin:
-            bits = bp_bits[y]
+            upper = ring_h[tier, first % size_h]
+            lower = ring_h[tier, (last - (1 << tier) + 1) % size_h]
+            bits = bp_bits[y, margin : nx - margin]
+            inner = peaks[margin : nx - margin]  # peaks outside stay 0
+            upper = upper[margin : nx - margin]
+            lower = lower[margin : nx - margin]
+            for x in range(inner.shape[0]):
+                value = bits[x]
+                inner[x] = (value > 0) & (value >= max(upper[x], lower[x]))
             row = bp[y]
-            for x in range(nx):
-                flags[x] = (bits[x] > 0) & (bits[x] >= col[x])
-            for start in range(margin, nx - margin, 64):
-                stop = min(start + 64, nx - margin)
-                chunk = flags[start:stop]
-                hits = 0
-                for x in range(chunk.shape[0]):
-                    hits += chunk[x]
-                if hits == 0:
+            for word in range(peak_words.shape[0]):  # 8 flags at a time: most are all 0
+                if peak_words[word] == 0:
                     continue
-                for x in range(chunk.shape[0]):
-                    if chunk[x]:  # refine now, while the rows around y are in cache
+                for x in range(8 * word, 8 * word + 8):
+                    if peaks[x]:  # refine now, while the rows around y are in cache
                         cm_y, cm_x, mass, centre_y, centre_x = _centroid(
-                            bp, y, start + x, r, max_iterations, half_widths
+                            bp, y, x, r, max_iterations, half_widths
                         )
                         cand[n_cand, 0] = centre_y
                         cand[n_cand, 1] = centre_x
                         cand_float[n_cand, 0] = cm_y
                         cand_float[n_cand, 1] = cm_x
                         cand_float[n_cand, 2] = mass
-                        cand_float[n_cand, 3] = row[start + x]
+                        cand_float[n_cand, 3] = row[x]
                         n_cand += 1
         # background: no foreground pixel within the circular mask
         _fill(flags[:], 1)
@@ -319,12 +338,19 @@ def _scan(
                 for x in range(nx):
                     flags[x] &= src[x] > hw
         src_raw = raw[y]
-        for x in range(nx):
-            b = flags[x]
-            value = np.float64(src_raw[x])
-            count += b
-            total += b * value
-            total_sq += b * value * value
+        for start in range(0, nx, 64):  # background pixels are rare: skip blocks without any
+            block = flags[start : start + 64]
+            found = np.uint8(0)
+            for x in range(block.shape[0]):
+                found |= block[x]
+            if found == 0:
+                continue
+            for x in range(block.shape[0]):
+                b = block[x]
+                value = np.float64(src_raw[start + x])
+                count += b
+                total += b * value
+                total_sq += b * value * value
     return n_cand, count, total, total_sq, n_nonzero, level_sum
 
 
@@ -559,9 +585,11 @@ class _Geometry:
             half = int(_GAUSS_TRUNCATE * noise_size + 0.5)
             taps = np.arange(-half, half + 1)
             kernel = np.exp(taps**2 / (-2 * noise_size**2))
-            self.gauss = (kernel / kernel.sum()).astype(np.float32)
+            taps = (kernel / kernel.sum()).astype(np.float32)[: half + 1]
         else:
-            self.gauss = np.zeros(0, dtype=np.float32)
+            taps = np.ones(1, dtype=np.float32)  # no noise filter: the image itself
+        # outermost tap first, centre last (a tuple: the kernels unroll their loops over it)
+        self.gauss = tuple(np.float32(tap) for tap in taps)
 
 
 _GEOMETRY: dict[tuple[int, float], _Geometry] = {}
@@ -579,15 +607,19 @@ def _geometry(radius: int, noise_size: float) -> _Geometry:
 class _Workspace:
     """Scratch buffers of one thread for one frame shape and geometry (reused across frames)."""
 
-    def __init__(self, shape: tuple[int, int], lw: int, rb: int, lo: int, hi: int, r: int):
+    def __init__(self, key: tuple[tuple[int, int], np.dtype, int, int, int, int, int]):
+        shape, dtype, lw, rb, lo, hi, r = key
         ny, nx = shape
         lead = max(hi, r)
-        self.key = (shape, lw, rb, lo, hi, r)
+        self.key = key
         self.bp = np.empty(shape, np.float32)
         self.bp_bits = self.bp.view(np.int32)
-        self.acc = np.empty(nx, np.float64)
+        # running column sums of the boxcar: exact in int32 for uint16 pixels (at most
+        # 65535 * smoothing_size; larger sums and other pixels go to float64)
+        wide = dtype != np.uint16 or 65535 * (2 * rb + 1) >= 2**31
+        self.acc = np.empty(nx, np.float64 if wide else np.int32)
         self.v_pad = np.empty(nx + 2 * lw, np.float32)
-        self.pad = np.empty(nx + 2 * max(lw, rb), np.float32)
+        self.box_pad = np.empty(nx + 2 * rb, np.float32)
         self.hist = np.empty(_MAX_LEVELS + 1 + _SPARE_BINS, np.int32)
         # one row per local maximum (at most one per pixel); pages are touched only when used
         self.cand = np.empty((ny * nx, 2), np.int32)
@@ -599,16 +631,20 @@ class _Workspace:
         self.pad_i = np.empty(nx + lo + hi, np.int32)
         self.doubling = np.empty((2, nx + lo + hi), np.int32)
         self.pad_u = np.empty(nx + 2 * r, np.uint8)
-        self.col = np.empty(nx, np.int32)
+        self.peaks = np.empty(-(-nx // 8) * 8, np.uint8)  # local-maximum flags, whole words
         self.flags = np.empty(nx, np.uint8)
         self.lev = np.empty(nx, np.int32)
 
 
-def _workspace(shape: tuple[int, int], lw: int, rb: int, lo: int, hi: int, r: int) -> _Workspace:
-    """This thread's workspace for these dimensions (threads never share buffers)."""
+def _workspace(
+    shape: tuple[int, int], dtype: np.dtype, lw: int, rb: int, lo: int, hi: int, r: int
+) -> _Workspace:
+    """This thread's workspace for frames of this shape and pixel type and these dimensions
+    (threads never share buffers)."""
+    key = (shape, dtype, lw, rb, lo, hi, r)
     work = getattr(_THREAD_STATE, "workspace", None)
-    if work is None or work.key != (shape, lw, rb, lo, hi, r):
-        work = _THREAD_STATE.workspace = _Workspace(shape, lw, rb, lo, hi, r)
+    if work is None or work.key != key:
+        work = _THREAD_STATE.workspace = _Workspace(key)
     return work
 
 
@@ -769,18 +805,26 @@ def _find_features(
     global _histogram_loaded
     geometry = _geometry(radius, noise_size)
     box_lo, box_hi = _dilation_window(separation)
-    work = _workspace(image.shape, geometry.gauss.size // 2, smoothing // 2, box_lo, box_hi, radius)
+    work = _workspace(
+        image.shape,
+        image.dtype,
+        len(geometry.gauss) - 1,
+        smoothing // 2,
+        box_lo,
+        box_hi,
+        radius,
+    )
     peak_bits = _bandpass(
         image,
         geometry.gauss,
-        smoothing,
+        (0,) * (smoothing // 2 + 1),
         np.float32(threshold),
         integer_input,
         work.bp,
         work.bp_bits,
         work.acc,
         work.v_pad,
-        work.pad,
+        work.box_pad,
     )
     peak = float(np.int32(peak_bits).view(np.float32))
     if not peak > 0:
@@ -808,9 +852,8 @@ def _find_features(
         work.pad_i,
         work.doubling,
         work.pad_u,
-        work.col,
+        work.peaks,
         work.flags,
-        work.lev,
     )
     if not n_cand or not n_nonzero:  # no maxima, or trackpy's percentile is NaN
         return None
