@@ -10,24 +10,27 @@ background load on a shared machine hits all of them alike:
   raw buffer, ``copy=False`` both ways, no pickle);
 - ``send_pyobj``: ``socket.send_pyobj(frame)`` / ``recv_pyobj()`` (pickles the array: the path of
   the 2018 PyNTA);
-- ``shared memory``: the live pipeline's path on one host: the sender copies the frame once into
-  the lowest free slot of a :class:`~napari_pynta.live.frame_ring.FrameRing` (room for 64 frames)
-  and sends only its binary header (``transport.send_ring_frames``, one message per frame: what
-  the acquisition does while its receivers keep up); the receiver decodes and checks it like any
-  message (``recv_messages``) and views the slot read-only through ``RingViews`` (no copy), then
-  releases the slots (ring headers on a ``release`` socket) when nothing more is waiting or 16
-  are done;
-- ``shm batched``: the same, but a frame waits while the receiver has not released the header
-  message sent before it (it is busy), and the frames that waited leave in one header message
-  (at most 32) when it has: one message per frame while the receiver keeps up, fewer per frame
-  when it does not (the acquisition batches the saver's frames that wait behind a full socket);
+- ``shared memory``: the live pipeline's per-frame path on one host, through its own classes:
+  the sender keeps each frame in the lowest free slot of the acquisition's ring
+  (:class:`~napari_pynta.live.workers.kept_frames.FrameKeeper`, room for 64 frames, the
+  locators' hold) and sends its binary header alone (``send_kept``: one message per frame, what
+  the acquisition does for its locators); the receiver decodes and checks it like any message
+  (``recv_messages``), views the slot read-only through ``RingViews`` (no copy) and gives it
+  back as a locator does, through the ring's release cell (``RingViews.release``: no message).
+  The receivers keep up: the sender waits while the receiver holds :data:`MAX_HELD` frames
+  (a locator holds its queue and the frame it locates). The copy into the slot runs in the
+  sending thread;
+- ``shm copy thread``: the same with the copy in the keeper's copy thread, as the acquisition
+  does it (the header leaves once the copy is done): the cost of the hand-over between threads;
 - ``memcpy``: ``np.copyto`` of a frame into a preallocated one in one process: the cost of
   touching the bytes once, the floor any transport pays at least (the same frame each time, so
   it is cache-warm: an optimistic floor, the baseline of the goal "shared memory >= 50 % of
-  memcpy"); ``memcpy cold`` copies into 64 frames in turn (the destination not in the cache).
+  memcpy"; a slot released at once is reused at once, so the ring's copy is a warm one too);
+  ``memcpy cold`` copies into 64 frames in turn (the destination not in the cache).
 
 The ring and the memcpy targets are written once before the timing (memory reserved and mapped,
-as in a pipeline that has run for a while), so no mode times first page faults.
+as in a pipeline that has run for a while), and the sender starts once the receiver is connected,
+so no mode times first page faults or the receiver's start-up.
 
 Each transport run sends N frames and the receiver times from the first to the last frame and
 touches one pixel of each (so the frame is really there). The figures are frames per second and
@@ -39,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import math
 import multiprocessing
 import os
 import statistics
@@ -50,31 +52,27 @@ import numpy as np
 import zmq
 
 from napari_pynta.live import transport
-from napari_pynta.live.frame_ring import FrameRing, RingViews
+from napari_pynta.live.frame_ring import RingViews
+from napari_pynta.live.workers.kept_frames import LOCATORS_HOLD, FrameKeeper, KeptFrame, send_kept
 
 SHAPES = ((512, 512), (1024, 1024))
-MODES = ("zero-copy", "shared memory", "shm batched", "send_pyobj")
-RING_MODES = ("shared memory", "shm batched")
+MODES = ("zero-copy", "shared memory", "shm copy thread", "send_pyobj")
+RING_MODES = ("shared memory", "shm copy thread")
 #: frames the shared-memory ring holds (as many as the sender's ZeroMQ queue in the other modes)
 RING_FRAMES = 64
-#: the receiver releases slots in batches of at most this many (fewer messages, fewer wake-ups)
-RELEASE_BATCH = 16
-#: ``shm batched``: a frame waits (with the ones after it) while this many header messages are
-#: unreleased, i.e. while the receiver still has frames to work on
-IN_FLIGHT_MESSAGES = 1
-#: ``shm batched``: most frames one header message carries
-MAX_BATCH = 32
+#: shared memory: frames the receiver may hold (sent, not yet released) before the sender waits
+#: for it, as a locator holds the frames of its queue (``LOCATE_HWM``) and the one it locates:
+#: the receivers keep up, the ring is not filled ahead of them
+MAX_HELD = 4
 
 
-def receiver(address: str, mode: str, n_frames: int, results) -> None:
+def receiver(address: str, mode: str, n_frames: int, ready, results) -> None:
     """Pull ``n_frames`` frames; put the seconds from first to last, CPU seconds and a checksum."""
     context = zmq.Context()
     pull = context.socket(zmq.PULL)
     pull.connect(address)
-    release = context.socket(zmq.PUSH)
-    release.connect(address + "-release")
+    ready.set()
     views = RingViews()
-    done: list[tuple[int, int, float, float]] = []
     waiting: collections.deque[transport.Message] = collections.deque()
     checksum = 0
     start = cpu = 0.0
@@ -93,69 +91,66 @@ def receiver(address: str, mode: str, n_frames: int, results) -> None:
         checksum += int(frame[-1, -1])
         if mode in RING_MODES:
             del frame
-            header = message.header
-            done.append((header["slot"], header["seq"], 0.0, math.nan))
-            if len(done) >= RELEASE_BATCH or not (waiting or pull.poll(0)):
-                prefix = transport.ring_prefix_of(header)
-                transport.send_ring_frames(release, transport.TOPIC_RELEASE, prefix, done)
-                done.clear()
+            views.release(message)  # as a locator: through the ring's release cell
     results.put((time.perf_counter() - start, time.process_time() - cpu, checksum))
     views.close()
     pull.close(0)
-    release.close()
     context.term()
 
 
 class RingSender:
-    """The sending side of the shared-memory modes: ring, header socket, released slots.
+    """The sending side of the shared-memory modes: the acquisition's frame keeper and ring.
 
-    ``batched``: a frame is sent at once while fewer than :data:`IN_FLIGHT_MESSAGES` header
-    messages are unreleased (the receiver waits for it); otherwise it waits, and the frames
-    that wait leave together in one header when the receiver releases what it had.
+    Each frame is kept for the locator pool's hold (released through the ring's release cells)
+    and its header sent alone as soon as its copy is in the slot, as the acquisition feeds its
+    locators; with ``copy_thread`` the copy runs in the keeper's copy thread (the acquisition's
+    way), else in the sending thread.
     """
 
-    def __init__(self, frame: np.ndarray, push: zmq.Socket, released: zmq.Socket, batched: bool):
-        self.ring = FrameRing(RING_FRAMES * frame.nbytes / 1e6, frame.shape, frame.dtype)
+    def __init__(self, frame: np.ndarray, push: zmq.Socket, copy_thread: bool):
+        prefix = f"pynta_bench_{os.getpid()}"
+        self.keeper = FrameKeeper(RING_FRAMES * frame.nbytes / 1e6, prefix, print)
+        self.keeper.prepare(frame.shape, frame.dtype)
+        self.ring = self.keeper.ring
+        assert self.ring is not None
         # a ring in use for a while: memory reserved and mapped (the pipeline's ring lives as
         # long as the run; a fresh one would time the first page faults, not the transport)
         self.ring.reserve_to(self.ring.n_slots)
         for slot in range(self.ring.n_slots):
             self.ring.write(slot, frame, -1)
-        self.push, self.released, self.batched = push, released, batched
-        self.waiting: list[tuple[int, int, float, float]] = []
-        self.in_flight: collections.deque[int] = collections.deque()  # last seq per message
+        self.push, self.copy_thread = push, copy_thread
+        self.queue: collections.deque[KeptFrame] = collections.deque()
 
     def send(self, frame: np.ndarray, seq: int) -> None:
-        """Copy ``frame`` into a free slot (waiting for one) and send or queue its header."""
-        while (slot := self.ring.put(frame, ["receiver"], seq)) is None:
-            self.read_releases(block=True)
-        self.waiting.append((slot, seq, 0.0, math.nan))
-        self.read_releases()  # flushes the waiting headers once nothing is in flight
-        if not self.batched:
-            self.flush()
-        elif len(self.waiting) >= MAX_BATCH:
-            self.read_releases(block=True)
-            self.flush()
+        """Keep ``frame`` in a free slot (waiting for one) and send the headers of the frames
+        whose copies are done."""
+        while self.ring.n_slots - self.ring.n_free >= MAX_HELD:
+            self.flush(block=False)
+            time.sleep(0)  # let the receiver run (it releases through the ring's memory)
+        if self.copy_thread:
+            kept = self.keeper.keep(frame, seq, 0.0, [LOCATORS_HOLD])
+        else:
+            slot = self.ring.put(frame, [LOCATORS_HOLD], seq)
+            kept = KeptFrame(seq, 0.0, frame.nbytes, ring=self.ring, slot=slot)
+        assert kept is not None and kept.slot is not None
+        self.queue.append(kept)
+        self.flush(block=False)
 
-    def flush(self) -> None:
-        """Send the waiting headers in one message."""
-        if self.waiting:
-            entries, self.waiting = self.waiting, []
-            transport.send_ring_frames(self.push, transport.TOPIC_FRAMES, self.ring.prefix, entries)
-            self.in_flight.append(entries[-1][1])
+    def flush(self, block: bool = True) -> None:
+        """Send the header of every kept frame whose copy is done (of all, with ``block``)."""
+        while self.queue:
+            try:
+                send_kept(self.push, [self.queue[0]], flags=0)
+            except zmq.Again:  # its copy is not done yet
+                if not block:
+                    return
+                self.keeper.flush()
+                continue
+            self.queue.popleft()
 
-    def read_releases(self, block: bool = False) -> None:
-        """Free the slots the receiver released (all waiting messages, at least one if
-        ``block``); send the waiting headers once no message is in flight."""
-        while block or self.released.get(zmq.EVENTS) & zmq.POLLIN:
-            block = False
-            for release in transport.recv_messages(self.released):
-                seq = release.header["seq"]
-                self.ring.release(release.header["slot"], "receiver", seq)
-                while self.in_flight and self.in_flight[0] <= seq:
-                    self.in_flight.popleft()
-        if self.batched and len(self.in_flight) < IN_FLIGHT_MESSAGES:
-            self.flush()
+    def close(self) -> None:
+        """Close the ring."""
+        self.keeper.close()
 
 
 def transport_rate(
@@ -167,13 +162,12 @@ def transport_rate(
     push.setsockopt(zmq.SNDHWM, RING_FRAMES)
     address = f"ipc://{workdir}/{mode.replace(' ', '-')}"
     push.bind(address)
-    released = context.socket(zmq.PULL)
-    released.bind(address + "-release")
-    ring = RingSender(frame, push, released, batched=mode == "shm batched")
+    ring = RingSender(frame, push, copy_thread=mode == "shm copy thread")
     spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
-    process = spawn.Process(target=receiver, args=(address, mode, n_frames, results))
+    results, ready = spawn.Queue(), spawn.Event()
+    process = spawn.Process(target=receiver, args=(address, mode, n_frames, ready, results))
     process.start()
+    ready.wait(60)  # the receiver's start-up is not timed (nor frames piling up meanwhile)
     cpu = time.process_time()
     for index in range(n_frames):
         if mode == "zero-copy":
@@ -186,9 +180,8 @@ def transport_rate(
     sender_cpu = time.process_time() - cpu
     seconds, receiver_cpu, checksum = results.get(timeout=300)
     process.join()
-    ring.ring.close()
+    ring.close()
     push.close(0)
-    released.close(0)
     context.term()
     if checksum != int(frame[-1, -1]) * n_frames:
         raise AssertionError(f"{mode}: frames arrived damaged")

@@ -395,32 +395,62 @@ def test_a_growing_ring_reserves_its_memory_in_the_copy_thread_ahead_of_use(monk
         keeper.close()
 
 
-def test_a_locator_s_release_frees_its_slot_and_anything_else_on_the_socket_is_refused():
-    context = zmq.Context()
-    releases, locator = _inproc_pair(context, "release")
+def release_in_child(ring_message_parts: list[bytes], done) -> None:
+    """Another process (a locator): view the frame, then give its slot back through the ring."""
+    views = RingViews()
+    message = _message(ring_message_parts)
+    views.frame(message)
+    views.release(message)
+    views.close()
+    done.set()
+
+
+def test_a_locator_gives_its_slot_back_through_the_ring_and_only_the_frame_it_got():
     acquisition = _acquisition(4, None)
-    acquisition.releases = releases
-    receiver = _Receiver()
-    acquisition.w = receiver
+    acquisition.recording = False
+    sent = frames(3)
     try:
-        for frame in frames(2):
+        for frame in sent[:2]:  # frames 0 and 1 for the locators only, in slots 0 and 1
             acquisition.keep(frame, 0.0, [LOCATORS_HOLD])
             acquisition.seq += 1
+        acquisition.frames.flush()
         ring = acquisition.frames.ring
         assert ring.n_free == 2
-        stray = {"kind": "json", "ring": ring.name, "slot": 0, "seq": 0}
-        locator.send_multipart([b"release", json.dumps(stray).encode()])
-        wrong_seq = [(1, 0, 0.0, float("nan"))]  # slot 1 holds frame 1, not 0
-        transport.send_ring_frames(locator, transport.TOPIC_RELEASE, ring.prefix, wrong_seq)
-        acquisition.read_releases()
-        assert ring.n_free == 2 and receiver.bad_messages.count == 1
-        header = ring.header(0, 0, 0.0)  # what the locator got for frame 0
-        entry = [(header["slot"], header["seq"], header["t"], float("nan"))]
-        transport.send_ring_frames(
-            locator, transport.TOPIC_RELEASE, transport.ring_prefix_of(header), entry
-        )
-        acquisition.read_releases()
-        assert ring.n_free == 3 and ring.holders(1) == {LOCATORS_HOLD}
+        # a locator in another process releases frame 1: no message, the slot is free at once
+        spawn = multiprocessing.get_context("spawn")
+        done = spawn.Event()
+        header = transport.pack_ring_header(ring.prefix, [(1, 1, 0.0, float("nan"))])
+        child = spawn.Process(target=release_in_child, args=([b"frames", header], done))
+        child.start()
+        assert done.wait(60)
+        child.join(60)
+        assert ring.n_free == 3 and ring.holders(0) == {LOCATORS_HOLD}
+        # ... and it is the slot the next frame goes to (the lowest free one, still cached)
+        assert acquisition.keep(sent[2], 0.0, [LOCATORS_HOLD]).slot == 1
+        acquisition.seq += 1
+        acquisition.frames.flush()
+        views = RingViews()
+        views.frame(_ring_message(ring, 0, 0, 0.0))
+        # a release naming another frame than the slot holds frees nothing (frame 1 was
+        # replaced by frame 2 in slot 1)
+        views.release(_ring_message(ring, 1, 1, 0.0))
+        views.release(_ring_message(ring, 0, 7, 0.0))
+        assert ring.n_free == 2 and ring.holders(1) == {LOCATORS_HOLD}
+        # a reclaimed slot: the late release of its old frame does not free the new one
+        ring.reclaim(0)
+        assert acquisition.keep(sent[0], 0.0, [LOCATORS_HOLD]).slot == 0
+        acquisition.frames.flush()
+        views.release(_ring_message(ring, 0, 0, 0.0))
+        assert ring.n_free == 2
+        views.release(_ring_message(ring, 0, 3, 0.0))
+        views.release(_ring_message(ring, 0, 3, 0.0))  # twice: nothing more
+        assert ring.n_free == 3 and ring.holders(0) == frozenset()
+        # the acquisition frees a frame it never sent (the tracking queue was full) itself
+        kept = acquisition.keep(sent[1], 0.0, [LOCATORS_HOLD])
+        acquisition.frames.flush()
+        assert ring.n_free == 2
+        kept.release(LOCATORS_HOLD)
+        assert ring.n_free == 3
+        views.close()
     finally:
         acquisition.frames.close()
-        context.destroy(linger=0)

@@ -235,7 +235,6 @@ def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tm
             endpoints.status,
             endpoints.save_ack,
             endpoints.locs_in,
-            endpoints.release,
             endpoints.sizer_out,
         )
         for address in internal:

@@ -49,7 +49,6 @@ def test_only_authorized_viewers_receive_frames_over_tcp(tmp_path):
         internal = (
             endpoints.save,
             endpoints.save_ack,
-            endpoints.release,
             endpoints.locate,
             endpoints.locs_in,
         )

@@ -190,7 +190,6 @@ def test_ring_headers_round_trip_and_a_batch_decodes_like_its_frames_one_by_one(
         {**layout, "slot": 1, "seq": 12, "t": 1.75},
     ]
     assert all(m.topic == "frames" and m.data is None for m in batch)
-    assert transport.ring_prefix_of(batch[0].header) == prefix
     # one message was expected: a batch is refused whole, not cut to its first frame
     with pytest.raises(transport.BadMessage, match="batch"):
         transport.decode([b"frames", transport.pack_ring_header(prefix, entries)])

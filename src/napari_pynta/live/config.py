@@ -299,8 +299,8 @@ class LiveEndpoints:
     ``frames`` (PUB, every frame; subscribers keep the newest) and ``results`` (PUB: ``locs``,
     ``tracks``, ``sizes``) are for viewers such as :class:`LiveSubscriber`; the others are
     internal: ``save``/``save_ack`` (acquisition <-> saver), ``locate`` (acquisition -> locator
-    pool, PUSH/PULL), ``release`` (locators -> acquisition: frame ring slots they are done with,
-    PUSH/PULL), ``locs_in`` (locators -> linker, PUSH/PULL), ``sizer_in`` (linker -> sizer:
+    pool, PUSH/PULL; the locators give frame ring slots back through the ring's shared memory),
+    ``locs_in`` (locators -> linker, PUSH/PULL), ``sizer_in`` (linker -> sizer:
     linked columns, resets and end markers, PUSH/PULL), ``sizer_out`` (sizer -> linker: size
     summaries, PUSH/PULL), ``control`` (supervisor PUB) and ``status`` (workers -> supervisor,
     PUSH/PULL).
@@ -310,7 +310,6 @@ class LiveEndpoints:
     results: str
     save: str
     save_ack: str
-    release: str
     locate: str
     locs_in: str
     sizer_in: str

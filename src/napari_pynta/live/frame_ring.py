@@ -5,19 +5,34 @@ into a slot of a :class:`FrameRing` (a ``multiprocessing.shared_memory`` block s
 the replay buffer) and sends only a small header (:meth:`FrameRing.header`: ring name, slot,
 seq, time, shape, dtype) over ZeroMQ. A reader (:class:`RingReader`, or :class:`RingViews` for
 messages) attached to the ring by name gets a read-only numpy view of the slot, without a copy,
-and tells the writer when it is done (:meth:`FrameRing.release`). A slot is reused only after
+and tells the writer when it is done. A slot is reused only after
 every reader it was handed to released it, so a frame kept for the saver stays intact until the
 saver acknowledged it (the replay-buffer guarantee); when the next slot is still held,
 :meth:`FrameRing.put` returns None and the writer decides (skip the frame for optional readers,
 :meth:`FrameRing.reclaim` a slot an optional reader never gave back, stop the recording).
 
+A reader gives a slot back in one of two ways. Through the writer's bookkeeping
+(:meth:`FrameRing.release`), e.g. when the saver's acknowledgement reaches the writer. Or, for
+the ``released_by`` hold of the ring (the locator pool), through the shared memory itself:
+one release cell per slot (int64) into which the reader that got the frame writes its seq when
+it is done (:meth:`RingReader.release`, :meth:`RingViews.release`); the writer compares the
+cells with the seqs it handed out whenever it looks for a slot, so a slot is free again at once,
+without a message, a socket or a wake-up on either side. A frame in a slot is handed to one
+reader of the hold at a time (a PUSH socket gives each frame to one locator), so each cell has
+one writer at a time and needs no atomics (the writer resets it when it hands the slot out,
+while no reader holds it); a reader writes its seq only while the slot's stamp
+still names its frame (after a :meth:`FrameRing.reclaim`, the frame written there since is not
+released by the reader of the old one).
+
 The next frame goes to the lowest free slot, so a slow reader holding one slot blocks nothing,
 and a shallow backlog cycles through a few slots that stay in the processors' caches (a frame
-is read while it is still cached) and are the only memory touched: the block's pages are
+is read while it is still cached, the next copy into a slot is a cache-warm one) and are the
+only memory touched: the block's pages are
 reserved slot by slot when first used (``posix_fallocate``: a full ``/dev/shm`` is an
 ``OSError`` for that frame, never a SIGBUS). The writer owns the bookkeeping (which reader holds
 which slot, the order of frames is the saver's seq); only pixels are shared, plus
-one stamp per slot (the seq of the frame in it, -1 while it is being written), so a reader can
+one stamp per slot (the seq of the frame in it, -1 while it is being written) and the release
+cells, so a reader can
 check that a slot still holds its frame (:meth:`RingReader.intact`) after using it: a reclaimed
 slot is never mistaken for the frame it held.
 """
@@ -50,11 +65,20 @@ RING_NAME = re.compile(r"[A-Za-z0-9_]{1,100}")
 SHM_DIR = "/dev/shm"
 #: the stamp of a slot being written (no frame)
 WRITING = -1
+#: what the writer expects in the release cell of a slot its ``released_by`` hold does not hold
+#: (never a seq, never what a cell holds: cells start at :data:`WRITING`)
+NOT_EXPECTED = -2
 
 
 def _stamp_offset(n_slots: int, frame_bytes: int) -> int:
-    """Where the slot stamps (int64, one per slot) start: after the pixels, 8-byte aligned."""
+    """Where the slot stamps (int64, one per slot) start: after the pixels, 8-byte aligned; the
+    release cells (int64, one per slot) follow them."""
     return -(-n_slots * frame_bytes // 8) * 8
+
+
+def _block_size(n_slots: int, frame_bytes: int) -> int:
+    """Bytes of a ring's block: pixels, stamps, release cells."""
+    return _stamp_offset(n_slots, frame_bytes) + 2 * 8 * n_slots
 
 
 class FrameRing:
@@ -71,6 +95,9 @@ class FrameRing:
         Pixel type of every frame.
     name : str or None
         Name of the shared memory block (:data:`RING_NAME`); None lets Python choose one.
+    released_by : str or None
+        The hold that readers give back through the release cells (:meth:`RingReader.release`)
+        instead of :meth:`release`; None: every hold is released through :meth:`release`.
 
     Raises
     ------
@@ -83,7 +110,12 @@ class FrameRing:
     """
 
     def __init__(
-        self, size_mb: float, frame_shape: tuple[int, ...], dtype: Any, name: str | None = None
+        self,
+        size_mb: float,
+        frame_shape: tuple[int, ...],
+        dtype: Any,
+        name: str | None = None,
+        released_by: str | None = None,
     ):
         size_bytes = require_positive("size_mb", size_mb) * 1e6
         self.frame_shape = tuple(int(n) for n in frame_shape)
@@ -100,11 +132,11 @@ class FrameRing:
         if name is not None and not RING_NAME.fullmatch(name):
             raise PyntaInputError(f"name must match {RING_NAME.pattern}, got {name!r}")
         stamps_at = _stamp_offset(self.n_slots, self.frame_bytes)
-        size = stamps_at + 8 * self.n_slots
+        size = _block_size(self.n_slots, self.frame_bytes)
         _check_room(size)
         self._memory = shared_memory.SharedMemory(name=name, create=True, size=size)
         try:
-            _reserve(self._memory, stamps_at, 8 * self.n_slots)
+            _reserve(self._memory, stamps_at, size - stamps_at)
         except OSError:
             self._memory.close()
             self._memory.unlink()
@@ -112,8 +144,16 @@ class FrameRing:
         self._slots = _slot_arrays(self._memory, self.n_slots, self.frame_shape, self.dtype)
         self._stamps = np.ndarray((self.n_slots,), np.int64, self._memory.buf, stamps_at)
         self._stamps[:] = WRITING
+        self._cells = np.ndarray(
+            (self.n_slots,), np.int64, self._memory.buf, stamps_at + 8 * self.n_slots
+        )
+        self._cells[:] = WRITING
+        # the seq each cell must show to release the ``released_by`` hold (NOT_EXPECTED: none)
+        self._expected = np.full(self.n_slots, NOT_EXPECTED, np.int64)
         # who holds each slot: one bit per reader (bits given out in order of first use)
         self._reader_bits: dict[str, int] = {}
+        self.released_by = released_by
+        self._released_bit = 0 if released_by is None else self._bits([released_by])
         self._held = [0] * self.n_slots
         self._seqs = [WRITING] * self.n_slots
         self._free = list(range(self.n_slots))  # a heap: the lowest free slot first
@@ -138,15 +178,25 @@ class FrameRing:
     @property
     def n_free(self) -> int:
         """Slots no reader holds."""
+        self.collect()
         return len(self._free)
+
+    def collect(self) -> None:
+        """Free the ``released_by`` holds whose readers wrote their release cells."""
+        if self._released_bit:
+            for slot in np.flatnonzero(self._cells == self._expected).tolist():
+                self._expected[slot] = NOT_EXPECTED
+                self._drop(slot, self._released_bit)
 
     def holders(self, slot: int) -> frozenset[str]:
         """The readers that still hold ``slot``."""
+        self.collect()
         held = self._held[slot]
         return frozenset(reader for reader, bit in self._reader_bits.items() if held & bit)
 
     def oldest_held_only_by(self, reader: str) -> int | None:
         """The slot with the oldest frame that only ``reader`` holds (None if there is none)."""
+        self.collect()
         bit = self._reader_bits.get(reader)
         held = [s for s, mask in enumerate(self._held) if bit is not None and mask == bit]
         return min(held, key=self._seqs.__getitem__, default=None)
@@ -201,7 +251,8 @@ class FrameRing:
             )
 
     def claim(self, readers: Iterable[str], seq: int) -> int | None:
-        """Take the lowest free slot for frame ``seq`` and hand it to ``readers``.
+        """Take the lowest free slot for frame ``seq`` and hand it to ``readers`` (after
+        :meth:`collect`: a slot released a moment ago, still in the caches, is reused first).
 
         The frame must then be written with :meth:`write` before its header is sent (the
         writer may do that in another thread: numpy copies without holding the GIL). Returns
@@ -210,6 +261,7 @@ class FrameRing:
         holders = self._bits(readers)
         if not holders:
             raise ValueError("a frame must be handed to at least one reader")
+        self.collect()
         if not self._free:
             return None
         slot = self._free[0]
@@ -218,6 +270,9 @@ class FrameRing:
         heapq.heappop(self._free)
         self._seqs[slot] = seq
         self._held[slot] = holders
+        if holders & self._released_bit:
+            self._cells[slot] = WRITING  # a frame with the seq of the last one is not released
+            self._expected[slot] = seq
         return slot
 
     @property
@@ -259,8 +314,14 @@ class FrameRing:
         """
         if not 0 <= slot < self.n_slots or (seq is not None and self._seqs[slot] != seq):
             return
-        held = self._held[slot]
         bit = self._reader_bits.get(reader, 0)
+        if bit == self._released_bit:
+            self._expected[slot] = NOT_EXPECTED
+        self._drop(slot, bit)
+
+    def _drop(self, slot: int, bit: int) -> None:
+        """The reader of ``bit`` no longer holds ``slot``; free it if nobody else does."""
+        held = self._held[slot]
         if held & bit:
             self._held[slot] = held = held & ~bit
             if not held:
@@ -279,6 +340,7 @@ class FrameRing:
         """
         if self._held[slot]:
             self._held[slot] = 0
+            self._expected[slot] = NOT_EXPECTED
             heapq.heappush(self._free, slot)
 
     def header(self, slot: int, seq: int, t: float) -> dict[str, Any]:
@@ -289,7 +351,7 @@ class FrameRing:
     def close(self) -> None:
         """Release and unlink the shared memory (readers' views stay valid until they close)."""
         self._slots = []
-        self._stamps = np.empty(0, np.int64)
+        self._stamps = self._cells = np.empty(0, np.int64)
         self._memory.close()
         with contextlib.suppress(FileNotFoundError):
             self._memory.unlink()
@@ -328,7 +390,7 @@ class RingReader:
         if not RING_NAME.fullmatch(self.name):
             raise ValueError(f"not a ring name: {self.name[:80]!r}")
         self._memory = _attach(self.name)
-        if self._memory.size < stamps_at + 8 * self.n_slots or frame_bytes <= 0:
+        if self._memory.size < _block_size(self.n_slots, frame_bytes) or frame_bytes <= 0:
             self._memory.close()
             raise ValueError(f"ring {self.name!r} is smaller than its header's layout")
         self._slots = _slot_arrays(self._memory, self.n_slots, self.frame_shape, self.dtype)
@@ -336,6 +398,9 @@ class RingReader:
             array.flags.writeable = False
         self._stamps = np.ndarray((self.n_slots,), np.int64, self._memory.buf, stamps_at)
         self._stamps.flags.writeable = False
+        # the release cells: the only memory of the ring a reader writes
+        cells_at = stamps_at + 8 * self.n_slots
+        self._cells = np.ndarray((self.n_slots,), np.int64, self._memory.buf, cells_at)
 
     def view(self, header: dict[str, Any]) -> np.ndarray:
         """The frame a header points to, as a read-only view (valid until released)."""
@@ -350,6 +415,14 @@ class RingReader:
         """True if the slot still holds the header's frame (check after using the view)."""
         return int(self._stamps[int(header["slot"])]) == int(header["seq"])
 
+    def release(self, header: dict[str, Any]) -> None:
+        """Give the header's slot back to the writer (its ``released_by`` hold) through the
+        slot's release cell; nothing if the slot was rewritten since (it holds another frame).
+        """
+        slot, seq = int(header["slot"]), int(header["seq"])
+        if int(self._stamps[slot]) == seq:
+            self._cells[slot] = seq
+
     def close(self) -> None:
         """Unmap the ring (views obtained from it must no longer be used).
 
@@ -358,12 +431,13 @@ class RingReader:
         BufferError
             If views of it are still alive (the ring stays mapped).
         """
-        slots, stamps = self._slots, self._stamps
+        slots, stamps, cells = self._slots, self._stamps, self._cells
         self._slots, self._stamps = [], np.empty(0, np.int64)
+        self._cells = np.empty(0, np.int64)
         try:
             self._memory.close()
         except BufferError:
-            self._slots, self._stamps = slots, stamps
+            self._slots, self._stamps, self._cells = slots, stamps, cells
             raise
 
     def __enter__(self) -> RingReader:
@@ -418,6 +492,17 @@ class RingViews:
         if header.get("kind") != "ring" or self._reader is None:
             return True
         return self._reader.name == header["ring"] and self._reader.intact(header)
+
+    def release(self, message: Message) -> None:
+        """Give the slot of a ring message back to the writer (:meth:`RingReader.release`):
+        nothing for a frame that carried its pixels or points into a ring no longer mapped."""
+        header = message.header
+        if header.get("kind") != "ring":
+            return
+        for reader in (self._reader, *self._retired):
+            if reader is not None and reader.name == header["ring"]:
+                reader.release(header)
+                return
 
     def close_retired(self) -> None:
         """Unmap rings no longer written to, once no view of them is alive."""

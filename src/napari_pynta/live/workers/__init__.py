@@ -5,8 +5,8 @@ Message paths (see ``docs/live-pipeline.md``)::
     acquisition --PUB frames (pixels)---------------------> viewers (newest frame only)
                 --PUSH save (bounded replay buffer)-------> saver --PUSH save_ack--> acquisition
                 --PUSH locate (load balanced)-------------> locators --PUSH locs_in--> linker
-                                                            locators --PUSH release--> acquisition
-                (save and locate: headers into the shared-memory frame ring, or the pixels)
+                (save and locate: headers into the shared-memory frame ring, or the pixels;
+                 locators give ring slots back through the ring's release cells, no message)
                 --PUSH locs_in (skipped seq, end of run)--------------------------> linker
     linker --PUB results (locs, tracks, sizes)-------------> viewers
            --PUSH sizer_in (linked frames, resets, end)----> sizer

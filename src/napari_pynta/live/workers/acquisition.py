@@ -249,7 +249,6 @@ class Acquisition:
         chosen = {} if calibration is None else calibrate(self.camera, calibration, self.preview)
         self.save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
         self.acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
-        self.releases = w.socket(zmq.PULL, bind=w.endpoints.release)
         self.locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
         self.to_linker = w.socket(zmq.PUSH, connect=w.endpoints.locs_in) if track else None
         frame_mb = _frame_bytes(self.camera) / 1e6
@@ -302,7 +301,6 @@ class Acquisition:
                 if self.w.stopping:
                     break
                 self.read_acks()
-                self.read_releases()
                 self.feed_saver()
                 self.feed_locators()
                 if self.w.heartbeat_due():
@@ -310,7 +308,7 @@ class Acquisition:
                     self.beat(Event.HEARTBEAT)
                 if not self.go or self.finished:
                     busy = self.save_buffer.frames or self.track_queue
-                    self.w.wait((self.acks, self.releases), 0.005 if busy else 0.05)
+                    self.w.wait((self.acks,), 0.005 if busy else 0.05)
                     continue
                 self.acquire_one()
         finally:
@@ -398,20 +396,6 @@ class Acquisition:
                 self.save_buffer.rewind()
                 if not self.recording and self.end_reason is not None:
                     self.end_requested = self.end_reason
-
-    def read_releases(self) -> None:
-        """Free the ring slots the locators are done with (ring headers: ring, slot, seq).
-
-        A release names the frame's seq, so a stray or late one cannot free a slot that holds
-        another frame by now; the saver's slots are freed only by its acknowledgements.
-        """
-        while (message := self.w.receive(self.releases, "release")) is not None:
-            release = message.header
-            if release["kind"] != "ring" or message.topic != transport.TOPIC_RELEASE:
-                error = transport.BadMessage("not a ring release", repr(release["kind"])[:80])
-                self.w.bad_messages(error, "acquisition's release socket")
-                continue
-            self.frames.release(release["ring"], release["slot"], release["seq"], LOCATORS_HOLD)
 
     def feed_saver(self) -> None:
         """Send buffered frames, then the end-of-recording marker once all are sent."""

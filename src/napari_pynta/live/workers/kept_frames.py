@@ -34,7 +34,8 @@ from napari_pynta.live.frame_ring import RESERVE_SLOTS, FrameRing
 
 #: the saver's hold on a frame: released by its acknowledgement (the replay-buffer guarantee)
 SAVER_HOLD = "saver"
-#: the locator pool's hold: released by the locator that located the frame (a PUSH message)
+#: the locator pool's hold: released by the locator that located the frame, through the ring's
+#: release cell of the slot (no message)
 LOCATORS_HOLD = "locators"
 
 
@@ -162,7 +163,7 @@ class FrameKeeper:
         name = f"{self.prefix}_{self._made}"
         self._made += 1
         try:
-            self.ring = FrameRing(self.size_mb, shape, dtype, name=name)
+            self.ring = FrameRing(self.size_mb, shape, dtype, name=name, released_by=LOCATORS_HOLD)
         except (OSError, PyntaInputError) as error:
             self._warn_once(
                 "create",
@@ -205,12 +206,6 @@ class FrameKeeper:
         """Wait until every frame kept so far is in its slot."""
         if self._copier is not None:
             self._copier.submit(lambda: None).result()
-
-    def release(self, name: str, slot: int, seq: int, reader: str) -> None:
-        """A reader's release message: ``reader`` is done with frame ``seq`` in ``slot``."""
-        ring = self.rings.get(name)
-        if ring is not None:
-            ring.release(slot, reader, seq)
 
     def close_released(self) -> None:
         """Close the rings of earlier frame shapes that no reader holds any more."""

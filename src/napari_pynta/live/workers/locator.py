@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, cast
 
@@ -26,8 +25,9 @@ def locator_worker(
     """Locate particles in frames pulled from the acquisition; push one table per frame.
 
     A frame in the acquisition's shared-memory ring is located in place (a read-only view) and
-    its slot released afterwards; if the slot was rewritten meanwhile (the acquisition reclaimed
-    it: the ring was full), the result is dropped and the linker told to skip the frame.
+    its slot released afterwards through the ring's release cell; if the slot was rewritten
+    meanwhile (the acquisition reclaimed it: the ring was full), the result is dropped and the
+    linker told to skip the frame.
     Commands: ``detect`` (new ``locate()`` options, checked before use), ``stop``.
     """
     run(name, endpoints, lambda w: _locate(w, engine, detection))
@@ -57,7 +57,6 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
 
     frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
     out = w.socket(zmq.PUSH, connect=w.endpoints.locs_in)
-    release = w.socket(zmq.PUSH, connect=w.endpoints.release)
     views = RingViews()
     w.poller.register(frames, zmq.POLLIN)
     w.report(Event.READY)
@@ -91,13 +90,7 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
             else:
                 transport.send_json(out, transport.TOPIC_SKIP, {"skip": [header["seq"]]})
                 overwritten += 1
-            if header["kind"] == "ring":
-                transport.send_ring_frames(
-                    release,
-                    transport.TOPIC_RELEASE,
-                    transport.ring_prefix_of(header),
-                    [(header["slot"], header["seq"], header["t"], math.nan)],
-                )
+            views.release(message)
             views.close_retired()
         for command in w.commands():
             if command.get("cmd") == Command.STOP:
