@@ -239,12 +239,12 @@ def _scan(
             # horizontal running maximum over [x - lo, x + hi] (zero outside the image)
             _copy(pad_i[lo : lo + nx], bits)
             h = ring_h[0, y_in % size_h]
-            # doubling: maxima over windows of 2, 4, 8, ... px, then two overlapping windows
+            # doubling: maxima over windows of 2, 4, ... px, then two or three overlapping ones
             width = 1
             length = nx + span
             current = pad_i
             tier = 0
-            while 2 * width <= span + 1:
+            while 3 * width < span + 1:
                 doubled = doubling[tier % 2]
                 tier += 1
                 length -= width
@@ -253,9 +253,10 @@ def _scan(
                     doubled[x] = max(current[x], ahead[x])
                 current = doubled
                 width *= 2
+            middle = current[_middle_block(span + 1, width) :]
             ahead = current[span + 1 - width : span + 1 - width + nx]
             for x in range(nx):
-                h[x] = max(current[x], ahead[x])
+                h[x] = max(max(current[x], middle[x]), ahead[x])
             # sum and count of trackpy's non-zero integer levels floor(bp * scale)
             row = bp[y_in]
             for start in range(0, nx, _INT32_SPAN):  # int32 partial sums vectorize twice as wide
@@ -299,19 +300,19 @@ def _scan(
         # local maxima of row y: equal to the maximum of the box around them
         first = max(y - lo, 0)
         last = min(y + hi, ny - 1)
-        tier = 0  # the largest power of 2 rows within first..last, used twice (overlapping)
-        while (2 << tier) <= last - first + 1:
-            tier += 1
+        tier = _block_tier(last - first + 1)  # two or three blocks of 2**tier rows
         if margin <= y <= ny - 1 - margin:
-            upper = ring_h[tier, first % size_h]
-            lower = ring_h[tier, (last - (1 << tier) + 1) % size_h]
+            width = 1 << tier
+            middle = first + _middle_block(last - first + 1, width)
+            upper = ring_h[tier, first % size_h, margin : nx - margin]
+            middle_row = ring_h[tier, middle % size_h, margin : nx - margin]
+            lower = ring_h[tier, (last - width + 1) % size_h, margin : nx - margin]
             bits = bp_bits[y, margin : nx - margin]
             inner = peaks[margin : nx - margin]  # peaks outside stay 0
-            upper = upper[margin : nx - margin]
-            lower = lower[margin : nx - margin]
             for x in range(inner.shape[0]):
                 value = bits[x]
-                inner[x] = (value > 0) & (value >= max(upper[x], lower[x]))
+                window = max(max(upper[x], middle_row[x]), lower[x])
+                inner[x] = (value > 0) & (value >= window)
             row = bp[y]
             for word in range(peak_words.shape[0]):  # 8 flags at a time: most are all 0
                 if peak_words[word] == 0:
@@ -352,6 +353,21 @@ def _scan(
                 total += b * value
                 total_sq += b * value * value
     return n_cand, count, total, total_sq, n_nonzero, level_sum
+
+
+@njit(cache=True, inline="always")
+def _block_tier(length):
+    """The smallest ``t`` whose blocks of ``2**t`` cover ``length`` in at most three."""
+    tier = 0
+    while 3 << tier < length:
+        tier += 1
+    return tier
+
+
+@njit(cache=True, inline="always")
+def _middle_block(length, width):
+    """Start of the middle block when three of ``width`` cover ``length`` (0 if two do)."""
+    return width if length > 2 * width else 0
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -420,15 +436,17 @@ def _centroid(bp, coord_y, coord_x, radius, max_iterations, half_widths):
         mass = 0.0
         for k in range(2 * radius + 1):  # mask row by row: contiguous pixels
             half = half_widths[k]
-            segment = bp[coord_y - radius + k, coord_x - half : coord_x + half + 1]
-            row_mass = 0.0
-            row_moment = 0.0
-            for i in range(segment.shape[0]):
-                row_mass += segment[i]
-                row_moment += segment[i] * i
+            row = np.uint64(coord_y - radius + k)  # unsigned: no negative-index checks
+            first = coord_x - half
+            row_mass = np.float32(0.0)  # a row is short: float32 sums, float64 totals
+            row_moment = np.float32(0.0)
+            for i in range(2 * half + 1):
+                value = bp[row, np.uint64(first + i)]
+                row_mass += value
+                row_moment += value * np.float32(i - half)
             mass += row_mass
             sum_y += row_mass * (k - radius)
-            sum_x += row_moment - row_mass * half
+            sum_x += row_moment
         off_y = sum_y / mass
         off_x = sum_x / mass
         cm_y = coord_y + off_y
@@ -625,7 +643,7 @@ class _Workspace:
         self.cand = np.empty((ny * nx, 2), np.int32)
         self.cand_float = np.empty((ny * nx, 4), np.float64)
         # horizontal maxima of the last rows, and their maxima over 2, 4, 8, ... rows
-        n_levels = (lo + hi + 1).bit_length()
+        n_levels = _block_tier(lo + hi + 1) + 1
         self.ring_h = np.empty((n_levels, lead + lo + 1, nx), np.int32)
         self.ring_n = np.empty((lead + r + 1, nx), np.uint8)
         self.pad_i = np.empty(nx + lo + hi, np.int32)
