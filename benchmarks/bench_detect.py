@@ -2,9 +2,10 @@
 
 Run ``python benchmarks/bench_detect.py`` (``--no-live`` skips the end-to-end live run;
 ``--against REF`` also times the fast engine of git revision REF, interleaved with this one, and
-prints the speed-up and the largest position difference).
-Frames are simulated NTA frames (``napari_pynta.simulate``) at 512x512 with
-100 particles and 1024x1024 with 400 (same density). Both engines see the same frames in an
+prints the speed-up and the largest position difference, and the CPU time of each of its numba
+kernels, ours and REF's, timed in the same interleaved calls).
+Frames are simulated NTA frames (``napari_pynta.simulate``) at 256x256 with 25 particles,
+512x512 with 100 and 1024x1024 with 400 (same density). Both engines see the same frames in an
 interleaved order (fast, trackpy, fast, ...), so background load on the machine hits both alike.
 Each call is timed by the CPU time of this thread (what the call costs a core, insensitive to
 other processes taking the core away) and by the wall clock; the figure to read is the median
@@ -38,12 +39,15 @@ import numpy as np  # noqa: E402
 import trackpy  # noqa: E402
 
 from napari_pynta import detect, simulate  # noqa: E402
+from napari_pynta.detect import fast as fast_engine  # noqa: E402
 from napari_pynta.detect.fast import locate_fast, warm_up  # noqa: E402
 from napari_pynta.link import StreamingLinker  # noqa: E402
 from napari_pynta.store import MovieStore  # noqa: E402
 
 DIAMETER = 7
-CASES = (((512, 512), 100), ((1024, 1024), 400))
+CASES = (((256, 256), 25), ((512, 512), 100), ((1024, 1024), 400))
+#: the fast engine's numba kernels, timed one by one with --against
+KERNELS = ("_bandpass", "_scan", "_histogram", "_select_features")
 
 
 def pin_to_one_core() -> str:
@@ -124,8 +128,32 @@ def engine_at(revision: str):
     return module
 
 
-def compare_revisions(frames: np.ndarray, minmass: float, repeats: int, baseline) -> str:
-    """Interleaved CPU time of this fast engine and ``baseline``'s: a one-line report."""
+def timing_kernels(module, times: dict[str, list[float]]) -> None:
+    """Wrap ``module``'s numba kernels so that each call adds its CPU seconds to ``times``."""
+    for name in KERNELS:
+        kernel = getattr(module, name, None)
+        if kernel is None or hasattr(kernel, "timed_kernel"):
+            continue
+
+        def timed_kernel(*args, _kernel=kernel, _name=name):
+            seconds, result = timed(_kernel, *args)
+            times.setdefault(_name, []).append(seconds)
+            return result
+
+        timed_kernel.timed_kernel = kernel
+        setattr(module, name, timed_kernel)
+
+
+def untiming_kernels(module) -> None:
+    """Undo :func:`timing_kernels`."""
+    for name in KERNELS:
+        kernel = getattr(module, name, None)
+        if kernel is not None and hasattr(kernel, "timed_kernel"):
+            setattr(module, name, kernel.timed_kernel)
+
+
+def compare_revisions(frames: np.ndarray, minmass: float, repeats: int, baseline) -> list[str]:
+    """Interleaved CPU time of this fast engine and ``baseline``'s, in total and per kernel."""
     params = dict(diameter=DIAMETER, minmass=minmass)
     baseline.locate_fast(frames[0], **params)  # compile / load its kernels
     ours, theirs, moved = [], [], 0.0
@@ -139,11 +167,37 @@ def compare_revisions(frames: np.ndarray, minmass: float, repeats: int, baseline
             ours.append(t_new)
             moved = max(moved, float(np.abs(old[["y", "x"]] - new[["y", "x"]]).max().max()))
     paired = statistics.median(o / n for o, n in zip(theirs, ours, strict=True))
-    return (
+    lines = [
         f"  against the baseline revision: {statistics.median(theirs) * 1e3:.2f} -> "
         f"{statistics.median(ours) * 1e3:.2f} ms, x{paired:.2f} (median of back-to-back pairs),"
         f" same features, positions within {moved:.1e} px"
-    )
+    ]
+    kernels_old: dict[str, list[float]] = {}
+    kernels_new: dict[str, list[float]] = {}
+    timing_kernels(baseline, kernels_old)
+    timing_kernels(fast_engine, kernels_new)
+    try:
+        for _ in range(repeats):
+            for frame in frames:
+                baseline.locate_fast(frame, **params)
+                locate_fast(frame, **params)
+    finally:
+        untiming_kernels(baseline)
+        untiming_kernels(fast_engine)
+    calls = len(frames) * repeats
+    for name in KERNELS:
+        old_times, new_times = kernels_old.get(name, []), kernels_new.get(name, [])
+        if not old_times and not new_times:
+            continue
+        # per frame: a kernel that runs on some frames only is averaged over all of them
+        old_ms, new_ms = (sum(t) / calls * 1e3 for t in (old_times, new_times))
+        lines.append(
+            f"    {name:17s} {old_ms:6.3f} -> {new_ms:6.3f} ms per frame (mean CPU time; "
+            f"best call {min(old_times, default=0) * 1e3:.3f} -> "
+            f"{min(new_times, default=0) * 1e3:.3f}; runs on {len(old_times)} -> {len(new_times)}"
+            f" of {calls} frames)"
+        )
+    return lines
 
 
 def linking_cost(frames: np.ndarray, minmass: float) -> tuple[float, float, float]:
@@ -350,7 +404,7 @@ def main() -> None:
         )
         print(f"  fast engine alone: {1e3 / med['fast']:.0f} frames/s per core (CPU time)")
         if baseline is not None:
-            print(compare_revisions(sim.frames, minmass, args.repeats, baseline))
+            print("\n".join(compare_revisions(sim.frames, minmass, args.repeats, baseline)))
         if shape == (512, 512):
             link_s, live_s, per_frame = linking_cost(sim.frames, minmass)
             print(
