@@ -15,7 +15,8 @@ Two acquisition settings:
 Brightness: ``d2`` gives photons ∝ d² (4000 photons at 100 nm), ``d6`` Rayleigh scattering ∝ d⁶
 with the camera level set for the brightest population (at most :data:`MAX_PHOTONS`), so that
 the small particles of a d⁶ mixture are dim, as on a real instrument. Truth for fractions is
-track-weighted like the analysis: the share of true particles seen in at least
+track-weighted like the analysis: the share of true tracks (a particle's stays in the
+detectable field, cut where it is absent for more than ``memory`` frames) of at least
 ``min_track_length`` frames.
 
 Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--only SUBSTRING] [--json F]``.
@@ -158,23 +159,37 @@ def plain_trackpy_diameter_nm(result: analysis.AnalysisResult, metadata: dict) -
     return float(physics.diameter_nm(D, params.temperature_c, params.resolved_viscosity_pa_s))
 
 
-def truth_numbers(movie: simulate.SimulatedMovie, case: Case, min_length: int, margin: int):
-    """Track-weighted small fraction, particles per frame (whole frame and inside the margin)."""
+def truth_numbers(
+    movie: simulate.SimulatedMovie, case: Case, params: analysis.AnalysisParams
+) -> tuple[float, float, float]:
+    """Track-weighted small fraction, particles per frame (whole frame and inside the margin).
+
+    The true tracks are counted like the analysis counts its tracks: a particle's positions
+    inside the detectable field (the feature radius from the edges), cut where it is absent for
+    more than ``memory`` frames (it left the focal layer or the field), each piece of at least
+    ``min_track_length`` frames being one track.
+    """
     truth = movie.truth
-    lengths = truth.groupby("particle").size()
-    long_enough = movie.diameters_nm[lengths[lengths >= min_length].index]
-    sizes = sorted(d for d, _ in case.populations)
-    small_fraction = (
-        float(np.mean(long_enough < math.sqrt(sizes[0] * sizes[1])))
-        if len(sizes) > 1 and len(long_enough)
-        else math.nan
-    )
+    margin = params.diameter_px // 2
     n_frames = len(movie.frames)
     height, width = movie.frames.shape[1:]
     inner = truth[
         truth["y"].between(margin, height - 1 - margin)
         & truth["x"].between(margin, width - 1 - margin)
-    ]
+    ].sort_values(["particle", "frame"])
+    starts = (inner["particle"].diff() != 0) | (inner["frame"].diff() > params.memory + 1)
+    piece = np.cumsum(starts.to_numpy())
+    lengths = pd.Series(piece).value_counts()
+    first_row = pd.Series(np.arange(len(inner))).groupby(piece).first()
+    long_pieces = lengths[lengths >= params.min_track_length].index
+    particles = inner["particle"].to_numpy()[first_row[long_pieces].to_numpy()]
+    diameters = movie.diameters_nm.loc[particles].to_numpy()
+    sizes = sorted(d for d, _ in case.populations)
+    small_fraction = (
+        float(np.mean(diameters < math.sqrt(sizes[0] * sizes[1])))
+        if len(sizes) > 1 and len(diameters)
+        else math.nan
+    )
     return small_fraction, len(truth) / n_frames, len(inner) / n_frames
 
 
@@ -196,9 +211,7 @@ def run_case(
         result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
         trackpy_nm = plain_trackpy_diameter_nm(result, movie.metadata)
     summary = result.summary
-    small_truth, ppf_truth, ppf_inner = truth_numbers(
-        movie, case, params.min_track_length, result.params.diameter_px // 2
-    )
+    small_truth, ppf_truth, ppf_inner = truth_numbers(movie, case, result.params)
     deconvolved = summary.get("deconvolved_nm") or {}
     peaks = deconvolved.get("peaks") or []
     fractions = deconvolved.get("peak_fractions") or []
