@@ -14,10 +14,12 @@ Two acquisition settings:
 
 Brightness: ``d2`` gives photons ∝ d² (4000 photons at 100 nm), ``d6`` Rayleigh scattering ∝ d⁶
 with the camera level set for the brightest population (at most :data:`MAX_PHOTONS`), so that
-the small particles of a d⁶ mixture are dim, as on a real instrument. Truth for fractions is
-track-weighted like the analysis: the share of true tracks (a particle's stays in the
-detectable field, cut where it is absent for more than ``memory`` frames) of at least
-``min_track_length`` frames.
+the small particles of a d⁶ mixture are dim, as on a real instrument.
+
+Truth for fractions: the small population's share of the true tracks (a particle's stays in
+the detectable field, cut where it is absent for more than ``memory`` frames, of at least
+``min_track_length`` frames), against the reported ``peak_fractions``; and its share of the
+particles in view (frame by frame, detectable field), against ``peak_number_fractions``.
 
 Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--only SUBSTRING] [--json F]``.
 ``--quick`` runs one seed of shorter movies at the NTA setting only (a few minutes on a loaded
@@ -159,38 +161,42 @@ def plain_trackpy_diameter_nm(result: analysis.AnalysisResult, metadata: dict) -
     return float(physics.diameter_nm(D, params.temperature_c, params.resolved_viscosity_pa_s))
 
 
-def truth_numbers(
-    movie: simulate.SimulatedMovie, case: Case, params: analysis.AnalysisParams
-) -> tuple[float, float, float]:
-    """Track-weighted small fraction, particles per frame (whole frame and inside the margin).
+def truth_numbers(movie: simulate.SimulatedMovie, case: Case, params: analysis.AnalysisParams):
+    """Small fractions of the true tracks and of the particles in view, particles per frame.
 
-    The true tracks are counted like the analysis counts its tracks: a particle's positions
-    inside the detectable field (the feature radius from the edges), cut where it is absent for
-    more than ``memory`` frames (it left the focal layer or the field), each piece of at least
-    ``min_track_length`` frames being one track.
+    The true tracks are counted like the analysis counts its tracks
+    (:meth:`~napari_pynta.simulate.SimulatedMovie.true_track_diameters`); the particles in view
+    are those inside the detectable field (the feature radius from the edges), frame by frame.
+
+    Returns
+    -------
+    dict
+        ``small_fraction`` (of the tracks), ``small_number_fraction`` (of the particles in
+        view; NaN for one population), ``particles_per_frame`` (whole frame) and
+        ``particles_per_frame_inner`` (detectable field).
     """
     truth = movie.truth
     margin = params.diameter_px // 2
-    n_frames = len(movie.frames)
     height, width = movie.frames.shape[1:]
-    inner = truth[
-        truth["y"].between(margin, height - 1 - margin)
-        & truth["x"].between(margin, width - 1 - margin)
-    ].sort_values(["particle", "frame"])
-    starts = (inner["particle"].diff() != 0) | (inner["frame"].diff() > params.memory + 1)
-    piece = np.cumsum(starts.to_numpy())
-    lengths = pd.Series(piece).value_counts()
-    first_row = pd.Series(np.arange(len(inner))).groupby(piece).first()
-    long_pieces = lengths[lengths >= params.min_track_length].index
-    particles = inner["particle"].to_numpy()[first_row[long_pieces].to_numpy()]
-    diameters = movie.diameters_nm.loc[particles].to_numpy()
-    sizes = sorted(d for d, _ in case.populations)
-    small_fraction = (
-        float(np.mean(diameters < math.sqrt(sizes[0] * sizes[1])))
-        if len(sizes) > 1 and len(diameters)
-        else math.nan
+    inner = truth["y"].between(margin, height - 1 - margin) & truth["x"].between(
+        margin, width - 1 - margin
     )
-    return small_fraction, len(truth) / n_frames, len(inner) / n_frames
+    track_diameters = movie.true_track_diameters(margin, params.memory, params.min_track_length)
+    in_view = movie.diameters_nm.loc[truth["particle"][inner]].to_numpy()
+    sizes = sorted(d for d, _ in case.populations)
+    small = {"small_fraction": math.nan, "small_number_fraction": math.nan}
+    if len(sizes) > 1:
+        split = math.sqrt(sizes[0] * sizes[1])
+        for name, diameters in (
+            ("small_fraction", track_diameters),
+            ("small_number_fraction", in_view),
+        ):
+            small[name] = float(np.mean(diameters < split)) if len(diameters) else math.nan
+    n_frames = len(movie.frames)
+    return small | {
+        "particles_per_frame": len(truth) / n_frames,
+        "particles_per_frame_inner": int(inner.sum()) / n_frames,
+    }
 
 
 def _diameter_px(text: str) -> int | None:
@@ -211,15 +217,21 @@ def run_case(
         result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
         trackpy_nm = plain_trackpy_diameter_nm(result, movie.metadata)
     summary = result.summary
-    small_truth, ppf_truth, ppf_inner = truth_numbers(movie, case, result.params)
+    truth = truth_numbers(movie, case, result.params)
     deconvolved = summary.get("deconvolved_nm") or {}
     peaks = deconvolved.get("peaks") or []
     fractions = deconvolved.get("peak_fractions") or []
     sizes = sorted(d for d, _ in case.populations)
-    small_fraction = math.nan
-    if len(sizes) > 1 and peaks:
+
+    def small_share(shares: list[float]) -> float:
+        """Summed share of the peaks below the geometric mean of the two sizes."""
+        if len(sizes) < 2 or not peaks:
+            return math.nan
         split = math.sqrt(sizes[0] * sizes[1])
-        small_fraction = float(sum(f for p, f in zip(peaks, fractions, strict=True) if p < split))
+        return float(sum(f for p, f in zip(peaks, shares, strict=True) if p < split))
+
+    # one peak: every track and particle is under it
+    number_fractions = deconvolved.get("peak_number_fractions") or fractions
     return {
         "case": case.name,
         "setting": case.setting.name,
@@ -234,11 +246,13 @@ def run_case(
         "d50_nm": deconvolved.get("d50"),
         "peaks_nm": peaks,
         "peak_fractions": fractions,
-        "small_fraction": small_fraction,
-        "small_fraction_truth": small_truth,
+        "small_fraction": small_share(fractions),
+        "small_fraction_truth": truth["small_fraction"],
+        "small_number_fraction": small_share(number_fractions),
+        "small_number_fraction_truth": truth["small_number_fraction"],
         "particles_per_frame": summary.get("particles_per_frame"),
-        "particles_per_frame_truth": ppf_truth,
-        "particles_per_frame_truth_inner": ppf_inner,
+        "particles_per_frame_truth": truth["particles_per_frame"],
+        "particles_per_frame_truth_inner": truth["particles_per_frame_inner"],
         "minmass": result.params.minmass,
         "diameter_px": result.params.diameter_px,
         "trackpy_msd_nm": trackpy_nm,
@@ -262,7 +276,8 @@ def print_run(row: dict) -> None:
     print(
         f"{row['setting']:4s} {row['case']:30s} s{row['seed']} ens {ensemble:+6.1f}% "
         f"D50 {d50:+6.1f}% peaks {peaks:18s} small {row['small_fraction']:.2f}"
-        f"/{row['small_fraction_truth']:.2f} ppf {row['particles_per_frame']:.1f}"
+        f"/{row['small_fraction_truth']:.2f} number {row['small_number_fraction']:.2f}"
+        f"/{row['small_number_fraction_truth']:.2f} ppf {row['particles_per_frame']:.1f}"
         f"/{row['particles_per_frame_truth_inner']:.1f} tp {tp:+6.1f}% "
         f"minmass {row['minmass']:.0f} d {row['diameter_px']} px {row['seconds']:.0f}s "
         f"warn {len(row['warnings'])}",
@@ -302,6 +317,8 @@ def summary_table(rows: list[dict]) -> pd.DataFrame:
                 "peaks nm": peak_text,
                 "small frac": float(group["small_fraction"].mean()),
                 "truth frac": float(group["small_fraction_truth"].mean()),
+                "number frac": float(group["small_number_fraction"].mean()),
+                "truth number": float(group["small_number_fraction_truth"].mean()),
                 "ppf / truth": float(
                     (group["particles_per_frame"] / group["particles_per_frame_truth_inner"]).mean()
                 ),

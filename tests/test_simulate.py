@@ -14,6 +14,7 @@ from napari_pynta.errors import PyntaInputError
 from napari_pynta.simulate import (
     BrownianScene,
     Population,
+    SimulatedMovie,
     SimulationSettings,
     render_expected_photons,
     simulate_movie,
@@ -446,3 +447,24 @@ def test_compression_freezes_unchanged_blocks_between_key_frames():
     # noise-only differences (sd ~15 ADU) mostly round to 0: difference frames repeat the last
     assert np.mean(plain[1:] != plain[:-1]) > 0.9
     assert np.mean(frames[1:5] == frames[:4]) > 0.8
+
+
+def test_true_tracks_are_cut_where_a_particle_is_away_longer_than_memory():
+    frames = np.zeros((30, 40, 40), dtype=np.uint16)
+    # particle 1 (80 nm): frames 0-9, away 5 frames (> memory 3), back 15-29: two tracks;
+    # particle 2 (200 nm): frames 0-9, away 3 frames (= memory), back 13-19: one track;
+    # particle 3 (80 nm): 6 frames only (under min_length); particle 4 near the edge, out of field
+    rows = [(f, 1, 20.0, 20.0) for f in [*range(10), *range(15, 30)]]
+    rows += [(f, 2, 10.0, 10.0) for f in [*range(10), *range(13, 20)]]
+    rows += [(f, 3, 30.0, 30.0) for f in range(6)]
+    rows += [(f, 4, 1.0, 20.0) for f in range(30)]
+    truth = pd.DataFrame(rows, columns=["frame", "particle", "y", "x"])
+    diameters = pd.Series({1: 80.0, 2: 200.0, 3: 80.0, 4: 80.0})
+    movie = SimulatedMovie(frames, truth, diameters)
+    found = movie.true_track_diameters(margin_px=3, memory=3, min_length=5)
+    assert sorted(found) == [80.0, 80.0, 80.0, 200.0]
+    assert sorted(movie.true_track_diameters(margin_px=3, memory=3, min_length=10)) == [
+        80.0,
+        80.0,
+        200.0,
+    ]

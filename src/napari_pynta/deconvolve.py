@@ -617,6 +617,7 @@ def walker_em(
     max_iter: int = 5000,
     start: SizeDistribution | None = None,
     likelihood: Likelihood | None = None,
+    track_weights: np.ndarray | None = None,
 ) -> SizeDistribution:
     """Deconvolve the track-length broadening by EM (Walker 2012) on a diameter grid.
 
@@ -655,6 +656,9 @@ def walker_em(
     likelihood : (ndarray, ndarray), optional
         :func:`log_likelihood_matrix` of these tracks, grid and model, when the caller already
         has it (computed here otherwise).
+    track_weights : ndarray, optional
+        Weight of each track (> 0), e.g. the frames it spans, which gives the distribution of
+        the particles in view instead of the tracks; None: every track counts once.
 
     Returns
     -------
@@ -673,8 +677,13 @@ def walker_em(
     n_tracks = len(tracks)
     kernel = _smoothing_kernel(grid[support], smoothing_ln) if smoothing_ln > 0 else None
     initial = _initial_weights(grid, support, start)
-    weights, iteration, converged = _em_iterations(supported, initial, kernel, rel_tol, max_iter)
-    log_likelihood = float(np.sum(np.log(supported @ weights) + offset))
+    weights, iteration, converged = _em_iterations(
+        supported, initial, kernel, rel_tol, max_iter, track_weights
+    )
+    per_track = np.log(supported @ weights) + offset
+    log_likelihood = float(
+        np.sum(per_track if track_weights is None else track_weights * per_track)
+    )
     all_weights = np.zeros(grid.size)
     all_weights[support] = weights
     return SizeDistribution(
@@ -744,6 +753,7 @@ def bootstrap_distributions(
     track_ids: np.ndarray | None = None,
     starts: np.ndarray | None = None,
     likelihood: Likelihood | None = None,
+    track_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Walker EM distributions of ``n_bootstrap`` resamples of the tracks (with replacement).
 
@@ -772,6 +782,8 @@ def bootstrap_distributions(
         :func:`walker_em`'s ``start``. Default: ``distribution``.
     likelihood : (ndarray, ndarray), optional
         As for :func:`walker_em`.
+    track_weights : ndarray, optional
+        As for :func:`walker_em` (a drawn track counts with its weight).
 
     Returns
     -------
@@ -799,7 +811,12 @@ def bootstrap_distributions(
         if counts is None:
             rows = rng.integers(0, len(tracks), len(tracks))
             weights, _, _ = _em_iterations(
-                supported[rows], first, kernel, BOOTSTRAP_REL_TOL, BOOTSTRAP_MAX_ITER
+                supported[rows],
+                first,
+                kernel,
+                BOOTSTRAP_REL_TOL,
+                BOOTSTRAP_MAX_ITER,
+                None if track_weights is None else track_weights[rows],
             )
         else:  # tracks counted 0 times play no part: leave their rows out
             rows = np.flatnonzero(counts[index])
@@ -812,7 +829,7 @@ def bootstrap_distributions(
                 kernel,
                 BOOTSTRAP_REL_TOL,
                 BOOTSTRAP_MAX_ITER,
-                counts[index, rows],
+                counts[index, rows] * (1.0 if track_weights is None else track_weights[rows]),
             )
         resampled[index, support] = weights
     return resampled
@@ -828,6 +845,7 @@ def brightness_conditioned(
     seed: int = BOOTSTRAP_SEED,
     *,
     likelihood: Likelihood | None = None,
+    track_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The size distribution as a mix of each brightness group's own EM solution.
 
@@ -856,6 +874,9 @@ def brightness_conditioned(
         Seed of the resampling.
     likelihood : (ndarray, ndarray), optional
         :func:`log_likelihood_matrix` of all tracks (computed here otherwise).
+    track_weights : ndarray, optional
+        Weight of each track (:func:`walker_em`); the groups mix in proportion to their summed
+        weights. None: every track counts once.
 
     Returns
     -------
@@ -866,7 +887,8 @@ def brightness_conditioned(
     """
     grid = distribution.diameter_nm
     full_likelihood, offset = _likelihood(tracks, grid, model, likelihood)
-    counts = stable_bootstrap_counts(track_ids, n_bootstrap, seed).astype(float)
+    track_weight = np.ones(len(tracks)) if track_weights is None else track_weights
+    counts = stable_bootstrap_counts(track_ids, n_bootstrap, seed) * track_weight
     weights = np.zeros(grid.size)
     resampled = np.zeros((int(n_bootstrap), grid.size))
     for rows in groups:
@@ -876,8 +898,15 @@ def brightness_conditioned(
             None if tracks.sigma_um is None else tracks.sigma_um[rows],
         )
         group_likelihood = (full_likelihood[rows], offset[rows])
-        solution = walker_em(group, model, grid, start=distribution, likelihood=group_likelihood)
-        weights += len(rows) / len(tracks) * solution.weights
+        solution = walker_em(
+            group,
+            model,
+            grid,
+            start=distribution,
+            likelihood=group_likelihood,
+            track_weights=track_weight[rows],
+        )
+        weights += track_weight[rows].sum() / track_weight.sum() * solution.weights
         group_resampled = bootstrap_distributions(
             group,
             model,
@@ -886,6 +915,7 @@ def brightness_conditioned(
             seed,
             track_ids=track_ids[rows],
             likelihood=group_likelihood,
+            track_weights=track_weight[rows],
         )
         share = counts[:, rows].sum(axis=1) / counts.sum(axis=1)
         resampled += share[:, None] * group_resampled
@@ -1050,8 +1080,9 @@ def significant_peaks(
     fractions_of : (ndarray, ndarray), optional
         Weights and resamples (same shapes as ``weights`` and ``resampled``) of the distribution
         whose sum over each basin gives the fractions, e.g. the
-        :func:`brightness_conditioned` one; default: ``weights`` and ``resampled``. The peaks and
-        their basins are always those of ``weights``.
+        :func:`brightness_conditioned` one; default: ``weights`` and ``resampled``. The peaks
+        are those of ``weights``; the basins are split at this distribution's lowest point
+        between them.
 
     Returns
     -------
@@ -1071,10 +1102,14 @@ def significant_peaks(
         keep[np.argmax(significance)] = True
     kept = candidates[keep]
     bounds = _basin_bounds(kept, smooth, grid_nm.size)
-    shares, shares_resampled = (weights, resampled) if fractions_of is None else fractions_of
+    shares, shares_resampled, share_bounds = weights, resampled, bounds
+    if fractions_of is not None:
+        shares, shares_resampled = fractions_of
+        share_smooth = smoothed_density(grid_nm, shares, PEAK_SMOOTHING_LN)
+        share_bounds = _basin_bounds(kept, share_smooth, grid_nm.size)
     peaks = []
     for index, share, start, stop in zip(
-        kept, significance[keep], bounds[:-1], bounds[1:], strict=True
+        kept, significance[keep], share_bounds[:-1], share_bounds[1:], strict=True
     ):
         fractions = shares_resampled[:, start:stop].sum(axis=1)
         peaks.append(
@@ -1197,8 +1232,9 @@ class DeconvolvedSizes:
         """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary.
 
         With tested peaks, ``peaks``/``peak_fractions``/``mode`` are the significant peaks, with
-        ``peak_fraction_se``, ``peak_significance`` and ``n_candidate_peaks``; with standard
-        errors, ``d10_se``, ``d50_se``, ``d90_se`` (nm).
+        ``peak_fraction_se``, ``peak_significance`` and ``n_candidate_peaks``, and with more
+        than one peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
+        particles in view); with standard errors, ``d10_se``, ``d50_se``, ``d90_se`` (nm).
         """
         statistics = self.deconvolved.statistics() | (self.standard_errors or {})
         if self.peaks is not None:
@@ -1210,6 +1246,11 @@ class DeconvolvedSizes:
                 "peak_fraction_se": [peak["fraction_se"] for peak in self.peaks],
                 "peak_significance": [peak["significance"] for peak in self.peaks],
             }
+            if "number_fraction" in self.peaks[0]:
+                statistics |= {
+                    "peak_number_fractions": [peak["number_fraction"] for peak in self.peaks],
+                    "peak_number_fraction_se": [peak["number_fraction_se"] for peak in self.peaks],
+                }
         deconvolved = statistics | {
             "n_tracks": self.deconvolved.n_tracks,
             "method": "Walker EM deconvolution",
@@ -1235,19 +1276,42 @@ def _peaks_with_brightness_fractions(
     resampled: np.ndarray,
     likelihood: Likelihood,
 ) -> list[dict]:
-    """The significant peaks of all tracks, with the fractions of :func:`brightness_conditioned`
-    (the peaks of the tracks as one group when they are all about as bright)."""
+    """The significant peaks of all tracks with the fractions of :func:`brightness_conditioned`.
+
+    ``fraction`` is the share of the tracks under each peak; ``number_fraction`` the share of
+    the particles in view (each track weighted by the frames it spans: a fast particle that
+    crosses the focal layer often makes many short tracks but is one particle at a time),
+    which is what turns the concentration into one per peak.
+    """
     track_ids = usable["particle"].to_numpy()
-    brightness = tracks.groupby("particle")["mass"].mean().reindex(track_ids).to_numpy()
-    groups = brightness_groups(np.log(np.maximum(brightness, 1e-300)), BRIGHTNESS_CLASSES)
-    fractions_of = None
-    if len(groups) > 1:
+    by_track = tracks.groupby("particle")
+    groups = [np.arange(len(track_ids))]
+    if "mass" in tracks.columns:
+        brightness = by_track["mass"].mean().reindex(track_ids).to_numpy()
+        groups = brightness_groups(np.log(np.maximum(brightness, 1e-300)), BRIGHTNESS_CLASSES)
+    frames = by_track["frame"]
+    spans = (frames.max() - frames.min() + 1).reindex(track_ids).to_numpy(dtype=float)
+    tested = {}
+    for name, weights in (("fraction", None), ("number_fraction", spans)):
         fractions_of = brightness_conditioned(
-            steps, model, deconvolved, groups, track_ids, len(resampled), likelihood=likelihood
+            steps,
+            model,
+            deconvolved,
+            groups,
+            track_ids,
+            len(resampled),
+            likelihood=likelihood,
+            track_weights=weights,
         )
-    return significant_peaks(
-        deconvolved.diameter_nm, deconvolved.weights, resampled, fractions_of=fractions_of
-    )
+        tested[name] = significant_peaks(
+            deconvolved.diameter_nm, deconvolved.weights, resampled, fractions_of=fractions_of
+        )
+    by_diameter = {peak["diameter_nm"]: peak for peak in tested["number_fraction"]}
+    for peak in tested["fraction"]:
+        number = by_diameter[peak["diameter_nm"]]
+        peak["number_fraction"] = number["fraction"]
+        peak["number_fraction_se"] = number["fraction_se"]
+    return tested["fraction"]
 
 
 def deconvolve_tracks(
@@ -1324,7 +1388,7 @@ def deconvolve_tracks(
             likelihood=likelihood,
         )
         peaks = significant_peaks(deconvolved.diameter_nm, deconvolved.weights, resampled)
-        if len(peaks) > 1 and "mass" in tracks.columns:
+        if len(peaks) > 1:
             peaks = _peaks_with_brightness_fractions(
                 tracks, usable, steps, model, deconvolved, resampled, likelihood
             )

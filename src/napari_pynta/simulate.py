@@ -797,6 +797,28 @@ class SimulatedMovie:
     diameters_nm: pd.Series
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def true_track_diameters(self, margin_px: int, memory: int, min_length: int) -> np.ndarray:
+        """Diameters of the tracks a perfect analysis would size, one per track (nm).
+
+        A particle's positions at least ``margin_px`` from the frame edges (where the detector
+        looks), cut where the particle is absent for more than ``memory`` frames (it left the
+        focal layer or the field, so a linker starts a new track), each piece of at least
+        ``min_length`` frames being one track: the truth for track-weighted fractions.
+        """
+        height, width = self.frames.shape[1:]
+        truth = self.truth
+        inner = truth[
+            truth["y"].between(margin_px, height - 1 - margin_px)
+            & truth["x"].between(margin_px, width - 1 - margin_px)
+        ].sort_values(["particle", "frame"])
+        starts = (inner["particle"].diff() != 0) | (inner["frame"].diff() > memory + 1)
+        piece = np.cumsum(starts.to_numpy())
+        lengths = np.bincount(piece)
+        first_rows = np.flatnonzero(starts.to_numpy())
+        kept = first_rows[lengths[piece[first_rows]] >= min_length]
+        particles = inner["particle"].to_numpy()[kept]
+        return self.diameters_nm.loc[particles].to_numpy(dtype=float)
+
 
 def _truth_table(chunks: Sequence[dict[str, np.ndarray]]) -> pd.DataFrame:
     """Concatenate per-frame truth arrays into one DataFrame with :data:`TRUTH_COLUMNS`."""
