@@ -365,3 +365,41 @@ def test_short_tracks_of_one_population_give_one_peak_at_the_true_size():
     assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.03)
     peaks = summary["deconvolved_nm"]["peaks"]
     assert len(peaks) == 1 and peaks[0] == pytest.approx(100.0, rel=0.1)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_mixture_fractions_count_the_dim_population_against_the_truth(seed):
+    """80 + 200 nm (1:1, brightness ∝ d²) at 30 fps: the share of the 80 nm tracks is that of
+    the true tracks, and the share of the particles in view that of the simulated particles.
+    One EM over all tracks gave the dim tracks to the 200 nm peak (0.48 and 0.51 here for true
+    shares of 0.58 and 0.65)."""
+    settings = simulate.SimulationSettings(
+        shape=(192, 192),
+        n_particles=20,
+        populations=(simulate.Population(80.0), simulate.Population(200.0)),
+        pixel_size_um=0.166,
+        frame_interval_s=1 / 30,
+        brightness_at_100nm=4000.0,
+        brightness_exponent=2.0,
+        seed=seed,
+    )
+    sim = simulate.simulate_movie(450, settings)
+    movie = Movie(frames=sim.frames, metadata=sim.metadata, source="80 + 200 nm")
+    result = analysis.analyze(movie, AnalysisParams.from_metadata(sim.metadata))
+    params = result.params
+    split = math.sqrt(80.0 * 200.0)
+    margin = params.diameter_px // 2
+    true_tracks = sim.true_track_diameters(margin, params.memory, params.min_track_length)
+    inner = sim.truth[
+        sim.truth["y"].between(margin, 191 - margin) & sim.truth["x"].between(margin, 191 - margin)
+    ]
+    in_view = sim.diameters_nm.loc[inner["particle"]].to_numpy()
+    sizes = result.summary["deconvolved_nm"]
+    assert min(sizes["peaks"]) == pytest.approx(80.0, rel=0.15)
+    assert max(sizes["peaks"]) == pytest.approx(200.0, rel=0.15)
+    small = [diameter < split for diameter in sizes["peaks"]]
+    track_share = sum(f for s, f in zip(small, sizes["peak_fractions"], strict=True) if s)
+    assert track_share == pytest.approx(np.mean(true_tracks < split), abs=0.06)
+    number_share = sum(f for s, f in zip(small, sizes["peak_number_fractions"], strict=True) if s)
+    assert number_share == pytest.approx(np.mean(in_view < split), abs=0.06)
+    assert all(0 < se < 0.1 for se in sizes["peak_number_fraction_se"])

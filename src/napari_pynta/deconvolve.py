@@ -617,7 +617,6 @@ def walker_em(
     max_iter: int = 5000,
     start: SizeDistribution | None = None,
     likelihood: Likelihood | None = None,
-    track_weights: np.ndarray | None = None,
 ) -> SizeDistribution:
     """Deconvolve the track-length broadening by EM (Walker 2012) on a diameter grid.
 
@@ -656,9 +655,6 @@ def walker_em(
     likelihood : (ndarray, ndarray), optional
         :func:`log_likelihood_matrix` of these tracks, grid and model, when the caller already
         has it (computed here otherwise).
-    track_weights : ndarray, optional
-        Weight of each track (> 0), e.g. the frames it spans, which gives the distribution of
-        the particles in view instead of the tracks; None: every track counts once.
 
     Returns
     -------
@@ -677,13 +673,8 @@ def walker_em(
     n_tracks = len(tracks)
     kernel = _smoothing_kernel(grid[support], smoothing_ln) if smoothing_ln > 0 else None
     initial = _initial_weights(grid, support, start)
-    weights, iteration, converged = _em_iterations(
-        supported, initial, kernel, rel_tol, max_iter, track_weights
-    )
-    per_track = np.log(supported @ weights) + offset
-    log_likelihood = float(
-        np.sum(per_track if track_weights is None else track_weights * per_track)
-    )
+    weights, iteration, converged = _em_iterations(supported, initial, kernel, rel_tol, max_iter)
+    log_likelihood = float(np.sum(np.log(supported @ weights) + offset))
     all_weights = np.zeros(grid.size)
     all_weights[support] = weights
     return SizeDistribution(
@@ -753,7 +744,6 @@ def bootstrap_distributions(
     track_ids: np.ndarray | None = None,
     starts: np.ndarray | None = None,
     likelihood: Likelihood | None = None,
-    track_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Walker EM distributions of ``n_bootstrap`` resamples of the tracks (with replacement).
 
@@ -782,8 +772,6 @@ def bootstrap_distributions(
         :func:`walker_em`'s ``start``. Default: ``distribution``.
     likelihood : (ndarray, ndarray), optional
         As for :func:`walker_em`.
-    track_weights : ndarray, optional
-        As for :func:`walker_em` (a drawn track counts with its weight).
 
     Returns
     -------
@@ -811,12 +799,7 @@ def bootstrap_distributions(
         if counts is None:
             rows = rng.integers(0, len(tracks), len(tracks))
             weights, _, _ = _em_iterations(
-                supported[rows],
-                first,
-                kernel,
-                BOOTSTRAP_REL_TOL,
-                BOOTSTRAP_MAX_ITER,
-                None if track_weights is None else track_weights[rows],
+                supported[rows], first, kernel, BOOTSTRAP_REL_TOL, BOOTSTRAP_MAX_ITER
             )
         else:  # tracks counted 0 times play no part: leave their rows out
             rows = np.flatnonzero(counts[index])
@@ -829,10 +812,31 @@ def bootstrap_distributions(
                 kernel,
                 BOOTSTRAP_REL_TOL,
                 BOOTSTRAP_MAX_ITER,
-                counts[index, rows] * (1.0 if track_weights is None else track_weights[rows]),
+                counts[index, rows],
             )
         resampled[index, support] = weights
     return resampled
+
+
+@dataclass(frozen=True)
+class ConditionedSizes:
+    """Distributions of :func:`brightness_conditioned`, with their bootstrap resamples.
+
+    Attributes
+    ----------
+    weights, resampled : ndarray
+        The distribution of the tracks (shape (n_grid,)) and of every resample's tracks
+        (shape (n_bootstrap, n_grid)).
+    number_weights, number_resampled : ndarray
+        The same for the particles in view: every track's posterior over the grid weighted by
+        the frames it spans (a fast particle that crosses the focal layer often makes many
+        short tracks, but is one particle at a time).
+    """
+
+    weights: np.ndarray
+    resampled: np.ndarray
+    number_weights: np.ndarray
+    number_resampled: np.ndarray
 
 
 def brightness_conditioned(
@@ -841,17 +845,17 @@ def brightness_conditioned(
     distribution: SizeDistribution,
     groups: list[np.ndarray],
     track_ids: np.ndarray,
+    spans: np.ndarray,
     n_bootstrap: int = PEAK_BOOTSTRAP,
     seed: int = BOOTSTRAP_SEED,
     *,
     likelihood: Likelihood | None = None,
-    track_weights: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> ConditionedSizes:
     """The size distribution as a mix of each brightness group's own EM solution.
 
     In one EM over all tracks, a dim, fast particle whose few steps happen to be short is given
     to the size that most tracks have: in a mixture the bright population's peak draws the dim
-    population's tracks to it, and the dim fraction comes out too small (0.43 instead of 0.61
+    population's tracks to it, and the dim fraction comes out too small (0.43 instead of 0.60
     in an 80 + 200 nm simulation). Brightness is measured independently of the steps and grows
     steeply with size, so solving the EM within each brightness group (:func:`brightness_groups`)
     and mixing the solutions in proportion to the groups' track counts uses it: a track is
@@ -868,29 +872,32 @@ def brightness_conditioned(
         Track indices of every brightness group.
     track_ids : ndarray
         One id per track (particle ids), for :func:`stable_bootstrap_counts`.
+    spans : ndarray
+        Frames each track spans (first to last), the weights of the particles in view.
     n_bootstrap : int
         Number of resamples (>= 2).
     seed : int
         Seed of the resampling.
     likelihood : (ndarray, ndarray), optional
         :func:`log_likelihood_matrix` of all tracks (computed here otherwise).
-    track_weights : ndarray, optional
-        Weight of each track (:func:`walker_em`); the groups mix in proportion to their summed
-        weights. None: every track counts once.
 
     Returns
     -------
-    weights : ndarray, shape (n_grid,)
-        The mixed distribution.
-    resampled : ndarray, shape (n_bootstrap, n_grid)
-        The mixed distributions of the resamples.
+    ConditionedSizes
     """
     grid = distribution.diameter_nm
     full_likelihood, offset = _likelihood(tracks, grid, model, likelihood)
-    track_weight = np.ones(len(tracks)) if track_weights is None else track_weights
-    counts = stable_bootstrap_counts(track_ids, n_bootstrap, seed) * track_weight
-    weights = np.zeros(grid.size)
-    resampled = np.zeros((int(n_bootstrap), grid.size))
+    counts = stable_bootstrap_counts(track_ids, n_bootstrap, seed)
+
+    def group_sums(weights: np.ndarray, drawn: np.ndarray, rows: np.ndarray):
+        """A group's tracks and particle frames spread over the grid (drawn: times counted)."""
+        posterior = full_likelihood[rows] * weights
+        posterior /= np.maximum(posterior.sum(axis=1, keepdims=True), 1e-300)
+        return drawn.sum() * weights, (drawn * spans[rows]) @ posterior
+
+    track_sum, frame_sum = np.zeros(grid.size), np.zeros(grid.size)
+    track_resampled = np.zeros((int(n_bootstrap), grid.size))
+    frame_resampled = np.zeros((int(n_bootstrap), grid.size))
     for rows in groups:
         group = TrackSteps(
             tracks.n_steps[rows],
@@ -898,15 +905,10 @@ def brightness_conditioned(
             None if tracks.sigma_um is None else tracks.sigma_um[rows],
         )
         group_likelihood = (full_likelihood[rows], offset[rows])
-        solution = walker_em(
-            group,
-            model,
-            grid,
-            start=distribution,
-            likelihood=group_likelihood,
-            track_weights=track_weight[rows],
-        )
-        weights += track_weight[rows].sum() / track_weight.sum() * solution.weights
+        solution = walker_em(group, model, grid, start=distribution, likelihood=group_likelihood)
+        tracks_part, frames_part = group_sums(solution.weights, np.ones(len(rows)), rows)
+        track_sum += tracks_part
+        frame_sum += frames_part
         group_resampled = bootstrap_distributions(
             group,
             model,
@@ -915,11 +917,17 @@ def brightness_conditioned(
             seed,
             track_ids=track_ids[rows],
             likelihood=group_likelihood,
-            track_weights=track_weight[rows],
         )
-        share = counts[:, rows].sum(axis=1) / counts.sum(axis=1)
-        resampled += share[:, None] * group_resampled
-    return weights, resampled
+        for index, weights in enumerate(group_resampled):
+            tracks_part, frames_part = group_sums(weights, counts[index, rows], rows)
+            track_resampled[index] += tracks_part
+            frame_resampled[index] += frames_part
+    return ConditionedSizes(
+        weights=track_sum / len(tracks),
+        resampled=track_resampled / counts.sum(axis=1)[:, None],
+        number_weights=frame_sum / spans.sum(),
+        number_resampled=frame_resampled / (counts * spans).sum(axis=1)[:, None],
+    )
 
 
 #: cumulative distribution of a Poisson(1) count, 0..19 (the rest: 1e-18)
@@ -1279,9 +1287,7 @@ def _peaks_with_brightness_fractions(
     """The significant peaks of all tracks with the fractions of :func:`brightness_conditioned`.
 
     ``fraction`` is the share of the tracks under each peak; ``number_fraction`` the share of
-    the particles in view (each track weighted by the frames it spans: a fast particle that
-    crosses the focal layer often makes many short tracks but is one particle at a time),
-    which is what turns the concentration into one per peak.
+    the particles in view, which is what turns the concentration into one per peak.
     """
     track_ids = usable["particle"].to_numpy()
     by_track = tracks.groupby("particle")
@@ -1291,27 +1297,24 @@ def _peaks_with_brightness_fractions(
         groups = brightness_groups(np.log(np.maximum(brightness, 1e-300)), BRIGHTNESS_CLASSES)
     frames = by_track["frame"]
     spans = (frames.max() - frames.min() + 1).reindex(track_ids).to_numpy(dtype=float)
-    tested = {}
-    for name, weights in (("fraction", None), ("number_fraction", spans)):
-        fractions_of = brightness_conditioned(
-            steps,
-            model,
-            deconvolved,
-            groups,
-            track_ids,
-            len(resampled),
-            likelihood=likelihood,
-            track_weights=weights,
-        )
-        tested[name] = significant_peaks(
-            deconvolved.diameter_nm, deconvolved.weights, resampled, fractions_of=fractions_of
-        )
-    by_diameter = {peak["diameter_nm"]: peak for peak in tested["number_fraction"]}
-    for peak in tested["fraction"]:
-        number = by_diameter[peak["diameter_nm"]]
-        peak["number_fraction"] = number["fraction"]
-        peak["number_fraction_se"] = number["fraction_se"]
-    return tested["fraction"]
+    conditioned = brightness_conditioned(
+        steps, model, deconvolved, groups, track_ids, spans, len(resampled), likelihood=likelihood
+    )
+    grid, weights = deconvolved.diameter_nm, deconvolved.weights
+    peaks = significant_peaks(
+        grid, weights, resampled, fractions_of=(conditioned.weights, conditioned.resampled)
+    )
+    numbers = significant_peaks(
+        grid,
+        weights,
+        resampled,
+        fractions_of=(conditioned.number_weights, conditioned.number_resampled),
+    )
+    by_diameter = {peak["diameter_nm"]: peak for peak in numbers}
+    for peak in peaks:
+        peak["number_fraction"] = by_diameter[peak["diameter_nm"]]["fraction"]
+        peak["number_fraction_se"] = by_diameter[peak["diameter_nm"]]["fraction_se"]
+    return peaks
 
 
 def deconvolve_tracks(
