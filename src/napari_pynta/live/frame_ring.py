@@ -150,6 +150,7 @@ class FrameRing:
         self._cells[:] = WRITING
         # the seq each cell must show to release the ``released_by`` hold (NOT_EXPECTED: none)
         self._expected = np.full(self.n_slots, NOT_EXPECTED, np.int64)
+        self._match = np.zeros(self.n_slots, bool)  # where a cell shows its expected seq
         # who holds each slot: one bit per reader (bits given out in order of first use)
         self._reader_bits: dict[str, int] = {}
         self.released_by = released_by
@@ -183,8 +184,8 @@ class FrameRing:
 
     def collect(self) -> None:
         """Free the ``released_by`` holds whose readers wrote their release cells."""
-        if self._released_bit:
-            for slot in np.flatnonzero(self._cells == self._expected).tolist():
+        if self._released_bit and np.equal(self._cells, self._expected, self._match).any():
+            for slot in np.flatnonzero(self._match).tolist():
                 self._expected[slot] = NOT_EXPECTED
                 self._drop(slot, self._released_bit)
 

@@ -94,9 +94,12 @@ def send_kept(
     zmq.Again
         While a frame is still being copied into its slot, or when the socket's queue is full.
     """
-    if not all(kept.in_place() for kept in frames):
-        raise zmq.Again()
     first = frames[0]
+    for kept in frames:  # a loop, not all()/any() over generators: this runs once per frame
+        if kept.ring is not first.ring:
+            raise ValueError("one ring header carries frames of one ring")
+        if kept.copied is not None and not kept.in_place():
+            raise zmq.Again()
     if first.ring is None:
         if len(frames) != 1 or first.frame is None:
             raise ValueError("frames kept as arrays are sent one by one")
@@ -105,8 +108,6 @@ def send_kept(
             socket, transport.TOPIC_FRAMES, first.seq, first.t, first.frame, flags=flags, **extra
         )
         return
-    if any(kept.ring is not first.ring for kept in frames):
-        raise ValueError("one ring header carries frames of one ring")
     read = math.nan if read_at is None else read_at
     entries = [(kept.slot, kept.seq, kept.t, read) for kept in frames]
     transport.send_ring_frames(socket, transport.TOPIC_FRAMES, first.ring.prefix, entries, flags)
