@@ -192,12 +192,13 @@ def _scan(
     margin,
     min_bits,
     half_widths,
+    disk,
     max_iterations,
     levels,
     cand,
     cand_float,
     ring_h,
-    ring_n,
+    near_rows,
     pad_i,
     doubling,
     pad_u,
@@ -212,16 +213,20 @@ def _scan(
     cache (``cand``: final mask centre; ``cand_float``: y, x, mass, peak value); the number and
     sum of trackpy's non-zero integer levels ``floor(bp * scale)`` (at most ``levels``); and
     running sums of the ``raw`` pixels with no foreground pixel (``bp_bits >= min_bits``)
-    within the circular mask, whose row half-widths are ``half_widths`` (``flags``: scratch;
-    such pixels are rare, so blocks of 64 without any are skipped). Returns (candidates,
-    background pixels, sum, sum of squares, non-zero levels, level sum).
+    within the circular mask, whose row half-widths are ``half_widths`` (an array, for the
+    centroid) and ``disk`` (the same as a tuple, so that the loop over the mask's rows unrolls);
+    ``near_rows`` holds each row's distances to the nearest foreground pixel, ``flags`` the
+    background of a row (rare: rows and blocks of 64 pixels without any are skipped). Returns
+    (candidates, background pixels, sum, sum of squares, non-zero levels, level sum).
     """
     ny, nx = bp.shape
-    r = half_widths.shape[0] // 2
+    r = len(disk) // 2
     cap = np.uint8(r + 1)
     lead = max(hi, r)
     n_levels, size_h = ring_h.shape[0], ring_h.shape[1]
-    size_n = ring_n.shape[0]
+    for k in range(r):  # the rows outside the image: no foreground within r
+        _fill(near_rows[k], 255)
+        _fill(near_rows[ny + r + k], 255)
     span = lo + hi
     n_cand = 0
     count = 0
@@ -273,7 +278,7 @@ def _scan(
             body = pad_u[r : r + nx]
             for x in range(nx):
                 body[x] = bits[x] >= min_bits
-            near = ring_n[y_in % size_n]
+            near = near_rows[y_in + r]
             _fill(near[:], cap)
             for d in range(r, -1, -1):
                 left = pad_u[r - d : r - d + nx]
@@ -329,15 +334,19 @@ def _scan(
                         cand_float[n_cand, 2] = mass
                         cand_float[n_cand, 3] = row[x]
                         n_cand += 1
-        # background: no foreground pixel within the circular mask
-        _fill(flags[:], 1)
-        for k in range(2 * r + 1):
-            yy = y + k - r
-            if 0 <= yy < ny:
-                src = ring_n[yy % size_n]
-                hw = np.uint8(half_widths[k])  # a uint8 compare: 64 pixels per instruction
-                for x in range(nx):
-                    flags[x] &= src[x] > hw
+        # background: no foreground pixel within the circular mask (one loop, the mask's rows
+        # unrolled; near_rows[y + k] is image row y + k - r)
+        any_background = np.uint8(0)
+        for i in range(nx):
+            x = np.uint64(i)
+            clear = np.uint8(1)
+            for k in range(len(disk)):
+                row = np.uint64(y + k)
+                clear = np.uint8(clear & (near_rows[row, x] > np.uint8(disk[k])))
+            flags[x] = clear
+            any_background = np.uint8(any_background | clear)
+        if any_background == 0:
+            continue
         src_raw = raw[y]
         for start in range(0, nx, 64):  # background pixels are rare: skip blocks without any
             block = flags[start : start + 64]
@@ -597,6 +606,7 @@ class _Geometry:
         self.sin2 = np.sin(2 * theta)[inside]
         # half-width of each mask row (every row holds its centre pixel)
         self.half_widths = np.abs(np.where(inside, dx, 0)).max(axis=1).astype(np.int64)
+        self.disk = tuple(int(half) for half in self.half_widths)  # for loops that unroll
         # sqrt(sum y^2 over the mask): trackpy's _root_sum_x_squared, for ep
         self.root_sum_y2 = float(np.sqrt((dy**2)[inside].sum()))
         if noise_size > 0:
@@ -645,7 +655,8 @@ class _Workspace:
         # horizontal maxima of the last rows, and their maxima over 2, 4, 8, ... rows
         n_levels = _block_tier(lo + hi + 1) + 1
         self.ring_h = np.empty((n_levels, lead + lo + 1, nx), np.int32)
-        self.ring_n = np.empty((lead + r + 1, nx), np.uint8)
+        # distance to the nearest foreground pixel in each row, with r rows of margin
+        self.near_rows = np.empty((ny + 2 * r, nx), np.uint8)
         self.pad_i = np.empty(nx + lo + hi, np.int32)
         self.doubling = np.empty((2, nx + lo + hi), np.int32)
         self.pad_u = np.empty(nx + 2 * r, np.uint8)
@@ -861,12 +872,13 @@ def _find_features(
         margin,
         min_bits,
         geometry.half_widths,
+        geometry.disk,
         max_iterations,
         levels,
         work.cand,
         work.cand_float,
         work.ring_h,
-        work.ring_n,
+        work.near_rows,
         work.pad_i,
         work.doubling,
         work.pad_u,
