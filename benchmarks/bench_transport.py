@@ -22,6 +22,12 @@ background load on a shared machine hits all of them alike:
   sending thread;
 - ``shm copy thread``: the same with the copy in the keeper's copy thread, as the acquisition
   does it (the header leaves once the copy is done): the cost of the hand-over between threads;
+- ``shm batched``: as ``shared memory``, but the headers of frames kept while the receiver
+  still holds frames sent to it wait, and leave in one message once it has released them all
+  (one message per frame while the receiver waits for each, fewer when it is behind; it may
+  hold :data:`BATCHED_MAX_HELD` frames); the
+  pipeline batches so only the saver's frames that wait behind its full socket, not the
+  locators';
 - ``memcpy``: ``np.copyto`` of a frame into a preallocated one in one process: the cost of
   touching the bytes once, the floor any transport pays at least (the same frame each time, so
   it is cache-warm: an optimistic floor, the baseline of the goal "shared memory >= 50 % of
@@ -56,14 +62,16 @@ from napari_pynta.live.frame_ring import RingViews
 from napari_pynta.live.workers.kept_frames import LOCATORS_HOLD, FrameKeeper, KeptFrame, send_kept
 
 SHAPES = ((512, 512), (1024, 1024))
-MODES = ("zero-copy", "shared memory", "shm copy thread", "send_pyobj")
-RING_MODES = ("shared memory", "shm copy thread")
+MODES = ("zero-copy", "shared memory", "shm copy thread", "shm batched", "send_pyobj")
+RING_MODES = ("shared memory", "shm copy thread", "shm batched")
 #: frames the shared-memory ring holds (as many as the sender's ZeroMQ queue in the other modes)
 RING_FRAMES = 64
 #: shared memory: frames the receiver may hold (sent, not yet released) before the sender waits
 #: for it, as a locator holds the frames of its queue (``LOCATE_HWM``) and the one it locates:
 #: the receivers keep up, the ring is not filled ahead of them
 MAX_HELD = 4
+#: ``shm batched``: frames the receiver may hold (room for batches to form while it is busy)
+BATCHED_MAX_HELD = 16
 
 
 def receiver(address: str, mode: str, n_frames: int, ready, results) -> None:
@@ -104,10 +112,12 @@ class RingSender:
     Each frame is kept for the locator pool's hold (released through the ring's release cells)
     and its header sent alone as soon as its copy is in the slot, as the acquisition feeds its
     locators; with ``copy_thread`` the copy runs in the keeper's copy thread (the acquisition's
-    way), else in the sending thread.
+    way), else in the sending thread. ``batched``: the headers of the frames kept while the
+    receiver still holds frames sent to it wait, and leave together in one message once it has
+    released them all.
     """
 
-    def __init__(self, frame: np.ndarray, push: zmq.Socket, copy_thread: bool):
+    def __init__(self, frame: np.ndarray, push: zmq.Socket, copy_thread: bool, batched: bool):
         prefix = f"pynta_bench_{os.getpid()}"
         self.keeper = FrameKeeper(RING_FRAMES * frame.nbytes / 1e6, prefix, print)
         self.keeper.prepare(frame.shape, frame.dtype)
@@ -118,13 +128,13 @@ class RingSender:
         self.ring.reserve_to(self.ring.n_slots)
         for slot in range(self.ring.n_slots):
             self.ring.write(slot, frame, -1)
-        self.push, self.copy_thread = push, copy_thread
+        self.push, self.copy_thread, self.batched = push, copy_thread, batched
         self.queue: collections.deque[KeptFrame] = collections.deque()
 
     def send(self, frame: np.ndarray, seq: int) -> None:
         """Keep ``frame`` in a free slot (waiting for one) and send the headers of the frames
         whose copies are done."""
-        while self.ring.n_slots - self.ring.n_free >= MAX_HELD:
+        while self.held() >= (BATCHED_MAX_HELD if self.batched else MAX_HELD):
             self.flush(block=False)
             time.sleep(0)  # let the receiver run (it releases through the ring's memory)
         if self.copy_thread:
@@ -138,6 +148,11 @@ class RingSender:
 
     def flush(self, block: bool = True) -> None:
         """Send the header of every kept frame whose copy is done (of all, with ``block``)."""
+        if self.batched:  # the copies are done (in this thread)
+            if self.queue and (block or self.held() == len(self.queue)):
+                send_kept(self.push, list(self.queue), flags=0)
+                self.queue.clear()
+            return
         while self.queue:
             try:
                 send_kept(self.push, [self.queue[0]], flags=0)
@@ -147,6 +162,10 @@ class RingSender:
                 self.keeper.flush()
                 continue
             self.queue.popleft()
+
+    def held(self) -> int:
+        """Frames kept and not yet released by the receiver (sent or not)."""
+        return self.ring.n_slots - self.ring.n_free
 
     def close(self) -> None:
         """Close the ring."""
@@ -162,7 +181,9 @@ def transport_rate(
     push.setsockopt(zmq.SNDHWM, RING_FRAMES)
     address = f"ipc://{workdir}/{mode.replace(' ', '-')}"
     push.bind(address)
-    ring = RingSender(frame, push, copy_thread=mode == "shm copy thread")
+    ring = RingSender(
+        frame, push, copy_thread=mode == "shm copy thread", batched=mode == "shm batched"
+    )
     spawn = multiprocessing.get_context("spawn")
     results, ready = spawn.Queue(), spawn.Event()
     process = spawn.Process(target=receiver, args=(address, mode, n_frames, ready, results))
