@@ -202,3 +202,26 @@ def test_an_automatic_diameter_is_asked_with_auto_and_reported(capsys, store_pat
     with pytest.raises(SystemExit) as refused:  # argparse: neither a number nor "auto"
         run(capsys, store_path, "--diameter-px", "nine")
     assert refused.value.code == 2 and "--diameter-px" in capsys.readouterr().err
+
+
+def test_mixture_peaks_are_printed_as_shares_of_tracks_and_of_particles():
+    from napari_pynta.cli.analyze import _deconvolved_lines
+
+    deconvolved = {
+        "peaks": [82.0, 195.0],
+        "peak_fractions": [0.62, 0.38],
+        "peak_fraction_se": [0.03, 0.03],
+        "peak_number_fractions": [0.48, 0.52],
+        "peak_number_fraction_se": [0.04, 0.04],
+        "d10": 70.0,
+        "d50": 120.0,
+        "d90": 210.0,
+        "span": 1.2,
+    }
+    (line,) = _deconvolved_lines({"deconvolved_nm": deconvolved})
+    assert "82.0 (62% ± 3% of tracks, 48% ± 4% of particles)" in line
+    assert "195.0 (38% ± 3% of tracks, 52% ± 4% of particles)" in line
+    one_peak = {key: deconvolved[key] for key in ("d10", "d50", "d90", "span")}
+    one_peak |= {"peaks": [100.0], "peak_fractions": [1.0], "peak_fraction_se": [0.0]}
+    (line,) = _deconvolved_lines({"deconvolved_nm": one_peak})
+    assert "peaks 100.0 (100% ± 0%)" in line and "particles" not in line

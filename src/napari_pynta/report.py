@@ -220,14 +220,15 @@ def _statistics_table(summary: dict) -> str:
         f"<td class='rec'>{_fmt(deconvolved.get('span'), 2)}</td>"
         f"<td>{_fmt(fit.get('span'), 2)}</td></tr>"
     )
+    peak_diameters = deconvolved.get("peaks") or []
+    track_shares = deconvolved.get("peak_fractions") or []
+    particle_shares = deconvolved.get("peak_number_fractions") or [None] * len(peak_diameters)
     peaks = ", ".join(
-        f"{_fmt(p, 0)} nm ({f:.0%})"
-        for p, f in zip(
-            deconvolved.get("peaks") or [], deconvolved.get("peak_fractions") or [], strict=False
-        )
+        f"{_fmt(p, 0)} nm ({f:.0%}" + (f" / {n:.0%})" if n is not None else ")")
+        for p, f, n in zip(peak_diameters, track_shares, particle_shares, strict=False)
     )
     body.append(
-        f"<tr><td>Peaks (share of tracks)</td><td>–</td><td class='rec'>"
+        f"<tr><td>Peaks (share of tracks / of particles in view)</td><td>–</td><td class='rec'>"
         f"{peaks or '–'}</td><td>–</td></tr>"
     )
     body.append(

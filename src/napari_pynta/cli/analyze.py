@@ -406,17 +406,28 @@ def _uncertainty_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _share(deconvolved: dict[str, Any], key: str, index: int) -> str:
+    """``62%`` or ``62% ± 3%``: entry ``index`` of a fraction list and of its ``_se`` list."""
+    error = (deconvolved.get(key.removesuffix("s") + "_se") or [None] * (index + 1))[index]
+    share = f"{deconvolved[key][index]:.0%}"
+    return share + (f" ± {error:.0%}" if error is not None else "")
+
+
+def _peak_text(deconvolved: dict[str, Any], index: int) -> str:
+    """One peak: diameter, share of the tracks and (with several peaks) of the particles."""
+    text = f"{_number(deconvolved['peaks'][index])} ({_share(deconvolved, 'peak_fractions', index)}"
+    if deconvolved.get("peak_number_fractions"):
+        text += f" of tracks, {_share(deconvolved, 'peak_number_fractions', index)} of particles"
+    return text + ")"
+
+
 def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
     """Terminal lines of the track-length-corrected sizes and the concentration."""
     lines = []
     deconvolved = summary.get("deconvolved_nm")
     if deconvolved:
-        errors = deconvolved.get("peak_fraction_se") or [None] * len(deconvolved["peaks"])
         peaks = ", ".join(
-            f"{_number(p)} ({f:.0%}" + (f" ± {e:.0%})" if e is not None else ")")
-            for p, f, e in zip(
-                deconvolved["peaks"], deconvolved["peak_fractions"], errors, strict=False
-            )
+            _peak_text(deconvolved, index) for index in range(len(deconvolved["peaks"]))
         )
         lines += [
             f"  deconvolved (nm)      peaks {peaks}  D10 {_with_se(deconvolved, 'd10')}  "
