@@ -169,6 +169,15 @@ def test_only_peaks_confirmed_by_bootstrap_resamples_are_reported():
     assert sum(peak["fraction"] for peak in tested) == pytest.approx(1.0)
     assert all(peak["fraction_se"] > 0 for peak in tested)  # the resamples' fractions differ
     assert [peak["significance"] for peak in tested] == [1.0, 1.0]
+    # two bumps of one population that take turns between resamples are one peak, not dropped
+    observed = bumps((45.0, 0.6), (75.0, 0.9), (110.0, 1.0))
+    resamples = np.array(
+        [bumps((45.0, 0.6), (75.0, 1.9))] * 5 + [bumps((45.0, 0.6), (110.0, 1.9))] * 5
+    )
+    tested = significant_peaks(grid, observed, resamples)
+    assert sorted(round(peak["diameter_nm"]) for peak in tested) == [45, 110]
+    assert [peak["significance"] for peak in tested] == [1.0, 1.0]
+    assert max(peak["fraction"] for peak in tested) == pytest.approx(1.9 / 2.5, abs=0.02)
     # a real 1:1 mixture keeps both peaks, each fraction with an honest error
     mixture = simulated_tracks(np.repeat([100.0, 250.0], 200), rng, k_range=(10, 40))
     result = walker_em(mixture, model())

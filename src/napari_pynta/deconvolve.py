@@ -1073,9 +1073,12 @@ def significant_peaks(
 
     A candidate peak (:func:`find_peaks`) is significant when at least ``min_significance`` of the
     resamples have a peak in its basin: a peak that is noise (one latex showing two) comes and
-    goes between resamples, and so does a dip that is not there. The significant peaks split the
-    distribution at the lowest point between neighbours; each gets the fraction of tracks in its
-    basin and the standard deviation of that fraction over the resamples.
+    goes between resamples, and so does a dip that is not there. The least significant candidate
+    is merged with its neighbour across the higher saddle (the higher of the two stays) and the
+    merged basin tested again, until every peak is significant or one is left: two bumps of one
+    population that take turns between resamples are one peak, not a lost one. The significant
+    peaks split the distribution at the lowest point between neighbours; each gets the fraction
+    of tracks in its basin and the standard deviation of that fraction over the resamples.
 
     Parameters
     ----------
@@ -1098,17 +1101,8 @@ def significant_peaks(
         ``diameter_nm``, ``fraction``, ``fraction_se``, ``significance``; largest fraction first.
     """
     candidates, smooth = _peak_indices(grid_nm, weights)
-    bounds = _basin_bounds(candidates, smooth, grid_nm.size)
-    seen = np.zeros(len(candidates))
-    for resample in resampled:
-        found, _ = _peak_indices(grid_nm, resample)
-        for number, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            seen[number] += bool(np.any((found >= start) & (found < stop)))
-    significance = seen / max(len(resampled), 1)
-    keep = significance >= min_significance
-    if not keep.any():
-        keep[np.argmax(significance)] = True
-    kept = candidates[keep]
+    found = [_peak_indices(grid_nm, resample)[0] for resample in resampled]
+    kept, significance = _merge_insignificant(candidates, smooth, found, min_significance)
     bounds = _basin_bounds(kept, smooth, grid_nm.size)
     shares, shares_resampled, share_bounds = weights, resampled, bounds
     if fractions_of is not None:
@@ -1117,7 +1111,7 @@ def significant_peaks(
         share_bounds = _basin_bounds(kept, share_smooth, grid_nm.size)
     peaks = []
     for index, share, start, stop in zip(
-        kept, significance[keep], share_bounds[:-1], share_bounds[1:], strict=True
+        kept, significance, share_bounds[:-1], share_bounds[1:], strict=True
     ):
         fractions = shares_resampled[:, start:stop].sum(axis=1)
         peaks.append(
@@ -1130,6 +1124,35 @@ def significant_peaks(
         )
     peaks.sort(key=lambda peak: peak["fraction"], reverse=True)
     return peaks
+
+
+def _merge_insignificant(
+    candidates: np.ndarray, smooth: np.ndarray, found: list[np.ndarray], min_significance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates merged until each basin holds a peak in ``min_significance`` of the resamples.
+
+    ``found`` holds the peak indices of every resample. Returns the kept candidate indices and the
+    share of resamples with a peak in each one's basin.
+    """
+    kept = np.asarray(candidates)
+    while True:
+        bounds = _basin_bounds(kept, smooth, smooth.size)
+        seen = np.zeros(len(kept))
+        for indices in found:
+            for number, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+                seen[number] += bool(np.any((indices >= start) & (indices < stop)))
+        significance = seen / max(len(found), 1)
+        if len(kept) == 1 or np.all(significance >= min_significance):
+            return kept, significance
+        weakest = int(np.argmin(significance))
+        neighbours = [n for n in (weakest - 1, weakest + 1) if 0 <= n < len(kept)]
+        saddles = [
+            smooth[min(kept[weakest], kept[n]) : max(kept[weakest], kept[n]) + 1].min()
+            for n in neighbours
+        ]
+        partner = neighbours[int(np.argmax(saddles))]
+        lower = weakest if smooth[kept[weakest]] < smooth[kept[partner]] else partner
+        kept = np.delete(kept, lower)
 
 
 def _lognormal_weights(log_grid: np.ndarray, ln_median: float, sigma_log: float) -> np.ndarray:
