@@ -56,6 +56,9 @@ PEAK_SMOOTHING_LN = 0.04
 #: bootstrap resamples of the tracks that test the peaks, and the share that must show a peak
 PEAK_BOOTSTRAP = 30
 PEAK_SIGNIFICANCE = 0.8
+#: the fractions of another distribution than the peaks' are split at its lowest point between
+#: two peaks, but at least this share of the way (in ln d) from either peak
+FRACTION_SPLIT_KEEP_OFF = 0.25
 BOOTSTRAP_SEED = 20261
 #: resamples start at the solution of all tracks: a looser tolerance and fewer iterations suffice
 BOOTSTRAP_REL_TOL = 1e-4
@@ -510,12 +513,19 @@ def _peak_indices(
     return indices, smooth
 
 
-def _basin_bounds(indices: np.ndarray, smooth: np.ndarray, size: int) -> list[int]:
-    """Basin edges: split at the minimum of the smoothed curve between consecutive peaks."""
-    splits = [
-        left + int(np.argmin(smooth[left : right + 1]))
-        for left, right in zip(indices, indices[1:], strict=False)
-    ]
+def _basin_bounds(
+    indices: np.ndarray, smooth: np.ndarray, size: int, keep_off: float = 0.0
+) -> list[int]:
+    """Basin edges: split at the minimum of the smoothed curve between consecutive peaks.
+
+    ``keep_off`` (a share of the grid points between the two peaks, < 0.5) keeps the split that
+    far from either peak: a curve without a dip between them has its minimum at one of them.
+    """
+    splits = []
+    for left, right in zip(indices, indices[1:], strict=False):
+        margin = int(keep_off * (right - left))
+        low, high = left + margin, right - margin
+        splits.append(low + int(np.argmin(smooth[low : high + 1])))
     return [0, *splits, size]
 
 
@@ -1093,7 +1103,7 @@ def significant_peaks(
         whose sum over each basin gives the fractions, e.g. the
         :func:`brightness_conditioned` one; default: ``weights`` and ``resampled``. The peaks
         are those of ``weights``; the basins are split at this distribution's lowest point
-        between them.
+        between them, at least :data:`FRACTION_SPLIT_KEEP_OFF` of the way from either peak.
 
     Returns
     -------
@@ -1108,7 +1118,7 @@ def significant_peaks(
     if fractions_of is not None:
         shares, shares_resampled = fractions_of
         share_smooth = smoothed_density(grid_nm, shares, PEAK_SMOOTHING_LN)
-        share_bounds = _basin_bounds(kept, share_smooth, grid_nm.size)
+        share_bounds = _basin_bounds(kept, share_smooth, grid_nm.size, FRACTION_SPLIT_KEEP_OFF)
     peaks = []
     for index, share, start, stop in zip(
         kept, significance, share_bounds[:-1], share_bounds[1:], strict=True
