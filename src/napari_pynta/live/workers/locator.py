@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, cast
 
@@ -28,7 +29,10 @@ def locator_worker(
     its slot released afterwards through the ring's release cell; if the slot was rewritten
     meanwhile (the acquisition reclaimed it: the ring was full), the result is dropped and the
     linker told to skip the frame.
-    Commands: ``detect`` (new ``locate()`` options, checked before use), ``stop``.
+    Commands: ``detect`` (new ``locate()`` options, checked, then compiled in a background
+    thread while frames are still located with the previous options: the fast engine compiles
+    its kernels for each feature size, seconds the first time on a machine, during which the
+    worker would otherwise neither locate nor obey ``stop``), ``stop``.
     """
     run(name, endpoints, lambda w: _locate(w, engine, detection))
 
@@ -62,6 +66,7 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
     w.report(Event.READY)
     located = overwritten = 0
     busy_s = 0.0
+    pending: _PendingDetection | None = None
     while not w.stopping:
         events = dict(w.poller.poll(0 if w.has_pending(frames) else 100))
         ready = frames in events or w.has_pending(frames)
@@ -96,7 +101,11 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
             if command.get("cmd") == Command.STOP:
                 w.stopping = True
             elif command.get("cmd") == Command.DETECT:
-                engine, detection = _new_detection(w, engine, detection, command)
+                accepted = _new_detection(w, engine, detection, command)
+                if accepted is not None:
+                    pending = _PendingDetection(*accepted)
+        if pending is not None and pending.ready():
+            engine, detection, pending = pending.engine, pending.detection, None
         if w.heartbeat_due():
             w.report(
                 Event.HEARTBEAT,
@@ -121,9 +130,25 @@ def _warm_up(engine: str, detection: dict[str, Any]) -> None:
     detect.locate(frame, engine, **detection)
 
 
+class _PendingDetection:
+    """New detection options being compiled (:func:`_warm_up`) in a daemon thread."""
+
+    def __init__(self, engine: str, detection: dict[str, Any]) -> None:
+        self.engine, self.detection = engine, detection
+        self._thread = threading.Thread(
+            target=_warm_up, args=(engine, detection), name="detection warm-up", daemon=True
+        )
+        self._thread.start()
+
+    def ready(self) -> bool:
+        """Whether the options are compiled (frames located with them pay no compilation)."""
+        return not self._thread.is_alive()
+
+
 def _new_detection(
     w: Worker, engine: str, detection: dict[str, Any], command: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, Any]] | None:
+    """The engine and options of a ``detect`` command, or None (refused, reported)."""
     from napari_pynta.live.config import check_detection
 
     new_engine = command.get("engine") or engine
@@ -132,5 +157,5 @@ def _new_detection(
         check_detection(new_engine, new_detection)
     except ValueError as error:
         w.error(f"detection settings refused, keeping the previous ones: {error}")
-        return engine, detection
+        return None
     return new_engine, new_detection
