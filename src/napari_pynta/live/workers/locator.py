@@ -18,6 +18,8 @@ from napari_pynta.live.workers.base import Worker, run
 
 #: per-peer ZeroMQ queue of the locate path: small, so a locator that stops loses few frames
 LOCATE_HWM = 2
+#: while new detection settings compile, the locator looks for commands this often (s)
+COMPILING_POLL_S = 0.05
 
 
 def locator_worker(
@@ -29,10 +31,10 @@ def locator_worker(
     its slot released afterwards through the ring's release cell; if the slot was rewritten
     meanwhile (the acquisition reclaimed it: the ring was full), the result is dropped and the
     linker told to skip the frame.
-    Commands: ``detect`` (new ``locate()`` options, checked, then compiled in a background
-    thread while frames are still located with the previous options: the fast engine compiles
-    its kernels for each feature size, seconds the first time on a machine, during which the
-    worker would otherwise neither locate nor obey ``stop``), ``stop``.
+    Commands: ``detect`` (new ``locate()`` options, checked and compiled in a background thread:
+    the fast engine compiles its kernels for each feature size, seconds the first time on a
+    machine; meanwhile frames wait in the ring, none is located with the old options after the
+    command, and ``stop`` is obeyed), ``stop``.
     """
     run(name, endpoints, lambda w: _locate(w, engine, detection))
 
@@ -68,9 +70,13 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
     busy_s = 0.0
     pending: _PendingDetection | None = None
     while not w.stopping:
-        events = dict(w.poller.poll(0 if w.has_pending(frames) else 100))
-        ready = frames in events or w.has_pending(frames)
-        message = w.receive(frames, "locate") if ready else None
+        if pending is not None:  # frames wait (in the ring) for the new settings
+            time.sleep(COMPILING_POLL_S)
+            message = None
+        else:
+            events = dict(w.poller.poll(0 if w.has_pending(frames) else 100))
+            ready = frames in events or w.has_pending(frames)
+            message = w.receive(frames, "locate") if ready else None
         try:
             frame = None if message is None else views.frame(message)
         except transport.BadMessage as error:
@@ -101,11 +107,15 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
             if command.get("cmd") == Command.STOP:
                 w.stopping = True
             elif command.get("cmd") == Command.DETECT:
-                accepted = _new_detection(w, engine, detection, command)
-                if accepted is not None:
-                    pending = _PendingDetection(*accepted)
+                pending = _PendingDetection(
+                    command.get("engine") or engine, dict(command.get("detection", {}))
+                )
         if pending is not None and pending.ready():
-            engine, detection, pending = pending.engine, pending.detection, None
+            if pending.error is None:
+                engine, detection = pending.engine, pending.detection
+            else:
+                w.error(f"detection settings refused, keeping the previous ones: {pending.error}")
+            pending = None
         if w.heartbeat_due():
             w.report(
                 Event.HEARTBEAT,
@@ -131,31 +141,27 @@ def _warm_up(engine: str, detection: dict[str, Any]) -> None:
 
 
 class _PendingDetection:
-    """New detection options being compiled (:func:`_warm_up`) in a daemon thread."""
+    """New detection options being checked and compiled in a daemon thread.
+
+    ``error`` holds why they were refused (:func:`~napari_pynta.live.config.check_detection`
+    or the warm-up failed), None when they can be used.
+    """
 
     def __init__(self, engine: str, detection: dict[str, Any]) -> None:
         self.engine, self.detection = engine, detection
-        self._thread = threading.Thread(
-            target=_warm_up, args=(engine, detection), name="detection warm-up", daemon=True
-        )
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._prepare, name="detection", daemon=True)
         self._thread.start()
 
+    def _prepare(self) -> None:
+        from napari_pynta.live.config import check_detection
+
+        try:
+            check_detection(self.engine, self.detection)
+            _warm_up(self.engine, self.detection)
+        except Exception as error:  # noqa: BLE001 (reported by the worker, settings refused)
+            self.error = error
+
     def ready(self) -> bool:
-        """Whether the options are compiled (frames located with them pay no compilation)."""
+        """Whether checking and compiling are done (see ``error``)."""
         return not self._thread.is_alive()
-
-
-def _new_detection(
-    w: Worker, engine: str, detection: dict[str, Any], command: dict[str, Any]
-) -> tuple[str, dict[str, Any]] | None:
-    """The engine and options of a ``detect`` command, or None (refused, reported)."""
-    from napari_pynta.live.config import check_detection
-
-    new_engine = command.get("engine") or engine
-    new_detection = dict(command.get("detection", {}))
-    try:
-        check_detection(new_engine, new_detection)
-    except ValueError as error:
-        w.error(f"detection settings refused, keeping the previous ones: {error}")
-        return None
-    return new_engine, new_detection

@@ -1,0 +1,24 @@
+"""The locator's new detection settings: checked and compiled off its main loop."""
+
+from __future__ import annotations
+
+import time
+
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.live.workers.locator import _PendingDetection
+
+
+def _finished(pending: _PendingDetection, timeout_s: float = 120.0) -> _PendingDetection:
+    deadline = time.monotonic() + timeout_s
+    while not pending.ready():
+        assert time.monotonic() < deadline, "the detection settings never finished compiling"
+        time.sleep(0.05)
+    return pending
+
+
+def test_new_settings_are_checked_in_the_background_and_refused_with_the_reason():
+    refused = _PendingDetection("fast", {"diameter": 4})
+    accepted = _PendingDetection("fast", {"diameter": 9, "minmass": 50.0})
+    assert isinstance(_finished(refused).error, PyntaInputError)
+    assert "diameter" in str(refused.error)
+    assert _finished(accepted).error is None
