@@ -270,7 +270,7 @@ def brightness_groups(log_mass: np.ndarray, n_groups: int) -> list[np.ndarray]:
     """
     if len(log_mass) < 2 * MIN_TRACKS_PER_CLASS or n_groups <= 1:
         return [np.arange(len(log_mass))]
-    low, high = np.percentile(log_mass, [1, 99])
+    low, high = np.nanpercentile(log_mass, [1, 99])  # NaN (no mass): the brightest group
     edges = np.linspace(low, high, n_groups + 1)[1:-1]
     labels = np.searchsorted(edges, log_mass)
     members = [np.flatnonzero(labels == label) for label in range(n_groups)]
@@ -523,7 +523,7 @@ def _basin_bounds(
     """
     splits = []
     for left, right in zip(indices, indices[1:], strict=False):
-        margin = int(keep_off * (right - left))
+        margin = max(1, round(keep_off * (right - left))) if keep_off and right - left >= 2 else 0
         low, high = left + margin, right - margin
         splits.append(low + int(np.argmin(smooth[low : high + 1])))
     return [0, *splits, size]
@@ -934,9 +934,9 @@ def brightness_conditioned(
             frame_resampled[index] += frames_part
     return ConditionedSizes(
         weights=track_sum / len(tracks),
-        resampled=track_resampled / counts.sum(axis=1)[:, None],
+        resampled=track_resampled / np.maximum(counts.sum(axis=1), 1.0)[:, None],
         number_weights=frame_sum / spans.sum(),
-        number_resampled=frame_resampled / (counts * spans).sum(axis=1)[:, None],
+        number_resampled=frame_resampled / np.maximum((counts * spans).sum(axis=1), 1.0)[:, None],
     )
 
 
@@ -1078,6 +1078,7 @@ def significant_peaks(
     min_significance: float = PEAK_SIGNIFICANCE,
     *,
     fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
+    number_fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[dict]:
     """Peaks of a distribution that its bootstrap resamples confirm, with fraction uncertainties.
 
@@ -1104,11 +1105,16 @@ def significant_peaks(
         :func:`brightness_conditioned` one; default: ``weights`` and ``resampled``. The peaks
         are those of ``weights``; the basins are split at this distribution's lowest point
         between them, at least :data:`FRACTION_SPLIT_KEEP_OFF` of the way from either peak.
+    number_fractions_of : (ndarray, ndarray), optional
+        Weights and resamples of a second distribution (e.g. of the particles in view) summed
+        over the same basins: ``number_fraction`` and ``number_fraction_se`` of every peak.
 
     Returns
     -------
     list of dict
-        ``diameter_nm``, ``fraction``, ``fraction_se``, ``significance``; largest fraction first.
+        ``diameter_nm``, ``fraction``, ``fraction_se``, ``significance`` (and with
+        ``number_fractions_of`` ``number_fraction``, ``number_fraction_se``); largest fraction
+        first.
     """
     candidates, smooth = _peak_indices(grid_nm, weights)
     found = [_peak_indices(grid_nm, resample)[0] for resample in resampled]
@@ -1119,19 +1125,22 @@ def significant_peaks(
         shares, shares_resampled = fractions_of
         share_smooth = smoothed_density(grid_nm, shares, PEAK_SMOOTHING_LN)
         share_bounds = _basin_bounds(kept, share_smooth, grid_nm.size, FRACTION_SPLIT_KEEP_OFF)
+    sums = {"fraction": (shares, shares_resampled)}
+    if number_fractions_of is not None:
+        sums["number_fraction"] = number_fractions_of
     peaks = []
     for index, share, start, stop in zip(
         kept, significance, share_bounds[:-1], share_bounds[1:], strict=True
     ):
-        fractions = shares_resampled[:, start:stop].sum(axis=1)
-        peaks.append(
-            {
-                "diameter_nm": _refined_position(grid_nm, smooth, index),
-                "fraction": float(shares[start:stop].sum()),
-                "fraction_se": float(np.std(fractions, ddof=1)) if len(fractions) > 1 else math.nan,
-                "significance": float(share),
-            }
-        )
+        peak = {"diameter_nm": _refined_position(grid_nm, smooth, index)}
+        for name, (distribution, resamples) in sums.items():
+            fractions = resamples[:, start:stop].sum(axis=1)
+            peak[name] = float(distribution[start:stop].sum())
+            peak[f"{name}_se"] = (
+                float(np.std(fractions, ddof=1)) if len(fractions) > 1 else math.nan
+            )
+        peak["significance"] = float(share)
+        peaks.append(peak)
     peaks.sort(key=lambda peak: peak["fraction"], reverse=True)
     return peaks
 
@@ -1333,21 +1342,13 @@ def _peaks_with_brightness_fractions(
     conditioned = brightness_conditioned(
         steps, model, deconvolved, groups, track_ids, spans, len(resampled), likelihood=likelihood
     )
-    grid, weights = deconvolved.diameter_nm, deconvolved.weights
-    peaks = significant_peaks(
-        grid, weights, resampled, fractions_of=(conditioned.weights, conditioned.resampled)
-    )
-    numbers = significant_peaks(
-        grid,
-        weights,
+    return significant_peaks(
+        deconvolved.diameter_nm,
+        deconvolved.weights,
         resampled,
-        fractions_of=(conditioned.number_weights, conditioned.number_resampled),
+        fractions_of=(conditioned.weights, conditioned.resampled),
+        number_fractions_of=(conditioned.number_weights, conditioned.number_resampled),
     )
-    by_diameter = {peak["diameter_nm"]: peak for peak in numbers}
-    for peak in peaks:
-        peak["number_fraction"] = by_diameter[peak["diameter_nm"]]["fraction"]
-        peak["number_fraction_se"] = by_diameter[peak["diameter_nm"]]["fraction_se"]
-    return peaks
 
 
 def deconvolve_tracks(
