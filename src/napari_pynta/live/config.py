@@ -189,6 +189,10 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
 def check_detection(engine: str, detection: dict[str, Any]) -> None:
     """Validate detection options by running the engine once on :func:`synthetic_frame`.
 
+    The frame is read-only like every frame a locator gets (a view of a message or of a ring
+    slot; numba compiles read-only arrays apart), so the check also compiles, or loads from
+    numba's cache, the kernels the locators run: locators call it to warm up.
+
     Raises
     ------
     PyntaInputError
@@ -200,8 +204,10 @@ def check_detection(engine: str, detection: dict[str, Any]) -> None:
         raise PyntaInputError(
             "detection must not set 'frame_number' or 'engine' (set by the pipeline)"
         )
+    frame = synthetic_frame()
+    frame.flags.writeable = False
     try:
-        detect.locate(synthetic_frame(), engine, **locator_detection(detection))
+        detect.locate(frame, engine, **locator_detection(detection))
     except TypeError as error:
         raise PyntaInputError(
             f"detection has an option locate() does not accept: {error}"

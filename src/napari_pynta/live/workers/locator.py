@@ -11,7 +11,7 @@ import zmq
 
 from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.live import transport
-from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.config import LiveEndpoints, check_detection
 from napari_pynta.live.frame_ring import RingViews
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
@@ -59,7 +59,7 @@ def locate_columns(
 
 
 def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
-    _warm_up(engine, detection)
+    check_detection(engine, detection)  # compiles the kernels before the first live frame
 
     frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
     out = w.socket(zmq.PUSH, connect=w.endpoints.locs_in)
@@ -126,25 +126,11 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
     views.close()
 
 
-def _warm_up(engine: str, detection: dict[str, Any]) -> None:
-    """Locate once in a synthetic frame, so numba's JIT compilation is not paid on live frames.
-
-    The frame is read-only like every frame a locator gets (a view of a message or of a ring
-    slot): numba compiles read-only arrays apart.
-    """
-    from napari_pynta import detect
-    from napari_pynta.live.config import synthetic_frame
-
-    frame = synthetic_frame()
-    frame.flags.writeable = False
-    detect.locate(frame, engine, **detection)
-
-
 class _PendingDetection:
     """New detection options being checked and compiled in a daemon thread.
 
-    ``error`` holds why they were refused (:func:`~napari_pynta.live.config.check_detection`
-    or the warm-up failed), None when they can be used.
+    ``error`` holds why :func:`~napari_pynta.live.config.check_detection` refused them (it also
+    compiles them), None when they can be used.
     """
 
     def __init__(self, engine: str, detection: dict[str, Any]) -> None:
@@ -154,11 +140,8 @@ class _PendingDetection:
         self._thread.start()
 
     def _prepare(self) -> None:
-        from napari_pynta.live.config import check_detection
-
         try:
             check_detection(self.engine, self.detection)
-            _warm_up(self.engine, self.detection)
         except Exception as error:  # noqa: BLE001 (reported by the worker, settings refused)
             self.error = error
 
