@@ -177,10 +177,7 @@ def truth_numbers(movie: simulate.SimulatedMovie, case: Case, params: analysis.A
     """
     truth = movie.truth
     margin = params.diameter_px // 2
-    height, width = movie.frames.shape[1:]
-    inner = truth["y"].between(margin, height - 1 - margin) & truth["x"].between(
-        margin, width - 1 - margin
-    )
+    inner = movie.in_field(margin)
     track_diameters = movie.true_track_diameters(margin, params.memory, params.min_track_length)
     in_view = movie.diameters_nm.loc[truth["particle"][inner]].to_numpy()
     sizes = sorted(d for d, _ in case.populations)

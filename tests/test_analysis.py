@@ -390,10 +390,7 @@ def test_mixture_fractions_count_the_dim_population_against_the_truth(seed):
     split = math.sqrt(80.0 * 200.0)
     margin = params.diameter_px // 2
     true_tracks = sim.true_track_diameters(margin, params.memory, params.min_track_length)
-    inner = sim.truth[
-        sim.truth["y"].between(margin, 191 - margin) & sim.truth["x"].between(margin, 191 - margin)
-    ]
-    in_view = sim.diameters_nm.loc[inner["particle"]].to_numpy()
+    in_view = sim.diameters_nm.loc[sim.truth["particle"][sim.in_field(margin)]].to_numpy()
     sizes = result.summary["deconvolved_nm"]
     assert min(sizes["peaks"]) == pytest.approx(80.0, rel=0.15)
     assert max(sizes["peaks"]) == pytest.approx(200.0, rel=0.15)

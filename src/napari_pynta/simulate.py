@@ -797,6 +797,14 @@ class SimulatedMovie:
     diameters_nm: pd.Series
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def in_field(self, margin_px: int) -> pd.Series:
+        """Which rows of ``truth`` lie at least ``margin_px`` from the frame edges (where the
+        detector looks), as a boolean Series aligned with ``truth``."""
+        height, width = self.frames.shape[1:]
+        return self.truth["y"].between(margin_px, height - 1 - margin_px) & self.truth["x"].between(
+            margin_px, width - 1 - margin_px
+        )
+
     def true_track_diameters(self, margin_px: int, memory: int, min_length: int) -> np.ndarray:
         """Diameters of the tracks a perfect analysis would size, one per track (nm).
 
@@ -805,12 +813,7 @@ class SimulatedMovie:
         focal layer or the field, so a linker starts a new track), each piece of at least
         ``min_length`` frames being one track: the truth for track-weighted fractions.
         """
-        height, width = self.frames.shape[1:]
-        truth = self.truth
-        inner = truth[
-            truth["y"].between(margin_px, height - 1 - margin_px)
-            & truth["x"].between(margin_px, width - 1 - margin_px)
-        ].sort_values(["particle", "frame"])
+        inner = self.truth[self.in_field(margin_px)].sort_values(["particle", "frame"])
         starts = (inner["particle"].diff() != 0) | (inner["frame"].diff() > memory + 1)
         piece = np.cumsum(starts.to_numpy())
         lengths = np.bincount(piece)
