@@ -1116,12 +1116,47 @@ def significant_peaks(
         ``number_fractions_of`` ``number_fraction``, ``number_fraction_se``); largest fraction
         first.
     """
+    tested = _tested_peaks(grid_nm, weights, resampled, min_significance)
+    return _peak_table(grid_nm, weights, resampled, tested, fractions_of, number_fractions_of)
+
+
+@dataclass(frozen=True)
+class _TestedPeaks:
+    """The peaks :func:`significant_peaks` keeps: grid indices, their significance, and the
+    smoothed curve they are maxima of."""
+
+    indices: np.ndarray
+    significance: np.ndarray
+    smooth: np.ndarray
+
+
+def _tested_peaks(
+    grid_nm: np.ndarray,
+    weights: np.ndarray,
+    resampled: np.ndarray,
+    min_significance: float = PEAK_SIGNIFICANCE,
+) -> _TestedPeaks:
+    """The candidate peaks of ``weights`` tested against the resamples (merged where they fail)."""
     candidates, smooth = _peak_indices(grid_nm, weights)
     found = [_peak_indices(grid_nm, resample)[0] for resample in resampled]
     kept, significance = _merge_insignificant(candidates, smooth, found, min_significance)
-    bounds = _basin_bounds(kept, smooth, grid_nm.size)
-    shares, shares_resampled, share_bounds = weights, resampled, bounds
-    if fractions_of is not None:
+    return _TestedPeaks(kept, significance, smooth)
+
+
+def _peak_table(
+    grid_nm: np.ndarray,
+    weights: np.ndarray,
+    resampled: np.ndarray,
+    tested: _TestedPeaks,
+    fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
+    number_fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[dict]:
+    """The tested peaks with their fractions (see :func:`significant_peaks`)."""
+    kept, significance, smooth = tested.indices, tested.significance, tested.smooth
+    if fractions_of is None:
+        shares, shares_resampled = weights, resampled
+        share_bounds = _basin_bounds(kept, smooth, grid_nm.size)
+    else:
         shares, shares_resampled = fractions_of
         share_smooth = smoothed_density(grid_nm, shares, PEAK_SMOOTHING_LN)
         share_bounds = _basin_bounds(kept, share_smooth, grid_nm.size, FRACTION_SPLIT_KEEP_OFF)
@@ -1317,20 +1352,17 @@ class DeconvolvedSizes:
         return {"deconvolved_nm": deconvolved, "lognormal_fit_nm": lognormal}
 
 
-def _peaks_with_brightness_fractions(
+def _conditioned_on_brightness(
     tracks: pd.DataFrame,
     usable: pd.DataFrame,
     steps: TrackSteps,
     model: StepModel,
     deconvolved: SizeDistribution,
-    resampled: np.ndarray,
+    n_bootstrap: int,
     likelihood: Likelihood,
-) -> list[dict]:
-    """The significant peaks of all tracks with the fractions of :func:`brightness_conditioned`.
-
-    ``fraction`` is the share of the tracks under each peak; ``number_fraction`` the share of
-    the particles in view, which is what turns the concentration into one per peak.
-    """
+) -> ConditionedSizes:
+    """:func:`brightness_conditioned` of the sized tracks, grouped by their mean ``mass``
+    (one group without it); the frames each track spans weight the particles in view."""
     track_ids = usable["particle"].to_numpy()
     by_track = tracks.groupby("particle")
     groups = [np.arange(len(track_ids))]
@@ -1339,15 +1371,8 @@ def _peaks_with_brightness_fractions(
         groups = brightness_groups(np.log(np.maximum(brightness, 1e-300)), BRIGHTNESS_CLASSES)
     frames = by_track["frame"]
     spans = (frames.max() - frames.min() + 1).reindex(track_ids).to_numpy(dtype=float)
-    conditioned = brightness_conditioned(
-        steps, model, deconvolved, groups, track_ids, spans, len(resampled), likelihood=likelihood
-    )
-    return significant_peaks(
-        deconvolved.diameter_nm,
-        deconvolved.weights,
-        resampled,
-        fractions_of=(conditioned.weights, conditioned.resampled),
-        number_fractions_of=(conditioned.number_weights, conditioned.number_resampled),
+    return brightness_conditioned(
+        steps, model, deconvolved, groups, track_ids, spans, n_bootstrap, likelihood=likelihood
     )
 
 
@@ -1424,11 +1449,22 @@ def deconvolve_tracks(
             starts=starts,
             likelihood=likelihood,
         )
-        peaks = significant_peaks(deconvolved.diameter_nm, deconvolved.weights, resampled)
-        if len(peaks) > 1:
-            peaks = _peaks_with_brightness_fractions(
-                tracks, usable, steps, model, deconvolved, resampled, likelihood
+        grid_nm, weights = deconvolved.diameter_nm, deconvolved.weights
+        tested = _tested_peaks(grid_nm, weights, resampled)
+        if len(tested.indices) > 1:  # fractions of a mixture: shares of tracks and of particles
+            conditioned = _conditioned_on_brightness(
+                tracks, usable, steps, model, deconvolved, n_bootstrap, likelihood
             )
+            peaks = _peak_table(
+                grid_nm,
+                weights,
+                resampled,
+                tested,
+                (conditioned.weights, conditioned.resampled),
+                (conditioned.number_weights, conditioned.number_resampled),
+            )
+        else:
+            peaks = _peak_table(grid_nm, weights, resampled, tested)
         standard_errors = quantile_standard_errors(
             tracks,
             steps,
