@@ -8,7 +8,7 @@ re-evaluates the Gamma density every iteration (scipy.stats.gamma.pdf), measured
 Times are CPU seconds of this process with BLAS limited to one thread, so that other work on a
 shared machine does not change them much (wall time on an idle core is about the same).
 
-Run: python benchmarks/bench_deconvolve.py [max_tracks]
+Run: python benchmarks/bench_deconvolve.py [--max-tracks N]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import sys  # noqa: E402
+import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -95,4 +95,8 @@ def main(max_tracks: int = 30_000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30_000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--max-tracks", type=int, default=30_000, help="largest number of tracks (from 100 up)"
+    )
+    main(parser.parse_args().max_tracks)

@@ -116,9 +116,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tracks", type=int, default=8000)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--seeds", type=int, default=12)
+    parser.add_argument(
+        "--seeds", type=int, default=12, help="independent samples for the SE check (at least 2)"
+    )
     parser.add_argument("--se-tracks", type=int, default=1000)
     args = parser.parse_args()
+    if args.seeds < 2:
+        parser.error(f"--seeds must be at least 2 (a scatter needs two samples), got {args.seeds}")
     cost(args.tracks, args.steps)
     standard_error(args.se_tracks, args.seeds)
 
