@@ -43,7 +43,9 @@ def locate_trackpy(
             f"unknown parameter(s) for engine 'trackpy': {', '.join(unknown)}; "
             f"allowed: {', '.join(sorted(TRACKPY_PARAMS))}"
         )
-    with warnings.catch_warnings():
+    # a feature of zero mass (a flat frame, ``minmass=None``) gets an infinite ``ep``: trackpy
+    # divides the noise by the mass, which is not a problem worth a warning either
+    with warnings.catch_warnings(), np.errstate(divide="ignore"):
         # an empty (black) frame or a tiny test frame is not a problem worth a warning
         warnings.filterwarnings("ignore", message="Image is completely black")
         warnings.filterwarnings("ignore", message="I am interpreting the image as")
