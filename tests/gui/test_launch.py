@@ -40,3 +40,23 @@ def test_pynta_without_arguments_docks_the_widgets_and_starts_the_simulated_came
     ((camera, settings),) = started
     assert camera == "simulated" and settings["shape"] == (256, 256) and settings["fps"] == 100.0
     assert settings["n_particles"] == 25  # sparse enough at 100 fps for unbiased sizes
+
+
+def test_ctrl_c_in_the_terminal_closes_the_window_and_shuts_the_session_down(
+    monkeypatch, qtbot, private_napari_settings, capsys
+):
+    monkeypatch.setattr(PyntaSession, "start_live", lambda self, camera, settings, **kw: None)
+    shut_down = []
+    real_shutdown = PyntaSession.shutdown
+    monkeypatch.setattr(
+        PyntaSession, "shutdown", lambda self: (shut_down.append(self), real_shutdown(self))
+    )
+
+    def interrupted_run() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(napari, "run", interrupted_run)
+    assert cli.main([]) == 130
+    assert "pynta: interrupted" in capsys.readouterr().err
+    assert shut_down  # the workers are stopped as when the window is closed
+    assert napari.current_viewer() is None

@@ -64,8 +64,9 @@ def launch_gui() -> int:
     Returns
     -------
     int
-        The process exit code: 0 once the window is closed, 2 (with the extra to install
-        printed) when napari or Qt is not installed.
+        The process exit code: 0 once the window is closed, 130 after Ctrl-C in the terminal
+        (the window is closed and the workers stopped), 2 (with the extra to install printed)
+        when napari or Qt is not installed.
     """
     missing = missing_gui_packages()
     if missing:
@@ -86,5 +87,10 @@ def launch_gui() -> int:
     camera = widgets["Camera"]
     camera.backend.setCurrentText("simulated")
     camera.live.click()  # starts in the background; the window is usable at once
-    napari.run()
+    try:
+        napari.run()
+    except KeyboardInterrupt:  # Ctrl-C in the terminal: stop the workers as closing would
+        viewer.close()
+        print("pynta: interrupted", file=sys.stderr)
+        return 130
     return 0
