@@ -13,16 +13,20 @@ background load on a shared machine hits all of them alike:
 - ``shared memory``: the live pipeline's per-frame path on one host, through its own classes:
   the sender keeps each frame in the lowest free slot of the acquisition's ring
   (:class:`~napari_pynta.live.workers.kept_frames.FrameKeeper`, room for 64 frames, the
-  locators' hold) and sends its binary header alone (``send_kept``: one message per frame, what
-  the acquisition does for its locators); the receiver decodes and checks it like any message
-  (``recv_messages``), views the slot read-only through ``RingViews`` (no copy) and gives it
-  back as a locator does, through the ring's release cell (``RingViews.release``: no message).
+  locators' hold) and writes its binary header alone into the locators' pipe (``send_kept``
+  with a :class:`~napari_pynta.live.locate_pipe.LocatePipe`: one record per frame, what the
+  acquisition does for its locators); the receiver waits on the pipe in a ``zmq.Poller`` and
+  reads one record (``LocatePipe.receive``: decoded and checked like any message), views the
+  slot read-only through ``RingViews`` (no copy) and gives it back as a locator does, through
+  the ring's release cell (``RingViews.release``: no message).
   The receivers keep up: the sender waits while the receiver holds :data:`MAX_HELD` frames
   (a locator holds its queue and the frame it locates). The copy into the slot runs in the
   sending thread;
 - ``shm copy thread``: the same with the copy in the keeper's copy thread, as the acquisition
   does it (the header leaves once the copy is done): the cost of the hand-over between threads;
-- ``shm batched``: as ``shared memory``, but the headers of frames kept while the receiver
+- ``shm zmq header``: as ``shared memory``, but each header is a ZeroMQ message over ipc
+  (``recv_messages`` on a PULL socket): the locators' path before the pipe, for comparison;
+- ``shm batched``: as ``shm zmq header``, but the headers of frames kept while the receiver
   still holds frames sent to it wait, and leave in one message once it has released them all
   (one message per frame while the receiver waits for each, fewer when it is behind; it may
   hold :data:`BATCHED_MAX_HELD` frames); the
@@ -59,11 +63,21 @@ import zmq
 
 from napari_pynta.live import transport
 from napari_pynta.live.frame_ring import RingViews
+from napari_pynta.live.locate_pipe import LocatePipe
 from napari_pynta.live.workers.kept_frames import LOCATORS_HOLD, FrameKeeper, KeptFrame, send_kept
 
 SHAPES = ((512, 512), (1024, 1024))
-MODES = ("zero-copy", "shared memory", "shm copy thread", "shm batched", "send_pyobj")
-RING_MODES = ("shared memory", "shm copy thread", "shm batched")
+MODES = (
+    "zero-copy",
+    "shared memory",
+    "shm copy thread",
+    "shm zmq header",
+    "shm batched",
+    "send_pyobj",
+)
+RING_MODES = ("shared memory", "shm copy thread", "shm zmq header", "shm batched")
+#: the modes whose headers go through the locators' pipe (the others' through ZeroMQ)
+PIPE_MODES = ("shared memory", "shm copy thread")
 #: frames the shared-memory ring holds (as many as the sender's ZeroMQ queue in the other modes)
 RING_FRAMES = 64
 #: shared memory: frames the receiver may hold (sent, not yet released) before the sender waits
@@ -74,11 +88,15 @@ MAX_HELD = 4
 BATCHED_MAX_HELD = 16
 
 
-def receiver(address: str, mode: str, n_frames: int, ready, results) -> None:
+def receiver(address: str, fifo: str, mode: str, n_frames: int, ready, results) -> None:
     """Pull ``n_frames`` frames; put the seconds from first to last, CPU seconds and a checksum."""
     context = zmq.Context()
     pull = context.socket(zmq.PULL)
     pull.connect(address)
+    pipe = LocatePipe(fifo) if mode in PIPE_MODES else None
+    poller = zmq.Poller()  # as a locator waits: the pipe beside its sockets
+    if pipe is not None:
+        poller.register(pipe.fileno(), zmq.POLLIN)
     ready.set()
     views = RingViews()
     waiting: collections.deque[transport.Message] = collections.deque()
@@ -87,6 +105,11 @@ def receiver(address: str, mode: str, n_frames: int, ready, results) -> None:
     for index in range(n_frames):
         if mode == "zero-copy":
             frame = transport.recv_frame(pull)[2]
+        elif pipe is not None:
+            while (received := pipe.receive()) is None:
+                poller.poll()
+            message = received
+            frame = views.frame(message)
         elif mode in RING_MODES:
             if not waiting:
                 waiting.extend(transport.recv_messages(pull))
@@ -102,6 +125,8 @@ def receiver(address: str, mode: str, n_frames: int, ready, results) -> None:
             views.release(message)  # as a locator: through the ring's release cell
     results.put((time.perf_counter() - start, time.process_time() - cpu, checksum))
     views.close()
+    if pipe is not None:
+        pipe.close()
     pull.close(0)
     context.term()
 
@@ -117,7 +142,14 @@ class RingSender:
     released them all.
     """
 
-    def __init__(self, frame: np.ndarray, push: zmq.Socket, copy_thread: bool, batched: bool):
+    def __init__(
+        self,
+        frame: np.ndarray,
+        push: zmq.Socket,
+        pipe: LocatePipe | None,
+        copy_thread: bool,
+        batched: bool,
+    ):
         prefix = f"pynta_bench_{os.getpid()}"
         self.keeper = FrameKeeper(RING_FRAMES * frame.nbytes / 1e6, prefix, print)
         self.keeper.prepare(frame.shape, frame.dtype)
@@ -128,7 +160,7 @@ class RingSender:
         self.ring.reserve_to(self.ring.n_slots)
         for slot in range(self.ring.n_slots):
             self.ring.write(slot, frame, -1)
-        self.push, self.copy_thread, self.batched = push, copy_thread, batched
+        self.push, self.pipe, self.copy_thread, self.batched = push, pipe, copy_thread, batched
         self.queue: collections.deque[KeptFrame] = collections.deque()
 
     def send(self, frame: np.ndarray, seq: int) -> None:
@@ -155,7 +187,7 @@ class RingSender:
             return
         while self.queue:
             try:
-                send_kept(self.push, [self.queue[0]], flags=0)
+                send_kept(self.push, [self.queue[0]], flags=0, pipe=self.pipe)
             except zmq.Again:  # its copy is not done yet
                 if not block:
                     return
@@ -181,12 +213,14 @@ def transport_rate(
     push.setsockopt(zmq.SNDHWM, RING_FRAMES)
     address = f"ipc://{workdir}/{mode.replace(' ', '-')}"
     push.bind(address)
+    fifo = os.path.join(workdir, f"{mode.replace(' ', '-')}.fifo")
+    pipe = LocatePipe(fifo) if mode in PIPE_MODES else None
     ring = RingSender(
-        frame, push, copy_thread=mode == "shm copy thread", batched=mode == "shm batched"
+        frame, push, pipe, copy_thread=mode == "shm copy thread", batched=mode == "shm batched"
     )
     spawn = multiprocessing.get_context("spawn")
     results, ready = spawn.Queue(), spawn.Event()
-    process = spawn.Process(target=receiver, args=(address, mode, n_frames, ready, results))
+    process = spawn.Process(target=receiver, args=(address, fifo, mode, n_frames, ready, results))
     process.start()
     ready.wait(60)  # the receiver's start-up is not timed (nor frames piling up meanwhile)
     cpu = time.process_time()
@@ -202,6 +236,9 @@ def transport_rate(
     seconds, receiver_cpu, checksum = results.get(timeout=300)
     process.join()
     ring.close()
+    if pipe is not None:
+        pipe.close()
+        os.unlink(fifo)
     push.close(0)
     context.term()
     if checksum != int(frame[-1, -1]) * n_frames:

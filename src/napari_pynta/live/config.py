@@ -305,7 +305,9 @@ class LiveEndpoints:
     ``frames`` (PUB, every frame; subscribers keep the newest) and ``results`` (PUB: ``locs``,
     ``tracks``, ``sizes``) are for viewers such as :class:`LiveSubscriber`; the others are
     internal: ``save``/``save_ack`` (acquisition <-> saver), ``locate`` (acquisition -> locator
-    pool, PUSH/PULL; the locators give frame ring slots back through the ring's shared memory),
+    pool, PUSH/PULL, for frames with their pixels; the headers of ring frames go through the
+    FIFO ``locate.fifo`` in ``directory``, see :mod:`~napari_pynta.live.locate_pipe`; the
+    locators give frame ring slots back through the ring's shared memory),
     ``locs_in`` (locators -> linker, PUSH/PULL), ``sizer_in`` (linker -> sizer:
     linked columns, resets and end markers, PUSH/PULL), ``sizer_out`` (sizer -> linker: size
     summaries, PUSH/PULL), ``control`` (supervisor PUB) and ``status`` (workers -> supervisor,

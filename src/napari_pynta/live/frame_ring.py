@@ -18,7 +18,7 @@ one release cell per slot (int64) into which the reader that got the frame write
 it is done (:meth:`RingReader.release`, :meth:`RingViews.release`); the writer compares the
 cells with the seqs it handed out whenever it looks for a slot, so a slot is free again at once,
 without a message, a socket or a wake-up on either side. A frame in a slot is handed to one
-reader of the hold at a time (a PUSH socket gives each frame to one locator), so each cell has
+reader of the hold at a time (the locators' pipe gives each header to one locator), so each cell has
 one writer at a time and needs no atomics (the writer resets it when it hands the slot out,
 while no reader holds it); a reader writes its seq only while the slot's stamp
 still names its frame (after a :meth:`FrameRing.reclaim`, the frame written there since is not

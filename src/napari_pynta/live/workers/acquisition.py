@@ -12,6 +12,7 @@ import zmq
 
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.locate_pipe import fifo_path, open_pipe
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
 from napari_pynta.live.workers.kept_frames import (
@@ -250,6 +251,10 @@ class Acquisition:
         self.save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
         self.acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
         self.locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
+        # ring headers for the locators (frames kept as arrays go over ``locate``)
+        self.locate_pipe = (
+            open_pipe(fifo_path(w.endpoints.directory), w.warn) if track and ring_prefix else None
+        )
         self.to_linker = w.socket(zmq.PUSH, connect=w.endpoints.locs_in) if track else None
         frame_mb = _frame_bytes(self.camera) / 1e6
         self.frames = FrameKeeper(
@@ -314,6 +319,8 @@ class Acquisition:
         finally:
             self.camera.close()
             self.frames.close()
+            if self.locate_pipe is not None:
+                self.locate_pipe.close()
 
     # ------------------------------------------------------------------ steps
     def handle_commands(self) -> None:
@@ -413,11 +420,11 @@ class Acquisition:
                 pass
 
     def feed_locators(self) -> None:
-        """Send queued frames to free locators."""
+        """Send queued frames to free locators (ring frames through the pipe, if there is one)."""
         while self.track_queue:
             kept, read_at = self.track_queue[0]
             try:
-                send_kept(self.locate, [kept], read_at=read_at)
+                send_kept(self.locate, [kept], read_at=read_at, pipe=self.locate_pipe)
             except zmq.Again:
                 break
             self.track_queue.popleft()

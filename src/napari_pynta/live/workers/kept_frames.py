@@ -31,6 +31,7 @@ import zmq
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.live import transport
 from napari_pynta.live.frame_ring import RESERVE_SLOTS, FrameRing
+from napari_pynta.live.locate_pipe import LocatePipe
 
 #: the saver's hold on a frame: released by its acknowledgement (the replay-buffer guarantee)
 SAVER_HOLD = "saver"
@@ -74,6 +75,7 @@ def send_kept(
     frames: Sequence[KeptFrame],
     flags: int = zmq.NOBLOCK,
     read_at: float | None = None,
+    pipe: LocatePipe | None = None,
 ) -> None:
     """Send frames the way they are kept: consecutive frames of one ring in one header message
     (receivers see them one by one), a frame kept as an array alone, with its pixels (zero-copy).
@@ -81,18 +83,23 @@ def send_kept(
     Parameters
     ----------
     socket : zmq.Socket
-        The saver's or the locators' PUSH socket.
+        The saver's or the locators' PUSH socket (the locators' takes only frames kept as
+        arrays when there is a ``pipe``).
     frames : sequence of KeptFrame
         One frame kept as an array, or frames of one ring.
     flags : int
         ZeroMQ flags.
     read_at : float or None
         Host time the frames were read (the linker measures the latency from it).
+    pipe : LocatePipe or None
+        The locators' pipe: the header of one frame of a ring goes there instead of ``socket``
+        (a frame kept as an array still goes through ``socket``, with its pixels).
 
     Raises
     ------
     zmq.Again
-        While a frame is still being copied into its slot, or when the socket's queue is full.
+        While a frame is still being copied into its slot, or when the socket's queue (or the
+        pipe) is full.
     """
     first = frames[0]
     for kept in frames:  # a loop, not all()/any() over generators: this runs once per frame
@@ -110,7 +117,12 @@ def send_kept(
         return
     read = math.nan if read_at is None else read_at
     entries = [(kept.slot, kept.seq, kept.t, read) for kept in frames]
-    transport.send_ring_frames(socket, transport.TOPIC_FRAMES, first.ring.prefix, entries, flags)
+    if pipe is not None:
+        pipe.send(transport.pack_ring_header(first.ring.prefix, entries))
+    else:
+        transport.send_ring_frames(
+            socket, transport.TOPIC_FRAMES, first.ring.prefix, entries, flags
+        )
 
 
 def _reserve_ahead(ring: FrameRing, stop: int) -> None:

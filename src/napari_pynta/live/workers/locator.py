@@ -13,6 +13,7 @@ from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints, check_detection
 from napari_pynta.live.frame_ring import RingViews
+from napari_pynta.live.locate_pipe import LocatePipe, fifo_path, open_pipe
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
 
@@ -25,9 +26,12 @@ COMPILING_POLL_S = 0.05
 def locator_worker(
     name: str, endpoints: LiveEndpoints, engine: str, detection: dict[str, Any]
 ) -> None:
-    """Locate particles in frames pulled from the acquisition; push one table per frame.
+    """Locate particles in frames from the acquisition; push one table per frame.
 
-    A frame in the acquisition's shared-memory ring is located in place (a read-only view) and
+    Frames in the acquisition's shared-memory ring come as headers through the locators' pipe
+    (:mod:`~napari_pynta.live.locate_pipe`: an idle locator takes the next one), frames with
+    their pixels (no ring) over the locate socket. A ring frame is located in place (a
+    read-only view) and
     its slot released afterwards through the ring's release cell; if the slot was rewritten
     meanwhile (the acquisition reclaimed it: the ring was full), the result is dropped and the
     linker told to skip the frame.
@@ -62,9 +66,12 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
     check_detection(engine, detection)  # compiles the kernels before the first live frame
 
     frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
+    pipe = open_pipe(fifo_path(w.endpoints.directory), w.warn)  # ring frames come this way
     out = w.socket(zmq.PUSH, connect=w.endpoints.locs_in)
     views = RingViews()
     w.poller.register(frames, zmq.POLLIN)
+    if pipe is not None:
+        w.poller.register(pipe.fileno(), zmq.POLLIN)
     w.report(Event.READY)
     located = overwritten = 0
     busy_s = 0.0
@@ -75,8 +82,7 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
             message = None
         else:
             events = dict(w.poller.poll(0 if w.has_pending(frames) else 100))
-            ready = frames in events or w.has_pending(frames)
-            message = w.receive(frames, "locate") if ready else None
+            message = _next_frame(w, frames, pipe, events)
         try:
             frame = None if message is None else views.frame(message)
         except transport.BadMessage as error:
@@ -124,6 +130,26 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
                 busy_s=busy_s,
             )
     views.close()
+    if pipe is not None:
+        pipe.close()
+
+
+def _next_frame(
+    w: Worker, frames: zmq.Socket, pipe: LocatePipe | None, events: dict[Any, int]
+) -> transport.Message | None:
+    """The next frame to locate: from the pipe (ring frames), else from the locate socket
+    (frames with their pixels: no ring), None if neither has one (or it was bad: counted)."""
+    if pipe is not None and pipe.fileno() in events:
+        try:
+            message = pipe.receive()
+        except transport.BadMessage as error:
+            w.bad_messages(error, "locator's pipe")
+            message = None
+        if message is not None:
+            return message
+    if frames in events or w.has_pending(frames):
+        return w.receive(frames, "locate")
+    return None
 
 
 class _PendingDetection:
