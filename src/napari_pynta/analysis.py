@@ -58,6 +58,11 @@ PILOT_TRUNCATION_FRACTION = 0.6
 PILOT_RANGE_CAP_FRACTION = 0.9
 PILOT_FRAMES = 200
 PILOT_MIN_TRACK_LENGTH = 5
+#: a pilot's links to unrelated particles (one that left the view joined to a newcomer near its
+#: last position) are spread evenly over the area within the range, so their squared steps are
+#: uniformly distributed; their level is measured beyond this many mean squared Brownian steps
+#: (which a 2-D Gaussian step exceeds with probability exp(-8) = 3e-4) and taken out of the median
+UNRELATED_LINKS_BEYOND_MEAN_SQUARES = 8.0
 #: the automatic feature diameter is chosen from the motion blur of the first this many frames
 #: (as many as the live calibration reads)
 BLUR_PILOT_FRAMES = 60
@@ -468,6 +473,12 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
         pilot_range = min(2.0 * pilot_range, high)
     wanted = SEARCH_RANGE_RMS_STEPS * rms_step
     limited = wanted > PILOT_RANGE_CAP_FRACTION * pilot_range or wanted > spacing
+    if not limited and wanted > low:
+        # measured again at the range the linker will use, without its links to unrelated
+        # particles: a wide pilot range joins many of them, which inflate the median step
+        squared = _pilot_squared_steps(pilot, wanted)
+        if len(squared):
+            wanted = SEARCH_RANGE_RMS_STEPS * _rms_step_without_unrelated_links(squared, wanted)
     return float(min(max(wanted, low), pilot_range)), bool(limited)
 
 
@@ -483,17 +494,48 @@ def _pilot_range_px(spacing: float) -> float:
 
 def _pilot_rms_step_px(pilot: pd.DataFrame, pilot_range: float) -> float:
     """Per-axis rms step (px) of a pilot linking, from the median squared step (NaN: none)."""
+    squared = _pilot_squared_steps(pilot, pilot_range)
+    if not len(squared):
+        return math.nan
+    # median of r^2 = 2 ln 2 sigma^2 for a 2-D Gaussian step: robust to the pilot's wrong links
+    return math.sqrt(np.median(squared) / (2 * math.log(2)))
+
+
+def _pilot_squared_steps(pilot: pd.DataFrame, pilot_range: float) -> np.ndarray:
+    """Squared one-frame steps (px²) of the pilot's tracks linked within ``pilot_range``."""
     tracks = link.filter_tracks(
         link.link_features(pilot, pilot_range, memory=0), PILOT_MIN_TRACK_LENGTH
     )
     ordered = tracks.sort_values(["particle", "frame"])
     differences = ordered.groupby("particle")[["frame", "y", "x"]].diff()
     steps = differences[differences["frame"] == 1]
-    if steps.empty:
-        return math.nan
-    # median of r^2 = 2 ln 2 sigma^2 for a 2-D Gaussian step: robust to the pilot's wrong links
-    squared = steps["y"].to_numpy() ** 2 + steps["x"].to_numpy() ** 2
-    return math.sqrt(np.median(squared) / (2 * math.log(2)))
+    return steps["y"].to_numpy() ** 2 + steps["x"].to_numpy() ** 2
+
+
+def _rms_step_without_unrelated_links(squared: np.ndarray, range_px: float) -> float:
+    """Per-axis rms step (px) from the median of the Brownian ones among ``squared``.
+
+    ``squared`` are the squared steps of links made within ``range_px``. Links to unrelated
+    particles are spread evenly over the disc of that range, so their squared steps are uniform
+    on ``[0, range_px²]``; their level is counted beyond
+    :data:`UNRELATED_LINKS_BEYOND_MEAN_SQUARES` mean squared Brownian steps and subtracted from
+    the cumulative count before its median is taken. Three passes, as the start of the counted
+    region follows the step size (the value settles in two).
+    """
+    squared = np.sort(squared)
+    ceiling = range_px**2
+    mean_square = float(np.median(squared)) / math.log(2)  # 2 sigma^2 of a 2-D Gaussian step
+    for _ in range(3):
+        start = UNRELATED_LINKS_BEYOND_MEAN_SQUARES * mean_square
+        if start >= ceiling:
+            break
+        level = np.count_nonzero(squared > start) / (ceiling - start)  # unrelated links per px²
+        brownian_below = np.arange(1, len(squared) + 1) - level * squared
+        half = (len(squared) - level * ceiling) / 2.0
+        if half <= 0:
+            break
+        mean_square = float(squared[np.argmax(brownian_below >= half)]) / math.log(2)
+    return math.sqrt(mean_square / 2.0)
 
 
 def summarize_tracks(
