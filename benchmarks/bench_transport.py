@@ -19,14 +19,14 @@ background load on a shared machine hits all of them alike:
   reads one record (``LocatePipe.receive``: decoded and checked like any message), views the
   slot read-only through ``RingViews`` (no copy) and gives it back as a locator does, through
   the ring's release cell (``RingViews.release``: no message).
-  The receivers keep up: the sender waits while the pipe holds its most unread records
-  (``PIPE_FRAMES``, as the acquisition does; the receiver holds those and the frame it
-  reads). The copy into the slot runs in the sending thread;
+  The receivers keep up: the sender waits while the receiver holds :data:`MAX_HELD` frames
+  (a locator holds the records waiting in the pipe and the frame it locates; the pipe holds
+  at most ``PIPE_FRAMES`` unread records, as in the pipeline). The copy into the slot runs in
+  the sending thread;
 - ``shm copy thread``: the same with the copy in the keeper's copy thread, as the acquisition
   does it (the header leaves once the copy is done): the cost of the hand-over between threads;
 - ``shm zmq header``: as ``shared memory``, but each header is a ZeroMQ message over ipc
   (``recv_messages`` on a PULL socket): the locators' path before the pipe, for comparison;
-  the sender waits while the receiver holds :data:`MAX_HELD` frames;
 - ``shm batched``: as ``shm zmq header``, but the headers of frames kept while the receiver
   still holds frames sent to it wait, and leave in one message once it has released them all
   (one message per frame while the receiver waits for each, fewer when it is behind; it may
@@ -81,8 +81,8 @@ RING_MODES = ("shared memory", "shm copy thread", "shm zmq header", "shm batched
 PIPE_MODES = ("shared memory", "shm copy thread")
 #: frames the shared-memory ring holds (as many as the sender's ZeroMQ queue in the other modes)
 RING_FRAMES = 64
-#: ``shm zmq header``: frames the receiver may hold (sent, not yet released) before the sender waits
-#: for it, as a locator holds the frames of its queue (``LOCATE_HWM``) and the one it locates:
+#: shared memory: frames the receiver may hold (sent, not yet released) before the sender waits
+#: for it, as a locator holds the frames waiting for it (``PIPE_FRAMES``) and the one it locates:
 #: the receivers keep up, the ring is not filled ahead of them
 MAX_HELD = 4
 #: ``shm batched``: frames the receiver may hold (room for batches to form while it is busy)
@@ -167,7 +167,7 @@ class RingSender:
     def send(self, frame: np.ndarray, seq: int) -> None:
         """Keep ``frame`` in a free slot (waiting for one) and send the headers of the frames
         whose copies are done."""
-        while self.must_wait():
+        while self.held() >= (BATCHED_MAX_HELD if self.batched else MAX_HELD):
             self.flush(block=False)
             time.sleep(0)  # let the receiver run (it releases through the ring's memory)
         if self.copy_thread:
@@ -198,15 +198,6 @@ class RingSender:
                     self.keeper.flush()
                 continue
             self.queue.popleft()
-
-    def must_wait(self) -> bool:
-        """Whether the next frame must wait: through the pipe, while the header of an earlier
-        one could not leave (the pipe's bound on unread records, as in the pipeline; with the
-        copy thread one frame may be copied meanwhile); through ZeroMQ, while the receiver
-        holds its most frames."""
-        if self.pipe is not None:
-            return len(self.queue) >= (2 if self.copy_thread else 1)
-        return self.held() >= (BATCHED_MAX_HELD if self.batched else MAX_HELD)
 
     def held(self) -> int:
         """Frames kept and not yet released by the receiver (sent or not)."""
