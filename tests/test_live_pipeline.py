@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from napari_pynta.cameras import open_camera
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.live import LiveConfig, LivePipeline, LiveStatus, LiveSubscriber
 from napari_pynta.live.frame_ring import RingReader
+from napari_pynta.live.locate_pipe import fifo_path
 from napari_pynta.live.workers import CALIBRATION_FRAMES, ORPHAN_GRACE_S
 from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
@@ -78,6 +80,11 @@ def test_every_frame_is_recorded_in_order(tmp_path):
         assert pipeline.wait_finished(120)
         status = pipeline.status()
         elapsed = time.monotonic() - started
+        # the locators got the ring headers through their pipe (it opened: no warning)
+        fifo = fifo_path(pipeline.endpoints.directory)
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+        assert not any("pipe" in error for error in status.errors)
+    assert not os.path.exists(fifo)  # removed with the endpoint directory
     assert status.frames_acquired == status.frames_saved == n
     assert status.frames_dropped == 0 and status.frames_tracked == n
     assert status.fps_requested == CAMERA["fps"]
