@@ -24,16 +24,19 @@ without ``os.mkfifo`` (Windows), the headers travel over the locate socket as be
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import struct
-import termios
+import sys
 from array import array
 from collections.abc import Callable
 
 import zmq
 
 from napari_pynta.live import transport
+
+if sys.platform != "win32":  # Windows has no FIFOs: fifo_path gives None there
+    import fcntl
+    import termios
 
 #: bytes of one record: its header's length (uint16), the header, zero padding; a ring header
 #: of one frame is at most ~170 bytes (a 100-character ring name, 4 dimensions); below the
