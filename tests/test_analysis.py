@@ -416,12 +416,14 @@ def test_short_tracks_of_one_population_give_one_peak_at_the_true_size():
     assert len(peaks) == 1 and peaks[0] == pytest.approx(100.0, rel=0.1)
 
 
-@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("seed", [5, 6])
 def test_mixture_fractions_count_the_dim_population_against_the_truth(seed):
     """80 + 200 nm (1:1, brightness ∝ d²) at 30 fps: the share of the 80 nm tracks is that of
     the true tracks, and the share of the particles in view that of the simulated particles.
-    One EM over all tracks gave the dim tracks to the 200 nm peak (0.48 and 0.51 here for true
-    shares of 0.58 and 0.65)."""
+    One EM over all tracks gave the dim tracks to the 200 nm peak (0.51 here for a true share
+    of 0.65, seed 5). Weighting tracks by the frames they span alone counted the particles in
+    view 0.04 and 0.06 short (0.51 / 0.55, 0.43 / 0.49): the dim particles are missed in some
+    frames, and the pieces of their cut tracks too short to size were not counted."""
     settings = simulate.SimulationSettings(
         shape=(192, 192),
         n_particles=20,
@@ -447,5 +449,5 @@ def test_mixture_fractions_count_the_dim_population_against_the_truth(seed):
     track_share = sum(f for s, f in zip(small, sizes["peak_fractions"], strict=True) if s)
     assert track_share == pytest.approx(np.mean(true_tracks < split), abs=0.06)
     number_share = sum(f for s, f in zip(small, sizes["peak_number_fractions"], strict=True) if s)
-    assert number_share == pytest.approx(np.mean(in_view < split), abs=0.06)
+    assert number_share == pytest.approx(np.mean(in_view < split), abs=0.04)
     assert all(0 < se < 0.1 for se in sizes["peak_number_fraction_se"])

@@ -18,6 +18,7 @@ from napari_pynta.deconvolve import (
     StepModel,
     TrackSteps,
     cumulative_fraction,
+    detection_counts,
     diameter_grid,
     distribution_statistics,
     find_peaks,
@@ -423,3 +424,21 @@ def test_full_pipeline_on_a_simulated_mixture(simulate):
     assert sorted(stats["peaks"][:2]) == pytest.approx([100.0, 200.0], rel=0.1)
     assert 0.4 <= result.fraction_between(1.0, 150.0) <= 0.6
     assert stats["span"] < raw["span"]
+
+
+def test_detection_counts_give_spans_of_sized_tracks_and_brightness_groups_of_unsized_ones():
+    """Sized tracks: localizations and the frames spanned (a missed frame the linker bridged
+    counts in the span, not in the localizations); tracks too short to size: localizations and
+    the brightness group their mean mass falls in (no mass: the brightest)."""
+    rows = [(1, frame, 100.0) for frame in (0, 1, 3, 4)]  # sized, dim, one missed frame
+    rows += [(2, frame, 1000.0) for frame in range(10, 14)]  # sized, bright
+    rows += [(3, 20, 80.0), (3, 21, 95.0)]  # unsized, dim
+    rows += [(4, 30, 2000.0)]  # unsized, bright
+    rows += [(5, 40, math.nan), (5, 42, math.nan)]  # unsized, no mass
+    linked = pd.DataFrame(rows, columns=["particle", "frame", "mass"])
+    counts = detection_counts(linked, np.array([2, 1]), np.array([math.log(100.0)]))
+    np.testing.assert_array_equal(counts.localizations, [4, 4])
+    np.testing.assert_array_equal(counts.spans, [4, 5])
+    np.testing.assert_array_equal(counts.unsized_ids, [3, 4, 5])
+    np.testing.assert_array_equal(counts.unsized_localizations, [2, 1, 2])
+    np.testing.assert_array_equal(counts.unsized_group, [0, 1, 1])

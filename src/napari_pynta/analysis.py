@@ -660,6 +660,7 @@ def summarize_tracks(
             viscosity_pa_s=viscosity,
             field_px=field_px,
             warm_start=warm_start,
+            linked=tracks,
         )
         if len(per_track)
         else None
