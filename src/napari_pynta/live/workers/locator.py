@@ -31,10 +31,9 @@ def locator_worker(
     Frames in the acquisition's shared-memory ring come as headers through the locators' pipe
     (:mod:`~napari_pynta.live.locate_pipe`: an idle locator takes the next one), frames with
     their pixels (no ring) over the locate socket. A ring frame is located in place (a
-    read-only view) and
-    its slot released afterwards through the ring's release cell; if the slot was rewritten
-    meanwhile (the acquisition reclaimed it: the ring was full), the result is dropped and the
-    linker told to skip the frame.
+    read-only view) and its slot released afterwards through the ring's release cell; if the
+    slot was rewritten meanwhile (the acquisition reclaimed it: the ring was full), the result
+    is dropped and the linker told to skip the frame.
     Commands: ``detect`` (new ``locate()`` options, checked and compiled in a background thread:
     the fast engine compiles its kernels for each feature size, seconds the first time on a
     machine; meanwhile frames wait in the ring, none is located with the old options after the
