@@ -442,3 +442,39 @@ def test_detection_counts_give_spans_of_sized_tracks_and_brightness_groups_of_un
     np.testing.assert_array_equal(counts.unsized_ids, [3, 4, 5])
     np.testing.assert_array_equal(counts.unsized_localizations, [2, 1, 2])
     np.testing.assert_array_equal(counts.unsized_group, [0, 1, 1])
+
+
+def test_particles_in_view_of_a_resample_without_a_groups_sized_tracks_are_finite():
+    """A resample that draws none of a brightness group's sized tracks (Poisson counts all zero,
+    e^-10 for a group of 10) has nothing to spread the group's unsized tracks over: the group
+    adds no particles to that resample, instead of a NaN that makes every number-fraction SE
+    NaN."""
+    from napari_pynta.deconvolve import (
+        DetectionCounts,
+        brightness_conditioned,
+        stable_bootstrap_counts,
+    )
+
+    counts = stable_bootstrap_counts(np.arange(1000), 30)
+    absent = np.flatnonzero(counts[0] == 0)[:10]  # the dim group: none drawn in resample 0
+    present = np.setdiff1d(np.arange(1000), absent)[:60]
+    tracks = simulated_tracks(np.repeat([100.0, 200.0], [10, 60]), np.random.default_rng(0))
+    distribution = walker_em(tracks, model())
+    detections = DetectionCounts(
+        localizations=tracks.n_steps + 1.0,
+        spans=tracks.n_steps + 2.0,
+        unsized_ids=np.array([5000, 5001]),
+        unsized_localizations=np.array([3.0, 2.0]),
+        unsized_group=np.array([0, 0]),
+    )
+    conditioned = brightness_conditioned(
+        tracks,
+        model(),
+        distribution,
+        [np.arange(10), np.arange(10, 70)],
+        np.concatenate([absent, present]),
+        detections,
+        30,
+    )
+    assert np.isfinite(conditioned.number_resampled).all()
+    np.testing.assert_allclose(conditioned.number_resampled.sum(axis=1), 1.0)

@@ -942,10 +942,12 @@ def brightness_conditioned(
         posterior = full_likelihood[rows] * weights
         posterior /= np.maximum(posterior.sum(axis=1, keepdims=True), 1e-300)
         found = drawn * detections.localizations[rows]
+        if not found.any():  # none of its sized tracks drawn: nothing to spread its particles on
+            return drawn.sum() * weights, np.zeros(grid.size)
         unsized = detections.unsized_group == group
         all_found = found.sum() + drawn_unsized[unsized] @ detections.unsized_localizations[unsized]
-        completeness = found.sum() / max(drawn @ detections.spans[rows], 1e-300)
-        in_view = all_found / max(found.sum(), 1e-300) / max(completeness, 1e-300)
+        completeness = found.sum() / (drawn @ detections.spans[rows])
+        in_view = all_found / found.sum() / completeness
         return drawn.sum() * weights, in_view * (found @ posterior)
 
     track_sum, frame_sum = np.zeros(grid.size), np.zeros(grid.size)
