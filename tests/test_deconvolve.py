@@ -179,6 +179,14 @@ def test_only_peaks_confirmed_by_bootstrap_resamples_are_reported():
     assert sorted(round(peak["diameter_nm"]) for peak in tested) == [45, 110]
     assert [peak["significance"] for peak in tested] == [1.0, 1.0]
     assert max(peak["fraction"] for peak in tested) == pytest.approx(1.9 / 2.5, abs=0.02)
+    # the same with the two small bumps taking turns: they merge with each other, not the less
+    # confirmed one into the confirmed 110 nm peak (which left the other to fail alone)
+    resamples = np.array(
+        [bumps((45.0, 1.5), (110.0, 1.0))] * 7 + [bumps((75.0, 1.5), (110.0, 1.0))] * 3
+    )
+    tested = significant_peaks(grid, observed, resamples)
+    assert sorted(round(peak["diameter_nm"]) for peak in tested) == [75, 110]
+    assert [peak["significance"] for peak in tested] == [1.0, 1.0]
     # a real 1:1 mixture keeps both peaks, each fraction with an honest error
     mixture = simulated_tracks(np.repeat([100.0, 250.0], 200), rng, k_range=(10, 40))
     result = walker_em(mixture, model())

@@ -1135,9 +1135,10 @@ def significant_peaks(
     A candidate peak (:func:`find_peaks`) is significant when at least ``min_significance`` of the
     resamples have a peak in its basin: a peak that is noise (one latex showing two) comes and
     goes between resamples, and so does a dip that is not there. The least significant candidate
-    is merged with its neighbour across the higher saddle (the higher of the two stays) and the
-    merged basin tested again, until every peak is significant or one is left: two bumps of one
-    population that take turns between resamples are one peak, not a lost one. The significant
+    is merged with a neighbour that fails too, else with its neighbour across the higher saddle
+    (the higher of the two stays), and the merged basin tested again, until every peak is
+    significant or one is left: two bumps of one population that take turns between resamples
+    are one peak, not a lost one. The significant
     peaks split the distribution at the lowest point between neighbours; each gets the fraction
     of tracks in its basin and the standard deviation of that fraction over the resamples.
 
@@ -1235,8 +1236,10 @@ def _merge_insignificant(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidates merged until each basin holds a peak in ``min_significance`` of the resamples.
 
-    ``found`` holds the peak indices of every resample. Returns the kept candidate indices and the
-    share of resamples with a peak in each one's basin.
+    The least confirmed candidate is merged with a neighbour that fails too if there is one, else
+    with the neighbour across the higher saddle; the lower of the two goes. ``found`` holds the
+    peak indices of every resample. Returns the kept candidate indices and the share of
+    resamples with a peak in each one's basin.
     """
     kept = np.asarray(candidates)
     while True:
@@ -1250,11 +1253,16 @@ def _merge_insignificant(
             return kept, significance
         weakest = int(np.argmin(significance))
         neighbours = [n for n in (weakest - 1, weakest + 1) if 0 <= n < len(kept)]
+        # a failing neighbour first: two candidates that each show in only part of the
+        # resamples are one feature moving between them, and merging either into a confirmed
+        # peak would leave the other alone to fail too
+        failing = [n for n in neighbours if significance[n] < min_significance]
+        choices = failing or neighbours
         saddles = [
             smooth[min(kept[weakest], kept[n]) : max(kept[weakest], kept[n]) + 1].min()
-            for n in neighbours
+            for n in choices
         ]
-        partner = neighbours[int(np.argmax(saddles))]
+        partner = choices[int(np.argmax(saddles))]
         lower = weakest if smooth[kept[weakest]] < smooth[kept[partner]] else partner
         kept = np.delete(kept, lower)
 
