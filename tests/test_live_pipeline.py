@@ -136,6 +136,18 @@ def test_a_camera_asked_for_more_than_the_machine_delivers_counts_its_losses(tmp
         assert store.seq[-1] + 1 == status.frames_acquired + lost
 
 
+def test_a_pipeline_stopped_while_tracking_counts_every_frame_tracked_or_not():
+    """Stopped mid-run (the GUI's stop), the final status holds the workers' final counters:
+    every frame read is linked or untracked (the frames in flight at the stop: queued, in the
+    locators' pipe, being located, waiting in the linker), never more linked than read."""
+    config = LiveConfig(camera_settings=CAMERA, track=True, n_locators=2)
+    with LivePipeline(config) as pipeline:
+        wait_until(lambda: pipeline.status().frames_tracked > 100, what="tracking")
+        status = pipeline.stop()
+    assert 100 < status.frames_tracked <= status.frames_acquired
+    assert status.frames_tracked + status.frames_untracked == status.frames_acquired
+
+
 def test_locators_scale_while_running_and_viewers_get_results():
     config = LiveConfig(camera_settings=CAMERA, track=True, n_locators=1, sizes_interval_s=0.2)
     events: dict[str, list] = {"status": [], "error": [], "sizes": []}

@@ -69,6 +69,8 @@ class Event:
     #: saver: the store cannot be written (disk full, ...): the recording must stop now
     RECORDING_FAILED = "recording_failed"
     FINISHED = "finished"
+    #: acquisition, linker: stopped on command (their final counters: the status at a stop)
+    STOPPED = "stopped"
     SIZES = "sizes"
     #: acquisition: the camera settings changed (``frame_shape``, ``dtype``, ``metadata``,
     #: ``from_seq``) or were refused (``refused``: why)

@@ -261,10 +261,10 @@ class LivePipeline:
                 if process.is_alive():
                     process.kill()
                     process.join(2.0)
-        final = self.status()
         self._monitoring.clear()
-        if self._monitor is not None:
+        if self._monitor is not None:  # it reads the workers' last reports first
             self._monitor.join(2.0)
+        final = self.status()
         if self._control is not None:
             self._control.close(0)
         if self._context is not None:
@@ -560,7 +560,8 @@ class LivePipeline:
                 saved = self._saved_final or 0
             acquired = int(acquisition.get("frames_acquired", 0))
             tracked = self._linked_before + int(linker.get("frames_linked", 0))
-            if acquisition.get("finished_event") and self._part_done(LINKER):
+            ended = acquisition.get("finished_event") or acquisition.get("stopped_event")
+            if ended and (self._part_done(LINKER) or linker.get("stopped_event")):
                 untracked = acquired - tracked  # every frame not linked, whatever the cause
             else:
                 untracked = int(acquisition.get("frames_untracked", 0)) + int(
@@ -781,6 +782,10 @@ class LivePipeline:
             except Exception as error:  # the monitor must survive anything: log and go on
                 self._record_error(f"supervisor monitor: {type(error).__name__}: {error}")
                 time.sleep(0.05)
+        # the workers' last reports (their final counters at a stop) are read before closing
+        with contextlib.suppress(Exception):
+            while poller.poll(50):
+                self._watch_once(poller, status)
         status.close(0)
 
     def _watch_once(self, poller: zmq.Poller, status: zmq.Socket) -> None:

@@ -304,6 +304,7 @@ class Acquisition:
             while True:
                 self.handle_commands()
                 if self.w.stopping:
+                    self.beat(Event.STOPPED)  # the final counters
                     break
                 self.read_acks()
                 self.feed_saver()

@@ -283,6 +283,7 @@ def _link(w: Worker) -> None:
                 linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
                 feed.reset(settings, expected)
                 recent_counts.clear()
+    w.report(Event.STOPPED, frames_linked=linked_frames, frames_lost=lost)  # final counters
 
 
 def _from_sizer(message: transport.Message) -> dict[str, Any] | None:
