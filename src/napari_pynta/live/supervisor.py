@@ -62,6 +62,8 @@ RESEND_S = 0.25
 DEATH_NOTE_S = 1.0
 #: errors kept in :class:`LiveStatus`
 MAX_ERRORS = 50
+#: at most this long the monitor reads the workers' last reports after they stopped
+FINAL_REPORTS_S = 1.0
 #: a dead saver, locator or linker is restarted at most this many times
 MAX_RESTARTS = 3
 #: wait before the first restart of a worker; doubled for each further one
@@ -783,8 +785,9 @@ class LivePipeline:
                 self._record_error(f"supervisor monitor: {type(error).__name__}: {error}")
                 time.sleep(0.05)
         # the workers' last reports (their final counters at a stop) are read before closing
+        deadline = time.monotonic() + FINAL_REPORTS_S
         with contextlib.suppress(Exception):
-            while poller.poll(50):
+            while poller.poll(50) and time.monotonic() < deadline:
                 self._watch_once(poller, status)
         status.close(0)
 
