@@ -354,6 +354,10 @@ def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
         assert any("recording stopped" in error for error in status.errors)
         assert status.frame_ring is not None  # the buffer that filled is the ring's saver slots
         wait_until(lambda: not pipeline.status().recording, what="the recording to end")
+        # the run ends with the recording (a stop lets the camera read a few frames more, after
+        # the recording, counted acquired and not meant to be recorded)
+        pipeline.finish_acquisition()
+        assert pipeline.wait_finished(60)
         status = pipeline.stop()
     with MovieStore.open(path) as store:
         # everything that entered the bounded buffer was written, in order, without gaps (but
