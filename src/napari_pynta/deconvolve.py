@@ -906,7 +906,9 @@ def brightness_conditioned(
     The particles in view of a group are its localizations (of sized and unsized tracks)
     divided by its detection completeness (:class:`DetectionCounts`), spread over the grid like
     the posteriors of its sized tracks weighted by their localizations. Without unsized tracks,
-    a group's particles in view are the frames its sized tracks span.
+    a group's particles in view are the frames its sized tracks span. A resample that draws
+    none of a group's sized tracks has nothing to spread its unsized ones over: that group
+    adds no particles to it.
 
     Parameters
     ----------
