@@ -208,6 +208,8 @@ def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
     result = analysis.analyze(movie, params)
     assert result.summary["n_tracks"] == 0 and result.summary["diameter_nm"] is None
     assert result.warnings[-1].startswith("No tracks")
+    # nothing linked in the pilot either: the range used is said not to be a measurement
+    assert any("search range was not measured" in text for text in result.warnings)
     json.dumps(result.summary, allow_nan=False)
 
 
@@ -326,7 +328,7 @@ def _walkers(n: int) -> pd.DataFrame:
 def test_a_field_too_crowded_for_a_wider_pilot_keeps_the_last_pilot_that_linked():
     """150 walkers: at the doubled pilot range more tracks than the linker's limit compete for
     the same localizations; the suggestion falls back to the narrower pilot and says so."""
-    search_range, limited = analysis.suggest_search_range_px(_walkers(150), memory=0)
+    search_range, limited, _ = analysis.suggest_search_range_px(_walkers(150), memory=0)
     assert limited and 3.0 <= search_range < 10.0
 
 
@@ -334,8 +336,8 @@ def test_a_range_beyond_the_nearest_neighbours_is_reported():
     """45 walkers, ~7 px apart: the range of 5 steps (15 px) is found, and flagged because it
     reaches the neighbours."""
     localizations = _walkers(45)
-    search_range, limited = analysis.suggest_search_range_px(localizations, memory=0)
-    assert search_range == pytest.approx(15.0, rel=0.1)
+    search_range, limited, measured = analysis.suggest_search_range_px(localizations, memory=0)
+    assert measured and search_range == pytest.approx(15.0, rel=0.1)
     assert limited and search_range > analysis.nearest_neighbour_spacing_px(localizations)
 
 
@@ -364,7 +366,7 @@ def test_the_search_range_follows_the_steps_when_particles_come_and_go():
     newcomers, and its median step comes out 10 % large; measured at the range the linker will
     use and without the evenly spread links to unrelated particles, the range is 5 true steps."""
     localizations = _walkers_that_leave(0.25)
-    search_range, limited = analysis.suggest_search_range_px(localizations, memory=3)
+    search_range, limited, _ = analysis.suggest_search_range_px(localizations, memory=3)
     assert not limited and search_range == pytest.approx(15.0, rel=0.05)
     wide_pilot = analysis.SEARCH_RANGE_RMS_STEPS * analysis._pilot_rms_step_px(localizations, 30.0)
     assert wide_pilot > 1.08 * 15.0

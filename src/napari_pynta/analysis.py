@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -425,7 +425,15 @@ def nearest_neighbour_spacing_px(localizations: pd.DataFrame, max_frames: int = 
     return float(np.median(np.concatenate(distances))) if distances else math.nan
 
 
-def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[float, bool]:
+class SuggestedRange(NamedTuple):
+    """What :func:`suggest_search_range_px` found."""
+
+    search_range_px: float
+    limited: bool
+    measured: bool
+
+
+def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> SuggestedRange:
     """Search range from the particles' own step size, measured by a pilot linking.
 
     The first :data:`PILOT_FRAMES` frames are linked with a range of
@@ -450,6 +458,9 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
         True when particles move so far between frames that the range had to be capped at the
         pilot range, or that it exceeds the typical distance to the nearest neighbour (links
         between neighbours are then ambiguous and the size depends on the range).
+    measured : bool
+        False when no pilot track formed (no particle linked in the first frames): the range
+        is then the pilot range, not a measurement of the particles' steps.
     """
     low, high = PILOT_RANGE_LIMITS_PX
     spacing = nearest_neighbour_spacing_px(localizations)
@@ -467,7 +478,7 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
             pilot_range, rms_step = linked
             break
         if not np.isfinite(rms_step):
-            return pilot_range, False
+            return SuggestedRange(pilot_range, False, False)
         linked = (pilot_range, rms_step)
         # a pilot range close to the wanted range truncated the steps: measure again wider
         if (
@@ -484,7 +495,7 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> tuple[f
         squared = _pilot_squared_steps(pilot, wanted)
         if len(squared):
             wanted = SEARCH_RANGE_RMS_STEPS * _rms_step_without_unrelated_links(squared, wanted)
-    return float(min(max(wanted, low), pilot_range)), bool(limited)
+    return SuggestedRange(float(min(max(wanted, low), pilot_range)), bool(limited), True)
 
 
 def _pilot_range_px(spacing: float) -> float:
@@ -791,9 +802,16 @@ def analyze_localizations(
         notes.append(threshold_warning)
     search_range_px = params.search_range_px
     if search_range_px is None:
-        search_range, limited = suggest_search_range_px(localizations, params.memory)
+        search_range, limited, measured = suggest_search_range_px(localizations, params.memory)
         search_range_px = round(search_range, 2)
         params = dataclasses.replace(params, search_range_px=search_range_px)
+        if not measured:
+            notes.append(
+                f"No particle could be linked in the first {PILOT_FRAMES} frames, so the search "
+                f"range was not measured from the particles' steps: the pilot's "
+                f"{search_range:.1f} px was used. Check the detection (threshold, diameter) or "
+                "set --search-range-px."
+            )
         if limited:
             notes.append(
                 f"Particles move almost as far between frames as they are apart; the search "

@@ -204,8 +204,8 @@ def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> 
     chosen["minmass"] = float(detection["minmass"])
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
-        search_range, _ = analysis.suggest_search_range_px(localizations, calibration["memory"])
-        chosen["search_range_px"] = round(search_range, 2)
+        suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
+        chosen["search_range_px"] = round(suggested.search_range_px, 2)
     return chosen
 
 
