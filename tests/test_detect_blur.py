@@ -153,9 +153,10 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis():
     context = zmq.Context.instance()
     preview = context.socket(zmq.PUB)
     preview.bind("inproc://calibration-preview")
+    warned: list[str] = []
     try:
         with open_camera("simulated", seed=4, **camera_settings) as camera:
-            chosen = calibrate(camera, calibration, preview)
+            chosen = calibrate(camera, calibration, preview, warned.append)
         with open_camera("simulated", seed=4, **camera_settings) as camera:
             camera.start()
             frames = np.stack([camera.read()[0] for _ in range(CALIBRATION_FRAMES)])
@@ -169,3 +170,27 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis():
     assert expected.diameter_px > detect.SHARP_DIAMETER_PX  # 50 nm at 30 fps: smeared
     assert chosen["diameter"] == expected.diameter_px
     assert chosen["separation"] == detect.SHARP_DIAMETER_PX + 1
+    assert warned == []
+
+
+def test_a_live_calibration_that_links_nothing_says_its_range_is_not_measured():
+    zmq = pytest.importorskip("zmq")
+    from napari_pynta.cameras import open_camera
+    from napari_pynta.live.workers.acquisition import calibrate
+
+    calibration = {
+        "engine": "fast",
+        "detection": {"diameter": 7},
+        "search_range_px": None,
+        "memory": 3,
+    }
+    preview = zmq.Context.instance().socket(zmq.PUB)
+    preview.bind("inproc://calibration-preview-empty")
+    warned: list[str] = []
+    try:  # no particles in view: nothing to link, nothing to measure
+        with open_camera("simulated", seed=1, shape=(64, 64), n_particles=0, fps=30.0) as camera:
+            chosen = calibrate(camera, calibration, preview, warned.append)
+    finally:
+        preview.close(linger=0)
+    assert chosen["search_range_px"] > 0
+    assert len(warned) == 1 and "not a measurement" in warned[0]

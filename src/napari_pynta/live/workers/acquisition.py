@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -163,7 +164,12 @@ class SaveBuffer:
         return self.bytes / self.capacity_bytes
 
 
-def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> dict[str, float]:
+def calibrate(
+    camera: Any,
+    calibration: dict[str, Any],
+    preview: zmq.Socket,
+    warn: Callable[[str], None],
+) -> dict[str, float]:
     """Choose an automatic feature diameter (``diameter: None``, with the separation that goes
     with it), ``minmass`` and ``search_range_px`` from the first frames (then discarded).
 
@@ -172,7 +178,8 @@ def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> 
     noise model at that diameter (:func:`~napari_pynta.detect.estimate_minmass`) and the range
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
     are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
-    starts before the detection libraries are even imported.
+    starts before the detection libraries are even imported. A range that could not be measured
+    (no particle linked in these frames) is the pilot range, and ``warn`` says so.
     """
     # import the detection libraries (seconds) while the camera delivers the frames
     importer = threading.Thread(target=_import_detection, name="pynta-import", daemon=True)
@@ -206,6 +213,12 @@ def calibrate(camera: Any, calibration: dict[str, Any], preview: zmq.Socket) -> 
         localizations = detect.locate_frames(frames, 0, engine, **detection)
         suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
         chosen["search_range_px"] = round(suggested.search_range_px, 2)
+        if not suggested.measured:
+            warn(
+                f"no particle could be linked in the {CALIBRATION_FRAMES} calibration frames: "
+                f"the search range ({suggested.search_range_px:.1f} px) is not a measurement; "
+                "check the detection or set the search range"
+            )
     return chosen
 
 
@@ -247,7 +260,9 @@ class Acquisition:
         self.n_frames = n_frames
         self.camera = open_camera(camera_name, **camera_settings)
         self.preview = w.socket(zmq.PUB, bind=w.endpoints.frames, SNDHWM=2)
-        chosen = {} if calibration is None else calibrate(self.camera, calibration, self.preview)
+        chosen = (
+            {} if calibration is None else calibrate(self.camera, calibration, self.preview, w.warn)
+        )
         self.save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
         self.acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)
         self.locate = w.socket(zmq.PUSH, bind=w.endpoints.locate, SNDHWM=LOCATE_HWM)
