@@ -242,8 +242,7 @@ def localization_error_by_brightness(
     sums = track_sums(tracks, pixel_size_um, field_px=field_px)
     blur = blur_factor(exposure_s, frame_interval_s)
     if "mass" in tracks.columns:
-        brightness = tracks.groupby("particle")["mass"].mean().reindex(sums.index).to_numpy()
-        classes = brightness_classes(np.log(np.maximum(brightness, 1e-300)), int(n_classes))
+        classes = brightness_classes(_log_mean_mass(tracks, sums.index), int(n_classes))
     else:
         classes = [np.arange(len(sums))]
     sigma = np.empty(len(sums))
@@ -944,12 +943,13 @@ def brightness_conditioned(
         posterior = full_likelihood[rows] * weights
         posterior /= np.maximum(posterior.sum(axis=1, keepdims=True), 1e-300)
         found = drawn * detections.localizations[rows]
-        if not found.any():  # none of its sized tracks drawn: nothing to spread its particles on
+        n_found = found.sum()
+        if not n_found:  # none of its sized tracks drawn: nothing to spread its particles on
             return drawn.sum() * weights, np.zeros(grid.size)
         unsized = detections.unsized_group == group
-        all_found = found.sum() + drawn_unsized[unsized] @ detections.unsized_localizations[unsized]
-        completeness = found.sum() / (drawn @ detections.spans[rows])
-        in_view = all_found / found.sum() / completeness
+        all_found = n_found + drawn_unsized[unsized] @ detections.unsized_localizations[unsized]
+        completeness = n_found / (drawn @ detections.spans[rows])
+        in_view = all_found / n_found / completeness
         return drawn.sum() * weights, in_view * (found @ posterior)
 
     track_sum, frame_sum = np.zeros(grid.size), np.zeros(grid.size)
@@ -1430,14 +1430,20 @@ def _conditioned_on_brightness(
     groups = [np.arange(len(track_ids))]
     upper_log_mass = np.empty(0)
     if "mass" in tracks.columns and "mass" in linked.columns:
-        brightness = tracks.groupby("particle")["mass"].mean().reindex(track_ids).to_numpy()
-        log_mass = np.log(np.maximum(brightness, 1e-300))
+        log_mass = _log_mean_mass(tracks, track_ids)
         groups = brightness_groups(log_mass, BRIGHTNESS_CLASSES)
         upper_log_mass = np.array([np.nanmax(log_mass[rows]) for rows in groups[:-1]])
     detections = detection_counts(linked, track_ids, upper_log_mass)
     return brightness_conditioned(
         steps, model, deconvolved, groups, track_ids, detections, n_bootstrap, likelihood=likelihood
     )
+
+
+def _log_mean_mass(localizations: pd.DataFrame, ids: pd.Index | np.ndarray) -> np.ndarray:
+    """ln of the mean ``mass`` of each track of ``localizations``, for the particle ``ids`` in
+    that order (NaN for an id without localizations)."""
+    mass = localizations.groupby("particle")["mass"].mean().reindex(ids).to_numpy()
+    return np.log(np.maximum(mass, 1e-300))
 
 
 def detection_counts(
@@ -1456,8 +1462,7 @@ def detection_counts(
         Largest ln(mean mass) of every brightness group but the brightest: an unsized track
         belongs to the first group whose bound is at least its own (NaN: the brightest).
     """
-    by_track = linked.groupby("particle")
-    frames = by_track["frame"]
+    frames = linked.groupby("particle")["frame"]
     per_track = pd.DataFrame(
         {"localizations": frames.size(), "spans": frames.max() - frames.min() + 1}
     ).astype(float)
@@ -1465,8 +1470,7 @@ def detection_counts(
     unsized = per_track.drop(index=track_ids, errors="ignore")
     unsized_group = np.zeros(len(unsized), dtype=int)
     if upper_log_mass.size:
-        mass = by_track["mass"].mean().reindex(unsized.index).to_numpy()
-        unsized_group = np.searchsorted(upper_log_mass, np.log(np.maximum(mass, 1e-300)))
+        unsized_group = np.searchsorted(upper_log_mass, _log_mean_mass(linked, unsized.index))
     return DetectionCounts(
         localizations=sized["localizations"].to_numpy(),
         spans=sized["spans"].to_numpy(),
