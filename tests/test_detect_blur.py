@@ -193,4 +193,4 @@ def test_a_live_calibration_that_links_nothing_says_its_range_is_not_measured():
     finally:
         preview.close(linger=0)
     assert chosen["search_range_px"] > 0
-    assert len(warned) == 1 and "not a measurement" in warned[0]
+    assert len(warned) == 1 and "search range was not measured" in warned[0]

@@ -498,6 +498,25 @@ def suggest_search_range_px(localizations: pd.DataFrame, memory: int) -> Suggest
     return SuggestedRange(float(min(max(wanted, low), pilot_range)), bool(limited), True)
 
 
+def unmeasured_range_warning(frames: int, range_px: float, setting: str) -> str:
+    """The warning for a search range that :func:`suggest_search_range_px` could not measure.
+
+    Parameters
+    ----------
+    frames : int
+        How many frames the pilot linking had.
+    range_px : float
+        The range used instead (the pilot's).
+    setting : str
+        How the user sets the range where the warning is shown (a CLI flag, a setting name).
+    """
+    return (
+        f"No particle could be linked in the first {frames} frames, so the search range was not "
+        f"measured from the particles' steps: the pilot's {range_px:.1f} px was used. Check the "
+        f"detection (threshold, diameter) or set {setting}."
+    )
+
+
 def _pilot_range_px(spacing: float) -> float:
     """The first pilot range: :data:`PILOT_RANGE_SPACING_FRACTION` of the particle spacing
     (:func:`nearest_neighbour_spacing_px`) within :data:`PILOT_RANGE_LIMITS_PX` (the upper limit
@@ -513,8 +532,13 @@ def _pilot_rms_step_px(pilot: pd.DataFrame, pilot_range: float) -> float:
     squared = _pilot_squared_steps(pilot, pilot_range)
     if not len(squared):
         return math.nan
-    # median of r^2 = 2 ln 2 sigma^2 for a 2-D Gaussian step: robust to the pilot's wrong links
-    return math.sqrt(np.median(squared) / (2 * math.log(2)))
+    # the median is robust to the pilot's wrong links
+    return math.sqrt(_mean_square_from_median(float(np.median(squared))) / 2.0)
+
+
+def _mean_square_from_median(median_squared: float) -> float:
+    """Mean squared 2-D Gaussian step (2 sigma²) from its median (2 ln 2 sigma²)."""
+    return median_squared / math.log(2)
 
 
 def _pilot_squared_steps(pilot: pd.DataFrame, pilot_range: float) -> np.ndarray:
@@ -543,7 +567,7 @@ def _rms_step_without_unrelated_links(squared: np.ndarray, range_px: float) -> f
     """
     squared = np.sort(squared)
     ceiling = range_px**2
-    mean_square = float(np.median(squared)) / math.log(2)  # 2 sigma^2 of a 2-D Gaussian step
+    mean_square = _mean_square_from_median(float(np.median(squared)))
     for _ in range(3):
         start = UNRELATED_LINKS_BEYOND_MEAN_SQUARES * mean_square
         if start >= ceiling:
@@ -553,7 +577,7 @@ def _rms_step_without_unrelated_links(squared: np.ndarray, range_px: float) -> f
         half = (len(squared) - level * ceiling) / 2.0
         if half <= 0:
             break
-        mean_square = float(squared[np.argmax(brownian_below >= half)]) / math.log(2)
+        mean_square = _mean_square_from_median(float(squared[np.argmax(brownian_below >= half)]))
     return math.sqrt(mean_square / 2.0)
 
 
@@ -806,12 +830,7 @@ def analyze_localizations(
         search_range_px = round(search_range, 2)
         params = dataclasses.replace(params, search_range_px=search_range_px)
         if not measured:
-            notes.append(
-                f"No particle could be linked in the first {PILOT_FRAMES} frames, so the search "
-                f"range was not measured from the particles' steps: the pilot's "
-                f"{search_range:.1f} px was used. Check the detection (threshold, diameter) or "
-                "set --search-range-px."
-            )
+            notes.append(unmeasured_range_warning(PILOT_FRAMES, search_range, "--search-range-px"))
         if limited:
             notes.append(
                 f"Particles move almost as far between frames as they are apart; the search "

@@ -215,9 +215,9 @@ def calibrate(
         chosen["search_range_px"] = round(suggested.search_range_px, 2)
         if not suggested.measured:
             warn(
-                f"no particle could be linked in the {CALIBRATION_FRAMES} calibration frames: "
-                f"the search range ({suggested.search_range_px:.1f} px) is not a measurement; "
-                "check the detection or set the search range"
+                analysis.unmeasured_range_warning(
+                    CALIBRATION_FRAMES, suggested.search_range_px, "the search range"
+                )
             )
     return chosen
 
