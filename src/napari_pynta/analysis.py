@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
 from napari_pynta.errors import PyntaDataError, PyntaInputError
@@ -415,14 +414,12 @@ def nearest_neighbour_spacing_px(localizations: pd.DataFrame, max_frames: int = 
 
     Uses up to ``max_frames`` frames with at least two features; NaN if there are none.
     """
-    distances = []
-    for _, frame in localizations.groupby("frame", sort=True):
-        if len(frame) >= 2:
-            points = frame[["y", "x"]].to_numpy()
-            distances.append(cKDTree(points).query(points, k=2)[0][:, 1])
-            if len(distances) == max_frames:
-                break
-    return float(np.median(np.concatenate(distances))) if distances else math.nan
+    per_frame = localizations.groupby("frame", sort=True).size()
+    frames = per_frame.index[per_frame >= 2][:max_frames]
+    distances = detect.nearest_neighbour_distances(
+        localizations[localizations["frame"].isin(frames)]
+    )
+    return float(np.median(distances)) if len(distances) else math.nan
 
 
 class SuggestedRange(NamedTuple):

@@ -30,7 +30,7 @@ from napari_pynta.detect.columns import (
     standardize,
     validate_detection_params,
 )
-from napari_pynta.detect.overlap import overlapping
+from napari_pynta.detect.overlap import nearest_neighbour_distances, overlapping
 from napari_pynta.detect.threshold import ThresholdEstimate, estimate_minmass, estimate_threshold
 from napari_pynta.errors import PyntaInputError, require_int
 
@@ -50,6 +50,7 @@ __all__ = [
     "ThresholdEstimate",
     "locate",
     "locate_frames",
+    "nearest_neighbour_distances",
     "overlapping",
     "register_engine",
     "streak_sd_px",

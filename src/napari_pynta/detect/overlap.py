@@ -15,6 +15,29 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 
+def nearest_neighbour_distances(localizations: pd.DataFrame) -> np.ndarray:
+    """Distance (pixels) from each localization to the nearest other one of its frame.
+
+    Parameters
+    ----------
+    localizations : pandas.DataFrame
+        Columns ``frame``, ``y``, ``x``.
+
+    Returns
+    -------
+    numpy.ndarray of float
+        One entry per row, in row order; infinite for a localization alone in its frame.
+    """
+    distances = np.full(len(localizations), np.inf)
+    if len(localizations) < 2:
+        return distances
+    points = localizations[["y", "x"]].to_numpy(dtype=float)
+    for rows in localizations.groupby("frame", sort=False).indices.values():
+        if len(rows) > 1:
+            distances[rows] = cKDTree(points[rows]).query(points[rows], k=2)[0][:, 1]
+    return distances
+
+
 def overlapping(localizations: pd.DataFrame, diameter_px: int) -> np.ndarray:
     """True for the localizations with another one of the same frame closer than
     ``diameter_px + 1`` pixels (the distance under which trackpy merges features).
@@ -31,13 +54,4 @@ def overlapping(localizations: pd.DataFrame, diameter_px: int) -> np.ndarray:
     numpy.ndarray of bool
         One entry per row, in row order.
     """
-    crowded = np.zeros(len(localizations), dtype=bool)
-    if len(localizations) < 2:
-        return crowded
-    points = localizations[["y", "x"]].to_numpy(dtype=float)
-    for rows in localizations.groupby("frame", sort=False).indices.values():
-        if len(rows) > 1:
-            tree = cKDTree(points[rows])
-            nearest = tree.query(points[rows], k=2)[0][:, 1]
-            crowded[rows] = nearest < diameter_px + 1
-    return crowded
+    return nearest_neighbour_distances(localizations) < diameter_px + 1
