@@ -93,12 +93,8 @@ def ensemble_error_pct(tracks: pd.DataFrame, result: analysis.AnalysisResult, tr
     params = result.params
     kept = link.filter_tracks(tracks, params.min_track_length)
     corrected, _ = sizing.subtract_drift(kept)
-    ensemble = sizing.ensemble_diffusion(
-        corrected,
-        params.required("pixel_size_um"),
-        params.required("frame_interval_s"),
-        params.required("exposure_s"),
-        field_px=analysis.detectable_field_px(result.frame_shape, params),
+    ensemble = analysis.ensemble_estimate(
+        corrected, params, analysis.detectable_field_px(result.frame_shape, params)
     )
     diameter = physics.diameter_nm(
         ensemble.D_um2_s, params.required("temperature_c"), params.resolved_viscosity_pa_s

@@ -650,14 +650,7 @@ def summarize_tracks(
         field_px=field_px,
     )
     ensemble, before_drift = (
-        sizing.ensemble_diffusion(
-            table,
-            params.required("pixel_size_um"),
-            params.required("frame_interval_s"),
-            params.required("exposure_s"),
-            field_px=field_px,
-        )
-        for table in (corrected, kept)
+        ensemble_estimate(table, params, field_px) for table in (corrected, kept)
     )
     systematic = sizing.systematic_errors(
         ensemble,
@@ -774,13 +767,7 @@ def _away_from_threshold_D(
     share = len(bright) / len(brightness)
     if not NEAR_THRESHOLD_MIN_FRACTION <= share <= 1 - NEAR_THRESHOLD_MIN_FRACTION:
         return math.nan
-    return sizing.ensemble_diffusion(
-        tracks[tracks["particle"].isin(bright)],
-        params.required("pixel_size_um"),
-        params.required("frame_interval_s"),
-        params.required("exposure_s"),
-        field_px=field_px,
-    ).D_um2_s
+    return ensemble_estimate(tracks[tracks["particle"].isin(bright)], params, field_px).D_um2_s
 
 
 def analyze_localizations(
@@ -879,15 +866,25 @@ def relinked_D_um2_s(
             continue
         corrected, _ = sizing.subtract_drift(kept)
         values.append(
-            sizing.ensemble_diffusion(
-                corrected,
-                params.required("pixel_size_um"),
-                params.required("frame_interval_s"),
-                params.required("exposure_s"),
-                field_px=detectable_field_px(frame_shape, params),
-            ).D_um2_s
+            ensemble_estimate(corrected, params, detectable_field_px(frame_shape, params)).D_um2_s
         )
     return values
+
+
+def ensemble_estimate(
+    tracks: pd.DataFrame, params: AnalysisParams, field_px: tuple[float, float] | None
+) -> sizing.EnsembleEstimate:
+    """The pooled covariance estimate of D (:func:`napari_pynta.sizing.ensemble_diffusion`) of
+    ``tracks`` as the analysis sizes them: its pixel size, frame interval and exposure, steps
+    weighted for the detectable ``field_px`` (None: unweighted).
+    """
+    return sizing.ensemble_diffusion(
+        tracks,
+        params.required("pixel_size_um"),
+        params.required("frame_interval_s"),
+        params.required("exposure_s"),
+        field_px=field_px,
+    )
 
 
 def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> AnalysisResult:
