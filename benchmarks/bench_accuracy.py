@@ -21,6 +21,10 @@ the detectable field, cut where it is absent for more than ``memory`` frames, of
 ``min_track_length`` frames), against the reported ``peak_fractions``; and its share of the
 particles in view (frame by frame, detectable field), against ``peak_number_fractions``.
 
+Peak positions: each reported peak's 68 % interval (``peak_interval_68``, from the bootstrap
+resamples) is checked against the true size nearest to it, in runs with as many peaks as sizes
+(the coverage table at the end).
+
 Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--only SUBSTRING] [--json F]``.
 ``--quick`` runs one seed of shorter movies at the NTA setting only (a few minutes on a loaded
 2-core machine); the full sweep takes about an hour there.
@@ -242,6 +246,8 @@ def run_case(
         "peak_fraction_se": deconvolved.get("peak_fraction_se") or [],
         "d50_nm": deconvolved.get("d50"),
         "peaks_nm": peaks,
+        "peak_se_nm": deconvolved.get("peak_se") or [],
+        "peak_interval_68_nm": deconvolved.get("peak_interval_68") or [],
         "peak_fractions": fractions,
         "small_fraction": small_share(fractions),
         "small_fraction_truth": truth["small_fraction"],
@@ -269,10 +275,13 @@ def print_run(row: dict) -> None:
     ensemble = relative_error(row["ensemble_nm"], truth[0]) if single else math.nan
     d50 = relative_error(row["d50_nm"], truth[0]) if single else math.nan
     tp = relative_error(row["trackpy_msd_nm"], truth[0]) if single else math.nan
-    peaks = "/".join(f"{p:.0f}" for p in row["peaks_nm"])
+    peaks = "/".join(
+        f"{p:.0f}" + (f"±{se:.0f}" if se is not None else "")
+        for p, se in zip(row["peaks_nm"], row["peak_se_nm"] or [None] * 9, strict=False)
+    )
     print(
         f"{row['setting']:4s} {row['case']:30s} s{row['seed']} ens {ensemble:+6.1f}% "
-        f"D50 {d50:+6.1f}% peaks {peaks:18s} small {row['small_fraction']:.2f}"
+        f"D50 {d50:+6.1f}% peaks {peaks:22s} small {row['small_fraction']:.2f}"
         f"/{row['small_fraction_truth']:.2f} number {row['small_number_fraction']:.2f}"
         f"/{row['small_number_fraction_truth']:.2f} ppf {row['particles_per_frame']:.1f}"
         f"/{row['particles_per_frame_truth_inner']:.1f} tp {tp:+6.1f}% "
@@ -280,6 +289,44 @@ def print_run(row: dict) -> None:
         f"warn {len(row['warnings'])}",
         flush=True,
     )
+
+
+def peak_coverage(rows: list[dict]) -> pd.DataFrame:
+    """How often each true size lies inside the 68 % interval of the peak nearest to it (in ln d).
+
+    Runs with as many peaks as true sizes only (single sizes with one peak, resolved mixtures);
+    ``within 1 se`` counts ``|peak - truth| <= peak_se`` instead.
+    """
+    table = []
+    for row in rows:
+        truth, peaks = row["truth_nm"], row["peaks_nm"]
+        if len(peaks) != len(truth) or len(row["peak_interval_68_nm"]) != len(peaks):
+            continue
+        kind = "single" if len(truth) == 1 else "mixture"
+        for size in truth:
+            nearest = int(np.argmin([abs(math.log(p / size)) for p in peaks]))
+            low, high = row["peak_interval_68_nm"][nearest]
+            se = row["peak_se_nm"][nearest]
+            table.append(
+                {
+                    "setting": row["setting"],
+                    "kind": kind,
+                    "covered": low is not None and low <= size <= high,
+                    "within 1 se": se is not None and abs(peaks[nearest] - size) <= se,
+                    "error %": relative_error(peaks[nearest], size),
+                    "se %": 100.0 * se / size if se is not None else math.nan,
+                }
+            )
+    if not table:
+        return pd.DataFrame()
+    grouped = pd.DataFrame(table).groupby(["setting", "kind"])
+    return grouped.agg(
+        peaks=("covered", "size"),
+        covered=("covered", "mean"),
+        within_1_se=("within 1 se", "mean"),
+        rms_error_pct=("error %", lambda e: float(np.sqrt(np.mean(np.square(e))))),
+        mean_se_pct=("se %", "mean"),
+    ).reset_index()
 
 
 def summary_table(rows: list[dict]) -> pd.DataFrame:
@@ -361,6 +408,10 @@ def main() -> None:
     pd.set_option("display.max_colwidth", 60)
     print()
     print(summary_table(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    coverage = peak_coverage(rows)
+    if not coverage.empty:
+        print("\npeak positions against truth (68 % intervals from the bootstrap resamples):")
+        print(coverage.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     singles = [r for r in rows if len(r["truth_nm"]) == 1 and "nm" == r["case"].split()[-1]]
     if singles:
         errors = np.array([relative_error(r["ensemble_nm"], r["truth_nm"][0]) for r in singles])

@@ -200,6 +200,40 @@ def test_only_peaks_confirmed_by_bootstrap_resamples_are_reported():
         assert abs(peak["fraction"] - 0.5) < 3 * peak["fraction_se"] + 0.02
 
 
+def test_a_peaks_position_carries_the_spread_of_its_positions_in_the_resamples():
+    from napari_pynta.deconvolve import bootstrap_distributions, significant_peaks
+
+    grid = diameter_grid(20.0, 2000.0)
+
+    def bump(centre):
+        density = np.exp(-0.5 * (np.log(grid / centre) / 0.05) ** 2)
+        return density / density.sum()
+
+    # the resamples put the peak at known places: its SE and interval are theirs
+    centres = np.array([92.0, 96.0, 100.0, 104.0, 108.0, 95.0, 105.0, 100.0, 98.0, 102.0])
+    (peak,) = significant_peaks(grid, bump(100.0), np.array([bump(c) for c in centres]))
+    assert peak["diameter_se_nm"] == pytest.approx(np.std(centres, ddof=1), rel=0.05)
+    low, high = peak["diameter_interval_nm"]
+    assert low == pytest.approx(np.percentile(centres, 16), rel=0.02)
+    assert high == pytest.approx(np.percentile(centres, 84), rel=0.02)
+    # independent samples of one latex, short tracks: the peak moves between samples, and each
+    # sample's interval says by how much (its SE is not smaller than the true scatter)
+    rng = np.random.default_rng(8)
+    positions, errors, covered = [], [], []
+    for _ in range(8):
+        latex = simulated_tracks(np.full(150, 100.0), rng, k_range=(5, 15))
+        result = walker_em(latex, model())
+        resampled = bootstrap_distributions(latex, model(), result, track_ids=np.arange(len(latex)))
+        (peak,) = significant_peaks(result.diameter_nm, result.weights, resampled)
+        positions.append(peak["diameter_nm"])
+        errors.append(peak["diameter_se_nm"])
+        low, high = peak["diameter_interval_nm"]
+        covered.append(low <= 100.0 <= high)
+    assert np.mean(errors) >= 0.8 * np.std(positions, ddof=1)
+    assert np.mean(errors) < 10.0  # and still informative (< 10 % of the size)
+    assert sum(covered) >= 5
+
+
 @pytest.mark.parametrize("k_range", [(5, 8), (40, 50)])
 def test_short_and_long_tracks_give_the_same_size(k_range):
     rng = np.random.default_rng(3)

@@ -102,6 +102,9 @@ def test_report_is_self_contained_and_readable(analysed, tmp_path):
     assert f"napari-pynta {analysed['version']}" in text
     deconvolved = summary["deconvolved_nm"]
     assert f"{deconvolved['d50']:,.1f} ± {deconvolved['d50_se']:,.1f} nm" in text
+    low, high = deconvolved["peak_interval_68"][0]  # the main peak's position and its interval
+    assert f"{deconvolved['peaks'][0]:,.0f} nm [{low:,.0f}–{high:,.0f}]" in text
+    assert low <= deconvolved["peaks"][0] <= high and deconvolved["peak_se"][0] > 0
     assert f"{summary['size_nm']['d50']:,.1f} nm" in text
     assert "particles/mL" in text and "Exposure time" in text and "10.00 ms" in text
     for warning in plain_warnings(result):

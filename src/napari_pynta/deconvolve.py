@@ -56,6 +56,8 @@ PEAK_SMOOTHING_LN = 0.04
 #: bootstrap resamples of the tracks that test the peaks, and the share that must show a peak
 PEAK_BOOTSTRAP = 30
 PEAK_SIGNIFICANCE = 0.8
+#: central share (%) of the resamples' positions of a peak given as its interval
+PEAK_INTERVAL = 68.0
 #: the fractions of another distribution than the peaks' are split at its lowest point between
 #: two peaks, but at least this share of the way (in ln d) from either peak
 FRACTION_SPLIT_KEEP_OFF = 0.25
@@ -1142,7 +1144,10 @@ def significant_peaks(
     significant or one is left: two bumps of one population that take turns between resamples
     are one peak, not a lost one. The significant
     peaks split the distribution at the lowest point between neighbours; each gets the fraction
-    of tracks in its basin and the standard deviation of that fraction over the resamples.
+    of tracks in its basin and the standard deviation of that fraction over the resamples, and
+    the uncertainty of its position: the standard deviation and the central
+    :data:`PEAK_INTERVAL` % of the positions of the highest peak in its basin of every resample
+    that has one there.
 
     Parameters
     ----------
@@ -1165,9 +1170,9 @@ def significant_peaks(
     Returns
     -------
     list of dict
-        ``diameter_nm``, ``fraction``, ``fraction_se``, ``significance`` (and with
-        ``number_fractions_of`` ``number_fraction``, ``number_fraction_se``); largest fraction
-        first.
+        ``diameter_nm``, ``diameter_se_nm``, ``diameter_interval_nm`` ([low, high]),
+        ``fraction``, ``fraction_se``, ``significance`` (and with ``number_fractions_of``
+        ``number_fraction``, ``number_fraction_se``); largest fraction first.
     """
     tested = _tested_peaks(grid_nm, weights, resampled, min_significance)
     return _peak_table(grid_nm, weights, resampled, tested, fractions_of, number_fractions_of)
@@ -1175,12 +1180,13 @@ def significant_peaks(
 
 @dataclass(frozen=True)
 class _TestedPeaks:
-    """The peaks :func:`significant_peaks` keeps: grid indices, their significance, and the
-    smoothed curve they are maxima of."""
+    """The peaks :func:`significant_peaks` keeps: grid indices, their significance, the
+    smoothed curve they are maxima of, and each resample's peaks (grid indices) and curve."""
 
     indices: np.ndarray
     significance: np.ndarray
     smooth: np.ndarray
+    resample_peaks: list[tuple[np.ndarray, np.ndarray]]
 
 
 def _tested_peaks(
@@ -1191,9 +1197,36 @@ def _tested_peaks(
 ) -> _TestedPeaks:
     """The candidate peaks of ``weights`` tested against the resamples (merged where they fail)."""
     candidates, smooth = _peak_indices(grid_nm, weights)
-    found = [_peak_indices(grid_nm, resample)[0] for resample in resampled]
+    resample_peaks = [_peak_indices(grid_nm, resample) for resample in resampled]
+    found = [indices for indices, _ in resample_peaks]
     kept, significance = _merge_insignificant(candidates, smooth, found, min_significance)
-    return _TestedPeaks(kept, significance, smooth)
+    return _TestedPeaks(kept, significance, smooth, resample_peaks)
+
+
+def _resampled_positions(
+    grid_nm: np.ndarray, tested: _TestedPeaks, start: int, stop: int
+) -> np.ndarray:
+    """Position (nm) of the highest peak of every resample that has one in the basin
+    ``[start, stop)`` of the grid (resamples without one are left out)."""
+    positions = []
+    for indices, smooth in tested.resample_peaks:
+        inside = indices[(indices >= start) & (indices < stop)]
+        if inside.size:
+            highest = int(inside[np.argmax(smooth[inside])])
+            positions.append(_refined_position(grid_nm, smooth, highest))
+    return np.array(positions)
+
+
+def _position_uncertainty(positions: np.ndarray) -> dict:
+    """``diameter_se_nm`` (SD) and ``diameter_interval_nm`` (the central 68 %, nm) of a peak's
+    positions in the resamples; NaN with fewer than two."""
+    if positions.size < 2:
+        return {"diameter_se_nm": math.nan, "diameter_interval_nm": [math.nan, math.nan]}
+    low, high = np.percentile(positions, [50.0 - PEAK_INTERVAL / 2, 50.0 + PEAK_INTERVAL / 2])
+    return {
+        "diameter_se_nm": float(np.std(positions, ddof=1)),
+        "diameter_interval_nm": [float(low), float(high)],
+    }
 
 
 def _peak_table(
@@ -1216,11 +1249,16 @@ def _peak_table(
     sums = {"fraction": (shares, shares_resampled)}
     if number_fractions_of is not None:
         sums["number_fraction"] = number_fractions_of
+    peak_bounds = _basin_bounds(kept, smooth, grid_nm.size)
     peaks = []
-    for index, share, start, stop in zip(
-        kept, significance, share_bounds[:-1], share_bounds[1:], strict=True
+    for number, (index, share, start, stop) in enumerate(
+        zip(kept, significance, share_bounds[:-1], share_bounds[1:], strict=True)
     ):
+        positions = _resampled_positions(
+            grid_nm, tested, peak_bounds[number], peak_bounds[number + 1]
+        )
         peak = {"diameter_nm": _refined_position(grid_nm, smooth, index)}
+        peak |= _position_uncertainty(positions)
         for name, (distribution, resamples) in sums.items():
             fractions = resamples[:, start:stop].sum(axis=1)
             peak[name] = float(distribution[start:stop].sum())
@@ -1377,7 +1415,8 @@ class DeconvolvedSizes:
         """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary.
 
         With tested peaks, ``peaks``/``peak_fractions``/``mode`` are the significant peaks, with
-        ``peak_fraction_se``, ``peak_significance`` and ``n_candidate_peaks``, and with more
+        ``peak_se`` and ``peak_interval_68`` (the spread of their positions over the resamples,
+        nm), ``peak_fraction_se``, ``peak_significance`` and ``n_candidate_peaks``, and with more
         than one peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
         particles in view); with standard errors, ``d10_se``, ``d50_se``, ``d90_se`` (nm).
         """
@@ -1387,6 +1426,8 @@ class DeconvolvedSizes:
                 "n_candidate_peaks": len(statistics["peaks"]),
                 "mode": self.peaks[0]["diameter_nm"],
                 "peaks": [peak["diameter_nm"] for peak in self.peaks],
+                "peak_se": [peak["diameter_se_nm"] for peak in self.peaks],
+                "peak_interval_68": [peak["diameter_interval_nm"] for peak in self.peaks],
                 "peak_fractions": [peak["fraction"] for peak in self.peaks],
                 "peak_fraction_se": [peak["fraction_se"] for peak in self.peaks],
                 "peak_significance": [peak["significance"] for peak in self.peaks],

@@ -223,12 +223,16 @@ def _statistics_table(summary: dict) -> str:
     peak_diameters = deconvolved.get("peaks") or []
     track_shares = deconvolved.get("peak_fractions") or []
     particle_shares = deconvolved.get("peak_number_fractions") or [None] * len(peak_diameters)
+    intervals = deconvolved.get("peak_interval_68") or [None] * len(peak_diameters)
     peaks = ", ".join(
-        f"{_fmt(p, 0)} nm ({f:.0%}" + (f" / {n:.0%})" if n is not None else ")")
-        for p, f, n in zip(peak_diameters, track_shares, particle_shares, strict=False)
+        f"{_fmt(p, 0)} nm{_interval_text(i)} ({f:.0%}" + (f" / {n:.0%})" if n is not None else ")")
+        for p, i, f, n in zip(
+            peak_diameters, intervals, track_shares, particle_shares, strict=False
+        )
     )
     body.append(
-        f"<tr><td>Peaks (share of tracks / of particles in view)</td><td>–</td><td class='rec'>"
+        "<tr><td>Peaks (68 % of the bootstrap resamples' positions; share of tracks / of "
+        f"particles in view)</td><td>–</td><td class='rec'>"
         f"{peaks or '–'}</td><td>–</td></tr>"
     )
     body.append(
@@ -240,6 +244,13 @@ def _statistics_table(summary: dict) -> str:
         "<table><tr><th></th><th>Raw (per track)</th><th class='rec'>Deconvolved "
         "(recommended)</th><th>Log-normal fit</th></tr>" + "".join(body) + "</table>"
     )
+
+
+def _interval_text(interval: list | None) -> str:
+    """`` [105–135]``: a peak's 68 % interval (nm), empty when unknown."""
+    if not interval or any(bound is None for bound in interval):
+        return ""
+    return f" [{_fmt(interval[0], 0)}–{_fmt(interval[1], 0)}]"
 
 
 def _settings_table(summary: dict, frame_shape) -> str:

@@ -97,6 +97,8 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
         "d90": 108.0,
         "span": 0.15,
         "peaks": [99.0, 300.0],
+        "peak_se": [3.0, None],
+        "peak_interval_68": [[96.0, 102.0], [None, None]],
         "peak_fractions": [0.9, 0.1],
     }
     concentration = {
@@ -111,7 +113,7 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     np.testing.assert_allclose(shown, diameters)
     assert sizes.statistics.item(0, 0).text() == "5"
     assert sizes.statistics.item(5, 1).text() == "100"  # deconvolved D50
-    assert sizes.statistics.item(8, 1).text() == "99 (90%), 300 (10%)"  # peaks
+    assert sizes.statistics.item(8, 1).text() == "99 ± 3 (90%), 300 (10%)"  # peaks ± SE
     sizes.temperature.setValue(37.0)
     # d = kT / (3 pi eta D) at fixed D
     expected = (37.0 + 273.15) / (22.0 + 273.15) * WATER_MPA_S[22.0] / WATER_MPA_S[37.0]
@@ -126,6 +128,11 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     np.testing.assert_allclose(
         scaled["peaks"], np.array(deconvolved["peaks"]) * expected, rtol=2e-4
     )
+    assert scaled["peak_se"] == pytest.approx([3.0 * expected, None], rel=2e-4)
+    assert scaled["peak_interval_68"][0] == pytest.approx(
+        [96.0 * expected, 102.0 * expected], rel=2e-4
+    )
+    assert scaled["peak_interval_68"][1] == [None, None]
     assert scaled["span"] == deconvolved["span"] and scaled["peak_fractions"] == [0.9, 0.1]
     assert sizes.statistics.item(5, 1).text() == f"{100.0 * expected:.0f}"
     sizes.pixel_size.setValue(0.2)  # D in µm²/s scales with pixel size squared, d with its inverse

@@ -160,19 +160,35 @@ def diameter_factor(measured_with: SizingConditions, wanted: SizingConditions) -
 
 
 #: entries of a size-statistics dict that are diameters (nm) and scale with :func:`diameter_factor`
-DIAMETER_KEYS = ("mean", "mode", "sd", "d10", "d50", "d90", "median", "peaks")
+DIAMETER_KEYS = (
+    "mean",
+    "mode",
+    "sd",
+    "d10",
+    "d50",
+    "d90",
+    "median",
+    "peaks",
+    "peak_se",
+    "peak_interval_68",
+)
 
 
 def rescale_statistics(statistics: dict[str, Any], factor: float) -> dict[str, Any]:
     """A copy of ``statistics`` with every diameter (:data:`DIAMETER_KEYS`) times ``factor``.
 
-    Dimensionless entries (``span``, ``peak_fractions``, counts) are left as they are.
+    Dimensionless entries (``span``, ``peak_fractions``, counts) are left as they are; lists
+    (also of intervals) are scaled entry by entry, None entries stay None.
     """
     scaled = dict(statistics)
     for key in DIAMETER_KEYS:
-        value = scaled.get(key)
-        if isinstance(value, (list, tuple)):
-            scaled[key] = [float(each) * factor for each in value]
-        elif value is not None:
-            scaled[key] = float(value) * factor
+        if key in scaled:
+            scaled[key] = _times(scaled[key], factor)
     return scaled
+
+
+def _times(value: Any, factor: float) -> Any:
+    """``value`` (a number, None, or a nested list of them) times ``factor``."""
+    if isinstance(value, (list, tuple)):
+        return [_times(each, factor) for each in value]
+    return None if value is None else float(value) * factor

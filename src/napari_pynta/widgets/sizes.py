@@ -68,6 +68,18 @@ def format_value(value: Any) -> str:
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
 
 
+def peaks_text(deconvolved: dict[str, Any]) -> str:
+    """The peaks cell: ``99 ± 3 (90%), 300 ± 12 (10%)`` (diameter ± its bootstrap standard
+    error where known, nm, and the share of the tracks)."""
+    peaks = deconvolved.get("peaks") or []
+    errors = deconvolved.get("peak_se") or [None] * len(peaks)
+    shares = deconvolved.get("peak_fractions") or []
+    return ", ".join(
+        f"{format_with_error(peak, error)} ({100 * share:.0f}%)"
+        for peak, error, share in zip(peaks, errors, shares, strict=False)
+    )
+
+
 def format_with_error(value: Any, error: Any) -> str:
     """``value ± error`` (the error only when known)."""
     text = format_value(value)
@@ -333,16 +345,7 @@ class SizesWidget(QWidget):
             if not deconvolved:
                 self._set_cell(row, 1, "–")
             elif deconvolved_key == "peaks":
-                peaks = zip(
-                    deconvolved.get("peaks", []),
-                    deconvolved.get("peak_fractions", []),
-                    strict=False,
-                )
-                self._set_cell(
-                    row,
-                    1,
-                    ", ".join(f"{peak:.0f} ({100 * fraction:.0f}%)" for peak, fraction in peaks),
-                )
+                self._set_cell(row, 1, peaks_text(deconvolved))
             else:
                 self._set_cell(row, 1, format_value(deconvolved.get(deconvolved_key)))
         concentration = self.current_concentration()
