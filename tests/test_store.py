@@ -372,6 +372,35 @@ def test_existing_path_needs_overwrite(store_path):
     assert MovieStore.create(store_path, (8, 8), "uint8", METADATA, overwrite=True).n_frames == 0
 
 
+def test_a_store_another_process_writes_is_neither_replaced_nor_opened_for_writing(store_path):
+    """A second `pynta acquire --overwrite` deleted the store a running recording was writing."""
+    script = textwrap.dedent(
+        f"""
+        import sys, numpy as np
+        from napari_pynta.store import MovieStore
+        store = MovieStore.create({str(store_path)!r}, (8, 8), "uint8", {{}})
+        store.append(np.full((3, 8, 8), 7, np.uint8))
+        print("writing", flush=True)
+        sys.stdin.readline()
+        """
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert writer.stdout.readline().strip() == b"writing"
+        with pytest.raises(PyntaInputError, match="being written by another process"):
+            MovieStore.create(store_path, (8, 8), "uint8", METADATA, overwrite=True)
+        with pytest.raises(PyntaDataError, match="being written by another process"):
+            MovieStore.open(store_path, mode="r+")
+        reader = MovieStore.open(store_path)  # reading while it is written stays allowed
+        np.testing.assert_array_equal(reader.as_dask().compute(), np.full((3, 8, 8), 7))
+    finally:
+        writer.communicate(b"\n", timeout=30)
+    MovieStore.open(store_path, mode="r+").close()  # the writer's exit releases the store
+    assert MovieStore.create(store_path, (8, 8), "uint8", METADATA, overwrite=True).n_frames == 0
+
+
 @pytest.mark.parametrize("kind", ["folder", "file", "zarr group not written by pynta"])
 def test_overwrite_refuses_anything_but_a_pynta_store_and_leaves_it_intact(tmp_path, kind):
     target = tmp_path / "precious"

@@ -18,8 +18,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 import shutil
 import time
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -256,7 +258,8 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
     """Raise unless a store may be created at ``path``.
 
     A new path is always allowed; an existing one only with ``overwrite`` and only if it is a
-    pynta store (:func:`is_pynta_store`): any other file or folder is never replaced.
+    pynta store (:func:`is_pynta_store`) that no other process writes (:class:`WriterLock`):
+    any other file or folder is never replaced.
 
     Raises
     ------
@@ -277,13 +280,95 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
             "with a 'pynta' attribute), and overwrite only ever replaces a pynta store; "
             "choose another path or remove it yourself"
         )
+    try:
+        WriterLock(path).release()
+    except BlockingIOError:
+        raise PyntaInputError(f"refusing to overwrite {_in_use_text(path)}") from None
 
 
 def remove_store(path: str | Path) -> None:
-    """Delete the pynta store at ``path`` (nothing else: see :func:`check_replaceable`)."""
+    """Delete the pynta store at ``path`` (nothing else: see :func:`check_replaceable`).
+
+    Raises
+    ------
+    PyntaInputError
+        If it is not a pynta store, or another process writes it (:class:`WriterLock`).
+    """
     check_replaceable(path, overwrite=True)
     if Path(path).exists():
-        shutil.rmtree(path)
+        try:
+            lock = WriterLock(Path(path))
+        except BlockingIOError:
+            raise PyntaInputError(f"refusing to overwrite {_in_use_text(Path(path))}") from None
+        try:
+            shutil.rmtree(path)
+        finally:
+            lock.release()
+
+
+class WriterLock:
+    """An exclusive lock on a store's directory, held by the one process that writes it.
+
+    ``flock`` on the directory itself (no file is added to the store): the kernel releases it
+    when the holder closes it, exits or is killed, so a crashed writer never leaves it behind.
+    Readers do not lock. Where ``flock`` does not exist (Windows) or the file system refuses it,
+    nothing is locked.
+
+    Parameters
+    ----------
+    path : Path
+        The store directory.
+
+    Raises
+    ------
+    BlockingIOError
+        If another open of the directory (another process) holds the lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            return
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise
+        except OSError:  # a file system without flock: nothing to lock with
+            os.close(fd)
+            return
+        self._fd = fd
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    def release(self) -> None:
+        """Release the lock (closing the directory); safe to call twice."""
+        if self._fd is not None:
+            self._finalizer()
+            self._fd = None
+
+
+def _in_use_text(path: Path) -> str:
+    return (
+        f"{str(path)!r}: it is being written by another process (a recording or an analysis "
+        "saving into it); wait until it ends or choose another path"
+    )
+
+
+def lock_for_writing(path: str | Path) -> WriterLock:
+    """Take the writer's lock on the store at ``path`` (see :class:`WriterLock`).
+
+    Raises
+    ------
+    PyntaDataError
+        If another process writes the store.
+    """
+    try:
+        return WriterLock(Path(path))
+    except BlockingIOError:
+        raise PyntaDataError(f"cannot open for writing {_in_use_text(Path(path))}") from None
 
 
 def _complete_frames(frames: zarr.Array, timestamps: zarr.Array, seq: zarr.Array) -> int:
@@ -504,7 +589,10 @@ class MovieStore:
     :class:`_ThinWriter` with plain file writes; see ``docs/store-format.md``.
     """
 
-    def __init__(self, path: Path, group: zarr.Group, mode: str) -> None:
+    def __init__(
+        self, path: Path, group: zarr.Group, mode: str, lock: WriterLock | None = None
+    ) -> None:
+        self._lock = lock
         self._path = path
         self._group = group
         self._mode = mode
@@ -577,7 +665,8 @@ class MovieStore:
             Acquisition metadata (see :func:`validate_metadata`). ``software_version`` is set to
             this package's version and ``start_time`` defaults to now (UTC).
         overwrite : bool
-            Replace an existing pynta store at ``path``; any other file or folder is refused.
+            Replace an existing pynta store at ``path``; any other file or folder, or a store
+            another process writes, is refused.
 
         Returns
         -------
@@ -587,7 +676,8 @@ class MovieStore:
         Raises
         ------
         PyntaInputError
-            If ``path`` exists and ``overwrite`` is False, or if it is not a pynta store.
+            If ``path`` exists and ``overwrite`` is False, if it is not a pynta store or if
+            another process writes it.
         """
         path = Path(path)
         shape = _check_frame_shape(frame_shape)
@@ -636,7 +726,7 @@ class MovieStore:
             fill_value=SEQ_FILL,
             dimension_names=("t",),
         )
-        return cls(path, group, "r+")
+        return cls(path, group, "r+", lock_for_writing(path))
 
     @classmethod
     def open(cls, path: str | Path, mode: str = "r") -> MovieStore:
@@ -649,7 +739,7 @@ class MovieStore:
         mode : {"r", "r+"}
             ``"r"`` read-only (nothing is loaded until asked for), ``"r+"`` read/write: new frames,
             metadata and tables can be added. ``"r+"`` also truncates a block left incomplete by a
-            writer that crashed.
+            writer that crashed, and holds the store's :class:`WriterLock` until :meth:`close`.
 
         Returns
         -------
@@ -658,7 +748,8 @@ class MovieStore:
         Raises
         ------
         PyntaDataError
-            If ``path`` is missing or is not a pynta movie store.
+            If ``path`` is missing or is not a pynta movie store, or (``"r+"``) if another
+            process writes it.
         """
         if mode not in OPEN_MODES:
             raise PyntaInputError(f"mode must be one of {OPEN_MODES}, got {mode!r}")
@@ -667,16 +758,19 @@ class MovieStore:
             raise _missing_path_error(path, "no such directory")
         if not (path / "zarr.json").is_file():
             raise _missing_path_error(path, "not a zarr v3 store (zarr.json is missing)")
+        lock = lock_for_writing(path) if mode == "r+" else None
         try:
             group = zarr.open_group(str(path), mode=mode, zarr_format=3)
             if "pynta" not in group.attrs:
                 raise _missing_path_error(
                     path, "not written by napari-pynta (no 'pynta' attribute)"
                 )
-            store = cls(path, group, mode)
-        except PyntaDataError:
-            raise
+            store = cls(path, group, mode, lock)
         except Exception as exc:  # zarr raises many kinds on damaged stores
+            if lock is not None:
+                lock.release()
+            if isinstance(exc, PyntaDataError):
+                raise
             raise _missing_path_error(path, f"{type(exc).__name__}: {exc}") from exc
         if mode == "r+":
             store._truncate_incomplete()
@@ -906,6 +1000,8 @@ class MovieStore:
         """Release the store: appends, metadata updates, tables and ``as_dask`` then raise."""
         if self._writer is not None:
             self._writer.close()
+        if self._lock is not None:
+            self._lock.release()
         self._closed = True
 
     # ------------------------------------------------------------------ tables

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from napari_pynta.errors import PyntaDataError
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.frame_ring import RingViews
@@ -73,7 +74,8 @@ def _record(
                 command["metadata"],
                 overwrite=bool(command.get("overwrite")),
             )
-    except ValueError as error:  # PyntaInputError: the recording cannot start, the saver lives on
+    except (ValueError, PyntaDataError) as error:  # bad path or a store another process writes:
+        # the recording cannot start, the saver lives on
         w.error(f"cannot record to {path!r}: {error}")
         return
     last_seq = int(store.seq[-1]) if store.n_frames else -1
