@@ -453,3 +453,19 @@ def test_mixture_fractions_count_the_dim_population_against_the_truth(seed):
     number_share = sum(f for s, f in zip(small, sizes["peak_number_fractions"], strict=True) if s)
     assert number_share == pytest.approx(np.mean(in_view < split), abs=0.04)
     assert all(0 < se < 0.1 for se in sizes["peak_number_fraction_se"])
+
+
+def test_hot_pixels_are_left_out_and_reported():
+    """Hot pixels (a fixed bright pixel in every frame, as on most real cameras) are features at
+    the same place in every frame: linked, they are tracks that never move, and sized with the
+    particles they made the ensemble diameter tens of micrometres. They are not diffusing
+    particles: the analysis leaves them out and says how many it found."""
+    movie, sim = simulated(100.0, n_frames=200, shape=(128, 128), n_particles=20, seed=3)
+    frames = np.array(movie.frames)
+    rng = np.random.default_rng(0)
+    hot = rng.integers(8, 120, size=(16, 2))
+    frames[:, hot[:, 0], hot[:, 1]] += 400
+    hot_movie = dataclasses.replace(movie, frames=da.from_array(frames, chunks=(16, 128, 128)))
+    summary = analysis.analyze(hot_movie, AnalysisParams.from_metadata(movie.metadata)).summary
+    assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.08)
+    assert any("16 fixed bright spots" in text for text in summary["warnings"])

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
+from napari_pynta.detect import fixed as detect_fixed
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.export import make_output_directory
 from napari_pynta.parameters import SETTINGS
@@ -770,6 +771,23 @@ def _away_from_threshold_D(
     return ensemble_estimate(tracks[tracks["particle"].isin(bright)], params, field_px).D_um2_s
 
 
+def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd.DataFrame, str]:
+    """The localizations less those at fixed bright spots (:mod:`napari_pynta.detect.fixed`:
+    hot pixels, stuck particles, dust), and the warning that says how many were left out ("" if
+    none)."""
+    fixed = detect_fixed.fixed_spots(localizations, n_frames)
+    if not fixed.any():
+        return localizations, ""
+    spots = detect_fixed.fixed_spot_count(localizations[fixed])
+    note = (
+        f"{spots} fixed bright spots (features at the same place in at least "
+        f"{detect_fixed.FIXED_MIN_FRAME_SHARE:.0%} of the frames: hot pixels, particles stuck to "
+        f"the window or dust) were left out: {int(fixed.sum())} localizations, "
+        f"{fixed.sum() / max(n_frames, 1):.1f} per frame."
+    )
+    return localizations[~fixed], note
+
+
 def analyze_localizations(
     localizations: pd.DataFrame,
     n_frames: int,
@@ -808,6 +826,9 @@ def analyze_localizations(
     threshold_warning = threshold.warning() if threshold is not None else None
     if threshold_warning:
         notes.append(threshold_warning)
+    localizations, fixed_note = _without_fixed_spots(localizations, n_frames)
+    if fixed_note:
+        notes.append(fixed_note)
     search_range_px = params.search_range_px
     if search_range_px is None:
         search_range, limited, measured = suggest_search_range_px(localizations, params.memory)
