@@ -6,8 +6,10 @@ sized with the diffusing particles they pull the ensemble toward infinite diamet
 particle cannot stay within a pixel for a large share of a movie: the expected number of
 features of a movie within one pixel of a given point is its density per pixel times 9 pixels
 times the frames (about 0.002 per frame at 30 particles in 256² pixels). A point with a feature
-in at least :data:`FIXED_MIN_FRAME_SHARE` of the frames is therefore not Brownian: its features
-are left out of the analysis and counted in a warning.
+in at least :data:`FIXED_MIN_FRAME_SHARE` of the frames of a movie of at least
+:data:`FIXED_MIN_FRAMES` frames is therefore not Brownian (a particle would need to move less
+than about 1 px² per 100 frames, i.e. sizes of micrometres at hundreds of frames per second): its
+features are left out of the analysis and counted in a warning.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 #: a spot with a feature within one pixel in at least this share of the frames is fixed
-FIXED_MIN_FRAME_SHARE = 0.25
-#: movies with fewer frames than this are not searched (a share of a few frames means little)
-FIXED_MIN_FRAMES = 40
+FIXED_MIN_FRAME_SHARE = 0.5
+#: movies with fewer frames are not searched: in a short movie a slow particle (a few pixels of
+#: motion over the movie) can stay near one point for half of it
+FIXED_MIN_FRAMES = 100
 
 
 def fixed_spots(localizations: pd.DataFrame, n_frames: int) -> np.ndarray:
