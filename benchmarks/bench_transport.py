@@ -10,21 +10,19 @@ background load on a shared machine hits all of them alike:
   raw buffer, ``copy=False`` both ways, no pickle);
 - ``send_pyobj``: ``socket.send_pyobj(frame)`` / ``recv_pyobj()`` (pickles the array: the path of
   the 2018 PyNTA);
-- ``shared memory``: the live pipeline's per-frame path on one host, through its own classes:
-  the sender keeps each frame in the lowest free slot of the acquisition's ring
-  (:class:`~napari_pynta.live.workers.kept_frames.FrameKeeper`, room for 64 frames, the
-  locators' hold) and writes its binary header alone into the locators' pipe (``send_kept``
-  with a :class:`~napari_pynta.live.locate_pipe.LocatePipe`: one record per frame, what the
-  acquisition does for its locators); the receiver waits on the pipe in a ``zmq.Poller`` and
-  reads one record (``LocatePipe.receive``: decoded and checked like any message), views the
-  slot read-only through ``RingViews`` (no copy) and gives it back as a locator does, through
-  the ring's release cell (``RingViews.release``: no message).
-  The receivers keep up: the sender waits while the receiver holds :data:`MAX_HELD` frames
-  (a locator holds the records waiting in the pipe and the frame it locates; the pipe holds
-  at most ``PIPE_FRAMES`` unread records, as in the pipeline). The copy into the slot runs in
-  the sending thread;
-- ``shm copy thread``: the same with the copy in the keeper's copy thread, as the acquisition
-  does it (the header leaves once the copy is done): the cost of the hand-over between threads;
+- ``shared memory``: the live pipeline's per-frame path to its locators on one host, through
+  its own classes and calls, as the acquisition and a locator make them: the sender keeps each
+  frame in the lowest free slot of the acquisition's ring (``FrameKeeper.keep``, room for 64
+  frames, the locators' hold: the copy into the slot in the sending thread, as the acquisition
+  copies in its loop) and writes its binary header alone into the locators' pipe (``send_kept``
+  with ``read_at`` and a :class:`~napari_pynta.live.locate_pipe.LocatePipe`: one record per
+  frame); the receiver waits on the pipe in a ``zmq.Poller``, reads one record
+  (``LocatePipe.receive``: decoded and checked like any message), views the slot read-only
+  through ``RingViews`` (no copy), checks the slot still holds its frame (``RingViews.intact``)
+  and gives it back as a locator does, through the ring's release cell (``RingViews.release``:
+  no message). The receivers keep up: the sender waits while the receiver holds
+  :data:`MAX_HELD` frames (a locator holds the records waiting in the pipe and the frame it
+  locates; the pipe holds at most ``PIPE_FRAMES`` unread records, as in the pipeline);
 - ``shm zmq header``: as ``shared memory``, but each header is a ZeroMQ message over ipc
   (``recv_messages`` on a PULL socket): the locators' path before the pipe, for comparison;
 - ``shm batched``: as ``shm zmq header``, but the headers of frames kept while the receiver
@@ -67,18 +65,11 @@ from napari_pynta.live.frame_ring import RingViews
 from napari_pynta.live.locate_pipe import LocatePipe
 from napari_pynta.live.workers.kept_frames import LOCATORS_HOLD, FrameKeeper, KeptFrame, send_kept
 
-SHAPES = ((512, 512), (1024, 1024))
-MODES = (
-    "zero-copy",
-    "shared memory",
-    "shm copy thread",
-    "shm zmq header",
-    "shm batched",
-    "send_pyobj",
-)
-RING_MODES = ("shared memory", "shm copy thread", "shm zmq header", "shm batched")
-#: the modes whose headers go through the locators' pipe (the others' through ZeroMQ)
-PIPE_MODES = ("shared memory", "shm copy thread")
+SHAPES = ((256, 256), (512, 512), (1024, 1024))
+MODES = ("zero-copy", "shared memory", "shm zmq header", "shm batched", "send_pyobj")
+RING_MODES = ("shared memory", "shm zmq header", "shm batched")
+#: the mode whose headers go through the locators' pipe (the others' through ZeroMQ)
+PIPE_MODES = ("shared memory",)
 #: frames the shared-memory ring holds (as many as the sender's ZeroMQ queue in the other modes)
 RING_FRAMES = 64
 #: shared memory: frames the receiver may hold (sent, not yet released) before the sender waits
@@ -106,9 +97,9 @@ def receiver(address: str, fifo: str, mode: str, n_frames: int, ready, results) 
     for index in range(n_frames):
         if mode == "zero-copy":
             frame = transport.recv_frame(pull)[2]
-        elif pipe is not None:
-            while (received := pipe.receive()) is None:
-                poller.poll()
+        elif pipe is not None:  # as a locator: wait on the pipe, then read one record
+            while not poller.poll() or (received := pipe.receive()) is None:
+                pass
             message = received
             frame = views.frame(message)
         elif mode in RING_MODES:
@@ -123,6 +114,8 @@ def receiver(address: str, fifo: str, mode: str, n_frames: int, ready, results) 
         checksum += int(frame[-1, -1])
         if mode in RING_MODES:
             del frame
+            if not views.intact(message):  # as a locator: was the slot rewritten meanwhile?
+                raise AssertionError(f"{mode}: frame {message.header['seq']} overwritten")
             views.release(message)  # as a locator: through the ring's release cell
     results.put((time.perf_counter() - start, time.process_time() - cpu, checksum))
     views.close()
@@ -136,21 +129,14 @@ class RingSender:
     """The sending side of the shared-memory modes: the acquisition's frame keeper and ring.
 
     Each frame is kept for the locator pool's hold (released through the ring's release cells)
-    and its header sent alone as soon as its copy is in the slot, as the acquisition feeds its
-    locators; with ``copy_thread`` the copy runs in the keeper's copy thread (the acquisition's
-    way), else in the sending thread. ``batched``: the headers of the frames kept while the
+    by ``FrameKeeper.keep`` (the copy into the slot in this thread, as in the acquisition's
+    loop) and its header sent alone at once, with the host time it was read, as the
+    acquisition feeds its locators. ``batched``: the headers of the frames kept while the
     receiver still holds frames sent to it wait, and leave together in one message once it has
     released them all.
     """
 
-    def __init__(
-        self,
-        frame: np.ndarray,
-        push: zmq.Socket,
-        pipe: LocatePipe | None,
-        copy_thread: bool,
-        batched: bool,
-    ):
+    def __init__(self, frame: np.ndarray, push: zmq.Socket, pipe: LocatePipe | None, batched: bool):
         prefix = f"pynta_bench_{os.getpid()}"
         self.keeper = FrameKeeper(RING_FRAMES * frame.nbytes / 1e6, prefix, print)
         self.keeper.prepare(frame.shape, frame.dtype)
@@ -161,41 +147,33 @@ class RingSender:
         self.ring.reserve_to(self.ring.n_slots)
         for slot in range(self.ring.n_slots):
             self.ring.write(slot, frame, -1)
-        self.push, self.pipe, self.copy_thread, self.batched = push, pipe, copy_thread, batched
+        self.push, self.pipe, self.batched = push, pipe, batched
         self.queue: collections.deque[KeptFrame] = collections.deque()
 
     def send(self, frame: np.ndarray, seq: int) -> None:
-        """Keep ``frame`` in a free slot (waiting for one) and send the headers of the frames
-        whose copies are done."""
+        """Keep ``frame`` in a free slot (waiting for one) and send the waiting headers."""
         while self.held() >= (BATCHED_MAX_HELD if self.batched else MAX_HELD):
             self.flush(block=False)
             time.sleep(0)  # let the receiver run (it releases through the ring's memory)
-        if self.copy_thread:
-            kept = self.keeper.keep(frame, seq, 0.0, [LOCATORS_HOLD])
-        else:
-            slot = self.ring.put(frame, [LOCATORS_HOLD], seq)
-            kept = KeptFrame(seq, 0.0, frame.nbytes, ring=self.ring, slot=slot)
-        assert kept is not None and kept.slot is not None
+        kept = self.keeper.keep(frame, seq, 0.0, [LOCATORS_HOLD])
+        assert kept is not None and kept.ring is self.ring
         self.queue.append(kept)
         self.flush(block=False)
 
     def flush(self, block: bool = True) -> None:
-        """Send the header of every kept frame whose copy is done (of all, with ``block``)."""
-        if self.batched:  # the copies are done (in this thread)
+        """Send the headers of the kept frames (all of them, with ``block``)."""
+        if self.batched:
             if self.queue and (block or self.held() == len(self.queue)):
                 send_kept(self.push, list(self.queue), flags=0)
                 self.queue.clear()
             return
         while self.queue:
             try:
-                send_kept(self.push, [self.queue[0]], flags=0, pipe=self.pipe)
-            except zmq.Again:  # its copy is not done yet, or the pipe is full
+                send_kept(self.push, [self.queue[0]], flags=0, read_at=time.time(), pipe=self.pipe)
+            except zmq.Again:  # the pipe is full
                 if not block:
                     return
-                if self.queue[0].in_place():
-                    time.sleep(0)
-                else:
-                    self.keeper.flush()
+                time.sleep(0)
                 continue
             self.queue.popleft()
 
@@ -219,9 +197,7 @@ def transport_rate(
     push.bind(address)
     fifo = os.path.join(workdir, f"{mode.replace(' ', '-')}.fifo")
     pipe = LocatePipe(fifo) if mode in PIPE_MODES else None
-    ring = RingSender(
-        frame, push, pipe, copy_thread=mode == "shm copy thread", batched=mode == "shm batched"
-    )
+    ring = RingSender(frame, push, pipe, batched=mode == "shm batched")
     spawn = multiprocessing.get_context("spawn")
     results, ready = spawn.Queue(), spawn.Event()
     process = spawn.Process(target=receiver, args=(address, fifo, mode, n_frames, ready, results))

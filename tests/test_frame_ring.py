@@ -266,7 +266,6 @@ def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
         for frame in sent[:4]:  # four frames, each for the saver and the locators
             acquisition.hand_on(frame, 0.0)
             acquisition.seq += 1
-        acquisition.frames.flush()  # the copies into the ring run in a thread
         ring = acquisition.frames.ring
         assert ring.n_free == 0 and len(acquisition.track_queue) == 4
         acquisition.track_queue.popleft()  # frame 0 "sent" to a locator that then died
@@ -279,7 +278,6 @@ def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
         acquisition.track_queue.clear()  # 2, 3, 4 in flight
         # a sixth: the oldest in-flight frame never released (0, its locator died) is reclaimed
         acquisition.hand_on(sent[5], 0.0)
-        acquisition.frames.flush()
         assert acquisition.counters["frames_untracked"] == 2
         header = ring.header(0, 5, 0.0)
         with RingReader(header) as reader:
@@ -319,11 +317,9 @@ def test_frames_waiting_for_the_saver_leave_in_one_message_and_arrive_one_by_one
     sent = frames(6)
     try:
         buffer.add(keeper.keep(sent[0], 0, 0.0, ["saver"]))
-        keeper.flush()
         buffer.send(push)  # alone: sent at once, alone
         for seq in range(1, 6):  # the saver's socket was full meanwhile: five frames wait
             buffer.add(keeper.keep(sent[seq], seq, 0.1 * seq, ["saver"]))
-        keeper.flush()
         buffer.send(push)
         assert buffer.all_sent and buffer.highest_sent == 5
         alone = transport.recv_messages(pull)
@@ -365,7 +361,7 @@ class _Receiver(Worker):
         self._pending = {}
 
 
-def test_a_growing_ring_reserves_its_memory_in_the_copy_thread_ahead_of_use(monkeypatch):
+def test_a_growing_ring_reserves_its_memory_in_a_thread_ahead_of_use(monkeypatch):
     """Reserving ring memory takes milliseconds: the acquisition's loop must not wait for it."""
     reserved_by: list[tuple[str, int]] = []
     reserve = frame_ring._reserve
@@ -383,11 +379,13 @@ def test_a_growing_ring_reserves_its_memory_in_the_copy_thread_ahead_of_use(monk
         reserved_by.clear()  # creating the ring reserved its stamps
         for seq in range(60):  # every frame held: the ring grows slot after slot
             kept = keeper.keep(frame, seq, 0.0, ["saver"])
-            keeper.flush()
+            keeper._reserving.result()  # the reservation ahead is done (the loop never waits)
             assert kept.slot == seq and ring.reserved_slots > seq + frame_ring.RESERVE_SLOTS
         threads = [name for name, _ in reserved_by]
         assert threads[0] == "MainThread"  # the first slot, before any reservation ahead
-        assert len(threads) > 2 and all(name.startswith("pynta-ring-copy") for name in threads[1:])
+        assert len(threads) > 2 and all(
+            name.startswith("pynta-ring-reserve") for name in threads[1:]
+        )
         assert [end for _, end in reserved_by] == sorted(end for _, end in reserved_by)
         with RingReader(ring.header(59, 59, 0.0)) as reader:
             np.testing.assert_array_equal(reader.view(ring.header(59, 59, 0.0)), frame)
@@ -413,7 +411,6 @@ def test_a_locator_gives_its_slot_back_through_the_ring_and_only_the_frame_it_go
         for frame in sent[:2]:  # frames 0 and 1 for the locators only, in slots 0 and 1
             acquisition.keep(frame, 0.0, [LOCATORS_HOLD])
             acquisition.seq += 1
-        acquisition.frames.flush()
         ring = acquisition.frames.ring
         assert ring.n_free == 2
         # a locator in another process releases frame 1: no message, the slot is free at once
@@ -428,7 +425,6 @@ def test_a_locator_gives_its_slot_back_through_the_ring_and_only_the_frame_it_go
         # ... and it is the slot the next frame goes to (the lowest free one, still cached)
         assert acquisition.keep(sent[2], 0.0, [LOCATORS_HOLD]).slot == 1
         acquisition.seq += 1
-        acquisition.frames.flush()
         views = RingViews()
         views.frame(_ring_message(ring, 0, 0, 0.0))
         # a release naming another frame than the slot holds frees nothing (frame 1 was
@@ -439,7 +435,6 @@ def test_a_locator_gives_its_slot_back_through_the_ring_and_only_the_frame_it_go
         # a reclaimed slot: the late release of its old frame does not free the new one
         ring.reclaim(0)
         assert acquisition.keep(sent[0], 0.0, [LOCATORS_HOLD]).slot == 0
-        acquisition.frames.flush()
         views.release(_ring_message(ring, 0, 0, 0.0))
         assert ring.n_free == 2
         views.release(_ring_message(ring, 0, 3, 0.0))
@@ -447,7 +442,6 @@ def test_a_locator_gives_its_slot_back_through_the_ring_and_only_the_frame_it_go
         assert ring.n_free == 3 and ring.holders(0) == frozenset()
         # the acquisition frees a frame it never sent (the tracking queue was full) itself
         kept = acquisition.keep(sent[1], 0.0, [LOCATORS_HOLD])
-        acquisition.frames.flush()
         assert ring.n_free == 2
         kept.release(LOCATORS_HOLD)
         assert ring.n_free == 3

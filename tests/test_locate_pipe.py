@@ -67,7 +67,6 @@ def _feed(acquisition, seqs: range) -> None:
             time.sleep(0.001)
         acquisition.seq = seq
         acquisition.hand_on(_frame(seq), 0.01 * seq)
-        acquisition.frames.flush()
         acquisition.feed_locators()
     while acquisition.track_queue:
         acquisition.feed_locators()
@@ -177,3 +176,34 @@ def test_a_record_is_whole_or_refused(tmp_path):
         reader.close()
     assert fifo_path(None) is None
     assert fifo_path(str(tmp_path)) == str(tmp_path / "locate.fifo")
+
+
+def test_the_writer_never_lets_more_records_wait_than_its_limit(tmp_path):
+    """The writer asks the kernel how many records wait only when its own count could have
+    reached the limit: whatever the order of writes and reads, a write is refused exactly when
+    ``limit`` records wait unread, and the reader gets every accepted record once, in order."""
+    path = str(tmp_path / "locate.fifo")
+    writer, reader = LocatePipe(path), LocatePipe(path)
+    prefix = transport.ring_prefix("pynta_x_0", 4, SHAPE, "<u2")
+    rng = np.random.default_rng(3)
+    limit, accepted, received = 3, [], []
+    try:
+        for seq in range(400):
+            if rng.random() < 0.55:
+                unread = len(accepted) - len(received)  # the truth, counted by the test
+                try:
+                    writer.send(transport.pack_ring_header(prefix, [(1, seq, 0.0, 0.0)]), limit)
+                except zmq.Again:
+                    assert unread == limit
+                else:
+                    assert unread < limit
+                    accepted.append(seq)
+            elif (message := reader.receive()) is not None:
+                received.append(message.header["seq"])
+            assert reader.waiting() == len(accepted) - len(received) <= limit
+        while (message := reader.receive()) is not None:
+            received.append(message.header["seq"])
+    finally:
+        writer.close()
+        reader.close()
+    assert received == accepted and len(accepted) > 100

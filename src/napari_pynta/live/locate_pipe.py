@@ -49,7 +49,6 @@ _RECORD = struct.Struct(f"<H{RECORD_BYTES - _LENGTH.size}s")
 PIPE_FRAMES = 2
 #: the FIFO's name in the pipeline's endpoint directory
 FIFO_NAME = "locate.fifo"
-_TOPIC = transport.TOPIC_FRAMES.encode()
 
 
 def fifo_path(directory: str | None) -> str | None:
@@ -79,6 +78,9 @@ class LocatePipe:
         self.path = path
         self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
         self._count = array("i", [0])
+        # at least as many records as wait unread (what the kernel said last, plus the records
+        # written since): the kernel is asked again only when this reaches a send's limit
+        self._unread_at_most = 0
 
     def fileno(self) -> int:
         """The descriptor (poll it for reading: a record is waiting)."""
@@ -87,7 +89,8 @@ class LocatePipe:
     def waiting(self) -> int:
         """Records in the pipe that no locator has read yet."""
         fcntl.ioctl(self.fd, termios.FIONREAD, self._count)
-        return self._count[0] // RECORD_BYTES
+        self._unread_at_most = self._count[0] // RECORD_BYTES
+        return self._unread_at_most
 
     def send(self, header: bytes, limit: int = PIPE_FRAMES) -> None:
         """Write one ring header as one record.
@@ -102,12 +105,15 @@ class LocatePipe:
         """
         if len(header) > RECORD_BYTES - _LENGTH.size:
             raise ValueError(f"a ring header of {len(header)} bytes does not fit in a record")
-        if self.waiting() >= limit:
+        # the kernel's count (a system call) only when the records written since it was last
+        # asked could have reached the limit: readers only ever take records away
+        if self._unread_at_most >= limit and self.waiting() >= limit:
             raise zmq.Again()
         try:
             os.write(self.fd, _RECORD.pack(len(header), header))
         except BlockingIOError:
             raise zmq.Again() from None
+        self._unread_at_most += 1
 
     def receive(self) -> transport.Message | None:
         """The frame of the next record, or None if none is waiting.
@@ -128,7 +134,10 @@ class LocatePipe:
         header = record[_LENGTH.size : _LENGTH.size + length]
         if length > RECORD_BYTES - _LENGTH.size or header[:1] != transport.RING_MAGIC[:1]:
             raise transport.BadMessage("not a ring header in the pipe", f"{length} bytes")
-        return transport.decode([_TOPIC, header])
+        messages = transport.decode_ring(transport.TOPIC_FRAMES, header)
+        if len(messages) != 1:
+            raise transport.BadMessage("a batch of ring frames where one message was expected")
+        return messages[0]
 
     def close(self) -> None:
         """Close this end (the FIFO itself goes with the endpoint directory)."""

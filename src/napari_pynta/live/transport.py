@@ -415,10 +415,15 @@ def _ring_layout(prefix: bytes) -> dict[str, Any]:
     return layout
 
 
-def _decode_ring(topic: str, header: bytes, n_buffers: int) -> list[Message]:
-    """One message per frame of a binary ring header (see the module notes)."""
-    if n_buffers:
-        raise BadMessage("a ring frame has no buffers")
+def decode_ring(topic: str, header: bytes) -> list[Message]:
+    """One message per frame of a binary ring header (see the module notes), checked as
+    :func:`decode_all` checks the header part of a ring message.
+
+    Raises
+    ------
+    BadMessage
+        If the header is damaged or cut, or names a slot outside its ring.
+    """
     if len(header) < _RING_HEAD.size:
         raise BadMessage("damaged ring header", f"{len(header)} bytes")
     magic, prefix_length = _RING_HEAD.unpack_from(header)
@@ -435,8 +440,12 @@ def _decode_ring(topic: str, header: bytes, n_buffers: int) -> list[Message]:
             f"{len(header) - entries_at} bytes of entries for {count} frames",
         )
     n_slots = layout["n_slots"]
+    if count == 1:  # the usual case: one unpack, no iterator
+        entries: Any = (_RING_ONE.unpack_from(header, prefix_length)[1:],)
+    else:
+        entries = RING_ENTRY.iter_unpack(memoryview(header)[entries_at:])
     messages = []
-    for slot, seq, t, read_at in RING_ENTRY.iter_unpack(memoryview(header)[entries_at:]):
+    for slot, seq, t, read_at in entries:
         if slot >= n_slots:
             raise BadMessage("slot outside the ring", f"{slot} of {n_slots}")
         fields = {**layout, "slot": slot, "seq": seq, "t": t}
@@ -481,7 +490,9 @@ def decode_all(parts: list[zmq.Frame] | list[bytes], as_columns: bool = False) -
     except UnicodeDecodeError:
         raise BadMessage("header is not JSON") from None
     if raw[1][:1] == RING_MAGIC[:1]:
-        return _decode_ring(topic, raw[1], len(parts) - 2)
+        if len(parts) > 2:
+            raise BadMessage("a ring frame has no buffers")
+        return decode_ring(topic, raw[1])
     try:
         header = json.loads(raw[1])
     except (UnicodeDecodeError, ValueError):

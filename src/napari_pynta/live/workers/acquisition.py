@@ -138,15 +138,13 @@ class SaveBuffer:
             self.highest_sent = max(self.highest_sent, batch[-1].seq)
 
     def ready_batch(self) -> list[KeptFrame]:
-        """The next frames to send: consecutive frames of one ring already in their slots, or
-        one frame kept as an array (empty while the next one is still being copied)."""
+        """The next frames to send: consecutive frames of one ring, or one frame kept as an
+        array (empty when every frame was sent)."""
         batch: list[KeptFrame] = []
         stop = min(len(self.frames), self.next_to_send + SAVE_BLOCK_FRAMES)
         for index in range(self.next_to_send, stop):
             kept = self.frames[index]
             if batch and (kept.ring is None or kept.ring is not batch[0].ring):
-                break
-            if not kept.in_place():
                 break
             batch.append(kept)
             if kept.ring is None:

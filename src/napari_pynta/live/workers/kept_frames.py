@@ -7,13 +7,15 @@ a ring, or the pixels) and :meth:`KeptFrame.release` gives a slot back for one r
 :class:`FrameKeeper` owns the acquisition's rings: one for the current frame shape, older ones
 until their readers released them (a camera change makes a new ring).
 
-The copy into the ring runs in a thread of its own (numpy copies without the GIL), and so does
-the reservation of ring memory ahead of the slots in use when the ring grows (milliseconds per
-reservation), so the acquisition's loop, which must read the camera in time, does not wait for
-the memory: measured under load on 2 cores, the copy in the loop (0.2-0.3 ms per cold 512²
-frame) made the loop fall behind a 400 fps camera that the socket path (copies in ZeroMQ's
-threads) kept up with. A frame is sent only once its copy is done (:func:`send_kept` raises
-``zmq.Again`` before, like a full socket, so frames still leave in order).
+The copy into the ring runs in the acquisition's loop, and the frame can be sent at once: a
+ring slot released a moment ago is reused first, so the copy is a cache-warm one (~20 µs per
+512² frame, ~80-100 µs per 1024² on the development machine, against a 2.5-10 ms frame
+interval). An earlier version copied in a thread of its own; handing each frame over to it
+cost more than the copy (50-80 µs per frame: a future, a wake-up, the GIL changing hands) and
+held the frame's header back until the thread had run. The reservation of ring memory ahead
+of the slots in use when the ring grows (milliseconds per reservation) still runs in a thread
+(``pynta-ring-reserve``), so the loop, which must read the camera in time, does not wait for
+it.
 """
 
 from __future__ import annotations
@@ -50,19 +52,6 @@ class KeptFrame:
     frame: np.ndarray | None = None
     ring: FrameRing | None = None
     slot: int = -1
-    copied: Future | None = None  # the copy into the ring slot
-
-    def in_place(self) -> bool:
-        """True once the frame can be sent (its copy into the ring slot is done).
-
-        Raises what a failed copy raised.
-        """
-        if self.copied is None:
-            return True
-        if not self.copied.done():
-            return False
-        self.copied.result()
-        return True
 
     def release(self, reader: str) -> None:
         """``reader`` is done with the frame (no-op for a frame kept as an array)."""
@@ -98,15 +87,12 @@ def send_kept(
     Raises
     ------
     zmq.Again
-        While a frame is still being copied into its slot, or when the socket's queue (or the
-        pipe) is full.
+        When the socket's queue (or the pipe) is full.
     """
     first = frames[0]
-    for kept in frames:  # a loop, not all()/any() over generators: this runs once per frame
+    for kept in frames:  # a loop, not all() over a generator: this runs once per frame
         if kept.ring is not first.ring:
             raise ValueError("one ring header carries frames of one ring")
-        if kept.copied is not None and not kept.in_place():
-            raise zmq.Again()
     if first.ring is None:
         if len(frames) != 1 or first.frame is None:
             raise ValueError("frames kept as arrays are sent one by one")
@@ -126,7 +112,7 @@ def send_kept(
 
 
 def _reserve_ahead(ring: FrameRing, stop: int) -> None:
-    """Reserve ring memory in the copy thread, so the acquisition's loop does not wait for it.
+    """Reserve ring memory in a thread, so the acquisition's loop does not wait for it.
 
     A failure (``/dev/shm`` full) is left to :meth:`FrameRing.claim`, which meets it again for
     the first frame that needs the slot and reports it there (that frame travels in the
@@ -157,7 +143,8 @@ class FrameKeeper:
         self.warn = warn
         self.ring: FrameRing | None = None
         self.rings: dict[str, FrameRing] = {}
-        self._copier: ThreadPoolExecutor | None = None
+        self._reserver: ThreadPoolExecutor | None = None
+        self._reserving: Future | None = None  # the reservation ahead in progress
         self._made = 0
         self._warned: set[str] = set()
 
@@ -190,7 +177,8 @@ class FrameKeeper:
     def keep(
         self, frame: np.ndarray, seq: int, t: float, readers: Iterable[str]
     ) -> KeptFrame | None:
-        """Keep ``frame`` for ``readers``: in the ring (one copy), else as the array itself.
+        """Keep ``frame`` for ``readers``: copied into the ring (in this thread: the frame can
+        be sent at once), else as the array itself.
 
         Returns None when every ring slot is held (the caller frees one or gives up).
         """
@@ -208,17 +196,18 @@ class FrameKeeper:
             return KeptFrame(seq, t, frame.nbytes, frame=frame)
         if slot is None:
             return None
-        if self._copier is None:
-            self._copier = ThreadPoolExecutor(1, thread_name_prefix="pynta-ring-copy")
-        copied = self._copier.submit(ring.write, slot, frame, seq)
+        ring.write(slot, frame, seq)
         if slot + RESERVE_SLOTS >= ring.reserved_slots:  # the ring grows: reserve ahead
-            self._copier.submit(_reserve_ahead, ring, slot + 2 * RESERVE_SLOTS)
-        return KeptFrame(seq, t, frame.nbytes, ring=ring, slot=slot, copied=copied)
+            self._reserve_ahead(ring, slot + 2 * RESERVE_SLOTS)
+        return KeptFrame(seq, t, frame.nbytes, ring=ring, slot=slot)
 
-    def flush(self) -> None:
-        """Wait until every frame kept so far is in its slot."""
-        if self._copier is not None:
-            self._copier.submit(lambda: None).result()
+    def _reserve_ahead(self, ring: FrameRing, stop: int) -> None:
+        """Reserve the slots below ``stop`` in the reservation thread (unless one is running)."""
+        if self._reserving is not None and not self._reserving.done():
+            return
+        if self._reserver is None:
+            self._reserver = ThreadPoolExecutor(1, thread_name_prefix="pynta-ring-reserve")
+        self._reserving = self._reserver.submit(_reserve_ahead, ring, stop)
 
     def close_released(self) -> None:
         """Close the rings of earlier frame shapes that no reader holds any more."""
@@ -228,10 +217,11 @@ class FrameKeeper:
                 del self.rings[name]
 
     def close(self) -> None:
-        """Finish the copies, close (unlink) every ring."""
-        if self._copier is not None:
-            self._copier.shutdown(wait=True)
-            self._copier = None
+        """Finish the reservation in progress, close (unlink) every ring."""
+        if self._reserver is not None:
+            self._reserver.shutdown(wait=True)
+            self._reserver = None
+            self._reserving = None
         for ring in self.rings.values():
             ring.close()
         self.rings.clear()
