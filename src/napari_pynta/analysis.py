@@ -590,6 +590,7 @@ def summarize_tracks(
     notes: Sequence[str] = (),
     threshold: detect.ThresholdEstimate | None = None,
     warm_start: deconvolve.DeconvolvedSizes | None = None,
+    frame_numbers: np.ndarray | None = None,
 ) -> AnalysisResult:
     """Size already linked tracks: length filter, per-track and ensemble D, deconvolved size
     distribution, concentration, warnings, summary.
@@ -621,6 +622,9 @@ def summarize_tracks(
     warm_start : DeconvolvedSizes, optional
         Passed to :func:`deconvolve.deconvolve_tracks` (the live summary starts the
         deconvolution from its previous one; same result to within the EM tolerances).
+    frame_numbers : ndarray, optional
+        The numbers of the ``n_frames`` frames analysed when the camera lost frames between
+        them (the ``frame`` column then holds these numbers); for the particles per frame.
 
     Returns
     -------
@@ -709,6 +713,7 @@ def summarize_tracks(
             params.required("pixel_size_um"),
             params.depth_um,
             n_visits=int(tracks["particle"].nunique()) if len(tracks) else None,
+            frame_numbers=frame_numbers,
         )
     )
     return AnalysisResult(
@@ -796,6 +801,7 @@ def analyze_localizations(
     frame_shape: tuple[int, int] | None = None,
     threshold: detect.ThresholdEstimate | None = None,
     notes: Sequence[str] = (),
+    frame_numbers: np.ndarray | None = None,
 ) -> AnalysisResult:
     """Everything after detection: link, filter, size, summarize.
 
@@ -816,6 +822,9 @@ def analyze_localizations(
     notes : sequence of str
         Warnings about the movie itself (:attr:`Movie.warnings <napari_pynta.readers.Movie>`),
         listed first.
+    frame_numbers : ndarray, optional
+        Acquisition numbers of the ``n_frames`` frames when the camera lost frames between them
+        (the ``frame`` column then holds these numbers: see :func:`analyze`).
 
     Returns
     -------
@@ -853,6 +862,7 @@ def analyze_localizations(
         frame_shape=frame_shape,
         notes=notes,
         threshold=threshold,
+        frame_numbers=frame_numbers,
     )
 
 
@@ -914,7 +924,9 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     Parameters
     ----------
     movie : napari_pynta.readers.Movie
-        The movie (``frames`` (T, Y, X), ``source``).
+        The movie (``frames`` (T, Y, X), ``source``; ``frame_numbers`` when the camera lost
+        frames: steps across the gaps are sized with their true duration, the result tables'
+        ``frame`` stays the index of the movie's frames).
     params : AnalysisParams
         Parameters, usually ``AnalysisParams.from_metadata(movie.metadata, **user_choices)``.
     progress : callable, optional
@@ -932,6 +944,11 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     threshold = detection_threshold(frames, params)
     params = with_detection(params, threshold)
     localizations = detect_frames(frames, params, progress=progress)
+    # frames the camera lost: link and size on the acquisition's frame numbers, so that a step
+    # across a gap spans its true time; the tables keep the index of the movie's frames
+    numbers = getattr(movie, "frame_numbers", None)
+    if numbers is not None:
+        localizations["frame"] = numbers[localizations["frame"].to_numpy()]
     result = analyze_localizations(
         localizations,
         int(frames.shape[0]),
@@ -940,7 +957,11 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         frame_shape=(int(frames.shape[1]), int(frames.shape[2])),
         threshold=threshold,
         notes=getattr(movie, "warnings", ()),
+        frame_numbers=numbers,
     )
+    if numbers is not None:
+        for table in (result.localizations, result.tracks):
+            table["frame"] = np.searchsorted(numbers, table["frame"].to_numpy())
     describe_movie(result.summary, getattr(movie, "metadata", None) or {})
     return result
 

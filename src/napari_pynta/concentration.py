@@ -91,7 +91,11 @@ class ConcentrationEstimate:
 
 
 def particles_per_frame(
-    table: pd.DataFrame, n_frames: int, first_frame: int = 0, n_visits: int | None = None
+    table: pd.DataFrame,
+    n_frames: int,
+    first_frame: int = 0,
+    n_visits: int | None = None,
+    frame_numbers: np.ndarray | None = None,
 ) -> CountEstimate:
     """Mean number of particles per frame, with a standard error that covers slow turnover.
 
@@ -117,6 +121,10 @@ def particles_per_frame(
     n_visits : int, optional
         Distinct particle visits (tracks) seen in these frames; default: the number of distinct
         ``particle`` values of ``table`` when it has that column, else no turnover term.
+    frame_numbers : ndarray, optional
+        The increasing numbers of the ``n_frames`` frames analysed when they are not
+        consecutive (frames the camera lost are not frames without particles); default
+        ``first_frame .. first_frame + n_frames - 1``.
 
     Returns
     -------
@@ -128,10 +136,20 @@ def particles_per_frame(
     n_frames = int(n_frames)
     if n_frames < 1:
         raise PyntaInputError(f"n_frames must be >= 1, got {n_frames}")
-    index = table["frame"].to_numpy(dtype=np.int64) - int(first_frame)
-    if index.size and (index.min() < 0 or index.max() >= n_frames):
+    frame = table["frame"].to_numpy(dtype=np.int64)
+    if frame_numbers is None:
+        index = frame - int(first_frame)
+        known = (index >= 0) & (index < n_frames)
+    else:
+        numbers = np.asarray(frame_numbers, dtype=np.int64)
+        if len(numbers) != n_frames:
+            raise PyntaInputError(f"frame_numbers must hold n_frames = {n_frames} numbers")
+        index = np.minimum(np.searchsorted(numbers, frame), n_frames - 1)
+        known = numbers[index] == frame
+    if not known.all():
         raise PyntaInputError(
-            f"frame numbers must lie in {first_frame}..{first_frame + n_frames - 1}"
+            f"frame numbers must be those of the frames analysed ({first_frame}.."
+            f"{first_frame + n_frames - 1} unless frame_numbers says otherwise)"
         )
     counts = np.bincount(index, minlength=n_frames).astype(float)
     if n_visits is None and "particle" in table.columns:
@@ -225,6 +243,7 @@ def concentration_summary(
     pixel_size_um: float,
     depth_um: float | None,
     n_visits: int | None = None,
+    frame_numbers: np.ndarray | None = None,
 ) -> dict:
     """The ``concentration`` entry of an analysis summary.
 
@@ -243,6 +262,9 @@ def concentration_summary(
     n_visits : int, optional
         Distinct particle visits (linked tracks) in these frames, for the turnover term of the
         error (see :func:`particles_per_frame`).
+    frame_numbers : ndarray, optional
+        Numbers of the frames analysed when the camera lost frames between them (see
+        :func:`particles_per_frame`).
 
     Returns
     -------
@@ -253,7 +275,9 @@ def concentration_summary(
     frames = localizations["frame"] if "frame" in localizations.columns else None
     # live summaries count the frames spanned by the tracks, which need not start at frame 0
     first = 0 if frames is None or frames.empty or frames.max() < n_frames else int(frames.min())
-    counts = particles_per_frame(localizations, n_frames, first_frame=first, n_visits=n_visits)
+    counts = particles_per_frame(
+        localizations, n_frames, first_frame=first, n_visits=n_visits, frame_numbers=frame_numbers
+    )
     entry = {
         "particles_per_frame": counts.mean,
         "particles_per_frame_sem": counts.sem,

@@ -63,6 +63,11 @@ class Movie:
     warnings : list of str
         What the analysis should report about the movie itself (e.g. a frame interval taken
         from the stored frame times because it disagrees with the nominal one).
+    frame_numbers : ndarray or None
+        When the camera lost frames between recorded ones (gaps in a store's ``seq``): the
+        acquisition number of each frame counted from the first (``seq - seq[0]``), so that a
+        step across a gap spans its true number of frame intervals; None when the frames are
+        consecutive.
     """
 
     frames: da.Array
@@ -70,6 +75,7 @@ class Movie:
     source: str
     store: MovieStore | None = None
     warnings: list[str] = field(default_factory=list)
+    frame_numbers: np.ndarray | None = None
 
 
 def open_movie(path: str | Path) -> Movie:
@@ -197,8 +203,17 @@ def _open_store(path: Path) -> Movie:
     frames = store.as_dask()
     _check_not_empty(frames, path)
     # the frame interval the frames were really taken at (see napari_pynta.timing)
-    metadata, warnings = reconcile_frame_interval(store.metadata, store.timestamps_s, store.seq)
-    return Movie(frames=frames, metadata=metadata, source=str(path), store=store, warnings=warnings)
+    seq = np.asarray(store.seq, dtype=np.int64)
+    metadata, warnings = reconcile_frame_interval(store.metadata, store.timestamps_s, seq)
+    numbers = seq - seq[0]
+    return Movie(
+        frames=frames,
+        metadata=metadata,
+        source=str(path),
+        store=store,
+        warnings=warnings,
+        frame_numbers=numbers if numbers[-1] + 1 > len(numbers) else None,
+    )
 
 
 # ---------------------------------------------------------------------------- video
