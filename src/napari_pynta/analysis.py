@@ -788,7 +788,9 @@ def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd
         f"{spots} fixed bright spots (features at the same place in at least "
         f"{detect_fixed.FIXED_MIN_FRAME_SHARE:.0%} of the frames: hot pixels, particles stuck to "
         f"the window or dust) were left out: {int(fixed.sum())} localizations, "
-        f"{fixed.sum() / max(n_frames, 1):.1f} per frame."
+        f"{fixed.sum() / max(n_frames, 1):.1f} per frame. Particles passing near them are "
+        "lost or mislocated, which still biases the sizes (100 nm with 0.1 % hot pixels: "
+        "+10 to +27 %): use the camera's defect-pixel correction."
     )
     return localizations[~fixed], note
 
