@@ -380,6 +380,8 @@ def log_likelihood_matrix(
 
 #: ``(likelihood, offset)`` as :func:`log_likelihood_matrix` returns them
 Likelihood = tuple[np.ndarray, np.ndarray]
+#: a distribution's weights and its resamples' weights, whose basin sums are a peak's shares
+Shares = tuple[np.ndarray, np.ndarray]
 
 
 def _likelihood(
@@ -1046,6 +1048,7 @@ def quantile_standard_errors(
     exposure_s: float,
     field_px: tuple[float, float] | None = None,
     seed: int = BOOTSTRAP_SEED,
+    response: LocalizationErrorResponse | None = None,
 ) -> dict[str, float]:
     """Standard errors (nm) of D10, D50 and D90 over the tracks, localization error included.
 
@@ -1079,6 +1082,8 @@ def quantile_standard_errors(
         Detectable area for the edge weights, as given to the localization error.
     seed : int
         Seed of the resamples' counts (:func:`stable_bootstrap_counts`).
+    response : LocalizationErrorResponse, optional
+        :func:`localization_error_response` of these tracks, if already computed.
 
     Returns
     -------
@@ -1086,12 +1091,84 @@ def quantile_standard_errors(
         ``d10_se``, ``d50_se``, ``d90_se`` (nm; NaN with fewer than 2 resamples).
     """
     grid = distribution.diameter_nm
-    n_bootstrap = len(resampled)
-    if n_bootstrap < 2 or steps.sigma_um is None:
+    if len(resampled) < 2 or steps.sigma_um is None:
         return {f"{name}_se": math.nan for name in SE_QUANTILES}
+    if response is None:
+        response = localization_error_response(
+            tracks,
+            steps,
+            model,
+            distribution,
+            len(resampled),
+            track_ids,
+            pixel_size_um=pixel_size_um,
+            frame_interval_s=frame_interval_s,
+            exposure_s=exposure_s,
+            field_px=field_px,
+            seed=seed,
+        )
+    quantiles = np.array(
+        [[quantile(grid, weights, q) for q in SE_QUANTILES.values()] for weights in resampled]
+    )
+    if response.moved is not None:
+        slope = np.array(
+            [
+                (quantile(grid, response.moved, q) - quantile(grid, distribution.weights, q))
+                / response.delta
+                for q in SE_QUANTILES.values()
+            ]
+        )
+        quantiles = quantiles + response.change[:, None] * slope[None, :]
+    errors = np.std(quantiles, axis=0, ddof=1)
+    return {f"{name}_se": float(error) for name, error in zip(SE_QUANTILES, errors, strict=True)}
+
+
+@dataclass(frozen=True)
+class LocalizationErrorResponse:
+    """How the noise of the pooled localization errors moves the deconvolved distribution.
+
+    Attributes
+    ----------
+    change : ndarray, shape (n_bootstrap,)
+        Per resample, the change of the classes' pooled variances (µm², weighted by their
+        shares of the tracks) when they are pooled again with the resample's counts.
+    delta : float
+        The standard deviation of ``change``.
+    moved : ndarray or None
+        The EM weights with every track's variance raised by ``delta`` (None when ``delta``
+        is 0): a statistic's slope with respect to the variance is its change to ``moved``
+        over ``delta``.
+    """
+
+    change: np.ndarray
+    delta: float
+    moved: np.ndarray | None
+
+
+def localization_error_response(
+    tracks: pd.DataFrame,
+    steps: TrackSteps,
+    model: StepModel,
+    distribution: SizeDistribution,
+    n_bootstrap: int,
+    track_ids: np.ndarray,
+    *,
+    pixel_size_um: float,
+    frame_interval_s: float,
+    exposure_s: float,
+    field_px: tuple[float, float] | None = None,
+    seed: int = BOOTSTRAP_SEED,
+) -> LocalizationErrorResponse:
+    """The resamples' change of the pooled localization variances and the distribution they
+    move to (:func:`quantile_standard_errors`, the peaks' positions).
+
+    Parameters are those of :func:`quantile_standard_errors` (``steps`` must carry
+    ``sigma_um``); ``n_bootstrap`` resamples by :func:`stable_bootstrap_counts`.
+    """
     sums = track_sums(tracks, pixel_size_um, field_px=field_px)
     blur = blur_factor(exposure_s, frame_interval_s)
-    sigma2 = pd.Series(steps.sigma_um**2, index=track_ids)
+    sigma_um = np.asarray(steps.sigma_um)
+    sigma2 = pd.Series(sigma_um**2, index=track_ids)
     # a class is the tracks that share one pooled variance
     class_of = sigma2.reindex(sums.index).to_numpy()
     known = np.isfinite(class_of)
@@ -1105,24 +1182,14 @@ def quantile_standard_errors(
         variance = np.maximum(
             localization_variance(pd.DataFrame(pooled, columns=sums.columns), blur), 0.0
         )
-        share = float(np.mean(steps.sigma_um**2 == labels[label]))
+        share = float(np.mean(sigma_um**2 == labels[label]))
         change += share * (variance - labels[label])
-    quantiles = np.array(
-        [[quantile(grid, weights, q) for q in SE_QUANTILES.values()] for weights in resampled]
-    )
-    delta = float(np.std(change, ddof=1))
+    delta = float(np.std(change, ddof=1)) if n_bootstrap > 1 else 0.0
+    moved = None
     if delta > 0:
-        raised = TrackSteps(steps.n_steps, steps.msd1_um2, np.sqrt(steps.sigma_um**2 + delta))
-        moved = walker_em(raised, model, grid, start=distribution).weights
-        slope = np.array(
-            [
-                (quantile(grid, moved, q) - quantile(grid, distribution.weights, q)) / delta
-                for q in SE_QUANTILES.values()
-            ]
-        )
-        quantiles = quantiles + change[:, None] * slope[None, :]
-    errors = np.std(quantiles, axis=0, ddof=1)
-    return {f"{name}_se": float(error) for name, error in zip(SE_QUANTILES, errors, strict=True)}
+        raised = TrackSteps(steps.n_steps, steps.msd1_um2, np.sqrt(sigma_um**2 + delta))
+        moved = walker_em(raised, model, distribution.diameter_nm, start=distribution).weights
+    return LocalizationErrorResponse(change, delta, moved)
 
 
 def significant_peaks(
@@ -1133,6 +1200,7 @@ def significant_peaks(
     *,
     fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
     number_fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
+    response: LocalizationErrorResponse | None = None,
 ) -> list[dict]:
     """Peaks of a distribution that its bootstrap resamples confirm, with fraction uncertainties.
 
@@ -1147,7 +1215,8 @@ def significant_peaks(
     of tracks in its basin and the standard deviation of that fraction over the resamples, and
     the uncertainty of its position: the standard deviation and the central
     :data:`PEAK_INTERVAL` % of the positions of the highest peak in its basin of every resample
-    that has one there.
+    that has one there (moved like the quantiles of :func:`quantile_standard_errors` when a
+    ``response`` is given).
 
     Parameters
     ----------
@@ -1166,6 +1235,9 @@ def significant_peaks(
     number_fractions_of : (ndarray, ndarray), optional
         Weights and resamples of a second distribution (e.g. of the particles in view) summed
         over the same basins: ``number_fraction`` and ``number_fraction_se`` of every peak.
+    response : LocalizationErrorResponse, optional
+        :func:`localization_error_response` of the tracks: each resample's peak position is
+        also moved by the noise of the pooled localization errors.
 
     Returns
     -------
@@ -1175,7 +1247,9 @@ def significant_peaks(
         ``number_fraction``, ``number_fraction_se``); largest fraction first.
     """
     tested = _tested_peaks(grid_nm, weights, resampled, min_significance)
-    return _peak_table(grid_nm, weights, resampled, tested, fractions_of, number_fractions_of)
+    return _peak_table(
+        grid_nm, weights, resampled, tested, fractions_of, number_fractions_of, response
+    )
 
 
 @dataclass(frozen=True)
@@ -1203,23 +1277,46 @@ def _tested_peaks(
     return _TestedPeaks(kept, significance, smooth, resample_peaks)
 
 
+def _position_in_basin(
+    grid_nm: np.ndarray, indices: np.ndarray, smooth: np.ndarray, start: int, stop: int
+) -> float:
+    """Position (nm) of the highest of the peaks ``indices`` of the curve ``smooth`` in the
+    basin ``[start, stop)`` of the grid; NaN without one there."""
+    inside = indices[(indices >= start) & (indices < stop)]
+    if not inside.size:
+        return math.nan
+    return _refined_position(grid_nm, smooth, int(inside[np.argmax(smooth[inside])]))
+
+
 def _resampled_positions(
-    grid_nm: np.ndarray, tested: _TestedPeaks, start: int, stop: int
+    grid_nm: np.ndarray,
+    tested: _TestedPeaks,
+    start: int,
+    stop: int,
+    position: float,
+    response: LocalizationErrorResponse | None,
 ) -> np.ndarray:
-    """Position (nm) of the highest peak of every resample that has one in the basin
-    ``[start, stop)`` of the grid (resamples without one are left out)."""
-    positions = []
-    for indices, smooth in tested.resample_peaks:
-        inside = indices[(indices >= start) & (indices < stop)]
-        if inside.size:
-            highest = int(inside[np.argmax(smooth[inside])])
-            positions.append(_refined_position(grid_nm, smooth, highest))
-    return np.array(positions)
+    """A peak's position (nm) in every resample (NaN: none in its basin ``[start, stop)``),
+    moved by the response to the resample's localization errors where known (like the
+    quantiles of :func:`quantile_standard_errors`); ``position`` is the peak's own."""
+    positions = np.array(
+        [
+            _position_in_basin(grid_nm, indices, smooth, start, stop)
+            for indices, smooth in tested.resample_peaks
+        ]
+    )
+    if response is not None and response.moved is not None:
+        indices, smooth = _peak_indices(grid_nm, response.moved)
+        moved = _position_in_basin(grid_nm, indices, smooth, start, stop)
+        if np.isfinite(moved):
+            positions = positions + response.change * (moved - position) / response.delta
+    return positions
 
 
 def _position_uncertainty(positions: np.ndarray) -> dict:
     """``diameter_se_nm`` (SD) and ``diameter_interval_nm`` (the central 68 %, nm) of a peak's
-    positions in the resamples; NaN with fewer than two."""
+    positions in the resamples (NaN entries left out); NaN with fewer than two."""
+    positions = positions[np.isfinite(positions)]
     if positions.size < 2:
         return {"diameter_se_nm": math.nan, "diameter_interval_nm": [math.nan, math.nan]}
     low, high = np.percentile(positions, [50.0 - PEAK_INTERVAL / 2, 50.0 + PEAK_INTERVAL / 2])
@@ -1236,6 +1333,7 @@ def _peak_table(
     tested: _TestedPeaks,
     fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
     number_fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
+    response: LocalizationErrorResponse | None = None,
 ) -> list[dict]:
     """The tested peaks with their fractions (see :func:`significant_peaks`)."""
     kept, significance, smooth = tested.indices, tested.significance, tested.smooth
@@ -1254,11 +1352,11 @@ def _peak_table(
     for number, (index, share, start, stop) in enumerate(
         zip(kept, significance, share_bounds[:-1], share_bounds[1:], strict=True)
     ):
+        position = _refined_position(grid_nm, smooth, index)
         positions = _resampled_positions(
-            grid_nm, tested, peak_bounds[number], peak_bounds[number + 1]
+            grid_nm, tested, peak_bounds[number], peak_bounds[number + 1], position, response
         )
-        peak = {"diameter_nm": _refined_position(grid_nm, smooth, index)}
-        peak |= _position_uncertainty(positions)
+        peak = {"diameter_nm": position} | _position_uncertainty(positions)
         for name, (distribution, resamples) in sums.items():
             fractions = resamples[:, start:stop].sum(axis=1)
             peak[name] = float(distribution[start:stop].sum())
@@ -1600,32 +1698,42 @@ def deconvolve_tracks(
             likelihood=likelihood,
         )
         grid_nm, weights = deconvolved.diameter_nm, deconvolved.weights
+        track_ids = usable["particle"].to_numpy()
+        response = localization_error_response(
+            tracks,
+            steps,
+            model,
+            deconvolved,
+            n_bootstrap,
+            track_ids,
+            pixel_size_um=pixel_size_um,
+            frame_interval_s=frame_interval_s,
+            exposure_s=exposure_s,
+            field_px=field_px,
+        )
         tested = _tested_peaks(grid_nm, weights, resampled)
+        shares: tuple[Shares | None, Shares | None] = (None, None)
         if len(tested.indices) > 1:  # fractions of a mixture: shares of tracks and of particles
             conditioned = _conditioned_on_brightness(
                 tracks, usable, steps, model, deconvolved, n_bootstrap, likelihood, linked
             )
-            peaks = _peak_table(
-                grid_nm,
-                weights,
-                resampled,
-                tested,
+            shares = (
                 (conditioned.weights, conditioned.resampled),
                 (conditioned.number_weights, conditioned.number_resampled),
             )
-        else:
-            peaks = _peak_table(grid_nm, weights, resampled, tested)
+        peaks = _peak_table(grid_nm, weights, resampled, tested, *shares, response)
         standard_errors = quantile_standard_errors(
             tracks,
             steps,
             model,
             deconvolved,
             resampled,
-            usable["particle"].to_numpy(),
+            track_ids,
             pixel_size_um=pixel_size_um,
             frame_interval_s=frame_interval_s,
             exposure_s=exposure_s,
             field_px=field_px,
+            response=response,
         )
     return DeconvolvedSizes(
         deconvolved=deconvolved,
