@@ -9,7 +9,12 @@ import pytest
 
 from napari_pynta import simulate
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.link import StreamingLinker, filter_tracks, link_features
+from napari_pynta.link import (
+    StreamingLinker,
+    filter_tracks,
+    link_features,
+    split_at_brightness_changes,
+)
 from napari_pynta.simulate_tracks import simulate_tracks
 
 
@@ -136,6 +141,32 @@ def test_a_newcomer_near_a_vanished_particle_starts_its_own_track():
         newcomer = [(first, 20.0, 22.0 + 4.5), (first + 1, 20.0, 27.0)]
         features = pd.DataFrame(gone + newcomer, columns=["frame", "y", "x"])
         assert link_features(features, 5.0, memory=3)["particle"].nunique() == tracks
+
+
+def test_tracks_that_join_particles_of_two_brightnesses_are_split_where_they_meet():
+    # mass varies by 20 % from frame to frame; track 7 is a 100 nm particle for frames 0-19 and
+    # a 4 times dimmer 50 nm newcomer (brightness ∝ d²) from frame 20 on; track 3 is one
+    # particle that is 5 times dimmer in two single frames (smeared by its motion)
+    rng = np.random.default_rng(2)
+    frames = np.arange(40)
+    rows = []
+    for particle in range(6):
+        rows += [(particle, f, 1000.0 * np.exp(rng.normal(0, 0.2))) for f in frames]
+    rows += [(7, f, (1.0e4 if f < 20 else 2.5e3) * np.exp(rng.normal(0, 0.2))) for f in frames]
+    tracks = pd.DataFrame(rows, columns=["particle", "frame", "mass"])
+    tracks.loc[(tracks["particle"] == 3) & tracks["frame"].isin([12, 30]), "mass"] /= 5.0
+    tracks = tracks.sample(frac=1.0, random_state=0)  # any row order
+    split = split_at_brightness_changes(tracks)
+    assert split.index.equals(tracks.index) and split["mass"].equals(tracks["mass"])
+    joined = split[tracks["particle"] == 7]
+    early, late = joined[joined["frame"] < 20], joined[joined["frame"] >= 20]
+    assert early["particle"].nunique() == late["particle"].nunique() == 1
+    assert early["particle"].iloc[0] == 7 and late["particle"].iloc[0] > 7  # a new id
+    others = tracks["particle"] != 7
+    assert split.loc[others, "particle"].equals(tracks.loc[others, "particle"])  # not split
+    # without masses there is nothing to judge by
+    plain = tracks.drop(columns="mass")
+    assert split_at_brightness_changes(plain).equals(plain)
 
 
 def _two_particles(frames_of_b) -> pd.DataFrame:

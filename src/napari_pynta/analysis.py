@@ -631,6 +631,7 @@ def summarize_tracks(
     AnalysisResult
     """
     params.validate()
+    tracks = link.split_at_brightness_changes(tracks)
     relinked = (
         relinked_D_um2_s(localizations, params, frame_shape)
         if localizations is not None and params.search_range_px
@@ -893,6 +894,7 @@ def relinked_D_um2_s(
         except PyntaInputError:
             values.append(math.nan)
             continue
+        relinked = link.split_at_brightness_changes(relinked)
         kept = link.filter_tracks(_without_overlaps(relinked, params), params.min_track_length)
         if kept.empty:
             values.append(math.nan)
