@@ -164,6 +164,14 @@ def test_tracks_that_join_particles_of_two_brightnesses_are_split_where_they_mee
     assert early["particle"].iloc[0] == 7 and late["particle"].iloc[0] > 7  # a new id
     others = tracks["particle"] != 7
     assert split.loc[others, "particle"].equals(tracks.loc[others, "particle"])  # not split
+    # a localization without a usable mass (0 or less) gives no level, and no split around it
+    zero = tracks.copy()
+    zero.loc[(zero["particle"] == 3) & (zero["frame"] == 20), "mass"] = 0.0
+    assert (
+        split_at_brightness_changes(zero)
+        .loc[others, "particle"]
+        .equals(tracks.loc[others, "particle"])
+    )
     # without masses there is nothing to judge by
     plain = tracks.drop(columns="mass")
     assert split_at_brightness_changes(plain).equals(plain)

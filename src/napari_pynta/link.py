@@ -325,7 +325,9 @@ def split_at_brightness_changes(tracks: pd.DataFrame) -> pd.DataFrame:
         return tracks
     order = np.lexsort((tracks["frame"].to_numpy(), tracks["particle"].to_numpy()))
     owner = tracks["particle"].to_numpy()[order]
-    log_mass = np.log(np.maximum(tracks["mass"].to_numpy(np.float64)[order], 1e-300))
+    mass = tracks["mass"].to_numpy(np.float64)[order]
+    valid = mass > 0  # a mass of 0 or less (or NaN) has no level: windows holding one are skipped
+    log_mass = np.where(valid, np.log(np.where(valid, mass, 1.0)), np.nan)
     same = owner[1:] == owner[:-1]
     change = np.where(same, np.diff(log_mass), np.nan)
     known = np.isfinite(change)
@@ -341,10 +343,17 @@ def split_at_brightness_changes(tracks: pd.DataFrame) -> pd.DataFrame:
     position = np.arange(len(owner)) - np.repeat(starts, length)
     length = np.repeat(length, length)
     # link i joins rows i and i+1; windows rows i-w+1..i and i+1..i+w, within one track
-    cumulative = np.concatenate([[0.0], np.cumsum(log_mass)])
+    cumulative = np.concatenate([[0.0], np.cumsum(np.where(valid, log_mass, 0.0))])
+    counted = np.concatenate([[0], np.cumsum(valid)])
     links = np.flatnonzero(
         same & (position[:-1] >= window - 1) & (position[:-1] + window < length[:-1])
     )
+    if not len(links):
+        return tracks
+    links = links[
+        (counted[links + 1] - counted[links + 1 - window] == window)
+        & (counted[links + 1 + window] - counted[links + 1] == window)
+    ]
     if not len(links):
         return tracks
     before = (cumulative[links + 1] - cumulative[links + 1 - window]) / window
