@@ -23,8 +23,9 @@ class SlowSizer:
         self.summarizing = threading.Event()
         self.fail_with: BaseException | None = None
 
-    def add(self, linked: pd.DataFrame) -> None:
+    def add(self, linked: pd.DataFrame, seq: int | None = None) -> None:
         assert not self.summarizing.is_set(), "add() while a summary runs"
+        assert seq is None or seq == int(linked["frame"].iloc[0])
         self.added.append(int(linked["frame"].iloc[0]))
 
     def summary(self, n_frames: int) -> tuple[dict, list[float]]:

@@ -73,12 +73,17 @@ class LiveSizer:
         self._tracks: pd.DataFrame | None = None
         self._sizes: Any = None  # the previous summary's DeconvolvedSizes (warm start)
         self._history: list[dict[str, Any]] = []
+        self._seqs: list[int] = []  # the frames added with their seq (even those without rows)
 
-    def add(self, linked: pd.DataFrame | Mapping[str, np.ndarray]) -> None:
+    def add(self, linked: pd.DataFrame | Mapping[str, np.ndarray], seq: int | None = None) -> None:
         """Add the linked localizations of one frame: a table, or its columns as received.
 
-        Every frame has the same columns (the linker's ``tracks``).
+        Every frame has the same columns (the linker's ``tracks``). ``seq`` (the frame's number)
+        lets the summaries count particles per frame over the frames added only: frames that
+        never came (untracked) are not frames without particles.
         """
+        if seq is not None:
+            self._seqs.append(int(seq))
         columns = {str(name): np.asarray(linked[name]) for name in linked}
         if len(columns.get("frame", ())):
             self._parts.append(columns)
@@ -107,9 +112,10 @@ class LiveSizer:
         Parameters
         ----------
         n_frames : int
-            Frames covered so far (frame numbers 0..n_frames-1; frames lost on the way count as
-            frames without particles). The live linker adds ``frames_sized`` to the summary:
-            the frames whose localizations it holds.
+            Frames covered so far (frame numbers 0..n_frames-1). When fewer of them were added
+            with their ``seq``, the particles per frame (and the summary's ``n_frames``) count
+            the added frames only; the convergence time is still that of ``n_frames``. The live
+            linker adds ``frames_sized`` to the summary: the frames whose localizations it holds.
 
         Returns
         -------
@@ -126,30 +132,34 @@ class LiveSizer:
         tracks = self.tracks
         if not (tracks.groupby("particle").size() >= self.params.min_track_length).any():
             return None, []
+        held = np.unique(self._seqs)
+        some_missing = 0 < len(held) < n_frames
         result = analysis.summarize_tracks(
             tracks,
             self.params,
-            n_frames=n_frames,
+            n_frames=len(held) if some_missing else n_frames,
+            frame_numbers=held if some_missing else None,
             source=self.settings.get("source"),
             frame_shape=tuple(self.settings["frame_shape"]),
             warm_start=self._sizes,
         )
         self._sizes = result.sizes
-        self._history.append(self.history_point(result.summary))
+        self._history.append(self.history_point(result.summary, n_frames))
         if len(self._history) > MAX_HISTORY:
             self._history = self._history[::2] if len(self._history) % 2 else self._history[1::2]
         result.summary["convergence"] = list(self._history)
         diameters = result.per_track["diameter_nm"].to_numpy(dtype=float)
         return result.summary, [float(d) for d in diameters if math.isfinite(d)]
 
-    def history_point(self, summary: dict[str, Any]) -> dict[str, Any]:
-        """One point of the convergence history: ``t_s`` (recording time covered, s),
-        ``n_tracks``, ``d50_nm`` and ``d50_relative_se`` (None where not known)."""
+    def history_point(self, summary: dict[str, Any], n_frames: int | None = None) -> dict[str, Any]:
+        """One point of the convergence history: ``t_s`` (recording time covered, s: of
+        ``n_frames``, default the summary's), ``n_tracks``, ``d50_nm`` and ``d50_relative_se``
+        (None where not known)."""
         from napari_pynta.precision import d50_relative_se
 
         deconvolved = summary.get("deconvolved_nm") or {}
         return {
-            "t_s": summary["n_frames"] * self.params.required("frame_interval_s"),
+            "t_s": (n_frames or summary["n_frames"]) * self.params.required("frame_interval_s"),
             "n_tracks": summary["n_tracks"],
             "d50_nm": deconvolved.get("d50"),
             "d50_relative_se": d50_relative_se(summary, min_tracks=0),

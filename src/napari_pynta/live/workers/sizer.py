@@ -196,26 +196,27 @@ class BackgroundSizer:
     Parameters
     ----------
     sizer : LiveSizer
-        Has ``add(linked)`` and ``summary(n_frames) -> (summary, diameters)``.
+        Has ``add(linked, seq)`` and ``summary(n_frames) -> (summary, diameters)``.
     """
 
     def __init__(self, sizer: Any) -> None:
         self.sizer = sizer
         self._thread: threading.Thread | None = None
         self._result: tuple[dict | None, list[float], str, float] | BaseException | None = None
-        self._waiting: list[Mapping[str, np.ndarray]] = []
+        self._waiting: list[tuple[Mapping[str, np.ndarray], int | None]] = []
 
     @property
     def running(self) -> bool:
         """Whether a summary was started and not collected yet."""
         return self._thread is not None
 
-    def add(self, linked: Mapping[str, np.ndarray]) -> None:
-        """Add one frame's linked localizations, as columns (held back while a summary runs)."""
+    def add(self, linked: Mapping[str, np.ndarray], seq: int | None = None) -> None:
+        """Add frame ``seq``'s linked localizations, as columns (held back while a summary
+        runs)."""
         if self._thread is None:
-            self.sizer.add(linked)
+            self.sizer.add(linked, seq)
         else:
-            self._waiting.append(linked)
+            self._waiting.append((linked, seq))
 
     def start(self, n_frames: int, frames_sized: int) -> None:
         """Start a summary of the frames added so far (``n_frames`` covered, ``frames_sized``
@@ -237,8 +238,8 @@ class BackgroundSizer:
             return None
         self._thread.join()
         self._thread = None
-        for linked in self._waiting:
-            self.sizer.add(linked)
+        for linked, seq in self._waiting:
+            self.sizer.add(linked, seq)
         self._waiting = []
         result, self._result = self._result, None
         if isinstance(result, BaseException):
@@ -308,7 +309,7 @@ def _size(w: Worker) -> None:
             elif kind == transport.TOPIC_END:
                 covered, final = max(covered, header["covered"]), True
             elif sizing is not None:
-                sizing.add(cast(dict, message.data))  # columns checked by _incoming
+                sizing.add(cast(dict, message.data), header["seq"])  # checked by _incoming
                 frames += 1
                 covered = max(covered, header["covered"])
                 changed = True
