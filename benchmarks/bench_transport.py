@@ -43,8 +43,10 @@ so no mode times first page faults or the receiver's start-up.
 
 Each transport run sends N frames and the receiver times from the first to the last frame and
 touches one pixel of each (so the frame is really there). The figures are frames per second and
-GB/s, the medians over the rounds, the ratios to ``send_pyobj`` and to memcpy, and the CPU time
-per frame of the sender and of the receiver (which side limits the rate).
+GB/s, the medians over the rounds, the ratios to ``send_pyobj`` and to the warm and the cold
+memcpy, the CPU time per frame of the sender and of the receiver (which side limits the rate)
+and, for the ring modes, how many slots the frames went to (the fewer, the more of them stay
+in the caches).
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ class RingSender:
             self.ring.write(slot, frame, -1)
         self.push, self.pipe, self.batched = push, pipe, batched
         self.queue: collections.deque[KeptFrame] = collections.deque()
+        self.slots_used: set[int] = set()  # slots the frames went to (how many stay cached)
 
     def send(self, frame: np.ndarray, seq: int) -> None:
         """Keep ``frame`` in a free slot (waiting for one) and send the waiting headers."""
@@ -157,6 +160,7 @@ class RingSender:
             time.sleep(0)  # let the receiver run (it releases through the ring's memory)
         kept = self.keeper.keep(frame, seq, 0.0, [LOCATORS_HOLD])
         assert kept is not None and kept.ring is self.ring
+        self.slots_used.add(kept.slot)
         self.queue.append(kept)
         self.flush(block=False)
 
@@ -188,8 +192,9 @@ class RingSender:
 
 def transport_rate(
     mode: str, frame: np.ndarray, n_frames: int, workdir: str
-) -> tuple[float, float, float]:
-    """Frames per second through ``mode`` to a receiver process; CPU s per frame of both sides."""
+) -> tuple[float, float, float, int]:
+    """Frames per second through ``mode`` to a receiver process; CPU s per frame of both sides;
+    ring slots the frames went to (0 without a ring)."""
     context = zmq.Context()
     push = context.socket(zmq.PUSH)
     push.setsockopt(zmq.SNDHWM, RING_FRAMES)
@@ -213,6 +218,7 @@ def transport_rate(
             push.send_pyobj(frame)
     ring.flush()
     sender_cpu = time.process_time() - cpu
+    slots_used = len(ring.slots_used) if mode in RING_MODES else 0
     seconds, receiver_cpu, checksum = results.get(timeout=300)
     process.join()
     ring.close()
@@ -223,7 +229,7 @@ def transport_rate(
     context.term()
     if checksum != int(frame[-1, -1]) * n_frames:
         raise AssertionError(f"{mode}: frames arrived damaged")
-    return (n_frames - 1) / seconds, sender_cpu / n_frames, receiver_cpu / n_frames
+    return (n_frames - 1) / seconds, sender_cpu / n_frames, receiver_cpu / n_frames, slots_used
 
 
 def memcpy_rate(frame: np.ndarray, n_frames: int, n_targets: int = 1) -> float:
@@ -255,11 +261,15 @@ def main() -> None:
             modes = args.modes
             rates: dict[str, list[float]] = {m: [] for m in (*modes, "memcpy", "memcpy cold")}
             cpu: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
+            slots: dict[str, list[int]] = {mode: [] for mode in modes}
             for _ in range(args.rounds):
                 for mode in modes:
-                    fps, sender_s, receiver_s = transport_rate(mode, frame, args.frames, workdir)
+                    fps, sender_s, receiver_s, n_slots = transport_rate(
+                        mode, frame, args.frames, workdir
+                    )
                     rates[mode].append(fps)
                     cpu[mode].append((sender_s, receiver_s))
+                    slots[mode].append(n_slots)
                 rates["memcpy"].append(memcpy_rate(frame, args.frames))
                 rates["memcpy cold"].append(memcpy_rate(frame, args.frames, RING_FRAMES))
             median = {mode: statistics.median(values) for mode, values in rates.items()}
@@ -276,6 +286,8 @@ def main() -> None:
                     sender = statistics.median(s for s, _ in cpu[mode]) * 1e6
                     receiver = statistics.median(r for _, r in cpu[mode]) * 1e6
                     line += f"  CPU us/frame sender {sender:6.0f} receiver {receiver:6.0f}"
+                if mode in RING_MODES:
+                    line += f"  slots used {min(slots[mode])}-{max(slots[mode])}"
                 print(line)
             for mode in (m for m in modes if m != "send_pyobj"):
                 print(

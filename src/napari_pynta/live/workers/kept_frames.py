@@ -8,14 +8,14 @@ a ring, or the pixels) and :meth:`KeptFrame.release` gives a slot back for one r
 until their readers released them (a camera change makes a new ring).
 
 The copy into the ring runs in the acquisition's loop, and the frame can be sent at once: a
-ring slot released a moment ago is reused first, so the copy is a cache-warm one (~20 µs per
-512² frame, ~80-100 µs per 1024² on the development machine, against a 2.5-10 ms frame
-interval). An earlier version copied in a thread of its own; handing each frame over to it
-cost more than the copy (50-80 µs per frame: a future, a wake-up, the GIL changing hands) and
-held the frame's header back until the thread had run. The reservation of ring memory ahead
-of the slots in use when the ring grows (milliseconds per reservation) still runs in a thread
-(``pynta-ring-reserve``), so the loop, which must read the camera in time, does not wait for
-it.
+ring slot released a moment ago is reused first, so the copy is a cache-warm one. An earlier
+version copied in a thread of its own; handing each frame over to it (a future, a wake-up, the
+GIL changing hands) cost more than the copy and held the frame's header back until the thread
+had run: without it the sender's CPU per frame in ``bench_transport.py`` fell from 76-82 to
+30-31 µs at 512² and from 172-226 to 73-74 µs at 1024² (docs/live-pipeline.md). The
+reservation of ring memory ahead of the slots in use when the ring grows (milliseconds per
+reservation) still runs in a thread (``pynta-ring-reserve``), so the loop, which must read the
+camera in time, does not wait for it.
 """
 
 from __future__ import annotations
