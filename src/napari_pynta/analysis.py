@@ -25,6 +25,7 @@ import pandas as pd
 
 from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
 from napari_pynta.detect import fixed as detect_fixed
+from napari_pynta.detect import hot_pixels as detect_hot_pixels
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.export import make_output_directory
 from napari_pynta.parameters import SETTINGS
@@ -345,6 +346,8 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
     """
     kwargs = params.detection_kwargs()
     engine = kwargs.pop("engine")
+    hot = detect_hot_pixels.find_hot_pixels(frames)
+    frames = detect_hot_pixels.repaired(frames, hot)
     diameter = choose_diameter(
         frames,
         engine,
@@ -356,7 +359,7 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
     if kwargs["separation"] is None:
         kwargs["separation"] = diameter.separation_px
     threshold = detect.estimate_threshold(frames, engine, **kwargs)
-    return dataclasses.replace(threshold, diameter=diameter)
+    return dataclasses.replace(threshold, diameter=diameter, hot_pixels=hot)
 
 
 def with_detection(params: AnalysisParams, threshold: detect.ThresholdEstimate) -> AnalysisParams:
@@ -383,7 +386,11 @@ def resolve_minmass(frames: Any, params: AnalysisParams) -> AnalysisParams:
 
 
 def detect_frames(
-    frames: Any, params: AnalysisParams, first_frame: int = 0, progress: Progress | None = None
+    frames: Any,
+    params: AnalysisParams,
+    first_frame: int = 0,
+    progress: Progress | None = None,
+    hot_pixels: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Localize particles in ``frames`` (numpy or dask, (T, Y, X)) with ``params``.
 
@@ -398,12 +405,16 @@ def detect_frames(
         Frame number of the first frame.
     progress : callable, optional
         ``progress(done, total)`` in frames.
+    hot_pixels : numpy.ndarray, optional
+        (row, column) of the movie's hot pixels, repaired before detection (the
+        :func:`detection_threshold` of the whole movie found them).
 
     Returns
     -------
     pandas.DataFrame
         Localizations sorted by frame.
     """
+    frames = detect_hot_pixels.repaired(frames, hot_pixels)
     params = resolve_minmass(frames, params)
     kwargs = params.detection_kwargs()
     engine = kwargs.pop("engine")
@@ -787,11 +798,9 @@ def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd
     spots = detect_fixed.fixed_spot_count(localizations[fixed])
     note = (
         f"{spots} fixed bright spots (features at the same place in at least "
-        f"{detect_fixed.FIXED_MIN_FRAME_SHARE:.0%} of the frames: hot pixels, particles stuck to "
-        f"the window or dust) were left out: {int(fixed.sum())} localizations, "
-        f"{fixed.sum() / max(n_frames, 1):.1f} per frame. Particles passing near them are "
-        "lost or mislocated, which still biases the sizes (100 nm with 0.1 % hot pixels: "
-        "+10 to +27 %): use the camera's defect-pixel correction."
+        f"{detect_fixed.FIXED_MIN_FRAME_SHARE:.0%} of the frames: particles stuck to the window, "
+        f"dust, hot pixel clusters) were left out: {int(fixed.sum())} localizations, "
+        f"{fixed.sum() / max(n_frames, 1):.1f} per frame."
     )
     return localizations[~fixed], note
 
@@ -838,6 +847,12 @@ def analyze_localizations(
     threshold_warning = threshold.warning() if threshold is not None else None
     if threshold_warning:
         notes.append(threshold_warning)
+    hot = threshold.hot_pixels if threshold is not None else None
+    if hot is not None and len(hot):
+        notes.append(
+            f"{len(hot)} hot pixels (single pixels far above their neighbours in every frame) "
+            "were replaced by the median of their neighbours before detection."
+        )
     localizations, fixed_note = _without_fixed_spots(localizations, n_frames)
     if fixed_note:
         notes.append(fixed_note)
@@ -947,7 +962,9 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     check_frames(frames)
     threshold = detection_threshold(frames, params)
     params = with_detection(params, threshold)
-    localizations = detect_frames(frames, params, progress=progress)
+    localizations = detect_frames(
+        frames, params, progress=progress, hot_pixels=threshold.hot_pixels
+    )
     # frames the camera lost: link and size on the acquisition's frame numbers, so that a step
     # across a gap spans its true time; the tables keep the index of the movie's frames
     numbers = getattr(movie, "frame_numbers", None)

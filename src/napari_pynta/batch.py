@@ -161,7 +161,13 @@ def prepare_params(params: AnalysisParams, threshold: detect.ThresholdEstimate) 
     return analysis.with_detection(params, threshold)
 
 
-def detect_chunk(source: str, start: int, stop: int, params: AnalysisParams) -> pd.DataFrame:
+def detect_chunk(
+    source: str,
+    start: int,
+    stop: int,
+    params: AnalysisParams,
+    threshold: detect.ThresholdEstimate | None = None,
+) -> pd.DataFrame:
     """Localize particles in frames ``start:stop`` of a movie (runs on a worker).
 
     Parameters
@@ -172,6 +178,8 @@ def detect_chunk(source: str, start: int, stop: int, params: AnalysisParams) -> 
         Half-open range of frame numbers.
     params : AnalysisParams
         The output of :func:`prepare_params`.
+    threshold : ThresholdEstimate, optional
+        The output of :func:`prepare_threshold` (its hot pixels are repaired).
 
     Returns
     -------
@@ -179,7 +187,8 @@ def detect_chunk(source: str, start: int, stop: int, params: AnalysisParams) -> 
         The chunk's localizations, numbered with the movie's frame numbers.
     """
     frames = _open_frames(source)
-    return analysis.detect_frames(frames[start:stop], params, first_frame=start)
+    hot = threshold.hot_pixels if threshold is not None else None
+    return analysis.detect_frames(frames[start:stop], params, first_frame=start, hot_pixels=hot)
 
 
 def finish_movie(
@@ -328,7 +337,13 @@ def analyze_batch(
         params = client.submit(prepare_params, plan.params, threshold, key=f"{prefix}-params")
         chunks = [
             client.submit(
-                detect_chunk, plan.source, start, stop, params, key=f"{prefix}-detect-{start}"
+                detect_chunk,
+                plan.source,
+                start,
+                stop,
+                params,
+                threshold,
+                key=f"{prefix}-detect-{start}",
             )
             for start, stop in plan.chunks
         ]

@@ -76,6 +76,10 @@ class ThresholdEstimate:
     diameter : DiameterChoice, optional
         The feature diameter the threshold was estimated for and how it was chosen (set by
         :func:`napari_pynta.analysis.detection_threshold`).
+    hot_pixels : numpy.ndarray, optional
+        (row, column) of the hot pixels repaired before the threshold, the diameter and the
+        detection (:mod:`napari_pynta.detect.hot_pixels`; set by
+        :func:`napari_pynta.analysis.detection_threshold`).
     """
 
     minmass: float
@@ -88,6 +92,7 @@ class ThresholdEstimate:
     suggested_minmass: float = math.nan
     noise_tail: NoiseTail | None = field(default=None, repr=False, compare=False)
     diameter: DiameterChoice | None = None
+    hot_pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def cuts_population(self) -> bool:
