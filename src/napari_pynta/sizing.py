@@ -642,9 +642,12 @@ def systematic_errors(
     - ``drift``: half the change made by subtracting the drift (the drift need not be uniform).
     - ``threshold``: half the change of D when tracks near the detection threshold (mean mass
       under twice ``minmass``) are left out: how much the threshold shapes the result.
-    - ``linking``: the largest half change of D when the localizations are linked again with a
+    - ``linking``: the largest change of D when the localizations are linked again with a
       narrower and a wider search range: where particles are crowded for their steps, links are
       ambiguous and the result depends on the range (fast, small particles at high density).
+      The whole change, not half: the linker's bias (large true steps lost to nearer
+      localizations, against wrong links) is one-sided and was seen beyond the wider range's
+      result (50 nm at 30 fps on an independent simulator, docs/accuracy.md "Held-out").
     - ``total``: their root sum of squares.
 
     Parameters
@@ -667,10 +670,13 @@ def systematic_errors(
     """
     D = ensemble.D_um2_s
 
-    def half_change(other: float) -> float:
+    def change(other: float) -> float:
         if not (np.isfinite(other) and other > 0 and np.isfinite(D) and D > 0):
             return 0.0
-        return abs(math.log(other / D)) / 2
+        return abs(math.log(other / D))
+
+    def half_change(other: float) -> float:
+        return change(other) / 2
 
     estimates = [
         value
@@ -682,7 +688,7 @@ def systematic_errors(
         "estimators": estimators,
         "drift": half_change(before_drift_D_um2_s),
         "threshold": half_change(bright_D_um2_s),
-        "linking": max((half_change(other) for other in relinked_D_um2_s), default=0.0),
+        "linking": max((change(other) for other in relinked_D_um2_s), default=0.0),
     }
     parts["total"] = math.sqrt(sum(value**2 for value in parts.values()))
     return parts
