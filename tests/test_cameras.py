@@ -164,6 +164,30 @@ def test_playback_loops_and_keeps_the_recorded_physics(recorded_store):
     assert metadata["exposure_s"] == pytest.approx(0.01)
 
 
+def test_playback_of_a_recording_with_lost_frames_loses_them_again(tmp_path):
+    """A recording whose camera lost frames (seq gaps) was replayed as if its frames were
+    consecutive: `pynta acquire --camera playback --track` of a store missing every third frame
+    sized 100 nm particles as 69 nm, without a warning. The replay now skips them again."""
+    movie = simulate_movie(
+        12,
+        SimulationSettings(
+            shape=(32, 48), n_particles=4, seed=5, frame_interval_s=0.02, exposure_s=0.01
+        ),
+    )
+    kept = np.array([0, 1, 3, 4, 7, 8, 9, 11])
+    path = tmp_path / "gaps.zarr"
+    with MovieStore.create(path, (32, 48), "uint16", movie.metadata) as store:
+        store.append(movie.frames[kept], timestamps_s=kept * 0.02, seq=kept)
+    with open_camera("playback", path=str(path), fps=1000, loop=True, buffer_frames=1000) as camera:
+        skipped = []
+        for _ in range(2 * len(kept)):
+            camera.read()
+            skipped.append(camera.frames_skipped)
+    # after each frame: the frames the recording lost up to it, pass after pass
+    lost = list(kept - np.arange(len(kept)))
+    assert skipped == lost + [lost[-1] + n for n in lost]
+
+
 def test_playback_of_a_tiff_needs_a_pixel_size(tmp_path):
     frames = np.arange(5 * 16 * 16, dtype=np.uint16).reshape(5, 16, 16)
     path = tmp_path / "movie.tif"

@@ -44,7 +44,9 @@ class PlaybackCamera(BaseCamera):
 
     Frame times are the recording's: a pynta store's own timestamps, else ``k`` times the
     movie's frame interval, else (no interval known) the host clock at release. A looped movie
-    continues the times of the previous pass.
+    continues the times of the previous pass. Frames the recording's camera lost (gaps in a
+    store's ``seq``) are lost again: counted in :attr:`frames_skipped`, so the acquisition
+    leaves the same gaps in its own ``seq``.
     """
 
     name = "playback"
@@ -92,6 +94,11 @@ class PlaybackCamera(BaseCamera):
         )
         self._pass = 0
         self._index = 0
+        # frames the recording's camera lost before each frame (gaps in a store's seq): the
+        # replay loses them again, so that its seq and the steps across them stay true
+        numbers = self._movie.frame_numbers
+        self._lost_before = None if numbers is None else numbers - np.arange(len(numbers))
+        self._last_grabbed: tuple[int, int] | None = None  # (pass, index) of the last frame
         if settings.get("exposure_s") is not None and settings["exposure_s"] == self.metadata.get(
             "exposure_s"
         ):
@@ -135,6 +142,7 @@ class PlaybackCamera(BaseCamera):
         super().start()
         self._next = 0
         self._pass = 0
+        self._last_grabbed = None
 
     def _skip(self, n_frames: int) -> None:
         skipped_to = self._next + n_frames
@@ -152,7 +160,17 @@ class PlaybackCamera(BaseCamera):
             self._pass += 1
         index = self._index = self._next
         self._next += 1
+        self._skipped += self._recording_lost_since_last(index)
         return self._read_block(index - index % _BLOCK)[index % _BLOCK]
+
+    def _recording_lost_since_last(self, index: int) -> int:
+        """Frames the recording lost between the frame grabbed last and frame ``index``."""
+        lost = self._lost_before
+        if lost is None:
+            return 0
+        previous, self._last_grabbed = self._last_grabbed, (self._pass, index)
+        before = 0 if previous is None else previous[0] * lost[-1] + lost[previous[1]]
+        return int(self._pass * lost[-1] + lost[index] - before)
 
     def _camera_time_s(self) -> float | None:
         times = self._recorded_times
