@@ -183,3 +183,21 @@ def test_unknown_camera_lists_the_choices(capsys):
 )
 def test_camera_options_are_parsed_to_python_values(text, expected):
     assert parse_option(text) == expected
+
+
+@pytest.mark.timeout(120)  # the bug waited for ever
+def test_a_playback_run_without_a_frame_count_ends_with_the_movie(tmp_path, capsys):
+    """Without --frames or --seconds, `pynta acquire --camera playback` (no loop) read the whole
+    movie and then waited for Ctrl-C forever, printing the same counts."""
+    movie = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(0).poisson(100, (30, 32, 32)).astype(np.uint16)
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(frames)
+    out = tmp_path / "copy.zarr"
+    argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie}"]
+    code = main([*argv, "--fps", "200", "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["frames_acquired"] == result["frames_saved"] == 30
+    with MovieStore.open(out) as store:
+        np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)

@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="stop after S seconds (default: run until Ctrl-C)",
+        help="stop after S seconds (default: run until Ctrl-C or the end of a playback "
+        "without loop)",
     )
     parser.add_argument(
         "--out",
@@ -329,6 +330,7 @@ def acquire_once(
             status = pipeline.status()
             if "acquisition" in status.dead_workers:
                 break
+            finishing = finishing or status.finished  # e.g. a playback without loop ended
             timed_out = seconds is not None and time.monotonic() - start >= seconds
             precise = until is not None and until(status)
             if not ended and (timed_out or precise or status.recording_failed):
