@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_pynta import analysis, physics, simulate
+from napari_pynta import analysis, link, physics, simulate
 from napari_pynta.analysis import AnalysisParams
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.link import StreamingLinker
@@ -526,3 +526,20 @@ def test_particles_stuck_in_place_are_left_out_and_reported():
     assert not any("hot pixels (single pixels" in text for text in summary["warnings"])
     assert any(text.startswith("6 fixed bright spots") for text in summary["warnings"])
     assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.08)
+
+
+def test_tracks_of_stuck_particles_are_left_out_of_a_live_summary():
+    """The live linker links everything the locators find, stuck particles too: the live
+    summary (summarize_tracks on tracks alone) leaves their tracks out and warns, as
+    pynta analyze does before linking, instead of sizing spots that never move."""
+    movie, _ = simulated(100.0, n_frames=150, shape=(128, 128), n_particles=20, seed=3)
+    offsets = np.arange(-3, 4)
+    psf = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * 1.3**2))
+    stuck = _with_spots(movie, _spot_positions(6, 128, 1), 3000.0 * psf / psf.sum())
+    params = AnalysisParams.from_metadata(movie.metadata)
+    params = analysis.with_detection(params, analysis.detection_threshold(stuck.frames, params))
+    localizations = analysis.detect_frames(stuck.frames, params)
+    tracks = link.link_features(localizations, 8.0, params.memory)
+    result = analysis.summarize_tracks(tracks, params, n_frames=150, frame_shape=(128, 128))
+    assert any(text.startswith("6 fixed bright spots") for text in result.summary["warnings"])
+    assert result.summary["diameter_nm"] == pytest.approx(100.0, rel=0.08)

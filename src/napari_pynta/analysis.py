@@ -642,6 +642,12 @@ def summarize_tracks(
     AnalysisResult
     """
     params.validate()
+    if n_frames is None:
+        n_frames = int(tracks["frame"].max() - tracks["frame"].min() + 1) if len(tracks) else 0
+    # fixed spots the linker made tracks of (the live linker's: pynta analyze left them out
+    # before linking, and finds none here)
+    tracks, fixed_note = _without_fixed_spots(tracks, n_frames)
+    notes = [*notes, fixed_note] if fixed_note else notes
     tracks = link.split_at_brightness_changes(tracks)
     relinked = (
         relinked_D_um2_s(localizations, params, frame_shape)
@@ -649,8 +655,6 @@ def summarize_tracks(
         else []
     )
     localizations = tracks if localizations is None else localizations
-    if n_frames is None:
-        n_frames = int(tracks["frame"].max() - tracks["frame"].min() + 1) if len(tracks) else 0
     kept = link.filter_tracks(_without_overlaps(tracks, params), params.min_track_length)
     field_px = detectable_field_px(frame_shape, params)
     track_lengths = tracks.groupby("particle").size().to_numpy() if len(tracks) else []
