@@ -123,8 +123,8 @@ def _record(
             if previous >= 0 and seq != previous + 1:
                 missing += seq - previous - 1
                 w.error(
-                    f"seq gap in the recording: frames {previous + 1}..{seq - 1} never "
-                    f"reached the saver"
+                    f"seq gap in the recording: frames {previous + 1}..{seq - 1} are not in "
+                    "the store (lost by the camera, or on the way to the saver)"
                 )
             block.append(frame)
             times.append(float(message.header["t"]))
