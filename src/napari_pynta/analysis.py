@@ -551,11 +551,19 @@ def _mean_square_from_median(median_squared: float) -> float:
 
 
 def _pilot_squared_steps(pilot: pd.DataFrame, pilot_range: float) -> np.ndarray:
-    """Squared one-frame steps (px²) of the pilot's tracks linked within ``pilot_range``."""
+    """Squared one-frame steps (px²) of the pilot's tracks linked within ``pilot_range``.
+
+    The pilot links frames with localizations in their order (memory 0): when the camera lost
+    frames, their numbers have gaps that would cut every track. Only the steps between
+    consecutive frame numbers are measured.
+    """
+    numbers, ranks = np.unique(pilot["frame"].to_numpy(), return_inverse=True)
     tracks = link.filter_tracks(
-        link.link_features(pilot, pilot_range, memory=0), PILOT_MIN_TRACK_LENGTH
+        link.link_features(pilot.assign(frame=ranks.reshape(-1)), pilot_range, memory=0),
+        PILOT_MIN_TRACK_LENGTH,
     )
-    ordered = tracks.sort_values(["particle", "frame"])
+    ordered = tracks.assign(frame=numbers[tracks["frame"].to_numpy(dtype=np.int64)])
+    ordered = ordered.sort_values(["particle", "frame"])
     differences = ordered.groupby("particle")[["frame", "y", "x"]].diff()
     steps = differences[differences["frame"] == 1]
     return steps["y"].to_numpy() ** 2 + steps["x"].to_numpy() ** 2
