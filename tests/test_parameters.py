@@ -104,3 +104,14 @@ def test_require_int_and_number_accept_numpy_scalars_and_check_limits():
     assert require_number("x", np.float32(0.5), minimum=0, exclusive_minimum=True) == 0.5
     with pytest.raises(PyntaInputError, match=r"x must be in \[0, 100\), got 100"):
         require_number("x", 100, minimum=0, maximum=100, exclusive_maximum=True)
+
+
+@pytest.mark.parametrize("typed", [166.0, 1.66e-7])
+def test_a_pixel_size_in_the_wrong_unit_is_refused(typed):
+    """0.166 µm typed in nm (166) or in m (1.66e-7) sized particles at 1e12 or 1e-6 nm without a
+    word; a light microscope's pixel in the sample lies within PIXEL_SIZE_LIMITS_UM."""
+    metadata = {**METADATA, "pixel_size_um": typed}
+    with pytest.raises(PyntaInputError, match=r"pixel_size_um must be in \[0.005, 20\]") as error:
+        AnalysisParams(**metadata).validate()
+    assert error.value.field == "pixel_size_um"
+    AnalysisParams(**{**METADATA, "pixel_size_um": 0.166}).validate()

@@ -23,6 +23,9 @@ from napari_pynta.errors import PyntaInputError, require_int, require_number
 
 #: most locator processes one live pipeline may run
 MAX_LOCATORS = 32
+#: pixel sizes in the sample (µm) that a light microscope can have: below, a size in m or mm
+#: typed as µm; above, a size in nm typed as µm
+PIXEL_SIZE_LIMITS_UM = (0.005, 20.0)
 #: the command-line word that asks for the automatic choice of a setting that has a default
 #: (``--diameter-px auto``); a front end turns it into None
 AUTO = "auto"
@@ -257,9 +260,9 @@ SETTINGS: Mapping[str, Setting] = _settings(
         None,
         "µm",
         "pixel size",
-        "pixel size in the sample",
-        minimum=0.0,
-        exclusive_minimum=True,
+        "pixel size in the sample, in µm (0.1-0.2 on NTA microscopes; not nm, not the camera's)",
+        minimum=PIXEL_SIZE_LIMITS_UM[0],
+        maximum=PIXEL_SIZE_LIMITS_UM[1],
     ),
     Setting(
         "frame_interval_s",
