@@ -285,7 +285,7 @@ def test_missing_metadata_names_the_field(missing):
     ("change", "message"),
     [
         ({"exposure_s": 2 * DT}, "exposure_s .* must not exceed frame_interval_s"),
-        ({"pixel_size_um": -1.0}, "pixel_size_um must be > 0"),
+        ({"pixel_size_um": -1.0}, r"pixel_size_um must be in \[0.005, 20\]"),
         ({"temperature_c": 150.0}, "temperature_c must be within"),
         ({"solvent": "glycerol"}, "solvent must be one of"),
         ({"diameter_px": 8}, "diameter_px must be an odd integer"),
