@@ -211,3 +211,20 @@ def test_a_threshold_that_cuts_a_dim_population_is_reported_with_a_better_one():
     assert estimate.suggested_minmass < 200.0
     found = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=estimate.suggested_minmass)
     assert match(sim.truth, found, tolerance=3.0)[0] > 2 * match(sim.truth, kept, tolerance=3.0)[0]
+
+
+def test_a_clipped_background_is_reported_instead_of_a_cut_population():
+    """Frames whose background sits at the camera's zero (8-bit video, no offset): the lower half
+    of the noise is cut, the noise model underestimates it and the completeness check reported
+    "a dim population is probably cut" for one 100 nm population. The warning now names the
+    clipping; the unclipped frames of the same movie give none."""
+    sim = dim_fast_movie(seed=8)
+    estimate = detect.estimate_threshold(sim.frames, diameter=DIAMETER)
+    assert estimate.clipped_share == 0.0 and estimate.warning() is None
+    clipped = np.clip(sim.frames.astype(np.int64) - 100, 0, 255).astype(np.uint8)
+    estimate = detect.estimate_threshold(clipped, diameter=DIAMETER)
+    assert estimate.clipped_share == pytest.approx(np.mean(clipped == 0), abs=0.02)
+    assert estimate.clipped_share > 0.4
+    message = estimate.warning()
+    assert message is not None and "background is clipped" in message
+    assert "probably cut" not in message

@@ -47,6 +47,10 @@ DIM_BAND_FALSE_PER_MEGAPIXEL = 100.0
 CUT_POPULATION_FRACTION = 0.1
 #: a suggested minmass keeps detections at least this fraction real
 SUGGESTED_PURITY = 0.9
+#: from this share of the sampled pixels at the integer dtype's lowest value the background is
+#: clipped: the noise is then underestimated (its lower half is cut), and so are the threshold
+#: and the noise features near it
+CLIPPED_BACKGROUND_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class ThresholdEstimate:
         (row, column) of the hot pixels repaired before the threshold, the diameter and the
         detection (:mod:`napari_pynta.detect.hot_pixels`; set by
         :func:`napari_pynta.analysis.detection_threshold`).
+    clipped_share : float
+        Share of the sampled pixels at the integer dtype's lowest value (0 for float frames).
     """
 
     minmass: float
@@ -93,6 +99,7 @@ class ThresholdEstimate:
     noise_tail: NoiseTail | None = field(default=None, repr=False, compare=False)
     diameter: DiameterChoice | None = None
     hot_pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    clipped_share: float = 0.0
 
     @property
     def cuts_population(self) -> bool:
@@ -104,7 +111,16 @@ class ThresholdEstimate:
         )
 
     def warning(self) -> str | None:
-        """A plain-language warning when the threshold cuts a population, else None."""
+        """A plain-language warning when the background is clipped (the noise model does not
+        hold) or when the threshold cuts a population, else None."""
+        if self.clipped_share >= CLIPPED_BACKGROUND_SHARE:
+            return (
+                f"{self.clipped_share:.0%} of the pixels are at the camera's lowest value: the "
+                "background is clipped, so the noise is underestimated and neither the automatic "
+                "detection threshold nor its check for cut particles can be trusted (dim "
+                "particles may be cut, or noise detected). Raise the camera's offset (black "
+                "level) so that the background lies above zero, or set --minmass by hand."
+            )
         if not self.cuts_population:
             return None
         return (
@@ -132,6 +148,7 @@ class ThresholdEstimate:
             "kept_per_frame": self.kept_per_frame,
             "cut_per_frame": self.cut_per_frame,
             "suggested_minmass": self.suggested_minmass,
+            "clipped_share": self.clipped_share,
         }
 
 
@@ -299,7 +316,16 @@ def estimate_threshold(
         cut_per_frame=float(cut),
         suggested_minmass=suggested,
         noise_tail=noise,
+        clipped_share=_clipped_share(sampled),
     )
+
+
+def _clipped_share(frames: list[np.ndarray]) -> float:
+    """Share of the pixels of ``frames`` at their integer dtype's lowest value (0 for floats)."""
+    if not np.issubdtype(frames[0].dtype, np.integer):
+        return 0.0
+    lowest = np.iinfo(frames[0].dtype).min
+    return float(np.mean([np.mean(frame == lowest) for frame in frames]))
 
 
 def estimate_minmass(
