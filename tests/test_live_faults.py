@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ import zmq
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
+from napari_pynta.live.locate_pipe import PIPE_FRAMES
 from napari_pynta.live.protocol import process_title
 from napari_pynta.store import MovieStore
 
@@ -31,6 +33,8 @@ pytestmark = pytest.mark.slow
 #: calibration frames) so runs start quickly
 CAMERA = dict(shape=(128, 128), n_particles=10, seed=3, fps=100.0)
 FIXED = dict(detection={"minmass": 300.0}, search_range_px=5.0)
+#: frames the camera makes between two polls of the status in ``wait_until`` and its lag
+STATUS_POLL_FRAMES = 20
 
 
 def _config(path, n_frames: int, **kwargs) -> LiveConfig:
@@ -69,7 +73,17 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
                 assert comm.read().strip() == process_title(name)[:15]
         wait_until(lambda: pipeline.status().frames_saved > 100, what="recording")
         assert pipeline.status().frame_ring is not None  # frames go through the ring
+        killed_at = time.monotonic()
         _kill(pipeline, victim)
+        if victim == "locator-1":  # the only locator: tracking stops until it is back
+            wait_until(lambda: pipeline.status().restarts, 120, what="the locator's restart")
+            tracked = pipeline.status().frames_tracked
+            wait_until(
+                lambda: pipeline.status().frames_tracked > tracked or pipeline.status().finished,
+                120,
+                what="tracking to go on",
+            )
+            down_s = time.monotonic() - killed_at
         assert pipeline.wait_finished(240)
         status = pipeline.stop()
     _assert_store_holds_every_frame(path, status, n)
@@ -78,8 +92,11 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
     assert any(f"{victim} died" in error for error in status.errors)
     # every frame is either linked or counted as untracked
     assert status.frames_tracked + status.frames_untracked == status.frames_acquired
-    if victim == "locator-1":  # only the frames the dead locator held are lost: tracking goes
-        assert status.frames_untracked < status.frames_acquired // 4  # on once it is back
+    if victim == "locator-1":  # only the frames acquired while no locator ran are lost (their
+        # number depends on how long the restart takes: seconds on a loaded machine), and the
+        # few in the pipe: tracking goes on once the locator is back
+        lost_while_down = CAMERA["fps"] * down_s + PIPE_FRAMES + 1
+        assert status.frames_untracked <= lost_while_down + STATUS_POLL_FRAMES
     if victim == "linker":  # frames while the linker was down are untracked, and the summary
         assert status.frames_untracked > 0  # of the restarted linker covers what it linked
         assert 0 < status.size_summary["frames_sized"] < status.frames_tracked
