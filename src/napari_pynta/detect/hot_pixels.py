@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from napari_pynta.detect.threshold import MAD_TO_SD, sample_indices
+
 #: frames sampled (evenly through the movie) for the temporal median
 HOT_PIXEL_SAMPLE_FRAMES = 31
 #: a hot pixel stands this many single-frame pixel noise SDs above its neighbours' median
@@ -45,14 +47,14 @@ def find_hot_pixels(frames: Any) -> np.ndarray:
     n_frames = int(frames.shape[0])
     if n_frames < 3:
         return np.empty((0, 2), dtype=np.int64)
-    picks = np.unique(np.linspace(0, n_frames - 1, HOT_PIXEL_SAMPLE_FRAMES).round().astype(int))
+    picks = sample_indices(n_frames, HOT_PIXEL_SAMPLE_FRAMES)
     sample = np.stack([np.asarray(frames[int(i)], dtype=np.float32) for i in picks])
     median = np.median(sample, axis=0)
     neighbours = ndimage.median_filter(median, footprint=_RING, mode="nearest")
     background = float(np.median(median))
     # single-frame noise per pixel: robust spread of frame-to-frame differences
     differences = np.diff(sample[: min(len(sample), 8)], axis=0)
-    noise = 1.4826 * float(np.median(np.abs(differences - np.median(differences)))) / np.sqrt(2)
+    noise = MAD_TO_SD * float(np.median(np.abs(differences - np.median(differences)))) / np.sqrt(2)
     excess = median - neighbours
     hot = (excess > HOT_PIXEL_EXCESS_SDS * max(noise, 1e-6)) & (
         neighbours - background < HOT_PIXEL_NEIGHBOUR_SHARE * excess

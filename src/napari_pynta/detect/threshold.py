@@ -152,7 +152,8 @@ class ThresholdEstimate:
         }
 
 
-def _sample_indices(n_frames: int, n_sample: int) -> np.ndarray:
+def sample_indices(n_frames: int, n_sample: int) -> np.ndarray:
+    """Up to ``n_sample`` frame indices spread evenly over ``n_frames``, first and last included."""
     return np.unique(np.linspace(0, n_frames - 1, max(1, n_sample)).round().astype(int))
 
 
@@ -274,7 +275,7 @@ def estimate_threshold(
     from napari_pynta.detect import locate
 
     params = {key: value for key, value in params.items() if key != "minmass"}
-    sampled = [np.asarray(frames[index]) for index in _sample_indices(frames.shape[0], n_sample)]
+    sampled = [np.asarray(frames[index]) for index in sample_indices(frames.shape[0], n_sample)]
     frame_pixels = int(np.prod(sampled[0].shape))
     background, noise_sd = _noise_model(sampled, int(params.get("diameter", 7)))
     tiles, noise_pixels = _noise_tiles(sampled[0].shape, sampled[0].dtype, background, noise_sd)
