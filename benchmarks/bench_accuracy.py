@@ -241,6 +241,7 @@ def run_case(
         "ensemble_nm": summary.get("diameter_nm"),
         "ensemble_se_nm": summary.get("diameter_se_nm"),
         "systematic_se_nm": summary.get("diameter_systematic_nm"),
+        "linking_nm": (summary.get("systematic_nm") or {}).get("linking"),
         "long_lag_nm": summary.get("diameter_long_lag_nm"),
         "uncertainty_nm": summary.get("diameter_uncertainty_nm"),
         "peak_fraction_se": deconvolved.get("peak_fraction_se") or [],

@@ -396,6 +396,7 @@ def row_of(setting: str, case: str, seed: int, summary: dict, truth: dict, secon
         "ensemble_nm": summary.get("diameter_nm"),
         "se_nm": summary.get("diameter_se_nm"),
         "systematic_nm": summary.get("diameter_systematic_nm"),
+        "linking_nm": (summary.get("systematic_nm") or {}).get("linking"),
         "peaks_nm": deconvolved.get("peaks") or [],
         "number_fractions": deconvolved.get("peak_number_fractions") or [],
         "small_number_fraction_truth": truth["small_number_fraction"],

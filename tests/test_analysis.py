@@ -112,8 +112,9 @@ def test_summary_is_strict_json_with_the_documented_keys(end_to_end):
 def test_ambiguous_links_of_fast_crowded_particles_enter_the_systematic_error():
     # 50 nm particles at 30 fps move ~4.6 px per frame and axis, about a fifth of their spacing:
     # linking again with a narrower or wider search range moves D by several %; 400 nm particles
-    # at the same density are linked the same way by any reasonable range
-    linking = {}
+    # at the same density are linked the same way by any reasonable range. The summary warns
+    # when the size depends on the linking, and says by how much
+    linking, warned = {}, {}
     for diameter in (50.0, 400.0):
         settings = simulate.SimulationSettings(
             shape=(160, 160),
@@ -128,10 +129,17 @@ def test_ambiguous_links_of_fast_crowded_particles_enter_the_systematic_error():
         sim = simulate.simulate_movie(300, settings)
         movie = Movie(frames=sim.frames, metadata=sim.metadata, source="crowding")
         summary = analysis.analyze(movie, AnalysisParams.from_metadata(sim.metadata)).summary
-        linking[diameter] = summary["systematic_nm"]["linking"] / diameter
+        linking[diameter] = summary["systematic_nm"]["linking"] / summary["diameter_nm"]
         assert summary["diameter_systematic_nm"] >= summary["systematic_nm"]["linking"]
+        notes = [text for text in summary["warnings"] if "depends on the linking" in text]
+        warned[diameter] = bool(notes)
+        assert warned[diameter] == (linking[diameter] >= analysis.LINKING_WARNING_FRACTION)
+        if notes:
+            assert f"changes by {linking[diameter]:.0%}" in notes[0]
+            assert f"({summary['params']['search_range_px']:.1f} px)" in notes[0]
     assert linking[50.0] > 0.03
     assert linking[50.0] > 3 * linking[400.0]
+    assert warned[50.0] and not warned[400.0]
 
 
 def test_chunked_detection_gives_the_same_result():

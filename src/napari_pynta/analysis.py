@@ -699,6 +699,9 @@ def summarize_tracks(
         before_drift=before_drift,
         diameter_of=diameter_of,
     )
+    linking_note = linking_warning(systematic["linking"], params.search_range_px)
+    if linking_note:
+        warnings.append(linking_note)
     summary = summarize(
         localizations,
         kept,
@@ -899,6 +902,37 @@ def analyze_localizations(
 #: search ranges (times the one used) with which the localizations are linked again to see how
 #: much the size depends on linking (the ``linking`` systematic term)
 RELINK_RANGE_FACTORS = (0.8, 1.25)
+
+
+#: a ``linking`` systematic term (fraction of the size) from which the summary warns that the
+#: size depends on the linking: 50 nm at 30 fps on the independent simulator (+13-14 % off)
+#: gives 6.1-7.7 %; sizes that come out right give up to 4.7 % (our simulator's 100 nm at
+#: 30 fps), 3.8 % (the independent 100 nm), 4.3 % (our 50 nm at 200 fps): docs/analysis.md §6
+LINKING_WARNING_FRACTION = 0.055
+
+
+def linking_warning(linking: float, search_range_px: float | None) -> str | None:
+    """The warning for a size that depends on the linking (None when it does not).
+
+    Parameters
+    ----------
+    linking : float
+        The ``linking`` systematic term (:func:`napari_pynta.sizing.systematic_errors`): the
+        largest relative change of D over the relinkings of :func:`relinked_D_um2_s`.
+    search_range_px : float or None
+        The search range used (stated in the warning).
+    """
+    if not linking >= LINKING_WARNING_FRACTION or not search_range_px:
+        return None
+    low, high = RELINK_RANGE_FACTORS
+    return (
+        f"The size depends on the linking: it changes by {linking:.0%} when the particles are "
+        f"linked with {low:g} or {high:g} times the search range ({search_range_px:.1f} px). "
+        "The particles move far between frames for how close they are (small, fast particles "
+        "in a crowded field), so links between them are ambiguous: large steps are lost to "
+        "neighbours or wrong links are made, and the size can be off by more than that. Record "
+        "at a higher frame rate, dilute the sample, or shorten the exposure."
+    )
 
 
 def relinked_D_um2_s(
