@@ -489,7 +489,7 @@ def test_mixture_fractions_count_the_dim_population_against_the_truth(seed):
     assert all(0 < se < 0.1 for se in sizes["peak_number_fraction_se"])
 
 
-def _with_spots(movie: Movie, spots: np.ndarray, image: np.ndarray) -> Movie:
+def with_spots(movie: Movie, spots: np.ndarray, image: np.ndarray) -> Movie:
     """``movie`` with ``image`` (a small float window, centred) added at every (row, column) of
     ``spots`` in every frame."""
     frames = np.array(movie.frames).astype(np.float64)
@@ -500,7 +500,7 @@ def _with_spots(movie: Movie, spots: np.ndarray, image: np.ndarray) -> Movie:
     return dataclasses.replace(movie, frames=da.from_array(pixels, chunks=(16, *pixels.shape[1:])))
 
 
-def _spot_positions(count: int, shape: int, seed: int) -> np.ndarray:
+def spot_positions(count: int, shape: int, seed: int) -> np.ndarray:
     """``count`` distinct positions at least 8 px from the edges and 10 px from each other."""
     rng = np.random.default_rng(seed)
     chosen: list[np.ndarray] = []
@@ -518,7 +518,7 @@ def test_hot_pixels_are_repaired_before_detection():
     They are found in the movie's median image (a spot one pixel wide) and replaced by their
     neighbours' median in every frame before detection; the warning counts them."""
     movie, _ = simulated(100.0, n_frames=150, shape=(128, 128), n_particles=20, seed=3)
-    hot = _with_spots(movie, _spot_positions(16, 128, 0), np.array([[400.0]]))
+    hot = with_spots(movie, spot_positions(16, 128, 0), np.array([[400.0]]))
     summary = analysis.analyze(hot, AnalysisParams.from_metadata(movie.metadata)).summary
     clean = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata)).summary
     assert any(text.startswith("16 hot pixels") for text in summary["warnings"])
@@ -532,7 +532,7 @@ def test_particles_stuck_in_place_are_left_out_and_reported():
     movie, _ = simulated(100.0, n_frames=150, shape=(128, 128), n_particles=20, seed=3)
     offsets = np.arange(-3, 4)
     psf = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * 1.3**2))
-    stuck = _with_spots(movie, _spot_positions(6, 128, 1), 3000.0 * psf / psf.sum())
+    stuck = with_spots(movie, spot_positions(6, 128, 1), 3000.0 * psf / psf.sum())
     summary = analysis.analyze(stuck, AnalysisParams.from_metadata(movie.metadata)).summary
     assert not any("hot pixels (single pixels" in text for text in summary["warnings"])
     assert any(text.startswith("6 fixed bright spots") for text in summary["warnings"])
@@ -546,7 +546,7 @@ def test_tracks_of_stuck_particles_are_left_out_of_a_live_summary():
     movie, _ = simulated(100.0, n_frames=150, shape=(128, 128), n_particles=20, seed=3)
     offsets = np.arange(-3, 4)
     psf = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * 1.3**2))
-    stuck = _with_spots(movie, _spot_positions(6, 128, 1), 3000.0 * psf / psf.sum())
+    stuck = with_spots(movie, spot_positions(6, 128, 1), 3000.0 * psf / psf.sum())
     params = AnalysisParams.from_metadata(movie.metadata)
     params = analysis.with_detection(params, analysis.detection_threshold(stuck.frames, params))
     localizations = analysis.detect_frames(stuck.frames, params)

@@ -864,10 +864,7 @@ def analyze_localizations(
         notes.append(threshold_warning)
     hot = threshold.hot_pixels if threshold is not None else None
     if hot is not None and len(hot):
-        notes.append(
-            f"{len(hot)} hot pixels (single pixels far above their neighbours in every frame) "
-            "were replaced by the median of their neighbours before detection."
-        )
+        notes.append(detect_hot_pixels.hot_pixel_note(len(hot)))
     localizations, fixed_note = _without_fixed_spots(localizations, n_frames)
     if fixed_note:
         notes.append(fixed_note)

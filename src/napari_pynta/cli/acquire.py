@@ -421,6 +421,7 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
         fps=status.fps if math.isfinite(status.fps) else None,
         fps_requested=status.fps_requested,
         tracking_latency_s=status.tracking_latency_s if config.track else None,
+        hot_pixels_repaired=status.hot_pixels_repaired,
         out=config.record_path,
         camera=config.camera,
         errors=[error.splitlines()[0] for error in status.errors],

@@ -62,20 +62,89 @@ def find_hot_pixels(frames: Any) -> np.ndarray:
     return np.argwhere(hot)
 
 
+def hot_pixel_note(count: int) -> str:
+    """The warning of an analysis (offline or live) whose ``count`` hot pixels were repaired."""
+    return (
+        f"{count} hot pixels (single pixels far above their neighbours in every frame) "
+        "were replaced by the median of their neighbours before detection."
+    )
+
+
 def repair_hot_pixels(frames: np.ndarray, hot: np.ndarray) -> np.ndarray:
     """``frames`` (T, Y, X) with each hot pixel replaced by the median of its 8 neighbours (a
     copy, same dtype; ``frames`` itself when there is nothing to repair)."""
     if len(hot) == 0:
         return frames
-    ny, nx = frames.shape[-2:]
+    repaired = np.array(frames, copy=True, order="C")
+    _repair_in_place(repaired, *_flat_indices(hot, repaired.shape[-2:]))
+    return repaired
+
+
+def _flat_indices(hot: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The hot pixels (K,) and their 8 neighbours (K, 8, clipped to the frame) as indices into a
+    raveled frame of ``shape``."""
+    ny, nx = shape
     rows = np.clip(hot[:, 0, None] + _OFFSETS[None, :, 0], 0, ny - 1)
     cols = np.clip(hot[:, 1, None] + _OFFSETS[None, :, 1], 0, nx - 1)
-    repaired = np.array(frames, copy=True)
-    values = np.median(repaired[..., rows, cols].astype(np.float64), axis=-1)
-    if np.issubdtype(repaired.dtype, np.integer):
+    return hot[:, 0] * nx + hot[:, 1], rows * nx + cols
+
+
+def _repair_in_place(frames: np.ndarray, hot: np.ndarray, neighbours: np.ndarray) -> None:
+    """Replace each hot pixel of the C-contiguous ``frames`` (..., Y, X) by the median of its 8
+    neighbours (the mean of the 4th and 5th smallest; indices of :func:`_flat_indices`). All
+    medians are taken before any pixel is replaced: a hot neighbour counts with its raw value."""
+    pixels = frames.reshape(*frames.shape[:-2], -1)  # a view
+    around = np.take(pixels, neighbours, axis=-1)
+    values = np.partition(around, (3, 4), axis=-1)[..., 3:5].mean(axis=-1, dtype=np.float64)
+    if np.issubdtype(frames.dtype, np.integer):
         values = np.rint(values)
-    repaired[..., hot[:, 0], hot[:, 1]] = values.astype(repaired.dtype)
-    return repaired
+    pixels[..., hot] = values.astype(frames.dtype)
+
+
+class FrameRepair:
+    """Repairs the hot pixels of one frame at a time into a buffer of its own (live locators).
+
+    The frame itself is never written (a locator's frame is a read-only view of shared memory):
+    each frame is copied into the buffer, reused from frame to frame, and its hot pixels are
+    replaced there exactly as :func:`repair_hot_pixels` replaces them.
+
+    Parameters
+    ----------
+    hot : array-like of int, shape (K, 2)
+        (row, column) of the hot pixels (:func:`find_hot_pixels`); those outside a frame are
+        left out for that frame's shape.
+    """
+
+    def __init__(self, hot: Any):
+        self.hot = np.asarray(hot, dtype=np.int64).reshape(-1, 2)
+        self._buffer: np.ndarray | None = None
+        self._hot_flat, self._neighbours = _flat_indices(self.hot[:0], (1, 1))
+
+    def __len__(self) -> int:
+        return len(self.hot)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """``frame`` (Y, X) repaired: the buffer (valid until the next call), or ``frame``
+        itself when no hot pixel lies in it."""
+        if self._buffer is None or (self._buffer.shape, self._buffer.dtype) != (
+            frame.shape,
+            frame.dtype,
+        ):
+            self._prepare(frame.shape, frame.dtype)
+        if len(self._hot_flat) == 0:
+            return frame
+        assert self._buffer is not None
+        np.copyto(self._buffer, frame)
+        _repair_in_place(self._buffer, self._hot_flat, self._neighbours)
+        return self._buffer
+
+    def _prepare(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """A buffer and the neighbourhoods of the hot pixels inside frames of ``shape``."""
+        ny, nx = shape
+        rows, cols = self.hot[:, 0], self.hot[:, 1]
+        inside = self.hot[(rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)]
+        self._hot_flat, self._neighbours = _flat_indices(inside, shape)
+        self._buffer = np.empty(shape, dtype)
 
 
 def repaired(frames: Any, hot: np.ndarray | None) -> Any:

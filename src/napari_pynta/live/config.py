@@ -56,6 +56,12 @@ class LiveConfig:
         exactly like ``pynta analyze`` chooses them. Defaults and limits of these, of
         ``n_locators``, ``temperature_c`` and ``viscosity_pa_s`` are those of
         :data:`napari_pynta.parameters.SETTINGS`.
+    hot_pixels : list of (int, int) or None
+        (row, column) of the camera's hot pixels (single pixels far above their neighbours in
+        every frame), replaced in each frame by the median of their 8 neighbours before
+        detection (the recording keeps the raw frames). None: found in the first frames (not
+        recorded) as ``pynta analyze`` finds them (:func:`~napari_pynta.detect.hot_pixels.
+        find_hot_pixels`); ``[]`` repairs none.
     temperature_c, viscosity_pa_s
         Sample conditions for sizes (viscosity None = water at ``temperature_c``).
     host : str or None
@@ -98,6 +104,7 @@ class LiveConfig:
     search_range_px: float | None = SETTINGS["search_range_px"].default
     memory: int = SETTINGS["memory"].default
     min_track_length: int = SETTINGS["min_track_length"].default
+    hot_pixels: list[list[int]] | None = None
     temperature_c: float = SETTINGS["temperature_c"].default
     viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
     host: str | None = None
@@ -142,6 +149,8 @@ class LiveConfig:
             "viscosity_pa_s",
         ):
             SETTINGS[name].check(getattr(self, name))
+        if self.hot_pixels is not None:
+            self.hot_pixels = check_hot_pixels(self.hot_pixels)
         for name in ("save_buffer_mb", "track_buffer_mb", "sizes_interval_s"):
             require_positive(name, getattr(self, name))
         if not isinstance(self.sample, dict):
@@ -184,6 +193,61 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
         )
     common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
     CameraSettings(**common).validated(sensor_shape=(1, 1))
+
+
+def check_hot_pixels(hot_pixels: Any) -> list[list[int]]:
+    """``hot_pixels`` as a list of ``[row, column]`` (non-negative integers).
+
+    Raises
+    ------
+    PyntaInputError
+        For anything else.
+    """
+    try:
+        pixels = np.asarray(hot_pixels)
+        valid = pixels.size == 0 or (
+            pixels.ndim == 2
+            and pixels.shape[1] == 2
+            and np.issubdtype(pixels.dtype, np.integer)
+            and pixels.min() >= 0
+        )
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise PyntaInputError(
+            "hot_pixels must be a list of [row, column] pairs of non-negative integers "
+            f"(or None: found by the calibration), got {str(hot_pixels)[:80]}"
+        )
+    return [[int(row), int(col)] for row, col in pixels.reshape(-1, 2)]
+
+
+def moved_hot_pixels(
+    hot_pixels: list[list[int]],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    frame_shape: tuple[int, int] | list[int],
+) -> list[list[int]]:
+    """The hot pixels (frame coordinates) in the frames of a new ROI: the same sensor pixels,
+    moved by the ROI's origin, those outside the new frame left out.
+
+    Parameters
+    ----------
+    hot_pixels : list of [row, column]
+        In the frames before the change.
+    before, after : dict
+        The camera's store metadata before and after the change (``camera_settings["roi"]``:
+        ``[y, x, height, width]`` or None for the whole sensor).
+    frame_shape : (int, int)
+        The frames' shape after the change.
+    """
+
+    def origin(metadata: dict[str, Any]) -> np.ndarray:
+        roi = (metadata.get("camera_settings") or {}).get("roi")
+        return np.zeros(2, np.int64) if roi is None else np.asarray(roi[:2], np.int64)
+
+    moved = np.asarray(hot_pixels, np.int64).reshape(-1, 2) + origin(before) - origin(after)
+    inside = np.all((moved >= 0) & (moved < np.asarray(frame_shape[:2])), axis=1)
+    return moved[inside].tolist()
 
 
 def check_detection(engine: str, detection: dict[str, Any]) -> None:
@@ -276,6 +340,9 @@ class LiveStatus:
     bad_messages: int = 0
     #: why the last recording failed (e.g. disk full), None if it did not
     recording_failed: str | None = None
+    #: hot pixels the locators repair in every frame before detection (None: not tracking, or
+    #: not calibrated yet); their (row, column) are in ``LivePipeline.config.hot_pixels``
+    hot_pixels_repaired: int | None = None
     #: the shared-memory ring frames reach the saver and locators through (None: the pixels
     #: travel in the messages; ``errors`` says why if a ring was asked for)
     frame_ring: str | None = None

@@ -62,8 +62,9 @@ class LiveSizer:
     Parameters
     ----------
     settings : dict
-        As for :func:`analysis_params`, plus ``frame_shape`` and ``source`` (the recording path
-        or None).
+        As for :func:`analysis_params`, plus ``frame_shape``, ``source`` (the recording path
+        or None) and ``notes`` (optional: warnings about the tracking itself, e.g. the hot
+        pixels repaired, listed first in every summary).
     """
 
     def __init__(self, settings: dict[str, Any]):
@@ -141,6 +142,7 @@ class LiveSizer:
             frame_numbers=held if some_missing else None,
             source=self.settings.get("source"),
             frame_shape=tuple(self.settings["frame_shape"]),
+            notes=self.settings.get("notes", ()),
             warm_start=self._sizes,
         )
         self._sizes = result.sizes

@@ -24,8 +24,10 @@ from napari_pynta.live.config import (
     LiveStatus,
     automatic_diameter,
     check_detection,
+    check_hot_pixels,
     default_engine,
     locator_detection,
+    moved_hot_pixels,
 )
 from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
 from napari_pynta.live.frame_ring import unlink_rings
@@ -385,6 +387,7 @@ class LivePipeline:
         if report.get("refused"):
             raise PyntaInputError(report["refused"])
         with self._lock:
+            before = self._camera_info.get("metadata", {})
             self._camera_info.update(
                 frame_shape=report["frame_shape"],
                 dtype=report["dtype"],
@@ -392,6 +395,11 @@ class LivePipeline:
                 settings_from_seq=int(report.get("from_seq", 0)),
             )
         self.config.camera_settings.update(settings)
+        if self.config.track and self.config.hot_pixels:  # same sensor pixels, new ROI
+            self.config.hot_pixels = moved_hot_pixels(
+                self.config.hot_pixels, before, report["metadata"], report["frame_shape"]
+            )
+            self._send_detection()
         if self.config.track:  # live sizing starts afresh with the new timing
             self._command(LINKER, Command.CONFIGURE, settings=self._linker_settings())
             self._wait_acknowledged(LINKER)
@@ -437,9 +445,17 @@ class LivePipeline:
         engine = engine or self.config.engine or default_engine()  # validate() set it already
         check_detection(engine, detection)
         self.config.engine, self.config.detection = engine, dict(detection)
+        self._send_detection()
+
+    def _send_detection(self) -> None:
+        """Send the detection options and the hot pixels of the config to every locator."""
         for name in self._locator_names():
             self._command(
-                name, Command.DETECT, engine=engine, detection=locator_detection(detection)
+                name,
+                Command.DETECT,
+                engine=self.config.engine,
+                detection=locator_detection(self.config.detection),
+                hot_pixels=self.config.hot_pixels or [],
             )
 
     # ------------------------------------------------------------------ supervision
@@ -466,9 +482,7 @@ class LivePipeline:
             if self._recording_path is not None:
                 self._begin_recording(self._recording_path, overwrite=False, resume=True)
         elif is_locator(name):
-            self._spawn(
-                name, locator_worker, self.config.engine, locator_detection(self.config.detection)
-            )
+            self._spawn_locator(name)
             self._wait_ready(name)
         elif name == SIZER:  # it asks the linker for the frames (``hello``)
             self._spawn(SIZER, sizer_worker)
@@ -595,10 +609,15 @@ class LivePipeline:
                 + sum(int(r.get("bad_messages", 0)) for r in self._reports.values()),
                 recording_failed=self._recording_failed,
                 frame_ring=acquisition.get("frame_ring"),
+                hot_pixels_repaired=None
+                if self.config.hot_pixels is None or not self.config.track
+                else len(self.config.hot_pixels),
             )
 
     # ------------------------------------------------------------------ internals
     def _linker_settings(self) -> dict[str, Any]:
+        from napari_pynta.detect.hot_pixels import hot_pixel_note
+
         config = self.config
         return {
             "metadata": self._store_metadata(),
@@ -610,15 +629,17 @@ class LivePipeline:
             "memory": config.memory,
             "min_track_length": config.min_track_length,
             "sizes_interval_s": config.sizes_interval_s,
+            "notes": [hot_pixel_note(len(config.hot_pixels))] if config.hot_pixels else [],
         }
 
     def _calibration(self) -> dict[str, Any] | None:
-        """What the acquisition must choose from the first frames (None: nothing)."""
+        """What the acquisition must find or choose from the first frames (None: nothing)."""
         config = self.config
         if not config.track or (
             not automatic_diameter(config.detection)
             and config.detection.get("minmass") is not None
             and config.search_range_px is not None
+            and config.hot_pixels is not None
         ):
             return None
         return {
@@ -626,6 +647,7 @@ class LivePipeline:
             "detection": config.detection,
             "search_range_px": config.search_range_px,
             "memory": config.memory,
+            "hot_pixels": config.hot_pixels,
         }
 
     def _store_metadata(self) -> dict[str, Any]:
@@ -663,28 +685,33 @@ class LivePipeline:
         chosen = self._camera_info.get("calibration", {})
         if "search_range_px" in chosen:
             self.config.search_range_px = float(chosen["search_range_px"])
+        if chosen.get("hot_pixels") is not None:
+            self.config.hot_pixels = check_hot_pixels(chosen["hot_pixels"])
         detection = self.config.detection
         automatic = {
             key: chosen[key]
             for key in ("diameter", "separation", "minmass")
             if chosen.get(key) is not None and detection.get(key) is None
         }
-        if automatic:
-            detection.update(automatic)
-            for name in self._locator_names():
-                self._command(
-                    name, "detect", engine=self.config.engine, detection=self.config.detection
-                )
+        detection.update(automatic)
+        if automatic or self.config.hot_pixels:
+            self._send_detection()
         settings = self._linker_settings()
         analysis_params(settings)  # bad sizing metadata fails here, not in the linker
         self._command(LINKER, Command.CONFIGURE, settings=settings)
         for name in [LINKER, *self._locator_names()]:
             self._wait_acknowledged(name)
 
-    def _spawn_locator(self) -> str:
-        name = locator_name(next(self._locator_numbers))
+    def _spawn_locator(self, name: str | None = None) -> str:
+        """Start a locator (a new one, or ``name`` again) with the current detection options
+        and hot pixels."""
+        name = name or locator_name(next(self._locator_numbers))
         self._spawn(
-            name, locator_worker, self.config.engine, locator_detection(self.config.detection)
+            name,
+            locator_worker,
+            self.config.engine,
+            locator_detection(self.config.detection),
+            self.config.hot_pixels or [],
         )
         return name
 

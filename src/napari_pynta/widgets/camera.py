@@ -449,6 +449,11 @@ class CameraWidget(QWidget):
             f"untracked {status.frames_untracked}"
             + (f" · latency p95 {latency['p95']:.2f} s" if latency else "")
             + (
+                f" · {status.hot_pixels_repaired} hot pixels repaired"
+                if status.hot_pixels_repaired
+                else ""
+            )
+            + (
                 f" · circles hidden: detections {self.session.detections_behind} frames behind"
                 if self.session.detections_behind
                 else ""

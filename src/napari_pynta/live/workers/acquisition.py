@@ -57,10 +57,10 @@ def acquisition_worker(
     created, the pixels travel in the messages.
 
     Waits for a ``go`` command before the first frame, so recording and tracking see frame 0.
-    With ``calibration`` (``engine``, ``detection``, ``search_range_px``, ``memory``) the first
-    :data:`CALIBRATION_FRAMES` frames (not recorded) choose the missing feature diameter,
-    ``minmass`` and ``search_range_px`` as ``pynta analyze`` does; they are reported in
-    ``ready``.
+    With ``calibration`` (``engine``, ``detection``, ``search_range_px``, ``memory``,
+    ``hot_pixels``) the first :data:`CALIBRATION_FRAMES` frames (not recorded) find the hot
+    pixels and choose the missing feature diameter, ``minmass`` and ``search_range_px`` as
+    ``pynta analyze`` does; they are reported in ``ready``.
     Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
     ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
     Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
@@ -168,10 +168,14 @@ def calibrate(
     preview: zmq.Socket,
     warn: Callable[[str], None],
 ) -> dict[str, float]:
-    """Choose an automatic feature diameter (``diameter: None``, with the separation that goes
-    with it), ``minmass`` and ``search_range_px`` from the first frames (then discarded).
+    """Find the hot pixels (``hot_pixels: None``) and choose an automatic feature diameter
+    (``diameter: None``, with the separation that goes with it), ``minmass`` and
+    ``search_range_px`` from the first frames (then discarded).
 
-    The same automatic choices as the offline analysis, in the same order: the diameter from
+    The same automatic choices as the offline analysis, in the same order: the hot pixels
+    (:func:`~napari_pynta.detect.hot_pixels.find_hot_pixels`, chosen as a list of
+    ``[row, column]``; the other choices are made on the frames with them repaired), the
+    diameter from
     the motion blur (:func:`~napari_pynta.analysis.choose_diameter`), the threshold from the
     noise model at that diameter (:func:`~napari_pynta.detect.estimate_minmass`) and the range
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
@@ -192,10 +196,15 @@ def calibrate(
     camera.stop()
     importer.join()
     from napari_pynta import analysis, detect
+    from napari_pynta.detect import hot_pixels
 
     frames = np.stack(read)
     engine, detection = calibration["engine"], dict(calibration["detection"])
     chosen: dict[str, Any] = {}
+    if calibration.get("hot_pixels") is None:
+        hot = hot_pixels.find_hot_pixels(frames)
+        chosen["hot_pixels"] = hot.tolist()
+        frames = hot_pixels.repair_hot_pixels(frames, hot)
     if "diameter" in detection and detection["diameter"] is None:  # automatic
         metadata = camera.metadata_for_store()
         diameter = analysis.choose_diameter(

@@ -10,8 +10,9 @@ import numpy as np
 import zmq
 
 from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
+from napari_pynta.detect.hot_pixels import FrameRepair
 from napari_pynta.live import transport
-from napari_pynta.live.config import LiveEndpoints, check_detection
+from napari_pynta.live.config import LiveEndpoints, check_detection, check_hot_pixels
 from napari_pynta.live.frame_ring import RingViews
 from napari_pynta.live.locate_pipe import LocatePipe, fifo_path, open_pipe
 from napari_pynta.live.protocol import Command, Event
@@ -24,9 +25,17 @@ COMPILING_POLL_S = 0.05
 
 
 def locator_worker(
-    name: str, endpoints: LiveEndpoints, engine: str, detection: dict[str, Any]
+    name: str,
+    endpoints: LiveEndpoints,
+    engine: str,
+    detection: dict[str, Any],
+    hot_pixels: list[list[int]] | None = None,
 ) -> None:
     """Locate particles in frames from the acquisition; push one table per frame.
+
+    The ``hot_pixels`` ((row, column) pairs) are repaired in each frame before detection
+    (:class:`~napari_pynta.detect.hot_pixels.FrameRepair`: in the locator's own copy, the
+    shared frame is only read).
 
     Frames in the acquisition's shared-memory ring come as headers through the locators' pipe
     (:mod:`~napari_pynta.live.locate_pipe`: an idle locator takes the next one), frames with
@@ -34,12 +43,13 @@ def locator_worker(
     read-only view) and its slot released afterwards through the ring's release cell; if the
     slot was rewritten meanwhile (the acquisition reclaimed it: the ring was full), the result
     is dropped and the linker told to skip the frame.
-    Commands: ``detect`` (new ``locate()`` options, checked and compiled in a background thread:
+    Commands: ``detect`` (new ``locate()`` options and, if given, new ``hot_pixels``, checked
+    and compiled in a background thread:
     the fast engine compiles its kernels for each feature size, seconds the first time on a
     machine; meanwhile frames wait in the ring, none is located with the old options after the
     command, and ``stop`` is obeyed), ``stop``.
     """
-    run(name, endpoints, lambda w: _locate(w, engine, detection))
+    run(name, endpoints, lambda w: _locate(w, engine, detection, FrameRepair(hot_pixels or [])))
 
 
 def locate_columns(
@@ -61,7 +71,7 @@ def locate_columns(
     return {name: table[name].to_numpy() for name in LOCALIZATION_COLUMNS}
 
 
-def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
+def _locate(w: Worker, engine: str, detection: dict[str, Any], repair: FrameRepair) -> None:
     check_detection(engine, detection)  # compiles the kernels before the first live frame
 
     frames = w.socket(zmq.PULL, connect=w.endpoints.locate, RCVHWM=LOCATE_HWM)
@@ -90,7 +100,7 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
         if message is not None and frame is not None:
             header = message.header
             start = time.perf_counter()
-            features = locate_columns(frame, engine, header["seq"], detection)
+            features = locate_columns(repair(frame), engine, header["seq"], detection)
             busy_s += time.perf_counter() - start
             del frame
             if views.intact(message):
@@ -113,11 +123,14 @@ def _locate(w: Worker, engine: str, detection: dict[str, Any]) -> None:
                 w.stopping = True
             elif command.get("cmd") == Command.DETECT:
                 pending = _PendingDetection(
-                    command.get("engine") or engine, dict(command.get("detection", {}))
+                    command.get("engine") or engine,
+                    dict(command.get("detection", {})),
+                    repair,
+                    command.get("hot_pixels"),
                 )
         if pending is not None and pending.ready():
             if pending.error is None:
-                engine, detection = pending.engine, pending.detection
+                engine, detection, repair = pending.engine, pending.detection, pending.repair
             else:
                 w.error(f"detection settings refused, keeping the previous ones: {pending.error}")
             pending = None
@@ -152,14 +165,23 @@ def _next_frame(
 
 
 class _PendingDetection:
-    """New detection options being checked and compiled in a daemon thread.
+    """New detection options (and hot pixels, unless None: ``repair`` is kept) being checked
+    and compiled in a daemon thread.
 
     ``error`` holds why :func:`~napari_pynta.live.config.check_detection` refused them (it also
-    compiles them), None when they can be used.
+    compiles them) or why the hot pixels are not pixels, None when they can be used.
     """
 
-    def __init__(self, engine: str, detection: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        engine: str,
+        detection: dict[str, Any],
+        repair: FrameRepair | None = None,
+        hot_pixels: Any = None,
+    ) -> None:
         self.engine, self.detection = engine, detection
+        self.repair = FrameRepair([]) if repair is None else repair
+        self._hot_pixels = hot_pixels
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._prepare, name="detection", daemon=True)
         self._thread.start()
@@ -167,6 +189,8 @@ class _PendingDetection:
     def _prepare(self) -> None:
         try:
             check_detection(self.engine, self.detection)
+            if self._hot_pixels is not None:
+                self.repair = FrameRepair(check_hot_pixels(self._hot_pixels))
         except Exception as error:  # noqa: BLE001 (reported by the worker, settings refused)
             self.error = error
 
