@@ -166,3 +166,23 @@ def test_captures_need_a_folder_and_a_length(tmp_path, capsys):
     assert "--seconds or --frames" in capsys.readouterr().err
     assert main(["acquire", "--captures", "0", "--out", str(tmp_path), "--frames", "3"]) == 2
     assert "--captures must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_overwrite_with_fewer_captures_removes_the_earlier_runs_stores(tmp_path, capsys):
+    folder = tmp_path / "sample"
+    argv = ["acquire", "--frames", "5", "--out", str(folder), "--json"]
+    argv += ["--camera-option", "shape=64,64", "--camera-option", "n_particles=3"]
+    assert main([*argv, "--captures", "2"]) == 0
+    first_id = json.loads((folder / "measurement.json").read_text())["measurement_id"]
+    (folder / "notes.txt").write_text("mine")  # not a capture: must survive
+    assert main([*argv, "--captures", "1", "--overwrite"]) == 0
+    capsys.readouterr()
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "capture-1.zarr",
+        "measurement.json",
+        "notes.txt",
+    ]
+    description = json.loads((folder / "measurement.json").read_text())
+    assert description["measurement_id"] != first_id
+    with MovieStore.open(folder / "capture-1.zarr") as store:
+        assert store.metadata["measurement_id"] == description["measurement_id"]

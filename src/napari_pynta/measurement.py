@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from napari_pynta.errors import PyntaDataError
+from napari_pynta.store import check_replaceable, remove_store
 
 MEASUREMENT_FILE = "measurement.json"
 
@@ -42,6 +44,42 @@ def write_measurement(folder: str | Path, description: Mapping[str, Any]) -> Pat
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     temporary.replace(path)  # readers never see a half-written file
     return path
+
+
+def clear_measurement(folder: str | Path) -> list[Path]:
+    """Remove the measurement in ``folder`` before a new one replaces it; return what went.
+
+    Goes: ``measurement.json``, the captures it lists and every ``capture-<n>.zarr`` store
+    (also those of an earlier run with more captures, or one interrupted before it listed
+    them), so no store of the old run stays beside the new captures for a later
+    ``pynta analyze FOLDER/*.zarr --combine`` to mix in. Every capture is checked first
+    (:func:`~napari_pynta.store.check_replaceable`), so nothing is removed when one is not a
+    pynta store or another process writes it. Other files in the folder stay.
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the capture that cannot be removed.
+    """
+    folder = Path(folder)
+    stores = {
+        path
+        for path in folder.glob("capture-*.zarr")
+        if re.fullmatch(r"capture-\d+\.zarr", path.name)
+    }
+    if is_measurement(folder):
+        try:
+            listed = json.loads((folder / MEASUREMENT_FILE).read_text(encoding="utf-8"))["captures"]
+            stores |= {folder / str(name) for name in listed if Path(str(name)).name == name}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # an unreadable description lists nothing; the capture-<n> stores still go
+    stores = {path for path in stores if path.exists() or path.is_symlink()}
+    for path in sorted(stores):
+        check_replaceable(path, overwrite=True)
+    for path in sorted(stores):
+        remove_store(path)
+    (folder / MEASUREMENT_FILE).unlink(missing_ok=True)
+    return sorted(stores)
 
 
 def capture_paths(folder: str | Path) -> list[str]:

@@ -100,7 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "capture in the --out folder, grouped by a measurement.json (analyse them with "
         "`pynta analyze FOLDER --combine`)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out store")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out store (with --captures: the measurement in the folder, "
+        "its measurement.json and every capture-<n>.zarr; other files stay)",
+    )
     parser.add_argument(
         "--track", action="store_true", help="locate, link and size particles while acquiring"
     )

@@ -12,7 +12,12 @@ from typing import Any
 
 from napari_pynta.cli.acquire import acquire_once, build_config, format_result, result_dict
 from napari_pynta.errors import PyntaInputError, require_int
-from napari_pynta.measurement import capture_path, is_measurement, write_measurement
+from napari_pynta.measurement import (
+    capture_path,
+    clear_measurement,
+    is_measurement,
+    write_measurement,
+)
 from napari_pynta.sample import validate_sample
 
 
@@ -47,6 +52,8 @@ def run_captures(args: argparse.Namespace) -> int:
     n_captures = int(args.captures)
     first = build_config(argparse.Namespace(**{**vars(args), "out": str(capture_path(folder, 1))}))
     folder.mkdir(parents=True, exist_ok=True)
+    if args.overwrite:
+        clear_measurement(folder)
     measurement_id = uuid.uuid4().hex
     description: dict[str, Any] = {
         "measurement_id": measurement_id,
