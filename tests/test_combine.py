@@ -13,6 +13,7 @@ from test_live_pipeline import no_leftover_processes  # noqa: F401
 
 from napari_pynta import simulate
 from napari_pynta.cli import main
+from napari_pynta.cli.analyze import format_combined
 from napari_pynta.combine import combine_summaries, combined_distribution, mean_se
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.store import MovieStore
@@ -186,3 +187,45 @@ def test_overwrite_with_fewer_captures_removes_the_earlier_runs_stores(tmp_path,
     assert description["measurement_id"] != first_id
     with MovieStore.open(folder / "capture-1.zarr") as store:
         assert store.metadata["measurement_id"] == description["measurement_id"]
+
+
+def _capture_summary(source, d50, tracks, ppf):
+    deconvolved = None if d50 is None else {"d10": d50 - 5, "d50": d50, "d90": d50 + 5, "mode": d50}
+    return {
+        "source": source,
+        "n_tracks": tracks,
+        "deconvolved_nm": deconvolved,
+        "diameter_nm": d50,
+        "particles_per_frame": ppf,
+        "concentration": None,
+    }
+
+
+def test_a_capture_without_tracks_is_named_and_the_fewer_captures_said():
+    summaries = [
+        _capture_summary("/m/capture-1.zarr", 100.0, 20, 5.0),
+        _capture_summary("/m/capture-2.zarr", None, 0, 0.0),
+        _capture_summary("/m/capture-3.zarr", 104.0, 25, 6.0),
+    ]
+    combined = combine_summaries(summaries)
+    assert combined["d50_nm"]["n"] == 2 and combined["particles_per_frame"]["n"] == 3
+    (warning,) = combined["warnings"]
+    assert "capture 2 (capture-2.zarr)" in warning and "0 tracks" in warning
+    assert "2 of 3 captures" in warning and "D50" in warning
+    assert "particles per frame" not in warning  # it has all three
+    # no depth anywhere: an unknown concentration is no missing capture
+    assert "particles/mL" not in warning
+    text = format_combined(combined)
+    assert re.search(r"D50 \(nm, deconvolved\)\s+102\.0 ± 2\.0 \(2 of 3 captures\)", text)
+    assert "capture 2 (capture-2.zarr)" in text
+    # one capture left: the SE is unknown and said so
+    lonely = combine_summaries(summaries[:2])
+    assert "rests on 1 of 2 captures" in lonely["warnings"][0]
+    assert "no standard error" in lonely["warnings"][0]
+
+
+def test_captures_that_all_have_tracks_give_no_warning():
+    combined = combine_summaries(
+        [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]
+    )
+    assert combined["warnings"] == []

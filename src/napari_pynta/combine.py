@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,18 @@ COMBINED_QUANTITIES: dict[str, Callable[[Summary], Any]] = {
 }
 
 
+#: the combined quantities in words, for the warnings about captures that gave none
+QUANTITY_LABELS: dict[str, str] = {
+    "d10_nm": "D10",
+    "d50_nm": "D50",
+    "d90_nm": "D90",
+    "mode_nm": "mode",
+    "ensemble_diameter_nm": "ensemble diameter",
+    "particles_per_frame": "particles per frame",
+    "concentration_per_ml": "particles/mL",
+}
+
+
 def mean_se(values: Sequence[float | None]) -> dict[str, Any]:
     """Mean and standard error of the mean of the known values.
 
@@ -55,7 +68,7 @@ def mean_se(values: Sequence[float | None]) -> dict[str, Any]:
         ``{"mean", "se", "n"}``: ``se`` = sample SD / √n (None for fewer than two values),
         ``mean`` None when no value is known.
     """
-    known = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    known = np.array([v for v in values if _known(v)], dtype=float)
     n = int(known.size)
     mean = float(known.mean()) if n else None
     se = float(known.std(ddof=1) / math.sqrt(n)) if n >= 2 else None
@@ -74,7 +87,9 @@ def combine_summaries(summaries: Sequence[Summary]) -> dict[str, Any]:
     -------
     dict
         ``n_captures``, ``sample`` (the captures' common sample fields; a field on which they
-        disagree is listed with all its values), and for every key of
+        disagree is listed with all its values), ``warnings`` (one line per capture that gave
+        no value for a quantity the others have, e.g. no tracks: its name, its track count and
+        on how many captures the combined value then rests), and for every key of
         :data:`COMBINED_QUANTITIES` a :func:`mean_se` entry. ``concentration_per_ml`` is the
         concentration of the undiluted sample (None without a detection depth): the dilution
         factor times the mean ± SE of the measured concentrations when all captures share one
@@ -100,7 +115,36 @@ def combine_summaries(summaries: Sequence[Summary]) -> dict[str, Any]:
             "se": None if measured["se"] is None else dilution * measured["se"],
             "n": measured["n"],
         }
+    combined["warnings"] = _missing_warnings(summaries, combined)
     return combined
+
+
+def _missing_warnings(summaries: Sequence[Summary], combined: Mapping[str, Any]) -> list[str]:
+    """A capture without a value the other captures have makes the mean ± SE rest on fewer
+    captures: say which capture, why (its tracks) and on how many the numbers rest."""
+    n_captures = len(summaries)
+    partial = [k for k in COMBINED_QUANTITIES if 0 < combined[k]["n"] < n_captures]
+    warnings = []
+    for index, summary in enumerate(summaries):
+        missing = [k for k in partial if not _known(COMBINED_QUANTITIES[k](summary))]
+        if not missing:
+            continue
+        name = Path(str(summary.get("source") or "")).name
+        counts = sorted({combined[k]["n"] for k in missing})
+        rests = " or ".join(str(n) for n in counts)
+        warning = (
+            f"capture {index + 1} ({name}) gave no {', '.join(QUANTITY_LABELS[k] for k in missing)}"
+            f" ({summary.get('n_tracks', 'unknown')} tracks): each rests on {rests} of "
+            f"{n_captures} captures"
+        )
+        if counts[0] == 1:
+            warning += ", and one capture has no standard error"
+        warnings.append(warning)
+    return warnings
+
+
+def _known(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _common_sample(summaries: Sequence[Summary]) -> dict[str, Any]:

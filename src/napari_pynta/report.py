@@ -597,7 +597,7 @@ def render_measurement_report(results: list, combined: dict) -> str:
     title = html.escape(str(sample.get("sample_name") or first.get("source") or "sample"))
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     version = html.escape(str(first.get("software_version") or __version__))
-    warnings = [
+    warnings = [f"Combined: {warning}" for warning in combined.get("warnings") or []] + [
         f"Capture {index + 1}: {warning}"
         for index, result in enumerate(results)
         for warning in plain_warnings(result)

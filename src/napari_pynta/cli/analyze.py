@@ -289,6 +289,8 @@ def _run_batch(args: argparse.Namespace) -> int:
     analysed = [result.summary for result in results]
     combined = combine_summaries(analysed) if args.combine and analysed else None
     notes = []
+    if combined is not None and args.json:  # the terminal table lists them itself
+        notes += [f"warning: {warning}" for warning in combined["warnings"]]
     if combined is not None:
         try:
             check_same_settings(movies)
@@ -483,7 +485,10 @@ def format_combined(combined: dict[str, Any]) -> str:
         entry = combined[key]
         mean = "n/a" if entry["mean"] is None else template.format(entry["mean"])
         se = "n/a" if entry["se"] is None else template.format(entry["se"])
-        lines.append(f"  {label:<27} {mean} ± {se}")
+        fewer = entry["n"] < combined["n_captures"] and entry["mean"] is not None
+        of_n = f" ({entry['n']} of {combined['n_captures']} captures)" if fewer else ""
+        lines.append(f"  {label:<27} {mean} ± {se}{of_n}")
+    lines += [f"  warning: {warning}" for warning in combined.get("warnings") or []]
     return "\n".join(lines)
 
 

@@ -251,6 +251,7 @@ class MeasurementView(QWidget):
         self.message_line.show_info(
             f"{combined['n_captures']} captures of {Path(analysis.folder).name} combined "
             "(mean ± SE across captures; each capture under its stored conditions)"
+            + "".join(f"\nwarning: {warning}" for warning in combined.get("warnings") or [])
         )
 
     def shown_table(self) -> dict[str, list[str]]:
