@@ -227,3 +227,18 @@ def test_mixture_peaks_are_printed_as_shares_of_tracks_and_of_particles():
     one_peak |= {"peaks": [100.0], "peak_fractions": [1.0], "peak_fraction_se": [0.0]}
     (line,) = _deconvolved_lines({"deconvolved_nm": one_peak})
     assert "peaks 100.0 (100% ± 0%)" in line and "particles" not in line
+
+
+@pytest.mark.parametrize("search_range", ["128", "5000"])
+def test_a_search_range_as_large_as_the_frame_is_refused(capsys, store_path, search_range):
+    """A 5000 px search range on a 128 x 128 movie linked any particle to any other and sized
+    100 nm beads at 4.6 nm without an error."""
+    code, out, err = run(capsys, store_path, "--search-range-px", search_range, "--no-save")
+    assert code == 2 and out == ""
+    assert f"--search-range-px {search_range} px" in err
+    assert "128 x 128" in err and "less than 128 px" in err
+
+
+def test_a_search_range_below_the_frame_size_is_used(capsys, store_path):
+    code, out, _ = run(capsys, store_path, "--search-range-px", "12", "--json", "--no-save")
+    assert code == 0 and json.loads(out)["params"]["search_range_px"] == 12.0
