@@ -201,3 +201,27 @@ def test_a_playback_run_without_a_frame_count_ends_with_the_movie(tmp_path, caps
     assert code == 0 and result["frames_acquired"] == result["frames_saved"] == 30
     with MovieStore.open(out) as store:
         np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
+
+
+def test_frames_counts_the_frames_recorded_when_the_camera_loses_frames(tmp_path, capsys):
+    """--frames N is N frames on disk: at a rate the machine does not deliver (the simulated
+    camera exposes frames on the wall clock and loses those not read in time), --frames 20 at
+    1e7 fps recorded 2 frames, the second one far past frame 20, and counted 36850 lost."""
+    out = tmp_path / "run.zarr"
+    # 512x512 frames take about 1 ms to simulate: 20000 frames/s cannot be delivered, and the
+    # camera's 512-frame buffer overflows (frames lost) from the first reads on
+    argv = ["acquire", "--camera-option", "shape=512,512", "--camera-option", "n_particles=2"]
+    code = main([*argv, "--fps", "20000", "--frames", "600", "--out", str(out), "--json"])
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+    with MovieStore.open(out) as store:
+        seq = np.asarray(store.seq)
+    assert len(seq) == result["frames_saved"] == result["frames_acquired"] == 600
+    lost = seq[-1] + 1 - len(seq)
+    assert lost > 0 and result["frames_lost_by_camera"] == lost == result["frames_dropped"]
+    assert code == 1  # frames meant for the recording were lost: said, not hidden
+    # said once, shortly: the first loss, not 50 lines of one seq gap each (the first cut off)
+    lines = printed.err.strip().splitlines()
+    assert len(lines) <= 6, printed.err
+    assert "the camera lost frames" in lines[0]
+    assert sum("seq gap" in line for line in lines) <= 1

@@ -67,7 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gain", type=float, default=None, help="camera gain")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
+    length.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N frames recorded (frames the camera loses do not count)",
+    )
     length.add_argument(
         "--seconds",
         type=float,
@@ -275,12 +281,27 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(format_result(result))
-    for error in status.errors:
-        print(f"pynta acquire: {error.splitlines()[0]}", file=sys.stderr)
+    print_errors(status.errors)
     if interrupted:
         return 130
     failed = status.frames_dropped or status.dead_workers or status.recording_failed
     return 1 if failed else 0
+
+
+#: errors printed in full at the end of a run; the rest are counted (all are in --json)
+MAX_PRINTED_ERRORS = 5
+
+
+def print_errors(errors: list[str], prefix: str = "pynta acquire: ") -> None:
+    """Print the first line of the first :data:`MAX_PRINTED_ERRORS` errors, then how many more."""
+    for error in errors[:MAX_PRINTED_ERRORS]:
+        print(f"{prefix}{error.splitlines()[0]}", file=sys.stderr)
+    if len(errors) > MAX_PRINTED_ERRORS:
+        print(
+            f"{prefix}... and {len(errors) - MAX_PRINTED_ERRORS} more errors (all of them under "
+            "'errors' with --json)",
+            file=sys.stderr,
+        )
 
 
 def acquire_once(

@@ -10,7 +10,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from napari_pynta.cli.acquire import acquire_once, build_config, format_result, result_dict
+from napari_pynta.cli.acquire import (
+    acquire_once,
+    build_config,
+    format_result,
+    print_errors,
+    result_dict,
+)
 from napari_pynta.errors import PyntaInputError, require_int
 from napari_pynta.measurement import (
     capture_path,
@@ -86,8 +92,7 @@ def run_captures(args: argparse.Namespace) -> int:
         if status.frames_saved:
             description["captures"].append(path.name)
         write_measurement(folder, description)
-        for error in status.errors:
-            print(f"pynta acquire: capture {index}: {error.splitlines()[0]}", file=sys.stderr)
+        print_errors(status.errors, f"pynta acquire: capture {index}: ")
         if interrupted:
             code = 130
             break

@@ -34,7 +34,8 @@ class LiveConfig:
         Keyword arguments of :func:`~napari_pynta.cameras.open_camera` (``fps``, ``exposure_s``,
         ``roi``, ``gain`` and the backend's own, e.g. ``shape``, ``n_particles``, ``path``).
     n_frames : int or None
-        Stop acquiring after this many frames; None runs until :meth:`LivePipeline.stop`.
+        Stop acquiring after this many frames read (the frames a recording holds; frames the
+        camera lost are seq gaps beside them); None runs until :meth:`LivePipeline.stop`.
     record_path : str or None
         Record from the first frame into this zarr store.
     overwrite : bool

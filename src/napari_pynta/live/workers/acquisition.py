@@ -367,7 +367,7 @@ class Acquisition:
             elif cmd == Command.STOP_RECORDING:
                 self.stop_recording()
             elif cmd == Command.FINISH:  # end the run now, as if n_frames had been reached
-                self.n_frames = self.seq
+                self.n_frames = self.counters["frames_acquired"]
             elif cmd == Command.CAMERA:
                 self.configure_camera(dict(command.get("settings") or {}))
             elif cmd == Command.STOP:
@@ -458,7 +458,9 @@ class Acquisition:
         from napari_pynta.cameras import CameraExhausted
 
         frame = None
-        if self.n_frames is None or self.seq < self.n_frames:
+        # n_frames counts the frames read (the frames a recording holds), not frame numbers: a
+        # camera that loses frames still gives n_frames, with the losses as seq gaps
+        if self.n_frames is None or self.counters["frames_acquired"] < self.n_frames:
             try:
                 frame, t = self.camera.read()
             except CameraExhausted:

@@ -27,10 +27,10 @@ def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
     (``OSError``: disk full, ...) it reports ``recording_failed`` at once, writes nothing more
     and drops the frames that still come until the end marker. With ``resume=True`` (a restarted
     saver) the existing store is reopened and the acquisition is told the last stored seq, so it
-    resends the frames the dead saver had not written. Frames must arrive with increasing seq; a
-    gap is reported as an error and counted in ``frames_missing``. Frames come with their pixels
-    or as headers into the acquisition's shared-memory ring: the acknowledgement of a written
-    frame is also what frees its ring slot.
+    resends the frames the dead saver had not written. Frames must arrive with increasing seq; the
+    first gap of a recording is reported as an error, every gap is counted in
+    ``frames_missing``. Frames come with their pixels or as headers into the acquisition's
+    shared-memory ring: the acknowledgement of a written frame is also what frees its ring slot.
     """
     run(name, endpoints, _serve_recordings)
 
@@ -121,11 +121,13 @@ def _record(
                 continue  # already stored, or sent before the resend started
             resync = False
             if previous >= 0 and seq != previous + 1:
+                if not missing:  # the first gap is said; later ones only counted
+                    w.error(
+                        f"seq gap in the recording: frames {previous + 1}..{seq - 1} are not in "
+                        "the store (lost by the camera, or on the way to the saver); later gaps "
+                        "are counted in frames_dropped"
+                    )
                 missing += seq - previous - 1
-                w.error(
-                    f"seq gap in the recording: frames {previous + 1}..{seq - 1} are not in "
-                    "the store (lost by the camera, or on the way to the saver)"
-                )
             block.append(frame)
             times.append(float(message.header["t"]))
             seqs.append(seq)
