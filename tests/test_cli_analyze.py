@@ -242,3 +242,16 @@ def test_a_search_range_as_large_as_the_frame_is_refused(capsys, store_path, sea
 def test_a_search_range_below_the_frame_size_is_used(capsys, store_path):
     code, out, _ = run(capsys, store_path, "--search-range-px", "12", "--json", "--no-save")
     assert code == 0 and json.loads(out)["params"]["search_range_px"] == 12.0
+
+
+@pytest.mark.parametrize("n_frames", [1, 2, 9])
+def test_a_movie_shorter_than_a_sized_track_is_refused(capsys, tmp_path, movie_frames, n_frames):
+    """A 1-frame movie was 'analysed' with exit code 0, a pilot warning about 'the first 200
+    frames' and 'no tracks were found: check the detection settings'."""
+    frames, metadata = movie_frames
+    path = tmp_path / "short.zarr"
+    with MovieStore.create(path, frames.shape[1:], frames.dtype, metadata) as store:
+        store.append(frames[:n_frames])
+    code, out, err = run(capsys, path, "--no-save")
+    assert code == 2 and out == ""
+    assert f"the movie's {n_frames} frame" in err and "--min-track-length 10" in err

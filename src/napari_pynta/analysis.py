@@ -307,6 +307,19 @@ def check_search_range(params: AnalysisParams, frame_shape: tuple[int, int]) -> 
         )
 
 
+def check_track_length(params: AnalysisParams, n_frames: int) -> None:
+    """Raise :class:`PyntaInputError` when no track of ``min_track_length`` fits in the movie
+    (a 1-frame movie was 'analysed' into 'no tracks were found: check the detection')."""
+    if params.min_track_length > n_frames:
+        plural = "frame" if n_frames == 1 else "frames"
+        raise PyntaInputError(
+            f"min_track_length {params.min_track_length} is longer than the movie's {n_frames} "
+            f"{plural}: no track can be sized; analyse a movie of at least that many frames, or "
+            "lower it (at least 3)",
+            field="min_track_length",
+        )
+
+
 def choose_diameter(
     frames: Any,
     engine: str,
@@ -1024,6 +1037,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     frames = movie.frames
     check_frames(frames)
     check_search_range(params, (int(frames.shape[1]), int(frames.shape[2])))
+    check_track_length(params, int(frames.shape[0]))
     threshold = detection_threshold(frames, params)
     params = with_detection(params, threshold)
     localizations = detect_frames(
