@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from napari_pynta.errors import PyntaDataError
-from napari_pynta.store import check_replaceable, remove_store
 
 MEASUREMENT_FILE = "measurement.json"
 
@@ -61,6 +60,8 @@ def clear_measurement(folder: str | Path) -> list[Path]:
     PyntaInputError
         Naming the capture that cannot be removed.
     """
+    from napari_pynta.store import check_replaceable, remove_store  # zarr: not for `--help`
+
     folder = Path(folder)
     stores = {
         path
