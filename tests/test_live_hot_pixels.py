@@ -71,3 +71,26 @@ def test_live_locators_repair_the_hot_pixels_the_calibration_finds(tmp_path, hot
     recorded = open_movie(str(record)).frames
     np.testing.assert_array_equal(np.asarray(recorded), raw)  # replayed from frame 0
     assert {tuple(p) for p in find_hot_pixels(recorded)} == truth
+
+
+def test_a_new_roi_while_live_moves_the_hot_pixel_map_with_it(tmp_path):
+    """The hot pixels are sensor pixels: a new ROI shifts them in the frames, and those outside
+    it are no longer repaired (nor counted)."""
+    source = tmp_path / "source.zarr"
+    _playback_store(source, hot_pixels=True)
+    config = LiveConfig(
+        camera="playback", camera_settings={"path": str(source), "fps": 200.0, "loop": True}
+    )
+    roi = (20, 10, 80, 100)  # y, x, height, width
+    with LivePipeline(config) as pipeline:
+        assert {tuple(p) for p in pipeline.config.hot_pixels} == {tuple(p) for p in HOT}
+        pipeline.configure_camera(roi=roi)
+        moved = {tuple(p) for p in pipeline.config.hot_pixels}
+        status = pipeline.status()
+    inside = {
+        (row - roi[0], col - roi[1])
+        for row, col in HOT
+        if roi[0] <= row < roi[0] + roi[2] and roi[1] <= col < roi[1] + roi[3]
+    }
+    assert 0 < len(inside) < len(HOT) and moved == inside
+    assert status.hot_pixels_repaired == len(inside)
