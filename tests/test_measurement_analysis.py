@@ -96,3 +96,21 @@ def test_analyze_combine_warns_about_captures_with_different_settings(tmp_path, 
     err = capsys.readouterr().err
     assert "warning: the captures were recorded with different settings" in err
     assert "pixel_size_um: capture 1 (c1.zarr) 0.2, capture 2 (c2.zarr) 0.25" in err
+
+
+def test_captures_of_different_measurements_are_named():
+    """`pynta analyze a.zarr b.zarr --combine` over captures of two measurements (an earlier
+    run's capture left in the folder) combined them without a word."""
+    from types import SimpleNamespace
+
+    from napari_pynta.measurement_analysis import mixed_measurements
+
+    def movie(name, measurement_id):
+        return SimpleNamespace(source=f"/m/{name}", metadata={"measurement_id": measurement_id})
+
+    same = [movie("capture-1.zarr", "aa11"), movie("capture-2.zarr", "aa11")]
+    assert mixed_measurements(same) is None
+    assert mixed_measurements([movie("x.zarr", None), movie("y.zarr", None)]) is None
+    mixed = mixed_measurements([*same, movie("capture-3.zarr", "bb22")])
+    assert mixed is not None and "2 measurements" in mixed
+    assert "capture 3 (capture-3.zarr) bb22" in mixed and "capture 1 (capture-1.zarr) aa11" in mixed

@@ -139,6 +139,26 @@ def check_same_settings(movies: list[Any]) -> None:
         )
 
 
+def mixed_measurements(movies: list[Any]) -> str | None:
+    """A warning when the captures belong to more than one measurement, else None.
+
+    Each capture store of ``pynta acquire --captures`` (and the Measure button) carries its
+    measurement's ``measurement_id``; captures without one (plain recordings) are not counted.
+    """
+    ids = [movie.metadata.get("measurement_id") for movie in movies]
+    distinct = {each for each in ids if each is not None}
+    if len(distinct) < 2:
+        return None
+    listed = ", ".join(
+        f"{capture_name(movie.source, index)} {each}"
+        for index, (movie, each) in enumerate(zip(movies, ids, strict=True))
+    )
+    return (
+        f"the captures belong to {len(distinct)} measurements (measurement_id: {listed}); "
+        "combine the captures of one sample only"
+    )
+
+
 def analyze_measurement(
     folder: str | Path,
     make_params: Callable[[Any], Any],

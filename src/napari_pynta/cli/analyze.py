@@ -14,7 +14,7 @@ from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrid
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.measurement import expand_measurements
-from napari_pynta.measurement_analysis import check_same_settings
+from napari_pynta.measurement_analysis import check_same_settings, mixed_measurements
 from napari_pynta.parameters import AUTO, SETTINGS
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
@@ -296,6 +296,9 @@ def _run_batch(args: argparse.Namespace) -> int:
             check_same_settings(movies)
         except PyntaDataError as error:  # each capture is sized right; the lab should know
             notes.append(f"warning: {error}")
+        mixed = mixed_measurements(movies)
+        if mixed is not None:
+            notes.append(f"warning: {mixed}")
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
