@@ -381,8 +381,12 @@ def _middle_block(length, width):
 
 @njit(cache=True, fastmath=True, inline="always")
 def _level(value, scale, levels):
-    """trackpy's integer level ``floor(bp * scale)`` (at most ``levels``) of a bandpass value."""
-    return min(np.int32(value * scale), levels)
+    """trackpy's integer level ``floor(bp * scale)`` (at most ``levels``) of a bandpass value.
+
+    In int32 throughout: a minimum against the int64 ``levels`` widened every lane to int64,
+    twice the vector instructions in the scan's level sums.
+    """
+    return min(np.int32(value * scale), np.int32(levels))
 
 
 @njit(cache=True, fastmath=True)
