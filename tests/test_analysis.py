@@ -137,6 +137,19 @@ def test_ambiguous_links_of_fast_crowded_particles_enter_the_systematic_error():
         if notes:
             assert f"changes by {linking[diameter]:.0%}" in notes[0]
             assert f"({summary['params']['search_range_px']:.1f} px)" in notes[0]
+        # the one population's peak carries the same relative systematic part beside its
+        # bootstrap SE, and its 68 % interval holds both (in quadrature on either side)
+        deconvolved = summary["deconvolved_nm"]
+        (peak,) = deconvolved["peaks"]
+        (systematic,) = deconvolved["peak_systematic"]
+        relative = summary["diameter_systematic_nm"] / summary["diameter_nm"]
+        assert systematic == pytest.approx(relative * peak)
+        (se,) = deconvolved["peak_se"]
+        assert deconvolved["peak_uncertainty"] == pytest.approx([math.hypot(se, systematic)])
+        ((low, high),) = deconvolved["peak_interval_68"]
+        ((stat_low, stat_high),) = deconvolved["peak_statistical_interval_68"]
+        assert peak - low == pytest.approx(math.hypot(peak - stat_low, systematic))
+        assert high - peak == pytest.approx(math.hypot(stat_high - peak, systematic))
     assert linking[50.0] > 0.03
     assert linking[50.0] > 3 * linking[400.0]
     assert warned[50.0] and not warned[400.0]

@@ -210,6 +210,7 @@ def test_mixture_peaks_are_printed_as_shares_of_tracks_and_of_particles():
     deconvolved = {
         "peaks": [82.0, 195.0],
         "peak_se": [3.04, 8.0],
+        "peak_systematic": [2.46, None],
         "peak_interval_68": [[79.4, 85.2], [None, None]],
         "peak_fractions": [0.62, 0.38],
         "peak_fraction_se": [0.03, 0.03],
@@ -221,7 +222,7 @@ def test_mixture_peaks_are_printed_as_shares_of_tracks_and_of_particles():
         "span": 1.2,
     }
     (line,) = _deconvolved_lines({"deconvolved_nm": deconvolved})
-    assert "82.0 ± 3.0 [68%: 79-85] (62% ± 3% of tracks, 48% ± 4% of particles)" in line
+    assert "82.0 ± 3.0 ± 2.5 sys [68%: 79-85] (62% ± 3% of tracks, 48% ± 4% of particles)" in line
     assert "195.0 ± 8.0 (38% ± 3% of tracks, 52% ± 4% of particles)" in line
     one_peak = {key: deconvolved[key] for key in ("d10", "d50", "d90", "span")}
     one_peak |= {"peaks": [100.0], "peak_fractions": [1.0], "peak_fraction_se": [0.0]}

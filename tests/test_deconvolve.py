@@ -200,6 +200,54 @@ def test_only_peaks_confirmed_by_bootstrap_resamples_are_reported():
         assert abs(peak["fraction"] - 0.5) < 3 * peak["fraction_se"] + 0.02
 
 
+def test_the_peak_test_draws_more_resamples_until_its_decision_is_not_chance():
+    from napari_pynta.deconvolve import PEAK_TEST_MAX_RESAMPLES, significant_peaks
+
+    grid = diameter_grid(50.0, 400.0, 50)
+
+    def bumps(*centres_weights):
+        density = sum(w * np.exp(-0.5 * (np.log(grid / c) / 0.05) ** 2) for c, w in centres_weights)
+        return density / density.sum()
+
+    observed = bumps((100.0, 1.0), (160.0, 0.4))
+    with_bump, without = observed, bumps((100.0, 1.0))
+
+    def decisions(share, more, trials=15):
+        """How often the 160 nm peak is kept when each resample shows it with chance ``share``
+        (the bootstrap's own probability, known here), and the resamples used."""
+        rng = np.random.default_rng(int(share * 100))
+
+        def draw(n):
+            return np.array([with_bump if rng.random() < share else without for _ in range(n)])
+
+        kept, used = 0, []
+        for _ in range(trials):
+            peaks = significant_peaks(
+                grid,
+                observed,
+                draw(30),
+                more_resamples=(lambda first, n: draw(n)) if more else None,
+            )
+            kept += len(peaks) == 2
+            used.append(peaks[0]["test_resamples"])
+        return kept, used
+
+    # a peak shown by 86 % of all possible resamples passes the 0.8 test, one shown by 66 %
+    # fails; 30 draws decide either wrongly in 11 % and 7 % of the trials (binomial), and more
+    # resamples near the threshold make that rare (< 0.5 %)
+    kept_high, used_high = decisions(0.86, more=True)
+    kept_low, used_low = decisions(0.66, more=True)
+    assert kept_high == 15 and kept_low == 0
+    assert max(used_high + used_low) <= PEAK_TEST_MAX_RESAMPLES
+    assert max(used_high + used_low) > 30  # near the threshold more were drawn
+    kept_high, _ = decisions(0.86, more=False)
+    kept_low, used = decisions(0.66, more=False)
+    assert (15 - kept_high) + kept_low >= 1 and set(used) == {30}  # the test can see the difference
+    # a clear decision needs no more resamples
+    _, used = decisions(1.0, more=True, trials=3)
+    assert used == [30, 30, 30]
+
+
 def test_a_peaks_position_carries_the_spread_of_its_positions_in_the_resamples():
     from napari_pynta.deconvolve import bootstrap_distributions, significant_peaks
 

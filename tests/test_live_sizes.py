@@ -59,6 +59,8 @@ def test_stable_bootstrap_counts_are_poisson_and_fixed_by_the_track_id():
     np.testing.assert_array_equal(stable_bootstrap_counts(shuffled, 5), counts[:, shuffled])
     # resamples differ from each other
     assert not np.array_equal(counts[0], counts[1])
+    # more resamples of the same bootstrap continue the numbering (the sequential peak test)
+    np.testing.assert_array_equal(stable_bootstrap_counts(ids, 3, first=2), counts[2:])
 
 
 def test_warm_started_live_summaries_equal_summaries_from_scratch():

@@ -761,7 +761,9 @@ def summarize_tracks(
         if len(per_track)
         else None
     )
-    summary |= _json_ready(sizes.summary() if sizes else {"deconvolved_nm": None})
+    summary |= _json_ready(
+        sizes.summary(_peak_systematic(sizes, systematic)) if sizes else {"deconvolved_nm": None}
+    )
     summary["detection"] = _json_ready(threshold.as_dict()) if threshold is not None else None
     summary["concentration"] = _json_ready(
         concentration.concentration_summary(
@@ -785,6 +787,18 @@ def summarize_tracks(
         sizes=sizes,
         frame_shape=frame_shape,
     )
+
+
+def _peak_systematic(sizes: deconvolve.DeconvolvedSizes, systematic: Mapping[str, float]) -> float:
+    """Relative systematic uncertainty of the deconvolved peaks: the ensemble's
+    (:func:`sizing.systematic_errors` ``total``) when there is one peak, whose population the
+    ensemble then is; NaN (unknown) with several. The ensemble of a mixture mixes the
+    populations' scale with their shares, which its terms then measure: leaving the dim tracks
+    out or linking again moves the shares, and the estimators weight the populations
+    differently (7-24 % on the mixtures of docs/accuracy.md against 1-7 % for single sizes)."""
+    if sizes.peaks is not None and len(sizes.peaks) == 1:
+        return float(systematic["total"])
+    return math.nan
 
 
 def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:

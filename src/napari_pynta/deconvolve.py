@@ -27,6 +27,7 @@ The distributions here are **track-weighted**: every track counts once, as in ev
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,11 @@ PEAK_SMOOTHING_LN = 0.04
 #: bootstrap resamples of the tracks that test the peaks, and the share that must show a peak
 PEAK_BOOTSTRAP = 30
 PEAK_SIGNIFICANCE = 0.8
+#: the peak test is sequential: while a share of resamples showing a peak lies within
+#: PEAK_TEST_Z Monte-Carlo standard errors (sqrt(s (1 - s) / n) at the threshold s) of the
+#: threshold, the number of resamples is doubled, up to PEAK_TEST_MAX_RESAMPLES
+PEAK_TEST_Z = 2.0
+PEAK_TEST_MAX_RESAMPLES = 240
 #: central share (%) of the resamples' positions of a peak given as its interval
 PEAK_INTERVAL = 68.0
 #: the fractions of another distribution than the peaks' are split at its lowest point between
@@ -757,6 +763,7 @@ def bootstrap_distributions(
     track_ids: np.ndarray | None = None,
     starts: np.ndarray | None = None,
     likelihood: Likelihood | None = None,
+    first_resample: int = 0,
 ) -> np.ndarray:
     """Walker EM distributions of ``n_bootstrap`` resamples of the tracks (with replacement).
 
@@ -785,6 +792,9 @@ def bootstrap_distributions(
         :func:`walker_em`'s ``start``. Default: ``distribution``.
     likelihood : (ndarray, ndarray), optional
         As for :func:`walker_em`.
+    first_resample : int
+        With ``track_ids``: the number of the first resample (:func:`stable_bootstrap_counts`
+        ``first``), to draw more resamples of the same bootstrap later.
 
     Returns
     -------
@@ -801,8 +811,12 @@ def bootstrap_distributions(
     start /= start.sum()
     if starts is not None and np.shape(starts) != (int(n_bootstrap), grid.size):
         raise PyntaInputError("starts must hold one distribution on the grid per resample")
-    counts = None if track_ids is None else stable_bootstrap_counts(track_ids, n_bootstrap, seed)
-    rng = np.random.default_rng(seed)
+    counts = (
+        None
+        if track_ids is None
+        else stable_bootstrap_counts(track_ids, n_bootstrap, seed, first_resample)
+    )
+    rng = np.random.default_rng(seed if not first_resample else (seed, int(first_resample)))
     resampled = np.zeros((int(n_bootstrap), grid.size))
     for index in range(int(n_bootstrap)):
         first = start
@@ -1001,7 +1015,7 @@ _POISSON1_CDF = np.cumsum([math.exp(-1.0) / math.factorial(k) for k in range(20)
 
 
 def stable_bootstrap_counts(
-    track_ids: np.ndarray, n_bootstrap: int, seed: int = BOOTSTRAP_SEED
+    track_ids: np.ndarray, n_bootstrap: int, seed: int = BOOTSTRAP_SEED, first: int = 0
 ) -> np.ndarray:
     """How often each track counts in each bootstrap resample: Poisson(1), fixed by its id.
 
@@ -1009,7 +1023,8 @@ def stable_bootstrap_counts(
     the multinomial bootstrap for many tracks. Here the count of track ``i`` in resample ``b``
     is a hash (splitmix64) of ``(seed, track_ids[i], b)``, not a draw from a running generator:
     the same tracks give the same resamples in any order, and new tracks leave the counts of the
-    others unchanged.
+    others unchanged. ``first`` numbers the first resample: resamples ``first`` to
+    ``first + n_bootstrap - 1`` (more resamples of the same bootstrap, e.g. for the peak test).
 
     Returns
     -------
@@ -1017,7 +1032,7 @@ def stable_bootstrap_counts(
         Counts (float).
     """
     ids = np.asarray(track_ids).astype(np.int64).astype(np.uint64)
-    resample = np.arange(int(n_bootstrap), dtype=np.uint64)[:, None]
+    resample = np.arange(int(first), int(first) + int(n_bootstrap), dtype=np.uint64)[:, None]
     with np.errstate(over="ignore"):
         x = (
             ids[None, :] * np.uint64(0x9E3779B97F4A7C15)
@@ -1201,6 +1216,7 @@ def significant_peaks(
     fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
     number_fractions_of: tuple[np.ndarray, np.ndarray] | None = None,
     response: LocalizationErrorResponse | None = None,
+    more_resamples: MoreResamples | None = None,
 ) -> list[dict]:
     """Peaks of a distribution that its bootstrap resamples confirm, with fraction uncertainties.
 
@@ -1238,29 +1254,45 @@ def significant_peaks(
     response : LocalizationErrorResponse, optional
         :func:`localization_error_response` of the tracks: each resample's peak position is
         also moved by the noise of the pooled localization errors.
+    more_resamples : callable, optional
+        ``more_resamples(first, n)`` gives the distributions of ``n`` more resamples of the same
+        bootstrap, numbered from ``first``: the test is then sequential (a share within
+        :data:`PEAK_TEST_Z` Monte-Carlo standard errors of ``min_significance`` draws as many
+        resamples again, up to :data:`PEAK_TEST_MAX_RESAMPLES`), so the decision does not
+        depend on which few resamples were drawn. Positions and fractions come from
+        ``resampled`` alone.
 
     Returns
     -------
     list of dict
         ``diameter_nm``, ``diameter_se_nm``, ``diameter_interval_nm`` ([low, high]),
-        ``fraction``, ``fraction_se``, ``significance`` (and with ``number_fractions_of``
+        ``fraction``, ``fraction_se``, ``significance``, ``test_resamples`` (how many resamples
+        the significance is the share of) (and with ``number_fractions_of``
         ``number_fraction``, ``number_fraction_se``); largest fraction first.
     """
-    tested = _tested_peaks(grid_nm, weights, resampled, min_significance)
+    tested = _tested_peaks(grid_nm, weights, resampled, min_significance, more_resamples)
     return _peak_table(
         grid_nm, weights, resampled, tested, fractions_of, number_fractions_of, response
     )
 
 
+#: draws ``n`` more resamples numbered from ``first`` (:func:`bootstrap_distributions`
+#: ``first_resample``): their distributions, shape (n, n_grid)
+MoreResamples = Callable[[int, int], np.ndarray]
+
+
 @dataclass(frozen=True)
 class _TestedPeaks:
-    """The peaks :func:`significant_peaks` keeps: grid indices, their significance, the
-    smoothed curve they are maxima of, and each resample's peaks (grid indices) and curve."""
+    """The peaks :func:`significant_peaks` keeps: grid indices, their significance (share of
+    the ``n_tested`` resamples that showed each), the smoothed curve they are maxima of, and
+    the peaks (grid indices) and curve of each of the given resamples (not of the extra ones
+    the sequential test drew)."""
 
     indices: np.ndarray
     significance: np.ndarray
     smooth: np.ndarray
     resample_peaks: list[tuple[np.ndarray, np.ndarray]]
+    n_tested: int
 
 
 def _tested_peaks(
@@ -1268,13 +1300,28 @@ def _tested_peaks(
     weights: np.ndarray,
     resampled: np.ndarray,
     min_significance: float = PEAK_SIGNIFICANCE,
+    more_resamples: MoreResamples | None = None,
 ) -> _TestedPeaks:
-    """The candidate peaks of ``weights`` tested against the resamples (merged where they fail)."""
+    """The candidate peaks of ``weights`` tested against the resamples (merged where they fail).
+
+    Sequential: while a share compared with ``min_significance`` lies within
+    :data:`PEAK_TEST_Z` Monte-Carlo standard errors of it, ``more_resamples`` (if given) draws
+    as many resamples again, up to :data:`PEAK_TEST_MAX_RESAMPLES` in all; the decision is then
+    that of the share's estimate from all of them.
+    """
     candidates, smooth = _peak_indices(grid_nm, weights)
     resample_peaks = [_peak_indices(grid_nm, resample) for resample in resampled]
     found = [indices for indices, _ in resample_peaks]
-    kept, significance = _merge_insignificant(candidates, smooth, found, min_significance)
-    return _TestedPeaks(kept, significance, smooth, resample_peaks)
+    while True:
+        kept, significance, closest = _merge_insignificant(
+            candidates, smooth, found, min_significance
+        )
+        n = len(found)
+        margin = PEAK_TEST_Z * math.sqrt(min_significance * (1.0 - min_significance) / max(n, 1))
+        if more_resamples is None or closest >= margin or n >= PEAK_TEST_MAX_RESAMPLES:
+            return _TestedPeaks(kept, significance, smooth, resample_peaks, n)
+        extra = more_resamples(n, min(n, PEAK_TEST_MAX_RESAMPLES - n))
+        found += [_peak_indices(grid_nm, resample)[0] for resample in extra]
 
 
 def _position_in_basin(
@@ -1364,6 +1411,7 @@ def _peak_table(
                 float(np.std(fractions, ddof=1)) if len(fractions) > 1 else math.nan
             )
         peak["significance"] = float(share)
+        peak["test_resamples"] = tested.n_tested
         peaks.append(peak)
     peaks.sort(key=lambda peak: peak["fraction"], reverse=True)
     return peaks
@@ -1371,15 +1419,17 @@ def _peak_table(
 
 def _merge_insignificant(
     candidates: np.ndarray, smooth: np.ndarray, found: list[np.ndarray], min_significance: float
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Candidates merged until each basin holds a peak in ``min_significance`` of the resamples.
 
     The least confirmed candidate is merged with a neighbour that fails too if there is one, else
     with the neighbour across the higher saddle; the lower of the two goes. ``found`` holds the
-    peak indices of every resample. Returns the kept candidate indices and the share of
-    resamples with a peak in each one's basin.
+    peak indices of every resample. Returns the kept candidate indices, the share of resamples
+    with a peak in each one's basin, and how close (absolute difference) the closest share
+    compared with ``min_significance`` on the way came to it (inf: no comparison, one candidate).
     """
     kept = np.asarray(candidates)
+    closest = math.inf
     while True:
         bounds = _basin_bounds(kept, smooth, smooth.size)
         seen = np.zeros(len(kept))
@@ -1387,8 +1437,11 @@ def _merge_insignificant(
             for number, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
                 seen[number] += bool(np.any((indices >= start) & (indices < stop)))
         significance = seen / max(len(found), 1)
-        if len(kept) == 1 or np.all(significance >= min_significance):
-            return kept, significance
+        if len(kept) == 1:
+            return kept, significance, closest
+        closest = min(closest, float(np.min(np.abs(significance - min_significance))))
+        if np.all(significance >= min_significance):
+            return kept, significance, closest
         weakest = int(np.argmin(significance))
         neighbours = [n for n in (weakest - 1, weakest + 1) if 0 <= n < len(kept)]
         # a failing neighbour first: two candidates that each show in only part of the
@@ -1509,26 +1562,46 @@ class DeconvolvedSizes:
     resampled: np.ndarray | None = None
     standard_errors: dict[str, float] | None = None
 
-    def summary(self) -> dict:
+    def summary(self, systematic: float = 0.0) -> dict:
         """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary.
 
         With tested peaks, ``peaks``/``peak_fractions``/``mode`` are the significant peaks, with
-        ``peak_se`` and ``peak_interval_68`` (the spread of their positions over the resamples,
-        nm), ``peak_fraction_se``, ``peak_significance`` and ``n_candidate_peaks``, and with more
+        their uncertainties (nm): ``peak_se`` and ``peak_statistical_interval_68`` (the spread
+        of their positions over the resamples), ``peak_systematic`` (``systematic`` times the
+        position), ``peak_uncertainty`` (both in quadrature) and ``peak_interval_68`` (the
+        statistical interval with the systematic part added in quadrature on either side);
+        ``peak_fraction_se``, ``peak_significance`` (share of the ``peak_test_resamples``
+        resamples of the sequential test that showed each) and ``n_candidate_peaks``, and with more
         than one peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
         particles in view); with standard errors, ``d10_se``, ``d50_se``, ``d90_se`` (nm).
+
+        Parameters
+        ----------
+        systematic : float
+            Relative systematic uncertainty of the peaks' positions, e.g. the ``total`` of
+            :func:`napari_pynta.sizing.systematic_errors` of the tracks when they are one
+            population (d ∝ 1/D: a bias of the measured diffusion moves every size by the same
+            factor); NaN: unknown (``peak_systematic`` and ``peak_uncertainty`` NaN,
+            ``peak_interval_68`` the statistical interval).
         """
         statistics = self.deconvolved.statistics() | (self.standard_errors or {})
         if self.peaks is not None:
+            uncertainties = [_with_systematic(peak, systematic) for peak in self.peaks]
             statistics |= {
                 "n_candidate_peaks": len(statistics["peaks"]),
                 "mode": self.peaks[0]["diameter_nm"],
                 "peaks": [peak["diameter_nm"] for peak in self.peaks],
                 "peak_se": [peak["diameter_se_nm"] for peak in self.peaks],
-                "peak_interval_68": [peak["diameter_interval_nm"] for peak in self.peaks],
+                "peak_systematic": [part["systematic"] for part in uncertainties],
+                "peak_uncertainty": [part["uncertainty"] for part in uncertainties],
+                "peak_interval_68": [part["interval"] for part in uncertainties],
+                "peak_statistical_interval_68": [
+                    peak["diameter_interval_nm"] for peak in self.peaks
+                ],
                 "peak_fractions": [peak["fraction"] for peak in self.peaks],
                 "peak_fraction_se": [peak["fraction_se"] for peak in self.peaks],
                 "peak_significance": [peak["significance"] for peak in self.peaks],
+                "peak_test_resamples": self.peaks[0]["test_resamples"],
             }
             if "number_fraction" in self.peaks[0]:
                 statistics |= {
@@ -1549,6 +1622,26 @@ class DeconvolvedSizes:
             "method": "log-normal fit",
         }
         return {"deconvolved_nm": deconvolved, "lognormal_fit_nm": lognormal}
+
+
+def _with_systematic(peak: dict, systematic: float) -> dict:
+    """A peak's systematic uncertainty (nm; ``systematic`` relative), its total uncertainty
+    (with ``diameter_se_nm`` in quadrature) and its 68 % interval with the systematic part
+    added in quadrature to either side of the statistical one (NaN ``systematic``: unknown,
+    the interval is the statistical one)."""
+    position = peak["diameter_nm"]
+    low, high = peak["diameter_interval_nm"]
+    if not math.isfinite(systematic):
+        return {"systematic": math.nan, "uncertainty": math.nan, "interval": [low, high]}
+    part = abs(float(systematic)) * position
+    return {
+        "systematic": part,
+        "uncertainty": math.hypot(peak["diameter_se_nm"], part),
+        "interval": [
+            position - math.hypot(position - low, part),
+            position + math.hypot(high - position, part),
+        ],
+    }
 
 
 def _conditioned_on_brightness(
@@ -1711,7 +1804,19 @@ def deconvolve_tracks(
             exposure_s=exposure_s,
             field_px=field_px,
         )
-        tested = _tested_peaks(grid_nm, weights, resampled)
+
+        def more_resamples(first: int, n: int) -> np.ndarray:
+            return bootstrap_distributions(
+                steps,
+                model,
+                deconvolved,
+                n,
+                track_ids=track_ids,
+                likelihood=likelihood,
+                first_resample=first,
+            )
+
+        tested = _tested_peaks(grid_nm, weights, resampled, more_resamples=more_resamples)
         shares: tuple[Shares | None, Shares | None] = (None, None)
         if len(tested.indices) > 1:  # fractions of a mixture: shares of tracks and of particles
             conditioned = _conditioned_on_brightness(

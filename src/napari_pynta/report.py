@@ -231,8 +231,8 @@ def _statistics_table(summary: dict) -> str:
         )
     )
     body.append(
-        "<tr><td>Peaks (68 % of the bootstrap resamples' positions; share of tracks / of "
-        f"particles in view)</td><td>–</td><td class='rec'>"
+        "<tr><td>Peaks (68 % interval: the bootstrap resamples' positions with the systematic "
+        f"uncertainty added; share of tracks / of particles in view)</td><td>–</td><td class='rec'>"
         f"{peaks or '–'}</td><td>–</td></tr>"
     )
     body.append(

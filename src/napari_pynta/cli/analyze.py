@@ -419,13 +419,17 @@ def _share(deconvolved: dict[str, Any], key: str, index: int) -> str:
 
 
 def _peak_text(deconvolved: dict[str, Any], index: int) -> str:
-    """One peak: diameter with its standard error and 68 % interval over the resamples (where
-    known), share of the tracks and (with several peaks) of the particles."""
+    """One peak: diameter with its standard error over the resamples, its systematic
+    uncertainty and its 68 % interval (both parts; where known), share of the tracks and (with
+    several peaks) of the particles."""
     text = _number(deconvolved["peaks"][index])
     error = (deconvolved.get("peak_se") or [None] * (index + 1))[index]
+    systematic = (deconvolved.get("peak_systematic") or [None] * (index + 1))[index]
     interval = (deconvolved.get("peak_interval_68") or [None] * (index + 1))[index]
     if error is not None:
         text += f" ± {error:.1f}"
+    if systematic:
+        text += f" ± {systematic:.1f} sys"
     if interval is not None and None not in interval:
         text += f" [68%: {interval[0]:.0f}-{interval[1]:.0f}]"
     text += f" ({_share(deconvolved, 'peak_fractions', index)}"

@@ -170,7 +170,10 @@ DIAMETER_KEYS = (
     "median",
     "peaks",
     "peak_se",
+    "peak_systematic",
+    "peak_uncertainty",
     "peak_interval_68",
+    "peak_statistical_interval_68",
 )
 
 

@@ -69,10 +69,17 @@ def format_value(value: Any) -> str:
 
 
 def peaks_text(deconvolved: dict[str, Any]) -> str:
-    """The peaks cell: ``99 ± 3 (90%), 300 ± 12 (10%)`` (diameter ± its bootstrap standard
-    error where known, nm, and the share of the tracks)."""
+    """The peaks cell: ``99 ± 3 (90%), 300 ± 12 (10%)`` (diameter ± its uncertainty, nm: the
+    statistical and systematic parts in quadrature where both are known, else the bootstrap
+    standard error alone; and the share of the tracks)."""
     peaks = deconvolved.get("peaks") or []
-    errors = deconvolved.get("peak_se") or [None] * len(peaks)
+    totals = deconvolved.get("peak_uncertainty") or [None] * len(peaks)
+    errors = [
+        total if total is not None else se
+        for total, se in zip(
+            totals, deconvolved.get("peak_se") or [None] * len(peaks), strict=False
+        )
+    ]
     shares = deconvolved.get("peak_fractions") or []
     return ", ".join(
         f"{format_with_error(peak, error)} ({100 * share:.0f}%)"
