@@ -21,9 +21,9 @@ the detectable field, cut where it is absent for more than ``memory`` frames, of
 ``min_track_length`` frames), against the reported ``peak_fractions``; and its share of the
 particles in view (frame by frame, detectable field), against ``peak_number_fractions``.
 
-Peak positions: each reported peak's 68 % interval (``peak_interval_68``, from the bootstrap
-resamples) is checked against the true size nearest to it, in runs with as many peaks as sizes
-(the coverage table at the end).
+Peak positions: each reported peak's 68 % interval (``peak_interval_68``: the bootstrap
+resamples' positions, with one peak also the systematic part) is checked against the true size
+nearest to it, in runs with as many peaks as sizes (the coverage table at the end).
 
 Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--only SUBSTRING] [--json F]``.
 ``--quick`` runs one seed of shorter movies at the NTA setting only (a few minutes on a loaded
@@ -411,7 +411,7 @@ def main() -> None:
     print(summary_table(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     coverage = peak_coverage(rows)
     if not coverage.empty:
-        print("\npeak positions against truth (68 % intervals from the bootstrap resamples):")
+        print("\npeak positions against truth (68 % intervals, peak_interval_68):")
         print(coverage.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     singles = [r for r in rows if len(r["truth_nm"]) == 1 and "nm" == r["case"].split()[-1]]
     if singles:
