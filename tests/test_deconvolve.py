@@ -17,6 +17,7 @@ import pytest
 from napari_pynta.deconvolve import (
     StepModel,
     TrackSteps,
+    _with_systematic,
     cumulative_fraction,
     detection_counts,
     diameter_grid,
@@ -568,3 +569,15 @@ def test_particles_in_view_of_a_resample_without_a_groups_sized_tracks_are_finit
     )
     assert np.isfinite(conditioned.number_resampled).all()
     np.testing.assert_allclose(conditioned.number_resampled.sum(axis=1), 1.0)
+
+
+def test_a_peak_interval_never_reaches_below_zero():
+    """A systematic part as large as the peak (e.g. a sample whose size depends on the search
+    range) widens the interval upwards in quadrature but leaves its low end at 0, not at a
+    negative diameter."""
+    peak = {"diameter_nm": 100.0, "diameter_interval_nm": [90.0, 112.0], "diameter_se_nm": 11.0}
+    small = _with_systematic(peak, 0.05)
+    assert small["interval"] == pytest.approx([100 - math.hypot(10, 5), 100 + math.hypot(12, 5)])
+    large = _with_systematic(peak, 1.5)
+    assert large["interval"] == pytest.approx([0.0, 100 + math.hypot(12, 150)])
+    assert large["uncertainty"] == pytest.approx(math.hypot(11, 150))

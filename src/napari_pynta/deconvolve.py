@@ -1628,7 +1628,8 @@ def _with_systematic(peak: dict, systematic: float) -> dict:
     """A peak's systematic uncertainty (nm; ``systematic`` relative), its total uncertainty
     (with ``diameter_se_nm`` in quadrature) and its 68 % interval with the systematic part
     added in quadrature to either side of the statistical one (NaN ``systematic``: unknown,
-    the interval is the statistical one)."""
+    the interval is the statistical one). A diameter is positive: the interval's low end is at
+    least 0 (a systematic part as large as the peak leaves only that bound)."""
     position = peak["diameter_nm"]
     low, high = peak["diameter_interval_nm"]
     if not math.isfinite(systematic):
@@ -1638,7 +1639,7 @@ def _with_systematic(peak: dict, systematic: float) -> dict:
         "systematic": part,
         "uncertainty": math.hypot(peak["diameter_se_nm"], part),
         "interval": [
-            position - math.hypot(position - low, part),
+            max(0.0, position - math.hypot(position - low, part)),
             position + math.hypot(high - position, part),
         ],
     }
