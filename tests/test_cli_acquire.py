@@ -17,7 +17,7 @@ import pytest
 from test_live_pipeline import no_leftover_processes  # noqa: F401
 
 from napari_pynta.cli import main
-from napari_pynta.cli.acquire import parse_option
+from napari_pynta.cli.acquire import format_result, parse_option
 from napari_pynta.store import MovieStore
 
 SCENE = [
@@ -146,6 +146,33 @@ def test_seconds_mode_prints_a_human_summary(capsys):
     assert code == 0
     assert "pynta acquire:" in captured.out and "fps" in captured.out
     assert "fps" in captured.err  # the progress line
+
+
+@pytest.mark.parametrize(
+    ("untracked", "said"),
+    [
+        (75, "tracked 425 of 500 frames: 75 untracked (tracking fell behind"),
+        (0, "tracked 500 of 500 frames"),
+        (None, None),  # not tracking: no line about it
+    ],
+)
+def test_the_human_summary_says_how_many_frames_went_untracked(untracked, said):
+    """A run whose locators fell behind must not look whole in the terminal: the JSON had the
+    count, the human summary did not."""
+    result = {
+        "frames_acquired": 500,
+        "fps": 100.0,
+        "fps_requested": 100.0,
+        "frames_lost_by_camera": 0,
+        "camera": "playback",
+        "frames_untracked": untracked,
+        "out": None,
+    }
+    text = format_result(result)
+    if said is None:
+        assert "tracked" not in text
+    else:
+        assert said in text
 
 
 @pytest.mark.parametrize(

@@ -474,6 +474,16 @@ def format_result(result: dict[str, Any]) -> str:
             f"  tracking latency p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
             f"max {latency['max']:.2f} s"
         )
+    untracked = result.get("frames_untracked")
+    if untracked is not None:  # tracking: say how much of the run the sizes cover
+        acquired = result["frames_acquired"]
+        text = f"  tracked {acquired - untracked} of {acquired} frames"
+        if untracked:
+            text += (
+                f": {untracked} untracked (tracking fell behind or a locator was restarted; "
+                "the sizes cover the tracked frames)"
+            )
+        lines.append(text)
     if result["out"]:
         lines.append(
             f"  saved {result['frames_saved']} frames to {result['out']}, "
