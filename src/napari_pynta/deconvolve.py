@@ -1562,7 +1562,7 @@ class DeconvolvedSizes:
     resampled: np.ndarray | None = None
     standard_errors: dict[str, float] | None = None
 
-    def summary(self, systematic: float = 0.0) -> dict:
+    def summary(self, systematic: float) -> dict:
         """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary.
 
         With tested peaks, ``peaks``/``peak_fractions``/``mode`` are the significant peaks, with
