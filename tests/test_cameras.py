@@ -343,12 +343,29 @@ def test_micromanager_camera_with_a_fake_core():
     assert not core.running
 
 
+@pytest.mark.parametrize(
+    ("available", "limit"),
+    [
+        (64 * 2**30, playback.CACHE_MAX_BYTES),  # a big machine: the fixed bound
+        (4 * 2**30, playback.CACHE_MEMORY_FRACTION * 4 * 2**30),  # a share of what is free
+        (2**29, playback.CACHE_MIN_BYTES),  # short of memory: still the old 256 MB
+    ],
+)
+def test_playback_cache_is_sized_by_the_memory_available(monkeypatch, available, limit):
+    import psutil
+
+    monkeypatch.setattr(
+        psutil, "virtual_memory", lambda: types.SimpleNamespace(available=available)
+    )
+    assert playback.cache_limit_bytes() == int(limit)
+
+
 def test_playback_decodes_what_its_cache_keeps_at_open_and_only_the_rest_while_running(
     recorded_store, monkeypatch
 ):
     path, movie = recorded_store
     monkeypatch.setattr(playback, "_BLOCK", 3)  # 4 blocks of 3 frames, 2 of which fit
-    monkeypatch.setattr(playback, "CACHE_MAX_BYTES", 2 * movie.frames[:3].nbytes)
+    monkeypatch.setattr(playback, "cache_limit_bytes", lambda: 2 * movie.frames[:3].nbytes)
     decoded = []
     with open_camera("playback", path=str(path), fps=100, loop=True, buffer_frames=100) as camera:
         source = camera._frames

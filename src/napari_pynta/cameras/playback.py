@@ -15,10 +15,24 @@ from napari_pynta.errors import PyntaInputError, require_int
 
 #: frames read from the source at once (one dask/zarr request per block, not per frame)
 _BLOCK = 32
-#: decoded frames kept to replay from memory: a movie up to this size is decoded once (a looped
-#: movie is not decompressed again on every pass: that cost ~2 ms per 512x512 frame in the
-#: acquisition), a longer one keeps its first blocks up to this size and decodes only the rest
-CACHE_MAX_BYTES = 256 * 2**20
+#: decoded frames kept to replay from memory: a movie that fits is decoded once, when the camera
+#: opens (decoding while it plays costs the acquisition 1.2 ms CPU per 512² frame and 4.5-10 ms
+#: per 1024² frame of a pynta store, up to a core at 100 fps, which tracking needs); a longer one
+#: keeps its first blocks and decodes only the rest. The cache takes at most this share of the
+#: memory available when the camera opens ...
+CACHE_MEMORY_FRACTION = 0.25
+#: ... and at most this many bytes (a 1024² movie of 1000 frames, decoded in 5-10 s) ...
+CACHE_MAX_BYTES = 2 * 2**30
+#: ... but always this many (a 1024² movie of 128 frames), even on a machine short of memory
+CACHE_MIN_BYTES = 256 * 2**20
+
+
+def cache_limit_bytes() -> int:
+    """Bytes of decoded frames a playback camera opened now keeps (see :data:`CACHE_MAX_BYTES`)."""
+    import psutil
+
+    available = psutil.virtual_memory().available
+    return int(max(CACHE_MIN_BYTES, min(CACHE_MAX_BYTES, CACHE_MEMORY_FRACTION * available)))
 
 
 class PlaybackCamera(BaseCamera):
@@ -74,7 +88,8 @@ class PlaybackCamera(BaseCamera):
         self.loop = bool(loop)
         self._next = 0
         self._blocks: dict[int, np.ndarray] = {}  # first frame -> frames, see _read_block
-        self._cached_bytes = 0  # of the blocks kept for good
+        self._cached_bytes = 0  # of the blocks kept for good, at most _cache_limit
+        self._cache_limit = cache_limit_bytes()
         self._transient: int | None = None  # the one block kept until the next is read
         pixel = pixel_size_um if pixel_size_um is not None else self.metadata.get("pixel_size_um")
         if pixel is None:
@@ -189,16 +204,16 @@ class PlaybackCamera(BaseCamera):
         frame_bytes = int(np.prod(self._frames.shape[1:])) * np.dtype(self._dtype).itemsize
         for start in range(0, self.n_frames, _BLOCK):
             size = min(_BLOCK, self.n_frames - start) * frame_bytes
-            if self._cached_bytes + size > CACHE_MAX_BYTES:
+            if self._cached_bytes + size > self._cache_limit:
                 break
             self._read_block(start)
 
     def _read_block(self, start: int) -> np.ndarray:
         """Frames ``start..start+_BLOCK`` (the last block may be shorter), decoded in this thread.
 
-        Blocks are kept for good while they fit in :data:`CACHE_MAX_BYTES` (the whole of a movie
-        that fits, the first blocks of a longer one); a block beyond that is kept only until
-        the next one is read.
+        Blocks are kept for good while they fit in the cache (:func:`cache_limit_bytes`: the whole
+        of a movie that fits, the first blocks of a longer one); a block beyond that is kept
+        only until the next one is read.
         """
         block = self._blocks.get(start)
         if block is None:
@@ -212,7 +227,7 @@ class PlaybackCamera(BaseCamera):
             if self._transient is not None:
                 del self._blocks[self._transient]
                 self._transient = None
-            if self._cached_bytes + block.nbytes <= CACHE_MAX_BYTES:
+            if self._cached_bytes + block.nbytes <= self._cache_limit:
                 self._cached_bytes += block.nbytes
             else:
                 self._transient = start
