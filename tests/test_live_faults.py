@@ -25,6 +25,7 @@ from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
 from napari_pynta.live.locate_pipe import PIPE_FRAMES
 from napari_pynta.live.protocol import process_title
+from napari_pynta.live.workers.linker import LINK_GAP_TIMEOUT_S
 from napari_pynta.store import MovieStore
 
 pytestmark = pytest.mark.slow
@@ -109,6 +110,26 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
         assert status.size_summary["frames_sized"] == status.frames_tracked
     elif status.size_summary is not None:
         assert status.size_summary["frames_sized"] == status.frames_tracked
+
+
+def test_a_locator_killed_near_the_end_locates_the_rest_of_the_run_once_restarted(
+    tmp_path, monkeypatch
+):
+    # the only locator is back only after the linker's patience at the end of a run has run out
+    # (as a restart under load can take): the frames waiting in the ring must still be tracked
+    monkeypatch.setattr(supervisor, "RESTART_BACKOFF_S", 2 * LINK_GAP_TIMEOUT_S)
+    path = tmp_path / "run.zarr"
+    n = 250
+    with LivePipeline(_config(path, n)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_tracked > 150, what="tracking")
+        _kill(pipeline, "locator-1")
+        assert pipeline.wait_finished(240)
+        status = pipeline.stop()
+    _assert_store_holds_every_frame(path, status, n)
+    assert status.restarts == {"locator-1": 1} and status.dead_workers == []
+    assert status.frames_tracked + status.frames_untracked == status.frames_acquired
+    # lost: at most the frame the killed locator was locating and the records it had read
+    assert status.frames_untracked <= PIPE_FRAMES + 1
 
 
 def test_a_sizer_dead_for_good_leaves_recording_and_tracking_whole_and_says_so(

@@ -50,6 +50,9 @@ class Command:
     DETECT = "detect"
     #: linker: linking and sizing ``settings`` (again later: start afresh with the new ones)
     CONFIGURE = "configure"
+    #: linker: ``restarting`` (bool): a dead locator is being restarted; until it is back the
+    #: linker does not give up the frames of an ended run that have not come back located
+    LOCATORS = "locators"
     #: acquisition: change camera ``settings`` (fps, exposure_s, roi, gain) while streaming
     CAMERA = "camera"
 

@@ -862,6 +862,8 @@ class LivePipeline:
         else:
             self._restarts[name] = attempt
             self._restarting.add(name)
+            if is_locator(name):
+                self._tell_linker_locators_restarting()
             self._record_error(f"{text}; restarting it (restart {attempt} of {MAX_RESTARTS})")
             delay = RESTART_BACKOFF_S * 2 ** (attempt - 1)
             threading.Thread(
@@ -878,6 +880,16 @@ class LivePipeline:
         finally:
             with self._lock:
                 self._restarting.discard(name)
+                if is_locator(name):
+                    self._tell_linker_locators_restarting()
+
+    def _tell_linker_locators_restarting(self) -> None:
+        """Tell the linker whether a locator is being restarted (the frames of an ended run it
+        has not got back are then not given up: the restarted locator locates those in the
+        ring). Caller holds the lock."""
+        if self.config.track and self._alive(LINKER):
+            restarting = any(is_locator(name) for name in self._restarting)
+            self._command(LINKER, Command.LOCATORS, restarting=restarting)
 
     def _emit_events(self) -> None:
         """Emit :attr:`events` for what changed since the last round (outside the lock)."""

@@ -50,10 +50,12 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     ``sizes_interval_s``; a later one (new camera settings while live) starts new tracks and a
     new size estimate with the new settings. Frames skipped by the acquisition are announced;
     a frame lost in a dead locator is given up after :data:`LINK_GAP_TIMEOUT_S`, and so is the
-    rest of the run when the end-of-run marker has come and nothing arrives for that long, so
-    the linker always finishes. A restarted linker is configured with ``start_seq`` (the first
-    frame it waits for) and, if the run already ended, ``end_seq``; its size summary covers the
-    frames it linked itself (``frames_sized`` of the summary).
+    rest of the run when the end-of-run marker has come and nothing arrives for that long
+    (counted from the end of a locator's restart, announced by the ``locators`` command: the
+    restarted locator locates what is left in the ring), so the linker always finishes. A
+    restarted linker is configured with ``start_seq`` (the first frame it waits for) and, if the
+    run already ended, ``end_seq``; its size summary covers the frames it linked itself
+    (``frames_sized`` of the summary).
     """
     run(name, endpoints, _link)
 
@@ -145,6 +147,7 @@ def _link(w: Worker) -> None:
     published_frames = 0  # frames covered by the last summary published
     behind_said = False
     finished = False
+    locators_restarting = False
 
     while not w.stopping:
         events = dict(w.poller.poll(50))
@@ -222,6 +225,7 @@ def _link(w: Worker) -> None:
                 read_at = {seq: at for seq, at in read_at.items() if seq >= expected}
             elif (
                 end_seq is not None
+                and not locators_restarting
                 and expected <= end_seq
                 and not any(features is not None for _, features in pending.values())
                 and time.perf_counter() - last_progress > LINK_GAP_TIMEOUT_S
@@ -278,6 +282,9 @@ def _link(w: Worker) -> None:
         for command in w.commands():
             if command.get("cmd") == Command.STOP:
                 w.stopping = True
+            elif command.get("cmd") == Command.LOCATORS:
+                locators_restarting = bool(command.get("restarting"))
+                last_progress = time.perf_counter()  # the rest gets its time once one is back
             elif command.get("cmd") == Command.CONFIGURE:  # new camera timing: start afresh
                 settings = command["settings"]
                 linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
