@@ -428,12 +428,15 @@ def _percentile_level(hist, percentile):
     return v_lo + (v_hi - v_lo) * (rank - k_lo)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=_NO_REASSOCIATION)
 def _centroid(bp, coord_y, coord_x, radius, max_iterations, half_widths):
     """Iterative centre of mass in the circular mask (trackpy's refinement loop).
 
     The mask moves by one pixel along an axis while the centroid is more than 0.6 px off its
     centre on that axis. Returns (y, x, mass, mask centre y, mask centre x) of the last mask.
+    Each mask row is summed outwards from its centre in symmetric pairs of pixels, in that
+    order (no reassociation: LLVM's vector set-up for these 1-7 pixel loops cost more than
+    the sums, and the pairs halve the loop's steps).
     """
     ny, nx = bp.shape
     cm_y = 0.0
@@ -441,25 +444,30 @@ def _centroid(bp, coord_y, coord_x, radius, max_iterations, half_widths):
     mass = 0.0
     centre_y = coord_y
     centre_x = coord_x
+    one = np.float32(1.0)
     for _ in range(max_iterations):
         centre_y = coord_y
         centre_x = coord_x
+        centre = np.uint64(coord_x)  # unsigned: no negative-index checks
         sum_y = 0.0
         sum_x = 0.0
         mass = 0.0
-        for k in range(2 * radius + 1):  # mask row by row: contiguous pixels
-            half = half_widths[k]
-            row = np.uint64(coord_y - radius + k)  # unsigned: no negative-index checks
-            first = coord_x - half
-            row_mass = np.float32(0.0)  # a row is short: float32 sums, float64 totals
+        offset_y = np.float64(-radius)
+        for k in range(2 * radius + 1):  # mask row by row
+            row = bp[np.uint64(coord_y - radius + k)]
+            row_mass = row[centre]  # a row is short: float32 sums, float64 totals
             row_moment = np.float32(0.0)
-            for i in range(2 * half + 1):
-                value = bp[row, np.uint64(first + i)]
-                row_mass += value
-                row_moment += value * np.float32(i - half)
+            offset_x = np.float32(0.0)
+            for i in range(1, half_widths[k] + 1):
+                offset_x += one
+                left = row[centre - np.uint64(i)]
+                right = row[centre + np.uint64(i)]
+                row_mass += left + right
+                row_moment += offset_x * (right - left)
             mass += row_mass
-            sum_y += row_mass * (k - radius)
+            sum_y += row_mass * offset_y
             sum_x += row_moment
+            offset_y += 1.0
         off_y = sum_y / mass
         off_x = sum_x / mass
         cm_y = coord_y + off_y
