@@ -401,6 +401,21 @@ def test_bad_camera_settings_fail_start_and_leave_nothing_running(tmp_path):
     assert not any(pipeline.status().workers.values())
 
 
+def test_a_search_range_as_large_as_the_frame_fails_start_like_pynta_analyze():
+    # 100 px on 64 x 64 frames links every particle to any other: it sized 100 nm beads at
+    # 36 nm without a word, where `pynta analyze` refuses the same range on the same frames
+    config = LiveConfig(
+        camera_settings={"shape": (64, 64), "n_particles": 5, "seed": 1},
+        track=True,
+        search_range_px=100.0,
+        detection={"diameter": 7, "minmass": 300.0},
+    )
+    pipeline = LivePipeline(config)
+    with pytest.raises(PyntaInputError, match="search_range_px 100 px .* less than 64 px"):
+        pipeline.start()
+    assert not any(pipeline.status().workers.values())
+
+
 def test_without_room_for_the_frame_ring_frames_travel_in_the_messages(tmp_path):
     path = tmp_path / "run.zarr"
     n = 100

@@ -697,7 +697,12 @@ class LivePipeline:
         if automatic or self.config.hot_pixels:
             self._send_detection()
         settings = self._linker_settings()
-        analysis_params(settings)  # bad sizing metadata fails here, not in the linker
+        params = analysis_params(settings)  # bad sizing metadata fails here, not in the linker
+        if "search_range_px" not in chosen:  # the user's range: refused as `pynta analyze` does
+            from napari_pynta.analysis import check_search_range
+
+            height, width = settings["frame_shape"][:2]
+            check_search_range(params, (int(height), int(width)))
         self._command(LINKER, Command.CONFIGURE, settings=settings)
         for name in [LINKER, *self._locator_names()]:
             self._wait_acknowledged(name)
