@@ -28,6 +28,7 @@ from scipy.spatial import cKDTree
 
 from napari_pynta.errors import PyntaInputError, require_int
 from napari_pynta.parameters import SETTINGS
+from napari_pynta.robust import MAD_TO_SD
 
 #: the search range is this many per-axis rms steps of a typical particle (a 2-D step exceeds
 #: it with probability exp(-k^2 / 2) = 4e-6): the linker's typical step ``s0`` is the range
@@ -288,8 +289,6 @@ BRIGHTNESS_WINDOW = 4
 #: a track is split where the two windows' mean ln mass differ by more than this many of their
 #: standard deviations
 BRIGHTNESS_CHANGE_SDS = 5.0
-#: Gaussian scale over the median absolute deviation
-MAD_TO_SD = 1.4826
 
 
 def split_at_brightness_changes(tracks: pd.DataFrame) -> pd.DataFrame:

@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from napari_pynta.robust import MAD_TO_SD
+
 #: measured and nominal intervals further apart than this (relative) -> size from the measured one
 INTERVAL_TOLERANCE = 0.01
 #: robust relative spread of the intervals above which the frame times are called irregular
 JITTER_TOLERANCE = 0.10
 #: fewest frame steps a measured interval is trusted from
 MIN_STEPS = 5
-#: MAD -> standard deviation for normally distributed values
-_MAD_TO_SD = 1.4826
 #: standard error of a median / standard error of a mean, for normally distributed values
 _MEDIAN_SE_FACTOR = 1.2533
 #: a difference from the nominal interval counts only beyond this many standard errors
@@ -78,7 +78,7 @@ def measure_frame_interval(timestamps_s: Any, seq: Any = None) -> FrameTiming | 
     interval = float(np.median(per_frame))
     if not interval > 0:
         return None
-    jitter = _MAD_TO_SD * float(np.median(np.abs(per_frame - interval))) / interval
+    jitter = MAD_TO_SD * float(np.median(np.abs(per_frame - interval))) / interval
     return FrameTiming(interval_s=interval, jitter=jitter, n_steps=int(usable.sum()))
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from napari_pynta.detect.threshold import MAD_TO_SD, sample_indices
+from napari_pynta.detect.threshold import sample_indices
+from napari_pynta.robust import MAD_TO_SD
 
 #: frames sampled (evenly through the movie) for the temporal median
 HOT_PIXEL_SAMPLE_FRAMES = 31

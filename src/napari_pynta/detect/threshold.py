@@ -27,6 +27,7 @@ from scipy import ndimage
 
 from napari_pynta.detect.blur import DiameterChoice
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.robust import MAD_TO_SD
 
 #: frames sampled by :func:`estimate_threshold`
 MINMASS_SAMPLE_FRAMES = 10
@@ -38,8 +39,6 @@ NOISE_TILE_PX = 256
 NOISE_SEED = 20260
 #: number of largest noise masses the exponential tail is fitted to
 TAIL_SAMPLES = 100
-#: 1.4826 x MAD is the standard deviation of a normal law
-MAD_TO_SD = 1.4826
 #: the completeness diagnostic looks at candidates between the mass where noise gives this many
 #: false features per frame and 10^6 pixels and the threshold ...
 DIM_BAND_FALSE_PER_MEGAPIXEL = 100.0
