@@ -85,6 +85,35 @@ def test_frames_a_camera_skips_still_let_the_particles_diffuse():
     assert (truth["frame"] == 300).all()
 
 
+def test_skipping_frames_under_a_constant_flow_moves_once_not_frame_by_frame(monkeypatch):
+    # a simulated camera asked for 1e5 fps skipped ~500 frames per read at 40 µs each, read
+    # slower, skipped more: 4.7 frames read per second at 1e5 fps, 2 at 1e6 (a runaway)
+    settings = SimulationSettings(
+        shape=(256, 256),
+        n_particles=25,
+        populations=(Population(1000),),
+        drift_um_s=(0.5, -0.3),
+        seed=12,
+    )
+    scene = BrownianScene(settings)
+    box_span = np.subtract(*scene.box_um[::-1])
+    n_frames = 1000
+    calls = []
+    directed = scene._directed_velocity_um_s
+    monkeypatch.setattr(scene, "_directed_velocity_um_s", lambda: calls.append(1) or directed())
+    before, ids, diffusion = scene.positions_um, scene.particle_ids, scene.D_um2_s
+    scene.skip_frames(n_frames)
+    assert len(calls) <= 1 and scene.frame_index == n_frames
+    # the particles that stayed in the box moved by the flow plus one diffusion step of 10 s
+    kept = scene.particle_ids == ids
+    seconds = n_frames * FRAME_INTERVAL_S
+    step = scene.positions_um[kept, :2] - before[kept, :2] - np.array([0.5, -0.3]) * seconds
+    step -= box_span[:2] * np.round(step / box_span[:2])
+    sd = np.sqrt(2 * diffusion[kept] * seconds)[:, None]
+    assert kept.sum() >= 10
+    assert np.all(np.abs(step / sd) < 5)
+
+
 @pytest.mark.parametrize("exposure_s", [None, 0.004])
 def test_exposure_averaged_positions_follow_the_motion_blur_formula(exposure_s):
     settings = SimulationSettings(
