@@ -155,6 +155,15 @@ def test_ambiguous_links_of_fast_crowded_particles_enter_the_systematic_error():
     assert warned[50.0] and not warned[400.0]
 
 
+def test_a_movie_without_particles_says_how_many_frames_the_pilot_linking_had():
+    # a 40-frame movie of noise was said to have 'No particle ... linked in the first 200 frames'
+    movie, _ = simulated(100.0, n_frames=40, shape=(64, 64), n_particles=0, seed=2)
+    result = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata))
+    assert result.summary["n_tracks"] == 0
+    (pilot,) = [w for w in result.warnings if "could be linked" in w]
+    assert "in the first 40 frames" in pilot
+
+
 def test_chunked_detection_gives_the_same_result():
     movie, _ = simulated(100.0, n_frames=60, shape=(128, 128), n_particles=20, seed=3)
     params = AnalysisParams.from_metadata(movie.metadata)

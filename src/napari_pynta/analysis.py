@@ -921,7 +921,8 @@ def analyze_localizations(
         search_range_px = round(search_range, 2)
         params = dataclasses.replace(params, search_range_px=search_range_px)
         if not measured:
-            notes.append(unmeasured_range_warning(PILOT_FRAMES, search_range, "--search-range-px"))
+            pilot_frames = min(PILOT_FRAMES, n_frames)
+            notes.append(unmeasured_range_warning(pilot_frames, search_range, "--search-range-px"))
         if limited:
             notes.append(
                 f"Particles move almost as far between frames as they are apart; the search "
