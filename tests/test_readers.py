@@ -51,6 +51,19 @@ def test_store_without_zarr_suffix_is_recognised_by_its_layout(tmp_path):
     assert open_movie(path).store is not None
 
 
+def test_a_store_still_being_written_is_analysed_with_a_warning_naming_its_frames(tmp_path):
+    # `pynta analyze --no-save` on a recording in progress sized the frames written so far
+    # without a word; the recording went on to hold several times as many
+    path = tmp_path / "live.zarr"
+    with MovieStore.create(path, (6, 7), "uint16", {}) as store:
+        store.append(grey_movie(3))
+        movie = open_movie(path)  # the writer still holds the store
+        assert len(movie.frames) == 3
+        (warning,) = [w for w in movie.warnings if "being written" in w]
+        assert "3 frames" in warning
+    assert not any("being written" in w for w in open_movie(path).warnings)
+
+
 def test_empty_store_is_refused(tmp_path):
     path = tmp_path / "empty.zarr"
     MovieStore.create(path, (6, 7), "uint16", {})

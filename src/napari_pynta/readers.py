@@ -26,7 +26,7 @@ import zarr
 from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.store import MovieStore
+from napari_pynta.store import MovieStore, is_being_written
 from napari_pynta.timing import reconcile_frame_interval
 from napari_pynta.video import VIDEO_SUFFIXES
 
@@ -205,6 +205,11 @@ def _open_store(path: Path) -> Movie:
     # the frame interval the frames were really taken at (see napari_pynta.timing)
     seq = np.asarray(store.seq, dtype=np.int64)
     metadata, warnings = reconcile_frame_interval(store.metadata, store.timestamps_s, seq)
+    if is_being_written(path):
+        warnings.append(
+            f"{str(path)!r} is being written by another process (a recording in progress?): "
+            f"the analysis covers the {store.n_frames} frames written when it was opened"
+        )
     numbers = seq - seq[0]
     return Movie(
         frames=frames,

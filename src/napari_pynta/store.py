@@ -350,6 +350,16 @@ class WriterLock:
             self._fd = None
 
 
+def is_being_written(path: str | Path) -> bool:
+    """True while another writer holds the store at ``path`` (a recording in progress, or an
+    analysis saving into it; :class:`WriterLock`)."""
+    try:
+        WriterLock(Path(path)).release()
+    except BlockingIOError:
+        return True
+    return False
+
+
 def _in_use_text(path: Path) -> str:
     return (
         f"{str(path)!r}: it is being written by another process (a recording or an analysis "
