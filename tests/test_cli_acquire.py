@@ -148,6 +148,19 @@ def test_seconds_mode_prints_a_human_summary(capsys):
     assert "fps" in captured.err  # the progress line
 
 
+@pytest.mark.slow
+def test_seconds_counts_from_the_camera_start_not_from_the_process_start(capsys):
+    # `--captures 2 --seconds 8` at 100 fps recorded 195 and 352 frames: the seconds ran from
+    # before the workers were spawned, so the start-up (seconds under load) ate into each capture
+    seconds, fps = 2.0, 100.0
+    code = main(["acquire", "--seconds", str(seconds), "--fps", str(fps), "--json", *SCENE])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    # the camera exposed a frame every 1/fps for at least `seconds` (read or lost)
+    exposed = result["frames_acquired"] + result["frames_lost_by_camera"]
+    assert exposed >= 0.95 * seconds * fps
+
+
 @pytest.mark.parametrize(
     ("untracked", "said"),
     [

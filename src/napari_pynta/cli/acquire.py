@@ -79,8 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="stop after S seconds (default: run until Ctrl-C or the end of a playback "
-        "without loop)",
+        help="stop S seconds after the camera started (default: run until Ctrl-C or the end of "
+        "a playback without loop)",
     )
     parser.add_argument(
         "--out",
@@ -322,7 +322,8 @@ def acquire_once(
     config : LiveConfig
         Validated configuration.
     seconds : float or None
-        Stop after this long when ``config.n_frames`` is None (None: until Ctrl-C).
+        Stop this long after the camera started, when ``config.n_frames`` is None (None: until
+        Ctrl-C).
     show : bool
         Print the progress line on stderr.
     until : callable, optional
@@ -345,9 +346,11 @@ def acquire_once(
             lambda status: print_progress(progress_line(status, config.track))
         )
     interrupted = False
-    start = time.monotonic()
     try:
         pipeline.start()
+        # the seconds count from the camera start: the workers' start-up (seconds under load)
+        # would otherwise shorten every run and capture by a varying amount
+        start = time.monotonic()
         finishing = config.n_frames is not None  # the run ends by itself
         ended = False  # finish_acquisition() was called
         while not (finishing and pipeline.wait_finished(PROGRESS_INTERVAL_S)):
