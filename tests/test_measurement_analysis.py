@@ -96,6 +96,9 @@ def test_analyze_combine_warns_about_captures_with_different_settings(tmp_path, 
     err = capsys.readouterr().err
     assert "warning: the captures were recorded with different settings" in err
     assert "pixel_size_um: capture 1 (c1.zarr) 0.2, capture 2 (c2.zarr) 0.25" in err
+    # it said 'cannot be combined' and printed the combined mean ± SE below: say what is done
+    assert "cannot be combined" not in err
+    assert "combines them anyway" in err
 
 
 def test_captures_of_different_measurements_are_named():

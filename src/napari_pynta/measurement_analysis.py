@@ -119,6 +119,14 @@ def check_same_settings(movies: list[Any]) -> None:
     PyntaDataError
         Naming each differing setting with every capture's value.
     """
+    differing = different_settings(movies)
+    if differing is not None:
+        raise PyntaDataError(f"{differing}: they cannot be combined")
+
+
+def different_settings(movies: list[Any]) -> str | None:
+    """What differs among the captures' :data:`SHARED_SETTINGS`, each setting with every
+    capture's value (None when they agree)."""
     settings = [recording_settings(movie) for movie in movies]
     differing = [
         key
@@ -134,9 +142,8 @@ def check_same_settings(movies: list[Any]) -> None:
             )
             for key in differing
         )
-        raise PyntaDataError(
-            f"the captures were recorded with different settings and cannot be combined ({details})"
-        )
+        return f"the captures were recorded with different settings ({details})"
+    return None
 
 
 def mixed_measurements(movies: list[Any]) -> str | None:

@@ -14,7 +14,7 @@ from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrid
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.measurement import expand_measurements
-from napari_pynta.measurement_analysis import check_same_settings, mixed_measurements
+from napari_pynta.measurement_analysis import different_settings, mixed_measurements
 from napari_pynta.parameters import AUTO, SETTINGS
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
@@ -292,10 +292,12 @@ def _run_batch(args: argparse.Namespace) -> int:
     if combined is not None and args.json:  # the terminal table lists them itself
         notes += [f"warning: {warning}" for warning in combined["warnings"]]
     if combined is not None:
-        try:
-            check_same_settings(movies)
-        except PyntaDataError as error:  # each capture is sized right; the lab should know
-            notes.append(f"warning: {error}")
+        differing = different_settings(movies)
+        if differing is not None:  # each capture is sized right; the lab should know
+            notes.append(
+                f"warning: {differing}; each capture is sized with its own, and the mean ± SE "
+                "combines them anyway"
+            )
         mixed = mixed_measurements(movies)
         if mixed is not None:
             notes.append(f"warning: {mixed}")
