@@ -238,6 +238,8 @@ def _scan(
     _fill(pad_u[:], 0)
     _fill(peaks[:], 0)
     peak_words = peaks.view(np.uint64)
+    _fill(flags[:], 0)  # whole words; the pixels beyond the row stay 0
+    flag_words = flags.view(np.uint64)
     for y_in in range(ny + lead):
         if y_in < ny:
             bits = bp_bits[y_in]
@@ -348,19 +350,15 @@ def _scan(
         if any_background == 0:
             continue
         src_raw = raw[y]
-        for start in range(0, nx, 64):  # background pixels are rare: skip blocks without any
-            block = flags[start : start + 64]
-            found = np.uint8(0)
-            for x in range(block.shape[0]):
-                found |= block[x]
-            if found == 0:
+        for word in range(flag_words.shape[0]):  # background pixels are rare: 8 flags at a time
+            if flag_words[word] == 0:
                 continue
-            for x in range(block.shape[0]):
-                b = block[x]
-                value = np.float64(src_raw[start + x])
-                count += b
-                total += b * value
-                total_sq += b * value * value
+            for x in range(8 * word, 8 * word + 8):
+                if flags[x]:
+                    value = np.float64(src_raw[x])
+                    count += 1
+                    total += value
+                    total_sq += value * value
     return n_cand, count, total, total_sq, n_nonzero, level_sum
 
 
@@ -676,7 +674,7 @@ class _Workspace:
         self.doubling = np.empty((2, nx + lo + hi), np.int32)
         self.pad_u = np.empty(nx + 2 * r, np.uint8)
         self.peaks = np.empty(-(-nx // 8) * 8, np.uint8)  # local-maximum flags, whole words
-        self.flags = np.empty(nx, np.uint8)
+        self.flags = np.empty(-(-nx // 8) * 8, np.uint8)  # background flags, whole words
         self.lev = np.empty(nx, np.int32)
 
 
