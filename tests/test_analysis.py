@@ -509,6 +509,17 @@ def test_mixture_fractions_count_the_dim_population_against_the_truth(seed):
     number_share = sum(f for s, f in zip(small, sizes["peak_number_fractions"], strict=True) if s)
     assert number_share == pytest.approx(np.mean(in_view < split), abs=0.04)
     assert all(0 < se < 0.1 for se in sizes["peak_number_fraction_se"])
+    # each peak carries the systematic terms of its own population: the small, fast particles'
+    # peak moves more when they are linked again, and each interval holds its true size
+    linking = dict(zip(small, sizes["peak_systematic_parts"]["linking"], strict=True))
+    assert linking[True] > linking[False]
+    for peak, truth, (low, high) in zip(
+        sizes["peaks"],
+        (80.0 if s else 200.0 for s in small),
+        sizes["peak_interval_68"],
+        strict=True,
+    ):
+        assert low <= truth <= high, (peak, truth, low, high)
 
 
 def with_spots(movie: Movie, spots: np.ndarray, image: np.ndarray) -> Movie:

@@ -23,7 +23,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from napari_pynta import __version__, concentration, deconvolve, detect, link, physics, sizing
+from napari_pynta import (
+    __version__,
+    concentration,
+    deconvolve,
+    detect,
+    link,
+    peak_systematic,
+    physics,
+    sizing,
+)
 from napari_pynta.detect import fixed as detect_fixed
 from napari_pynta.detect import hot_pixels as detect_hot_pixels
 from napari_pynta.errors import PyntaDataError, PyntaInputError
@@ -660,7 +669,7 @@ def summarize_tracks(
     localizations : pandas.DataFrame, optional
         All localizations (for the counts); default: ``tracks``. When given, they are also
         linked again with other search ranges for the ``linking`` systematic term
-        (:func:`relinked_D_um2_s`); without them (the live summary) that term is 0.
+        (:func:`relinked_tracks`); without them (the live summary) that term is 0.
     source : str, optional
         Where the movie came from (recorded in the summary).
     frame_shape : (int, int), optional
@@ -689,7 +698,7 @@ def summarize_tracks(
     notes = [*notes, fixed_note] if fixed_note else notes
     tracks = link.split_at_brightness_changes(tracks)
     relinked = (
-        relinked_D_um2_s(localizations, params, frame_shape)
+        relinked_tracks(localizations, params)
         if localizations is not None and params.search_range_px
         else []
     )
@@ -712,11 +721,16 @@ def summarize_tracks(
     ensemble, before_drift = (
         ensemble_estimate(table, params, field_px) for table in (corrected, kept)
     )
+    bright = _away_from_threshold(corrected, params)
+
+    def D_of(table: pd.DataFrame | None) -> float:
+        return math.nan if table is None else ensemble_estimate(table, params, field_px).D_um2_s
+
     systematic = sizing.systematic_errors(
         ensemble,
         before_drift_D_um2_s=before_drift.D_um2_s,
-        bright_D_um2_s=_away_from_threshold_D(corrected, params, field_px),
-        relinked_D_um2_s=relinked,
+        bright_D_um2_s=D_of(bright),
+        relinked_D_um2_s=[D_of(table) for table in relinked],
     )
 
     def diameter_of(D: float) -> float:
@@ -761,9 +775,13 @@ def summarize_tracks(
         if len(per_track)
         else None
     )
-    summary |= _json_ready(
-        sizes.summary(_peak_systematic(sizes, systematic)) if sizes else {"deconvolved_nm": None}
-    )
+    if sizes is not None:
+        peak_terms = _peak_systematic(
+            sizes, systematic, params, field_px, corrected, kept, bright, relinked
+        )
+        summary |= _json_ready(sizes.summary(peak_terms))
+    else:
+        summary["deconvolved_nm"] = None
     summary["detection"] = _json_ready(threshold.as_dict()) if threshold is not None else None
     summary["concentration"] = _json_ready(
         concentration.concentration_summary(
@@ -789,16 +807,55 @@ def summarize_tracks(
     )
 
 
-def _peak_systematic(sizes: deconvolve.DeconvolvedSizes, systematic: Mapping[str, float]) -> float:
-    """Relative systematic uncertainty of the deconvolved peaks: the ensemble's
-    (:func:`sizing.systematic_errors` ``total``) when there is one peak, whose population the
-    ensemble then is; NaN (unknown) with several. The ensemble of a mixture mixes the
-    populations' scale with their shares, which its terms then measure: leaving the dim tracks
-    out or linking again moves the shares, and the estimators weight the populations
-    differently (7-24 % on the mixtures of docs/accuracy.md against 1-7 % for single sizes)."""
-    if sizes.peaks is not None and len(sizes.peaks) == 1:
-        return float(systematic["total"])
-    return math.nan
+def _peak_systematic(
+    sizes: deconvolve.DeconvolvedSizes,
+    systematic: Mapping[str, float],
+    params: AnalysisParams,
+    field_px: tuple[float, float] | None,
+    corrected: pd.DataFrame,
+    before_drift: pd.DataFrame,
+    bright: pd.DataFrame | None,
+    relinked: Sequence[pd.DataFrame | None],
+) -> dict[str, np.ndarray]:
+    """Relative systematic uncertainty of the deconvolved peaks, by cause and ``total``.
+
+    With one peak, whose population the ensemble then is, the ensemble's terms
+    (:func:`sizing.systematic_errors`). With several, each peak's own
+    (:func:`peak_systematic.peak_systematic_errors`: the variants of the tracks deconvolved
+    again): the ensemble of a mixture mixes the populations' scale with their shares, which its
+    terms then measure (leaving the dim tracks out or linking again moves the shares, and the
+    estimators weight the populations differently: 7-24 % on the mixtures of docs/accuracy.md
+    against 1-7 % for single sizes)."""
+    n_peaks = len(sizes.peaks or [])
+    if n_peaks <= 1:
+        return {cause: np.full(n_peaks, value) for cause, value in systematic.items()}
+
+    acquisition: dict[str, Any] = {
+        "pixel_size_um": params.required("pixel_size_um"),
+        "frame_interval_s": params.required("frame_interval_s"),
+        "exposure_s": params.required("exposure_s"),
+        "temperature_c": params.required("temperature_c"),
+        "viscosity_pa_s": params.resolved_viscosity_pa_s,
+        "field_px": field_px,
+    }
+
+    def distribution_of(tracks: pd.DataFrame) -> np.ndarray | None:
+        per_track = sizing.track_diffusion(tracks, **acquisition)
+        # the point estimate only, from the solution of all tracks
+        solution = deconvolve.deconvolve_tracks(
+            tracks, per_track, n_bootstrap=0, warm_start=sizes, **acquisition
+        )
+        return None if solution is None else solution.deconvolved.weights
+
+    return peak_systematic.peak_systematic_errors(
+        sizes,
+        corrected,
+        distribution_of=distribution_of,
+        ensemble_of=lambda tracks: ensemble_estimate(tracks, params, field_px),
+        before_drift=before_drift,
+        bright=bright,
+        relinked=relinked,
+    )
 
 
 def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
@@ -830,22 +887,20 @@ def detectable_field_px(
     return (float(max(frame_shape[0] - margin, 1)), float(max(frame_shape[1] - margin, 1)))
 
 
-def _away_from_threshold_D(
-    tracks: pd.DataFrame, params: AnalysisParams, field_px: tuple[float, float] | None = None
-) -> float:
-    """Covariance D of the tracks whose mean mass is well above ``minmass`` (NaN if too few).
+def _away_from_threshold(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame | None:
+    """The tracks whose mean mass is well above ``minmass`` (None if too few or too many).
 
-    Tracks near the threshold lose their dimmest (most blurred) frames; comparing D with and
-    without them shows how much the threshold shapes the result.
+    Tracks near the threshold lose their dimmest (most blurred) frames; comparing the sizes
+    with and without them shows how much the threshold shapes the result.
     """
     if not params.minmass or "mass" not in tracks.columns or tracks.empty:
-        return math.nan
+        return None
     brightness = tracks.groupby("particle")["mass"].mean()
     bright = brightness.index[brightness >= NEAR_THRESHOLD_MASS_FACTOR * params.minmass]
     share = len(bright) / len(brightness)
     if not NEAR_THRESHOLD_MIN_FRACTION <= share <= 1 - NEAR_THRESHOLD_MIN_FRACTION:
-        return math.nan
-    return ensemble_estimate(tracks[tracks["particle"].isin(bright)], params, field_px).D_um2_s
+        return None
+    return tracks[tracks["particle"].isin(bright)]
 
 
 def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd.DataFrame, str]:
@@ -963,7 +1018,7 @@ def linking_warning(linking: float, search_range_px: float | None) -> str | None
     ----------
     linking : float
         The ``linking`` systematic term (:func:`napari_pynta.sizing.systematic_errors`): the
-        largest relative change of D over the relinkings of :func:`relinked_D_um2_s`.
+        largest relative change of D over the relinkings of :func:`relinked_tracks`.
     search_range_px : float or None
         The search range used (stated in the warning).
     """
@@ -980,36 +1035,31 @@ def linking_warning(linking: float, search_range_px: float | None) -> str | None
     )
 
 
-def relinked_D_um2_s(
-    localizations: pd.DataFrame, params: AnalysisParams, frame_shape: tuple[int, int] | None
-) -> list[float]:
-    """Ensemble D of the localizations linked again with :data:`RELINK_RANGE_FACTORS` times the
-    search range (length filter, drift and edge weights as for the result).
+def relinked_tracks(
+    localizations: pd.DataFrame, params: AnalysisParams
+) -> list[pd.DataFrame | None]:
+    """The localizations linked again with :data:`RELINK_RANGE_FACTORS` times the search range,
+    as the result's tracks are made (split at brightness changes, overlaps left out, length
+    filter, drift subtracted): their ensemble D and their peaks give the ``linking`` terms.
 
     Where particles are far apart for their steps every reasonable range gives the same links;
     where they are crowded (small, fast particles at high density), a narrower range cuts the
     largest steps and a wider one adds wrong links, and D moves by several % (docs/accuracy.md).
-    A range the density does not allow gives NaN.
+    A range the density does not allow, or one that leaves no track, gives None.
     """
-    values = []
+    variants: list[pd.DataFrame | None] = []
     for factor in RELINK_RANGE_FACTORS:
         try:
             relinked = link.link_features(
                 localizations, params.required("search_range_px") * factor, params.memory
             )
         except PyntaInputError:
-            values.append(math.nan)
+            variants.append(None)
             continue
         relinked = link.split_at_brightness_changes(relinked)
         kept = link.filter_tracks(_without_overlaps(relinked, params), params.min_track_length)
-        if kept.empty:
-            values.append(math.nan)
-            continue
-        corrected, _ = sizing.subtract_drift(kept)
-        values.append(
-            ensemble_estimate(corrected, params, detectable_field_px(frame_shape, params)).D_um2_s
-        )
-    return values
+        variants.append(None if kept.empty else sizing.subtract_drift(kept)[0])
+    return variants
 
 
 def ensemble_estimate(

@@ -27,7 +27,7 @@ The distributions here are **track-weighted**: every track counts once, as in ev
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -1267,7 +1267,9 @@ def significant_peaks(
     list of dict
         ``diameter_nm``, ``diameter_se_nm``, ``diameter_interval_nm`` ([low, high]),
         ``fraction``, ``fraction_se``, ``significance``, ``test_resamples`` (how many resamples
-        the significance is the share of) (and with ``number_fractions_of``
+        the significance is the share of), ``basin`` (its grid indices ``[start, stop)``, split
+        at the lowest point of the smoothed ``weights`` between peaks) (and with
+        ``number_fractions_of``
         ``number_fraction``, ``number_fraction_se``); largest fraction first.
     """
     tested = _tested_peaks(grid_nm, weights, resampled, min_significance, more_resamples)
@@ -1404,6 +1406,7 @@ def _peak_table(
             grid_nm, tested, peak_bounds[number], peak_bounds[number + 1], position, response
         )
         peak = {"diameter_nm": position} | _position_uncertainty(positions)
+        peak["basin"] = (peak_bounds[number], peak_bounds[number + 1])
         for name, (distribution, resamples) in sums.items():
             fractions = resamples[:, start:stop].sum(axis=1)
             peak[name] = float(distribution[start:stop].sum())
@@ -1553,6 +1556,9 @@ class DeconvolvedSizes:
         The bootstrap resamples' distributions (:func:`bootstrap_distributions`).
     standard_errors : dict, optional
         ``d10_se``, ``d50_se``, ``d90_se`` (nm, :func:`quantile_standard_errors`).
+    track_peak : Series, optional
+        With tested peaks, the peak (its number in ``peaks``) every sized track most likely
+        belongs to (posterior mass of the peak's basin), indexed by particle id.
     """
 
     deconvolved: SizeDistribution
@@ -1561,15 +1567,18 @@ class DeconvolvedSizes:
     peaks: list[dict] | None = None
     resampled: np.ndarray | None = None
     standard_errors: dict[str, float] | None = None
+    track_peak: pd.Series | None = None
 
-    def summary(self, systematic: float) -> dict:
+    def summary(self, systematic: Mapping[str, np.ndarray | Sequence[float]]) -> dict:
         """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary.
 
         With tested peaks, ``peaks``/``peak_fractions``/``mode`` are the significant peaks, with
         their uncertainties (nm): ``peak_se`` and ``peak_statistical_interval_68`` (the spread
-        of their positions over the resamples), ``peak_systematic`` (``systematic`` times the
-        position), ``peak_uncertainty`` (both in quadrature) and ``peak_interval_68`` (the
-        statistical interval with the systematic part added in quadrature on either side);
+        of their positions over the resamples), ``peak_systematic`` (the ``total`` of
+        ``systematic`` times the position), ``peak_uncertainty`` (both in quadrature) and
+        ``peak_interval_68`` (the statistical interval with the systematic part added in
+        quadrature on either side), ``peak_systematic_parts`` (``systematic`` by cause,
+        fractions of each peak's diameter);
         ``peak_fraction_se``, ``peak_significance`` (share of the ``peak_test_resamples``
         resamples of the sequential test that showed each) and ``n_candidate_peaks``, and with more
         than one peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
@@ -1577,22 +1586,35 @@ class DeconvolvedSizes:
 
         Parameters
         ----------
-        systematic : float
-            Relative systematic uncertainty of the peaks' positions, e.g. the ``total`` of
-            :func:`napari_pynta.sizing.systematic_errors` of the tracks when they are one
-            population (d ∝ 1/D: a bias of the measured diffusion moves every size by the same
-            factor); NaN: unknown (``peak_systematic`` and ``peak_uncertainty`` NaN,
-            ``peak_interval_68`` the statistical interval).
+        systematic : mapping of str to sequence of float
+            Relative systematic uncertainty of each peak's position (one value per peak, in the
+            order of ``peaks``) by cause, with their root sum of squares as ``total``: e.g. the
+            terms of :func:`napari_pynta.peak_systematic.peak_systematic_errors`; NaN: unknown
+            (``peak_systematic`` and ``peak_uncertainty`` NaN, ``peak_interval_68`` the
+            statistical interval).
         """
         statistics = self.deconvolved.statistics() | (self.standard_errors or {})
         if self.peaks is not None:
-            uncertainties = [_with_systematic(peak, systematic) for peak in self.peaks]
+            totals = list(systematic["total"])
+            if len(totals) != len(self.peaks):
+                raise PyntaInputError(
+                    f"systematic has {len(totals)} values for {len(self.peaks)} peaks"
+                )
+            uncertainties = [
+                _with_systematic(peak, total)
+                for peak, total in zip(self.peaks, totals, strict=True)
+            ]
             statistics |= {
                 "n_candidate_peaks": len(statistics["peaks"]),
                 "mode": self.peaks[0]["diameter_nm"],
                 "peaks": [peak["diameter_nm"] for peak in self.peaks],
                 "peak_se": [peak["diameter_se_nm"] for peak in self.peaks],
                 "peak_systematic": [part["systematic"] for part in uncertainties],
+                "peak_systematic_parts": {
+                    cause: [float(value) for value in values]
+                    for cause, values in systematic.items()
+                    if cause != "total"
+                },
                 "peak_uncertainty": [part["uncertainty"] for part in uncertainties],
                 "peak_interval_68": [part["interval"] for part in uncertainties],
                 "peak_statistical_interval_68": [
@@ -1776,7 +1798,7 @@ def deconvolve_tracks(
         start=None if warm_start is None else warm_start.deconvolved,
         likelihood=likelihood,
     )
-    peaks = resampled = standard_errors = None
+    peaks = resampled = standard_errors = track_peak = None
     if n_bootstrap >= 2:
         starts = None
         if warm_start is not None and warm_start.resampled is not None:
@@ -1828,6 +1850,7 @@ def deconvolve_tracks(
                 (conditioned.number_weights, conditioned.number_resampled),
             )
         peaks = _peak_table(grid_nm, weights, resampled, tested, *shares, response)
+        track_peak = _track_peak(likelihood[0], weights, peaks, track_ids)
         standard_errors = quantile_standard_errors(
             tracks,
             steps,
@@ -1848,4 +1871,35 @@ def deconvolve_tracks(
         peaks=peaks,
         resampled=resampled,
         standard_errors=standard_errors,
+        track_peak=track_peak,
     )
+
+
+def peak_positions(sizes: DeconvolvedSizes, weights: np.ndarray) -> np.ndarray:
+    """Where another distribution on the same grid puts each of the tested peaks of ``sizes``:
+    the position (nm) of its highest peak in the peak's basin, found and refined as the peaks
+    themselves; NaN where it has none there (or ``sizes`` has no tested peaks: empty).
+
+    Parameters
+    ----------
+    sizes : DeconvolvedSizes
+        The result whose ``peaks`` (with their ``basin``) are matched.
+    weights : ndarray
+        The other distribution's weights on ``sizes.deconvolved.diameter_nm``.
+    """
+    grid = sizes.deconvolved.diameter_nm
+    if weights.shape != grid.shape:
+        raise PyntaInputError("weights must be on the grid of the deconvolved distribution")
+    indices, smooth = _peak_indices(grid, weights)
+    return np.array(
+        [_position_in_basin(grid, indices, smooth, *peak["basin"]) for peak in (sizes.peaks or [])]
+    )
+
+
+def _track_peak(
+    likelihood: np.ndarray, weights: np.ndarray, peaks: list[dict], track_ids: np.ndarray
+) -> pd.Series:
+    """The peak (number in ``peaks``) with the largest posterior mass of each track, by id."""
+    posterior = likelihood * weights[None, :]
+    mass = np.column_stack([posterior[:, slice(*peak["basin"])].sum(axis=1) for peak in peaks])
+    return pd.Series(np.argmax(mass, axis=1), index=track_ids, name="peak")
