@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numba import njit, types
+from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import overload
 
 from napari_pynta.detect.columns import (
@@ -204,6 +205,7 @@ def _scan(
     pad_u,
     peaks,
     flags,
+    words,
 ):
     """One streaming pass over the bandpassed image ``bp`` (``bp_bits``: its int32 view).
 
@@ -321,21 +323,29 @@ def _scan(
                 window = max(max(upper[x], middle_row[x]), lower[x])
                 inner[x] = (value > 0) & (value >= window)
             row = bp[y]
-            for word in range(peak_words.shape[0]):  # 8 flags at a time: most are all 0
-                if peak_words[word] == 0:
-                    continue
-                for x in range(8 * word, 8 * word + 8):
-                    if peaks[x]:  # refine now, while the rows around y are in cache
-                        cm_y, cm_x, mass, centre_y, centre_x = _centroid(
-                            bp, y, x, r, max_iterations, half_widths
-                        )
-                        cand[n_cand, 0] = centre_y
-                        cand[n_cand, 1] = centre_x
-                        cand_float[n_cand, 0] = cm_y
-                        cand_float[n_cand, 1] = cm_x
-                        cand_float[n_cand, 2] = mass
-                        cand_float[n_cand, 3] = row[x]
-                        n_cand += 1
+            # the words of 8 flags that hold a maximum, listed without a branch (a test per
+            # word mispredicted at every one of the ~8 per row)
+            n_words = 0
+            for word in range(peak_words.shape[0]):
+                words[n_words] = word
+                n_words += peak_words[word] != 0
+            for i in range(n_words):
+                word = words[i]
+                flag_bits = peak_words[word]
+                while flag_bits:  # the flags of a word in raster order (little-endian bytes)
+                    x = 8 * word + (trailing_zeros(flag_bits) >> 3)
+                    flag_bits &= flag_bits - np.uint64(1)
+                    # refine now, while the rows around y are in cache
+                    cm_y, cm_x, mass, centre_y, centre_x = _centroid(
+                        bp, y, x, r, max_iterations, half_widths
+                    )
+                    cand[n_cand, 0] = centre_y
+                    cand[n_cand, 1] = centre_x
+                    cand_float[n_cand, 0] = cm_y
+                    cand_float[n_cand, 1] = cm_x
+                    cand_float[n_cand, 2] = mass
+                    cand_float[n_cand, 3] = row[x]
+                    n_cand += 1
         # background: no foreground pixel within the circular mask (one loop, the mask's rows
         # unrolled; near_rows[y + k] is image row y + k - r)
         any_background = np.uint8(0)
@@ -675,6 +685,7 @@ class _Workspace:
         self.pad_u = np.empty(nx + 2 * r, np.uint8)
         self.peaks = np.empty(-(-nx // 8) * 8, np.uint8)  # local-maximum flags, whole words
         self.flags = np.empty(-(-nx // 8) * 8, np.uint8)  # background flags, whole words
+        self.words = np.empty(len(self.peaks) // 8, np.int64)  # words holding a maximum
         self.lev = np.empty(nx, np.int32)
 
 
@@ -897,6 +908,7 @@ def _find_features(
         work.pad_u,
         work.peaks,
         work.flags,
+        work.words,
     )
     if not n_cand or not n_nonzero:  # no maxima, or trackpy's percentile is NaN
         return None
