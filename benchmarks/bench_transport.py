@@ -22,7 +22,8 @@ background load on a shared machine hits all of them alike:
   and gives it back as a locator does, through the ring's release cell (``RingViews.release``:
   no message). The receivers keep up: the sender waits while the receiver holds
   :data:`MAX_HELD` frames (a locator holds the records waiting in the pipe and the frame it
-  locates; the pipe holds at most ``PIPE_FRAMES`` unread records, as in the pipeline);
+  locates; the pipe holds at most ``PIPE_FRAMES`` unread records, as in the pipeline; the
+  sender counts them only when a header waits to be sent, since the acquisition never does);
 - ``shm zmq header``: as ``shared memory``, but each header is a ZeroMQ message over ipc
   (``recv_messages`` on a PULL socket): the locators' path before the pipe, for comparison;
 - ``shm batched``: as ``shm zmq header``, but the headers of frames kept while the receiver
@@ -64,7 +65,7 @@ import zmq
 
 from napari_pynta.live import transport
 from napari_pynta.live.frame_ring import RingViews
-from napari_pynta.live.locate_pipe import LocatePipe
+from napari_pynta.live.locate_pipe import PIPE_FRAMES, LocatePipe
 from napari_pynta.live.workers.kept_frames import LOCATORS_HOLD, FrameKeeper, KeptFrame, send_kept
 
 SHAPES = ((256, 256), (512, 512), (1024, 1024))
@@ -78,6 +79,7 @@ RING_FRAMES = 64
 #: for it, as a locator holds the frames waiting for it (``PIPE_FRAMES``) and the one it locates:
 #: the receivers keep up, the ring is not filled ahead of them
 MAX_HELD = 4
+assert PIPE_FRAMES + 1 < MAX_HELD  # RingSender.send counts on it
 #: ``shm batched``: frames the receiver may hold (room for batches to form while it is busy)
 BATCHED_MAX_HELD = 16
 
@@ -155,7 +157,11 @@ class RingSender:
 
     def send(self, frame: np.ndarray, seq: int) -> None:
         """Keep ``frame`` in a free slot (waiting for one) and send the waiting headers."""
-        while self.held() >= (BATCHED_MAX_HELD if self.batched else MAX_HELD):
+        # through the pipe, while no header waits to be sent the receiver holds at most the
+        # PIPE_FRAMES records unread and the frame it reads, fewer than MAX_HELD: the count (a
+        # look at the release cells, which the acquisition does not make) is then not needed
+        bounded = self.pipe is not None and not self.queue
+        while not bounded and self.held() >= (BATCHED_MAX_HELD if self.batched else MAX_HELD):
             self.flush(block=False)
             time.sleep(0)  # let the receiver run (it releases through the ring's memory)
         kept = self.keeper.keep(frame, seq, 0.0, [LOCATORS_HOLD])

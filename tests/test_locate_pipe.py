@@ -117,11 +117,14 @@ def test_a_killed_locator_loses_only_the_frame_it_held_and_the_ring_can_reclaim_
     spawn = multiprocessing.get_context("spawn")
     done, results = spawn.Event(), spawn.Queue()
     path = tmp_path / "locate.fifo"
-    stuck = _start(spawn, path, done, results, hang=True)
+    # the stuck locator reports on a queue of its own: killed right after its put, it may still
+    # hold the queue's write lock, which would block the survivor's report on a shared queue
+    hung = spawn.Queue()
+    stuck = _start(spawn, path, done, hung, hang=True)
     survivor = None
     try:
         _feed(acquisition, range(3))  # the stuck locator takes one, the pipe holds the others
-        kind, held_seq = results.get(timeout=60)
+        kind, held_seq = hung.get(timeout=60)
         assert kind == "hung"
         os.kill(stuck.pid, signal.SIGKILL)
         stuck.join(60)
@@ -176,6 +179,46 @@ def test_a_record_is_whole_or_refused(tmp_path):
         reader.close()
     assert fifo_path(None) is None
     assert fifo_path(str(tmp_path)) == str(tmp_path / "locate.fifo")
+
+
+def test_a_frame_record_is_packed_and_read_as_any_header(tmp_path):
+    """``send_frame`` writes the bytes ``send(pack_ring_header(...))`` writes, and the reader's
+    shortcut for records of the ring it read last gives what ``decode_ring`` gives, checks
+    the slot as strictly, and follows a change of ring (a camera change)."""
+    path = str(tmp_path / "locate.fifo")
+    writer, reader = LocatePipe(path), LocatePipe(path)
+    small = transport.ring_prefix("pynta_x_0", 4, SHAPE, "<u2")
+    other = transport.ring_prefix("pynta_x_1", 9, (16, 8), "<f4")
+    try:
+        entries = [(small, 2, 7, 0.5, 1.5), (small, 3, 8, 0.25, float("nan"))]
+        entries += [(other, 8, 9, 1.0, 2.0), (other, 0, 10, 2.0, 4.0), (small, 1, 11, 1.5, 3.0)]
+        for prefix, slot, seq, t, read_at in entries:
+            writer.send_frame(prefix, slot, seq, t, read_at)
+            record = os.read(reader.fd, RECORD_BYTES)
+            writer.send(transport.pack_ring_header(prefix, [(slot, seq, t, read_at)]))
+            assert os.read(reader.fd, RECORD_BYTES) == record
+            os.write(writer.fd, record)
+            writer.send_frame(prefix, slot, seq, t, read_at)  # the first: slow, then known
+            for _ in range(2):
+                message = reader.receive()
+                (expected,) = transport.decode_ring(
+                    transport.TOPIC_FRAMES,
+                    transport.pack_ring_header(prefix, [(slot, seq, t, read_at)]),
+                )
+                assert message == expected
+        # a slot outside the ring read last is refused as by decode_ring
+        writer.send_frame(small, 4, 12, 0.0, 0.0)
+        with pytest.raises(transport.BadMessage, match="slot outside"):
+            reader.receive()
+        # a batch behind the known ring's prefix is refused too (the pipe carries one frame)
+        writer.send(transport.pack_ring_header(small, [(0, 13, 0.0, 0.0), (1, 14, 0.0, 0.0)]))
+        with pytest.raises(transport.BadMessage, match="batch"):
+            reader.receive()
+        with pytest.raises(ValueError, match="does not fit"):
+            writer.send_frame(b"\x00" * RECORD_BYTES, 0, 0, 0.0, 0.0)
+    finally:
+        writer.close()
+        reader.close()
 
 
 def test_the_writer_never_lets_more_records_wait_than_its_limit(tmp_path):

@@ -241,8 +241,9 @@ _RING_HEAD = struct.Struct("<4sH")
 _RING_COUNT = struct.Struct("<H")
 #: one frame of a ring header: slot, seq, camera time t (s), host time read_at (s, NaN: none)
 RING_ENTRY = struct.Struct("<Iqdd")
-#: a header of one frame (the usual case), packed at once
-_RING_ONE = struct.Struct("<H" + RING_ENTRY.format[1:])
+#: what follows the prefix in a header of one frame (the usual case): the count (1) and the
+#: frame's entry, packed at once
+RING_ONE = struct.Struct("<H" + RING_ENTRY.format[1:])
 #: most frames one ring header carries
 MAX_RING_BATCH = 2**16 - 1
 
@@ -287,7 +288,7 @@ def pack_ring_header(prefix: bytes, frames: Sequence[tuple[int, int, float, floa
     if not 1 <= len(frames) <= MAX_RING_BATCH:
         raise ValueError(f"a ring header carries 1..{MAX_RING_BATCH} frames, got {len(frames)}")
     if len(frames) == 1:
-        return prefix + _RING_ONE.pack(1, *frames[0])
+        return prefix + RING_ONE.pack(1, *frames[0])
     entries = itertools.starmap(RING_ENTRY.pack, frames)
     return b"".join([prefix, _RING_COUNT.pack(len(frames)), *entries])
 
@@ -379,8 +380,14 @@ MAX_CACHED_RINGS = 16
 _RING_LAYOUTS: dict[bytes, dict[str, Any]] = {}
 
 
-def _ring_layout(prefix: bytes) -> dict[str, Any]:
-    """The header fields every frame of a ring shares, from its prefix (checked once)."""
+def ring_layout(prefix: bytes) -> dict[str, Any]:
+    """The header fields every frame of a ring shares, from its prefix (checked once).
+
+    Raises
+    ------
+    BadMessage
+        If the prefix is not a ring's layout.
+    """
     layout = _RING_LAYOUTS.get(prefix)
     if layout is not None:
         return layout
@@ -432,7 +439,7 @@ def decode_ring(topic: str, header: bytes) -> list[Message]:
     entries_at = prefix_length + _RING_COUNT.size
     if not _RING_HEAD.size < prefix_length <= len(header) - _RING_COUNT.size:
         raise BadMessage("damaged ring header", f"{len(header)} bytes, layout of {prefix_length}")
-    layout = _ring_layout(header[:prefix_length])
+    layout = ring_layout(header[:prefix_length])
     (count,) = _RING_COUNT.unpack_from(header, prefix_length)
     if count < 1 or len(header) != entries_at + count * RING_ENTRY.size:
         raise BadMessage(
@@ -441,18 +448,26 @@ def decode_ring(topic: str, header: bytes) -> list[Message]:
         )
     n_slots = layout["n_slots"]
     if count == 1:  # the usual case: one unpack, no iterator
-        entries: Any = (_RING_ONE.unpack_from(header, prefix_length)[1:],)
+        entries: Any = (RING_ONE.unpack_from(header, prefix_length)[1:],)
     else:
         entries = RING_ENTRY.iter_unpack(memoryview(header)[entries_at:])
     messages = []
     for slot, seq, t, read_at in entries:
         if slot >= n_slots:
             raise BadMessage("slot outside the ring", f"{slot} of {n_slots}")
-        fields = {**layout, "slot": slot, "seq": seq, "t": t}
-        if not math.isnan(read_at):
-            fields["read_at"] = read_at
-        messages.append(Message(topic, fields, None))
+        messages.append(ring_message(topic, layout, slot, seq, t, read_at))
     return messages
+
+
+def ring_message(
+    topic: str, layout: dict[str, Any], slot: int, seq: int, t: float, read_at: float
+) -> Message:
+    """The message of one frame of a ring header whose ``layout`` (:func:`ring_layout`) and
+    entry were checked (``read_at`` NaN: none)."""
+    fields = {**layout, "slot": slot, "seq": seq, "t": t}
+    if not math.isnan(read_at):
+        fields["read_at"] = read_at
+    return Message(topic, fields, None)
 
 
 def decode(parts: list[zmq.Frame] | list[bytes], as_columns: bool = False) -> Message:

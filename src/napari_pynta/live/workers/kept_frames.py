@@ -90,10 +90,15 @@ def send_kept(
         When the socket's queue (or the pipe) is full.
     """
     first = frames[0]
+    ring = first.ring
+    read = math.nan if read_at is None else read_at
+    if pipe is not None and ring is not None and len(frames) == 1:  # the locators' usual case
+        pipe.send_frame(ring.prefix, first.slot, first.seq, first.t, read)
+        return
     for kept in frames:  # a loop, not all() over a generator: this runs once per frame
-        if kept.ring is not first.ring:
+        if kept.ring is not ring:
             raise ValueError("one ring header carries frames of one ring")
-    if first.ring is None:
+    if ring is None:
         if len(frames) != 1 or first.frame is None:
             raise ValueError("frames kept as arrays are sent one by one")
         extra = {} if read_at is None else {"read_at": read_at}
@@ -101,14 +106,11 @@ def send_kept(
             socket, transport.TOPIC_FRAMES, first.seq, first.t, first.frame, flags=flags, **extra
         )
         return
-    read = math.nan if read_at is None else read_at
     entries = [(kept.slot, kept.seq, kept.t, read) for kept in frames]
     if pipe is not None:
-        pipe.send(transport.pack_ring_header(first.ring.prefix, entries))
+        pipe.send(transport.pack_ring_header(ring.prefix, entries))
     else:
-        transport.send_ring_frames(
-            socket, transport.TOPIC_FRAMES, first.ring.prefix, entries, flags
-        )
+        transport.send_ring_frames(socket, transport.TOPIC_FRAMES, ring.prefix, entries, flags)
 
 
 def _reserve_ahead(ring: FrameRing, stop: int) -> None:
