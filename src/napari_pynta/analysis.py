@@ -709,15 +709,8 @@ def summarize_tracks(
     viscosity = params.resolved_viscosity_pa_s
     # sizes come from the tracks with the common drift removed; the drift is reported
     corrected, _ = sizing.subtract_drift(kept)
-    per_track = sizing.track_diffusion(
-        corrected,
-        params.required("pixel_size_um"),
-        params.required("frame_interval_s"),
-        params.required("exposure_s"),
-        params.required("temperature_c"),
-        viscosity,
-        field_px=field_px,
-    )
+    acquisition = _sizing_settings(params, field_px)
+    per_track = sizing.track_diffusion(corrected, **acquisition)
     ensemble, before_drift = (
         ensemble_estimate(table, params, field_px) for table in (corrected, kept)
     )
@@ -761,16 +754,7 @@ def summarize_tracks(
     )
     sizes = (
         deconvolve.deconvolve_tracks(
-            corrected,
-            per_track,
-            pixel_size_um=params.required("pixel_size_um"),
-            frame_interval_s=params.required("frame_interval_s"),
-            exposure_s=params.required("exposure_s"),
-            temperature_c=params.required("temperature_c"),
-            viscosity_pa_s=viscosity,
-            field_px=field_px,
-            warm_start=warm_start,
-            linked=tracks,
+            corrected, per_track, warm_start=warm_start, linked=tracks, **acquisition
         )
         if len(per_track)
         else None
@@ -830,14 +814,7 @@ def _peak_systematic(
     if n_peaks <= 1:
         return {cause: np.full(n_peaks, value) for cause, value in systematic.items()}
 
-    acquisition: dict[str, Any] = {
-        "pixel_size_um": params.required("pixel_size_um"),
-        "frame_interval_s": params.required("frame_interval_s"),
-        "exposure_s": params.required("exposure_s"),
-        "temperature_c": params.required("temperature_c"),
-        "viscosity_pa_s": params.resolved_viscosity_pa_s,
-        "field_px": field_px,
-    }
+    acquisition = _sizing_settings(params, field_px)
 
     def distribution_of(tracks: pd.DataFrame) -> np.ndarray | None:
         per_track = sizing.track_diffusion(tracks, **acquisition)
@@ -856,6 +833,21 @@ def _peak_systematic(
         bright=bright,
         relinked=relinked,
     )
+
+
+def _sizing_settings(
+    params: AnalysisParams, field_px: tuple[float, float] | None
+) -> dict[str, Any]:
+    """The keyword arguments that size tracks (:func:`napari_pynta.sizing.track_diffusion`,
+    :func:`napari_pynta.deconvolve.deconvolve_tracks`) as the analysis does."""
+    return {
+        "pixel_size_um": params.required("pixel_size_um"),
+        "frame_interval_s": params.required("frame_interval_s"),
+        "exposure_s": params.required("exposure_s"),
+        "temperature_c": params.required("temperature_c"),
+        "viscosity_pa_s": params.resolved_viscosity_pa_s,
+        "field_px": field_px,
+    }
 
 
 def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
