@@ -140,6 +140,44 @@ def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
 
 
 @pytest.mark.slow
+def test_sigterm_stops_in_order_prints_the_result_and_keeps_every_frame(tmp_path):
+    """`kill PID` or `timeout 60 pynta acquire ...` (SIGTERM to the main process only) stops like
+    Ctrl-C: before, Python's default ended the process at once, rc 143 without a result, the
+    frames in flight never written."""
+    path = tmp_path / "run.zarr"
+    command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track"]
+    command += ["--out", str(path), "--json", *SCENE]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (path / "seq").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [
+            child
+            for child in psutil.Process(process.pid).children(recursive=True)
+            if "resource_tracker" not in " ".join(child.cmdline())
+        ]
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + signal.SIGTERM, err.decode()
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert alive == []
+    result = json.loads(out)
+    with MovieStore.open(path) as store:
+        assert store.n_frames == result["frames_saved"] == result["frames_acquired"] > 50
+        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+    # the run ended as a --frames run does: every frame linked is in the final size summary
+    assert result["frames_sized"] == result["n_frames"] > 0
+    assert result["frames_sized"] + result["frames_untracked"] == result["frames_acquired"]
+
+
+@pytest.mark.slow
 def test_seconds_mode_prints_a_human_summary(capsys):
     code = main(["acquire", "--seconds", "1", "--fps", "100", *SCENE])
     captured = capsys.readouterr()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +172,25 @@ def test_interrupted_simulation_leaves_no_store_and_keeps_the_old_one(tmp_path, 
     assert main([*argv, "--overwrite", "--seed", "9"]) == 130
     assert [p.name for p in tmp_path.iterdir()] == ["movie.zarr"]  # no partial store left
     assert MovieStore.open(out).n_frames == 70  # the old movie is untouched
+
+
+def test_sigterm_leaves_no_partial_store(tmp_path):
+    """SIGTERM (`kill`, `timeout`) cleans up like Ctrl-C: before, the process ended at once and
+    left its hidden ``.movie.zarr.partial-PID`` folder behind."""
+    out = tmp_path / "movie.zarr"
+    command = [sys.executable, "-m", "napari_pynta.cli", "simulate", str(out), "--frames"]
+    command += ["100000", "--shape", "64", "64", "--particles", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".movie.zarr.partial-*/0")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, err.decode()
+    assert "terminated" in err.decode()
+    assert list(tmp_path.iterdir()) == []

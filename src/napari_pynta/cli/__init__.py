@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaDataError, PyntaInputError
@@ -19,6 +21,35 @@ SUBCOMMANDS = {
     "verify": "napari_pynta.cli.verify",
     "keys": "napari_pynta.cli.keys",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a service manager) received: the command stops in order,
+    as after Ctrl-C (``pynta acquire`` writes the frames in flight and prints its result), and
+    exits with :attr:`exit_code`."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def interrupted_exit_code(error: KeyboardInterrupt) -> int:
+    """The exit code after an interruption: 130 for Ctrl-C, 143 for SIGTERM."""
+    return error.exit_code if isinstance(error, Terminated) else 128 + signal.SIGINT
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_stops_in_order() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread instead of ending the
+    process at once (Python's default), which lost the frames in flight, the result and the
+    cleanup of ``pynta simulate``'s partial store."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,12 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return launch_gui()
     try:
-        return int(args.run(args) or 0)
+        with sigterm_stops_in_order():
+            return int(args.run(args) or 0)
     except (PyntaInputError, PyntaDataError) as error:
         print(
             f"pynta {args.command}: error: {flag_message(error, args.field_flags)}", file=sys.stderr
         )
         return 2
-    except KeyboardInterrupt:
-        print(f"pynta {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        what = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
+        print(f"pynta {args.command}: {what}", file=sys.stderr)
+        return interrupted_exit_code(error)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cameras import CAMERAS
+from napari_pynta.cli import interrupted_exit_code
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import PyntaInputError, require_int, require_positive
 from napari_pynta.parameters import AUTO, SETTINGS
@@ -264,7 +265,8 @@ class ProgressPrinter:
 def run(args: argparse.Namespace) -> int:
     """Run `pynta acquire`; returns the exit code.
 
-    1 if frames were dropped, the recording failed or a worker stayed dead; 130 after Ctrl-C.
+    1 if frames were dropped, the recording failed or a worker stayed dead; 130 after Ctrl-C,
+    143 after SIGTERM (both stop in order).
     """
     if args.captures is not None:
         from napari_pynta.cli.captures import run_captures
@@ -283,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_result(result))
     print_errors(status.errors)
     if interrupted:
-        return 130
+        return interrupted
     failed = status.frames_dropped or status.dead_workers or status.recording_failed
     return 1 if failed else 0
 
@@ -309,13 +311,13 @@ def acquire_once(
     seconds: float | None,
     show: bool,
     until: Callable[[LiveStatus], bool] | None = None,
-) -> tuple[LiveStatus, bool]:
+) -> tuple[LiveStatus, int]:
     """Run one live pipeline until ``config.n_frames``, ``seconds`` or ``until`` (or Ctrl-C).
 
     The run also ends when the recording fails (e.g. disk full: at once, loudly) or when the
     acquisition dies; a dying locator, linker or saver is restarted by the pipeline and does
-    not end it. Ctrl-C stops in order (the frames in flight are written); a second Ctrl-C
-    stops at once.
+    not end it. Ctrl-C (or SIGTERM, see :func:`napari_pynta.cli.sigterm_stops_in_order`) stops
+    in order (the frames in flight are written); a second one stops at once.
 
     Parameters
     ----------
@@ -334,8 +336,8 @@ def acquire_once(
     -------
     status : LiveStatus
         The final status (after every process stopped).
-    interrupted : bool
-        True when Ctrl-C ended the run.
+    interrupted : int
+        0, or the exit code of the interruption that ended the run (130 Ctrl-C, 143 SIGTERM).
     """
     from napari_pynta.live import LivePipeline
 
@@ -345,7 +347,7 @@ def acquire_once(
         pipeline.events.status.connect(
             lambda status: print_progress(progress_line(status, config.track))
         )
-    interrupted = False
+    interrupted = 0
     try:
         pipeline.start()
         # the seconds count from the camera start: the workers' start-up (seconds under load)
@@ -365,10 +367,10 @@ def acquire_once(
             if not ended and (timed_out or precise or status.recording_failed):
                 pipeline.finish_acquisition()
                 finishing = ended = True
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as error:
+        interrupted = interrupted_exit_code(error)
     finally:
-        status = _stop(pipeline)
+        status = _stop(pipeline, finish=bool(interrupted))
     if show:
         print_progress(progress_line(status, config.track), final=True)
     return status, interrupted
@@ -408,9 +410,24 @@ def _precision_result(status: LiveStatus, target: float) -> dict[str, Any]:
     }
 
 
-def _stop(pipeline: Any) -> LiveStatus:
-    """Stop the pipeline in order; a Ctrl-C meanwhile stops every process at once."""
+#: after an interruption, how long the run gets to write, link and size the frames acquired
+#: before the pipeline is stopped anyway (a second Ctrl-C stops it at once)
+FINISH_TIMEOUT_S = 60.0
+
+
+def _stop(pipeline: Any, finish: bool = False) -> LiveStatus:
+    """Stop the pipeline in order; a Ctrl-C meanwhile stops every process at once.
+
+    ``finish`` (after an interruption): first end the run as ``--frames`` reached would, so the
+    camera stops, every frame acquired is written, linked and sized, and the counters add up.
+    Before, the recording was closed while the camera went on: a SIGTERM run reported 124
+    frames acquired, 116 saved, 0 dropped, and no size summary.
+    """
     try:
+        status = pipeline.status()
+        if finish and status.running and "acquisition" not in status.dead_workers:
+            pipeline.finish_acquisition()
+            pipeline.wait_finished(FINISH_TIMEOUT_S)
         return pipeline.stop()
     except KeyboardInterrupt:
         print("pynta acquire: stopping now; frames not yet written are lost", file=sys.stderr)

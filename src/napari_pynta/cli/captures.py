@@ -94,7 +94,7 @@ def run_captures(args: argparse.Namespace) -> int:
         write_measurement(folder, description)
         print_errors(status.errors, f"pynta acquire: capture {index}: ")
         if interrupted:
-            code = 130
+            code = interrupted
             break
         if status.frames_dropped or status.dead_workers:
             code = 1
