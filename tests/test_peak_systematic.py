@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from napari_pynta import deconvolve, sizing
-from napari_pynta.peak_systematic import PEAK_SYSTEMATIC_CAUSES, peak_systematic_errors
+from napari_pynta.peak_systematic import (
+    PEAK_SYSTEMATIC_CAUSES,
+    peak_systematic_errors,
+    variant_positions,
+)
 from napari_pynta.physics import water_viscosity_pa_s
 from napari_pynta.simulate_tracks import METADATA, simulate_tracks
 
@@ -68,7 +72,7 @@ def test_a_peaks_terms_are_the_shifts_of_its_own_population():
         ensemble_of=ensemble_of,
         before_drift=tracks,
         bright=tracks[big],
-        relinked=[stretched, None],
+        relinked_positions=[variant_positions(sizes, stretched, distribution_of(sizes)), None],
     )
     assert set(terms) == {*PEAK_SYSTEMATIC_CAUSES, "total"}
     assert terms["linking"][large] == pytest.approx(math.log(1.05**2), abs=0.025)

@@ -760,10 +760,20 @@ def summarize_tracks(
         else None
     )
     if sizes is not None:
-        peak_terms = _peak_systematic(
+        peak_terms, narrower = _peak_systematic(
             sizes, systematic, params, field_px, corrected, kept, bright, relinked
         )
-        summary |= _json_ready(sizes.summary(peak_terms))
+        depends = _peaks_depending_on_linking(sizes, relinked, narrower)
+        summary |= _json_ready(sizes.summary(peak_terms, depends_on_linking=depends))
+        peak_note = linking_dependent_peak_warning(
+            [peak["diameter_nm"] for peak in sizes.peaks or []],
+            depends,
+            narrower,
+            params.search_range_px,
+        )
+        if peak_note:
+            warnings.append(peak_note)
+            summary["warnings"].append(peak_note)
     else:
         summary["deconvolved_nm"] = None
     summary["detection"] = _json_ready(threshold.as_dict()) if threshold is not None else None
@@ -800,8 +810,10 @@ def _peak_systematic(
     before_drift: pd.DataFrame,
     bright: pd.DataFrame | None,
     relinked: Sequence[pd.DataFrame | None],
-) -> dict[str, np.ndarray]:
-    """Relative systematic uncertainty of the deconvolved peaks, by cause and ``total``.
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Relative systematic uncertainty of the deconvolved peaks, by cause and ``total``, and
+    the peaks' positions in the narrower relinking (:data:`NARROWER_RANGE_FACTOR`; None: not
+    deconvolved, i.e. one peak or no such relinking).
 
     With one peak, whose population the ensemble then is, the ensemble's terms
     (:func:`sizing.systematic_errors`). With several, each peak's own
@@ -812,7 +824,7 @@ def _peak_systematic(
     against 1-7 % for single sizes)."""
     n_peaks = len(sizes.peaks or [])
     if n_peaks <= 1:
-        return {cause: np.full(n_peaks, value) for cause, value in systematic.items()}
+        return {cause: np.full(n_peaks, value) for cause, value in systematic.items()}, None
 
     acquisition = _sizing_settings(params, field_px)
 
@@ -824,15 +836,45 @@ def _peak_systematic(
         )
         return None if solution is None else solution.deconvolved.weights
 
-    return peak_systematic.peak_systematic_errors(
+    relinked_positions = [
+        peak_systematic.variant_positions(sizes, variant, distribution_of) for variant in relinked
+    ]
+    terms = peak_systematic.peak_systematic_errors(
         sizes,
         corrected,
         distribution_of=distribution_of,
         ensemble_of=lambda tracks: ensemble_estimate(tracks, params, field_px),
         before_drift=before_drift,
         bright=bright,
-        relinked=relinked,
+        relinked_positions=relinked_positions,
     )
+    if not relinked:  # the live summary does not relink
+        return terms, None
+    return terms, relinked_positions[RELINK_RANGE_FACTORS.index(NARROWER_RANGE_FACTOR)]
+
+
+def _peaks_depending_on_linking(
+    sizes: deconvolve.DeconvolvedSizes,
+    relinked: Sequence[pd.DataFrame | None],
+    narrower: np.ndarray | None,
+) -> list[bool] | None:
+    """Which tested peaks the narrower relinking does not show (:func:`linking_dependent_peak_
+    warning`); None when that is not known (no relinking: the live summary; or the narrower
+    range gave no usable track).
+
+    A peak is shown when the distribution of the tracks linked with
+    :data:`NARROWER_RANGE_FACTOR` times the search range has a peak in its basin
+    (:func:`napari_pynta.peak_systematic.variant_positions`). One peak's basin is the whole
+    grid, where every distribution has its maximum: it is always shown.
+    """
+    n_peaks = len(sizes.peaks or [])
+    if not relinked or relinked[RELINK_RANGE_FACTORS.index(NARROWER_RANGE_FACTOR)] is None:
+        return None
+    if n_peaks <= 1:
+        return [False] * n_peaks
+    if narrower is None:
+        return None
+    return [bool(value) for value in np.isnan(narrower)]
 
 
 def _sizing_settings(
@@ -991,9 +1033,12 @@ def analyze_localizations(
     )
 
 
+#: the narrower of the relinkings: a peak its tracks do not show depends on the linking (one
+#: latex that gave two peaks in short movies shows one there: docs/accuracy.md, "Round 11")
+NARROWER_RANGE_FACTOR = 0.8
 #: search ranges (times the one used) with which the localizations are linked again to see how
 #: much the size depends on linking (the ``linking`` systematic term)
-RELINK_RANGE_FACTORS = (0.8, 1.25)
+RELINK_RANGE_FACTORS = (NARROWER_RANGE_FACTOR, 1.25)
 
 
 #: a ``linking`` systematic term (fraction of the size) from which the summary warns that the
@@ -1024,6 +1069,47 @@ def linking_warning(linking: float, search_range_px: float | None) -> str | None
         "in a crowded field), so links between them are ambiguous: large steps are lost to "
         "neighbours or wrong links are made, and the size can be off by more than that. Record "
         "at a higher frame rate, dilute the sample, or shorten the exposure."
+    )
+
+
+def linking_dependent_peak_warning(
+    peaks_nm: Sequence[float],
+    depends: Sequence[bool] | None,
+    narrower_nm: np.ndarray | None,
+    search_range_px: float | None,
+) -> str | None:
+    """The warning for peaks that the narrower relinking does not show (None: there are none).
+
+    Parameters
+    ----------
+    peaks_nm : sequence of float
+        The tested peaks (nm).
+    depends : sequence of bool or None
+        For each peak, whether it depends on the linking (:func:`_peaks_depending_on_linking`).
+    narrower_nm : ndarray or None
+        The peaks' positions in the narrower relinking (NaN: not shown), for the warning's text.
+    search_range_px : float or None
+        The search range used (stated in the warning).
+    """
+    if not depends or not any(depends) or not search_range_px:
+        return None
+    flagged = [peak for peak, flag in zip(peaks_nm, depends, strict=True) if flag]
+    shown = [] if narrower_nm is None else sorted(narrower_nm[np.isfinite(narrower_nm)])
+    names = " and ".join(f"{peak:.0f}" for peak in flagged)
+    which = (
+        f"The peak at {names} nm depends"
+        if len(flagged) == 1
+        else (f"The peaks at {names} nm depend")
+    )
+    seen = ", ".join(f"{peak:.0f}" for peak in shown)
+    return (
+        f"{which} on the linking: linked again with {NARROWER_RANGE_FACTOR:g} times the search "
+        f"range ({search_range_px:.1f} px), the tracks show no peak there"
+        + (f" (their peaks: {seen} nm)" if seen else "")
+        + ". It may not be a population of its own but tracks of a neighbouring peak's "
+        "particles bent by ambiguous links (seen with one latex in short movies of small, fast "
+        "particles or of tracks of a few frames). Record a longer movie and check the search "
+        "range (--search-range-px) before reading it as a population."
     )
 
 

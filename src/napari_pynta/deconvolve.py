@@ -1569,7 +1569,11 @@ class DeconvolvedSizes:
     standard_errors: dict[str, float] | None = None
     track_peak: pd.Series | None = None
 
-    def summary(self, systematic: Mapping[str, np.ndarray | Sequence[float]]) -> dict:
+    def summary(
+        self,
+        systematic: Mapping[str, np.ndarray | Sequence[float]],
+        depends_on_linking: Sequence[bool] | None = None,
+    ) -> dict:
         """JSON-ready entries ``deconvolved_nm`` and ``lognormal_fit_nm`` of an analysis summary.
 
         With tested peaks, ``peaks``/``peak_fractions``/``mode`` are the significant peaks, with
@@ -1580,7 +1584,8 @@ class DeconvolvedSizes:
         quadrature on either side), ``peak_systematic_parts`` (``systematic`` by cause,
         fractions of each peak's diameter);
         ``peak_fraction_se``, ``peak_significance`` (share of the ``peak_test_resamples``
-        resamples of the sequential test that showed each) and ``n_candidate_peaks``, and with more
+        resamples of the sequential test that showed each), ``n_candidate_peaks`` and
+        ``peak_depends_on_linking`` (``depends_on_linking``), and with more
         than one peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
         particles in view); with standard errors, ``d10_se``, ``d50_se``, ``d90_se`` (nm).
 
@@ -1592,6 +1597,9 @@ class DeconvolvedSizes:
             terms of :func:`napari_pynta.peak_systematic.peak_systematic_errors`; NaN: unknown
             (``peak_systematic`` and ``peak_uncertainty`` NaN, ``peak_interval_68`` the
             statistical interval).
+        depends_on_linking : sequence of bool, optional
+            For each peak, whether the tracks linked again with a narrower search range show
+            no peak in its basin (``peak_depends_on_linking``; None: not known).
         """
         statistics = self.deconvolved.statistics() | (self.standard_errors or {})
         if self.peaks is not None:
@@ -1599,6 +1607,11 @@ class DeconvolvedSizes:
             if len(totals) != len(self.peaks):
                 raise PyntaInputError(
                     f"systematic has {len(totals)} values for {len(self.peaks)} peaks"
+                )
+            if depends_on_linking is not None and len(depends_on_linking) != len(self.peaks):
+                raise PyntaInputError(
+                    f"depends_on_linking has {len(depends_on_linking)} values for "
+                    f"{len(self.peaks)} peaks"
                 )
             uncertainties = [
                 _with_systematic(peak, total)
@@ -1624,6 +1637,9 @@ class DeconvolvedSizes:
                 "peak_fraction_se": [peak["fraction_se"] for peak in self.peaks],
                 "peak_significance": [peak["significance"] for peak in self.peaks],
                 "peak_test_resamples": self.peaks[0]["test_resamples"],
+                "peak_depends_on_linking": None
+                if depends_on_linking is None
+                else [bool(flag) for flag in depends_on_linking],
             }
             if "number_fraction" in self.peaks[0]:
                 statistics |= {

@@ -37,13 +37,13 @@ def peak_systematic_errors(
     ensemble_of: Callable[[pd.DataFrame], sizing.EnsembleEstimate],
     before_drift: pd.DataFrame | None = None,
     bright: pd.DataFrame | None = None,
-    relinked: Sequence[pd.DataFrame | None] = (),
+    relinked_positions: Sequence[np.ndarray | None] = (),
 ) -> dict[str, np.ndarray]:
     """Relative systematic uncertainty of every tested peak of ``sizes``, by cause.
 
     - ``linking``: the largest change of the peak's position (|ln| of the ratio) when the
       tracks of the localizations linked again with other search ranges are deconvolved
-      (``relinked``; as the ensemble's term, the whole change).
+      (``relinked_positions``; as the ensemble's term, the whole change).
     - ``drift``: half the change when the tracks are deconvolved without drift subtraction
       (``before_drift``).
     - ``threshold``: half the change when only the tracks away from the detection threshold
@@ -71,8 +71,9 @@ def peak_systematic_errors(
         tracks, as the analysis makes it.
     before_drift, bright : DataFrame, optional
         The variants for the ``drift`` and ``threshold`` terms (None: term 0).
-    relinked : sequence of DataFrame or None
-        The variants for the ``linking`` term (None entries: no such linking).
+    relinked_positions : sequence of ndarray or None
+        The peaks' positions in the variants for the ``linking`` term
+        (:func:`variant_positions` of each relinking; None entries: no such linking).
 
     Returns
     -------
@@ -82,24 +83,54 @@ def peak_systematic_errors(
     """
     positions = np.array([peak["diameter_nm"] for peak in sizes.peaks or []])
 
-    def changes(variant: pd.DataFrame | None) -> np.ndarray:
-        weights = None if variant is None or variant.empty else distribution_of(variant)
-        if weights is None:
+    def changes(moved_to: np.ndarray | None) -> np.ndarray:
+        if moved_to is None:
             return np.zeros(positions.size)
         with np.errstate(invalid="ignore", divide="ignore"):
-            moved = np.abs(np.log(peak_positions(sizes, weights) / positions))
+            moved = np.abs(np.log(moved_to / positions))
         return np.where(np.isfinite(moved), moved, 0.0)
+
+    def variant_changes(variant: pd.DataFrame | None) -> np.ndarray:
+        return changes(variant_positions(sizes, variant, distribution_of))
 
     parts = {
         "estimators": _estimator_spreads(sizes, tracks, ensemble_of),
-        "drift": changes(before_drift) / 2,
-        "threshold": changes(bright) / 2,
-        "linking": np.max([changes(variant) for variant in relinked], axis=0)
-        if relinked
+        "drift": variant_changes(before_drift) / 2,
+        "threshold": variant_changes(bright) / 2,
+        "linking": np.max([changes(moved_to) for moved_to in relinked_positions], axis=0)
+        if relinked_positions
         else np.zeros(positions.size),
     }
     parts["total"] = np.sqrt(sum(values**2 for values in parts.values()))
     return parts
+
+
+def variant_positions(
+    sizes: DeconvolvedSizes,
+    variant: pd.DataFrame | None,
+    distribution_of: Callable[[pd.DataFrame], np.ndarray | None],
+) -> np.ndarray | None:
+    """Where the deconvolution of a variant of the tracks puts each tested peak of ``sizes``.
+
+    Parameters
+    ----------
+    sizes : DeconvolvedSizes
+        The deconvolution with tested peaks (and their basins).
+    variant : DataFrame or None
+        The variant's tracks (None: there is no such variant).
+    distribution_of : callable
+        The deconvolved weights of a table of tracks (as in :func:`peak_systematic_errors`).
+
+    Returns
+    -------
+    ndarray or None
+        One position (nm) per peak, in the order of ``sizes.peaks``: the highest peak of the
+        variant's distribution in the peak's basin (:func:`napari_pynta.deconvolve.
+        peak_positions`), NaN where the variant has no peak there; None without a variant or
+        a usable track in it.
+    """
+    weights = None if variant is None or variant.empty else distribution_of(variant)
+    return None if weights is None else peak_positions(sizes, weights)
 
 
 def _estimator_spreads(

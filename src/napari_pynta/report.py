@@ -224,16 +224,20 @@ def _statistics_table(summary: dict) -> str:
     track_shares = deconvolved.get("peak_fractions") or []
     particle_shares = deconvolved.get("peak_number_fractions") or [None] * len(peak_diameters)
     intervals = deconvolved.get("peak_interval_68") or [None] * len(peak_diameters)
+    linking = deconvolved.get("peak_depends_on_linking") or [False] * len(peak_diameters)
     peaks = ", ".join(
-        f"{_fmt(p, 0)} nm{_interval_text(i)} ({f:.0%}" + (f" / {n:.0%})" if n is not None else ")")
-        for p, i, f, n in zip(
-            peak_diameters, intervals, track_shares, particle_shares, strict=False
+        f"{_fmt(p, 0)} nm{_interval_text(i)} ({f:.0%}"
+        + (f" / {n:.0%})" if n is not None else ")")
+        + (" <b>depends on the linking</b>" if flag else "")
+        for p, i, f, n, flag in zip(
+            peak_diameters, intervals, track_shares, particle_shares, linking, strict=False
         )
     )
     body.append(
         "<tr><td>Peaks (68 % interval: the bootstrap resamples' positions with the systematic "
-        f"uncertainty added; share of tracks / of particles in view)</td><td>–</td><td class='rec'>"
-        f"{peaks or '–'}</td><td>–</td></tr>"
+        "uncertainty added; share of tracks / of particles in view; a peak that the tracks "
+        "linked with a narrower search range do not show depends on the linking: see the "
+        f"warnings)</td><td>–</td><td class='rec'>{peaks or '–'}</td><td>–</td></tr>"
     )
     body.append(
         f"<tr><td>Tracks</td><td>{raw.get('n', '–')}</td>"

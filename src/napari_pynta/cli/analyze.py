@@ -423,7 +423,7 @@ def _share(deconvolved: dict[str, Any], key: str, index: int) -> str:
 def _peak_text(deconvolved: dict[str, Any], index: int) -> str:
     """One peak: diameter with its standard error over the resamples, its systematic
     uncertainty and its 68 % interval (both parts; where known), share of the tracks and (with
-    several peaks) of the particles."""
+    several peaks) of the particles, and whether it depends on the linking."""
     text = _number(deconvolved["peaks"][index])
     error = (deconvolved.get("peak_se") or [None] * (index + 1))[index]
     systematic = (deconvolved.get("peak_systematic") or [None] * (index + 1))[index]
@@ -437,7 +437,10 @@ def _peak_text(deconvolved: dict[str, Any], index: int) -> str:
     text += f" ({_share(deconvolved, 'peak_fractions', index)}"
     if deconvolved.get("peak_number_fractions"):
         text += f" of tracks, {_share(deconvolved, 'peak_number_fractions', index)} of particles"
-    return text + ")"
+    text += ")"
+    if (deconvolved.get("peak_depends_on_linking") or [False] * (index + 1))[index]:
+        text += " DEPENDS ON THE LINKING (see the warning)"
+    return text
 
 
 def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
