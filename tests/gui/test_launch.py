@@ -7,6 +7,7 @@ import os
 import napari
 
 from napari_pynta import cli
+from napari_pynta.cli.gui import PREFERRED_WINDOW_PX
 from napari_pynta.widgets.session import PyntaSession
 
 
@@ -60,3 +61,37 @@ def test_ctrl_c_in_the_terminal_closes_the_window_and_shuts_the_session_down(
     assert "pynta: interrupted" in capsys.readouterr().err
     assert shut_down  # the workers are stopped as when the window is closed
     assert napari.current_viewer() is None
+
+
+def test_the_window_is_big_enough_to_see_the_sizes_histogram(
+    monkeypatch, qtbot, private_napari_settings
+):
+    """napari opens its first window at its layout's size hint (about 1090 x 630 px): the Sizes
+    dock then shows two fields and no histogram. `pynta` opens it as large as the screen allows
+    (up to PREFERRED_WINDOW_PX) and gives the Sizes dock half of the column's height (pytest-xvfb's
+    800 x 600 screen is smaller than napari's window: the screenshots in docs/images show it on
+    a 1600 x 1000 one)."""
+    monkeypatch.setattr(PyntaSession, "start_live", lambda self, camera, settings, **kw: None)
+    seen = {}
+
+    def fake_run() -> None:
+        viewer = napari.current_viewer()
+        window = viewer.window._qt_window
+        docks = viewer.window.dock_widgets
+        camera, sizes = (docks[f"{name} (napari-pynta)"] for name in ("Camera", "Sizes"))
+        qtbot.wait(500)  # napari lays out the window and its docks
+        seen["heights"] = (camera.height(), sizes.height())
+        screen = window.screen().availableGeometry()
+        seen["window"] = (window.width(), window.height())
+        seen["wanted"] = tuple(
+            min(p, s)
+            for p, s in zip(PREFERRED_WINDOW_PX, (screen.width(), screen.height()), strict=True)
+        )
+        viewer.close()
+
+    monkeypatch.setattr(napari, "run", fake_run)
+    assert cli.main([]) == 0
+    assert seen["window"][0] >= seen["wanted"][0] - 20
+    assert seen["window"][1] >= seen["wanted"][1] - 60  # window frame, title bar
+    camera, sizes = seen["heights"]
+    assert sizes >= 0.4 * (camera + sizes)  # before: 69 of 515 px, the histogram hidden

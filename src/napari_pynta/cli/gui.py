@@ -13,6 +13,13 @@ PLUGIN_NAME = "napari-pynta"
 DOCKED_WIDGETS = (("Camera", False), ("Tracking", True), ("Sizes", False))
 #: widest a PyNTA dock may grow: on a 1600-pixel screen the canvas keeps at least half the window
 DOCK_MAX_WIDTH_PX = 480
+#: narrowest a PyNTA dock gets: every widget's content fits it without scrolling sideways
+DOCK_MIN_WIDTH_PX = 400
+#: the window `pynta` opens, when the screen holds it: room for the canvas beside the docks and
+#: for the Sizes histogram under the Camera/Tracking tabs (napari's first window is ~1090 x 630)
+PREFERRED_WINDOW_PX = (1600, 1000)
+#: the Sizes dock's share of the height of the dock column
+SIZES_HEIGHT_SHARE = 0.5
 #: the Qt bindings napari runs on, preferred first (napari deprecates PyQt5)
 QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5")
 #: how to get the GUI stack when it is missing (the core install is headless)
@@ -50,9 +57,30 @@ def dock_pynta_widgets(viewer: Any) -> dict[str, Any]:
             PLUGIN_NAME, name, tabify=tabify
         )
         docks[name].setMaximumWidth(DOCK_MAX_WIDTH_PX)
+        docks[name].setMinimumWidth(DOCK_MIN_WIDTH_PX)
     # the Camera tab in front (Live is the first thing to press), once napari has laid out the docks
     QTimer.singleShot(0, docks["Camera"].raise_)
     return widgets
+
+
+def size_window(viewer: Any) -> None:
+    """Grow the window to :data:`PREFERRED_WINDOW_PX` (at most the screen's free area; never
+    shrink a window the user made larger) and share the dock column's height between the
+    Camera/Tracking tabs and the Sizes dock (:data:`SIZES_HEIGHT_SHARE`)."""
+    from qtpy.QtCore import Qt
+
+    window = viewer.window._qt_window
+    screen = window.screen().availableGeometry()
+    width = max(window.width(), min(PREFERRED_WINDOW_PX[0], screen.width()))
+    height = max(window.height(), min(PREFERRED_WINDOW_PX[1], screen.height()))
+    window.resize(width, height)
+    docks = [
+        viewer.window.dock_widgets[f"{name} ({PLUGIN_NAME})"].parent()
+        for name in ("Camera", "Sizes")
+    ]
+    # Qt fits these to the column's height when it lays the window out, keeping their ratio
+    shares = [round(1000 * (1 - SIZES_HEIGHT_SHARE)), round(1000 * SIZES_HEIGHT_SHARE)]
+    window.resizeDocks(docks, shares, Qt.Orientation.Vertical)
 
 
 def launch_gui() -> int:
@@ -84,6 +112,7 @@ def launch_gui() -> int:
     prefer_pynta_reader()  # videos and zarr folders open with PyNTA without a question
     viewer = napari.Viewer(title="PyNTA")
     widgets = dock_pynta_widgets(viewer)
+    size_window(viewer)
     camera = widgets["Camera"]
     camera.backend.setCurrentText("simulated")
     camera.live.click()  # starts in the background; the window is usable at once

@@ -108,6 +108,7 @@ class CameraWidget(QWidget):
         self.overwrite = QCheckBox("overwrite")
         self.disk_label = QLabel()
         self.status_line = QLabel("idle")
+        self.status_line.setWordWrap(True)  # a long live status must not widen the dock
         self.message_line = MessageLine()
         self.sample_form = SampleForm()
         self.measure_captures = int_field(3, 1, 100, tooltip="captures of one measurement")

@@ -14,6 +14,10 @@ from qtpy.QtWidgets import (
 
 from napari_pynta.parameters import Setting
 
+#: narrowest a number field may be squeezed: a spin box's own minimum is as wide as its widest
+#: allowed value (~160 px for the wide ranges below), which would make a dock wider than napari
+#: gives it (fields still grow to the width available)
+FIELD_MIN_WIDTH_PX = 80
 ERROR_STYLE = "color: #ff6b6b; font-weight: bold;"
 INFO_STYLE = "color: #9fd3a0;"
 
@@ -39,6 +43,7 @@ def float_field(
     field.setSingleStep(step)
     field.setValue(value)
     field.setKeyboardTracking(False)
+    field.setMinimumWidth(FIELD_MIN_WIDTH_PX)
     if suffix:
         field.setSuffix(f" {suffix}")
     field.setToolTip(tooltip)
@@ -53,6 +58,7 @@ def int_field(
     field.setRange(minimum, maximum)
     field.setValue(value)
     field.setKeyboardTracking(False)
+    field.setMinimumWidth(FIELD_MIN_WIDTH_PX)
     if suffix:
         field.setSuffix(f" {suffix}")
     field.setToolTip(tooltip)

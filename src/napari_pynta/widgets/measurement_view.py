@@ -124,13 +124,15 @@ class MeasurementView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(20)
 
         buttons = QHBoxLayout()
-        buttons.addWidget(self.open_button)
-        buttons.addWidget(QLabel("depth"))
-        buttons.addWidget(self.depth_um)
+        buttons.addWidget(self.open_button, 1)
         buttons.addWidget(self.cancel_button)
+        depth_row = QHBoxLayout()  # a row of its own: one row of all four is wider than a dock
+        depth_row.addWidget(QLabel("depth"))
+        depth_row.addWidget(self.depth_um, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
+        layout.addLayout(depth_row)
         layout.addWidget(self.opened_button)
         layout.addWidget(self.message_line)
         layout.addWidget(self.sample_label)

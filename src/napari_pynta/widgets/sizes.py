@@ -144,6 +144,7 @@ class SizesWidget(QWidget):
         )
         self.precision_target.setSpecialValueText("none")
         self.source_label = QLabel("no sizes yet: start Live or analyse a movie")
+        self.source_label.setWordWrap(True)
         self.canvas = SizeHistogramCanvas()
         self.statistics = QTableWidget(len(STATISTICS_ROWS) + len(WHOLE_ROWS), len(COLUMNS))
         self.statistics.setHorizontalHeaderLabels(list(COLUMNS))

@@ -11,6 +11,7 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QSlider,
     QWidget,
@@ -93,14 +94,18 @@ class TrackingWidget(QWidget):
             ("min_track_length", self.min_track_length),
             ("n_locators", self.n_locators),
         ):
-            form.addRow("" if name == "invert" else SETTINGS[name].label, field)
-        movie_row = QHBoxLayout()
+            if name == "invert":  # a check box spans the row: its text is its label
+                form.addRow(field)
+            else:
+                form.addRow(SETTINGS[name].label, field)
+        movie_row = QHBoxLayout()  # spans the form: the label column is wide already
+        movie_row.addWidget(QLabel("movie"))
         movie_row.addWidget(self.movie, 1)
         movie_row.addWidget(self.refresh)
         movie_row.addWidget(self.open_file)
-        form.addRow("movie", movie_row)
+        form.addRow(movie_row)
         form.addRow("frame", self.frame_slider)
-        form.addRow("", self.preview)
+        form.addRow(self.preview)
         layout = scrolling_layout(self)
         layout.addLayout(form)
         analyze_row = QHBoxLayout()

@@ -1,0 +1,44 @@
+"""What a newcomer sees: every PyNTA dock fits its width (nothing cut off at the right, no
+sideways scrolling), whatever the status line says."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QApplication, QScrollArea
+
+from napari_pynta.cli.gui import DOCK_MIN_WIDTH_PX
+from napari_pynta.live.config import LiveStatus
+
+#: room for the dock's frame and its vertical scroll bar
+SCROLL_BAR_PX = 24
+
+
+def content_width(widget) -> int:
+    """The narrowest the content of a dock widget's scroll area can be laid out."""
+    return widget.findChild(QScrollArea).widget().minimumSizeHint().width()
+
+
+def test_each_dock_fits_the_narrowest_dock_width(pynta):
+    _, widgets = pynta
+    for name, widget in widgets.items():
+        assert content_width(widget) <= DOCK_MIN_WIDTH_PX - SCROLL_BAR_PX, name
+
+
+def test_a_long_live_status_wraps_instead_of_widening_the_camera_dock(pynta):
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    busy = LiveStatus(
+        running=True,
+        recording=True,
+        fps=100.1,
+        fps_requested=100.0,
+        frames_lost_by_camera=1254,
+        frames_saved=123_456,
+        frames_untracked=2_000,
+        particles_per_frame=27.0,
+        tracking_latency_s={"p50": 1.0, "p95": 26.8, "max": 30.0},
+        hot_pixels_repaired=12,
+    )
+    camera._on_status(busy)
+    QApplication.processEvents()
+    assert "latency p95 26.80 s" in camera.status_line.text()  # all of it is still said
+    assert content_width(camera) <= DOCK_MIN_WIDTH_PX - SCROLL_BAR_PX
