@@ -171,6 +171,35 @@ def test_a_killed_acquisition_ends_the_run_and_the_counters_equal_the_store(tmp_
         assert store.seq[0] == 0 and np.all(np.diff(np.asarray(store.seq)) >= 1)
 
 
+def test_a_frozen_saver_given_up_then_woken_leaves_counters_equal_to_the_store(
+    tmp_path, monkeypatch
+):
+    """A saver stopped (SIGSTOP: swapped out, a hung network disk) longer than the stall timeout
+    is given up and the store counted; when it wakes it writes the frames it still holds. Before,
+    the final counters kept the count taken while it slept: 112 saved and 388 dropped of 500,
+    with 144 frames in the store (here 66 counted, 300 in the store)."""
+    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
+    path = tmp_path / "run.zarr"
+    n = 300
+    with LivePipeline(_config(path, n, track=False)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        saver = pipeline._processes["saver"].pid
+        os.kill(saver, signal.SIGSTOP)
+        try:
+            assert pipeline.wait_finished(120)  # the saver is given up
+            assert any("saver made no progress" in error for error in pipeline.status().errors)
+            pipeline.stop_recording()  # the store is counted while the saver sleeps
+        finally:
+            os.kill(saver, signal.SIGCONT)
+        time.sleep(1.0)  # it writes what it holds
+        status = pipeline.stop()
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+    assert len(seq) == status.frames_saved > 50
+    assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
+    assert status.frames_dropped == status.frames_acquired + status.frames_lost_by_camera - len(seq)
+
+
 @contextlib.contextmanager
 def _tmpfs(directory, size: str):
     directory.mkdir()

@@ -131,6 +131,8 @@ class LivePipeline:
         # recordings already ended: frames dropped, frames saved (from the store) of the last
         self._dropped_before = 0
         self._saved_final: int | None = None
+        # the last recording ended: its path, frames meant, frames counted in its store then
+        self._ended_recording: tuple[str, int, int] | None = None
         self._recording_failed: str | None = None
         # frames linked by linkers that died (a restarted linker counts from zero)
         self._linked_before = 0
@@ -268,6 +270,7 @@ class LivePipeline:
         self._monitoring.clear()
         if self._monitor is not None:  # it reads the workers' last reports first
             self._monitor.join(2.0)
+        self._recount_ended_recording()
         final = self.status()
         if self._control is not None:
             self._control.close(0)
@@ -341,8 +344,27 @@ class LivePipeline:
                 saved = int(self._reports.get(SAVER, {}).get("frames_saved", 0))
             self._saved_final = saved
             self._dropped_before += max(0, meant - saved)
+            self._ended_recording = (path, meant, saved)
             self._recording_path = None
         return saved
+
+    def _recount_ended_recording(self) -> None:
+        """Count the last recording's store again once every process has ended.
+
+        A saver given up as stalled (no progress for :data:`STALL_TIMEOUT_S`: stopped, swapped
+        out, a hung disk) may write the frames it holds after :meth:`stop_recording` counted
+        the store; the final ``frames_saved`` and ``frames_dropped`` are those of the store.
+        """
+        if self._ended_recording is None:
+            return
+        path, meant, counted = self._ended_recording
+        saved = _frames_in_store(path, self._record_error)
+        if saved is None or saved == counted:
+            return
+        with self._lock:
+            self._saved_final = saved
+            self._dropped_before += max(0, meant - saved) - max(0, meant - counted)
+            self._ended_recording = (path, meant, saved)
 
     def finish_acquisition(self) -> None:
         """End the run now as if ``n_frames`` had been reached; then use :meth:`wait_finished`."""
