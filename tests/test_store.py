@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import dask.array as da
@@ -433,6 +434,51 @@ def test_absent_frame_is_an_error_naming_it_never_zeros(store_path):
     (store_path / "0" / "c" / "1" / "0" / "0").unlink()  # a whole shard
     with pytest.raises(PyntaDataError, match=r"frame 6\d \(0/c/1/0/0\) missing"):
         MovieStore.open(store_path).as_dask()[60:].compute()
+
+
+def test_a_truncated_shard_is_an_error_in_every_thread_never_zeros(store_path):
+    """A shard cut short (an interrupted copy, a damaged disk) keeps its index; the frames whose
+    bytes are gone were read as zeros off the main thread (blosc's threaded decoder does not
+    check the length: `pynta analyze --scheduler local` sized a movie with 22 black frames)
+    and as a raw blosc RuntimeError on it."""
+    frames = random_frames(70, seed=7)
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(frames)
+    shard = store_path / "0" / "c" / "1" / "0" / "0"  # frames 64..69
+    with open(shard, "r+b") as file:
+        file.truncate(shard.stat().st_size - 100)
+    lazy = MovieStore.open(store_path).as_dask()
+    np.testing.assert_array_equal(lazy[:64].compute(), frames[:64])  # the others still read
+    outcome: list[object] = []
+
+    def read_in_a_thread() -> None:
+        try:
+            outcome.append(lazy[60:].compute(scheduler="synchronous"))
+        except PyntaDataError as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=read_in_a_thread)
+    worker.start()
+    worker.join()
+    assert isinstance(outcome[0], PyntaDataError), "read as zeros"
+    assert "0/c/1/0/0" in str(outcome[0]) and "damaged" in str(outcome[0])
+    with pytest.raises(PyntaDataError, match=r"frame 6\d \(0/c/1/0/0\)"):
+        lazy[60:].compute(scheduler="synchronous")
+
+
+def test_an_undecodable_frame_is_a_data_error_naming_the_store(store_path):
+    frames = random_frames(10, seed=7)
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(frames)
+    shard = store_path / "0" / "c" / "0" / "0" / "0"
+    offset = int(shards.read_index(shard, 64, index_at_start=True)[3, 0])
+    with open(shard, "r+b") as file:  # frame 3's blosc header overwritten
+        file.seek(offset)
+        file.write(b"\xff" * 16)
+    lazy = MovieStore.open(store_path).as_dask()
+    np.testing.assert_array_equal(lazy[:3].compute(), frames[:3])
+    with pytest.raises(PyntaDataError, match=r"frame 3 cannot be decoded.*pynta verify"):
+        lazy[2:5].compute(scheduler="synchronous")
 
 
 def test_absent_chunk_of_a_format_1_store_is_an_error(store_path, write_format1_store):

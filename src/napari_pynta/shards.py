@@ -94,11 +94,20 @@ def read_index(path: str | Path, n_chunks: int, index_at_start: bool) -> np.ndar
     return decode_index(raw, n_chunks, path)
 
 
-def present(index: np.ndarray | None, n_chunks: int) -> np.ndarray:
-    """Boolean mask of the inner chunks an index (or a missing shard, None) holds."""
+def present(index: np.ndarray | None, n_chunks: int, file_size: int | None = None) -> np.ndarray:
+    """Boolean mask of the inner chunks an index (or a missing shard, None) holds.
+
+    With ``file_size`` (the shard's, in bytes), a chunk whose bytes run past the end of the file
+    counts as absent: a shard cut short (an interrupted copy, a damaged disk) keeps an index
+    that lists them, and blosc's threaded decoder reads such a chunk as zeros without an error.
+    """
     if index is None:
         return np.zeros(n_chunks, dtype=bool)
-    return index[:, 0] != MISSING
+    held = index[:, 0] != MISSING
+    if file_size is not None:
+        # the sum wraps for MISSING entries, which ``held`` already excludes
+        held &= index[:, 0] + index[:, 1] <= file_size
+    return held
 
 
 class ShardAppender:

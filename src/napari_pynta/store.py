@@ -478,7 +478,8 @@ class FramesLayout:
             if self.sharded:
                 n_inner = per_file // self.frames_per_chunk
                 index = shards.read_index(path, n_inner, self.index_at_start)
-                inner = np.repeat(shards.present(index, n_inner), self.frames_per_chunk)
+                size = None if index is None else path.stat().st_size
+                inner = np.repeat(shards.present(index, n_inner, size), self.frames_per_chunk)
                 mask[lo - start : hi - start] = inner[lo - first : hi - first]
             else:
                 mask[lo - start : hi - start] = path.is_file()
@@ -517,7 +518,15 @@ class _CheckedFrames:
             absent = [t for t in frames if not present[t - start]]
             if absent:
                 raise self._layout.missing_error(np.asarray(absent), self._source)
-        return np.asarray(self._frames[key])
+        try:
+            return np.asarray(self._frames[key])
+        except Exception as error:  # a chunk whose bytes do not decode: one line, not a trace
+            what = f"frames {start}..{stop - 1}" if len(frames) > 1 else f"frame {frames[0]}"
+            raise PyntaDataError(
+                f"store {str(self._source)!r} is damaged: {what} cannot be decoded "
+                f"({type(error).__name__}: {error}); run `pynta verify --read-pixels "
+                f"{self._source}` for a full report"
+            ) from error
 
 
 class _ThinWriter:
