@@ -102,6 +102,29 @@ def test_tiff_with_pages_of_unknown_shape_is_a_movie(tmp_path):
     np.testing.assert_array_equal(open_movie(path).frames.compute(), frames)
 
 
+def test_tiff_written_page_by_page_is_every_page(tmp_path):
+    """tifffile's TiffWriter.write per frame makes one series per page: only the first was read,
+    a 6-frame movie opened as 1 frame without a word."""
+    frames = np.arange(6 * 16 * 20, dtype=np.uint16).reshape(6, 16, 20)
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as writer:
+        for frame in frames:
+            writer.write(frame)
+    movie = open_movie(tmp_path / "pages.tif")
+    np.testing.assert_array_equal(movie.frames.compute(), frames)
+    assert movie.warnings == []
+
+
+def test_tiff_with_pages_of_two_shapes_reads_the_first_and_says_so(tmp_path):
+    first = np.ones((5, 16, 20), dtype=np.uint16)
+    with tifffile.TiffWriter(tmp_path / "mixed.tif") as writer:
+        for frame in [*first, *np.zeros((3, 8, 12), dtype=np.uint16)]:
+            writer.write(frame)
+    movie = open_movie(tmp_path / "mixed.tif")
+    np.testing.assert_array_equal(movie.frames.compute(), first)
+    (warning,) = movie.warnings
+    assert "5 frames of 16x20" in warning and "3 of 8x12" in warning
+
+
 def test_single_image_tiff_is_one_frame(tmp_path):
     frame = grey_movie(1)[0]
     path = tmp_path / "one.tif"

@@ -232,7 +232,7 @@ def _open_video(path: Path) -> Movie:
 # ---------------------------------------------------------------------------- TIFF
 def _open_tiff(path: Path) -> Movie:
     try:
-        tif = tifffile.TiffFile(path)
+        tif = _tiff_file(path)
         series = tif.series[0]
         axes = series.axes
         lazy = zarr.open_array(series.aszarr(), mode="r")
@@ -249,7 +249,34 @@ def _open_tiff(path: Path) -> Movie:
     _check_integer(np.dtype(series.dtype), path)
     frames = _tiff_to_tyx(pixels, axes, path)
     _check_not_empty(frames, path)
-    return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
+    warnings = [_other_series_warning(tif.series, len(frames), path)] if len(tif.series) > 1 else []
+    return Movie(frames=frames, metadata=metadata, source=str(path), store=None, warnings=warnings)
+
+
+def _tiff_file(path: Path) -> tifffile.TiffFile:
+    """The open TIFF, its pages grouped by shape.
+
+    tifffile's ``TiffWriter.write`` per frame stores one shaped series per page; read by their
+    shape metadata, such a movie was its first frame only. Without it, pages of one shape in a
+    row form one series.
+    """
+    tif = tifffile.TiffFile(path)
+    if tif.is_shaped and len(tif.series) > 1 and all(s.ndim == 2 for s in tif.series):
+        tif.close()
+        tif = tifffile.TiffFile(path, is_shaped=False)
+    return tif
+
+
+def _other_series_warning(series: Any, n_frames: int, path: Path) -> str:
+    """The warning for a TIFF with images of other shapes (or series) after the movie read."""
+    others = "; ".join(
+        f"{int(np.prod(s.shape[:-2]))} of {s.shape[-2]}x{s.shape[-1]}" for s in series[1:]
+    )
+    return (
+        f"{str(path)!r} holds {len(series)} image series; only the first is read "
+        f"({n_frames} frames of {series[0].shape[-2]}x{series[0].shape[-1]}), not the others "
+        f"({others} px)"
+    )
 
 
 class _ReadErrorsNamed:
