@@ -401,6 +401,15 @@ def row_of(setting: str, case: str, seed: int, summary: dict, truth: dict, secon
         "number_fractions": deconvolved.get("peak_number_fractions") or [],
         "small_number_fraction_truth": truth["small_number_fraction"],
         "particles_per_frame": summary.get("particles_per_frame"),
+        "particles_in_view": (summary.get("concentration") or {}).get(
+            "particles_in_view_per_frame"
+        ),
+        "particles_in_view_sem": (summary.get("concentration") or {}).get(
+            "particles_in_view_per_frame_sem"
+        ),
+        "particles_per_frame_sem": (summary.get("concentration") or {}).get(
+            "particles_per_frame_sem"
+        ),
         "particles_per_frame_truth": truth["particles_per_frame"],
         "warnings": summary.get("warnings", []),
         "error": summary.get("error"),

@@ -15,7 +15,11 @@ from napari_pynta.concentration import (
     Depth,
     calibrate_depth,
     concentration,
+    concentration_summary,
+    counts_in_view,
     detection_volume_ml,
+    hidden_by_neighbours,
+    in_view_counts,
     particles_per_frame,
 )
 from napari_pynta.errors import PyntaInputError
@@ -180,3 +184,88 @@ def test_depth_calibrated_on_a_reference_gives_the_sample_concentration(movies):
 def test_bad_input_is_rejected(call, field):
     with pytest.raises(PyntaInputError, match=field):
         call()
+
+
+def _merged_points(mean_per_frame: float, separation: float, n_frames: int, seed: int):
+    """Uniform points in a 250 px square; any point closer than ``separation`` to one kept
+    before it is hidden (one spot for two particles). Returns the kept points and the number
+    of points placed."""
+    rng = np.random.default_rng(seed)
+    rows, placed = [], 0
+    for frame in range(n_frames):
+        points = rng.uniform(0.0, 250.0, (rng.poisson(mean_per_frame), 2))
+        placed += len(points)
+        kept: list[np.ndarray] = []
+        for point in points:
+            if all(np.hypot(*(point - other)) >= separation for other in kept):
+                kept.append(point)
+        rows += [(frame, x, y) for x, y in kept]
+    return pd.DataFrame(rows, columns=["frame", "x", "y"]), placed
+
+
+@pytest.mark.parametrize("mean_per_frame", [3.0, 30.0, 60.0])
+def test_hidden_share_of_independent_points_merged_closer_than_the_separation(mean_per_frame):
+    """Placed independently, merged below 8 px: the pair-correlation hole gives the share lost."""
+    found, placed = _merged_points(mean_per_frame, 8.0, 300, seed=int(mean_per_frame))
+    true_hidden = 1.0 - len(found) / placed
+    estimate = hidden_by_neighbours(found, separation_px=8.0)
+    assert abs(estimate.hidden_fraction - true_hidden) <= 2 * estimate.hidden_fraction_se + 0.003
+    if mean_per_frame == 3.0:
+        assert estimate.hidden_fraction < 0.01
+    else:
+        assert estimate.hidden_fraction > 0.03
+
+
+@pytest.fixture(scope="module")
+def crowded_movies():
+    """100 nm particles at 30 fps (0.166 µm px) at 60 and 10 particles per 256² frame, located
+    with a 7 px feature (separation 8 px), with the true particles inside the detectable field."""
+    from napari_pynta.detect import locate_frames
+    from napari_pynta.simulate import SimulationSettings, simulate_movie
+
+    out = {}
+    for n_particles in (60, 10):
+        settings = SimulationSettings(
+            shape=SHAPE,
+            n_particles=n_particles,
+            seed=3,
+            pixel_size_um=0.166,
+            frame_interval_s=1 / 30,
+        )
+        movie = simulate_movie(150, settings)
+        found = locate_frames(movie.frames, engine="fast", diameter=7, minmass=150)
+        out[n_particles] = (found, int(movie.in_field(3).sum()), len(movie.frames))
+    return out
+
+
+def test_particles_in_view_of_a_crowded_movie_include_those_hidden_by_a_neighbour(crowded_movies):
+    found, truth, n_frames = crowded_movies[60]
+    counts = particles_per_frame(found, n_frames)
+    true_per_frame = truth / n_frames
+    # the raw count misses the particles merged with a neighbour (truth: 56.6 per frame)
+    assert counts.mean < 0.95 * true_per_frame
+    assert true_per_frame - counts.mean > 3 * counts.sem
+    hidden = hidden_by_neighbours(found, separation_px=8.0)
+    in_view = in_view_counts(counts, hidden)
+    # within two standard uncertainties (about 95 %; the raw count is 7 of them away)
+    assert abs(in_view.mean - true_per_frame) <= 2 * in_view.sem
+
+
+def test_a_sparse_movie_needs_no_correction(crowded_movies):
+    found, truth, n_frames = crowded_movies[10]
+    hidden = hidden_by_neighbours(found, separation_px=8.0)
+    assert hidden.hidden_fraction < 0.03
+    assert hidden.hidden_fraction_se < 0.02
+
+
+def test_a_depth_calibrated_on_a_crowded_reference_gives_back_its_concentration():
+    """The depth is calibrated from the count the concentration is computed from (particles in
+    view), so the reference analysed with that depth gives back its own concentration."""
+    found, _ = _merged_points(60.0, 8.0, 100, seed=7)
+    reference_per_ml = 3e9
+    entry = concentration_summary(found, 100, SHAPE, PIXEL_UM, None, separation_px=8.0)
+    assert entry["hidden_by_neighbours"] > 0.03
+    depth = calibrate_depth(counts_in_view(entry, 100), SHAPE, PIXEL_UM, reference_per_ml)
+    measured = concentration_summary(found, 100, SHAPE, PIXEL_UM, depth.depth_um, separation_px=8.0)
+    assert measured["particles_per_ml"] == pytest.approx(reference_per_ml)
+    assert measured["particles_per_frame"] == entry["particles_per_frame"]  # found, kept

@@ -81,9 +81,11 @@ def test_summary_holds_deconvolved_sizes_and_concentration(analysed):
     concentration = summary["concentration"]
     volume_ml = 192 * 192 * 0.1**2 * DEPTH_UM * 1e-12
     assert concentration["detection_volume_ml"] == pytest.approx(volume_ml)
-    assert concentration["particles_per_ml"] == pytest.approx(
-        concentration["particles_per_frame"] / volume_ml
-    )
+    # the volume holds the particles in view: those found and those a closer neighbour hid
+    in_view = concentration["particles_in_view_per_frame"]
+    hidden = concentration["hidden_by_neighbours"]
+    assert in_view == pytest.approx(concentration["particles_per_frame"] / (1 - hidden))
+    assert concentration["particles_per_ml"] == pytest.approx(in_view / volume_ml)
     assert 0 < concentration["particles_per_ml_sem"] < concentration["particles_per_ml"]
     assert analysed["without_depth"].summary["concentration"]["particles_per_ml"] is None
 
@@ -335,10 +337,11 @@ def test_pynta_analyze_writes_json_report_and_csvs(tmp_path, capsys):
     concentration = summary["concentration"]
     assert concentration["depth_um"] == 4.0
     assert concentration["particles_per_ml"] > 0
-    # the movie as a reference of 2e10 /mL: depth = counts per frame / (2e10 /mL x area)
+    # the movie as a reference of 2e10 /mL: depth = particles in view per frame / (2e10 /mL x
+    # area), the count its concentration is computed from
     area_um2 = 160 * 160 * 0.1**2
     assert concentration["calibrated_depth_um"] == pytest.approx(
-        concentration["particles_per_frame"] / (2e10 * area_um2 * 1e-12)
+        concentration["particles_in_view_per_frame"] / (2e10 * area_um2 * 1e-12)
     )
     assert concentration["calibrated_depth_sem_um"] > 0
     assert "Nanoparticle size report" in report.read_text(encoding="utf-8")

@@ -786,6 +786,13 @@ def summarize_tracks(
             params.depth_um,
             n_visits=int(tracks["particle"].nunique()) if len(tracks) else None,
             frame_numbers=frame_numbers,
+            separation_px=_separation_px(params),
+            step_px2=4.0
+            * ensemble.D_um2_s
+            * params.required("frame_interval_s")
+            / params.required("pixel_size_um") ** 2
+            if ensemble.D_um2_s > 0
+            else None,
         )
     )
     return AnalysisResult(
@@ -890,6 +897,14 @@ def _sizing_settings(
         "viscosity_pa_s": params.resolved_viscosity_pa_s,
         "field_px": field_px,
     }
+
+
+def _separation_px(params: AnalysisParams) -> float:
+    """The engines' minimum distance between two features (trackpy's ``diameter + 1`` when
+    none was set)."""
+    if params.separation is not None:
+        return float(params.separation)
+    return float((params.diameter_px or detect.SHARP_DIAMETER_PX) + 1)
 
 
 def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:

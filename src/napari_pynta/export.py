@@ -345,6 +345,8 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
         ("Frames analysed", summary.get("n_frames"), ""),
         ("Tracks", summary.get("n_tracks"), ""),
         ("Particles per frame", summary.get("particles_per_frame"), ""),
+        ("Particles in view per frame", concentration.get("particles_in_view_per_frame"), ""),
+        ("Hidden by a neighbour", concentration.get("hidden_by_neighbours"), "fraction"),
         ("Mean (deconvolved)", deconvolved.get("mean"), "nm"),
         ("Mode (deconvolved)", deconvolved.get("mode"), "nm"),
         ("SD (deconvolved)", deconvolved.get("sd"), "nm"),

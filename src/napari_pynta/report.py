@@ -362,6 +362,12 @@ def _concentration_html(summary: dict) -> str:
         f"{_fmt(entry.get('particles_per_frame'), 1)} ± "
         f"{_fmt(entry.get('particles_per_frame_sem'), 1)}"
     )
+    if entry.get("particles_in_view_per_frame") is not None:
+        per_frame += (
+            f" found, {_fmt(entry['particles_in_view_per_frame'], 1)} ± "
+            f"{_fmt(entry['particles_in_view_per_frame_sem'], 1)} in view (with the "
+            f"{_fmt(100 * entry['hidden_by_neighbours'], 1)} % hidden by a closer neighbour)"
+        )
     calibration = ""
     if entry.get("calibrated_depth_um") is not None:
         calibration = (

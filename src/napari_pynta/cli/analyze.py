@@ -372,12 +372,10 @@ def _with_se(statistics: dict[str, Any], key: str) -> str:
 
 def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> None:
     """Add the detection depth implied by a reference of known concentration to the summary."""
-    from napari_pynta.concentration import CountEstimate, calibrate_depth
+    from napari_pynta.concentration import calibrate_depth, counts_in_view
 
     entry = result.summary["concentration"]
-    counts = CountEstimate(
-        entry["particles_per_frame"], entry["particles_per_frame_sem"], result.summary["n_frames"]
-    )
+    counts = counts_in_view(entry, result.summary["n_frames"])
     frame_shape, pixel_size_um = result.frame_shape, result.params.pixel_size_um
     if frame_shape is None or pixel_size_um is None:
         raise PyntaDataError("the detection depth needs the movie's frame size and pixel size")
