@@ -170,7 +170,8 @@ def truth_numbers(movie: simulate.SimulatedMovie, case: Case, params: analysis.A
 
     The true tracks are counted like the analysis counts its tracks
     (:meth:`~napari_pynta.simulate.SimulatedMovie.true_track_diameters`); the particles in view
-    are those inside the detectable field (the feature radius from the edges), frame by frame.
+    are those inside the detectable field (the feature radius from the edges), frame by frame;
+    for the particles per frame it reaches half a pixel beyond the outermost searched pixels.
 
     Returns
     -------
@@ -194,9 +195,15 @@ def truth_numbers(movie: simulate.SimulatedMovie, case: Case, params: analysis.A
         ):
             small[name] = float(np.mean(diameters < split)) if len(diameters) else math.nan
     n_frames = len(movie.frames)
+    # the detector searches the pixels from ``margin`` to ``side - 1 - margin``, so it sees the
+    # particles within half a pixel beyond them (the independent simulator's truth, too)
+    height, width = movie.frames.shape[1:]
+    searched = truth["y"].between(margin - 0.5, height - 0.5 - margin) & truth["x"].between(
+        margin - 0.5, width - 0.5 - margin
+    )
     return small | {
         "particles_per_frame": len(truth) / n_frames,
-        "particles_per_frame_inner": int(inner.sum()) / n_frames,
+        "particles_per_frame_inner": int(searched.sum()) / n_frames,
     }
 
 

@@ -410,6 +410,10 @@ def row_of(setting: str, case: str, seed: int, summary: dict, truth: dict, secon
         "particles_per_frame_sem": (summary.get("concentration") or {}).get(
             "particles_per_frame_sem"
         ),
+        "hidden_by_neighbours": (summary.get("concentration") or {}).get("hidden_by_neighbours"),
+        "hidden_by_neighbours_se": (summary.get("concentration") or {}).get(
+            "hidden_by_neighbours_se"
+        ),
         "particles_per_frame_truth": truth["particles_per_frame"],
         "warnings": summary.get("warnings", []),
         "error": summary.get("error"),
