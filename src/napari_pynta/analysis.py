@@ -1114,7 +1114,7 @@ def linking_dependent_peak_warning(
     which = (
         f"The peak at {names} nm depends"
         if len(flagged) == 1
-        else (f"The peaks at {names} nm depend")
+        else f"The peaks at {names} nm depend"
     )
     seen = ", ".join(f"{peak:.0f}" for peak in shown)
     return (
