@@ -82,6 +82,23 @@ def test_ome_zarr_with_channels_or_without_ome_metadata_is_refused(tmp_path, mov
         open_movie(tmp_path / "plain.zarr")
 
 
+def test_a_truncated_avi_says_how_many_frames_its_header_declares(tmp_path, movie):
+    """An AVI cut short (an interrupted copy or recording) opened as its first frames without a
+    word; the last one decoded may be incomplete (h264 conceals a cut frame with its
+    neighbours), so it is left out too."""
+    whole = write_avi(tmp_path / "whole.avi", movie, fps=30.0)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10 - 5000])  # within a frame
+    opened = open_movie(cut)
+    n = len(opened.frames)
+    assert 100 < n < 6 * len(movie) // 10
+    np.testing.assert_array_equal(opened.frames.compute(), movie[:n])
+    (warning,) = opened.warnings
+    assert f"declares {len(movie)} frames" in warning and f"{n + 1} could be read" in warning
+    assert open_movie(whole).warnings == []
+
+
 def test_pynta_analyze_sizes_an_avi_with_its_rate_and_an_ome_zarr(tmp_path, movie, capsys):
     avi = write_avi(tmp_path / "capture.avi", movie, fps=100.0)
     flags = ["--json", "--no-save", "--pixel-size-um", "0.2", "--exposure-s", "0.01"]

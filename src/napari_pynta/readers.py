@@ -223,10 +223,21 @@ def _open_store(path: Path) -> Movie:
 
 # ---------------------------------------------------------------------------- video
 def _open_video(path: Path) -> Movie:
-    from napari_pynta.video import open_video
+    """An AVI/MP4 movie; one cut short loses its last decoded frame, which may be incomplete
+    (h264 conceals a cut frame with its neighbours), and says what its header declares."""
+    from napari_pynta.video import declared_avi_frames, open_video
 
     frames, metadata = open_video(path)
-    return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
+    declared = declared_avi_frames(path)
+    warnings = []
+    if declared is not None and declared > len(frames) > 1:
+        warnings.append(
+            f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
+            f"the file was cut short (an interrupted copy or recording?); the last one, which "
+            f"may be incomplete, is left out ({len(frames) - 1} frames read)"
+        )
+        frames = frames[:-1]
+    return Movie(frames=frames, metadata=metadata, source=str(path), store=None, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------- TIFF

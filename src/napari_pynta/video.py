@@ -14,6 +14,7 @@ in order even where seeking by time would be inexact.
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,17 @@ def open_video(path: str | Path) -> tuple[da.Array, dict[str, Any]]:
     ]
     metadata = {"frame_interval_s": 1.0 / info["fps"]} if info["fps"] > 0 else {}
     return da.concatenate(blocks), metadata
+
+
+def declared_avi_frames(path: str | Path) -> int | None:
+    """The frame count an AVI's main header (``avih``) declares; None for other files.
+
+    ffmpeg reads a cut AVI (an interrupted copy or recording) as the frames it holds, without an
+    error; the header still declares the whole. In an OpenDML AVI (over 1 GB) it counts the
+    first segment's frames only, never more than the file holds when complete.
+    """
+    with open(path, "rb") as file:
+        head = file.read(52)
+    if len(head) < 52 or head[:4] != b"RIFF" or head[8:12] != b"AVI " or head[24:28] != b"avih":
+        return None
+    return int(struct.unpack_from("<I", head, 48)[0])
