@@ -42,3 +42,15 @@ def test_a_long_live_status_wraps_instead_of_widening_the_camera_dock(pynta):
     QApplication.processEvents()
     assert "latency p95 26.80 s" in camera.status_line.text()  # all of it is still said
     assert content_width(camera) <= DOCK_MIN_WIDTH_PX - SCROLL_BAR_PX
+
+
+def test_the_camera_buttons_status_and_messages_stay_in_view_above_the_settings(pynta):
+    """Before: they sat below the settings and the exposure histogram, out of view in a
+    1600 x 1000 window, so 'workers died: locator-1' and the recording's counters went unseen."""
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    scroll = camera.findChild(QScrollArea)
+    for widget in (camera.live, camera.snap, camera.record, camera.status_line):
+        assert not scroll.isAncestorOf(widget) and camera.isAncestorOf(widget)
+    assert not scroll.isAncestorOf(camera.message_line)
+    assert scroll.isAncestorOf(camera.exposure_ms)  # the settings still scroll

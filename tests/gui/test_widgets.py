@@ -79,6 +79,58 @@ def test_bad_camera_settings_start_nothing(pynta, tmp_path, monkeypatch):
     assert camera.session.live_state == "idle" and not multiprocessing.active_children()
 
 
+def test_a_record_folder_that_cannot_be_made_is_refused_in_plain_words(pynta, tmp_path):
+    """Before: the OSError escaped the click (a traceback, no message, Record left pressed)."""
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    camera.output_path.setText(str(blocker / "movie.zarr"))
+    camera.record.click()
+    text = camera.message_line.text()
+    assert camera.message_line.is_error and "cannot write" in text and str(blocker) in text
+    assert not camera.record.isChecked() and camera.session.live_state == "idle"
+    assert not multiprocessing.active_children()
+
+
+def test_a_measure_folder_that_cannot_be_made_is_refused_in_plain_words(pynta, tmp_path):
+    from napari_pynta.errors import PyntaInputError
+    from napari_pynta.widgets.measure import Measurement
+
+    _, widgets = pynta
+    session = widgets["Camera"].session
+    session.live_state = "running"  # Measure needs Live; nothing is started here
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PyntaInputError, match="cannot write"):
+        Measurement(session, blocker / "sample", 2, 1.0, {})
+    session.live_state = "idle"
+
+
+@pytest.mark.parametrize("kind", ["folder of notes", "text file", "missing"])
+def test_opening_something_that_is_not_a_movie_says_so_in_the_tracking_widget(
+    pynta, tmp_path, monkeypatch, kind
+):
+    """Before: napari's ValueError escaped the Open… click and the widget said nothing."""
+    from qtpy.QtWidgets import QFileDialog
+
+    viewer, widgets = pynta
+    tracking = widgets["Tracking"]
+    path = tmp_path / "notes.zarr"
+    if kind == "folder of notes":
+        path.mkdir()
+        (path / "notes.txt").write_text("hello")
+    elif kind == "text file":
+        path = tmp_path / "notes.txt"
+        path.write_text("hello")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(path))
+    tracking.open_file.click()
+    text = tracking.message_line.text()
+    assert tracking.message_line.is_error and str(path) in text
+    assert ("does not exist" if kind == "missing" else "not a movie") in text
+    assert len(viewer.layers) == 0
+
+
 def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynta):
     _, widgets = pynta
     sizes = widgets["Sizes"]

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -27,7 +28,13 @@ from napari_pynta.errors import PyntaInputError
 from napari_pynta.widgets import persistence
 from napari_pynta.widgets.camera_options import SIMULATED_SENSOR, CameraOptions
 from napari_pynta.widgets.exposure_aid import ExposureAid
-from napari_pynta.widgets.form import MessageLine, float_field, int_field, scrolling_layout
+from napari_pynta.widgets.form import (
+    MessageLine,
+    float_field,
+    int_field,
+    make_folder,
+    scrolling_layout,
+)
 from napari_pynta.widgets.measure import Measurement
 from napari_pynta.widgets.sample_form import SampleForm
 from napari_pynta.widgets.session import session_for
@@ -144,19 +151,22 @@ class CameraWidget(QWidget):
         path_row.addWidget(self.overwrite)
         form.addRow("record to", path_row)
         form.addRow("disk", self.disk_label)
+        # the buttons, the status and the messages stay in view above the scrolling settings
+        header = QWidget()
+        header_layout = QVBoxLayout(header)
         buttons = QHBoxLayout()
         for button in (self.live, self.snap, self.record):
             buttons.addWidget(button)
-        layout = scrolling_layout(self)
+        header_layout.addLayout(buttons)
+        header_layout.addWidget(self.status_line)
+        header_layout.addWidget(self.message_line)
+        layout = scrolling_layout(self, header)
         layout.addLayout(form)
         layout.addWidget(self.sample_form)
-        layout.addLayout(buttons)
         measure_row = QHBoxLayout()
         for widget in (self.measure_captures, QLabel("×"), self.measure_seconds, self.measure):
             measure_row.addWidget(widget)
         layout.addLayout(measure_row)
-        layout.addWidget(self.status_line)
-        layout.addWidget(self.message_line)
         layout.addStretch(1)
 
         self._restore_fields()
@@ -351,7 +361,7 @@ class CameraWidget(QWidget):
             raise PyntaInputError(
                 f"not enough free disk space at {path} for {MIN_RECORD_SECONDS:g} s of recording"
             )
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_folder(Path(path).parent)
         return path
 
     # ------------------------------------------------------------------ actions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
@@ -12,6 +14,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_pynta.errors import PyntaInputError
 from napari_pynta.parameters import Setting
 
 #: narrowest a number field may be squeezed: a spin box's own minimum is as wide as its widest
@@ -84,9 +87,30 @@ def setting_field(
     )
 
 
-def scrolling_layout(widget: QWidget) -> QVBoxLayout:
+def make_folder(folder: str | Path) -> None:
+    """Create ``folder`` (and its parents) for a recording, or say in plain words why not.
+
+    Raises
+    ------
+    PyntaInputError
+        If the folder cannot be created or written (a file in the way, no permission, a
+        read-only disk), naming it.
+    """
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise PyntaInputError(
+            f"cannot write to {folder}: {reason}; choose another folder"
+        ) from error
+
+
+def scrolling_layout(widget: QWidget, header: QWidget | None = None) -> QVBoxLayout:
     """The layout of a dock widget whose content scrolls: a tall form then never makes the
-    window taller than the screen or squeezes the canvas (napari's dock keeps ``widget``)."""
+    window taller than the screen or squeezes the canvas (napari's dock keeps ``widget``).
+
+    ``header`` stays in view above the scrolling content (buttons, status, messages).
+    """
     content = QWidget()
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
@@ -94,6 +118,8 @@ def scrolling_layout(widget: QWidget) -> QVBoxLayout:
     scroll.setWidget(content)
     outer = QVBoxLayout(widget)
     outer.setContentsMargins(0, 0, 0, 0)
+    if header is not None:
+        outer.addWidget(header)
     outer.addWidget(scroll)
     return QVBoxLayout(content)
 

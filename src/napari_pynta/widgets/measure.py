@@ -11,6 +11,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.measurement import capture_path, is_measurement, write_measurement
+from napari_pynta.widgets.form import make_folder
 
 
 class Measurement(QObject):
@@ -52,6 +53,7 @@ class Measurement(QObject):
         self.folder = Path(folder)
         if is_measurement(self.folder):
             raise PyntaInputError(f"{self.folder} already holds a measurement; choose another name")
+        make_folder(self.folder)
         self.session = session
         self.n_captures = int(n_captures)
         self.seconds = float(seconds)
@@ -75,8 +77,7 @@ class Measurement(QObject):
         return self._running
 
     def start(self) -> None:
-        """Create the folder and start the first capture."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Start the first capture (in the folder made when the measurement was set up)."""
         self._running = True
         self._start_capture()
 

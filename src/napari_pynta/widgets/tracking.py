@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from qtpy.QtCore import Qt
@@ -185,8 +186,20 @@ class TrackingWidget(QWidget):
 
     def _open_movie(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a pynta store or an image folder")
-        if path:
+        if not path:
+            return
+        if not Path(path).exists():
+            self.message_line.show_error(f"{path} does not exist")
+            return
+        try:
             self.session.link.open_movie(path)
+        except ValueError:  # napari: no reader, or the PyNTA reader refused it
+            self.message_line.show_error(
+                f"{path} is not a movie PyNTA can read (a pynta store, an OME-Zarr image, a "
+                "TIFF movie, a folder of PNG/TIFF frames, an AVI/MP4 video)"
+            )
+            return
+        self.message_line.clear_message()
 
     def _on_movie_selected(self, name: str) -> None:
         has_movie = bool(name)
