@@ -54,3 +54,15 @@ def test_the_camera_buttons_status_and_messages_stay_in_view_above_the_settings(
         assert not scroll.isAncestorOf(widget) and camera.isAncestorOf(widget)
     assert not scroll.isAncestorOf(camera.message_line)
     assert scroll.isAncestorOf(camera.exposure_ms)  # the settings still scroll
+
+
+def test_the_size_histogram_comes_first_in_the_sizes_dock(pynta):
+    """Before: the conditions form and the measurement buttons filled the dock's visible part
+    in a 1600 x 1000 window; the histogram and the table were below, out of view."""
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    layout = sizes.findChild(QScrollArea).widget().layout()
+    order = [layout.indexOf(w) for w in (sizes.source_label, sizes.canvas, sizes.statistics)]
+    assert order == sorted(order) and order[0] == 0
+    assert layout.indexOf(sizes.conditions_box) > order[-1]
+    assert layout.indexOf(sizes.measurement) > order[-1]

@@ -183,14 +183,14 @@ class SizesWidget(QWidget):
         self.buttons_box = QWidget()
         self.buttons_box.setLayout(buttons)
         buttons.setContentsMargins(0, 0, 0, 0)
-        layout = scrolling_layout(self)
-        layout.addWidget(self.conditions_box)
-        layout.addWidget(self.message_line)
-        layout.addWidget(self.measurement)
+        layout = scrolling_layout(self)  # the sizes first: they are what the dock is for
         layout.addWidget(self.source_label)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.statistics)
         layout.addWidget(self.buttons_box)
+        layout.addWidget(self.conditions_box)
+        layout.addWidget(self.message_line)
+        layout.addWidget(self.measurement)
         #: what a measurement replaces while it is shown (its diameters ignore these conditions)
         self.single_movie_widgets = (
             self.conditions_box,
