@@ -198,3 +198,20 @@ def test_a_recording_the_pipeline_ends_on_its_own_is_closed_so_record_works_agai
     assert "disk full" in camera.message_line.text()
     camera._on_status(LiveStatus(recording=False))  # closed once, not on every status
     assert closed == [True]
+
+
+def test_a_worker_restarted_after_dying_is_said_so_not_left_as_dead(pynta):
+    """Seen with kill -9 of the saver while recording: 'workers died: saver' stayed on screen
+    after the supervisor had restarted it and the frames were being saved again."""
+    from napari_pynta.live.config import LiveStatus
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    camera._on_status(LiveStatus(recording=True, dead_workers=["saver"]))
+    assert camera.message_line.is_error and "died: saver" in camera.message_line.text()
+    camera._on_status(LiveStatus(recording=True, restarts={"saver": 1}))
+    text = camera.message_line.text()
+    assert "saver died and was restarted (1×)" in text and "died: saver" not in text
+    camera.message_line.show_info("recording to x.zarr")  # a later message is not overwritten
+    camera._on_status(LiveStatus(recording=True, restarts={"saver": 1}))
+    assert camera.message_line.text() == "recording to x.zarr"

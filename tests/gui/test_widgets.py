@@ -11,6 +11,7 @@ from napari_pynta import analysis, simulate
 from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
 from napari_pynta.widgets import camera as camera_module
+from napari_pynta.widgets import sizes as sizes_module
 from napari_pynta.widgets.napari_io import sample_settings
 from napari_pynta.widgets.session import SizeData
 from napari_pynta.widgets.settings import SizingConditions
@@ -196,6 +197,27 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     assert sizes.current_concentration()["particles_per_ml"] == pytest.approx(1.0e8)
     assert sizes.statistics.item(10, 0).text() == "20 ± 0.5"
     assert sizes.statistics.item(11, 0).text() == "1e+08 ± 2.5e+06"
+
+
+def test_the_ensemble_diameter_is_shown_with_its_uncertainty(pynta):
+    """`pynta analyze` gives the ensemble diameter ± its uncertainty (statistical and systematic
+    in quadrature: `diameter_uncertainty_nm`); the table showed the diameter alone."""
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    measured = SizingConditions(
+        temperature_c=22.0, pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01
+    )
+    sizes.session.set_conditions(measured)
+    summary = {"diameter_nm": 105.0, "diameter_uncertainty_nm": 4.2}
+    diameters = np.array([90.0, 100.0, 110.0])
+    sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
+    ensemble_row = len(sizes_module.STATISTICS_ROWS)
+    assert sizes.statistics.item(ensemble_row, 0).text() == "105 ± 4.2"
+    sizes.temperature.setValue(37.0)  # the uncertainty is re-expressed with the diameter
+    factor = (37.0 + 273.15) / (22.0 + 273.15) * WATER_MPA_S[22.0] / WATER_MPA_S[37.0]
+    assert sizes.statistics.item(ensemble_row, 0).text() == (
+        f"{105.0 * factor:.0f} ± {4.2 * factor:.3g}"
+    )
 
 
 def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_for):

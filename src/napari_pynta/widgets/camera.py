@@ -75,6 +75,8 @@ class CameraWidget(QWidget):
         self.viewer = napari_viewer
         self.session = session_for(napari_viewer)
         self._was_recording = False
+        #: the supervisor's restarts per worker last said in the message line
+        self._restarts_said: dict[str, int] = {}
 
         self.backend = QComboBox()
         self.backend.addItems(list(CAMERAS))
@@ -480,6 +482,14 @@ class CameraWidget(QWidget):
         self.apply_live.setEnabled(not status.recording and self.session.live_state == "running")
         if status.dead_workers:
             self.message_line.show_error(f"workers died: {', '.join(status.dead_workers)}")
+        elif status.restarts != self._restarts_said:  # said once per new restart
+            self.message_line.show_error(
+                "; ".join(
+                    f"{name} died and was restarted ({count}×)"
+                    for name, count in status.restarts.items()
+                )
+            )
+        self._restarts_said = dict(status.restarts)
 
     def _on_session_message(self, topic: str, level: str, text: str) -> None:
         if topic == "live":

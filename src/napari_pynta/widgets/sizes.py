@@ -35,6 +35,8 @@ from napari_pynta.widgets.settings import SizingConditions, diameter_factor, res
 CUSTOM_SOLVENT = "custom viscosity"
 #: summary key of the ensemble (all steps pooled) diameter
 ENSEMBLE_KEY = "diameter_nm"
+#: summary key of the ensemble diameter's uncertainty (statistical and systematic)
+ENSEMBLE_UNCERTAINTY_KEY = "diameter_uncertainty_nm"
 #: summary key of the Walker EM statistics
 DECONVOLVED_KEY = "deconvolved_nm"
 #: columns of the statistics table
@@ -362,8 +364,12 @@ class SizesWidget(QWidget):
         )
         if concentration and concentration.get("particles_per_ml") is None:
             per_ml = "– (needs the detection depth)"
+        # ± the total uncertainty (statistical and systematic in quadrature), as pynta analyze
+        uncertainty = self.data.summary.get(ENSEMBLE_UNCERTAINTY_KEY) if self.data else None
         whole = (
-            format_value(ensemble),
+            format_with_error(
+                ensemble, None if uncertainty is None else uncertainty * self.current_factor()
+            ),
             format_with_error(
                 concentration.get("particles_per_frame"),
                 concentration.get("particles_per_frame_sem"),
