@@ -36,9 +36,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from napari_pynta.detect.columns import (
     LOCALIZATION_COLUMNS,
@@ -91,6 +93,41 @@ def _pair_sum_typed(first, second):
     if isinstance(first, types.Integer):  # uint16 sums are exact in int32 and in float32
         return lambda first, second: np.float32(np.int32(first + second))  # int32 lanes
     return lambda first, second: np.float32(first) + np.float32(second)
+
+
+@intrinsic
+def _prefetch(typingctx, array, y, x):
+    """Start loading the cache line of ``array[y, x]`` (a hint: no effect on any value).
+
+    For scattered reads that the hardware prefetchers cannot foresee: requested together, the
+    lines arrive in parallel instead of one miss after another.
+    """
+    signature = types.void(array, y, x)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        data = context.make_array(array_type)(context, builder, args[0])
+        index = [
+            context.cast(builder, value, kind, types.intp)
+            for value, kind in zip(args[1:], signature.args[1:], strict=True)
+        ]
+        pointer = cgutils.get_item_pointer(
+            context, builder, array_type, data, index, wraparound=False
+        )
+        byte_pointer = ir.IntType(8).as_pointer()
+        int32 = ir.IntType(32)
+        prefetch = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
+            "llvm.prefetch.p0",
+        )
+        # a read (0), to be kept in every cache level (3), of data (1)
+        builder.call(
+            prefetch, [builder.bitcast(pointer, byte_pointer), int32(0), int32(3), int32(1)]
+        )
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 @njit(cache=True, fastmath=True)
@@ -206,6 +243,7 @@ def _scan(
     peaks,
     flags,
     words,
+    minmass,
 ):
     """One streaming pass over the bandpassed image ``bp`` (``bp_bits``: its int32 view).
 
@@ -219,7 +257,8 @@ def _scan(
     centroid) and ``disk`` (the same as a tuple, so that the loop over the mask's rows unrolls);
     ``near_rows`` holds each row's distances to the nearest foreground pixel, ``flags`` the
     background of a row (rare: rows and blocks of 64 pixels without any are skipped). Returns
-    (candidates, background pixels, sum, sum of squares, non-zero levels, level sum).
+    (candidates, background pixels, sum, sum of squares, non-zero levels, level sum, candidates
+    whose mass exceeds ``minmass``, the smallest peak value among them or inf).
     """
     ny, nx = bp.shape
     r = len(disk) // 2
@@ -231,6 +270,8 @@ def _scan(
         _fill(near_rows[ny + r + k], 255)
     span = lo + hi
     n_cand = 0
+    n_heavy = 0
+    min_heavy_peak = np.inf
     count = 0
     total = 0.0
     total_sq = 0.0
@@ -346,6 +387,9 @@ def _scan(
                     cand_float[n_cand, 2] = mass
                     cand_float[n_cand, 3] = row[x]
                     n_cand += 1
+                    if mass > minmass:  # the percentile's test needs the dimmest peak of these
+                        n_heavy += 1
+                        min_heavy_peak = min(min_heavy_peak, np.float64(row[x]))
         # background: no foreground pixel within the circular mask (one loop, the mask's rows
         # unrolled; near_rows[y + k] is image row y + k - r)
         any_background = np.uint8(0)
@@ -369,7 +413,7 @@ def _scan(
                     count += 1
                     total += value
                     total_sq += value * value
-    return n_cand, count, total, total_sq, n_nonzero, level_sum
+    return n_cand, count, total, total_sq, n_nonzero, level_sum, n_heavy, min_heavy_peak
 
 
 @njit(cache=True, inline="always")
@@ -578,13 +622,19 @@ def _select_features(
     r2_mask,
     cos_mask,
     sin_mask,
+    black_level,
+    noise,
+    n_pixels,
+    noise_size,
+    root_sum_y2,
 ):
     """The refined candidates that make features, characterized, without close duplicates.
 
     Keeps candidates whose peak is at least ``min_peak`` (the percentile threshold) and whose
-    mass exceeds ``minmass``, characterizes them (:func:`_characterize`) and removes the dimmer
-    of close pairs (:func:`_keep_separated`). Returns an (n, 8) array: the columns of
-    :data:`COLUMNS` after ``frame``, ``ep`` not yet filled.
+    mass exceeds ``minmass``, characterizes them (:func:`_characterize`), removes the dimmer
+    of close pairs (:func:`_keep_separated`) and adds the static error (:func:`_static_error`,
+    from the background's mean ``black_level`` and standard deviation ``noise``). Returns an
+    (n, 8) array: the columns of :data:`COLUMNS` after ``frame``.
     """
     rows = np.empty(n_cand, np.int64)
     n = 0
@@ -597,15 +647,42 @@ def _select_features(
     for i in range(n):
         for j in range(3):
             features[i, j] = found[rows[i], j]
+        # the masks lie anywhere in images that left the caches during the scan: their rows'
+        # lines (both ends of each row) are requested at once, not missed one after another
+        corner_y = centres[rows[i], 0] - radius
+        corner_x = centres[rows[i], 1] - radius
+        for k in range(2 * radius + 1):
+            _prefetch(bp, corner_y + k, corner_x)
+            _prefetch(bp, corner_y + k, corner_x + 2 * radius)
+            _prefetch(raw, corner_y + k, corner_x)
+            _prefetch(raw, corner_y + k, corner_x + 2 * radius)
     _characterize(
         raw, bp, centres, rows, radius, mask_y, mask_x, r2_mask, cos_mask, sin_mask, features
     )
-    if n == 0 or not separation > 0:
-        return features
-    keep = _keep_separated(
-        features[:, 0].copy(), features[:, 1].copy(), features[:, 2].copy(), separation, separation
-    )
-    return features[keep]
+    if n > 0 and separation > 0:
+        keep = _keep_separated(
+            features[:, 0].copy(),
+            features[:, 1].copy(),
+            features[:, 2].copy(),
+            separation,
+            separation,
+        )
+        features = features[keep]
+    _static_error(features, black_level, noise, n_pixels, noise_size, root_sum_y2)
+    return features
+
+
+@njit(cache=True, error_model="numpy")
+def _static_error(features, black_level, noise, n_pixels, noise_size, root_sum_y2):
+    """Savin & Doyle's static error ``ep`` as trackpy computes it, into column 7.
+
+    ``noise_size`` is the correlation length; NaN or inf where undefined (numpy's division, as
+    trackpy), from the raw mass in column 6.
+    """
+    for i in range(features.shape[0]):
+        features[i, 7] = (
+            noise / (features[i, 6] - n_pixels * black_level) * noise_size * root_sum_y2
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -886,7 +963,7 @@ def _find_features(
     margin = max(radius, int(separation) // 2 - 1, smoothing // 2)
     # trackpy's "non-zero" pixels of the rescaled bandpass are those with floor(bp*scale) >= 1
     min_bits = np.float32(1.0 / scale).view(np.int32)
-    n_cand, n_background, bg_sum, bg_sum_sq, n_nonzero, level_sum = _scan(
+    n_cand, n_background, bg_sum, bg_sum_sq, n_nonzero, level_sum, n_heavy, min_heavy_peak = _scan(
         work.bp,
         work.bp_bits,
         image,
@@ -909,12 +986,9 @@ def _find_features(
         work.peaks,
         work.flags,
         work.words,
+        minmass,
     )
-    if not n_cand or not n_nonzero:  # no maxima, or trackpy's percentile is NaN
-        return None
-    found = work.cand_float[:n_cand]
-    heavy = found[:, 2] > minmass
-    if not heavy.any():
+    if not n_heavy or not n_nonzero:  # none above minmass, or trackpy's percentile is NaN
         return None
     # The exact percentile needs a histogram of every pixel's level (a pass over the image).
     # An upper bound of it from the level sum does when every candidate above minmass is
@@ -922,7 +996,7 @@ def _find_features(
     # The first call of a process always makes the histogram, so that a worker's warm-up
     # compiles (or loads) its kernel too, not a live frame later.
     min_peak = (_percentile_level_bound(n_nonzero, level_sum, percentile) + 1) / scale
-    if found[heavy, 3].min() < min_peak or not _histogram_loaded:
+    if min_heavy_peak < min_peak or not _histogram_loaded:
         hist = work.hist[: levels + 1 + _SPARE_BINS]
         _histogram(work.bp, np.float32(scale), levels, hist, work.lev)
         _histogram_loaded = True
@@ -947,18 +1021,13 @@ def _find_features(
         geometry.r2,
         geometry.cos2,
         geometry.sin2,
+        *_mean_and_std(n_background, bg_sum, bg_sum_sq),
+        geometry.n_pixels,
+        noise_size,
+        geometry.root_sum_y2,
     )
     if len(refined) == 0:
         return None
-    black_level, noise = _mean_and_std(n_background, bg_sum, bg_sum_sq)
-    # Savin & Doyle's static error as trackpy computes it (noise_size is the correlation length)
-    with np.errstate(divide="ignore", invalid="ignore"):  # NaN/inf where undefined, as trackpy
-        refined[:, 7] = (
-            noise
-            / (refined[:, 6] - geometry.n_pixels * black_level)
-            * noise_size
-            * geometry.root_sum_y2
-        )
     return refined
 
 
