@@ -341,3 +341,27 @@ def test_closing_the_camera_widget_stops_the_pipeline_it_started(pynta):
     assert [name for name, _, _ in pipeline.calls] == ["set_locators", "stop"]
     assert pipeline.calls[0][1] == (2,)
     assert session.live_state == "idle" and session.pipeline is None
+
+
+def test_pipeline_calls_run_in_the_order_they_were_made_whatever_the_threads_do(pynta, monkeypatch):
+    """Each call runs in its own worker thread; a lock alone let a later thread (stop) run
+    before an earlier one (set_locators) when the scheduler started it first (seen under load
+    in the test above)."""
+    import time
+
+    _, widgets = pynta
+    session = widgets["Camera"].session
+    session.pipeline, session.live_state = RecordingPipeline(), "running"
+    pipeline = session.pipeline
+    held = []
+    start_thread = session._run_in_thread
+    monkeypatch.setattr(session, "_run_in_thread", lambda *a, **k: held.append((a, k)))
+    session._pipeline_call("set_locators", 2)
+    session._pipeline_call("stop")
+    monkeypatch.undo()
+    for args, kwargs in reversed(held):  # the later call's thread starts first
+        start_thread(*args, **kwargs)
+        time.sleep(0.3)
+    assert session.wait_idle(10)
+    assert [name for name, _, _ in pipeline.calls] == ["set_locators", "stop"]
+    session.pipeline, session.live_state = None, "idle"

@@ -51,6 +51,9 @@ TRACK_WINDOW_FRAMES = 200
 LIVE_SOURCE = "live"
 #: how often the exposure aid (saturation, intensity histogram) is recomputed (s)
 EXPOSURE_INTERVAL_S = 0.25
+#: longest a pipeline call waits for the calls made before it (start can take minutes on a
+#: busy machine); after that it runs anyway, one at a time
+PIPELINE_TURN_TIMEOUT_S = 600.0
 
 _sessions: dict[int, PyntaSession] = {}
 
@@ -160,6 +163,12 @@ class PyntaSession(QObject):
         self._workers: list[Any] = []
         self._closed = False
         self._pipeline_lock = threading.Lock()
+        #: pipeline calls run in the order they were made: each takes a ticket (GUI thread) and
+        #: its worker thread waits until that ticket is served (a lock alone is not first come,
+        #: first served between threads)
+        self._pipeline_turn = threading.Condition()
+        self._tickets_issued = 0
+        self._ticket_served = 0
         self._pending: dict[str, tuple] = {}
         self._newest_frame: np.ndarray | None = None
         self._pairing = LivePairing()
@@ -364,10 +373,22 @@ class PyntaSession(QObject):
         overlap.
         """
         pipeline = self.pipeline
+        ticket = self._tickets_issued
+        self._tickets_issued += 1
 
         def call() -> Any:
-            with self._pipeline_lock:
-                return getattr(pipeline, method)(*args, **kwargs)
+            with self._pipeline_turn:
+                # bounded: never a hang, even if an earlier call's thread never ran
+                self._pipeline_turn.wait_for(
+                    lambda: self._ticket_served >= ticket, timeout=PIPELINE_TURN_TIMEOUT_S
+                )
+            try:
+                with self._pipeline_lock:
+                    return getattr(pipeline, method)(*args, **kwargs)
+            finally:
+                with self._pipeline_turn:
+                    self._ticket_served += 1
+                    self._pipeline_turn.notify_all()
 
         self._run_in_thread(
             call,
