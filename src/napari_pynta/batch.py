@@ -434,7 +434,11 @@ SUMMARY_COLUMNS = (
 #: size statistics copied into the table (``size_nm`` raw and ``deconvolved_nm`` of the summary)
 SIZE_COLUMNS = ("mean", "mode", "sd", "d10", "d50", "d90", "span")
 #: concentration entries copied into the table
-CONCENTRATION_COLUMNS = ("particles_per_ml", "sample_particles_per_ml")
+CONCENTRATION_COLUMNS = (
+    "particles_in_view_per_frame",
+    "particles_per_ml",
+    "sample_particles_per_ml",
+)
 #: ``combine.combine_summaries`` key -> the summary-table column holding that quantity
 COMBINED_COLUMNS = {
     "d10_nm": "deconvolved_d10_nm",
