@@ -230,6 +230,19 @@ def test_mixture_peaks_are_printed_as_shares_of_tracks_and_of_particles():
     assert "peaks 100.0 (100% ± 0%)" in line and "particles" not in line
 
 
+def test_the_particles_in_view_are_printed_with_the_share_a_neighbour_hid():
+    from napari_pynta.cli.analyze import _deconvolved_lines
+
+    concentration = {
+        "particles_per_frame": 27.0,
+        "particles_in_view_per_frame": 28.3,
+        "particles_in_view_per_frame_sem": 1.2,
+        "hidden_by_neighbours": 0.046,
+    }
+    (line,) = _deconvolved_lines({"deconvolved_nm": None, "concentration": concentration})
+    assert "particles in view     28.3 ± 1.2 per frame (4.6 % hidden by a closer neighbour)" in line
+
+
 @pytest.mark.parametrize("search_range", ["128", "5000"])
 def test_a_search_range_as_large_as_the_frame_is_refused(capsys, store_path, search_range):
     """A 5000 px search range on a 128 x 128 movie linked any particle to any other and sized

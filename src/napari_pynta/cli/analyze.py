@@ -455,6 +455,12 @@ def _deconvolved_lines(summary: dict[str, Any]) -> list[str]:
             f"span {_number(deconvolved['span'], 2)}"
         ]
     concentration = summary.get("concentration") or {}
+    if concentration.get("particles_in_view_per_frame") is not None:
+        lines += [
+            f"  particles in view     {concentration['particles_in_view_per_frame']:.1f} ± "
+            f"{concentration['particles_in_view_per_frame_sem']:.1f} per frame "
+            f"({100 * concentration['hidden_by_neighbours']:.1f} % hidden by a closer neighbour)"
+        ]
     if concentration.get("particles_per_ml") is not None:
         lines += [
             f"  concentration         {concentration['particles_per_ml']:.3g} ± "
