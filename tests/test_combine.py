@@ -66,6 +66,9 @@ def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_p
         "mode_nm": [s["deconvolved_nm"]["mode"] for s in summaries],
         "ensemble_diameter_nm": [s["diameter_nm"] for s in summaries],
         "particles_per_frame": [s["n_localizations"] / s["n_frames"] for s in summaries],
+        "particles_in_view_per_frame": [
+            s["concentration"]["particles_in_view_per_frame"] for s in summaries
+        ],
     }
     for key, values in per_capture.items():
         mean, se = independent_mean_se(values)

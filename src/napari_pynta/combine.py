@@ -38,6 +38,7 @@ COMBINED_QUANTITIES: dict[str, Callable[[Summary], Any]] = {
     "mode_nm": _deconvolved("mode"),
     "ensemble_diameter_nm": lambda summary: summary.get("diameter_nm"),
     "particles_per_frame": lambda summary: summary.get("particles_per_frame"),
+    "particles_in_view_per_frame": _concentration("particles_in_view_per_frame"),
     "concentration_per_ml": _concentration("sample_particles_per_ml"),
 }
 
@@ -50,6 +51,7 @@ QUANTITY_LABELS: dict[str, str] = {
     "mode_nm": "mode",
     "ensemble_diameter_nm": "ensemble diameter",
     "particles_per_frame": "particles per frame",
+    "particles_in_view_per_frame": "particles in view per frame",
     "concentration_per_ml": "particles/mL",
 }
 

@@ -489,7 +489,8 @@ _COMBINED_ROWS = (
     ("d90_nm", "D90 (nm, deconvolved)", "{:.1f}"),
     ("mode_nm", "mode (nm, deconvolved)", "{:.1f}"),
     ("ensemble_diameter_nm", "ensemble diameter (nm)", "{:.1f}"),
-    ("particles_per_frame", "particles per frame", "{:.2f}"),
+    ("particles_per_frame", "particles per frame (found)", "{:.2f}"),
+    ("particles_in_view_per_frame", "particles in view per frame", "{:.2f}"),
     ("concentration_per_ml", "particles/mL (× dilution)", "{:.3g}"),
 )
 
