@@ -157,6 +157,8 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     concentration = {
         "particles_per_frame": 20.0,
         "particles_per_frame_sem": 0.5,
+        "particles_in_view_per_frame": 21.0,
+        "particles_in_view_per_frame_sem": 0.75,
         "particles_per_ml": 4.0e8,
         "particles_per_ml_sem": 1.0e7,
     }
@@ -195,7 +197,8 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     np.testing.assert_allclose(shown / diameters, expected / 4, rtol=2e-4)
     # a doubled pixel size is four times the detection area: a quarter of the concentration
     assert sizes.current_concentration()["particles_per_ml"] == pytest.approx(1.0e8)
-    assert sizes.statistics.item(10, 0).text() == "20 ± 0.5"
+    # the count the concentration comes from: the particles in view, not only those found
+    assert sizes.statistics.item(10, 0).text() == "21 ± 0.75"
     assert sizes.statistics.item(11, 0).text() == "1e+08 ± 2.5e+06"
 
 

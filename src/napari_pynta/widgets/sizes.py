@@ -54,7 +54,7 @@ STATISTICS_ROWS = (
     ("peaks (nm, % tracks)", None, "peaks"),
 )
 #: rows with one value for the whole analysis (spanning both columns)
-WHOLE_ROWS = ("ensemble, all steps (nm)", "particles / frame", "particles / mL")
+WHOLE_ROWS = ("ensemble, all steps (nm)", "particles in view / frame", "particles / mL")
 
 
 def format_value(value: Any) -> str:
@@ -95,6 +95,22 @@ def format_with_error(value: Any, error: Any) -> str:
     if text == "–" or error is None or not math.isfinite(float(error)):
         return text
     return f"{text} ± {format_value(float(error))}"
+
+
+def particles_in_view_text(concentration: dict[str, Any]) -> str:
+    """Particles in view per frame ± SE, the count the concentration is computed from.
+
+    Those a closer neighbour hid are included (``particles_in_view_per_frame``); a summary
+    without that figure (stores analysed before it existed) shows what was found.
+    """
+    if concentration.get("particles_in_view_per_frame") is not None:
+        return format_with_error(
+            concentration["particles_in_view_per_frame"],
+            concentration.get("particles_in_view_per_frame_sem"),
+        )
+    return format_with_error(
+        concentration.get("particles_per_frame"), concentration.get("particles_per_frame_sem")
+    )
 
 
 class SizesWidget(QWidget):
@@ -370,10 +386,7 @@ class SizesWidget(QWidget):
             format_with_error(
                 ensemble, None if uncertainty is None else uncertainty * self.current_factor()
             ),
-            format_with_error(
-                concentration.get("particles_per_frame"),
-                concentration.get("particles_per_frame_sem"),
-            ),
+            particles_in_view_text(concentration),
             per_ml,
         )
         for row, text in enumerate(whole, start=len(STATISTICS_ROWS)):
