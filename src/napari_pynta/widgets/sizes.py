@@ -73,7 +73,9 @@ def format_value(value: Any) -> str:
 def peaks_text(deconvolved: dict[str, Any]) -> str:
     """The peaks cell: ``99 ± 3 (90%), 300 ± 12 (10%)`` (diameter ± its uncertainty, nm: the
     statistical and systematic parts in quadrature where both are known, else the bootstrap
-    standard error alone; and the share of the tracks)."""
+    standard error alone; and the share of the tracks); a peak that the tracks linked with a
+    narrower search range do not show says it depends on the linking (the summary's warning
+    says more)."""
     peaks = deconvolved.get("peaks") or []
     totals = deconvolved.get("peak_uncertainty") or [None] * len(peaks)
     errors = [
@@ -83,9 +85,11 @@ def peaks_text(deconvolved: dict[str, Any]) -> str:
         )
     ]
     shares = deconvolved.get("peak_fractions") or []
+    linking = deconvolved.get("peak_depends_on_linking") or [None] * len(peaks)
     return ", ".join(
-        f"{format_with_error(peak, error)} ({100 * share:.0f}%)"
-        for peak, error, share in zip(peaks, errors, shares, strict=False)
+        f"{format_with_error(peak, error)} ({100 * share:.0f}%"
+        + (", depends on the linking)" if flag else ")")
+        for peak, error, share, flag in zip(peaks, errors, shares, linking, strict=False)
     )
 
 
