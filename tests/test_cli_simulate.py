@@ -111,7 +111,8 @@ def test_existing_store_needs_overwrite(tmp_path, capsys):
     arguments = ["simulate", str(out), "--frames", "2", "--shape", "16", "16", "--seed", "1"]
     assert main(arguments) == 0
     assert main(arguments) == 2
-    assert "already exists" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "already exists" in error and "--overwrite" in error  # the flag, not Python's keyword
     assert main([*arguments, "--overwrite", "--frames", "3"]) == 0
     assert MovieStore.open(out).n_frames == 3
 

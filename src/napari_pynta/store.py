@@ -271,7 +271,8 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise PyntaInputError(
-            f"path {str(path)!r} already exists; choose another path or pass overwrite=True"
+            f"path {str(path)!r} already exists; choose another path or allow replacing it "
+            "(--overwrite on the command line, overwrite=True in Python)"
         )
     if not is_pynta_store(path):
         kind = "folder" if path.is_dir() else "file"
