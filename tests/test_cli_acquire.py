@@ -95,23 +95,16 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
     assert abs(live["diameter_nm"] - 100) < 4 * live["diameter_se_nm"] + 5
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
-    path = tmp_path / "run.zarr"
-    command = [
-        sys.executable,
-        "-m",
-        "napari_pynta.cli",
-        "acquire",
-        "--fps",
-        "100",
-        "--track",
-        "--out",
-        str(path),
-        *SCENE,
-    ]
-    # its own process group, so that the "Ctrl-C" below reaches it and all its workers, as in a
-    # terminal, and nothing else
+def interrupt_recording(command, path, interrupt):
+    """Run ``command`` (a ``pynta acquire`` recording to ``path``) in its own process group,
+    call ``interrupt(process)`` one second after its first frame is on disk, and wait for it.
+
+    Returns
+    -------
+    tuple
+        ``(returncode, stdout, stderr, workers)``: ``workers`` are its child processes seen
+        while it recorded (not multiprocessing's resource tracker).
+    """
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -125,12 +118,25 @@ def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
             if "resource_tracker" not in " ".join(child.cmdline())
         ]
         time.sleep(1.0)
-        os.killpg(process.pid, signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        interrupt(process)
+        out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130, err.decode()
+    return process.returncode, out, err, workers
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
+    path = tmp_path / "run.zarr"
+    command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track"]
+    command += ["--out", str(path), *SCENE]
+    # its own process group, so that the "Ctrl-C" reaches it and all its workers, as in a
+    # terminal, and nothing else
+    returncode, _, err, workers = interrupt_recording(
+        command, path, lambda process: os.killpg(process.pid, signal.SIGINT)
+    )
+    assert returncode == 130, err.decode()
     assert len(workers) == 5  # acquisition, saver, linker, sizer, one locator
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert alive == []
@@ -147,25 +153,10 @@ def test_sigterm_stops_in_order_prints_the_result_and_keeps_every_frame(tmp_path
     path = tmp_path / "run.zarr"
     command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track"]
     command += ["--out", str(path), "--json", *SCENE]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    returncode, out, err, workers = interrupt_recording(
+        command, path, lambda process: process.send_signal(signal.SIGTERM)
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not (path / "seq").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        workers = [
-            child
-            for child in psutil.Process(process.pid).children(recursive=True)
-            if "resource_tracker" not in " ".join(child.cmdline())
-        ]
-        time.sleep(1.0)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 128 + signal.SIGTERM, err.decode()
+    assert returncode == 128 + signal.SIGTERM, err.decode()
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert alive == []
     result = json.loads(out)
