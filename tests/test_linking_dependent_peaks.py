@@ -12,33 +12,14 @@ import math
 
 import numpy as np
 import pytest
+from simulated_acquisition import ACQUISITION, distribution_of, per_track
 
-from napari_pynta import analysis, deconvolve, report, simulate, sizing
+from napari_pynta import analysis, deconvolve, report, simulate
 from napari_pynta.analysis import AnalysisParams
 from napari_pynta.cli.analyze import _deconvolved_lines
 from napari_pynta.peak_systematic import variant_positions
-from napari_pynta.physics import water_viscosity_pa_s
 from napari_pynta.readers import Movie
 from napari_pynta.simulate_tracks import METADATA, simulate_tracks
-
-ACQUISITION = {
-    "pixel_size_um": METADATA["pixel_size_um"],
-    "frame_interval_s": METADATA["frame_interval_s"],
-    "exposure_s": METADATA["exposure_s"],
-    "temperature_c": METADATA["temperature_c"],
-    "viscosity_pa_s": water_viscosity_pa_s(METADATA["temperature_c"]),
-}
-
-
-def _distribution_of(start: deconvolve.DeconvolvedSizes):
-    def solve(tracks):
-        per_track = sizing.track_diffusion(tracks, *ACQUISITION.values())
-        solution = deconvolve.deconvolve_tracks(
-            tracks, per_track, **ACQUISITION, n_bootstrap=0, warm_start=start
-        )
-        return None if solution is None else solution.deconvolved.weights
-
-    return solve
 
 
 def test_a_peak_that_a_relinking_does_not_show_is_named_in_a_warning():
@@ -47,8 +28,7 @@ def test_a_peak_that_a_relinking_does_not_show_is_named_in_a_warning():
     basin and the 200 nm one stays where it is; the warning names the 100 nm peak only."""
     rng = np.random.default_rng(11)
     tracks = simulate_tracks(1500, rng, diameters_nm=(100.0, 200.0), mean_length=25.0)
-    per_track = sizing.track_diffusion(tracks, *ACQUISITION.values())
-    sizes = deconvolve.deconvolve_tracks(tracks, per_track, **ACQUISITION, n_bootstrap=10)
+    sizes = deconvolve.deconvolve_tracks(tracks, per_track(tracks), **ACQUISITION, n_bootstrap=10)
     assert sizes is not None and sizes.peaks is not None and len(sizes.peaks) == 2
     peaks = [peak["diameter_nm"] for peak in sizes.peaks]
     small, large = np.argsort(peaks)
@@ -56,7 +36,7 @@ def test_a_peak_that_a_relinking_does_not_show_is_named_in_a_warning():
     shrunk = tracks.copy()
     origin = shrunk.loc[~big].groupby("particle")[["y", "x"]].transform("first")
     shrunk.loc[~big, ["y", "x"]] = origin + (shrunk.loc[~big, ["y", "x"]] - origin) / math.sqrt(2)
-    positions = variant_positions(sizes, shrunk, _distribution_of(sizes))
+    positions = variant_positions(sizes, shrunk, distribution_of(sizes))
     assert positions is not None
     assert np.isnan(positions[small])
     assert positions[large] == pytest.approx(peaks[large], rel=0.1)

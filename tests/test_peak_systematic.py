@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from simulated_acquisition import ACQUISITION, distribution_of, per_track
 
 from napari_pynta import deconvolve, sizing
 from napari_pynta.peak_systematic import (
@@ -13,30 +14,7 @@ from napari_pynta.peak_systematic import (
     peak_systematic_errors,
     variant_positions,
 )
-from napari_pynta.physics import water_viscosity_pa_s
-from napari_pynta.simulate_tracks import METADATA, simulate_tracks
-
-ACQUISITION = {
-    "pixel_size_um": METADATA["pixel_size_um"],
-    "frame_interval_s": METADATA["frame_interval_s"],
-    "exposure_s": METADATA["exposure_s"],
-    "temperature_c": METADATA["temperature_c"],
-    "viscosity_pa_s": water_viscosity_pa_s(METADATA["temperature_c"]),
-}
-
-
-def per_track(tracks):
-    return sizing.track_diffusion(tracks, *ACQUISITION.values())
-
-
-def distribution_of(start):
-    def solve(tracks):
-        solution = deconvolve.deconvolve_tracks(
-            tracks, per_track(tracks), **ACQUISITION, n_bootstrap=0, warm_start=start
-        )
-        return None if solution is None else solution.deconvolved.weights
-
-    return solve
+from napari_pynta.simulate_tracks import simulate_tracks
 
 
 def ensemble_of(tracks):
