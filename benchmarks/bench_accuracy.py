@@ -227,6 +227,7 @@ def run_case(
     summary = result.summary
     truth = truth_numbers(movie, case, result.params)
     deconvolved = summary.get("deconvolved_nm") or {}
+    concentration = summary.get("concentration") or {}
     peaks = deconvolved.get("peaks") or []
     fractions = deconvolved.get("peak_fractions") or []
     sizes = sorted(d for d, _ in case.populations)
@@ -262,19 +263,11 @@ def run_case(
         "small_number_fraction": small_share(number_fractions),
         "small_number_fraction_truth": truth["small_number_fraction"],
         "particles_per_frame": summary.get("particles_per_frame"),
-        "particles_per_frame_sem": (summary.get("concentration") or {}).get(
-            "particles_per_frame_sem"
-        ),
-        "particles_in_view": (summary.get("concentration") or {}).get(
-            "particles_in_view_per_frame"
-        ),
-        "particles_in_view_sem": (summary.get("concentration") or {}).get(
-            "particles_in_view_per_frame_sem"
-        ),
-        "hidden_by_neighbours": (summary.get("concentration") or {}).get("hidden_by_neighbours"),
-        "hidden_by_neighbours_se": (summary.get("concentration") or {}).get(
-            "hidden_by_neighbours_se"
-        ),
+        "particles_per_frame_sem": concentration.get("particles_per_frame_sem"),
+        "particles_in_view": concentration.get("particles_in_view_per_frame"),
+        "particles_in_view_sem": concentration.get("particles_in_view_per_frame_sem"),
+        "hidden_by_neighbours": concentration.get("hidden_by_neighbours"),
+        "hidden_by_neighbours_se": concentration.get("hidden_by_neighbours_se"),
         "particles_per_frame_truth": truth["particles_per_frame"],
         "particles_per_frame_truth_inner": truth["particles_per_frame_inner"],
         "minmass": result.params.minmass,

@@ -388,6 +388,7 @@ def truth_of(movie: Movie) -> dict:
 def row_of(setting: str, case: str, seed: int, summary: dict, truth: dict, seconds: float) -> dict:
     """One result row: measured against truth."""
     deconvolved = summary.get("deconvolved_nm") or {}
+    concentration = summary.get("concentration") or {}
     row = {
         "setting": setting,
         "case": case,
@@ -401,19 +402,11 @@ def row_of(setting: str, case: str, seed: int, summary: dict, truth: dict, secon
         "number_fractions": deconvolved.get("peak_number_fractions") or [],
         "small_number_fraction_truth": truth["small_number_fraction"],
         "particles_per_frame": summary.get("particles_per_frame"),
-        "particles_in_view": (summary.get("concentration") or {}).get(
-            "particles_in_view_per_frame"
-        ),
-        "particles_in_view_sem": (summary.get("concentration") or {}).get(
-            "particles_in_view_per_frame_sem"
-        ),
-        "particles_per_frame_sem": (summary.get("concentration") or {}).get(
-            "particles_per_frame_sem"
-        ),
-        "hidden_by_neighbours": (summary.get("concentration") or {}).get("hidden_by_neighbours"),
-        "hidden_by_neighbours_se": (summary.get("concentration") or {}).get(
-            "hidden_by_neighbours_se"
-        ),
+        "particles_in_view": concentration.get("particles_in_view_per_frame"),
+        "particles_in_view_sem": concentration.get("particles_in_view_per_frame_sem"),
+        "particles_per_frame_sem": concentration.get("particles_per_frame_sem"),
+        "hidden_by_neighbours": concentration.get("hidden_by_neighbours"),
+        "hidden_by_neighbours_se": concentration.get("hidden_by_neighbours_se"),
         "particles_per_frame_truth": truth["particles_per_frame"],
         "warnings": summary.get("warnings", []),
         "error": summary.get("error"),
