@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_pynta.concentration import counts_in_view
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.physics import KNOWN_SOLVENTS
 from napari_pynta.sizing import size_statistics
@@ -102,19 +103,13 @@ def format_with_error(value: Any, error: Any) -> str:
 
 
 def particles_in_view_text(concentration: dict[str, Any]) -> str:
-    """Particles in view per frame ± SE, the count the concentration is computed from.
-
-    Those a closer neighbour hid are included (``particles_in_view_per_frame``); a summary
-    without that figure (stores analysed before it existed) shows what was found.
-    """
-    if concentration.get("particles_in_view_per_frame") is not None:
-        return format_with_error(
-            concentration["particles_in_view_per_frame"],
-            concentration.get("particles_in_view_per_frame_sem"),
-        )
-    return format_with_error(
-        concentration.get("particles_per_frame"), concentration.get("particles_per_frame_sem")
-    )
+    """Particles in view per frame ± SE, the count the concentration is computed from
+    (:func:`~napari_pynta.concentration.counts_in_view`: those a closer neighbour hid included,
+    or what was found for a summary made before that figure existed); "–" before any count."""
+    if concentration.get("particles_per_frame") is None:
+        return format_value(None)
+    counts = counts_in_view(concentration, n_frames=0)  # n_frames is not shown
+    return format_with_error(counts.mean, counts.sem)
 
 
 class SizesWidget(QWidget):
