@@ -240,7 +240,12 @@ def test_frames_that_are_not_2d_images_are_rejected(frame):
     [{"minmass": 150.0}, {"minmass": 150.0, "topn": 3, "maxsize": 2.0}, {"minmass": 1e12}],
     ids=["all", "filtered", "none found"],
 )
-def test_columns_are_the_table_without_a_dataframe(sim, params):
+@pytest.mark.parametrize("pandas_blocks", [True, False], ids=["blocks", "pandas 2"])
+def test_columns_are_the_table_without_a_dataframe(sim, params, pandas_blocks, monkeypatch):
+    if not pandas_blocks:  # the table as pandas 2 builds it, without the block constructor
+        monkeypatch.setattr(fast_engine, "_from_blocks", None)
+    elif fast_engine._from_blocks is None:
+        pytest.skip("pandas < 3 has no create_dataframe_from_blocks")
     table = locate_fast(sim.frames[2], diameter=DIAMETER, frame_number=5, **params)
     columns = locate_fast(
         sim.frames[2], diameter=DIAMETER, frame_number=5, as_columns=True, **params

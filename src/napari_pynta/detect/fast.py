@@ -49,6 +49,11 @@ from napari_pynta.detect.columns import (
 )
 from napari_pynta.errors import PyntaInputError, require_number
 
+try:  # pandas >= 3: a table from its two blocks (int64 frame, float64 rest) without copies
+    from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
+except ImportError:  # pragma: no cover - pandas 2
+    _from_blocks = None
+
 __all__ = ["COLUMNS", "FAST_PARAMS", "locate_fast", "warm_up"]
 
 #: Output columns, in order (the localization table of :mod:`napari_pynta.detect`).
@@ -718,9 +723,12 @@ class _Geometry:
 
 
 _GEOMETRY: dict[tuple[int, float], _Geometry] = {}
-# the table's columns after ``frame``, built once: an Index from a list of names cost a third
-# of the DataFrame's construction (pandas 3 infers their string dtype at every call)
+# the table's columns, built once: an Index from a list of names cost a third of the
+# DataFrame's construction (pandas 3 infers their string dtype at every call)
 _FEATURE_INDEX = pd.Index(COLUMNS[1:])
+_TABLE_INDEX = pd.Index(COLUMNS)
+_FRAME_PLACEMENT = np.array([0])  # where each block's columns go in the table
+_FEATURE_PLACEMENT = np.arange(1, len(COLUMNS))
 _THREAD_STATE = threading.local()
 _histogram_loaded = False  # whether the histogram kernel ran in this process
 
@@ -913,9 +921,28 @@ def locate_fast(
         return columns
     if len(features) == 0:
         return empty_localizations()
-    table = pd.DataFrame(features, columns=_FEATURE_INDEX, copy=False)
-    table.insert(0, "frame", np.full(len(table), frame_number, np.int64))
-    return table
+    return _table(features, frame_number)
+
+
+def _table(features: np.ndarray, frame_number: int) -> pd.DataFrame:
+    """The localization table of ``features`` (n, 8: the columns after ``frame``), no copy.
+
+    pandas stores a table as blocks of columns, one per dtype; from its two blocks the table
+    is made in a third of the time of ``DataFrame`` plus ``insert`` (≈ 10 against 30 µs warm,
+    ≈ 0.1 against 0.25 ms after another program's work left the caches cold, as in a live
+    locator between frames).
+    """
+    n = len(features)
+    frame = np.full((1, n), frame_number, np.int64)
+    if _from_blocks is None:  # pandas 2
+        table = pd.DataFrame(features, columns=_FEATURE_INDEX, copy=False)
+        table.insert(0, "frame", frame[0])
+        return table
+    return _from_blocks(
+        [(frame, _FRAME_PLACEMENT), (features.T, _FEATURE_PLACEMENT)],
+        index=pd.RangeIndex(n),
+        columns=_TABLE_INDEX,
+    )
 
 
 def _find_features(
