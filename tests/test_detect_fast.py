@@ -229,6 +229,18 @@ def test_bad_parameters_are_named(kwargs, message):
         locate_fast(np.zeros((32, 32), np.uint16), **params)
 
 
+def test_parameters_are_checked_again_when_their_type_differs(sim):
+    # checked parameter sets are remembered by value and type: True is no iteration count
+    # even after 1 was accepted; unhashable values are checked (and refused) all the same
+    frame = sim.frames[0]
+    assert len(locate_fast(frame, diameter=DIAMETER, minmass=100, max_iterations=1)) > 0
+    with pytest.raises(PyntaInputError, match="max_iterations"):
+        locate_fast(frame, diameter=DIAMETER, minmass=100, max_iterations=True)
+    for unhashable in (np.array(DIAMETER), [DIAMETER]):
+        with pytest.raises(PyntaInputError, match="diameter"):
+            locate_fast(frame, diameter=unhashable, minmass=100)
+
+
 @pytest.mark.parametrize("frame", [np.zeros((4, 32, 32)), np.zeros(32), np.zeros((8, 8), bool)])
 def test_frames_that_are_not_2d_images_are_rejected(frame):
     with pytest.raises(PyntaInputError, match="frame"):

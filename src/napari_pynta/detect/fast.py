@@ -30,9 +30,10 @@ Only isotropic 2-D images are supported.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -864,57 +865,28 @@ def locate_fast(
             f"unknown parameter(s) for engine 'fast': {', '.join(sorted(unknown))}; "
             f"allowed: {', '.join(sorted(FAST_PARAMS))}"
         )
-    validate_detection_params(
-        diameter=diameter,
-        minmass=minmass,
-        separation=separation,
-        invert=invert,
-        percentile=percentile,
-    )
-    image, integer_input, levels = _as_kernel_image(frame, bool(invert))
-    diameter = int(diameter)
-    if diameter > _MAX_DIAMETER:
-        raise PyntaInputError(
-            f"diameter must be <= {_MAX_DIAMETER} for engine 'fast', got {diameter}"
-        )
-    radius = diameter // 2
-    separation = diameter + 1.0 if separation is None else float(separation)
-    smoothing = (
-        diameter if smoothing_size is None else _validated_int("smoothing_size", smoothing_size, 1)
-    )
-    if smoothing % 2 == 0:
-        raise PyntaInputError(f"smoothing_size must be an odd integer, got {smoothing}")
-    noise_size = require_number("noise_size", noise_size, minimum=0, maximum=smoothing - 1e-9)
-    minmass = 0.0 if minmass is None else float(minmass)
-    if threshold is None:
-        threshold = 1.0 if integer_input else 1 / 255.0
-    threshold = require_number("threshold", threshold)  # < 0 acts as 0
-    max_iterations = _validated_int("max_iterations", max_iterations, 1)
-    frame_number = _validated_int("frame_number", frame_number, 0)
-    if maxsize is not None:
-        maxsize = require_number("maxsize", maxsize, minimum=0)
-    if topn is not None:
-        topn = _validated_int("topn", topn, 1)
-
-    features = _find_features(
-        image,
-        integer_input,
-        levels,
-        radius,
-        separation,
-        smoothing,
-        noise_size,
-        threshold,
-        percentile,
-        max_iterations,
+    plan = _plan(
+        diameter,
         minmass,
+        separation,
+        invert,
+        percentile,
+        noise_size,
+        smoothing_size,
+        threshold,
+        maxsize,
+        topn,
+        max_iterations,
     )
+    frame_number = _validated_int("frame_number", frame_number, 0)
+    image, integer_input, levels = _as_kernel_image(frame, plan.invert)
+    features = _find_features(image, integer_input, levels, plan)
     if features is None:
         features = np.empty((0, len(COLUMNS) - 1))
-    if maxsize is not None:
-        features = features[features[:, 3] < maxsize]
-    if topn is not None and len(features) > topn:
-        features = features[np.sort(np.argsort(features[:, 2], kind="stable")[-topn:])]
+    if plan.maxsize is not None:
+        features = features[features[:, 3] < plan.maxsize]
+    if plan.topn is not None and len(features) > plan.topn:
+        features = features[np.sort(np.argsort(features[:, 2], kind="stable")[-plan.topn :])]
     if as_columns:
         columns = {"frame": np.full(len(features), frame_number, np.int64)}
         columns.update(zip(COLUMNS[1:], np.ascontiguousarray(features.T), strict=True))
@@ -945,23 +917,113 @@ def _table(features: np.ndarray, frame_number: int) -> pd.DataFrame:
     )
 
 
+class _Plan(NamedTuple):
+    """The checked parameters of a call and what follows from them alone."""
+
+    radius: int
+    separation: float
+    smoothing: int
+    noise_size: float
+    minmass: float
+    threshold: float | None  # None: the pixel type's default
+    max_iterations: int
+    maxsize: float | None
+    topn: int | None
+    invert: bool
+    percentile: float
+    geometry: _Geometry
+    box_lo: int  # reach of the dilation box below and above a pixel
+    box_hi: int
+    margin: int  # trackpy's edge margin
+
+
+def _plan(*params: Any) -> _Plan:
+    """:func:`_make_plan`, remembered for the last parameter sets (a live locator repeats one:
+    checking them again cost ≈ 0.05 ms per frame once other work had left the caches cold)."""
+    try:
+        return _remembered_plan(*params)
+    except TypeError:  # an unhashable parameter (e.g. a 0-d array): checked, not remembered
+        return _make_plan(*params)
+
+
+def _make_plan(
+    diameter: Any,
+    minmass: Any,
+    separation: Any,
+    invert: Any,
+    percentile: Any,
+    noise_size: Any,
+    smoothing_size: Any,
+    threshold: Any,
+    maxsize: Any,
+    topn: Any,
+    max_iterations: Any,
+) -> _Plan:
+    """Check the parameters of :func:`locate_fast` (in its order) and derive the geometry."""
+    validate_detection_params(
+        diameter=diameter,
+        minmass=minmass,
+        separation=separation,
+        invert=invert,
+        percentile=percentile,
+    )
+    diameter = int(diameter)
+    if diameter > _MAX_DIAMETER:
+        raise PyntaInputError(
+            f"diameter must be <= {_MAX_DIAMETER} for engine 'fast', got {diameter}"
+        )
+    radius = diameter // 2
+    separation = diameter + 1.0 if separation is None else float(separation)
+    smoothing = (
+        diameter if smoothing_size is None else _validated_int("smoothing_size", smoothing_size, 1)
+    )
+    if smoothing % 2 == 0:
+        raise PyntaInputError(f"smoothing_size must be an odd integer, got {smoothing}")
+    noise_size = require_number("noise_size", noise_size, minimum=0, maximum=smoothing - 1e-9)
+    if threshold is not None:
+        threshold = require_number("threshold", threshold)  # < 0 acts as 0
+    max_iterations = _validated_int("max_iterations", max_iterations, 1)
+    if maxsize is not None:
+        maxsize = require_number("maxsize", maxsize, minimum=0)
+    if topn is not None:
+        topn = _validated_int("topn", topn, 1)
+    box_lo, box_hi = _dilation_window(separation)
+    return _Plan(
+        radius=radius,
+        separation=separation,
+        smoothing=smoothing,
+        noise_size=noise_size,
+        minmass=0.0 if minmass is None else float(minmass),
+        threshold=threshold,
+        max_iterations=max_iterations,
+        maxsize=maxsize,
+        topn=topn,
+        invert=bool(invert),
+        percentile=float(percentile),
+        geometry=_geometry(radius, noise_size),
+        box_lo=box_lo,
+        box_hi=box_hi,
+        margin=max(radius, int(separation) // 2 - 1, smoothing // 2),
+    )
+
+
+# typed: 1, 1.0 and True are different keys (a boolean diameter must still be refused)
+_remembered_plan = functools.lru_cache(maxsize=16, typed=True)(_make_plan)
+
+
 def _find_features(
-    image: np.ndarray,
-    integer_input: bool,
-    levels: int,
-    radius: int,
-    separation: float,
-    smoothing: int,
-    noise_size: float,
-    threshold: float,
-    percentile: float,
-    max_iterations: int,
-    minmass: float,
+    image: np.ndarray, integer_input: bool, levels: int, plan: _Plan
 ) -> np.ndarray | None:
     """Run the kernels: features above ``minmass``, one row each (:data:`COLUMNS` but frame)."""
     global _histogram_loaded
-    geometry = _geometry(radius, noise_size)
-    box_lo, box_hi = _dilation_window(separation)
+    geometry = plan.geometry
+    radius, separation, smoothing = plan.radius, plan.separation, plan.smoothing
+    noise_size, percentile, minmass = plan.noise_size, plan.percentile, plan.minmass
+    if plan.threshold is not None:
+        threshold = plan.threshold
+    else:
+        threshold = 1.0 if integer_input else 1 / 255.0
+    box_lo, box_hi = plan.box_lo, plan.box_hi
     work = _workspace(
         image.shape,
         image.dtype,
@@ -987,7 +1049,6 @@ def _find_features(
     if not peak > 0:
         return None
     scale = levels / peak
-    margin = max(radius, int(separation) // 2 - 1, smoothing // 2)
     # trackpy's "non-zero" pixels of the rescaled bandpass are those with floor(bp*scale) >= 1
     min_bits = np.float32(1.0 / scale).view(np.int32)
     n_cand, n_background, bg_sum, bg_sum_sq, n_nonzero, level_sum, n_heavy, min_heavy_peak = _scan(
@@ -997,11 +1058,11 @@ def _find_features(
         np.float32(scale),
         box_lo,
         box_hi,
-        margin,
+        plan.margin,
         min_bits,
         geometry.half_widths,
         geometry.disk,
-        max_iterations,
+        plan.max_iterations,
         levels,
         work.cand,
         work.cand_float,
