@@ -47,7 +47,12 @@ touches one pixel of each (so the frame is really there). The figures are frames
 GB/s, the medians over the rounds, the ratios to ``send_pyobj`` and to the warm and the cold
 memcpy, the CPU time per frame of the sender and of the receiver (which side limits the rate)
 and, for the ring modes, how many slots the frames went to (the fewer, the more of them stay
-in the caches).
+in the caches). Then, per mode, every round's share of the warm memcpy of the same round (the
+spread, the median and the worst round: the goal must hold in each, not in the best), and how
+often the sender was preempted per frame in each round (``getrusage``'s involuntary context
+switches): ~1 when the receiver ran on the sender's core and took its turn after every header,
+~0 when the two ran on different cores. The kernel decides that placement for a whole run,
+and it is what most sets a round's rate at 512² (docs/live-pipeline.md).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import argparse
 import collections
 import multiprocessing
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -198,9 +204,10 @@ class RingSender:
 
 def transport_rate(
     mode: str, frame: np.ndarray, n_frames: int, workdir: str
-) -> tuple[float, float, float, int]:
+) -> tuple[float, float, float, int, float]:
     """Frames per second through ``mode`` to a receiver process; CPU s per frame of both sides;
-    ring slots the frames went to (0 without a ring)."""
+    ring slots the frames went to (0 without a ring); the sender's involuntary context switches
+    per frame (~1: the receiver shared its core)."""
     context = zmq.Context()
     push = context.socket(zmq.PUSH)
     push.setsockopt(zmq.SNDHWM, RING_FRAMES)
@@ -214,6 +221,7 @@ def transport_rate(
     process = spawn.Process(target=receiver, args=(address, fifo, mode, n_frames, ready, results))
     process.start()
     ready.wait(60)  # the receiver's start-up is not timed (nor frames piling up meanwhile)
+    preempted = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
     cpu = time.process_time()
     for index in range(n_frames):
         if mode == "zero-copy":
@@ -224,6 +232,7 @@ def transport_rate(
             push.send_pyobj(frame)
     ring.flush()
     sender_cpu = time.process_time() - cpu
+    preempted = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - preempted
     slots_used = len(ring.slots_used) if mode in RING_MODES else 0
     seconds, receiver_cpu, checksum = results.get(timeout=300)
     process.join()
@@ -235,7 +244,13 @@ def transport_rate(
     context.term()
     if checksum != int(frame[-1, -1]) * n_frames:
         raise AssertionError(f"{mode}: frames arrived damaged")
-    return (n_frames - 1) / seconds, sender_cpu / n_frames, receiver_cpu / n_frames, slots_used
+    return (
+        (n_frames - 1) / seconds,
+        sender_cpu / n_frames,
+        receiver_cpu / n_frames,
+        slots_used,
+        preempted / n_frames,
+    )
 
 
 def memcpy_rate(frame: np.ndarray, n_frames: int, n_targets: int = 1) -> float:
@@ -254,6 +269,14 @@ def main() -> None:
     parser.add_argument(
         "--modes", nargs="+", choices=MODES, default=list(MODES), help="transports (default all)"
     )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=int,
+        choices=[shape[0] for shape in SHAPES],
+        default=[shape[0] for shape in SHAPES],
+        help="frame sides (default all)",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(
@@ -262,20 +285,22 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} at the start"
     )
     with tempfile.TemporaryDirectory(prefix="pynta-bench-") as workdir:
-        for shape in SHAPES:
+        for shape in (shape for shape in SHAPES if shape[0] in args.sizes):
             frame = rng.integers(90, 4000, size=shape, dtype=np.uint16)
             modes = args.modes
             rates: dict[str, list[float]] = {m: [] for m in (*modes, "memcpy", "memcpy cold")}
             cpu: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
             slots: dict[str, list[int]] = {mode: [] for mode in modes}
+            preempted: dict[str, list[float]] = {mode: [] for mode in modes}
             for _ in range(args.rounds):
                 for mode in modes:
-                    fps, sender_s, receiver_s, n_slots = transport_rate(
+                    fps, sender_s, receiver_s, n_slots, switches = transport_rate(
                         mode, frame, args.frames, workdir
                     )
                     rates[mode].append(fps)
                     cpu[mode].append((sender_s, receiver_s))
                     slots[mode].append(n_slots)
+                    preempted[mode].append(switches)
                 rates["memcpy"].append(memcpy_rate(frame, args.frames))
                 rates["memcpy cold"].append(memcpy_rate(frame, args.frames, RING_FRAMES))
             median = {mode: statistics.median(values) for mode, values in rates.items()}
@@ -296,9 +321,15 @@ def main() -> None:
                     line += f"  slots used {min(slots[mode])}-{max(slots[mode])}"
                 print(line)
             for mode in (m for m in modes if m != "send_pyobj"):
+                shares = [
+                    fps / warm for fps, warm in zip(rates[mode], rates["memcpy"], strict=True)
+                ]
                 print(
                     f"  {mode} reaches {median[mode] / median['memcpy']:.0%} of one memcpy"
                     + (" (the goal: >= 50 %)" if mode in RING_MODES else "")
+                    + f"; per round {' '.join(f'{share:.0%}' for share in shares)}: median "
+                    f"{statistics.median(shares):.0%}, worst {min(shares):.0%}; sender "
+                    f"preempted per frame {' '.join(f'{n:.2f}' for n in preempted[mode])}"
                 )
 
 

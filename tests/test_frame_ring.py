@@ -448,3 +448,30 @@ def test_a_locator_gives_its_slot_back_through_the_ring_and_only_the_frame_it_go
         views.close()
     finally:
         acquisition.frames.close()
+
+
+@pytest.mark.parametrize("n_awaited", [5, frame_ring.FEW_AWAITED + 9])
+def test_releases_through_the_cells_free_exactly_their_slots_few_or_many_awaited(n_awaited):
+    # the writer reads the cells of a few awaited slots one by one and compares many at once:
+    # either way a cell frees its slot only when it names the slot's frame
+    frame = frames(1)[0]
+    with FrameRing(
+        (n_awaited + 1.5) * frame.nbytes / 1e6, SHAPE, np.uint16, None, "locators"
+    ) as ring:
+        seqs = [100 + slot for slot in range(n_awaited)]
+        assert [ring.put(frame, ["locators"], seq) for seq in seqs] == list(range(n_awaited))
+        with RingReader(ring.header(0, seqs[0], 0.0)) as reader:
+            reader.release(ring.header(2, seqs[2], 0.0))
+            reader.release(ring.header(1, seqs[0], 0.0))  # another frame's seq: nothing
+            reader.release(ring.header(n_awaited - 1, seqs[-1], 0.0))
+            assert ring.n_free == 1 + 2
+            assert ring.holders(1) == {"locators"} and ring.holders(2) == frozenset()
+            # the lowest released slot is reused; its old frame's late release frees nothing
+            assert ring.put(frame, ["locators"], 7) == 2
+            reader.release(ring.header(2, seqs[2], 0.0))
+            assert ring.holders(2) == {"locators"}
+            reader.release(ring.header(2, 7, 0.0))
+            assert ring.holders(2) == frozenset()
+            for slot in range(n_awaited - 1):
+                reader.release(ring.header(slot, seqs[slot], 0.0))
+            assert ring.n_free == ring.n_slots
