@@ -36,11 +36,14 @@ def test_a_long_live_status_wraps_instead_of_widening_the_camera_dock(pynta):
         frames_untracked=2_000,
         particles_per_frame=27.0,
         tracking_latency_s={"p50": 1.0, "p95": 26.8, "max": 30.0},
+        tracking_latency_recent_s={"p50": 20.0, "p95": 26.8, "max": 30.0},
         hot_pixels_repaired=12,
     )
     camera._on_status(busy)
     QApplication.processEvents()
-    assert "latency p95 26.80 s" in camera.status_line.text()  # all of it is still said
+    assert (
+        "latency p95 26.800 s (last 10 s)" in camera.status_line.text()
+    )  # all of it is still said
     assert content_width(camera) <= DOCK_MIN_WIDTH_PX - SCROLL_BAR_PX
 
 

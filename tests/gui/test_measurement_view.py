@@ -79,12 +79,14 @@ def open_and_wait(sizes, folder, wait_for):
 
 
 def test_sizes_widget_shows_the_numbers_of_analyze_combine(pynta, measurement, wait_for, capsys):
+    viewer, widgets = pynta
+    # the command with the engine the Tracking widget analyses with
+    engine = widgets["Tracking"].engine.currentText()
     argv = ["analyze", str(measurement), "--combine", "--depth-um", str(DEPTH_UM)]
-    assert main([*argv, "--json", "--no-save"]) == 0
+    assert main([*argv, "--engine", engine, "--json", "--no-save"]) == 0
     document = json.loads(capsys.readouterr().out)
     summaries = [entry["summary"] for entry in document["captures"]]
 
-    viewer, widgets = pynta
     sizes = widgets["Sizes"]
     view = sizes.measurement
     view.depth_um.setValue(DEPTH_UM)

@@ -267,9 +267,12 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     assert "beads PyNTA tracks" in viewer.layers and "beads PyNTA localizations" in viewer.layers
     shown, ensemble = sizes.current_diameters()
     assert len(shown) == len(results[0].per_track) >= 10
-    # the GUI's defaults and the movie's metadata give exactly what `pynta analyze` computes ...
+    # the GUI's defaults and the movie's metadata give exactly what `pynta analyze --engine E`
+    # computes with the Tracking widget's engine (the fast one: positions within 3e-5 px of
+    # trackpy's, the offline default) ...
+    engine = tracking.engine.currentText()
     reference = analysis.analyze(
-        open_movie(path), analysis.AnalysisParams.from_metadata(movie.metadata)
+        open_movie(path), analysis.AnalysisParams.from_metadata(movie.metadata, engine=engine)
     )
     assert ensemble == pytest.approx(reference.summary["diameter_nm"], rel=1e-9)
     # ... which agrees with the ground truth of 100 nm beads within its standard error

@@ -312,7 +312,8 @@ class LiveStatus:
     ``frames_lost_by_camera`` the frames the camera exposed but lost (e.g. the acquisition read
     too slowly: they leave a seq gap and are not part of ``frames_acquired``).
     ``tracking_latency_s`` is ``{"p50", "p95", "max"}``: seconds from reading a frame to having it
-    linked, over the run (None before the first linked frame).
+    linked, over the run (None before the first linked frame); ``tracking_latency_recent_s``
+    the same over the frames linked in the last 10 s (None if none was), what a live display shows.
     """
 
     running: bool = False
@@ -322,6 +323,7 @@ class LiveStatus:
     fps: float = 0.0
     fps_requested: float = 0.0
     tracking_latency_s: dict[str, float] | None = None
+    tracking_latency_recent_s: dict[str, float] | None = None
     frames_acquired: int = 0
     frames_saved: int = 0
     frames_dropped: int = 0

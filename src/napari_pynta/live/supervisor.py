@@ -613,6 +613,7 @@ class LivePipeline:
                 fps=float(acquisition.get("fps", 0.0)),
                 fps_requested=float(acquisition.get("fps_requested", 0.0)),
                 tracking_latency_s=linker.get("tracking_latency_s"),
+                tracking_latency_recent_s=linker.get("tracking_latency_recent_s"),
                 frames_acquired=acquired,
                 frames_saved=saved,
                 frames_dropped=self._dropped_before + current,
@@ -985,6 +986,7 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "fps": (int, float),
     "fps_requested": (int, float),
     "tracking_latency_s": (dict, type(None)),
+    "tracking_latency_recent_s": (dict, type(None)),
     "frame_ring": (str, type(None)),
     "frames_acquired": int,
     "frames_saved": int,
@@ -1029,9 +1031,9 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
     transport.require(report, **{k: t for k, t in REPORT_FIELDS.items() if k in report})
     if event == Event.SIZES and not isinstance(report.get("summary"), dict | None):
         raise transport.BadMessage("size summary is not an object")
-    latency = report.get("tracking_latency_s")
-    if latency is not None:
-        transport.require(latency, p50=float, p95=float, max=float)
+    for key in ("tracking_latency_s", "tracking_latency_recent_s"):
+        if report.get(key) is not None:
+            transport.require(report[key], p50=float, p95=float, max=float)
     return report
 
 

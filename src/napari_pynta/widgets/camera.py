@@ -37,7 +37,7 @@ from napari_pynta.widgets.form import (
 )
 from napari_pynta.widgets.measure import Measurement
 from napari_pynta.widgets.sample_form import SampleForm
-from napari_pynta.widgets.session import session_for
+from napari_pynta.widgets.session import run_latency_text, session_for
 
 #: refuse to record when the disk holds less than this many seconds of the movie
 MIN_RECORD_SECONDS = 60.0
@@ -59,6 +59,16 @@ def recording_seconds_left(
     """Seconds of uncompressed recording that ``free_bytes`` hold at ``fps``."""
     rate = frame_shape[0] * frame_shape[1] * bytes_per_pixel * fps
     return free_bytes / rate
+
+
+def recent_latency_text(status: Any) -> str:
+    """The status line's tracking latency: p95 over the frames linked in the last 10 s."""
+    recent = status.tracking_latency_recent_s
+    if recent:
+        return f" · latency p95 {recent['p95']:.3f} s (last 10 s)"
+    if status.tracking_latency_s:  # frames were linked before, none lately: tracking stalls
+        return " · no frame linked in the last 10 s"
+    return ""
 
 
 class CameraWidget(QWidget):
@@ -455,12 +465,12 @@ class CameraWidget(QWidget):
             if status.recording
             else ""
         )
-        latency = status.tracking_latency_s
+        self.status_line.setToolTip(run_latency_text(status, "since Live started"))
         self.status_line.setText(
             f"{status.rate_text().strip()} · {recording}buffer {100 * status.buffer_fill:.0f}% · "
             f"{status.particles_per_frame:.1f} particles/frame · "
             f"untracked {status.frames_untracked}"
-            + (f" · latency p95 {latency['p95']:.2f} s" if latency else "")
+            + recent_latency_text(status)
             + (
                 f" · {status.hot_pixels_repaired} hot pixels repaired"
                 if status.hot_pixels_repaired

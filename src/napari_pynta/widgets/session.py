@@ -58,6 +58,17 @@ PIPELINE_TURN_TIMEOUT_S = 600.0
 _sessions: dict[int, PyntaSession] = {}
 
 
+def run_latency_text(status: Any, over: str) -> str:
+    """``"tracking latency <over>: p50 …, p95 …, max … s"`` (empty before any linked frame)."""
+    run = status.tracking_latency_s
+    if not run:
+        return ""
+    return (
+        f"tracking latency {over}: p50 {run['p50']:.3f} s, p95 {run['p95']:.3f} s, "
+        f"max {run['max']:.3f} s"
+    )
+
+
 def session_for(viewer: Any) -> PyntaSession:
     """The session of ``viewer``, created on first use (shared by the three widgets).
 
@@ -438,9 +449,17 @@ class PyntaSession(QObject):
         self._set_live_state("idle")
         self.message.emit("live", "error", f"Live could not start: {error}")
 
-    def _on_stopped(self, _: Any = None) -> None:
+    def _on_stopped(self, final: LiveStatus | None = None) -> None:
         self.pipeline = None
         self._set_live_state("idle")
+        if final is not None and final.frames_acquired:  # the run's figures, once
+            latency = run_latency_text(final, "over the run")
+            self.message.emit(
+                "live",
+                "info",
+                f"Live stopped after {final.frames_acquired} frames "
+                f"({final.frames_untracked} untracked)" + (f"; {latency}" if latency else ""),
+            )
 
     def _on_stop_failed(self, error: BaseException) -> None:
         self.pipeline = None

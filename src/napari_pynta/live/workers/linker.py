@@ -34,6 +34,8 @@ LINK_GAP_TIMEOUT_S = 2.0
 #: at the end of a run the linker waits for the sizer's final summary before ``finished``, unless
 #: the sizer has said nothing for this long (it died; a restarted one gets every frame again)
 SIZER_SILENCE_S = 10.0
+#: the recent tracking latency covers the frames linked in the last this many seconds
+RECENT_LATENCY_S = 10.0
 
 
 def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
@@ -61,21 +63,42 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
 
 
 class Latencies:
-    """Frame-to-linked latencies of a run: host time from the camera read to the linked frame."""
+    """Frame-to-linked latencies: host time from the camera read to the linked frame.
 
-    def __init__(self) -> None:
+    :meth:`summary` covers the run, :meth:`recent` the frames linked in the last
+    ``recent_s`` seconds (what a live display shows: a slow start does not hide that tracking
+    keeps up now, nor an old good stretch that it lags now).
+    """
+
+    def __init__(self, recent_s: float = RECENT_LATENCY_S) -> None:
+        self.recent_s = recent_s
         self._seconds: list[float] = []
+        self._recent: collections.deque[tuple[float, float]] = collections.deque()
 
     def add(self, read_at: float) -> None:
         """Record a frame read (``time.time()`` in the acquisition) at ``read_at``, linked now."""
-        self._seconds.append(time.time() - read_at)
+        now = time.time()
+        self._seconds.append(now - read_at)
+        self._recent.append((now, now - read_at))
 
     def summary(self) -> dict[str, float] | None:
         """``{"p50", "p95", "max"}`` in seconds over the run; None before the first frame."""
-        if not self._seconds:
-            return None
-        p50, p95 = np.percentile(self._seconds, [50, 95])
-        return {"p50": float(p50), "p95": float(p95), "max": float(max(self._seconds))}
+        return _percentiles(self._seconds)
+
+    def recent(self) -> dict[str, float] | None:
+        """``{"p50", "p95", "max"}`` of the frames linked in the last ``recent_s`` seconds;
+        None if none was."""
+        oldest = time.time() - self.recent_s
+        while self._recent and self._recent[0][0] < oldest:
+            self._recent.popleft()
+        return _percentiles([latency for _, latency in self._recent])
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float] | None:
+    if not seconds:
+        return None
+    p50, p95 = np.percentile(seconds, [50, 95])
+    return {"p50": float(p50), "p95": float(p95), "max": float(max(seconds))}
 
 
 def located_waiting(pending: dict[int, tuple[float, Columns | None]]) -> float:
@@ -274,6 +297,7 @@ def _link(w: Worker) -> None:
                 sizer_blocked=feed.blocked,
                 sizer_messages=sizer_messages,
                 tracking_latency_s=latencies.summary(),
+                tracking_latency_recent_s=latencies.recent(),
                 particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
             )
         if finishing:

@@ -1,0 +1,63 @@
+"""What the Camera widget says while Live runs: the tracking latency now (not since Live was
+pressed), the run's figures once it stops, and the engine that lets tracking keep up."""
+
+from __future__ import annotations
+
+import pytest
+from qtpy.QtWidgets import QApplication
+
+from napari_pynta.live.config import LiveStatus, default_engine
+
+#: spawning the workers imports numpy/pandas/trackpy in each; slow on a loaded 2-core machine
+START_TIMEOUT_S = 90.0
+
+
+def test_live_tracks_with_the_fastest_engine_installed_like_pynta_acquire(pynta):
+    """Before: the Tracking widget started Live with trackpy (the offline default), whose
+    locator needs ~9 ms per 256² frame; beside napari on 2 cores it fell behind 100 fps and the
+    latency grew without bound (p95 6 s after 30 s) where `pynta acquire` (fast) kept 0.007 s."""
+    _, widgets = pynta
+    assert default_engine() == "fast"  # numba is installed here
+    assert widgets["Tracking"].engine.currentText() == "fast"
+    assert widgets["Camera"].session.tracking.engine == "fast"
+
+
+def test_the_status_line_shows_the_latency_of_the_last_seconds_and_the_run_in_a_tooltip(pynta):
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    status = LiveStatus(
+        running=True,
+        fps=100.0,
+        fps_requested=100.0,
+        tracking_latency_s={"p50": 2.1, "p95": 4.3, "max": 4.6},  # a slow start
+        tracking_latency_recent_s={"p50": 0.002, "p95": 0.004, "max": 0.05},
+    )
+    camera._on_status(status)
+    QApplication.processEvents()
+    text = camera.status_line.text()
+    assert "latency p95 0.004 s (last 10 s)" in text and "4.3" not in text
+    tip = camera.status_line.toolTip()
+    assert "since Live started" in tip and "p95 4.300 s" in tip
+    # nothing linked for 10 s while the run has linked frames before: said, not hidden
+    camera._on_status(replace_status(status, tracking_latency_recent_s=None))
+    assert "no frame linked in the last 10 s" in camera.status_line.text()
+
+
+def replace_status(status: LiveStatus, **changes) -> LiveStatus:
+    from dataclasses import replace
+
+    return replace(status, **changes)
+
+
+@pytest.mark.slow
+def test_stopping_live_says_the_tracking_latency_over_the_run(pynta, wait_for):
+    viewer, widgets = pynta
+    camera = widgets["Camera"]
+    session = camera.session
+    camera.live.click()
+    wait_for(lambda: "(last 10 s)" in camera.status_line.text(), START_TIMEOUT_S, "latency")
+    assert session.pipeline.config.engine == "fast"
+    camera.live.click()  # Stop
+    wait_for(lambda: session.live_state == "idle", 60, "live to stop")
+    text = camera.message_line.text()
+    assert "tracking latency over the run" in text and "p95" in text, text
