@@ -61,3 +61,60 @@ def test_stopping_live_says_the_tracking_latency_over_the_run(pynta, wait_for):
     wait_for(lambda: session.live_state == "idle", 60, "live to stop")
     text = camera.message_line.text()
     assert "tracking latency over the run" in text and "p95" in text, text
+
+
+def saved_in_status_line(text: str) -> int | None:
+    """The ``saved N`` counter of the Camera status line (None when not recording)."""
+    for part in text.split(" · "):
+        if part.startswith("saved "):
+            return int(part.split()[1])
+    return None
+
+
+@pytest.mark.slow
+def test_the_saved_counter_keeps_the_frames_on_disk_while_a_killed_saver_restarts(
+    pynta, wait_for, tmp_path
+):
+    """Before: 'saved 0' from the kill until the new saver had reopened the store (seconds)."""
+    import os
+    import signal
+
+    from napari_pynta.store import MovieStore
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    session = camera.session
+    camera.live.click()
+    wait_for(lambda: session.live_state == "running", START_TIMEOUT_S, "live")
+    path = tmp_path / "run.zarr"
+    camera.output_path.setText(str(path))
+    camera.record.click()
+    wait_for(lambda: (saved_in_status_line(camera.status_line.text()) or 0) >= 50, 60, "50 saved")
+    shown: list[int | None] = []  # the counter at every status after the kill (shown by then)
+
+    def note(_status) -> None:
+        shown.append(saved_in_status_line(camera.status_line.text()))
+
+    session.status_changed.connect(note)
+    before_kill = saved_in_status_line(camera.status_line.text())
+    saver = session.pipeline._processes["saver"]
+    os.kill(saver.pid, signal.SIGKILL)
+    wait_for(
+        lambda: (
+            session.pipeline.status().restarts.get("saver") == 1
+            and session.pipeline.status().workers.get("saver")
+            and (saved_in_status_line(camera.status_line.text()) or 0) > before_kill + 50
+        ),
+        START_TIMEOUT_S,
+        "the restarted saver saving again",
+    )
+    camera.record.click()
+    wait_for(lambda: "frames saved" in camera.message_line.text(), 60, "the saver to finish")
+    session.status_changed.disconnect(note)
+    recorded = [n for n in shown if n is not None]
+    assert len(recorded) > 4, shown
+    # never below what was on disk when the saver died, never going back
+    assert min(recorded) >= before_kill, recorded
+    assert recorded == sorted(recorded), recorded
+    with MovieStore.open(path) as store:
+        assert recorded[-1] <= store.n_frames

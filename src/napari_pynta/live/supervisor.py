@@ -499,7 +499,12 @@ class LivePipeline:
         if self._alive(name):
             raise PyntaInputError(f"worker {name!r} is running; only dead workers are restarted")
         if name == SAVER:
-            self._spawn(SAVER, saver_worker)
+            # until the new saver reopens the store, its counter is what the store holds
+            saved = self._reports.get(SAVER, {}).get("frames_saved", 0)
+            if self._recording_path is not None:
+                on_disk = _frames_in_store(self._recording_path, self._record_error)
+                saved = saved if on_disk is None else on_disk
+            self._spawn(SAVER, saver_worker, report={"frames_saved": saved})
             self._wait_ready(SAVER)
             if self._recording_path is not None:
                 self._begin_recording(self._recording_path, overwrite=False, resume=True)
@@ -743,14 +748,17 @@ class LivePipeline:
         )
         return name
 
-    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+    def _spawn(
+        self, name: str, target: Any, *args: Any, report: dict[str, Any] | None = None
+    ) -> None:
+        """Start worker ``name`` (``report``: its counters until it reports its own)."""
         process = self._mp.Process(
             target=target, args=(name, self.endpoints, *args), name=name, daemon=True
         )
         with self._lock:
             if self._stopping:
                 raise PyntaDataError(f"not starting {name}: the pipeline is stopping")
-            self._reports[name] = {"progress_at": time.monotonic()}
+            self._reports[name] = {**(report or {}), "progress_at": time.monotonic()}
             self._processes[name] = process
             self._expected_exit.discard(name)
         try:
