@@ -98,8 +98,13 @@ def test_sizes_widget_shows_the_numbers_of_analyze_combine(pynta, measurement, w
     with MovieStore.open(capture_path(measurement, 2)) as store:
         np.testing.assert_array_equal(np.asarray(images[1].data), store.frames[:])
     assert not view.opened_button.isHidden() and "sample" in view.opened_button.text()
+    progress: list[str] = []
+    view.progress.valueChanged.connect(lambda _: progress.append(view.progress.text()))
     view.opened_button.click()
     wait_for(lambda: view.open_button.isEnabled(), 120, "the measurement analysis")
+    # the view said which capture and how many frames of all were located, then hid its bar
+    assert any(text.startswith(f"capture {N_CAPTURES}: ") for text in progress), progress
+    assert "frames located" in progress[-1] and view.progress.isHidden()
     assert view.analysis is not None, view.message_line.text()
     assert view.analysis.folder == str(measurement)
     # the measurement replaces the single-movie histogram and its conditions while shown

@@ -1,4 +1,5 @@
-"""Small Qt building blocks shared by the PyNTA dock widgets: number fields and a message line."""
+"""Small Qt building blocks shared by the PyNTA dock widgets: number fields, a message line and
+an analysis progress bar."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
     QLabel,
+    QProgressBar,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -155,3 +157,29 @@ class MessageLine(QLabel):
         """Remove any message."""
         self.is_error = False
         self.setText("")
+
+
+class AnalysisProgress(QProgressBar):
+    """Frames located of the total, time elapsed and left, while a re-analysis runs (hidden
+    otherwise); the text is :func:`~napari_pynta.widgets.reanalysis.progress_text`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTextVisible(True)
+        self.setMinimumWidth(FIELD_MIN_WIDTH_PX)
+        self.hide()
+
+    def start(self) -> None:
+        """Show a busy bar until the first frames are located (the threshold comes first)."""
+        self.setRange(0, 0)
+        self.setFormat("choosing the detection threshold…")
+        self.show()
+
+    def show_progress(self, done: int, total: int, elapsed_s: float, what: str = "") -> None:
+        """Show ``done`` of ``total`` frames located after ``elapsed_s`` seconds."""
+        from napari_pynta.widgets.reanalysis import progress_text
+
+        self.setMaximum(max(total, 1))
+        self.setFormat(progress_text(done, total, elapsed_s, what))
+        self.setValue(done)
+        self.show()

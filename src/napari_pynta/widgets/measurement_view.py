@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.measurement import MEASUREMENT_FILE, is_measurement
 from napari_pynta.parameters import SETTINGS
-from napari_pynta.widgets.form import MessageLine, float_field
+from napari_pynta.widgets.form import AnalysisProgress, MessageLine, float_field
 from napari_pynta.widgets.layer_data import METADATA_KEY
 from napari_pynta.widgets.measurement_plot import MeasurementCanvas
 from napari_pynta.widgets.napari_io import MEASUREMENT_KEY
@@ -113,6 +113,7 @@ class MeasurementView(QWidget):
             suffix="µm",
             tooltip=f"{depth.help}; 0 = unknown (no particles/mL)",
         )
+        self.progress = AnalysisProgress()
         self.message_line = MessageLine()
         self.sample_label = QLabel()
         self.sample_label.setWordWrap(True)
@@ -134,6 +135,7 @@ class MeasurementView(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(depth_row)
         layout.addWidget(self.opened_button)
+        layout.addWidget(self.progress)
         layout.addWidget(self.message_line)
         layout.addWidget(self.sample_label)
         layout.addWidget(self.canvas, 1)
@@ -143,6 +145,7 @@ class MeasurementView(QWidget):
 
         self.open_button.clicked.connect(self._open_dialog)
         self.cancel_button.clicked.connect(self.session.cancel_analysis)
+        self.session.analysis_progress.connect(self._on_progress)
         self.close_button.clicked.connect(self.close_measurement)
         self.opened_button.clicked.connect(
             lambda: self.opened_folder is not None and self.open_measurement(self.opened_folder)
@@ -189,6 +192,7 @@ class MeasurementView(QWidget):
         self.folder = folder
         self.open_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.progress.start()
         self.message_line.show_info(f"analysing the captures of {Path(folder).name}…")
         return True
 
@@ -204,9 +208,14 @@ class MeasurementView(QWidget):
             self.opened_button.setText(f"Analyse opened measurement {Path(folders[-1]).name}")
         self.opened_button.setVisible(self.opened_folder is not None)
 
+    def _on_progress(self, done: int, total: int, elapsed_s: float, what: str) -> None:
+        if self.cancel_button.isEnabled():  # this view's analysis (not the Tracking widget's)
+            self.progress.show_progress(done, total, elapsed_s, what)
+
     def _finished(self) -> None:
         self.open_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
+        self.progress.hide()
 
     def _on_error(self, error: BaseException) -> None:
         self._finished()

@@ -7,6 +7,7 @@ reports its progress to a napari progress bar.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,25 @@ from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 
 #: store tables written after a re-analysis (and shown by the reader when present)
 RESULT_TABLES = ("localizations", "tracks", "per_track")
+#: ``on_progress(done, total, elapsed_s, what)``: frames located of the total, seconds since the
+#: analysis started, and what is analysed (e.g. "capture 2")
+ProgressCallback = Callable[[int, int, float, str], None]
+
+
+def progress_text(done: int, total: int, elapsed_s: float, what: str = "") -> str:
+    """``"[what: ]1200/4142 frames located · 01:35 elapsed, ~03:54 left"``, formatted by tqdm
+    like the command line's progress bar; once every frame is located, ``"… located in 05:10;
+    linking and sizing…"`` (those steps report no progress)."""
+    from tqdm import tqdm
+
+    located = f"{what}: " if what else ""
+    located += "{n_fmt}/{total_fmt} frames located"
+    then = (
+        " in {elapsed}; linking and sizing…"
+        if done >= total
+        else " · {elapsed} elapsed, ~{remaining} left"
+    )
+    return tqdm.format_meter(done, total, elapsed_s, bar_format=located + then)
 
 
 @dataclass
@@ -99,6 +119,7 @@ def analyze_movie(
     tracking: TrackingSettings,
     conditions: SizingConditions,
     should_stop: Callable[[], bool] = lambda: False,
+    on_progress: ProgressCallback | None = None,
 ) -> AnalysisOutcome:
     """Analyse a movie with a napari progress bar and save results into its store, if any.
 
@@ -114,6 +135,8 @@ def analyze_movie(
         Polled at every progress report (every 16 frames) and before saving; when it returns
         True the analysis ends with :class:`AnalysisCancelled` (Cancel pressed, or the viewer
         closed) and nothing is saved.
+    on_progress : callable, optional
+        ``on_progress(done, total, elapsed_s, "")`` at every progress report (the widget's bar).
 
     Returns
     -------
@@ -126,12 +149,15 @@ def analyze_movie(
     params = analysis_params(tracking, conditions)
     movie = open_for_analysis(data, source, conditions)
     n_frames = int(movie.frames.shape[0])
+    started = time.monotonic()
     with progress(total=n_frames, desc="PyNTA analysis") as bar:
 
         def report(done: int, total: int) -> None:
             if should_stop():
                 raise AnalysisCancelled("the analysis was cancelled")
             bar.update(done - bar.n)
+            if on_progress is not None:
+                on_progress(done, total, time.monotonic() - started, "")
 
         result = analyze(movie, params, progress=report)
     if should_stop():  # cancelled during linking or sizing: the store stays as it was
@@ -145,6 +171,7 @@ def analyze_measurement_folder(
     tracking: TrackingSettings,
     depth_um: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    on_progress: ProgressCallback | None = None,
 ) -> Any:
     """Analyse every capture of a measurement folder with a napari progress bar.
 
@@ -164,6 +191,8 @@ def analyze_measurement_folder(
     should_stop : callable
         Polled at every progress report; True ends the analysis with
         :class:`AnalysisCancelled`.
+    on_progress : callable, optional
+        ``on_progress(done, total, elapsed_s, "capture N")`` at every progress report.
 
     Returns
     -------
@@ -175,6 +204,7 @@ def analyze_measurement_folder(
     from napari_pynta.measurement_analysis import analyze_measurement
 
     overrides = {**tracking_fields(tracking), "depth_um": depth_um}
+    started = time.monotonic()
     with progress(total=0, desc="PyNTA measurement") as bar:
 
         def report(index: int, done: int, total: int) -> None:
@@ -184,6 +214,8 @@ def analyze_measurement_folder(
                 bar.total = total
             bar.set_description(f"PyNTA measurement, capture {index + 1}")
             bar.update(done - bar.n)
+            if on_progress is not None:
+                on_progress(done, total, time.monotonic() - started, f"capture {index + 1}")
 
         result = analyze_measurement(
             folder,

@@ -149,6 +149,9 @@ class PyntaSession(QObject):
     sizes_changed = Signal(object)
     #: an AnalysisResult once a re-analysis has finished
     analysis_finished = Signal(object)
+    #: (frames located, frames in all, seconds elapsed, what: "" or "capture N") while a
+    #: re-analysis runs; emitted from its worker thread, delivered queued to the widgets
+    analysis_progress = Signal(int, int, float, str)
     #: (topic, level, text): topic "live" or "analysis", level "error" or "info"
     message = Signal(str, str, str)
     #: the sizing conditions changed (the new SizingConditions)
@@ -569,6 +572,7 @@ class PyntaSession(QObject):
             tracking,
             conditions,
             lambda: self._closed or self._analysis_cancelled,
+            self.analysis_progress.emit,
             on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions),
             on_error=self._on_analysis_failed,
         )
@@ -601,6 +605,7 @@ class PyntaSession(QObject):
             tracking,
             depth_um,
             lambda: self._closed or self._analysis_cancelled,
+            self.analysis_progress.emit,
             on_done=on_done,
             on_error=on_error,
         )

@@ -21,7 +21,12 @@ from qtpy.QtWidgets import (
 from napari_pynta.detect import ENGINES
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.parameters import SETTINGS
-from napari_pynta.widgets.form import MessageLine, scrolling_layout, setting_field
+from napari_pynta.widgets.form import (
+    AnalysisProgress,
+    MessageLine,
+    scrolling_layout,
+    setting_field,
+)
 from napari_pynta.widgets.session import session_for
 from napari_pynta.widgets.settings import MAX_LOCATORS, TrackingSettings
 
@@ -81,6 +86,7 @@ class TrackingWidget(QWidget):
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("stop the analysis; the movie's store stays as it was")
         self.cancel.setEnabled(False)
+        self.progress = AnalysisProgress()
         self.message_line = MessageLine()
 
         form = QFormLayout()
@@ -113,6 +119,7 @@ class TrackingWidget(QWidget):
         analyze_row.addWidget(self.analyze, 1)
         analyze_row.addWidget(self.cancel)
         layout.addLayout(analyze_row)
+        layout.addWidget(self.progress)
         layout.addWidget(self.message_line)
         layout.addStretch(1)
 
@@ -136,6 +143,7 @@ class TrackingWidget(QWidget):
         self.analyze.clicked.connect(self.run_analysis)
         self.cancel.clicked.connect(self.cancel_analysis)
         self.session.message.connect(self._on_session_message)
+        self.session.analysis_progress.connect(self._on_progress)
         self.viewer.layers.events.inserted.connect(self.refresh_movies)
         self.viewer.layers.events.removed.connect(self.refresh_movies)
         self.refresh_movies()
@@ -217,7 +225,7 @@ class TrackingWidget(QWidget):
         self.session.preview(name, self.frame_slider.value())
 
     def run_analysis(self) -> None:
-        """Re-analyse the selected movie in the background (progress in napari's activity bar)."""
+        """Re-analyse the selected movie in the background (progress in :attr:`progress`)."""
         name = self.movie.currentText()
         if not name:
             self.message_line.show_error("open a movie first (File > Open, or Open…)")
@@ -231,6 +239,7 @@ class TrackingWidget(QWidget):
             return
         self.message_line.show_info(f"analysing {name}…")
         self.cancel.setEnabled(True)
+        self.progress.start()
 
     def cancel_analysis(self) -> None:
         """Stop the running analysis within a block of frames; nothing is saved."""
@@ -242,3 +251,8 @@ class TrackingWidget(QWidget):
         if topic == "analysis":
             self.message_line.show(level, text)
             self.cancel.setEnabled(False)  # the analysis ended (done, failed or cancelled)
+            self.progress.hide()
+
+    def _on_progress(self, done: int, total: int, elapsed_s: float, what: str) -> None:
+        if self.cancel.isEnabled():  # this widget's analysis (not the Sizes widget's), running
+            self.progress.show_progress(done, total, elapsed_s, what)

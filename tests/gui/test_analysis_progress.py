@@ -1,0 +1,65 @@
+"""A long re-analysis says how far it is (frames located of the total, time elapsed and left)
+in the widget that started it, and its Cancel stops it."""
+
+from __future__ import annotations
+
+import re
+
+from napari_pynta import simulate
+from napari_pynta.store import MovieStore
+
+N_FRAMES = 400
+
+
+def write_movie(path, n_frames: int = N_FRAMES) -> None:
+    movie = simulate.simulate_movie(
+        n_frames, simulate.SimulationSettings(shape=(128, 128), n_particles=10, seed=3)
+    )
+    with MovieStore.create(path, (128, 128), "uint16", movie.metadata) as store:
+        store.append(movie.frames)
+
+
+def test_the_reanalysis_shows_frames_done_of_the_total_and_the_time(pynta, wait_for, tmp_path):
+    """Before: only napari's spinner in the status bar (its progress bar sits in the hidden
+    activity dock) during a 385 s re-analysis of 4142 frames."""
+    viewer, widgets = pynta
+    path = tmp_path / "movie.zarr"
+    write_movie(path)
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    assert tracking.progress.isHidden()
+    shown: list[tuple[int, int, str]] = []
+    tracking.progress.valueChanged.connect(
+        lambda value: shown.append((value, tracking.progress.maximum(), tracking.progress.text()))
+    )
+    finished = []
+    tracking.session.analysis_finished.connect(finished.append)
+    tracking.analyze.click()
+    wait_for(lambda: bool(finished), 300, "the analysis")
+    tracking.session.wait_idle(30)
+    shown = [entry for entry in shown if entry[1]]  # not the busy bar before the first frames
+    assert shown, "no progress was shown"
+    done = [value for value, _, _ in shown]
+    assert done == sorted(done) and done[-1] == N_FRAMES
+    assert {maximum for _, maximum, _ in shown} == {N_FRAMES}
+    value, _, text = shown[len(shown) // 2]
+    assert re.search(rf"\b{value}/{N_FRAMES} frames located\b", text), text
+    assert "elapsed" in text and "left" in text, text
+    # once the analysis is over the bar goes, its result is said
+    assert tracking.progress.isHidden()
+    assert "tracks sized" in tracking.message_line.text()
+
+
+def test_cancel_hides_the_progress_and_the_analysis_stops(pynta, wait_for, tmp_path):
+    viewer, widgets = pynta
+    path = tmp_path / "long.zarr"
+    write_movie(path, 2000)
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    tracking.analyze.click()
+    wait_for(lambda: tracking.progress.value() > 0, 120, "the first progress")
+    tracking.cancel.click()
+    wait_for(lambda: "cancelled" in tracking.message_line.text(), 60, "the cancel")
+    assert tracking.session.wait_idle(30)
+    assert tracking.progress.value() < 2000  # it stopped before the end
+    assert tracking.progress.isHidden()
