@@ -118,3 +118,63 @@ def test_the_saved_counter_keeps_the_frames_on_disk_while_a_killed_saver_restart
     assert recorded == sorted(recorded), recorded
     with MovieStore.open(path) as store:
         assert recorded[-1] <= store.n_frames
+
+
+class LaggingSubscriber:
+    """A stand-in for the pipeline's subscriber: a new frame at every poll, and the
+    localizations and tracks of that frame only while ``tracking`` is True."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.rng = np.random.default_rng(0)
+        self.seq = 0
+        self.tracking = True
+
+    def poll(self):
+        import pandas as pd
+
+        from napari_pynta.live.subscriber import LiveUpdate
+
+        seq, self.seq = self.seq, self.seq + 1
+        frame = self.rng.integers(90, 110, (64, 64)).astype("uint16")
+        update = LiveUpdate(frame=frame, frame_header={"seq": seq})
+        if self.tracking:
+            rows = pd.DataFrame(
+                {"particle": [1, 2], "frame": [seq, seq], "y": [10.0, 40.0], "x": [20.0, 30.0]}
+            )
+            update.localizations = rows.drop(columns="particle")
+            update.located_seqs = [seq]
+            update.tracks = rows
+        return update
+
+    def close(self) -> None:
+        pass
+
+
+def test_tracks_are_hidden_while_tracking_is_too_far_behind_and_the_status_says_so(pynta, wait_for):
+    """Before: when tracking fell behind, the frames were drawn without circles but the tracks
+    layer kept the last tracks it had, seconds old, over the newest frame."""
+    from napari_pynta.widgets.layer_data import TRACKS_NAME
+
+    viewer, widgets = pynta
+    camera = widgets["Camera"]
+    session = camera.session
+    subscriber = LaggingSubscriber()
+    session.subscriber = subscriber
+    session._poll_timer.start()
+    try:
+        wait_for(lambda: TRACKS_NAME in viewer.layers, 30, "the live tracks")
+        tracks = viewer.layers[TRACKS_NAME]
+        assert tracks.visible
+        subscriber.tracking = False  # frames keep coming, their detections do not
+        wait_for(lambda: session.detections_behind > 0, 60, "tracking too far behind")
+        wait_for(lambda: not tracks.visible, 5, "the stale tracks hidden")
+        camera._on_status(LiveStatus(running=True, fps=40.0))
+        assert "tracks hidden: tracking " in camera.status_line.text()
+        assert f"{session.detections_behind} frames behind" in camera.status_line.text()
+        subscriber.tracking = True  # caught up: the tracks of the drawn frames come back
+        wait_for(lambda: session.detections_behind == 0 and tracks.visible, 30, "tracks again")
+        assert viewer.layers[TRACKS_NAME].data[:, 1].max() >= subscriber.seq - 30
+    finally:
+        session._stop_polling()

@@ -477,7 +477,8 @@ class CameraWidget(QWidget):
                 else ""
             )
             + (
-                f" · circles hidden: detections {self.session.detections_behind} frames behind"
+                " · circles and tracks hidden: tracking "
+                f"{self.session.detections_behind} frames behind"
                 if self.session.detections_behind
                 else ""
             )

@@ -187,7 +187,8 @@ class PyntaSession(QObject):
         self._newest_frame: np.ndarray | None = None
         self._pairing = LivePairing()
         #: frames by which the drawn circles would lag the drawn frame when they are too far
-        #: behind to be drawn (then the frame is drawn without them); 0 when they are drawn
+        #: behind to be drawn (then the frame is drawn without them and the tracks are hidden);
+        #: 0 when they are drawn
         self.detections_behind = 0
         #: what the live pipeline calibrated (used where the form is automatic)
         self._calibrated: dict[str, Any] = {"diameter": None, "separation": None, "minmass": None}
@@ -492,7 +493,10 @@ class PyntaSession(QObject):
         now = time.monotonic()
         if now - self._last_tracks_draw >= TRACKS_REDRAW_INTERVAL_S:
             self._last_tracks_draw = now
-            self.link.show_live_tracks(self._track_window.current())
+            if self.detections_behind:  # the tracks end seconds before the frame drawn
+                self.link.hide_live_tracks()
+            else:
+                self.link.show_live_tracks(self._track_window.current())
         if update.sizes:
             summary = dict(update.sizes.get("summary") or {})
             try:

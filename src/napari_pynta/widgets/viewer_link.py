@@ -66,6 +66,8 @@ class ViewerLink:
         self._close_filter: _CloseFilter | None = None
         self._live_scale: tuple[float, float] = (1.0, 1.0)
         self._live_translate: tuple[float, ...] = (0.0, 0.0)
+        #: the live tracks layer was hidden here (not by the user): shown again with new tracks
+        self._tracks_hidden = False
 
     # ------------------------------------------------------------------ lifetime
     def on_viewer_closing(self, callback: Callable[[], None]) -> None:
@@ -175,7 +177,18 @@ class ViewerLink:
             )
         else:
             layer.data = data
+            if self._tracks_hidden:
+                layer.visible = True
+        self._tracks_hidden = False
         self.viewer.dims.set_current_step(0, int(data[:, 1].max()))
+
+    def hide_live_tracks(self) -> None:
+        """Hide the live tracks while they end too long before the drawn frame (tracking far
+        behind): :meth:`show_live_tracks` shows them again."""
+        layer = self._layer(TRACKS_NAME)
+        if layer is not None and layer.visible:
+            layer.visible = False
+            self._tracks_hidden = True
 
     def clear_live_layers(self) -> None:
         """Remove the live points and tracks (the last live frame stays for inspection)."""
