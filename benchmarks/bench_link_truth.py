@@ -19,7 +19,11 @@ than they are). Printed per movie:
   wherever the linker did not make the true link (``ens_lost - ens_truth``: what the lost true
   steps do; ``ens - ens_lost``: what the wrong links do);
 - ``tracks_wrong``: share of the sized tracks with at least one wrong link, and the median size
-  of the tracks with and without one.
+  of the tracks with and without one;
+- ``made1`` / ``to_track1`` / ``to_new1`` / ``sq_lost1``: of the true one-frame steps (both
+  localizations matched to the particle), the share the linker made, the share lost because
+  another track took the later localization, the share lost because it started a track, and the
+  lost steps' share of all true steps' summed square (docs/accuracy.md, "Split images").
 
 Run: ``python benchmarks/bench_link_truth.py --only "short" --seeds 2 --frames-factor 0.67``.
 """
@@ -115,6 +119,37 @@ def gone_new_share(wrong: pd.DataFrame, truth: pd.DataFrame) -> float:
     return count / max(len(wrong), 1)
 
 
+def one_frame_losses(linked: pd.DataFrame) -> dict[str, float]:
+    """What became of the true one-frame steps in ``linked`` (``particle``, ``true_id``): the
+    shares made, lost to another track, lost to a new track, and the lost steps' share of the
+    summed squared steps."""
+    table = linked.reset_index(drop=True)
+    order = np.lexsort((table["frame"].to_numpy(), table["particle"].to_numpy()))
+    owner = table["particle"].to_numpy()[order]
+    previous = np.full(len(table), -1)
+    same = owner[1:] == owner[:-1]
+    previous[order[1:][same]] = order[:-1][same]
+    matched = table[table["true_id"] >= 0]
+    row_of = pd.Series(
+        matched.index.to_numpy(),
+        index=pd.MultiIndex.from_arrays([matched["frame"], matched["true_id"]]),
+    )
+    row_of = row_of[~row_of.index.duplicated()]
+    frames, ids = row_of.index.get_level_values(0), row_of.index.get_level_values(1)
+    before = row_of.reindex(pd.MultiIndex.from_arrays([frames - 1, ids])).to_numpy()
+    known = ~np.isnan(before)
+    first, second = before[known].astype(np.int64), row_of.to_numpy()[known]
+    positions = table[["y", "x"]].to_numpy()
+    squared = np.sum((positions[second] - positions[first]) ** 2, axis=1)
+    made = previous[second] == first
+    return {
+        "made1": float(made.mean()),
+        "to_track1": float((~made & (previous[second] >= 0)).mean()),
+        "to_new1": float((previous[second] < 0).mean()),
+        "sq_lost1": float(squared[~made].sum() / max(squared.sum(), 1e-12)),
+    }
+
+
 def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
     movie = simulate.simulate_movie(n_frames, case.settings(seed))
     params = analysis.AnalysisParams.from_metadata(movie.metadata)
@@ -137,6 +172,7 @@ def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
     linker_id = pd.Series(linked["particle"].to_numpy(), index=key)
     linker_id = linker_id[~key.duplicated()]
     row = {"case": case.name, "setting": case.setting.name, "seed": seed}
+    row.update(one_frame_losses(linked))
     for gap in (1, 2):
         of_gap = known["gap"] == gap
         row[f"wrong{gap}"] = float(is_wrong[of_gap].mean())
@@ -167,10 +203,9 @@ def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
     row["gone_new"] = gone_new_share(known[is_wrong], movie.truth)
     row["ens"] = ensemble_error_pct(linked, result, truth_nm)
     row["ens_truth"] = ensemble_error_pct(true_linked, result, truth_nm)
+    # matched like the localizations (a linker that merges localizations moves them)
     sized = successive_pairs(
-        result.tracks.merge(
-            localizations[["frame", "y", "x", "true_id"]], on=["frame", "y", "x"], how="left"
-        ),
+        result.tracks.assign(true_id=truth_ids(result.tracks, movie.truth, radius_px)),
         "particle",
     )
     sized = sized[sized["gap"] <= sizing.MAX_STEP_FRAMES]
