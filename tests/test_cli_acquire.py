@@ -146,16 +146,24 @@ def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_stops_in_order_prints_the_result_and_keeps_every_frame(tmp_path):
+@pytest.mark.parametrize("to_group", [False, True], ids=["main-process", "process-group"])
+def test_sigterm_stops_in_order_prints_the_result_and_keeps_every_frame(tmp_path, to_group):
     """`kill PID` or `timeout 60 pynta acquire ...` (SIGTERM to the main process only) stops like
     Ctrl-C: before, Python's default ended the process at once, rc 143 without a result, the
-    frames in flight never written."""
+    frames in flight never written. SIGTERM to the whole process group (`kill -TERM -PGID`,
+    systemd's default) stops the same way: before, it killed the workers before the supervisor
+    could stop them (rc 2, "acquisition stopped unexpectedly", no result)."""
     path = tmp_path / "run.zarr"
     command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track"]
     command += ["--out", str(path), "--json", *SCENE]
-    returncode, out, err, workers = interrupt_recording(
-        command, path, lambda process: process.send_signal(signal.SIGTERM)
-    )
+
+    def interrupt(process):
+        if to_group:
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.send_signal(signal.SIGTERM)
+
+    returncode, out, err, workers = interrupt_recording(command, path, interrupt)
     assert returncode == 128 + signal.SIGTERM, err.decode()
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert alive == []

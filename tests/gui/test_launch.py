@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import napari
+import psutil
+import pytest
 
 from napari_pynta import cli
 from napari_pynta.cli.gui import PREFERRED_WINDOW_PX
@@ -95,3 +101,41 @@ def test_the_window_is_big_enough_to_see_the_sizes_histogram(
     assert seen["window"][1] >= seen["wanted"][1] - 60  # window frame, title bar
     camera, sizes = seen["heights"]
     assert sizes >= 0.4 * (camera + sizes)  # before: 69 of 515 px, the histogram hidden
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_closes_the_window_and_stops_the_workers_in_order():
+    """SIGTERM to `pynta`'s process group (a desktop session ending, systemd, `kill -TERM
+    -PGID`) closes the window as Ctrl-C does: the workers are stopped by the session before
+    `pynta` exits (rc 143). Before, napari died of the default SIGTERM (rc -15) and its
+    workers of theirs, with no chance to close a recording."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "napari_pynta.cli"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 and time.monotonic() < deadline:  # acquisition, saver (live)
+            time.sleep(0.5)
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children(recursive=True)
+                if "resource_tracker" not in " ".join(child.cmdline())
+            ]
+        assert len(workers) >= 2
+        time.sleep(3.0)  # live: frames streaming into the viewer
+        os.killpg(process.pid, signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        still_running = [worker for worker in workers if worker.is_running()]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
+    assert "pynta: terminated (SIGTERM)" in err.decode()
+    assert still_running == []  # stopped before pynta exited, not by their orphan watchdog

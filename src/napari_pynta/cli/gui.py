@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from importlib.util import find_spec
 from typing import Any
@@ -20,6 +21,8 @@ DOCK_MIN_WIDTH_PX = 400
 PREFERRED_WINDOW_PX = (1600, 1000)
 #: the Sizes dock's share of the height of the dock column
 SIZES_HEIGHT_SHARE = 0.5
+#: how often (ms) Qt's event loop hands control to Python, so that a SIGTERM is handled
+SIGNAL_POLL_MS = 200
 #: the Qt bindings napari runs on, preferred first (napari deprecates PyQt5)
 QT_BINDINGS = ("PyQt6", "PySide6", "PyQt5")
 #: how to get the GUI stack when it is missing (the core install is headless)
@@ -93,8 +96,8 @@ def launch_gui() -> int:
     -------
     int
         The process exit code: 0 once the window is closed, 130 after Ctrl-C in the terminal
-        (the window is closed and the workers stopped), 2 (with the extra to install printed)
-        when napari or Qt is not installed.
+        and 143 after SIGTERM (the window is closed and the workers stopped in both), 2 (with
+        the extra to install printed) when napari or Qt is not installed.
     """
     missing = missing_gui_packages()
     if missing:
@@ -116,10 +119,51 @@ def launch_gui() -> int:
     camera = widgets["Camera"]
     camera.backend.setCurrentText("simulated")
     camera.live.click()  # starts in the background; the window is usable at once
+    terminated = SigtermCloses(viewer)
     try:
         napari.run()
     except KeyboardInterrupt:  # Ctrl-C in the terminal: stop the workers as closing would
         viewer.close()
         print("pynta: interrupted", file=sys.stderr)
         return 130
+    finally:
+        terminated.restore()
+    if terminated:
+        print("pynta: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     return 0
+
+
+class SigtermCloses:
+    """Until :meth:`restore`, SIGTERM closes ``viewer`` (which stops the session's workers in
+    order) instead of ending the process at once; true once it did.
+
+    The handler only schedules the close: a Python signal handler runs between two bytecodes,
+    maybe inside a Qt callback, and an exception raised there reaches napari's excepthook, which
+    exits at once ("Closed by KeyboardInterrupt", rc 1). A timer gives the interpreter control
+    every :data:`SIGNAL_POLL_MS`, so the signal is seen while Qt's loop idles.
+    """
+
+    def __init__(self, viewer: Any):
+        from qtpy.QtCore import QTimer
+
+        self.received = False
+        self._viewer = viewer
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        self._poll = QTimer()
+        self._poll.timeout.connect(lambda: None)
+        self._poll.start(SIGNAL_POLL_MS)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        from qtpy.QtCore import QTimer
+
+        self.received = True
+        QTimer.singleShot(0, self._viewer.close)
+
+    def __bool__(self) -> bool:
+        return self.received
+
+    def restore(self) -> None:
+        """Stop watching: SIGTERM gets its previous handler back."""
+        self._poll.stop()
+        signal.signal(signal.SIGTERM, self._previous)

@@ -56,7 +56,9 @@ from napari_pynta.parameters import SETTINGS
 LIVE_CAMERA_SETTINGS = ("fps", "exposure_s", "roi", "gain")
 #: how long to wait for a worker to report ``ready`` (spawning imports numpy, pandas, trackpy)
 READY_TIMEOUT_S = 60.0
-#: how long a worker gets to exit after ``stop`` before it is terminated
+#: how long a worker gets to exit after ``stop`` before it is killed (SIGKILL: workers ignore
+#: SIGTERM, which a service manager sends to the whole process group, so that the supervisor can
+#: stop them in order)
 JOIN_TIMEOUT_S = 5.0
 #: resend an unacknowledged control command after this long
 RESEND_S = 0.25
@@ -235,7 +237,7 @@ class LivePipeline:
         return self._shut_down(names)
 
     def terminate(self) -> LiveStatus:
-        """Stop every worker at once (SIGTERM, then SIGKILL), without flushing the recording.
+        """Stop every worker at once (SIGKILL), without flushing the recording.
 
         For a second Ctrl-C: frames not yet written are lost (the store keeps what it has).
         """
@@ -244,7 +246,7 @@ class LivePipeline:
         names = self._begin_shutdown()
         for name in names:
             if self._alive(name):
-                self._processes[name].terminate()
+                self._processes[name].kill()
         return self._shut_down(names)
 
     def _begin_shutdown(self) -> list[str]:
@@ -261,12 +263,9 @@ class LivePipeline:
         for name in names:
             process = self._processes[name]
             if process.is_alive():
-                self._record_error(f"{name} did not stop within {JOIN_TIMEOUT_S} s; terminated")
-                process.terminate()
+                self._record_error(f"{name} did not stop within {JOIN_TIMEOUT_S} s; killed")
+                process.kill()
                 process.join(2.0)
-                if process.is_alive():
-                    process.kill()
-                    process.join(2.0)
         self._monitoring.clear()
         if self._monitor is not None:  # it reads the workers' last reports first
             self._monitor.join(2.0)
@@ -457,7 +456,7 @@ class LivePipeline:
         for name in current[n:]:
             self._processes[name].join(JOIN_TIMEOUT_S)
             if self._processes[name].is_alive():
-                self._processes[name].terminate()
+                self._processes[name].kill()
                 self._processes[name].join(2.0)
         self.config.n_locators = n
 

@@ -3,8 +3,10 @@
 Every worker connects a PUSH socket to the supervisor's ``status`` endpoint (heartbeats,
 acknowledgements, errors) and a SUB socket to its ``control`` endpoint (commands addressed by
 worker name, each acknowledged so the supervisor can resend lost ones). Workers ignore SIGINT
-(Ctrl-C is handled by the supervisor, which stops them in order so the recording is flushed) and
-exit by themselves when the supervisor process disappears.
+and SIGTERM: Ctrl-C in a terminal and SIGTERM to the process group (``kill -TERM -PGID``,
+systemd's default) reach every process at once, and the supervisor, which gets them too, stops
+the workers in order so the recording is flushed (it ends a worker that does not stop with
+SIGKILL). Workers exit by themselves when the supervisor process disappears.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Worker:
 
     def __init__(self, name: str, endpoints: LiveEndpoints):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         self.name = name
         self.endpoints = endpoints
         self.context = zmq.Context()
