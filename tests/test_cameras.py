@@ -196,6 +196,26 @@ def test_playback_of_a_recording_with_lost_frames_loses_them_again(tmp_path):
     assert skipped == lost + [lost[-1] + n for n in lost]
 
 
+def test_playback_of_a_store_being_recorded_plays_the_frames_written_when_it_opened(tmp_path):
+    """`pynta acquire --camera playback` on a store another process was still recording played
+    the frames written so far without a word. It still plays exactly those (a later frame may
+    be half written), and its warnings say so."""
+    movie = simulate_movie(12, SimulationSettings(shape=(32, 48), n_particles=4, seed=5))
+    path = tmp_path / "live.zarr"
+    with MovieStore.create(path, (32, 48), "uint16", movie.metadata) as store:
+        store.append(movie.frames[:7])  # the writer holds the store, as a recording does
+        with open_camera("playback", path=str(path), fps=1000) as camera:
+            store.append(movie.frames[7:])  # the recording goes on
+            frames = [camera.read()[0] for _ in range(7)]
+            with pytest.raises(CameraExhausted):
+                camera.read()
+        (warning,) = camera.warnings
+    np.testing.assert_array_equal(np.stack(frames), movie.frames[:7])
+    assert "being written by another process" in warning and "7 frames" in warning
+    with open_camera("playback", path=str(path), fps=1000) as camera:  # recording ended
+        assert camera.n_frames == 12 and camera.warnings == []
+
+
 def test_playback_of_a_tiff_needs_a_pixel_size(tmp_path):
     frames = np.arange(5 * 16 * 16, dtype=np.uint16).reshape(5, 16, 16)
     path = tmp_path / "movie.tif"

@@ -280,6 +280,24 @@ def test_a_playback_run_without_a_frame_count_ends_with_the_movie(tmp_path, caps
         np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
 
 
+def test_a_playback_of_a_store_being_recorded_says_it_plays_the_frames_written_so_far(
+    tmp_path, capsys
+):
+    """The camera's warnings reach the user: before, a playback of a recording in progress
+    (another process holding the store) said nothing about the frames it would not see."""
+    movie = tmp_path / "live.zarr"
+    frames = np.random.default_rng(0).poisson(100, (30, 32, 32)).astype(np.uint16)
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(frames[:20])  # still open for writing: the "recording" goes on
+        argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie}"]
+        code = main([*argv, "--fps", "200", "--json"])
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+    assert code == 0 and result["frames_acquired"] == 20
+    assert "being written by another process" in printed.err and "20 frames" in printed.err
+
+
 def test_frames_counts_the_frames_recorded_when_the_camera_loses_frames(tmp_path, capsys):
     """--frames N is N frames on disk: at a rate the machine does not deliver (the simulated
     camera exposes frames on the wall clock and loses those not read in time), --frames 20 at

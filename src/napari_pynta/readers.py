@@ -208,7 +208,7 @@ def _open_store(path: Path) -> Movie:
     if is_being_written(path):
         warnings.append(
             f"{str(path)!r} is being written by another process (a recording in progress?): "
-            f"the analysis covers the {store.n_frames} frames written when it was opened"
+            f"only the {store.n_frames} frames written when it was opened are read"
         )
     numbers = seq - seq[0]
     return Movie(

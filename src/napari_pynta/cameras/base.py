@@ -110,6 +110,8 @@ class Camera(Protocol):
     """What the acquisition worker needs from a camera."""
 
     name: str
+    #: reported to the user as warnings when the camera opens
+    warnings: list[str]
 
     @property
     def pixel_size_um(self) -> float | None: ...
@@ -198,6 +200,10 @@ class BaseCamera:
         self._last_due = 0.0
         self._count = 0
         self._skipped = 0
+        #: what the user should know about the frames this camera gives (a playback of a
+        #: recording still being written plays the frames written when it opened); the live
+        #: acquisition reports them as warnings
+        self.warnings: list[str] = []
         self.configure(**settings)
 
     # -- properties ---------------------------------------------------------------------------

@@ -56,6 +56,10 @@ class PlaybackCamera(BaseCamera):
         the recording; ``gain`` must be 1. The replay rate does not change the physical frame
         interval written by :meth:`metadata_for_store` (the recording's).
 
+    A pynta store that another process is still writing (a recording in progress) is played
+    as far as it was written when the camera opened, and :attr:`warnings` says so, as it passes
+    on the reader's other warnings (a cut AVI, a TIFF of several series).
+
     Frame times are the recording's: a pynta store's own timestamps, else ``k`` times the
     movie's frame interval, else (no interval known) the host clock at release. A looped movie
     continues the times of the previous pass. Frames the recording's camera lost (gaps in a
@@ -119,6 +123,7 @@ class PlaybackCamera(BaseCamera):
         ):
             settings.pop("exposure_s")
         super().__init__(tuple(frames.shape[1:]), pixel, **settings)
+        self.warnings.extend(self._movie.warnings)  # a recording in progress, a cut AVI...
         self._decode_cached_blocks()
 
     @staticmethod

@@ -266,6 +266,8 @@ class Acquisition:
         self.w = w
         self.n_frames = n_frames
         self.camera = open_camera(camera_name, **camera_settings)
+        for warning in self.camera.warnings:
+            w.warn(warning)
         self.preview = w.socket(zmq.PUB, bind=w.endpoints.frames, SNDHWM=2)
         chosen = (
             {} if calibration is None else calibrate(self.camera, calibration, self.preview, w.warn)
