@@ -184,12 +184,24 @@ def test_a_failure_inside_a_worker_task_fails_only_that_movie(client, movies, tm
         if path.is_file() and path.name != "zarr.json"
     )
     chunk.write_bytes(b"\x00garbage")  # opens fine on the client, fails when a worker decodes it
+    logged_before = _failed_computations(client)
     outcomes = analyze_batch(
         [damaged, movies["store"]], client, make_params, chunk_frames=8, progress=False
     )
-    assert not outcomes[0].ok and outcomes[0].error
+    assert not outcomes[0].ok
+    assert outcomes[0].error.startswith("PyntaDataError: ") and "damaged.zarr" in outcomes[0].error
     assert outcomes[1].ok, outcomes[1].error
     assert_same_result(outcomes[1].result, serial(movies["store"]))
+    # a damaged movie is the data's fault, not a crash: before, each worker task that met it
+    # logged "Compute Failed" with a traceback (printed by `pynta analyze --scheduler local`
+    # above the one-line error)
+    assert _failed_computations(client) == logged_before
+
+
+def _failed_computations(client):
+    """How many "Compute Failed" records the workers have logged so far."""
+    logs = client.get_worker_logs()
+    return sum("Compute Failed" in message for records in logs.values() for _, message in records)
 
 
 def test_serial_batch_matches_analyze_and_isolates_errors(movies):

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from napari_pynta import analysis, detect
 from napari_pynta.analysis import AnalysisParams, AnalysisResult
-from napari_pynta.errors import PyntaInputError, require_int
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
 from napari_pynta.export import make_output_directory
 from napari_pynta.readers import Movie, open_movie
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
@@ -247,6 +247,40 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+@dataclass(frozen=True)
+class DataFailure:
+    """Why a movie cannot be analysed, met in a worker task and returned as its value.
+
+    A task that raises makes its dask worker log "Compute Failed" with the task and a
+    traceback, which a local cluster prints in the user's terminal above the one-line error; a
+    damaged or unreadable movie is the data's fault, not a crash (:class:`_Task`).
+    """
+
+    error: str  # "<ExceptionType>: <message>", as MovieOutcome.error
+
+
+@dataclass(frozen=True)
+class _Task:
+    """A batch step run on a worker: a :class:`~napari_pynta.errors.PyntaDataError` or
+    :class:`~napari_pynta.errors.PyntaInputError` it raises becomes a :class:`DataFailure`
+    value, and a failure among its arguments (from an earlier step of the movie; ``finish``
+    gets its chunks as a list) is passed on, so the movie's last step returns it.
+    Other errors (bugs, a lost worker) are raised as before."""
+
+    function: Callable[..., Any]
+
+    def __call__(self, *args: Any) -> Any:
+        for argument in args:
+            values = argument if isinstance(argument, list) else [argument]
+            failure = next((value for value in values if isinstance(value, DataFailure)), None)
+            if failure is not None:
+                return failure
+        try:
+            return self.function(*args)
+        except (PyntaDataError, PyntaInputError) as error:
+            return DataFailure(_describe(error))
+
+
 def _movies_done(outcomes: Sequence[MovieOutcome]) -> str:
     done = sum(outcome.ok or outcome.error is not None for outcome in outcomes)
     return f"movies done {done}/{len(outcomes)}"
@@ -332,12 +366,14 @@ def analyze_batch(
             continue
         prefix = f"pynta-{token}-{index}"
         threshold = client.submit(
-            prepare_threshold, plan.source, plan.params, key=f"{prefix}-prepare"
+            _Task(prepare_threshold), plan.source, plan.params, key=f"{prefix}-prepare"
         )
-        params = client.submit(prepare_params, plan.params, threshold, key=f"{prefix}-params")
+        params = client.submit(
+            _Task(prepare_params), plan.params, threshold, key=f"{prefix}-params"
+        )
         chunks = [
             client.submit(
-                detect_chunk,
+                _Task(detect_chunk),
                 plan.source,
                 start,
                 stop,
@@ -351,7 +387,7 @@ def analyze_batch(
             {chunk: stop - start for chunk, (start, stop) in zip(chunks, plan.chunks, strict=False)}
         )
         finish = client.submit(
-            finish_movie,
+            _Task(finish_movie),
             chunks,
             plan.n_frames,
             plan.frame_shape,
@@ -378,9 +414,13 @@ def analyze_batch(
                 continue
             index = movie_of.pop(future)
             try:
-                outcomes[index].result = future.result()
+                result = future.result()
             except Exception as error:  # noqa: BLE001 - a failed task fails its movie only
-                outcomes[index].error = _describe(error)
+                result = DataFailure(_describe(error))
+            if isinstance(result, DataFailure):
+                outcomes[index].error = result.error
+            else:
+                outcomes[index].result = result
             bar.set_postfix_str(_movies_done(outcomes))
     return outcomes
 
