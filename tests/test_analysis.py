@@ -311,6 +311,19 @@ def test_missing_metadata_names_the_field(missing):
         dataclasses.replace(complete, **{missing: None}).validate()
 
 
+@pytest.mark.parametrize("field", analysis.REQUIRED_FIELDS)
+@pytest.mark.parametrize("value", ["abc", [0.1], {"um": 0.1}])
+def test_metadata_that_is_not_a_number_names_the_field(field, value):
+    """A hand-edited store with `"pixel_size_um": "abc"` crashed `pynta analyze` with Python's
+    `ValueError: could not convert string to float` traceback."""
+    complete = AnalysisParams(
+        pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C
+    )
+    with pytest.raises(PyntaInputError, match=f"^{field} must be a number, got ") as error:
+        dataclasses.replace(complete, **{field: value}).validate()
+    assert error.value.field == field
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

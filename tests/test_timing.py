@@ -32,6 +32,19 @@ def test_agreeing_times_change_nothing_and_irregular_times_are_warned_about():
     assert len(warnings) == 1 and "irregular" in warnings[0]
 
 
+@pytest.mark.parametrize("nominal", [0.0, -0.01, float("nan"), float("inf")])
+def test_a_nominal_interval_that_is_not_a_positive_number_gives_way_to_the_times(nominal):
+    """A store whose frame_interval_s was 0 crashed `pynta analyze` (ZeroDivisionError in the
+    warning's "fps"); -0.01 was reported as "the nominal -10 ms (-100 fps)"."""
+    metadata = {"frame_interval_s": nominal, "exposure_s": 0.005}
+    checked, warnings = reconcile_frame_interval(metadata, np.arange(50) * 0.01)
+    assert checked["frame_interval_s"] == pytest.approx(0.01)
+    assert checked["exposure_s"] == 0.005
+    (warning,) = warnings
+    assert f"frame_interval_s ({nominal!r} s) is not a positive number" in warning
+    assert "10 ms" in warning
+
+
 def test_a_store_whose_times_disagree_is_sized_from_its_times(tmp_path):
     """The camera ran at 50 fps although the metadata says 100 fps (as Micro-Manager does)."""
     diameter, pixel_um, temperature = 200.0, 0.2, 22.0

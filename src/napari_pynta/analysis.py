@@ -153,12 +153,16 @@ class AnalysisParams:
         Raises
         ------
         PyntaInputError
-            Naming the field when the movie has no such metadata and no value was given.
+            Naming the field when the movie has no such metadata and no value was given, or
+            when its value is not a number (a hand-edited store).
         """
         value = getattr(self, name)
         if value is None:
             raise PyntaInputError(f"{name} is required: the movie has no {name} metadata", name)
-        return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise PyntaInputError(f"{name} must be a number, got {value!r}", name) from None
 
     @property
     def resolved_viscosity_pa_s(self) -> float:

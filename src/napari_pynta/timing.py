@@ -8,6 +8,7 @@ stored times (median time per frame step) and says so when it differs from the n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,20 +116,26 @@ def reconcile_frame_interval(
     measured = timing.interval_s
     warnings = []
     nominal = metadata.get("frame_interval_s")
+    # a nominal interval that is not a positive number (a hand-edited store) is none
+    nominal_s = float(nominal) if nominal is not None and _positive_number(nominal) else None
     allowed = (
         0.0
-        if nominal is None
-        else max(INTERVAL_TOLERANCE * nominal, _SIGNIFICANCE * timing.interval_se_s)
+        if nominal_s is None
+        else max(INTERVAL_TOLERANCE * nominal_s, _SIGNIFICANCE * timing.interval_se_s)
     )
-    if nominal is None or abs(measured - nominal) > allowed:
+    if nominal_s is None or abs(measured - nominal_s) > allowed:
         metadata["frame_interval_s"] = measured
         if nominal is not None:
             metadata["nominal_frame_interval_s"] = nominal
             warnings.append(
                 f"The stored frame times give a frame interval of {measured * 1e3:.4g} ms "
-                f"({1 / measured:.4g} fps), not the nominal {nominal * 1e3:.4g} ms "
-                f"({1 / nominal:.4g} fps): sizes use the measured interval. Set "
+                f"({1 / measured:.4g} fps), not the nominal {nominal_s * 1e3:.4g} ms "
+                f"({1 / nominal_s:.4g} fps): sizes use the measured interval. Set "
                 "--frame-interval-s to override."
+                if nominal_s is not None
+                else f"The stored frame_interval_s ({nominal!r} s) is not a positive number: "
+                f"sizes use the interval the frame times give, {measured * 1e3:.4g} ms "
+                f"({1 / measured:.4g} fps). Set --frame-interval-s to override."
             )
         exposure = metadata.get("exposure_s")
         if exposure is not None and exposure > measured:
@@ -145,3 +152,11 @@ def reconcile_frame_interval(
             "are the usual cause."
         )
     return metadata, warnings
+
+
+def _positive_number(value: Any) -> bool:
+    """True for a finite number above 0 (a frame interval that can be compared and divided)."""
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
