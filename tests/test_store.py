@@ -366,6 +366,17 @@ def test_append_with_wrong_shape_or_dtype_is_refused(store_path):
         MovieStore.create(store_path.with_name("b.zarr"), (0, 8), "uint8", METADATA)
 
 
+def test_a_store_under_a_file_is_refused_before_anything_starts(tmp_path):
+    """`pynta acquire --out a_file/run.zarr` started the pipeline and then failed in the saver
+    ("saver failed: NotADirectoryError: [Errno 20] Not a directory"); a missing parent folder
+    is created, as before."""
+    (tmp_path / "notes.txt").write_text("a file")
+    with pytest.raises(PyntaInputError, match=r"notes\.txt' is a file, not a folder"):
+        MovieStore.create(tmp_path / "notes.txt" / "deeper" / "run.zarr", (4, 4), "uint8", {})
+    with MovieStore.create(tmp_path / "new" / "folders" / "run.zarr", (4, 4), "uint8", {}):
+        pass
+
+
 def test_existing_path_needs_overwrite(store_path):
     MovieStore.create(store_path, (8, 8), "uint8", METADATA).append(np.ones((2, 8, 8), np.uint8))
     with pytest.raises(PyntaInputError, match="overwrite"):

@@ -257,17 +257,24 @@ def is_pynta_store(path: str | Path) -> bool:
 def check_replaceable(path: str | Path, overwrite: bool) -> None:
     """Raise unless a store may be created at ``path``.
 
-    A new path is always allowed; an existing one only with ``overwrite`` and only if it is a
-    pynta store (:func:`is_pynta_store`) that no other process writes (:class:`WriterLock`):
-    any other file or folder is never replaced.
+    A new path is allowed where its folders exist or can be made (a file on the way is not a
+    folder); an existing one only with ``overwrite`` and only if it is a pynta store
+    (:func:`is_pynta_store`) that no other process writes (:class:`WriterLock`): any other
+    file or folder is never replaced.
 
     Raises
     ------
     PyntaInputError
-        Naming the path and why it cannot be replaced.
+        Naming the path and why it cannot be created or replaced.
     """
     path = Path(path)
     if not path.exists() and not path.is_symlink():
+        blocking = next((parent for parent in path.parents if parent.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise PyntaInputError(
+                f"cannot create {str(path)!r}: {str(blocking)!r} is a file, not a folder; "
+                "choose a path in a folder"
+            )
         return
     if not overwrite:
         raise PyntaInputError(
