@@ -115,6 +115,29 @@ def test_bad_camera_settings_name_the_field(settings, field):
         open_camera("simulated", **{**SMALL, **settings})
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(shape=(64, 64, 64)), r"shape must be two integers \(height, width\)"),
+        (dict(shape=(64.5, 64)), r"shape must be two integers \(height, width\)"),
+        (dict(shape=(100_000, 100_000)), r"shape must be at most 4096x4096 pixels"),
+        (dict(n_particles=2.5), "n_particles must be an integer >= 0, got 2.5"),
+        (dict(diameter_nm="abc"), "diameter_nm must be a number, got 'abc'"),
+        (dict(pixel_size_um="abc"), "pixel_size_um must be a number, got 'abc'"),
+        (dict(temperature_c="x"), "temperature_c must be a number, got 'x'"),
+        (dict(scene={"nope": 1}), r"unknown scene setting\(s\) \['nope'\]; allowed: \[.*'seed'"),
+        (dict(scene=5), "scene must be a dict of simulation settings, got 5"),
+    ],
+)
+def test_simulated_camera_options_of_the_wrong_type_are_refused_in_one_line(settings, message):
+    """`pynta acquire --camera-option` values of the wrong type: before, n_particles=2.5 and
+    shape=64,64,64 ran as 2 particles and 64x64; shape=100000,100000 failed in the worker with
+    a MemoryError (298 GiB); diameter_nm=abc and scene={"nope": 1} raised Python's ValueError
+    and TypeError."""
+    with pytest.raises(PyntaInputError, match=message):
+        open_camera("simulated", **{**SMALL, **settings})
+
+
 def test_the_simulated_camera_refuses_a_rate_whose_lost_frames_the_linker_cannot_absorb():
     # at 1e6 fps a 3 s tracked run lost 3 million frames; the linker, handed one skip notice per
     # lost frame, made no progress for 20 s and was given up with 267 of 282 frames untracked

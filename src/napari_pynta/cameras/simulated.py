@@ -8,10 +8,50 @@ import numpy as np
 import pandas as pd
 
 from napari_pynta.cameras.base import BaseCamera, CameraSettings
-from napari_pynta.errors import PyntaInputError, require_int
+from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
 
 if TYPE_CHECKING:
     from napari_pynta.simulate import BrownianScene
+
+
+#: the largest simulated sensor side, pixels (a 4096² frame is 32 MB; no NTA camera is larger)
+MAX_SENSOR_SIDE = 4096
+
+
+def _sensor_shape(shape: Any) -> tuple[int, int]:
+    """``shape`` as (height, width), each 8 .. :data:`MAX_SENSOR_SIDE`, or a one-line refusal."""
+    wrong = f"shape must be two integers (height, width), got {shape!r}"
+    if isinstance(shape, str | bytes) or not hasattr(shape, "__len__") or len(shape) != 2:
+        raise PyntaInputError(wrong)
+    try:
+        sensor = (require_int("shape", shape[0]), require_int("shape", shape[1]))
+    except PyntaInputError:
+        raise PyntaInputError(wrong) from None
+    if min(sensor) < 8:
+        raise PyntaInputError(f"shape must be at least 8x8 pixels, got {sensor}")
+    if max(sensor) > MAX_SENSOR_SIDE:
+        raise PyntaInputError(
+            f"shape must be at most {MAX_SENSOR_SIDE}x{MAX_SENSOR_SIDE} pixels, got {sensor}"
+        )
+    return sensor
+
+
+def _scene_settings(scene: Any) -> dict[str, Any]:
+    """The ``scene`` overrides, checked to be :class:`~napari_pynta.simulate.SimulationSettings`
+    fields (their values are checked by it)."""
+    import dataclasses
+
+    from napari_pynta.simulate import SimulationSettings
+
+    if scene is None:
+        return {}
+    if not isinstance(scene, dict):
+        raise PyntaInputError(f"scene must be a dict of simulation settings, got {scene!r}")
+    allowed = sorted(field.name for field in dataclasses.fields(SimulationSettings))
+    unknown = sorted(set(scene) - set(allowed))
+    if unknown:
+        raise PyntaInputError(f"unknown scene setting(s) {unknown}; allowed: {allowed}")
+    return dict(scene)
 
 
 class SimulatedCamera(BaseCamera):
@@ -63,24 +103,15 @@ class SimulatedCamera(BaseCamera):
     ):
         from napari_pynta import simulate
 
-        try:
-            sensor = (int(shape[0]), int(shape[1]))
-        except (TypeError, ValueError, IndexError):
-            raise PyntaInputError(
-                f"shape must be two integers (height, width), got {shape!r}"
-            ) from None
-        if min(sensor) < 8:
-            raise PyntaInputError(f"shape must be at least 8x8 pixels, got {sensor}")
-        if int(n_particles) < 0:
-            raise PyntaInputError(f"n_particles must be >= 0, got {n_particles!r}")
+        sensor = _sensor_shape(shape)
         self._scene_fields = dict(
             shape=sensor,
-            n_particles=int(n_particles),
-            populations=(simulate.Population(float(diameter_nm)),),
-            pixel_size_um=float(pixel_size_um),
-            temperature_c=float(temperature_c),
+            n_particles=require_int("n_particles", n_particles, minimum=0),
+            populations=(simulate.Population(require_positive("diameter_nm", diameter_nm)),),
+            pixel_size_um=require_positive("pixel_size_um", pixel_size_um),
+            temperature_c=require_number("temperature_c", temperature_c),
             seed=seed,
-            **(scene or {}),
+            **_scene_settings(scene),
         )
         self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
         self._scene: BrownianScene | None = None
