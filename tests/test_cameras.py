@@ -239,6 +239,25 @@ def test_playback_of_a_store_being_recorded_plays_the_frames_written_when_it_ope
         assert camera.n_frames == 12 and camera.warnings == []
 
 
+def test_playback_of_a_recording_whose_clock_jumped_back_says_so(tmp_path):
+    """A recording whose frame times jump back (a camera clock reset) was replayed as recorded
+    without a word, and `pynta acquire --out` of it wrote a store `pynta verify` then failed
+    ("timestamps do not increase at frames [20]"). The replay keeps the recorded times (they are
+    what happened) and its warnings name the first frame and how many."""
+    movie = simulate_movie(40, SimulationSettings(shape=(32, 48), n_particles=4, seed=5))
+    times = np.arange(40) * 0.01
+    times[20:] -= 0.5
+    times[31:] -= 0.5
+    path = tmp_path / "jump.zarr"
+    with MovieStore.create(path, (32, 48), "uint16", movie.metadata) as store:
+        store.append(movie.frames, timestamps_s=times)
+    with open_camera("playback", path=str(path), fps=1000) as camera:
+        replayed = [camera.read()[1] for _ in range(40)]
+    np.testing.assert_allclose(replayed, times - times[0], atol=1e-9)
+    (warning,) = camera.warnings
+    assert "do not increase at frame 20 (2 places;" in warning
+
+
 def test_playback_of_a_tiff_needs_a_pixel_size(tmp_path):
     frames = np.arange(5 * 16 * 16, dtype=np.uint16).reshape(5, 16, 16)
     path = tmp_path / "movie.tif"
