@@ -38,7 +38,22 @@ def test_sound_store_is_ok(capsys, store_path):
         "ok": True,
         "n_frames": 12,
         "problems": [],
+        "being_written": False,
     }
+
+
+def test_a_store_being_recorded_is_checked_as_far_as_it_is_written_and_said_so(capsys, tmp_path):
+    """`pynta verify` on a recording in progress said "ok, 20 frames" as of a finished store."""
+    path = tmp_path / "live.zarr"
+    with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+        store.append(np.ones((20, 8, 10), dtype=np.uint16))
+        code, out = verify(capsys, path)
+        assert code == 0
+        assert out.strip() == (
+            f"{path}: ok, 20 frames (being written by another process: the frames written so "
+            "far were checked)"
+        )
+        assert verify_store(path).to_dict()["being_written"] is True
 
 
 def test_deleted_chunks_of_a_format_1_store_are_reported_by_frame_range(

@@ -59,11 +59,15 @@ class StoreReport:
         Complete frames (pixels, timestamp and seq written).
     problems : list[Problem]
         What is wrong; empty for a sound store.
+    being_written : bool
+        Another process held the store for writing (a recording in progress): the report covers
+        the frames written when it was opened.
     """
 
     path: str
     n_frames: int = 0
     problems: list[Problem] = field(default_factory=list)
+    being_written: bool = False
 
     @property
     def ok(self) -> bool:
@@ -75,12 +79,14 @@ class StoreReport:
         self.problems.append(Problem(kind, message))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``path``, ``ok``, ``n_frames``, ``problems`` [{kind, message}]."""
+        """JSON-ready form: ``path``, ``ok``, ``n_frames``, ``problems`` [{kind, message}],
+        ``being_written``."""
         return {
             "path": self.path,
             "ok": self.ok,
             "n_frames": self.n_frames,
             "problems": [{"kind": p.kind, "message": p.message} for p in self.problems],
+            "being_written": self.being_written,
         }
 
 
@@ -123,12 +129,12 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     PyntaDataError
         If ``path`` does not exist.
     """
-    from napari_pynta.store import MovieStore
+    from napari_pynta.store import MovieStore, is_being_written
 
     path = Path(path)
     if not path.exists():
         raise PyntaDataError(f"{str(path)!r} does not exist")
-    report = StoreReport(str(path))
+    report = StoreReport(str(path), being_written=path.is_dir() and is_being_written(path))
     try:
         store = MovieStore.open(path, mode="r")
     except PyntaDataError as error:

@@ -30,7 +30,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict()))
     elif report.ok:
-        print(f"{report.path}: ok, {report.n_frames} frames")
+        so_far = (
+            " (being written by another process: the frames written so far were checked)"
+            if report.being_written
+            else ""
+        )
+        print(f"{report.path}: ok, {report.n_frames} frames{so_far}")
     else:
         for problem in report.problems:
             print(f"{report.path}: {problem.kind}: {problem.message}")
