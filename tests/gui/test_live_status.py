@@ -178,3 +178,20 @@ def test_tracks_are_hidden_while_tracking_is_too_far_behind_and_the_status_says_
         assert viewer.layers[TRACKS_NAME].data[:, 1].max() >= subscriber.seq - 30
     finally:
         session._stop_polling()
+
+
+@pytest.mark.slow
+def test_live_with_a_slower_engine_than_installed_says_so(pynta, wait_for):
+    """Settings saved by an earlier version keep trackpy (then the default), which falls behind
+    a fast camera beside napari: the Camera widget says which engine would keep up."""
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    widgets["Tracking"].engine.setCurrentText("trackpy")
+    QApplication.processEvents()
+    assert camera.session.tracking.engine == "trackpy"
+    camera.live.click()
+    wait_for(lambda: camera.session.live_state == "running", START_TIMEOUT_S, "Live to run")
+    text = camera.message_line.text()
+    assert "'trackpy' engine" in text and "'fast'" in text, text
+    camera.live.click()  # Stop
+    wait_for(lambda: camera.session.live_state == "idle", 60, "live to stop")
