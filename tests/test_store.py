@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -375,6 +376,15 @@ def test_a_store_under_a_file_is_refused_before_anything_starts(tmp_path):
         MovieStore.create(tmp_path / "notes.txt" / "deeper" / "run.zarr", (4, 4), "uint8", {})
     with MovieStore.create(tmp_path / "new" / "folders" / "run.zarr", (4, 4), "uint8", {}):
         pass
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_store_where_nothing_can_be_written_is_refused_before_anything_starts():
+    """`pynta acquire --out /proc/run.zarr` started the pipeline and then failed in the saver
+    ("saver failed: FileNotFoundError"); permission bits cannot show it (root passes them)."""
+    with pytest.raises(PyntaInputError, match=r"nothing can be written in '/proc'"):
+        MovieStore.create(Path("/proc/pynta-test/run.zarr"), (4, 4), "uint8", {})
+    assert not Path("/proc/pynta-test").exists()
 
 
 def test_existing_path_needs_overwrite(store_path):
