@@ -347,3 +347,22 @@ def test_bad_messages_on_every_socket_are_dropped_and_the_recording_completes(tm
     assert status.size_summary["frames_sized"] == status.frames_tracked
     # logged once per kind, not once per message
     assert sum("bad message" in error for error in status.errors) < 60
+
+
+def test_a_worker_is_born_with_the_stop_signals_held():
+    """A SIGTERM to the process group (systemd) while a worker still imports its libraries ended
+    it before it could ignore the signal; spawned under the held mask, the signal waits (and is
+    discarded once the worker ignores it), so the process is not ended by it."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    unheld = spawn.Process(target=signal.raise_signal, args=(signal.SIGTERM,))
+    unheld.start()
+    unheld.join(60)
+    assert unheld.exitcode == -signal.SIGTERM  # what a worker in its imports suffered
+    held = spawn.Process(target=signal.raise_signal, args=(signal.SIGTERM,))
+    with supervisor.stop_signals_held():
+        held.start()
+    held.join(60)
+    assert held.exitcode == 0
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # ours restored

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import secrets
 import shutil
+import signal
 import threading
 import time
 from dataclasses import replace
@@ -761,7 +762,7 @@ class LivePipeline:
             self._processes[name] = process
             self._expected_exit.discard(name)
         try:
-            with _single_threaded_math():
+            with _single_threaded_math(), stop_signals_held():
                 process.start()
         except BaseException:  # e.g. spawn from an unguarded __main__: stop() must not join it
             with self._lock:
@@ -986,6 +987,21 @@ def _single_threaded_math():
     finally:
         for name in added:
             os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def stop_signals_held():
+    """Hold SIGINT and SIGTERM in this thread while a worker is spawned: the worker inherits the
+    held mask through exec, so Ctrl-C or a SIGTERM to the process group during its first second
+    of imports waits until it ignores them (:class:`~napari_pynta.live.workers.base.Worker`) and
+    is then discarded, where it had ended the worker before it could ignore them. A signal for
+    this process meanwhile goes to another thread or comes when the spawn is done."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 #: types of the status fields the supervisor uses (other fields are kept as they come)

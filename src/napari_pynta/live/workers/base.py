@@ -6,7 +6,9 @@ worker name, each acknowledged so the supervisor can resend lost ones). Workers 
 and SIGTERM: Ctrl-C in a terminal and SIGTERM to the process group (``kill -TERM -PGID``,
 systemd's default) reach every process at once, and the supervisor, which gets them too, stops
 the workers in order so the recording is flushed (it ends a worker that does not stop with
-SIGKILL). Workers exit by themselves when the supervisor process disappears.
+SIGKILL). They are born with both held (:func:`napari_pynta.live.supervisor.stop_signals_held`),
+so one that comes during their imports does not end them either. Workers exit by themselves when
+the supervisor process disappears.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Worker:
     def __init__(self, name: str, endpoints: LiveEndpoints):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # held since the spawn (supervisor.stop_signals_held): any that came are now discarded
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         self.name = name
         self.endpoints = endpoints
         self.context = zmq.Context()
