@@ -8,13 +8,13 @@ stored times (median time per frame step) and says so when it differs from the n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.robust import MAD_TO_SD
 
 #: measured and nominal intervals further apart than this (relative) -> size from the measured one
@@ -117,7 +117,10 @@ def reconcile_frame_interval(
     warnings = []
     nominal = metadata.get("frame_interval_s")
     # a nominal interval that is not a positive number (a hand-edited store) is none
-    nominal_s = float(nominal) if nominal is not None and _positive_number(nominal) else None
+    try:
+        nominal_s = None if nominal is None else require_positive("frame_interval_s", nominal)
+    except PyntaInputError:
+        nominal_s = None
     allowed = (
         0.0
         if nominal_s is None
@@ -152,11 +155,3 @@ def reconcile_frame_interval(
             "are the usual cause."
         )
     return metadata, warnings
-
-
-def _positive_number(value: Any) -> bool:
-    """True for a finite number above 0 (a frame interval that can be compared and divided)."""
-    try:
-        return math.isfinite(float(value)) and float(value) > 0
-    except (TypeError, ValueError):
-        return False
