@@ -286,12 +286,12 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         blocking = next((parent for parent in path.parents if parent.exists()), None)
-        if blocking is not None and not blocking.is_dir():
-            raise PyntaInputError(
-                f"cannot create {str(path)!r}: {str(blocking)!r} is a file, not a folder; "
-                "choose a path in a folder"
-            )
         if blocking is not None:
+            if not blocking.is_dir():
+                raise PyntaInputError(
+                    f"cannot create {str(path)!r}: {str(blocking)!r} is a file, not a folder; "
+                    "choose a path in a folder"
+                )
             _check_writable_folder(path, blocking)
         return
     if not overwrite:
