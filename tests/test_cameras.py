@@ -255,7 +255,7 @@ def test_playback_of_a_recording_whose_clock_jumped_back_says_so(tmp_path):
         replayed = [camera.read()[1] for _ in range(40)]
     np.testing.assert_allclose(replayed, times - times[0], atol=1e-9)
     (warning,) = camera.warnings
-    assert "do not increase at frame 20 (2 places;" in warning
+    assert "go back at 2 places (first at frame 20)" in warning
 
 
 def test_playback_of_a_tiff_needs_a_pixel_size(tmp_path):

@@ -80,3 +80,23 @@ def test_a_store_whose_times_disagree_is_sized_from_its_times(tmp_path):
     # an explicit frame interval still wins
     forced = AnalysisParams.from_metadata(movie.metadata, frame_interval_s=nominal_interval)
     assert forced.frame_interval_s == nominal_interval
+
+
+def test_times_that_go_back_are_left_out_of_the_interval_and_said():
+    """A camera whose clock jumped back (a reset, a hardware counter's wrap) records a negative
+    step: the interval comes from the steps that go forward, and the warning says where."""
+    times = np.arange(60) * 0.01
+    times[20:] -= 0.5  # the clock restarted near zero at frame 20
+    times[45:] -= 3.0  # and again at frame 45
+    timing = measure_frame_interval(times)
+    assert timing.interval_s == pytest.approx(0.01)
+    assert timing.n_steps == 57 and timing.n_backward == 2
+    assert timing.first_backward == 20
+    metadata = {"frame_interval_s": 0.01, "exposure_s": 0.01}
+    checked, warnings = reconcile_frame_interval(metadata, times)
+    assert checked["frame_interval_s"] == pytest.approx(0.01)
+    (warning,) = warnings
+    assert "go back at 2 places (first at frame 20)" in warning
+    assert "57 steps that go forward" in warning and "10 ms" in warning
+    # times that never go forward give no interval at all, nor a negative one
+    assert measure_frame_interval(-np.arange(20) * 0.01) is None

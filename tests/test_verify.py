@@ -38,6 +38,7 @@ def test_sound_store_is_ok(capsys, store_path):
         "ok": True,
         "n_frames": 12,
         "problems": [],
+        "notes": [],
         "being_written": False,
     }
 
@@ -92,11 +93,32 @@ def test_seq_gap_timestamps_and_interrupted_block_are_reported(tmp_path):
     store.frames.resize((6, 4, 4))  # a writer killed after resizing the pixels of a block
     report = verify_store(path)
     kinds = [problem.kind for problem in report.problems]
-    assert kinds == ["incomplete", "seq", "timestamps"]
+    assert kinds == ["incomplete", "seq"]
     messages = [problem.message for problem in report.problems]
     assert "frames beyond the 4 complete ones (0 +2)" in messages[0]
     assert "acquisition frames 2..4 never reached the store" in messages[1]
-    assert "timestamps do not increase at frames [2] (1 places)" in messages[2]
+    (note,) = report.notes  # a time that does not go forward is what the camera gave
+    assert note.kind == "timestamps" and "do not increase at frames [2] (1 places" in note.message
+    assert "too few steps go forward to measure the frame interval" in note.message
+
+
+def test_times_that_go_back_are_a_note_with_the_interval_the_analysis_uses(capsys, tmp_path):
+    """A camera whose clock jumped back (a reset, a counter's wrap) made `pynta verify` fail a
+    store whose every frame and time is what the camera gave: the store is sound, and verify
+    says where the times go back and which interval the analysis measures instead."""
+    path = tmp_path / "jump.zarr"
+    times = np.arange(40) * 0.01
+    times[20:] -= 0.5
+    with MovieStore.create(path, (4, 4), "uint8", METADATA) as store:
+        store.append(np.ones((40, 4, 4), np.uint8), timestamps_s=times)
+    code, out = verify(capsys, path)
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0] == f"{path}: ok, 40 frames"
+    assert lines[1].startswith(f"{path}: note: timestamps: timestamps do not increase at frames")
+    assert "[20] (1 places" in lines[1] and "10 ms, measured from the 38 steps" in lines[1]
+    code, out = verify(capsys, path, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["notes"][0]["kind"] == "timestamps"
 
 
 def test_damaged_metadata_and_unreadable_store(capsys, store_path, tmp_path):

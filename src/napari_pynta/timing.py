@@ -40,12 +40,19 @@ class FrameTiming:
     jitter : float
         Robust relative spread of the per-step intervals (1.4826 MAD / median).
     n_steps : int
-        Number of frame steps measured.
+        Number of frame steps measured (those whose time goes forward).
+    n_backward : int
+        Steps whose time does not go forward (the camera's clock jumped back: a reset, a
+        hardware counter's wrap); left out of the interval.
+    first_backward : int or None
+        Index of the first frame whose time is not after the previous one's.
     """
 
     interval_s: float
     jitter: float
     n_steps: int
+    n_backward: int = 0
+    first_backward: int | None = None
 
     @property
     def interval_se_s(self) -> float:
@@ -66,21 +73,28 @@ def measure_frame_interval(timestamps_s: Any, seq: Any = None) -> FrameTiming | 
     Returns
     -------
     FrameTiming or None
-        None with fewer than :data:`MIN_STEPS` usable steps or non-increasing times.
+        None with fewer than :data:`MIN_STEPS` steps whose time goes forward. Steps whose time
+        goes back or stands still (a camera clock that jumped back) are left out and counted.
     """
     times = np.asarray(timestamps_s, dtype=np.float64).reshape(-1)
     numbers = np.arange(len(times)) if seq is None else np.asarray(seq, dtype=np.int64)
     steps = np.diff(numbers)
     durations = np.diff(times)
-    usable = (steps > 0) & np.isfinite(durations)
+    measurable = (steps > 0) & np.isfinite(durations)
+    backward = np.flatnonzero(measurable & (durations <= 0))
+    usable = measurable & (durations > 0)
     if usable.sum() < MIN_STEPS:
         return None
     per_frame = durations[usable] / steps[usable]
     interval = float(np.median(per_frame))
-    if not interval > 0:
-        return None
     jitter = MAD_TO_SD * float(np.median(np.abs(per_frame - interval))) / interval
-    return FrameTiming(interval_s=interval, jitter=jitter, n_steps=int(usable.sum()))
+    return FrameTiming(
+        interval_s=interval,
+        jitter=jitter,
+        n_steps=int(usable.sum()),
+        n_backward=len(backward),
+        first_backward=int(backward[0]) + 1 if len(backward) else None,
+    )
 
 
 def reconcile_frame_interval(
@@ -147,6 +161,8 @@ def reconcile_frame_interval(
                 f"The exposure ({exposure * 1e3:.4g} ms) is longer than the measured frame "
                 f"interval; it was capped at {measured * 1e3:.4g} ms."
             )
+    if timing.n_backward:
+        warnings.append(backward_times_note(timing))
     if timing.jitter > JITTER_TOLERANCE:
         warnings.append(
             f"Frame times are irregular: the intervals vary by {100 * timing.jitter:.0f} % "
@@ -155,3 +171,13 @@ def reconcile_frame_interval(
             "are the usual cause."
         )
     return metadata, warnings
+
+
+def backward_times_note(timing: FrameTiming) -> str:
+    """What to tell the user about frame times that go back (``timing.n_backward`` > 0)."""
+    return (
+        f"The frame times go back at {timing.n_backward} places (first at frame "
+        f"{timing.first_backward}): the camera's clock jumped back (a reset or a counter's "
+        f"wrap). The frames are all kept; the frame interval, {timing.interval_s * 1e3:.4g} ms, "
+        f"is measured from the {timing.n_steps} steps that go forward."
+    )

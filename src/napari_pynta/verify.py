@@ -9,7 +9,9 @@ Checks, each problem reported on one line:
 - ``seq`` is non-negative, strictly increasing and contiguous (a gap is frames that never reached
   the store);
 - every frame's data is on disk (chunk file present, or listed by its shard's index);
-- timestamps are finite (or all unknown) and strictly increasing;
+- timestamps are finite (or all unknown); times that do not increase are a note, not damage:
+  they are what the camera gave (its clock jumped back), and the note says which frame interval
+  the analysis measures from the steps that go forward;
 - every table listed reads back;
 - optionally, every frame decodes (``read_pixels``: reads the whole movie).
 """
@@ -62,12 +64,15 @@ class StoreReport:
     being_written : bool
         Another process held the store for writing (a recording in progress): the report covers
         the frames written when it was opened.
+    notes : list[Problem]
+        What the user should know but is not damage (frame times that go back).
     """
 
     path: str
     n_frames: int = 0
     problems: list[Problem] = field(default_factory=list)
     being_written: bool = False
+    notes: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -80,13 +85,14 @@ class StoreReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``path``, ``ok``, ``n_frames``, ``problems`` [{kind, message}],
-        ``being_written``."""
+        ``being_written``, ``notes`` [{kind, message}]."""
         return {
             "path": self.path,
             "ok": self.ok,
             "n_frames": self.n_frames,
             "problems": [{"kind": p.kind, "message": p.message} for p in self.problems],
             "being_written": self.being_written,
+            "notes": [{"kind": p.kind, "message": p.message} for p in self.notes],
         }
 
 
@@ -145,7 +151,7 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     _check_lengths(store, report)
     _check_seq(store.seq, report)
     _check_frames_present(store, report)
-    _check_timestamps(store.timestamps_s, report)
+    _check_timestamps(store.timestamps_s, store.seq, report)
     _check_tables(store, report)
     if read_pixels:
         _check_pixels(store, report)
@@ -231,7 +237,9 @@ def _check_frames_present(store: Any, report: StoreReport) -> None:
         report.add("missing_frames", f"{absent.size} frames missing in all")
 
 
-def _check_timestamps(times: np.ndarray, report: StoreReport) -> None:
+def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -> None:
+    from napari_pynta.timing import measure_frame_interval
+
     if len(times) == 0 or np.isnan(times).all():
         return
     bad = np.flatnonzero(~np.isfinite(times))
@@ -244,9 +252,19 @@ def _check_timestamps(times: np.ndarray, report: StoreReport) -> None:
     backwards = np.flatnonzero(steps <= 0)
     if backwards.size:
         frames = np.flatnonzero(finite)[backwards + 1]
-        report.add(
-            "timestamps",
-            f"timestamps do not increase at frames {frames[:5].tolist()} ({backwards.size} places)",
+        timing = measure_frame_interval(times, seq)
+        interval = (
+            "too few steps go forward to measure the frame interval"
+            if timing is None
+            else f"the analysis uses the frame interval {timing.interval_s * 1e3:.4g} ms, measured "
+            f"from the {timing.n_steps} steps that go forward"
+        )
+        report.notes.append(
+            Problem(
+                "timestamps",
+                f"timestamps do not increase at frames {frames[:5].tolist()} ({backwards.size} "
+                f"places; the camera's clock jumped back, the frames are all there): {interval}",
+            )
         )
 
 

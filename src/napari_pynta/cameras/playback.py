@@ -123,9 +123,9 @@ class PlaybackCamera(BaseCamera):
         ):
             settings.pop("exposure_s")
         super().__init__(tuple(frames.shape[1:]), pixel, **settings)
-        self.warnings.extend(self._movie.warnings)  # a recording in progress, a cut AVI...
-        if times is not None:
-            self.warnings.extend(_times_going_back(times))
+        # a recording in progress, a cut AVI, times that go back (its camera clock jumped: they
+        # are replayed as recorded, and the acquisition says so again as it reads them)...
+        self.warnings.extend(self._movie.warnings)
         self._decode_cached_blocks()
 
     @staticmethod
@@ -240,15 +240,3 @@ class PlaybackCamera(BaseCamera):
                 self._transient = start
             self._blocks[start] = block
         return block
-
-
-def _times_going_back(times: np.ndarray) -> list[str]:
-    """A warning when a recording's frame times do not increase (its camera clock jumped back)."""
-    back = np.flatnonzero(np.diff(times) <= 0)
-    if len(back) == 0:
-        return []
-    return [
-        f"the recording's frame times do not increase at frame {back[0] + 1} ({len(back)} "
-        "places; its camera clock jumped back): they are replayed as recorded, so a recording "
-        "of this playback has them too (`pynta verify` reports them)"
-    ]

@@ -463,6 +463,7 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
         frames_saved=status.frames_saved,
         frames_dropped=status.frames_dropped,
         frames_lost_by_camera=status.frames_lost_by_camera,
+        camera_clock_jumps=status.camera_clock_jumps,
         frames_untracked=status.frames_untracked if config.track else None,
         fps=status.fps if math.isfinite(status.fps) else None,
         fps_requested=status.fps_requested,

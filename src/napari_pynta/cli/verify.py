@@ -7,7 +7,8 @@ import json
 
 HELP = (
     "Check a pynta store: seq contiguous, every frame's data on disk, metadata valid, timestamps "
-    "increasing, tables readable. Prints one line per problem and exits 1 if there is any."
+    "finite, tables readable. Prints one line per problem and exits 1 if there is any; times "
+    "that go back (a camera clock that jumped) are a note."
 )
 
 
@@ -39,4 +40,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for problem in report.problems:
             print(f"{report.path}: {problem.kind}: {problem.message}")
+    if not args.json:
+        for note in report.notes:
+            print(f"{report.path}: note: {note.kind}: {note.message}")
     return 0 if report.ok else 1

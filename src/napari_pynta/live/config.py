@@ -311,6 +311,8 @@ class LiveStatus:
     while running, over the run at the end), ``fps_requested`` the rate asked of the camera and
     ``frames_lost_by_camera`` the frames the camera exposed but lost (e.g. the acquisition read
     too slowly: they leave a seq gap and are not part of ``frames_acquired``).
+    ``camera_clock_jumps`` counts the frames whose camera time was not after the previous
+    frame's (the camera's clock jumped back; the times are stored as the camera gave them).
     ``tracking_latency_s`` is ``{"p50", "p95", "max"}``: seconds from reading a frame to having it
     linked, over the run (None before the first linked frame); ``tracking_latency_recent_s``
     the same over the frames linked in the last 10 s (None if none was), what a live display shows.
@@ -329,6 +331,7 @@ class LiveStatus:
     frames_dropped: int = 0
     frames_untracked: int = 0
     frames_lost_by_camera: int = 0
+    camera_clock_jumps: int = 0
     frames_tracked: int = 0
     buffer_fill: float = 0.0
     particles_per_frame: float = 0.0

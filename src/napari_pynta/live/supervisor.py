@@ -623,6 +623,7 @@ class LivePipeline:
                 frames_saved=saved,
                 frames_dropped=self._dropped_before + current,
                 frames_lost_by_camera=int(acquisition.get("frames_lost_by_camera", 0)),
+                camera_clock_jumps=int(acquisition.get("camera_clock_jumps", 0)),
                 frames_untracked=untracked,
                 frames_tracked=tracked,
                 buffer_fill=float(acquisition.get("buffer_fill", 0.0)),
@@ -1026,6 +1027,7 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "last_seq": int,
     "next_seq": int,
     "sizer_messages": int,
+    "camera_clock_jumps": int,
 }
 
 

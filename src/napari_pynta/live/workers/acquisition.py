@@ -16,6 +16,7 @@ from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.locate_pipe import fifo_path, open_pipe
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
+from napari_pynta.live.workers.camera_clock import CameraClock
 from napari_pynta.live.workers.kept_frames import (
     LOCATORS_HOLD,
     SAVER_HOLD,
@@ -316,7 +317,10 @@ class Acquisition:
             # the ones refused because the save buffer was full
             "recording_frames": 0,
             "record_refused": 0,
+            # frames whose camera time was not after the previous frame's (kept as given)
+            "camera_clock_jumps": 0,
         }
+        self.clock = CameraClock()
         self.camera_skipped = 0  # camera.frames_skipped already accounted for in seq
         self.rate_window: collections.deque[float] = collections.deque()
         self.first_frame_time = self.last_frame_time = 0.0
@@ -361,6 +365,7 @@ class Acquisition:
                 # read and then read in a burst do not make it look faster than the camera
                 self.first_frame_time = time.perf_counter()
                 self.camera_skipped = 0
+                self.clock.restart()
             elif cmd == Command.RECORD:
                 self.start_recording()
             elif cmd == Command.STOP_RECORDING and command.get("failed"):  # the disk is full
@@ -471,6 +476,9 @@ class Acquisition:
             self.finish()
             return
         self.skip_frames_lost_by_camera()
+        if (warning := self.clock.check(self.seq, t)) is not None:
+            self.w.warn(warning)
+        self.counters["camera_clock_jumps"] = self.clock.jumps
         frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
         transport.send_frame(self.preview, transport.TOPIC_FRAMES, self.seq, t, frame)
         self.hand_on(frame, t)
