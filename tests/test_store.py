@@ -441,6 +441,25 @@ def test_overwrite_refuses_anything_but_a_pynta_store_and_leaves_it_intact(tmp_p
     assert text == "thesis draft"
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_frames_read_without_zarr_python_are_zarr_pythons(store_path, dtype):
+    """The thin shard reader (what ``as_dask`` and the playback camera read through) returns the
+    same pixels as zarr-python, the reference reader of the format, across shard boundaries."""
+    frames = random_frames(140, dtype=dtype, seed=3)
+    with MovieStore.create(store_path, (16, 24), dtype, METADATA) as store:
+        store.append(frames[:70])
+        store.append(frames[70:])
+    store = MovieStore.open(store_path)
+    reference = zarr.open_array(store_path / "0", mode="r")[:]
+    reader = store.layout.reader(store.frame_shape, store.dtype)
+    assert reader is not None, "a format-2 store is read without zarr-python"
+    block, present = reader.read(50, 140)
+    assert present.all() and block.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(block, reference[50:140])
+    np.testing.assert_array_equal(store.as_dask().compute(), reference)
+    np.testing.assert_array_equal(reference, frames)
+
+
 def test_absent_frame_is_an_error_naming_it_never_zeros(store_path):
     frames = random_frames(70, seed=7)
     frames[2] = 0  # a dark frame is data: it is written, not left to the fill value

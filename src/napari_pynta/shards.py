@@ -1,4 +1,4 @@
-"""zarr v3 arrays appended to without zarr-python: shards, uncompressed chunks, array sizes.
+"""zarr v3 arrays appended to and read without zarr-python: shards, uncompressed chunks, sizes.
 
 In the ``sharding_indexed`` layout a shard file holds several inner chunks (here: one frame
 each) and an index of ``n`` pairs ``(offset, nbytes)`` as little-endian uint64, followed by the
@@ -8,9 +8,10 @@ offset and nbytes ``2**64 - 1``. The index sits at the start or at the end of th
 (``index_location``).
 
 The movie store uses this module to check which frames are present without decoding them, to
-append frames to a shard at the cost of a plain file write (:class:`ShardAppender`), to write
-per-frame times and seq into uncompressed chunks in place (:class:`ChunkPatcher`) and to grow
-the arrays (:class:`ArrayLength`); see ``docs/store-format.md``.
+append frames to a shard at the cost of a plain file write (:class:`ShardAppender`), to read
+them back at the cost of their decompression (:class:`ShardReader`), to write per-frame times
+and seq into uncompressed chunks in place (:class:`ChunkPatcher`) and to grow the arrays
+(:class:`ArrayLength`); see ``docs/store-format.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import google_crc32c
+import numcodecs
 import numpy as np
 
 from napari_pynta.errors import PyntaDataError
@@ -197,6 +199,120 @@ class ShardAppender:
         self._index[slot : slot + len(frames), 0] = offsets
         self._index[slot : slot + len(frames), 1] = sizes
         self._end = int(offsets[-1] + sizes[-1])
+
+
+class ShardReader:
+    """Read frames from the shards of a zarr v3 array without zarr-python.
+
+    The counterpart of :class:`ShardAppender` for the same layout (one frame per inner chunk,
+    raw little-endian bytes, optionally blosc-compressed). zarr-python takes 4-15 ms of CPU per
+    1024² frame of such a store, this reader about what the decompression costs (0.2-0.5 ms).
+
+    Parameters
+    ----------
+    shard_path : callable
+        ``shard_path(k) -> Path`` of the file of shard ``k``.
+    frames_per_shard : int
+        Inner chunks (frames) per shard.
+    frame_shape : tuple of int
+        (Y, X) of one frame.
+    dtype : numpy dtype
+        The array's data type.
+    blosc : bool
+        True when the inner chunks are blosc-compressed, False for raw bytes.
+    index_at_start : bool
+        True for ``index_location: "start"``, False for ``"end"``.
+    """
+
+    def __init__(
+        self,
+        shard_path: Callable[[int], Path],
+        frames_per_shard: int,
+        frame_shape: tuple[int, int],
+        dtype: Any,
+        blosc: bool,
+        index_at_start: bool = True,
+    ) -> None:
+        self._shard_path = shard_path
+        self._per_shard = frames_per_shard
+        self._shape = tuple(frame_shape)
+        self._stored = np.dtype(dtype).newbyteorder("<")
+        self._dtype = np.dtype(dtype)
+        self._frame_nbytes = int(np.prod(self._shape)) * self._stored.itemsize
+        self._blosc = numcodecs.Blosc() if blosc else None
+        self._index_at_start = index_at_start
+
+    def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``start .. stop-1`` and a mask of those present on disk.
+
+        Returns
+        -------
+        frames : numpy.ndarray
+            (stop - start, Y, X); an absent frame's rows are undefined (check ``present``).
+        present : numpy.ndarray
+            (stop - start,) bool, as :func:`present` judges them (a chunk past the end of its
+            file is absent).
+
+        Raises
+        ------
+        PyntaDataError
+            If a shard index is damaged, or a chunk's bytes do not decode to one frame (naming
+            the frame and its shard file).
+        """
+        frames = np.empty((max(stop - start, 0), *self._shape), dtype=self._stored)
+        held = np.zeros(len(frames), dtype=bool)
+        per = self._per_shard
+        for first in range(start - start % per, stop, per):
+            lo, hi = max(first, start), min(first + per, stop)
+            path = self._shard_path(first // per)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                index = self._index(fd, path)
+                in_file = present(index, per, os.fstat(fd).st_size)
+                for frame in range(lo, hi):
+                    slot = frame - first
+                    if in_file[slot]:
+                        offset, nbytes = (int(v) for v in index[slot])
+                        raw = os.pread(fd, nbytes, offset)
+                        self._decode(raw, frames[frame - start], frame, path)
+                        held[frame - start] = True
+            finally:
+                os.close(fd)
+        return frames.astype(self._dtype, copy=False), held
+
+    def _index(self, fd: int, path: Path) -> np.ndarray:
+        size = index_nbytes(self._per_shard)
+        at = 0 if self._index_at_start else max(os.fstat(fd).st_size - size, 0)
+        return decode_index(os.pread(fd, size, at), self._per_shard, path)
+
+    def _decode(self, raw: bytes, out: np.ndarray, frame: int, path: Path) -> None:
+        if self._blosc is None:
+            if len(raw) != self._frame_nbytes:
+                raise _undecodable(frame, path, f"{len(raw)} bytes, expected {self._frame_nbytes}")
+            out[...] = np.frombuffer(raw, dtype=self._stored).reshape(out.shape)
+            return
+        # blosc's header: version, versionlz, flags, typesize, then nbytes and cbytes (uint32 LE)
+        declared = np.frombuffer(raw[:16], "<u4")[[1, 3]] if len(raw) >= 16 else None
+        if declared is None or (int(declared[0]), int(declared[1])) != (
+            self._frame_nbytes,
+            len(raw),
+        ):
+            raise _undecodable(frame, path, "its blosc header does not describe one whole frame")
+        try:
+            self._blosc.decode(raw, out)
+        except (RuntimeError, ValueError) as error:
+            raise _undecodable(frame, path, str(error)) from error
+
+
+class UndecodableChunk(PyntaDataError):
+    """An inner chunk whose bytes do not decode to one frame."""
+
+
+def _undecodable(frame: int, path: Path, why: str) -> UndecodableChunk:
+    return UndecodableChunk(f"frame {frame} in shard {str(path)!r} cannot be decoded: {why}")
 
 
 def _pwrite_all(fd: int, data: Any, offset: int) -> None:

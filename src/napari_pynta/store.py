@@ -451,11 +451,11 @@ class FramesLayout:
         self._inner_codecs = [c.to_dict() for c in codec.codecs] if self.sharded else []
         self._index_codecs = [c.to_dict() for c in codec.index_codecs] if self.sharded else []
 
-    def appender(self) -> shards.ShardAppender | None:
-        """A :class:`shards.ShardAppender` for this array, or None if its layout needs zarr.
+    def _thin_inner_codec(self) -> dict[str, Any] | None:
+        """The blosc codec of the inner chunks ({} for raw bytes), or None if the layout needs zarr.
 
-        The thin writer handles shards with one frame per inner chunk, the index first (bytes +
-        crc32c) and inner chunks of raw little-endian bytes, optionally blosc-compressed.
+        The thin writer and reader handle shards with one frame per inner chunk, the index first
+        (bytes + crc32c) and inner chunks of raw little-endian bytes, optionally blosc-compressed.
         """
         if not (
             self.index_at_start
@@ -467,11 +467,19 @@ class FramesLayout:
             and len(self._inner_codecs) <= 2
         ):
             return None
+        if len(self._inner_codecs) == 1:
+            return {}
+        codec = self._inner_codecs[1]
+        return codec if codec["name"] == "blosc" else None
+
+    def appender(self) -> shards.ShardAppender | None:
+        """A :class:`shards.ShardAppender` for this array, or None if its layout needs zarr."""
+        codec = self._thin_inner_codec()
+        if codec is None:
+            return None
         encode = None
-        if len(self._inner_codecs) == 2:
-            if self._inner_codecs[1]["name"] != "blosc":
-                return None
-            config = self._inner_codecs[1]["configuration"]
+        if codec:
+            config = codec["configuration"]
             encode = numcodecs.Blosc(
                 cname=config["cname"],
                 clevel=config["clevel"],
@@ -479,6 +487,15 @@ class FramesLayout:
                 blocksize=config["blocksize"],
             ).encode
         return shards.ShardAppender(self.file_of_shard, self.frames_per_file, encode)
+
+    def reader(self, frame_shape: tuple[int, int], dtype: Any) -> shards.ShardReader | None:
+        """A :class:`shards.ShardReader` for this array, or None if its layout needs zarr."""
+        codec = self._thin_inner_codec()
+        if codec is None:
+            return None
+        return shards.ShardReader(
+            self.file_of_shard, self.frames_per_file, frame_shape, dtype, blosc=bool(codec)
+        )
 
     def file_of_shard(self, shard: int) -> Path:
         """The file of chunk (or shard) number ``shard`` along the frame axis."""
@@ -524,7 +541,11 @@ class FramesLayout:
 
 
 class _CheckedFrames:
-    """Array-like view of the first ``n`` frames that refuses to read an absent frame as zeros."""
+    """Array-like view of the first ``n`` frames that refuses to read an absent frame as zeros.
+
+    Frames of a layout the thin reader knows (:meth:`FramesLayout.reader`, every format-2
+    store) are read by it, 10-30x cheaper than through zarr-python; others through zarr.
+    """
 
     def __init__(self, frames: zarr.Array, n: int, layout: FramesLayout, source: Path) -> None:
         self._frames = frames
@@ -533,26 +554,52 @@ class _CheckedFrames:
         self.shape = (n, *frames.shape[1:])
         self.dtype = frames.dtype
         self.ndim = 3
+        self._reader = layout.reader(self.shape[1:], self.dtype)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         first = key[0]
-        frames = range(self.shape[0])[first] if isinstance(first, slice) else [first]
-        if len(frames):
-            start, stop = min(frames), max(frames) + 1
-            present = self._layout.present(start, stop)
-            absent = [t for t in frames if not present[t - start]]
-            if absent:
-                raise self._layout.missing_error(np.asarray(absent), self._source)
-        try:
+        if isinstance(first, slice):
+            frames = range(self.shape[0])[first]
+        else:  # an integer: IndexError beyond the complete frames, a negative one counted back
+            index = range(self.shape[0])[first]
+            frames = range(index, index + 1)
+        if not len(frames):
             return np.asarray(self._frames[key])
+        start, stop = min(frames), max(frames) + 1
+        what = f"frames {start}..{stop - 1}" if len(frames) > 1 else f"frame {frames[0]}"
+        try:
+            if self._reader is None:
+                absent = ~self._layout.present(start, stop)
+                block = None
+            else:
+                block, present = self._reader.read(start, stop)
+                absent = ~present
+            missing = np.flatnonzero(absent) + start
+            missing = missing[np.isin(missing, frames)]
+            if missing.size:
+                raise self._layout.missing_error(missing, self._source)
+            if block is None:
+                return np.asarray(self._frames[key])
+        except shards.UndecodableChunk as error:
+            raise _undecodable(self._source, what, error) from error
+        except PyntaDataError:
+            raise
         except Exception as error:  # a chunk whose bytes do not decode: one line, not a trace
-            what = f"frames {start}..{stop - 1}" if len(frames) > 1 else f"frame {frames[0]}"
-            raise PyntaDataError(
-                f"store {str(self._source)!r} is damaged: {what} cannot be decoded "
-                f"({type(error).__name__}: {error}); run `pynta verify --read-pixels "
-                f"{self._source}` for a full report"
-            ) from error
+            raise _undecodable(self._source, what, error) from error
+        if isinstance(first, slice):
+            rows: Any = slice(None) if frames.step == 1 else np.asarray(frames) - start
+        else:
+            rows = 0
+        return block[(rows, *key[1:])]
+
+
+def _undecodable(source: Path, what: str, error: Exception) -> PyntaDataError:
+    return PyntaDataError(
+        f"store {str(source)!r} is damaged: {what} cannot be decoded "
+        f"({type(error).__name__}: {error}); run `pynta verify --read-pixels "
+        f"{source}` for a full report"
+    )
 
 
 class _ThinWriter:
@@ -906,7 +953,7 @@ class MovieStore:
         frames are never read as zeros.
         """
         self._check_open()
-        checked = _CheckedFrames(self._frames, self._n_frames, self.layout, self._path)
+        checked = self._checked_frames()
         name = "pynta-frames-" + tokenize(str(self._path), self._n_frames, time.time_ns())
         return da.from_array(
             checked,
@@ -914,6 +961,23 @@ class MovieStore:
             name=name,
             meta=np.empty((0, 0, 0), dtype=self.dtype),
         )
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start .. stop-1`` (clipped to the complete ones) as one numpy array (T, Y, X).
+
+        A block read this way costs one allocation; through :meth:`as_dask` it is read frame by
+        frame and then concatenated (a copy of the block).
+
+        Raises
+        ------
+        PyntaDataError
+            If a frame's data is missing on disk or does not decode, naming it.
+        """
+        self._check_open()
+        return self._checked_frames()[start:stop]
+
+    def _checked_frames(self) -> _CheckedFrames:
+        return _CheckedFrames(self._frames, self._n_frames, self.layout, self._path)
 
     # ------------------------------------------------------------------ writing
     def _check_open(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,7 @@ class PlaybackCamera(BaseCamera):
         if frames.ndim != 3 or frames.shape[0] == 0:
             raise PyntaInputError(f"path {path!r} holds no (T, Y, X) frames to play back")
         self._frames = frames
+        self._read_frames = _frames_reader(self._movie)
         self._dtype = frames.dtype
         self.loop = bool(loop)
         self._next = 0
@@ -224,13 +226,7 @@ class PlaybackCamera(BaseCamera):
         """
         block = self._blocks.get(start)
         if block is None:
-            frames = self._frames[start : start + _BLOCK]
-            # dask's default thread pool costs more than decoding a block of frames
-            block = (
-                frames.compute(scheduler="synchronous")
-                if hasattr(frames, "compute")
-                else np.asarray(frames)
-            )
+            block = self._read_frames(start, start + _BLOCK)
             if self._transient is not None:
                 del self._blocks[self._transient]
                 self._transient = None
@@ -240,3 +236,18 @@ class PlaybackCamera(BaseCamera):
                 self._transient = start
             self._blocks[start] = block
         return block
+
+
+def _frames_reader(movie: Any) -> Callable[[int, int], np.ndarray]:
+    """``read(start, stop)`` of a movie's frames as one numpy array, decoded in this thread."""
+    if movie.store is not None:  # one read into one array, no dask concatenation
+        return movie.store.read_frames
+
+    def read(start: int, stop: int) -> np.ndarray:
+        frames = movie.frames[start:stop]
+        # dask's default thread pool costs more than decoding a block of frames
+        if hasattr(frames, "compute"):
+            return frames.compute(scheduler="synchronous")
+        return np.asarray(frames)
+
+    return read
