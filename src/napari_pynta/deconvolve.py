@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from napari_pynta.cancellation import checkpoint
 from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.physics import diffusion_um2_s
 from napari_pynta.sizing import blur_factor, localization_variance, track_sums
@@ -740,6 +741,7 @@ def _em_iterations(
     n_tracks = likelihood.shape[0] if track_counts is None else float(track_counts.sum())
     iteration = 0
     for iteration in range(1, int(max_iter) + 1):  # noqa: B007 (the count is reported)
+        checkpoint()  # a cancelled analysis stops here (dozens of EM runs size one movie)
         per_track = likelihood @ weights
         share = 1.0 / per_track if track_counts is None else track_counts / per_track
         new_weights = weights * (likelihood.T @ share) / n_tracks

@@ -26,6 +26,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from napari_pynta.cancellation import checkpoint
 from napari_pynta.errors import PyntaInputError, require_int
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.robust import MAD_TO_SD
@@ -279,7 +280,10 @@ def link_features(features: pd.DataFrame, search_range_px: float, memory: int = 
         empty["particle"] = np.empty(0, dtype=np.int64)
         return empty.reset_index(drop=True)
     ordered = features.sort_values("frame", kind="stable")
-    linked = [linker.add(group) for _, group in ordered.groupby("frame", sort=True)]
+    linked = []
+    for _, group in ordered.groupby("frame", sort=True):
+        checkpoint()  # a cancelled analysis stops here, not after the last frame
+        linked.append(linker.add(group))
     return pd.concat(linked, ignore_index=True)
 
 

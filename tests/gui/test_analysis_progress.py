@@ -63,3 +63,66 @@ def test_cancel_hides_the_progress_and_the_analysis_stops(pynta, wait_for, tmp_p
     assert tracking.session.wait_idle(30)
     assert tracking.progress.value() < 2000  # it stopped before the end
     assert tracking.progress.isHidden()
+
+
+class Calls:
+    """Counts the calls of a function of a core module (from any thread)."""
+
+    def __init__(self, monkeypatch, owner, name: str):
+        self.count = 0
+        original = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            self.count += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+
+def cancel_once(tracking, calls: Calls, wait_for, what: str) -> int:
+    """Click Cancel once ``calls`` has begun; return the calls made by then."""
+    wait_for(lambda: calls.count > 0, 300, what)
+    tracking.cancel.click()
+    at_click = calls.count
+    wait_for(lambda: "cancelled" in tracking.message_line.text(), 120, "the cancel")
+    assert tracking.session.wait_idle(30)
+    return at_click
+
+
+def test_cancel_during_linking_stops_the_linking(pynta, wait_for, tmp_path, monkeypatch):
+    """Before: Cancel took effect once linking (the pilot, the linking and two relinkings of
+    every frame) and sizing had ended; now at the next frame linked."""
+    from napari_pynta import link
+
+    viewer, widgets = pynta
+    path = tmp_path / "long.zarr"
+    write_movie(path, 2000)
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    linked = Calls(monkeypatch, link.StreamingLinker, "add")  # one call per frame linked
+    tracking.analyze.click()
+    at_click = cancel_once(tracking, linked, wait_for, "linking")
+    assert linked.count - at_click <= 2, (at_click, linked.count)
+    assert tracking.progress.isHidden()
+    assert "the movie's store is unchanged" in tracking.message_line.text()
+    with MovieStore.open(path) as store:
+        assert "tracks" not in store.table_names()
+
+
+def test_cancel_during_sizing_stops_the_deconvolution(pynta, wait_for, tmp_path, monkeypatch):
+    """Before: the deconvolution (its bootstrap and tested peaks: dozens of EM runs) ran to its
+    end after Cancel; now it stops at the next EM iteration."""
+    from napari_pynta import deconvolve
+
+    viewer, widgets = pynta
+    path = tmp_path / "movie.zarr"
+    write_movie(path)
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    em_runs = Calls(monkeypatch, deconvolve, "_em_iterations")
+    tracking.analyze.click()
+    at_click = cancel_once(tracking, em_runs, wait_for, "the deconvolution")
+    assert em_runs.count - at_click <= 1, (at_click, em_runs.count)
+    assert "sized" not in tracking.message_line.text()
+    with MovieStore.open(path) as store:
+        assert "tracks" not in store.table_names()

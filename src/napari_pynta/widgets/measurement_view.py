@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_pynta.cancellation import AnalysisCancelled
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.measurement import MEASUREMENT_FILE, is_measurement
 from napari_pynta.parameters import SETTINGS
@@ -33,7 +34,6 @@ from napari_pynta.widgets.form import AnalysisProgress, MessageLine, float_field
 from napari_pynta.widgets.layer_data import METADATA_KEY
 from napari_pynta.widgets.measurement_plot import MeasurementCanvas
 from napari_pynta.widgets.napari_io import MEASUREMENT_KEY
-from napari_pynta.widgets.reanalysis import AnalysisCancelled
 
 #: sample fields shown above the table: (key, template)
 SAMPLE_LABELS = (

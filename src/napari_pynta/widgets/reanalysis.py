@@ -15,6 +15,7 @@ from typing import Any
 
 import dask.array as da
 
+from napari_pynta.cancellation import checkpoint, stop_when
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 
 #: store tables written after a re-analysis (and shown by the reader when present)
@@ -109,10 +110,6 @@ def save_results(store_path: str | Path, result: Any) -> str:
     return str(store_path)
 
 
-class AnalysisCancelled(Exception):
-    """Raised inside the analysis when it was cancelled or the viewer that asked for it closed."""
-
-
 def analyze_movie(
     data: Any,
     source: str | None,
@@ -132,8 +129,10 @@ def analyze_movie(
     tracking, conditions
         The Tracking and Sizes widget settings.
     should_stop : callable
-        Polled at every progress report (every 16 frames) and before saving; when it returns
-        True the analysis ends with :class:`AnalysisCancelled` (Cancel pressed, or the viewer
+        Polled at every progress report (every 16 frames), at every frame linked and every
+        iteration of the size deconvolution (:mod:`napari_pynta.cancellation`), and before
+        saving; when it returns True the analysis ends with
+        :class:`~napari_pynta.cancellation.AnalysisCancelled` (Cancel pressed, or the viewer
         closed) and nothing is saved.
     on_progress : callable, optional
         ``on_progress(done, total, elapsed_s, "")`` at every progress report (the widget's bar).
@@ -153,15 +152,14 @@ def analyze_movie(
     with progress(total=n_frames, desc="PyNTA analysis") as bar:
 
         def report(done: int, total: int) -> None:
-            if should_stop():
-                raise AnalysisCancelled("the analysis was cancelled")
+            checkpoint()
             bar.update(done - bar.n)
             if on_progress is not None:
                 on_progress(done, total, time.monotonic() - started, "")
 
-        result = analyze(movie, params, progress=report)
-    if should_stop():  # cancelled during linking or sizing: the store stays as it was
-        raise AnalysisCancelled("the analysis was cancelled")
+        with stop_when(should_stop):
+            result = analyze(movie, params, progress=report)
+            checkpoint()  # cancelled after the last checkpoint: the store stays as it was
     saved_to = save_results(movie.store.path, result) if movie.store is not None else None
     return AnalysisOutcome(result=result, saved_to=saved_to)
 
@@ -189,8 +187,8 @@ def analyze_measurement_folder(
     depth_um : float or None
         Depth of the detection volume.
     should_stop : callable
-        Polled at every progress report; True ends the analysis with
-        :class:`AnalysisCancelled`.
+        Polled at every progress report, frame linked and deconvolution iteration; True ends
+        the analysis with :class:`~napari_pynta.cancellation.AnalysisCancelled`.
     on_progress : callable, optional
         ``on_progress(done, total, elapsed_s, "capture N")`` at every progress report.
 
@@ -208,8 +206,7 @@ def analyze_measurement_folder(
     with progress(total=0, desc="PyNTA measurement") as bar:
 
         def report(index: int, done: int, total: int) -> None:
-            if should_stop():
-                raise AnalysisCancelled("the analysis was cancelled")
+            checkpoint()
             if bar.total != total:
                 bar.total = total
             bar.set_description(f"PyNTA measurement, capture {index + 1}")
@@ -217,11 +214,11 @@ def analyze_measurement_folder(
             if on_progress is not None:
                 on_progress(done, total, time.monotonic() - started, f"capture {index + 1}")
 
-        result = analyze_measurement(
-            folder,
-            lambda movie: AnalysisParams.from_metadata(movie.metadata, **overrides),
-            progress=report,
-        )
-    if should_stop():
-        raise AnalysisCancelled("the analysis was cancelled")
+        with stop_when(should_stop):
+            result = analyze_measurement(
+                folder,
+                lambda movie: AnalysisParams.from_metadata(movie.metadata, **overrides),
+                progress=report,
+            )
+            checkpoint()
     return result

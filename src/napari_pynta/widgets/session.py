@@ -26,6 +26,7 @@ import pandas as pd
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QApplication
 
+from napari_pynta.cancellation import AnalysisCancelled
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.exposure import exposure_stats
 from napari_pynta.live.config import LiveStatus, default_engine
@@ -33,7 +34,6 @@ from napari_pynta.sample import validate_sample
 from napari_pynta.widgets import persistence
 from napari_pynta.widgets.live_pairing import LivePairing
 from napari_pynta.widgets.reanalysis import (
-    AnalysisCancelled,
     AnalysisOutcome,
     analyze_measurement_folder,
     analyze_movie,
@@ -624,7 +624,8 @@ class PyntaSession(QObject):
         )
 
     def cancel_analysis(self) -> None:
-        """Stop the running re-analysis at its next progress report; nothing is saved."""
+        """Stop the running re-analysis at its next frame located or linked or iteration of
+        the size deconvolution (:mod:`napari_pynta.cancellation`); nothing is saved."""
         self._analysis_cancelled = True
 
     @property
