@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import glob
 import itertools
 import multiprocessing
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -15,6 +17,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import psutil
 import zmq
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
@@ -31,7 +34,7 @@ from napari_pynta.live.config import (
     moved_hot_pixels,
 )
 from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
-from napari_pynta.live.frame_ring import unlink_rings
+from napari_pynta.live.frame_ring import SHM_DIR, unlink_rings
 from napari_pynta.live.protocol import (
     ACQUISITION,
     EVENTS,
@@ -168,6 +171,8 @@ class LivePipeline:
         if config.record_path is not None:
             _check_record_path(config.record_path, config.overwrite)
         self._started = True
+        for removed in remove_rings_of_dead_pipelines():
+            self._record_error(removed)
         self.endpoints = LiveEndpoints.create(config.host, config.keys_dir)
         self._context = zmq.Context()
         self._control = self._context.socket(zmq.PUB)
@@ -1029,6 +1034,43 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "sizer_messages": int,
     "camera_clock_jumps": int,
 }
+
+
+#: a frame ring's name: ``pynta_{supervisor pid}_{8 hex digits}_{n}`` (see ``_ring_prefix``)
+_RING_OF_A_PIPELINE = re.compile(r"pynta_(\d+)_[0-9a-f]{8}_\d+")
+
+
+def remove_rings_of_dead_pipelines() -> list[str]:
+    """Unlink the frame rings of pipelines whose supervisor is no longer running.
+
+    A pipeline killed whole (``kill -9`` of its process group: supervisor, workers and the
+    resource tracker together) cannot remove its ring, and ``/dev/shm`` keeps it in RAM until the
+    machine restarts. A ring is removed only when no process has its supervisor's pid, so a
+    running pipeline's is never touched (nor one whose pid was reused: left, not guessed at).
+    Pipelines in another pid namespace sharing this ``/dev/shm`` (containers) are not supported:
+    their supervisors look gone from here.
+
+    Returns
+    -------
+    list of str
+        One line per ring removed (its name and size), for the status' errors.
+    """
+    lines = []
+    for path in sorted(glob.glob(os.path.join(SHM_DIR, "pynta_*"))):
+        name = os.path.basename(path)
+        match = _RING_OF_A_PIPELINE.fullmatch(name)
+        if match is None or psutil.pid_exists(int(match.group(1))):
+            continue
+        # removed as a file: this process's resource tracker never registered the block, and
+        # SharedMemory.unlink would make it print a KeyError
+        with contextlib.suppress(OSError):
+            size_mb = os.stat(path).st_size / 1e6
+            os.unlink(path)
+            lines.append(
+                f"removed {size_mb:.0f} MB of shared memory ({SHM_DIR}/{name}) left by a "
+                f"pipeline that was killed (process {match.group(1)} is gone)"
+            )
+    return lines
 
 
 def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict[str, Any]:
