@@ -12,7 +12,7 @@ from napari_pynta.analysis import REQUIRED_FIELDS, AnalysisParams
 from napari_pynta.cli import build_parser, flag_message
 from napari_pynta.errors import PyntaInputError, require_int, require_number
 from napari_pynta.link import filter_tracks
-from napari_pynta.live.config import LiveConfig, default_engine
+from napari_pynta.live.config import LiveConfig
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.widgets.settings import TrackingSettings
 
@@ -35,8 +35,6 @@ def test_every_front_end_takes_the_defaults_of_the_definition(cls):
             assert default is None, name  # the movie's metadata, required
         elif cls is LiveConfig and name == "engine":
             assert default is None, name  # live picks the fastest installed engine
-        elif cls is TrackingSettings and name == "engine":  # so does the form that starts Live
-            assert cls().engine == default_engine(), name
         elif cls is TrackingSettings and name in FORM_AUTOMATIC:
             assert default == 0, name
         else:

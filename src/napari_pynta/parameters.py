@@ -15,11 +15,21 @@ This module is light (no numpy): the CLI builds its parser from it.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from napari_pynta.errors import PyntaInputError, require_int, require_number
+
+
+def default_engine() -> str:
+    """The fastest detection engine installed: ``"fast"`` if numba is there, else ``"trackpy"``.
+
+    Both find the same features (docs/detection.md); the fast one in a tenth of the time.
+    """
+    return "fast" if importlib.util.find_spec("numba") is not None else "trackpy"
+
 
 #: most locator processes one live pipeline may run
 MAX_LOCATORS = 32
@@ -211,7 +221,7 @@ SETTINGS: Mapping[str, Setting] = _settings(
         exclusive_maximum=True,
     ),
     Setting("invert", bool, False, "", "invert", "particles are dark on a bright background"),
-    Setting("engine", str, "trackpy", "", "engine", "detection engine"),
+    Setting("engine", str, default_engine(), "", "engine", "detection engine"),
     # ---- linking and track filtering
     Setting(
         "search_range_px",

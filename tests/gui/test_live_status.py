@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from qtpy.QtWidgets import QApplication
 
-from napari_pynta.live.config import LiveStatus, default_engine
+from napari_pynta.live.config import LiveStatus
+from napari_pynta.parameters import default_engine
 
 #: spawning the workers imports numpy/pandas/trackpy in each; slow on a loaded 2-core machine
 START_TIMEOUT_S = 90.0

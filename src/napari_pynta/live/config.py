@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import tempfile
@@ -13,13 +12,8 @@ import numpy as np
 
 from napari_pynta.errors import PyntaInputError, require_int, require_positive
 from napari_pynta.parameters import MAX_LOCATORS as MAX_LOCATORS  # re-exported
-from napari_pynta.parameters import SETTINGS
+from napari_pynta.parameters import SETTINGS, default_engine
 from napari_pynta.sample import validate_sample
-
-
-def default_engine() -> str:
-    """The fastest engine installed: ``"fast"`` if numba is there, else ``"trackpy"``."""
-    return "fast" if importlib.util.find_spec("numba") is not None else "trackpy"
 
 
 @dataclass

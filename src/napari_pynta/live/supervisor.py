@@ -29,7 +29,6 @@ from napari_pynta.live.config import (
     automatic_diameter,
     check_detection,
     check_hot_pixels,
-    default_engine,
     locator_detection,
     moved_hot_pixels,
 )
@@ -54,7 +53,7 @@ from napari_pynta.live.workers import (
     saver_worker,
     sizer_worker,
 )
-from napari_pynta.parameters import SETTINGS
+from napari_pynta.parameters import SETTINGS, default_engine
 
 #: camera settings that can change while the pipeline runs (:meth:`LivePipeline.configure_camera`)
 LIVE_CAMERA_SETTINGS = ("fps", "exposure_s", "roi", "gain")

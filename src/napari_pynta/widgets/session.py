@@ -29,7 +29,8 @@ from qtpy.QtWidgets import QApplication
 from napari_pynta.cancellation import AnalysisCancelled
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.exposure import exposure_stats
-from napari_pynta.live.config import LiveStatus, default_engine
+from napari_pynta.live.config import LiveStatus
+from napari_pynta.parameters import default_engine
 from napari_pynta.sample import validate_sample
 from napari_pynta.widgets import persistence
 from napari_pynta.widgets.live_pairing import LivePairing

@@ -7,11 +7,10 @@ live pipeline or to the re-analysis; a refused value leaves the workers untouche
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.live.config import default_engine
 from napari_pynta.parameters import MAX_LOCATORS as MAX_LOCATORS  # re-exported for the widget
 from napari_pynta.parameters import SETTINGS
 
@@ -23,12 +22,10 @@ class TrackingSettings:
     Field names, defaults and limits are those of :data:`napari_pynta.parameters.SETTINGS`, with
     one difference: the form's spin boxes cannot hold None, so ``diameter_px``, ``minmass``,
     ``separation`` and ``search_range_px`` of 0 mean "automatic" (None elsewhere): estimated from
-    the data (offline: from the movie; live: from the first frames of the camera). The engine is
-    the fastest installed, like ``pynta acquire``'s (the engines find the same features): with
-    trackpy a 256² locator at 100 fps falls behind beside napari on 2 cores.
+    the data (offline: from the movie; live: from the first frames of the camera).
     """
 
-    engine: str = field(default_factory=default_engine)
+    engine: str = SETTINGS["engine"].default
     diameter_px: int = SETTINGS["diameter_px"].default
     minmass: float = 0.0
     separation: float = 0.0
