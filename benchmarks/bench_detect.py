@@ -28,6 +28,7 @@ import importlib.util
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -113,20 +114,40 @@ def compare_engines(frames: np.ndarray, minmass: float, repeats: int) -> dict[st
 
 
 def engine_at(revision: str):
-    """The fast engine's module as it was at git ``revision`` (imported from a temporary file)."""
-    source = subprocess.run(
-        ["git", "show", f"{revision}:src/napari_pynta/detect/fast.py"],
-        cwd=Path(__file__).resolve().parent,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp(prefix="pynta-bench-")) / "fast_baseline.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("fast_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The fast engine's module as it was at git ``revision`` (imported from temporary files).
+
+    The revision's kernel modules (``detect/fast_*.py``, where it has them) are imported from
+    there too, under names of their own, so that its kernels are timed, not this checkout's.
+    """
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, check=True
+        ).stdout
+
+    detect_files = git(
+        "ls-tree", "--full-tree", "--name-only", revision, "src/napari_pynta/detect/"
+    ).split()
+    kernels = [Path(path).stem for path in detect_files if Path(path).stem.startswith("fast_")]
+    renamed = {f"napari_pynta.detect.{name}": f"baseline_{name}" for name in kernels}
+    folder = Path(tempfile.mkdtemp(prefix="pynta-bench-"))
+
+    def load(name: str, module_name: str):
+        source = git("show", f"{revision}:src/napari_pynta/detect/{name}.py")
+        for imported, baseline_name in renamed.items():
+            source = source.replace(imported, baseline_name)
+        path = folder / f"{module_name}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    for name in kernels:
+        load(name, f"baseline_{name}")
+    return load("fast", "fast_baseline")
 
 
 def timing_kernels(module, times: dict[str, list[float]]) -> None:
