@@ -24,6 +24,11 @@ than they are). Printed per movie:
   localizations matched to the particle), the share the linker made, the share lost because
   another track took the later localization, the share lost because it started a track, and the
   lost steps' share of all true steps' summed square (docs/accuracy.md, "Split images").
+- ``ens_truth_pos`` / ``ens_truth_all``: ``ens_truth`` with the true positions put in place of
+  the detected ones (same frames), and the true positions of every frame in which those
+  particles lie in the detectable field (no detection at all): ``ens_truth - ens_truth_pos`` is
+  what the localization error does, ``ens_truth_pos - ens_truth_all`` what the missed frames do
+  (docs/accuracy.md, "Split images, round 12").
 
 Run: ``python benchmarks/bench_link_truth.py --only "short" --seeds 2 --frames-factor 0.67``.
 """
@@ -44,7 +49,7 @@ import pandas as pd  # noqa: E402
 from bench_accuracy import SETTINGS, Case, build_cases  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
-from napari_pynta import analysis, link, physics, simulate, sizing  # noqa: E402
+from napari_pynta import analysis, detect, link, physics, simulate, sizing  # noqa: E402
 from napari_pynta.readers import Movie  # noqa: E402
 
 #: a localization further than this from every true particle of its frame has no truth id
@@ -150,6 +155,27 @@ def one_frame_losses(linked: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def true_position_errors(
+    true_linked: pd.DataFrame,
+    movie: simulate.SimulatedMovie,
+    result: analysis.AnalysisResult,
+    truth_nm: float,
+) -> dict[str, float]:
+    """Ensemble errors (%) of the truth-linked tracks at their true positions (same frames), and
+    of the true positions of every frame in which their particles lie in the detectable field."""
+    where = movie.truth.set_index(["frame", "particle"])[["y", "x"]]
+    key = pd.MultiIndex.from_arrays([true_linked["frame"], true_linked["particle"]])
+    at_truth = true_linked.copy()
+    at_truth[["y", "x"]] = where.reindex(key).to_numpy()
+    margin = (result.params.diameter_px or detect.SHARP_DIAMETER_PX) // 2
+    seen = movie.truth[movie.in_field(margin)]
+    every = seen[seen["particle"].isin(true_linked["particle"].unique())]
+    return {
+        "ens_truth_pos": ensemble_error_pct(at_truth, result, truth_nm),
+        "ens_truth_all": ensemble_error_pct(every, result, truth_nm),
+    }
+
+
 def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
     movie = simulate.simulate_movie(n_frames, case.settings(seed))
     params = analysis.AnalysisParams.from_metadata(movie.metadata)
@@ -203,6 +229,7 @@ def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
     row["gone_new"] = gone_new_share(known[is_wrong], movie.truth)
     row["ens"] = ensemble_error_pct(linked, result, truth_nm)
     row["ens_truth"] = ensemble_error_pct(true_linked, result, truth_nm)
+    row.update(true_position_errors(true_linked, movie, result, truth_nm))
     # matched like the localizations (a linker that merges localizations moves them)
     sized = successive_pairs(
         result.tracks.assign(true_id=truth_ids(result.tracks, movie.truth, radius_px)),
