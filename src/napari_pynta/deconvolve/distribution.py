@@ -52,7 +52,18 @@ class SizeDistribution:
         return self.weights / np.diff(_cell_edges(self.diameter_nm))
 
     def fraction_between(self, low_nm: float, high_nm: float) -> float:
-        """Fraction of tracks with diameters in [low_nm, high_nm] (cell-wise interpolation)."""
+        """Fraction of tracks with diameters in [low_nm, high_nm] (cell-wise interpolation).
+
+        Parameters
+        ----------
+        low_nm, high_nm : float
+            The range, nm.
+
+        Returns
+        -------
+        float
+            The fraction (:func:`cumulative_fraction` at ``high_nm`` minus at ``low_nm``).
+        """
         cdf = cumulative_fraction(self.diameter_nm, self.weights, np.array([low_nm, high_nm]))
         return float(cdf[1] - cdf[0])
 

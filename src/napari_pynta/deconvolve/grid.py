@@ -81,7 +81,23 @@ def cumulative_fraction(grid_nm: np.ndarray, weights: np.ndarray, diameters_nm) 
 
 
 def quantile(grid_nm: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """Diameter (nm) below which a fraction ``q`` of the distribution lies."""
+    """Diameter (nm) below which a fraction ``q`` of the distribution lies.
+
+    Each grid weight is spread uniformly in ln d over its cell (as in
+    :func:`cumulative_fraction`); empty cells are skipped.
+
+    Parameters
+    ----------
+    grid_nm, weights : ndarray
+        The distribution (weights sum to 1).
+    q : float
+        Fraction, in [0, 1] (0.5 gives the median, D50).
+
+    Returns
+    -------
+    float
+        The diameter, nm.
+    """
     edges = _cell_edges(grid_nm)
     cdf_at_edges = np.concatenate([[0.0], np.cumsum(weights)])
     # strictly increasing support for interpolation: skip empty cells
@@ -100,5 +116,17 @@ def smoothed_density(grid_nm: np.ndarray, weights: np.ndarray, width_ln: float) 
     """Weights smoothed with a Gaussian kernel of standard deviation ``width_ln`` in ln d.
 
     Each grid point's weight is spread over its neighbours, so the total weight is conserved.
+
+    Parameters
+    ----------
+    grid_nm, weights : ndarray
+        The distribution.
+    width_ln : float
+        Standard deviation of the kernel in ln d (> 0).
+
+    Returns
+    -------
+    ndarray
+        The smoothed weights on ``grid_nm``.
     """
     return _smoothing_kernel(grid_nm, width_ln) @ weights

@@ -60,7 +60,18 @@ class StepModel:
     ) -> np.ndarray:
         """theta: the expected squared lag-1 step (x and y summed) of particles of that size, µm².
 
-        ``sigma_um`` (broadcast against ``diameter_nm``) replaces the model's localization error.
+        Parameters
+        ----------
+        diameter_nm : float or ndarray
+            Particle diameters, nm.
+        sigma_um : float or ndarray, optional
+            Localization error per axis, µm (broadcast against ``diameter_nm``), in place of
+            the model's ``sigma_um``.
+
+        Returns
+        -------
+        ndarray
+            theta, µm², with the broadcast shape of the arguments.
         """
         variance, _ = self._per_axis_moments(np.asarray(diameter_nm, dtype=float), sigma_um)
         return 2.0 * variance
@@ -68,7 +79,18 @@ class StepModel:
     def step_correlation(
         self, diameter_nm: np.ndarray | float, sigma_um: np.ndarray | float | None = None
     ) -> np.ndarray:
-        """Correlation coefficient of successive steps along one axis (0 without noise and blur)."""
+        """Correlation coefficient of successive steps along one axis (0 without noise and blur).
+
+        Parameters
+        ----------
+        diameter_nm, sigma_um
+            As for :meth:`expected_msd1_um2`.
+
+        Returns
+        -------
+        ndarray
+            rho, from -0.5 (localization noise only) to 0.25 (full-frame exposure, no noise).
+        """
         variance, covariance = self._per_axis_moments(
             np.asarray(diameter_nm, dtype=float), sigma_um
         )

@@ -571,6 +571,12 @@ def warm_up(dtypes: tuple[type, ...] = (np.uint16,)) -> None:
     """Compile (or load from numba's cache) the kernels for frames of ``dtypes``.
 
     Call once at start-up of a worker so that the first live frame is not slowed by the JIT.
+
+    Parameters
+    ----------
+    dtypes : tuple of numpy scalar types
+        Pixel types of the frames to come (uint8 frames use the uint16 kernels, other types
+        than uint16 the float32 ones).
     """
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:48, 0:48]
