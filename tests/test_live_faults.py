@@ -403,3 +403,30 @@ def test_shared_memory_left_by_a_pipeline_killed_whole_is_removed_at_the_next_st
             block.close()
             with contextlib.suppress(FileNotFoundError):
                 os.remove(f"/dev/shm/{name}")
+
+
+#: spawns its first process under supervisor.stop_signals_held; prints how that process ended
+FIRST_SPAWN = """
+import multiprocessing, signal
+from napari_pynta.live import supervisor
+if __name__ == "__main__":
+    first = multiprocessing.get_context("spawn").Process(
+        target=signal.raise_signal, args=(signal.SIGTERM,)
+    )
+    with supervisor.stop_signals_held():
+        first.start()
+    first.join(60)
+    print(first.exitcode)
+"""
+
+
+def test_the_first_worker_of_a_process_is_born_with_the_stop_signals_held():
+    """multiprocessing starts its resource tracker at a process's first spawn and then unblocks
+    SIGINT and SIGTERM in the spawning thread: the first worker (the acquisition of `pynta
+    acquire`, of the GUI's first Live) was born with them unheld and died of a Ctrl-C during
+    its imports (exit code -15 here). A fresh interpreter: this one has its tracker already."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_SPAWN], env=env, capture_output=True, timeout=300
+    )
+    assert result.stdout.decode().strip() == "0", result.stderr.decode()[-2000:]
