@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -59,14 +60,45 @@ def test_ctrl_c_in_the_terminal_closes_the_window_and_shuts_the_session_down(
         PyntaSession, "shutdown", lambda self: (shut_down.append(self), real_shutdown(self))
     )
 
-    def interrupted_run() -> None:
-        raise KeyboardInterrupt
+    def run_until_closed() -> None:  # napari's event loop, until the window is closed
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while napari runs
+        qtbot.waitUntil(lambda: napari.current_viewer() is None, timeout=60_000)
 
-    monkeypatch.setattr(napari, "run", interrupted_run)
+    monkeypatch.setattr(napari, "run", run_until_closed)
     assert cli.main([]) == 130
     assert "pynta: interrupted" in capsys.readouterr().err
     assert shut_down  # the workers are stopped as when the window is closed
-    assert napari.current_viewer() is None
+
+
+def test_ctrl_c_while_the_window_is_set_up_closes_it_once_it_is_up(
+    monkeypatch, qtbot, private_napari_settings, capsys
+):
+    """Ctrl-C while `pynta` docks its widgets (seconds, tens of seconds on a loaded machine).
+    Before, the KeyboardInterrupt ended `pynta` with a traceback there, or, raised inside a Qt
+    callback, aborted it (rc -6)."""
+    from napari_pynta.cli import gui
+
+    monkeypatch.setattr(PyntaSession, "start_live", lambda self, camera, settings, **kw: None)
+    shut_down = []
+    real_shutdown = PyntaSession.shutdown
+    monkeypatch.setattr(
+        PyntaSession, "shutdown", lambda self: (shut_down.append(self), real_shutdown(self))
+    )
+    real_dock = gui.dock_pynta_widgets
+
+    def interrupted_dock(viewer):
+        signal.raise_signal(signal.SIGINT)
+        return real_dock(viewer)
+
+    monkeypatch.setattr(gui, "dock_pynta_widgets", interrupted_dock)
+    monkeypatch.setattr(
+        napari,
+        "run",
+        lambda: qtbot.waitUntil(lambda: napari.current_viewer() is None, timeout=60_000),
+    )
+    assert cli.main([]) == 130
+    assert "pynta: interrupted" in capsys.readouterr().err
+    assert shut_down
 
 
 def test_the_window_is_big_enough_to_see_the_sizes_histogram(
@@ -139,3 +171,79 @@ def test_sigterm_to_the_process_group_closes_the_window_and_stops_the_workers_in
     assert process.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
     assert "pynta: terminated (SIGTERM)" in err.decode()
     assert still_running == []  # stopped before pynta exited, not by their orphan watchdog
+
+
+#: `pynta` (launch_gui) that also starts recording to argv[1] once live, and says so on stdout
+RECORDING_PYNTA = """
+import sys
+from qtpy.QtCore import QTimer
+from napari_pynta.cli import gui
+
+dock = gui.dock_pynta_widgets
+
+def dock_and_record(viewer):
+    widgets = dock(viewer)
+    camera = widgets["Camera"]
+    camera.output_path.setText(sys.argv[1])
+
+    def record_once_live():
+        if camera.session.live_state != "running":
+            QTimer.singleShot(200, record_once_live)
+        elif camera.record.isEnabled():
+            camera.record.click()
+            print("recording", flush=True)
+
+    QTimer.singleShot(200, record_once_live)
+    return widgets
+
+gui.dock_pynta_widgets = dock_and_record
+sys.exit(gui.launch_gui())
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_terminal_stops_the_recording_in_order_and_exits_130(tmp_path):
+    """Ctrl-C in the terminal that runs `pynta` reaches its whole process group, as SIGTERM from
+    systemd does, and ends the same way: the window closes, the recording is finalized (every
+    frame counted on disk, no writer left interrupted), the workers are stopped by the session,
+    rc 130. Before, napari's own SIGINT handler left its event loop with the window open."""
+    from napari_pynta.verify import verify_store
+
+    path = tmp_path / "run.zarr"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    process = subprocess.Popen(
+        [sys.executable, "-c", RECORDING_PYNTA, str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 300)
+        assert ready and process.stdout.readline() == b"recording\n"
+        workers = [
+            child
+            for child in psutil.Process(process.pid).children(recursive=True)
+            if "resource_tracker" not in " ".join(child.cmdline())
+        ]
+        deadline = time.monotonic() + 120
+        while not (path / "frames").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)  # frames being written
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
+        _, err = process.communicate(timeout=120)
+        still_running = [worker for worker in workers if worker.is_running()]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + signal.SIGINT, err.decode()[-3000:]
+    assert "pynta: interrupted" in err.decode()
+    assert "Traceback" not in err.decode(), err.decode()[-3000:]
+    assert still_running == []  # stopped before pynta exited, not by their orphan watchdog
+    report = verify_store(path)
+    # finalized by the saver: no block left half written, every frame counted on disk (frames
+    # the saver had to drop on a loaded machine are seq gaps, counted by the pipeline)
+    assert report.n_frames > 0
+    assert [problem for problem in report.problems if problem.kind != "seq"] == [], report

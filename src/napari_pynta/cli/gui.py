@@ -114,42 +114,48 @@ def launch_gui() -> int:
 
     prefer_pynta_reader()  # videos and zarr folders open with PyNTA without a question
     viewer = napari.Viewer(title="PyNTA")
-    widgets = dock_pynta_widgets(viewer)
-    size_window(viewer)
-    camera = widgets["Camera"]
-    camera.backend.setCurrentText("simulated")
-    camera.live.click()  # starts in the background; the window is usable at once
-    terminated = SigtermCloses(viewer)
+    stopped = StopSignalsClose(viewer)  # from here Ctrl-C closes the window as SIGTERM does
     try:
+        widgets = dock_pynta_widgets(viewer)
+        size_window(viewer)
+        camera = widgets["Camera"]
+        camera.backend.setCurrentText("simulated")
+        camera.live.click()  # starts in the background; the window is usable at once
         napari.run()
-    except KeyboardInterrupt:  # Ctrl-C in the terminal: stop the workers as closing would
-        viewer.close()
-        print("pynta: interrupted", file=sys.stderr)
-        return 130
+        stopped.close_viewer()  # napari's own Ctrl-C handler ended the loop before ours was set
     finally:
-        terminated.restore()
-    if terminated:
+        stopped.restore()
+    if stopped.received == signal.SIGINT:
+        print("pynta: interrupted", file=sys.stderr)
+    elif stopped.received == signal.SIGTERM:
         print("pynta: terminated (SIGTERM)", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    return 0
+    return 128 + stopped.received if stopped.received else 0
 
 
-class SigtermCloses:
-    """Until :meth:`restore`, SIGTERM closes ``viewer`` (which stops the session's workers in
-    order) instead of ending the process at once; true once it did.
+class StopSignalsClose:
+    """Until :meth:`restore`, SIGTERM and SIGINT (Ctrl-C in the terminal) close ``viewer``,
+    which stops the session's workers in order (a recording is finalized), instead of ending
+    the process at once; :attr:`received` is the signal that did (0: none).
 
     The handler only schedules the close: a Python signal handler runs between two bytecodes,
     maybe inside a Qt callback, and an exception raised there reaches napari's excepthook, which
     exits at once ("Closed by KeyboardInterrupt", rc 1). A timer gives the interpreter control
-    every :data:`SIGNAL_POLL_MS`, so the signal is seen while Qt's loop idles.
+    every :data:`SIGNAL_POLL_MS`, so the signal is seen while Qt's loop idles. napari's event
+    loop sets a SIGINT handler of its own, which leaves the loop with the window open; ours is
+    set again once the loop runs.
     """
 
     def __init__(self, viewer: Any):
         from qtpy.QtCore import QTimer
 
-        self.received = False
+        self.received = 0
+        self._closed = False
         self._viewer = viewer
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        self._previous = {
+            number: signal.signal(number, self._handle)
+            for number in (signal.SIGTERM, signal.SIGINT)
+        }
+        QTimer.singleShot(0, lambda: signal.signal(signal.SIGINT, self._handle))  # over napari's
         self._poll = QTimer()
         self._poll.timeout.connect(lambda: None)
         self._poll.start(SIGNAL_POLL_MS)
@@ -157,13 +163,18 @@ class SigtermCloses:
     def _handle(self, signum: int, frame: object) -> None:
         from qtpy.QtCore import QTimer
 
-        self.received = True
-        QTimer.singleShot(0, self._viewer.close)
+        if not self.received:  # a second Ctrl-C while the workers stop changes nothing
+            self.received = signum
+            QTimer.singleShot(0, self.close_viewer)
 
-    def __bool__(self) -> bool:
-        return self.received
+    def close_viewer(self) -> None:
+        """Close the viewer once, when a stop signal came (and the user had not closed it)."""
+        if self.received and not self._closed:
+            self._closed = True
+            self._viewer.close()
 
     def restore(self) -> None:
-        """Stop watching: SIGTERM gets its previous handler back."""
+        """Stop watching: both signals get their previous handlers back."""
         self._poll.stop()
-        signal.signal(signal.SIGTERM, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
