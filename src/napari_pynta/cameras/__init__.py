@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from typing import Any
 
 from napari_pynta.cameras.base import (
@@ -15,6 +16,7 @@ from napari_pynta.cameras.base import (
     Camera,
     CameraExhausted,
     CameraSettings,
+    CameraStalled,
     parse_roi,
 )
 from napari_pynta.errors import PyntaInputError
@@ -29,6 +31,30 @@ CAMERAS: dict[str, str] = {
 }
 
 
+#: environment variable naming further backends, ``name=module:Class`` separated by commas (a
+#: camera of your own, or a test camera; the live pipeline's workers inherit it)
+CAMERAS_ENV = "PYNTA_CAMERAS"
+
+
+def _registered() -> dict[str, str]:
+    """:data:`CAMERAS` plus the backends named in :data:`CAMERAS_ENV`."""
+    cameras = dict(CAMERAS)
+    for entry in filter(None, os.environ.get(CAMERAS_ENV, "").split(",")):
+        name, _, target = entry.partition("=")
+        if not name.strip() or target.count(":") != 1:
+            raise PyntaInputError(
+                f"{CAMERAS_ENV} must be name=module:Class entries separated by commas, got "
+                f"{entry!r}"
+            )
+        cameras[name.strip()] = target.strip()
+    return cameras
+
+
+def camera_names() -> list[str]:
+    """The names :func:`open_camera` accepts: :data:`CAMERAS` and those in :data:`CAMERAS_ENV`."""
+    return sorted(_registered())
+
+
 def camera_class(name: str) -> type[BaseCamera]:
     """Return the backend class registered under ``name``.
 
@@ -37,9 +63,10 @@ def camera_class(name: str) -> type[BaseCamera]:
     PyntaInputError
         If ``name`` is not a registered camera (the message lists them).
     """
-    if name not in CAMERAS:
-        raise PyntaInputError(f"camera must be one of {sorted(CAMERAS)}, got {name!r}")
-    module_name, class_name = CAMERAS[name].split(":")
+    cameras = _registered()
+    if name not in cameras:
+        raise PyntaInputError(f"camera must be one of {sorted(cameras)}, got {name!r}")
+    module_name, class_name = cameras[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -89,8 +116,10 @@ __all__ = [
     "Camera",
     "CameraExhausted",
     "CameraSettings",
+    "CameraStalled",
     "allowed_settings",
     "camera_class",
+    "camera_names",
     "open_camera",
     "parse_roi",
 ]

@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 
 Roi = tuple[int, int, int, int]
 """Region of interest ``(y, x, height, width)`` in sensor pixels."""
@@ -17,6 +17,11 @@ Roi = tuple[int, int, int, int]
 
 class CameraExhausted(Exception):
     """Raised by :meth:`Camera.read` when a finite source (non-looping playback) has ended."""
+
+
+class CameraStalled(PyntaDataError):
+    """Raised by :meth:`Camera.read` when a hardware camera sent no frame within its timeout
+    (unplugged, its trigger stopped, a driver hang); the message says which and for how long."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
 
 #: pixel formats delivered as plain (unpacked) integers, and their numpy types
@@ -312,7 +312,7 @@ class BaslerCamera(BaseCamera):
         while True:
             remaining_ms = int(1000 * (deadline - time.perf_counter()))
             if remaining_ms <= 0:
-                raise PyntaDataError(f"Basler camera sent no frame for {FRAME_TIMEOUT_S} s")
+                raise CameraStalled(f"Basler camera sent no frame for {FRAME_TIMEOUT_S} s")
             result = self._camera.RetrieveResult(remaining_ms, pylon.TimeoutHandling_Return)
             if result is None or not result.IsValid():
                 continue

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled
+from napari_pynta.errors import PyntaInputError
 
 #: longest wait for one frame from a running sequence acquisition before giving up (s)
 _FRAME_TIMEOUT_S = 5.0
@@ -133,7 +133,7 @@ class MicroManagerCamera(BaseCamera):
         deadline = time.perf_counter() + _FRAME_TIMEOUT_S
         while self._core.getRemainingImageCount() == 0:
             if time.perf_counter() > deadline:
-                raise PyntaDataError(f"micromanager camera sent no frame for {_FRAME_TIMEOUT_S} s")
+                raise CameraStalled(f"micromanager camera sent no frame for {_FRAME_TIMEOUT_S} s")
             time.sleep(0.0005)
         arrival = time.perf_counter() - self._start_time
         image, tags = self._core.popNextImageAndMD()

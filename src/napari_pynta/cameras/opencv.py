@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.readers import rgb_to_luminance
 
@@ -67,7 +67,7 @@ class OpenCVCamera(BaseCamera):
     def _grab(self) -> np.ndarray:
         ok, frame = self._capture.read()
         if not ok or frame is None:
-            raise PyntaDataError("OpenCV device stopped delivering frames")
+            raise CameraStalled("OpenCV device stopped delivering frames")
         if frame.ndim == 3:  # OpenCV delivers BGR
             frame = rgb_to_luminance(frame[..., 2::-1])
         return frame

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from napari_pynta.cameras import CAMERAS
+from napari_pynta.cameras import camera_names
 from napari_pynta.cli import interrupted_exit_code
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import PyntaInputError, require_int, require_positive
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--camera",
         default="simulated",
-        choices=sorted(CAMERAS),
+        choices=camera_names(),
         help="camera backend (default: simulated)",
     )
     parser.add_argument(
@@ -286,7 +286,12 @@ def run(args: argparse.Namespace) -> int:
     print_errors(status.errors)
     if interrupted:
         return interrupted
-    failed = status.frames_dropped or status.dead_workers or status.recording_failed
+    failed = (
+        status.frames_dropped
+        or status.dead_workers
+        or status.recording_failed
+        or status.camera_failed  # the run ended before the frames asked for
+    )
     return 1 if failed else 0
 
 
@@ -464,6 +469,8 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
         frames_dropped=status.frames_dropped,
         frames_lost_by_camera=status.frames_lost_by_camera,
         camera_clock_jumps=status.camera_clock_jumps,
+        camera_pauses=status.camera_pauses,
+        camera_failed=status.camera_failed,
         frames_untracked=status.frames_untracked if config.track else None,
         fps=status.fps if math.isfinite(status.fps) else None,
         fps_requested=status.fps_requested,

@@ -23,7 +23,7 @@ class LiveConfig:
     Attributes
     ----------
     camera : str
-        A key of :data:`napari_pynta.cameras.CAMERAS`.
+        One of :func:`napari_pynta.cameras.camera_names`.
     camera_settings : dict
         Keyword arguments of :func:`~napari_pynta.cameras.open_camera` (``fps``, ``exposure_s``,
         ``roi``, ``gain`` and the backend's own, e.g. ``shape``, ``n_particles``, ``path``).
@@ -119,10 +119,10 @@ class LiveConfig:
         PyntaInputError
             Naming the field and the allowed range or choices.
         """
-        from napari_pynta.cameras import CAMERAS
+        from napari_pynta.cameras import camera_names
 
-        if self.camera not in CAMERAS:
-            raise PyntaInputError(f"camera must be one of {sorted(CAMERAS)}, got {self.camera!r}")
+        if self.camera not in camera_names():
+            raise PyntaInputError(f"camera must be one of {camera_names()}, got {self.camera!r}")
         if not isinstance(self.camera_settings, dict):
             raise PyntaInputError(f"camera_settings must be a dict, got {self.camera_settings!r}")
         check_camera_settings(self.camera, self.camera_settings)
@@ -307,6 +307,9 @@ class LiveStatus:
     too slowly: they leave a seq gap and are not part of ``frames_acquired``).
     ``camera_clock_jumps`` counts the frames whose camera time was not after the previous
     frame's (the camera's clock jumped back; the times are stored as the camera gave them).
+    ``camera_pauses`` counts the times the camera sent no frame for ``CAMERA_PAUSE_S`` (1 s) or
+    more (the frames came later); ``camera_failed`` says why the camera ended the run early (it
+    sent nothing within its timeout), None if it did not.
     ``tracking_latency_s`` is ``{"p50", "p95", "max"}``: seconds from reading a frame to having it
     linked, over the run (None before the first linked frame); ``tracking_latency_recent_s``
     the same over the frames linked in the last 10 s (None if none was), what a live display shows.
@@ -326,6 +329,8 @@ class LiveStatus:
     frames_untracked: int = 0
     frames_lost_by_camera: int = 0
     camera_clock_jumps: int = 0
+    camera_pauses: int = 0
+    camera_failed: str | None = None
     frames_tracked: int = 0
     buffer_fill: float = 0.0
     particles_per_frame: float = 0.0

@@ -628,6 +628,8 @@ class LivePipeline:
                 frames_dropped=self._dropped_before + current,
                 frames_lost_by_camera=int(acquisition.get("frames_lost_by_camera", 0)),
                 camera_clock_jumps=int(acquisition.get("camera_clock_jumps", 0)),
+                camera_pauses=int(acquisition.get("camera_pauses", 0)),
+                camera_failed=acquisition.get("camera_failed"),
                 frames_untracked=untracked,
                 frames_tracked=tracked,
                 buffer_fill=float(acquisition.get("buffer_fill", 0.0)),
@@ -1039,6 +1041,8 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "next_seq": int,
     "sizer_messages": int,
     "camera_clock_jumps": int,
+    "camera_pauses": int,
+    "camera_failed": (str, type(None)),
 }
 
 

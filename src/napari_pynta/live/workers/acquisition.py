@@ -32,6 +32,9 @@ from napari_pynta.parameters import MAX_LOCATORS
 RATE_WINDOW_S = 1.0
 #: frames used to choose the detection threshold and search range when they are not given
 CALIBRATION_FRAMES = 60
+#: a camera silent this long (s) within one read, or ten frame intervals if longer, is a pause
+#: the user is told about (time spent waiting for the camera, not the acquisition's own delays)
+CAMERA_PAUSE_S = 1.0
 #: ring slots beyond the save and track buffers: frames in flight to locators (a few each)
 RING_SPARE_SLOTS = 2 * MAX_LOCATORS
 
@@ -319,7 +322,11 @@ class Acquisition:
             "record_refused": 0,
             # frames whose camera time was not after the previous frame's (kept as given)
             "camera_clock_jumps": 0,
+            # reads that waited CAMERA_PAUSE_S or longer for the camera
+            "camera_pauses": 0,
         }
+        #: why the camera ended the run (no frame within its timeout), None while it delivers
+        self.camera_failed: str | None = None
         self.clock = CameraClock()
         self.camera_skipped = 0  # camera.frames_skipped already accounted for in seq
         self.rate_window: collections.deque[float] = collections.deque()
@@ -462,17 +469,23 @@ class Acquisition:
 
     def acquire_one(self) -> None:
         """Read one frame and hand it on, or finish the run if there is none."""
-        from napari_pynta.cameras import CameraExhausted
+        from napari_pynta.cameras import CameraExhausted, CameraStalled
 
         frame = None
         # n_frames counts the frames read (the frames a recording holds), not frame numbers: a
         # camera that loses frames still gives n_frames, with the losses as seq gaps
         if self.n_frames is None or self.counters["frames_acquired"] < self.n_frames:
+            asked = time.perf_counter()
             try:
                 frame, t = self.camera.read()
             except CameraExhausted:
                 pass
-        if frame is None:  # n_frames reached, ``finish`` asked for, or the playback ended
+            except CameraStalled as error:
+                self.camera_stalled(str(error))
+            else:
+                self.check_pause(time.perf_counter() - asked)
+        if frame is None:  # n_frames reached, ``finish`` asked for, the playback ended, or the
+            # camera stopped delivering
             self.finish()
             return
         self.skip_frames_lost_by_camera()
@@ -487,6 +500,28 @@ class Acquisition:
         self.rate_window.append(self.last_frame_time)
         self.counters["frames_acquired"] += 1
         self.seq += 1
+
+    def check_pause(self, waited_s: float) -> None:
+        """Tell the user when a read waited :data:`CAMERA_PAUSE_S` (or ten frame intervals) or
+        longer for the camera; the first pause is a warning, every one is counted."""
+        if waited_s < max(CAMERA_PAUSE_S, 10 * self.camera.settings.frame_interval_s):
+            return
+        self.counters["camera_pauses"] += 1
+        if self.counters["camera_pauses"] == 1:
+            self.w.warn(
+                f"the camera sent no frame for {waited_s:.2g} s (after frame {self.seq - 1}); it "
+                "delivers again, every frame is kept; later pauses are counted in camera_pauses"
+            )
+
+    def camera_stalled(self, why: str) -> None:
+        """The camera sent nothing within its timeout: end the run in order (every frame it
+        delivered recorded and tracked), saying so."""
+        self.camera_failed = why
+        asked = "" if self.n_frames is None else f" of {self.n_frames}"
+        self.w.error(
+            f"the camera stopped delivering after {self.counters['frames_acquired']}{asked} "
+            f"frames ({why}): the run ends here, every frame it delivered is kept"
+        )
 
     def skip_frames_lost_by_camera(self) -> None:
         """Leave a seq gap for frames the camera or its driver lost (its frame counter jumped).
@@ -657,6 +692,7 @@ class Acquisition:
             last_seq=self.seq - 1,
             fps_requested=self.camera.settings.fps,
             frame_ring=self.frames.ring_name,
+            camera_failed=self.camera_failed,
             **self.counters,
         )
 
