@@ -1,0 +1,172 @@
+"""The HTML page of replicate captures of one sample: the replicate table (mean ± SE) and the lab
+figures."""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from napari_pynta import __version__
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.report.analysis_page import (
+    _STYLE,
+    _img,
+    _lab_figures_html,
+    _sci,
+    _settings_table,
+    plain_warnings,
+)
+
+#: columns of the replicate table: (combined key, heading, how to read one capture's summary,
+#: format)
+_REPLICATE_COLUMNS = (
+    ("d10_nm", "D10 (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("d10"), "{:.1f}"),
+    ("d50_nm", "D50 (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("d50"), "{:.1f}"),
+    ("d90_nm", "D90 (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("d90"), "{:.1f}"),
+    ("mode_nm", "Mode (nm)", lambda s: (s.get("deconvolved_nm") or {}).get("mode"), "{:.1f}"),
+    ("ensemble_diameter_nm", "Ensemble (nm)", lambda s: s.get("diameter_nm"), "{:.1f}"),
+    ("particles_per_frame", "Particles/frame", lambda s: s.get("particles_per_frame"), "{:.2f}"),
+    (
+        "concentration_per_ml",
+        "Particles/mL (× dilution)",
+        lambda s: (s.get("concentration") or {}).get("sample_particles_per_ml"),
+        "{:.3g}",
+    ),
+)
+
+
+def _cell(value: Any, template: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return template.format(value)
+
+
+def replicate_rows(results: list, combined: dict) -> list[list[str]]:
+    """The replicate table as text: a heading row, one row per capture, then mean ± SE."""
+    rows = [["Capture", "Tracks", *(heading for _, heading, _, _ in _REPLICATE_COLUMNS)]]
+    for index, result in enumerate(results):
+        summary = result.summary
+        rows.append(
+            [
+                f"{index + 1}: {Path(str(summary.get('source') or '')).name}",
+                str(summary.get("n_tracks", "–")),
+                *(_cell(read(summary), fmt) for _, _, read, fmt in _REPLICATE_COLUMNS),
+            ]
+        )
+    rows.append(
+        [
+            f"mean ± SE (n = {combined['n_captures']})",
+            "",
+            *(
+                f"{_cell(combined[key]['mean'], fmt)} ± {_cell(combined[key]['se'], fmt)}"
+                for key, _, _, fmt in _REPLICATE_COLUMNS
+            ),
+        ]
+    )
+    return rows
+
+
+def _replicate_table_html(results: list, combined: dict) -> str:
+    rows = replicate_rows(results, combined)
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in rows[1:-1]
+    )
+    body += "<tr>" + "".join(f"<td class='rec'>{html.escape(c)}</td>" for c in rows[-1]) + "</tr>"
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _measurement_cards(combined: dict) -> str:
+    def mean_se(key: str, fmt: str, unit: str) -> str:
+        entry = combined[key]
+        if entry["mean"] is None:
+            return "–"
+        return f"{_cell(entry['mean'], fmt)} ± {_cell(entry['se'], fmt)}{unit}"
+
+    concentration = combined["concentration_per_ml"]
+    cards = [
+        (mean_se("d50_nm", "{:.0f}", " nm"), "median size D50 (mean ± SE)"),
+        (mean_se("mode_nm", "{:.0f}", " nm"), "mode (mean ± SE)"),
+        (
+            f"{_sci(concentration['mean'])} ± {_sci(concentration['se'])} /mL"
+            if concentration["mean"] is not None
+            else mean_se("particles_per_frame", "{:.1f}", " per frame"),
+            "concentration of the sample" if concentration["mean"] is not None else "particles",
+        ),
+        (str(combined["n_captures"]), "captures"),
+    ]
+    return (
+        "<div class='cards'>"
+        + "".join(
+            f"<div class='card'><div class='value'>{v}</div><div class='label'>{label}</div></div>"
+            for v, label in cards
+        )
+        + "</div>"
+    )
+
+
+def render_measurement_report(results: list, combined: dict) -> str:
+    """The report of replicate captures of one sample as one self-contained HTML page.
+
+    Parameters
+    ----------
+    results : list of AnalysisResult
+        One analysis per capture (with ``sample`` and ``recording`` in their summaries).
+    combined : dict
+        :func:`napari_pynta.combine.combine_summaries` of their summaries.
+
+    Returns
+    -------
+    str
+        HTML: headline mean ± SE, sample and recording, replicate table with error-bar figure,
+        concentration by size (mean ± SE band), size vs brightness, particles per frame over
+        time, every capture's quality warnings.
+    """
+    from napari_pynta import report_figures
+
+    if not results:
+        raise PyntaInputError("a measurement report needs at least one analysed capture")
+    first = results[0].summary
+    sample = combined.get("sample") or {}
+    title = html.escape(str(sample.get("sample_name") or first.get("source") or "sample"))
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    version = html.escape(str(first.get("software_version") or __version__))
+    warnings = [f"Combined: {warning}" for warning in combined.get("warnings") or []] + [
+        f"Capture {index + 1}: {warning}"
+        for index, result in enumerate(results)
+        for warning in plain_warnings(result)
+    ]
+    warnings_html = (
+        "".join(f"<div class='warn'>{html.escape(w)}</div>" for w in warnings)
+        if warnings
+        else "<div class='ok'>No problems found.</div>"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Measurement report – {title}</title><style>{_STYLE}</style></head>
+<body>
+<h1>Nanoparticle measurement report</h1>
+<p class="sub">{title} · {combined["n_captures"]} captures · analysed {created} · napari-pynta
+{version}</p>
+{_measurement_cards(combined)}
+<h2>Replicate captures</h2>
+{_replicate_table_html(results, combined)}
+{_img(report_figures.replicate_figure(results, combined), "replicates with error bars")}
+<p class="note">Deconvolved statistics of each capture (dots) and their mean (bars) ± standard
+error (SD across captures / √n), the numbers to quote. The standard error contains the
+capture-to-capture scatter: different particles in view, drift of the instrument.</p>
+{_lab_figures_html(results)}
+<h2>Quality checks</h2>
+{warnings_html}
+<h2>Sample and settings</h2>
+{_settings_table(first, getattr(results[0], "frame_shape", None))}
+<footer>napari-pynta {version}. Methods: covariance estimator of the diffusion coefficient
+(Vestergaard, Blainey &amp; Flyvbjerg 2014); track-length deconvolution by expectation-maximisation
+(Walker 2012) with motion blur and localization noise in the model; water viscosity IAPWS 2008;
+replicates combined as mean ± standard error.</footer>
+</body></html>
+"""
