@@ -403,6 +403,11 @@ def _cards(summary: dict) -> str:
         ),
         (f"{summary.get('n_tracks', 0):,}", "tracks measured"),
     ]
+    return _cards_html(cards)
+
+
+def _cards_html(cards: list[tuple[str, str]]) -> str:
+    """A row of headline cards, each a value (HTML) above its label."""
     return (
         "<div class='cards'>"
         + "".join(

@@ -13,6 +13,7 @@ from napari_pynta import __version__
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.report.analysis_page import (
     _STYLE,
+    _cards_html,
     _img,
     _lab_figures_html,
     _sci,
@@ -99,14 +100,7 @@ def _measurement_cards(combined: dict) -> str:
         ),
         (str(combined["n_captures"]), "captures"),
     ]
-    return (
-        "<div class='cards'>"
-        + "".join(
-            f"<div class='card'><div class='value'>{v}</div><div class='label'>{label}</div></div>"
-            for v, label in cards
-        )
-        + "</div>"
-    )
+    return _cards_html(cards)
 
 
 def render_measurement_report(results: list, combined: dict) -> str:
