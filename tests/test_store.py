@@ -622,3 +622,41 @@ def test_closed_store_refuses_access(store_path):
         store.append(np.zeros((8, 8), np.uint16))
     with pytest.raises(PyntaInputError, match="closed"):
         store.as_dask()
+
+
+def test_results_interrupted_between_their_tables_are_not_served_as_a_mix(store_path):
+    """`pynta analyze` killed while it saved its tables into a store left the new localizations
+    beside the tracks of the previous analysis (other parameters), and both were listed and read
+    (the napari reader showed them together): a silent mix. The tables written as one set are
+    refused as a set until a complete write replaces them; a table of another set is untouched."""
+    from napari_pynta.verify import verify_store
+
+    first = {"localizations": pd.DataFrame({"x": [1.0]}), "tracks": pd.DataFrame({"x": [1.0]})}
+    second = {name: pd.DataFrame({"x": [2.0, 2.0]}) for name in first}
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("truth", pd.DataFrame({"x": [0.0]}))
+    store.write_tables(first)
+    written = []
+
+    def killed_after_the_first(name, table):
+        if written:
+            raise KeyboardInterrupt  # stands for SIGKILL: no clean-up runs after it
+        written.append(name)
+        MovieStore.write_table(store, name, table)
+
+    store.write_table = killed_after_the_first
+    with pytest.raises(KeyboardInterrupt):
+        store.write_tables(second)
+    reader = MovieStore.open(store_path)
+    assert reader.table_names() == ["truth"]
+    with pytest.raises(PyntaDataError, match="interrupted.*'localizations', 'tracks'"):
+        reader.read_table("tracks")
+    (problem,) = verify_store(store_path).problems
+    assert problem.kind == "table" and "run the analysis again" in problem.message
+    del store.write_table
+    store.write_tables(second)  # the analysis run again
+    reader = MovieStore.open(store_path)
+    assert reader.table_names() == ["localizations", "tracks", "truth"]
+    for name, table in second.items():
+        pd.testing.assert_frame_equal(reader.read_table(name), table)
+    assert verify_store(store_path).ok

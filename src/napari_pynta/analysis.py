@@ -262,10 +262,10 @@ class AnalysisResult:
         Parameters
         ----------
         store : MovieStore
-            The store; tables of the same names are replaced.
+            The store; tables of the same names are replaced, as one set (a write killed
+            half-way leaves no mix of two analyses, see ``MovieStore.write_tables``).
         """
-        for name, table in self.tables().items():
-            store.write_table(name, table)
+        store.write_tables(self.tables())
 
     def export(self, directory: str | Path) -> list[Path]:
         """Write ``<table>.csv`` for every table and ``summary.json`` into ``directory``.

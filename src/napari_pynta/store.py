@@ -49,6 +49,8 @@ FRAMES_PATH = "0"
 TIMESTAMPS_PATH = "timestamps_s"
 SEQ_PATH = "seq"
 TABLES_PATH = "tables"
+#: attribute of the tables group: the tables of a ``write_tables`` not finished yet
+_TABLES_BEING_WRITTEN = "being_written"
 ALLOWED_DTYPES = ("uint8", "uint16")
 METADATA_KEYS = (
     "pixel_size_um",
@@ -1118,12 +1120,47 @@ class MovieStore:
         return self._group[TABLES_PATH] if TABLES_PATH in self._group else None
 
     def table_names(self) -> list[str]:
-        """Names of the complete tables stored, sorted."""
+        """Names of the complete tables stored, sorted (not those of an interrupted
+        :meth:`write_tables`, see :meth:`interrupted_tables`)."""
         self._check_open()
         tables = self._tables_group()
         if tables is None:
             return []
-        return sorted(name for name, group in tables.groups() if "columns" in group.attrs)
+        interrupted = set(self.interrupted_tables())
+        return sorted(
+            name
+            for name, group in tables.groups()
+            if "columns" in group.attrs and name not in interrupted
+        )
+
+    def interrupted_tables(self) -> list[str]:
+        """The tables of a :meth:`write_tables` that did not finish (its writer was killed, or
+        is writing now): they may mix two sets, so they are not read until a write completes."""
+        self._check_open()
+        tables = self._tables_group()
+        return [] if tables is None else list(tables.attrs.get(_TABLES_BEING_WRITTEN, []))
+
+    def write_tables(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Store several tables as one set (the results of one analysis), replacing any old ones.
+
+        Until the last one is written the set is marked as being written, so a writer killed
+        half-way leaves neither its new tables beside the old others (two analyses mixed) nor
+        the old ones: :meth:`read_table` refuses them until a complete write replaces them.
+
+        Parameters
+        ----------
+        tables : dict of str to pandas.DataFrame
+            Table name -> table (see :meth:`write_table`).
+        """
+        self._check_writable()
+        group = self._group.require_group(TABLES_PATH)
+        names = sorted(set(self.interrupted_tables()) | set(tables))
+        group.attrs[_TABLES_BEING_WRITTEN] = names
+        for name, table in tables.items():
+            self.write_table(name, table)
+        group.attrs[_TABLES_BEING_WRITTEN] = [
+            name for name in names if name not in tables and name in group
+        ]
 
     def write_table(self, name: str, table: pd.DataFrame) -> None:
         """Store ``table`` as ``tables/<name>``, one 1-D array per column, replacing any old one.
@@ -1161,6 +1198,14 @@ class MovieStore:
         """Return the table ``name`` with its column order and dtypes."""
         self._check_open()
         tables = self._tables_group()
+        interrupted = self.interrupted_tables()
+        if name in interrupted:
+            raise PyntaDataError(
+                f"table {name!r} in {str(self._path)!r} is from an interrupted write: "
+                f"{', '.join(map(repr, interrupted))} were being replaced when their writer "
+                "stopped (or is writing them now), so they may mix two analyses; run the "
+                "analysis again to replace them"
+            )
         if tables is None or name not in tables or "columns" not in tables[name].attrs:
             raise PyntaInputError(
                 f"no table {name!r} in {str(self._path)!r}; available: {self.table_names()}"

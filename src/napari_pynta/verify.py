@@ -269,6 +269,14 @@ def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -
 
 
 def _check_tables(store: Any, report: StoreReport) -> None:
+    interrupted = store.interrupted_tables()
+    if interrupted:
+        report.add(
+            "table",
+            f"tables {interrupted} are from an interrupted write (an analysis stopped while "
+            "saving its results, or one is saving them now): they may mix two analyses and are "
+            "not read; run the analysis again",
+        )
     for name in store.table_names():
         try:
             store.read_table(name)
