@@ -97,6 +97,7 @@ CASES: dict[str, Artefacts] = {
     "scmos": Artefacts(scmos=True),
     "saturated8": Artefacts(bits=8, saturate=True),
     "saturated12": Artefacts(bits=12, saturate=True),
+    "mix": Artefacts(second_size_factor=2.0),
     "saturated-mix": Artefacts(bits=8, saturate=True, saturation_peak=0.4, second_size_factor=2.0),
     "focus": Artefacts(focus=True),
     "combined": Artefacts(illumination=True, flicker=True, scmos=True, focus=True),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from napari_pynta import detect, simulate
+from napari_pynta.detect import threshold as threshold_module
 from napari_pynta.errors import PyntaInputError
 
 SHAPE = (128, 128)
@@ -228,3 +232,43 @@ def test_a_clipped_background_is_reported_instead_of_a_cut_population():
     message = estimate.warning()
     assert message is not None and "background is clipped" in message
     assert "probably cut" not in message
+
+
+def test_particles_that_saturate_the_camera_are_reported():
+    """A 12-bit camera (uint16 frames, top value 4095) set so bright that about half the
+    particles reach the top: saturated spots have flat tops (poor localization, cut brightness)
+    and gave a saturated 400 + 800 nm mixture a false peak at 4.9 µm with no warning
+    (benchmarks/camera_artefact_movies.py). The estimate finds the top value and counts the
+    saturated spots as the unclipped frames have them; the same frames unclipped give none."""
+    sim = movie(seed=4)
+    frames = sim.frames.astype(np.int64)
+    rows = np.rint(sim.truth["y"]).astype(int).clip(0, SHAPE[0] - 1)
+    cols = np.rint(sim.truth["x"]).astype(int).clip(0, SHAPE[1] - 1)
+    level = int(np.median(frames[sim.truth["frame"], rows, cols]))
+    saturated = (np.minimum(frames, level) + (4095 - level)).astype(np.uint16)
+    assert saturated.max() == 4095
+    expected = np.mean([ndimage.label(frame >= level, np.ones((3, 3)))[1] for frame in frames])
+    assert expected > 3  # the test is about many saturated particles per frame
+
+    clean = detect.estimate_threshold(sim.frames, diameter=DIAMETER)
+    assert np.isnan(clean.saturation_level) and clean.saturation_warning() is None
+    estimate = detect.estimate_threshold(saturated, diameter=DIAMETER)
+    assert estimate.saturation_level == 4095
+    assert estimate.saturated_per_frame == pytest.approx(expected, rel=0.3)
+    message = estimate.saturation_warning()
+    assert message is not None and "top value (4095)" in message and "saturates" in message
+    # the spots' size as the unclipped frames have it, and a mask that holds them
+    areas = []
+    for frame in frames[
+        threshold_module.sample_indices(len(frames), threshold_module.MINMASS_SAMPLE_FRAMES)
+    ]:
+        labels, count = ndimage.label(frame >= level, np.ones((3, 3)))
+        areas.extend(np.bincount(labels.ravel())[1:])
+    radius = np.sqrt(np.percentile(areas, 90) / np.pi)
+    assert estimate.saturated_radius_px == pytest.approx(radius, rel=0.25)
+    wide = 2 * int(np.ceil(radius + threshold_module.SATURATED_SHOULDER_PX)) + 1
+    assert estimate.saturated_diameter_px() == wide
+    small = dataclasses.replace(estimate, diameter=detect.DiameterChoice(wide - 2, automatic=False))
+    assert f"--diameter-px {wide} holds them" in (small.saturation_warning() or "")
+    enough = dataclasses.replace(estimate, diameter=detect.DiameterChoice(wide, automatic=False))
+    assert "--diameter-px" not in (enough.saturation_warning() or "")

@@ -1017,6 +1017,9 @@ def analyze_localizations(
     threshold_warning = threshold.warning() if threshold is not None else None
     if threshold_warning:
         notes.append(threshold_warning)
+    saturation_warning = threshold.saturation_warning() if threshold is not None else None
+    if saturation_warning:
+        notes.append(saturation_warning)
     hot = threshold.hot_pixels if threshold is not None else None
     if hot is not None and len(hot):
         notes.append(detect_hot_pixels.hot_pixel_note(len(hot)))

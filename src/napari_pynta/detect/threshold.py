@@ -50,6 +50,19 @@ SUGGESTED_PURITY = 0.9
 #: clipped: the noise is then underestimated (its lower half is cut), and so are the threshold
 #: and the noise features near it
 CLIPPED_BACKGROUND_SHARE = 0.05
+#: a camera's top value is 2**bits - 1 for one of these bit depths (12-bit cameras deliver uint16
+#: frames whose top is 4095)
+CAMERA_BITS = range(8, 17)
+#: the sampled frames' maximum counts as the camera's top (saturation) when it is such a value and
+#: at least this many sampled pixels have it (a maximum that noise reaches is one pixel)
+SATURATED_MIN_PIXELS = 4
+#: warn when saturated spots are this share of the features kept, or more
+SATURATED_FEATURE_SHARE = 0.05
+#: a feature mask holds a saturated spot when its radius exceeds the spot's by this much: the
+#: centroid then balances on the sloping shoulders, not inside the flat top (a saturated 400 +
+#: 800 nm mixture: 7 px against spots of radius 3.3 px gave a false peak at 4.9 µm, 11 px the
+#: right peaks and fractions)
+SATURATED_SHOULDER_PX = 1.5
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,14 @@ class ThresholdEstimate:
         :func:`napari_pynta.analysis.detection_threshold`).
     clipped_share : float
         Share of the sampled pixels at the integer dtype's lowest value (0 for float frames).
+    saturation_level : float
+        The camera's top value when the sampled frames reach it (pixels at ``2**bits - 1``),
+        else NaN.
+    saturated_per_frame : float
+        Spots per sampled frame (connected pixels) at ``saturation_level``: saturated particles.
+    saturated_radius_px : float
+        The 90th percentile of the saturated spots' equivalent radius ``sqrt(area / pi)`` (0
+        without saturation).
     """
 
     minmass: float
@@ -99,6 +120,9 @@ class ThresholdEstimate:
     diameter: DiameterChoice | None = None
     hot_pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
     clipped_share: float = 0.0
+    saturation_level: float = math.nan
+    saturated_per_frame: float = 0.0
+    saturated_radius_px: float = 0.0
 
     @property
     def cuts_population(self) -> bool:
@@ -131,6 +155,40 @@ class ThresholdEstimate:
             f"{self.false_at(self.suggested_minmass):.1f} false features per frame)."
         )
 
+    def saturation_warning(self) -> str | None:
+        """A plain-language warning when particles saturate the camera, else None.
+
+        A saturated spot has a flat top: its localization within the plateau is poor (the
+        independent camera simulator's saturated 800 nm particles had a localization error of
+        0.2 µm, unsaturated ones 0.03-0.05 µm) and its brightness is cut, so the sizes of the
+        bright particles and a mixture's fractions can be wrong without any other sign
+        (docs/accuracy.md, "Real-camera artefacts").
+        """
+        if self.saturated_per_frame < SATURATED_FEATURE_SHARE * max(self.kept_per_frame, 1.0):
+            return None
+        wider = self.saturated_diameter_px()
+        used = self.diameter.diameter_px if self.diameter is not None else None
+        advice = (
+            f" The feature diameter ({used} px) is too small for the saturated spots (radius "
+            f"{self.saturated_radius_px:.1f} px): their centroids fall inside the flat top. "
+            f"--diameter-px {wider} holds them."
+            if used is not None and used < wider
+            else ""
+        )
+        return (
+            f"About {self.saturated_per_frame:.1f} spots per frame (of {self.kept_per_frame:.1f} "
+            f"particles) reach the camera's top value ({self.saturation_level:.0f}): the camera "
+            "saturates. A saturated particle's flat top makes its position uncertain and its "
+            "brightness is cut, so the sizes of the brightest particles and the fractions of a "
+            "mixture can be wrong (a false peak of large sizes). Lower the exposure, gain or "
+            "illumination until no particle reaches the top value." + advice
+        )
+
+    def saturated_diameter_px(self) -> int:
+        """The odd feature diameter whose mask holds the saturated spots and their shoulders
+        (radius at least the spots' :attr:`saturated_radius_px` + :data:`SATURATED_SHOULDER_PX`)."""
+        return 2 * math.ceil(self.saturated_radius_px + SATURATED_SHOULDER_PX) + 1
+
     def false_at(self, minmass: float) -> float:
         """Expected noise features per frame above ``minmass`` (NaN without the noise tail)."""
         return math.nan if self.noise_tail is None else self.noise_tail(minmass)
@@ -148,6 +206,9 @@ class ThresholdEstimate:
             "cut_per_frame": self.cut_per_frame,
             "suggested_minmass": self.suggested_minmass,
             "clipped_share": self.clipped_share,
+            "saturation_level": self.saturation_level,
+            "saturated_per_frame": self.saturated_per_frame,
+            "saturated_radius_px": self.saturated_radius_px,
         }
 
 
@@ -306,6 +367,7 @@ def estimate_threshold(
     for mass in np.sort(candidates[(candidates >= band_low) & (candidates < used)])[::-1]:
         if noise(mass) <= (1.0 - SUGGESTED_PURITY) * real_per_frame(mass):
             suggested = float(mass)
+    saturation_level, saturated_per_frame, saturated_radius = _saturation(sampled)
     return ThresholdEstimate(
         minmass=float(used),
         automatic_minmass=float(automatic),
@@ -317,7 +379,34 @@ def estimate_threshold(
         suggested_minmass=suggested,
         noise_tail=noise,
         clipped_share=_clipped_share(sampled),
+        saturation_level=saturation_level,
+        saturated_per_frame=saturated_per_frame,
+        saturated_radius_px=saturated_radius,
     )
+
+
+def _saturation(frames: list[np.ndarray]) -> tuple[float, float, float]:
+    """The camera's top value if ``frames`` reach it (else NaN), the saturated spots per
+    frame and their 90th-percentile equivalent radius (px).
+
+    The top value is the frames' maximum when it is ``2**bits - 1`` for a camera bit depth
+    (:data:`CAMERA_BITS`) and at least :data:`SATURATED_MIN_PIXELS` pixels have it; each
+    connected group of such pixels in a frame is one saturated spot.
+    """
+    if not np.issubdtype(frames[0].dtype, np.integer):
+        return math.nan, 0.0, 0.0
+    top = max(int(frame.max()) for frame in frames)
+    at_top = [frame == top for frame in frames]
+    if top + 1 not in {2**bits for bits in CAMERA_BITS} or (
+        sum(int(mask.sum()) for mask in at_top) < SATURATED_MIN_PIXELS
+    ):
+        return math.nan, 0.0, 0.0
+    areas: list[int] = []
+    for mask in at_top:
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+        areas.extend(np.bincount(labels.ravel(), minlength=count + 1)[1:])
+    radius = float(np.sqrt(np.percentile(areas, 90) / np.pi))
+    return float(top), len(areas) / len(frames), radius
 
 
 def _clipped_share(frames: list[np.ndarray]) -> float:
