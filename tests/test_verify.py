@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from napari_pynta.cli import main
+from napari_pynta.errors import PyntaDataError
 from napari_pynta.store import MovieStore
 from napari_pynta.verify import runs, verify_store
 
@@ -136,3 +137,35 @@ def test_damaged_metadata_and_unreadable_store(capsys, store_path, tmp_path):
 def test_runs_groups_consecutive_indices():
     assert list(runs(np.array([1, 2, 3, 7, 9, 10]))) == [(1, 3), (7, 7), (9, 10)]
     assert list(runs(np.array([], dtype=int))) == []
+
+
+@pytest.mark.parametrize(
+    ("damage", "kind", "said"),
+    [
+        # before: "ok, 12 frames" (the times read as unknown, NaN, as if none were recorded)
+        ("delete timestamps_s", "timestamps", "timestamps_s: 1 of 1 chunks are missing on disk"),
+        # before: only "a writer was interrupted ... opening the store for writing drops them"
+        ("delete seq", "seq", "seq: 1 of 1 chunks are missing on disk"),
+        # before: a ValueError traceback from the codec
+        ("cut timestamps_s", "timestamps", "timestamps_s cannot be read: ValueError"),
+        ("cut seq", "unreadable", "cannot open pynta movie store"),
+    ],
+)
+def test_damaged_time_and_seq_arrays_are_reported(capsys, store_path, damage, kind, said):
+    action, array = damage.split()
+    chunk = store_path / array / "c" / "0"
+    if action == "delete":
+        chunk.unlink()
+    else:
+        chunk.write_bytes(chunk.read_bytes()[:20])
+    code, out = verify(capsys, store_path)
+    assert code == 1 and f": {kind}: {said}" in out, out
+
+
+def test_a_store_missing_a_seq_chunk_is_not_cut_to_nothing_when_opened_for_writing(store_path):
+    """Its frames look like a block a writer left incomplete: opening it for writing (as
+    `pynta analyze` does to save its tables) dropped all 12 sound frames."""
+    (store_path / "seq" / "c" / "0").unlink()
+    with pytest.raises(PyntaDataError, match="chunks are missing on disk .seq 1 of 1."):
+        MovieStore.open(store_path, mode="r+")
+    assert verify_store(store_path).problems[0].message.count("+12") == 3  # all still there

@@ -867,10 +867,25 @@ class MovieStore:
                 raise
             raise _missing_path_error(path, f"{type(exc).__name__}: {exc}") from exc
         if mode == "r+":
-            store._truncate_incomplete()
+            try:
+                store._truncate_incomplete()
+            except PyntaDataError:
+                store.close()
+                raise
         return store
 
     def _truncate_incomplete(self) -> None:
+        """Drop the block an interrupted writer left incomplete (beyond ``n_frames``); refused
+        when chunks of the timestamps or seq arrays are missing on disk: their frames would look
+        incomplete, and dropping them would delete frames whose pixels are sound."""
+        missing = self.missing_chunks()
+        if missing and any(n != self._n_frames for n in self.array_lengths().values()):
+            shown = ", ".join(f"{path} {n} of {total}" for path, (n, total) in missing.items())
+            raise PyntaDataError(
+                f"{str(self._path)!r} cannot be opened for writing: chunks are missing on disk "
+                f"({shown}), so frames would be taken for an interrupted block and dropped; "
+                "`pynta verify` says which"
+            )
         for array in (self._frames, self._timestamps, self._seq):
             if array.shape[0] != self._n_frames:
                 array.resize((self._n_frames, *array.shape[1:]))
@@ -941,6 +956,18 @@ class MovieStore:
         arrays = (self._frames, self._timestamps, self._seq)
         paths = (FRAMES_PATH, TIMESTAMPS_PATH, SEQ_PATH)
         return {path: int(array.shape[0]) for path, array in zip(paths, arrays, strict=True)}
+
+    def missing_chunks(self) -> dict[str, tuple[int, int]]:
+        """Chunks of the timestamps and seq arrays absent on disk: ``{path: (missing, expected)}``
+        for each array that lacks some (their values read as the fill value: unknown times, or
+        frames that look never written)."""
+        missing = {}
+        for path, array in ((TIMESTAMPS_PATH, self._timestamps), (SEQ_PATH, self._seq)):
+            expected = int(array.nchunks)
+            absent = expected - int(array.nchunks_initialized)
+            if absent > 0:
+                missing[path] = (absent, expected)
+        return missing
 
     @property
     def layout(self) -> FramesLayout:

@@ -149,9 +149,14 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     report.n_frames = store.n_frames
     _check_metadata(path, report)
     _check_lengths(store, report)
-    _check_seq(store.seq, report)
+    _check_chunks_present(store, report)
+    seq = _read(store, "seq", report)
+    times = _read(store, "timestamps_s", report)
+    if seq is not None:
+        _check_seq(seq, report)
     _check_frames_present(store, report)
-    _check_timestamps(store.timestamps_s, store.seq, report)
+    if seq is not None and times is not None:
+        _check_timestamps(times, seq, report)
     _check_tables(store, report)
     if read_pixels:
         _check_pixels(store, report)
@@ -192,6 +197,31 @@ def _check_lengths(store: Any, report: StoreReport) -> None:
             f"a writer was interrupted: arrays hold frames beyond the {store.n_frames} complete "
             f"ones ({shown}); they are ignored, and opening the store for writing drops them",
         )
+
+
+def _check_chunks_present(store: Any, report: StoreReport) -> None:
+    what = {
+        "timestamps_s": "those frames' times read as unknown",
+        "seq": "those frames read as never written, hence taken for an interrupted block",
+    }
+    for path, (missing, expected) in store.missing_chunks().items():
+        report.add(
+            "timestamps" if path == "timestamps_s" else "seq",
+            f"{path}: {missing} of {expected} chunks are missing on disk ({what[path]})",
+        )
+
+
+def _read(store: Any, name: str, report: StoreReport) -> np.ndarray | None:
+    """The store's ``seq`` or ``timestamps_s`` array, None (reported) if it cannot be decoded."""
+    try:
+        return np.asarray(getattr(store, name))
+    except Exception as error:  # the codecs raise many kinds on corrupt bytes
+        cause = str(error).splitlines()[0] if str(error) else ""
+        report.add(
+            "timestamps" if name == "timestamps_s" else "seq",
+            f"{name} cannot be read: {type(error).__name__}: {cause}",
+        )
+        return None
 
 
 def _check_seq(seq: np.ndarray, report: StoreReport) -> None:
