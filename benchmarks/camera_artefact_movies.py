@@ -365,7 +365,12 @@ def row_of(case: str, scene: Scene, seed: int, movie: Movie, summary: dict) -> d
         "covered": bool(size is not None and abs(size - truth) <= 2 * math.hypot(se, systematic)),
         "peaks_nm": peaks,
         "number_fractions": fractions,
-        "small_share": float(sum(f for p, f in zip(peaks, fractions, strict=True) if p < split)),
+        # a single size's summary may leave the fractions out
+        "small_share": float(
+            sum(f for p, f in zip(peaks, fractions, strict=False) if p < split)
+            if len(sizes) > 1
+            else math.nan
+        ),
         "small_share_truth": float(
             movie.small_in_view_per_frame.sum() / max(1.0, movie.in_view_per_frame.sum())
         ),

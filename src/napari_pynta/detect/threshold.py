@@ -159,10 +159,10 @@ class ThresholdEstimate:
         """A plain-language warning when particles saturate the camera, else None.
 
         A saturated spot has a flat top: its localization within the plateau is poor (the
-        independent camera simulator's saturated 800 nm particles had a localization error of
-        0.2 µm, unsaturated ones 0.03-0.05 µm) and its brightness is cut, so the sizes of the
-        bright particles and a mixture's fractions can be wrong without any other sign
-        (docs/accuracy.md, "Real-camera artefacts").
+        camera-artefact simulator's saturated 800 nm particles had localization errors of mostly
+        0.1-0.23 µm, unsaturated ones 0.03-0.08 µm, with the default 7 px mask) and its
+        brightness is cut, so the sizes of the bright particles and a mixture's fractions can be
+        wrong without any other sign (docs/accuracy.md, "Real-camera artefacts").
         """
         if self.saturated_per_frame < SATURATED_FEATURE_SHARE * max(self.kept_per_frame, 1.0):
             return None
