@@ -14,6 +14,9 @@ from napari_pynta.widgets.layer_data import LIVE_IMAGE_NAME, POINTS_NAME
 #: spawning the acquisition, linker and locator processes imports numpy/pandas/trackpy in each;
 #: on a loaded 2-core CI machine that alone can take 15-20 s
 START_TIMEOUT_S = 60.0
+#: a generous bound on the pipeline's own start (which fails by itself if a worker never gets
+#: ready), only so that a hang cannot hold the test run
+PIPELINE_START_TIMEOUT_S = 600.0
 
 
 def n_live_points(viewer) -> int:
@@ -37,6 +40,10 @@ def test_live_record_reopen_and_close(pynta, make_napari_viewer, wait_for, tmp_p
     session = camera.session
     camera.live.click()
     assert session.live_state == "starting"  # the GUI thread did not wait for the processes
+    # the start ends by itself (each worker is given READY_TIMEOUT_S to be ready): under load 18
+    # it took more than the 60 s this test gave live frames and points from the click
+    wait_for(lambda: session.live_state != "starting", PIPELINE_START_TIMEOUT_S, "the start")
+    assert session.live_state == "running", camera.message_line.text()
     wait_for(
         lambda: LIVE_IMAGE_NAME in viewer.layers and n_live_points(viewer) > 5,
         START_TIMEOUT_S,
