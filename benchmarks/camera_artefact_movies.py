@@ -46,8 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -55,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from independent_movies import run_pynta_analyze  # the same runner (neither imports pynta)
 
 BOLTZMANN_J_K = 1.380649e-23
 EDGE_PX = 3
@@ -317,29 +316,14 @@ def _at(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def analyze(path: Path, scene: Scene) -> dict:
     """Run the default ``pynta analyze`` with the physical metadata only; its JSON summary."""
-    command = [
-        sys.executable,
-        "-m",
-        "napari_pynta.cli",
-        "analyze",
-        str(path),
-        "--pixel-size-um",
-        str(scene.pixel_um),
-        "--frame-interval-s",
-        repr(scene.interval_s),
-        "--exposure-s",
-        repr(scene.interval_s),
-        "--temperature-c",
-        str(scene.temperature_c),
-        "--viscosity-pa-s",
-        repr(water_viscosity_pa_s(scene.temperature_c)),
-        "--json",
-        "--no-save",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
-    return json.loads(done.stdout)
+    return run_pynta_analyze(
+        path,
+        pixel_um=scene.pixel_um,
+        frame_interval_s=scene.interval_s,
+        exposure_s=scene.interval_s,
+        temperature_c=scene.temperature_c,
+        viscosity_pa_s=water_viscosity_pa_s(scene.temperature_c),
+    )
 
 
 def row_of(case: str, scene: Scene, seed: int, movie: Movie, summary: dict) -> dict:

@@ -346,26 +346,25 @@ def write_tiff(movie: Movie, path: Path) -> None:
 
 def analyze(path: Path, scene: Scene) -> dict:
     """Run ``pynta analyze`` with the physical metadata only and return its JSON summary."""
-    command = [
-        sys.executable,
-        "-m",
-        "napari_pynta.cli",
-        "analyze",
-        str(path),
-        "--pixel-size-um",
-        str(scene.pixel_um),
-        "--frame-interval-s",
-        repr(scene.frame_interval_s),
-        "--exposure-s",
-        repr(scene.exposure_s),
-        "--temperature-c",
-        str(scene.temperature_c),
-        "--viscosity-pa-s",
-        repr(scene.viscosity_pa_s),
-        "--json",
-        "--no-save",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return run_pynta_analyze(
+        path,
+        pixel_um=scene.pixel_um,
+        frame_interval_s=scene.frame_interval_s,
+        exposure_s=scene.exposure_s,
+        temperature_c=scene.temperature_c,
+        viscosity_pa_s=scene.viscosity_pa_s,
+    )
+
+
+def run_pynta_analyze(path: Path, **metadata: float) -> dict:
+    """The JSON summary of the default ``pynta analyze`` of ``path``, given only its physical
+    metadata (``pixel_um``, ``frame_interval_s``, ``exposure_s``, ``temperature_c``,
+    ``viscosity_pa_s``), in a process of its own; ``{"error": [last line]}`` if it fails."""
+    flags = {"pixel_um": "--pixel-size-um"}
+    command = [sys.executable, "-m", "napari_pynta.cli", "analyze", str(path)]
+    for name, value in metadata.items():
+        command += [flags.get(name, "--" + name.replace("_", "-")), repr(float(value))]
+    done = subprocess.run([*command, "--json", "--no-save"], capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
     return json.loads(done.stdout)
