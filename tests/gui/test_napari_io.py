@@ -90,6 +90,37 @@ def test_store_opens_lazily_with_physical_scale_points_and_tracks(
     np.testing.assert_allclose(track_layer.data, expected)
 
 
+def test_what_the_movie_reader_warns_of_reaches_the_viewer(make_napari_viewer, store_with_results):
+    """The napari reader dropped the movie's warnings: a store whose results were interrupted
+    while being replaced opened without its tables and without a word, as did times that go
+    back. They are raised as warnings, which napari shows as notifications."""
+    path, frames, _ = store_with_results
+    chunk = path / "timestamps_s" / "c" / "0"  # raw float64 values: the camera's clock
+    times = np.frombuffer(chunk.read_bytes(), "<f8").copy()
+    times[6:12] -= 1.0  # jumped back once
+    chunk.write_bytes(times.tobytes())
+    store = MovieStore.open(path, mode="r+")
+
+    def killed_after_the_first(name, table, written=[]):  # noqa: B006 (the tables written)
+        if written:
+            raise KeyboardInterrupt  # stands for SIGKILL: no clean-up runs after it
+        written.append(name)
+        MovieStore.write_table(store, name, table)
+
+    store.write_table = killed_after_the_first
+    with pytest.raises(KeyboardInterrupt):
+        store.write_tables(
+            {name: pd.DataFrame({"x": [1.0]}) for name in ("localizations", "tracks")}
+        )
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning) as caught:
+        layers = viewer.open(str(path), plugin="napari-pynta")
+    said = " ".join(str(warning.message) for warning in caught)
+    assert [layer._type_string for layer in layers] == ["image"]  # no mixed results shown
+    assert "'localizations', 'tracks'" in said and "analyse the movie again" in said
+    assert "frame times go back at 1 places (first at frame 6" in said, said
+
+
 def test_plain_tiff_is_left_to_napari_without_a_choice(make_napari_viewer, tmp_path):
     frames = np.arange(5 * 8 * 9, dtype=np.uint16).reshape(5, 8, 9)
     tifffile.imwrite(tmp_path / "movie.tif", frames, photometric="minisblack")

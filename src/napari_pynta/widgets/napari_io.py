@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ def read_measurement(path: str | list[str]) -> list[LayerDataTuple]:
 def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
     """Open a movie lazily as an image layer, plus points/tracks layers of stored results.
 
+    What the movie's reader warns of (a recording still being written, times that go back, a
+    cut video, results whose writing was interrupted) is raised as ``UserWarning``, which napari
+    shows as a notification.
+
     Parameters
     ----------
     path : str or list of str
@@ -128,6 +133,8 @@ def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
         path = path[0]
     movie = open_movie(path)
     name = Path(str(path).rstrip("/\\")).stem or "movie"
+    for text in movie.warnings:  # napari shows a reader's warnings as notifications
+        warnings.warn(f"{name}: {text}", UserWarning, stacklevel=2)
     image_kwargs = movie_layer_kwargs(movie.metadata, movie.source, name)
     image_kwargs["contrast_limits"] = fixed_contrast_limits(movie.frames[0].compute())
     layers: list[LayerDataTuple] = [(movie.frames, image_kwargs, "image")]
@@ -140,6 +147,15 @@ def _result_layers(store: Any, metadata: dict[str, Any], name: str) -> list[Laye
     """Points and tracks layers of the analysis tables a store holds (none when it holds none)."""
     scale = (1.0, *pixel_scale(metadata))
     tables = set(store.table_names())
+    interrupted = store.interrupted_tables()
+    if interrupted:
+        warnings.warn(
+            f"{name}: the analysis results {', '.join(map(repr, interrupted))} were being "
+            "replaced when their writer stopped (killed?) and may mix two analyses: they are not "
+            "shown; analyse the movie again",
+            UserWarning,
+            stacklevel=3,
+        )
     layers: list[LayerDataTuple] = []
     if LOCALIZATIONS_TABLE in tables:
         localizations = store.read_table(LOCALIZATIONS_TABLE)
