@@ -205,8 +205,9 @@ class ShardReader:
     """Read frames from the shards of a zarr v3 array without zarr-python.
 
     The counterpart of :class:`ShardAppender` for the same layout (one frame per inner chunk,
-    raw little-endian bytes, optionally blosc-compressed). zarr-python takes 4-15 ms of CPU per
-    1024² frame of such a store, this reader about what the decompression costs (0.2-0.5 ms).
+    raw little-endian bytes, optionally blosc-compressed). zarr-python takes 3.8-4.0 ms of CPU
+    per 1024² uint16 frame of such a store, this reader 1.6-1.8 ms: one read of the chunk and
+    its decompression.
 
     Parameters
     ----------
