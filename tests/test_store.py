@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from store_faults import write_tables_killed_after_the_first
 
 import napari_pynta
 from napari_pynta import shards
@@ -636,24 +637,13 @@ def test_results_interrupted_between_their_tables_are_not_served_as_a_mix(store_
     store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
     store.write_table("truth", pd.DataFrame({"x": [0.0]}))
     store.write_tables(first)
-    written = []
-
-    def killed_after_the_first(name, table):
-        if written:
-            raise KeyboardInterrupt  # stands for SIGKILL: no clean-up runs after it
-        written.append(name)
-        MovieStore.write_table(store, name, table)
-
-    store.write_table = killed_after_the_first
-    with pytest.raises(KeyboardInterrupt):
-        store.write_tables(second)
+    write_tables_killed_after_the_first(store, second)
     reader = MovieStore.open(store_path)
     assert reader.table_names() == ["truth"]
     with pytest.raises(PyntaDataError, match="interrupted.*'localizations', 'tracks'"):
         reader.read_table("tracks")
     (problem,) = verify_store(store_path).problems
     assert problem.kind == "table" and "run the analysis again" in problem.message
-    del store.write_table
     store.write_tables(second)  # the analysis run again
     reader = MovieStore.open(store_path)
     assert reader.table_names() == ["localizations", "tracks", "truth"]

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from store_faults import write_tables_killed_after_the_first
 
 from napari_pynta.errors import PyntaDataError
 from napari_pynta.store import MovieStore
@@ -101,17 +102,9 @@ def test_what_the_movie_reader_warns_of_reaches_the_viewer(make_napari_viewer, s
     chunk.write_bytes(times.tobytes())
     store = MovieStore.open(path, mode="r+")
 
-    def killed_after_the_first(name, table, written=[]):  # noqa: B006 (the tables written)
-        if written:
-            raise KeyboardInterrupt  # stands for SIGKILL: no clean-up runs after it
-        written.append(name)
-        MovieStore.write_table(store, name, table)
-
-    store.write_table = killed_after_the_first
-    with pytest.raises(KeyboardInterrupt):
-        store.write_tables(
-            {name: pd.DataFrame({"x": [1.0]}) for name in ("localizations", "tracks")}
-        )
+    write_tables_killed_after_the_first(
+        store, {name: pd.DataFrame({"x": [1.0]}) for name in ("localizations", "tracks")}
+    )
     viewer = make_napari_viewer()
     with pytest.warns(UserWarning) as caught:
         layers = viewer.open(str(path), plugin="napari-pynta")
