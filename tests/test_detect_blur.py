@@ -131,7 +131,10 @@ def test_an_automatic_diameter_keeps_the_sharp_separation_unless_one_is_given(sm
     assert analysis.with_detection(explicit, explicit_threshold).separation is None
 
 
-def test_the_live_calibration_chooses_the_diameter_like_the_analysis():
+@pytest.mark.parametrize(
+    ("detection", "blur_separation"), [({"diameter": None}, False), ({"diameter": 7}, True)]
+)
+def test_the_live_calibration_chooses_the_diameter_like_the_analysis(detection, blur_separation):
     zmq = pytest.importorskip("zmq")
     from napari_pynta.cameras import open_camera
     from napari_pynta.live.workers.acquisition import CALIBRATION_FRAMES, calibrate
@@ -146,13 +149,14 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis():
     )
     calibration = {
         "engine": "fast",
-        "detection": {"diameter": None},
+        "detection": dict(detection),
         "search_range_px": 5.0,
         "memory": 3,
+        "blur_separation": blur_separation,
     }
     context = zmq.Context.instance()
     preview = context.socket(zmq.PUB)
-    preview.bind("inproc://calibration-preview")
+    preview.bind(f"inproc://calibration-preview-{blur_separation}")
     warned: list[str] = []
     try:
         with open_camera("simulated", seed=4, **camera_settings) as camera:
@@ -165,11 +169,19 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis():
         preview.close(linger=0)
     # the same frames give the same choice through the analysis' function
     expected = analysis.choose_diameter(
-        frames, "fast", {"diameter": None}, metadata["exposure_s"], metadata["frame_interval_s"]
+        frames,
+        "fast",
+        detection,
+        metadata["exposure_s"],
+        metadata["frame_interval_s"],
+        blur_separation,
     )
-    assert expected.diameter_px > detect.SHARP_DIAMETER_PX  # 50 nm at 30 fps: smeared
-    assert chosen["diameter"] == expected.diameter_px
-    assert chosen["separation"] == detect.SHARP_DIAMETER_PX + 1
+    if blur_separation:  # the user's 7 px mask, a separation that holds the streak
+        assert "diameter" not in chosen
+        assert chosen["separation"] == expected.separation_px >= 10.0
+    else:  # 50 nm at 30 fps: smeared, a wider mask at the sharp spot's separation
+        assert chosen["diameter"] == expected.diameter_px > detect.SHARP_DIAMETER_PX
+        assert chosen["separation"] == detect.SHARP_DIAMETER_PX + 1
     assert warned == []
 
 
@@ -194,3 +206,91 @@ def test_a_live_calibration_that_links_nothing_says_its_range_is_not_measured():
         preview.close(linger=0)
     assert chosen["search_range_px"] > 0
     assert len(warned) == 1 and "search range was not measured" in warned[0]
+
+
+def test_the_blur_separation_holds_the_streak_and_sharp_spots_keep_theirs():
+    assert detect.blur_separation_px(math.nan, 7) == 8.0  # not measured: the engines' rule
+    assert detect.blur_separation_px(0.4, 7) == 8.0  # 1 µm at 30 fps: a sharp spot
+    assert detect.blur_separation_px(0.4, 11) == 12.0  # a wider given mask keeps its own
+    # 50 nm at 30 fps (streak SD ~2 px): the separation of the mask that holds the streak
+    assert detect.blur_separation_px(2.0, 7) == detect.blur_diameter_px(2.0) + 1 == 12.0
+    # a separation wider than diameter + 1 widens the engines' edge margin (trackpy's rule)
+    assert detect.edge_margin_px(7, None) == 3 and detect.edge_margin_px(7, 12.0) == 5
+
+
+def _streaked_movie(n_frames: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """50 nm spheres at 30 fps imaged over every sub-step of their Brownian path (as the
+    independent simulator of benchmarks/independent_movies.py renders them, where smeared
+    images split into two maxima), 128² frames, shot and read noise; truth: the exposure-mean
+    positions, rows (frame, y, x)."""
+    rng = np.random.default_rng(seed)
+    shape, n_particles, substeps, sigma, photons = 128, 10, 32, 1.2, 1500.0
+    D = physics.diffusion_um2_s(50.0, 22.0, physics.water_viscosity_pa_s(22.0))
+    position = rng.uniform(0, shape, (n_particles, 2))
+    offsets = np.arange(-6, 7)
+    frames = np.empty((n_frames, shape, shape))
+    truth = []
+    for t in range(n_frames):
+        walk = rng.normal(
+            0, math.sqrt(2 * D * DT / substeps) / PIXEL_UM, (n_particles, substeps, 2)
+        )
+        path = (position[:, None, :] + np.cumsum(walk, axis=1)) % shape
+        position = path[:, -1, :]
+        image = np.full((shape, shape), 100.0)
+        for y, x in path.reshape(-1, 2):
+            rows, cols = (np.round(y) + offsets) % shape, (np.round(x) + offsets) % shape
+            dy = (rows - y + shape / 2) % shape - shape / 2
+            dx = (cols - x + shape / 2) % shape - shape / 2
+            spot = np.exp(-(dy[:, None] ** 2 + dx[None, :] ** 2) / (2 * sigma**2))
+            image[np.ix_(rows.astype(int), cols.astype(int))] += (
+                photons / substeps / (2 * math.pi * sigma**2) * spot
+            )
+        frames[t] = rng.poisson(image) + rng.normal(0, 2.0, image.shape)
+        truth += [(t, *mean) for mean in path.mean(axis=1)]
+    metadata = {"pixel_size_um": PIXEL_UM, "frame_interval_s": DT, "exposure_s": DT}
+    return frames.clip(0, 65535).astype(np.uint16), np.array(truth), metadata
+
+
+def _split_share(localizations: pd.DataFrame, truth: np.ndarray) -> float:
+    """Share of the particles found in a frame that got two or more localizations (the nearest
+    true position within 6 px)."""
+    split = found = 0
+    for frame, table in localizations.groupby("frame"):
+        true = truth[truth[:, 0] == frame][:, 1:]
+        distance, nearest = cKDTree(true).query(table[["y", "x"]].to_numpy())
+        _, counts = np.unique(nearest[distance < 6.0], return_counts=True)
+        split += int((counts > 1).sum())
+        found += len(counts)
+    return split / found
+
+
+def test_the_blur_separation_gives_one_localization_per_smeared_particle():
+    frames, truth, metadata = _streaked_movie(120, seed=0)
+    params = AnalysisParams(**metadata, temperature_c=22.0).validate()
+    blur = dataclasses.replace(params, blur_separation=True)
+    threshold = analysis.detection_threshold(frames, blur)
+    choice = threshold.diameter
+    # the pilot's streak: D tau / 3 per axis (localization noise adds a little)
+    D = physics.diffusion_um2_s(50.0, 22.0, physics.water_viscosity_pa_s(22.0))
+    assert choice.streak_sd_px == pytest.approx(math.sqrt(D * DT / 3) / PIXEL_UM, rel=0.25)
+    assert choice.diameter_px == detect.SHARP_DIAMETER_PX  # the mask stays the user's
+    assert choice.separation_px == detect.blur_separation_px(choice.streak_sd_px, 7) >= 10.0
+    chosen = analysis.with_detection(blur, threshold)
+    assert chosen.separation == choice.separation_px
+    sharp = analysis.detect_frames(frames, params)
+    wide = analysis.detect_frames(frames, chosen)
+    # at 8 px some smeared images give two features; held together, (almost) none does
+    assert _split_share(sharp, truth) > 0.005
+    assert _split_share(wide, truth) < 0.2 * _split_share(sharp, truth)
+    # counts: the particles in view still come out near the truth, the hidden neighbours and
+    # the narrower searched field (a wider edge margin) taken into account
+    n_true = np.mean(
+        [
+            np.sum((t[:, 1:] >= 2.5).all(axis=1) & (t[:, 1:] < 124.5).all(axis=1))
+            for t in (truth[truth[:, 0] == frame] for frame in range(len(frames)))
+        ]
+    )
+    assert analysis.searched_share((128, 128), chosen) == pytest.approx((118 / 122) ** 2)
+    summary = analysis.analyze_localizations(wide, len(frames), chosen, frame_shape=(128, 128))
+    in_view = summary.summary["concentration"]["particles_in_view_per_frame"]
+    assert in_view == pytest.approx(n_true, rel=0.1)

@@ -103,6 +103,7 @@ class AnalysisParams:
     separation: float | None = SETTINGS["separation"].default
     percentile: float = SETTINGS["percentile"].default
     invert: bool = SETTINGS["invert"].default
+    blur_separation: bool = SETTINGS["blur_separation"].default
     engine: str = SETTINGS["engine"].default
     search_range_px: float | None = SETTINGS["search_range_px"].default
     memory: int = SETTINGS["memory"].default
@@ -339,15 +340,20 @@ def choose_diameter(
     detection: Mapping[str, Any],
     exposure_s: float,
     frame_interval_s: float,
+    blur_separation: bool = False,
 ) -> detect.DiameterChoice:
-    """The feature diameter: the user's, or one whose mask holds the measured motion blur.
+    """The feature diameter (and separation): the user's, or ones that hold the measured motion
+    blur.
 
-    The offline analysis and the live calibration both choose it here. Without a ``diameter``
-    in ``detection``, the first :data:`BLUR_PILOT_FRAMES` frames are localized with the
-    sharp-spot diameter (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) and its automatic
-    threshold (or the given ``minmass``), a pilot linking measures the per-axis rms step between
-    frames, and :func:`napari_pynta.detect.blur_diameter_px` widens the mask to hold the
-    exposure streak that step implies (:func:`napari_pynta.detect.streak_sd_px`).
+    The offline analysis and the live calibration both choose them here. Without a
+    ``diameter`` in ``detection`` (or with ``blur_separation`` and no ``separation``), the
+    first :data:`BLUR_PILOT_FRAMES` frames are localized with the sharp-spot diameter
+    (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) and its automatic threshold (or the given
+    ``minmass``), and a pilot linking measures the per-axis rms step between frames, hence the
+    exposure streak (:func:`napari_pynta.detect.streak_sd_px`).
+    :func:`napari_pynta.detect.blur_diameter_px` widens the mask to hold that streak; with
+    ``blur_separation``, :func:`napari_pynta.detect.blur_separation_px` keeps the maxima of
+    one streak together (sharp spots: ``diameter + 1``).
 
     Parameters
     ----------
@@ -356,26 +362,36 @@ def choose_diameter(
     engine : str
         Localization engine.
     detection : mapping
-        Keyword arguments of :func:`napari_pynta.detect.locate`; a ``diameter`` that is not None
-        is the user's and is kept.
+        Keyword arguments of :func:`napari_pynta.detect.locate`; a ``diameter`` or
+        ``separation`` that is not None is the user's and is kept.
     exposure_s, frame_interval_s : float
         Exposure and frame interval of the movie.
+    blur_separation : bool
+        Choose the separation that holds the streak (when ``detection`` gives none).
 
     Returns
     -------
     DiameterChoice
     """
-    if detection.get("diameter") is not None:
-        return detect.DiameterChoice(int(detection["diameter"]), automatic=False)
+    given = detection.get("diameter")
+    for_blur = blur_separation and detection.get("separation") is None
+    if given is not None and not for_blur:
+        return detect.DiameterChoice(int(given), automatic=False)
     pilot = np.asarray(frames[:BLUR_PILOT_FRAMES])
-    options = dict(detection) | {"diameter": detect.SHARP_DIAMETER_PX}
+    options = dict(detection) | {"diameter": detect.SHARP_DIAMETER_PX, "separation": None}
     if options.get("minmass") is None:
         options["minmass"] = detect.estimate_minmass(pilot, engine, **options)
     localizations = detect.locate_frames(pilot, 0, engine, **options)
     pilot_range = _pilot_range_px(nearest_neighbour_spacing_px(localizations))
     rms_step = _pilot_rms_step_px(localizations, pilot_range)
     streak = detect.streak_sd_px(rms_step, exposure_s, frame_interval_s)
-    return detect.DiameterChoice(detect.blur_diameter_px(streak), True, rms_step, streak)
+    diameter = detect.blur_diameter_px(streak) if given is None else int(given)
+    separation = (
+        detect.blur_separation_px(streak, diameter)
+        if for_blur
+        else (detect.blur.AUTOMATIC_SEPARATION_PX if given is None else None)
+    )
+    return detect.DiameterChoice(diameter, given is None, rms_step, streak, separation)
 
 
 def detection_threshold(frames: Any, params: AnalysisParams) -> detect.ThresholdEstimate:
@@ -398,6 +414,7 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
         kwargs,
         params.required("exposure_s"),
         params.required("frame_interval_s"),
+        params.blur_separation,
     )
     kwargs["diameter"] = diameter.diameter_px
     if kwargs["separation"] is None:
@@ -407,8 +424,8 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
 
 
 def with_detection(params: AnalysisParams, threshold: detect.ThresholdEstimate) -> AnalysisParams:
-    """``params`` with the diameter (and the separation that goes with an automatic one) and
-    ``minmass`` of :func:`detection_threshold` filled in."""
+    """``params`` with the diameter and the separation (chosen for the motion blur unless
+    given) and ``minmass`` of :func:`detection_threshold` filled in."""
     choice = threshold.diameter
     if choice is None:
         return dataclasses.replace(params, minmass=threshold.minmass)
@@ -419,12 +436,15 @@ def with_detection(params: AnalysisParams, threshold: detect.ThresholdEstimate) 
 
 
 def resolve_minmass(frames: Any, params: AnalysisParams) -> AnalysisParams:
-    """Fill in an automatic diameter and ``minmass`` (see :func:`detection_threshold`).
+    """Fill in an automatic diameter, ``minmass`` and, with ``blur_separation``, separation
+    (see :func:`detection_threshold`).
 
     Call this once per movie before splitting it into chunks, so that every chunk uses the
-    same diameter and threshold. Parameters with both are returned unchanged.
+    same diameter, separation and threshold. Parameters with all of them are returned
+    unchanged.
     """
-    if params.minmass is not None and params.diameter_px is not None:
+    separation = params.separation if params.blur_separation else 0.0
+    if all(value is not None for value in (params.minmass, params.diameter_px, separation)):
         return params
     return with_detection(params, detection_threshold(frames, params))
 
@@ -791,6 +811,7 @@ def summarize_tracks(
             n_visits=int(tracks["particle"].nunique()) if len(tracks) else None,
             frame_numbers=frame_numbers,
             separation_px=_separation_px(params),
+            searched_share=searched_share(frame_shape, params),
             step_px2=4.0
             * ensemble.D_um2_s
             * params.required("frame_interval_s")
@@ -931,13 +952,40 @@ def detectable_field_px(
     frame_shape: tuple[int, int] | None, params: AnalysisParams
 ) -> tuple[float, float] | None:
     """Height and width (pixels) of the area where particles are detected: the frame less the
-    detector's edge margin of half a feature diameter on each side (None without a frame shape).
-    The sizes weight steps by it (:func:`napari_pynta.sizing.edge_weights`). Without a diameter
-    the engines' default (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) is the one used."""
+    detector's edge margin on each side (:func:`napari_pynta.detect.edge_margin_px`: half a
+    feature diameter, more with a separation wider than ``diameter + 1``; None without a frame
+    shape). The sizes weight steps by it (:func:`napari_pynta.sizing.edge_weights`). Without a
+    diameter the engines' default (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) is the one
+    used."""
+    diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
+    return _field_px(frame_shape, detect.edge_margin_px(diameter, _separation_px(params)))
+
+
+def _field_px(frame_shape: tuple[int, int] | None, margin: int) -> tuple[float, float] | None:
+    """The frame less ``margin`` pixels on each side (None without a frame shape)."""
     if frame_shape is None:
         return None
-    margin = 2 * ((params.diameter_px or detect.SHARP_DIAMETER_PX) // 2)
-    return (float(max(frame_shape[0] - margin, 1)), float(max(frame_shape[1] - margin, 1)))
+    return (
+        float(max(frame_shape[0] - 2 * margin, 1)),
+        float(max(frame_shape[1] - 2 * margin, 1)),
+    )
+
+
+def searched_share(frame_shape: tuple[int, int] | None, params: AnalysisParams) -> float:
+    """The share of the field in view that the detector searches.
+
+    Particles in view are those more than half a feature diameter from the edges; a separation
+    wider than ``diameter + 1`` widens the engines' edge margin
+    (:func:`napari_pynta.detect.edge_margin_px`), so the particles in the ring between are in
+    view but not searched. With particles spread evenly their share is the ratio of the areas
+    (1 without a frame shape).
+    """
+    diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
+    searched = detectable_field_px(frame_shape, params)
+    in_view = _field_px(frame_shape, diameter // 2)
+    if searched is None or in_view is None:
+        return 1.0
+    return searched[0] * searched[1] / (in_view[0] * in_view[1])
 
 
 def _away_from_threshold(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame | None:

@@ -389,6 +389,7 @@ def concentration_summary(
     frame_numbers: np.ndarray | None = None,
     separation_px: float | None = None,
     step_px2: float | None = None,
+    searched_share: float = 1.0,
 ) -> dict:
     """The ``concentration`` entry of an analysis summary.
 
@@ -416,6 +417,10 @@ def concentration_summary(
     step_px2 : float, optional
         Mean squared 2-D displacement of a particle per frame, px², for the uncertainty of
         that estimate (:func:`hidden_by_neighbours`).
+    searched_share : float
+        The share of the field in view that the detector searched (a separation wider than
+        ``diameter + 1`` widens its edge margin): the particles in view are the found and hidden
+        ones divided by it (:func:`napari_pynta.analysis.searched_share`).
 
     Returns
     -------
@@ -447,7 +452,7 @@ def concentration_summary(
     in_view = counts
     if separation_px is not None and {"x", "y"} <= set(localizations.columns):
         hidden = hidden_by_neighbours(localizations, separation_px, step_px2)
-        in_view = in_view_counts(counts, hidden)
+        in_view = in_view_counts(counts, hidden, searched_share)
         entry |= {
             "hidden_by_neighbours": hidden.hidden_fraction,
             "hidden_by_neighbours_se": hidden.hidden_fraction_se,
@@ -473,14 +478,17 @@ def counts_in_view(entry: dict, n_frames: int) -> CountEstimate:
     return CountEstimate(entry[key], entry[f"{key}_sem"], n_frames)
 
 
-def in_view_counts(found: CountEstimate, hidden: NeighbourCorrection) -> CountEstimate:
+def in_view_counts(
+    found: CountEstimate, hidden: NeighbourCorrection, searched_share: float = 1.0
+) -> CountEstimate:
     """Particles in view per frame: those found and those a neighbour hid.
 
-    ``found / (1 − f)``; its relative uncertainty is the found count's and the correction's
-    (``σ_f / (1 − f)``) in quadrature.
+    ``found / (1 − f) / searched_share``; its relative uncertainty is the found count's and the
+    correction's (``σ_f / (1 − f)``) in quadrature. ``searched_share`` is the share of the field
+    in view the detector searched (:func:`concentration_summary`).
     """
     kept = 1.0 - hidden.hidden_fraction
-    mean = found.mean / kept
+    mean = found.mean / kept / require_positive("searched_share", searched_share)
     relative = math.hypot(
         found.sem / found.mean if found.mean else 0.0, hidden.hidden_fraction_se / kept
     )

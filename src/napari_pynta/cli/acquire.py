@@ -137,6 +137,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             default=setting.default,
             help=setting.cli_help(),
         )
+    parser.add_argument(
+        "--blur-separation", action="store_true", help=SETTINGS["blur_separation"].help
+    )
     add_sample_arguments(parser)
     parser.add_argument(
         "--host",
@@ -218,6 +221,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         search_range_px=args.search_range_px,
         memory=args.memory,
         min_track_length=args.min_track_length,
+        blur_separation=args.blur_separation,
         temperature_c=args.temperature_c,
         host=args.host,
         keys_dir=args.keys,

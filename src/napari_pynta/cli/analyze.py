@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="particles are dark on a bright background",
     )
+    parser.add_argument(
+        "--blur-separation",
+        action="store_true",
+        default=None,
+        help=SETTINGS["blur_separation"].help,
+    )
     add_sample_arguments(parser)
     parser.add_argument(
         "--json",
@@ -157,7 +163,10 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
     automatic: dict[str, Any] = {name: None for name, value in overrides.items() if value == AUTO}
     given = {name: value for name, value in overrides.items() if value != AUTO}
     return lambda movie: dataclasses.replace(
-        AnalysisParams.from_metadata(movie.metadata, invert=args.invert, **given), **automatic
+        AnalysisParams.from_metadata(
+            movie.metadata, invert=args.invert, blur_separation=args.blur_separation, **given
+        ),
+        **automatic,
     )
 
 

@@ -21,6 +21,8 @@ from napari_pynta.detect.blur import (
     SHARP_DIAMETER_PX,
     DiameterChoice,
     blur_diameter_px,
+    blur_separation_px,
+    edge_margin_px,
     streak_sd_px,
 )
 from napari_pynta.detect.columns import (
@@ -42,7 +44,9 @@ __all__ = [
     "SHARP_DIAMETER_PX",
     "Engine",
     "blur_diameter_px",
+    "blur_separation_px",
     "check_engine",
+    "edge_margin_px",
     "empty_localizations",
     "get_engine",
     "estimate_minmass",

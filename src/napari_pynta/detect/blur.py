@@ -14,6 +14,12 @@ from the rms step between frames, which a pilot linking measures
 :data:`STREAK_WIDTHS` streak standard deviations in quadrature to the radius that suits a sharp
 spot (:data:`SHARP_DIAMETER_PX`), so slow particles keep the sharp-spot mask (a wider mask only
 adds noise and merges close pairs) and small, fast ones get a mask that holds their streak.
+
+The same streak can set how far apart two features must be to count as two particles
+(:func:`blur_separation_px`, the ``blur_separation`` option): a smeared image often shows two
+local maxima along its streak, and kept apart at the sharp spot's separation both are features,
+the linker follows the nearer one and the particle's large steps are lost (docs/accuracy.md,
+"Separation for smeared particles").
 """
 
 from __future__ import annotations
@@ -75,9 +81,45 @@ def blur_diameter_px(streak_sd: float) -> int:
     return int(min(max(2 * radius + 1, SHARP_DIAMETER_PX), MAX_AUTOMATIC_DIAMETER_PX))
 
 
+def blur_separation_px(streak_sd: float, diameter_px: int) -> float:
+    """The separation of features that keeps the two maxima of one smeared image together.
+
+    The engines' rule, ``diameter + 1``, applied to the mask that holds the streak: features
+    closer than ``max(diameter_px, blur_diameter_px(streak_sd)) + 1`` are one particle (of the
+    two the engines keep the brighter). Sharp spots keep ``diameter_px + 1``.
+
+    Parameters
+    ----------
+    streak_sd : float
+        The exposure streak's per-axis spread, px (:func:`streak_sd_px`; NaN: not measured).
+    diameter_px : int
+        The feature diameter used.
+
+    Returns
+    -------
+    float
+        The separation, px.
+    """
+    return float(max(int(diameter_px), blur_diameter_px(streak_sd)) + 1)
+
+
+def edge_margin_px(
+    diameter_px: int, separation_px: float | None, smoothing_px: int | None = None
+) -> int:
+    """Pixels from each edge of the frame in which the engines find no feature (trackpy's rule).
+
+    ``max(diameter // 2, int(separation) // 2 - 1, smoothing // 2)`` (separation: ``diameter +
+    1`` when None; smoothing: the diameter when None): a wider separation searches a smaller
+    field, which the counts in view and the steps' edge weights take into account.
+    """
+    separation = diameter_px + 1.0 if separation_px is None else float(separation_px)
+    smoothing = diameter_px if smoothing_px is None else smoothing_px
+    return max(int(diameter_px) // 2, int(separation) // 2 - 1, int(smoothing) // 2)
+
+
 @dataclass(frozen=True)
 class DiameterChoice:
-    """The feature diameter used and, when automatic, what it was chosen from.
+    """The feature diameter and separation used and what they were chosen from.
 
     Attributes
     ----------
@@ -86,23 +128,21 @@ class DiameterChoice:
     automatic : bool
         False when the user gave it.
     rms_step_px : float
-        Per-axis rms step of the pilot tracks (NaN when given or not measurable).
+        Per-axis rms step of the pilot tracks (NaN when no pilot ran, i.e. the user gave both
+        the diameter and the separation, or when not measurable).
     streak_sd_px : float
         The exposure streak's spread derived from it (:func:`streak_sd_px`).
     separation_px : float or None
-        The separation that goes with an automatic diameter when none is given
-        (:data:`AUTOMATIC_SEPARATION_PX`); None: the engines' ``diameter + 1``.
+        The separation chosen: one that holds that streak when asked for
+        (:func:`blur_separation_px`), else the sharp spot's for an automatic diameter
+        (:data:`AUTOMATIC_SEPARATION_PX`); None: the user's, or the engines' ``diameter + 1``.
     """
 
     diameter_px: int
     automatic: bool
     rms_step_px: float = math.nan
     streak_sd_px: float = math.nan
-
-    @property
-    def separation_px(self) -> float | None:
-        """See the class attributes."""
-        return AUTOMATIC_SEPARATION_PX if self.automatic else None
+    separation_px: float | None = None
 
     def as_dict(self) -> dict[str, float | int | bool]:
         """JSON-ready numbers (in ``summary["detection"]``)."""
@@ -111,4 +151,5 @@ class DiameterChoice:
             "automatic_diameter": self.automatic,
             "pilot_rms_step_px": self.rms_step_px,
             "streak_sd_px": self.streak_sd_px,
+            "separation_px": math.nan if self.separation_px is None else self.separation_px,
         }

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from napari_pynta.detect.blur import edge_margin_px
 from napari_pynta.detect.columns import (
     LOCALIZATION_COLUMNS,
     empty_localizations,
@@ -390,7 +391,7 @@ def _make_plan(
         geometry=_geometry(radius, noise_size),
         box_lo=box_lo,
         box_hi=box_hi,
-        margin=max(radius, int(separation) // 2 - 1, smoothing // 2),
+        margin=edge_margin_px(diameter, separation, smoothing),
     )
 
 

@@ -51,6 +51,9 @@ class LiveConfig:
         exactly like ``pynta analyze`` chooses them. Defaults and limits of these, of
         ``n_locators``, ``temperature_c`` and ``viscosity_pa_s`` are those of
         :data:`napari_pynta.parameters.SETTINGS`.
+    blur_separation : bool
+        Without a ``separation`` in ``detection``, choose one that holds the motion blur of
+        the first frames, as ``pynta analyze --blur-separation`` does.
     hot_pixels : list of (int, int) or None
         (row, column) of the camera's hot pixels (single pixels far above their neighbours in
         every frame), replaced in each frame by the median of their 8 neighbours before
@@ -99,6 +102,7 @@ class LiveConfig:
     search_range_px: float | None = SETTINGS["search_range_px"].default
     memory: int = SETTINGS["memory"].default
     min_track_length: int = SETTINGS["min_track_length"].default
+    blur_separation: bool = SETTINGS["blur_separation"].default
     hot_pixels: list[list[int]] | None = None
     temperature_c: float = SETTINGS["temperature_c"].default
     viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
@@ -140,6 +144,7 @@ class LiveConfig:
             "search_range_px",
             "memory",
             "min_track_length",
+            "blur_separation",
             "temperature_c",
             "viscosity_pa_s",
         ):

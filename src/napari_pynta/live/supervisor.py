@@ -672,6 +672,7 @@ class LivePipeline:
         config = self.config
         if not config.track or (
             not automatic_diameter(config.detection)
+            and not (config.blur_separation and config.detection.get("separation") is None)
             and config.detection.get("minmass") is not None
             and config.search_range_px is not None
             and config.hot_pixels is not None
@@ -683,6 +684,7 @@ class LivePipeline:
             "search_range_px": config.search_range_px,
             "memory": config.memory,
             "hot_pixels": config.hot_pixels,
+            "blur_separation": config.blur_separation,
         }
 
     def _store_metadata(self) -> dict[str, Any]:

@@ -173,13 +173,14 @@ def calibrate(
     warn: Callable[[str], None],
 ) -> dict[str, float]:
     """Find the hot pixels (``hot_pixels: None``) and choose an automatic feature diameter
-    (``diameter: None``, with the separation that goes with it), ``minmass`` and
-    ``search_range_px`` from the first frames (then discarded).
+    (``diameter: None``, with the separation that goes with it; with ``blur_separation`` and
+    no separation given, one that holds the motion blur),
+    ``minmass`` and ``search_range_px`` from the first frames (then discarded).
 
     The same automatic choices as the offline analysis, in the same order: the hot pixels
     (:func:`~napari_pynta.detect.hot_pixels.find_hot_pixels`, chosen as a list of
     ``[row, column]``; the other choices are made on the frames with them repaired), the
-    diameter from
+    diameter and separation from
     the motion blur (:func:`~napari_pynta.analysis.choose_diameter`), the threshold from the
     noise model at that diameter (:func:`~napari_pynta.detect.estimate_minmass`) and the range
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
@@ -209,13 +210,21 @@ def calibrate(
         hot = hot_pixels.find_hot_pixels(frames)
         chosen["hot_pixels"] = hot.tolist()
         frames = hot_pixels.repair_hot_pixels(frames, hot)
-    if "diameter" in detection and detection["diameter"] is None:  # automatic
+    automatic = "diameter" in detection and detection["diameter"] is None
+    blur_separation = bool(calibration.get("blur_separation"))
+    if automatic or (blur_separation and detection.get("separation") is None):
         metadata = camera.metadata_for_store()
         diameter = analysis.choose_diameter(
-            frames, engine, detection, metadata["exposure_s"], metadata["frame_interval_s"]
+            frames,
+            engine,
+            {"diameter": detect.SHARP_DIAMETER_PX} | detection,
+            metadata["exposure_s"],
+            metadata["frame_interval_s"],
+            blur_separation,
         )
-        chosen["diameter"] = detection["diameter"] = diameter.diameter_px
-        if detection.get("separation") is None:
+        if automatic:
+            chosen["diameter"] = detection["diameter"] = diameter.diameter_px
+        if detection.get("separation") is None and diameter.separation_px is not None:
             chosen["separation"] = detection["separation"] = diameter.separation_px
     if detection.get("minmass") is None:
         detection["minmass"] = detect.estimate_minmass(frames, engine, **detection)
