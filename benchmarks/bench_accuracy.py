@@ -42,7 +42,7 @@ import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -213,13 +213,20 @@ def _diameter_px(text: str) -> int | None:
 
 
 def run_case(
-    case: Case, seed: int, n_frames: int, engine: str, diameter_px: int | None = None
+    case: Case,
+    seed: int,
+    n_frames: int,
+    engine: str,
+    diameter_px: int | None = analysis.AnalysisParams.diameter_px,
+    blur_separation: bool = False,
 ) -> dict:
     started = time.perf_counter()
     movie = simulate.simulate_movie(n_frames, case.settings(seed))
     params = analysis.AnalysisParams.from_metadata(
-        movie.metadata, engine=engine, diameter_px=diameter_px
+        movie.metadata, engine=engine, blur_separation=blur_separation
     )
+    # None is the automatic diameter here, which from_metadata would read as "not given"
+    params = replace(params, diameter_px=diameter_px)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
@@ -404,6 +411,11 @@ def main() -> None:
     parser.add_argument(
         "--frames-factor", type=float, default=1.0, help="scale the movies' lengths by this"
     )
+    parser.add_argument(
+        "--blur-separation",
+        action="store_true",
+        help="tell features apart at the separation that holds the motion blur",
+    )
     args = parser.parse_args()
     names = (
         args.settings.split(",") if args.settings else (["nta"] if args.quick else ["nta", "fast"])
@@ -415,7 +427,9 @@ def main() -> None:
         n_frames = case.setting.frames_quick if args.quick else case.setting.frames_full
         n_frames = max(50, round(n_frames * args.frames_factor))
         for seed in range(seeds):
-            row = run_case(case, seed, n_frames, args.engine, args.diameter_px)
+            row = run_case(
+                case, seed, n_frames, args.engine, args.diameter_px, args.blur_separation
+            )
             print_run(row)
             rows.append(row)
     pd.set_option("display.width", 250)

@@ -344,10 +344,12 @@ def write_tiff(movie: Movie, path: Path) -> None:
     tifffile.imwrite(path, movie.frames, photometric="minisblack")
 
 
-def analyze(path: Path, scene: Scene) -> dict:
-    """Run ``pynta analyze`` with the physical metadata only and return its JSON summary."""
+def analyze(path: Path, scene: Scene, flags: tuple[str, ...] = ()) -> dict:
+    """Run ``pynta analyze`` with the physical metadata only (and ``flags``) and return its
+    JSON summary."""
     return run_pynta_analyze(
         path,
+        flags,
         pixel_um=scene.pixel_um,
         frame_interval_s=scene.frame_interval_s,
         exposure_s=scene.exposure_s,
@@ -356,15 +358,16 @@ def analyze(path: Path, scene: Scene) -> dict:
     )
 
 
-def run_pynta_analyze(path: Path, **metadata: float) -> dict:
+def run_pynta_analyze(path: Path, flags: tuple[str, ...] = (), **metadata: float) -> dict:
     """The JSON summary of the default ``pynta analyze`` of ``path``, given only its physical
     metadata (``pixel_um``, ``frame_interval_s``, ``exposure_s``, ``temperature_c``,
-    ``viscosity_pa_s``), in a process of its own; ``{"error": [last line]}`` if it fails."""
+    ``viscosity_pa_s``) and the extra ``flags``, in a process of its own; ``{"error": [last
+    line]}`` if it fails."""
     flags = {"pixel_um": "--pixel-size-um"}
     command = [sys.executable, "-m", "napari_pynta.cli", "analyze", str(path)]
     for name, value in metadata.items():
         command += [flags.get(name, "--" + name.replace("_", "-")), repr(float(value))]
-    done = subprocess.run([*command, "--json", "--no-save"], capture_output=True, text=True)
+    done = subprocess.run([*command, *flags, "--json", "--no-save"], capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
     return json.loads(done.stdout)
@@ -457,6 +460,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=600)
     parser.add_argument("--dir", type=Path, default=None, help="keep the movies here")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
+    parser.add_argument(
+        "--blur-separation",
+        action="store_true",
+        help="analyze with `pynta analyze --blur-separation` (default settings otherwise)",
+    )
     args = parser.parse_args(argv)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="pynta-independent-"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -469,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             path = directory / f"independent_{setting}_{case.replace(' ', '_')}_s{seed}.tif"
             write_tiff(movie, path)
             start = time.perf_counter()
-            summary = analyze(path, scene)
+            summary = analyze(path, scene, ("--blur-separation",) if args.blur_separation else ())
             row = row_of(setting, case, seed, summary, truth_of(movie), time.perf_counter() - start)
             rows.append(row)
             print(describe(row), flush=True)
