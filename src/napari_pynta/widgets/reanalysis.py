@@ -60,6 +60,7 @@ def tracking_fields(tracking: TrackingSettings) -> dict[str, Any]:
         "search_range_px": tracking.search_range_px or None,
         "memory": tracking.memory,
         "min_track_length": tracking.min_track_length,
+        "blur_separation": tracking.blur_separation,
     }
 
 

@@ -303,6 +303,7 @@ class PyntaSession(QObject):
             search_range_px=self.tracking.search_range_px or None,
             memory=self.tracking.memory,
             min_track_length=self.tracking.min_track_length,
+            blur_separation=self.tracking.blur_separation,
             temperature_c=live_conditions.temperature_c,
             viscosity_pa_s=live_conditions.resolved_viscosity_pa_s(),
             sample=dict(sample or {}),

@@ -30,6 +30,7 @@ class TrackingSettings:
     minmass: float = 0.0
     separation: float = 0.0
     invert: bool = SETTINGS["invert"].default
+    blur_separation: bool = SETTINGS["blur_separation"].default
     percentile: float = SETTINGS["percentile"].default
     search_range_px: float = 0.0
     memory: int = SETTINGS["memory"].default

@@ -68,6 +68,9 @@ class TrackingWidget(QWidget):
         self.separation = setting_field(SETTINGS["separation"], defaults.separation)
         self.invert = QCheckBox("dark particles on bright background")
         self.invert.setToolTip(SETTINGS["invert"].help)
+        self.blur_separation = QCheckBox("separation holds the motion blur")
+        self.blur_separation.setToolTip(SETTINGS["blur_separation"].help)
+        self.blur_separation.setChecked(defaults.blur_separation)
         self.search_range = setting_field(SETTINGS["search_range_px"], defaults.search_range_px)
         self.memory = setting_field(SETTINGS["memory"], defaults.memory)
         self.min_track_length = setting_field(
@@ -96,12 +99,13 @@ class TrackingWidget(QWidget):
             ("minmass", self.minmass),
             ("separation", self.separation),
             ("invert", self.invert),
+            ("blur_separation", self.blur_separation),
             ("search_range_px", self.search_range),
             ("memory", self.memory),
             ("min_track_length", self.min_track_length),
             ("n_locators", self.n_locators),
         ):
-            if name == "invert":  # a check box spans the row: its text is its label
+            if isinstance(field, QCheckBox):  # a check box spans the row: its text is its label
                 form.addRow(field)
             else:
                 form.addRow(SETTINGS[name].label, field)
@@ -135,6 +139,7 @@ class TrackingWidget(QWidget):
             field.valueChanged.connect(self.apply)
         self.engine.currentTextChanged.connect(self.apply)
         self.invert.toggled.connect(self.apply)
+        self.blur_separation.toggled.connect(self.apply)
         self.refresh.clicked.connect(self.refresh_movies)
         self.open_file.clicked.connect(self._open_movie)
         self.movie.currentTextChanged.connect(self._on_movie_selected)
@@ -156,6 +161,7 @@ class TrackingWidget(QWidget):
             minmass=self.minmass.value(),
             separation=self.separation.value(),
             invert=self.invert.isChecked(),
+            blur_separation=self.blur_separation.isChecked(),
             search_range_px=self.search_range.value(),
             memory=self.memory.value(),
             min_track_length=self.min_track_length.value(),
