@@ -13,7 +13,9 @@ Here theta includes localization noise and exposure blur (docs/design.md, 2-D, s
 
 Noise and blur also correlate successive steps (lag-1 correlation ``rho`` per axis), which makes
 ``M`` scatter more than an independent-step Gamma. We keep the Gamma family but match its
-variance exactly: shape = k / (1 + 2 (k-1)/k rho^2), which equals k when rho = 0 (Walker's case).
+variance exactly: shape = k / (kappa + 2 (k-1)/k rho^2), which equals k when rho = 0 and the
+steps are Gaussian (kappa = 1, Walker's case); kappa (:func:`step_dispersion`) is how much more
+the squared steps scatter within tracks than Gaussian steps' do (smeared images, visits).
 
 Plain EM converges to the maximum-likelihood distribution, which is a set of spikes: broad
 samples then show peaks that are not there. Each iteration therefore applies a light smoothing in
@@ -82,10 +84,12 @@ from napari_pynta.deconvolve.grid import (
     smoothed_density,
 )
 from napari_pynta.deconvolve.likelihood import (
+    DISPERSION_MIN_STEPS,
     Likelihood,
     StepModel,
     TrackSteps,
     log_likelihood_matrix,
+    step_dispersion,
 )
 from napari_pynta.deconvolve.lognormal import lognormal_fit
 from napari_pynta.deconvolve.peaks import PEAK_MIN_PROMINENCE, PEAK_SMOOTHING_LN, find_peaks
@@ -119,6 +123,8 @@ __all__ = [
     "StepModel",
     "TrackSteps",
     "log_likelihood_matrix",
+    "step_dispersion",
+    "DISPERSION_MIN_STEPS",
     "Likelihood",
     "PEAK_MIN_PROMINENCE",
     "PEAK_SMOOTHING_LN",

@@ -149,11 +149,7 @@ def brightness_conditioned(
     track_resampled = np.zeros((int(n_bootstrap), grid.size))
     frame_resampled = np.zeros((int(n_bootstrap), grid.size))
     for group, rows in enumerate(groups):
-        steps = TrackSteps(
-            tracks.n_steps[rows],
-            tracks.msd1_um2[rows],
-            None if tracks.sigma_um is None else tracks.sigma_um[rows],
-        )
+        steps = tracks.subset(rows)
         group_likelihood = (full_likelihood[rows], offset[rows])
         solution = walker_em(steps, model, grid, start=distribution, likelihood=group_likelihood)
         tracks_part, frames_part = group_sums(

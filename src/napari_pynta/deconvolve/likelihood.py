@@ -3,6 +3,7 @@ track's mean squared step on the grid."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,11 +111,15 @@ class TrackSteps:
     sigma_um : ndarray of float, optional
         Localization error of each track, µm (e.g. :func:`localization_error_by_brightness`);
         None uses the single value of the :class:`StepModel`.
+    dispersion : float
+        Variance of a squared step over its squared mean, ``kappa`` (:func:`step_dispersion`;
+        >= 1, 1 for Gaussian steps): the Gamma's shape is divided by it.
     """
 
     n_steps: np.ndarray
     msd1_um2: np.ndarray
     sigma_um: np.ndarray | None = None
+    dispersion: float = 1.0
 
     def __post_init__(self) -> None:
         n_steps = np.asarray(self.n_steps)
@@ -141,14 +146,26 @@ class TrackSteps:
                     "sigma_um must hold one finite value >= 0 per track (same length as n_steps)"
                 )
             object.__setattr__(self, "sigma_um", sigma)
+        if not (math.isfinite(self.dispersion) and self.dispersion >= 1.0):
+            raise PyntaInputError(f"dispersion must be finite and >= 1, got {self.dispersion}")
         object.__setattr__(self, "n_steps", n_steps.astype(float))
         object.__setattr__(self, "msd1_um2", msd1)
 
     def __len__(self) -> int:
         return int(self.n_steps.size)
 
+    def subset(self, rows: np.ndarray) -> TrackSteps:
+        """The tracks ``rows`` (indices or a mask), with the same dispersion."""
+        sigma = None if self.sigma_um is None else self.sigma_um[rows]
+        return TrackSteps(self.n_steps[rows], self.msd1_um2[rows], sigma, self.dispersion)
+
     @classmethod
-    def from_table(cls, per_track: pd.DataFrame, sigma_um: pd.Series | None = None) -> TrackSteps:
+    def from_table(
+        cls,
+        per_track: pd.DataFrame,
+        sigma_um: pd.Series | None = None,
+        dispersion: float = 1.0,
+    ) -> TrackSteps:
         """From the per-track table of ``sizing.track_diffusion`` (``n_steps``, ``msd1_um2``).
 
         Tracks without a usable mean squared step (NaN or 0, e.g. a particle stuck in place
@@ -160,6 +177,8 @@ class TrackSteps:
             Columns ``particle``, ``n_steps``, ``msd1_um2``.
         sigma_um : Series, optional
             Localization error per particle id (:func:`localization_error_by_brightness`).
+        dispersion : float
+            :func:`step_dispersion` of the tracks (default 1: Gaussian steps).
         """
         missing = {"particle", "n_steps", "msd1_um2"} - set(per_track.columns)
         if missing:
@@ -168,7 +187,8 @@ class TrackSteps:
         sigma = None
         if sigma_um is not None:
             sigma = sigma_um.reindex(usable["particle"].to_numpy()).to_numpy(dtype=float)
-        return cls(usable["n_steps"].to_numpy(), usable["msd1_um2"].to_numpy(dtype=float), sigma)
+        n_steps, msd1 = usable["n_steps"].to_numpy(), usable["msd1_um2"].to_numpy(dtype=float)
+        return cls(n_steps, msd1, sigma, dispersion)
 
 
 def log_likelihood_matrix(
@@ -196,7 +216,7 @@ def log_likelihood_matrix(
     theta = model.expected_msd1_um2(grid_nm[None, :], sigma)
     rho = model.step_correlation(grid_nm[None, :], sigma)
     k = tracks.n_steps[:, None]
-    shape = k / (1.0 + 2.0 * (k - 1.0) / k * rho**2)
+    shape = k / (tracks.dispersion + 2.0 * (k - 1.0) / k * rho**2)
     m = tracks.msd1_um2[:, None]
     log_l = (
         shape * np.log(shape / theta)
@@ -207,6 +227,9 @@ def log_likelihood_matrix(
     offset = log_l.max(axis=1)
     return np.exp(log_l - offset[:, None]), offset
 
+
+#: fewest one-frame steps of a track that enters :func:`step_dispersion`
+DISPERSION_MIN_STEPS = 3
 
 #: ``(likelihood, offset)`` as :func:`log_likelihood_matrix` returns them
 Likelihood = tuple[np.ndarray, np.ndarray]
@@ -221,3 +244,50 @@ def _likelihood(
     if given[0].shape != (len(tracks), grid_nm.size) or given[1].shape != (len(tracks),):
         raise PyntaInputError("likelihood must be log_likelihood_matrix(tracks, grid, model)")
     return given
+
+
+def step_dispersion(tracks: pd.DataFrame, min_steps: int = DISPERSION_MIN_STEPS) -> float:
+    """kappa: how much more squared steps scatter within tracks than Gaussian steps' squares.
+
+    A 2-D Gaussian step's square has a variance equal to its squared mean (kappa = 1), which the
+    Gamma model assumes. Localization errors that change from frame to frame (a particle
+    leaving focus, its image smeared more in some frames), a track that takes a neighbour's
+    localization for a frame, and the heavy tail of real steps make it larger; a track's mean
+    squared step then scatters more than the Gamma allows, and the EM explains the extra scatter
+    as a spread of sizes that skews the distribution of short tracks. Measured within each track
+    (one-frame steps; tracks of at least ``min_steps`` of them), so a spread of sizes between
+    tracks does not enter::
+
+        kappa = sum (k - 1) s^2 / sum (k - 1) (m^2 - s^2 / k)
+
+    with ``m`` and ``s^2`` a track's mean and sample variance of its ``k`` squared steps
+    (``m^2 - s^2 / k`` is unbiased for the squared mean). The correlation of successive squared
+    steps (blur, noise) is left out: it enters as rho^2 (at most 0.25 here).
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Linked localizations (``particle, frame, y, x``).
+    min_steps : int
+        Fewest one-frame steps of a track that enters.
+
+    Returns
+    -------
+    float
+        kappa, at least 1 (1 when no track has ``min_steps`` one-frame steps).
+    """
+    if int(min_steps) < 2:
+        raise PyntaInputError(f"min_steps must be >= 2, got {min_steps}")
+    ordered = tracks.sort_values(["particle", "frame"], kind="stable")
+    owner = ordered["particle"].to_numpy()
+    one_frame = (owner[1:] == owner[:-1]) & (np.diff(ordered["frame"].to_numpy()) == 1)
+    squares = np.diff(ordered["y"].to_numpy(dtype=float)) ** 2
+    squares += np.diff(ordered["x"].to_numpy(dtype=float)) ** 2
+    by_track = pd.Series(squares[one_frame]).groupby(owner[1:][one_frame])
+    k, mean, variance = by_track.size(), by_track.mean(), by_track.var(ddof=1)
+    used = k >= int(min_steps)
+    k, mean, variance = k[used], mean[used], variance[used]
+    squared_mean = float(((k - 1) * (mean**2 - variance / k)).sum())
+    if not used.any() or squared_mean <= 0:
+        return 1.0
+    return max(1.0, float(((k - 1) * variance).sum()) / squared_mean)

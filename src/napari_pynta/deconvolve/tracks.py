@@ -10,7 +10,12 @@ from napari_pynta.deconvolve.brightness import localization_error_by_brightness
 from napari_pynta.deconvolve.conditioned import _conditioned_on_brightness
 from napari_pynta.deconvolve.em import walker_em
 from napari_pynta.deconvolve.grid import diameter_grid
-from napari_pynta.deconvolve.likelihood import StepModel, TrackSteps, log_likelihood_matrix
+from napari_pynta.deconvolve.likelihood import (
+    StepModel,
+    TrackSteps,
+    log_likelihood_matrix,
+    step_dispersion,
+)
 from napari_pynta.deconvolve.lognormal import lognormal_fit
 from napari_pynta.deconvolve.significance import _peak_table, _tested_peaks
 from napari_pynta.deconvolve.sizes import DeconvolvedSizes
@@ -75,7 +80,7 @@ def deconvolve_tracks(
     usable = per_track[(per_track["msd1_um2"] > 0) & (per_track["n_steps"] >= 1)]
     if usable.empty:
         return None
-    steps = TrackSteps.from_table(usable, sigma)
+    steps = TrackSteps.from_table(usable, sigma, step_dispersion(tracks))
     model = StepModel(frame_interval_s, exposure_s, 0.0, temperature_c, viscosity_pa_s)
     grid = diameter_grid()
     likelihood = log_likelihood_matrix(steps, grid, model)  # once for the EM, resamples, fit

@@ -172,6 +172,8 @@ def localization_error_response(
     delta = float(np.std(change, ddof=1)) if n_bootstrap > 1 else 0.0
     moved = None
     if delta > 0:
-        raised = TrackSteps(steps.n_steps, steps.msd1_um2, np.sqrt(sigma_um**2 + delta))
+        raised = TrackSteps(
+            steps.n_steps, steps.msd1_um2, np.sqrt(sigma_um**2 + delta), steps.dispersion
+        )
         moved = walker_em(raised, model, distribution.diameter_nm, start=distribution).weights
     return LocalizationErrorResponse(change, delta, moved)
