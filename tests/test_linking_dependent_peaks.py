@@ -83,27 +83,28 @@ def test_one_latex_in_a_short_movie_gives_one_peak_that_does_not_depend_on_the_l
 ):
     """The two short movies (225 frames at 30 fps) of docs/accuracy.md in which one latex gave
     two peaks, both confirmed by 0.88-0.97 of the bootstrap resamples: 50 nm seed 2 (67 / 39 nm)
-    and 100 nm in a 1.5 µm focal layer, tracks of about 8 frames, seed 0 (79 / 140 nm). Linked
-    with 0.8 times the search range the tracks show one peak, so exactly one peak stands without
-    depending on the linking, and the warning names the other."""
+    and 100 nm in a 1.5 µm focal layer, tracks of about 8 frames, seed 0 (79 / 140 nm). Round 11
+    flagged the second peak as depending on the linking; since the Gamma model takes the
+    squared steps' measured dispersion (docs/accuracy.md, "Short tracks' peak (t8-short)") both
+    give one peak (61 and 93 nm; a short movie's peak of small, fast particles lies up to 25 %
+    off), which the relinking shows too, and no warning. The flag's marking is checked on the
+    same result with its peak flagged by hand."""
     movie = _bench_movie((diameter_nm,), seed, 225, **extra)
     result = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata))
     summary = result.summary
     deconvolved = summary["deconvolved_nm"]
-    peaks, depends = deconvolved["peaks"], deconvolved["peak_depends_on_linking"]
-    # the movie's false second peak (if a fix removes it, this test needs another movie)
-    assert len(peaks) == 2
-    assert depends is not None and depends.count(False) == 1
-    flagged = [peak for peak, flag in zip(peaks, depends, strict=True) if flag]
-    notes = [text for text in summary["warnings"] if "on the linking: linked again" in text]
-    assert len(notes) == 1 and f"{flagged[0]:.0f} nm depends" in notes[0]
-    # the terminal line and the report mark the peak too
+    assert deconvolved["peaks"] == [pytest.approx(diameter_nm, rel=0.25)]
+    assert deconvolved["peak_depends_on_linking"] == [False]
+    assert not any("on the linking: linked again" in text for text in summary["warnings"])
+    (line,) = [text for text in _deconvolved_lines(summary) if "peak" in text]
+    assert "DEPENDS ON THE LINKING" not in line
+    assert "<b>depends on the linking</b>" not in report.render_report(result)
+    # the terminal line and the report mark a flagged peak
+    deconvolved["peak_depends_on_linking"] = [True]
     (line,) = [text for text in _deconvolved_lines(summary) if "peak" in text]
     assert line.count("DEPENDS ON THE LINKING") == 1
-    assert line.index(f"{flagged[0]:.1f}") < line.index("DEPENDS ON THE LINKING")
-    html = report.render_report(result)
-    assert html.count("<b>depends on the linking</b>") == 1
-    assert notes[0] in html or notes[0].replace("'", "&#x27;") in html
+    assert line.index(f"{deconvolved['peaks'][0]:.1f}") < line.index("DEPENDS ON THE LINKING")
+    assert report.render_report(result).count("<b>depends on the linking</b>") == 1
 
 
 @pytest.mark.slow
