@@ -136,7 +136,10 @@ def test_tiff_without_metadata_names_the_missing_flag(capsys, tmp_path, movie_fr
     tifffile.imwrite(path, movie_frames[0][:30])
     code, out, err = run(capsys, path, "--json")
     assert code == 2 and out == ""
-    assert "--pixel-size-um is required: the movie has no pixel_size_um metadata" in err
+    assert (
+        "--pixel-size-um, --frame-interval-s, --exposure-s and --temperature-c are required: "
+        "the movie has no metadata for them" in err
+    )
     code, _, err = run(
         capsys, path, "--pixel-size-um", 0.2, "--frame-interval-s", 0.01, "--temperature-c", 22
     )
@@ -269,3 +272,27 @@ def test_a_movie_shorter_than_a_sized_track_is_refused(capsys, tmp_path, movie_f
     code, out, err = run(capsys, path, "--no-save")
     assert code == 2 and out == ""
     assert f"the movie's {n_frames} frame" in err and "--min-track-length 10" in err
+
+
+def test_every_missing_condition_is_named_at_once(capsys, tmp_path, movie_frames):
+    """A TIFF without metadata: one run names every flag it needs, not one per run."""
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, movie_frames[0][:30])
+    code, out, err = run(capsys, path, "--frame-interval-s", 0.01)
+    assert code == 2 and out == ""
+    assert "--pixel-size-um, --exposure-s and --temperature-c are required" in err, err
+
+
+@pytest.mark.parametrize(
+    ("flags", "named", "unnamed"),
+    [
+        (("--dilution", 0), "--dilution must be a number >= 1", "dilution_factor"),
+        (("--exposure-s", 1), "must not exceed --frame-interval-s", "frame_interval_s"),
+        (("--temperature-c", 120), "(set --temperature-c, or --viscosity-pa-s", "viscosity_pa_s"),
+    ],
+)
+def test_refused_values_are_named_by_their_flags(capsys, store_path, flags, named, unnamed):
+    """The command line names the flags the user typed, not the fields behind them."""
+    code, out, err = run(capsys, store_path, "--no-save", *flags)
+    assert code == 2 and out == ""
+    assert named in err and unnamed not in err, err

@@ -98,7 +98,7 @@ def test_analyze_prints_the_sample_and_refuses_a_bad_dilution(capsys, sample_sto
     out = capsys.readouterr().out
     assert "exosomes A · J. Doe · PBS · dilution factor 10 · thawed once" in out
     assert main(["analyze", str(sample_store), "--dilution", "0"]) == 2
-    assert "dilution_factor must be a number >= 1" in capsys.readouterr().err
+    assert "--dilution must be a number >= 1" in capsys.readouterr().err
 
 
 def test_acquire_stores_the_sample_with_the_recording(tmp_path, capsys):

@@ -98,5 +98,9 @@ def test_times_that_go_back_are_left_out_of_the_interval_and_said():
     (warning,) = warnings
     assert "go back at 2 places (first at frame 20)" in warning
     assert "57 steps that go forward" in warning and "10 ms" in warning
+    # one jump back is "1 place", not "1 places"
+    times[45:] += 3.0
+    (warning,) = reconcile_frame_interval(metadata, times)[1]
+    assert "go back at 1 place (first at frame 20)" in warning
     # times that never go forward give no interval at all, nor a negative one
     assert measure_frame_interval(-np.arange(20) * 0.01) is None

@@ -192,6 +192,14 @@ class AnalysisParams:
         PyntaInputError
             Naming the first missing or bad field (its ``field`` attribute too).
         """
+        missing = [name for name in REQUIRED_FIELDS if getattr(self, name) is None]
+        if len(missing) > 1:
+            raise PyntaInputError(
+                f"{', '.join(missing[:-1])} and {missing[-1]} are required: the movie has no "
+                "metadata for them",
+                missing[0],
+                tuple(missing[1:]),
+            )
         for name in REQUIRED_FIELDS:
             self.required(name)
         for item in dataclasses.fields(self):
@@ -202,12 +210,15 @@ class AnalysisParams:
                 f"exposure_s ({self.exposure_s:g} s) must not exceed frame_interval_s "
                 f"({self.frame_interval_s:g} s)",
                 "exposure_s",
+                ("frame_interval_s",),
             )
         try:
             _ = self.resolved_viscosity_pa_s  # raises for an unknown solvent or temperature
         except PyntaInputError as error:
             raise PyntaInputError(
-                f"{error} (set temperature_c, or viscosity_pa_s for other solvents)", error.field
+                f"{error} (set temperature_c, or viscosity_pa_s for other solvents)",
+                error.field,
+                ("temperature_c", "viscosity_pa_s"),
             ) from None
         detect.check_engine(self.engine)
         return self

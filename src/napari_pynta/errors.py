@@ -20,11 +20,17 @@ class PyntaInputError(ValueError):
     field : str, optional
         The refused field (e.g. ``"min_track_length"``), so that a front end can name it its own
         way (``pynta analyze`` says ``--min-track-length``).
+    others : tuple of str
+        Further fields the message names (``"exposure_s ... must not exceed frame_interval_s"``),
+        which a front end respells wherever they appear.
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, others: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.others = others
 
 
 class PyntaDataError(RuntimeError):

@@ -61,7 +61,8 @@ def validate_sample_value(key: str, value: Any) -> Any:
         if isinstance(value, bool) or not math.isfinite(number) or number < UNDILUTED:
             raise PyntaInputError(
                 f"{DILUTION_KEY} must be a number >= 1 (1 = undiluted, 100 = diluted 1:100), "
-                f"got {value!r}"
+                f"got {value!r}",
+                DILUTION_KEY,
             )
         return number
     if key in ("capture_index", "n_captures"):

@@ -176,7 +176,8 @@ def reconcile_frame_interval(
 def backward_times_note(timing: FrameTiming) -> str:
     """What to tell the user about frame times that go back (``timing.n_backward`` > 0)."""
     return (
-        f"The frame times go back at {timing.n_backward} places (first at frame "
+        f"The frame times go back at {timing.n_backward} "
+        f"{'place' if timing.n_backward == 1 else 'places'} (first at frame "
         f"{timing.first_backward}): the camera's clock jumped back (a reset or a counter's "
         f"wrap). The frames are all kept; the frame interval, {timing.interval_s * 1e3:.4g} ms, "
         f"is measured from the {timing.n_steps} steps that go forward."

@@ -235,7 +235,7 @@ def _check_seq(seq: np.ndarray, report: StoreReport) -> None:
         report.add(
             "seq",
             f"seq does not increase at frames {(backwards + 1)[:5].tolist()} "
-            f"({backwards.size} places)",
+            f"({backwards.size} {'place' if backwards.size == 1 else 'places'})",
         )
     gaps = np.flatnonzero(steps > 1)
     for index in gaps[:5]:
@@ -293,7 +293,8 @@ def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -
             Problem(
                 "timestamps",
                 f"timestamps do not increase at frames {frames[:5].tolist()} ({backwards.size} "
-                f"places; the camera's clock jumped back, the frames are all there): {interval}",
+                f"{'place' if backwards.size == 1 else 'places'}; the camera's clock jumped back, "
+                f"the frames are all there): {interval}",
             )
         )
 

@@ -111,7 +111,7 @@ def test_what_the_movie_reader_warns_of_reaches_the_viewer(make_napari_viewer, s
     said = " ".join(str(warning.message) for warning in caught)
     assert [layer._type_string for layer in layers] == ["image"]  # no mixed results shown
     assert "'localizations', 'tracks'" in said and "analyse the movie again" in said
-    assert "frame times go back at 1 places (first at frame 6" in said, said
+    assert "frame times go back at 1 place (first at frame 6" in said, said
 
 
 def test_plain_tiff_is_left_to_napari_without_a_choice(make_napari_viewer, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -11,7 +12,6 @@ from contextlib import contextmanager
 
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.parameters import SETTINGS
 
 #: sub-command name -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
@@ -79,16 +79,18 @@ def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def flag_message(error: Exception, flags: dict[str, str]) -> str:
-    """The error's message, naming its setting as the flag that sets it.
+    """The error's message, naming its fields as the flags that set them.
 
-    Errors about the settings of :data:`napari_pynta.parameters.SETTINGS` name the field
-    (:attr:`PyntaInputError.field`, the message starts with it); on the command line the user
-    knows the flag.
+    An error about a field names it first (:attr:`PyntaInputError.field`) and may name others
+    anywhere (:attr:`PyntaInputError.others`); on the command line the user knows the flags.
     """
     text = str(error)
     field = getattr(error, "field", None)
-    if field in SETTINGS and field in flags and text.startswith(field):
-        return flags[field] + text[len(field) :]
+    if field in flags and text.startswith(field):
+        text = flags[field] + text[len(field) :]
+    for other in getattr(error, "others", ()):
+        if other in flags:
+            text = re.sub(rf"\b{re.escape(other)}\b", flags[other], text)
     return text
 
 

@@ -62,7 +62,7 @@ from napari_pynta.detect.fast_passes import (
     _percentile_level,
     _scan,
 )
-from napari_pynta.errors import PyntaInputError, require_number
+from napari_pynta.errors import PyntaInputError, require_int, require_number
 
 try:  # pandas >= 3: a table from its two blocks (int64 frame, float64 rest) without copies
     from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
@@ -266,7 +266,7 @@ def locate_fast(
         topn,
         max_iterations,
     )
-    frame_number = _validated_int("frame_number", frame_number, 0)
+    frame_number = require_int("frame_number", frame_number, minimum=0)
     image, integer_input, levels = _as_kernel_image(frame, plan.invert)
     features = _find_features(image, integer_input, levels, plan)
     if features is None:
@@ -363,18 +363,18 @@ def _make_plan(
     radius = diameter // 2
     separation = diameter + 1.0 if separation is None else float(separation)
     smoothing = (
-        diameter if smoothing_size is None else _validated_int("smoothing_size", smoothing_size, 1)
+        diameter
+        if smoothing_size is None
+        else require_int("smoothing_size", smoothing_size, minimum=1, odd=True)
     )
-    if smoothing % 2 == 0:
-        raise PyntaInputError(f"smoothing_size must be an odd integer, got {smoothing}")
     noise_size = require_number("noise_size", noise_size, minimum=0, maximum=smoothing - 1e-9)
     if threshold is not None:
         threshold = require_number("threshold", threshold)  # < 0 acts as 0
-    max_iterations = _validated_int("max_iterations", max_iterations, 1)
+    max_iterations = require_int("max_iterations", max_iterations, minimum=1)
     if maxsize is not None:
         maxsize = require_number("maxsize", maxsize, minimum=0)
     if topn is not None:
-        topn = _validated_int("topn", topn, 1)
+        topn = require_int("topn", topn, minimum=1)
     box_lo, box_hi = _dilation_window(separation)
     return _Plan(
         radius=radius,
@@ -538,16 +538,6 @@ def _percentile_level_bound(n_nonzero: int, level_sum: int, percentile: float) -
     k_lo = int(math.floor(percentile / 100.0 * (n_nonzero - 1)))
     k_hi = min(k_lo + 1, n_nonzero - 1)
     return int(level_sum) // (n_nonzero - k_hi)
-
-
-def _validated_int(name: str, value: Any, minimum: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, (bool, np.bool_)) or not number.is_integer() or number < minimum:
-        raise PyntaInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(number)
 
 
 def _mean_and_std(count: int, total: float, total_sq: float) -> tuple[float, float]:

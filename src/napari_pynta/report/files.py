@@ -16,7 +16,7 @@ def write_measurement_report(results: list, combined: dict, path: str | Path) ->
     try:
         path.write_text(render_measurement_report(results, combined), encoding="utf-8")
     except OSError as error:
-        raise PyntaInputError(f"--report: cannot write {str(path)!r}: {error}") from None
+        raise PyntaInputError(f"report: cannot write {str(path)!r}: {error}", "report") from None
     return path
 
 
@@ -27,9 +27,9 @@ def check_report_path(path: str | Path) -> Path:
     """
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
-        raise PyntaInputError(f"--report must name an .html file, got {str(path)!r}")
+        raise PyntaInputError(f"report must name an .html file, got {str(path)!r}", "report")
     if not path.parent.is_dir():
-        raise PyntaInputError(f"--report: the folder {str(path.parent)!r} does not exist")
+        raise PyntaInputError(f"report: the folder {str(path.parent)!r} does not exist", "report")
     return path
 
 
@@ -52,5 +52,5 @@ def write_report(result, path: str | Path) -> Path:
     try:
         path.write_text(render_report(result), encoding="utf-8")
     except OSError as error:
-        raise PyntaInputError(f"--report: cannot write {str(path)!r}: {error}") from None
+        raise PyntaInputError(f"report: cannot write {str(path)!r}: {error}", "report") from None
     return path

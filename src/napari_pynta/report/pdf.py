@@ -84,7 +84,7 @@ def write_pdf_report(results: list, path: str | Path, combined: dict | None = No
 
     path = Path(path)
     if not path.parent.is_dir():
-        raise PyntaInputError(f"--report: the folder {str(path.parent)!r} does not exist")
+        raise PyntaInputError(f"report: the folder {str(path.parent)!r} does not exist", "report")
     first = results[0].summary
     sample = first.get("sample") or {}
     name = sample.get("sample_name") or Path(str(first.get("source") or "movie")).name
@@ -125,5 +125,5 @@ def write_pdf_report(results: list, path: str | Path, combined: dict | None = No
             for figure in figures:
                 pdf.savefig(figure, bbox_inches="tight")
     except OSError as error:
-        raise PyntaInputError(f"--report: cannot write {str(path)!r}: {error}") from None
+        raise PyntaInputError(f"report: cannot write {str(path)!r}: {error}", "report") from None
     return path
