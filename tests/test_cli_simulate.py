@@ -122,9 +122,10 @@ def test_existing_store_needs_overwrite(tmp_path, capsys):
     [
         (["--diameter-nm", "60", "200", "--fraction", "1"], "--fraction"),
         (["--frames", "0"], "--frames"),
-        (["--temperature-c", "150"], "temperature_c"),
-        (["--exposure-s", "0.5"], "exposure_s"),
-        (["--diameter-nm", "-5"], "diameter_nm"),
+        (["--temperature-c", "150"], "--temperature-c must be within 0..100 °C"),
+        (["--exposure-s", "0.5"], "--exposure-s must be > 0 and at most --frame-interval-s"),
+        (["--particles", "-1"], "--particles must be an integer >= 0"),
+        (["--diameter-nm", "-5"], "--diameter-nm must be > 0"),
         (["--truth-csv", "/nonexistent-folder/truth.csv"], "--truth-csv"),
     ],
 )
@@ -135,13 +136,28 @@ def test_bad_arguments_exit_2_naming_the_field(tmp_path, capsys, arguments, name
     assert not out.exists()
 
 
+def test_a_truth_csv_that_cannot_be_written_is_refused_before_simulating(tmp_path, capsys):
+    out = tmp_path / "movie.zarr"
+    argv = ["simulate", str(out), "--shape", "16", "16", "--frames", "2", "--truth-csv"]
+    assert main([*argv, str(tmp_path)]) == 2  # a folder, not a file
+    assert "--truth-csv" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("name", ["movie", "movie.tif", "movie.zarr.txt"])
+def test_an_out_path_that_is_not_a_zarr_folder_is_refused(tmp_path, capsys, name):
+    """A store named like a TIFF is a folder that every reader then takes for a broken TIFF."""
+    code = main(["simulate", str(tmp_path / name), "--shape", "16", "16", "--frames", "2"])
+    assert code == 2 and "must end in .zarr" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_overwrite_refuses_a_folder_that_is_not_a_pynta_store(tmp_path, capsys):
-    folder = tmp_path / "data"
+    folder = tmp_path / "data.zarr"
     folder.mkdir()
     (folder / "keep.txt").write_text("unrelated")
     code = main(["simulate", str(folder), "--overwrite", "--frames", "2", "--shape", "16", "16"])
     assert code == 2 and "not a pynta store" in capsys.readouterr().err
-    assert [p.name for p in tmp_path.rglob("*")] == ["data", "keep.txt"]
+    assert [p.name for p in tmp_path.rglob("*")] == ["data.zarr", "keep.txt"]
     assert (folder / "keep.txt").read_text() == "unrelated"
 
 

@@ -55,11 +55,14 @@ def _check_water_temperature(temperature_c: float) -> float:
     try:
         temperature_c = float(temperature_c)
     except (TypeError, ValueError):
-        raise PyntaInputError(f"temperature_c must be a number, got {temperature_c!r}") from None
+        raise PyntaInputError(
+            f"temperature_c must be a number, got {temperature_c!r}", "temperature_c"
+        ) from None
     low, high = WATER_RANGE_C
     if not low <= temperature_c <= high:
         raise PyntaInputError(
-            f"temperature_c must be within {low:g}..{high:g} °C for water, got {temperature_c!r}"
+            f"temperature_c must be within {low:g}..{high:g} °C for water, got {temperature_c!r}",
+            "temperature_c",
         )
     return temperature_c
 

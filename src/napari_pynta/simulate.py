@@ -243,8 +243,10 @@ class SimulationSettings:
             exposure = require_positive("exposure_s", self.exposure_s)
             if exposure > self.frame_interval_s:
                 raise PyntaInputError(
-                    f"exposure_s must be within 0..frame_interval_s ({self.frame_interval_s} s), "
-                    f"got {exposure!r}"
+                    f"exposure_s must be > 0 and at most frame_interval_s "
+                    f"({self.frame_interval_s} s), got {exposure!r}",
+                    "exposure_s",
+                    ("frame_interval_s",),
                 )
             set_field("exposure_s", exposure)
         if self.focal_depth_um > self.depth_um:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.simulate import (
     BrownianScene,
     Population,
@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--particles",
+        dest="n_particles",
         type=int,
         default=defaults.n_particles,
         metavar="N",
@@ -147,7 +148,7 @@ def settings_from_args(args: argparse.Namespace) -> SimulationSettings:
     )
     return SimulationSettings(
         shape=tuple(args.shape),
-        n_particles=args.particles,
+        n_particles=args.n_particles,
         populations=populations,
         pixel_size_um=args.pixel_size_um,
         frame_interval_s=args.frame_interval_s,
@@ -226,7 +227,11 @@ def run(args: argparse.Namespace) -> int:
     truth_csv = Path(args.truth_csv) if args.truth_csv else None
     if truth_csv is not None and not truth_csv.parent.is_dir():
         raise PyntaInputError(f"--truth-csv: folder {str(truth_csv.parent)!r} does not exist")
+    if truth_csv is not None and truth_csv.is_dir():
+        raise PyntaInputError(f"--truth-csv must name a file, got the folder {str(truth_csv)!r}")
     out = Path(args.out)
+    if out.suffix != ".zarr":
+        raise PyntaInputError(f"OUT.zarr must end in .zarr (a pynta store), got {args.out!r}")
     check_replaceable(out, args.overwrite)
     check_memory(settings, args.frames)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -238,7 +243,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     if truth_csv is not None:
-        truth.to_csv(truth_csv, index=False)
+        try:
+            truth.to_csv(truth_csv, index=False)
+        except OSError as error:
+            raise PyntaDataError(
+                f"--truth-csv: cannot write {str(truth_csv)!r} ({error}); the movie is in {out}"
+            ) from None
     print(
         f"wrote {args.frames} frames of {settings.shape[0]}x{settings.shape[1]} px to {args.out}: "
         f"{truth['particle'].nunique()} particles, "
