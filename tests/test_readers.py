@@ -294,8 +294,23 @@ def test_damaged_video_is_a_one_line_data_error(tmp_path):
     pytest.importorskip("imageio_ffmpeg")
     path = tmp_path / "movie.avi"
     path.write_bytes(b"RIFF")
-    with pytest.raises(PyntaDataError, match="cannot read video"):
+    with pytest.raises(PyntaDataError, match="cannot read video") as caught:
         open_movie(path)
+    # ffmpeg's banner and configuration (15 lines) stay out; its verdict is kept
+    message = str(caught.value)
+    assert "\n" not in message and "ffmpeg version" not in message, message
+    assert "Invalid data found when processing input" in message, message
+
+
+def test_the_napari_tracks_writer_names_a_folder_it_cannot_write_to(tmp_path):
+    from napari_pynta.widgets.napari_io import write_tracks
+
+    tracks = np.array([[0, 0, 1.0, 2.0], [0, 1, 1.5, 2.5]])
+    with pytest.raises(
+        PyntaDataError, match=r"cannot write tracks to .*missing.*non-existent directory"
+    ):
+        write_tracks(str(tmp_path / "missing" / "tracks.csv"), tracks, {})
+    assert write_tracks(str(tmp_path / "tracks.csv"), tracks, {}) == [str(tmp_path / "tracks.csv")]
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -58,13 +58,23 @@ def _probe(path: Path) -> dict[str, Any]:
         reader.close()
         n_frames, _ = ffmpeg.count_frames_and_secs(str(path))
     except (OSError, RuntimeError, StopIteration) as error:
-        raise PyntaDataError(f"cannot read video {str(path)!r}: {error}") from None
+        raise PyntaDataError(f"cannot read video {str(path)!r}: {_one_line(error)}") from None
     return {
         "size": tuple(int(n) for n in meta["size"]),  # (width, height)
         "fps": float(meta.get("fps") or 0.0),
         "pix_fmt": str(meta.get("pix_fmt") or ""),
         "n_frames": int(n_frames),
     }
+
+
+def _one_line(error: BaseException) -> str:
+    """imageio-ffmpeg's error in one line: its first line and ffmpeg's last word, without the
+    banner and build configuration it appends (``=== stderr ===`` and ~15 lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    head, *rest = lines
+    return f"{head} ({rest[-1]})" if "=== stderr ===" in rest else head
 
 
 def _read_block(

@@ -195,7 +195,10 @@ def write_tracks(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
         table = tracks_table(data, meta.get("scale"))
     except ValueError as error:
         raise PyntaDataError(f"cannot write tracks to {destination}: {error}") from None
-    table.to_csv(destination, index=False)
+    try:
+        table.to_csv(destination, index=False)
+    except OSError as error:
+        raise PyntaDataError(f"cannot write tracks to {destination}: {error}") from None
     return [str(destination)]
 
 
