@@ -596,3 +596,24 @@ def test_tracks_of_stuck_particles_are_left_out_of_a_live_summary():
     result = analysis.summarize_tracks(tracks, params, n_frames=150, frame_shape=(128, 128))
     assert any(text.startswith("6 fixed bright spots") for text in result.summary["warnings"])
     assert result.summary["diameter_nm"] == pytest.approx(100.0, rel=0.08)
+
+
+@pytest.mark.parametrize(
+    ("movie", "params", "named"),
+    [
+        ("movie.zarr", None, "movie must be a movie with frames"),
+        (np.zeros((20, 32, 32), np.uint16), None, "movie must be a movie with frames"),
+        (None, {"pixel_size_um": 0.1}, "params must be an AnalysisParams"),
+        (None, None, "params must be an AnalysisParams"),
+    ],
+)
+def test_analyze_names_arguments_of_the_wrong_type(movie, params, named):
+    """The public API says what it takes instead of failing on a missing attribute."""
+    good = Movie(frames=da.zeros((20, 32, 32), dtype=np.uint16), metadata={}, source="x")
+    valid = AnalysisParams(pixel_size_um=0.2, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C)
+    movie = good if movie is None else movie
+    params = valid if params is None and "params" not in named else params
+    with pytest.raises(PyntaInputError, match=named):
+        analysis.analyze(movie, params)
+    with pytest.raises(PyntaInputError, match="metadata must be a mapping"):
+        AnalysisParams.from_metadata(None)

@@ -158,6 +158,9 @@ def test_frames_of_the_wrong_shape_are_rejected():
         detect.locate_frames(np.zeros((8, 8), np.uint16))
     with pytest.raises(PyntaInputError, match="dtype"):
         detect.locate(np.zeros((8, 8), dtype=complex))
+    for empty in (np.zeros((0, 0), np.uint16), np.zeros((0, 8), np.uint16)):
+        with pytest.raises(PyntaInputError, match=r"2-D image \(Y, X\) of at least 1 x 1 px"):
+            detect.locate(empty)
 
 
 def dim_fast_movie(seed: int):

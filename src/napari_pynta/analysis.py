@@ -129,6 +129,10 @@ class AnalysisParams:
         AnalysisParams
             Not yet validated (call :meth:`validate`).
         """
+        if not isinstance(metadata, Mapping):
+            raise PyntaInputError(
+                f"metadata must be a mapping (a movie's metadata), got {type(metadata).__name__}"
+            )
         names = {item.name for item in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - names)
         if unknown:
@@ -1257,6 +1261,16 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         Its summary holds the movie's ``sample`` fields, ``recording`` (date, camera) and the
         concentration of the undiluted sample (:func:`napari_pynta.sample.describe_movie`).
     """
+    if not isinstance(params, AnalysisParams):
+        raise PyntaInputError(
+            "params must be an AnalysisParams (AnalysisParams.from_metadata(movie.metadata, "
+            f"...)), got {type(params).__name__}"
+        )
+    if not hasattr(movie, "frames"):
+        raise PyntaInputError(
+            "movie must be a movie with frames (napari_pynta.readers.open_movie(path)), got "
+            f"{type(movie).__name__}"
+        )
     params.validate()
     frames = movie.frames
     check_frames(frames)

@@ -75,8 +75,10 @@ def validate_detection_params(
 def as_frame(frame: Any) -> np.ndarray:
     """Return ``frame`` as a 2-D real-valued numpy array or raise :class:`PyntaInputError`."""
     array = np.asarray(frame)
-    if array.ndim != 2:
-        raise PyntaInputError(f"frame must be a 2-D image (Y, X), got shape {array.shape}")
+    if array.ndim != 2 or array.size == 0:
+        raise PyntaInputError(
+            f"frame must be a 2-D image (Y, X) of at least 1 x 1 px, got shape {array.shape}"
+        )
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise PyntaInputError(f"frame must hold integers or floats, got dtype {array.dtype}")
     return array
