@@ -202,6 +202,10 @@ def test_an_automatic_diameter_is_asked_with_auto_and_reported(capsys, store_pat
     assert detection["automatic_diameter"] and detection["pilot_rms_step_px"] > 0
     # 100 nm at 100 fps and 0.2 µm pixels hardly smear: the sharp spot's 7 px is kept
     assert detection["diameter_px"] == summary["params"]["diameter_px"] == 7
+    # 'auto' and the default may be widened to hold the spots; a number is kept as given
+    assert summary["params"]["widen_to_spot"] is True
+    code, out, _ = run(capsys, store_path, "--json", "--no-save", "--diameter-px", "7")
+    assert code == 0 and json.loads(out)["params"]["widen_to_spot"] is False
     with pytest.raises(SystemExit) as refused:  # argparse: neither a number nor "auto"
         run(capsys, store_path, "--diameter-px", "nine")
     assert refused.value.code == 2 and "--diameter-px" in capsys.readouterr().err

@@ -98,7 +98,10 @@ def test_the_automatic_diameter_localizes_smeared_particles_closer_to_the_truth(
 
 
 def test_an_explicit_diameter_is_kept_and_reported(small_fast):
-    params = AnalysisParams.from_metadata(small_fast.metadata, diameter_px=9).validate()
+    # as `pynta analyze --diameter-px 9` gives it: kept, not widened to hold the spots
+    params = AnalysisParams.from_metadata(
+        small_fast.metadata, diameter_px=9, widen_to_spot=False
+    ).validate()
     threshold = analysis.detection_threshold(small_fast.frames, params)
     assert threshold.diameter == detect.DiameterChoice(9, automatic=False)
     assert analysis.with_detection(params, threshold).diameter_px == 9

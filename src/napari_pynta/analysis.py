@@ -35,6 +35,7 @@ from napari_pynta import (
 )
 from napari_pynta.detect import fixed as detect_fixed
 from napari_pynta.detect import hot_pixels as detect_hot_pixels
+from napari_pynta.detect import spot as detect_spot
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.export import make_output_directory
 from napari_pynta.parameters import SETTINGS
@@ -109,6 +110,9 @@ class AnalysisParams:
     memory: int = SETTINGS["memory"].default
     min_track_length: int = SETTINGS["min_track_length"].default
     depth_um: float | None = SETTINGS["depth_um"].default
+    #: widen ``diameter_px`` when the movie's spots are wider than its mask holds (saturated
+    #: spots, a wide PSF: :func:`choose_diameter`); False keeps it as given (``--diameter-px``)
+    widen_to_spot: bool = True
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], **overrides: Any) -> AnalysisParams:
@@ -356,9 +360,11 @@ def choose_diameter(
     exposure_s: float,
     frame_interval_s: float,
     blur_separation: bool = False,
+    *,
+    widen_to_spot: bool = True,
 ) -> detect.DiameterChoice:
     """The feature diameter (and separation): the user's, or ones that hold the measured motion
-    blur.
+    blur, the diameter widened when the spots are wider than its mask holds.
 
     The offline analysis and the live calibration both choose them here. Without a
     ``diameter`` in ``detection`` (or with ``blur_separation`` and no ``separation``), the
@@ -368,7 +374,10 @@ def choose_diameter(
     exposure streak (:func:`napari_pynta.detect.streak_sd_px`).
     :func:`napari_pynta.detect.blur_diameter_px` widens the mask to hold that streak; with
     ``blur_separation``, :func:`napari_pynta.detect.blur_separation_px` keeps the maxima of
-    one streak together (sharp spots: ``diameter + 1``).
+    one streak together (sharp spots: ``diameter + 1``). With ``widen_to_spot`` the diameter is
+    then widened to hold saturated spots or a PSF wider in pixels
+    (:func:`napari_pynta.detect.spot.holding_the_spot`, with the engines' ``diameter + 1``
+    separation); a movie whose spots the mask holds keeps it exactly.
 
     Parameters
     ----------
@@ -383,11 +392,28 @@ def choose_diameter(
         Exposure and frame interval of the movie.
     blur_separation : bool
         Choose the separation that holds the streak (when ``detection`` gives none).
+    widen_to_spot : bool
+        Widen the diameter when the spots need it (False: an explicit ``--diameter-px``).
 
     Returns
     -------
     DiameterChoice
     """
+    choice = _diameter_for_blur(
+        frames, engine, detection, exposure_s, frame_interval_s, blur_separation
+    )
+    return detect_spot.holding_the_spot(choice, frames) if widen_to_spot else choice
+
+
+def _diameter_for_blur(
+    frames: Any,
+    engine: str,
+    detection: Mapping[str, Any],
+    exposure_s: float,
+    frame_interval_s: float,
+    blur_separation: bool,
+) -> detect.DiameterChoice:
+    """The given diameter and separation, or the ones that hold the motion blur."""
     given = detection.get("diameter")
     for_blur = blur_separation and detection.get("separation") is None
     if given is not None and not for_blur:
@@ -430,6 +456,7 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
         params.required("exposure_s"),
         params.required("frame_interval_s"),
         params.blur_separation,
+        widen_to_spot=params.widen_to_spot,
     )
     kwargs["diameter"] = diameter.diameter_px
     if kwargs["separation"] is None:
@@ -1083,6 +1110,9 @@ def analyze_localizations(
     saturation_warning = threshold.saturation_warning() if threshold is not None else None
     if saturation_warning:
         notes.append(saturation_warning)
+    widened = threshold.diameter.note() if threshold is not None and threshold.diameter else None
+    if widened:
+        notes.append(widened)
     hot = threshold.hot_pixels if threshold is not None else None
     if hot is not None and len(hot):
         notes.append(detect_hot_pixels.hot_pixel_note(len(hot)))

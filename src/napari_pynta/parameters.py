@@ -182,8 +182,9 @@ SETTINGS: Mapping[str, Setting] = _settings(
         7,
         "px",
         "diameter",
-        "feature diameter for detection, odd; 'auto' widens it to hold the motion blur measured "
-        "on the first frames",
+        "feature diameter for detection, odd; a number is kept as given, the default is widened "
+        "when the movie's spots are wider than it holds (saturated spots, a wide PSF), 'auto' "
+        "also to hold the motion blur measured on the first frames",
         minimum=3,
         odd=True,
         automatic="widened from 7 px to hold the motion blur measured on the first frames",

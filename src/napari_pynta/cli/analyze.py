@@ -162,6 +162,8 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
     automatic: dict[str, Any] = {name: None for name, value in overrides.items() if value == AUTO}
     given = {name: value for name, value in overrides.items() if value != AUTO}
+    # a diameter given in pixels is kept; the default and 'auto' are widened to hold the spots
+    automatic["widen_to_spot"] = given.get("diameter_px") is None
     return lambda movie: dataclasses.replace(
         AnalysisParams.from_metadata(
             movie.metadata, invert=args.invert, blur_separation=args.blur_separation, **given

@@ -132,10 +132,15 @@ class DiameterChoice:
         the diameter and the separation, or when not measurable).
     streak_sd_px : float
         The exposure streak's spread derived from it (:func:`streak_sd_px`).
+    spot_sigma_px : float
+        The spots' measured PSF sigma (:mod:`napari_pynta.detect.spot`; NaN when not measured).
+    widened_for : str
+        Why the diameter was widened to hold the spots ("" when it was not).
     separation_px : float or None
         The separation chosen: one that holds that streak when asked for
         (:func:`blur_separation_px`), else the sharp spot's for an automatic diameter
-        (:data:`AUTOMATIC_SEPARATION_PX`); None: the user's, or the engines' ``diameter + 1``.
+        (:data:`AUTOMATIC_SEPARATION_PX`); None: the user's, or the engines' ``diameter + 1``
+        (also for a diameter widened to hold the spots, which are then that wide).
     """
 
     diameter_px: int
@@ -143,13 +148,29 @@ class DiameterChoice:
     rms_step_px: float = math.nan
     streak_sd_px: float = math.nan
     separation_px: float | None = None
+    spot_sigma_px: float = math.nan
+    widened_for: str = ""
 
-    def as_dict(self) -> dict[str, float | int | bool]:
-        """JSON-ready numbers (in ``summary["detection"]``)."""
+    def note(self) -> str | None:
+        """A plain-language note when the diameter was widened to hold the spots, else None."""
+        if not self.widened_for:
+            return None
+        return (
+            f"The spots are wider than the {SHARP_DIAMETER_PX} px feature mask holds "
+            f"({self.widened_for}): its centroids would be pulled to the mask's centre (positions "
+            "locked to the pixel grid, sizes too large or a mixture's bright population wrong), "
+            f"so the feature diameter was widened to {self.diameter_px} px. An explicit "
+            "--diameter-px is kept as given."
+        )
+
+    def as_dict(self) -> dict[str, float | int | bool | str]:
+        """JSON-ready values (in ``summary["detection"]``)."""
         return {
             "diameter_px": self.diameter_px,
             "automatic_diameter": self.automatic,
             "pilot_rms_step_px": self.rms_step_px,
             "streak_sd_px": self.streak_sd_px,
             "separation_px": math.nan if self.separation_px is None else self.separation_px,
+            "spot_sigma_px": self.spot_sigma_px,
+            "diameter_widened_for": self.widened_for,
         }

@@ -185,16 +185,15 @@ class ThresholdEstimate:
         )
 
     def saturated_diameter_px(self) -> int:
-        """The odd feature diameter whose mask holds the saturated spots and their shoulders
-        (radius at least the spots' :attr:`saturated_radius_px` + :data:`SATURATED_SHOULDER_PX`)."""
-        return 2 * math.ceil(self.saturated_radius_px + SATURATED_SHOULDER_PX) + 1
+        """The :func:`saturated_diameter_px` of the saturated spots' :attr:`saturated_radius_px`."""
+        return saturated_diameter_px(self.saturated_radius_px)
 
     def false_at(self, minmass: float) -> float:
         """Expected noise features per frame above ``minmass`` (NaN without the noise tail)."""
         return math.nan if self.noise_tail is None else self.noise_tail(minmass)
 
-    def as_dict(self) -> dict[str, float | int | bool]:
-        """JSON-ready numbers (``summary["detection"]``), with the diameter's when known."""
+    def as_dict(self) -> dict[str, float | int | bool | str]:
+        """JSON-ready values (``summary["detection"]``), with the diameter's when known."""
         diameter = self.diameter.as_dict() if self.diameter is not None else {}
         return diameter | {
             "minmass": self.minmass,
@@ -210,6 +209,13 @@ class ThresholdEstimate:
             "saturated_per_frame": self.saturated_per_frame,
             "saturated_radius_px": self.saturated_radius_px,
         }
+
+
+def saturated_diameter_px(radius_px: float) -> int:
+    """The odd feature diameter whose mask holds saturated spots of equivalent radius
+    ``radius_px`` and their shoulders (radius at least ``radius_px`` +
+    :data:`SATURATED_SHOULDER_PX`)."""
+    return 2 * math.ceil(radius_px + SATURATED_SHOULDER_PX) + 1
 
 
 def sample_indices(n_frames: int, n_sample: int) -> np.ndarray:
@@ -367,7 +373,7 @@ def estimate_threshold(
     for mass in np.sort(candidates[(candidates >= band_low) & (candidates < used)])[::-1]:
         if noise(mass) <= (1.0 - SUGGESTED_PURITY) * real_per_frame(mass):
             suggested = float(mass)
-    saturation_level, saturated_per_frame, saturated_radius = _saturation(sampled)
+    saturation_level, saturated_per_frame, saturated_radius = saturated_spots(sampled)
     return ThresholdEstimate(
         minmass=float(used),
         automatic_minmass=float(automatic),
@@ -385,7 +391,7 @@ def estimate_threshold(
     )
 
 
-def _saturation(frames: list[np.ndarray]) -> tuple[float, float, float]:
+def saturated_spots(frames: list[np.ndarray]) -> tuple[float, float, float]:
     """The camera's top value if ``frames`` reach it (else NaN), the saturated spots per
     frame and their 90th-percentile equivalent radius (px).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -182,7 +183,8 @@ def calibrate(
     ``[row, column]``; the other choices are made on the frames with them repaired), the
     diameter and separation from
     the motion blur (:func:`~napari_pynta.analysis.choose_diameter`), the threshold from the
-    noise model at that diameter (:func:`~napari_pynta.detect.estimate_minmass`) and the range
+    noise model at that diameter (:func:`~napari_pynta.detect.estimate_threshold`, whose
+    saturation warning ``warn`` passes on, as the analysis does) and the range
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
     are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
     starts before the detection libraries are even imported. A range that could not be measured
@@ -226,9 +228,14 @@ def calibrate(
             chosen["diameter"] = detection["diameter"] = diameter.diameter_px
         if detection.get("separation") is None and diameter.separation_px is not None:
             chosen["separation"] = detection["separation"] = diameter.separation_px
+    threshold = detect.estimate_threshold(frames, engine, **detection)
     if detection.get("minmass") is None:
-        detection["minmass"] = detect.estimate_minmass(frames, engine, **detection)
+        detection["minmass"] = threshold.automatic_minmass
     chosen["minmass"] = float(detection["minmass"])
+    used = detect.DiameterChoice(int(detection.get("diameter") or detect.SHARP_DIAMETER_PX), False)
+    saturation = dataclasses.replace(threshold, diameter=used).saturation_warning()
+    if saturation:
+        warn(saturation)
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
         suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
