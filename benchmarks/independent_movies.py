@@ -363,10 +363,10 @@ def run_pynta_analyze(path: Path, flags: tuple[str, ...] = (), **metadata: float
     metadata (``pixel_um``, ``frame_interval_s``, ``exposure_s``, ``temperature_c``,
     ``viscosity_pa_s``) and the extra ``flags``, in a process of its own; ``{"error": [last
     line]}`` if it fails."""
-    flags = {"pixel_um": "--pixel-size-um"}
+    names = {"pixel_um": "--pixel-size-um"}
     command = [sys.executable, "-m", "napari_pynta.cli", "analyze", str(path)]
     for name, value in metadata.items():
-        command += [flags.get(name, "--" + name.replace("_", "-")), repr(float(value))]
+        command += [names.get(name, "--" + name.replace("_", "-")), repr(float(value))]
     done = subprocess.run([*command, *flags, "--json", "--no-save"], capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
