@@ -223,6 +223,7 @@ def calibrate(
             metadata["exposure_s"],
             metadata["frame_interval_s"],
             blur_separation,
+            widen_to_spot=automatic,  # a given diameter is kept
         )
         if automatic:
             chosen["diameter"] = detection["diameter"] = diameter.diameter_px
