@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+# the fixture asserting that every test leaves no worker process behind
+from test_live_pipeline import no_leftover_processes  # noqa: F401
+
 from napari_pynta.cli import main
+from napari_pynta.errors import PyntaInputError
+from napari_pynta.live import LiveConfig, LivePipeline
 from napari_pynta.store import MovieStore
+from napari_pynta.verify import verify_store
+
+TESTS = Path(__file__).parent
 
 #: the stalling test camera, registered for the pipeline's workers too (they inherit the
 #: environment, and the tests folder is on their sys.path)
@@ -57,3 +72,195 @@ def test_a_malformed_camera_registration_is_refused_naming_the_variable(monkeypa
     monkeypatch.setenv("PYNTA_CAMERAS", "stalling")
     with pytest.raises(PyntaInputError, match="PYNTA_CAMERAS must be name=module:Class entries"):
         open_camera("simulated")
+
+
+def _stalling_subprocess_env(monkeypatch) -> None:
+    """``pynta acquire`` in a subprocess finds the stalling camera (and this checkout)."""
+    monkeypatch.setenv("PYNTA_CAMERAS", CAMERAS_ENV)
+    paths = [str(TESTS), str(TESTS.parent / "src"), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
+
+
+def _acquire_command(out, *options) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "napari_pynta.cli",
+        "acquire",
+        "--camera",
+        "stalling",
+        *OPTIONS,
+        *options,
+        "--fps",
+        "100",
+        "--frames",
+        "120",
+        "--out",
+        str(out),
+        "--json",
+    ]
+
+
+@pytest.mark.slow
+def test_a_camera_whose_read_never_returns_ends_the_run_in_order(tmp_path, monkeypatch):
+    """Before, a backend blocking forever in its read (no timeout of its own) hung `pynta
+    acquire --frames N` for ever, without a word. Now the acquisition notices it (no frame
+    for the camera timeout: 10 s at 100 fps), says so and ends the run as a backend's own
+    timeout does: every frame delivered is on disk, the counters equal the store, rc 1."""
+    _stalling_subprocess_env(monkeypatch)
+    out = tmp_path / "run.zarr"
+    done = subprocess.run(
+        _acquire_command(out, "--camera-option", "hang=true"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    with MovieStore.open(out) as store:
+        seq = np.asarray(store.seq)
+    assert result["frames_acquired"] == result["frames_saved"] == len(seq) == 50
+    np.testing.assert_array_equal(seq, np.arange(50))
+    assert result["dead_workers"] == [] and result["frames_dropped"] == 0
+    assert re.fullmatch(
+        r"the \w+ camera's read has not returned for 1\d\.\d s \(camera timeout 10 s\)",
+        result["camera_failed"],
+    ), result["camera_failed"]
+    assert "the camera stopped delivering after 50 of 120 frames" in done.stderr
+    assert verify_store(out, read_pixels=True).ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_while_the_camera_is_silent_takes_effect_at_once(tmp_path, monkeypatch, signum):
+    """Before, Ctrl-C (or SIGTERM) while the camera was silent waited for its read to return
+    (a backend's 5 s timeout; here a 100 s pause): the run ended only after it. Now the stop
+    is served while the read waits: the run ends in order at once, every frame is kept."""
+    _stalling_subprocess_env(monkeypatch)
+    out = tmp_path / "run.zarr"
+    command = _acquire_command(out, "--camera-option", "pause_s=100", "--camera-timeout-s", "300")
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _frames_on_disk(out) < 50 and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1].decode()
+            time.sleep(0.2)
+        time.sleep(0.5)  # the camera is silent
+        os.killpg(process.pid, signum)  # as a terminal's Ctrl-C, or systemd's stop, does
+        signalled = time.monotonic()
+        stdout, stderr = process.communicate(timeout=60)
+        took_s = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + signum, stderr.decode()
+    assert took_s < 50  # the camera's 100 s pause was not waited for
+    result = json.loads(stdout)
+    with MovieStore.open(out) as store:
+        seq = np.asarray(store.seq)
+    assert result["frames_acquired"] == result["frames_saved"] == len(seq) == 50
+    np.testing.assert_array_equal(seq, np.arange(50))
+    assert result["dead_workers"] == [] and result["camera_failed"] is None
+    assert "the camera's read had not returned when the pipeline stopped" in stderr.decode()
+    assert verify_store(out, read_pixels=True).ok
+
+
+def _frames_on_disk(path) -> int:
+    """Frames in the store being recorded at ``path`` (0 before it exists)."""
+    if not (path / "seq").exists():
+        return 0
+    with warnings.catch_warnings():  # "being written by another process"
+        warnings.simplefilter("ignore")
+        with MovieStore.open(path) as store:
+            return int(store.n_frames)
+
+
+@pytest.mark.slow
+def test_a_hung_camera_ends_a_tracked_run_after_the_chosen_timeout(tmp_path, monkeypatch):
+    """``camera_timeout_s`` chooses the bound; the tracked frames add up and the status says
+    why the run ended (what the GUI shows, through the pipeline's error events)."""
+    monkeypatch.setenv("PYNTA_CAMERAS", CAMERAS_ENV)
+    path = tmp_path / "run.zarr"
+    config = LiveConfig(
+        camera="stalling",
+        camera_settings=dict(shape=(64, 64), n_particles=5, fps=100.0, hang=True, stall_at=80),
+        n_frames=200,
+        record_path=str(path),
+        detection={"minmass": 300.0},
+        search_range_px=5.0,
+        hot_pixels=[],
+        camera_timeout_s=1.0,
+    )
+    errors = []
+    pipeline = LivePipeline(config)
+    pipeline.events.error.connect(errors.append)
+    with pipeline:
+        assert pipeline.wait_finished(120)
+    final = pipeline.stop()
+    with MovieStore.open(path) as store:
+        assert store.n_frames == final.frames_saved == final.frames_acquired == 80
+    assert final.frames_tracked + final.frames_untracked == 80
+    assert final.finished and final.dead_workers == [] and final.frames_dropped == 0
+    assert re.fullmatch(
+        r"the \w+ camera's read has not returned for 1\.\d s \(camera timeout 1 s\)",
+        final.camera_failed,
+    ), final.camera_failed
+    said = "acquisition: the camera stopped delivering after 80 of 200 frames"
+    assert any(error.startswith(said) for error in errors), errors
+    assert any("the camera was not closed" in error for error in final.errors), final.errors
+
+
+def test_a_camera_timeout_that_is_not_a_positive_number_is_refused(capsys):
+    code = main(["acquire", "--frames", "10", "--camera-timeout-s", "0"])
+    assert code == 2
+    assert "--camera-timeout-s must be" in capsys.readouterr().err
+    with pytest.raises(PyntaInputError, match="camera_timeout_s must be"):
+        LiveConfig(camera_timeout_s=float("nan")).validate()
+
+
+MISBEHAVING_ENV = "misbehaving=stalling_camera:MisbehavingCamera"
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("bad_shape=40,40", "frame 50 is 40x40 uint16, the camera announced 32x32 uint16"),
+        ("bad_dtype=float32", "frame 50 is 32x32 float32, the camera announced 32x32 uint16"),
+    ],
+)
+def test_a_frame_of_another_shape_or_dtype_ends_the_run_in_order(
+    tmp_path, capsys, monkeypatch, option, said
+):
+    """Before, the saver dropped each such frame as a bad message, the run waited 20 s for the
+    saver's stall timeout and ended with 70 of 120 frames dropped ("saver made no progress")."""
+    monkeypatch.setenv("PYNTA_CAMERAS", MISBEHAVING_ENV)
+    out = tmp_path / "run.zarr"
+    argv = ["acquire", "--camera", "misbehaving", *OPTIONS, "--camera-option", "bad_at=50"]
+    code = main([*argv, "--camera-option", option, "--frames", "120", "--out", str(out), "--json"])
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+    with MovieStore.open(out) as store:
+        np.testing.assert_array_equal(store.seq, np.arange(50))
+    assert result["frames_acquired"] == result["frames_saved"] == 50
+    assert result["frames_dropped"] == 0 and result["camera_failed"] == said
+    assert "the camera delivered a frame it did not announce after 50 of 120 frames" in printed.err
+    assert code == 1
+
+
+def test_a_camera_that_cannot_be_closed_is_said_and_the_recording_is_whole(
+    tmp_path, capsys, monkeypatch
+):
+    """Before: "acquisition failed: OSError ..." with a traceback, as if the run had failed."""
+    monkeypatch.setenv("PYNTA_CAMERAS", MISBEHAVING_ENV)
+    out = tmp_path / "run.zarr"
+    argv = ["acquire", "--camera", "misbehaving", *OPTIONS, "--camera-option", "close_raises=true"]
+    code = main([*argv, "--frames", "120", "--out", str(out), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["errors"] == [
+        "acquisition: the camera could not be closed: OSError: the driver refused to close the "
+        "camera"
+    ]
+    assert result["frames_saved"] == result["frames_acquired"] == 120 and code == 0
+    assert verify_store(out, read_pixels=True).ok

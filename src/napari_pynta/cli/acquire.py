@@ -67,6 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--roi", default=None, metavar="Y,X,H,W", help="region of interest in sensor pixels"
     )
     parser.add_argument("--gain", type=float, default=None, help="camera gain")
+    parser.add_argument(
+        "--camera-timeout-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="a camera read that has not returned for S seconds ends the run as a camera that "
+        "stopped delivering (default: 10 s or five frame intervals, whichever is longer; "
+        "longer for a camera waiting for an external trigger)",
+    )
     length = parser.add_mutually_exclusive_group()
     length.add_argument(
         "--frames",
@@ -227,7 +236,13 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         keys_dir=args.keys,
         insecure=args.insecure,
         sample=sample_overrides(args),
+        camera_timeout_s=_camera_timeout(args.camera_timeout_s),
     ).validate()
+
+
+def _camera_timeout(seconds: float | None) -> float | None:
+    """``--camera-timeout-s`` checked under its flag's name (None: automatic)."""
+    return None if seconds is None else require_positive("--camera-timeout-s", seconds)
 
 
 def progress_line(status: LiveStatus, track: bool) -> str:

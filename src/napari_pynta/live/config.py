@@ -86,6 +86,12 @@ class LiveConfig:
         (counted in ``frames_untracked``; the recording is unaffected).
     sizes_interval_s : float
         How often the linker publishes the running size distribution.
+    camera_timeout_s : float or None
+        A camera read that has not returned for this long (s) is a camera that hangs: the run
+        ends as when a camera stops delivering (every frame it delivered kept, ``camera_failed``
+        says why). None: 10 s or five frame intervals, whichever is longer
+        (:func:`napari_pynta.live.workers.acquisition.camera_timeout_s`); longer for a camera
+        that waits for an external trigger.
     sample : dict
         Sample fields (:data:`napari_pynta.sample.SAMPLE_KEYS`) stored with every recording.
     """
@@ -113,6 +119,7 @@ class LiveConfig:
     track_buffer_mb: float = 256.0
     frame_ring: bool = True
     sizes_interval_s: float = 0.5
+    camera_timeout_s: float | None = None
     sample: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> LiveConfig:
@@ -153,6 +160,8 @@ class LiveConfig:
             self.hot_pixels = check_hot_pixels(self.hot_pixels)
         for name in ("save_buffer_mb", "track_buffer_mb", "sizes_interval_s"):
             require_positive(name, getattr(self, name))
+        if self.camera_timeout_s is not None:
+            require_positive("camera_timeout_s", self.camera_timeout_s)
         if not isinstance(self.sample, dict):
             raise PyntaInputError(f"sample must be a dict of sample fields, got {self.sample!r}")
         self.sample = validate_sample(self.sample)

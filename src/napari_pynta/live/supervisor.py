@@ -200,6 +200,7 @@ class LivePipeline:
                 int(config.track_buffer_mb * 1e6),
                 self._calibration(),
                 self._ring_prefix,
+                config.camera_timeout_s,
             )
             self._spawn(SAVER, saver_worker)
             if config.track:

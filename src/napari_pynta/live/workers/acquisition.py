@@ -26,6 +26,7 @@ from napari_pynta.live.workers.kept_frames import (
     send_kept,
 )
 from napari_pynta.live.workers.locator import LOCATE_HWM
+from napari_pynta.live.workers.read_minder import ReadMinder
 from napari_pynta.live.workers.saver import SAVE_BLOCK_FRAMES
 from napari_pynta.parameters import MAX_LOCATORS
 
@@ -36,6 +37,12 @@ CALIBRATION_FRAMES = 60
 #: a camera silent this long (s) within one read, or ten frame intervals if longer, is a pause
 #: the user is told about (time spent waiting for the camera, not the acquisition's own delays)
 CAMERA_PAUSE_S = 1.0
+#: a camera read that has not returned for this long (s), or for
+#: :data:`CAMERA_TIMEOUT_INTERVALS` frame intervals if that is longer, is a camera that hangs:
+#: the run ends as with a backend's own timeout (twice the hardware backends' 5 s, so theirs
+#: comes first, with its own message). ``LiveConfig.camera_timeout_s`` sets another bound.
+CAMERA_TIMEOUT_FLOOR_S = 10.0
+CAMERA_TIMEOUT_INTERVALS = 5
 #: ring slots beyond the save and track buffers: frames in flight to locators (a few each)
 RING_SPARE_SLOTS = 2 * MAX_LOCATORS
 
@@ -53,6 +60,7 @@ def acquisition_worker(
     track_buffer_bytes: int,
     calibration: dict[str, Any] | None = None,
     ring_prefix: str | None = None,
+    camera_timeout_s: float | None = None,
 ) -> None:
     """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
 
@@ -70,6 +78,11 @@ def acquisition_worker(
     ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
     Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
     ``finished`` after ``n_frames`` frames or when a playback ends.
+
+    A camera read that lasts is served by a :class:`~.read_minder.ReadMinder`: commands, the
+    saver and heartbeats go on, a stop takes effect at once, and a read that has not returned
+    for ``camera_timeout_s`` (None: :func:`camera_timeout_s`) ends the run as a camera that
+    stopped delivering.
     """
     run(
         name,
@@ -84,8 +97,21 @@ def acquisition_worker(
             track_buffer_bytes,
             calibration,
             ring_prefix,
+            camera_timeout_s,
         ).run(),
     )
+
+
+def camera_timeout_s(frame_interval_s: float, chosen_s: float | None = None) -> float:
+    """How long a camera read may last before the camera is taken as hung (s).
+
+    ``chosen_s`` if given, else :data:`CAMERA_TIMEOUT_FLOOR_S` or
+    :data:`CAMERA_TIMEOUT_INTERVALS` frame intervals, whichever is longer (the exposure is
+    never longer than the interval).
+    """
+    if chosen_s is not None:
+        return chosen_s
+    return max(CAMERA_TIMEOUT_FLOOR_S, CAMERA_TIMEOUT_INTERVALS * frame_interval_s)
 
 
 class SaveBuffer:
@@ -281,6 +307,7 @@ class Acquisition:
         track_buffer_bytes: int,
         calibration: dict[str, Any] | None,
         ring_prefix: str | None,
+        camera_timeout: float | None = None,
     ):
         from napari_pynta.cameras import open_camera
 
@@ -344,6 +371,10 @@ class Acquisition:
         }
         #: why the camera ended the run (no frame within its timeout), None while it delivers
         self.camera_failed: str | None = None
+        #: the chosen camera timeout (None: from the frame interval, :func:`camera_timeout_s`)
+        self.camera_timeout = camera_timeout
+        #: camera commands that came while the camera was being read (applied after the read)
+        self.deferred: list[dict[str, Any]] = []
         self.clock = CameraClock()
         self.camera_skipped = 0  # camera.frames_skipped already accounted for in seq
         self.rate_window: collections.deque[float] = collections.deque()
@@ -352,35 +383,84 @@ class Acquisition:
 
     def run(self) -> None:
         """Acquire until ``stop``."""
+        self.minder = ReadMinder(self.serve_while_reading, self.exit_while_reading)
         try:
-            while True:
-                self.handle_commands()
-                if self.w.stopping:
-                    self.beat(Event.STOPPED)  # the final counters
-                    break
-                self.read_acks()
-                self.feed_saver()
-                self.feed_locators()
-                if self.w.heartbeat_due():
-                    self.frames.close_released()
-                    self.beat(Event.HEARTBEAT)
+            while not self.serve():
                 if not self.go or self.finished:
                     busy = self.save_buffer.frames or self.track_queue
                     self.w.wait((self.acks,), 0.005 if busy else 0.05)
                     continue
                 self.acquire_one()
+            self.beat(Event.STOPPED)  # the final counters
         finally:
-            self.camera.close()
-            self.frames.close()
-            if self.locate_pipe is not None:
-                self.locate_pipe.close()
+            self.minder.close()
+            try:
+                self.camera.close()
+            except Exception as error:  # said; the ring and the pipe are given back anyway
+                self.w.warn(f"the camera could not be closed: {type(error).__name__}: {error}")
+            self.release()
+
+    def release(self) -> None:
+        """Give back the frame ring and the locators' pipe."""
+        self.frames.close()
+        if self.locate_pipe is not None:
+            self.locate_pipe.close()
+
+    def serve(self, camera_reading: bool = False) -> bool:
+        """One turn of everything but reading the camera: commands, the saver's
+        acknowledgements, feeding the saver and the locators, the heartbeat. True to stop."""
+        self.handle_commands(camera_reading)
+        if self.w.stopping:
+            return True
+        self.read_acks()
+        self.feed_saver()
+        self.feed_locators()
+        if self.w.heartbeat_due():
+            self.frames.close_released()
+            self.beat(Event.HEARTBEAT)
+        return False
+
+    def serve_while_reading(self, waited_s: float) -> bool:
+        """A turn of the minder while the main thread has waited ``waited_s`` in a read.
+
+        The end of the run asked for meanwhile (``finish``, a stop) takes effect now: the frame
+        being read, if it ever comes, is not part of the run. A read longer than the camera
+        timeout ends the run as a camera that stopped delivering.
+        """
+        if self.serve(camera_reading=True):
+            return True
+        if not self.finished:
+            timeout = camera_timeout_s(self.camera.settings.frame_interval_s, self.camera_timeout)
+            if self.n_frames is not None and self.counters["frames_acquired"] >= self.n_frames:
+                self.finish(stop_camera=False)
+            elif waited_s >= timeout:
+                self.camera_stalled(
+                    f"the {self.camera.name} camera's read has not returned for {waited_s:.1f} s "
+                    f"(camera timeout {timeout:g} s)"
+                )
+                self.finish(stop_camera=False)
+        return False
+
+    def exit_while_reading(self) -> None:
+        """Stop while the camera's read has not returned: end the process without it."""
+        self.w.warn(
+            "the camera's read had not returned when the pipeline stopped: the camera was not "
+            "closed (ending the process releases it)"
+        )
+        self.beat(Event.STOPPED)
+        self.release()
+        self.w.exit(0)
 
     # ------------------------------------------------------------------ steps
-    def handle_commands(self) -> None:
-        """Apply the supervisor's commands."""
-        for command in self.w.commands():
+    def handle_commands(self, camera_reading: bool = False) -> None:
+        """Apply the supervisor's commands; while the camera is being read (in another
+        thread), those that use the camera wait until the read returns."""
+        commands, self.deferred = [*self.deferred, *self.w.commands()], []
+        for command in commands:
             cmd = command.get("cmd")
-            if cmd == Command.GO:
+            if camera_reading and cmd in (Command.GO, Command.CAMERA):
+                self.deferred.append(command)
+            elif cmd == Command.GO:
                 self.go = True
                 if command.get("record"):
                     self.start_recording()
@@ -493,14 +573,24 @@ class Acquisition:
         # camera that loses frames still gives n_frames, with the losses as seq gaps
         if self.n_frames is None or self.counters["frames_acquired"] < self.n_frames:
             asked = time.perf_counter()
+            stalled = None
             try:
-                frame, t = self.camera.read()
+                with self.minder.reading():
+                    frame, t = self.camera.read()
             except CameraExhausted:
                 pass
             except CameraStalled as error:
-                self.camera_stalled(str(error))
-            else:
+                stalled = str(error)
+            if self.finished:  # ended by the minder meanwhile: a late frame is not the run's
+                self.camera.stop()
+                return
+            if stalled is not None:
+                self.camera_stalled(stalled)
+            elif frame is not None:
                 self.check_pause(time.perf_counter() - asked)
+                if (wrong := self.wrong_format(frame)) is not None:
+                    self.camera_stalled(wrong, "delivered a frame it did not announce")
+                    frame = None
         if frame is None:  # n_frames reached, ``finish`` asked for, the playback ended, or the
             # camera stopped delivering
             self.finish()
@@ -530,14 +620,25 @@ class Acquisition:
                 "delivers again, every frame is kept; later pauses are counted in camera_pauses"
             )
 
-    def camera_stalled(self, why: str) -> None:
-        """The camera sent nothing within its timeout: end the run in order (every frame it
-        delivered recorded and tracked), saying so."""
+    def camera_stalled(self, why: str, what: str = "stopped delivering") -> None:
+        """The camera sent nothing within its timeout (or ``what`` else went wrong): end the
+        run in order (every frame it delivered recorded and tracked), saying so."""
         self.camera_failed = why
         asked = "" if self.n_frames is None else f" of {self.n_frames}"
         self.w.error(
-            f"the camera stopped delivering after {self.counters['frames_acquired']}{asked} "
+            f"the camera {what} after {self.counters['frames_acquired']}{asked} "
             f"frames ({why}): the run ends here, every frame it delivered is kept"
+        )
+
+    def wrong_format(self, frame: np.ndarray) -> str | None:
+        """Why ``frame`` is not of the shape and dtype the camera announced (the store's, the
+        ring's and the viewers'), None when it is."""
+        shape, dtype = tuple(self.camera.frame_shape), np.dtype(self.camera.dtype)
+        if frame.shape == shape and frame.dtype == dtype:
+            return None
+        return (
+            f"frame {self.seq} is {'x'.join(map(str, frame.shape))} {frame.dtype}, the camera "
+            f"announced {'x'.join(map(str, shape))} {dtype}"
         )
 
     def skip_frames_lost_by_camera(self) -> None:
@@ -649,10 +750,15 @@ class Acquisition:
         assert self.to_linker is not None  # frames are queued for tracking only when tracking
         transport.send_json(self.to_linker, transport.TOPIC_SKIP, {"skip": [seq]})
 
-    def finish(self) -> None:
-        """The last frame was read: end the recording, tell the linker the last seq."""
+    def finish(self, stop_camera: bool = True) -> None:
+        """The last frame was read: end the recording, tell the linker the last seq.
+
+        ``stop_camera`` False: the camera is being read in the main thread, which stops it
+        when (if ever) its read returns.
+        """
         self.finished = True
-        self.camera.stop()
+        if stop_camera:
+            self.camera.stop()
         self.end_recording("end of acquisition")
         if self.to_linker is not None:
             transport.send_json(

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import setproctitle
 import zmq
@@ -217,6 +217,21 @@ class Worker:
             self.authenticator.stop()
         self.context.destroy(linger=0 if self.parent_died.is_set() else 2000)
 
+    def exit(self, code: int) -> NoReturn:
+        """Close the sockets and end the process with ``code``, from any thread.
+
+        Everything is written and every socket flushed: the interpreter's slow teardown of
+        numpy/pandas/numba (seconds on a loaded machine), which would delay stop(), is skipped,
+        and so are threads that never return (a camera read that hangs). The multiprocessing
+        finalizers still run, so semaphores created by libraries (blosc) are released and not
+        reported as leaked.
+        """
+        self.close()
+        multiprocessing.util._run_finalizers(0)  # type: ignore[attr-defined]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
 
 def run(name: str, endpoints: LiveEndpoints, body: Callable[[Worker], None]) -> None:
     """Run ``body`` and turn any exception into an error report plus a non-zero exit code.
@@ -232,12 +247,4 @@ def run(name: str, endpoints: LiveEndpoints, body: Callable[[Worker], None]) -> 
     except Exception as exc:  # report everything: the supervisor shows it to the user
         worker.error(f"{name} failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         code = 1
-    worker.close()
-    # Everything is written and every socket flushed: skip the interpreter's slow teardown of
-    # numpy/pandas/numba (seconds on a loaded machine), which would delay stop(). The
-    # multiprocessing finalizers still run, so semaphores created by libraries (blosc) are
-    # released and not reported as leaked.
-    multiprocessing.util._run_finalizers(0)  # type: ignore[attr-defined]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    worker.exit(code)
