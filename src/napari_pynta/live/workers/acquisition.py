@@ -577,6 +577,7 @@ class Acquisition:
             try:
                 with self.minder.reading():
                     frame, t = self.camera.read()
+                    waited_s = time.perf_counter() - asked  # not the wait for the minder's turn
             except CameraExhausted:
                 pass
             except CameraStalled as error:
@@ -587,7 +588,7 @@ class Acquisition:
             if stalled is not None:
                 self.camera_stalled(stalled)
             elif frame is not None:
-                self.check_pause(time.perf_counter() - asked)
+                self.check_pause(waited_s)
                 if (wrong := self.wrong_format(frame)) is not None:
                     self.camera_stalled(wrong, "delivered a frame it did not announce")
                     frame = None
