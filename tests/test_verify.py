@@ -134,6 +134,16 @@ def test_damaged_metadata_and_unreadable_store(capsys, store_path, tmp_path):
     assert main(["verify", str(tmp_path / "nothing.zarr")]) == 2
 
 
+def test_a_file_is_refused_as_not_a_store(capsys, tmp_path):
+    """A TIFF given to `pynta verify` is not a damaged store (exit 1, "no such directory")
+    but the wrong input (exit 2), said as such."""
+    path = tmp_path / "movie.tif"
+    path.write_bytes(b"II*\x00")
+    assert main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "movie.tif' is a file, not a pynta store (a *.zarr folder)" in err, err
+
+
 def test_runs_groups_consecutive_indices():
     assert list(runs(np.array([1, 2, 3, 7, 9, 10]))) == [(1, 3), (7, 7), (9, 10)]
     assert list(runs(np.array([], dtype=int))) == []

@@ -849,7 +849,9 @@ class MovieStore:
             raise PyntaInputError(f"mode must be one of {OPEN_MODES}, got {mode!r}")
         path = Path(path)
         if not path.is_dir():
-            raise _missing_path_error(path, "no such directory")
+            raise _missing_path_error(
+                path, "it is a file, not a folder" if path.exists() else "no such directory"
+            )
         if not (path / "zarr.json").is_file():
             raise _missing_path_error(path, "not a zarr v3 store (zarr.json is missing)")
         lock = lock_for_writing(path) if mode == "r+" else None

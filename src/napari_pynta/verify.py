@@ -133,13 +133,15 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     Raises
     ------
     PyntaDataError
-        If ``path`` does not exist.
+        If ``path`` does not exist or is a file (a store is a folder).
     """
     from napari_pynta.store import MovieStore, is_being_written
 
     path = Path(path)
     if not path.exists():
         raise PyntaDataError(f"{str(path)!r} does not exist")
+    if not path.is_dir():
+        raise PyntaDataError(f"{str(path)!r} is a file, not a pynta store (a *.zarr folder)")
     report = StoreReport(str(path), being_written=path.is_dir() and is_being_written(path))
     try:
         store = MovieStore.open(path, mode="r")
