@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from typing import Any
@@ -15,7 +16,8 @@ from napari_pynta.cameras.simulated import SimulatedCamera
 class StallingCamera(SimulatedCamera):
     """The simulated camera, silent for ``pause_s`` after frame ``stall_at``; with ``never``
     it gives up like a hardware backend after ``timeout_s`` (raises :class:`CameraStalled`);
-    with ``hang`` its read never returns there (a driver call without a timeout of its own)."""
+    with ``hang`` its read never returns there (a driver call without a timeout of its own),
+    with ``hold_gil`` it does not either and holds the GIL meanwhile (the whole process frozen)."""
 
     def __init__(
         self,
@@ -23,17 +25,20 @@ class StallingCamera(SimulatedCamera):
         pause_s: float = 1.5,
         never: bool = False,
         hang: bool = False,
+        hold_gil: bool = False,
         timeout_s: float = 1.0,
         shape: tuple[int, int] = (64, 64),
         n_particles: int = 5,
         **settings: Any,
     ):
         self.stall_at, self.pause_s, self.timeout_s = stall_at, pause_s, timeout_s
-        self.never, self.hang = never, hang
+        self.never, self.hang, self.hold_gil = never, hang, hold_gil
         super().__init__(shape=shape, n_particles=n_particles, **settings)
 
     def _grab(self) -> np.ndarray:
         if self._count == self.stall_at:
+            if self.hold_gil:  # libc's sleep through ctypes.PyDLL keeps the GIL: all is frozen
+                ctypes.PyDLL(None).sleep(3600)
             if self.hang:
                 threading.Event().wait()  # forever; the GIL is free, as in a driver's C wait
             if self.never:

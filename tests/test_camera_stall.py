@@ -20,7 +20,7 @@ from test_live_pipeline import no_leftover_processes  # noqa: F401
 
 from napari_pynta.cli import main
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.live import LiveConfig, LivePipeline
+from napari_pynta.live import LiveConfig, LivePipeline, supervisor
 from napari_pynta.store import MovieStore
 from napari_pynta.verify import verify_store
 
@@ -264,3 +264,32 @@ def test_a_camera_that_cannot_be_closed_is_said_and_the_recording_is_whole(
     ]
     assert result["frames_saved"] == result["frames_acquired"] == 120 and code == 0
     assert verify_store(out, read_pixels=True).ok
+
+
+@pytest.mark.slow
+def test_an_acquisition_frozen_whole_by_its_camera_is_ended_and_the_run_with_it(
+    tmp_path, monkeypatch
+):
+    """A camera call that never returns and holds the GIL freezes the acquisition whole: no
+    minder can answer. Before, the run hung for ever; the supervisor now ends it after
+    ACQUISITION_SILENCE_S (here 3 s) of silence, says so, and the store keeps what was written."""
+    monkeypatch.setenv("PYNTA_CAMERAS", CAMERAS_ENV)
+    monkeypatch.setattr(supervisor, "ACQUISITION_SILENCE_S", 3.0)
+    path = tmp_path / "run.zarr"
+    config = LiveConfig(
+        camera="stalling",
+        camera_settings=dict(shape=(32, 32), n_particles=2, fps=100.0, hold_gil=True),
+        n_frames=120,
+        record_path=str(path),
+        track=False,
+        camera_timeout_s=1.0,
+    )
+    with LivePipeline(config) as pipeline:
+        assert pipeline.wait_finished(120)
+        final = pipeline.stop()
+    assert final.dead_workers == ["acquisition"]
+    assert any("the acquisition has reported nothing for" in error for error in final.errors)
+    with MovieStore.open(path) as store:
+        assert store.n_frames == final.frames_saved
+        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+    assert verify_store(path, read_pixels=True).ok

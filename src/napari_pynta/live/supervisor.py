@@ -78,6 +78,12 @@ RESTART_BACKOFF_S = 0.5
 #: after the last frame, a saver or linker that makes no progress for this long is given up
 #: (the run ends, what is missing is counted), so a run always ends
 STALL_TIMEOUT_S = 20.0
+#: an acquisition that has reported nothing for this long (or for its camera timeout, if that is
+#: longer) since its camera started is frozen as a whole: a camera call that holds the
+#: interpreter, so that even the read minder that answers for it during a long read is silent.
+#: It is ended and the run ends as with a dead acquisition. One frozen for less (SIGSTOP, a very
+#: loaded machine) goes on: the camera's driver buffer keeps or loses frames, as said
+ACQUISITION_SILENCE_S = 30.0
 
 
 #: thread counts of the math libraries, set to 1 for the workers unless the user chose them: the
@@ -218,6 +224,8 @@ class LivePipeline:
                 self._begin_recording(config.record_path, config.overwrite, resume=False)
             self._command(ACQUISITION, Command.GO, record=config.record_path is not None)
             self._wait_acknowledged(ACQUISITION)
+            with self._lock:  # from now on it reports at least every heartbeat
+                self._reports[ACQUISITION]["heard_at"] = time.monotonic()
         except BaseException:
             self.stop()
             raise
@@ -893,6 +901,26 @@ class LivePipeline:
                 ):
                     self._dead.append(name)
                     self._on_death(name, process.exitcode)
+            self._end_a_frozen_acquisition(now)
+
+    def _end_a_frozen_acquisition(self, now: float) -> None:
+        """Kill an acquisition silent for :data:`ACQUISITION_SILENCE_S` (its camera timeout, if
+        longer) once its camera runs, saying so; the run then ends as with a dead acquisition.
+        Caller holds the lock."""
+        report = self._reports.get(ACQUISITION, {})
+        heard = report.get("heard_at")
+        if heard is None or self._stopping or not self._alive(ACQUISITION):
+            return
+        silent_s = now - heard
+        if silent_s <= max(ACQUISITION_SILENCE_S, self.config.camera_timeout_s or 0.0):
+            return
+        self._record_error(
+            f"the acquisition has reported nothing for {silent_s:.0f} s (frozen as a whole: a "
+            "camera call that never returns and holds the Python interpreter?); it is ended, "
+            "and the run with it (the frames already written are kept)"
+        )
+        report.pop("heard_at")
+        self._processes[ACQUISITION].kill()
 
     def _on_death(self, name: str, exitcode: int) -> None:
         """Report a dead worker; schedule its restart (bounded, with backoff) if it may have one."""
@@ -959,6 +987,8 @@ class LivePipeline:
         name, event = report.get("worker", "?"), report.get("event")
         with self._lock:
             state = self._reports.setdefault(name, {})
+            if name == ACQUISITION and "heard_at" in state:
+                state["heard_at"] = time.monotonic()
             if event == Event.ACK:
                 self._pending.pop(int(report["id"]), None)
                 return
