@@ -231,15 +231,28 @@ def test_the_human_summary_says_how_many_frames_went_untracked(untracked, said):
         (["--frames", "5", "--roi", "0,0,999,5"], "roi"),
         (["--frames", "0"], "--frames"),
         (["--seconds", "-1"], "--seconds"),
-        (["--frames", "5", "--locators", "0", "--track"], "n_locators"),
+        (["--frames", "5", "--locators", "0", "--track"], "--locators must be an integer in"),
         (["--frames", "5", "--camera-option", "shape"], "KEY=VALUE"),
         (["--frames", "5", "--camera-option", "colour=1"], "colour"),
-        (["--frames", "5", "--exposure-s", "0.5", "--fps", "100"], "exposure_s"),
+        (["--frames", "5", "--exposure-s", "0.5", "--fps", "100"], "--exposure-s must be in"),
+        (["--frames", "5", "--out", "run.txt"], "--out must end in .zarr"),
     ],
 )
-def test_bad_settings_exit_with_a_message_naming_the_field(argv, field, capsys):
+def test_bad_settings_exit_with_a_message_naming_the_field(
+    argv, field, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, and surely not into the checkout
     assert main(["acquire", *SCENE, *argv]) == 2
+    assert list(tmp_path.iterdir()) == []
     assert field in capsys.readouterr().err
+
+
+def test_a_playback_without_a_movie_is_refused_before_anything_starts(capsys):
+    # before: the acquisition worker died of "TypeError: PlaybackCamera.__init__() missing 1
+    # required positional argument: 'path'" once the pipeline had started
+    assert main(["acquire", "--camera", "playback", "--frames", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "camera 'playback' needs the setting(s) ['path'] (e.g. path=run.zarr" in err, err
 
 
 def test_unknown_camera_lists_the_choices(capsys):

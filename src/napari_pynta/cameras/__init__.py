@@ -77,6 +77,18 @@ def allowed_settings(name: str) -> list[str]:
     return sorted(set(own) | {"fps", "exposure_s", "roi", "gain"})
 
 
+def required_settings(name: str) -> list[str]:
+    """Keyword arguments the camera ``name`` cannot do without (a playback's ``path``)."""
+    parameters = inspect.signature(camera_class(name).__init__).parameters.values()
+    return sorted(
+        p.name
+        for p in parameters
+        if p.name not in ("self", "settings")
+        and p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+
+
 def open_camera(name: str, **settings: Any) -> BaseCamera:
     """Create and open the camera ``name`` with backend and acquisition settings.
 
@@ -122,4 +134,5 @@ __all__ = [
     "camera_names",
     "open_camera",
     "parse_roi",
+    "required_settings",
 ]

@@ -74,7 +74,8 @@ class CameraSettings:
             if exposure > 1.0 / fps * (1 + 1e-9):
                 raise PyntaInputError(
                     f"exposure_s must be in (0, {1.0 / fps:g}] s (the frame interval at "
-                    f"{fps:g} fps), got {exposure:g}"
+                    f"{fps:g} fps), got {exposure:g}",
+                    "exposure_s",
                 )
         gain = require_positive("gain", self.gain)
         roi = None if self.roi is None else parse_roi(self.roi, sensor_shape)

@@ -8,6 +8,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cameras import camera_names
@@ -127,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--locators",
+        dest="n_locators",
         type=int,
         default=1,
         metavar="N",
@@ -208,6 +210,8 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     for name in ("fps", "exposure_s", "roi", "gain"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
+    if args.out is not None and args.captures is None and Path(args.out).suffix != ".zarr":
+        raise PyntaInputError(f"--out must end in .zarr (a pynta store), got {args.out!r}")
     if args.frames is not None:
         require_int("--frames", args.frames, minimum=1)
     if args.seconds is not None:
@@ -224,7 +228,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         record_path=args.out,
         overwrite=args.overwrite,
         track=args.track,
-        n_locators=args.locators,
+        n_locators=args.n_locators,
         engine=args.engine,
         detection=detection,
         search_range_px=args.search_range_px,
@@ -460,8 +464,6 @@ def _stop(pipeline: Any, finish: bool = False) -> LiveStatus:
 
 def _recorded_metadata(config: LiveConfig) -> dict[str, Any]:
     """The metadata of the recording (its store's), or the sample fields when nothing was saved."""
-    from pathlib import Path
-
     from napari_pynta.errors import PyntaDataError
     from napari_pynta.store import MovieStore
 

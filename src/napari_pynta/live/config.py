@@ -192,13 +192,21 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
 
     The ROI is checked against the sensor when the acquisition worker opens the camera.
     """
-    from napari_pynta.cameras import CameraSettings, allowed_settings
+    from napari_pynta.cameras import CameraSettings, allowed_settings, required_settings
 
     unknown = sorted(set(settings) - set(allowed_settings(camera)))
     if unknown:
         raise PyntaInputError(
             f"unknown setting(s) {unknown} for camera {camera!r}; allowed: "
             f"{allowed_settings(camera)}"
+        )
+    missing = sorted(set(required_settings(camera)) - set(settings))
+    if missing:
+        raise PyntaInputError(
+            f"camera {camera!r} needs the setting(s) {missing} (e.g. path=run.zarr: the movie "
+            "to replay)"
+            if missing == ["path"]
+            else f"camera {camera!r} needs the setting(s) {missing}"
         )
     common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
     CameraSettings(**common).validated(sensor_shape=(1, 1))
