@@ -87,6 +87,33 @@ def test_an_ordinary_movie_keeps_the_7_px_mask():
     assert (chosen.diameter_px, chosen.separation) == (params.diameter_px, params.separation)
 
 
+def test_a_bright_field_movie_with_a_clipped_background_keeps_the_7_px_mask():
+    """Dark particles on a bright field (``invert``) whose background clips at 255: the clipped
+    background is not a saturated spot, and the dark spots' width is measured on the inverted
+    frames (it was a 15 px mask for "flat tops of radius 60 px" and a saturation warning)."""
+    settings = simulate.SimulationSettings(
+        shape=(128, 128),
+        n_particles=15,
+        populations=(simulate.Population(200.0),),
+        pixel_size_um=0.166,
+        frame_interval_s=DT,
+        brightness_at_100nm=4000.0,
+        seed=1,
+    )
+    sim = simulate.simulate_movie(60, settings)
+    scale = 200.0 / (sim.frames.max() - 100.0)  # the darkest particle stays above 0
+    bright_field = np.clip(257 - (sim.frames - 100.0) * scale, 0, 255).astype(np.uint8)
+    assert (bright_field == 255).mean() > 0.3  # most of the field is clipped
+    params = dataclasses.replace(AnalysisParams.from_metadata(sim.metadata), invert=True)
+    threshold = analysis.detection_threshold(bright_field, params)
+    assert threshold.diameter.diameter_px == detect.SHARP_DIAMETER_PX
+    assert threshold.diameter.widened_for == ""
+    assert 1.1 < threshold.diameter.spot_sigma_px < spot.HELD_SIGMA_PX  # the dark spots' sigma
+    assert threshold.saturation_warning() is None
+    # the clipped bright background is what the noise model cannot trust, and it is said so
+    assert "top value: the background is clipped" in (threshold.warning() or "")
+
+
 def test_a_wide_psf_movie_is_sized_with_the_default_settings():
     """Twice the magnification: 0.083 µm pixels, PSF sigma 2.6 px, 100 nm at 30 fps. The 7 px
     mask cut the spots (duplicate features, centroids pulled to the mask's centre): +15 % here

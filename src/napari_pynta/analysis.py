@@ -402,7 +402,9 @@ def choose_diameter(
     choice = _diameter_for_blur(
         frames, engine, detection, exposure_s, frame_interval_s, blur_separation
     )
-    return detect_spot.holding_the_spot(choice, frames) if widen_to_spot else choice
+    if not widen_to_spot:
+        return choice
+    return detect_spot.holding_the_spot(choice, frames, invert=bool(detection.get("invert")))
 
 
 def _diameter_for_blur(

@@ -18,6 +18,17 @@ from napari_pynta.parameters import SETTINGS
 LOCALIZATION_COLUMNS = ("frame", "y", "x", "mass", "size", "ecc", "signal", "raw_mass", "ep")
 
 
+def as_detected(image: np.ndarray, invert: bool) -> np.ndarray:
+    """``image`` as the engines see it: with ``invert`` (dark features on a bright field) the
+    features made bright, like trackpy's ``invert_image`` (integers XOR their dtype's top value,
+    floats ``1 - image``); without, ``image`` itself."""
+    if not invert:
+        return image
+    if np.issubdtype(image.dtype, np.integer):
+        return image ^ np.iinfo(image.dtype).max
+    return 1 - image
+
+
 def empty_localizations() -> pd.DataFrame:
     """Return an empty localization table with the standard columns and dtypes."""
     return standardize(pd.DataFrame(columns=list(LOCALIZATION_COLUMNS)), frame_number=0)

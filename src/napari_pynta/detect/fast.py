@@ -50,6 +50,7 @@ import pandas as pd
 from napari_pynta.detect.blur import edge_margin_px
 from napari_pynta.detect.columns import (
     LOCALIZATION_COLUMNS,
+    as_detected,
     empty_localizations,
     validate_detection_params,
 )
@@ -517,8 +518,7 @@ def _as_kernel_image(frame: np.ndarray, invert: bool) -> tuple[np.ndarray, bool,
     if image.dtype.kind not in "uif":
         raise PyntaInputError(f"frame must hold integers or floats, got dtype {image.dtype}")
     integer_input = image.dtype.kind in "ui"
-    if invert:  # trackpy's invert_image
-        image = image ^ np.iinfo(image.dtype).max if integer_input else 1 - image
+    image = as_detected(image, invert)
     # trackpy rescales the bandpass to the integer range of the input (uint8 for floats)
     levels = min(np.iinfo(image.dtype).max, _MAX_LEVELS) if integer_input else 255
     if image.dtype == np.uint8:

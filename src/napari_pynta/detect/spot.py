@@ -32,6 +32,7 @@ from napari_pynta.detect.blur import (
     SHARP_DIAMETER_PX,
     DiameterChoice,
 )
+from napari_pynta.detect.columns import as_detected
 from napari_pynta.detect.threshold import (
     MINMASS_SAMPLE_FRAMES,
     SATURATED_FEATURE_SHARE,
@@ -207,7 +208,9 @@ def measure_spot_sigma_px(frames: list[np.ndarray], top: float = math.nan) -> tu
     return float(np.median(sigmas)), len(sigmas)
 
 
-def spot_width(frames: Any, n_sample: int = MINMASS_SAMPLE_FRAMES) -> SpotWidth:
+def spot_width(
+    frames: Any, n_sample: int = MINMASS_SAMPLE_FRAMES, *, invert: bool = False
+) -> SpotWidth:
     """The spots' width and saturation on ``n_sample`` evenly spaced frames of a movie.
 
     Parameters
@@ -216,12 +219,19 @@ def spot_width(frames: Any, n_sample: int = MINMASS_SAMPLE_FRAMES) -> SpotWidth:
         The movie (numpy or dask), hot pixels already repaired.
     n_sample : int
         Frames sampled (the detection threshold samples the same ones).
+    invert : bool
+        The particles are dark on a bright field: their spots are measured on the inverted
+        frames (:func:`~napari_pynta.detect.columns.as_detected`), and a clipped bright
+        background is not taken for saturated spots.
 
     Returns
     -------
     SpotWidth
     """
-    sampled = [np.asarray(frames[index]) for index in sample_indices(frames.shape[0], n_sample)]
+    sampled = [
+        as_detected(np.asarray(frames[index]), invert)
+        for index in sample_indices(frames.shape[0], n_sample)
+    ]
     top, saturated_per_frame, saturated_radius = saturated_spots(sampled)
     sigma, n_spots = measure_spot_sigma_px(sampled, top)
     bright_per_frame = sum(len(_bright_peaks(frame)) for frame in sampled) / len(sampled)
@@ -229,7 +239,9 @@ def spot_width(frames: Any, n_sample: int = MINMASS_SAMPLE_FRAMES) -> SpotWidth:
     return SpotWidth(sigma, n_spots, saturated_radius, share)
 
 
-def holding_the_spot(choice: DiameterChoice, frames: Any) -> DiameterChoice:
+def holding_the_spot(
+    choice: DiameterChoice, frames: Any, *, invert: bool = False
+) -> DiameterChoice:
     """``choice`` widened to the :meth:`SpotWidth.diameter_px` of the movie's spots when that is
     wider (with :attr:`~DiameterChoice.widened_for` saying why, and the engines' separation
     ``diameter + 1``), else kept; either way with the measured
@@ -241,8 +253,10 @@ def holding_the_spot(choice: DiameterChoice, frames: Any) -> DiameterChoice:
         The diameter chosen so far (the sharp-spot default, or one that holds the motion blur).
     frames : array-like, shape (T, Y, X)
         The movie, hot pixels repaired (:func:`spot_width` samples it).
+    invert : bool
+        The particles are dark on a bright field (the detection's ``invert``).
     """
-    spot = spot_width(frames)
+    spot = spot_width(frames, invert=invert)
     wanted = spot.diameter_px()
     if wanted <= choice.diameter_px:
         return replace(choice, spot_sigma_px=spot.sigma_px)

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_pynta.detect.blur import DiameterChoice
+from napari_pynta.detect.columns import as_detected
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.robust import MAD_TO_SD
 
@@ -97,7 +98,10 @@ class ThresholdEstimate:
         detection (:mod:`napari_pynta.detect.hot_pixels`; set by
         :func:`napari_pynta.analysis.detection_threshold`).
     clipped_share : float
-        Share of the sampled pixels at the integer dtype's lowest value (0 for float frames).
+        Share of the sampled pixels at the integer dtype's lowest value (0 for float frames),
+        in the frames as the engines see them (with ``invert``: at its top value).
+    inverted : bool
+        The frames were inverted for detection (dark particles on a bright field).
     saturation_level : float
         The camera's top value when the sampled frames reach it (pixels at ``2**bits - 1``),
         else NaN.
@@ -123,6 +127,7 @@ class ThresholdEstimate:
     saturation_level: float = math.nan
     saturated_per_frame: float = 0.0
     saturated_radius_px: float = 0.0
+    inverted: bool = False
 
     @property
     def cuts_population(self) -> bool:
@@ -137,12 +142,17 @@ class ThresholdEstimate:
         """A plain-language warning when the background is clipped (the noise model does not
         hold) or when the threshold cuts a population, else None."""
         if self.clipped_share >= CLIPPED_BACKGROUND_SHARE:
+            end, remedy = (
+                ("top", "Shorten the exposure or dim the light so that the bright background")
+                if self.inverted
+                else ("lowest", "Raise the camera's offset (black level) so that the background")
+            )
             return (
-                f"{self.clipped_share:.0%} of the pixels are at the camera's lowest value: the "
+                f"{self.clipped_share:.0%} of the pixels are at the camera's {end} value: the "
                 "background is clipped, so the noise is underestimated and neither the automatic "
                 "detection threshold nor its check for cut particles can be trusted (dim "
-                "particles may be cut, or noise detected). Raise the camera's offset (black "
-                "level) so that the background lies above zero, or set --minmass by hand."
+                f"particles may be cut, or noise detected). {remedy} lies inside the camera's "
+                "range, or set --minmass by hand."
             )
         if not self.cuts_population:
             return None
@@ -373,7 +383,9 @@ def estimate_threshold(
     for mass in np.sort(candidates[(candidates >= band_low) & (candidates < used)])[::-1]:
         if noise(mass) <= (1.0 - SUGGESTED_PURITY) * real_per_frame(mass):
             suggested = float(mass)
-    saturation_level, saturated_per_frame, saturated_radius = saturated_spots(sampled)
+    inverted = bool(params.get("invert", False))
+    as_seen = [as_detected(frame, inverted) for frame in sampled]  # particles bright
+    saturation_level, saturated_per_frame, saturated_radius = saturated_spots(as_seen)
     return ThresholdEstimate(
         minmass=float(used),
         automatic_minmass=float(automatic),
@@ -384,7 +396,8 @@ def estimate_threshold(
         cut_per_frame=float(cut),
         suggested_minmass=suggested,
         noise_tail=noise,
-        clipped_share=_clipped_share(sampled),
+        clipped_share=_clipped_share(as_seen),
+        inverted=inverted,
         saturation_level=saturation_level,
         saturated_per_frame=saturated_per_frame,
         saturated_radius_px=saturated_radius,
