@@ -90,7 +90,7 @@ def test_an_ordinary_movie_keeps_the_7_px_mask():
 def test_a_bright_field_movie_with_a_clipped_background_keeps_the_7_px_mask():
     """Dark particles on a bright field (``invert``) whose background clips at 255: the clipped
     background is not a saturated spot, and the dark spots' width is measured on the inverted
-    frames (it was a 15 px mask for "flat tops of radius 60 px" and a saturation warning)."""
+    frames (it was a 15 px mask for "flat tops of radius 70 px" and a saturation warning)."""
     settings = simulate.SimulationSettings(
         shape=(128, 128),
         n_particles=15,
