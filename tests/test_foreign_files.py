@@ -3,7 +3,9 @@ written by other software (frames and physical scale), opened directly and by `p
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -36,6 +38,19 @@ def test_avi_round_trip_keeps_every_frame_and_the_rate(tmp_path, movie):
     np.testing.assert_array_equal(opened.frames.compute(), movie)  # lossless, in order
     np.testing.assert_array_equal(opened.frames[250:260].compute(), movie[250:260])  # across blocks
     assert opened.metadata == {"frame_interval_s": pytest.approx(1 / 30.0)}
+
+
+def test_reading_a_video_leaves_no_pipe_open(tmp_path, movie):
+    """ffmpeg's pipes were left to the garbage collector (a ResourceWarning for each block read
+    and for the probe when ffmpeg had finished before it was stopped)."""
+    path = write_avi(tmp_path / "short.avi", movie[:3], fps=30.0)
+    gc.collect()  # what earlier tests left to the garbage collector is not this test's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        frames = open_movie(path).frames.compute()
+        gc.collect()
+    np.testing.assert_array_equal(frames, movie[:3])
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
 def test_mp4_is_read_in_order_at_its_rate(tmp_path):

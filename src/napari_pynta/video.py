@@ -8,13 +8,16 @@ is not in the file and must be given (``--exposure-s``).
 
 Frames are read in blocks of :data:`BLOCK_FRAMES`, each block by one ffmpeg process that selects
 its frames by number (``select=between(n, first, last)``), so every frame is read exactly once and
-in order even where seeking by time would be inexact.
+in order even where seeking by time would be inexact. Each ffmpeg process is run to its end and its
+pipes closed here (imageio-ffmpeg's ``read_frames`` leaves them to the garbage collector, one
+ResourceWarning each, whenever ffmpeg finishes before it is stopped).
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,8 @@ VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv")
 BLOCK_FRAMES = 256
 #: ffmpeg pixel formats with more than 8 bits per sample look like "gray16le", "yuv420p10le"
 _DEEP_FORMAT = re.compile(r"(9|10|12|14|16)(le|be)$")
+#: ffmpeg's description of a video stream: "Stream #0:0: Video: ffv1 (...), gray, 64x64, ..."
+_VIDEO_STREAM = re.compile(r"Stream #\S+.*?: Video: (?P<details>.*)")
 
 
 def _ffmpeg() -> Any:
@@ -53,16 +58,25 @@ def _probe(path: Path) -> dict[str, Any]:
     """Frame size, rate, pixel format and number of frames of a video (decodes it once)."""
     ffmpeg = _ffmpeg()
     try:
-        reader = ffmpeg.read_frames(str(path), pix_fmt="gray", bits_per_pixel=8)
-        meta = reader.__next__()
-        reader.close()
+        # ffmpeg without an output describes the input's streams and exits with an error
+        described = subprocess.run(
+            [ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+            capture_output=True,
+            check=False,
+        )
+        stream = _VIDEO_STREAM.search(described.stderr.decode(errors="replace"))
+        if stream is None:
+            raise OSError(f"no video stream found\n=== stderr ===\n{described.stderr.decode()}")
         n_frames, _ = ffmpeg.count_frames_and_secs(str(path))
-    except (OSError, RuntimeError, StopIteration) as error:
+    except (OSError, RuntimeError) as error:
         raise PyntaDataError(f"cannot read video {str(path)!r}: {_one_line(error)}") from None
+    parts = [part.strip() for part in re.split(r",\s*(?![^()]*\))", stream["details"])]
+    size = next((match for part in parts if (match := re.match(r"(\d+)x(\d+)\b", part))), None)
+    rate = next((match for part in parts if (match := re.match(r"([\d.]+) fps$", part))), None)
     return {
-        "size": tuple(int(n) for n in meta["size"]),  # (width, height)
-        "fps": float(meta.get("fps") or 0.0),
-        "pix_fmt": str(meta.get("pix_fmt") or ""),
+        "size": (int(size[1]), int(size[2])) if size else (0, 0),  # (width, height)
+        "fps": float(rate[1]) if rate else 0.0,
+        "pix_fmt": parts[1] if len(parts) > 1 else "",
         "n_frames": int(n_frames),
     }
 
@@ -81,23 +95,35 @@ def _read_block(
     path: str, first: int, count: int, shape: tuple[int, int], pix_fmt: str, dtype: np.dtype
 ) -> np.ndarray:
     """Frames ``first .. first + count - 1`` of a video as (count, Y, X)."""
-    ffmpeg = _ffmpeg()
-    block = np.empty((count, *shape), dtype=dtype)
-    selected = f"select=between(n\\,{first}\\,{first + count - 1})"
-    reader = ffmpeg.read_frames(
+    command = [
+        _ffmpeg().get_ffmpeg_exe(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-noautorotate",  # the frames as stored, of the size the probe read
+        "-i",
         path,
-        pix_fmt=pix_fmt,
-        bits_per_pixel=8 * dtype.itemsize,
-        output_params=["-vf", selected, "-fps_mode", "passthrough"],
-    )
-    reader.__next__()  # metadata
-    n_read = 0
-    for raw in reader:
-        if n_read == count:
-            break
-        block[n_read] = np.frombuffer(raw, dtype=dtype).reshape(shape)
-        n_read += 1
-    reader.close()
+        "-vf",
+        f"select=between(n\\,{first}\\,{first + count - 1})",
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        str(count),
+        "-pix_fmt",
+        pix_fmt,
+        "-vcodec",
+        "rawvideo",
+        "-f",
+        "image2pipe",
+        "-",
+    ]
+    block = np.empty((count, *shape), dtype=dtype)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as ffmpeg:
+        assert ffmpeg.stdout is not None  # for mypy: stdout=PIPE
+        n_read, frame_bytes = 0, block[0].nbytes
+        while n_read < count and len(raw := ffmpeg.stdout.read(frame_bytes)) == frame_bytes:
+            block[n_read] = np.frombuffer(raw, dtype=dtype).reshape(shape)
+            n_read += 1
     if n_read != count:
         raise PyntaDataError(
             f"video {path!r}: frames {first}..{first + count - 1} could not all be decoded "
