@@ -313,6 +313,33 @@ def test_the_napari_tracks_writer_names_a_folder_it_cannot_write_to(tmp_path):
     assert write_tracks(str(tmp_path / "tracks.csv"), tracks, {}) == [str(tmp_path / "tracks.csv")]
 
 
+@pytest.mark.parametrize(
+    ("row", "what"),
+    [
+        ([np.nan, 1, 1.5, 2.5], "track id"),
+        ([0, np.nan, 1.5, 2.5], "frame"),
+        ([0, 1.5, 1.5, 2.5], "frame"),
+        ([0, 1, np.inf, 2.5], "position"),
+    ],
+)
+def test_the_napari_tracks_writer_refuses_tracks_it_cannot_write_as_numbers(tmp_path, row, what):
+    """A NaN track id or frame was written as -9223372036854775808 and a frame 1.5 as 1."""
+    from napari_pynta.widgets.napari_io import write_tracks
+
+    tracks = np.array([[0, 0, 1.0, 2.0], row])
+    with pytest.raises(PyntaDataError, match=rf"cannot write tracks .*row 1.*{what}"):
+        write_tracks(str(tmp_path / "tracks.csv"), tracks, {})
+    assert not (tmp_path / "tracks.csv").exists()
+
+
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("frame0.png", "frame1.png"):  # the current folder is a readable movie
+        iio.imwrite(tmp_path / name, grey_movie(1, dtype=np.uint8)[0])
+    with pytest.raises(PyntaInputError, match="empty"):
+        open_movie("")
+
+
 # ---------------------------------------------------------------------------- helpers
 def test_natural_sort_key_orders_numbers_by_value():
     names = ["frame10.png", "frame2.png", "Frame1.png", "frame2b.png", "a.png"]

@@ -103,6 +103,10 @@ def open_movie(path: str | Path) -> Movie:
     PyntaDataError
         If the path is missing or unreadable, holds no frames or holds non-integer data.
     """
+    if not str(path).strip():  # Path("") is the current folder
+        raise PyntaInputError(
+            f"the movie's path is empty ({str(path)!r}); pynta opens {SUPPORTED_INPUTS}"
+        )
     path = Path(path)
     if not path.exists():
         raise PyntaDataError(f"movie {str(path)!r} does not exist; pynta opens {SUPPORTED_INPUTS}")

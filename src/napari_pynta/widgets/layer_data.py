@@ -85,6 +85,25 @@ def tracks_data(tracks: pd.DataFrame) -> np.ndarray:
     return ordered[["particle", "frame", "y", "x"]].to_numpy(dtype=float)
 
 
+def _check_track_rows(array: np.ndarray) -> None:
+    """Refuse a row whose track id or frame is not a whole number or whose position is not
+    finite: as integers a NaN id became -9223372036854775808 and a frame 1.5 became 1."""
+    whole = np.isfinite(array[:, :2]) & (array[:, :2] == np.round(array[:, :2]))
+    checks = (
+        ("track id", "a whole number", whole[:, 0]),
+        ("frame", "a whole number", whole[:, 1]),
+        ("position", "finite", np.isfinite(array[:, 2:]).all(axis=1)),
+    )
+    for what, allowed, ok in checks:
+        rows = np.flatnonzero(~ok)
+        if len(rows):
+            values = ", ".join(f"{value:g}" for value in array[rows[0]])
+            raise ValueError(
+                f"row {rows[0]} ({values}): its {what} is not {allowed} "
+                f"({len(rows)} of {len(array)} rows so)"
+            )
+
+
 def tracks_table(data: np.ndarray, scale: tuple[float, ...] | None = None) -> pd.DataFrame:
     """Inverse of :func:`tracks_data`: a tracks-layer array back to a ``particle, frame, y, x``
     table.
@@ -99,6 +118,7 @@ def tracks_table(data: np.ndarray, scale: tuple[float, ...] | None = None) -> pd
     array = np.asarray(data, dtype=float)
     if array.ndim != 2 or array.shape[1] not in (4, 5):
         raise ValueError(f"tracks data must be (N, 4) or (N, 5), got shape {array.shape}")
+    _check_track_rows(array)
     table = pd.DataFrame(
         {
             "particle": array[:, 0].astype(np.int64),
