@@ -300,3 +300,59 @@ def test_refused_values_are_named_by_their_flags(capsys, store_path, flags, name
     code, out, err = run(capsys, store_path, "--no-save", *flags)
     assert code == 2 and out == ""
     assert named in err and unnamed not in err, err
+
+
+def test_a_batch_names_a_refused_value_by_its_flag(capsys, store_path, tmp_path):
+    """Each movie of a batch fails on its own line; the line named the field
+    (``PyntaInputError: min_track_length 100000 ...``), not the flag the user typed."""
+    other = tmp_path / "other.zarr"
+    other.mkdir()
+    for item in store_path.iterdir():  # a second copy of the same store
+        (other / item.name).symlink_to(item)
+    code, out, err = run(capsys, store_path, other, "--no-save", "--min-track-length", 100000)
+    assert code == 1
+    for path in (store_path, other):
+        expected = f"pynta analyze: {path}: --min-track-length 100000 is longer than the movie's"
+        assert any(line.startswith(expected) for line in err.splitlines()), err
+    assert "min_track_length" not in err + out and "PyntaInputError" not in err + out
+
+
+def test_a_batch_json_names_a_refused_value_by_its_flag(capsys, store_path, tmp_path):
+    code, out, _ = run(
+        capsys, store_path, tmp_path / "missing.zarr", "--no-save", "--json", "--exposure-s", 1
+    )
+    movies = json.loads(out)["movies"]
+    assert code == 1 and [movie["status"] for movie in movies] == ["error", "error"]
+    assert movies[0]["error"].startswith("--exposure-s (1 s) must not exceed --frame-interval-s")
+    assert "does not exist" in movies[1]["error"]
+
+
+def test_a_diameter_beyond_the_largest_mask_names_the_flag_and_the_range(capsys, store_path):
+    """``--diameter-px 1001`` failed after the progress bar had started, naming "diameter" and
+    only the upper limit."""
+    code, out, err = run(capsys, store_path, "--no-save", "--diameter-px", 1001)
+    assert code == 2 and out == ""
+    assert "--diameter-px must be an odd integer in 3..255 (px), got 1001" in err, err
+    assert "locating" not in err  # refused before the analysis starts
+
+
+@pytest.mark.parametrize("flag", ["--out", "--report"])
+def test_an_empty_output_path_is_refused(capsys, store_path, tmp_path, monkeypatch, flag):
+    """``--out ''`` was taken for "no --out" (nothing written, no word); ``--report ''`` for the
+    current folder."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit:  # argparse refuses it
+        run(capsys, store_path, "--no-save", flag, "")
+    out, err = capsys.readouterr()
+    assert exit.value.code == 2 and out == ""
+    assert f"{flag}" in err and "empty" in err, err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["movie.zarr"]
+
+
+def test_an_empty_movie_path_is_refused(capsys, tmp_path, monkeypatch):
+    """``pynta analyze ''`` opened the current folder as a folder of frames."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit:
+        run(capsys, "")
+    out, err = capsys.readouterr()
+    assert exit.value.code == 2 and out == "" and "argument PATH: an empty path" in err, err

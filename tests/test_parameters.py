@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from napari_pynta.analysis import REQUIRED_FIELDS, AnalysisParams
-from napari_pynta.cli import build_parser, flag_message
-from napari_pynta.errors import PyntaInputError, require_int, require_number
+from napari_pynta.cli import build_parser
+from napari_pynta.errors import PyntaInputError, named_message, require_int, require_number
 from napari_pynta.link import filter_tracks
 from napari_pynta.live.config import LiveConfig
 from napari_pynta.parameters import SETTINGS
@@ -80,9 +80,11 @@ def test_core_errors_name_the_field_and_the_cli_names_the_flag():
         AnalysisParams(**METADATA, min_track_length=2).validate()
     assert str(error.value).startswith("min_track_length must be an integer >= 3")
     flags = build_parser().parse_args(["analyze", "movie.zarr"]).field_flags
-    assert flag_message(error.value, flags).startswith("--min-track-length must be an integer >= 3")
+    assert named_message(error.value, flags).startswith(
+        "--min-track-length must be an integer >= 3"
+    )
     acquire = build_parser().parse_args(["acquire"]).field_flags
-    assert flag_message(error.value, acquire).startswith("--min-track-length")
+    assert named_message(error.value, acquire).startswith("--min-track-length")
 
 
 def test_cli_flags_are_built_from_the_definition():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from napari_pynta import analysis, detect
 from napari_pynta.analysis import AnalysisParams, AnalysisResult
-from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
+from napari_pynta.errors import PyntaDataError, PyntaInputError, named_message, require_int
 from napari_pynta.export import make_output_directory
 from napari_pynta.readers import Movie, open_movie
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
@@ -57,7 +57,9 @@ class MovieOutcome:
     result : AnalysisResult or None
         The analysis, exactly as :func:`napari_pynta.analysis.analyze` returns it.
     error : str or None
-        Why the movie was not analysed (``"<ExceptionType>: <message>"``).
+        Why the movie was not analysed: the message of bad input or unreadable data
+        (``PyntaInputError``, ``PyntaDataError``), its fields named as the caller names them;
+        ``"<ExceptionType>: <message>"`` for any other error (a bug).
     """
 
     path: str
@@ -243,7 +245,10 @@ def finish_movie(
 
 
 # ------------------------------------------------------------------------- drivers
-def _describe(error: BaseException) -> str:
+def _describe(error: BaseException, names: Mapping[str, str]) -> str:
+    """A movie's error as :attr:`MovieOutcome.error` (``names``: field -> the caller's name)."""
+    if isinstance(error, (PyntaDataError, PyntaInputError)):
+        return named_message(error, names)
     return f"{type(error).__name__}: {error}"
 
 
@@ -256,7 +261,7 @@ class DataFailure:
     damaged or unreadable movie is the data's fault, not a crash (:class:`_Task`).
     """
 
-    error: str  # "<ExceptionType>: <message>", as MovieOutcome.error
+    error: str  # as MovieOutcome.error
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,7 @@ class _Task:
     Other errors (bugs, a lost worker) are raised as before."""
 
     function: Callable[..., Any]
+    names: Mapping[str, str]  # field -> how the user names it (the CLI's flags)
 
     def __call__(self, *args: Any) -> Any:
         for argument in args:
@@ -278,7 +284,7 @@ class _Task:
         try:
             return self.function(*args)
         except (PyntaDataError, PyntaInputError) as error:
-            return DataFailure(_describe(error))
+            return DataFailure(_describe(error, self.names))
 
 
 def _movies_done(outcomes: Sequence[MovieOutcome]) -> str:
@@ -331,6 +337,7 @@ def analyze_batch(
     *,
     chunk_frames: int | None = None,
     progress: bool = True,
+    names: Mapping[str, str] | None = None,
 ) -> list[MovieOutcome]:
     """Analyse many movies on a dask cluster, several at once, each split into frame chunks.
 
@@ -347,6 +354,8 @@ def analyze_batch(
         Frames per detection task; None picks :func:`default_chunk_frames`.
     progress : bool
         Show a progress bar over all frames of the batch on stderr.
+    names : mapping of str to str, optional
+        How the movies' errors name the fields they refuse (field -> e.g. its CLI flag).
 
     Returns
     -------
@@ -354,6 +363,7 @@ def analyze_batch(
         One per path, in the order of ``paths``.
     """
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    names = dict(names or {})
     outcomes = [MovieOutcome(str(path)) for path in paths]
     token = uuid.uuid4().hex[:8]
     frames_of: dict[Future, int] = {}  # detection future -> number of frames it covers
@@ -362,18 +372,18 @@ def analyze_batch(
         try:
             plan = _plan(path, make_params, chunk_frames, n_workers)
         except Exception as error:  # noqa: BLE001 - one bad movie must not stop the batch
-            outcomes[index].error = _describe(error)
+            outcomes[index].error = _describe(error, names)
             continue
         prefix = f"pynta-{token}-{index}"
         threshold = client.submit(
-            _Task(prepare_threshold), plan.source, plan.params, key=f"{prefix}-prepare"
+            _Task(prepare_threshold, names), plan.source, plan.params, key=f"{prefix}-prepare"
         )
         params = client.submit(
-            _Task(prepare_params), plan.params, threshold, key=f"{prefix}-params"
+            _Task(prepare_params, names), plan.params, threshold, key=f"{prefix}-params"
         )
         chunks = [
             client.submit(
-                _Task(detect_chunk),
+                _Task(detect_chunk, names),
                 plan.source,
                 start,
                 stop,
@@ -387,7 +397,7 @@ def analyze_batch(
             {chunk: stop - start for chunk, (start, stop) in zip(chunks, plan.chunks, strict=False)}
         )
         finish = client.submit(
-            _Task(finish_movie),
+            _Task(finish_movie, names),
             chunks,
             plan.n_frames,
             plan.frame_shape,
@@ -416,7 +426,7 @@ def analyze_batch(
             try:
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - a failed task fails its movie only
-                result = DataFailure(_describe(error))
+                result = DataFailure(_describe(error, names))
             if isinstance(result, DataFailure):
                 outcomes[index].error = result.error
             else:
@@ -430,6 +440,7 @@ def analyze_serially(
     make_params: ParamsFactory,
     *,
     progress: bool = True,
+    names: Mapping[str, str] | None = None,
 ) -> list[MovieOutcome]:
     """Analyse movies one after the other in this process with :func:`analysis.analyze`.
 
@@ -441,6 +452,8 @@ def analyze_serially(
         ``make_params(movie) -> AnalysisParams``; an error it raises is that movie's error.
     progress : bool
         Show a progress bar over the movies on stderr.
+    names : mapping of str to str, optional
+        How the movies' errors name the fields they refuse (field -> e.g. its CLI flag).
 
     Returns
     -------
@@ -448,13 +461,14 @@ def analyze_serially(
         One per path, in the order of ``paths``.
     """
     outcomes = []
+    names = names or {}
     for path in tqdm(paths, unit="movie", desc="pynta analyze", disable=not progress):
         outcome = MovieOutcome(str(path))
         try:
             movie = open_movie(path)
             outcome.result = analysis.analyze(movie, make_params(movie))
         except Exception as error:  # noqa: BLE001 - one bad movie must not stop the batch
-            outcome.error = _describe(error)
+            outcome.error = _describe(error, names)
         outcomes.append(outcome)
     return outcomes
 

@@ -7,6 +7,8 @@ The checks name the field they refuse (``name``); a front end that spells the fi
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from numbers import Integral
 
 
@@ -35,6 +37,35 @@ class PyntaInputError(ValueError):
 
 class PyntaDataError(RuntimeError):
     """Data that cannot be read or that is not what the analysis needs."""
+
+
+def named_message(error: BaseException, names: Mapping[str, str]) -> str:
+    """The error's message, naming its fields the way a front end names them.
+
+    An error about a field names it first (:attr:`PyntaInputError.field`) and may name others
+    anywhere (:attr:`PyntaInputError.others`); on the command line the user knows the flags
+    (``min_track_length`` -> ``--min-track-length``).
+
+    Parameters
+    ----------
+    error : BaseException
+        The error; one without fields keeps its message as it is.
+    names : mapping of str to str
+        Field name -> the name the user knows; fields not in it keep their name.
+
+    Returns
+    -------
+    str
+        The message with the fields renamed.
+    """
+    text = str(error)
+    field = getattr(error, "field", None)
+    if isinstance(field, str) and field in names and text.startswith(field):
+        text = names[field] + text[len(field) :]
+    for other in getattr(error, "others", ()):
+        if other in names:
+            text = re.sub(rf"\b{re.escape(other)}\b", names[other], text)
+    return text
 
 
 def _range_text(

@@ -33,6 +33,9 @@ def default_engine() -> str:
 
 #: most locator processes one live pipeline may run
 MAX_LOCATORS = 32
+#: widest feature mask, px: the fast engine's background test stores distances up to the radius in
+#: uint8 (and a spot 255 px wide is no particle of a light microscope)
+MAX_DIAMETER_PX = 255
 #: pixel sizes in the sample (µm) that a light microscope can have: below, a size in m or mm
 #: typed as µm; above, a size in nm typed as µm
 PIXEL_SIZE_LIMITS_UM = (0.005, 20.0)
@@ -186,6 +189,7 @@ SETTINGS: Mapping[str, Setting] = _settings(
         "when the movie's spots are wider than it holds (saturated spots, a wide PSF), 'auto' "
         "also to hold the motion blur measured on the first frames",
         minimum=3,
+        maximum=MAX_DIAMETER_PX,
         odd=True,
         automatic="widened from 7 px to hold the motion blur measured on the first frames",
     ),

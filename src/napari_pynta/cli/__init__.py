@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from napari_pynta import __version__
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError, named_message
 
 #: sub-command name -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
@@ -69,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def path_argument(text: str) -> str:
+    """The argparse ``type`` of a file or folder argument: refuses an empty path, which the
+    file system reads as the current folder (``--out ''`` wrote nothing, ``pynta analyze ''``
+    opened the current folder as a movie)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an empty path ({text!r}); give a file or folder")
+    return text
+
+
 def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     """Field name -> the flag that sets it (``min_track_length`` -> ``--min-track-length``)."""
     return {
@@ -76,22 +84,6 @@ def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
         for action in parser._actions
         if action.option_strings and action.dest != "help"
     }
-
-
-def flag_message(error: Exception, flags: dict[str, str]) -> str:
-    """The error's message, naming its fields as the flags that set them.
-
-    An error about a field names it first (:attr:`PyntaInputError.field`) and may name others
-    anywhere (:attr:`PyntaInputError.others`); on the command line the user knows the flags.
-    """
-    text = str(error)
-    field = getattr(error, "field", None)
-    if field in flags and text.startswith(field):
-        text = flags[field] + text[len(field) :]
-    for other in getattr(error, "others", ()):
-        if other in flags:
-            text = re.sub(rf"\b{re.escape(other)}\b", flags[other], text)
-    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args) or 0)
     except (PyntaInputError, PyntaDataError) as error:
         print(
-            f"pynta {args.command}: error: {flag_message(error, args.field_flags)}", file=sys.stderr
+            f"pynta {args.command}: error: {named_message(error, args.field_flags)}",
+            file=sys.stderr,
         )
         return 2
     except KeyboardInterrupt as error:

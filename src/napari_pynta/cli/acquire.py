@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cameras import camera_names
-from napari_pynta.cli import interrupted_exit_code
+from napari_pynta.cli import interrupted_exit_code, path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import PyntaInputError, require_int, require_positive
 from napari_pynta.parameters import AUTO, SETTINGS
@@ -97,6 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         default=None,
         metavar="OUT.zarr",
+        type=path_argument,
         help="save every frame to this zarr store (with --captures: a folder for the captures)",
     )
     parser.add_argument(
@@ -162,6 +163,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--keys",
         default=None,
         metavar="DIR",
+        type=path_argument,
         help="CURVE keys from `pynta keys DIR`: encrypt the tcp sockets and accept only the "
         "viewers in DIR/authorized (needed for a --host other than loopback)",
     )

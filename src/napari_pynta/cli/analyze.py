@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from napari_pynta.cli import path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
@@ -62,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths",
         nargs="+",
+        type=path_argument,
         metavar="PATH",
         help="the movie: a pynta .zarr store, an OME-Zarr image, an AVI/MP4 video, a TIFF file "
         "or a folder of PNG/TIFF frames; a measurement folder of `pynta acquire --captures` "
@@ -93,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="RESULTS_DIR",
+        type=path_argument,
         default=None,
         help="write localizations.csv, tracks.csv, per_track.csv, summary.json and the "
         "NanoSight-style particle_data.csv, size_distribution.csv and nta_summary.csv into this "
@@ -129,6 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report",
         metavar="OUT.html",
+        type=path_argument,
         default=None,
         help="write a self-contained HTML report (plots, statistics, warnings) and the same as "
         "PDF next to it (OUT.pdf); one movie, or the captures of one sample with --combine "
@@ -255,7 +259,9 @@ def _analyze_on_cluster(
     from napari_pynta.cluster import dask_client
 
     with dask_client(args.scheduler, args.workers) as client:
-        (outcome,) = analyze_batch([path], client, lambda movie: params, progress=not args.json)
+        (outcome,) = analyze_batch(
+            [path], client, lambda movie: params, progress=not args.json, names=args.field_flags
+        )
     if outcome.result is None:
         raise PyntaDataError(f"{path}: {outcome.error}")
     return outcome.result
@@ -288,10 +294,14 @@ def _run_batch(args: argparse.Namespace) -> int:
 
     make_params = _params_factory(args)
     if args.scheduler is None:
-        outcomes = batch.analyze_serially(args.paths, make_params, progress=not args.json)
+        outcomes = batch.analyze_serially(
+            args.paths, make_params, progress=not args.json, names=args.field_flags
+        )
     else:
         with dask_client(args.scheduler, args.workers) as client:
-            outcomes = batch.analyze_batch(args.paths, client, make_params, progress=not args.json)
+            outcomes = batch.analyze_batch(
+                args.paths, client, make_params, progress=not args.json, names=args.field_flags
+            )
     overrides = sample_overrides(args)
     results = [outcome.result for outcome in outcomes if outcome.result is not None]
     movies = [open_movie(outcome.path) for outcome in outcomes if outcome.result is not None]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_pynta.cli import path_argument
+
 HELP = (
     "Make a key directory for `pynta acquire --host HOST --keys DIR`: the pipeline's key pair, "
     "one viewer key pair, and authorized/ listing the viewers allowed to connect."
@@ -12,7 +14,9 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `pynta keys`."""
-    parser.add_argument("directory", metavar="DIR", help="a new or empty folder for the keys")
+    parser.add_argument(
+        "directory", metavar="DIR", type=path_argument, help="a new or empty folder for the keys"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

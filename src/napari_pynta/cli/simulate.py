@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from napari_pynta.cli import path_argument
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.simulate import (
     BrownianScene,
@@ -49,7 +50,7 @@ _FRAME_BYTES_PER_PIXEL = 2 * _BLOCK_FRAMES + 6 * 4  # the block of frames, float
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `pynta simulate`."""
     defaults = SimulationSettings()
-    parser.add_argument("out", metavar="OUT.zarr", help="the store to create")
+    parser.add_argument("out", metavar="OUT.zarr", type=path_argument, help="the store to create")
     parser.add_argument(
         "--diameter-nm",
         type=float,
@@ -129,6 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--truth-csv",
         metavar="PATH",
+        type=path_argument,
         default=None,
         help="also write the ground truth to this CSV file",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from napari_pynta.cli import path_argument
+
 HELP = (
     "Check a pynta store: seq contiguous, every frame's data on disk, metadata valid, timestamps "
     "finite, tables readable. Prints one line per problem and exits 1 if there is any; times "
@@ -14,7 +16,9 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the arguments of `pynta verify`."""
-    parser.add_argument("store", metavar="STORE", help="the pynta .zarr store to check")
+    parser.add_argument(
+        "store", metavar="STORE", type=path_argument, help="the pynta .zarr store to check"
+    )
     parser.add_argument(
         "--read-pixels",
         action="store_true",

@@ -64,6 +64,7 @@ from napari_pynta.detect.fast_passes import (
     _scan,
 )
 from napari_pynta.errors import PyntaInputError, require_int, require_number
+from napari_pynta.parameters import MAX_DIAMETER_PX
 
 try:  # pandas >= 3: a table from its two blocks (int64 frame, float64 rest) without copies
     from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
@@ -77,7 +78,7 @@ COLUMNS = LOCALIZATION_COLUMNS
 
 _GAUSS_TRUNCATE = 4.0  # sigmas; trackpy's lowpass default
 _MAX_LEVELS = 65535  # trackpy rescales the bandpass to the input's integer range (uint16 at most)
-_MAX_DIAMETER = 255  # the background test stores distances up to the radius in uint8
+_MAX_DIAMETER = MAX_DIAMETER_PX  # the background test stores distances up to the radius in uint8
 
 
 # --------------------------------------------------------------------------------------------
