@@ -218,6 +218,25 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     assert sizes.statistics.item(11, 0).text() == "1e+08 ± 2.5e+06"
 
 
+def test_the_sizes_widget_says_what_live_sizes_wait_for(pynta):
+    """A running Live with no sizes yet said "start Live or analyse a movie" (on a cold start
+    the first sizes come a minute or more after the tracks are drawn); it now says what the
+    sizes wait for, and the sizes replace it when they come."""
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    sizes.session.live_state_changed.emit("running")
+    text = sizes.source_label.text()
+    assert "Live is running" in text
+    assert f"{sizes.session.tracking.min_track_length} frames" in text
+    sizes.session.live_state_changed.emit("idle")
+    assert sizes.source_label.text() == sizes_module.NO_SIZES_YET
+    measured = SizingConditions(pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01)
+    diameters = np.array([90.0, 100.0, 110.0])
+    sizes.session.sizes_changed.emit(SizeData(diameters, {}, measured, "live"))
+    sizes.session.live_state_changed.emit("running")  # a second Live keeps the sizes shown
+    assert sizes.source_label.text() == "sizes from live"
+
+
 def test_the_ensemble_diameter_is_shown_with_its_uncertainty(pynta):
     """`pynta analyze` gives the ensemble diameter ± its uncertainty (statistical and systematic
     in quadrature: `diameter_uncertainty_nm`); the table showed the diameter alone."""

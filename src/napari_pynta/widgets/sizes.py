@@ -33,6 +33,9 @@ from napari_pynta.widgets.measurement_view import MeasurementView
 from napari_pynta.widgets.session import SizeData, session_for
 from napari_pynta.widgets.settings import SizingConditions, diameter_factor, rescale_statistics
 
+#: what the Sizes widget says before any sizes came
+NO_SIZES_YET = "no sizes yet: start Live or analyse a movie"
+
 CUSTOM_SOLVENT = "custom viscosity"
 #: summary key of the ensemble (all steps pooled) diameter
 ENSEMBLE_KEY = "diameter_nm"
@@ -160,7 +163,7 @@ class SizesWidget(QWidget):
             "convergence plot (pynta acquire --until-precision stops a recording there)",
         )
         self.precision_target.setSpecialValueText("none")
-        self.source_label = QLabel("no sizes yet: start Live or analyse a movie")
+        self.source_label = QLabel(NO_SIZES_YET)
         self.source_label.setWordWrap(True)
         self.canvas = SizeHistogramCanvas()
         self.statistics = QTableWidget(len(STATISTICS_ROWS) + len(WHOLE_ROWS), len(COLUMNS))
@@ -231,6 +234,7 @@ class SizesWidget(QWidget):
         self.export.clicked.connect(self._export_dialog)
         self.report.clicked.connect(self._report_dialog)
         self.session.sizes_changed.connect(self.show_sizes)
+        self.session.live_state_changed.connect(self._on_live_state)
         self.session.conditions_changed.connect(self._show_conditions)
         self.session.analysis_finished.connect(self._on_analysis_finished)
         self._show_conditions(conditions)
@@ -290,6 +294,19 @@ class SizesWidget(QWidget):
         self.redraw()
 
     # ------------------------------------------------------------------ sizes
+    def _on_live_state(self, state: str) -> None:
+        """Until the first sizes come, say what they wait for while Live runs (a cold start
+        compiles the detector first, and tracks must reach the minimum length)."""
+        if self.data is not None:
+            return
+        if state == "running":
+            self.source_label.setText(
+                "Live is running: sizes appear once tracks of at least "
+                f"{self.session.tracking.min_track_length} frames are linked"
+            )
+        elif state == "idle":
+            self.source_label.setText(NO_SIZES_YET)
+
     def show_sizes(self, data: SizeData) -> None:
         """Adopt new sizes (live update or analysis result) and redraw."""
         self.data = data
