@@ -191,7 +191,7 @@ def test_bad_flag_values_exit_with_code_2(capsys, store_path):
     code, _, err = run(capsys, store_path, "--diameter-px", 8)
     assert code == 2 and "--diameter-px must be an odd integer" in err
     code, _, err = run(capsys, store_path, "--engine", "magic")
-    assert code == 2 and "engine must be one of" in err
+    assert code == 2 and "--engine must be one of" in err
 
 
 def test_an_automatic_diameter_is_asked_with_auto_and_reported(capsys, store_path):

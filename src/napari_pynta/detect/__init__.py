@@ -137,7 +137,9 @@ def check_engine(name: str) -> str:
         When no engine has that name (the message lists the registered ones).
     """
     if name not in ENGINES:
-        raise PyntaInputError(f"engine must be one of {', '.join(sorted(ENGINES))}, got {name!r}")
+        raise PyntaInputError(
+            f"engine must be one of {', '.join(sorted(ENGINES))}, got {name!r}", "engine"
+        )
     return name
 
 
