@@ -276,6 +276,19 @@ def test_camera_options_are_parsed_to_python_values(text, expected):
 
 
 @pytest.mark.timeout(120)  # the bug waited for ever
+@pytest.mark.parametrize(("movie", "said"), [("", "is empty"), ("missing.zarr", "does not exist")])
+def test_a_playback_of_a_movie_that_cannot_be_opened_is_refused_before_anything_starts(
+    capsys, tmp_path, monkeypatch, movie, said
+):
+    """The movie was first opened by the acquisition worker, after the pipeline had started:
+    130 s at load 15 before "acquisition failed: ..." (and '' replayed the current folder)."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie}", "--frames", "5"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pynta acquire: error: ") and said in err and "acquisition" not in err
+
+
 def test_a_playback_run_without_a_frame_count_ends_with_the_movie(tmp_path, capsys):
     """Without --frames or --seconds, `pynta acquire --camera playback` (no loop) read the whole
     movie and then waited for Ctrl-C forever, printing the same counts."""

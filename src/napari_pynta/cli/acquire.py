@@ -209,6 +209,11 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     from napari_pynta.live import LiveConfig
 
     settings = dict(parse_option(option) for option in args.camera_option)
+    if args.camera == "playback" and "path" in settings:
+        from napari_pynta.readers import open_movie
+
+        # the acquisition worker opens it only once the pipeline has started (a minute under load)
+        open_movie(str(settings["path"]))
     for name in ("fps", "exposure_s", "roi", "gain"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
