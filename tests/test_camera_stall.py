@@ -19,7 +19,7 @@ import pytest
 from test_live_pipeline import no_leftover_processes  # noqa: F401
 
 from napari_pynta.cli import main
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor
 from napari_pynta.store import MovieStore
 from napari_pynta.verify import verify_store
@@ -289,7 +289,41 @@ def test_an_acquisition_frozen_whole_by_its_camera_is_ended_and_the_run_with_it(
         final = pipeline.stop()
     assert final.dead_workers == ["acquisition"]
     assert any("the acquisition has reported nothing for" in error for error in final.errors)
+    # the saver wrote what it had got and ended (before: its 20 s stall timeout was waited for)
+    assert not any("made no progress" in error for error in final.errors), final.errors
     with MovieStore.open(path) as store:
         assert store.n_frames == final.frames_saved
         np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
     assert verify_store(path, read_pixels=True).ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["hang", "never"])
+def test_a_camera_that_stops_during_the_calibration_frames_is_named(tmp_path, monkeypatch, how):
+    """Before, a camera whose read never returned during the calibration frames (tracking
+    with an automatic threshold) ended the start after READY_TIMEOUT_S (60 s) with
+    "acquisition did not report 'ready'", not naming the camera; one whose backend gave up
+    (its own timeout) with "acquisition failed: CameraStalled" and a traceback. Now either
+    is said at once (the camera timeout, here 1 s): the camera, how many calibration frames
+    it delivered, and that nothing was recorded."""
+    monkeypatch.setenv("PYNTA_CAMERAS", CAMERAS_ENV)
+    monkeypatch.setattr(supervisor, "READY_TIMEOUT_S", 120.0)  # not what ends the start
+    settings = dict(shape=(32, 32), n_particles=2, fps=100.0, stall_at=20, timeout_s=1.0)
+    config = LiveConfig(
+        camera="stalling",
+        camera_settings={**settings, how: True},
+        n_frames=120,
+        record_path=str(tmp_path / "run.zarr"),
+        camera_timeout_s=1.0,
+    )
+    assert config.track and config.detection.get("minmass") is None  # calibrated
+    with pytest.raises(PyntaDataError) as raised:
+        LivePipeline(config).start()
+    said = str(raised.value)
+    assert re.match(
+        r"acquisition: the \w+ camera stopped delivering during the calibration frames, after "
+        r"20 of 60 \(",
+        said,
+    ), said
+    assert "nothing was recorded" in said and "Traceback" not in said
+    assert not (tmp_path / "run.zarr").exists()

@@ -40,7 +40,8 @@ class Command:
     GO = "go"
     #: acquisition: record from the next frame; saver: open a store (``path``, ``resume``, ...)
     RECORD = "record"
-    #: acquisition: stop recording (the saver gets an end-of-recording marker)
+    #: acquisition: stop recording (the saver gets an end-of-recording marker); saver (when the
+    #: acquisition died): end the recording once the frames already sent are written
     STOP_RECORDING = "stop_recording"
     #: acquisition: end the run now, as if ``n_frames`` had been reached
     FINISH = "finish"

@@ -348,6 +348,8 @@ class LivePipeline:
                 self._await_event(ACQUISITION, Event.RECORDING_ENDED, READY_TIMEOUT_S)
             except PyntaDataError as error:
                 self._record_error(f"the recording may be incomplete: {error}")
+        elif self._alive(SAVER):  # no end marker will come: it writes what it got, and ends
+            self._command(SAVER, Command.STOP_RECORDING)
         while not self._part_done(SAVER):
             time.sleep(0.02)
         with self._lock:
@@ -615,6 +617,9 @@ class LivePipeline:
                 current = 0
                 saved = self._saved_final or 0
             acquired = int(acquisition.get("frames_acquired", 0))
+            if ACQUISITION in self._dead:  # its last heartbeat may predate frames in the store
+                lost = int(acquisition.get("frames_lost_by_camera", 0))
+                acquired = max(acquired, int(saver.get("last_seq", -1)) + 1 - lost)
             tracked = self._linked_before + int(linker.get("frames_linked", 0))
             ended = acquisition.get("finished_event") or acquisition.get("stopped_event")
             if ended and (self._part_done(LINKER) or linker.get("stopped_event")):

@@ -7,7 +7,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import zmq
@@ -198,6 +198,8 @@ def calibrate(
     calibration: dict[str, Any],
     preview: zmq.Socket,
     warn: Callable[[str], None],
+    stalled: Callable[[str], NoReturn],
+    timeout_s: float,
 ) -> dict[str, float]:
     """Find the hot pixels (``hot_pixels: None``) and choose an automatic feature diameter
     (``diameter: None``, with the separation that goes with it; with ``blur_separation`` and
@@ -214,18 +216,16 @@ def calibrate(
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
     are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
     starts before the detection libraries are even imported. A range that could not be measured
-    (no particle linked in these frames) is the pilot range, and ``warn`` says so.
+    (no particle linked in these frames) is the pilot range, and ``warn`` says so. A camera
+    that stops delivering meanwhile (its backend's timeout, or a read that has not returned
+    for ``timeout_s``) is passed to ``stalled`` with a message naming it; ``stalled`` ends the
+    worker.
     """
     # import the detection libraries (seconds) while the camera delivers the frames
     importer = threading.Thread(target=_import_detection, name="pynta-import", daemon=True)
     importer.start()
     camera.start()
-    read = []
-    for index in range(-CALIBRATION_FRAMES, 0):
-        frame, t = camera.read()
-        frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
-        transport.send_frame(preview, transport.TOPIC_FRAMES, index, t, frame)
-        read.append(frame)
+    read = _calibration_frames(camera, preview, stalled, timeout_s)
     camera.stop()
     importer.join()
     from napari_pynta import analysis, detect
@@ -276,6 +276,41 @@ def calibrate(
     return chosen
 
 
+def _calibration_frames(
+    camera: Any, preview: zmq.Socket, stalled: Callable[[str], NoReturn], timeout_s: float
+) -> list[np.ndarray]:
+    """The :data:`CALIBRATION_FRAMES` frames, each shown to viewers as it comes; a read that
+    fails with the backend's timeout, or has not returned for ``timeout_s`` (a
+    :class:`~.read_minder.ReadMinder` watches it), is passed to ``stalled``."""
+    from napari_pynta.cameras import CameraStalled
+
+    read: list[np.ndarray] = []
+
+    def say(why: str) -> NoReturn:
+        stalled(
+            f"the {camera.name} camera stopped delivering during the calibration frames, after "
+            f"{len(read)} of {CALIBRATION_FRAMES} ({why}): nothing was recorded"
+        )
+
+    minder = ReadMinder(
+        lambda waited_s: waited_s >= timeout_s,
+        lambda: say(f"its read has not returned for {timeout_s:g} s, the camera timeout"),
+    )
+    try:
+        for index in range(-CALIBRATION_FRAMES, 0):
+            try:
+                with minder.reading():
+                    frame, t = camera.read()
+            except CameraStalled as error:
+                say(str(error))
+            frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+            transport.send_frame(preview, transport.TOPIC_FRAMES, index, t, frame)
+            read.append(frame)
+    finally:
+        minder.close()
+    return read
+
+
 def _import_detection() -> None:
     """Import the analysis and the localization engines (run in a thread during calibration)."""
     import napari_pynta.analysis  # noqa: F401
@@ -318,7 +353,16 @@ class Acquisition:
             w.warn(warning)
         self.preview = w.socket(zmq.PUB, bind=w.endpoints.frames, SNDHWM=2)
         chosen = (
-            {} if calibration is None else calibrate(self.camera, calibration, self.preview, w.warn)
+            {}
+            if calibration is None
+            else calibrate(
+                self.camera,
+                calibration,
+                self.preview,
+                w.warn,
+                w.fail,
+                camera_timeout_s(self.camera.settings.frame_interval_s, camera_timeout),
+            )
         )
         self.save = w.socket(zmq.PUSH, bind=w.endpoints.save, SNDHWM=16)
         self.acks = w.socket(zmq.PULL, bind=w.endpoints.save_ack)

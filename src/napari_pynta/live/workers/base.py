@@ -156,6 +156,12 @@ class Worker:
             {"worker": self.name, "event": Event.ERROR, "error": text},
         )
 
+    def fail(self, text: str) -> NoReturn:
+        """Report ``text`` as the worker's error and end the process (exit code 1), from any
+        thread: for a failure the user is told in plain words, without a traceback."""
+        self.error(text)
+        self.exit(1)
+
     def heartbeat_due(self) -> bool:
         """True once every :data:`HEARTBEAT_S`."""
         now = time.perf_counter()

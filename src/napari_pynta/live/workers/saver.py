@@ -22,15 +22,17 @@ def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
     """Write recordings to zarr stores; every received frame is written and acknowledged.
 
     Idle until a ``record`` command (``path``, ``frame_shape``, ``dtype``, ``metadata``,
-    ``overwrite``, ``resume``); then writes frames until the acquisition's ``end`` message, reports
-    ``finished`` and waits for the next ``record`` or ``stop``. When the store cannot be written
-    (``OSError``: disk full, ...) it reports ``recording_failed`` at once, writes nothing more
-    and drops the frames that still come until the end marker. With ``resume=True`` (a restarted
-    saver) the existing store is reopened and the acquisition is told the last stored seq, so it
-    resends the frames the dead saver had not written. Frames must arrive with increasing seq; the
-    first gap of a recording is reported as an error, every gap is counted in
-    ``frames_missing``. Frames come with their pixels or as headers into the acquisition's
-    shared-memory ring: the acknowledgement of a written frame is also what frees its ring slot.
+    ``overwrite``, ``resume``); then writes frames until the acquisition's ``end`` message (or,
+    after a ``stop_recording`` command, sent when the acquisition died, until no more frames
+    wait), reports ``finished`` and waits for the next ``record`` or ``stop``. When the store
+    cannot be written (``OSError``: disk full, ...) it reports ``recording_failed`` at once,
+    writes nothing more and drops the frames that still come until the end marker. With
+    ``resume=True`` (a restarted saver) the existing store is reopened and the acquisition is
+    told the last stored seq, so it resends the frames the dead saver had not written. Frames
+    must arrive with increasing seq; the first gap of a recording is reported as an error, every
+    gap is counted in ``frames_missing``. Frames come with their pixels or as headers into the
+    acquisition's shared-memory ring: the acknowledgement of a written frame is also what frees
+    its ring slot.
     """
     run(name, endpoints, _serve_recordings)
 
@@ -83,7 +85,7 @@ def _record(
     w.poller.register(incoming, zmq.POLLIN)
     w.report(Event.RECORDING, path=path, frames_saved=store.n_frames, last_seq=last_seq)
     missing = 0
-    ended = False
+    ended = source_gone = False
     failure: str | None = None
     # A restarted saver may first get frames the acquisition sent before it answered our hello;
     # they are sent again after it (in order), so wait for the frame after the last stored one.
@@ -155,6 +157,11 @@ def _record(
         for other in w.commands():
             if other.get("cmd") == Command.STOP:
                 w.stopping = ended = True
+            elif other.get("cmd") == Command.STOP_RECORDING:
+                source_gone = True
+        # no end marker can come from a dead acquisition: once nothing more is waiting, the
+        # frames it sent are all written
+        ended = ended or (source_gone and not ready)
         if w.heartbeat_due() or ended:
             w.report(
                 Event.HEARTBEAT,
