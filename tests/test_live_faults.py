@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -250,6 +251,23 @@ def test_a_full_disk_stops_the_recording_at_once_and_counts_what_fit(tmp_path):
     )
     assert status.frames_dropped > 0
     assert status.frames_acquired < 3000  # the acquisition did not go on as if nothing happened
+
+
+def test_a_store_removed_while_recording_is_counted_as_nothing_saved(tmp_path):
+    """Before, the saver's last count stood as ``frames_saved`` (258) for a store that was gone
+    ("cannot count the frames ..." said twice): the counters claimed frames nothing can read."""
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 3000, track=False)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 100, 120, "recording")
+        shutil.rmtree(path)
+        wait_until(lambda: pipeline.status().recording_failed, 60, "the saver to fail")
+        pipeline.finish_acquisition()
+        assert pipeline.wait_finished(60)
+        status = pipeline.stop()
+    assert status.frames_saved == 0
+    assert status.frames_dropped == status.frames_acquired + status.frames_lost_by_camera
+    said = [error for error in status.errors if "cannot count the frames" in error]
+    assert len(said) == 1 and "none of its frames is counted as saved" in said[0], status.errors
 
 
 def _messages(rng: np.random.Generator) -> list[list[bytes]]:

@@ -355,8 +355,6 @@ class LivePipeline:
         with self._lock:
             meant = int(self._reports.get(ACQUISITION, {}).get("recording_frames", 0))
             saved = _frames_in_store(path, self._record_error)
-            if saved is None:
-                saved = int(self._reports.get(SAVER, {}).get("frames_saved", 0))
             self._saved_final = saved
             self._dropped_before += max(0, meant - saved)
             self._ended_recording = (path, meant, saved)
@@ -373,8 +371,8 @@ class LivePipeline:
         if self._ended_recording is None:
             return
         path, meant, counted = self._ended_recording
-        saved = _frames_in_store(path, self._record_error)
-        if saved is None or saved == counted:
+        saved = _frames_in_store(path, self._record_error_once)
+        if saved == counted:
             return
         with self._lock:
             self._saved_final = saved
@@ -517,8 +515,7 @@ class LivePipeline:
             # until the new saver reopens the store, its counter is what the store holds
             saved = self._reports.get(SAVER, {}).get("frames_saved", 0)
             if self._recording_path is not None:
-                on_disk = _frames_in_store(self._recording_path, self._record_error)
-                saved = saved if on_disk is None else on_disk
+                saved = _frames_in_store(self._recording_path, self._record_error)
             self._spawn(SAVER, saver_worker, report={"frames_saved": saved})
             self._wait_ready(SAVER)
             if self._recording_path is not None:
@@ -859,6 +856,13 @@ class LivePipeline:
             del self._errors[:-MAX_ERRORS]
             self._n_errors += 1
 
+    def _record_error_once(self, text: str) -> None:
+        """Record ``text`` unless it is already among the errors kept."""
+        with self._lock:
+            if text in self._errors:
+                return
+        self._record_error(text)
+
     def _watch(self, status: zmq.Socket) -> None:
         """Monitor thread: read worker reports, resend lost commands, notice dead workers."""
         poller = zmq.Poller()
@@ -1152,16 +1156,20 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
     return report
 
 
-def _frames_in_store(path: str, log: Any) -> int | None:
-    """The number of frames in the store at ``path`` (None, logged, if it cannot be read)."""
+def _frames_in_store(path: str, log: Any) -> int:
+    """The number of frames in the store at ``path``; 0, logged, if it cannot be opened (removed
+    or damaged while recording): no frame of it can be read back."""
     from napari_pynta.store import MovieStore
 
     try:
         with MovieStore.open(path) as store:
             return int(store.n_frames)
-    except Exception as error:  # a damaged store: say so; the caller falls back on the saver
-        log(f"cannot count the frames in {path}: {type(error).__name__}: {error}")
-        return None
+    except Exception as error:
+        log(
+            f"cannot count the frames in {path}: {type(error).__name__}: {error}; the store "
+            "cannot be opened, so none of its frames is counted as saved"
+        )
+        return 0
 
 
 def _worker_failure(name: str, error: str | None) -> Exception:
