@@ -812,10 +812,17 @@ class LivePipeline:
             self._reports[name].pop("error", None)
 
     def _await_event(self, name: str, event: str, timeout_s: float) -> dict[str, Any]:
-        """Wait for ``event`` from worker ``name``; raise its error if it reports one or dies."""
-        deadline = time.monotonic() + timeout_s
+        """Wait for ``event`` from worker ``name``; raise its error if it reports one or dies.
+
+        The time the worker spent waiting for a CPU (a loaded machine) does not count against
+        ``timeout_s``: a worker starved while it imports its libraries is not taken for a hung one.
+        """
+        started = time.monotonic()
+        pid = self._processes[name].pid
+        starved = starved_before = cpu_wait_s(pid)
         dead_since: float | None = None
-        while time.monotonic() < deadline:
+        while time.monotonic() - started - (starved - starved_before) < timeout_s:
+            starved = max(starved, cpu_wait_s(pid))  # a dead process' figure reads as 0
             with self._lock:
                 report = self._reports.get(name, {})
                 if report.get(f"{event}_event"):
@@ -827,7 +834,9 @@ class LivePipeline:
             if error is not None or dead_since and time.monotonic() - dead_since > DEATH_NOTE_S:
                 raise _worker_failure(name, error)
             time.sleep(0.01)
-        raise PyntaDataError(f"{name} did not report {event!r} within {timeout_s} s")
+        starved -= starved_before
+        waited = f" (and {starved:.0f} s waiting for a CPU)" if starved >= 1 else ""
+        raise PyntaDataError(f"{name} did not report {event!r} within {timeout_s} s{waited}")
 
     def _command(self, target: str, cmd: str, **payload: Any) -> int:
         ident = next(self._ids)
@@ -1154,6 +1163,16 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
         if report.get(key) is not None:
             transport.require(report[key], p50=float, p95=float, max=float)
     return report
+
+
+def cpu_wait_s(pid: int | None) -> float:
+    """Seconds the main thread of process ``pid`` has waited for a CPU since it started (Linux's
+    ``/proc/PID/schedstat``; 0 where that cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _frames_in_store(path: str, log: Any) -> int:
