@@ -55,7 +55,8 @@ class StallingCamera(SimulatedCamera):
 
 class MisbehavingCamera(SimulatedCamera):
     """The simulated camera, delivering from frame ``bad_at`` on frames of another ``shape``
-    or ``dtype`` than it announced; with ``close_raises`` its ``close`` raises."""
+    or ``dtype`` than it announced; with ``close_raises`` its ``close`` raises; its read of
+    frame ``raise_at`` raises ``OSError`` (a driver's error)."""
 
     def __init__(
         self,
@@ -63,15 +64,18 @@ class MisbehavingCamera(SimulatedCamera):
         bad_shape: tuple[int, int] | None = None,
         bad_dtype: str | None = None,
         close_raises: bool = False,
+        raise_at: int = -1,
         shape: tuple[int, int] = (64, 64),
         n_particles: int = 5,
         **settings: Any,
     ):
         self.bad_at, self.bad_shape, self.bad_dtype = bad_at, bad_shape, bad_dtype
-        self.close_raises = close_raises
+        self.close_raises, self.raise_at = close_raises, raise_at
         super().__init__(shape=shape, n_particles=n_particles, **settings)
 
     def _grab(self) -> np.ndarray:
+        if self._count == self.raise_at:
+            raise OSError(f"the driver failed at frame {self.raise_at}")
         frame = super()._grab()
         if 0 <= self.bad_at <= self._count:
             if self.bad_shape is not None:

@@ -249,6 +249,26 @@ def test_a_frame_of_another_shape_or_dtype_ends_the_run_in_order(
     assert code == 1
 
 
+def test_a_camera_read_that_raises_ends_the_run_in_order(tmp_path, capsys, monkeypatch):
+    """Before, a driver error in ``read()`` killed the acquisition worker: "acquisition failed:
+    OSError ..." with a traceback, "worker acquisition died", the frames it still held for the
+    saver at risk. Now it ends the run as a camera that stopped delivering does."""
+    monkeypatch.setenv("PYNTA_CAMERAS", MISBEHAVING_ENV)
+    out = tmp_path / "run.zarr"
+    argv = ["acquire", "--camera", "misbehaving", *OPTIONS, "--camera-option", "raise_at=50"]
+    code = main([*argv, "--frames", "120", "--out", str(out), "--json"])
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+    with MovieStore.open(out) as store:
+        np.testing.assert_array_equal(store.seq, np.arange(50))
+    assert result["frames_acquired"] == result["frames_saved"] == 50
+    assert result["dead_workers"] == [] and result["frames_dropped"] == 0
+    assert result["camera_failed"] == "OSError: the driver failed at frame 50"
+    assert "the camera failed after 50 of 120 frames (OSError: the driver failed" in printed.err
+    assert "Traceback" not in printed.err
+    assert code == 1
+
+
 def test_a_camera_that_cannot_be_closed_is_said_and_the_recording_is_whole(
     tmp_path, capsys, monkeypatch
 ):

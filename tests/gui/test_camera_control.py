@@ -215,3 +215,28 @@ def test_a_worker_restarted_after_dying_is_said_so_not_left_as_dead(pynta):
     camera.message_line.show_info("recording to x.zarr")  # a later message is not overwritten
     camera._on_status(LiveStatus(recording=True, restarts={"saver": 1}))
     assert camera.message_line.text() == "recording to x.zarr"
+
+
+def test_live_ends_by_itself_when_the_acquisition_dies_and_says_so(pynta, monkeypatch):
+    """Before, with the acquisition killed Live stayed 'running' (Stop to press, Record still
+    checked) and, once stopped, "Live stopped after N frames" replaced the error as if the run
+    had ended normally."""
+    from napari_pynta.live.config import LiveStatus
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    session = camera.session
+    stops = []
+    monkeypatch.setattr(session, "stop_live", lambda: stops.append(True))
+    monkeypatch.setattr(session, "live_state", "running")
+    session.status_changed.emit(LiveStatus(recording=True, dead_workers=["saver"]))
+    assert stops == []  # a saver is restarted: Live goes on
+    session.status_changed.emit(LiveStatus(recording=True, dead_workers=["acquisition"]))
+    assert stops == [True]
+    final = LiveStatus(frames_acquired=253, frames_saved=253, dead_workers=["acquisition"])
+    session._on_stopped(final)
+    text = camera.message_line.text()
+    assert camera.message_line.is_error and text.startswith("the acquisition died: Live stopped")
+    assert "253 recorded frames kept" in text
+    session._on_stopped(LiveStatus(frames_acquired=100))
+    assert not camera.message_line.is_error

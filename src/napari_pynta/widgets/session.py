@@ -31,6 +31,7 @@ from napari_pynta.cancellation import AnalysisCancelled
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.exposure import exposure_stats
 from napari_pynta.live.config import LiveStatus
+from napari_pynta.live.protocol import ACQUISITION
 from napari_pynta.parameters import default_engine
 from napari_pynta.sample import validate_sample
 from napari_pynta.widgets import persistence
@@ -487,11 +488,15 @@ class PyntaSession(QObject):
         self._set_live_state("idle")
         if final is not None and final.frames_acquired:  # the run's figures, once
             latency = run_latency_text(final, "over the run")
+            died = ACQUISITION in final.dead_workers
             self.message.emit(
                 "live",
-                "info",
-                f"Live stopped after {final.frames_acquired} frames "
-                f"({final.frames_untracked} untracked)" + (f"; {latency}" if latency else ""),
+                "error" if died else "info",
+                ("the acquisition died: " if died else "")
+                + f"Live stopped after {final.frames_acquired} frames "
+                f"({final.frames_untracked} untracked)"
+                + (f"; {final.frames_saved} recorded frames kept" if died else "")
+                + (f"; {latency}" if latency else ""),
             )
 
     def _on_stop_failed(self, error: BaseException) -> None:
@@ -569,7 +574,10 @@ class PyntaSession(QObject):
             self.link.configure_live(measured_with.pixel_size_um, self._live_offset_px)
 
     def _stop_when_finished(self, status: LiveStatus) -> None:
-        if status.finished and self.live_state == "running":
+        """End Live once the run is over: finished, or its acquisition dead (the camera is
+        gone with it; the recording is closed with what was written)."""
+        ended = status.finished or ACQUISITION in status.dead_workers
+        if ended and self.live_state == "running":
             self.stop_live()
 
     def _stop_polling(self) -> None:

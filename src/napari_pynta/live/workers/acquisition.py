@@ -303,6 +303,8 @@ def _calibration_frames(
                     frame, t = camera.read()
             except CameraStalled as error:
                 say(str(error))
+            except Exception as error:  # a driver's error
+                say(f"{type(error).__name__}: {error}")
             frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
             transport.send_frame(preview, transport.TOPIC_FRAMES, index, t, frame)
             read.append(frame)
@@ -617,7 +619,7 @@ class Acquisition:
         # camera that loses frames still gives n_frames, with the losses as seq gaps
         if self.n_frames is None or self.counters["frames_acquired"] < self.n_frames:
             asked = time.perf_counter()
-            stalled = None
+            stalled = failed = None
             try:
                 with self.minder.reading():
                     frame, t = self.camera.read()
@@ -626,11 +628,15 @@ class Acquisition:
                 pass
             except CameraStalled as error:
                 stalled = str(error)
+            except Exception as error:  # a driver's error: the run ends in order, said
+                failed = f"{type(error).__name__}: {error}"
             if self.finished:  # ended by the minder meanwhile: a late frame is not the run's
                 self.camera.stop()
                 return
             if stalled is not None:
                 self.camera_stalled(stalled)
+            elif failed is not None:
+                self.camera_stalled(failed, "failed")
             elif frame is not None:
                 self.check_pause(waited_s)
                 if (wrong := self.wrong_format(frame)) is not None:
