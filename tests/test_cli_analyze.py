@@ -356,3 +356,17 @@ def test_an_empty_movie_path_is_refused(capsys, tmp_path, monkeypatch):
         run(capsys, "")
     out, err = capsys.readouterr()
     assert exit.value.code == 2 and out == "" and "argument PATH: an empty path" in err, err
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_an_out_folder_that_cannot_be_made_is_refused_before_the_analysis(
+    capsys, store_path, tmp_path, inside
+):
+    """``--out`` at a file (or inside one) failed only after the whole analysis."""
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("notes")
+    out_dir = blocker / "run1" if inside else blocker
+    code, out, err = run(capsys, store_path, "--no-save", "--out", out_dir)
+    assert code == 2 and out == ""
+    assert f"--out: cannot create {str(out_dir)!r}: {str(blocker)!r} is a file" in err, err
+    assert "locating" not in err and blocker.read_text() == "notes"

@@ -16,6 +16,7 @@ See ``docs/size-distributions.md`` for the definitions.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,33 @@ CONCENTRATION = "Concentration/particles ml^-1 nm^-1"
 CONCENTRATION_IN_BIN = "Concentration in bin/particles ml^-1"
 VOLUME_FRACTION = "Volume fraction (deconvolved)"
 NO_SIZE = "no size"
+
+
+def check_output_directory(directory: str | Path, label: str) -> None:
+    """Refuse a folder that cannot be made, before any work is done for it.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder to write into (it need not exist yet).
+    label : str
+        What the folder is to the user (a flag such as ``--out``), named in the error.
+
+    Raises
+    ------
+    PyntaInputError
+        When a file stands at the folder or at one of its parents, or the nearest existing
+        parent cannot be written.
+    """
+    path = Path(directory)
+    existing = next(part for part in (path.absolute(), *path.absolute().parents) if part.exists())
+    shown = str(path if existing == path.absolute() else existing)
+    if not existing.is_dir():
+        raise PyntaInputError(f"{label}: cannot create {str(directory)!r}: {shown!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PyntaInputError(
+            f"{label}: cannot create {str(directory)!r}: {shown!r} is not writable"
+        )
 
 
 def make_output_directory(directory: str | Path, label: str) -> Path:

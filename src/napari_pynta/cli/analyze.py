@@ -183,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_pynta.analysis import analyze
     from napari_pynta.cluster import validate_scheduler, validate_workers
+    from napari_pynta.export import check_output_directory
     from napari_pynta.readers import open_movie
     from napari_pynta.report import check_report_path, write_pdf_report, write_report
 
@@ -198,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.report is not None:
         check_report_path(args.report)
+    if args.out is not None:
+        check_output_directory(args.out, "--out")
     if args.reference_per_ml is not None:
         require_positive("--reference-per-ml", args.reference_per_ml)
     sample_overrides(args)
