@@ -163,7 +163,7 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis(detection, 
     warned: list[str] = []
     try:
         with open_camera("simulated", seed=4, **camera_settings) as camera:
-            chosen = calibrate(camera, calibration, preview, warned.append)
+            chosen = calibrate(camera, calibration, preview, warned.append, pytest.fail, 10.0)
         with open_camera("simulated", seed=4, **camera_settings) as camera:
             camera.start()
             frames = np.stack([camera.read()[0] for _ in range(CALIBRATION_FRAMES)])
@@ -204,7 +204,7 @@ def test_a_live_calibration_that_links_nothing_says_its_range_is_not_measured():
     warned: list[str] = []
     try:  # no particles in view: nothing to link, nothing to measure
         with open_camera("simulated", seed=1, shape=(64, 64), n_particles=0, fps=30.0) as camera:
-            chosen = calibrate(camera, calibration, preview, warned.append)
+            chosen = calibrate(camera, calibration, preview, warned.append, pytest.fail, 10.0)
     finally:
         preview.close(linger=0)
     assert chosen["search_range_px"] > 0

@@ -197,7 +197,7 @@ def test_the_live_calibration_warns_when_the_camera_saturates():
         with open_camera(
             "simulated", seed=2, shape=(128, 128), n_particles=10, fps=30.0, scene=bright
         ) as camera:
-            calibrate(camera, calibration, preview, warned.append)
+            calibrate(camera, calibration, preview, warned.append, pytest.fail, 10.0)
     finally:
         preview.close(linger=0)
     assert any("the camera saturates" in text and "65535" in text for text in warned), warned
