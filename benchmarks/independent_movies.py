@@ -130,6 +130,17 @@ class Scene:
     def viscosity_pa_s(self) -> float:
         return water_viscosity_pa_s(self.temperature_c)
 
+    @property
+    def metadata(self) -> dict[str, float]:
+        """The physical metadata a movie of this scene carries, under pynta's names."""
+        return {
+            "pixel_size_um": self.pixel_um,
+            "frame_interval_s": self.frame_interval_s,
+            "exposure_s": self.exposure_s,
+            "temperature_c": self.temperature_c,
+            "viscosity_pa_s": self.viscosity_pa_s,
+        }
+
 
 @dataclass
 class Movie:

@@ -53,9 +53,9 @@ import dask.array as da  # noqa: E402
 import independent_movies as independent  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from bench_link_truth import TRUTH_RADIUS_PX, truth_ids  # noqa: E402
+from bench_link_truth import TRUTH_RADIUS_PX, ensemble_error_pct, truth_ids  # noqa: E402
 
-from napari_pynta import analysis, detect, link, physics, sizing  # noqa: E402
+from napari_pynta import analysis, detect, link  # noqa: E402
 from napari_pynta.readers import Movie  # noqa: E402
 
 
@@ -65,22 +65,6 @@ def truth_table(movie: independent.Movie, in_view_only: bool = True) -> pd.DataF
     frame, particle = np.nonzero(mask)
     where = movie.positions_px[frame, particle]
     return pd.DataFrame({"frame": frame, "particle": particle, "y": where[:, 0], "x": where[:, 1]})
-
-
-def ensemble_error_pct(
-    tracks: pd.DataFrame, result: analysis.AnalysisResult, truth_nm: float
-) -> float:
-    """Ensemble diameter error (%) of ``tracks`` with the analysis' estimator and settings."""
-    params = result.params
-    kept = link.filter_tracks(tracks, params.min_track_length)
-    corrected, _ = sizing.subtract_drift(kept)
-    ensemble = analysis.ensemble_estimate(
-        corrected, params, analysis.detectable_field_px(result.frame_shape, params)
-    )
-    diameter = physics.diameter_nm(
-        ensemble.D_um2_s, params.required("temperature_c"), params.resolved_viscosity_pa_s
-    )
-    return 100.0 * (float(diameter) / truth_nm - 1.0)
 
 
 def error_terms(true_linked: pd.DataFrame) -> dict[str, float]:
@@ -187,13 +171,7 @@ def split_report(
 ) -> dict[str, float | str]:
     """The size error of one movie taken apart (module docstring)."""
     movie = independent.simulate(scene, seed)
-    metadata = {
-        "pixel_size_um": scene.pixel_um,
-        "frame_interval_s": scene.frame_interval_s,
-        "exposure_s": scene.exposure_s,
-        "temperature_c": scene.temperature_c,
-        "viscosity_pa_s": scene.viscosity_pa_s,
-    }
+    metadata = scene.metadata
     params = analysis.AnalysisParams.from_metadata(metadata, blur_separation=blur_separation)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -81,14 +81,7 @@ def movie_of(label: str, seed: int, frames_factor: float) -> tuple[np.ndarray, d
         for _setting, title, scene in independent.cases([setting]):
             if title == case:
                 movie = independent.simulate(scene, seed)
-                metadata = {
-                    "pixel_size_um": scene.pixel_um,
-                    "frame_interval_s": scene.frame_interval_s,
-                    "exposure_s": scene.exposure_s,
-                    "temperature_c": scene.temperature_c,
-                    "viscosity_pa_s": scene.viscosity_pa_s,
-                }
-                return movie.frames, metadata, sorted({float(d) for d in movie.diameters_nm})
+                return movie.frames, scene.metadata, sorted({float(d) for d in movie.diameters_nm})
     else:
         for item in build_cases([setting]):
             if item.name == case:
