@@ -179,3 +179,32 @@ def test_a_store_missing_a_seq_chunk_is_not_cut_to_nothing_when_opened_for_writi
     with pytest.raises(PyntaDataError, match="chunks are missing on disk .seq 1 of 1."):
         MovieStore.open(store_path, mode="r+")
     assert verify_store(store_path).problems[0].message.count("+12") == 3  # all still there
+
+
+def test_a_plain_folder_is_refused_as_not_a_store(capsys, tmp_path):
+    """A folder of frames (or any folder with no store in it) is the wrong input (exit 2, as the
+    README promises), not a damaged store (exit 1); the message says what a store is."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "frame0.png").write_bytes(b"\x89PNG")
+    assert main(["verify", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "frames' is not a pynta store" in err and "zarr.json" in err, err
+    assert main(["verify", str(folder), "--json"]) == 2
+
+
+def test_another_tools_zarr_is_refused_and_a_store_that_lost_its_root_is_damage(
+    capsys, store_path, tmp_path
+):
+    """A zarr group without pynta's attribute is another tool's data (exit 2); a store folder
+    whose zarr.json was lost still holds its arrays, so it is damage (exit 1)."""
+    other = tmp_path / "other.zarr"
+    other.mkdir()
+    (other / "zarr.json").write_text(
+        json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}})
+    )
+    assert main(["verify", str(other)]) == 2
+    assert "not written by napari-pynta" in capsys.readouterr().err
+    (store_path / "zarr.json").unlink()
+    code, out = verify(capsys, store_path)
+    assert code == 1 and ": unreadable: " in out and "zarr.json is missing" in out, out

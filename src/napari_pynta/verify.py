@@ -30,6 +30,11 @@ from napari_pynta.errors import PyntaDataError, PyntaInputError
 
 #: frames decoded per read when ``read_pixels`` is asked
 _READ_BLOCK = 64
+#: what `pynta verify` says a store is when it is given something else
+WHAT_A_STORE_IS = (
+    "a store is the folder (named *.zarr) that `pynta acquire`, `pynta simulate` or the Camera "
+    "widget records into, holding a zarr.json and the frames (0), seq and timestamps_s arrays"
+)
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,8 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     Raises
     ------
     PyntaDataError
-        If ``path`` does not exist or is a file (a store is a folder).
+        If ``path`` does not exist, is a file, or is a folder that is no pynta store: neither a
+        store's root ``zarr.json`` nor any of its arrays, or another program's zarr group.
     """
     from napari_pynta.store import MovieStore, is_being_written
 
@@ -142,6 +148,7 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
         raise PyntaDataError(f"{str(path)!r} does not exist")
     if not path.is_dir():
         raise PyntaDataError(f"{str(path)!r} is a file, not a pynta store (a *.zarr folder)")
+    _refuse_what_is_not_a_store(path)
     report = StoreReport(str(path), being_written=path.is_dir() and is_being_written(path))
     try:
         store = MovieStore.open(path, mode="r")
@@ -163,6 +170,33 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     if read_pixels:
         _check_pixels(store, report)
     return report
+
+
+def _refuse_what_is_not_a_store(path: Path) -> None:
+    """Raise for a folder that is the wrong input rather than a damaged store.
+
+    A folder with neither ``zarr.json`` nor any of a store's arrays (a folder of frames, say)
+    and a zarr group that another program wrote are refused; a store that lost its
+    ``zarr.json`` but keeps its arrays, or whose ``zarr.json`` does not parse, is damage that
+    the report lists.
+    """
+    from napari_pynta.store import FRAMES_PATH, SEQ_PATH, TIMESTAMPS_PATH
+
+    root = path / "zarr.json"
+    if not root.is_file():
+        if not any((path / name).is_dir() for name in (FRAMES_PATH, SEQ_PATH, TIMESTAMPS_PATH)):
+            raise PyntaDataError(f"{str(path)!r} is not a pynta store: {WHAT_A_STORE_IS}")
+        return
+    try:
+        attributes = json.loads(root.read_text(encoding="utf-8")).get("attributes") or {}
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(attributes, dict) and "pynta" not in attributes:
+        raise PyntaDataError(
+            f"{str(path)!r} is a zarr store not written by napari-pynta (no 'pynta' attribute in "
+            f"its zarr.json); `pynta verify` checks pynta stores ({WHAT_A_STORE_IS}); "
+            "`pynta analyze` and napari open other programs' OME-Zarr images"
+        )
 
 
 def _check_metadata(path: Path, report: StoreReport) -> None:

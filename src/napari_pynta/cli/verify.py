@@ -1,4 +1,5 @@
-"""`pynta verify STORE`: check a recording for damage; exit 1 if anything is wrong."""
+"""`pynta verify STORE`: check a recording for damage; exit 1 if anything is wrong, 2 if STORE is
+missing or is not a pynta store."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from napari_pynta.cli import path_argument
 
 HELP = (
     "Check a pynta store: seq contiguous, every frame's data on disk, metadata valid, timestamps "
-    "finite, tables readable. Prints one line per problem and exits 1 if there is any; times "
-    "that go back (a camera clock that jumped) are a note."
+    "finite, tables readable. Prints one line per problem and exits 1 if there is any, 2 if "
+    "STORE is missing or is not a pynta store; times that go back (a camera clock that jumped) "
+    "are a note."
 )
 
 
@@ -28,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `pynta verify`; returns 0 for a sound store, 1 for a damaged one."""
+    """Run `pynta verify`; returns 0 for a sound store, 1 for a damaged one (2, through the
+    PyntaDataError that :func:`napari_pynta.cli.main` turns into the exit code, when STORE is
+    missing or is not a pynta store)."""
     from napari_pynta.verify import verify_store
 
     report = verify_store(args.store, read_pixels=args.read_pixels)
