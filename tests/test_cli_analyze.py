@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -370,3 +371,36 @@ def test_an_out_folder_that_cannot_be_made_is_refused_before_the_analysis(
     assert code == 2 and out == ""
     assert f"--out: cannot create {str(out_dir)!r}: {str(blocker)!r} is a file" in err, err
     assert "locating" not in err and blocker.read_text() == "notes"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
+def test_an_analysed_tiff_is_closed_by_the_command(capsys, tmp_path, movie_frames, monkeypatch):
+    """`pynta analyze` closes each TIFF it opened, one movie or a batch, rather than leaving
+    the file to the garbage collector (an unclosed-file ResourceWarning each); the movies are
+    kept alive here, as anything still holding them would."""
+    from napari_pynta import batch, readers
+
+    opened = []
+
+    def open_and_keep(path):
+        opened.append(readers_open_movie(path))
+        return opened[-1]
+
+    readers_open_movie = readers.open_movie
+    monkeypatch.setattr(readers, "open_movie", open_and_keep)
+    monkeypatch.setattr(batch, "open_movie", open_and_keep)
+    paths = [tmp_path / "a.tif", tmp_path / "b.tif"]
+    for path in paths:
+        tifffile.imwrite(path, movie_frames[0][:30])
+    flags = ("--json", "--pixel-size-um", 0.2, "--frame-interval-s", 0.01)
+    flags += ("--temperature-c", 22, "--exposure-s", 0.01)
+
+    def open_files():
+        targets = {str(path) for path in paths}
+        links = (os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd"))
+        return sorted(link for link in links if link in targets)
+
+    assert run(capsys, paths[0], *flags)[0] == 0
+    assert len(opened) == 1 and open_files() == []
+    assert run(capsys, *paths, *flags)[0] == 0
+    assert len(opened) > 2 and open_files() == []

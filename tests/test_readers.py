@@ -359,3 +359,74 @@ def test_luminance_keeps_uint16_range_and_known_values():
     # white stays white; pure primaries give their Rec. 601 weight
     np.testing.assert_array_equal(rgb_to_luminance(rgb), [65535, 19595, 38469, 11])
     assert rgb_to_luminance(rgb).dtype == np.uint16
+
+
+needs_proc = pytest.mark.skipif(
+    not __import__("os").path.isdir("/proc/self/fd"), reason="counts open files in /proc"
+)
+
+
+def _open_descriptors(path):
+    """How many of this process's file descriptors point at ``path`` (Linux /proc)."""
+    import os
+
+    target = os.path.realpath(path)
+    fds = os.listdir("/proc/self/fd")
+    return sum(1 for fd in fds if os.path.realpath(f"/proc/self/fd/{fd}") == target)
+
+
+def _resource_warnings(action):
+    """The ResourceWarnings raised while ``action`` runs and the garbage is collected."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        action()
+        gc.collect()
+    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+@needs_proc
+def test_a_tiff_movie_is_closed_by_its_context_and_reads_again_after(tmp_path):
+    """`with open_movie(...)` closes the TIFF it keeps open for lazy reads; a frame computed
+    after (a napari layer outliving the Movie) opens it again, and close() closes that too."""
+    path = tmp_path / "movie.tif"
+    frames = grey_movie(6, shape=(16, 18))
+    tifffile.imwrite(path, frames)
+    with open_movie(path) as movie:
+        assert _open_descriptors(path) == 1
+        np.testing.assert_array_equal(movie.frames[2].compute(), frames[2])
+    assert _open_descriptors(path) == 0
+    np.testing.assert_array_equal(movie.frames[4].compute(), frames[4])
+    movie.close()
+    movie.close()  # idempotent
+    assert _open_descriptors(path) == 0
+
+
+@needs_proc
+def test_a_tiff_movie_left_to_the_garbage_collector_closes_quietly(tmp_path):
+    """napari keeps the lazy frames of a layer and never closes the Movie: collecting them
+    closes the file without a ResourceWarning (there was one per TIFF opened)."""
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, grey_movie(6, shape=(16, 18)))
+
+    def read_and_drop():
+        assert open_movie(path).frames[1].compute().shape == (16, 18)
+
+    assert _resource_warnings(read_and_drop) == []
+    assert _open_descriptors(path) == 0
+
+
+@needs_proc
+def test_a_refused_tiff_leaves_no_file_open(tmp_path):
+    """A TIFF refused after it was opened (float pixels, a truncated description) is closed."""
+    path = tmp_path / "float.tif"
+    tifffile.imwrite(path, np.zeros((3, 6, 7), np.float32))
+
+    def refuse():
+        with pytest.raises(PyntaDataError, match="float32"):
+            open_movie(path)
+
+    assert _resource_warnings(refuse) == []
+    assert _open_descriptors(path) == 0

@@ -311,7 +311,17 @@ def _plan(
     n_workers: int,
 ) -> _Plan:
     """Open a movie (metadata only), build and validate its parameters, cut it into chunks."""
-    movie = open_movie(os.fspath(path))
+    with open_movie(os.fspath(path)) as movie:
+        return _plan_movie(path, movie, make_params, chunk_frames, n_workers)
+
+
+def _plan_movie(
+    path: str | os.PathLike[str],
+    movie: Movie,
+    make_params: ParamsFactory,
+    chunk_frames: int | None,
+    n_workers: int,
+) -> _Plan:
     analysis.check_frames(movie.frames)
     params = make_params(movie).validate()
     n_frames = int(movie.frames.shape[0])
@@ -465,8 +475,8 @@ def analyze_serially(
     for path in tqdm(paths, unit="movie", desc="pynta analyze", disable=not progress):
         outcome = MovieOutcome(str(path))
         try:
-            movie = open_movie(path)
-            outcome.result = analysis.analyze(movie, make_params(movie))
+            with open_movie(path) as movie:
+                outcome.result = analysis.analyze(movie, make_params(movie))
         except Exception as error:  # noqa: BLE001 - one bad movie must not stop the batch
             outcome.error = _describe(error, names)
         outcomes.append(outcome)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,11 @@ class Movie:
         acquisition number of each frame counted from the first (``seq - seq[0]``), so that a
         step across a gap spans its true number of frame intervals; None when the frames are
         consecutive.
+    open_files : list
+        What :meth:`close` closes: the files the lazy frames read from (a TIFF's).
+
+    Use it as a context manager (``with open_movie(path) as movie:``) where the frames are not
+    needed after the block.
     """
 
     frames: da.Array
@@ -76,6 +83,23 @@ class Movie:
     store: MovieStore | None = None
     warnings: list[str] = field(default_factory=list)
     frame_numbers: np.ndarray | None = None
+    open_files: list[Any] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Close the files kept open for lazy reads (a TIFF's); idempotent.
+
+        A frame computed afterwards opens its file again (a napari layer may outlive the Movie
+        it came from); a Movie never closed has its files closed quietly by the garbage
+        collector once its frames are gone.
+        """
+        for handle in self.open_files:
+            handle.close()
+
+    def __enter__(self) -> Movie:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def open_movie(path: str | Path) -> Movie:
@@ -247,25 +271,36 @@ def _open_video(path: Path) -> Movie:
 # ---------------------------------------------------------------------------- TIFF
 def _open_tiff(path: Path) -> Movie:
     try:
-        tif = _tiff_file(path)
-        series = tif.series[0]
-        axes = series.axes
-        lazy = zarr.open_array(series.aszarr(), mode="r")
-        pixels = da.from_array(
-            _ReadErrorsNamed(lazy, path),
-            chunks=lazy.chunks,
-            name="pynta-tiff-" + tokenize(str(path), path.stat().st_mtime_ns),
-            meta=np.empty((0,) * lazy.ndim, dtype=lazy.dtype),
-        )
-        metadata = _tiff_metadata(tif)
+        pages = _TiffPages(path)
     except Exception as exc:  # tifffile and zarr raise many kinds on damaged files
         raise PyntaDataError(f"cannot read TIFF {str(path)!r}: {exc}") from exc
-    _check_described_frames(tif, series, path)
-    _check_integer(np.dtype(series.dtype), path)
-    frames = _tiff_to_tyx(pixels, axes, path)
-    _check_not_empty(frames, path)
-    warnings = [_other_series_warning(tif.series, len(frames), path)] if len(tif.series) > 1 else []
-    return Movie(frames=frames, metadata=metadata, source=str(path), store=None, warnings=warnings)
+    try:
+        tif = pages.tif
+        series = tif.series[0]
+        _check_described_frames(tif, series, path)
+        _check_integer(np.dtype(series.dtype), path)
+        pixels = da.from_array(
+            _ReadErrorsNamed(pages, path),
+            chunks=pages.chunks,
+            name="pynta-tiff-" + tokenize(str(path), path.stat().st_mtime_ns),
+            meta=np.empty((0,) * pages.ndim, dtype=pages.dtype),
+        )
+        frames = _tiff_to_tyx(pixels, series.axes, path)
+        _check_not_empty(frames, path)
+        metadata = _tiff_metadata(tif)
+        n_series = len(tif.series)
+        warnings = [_other_series_warning(tif.series, len(frames), path)] if n_series > 1 else []
+    except BaseException:
+        pages.close()
+        raise
+    return Movie(
+        frames=frames,
+        metadata=metadata,
+        source=str(path),
+        store=None,
+        warnings=warnings,
+        open_files=[pages],
+    )
 
 
 def _tiff_file(path: Path) -> tifffile.TiffFile:
@@ -276,10 +311,58 @@ def _tiff_file(path: Path) -> tifffile.TiffFile:
     row form one series.
     """
     tif = tifffile.TiffFile(path)
-    if tif.is_shaped and len(tif.series) > 1 and all(s.ndim == 2 for s in tif.series):
+    try:
+        if tif.is_shaped and len(tif.series) > 1 and all(s.ndim == 2 for s in tif.series):
+            tif.close()
+            tif = tifffile.TiffFile(path, is_shaped=False)
+    except BaseException:
         tif.close()
-        tif = tifffile.TiffFile(path, is_shaped=False)
+        raise
     return tif
+
+
+class _TiffPages:
+    """The first image series of a TIFF as a lazily read array (for :func:`dask.array.from_array`).
+
+    The file stays open between reads, so that its page index is parsed once. :meth:`close`
+    closes it; a read after that opens it again. Whatever is still open when the object is
+    collected is closed then, without the ResourceWarning an unclosed file gives.
+
+    Parameters
+    ----------
+    path : Path
+        The TIFF file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self.tif, self._pages, self._finalizer = self._open()
+        self.shape = tuple(self._pages.shape)
+        self.dtype = np.dtype(self._pages.dtype)
+        self.ndim = len(self.shape)
+        self.chunks = self._pages.chunks
+
+    def _open(self) -> tuple[tifffile.TiffFile, Any, weakref.finalize]:
+        tif = _tiff_file(self._path)
+        try:
+            pages = zarr.open_array(tif.series[0].aszarr(), mode="r")
+        except BaseException:
+            tif.close()
+            raise
+        return tif, pages, weakref.finalize(self, tif.close)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        with self._lock:
+            if not self._finalizer.alive:
+                self.tif, self._pages, self._finalizer = self._open()
+            pages = self._pages
+        return np.asarray(pages[key])
+
+    def close(self) -> None:
+        """Close the file (idempotent); a later read opens it again."""
+        with self._lock:
+            self._finalizer()
 
 
 def _other_series_warning(series: Any, n_frames: int, path: Path) -> str:

@@ -161,6 +161,11 @@ class PlaybackCamera(BaseCamera):
                 metadata[key] = self.metadata[key]
         return metadata
 
+    def close(self) -> None:
+        """Stop, and close the movie's file (a later start reads it again)."""
+        super().close()
+        self._movie.close()
+
     def start(self) -> None:
         """Start (again) from the first frame."""
         super().start()

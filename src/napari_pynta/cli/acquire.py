@@ -213,7 +213,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         from napari_pynta.readers import open_movie
 
         # the acquisition worker opens it only once the pipeline has started (a minute under load)
-        open_movie(str(settings["path"]))
+        open_movie(str(settings["path"])).close()
     for name in ("fps", "exposure_s", "roi", "gain"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)

@@ -179,13 +179,10 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
 def run(args: argparse.Namespace) -> int:
     """Run `pynta analyze`; returns the exit code."""
     args.paths = expand_measurements(args.paths)
-    from tqdm.auto import tqdm
-
-    from napari_pynta.analysis import analyze
     from napari_pynta.cluster import validate_scheduler, validate_workers
     from napari_pynta.export import check_output_directory
     from napari_pynta.readers import open_movie
-    from napari_pynta.report import check_report_path, write_pdf_report, write_report
+    from napari_pynta.report import check_report_path
 
     if args.scheduler is None and args.workers is not None:
         raise PyntaInputError("--workers needs --scheduler local")
@@ -207,7 +204,17 @@ def run(args: argparse.Namespace) -> int:
     _size_grid(args)  # a bad grid fails before the analysis
     if len(args.paths) > 1 or args.combine:
         return _run_batch(args)
-    movie = open_movie(args.paths[0])
+    with open_movie(args.paths[0]) as movie:
+        return _run_one(args, movie)
+
+
+def _run_one(args: argparse.Namespace, movie: Movie) -> int:
+    """One movie: analyse it, write what was asked, print the summary; returns the exit code."""
+    from tqdm.auto import tqdm
+
+    from napari_pynta.analysis import analyze
+    from napari_pynta.report import write_pdf_report, write_report
+
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
     params = _params_factory(args)(movie)
     params.validate()
@@ -308,6 +315,8 @@ def _run_batch(args: argparse.Namespace) -> int:
     overrides = sample_overrides(args)
     results = [outcome.result for outcome in outcomes if outcome.result is not None]
     movies = [open_movie(outcome.path) for outcome in outcomes if outcome.result is not None]
+    for movie in movies:  # only their metadata is needed
+        movie.close()
     for result, movie in zip(results, movies, strict=True):
         describe_movie(result.summary, movie.metadata, **overrides)
     analysed = [result.summary for result in results]
@@ -343,9 +352,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             if outcome.result is None:
                 continue
-            movie = open_movie(outcome.path)
-            if movie.store is not None:
-                notes.append(_save_into_store(movie, outcome.result))
+            with open_movie(outcome.path) as movie:
+                if movie.store is not None:
+                    notes.append(_save_into_store(movie, outcome.result))
     if args.json:
         document = batch.batch_json(outcomes)
         if args.combine:

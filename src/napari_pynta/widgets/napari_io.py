@@ -116,6 +116,9 @@ def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
     cut video, results whose writing was interrupted) is raised as ``UserWarning``, which napari
     shows as a notification.
 
+    The movie is left open: the layer reads its frames lazily for as long as it lives, and the
+    file (a TIFF's) is closed when the layer's data is collected.
+
     Parameters
     ----------
     path : str or list of str
