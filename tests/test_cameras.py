@@ -449,3 +449,24 @@ def test_playback_decodes_what_its_cache_keeps_at_open_and_only_the_rest_while_r
     np.testing.assert_array_equal(np.stack(frames), np.concatenate([movie.frames] * 3))
     # the first two blocks were decoded when the camera opened; the others, every pass
     assert decoded == [6, 9, 6, 9, 6, 9]
+
+
+def test_playback_saturates_where_the_recording_camera_did(tmp_path):
+    """A 12-bit camera delivers uint16 frames whose top is 4095 and says so in the store's
+    camera_settings; replayed, the Camera widget's exposure aid measured saturation against
+    65535 (no pixel ever counted as saturated) and a re-recording stored 65535. Without the
+    recording camera's word, the top is the dtype's (255 for 8-bit movies)."""
+    movie = simulate_movie(6, SimulationSettings(shape=(24, 32), n_particles=3, seed=2))
+    frames = np.minimum(movie.frames, 4095)
+    twelve_bit = dict(movie.metadata, camera_settings={"saturation_level": 4095})
+    cases = {
+        "12bit.zarr": ("uint16", twelve_bit, 4095),
+        "16bit.zarr": ("uint16", dict(movie.metadata, camera_settings={}), 65535),
+        "8bit.zarr": ("uint8", movie.metadata, 255),
+    }
+    for name, (dtype, metadata, top) in cases.items():
+        with MovieStore.create(tmp_path / name, (24, 32), dtype, metadata) as store:
+            store.append(np.minimum(frames, np.iinfo(dtype).max).astype(dtype))
+        with open_camera("playback", path=str(tmp_path / name), fps=500) as camera:
+            assert camera.saturation_level == top, name
+            assert camera.metadata_for_store()["camera_settings"]["saturation_level"] == top

@@ -161,6 +161,16 @@ class PlaybackCamera(BaseCamera):
                 metadata[key] = self.metadata[key]
         return metadata
 
+    @property
+    def saturation_level(self) -> int:
+        """The recording camera's top value when its store names it (4095 for a 12-bit camera's
+        uint16 frames), else the largest value of the movie's dtype."""
+        recorded = (self.metadata.get("camera_settings") or {}).get("saturation_level")
+        dtype_top = super().saturation_level
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and 0 < recorded:
+            return min(recorded, dtype_top)
+        return dtype_top
+
     def close(self) -> None:
         """Stop, and close the movie's file (a later start reads it again)."""
         super().close()
