@@ -185,7 +185,12 @@ def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
     truth_nm = float(np.median(movie.diameters_nm))
     localizations = result.localizations.reset_index(drop=True)
     localizations["true_id"] = truth_ids(localizations, movie.truth, radius_px)
-    linked = link.link_features(localizations, result.params.search_range_px, result.params.memory)
+    linked = link.link_features(
+        localizations,
+        result.params.search_range_px,
+        result.params.memory,
+        result.params.gap_spread.factor,
+    )
     links = successive_pairs(linked, "particle")
     known = links[(links["first"] >= 0) & (links["second"] >= 0)]
     is_wrong = known["first"] != known["second"]

@@ -106,6 +106,7 @@ class AnalysisParams:
     invert: bool = SETTINGS["invert"].default
     blur_separation: bool = SETTINGS["blur_separation"].default
     engine: str = SETTINGS["engine"].default
+    blur_gap_spread: bool = SETTINGS["blur_gap_spread"].default
     search_range_px: float | None = SETTINGS["search_range_px"].default
     memory: int = SETTINGS["memory"].default
     min_track_length: int = SETTINGS["min_track_length"].default
@@ -179,6 +180,14 @@ class AnalysisParams:
         return physics.resolve_viscosity_pa_s(
             self.required("temperature_c"), self.viscosity_pa_s, self.solvent or "water"
         )
+
+    @property
+    def gap_spread(self) -> sizing.GapSpread:
+        """The linker's spread per missed frame: :func:`napari_pynta.sizing.gap_spread` of the
+        exposure and frame interval with ``blur_gap_spread``, else 1 (plain Brownian)."""
+        if not self.blur_gap_spread:
+            return sizing.GapSpread(1.0, "blur_gap_spread off: missed frames spread as k = 1")
+        return sizing.gap_spread(self.exposure_s, self.frame_interval_s)
 
     def detection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`napari_pynta.detect.locate` for these parameters (an
@@ -665,6 +674,8 @@ def _pilot_squared_steps(pilot: pd.DataFrame, pilot_range: float) -> np.ndarray:
     frames, their numbers have gaps that would cut every track. Only the steps between
     consecutive frame numbers are measured.
     """
+    # memory 0: every link spans one frame, so the spread across missed frames (the final
+    # linking's gap_spread) does not enter
     numbers, ranks = np.unique(pilot["frame"].to_numpy(), return_inverse=True)
     tracks = link.filter_tracks(
         link.link_features(pilot.assign(frame=ranks.reshape(-1)), pilot_range, memory=0),
@@ -1136,7 +1147,9 @@ def analyze_localizations(
                 "links between neighbours are ambiguous. Lower the concentration or the "
                 "frame interval, or set --search-range-px."
             )
-    linked = link.link_features(localizations, search_range_px, params.memory)
+    linked = link.link_features(
+        localizations, search_range_px, params.memory, params.gap_spread.factor
+    )
     return summarize_tracks(
         linked,
         params,
@@ -1246,7 +1259,10 @@ def relinked_tracks(
     for factor in RELINK_RANGE_FACTORS:
         try:
             relinked = link.link_features(
-                localizations, params.required("search_range_px") * factor, params.memory
+                localizations,
+                params.required("search_range_px") * factor,
+                params.memory,
+                params.gap_spread.factor,
             )
         except PyntaInputError:
             variants.append(None)
@@ -1387,6 +1403,7 @@ def summarize(
     )
     size = sizing.size_statistics(per_track["diameter_nm"])
     used = dataclasses.asdict(params) | {"viscosity_pa_s": viscosity}
+    spread = params.gap_spread
     summary = {
         "source": source,
         "n_frames": int(n_frames),
@@ -1423,6 +1440,7 @@ def summarize(
         "size_nm": size,
         "warnings": list(warnings),
         "params": used,
+        "gap_spread": {"k": spread.factor, "reason": spread.reason},
         "software_version": __version__,
     }
     return _json_ready(summary)

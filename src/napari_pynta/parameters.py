@@ -237,6 +237,16 @@ SETTINGS: Mapping[str, Setting] = _settings(
         "particles; the particles in view come out 1-4 percent lower, docs/accuracy.md)",
     ),
     Setting("engine", str, default_engine(), "", "engine", "detection engine"),
+    Setting(
+        "blur_gap_spread",
+        bool,
+        False,
+        "",
+        "missed frames spread for blur",
+        "link across missed frames with the spread motion blur gives: each missed frame adds "
+        "1 / (1 - exposure / 3 frame intervals) one-frame spreads, 1.5 at full-frame exposure "
+        "(sizes of small, fast particles; docs/accuracy.md)",
+    ),
     # ---- linking and track filtering
     Setting(
         "search_range_px",

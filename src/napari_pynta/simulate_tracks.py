@@ -35,6 +35,7 @@ LIVE_SETTINGS: dict[str, Any] = {
     "search_range_px": 10.0,
     "memory": 1,
     "min_track_length": 5,
+    "blur_gap_spread": False,
     "frame_shape": (512, 512),
     "source": None,
 }

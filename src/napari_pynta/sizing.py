@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,55 @@ def blur_factor(exposure_s: float, frame_interval_s: float) -> float:
             f"exposure_s must be <= frame_interval_s ({frame_interval_s:g} s), got {exposure_s:g}"
         )
     return min(exposure_s, frame_interval_s) / (6.0 * frame_interval_s)
+
+
+class GapSpread(NamedTuple):
+    """What :func:`gap_spread` found: the linker's spread per missed frame and why."""
+
+    #: each frame a track was missed in adds this many one-frame spreads (1: no blur)
+    factor: float
+    #: how the factor came about, in words (recorded in the summary)
+    reason: str
+
+
+def gap_spread(exposure_s: float | None, frame_interval_s: float | None) -> GapSpread:
+    """The linker's spread per missed frame under motion blur: ``k = 1 / (1 - exposure / 3 dt)``.
+
+    A particle imaged through an exposure ``tau`` is localized at its mean position over the
+    exposure, so a one-frame step has per-axis variance ``2 D dt (1 - tau / 3 dt) + 2 sigma^2``
+    (``1 - 2R``, :func:`blur_factor`), while every further frame adds the full ``2 D dt``
+    (module docstring: ``E[dx_k^2] = 2 D k dt - 2 c``). With the one-frame spread ``s^2`` and
+    little localization noise, a step across ``g`` frames has ``s^2 (1 + k (g - 1))``: 1.5
+    one-frame spreads per missed frame at full-frame exposure, 1 without blur (noise makes the
+    true factor smaller, so ``k`` is its upper end). :class:`napari_pynta.link.StreamingLinker`
+    takes it as ``gap_spread``.
+
+    Parameters
+    ----------
+    exposure_s, frame_interval_s : float or None
+        Exposure and frame interval (s); either None gives ``k = 1`` with the reason.
+
+    Returns
+    -------
+    GapSpread
+
+    Raises
+    ------
+    PyntaInputError
+        For a negative exposure, a frame interval that is not positive, or an exposure longer
+        than the frame interval.
+    """
+    if exposure_s is None or frame_interval_s is None:
+        missing = "exposure_s" if exposure_s is None else "frame_interval_s"
+        if exposure_s is None and frame_interval_s is None:
+            missing = "exposure_s or frame_interval_s"
+        return GapSpread(1.0, f"no {missing}: missed frames spread as without motion blur (k = 1)")
+    factor = 1.0 / (1.0 - 2.0 * blur_factor(exposure_s, frame_interval_s))
+    return GapSpread(
+        factor,
+        f"exposure {exposure_s:g} s of a {frame_interval_s:g} s frame interval: each missed "
+        f"frame adds k = {factor:.3f} one-frame spreads",
+    )
 
 
 def _check_tracks(tracks: pd.DataFrame) -> None:

@@ -152,6 +152,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--blur-separation", action="store_true", help=SETTINGS["blur_separation"].help
     )
+    parser.add_argument(
+        "--blur-gap-spread", action="store_true", help=SETTINGS["blur_gap_spread"].help
+    )
     add_sample_arguments(parser)
     parser.add_argument(
         "--host",
@@ -242,6 +245,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         memory=args.memory,
         min_track_length=args.min_track_length,
         blur_separation=args.blur_separation,
+        blur_gap_spread=args.blur_gap_spread,
         temperature_c=args.temperature_c,
         host=args.host,
         keys_dir=args.keys,

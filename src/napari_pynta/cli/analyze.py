@@ -86,6 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=SETTINGS["blur_separation"].help,
     )
+    parser.add_argument(
+        "--blur-gap-spread",
+        action="store_true",
+        default=None,
+        help=SETTINGS["blur_gap_spread"].help,
+    )
     add_sample_arguments(parser)
     parser.add_argument(
         "--json",
@@ -170,7 +176,11 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
     automatic["widen_to_spot"] = given.get("diameter_px") is None
     return lambda movie: dataclasses.replace(
         AnalysisParams.from_metadata(
-            movie.metadata, invert=args.invert, blur_separation=args.blur_separation, **given
+            movie.metadata,
+            invert=args.invert,
+            blur_separation=args.blur_separation,
+            blur_gap_spread=args.blur_gap_spread,
+            **given,
         ),
         **automatic,
     )

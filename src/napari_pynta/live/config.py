@@ -54,6 +54,10 @@ class LiveConfig:
     blur_separation : bool
         Without a ``separation`` in ``detection``, choose one that holds the motion blur of
         the first frames, as ``pynta analyze --blur-separation`` does.
+    blur_gap_spread : bool
+        Link across missed frames with the spread the camera's motion blur gives, as
+        ``pynta analyze --blur-gap-spread`` does (:attr:`napari_pynta.analysis.AnalysisParams.
+        gap_spread`, from the camera's exposure and frame interval).
     hot_pixels : list of (int, int) or None
         (row, column) of the camera's hot pixels (single pixels far above their neighbours in
         every frame), replaced in each frame by the median of their 8 neighbours before
@@ -109,6 +113,7 @@ class LiveConfig:
     memory: int = SETTINGS["memory"].default
     min_track_length: int = SETTINGS["min_track_length"].default
     blur_separation: bool = SETTINGS["blur_separation"].default
+    blur_gap_spread: bool = SETTINGS["blur_gap_spread"].default
     hot_pixels: list[list[int]] | None = None
     temperature_c: float = SETTINGS["temperature_c"].default
     viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
@@ -152,6 +157,7 @@ class LiveConfig:
             "memory",
             "min_track_length",
             "blur_separation",
+            "blur_gap_spread",
             "temperature_c",
             "viscosity_pa_s",
         ):

@@ -27,7 +27,7 @@ def analysis_params(settings: dict[str, Any]) -> Any:
     ----------
     settings : dict
         ``metadata`` (the store metadata), ``engine``, ``detection`` (``locate()`` options),
-        ``search_range_px``, ``memory``, ``min_track_length``.
+        ``search_range_px``, ``memory``, ``min_track_length``, ``blur_gap_spread``.
     """
     from napari_pynta.analysis import AnalysisParams
 
@@ -42,6 +42,7 @@ def analysis_params(settings: dict[str, Any]) -> Any:
         search_range_px=settings["search_range_px"],
         memory=settings["memory"],
         min_track_length=settings["min_track_length"],
+        blur_gap_spread=settings["blur_gap_spread"],
         **overrides,
     ).validate()
 

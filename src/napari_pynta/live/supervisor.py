@@ -674,6 +674,7 @@ class LivePipeline:
             "search_range_px": config.search_range_px,
             "memory": config.memory,
             "min_track_length": config.min_track_length,
+            "blur_gap_spread": config.blur_gap_spread,
             "sizes_interval_s": config.sizes_interval_s,
             "notes": [hot_pixel_note(len(config.hot_pixels))] if config.hot_pixels else [],
         }

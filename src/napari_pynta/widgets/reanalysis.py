@@ -61,6 +61,7 @@ def tracking_fields(tracking: TrackingSettings) -> dict[str, Any]:
         "memory": tracking.memory,
         "min_track_length": tracking.min_track_length,
         "blur_separation": tracking.blur_separation,
+        "blur_gap_spread": tracking.blur_gap_spread,
     }
 
 

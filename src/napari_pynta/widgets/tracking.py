@@ -71,6 +71,9 @@ class TrackingWidget(QWidget):
         self.blur_separation = QCheckBox("separation holds the motion blur")
         self.blur_separation.setToolTip(SETTINGS["blur_separation"].help)
         self.blur_separation.setChecked(defaults.blur_separation)
+        self.blur_gap_spread = QCheckBox("missed frames spread as the motion blur gives")
+        self.blur_gap_spread.setToolTip(SETTINGS["blur_gap_spread"].help)
+        self.blur_gap_spread.setChecked(defaults.blur_gap_spread)
         self.search_range = setting_field(SETTINGS["search_range_px"], defaults.search_range_px)
         self.memory = setting_field(SETTINGS["memory"], defaults.memory)
         self.min_track_length = setting_field(
@@ -101,6 +104,7 @@ class TrackingWidget(QWidget):
             ("invert", self.invert),
             ("blur_separation", self.blur_separation),
             ("search_range_px", self.search_range),
+            ("blur_gap_spread", self.blur_gap_spread),
             ("memory", self.memory),
             ("min_track_length", self.min_track_length),
             ("n_locators", self.n_locators),
@@ -140,6 +144,7 @@ class TrackingWidget(QWidget):
         self.engine.currentTextChanged.connect(self.apply)
         self.invert.toggled.connect(self.apply)
         self.blur_separation.toggled.connect(self.apply)
+        self.blur_gap_spread.toggled.connect(self.apply)
         self.refresh.clicked.connect(self.refresh_movies)
         self.open_file.clicked.connect(self._open_movie)
         self.movie.currentTextChanged.connect(self._on_movie_selected)
@@ -162,6 +167,7 @@ class TrackingWidget(QWidget):
             separation=self.separation.value(),
             invert=self.invert.isChecked(),
             blur_separation=self.blur_separation.isChecked(),
+            blur_gap_spread=self.blur_gap_spread.isChecked(),
             search_range_px=self.search_range.value(),
             memory=self.memory.value(),
             min_track_length=self.min_track_length.value(),

@@ -170,8 +170,21 @@ def link_frame(linker: StreamingLinker, features: Mapping[str, Any], frame: int)
     return columns
 
 
+def make_linker(settings: Mapping[str, Any]) -> StreamingLinker:
+    """The :class:`~napari_pynta.link.StreamingLinker` that ``pynta analyze`` uses on the
+    recording made with these live settings (:func:`napari_pynta.live.sizes.analysis_params`):
+    its search range, memory and spread across missed frames."""
+    from napari_pynta.link import StreamingLinker
+    from napari_pynta.live.sizes import analysis_params
+
+    spread = analysis_params(dict(settings)).gap_spread
+    return StreamingLinker(
+        settings["search_range_px"], memory=settings["memory"], gap_spread=spread.factor
+    )
+
+
 def _link(w: Worker) -> None:
-    from napari_pynta.link import StreamingLinker  # imported before ``ready``
+    import napari_pynta.analysis  # noqa: F401  (imported before ``ready``, for make_linker)
 
     incoming = w.socket(zmq.PULL, bind=w.endpoints.locs_in)
     results = w.socket(zmq.PUB, bind=w.endpoints.results, SNDHWM=1000)
@@ -193,7 +206,7 @@ def _link(w: Worker) -> None:
         return
     w.poller.register(incoming, zmq.POLLIN)
     w.poller.register(from_sizer, zmq.POLLIN)
-    linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
+    linker = make_linker(settings)
     feed = SizerFeed(to_sizer, settings, expected)
     pending: dict[int, tuple[float, Columns | None]] = {}
     read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
@@ -350,7 +363,7 @@ def _link(w: Worker) -> None:
                 last_progress = time.perf_counter()  # the rest gets its time once one is back
             elif command.get("cmd") == Command.CONFIGURE:  # new camera timing: start afresh
                 settings = command["settings"]
-                linker = StreamingLinker(settings["search_range_px"], memory=settings["memory"])
+                linker = make_linker(settings)
                 feed.reset(settings, expected)
                 recent_counts.clear()
     w.report(Event.STOPPED, frames_linked=linked_frames, frames_lost=lost)  # final counters
