@@ -63,7 +63,15 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
         np.testing.assert_array_equal(store.seq, np.arange(2000))
 
     # the offline analysis of the saved store, with the choices the live run made
-    params = live["params"]
+    offline = analyze_like_live(capsys, path, live["params"])
+    assert_sized_alike(live, offline)
+    # and both measure the simulated 100 nm particles
+    assert abs(live["diameter_nm"] - 100) < 4 * live["diameter_se_nm"] + 5
+
+
+def analyze_like_live(capsys, path, params, *flags):
+    """The ``pynta analyze --json`` summary of the store at ``path`` with the detection and
+    linking choices of a live run's ``params``."""
     code = main(
         [
             "analyze",
@@ -79,10 +87,16 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
             repr(params["minmass"]),
             "--search-range-px",
             repr(params["search_range_px"]),
+            *flags,
         ]
     )
     offline = json.loads(capsys.readouterr().out)
     assert code == 0
+    return offline
+
+
+def assert_sized_alike(live, offline):
+    """The live summary has the offline one's keys and its tracks and sizes."""
     size_fields = set(offline) - {"source"}
     assert size_fields <= set(live)
     for key in ("n_frames", "n_localizations", "n_tracks", "n_steps"):
@@ -91,8 +105,24 @@ def test_2000_frames_at_200_fps_are_all_saved_and_sized_like_pynta_analyze(tmp_p
         assert live[key] == pytest.approx(offline[key], rel=1e-9), key
     for key, value in offline["size_nm"].items():
         assert live["size_nm"][key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
-    # and both measure the simulated 100 nm particles
-    assert abs(live["diameter_nm"] - 100) < 4 * live["diameter_se_nm"] + 5
+
+
+@pytest.mark.slow
+def test_with_the_blur_gap_spread_live_and_offline_link_and_size_alike(tmp_path, capsys):
+    """``--blur-gap-spread``: the live linker and ``pynta analyze`` use the same spread across
+    missed frames, k = 1 / (1 - exposure / 3 frame intervals), and both summaries record it."""
+    path = str(tmp_path / "run.zarr")
+    argv = ["acquire", "--frames", "400", "--fps", "100", "--track", "--out", path, "--json"]
+    code = main([*argv, "--blur-gap-spread", *SCENE])
+    live = json.loads(capsys.readouterr().out)
+    assert code == 0 and live["params"]["blur_gap_spread"]
+    with MovieStore.open(path) as store:
+        exposure, interval = store.metadata["exposure_s"], store.metadata["frame_interval_s"]
+    k = 1 / (1 - exposure / (3 * interval))
+    assert k > 1.1  # the simulated camera's exposure blurs: the setting changes the linker
+    offline = analyze_like_live(capsys, path, live["params"], "--blur-gap-spread")
+    assert live["gap_spread"]["k"] == offline["gap_spread"]["k"] == pytest.approx(k)
+    assert_sized_alike(live, offline)
 
 
 def interrupt_recording(command, path, interrupt):
