@@ -404,3 +404,25 @@ def test_an_analysed_tiff_is_closed_by_the_command(capsys, tmp_path, movie_frame
     assert len(opened) == 1 and open_files() == []
     assert run(capsys, *paths, *flags)[0] == 0
     assert len(opened) > 2 and open_files() == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    "flag, target", [("--out", "/proc/pynta-results"), ("--report", "/proc/pynta-report.html")]
+)
+def test_an_output_where_nothing_can_be_written_is_refused_before_the_analysis(
+    capsys, store_path, monkeypatch, flag, target
+):
+    """`--out` and `--report` in a folder where nothing can be written (/proc even for root; a
+    read-only folder for anyone else) were refused only after the whole analysis: the folder's
+    permission bits were asked, which do not stop root, or not asked at all (--report)."""
+    from napari_pynta import analysis
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the analysis ran before the output was checked")
+
+    monkeypatch.setattr(analysis, "analyze", must_not_run)
+    code, out, err = run(capsys, store_path, flag, target, "--json", "--no-save")
+    assert code == 2 and out == ""
+    assert f"pynta analyze: error: {flag}: cannot create {target!r}" in err, err
+    assert "nothing can be written in '/proc'" in err, err

@@ -16,7 +16,6 @@ See ``docs/size-distributions.md`` for the definitions.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from napari_pynta.deconvolve import SizeDistribution, cumulative_fraction, quantile
 from napari_pynta.errors import PyntaInputError, require_positive
 from napari_pynta.sample import SAMPLE_KEYS, SAMPLE_LABELS
+from napari_pynta.writable import check_writable_folder
 
 #: the histogram range ends at these quantiles of the raw and deconvolved sizes (times the
 #: margin below), so that a few absurd per-track sizes do not squeeze the plot
@@ -74,18 +74,15 @@ def check_output_directory(directory: str | Path, label: str) -> None:
     Raises
     ------
     PyntaInputError
-        When a file stands at the folder or at one of its parents, or the nearest existing
-        parent cannot be written.
+        When a file stands at the folder or at one of its parents, or nothing can be written in
+        the nearest existing one (:func:`napari_pynta.writable.check_writable_folder`).
     """
     path = Path(directory)
     existing = next(part for part in (path.absolute(), *path.absolute().parents) if part.exists())
     shown = str(path if existing == path.absolute() else existing)
     if not existing.is_dir():
         raise PyntaInputError(f"{label}: cannot create {str(directory)!r}: {shown!r} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PyntaInputError(
-            f"{label}: cannot create {str(directory)!r}: {shown!r} is not writable"
-        )
+    check_writable_folder(directory, existing, label)
 
 
 def make_output_directory(directory: str | Path, label: str) -> Path:

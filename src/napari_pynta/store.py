@@ -20,7 +20,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 import weakref
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from zarr.codecs import BloscCodec, ShardingCodec
 from napari_pynta import __version__, shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.sample import CAPTURE_KEYS, SAMPLE_KEYS, validate_sample_value
+from napari_pynta.writable import check_writable_folder
 
 #: 2: frames in 64-frame shards written by :class:`shards.ShardAppender`; 1: one chunk per frame
 FORMAT_VERSION = 2
@@ -257,21 +257,6 @@ def is_pynta_store(path: str | Path) -> bool:
         return False
 
 
-def _check_writable_folder(path: Path, folder: Path) -> None:
-    """Raise unless a folder can be made in ``folder`` (the nearest existing one on ``path``'s
-    way): a read-only file system, ``/proc`` or a folder without write permission would
-    otherwise start a recording whose saver fails at its first frame. Tried by making and
-    removing a probe folder, which also holds for root, whom permission bits do not stop."""
-    try:
-        probe = tempfile.mkdtemp(prefix=".pynta-probe-", dir=folder)
-    except OSError as error:
-        raise PyntaInputError(
-            f"cannot create {str(path)!r}: nothing can be written in {str(folder)!r} "
-            f"({error.strerror or error}); choose a folder you can write to"
-        ) from None
-    os.rmdir(probe)
-
-
 def check_replaceable(path: str | Path, overwrite: bool) -> None:
     """Raise unless a store may be created at ``path``.
 
@@ -294,7 +279,7 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
                     f"cannot create {str(path)!r}: {str(blocking)!r} is a file, not a folder; "
                     "choose a path in a folder"
                 )
-            _check_writable_folder(path, blocking)
+            check_writable_folder(path, blocking)
         return
     if not overwrite:
         raise PyntaInputError(

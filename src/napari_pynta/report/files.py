@@ -8,6 +8,7 @@ from pathlib import Path
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.report.analysis_page import render_report
 from napari_pynta.report.measurement_page import render_measurement_report
+from napari_pynta.writable import check_writable_folder
 
 
 def write_measurement_report(results: list, combined: dict, path: str | Path) -> Path:
@@ -21,15 +22,18 @@ def write_measurement_report(results: list, combined: dict, path: str | Path) ->
 
 
 def check_report_path(path: str | Path) -> Path:
-    """Raise :class:`PyntaInputError` unless ``path`` is an ``.html`` file in an existing folder.
+    """Raise :class:`PyntaInputError` unless ``path`` is an ``.html`` file in an existing folder
+    that can be written (the PDF goes beside it).
 
-    Front ends call this before a long analysis so that a typo does not waste it.
+    Front ends call this before a long analysis so that a typo or a read-only folder does not
+    waste it.
     """
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise PyntaInputError(f"report must name an .html file, got {str(path)!r}", "report")
     if not path.parent.is_dir():
         raise PyntaInputError(f"report: the folder {str(path.parent)!r} does not exist", "report")
+    check_writable_folder(path, path.parent, "report")
     return path
 
 
