@@ -32,8 +32,9 @@ simulator's 50 nm at 30 fps after the separation (l9-loc)"):
   truth-linked one-frame steps (``rms_truth_px``) instead of the pilot linking (``rms_pilot_px``);
 - ``ens_wide`` / ``ens_truth_wide`` / ``rms_err_wide_px``: every localization moved to the
   centroid of the background-subtracted raw frame in a disk of radius ``wide_radius_px``
-  (:func:`wide_centroids`: 2.5 image widths, the spot's and the exposure streak's spreads in
-  quadrature, as the analysis measured them), then analysed (automatic range) and truth-linked.
+  (:func:`napari_pynta.detect.wide.wide_centroids`: 2.5 image widths, the spot's and the
+  streak's spreads in quadrature, as the analysis measured them), then analysed (automatic
+  range) and truth-linked.
 
 Run: ``python benchmarks/independent_truth_split.py --seeds 2 [--blur-separation]``.
 """
@@ -56,6 +57,7 @@ import pandas as pd  # noqa: E402
 from bench_link_truth import TRUTH_RADIUS_PX, ensemble_error_pct, truth_ids  # noqa: E402
 
 from napari_pynta import analysis, detect, link  # noqa: E402
+from napari_pynta.detect.wide import wide_centroids, wide_radius_px  # noqa: E402
 from napari_pynta.readers import Movie  # noqa: E402
 
 
@@ -94,45 +96,6 @@ def error_terms(true_linked: pd.DataFrame) -> dict[str, float]:
         "err_in": slope_in,
         "err_out": slope_out,
     }
-
-
-#: the wide centroid's disk radius in image widths (``hypot(spot sigma, streak sd)``)
-WIDE_RADIUS_WIDTHS = 2.5
-#: iterations of the wide centroid (it moves each localization by under 0.05 px after about 5)
-WIDE_ITERATIONS = 10
-
-
-def wide_centroids(frames: np.ndarray, localizations: pd.DataFrame, radius: int) -> pd.DataFrame:
-    """``localizations`` moved to the centroid of the raw frame, less the median of a ring from
-    ``radius + 1`` to ``radius + 3`` px, in a disk of ``radius`` px about them (iterated from the
-    detected position; pixels outside the frame left out)."""
-    _, height, width = frames.shape
-    offsets = np.mgrid[-radius - 3 : radius + 4, -radius - 3 : radius + 4].reshape(2, -1)
-    squared = (offsets**2).sum(axis=0)
-    disk = offsets[:, squared <= radius**2]
-    ring = offsets[:, (squared > (radius + 1) ** 2) & (squared <= (radius + 3) ** 2)]
-    frame = localizations["frame"].to_numpy()[:, None]
-    y, x = localizations["y"].to_numpy(), localizations["x"].to_numpy()
-    for _ in range(WIDE_ITERATIONS):
-        centre_y, centre_x = np.rint(y).astype(np.int64), np.rint(x).astype(np.int64)
-        rows, cols = centre_y[:, None] + disk[0], centre_x[:, None] + disk[1]
-        inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-        values = frames[frame, np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1)]
-        background = np.median(
-            frames[
-                frame,
-                np.clip(centre_y[:, None] + ring[0], 0, height - 1),
-                np.clip(centre_x[:, None] + ring[1], 0, width - 1),
-            ],
-            axis=1,
-        )
-        weight = np.where(inside, values - background[:, None], 0.0)
-        mass = weight.sum(axis=1)
-        good = mass > 0
-        safe = np.where(good, mass, 1.0)
-        y = np.where(good, (weight * rows).sum(axis=1) / safe, y)
-        x = np.where(good, (weight * cols).sum(axis=1) / safe, x)
-    return localizations.assign(y=y, x=x)
 
 
 def rms_step_px(true_linked: pd.DataFrame) -> float:
@@ -218,9 +181,10 @@ def split_report(
         localizations, result, truth_nm, round(link.SEARCH_RANGE_RMS_STEPS * rms_truth, 2)
     )
     detection = result.summary.get("detection") or {}
-    spread = np.hypot(detection.get("spot_sigma_px") or 0.0, detection.get("streak_sd_px") or 0.0)
-    radius = max(int(round(WIDE_RADIUS_WIDTHS * spread)), diameter // 2)
-    wide = wide_centroids(movie.frames.astype(np.float64), localizations, radius)
+    radius = wide_radius_px(
+        detection.get("spot_sigma_px") or np.nan, detection.get("streak_sd_px") or np.nan
+    )
+    wide = wide_centroids(movie.frames, localizations, radius)
     wide_linked = wide[wide["true_id"] >= 0].assign(particle=lambda table: table["true_id"])
     wide_error = np.hypot(
         wide_linked["y"].to_numpy() - where[:, 0], wide_linked["x"].to_numpy() - where[:, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 
@@ -426,3 +427,20 @@ def test_an_output_where_nothing_can_be_written_is_refused_before_the_analysis(
     assert code == 2 and out == ""
     assert f"pynta analyze: error: {flag}: cannot create {target!r}" in err, err
     assert "nothing can be written in '/proc'" in err, err
+
+
+def test_the_wide_centroid_is_asked_with_a_flag_and_its_disk_reported(capsys, store_path):
+    code, out, _ = run(capsys, store_path, "--json", "--no-save")
+    plain = json.loads(out)
+    assert code == 0 and plain["params"]["wide_centroid"] is False
+    assert plain["params"]["wide_radius_px"] is None
+    code, out, _ = run(capsys, store_path, "--json", "--no-save", "--wide-centroid")
+    summary = json.loads(out)
+    assert code == 0 and summary["params"]["wide_centroid"] is True
+    detection = summary["detection"]
+    # 100 nm at 100 fps hardly smears: the disk is 2.5 spot widths
+    assert summary["params"]["wide_radius_px"] == round(
+        2.5 * math.hypot(detection["spot_sigma_px"], detection["streak_sd_px"])
+    )
+    assert summary["n_localizations"] == plain["n_localizations"]  # no feature added or lost
+    assert summary["diameter_nm"] != plain["diameter_nm"]  # the positions moved

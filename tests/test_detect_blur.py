@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial import cKDTree
+from streaked_movies import streaked_movie
 
 from napari_pynta import analysis, detect, physics, simulate
 from napari_pynta.analysis import AnalysisParams
+from napari_pynta.detect.wide import wide_radius_px
 
 PIXEL_UM = 0.166
 DT = 1 / 30  # exposure = frame interval
@@ -105,6 +107,14 @@ def test_an_explicit_diameter_is_kept_and_reported(small_fast):
     threshold = analysis.detection_threshold(small_fast.frames, params)
     assert threshold.diameter == detect.DiameterChoice(9, automatic=False)
     assert analysis.with_detection(params, threshold).diameter_px == 9
+    # with the wide centroid the pilot measures the streak and the spots' sigma all the same
+    wide = dataclasses.replace(params, wide_centroid=True)
+    choice = analysis.detection_threshold(small_fast.frames, wide).diameter
+    assert (choice.diameter_px, choice.automatic, choice.separation_px) == (9, False, None)
+    assert choice.widened_for == ""
+    D = physics.diffusion_um2_s(50.0, 22.0, physics.water_viscosity_pa_s(22.0))
+    assert choice.streak_sd_px == pytest.approx(math.sqrt(D * DT / 3) / PIXEL_UM, rel=0.25)
+    assert 0.8 < choice.spot_sigma_px < 2.5
     numbers = threshold.as_dict()
     assert numbers["diameter_px"] == 9 and numbers["automatic_diameter"] is False
 
@@ -135,9 +145,12 @@ def test_an_automatic_diameter_keeps_the_sharp_separation_unless_one_is_given(sm
 
 
 @pytest.mark.parametrize(
-    ("detection", "blur_separation"), [({"diameter": None}, False), ({"diameter": 7}, True)]
+    ("detection", "blur_separation", "wide_centroid"),
+    [({"diameter": None}, False, False), ({"diameter": 7}, True, False), ({}, False, True)],
 )
-def test_the_live_calibration_chooses_the_diameter_like_the_analysis(detection, blur_separation):
+def test_the_live_calibration_chooses_the_diameter_like_the_analysis(
+    detection, blur_separation, wide_centroid
+):
     zmq = pytest.importorskip("zmq")
     from napari_pynta.cameras import open_camera
     from napari_pynta.live.workers.acquisition import CALIBRATION_FRAMES, calibrate
@@ -156,10 +169,11 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis(detection, 
         "search_range_px": 5.0,
         "memory": 3,
         "blur_separation": blur_separation,
+        "wide_centroid": wide_centroid,
     }
     context = zmq.Context.instance()
     preview = context.socket(zmq.PUB)
-    preview.bind(f"inproc://calibration-preview-{blur_separation}")
+    preview.bind(f"inproc://calibration-preview-{blur_separation}-{wide_centroid}")
     warned: list[str] = []
     try:
         with open_camera("simulated", seed=4, **camera_settings) as camera:
@@ -179,7 +193,13 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis(detection, 
         metadata["frame_interval_s"],
         blur_separation,
     )
-    if blur_separation:  # the user's 7 px mask, a separation that holds the streak
+    if wide_centroid:  # the sharp mask kept; the disk from the spots and the streak
+        assert "diameter" not in chosen and "separation" not in chosen
+        assert chosen["wide_radius_px"] == wide_radius_px(
+            expected.spot_sigma_px, expected.streak_sd_px
+        )
+        assert chosen["wide_radius_px"] >= 6  # 50 nm at 30 fps: a 2 px streak
+    elif blur_separation:  # the user's 7 px mask, a separation that holds the streak
         assert "diameter" not in chosen
         assert chosen["separation"] == expected.separation_px >= 10.0
     else:  # 50 nm at 30 fps: smeared, a wider mask at the sharp spot's separation
@@ -221,39 +241,6 @@ def test_the_blur_separation_holds_the_streak_and_sharp_spots_keep_theirs():
     assert detect.edge_margin_px(7, None) == 3 and detect.edge_margin_px(7, 12.0) == 5
 
 
-def _streaked_movie(n_frames: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """50 nm spheres at 30 fps imaged over every sub-step of their Brownian path (as the
-    independent simulator of benchmarks/independent_movies.py renders them, where smeared
-    images split into two maxima), 128² frames, shot and read noise; truth: the exposure-mean
-    positions, rows (frame, y, x)."""
-    rng = np.random.default_rng(seed)
-    shape, n_particles, substeps, sigma, photons = 128, 10, 32, 1.2, 1500.0
-    D = physics.diffusion_um2_s(50.0, 22.0, physics.water_viscosity_pa_s(22.0))
-    position = rng.uniform(0, shape, (n_particles, 2))
-    offsets = np.arange(-6, 7)
-    frames = np.empty((n_frames, shape, shape))
-    truth = []
-    for t in range(n_frames):
-        walk = rng.normal(
-            0, math.sqrt(2 * D * DT / substeps) / PIXEL_UM, (n_particles, substeps, 2)
-        )
-        path = (position[:, None, :] + np.cumsum(walk, axis=1)) % shape
-        position = path[:, -1, :]
-        image = np.full((shape, shape), 100.0)
-        for y, x in path.reshape(-1, 2):
-            rows, cols = (np.round(y) + offsets) % shape, (np.round(x) + offsets) % shape
-            dy = (rows - y + shape / 2) % shape - shape / 2
-            dx = (cols - x + shape / 2) % shape - shape / 2
-            spot = np.exp(-(dy[:, None] ** 2 + dx[None, :] ** 2) / (2 * sigma**2))
-            image[np.ix_(rows.astype(int), cols.astype(int))] += (
-                photons / substeps / (2 * math.pi * sigma**2) * spot
-            )
-        frames[t] = rng.poisson(image) + rng.normal(0, 2.0, image.shape)
-        truth += [(t, *mean) for mean in path.mean(axis=1)]
-    metadata = {"pixel_size_um": PIXEL_UM, "frame_interval_s": DT, "exposure_s": DT}
-    return frames.clip(0, 65535).astype(np.uint16), np.array(truth), metadata
-
-
 def _split_share(localizations: pd.DataFrame, truth: np.ndarray) -> float:
     """Share of the particles found in a frame that got two or more localizations (the nearest
     true position within 6 px)."""
@@ -268,7 +255,8 @@ def _split_share(localizations: pd.DataFrame, truth: np.ndarray) -> float:
 
 
 def test_the_blur_separation_gives_one_localization_per_smeared_particle():
-    frames, truth, metadata = _streaked_movie(120, seed=0)
+    movie = streaked_movie(120, seed=0)
+    frames, truth, metadata = movie.frames, movie.truth, movie.metadata
     params = AnalysisParams(**metadata, temperature_c=22.0).validate()
     blur = dataclasses.replace(params, blur_separation=True)
     threshold = analysis.detection_threshold(frames, blur)

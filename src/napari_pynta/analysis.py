@@ -36,7 +36,8 @@ from napari_pynta import (
 from napari_pynta.detect import fixed as detect_fixed
 from napari_pynta.detect import hot_pixels as detect_hot_pixels
 from napari_pynta.detect import spot as detect_spot
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.detect import wide as detect_wide
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
 from napari_pynta.export import make_output_directory
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.sample import describe_movie
@@ -105,6 +106,11 @@ class AnalysisParams:
     percentile: float = SETTINGS["percentile"].default
     invert: bool = SETTINGS["invert"].default
     blur_separation: bool = SETTINGS["blur_separation"].default
+    wide_centroid: bool = SETTINGS["wide_centroid"].default
+    #: the wide centroid's disk radius, px (:func:`napari_pynta.detect.wide.wide_radius_px`):
+    #: chosen from the movie with ``wide_centroid`` (:func:`with_detection`); a number given
+    #: here runs the pass with it
+    wide_radius_px: int | None = None
     engine: str = SETTINGS["engine"].default
     blur_gap_spread: bool = SETTINGS["blur_gap_spread"].default
     search_range_px: float | None = SETTINGS["search_range_px"].default
@@ -193,13 +199,18 @@ class AnalysisParams:
         """Keyword arguments of :func:`napari_pynta.detect.locate` for these parameters (an
         automatic diameter not yet chosen is left out: see :func:`choose_diameter`)."""
         diameter = {} if self.diameter_px is None else {"diameter": self.diameter_px}
-        return diameter | {
-            "engine": self.engine,
-            "minmass": self.minmass,
-            "separation": self.separation,
-            "invert": self.invert,
-            "percentile": self.percentile,
-        }
+        wide = {} if self.wide_radius_px is None else {"wide_radius_px": self.wide_radius_px}
+        return (
+            diameter
+            | {
+                "engine": self.engine,
+                "minmass": self.minmass,
+                "separation": self.separation,
+                "invert": self.invert,
+                "percentile": self.percentile,
+            }
+            | wide
+        )
 
     def validate(self) -> AnalysisParams:
         """Check every field; return self so calls can be chained.
@@ -222,6 +233,8 @@ class AnalysisParams:
         for item in dataclasses.fields(self):
             if item.name in SETTINGS:
                 SETTINGS[item.name].check(getattr(self, item.name))
+        if self.wide_radius_px is not None:
+            require_int("wide_radius_px", self.wide_radius_px, minimum=1, unit="px")
         if self.required("exposure_s") > self.required("frame_interval_s"):
             raise PyntaInputError(
                 f"exposure_s ({self.exposure_s:g} s) must not exceed frame_interval_s "
@@ -371,6 +384,7 @@ def choose_diameter(
     blur_separation: bool = False,
     *,
     widen_to_spot: bool = True,
+    measure_streak: bool = False,
 ) -> detect.DiameterChoice:
     """The feature diameter (and separation): the user's, or ones that hold the measured motion
     blur, the diameter widened when the spots are wider than its mask holds.
@@ -380,7 +394,9 @@ def choose_diameter(
     first :data:`BLUR_PILOT_FRAMES` frames are localized with the sharp-spot diameter
     (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) and its automatic threshold (or the given
     ``minmass``), and a pilot linking measures the per-axis rms step between frames, hence the
-    exposure streak (:func:`napari_pynta.detect.streak_sd_px`).
+    exposure streak (:func:`napari_pynta.detect.streak_sd_px`). With ``measure_streak`` the
+    pilot runs, and the spots' sigma is measured, for a given diameter and separation too (they
+    size the wide centroid's disk, :mod:`napari_pynta.detect.wide`), which are kept.
     :func:`napari_pynta.detect.blur_diameter_px` widens the mask to hold that streak; with
     ``blur_separation``, :func:`napari_pynta.detect.blur_separation_px` keeps the maxima of
     one streak together (sharp spots: ``diameter + 1``). With ``widen_to_spot`` the diameter is
@@ -403,17 +419,23 @@ def choose_diameter(
         Choose the separation that holds the streak (when ``detection`` gives none).
     widen_to_spot : bool
         Widen the diameter when the spots need it (False: an explicit ``--diameter-px``).
+    measure_streak : bool
+        Measure the streak and the spots' sigma whatever is given (the wide centroid).
 
     Returns
     -------
     DiameterChoice
     """
     choice = _diameter_for_blur(
-        frames, engine, detection, exposure_s, frame_interval_s, blur_separation
+        frames, engine, detection, exposure_s, frame_interval_s, blur_separation, measure_streak
     )
-    if not widen_to_spot:
-        return choice
-    return detect_spot.holding_the_spot(choice, frames, invert=bool(detection.get("invert")))
+    invert = bool(detection.get("invert"))
+    if widen_to_spot:
+        return detect_spot.holding_the_spot(choice, frames, invert=invert)
+    if measure_streak:
+        spot = detect_spot.spot_width(frames, invert=invert)
+        return dataclasses.replace(choice, spot_sigma_px=spot.sigma_px)
+    return choice
 
 
 def _diameter_for_blur(
@@ -423,11 +445,13 @@ def _diameter_for_blur(
     exposure_s: float,
     frame_interval_s: float,
     blur_separation: bool,
+    measure_streak: bool,
 ) -> detect.DiameterChoice:
-    """The given diameter and separation, or the ones that hold the motion blur."""
+    """The given diameter and separation, or the ones that hold the motion blur (and with
+    ``measure_streak`` the streak whatever is given)."""
     given = detection.get("diameter")
     for_blur = blur_separation and detection.get("separation") is None
-    if given is not None and not for_blur:
+    if given is not None and not for_blur and not measure_streak:
         return detect.DiameterChoice(int(given), automatic=False)
     pilot = np.asarray(frames[:BLUR_PILOT_FRAMES])
     options = dict(detection) | {"diameter": detect.SHARP_DIAMETER_PX, "separation": None}
@@ -458,6 +482,7 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
     """
     kwargs = params.detection_kwargs()
     engine = kwargs.pop("engine")
+    kwargs.pop("wide_radius_px", None)  # the threshold is the engine's alone
     hot = detect_hot_pixels.find_hot_pixels(frames)
     frames = detect_hot_pixels.repaired(frames, hot)
     diameter = choose_diameter(
@@ -468,6 +493,7 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
         params.required("frame_interval_s"),
         params.blur_separation,
         widen_to_spot=params.widen_to_spot,
+        measure_streak=params.wide_centroid and params.wide_radius_px is None,
     )
     kwargs["diameter"] = diameter.diameter_px
     if kwargs["separation"] is None:
@@ -478,26 +504,36 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
 
 def with_detection(params: AnalysisParams, threshold: detect.ThresholdEstimate) -> AnalysisParams:
     """``params`` with the diameter and the separation (chosen for the motion blur unless
-    given) and ``minmass`` of :func:`detection_threshold` filled in."""
+    given), ``minmass`` and, with ``wide_centroid``, the wide centroid's disk radius
+    (:func:`napari_pynta.detect.wide.wide_radius_px` of the measured spot and streak) of
+    :func:`detection_threshold` filled in."""
     choice = threshold.diameter
     if choice is None:
         return dataclasses.replace(params, minmass=threshold.minmass)
     separation = choice.separation_px if params.separation is None else params.separation
+    radius = params.wide_radius_px
+    if params.wide_centroid and radius is None:
+        radius = detect_wide.wide_radius_px(choice.spot_sigma_px, choice.streak_sd_px)
     return dataclasses.replace(
-        params, diameter_px=choice.diameter_px, separation=separation, minmass=threshold.minmass
+        params,
+        diameter_px=choice.diameter_px,
+        separation=separation,
+        minmass=threshold.minmass,
+        wide_radius_px=radius,
     )
 
 
 def resolve_minmass(frames: Any, params: AnalysisParams) -> AnalysisParams:
-    """Fill in an automatic diameter, ``minmass`` and, with ``blur_separation``, separation
-    (see :func:`detection_threshold`).
+    """Fill in an automatic diameter, ``minmass``, with ``blur_separation`` the separation and
+    with ``wide_centroid`` the disk radius (see :func:`detection_threshold`).
 
     Call this once per movie before splitting it into chunks, so that every chunk uses the
     same diameter, separation and threshold. Parameters with all of them are returned
     unchanged.
     """
     separation = params.separation if params.blur_separation else 0.0
-    if all(value is not None for value in (params.minmass, params.diameter_px, separation)):
+    radius = params.wide_radius_px if params.wide_centroid else 0
+    if all(value is not None for value in (params.minmass, params.diameter_px, separation, radius)):
         return params
     return with_detection(params, detection_threshold(frames, params))
 

@@ -236,6 +236,17 @@ SETTINGS: Mapping[str, Setting] = _settings(
         "frames: the two maxima of one smeared image are one particle (sizes of small, fast "
         "particles; the particles in view come out 1-4 percent lower, docs/accuracy.md)",
     ),
+    Setting(
+        "wide_centroid",
+        bool,
+        False,
+        "",
+        "wide centroid",
+        "move each feature to the centre of mass of the raw frame, less a ring's median, in a "
+        "disk of 2.5 image widths (the spot's and the exposure streak's, measured on the first "
+        "frames): the exposure-mean position of a smeared image, not its middle "
+        "(docs/detection.md)",
+    ),
     Setting("engine", str, default_engine(), "", "engine", "detection engine"),
     Setting(
         "blur_gap_spread",

@@ -155,6 +155,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--blur-gap-spread", action="store_true", help=SETTINGS["blur_gap_spread"].help
     )
+    parser.add_argument(
+        "--wide-centroid",
+        action=argparse.BooleanOptionalAction,
+        default=SETTINGS["wide_centroid"].default,
+        help=SETTINGS["wide_centroid"].cli_help(),
+    )
     add_sample_arguments(parser)
     parser.add_argument(
         "--host",
@@ -246,6 +252,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         min_track_length=args.min_track_length,
         blur_separation=args.blur_separation,
         blur_gap_spread=args.blur_gap_spread,
+        wide_centroid=args.wide_centroid,
         temperature_c=args.temperature_c,
         host=args.host,
         keys_dir=args.keys,

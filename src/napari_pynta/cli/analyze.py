@@ -92,6 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=SETTINGS["blur_gap_spread"].help,
     )
+    parser.add_argument(
+        "--wide-centroid",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=SETTINGS["wide_centroid"].cli_help(),
+    )
     add_sample_arguments(parser)
     parser.add_argument(
         "--json",
@@ -180,6 +186,7 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
             invert=args.invert,
             blur_separation=args.blur_separation,
             blur_gap_spread=args.blur_gap_spread,
+            wide_centroid=args.wide_centroid,
             **given,
         ),
         **automatic,

@@ -158,6 +158,7 @@ def locate(
     invert: bool = False,
     percentile: float = 64,
     frame_number: int = 0,
+    wide_radius_px: int | None = None,
     **engine_params: Any,
 ) -> pd.DataFrame:
     """Find particles in one frame.
@@ -180,6 +181,9 @@ def locate(
         Local maxima must be brighter than this percentile of the frame.
     frame_number : int
         Value written in the ``frame`` column.
+    wide_radius_px : int, optional
+        Move each feature to its wide centroid in a disk of this radius
+        (:func:`napari_pynta.detect.wide.refine_positions`); None: the engine's positions.
     **engine_params
         Extra engine-specific options (for trackpy: see :data:`TRACKPY_PARAMS`).
 
@@ -203,6 +207,8 @@ def locate(
         percentile=percentile,
     )
     require_int("frame_number", frame_number, minimum=0)
+    if wide_radius_px is not None:
+        require_int("wide_radius_px", wide_radius_px, minimum=1, unit="px")
     image = as_frame(frame)
     features = locate_features(
         image,
@@ -213,7 +219,15 @@ def locate(
         percentile=percentile,
         **engine_params,
     )
-    return standardize(features, int(frame_number))
+    table = standardize(features, int(frame_number))
+    if wide_radius_px is None or not len(table):
+        return table
+    from napari_pynta.detect.wide import refine_positions
+
+    y, x = refine_positions(
+        image, table["y"].to_numpy(), table["x"].to_numpy(), int(wide_radius_px), invert=invert
+    )
+    return table.assign(y=y, x=x)
 
 
 def locate_frames(

@@ -58,6 +58,10 @@ class LiveConfig:
         Link across missed frames with the spread the camera's motion blur gives, as
         ``pynta analyze --blur-gap-spread`` does (:attr:`napari_pynta.analysis.AnalysisParams.
         gap_spread`, from the camera's exposure and frame interval).
+    wide_centroid : bool
+        Without a ``wide_radius_px`` in ``detection``, the calibration chooses the wide
+        centroid's disk from the spots and the streak of the first frames and the locators move
+        each feature to its wide centroid, as ``pynta analyze --wide-centroid`` does.
     hot_pixels : list of (int, int) or None
         (row, column) of the camera's hot pixels (single pixels far above their neighbours in
         every frame), replaced in each frame by the median of their 8 neighbours before
@@ -114,6 +118,7 @@ class LiveConfig:
     min_track_length: int = SETTINGS["min_track_length"].default
     blur_separation: bool = SETTINGS["blur_separation"].default
     blur_gap_spread: bool = SETTINGS["blur_gap_spread"].default
+    wide_centroid: bool = SETTINGS["wide_centroid"].default
     hot_pixels: list[list[int]] | None = None
     temperature_c: float = SETTINGS["temperature_c"].default
     viscosity_pa_s: float | None = SETTINGS["viscosity_pa_s"].default
@@ -158,6 +163,7 @@ class LiveConfig:
             "min_track_length",
             "blur_separation",
             "blur_gap_spread",
+            "wide_centroid",
             "temperature_c",
             "viscosity_pa_s",
         ):

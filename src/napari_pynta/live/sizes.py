@@ -16,6 +16,7 @@ _DETECTION_FIELDS = {
     "separation": "separation",
     "percentile": "percentile",
     "invert": "invert",
+    "wide_radius_px": "wide_radius_px",
 }
 
 
@@ -36,6 +37,8 @@ def analysis_params(settings: dict[str, Any]) -> Any:
         for key, field in _DETECTION_FIELDS.items()
         if key in settings["detection"]
     }
+    if overrides.get("wide_radius_px") is not None:
+        overrides["wide_centroid"] = True
     return AnalysisParams.from_metadata(
         settings["metadata"],
         engine=settings["engine"],

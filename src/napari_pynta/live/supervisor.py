@@ -685,6 +685,7 @@ class LivePipeline:
         if not config.track or (
             not automatic_diameter(config.detection)
             and not (config.blur_separation and config.detection.get("separation") is None)
+            and not (config.wide_centroid and config.detection.get("wide_radius_px") is None)
             and config.detection.get("minmass") is not None
             and config.search_range_px is not None
             and config.hot_pixels is not None
@@ -697,6 +698,7 @@ class LivePipeline:
             "memory": config.memory,
             "hot_pixels": config.hot_pixels,
             "blur_separation": config.blur_separation,
+            "wide_centroid": config.wide_centroid,
         }
 
     def _store_metadata(self) -> dict[str, Any]:
@@ -739,7 +741,7 @@ class LivePipeline:
         detection = self.config.detection
         automatic = {
             key: chosen[key]
-            for key in ("diameter", "separation", "minmass")
+            for key in ("diameter", "separation", "minmass", "wide_radius_px")
             if chosen.get(key) is not None and detection.get(key) is None
         }
         detection.update(automatic)

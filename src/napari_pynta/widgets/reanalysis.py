@@ -62,6 +62,7 @@ def tracking_fields(tracking: TrackingSettings) -> dict[str, Any]:
         "min_track_length": tracking.min_track_length,
         "blur_separation": tracking.blur_separation,
         "blur_gap_spread": tracking.blur_gap_spread,
+        "wide_centroid": tracking.wide_centroid,
     }
 
 

@@ -306,6 +306,7 @@ class PyntaSession(QObject):
             min_track_length=self.tracking.min_track_length,
             blur_separation=self.tracking.blur_separation,
             blur_gap_spread=self.tracking.blur_gap_spread,
+            wide_centroid=self.tracking.wide_centroid,
             temperature_c=live_conditions.temperature_c,
             viscosity_pa_s=live_conditions.resolved_viscosity_pa_s(),
             sample=dict(sample or {}),

@@ -32,6 +32,7 @@ class TrackingSettings:
     invert: bool = SETTINGS["invert"].default
     blur_separation: bool = SETTINGS["blur_separation"].default
     blur_gap_spread: bool = SETTINGS["blur_gap_spread"].default
+    wide_centroid: bool = SETTINGS["wide_centroid"].default
     percentile: float = SETTINGS["percentile"].default
     search_range_px: float = 0.0
     memory: int = SETTINGS["memory"].default

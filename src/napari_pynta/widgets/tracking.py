@@ -74,6 +74,9 @@ class TrackingWidget(QWidget):
         self.blur_gap_spread = QCheckBox("missed frames spread as the motion blur gives")
         self.blur_gap_spread.setToolTip(SETTINGS["blur_gap_spread"].help)
         self.blur_gap_spread.setChecked(defaults.blur_gap_spread)
+        self.wide_centroid = QCheckBox("wide centroid: the exposure-mean position")
+        self.wide_centroid.setToolTip(SETTINGS["wide_centroid"].help)
+        self.wide_centroid.setChecked(defaults.wide_centroid)
         self.search_range = setting_field(SETTINGS["search_range_px"], defaults.search_range_px)
         self.memory = setting_field(SETTINGS["memory"], defaults.memory)
         self.min_track_length = setting_field(
@@ -103,6 +106,7 @@ class TrackingWidget(QWidget):
             ("separation", self.separation),
             ("invert", self.invert),
             ("blur_separation", self.blur_separation),
+            ("wide_centroid", self.wide_centroid),
             ("search_range_px", self.search_range),
             ("blur_gap_spread", self.blur_gap_spread),
             ("memory", self.memory),
@@ -145,6 +149,7 @@ class TrackingWidget(QWidget):
         self.invert.toggled.connect(self.apply)
         self.blur_separation.toggled.connect(self.apply)
         self.blur_gap_spread.toggled.connect(self.apply)
+        self.wide_centroid.toggled.connect(self.apply)
         self.refresh.clicked.connect(self.refresh_movies)
         self.open_file.clicked.connect(self._open_movie)
         self.movie.currentTextChanged.connect(self._on_movie_selected)
@@ -168,6 +173,7 @@ class TrackingWidget(QWidget):
             invert=self.invert.isChecked(),
             blur_separation=self.blur_separation.isChecked(),
             blur_gap_spread=self.blur_gap_spread.isChecked(),
+            wide_centroid=self.wide_centroid.isChecked(),
             search_range_px=self.search_range.value(),
             memory=self.memory.value(),
             min_track_length=self.min_track_length.value(),

@@ -203,7 +203,9 @@ def calibrate(
 ) -> dict[str, float]:
     """Find the hot pixels (``hot_pixels: None``) and choose an automatic feature diameter
     (``diameter: None``, with the separation that goes with it; with ``blur_separation`` and
-    no separation given, one that holds the motion blur),
+    no separation given, one that holds the motion blur), with ``wide_centroid`` and no
+    ``wide_radius_px`` given the wide centroid's disk
+    (:func:`~napari_pynta.detect.wide.wide_radius_px` of the spots and the streak),
     ``minmass`` and ``search_range_px`` from the first frames (then discarded).
 
     The same automatic choices as the offline analysis, in the same order: the hot pixels
@@ -230,6 +232,7 @@ def calibrate(
     importer.join()
     from napari_pynta import analysis, detect
     from napari_pynta.detect import hot_pixels
+    from napari_pynta.detect.wide import wide_radius_px
 
     frames = np.stack(read)
     engine, detection = calibration["engine"], dict(calibration["detection"])
@@ -240,7 +243,8 @@ def calibrate(
         frames = hot_pixels.repair_hot_pixels(frames, hot)
     automatic = "diameter" in detection and detection["diameter"] is None
     blur_separation = bool(calibration.get("blur_separation"))
-    if automatic or (blur_separation and detection.get("separation") is None):
+    wide = bool(calibration.get("wide_centroid")) and detection.get("wide_radius_px") is None
+    if automatic or wide or (blur_separation and detection.get("separation") is None):
         metadata = camera.metadata_for_store()
         diameter = analysis.choose_diameter(
             frames,
@@ -250,12 +254,17 @@ def calibrate(
             metadata["frame_interval_s"],
             blur_separation,
             widen_to_spot=automatic,  # a given diameter is kept
+            measure_streak=wide,
         )
         if automatic:
             chosen["diameter"] = detection["diameter"] = diameter.diameter_px
         if detection.get("separation") is None and diameter.separation_px is not None:
             chosen["separation"] = detection["separation"] = diameter.separation_px
-    threshold = detect.estimate_threshold(frames, engine, **detection)
+        if wide:
+            radius = wide_radius_px(diameter.spot_sigma_px, diameter.streak_sd_px)
+            chosen["wide_radius_px"] = detection["wide_radius_px"] = radius
+    engine_detection = {key: value for key, value in detection.items() if key != "wide_radius_px"}
+    threshold = detect.estimate_threshold(frames, engine, **engine_detection)
     if detection.get("minmass") is None:
         detection["minmass"] = threshold.automatic_minmass
     chosen["minmass"] = float(detection["minmass"])
