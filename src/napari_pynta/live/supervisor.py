@@ -475,9 +475,13 @@ class LivePipeline:
         self.config.n_locators = n
 
     def update_detection(self, engine: str | None = None, **detection: Any) -> None:
-        """Change the localization options of every locator (checked first)."""
+        """Change the localization options of every locator (checked first); the wide
+        centroid's disk chosen by the calibration is kept unless ``detection`` gives one."""
         self._require_running()
         engine = engine or self.config.engine or default_engine()  # validate() set it already
+        chosen_disk = self.config.detection.get("wide_radius_px")
+        if self.config.wide_centroid and chosen_disk is not None:
+            detection.setdefault("wide_radius_px", chosen_disk)
         check_detection(engine, detection)
         self.config.engine, self.config.detection = engine, dict(detection)
         self._send_detection()
