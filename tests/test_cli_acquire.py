@@ -376,3 +376,14 @@ def test_frames_counts_the_frames_recorded_when_the_camera_loses_frames(tmp_path
     assert len(lines) <= 6, printed.err
     assert "the camera lost frames" in lines[0]
     assert sum("seq gap" in line for line in lines) <= 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_out_store_that_cannot_be_made_is_named_by_its_flag(capsys):
+    """The refusal named the live configuration's field (`record_path: cannot create ...`), a
+    name the command line never showed; it names `--out`, as `pynta analyze` does."""
+    code = main(["acquire", "--camera", "simulated", "--frames", "5", "--out", "/proc/n13.zarr"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("pynta acquire: error: --out: cannot create '/proc/n13.zarr': ")
+    assert "nothing can be written in '/proc'" in err and "record_path" not in err

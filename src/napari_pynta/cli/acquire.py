@@ -226,8 +226,15 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     for name in ("fps", "exposure_s", "roi", "gain"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    if args.out is not None and args.captures is None and Path(args.out).suffix != ".zarr":
-        raise PyntaInputError(f"--out must end in .zarr (a pynta store), got {args.out!r}")
+    if args.out is not None and args.captures is None:
+        if Path(args.out).suffix != ".zarr":
+            raise PyntaInputError(f"--out must end in .zarr (a pynta store), got {args.out!r}")
+        from napari_pynta.store import check_replaceable
+
+        try:  # named by its flag here; the pipeline checks it again as `record_path`
+            check_replaceable(args.out, args.overwrite)
+        except PyntaInputError as error:
+            raise PyntaInputError(f"--out: {error}") from None
     if args.frames is not None:
         require_int("--frames", args.frames, minimum=1)
     if args.seconds is not None:
