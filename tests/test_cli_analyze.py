@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -444,3 +445,28 @@ def test_the_wide_centroid_is_asked_with_a_flag_and_its_disk_reported(capsys, st
     )
     assert summary["n_localizations"] == plain["n_localizations"]  # no feature added or lost
     assert summary["diameter_nm"] != plain["diameter_nm"]  # the positions moved
+
+
+def _make_immutable(path, on):
+    """chattr the tree at ``path`` (+i: not even root may write it); False where unsupported."""
+    import shutil
+
+    if shutil.which("chattr") is None or os.geteuid() != 0:
+        return False
+    flag = "+i" if on else "-i"
+    return subprocess.run(["chattr", "-R", flag, str(path)], capture_output=True).returncode == 0
+
+
+def test_a_store_that_cannot_be_written_keeps_the_result_and_says_why_plainly(capsys, store_path):
+    """A store the user may not write (read-only; as root, an immutable one) is sized, and the
+    note said "[Errno 1] Operation not permitted: '.../tables/zarr.<hex>.partial'", naming a
+    temporary file of the store's internals; it says the store cannot be written and what to do."""
+    if not _make_immutable(store_path, True):
+        pytest.skip("needs root and chattr on a file system that supports +i")
+    try:
+        code, out, err = run(capsys, store_path, "--json")
+    finally:
+        _make_immutable(store_path, False)
+    assert code == 0 and json.loads(out)["n_tracks"] > 0
+    assert f"tables not saved into {store_path}: the store cannot be written" in err, err
+    assert "Operation not permitted" in err and "--out" in err and ".partial" not in err

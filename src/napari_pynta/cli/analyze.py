@@ -403,6 +403,12 @@ def _save_into_store(movie: Movie, result: AnalysisResult) -> str:
         return f"tables not saved into {movie.source} (cannot open it for writing: {error})"
     try:
         result.save_results(store)
+    except PermissionError as error:  # read-only for this user, or immutable
+        return (
+            f"tables not saved into {movie.source}: the store cannot be written "
+            f"({error.strerror}); the result above is complete, and --out DIR writes its tables "
+            "elsewhere"
+        )
     except (PyntaDataError, OSError) as error:
         return f"tables not saved into {movie.source}: {error}"
     finally:
