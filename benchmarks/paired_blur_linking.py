@@ -151,6 +151,62 @@ def describe(row: dict[str, Any]) -> str:
     return f"{size}, in view {ratio} of truth, k {row['gap_spread']:.2f}"
 
 
+def cell(rows: list[dict[str, Any]]) -> str:
+    """One table cell: the seeds' sizes (or peaks and small share) and in-view ratios."""
+    if any("error" in row for row in rows):
+        return "error"
+    if "error_pct" in rows[0]:
+        size = ", ".join(f"{row['error_pct']:+.2f}" for row in rows)
+    else:
+        size = "; ".join(
+            "/".join(f"{peak:.0f}" for peak in sorted(row["peaks_nm"]))
+            + f", {row['small_share']:.2f}"
+            for row in rows
+        )
+    return size
+
+
+def table(path: str) -> str:
+    """A markdown table of the rows in ``path``: per case and rule, each variant's cell."""
+    with open(path) as source:
+        rows = [json.loads(line) for line in source if line.strip()]
+    variants = list(dict.fromkeys(row["variant"] for row in rows))
+    rules = list(dict.fromkeys(row["rule"] for row in rows))
+    lines = [
+        "| case | "
+        + " | ".join(f"{rule}: {' → '.join(variants)}" for rule in rules)
+        + " | in view / truth |",
+        "|---" * (len(rules) + 2) + "|",
+    ]
+    for case in dict.fromkeys(row["case"] for row in rows):
+        cells = []
+        ratios = []
+        for rule in rules:
+            by_variant = []
+            for variant in variants:
+                chosen = [
+                    row
+                    for row in rows
+                    if (row["case"], row["rule"], row["variant"]) == (case, rule, variant)
+                ]
+                chosen.sort(key=lambda row: row["seed"])
+                by_variant.append(cell(chosen) if chosen else "–")
+                ratios += [
+                    row["in_view"] / row["in_view_truth"] for row in chosen if row.get("in_view")
+                ]
+            cells.append(" → ".join(by_variant))
+        truth = sorted(
+            (row["seed"], row["small_truth"])
+            for row in rows
+            if (row["case"], row["rule"], row["variant"]) == (case, rules[0], variants[0])
+        )
+        shares = [share for _, share in truth if share is not None and share == share]
+        label = case + (f" (truth {', '.join(f'{x:.2f}' for x in shares)})" if shares else "")
+        span = f"{min(ratios):.3f}–{max(ratios):.3f}" if ratios else "–"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {span} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["ours nta 50 nm", "independent nta 50 nm"])
@@ -164,7 +220,11 @@ def main() -> None:
         default=["default", "blur-separation"],
     )
     parser.add_argument("--json", default=None, help="append one JSON row per analysis here")
+    parser.add_argument("--table", default=None, help="print the markdown table of a --json file")
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     variants = {variant: switches_of(variant) for variant in args.variants}
     for label in args.cases:
         for seed in args.seeds:
