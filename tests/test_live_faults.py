@@ -182,6 +182,38 @@ def test_a_killed_acquisition_ends_the_run_and_the_counters_equal_the_store(tmp_
     assert status.frames_acquired >= status.frames_saved + status.frames_dropped
 
 
+def test_an_acquisition_killed_while_the_saver_restarts_ends_the_run_at_once(tmp_path, monkeypatch):
+    """The saver dies, and the acquisition dies before the saver is back (the restart's backoff
+    is lengthened so that it is surely still pending). Before, the restarted saver reopened the
+    store and waited for an end-of-recording marker no one could send, until the stall timeout
+    (20 s: "saver made no progress ... given up"): the supervisor had told only a running saver
+    that its source was gone. The counters equal the store: the frames the dead saver had not
+    written died with the acquisition's replay buffer and are counted as dropped."""
+    monkeypatch.setattr(supervisor, "RESTART_BACKOFF_S", 2.0)
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000, track=False)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 100, what="recording")
+        _kill(pipeline, "saver")
+        wait_until(lambda: "saver" in pipeline._restarting, what="the restart to be planned")
+        _kill(pipeline, "acquisition")
+        assert pipeline.wait_finished(60)
+        stopping = time.monotonic()
+        status = pipeline.stop()
+        stop_s = time.monotonic() - stopping
+    assert not any("made no progress" in error for error in status.errors), status.errors
+    assert status.restarts == {"saver": 1} and status.dead_workers == ["acquisition"]
+    # the restart and the reopening of the store take a few seconds on a loaded machine; the
+    # stall timeout is what must not be waited for
+    assert stop_s < supervisor.STALL_TIMEOUT_S, stop_s
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+    assert len(seq) == status.frames_saved > 100
+    assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
+    assert status.frames_acquired + status.frames_lost_by_camera == (
+        status.frames_saved + status.frames_dropped
+    )
+
+
 def test_a_frozen_saver_given_up_then_woken_leaves_counters_equal_to_the_store(
     tmp_path, monkeypatch
 ):

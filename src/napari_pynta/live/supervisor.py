@@ -349,6 +349,7 @@ class LivePipeline:
             except PyntaDataError as error:
                 self._record_error(f"the recording may be incomplete: {error}")
         elif self._alive(SAVER):  # no end marker will come: it writes what it got, and ends
+            # (a saver being restarted is told once it has reopened the store: restart_worker)
             self._command(SAVER, Command.STOP_RECORDING)
         while not self._part_done(SAVER):
             time.sleep(0.02)
@@ -524,6 +525,8 @@ class LivePipeline:
             self._wait_ready(SAVER)
             if self._recording_path is not None:
                 self._begin_recording(self._recording_path, overwrite=False, resume=True)
+                if not self._alive(ACQUISITION):  # died meanwhile: no end marker, no resend
+                    self._command(SAVER, Command.STOP_RECORDING)
         elif is_locator(name):
             self._spawn_locator(name)
             self._wait_ready(name)
