@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -17,7 +21,12 @@ class StallingCamera(SimulatedCamera):
     """The simulated camera, silent for ``pause_s`` after frame ``stall_at``; with ``never``
     it gives up like a hardware backend after ``timeout_s`` (raises :class:`CameraStalled`);
     with ``hang`` its read never returns there (a driver call without a timeout of its own),
-    with ``hold_gil`` it does not either and holds the GIL meanwhile (the whole process frozen)."""
+    with ``hold_gil`` it does not either and holds the GIL meanwhile (the whole process frozen).
+
+    Its read of frame ``starve_at`` is starved of CPU (a loaded machine), not paused: the
+    reading thread needs ``cpu_s`` of CPU there, but runs under ``SCHED_IDLE`` on one CPU beside
+    a busy process (the kernel gives it ~0.3 % of that CPU), so the read lasts seconds although
+    the camera never stopped; deterministic, whatever else the machine runs."""
 
     def __init__(
         self,
@@ -27,15 +36,23 @@ class StallingCamera(SimulatedCamera):
         hang: bool = False,
         hold_gil: bool = False,
         timeout_s: float = 1.0,
+        starve_at: int = -1,
+        cpu_s: float = 0.01,
         shape: tuple[int, int] = (64, 64),
         n_particles: int = 5,
         **settings: Any,
     ):
         self.stall_at, self.pause_s, self.timeout_s = stall_at, pause_s, timeout_s
         self.never, self.hang, self.hold_gil = never, hang, hold_gil
+        self.starve_at, self.cpu_s = starve_at, cpu_s
         super().__init__(shape=shape, n_particles=n_particles, **settings)
 
     def _grab(self) -> np.ndarray:
+        if self._count == self.starve_at:
+            with _behind_a_busy_process():
+                used = time.thread_time() + self.cpu_s
+                while time.thread_time() < used:
+                    pass
         if self._count == self.stall_at:
             if self.hold_gil:  # libc's sleep through ctypes.PyDLL keeps the GIL: all is frozen
                 ctypes.PyDLL(None).sleep(3600)
@@ -51,6 +68,26 @@ class StallingCamera(SimulatedCamera):
     def start_paced_again(self) -> None:
         """After the pause, frames come at the frame rate again (none lost, none bunched)."""
         self._t0 = time.perf_counter() - self._count / self.settings.fps
+
+
+@contextlib.contextmanager
+def _behind_a_busy_process():
+    """Run the calling thread on one CPU, under ``SCHED_IDLE``, beside a busy process."""
+    cpu = min(os.sched_getaffinity(0))
+    allowed = os.sched_getaffinity(0)
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        os.sched_setaffinity(hog.pid, {cpu})
+        os.sched_setaffinity(0, {cpu})  # 0: the calling thread
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        try:
+            yield
+        finally:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            os.sched_setaffinity(0, allowed)
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 class MisbehavingCamera(SimulatedCamera):

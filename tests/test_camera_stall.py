@@ -52,6 +52,23 @@ def test_a_camera_silent_for_a_while_is_said_and_the_run_completes(tmp_path, cap
     assert code == 0  # every frame asked for is on disk
 
 
+def test_a_read_starved_of_cpu_is_no_camera_pause_and_a_real_pause_still_is(
+    tmp_path, capsys, monkeypatch
+):
+    """The read of frame 30 waits seconds for a CPU (its thread behind a busy process, see
+    ``StallingCamera``); the camera pauses for real for 1.5 s after frame 59. Before, the starved
+    read was reported as "the camera sent no frame for 3.4 s (after frame 29)" (a loaded machine
+    made such false pauses); now only the real one is."""
+    monkeypatch.setenv("PYNTA_CAMERAS", CAMERAS_ENV)
+    options = ["--camera-option", "starve_at=30", "--camera-option", "stall_at=60"]
+    code, result, err, seq = _acquire(tmp_path, capsys, *options)
+    assert result["frames_acquired"] == result["frames_saved"] == len(seq) == 120
+    assert "after frame 29" not in err, err
+    assert re.search(r"the camera sent no frame for 1\.[5-9] s \(after frame 59\)", err), err
+    assert result["camera_pauses"] == 1
+    assert code == 0
+
+
 def test_a_camera_that_never_comes_back_ends_the_run_in_order(tmp_path, capsys, monkeypatch):
     """Before, the backend's timeout killed the acquisition worker: 'acquisition failed:
     PyntaDataError ...' with a traceback, the frames it still held for the saver lost."""

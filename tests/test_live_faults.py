@@ -26,6 +26,7 @@ import zmq
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
+from napari_pynta.live.cpu_wait import cpu_wait_s
 from napari_pynta.live.locate_pipe import PIPE_FRAMES
 from napari_pynta.live.protocol import process_title
 from napari_pynta.live.workers.linker import LINK_GAP_TIMEOUT_S
@@ -321,18 +322,18 @@ def test_the_time_a_worker_waits_for_a_cpu_is_measured():
             os.sched_setaffinity(child.pid, {cpu})
         os.sched_setaffinity(0, {cpu})
         time.sleep(0.5)  # the children started
-        before = [supervisor.cpu_wait_s(child.pid) for child in children]
+        before = [cpu_wait_s(child.pid) for child in children]
         busy_until = time.monotonic() + 2.0
         while time.monotonic() < busy_until:  # this process keeps the CPU
             pass
-        waited = [supervisor.cpu_wait_s(c.pid) - b for c, b in zip(children, before, strict=True)]
+        waited = [cpu_wait_s(c.pid) - b for c, b in zip(children, before, strict=True)]
     finally:
         os.sched_setaffinity(0, allowed)
         for child in children:
             child.kill()
             child.wait()
     assert waited[0] > 1.0 and waited[1] < 0.5, waited
-    assert supervisor.cpu_wait_s(children[0].pid) == 0.0  # gone: nothing to read
+    assert cpu_wait_s(children[0].pid) == 0.0  # gone: nothing to read
 
 
 def _messages(rng: np.random.Generator) -> list[list[bytes]]:

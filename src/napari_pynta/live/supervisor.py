@@ -32,6 +32,7 @@ from napari_pynta.live.config import (
     locator_detection,
     moved_hot_pixels,
 )
+from napari_pynta.live.cpu_wait import CpuWait
 from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
 from napari_pynta.live.frame_ring import SHM_DIR, unlink_rings
 from napari_pynta.live.protocol import (
@@ -828,22 +829,22 @@ class LivePipeline:
         ``timeout_s``: a worker starved while it imports its libraries is not taken for a hung one.
         """
         started = time.monotonic()
-        pid = self._processes[name].pid
-        starved = starved_before = cpu_wait_s(pid)
-        dead_since: float | None = None
-        while time.monotonic() - started - (starved - starved_before) < timeout_s:
-            starved = max(starved, cpu_wait_s(pid))  # a dead process' figure reads as 0
-            with self._lock:
-                report = self._reports.get(name, {})
-                if report.get(f"{event}_event"):
-                    return dict(report)
-                error = report.get("error")
-            if dead_since is None and self._processes[name].exitcode is not None:
-                dead_since = time.monotonic()
-            # a dead worker's last report (its error) may still be on its way to the monitor
-            if error is not None or dead_since and time.monotonic() - dead_since > DEATH_NOTE_S:
-                raise _worker_failure(name, error)
-            time.sleep(0.01)
+        with CpuWait(self._processes[name].pid) as cpu_wait:
+            starved = starved_before = cpu_wait.seconds()
+            dead_since: float | None = None
+            while time.monotonic() - started - (starved - starved_before) < timeout_s:
+                starved = max(starved, cpu_wait.seconds())  # a dead process' figure reads as 0
+                with self._lock:
+                    report = self._reports.get(name, {})
+                    if report.get(f"{event}_event"):
+                        return dict(report)
+                    error = report.get("error")
+                if dead_since is None and self._processes[name].exitcode is not None:
+                    dead_since = time.monotonic()
+                # a dead worker's last report (its error) may still be on its way to the monitor
+                if error is not None or dead_since and time.monotonic() - dead_since > DEATH_NOTE_S:
+                    raise _worker_failure(name, error)
+                time.sleep(0.01)
         starved -= starved_before
         waited = f" (and {starved:.0f} s waiting for a CPU)" if starved >= 1 else ""
         raise PyntaDataError(f"{name} did not report {event!r} within {timeout_s} s{waited}")
@@ -1173,16 +1174,6 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
         if report.get(key) is not None:
             transport.require(report[key], p50=float, p95=float, max=float)
     return report
-
-
-def cpu_wait_s(pid: int | None) -> float:
-    """Seconds the main thread of process ``pid`` has waited for a CPU since it started (Linux's
-    ``/proc/PID/schedstat``; 0 where that cannot be read)."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as stats:
-            return int(stats.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def _frames_in_store(path: str, log: Any) -> int:

@@ -35,7 +35,8 @@ RATE_WINDOW_S = 1.0
 #: frames used to choose the detection threshold and search range when they are not given
 CALIBRATION_FRAMES = 60
 #: a camera silent this long (s) within one read, or ten frame intervals if longer, is a pause
-#: the user is told about (time spent waiting for the camera, not the acquisition's own delays)
+#: the user is told about (time spent waiting for the camera, not the acquisition's own delays
+#: nor its waits for a CPU on a loaded machine: see ``read_minder``)
 CAMERA_PAUSE_S = 1.0
 #: a camera read that has not returned for this long (s), or for
 #: :data:`CAMERA_TIMEOUT_INTERVALS` frame intervals if that is longer, is a camera that hangs:
@@ -627,12 +628,12 @@ class Acquisition:
         # n_frames counts the frames read (the frames a recording holds), not frame numbers: a
         # camera that loses frames still gives n_frames, with the losses as seq gaps
         if self.n_frames is None or self.counters["frames_acquired"] < self.n_frames:
-            asked = time.perf_counter()
             stalled = failed = None
             try:
                 with self.minder.reading():
                     frame, t = self.camera.read()
-                    waited_s = time.perf_counter() - asked  # not the wait for the minder's turn
+                    # not the wait for the minder's turn, nor for a CPU (a loaded machine)
+                    waited_s = self.minder.waited_s()
             except CameraExhausted:
                 pass
             except CameraStalled as error:

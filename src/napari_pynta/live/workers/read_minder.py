@@ -9,14 +9,23 @@ slice and serves one turn of the worker, never touching the camera (backends are
 safe). When the worker is to stop while the read has still not returned, the minder ends the
 process itself (:meth:`ReadMinder.__init__`'s ``exit``), so the camera can delay a stop by at
 most :data:`STOP_GRACE_S`.
+
+How long a read has waited for the camera is its wall time less the time the reading thread
+waited for a CPU meanwhile (:mod:`~napari_pynta.live.cpu_wait`): on a loaded machine a read can
+last seconds because the process is not scheduled (the simulated camera renders its frames in
+the read), which is no pause of the camera; a camera that sends nothing keeps the thread
+blocked, which is no wait for a CPU, so a real pause or hang is measured in full.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+
+from napari_pynta.live.cpu_wait import CpuWait
 
 #: how often the minder looks at the read in progress (s); a read shorter than this is never
 #: served, so at frame rates above 1 / MIND_SLICE_S the minder never takes the lock
@@ -33,7 +42,8 @@ class ReadMinder:
     ----------
     serve : callable
         ``serve(waited_s) -> bool`` runs one turn of the worker without the camera (called with
-        :attr:`lock` held, while a read has lasted ``waited_s``); True when the worker is to stop.
+        :attr:`lock` held, while a read has waited ``waited_s`` for the camera,
+        :meth:`waited_s`); True when the worker is to stop.
     exit : callable
         Ends the process; called (with the lock held for good) when the worker is to stop and
         the read has not returned within :data:`STOP_GRACE_S`.
@@ -51,6 +61,8 @@ class ReadMinder:
         self.lock.acquire()  # the main thread's, except while it reads
         self._serve, self._exit, self.slice_s = serve, exit, slice_s
         self._read_started: float | None = None  # while the main thread is in a read
+        self._cpu_wait: CpuWait | None = None  # of the reading thread
+        self._cpu_wait_at_start = 0.0
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._mind, name="pynta-read-minder", daemon=True)
         self._thread.start()
@@ -58,6 +70,9 @@ class ReadMinder:
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
         """Around ``camera.read()`` in the main thread: the lock is free meanwhile."""
+        if self._cpu_wait is None:
+            self._cpu_wait = CpuWait(os.getpid(), threading.get_native_id())
+        self._cpu_wait_at_start = self._cpu_wait.seconds()
         self._read_started = time.perf_counter()
         self.lock.release()
         try:
@@ -66,9 +81,20 @@ class ReadMinder:
             self._read_started = None
             self.lock.acquire()
 
+    def waited_s(self) -> float:
+        """How long the read in progress has waited for the camera: its time less the time the
+        reading thread waited for a CPU meanwhile (0 outside a read)."""
+        started, cpu_wait = self._read_started, self._cpu_wait
+        if started is None or cpu_wait is None:
+            return 0.0
+        starved = max(0.0, cpu_wait.seconds() - self._cpu_wait_at_start)
+        return max(0.0, time.perf_counter() - started - starved)
+
     def close(self) -> None:
-        """Stop minding (the main thread is done with the camera)."""
+        """Stop minding (the main thread, holding :attr:`lock`, is done with the camera)."""
         self._closed.set()
+        if self._cpu_wait is not None:
+            self._cpu_wait.close()
 
     def _mind(self) -> None:
         """Thread: serve every slice while a read lasts; end the process on a stop it blocks."""
@@ -79,7 +105,7 @@ class ReadMinder:
             with self.lock:
                 if self._read_started is None:  # it returned: the main thread waits for the lock
                     continue
-                stop = self._serve(time.perf_counter() - started)
+                stop = self._serve(self.waited_s())
             if stop and not self._returned_within(STOP_GRACE_S):
                 self.lock.acquire()  # for good: the main thread never goes on
                 self._exit()
