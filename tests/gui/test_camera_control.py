@@ -215,6 +215,17 @@ def test_a_worker_restarted_after_dying_is_said_so_not_left_as_dead(pynta):
     camera.message_line.show_info("recording to x.zarr")  # a later message is not overwritten
     camera._on_status(LiveStatus(recording=True, restarts={"saver": 1}))
     assert camera.message_line.text() == "recording to x.zarr"
+    # as the supervisor reports it: the restart is counted while the worker is still dead, so
+    # "died" was left on screen after the restarted saver was saving again (a real session)
+    camera._on_status(LiveStatus(recording=True, dead_workers=["saver"], restarts={"saver": 2}))
+    assert camera.message_line.text() == "workers died: saver"
+    camera.message_line.show_info("recording to y.zarr")  # a death is said once, not repeated
+    camera._on_status(LiveStatus(recording=True, dead_workers=["saver"], restarts={"saver": 2}))
+    assert camera.message_line.text() == "recording to y.zarr"
+    camera._on_status(LiveStatus(recording=True, restarts={"saver": 2}))
+    assert camera.message_line.text() == "saver died and was restarted (2×)"
+    camera._on_status(LiveStatus(recording=True))  # a new Live: no restart, nothing to say
+    assert camera.message_line.text() == "saver died and was restarted (2×)"
 
 
 def test_live_ends_by_itself_when_the_acquisition_dies_and_says_so(pynta, monkeypatch):

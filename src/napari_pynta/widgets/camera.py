@@ -87,6 +87,8 @@ class CameraWidget(QWidget):
         self._was_recording = False
         #: the supervisor's restarts per worker last said in the message line
         self._restarts_said: dict[str, int] = {}
+        #: the dead workers last said (a death is said once, not over every later message)
+        self._dead_said: list[str] = []
 
         self.backend = QComboBox()
         self.backend.addItems(list(CAMERAS))
@@ -491,16 +493,27 @@ class CameraWidget(QWidget):
             )
         self._was_recording = status.recording
         self.apply_live.setEnabled(not status.recording and self.session.live_state == "running")
-        if status.dead_workers:
-            self.message_line.show_error(f"workers died: {', '.join(status.dead_workers)}")
-        elif status.restarts != self._restarts_said:  # said once per new restart
-            self.message_line.show_error(
-                "; ".join(
-                    f"{name} died and was restarted ({count}×)"
-                    for name, count in status.restarts.items()
+        self._say_dead_and_restarted(status)
+
+    def _say_dead_and_restarted(self, status: Any) -> None:
+        """Name the workers that died, once; a restarted one once it is back (a worker dies,
+        is counted as restarted and is dead until its new process runs: statuses show it dead
+        with its restart already counted), so the death is not left on screen after it."""
+        dead = list(status.dead_workers)
+        if dead:
+            if dead != self._dead_said:
+                self.message_line.show_error(f"workers died: {', '.join(dead)}")
+        else:
+            said = self._restarts_said
+            if any(count > said.get(name, 0) for name, count in status.restarts.items()):
+                self.message_line.show_error(
+                    "; ".join(
+                        f"{name} died and was restarted ({count}×)"
+                        for name, count in status.restarts.items()
+                    )
                 )
-            )
-        self._restarts_said = dict(status.restarts)
+            self._restarts_said = dict(status.restarts)
+        self._dead_said = dead
 
     def _on_session_message(self, topic: str, level: str, text: str) -> None:
         if topic == "live":
