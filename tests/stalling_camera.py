@@ -40,12 +40,15 @@ class StallingCamera(SimulatedCamera):
         cpu_s: float = 0.01,
         shape: tuple[int, int] = (64, 64),
         n_particles: int = 5,
+        buffer_frames: int = SimulatedCamera.buffer_frames,
         **settings: Any,
     ):
         self.stall_at, self.pause_s, self.timeout_s = stall_at, pause_s, timeout_s
         self.never, self.hang, self.hold_gil = never, hang, hold_gil
         self.starve_at, self.cpu_s = starve_at, cpu_s
-        super().__init__(shape=shape, n_particles=n_particles, **settings)
+        super().__init__(
+            shape=shape, n_particles=n_particles, buffer_frames=buffer_frames, **settings
+        )
 
     def _grab(self) -> np.ndarray:
         if self._count == self.starve_at:
