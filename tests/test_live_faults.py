@@ -198,14 +198,11 @@ def test_an_acquisition_killed_while_the_saver_restarts_ends_the_run_at_once(tmp
         wait_until(lambda: "saver" in pipeline._restarting, what="the restart to be planned")
         _kill(pipeline, "acquisition")
         assert pipeline.wait_finished(60)
-        stopping = time.monotonic()
         status = pipeline.stop()
-        stop_s = time.monotonic() - stopping
+    # the restart and the reopening of the store take seconds on a loaded machine (not timed
+    # here); the stall timeout is what must not be waited for: it says so when it ends a wait
     assert not any("made no progress" in error for error in status.errors), status.errors
     assert status.restarts == {"saver": 1} and status.dead_workers == ["acquisition"]
-    # the restart and the reopening of the store take a few seconds on a loaded machine; the
-    # stall timeout is what must not be waited for
-    assert stop_s < supervisor.STALL_TIMEOUT_S, stop_s
     with MovieStore.open(path) as store:
         seq = np.asarray(store.seq)
     assert len(seq) == status.frames_saved > 100
