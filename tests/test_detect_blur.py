@@ -199,9 +199,9 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis(
             expected.spot_sigma_px, expected.streak_sd_px
         )
         assert chosen["wide_radius_px"] >= 6  # 50 nm at 30 fps: a 2 px streak
-    elif blur_separation:  # the user's 7 px mask, a separation that holds the streak
-        assert "diameter" not in chosen
-        assert chosen["separation"] == expected.separation_px >= 10.0
+    elif blur_separation:  # the user's 7 px mask; split images joined within the streak's reach
+        assert "diameter" not in chosen and "separation" not in chosen
+        assert chosen["split_within"] == expected.split_within_px >= 10.0
     else:  # 50 nm at 30 fps: smeared, a wider mask at the sharp spot's separation
         assert chosen["diameter"] == expected.diameter_px > detect.SHARP_DIAMETER_PX
         assert chosen["separation"] == detect.SHARP_DIAMETER_PX + 1
@@ -265,23 +265,24 @@ def test_the_blur_separation_gives_one_localization_per_smeared_particle():
     D = physics.diffusion_um2_s(50.0, 22.0, physics.water_viscosity_pa_s(22.0))
     assert choice.streak_sd_px == pytest.approx(math.sqrt(D * DT / 3) / PIXEL_UM, rel=0.25)
     assert choice.diameter_px == detect.SHARP_DIAMETER_PX  # the mask stays the user's
-    assert choice.separation_px == detect.blur_separation_px(choice.streak_sd_px, 7) >= 10.0
+    assert choice.split_within_px == detect.blur_separation_px(choice.streak_sd_px, 7) >= 10.0
     chosen = analysis.with_detection(blur, threshold)
-    assert chosen.separation == choice.separation_px
+    assert chosen.split_within_px == choice.split_within_px
+    assert chosen.separation is None  # the engines' own: close particles stay apart
     sharp = analysis.detect_frames(frames, params)
-    wide = analysis.detect_frames(frames, chosen)
-    # at 8 px some smeared images give two features; held together, (almost) none does
+    joined = analysis.detect_frames(frames, chosen)
+    # at 8 px some smeared images give two features; joined, few do
     assert _split_share(sharp, truth) > 0.005
-    assert _split_share(wide, truth) < 0.2 * _split_share(sharp, truth)
-    # counts: the particles in view still come out near the truth, the hidden neighbours and
-    # the narrower searched field (a wider edge margin) taken into account
+    assert _split_share(joined, truth) < 0.35 * _split_share(sharp, truth)
+    # counts: the particles in view still come out near the truth, the hidden neighbours
+    # taken into account
     n_true = np.mean(
         [
             np.sum((t[:, 1:] >= 2.5).all(axis=1) & (t[:, 1:] < 124.5).all(axis=1))
             for t in (truth[truth[:, 0] == frame] for frame in range(len(frames)))
         ]
     )
-    assert analysis.searched_share((128, 128), chosen) == pytest.approx((118 / 122) ** 2)
-    summary = analysis.analyze_localizations(wide, len(frames), chosen, frame_shape=(128, 128))
+    assert analysis.searched_share((128, 128), chosen) == 1.0  # the engines' edge margin
+    summary = analysis.analyze_localizations(joined, len(frames), chosen, frame_shape=(128, 128))
     in_view = summary.summary["concentration"]["particles_in_view_per_frame"]
     assert in_view == pytest.approx(n_true, rel=0.1)

@@ -120,6 +120,9 @@ class AnalysisParams:
     #: widen ``diameter_px`` when the movie's spots are wider than its mask holds (saturated
     #: spots, a wide PSF: :func:`choose_diameter`); False keeps it as given (``--diameter-px``)
     widen_to_spot: bool = True
+    #: join features closer than this (px) that are the maxima of one smeared image; chosen
+    #: with ``blur_separation`` (:func:`choose_diameter`), None joins none
+    split_within_px: float | None = None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], **overrides: Any) -> AnalysisParams:
@@ -208,6 +211,7 @@ class AnalysisParams:
                 "separation": self.separation,
                 "invert": self.invert,
                 "percentile": self.percentile,
+                "split_within": self.split_within_px,
             }
             | wide
         )
@@ -447,14 +451,19 @@ def _diameter_for_blur(
     blur_separation: bool,
     measure_streak: bool,
 ) -> detect.DiameterChoice:
-    """The given diameter and separation, or the ones that hold the motion blur (and with
+    """The given diameter and separation, or the ones that hold the motion blur (with
+    ``blur_separation`` the distance within which split images are joined, and with
     ``measure_streak`` the streak whatever is given)."""
     given = detection.get("diameter")
-    for_blur = blur_separation and detection.get("separation") is None
+    for_blur = blur_separation and detection.get("split_within") is None
     if given is not None and not for_blur and not measure_streak:
         return detect.DiameterChoice(int(given), automatic=False)
     pilot = np.asarray(frames[:BLUR_PILOT_FRAMES])
-    options = dict(detection) | {"diameter": detect.SHARP_DIAMETER_PX, "separation": None}
+    options = dict(detection) | {
+        "diameter": detect.SHARP_DIAMETER_PX,
+        "separation": None,
+        "split_within": None,
+    }
     if options.get("minmass") is None:
         options["minmass"] = detect.estimate_minmass(pilot, engine, **options)
     localizations = detect.locate_frames(pilot, 0, engine, **options)
@@ -462,12 +471,11 @@ def _diameter_for_blur(
     rms_step = _pilot_rms_step_px(localizations, pilot_range)
     streak = detect.streak_sd_px(rms_step, exposure_s, frame_interval_s)
     diameter = detect.blur_diameter_px(streak) if given is None else int(given)
-    separation = (
-        detect.blur_separation_px(streak, diameter)
-        if for_blur
-        else (detect.blur.AUTOMATIC_SEPARATION_PX if given is None else None)
+    separation = detect.blur.AUTOMATIC_SEPARATION_PX if given is None else None
+    split_within = detect.blur_separation_px(streak, diameter) if for_blur else None
+    return detect.DiameterChoice(
+        diameter, given is None, rms_step, streak, separation, split_within_px=split_within
     )
-    return detect.DiameterChoice(diameter, given is None, rms_step, streak, separation)
 
 
 def detection_threshold(frames: Any, params: AnalysisParams) -> detect.ThresholdEstimate:
@@ -498,6 +506,7 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
     kwargs["diameter"] = diameter.diameter_px
     if kwargs["separation"] is None:
         kwargs["separation"] = diameter.separation_px
+    del kwargs["split_within"]  # the noise model counts maxima, joined or not
     threshold = detect.estimate_threshold(frames, engine, **kwargs)
     return dataclasses.replace(threshold, diameter=diameter, hot_pixels=hot)
 
@@ -514,26 +523,30 @@ def with_detection(params: AnalysisParams, threshold: detect.ThresholdEstimate) 
     radius = params.wide_radius_px
     if params.wide_centroid and radius is None:
         radius = detect_wide.wide_radius_px(choice.spot_sigma_px, choice.streak_sd_px)
+    split_within = params.split_within_px or choice.split_within_px
     return dataclasses.replace(
         params,
         diameter_px=choice.diameter_px,
         separation=separation,
         minmass=threshold.minmass,
         wide_radius_px=radius,
+        split_within_px=split_within,
     )
 
 
 def resolve_minmass(frames: Any, params: AnalysisParams) -> AnalysisParams:
-    """Fill in an automatic diameter, ``minmass``, with ``blur_separation`` the separation and
-    with ``wide_centroid`` the disk radius (see :func:`detection_threshold`).
+    """Fill in an automatic diameter, ``minmass``, with ``blur_separation`` the distance within
+    which split images are joined and with ``wide_centroid`` the disk radius (see
+    :func:`detection_threshold`).
 
     Call this once per movie before splitting it into chunks, so that every chunk uses the
     same diameter, separation and threshold. Parameters with all of them are returned
     unchanged.
     """
-    separation = params.separation if params.blur_separation else 0.0
+    split_within = params.split_within_px if params.blur_separation else 0.0
     radius = params.wide_radius_px if params.wide_centroid else 0
-    if all(value is not None for value in (params.minmass, params.diameter_px, separation, radius)):
+    values = (params.minmass, params.diameter_px, split_within, radius)
+    if all(value is not None for value in values):
         return params
     return with_detection(params, detection_threshold(frames, params))
 

@@ -27,12 +27,14 @@ from napari_pynta.detect.blur import (
 )
 from napari_pynta.detect.columns import (
     LOCALIZATION_COLUMNS,
+    as_detected,
     as_frame,
     empty_localizations,
     standardize,
     validate_detection_params,
 )
 from napari_pynta.detect.overlap import nearest_neighbour_distances, overlapping
+from napari_pynta.detect.split_images import merge_split_images
 from napari_pynta.detect.threshold import ThresholdEstimate, estimate_minmass, estimate_threshold
 from napari_pynta.errors import PyntaInputError, require_int
 
@@ -158,6 +160,7 @@ def locate(
     invert: bool = False,
     percentile: float = 64,
     frame_number: int = 0,
+    split_within: float | None = None,
     wide_radius_px: int | None = None,
     **engine_params: Any,
 ) -> pd.DataFrame:
@@ -181,6 +184,9 @@ def locate(
         Local maxima must be brighter than this percentile of the frame.
     frame_number : int
         Value written in the ``frame`` column.
+    split_within : float or None
+        Join features closer than this (px) that are the maxima of one smeared image
+        (:func:`napari_pynta.detect.split_images.merge_split_images`); None joins none.
     wide_radius_px : int, optional
         Move each feature to its wide centroid in a disk of this radius
         (:func:`napari_pynta.detect.wide.refine_positions`); None: the engine's positions.
@@ -220,6 +226,10 @@ def locate(
         **engine_params,
     )
     table = standardize(features, int(frame_number))
+    if split_within is not None:
+        columns = {name: table[name].to_numpy() for name in table.columns}
+        joined = merge_split_images(as_detected(image, bool(invert)), columns, split_within)
+        table = table if joined is columns else pd.DataFrame(joined)
     if wide_radius_px is None or not len(table):
         return table
     from napari_pynta.detect.wide import refine_positions

@@ -141,6 +141,10 @@ class DiameterChoice:
         (:func:`blur_separation_px`), else the sharp spot's for an automatic diameter
         (:data:`AUTOMATIC_SEPARATION_PX`); None: the user's, or the engines' ``diameter + 1``
         (also for a diameter widened to hold the spots, which are then that wide).
+    split_within_px : float or None
+        With the blur separation: features closer than this that are the maxima of one smeared
+        image are joined (:func:`blur_separation_px`;
+        :func:`napari_pynta.detect.split_images.merge_split_images`); None: none are.
     """
 
     diameter_px: int
@@ -150,6 +154,7 @@ class DiameterChoice:
     separation_px: float | None = None
     spot_sigma_px: float = math.nan
     widened_for: str = ""
+    split_within_px: float | None = None
 
     def note(self) -> str | None:
         """A plain-language note when the diameter was widened to hold the spots, else None."""
@@ -171,6 +176,7 @@ class DiameterChoice:
             "pilot_rms_step_px": self.rms_step_px,
             "streak_sd_px": self.streak_sd_px,
             "separation_px": math.nan if self.separation_px is None else self.separation_px,
+            "split_within_px": math.nan if self.split_within_px is None else self.split_within_px,
             "spot_sigma_px": self.spot_sigma_px,
             "diameter_widened_for": self.widened_for,
         }

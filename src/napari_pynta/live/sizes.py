@@ -14,6 +14,7 @@ _DETECTION_FIELDS = {
     "diameter": "diameter_px",
     "minmass": "minmass",
     "separation": "separation",
+    "split_within": "split_within_px",
     "percentile": "percentile",
     "invert": "invert",
     "wide_radius_px": "wide_radius_px",

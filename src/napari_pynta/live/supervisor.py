@@ -478,12 +478,17 @@ class LivePipeline:
 
     def update_detection(self, engine: str | None = None, **detection: Any) -> None:
         """Change the localization options of every locator (checked first); the wide
-        centroid's disk chosen by the calibration is kept unless ``detection`` gives one."""
+        centroid's disk and the distance within which split images are joined, chosen by the
+        calibration, are kept unless ``detection`` gives them."""
         self._require_running()
         engine = engine or self.config.engine or default_engine()  # validate() set it already
-        chosen_disk = self.config.detection.get("wide_radius_px")
-        if self.config.wide_centroid and chosen_disk is not None:
-            detection.setdefault("wide_radius_px", chosen_disk)
+        for option, key in (
+            ("wide_centroid", "wide_radius_px"),
+            ("blur_separation", "split_within"),
+        ):
+            chosen = self.config.detection.get(key)
+            if getattr(self.config, option) and chosen is not None:
+                detection.setdefault(key, chosen)
         check_detection(engine, detection)
         self.config.engine, self.config.detection = engine, dict(detection)
         self._send_detection()
@@ -692,7 +697,7 @@ class LivePipeline:
         config = self.config
         if not config.track or (
             not automatic_diameter(config.detection)
-            and not (config.blur_separation and config.detection.get("separation") is None)
+            and not (config.blur_separation and config.detection.get("split_within") is None)
             and not (config.wide_centroid and config.detection.get("wide_radius_px") is None)
             and config.detection.get("minmass") is not None
             and config.search_range_px is not None
@@ -749,7 +754,7 @@ class LivePipeline:
         detection = self.config.detection
         automatic = {
             key: chosen[key]
-            for key in ("diameter", "separation", "minmass", "wide_radius_px")
+            for key in ("diameter", "separation", "split_within", "minmass", "wide_radius_px")
             if chosen.get(key) is not None and detection.get(key) is None
         }
         detection.update(automatic)

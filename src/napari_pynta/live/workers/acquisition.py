@@ -203,9 +203,9 @@ def calibrate(
     timeout_s: float,
 ) -> dict[str, float]:
     """Find the hot pixels (``hot_pixels: None``) and choose an automatic feature diameter
-    (``diameter: None``, with the separation that goes with it; with ``blur_separation`` and
-    no separation given, one that holds the motion blur), with ``wide_centroid`` and no
-    ``wide_radius_px`` given the wide centroid's disk
+    (``diameter: None``, with the separation that goes with it; with ``blur_separation``, the
+    distance within which the maxima of one smeared image are joined, ``split_within``), with
+    ``wide_centroid`` and no ``wide_radius_px`` given the wide centroid's disk
     (:func:`~napari_pynta.detect.wide.wide_radius_px` of the spots and the streak),
     ``minmass`` and ``search_range_px`` from the first frames (then discarded).
 
@@ -245,7 +245,7 @@ def calibrate(
     automatic = "diameter" in detection and detection["diameter"] is None
     blur_separation = bool(calibration.get("blur_separation"))
     wide = bool(calibration.get("wide_centroid")) and detection.get("wide_radius_px") is None
-    if automatic or wide or (blur_separation and detection.get("separation") is None):
+    if automatic or wide or (blur_separation and detection.get("split_within") is None):
         metadata = camera.metadata_for_store()
         diameter = analysis.choose_diameter(
             frames,
@@ -261,10 +261,17 @@ def calibrate(
             chosen["diameter"] = detection["diameter"] = diameter.diameter_px
         if detection.get("separation") is None and diameter.separation_px is not None:
             chosen["separation"] = detection["separation"] = diameter.separation_px
+        if diameter.split_within_px is not None:
+            chosen["split_within"] = detection["split_within"] = diameter.split_within_px
         if wide:
             radius = wide_radius_px(diameter.spot_sigma_px, diameter.streak_sd_px)
             chosen["wide_radius_px"] = detection["wide_radius_px"] = radius
-    engine_detection = {key: value for key, value in detection.items() if key != "wide_radius_px"}
+    # the noise model counts the engines' own maxima: neither joined nor moved
+    engine_detection = {
+        key: value
+        for key, value in detection.items()
+        if key not in ("wide_radius_px", "split_within")
+    }
     threshold = detect.estimate_threshold(frames, engine, **engine_detection)
     if detection.get("minmass") is None:
         detection["minmass"] = threshold.automatic_minmass
