@@ -232,9 +232,9 @@ SETTINGS: Mapping[str, Setting] = _settings(
         False,
         "",
         "separation for blur",
-        "tell features apart at a separation that holds the motion blur measured on the first "
-        "frames: the two maxima of one smeared image are one particle (sizes of small, fast "
-        "particles; the particles in view come out 1-4 percent lower, docs/accuracy.md)",
+        "join the two maxima of one smeared image into one particle: features closer than the "
+        "motion blur measured on the first frames, with no dip in the light between them "
+        "(sizes of small, fast particles; docs/analysis.md)",
     ),
     Setting(
         "wide_centroid",
