@@ -387,3 +387,20 @@ def test_an_out_store_that_cannot_be_made_is_named_by_its_flag(capsys):
     assert code == 2
     assert err.startswith("pynta acquire: error: --out: cannot create '/proc/n13.zarr': ")
     assert "nothing can be written in '/proc'" in err and "record_path" not in err
+
+
+@pytest.mark.slow
+def test_with_the_blur_separation_live_and_offline_join_split_images_alike(tmp_path, capsys):
+    """``--blur-separation`` on smeared 100 nm particles at 30 fps: the live calibration and
+    ``pynta analyze`` choose the same distance within which split images are joined, and the
+    live locators join them as the analysis does (same localizations, tracks and sizes)."""
+    path = str(tmp_path / "run.zarr")
+    argv = ["acquire", "--frames", "300", "--fps", "30", "--track", "--out", path, "--json"]
+    code = main([*argv, "--blur-separation", *SCENE])
+    live = json.loads(capsys.readouterr().out)
+    assert code == 0 and live["params"]["blur_separation"]
+    # 100 nm at 30 fps smear by ~1.4 px: joined within the separation that holds the streak
+    assert live["params"]["split_within_px"] >= 10
+    offline = analyze_like_live(capsys, path, live["params"], "--blur-separation")
+    assert offline["params"]["split_within_px"] == live["params"]["split_within_px"]
+    assert_sized_alike(live, offline)

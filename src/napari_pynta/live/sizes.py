@@ -40,6 +40,8 @@ def analysis_params(settings: dict[str, Any]) -> Any:
     }
     if overrides.get("wide_radius_px") is not None:
         overrides["wide_centroid"] = True
+    if overrides.get("split_within_px") is not None:  # chosen by the blur separation
+        overrides["blur_separation"] = True
     return AnalysisParams.from_metadata(
         settings["metadata"],
         engine=settings["engine"],
