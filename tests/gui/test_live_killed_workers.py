@@ -48,6 +48,17 @@ def start_recording(camera, qtbot, path) -> None:
     )
 
 
+@pytest.fixture
+def recording(pynta, qtbot, monkeypatch, tmp_path):
+    """The Camera widget recording Live to ``run.zarr`` (:data:`FRAMES_BEFORE_KILL` frames
+    saved), the store's path and the messages the widget shows from then on."""
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    path = tmp_path / "run.zarr"
+    start_recording(camera, qtbot, path)
+    return camera, path, shown_messages(camera, monkeypatch)
+
+
 def assert_store_readable(path, frames: int) -> None:
     report = verify_store(path, read_pixels=True)
     assert report.ok, report
@@ -56,15 +67,9 @@ def assert_store_readable(path, frames: int) -> None:
 
 
 @pytest.mark.parametrize("victim", ["saver", "locator-1", "linker"])
-def test_a_killed_worker_is_named_live_goes_on_and_the_recording_is_whole(
-    pynta, qtbot, monkeypatch, tmp_path, victim
-):
-    _, widgets = pynta
-    camera = widgets["Camera"]
+def test_a_killed_worker_is_named_live_goes_on_and_the_recording_is_whole(recording, qtbot, victim):
+    camera, path, shown = recording
     session = camera.session
-    path = tmp_path / "run.zarr"
-    start_recording(camera, qtbot, path)
-    shown = shown_messages(camera, monkeypatch)
     pipeline = session.pipeline
     before = pipeline.status()
     os.kill(pipeline._processes[victim].pid, signal.SIGKILL)
@@ -98,15 +103,9 @@ def test_a_killed_worker_is_named_live_goes_on_and_the_recording_is_whole(
     assert_store_readable(path, saved)
 
 
-def test_a_killed_acquisition_ends_live_says_so_and_keeps_the_recording(
-    pynta, qtbot, monkeypatch, tmp_path
-):
-    _, widgets = pynta
-    camera = widgets["Camera"]
+def test_a_killed_acquisition_ends_live_says_so_and_keeps_the_recording(recording, qtbot):
+    camera, path, shown = recording
     session = camera.session
-    path = tmp_path / "run.zarr"
-    start_recording(camera, qtbot, path)
-    shown = shown_messages(camera, monkeypatch)
     os.kill(session.pipeline._processes["acquisition"].pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: session.live_state == "idle", timeout=START_TIMEOUT_MS)
     assert not camera.record.isChecked() and camera.live.text() == "Live"
