@@ -39,6 +39,7 @@ from napari_pynta.detect.threshold import ThresholdEstimate, estimate_minmass, e
 from napari_pynta.errors import PyntaInputError, require_int
 
 __all__ = [
+    "after_engine",
     "DiameterChoice",
     "ENGINES",
     "FRAMES_PER_READ",
@@ -226,18 +227,56 @@ def locate(
         **engine_params,
     )
     table = standardize(features, int(frame_number))
-    if split_within is not None:
-        columns = {name: table[name].to_numpy() for name in table.columns}
-        joined = merge_split_images(as_detected(image, bool(invert)), columns, split_within)
-        table = table if joined is columns else pd.DataFrame(joined)
-    if wide_radius_px is None or not len(table):
+    if split_within is None and wide_radius_px is None:
         return table
+    columns = {name: table[name].to_numpy() for name in table.columns}
+    passed = after_engine(
+        image,
+        columns,
+        invert=bool(invert),
+        split_within=split_within,
+        wide_radius_px=wide_radius_px,
+    )
+    return pd.DataFrame(passed)
+
+
+def after_engine(
+    image: np.ndarray,
+    columns: dict[str, np.ndarray],
+    *,
+    invert: bool,
+    split_within: float | None,
+    wide_radius_px: int | None,
+) -> dict[str, np.ndarray]:
+    """The passes over one frame's features after the engine, in order: the maxima of one
+    smeared image joined (``split_within``, :func:`merge_split_images`), then every feature moved
+    to its wide centroid (``wide_radius_px``, :func:`napari_pynta.detect.wide.refine_positions`);
+    None skips a pass. :func:`locate` and the live fast locator both call it.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, shape (Y, X)
+        The frame the engine located (hot pixels repaired), not band-passed.
+    columns : dict of str to numpy.ndarray
+        The features' columns (``y``, ``x``, ``mass``, ...).
+    invert : bool
+        The particles are dark on a bright field.
+    split_within, wide_radius_px : float or int or None
+        As in :func:`locate`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns after the passes (``columns`` itself when neither changes anything).
+    """
+    if split_within is not None:
+        columns = merge_split_images(as_detected(image, invert), columns, split_within)
+    if wide_radius_px is None or not len(columns["y"]):
+        return columns
     from napari_pynta.detect.wide import refine_positions
 
-    y, x = refine_positions(
-        image, table["y"].to_numpy(), table["x"].to_numpy(), int(wide_radius_px), invert=invert
-    )
-    return table.assign(y=y, x=x)
+    y, x = refine_positions(image, columns["y"], columns["x"], int(wide_radius_px), invert=invert)
+    return columns | {"y": y, "x": x}
 
 
 def locate_frames(

@@ -63,26 +63,23 @@ def locate_columns(
     :func:`napari_pynta.detect.locate` does; other engines go through ``locate``.
     """
     if engine == "fast":
-        from napari_pynta.detect.columns import as_detected
+        from napari_pynta.detect import after_engine
         from napari_pynta.detect.fast import locate_fast
-        from napari_pynta.detect.split_images import merge_split_images
-        from napari_pynta.detect.wide import refine_positions
 
         options = dict(detection)
         radius = options.pop("wide_radius_px", None)
         split_within = options.pop("split_within", None)
-        invert = bool(options.get("invert"))
         columns = cast(
             dict[str, np.ndarray],
             locate_fast(frame, frame_number=seq, as_columns=True, **options),
         )
-        if split_within is not None:
-            columns = merge_split_images(as_detected(frame, invert), columns, split_within)
-        if radius is not None and len(columns["y"]):
-            columns["y"], columns["x"] = refine_positions(
-                frame, columns["y"], columns["x"], int(radius), invert=invert
-            )
-        return columns
+        return after_engine(
+            frame,
+            columns,
+            invert=bool(options.get("invert")),
+            split_within=split_within,
+            wide_radius_px=radius,
+        )
     from napari_pynta import detect
 
     table = detect.locate(frame, engine, frame_number=seq, **detection)
