@@ -406,3 +406,24 @@ def test_pipeline_calls_run_in_the_order_they_were_made_whatever_the_threads_do(
     assert session.wait_idle(10)
     assert [name for name, _, _ in pipeline.calls] == ["set_locators", "stop"]
     session.pipeline, session.live_state = None, "idle"
+
+
+def test_the_exposure_aid_shows_the_data_and_says_saturation_far_above_them(qtbot):
+    """Before: the simulated camera's 100-400 ADU sat in the first of 64 bins over 0-65535."""
+    from napari_pynta.exposure import exposure_stats
+    from napari_pynta.widgets.exposure_aid import ExposureAid
+
+    aid = ExposureAid()
+    qtbot.addWidget(aid)
+    frame = np.random.default_rng(0).integers(100, 401, (64, 64)).astype(np.uint16)
+    aid.show_stats(exposure_stats(frame, 65535))
+    left, right = aid.axes.get_xlim()
+    assert left <= 100 and 400 < right < 1000  # the plot spans the data
+    assert [t.get_text() for t in aid.axes.texts] == ["saturation at 65535 →"]
+    assert "font-weight: bold" not in aid.saturation_label.styleSheet()
+    frame[:8] = 4095  # a 12-bit camera clips one particle
+    aid.show_stats(exposure_stats(frame, 4095))
+    assert aid.axes.get_xlim()[1] < 1000
+    assert [t.get_text() for t in aid.axes.texts] == ["+ 512 px saturated at 4095 →"]
+    assert aid.saturation_label.text() == "saturated: 12.50 % of pixels at 4095"
+    assert "font-weight: bold" in aid.saturation_label.styleSheet()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from napari_pynta.exposure import ExposureStats
@@ -40,10 +41,12 @@ class ExposureAid(QWidget):
         for spine in axes.spines.values():
             spine.set_color(TEXT_COLOR)
         axes.set_yscale("log")
+        axes.yaxis.set_minor_formatter(NullFormatter())  # counts within a decade: labels overlap
         axes.set_xlabel("intensity", color=TEXT_COLOR, fontsize=7)
 
     def show_stats(self, stats: ExposureStats) -> None:
-        """Show the statistics of a frame."""
+        """Show the statistics of a frame: the histogram over the intensities it holds, the
+        saturation level drawn when it is near them and stated in words when it is not."""
         self.stats = stats
         fraction = stats.saturated_fraction
         self.saturation_label.setText(
@@ -55,6 +58,25 @@ class ExposureAid(QWidget):
         self.axes.clear()
         self._style_axes()
         self.axes.stairs(np.maximum(stats.counts, 0.8), stats.edges, fill=True, color=BAR_COLOR)
-        self.axes.axvline(stats.saturation_level, color=SATURATED_COLOR, linewidth=1)
-        self.axes.set_xlim(0, stats.edges[-1])
+        self.axes.set_xlim(stats.edges[0], stats.edges[-1])
+        if stats.saturation_on_scale:
+            self.axes.axvline(stats.saturation_level, color=SATURATED_COLOR, linewidth=1)
+        else:
+            self.axes.text(
+                0.99,
+                0.95,
+                off_scale_text(stats),
+                transform=self.axes.transAxes,
+                ha="right",
+                va="top",
+                fontsize=7,
+                color=SATURATED_COLOR if stats.saturated_pixels else TEXT_COLOR,
+            )
         self.canvas.draw_idle()
+
+
+def off_scale_text(stats: ExposureStats) -> str:
+    """What the plot says of a saturation level far above the frame's other pixels."""
+    if stats.saturated_pixels:
+        return f"+ {stats.saturated_pixels} px saturated at {stats.saturation_level} →"
+    return f"saturation at {stats.saturation_level} →"
