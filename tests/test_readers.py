@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dask.array as da
 import imageio.v3 as iio
 import numpy as np
@@ -159,21 +161,84 @@ def test_imagej_frame_interval_in_milliseconds(tmp_path):
     assert open_movie(path).metadata == {"frame_interval_s": pytest.approx(0.02)}
 
 
-@pytest.mark.parametrize(("channels", "planar"), [(3, False), (4, False), (3, True)])
-def test_colour_tiff_becomes_rec601_luminance_in_its_dtype(tmp_path, channels, planar):
+@pytest.mark.parametrize("channels", [3, 4])
+def test_colour_tiff_becomes_rec601_luminance_in_its_dtype(tmp_path, channels):
     rgb = rgb_movie(3, channels=channels)
     path = tmp_path / "colour.tif"
-    if planar:  # samples stored as separate planes: axes S, Y, X
-        tifffile.imwrite(
-            path, np.moveaxis(rgb[0], -1, 0), photometric="rgb", planarconfig="separate"
-        )
-        rgb = rgb[:1]
-    else:
-        extra = {"extrasamples": ["unassalpha"]} if channels == 4 else {}
-        tifffile.imwrite(path, rgb, photometric="rgb", **extra)
-    frames = open_movie(path).frames
-    assert frames.dtype == np.uint8 and frames.shape == rgb.shape[:3]
-    np.testing.assert_array_equal(frames.compute(), expected_luminance(rgb))
+    extra = {"extrasamples": ["unassalpha"]} if channels == 4 else {}
+    tifffile.imwrite(path, rgb, photometric="rgb", **extra)
+    movie = open_movie(path)
+    assert movie.frames.dtype == np.uint8 and movie.frames.shape == rgb.shape[:3]
+    np.testing.assert_array_equal(movie.frames.compute(), expected_luminance(rgb))
+    assert movie.warnings == []
+
+
+@pytest.mark.parametrize("n_frames", [3, 4])
+@pytest.mark.parametrize("how", ["tifffile default", "planar rgb"])
+def test_a_movie_of_3_or_4_frames_stored_as_planar_colour_is_read_as_frames_and_says_so(
+    tmp_path, n_frames, how
+):
+    """tifffile stores a (3, Y, X) or (4, Y, X) stack as ONE RGB(A) image with separate colour
+    planes unless told otherwise (its announced future default is grey pages), and nothing in
+    the file tells the two apart. Before: a 3-frame movie became one colour frame, silently."""
+    frames = grey_movie(n_frames, shape=(16, 20))
+    path = tmp_path / "stack.tif"
+    kwargs = {"photometric": "rgb", "planarconfig": "separate"} if how == "planar rgb" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # tifffile's about its default
+        tifffile.imwrite(path, frames, **kwargs)
+    with tifffile.TiffFile(path) as tif:  # what makes it ambiguous
+        assert tif.series[0].axes == "SYX" and len(tif.pages) == 1
+    movie = open_movie(path)
+    np.testing.assert_array_equal(movie.frames.compute(), frames)
+    (warning,) = movie.warnings
+    assert f"read as {n_frames} grey frames" in warning and "colour" in warning
+    assert "photometric" in warning  # and how to have a colour image read as colour
+
+
+def test_several_planar_colour_images_are_read_as_colour_frames_and_say_so(tmp_path):
+    rgb = rgb_movie(5, shape=(16, 20))
+    path = tmp_path / "planar_movie.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        tifffile.imwrite(path, np.moveaxis(rgb, -1, 1))  # (5, 3, 16, 20): 'QSYX'
+    movie = open_movie(path)
+    np.testing.assert_array_equal(movie.frames.compute(), expected_luminance(rgb))
+    (warning,) = movie.warnings
+    assert "read as 5 frames of their luminance" in warning
+
+
+def test_planar_colour_stated_by_ome_metadata_is_read_as_colour(tmp_path):
+    rgb = rgb_movie(1, shape=(16, 20))
+    path = tmp_path / "ome_rgb.ome.tif"
+    tifffile.imwrite(
+        path, np.moveaxis(rgb[0], -1, 0), ome=True, photometric="rgb", planarconfig="separate"
+    )
+    movie = open_movie(path)
+    np.testing.assert_array_equal(movie.frames.compute(), expected_luminance(rgb))
+    assert movie.warnings == []
+
+
+@pytest.mark.parametrize("axes", ["TYX", "ZYX"])
+def test_an_imagej_stack_of_3_is_read_as_3_frames(tmp_path, axes):
+    frames = grey_movie(3, shape=(16, 20))
+    path = tmp_path / "ij3.tif"
+    tifffile.imwrite(path, frames, imagej=True, metadata={"axes": axes})
+    movie = open_movie(path)
+    np.testing.assert_array_equal(movie.frames.compute(), frames)
+    assert movie.warnings == []
+
+
+def test_colour_movie_stored_as_grey_pixels_is_refused_not_read_3_pixels_wide(tmp_path):
+    """An RGB movie (T, Y, X, 3) saved without photometric='rgb' is grey pages of X x 3 pixels:
+    read as Y frames of X x 3 (one colour image) or refused as two stacked axes 'Q=5, Q=16'."""
+    for name, data in [
+        ("one.tif", rgb_movie(1, (16, 20))[0]),
+        ("movie.tif", rgb_movie(5, (16, 20))),
+    ]:
+        tifffile.imwrite(tmp_path / name, data, photometric="minisblack")
+        with pytest.raises(PyntaDataError, match=r"20x3 px.*colour samples.*photometric='rgb'"):
+            open_movie(tmp_path / name)
 
 
 def test_hyperstack_with_two_stacked_axes_is_refused(tmp_path):
@@ -430,3 +495,9 @@ def test_a_refused_tiff_leaves_no_file_open(tmp_path):
 
     assert _resource_warnings(refuse) == []
     assert _open_descriptors(path) == 0
+
+
+def test_luminance_halves_round_up_exactly():
+    """0.299·230 + 0.587·156 + 0.114·247 = 188.5; in floating point 188.49999999999997 (188)."""
+    rgb = np.array([[230, 156, 247], [0, 0, 0], [1, 1, 1]], dtype=np.uint8)
+    np.testing.assert_array_equal(rgb_to_luminance(rgb), [189, 0, 1])

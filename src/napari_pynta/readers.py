@@ -39,7 +39,8 @@ SUPPORTED_INPUTS = (
     "(.tif/.tiff, one or many pages), an AVI/MP4 video or a folder of PNG/TIFF frames (one image "
     "per file, sorted by name)"
 )
-REC601_WEIGHTS = (0.299, 0.587, 0.114)
+#: Rec. 601 luma weights of R, G, B in thousandths (integer sums round halves exactly)
+REC601_WEIGHTS_PER_MILLE = (299, 587, 114)
 #: ImageJ length units -> micrometers
 _LENGTH_UNITS_UM = {"nm": 1e-3, "um": 1.0, "micron": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "mm": 1e3}
 #: ImageJ time units -> seconds
@@ -159,9 +160,12 @@ def rgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``round(0.299 R + 0.587 G + 0.114 B)`` with the last axis removed, same dtype as ``rgb``.
+        ``round(0.299 R + 0.587 G + 0.114 B)`` with the last axis removed, same dtype as ``rgb``;
+        halves round up (computed in integers: in floating point 0.299 * 230 + 0.587 * 156 +
+        0.114 * 247 is 188.49999999999997, not the 188.5 it is).
     """
-    luminance = np.rint(np.asarray(rgb[..., :3], dtype=np.float64) @ np.array(REC601_WEIGHTS))
+    weighted = np.asarray(rgb[..., :3], dtype=np.int64) @ np.array(REC601_WEIGHTS_PER_MILLE)
+    luminance = (weighted + 500) // 1000
     info = np.iinfo(rgb.dtype)
     return np.clip(luminance, info.min, info.max).astype(rgb.dtype)
 
@@ -285,11 +289,12 @@ def _open_tiff(path: Path) -> Movie:
             name="pynta-tiff-" + tokenize(str(path), path.stat().st_mtime_ns),
             meta=np.empty((0,) * pages.ndim, dtype=pages.dtype),
         )
-        frames = _tiff_to_tyx(pixels, series.axes, path)
+        axes, warnings = _series_axes(tif, series, path)
+        frames = _tiff_to_tyx(pixels, axes, path)
         _check_not_empty(frames, path)
         metadata = _tiff_metadata(tif)
-        n_series = len(tif.series)
-        warnings = [_other_series_warning(tif.series, len(frames), path)] if n_series > 1 else []
+        if len(tif.series) > 1:
+            warnings.append(_other_series_warning(tif.series, len(frames), path))
     except BaseException:
         pages.close()
         raise
@@ -423,8 +428,49 @@ def _check_described_frames(tif: tifffile.TiffFile, series: Any, path: Path) -> 
         )
 
 
+def _series_axes(tif: tifffile.TiffFile, series: Any, path: Path) -> tuple[str, list[str]]:
+    """The axes to read the first series by, and what to say about them.
+
+    A stack of 3 or 4 frames that tifffile wrote from a (3, Y, X) or (4, Y, X) array without
+    being told what it is, is one RGB(A) image with separate colour planes (axes 'SYX'; its
+    announced future default is grey pages), and nothing in the file tells it from a real
+    planar colour image. Unless ImageJ or OME metadata say the planes are colour, they are read
+    as frames, with a warning. A 'QSYX' series (several planar colour images) is read as colour,
+    also with a warning.
+    """
+    axes = series.axes
+    planar = "S" in axes and axes.index("S") < axes.index("Y")
+    if not planar or tif.is_imagej or tif.is_ome:
+        return axes, []
+    n_planes = series.shape[axes.index("S")]
+    stacked = [n for axis, n in zip(axes[:-2], series.shape[:-2], strict=True) if axis != "S"]
+    if not any(n > 1 for n in stacked):
+        return axes.replace("S", "I"), [
+            f"{str(path)!r} is stored as one colour image of {n_planes} separate planes (TIFF "
+            f"photometric RGB, no ImageJ or OME metadata saying what they are), as tifffile "
+            f"stores any stack of {n_planes} frames unless told otherwise: read as {n_planes} "
+            "grey frames. If it is a colour image, save its samples interleaved, (Y, X, "
+            f"{n_planes}) with photometric='rgb', and pynta reads its luminance"
+        ]
+    n_images = int(np.prod(stacked))
+    return axes, [
+        f"{str(path)!r} holds {n_images} colour images of {n_planes} separate planes (TIFF "
+        f"photometric RGB, no ImageJ or OME metadata saying what they are): read as "
+        f"{n_images} frames of their luminance. If the planes are frames or channels, save "
+        "grey pages (photometric='minisblack') with ImageJ axes"
+    ]
+
+
 def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:
     """Arrange a TIFF series (axes like 'YX', 'QYX', 'TYXS', 'SYX') as (T, Y, X)."""
+    if "S" not in axes and pixels.ndim > 2 and pixels.shape[-1] in (3, 4):
+        raise PyntaDataError(
+            f"TIFF {str(path)!r} holds frames of {pixels.shape[-2]}x{pixels.shape[-1]} px: a "
+            f"last axis of {pixels.shape[-1]} is colour samples stored as grey pixels (a colour "
+            "movie (T, Y, X, 3) saved without photometric='rgb'). Save it with "
+            "photometric='rgb' (pynta reads the luminance of each frame) or as grey frames "
+            "(T, Y, X)"
+        )
     if "S" in axes:  # colour samples, moved last and reduced to one channel
         sample_axis = axes.index("S")
         _check_samples(pixels.shape[sample_axis], path)
