@@ -3,7 +3,8 @@ sideways scrolling), whatever the status line says."""
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QApplication, QScrollArea
+from qtpy.QtCore import QRect, Qt
+from qtpy.QtWidgets import QApplication, QLabel, QScrollArea
 
 from napari_pynta.cli.gui import DOCK_MIN_WIDTH_PX
 from napari_pynta.live.config import LiveStatus
@@ -69,3 +70,74 @@ def test_the_size_histogram_comes_first_in_the_sizes_dock(pynta):
     assert order == sorted(order) and order[0] == 0
     assert layout.indexOf(sizes.conditions_box) > order[-1]
     assert layout.indexOf(sizes.measurement) > order[-1]
+
+
+#: a laptop-sized window, where the Camera dock shares 720 px of height with the Sizes dock
+SMALL_WINDOW_PX = (1280, 720)
+LONG_ERROR = (
+    "recording stopped: saver: OSError: [Errno 28] No space left on device: "
+    "'C:\\Users\\someone\\pynta_recordings\\a_very_long_folder_name_without_breaks\\movie.zarr'"
+)
+
+
+def busy_status() -> LiveStatus:
+    return LiveStatus(
+        running=True,
+        recording=True,
+        fps=87.1,
+        fps_requested=100.0,
+        frames_lost_by_camera=1254,
+        frames_saved=123_456,
+        frames_dropped=3,
+        frames_untracked=2_000,
+        particles_per_frame=27.0,
+        tracking_latency_s={"p50": 1.0, "p95": 26.8, "max": 30.0},
+        tracking_latency_recent_s={"p50": 20.0, "p95": 26.8, "max": 30.0},
+        hot_pixels_repaired=12,
+    )
+
+
+def shown_whole(label) -> bool:
+    """Every line of the label's wrapped text is within the label: as tall as its lines and no
+    word (a path) wider than it (Qt breaks lines the same way as it draws them here)."""
+    width = label.contentsRect().width()
+    needed = label.fontMetrics().boundingRect(
+        QRect(0, 0, width, 10_000), Qt.TextFlag.TextWordWrap, QLabel.text(label)
+    )
+    return (
+        width > 0
+        and needed.width() <= width
+        and label.height() >= label.heightForWidth(label.width())
+    )
+
+
+def settle() -> None:
+    """Let Qt apply the layouts the last changes asked for (posted events, no waiting)."""
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def test_a_long_status_and_message_are_shown_whole_in_a_small_window(make_napari_viewer, qtbot):
+    """Before, in a 1280 x 720 window: the status line had 50 of the 66 px its four lines need
+    (its first and last lines cut in half), the message 34 of 50, and a Windows path in the
+    message, which has no place to wrap, was cut at the dock's right edge."""
+    from napari_pynta.cli.gui import dock_pynta_widgets
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(*SMALL_WINDOW_PX)
+    camera = dock_pynta_widgets(viewer)["Camera"]
+    try:
+        qtbot.waitUntil(lambda: window.windowHandle().isExposed(), timeout=60_000)
+        camera.session.detections_behind = 1234
+        camera._on_status(busy_status())
+        camera.message_line.show_error(LONG_ERROR)
+        settle()
+        assert shown_whole(camera.status_line) and shown_whole(camera.message_line)
+        assert camera.minimumSizeHint().width() <= DOCK_MIN_WIDTH_PX  # never widened
+        assert camera.message_line.text() == LONG_ERROR  # the words are the same
+        text = camera.status_line.text()  # the counts and what is wrong come first
+        assert text.startswith("circles and tracks hidden: tracking 1234 frames behind · saved ")
+        assert text.index("dropped 3") < text.index("fps") < text.index("buffer")
+    finally:
+        camera.session.shutdown()

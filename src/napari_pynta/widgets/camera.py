@@ -30,6 +30,7 @@ from napari_pynta.widgets.camera_options import SIMULATED_SENSOR, CameraOptions
 from napari_pynta.widgets.exposure_aid import ExposureAid
 from napari_pynta.widgets.form import (
     MessageLine,
+    WrappingLabel,
     float_field,
     int_field,
     make_folder,
@@ -128,8 +129,7 @@ class CameraWidget(QWidget):
         self.browse = QPushButton("…")
         self.overwrite = QCheckBox("overwrite")
         self.disk_label = QLabel()
-        self.status_line = QLabel("idle")
-        self.status_line.setWordWrap(True)  # a long live status must not widen the dock
+        self.status_line = WrappingLabel("idle")  # whole, and never widening the dock
         self.message_line = MessageLine()
         self.sample_form = SampleForm()
         self.measure_captures = int_field(3, 1, 100, tooltip="captures of one measurement")
@@ -462,29 +462,8 @@ class CameraWidget(QWidget):
             self.status_line.setText("idle")
 
     def _on_status(self, status: Any) -> None:
-        recording = (
-            f"saved {status.frames_saved} · dropped {status.frames_dropped} · "
-            if status.recording
-            else ""
-        )
         self.status_line.setToolTip(run_latency_text(status, "since Live started"))
-        self.status_line.setText(
-            f"{status.rate_text().strip()} · {recording}buffer {100 * status.buffer_fill:.0f}% · "
-            f"{status.particles_per_frame:.1f} particles/frame · "
-            f"untracked {status.frames_untracked}"
-            + recent_latency_text(status)
-            + (
-                f" · {status.hot_pixels_repaired} hot pixels repaired"
-                if status.hot_pixels_repaired
-                else ""
-            )
-            + (
-                " · circles and tracks hidden: tracking "
-                f"{self.session.detections_behind} frames behind"
-                if self.session.detections_behind
-                else ""
-            )
-        )
+        self.status_line.setText(self.status_text(status))
         if self._was_recording and not status.recording and self.record.isChecked():
             self.record.setChecked(False)  # the pipeline stopped recording on its own:
             self.session.stop_recording()  # close it (final counts from the store, Record again)
@@ -494,6 +473,24 @@ class CameraWidget(QWidget):
         self._was_recording = status.recording
         self.apply_live.setEnabled(not status.recording and self.session.live_state == "running")
         self._say_dead_and_restarted(status)
+
+    def status_text(self, status: Any) -> str:
+        """The status line: what is wrong and the recording's counts first, then the rates."""
+        behind = self.session.detections_behind
+        parts = [
+            f"circles and tracks hidden: tracking {behind} frames behind" if behind else "",
+            f"saved {status.frames_saved} · dropped {status.frames_dropped}"
+            if status.recording
+            else "",
+            status.rate_text().strip(),
+            f"{status.particles_per_frame:.1f} particles/frame",
+            f"untracked {status.frames_untracked}" + recent_latency_text(status),
+            f"buffer {100 * status.buffer_fill:.0f}%",
+            f"{status.hot_pixels_repaired} hot pixels repaired"
+            if status.hot_pixels_repaired
+            else "",
+        ]
+        return " · ".join(part for part in parts if part)
 
     def _say_dead_and_restarted(self, status: Any) -> None:
         """Name the workers that died, once; a restarted one once it is back (a worker dies,

@@ -3,14 +3,17 @@ an analysis progress bar."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from qtpy.QtGui import QResizeEvent
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
     QLabel,
     QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -25,6 +28,11 @@ from napari_pynta.parameters import Setting
 FIELD_MIN_WIDTH_PX = 80
 ERROR_STYLE = "color: #ff6b6b; font-weight: bold;"
 INFO_STYLE = "color: #9fd3a0;"
+#: where a long word may break across lines (Qt breaks lines at it; it is not drawn)
+ZERO_WIDTH_SPACE = "\u200b"
+#: a word longer than this (a path) may break after its separators, and every this many
+#: characters where it has none
+LONGEST_UNBROKEN = 24
 
 
 def float_field(
@@ -126,12 +134,59 @@ def scrolling_layout(widget: QWidget, header: QWidget | None = None) -> QVBoxLay
     return QVBoxLayout(content)
 
 
-class MessageLine(QLabel):
+def breakable(text: str) -> str:
+    """``text`` with zero-width spaces where a word longer than :data:`LONGEST_UNBROKEN`
+    characters may break: after ``/ \\ _ . - : = , ;`` and every :data:`LONGEST_UNBROKEN`
+    characters of a run without them (Qt wraps a label's text at spaces and after ``/`` and
+    ``-`` only: a Windows path ran past the dock's edge)."""
+
+    def split(match: re.Match[str]) -> str:
+        word = re.sub(r"([/\\_.\-:=,;])", r"\1" + ZERO_WIDTH_SPACE, match.group())
+        run = rf"[^{ZERO_WIDTH_SPACE}]{{{LONGEST_UNBROKEN}}}(?=[^{ZERO_WIDTH_SPACE}])"
+        return re.sub(run, lambda part: part.group() + ZERO_WIDTH_SPACE, word)
+
+    return re.sub(rf"\S{{{LONGEST_UNBROKEN + 1},}}", split, text)
+
+
+class WrappingLabel(QLabel):
+    """A label whose text wraps to the width it is given and is always shown whole.
+
+    A dock's layout does not give a word-wrapped QLabel the height its lines need at the
+    dock's width (a long live status in a 1280 x 720 window had 50 of its 66 px: its first and
+    last lines cut in half); this label asks for that height whenever its text or width
+    changes. It never asks for width (a long word cannot widen the dock): long words break
+    (:func:`breakable`). :meth:`text` gives the text as set.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt API)
+        """Show ``text``, wrapped, whole."""
+        super().setText(breakable(text))
+        self._fit_height()
+
+    def text(self) -> str:
+        """The text as set (without the break points :func:`breakable` added)."""
+        return super().text().replace(ZERO_WIDTH_SPACE, "")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        """A new width: ask for the height the text's lines need at it."""
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        self.setMinimumHeight(self.heightForWidth(self.width()) if self.text() else 0)
+
+
+class MessageLine(WrappingLabel):
     """One line of feedback under a form: errors in red, information in green, empty when fine."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWordWrap(True)
+        super().__init__(parent=parent)
         self.is_error = False
 
     def show_error(self, text: str) -> None:
