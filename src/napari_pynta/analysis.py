@@ -914,8 +914,10 @@ def summarize_tracks(
             params.depth_um,
             n_visits=int(tracks["particle"].nunique()) if len(tracks) else None,
             frame_numbers=frame_numbers,
-            separation_px=_separation_px(params),
+            separation_px=_exclusion_px(params),
             searched_share=searched_share(frame_shape, params),
+            tracks=kept,
+            minmass=params.minmass,
             step_px2=4.0
             * ensemble.D_um2_s
             * params.required("frame_interval_s")
@@ -1034,6 +1036,14 @@ def _separation_px(params: AnalysisParams) -> float:
     if params.separation is not None:
         return float(params.separation)
     return float((params.diameter_px or detect.SHARP_DIAMETER_PX) + 1)
+
+
+def _exclusion_px(params: AnalysisParams) -> float:
+    """The distance within which no two features are kept: the engines' separation, or the
+    distance within which split images are joined when that is wider (two particles' images
+    that close and not parted by a dip are joined too, so the localizations' pair-correlation
+    hole reaches it: docs/accuracy.md, "Particles in view under the dip rule")."""
+    return max(_separation_px(params), params.split_within_px or 0.0)
 
 
 def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
