@@ -241,6 +241,86 @@ def test_a_frozen_saver_given_up_then_woken_leaves_counters_equal_to_the_store(
     assert status.frames_dropped == status.frames_acquired + status.frames_lost_by_camera - len(seq)
 
 
+def _lagging_reports(monkeypatch, pipeline: LivePipeline, workers: tuple[str, ...]):
+    """From when the returned event is set, the reports of ``workers`` (all but their
+    acknowledgements) are not read: as on a loaded machine, where the supervisor's monitor had
+    not read the last seconds of reports, or a worker killed before its report went out."""
+    deaf = threading.Event()
+    handle = pipeline._handle_report
+
+    def lagging(report):
+        if deaf.is_set() and report.get("worker") in workers and report.get("event") != "ack":
+            return
+        handle(report)
+
+    monkeypatch.setattr(pipeline, "_handle_report", lagging)
+    return deaf
+
+
+def _frames_stored(path) -> int:
+    with MovieStore.open(path) as store:
+        return store.n_frames
+
+
+def _assert_counters_equal_the_store(path, status) -> None:
+    """frames_saved is the store's count; frames_acquired at least the frames up to the last one
+    stored; every frame meant to be recorded is in the store or counted as dropped."""
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+    assert status.frames_saved == len(seq) > 0
+    assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
+    assert status.frames_acquired + status.frames_lost_by_camera >= seq[-1] + 1
+    assert status.frames_acquired + status.frames_lost_by_camera == (
+        status.frames_saved + status.frames_dropped
+    )
+    assert status.frames_tracked + status.frames_untracked == status.frames_acquired
+
+
+def test_a_run_stopped_at_once_counts_from_the_store_not_from_the_last_reports(
+    tmp_path, monkeypatch
+):
+    """A second Ctrl-C (``terminate``: every worker killed at once) while the last reports of
+    the acquisition and the saver were not read. Before, the result was those reports: n13 saw
+    `timeout -s INT 60 pynta acquire --track --out run.zarr` at load ~19 report 2358 acquired
+    and 2356 saved of the 2381 frames in the store, and "did not stop within 5.0 s; killed" for
+    workers killed at once (timeout(1) sends the signal to the command and to its group: two
+    interrupts)."""
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000)) as pipeline:
+        deaf = _lagging_reports(monkeypatch, pipeline, ("acquisition", "saver"))
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        deaf.set()
+        reported = pipeline.status().frames_saved
+        wait_until(lambda: _frames_stored(path) > reported + 50, 120, "the store to grow")
+        status = pipeline.terminate()
+    _assert_counters_equal_the_store(path, status)
+    assert status.frames_saved > reported + 50
+    assert not any("did not stop" in error for error in status.errors), status.errors
+    assert any("stopped at once" in error for error in status.errors), status.errors
+
+
+def test_a_frozen_acquisition_killed_at_the_stop_counts_from_the_store(tmp_path, monkeypatch):
+    """The acquisition freezes (SIGSTOP: a camera call that holds it) before a stop: the end of
+    the recording is not confirmed, the saver is given up, and the acquisition, which does not
+    stop within the grace time, is killed. Its final counters never come: before,
+    frames_acquired was its last report read, fewer than the frames in the store."""
+    monkeypatch.setattr(supervisor, "READY_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 2.0)
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000)) as pipeline:
+        deaf = _lagging_reports(monkeypatch, pipeline, ("acquisition",))
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        deaf.set()
+        reported = pipeline.status().frames_acquired
+        wait_until(lambda: _frames_stored(path) > reported + 50, 120, "the store to grow")
+        os.kill(pipeline._processes["acquisition"].pid, signal.SIGSTOP)
+        status = pipeline.stop()  # SIGKILL ends a stopped process
+    assert any("acquisition did not stop" in error for error in status.errors), status.errors
+    _assert_counters_equal_the_store(path, status)
+    assert status.frames_acquired > reported + 50
+
+
 @contextlib.contextmanager
 def _tmpfs(directory, size: str):
     directory.mkdir()

@@ -64,6 +64,8 @@ READY_TIMEOUT_S = 60.0
 #: SIGTERM, which a service manager sends to the whole process group, so that the supervisor can
 #: stop them in order)
 JOIN_TIMEOUT_S = 5.0
+#: how long a killed worker may take to end (SIGKILL waits for a write to the disk to return)
+KILLED_JOIN_S = 10.0
 #: resend an unacknowledged control command after this long
 RESEND_S = 0.25
 #: how long the report of a worker that just died may take to reach the monitor
@@ -145,6 +147,10 @@ class LivePipeline:
         self._saved_final: int | None = None
         # the last recording ended: its path, frames meant, frames counted in its store then
         self._ended_recording: tuple[str, int, int] | None = None
+        # the last seq in the store of the last recording, once counted after the processes ended
+        self._stored_last_seq = -1
+        # workers ended by SIGKILL at the stop: their final reports never came
+        self._killed: set[str] = set()
         self._recording_failed: str | None = None
         # frames linked by linkers that died (a restarted linker counts from zero)
         self._linked_before = 0
@@ -254,15 +260,35 @@ class LivePipeline:
     def terminate(self) -> LiveStatus:
         """Stop every worker at once (SIGKILL), without flushing the recording.
 
-        For a second Ctrl-C: frames not yet written are lost (the store keeps what it has).
+        For a second Ctrl-C: frames not yet written are lost (the store keeps what it has). The
+        counters of the recording are those of the store (the workers' last reports lag it).
         """
         if not self._started or self._context is None:
             return self.status()
         names = self._begin_shutdown()
-        for name in names:
-            if self._alive(name):
-                self._processes[name].kill()
+        killed = [name for name in names if self._alive(name)]
+        if killed:
+            self._record_error(
+                f"stopped at once: {', '.join(killed)} killed; frames not yet written are lost "
+                "(the counters are those of the store)"
+            )
+        for name in killed:
+            self._kill(name)
         return self._shut_down(names)
+
+    def _kill(self, name: str) -> None:
+        """End worker ``name`` by SIGKILL and wait until it has ended: nothing it wrote changes
+        afterwards (a write to the disk it was in returns first)."""
+        process = self._processes[name]
+        with self._lock:
+            self._killed.add(name)
+        process.kill()
+        process.join(KILLED_JOIN_S)
+        if process.is_alive():
+            self._record_error(
+                f"{name} had not ended {KILLED_JOIN_S:.0f} s after SIGKILL (a hung disk?); "
+                "the counters may miss what it still writes"
+            )
 
     def _begin_shutdown(self) -> list[str]:
         """Mark the pipeline as stopping and every process as expected to exit; their names."""
@@ -276,15 +302,13 @@ class LivePipeline:
     def _shut_down(self, names: list[str]) -> LiveStatus:
         """End the processes still running, close the sockets; the final status."""
         for name in names:
-            process = self._processes[name]
-            if process.is_alive():
+            if self._processes[name].is_alive():
                 self._record_error(f"{name} did not stop within {JOIN_TIMEOUT_S} s; killed")
-                process.kill()
-                process.join(2.0)
+                self._kill(name)
         self._monitoring.clear()
         if self._monitor is not None:  # it reads the workers' last reports first
             self._monitor.join(2.0)
-        self._recount_ended_recording()
+        self._count_recording_in_store()
         final = self.status()
         if self._control is not None:
             self._control.close(0)
@@ -355,28 +379,48 @@ class LivePipeline:
         while not self._part_done(SAVER):
             time.sleep(0.02)
         with self._lock:
-            meant = int(self._reports.get(ACQUISITION, {}).get("recording_frames", 0))
-            saved = _frames_in_store(path, self._record_error)
-            self._saved_final = saved
-            self._dropped_before += max(0, meant - saved)
-            self._ended_recording = (path, meant, saved)
-            self._recording_path = None
-        return saved
+            self._end_recording(path, _stored_seq(path, self._record_error))
+        return self._saved_final or 0
 
-    def _recount_ended_recording(self) -> None:
-        """Count the last recording's store again once every process has ended.
+    def _end_recording(self, path: str, stored: tuple[int, int, int]) -> None:
+        """Count the recording to ``path`` as ended with ``stored`` (frames, first and last seq)
+        in its store: the frames meant to be recorded that it does not hold are dropped.
+        Caller holds the lock.
 
-        A saver given up as stalled (no progress for :data:`STALL_TIMEOUT_S`: stopped, swapped
-        out, a hung disk) may write the frames it holds after :meth:`stop_recording` counted
-        the store; the final ``frames_saved`` and ``frames_dropped`` are those of the store.
+        The frames meant are the acquisition's count, and at least the seqs the store spans (the
+        count may be a report older than the store: a killed or frozen acquisition).
         """
-        if self._ended_recording is None:
-            return
-        path, meant, counted = self._ended_recording
-        saved = _frames_in_store(path, self._record_error_once)
-        if saved == counted:
-            return
+        saved, first, last = stored
+        meant = int(self._reports.get(ACQUISITION, {}).get("recording_frames", 0))
+        meant = max(meant, last - first + 1 if saved else 0)
+        self._saved_final = saved
+        self._stored_last_seq = last
+        self._dropped_before += max(0, meant - saved)
+        self._ended_recording = (path, meant, saved)
+        self._recording_path = None
+
+    def _count_recording_in_store(self) -> None:
+        """Once every process has ended, count the last recording from its store.
+
+        A recording not ended in order (:meth:`terminate`, a saver killed) is ended here, so the
+        counters are not the workers' last reports, which lag the store. One that was ended is
+        counted again: a saver given up as stalled (no progress for :data:`STALL_TIMEOUT_S`:
+        stopped, swapped out, a hung disk) may write the frames it holds after
+        :meth:`stop_recording` counted the store. The final ``frames_saved`` and
+        ``frames_dropped`` are those of the store.
+        """
         with self._lock:
+            if self._recording_path is not None:
+                path = self._recording_path
+                self._end_recording(path, _stored_seq(path, self._record_error_once))
+                return
+            if self._ended_recording is None:
+                return
+            path, meant, counted = self._ended_recording
+            saved, _, last = _stored_seq(path, self._record_error_once)
+            self._stored_last_seq = last
+            if saved == counted:
+                return
             self._saved_final = saved
             self._dropped_before += max(0, meant - saved) - max(0, meant - counted)
             self._ended_recording = (path, meant, saved)
@@ -526,7 +570,7 @@ class LivePipeline:
             # until the new saver reopens the store, its counter is what the store holds
             saved = self._reports.get(SAVER, {}).get("frames_saved", 0)
             if self._recording_path is not None:
-                saved = _frames_in_store(self._recording_path, self._record_error)
+                saved = _stored_seq(self._recording_path, self._record_error)[0]
             self._spawn(SAVER, saver_worker, report={"frames_saved": saved})
             self._wait_ready(SAVER)
             if self._recording_path is not None:
@@ -627,12 +671,21 @@ class LivePipeline:
                 current = 0
                 saved = self._saved_final or 0
             acquired = int(acquisition.get("frames_acquired", 0))
-            if ACQUISITION in self._dead:  # its last heartbeat may predate frames in the store
+            # dead or killed: its last report read may predate frames in the store
+            acquisition_gone = ACQUISITION in self._dead or ACQUISITION in self._killed
+            if acquisition_gone:
                 lost = int(acquisition.get("frames_lost_by_camera", 0))
-                acquired = max(acquired, int(saver.get("last_seq", -1)) + 1 - lost)
+                last_seq = max(int(saver.get("last_seq", -1)), self._stored_last_seq)
+                acquired = max(acquired, last_seq + 1 - lost)
             tracked = self._linked_before + int(linker.get("frames_linked", 0))
-            ended = acquisition.get("finished_event") or acquisition.get("stopped_event")
-            if ended and (self._part_done(LINKER) or linker.get("stopped_event")):
+            ended = (
+                acquisition.get("finished_event")
+                or acquisition.get("stopped_event")
+                or ACQUISITION in self._killed
+            )
+            if ended and (
+                self._part_done(LINKER) or linker.get("stopped_event") or LINKER in self._killed
+            ):
                 untracked = acquired - tracked  # every frame not linked, whatever the cause
             else:
                 untracked = int(acquisition.get("frames_untracked", 0)) + int(
@@ -1181,20 +1234,22 @@ def _checked_report(message: transport.Message, workers: dict[str, Any]) -> dict
     return report
 
 
-def _frames_in_store(path: str, log: Any) -> int:
-    """The number of frames in the store at ``path``; 0, logged, if it cannot be opened (removed
-    or damaged while recording): no frame of it can be read back."""
+def _stored_seq(path: str, log: Any) -> tuple[int, int, int]:
+    """The number of frames in the store at ``path``, its first and its last seq (-1, -1 when
+    empty); 0 frames, logged, if it cannot be opened (removed or damaged while recording): no
+    frame of it can be read back. A block a killed writer left incomplete is not counted."""
     from napari_pynta.store import MovieStore
 
     try:
         with MovieStore.open(path) as store:
-            return int(store.n_frames)
+            seq = store.seq
     except Exception as error:
         log(
             f"cannot count the frames in {path}: {type(error).__name__}: {error}; the store "
             "cannot be opened, so none of its frames is counted as saved"
         )
-        return 0
+        return 0, -1, -1
+    return (len(seq), int(seq[0]), int(seq[-1])) if len(seq) else (0, -1, -1)
 
 
 def _worker_failure(name: str, error: str | None) -> Exception:
