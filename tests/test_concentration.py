@@ -383,3 +383,36 @@ def test_smeared_50_nm_particles_in_view_under_the_dip_rule_hold_the_truth():
     assert entry["missed_below_threshold"] > 0.01
     assert abs(in_view - true_per_frame) <= sem
     assert abs(in_view / true_per_frame - 1) < 0.03
+
+
+def test_particles_joined_with_a_neighbour_are_counted_out_to_the_join_distance():
+    """Split images are joined within 12 px unless a dip parts them, so two particles' smeared
+    images that close are joined too (here half of such pairs): the localizations' pair
+    correlation has its hole out to 12 px, not only to the engines' 8 px, and the particles in
+    view are counted with it (the analysis passes that distance)."""
+    from napari_pynta.analysis import AnalysisParams, exclusion_px
+
+    rng = np.random.default_rng(11)
+    rows, placed = [], 0
+    for frame in range(300):
+        points = rng.uniform(0.0, 250.0, (rng.poisson(30.0), 2))
+        placed += len(points)
+        kept: list[np.ndarray] = []
+        for point in points:
+            distances = [np.hypot(*(point - other)) for other in kept]
+            if all(d >= 8.0 for d in distances) and all(
+                d >= 12.0 or rng.random() < 0.5 for d in distances
+            ):
+                kept.append(point)
+        rows += [(frame, x, y) for x, y in kept]
+    found = pd.DataFrame(rows, columns=["frame", "x", "y"])
+    true_per_frame = placed / 300
+    counts = particles_per_frame(found, 300)
+    within = exclusion_px(AnalysisParams(diameter_px=7, split_within_px=12.0))
+    assert within == 12.0
+    assert exclusion_px(AnalysisParams(diameter_px=7)) == 8.0  # no joining: the separation
+    at_join = in_view_counts(counts, hidden_by_neighbours(found, separation_px=within))
+    at_separation = in_view_counts(counts, hidden_by_neighbours(found, separation_px=8.0))
+    assert abs(at_join.mean - true_per_frame) <= 2 * at_join.sem
+    assert abs(at_join.mean / true_per_frame - 1) < 0.02
+    assert at_separation.mean < 0.97 * true_per_frame

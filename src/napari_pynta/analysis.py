@@ -914,7 +914,7 @@ def summarize_tracks(
             params.depth_um,
             n_visits=int(tracks["particle"].nunique()) if len(tracks) else None,
             frame_numbers=frame_numbers,
-            separation_px=_exclusion_px(params),
+            separation_px=exclusion_px(params),
             searched_share=searched_share(frame_shape, params),
             tracks=kept,
             minmass=params.minmass,
@@ -1038,7 +1038,7 @@ def _separation_px(params: AnalysisParams) -> float:
     return float((params.diameter_px or detect.SHARP_DIAMETER_PX) + 1)
 
 
-def _exclusion_px(params: AnalysisParams) -> float:
+def exclusion_px(params: AnalysisParams) -> float:
     """The distance within which no two features are kept: the engines' separation, or the
     distance within which split images are joined when that is wider (two particles' images
     that close and not parted by a dip are joined too, so the localizations' pair-correlation
