@@ -77,3 +77,29 @@ def test_python_dash_m_runs_the_pynta_command():
         result.returncode == 0
         and result.stdout.strip() == f"napari-pynta {napari_pynta.__version__}"
     )
+
+
+def test_an_interruption_repeated_within_the_window_is_one_and_a_later_one_counts(monkeypatch):
+    """timeout(1) signals the command, then its process group: the second SIGINT (or SIGTERM)
+    within ``REPEATED_SIGNAL_S`` of the first is not a second Ctrl-C; one after it is."""
+    import signal
+    import time
+
+    from napari_pynta import cli
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    with cli.sigterm_stops_in_order():
+        with pytest.raises(KeyboardInterrupt) as first:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the handler runs at the next bytecode, long before this ends
+        assert not isinstance(first.value, cli.Terminated)
+        clock[0] += cli.REPEATED_SIGNAL_S / 2
+        os.kill(os.getpid(), signal.SIGINT)  # the same one, sent again: nothing happens
+        os.kill(os.getpid(), signal.SIGTERM)
+        clock[0] += cli.REPEATED_SIGNAL_S
+        with pytest.raises(cli.Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

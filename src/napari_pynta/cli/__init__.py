@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -35,20 +37,47 @@ def interrupted_exit_code(error: KeyboardInterrupt) -> int:
     return error.exit_code if isinstance(error, Terminated) else 128 + signal.SIGINT
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+#: an interruption within this long of the one before is that one delivered again, not a second
+#: Ctrl-C: timeout(1) sends its signal to the command and then to the command's process group,
+#: and a command that had handled the first took the second for "stop now" (n13: `timeout -s INT
+#: 60 pynta acquire` killed its workers, lost the frames in flight)
+REPEATED_SIGNAL_S = 1.0
+
+
+class _Interruptions:
+    """The handler of SIGTERM and SIGINT in :func:`sigterm_stops_in_order`."""
+
+    def __init__(self) -> None:
+        self.last = -math.inf
+
+    def __call__(self, signum: int, frame: object) -> None:
+        now = time.monotonic()
+        if now - self.last < REPEATED_SIGNAL_S:
+            return
+        self.last = now
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 @contextmanager
 def sigterm_stops_in_order() -> Iterator[None]:
     """While inside, SIGTERM raises :class:`Terminated` in the main thread instead of ending the
     process at once (Python's default), which lost the frames in flight, the result and the
-    cleanup of ``pynta simulate``'s partial store."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    cleanup of ``pynta simulate``'s partial store; SIGINT raises ``KeyboardInterrupt`` as
+    before (unless it is ignored: a command started in the background keeps it ignored).
+
+    Either one coming within :data:`REPEATED_SIGNAL_S` of the one before is ignored: it is the
+    same interruption sent twice (timeout(1)), not a second Ctrl-C, which stops at once."""
+    handler = _Interruptions()
+    previous_term = signal.signal(signal.SIGTERM, handler)
+    on_int = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if on_int:
+        signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        if on_int:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -370,7 +370,8 @@ def acquire_once(
     The run also ends when the recording fails (e.g. disk full: at once, loudly) or when the
     acquisition dies; a dying locator, linker or saver is restarted by the pipeline and does
     not end it. Ctrl-C (or SIGTERM, see :func:`napari_pynta.cli.sigterm_stops_in_order`) stops
-    in order (the frames in flight are written); a second one stops at once.
+    in order (the frames in flight are written); a second one stops at once (one within
+    :data:`~napari_pynta.cli.REPEATED_SIGNAL_S` is the first sent twice, and ignored).
 
     Parameters
     ----------
