@@ -266,6 +266,14 @@ def test_summary_csv_lists_the_settings(analysed, tmp_path):
     assert float(values["Temperature [degC]"]) == params["temperature_c"]
     assert float(values["Frames analysed []"]) == result.summary["n_frames"]
     assert float(values["Dilution factor []"]) == 1.0
+    # the particles in view are corrected for both losses, and the summary says by how much
+    concentration = result.summary["concentration"]
+    assert float(values["Hidden by a neighbour [fraction]"]) == pytest.approx(
+        concentration["hidden_by_neighbours"]
+    )
+    assert float(values["Missed below the threshold [fraction]"]) == pytest.approx(
+        concentration["missed_below_threshold"], abs=1e-12
+    )
     assert float(values["D50 (deconvolved) [nm]"]) == pytest.approx(
         result.summary["deconvolved_nm"]["d50"], rel=1e-6
     )

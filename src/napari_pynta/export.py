@@ -372,6 +372,7 @@ def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
         ("Particles per frame", summary.get("particles_per_frame"), ""),
         ("Particles in view per frame", concentration.get("particles_in_view_per_frame"), ""),
         ("Hidden by a neighbour", concentration.get("hidden_by_neighbours"), "fraction"),
+        ("Missed below the threshold", concentration.get("missed_below_threshold"), "fraction"),
         ("Mean (deconvolved)", deconvolved.get("mean"), "nm"),
         ("Mode (deconvolved)", deconvolved.get("mode"), "nm"),
         ("SD (deconvolved)", deconvolved.get("sd"), "nm"),
