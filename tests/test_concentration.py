@@ -330,6 +330,11 @@ def test_frames_lost_below_the_threshold_are_estimated_from_the_tracks_masses():
     # over seeds 2, 5-7
     assert 0.7 * true_share < loss.missed_share <= true_share
     assert loss.mass_scatter == pytest.approx(0.3, rel=0.15)
+    # the same tracks under other labels and in another row order give the very same share
+    # (the live linker's tracks are sized like the analysis' and their summaries compared)
+    labels = np.random.default_rng(4).permutation(400)
+    shuffled = found.assign(particle=labels[found["particle"]]).sample(frac=1.0, random_state=5)
+    assert missed_below_threshold(shuffled, minmass=1.0) == loss
     bright, none_missed = _tracks_above_threshold(levels + 2.0, sigma=0.3, n_frames=40, seed=3)
     assert none_missed == 0
     assert missed_below_threshold(bright, minmass=1.0).missed_share < 1e-3

@@ -342,14 +342,16 @@ def missed_below_threshold(tracks: pd.DataFrame, minmass: float) -> ThresholdLos
     successive = (np.diff(particle) == 0) & (np.diff(frame) == 1)
     if successive.sum() < 2:
         return ThresholdLoss(0.0, math.nan)
-    sigma = math.sqrt(float(np.mean(np.diff(log_mass)[successive] ** 2)) / 2.0)
+    # exactly rounded sums: the same tracks under other particle labels give the same share
+    steps = np.diff(log_mass)[successive]
+    sigma = math.sqrt(math.fsum(steps**2) / len(steps) / 2.0)
     if sigma <= 0:
         return ThresholdLoss(0.0, 0.0)
     _, track_of, n = np.unique(particle, return_inverse=True, return_counts=True)
     mean = np.bincount(track_of, weights=log_mass) / n
     level = _truncated_normal_location(mean, cut, sigma)
     below = ndtr((cut - level) / sigma)
-    missed = float(np.sum(n * below / (1.0 - below)))
+    missed = math.fsum(n * below / (1.0 - below))
     return ThresholdLoss(missed / float(n.sum()), sigma)
 
 
