@@ -141,3 +141,16 @@ def test_a_long_status_and_message_are_shown_whole_in_a_small_window(make_napari
         assert text.index("dropped 3") < text.index("fps") < text.index("buffer")
     finally:
         camera.session.shutdown()
+
+
+def test_a_long_movie_path_in_the_sizes_dock_wraps_instead_of_widening_it(pynta):
+    """A Windows path has no place Qt wraps at: 'sizes from C:\\...' widened the Sizes dock's
+    content past the dock (sideways scrolling)."""
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    sizes.source_label.setText(
+        "sizes from C:\\Users\\someone\\pynta_recordings\\a_very_long_folder_name\\capture-1.zarr"
+    )
+    QApplication.processEvents()
+    assert content_width(sizes) <= DOCK_MIN_WIDTH_PX - SCROLL_BAR_PX
+    assert sizes.source_label.text().endswith("a_very_long_folder_name\\capture-1.zarr")

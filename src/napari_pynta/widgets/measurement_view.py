@@ -30,7 +30,7 @@ from napari_pynta.cancellation import AnalysisCancelled
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.measurement import MEASUREMENT_FILE, is_measurement
 from napari_pynta.parameters import SETTINGS
-from napari_pynta.widgets.form import AnalysisProgress, MessageLine, float_field
+from napari_pynta.widgets.form import AnalysisProgress, MessageLine, WrappingLabel, float_field
 from napari_pynta.widgets.layer_data import METADATA_KEY
 from napari_pynta.widgets.measurement_plot import MeasurementCanvas
 from napari_pynta.widgets.napari_io import MEASUREMENT_KEY
@@ -115,8 +115,7 @@ class MeasurementView(QWidget):
         )
         self.progress = AnalysisProgress()
         self.message_line = MessageLine()
-        self.sample_label = QLabel()
-        self.sample_label.setWordWrap(True)
+        self.sample_label = WrappingLabel()
         self.canvas = MeasurementCanvas()
         self.table = QTableWidget(0, 0)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)

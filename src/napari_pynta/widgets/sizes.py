@@ -16,7 +16,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -27,7 +26,7 @@ from napari_pynta.concentration import counts_in_view
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.physics import KNOWN_SOLVENTS
 from napari_pynta.sizing import size_statistics
-from napari_pynta.widgets.form import MessageLine, float_field, scrolling_layout
+from napari_pynta.widgets.form import MessageLine, WrappingLabel, float_field, scrolling_layout
 from napari_pynta.widgets.histogram import SizeHistogramCanvas
 from napari_pynta.widgets.measurement_view import MeasurementView
 from napari_pynta.widgets.session import SizeData, session_for
@@ -163,8 +162,7 @@ class SizesWidget(QWidget):
             "convergence plot (pynta acquire --until-precision stops a recording there)",
         )
         self.precision_target.setSpecialValueText("none")
-        self.source_label = QLabel(NO_SIZES_YET)
-        self.source_label.setWordWrap(True)
+        self.source_label = WrappingLabel(NO_SIZES_YET)  # a long path never widens the dock
         self.canvas = SizeHistogramCanvas()
         self.statistics = QTableWidget(len(STATISTICS_ROWS) + len(WHOLE_ROWS), len(COLUMNS))
         self.statistics.setHorizontalHeaderLabels(list(COLUMNS))
