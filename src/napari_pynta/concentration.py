@@ -315,9 +315,9 @@ def missed_below_threshold(tracks: pd.DataFrame, minmass: float) -> ThresholdLos
     The scatter of successive frames, itself seen above the threshold, is narrower than the
     whole, so the share is a lower estimate; images that split, or frames at a track's ends,
     are not in it. Measured against truth (docs/accuracy.md, "Particles in view under the dip
-    rule"): 0.025–0.028 against 0.046 missed at 50 nm / 30 fps on our simulator, 0.010–0.013
+    rule"): 0.025–0.028 against 0.046 missed at 50 nm / 30 fps on our simulator, 0.010–0.011
     against 0.06 on the independent one (whose misses are mostly particles fading at the edge
-    of its light sheet), 0 on 100–1000 nm, where nothing is missed below the threshold.
+    of its light sheet), 0 on our 100–1000 nm, where nothing is missed below the threshold.
 
     Parameters
     ----------
