@@ -299,6 +299,27 @@ def test_a_run_stopped_at_once_counts_from_the_store_not_from_the_last_reports(
     assert any("stopped at once" in error for error in status.errors), status.errors
 
 
+def test_a_run_stopped_at_once_with_the_saver_behind_the_linker_counts_every_frame(
+    tmp_path, monkeypatch
+):
+    """The saver frozen (SIGSTOP) while the linker goes on, the acquisition's last reports not
+    read, then every worker killed at once: the frames linked were acquired, and those the store
+    lacks were meant to be recorded (the recording was on), so they are dropped. Before this,
+    frames_acquired was at most the store's and frames_untracked came out negative."""
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000)) as pipeline:
+        deaf = _lagging_reports(monkeypatch, pipeline, ("acquisition", "saver"))
+        wait_until(lambda: pipeline.status().frames_tracked > 50, what="tracking")
+        os.kill(pipeline._processes["saver"].pid, signal.SIGSTOP)
+        deaf.set()
+        stored = _frames_stored(path)
+        wait_until(lambda: pipeline.status().frames_tracked > stored + 50, 120, "the linker")
+        status = pipeline.terminate()  # SIGKILL ends a stopped process
+    _assert_counters_equal_the_store(path, status)
+    assert status.frames_acquired >= status.frames_tracked > status.frames_saved + 50
+    assert status.frames_dropped > 50
+
+
 def test_a_frozen_acquisition_killed_at_the_stop_counts_from_the_store(tmp_path, monkeypatch):
     """The acquisition freezes (SIGSTOP: a camera call that holds it) before a stop: the end of
     the recording is not confirmed, the saver is given up, and the acquisition, which does not

@@ -382,19 +382,26 @@ class LivePipeline:
             self._end_recording(path, _stored_seq(path, self._record_error))
         return self._saved_final or 0
 
-    def _end_recording(self, path: str, stored: tuple[int, int, int]) -> None:
+    def _end_recording(
+        self, path: str, stored: tuple[int, int, int], in_order: bool = True
+    ) -> None:
         """Count the recording to ``path`` as ended with ``stored`` (frames, first and last seq)
         in its store: the frames meant to be recorded that it does not hold are dropped.
         Caller holds the lock.
 
         The frames meant are the acquisition's count, and at least the seqs the store spans (the
-        count may be a report older than the store: a killed or frozen acquisition).
+        count may be a report older than the store: a killed or frozen acquisition). A recording
+        not ended ``in_order`` that was on at the acquisition's last report also meant every
+        frame acquired since that report.
         """
         saved, first, last = stored
-        meant = int(self._reports.get(ACQUISITION, {}).get("recording_frames", 0))
+        self._stored_last_seq = last
+        acquisition = self._reports.get(ACQUISITION, {})
+        meant = int(acquisition.get("recording_frames", 0))
+        if not in_order and acquisition.get("recording"):
+            meant += self._frames_acquired() - int(acquisition.get("frames_acquired", 0))
         meant = max(meant, last - first + 1 if saved else 0)
         self._saved_final = saved
-        self._stored_last_seq = last
         self._dropped_before += max(0, meant - saved)
         self._ended_recording = (path, meant, saved)
         self._recording_path = None
@@ -412,7 +419,7 @@ class LivePipeline:
         with self._lock:
             if self._recording_path is not None:
                 path = self._recording_path
-                self._end_recording(path, _stored_seq(path, self._record_error_once))
+                self._end_recording(path, _stored_seq(path, self._record_error_once), False)
                 return
             if self._ended_recording is None:
                 return
@@ -670,13 +677,7 @@ class LivePipeline:
             else:
                 current = 0
                 saved = self._saved_final or 0
-            acquired = int(acquisition.get("frames_acquired", 0))
-            # dead or killed: its last report read may predate frames in the store
-            acquisition_gone = ACQUISITION in self._dead or ACQUISITION in self._killed
-            if acquisition_gone:
-                lost = int(acquisition.get("frames_lost_by_camera", 0))
-                last_seq = max(int(saver.get("last_seq", -1)), self._stored_last_seq)
-                acquired = max(acquired, last_seq + 1 - lost)
+            acquired = self._frames_acquired()
             tracked = self._linked_before + int(linker.get("frames_linked", 0))
             ended = (
                 acquisition.get("finished_event")
@@ -727,6 +728,22 @@ class LivePipeline:
             )
 
     # ------------------------------------------------------------------ internals
+    def _frames_acquired(self) -> int:
+        """The acquisition's count; for a dead or killed one, whose last report read may predate
+        frames in the store or linked, at least those. Caller holds the lock."""
+        acquisition = self._reports.get(ACQUISITION, {})
+        acquired = int(acquisition.get("frames_acquired", 0))
+        if ACQUISITION in self._dead or ACQUISITION in self._killed:
+            lost = int(acquisition.get("frames_lost_by_camera", 0))
+            last_seq = max(
+                int(self._reports.get(SAVER, {}).get("last_seq", -1)), self._stored_last_seq
+            )
+            linked = self._linked_before + int(
+                self._reports.get(LINKER, {}).get("frames_linked", 0)
+            )
+            acquired = max(acquired, last_seq + 1 - lost, linked)
+        return acquired
+
     def _linker_settings(self) -> dict[str, Any]:
         from napari_pynta.detect.hot_pixels import hot_pixel_note
 
