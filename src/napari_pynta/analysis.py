@@ -394,7 +394,7 @@ def choose_diameter(
     blur, the diameter widened when the spots are wider than its mask holds.
 
     The offline analysis and the live calibration both choose them here. Without a
-    ``diameter`` in ``detection`` (or with ``blur_separation`` and no ``separation``), the
+    ``diameter`` in ``detection`` (or with ``blur_separation`` and no ``split_within``), the
     first :data:`BLUR_PILOT_FRAMES` frames are localized with the sharp-spot diameter
     (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) and its automatic threshold (or the given
     ``minmass``), and a pilot linking measures the per-axis rms step between frames, hence the
@@ -459,10 +459,9 @@ def _diameter_for_blur(
     if given is not None and not for_blur and not measure_streak:
         return detect.DiameterChoice(int(given), automatic=False)
     pilot = np.asarray(frames[:BLUR_PILOT_FRAMES])
-    options = dict(detection) | {
+    options = detect.engine_options(detection) | {
         "diameter": detect.SHARP_DIAMETER_PX,
         "separation": None,
-        "split_within": None,
     }
     if options.get("minmass") is None:
         options["minmass"] = detect.estimate_minmass(pilot, engine, **options)
@@ -490,7 +489,6 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
     """
     kwargs = params.detection_kwargs()
     engine = kwargs.pop("engine")
-    kwargs.pop("wide_radius_px", None)  # the threshold is the engine's alone
     hot = detect_hot_pixels.find_hot_pixels(frames)
     frames = detect_hot_pixels.repaired(frames, hot)
     diameter = choose_diameter(
@@ -506,8 +504,7 @@ def detection_threshold(frames: Any, params: AnalysisParams) -> detect.Threshold
     kwargs["diameter"] = diameter.diameter_px
     if kwargs["separation"] is None:
         kwargs["separation"] = diameter.separation_px
-    del kwargs["split_within"]  # the noise model counts maxima, joined or not
-    threshold = detect.estimate_threshold(frames, engine, **kwargs)
+    threshold = detect.estimate_threshold(frames, engine, **detect.engine_options(kwargs))
     return dataclasses.replace(threshold, diameter=diameter, hot_pixels=hot)
 
 

@@ -39,6 +39,7 @@ from napari_pynta.detect.threshold import ThresholdEstimate, estimate_minmass, e
 from napari_pynta.errors import PyntaInputError, require_int
 
 __all__ = [
+    "AFTER_ENGINE_OPTIONS",
     "after_engine",
     "DiameterChoice",
     "ENGINES",
@@ -51,6 +52,7 @@ __all__ = [
     "check_engine",
     "edge_margin_px",
     "empty_localizations",
+    "engine_options",
     "get_engine",
     "estimate_minmass",
     "estimate_threshold",
@@ -238,6 +240,28 @@ def locate(
         wide_radius_px=wide_radius_px,
     )
     return pd.DataFrame(passed)
+
+
+#: the options of the passes after the engine (:func:`after_engine`), which the engines, the noise
+#: model and the pilot never see: they count and link the engines' own maxima, neither joined nor
+#: moved
+AFTER_ENGINE_OPTIONS = ("split_within", "wide_radius_px")
+
+
+def engine_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` without :data:`AFTER_ENGINE_OPTIONS`: what the engine alone is run with.
+
+    Parameters
+    ----------
+    options : Mapping
+        Keyword options of :func:`locate`.
+
+    Returns
+    -------
+    dict
+        A new dict of the remaining options.
+    """
+    return {key: value for key, value in options.items() if key not in AFTER_ENGINE_OPTIONS}
 
 
 def after_engine(

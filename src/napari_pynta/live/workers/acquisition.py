@@ -266,13 +266,7 @@ def calibrate(
         if wide:
             radius = wide_radius_px(diameter.spot_sigma_px, diameter.streak_sd_px)
             chosen["wide_radius_px"] = detection["wide_radius_px"] = radius
-    # the noise model counts the engines' own maxima: neither joined nor moved
-    engine_detection = {
-        key: value
-        for key, value in detection.items()
-        if key not in ("wide_radius_px", "split_within")
-    }
-    threshold = detect.estimate_threshold(frames, engine, **engine_detection)
+    threshold = detect.estimate_threshold(frames, engine, **detect.engine_options(detection))
     if detection.get("minmass") is None:
         detection["minmass"] = threshold.automatic_minmass
     chosen["minmass"] = float(detection["minmass"])
