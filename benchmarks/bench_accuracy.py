@@ -218,7 +218,7 @@ def run_case(
     n_frames: int,
     engine: str,
     diameter_px: int | None = analysis.AnalysisParams.diameter_px,
-    blur_separation: bool = False,
+    blur_separation: bool = analysis.AnalysisParams.blur_separation,
 ) -> dict:
     started = time.perf_counter()
     movie = simulate.simulate_movie(n_frames, case.settings(seed))
@@ -413,8 +413,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--blur-separation",
-        action="store_true",
-        help="tell features apart at the separation that holds the motion blur",
+        action=argparse.BooleanOptionalAction,
+        default=analysis.AnalysisParams.blur_separation,
+        help="tell features apart at the separation that holds the motion blur (the default)",
     )
     args = parser.parse_args()
     names = (

@@ -473,12 +473,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument(
         "--blur-separation",
-        action="store_true",
-        help="analyze with `pynta analyze --blur-separation` (default settings otherwise)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="analyze with `pynta analyze --[no-]blur-separation` (default: pynta's default)",
     )
     args = parser.parse_args(argv)
     directory = args.dir or Path(tempfile.mkdtemp(prefix="pynta-independent-"))
     directory.mkdir(parents=True, exist_ok=True)
+    choice = args.blur_separation
+    flags = () if choice is None else ("--blur-separation" if choice else "--no-blur-separation",)
     rows = []
     for setting, case, scene in cases(args.settings.split(",")):
         if args.only and args.only not in f"{setting} {case}":
@@ -488,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             path = directory / f"independent_{setting}_{case.replace(' ', '_')}_s{seed}.tif"
             write_tiff(movie, path)
             start = time.perf_counter()
-            summary = analyze(path, scene, ("--blur-separation",) if args.blur_separation else ())
+            summary = analyze(path, scene, flags)
             row = row_of(setting, case, seed, summary, truth_of(movie), time.perf_counter() - start)
             rows.append(row)
             print(describe(row), flush=True)

@@ -3,8 +3,9 @@
 Each movie is analysed by :func:`napari_pynta.analysis.analyze` once per *variant*: a set of
 boolean :class:`~napari_pynta.analysis.AnalysisParams` fields switched on (``none``: as given;
 ``blur_gap_spread``: the linker's spread across missed frames under motion blur; several joined
-by ``+``), each under the default separation and under ``--blur-separation``. Nothing is patched:
-the variants are the analysis' own settings, so a new option is measured by naming its field.
+by ``+``), each with ``--no-blur-separation`` and with ``--blur-separation`` (the default).
+Nothing is patched: the variants are the analysis' own settings, so a new option is measured by
+naming its field.
 
 Cases (those of docs/accuracy.md's tables): ``ours SETTING CASE`` is a ``bench_accuracy.py``
 movie at ``--frames-factor`` of its full length, ``independent SETTING CASE`` an
@@ -126,7 +127,8 @@ class Scene:
         else:
             deconvolved = summary.get("deconvolved_nm") or {}
             peaks = deconvolved.get("peaks") or []
-            shares = deconvolved.get("peak_number_fractions") or []
+            # one peak holds every particle (the summary gives shares for two or more)
+            shares = deconvolved.get("peak_number_fractions") or [1.0] * len(peaks)
             split = math.sqrt(self.sizes[0] * self.sizes[-1])
             row["peaks_nm"] = [round(peak, 1) for peak in peaks]
             row["small_share"] = sum(
@@ -216,8 +218,8 @@ def main() -> None:
     parser.add_argument(
         "--rules",
         nargs="+",
-        choices=("default", "blur-separation"),
-        default=["default", "blur-separation"],
+        choices=("no-blur-separation", "blur-separation"),
+        default=["no-blur-separation", "blur-separation"],
     )
     parser.add_argument("--json", default=None, help="append one JSON row per analysis here")
     parser.add_argument("--table", default=None, help="print the markdown table of a --json file")
@@ -231,7 +233,7 @@ def main() -> None:
             scene = Scene(label, seed, args.frames_factor)
             for rule in args.rules:
                 for variant, switches in variants.items():
-                    row = scene.analyze({"blur_separation": rule != "default"} | switches)
+                    row = scene.analyze({"blur_separation": rule == "blur-separation"} | switches)
                     print(f"{label} s{seed} {rule} {variant}: {describe(row)}", flush=True)
                     if args.json:
                         with open(args.json, "a") as out:

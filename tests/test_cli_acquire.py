@@ -83,6 +83,11 @@ def analyze_like_live(capsys, path, params, *flags):
             "--diameter-px",
             str(params["diameter_px"]),
             *(["--separation", repr(params["separation"])] if params["separation"] else []),
+            *(
+                ["--split-within-px", repr(params["split_within_px"])]
+                if params.get("split_within_px")
+                else []
+            ),
             "--minmass",
             repr(params["minmass"]),
             "--search-range-px",

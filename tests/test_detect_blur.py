@@ -102,11 +102,17 @@ def test_the_automatic_diameter_localizes_smeared_particles_closer_to_the_truth(
 def test_an_explicit_diameter_is_kept_and_reported(small_fast):
     # as `pynta analyze --diameter-px 9` gives it: kept, not widened to hold the spots
     params = AnalysisParams.from_metadata(
-        small_fast.metadata, diameter_px=9, widen_to_spot=False
+        small_fast.metadata, diameter_px=9, widen_to_spot=False, blur_separation=False
     ).validate()
     threshold = analysis.detection_threshold(small_fast.frames, params)
     assert threshold.diameter == detect.DiameterChoice(9, automatic=False)
     assert analysis.with_detection(params, threshold).diameter_px == 9
+    # the blur separation (the default) runs the pilot for its distance; the mask stays 9 px
+    joined = analysis.detection_threshold(
+        small_fast.frames, dataclasses.replace(params, blur_separation=True)
+    ).diameter
+    assert (joined.diameter_px, joined.automatic, joined.separation_px) == (9, False, None)
+    assert joined.split_within_px == detect.blur_separation_px(joined.streak_sd_px, 9)
     # with the wide centroid the pilot measures the streak and the spots' sigma all the same
     wide = dataclasses.replace(params, wide_centroid=True)
     choice = analysis.detection_threshold(small_fast.frames, wide).diameter
@@ -257,7 +263,7 @@ def _split_share(localizations: pd.DataFrame, truth: np.ndarray) -> float:
 def test_the_blur_separation_gives_one_localization_per_smeared_particle():
     movie = streaked_movie(120, seed=0)
     frames, truth, metadata = movie.frames, movie.truth, movie.metadata
-    params = AnalysisParams(**metadata, temperature_c=22.0).validate()
+    params = AnalysisParams(**metadata, temperature_c=22.0, blur_separation=False).validate()
     blur = dataclasses.replace(params, blur_separation=True)
     threshold = analysis.detection_threshold(frames, blur)
     choice = threshold.diameter

@@ -121,8 +121,8 @@ class AnalysisParams:
     #: spots, a wide PSF: :func:`choose_diameter`); False keeps it as given (``--diameter-px``)
     widen_to_spot: bool = True
     #: join features closer than this (px) that are the maxima of one smeared image; chosen
-    #: with ``blur_separation`` (:func:`choose_diameter`), None joins none
-    split_within_px: float | None = None
+    #: with ``blur_separation`` (:func:`choose_diameter`) unless given, None joins none
+    split_within_px: float | None = SETTINGS["split_within_px"].default
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], **overrides: Any) -> AnalysisParams:
@@ -385,7 +385,7 @@ def choose_diameter(
     detection: Mapping[str, Any],
     exposure_s: float,
     frame_interval_s: float,
-    blur_separation: bool = False,
+    blur_separation: bool = SETTINGS["blur_separation"].default,
     *,
     widen_to_spot: bool = True,
     measure_streak: bool = False,

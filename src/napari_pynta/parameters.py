@@ -229,12 +229,25 @@ SETTINGS: Mapping[str, Setting] = _settings(
     Setting(
         "blur_separation",
         bool,
-        False,
+        True,
         "",
         "separation for blur",
         "join the two maxima of one smeared image into one particle: features closer than the "
         "motion blur measured on the first frames, with no dip in the light between them "
-        "(sizes of small, fast particles; docs/analysis.md)",
+        "(off: every maximum is a particle; sizes of small, fast particles come out larger, "
+        "docs/analysis.md)",
+    ),
+    Setting(
+        "split_within_px",
+        float,
+        None,
+        "px",
+        "split within",
+        "the distance within which the blur separation joins the maxima of one smeared image "
+        "(a live run's summary gives the one it chose)",
+        minimum=0.0,
+        exclusive_minimum=True,
+        automatic="the separation that holds the motion blur measured on the first frames",
     ),
     Setting(
         "wide_centroid",

@@ -48,13 +48,13 @@ def test_the_blur_separation_switch_reaches_the_analysis_and_the_live_pipeline(p
 
     _, widgets = pynta
     tracking = widgets["Tracking"]
-    assert not tracking.session.tracking.blur_separation  # opt-in
-    tracking.blur_separation.setChecked(True)
-    assert not tracking.message_line.is_error and tracking.session.tracking.blur_separation
+    assert tracking.blur_separation.isChecked() and tracking.session.tracking.blur_separation
     conditions = SizingConditions(pixel_size_um=0.166, frame_interval_s=1 / 30)
-    assert analysis_params(tracking.session.tracking, conditions).blur_separation
     tracking.blur_separation.setChecked(False)
+    assert not tracking.message_line.is_error and not tracking.session.tracking.blur_separation
     assert not analysis_params(tracking.session.tracking, conditions).blur_separation
+    tracking.blur_separation.setChecked(True)
+    assert analysis_params(tracking.session.tracking, conditions).blur_separation
 
 
 def test_bad_sizing_conditions_are_refused(pynta):

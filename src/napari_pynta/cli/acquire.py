@@ -150,7 +150,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help=setting.cli_help(),
         )
     parser.add_argument(
-        "--blur-separation", action="store_true", help=SETTINGS["blur_separation"].help
+        "--blur-separation",
+        action=argparse.BooleanOptionalAction,
+        default=SETTINGS["blur_separation"].default,
+        help=SETTINGS["blur_separation"].cli_help(),
     )
     parser.add_argument(
         "--blur-gap-spread", action="store_true", help=SETTINGS["blur_gap_spread"].help

@@ -48,6 +48,7 @@ PARAM_OPTIONS = tuple(
         "diameter_px",
         "minmass",
         "separation",
+        "split_within_px",
         "percentile",
         "search_range_px",
         "memory",
@@ -82,9 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--blur-separation",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help=SETTINGS["blur_separation"].help,
+        help=SETTINGS["blur_separation"].cli_help(),
     )
     parser.add_argument(
         "--blur-gap-spread",
