@@ -296,6 +296,13 @@ def test_every_missing_condition_is_named_at_once(capsys, tmp_path, movie_frames
         (("--dilution", 0), "--dilution must be a number >= 1", "dilution_factor"),
         (("--exposure-s", 1), "must not exceed --frame-interval-s", "frame_interval_s"),
         (("--temperature-c", 120), "(set --temperature-c, or --viscosity-pa-s", "viscosity_pa_s"),
+        (
+            ("--no-blur-separation", "--split-within-px", 12),
+            "--split-within-px (12 px) is the distance within which the blur separation joins "
+            "split images: it needs --blur-separation on",
+            "split_within_px",
+        ),
+        (("--split-within-px", 0), "--split-within-px must be", "split_within_px"),
     ],
 )
 def test_refused_values_are_named_by_their_flags(capsys, store_path, flags, named, unnamed):

@@ -239,6 +239,14 @@ class AnalysisParams:
                 SETTINGS[item.name].check(getattr(self, item.name))
         if self.wide_radius_px is not None:
             require_int("wide_radius_px", self.wide_radius_px, minimum=1, unit="px")
+        if self.split_within_px is not None and not self.blur_separation:
+            raise PyntaInputError(
+                f"split_within_px ({self.split_within_px:g} px) is the distance within which the "
+                "blur separation joins split images: it needs blur_separation on (or give no "
+                "distance to join none)",
+                "split_within_px",
+                ("blur_separation",),
+            )
         if self.required("exposure_s") > self.required("frame_interval_s"):
             raise PyntaInputError(
                 f"exposure_s ({self.exposure_s:g} s) must not exceed frame_interval_s "

@@ -107,12 +107,20 @@ def path_argument(text: str) -> str:
 
 
 def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Field name -> the flag that sets it (``min_track_length`` -> ``--min-track-length``)."""
+    """Field name -> the flag that sets it (``min_track_length`` -> ``--min-track-length``; of a
+    switch's pair the one that turns it on, ``--blur-separation``, not ``--no-blur-separation``)."""
     return {
-        action.dest: action.option_strings[-1]
+        action.dest: _setting_flag(action.option_strings)
         for action in parser._actions
         if action.option_strings and action.dest != "help"
     }
+
+
+def _setting_flag(option_strings: Sequence[str]) -> str:
+    """The long flag of an option, the positive one of a ``--x``/``--no-x`` pair."""
+    long = [flag for flag in option_strings if flag.startswith("--")] or list(option_strings)
+    positive = [flag for flag in long if not flag.startswith("--no-")]
+    return (positive or long)[-1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
