@@ -89,17 +89,25 @@ def test_an_interruption_repeated_within_the_window_is_one_and_a_later_one_count
 
     clock = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    with cli.sigterm_stops_in_order():
-        with pytest.raises(KeyboardInterrupt) as first:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1.0)  # the handler runs at the next bytecode, long before this ends
-        assert not isinstance(first.value, cli.Terminated)
-        clock[0] += cli.REPEATED_SIGNAL_S / 2
-        os.kill(os.getpid(), signal.SIGINT)  # the same one, sent again: nothing happens
-        os.kill(os.getpid(), signal.SIGTERM)
-        clock[0] += cli.REPEATED_SIGNAL_S
-        with pytest.raises(cli.Terminated):
+    # as in a command started from a terminal (an earlier test may have left another handler)
+    before = (
+        signal.signal(signal.SIGINT, signal.default_int_handler),
+        signal.getsignal(signal.SIGTERM),
+    )
+    try:
+        with cli.sigterm_stops_in_order():
+            with pytest.raises(KeyboardInterrupt) as first:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1.0)  # the handler runs at the next bytecode, long before this ends
+            assert not isinstance(first.value, cli.Terminated)
+            clock[0] += cli.REPEATED_SIGNAL_S / 2
+            os.kill(os.getpid(), signal.SIGINT)  # the same one, sent again: nothing happens
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(1.0)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+            clock[0] += cli.REPEATED_SIGNAL_S
+            with pytest.raises(cli.Terminated):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1.0)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is before[1]
+    finally:
+        signal.signal(signal.SIGINT, before[0])
