@@ -34,10 +34,11 @@ from napari_pynta.store import MovieStore
 
 pytestmark = pytest.mark.slow
 
-#: a small scene at 100 fps: 128x128 pixels, 10 particles of 100 nm, a fixed detection and no
-#: hot pixels to look for (no calibration frames) so runs start quickly
+#: a small scene at 100 fps: 128x128 pixels, 10 particles of 100 nm, a fixed detection (the
+#: blur separation's distance too) and no hot pixels to look for (no calibration frames) so runs
+#: start quickly
 CAMERA = dict(shape=(128, 128), n_particles=10, seed=3, fps=100.0)
-FIXED = dict(detection={"minmass": 300.0}, search_range_px=5.0, hot_pixels=[])
+FIXED = dict(detection={"minmass": 300.0, "split_within": 8.0}, search_range_px=5.0, hot_pixels=[])
 #: frames the camera makes between two polls of the status in ``wait_until`` and its lag
 STATUS_POLL_FRAMES = 20
 
