@@ -180,6 +180,18 @@ def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
         np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
 
 
+def stopped_in_order(path, out, workers) -> dict:
+    """An interrupted recording's JSON result, once every worker is gone: every frame acquired
+    is saved, in order, and the counters equal the store."""
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert alive == []
+    result = json.loads(out)
+    with MovieStore.open(path) as store:
+        assert store.n_frames == result["frames_saved"] == result["frames_acquired"] > 50
+        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+    return result
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("to_group", [False, True], ids=["main-process", "process-group"])
 def test_sigterm_stops_in_order_prints_the_result_and_keeps_every_frame(tmp_path, to_group):
@@ -200,12 +212,7 @@ def test_sigterm_stops_in_order_prints_the_result_and_keeps_every_frame(tmp_path
 
     returncode, out, err, workers = interrupt_recording(command, path, interrupt)
     assert returncode == 128 + signal.SIGTERM, err.decode()
-    gone, alive = psutil.wait_procs(workers, timeout=5)
-    assert alive == []
-    result = json.loads(out)
-    with MovieStore.open(path) as store:
-        assert store.n_frames == result["frames_saved"] == result["frames_acquired"] > 50
-        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+    result = stopped_in_order(path, out, workers)
     # the run ended as a --frames run does: every frame linked is in the final size summary
     assert result["frames_sized"] == result["n_frames"] > 0
     assert result["frames_sized"] + result["frames_untracked"] == result["frames_acquired"]
@@ -231,12 +238,7 @@ def test_timeout_s_signal_sent_twice_stops_in_order_as_one(tmp_path):
     returncode, out, err, workers = interrupt_recording(command, path, like_timeout)
     assert returncode == 130, err.decode()
     assert b"stopping now" not in err and b"killed" not in err, err.decode()
-    gone, alive = psutil.wait_procs(workers, timeout=5)
-    assert alive == []
-    result = json.loads(out)
-    with MovieStore.open(path) as store:
-        assert store.n_frames == result["frames_saved"] == result["frames_acquired"] > 50
-        np.testing.assert_array_equal(store.seq, np.arange(store.n_frames))
+    stopped_in_order(path, out, workers)
 
 
 @pytest.mark.slow

@@ -27,20 +27,7 @@ def test_each_dock_fits_the_narrowest_dock_width(pynta):
 def test_a_long_live_status_wraps_instead_of_widening_the_camera_dock(pynta):
     _, widgets = pynta
     camera = widgets["Camera"]
-    busy = LiveStatus(
-        running=True,
-        recording=True,
-        fps=100.1,
-        fps_requested=100.0,
-        frames_lost_by_camera=1254,
-        frames_saved=123_456,
-        frames_untracked=2_000,
-        particles_per_frame=27.0,
-        tracking_latency_s={"p50": 1.0, "p95": 26.8, "max": 30.0},
-        tracking_latency_recent_s={"p50": 20.0, "p95": 26.8, "max": 30.0},
-        hot_pixels_repaired=12,
-    )
-    camera._on_status(busy)
+    camera._on_status(busy_status())
     QApplication.processEvents()
     assert (
         "latency p95 26.800 s (last 10 s)" in camera.status_line.text()
