@@ -63,22 +63,19 @@ def locate_columns(
     :func:`napari_pynta.detect.locate` does; other engines go through ``locate``.
     """
     if engine == "fast":
-        from napari_pynta.detect import after_engine
+        from napari_pynta.detect import after_engine, engine_options
         from napari_pynta.detect.fast import locate_fast
 
-        options = dict(detection)
-        radius = options.pop("wide_radius_px", None)
-        split_within = options.pop("split_within", None)
         columns = cast(
             dict[str, np.ndarray],
-            locate_fast(frame, frame_number=seq, as_columns=True, **options),
+            locate_fast(frame, frame_number=seq, as_columns=True, **engine_options(detection)),
         )
         return after_engine(
             frame,
             columns,
-            invert=bool(options.get("invert")),
-            split_within=split_within,
-            wide_radius_px=radius,
+            invert=bool(detection.get("invert")),
+            split_within=detection.get("split_within"),
+            wide_radius_px=detection.get("wide_radius_px"),
         )
     from napari_pynta import detect
 
