@@ -215,9 +215,45 @@ def test_a_threshold_that_cuts_a_dim_population_is_reported_with_a_better_one():
     assert estimate.cut_per_frame == pytest.approx(missed_per_frame, rel=0.35)
     message = estimate.warning()
     assert message is not None and f"--minmass {estimate.suggested_minmass:.0f}" in message
+    assert "would include them" in message
     assert estimate.suggested_minmass < 200.0
     found = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=estimate.suggested_minmass)
     assert match(sim.truth, found, tolerance=3.0)[0] > 2 * match(sim.truth, kept, tolerance=3.0)[0]
+
+
+def test_a_population_as_faint_as_the_noise_is_reported_without_a_false_remedy():
+    """50 nm particles at 30 fps and 0.166 um pixels with the simulator's default brightness
+    (d^3, 250 photons smeared over a ~5 px step): most are as faint as the noise. The check
+    used to say nothing when no lower minmass kept 90 % purity, and otherwise offered a minmass
+    one unit lower that "would include them" and found almost none of them."""
+    settings = simulate.SimulationSettings(
+        shape=SHAPE,
+        n_particles=20,
+        populations=(simulate.Population(50.0),),
+        pixel_size_um=0.166,
+        frame_interval_s=1 / 30,
+        seed=3,
+    )
+    sim = simulate.simulate_movie(20, settings)
+    estimate = detect.estimate_threshold(sim.frames, diameter=DIAMETER)
+    findable = len(resolvable(sim.truth))
+    kept = match(
+        sim.truth,
+        detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=estimate.minmass),
+        3.0,
+    )[0]
+    assert kept < 0.2 * findable  # the truth: the threshold keeps few of the particles
+    message = estimate.warning()
+    assert message is not None and "as faint as the noise" in message
+    assert "would include them" not in message
+    if np.isfinite(estimate.suggested_minmass):
+        # what the message says a lower minmass adds is what it adds, far from the particles cut
+        lower = detect.locate_frames(
+            sim.frames, diameter=DIAMETER, minmass=estimate.suggested_minmass
+        )
+        added = (match(sim.truth, lower, 3.0)[0] - kept) / 20
+        assert added < 0.5 * (findable - kept) / 20
+        assert f"would add only about {estimate.suggested_recovers_per_frame:.1f}" in message
 
 
 def test_a_clipped_background_is_reported_instead_of_a_cut_population():

@@ -47,6 +47,9 @@ DIM_BAND_FALSE_PER_MEGAPIXEL = 100.0
 CUT_POPULATION_FRACTION = 0.1
 #: a suggested minmass keeps detections at least this fraction real
 SUGGESTED_PURITY = 0.9
+#: the warning says a suggested minmass "would include" the cut candidates only when it brings
+#: back at least this fraction of them; otherwise most of them are as faint as the noise
+SUGGESTED_RECOVERY = 0.5
 #: from this share of the sampled pixels at the integer dtype's lowest value the background is
 #: clipped: the noise is then underestimated (its lower half is cut), and so are the threshold
 #: and the noise features near it
@@ -89,7 +92,10 @@ class ThresholdEstimate:
         explains (particles the threshold cuts).
     suggested_minmass : float
         The lowest threshold whose detections are still :data:`SUGGESTED_PURITY` real (NaN when
-        no population is cut).
+        no population is cut, or when none is).
+    suggested_recovers_per_frame : float
+        Of ``cut_per_frame``, the candidates per frame that ``suggested_minmass`` brings back
+        beyond the noise it adds (NaN without a suggestion).
     diameter : DiameterChoice, optional
         The feature diameter the threshold was estimated for and how it was chosen (set by
         :func:`napari_pynta.analysis.detection_threshold`).
@@ -120,6 +126,7 @@ class ThresholdEstimate:
     kept_per_frame: float
     cut_per_frame: float
     suggested_minmass: float = math.nan
+    suggested_recovers_per_frame: float = math.nan
     noise_tail: NoiseTail | None = field(default=None, repr=False, compare=False)
     diameter: DiameterChoice | None = None
     hot_pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -131,16 +138,28 @@ class ThresholdEstimate:
 
     @property
     def cuts_population(self) -> bool:
-        """True when many candidates just under ``minmass`` are not noise."""
+        """True when many candidates just under ``minmass`` are not noise (whether or not a
+        lower ``minmass`` can separate them from the noise)."""
+        return bool(self.cut_per_frame >= CUT_POPULATION_FRACTION * max(self.kept_per_frame, 1.0))
+
+    @property
+    def suggestion_recovers_cut(self) -> bool:
+        """True when :attr:`suggested_minmass` brings back most (:data:`SUGGESTED_RECOVERY`) of
+        the cut candidates."""
         return bool(
-            self.cut_per_frame >= CUT_POPULATION_FRACTION * max(self.kept_per_frame, 1.0)
-            and math.isfinite(self.suggested_minmass)
+            math.isfinite(self.suggested_minmass)
             and self.suggested_minmass < self.minmass
+            and self.suggested_recovers_per_frame >= SUGGESTED_RECOVERY * self.cut_per_frame
         )
 
     def warning(self) -> str | None:
         """A plain-language warning when the background is clipped (the noise model does not
-        hold) or when the threshold cuts a population, else None."""
+        hold) or when the threshold cuts a population, else None.
+
+        A cut population whose candidates a lower ``minmass`` mostly brings back is given that
+        ``minmass``; one that is mostly as faint as the noise is said to be so (no threshold
+        separates it), with what a suggested threshold would still add.
+        """
         if self.clipped_share >= CLIPPED_BACKGROUND_SHARE:
             end, remedy = (
                 ("top", "Shorten the exposure or dim the light so that the bright background")
@@ -156,13 +175,31 @@ class ThresholdEstimate:
             )
         if not self.cuts_population:
             return None
-        return (
+        cut = (
             f"About {self.cut_per_frame:.1f} candidates per frame lie just under the detection "
             f"threshold (minmass {self.minmass:.0f}; {self.kept_per_frame:.1f} per frame are "
             "kept) and are more than the noise explains: a dim population (small or fast, "
-            f"blurred particles) is probably cut. --minmass {self.suggested_minmass:.0f} "
-            f"would include them (noise would then add about "
-            f"{self.false_at(self.suggested_minmass):.1f} false features per frame)."
+            "blurred particles) is probably cut."
+        )
+        if self.suggestion_recovers_cut:
+            return (
+                f"{cut} --minmass {self.suggested_minmass:.0f} would include them (noise would "
+                f"then add about {self.false_at(self.suggested_minmass):.1f} false features "
+                "per frame)."
+            )
+        partial = (
+            f" (--minmass {self.suggested_minmass:.0f} would add only about "
+            f"{self.suggested_recovers_per_frame:.1f} of them per frame, and about "
+            f"{self.false_at(self.suggested_minmass):.1f} false features)"
+            if math.isfinite(self.suggested_minmass) and self.suggested_minmass < self.minmass
+            else ""
+        )
+        return (
+            f"{cut} Most of them are as faint as the noise, so no --minmass separates them "
+            f"from it{partial}: sizes and counts describe only the particles above the "
+            "threshold. Raise the signal: more light or camera gain, or a longer exposure "
+            "(for small, fast particles, whose light a long exposure smears, more light "
+            "rather than a longer exposure)."
         )
 
     def saturation_warning(self) -> str | None:
@@ -214,6 +251,7 @@ class ThresholdEstimate:
             "kept_per_frame": self.kept_per_frame,
             "cut_per_frame": self.cut_per_frame,
             "suggested_minmass": self.suggested_minmass,
+            "suggested_recovers_per_frame": self.suggested_recovers_per_frame,
             "clipped_share": self.clipped_share,
             "saturation_level": self.saturation_level,
             "saturated_per_frame": self.saturated_per_frame,
@@ -383,6 +421,11 @@ def estimate_threshold(
     for mass in np.sort(candidates[(candidates >= band_low) & (candidates < used)])[::-1]:
         if noise(mass) <= (1.0 - SUGGESTED_PURITY) * real_per_frame(mass):
             suggested = float(mass)
+    recovered = (
+        max(0.0, real_per_frame(suggested) - kept - (noise(suggested) - noise(used)))
+        if math.isfinite(suggested)
+        else math.nan
+    )
     inverted = bool(params.get("invert", False))
     as_seen = [as_detected(frame, inverted) for frame in sampled]  # particles bright
     saturation_level, saturated_per_frame, saturated_radius = saturated_spots(as_seen)
@@ -395,6 +438,7 @@ def estimate_threshold(
         kept_per_frame=float(kept),
         cut_per_frame=float(cut),
         suggested_minmass=suggested,
+        suggested_recovers_per_frame=recovered,
         noise_tail=noise,
         clipped_share=_clipped_share(as_seen),
         inverted=inverted,
