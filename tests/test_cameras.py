@@ -125,15 +125,24 @@ def test_bad_camera_settings_name_the_field(settings, field):
         (dict(diameter_nm="abc"), "diameter_nm must be a number, got 'abc'"),
         (dict(pixel_size_um="abc"), "pixel_size_um must be a number, got 'abc'"),
         (dict(temperature_c="x"), "temperature_c must be a number, got 'x'"),
-        (dict(scene={"nope": 1}), r"unknown scene setting\(s\) \['nope'\]; allowed: \[.*'seed'"),
+        (
+            dict(scene={"nope": 1}),
+            r"unknown scene setting\(s\) \['nope'\]; allowed: \[.*'read_noise'",
+        ),
         (dict(scene=5), "scene must be a dict of simulation settings, got 5"),
+        (
+            dict(scene={"pixel_size_um": 0.2, "frame_interval_s": 0.1}),
+            r"scene setting\(s\) \['frame_interval_s', 'pixel_size_um'\] are set by the camera's "
+            r"own arguments; pass those instead \(frame_interval_s -> fps, pixel_size_um -> ",
+        ),
     ],
 )
 def test_simulated_camera_options_of_the_wrong_type_are_refused_in_one_line(settings, message):
     """`pynta acquire --camera-option` values of the wrong type: before, n_particles=2.5 and
     shape=64,64,64 ran as 2 particles and 64x64; shape=100000,100000 failed in the worker with
     a MemoryError (298 GiB); diameter_nm=abc and scene={"nope": 1} raised Python's ValueError
-    and TypeError."""
+    and TypeError; scene={"pixel_size_um": ...} raised a TypeError (two values for one field)
+    and scene={"frame_interval_s": ...} was silently replaced by the fps."""
     with pytest.raises(PyntaInputError, match=message):
         open_camera("simulated", **{**SMALL, **settings})
 

@@ -256,6 +256,36 @@ def test_a_population_as_faint_as_the_noise_is_reported_without_a_false_remedy()
         assert f"would add only about {estimate.suggested_recovers_per_frame:.1f}" in message
 
 
+def test_the_live_calibration_warns_when_the_threshold_cuts_a_population():
+    """The analysis warned of particles under the threshold; the live calibration, on the same
+    threshold module, passed on only the saturation warning: the faint movie above, filmed
+    live, ran with no word that most particles were not detected."""
+    pytest.importorskip("zmq")
+    import zmq
+
+    from napari_pynta.cameras import open_camera
+    from napari_pynta.live.workers.acquisition import calibrate
+
+    calibration = {"engine": "fast", "detection": {}, "search_range_px": 20.0, "memory": 3}
+    preview = zmq.Context.instance().socket(zmq.PUB)
+    preview.bind("inproc://calibration-preview-faint")
+    warned: list[str] = []
+    try:
+        with open_camera(
+            "simulated",
+            seed=3,
+            shape=SHAPE,
+            n_particles=20,
+            diameter_nm=50.0,
+            pixel_size_um=0.166,
+            fps=30.0,
+        ) as camera:
+            calibrate(camera, calibration, preview, warned.append, pytest.fail, 10.0)
+    finally:
+        preview.close(linger=0)
+    assert any("probably cut" in text for text in warned), warned
+
+
 def test_a_clipped_background_is_reported_instead_of_a_cut_population():
     """Frames whose background sits at the camera's zero (8-bit video, no offset): the lower half
     of the noise is cut, the noise model underestimates it and the completeness check reported

@@ -36,6 +36,18 @@ def _sensor_shape(shape: Any) -> tuple[int, int]:
     return sensor
 
 
+#: simulation settings that the camera's own arguments and settings set, with the argument
+CAMERA_ARGUMENTS = {
+    "shape": "shape",
+    "n_particles": "n_particles",
+    "pixel_size_um": "pixel_size_um",
+    "temperature_c": "temperature_c",
+    "seed": "seed",
+    "frame_interval_s": "fps",
+    "exposure_s": "exposure_s",
+}
+
+
 def _scene_settings(scene: Any) -> dict[str, Any]:
     """The ``scene`` overrides, checked to be :class:`~napari_pynta.simulate.SimulationSettings`
     fields (their values are checked by it)."""
@@ -47,7 +59,18 @@ def _scene_settings(scene: Any) -> dict[str, Any]:
         return {}
     if not isinstance(scene, dict):
         raise PyntaInputError(f"scene must be a dict of simulation settings, got {scene!r}")
-    allowed = sorted(field.name for field in dataclasses.fields(SimulationSettings))
+    allowed = sorted(
+        field.name
+        for field in dataclasses.fields(SimulationSettings)
+        if field.name not in CAMERA_ARGUMENTS
+    )
+    own = sorted(set(scene) & set(CAMERA_ARGUMENTS))
+    if own:
+        instead = ", ".join(f"{name} -> {CAMERA_ARGUMENTS[name]}" for name in own)
+        raise PyntaInputError(
+            f"scene setting(s) {own} are set by the camera's own arguments; pass those instead "
+            f"({instead})"
+        )
     unknown = sorted(set(scene) - set(allowed))
     if unknown:
         raise PyntaInputError(f"unknown scene setting(s) {unknown}; allowed: {allowed}")
@@ -72,7 +95,9 @@ class SimulatedCamera(BaseCamera):
     pixel_size_um, temperature_c, seed
         Passed to :class:`~napari_pynta.simulate.SimulationSettings`.
     scene : dict, optional
-        Any further :class:`~napari_pynta.simulate.SimulationSettings` fields.
+        Any further :class:`~napari_pynta.simulate.SimulationSettings` fields (``populations``
+        replaces ``diameter_nm``; the fields of :data:`CAMERA_ARGUMENTS` are refused, their
+        arguments set them).
     buffer_frames : int
         Frames the camera holds for a slow reader; older ones are lost (see
         :class:`~napari_pynta.cameras.base.BaseCamera`).
@@ -104,15 +129,14 @@ class SimulatedCamera(BaseCamera):
         from napari_pynta import simulate
 
         sensor = _sensor_shape(shape)
-        self._scene_fields = dict(
+        self._scene_fields: dict[str, Any] = dict(
             shape=sensor,
             n_particles=require_int("n_particles", n_particles, minimum=0),
             populations=(simulate.Population(require_positive("diameter_nm", diameter_nm)),),
             pixel_size_um=require_positive("pixel_size_um", pixel_size_um),
             temperature_c=require_number("temperature_c", temperature_c),
             seed=seed,
-            **_scene_settings(scene),
-        )
+        ) | _scene_settings(scene)  # the scene's populations (a mixture) replace diameter_nm
         self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
         self._scene: BrownianScene | None = None
         self._truth: dict[str, np.ndarray] | None = None

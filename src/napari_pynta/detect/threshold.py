@@ -43,8 +43,11 @@ TAIL_SAMPLES = 100
 #: the completeness diagnostic looks at candidates between the mass where noise gives this many
 #: false features per frame and 10^6 pixels and the threshold ...
 DIM_BAND_FALSE_PER_MEGAPIXEL = 100.0
-#: ... and warns when their excess over noise is this fraction of the features kept, or more
+#: ... and warns when their excess over noise is this fraction of the features kept, or more,
 CUT_POPULATION_FRACTION = 0.1
+#: ... and this many Poisson standard deviations of the noise candidates expected there (a
+#: frame of noise alone, 64 x 64 px, showed an excess of 0.3 candidates per frame)
+CUT_SIGNIFICANCE_SD = 3.0
 #: a suggested minmass keeps detections at least this fraction real
 SUGGESTED_PURITY = 0.9
 #: the warning says a suggested minmass "would include" the cut candidates only when it brings
@@ -90,6 +93,9 @@ class ThresholdEstimate:
     cut_per_frame : float
         Candidates per frame between the dim-band limit and ``minmass`` beyond what noise
         explains (particles the threshold cuts).
+    cut_significance_sd : float
+        That excess over the sampled frames in Poisson standard deviations of the noise
+        candidates expected there.
     suggested_minmass : float
         The lowest threshold whose detections are still :data:`SUGGESTED_PURITY` real (NaN when
         no population is cut, or when none is).
@@ -125,6 +131,7 @@ class ThresholdEstimate:
     false_per_frame: float
     kept_per_frame: float
     cut_per_frame: float
+    cut_significance_sd: float = math.inf
     suggested_minmass: float = math.nan
     suggested_recovers_per_frame: float = math.nan
     noise_tail: NoiseTail | None = field(default=None, repr=False, compare=False)
@@ -139,8 +146,13 @@ class ThresholdEstimate:
     @property
     def cuts_population(self) -> bool:
         """True when many candidates just under ``minmass`` are not noise (whether or not a
-        lower ``minmass`` can separate them from the noise)."""
-        return bool(self.cut_per_frame >= CUT_POPULATION_FRACTION * max(self.kept_per_frame, 1.0))
+        lower ``minmass`` can separate them from the noise): their excess is
+        :data:`CUT_POPULATION_FRACTION` of the features kept and :data:`CUT_SIGNIFICANCE_SD`
+        standard deviations of the noise's count."""
+        return bool(
+            self.cut_per_frame >= CUT_POPULATION_FRACTION * max(self.kept_per_frame, 1.0)
+            and self.cut_significance_sd >= CUT_SIGNIFICANCE_SD
+        )
 
     @property
     def suggestion_recovers_cut(self) -> bool:
@@ -250,6 +262,7 @@ class ThresholdEstimate:
             "false_per_frame": self.false_per_frame,
             "kept_per_frame": self.kept_per_frame,
             "cut_per_frame": self.cut_per_frame,
+            "cut_significance_sd": self.cut_significance_sd,
             "suggested_minmass": self.suggested_minmass,
             "suggested_recovers_per_frame": self.suggested_recovers_per_frame,
             "clipped_share": self.clipped_share,
@@ -416,7 +429,9 @@ def estimate_threshold(
 
     band_low = min(noise.mass_at(DIM_BAND_FALSE_PER_MEGAPIXEL * frame_pixels / 1e6), used)
     kept = real_per_frame(used)
-    cut = max(0.0, real_per_frame(band_low) - kept - (noise(band_low) - noise(used)))
+    expected_noise = noise(band_low) - noise(used)
+    cut = max(0.0, real_per_frame(band_low) - kept - expected_noise)
+    cut_sd = cut * n_frames / math.sqrt(max(expected_noise * n_frames, 1.0))
     suggested = math.nan
     for mass in np.sort(candidates[(candidates >= band_low) & (candidates < used)])[::-1]:
         if noise(mass) <= (1.0 - SUGGESTED_PURITY) * real_per_frame(mass):
@@ -437,6 +452,7 @@ def estimate_threshold(
         false_per_frame=noise(used),
         kept_per_frame=float(kept),
         cut_per_frame=float(cut),
+        cut_significance_sd=float(cut_sd),
         suggested_minmass=suggested,
         suggested_recovers_per_frame=recovered,
         noise_tail=noise,

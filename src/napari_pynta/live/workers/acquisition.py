@@ -215,7 +215,8 @@ def calibrate(
     diameter and separation from
     the motion blur (:func:`~napari_pynta.analysis.choose_diameter`), the threshold from the
     noise model at that diameter (:func:`~napari_pynta.detect.estimate_threshold`, whose
-    saturation warning ``warn`` passes on, as the analysis does) and the range
+    warnings, a population cut by the threshold or a clipped background and saturation, ``warn``
+    passes on, as the analysis does) and the range
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
     are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
     starts before the detection libraries are even imported. A range that could not be measured
@@ -271,9 +272,10 @@ def calibrate(
         detection["minmass"] = threshold.automatic_minmass
     chosen["minmass"] = float(detection["minmass"])
     used = detect.DiameterChoice(int(detection.get("diameter") or detect.SHARP_DIAMETER_PX), False)
-    saturation = dataclasses.replace(threshold, diameter=used).saturation_warning()
-    if saturation:
-        warn(saturation)
+    measured = dataclasses.replace(threshold, diameter=used)
+    for message in (measured.warning(), measured.saturation_warning()):
+        if message:
+            warn(message)
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
         suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
