@@ -158,6 +158,32 @@ def test_a_sizer_dead_for_good_leaves_recording_and_tracking_whole_and_says_so(
     assert summary is None or summary["frames_sized"] < status.frames_tracked
 
 
+def test_a_linker_frozen_until_after_the_last_frame_is_not_given_up(tmp_path, monkeypatch):
+    """At load 15 on 2 cores the linker's start (its imports and first frames) outlasted the
+    stall timeout while a short run was acquired; the stall was counted from its last progress,
+    before the run, so the linker was given up the moment the acquisition finished: no frame
+    tracked, no size summary (test_live_hot_pixels: 2 of 3 runs under 6 CPU hogs). A stall now
+    counts from the end of the acquisition. Here the linker is frozen (SIGSTOP) from the start
+    of the run, longer than the stall timeout, until just after the last frame."""
+    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 5.0)
+    path = tmp_path / "run.zarr"
+    n = 700  # 7 s at 100 fps: longer than the stall timeout
+    with LivePipeline(_config(path, n)) as pipeline:
+        linker = pipeline._processes["linker"].pid
+        os.kill(linker, signal.SIGSTOP)
+        try:
+            wait_until(lambda: pipeline.status().finished, 120, what="the last frame")
+            time.sleep(0.5)
+        finally:
+            os.kill(linker, signal.SIGCONT)
+        assert pipeline.wait_finished(120)
+        status = pipeline.stop()
+    assert not any("made no progress" in error for error in status.errors), status.errors
+    _assert_store_holds_every_frame(path, status, n)
+    assert status.frames_tracked == status.frames_acquired
+    assert status.size_summary["frames_sized"] == status.frames_tracked
+
+
 def test_a_killed_acquisition_ends_the_run_and_the_counters_equal_the_store(tmp_path):
     """Before, the stop waited for the saver's STALL_TIMEOUT_S (20 s: "saver made no progress
     ... given up"), as no end-of-recording marker could come, and ``frames_acquired`` was the

@@ -32,7 +32,7 @@ from napari_pynta.live.config import (
     locator_detection,
     moved_hot_pixels,
 )
-from napari_pynta.live.cpu_wait import CpuWait
+from napari_pynta.live.cpu_wait import CpuWait, cpu_wait_s
 from napari_pynta.live.events import STATUS_EVENT_INTERVAL_S, LiveEvents
 from napari_pynta.live.frame_ring import SHM_DIR, unlink_rings
 from napari_pynta.live.protocol import (
@@ -79,7 +79,9 @@ MAX_RESTARTS = 3
 #: wait before the first restart of a worker; doubled for each further one
 RESTART_BACKOFF_S = 0.5
 #: after the last frame, a saver or linker that makes no progress for this long is given up
-#: (the run ends, what is missing is counted), so a run always ends
+#: (the run ends, what is missing is counted), so a run always ends. The time counts from the
+#: end of the acquisition at the earliest, and the time the worker waited for a CPU (a loaded
+#: machine) does not count: a starved worker is not a hung one
 STALL_TIMEOUT_S = 20.0
 #: an acquisition that has reported nothing for this long (or for its camera timeout, if that is
 #: longer) since its camera started is frozen as a whole: a camera call that holds the
@@ -650,8 +652,7 @@ class LivePipeline:
                 return False
             if not self._alive(name):  # dead for good, once the monitor has seen it
                 return name in self._dead
-            stalled = time.monotonic() - report.get("progress_at", time.monotonic())
-            if stalled > STALL_TIMEOUT_S:
+            if self._stalled_s(name) > STALL_TIMEOUT_S:
                 self._record_error(
                     f"{name} made no progress for {STALL_TIMEOUT_S:.0f} s; given up "
                     "(what it did not finish is counted as dropped or untracked)"
@@ -659,6 +660,21 @@ class LivePipeline:
                 report["finished_event"] = True
                 return True
             return False
+
+    def _progressed(self, name: str) -> None:
+        """Note that worker ``name`` made progress now (see :meth:`_stalled_s`). Caller holds
+        the lock."""
+        state = self._reports.setdefault(name, {})
+        state["progress_at"] = time.monotonic()
+        state["progress_cpu_wait_s"] = cpu_wait_s(self._processes[name].pid)
+
+    def _stalled_s(self, name: str) -> float:
+        """Seconds worker ``name`` has made no progress, less the time it waited for a CPU
+        meanwhile. Caller holds the lock."""
+        state = self._reports.get(name, {})
+        now = time.monotonic()
+        waited = cpu_wait_s(self._processes[name].pid) - state.get("progress_cpu_wait_s", 0.0)
+        return now - state.get("progress_at", now) - max(waited, 0.0)
 
     def status(self) -> LiveStatus:
         """A snapshot of counters, errors and worker health."""
@@ -864,7 +880,12 @@ class LivePipeline:
         with self._lock:
             if self._stopping:
                 raise PyntaDataError(f"not starting {name}: the pipeline is stopping")
-            self._reports[name] = {**(report or {}), "progress_at": time.monotonic()}
+            # a new process has waited for no CPU yet
+            self._reports[name] = {
+                **(report or {}),
+                "progress_at": time.monotonic(),
+                "progress_cpu_wait_s": 0.0,
+            }
             self._processes[name] = process
             self._expected_exit.discard(name)
         try:
@@ -1111,10 +1132,19 @@ class LivePipeline:
                 self._record_error(f"{name}: {report['error']}")
                 if self._alive(ACQUISITION):  # stop at once: nothing more can be written
                     self._command(ACQUISITION, Command.STOP_RECORDING, failed=True)
-            # a linker waiting for the sizer's final summary makes progress while the sizer talks
+            # a linker waiting for the sizer's final summary makes progress while the sizer
+            # talks, and one waiting for located frames while its locators locate
             keys = {SAVER: ("last_seq",), LINKER: ("next_seq", "sizer_messages")}.get(name, ())
             if any(key in report and report[key] != state.get(key) for key in keys):
-                state["progress_at"] = time.monotonic()
+                self._progressed(name)
+            located = report.get("frames_located")
+            if is_locator(name) and located not in (None, state.get("frames_located")):
+                if LINKER in self._processes:
+                    self._progressed(LINKER)
+            if name == ACQUISITION and event == Event.FINISHED:  # their stall counts from here
+                for part in (SAVER, LINKER):
+                    if part in self._processes:
+                        self._progressed(part)
             state.update({k: v for k, v in report.items() if k not in ("worker", "event")})
             if event != Event.HEARTBEAT:  # ready, recording, finished: awaited by _await_event
                 state[f"{event}_event"] = True
