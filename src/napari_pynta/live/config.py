@@ -335,8 +335,9 @@ def synthetic_frame() -> np.ndarray:
 class LiveStatus:
     """A snapshot of the pipeline (see :meth:`LivePipeline.status`).
 
-    ``fps`` is the rate achieved (frames delivered by the camera per second, over the last second
-    while running, over the run at the end), ``fps_requested`` the rate asked of the camera and
+    ``fps`` is the rate achieved (frames delivered by the camera per second, measured on the
+    frames' camera times: over the last second while running, over the run at the end),
+    ``fps_requested`` the rate asked of the camera and
     ``frames_lost_by_camera`` the frames the camera exposed but lost (e.g. the acquisition read
     too slowly: they leave a seq gap and are not part of ``frames_acquired``).
     ``camera_clock_jumps`` counts the frames whose camera time was not after the previous

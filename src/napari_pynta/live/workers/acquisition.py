@@ -14,6 +14,7 @@ import zmq
 
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.frame_rate import FrameRate
 from napari_pynta.live.locate_pipe import fifo_path, open_pipe
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
@@ -30,7 +31,7 @@ from napari_pynta.live.workers.read_minder import ReadMinder
 from napari_pynta.live.workers.saver import SAVE_BLOCK_FRAMES
 from napari_pynta.parameters import MAX_LOCATORS
 
-#: the live frame rate is measured over this many seconds
+#: the live frame rate is measured over this many seconds of the camera's time
 RATE_WINDOW_S = 1.0
 #: frames used to choose the detection threshold and search range when they are not given
 CALIBRATION_FRAMES = 60
@@ -436,8 +437,7 @@ class Acquisition:
         self.deferred: list[dict[str, Any]] = []
         self.clock = CameraClock()
         self.camera_skipped = 0  # camera.frames_skipped already accounted for in seq
-        self.rate_window: collections.deque[float] = collections.deque()
-        self.first_frame_time = self.last_frame_time = 0.0
+        self.rate = FrameRate(RATE_WINDOW_S)
         self.seq = 0
 
     def run(self) -> None:
@@ -524,11 +524,9 @@ class Acquisition:
                 if command.get("record"):
                     self.start_recording()
                 self.camera.start()
-                # the run's rate counts from the camera start: frames the pipeline was late to
-                # read and then read in a burst do not make it look faster than the camera
-                self.first_frame_time = time.perf_counter()
                 self.camera_skipped = 0
                 self.clock.restart()
+                self.rate.restart()
             elif cmd == Command.RECORD:
                 self.start_recording()
             elif cmd == Command.STOP_RECORDING and command.get("failed"):  # the disk is full
@@ -666,9 +664,7 @@ class Acquisition:
         frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
         transport.send_frame(self.preview, transport.TOPIC_FRAMES, self.seq, t, frame)
         self.hand_on(frame, t)
-        self.last_frame_time = time.perf_counter()
-        self.first_frame_time = self.first_frame_time or self.last_frame_time
-        self.rate_window.append(self.last_frame_time)
+        self.rate.add(t)
         self.counters["frames_acquired"] += 1
         self.seq += 1
 
@@ -858,22 +854,12 @@ class Acquisition:
         )
 
     def beat(self, event: str) -> None:
-        """Report counters; ``fps`` over the last second, or at the end over the whole run (from
-        the camera start to the last frame, frames lost by the camera counted as not delivered)."""
-        now = time.perf_counter()
-        window = self.rate_window
-        while len(window) > 2 and now - window[0] > RATE_WINDOW_S:
-            window.popleft()
-        if self.finished:
-            times = (self.first_frame_time, self.last_frame_time)
-            frames = self.counters["frames_acquired"]
-        else:
-            times = (window[0], window[-1]) if window else (0.0, 0.0)
-            frames = len(window)
-        fps = (frames - 1) / (times[1] - times[0]) if times[1] > times[0] else 0.0
+        """Report counters; ``fps`` over the last :data:`RATE_WINDOW_S` of the camera's time, or
+        at the end over the whole run (frames lost by the camera counted as not delivered; see
+        :class:`~napari_pynta.live.frame_rate.FrameRate`)."""
         self.w.report(
             event,
-            fps=fps,
+            fps=self.rate.run() if self.finished else self.rate.live(),
             buffer_fill=self.save_buffer.fill,
             recording=self.recording,
             last_seq=self.seq - 1,

@@ -2,8 +2,9 @@
 
 A camera's timestamps can jump back (the camera was reset, a hardware counter wrapped, a driver
 bug). The acquisition keeps every frame and stores the time the camera gave: rewriting it would
-hide what happened. What depends on the frame interval copes: the live rate and latency use the
-host clock, the live sizes the nominal interval, and the offline analysis measures the interval
+hide what happened. What depends on the frame interval copes: the live rate starts afresh at a
+jump (:class:`~napari_pynta.live.frame_rate.FrameRate`), the latency uses the host clock, the
+live sizes the nominal interval, and the offline analysis measures the interval
 from the steps that go forward (:func:`napari_pynta.timing.measure_frame_interval`; `pynta
 verify` notes the places and that interval).
 """
