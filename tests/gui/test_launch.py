@@ -15,6 +15,7 @@ import pytest
 
 from napari_pynta import cli
 from napari_pynta.cli.gui import PREFERRED_WINDOW_PX
+from napari_pynta.store import SEQ_PATH
 from napari_pynta.widgets.session import PyntaSession
 
 
@@ -228,9 +229,12 @@ def test_ctrl_c_in_the_terminal_stops_the_recording_in_order_and_exits_130(tmp_p
             for child in psutil.Process(process.pid).children(recursive=True)
             if "resource_tracker" not in " ".join(child.cmdline())
         ]
+        # the first frames are on disk once the seq array has a chunk (the store has no
+        # "frames" folder: waiting for one let the recording run the whole 120 s)
         deadline = time.monotonic() + 120
-        while not (path / "frames").exists() and time.monotonic() < deadline:
+        while not (path / SEQ_PATH / "c").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
+        assert (path / SEQ_PATH / "c").exists(), "no frame reached the store in 120 s"
         time.sleep(2.0)  # frames being written
         os.killpg(process.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
         _, err = process.communicate(timeout=120)
