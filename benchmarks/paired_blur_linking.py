@@ -36,6 +36,7 @@ from typing import Any  # noqa: E402
 import dask.array as da  # noqa: E402
 import independent_movies as independent  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from bench_accuracy import build_cases, truth_numbers  # noqa: E402
 
 from napari_pynta import analysis, simulate  # noqa: E402
@@ -65,7 +66,11 @@ def switches_of(variant: str) -> dict[str, bool]:
 
 
 class Scene:
-    """One movie of the sweep: frames, metadata, true sizes and the truth's counts."""
+    """One movie of the sweep: frames, metadata, true sizes and the truth's counts.
+
+    ``visible`` holds the true particles in view (``frame, particle, y, x``, positions in px:
+    the exposure's mean position).
+    """
 
     def __init__(self, label: str, seed: int, frames_factor: float) -> None:
         source, setting, case = label.split(" ", 2)
@@ -77,6 +82,11 @@ class Scene:
                     truth = independent.truth_of(movie)
                     self.frames, self.metadata = movie.frames, dict(scene.metadata)
                     self.sizes = truth["sizes_nm"]
+                    frame, particle = np.nonzero(movie.in_view)
+                    where = movie.positions_px[frame, particle]
+                    self.visible = pd.DataFrame(
+                        {"frame": frame, "particle": particle, "y": where[:, 0], "x": where[:, 1]}
+                    )
                     self._truth = lambda params, truth=truth: truth
                     return
         elif source == "ours":
@@ -86,6 +96,7 @@ class Scene:
                     ours = simulate.simulate_movie(n_frames, item.settings(seed))
                     self.frames, self.metadata = np.asarray(ours.frames), dict(ours.metadata)
                     self.sizes = sorted(d for d, _ in item.populations)
+                    self.visible = ours.truth[["frame", "particle", "y", "x"]]
 
                     def truth(
                         params: analysis.AnalysisParams, ours=ours, item=item
@@ -111,10 +122,14 @@ class Scene:
                 result = analysis.analyze(movie, params)
             except PyntaInputError as error:
                 return {"error": str(error)}
+        return self.row(result, time.perf_counter() - started)
+
+    def row(self, result: analysis.AnalysisResult, seconds: float) -> dict[str, Any]:
+        """The numbers of an analysis of this movie against the truth."""
         summary, truth = result.summary, self._truth(result.params)
         concentration = summary.get("concentration") or {}
         row = {
-            "seconds": time.perf_counter() - started,
+            "seconds": seconds,
             "gap_spread": (summary.get("gap_spread") or {}).get("k"),
             "search_range_px": result.params.search_range_px,
             "diameter_nm": summary["diameter_nm"],
