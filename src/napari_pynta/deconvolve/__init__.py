@@ -40,6 +40,8 @@ The package, by step (each module one job):
 - ``conditioned``: the distributions conditioned on brightness (fractions of a mixture).
 - ``uncertainty``: standard errors of D10/D50/D90 and the localization-error response.
 - ``significance``: the bootstrap test of the peaks and their uncertainties.
+- ``unimodal_null``: the test of several peaks against one population (Silverman's critical
+  smoothing, by tracks simulated from the distribution smoothed to one peak, :func:`unimodal_test`).
 - ``sizes``: :class:`DeconvolvedSizes` (the result and its summary); ``tracks``:
   :func:`deconvolve_tracks`, the entry point.
 
@@ -110,6 +112,16 @@ from napari_pynta.deconvolve.uncertainty import (
     localization_error_response,
     quantile_standard_errors,
 )
+from napari_pynta.deconvolve.unimodal_null import (
+    UNIMODAL_DRAWS,
+    UNIMODAL_LEVEL,
+    UNIMODAL_SEED,
+    UnimodalTest,
+    critical_width,
+    null_tracks,
+    unimodal_diameters,
+    unimodal_test,
+)
 from napari_pynta.errors import PyntaInputError
 
 __all__ = [
@@ -163,6 +175,14 @@ __all__ = [
     "FRACTION_SPLIT_KEEP_OFF",
     "significant_peaks",
     "MoreResamples",
+    "UNIMODAL_DRAWS",
+    "UNIMODAL_LEVEL",
+    "UNIMODAL_SEED",
+    "UnimodalTest",
+    "critical_width",
+    "unimodal_diameters",
+    "null_tracks",
+    "unimodal_test",
     "DeconvolvedSizes",
     "_with_systematic",
     "peak_positions",

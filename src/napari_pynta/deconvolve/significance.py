@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -149,6 +149,13 @@ def _tested_peaks(
             return _TestedPeaks(kept, significance, smooth, resample_peaks, n)
         extra = more_resamples(n, min(n, PEAK_TEST_MAX_RESAMPLES - n))
         found += [_peak_indices(grid_nm, resample)[0] for resample in extra]
+
+
+def _highest_only(tested: _TestedPeaks) -> _TestedPeaks:
+    """The tested peaks reduced to the highest, whose basin is then the whole grid (every
+    resample has a peak there: significance 1)."""
+    highest = tested.indices[np.argmax(tested.smooth[tested.indices])]
+    return replace(tested, indices=np.array([highest]), significance=np.ones(1))
 
 
 def _position_in_basin(

@@ -13,6 +13,7 @@ import pandas as pd
 from napari_pynta.deconvolve.distribution import SizeDistribution
 from napari_pynta.deconvolve.peaks import _peak_indices
 from napari_pynta.deconvolve.significance import _position_in_basin
+from napari_pynta.deconvolve.unimodal_null import UnimodalTest
 from napari_pynta.errors import PyntaInputError
 
 
@@ -38,6 +39,9 @@ class DeconvolvedSizes:
     track_peak : Series, optional
         With tested peaks, the peak (its number in ``peaks``) every sized track most likely
         belongs to (posterior mass of the peak's basin), indexed by particle id.
+    unimodal : UnimodalTest, optional
+        The test of the peaks that the resamples confirmed against one population
+        (:func:`unimodal_test`); None: fewer than two such peaks, not tested.
     """
 
     deconvolved: SizeDistribution
@@ -47,6 +51,7 @@ class DeconvolvedSizes:
     resampled: np.ndarray | None = None
     standard_errors: dict[str, float] | None = None
     track_peak: pd.Series | None = None
+    unimodal: UnimodalTest | None = None
 
     def summary(
         self,
@@ -64,7 +69,8 @@ class DeconvolvedSizes:
         fractions of each peak's diameter);
         ``peak_fraction_se``, ``peak_significance`` (share of the ``peak_test_resamples``
         resamples of the sequential test that showed each), ``n_candidate_peaks`` and
-        ``peak_depends_on_linking`` (``depends_on_linking``), and with more
+        ``peak_depends_on_linking`` (``depends_on_linking``), ``peak_unimodal_p`` (the p-value
+        of one population, :func:`unimodal_test`; None: not tested), and with more
         than one peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
         particles in view); with standard errors, ``d10_se``, ``d50_se``, ``d90_se`` (nm).
 
@@ -119,6 +125,7 @@ class DeconvolvedSizes:
                 "peak_depends_on_linking": None
                 if depends_on_linking is None
                 else [bool(flag) for flag in depends_on_linking],
+                "peak_unimodal_p": None if self.unimodal is None else self.unimodal.p_value,
             }
             if "number_fraction" in self.peaks[0]:
                 statistics |= {

@@ -17,12 +17,13 @@ from napari_pynta.deconvolve.likelihood import (
     step_dispersion,
 )
 from napari_pynta.deconvolve.lognormal import lognormal_fit
-from napari_pynta.deconvolve.significance import _peak_table, _tested_peaks
+from napari_pynta.deconvolve.significance import _highest_only, _peak_table, _tested_peaks
 from napari_pynta.deconvolve.sizes import DeconvolvedSizes
 from napari_pynta.deconvolve.uncertainty import (
     localization_error_response,
     quantile_standard_errors,
 )
+from napari_pynta.deconvolve.unimodal_null import UnimodalTest, unimodal_test
 
 #: a distribution's weights and its resamples' weights, whose basin sums are a peak's shares
 Shares = tuple[np.ndarray, np.ndarray]
@@ -92,6 +93,7 @@ def deconvolve_tracks(
         likelihood=likelihood,
     )
     peaks = resampled = standard_errors = track_peak = None
+    unimodal: UnimodalTest | None = None
     if n_bootstrap >= 2:
         starts = None
         if warm_start is not None and warm_start.resampled is not None:
@@ -133,6 +135,10 @@ def deconvolve_tracks(
             )
 
         tested = _tested_peaks(grid_nm, weights, resampled, more_resamples=more_resamples)
+        if len(tested.indices) > 1:  # the resamples repeat the EM's split of one broad population
+            unimodal = unimodal_test(steps, model, deconvolved)
+            if not unimodal.rejected:
+                tested = _highest_only(tested)
         shares: tuple[Shares | None, Shares | None] = (None, None)
         if len(tested.indices) > 1:  # fractions of a mixture: shares of tracks and of particles
             conditioned = _conditioned_on_brightness(
@@ -165,6 +171,7 @@ def deconvolve_tracks(
         resampled=resampled,
         standard_errors=standard_errors,
         track_peak=track_peak,
+        unimodal=unimodal,
     )
 
 
