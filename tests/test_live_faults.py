@@ -26,7 +26,7 @@ import zmq
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
-from napari_pynta.live.cpu_wait import cpu_wait_s
+from napari_pynta.live.cpu_wait import Silence, cpu_wait_s
 from napari_pynta.live.locate_pipe import PIPE_FRAMES
 from napari_pynta.live.protocol import process_title
 from napari_pynta.live.workers.linker import LINK_GAP_TIMEOUT_S
@@ -156,6 +156,7 @@ def test_a_sizer_dead_for_good_leaves_recording_and_tracking_whole_and_says_so(
     assert any("final size summary is missing" in error for error in status.errors)
     summary = status.size_summary  # the last one published, honest about what it covers
     assert summary is None or summary["frames_sized"] < status.frames_tracked
+    assert not status.size_summary_final
 
 
 def test_a_linker_frozen_until_after_the_last_frame_is_not_given_up(tmp_path, monkeypatch):
@@ -182,6 +183,7 @@ def test_a_linker_frozen_until_after_the_last_frame_is_not_given_up(tmp_path, mo
     _assert_store_holds_every_frame(path, status, n)
     assert status.frames_tracked == status.frames_acquired
     assert status.size_summary["frames_sized"] == status.frames_tracked
+    assert status.size_summary_final
 
 
 def test_a_killed_acquisition_ends_the_run_and_the_counters_equal_the_store(tmp_path):
@@ -459,6 +461,42 @@ def test_the_time_a_worker_waits_for_a_cpu_is_measured():
             child.wait()
     assert waited[0] > 1.0 and waited[1] < 0.5, waited
     assert cpu_wait_s(children[0].pid) == 0.0  # gone: nothing to read
+
+
+def test_a_starved_process_is_silent_only_while_it_could_have_run():
+    """The linker gives up the sizer's final summary after SIZER_SILENCE_S (10 s) of silence:
+    under 6 CPU hogs (load 19 on 2 cores) the sizer, at nice +10, was silent that long while
+    alive, and the final summary was lost (1 of 3 runs). Its silence now leaves out the time it
+    waited for a CPU: a child at nice 19 sharing one CPU with this busy process stays nearly
+    silent-free; a sleeping (blocked) one and a dead one are silent at the wall clock's pace."""
+    cpu = min(os.sched_getaffinity(0))
+    allowed = os.sched_getaffinity(0)
+    spinner = "import os\nos.nice(19)\nwhile True: pass"
+    children = [
+        subprocess.Popen([sys.executable, "-c", code])
+        for code in (spinner, "import time; time.sleep(30)", "pass")
+    ]
+    children[2].wait()  # dead: nothing to read
+    try:
+        for child in children[:2]:
+            os.sched_setaffinity(child.pid, {cpu})
+        os.sched_setaffinity(0, {cpu})
+        time.sleep(0.5)  # the children started
+        silences = [Silence(child.pid) for child in children]
+        busy_until = time.monotonic() + 2.0
+        while time.monotonic() < busy_until:  # this process keeps the CPU
+            pass
+        silent = [silence.seconds() for silence in silences]
+    finally:
+        os.sched_setaffinity(0, allowed)
+        for child in children:
+            child.kill()
+            child.wait()
+    assert silent[0] < 0.7 and silent[1] > 1.9 and silent[2] > 1.9, silent
+    silences[0].heard()
+    assert silences[0].seconds() < 0.1
+    for silence in silences:
+        silence.close()
 
 
 def _messages(rng: np.random.Generator) -> list[list[bytes]]:

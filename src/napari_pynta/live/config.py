@@ -371,6 +371,10 @@ class LiveStatus:
     particles_per_frame: float = 0.0
     n_locators: int = 0
     size_summary: dict[str, Any] | None = None
+    #: True once ``size_summary`` is the final one of an ended run (every linked frame sized);
+    #: False while running, and after a run whose final summary never came (the sizer dead or
+    #: silent, the linker given up: ``errors`` says which)
+    size_summary_final: bool = False
     errors: list[str] = field(default_factory=list)
     dead_workers: list[str] = field(default_factory=list)
     workers: dict[str, bool] = field(default_factory=dict)

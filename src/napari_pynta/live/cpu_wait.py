@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 
 class CpuWait:
@@ -62,3 +63,48 @@ def cpu_wait_s(pid: int | None) -> float:
     that cannot be read)."""
     with CpuWait(pid) as wait:
         return wait.seconds()
+
+
+class Silence:
+    """How long a process has said nothing, less the time it waited for a CPU meanwhile.
+
+    A process at a low priority on a loaded machine (the sizer, at ``nice`` +10) may wait
+    seconds for a CPU between two messages: it is slow, not dead. Its silence then grows only
+    while it could have run and did not say anything. A process that is gone (its wait reads as
+    0) or blocked (it waits for no CPU) is silent at the wall clock's pace. The wait is that of
+    the process's main thread, the one that speaks.
+
+    Parameters
+    ----------
+    pid : int or None
+        The process (None: not known yet, the wall clock only; see :meth:`watch`).
+    """
+
+    def __init__(self, pid: int | None = None):
+        self._wait = CpuWait(pid)
+        self.heard()
+
+    def watch(self, pid: int | None) -> None:
+        """Watch process ``pid`` from now on (a new one said hello), heard now."""
+        self._wait.close()
+        self._wait = CpuWait(pid)
+        self.heard()
+
+    def heard(self) -> None:
+        """The process said something now."""
+        self._heard_at = time.perf_counter()
+        self._waited = self._wait.seconds()
+
+    def seconds(self) -> float:
+        """Seconds since the process was last heard, less its CPU wait since then."""
+        waited = self._wait.seconds() - self._waited
+        return time.perf_counter() - self._heard_at - max(waited, 0.0)
+
+    def cpu_wait_s(self) -> float:
+        """The process's CPU wait so far (0 where it cannot be read): it grows while the
+        process is starved, so a watcher can count it as a sign of life."""
+        return self._wait.seconds()
+
+    def close(self) -> None:
+        """Close the process's file."""
+        self._wait.close()

@@ -138,6 +138,7 @@ class LivePipeline:
         self._locator_numbers = itertools.count(1)
         self._camera_info: dict[str, Any] = {}
         self._size_summary: dict[str, Any] | None = None
+        self._size_summary_final = False
         self._started = False
         self._stopping = False
         self._bad_reports = transport.BadMessageLog(self._record_error)
@@ -730,6 +731,7 @@ class LivePipeline:
                 particles_per_frame=float(linker.get("particles_per_frame", 0.0)),
                 n_locators=len(locators),
                 size_summary=self._size_summary,
+                size_summary_final=self._size_summary_final,
                 errors=list(self._errors),
                 dead_workers=[name for name in self._dead if not workers_alive.get(name)],
                 workers=workers_alive,
@@ -1126,6 +1128,7 @@ class LivePipeline:
                 return
             if event == Event.SIZES:
                 self._size_summary = report.get("summary")
+                self._size_summary_final = report.get("final") is True
                 return
             if event == Event.RECORDING_FAILED:
                 self._recording_failed = report["error"]
@@ -1133,8 +1136,11 @@ class LivePipeline:
                 if self._alive(ACQUISITION):  # stop at once: nothing more can be written
                     self._command(ACQUISITION, Command.STOP_RECORDING, failed=True)
             # a linker waiting for the sizer's final summary makes progress while the sizer
-            # talks, and one waiting for located frames while its locators locate
-            keys = {SAVER: ("last_seq",), LINKER: ("next_seq", "sizer_messages")}.get(name, ())
+            # talks or waits for a CPU, and one waiting for located frames while they are located
+            keys = {
+                SAVER: ("last_seq",),
+                LINKER: ("next_seq", "sizer_messages", "sizer_cpu_wait_s"),
+            }.get(name, ())
             if any(key in report and report[key] != state.get(key) for key in keys):
                 self._progressed(name)
             located = report.get("frames_located")
@@ -1207,6 +1213,7 @@ REPORT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "last_seq": int,
     "next_seq": int,
     "sizer_messages": int,
+    "sizer_cpu_wait_s": (int, float),
     "camera_clock_jumps": int,
     "camera_pauses": int,
     "camera_failed": (str, type(None)),

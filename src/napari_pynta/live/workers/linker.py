@@ -18,6 +18,7 @@ import zmq
 from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.live import transport
 from napari_pynta.live.config import LiveEndpoints
+from napari_pynta.live.cpu_wait import Silence
 from napari_pynta.live.protocol import Command, Event
 from napari_pynta.live.workers.base import Worker, run
 from napari_pynta.live.workers.sizer import SIZER_HWM, TOPIC_HELLO, SizerFeed
@@ -33,7 +34,9 @@ LINK_SLICE_S = 0.2
 #: a missing frame is declared lost by the linker after later frames waited this long (s)
 LINK_GAP_TIMEOUT_S = 2.0
 #: at the end of a run the linker waits for the sizer's final summary before ``finished``, unless
-#: the sizer has said nothing for this long (it died; a restarted one gets every frame again)
+#: the sizer has said nothing for this long (it died; a restarted one gets every frame again).
+#: The time the sizer waited for a CPU does not count (:class:`~..cpu_wait.Silence`): at ``nice``
+#: +10 on a loaded machine it is slow, not dead
 SIZER_SILENCE_S = 10.0
 #: the recent tracking latency covers the frames linked in the last this many seconds
 RECENT_LATENCY_S = 10.0
@@ -53,8 +56,8 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     The sizer process gets every linked frame of the current settings (:class:`SizerFeed`;
     kept here, so a restarted sizer gets them all again) and sends back the summaries this
     worker publishes. At the end of a run the final summary, covering every linked frame, is
-    published before ``finished`` (unless the sizer is silent for :data:`SIZER_SILENCE_S`: a
-    warning then says the final summary is missing).
+    published before ``finished`` (unless the sizer is silent for :data:`SIZER_SILENCE_S`, not
+    counting the time it waited for a CPU: a warning then says the final summary is missing).
 
     Waits for a ``configure`` command whose ``settings`` are those of
     :func:`napari_pynta.live.sizes.analysis_params` plus ``frame_shape``, ``source`` and
@@ -216,7 +219,7 @@ def _link(w: Worker) -> None:
     linked_frames = 0
     recent_counts: collections.deque[int] = collections.deque(maxlen=100)
     sizing_s = last_sizing_s = 0.0
-    sizer_heard_at = time.perf_counter()
+    sizer_silence = Silence()  # the sizer's process is known once it says hello
     sizer_messages = 0  # received from the sizer: progress while the final summary is awaited
     sized_run: str | None = None  # the run of the last final summary published
     published_frames = 0  # frames covered by the last summary published
@@ -243,7 +246,7 @@ def _link(w: Worker) -> None:
                 if isinstance(message.header.get("read_at"), float):
                     read_at[value] = message.header["read_at"]
         while from_sizer in events and (message := w.receive(from_sizer, "sizer_out")):
-            sizer_heard_at = time.perf_counter()
+            sizer_silence.heard()
             sizer_messages += 1
             try:
                 sizes = _from_sizer(message)
@@ -251,6 +254,7 @@ def _link(w: Worker) -> None:
                 w.bad_messages(error, "linker's sizer_out socket")
                 continue
             if message.topic == TOPIC_HELLO:  # a new sizer: it gets the kept frames again
+                sizer_silence.watch(message.header["pid"])
                 feed.resend()
                 if feed.forgotten:
                     w.warn(
@@ -270,7 +274,7 @@ def _link(w: Worker) -> None:
                     transport.TOPIC_SIZES,
                     {"summary": summary, "diameters_nm": sizes["diameters_nm"]},
                 )
-                w.report(Event.SIZES, summary=summary)
+                w.report(Event.SIZES, summary=summary, final=bool(sizes["final"]))
                 if sizes["final"]:
                     sized_run = feed.run
         busy_until = time.perf_counter() + LINK_SLICE_S  # then report and read commands
@@ -329,13 +333,16 @@ def _link(w: Worker) -> None:
         done = end_seq is not None and expected > end_seq
         if done and feed.end_seq is None:  # the final summary covers every linked frame
             feed.end(expected)
-        silent = time.perf_counter() - sizer_heard_at > SIZER_SILENCE_S
-        finishing = done and not finished and (sized_run == feed.run or silent)
+        finishing = (
+            done
+            and not finished
+            and (sized_run == feed.run or sizer_silence.seconds() > SIZER_SILENCE_S)
+        )
         if finishing and sized_run != feed.run:
             w.warn(
-                f"the sizer has not answered for {SIZER_SILENCE_S:.0f} s: the final size "
-                f"summary is missing (the last one covers {published_frames} of the "
-                f"{feed.linked} frames linked)"
+                f"the sizer has not answered for {SIZER_SILENCE_S:.0f} s (not counting the time "
+                "it waited for a CPU): the final size summary is missing (the last one covers "
+                f"{published_frames} of the {feed.linked} frames linked)"
             )
         if w.heartbeat_due() or finishing:
             w.report(
@@ -348,6 +355,7 @@ def _link(w: Worker) -> None:
                 sizer_waiting=feed.waiting,
                 sizer_blocked=feed.blocked,
                 sizer_messages=sizer_messages,
+                sizer_cpu_wait_s=round(sizer_silence.cpu_wait_s(), 3),
                 tracking_latency_s=latencies.summary(),
                 tracking_latency_recent_s=latencies.recent(),
                 particles_per_frame=float(np.mean(recent_counts)) if recent_counts else 0.0,
@@ -370,14 +378,18 @@ def _link(w: Worker) -> None:
 
 
 def _from_sizer(message: transport.Message) -> dict[str, Any] | None:
-    """The summary message of the sizer (None for ``hello`` and ``status``: alive).
+    """The summary message of the sizer (None for ``hello``, with its process id, and
+    ``status``: alive).
 
     Raises
     ------
     transport.BadMessage
         For anything else.
     """
-    if message.topic in (TOPIC_HELLO, transport.TOPIC_STATUS) and message.data is None:
+    if message.topic == TOPIC_HELLO and message.data is None:
+        transport.require(message.header, pid=int)
+        return None
+    if message.topic == transport.TOPIC_STATUS and message.data is None:
         return None
     if message.topic != transport.TOPIC_SIZES or message.header["kind"] != "json":
         raise transport.BadMessage("not a size summary", repr(message.topic)[:80])

@@ -277,7 +277,7 @@ def _size(w: Worker) -> None:
     out = w.socket(zmq.PUSH, connect=w.endpoints.sizer_out)
     w.poller.register(incoming, zmq.POLLIN)
     w.report(Event.READY)
-    transport.send_json(out, TOPIC_HELLO, {})
+    transport.send_json(out, TOPIC_HELLO, {"pid": os.getpid()})  # the linker watches its CPU wait
     current: str | None = None  # the run of the last reset
     summarized: str | None = None  # the run of the running summary
     sizing: BackgroundSizer | None = None
