@@ -635,8 +635,8 @@ class Acquisition:
                     frame, t = self.camera.read()
                     # not the wait for the minder's turn, nor for a CPU (a loaded machine)
                     waited_s = self.minder.waited_s()
-            except CameraExhausted:
-                pass
+            except CameraExhausted:  # frames lost just before the end are lost all the same
+                self.skip_frames_lost_by_camera()
             except CameraStalled as error:
                 stalled = str(error)
             except Exception as error:  # a driver's error: the run ends in order, said
