@@ -81,6 +81,7 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
         assert pipeline.status().frame_ring is not None  # frames go through the ring
         killed_at = time.monotonic()
         acquired_at_kill = pipeline.status().frames_acquired
+        tracked_at_kill = pipeline.status().frames_tracked
         _kill(pipeline, victim)
         if victim == "locator-1":  # the only locator: tracking stops until it is back
             # back = a frame acquired after the kill is linked (frames linked just after the
@@ -108,8 +109,10 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
         lost_while_down = CAMERA["fps"] * down_s + PIPE_FRAMES + 1
         assert status.frames_untracked <= lost_while_down + STATUS_POLL_FRAMES
     if victim == "linker":  # frames while the linker was down are untracked, and the summary
-        assert status.frames_untracked > 0  # of the restarted linker covers what it linked
-        assert 0 < status.size_summary["frames_sized"] < status.frames_tracked
+        assert status.frames_untracked > 0  # of the restarted linker covers what it linked (the
+        # first may have linked none yet on a loaded machine: 349 of 349 at load 14)
+        sized = status.size_summary["frames_sized"]
+        assert 0 < sized <= status.frames_tracked - tracked_at_kill
     elif victim == "sizer":  # the restarted sizer got every linked frame again from the linker
         assert status.frames_untracked == 0
         assert status.size_summary["frames_sized"] == status.frames_tracked
