@@ -7,6 +7,7 @@ sized and deconvolved as the analysis does.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,14 +20,20 @@ from napari_pynta.simulate_tracks import simulate_tracks
 KB = 1.380649e-23
 
 
-def deconvolved(diameters_nm, seed, fractions=None):
-    """The deconvolution (30 bootstrap resamples) of 430 tracks of ~20 frames, the tracks of a
-    600-frame movie with 28 particles in view."""
+def simulated(diameters_nm, seed, fractions=None):
+    """430 tracks of ~20 frames, the tracks of a 600-frame movie with 28 particles in view."""
     rng = np.random.default_rng(seed)
-    tracks = simulate_tracks(
+    return simulate_tracks(
         430, rng, diameters_nm=diameters_nm, fractions=fractions, mean_length=20.0
     )
-    sizes = deconvolve.deconvolve_tracks(tracks, per_track(tracks), **ACQUISITION, n_bootstrap=30)
+
+
+def deconvolved(diameters_nm, seed, fractions=None, warm_start=None, tracks=None):
+    """The deconvolution (30 bootstrap resamples) of :func:`simulated` tracks."""
+    tracks = simulated(diameters_nm, seed, fractions) if tracks is None else tracks
+    sizes = deconvolve.deconvolve_tracks(
+        tracks, per_track(tracks), **ACQUISITION, n_bootstrap=30, warm_start=warm_start
+    )
     assert sizes is not None and sizes.peaks is not None
     return sizes
 
@@ -55,6 +62,25 @@ def test_two_separated_populations_stay_two_peaks(diameters, fractions):
     assert sizes.unimodal is not None and sizes.unimodal.rejected
     assert sizes.unimodal.p_value <= deconvolve.UNIMODAL_LEVEL
     assert sizes.unimodal.multimodal_draws <= 1
+
+
+def test_a_warm_starts_rejection_stands_until_the_tracks_have_doubled():
+    """The live summary warm-starts from its last result: a mixture's rejection of one
+    population is reused while the tracks are fewer than twice those it was made with, and made
+    again beyond."""
+    tracks = simulated((80.0, 200.0), 0)
+    first = deconvolved(None, 0, tracks=tracks)
+    assert first.unimodal is not None and first.unimodal.rejected
+    assert first.unimodal.n_tracks == first.deconvolved.n_tracks
+    again = deconvolved(None, 0, warm_start=first, tracks=tracks)
+    assert again.unimodal is first.unimodal and len(again.peaks) == 2
+    older = dataclasses.replace(
+        first,
+        unimodal=dataclasses.replace(first.unimodal, n_tracks=first.unimodal.n_tracks // 2),
+    )
+    retested = deconvolved(None, 0, warm_start=older, tracks=tracks)
+    assert retested.unimodal is not older.unimodal
+    assert retested.unimodal == first.unimodal  # the same draws: the same decision
 
 
 def test_the_critical_width_is_where_two_bumps_merge():

@@ -115,6 +115,7 @@ from napari_pynta.deconvolve.uncertainty import (
 from napari_pynta.deconvolve.unimodal_null import (
     UNIMODAL_DRAWS,
     UNIMODAL_LEVEL,
+    UNIMODAL_RETEST_GROWTH,
     UNIMODAL_SEED,
     UnimodalTest,
     critical_width,
@@ -178,6 +179,7 @@ __all__ = [
     "UNIMODAL_DRAWS",
     "UNIMODAL_LEVEL",
     "UNIMODAL_SEED",
+    "UNIMODAL_RETEST_GROWTH",
     "UnimodalTest",
     "critical_width",
     "unimodal_diameters",

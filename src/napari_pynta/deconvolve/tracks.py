@@ -8,6 +8,7 @@ import pandas as pd
 from napari_pynta.deconvolve.bootstrap import PEAK_BOOTSTRAP, bootstrap_distributions
 from napari_pynta.deconvolve.brightness import localization_error_by_brightness
 from napari_pynta.deconvolve.conditioned import _conditioned_on_brightness
+from napari_pynta.deconvolve.distribution import SizeDistribution
 from napari_pynta.deconvolve.em import walker_em
 from napari_pynta.deconvolve.grid import diameter_grid
 from napari_pynta.deconvolve.likelihood import (
@@ -23,7 +24,11 @@ from napari_pynta.deconvolve.uncertainty import (
     localization_error_response,
     quantile_standard_errors,
 )
-from napari_pynta.deconvolve.unimodal_null import UnimodalTest, unimodal_test
+from napari_pynta.deconvolve.unimodal_null import (
+    UNIMODAL_RETEST_GROWTH,
+    UnimodalTest,
+    unimodal_test,
+)
 
 #: a distribution's weights and its resamples' weights, whose basin sums are a peak's shares
 Shares = tuple[np.ndarray, np.ndarray]
@@ -136,7 +141,7 @@ def deconvolve_tracks(
 
         tested = _tested_peaks(grid_nm, weights, resampled, more_resamples=more_resamples)
         if len(tested.indices) > 1:  # the resamples repeat the EM's split of one broad population
-            unimodal = unimodal_test(steps, model, deconvolved)
+            unimodal = _unimodal_test(steps, model, deconvolved, warm_start)
             if not unimodal.rejected:
                 tested = _highest_only(tested)
         shares: tuple[Shares | None, Shares | None] = (None, None)
@@ -173,6 +178,26 @@ def deconvolve_tracks(
         track_peak=track_peak,
         unimodal=unimodal,
     )
+
+
+def _unimodal_test(
+    steps: TrackSteps,
+    model: StepModel,
+    deconvolved: SizeDistribution,
+    warm_start: DeconvolvedSizes | None,
+) -> UnimodalTest:
+    """:func:`unimodal_test` of the tracks, or the warm start's when it rejected one population
+    with more than 1 / :data:`UNIMODAL_RETEST_GROWTH` of these tracks (more tracks of the same
+    sample only sharpen a rejection; a resolved mixture pays all the draws, 2-3 ms of CPU per
+    track, so the live summary repeats them each time the run doubles, not at every update)."""
+    previous = None if warm_start is None else warm_start.unimodal
+    if (
+        previous is not None
+        and previous.rejected
+        and len(steps) < UNIMODAL_RETEST_GROWTH * previous.n_tracks
+    ):
+        return previous
+    return unimodal_test(steps, model, deconvolved)
 
 
 def _track_peak(

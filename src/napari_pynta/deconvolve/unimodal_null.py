@@ -33,6 +33,8 @@ UNIMODAL_DRAWS = 39
 UNIMODAL_LEVEL = 0.05
 #: seed of the draws
 UNIMODAL_SEED = 20262
+#: a warm start's rejection of one population stands until the tracks have grown this many times
+UNIMODAL_RETEST_GROWTH = 2.0
 #: the critical width is searched up to this (ln d) and to this precision
 _WIDEST_LN = 2.0
 _WIDTH_PRECISION_LN = 0.002
@@ -52,6 +54,8 @@ class UnimodalTest:
         Track sets drawn (fewer than :data:`UNIMODAL_DRAWS` when the test stopped early).
     p_value : float
         ``(1 + multimodal_draws) / (1 + n_draws)``.
+    n_tracks : int
+        Tracks the test was made with.
     rejected : bool
         Whether one population is rejected (``p_value`` <= :data:`UNIMODAL_LEVEL`): only then do
         the tracks show more than one population.
@@ -62,6 +66,7 @@ class UnimodalTest:
     n_draws: int
     p_value: float
     rejected: bool
+    n_tracks: int
 
 
 def _n_peaks(grid_nm: np.ndarray, weights: np.ndarray, width_ln: float) -> int:
@@ -176,4 +181,4 @@ def unimodal_test(
         if multimodal > allowed:
             break
     p_value = (1 + multimodal) / (1 + drawn_sets)
-    return UnimodalTest(width, multimodal, drawn_sets, p_value, p_value <= level)
+    return UnimodalTest(width, multimodal, drawn_sets, p_value, p_value <= level, len(tracks))
