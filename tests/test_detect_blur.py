@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from live_calibration import calibrate_simulated
 from scipy.spatial import cKDTree
 from streaked_movies import streaked_movie
 
@@ -157,9 +158,9 @@ def test_an_automatic_diameter_keeps_the_sharp_separation_unless_one_is_given(sm
 def test_the_live_calibration_chooses_the_diameter_like_the_analysis(
     detection, blur_separation, wide_centroid
 ):
-    zmq = pytest.importorskip("zmq")
+    pytest.importorskip("zmq")
     from napari_pynta.cameras import open_camera
-    from napari_pynta.live.workers.acquisition import CALIBRATION_FRAMES, calibrate
+    from napari_pynta.live.workers.acquisition import CALIBRATION_FRAMES
 
     camera_settings = dict(
         shape=(128, 128),
@@ -177,19 +178,11 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis(
         "blur_separation": blur_separation,
         "wide_centroid": wide_centroid,
     }
-    context = zmq.Context.instance()
-    preview = context.socket(zmq.PUB)
-    preview.bind(f"inproc://calibration-preview-{blur_separation}-{wide_centroid}")
-    warned: list[str] = []
-    try:
-        with open_camera("simulated", seed=4, **camera_settings) as camera:
-            chosen = calibrate(camera, calibration, preview, warned.append, pytest.fail, 10.0)
-        with open_camera("simulated", seed=4, **camera_settings) as camera:
-            camera.start()
-            frames = np.stack([camera.read()[0] for _ in range(CALIBRATION_FRAMES)])
-            metadata = camera.metadata_for_store()
-    finally:
-        preview.close(linger=0)
+    chosen, warned = calibrate_simulated(calibration, seed=4, **camera_settings)
+    with open_camera("simulated", seed=4, **camera_settings) as camera:
+        camera.start()
+        frames = np.stack([camera.read()[0] for _ in range(CALIBRATION_FRAMES)])
+        metadata = camera.metadata_for_store()
     # the same frames give the same choice through the analysis' function
     expected = analysis.choose_diameter(
         frames,
@@ -215,24 +208,16 @@ def test_the_live_calibration_chooses_the_diameter_like_the_analysis(
 
 
 def test_a_live_calibration_that_links_nothing_says_its_range_is_not_measured():
-    zmq = pytest.importorskip("zmq")
-    from napari_pynta.cameras import open_camera
-    from napari_pynta.live.workers.acquisition import calibrate
-
     calibration = {
         "engine": "fast",
         "detection": {"diameter": 7},
         "search_range_px": None,
         "memory": 3,
     }
-    preview = zmq.Context.instance().socket(zmq.PUB)
-    preview.bind("inproc://calibration-preview-empty")
-    warned: list[str] = []
-    try:  # no particles in view: nothing to link, nothing to measure
-        with open_camera("simulated", seed=1, shape=(64, 64), n_particles=0, fps=30.0) as camera:
-            chosen = calibrate(camera, calibration, preview, warned.append, pytest.fail, 10.0)
-    finally:
-        preview.close(linger=0)
+    # no particles in view: nothing to link, nothing to measure
+    chosen, warned = calibrate_simulated(
+        calibration, seed=1, shape=(64, 64), n_particles=0, fps=30.0
+    )
     assert chosen["search_range_px"] > 0
     assert len(warned) == 1 and "search range was not measured" in warned[0]
 

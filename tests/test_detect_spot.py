@@ -9,6 +9,7 @@ import math
 import dask.array as da
 import numpy as np
 import pytest
+from live_calibration import calibrate_simulated
 
 from napari_pynta import analysis, detect, simulate
 from napari_pynta.analysis import AnalysisParams
@@ -182,22 +183,9 @@ def test_a_clipped_8_bit_d6_mixture_gives_its_peaks_and_share():
 def test_the_live_calibration_warns_when_the_camera_saturates():
     """The analysis warned of saturated particles; the live calibration, on the same threshold
     module, said nothing."""
-    pytest.importorskip("zmq")
-    import zmq
-
-    from napari_pynta.cameras import open_camera
-    from napari_pynta.live.workers.acquisition import calibrate
-
     calibration = {"engine": "fast", "detection": {}, "search_range_px": 5.0, "memory": 3}
-    preview = zmq.Context.instance().socket(zmq.PUB)
-    preview.bind("inproc://calibration-preview-saturated")
-    warned: list[str] = []
     bright = {"brightness_at_100nm": 3e6}  # peaks far above 65535
-    try:
-        with open_camera(
-            "simulated", seed=2, shape=(128, 128), n_particles=10, fps=30.0, scene=bright
-        ) as camera:
-            calibrate(camera, calibration, preview, warned.append, pytest.fail, 10.0)
-    finally:
-        preview.close(linger=0)
+    _, warned = calibrate_simulated(
+        calibration, seed=2, shape=(128, 128), n_particles=10, fps=30.0, scene=bright
+    )
     assert any("the camera saturates" in text and "65535" in text for text in warned), warned
