@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -435,33 +436,52 @@ def test_a_store_removed_while_recording_is_counted_as_nothing_saved(tmp_path):
     assert len(said) == 1 and "none of its frames is counted as saved" in said[0], status.errors
 
 
-def test_the_time_a_worker_waits_for_a_cpu_is_measured():
-    """A worker's wait for ``ready`` (60 s) does not count the time it waited for a CPU: at load
-    23 on 2 cores, 4 of 23 fault tests failed with "acquisition did not report 'ready' within
-    60 s", workers starved while importing, not hung. The measure: a child at nice 19 sharing
-    one CPU with this busy process waits nearly all the time; a sleeping one does not."""
+@contextlib.contextmanager
+def _children_sharing_one_busy_cpu(codes: list[str]) -> Iterator[list[subprocess.Popen]]:
+    """Run ``python -c code`` for each of ``codes``, pinned with this process to one CPU.
+
+    Inside the block the children share that CPU with this process;
+    :func:`_keep_the_cpu_busy` then keeps it to itself. The affinity is restored and every
+    child killed on leaving.
+    """
     cpu = min(os.sched_getaffinity(0))
     allowed = os.sched_getaffinity(0)
-    spinner = "import os\nos.nice(19)\nwhile True: pass"
-    children = [
-        subprocess.Popen([sys.executable, "-c", code])
-        for code in (spinner, "import time; time.sleep(30)")
-    ]
+    children = [subprocess.Popen([sys.executable, "-c", code]) for code in codes]
     try:
+        time.sleep(0.5)  # the children started
         for child in children:
             os.sched_setaffinity(child.pid, {cpu})
         os.sched_setaffinity(0, {cpu})
-        time.sleep(0.5)  # the children started
-        before = [cpu_wait_s(child.pid) for child in children]
-        busy_until = time.monotonic() + 2.0
-        while time.monotonic() < busy_until:  # this process keeps the CPU
-            pass
-        waited = [cpu_wait_s(c.pid) - b for c, b in zip(children, before, strict=True)]
+        yield children
     finally:
         os.sched_setaffinity(0, allowed)
         for child in children:
             child.kill()
             child.wait()
+
+
+def _keep_the_cpu_busy(seconds: float) -> None:
+    """Spin for ``seconds`` so that the children pinned beside this process wait for the CPU."""
+    busy_until = time.monotonic() + seconds
+    while time.monotonic() < busy_until:
+        pass
+
+
+#: a child at the lowest priority that wants the CPU all the time
+_SPINNER = "import os\nos.nice(19)\nwhile True: pass"
+#: a child that is blocked (sleeping), not waiting for a CPU
+_SLEEPER = "import time; time.sleep(30)"
+
+
+def test_the_time_a_worker_waits_for_a_cpu_is_measured():
+    """A worker's wait for ``ready`` (60 s) does not count the time it waited for a CPU: at load
+    23 on 2 cores, 4 of 23 fault tests failed with "acquisition did not report 'ready' within
+    60 s", workers starved while importing, not hung. The measure: a child at nice 19 sharing
+    one CPU with this busy process waits nearly all the time; a sleeping one does not."""
+    with _children_sharing_one_busy_cpu([_SPINNER, _SLEEPER]) as children:
+        before = [cpu_wait_s(child.pid) for child in children]
+        _keep_the_cpu_busy(2.0)
+        waited = [cpu_wait_s(c.pid) - b for c, b in zip(children, before, strict=True)]
     assert waited[0] > 1.0 and waited[1] < 0.5, waited
     assert cpu_wait_s(children[0].pid) == 0.0  # gone: nothing to read
 
@@ -472,29 +492,12 @@ def test_a_starved_process_is_silent_only_while_it_could_have_run():
     alive, and the final summary was lost (1 of 3 runs). Its silence now leaves out the time it
     waited for a CPU: a child at nice 19 sharing one CPU with this busy process stays nearly
     silent-free; a sleeping (blocked) one and a dead one are silent at the wall clock's pace."""
-    cpu = min(os.sched_getaffinity(0))
-    allowed = os.sched_getaffinity(0)
-    spinner = "import os\nos.nice(19)\nwhile True: pass"
-    children = [
-        subprocess.Popen([sys.executable, "-c", code])
-        for code in (spinner, "import time; time.sleep(30)", "pass")
-    ]
-    children[2].wait()  # dead: nothing to read
-    try:
-        for child in children[:2]:
-            os.sched_setaffinity(child.pid, {cpu})
-        os.sched_setaffinity(0, {cpu})
-        time.sleep(0.5)  # the children started
-        silences = [Silence(child.pid) for child in children]
-        busy_until = time.monotonic() + 2.0
-        while time.monotonic() < busy_until:  # this process keeps the CPU
-            pass
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # nothing to read
+    with _children_sharing_one_busy_cpu([_SPINNER, _SLEEPER]) as children:
+        silences = [Silence(child.pid) for child in [*children, dead]]
+        _keep_the_cpu_busy(2.0)
         silent = [silence.seconds() for silence in silences]
-    finally:
-        os.sched_setaffinity(0, allowed)
-        for child in children:
-            child.kill()
-            child.wait()
     assert silent[0] < 0.7 and silent[1] > 1.9 and silent[2] > 1.9, silent
     silences[0].heard()
     assert silences[0].seconds() < 0.1
