@@ -92,6 +92,7 @@ def test_seq_gap_timestamps_and_interrupted_block_are_reported(tmp_path):
     store = MovieStore.create(path, (4, 4), "uint8", METADATA)
     store.append(np.ones((4, 4, 4), np.uint8), seq=[0, 1, 5, 6], timestamps_s=[0, 1, 1, 2])
     store.frames.resize((6, 4, 4))  # a writer killed after resizing the pixels of a block
+    store.close()  # its lock gone with it (a live writer's block in flight is no damage)
     report = verify_store(path)
     kinds = [problem.kind for problem in report.problems]
     assert kinds == ["incomplete", "seq"]
@@ -208,3 +209,21 @@ def test_another_tools_zarr_is_refused_and_a_store_that_lost_its_root_is_damage(
     (store_path / "zarr.json").unlink()
     code, out = verify(capsys, store_path)
     assert code == 1 and ": unreadable: " in out and "zarr.json is missing" in out, out
+
+
+def test_a_block_being_written_is_not_reported_as_an_interrupted_writer(capsys, tmp_path):
+    """A recording appends pixels before it commits the block's seq: `pynta verify` during a
+    recording caught that moment and said "incomplete: a writer was interrupted", exit 1, of a
+    recording that was running fine."""
+    path = tmp_path / "live.zarr"
+    with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+        store.append(np.ones((20, 8, 10), dtype=np.uint16))
+        store.frames.resize((24, 8, 10))  # the next block's pixels, its seq not yet written
+        code, out = verify(capsys, path)
+        assert code == 0, out
+        assert out.strip() == (
+            f"{path}: ok, 20 frames (being written by another process: the frames written so "
+            "far were checked)"
+        )
+    report = verify_store(path)  # the writer gone, the same arrays are an interrupted write
+    assert [problem.kind for problem in report.problems] == ["incomplete"]
