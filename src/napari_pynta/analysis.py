@@ -1047,8 +1047,13 @@ def exclusion_px(params: AnalysisParams) -> float:
     """The distance within which no two features are kept: the engines' separation, or the
     distance within which split images are joined when that is wider (two particles' images
     that close and not parted by a dip are joined too, so the localizations' pair-correlation
-    hole reaches it: docs/accuracy.md, "Particles in view under the dip rule")."""
-    return max(_separation_px(params), params.split_within_px or 0.0)
+    hole reaches it: docs/accuracy.md, "Particles in view under the dip rule"). With the wide
+    centroid at least two of its disk radii: the pass finds or loses no feature, but it pulls
+    two features closer than two radii (each disk holds the other's light) toward each other,
+    so pairs from beyond the join distance land inside it and the hole looks shallower than
+    the detector made it (docs/accuracy.md, "Wide centroid and gap spread as the default?")."""
+    pulled = 2.0 * (params.wide_radius_px or 0) if params.wide_centroid else 0.0
+    return max(_separation_px(params), params.split_within_px or 0.0, pulled)
 
 
 def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
