@@ -439,3 +439,18 @@ def test_with_the_blur_separation_live_and_offline_join_split_images_alike(tmp_p
     offline = analyze_like_live(capsys, path, live["params"], "--blur-separation")
     assert offline["params"]["split_within_px"] == live["params"]["split_within_px"]
     assert_sized_alike(live, offline)
+
+
+def test_one_camera_option_flag_takes_several_settings_as_its_help_shows():
+    # the help's example reads "e.g. shape=512,512 n_particles=100": before, the second setting
+    # after one --camera-option ended the run with "unrecognized arguments: n_particles=100"
+    from napari_pynta.cli import build_parser
+    from napari_pynta.cli.acquire import build_config
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["acquire", "--camera-option", "shape=64,48", "n_particles=7", "--camera-option", "seed=3"]
+    )
+    settings = build_config(args).camera_settings
+    assert list(settings["shape"]) == [64, 48]
+    assert settings["n_particles"] == 7 and settings["seed"] == 3

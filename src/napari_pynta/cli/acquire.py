@@ -51,11 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--camera-option",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="backend setting, repeatable, e.g. shape=512,512 n_particles=100 "
-        "(simulated), path=run.zarr loop=true (playback), device=0 (opencv)",
+        help="backend settings, one or more per flag, the flag repeatable, e.g. shape=512,512 "
+        "n_particles=100 (simulated), path=run.zarr loop=true (playback), device=0 (opencv)",
     )
     parser.add_argument("--fps", type=float, default=None, help="frame rate (frames/s)")
     parser.add_argument(
