@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import math
 import signal
@@ -80,6 +81,37 @@ def sigterm_stops_in_order() -> Iterator[None]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+#: what a full disk, a file size limit (``ulimit -f``) or a quota gives a write
+NO_SPACE_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None)) if code
+)
+#: what a folder or file the user may not write, or a read-only mount, gives a write
+NO_PERMISSION_ERRNOS = frozenset((errno.EACCES, errno.EPERM, errno.EROFS))
+
+
+def file_system_message(error: OSError) -> str | None:
+    """What a write refused by the file system means to the user, with what to do; None for
+    any other ``OSError`` (a programming error keeps its traceback).
+
+    A command that ran out of disk space (or into ``ulimit -f``, or a quota) while writing its
+    output ended in a pandas or zarr traceback (b16: ``pynta simulate``, ``pynta analyze
+    --out``)."""
+    where = f" ({error.filename})" if error.filename else ""
+    reason = error.strerror or str(error)
+    if error.errno in NO_SPACE_ERRNOS:
+        return (
+            f"writing the output failed{where}: {reason}: the disk is full or a file size "
+            "limit (ulimit -f, a quota) was reached; free space, or write to another disk, and "
+            "run again (a partly written output may be left)"
+        )
+    if error.errno in NO_PERMISSION_ERRNOS:
+        return (
+            f"the file system refused{where}: {reason}; choose a file or folder you may write "
+            "to (and read), or change its permissions"
+        )
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(
@@ -140,6 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except OSError as error:
+        message = file_system_message(error)
+        if message is None:
+            raise
+        print(f"pynta {args.command}: error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as error:
         what = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
         print(f"pynta {args.command}: {what}", file=sys.stderr)

@@ -1,0 +1,58 @@
+"""The ``pynta`` command off the happy path: what the file system refuses."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import napari_pynta
+
+#: bytes a command may write per file: a simulated store's frames or a table exceed it
+FILE_SIZE_LIMIT = 64 * 1024
+
+
+def run_with_file_size_limit(argv: list[str], cwd) -> subprocess.CompletedProcess:
+    """Run ``pynta`` with ``ulimit -f``: a write past the limit fails with EFBIG, as on a full
+    disk (Python ignores SIGXFSZ, so the write raises instead of killing the process)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+    return subprocess.run(
+        [sys.executable, "-m", "napari_pynta.cli", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        env=dict(os.environ, PYTHONPATH=str(Path(napari_pynta.__file__).resolve().parents[1])),
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "big.zarr", "--frames", "40", "--shape", "128", "128"],
+        ["analyze", "small.zarr", "--out", "results", "--no-save", "--min-track-length", "3"],
+    ],
+    ids=["simulate", "analyze-out"],
+)
+def test_a_full_disk_is_one_line_saying_so_not_a_traceback(argv, tmp_path):
+    """`pynta simulate` and `pynta analyze --out` on a full disk ended in a pandas or zarr
+    traceback ("OSError: [Errno 27] File too large")."""
+    from napari_pynta.cli import main
+
+    assert main(["simulate", str(tmp_path / "small.zarr"), "--frames", "12", "--shape", "64", "64",
+                 "--particles", "200"]) == 0  # fmt: skip
+    done = run_with_file_size_limit(argv, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"pynta {argv[0]}: error: writing the output failed"), last
+    assert "the disk is full or a file size limit" in last
+    assert not (tmp_path / "big.zarr").exists()  # simulate leaves no half store behind
