@@ -116,7 +116,8 @@ def test_combine_prints_a_mean_se_table(captures, capsys):
     assert main(["analyze", *captures[:2], "--combine", "--no-save"]) == 0
     out = capsys.readouterr().out
     assert "combined over 2 captures (mean ± standard error):" in out
-    assert "particles/mL (× dilution)   n/a ± n/a" in out  # no depth: no concentration
+    # no depth: no concentration, and the line says what gives one (before: "n/a ± n/a")
+    assert "particles/mL (× dilution)   n/a: no detection depth (give --depth-um)" in out
 
 
 def test_mean_se_ignores_unknown_values_and_needs_two_for_an_se():

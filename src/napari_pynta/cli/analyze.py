@@ -557,6 +557,9 @@ def format_combined(combined: dict[str, Any]) -> str:
     lines = [f"combined over {combined['n_captures']} captures (mean ± standard error):"]
     for key, label, template in _COMBINED_ROWS:
         entry = combined[key]
+        if key == "concentration_per_ml" and entry["n"] == 0:  # no capture had a depth
+            lines.append(f"  {label:<27} n/a: no detection depth (give --depth-um)")
+            continue
         mean = "n/a" if entry["mean"] is None else template.format(entry["mean"])
         se = "n/a" if entry["se"] is None else template.format(entry["se"])
         fewer = entry["n"] < combined["n_captures"] and entry["mean"] is not None
