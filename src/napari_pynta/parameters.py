@@ -260,7 +260,14 @@ SETTINGS: Mapping[str, Setting] = _settings(
         "frames): the exposure-mean position of a smeared image, not its middle "
         "(docs/detection.md)",
     ),
-    Setting("engine", str, default_engine(), "", "engine", "detection engine"),
+    Setting(
+        "engine",
+        str,
+        default_engine(),
+        "",
+        "engine",
+        "detection engine: fast (trackpy's features, compiled) or trackpy",
+    ),
     Setting(
         "blur_gap_spread",
         bool,

@@ -58,7 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="backend settings, one or more per flag, the flag repeatable, e.g. shape=512,512 "
         "n_particles=100 (simulated), path=run.zarr loop=true (playback), device=0 (opencv)",
     )
-    parser.add_argument("--fps", type=float, default=None, help="frame rate (frames/s)")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frame rate (frames/s; default 100, for playback the recording's)",
+    )
     parser.add_argument(
         "--exposure-s",
         type=float,
@@ -137,7 +142,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="locator processes for --track (default 1)",
     )
     parser.add_argument(
-        "--engine", default=None, help="detection engine (default: fast if available, else trackpy)"
+        "--engine",
+        default=None,
+        help="detection engine: fast (trackpy's features, compiled) or trackpy "
+        "(default: fast if available, else trackpy)",
     )
     # detection, linking and sizing flags from the one definition of each setting
     # (napari_pynta.parameters.SETTINGS); the automatic ones are chosen from the first frames

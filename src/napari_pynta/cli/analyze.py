@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from napari_pynta.readers import Movie
 
 HELP = (
-    "Size the particles of a recorded movie (pynta .zarr store, TIFF or folder of frames); "
+    "Size the particles of a recorded movie (pynta .zarr store, OME-Zarr image, AVI/MP4 video, "
+    "TIFF or folder of frames); "
     "metadata stored with the movie are the defaults, flags override them."
 )
 
