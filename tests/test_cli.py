@@ -111,3 +111,13 @@ def test_an_interruption_repeated_within_the_window_is_one_and_a_later_one_count
         assert signal.getsignal(signal.SIGTERM) is before[1]
     finally:
         signal.signal(signal.SIGINT, before[0])
+
+
+def test_analyse_spelled_the_british_way_runs_analyze(tmp_path, capsys):
+    # the guide says "analyse" (Open measurement…, "Analyse them together"): before, `pynta
+    # analyse` ended in "invalid choice: 'analyse'"; now it is analyze, its checks included
+    from napari_pynta.cli import main
+
+    assert main(["analyse", str(tmp_path / "none.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert "none.zarr' does not exist; pynta opens a pynta store" in err, err

@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "verify": "napari_pynta.cli.verify",
     "keys": "napari_pynta.cli.keys",
 }
+#: other spellings of a sub-command (the docs write "analyse" as often as "analyze")
+ALIASES = {"analyze": ["analyse"]}
 
 
 class Terminated(KeyboardInterrupt):
@@ -123,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
-        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        sub = subparsers.add_parser(
+            name, aliases=ALIASES.get(name, []), help=module.HELP, description=module.HELP
+        )
         module.add_arguments(sub)
         sub.set_defaults(run=module.run, field_flags=field_flags(sub))
     return parser
