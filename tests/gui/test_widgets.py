@@ -224,6 +224,12 @@ def test_the_sizes_widget_says_what_live_sizes_wait_for(pynta):
     sizes wait for, and the sizes replace it when they come."""
     _, widgets = pynta
     sizes = widgets["Sizes"]
+    # `pynta` starts Live itself: while it starts (half a minute or more on a first start) the
+    # line said "start Live or analyse a movie", as if nothing had been started
+    sizes.session.live_state_changed.emit("starting")
+    text = sizes.source_label.text()
+    assert "Live is starting" in text and "start Live" not in text
+    assert f"{sizes.session.tracking.min_track_length} frames" in text
     sizes.session.live_state_changed.emit("running")
     text = sizes.source_label.text()
     assert "Live is running" in text

@@ -297,10 +297,16 @@ class SizesWidget(QWidget):
         compiles the detector first, and tracks must reach the minimum length)."""
         if self.data is not None:
             return
-        if state == "running":
+        min_length = self.session.tracking.min_track_length
+        if state == "starting":
             self.source_label.setText(
-                "Live is running: sizes appear once tracks of at least "
-                f"{self.session.tracking.min_track_length} frames are linked"
+                "Live is starting (a first start compiles the detector: a minute or more); "
+                f"sizes appear once tracks of at least {min_length} frames are linked"
+            )
+        elif state == "running":
+            self.source_label.setText(
+                f"Live is running: sizes appear once tracks of at least {min_length} frames "
+                "are linked"
             )
         elif state == "idle":
             self.source_label.setText(NO_SIZES_YET)
