@@ -47,8 +47,9 @@ def test_a_full_disk_is_one_line_saying_so_not_a_traceback(argv, tmp_path):
     traceback ("OSError: [Errno 27] File too large")."""
     from napari_pynta.cli import main
 
-    assert main(["simulate", str(tmp_path / "small.zarr"), "--frames", "12", "--shape", "64", "64",
-                 "--particles", "200"]) == 0  # fmt: skip
+    movie = ["--frames", "20", "--shape", "128", "128", "--particles", "100", "--seed", "0"]
+    # its localizations.csv alone is 156 kB, well past the limit
+    assert main(["simulate", str(tmp_path / "small.zarr"), *movie]) == 0
     done = run_with_file_size_limit(argv, tmp_path)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
