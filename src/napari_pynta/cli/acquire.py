@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from napari_pynta.cameras import camera_names
 from napari_pynta.cli import interrupted_exit_code, path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
-from napari_pynta.errors import PyntaInputError, require_int, require_positive
+from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
 from napari_pynta.parameters import AUTO, SETTINGS
 
 # the live pipeline (zmq, zarr, the detection engines) is imported when it runs, so that building
@@ -36,6 +36,10 @@ LIVE_OPTIONS = (
     "min_track_length",
     "temperature_c",
 )
+
+#: LIVE_OPTIONS that a camera may know itself: the simulated camera's sample, a replayed movie's
+#: recording (left unset, the camera's value is the one used)
+CAMERA_SAMPLE_OPTIONS = ("temperature_c",)
 
 #: seconds between two checks for the end of the run (the progress line follows status events)
 PROGRESS_INTERVAL_S = 0.25
@@ -155,8 +159,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             setting.flag,
             dest=name,
             type=setting.cli_type,
-            default=setting.default,
-            help=setting.cli_help(),
+            default=None if name in CAMERA_SAMPLE_OPTIONS else setting.default,
+            help=setting.cli_help(
+                f"the simulated sample's or the replayed movie's, else {setting.default:g}"
+                if name in CAMERA_SAMPLE_OPTIONS
+                else None
+            ),
         )
     parser.add_argument(
         "--blur-separation",
@@ -230,11 +238,15 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     from napari_pynta.live import LiveConfig
 
     settings = dict(parse_option(option) for option in args.camera_option)
+    recorded: dict[str, Any] = {}
     if args.camera == "playback" and "path" in settings:
         from napari_pynta.readers import open_movie
 
         # the acquisition worker opens it only once the pipeline has started (a minute under load)
-        open_movie(str(settings["path"])).close()
+        movie = open_movie(str(settings["path"]))
+        recorded = dict(movie.metadata)
+        movie.close()
+    temperature_c = sample_temperature(args.camera, args.temperature_c, settings, recorded)
     for name in ("fps", "exposure_s", "roi", "gain"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
@@ -272,13 +284,69 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         blur_separation=args.blur_separation,
         blur_gap_spread=args.blur_gap_spread,
         wide_centroid=args.wide_centroid,
-        temperature_c=args.temperature_c,
+        temperature_c=temperature_c,
         host=args.host,
         keys_dir=args.keys,
         insecure=args.insecure,
         sample=sample_overrides(args),
         camera_timeout_s=_camera_timeout(args.camera_timeout_s),
     ).validate()
+
+
+def sample_temperature(
+    camera: str, chosen: float | None, settings: dict[str, Any], recorded: dict[str, Any]
+) -> float:
+    """The sample temperature of a run: ``--temperature-c`` (``chosen``, None when not given),
+    checked against the camera's own.
+
+    The simulated camera simulates its sample at ``temperature_c`` and a replayed movie keeps the
+    temperature it was recorded at; the store and the live sizes take the camera's. A
+    ``--temperature-c`` that differed was dropped without a word (b16: ``--temperature-c 30``
+    recorded 22 °C and sized at 22 °C): now it sets the simulated sample's temperature, and
+    contradicting the simulated or the recorded one is refused. The temperature must be one
+    the water viscosity is known at, as ``pynta analyze`` requires of the recording.
+
+    Raises
+    ------
+    PyntaInputError
+        If ``chosen`` contradicts the camera's temperature or is outside water's range.
+    """
+    from napari_pynta.physics import water_viscosity_pa_s
+
+    if chosen is not None:
+        chosen = float(SETTINGS["temperature_c"].check(chosen))
+    if camera == "simulated":
+        own = settings.get("temperature_c")
+        if own is not None:
+            own = require_number("--camera-option temperature_c", own)
+        if chosen is not None and own is not None and own != chosen:
+            raise PyntaInputError(
+                f"--temperature-c {chosen:g} contradicts --camera-option temperature_c={own}, "
+                "the temperature the simulated sample is simulated at; give one of them"
+            )
+        if chosen is not None:
+            settings["temperature_c"] = chosen
+        elif own is not None:
+            return own
+    elif camera == "playback" and recorded.get("temperature_c") is not None:
+        kept = float(recorded["temperature_c"])
+        if chosen is not None and chosen != kept:
+            raise PyntaInputError(
+                f"--temperature-c {chosen:g}: the replayed movie was recorded at {kept:g} °C, "
+                "which playback keeps (its frames are that sample's); leave --temperature-c "
+                f"out, or analyse the recording at another temperature with `pynta analyze "
+                f"--temperature-c {chosen:g}`"
+            )
+        return kept
+    if chosen is None:
+        return float(SETTINGS["temperature_c"].default)
+    try:
+        water_viscosity_pa_s(chosen)
+    except PyntaInputError as error:
+        raise PyntaInputError(
+            f"--temperature-c {chosen:g}: {error} (pynta acquire records water samples)"
+        ) from None
+    return chosen
 
 
 def _camera_timeout(seconds: float | None) -> float | None:
