@@ -49,14 +49,15 @@ def close_notifications(viewer) -> None:
 def main(out_dir: str) -> int:
     import napari
     from imageio.v3 import imwrite
+    from qtpy.QtWidgets import QScrollArea
 
-    from napari_pynta.cli.gui import dock_pynta_widgets
+    from napari_pynta.cli.gui import dock_pynta_widgets, size_window
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(title="PyNTA")
-    viewer.window.resize(1600, 1000)
     widgets = dock_pynta_widgets(viewer)
+    size_window(viewer)  # the window and the docks' shares of `pynta` itself
     camera, tracking, sizes = widgets["Camera"], widgets["Tracking"], widgets["Sizes"]
     session = camera.session
     recording = Path(tempfile.mkdtemp(prefix="pynta-shots-")) / "beads.zarr"
@@ -85,7 +86,8 @@ def main(out_dir: str) -> int:
     viewer.dims.set_current_step(0, 150)
     close_notifications(viewer)
     imwrite(out / "reanalysis.png", viewer.screenshot(canvas_only=False, flash=False))
-    sizes.grab().save(str(out / "size-histogram.png"))
+    # the whole of the Sizes widget's scrolling content, not only the part its dock shows
+    sizes.findChild(QScrollArea).widget().grab().save(str(out / "size-histogram.png"))
     viewer.close()
     summary = results[0].summary
     deconvolved = summary["deconvolved_nm"] or {}
