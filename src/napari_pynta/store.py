@@ -240,6 +240,36 @@ def _check_dtype(dtype: Any) -> np.dtype:
     return checked
 
 
+def _damaged_part(path: Path) -> str | None:
+    """Which part of a store that zarr failed to open is damaged, in words (None: none found).
+
+    zarr's own error named no file: "KeyError: 'seq'" for a deleted array, "ValueError: When
+    changing to a larger dtype ..." for a cut seq chunk (b16).
+    """
+    for name, what in (
+        ("", "the store's root"),
+        (FRAMES_PATH, "the frames array"),
+        (TIMESTAMPS_PATH, "the timestamps array"),
+        (SEQ_PATH, "the seq array (frame numbers)"),
+    ):
+        where = f"{name}/zarr.json" if name else "zarr.json"
+        try:
+            json.loads((path / where).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return f"{what} is missing (no {where})"
+        except (OSError, ValueError) as error:
+            return f"{where}, the description of {what}, is cut or damaged ({error})"
+    for name in (SEQ_PATH, TIMESTAMPS_PATH):
+        try:
+            np.asarray(zarr.open_array(str(path / name), mode="r")[:])
+        except Exception as error:  # zarr raises many kinds on damaged chunks
+            return (
+                f"the {name} array cannot be read ({type(error).__name__}: {error}): a chunk "
+                f"file under {name}/c is cut or damaged"
+            )
+    return None
+
+
 def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
     return PyntaDataError(f"cannot open pynta movie store {str(path)!r}: {reason}")
 
@@ -852,7 +882,8 @@ class MovieStore:
                 lock.release()
             if isinstance(exc, PyntaDataError):
                 raise
-            raise _missing_path_error(path, f"{type(exc).__name__}: {exc}") from exc
+            reason = _damaged_part(path) or f"{type(exc).__name__}: {exc}"
+            raise _missing_path_error(path, reason) from exc
         if mode == "r+":
             try:
                 store._truncate_incomplete()
