@@ -6,6 +6,7 @@ import multiprocessing
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_pynta import analysis, simulate
 from napari_pynta.readers import open_movie
@@ -184,7 +185,7 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     assert sizes.statistics.item(0, 0).text() == "5"
     assert sizes.statistics.item(5, 1).text() == "100"  # deconvolved D50
     # peaks ± SE; the one the narrower linking does not show is marked
-    assert sizes.statistics.item(8, 1).text() == "99 ± 3 (90%), 300 (10%, depends on the linking)"
+    assert sizes.statistics.item(8, 0).text() == "99 ± 3 (90%), 300 (10%, depends on the linking)"
     sizes.temperature.setValue(37.0)
     # d = kT / (3 pi eta D) at fixed D
     expected = (37.0 + 273.15) / (22.0 + 273.15) * WATER_MPA_S[22.0] / WATER_MPA_S[37.0]
@@ -262,6 +263,37 @@ def test_the_ensemble_diameter_is_shown_with_its_uncertainty(pynta):
     assert sizes.statistics.item(ensemble_row, 0).text() == (
         f"{105.0 * factor:.0f} ± {4.2 * factor:.3g}"
     )
+
+
+def test_the_peaks_cell_is_shown_whole(pynta):
+    """The deconvolved peaks ("100 ± 5.5 (100%)") were cut to "100 ± 5.5 …" in the dock's
+    default width (the retaken size-histogram.png showed it), two peaks or a peak that depends
+    on the linking to a few characters: the cell now spans the table and wraps."""
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    sizes.resize(400, sizes.height())  # the width `pynta` gives the dock
+    measured = SizingConditions(pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01)
+    deconvolved = {
+        "n_tracks": 3,
+        "peaks": [99.0, 301.0],
+        "peak_uncertainty": [3.1, 12.0],
+        "peak_fractions": [0.9, 0.1],
+        "peak_depends_on_linking": [False, True],
+    }
+    summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved}
+    diameters = np.array([90.0, 100.0, 110.0])
+    sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
+    table = sizes.statistics
+    row = [label for label, _, key in sizes_module.STATISTICS_ROWS].index("peaks (nm, % tracks)")
+    text = sizes_module.peaks_text(deconvolved)
+    assert "301 ± 12 (10%, depends on the linking)" in text
+    (column,) = [c for c in (0, 1) if table.item(row, c) and table.item(row, c).text() == text]
+    cell = table.visualRect(table.model().index(row, column))  # a spanned cell: the whole span
+    metrics = table.fontMetrics()
+    needed = metrics.boundingRect(cell.adjusted(4, 0, -4, 0), Qt.TextFlag.TextWordWrap, text)
+    assert needed.width() <= cell.width() and needed.height() <= cell.height()
+    # and the table grew with the row: every row in view, none scrolled away
+    assert table.height() >= table.verticalHeader().length() + table.horizontalHeader().height()
 
 
 def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_for):

@@ -56,6 +56,8 @@ STATISTICS_ROWS = (
     ("span", "span", "span"),
     ("peaks (nm, % tracks)", None, "peaks"),
 )
+#: the row of the deconvolved peaks (spanning both columns: the text is long)
+PEAKS_ROW = [key for _, _, key in STATISTICS_ROWS].index("peaks")
 #: rows with one value for the whole analysis (spanning both columns)
 WHOLE_ROWS = ("ensemble, all steps (nm)", "particles in view / frame", "particles / mL")
 
@@ -168,15 +170,15 @@ class SizesWidget(QWidget):
         self.statistics.setHorizontalHeaderLabels(list(COLUMNS))
         labels = [row[0] for row in STATISTICS_ROWS] + list(WHOLE_ROWS)
         self.statistics.setVerticalHeaderLabels(labels)
-        for row in range(len(STATISTICS_ROWS), self.statistics.rowCount()):
+        # the peaks (deconvolved only) and the whole-analysis rows span both columns
+        for row in (PEAKS_ROW, *range(len(STATISTICS_ROWS), self.statistics.rowCount())):
             self.statistics.setSpan(row, 0, 1, len(COLUMNS))
         self.statistics.verticalHeader().setDefaultSectionSize(20)
         self.statistics.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.statistics.horizontalHeader().setFixedHeight(22)
         self.statistics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.statistics.setFixedHeight(
-            self.statistics.verticalHeader().length() + 22 + 2 * self.statistics.frameWidth() + 4
-        )
+        self.statistics.setWordWrap(True)
+        self._fit_statistics_height()
         self.export = QPushButton("Export CSV")
         self.report = QPushButton("Report")
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)
@@ -388,10 +390,10 @@ class SizesWidget(QWidget):
         raw = size_statistics(diameters)
         for row, (_, raw_key, deconvolved_key) in enumerate(STATISTICS_ROWS):
             self._set_cell(row, 0, format_value(raw[raw_key]) if raw_key else "")
-            if not deconvolved:
+            if row == PEAKS_ROW:  # spans both columns: the peaks are the deconvolved one's
+                self._set_cell(row, 0, peaks_text(deconvolved) if deconvolved else "–")
+            elif not deconvolved:
                 self._set_cell(row, 1, "–")
-            elif deconvolved_key == "peaks":
-                self._set_cell(row, 1, peaks_text(deconvolved))
             else:
                 self._set_cell(row, 1, format_value(deconvolved.get(deconvolved_key)))
         concentration = self.current_concentration()
@@ -411,6 +413,15 @@ class SizesWidget(QWidget):
         )
         for row, text in enumerate(whole, start=len(STATISTICS_ROWS)):
             self._set_cell(row, 0, text)
+        self._fit_statistics_height()
+
+    def _fit_statistics_height(self) -> None:
+        """Give the peaks row the lines its text needs (two peaks, or one that depends on the
+        linking, wrap in the dock's width) and the table the height of all its rows."""
+        table = self.statistics
+        table.resizeRowToContents(PEAKS_ROW)
+        table.setRowHeight(PEAKS_ROW, max(table.rowHeight(PEAKS_ROW), 20))
+        table.setFixedHeight(table.verticalHeader().length() + 22 + 2 * table.frameWidth() + 4)
 
     def _set_cell(self, row: int, column: int, text: str) -> None:
         item = QTableWidgetItem(text)
