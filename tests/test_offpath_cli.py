@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import napari_pynta
+from napari_pynta.cli import main
 
 #: bytes a command may write per file: a simulated store's frames or a table exceed it
 FILE_SIZE_LIMIT = 64 * 1024
@@ -45,8 +46,6 @@ def run_with_file_size_limit(argv: list[str], cwd) -> subprocess.CompletedProces
 def test_a_full_disk_is_one_line_saying_so_not_a_traceback(argv, tmp_path):
     """`pynta simulate` and `pynta analyze --out` on a full disk ended in a pandas or zarr
     traceback ("OSError: [Errno 27] File too large")."""
-    from napari_pynta.cli import main
-
     movie = ["--frames", "20", "--shape", "128", "128", "--particles", "100", "--seed", "0"]
     # its localizations.csv alone is 156 kB, well past the limit
     assert main(["simulate", str(tmp_path / "small.zarr"), *movie]) == 0
@@ -57,3 +56,40 @@ def test_a_full_disk_is_one_line_saying_so_not_a_traceback(argv, tmp_path):
     assert last.startswith(f"pynta {argv[0]}: error: writing the output failed"), last
     assert "the disk is full or a file size limit" in last
     assert not (tmp_path / "big.zarr").exists()  # simulate leaves no half store behind
+
+
+@pytest.fixture
+def small_movie(tmp_path):
+    path = tmp_path / "run.zarr"
+    assert (
+        main(["simulate", str(path), "--frames", "30", "--shape", "64", "64", "--seed", "1"]) == 0
+    )
+    return path
+
+
+def test_a_movie_given_twice_is_refused_not_combined_as_two_captures(
+    small_movie, tmp_path, capsys, monkeypatch
+):
+    """`pynta analyze run.zarr ./run.zarr --combine` combined one capture as two replicates:
+    "D50 110.8 ± 0.0", a standard error of 0 that no measurement has."""
+    monkeypatch.chdir(tmp_path)
+    code = main(["analyze", "run.zarr", "./run.zarr", "--combine", "--no-save"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'run.zarr' is given again (as './run.zarr'): each movie is analysed once" in err
+
+
+def test_a_copied_recording_is_said_to_be_one_capture(small_movie, tmp_path, capsys):
+    """A copy of a store is the same recording: combined with its original it gave ± 0.0 as
+    if two captures had agreed exactly."""
+    import shutil
+
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(small_movie, copy)
+    code = main(["analyze", str(small_movie), str(copy), "--combine", "--no-save"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert (
+        "warning: capture 1 (run.zarr) and capture 2 (copy.zarr) are one recording (the same "
+        "start_time and frames)" in err
+    )

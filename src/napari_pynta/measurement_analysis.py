@@ -166,6 +166,36 @@ def mixed_measurements(movies: list[Any]) -> str | None:
     )
 
 
+def same_recordings(movies: list[Any]) -> str | None:
+    """A warning when two captures are one recording (a copied store), else None.
+
+    A pynta store records when its recording started (``start_time``); two captures that
+    started at the same moment with the same number of frames are copies of one, and
+    combining them counts one capture twice (a standard error that is too small, 0 for two).
+    """
+    first: dict[tuple[str, int], int] = {}
+    pairs = []
+    for index, movie in enumerate(movies):
+        start = movie.metadata.get("start_time")
+        if not isinstance(start, str):
+            continue
+        key = (start, int(movie.frames.shape[0]))
+        if key in first:
+            pairs.append(
+                f"{capture_name(movies[first[key]].source, first[key])} and "
+                f"{capture_name(movie.source, index)}"
+            )
+        else:
+            first[key] = index
+    if not pairs:
+        return None
+    return (
+        f"{'; '.join(pairs)} are one recording (the same start_time and frames): a "
+        "copy counts as a second replicate and makes the standard error too small; combine "
+        "each capture once"
+    )
+
+
 def analyze_measurement(
     folder: str | Path,
     make_params: Callable[[Any], Any],

@@ -15,7 +15,11 @@ from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrid
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.measurement import expand_measurements
-from napari_pynta.measurement_analysis import different_settings, mixed_measurements
+from napari_pynta.measurement_analysis import (
+    different_settings,
+    mixed_measurements,
+    same_recordings,
+)
 from napari_pynta.parameters import AUTO, SETTINGS
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
@@ -198,6 +202,7 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
 def run(args: argparse.Namespace) -> int:
     """Run `pynta analyze`; returns the exit code."""
     args.paths = expand_measurements(args.paths)
+    each_movie_once(args.paths)
     from napari_pynta.cluster import validate_scheduler, validate_workers
     from napari_pynta.export import check_output_directory
     from napari_pynta.readers import open_movie
@@ -225,6 +230,31 @@ def run(args: argparse.Namespace) -> int:
         return _run_batch(args)
     with open_movie(args.paths[0]) as movie:
         return _run_one(args, movie)
+
+
+def each_movie_once(paths: list[str]) -> None:
+    """Refuse a movie named twice (after measurement folders are expanded; ``run.zarr`` and
+    ``./run.zarr`` are one): ``--combine`` counted it as two replicate captures and gave a
+    standard error of 0 (b16), and a batch analysed it twice.
+
+    Raises
+    ------
+    PyntaInputError
+        Naming both spellings.
+    """
+    import os
+
+    seen: dict[str, str] = {}
+    for path in paths:
+        key = os.path.realpath(path)
+        if key in seen:
+            said = "again" if path == seen[key] else f"again (as {path!r})"
+            raise PyntaInputError(
+                f"PATH: {seen[key]!r} is given {said}: each movie is analysed once, and "
+                "--combine would count one capture as two replicates (a standard error of 0); "
+                "give each movie once"
+            )
+        seen[key] = path
 
 
 def _run_one(args: argparse.Namespace, movie: Movie) -> int:
@@ -353,6 +383,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         mixed = mixed_measurements(movies)
         if mixed is not None:
             notes.append(f"warning: {mixed}")
+        copies = same_recordings(movies)
+        if copies is not None:
+            notes.append(f"warning: {copies}")
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
