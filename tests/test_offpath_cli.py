@@ -93,3 +93,31 @@ def test_a_copied_recording_is_said_to_be_one_capture(small_movie, tmp_path, cap
         "warning: capture 1 (run.zarr) and capture 2 (copy.zarr) are one recording (the same "
         "start_time and frames)" in err
     )
+
+
+def test_a_tiff_whose_metadata_give_a_wrong_pixel_size_is_blamed_not_the_flag(tmp_path, capsys):
+    """A TIFF whose resolution tag says 10⁻⁶ pixels per µm was refused as "--pixel-size-um must
+    be in [0.005, 20] (µm), got 1000000.0", a flag the user had not given."""
+    import numpy as np
+    import tifffile
+
+    path = tmp_path / "huge_pixels.tif"
+    frames = np.random.default_rng(0).poisson(100, (12, 32, 32)).astype(np.uint16)
+    tifffile.imwrite(
+        path,
+        frames,
+        imagej=True,
+        resolution=(1e-6, 1e-6),
+        metadata={"unit": "um", "finterval": 0.01},
+    )
+    physical = ["--exposure-s", "0.01", "--temperature-c", "22", "--no-save"]
+    assert main(["analyze", str(path), *physical]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"pynta analyze: error: {str(path)!r}: its metadata's pixel_size_um must be in "
+        "[0.005, 20] (µm), got 1000000.0; give the right value with --pixel-size-um"
+    )
+    # the flag replaces the metadata's value: the movie is analysed
+    code = main(
+        ["analyze", str(path), *physical, "--pixel-size-um", "0.1", "--min-track-length", "3"]
+    )
+    assert code == 0, capsys.readouterr().err

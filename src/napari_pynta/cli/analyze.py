@@ -188,7 +188,7 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
     automatic["widen_to_spot"] = given.get("diameter_px") is None
     return lambda movie: dataclasses.replace(
         AnalysisParams.from_metadata(
-            movie.metadata,
+            checked_metadata(movie, given, args.field_flags),
             invert=args.invert,
             blur_separation=args.blur_separation,
             blur_gap_spread=args.blur_gap_spread,
@@ -197,6 +197,31 @@ def _params_factory(args: argparse.Namespace) -> ParamsFactory:
         ),
         **automatic,
     )
+
+
+def checked_metadata(movie: Movie, given: dict[str, Any], flags: dict[str, str]) -> dict[str, Any]:
+    """The movie's metadata, its physical fields that no flag replaces checked as the flags are.
+
+    A TIFF whose resolution tag gave a pixel of 10⁶ µm was refused as "--pixel-size-um must be
+    in [0.005, 20] (µm), got 1000000.0", a flag the user had not given (b16).
+
+    Raises
+    ------
+    PyntaInputError
+        Saying that the value is the movie's and which flag replaces it.
+    """
+    metadata = dict(movie.metadata)
+    for name in METADATA_OPTIONS:
+        if given.get(name) is not None or metadata.get(name) is None:
+            continue
+        try:
+            SETTINGS[name].check(metadata[name])
+        except PyntaInputError as error:
+            raise PyntaInputError(
+                f"{str(movie.source)!r}: its metadata's {error}; give the right value with "
+                f"{flags.get(name, name)}"
+            ) from None
+    return metadata
 
 
 def run(args: argparse.Namespace) -> int:
