@@ -186,10 +186,26 @@ def _check_samples(n_samples: int, source: Path) -> None:
         )
 
 
-def _check_integer(dtype: np.dtype, source: Path) -> None:
-    if dtype.kind not in "ui":
+def check_integer_pixels(dtype: np.dtype, what: str) -> None:
+    """Refuse pixels that are not integers (float, bool, complex): a camera gives integers, and
+    a float movie may hold NaN, which detection took for particles (b16: 0.1 % NaN pixels gave
+    eight times the localizations and 36 nm for 100 nm, without a warning).
+
+    Parameters
+    ----------
+    dtype : numpy.dtype
+        The pixels' type.
+    what : str
+        How the message names the movie (``"'run.tif'"``, ``"the layer 'frames'"``).
+
+    Raises
+    ------
+    PyntaDataError
+        Naming the movie, its type and what is allowed.
+    """
+    if np.dtype(dtype).kind not in "ui":
         raise PyntaDataError(
-            f"{str(source)!r} holds {dtype} pixels; pynta analyzes integer camera data "
+            f"{what} holds {dtype} pixels; pynta analyzes integer camera data "
             "(uint8, uint16 or other integer types)"
         )
 
@@ -225,7 +241,7 @@ def _open_zarr(path: Path) -> Movie:
         return _open_store(path)  # with the store's own explanation of what is wrong
 
     frames, metadata = open_ome_zarr(path)
-    _check_integer(np.dtype(frames.dtype), path)
+    check_integer_pixels(np.dtype(frames.dtype), repr(str(path)))
     _check_not_empty(frames, path)
     return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
 
@@ -282,7 +298,7 @@ def _open_tiff(path: Path) -> Movie:
         tif = pages.tif
         series = tif.series[0]
         _check_described_frames(tif, series, path)
-        _check_integer(np.dtype(series.dtype), path)
+        check_integer_pixels(np.dtype(series.dtype), repr(str(path)))
         pixels = da.from_array(
             _ReadErrorsNamed(pages, path),
             chunks=pages.chunks,
@@ -544,7 +560,7 @@ def _read_frame_file(path: Path) -> np.ndarray:
             axes = "YXS" if pixels.ndim == 3 else "YX"
     except Exception as exc:  # imaging libraries raise many kinds on corrupt files
         raise PyntaDataError(f"cannot read frame {str(path)!r}: {exc}") from exc
-    _check_integer(pixels.dtype, path)
+    check_integer_pixels(pixels.dtype, repr(str(path)))
     if "S" in axes:
         _check_samples(pixels.shape[axes.index("S")], path)
         pixels = _to_single_channel(np.moveaxis(pixels, axes.index("S"), -1))

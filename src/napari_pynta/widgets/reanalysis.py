@@ -84,10 +84,14 @@ def analysis_params(tracking: TrackingSettings, conditions: SizingConditions) ->
 
 def open_for_analysis(data: Any, source: str | None, conditions: SizingConditions) -> Any:
     """A :class:`~napari_pynta.readers.Movie` from the source path, else from the layer data."""
-    from napari_pynta.readers import Movie, open_movie
+    from napari_pynta.readers import Movie, check_integer_pixels, open_movie
 
     if source and Path(source).exists():
         return open_movie(source)
+    check_integer_pixels(
+        data.dtype,
+        f"the layer {source!r}" if source else "the layer",
+    )
     frames = (
         data if isinstance(data, da.Array) else da.from_array(data, chunks=(1, *data.shape[1:]))
     )
