@@ -121,3 +121,21 @@ def test_a_tiff_whose_metadata_give_a_wrong_pixel_size_is_blamed_not_the_flag(tm
         ["analyze", str(path), *physical, "--pixel-size-um", "0.1", "--min-track-length", "3"]
     )
     assert code == 0, capsys.readouterr().err
+
+
+def test_a_simulation_refuses_a_pixel_the_analysis_refuses(tmp_path, capsys):
+    """`pynta simulate --pixel-size-um 1e9` wrote a store that `pynta analyze` then refused;
+    the simulated camera took such a pixel too."""
+    from napari_pynta.errors import PyntaInputError
+    from napari_pynta.simulate import SimulationSettings
+
+    out = tmp_path / "far.zarr"
+    code = main(
+        ["simulate", str(out), "--frames", "3", "--shape", "32", "32", "--pixel-size-um", "1e9"]
+    )
+    assert code == 2 and not out.exists()
+    assert capsys.readouterr().err.strip() == (
+        "pynta simulate: error: --pixel-size-um must be in [0.005, 20] (µm), got 1000000000.0"
+    )
+    with pytest.raises(PyntaInputError, match=r"pixel_size_um must be in \[0.005, 20\]"):
+        SimulationSettings(pixel_size_um=0.001)

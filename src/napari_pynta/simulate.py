@@ -66,6 +66,7 @@ from scipy.fft import dctn, idctn
 from scipy.special import erf, ndtri
 
 from napari_pynta.errors import PyntaInputError, require_int, require_positive
+from napari_pynta.parameters import SETTINGS
 from napari_pynta.physics import diffusion_um2_s, resolve_viscosity_pa_s
 
 if TYPE_CHECKING:  # pandas is imported where the truth tables are built: `pynta --help` stays quick
@@ -208,8 +209,9 @@ class SimulationSettings:
         if not populations or not all(isinstance(p, Population) for p in populations):
             raise PyntaInputError("populations must be a non-empty sequence of Population")
         set_field("populations", populations)
+        # a pixel the analysis refuses made a movie no analysis could open (b16: 10⁹ µm)
+        set_field("pixel_size_um", SETTINGS["pixel_size_um"].check(self.pixel_size_um))
         for name in (
-            "pixel_size_um",
             "frame_interval_s",
             "psf_sigma_px",
             "depth_um",

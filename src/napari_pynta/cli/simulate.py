@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=None,
         metavar="F",
-        help="number fraction of each population (default: equal)",
+        help="number fraction of each population, as weights normalised to sum 1 (default: equal)",
     )
     parser.add_argument(
         "--sigma-log",
