@@ -53,3 +53,31 @@ def test_the_damaged_part_of_a_store_is_named(damage, tmp_path, capsys):
     assert said in str(raised.value)
     assert main(["analyze", str(path)]) == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["cut", "deleted"])
+def test_napari_is_told_what_is_damaged_in_a_store_whose_zarr_json_is_damaged(damage, tmp_path):
+    """napari's reader hook passed over a store whose zarr.json was cut or deleted: napari said
+    only that no reader was found for it."""
+    from napari_pynta.widgets.napari_io import get_reader
+
+    path = tmp_path / "movie.zarr"
+    with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+        store.append(np.ones((12, 8, 10), np.uint16))
+    if damage == "cut":
+        cut(path / "zarr.json", 300)
+    else:
+        (path / "zarr.json").unlink()
+    reader = get_reader(str(path))
+    assert reader is not None
+    said = "is cut or damaged" if damage == "cut" else "zarr.json is missing"
+    with pytest.raises(PyntaDataError, match=said):
+        reader(str(path))
+
+
+def test_a_folder_of_other_arrays_is_left_to_other_readers(tmp_path):
+    from napari_pynta.widgets.napari_io import get_reader
+
+    path = tmp_path / "other.zarr"
+    (path / "0").mkdir(parents=True)  # an array of another program, no pynta seq or times
+    assert get_reader(str(path)) is None

@@ -233,6 +233,22 @@ def is_pynta_store(path: str | Path) -> bool:
     return "pynta" in (attributes.get("attributes") or {})
 
 
+def is_damaged_pynta_store(path: str | Path) -> bool:
+    """True for a folder with a pynta store's own arrays (``seq``, ``timestamps_s``) whose root
+    ``zarr.json`` is missing or does not parse: a damaged store, which opening explains, not
+    some other folder."""
+    from napari_pynta.store import SEQ_PATH, TIMESTAMPS_PATH
+
+    path = Path(path)
+    if not any((path / name).is_dir() for name in (SEQ_PATH, TIMESTAMPS_PATH)):
+        return False
+    try:
+        json.loads((path / "zarr.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return False
+
+
 def _open_zarr(path: Path) -> Movie:
     """A pynta store, or else an OME-Zarr image written by other software."""
     from napari_pynta.ome_zarr import is_ome_image, open_ome_zarr

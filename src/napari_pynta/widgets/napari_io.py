@@ -56,15 +56,17 @@ SAMPLE_PARTICLES = 40
 
 
 def is_pynta_movie_path(path: str | Path) -> bool:
-    """True for a pynta store, an OME-Zarr image, a TIFF or video file, or a folder holding
-    PNG/TIFF frames; False for anything else (e.g. a zarr that is neither), so that napari can
-    offer other readers."""
+    """True for a pynta store (a damaged one too), an OME-Zarr image, a TIFF or video file, or
+    a folder holding PNG/TIFF frames; False for anything else (e.g. a zarr that is neither), so
+    that napari can offer other readers."""
     from napari_pynta.ome_zarr import is_ome_image
-    from napari_pynta.readers import is_pynta_store, is_zarr_group
+    from napari_pynta.readers import is_damaged_pynta_store, is_pynta_store, is_zarr_group
 
     path = Path(path)
     if path.is_dir() and is_zarr_group(path):
-        return is_pynta_store(path) or is_ome_image(path)
+        # a store whose zarr.json is cut or lost is claimed, so that opening says what is
+        # damaged; napari said only "no reader found" (b16)
+        return is_pynta_store(path) or is_ome_image(path) or is_damaged_pynta_store(path)
     if path.is_file():
         return path.suffix.lower() in MOVIE_FILE_SUFFIXES
     if path.is_dir():
