@@ -51,6 +51,16 @@ def test_a_broad_lognormal_population_is_one_peak(seed):
     summary = sizes.summary({"total": [math.nan]})["deconvolved_nm"]
     assert summary["peak_unimodal_p"] > deconvolve.UNIMODAL_LEVEL
     assert summary["d50"] == pytest.approx(np.median(truth), rel=0.1)
+    # the merge is said: the confirmed bumps lie within the population's span, the reported
+    # peak is the highest of them, and the warning names them and the test's p-value
+    merged = summary["unresolved_peaks_nm"]
+    assert len(merged) >= 2
+    assert np.quantile(truth, 0.05) < min(merged) < max(merged) < np.quantile(truth, 0.95)
+    assert min(abs(peak - sizes.peaks[0]["diameter_nm"]) for peak in merged) < 1.0
+    warning = sizes.unresolved_peaks_warning()
+    assert warning is not None
+    assert f"p = {sizes.unimodal.p_value:.2f}" in warning
+    assert all(f"{peak:.0f}" in warning for peak in merged)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +72,7 @@ def test_two_separated_populations_stay_two_peaks(diameters, fractions):
     assert sizes.unimodal is not None and sizes.unimodal.rejected
     assert sizes.unimodal.p_value <= deconvolve.UNIMODAL_LEVEL
     assert sizes.unimodal.multimodal_draws <= 1
+    assert sizes.unresolved_peaks_nm == () and sizes.unresolved_peaks_warning() is None
 
 
 def test_a_warm_starts_rejection_stands_until_the_tracks_have_doubled():

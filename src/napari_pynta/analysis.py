@@ -904,9 +904,10 @@ def summarize_tracks(
             narrower,
             params.search_range_px,
         )
-        if peak_note:
-            warnings.append(peak_note)
-            summary["warnings"].append(peak_note)
+        for note in (peak_note, sizes.unresolved_peaks_warning()):
+            if note:
+                warnings.append(note)
+                summary["warnings"].append(note)
     else:
         summary["deconvolved_nm"] = None
     summary["detection"] = _json_ready(threshold.as_dict()) if threshold is not None else None

@@ -13,7 +13,7 @@ import pandas as pd
 from napari_pynta.deconvolve.distribution import SizeDistribution
 from napari_pynta.deconvolve.peaks import _peak_indices
 from napari_pynta.deconvolve.significance import _position_in_basin
-from napari_pynta.deconvolve.unimodal_null import UnimodalTest
+from napari_pynta.deconvolve.unimodal_null import UNIMODAL_LEVEL, UnimodalTest
 from napari_pynta.errors import PyntaInputError
 
 
@@ -42,6 +42,9 @@ class DeconvolvedSizes:
     unimodal : UnimodalTest, optional
         The test of the peaks that the resamples confirmed against one population
         (:func:`unimodal_test`); None: fewer than two such peaks, not tested.
+    unresolved_peaks_nm : tuple of float
+        The peaks (nm) that the resamples confirmed but ``unimodal`` could not tell from one
+        broad population, so that only the highest is in ``peaks`` (empty: none were merged).
     """
 
     deconvolved: SizeDistribution
@@ -52,6 +55,7 @@ class DeconvolvedSizes:
     standard_errors: dict[str, float] | None = None
     track_peak: pd.Series | None = None
     unimodal: UnimodalTest | None = None
+    unresolved_peaks_nm: tuple[float, ...] = ()
 
     def summary(
         self,
@@ -70,8 +74,9 @@ class DeconvolvedSizes:
         ``peak_fraction_se``, ``peak_significance`` (share of the ``peak_test_resamples``
         resamples of the sequential test that showed each), ``n_candidate_peaks`` and
         ``peak_depends_on_linking`` (``depends_on_linking``), ``peak_unimodal_p`` (the p-value
-        of one population, :func:`unimodal_test`; None: not tested), and with more
-        than one peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
+        of one population, :func:`unimodal_test`; None: not tested), ``unresolved_peaks_nm``
+        (the peaks merged because one population would show them too), and with more than one
+        peak ``peak_number_fractions`` and ``peak_number_fraction_se`` (shares of the
         particles in view); with standard errors, ``d10_se``, ``d50_se``, ``d90_se`` (nm).
 
         Parameters
@@ -126,6 +131,7 @@ class DeconvolvedSizes:
                 if depends_on_linking is None
                 else [bool(flag) for flag in depends_on_linking],
                 "peak_unimodal_p": None if self.unimodal is None else self.unimodal.p_value,
+                "unresolved_peaks_nm": list(self.unresolved_peaks_nm),
             }
             if "number_fraction" in self.peaks[0]:
                 statistics |= {
@@ -146,6 +152,23 @@ class DeconvolvedSizes:
             "method": "log-normal fit",
         }
         return {"deconvolved_nm": deconvolved, "lognormal_fit_nm": lognormal}
+
+    def unresolved_peaks_warning(self) -> str | None:
+        """The warning for peaks that one broad population would also show (None: none were
+        merged): the sample may be a mixture these tracks cannot resolve, or one population."""
+        if not self.unresolved_peaks_nm or self.unimodal is None or not self.peaks:
+            return None
+        names = " and ".join(f"{peak:.0f}" for peak in sorted(self.unresolved_peaks_nm))
+        test = self.unimodal
+        return (
+            f"Peaks at {names} nm repeat when the tracks are resampled, but one broad population "
+            f"spanning them shows such peaks too ({test.multimodal_draws} of {test.n_draws} "
+            f"simulated sets of these tracks from one population did, p = {test.p_value:.2f}; "
+            f"at most {UNIMODAL_LEVEL:g} tells them apart): one peak at "
+            f"{self.peaks[0]['diameter_nm']:.0f} nm is reported. The sample may be a mixture "
+            "that these tracks cannot resolve, or one broad population. Record a longer movie "
+            "(more and longer tracks) before reading it as either."
+        )
 
 
 def _with_systematic(peak: dict, systematic: float) -> dict:

@@ -18,6 +18,7 @@ from napari_pynta.deconvolve.likelihood import (
     step_dispersion,
 )
 from napari_pynta.deconvolve.lognormal import lognormal_fit
+from napari_pynta.deconvolve.peaks import _refined_position
 from napari_pynta.deconvolve.significance import _highest_only, _peak_table, _tested_peaks
 from napari_pynta.deconvolve.sizes import DeconvolvedSizes
 from napari_pynta.deconvolve.uncertainty import (
@@ -99,6 +100,7 @@ def deconvolve_tracks(
     )
     peaks = resampled = standard_errors = track_peak = None
     unimodal: UnimodalTest | None = None
+    unresolved: tuple[float, ...] = ()
     if n_bootstrap >= 2:
         starts = None
         if warm_start is not None and warm_start.resampled is not None:
@@ -143,6 +145,10 @@ def deconvolve_tracks(
         if len(tested.indices) > 1:  # the resamples repeat the EM's split of one broad population
             unimodal = _unimodal_test(steps, model, deconvolved, warm_start)
             if not unimodal.rejected:
+                unresolved = tuple(
+                    _refined_position(grid_nm, tested.smooth, int(index))
+                    for index in tested.indices
+                )
                 tested = _highest_only(tested)
         shares: tuple[Shares | None, Shares | None] = (None, None)
         if len(tested.indices) > 1:  # fractions of a mixture: shares of tracks and of particles
@@ -177,6 +183,7 @@ def deconvolve_tracks(
         standard_errors=standard_errors,
         track_peak=track_peak,
         unimodal=unimodal,
+        unresolved_peaks_nm=unresolved,
     )
 
 
