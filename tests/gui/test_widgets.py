@@ -178,8 +178,17 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
         "particles_per_ml": 4.0e8,
         "particles_per_ml_sem": 1.0e7,
     }
-    summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved, "concentration": concentration}
+    warning = "The size depends on the linking: it changes by 9% when the particles are linked"
+    summary = {
+        "diameter_nm": 105.0,
+        "deconvolved_nm": deconvolved,
+        "concentration": concentration,
+        "warnings": [warning],
+    }
     sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
+    # the analysis' warnings are listed under the table, not left to the report
+    assert sizes.warnings.isVisibleTo(sizes)
+    assert sizes.warnings.text() == f"1 warning about these sizes:\n• {warning}"
     shown, ensemble = sizes.current_diameters()
     np.testing.assert_allclose(shown, diameters)
     assert sizes.statistics.item(0, 0).text() == "5"
@@ -367,6 +376,7 @@ def test_reanalysis_of_a_store_fills_layers_histogram_and_the_store(pynta, wait_
     assert np.mean((shown >= low) & (shown <= high)) >= 0.99 and low < deconvolved["d10"]
     assert sizes.canvas.convergence_axes is None  # the convergence plot is a live-only plot
     assert reference.summary["warnings"] == []
+    assert not sizes.warnings.isVisibleTo(sizes) and sizes.warnings.text() == ""
     assert {"localizations", "tracks", "per_track"} <= set(MovieStore.open(path).table_names())
     assert "saved" in tracking.message_line.text()
     csv = sizes.export_csv(tmp_path / "sizes")

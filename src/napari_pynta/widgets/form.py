@@ -28,6 +28,7 @@ from napari_pynta.parameters import Setting
 FIELD_MIN_WIDTH_PX = 80
 ERROR_STYLE = "color: #ff6b6b; font-weight: bold;"
 INFO_STYLE = "color: #9fd3a0;"
+WARNING_STYLE = "color: #ffb74d;"
 #: where a long word may break across lines (Qt breaks lines at it; it is not drawn)
 ZERO_WIDTH_SPACE = "\u200b"
 #: a word longer than this (a path) may break after its separators, and every this many

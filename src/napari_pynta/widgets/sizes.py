@@ -26,7 +26,13 @@ from napari_pynta.concentration import counts_in_view
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.physics import KNOWN_SOLVENTS
 from napari_pynta.sizing import size_statistics
-from napari_pynta.widgets.form import MessageLine, WrappingLabel, float_field, scrolling_layout
+from napari_pynta.widgets.form import (
+    WARNING_STYLE,
+    MessageLine,
+    WrappingLabel,
+    float_field,
+    scrolling_layout,
+)
 from napari_pynta.widgets.histogram import SizeHistogramCanvas
 from napari_pynta.widgets.measurement_view import MeasurementView
 from napari_pynta.widgets.session import SizeData, session_for
@@ -96,6 +102,16 @@ def peaks_text(deconvolved: dict[str, Any]) -> str:
         + (", depends on the linking)" if flag else ")")
         for peak, error, share, flag in zip(peaks, errors, shares, linking, strict=False)
     )
+
+
+def warnings_text(summary: dict[str, Any]) -> str:
+    """The summary's warnings as the Sizes widget lists them (empty: none): what the analysis
+    found wrong or uncertain about these sizes, one per line."""
+    warnings = summary.get("warnings") or []
+    if not warnings:
+        return ""
+    heading = "1 warning" if len(warnings) == 1 else f"{len(warnings)} warnings"
+    return f"{heading} about these sizes:\n" + "\n".join(f"• {text}" for text in warnings)
 
 
 def format_with_error(value: Any, error: Any) -> str:
@@ -183,6 +199,9 @@ class SizesWidget(QWidget):
         self.report = QPushButton("Report")
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)
         self.report.setEnabled(False)
+        self.warnings = WrappingLabel()
+        self.warnings.setStyleSheet(WARNING_STYLE)
+        self.warnings.hide()
         self.message_line = MessageLine()
         self.measurement = MeasurementView(self.session)
 
@@ -207,6 +226,7 @@ class SizesWidget(QWidget):
         layout.addWidget(self.source_label)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.statistics)
+        layout.addWidget(self.warnings)
         layout.addWidget(self.buttons_box)
         layout.addWidget(self.conditions_box)
         layout.addWidget(self.message_line)
@@ -243,6 +263,7 @@ class SizesWidget(QWidget):
         """Show either a measurement or the single movie/live sizes with their conditions."""
         for widget in self.single_movie_widgets:
             widget.setVisible(not measurement)
+        self.warnings.setVisible(not measurement and bool(self.warnings.text()))
 
     # ------------------------------------------------------------------ conditions
     def conditions(self) -> SizingConditions:
@@ -317,6 +338,8 @@ class SizesWidget(QWidget):
         """Adopt new sizes (live update or analysis result) and redraw."""
         self.data = data
         self.source_label.setText(f"sizes from {data.source}")
+        self.warnings.setText(warnings_text(data.summary))
+        self.warnings.setVisible(bool(self.warnings.text()))
         self.redraw()
 
     def current_factor(self) -> float:
