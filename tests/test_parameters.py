@@ -10,6 +10,7 @@ import pytest
 
 from napari_pynta.analysis import REQUIRED_FIELDS, AnalysisParams
 from napari_pynta.cli import build_parser
+from napari_pynta.cli.acquire import build_config
 from napari_pynta.errors import PyntaInputError, named_message, require_int, require_number
 from napari_pynta.link import filter_tracks
 from napari_pynta.live.config import LiveConfig
@@ -89,8 +90,12 @@ def test_core_errors_name_the_field_and_the_cli_names_the_flag():
 
 def test_cli_flags_are_built_from_the_definition():
     args = build_parser().parse_args(["acquire"])
-    for name in ("memory", "min_track_length", "temperature_c", "minmass"):
+    for name in ("memory", "min_track_length", "minmass"):
         assert getattr(args, name) == SETTINGS[name].default
+    # the temperature is left unset, so that the camera's own (a simulated sample's, a replayed
+    # movie's) is kept; without one the run takes the definition's default
+    assert args.temperature_c is None
+    assert build_config(args).temperature_c == SETTINGS["temperature_c"].default
     help_text = build_parser()._subparsers._group_actions[0].choices["analyze"].format_help()
     assert SETTINGS["memory"].help in " ".join(help_text.split())
 
