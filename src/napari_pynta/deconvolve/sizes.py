@@ -158,7 +158,8 @@ class DeconvolvedSizes:
         merged): the sample may be a mixture these tracks cannot resolve, or one population."""
         if not self.unresolved_peaks_nm or self.unimodal is None or not self.peaks:
             return None
-        names = " and ".join(f"{peak:.0f}" for peak in sorted(self.unresolved_peaks_nm))
+        *others, last = (f"{peak:.0f}" for peak in sorted(self.unresolved_peaks_nm))
+        names = f"{', '.join(others)} and {last}"
         test = self.unimodal
         return (
             f"Peaks at {names} nm repeat when the tracks are resampled, but one broad population "
