@@ -189,6 +189,12 @@ def test_sizes_are_re_expressed_by_stokes_einstein_when_temperature_changes(pynt
     # the analysis' warnings are listed under the table, not left to the report
     assert sizes.warnings.isVisibleTo(sizes)
     assert sizes.warnings.text() == f"1 warning about these sizes:\n• {warning}"
+    # a measurement shown in their place hides them, even when live sizes come meanwhile
+    sizes.measurement.shown.emit(True)
+    sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
+    assert not sizes.warnings.isVisibleTo(sizes)
+    sizes.measurement.shown.emit(False)
+    assert sizes.warnings.isVisibleTo(sizes)
     shown, ensemble = sizes.current_diameters()
     np.testing.assert_allclose(shown, diameters)
     assert sizes.statistics.item(0, 0).text() == "5"

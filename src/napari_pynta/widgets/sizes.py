@@ -263,7 +263,11 @@ class SizesWidget(QWidget):
         """Show either a measurement or the single movie/live sizes with their conditions."""
         for widget in self.single_movie_widgets:
             widget.setVisible(not measurement)
-        self.warnings.setVisible(not measurement and bool(self.warnings.text()))
+        self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        """The warnings' list is shown with the single movie's sizes, when there are any."""
+        self.warnings.setVisible(bool(self.warnings.text()) and not self.statistics.isHidden())
 
     # ------------------------------------------------------------------ conditions
     def conditions(self) -> SizingConditions:
@@ -339,7 +343,7 @@ class SizesWidget(QWidget):
         self.data = data
         self.source_label.setText(f"sizes from {data.source}")
         self.warnings.setText(warnings_text(data.summary))
-        self.warnings.setVisible(bool(self.warnings.text()))
+        self._show_warnings()
         self.redraw()
 
     def current_factor(self) -> float:
