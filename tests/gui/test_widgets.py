@@ -311,6 +311,41 @@ def test_the_peaks_cell_is_shown_whole(pynta):
     assert table.height() >= table.verticalHeader().length() + table.horizontalHeader().height()
 
 
+def test_peaks_the_one_population_test_merged_are_named_in_the_peaks_cell(pynta):
+    """Two peaks that passed the bootstrap but not the test against one population are one
+    peak in the summary; the cell names both after it, and they follow the conditions."""
+    _, widgets = pynta
+    sizes = widgets["Sizes"]
+    measured = SizingConditions(
+        temperature_c=22.0, pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01
+    )
+    sizes.session.set_conditions(measured)
+    deconvolved = {
+        "n_tracks": 3,
+        "peaks": [99.0],
+        "peak_uncertainty": [3.0],
+        "peak_fractions": [1.0],
+        "unresolved_peaks_nm": [99.0, 56.0],
+    }
+    summary = {"diameter_nm": 80.0, "deconvolved_nm": deconvolved}
+    sizes.session.sizes_changed.emit(
+        SizeData(np.array([60.0, 80.0, 100.0]), summary, measured, "t")
+    )
+    row = [label for label, _, key in sizes_module.STATISTICS_ROWS].index("peaks (nm, % tracks)")
+    assert sizes.statistics.item(row, 0).text() == "99 ± 3 (100%); 56 and 99 not resolved"
+    # every diameter of the cell is re-expressed by Stokes-Einstein (d ∝ T / η at fixed D)
+    sizes.temperature.setValue(37.0)
+    factor = sizes.current_factor()
+    assert factor > 1.2
+    merged = sorted(sizes.current_deconvolved()["unresolved_peaks_nm"])
+    assert merged == pytest.approx([56.0 * factor, 99.0 * factor])
+    assert (
+        sizes.statistics.item(row, 0)
+        .text()
+        .endswith(f"; {56.0 * factor:.0f} and {99.0 * factor:.0f} not resolved")
+    )
+
+
 def test_preview_finds_the_simulated_particles_of_the_chosen_frame(pynta, wait_for):
     viewer, widgets = pynta
     viewer.open_sample("napari-pynta", "simulated_movie")

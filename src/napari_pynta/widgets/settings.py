@@ -177,6 +177,7 @@ DIAMETER_KEYS = (
     "peak_uncertainty",
     "peak_interval_68",
     "peak_statistical_interval_68",
+    "unresolved_peaks_nm",
 )
 
 

@@ -86,7 +86,8 @@ def peaks_text(deconvolved: dict[str, Any]) -> str:
     statistical and systematic parts in quadrature where both are known, else the bootstrap
     standard error alone; and the share of the tracks); a peak that the tracks linked with a
     narrower search range do not show says it depends on the linking (the summary's warning
-    says more)."""
+    says more), and peaks merged because one broad population would show them too are named
+    after the one kept: ``99 ± 3 (100%); 56 and 99 not resolved``."""
     peaks = deconvolved.get("peaks") or []
     totals = deconvolved.get("peak_uncertainty") or [None] * len(peaks)
     errors = [
@@ -97,11 +98,15 @@ def peaks_text(deconvolved: dict[str, Any]) -> str:
     ]
     shares = deconvolved.get("peak_fractions") or []
     linking = deconvolved.get("peak_depends_on_linking") or [None] * len(peaks)
-    return ", ".join(
+    text = ", ".join(
         f"{format_with_error(peak, error)} ({100 * share:.0f}%"
         + (", depends on the linking)" if flag else ")")
         for peak, error, share, flag in zip(peaks, errors, shares, linking, strict=False)
     )
+    merged = [format_value(peak) for peak in sorted(deconvolved.get("unresolved_peaks_nm") or [])]
+    if len(merged) > 1:
+        text += f"; {', '.join(merged[:-1])} and {merged[-1]} not resolved"
+    return text
 
 
 def warnings_text(summary: dict[str, Any]) -> str:
