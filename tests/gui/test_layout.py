@@ -141,3 +141,54 @@ def test_a_long_movie_path_in_the_sizes_dock_wraps_instead_of_widening_it(pynta)
     QApplication.processEvents()
     assert content_width(sizes) <= DOCK_MIN_WIDTH_PX - SCROLL_BAR_PX
     assert sizes.source_label.text().endswith("a_very_long_folder_name\\capture-1.zarr")
+
+
+def test_the_peaks_row_takes_the_lines_its_text_needs_when_the_dock_is_made_narrower(
+    make_napari_viewer, qtbot
+):
+    """The peaks row was fitted to its text when sizes came, not when the dock's width changed
+    afterwards: made narrower, two peaks and the merged ones were cut to '… 56 and 99 not …'."""
+    import numpy as np
+
+    from napari_pynta.cli.gui import dock_pynta_widgets
+    from napari_pynta.widgets.session import SizeData
+    from napari_pynta.widgets.settings import SizingConditions
+    from napari_pynta.widgets.sizes import PEAKS_ROW, peaks_text
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(*SMALL_WINDOW_PX)
+    sizes = dock_pynta_widgets(viewer)["Sizes"]
+    try:
+        qtbot.waitUntil(lambda: window.windowHandle().isExposed(), timeout=60_000)
+        deconvolved = {
+            "n_tracks": 3,
+            "peaks": [99.0, 301.0],
+            "peak_uncertainty": [3.1, 12.0],
+            "peak_fractions": [0.9, 0.1],
+            "peak_depends_on_linking": [False, True],
+            "unresolved_peaks_nm": [],
+        }
+        conditions = SizingConditions(pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01)
+        data = SizeData(np.array([90.0, 100.0]), {"deconvolved_nm": deconvolved}, conditions, "t")
+        table, text = sizes.statistics, peaks_text(deconvolved)
+        dock = sizes.parentWidget()
+        window.resizeDocks([dock], [DOCK_MIN_WIDTH_PX + 300], Qt.Orientation.Horizontal)
+        settle()
+        sizes.session.sizes_changed.emit(data)  # fitted at a wide dock
+        settle()
+        heights = []
+        for width in (DOCK_MIN_WIDTH_PX + 300, DOCK_MIN_WIDTH_PX):
+            window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+            settle()
+            cell = table.visualRect(table.model().index(PEAKS_ROW, 0)).united(
+                table.visualRect(table.model().index(PEAKS_ROW, 1))  # the row spans both
+            )
+            needed = table.fontMetrics().boundingRect(
+                cell.adjusted(4, 0, -4, 0), Qt.TextFlag.TextWordWrap, text
+            )
+            assert needed.height() <= cell.height(), (width, cell, needed)
+            heights.append(cell.height())
+        assert heights[1] > heights[0]  # the narrow dock needs more lines than the wide one
+    finally:
+        sizes.session.shutdown()

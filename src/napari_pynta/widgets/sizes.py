@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -200,6 +200,14 @@ class SizesWidget(QWidget):
         self.statistics.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.statistics.setWordWrap(True)
         self._fit_statistics_height()
+        # a dock made narrower or wider gives the peaks' text another number of lines (fitted
+        # once every column has its new width: the stretched columns are resized one by one)
+        self._refit_statistics = QTimer(self)  # dies with the widget
+        self._refit_statistics.setSingleShot(True)
+        self._refit_statistics.timeout.connect(self._fit_statistics_height)
+        self.statistics.horizontalHeader().sectionResized.connect(
+            lambda *_: self._refit_statistics.start(0)
+        )
         self.export = QPushButton("Export CSV")
         self.report = QPushButton("Report")
         self.report.setVisible(importlib.util.find_spec("napari_pynta.report") is not None)
