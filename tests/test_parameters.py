@@ -11,7 +11,13 @@ import pytest
 from napari_pynta.analysis import REQUIRED_FIELDS, AnalysisParams
 from napari_pynta.cli import build_parser
 from napari_pynta.cli.acquire import build_config
-from napari_pynta.errors import PyntaInputError, named_message, require_int, require_number
+from napari_pynta.errors import (
+    PyntaInputError,
+    listed,
+    named_message,
+    require_int,
+    require_number,
+)
 from napari_pynta.link import filter_tracks
 from napari_pynta.live.config import LiveConfig
 from napari_pynta.parameters import SETTINGS
@@ -98,6 +104,12 @@ def test_cli_flags_are_built_from_the_definition():
     assert build_config(args).temperature_c == SETTINGS["temperature_c"].default
     help_text = build_parser()._subparsers._group_actions[0].choices["analyze"].format_help()
     assert SETTINGS["memory"].help in " ".join(help_text.split())
+
+
+def test_names_are_listed_as_a_sentence_lists_them():
+    assert listed(["pixel_size_um"]) == "pixel_size_um"
+    assert listed(["56", "99"]) == "56 and 99"
+    assert listed(["111", "233", "431"]) == "111, 233 and 431"
 
 
 @pytest.mark.parametrize("value", [True, 3.0, "3", None])

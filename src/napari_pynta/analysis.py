@@ -37,7 +37,7 @@ from napari_pynta.detect import fixed as detect_fixed
 from napari_pynta.detect import hot_pixels as detect_hot_pixels
 from napari_pynta.detect import spot as detect_spot
 from napari_pynta.detect import wide as detect_wide
-from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
+from napari_pynta.errors import PyntaDataError, PyntaInputError, listed, require_int
 from napari_pynta.export import make_output_directory
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.sample import describe_movie
@@ -227,8 +227,7 @@ class AnalysisParams:
         missing = [name for name in REQUIRED_FIELDS if getattr(self, name) is None]
         if len(missing) > 1:
             raise PyntaInputError(
-                f"{', '.join(missing[:-1])} and {missing[-1]} are required: the movie has no "
-                "metadata for them",
+                f"{listed(missing)} are required: the movie has no metadata for them",
                 missing[0],
                 tuple(missing[1:]),
             )

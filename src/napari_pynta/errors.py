@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Integral
 
 
@@ -37,6 +37,12 @@ class PyntaInputError(ValueError):
 
 class PyntaDataError(RuntimeError):
     """Data that cannot be read or that is not what the analysis needs."""
+
+
+def listed(words: Sequence[str]) -> str:
+    """``words`` as a sentence lists them: ``a``, ``a and b``, ``a, b and c``."""
+    *others, last = words
+    return f"{', '.join(others)} and {last}" if others else last
 
 
 def named_message(error: BaseException, names: Mapping[str, str]) -> str:

@@ -14,7 +14,7 @@ from napari_pynta.deconvolve.distribution import SizeDistribution
 from napari_pynta.deconvolve.peaks import _peak_indices
 from napari_pynta.deconvolve.significance import _position_in_basin
 from napari_pynta.deconvolve.unimodal_null import UNIMODAL_LEVEL, UnimodalTest
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, listed
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,7 @@ class DeconvolvedSizes:
         merged): the sample may be a mixture these tracks cannot resolve, or one population."""
         if not self.unresolved_peaks_nm or self.unimodal is None or not self.peaks:
             return None
-        *others, last = (f"{peak:.0f}" for peak in sorted(self.unresolved_peaks_nm))
-        names = f"{', '.join(others)} and {last}"
+        names = listed([f"{peak:.0f}" for peak in sorted(self.unresolved_peaks_nm)])
         test = self.unimodal
         return (
             f"Peaks at {names} nm repeat when the tracks are resampled, but one broad population "

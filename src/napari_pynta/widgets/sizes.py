@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_pynta.concentration import counts_in_view
-from napari_pynta.errors import PyntaInputError
+from napari_pynta.errors import PyntaInputError, listed
 from napari_pynta.physics import KNOWN_SOLVENTS
 from napari_pynta.sizing import size_statistics
 from napari_pynta.widgets.form import (
@@ -105,7 +105,7 @@ def peaks_text(deconvolved: dict[str, Any]) -> str:
     )
     merged = [format_value(peak) for peak in sorted(deconvolved.get("unresolved_peaks_nm") or [])]
     if len(merged) > 1:
-        text += f"; {', '.join(merged[:-1])} and {merged[-1]} not resolved"
+        text += f"; {listed(merged)} not resolved"
     return text
 
 
