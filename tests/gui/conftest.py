@@ -6,10 +6,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from qtpy.QtWidgets import QApplication
 
 from napari_pynta.cli.gui import dock_pynta_widgets
+from napari_pynta.widgets.session import SizeData
+from napari_pynta.widgets.settings import SizingConditions
 
 GUI_TESTS = Path(__file__).parent
 
@@ -47,6 +50,22 @@ def pynta(make_napari_viewer):
     widgets = dock_pynta_widgets(viewer)
     yield viewer, widgets
     widgets["Camera"].session.shutdown()
+
+
+@pytest.fixture
+def two_peaks() -> SizeData:
+    """Sizes with two deconvolved peaks, the second depending on the linking: the longest
+    peaks cell ("99 ± 3.1 (90%), 301 ± 12 (10%, depends on the linking)")."""
+    deconvolved = {
+        "n_tracks": 3,
+        "peaks": [99.0, 301.0],
+        "peak_uncertainty": [3.1, 12.0],
+        "peak_fractions": [0.9, 0.1],
+        "peak_depends_on_linking": [False, True],
+    }
+    measured = SizingConditions(pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01)
+    summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved}
+    return SizeData(np.array([90.0, 100.0, 110.0]), summary, measured, "test")
 
 
 @pytest.fixture

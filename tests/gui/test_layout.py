@@ -3,6 +3,10 @@ sideways scrolling), whatever the status line says."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from qtpy.QtCore import QRect, Qt
 from qtpy.QtWidgets import QApplication, QLabel, QScrollArea
 
@@ -104,18 +108,28 @@ def settle() -> None:
         QApplication.processEvents()
 
 
-def test_a_long_status_and_message_are_shown_whole_in_a_small_window(make_napari_viewer, qtbot):
-    """Before, in a 1280 x 720 window: the status line had 50 of the 66 px its four lines need
-    (its first and last lines cut in half), the message 34 of 50, and a Windows path in the
-    message, which has no place to wrap, was cut at the dock's right edge."""
+@contextmanager
+def docks_in_a_small_window(make_napari_viewer, qtbot) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """``(window, widgets)``: `pynta`'s docks in a shown 1280 x 720 napari window."""
     from napari_pynta.cli.gui import dock_pynta_widgets
 
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
     window.resize(*SMALL_WINDOW_PX)
-    camera = dock_pynta_widgets(viewer)["Camera"]
+    widgets = dock_pynta_widgets(viewer)
     try:
         qtbot.waitUntil(lambda: window.windowHandle().isExposed(), timeout=60_000)
+        yield window, widgets
+    finally:
+        widgets["Camera"].session.shutdown()
+
+
+def test_a_long_status_and_message_are_shown_whole_in_a_small_window(make_napari_viewer, qtbot):
+    """Before, in a 1280 x 720 window: the status line had 50 of the 66 px its four lines need
+    (its first and last lines cut in half), the message 34 of 50, and a Windows path in the
+    message, which has no place to wrap, was cut at the dock's right edge."""
+    with docks_in_a_small_window(make_napari_viewer, qtbot) as (_, widgets):
+        camera = widgets["Camera"]
         camera.session.detections_behind = 1234
         camera._on_status(busy_status())
         camera.message_line.show_error(LONG_ERROR)
@@ -126,8 +140,6 @@ def test_a_long_status_and_message_are_shown_whole_in_a_small_window(make_napari
         text = camera.status_line.text()  # the counts and what is wrong come first
         assert text.startswith("circles and tracks hidden: tracking 1234 frames behind · saved ")
         assert text.index("dropped 3") < text.index("fps") < text.index("buffer")
-    finally:
-        camera.session.shutdown()
 
 
 def test_a_long_movie_path_in_the_sizes_dock_wraps_instead_of_widening_it(pynta):
@@ -144,38 +156,19 @@ def test_a_long_movie_path_in_the_sizes_dock_wraps_instead_of_widening_it(pynta)
 
 
 def test_the_peaks_row_takes_the_lines_its_text_needs_when_the_dock_is_made_narrower(
-    make_napari_viewer, qtbot
+    make_napari_viewer, qtbot, two_peaks
 ):
     """The peaks row was fitted to its text when sizes came, not when the dock's width changed
     afterwards: made narrower, two peaks and the merged ones were cut to '… 56 and 99 not …'."""
-    import numpy as np
-
-    from napari_pynta.cli.gui import dock_pynta_widgets
-    from napari_pynta.widgets.session import SizeData
-    from napari_pynta.widgets.settings import SizingConditions
     from napari_pynta.widgets.sizes import PEAKS_ROW, peaks_text
 
-    viewer = make_napari_viewer(show=True)
-    window = viewer.window._qt_window
-    window.resize(*SMALL_WINDOW_PX)
-    sizes = dock_pynta_widgets(viewer)["Sizes"]
-    try:
-        qtbot.waitUntil(lambda: window.windowHandle().isExposed(), timeout=60_000)
-        deconvolved = {
-            "n_tracks": 3,
-            "peaks": [99.0, 301.0],
-            "peak_uncertainty": [3.1, 12.0],
-            "peak_fractions": [0.9, 0.1],
-            "peak_depends_on_linking": [False, True],
-            "unresolved_peaks_nm": [],
-        }
-        conditions = SizingConditions(pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01)
-        data = SizeData(np.array([90.0, 100.0]), {"deconvolved_nm": deconvolved}, conditions, "t")
-        table, text = sizes.statistics, peaks_text(deconvolved)
+    with docks_in_a_small_window(make_napari_viewer, qtbot) as (window, widgets):
+        sizes = widgets["Sizes"]
+        table, text = sizes.statistics, peaks_text(two_peaks.summary["deconvolved_nm"])
         dock = sizes.parentWidget()
         window.resizeDocks([dock], [DOCK_MIN_WIDTH_PX + 300], Qt.Orientation.Horizontal)
         settle()
-        sizes.session.sizes_changed.emit(data)  # fitted at a wide dock
+        sizes.session.sizes_changed.emit(two_peaks)  # fitted at a wide dock
         settle()
         heights = []
         for width in (DOCK_MIN_WIDTH_PX + 300, DOCK_MIN_WIDTH_PX):
@@ -190,5 +183,3 @@ def test_the_peaks_row_takes_the_lines_its_text_needs_when_the_dock_is_made_narr
             assert needed.height() <= cell.height(), (width, cell, needed)
             heights.append(cell.height())
         assert heights[1] > heights[0]  # the narrow dock needs more lines than the wide one
-    finally:
-        sizes.session.shutdown()

@@ -280,27 +280,17 @@ def test_the_ensemble_diameter_is_shown_with_its_uncertainty(pynta):
     )
 
 
-def test_the_peaks_cell_is_shown_whole(pynta):
+def test_the_peaks_cell_is_shown_whole(pynta, two_peaks):
     """The deconvolved peaks ("100 ± 5.5 (100%)") were cut to "100 ± 5.5 …" in the dock's
     default width (the retaken size-histogram.png showed it), two peaks or a peak that depends
     on the linking to a few characters: the cell now spans the table and wraps."""
     _, widgets = pynta
     sizes = widgets["Sizes"]
     sizes.resize(400, sizes.height())  # the width `pynta` gives the dock
-    measured = SizingConditions(pixel_size_um=0.1, frame_interval_s=0.01, exposure_s=0.01)
-    deconvolved = {
-        "n_tracks": 3,
-        "peaks": [99.0, 301.0],
-        "peak_uncertainty": [3.1, 12.0],
-        "peak_fractions": [0.9, 0.1],
-        "peak_depends_on_linking": [False, True],
-    }
-    summary = {"diameter_nm": 105.0, "deconvolved_nm": deconvolved}
-    diameters = np.array([90.0, 100.0, 110.0])
-    sizes.session.sizes_changed.emit(SizeData(diameters, summary, measured, "test"))
+    sizes.session.sizes_changed.emit(two_peaks)
     table = sizes.statistics
     row = [label for label, _, key in sizes_module.STATISTICS_ROWS].index("peaks (nm, % tracks)")
-    text = sizes_module.peaks_text(deconvolved)
+    text = sizes_module.peaks_text(two_peaks.summary["deconvolved_nm"])
     assert "301 ± 12 (10%, depends on the linking)" in text
     (column,) = [c for c in (0, 1) if table.item(row, c) and table.item(row, c).text() == text]
     cell = table.visualRect(table.model().index(row, column))  # a spanned cell: the whole span
