@@ -134,3 +134,13 @@ def test_without_relinking_it_is_not_known_whether_a_peak_depends_on_the_linking
     assert len(deconvolved["peaks"]) == 2
     assert deconvolved["peak_depends_on_linking"] is None
     assert not any("on the linking: linked again" in text for text in summary["warnings"])
+
+
+def test_several_linking_dependent_peaks_are_listed_as_a_sentence() -> None:
+    """Three flagged peaks read "60, 120 and 400 nm", and only the flagged ones are named."""
+    peaks = [60.0, 120.0, 250.0, 400.0]
+    positions = np.array([np.nan, np.nan, 251.0, np.nan])
+    note = analysis.linking_dependent_peak_warning(peaks, [True, True, False, True], positions, 9.0)
+    assert note is not None
+    assert note.startswith("The peaks at 60, 120 and 400 nm depend on the linking")
+    assert "(their peaks: 251 nm)" in note and "(9.0 px)" in note

@@ -1294,7 +1294,7 @@ def linking_dependent_peak_warning(
         return None
     flagged = [peak for peak, flag in zip(peaks_nm, depends, strict=True) if flag]
     shown = [] if narrower_nm is None else sorted(narrower_nm[np.isfinite(narrower_nm)])
-    names = " and ".join(f"{peak:.0f}" for peak in flagged)
+    names = listed([f"{peak:.0f}" for peak in flagged])
     which = (
         f"The peak at {names} nm depends"
         if len(flagged) == 1
