@@ -108,6 +108,13 @@ def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_p
     d50 = combined["d50_nm"]
     assert f"{d50['mean']:.1f} ± {d50['se']:.1f}" in page
     assert page.count("data:image/png;base64,") == 4  # replicates, concentration, scatter, time
+    # ... and the peaks of all the captures' tracks sized together
+    pooled = combined["pooled"]
+    assert pooled["n_captures"] == 3 and pooled["reason"] is None
+    assert "All tracks together" in page
+    assert f"pooled: the {pooled['n_tracks']} tracks of the 3 captures sized together" in page
+    (peak,) = pooled["deconvolved_nm"]["peaks"]  # one latex, one peak
+    assert abs(peak - 100.0) < 15.0
     pdf = report.with_suffix(".pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type /Page\b", pdf)) == 5
 

@@ -61,6 +61,7 @@ def test_a_broad_lognormal_population_is_one_peak(seed):
     assert warning is not None
     assert f"p = {sizes.unimodal.p_value:.2f}" in warning
     assert all(f"{peak:.0f}" in warning for peak in merged)
+    assert "longer movie" in warning and "pynta analyze --combine" in warning
 
 
 @pytest.mark.parametrize(

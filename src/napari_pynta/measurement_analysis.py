@@ -46,7 +46,8 @@ class MeasurementAnalysis:
 
     ``results`` are the captures' ``AnalysisResult`` objects in capture order (summaries with
     their sample attached), ``combined`` is :func:`~napari_pynta.combine.combine_summaries` of
-    them, ``description`` the folder's ``measurement.json``.
+    them with ``pooled`` (:func:`~napari_pynta.pooled.pooled_entry`: all their tracks sized
+    together), ``description`` the folder's ``measurement.json``.
     """
 
     folder: str
@@ -230,6 +231,7 @@ def analyze_measurement(
 
     from napari_pynta.analysis import analyze
     from napari_pynta.combine import combine_summaries
+    from napari_pynta.pooled import pooled_entry
     from napari_pynta.sample import describe_movie
 
     movies = open_captures(folder)
@@ -254,10 +256,12 @@ def analyze_measurement(
         describe_movie(result.summary, movie.metadata, **dict(sample_overrides or {}))
         results.append(result)
     description = json.loads((Path(folder) / MEASUREMENT_FILE).read_text(encoding="utf-8"))
+    combined = combine_summaries([result.summary for result in results])
+    combined["pooled"] = pooled_entry(results, movies)
     return MeasurementAnalysis(
         folder=str(folder),
         captures=[movie.source for movie in movies],
         results=results,
-        combined=combine_summaries([result.summary for result in results]),
+        combined=combined,
         description=description,
     )

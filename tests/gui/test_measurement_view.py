@@ -133,6 +133,15 @@ def test_sizes_widget_shows_the_numbers_of_analyze_combine(pynta, measurement, w
     for mine, theirs in zip(shown, summaries, strict=True):
         assert mine["deconvolved_nm"]["d50"] == pytest.approx(theirs["deconvolved_nm"]["d50"])
         assert mine["n_tracks"] == theirs["n_tracks"]
+    # all the captures' tracks sized together, as the command pools them, and said
+    pooled = combined["pooled"]
+    assert pooled["n_tracks"] == document["combined"]["pooled"]["n_tracks"] > 0
+    assert (
+        pooled["deconvolved_nm"]["peaks"]
+        == document["combined"]["pooled"]["deconvolved_nm"]["peaks"]
+    )
+    said = f"pooled: the {pooled['n_tracks']} tracks of the {N_CAPTURES} captures sized together"
+    assert said in view.message_line.text()
 
     # the replicate table: one column per capture, then mean ± SE
     table = view.shown_table()

@@ -21,6 +21,7 @@ from napari_pynta.measurement_analysis import (
     same_recordings,
 )
 from napari_pynta.parameters import AUTO, SETTINGS
+from napari_pynta.pooled import describe_pooled, pooled_entry
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
@@ -395,6 +396,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         describe_movie(result.summary, movie.metadata, **overrides)
     analysed = [result.summary for result in results]
     combined = combine_summaries(analysed) if args.combine and analysed else None
+    if combined is not None:
+        combined["pooled"] = pooled_entry(results, movies)
     notes = []
     if combined is not None and args.json:  # the terminal table lists them itself
         notes += [f"warning: {warning}" for warning in combined["warnings"]]
@@ -625,7 +628,7 @@ def format_combined(combined: dict[str, Any]) -> str:
         of_n = f" ({entry['n']} of {combined['n_captures']} captures)" if fewer else ""
         lines.append(f"  {label:<27} {mean} ± {se}{of_n}")
     lines += [f"  warning: {warning}" for warning in combined.get("warnings") or []]
-    return "\n".join(lines)
+    return "\n".join(lines + describe_pooled(combined.get("pooled")))
 
 
 def _sample_lines(sample: dict[str, Any]) -> list[str]:

@@ -166,8 +166,10 @@ class DeconvolvedSizes:
             f"simulated sets of these tracks from one population did, p = {test.p_value:.2f}; "
             f"at most {UNIMODAL_LEVEL:g} tells them apart): one peak at "
             f"{self.peaks[0]['diameter_nm']:.0f} nm is reported. The sample may be a mixture "
-            "that these tracks cannot resolve, or one broad population. Record a longer movie "
-            "(more and longer tracks) before reading it as either."
+            "that these tracks cannot resolve, or one broad population. Record a longer movie, "
+            "or several captures of the sample and size them together (pynta analyze "
+            "--combine, or Measure in the Sizes widget), before reading it as either "
+            "(simulated 50 + 100 nm movies that gave one peak in 30 s gave both in 60 s)."
         )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.pooled import describe_pooled
 from napari_pynta.report.analysis_page import (
     _STYLE,
     _cards_html,
@@ -103,6 +104,22 @@ def _measurement_cards(combined: dict) -> str:
     return _cards_html(cards)
 
 
+def _pooled_html(pooled: dict | None) -> str:
+    """The captures' tracks sized together (:func:`napari_pynta.pooled.describe_pooled`)."""
+    lines = describe_pooled(pooled)
+    if not lines:
+        return ""
+    first, *warnings = lines
+    return (
+        "<h2>All tracks together</h2>"
+        f"<p>{html.escape(first)}</p>"
+        + "".join(f"<div class='warn'>{html.escape(w)}</div>" for w in warnings)
+        + "<p class='note'>The peaks of a mixture need tracks: the tracks of every capture are "
+        "linked and sized as one movie, and its peaks tested against one population with all "
+        "of them. The mean ± SE above averages what each capture gave on its own.</p>"
+    )
+
+
 def render_measurement_report(results: list, combined: dict) -> str:
     """The report of replicate captures of one sample as one self-contained HTML page.
 
@@ -117,6 +134,7 @@ def render_measurement_report(results: list, combined: dict) -> str:
     -------
     str
         HTML: headline mean ± SE, sample and recording, replicate table with error-bar figure,
+        the peaks of all the tracks together (``combined["pooled"]``, when there),
         concentration by size (mean ± SE band), size vs brightness, particles per frame over
         time, every capture's quality warnings.
     """
@@ -153,6 +171,7 @@ def render_measurement_report(results: list, combined: dict) -> str:
 <p class="note">Deconvolved statistics of each capture (dots) and their mean (bars) ± standard
 error (SD across captures / √n), the numbers to quote. The standard error contains the
 capture-to-capture scatter: different particles in view, drift of the instrument.</p>
+{_pooled_html(combined.get("pooled"))}
 {_lab_figures_html(results)}
 <h2>Quality checks</h2>
 {warnings_html}

@@ -30,6 +30,7 @@ from napari_pynta.cancellation import AnalysisCancelled
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.measurement import MEASUREMENT_FILE, is_measurement
 from napari_pynta.parameters import SETTINGS
+from napari_pynta.pooled import describe_pooled
 from napari_pynta.widgets.form import AnalysisProgress, MessageLine, WrappingLabel, float_field
 from napari_pynta.widgets.layer_data import METADATA_KEY
 from napari_pynta.widgets.measurement_plot import MeasurementCanvas
@@ -262,6 +263,7 @@ class MeasurementView(QWidget):
             f"{combined['n_captures']} captures of {Path(analysis.folder).name} combined "
             "(mean ± SE across captures; each capture under its stored conditions)"
             + "".join(f"\nwarning: {warning}" for warning in combined.get("warnings") or [])
+            + "".join(f"\n{line}" for line in describe_pooled(combined.get("pooled")))
         )
 
     def shown_table(self) -> dict[str, list[str]]:

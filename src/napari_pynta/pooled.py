@@ -1,0 +1,240 @@
+"""Replicate captures sized together: the size distribution of all their tracks at once.
+
+The mean ± SE of :mod:`napari_pynta.combine` averages numbers each capture gave on its own. A
+mixture's peaks need tracks: two populations a factor 2 apart that one 30 s capture of a few
+hundred tracks cannot tell from one broad population are resolved by the tracks of two such
+captures (docs/accuracy.md, "Round 18"). :func:`pool_captures` links and sizes the
+localizations of all the captures as one movie (:func:`napari_pynta.analysis.analyze_localizations`)
+whose captures are set :data:`POOL_GAP_FRAMES` frames apart, so that no track joins two
+captures, and gives the distribution, its peaks and their test against one population.
+
+Captures are pooled only when they were recorded alike (pixel size, frame interval, exposure,
+frame size) and their particles diffuse alike (temperature and viscosity within
+:data:`POOL_DIFFUSION_TOLERANCE` in kT/η): otherwise one size would give two sets of steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from napari_pynta import physics
+
+if TYPE_CHECKING:
+    from napari_pynta.analysis import AnalysisResult
+
+#: frames between two captures in the pooled numbering (more than any link spans)
+POOL_GAP_FRAMES = 1000
+#: largest relative spread of kT/η (temperature and viscosity) among pooled captures
+POOL_DIFFUSION_TOLERANCE = 0.02
+#: settings the pooled captures must share (the step model's and the detectable area's)
+POOLED_SETTINGS = ("pixel_size_um", "frame_interval_s", "exposure_s")
+
+
+@dataclass(frozen=True)
+class PooledCaptures:
+    """The outcome of :func:`pool_captures`.
+
+    Attributes
+    ----------
+    result : AnalysisResult or None
+        The analysis of all the captures' tracks (None when they could not be pooled).
+    reason : str or None
+        Why the captures were not pooled (None when they were).
+    n_captures : int
+        Captures given.
+    """
+
+    result: AnalysisResult | None
+    reason: str | None
+    n_captures: int
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready ``pooled`` entry of a combined result.
+
+        Returns
+        -------
+        dict
+            ``n_captures``, ``reason`` (None when pooled) and, when pooled, ``n_tracks``,
+            ``diameter_nm`` (the ensemble of all tracks), ``deconvolved_nm`` (the
+            distribution, its peaks and shares, as one analysis summary gives it) and
+            ``warnings`` (those of the pooled tracks).
+        """
+        if self.result is None:
+            return {"n_captures": self.n_captures, "reason": self.reason}
+        summary = self.result.summary
+        return {
+            "n_captures": self.n_captures,
+            "reason": None,
+            "n_tracks": summary.get("n_tracks"),
+            "diameter_nm": summary.get("diameter_nm"),
+            "diameter_uncertainty_nm": summary.get("diameter_uncertainty_nm"),
+            "deconvolved_nm": summary.get("deconvolved_nm"),
+            "warnings": list(summary.get("warnings") or []),
+        }
+
+
+def pool_captures(
+    results: Sequence[AnalysisResult],
+    frame_numbers: Sequence[np.ndarray | None] | None = None,
+) -> PooledCaptures:
+    """Link and size the localizations of replicate captures together.
+
+    Parameters
+    ----------
+    results : sequence of AnalysisResult
+        Each capture's analysis (its localizations, parameters and frame size are used).
+    frame_numbers : sequence of (ndarray or None), optional
+        Each capture's acquisition frame numbers when its camera lost frames
+        (:attr:`Movie.frame_numbers <napari_pynta.readers.Movie>`), so that steps across the
+        gaps span their true time; None: the frames follow each other.
+
+    Returns
+    -------
+    PooledCaptures
+        With ``reason`` instead of a result when fewer than two captures are given or they
+        differ in a setting that the sizes depend on (each named with every capture's value).
+    """
+    from napari_pynta.analysis import analyze_localizations
+
+    n = len(results)
+    reason = _why_not_pooled(results)
+    if reason is not None:
+        return PooledCaptures(None, reason, n)
+    numbers = list(frame_numbers) if frame_numbers is not None else [None] * n
+    pieces, pooled_numbers, offset = [], [], 0
+    for result, own in zip(results, numbers, strict=True):
+        n_frames = int(result.summary.get("n_frames") or 0)
+        acquired = np.arange(n_frames) if own is None else np.asarray(own, dtype=np.int64)
+        table = result.localizations.copy()
+        if len(table):
+            table["frame"] = acquired[table["frame"].to_numpy()] + offset
+        pieces.append(table)
+        pooled_numbers.append(acquired + offset)
+        offset += int(acquired[-1]) + 1 + POOL_GAP_FRAMES if acquired.size else 0
+    params = _pooled_params(results)
+    result = analyze_localizations(
+        pd.concat(pieces, ignore_index=True),
+        sum(len(each) for each in pooled_numbers),
+        params,
+        source=f"{n} captures pooled",
+        frame_shape=results[0].frame_shape,
+        frame_numbers=np.concatenate(pooled_numbers),
+    )
+    return PooledCaptures(result, None, n)
+
+
+def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
+    """The first capture's parameters with what each capture chose for itself made common: the
+    median search range, the highest detection threshold, the mean temperature (the captures
+    agree to :data:`POOL_DIFFUSION_TOLERANCE`)."""
+    params = [result.params for result in results]
+    ranges = [p.search_range_px for p in params if p.search_range_px is not None]
+    thresholds = [p.minmass for p in params if p.minmass is not None]
+    temperature = float(np.mean([p.required("temperature_c") for p in params]))
+    changes: dict[str, Any] = {"temperature_c": temperature}
+    if ranges:
+        changes["search_range_px"] = float(np.median(ranges))
+    if thresholds:
+        changes["minmass"] = max(thresholds)
+    if params[0].viscosity_pa_s is not None:
+        changes["viscosity_pa_s"] = float(np.mean([p.resolved_viscosity_pa_s for p in params]))
+    return dataclasses.replace(params[0], **changes)
+
+
+def _why_not_pooled(results: Sequence[AnalysisResult]) -> str | None:
+    """Why these captures cannot be sized together, or None."""
+    if len(results) < 2:
+        return f"pooling needs at least two captures, got {len(results)}"
+    differing = []
+    for key in POOLED_SETTINGS:
+        values = [result.params.required(key) for result in results]
+        if not all(math.isclose(v, values[0], rel_tol=1e-6) for v in values):
+            differing.append(f"{key} " + ", ".join(f"{v:g}" for v in values))
+    shapes = [result.frame_shape for result in results]
+    if any(shape != shapes[0] for shape in shapes):
+        differing.append("frame size " + ", ".join(str(shape) for shape in shapes))
+    if differing:
+        return "the captures differ in " + "; ".join(differing)
+    mobility = [  # kT/η, as the diffusion of one size
+        physics.diffusion_um2_s(
+            100.0, result.params.required("temperature_c"), result.params.resolved_viscosity_pa_s
+        )
+        for result in results
+    ]
+    spread = max(mobility) / min(mobility) - 1.0
+    if spread > POOL_DIFFUSION_TOLERANCE:
+        temperatures = ", ".join(
+            f"{result.params.required('temperature_c'):.1f}" for result in results
+        )
+        return (
+            f"the captures' temperature or viscosity differ by {100 * spread:.1f} % in kT/η "
+            f"(temperatures {temperatures} °C; at most {100 * POOL_DIFFUSION_TOLERANCE:g} % "
+            "pools: one size would diffuse differently in each)"
+        )
+    return None
+
+
+def pooled_entry(results: Sequence[AnalysisResult], movies: Sequence[Any]) -> dict[str, Any]:
+    """The ``pooled`` entry of a combined result: :func:`pool_captures` of the captures'
+    analyses (with each movie's ``frame_numbers``), as :meth:`PooledCaptures.summary`.
+
+    Parameters
+    ----------
+    results : sequence of AnalysisResult
+        Each capture's analysis.
+    movies : sequence of Movie
+        The captures, in the same order (only their ``frame_numbers`` are read).
+
+    Returns
+    -------
+    dict
+    """
+    numbers = [getattr(movie, "frame_numbers", None) for movie in movies]
+    return pool_captures(results, numbers).summary()
+
+
+def describe_pooled(entry: dict[str, Any] | None) -> list[str]:
+    """The ``pooled`` entry (:func:`pooled_entry`) in words: a line with the tracks and the
+    peaks (± their standard errors, with the shares of the particles when several), then its
+    warnings; empty for None.
+
+    Parameters
+    ----------
+    entry : dict or None
+        The ``pooled`` entry of a combined result.
+
+    Returns
+    -------
+    list of str
+    """
+    if entry is None:
+        return []
+    if entry["reason"] is not None:
+        return [f"not pooled: {entry['reason']}"]
+    deconvolved = entry.get("deconvolved_nm") or {}
+    peaks = deconvolved.get("peaks") or []
+    errors = deconvolved.get("peak_se") or [None] * len(peaks)
+    shares = deconvolved.get("peak_number_fractions") or []
+    texts = []
+    for index, (peak, error) in enumerate(zip(peaks, errors, strict=True)):
+        text = f"{peak:.0f}" + (f" ± {error:.0f}" if error is not None else "") + " nm"
+        if shares:
+            text += f" ({shares[index]:.0%} of the particles)"
+        texts.append(text)
+    line = (
+        f"pooled: the {entry['n_tracks']} tracks of the {entry['n_captures']} captures sized "
+        "together: "
+        + (
+            f"peak{'s' if len(texts) > 1 else ''} {', '.join(texts)}"
+            if texts
+            else "no size distribution"
+        )
+    )
+    return [line] + [f"warning: {warning}" for warning in entry.get("warnings") or []]

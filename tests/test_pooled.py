@@ -1,0 +1,124 @@
+"""Replicate captures sized together (napari_pynta.pooled): the pooled tracks are exactly the
+captures' own tracks, none joins two captures, steps across lost frames keep their time, and
+captures that would give one size two sets of steps are refused with the reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from napari_pynta import analysis, simulate
+from napari_pynta.pooled import POOL_GAP_FRAMES, pool_captures, pooled_entry
+from napari_pynta.readers import Movie
+
+#: the true diameter of the simulated captures
+TRUE_NM = 100.0
+
+
+def capture(seed: int, frame_numbers: np.ndarray | None = None) -> Movie:
+    """A small simulated capture of 100 nm particles."""
+    settings = simulate.SimulationSettings(shape=(96, 96), n_particles=12, seed=seed)
+    movie = simulate.simulate_movie(150, settings)
+    return Movie(
+        da.from_array(movie.frames), movie.metadata, f"capture-{seed}", None, [], frame_numbers
+    )
+
+
+@pytest.fixture(scope="module")
+def captures() -> tuple[list[Movie], list[analysis.AnalysisResult]]:
+    """Three captures, the second with lost frames (every 25th missing), analysed each with
+    the same search range."""
+    lost = np.flatnonzero(np.arange(156) % 25 != 24)[:150]
+    movies = [capture(1), capture(2, lost), capture(3)]
+    results = []
+    for movie in movies:
+        params = analysis.AnalysisParams.from_metadata(movie.metadata, search_range_px=12.0)
+        results.append(analysis.analyze(movie, params))
+    return movies, results
+
+
+def test_pooled_tracks_are_the_captures_own(captures):
+    movies, results = captures
+    pooled = pool_captures(results, [movie.frame_numbers for movie in movies])
+    assert pooled.reason is None and pooled.result is not None
+    summary = pooled.result.summary
+    own = [result.summary["n_tracks"] for result in results]
+    assert min(own) > 5
+    assert abs(summary["n_tracks"] - sum(own)) <= 0.05 * sum(own)
+    assert summary["n_frames"] == sum(result.summary["n_frames"] for result in results)
+
+    # the same tracks: a pooled track is one of a capture's, point for point (the linker,
+    # which learns the steps as it goes, may link an ambiguous one otherwise: 1 of 121 here)
+    def tracks_of(tables: list) -> set[tuple]:
+        return {
+            (len(track), *np.round(track[["y", "x"]].to_numpy()[[0, -1]].ravel(), 6))
+            for table in tables
+            for _, track in table.sort_values("frame").groupby("particle")
+        }
+
+    shared = tracks_of([pooled.result.tracks]) & tracks_of([r.tracks for r in results])
+    assert len(shared) >= 0.95 * sum(own)
+    # the second capture is numbered by its acquisition (lost frames keep their time), after
+    # the first and a gap
+    second = 150 + POOL_GAP_FRAMES + movies[1].frame_numbers
+    frames = pooled.result.tracks["frame"].to_numpy()
+    inside = frames[(frames >= second[0]) & (frames <= second[-1])]
+    assert inside.size and np.isin(inside, second).all()
+    # no track joins two captures: each lies within one capture's span of pooled frames
+    spans = pooled.result.tracks.groupby("particle")["frame"].agg(["min", "max"])
+    assert (spans["max"] - spans["min"]).max() < 160 < POOL_GAP_FRAMES
+    # and the size of all the tracks is the true one, within its stated uncertainty
+    error = summary["diameter_nm"] - TRUE_NM
+    assert abs(error) < 3 * summary["diameter_uncertainty_nm"]
+    assert summary["diameter_uncertainty_nm"] < 0.2 * TRUE_NM
+
+
+def test_captures_that_diffuse_differently_are_not_pooled(captures):
+    movies, results = captures
+    warm = dataclasses.replace(
+        results[1], params=dataclasses.replace(results[1].params, temperature_c=30.0)
+    )
+    entry = pooled_entry([results[0], warm], movies[:2])
+    assert entry["n_captures"] == 2 and "n_tracks" not in entry
+    assert "differ by" in entry["reason"] and "temperatures 22.0, 30.0 °C" in entry["reason"]
+    # half a degree apart is 1.3 % in kT/η: pooled at the mean temperature
+    close = dataclasses.replace(
+        results[1], params=dataclasses.replace(results[1].params, temperature_c=22.5)
+    )
+    assert pool_captures([results[0], close]).result.params.temperature_c == pytest.approx(22.25)
+    wider = dataclasses.replace(
+        results[1], params=dataclasses.replace(results[1].params, pixel_size_um=0.12)
+    )
+    reason = pool_captures([results[0], wider]).reason
+    assert reason == "the captures differ in pixel_size_um 0.1, 0.12"
+    assert pool_captures(results[:1]).reason == "pooling needs at least two captures, got 1"
+
+
+def test_analyze_combine_prints_and_writes_the_pooled_tracks(tmp_path, capsys):
+    from napari_pynta.cli import main
+    from napari_pynta.store import MovieStore
+
+    paths = []
+    for seed in (4, 5):
+        settings = simulate.SimulationSettings(shape=(64, 64), n_particles=8, seed=seed)
+        movie = simulate.simulate_movie(80, settings)
+        path = tmp_path / f"c{seed}.zarr"
+        with MovieStore.create(path, (64, 64), movie.frames.dtype, movie.metadata) as store:
+            store.append(movie.frames)
+        paths.append(str(path))
+    flags = ["--combine", "--no-save", "--search-range-px", "12"]
+    assert main(["analyze", *paths, *flags, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    pooled = document["combined"]["pooled"]
+    assert pooled["reason"] is None and pooled["n_captures"] == 2
+    own = sum(c["summary"]["n_tracks"] for c in document["captures"])
+    assert abs(pooled["n_tracks"] - own) <= 0.05 * own and own > 0
+    assert math.isfinite(pooled["diameter_nm"])
+    assert main(["analyze", *paths, *flags]) == 0
+    out = capsys.readouterr().out
+    assert f"pooled: the {pooled['n_tracks']} tracks of the 2 captures sized together" in out
