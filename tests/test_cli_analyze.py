@@ -132,6 +132,14 @@ def test_readable_summary_and_progress_bar(capsys, store_path):
     # both parts of the uncertainty are shown (the jackknife alone hides non-Brownian errors)
     assert "jackknife ±" in out and "systematic ±" in out and "combined ±" in out
     assert "locating" in err and "150/150" in err
+    # the default diameter is 7 px, not the automatic one (JSON: automatic_diameter false)
+    assert re.search(r"diameter 7 px, minmass [0-9.]+ \(auto\)", out)
+
+
+def test_readable_summary_marks_the_automatic_diameter(capsys, store_path):
+    code, out, _ = run(capsys, store_path, "--no-save", "--diameter-px", "auto")
+    assert code == 0
+    assert re.search(r"diameter [0-9]+ px \(auto\)", out)
 
 
 def test_tiff_without_metadata_names_the_missing_flag(capsys, tmp_path, movie_frames):

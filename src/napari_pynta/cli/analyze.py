@@ -325,10 +325,17 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
     if args.json:
         print(json.dumps(result.summary))
     else:
+        # a setting left out takes its default where it has one (the diameter's 7 px): only
+        # those without one, or asked for with 'auto', were chosen from the data
         auto = [
             name
             for name, value in overrides.items()
-            if value == AUTO or (value is None and SETTINGS[name].automatic is not None)
+            if value == AUTO
+            or (
+                value is None
+                and SETTINGS[name].default is None
+                and SETTINGS[name].automatic is not None
+            )
         ]
         print(format_summary(result, auto))
     for note in notes:
