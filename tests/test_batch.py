@@ -18,6 +18,7 @@ from napari_pynta.batch import (
     analyze_serially,
     combined_table,
     default_chunk_frames,
+    format_batch_table,
     frame_chunks,
     summary_table,
 )
@@ -227,6 +228,13 @@ def test_summary_and_combined_tables(movies):
             assert row.n_tracks == outcome.result.summary["n_tracks"]
             assert row.diameter_nm == outcome.result.summary["diameter_nm"]
             assert row.size_d50_nm == outcome.result.summary["size_nm"]["d50"]
+    # the terminal table gives the deconvolved D50 (the one --combine averages), not the raw one
+    lines = format_batch_table(outcomes).splitlines()
+    assert "deconvolved D50 (nm)" in lines[0]
+    for line, outcome in zip(lines[1:-1], outcomes, strict=True):
+        if outcome.ok:
+            d50 = outcome.result.summary["deconvolved_nm"]["d50"]
+            assert line.split()[5] == f"{d50:.1f}"
     combined = combined_table(outcomes, "per_track")
     assert combined.columns[0] == "movie"
     for outcome in (outcomes[0], outcomes[2]):

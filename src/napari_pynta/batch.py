@@ -710,7 +710,8 @@ _TEXT_COLUMNS = (
     ("n_tracks", "tracks", "{:.0f}"),
     ("diameter_nm", "d (nm)", "{:.1f}"),
     ("diameter_se_nm", "± SE", "{:.1f}"),
-    ("size_d50_nm", "D50 (nm)", "{:.1f}"),
+    # the deconvolved D50, the one to quote and the one the combined mean ± SE below averages
+    ("deconvolved_d50_nm", "deconvolved D50 (nm)", "{:.1f}"),
     ("n_warnings", "warnings", "{:.0f}"),
 )
 
