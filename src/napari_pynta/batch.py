@@ -566,7 +566,7 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
 
 
 def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.DataFrame:
-    """Append the rows ``combined mean`` and ``combined se`` of replicate captures to a
+    """Append the rows ``combined mean (N captures)`` and ``combined se (N captures)`` to a
     :func:`summary_table` (quantities in their columns, see :data:`COMBINED_COLUMNS`).
 
     Parameters
