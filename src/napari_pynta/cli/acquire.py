@@ -37,6 +37,15 @@ LIVE_OPTIONS = (
     "temperature_c",
 )
 
+#: help of the LIVE_OPTIONS whose live meaning differs from the offline one in SETTINGS: the live
+#: calibration widens the diameter only when asked ('auto'), never the default 7 px
+LIVE_HELP = {
+    "diameter_px": "feature diameter for detection, odd; a number (the default too) is kept as "
+    "given, 'auto' chooses it from the first frames, widened to hold the spots (saturated spots, "
+    "a wide PSF) and the motion blur (px; default: 7; `pynta analyze` widens its default for "
+    "wide spots, live tracking does not)",
+}
+
 #: LIVE_OPTIONS that a camera may know itself: the simulated camera's sample, a replayed movie's
 #: recording (left unset, the camera's value is the one used)
 CAMERA_SAMPLE_OPTIONS = ("temperature_c",)
@@ -160,7 +169,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             dest=name,
             type=setting.cli_type,
             default=None if name in CAMERA_SAMPLE_OPTIONS else setting.default,
-            help=setting.cli_help(
+            help=LIVE_HELP.get(name)
+            or setting.cli_help(
                 f"the simulated sample's or the replayed movie's, else {setting.default:g}"
                 if name in CAMERA_SAMPLE_OPTIONS
                 else None
