@@ -35,9 +35,12 @@ SHARED_SETTINGS = (
     "gain",
     "solvent",
 )
-#: ``progress(capture_index, frames_done, frames_total)``: the capture being analysed (from 0)
-#: and the frames located so far out of all the captures' frames
+#: ``progress(capture_index, frames_done, frames_total)``: the capture being analysed (from 0;
+#: :data:`POOLING` while all the captures' tracks are sized together) and the frames located so
+#: far out of all the captures' frames
 Progress = Callable[[int, int, int], None]
+#: the ``capture_index`` of the last step: the captures' tracks pooled (:mod:`napari_pynta.pooled`)
+POOLING = -1
 
 
 @dataclass
@@ -257,6 +260,8 @@ def analyze_measurement(
         results.append(result)
     description = json.loads((Path(folder) / MEASUREMENT_FILE).read_text(encoding="utf-8"))
     combined = combine_summaries([result.summary for result in results])
+    if progress is not None:
+        progress(POOLING, sum(lengths), sum(lengths))
     combined["pooled"] = pooled_entry(results, movies)
     return MeasurementAnalysis(
         folder=str(folder),

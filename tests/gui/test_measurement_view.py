@@ -100,11 +100,15 @@ def test_sizes_widget_shows_the_numbers_of_analyze_combine(pynta, measurement, w
     assert not view.opened_button.isHidden() and "sample" in view.opened_button.text()
     progress: list[str] = []
     view.progress.valueChanged.connect(lambda _: progress.append(view.progress.text()))
+    steps: list[str] = []  # what each progress report named
+    show_progress = view.progress.show_progress
+    view.progress.show_progress = lambda *report: (steps.append(report[3]), show_progress(*report))
     view.opened_button.click()
     wait_for(lambda: view.open_button.isEnabled(), 120, "the measurement analysis")
     # the view said which capture and how many frames of all were located, then hid its bar
     assert any(text.startswith(f"capture {N_CAPTURES}: ") for text in progress), progress
     assert "frames located" in progress[-1] and view.progress.isHidden()
+    assert steps[-1] == "all captures' tracks"  # then sized together
     assert view.analysis is not None, view.message_line.text()
     assert view.analysis.folder == str(measurement)
     # the measurement replaces the single-movie histogram and its conditions while shown

@@ -197,7 +197,8 @@ def analyze_measurement_folder(
         Polled at every progress report, frame linked and deconvolution iteration; True ends
         the analysis with :class:`~napari_pynta.cancellation.AnalysisCancelled`.
     on_progress : callable, optional
-        ``on_progress(done, total, elapsed_s, "capture N")`` at every progress report.
+        ``on_progress(done, total, elapsed_s, "capture N")`` at every progress report ("all
+        captures' tracks" while they are sized together).
 
     Returns
     -------
@@ -206,7 +207,7 @@ def analyze_measurement_folder(
     from napari.utils import progress
 
     from napari_pynta.analysis import AnalysisParams
-    from napari_pynta.measurement_analysis import analyze_measurement
+    from napari_pynta.measurement_analysis import POOLING, analyze_measurement
 
     overrides = {**tracking_fields(tracking), "depth_um": depth_um}
     started = time.monotonic()
@@ -216,10 +217,11 @@ def analyze_measurement_folder(
             checkpoint()
             if bar.total != total:
                 bar.total = total
-            bar.set_description(f"PyNTA measurement, capture {index + 1}")
+            step = "all captures' tracks" if index == POOLING else f"capture {index + 1}"
+            bar.set_description(f"PyNTA measurement, {step}")
             bar.update(done - bar.n)
             if on_progress is not None:
-                on_progress(done, total, time.monotonic() - started, f"capture {index + 1}")
+                on_progress(done, total, time.monotonic() - started, step)
 
         with stop_when(should_stop):
             result = analyze_measurement(
