@@ -122,3 +122,34 @@ def test_analyze_combine_prints_and_writes_the_pooled_tracks(tmp_path, capsys):
     assert main(["analyze", *paths, *flags]) == 0
     out = capsys.readouterr().out
     assert f"pooled: the {pooled['n_tracks']} tracks of the 2 captures sized together" in out
+
+
+def test_the_pooled_line_names_the_peaks_their_shares_and_their_doubts():
+    from napari_pynta.pooled import describe_pooled
+
+    entry = {
+        "n_captures": 3,
+        "reason": None,
+        "n_tracks": 2504,
+        "deconvolved_nm": {
+            "peaks": [54.2, 101.4],
+            "peak_se": [1.2, 2.4],
+            "peak_number_fractions": [0.49, 0.51],
+            "peak_depends_on_linking": [True, False],
+        },
+        "warnings": ["The peak at 54 nm depends on the linking: ..."],
+    }
+    assert describe_pooled(entry) == [
+        "pooled: the 2504 tracks of the 3 captures sized together: peaks 54 ± 1 nm (49% of the "
+        "particles; depends on the linking), 101 ± 2 nm (51% of the particles)",
+        "warning: The peak at 54 nm depends on the linking: ...",
+    ]
+    one = entry | {"deconvolved_nm": {"peaks": [99.0], "peak_se": [None]}, "warnings": []}
+    assert describe_pooled(one) == [
+        "pooled: the 2504 tracks of the 3 captures sized together: peak 99 nm"
+    ]
+    refused = {"n_captures": 2, "reason": "the captures differ in pixel_size_um 0.1, 0.12"}
+    assert describe_pooled(refused) == [
+        "not pooled: the captures differ in pixel_size_um 0.1, 0.12"
+    ]
+    assert describe_pooled(None) == []

@@ -202,8 +202,8 @@ def pooled_entry(results: Sequence[AnalysisResult], movies: Sequence[Any]) -> di
 
 def describe_pooled(entry: dict[str, Any] | None) -> list[str]:
     """The ``pooled`` entry (:func:`pooled_entry`) in words: a line with the tracks and the
-    peaks (± their standard errors, with the shares of the particles when several), then its
-    warnings; empty for None.
+    peaks (± their standard errors, with the shares of the particles when several, and whether
+    each depends on the linking), then its warnings; empty for None.
 
     Parameters
     ----------
@@ -222,11 +222,15 @@ def describe_pooled(entry: dict[str, Any] | None) -> list[str]:
     peaks = deconvolved.get("peaks") or []
     errors = deconvolved.get("peak_se") or [None] * len(peaks)
     shares = deconvolved.get("peak_number_fractions") or []
+    depends = deconvolved.get("peak_depends_on_linking") or [False] * len(peaks)
     texts = []
     for index, (peak, error) in enumerate(zip(peaks, errors, strict=True)):
         text = f"{peak:.0f}" + (f" ± {error:.0f}" if error is not None else "") + " nm"
-        if shares:
-            text += f" ({shares[index]:.0%} of the particles)"
+        notes = [f"{shares[index]:.0%} of the particles"] if shares else []
+        if depends[index]:
+            notes.append("depends on the linking")
+        if notes:
+            text += f" ({'; '.join(notes)})"
         texts.append(text)
     line = (
         f"pooled: the {entry['n_tracks']} tracks of the {entry['n_captures']} captures sized "
