@@ -21,7 +21,6 @@ from napari_pynta.measurement_analysis import (
     same_recordings,
 )
 from napari_pynta.parameters import AUTO, SETTINGS
-from napari_pynta.pooled import describe_pooled, pooled_entry
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
@@ -382,6 +381,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     """Several movies: on dask.distributed with --scheduler, else one after the other."""
     from napari_pynta import batch
     from napari_pynta.cluster import dask_client
+    from napari_pynta.pooled import pooled_entry
     from napari_pynta.readers import open_movie
 
     make_params = _params_factory(args)
@@ -622,7 +622,10 @@ _COMBINED_ROWS = (
 
 
 def format_combined(combined: dict[str, Any]) -> str:
-    """The combined result of replicate captures as mean ± SE lines for the terminal."""
+    """The combined result of replicate captures as mean ± SE lines for the terminal, then the
+    captures' tracks sized together (:func:`napari_pynta.pooled.describe_pooled`)."""
+    from napari_pynta.pooled import describe_pooled
+
     lines = [f"combined over {combined['n_captures']} captures (mean ± standard error):"]
     for key, label, template in _COMBINED_ROWS:
         entry = combined[key]
