@@ -114,15 +114,19 @@ class Scene:
     def analyze(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """The real analysis with ``overrides``; the row of numbers against the truth."""
         started = time.perf_counter()
+        try:
+            result = self.result(overrides)
+        except PyntaInputError as error:
+            return {"error": str(error)}
+        return self.row(result, time.perf_counter() - started)
+
+    def result(self, overrides: dict[str, Any]) -> analysis.AnalysisResult:
+        """The real analysis of this movie with ``overrides`` (its warnings silenced)."""
         params = analysis.AnalysisParams.from_metadata(self.metadata, **overrides)
         movie = Movie(da.from_array(self.frames), self.metadata, self.label)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                result = analysis.analyze(movie, params)
-            except PyntaInputError as error:
-                return {"error": str(error)}
-        return self.row(result, time.perf_counter() - started)
+            return analysis.analyze(movie, params)
 
     def row(self, result: analysis.AnalysisResult, seconds: float) -> dict[str, Any]:
         """The numbers of an analysis of this movie against the truth."""
