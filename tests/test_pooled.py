@@ -153,3 +153,20 @@ def test_the_pooled_line_names_the_peaks_their_shares_and_their_doubts():
         "not pooled: the captures differ in pixel_size_um 0.1, 0.12"
     ]
     assert describe_pooled(None) == []
+
+
+def test_a_capture_without_particles_leaves_the_others_sizes_as_they_are():
+    """A capture that found nothing chose its search range from nothing: it must not set the
+    pooled one (the median of a 100 nm capture's range and the empty one's sized the pooled
+    tracks at 58 nm instead of the capture's own 106 nm)."""
+    movie = capture(7)
+    empty = Movie(da.zeros_like(movie.frames) + 100, movie.metadata, "empty")
+    found, nothing = (
+        analysis.analyze(each, analysis.AnalysisParams.from_metadata(each.metadata))
+        for each in (movie, empty)
+    )
+    assert nothing.summary["n_tracks"] == 0 < found.summary["n_tracks"]
+    pooled = pool_captures([found, nothing]).result
+    assert pooled.params.search_range_px == found.params.search_range_px
+    assert pooled.summary["n_tracks"] == found.summary["n_tracks"]
+    assert pooled.summary["diameter_nm"] == pytest.approx(found.summary["diameter_nm"], rel=1e-6)

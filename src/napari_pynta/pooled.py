@@ -132,10 +132,12 @@ def pool_captures(
 
 def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
     """The first capture's parameters with what each capture chose for itself made common: the
-    median search range, the highest detection threshold, the mean temperature (the captures
-    agree to :data:`POOL_DIFFUSION_TOLERANCE`)."""
+    median search range of the captures with tracks (a capture without any chose its range
+    from nothing), the highest detection threshold, the mean temperature (the captures agree
+    to :data:`POOL_DIFFUSION_TOLERANCE`)."""
     params = [result.params for result in results]
-    ranges = [p.search_range_px for p in params if p.search_range_px is not None]
+    tracked = [r.params for r in results if r.summary.get("n_tracks")] or params
+    ranges = [p.search_range_px for p in tracked if p.search_range_px is not None]
     thresholds = [p.minmass for p in params if p.minmass is not None]
     temperature = float(np.mean([p.required("temperature_c") for p in params]))
     changes: dict[str, Any] = {"temperature_c": temperature}
