@@ -28,7 +28,13 @@ import zarr
 from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.store import MovieStore, is_being_written
+from napari_pynta.store import (
+    SEQ_PATH,
+    TIMESTAMPS_PATH,
+    MovieStore,
+    is_being_written,
+    unreadable_array,
+)
 from napari_pynta.timing import reconcile_frame_interval
 from napari_pynta.video import VIDEO_SUFFIXES
 
@@ -264,11 +270,14 @@ def _open_zarr(path: Path) -> Movie:
 
 def _open_store(path: Path) -> Movie:
     store = MovieStore.open(path, mode="r")
+    _check_seq_chunks(store, path)
     frames = store.as_dask()
     _check_not_empty(frames, path)
     # the frame interval the frames were really taken at (see napari_pynta.timing)
     seq = np.asarray(store.seq, dtype=np.int64)
-    metadata, warnings = reconcile_frame_interval(store.metadata, store.timestamps_s, seq)
+    times, warnings = _frame_times(store, path)
+    metadata, timing_warnings = reconcile_frame_interval(store.metadata, times, seq)
+    warnings += timing_warnings
     if is_being_written(path):
         warnings.append(
             f"{str(path)!r} is being written by another process (a recording in progress?): "
@@ -283,6 +292,39 @@ def _open_store(path: Path) -> Movie:
         warnings=warnings,
         frame_numbers=numbers if numbers[-1] + 1 > len(numbers) else None,
     )
+
+
+def _check_seq_chunks(store: MovieStore, path: Path) -> None:
+    """Refuse a store whose missing seq chunks make recorded frames look never written.
+
+    A frame counts once its seq is written, so a deleted seq chunk hid every frame from it on:
+    the first 4096 of 5000 frames were analysed without a word, or none ("has no frames").
+    """
+    missing = store.missing_chunks().get(SEQ_PATH)
+    held = max(store.array_lengths().values())
+    if missing and held > store.n_frames:
+        raise PyntaDataError(
+            f"store {str(path)!r} is damaged: seq (the frame numbers) has {missing[0]} of "
+            f"{missing[1]} chunks missing on disk, so only the first {store.n_frames} of its "
+            f"{held} frames count as recorded; run `pynta verify {path}` for a full report"
+        )
+
+
+def _frame_times(store: MovieStore, path: Path) -> tuple[np.ndarray, list[str]]:
+    """The store's frame times, and a warning when a damaged chunk makes them unreadable.
+
+    The frames are sound: they are analysed with the metadata's frame interval, which the times
+    (NaN: unknown) then do not check.
+    """
+    try:
+        return store.timestamps_s, []
+    except Exception as error:  # zarr raises many kinds on a cut or damaged chunk
+        why = unreadable_array(TIMESTAMPS_PATH, error)
+    return np.full(store.n_frames, np.nan), [
+        f"{str(path)!r}: the frame times (timestamps_s) {why}; the frame interval is the "
+        f"metadata's, not checked against the frame times; `pynta verify {path}` reports the "
+        "damage"
+    ]
 
 
 # ---------------------------------------------------------------------------- video

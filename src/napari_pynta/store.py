@@ -263,11 +263,17 @@ def _damaged_part(path: Path) -> str | None:
         try:
             np.asarray(zarr.open_array(str(path / name), mode="r")[:])
         except Exception as error:  # zarr raises many kinds on damaged chunks
-            return (
-                f"the {name} array cannot be read ({type(error).__name__}: {error}): a chunk "
-                f"file under {name}/c is cut or damaged"
-            )
+            return f"the {name} array {unreadable_array(name, error)}"
     return None
+
+
+def unreadable_array(name: str, error: BaseException) -> str:
+    """Why the store array ``name`` (``seq``, ``timestamps_s``) failed to decode, in words:
+    ``"cannot be read (ValueError: ...): a chunk file under seq/c is cut or damaged"``."""
+    return (
+        f"cannot be read ({type(error).__name__}: {error}): a chunk file under {name}/c is cut "
+        "or damaged"
+    )
 
 
 def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
