@@ -82,7 +82,8 @@ _UINT16_MAX = float(np.iinfo(np.uint16).max)
 # uint16 draws a normal variate (variance 0.99998, tails cut at 4.3 sigma) 3x faster than
 # Generator.standard_normal, which dominates the cost of a simulated frame.
 _NORMAL_QUANTILES = ndtri((np.arange(2**16) + 0.5) / 2**16).astype(np.float32)
-_PSF_HALF_WIDTH_SIGMAS = 4.0
+#: reach of a rendered PSF, in its standard deviations
+PSF_HALF_WIDTH_SIGMAS = 4.0
 #: relative step of the PSF widths rendered with ``defocus_um`` (widths are rounded to it)
 DEFOCUS_WIDTH_STEP = 0.05
 #: side of the square blocks of the simulated video compression
@@ -363,7 +364,7 @@ def _render_windows(
     """
     centers = np.rint(positions_px.mean(axis=1)).astype(np.int64)
     excursion = float(np.abs(positions_px - centers[:, None, :]).max())
-    half_width = int(math.ceil(_PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion))
+    half_width = int(math.ceil(PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion))
     offsets = np.arange(-half_width, half_width + 1)
     profile_y = _pixel_integrated_gaussian(
         centers[:, 0], positions_px[:, :, 0], offsets, psf_sigma_px
@@ -498,7 +499,7 @@ def _noisy_counts(
 
 def _box_margin_px(settings: SimulationSettings) -> int:
     """Lateral margin of the simulation box around the field of view, pixels."""
-    return math.ceil(_PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
+    return math.ceil(PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
 
 
 def box_particle_count(settings: SimulationSettings) -> int:
