@@ -126,6 +126,8 @@ def test_existing_store_needs_overwrite(tmp_path, capsys):
         (["--exposure-s", "0.5"], "--exposure-s must be > 0 and at most --frame-interval-s"),
         (["--particles", "-1"], "--particles must be an integer >= 0"),
         (["--diameter-nm", "-5"], "--diameter-nm must be > 0"),
+        # named by its field, not its flag, before
+        (["--sigma-log", "50"], "--sigma-log must be in [0, 1.5], got 50.0"),
         (["--truth-csv", "/nonexistent-folder/truth.csv"], "--truth-csv"),
     ],
 )

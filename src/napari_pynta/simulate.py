@@ -65,7 +65,7 @@ import numpy as np
 from scipy.fft import dctn, idctn
 from scipy.special import erf, ndtri
 
-from napari_pynta.errors import PyntaInputError, require_int, require_positive
+from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.physics import diffusion_um2_s, resolve_viscosity_pa_s
 
@@ -116,9 +116,7 @@ class Population:
     def __post_init__(self) -> None:
         object.__setattr__(self, "diameter_nm", require_positive("diameter_nm", self.diameter_nm))
         object.__setattr__(self, "fraction", require_positive("fraction", self.fraction))
-        sigma_log = require_positive("sigma_log", self.sigma_log, allow_zero=True)
-        if sigma_log > 1.5:
-            raise PyntaInputError(f"sigma_log must be within 0..1.5, got {sigma_log!r}")
+        sigma_log = require_number("sigma_log", self.sigma_log, minimum=0.0, maximum=1.5)
         object.__setattr__(self, "sigma_log", sigma_log)
 
 
