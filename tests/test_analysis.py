@@ -255,6 +255,24 @@ def test_frames_the_camera_lost_make_steps_of_two_intervals_not_one(tmp_path):
     assert summary["concentration"]["particles_per_frame"] == pytest.approx(n_found / len(recorded))
 
 
+def test_frames_repeated_by_the_camera_or_a_conversion_are_said():
+    """A movie whose every fifth frame was repeated (a driver re-sending its buffer, a video
+    converted to another frame rate) sized 100 nm particles at about 150 nm, 35% too large,
+    with no warning but the usual linking one."""
+    _, sim = simulated(100.0, n_frames=150, n_particles=30)
+    order = np.concatenate([[i, i] if i % 5 == 4 else [i] for i in range(150)])[:150]
+    copies = np.flatnonzero(np.diff(order) == 0) + 1  # the truth: positions of the copies
+    movie = Movie(frames=da.from_array(sim.frames[order]), metadata=sim.metadata, source="dup")
+    summary = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata)).summary
+    (said,) = [text for text in summary["warnings"] if "exact copies" in text]
+    shown = ", ".join(str(frame) for frame in copies[:5])
+    assert said.startswith(
+        f"{len(copies)} of 150 frames are exact copies of the frame before them (frames {shown} "
+        f"and {len(copies) - 5} more:"
+    )
+    # the sound movies of test_ensemble_diameter_within_5_percent_of_truth have no warning
+
+
 def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
     noise = np.random.default_rng(0).poisson(100.0, (30, 64, 64)).astype(np.uint16)
     movie = Movie(frames=da.from_array(noise), metadata={}, source="noise")

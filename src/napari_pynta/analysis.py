@@ -1145,6 +1145,43 @@ def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd
     return localizations[~fixed], note
 
 
+def repeated_frames(localizations: pd.DataFrame) -> np.ndarray:
+    """Frames whose localizations are exactly those of the frame before them (sorted ``frame``
+    values; frames without localizations are not compared).
+
+    Camera noise never gives two frames the same features at the same sub-pixel positions and
+    brightness: such a frame is a copy (a driver that re-sent its last buffer, a video converted
+    to another frame rate), whose steps of zero make particles look slower and larger.
+    """
+    if localizations.empty:
+        return np.empty(0, dtype=np.int64)
+    rows = pd.util.hash_pandas_object(localizations[["y", "x", "mass"]], index=False)
+    frames = localizations["frame"].to_numpy()
+    # an order-free fingerprint of each frame's features: their count and the sum of their hashes
+    fingerprint = (
+        pd.DataFrame({"frame": frames, "hash": rows.to_numpy()})
+        .groupby("frame")["hash"]
+        .agg(["size", "sum"])
+    )
+    same = (fingerprint.diff().to_numpy() == 0).all(axis=1)
+    return fingerprint.index.to_numpy()[same].astype(np.int64)
+
+
+def repeated_frames_warning(repeated: np.ndarray, n_frames: int) -> str:
+    """The warning for frames that are copies of the frame before them ("" if none)."""
+    if len(repeated) == 0:
+        return ""
+    shown = ", ".join(str(int(frame)) for frame in repeated[:5])
+    more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+    return (
+        f"{len(repeated)} of {n_frames} frames are exact copies of the frame before them "
+        f"(frames {shown}{more}: the same features at the same sub-pixel positions, which "
+        "camera noise never gives): the camera or a conversion of the video to another frame "
+        "rate repeated them. A particle makes a step of zero across each copy, so D comes out "
+        "too small and sizes too large; analyse the camera's own recording."
+    )
+
+
 def analyze_localizations(
     localizations: pd.DataFrame,
     n_frames: int,
@@ -1198,6 +1235,9 @@ def analyze_localizations(
     hot = threshold.hot_pixels if threshold is not None else None
     if hot is not None and len(hot):
         notes.append(detect_hot_pixels.hot_pixel_note(len(hot)))
+    repeated_note = repeated_frames_warning(repeated_frames(localizations), n_frames)
+    if repeated_note:
+        notes.append(repeated_note)
     localizations, fixed_note = _without_fixed_spots(localizations, n_frames)
     if fixed_note:
         notes.append(fixed_note)
