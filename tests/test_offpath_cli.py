@@ -155,3 +155,12 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(small_movie):
     stderr = process.stderr.read()
     assert process.wait(timeout=300) == 128 + signal.SIGPIPE
     assert stderr == ""
+
+
+def test_a_huge_separation_is_refused_not_allocated(small_movie, capsys):
+    """`--separation 1e9` ended in numpy's "Unable to allocate 2.47 TiB" traceback (the fast
+    engine's buffers grow with the separation)."""
+    assert main(["analyze", str(small_movie), "--separation", "1e9", "--no-save"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "pynta analyze: error: --separation must be in (0, 256] (px), got 1000000000.0"
+    )
