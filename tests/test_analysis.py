@@ -273,6 +273,29 @@ def test_frames_repeated_by_the_camera_or_a_conversion_are_said():
     # the sound movies of test_ensemble_diameter_within_5_percent_of_truth have no warning
 
 
+@pytest.mark.parametrize(
+    ("field", "factor", "named"),
+    [
+        ("frame_interval_s", 3300.0, "frame interval (33 s)"),
+        ("viscosity_pa_s", 1000.0, "(0.954 Pa·s"),
+    ],
+    ids=["33 ms typed as 33 s", "mPa·s typed as Pa·s"],
+)
+def test_a_setting_in_the_wrong_unit_is_suspected_from_an_unsizeable_diameter(field, factor, named):
+    """A frame interval or a viscosity in the wrong unit sized 100 nm particles at 0.33 mm or
+    0.1 nm, and the analysis said nothing about it."""
+    movie, _ = simulated(100.0, n_frames=100, n_particles=30)
+    right = AnalysisParams.from_metadata(movie.metadata)
+    value = right.frame_interval_s if field == "frame_interval_s" else right.resolved_viscosity_pa_s
+    wrong = dataclasses.replace(right, **{field: value * factor})
+    summary = analysis.analyze(movie, wrong).summary
+    said = [text for text in summary["warnings"] if "outside what particle tracking" in text]
+    assert summary["diameter_nm"] == pytest.approx(
+        100.0 * factor if field == "frame_interval_s" else 100.0 / factor, rel=0.15
+    )
+    assert len(said) == 1 and named in said[0]
+
+
 def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
     noise = np.random.default_rng(0).poisson(100.0, (30, 64, 64)).astype(np.uint16)
     movie = Movie(frames=da.from_array(noise), metadata={}, source="noise")

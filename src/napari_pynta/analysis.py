@@ -55,6 +55,10 @@ METADATA_FIELDS = (
 )
 #: fields without which no size can be computed
 REQUIRED_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
+#: diameters (nm) that particle tracking in a light microscope can size: below, no particle
+#: scatters enough light to be seen; above, it hardly moves and sinks. A result outside comes
+#: from a setting in the wrong unit.
+SIZEABLE_NM = (1.0, 10_000.0)
 
 #: automatic search range = this many per-axis rms steps, the linker's own scale (a 2-D step
 #: exceeds it with probability exp(-k^2 / 2) = 4e-6; tighter ranges bias D low in crowded fields,
@@ -872,6 +876,9 @@ def summarize_tracks(
     linking_note = linking_warning(systematic["linking"], params.search_range_px)
     if linking_note:
         warnings.append(linking_note)
+    unit_note = unsizeable_diameter_warning(diameter_of(ensemble.D_um2_s), params)
+    if unit_note:
+        warnings.append(unit_note)
     summary = summarize(
         localizations,
         kept,
@@ -1143,6 +1150,25 @@ def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd
         f"{fixed.sum() / max(n_frames, 1):.1f} per frame."
     )
     return localizations[~fixed], note
+
+
+def unsizeable_diameter_warning(diameter_nm: float, params: AnalysisParams) -> str:
+    """The warning for an ensemble diameter no particle tracking can measure ("" if it can).
+
+    Diameters outside :data:`SIZEABLE_NM` come from a setting in the wrong unit: a frame
+    interval of 33 ms typed as 33 s makes 100 nm particles 3.3 mm, a viscosity in mPa·s typed as
+    Pa·s makes them 0.1 nm, and the analysis had nothing else to say about it.
+    """
+    low, high = SIZEABLE_NM
+    if not math.isfinite(diameter_nm) or low <= diameter_nm <= high:
+        return ""
+    return (
+        f"The ensemble diameter, {diameter_nm:.3g} nm, is outside what particle tracking can "
+        f"size ({low:g} nm to {high / 1000:g} µm): a setting is probably in the wrong unit. "
+        f"Check the frame interval ({params.frame_interval_s:g} s), the pixel size "
+        f"({params.pixel_size_um:g} µm) and the viscosity ({params.resolved_viscosity_pa_s:.3g} "
+        "Pa·s; water's is about 0.001)."
+    )
 
 
 def repeated_frames(localizations: pd.DataFrame) -> np.ndarray:
