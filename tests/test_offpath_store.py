@@ -102,7 +102,15 @@ def test_a_store_whose_timestamps_chunk_is_cut_is_analysed_with_a_warning(tmp_pa
         f"{str(path)!r}: the frame times (timestamps_s) cannot be read (ValueError: "
     )
     assert "a chunk file under timestamps_s/c is cut or damaged" in warning
-    assert "the frame interval is the metadata's, not checked against the frame times" in warning
+    assert "the frame interval is the metadata's, not checked against those frames'" in warning
+    # a deleted chunk was read as unknown times without a word
+    (path / "timestamps_s" / "c" / "0").unlink()
+    with open_movie(path) as movie:
+        assert movie.warnings == [
+            f"{str(path)!r}: the frame times (timestamps_s) have 1 of 1 chunks missing on disk; "
+            "the frame interval is the metadata's, not checked against those frames' times; "
+            f"`pynta verify {path}` reports the damage"
+        ]
 
 
 def test_frames_whose_seq_chunk_is_missing_are_not_silently_left_out(tmp_path, capsys):

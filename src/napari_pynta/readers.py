@@ -311,19 +311,24 @@ def _check_seq_chunks(store: MovieStore, path: Path) -> None:
 
 
 def _frame_times(store: MovieStore, path: Path) -> tuple[np.ndarray, list[str]]:
-    """The store's frame times, and a warning when a damaged chunk makes them unreadable.
+    """The store's frame times, and a warning when damaged or missing chunks make some unknown.
 
     The frames are sound: they are analysed with the metadata's frame interval, which the times
-    (NaN: unknown) then do not check.
+    (NaN: unknown) then do not check, or check only in part.
     """
     try:
-        return store.timestamps_s, []
+        times = store.timestamps_s
     except Exception as error:  # zarr raises many kinds on a cut or damaged chunk
-        why = unreadable_array(TIMESTAMPS_PATH, error)
-    return np.full(store.n_frames, np.nan), [
+        times, why = np.full(store.n_frames, np.nan), unreadable_array(TIMESTAMPS_PATH, error)
+    else:
+        missing = store.missing_chunks().get(TIMESTAMPS_PATH)
+        if not missing or not np.isnan(times).any():
+            return times, []
+        why = f"have {missing[0]} of {missing[1]} chunks missing on disk"
+    return times, [
         f"{str(path)!r}: the frame times (timestamps_s) {why}; the frame interval is the "
-        f"metadata's, not checked against the frame times; `pynta verify {path}` reports the "
-        "damage"
+        f"metadata's, not checked against those frames' times; `pynta verify {path}` reports "
+        "the damage"
     ]
 
 
