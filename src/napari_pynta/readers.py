@@ -659,4 +659,56 @@ def _open_folder(folder: Path) -> Movie:
             for file in files
         ]
     )
-    return Movie(frames=frames, metadata={}, source=str(folder), store=None)
+    numbers, warnings = _numbering_gaps(_numbers_in_names(files), folder)
+    return Movie(
+        frames=frames,
+        metadata={},
+        source=str(folder),
+        store=None,
+        warnings=warnings,
+        frame_numbers=numbers,
+    )
+
+
+def _numbers_in_names(files: list[Path]) -> np.ndarray | None:
+    """The number in each file name when the names differ only in their last run of digits
+    (``frame_0007.tif``), in the files' order; None otherwise."""
+    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", file.name) for file in files]
+    if len(files) < 2 or any(part is None for part in parts):
+        return None
+    matched = [part for part in parts if part is not None]
+    if len({(part[1], part[3]) for part in matched}) != 1:
+        return None
+    return np.array([int(part[2]) for part in matched], dtype=np.int64)
+
+
+def _numbering_gaps(
+    numbers: np.ndarray | None, folder: Path
+) -> tuple[np.ndarray | None, list[str]]:
+    """Frame numbers of a folder whose file names skip some, and the warning that says so.
+
+    Names numbered in steps of one (or of any one step: every tenth frame saved) are
+    consecutive frames (None, no warning). Names in steps of a common unit, with fewer numbers
+    skipped than frames present, are frames with some missing: their numbers in units, counted
+    from the first, so that a step across a gap spans its true number of frame intervals
+    (before: every third frame missing sized 110 nm particles at 69 nm without a word).
+    """
+    if numbers is None:
+        return None, []
+    steps = np.diff(numbers)
+    if (steps == steps[0]).all():
+        return None, []
+    unit = int(np.gcd.reduce(steps))
+    frame_numbers = (numbers - numbers[0]) // unit
+    lost = int(frame_numbers[-1] + 1 - len(frame_numbers))
+    if lost > len(numbers):  # more missing than present: no frame numbers (times in ms?)
+        return None, [
+            f"{str(folder)!r}: the numbers in the file names are not evenly spaced (steps "
+            f"{', '.join(str(int(step)) for step in steps[:5])}, ...): the frames are taken "
+            "as consecutive"
+        ]
+    return frame_numbers, [
+        f"{str(folder)!r}: the file names skip {lost} frame numbers between {numbers[0]} and "
+        f"{numbers[-1]} (frames missing from the folder): a step across a gap counts as that "
+        "many frame intervals"
+    ]
