@@ -521,3 +521,17 @@ def test_a_folder_without_gaps_in_its_numbering_keeps_its_frames_consecutive(tmp
     movie = open_movie(tmp_path)
     assert movie.frame_numbers is None
     assert [text.split(": ", 1)[1].split(": the frames")[0] for text in movie.warnings] == said
+
+
+def test_a_folder_of_two_numbered_series_says_it_joins_them(tmp_path):
+    """Two recordings' frames in one folder (a_0001... and b_0001...) were analysed as one
+    movie without a word."""
+    for series in ("a", "b"):
+        for number in range(1, 5):
+            iio.imwrite(tmp_path / f"{series}_{number:04d}.png", np.zeros((8, 8), np.uint8))
+    movie = open_movie(tmp_path)
+    assert movie.frames.shape[0] == 8 and movie.frame_numbers is None
+    assert movie.warnings == [
+        f"{str(tmp_path)!r} holds frames of 2 numbered series (a_*.png, b_*.png): they are "
+        "analysed as one movie, one after the other; put each recording in its own folder"
+    ]

@@ -659,7 +659,15 @@ def _open_folder(folder: Path) -> Movie:
             for file in files
         ]
     )
-    numbers, warnings = _numbering_gaps(_numbers_in_names(files), folder)
+    parts = _numbered_names(files)
+    numbers, warnings = _numbering_gaps(_numbers_in_names(parts), folder)
+    series = sorted({f"{prefix}*{suffix}" for prefix, _, suffix in parts or []})
+    if len(series) > 1:
+        shown = ", ".join(series[:3]) + (f" and {len(series) - 3} more" if len(series) > 3 else "")
+        warnings.append(
+            f"{str(folder)!r} holds frames of {len(series)} numbered series ({shown}): they are "
+            "analysed as one movie, one after the other; put each recording in its own folder"
+        )
     return Movie(
         frames=frames,
         metadata={},
@@ -670,16 +678,22 @@ def _open_folder(folder: Path) -> Movie:
     )
 
 
-def _numbers_in_names(files: list[Path]) -> np.ndarray | None:
-    """The number in each file name when the names differ only in their last run of digits
-    (``frame_0007.tif``), in the files' order; None otherwise."""
+def _numbered_names(files: list[Path]) -> list[tuple[str, int, str]] | None:
+    """Each file name split around its last run of digits, ``("frame_", 7, ".tif")``; None
+    unless every name has one."""
     parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", file.name) for file in files]
-    if len(files) < 2 or any(part is None for part in parts):
-        return None
     matched = [part for part in parts if part is not None]
-    if len({(part[1], part[3]) for part in matched}) != 1:
+    if len(matched) < len(files):
         return None
-    return np.array([int(part[2]) for part in matched], dtype=np.int64)
+    return [(part[1], int(part[2]), part[3]) for part in matched]
+
+
+def _numbers_in_names(parts: list[tuple[str, int, str]] | None) -> np.ndarray | None:
+    """The frame numbers of names that differ only in their number (:func:`_numbered_names`),
+    in the files' order; None otherwise."""
+    if parts is None or len(parts) < 2 or len({(pre, post) for pre, _, post in parts}) != 1:
+        return None
+    return np.array([number for _, number, _ in parts], dtype=np.int64)
 
 
 def _numbering_gaps(
