@@ -255,6 +255,69 @@ def test_frames_the_camera_lost_make_steps_of_two_intervals_not_one(tmp_path):
     assert summary["concentration"]["particles_per_frame"] == pytest.approx(n_found / len(recorded))
 
 
+def test_frames_repeated_by_the_camera_or_a_conversion_are_said():
+    """A movie whose every fifth frame was repeated (a driver re-sending its buffer, a video
+    converted to another frame rate) sized 100 nm particles at about 150 nm, 35% too large,
+    with no warning but the usual linking one."""
+    _, sim = simulated(100.0, n_frames=150, n_particles=30)
+    order = np.concatenate([[i, i] if i % 5 == 4 else [i] for i in range(150)])[:150]
+    copies = np.flatnonzero(np.diff(order) == 0) + 1  # the truth: positions of the copies
+    movie = Movie(frames=da.from_array(sim.frames[order]), metadata=sim.metadata, source="dup")
+    summary = analysis.analyze(movie, AnalysisParams.from_metadata(movie.metadata)).summary
+    (said,) = [text for text in summary["warnings"] if "exact copies" in text]
+    shown = ", ".join(str(frame) for frame in copies[:5])
+    assert said.startswith(
+        f"{len(copies)} of 150 frames are exact copies of the frame before them (frames {shown} "
+        f"and {len(copies) - 5} more:"
+    )
+    # the sound movies of test_ensemble_diameter_within_5_percent_of_truth have no warning
+
+
+@pytest.mark.parametrize(
+    ("field", "factor", "named"),
+    [
+        ("frame_interval_s", 3300.0, "frame interval (33 s)"),
+        ("viscosity_pa_s", 1000.0, "(0.954 Pa·s"),
+    ],
+    ids=["33 ms typed as 33 s", "mPa·s typed as Pa·s"],
+)
+def test_a_setting_in_the_wrong_unit_is_suspected_from_an_unsizeable_diameter(field, factor, named):
+    """A frame interval or a viscosity in the wrong unit sized 100 nm particles at 0.33 mm or
+    0.1 nm, and the analysis said nothing about it."""
+    movie, _ = simulated(100.0, n_frames=100, n_particles=30)
+    right = AnalysisParams.from_metadata(movie.metadata)
+    value = right.frame_interval_s if field == "frame_interval_s" else right.resolved_viscosity_pa_s
+    wrong = dataclasses.replace(right, **{field: value * factor})
+    summary = analysis.analyze(movie, wrong).summary
+    said = [text for text in summary["warnings"] if "outside what particle tracking" in text]
+    assert summary["diameter_nm"] == pytest.approx(
+        100.0 * factor if field == "frame_interval_s" else 100.0 / factor, rel=0.15
+    )
+    assert len(said) == 1 and named in said[0]
+
+
+def test_frames_missing_from_a_folder_make_steps_of_two_intervals_not_one(tmp_path):
+    """A folder of numbered frames with every third one missing (a copy that skipped files)
+    was sized as if its frames were consecutive: 110 nm particles at 69 nm, without a word."""
+    import tifffile
+
+    _, sim = simulated(100.0, n_frames=300, n_particles=30)
+    recorded = np.flatnonzero(np.arange(300) % 3 != 1)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for number in recorded:
+        tifffile.imwrite(folder / f"frame_{number + 1:04d}.tif", sim.frames[number])
+    movie = open_movie(folder)
+    assert np.array_equal(movie.frame_numbers, recorded)
+    assert movie.warnings == [
+        f"{str(folder)!r}: the file names skip 100 frame numbers between 1 and 300 (frames "
+        "missing from the folder): a step across a gap counts as that many frame intervals"
+    ]
+    summary = analysis.analyze(movie, AnalysisParams.from_metadata(sim.metadata)).summary
+    assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.08)
+    assert abs(summary["diameter_nm"] - 100.0) < 3 * summary["diameter_uncertainty_nm"]
+
+
 def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
     noise = np.random.default_rng(0).poisson(100.0, (30, 64, 64)).astype(np.uint16)
     movie = Movie(frames=da.from_array(noise), metadata={}, source="noise")

@@ -126,6 +126,8 @@ def test_existing_store_needs_overwrite(tmp_path, capsys):
         (["--exposure-s", "0.5"], "--exposure-s must be > 0 and at most --frame-interval-s"),
         (["--particles", "-1"], "--particles must be an integer >= 0"),
         (["--diameter-nm", "-5"], "--diameter-nm must be > 0"),
+        # named by its field, not its flag, before
+        (["--sigma-log", "50"], "--sigma-log must be in [0, 1.5], got 50.0"),
         (["--truth-csv", "/nonexistent-folder/truth.csv"], "--truth-csv"),
     ],
 )
@@ -168,6 +170,45 @@ def test_too_big_a_simulation_is_refused_before_anything_is_written(tmp_path, ca
     assert code == 2
     assert "--particles 10000000" in err and "GB of memory; the limit is" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_long_exposure_is_refused_for_its_memory_not_killed(tmp_path, capsys):
+    """`--frame-interval-s 1e6` (a second typed as a microsecond the wrong way round) was
+    estimated at a few MB and then asked numpy for 33 GB to render one particle smeared over
+    67000 px: the OOM killer ended the run (and could have ended another program)."""
+    out = tmp_path / "long.zarr"
+    argv = ["simulate", str(out), "--frames", "20", "--shape", "32", "32"]
+    assert main([*argv, "--frame-interval-s", "1e6"]) == 2
+    err = capsys.readouterr().err
+    assert "with each particle smeared over" in err and "in one exposure of 1e+06 s" in err
+    assert err.rstrip().endswith("or a shorter --exposure-s or --frame-interval-s")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_render_window_estimate_holds_the_windows_rendered(monkeypatch):
+    """The memory estimate's window is at least as wide as those the scene renders, and not
+    wildly wider (it would refuse simulations that fit)."""
+    from napari_pynta import simulate
+    from napari_pynta.cli.simulate import render_window_px
+    from napari_pynta.simulate import BrownianScene, SimulationSettings
+
+    widths = []
+    render = simulate._render_windows
+
+    def recorded(*args):
+        corners, windows = render(*args)
+        widths.append(windows.shape[1])
+        return corners, windows
+
+    monkeypatch.setattr(simulate, "_render_windows", recorded)
+    for interval_s in (0.01, 1.0):
+        settings = SimulationSettings(shape=(32, 32), frame_interval_s=interval_s, seed=4)
+        scene = BrownianScene(settings)
+        widths.clear()
+        for _ in range(20):
+            scene.next_frame()
+        estimate = render_window_px(settings)
+        assert max(widths) <= estimate <= 3 * max(widths), (interval_s, widths, estimate)
 
 
 def test_interrupted_simulation_leaves_no_store_and_keeps_the_old_one(tmp_path, monkeypatch):

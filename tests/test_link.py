@@ -177,6 +177,22 @@ def test_tracks_that_join_particles_of_two_brightnesses_are_split_where_they_mee
     assert split_at_brightness_changes(plain).equals(plain)
 
 
+def test_tracks_of_constant_brightness_are_not_split_and_raise_no_warning():
+    """A frozen camera (every frame the same) gives every track one mass: the noise of its
+    brightness is 0, and the score's 0 / 0 printed numpy's "invalid value encountered in
+    divide" in the middle of `pynta analyze`'s output."""
+    import warnings
+
+    tracks = pd.DataFrame(
+        [(particle, frame, 500.0 + particle) for particle in range(3) for frame in range(30)],
+        columns=["particle", "frame", "mass"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        split = split_at_brightness_changes(tracks)
+    assert split["particle"].equals(tracks["particle"])
+
+
 def _two_particles(frames_of_b) -> pd.DataFrame:
     a = [(frame, 10.0 + 0.1 * frame, 10.0) for frame in range(10)]
     b = [(frame, 50.0, 50.0 + 0.1 * frame) for frame in frames_of_b]

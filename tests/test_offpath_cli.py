@@ -139,3 +139,28 @@ def test_a_simulation_refuses_a_pixel_the_analysis_refuses(tmp_path, capsys):
     )
     with pytest.raises(PyntaInputError, match=r"pixel_size_um must be in \[0.005, 20\]"):
         SimulationSettings(pixel_size_um=0.001)
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(small_movie):
+    """`pynta analyze --json | head -c 300` ended in a BrokenPipeError traceback once head had
+    read its bytes and left; a Unix tool ends quietly, with the status of SIGPIPE."""
+    import signal
+
+    command = [sys.executable, "-m", "napari_pynta.cli", "verify", str(small_movie), "--json"]
+    env = dict(os.environ, PYTHONPATH=str(Path(napari_pynta.__file__).resolve().parents[1]))
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    process.stdout.close()  # the reader leaves before the command writes
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 128 + signal.SIGPIPE
+    assert stderr == ""
+
+
+def test_a_huge_separation_is_refused_not_allocated(small_movie, capsys):
+    """`--separation 1e9` ended in numpy's "Unable to allocate 2.47 TiB" traceback (the fast
+    engine's buffers grow with the separation)."""
+    assert main(["analyze", str(small_movie), "--separation", "1e9", "--no-save"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "pynta analyze: error: --separation must be in (0, 256] (px), got 1000000000.0"
+    )

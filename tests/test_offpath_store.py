@@ -81,3 +81,52 @@ def test_a_folder_of_other_arrays_is_left_to_other_readers(tmp_path):
     path = tmp_path / "other.zarr"
     (path / "0").mkdir(parents=True)  # an array of another program, no pynta seq or times
     assert get_reader(str(path)) is None
+
+
+def test_a_store_whose_timestamps_chunk_is_cut_is_analysed_with_a_warning(tmp_path, capsys):
+    """A cut timestamps_s chunk (the recording's disk filled up) ended `pynta analyze` in zarr's
+    traceback ("ValueError: When changing to a larger dtype ..."); the frames are sound, only
+    the check of the frame interval against the times is lost."""
+    from napari_pynta.readers import open_movie
+
+    path = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(0).poisson(100, (12, 8, 10)).astype(np.uint16)
+    with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+        store.append(frames, timestamps_s=np.arange(12) * 0.01)
+    cut(path / "timestamps_s" / "c" / "0", 7)
+    with open_movie(path) as movie:
+        assert np.array_equal(movie.frames.compute(), frames)
+        assert movie.metadata["frame_interval_s"] == METADATA["frame_interval_s"]
+        (warning,) = movie.warnings
+    assert warning.startswith(
+        f"{str(path)!r}: the frame times (timestamps_s) cannot be read (ValueError: "
+    )
+    assert "a chunk file under timestamps_s/c is cut or damaged" in warning
+    assert "the frame interval is the metadata's, not checked against those frames'" in warning
+    # a deleted chunk was read as unknown times without a word
+    (path / "timestamps_s" / "c" / "0").unlink()
+    with open_movie(path) as movie:
+        assert movie.warnings == [
+            f"{str(path)!r}: the frame times (timestamps_s) have 1 of 1 chunks missing on disk; "
+            "the frame interval is the metadata's, not checked against those frames' times; "
+            f"`pynta verify {path}` reports the damage"
+        ]
+
+
+def test_frames_whose_seq_chunk_is_missing_are_not_silently_left_out(tmp_path, capsys):
+    """A deleted seq chunk made every frame from it on look never written: `pynta analyze`
+    analysed the first 4096 of 5000 frames without a word, or said "movie has no frames" when
+    the first chunk was the one lost."""
+    path = tmp_path / "movie.zarr"
+    n = 5000  # two chunks of seq
+    with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+        store.append(np.ones((n, 8, 10), np.uint16))
+    for chunk, complete in (("1", 4096), ("0", 0)):
+        (path / "seq" / "c" / chunk).unlink()
+        assert MovieStore.open(path).n_frames == complete
+        assert main(["analyze", str(path), "--no-save"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"pynta analyze: error: store {str(path)!r} is damaged: seq (the frame numbers) has "
+            f"{2 - complete // 4096} of 2 chunks missing on disk, so only the first {complete} "
+            f"of its {n} frames count as recorded; run `pynta verify {path}` for a full report"
+        )

@@ -59,14 +59,20 @@ def test_each_default_passes_its_own_check():
 
 @pytest.mark.parametrize(
     ("name", "bad", "good"),
-    [("min_track_length", 2, 3), ("memory", -1, 0), ("diameter_px", 8, 9)],
+    [
+        ("min_track_length", 2, 3),
+        ("memory", -1, 0),
+        ("diameter_px", 8, 9),
+        # b18: --separation 1e9 ended in numpy's "Unable to allocate 2.47 TiB"
+        ("separation", 1e9, 256.0),
+    ],
 )
 def test_the_front_ends_refuse_and_accept_the_same_values(name, bad, good):
     makers = [
         lambda value: AnalysisParams(**METADATA, **{name: value}).validate(),
         lambda value: TrackingSettings(**{name: value}).validate(),
     ]
-    if name != "diameter_px":  # LiveConfig takes detection options as locate() keywords
+    if name not in ("diameter_px", "separation"):  # LiveConfig takes them as locate() keywords
         makers.append(lambda value: LiveConfig(**{name: value}).validate())
     for make in makers:
         with pytest.raises(PyntaInputError) as error:

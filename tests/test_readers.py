@@ -501,3 +501,37 @@ def test_luminance_halves_round_up_exactly():
     """0.299·230 + 0.587·156 + 0.114·247 = 188.5; in floating point 188.49999999999997 (188)."""
     rgb = np.array([[230, 156, 247], [0, 0, 0], [1, 1, 1]], dtype=np.uint8)
     np.testing.assert_array_equal(rgb_to_luminance(rgb), [189, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        ([f"t_{10 * i:05d}.png" for i in range(6)], []),  # every tenth frame saved: consecutive
+        (["a.png", "b.png", "c.png"], []),  # no numbers
+        (
+            [f"t_{ms:05d}.png" for ms in (0, 10, 21, 30, 41, 50)],  # times in ms, not numbers
+            ["the numbers in the file names are not evenly spaced (steps 10, 11, 9, 11, 9, ...)"],
+        ),
+    ],
+    ids=["even steps", "no numbers", "uneven"],
+)
+def test_a_folder_without_gaps_in_its_numbering_keeps_its_frames_consecutive(tmp_path, names, said):
+    for name in names:
+        iio.imwrite(tmp_path / name, np.zeros((8, 8), np.uint8))
+    movie = open_movie(tmp_path)
+    assert movie.frame_numbers is None
+    assert [text.split(": ", 1)[1].split(": the frames")[0] for text in movie.warnings] == said
+
+
+def test_a_folder_of_two_numbered_series_says_it_joins_them(tmp_path):
+    """Two recordings' frames in one folder (a_0001... and b_0001...) were analysed as one
+    movie without a word."""
+    for series in ("a", "b"):
+        for number in range(1, 5):
+            iio.imwrite(tmp_path / f"{series}_{number:04d}.png", np.zeros((8, 8), np.uint8))
+    movie = open_movie(tmp_path)
+    assert movie.frames.shape[0] == 8 and movie.frame_numbers is None
+    assert movie.warnings == [
+        f"{str(tmp_path)!r} holds frames of 2 numbered series (a_*.png, b_*.png): they are "
+        "analysed as one movie, one after the other; put each recording in its own folder"
+    ]

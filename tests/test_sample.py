@@ -44,6 +44,8 @@ def test_store_keeps_and_validates_the_sample_fields(tmp_path, sample_store):
         ("dilution_factor", 0.5, "dilution_factor must be a number >= 1"),
         ("dilution_factor", "lots", "dilution_factor must be a number >= 1"),
         ("dilution_factor", True, "dilution_factor must be a number >= 1"),
+        # b18: an infinite concentration, "Infinity" in the --json output
+        ("dilution_factor", 1e300, "dilution_factor must be a number >= 1 and <= 1e\\+09"),
         ("operator", 7, "operator must be text"),
     ]:
         with pytest.raises(PyntaInputError, match=message):

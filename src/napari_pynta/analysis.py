@@ -55,6 +55,10 @@ METADATA_FIELDS = (
 )
 #: fields without which no size can be computed
 REQUIRED_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
+#: diameters (nm) that particle tracking in a light microscope can size: below, no particle
+#: scatters enough light to be seen; above, it hardly moves and sinks. A result outside comes
+#: from a setting in the wrong unit.
+SIZEABLE_NM = (1.0, 10_000.0)
 
 #: automatic search range = this many per-axis rms steps, the linker's own scale (a 2-D step
 #: exceeds it with probability exp(-k^2 / 2) = 4e-6; tighter ranges bias D low in crowded fields,
@@ -872,6 +876,9 @@ def summarize_tracks(
     linking_note = linking_warning(systematic["linking"], params.search_range_px)
     if linking_note:
         warnings.append(linking_note)
+    unit_note = unsizeable_diameter_warning(diameter_of(ensemble.D_um2_s), params)
+    if unit_note:
+        warnings.append(unit_note)
     summary = summarize(
         localizations,
         kept,
@@ -1145,6 +1152,62 @@ def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd
     return localizations[~fixed], note
 
 
+def unsizeable_diameter_warning(diameter_nm: float, params: AnalysisParams) -> str:
+    """The warning for an ensemble diameter no particle tracking can measure ("" if it can).
+
+    Diameters outside :data:`SIZEABLE_NM` come from a setting in the wrong unit: a frame
+    interval of 33 ms typed as 33 s makes 100 nm particles 3.3 mm, a viscosity in mPa·s typed as
+    Pa·s makes them 0.1 nm, and the analysis had nothing else to say about it.
+    """
+    low, high = SIZEABLE_NM
+    if not math.isfinite(diameter_nm) or low <= diameter_nm <= high:
+        return ""
+    return (
+        f"The ensemble diameter, {diameter_nm:.3g} nm, is outside what particle tracking can "
+        f"size ({low:g} nm to {high / 1000:g} µm): a setting is probably in the wrong unit. "
+        f"Check the frame interval ({params.frame_interval_s:g} s), the pixel size "
+        f"({params.pixel_size_um:g} µm) and the viscosity ({params.resolved_viscosity_pa_s:.3g} "
+        "Pa·s; water's is about 0.001)."
+    )
+
+
+def repeated_frames(localizations: pd.DataFrame) -> np.ndarray:
+    """Frames whose localizations are exactly those of the frame before them (sorted ``frame``
+    values; frames without localizations are not compared).
+
+    Camera noise never gives two frames the same features at the same sub-pixel positions and
+    brightness: such a frame is a copy (a driver that re-sent its last buffer, a video converted
+    to another frame rate), whose steps of zero make particles look slower and larger.
+    """
+    if localizations.empty:
+        return np.empty(0, dtype=np.int64)
+    rows = pd.util.hash_pandas_object(localizations[["y", "x", "mass"]], index=False)
+    frames = localizations["frame"].to_numpy()
+    # an order-free fingerprint of each frame's features: their count and the sum of their hashes
+    fingerprint = (
+        pd.DataFrame({"frame": frames, "hash": rows.to_numpy()})
+        .groupby("frame")["hash"]
+        .agg(["size", "sum"])
+    )
+    same = (fingerprint.diff().to_numpy() == 0).all(axis=1)
+    return fingerprint.index.to_numpy()[same].astype(np.int64)
+
+
+def repeated_frames_warning(repeated: np.ndarray, n_frames: int) -> str:
+    """The warning for frames that are copies of the frame before them ("" if none)."""
+    if len(repeated) == 0:
+        return ""
+    shown = ", ".join(str(int(frame)) for frame in repeated[:5])
+    more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+    return (
+        f"{len(repeated)} of {n_frames} frames are exact copies of the frame before them "
+        f"(frames {shown}{more}: the same features at the same sub-pixel positions, which "
+        "camera noise never gives): the camera or a conversion of the video to another frame "
+        "rate repeated them. A particle makes a step of zero across each copy, so D comes out "
+        "too small and sizes too large; analyse the camera's own recording."
+    )
+
+
 def analyze_localizations(
     localizations: pd.DataFrame,
     n_frames: int,
@@ -1198,6 +1261,9 @@ def analyze_localizations(
     hot = threshold.hot_pixels if threshold is not None else None
     if hot is not None and len(hot):
         notes.append(detect_hot_pixels.hot_pixel_note(len(hot)))
+    repeated_note = repeated_frames_warning(repeated_frames(localizations), n_frames)
+    if repeated_note:
+        notes.append(repeated_note)
     localizations, fixed_note = _without_fixed_spots(localizations, n_frames)
     if fixed_note:
         notes.append(fixed_note)

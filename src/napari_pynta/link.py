@@ -379,7 +379,9 @@ def split_at_brightness_changes(tracks: pd.DataFrame) -> pd.DataFrame:
         return tracks
     before = (cumulative[links + 1] - cumulative[links + 1 - window]) / window
     after = (cumulative[links + 1 + window] - cumulative[links + 1]) / window
-    score = np.abs(after - before) / (noise[links] * np.sqrt(2.0 / window))
+    scale = noise[links] * np.sqrt(2.0 / window)
+    # a brightness without noise (every frame the same: a frozen camera) has no level to judge
+    score = np.divide(np.abs(after - before), scale, out=np.zeros_like(scale), where=scale > 0)
     full = np.zeros(len(same))
     full[links] = score
     # a level change raises the score over the links around it: cut at its maximum only

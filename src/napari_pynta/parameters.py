@@ -36,6 +36,9 @@ MAX_LOCATORS = 32
 #: widest feature mask, px: the fast engine's background test stores distances up to the radius in
 #: uint8 (and a spot 255 px wide is no particle of a light microscope)
 MAX_DIAMETER_PX = 255
+#: largest separation, px: the automatic one of the widest mask (diameter + 1); the fast engine's
+#: buffers grow with it (b18: `--separation 1e9` asked numpy for 2.5 TiB)
+MAX_SEPARATION_PX = MAX_DIAMETER_PX + 1
 #: pixel sizes in the sample (µm) that a light microscope can have: below, a size in m or mm
 #: typed as µm; above, a size in nm typed as µm
 PIXEL_SIZE_LIMITS_UM = (0.005, 20.0)
@@ -211,6 +214,7 @@ SETTINGS: Mapping[str, Setting] = _settings(
         "separation",
         "minimum distance between particles",
         minimum=0.0,
+        maximum=MAX_SEPARATION_PX,
         exclusive_minimum=True,
         automatic="diameter + 1",
     ),

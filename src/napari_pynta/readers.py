@@ -28,7 +28,13 @@ import zarr
 from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.store import MovieStore, is_being_written
+from napari_pynta.store import (
+    SEQ_PATH,
+    TIMESTAMPS_PATH,
+    MovieStore,
+    is_being_written,
+    unreadable_array,
+)
 from napari_pynta.timing import reconcile_frame_interval
 from napari_pynta.video import VIDEO_SUFFIXES
 
@@ -264,11 +270,14 @@ def _open_zarr(path: Path) -> Movie:
 
 def _open_store(path: Path) -> Movie:
     store = MovieStore.open(path, mode="r")
+    _check_seq_chunks(store, path)
     frames = store.as_dask()
     _check_not_empty(frames, path)
     # the frame interval the frames were really taken at (see napari_pynta.timing)
     seq = np.asarray(store.seq, dtype=np.int64)
-    metadata, warnings = reconcile_frame_interval(store.metadata, store.timestamps_s, seq)
+    times, warnings = _frame_times(store, path)
+    metadata, timing_warnings = reconcile_frame_interval(store.metadata, times, seq)
+    warnings += timing_warnings
     if is_being_written(path):
         warnings.append(
             f"{str(path)!r} is being written by another process (a recording in progress?): "
@@ -283,6 +292,44 @@ def _open_store(path: Path) -> Movie:
         warnings=warnings,
         frame_numbers=numbers if numbers[-1] + 1 > len(numbers) else None,
     )
+
+
+def _check_seq_chunks(store: MovieStore, path: Path) -> None:
+    """Refuse a store whose missing seq chunks make recorded frames look never written.
+
+    A frame counts once its seq is written, so a deleted seq chunk hid every frame from it on:
+    the first 4096 of 5000 frames were analysed without a word, or none ("has no frames").
+    """
+    missing = store.missing_chunks().get(SEQ_PATH)
+    held = max(store.array_lengths().values())
+    if missing and held > store.n_frames:
+        raise PyntaDataError(
+            f"store {str(path)!r} is damaged: seq (the frame numbers) has {missing[0]} of "
+            f"{missing[1]} chunks missing on disk, so only the first {store.n_frames} of its "
+            f"{held} frames count as recorded; run `pynta verify {path}` for a full report"
+        )
+
+
+def _frame_times(store: MovieStore, path: Path) -> tuple[np.ndarray, list[str]]:
+    """The store's frame times, and a warning when damaged or missing chunks make some unknown.
+
+    The frames are sound: they are analysed with the metadata's frame interval, which the times
+    (NaN: unknown) then do not check, or check only in part.
+    """
+    try:
+        times = store.timestamps_s
+    except Exception as error:  # zarr raises many kinds on a cut or damaged chunk
+        times, why = np.full(store.n_frames, np.nan), unreadable_array(TIMESTAMPS_PATH, error)
+    else:
+        missing = store.missing_chunks().get(TIMESTAMPS_PATH)
+        if not missing or not np.isnan(times).any():
+            return times, []
+        why = f"have {missing[0]} of {missing[1]} chunks missing on disk"
+    return times, [
+        f"{str(path)!r}: the frame times (timestamps_s) {why}; the frame interval is the "
+        f"metadata's, not checked against those frames' times; `pynta verify {path}` reports "
+        "the damage"
+    ]
 
 
 # ---------------------------------------------------------------------------- video
@@ -612,4 +659,70 @@ def _open_folder(folder: Path) -> Movie:
             for file in files
         ]
     )
-    return Movie(frames=frames, metadata={}, source=str(folder), store=None)
+    parts = _numbered_names(files)
+    numbers, warnings = _numbering_gaps(_numbers_in_names(parts), folder)
+    series = sorted({f"{prefix}*{suffix}" for prefix, _, suffix in parts or []})
+    if len(series) > 1:
+        shown = ", ".join(series[:3]) + (f" and {len(series) - 3} more" if len(series) > 3 else "")
+        warnings.append(
+            f"{str(folder)!r} holds frames of {len(series)} numbered series ({shown}): they are "
+            "analysed as one movie, one after the other; put each recording in its own folder"
+        )
+    return Movie(
+        frames=frames,
+        metadata={},
+        source=str(folder),
+        store=None,
+        warnings=warnings,
+        frame_numbers=numbers,
+    )
+
+
+def _numbered_names(files: list[Path]) -> list[tuple[str, int, str]] | None:
+    """Each file name split around its last run of digits, ``("frame_", 7, ".tif")``; None
+    unless every name has one."""
+    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", file.name) for file in files]
+    matched = [part for part in parts if part is not None]
+    if len(matched) < len(files):
+        return None
+    return [(part[1], int(part[2]), part[3]) for part in matched]
+
+
+def _numbers_in_names(parts: list[tuple[str, int, str]] | None) -> np.ndarray | None:
+    """The frame numbers of names that differ only in their number (:func:`_numbered_names`),
+    in the files' order; None otherwise."""
+    if parts is None or len(parts) < 2 or len({(pre, post) for pre, _, post in parts}) != 1:
+        return None
+    return np.array([number for _, number, _ in parts], dtype=np.int64)
+
+
+def _numbering_gaps(
+    numbers: np.ndarray | None, folder: Path
+) -> tuple[np.ndarray | None, list[str]]:
+    """Frame numbers of a folder whose file names skip some, and the warning that says so.
+
+    Names numbered in steps of one (or of any one step: every tenth frame saved) are
+    consecutive frames (None, no warning). Names in steps of a common unit, with fewer numbers
+    skipped than frames present, are frames with some missing: their numbers in units, counted
+    from the first, so that a step across a gap spans its true number of frame intervals
+    (before: every third frame missing sized 110 nm particles at 69 nm without a word).
+    """
+    if numbers is None:
+        return None, []
+    steps = np.diff(numbers)
+    if (steps == steps[0]).all():
+        return None, []
+    unit = int(np.gcd.reduce(steps))
+    frame_numbers = (numbers - numbers[0]) // unit
+    lost = int(frame_numbers[-1] + 1 - len(frame_numbers))
+    if lost > len(numbers):  # more missing than present: no frame numbers (times in ms?)
+        return None, [
+            f"{str(folder)!r}: the numbers in the file names are not evenly spaced (steps "
+            f"{', '.join(str(int(step)) for step in steps[:5])}, ...): the frames are taken "
+            "as consecutive"
+        ]
+    return frame_numbers, [
+        f"{str(folder)!r}: the file names skip {lost} frame numbers between {numbers[0]} and "
+        f"{numbers[-1]} (frames missing from the folder): a step across a gap counts as that "
+        "many frame intervals"
+    ]

@@ -33,6 +33,9 @@ SAMPLE_LABELS = {
 CAPTURE_KEYS = ("measurement_id", "capture_index", "n_captures")
 #: the dilution of a sample recorded without one: measured as it is
 UNDILUTED = 1.0
+#: the largest dilution factor: beyond, a typo (b18: 1e300 made the sample's concentration
+#: infinite, and `pynta analyze --json` printed "Infinity", which no strict JSON reader takes)
+MAX_DILUTION = 1e9
 
 
 def validate_sample_value(key: str, value: Any) -> Any:
@@ -48,8 +51,9 @@ def validate_sample_value(key: str, value: Any) -> Any:
     Raises
     ------
     PyntaInputError
-        Naming the field: text fields must be text, the dilution factor a finite number >= 1
-        (1 = undiluted, 100 = diluted 1:100), capture numbers integers >= 1.
+        Naming the field: text fields must be text, the dilution factor a number in
+        [1, :data:`MAX_DILUTION`] (1 = undiluted, 100 = diluted 1:100), capture numbers
+        integers >= 1.
     """
     if value is None:
         return None
@@ -58,10 +62,10 @@ def validate_sample_value(key: str, value: Any) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             number = math.nan
-        if isinstance(value, bool) or not math.isfinite(number) or number < UNDILUTED:
+        if isinstance(value, bool) or not UNDILUTED <= number <= MAX_DILUTION:  # NaN too
             raise PyntaInputError(
-                f"{DILUTION_KEY} must be a number >= 1 (1 = undiluted, 100 = diluted 1:100), "
-                f"got {value!r}",
+                f"{DILUTION_KEY} must be a number >= 1 and <= {MAX_DILUTION:g} (1 = undiluted, "
+                f"100 = diluted 1:100), got {value!r}",
                 DILUTION_KEY,
             )
         return number

@@ -65,7 +65,7 @@ import numpy as np
 from scipy.fft import dctn, idctn
 from scipy.special import erf, ndtri
 
-from napari_pynta.errors import PyntaInputError, require_int, require_positive
+from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.physics import diffusion_um2_s, resolve_viscosity_pa_s
 
@@ -82,7 +82,8 @@ _UINT16_MAX = float(np.iinfo(np.uint16).max)
 # uint16 draws a normal variate (variance 0.99998, tails cut at 4.3 sigma) 3x faster than
 # Generator.standard_normal, which dominates the cost of a simulated frame.
 _NORMAL_QUANTILES = ndtri((np.arange(2**16) + 0.5) / 2**16).astype(np.float32)
-_PSF_HALF_WIDTH_SIGMAS = 4.0
+#: reach of a rendered PSF, in its standard deviations
+PSF_HALF_WIDTH_SIGMAS = 4.0
 #: relative step of the PSF widths rendered with ``defocus_um`` (widths are rounded to it)
 DEFOCUS_WIDTH_STEP = 0.05
 #: side of the square blocks of the simulated video compression
@@ -115,9 +116,7 @@ class Population:
     def __post_init__(self) -> None:
         object.__setattr__(self, "diameter_nm", require_positive("diameter_nm", self.diameter_nm))
         object.__setattr__(self, "fraction", require_positive("fraction", self.fraction))
-        sigma_log = require_positive("sigma_log", self.sigma_log, allow_zero=True)
-        if sigma_log > 1.5:
-            raise PyntaInputError(f"sigma_log must be within 0..1.5, got {sigma_log!r}")
+        sigma_log = require_number("sigma_log", self.sigma_log, minimum=0.0, maximum=1.5)
         object.__setattr__(self, "sigma_log", sigma_log)
 
 
@@ -363,7 +362,7 @@ def _render_windows(
     """
     centers = np.rint(positions_px.mean(axis=1)).astype(np.int64)
     excursion = float(np.abs(positions_px - centers[:, None, :]).max())
-    half_width = int(math.ceil(_PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion))
+    half_width = int(math.ceil(PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion))
     offsets = np.arange(-half_width, half_width + 1)
     profile_y = _pixel_integrated_gaussian(
         centers[:, 0], positions_px[:, :, 0], offsets, psf_sigma_px
@@ -498,7 +497,7 @@ def _noisy_counts(
 
 def _box_margin_px(settings: SimulationSettings) -> int:
     """Lateral margin of the simulation box around the field of view, pixels."""
-    return math.ceil(_PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
+    return math.ceil(PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px) + 2
 
 
 def box_particle_count(settings: SimulationSettings) -> int:

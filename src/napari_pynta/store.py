@@ -263,11 +263,17 @@ def _damaged_part(path: Path) -> str | None:
         try:
             np.asarray(zarr.open_array(str(path / name), mode="r")[:])
         except Exception as error:  # zarr raises many kinds on damaged chunks
-            return (
-                f"the {name} array cannot be read ({type(error).__name__}: {error}): a chunk "
-                f"file under {name}/c is cut or damaged"
-            )
+            return f"the {name} array {unreadable_array(name, error)}"
     return None
+
+
+def unreadable_array(name: str, error: BaseException) -> str:
+    """Why the store array ``name`` (``seq``, ``timestamps_s``) failed to decode, in words:
+    ``"cannot be read (ValueError: ...): a chunk file under seq/c is cut or damaged"``."""
+    return (
+        f"cannot be read ({type(error).__name__}: {error}): a chunk file under {name}/c is cut "
+        "or damaged"
+    )
 
 
 def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
@@ -546,13 +552,22 @@ class FramesLayout:
         return mask
 
     def missing_error(self, frames: np.ndarray, source: Path) -> PyntaDataError:
-        """The error for absent ``frames`` (indices), naming the first ones and their files."""
-        shown = ", ".join(
-            f"{int(t)} ({self.file_of(int(t)).relative_to(source)})" for t in frames[:3]
-        )
-        more = f" and {len(frames) - 3} more" if len(frames) > 3 else ""
+        """The error for absent ``frames`` (sorted indices), naming their first runs and files:
+        ``frames 64..127 (0/c/1/0/0)``."""
+        from napari_pynta.verify import runs
+
+        spans = list(runs(np.asarray(frames)))
+
+        def span(first: int, last: int) -> str:
+            files = sorted({str(self.file_of(t).relative_to(source)) for t in (first, last)})
+            numbers = f"{first}" if first == last else f"{first}..{last}"
+            return f"{numbers} ({' .. '.join(files)})"
+
+        shown = ", ".join(span(first, last) for first, last in spans[:3])
+        more = f" and {len(spans) - 3} more runs" if len(spans) > 3 else ""
+        what = "frame" if len(frames) == 1 else "frames"
         return PyntaDataError(
-            f"store {str(source)!r} is damaged: frame {shown}{more} missing on disk; "
+            f"store {str(source)!r} is damaged: {what} {shown}{more} missing on disk; "
             f"run `pynta verify {source}` for a full report"
         )
 
@@ -594,8 +609,9 @@ class _CheckedFrames:
                 absent = ~present
             missing = np.flatnonzero(absent) + start
             missing = missing[np.isin(missing, frames)]
-            if missing.size:
-                raise self._layout.missing_error(missing, self._source)
+            if missing.size:  # named in full, not as far as this read (one thread's) saw
+                absent = np.flatnonzero(~self._layout.present(0, self.shape[0]))
+                raise self._layout.missing_error(absent, self._source)
             if block is None:
                 return np.asarray(self._frames[key])
         except shards.UndecodableChunk as error:

@@ -6,6 +6,7 @@ import argparse
 import errno
 import importlib
 import math
+import os
 import signal
 import sys
 import time
@@ -176,6 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except BrokenPipeError:
+        # the reader of stdout is gone (`pynta analyze --json | head -c 100`): end quietly, as a
+        # Unix tool ended by SIGPIPE does, and let the exit's flush write to nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except OSError as error:
         message = file_system_message(error)
         if message is None:

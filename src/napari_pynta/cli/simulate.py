@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -13,7 +14,9 @@ import numpy as np
 
 from napari_pynta.cli import path_argument
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.physics import diffusion_um2_s
 from napari_pynta.simulate import (
+    PSF_HALF_WIDTH_SIGMAS,
     BrownianScene,
     Population,
     SimulationSettings,
@@ -40,9 +43,13 @@ MEMORY_FRACTION = 0.5
 # bytes of the estimate, per particle and per pixel (see estimate_memory_bytes)
 _STATE_BYTES_PER_PARTICLE = 4 * 6 * 8  # positions, D, diameter, id and their per-frame copies
 _STEP_BYTES_PER_PARTICLE_SUBSTEP = 10 * 8  # steps, path, step sd, random normals
-# PSF patches, pixel indices, masks and their copies, over 25 x 25 px (PSF + motion blur);
-# calibrated: 30000 particles in view, 20 frames of 256 x 256 px peaked at 1.0 GB, estimate 1.1
-_RENDER_BYTES_PER_VISIBLE = 25 * 25 * 48
+# PSF patches, pixel indices, masks and their copies, per pixel of a particle's window (PSF +
+# motion blur, at least 25 x 25 px); calibrated: 30000 particles in view, 20 frames of
+# 256 x 256 px peaked at 1.0 GB, estimate 1.4
+_RENDER_BYTES_PER_WINDOW_PIXEL = 48
+_MIN_WINDOW_PX = 25
+#: the fastest particles estimated: this many log-normal SDs below a population's median size
+_SMALL_TAIL_SDS = 3.0
 _TRUTH_BYTES_PER_ROW = 3 * 6 * 8  # 6 columns; per-frame tables, their concatenation, the copy
 _FRAME_BYTES_PER_PIXEL = 2 * _BLOCK_FRAMES + 6 * 4  # the block of frames, float32 images
 
@@ -182,13 +189,45 @@ def estimate_memory_bytes(settings: SimulationSettings, n_frames: int) -> int:
     """
     n_box = box_particle_count(settings)
     height, width = settings.shape
+    window_px = max(_MIN_WINDOW_PX, render_window_px(settings))
     return int(
         n_box * _STATE_BYTES_PER_PARTICLE
         + n_box * (settings.blur_substeps + 1) * _STEP_BYTES_PER_PARTICLE_SUBSTEP
-        + settings.n_particles * _RENDER_BYTES_PER_VISIBLE
+        + settings.n_particles * window_px**2 * _RENDER_BYTES_PER_WINDOW_PIXEL
         + n_frames * settings.n_particles * _TRUTH_BYTES_PER_ROW
         + height * width * _FRAME_BYTES_PER_PIXEL
     )
+
+
+def render_window_px(settings: SimulationSettings) -> int:
+    """Width (px) of the square window each particle's image is rendered in: its PSF and the
+    path of the fastest particles during one exposure.
+
+    Every particle in view gets a window of the widest one's size, so a long exposure of small
+    particles costs memory as its square (b18: `--frame-interval-s 1e6` asked numpy for
+    33 GB for one particle, and the OOM killer ended the run).
+
+    Parameters
+    ----------
+    settings : SimulationSettings
+        The simulation settings.
+
+    Returns
+    -------
+    int
+        Twice the PSF's reach plus the excursion of a fast particle (three rms displacements per
+        axis over the exposure, and the drift), plus one.
+    """
+    exposure_s = settings.resolved_exposure_s
+    smallest_nm = min(
+        population.diameter_nm * math.exp(-_SMALL_TAIL_SDS * population.sigma_log)
+        for population in settings.populations
+    )
+    fastest = diffusion_um2_s(smallest_nm, settings.temperature_c, settings.resolved_viscosity_pa_s)
+    speed_um_s = math.hypot(*settings.drift_um_s) + settings.correlated_motion_um_s
+    excursion_um = 3.0 * math.sqrt(2.0 * fastest * exposure_s) + speed_um_s * exposure_s
+    reach_px = PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px + excursion_um / settings.pixel_size_um
+    return 2 * math.ceil(reach_px) + 1
 
 
 def check_memory(settings: SimulationSettings, n_frames: int) -> None:
@@ -206,11 +245,20 @@ def check_memory(settings: SimulationSettings, n_frames: int) -> None:
     limit = MEMORY_FRACTION * available
     if needed > limit:
         gb = 1e9
+        window_px = render_window_px(settings)
+        smeared = (
+            f", with each particle smeared over {window_px} px in one exposure of "
+            f"{settings.resolved_exposure_s:g} s,"
+            if window_px > _MIN_WINDOW_PX
+            else ""
+        )
         raise PyntaInputError(
             f"--particles {settings.n_particles}, --frames {n_frames}, --shape "
-            f"{settings.shape[0]} {settings.shape[1]} would need about {needed / gb:.1f} GB of "
-            f"memory; the limit is {limit / gb:.1f} GB ({MEMORY_FRACTION:.0%} of the "
-            f"{available / gb:.1f} GB available now): use fewer particles, frames or pixels"
+            f"{settings.shape[0]} {settings.shape[1]}{smeared} would need about "
+            f"{needed / gb:.1f} GB of memory; the limit is {limit / gb:.1f} GB "
+            f"({MEMORY_FRACTION:.0%} of the {available / gb:.1f} GB available now): use fewer "
+            "particles, frames or pixels"
+            + (", or a shorter --exposure-s or --frame-interval-s" if smeared else "")
         )
 
 
