@@ -273,6 +273,15 @@ def test_frames_repeated_by_the_camera_or_a_conversion_are_said():
     # the sound movies of test_ensemble_diameter_within_5_percent_of_truth have no warning
 
 
+def test_a_lone_stuck_spot_is_not_a_repeated_frame():
+    """A saturated spot alone in view is located at the same place with the same mass in every
+    frame; only frames of two or more identical features are copies."""
+    spot = {"y": 10.25, "x": 20.5, "mass": 65535.0}
+    other = {"y": 40.0, "x": 3.75, "mass": 812.5}
+    rows = [{"frame": f} | spot for f in (0, 1, 2, 3)] + [{"frame": f} | other for f in (2, 3)]
+    assert list(analysis.repeated_frames(pd.DataFrame(rows))) == [3]
+
+
 @pytest.mark.parametrize(
     ("field", "factor", "named"),
     [

@@ -512,8 +512,9 @@ def test_luminance_halves_round_up_exactly():
             [f"t_{ms:05d}.png" for ms in (0, 10, 21, 30, 41, 50)],  # times in ms, not numbers
             ["the numbers in the file names are not evenly spaced (steps 10, 11, 9, 11, 9, ...)"],
         ),
+        (["f_1.png", "f_01.png", "f_3.png"], ["the numbers in the file names repeat or go back"]),
     ],
-    ids=["even steps", "no numbers", "uneven"],
+    ids=["even steps", "no numbers", "uneven", "repeated"],
 )
 def test_a_folder_without_gaps_in_its_numbering_keeps_its_frames_consecutive(tmp_path, names, said):
     for name in names:

@@ -1172,8 +1172,8 @@ def unsizeable_diameter_warning(diameter_nm: float, params: AnalysisParams) -> s
 
 
 def repeated_frames(localizations: pd.DataFrame) -> np.ndarray:
-    """Frames whose localizations are exactly those of the frame before them (sorted ``frame``
-    values; frames without localizations are not compared).
+    """Frames whose two or more localizations are exactly those of the frame before them
+    (sorted ``frame`` values; frames without localizations are not compared).
 
     Camera noise never gives two frames the same features at the same sub-pixel positions and
     brightness: such a frame is a copy (a driver that re-sent its last buffer, a video converted
@@ -1190,6 +1190,9 @@ def repeated_frames(localizations: pd.DataFrame) -> np.ndarray:
         .agg(["size", "sum"])
     )
     same = (fingerprint.diff().to_numpy() == 0).all(axis=1)
+    # a frame of one feature may be a stuck, saturated spot alone in view (a flat top is
+    # located at the same place with the same mass in every frame): not taken as a copy
+    same &= fingerprint["size"].to_numpy() >= 2
     return fingerprint.index.to_numpy()[same].astype(np.int64)
 
 

@@ -712,6 +712,11 @@ def _numbering_gaps(
     steps = np.diff(numbers)
     if (steps == steps[0]).all():
         return None, []
+    if (steps <= 0).any():  # a number repeated (frame_1.tif, frame_01.tif): not frame numbers
+        return None, [
+            f"{str(folder)!r}: the numbers in the file names repeat or go back: the frames are "
+            "taken as consecutive, in the order of their names"
+        ]
     unit = int(np.gcd.reduce(steps))
     frame_numbers = (numbers - numbers[0]) // unit
     lost = int(frame_numbers[-1] + 1 - len(frame_numbers))
