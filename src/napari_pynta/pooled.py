@@ -29,7 +29,8 @@ from napari_pynta import physics
 if TYPE_CHECKING:
     from napari_pynta.analysis import AnalysisResult
 
-#: frames between two captures in the pooled numbering (more than any link spans)
+#: frames between two captures in the pooled numbering (more than any link spans, and more
+#: than :data:`~napari_pynta.sizing.DRIFT_BREAK_FRAMES`: each capture's drift is its own)
 POOL_GAP_FRAMES = 1000
 #: largest relative spread of kT/η (temperature and viscosity) among pooled captures
 POOL_DIFFUSION_TOLERANCE = 0.02
