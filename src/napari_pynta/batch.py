@@ -202,6 +202,7 @@ def finish_movie(
     metadata: dict[str, Any] | None = None,
     threshold: detect.ThresholdEstimate | None = None,
     notes: Sequence[str] = (),
+    frame_numbers: np.ndarray | None = None,
 ) -> AnalysisResult:
     """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
 
@@ -223,6 +224,9 @@ def finish_movie(
         The output of :func:`prepare_threshold`.
     notes : sequence of str
         The movie's own warnings (``Movie.warnings``).
+    frame_numbers : ndarray, optional
+        The movie's acquisition frame numbers when its camera lost frames (``Movie.frame_numbers``:
+        steps across the gaps are sized with their true duration).
 
     Returns
     -------
@@ -231,10 +235,11 @@ def finish_movie(
     """
     tables = [table for table in chunk_localizations if len(table)]
     localizations = pd.concat(tables, ignore_index=True) if tables else detect.empty_localizations()
-    result = analysis.analyze_localizations(
+    result = analysis.analyze_detected(
         localizations,
         n_frames,
         params,
+        frame_numbers,
         source=source,
         frame_shape=frame_shape,
         threshold=threshold,
@@ -302,6 +307,7 @@ class _Plan:
     chunks: tuple[tuple[int, int], ...]
     metadata: dict[str, Any]
     warnings: tuple[str, ...]
+    frame_numbers: np.ndarray | None  # acquisition numbers when the camera lost frames
 
 
 def _plan(
@@ -337,6 +343,7 @@ def _plan_movie(
         tuple(frame_chunks(n_frames, length)),
         movie.metadata,
         tuple(movie.warnings),
+        movie.frame_numbers,
     )
 
 
@@ -416,6 +423,7 @@ def analyze_batch(
             plan.metadata,
             threshold,
             plan.warnings,
+            plan.frame_numbers,
             key=f"{prefix}-finish",
             priority=1,
         )
