@@ -10,6 +10,7 @@ import math
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_pynta import analysis, simulate
@@ -119,9 +120,15 @@ def test_analyze_combine_prints_and_writes_the_pooled_tracks(tmp_path, capsys):
     own = sum(c["summary"]["n_tracks"] for c in document["captures"])
     assert abs(pooled["n_tracks"] - own) <= 0.05 * own and own > 0
     assert math.isfinite(pooled["diameter_nm"])
-    assert main(["analyze", *paths, *flags]) == 0
+    assert main(["analyze", *paths, *flags, "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert f"pooled: the {pooled['n_tracks']} tracks of the 2 captures sized together" in out
+    # --out keeps it too: the last row of summary.csv (it was only printed)
+    row = pd.read_csv(tmp_path / "out" / "summary.csv").iloc[-1]
+    assert row["movie"] == "pooled (2 captures)" and row["status"] == "ok"
+    assert row["n_tracks"] == pooled["n_tracks"]
+    assert row["diameter_nm"] == pytest.approx(pooled["diameter_nm"])
+    assert row["deconvolved_d50_nm"] == pytest.approx(pooled["deconvolved_nm"]["d50"])
 
 
 def test_the_pooled_line_names_the_peaks_their_shares_and_their_doubts():

@@ -575,7 +575,10 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
 
 def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.DataFrame:
     """Append the rows ``combined mean (N captures)`` and ``combined se (N captures)`` to a
-    :func:`summary_table` (quantities in their columns, see :data:`COMBINED_COLUMNS`).
+    :func:`summary_table` (quantities in their columns, see :data:`COMBINED_COLUMNS`) and,
+    when ``combined`` has its ``pooled`` entry (:func:`napari_pynta.pooled.pooled_entry`), the
+    row ``pooled (N captures)``: the tracks of all the captures sized together (status
+    ``not pooled`` with the reason in ``error`` when they were not).
 
     Parameters
     ----------
@@ -593,7 +596,24 @@ def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.Data
         | {column: combined[key][statistic] for key, column in COMBINED_COLUMNS.items()}
         for statistic in ("mean", "se")
     ]
+    pooled = combined.get("pooled")
+    if pooled is not None:
+        rows.append(_pooled_row(pooled))
     return pd.concat([table, pd.DataFrame(rows, columns=table.columns)], ignore_index=True)
+
+
+def _pooled_row(pooled: dict[str, Any]) -> dict[str, Any]:
+    """The ``pooled`` entry of a combined result as a :func:`summary_table` row."""
+    row: dict[str, Any] = {"movie": f"pooled ({pooled['n_captures']} captures)"}
+    if pooled["reason"] is not None:
+        return row | {"status": "not pooled", "error": pooled["reason"]}
+    deconvolved = pooled.get("deconvolved_nm") or {}
+    return (
+        row
+        | {"status": "ok", "n_tracks": pooled["n_tracks"], "diameter_nm": pooled["diameter_nm"]}
+        | {f"deconvolved_{key}_nm": deconvolved.get(key) for key in SIZE_COLUMNS}
+        | {"n_warnings": len(pooled.get("warnings") or [])}
+    )
 
 
 def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") -> pd.DataFrame:
