@@ -100,6 +100,30 @@ def test_captures_that_diffuse_differently_are_not_pooled(captures):
     assert pool_captures(results[:1]).reason == "pooling needs at least two captures, got 1"
 
 
+def test_frame_intervals_measured_apart_in_their_last_digits_are_pooled(captures):
+    """Each capture's frame times give its interval (napari_pynta.timing): one camera's
+    captures differ in the last digits (0.0102989 and 0.0102994 s refused pooling) and are
+    pooled at the mean; intervals 5 % apart are not."""
+    _, results = captures
+    own = results[1].params
+
+    def timed(factor: float) -> analysis.AnalysisResult:
+        params = dataclasses.replace(
+            own,
+            frame_interval_s=own.frame_interval_s * factor,
+            exposure_s=own.exposure_s * factor,
+        )
+        return dataclasses.replace(results[1], params=params)
+
+    pooled = pool_captures([results[0], timed(1.00005)])
+    assert pooled.reason is None
+    assert pooled.result.params.frame_interval_s == pytest.approx(own.frame_interval_s * 1.000025)
+    assert pooled.result.params.exposure_s == pytest.approx(own.exposure_s * 1.000025)
+    reason = pool_captures([results[0], timed(1.05)]).reason
+    assert reason.startswith("the captures differ in frame_interval_s 0.01, 0.0105 (at most 1 %")
+    assert "exposure_s 0.01, 0.0105" in reason
+
+
 def test_analyze_combine_prints_and_writes_the_pooled_tracks(tmp_path, capsys):
     from napari_pynta.cli import main
     from napari_pynta.store import MovieStore
