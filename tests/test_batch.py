@@ -6,6 +6,7 @@ import functools
 import json
 import os
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -96,8 +97,18 @@ def movies(tmp_path_factory):
             keys=tuple(key for key in STORE_KEYS if key != "exposure_s"),
         ),
         "missing": str(folder / "never-recorded.zarr"),
+        "lost": _write_lost_frames_store(folder / "lost.zarr", first),
         "folder": str(folder),
     }
+
+
+def _write_lost_frames_store(path, movie):
+    """The movie's frames as a store whose camera lost one frame after every 8th."""
+    seq = np.arange(N_FRAMES) + np.arange(N_FRAMES) // 8
+    metadata = {key: movie.metadata[key] for key in STORE_KEYS}
+    with MovieStore.create(path, movie.frames.shape[1:], "uint16", metadata) as store:
+        store.append(movie.frames, timestamps_s=seq * metadata["frame_interval_s"], seq=seq)
+    return str(path)
 
 
 def _is_resource_tracker(process: psutil.Process) -> bool:
@@ -148,6 +159,21 @@ def test_local_cluster_equals_serial_on_store_and_tiff(client, movies):
         assert outcome.result.summary["n_tracks"] >= 5
         assert outcome.result.localizations["frame"].nunique() == N_FRAMES
         assert 50 < outcome.result.summary["diameter_nm"] < 200  # simulated: 100 nm
+
+
+def test_local_cluster_sizes_steps_across_lost_frames_as_serial(client, movies):
+    """A store whose camera lost frames: the workers link and size on its acquisition numbers,
+    as the serial pipeline does (they used the frame index, and the steps across the gaps
+    counted one frame interval: 101 against 110 nm on a 90-frame capture)."""
+    expected = serial(movies["lost"])
+    # not vacuous: the same frames without the lost ones are sized otherwise
+    assert expected.summary["diameter_nm"] != serial(movies["store"]).summary["diameter_nm"]
+    (outcome,) = analyze_batch(
+        [movies["lost"]], client, make_params, chunk_frames=7, progress=False
+    )
+    assert outcome.ok, outcome.error
+    assert_same_result(outcome.result, expected)
+    assert outcome.result.tracks["frame"].max() < N_FRAMES  # the tables keep the frame index
 
 
 def test_default_chunking_equals_serial(client, movies):

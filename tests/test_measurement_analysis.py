@@ -78,6 +78,34 @@ def test_different_settings_are_listed_per_capture(tmp_path):
     check_same_settings(open_captures(tiny_measurement(tmp_path / "same")))  # no error
 
 
+def test_frame_intervals_measured_apart_in_their_last_digits_are_the_same_setting(tmp_path):
+    """A camera 3 % off its nominal rate: each capture's frame times give its interval
+    (napari_pynta.timing), 0.0102989 and 0.0102994 s here, and the measurement was refused as
+    recorded with different settings."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for index in (1, 2):
+        times = np.arange(40) * 0.0103 + rng.normal(0.0, 2e-5, 40)
+        with MovieStore.create(capture_path(folder, index), (8, 8), "uint16", METADATA) as store:
+            store.append(np.full((40, 8, 8), 100, dtype=np.uint16), timestamps_s=times)
+    write_measurement(folder, {"captures": ["capture-1.zarr", "capture-2.zarr"], "n_captures": 2})
+    movies = open_captures(folder)
+    intervals = [movie.metadata["frame_interval_s"] for movie in movies]
+    assert intervals[0] != intervals[1]  # measured, each its own
+    assert intervals == pytest.approx([0.0103, 0.0103], rel=1e-3)
+    # 5 % apart is another setting
+    faster = tmp_path / "faster"
+    faster.mkdir()
+    for index, interval in ((1, 0.0103), (2, 0.0108)):
+        with MovieStore.create(capture_path(faster, index), (8, 8), "uint16", METADATA) as store:
+            times = np.arange(40) * interval
+            store.append(np.full((40, 8, 8), 100, dtype=np.uint16), timestamps_s=times)
+    write_measurement(faster, {"captures": ["capture-1.zarr", "capture-2.zarr"], "n_captures": 2})
+    with pytest.raises(PyntaDataError, match="frame_interval_s: capture 1"):
+        open_captures(faster)
+
+
 def test_analyze_combine_warns_about_captures_with_different_settings(tmp_path, capsys):
     from napari_pynta import simulate
     from napari_pynta.cli import main

@@ -10,6 +10,7 @@ import math
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_pynta import analysis, simulate
@@ -99,6 +100,30 @@ def test_captures_that_diffuse_differently_are_not_pooled(captures):
     assert pool_captures(results[:1]).reason == "pooling needs at least two captures, got 1"
 
 
+def test_frame_intervals_measured_apart_in_their_last_digits_are_pooled(captures):
+    """Each capture's frame times give its interval (napari_pynta.timing): one camera's
+    captures differ in the last digits (0.0102989 and 0.0102994 s refused pooling) and are
+    pooled at the mean; intervals 5 % apart are not."""
+    _, results = captures
+    own = results[1].params
+
+    def timed(factor: float) -> analysis.AnalysisResult:
+        params = dataclasses.replace(
+            own,
+            frame_interval_s=own.frame_interval_s * factor,
+            exposure_s=own.exposure_s * factor,
+        )
+        return dataclasses.replace(results[1], params=params)
+
+    pooled = pool_captures([results[0], timed(1.00005)])
+    assert pooled.reason is None
+    assert pooled.result.params.frame_interval_s == pytest.approx(own.frame_interval_s * 1.000025)
+    assert pooled.result.params.exposure_s == pytest.approx(own.exposure_s * 1.000025)
+    reason = pool_captures([results[0], timed(1.05)]).reason
+    assert reason.startswith("the captures differ in frame_interval_s 0.01, 0.0105 (at most 1 %")
+    assert "exposure_s 0.01, 0.0105" in reason
+
+
 def test_analyze_combine_prints_and_writes_the_pooled_tracks(tmp_path, capsys):
     from napari_pynta.cli import main
     from napari_pynta.store import MovieStore
@@ -119,9 +144,15 @@ def test_analyze_combine_prints_and_writes_the_pooled_tracks(tmp_path, capsys):
     own = sum(c["summary"]["n_tracks"] for c in document["captures"])
     assert abs(pooled["n_tracks"] - own) <= 0.05 * own and own > 0
     assert math.isfinite(pooled["diameter_nm"])
-    assert main(["analyze", *paths, *flags]) == 0
+    assert main(["analyze", *paths, *flags, "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert f"pooled: the {pooled['n_tracks']} tracks of the 2 captures sized together" in out
+    # --out keeps it too: the last row of summary.csv (it was only printed)
+    row = pd.read_csv(tmp_path / "out" / "summary.csv").iloc[-1]
+    assert row["movie"] == "pooled (2 captures)" and row["status"] == "ok"
+    assert row["n_tracks"] == pooled["n_tracks"]
+    assert row["diameter_nm"] == pytest.approx(pooled["diameter_nm"])
+    assert row["deconvolved_d50_nm"] == pytest.approx(pooled["deconvolved_nm"]["d50"])
 
 
 def test_the_pooled_line_names_the_peaks_their_shares_and_their_doubts():

@@ -409,6 +409,30 @@ def test_drift_is_subtracted_and_its_correction_counted_as_systematic():
     assert abs(redone.D_um2_s - plain.D_um2_s) < 0.2 * plain.D_se_um2_s
 
 
+def test_recordings_numbered_far_apart_keep_their_own_drift():
+    """Pooled captures (napari_pynta.pooled) are numbered POOL_GAP_FRAMES apart: each capture's
+    drift is subtracted as when it is analysed alone (a window over all of them subtracted the
+    mean of opposite flows, and pooled captures of 100 nm came out at 88 nm)."""
+    from napari_pynta.pooled import POOL_GAP_FRAMES
+
+    assert POOL_GAP_FRAMES > sizing.DRIFT_BREAK_FRAMES
+    rng = np.random.default_rng(26)
+    captures, offset = [], 0
+    for index, flow in enumerate((15.0, -15.0, 15.0)):  # few tracks: a window longer than each
+        tracks = brownian_tracks(rng, n_tracks=3, n_frames=600, drift_um_s=(flow, 0.0))
+        tracks["particle"] += 3 * index
+        tracks["frame"] += offset
+        offset += 600 + POOL_GAP_FRAMES
+        captures.append(tracks)
+    pooled, _ = sizing.subtract_drift(pd.concat(captures, ignore_index=True))
+    for tracks in captures:
+        alone, _ = sizing.subtract_drift(tracks)
+        mine = pooled[pooled["particle"].isin(tracks["particle"])]
+        np.testing.assert_allclose(mine[["y", "x"]].to_numpy(), alone[["y", "x"]].to_numpy())
+    estimate = sizing.ensemble_diffusion(pooled, PIXEL_UM, DT, DT)
+    assert estimate.D_um2_s == pytest.approx(D_TRUE, abs=3 * estimate.D_se_um2_s)
+
+
 def test_short_tracks_are_judged_before_the_length_filter():
     tracks = brownian_tracks(np.random.default_rng(25), n_tracks=60, n_frames=12)
     table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)

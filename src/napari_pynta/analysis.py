@@ -1467,25 +1467,59 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     localizations = detect_frames(
         frames, params, progress=progress, hot_pixels=threshold.hot_pixels
     )
-    # frames the camera lost: link and size on the acquisition's frame numbers, so that a step
-    # across a gap spans its true time; the tables keep the index of the movie's frames
-    numbers = getattr(movie, "frame_numbers", None)
-    if numbers is not None:
-        localizations["frame"] = numbers[localizations["frame"].to_numpy()]
-    result = analyze_localizations(
+    result = analyze_detected(
         localizations,
         int(frames.shape[0]),
         params,
+        getattr(movie, "frame_numbers", None),
         source=getattr(movie, "source", None),
         frame_shape=(int(frames.shape[1]), int(frames.shape[2])),
         threshold=threshold,
         notes=getattr(movie, "warnings", ()),
-        frame_numbers=numbers,
     )
-    if numbers is not None:
-        for table in (result.localizations, result.tracks):
-            table["frame"] = np.searchsorted(numbers, table["frame"].to_numpy())
     describe_movie(result.summary, getattr(movie, "metadata", None) or {})
+    return result
+
+
+def analyze_detected(
+    localizations: pd.DataFrame,
+    n_frames: int,
+    params: AnalysisParams,
+    frame_numbers: np.ndarray | None,
+    **kwargs: Any,
+) -> AnalysisResult:
+    """:func:`analyze_localizations` of a movie's localizations (``frame``: the index of its
+    frames) whose camera may have lost frames: linked and sized on the acquisition's frame
+    numbers, so that a step across a gap spans its true time; the result's tables keep the
+    index of the movie's frames.
+
+    Parameters
+    ----------
+    localizations : pandas.DataFrame
+        Localizations of the whole movie, ``frame`` the index of its frames.
+    n_frames : int
+        Number of frames of the movie.
+    params : AnalysisParams
+        Validated parameters.
+    frame_numbers : ndarray or None
+        Acquisition numbers of the ``n_frames`` frames (:attr:`Movie.frame_numbers
+        <napari_pynta.readers.Movie>`); None: the frames follow each other.
+    **kwargs
+        The other arguments of :func:`analyze_localizations`.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    if frame_numbers is not None:
+        localizations = localizations.copy()
+        localizations["frame"] = frame_numbers[localizations["frame"].to_numpy()]
+    result = analyze_localizations(
+        localizations, n_frames, params, frame_numbers=frame_numbers, **kwargs
+    )
+    if frame_numbers is not None:
+        for table in (result.localizations, result.tracks):
+            table["frame"] = np.searchsorted(frame_numbers, table["frame"].to_numpy())
     return result
 
 

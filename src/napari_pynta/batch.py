@@ -202,6 +202,7 @@ def finish_movie(
     metadata: dict[str, Any] | None = None,
     threshold: detect.ThresholdEstimate | None = None,
     notes: Sequence[str] = (),
+    frame_numbers: np.ndarray | None = None,
 ) -> AnalysisResult:
     """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
 
@@ -223,6 +224,9 @@ def finish_movie(
         The output of :func:`prepare_threshold`.
     notes : sequence of str
         The movie's own warnings (``Movie.warnings``).
+    frame_numbers : ndarray, optional
+        The movie's acquisition frame numbers when its camera lost frames (``Movie.frame_numbers``:
+        steps across the gaps are sized with their true duration).
 
     Returns
     -------
@@ -231,10 +235,11 @@ def finish_movie(
     """
     tables = [table for table in chunk_localizations if len(table)]
     localizations = pd.concat(tables, ignore_index=True) if tables else detect.empty_localizations()
-    result = analysis.analyze_localizations(
+    result = analysis.analyze_detected(
         localizations,
         n_frames,
         params,
+        frame_numbers,
         source=source,
         frame_shape=frame_shape,
         threshold=threshold,
@@ -302,6 +307,7 @@ class _Plan:
     chunks: tuple[tuple[int, int], ...]
     metadata: dict[str, Any]
     warnings: tuple[str, ...]
+    frame_numbers: np.ndarray | None  # acquisition numbers when the camera lost frames
 
 
 def _plan(
@@ -337,6 +343,7 @@ def _plan_movie(
         tuple(frame_chunks(n_frames, length)),
         movie.metadata,
         tuple(movie.warnings),
+        movie.frame_numbers,
     )
 
 
@@ -416,6 +423,7 @@ def analyze_batch(
             plan.metadata,
             threshold,
             plan.warnings,
+            plan.frame_numbers,
             key=f"{prefix}-finish",
             priority=1,
         )
@@ -567,7 +575,10 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
 
 def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.DataFrame:
     """Append the rows ``combined mean (N captures)`` and ``combined se (N captures)`` to a
-    :func:`summary_table` (quantities in their columns, see :data:`COMBINED_COLUMNS`).
+    :func:`summary_table` (quantities in their columns, see :data:`COMBINED_COLUMNS`) and,
+    when ``combined`` has its ``pooled`` entry (:func:`napari_pynta.pooled.pooled_entry`), the
+    row ``pooled (N captures)``: the tracks of all the captures sized together (status
+    ``not pooled`` with the reason in ``error`` when they were not).
 
     Parameters
     ----------
@@ -585,7 +596,24 @@ def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.Data
         | {column: combined[key][statistic] for key, column in COMBINED_COLUMNS.items()}
         for statistic in ("mean", "se")
     ]
+    pooled = combined.get("pooled")
+    if pooled is not None:
+        rows.append(_pooled_row(pooled))
     return pd.concat([table, pd.DataFrame(rows, columns=table.columns)], ignore_index=True)
+
+
+def _pooled_row(pooled: dict[str, Any]) -> dict[str, Any]:
+    """The ``pooled`` entry of a combined result as a :func:`summary_table` row."""
+    row: dict[str, Any] = {"movie": f"pooled ({pooled['n_captures']} captures)"}
+    if pooled["reason"] is not None:
+        return row | {"status": "not pooled", "error": pooled["reason"]}
+    deconvolved = pooled.get("deconvolved_nm") or {}
+    return (
+        row
+        | {"status": "ok", "n_tracks": pooled["n_tracks"], "diameter_nm": pooled["diameter_nm"]}
+        | {f"deconvolved_{key}_nm": deconvolved.get(key) for key in SIZE_COLUMNS}
+        | {"n_warnings": len(pooled.get("warnings") or [])}
+    )
 
 
 def combined_table(outcomes: Sequence[MovieOutcome], name: str = "per_track") -> pd.DataFrame:

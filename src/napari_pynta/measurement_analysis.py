@@ -109,9 +109,15 @@ def recording_settings(movie: Any) -> dict[str, Any]:
     return values
 
 
-def _same(a: Any, b: Any) -> bool:
+#: settings that each capture's frame times measure
+#: (:func:`napari_pynta.timing.reconcile_frame_interval`): the captures of one camera that runs
+#: off its nominal rate differ in their last digits
+MEASURED_SETTINGS = ("frame_interval_s", "exposure_s")
+
+
+def _same(a: Any, b: Any, rel_tol: float = 1e-9) -> bool:
     if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9)
+        return math.isclose(a, b, rel_tol=rel_tol)
     return bool(a == b)
 
 
@@ -130,12 +136,19 @@ def check_same_settings(movies: list[Any]) -> None:
 
 def different_settings(movies: list[Any]) -> str | None:
     """What differs among the captures' :data:`SHARED_SETTINGS`, each setting with every
-    capture's value (None when they agree)."""
+    capture's value (None when they agree; the :data:`MEASURED_SETTINGS` agree within
+    :data:`napari_pynta.timing.INTERVAL_TOLERANCE`, by which a nominal interval stands for the
+    measured one)."""
+    from napari_pynta.timing import INTERVAL_TOLERANCE
+
     settings = [recording_settings(movie) for movie in movies]
+    tolerance = {key: INTERVAL_TOLERANCE for key in MEASURED_SETTINGS}
     differing = [
         key
         for key in SHARED_SETTINGS
-        if not all(_same(each[key], settings[0][key]) for each in settings)
+        if not all(
+            _same(each[key], settings[0][key], tolerance.get(key, 1e-9)) for each in settings
+        )
     ]
     if differing:
         details = "; ".join(

@@ -16,7 +16,6 @@ frame size) and their particles diffuse alike (temperature and viscosity within
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,16 +24,24 @@ import numpy as np
 import pandas as pd
 
 from napari_pynta import physics
+from napari_pynta.timing import INTERVAL_TOLERANCE
 
 if TYPE_CHECKING:
     from napari_pynta.analysis import AnalysisResult
 
-#: frames between two captures in the pooled numbering (more than any link spans)
+#: frames between two captures in the pooled numbering (more than any link spans, and more
+#: than :data:`~napari_pynta.sizing.DRIFT_BREAK_FRAMES`: each capture's drift is its own)
 POOL_GAP_FRAMES = 1000
 #: largest relative spread of kT/η (temperature and viscosity) among pooled captures
 POOL_DIFFUSION_TOLERANCE = 0.02
-#: settings the pooled captures must share (the step model's and the detectable area's)
+#: settings the pooled captures must share: the scale of the steps and of the detectable area
+#: exactly, the step model's times within :data:`POOL_TIMING_TOLERANCE`
 POOLED_SETTINGS = ("pixel_size_um", "frame_interval_s", "exposure_s")
+#: largest relative spread of the frame intervals (and exposures) of pooled captures: the one
+#: by which a nominal interval stands for the measured one
+#: (:data:`napari_pynta.timing.INTERVAL_TOLERANCE`); the intervals that each capture's frame
+#: times give differ in their last digits, and the pooled tracks are sized with their mean
+POOL_TIMING_TOLERANCE = INTERVAL_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -134,13 +141,17 @@ def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
     """The first capture's parameters with what each capture chose for itself made common: the
     median search range of the captures with tracks (a capture without any chose its range
     from nothing), the highest detection threshold, the mean temperature (the captures agree
-    to :data:`POOL_DIFFUSION_TOLERANCE`)."""
+    to :data:`POOL_DIFFUSION_TOLERANCE`), the mean frame interval and exposure (they agree to
+    :data:`POOL_TIMING_TOLERANCE`)."""
     params = [result.params for result in results]
     tracked = [r.params for r in results if r.summary.get("n_tracks")] or params
     ranges = [p.search_range_px for p in tracked if p.search_range_px is not None]
     thresholds = [p.minmass for p in params if p.minmass is not None]
     temperature = float(np.mean([p.required("temperature_c") for p in params]))
-    changes: dict[str, Any] = {"temperature_c": temperature}
+    changes: dict[str, Any] = {"temperature_c": temperature} | {
+        key: float(np.mean([p.required(key) for p in params]))
+        for key in ("frame_interval_s", "exposure_s")
+    }
     if ranges:
         changes["search_range_px"] = float(np.median(ranges))
     if thresholds:
@@ -157,8 +168,12 @@ def _why_not_pooled(results: Sequence[AnalysisResult]) -> str | None:
     differing = []
     for key in POOLED_SETTINGS:
         values = [result.params.required(key) for result in results]
-        if not all(math.isclose(v, values[0], rel_tol=1e-6) for v in values):
-            differing.append(f"{key} " + ", ".join(f"{v:g}" for v in values))
+        tolerance = 1e-6 if key == "pixel_size_um" else POOL_TIMING_TOLERANCE
+        if max(values) > min(values) * (1 + tolerance):
+            allowed = (
+                "" if key == "pixel_size_um" else f" (at most {100 * tolerance:g} % apart pool)"
+            )
+            differing.append(f"{key} " + ", ".join(f"{v:g}" for v in values) + allowed)
     shapes = [result.frame_shape for result in results]
     if any(shape != shapes[0] for shape in shapes):
         differing.append("frame size " + ", ".join(str(shape) for shape in shapes))

@@ -58,6 +58,10 @@ MIN_STEP_CORRELATION = 0.02
 #: the drift is smoothed over enough frames to hold this many steps (its noise then takes about
 #: 3/this of D with it)
 DRIFT_STEPS_PER_WINDOW = 5000
+#: a stretch of more than this many frames in which no track has a localization separates two
+#: recordings (the captures that :mod:`napari_pynta.pooled` numbers far apart): the drift of
+#: each is estimated on its own, as when it is analysed alone
+DRIFT_BREAK_FRAMES = 500
 
 #: columns of the per-track table returned by :func:`track_diffusion`
 PER_TRACK_COLUMNS = (
@@ -423,7 +427,9 @@ def subtract_drift(tracks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     enough frames to hold :data:`DRIFT_STEPS_PER_WINDOW` steps, is accumulated and subtracted.
     The noise of that estimate takes about 3/``DRIFT_STEPS_PER_WINDOW`` of D with it (variance
     and lag-1 covariance together): 0.06 %. Drifts that change faster than the window are not
-    removed (nor is a flow that varies across the field).
+    removed (nor is a flow that varies across the field). Frames more than
+    :data:`DRIFT_BREAK_FRAMES` apart with no track between them are separate recordings (pooled
+    captures): each has its own drift, estimated from its own steps.
 
     Parameters
     ----------
@@ -435,7 +441,8 @@ def subtract_drift(tracks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     corrected : pandas.DataFrame
         ``tracks`` with the drift subtracted from ``y`` and ``x``.
     drift : pandas.DataFrame
-        Indexed by frame: cumulative drift ``y``, ``x`` (pixels) that was subtracted.
+        Indexed by frame (those of each recording, first to last): cumulative drift ``y``,
+        ``x`` (pixels) that was subtracted.
     """
     _check_tracks(tracks)
     if tracks.empty:
@@ -450,21 +457,35 @@ def subtract_drift(tracks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         .groupby("frame")
         .agg(y=("y", "sum"), x=("x", "sum"), n=("y", "size"))
     )
-    frames = np.arange(int(tracks["frame"].min()), int(tracks["frame"].max()) + 1)
-    per_frame = per_frame.reindex(frames, fill_value=0.0)
-    mean_steps = per_frame["n"].sum() / max(len(frames) - 1, 1)
-    window = int(
-        min(len(frames), max(1, math.ceil(DRIFT_STEPS_PER_WINDOW / max(mean_steps, 1e-9))))
+    present = np.unique(tracks["frame"].to_numpy())
+    breaks = np.flatnonzero(np.diff(present) > DRIFT_BREAK_FRAMES) + 1
+    drift = pd.concat(
+        [
+            _segment_drift(per_frame, int(segment[0]), int(segment[-1]))
+            for segment in np.split(present, breaks)
+        ]
     )
-    rolling = per_frame[["y", "x", "n"]].rolling(window, center=True, min_periods=1).sum()
-    velocity = rolling[["y", "x"]].div(rolling["n"].where(rolling["n"] > 0), axis=0).fillna(0.0)
-    velocity.iloc[0] = 0.0  # a frame's step comes from the frame before: none for the first
-    drift = velocity.cumsum()
     offsets = drift.reindex(tracks["frame"].to_numpy()).to_numpy()
     corrected = tracks.copy()
     corrected["y"] = tracks["y"].to_numpy() - offsets[:, 0]
     corrected["x"] = tracks["x"].to_numpy() - offsets[:, 1]
     return corrected, drift
+
+
+def _segment_drift(per_frame: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
+    """The cumulative drift (``y``, ``x``, pixels) of frames ``first`` to ``last`` from the
+    summed steps ``per_frame`` (by frame: ``y``, ``x``, ``n``), smoothed over
+    :data:`DRIFT_STEPS_PER_WINDOW` steps (see :func:`subtract_drift`)."""
+    frames = np.arange(first, last + 1)
+    steps = per_frame.reindex(frames, fill_value=0.0)
+    mean_steps = steps["n"].sum() / max(len(frames) - 1, 1)
+    window = int(
+        min(len(frames), max(1, math.ceil(DRIFT_STEPS_PER_WINDOW / max(mean_steps, 1e-9))))
+    )
+    rolling = steps[["y", "x", "n"]].rolling(window, center=True, min_periods=1).sum()
+    velocity = rolling[["y", "x"]].div(rolling["n"].where(rolling["n"] > 0), axis=0).fillna(0.0)
+    velocity.iloc[0] = 0.0  # a frame's step comes from the frame before: none for the first
+    return velocity.cumsum()
 
 
 def track_diffusion(
