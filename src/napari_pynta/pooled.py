@@ -140,9 +140,10 @@ def pool_captures(
 def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
     """The first capture's parameters with what each capture chose for itself made common: the
     median search range of the captures with tracks (a capture without any chose its range
-    from nothing), the highest detection threshold, the mean temperature (the captures agree
-    to :data:`POOL_DIFFUSION_TOLERANCE`), the mean frame interval and exposure (they agree to
-    :data:`POOL_TIMING_TOLERANCE`)."""
+    from nothing), the highest detection threshold (it sets only the threshold's systematic
+    term and the concentration: the localizations stay those each capture found), the mean
+    temperature (the captures agree to :data:`POOL_DIFFUSION_TOLERANCE`), the mean frame
+    interval and exposure (they agree to :data:`POOL_TIMING_TOLERANCE`)."""
     params = [result.params for result in results]
     tracked = [r.params for r in results if r.summary.get("n_tracks")] or params
     ranges = [p.search_range_px for p in tracked if p.search_range_px is not None]
