@@ -90,6 +90,7 @@ def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_p
         *captures,
         "combined mean (3 captures)",
         "combined se (3 captures)",
+        "pooled (3 captures)",
     ]
     np.testing.assert_allclose(table["deconvolved_d50_nm"][:3], per_capture["d50_nm"], rtol=1e-9)
     np.testing.assert_allclose(
