@@ -201,3 +201,14 @@ def test_a_capture_without_particles_leaves_the_others_sizes_as_they_are():
     assert pooled.params.search_range_px == found.params.search_range_px
     assert pooled.summary["n_tracks"] == found.summary["n_tracks"]
     assert pooled.summary["diameter_nm"] == pytest.approx(found.summary["diameter_nm"], rel=1e-6)
+
+
+def test_the_pdf_report_gives_the_pooled_line_under_the_settings(captures):
+    from napari_pynta.report.pdf import first_page_lines
+
+    movies, results = captures
+    entry = pooled_entry(results, movies)
+    single = first_page_lines(results[0].summary)
+    combined = first_page_lines(results[0].summary, {"pooled": entry})
+    assert combined[:-1] == single
+    assert combined[-1].startswith(f"pooled: the {entry['n_tracks']} tracks of the 3 captures")

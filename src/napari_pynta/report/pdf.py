@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.pooled import describe_pooled
 from napari_pynta.report.analysis_page import _fmt, _size_figure
 from napari_pynta.report.measurement_page import _cell, replicate_rows
 from napari_pynta.sample import DILUTION_KEY, SAMPLE_KEYS, SAMPLE_LABELS
@@ -29,6 +30,27 @@ def _text_page(title: str, lines: list[str], table: list[list[str]] | None) -> A
         drawn.auto_set_column_width(list(range(len(table[0]))))
         drawn.scale(1.0, 1.4)
     return figure
+
+
+def first_page_lines(summary: dict, combined: dict | None = None) -> list[str]:
+    """The text lines of the PDF's first page: the settings of ``summary`` (the first
+    capture's) and, for captures combined, the line of all their tracks sized together
+    (the first of :func:`napari_pynta.pooled.describe_pooled`; the HTML report lists its
+    warnings).
+
+    Parameters
+    ----------
+    summary : dict
+        One analysis summary.
+    combined : dict, optional
+        The captures combined, with its ``pooled`` entry.
+
+    Returns
+    -------
+    list of str
+    """
+    pooled = describe_pooled((combined or {}).get("pooled"))
+    return _plain_settings(summary) + pooled[:1]
 
 
 def _plain_settings(summary: dict) -> list[str]:
@@ -109,7 +131,7 @@ def write_pdf_report(results: list, path: str | Path, combined: dict | None = No
             ],
         ]
     sized = [result for result in results if len(result.per_track)]
-    figures = [_text_page(title, _plain_settings(first), table)]
+    figures = [_text_page(title, first_page_lines(first, combined), table)]
     if combined is not None:
         figures.append(report_figures.replicate_figure(results, combined))
     else:
