@@ -362,7 +362,7 @@ def _render_windows(
     """
     centers = np.rint(positions_px.mean(axis=1)).astype(np.int64)
     excursion = float(np.abs(positions_px - centers[:, None, :]).max())
-    half_width = int(math.ceil(PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion))
+    half_width = render_half_width_px(psf_sigma_px, excursion)
     offsets = np.arange(-half_width, half_width + 1)
     profile_y = _pixel_integrated_gaussian(
         centers[:, 0], positions_px[:, :, 0], offsets, psf_sigma_px
@@ -493,6 +493,24 @@ def _noisy_counts(
     np.rint(counts, out=counts)
     np.clip(counts, 0.0, _UINT16_MAX, out=counts)
     return counts.astype(np.uint16)
+
+
+def render_half_width_px(psf_sigma_px: float, excursion_px: float) -> int:
+    """Half the width (px) of the square window a particle's image is rendered in: the PSF's
+    reach (:data:`PSF_HALF_WIDTH_SIGMAS`) beyond the farthest point of its path in the exposure.
+
+    Parameters
+    ----------
+    psf_sigma_px : float
+        Standard deviation of the PSF, pixels.
+    excursion_px : float
+        Largest distance (per axis) of the path from the window's centre, pixels.
+
+    Returns
+    -------
+    int
+    """
+    return int(math.ceil(PSF_HALF_WIDTH_SIGMAS * psf_sigma_px + excursion_px))
 
 
 def _box_margin_px(settings: SimulationSettings) -> int:

@@ -16,11 +16,11 @@ from napari_pynta.cli import path_argument
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.physics import diffusion_um2_s
 from napari_pynta.simulate import (
-    PSF_HALF_WIDTH_SIGMAS,
     BrownianScene,
     Population,
     SimulationSettings,
     box_particle_count,
+    render_half_width_px,
 )
 
 if TYPE_CHECKING:
@@ -226,8 +226,9 @@ def render_window_px(settings: SimulationSettings) -> int:
     fastest = diffusion_um2_s(smallest_nm, settings.temperature_c, settings.resolved_viscosity_pa_s)
     speed_um_s = math.hypot(*settings.drift_um_s) + settings.correlated_motion_um_s
     excursion_um = 3.0 * math.sqrt(2.0 * fastest * exposure_s) + speed_um_s * exposure_s
-    reach_px = PSF_HALF_WIDTH_SIGMAS * settings.psf_sigma_px + excursion_um / settings.pixel_size_um
-    return 2 * math.ceil(reach_px) + 1
+    return (
+        2 * render_half_width_px(settings.psf_sigma_px, excursion_um / settings.pixel_size_um) + 1
+    )
 
 
 def check_memory(settings: SimulationSettings, n_frames: int) -> None:
