@@ -34,14 +34,23 @@ if TYPE_CHECKING:
 POOL_GAP_FRAMES = 1000
 #: largest relative spread of kT/η (temperature and viscosity) among pooled captures
 POOL_DIFFUSION_TOLERANCE = 0.02
-#: settings the pooled captures must share: the scale of the steps and of the detectable area
-#: exactly, the step model's times within :data:`POOL_TIMING_TOLERANCE`
-POOLED_SETTINGS = ("pixel_size_um", "frame_interval_s", "exposure_s")
 #: largest relative spread of the frame intervals (and exposures) of pooled captures: the one
 #: by which a nominal interval stands for the measured one
 #: (:data:`napari_pynta.timing.INTERVAL_TOLERANCE`); the intervals that each capture's frame
 #: times give differ in their last digits, and the pooled tracks are sized with their mean
 POOL_TIMING_TOLERANCE = INTERVAL_TOLERANCE
+#: the relative spread of a setting that pooled captures must share exactly (float round-off)
+_EXACT = 1e-6
+#: settings the pooled captures must share, each with the largest relative spread allowed: the
+#: scale of the steps and of the detectable area exactly, the step model's times within
+#: :data:`POOL_TIMING_TOLERANCE`
+POOLED_SETTINGS = {
+    "pixel_size_um": _EXACT,
+    "frame_interval_s": POOL_TIMING_TOLERANCE,
+    "exposure_s": POOL_TIMING_TOLERANCE,
+}
+#: the pooled settings whose captures' values are averaged (they agree to their tolerance)
+_AVERAGED = ("temperature_c", "frame_interval_s", "exposure_s")
 
 
 @dataclass(frozen=True)
@@ -148,10 +157,8 @@ def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
     tracked = [r.params for r in results if r.summary.get("n_tracks")] or params
     ranges = [p.search_range_px for p in tracked if p.search_range_px is not None]
     thresholds = [p.minmass for p in params if p.minmass is not None]
-    temperature = float(np.mean([p.required("temperature_c") for p in params]))
-    changes: dict[str, Any] = {"temperature_c": temperature} | {
-        key: float(np.mean([p.required(key) for p in params]))
-        for key in ("frame_interval_s", "exposure_s")
+    changes: dict[str, Any] = {
+        key: float(np.mean([p.required(key) for p in params])) for key in _AVERAGED
     }
     if ranges:
         changes["search_range_px"] = float(np.median(ranges))
@@ -167,13 +174,10 @@ def _why_not_pooled(results: Sequence[AnalysisResult]) -> str | None:
     if len(results) < 2:
         return f"pooling needs at least two captures, got {len(results)}"
     differing = []
-    for key in POOLED_SETTINGS:
+    for key, tolerance in POOLED_SETTINGS.items():
         values = [result.params.required(key) for result in results]
-        tolerance = 1e-6 if key == "pixel_size_um" else POOL_TIMING_TOLERANCE
         if max(values) > min(values) * (1 + tolerance):
-            allowed = (
-                "" if key == "pixel_size_um" else f" (at most {100 * tolerance:g} % apart pool)"
-            )
+            allowed = f" (at most {100 * tolerance:g} % apart pool)" if tolerance > _EXACT else ""
             differing.append(f"{key} " + ", ".join(f"{v:g}" for v in values) + allowed)
     shapes = [result.frame_shape for result in results]
     if any(shape != shapes[0] for shape in shapes):
