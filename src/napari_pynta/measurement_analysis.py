@@ -115,7 +115,11 @@ def recording_settings(movie: Any) -> dict[str, Any]:
 MEASURED_SETTINGS = ("frame_interval_s", "exposure_s")
 
 
-def _same(a: Any, b: Any, rel_tol: float = 1e-9) -> bool:
+#: relative difference below which two float settings are the same (round-off)
+_ROUND_OFF = 1e-9
+
+
+def _same(a: Any, b: Any, rel_tol: float = _ROUND_OFF) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=rel_tol)
     return bool(a == b)
@@ -147,7 +151,7 @@ def different_settings(movies: list[Any]) -> str | None:
         key
         for key in SHARED_SETTINGS
         if not all(
-            _same(each[key], settings[0][key], tolerance.get(key, 1e-9)) for each in settings
+            _same(each[key], settings[0][key], tolerance.get(key, _ROUND_OFF)) for each in settings
         )
     ]
     if differing:
