@@ -135,8 +135,11 @@ def test_localizations_whose_mask_holds_a_neighbour_are_flagged():
         }
     )
     # diameter 11: features closer than 12 px share a mask; other frames do not count
-    assert detect.overlapping(table, 11).tolist() == [True, True, False, False, False, False]
-    assert not detect.overlapping(table, 7).any()
+    assert detect.overlapping(table, 12).tolist() == [True, True, False, False, False, False]
+    assert not detect.overlapping(table, 8).any()
+    # one distance per row (the pooled captures': each its own); 0 never overlaps
+    within = np.array([12.0, 0.0, 12.0, 13.0, 13.0, 13.0])
+    assert detect.overlapping(table, within).tolist() == [True, False, False, True, True, False]
 
 
 def test_an_automatic_diameter_keeps_the_sharp_separation_unless_one_is_given(small_fast):

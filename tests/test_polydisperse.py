@@ -15,6 +15,7 @@ import pytest
 from simulated_acquisition import ACQUISITION, per_track
 
 from napari_pynta import deconvolve
+from napari_pynta.pooled import MORE_CAPTURES
 from napari_pynta.simulate_tracks import simulate_tracks
 
 KB = 1.380649e-23
@@ -62,6 +63,10 @@ def test_a_broad_lognormal_population_is_one_peak(seed):
     assert f"p = {sizes.unimodal.p_value:.2f}" in warning
     assert all(f"{peak:.0f}" in warning for peak in merged)
     assert "longer movie" in warning and "pynta analyze --combine" in warning
+    # the pooled captures' (napari_pynta.pooled) advise more captures
+    pooled = sizes.unresolved_peaks_warning(MORE_CAPTURES)
+    assert "Record more or longer captures of the sample before" in pooled
+    assert "longer movie" not in pooled
 
 
 @pytest.mark.parametrize(

@@ -172,12 +172,14 @@ def test_the_pooled_line_names_the_peaks_their_shares_and_their_doubts():
     }
     assert describe_pooled(entry) == [
         "pooled: the 2504 tracks of the 3 captures sized together: peaks 54 ± 1 nm (49% of the "
-        "particles; depends on the linking), 101 ± 2 nm (51% of the particles)",
+        "particles; depends on the linking), 101 ± 2 nm (51% of the particles) (sizes only: "
+        "the concentration is the captures' mean ± SE, not pooled)",
         "warning: The peak at 54 nm depends on the linking: ...",
     ]
     one = entry | {"deconvolved_nm": {"peaks": [99.0], "peak_se": [None]}, "warnings": []}
     assert describe_pooled(one) == [
-        "pooled: the 2504 tracks of the 3 captures sized together: peak 99 nm"
+        "pooled: the 2504 tracks of the 3 captures sized together: peak 99 nm (sizes only: the "
+        "concentration is the captures' mean ± SE, not pooled)"
     ]
     refused = {"n_captures": 2, "reason": "the captures differ in pixel_size_um 0.1, 0.12"}
     assert describe_pooled(refused) == [
@@ -212,3 +214,97 @@ def test_the_pdf_report_gives_the_pooled_line_under_the_settings(captures):
     combined = first_page_lines(results[0].summary, {"pooled": entry})
     assert combined[:-1] == single
     assert combined[-1].startswith(f"pooled: the {entry['n_tracks']} tracks of the 3 captures")
+
+
+@pytest.fixture(scope="module")
+def unlike() -> list[analysis.AnalysisResult]:
+    """Three captures of one 100 nm sample whose automatic detection differs: the second's
+    spots saturate (a brighter illumination), so its diameter is widened to hold them with the
+    engines' separation, while the others' diameter holds the motion blur with the sharp
+    separation (their localizations with a neighbour in the mask are left out of the sizes);
+    and each has its own threshold."""
+    results = []
+    for seed, brightness in ((1, 3000.0), (2, 8e6), (3, 3000.0)):
+        settings = simulate.SimulationSettings(
+            shape=(128, 128), n_particles=14, seed=seed, brightness_at_100nm=brightness
+        )
+        movie = simulate.simulate_movie(300, settings)
+        capture = Movie(da.from_array(movie.frames), movie.metadata, f"capture-{seed}")
+        params = analysis.AnalysisParams.from_metadata(movie.metadata)
+        results.append(analysis.analyze(capture, dataclasses.replace(params, diameter_px=None)))
+    return results
+
+
+def test_the_pooled_sizes_do_not_depend_on_the_order_of_the_captures(unlike):
+    """The pooled tracks took the first capture's diameter and separation: with the saturated
+    capture first its wide mask left no localization out in any capture (306 tracks, peak
+    101.8 nm), with another first the sharp separation left out those of every capture with a
+    neighbour within 10 px (298 tracks, 98.6 nm). Each capture's localizations now keep their
+    own rule, and the pooled result is the same in any order."""
+    diameters = [result.params.diameter_px for result in unlike]
+    separations = [result.params.separation for result in unlike]
+    assert diameters[1] > diameters[0] == diameters[2] and separations == [8.0, None, 8.0]
+    orders = ([0, 1, 2], [1, 2, 0], [2, 0, 1])
+    pooled = [pool_captures([unlike[index] for index in order]).result for order in orders]
+    first = pooled[0].summary
+    for other in (each.summary for each in pooled[1:]):
+        assert other["n_tracks"] == first["n_tracks"]
+        for key in ("diameter_nm", "diameter_uncertainty_nm"):
+            assert other[key] == pytest.approx(first[key], rel=1e-9)
+        peaks = [other, first]
+        assert peaks[0]["deconvolved_nm"]["peaks"] == pytest.approx(
+            peaks[1]["deconvolved_nm"]["peaks"], rel=1e-9
+        )
+    # the pooled tracks are the captures' own: each left out what its analysis left out
+    own = sum(result.summary["n_tracks"] for result in unlike)
+    assert abs(first["n_tracks"] - own) <= 2
+    assert abs(first["diameter_nm"] - TRUE_NM) < 3 * first["diameter_uncertainty_nm"]
+    # the field is the one every capture searched: the widest mask's
+    assert pooled[0].params.diameter_px == max(diameters)
+
+
+def test_the_threshold_term_of_pooled_captures_is_each_captures_own(unlike):
+    """The threshold's systematic term compares the tracks far above the detection threshold
+    with all of them. Pooled at the highest threshold (the saturated capture's, 3 times the
+    others'), every track of the dimmer captures counted as near it, and the term compared
+    the captures instead: 2.0 nm where each capture's own is 0."""
+    thresholds = [result.params.minmass for result in unlike]
+    assert max(thresholds) > 2 * min(thresholds)
+    own = [result.summary["systematic_nm"]["threshold"] for result in unlike]
+    assert own == [0.0, 0.0, 0.0]
+    assert pool_captures(unlike).result.summary["systematic_nm"]["threshold"] == 0.0
+
+
+def test_captures_linked_with_different_choices_are_not_pooled(captures):
+    _, results = captures
+    longer = dataclasses.replace(
+        results[1], params=dataclasses.replace(results[1].params, memory=5)
+    )
+    assert pool_captures([results[0], longer]).reason == "the captures differ in memory 3, 5"
+
+
+def test_the_pooled_warnings_speak_of_the_captures():
+    """A pooled result's warnings advise more or longer captures, not a longer movie."""
+    from napari_pynta.pooled import MORE_CAPTURES
+
+    positions = np.array([np.nan, 100.0])
+    note = analysis.linking_dependent_peak_warning(
+        [50.0, 100.0], [True, False], positions, 12.0, MORE_CAPTURES
+    )
+    assert "Record more or longer captures of the sample and check" in note
+    assert "longer movie" not in note
+    single = analysis.linking_dependent_peak_warning([50.0, 100.0], [True, False], positions, 12)
+    assert "Record a longer movie" in single
+
+
+def test_the_pooled_tracks_give_no_concentration(captures):
+    """Counts stay each capture's (their mean ± SE): with a detection depth the pooled tracks
+    gave particles per mL of their own, which no view showed and none should read."""
+    _, results = captures
+    deep = [
+        dataclasses.replace(result, params=dataclasses.replace(result.params, depth_um=5.0))
+        for result in results
+    ]
+    pooled = pool_captures(deep).result
+    assert pooled.params.depth_um is None
+    assert pooled.summary["concentration"].get("particles_per_ml") is None

@@ -786,6 +786,7 @@ def summarize_tracks(
     threshold: detect.ThresholdEstimate | None = None,
     warm_start: deconvolve.DeconvolvedSizes | None = None,
     frame_numbers: np.ndarray | None = None,
+    more_tracks: str = deconvolve.MORE_TRACKS,
 ) -> AnalysisResult:
     """Size already linked tracks: length filter, per-track and ensemble D, deconvolved size
     distribution, concentration, warnings, summary.
@@ -820,6 +821,9 @@ def summarize_tracks(
     frame_numbers : ndarray, optional
         The numbers of the ``n_frames`` frames analysed when the camera lost frames between
         them (the ``frame`` column then holds these numbers); for the particles per frame.
+    more_tracks : str
+        What the warnings advise to record for more tracks
+        (:data:`napari_pynta.deconvolve.MORE_TRACKS`: a longer movie, or several captures).
 
     Returns
     -------
@@ -909,8 +913,9 @@ def summarize_tracks(
             depends,
             narrower,
             params.search_range_px,
+            more_tracks,
         )
-        for note in (peak_note, sizes.unresolved_peaks_warning()):
+        for note in (peak_note, sizes.unresolved_peaks_warning(more_tracks)):
             if note:
                 warnings.append(note)
                 summary["warnings"].append(note)
@@ -1063,14 +1068,51 @@ def exclusion_px(params: AnalysisParams) -> float:
     return max(_separation_px(params), params.split_within_px or 0.0, pulled)
 
 
+#: a localizations' column with the threshold each was detected above, when it is not one
+#: ``minmass`` for all (the captures that :mod:`napari_pynta.pooled` sizes together: each its own)
+THRESHOLD_COLUMN = "detection_minmass"
+#: a localizations' column with the distance (px) within which another feature leaves it out
+#: of the sizes (:func:`overlap_within_px`), when it is not one for all (pooled captures)
+OVERLAP_COLUMN = "overlap_within_px"
+
+
 def _without_overlaps(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
-    """The linked localizations whose centroid mask holds no other feature
-    (:func:`napari_pynta.detect.overlapping`): the others are counted but not sized. None are
-    left out when the separation is at least ``diameter + 1`` (the engines merged them)."""
+    """The linked localizations whose centroid mask holds no other feature: the others are
+    counted but not sized (:func:`overlapping_localizations`)."""
+    return tracks[~overlapping_localizations(tracks, params)]
+
+
+def overlapping_localizations(localizations: pd.DataFrame, params: AnalysisParams) -> np.ndarray:
+    """Which localizations have another feature of their frame closer than
+    :func:`overlap_within_px` (their :data:`OVERLAP_COLUMN` when the table has it): the analysis
+    counts them but does not size them (none when the engines kept no closer pair).
+
+    Parameters
+    ----------
+    localizations : pandas.DataFrame
+        Columns ``frame``, ``y``, ``x``.
+    params : AnalysisParams
+        The detection's diameter and separation.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One entry per row, in row order.
+    """
+    if OVERLAP_COLUMN in localizations.columns:
+        return detect.overlapping(localizations, localizations[OVERLAP_COLUMN].to_numpy(float))
+    return detect.overlapping(localizations, overlap_within_px(params))
+
+
+def overlap_within_px(params: AnalysisParams) -> float:
+    """The distance (px) within which another feature leaves a localization out of the sizes:
+    ``diameter + 1``, where its centroid mask holds the other's light
+    (:func:`napari_pynta.detect.overlapping`); 0 (none left out) when the separation is at
+    least that (the engines merged such pairs)."""
     diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
-    if tracks.empty or params.separation is None or params.separation >= diameter + 1:
-        return tracks  # nothing to look for: the engines kept no closer pair
-    return tracks[~detect.overlapping(tracks, diameter)]
+    if params.separation is None or params.separation >= diameter + 1:
+        return 0.0
+    return float(diameter + 1)
 
 
 #: tracks whose mean mass is under this many times ``minmass`` count as near the threshold
@@ -1120,15 +1162,23 @@ def searched_share(frame_shape: tuple[int, int] | None, params: AnalysisParams) 
 
 
 def _away_from_threshold(tracks: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame | None:
-    """The tracks whose mean mass is well above ``minmass`` (None if too few or too many).
+    """The tracks whose mean mass is well above their detection threshold: the
+    :data:`THRESHOLD_COLUMN` of their localizations when the table has it, else ``minmass``
+    (None if too few or too many).
 
     Tracks near the threshold lose their dimmest (most blurred) frames; comparing the sizes
     with and without them shows how much the threshold shapes the result.
     """
-    if not params.minmass or "mass" not in tracks.columns or tracks.empty:
+    if "mass" not in tracks.columns or tracks.empty:
+        return None
+    if THRESHOLD_COLUMN in tracks.columns:
+        threshold: float | pd.Series = tracks.groupby("particle")[THRESHOLD_COLUMN].max()
+    elif params.minmass:
+        threshold = params.minmass
+    else:
         return None
     brightness = tracks.groupby("particle")["mass"].mean()
-    bright = brightness.index[brightness >= NEAR_THRESHOLD_MASS_FACTOR * params.minmass]
+    bright = brightness.index[brightness >= NEAR_THRESHOLD_MASS_FACTOR * threshold]
     share = len(bright) / len(brightness)
     if not NEAR_THRESHOLD_MIN_FRACTION <= share <= 1 - NEAR_THRESHOLD_MIN_FRACTION:
         return None
@@ -1220,6 +1270,7 @@ def analyze_localizations(
     threshold: detect.ThresholdEstimate | None = None,
     notes: Sequence[str] = (),
     frame_numbers: np.ndarray | None = None,
+    more_tracks: str = deconvolve.MORE_TRACKS,
 ) -> AnalysisResult:
     """Everything after detection: link, filter, size, summarize.
 
@@ -1243,6 +1294,8 @@ def analyze_localizations(
     frame_numbers : ndarray, optional
         Acquisition numbers of the ``n_frames`` frames when the camera lost frames between them
         (the ``frame`` column then holds these numbers: see :func:`analyze`).
+    more_tracks : str
+        What the warnings advise to record for more tracks (:func:`summarize_tracks`).
 
     Returns
     -------
@@ -1298,6 +1351,7 @@ def analyze_localizations(
         notes=notes,
         threshold=threshold,
         frame_numbers=frame_numbers,
+        more_tracks=more_tracks,
     )
 
 
@@ -1345,6 +1399,7 @@ def linking_dependent_peak_warning(
     depends: Sequence[bool] | None,
     narrower_nm: np.ndarray | None,
     search_range_px: float | None,
+    more_tracks: str = deconvolve.MORE_TRACKS,
 ) -> str | None:
     """The warning for peaks that the narrower relinking does not show (None: there are none).
 
@@ -1358,6 +1413,8 @@ def linking_dependent_peak_warning(
         The peaks' positions in the narrower relinking (NaN: not shown), for the warning's text.
     search_range_px : float or None
         The search range used (stated in the warning).
+    more_tracks : str
+        What to record for more tracks (:data:`napari_pynta.deconvolve.MORE_TRACKS`).
     """
     if not depends or not any(depends) or not search_range_px:
         return None
@@ -1376,7 +1433,7 @@ def linking_dependent_peak_warning(
         + (f" (their peaks: {seen} nm)" if seen else "")
         + ". It may not be a population of its own but tracks of a neighbouring peak's "
         "particles bent by ambiguous links (seen with one latex in short movies of small, fast "
-        "particles or of tracks of a few frames). Record a longer movie and check the search "
+        f"particles or of tracks of a few frames). Record {more_tracks} and check the search "
         "range (--search-range-px) before reading it as a population."
     )
 

@@ -16,6 +16,7 @@ frame size) and their particles diffuse alike (temperature and viscosity within
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,15 @@ POOLED_SETTINGS = {
 }
 #: the pooled settings whose captures' values are averaged (they agree to their tolerance)
 _AVERAGED = ("temperature_c", "frame_interval_s", "exposure_s")
+#: what the pooled tracks' warnings advise to record for more tracks (one movie's say a longer
+#: movie or several captures: :data:`napari_pynta.deconvolve.MORE_TRACKS`)
+MORE_CAPTURES = "more or longer captures of the sample"
+#: what the pooled line says of the counts: the pooled tracks give no concentration (each
+#: capture counts its own particles in view over its own frames)
+SIZES_ONLY = "sizes only: the concentration is the captures' mean ± SE, not pooled"
+#: the linking and filtering choices the pooled tracks are made with once: every capture must
+#: have been analysed with the same (the user's flags, one for all the captures of a run)
+SAME_CHOICES = ("memory", "min_track_length", "blur_gap_spread")
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,12 @@ def pool_captures(
         With ``reason`` instead of a result when fewer than two captures are given or they
         differ in a setting that the sizes depend on (each named with every capture's value).
     """
-    from napari_pynta.analysis import analyze_localizations
+    from napari_pynta.analysis import (
+        OVERLAP_COLUMN,
+        THRESHOLD_COLUMN,
+        analyze_localizations,
+        overlap_within_px,
+    )
 
     n = len(results)
     reason = _why_not_pooled(results)
@@ -128,18 +143,26 @@ def pool_captures(
     for result, own in zip(results, numbers, strict=True):
         n_frames = int(result.summary.get("n_frames") or 0)
         acquired = np.arange(n_frames) if own is None else np.asarray(own, dtype=np.int64)
-        table = result.localizations.copy()
+        # each capture's localizations keep the threshold they were detected above and the
+        # distance within which a neighbour left them out of its sizes
+        minmass = result.params.minmass
+        table = result.localizations.assign(
+            **{
+                THRESHOLD_COLUMN: math.nan if minmass is None else float(minmass),
+                OVERLAP_COLUMN: overlap_within_px(result.params),
+            }
+        )
         if len(table):
             table["frame"] = acquired[table["frame"].to_numpy()] + offset
         pieces.append(table)
         pooled_numbers.append(acquired + offset)
         offset += int(acquired[-1]) + 1 + POOL_GAP_FRAMES if acquired.size else 0
-    params = _pooled_params(results)
     result = analyze_localizations(
         pd.concat(pieces, ignore_index=True),
         sum(len(each) for each in pooled_numbers),
-        params,
+        _pooled_params(results),
         source=f"{n} captures pooled",
+        more_tracks=MORE_CAPTURES,
         frame_shape=results[0].frame_shape,
         frame_numbers=np.concatenate(pooled_numbers),
     )
@@ -147,12 +170,16 @@ def pool_captures(
 
 
 def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
-    """The first capture's parameters with what each capture chose for itself made common: the
-    median search range of the captures with tracks (a capture without any chose its range
-    from nothing), the highest detection threshold (it sets only the threshold's systematic
-    term and the concentration: the localizations stay those each capture found), the mean
-    temperature (the captures agree to :data:`POOL_DIFFUSION_TOLERANCE`), the mean frame
-    interval and exposure (they agree to :data:`POOL_TIMING_TOLERANCE`)."""
+    """The captures' parameters made common, none taken from one capture alone (so that the
+    order of the captures does not matter): the median search range of the captures with
+    tracks (a capture without any chose its range from nothing); the mean temperature,
+    viscosity (the solvent's at each capture's temperature when not given), frame interval and
+    exposure (they agree to their tolerances); the detection geometry of
+    :func:`_pooled_detection`; the highest detection threshold (the threshold's systematic term
+    takes each capture's own, :data:`napari_pynta.analysis.THRESHOLD_COLUMN`; this one only
+    enters the particles in view); no detection depth, so no particles per mL
+    (:data:`SIZES_ONLY`). The linking choices (:data:`SAME_CHOICES`) are the same in every
+    capture (:func:`_why_not_pooled`)."""
     params = [result.params for result in results]
     tracked = [r.params for r in results if r.summary.get("n_tracks")] or params
     ranges = [p.search_range_px for p in tracked if p.search_range_px is not None]
@@ -160,13 +187,39 @@ def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
     changes: dict[str, Any] = {
         key: float(np.mean([p.required(key) for p in params])) for key in _AVERAGED
     }
-    if ranges:
-        changes["search_range_px"] = float(np.median(ranges))
-    if thresholds:
-        changes["minmass"] = max(thresholds)
-    if params[0].viscosity_pa_s is not None:
-        changes["viscosity_pa_s"] = float(np.mean([p.resolved_viscosity_pa_s for p in params]))
-    return dataclasses.replace(params[0], **changes)
+    changes["viscosity_pa_s"] = float(np.mean([p.resolved_viscosity_pa_s for p in params]))
+    changes["search_range_px"] = float(np.median(ranges)) if ranges else None
+    changes["minmass"] = max(thresholds) if thresholds else None
+    changes["depth_um"] = None  # no particles per mL of the pooled tracks: :data:`SIZES_ONLY`
+    return dataclasses.replace(params[0], **changes, **_pooled_detection(params))
+
+
+def _pooled_detection(params: Sequence[Any]) -> dict[str, Any]:
+    """The feature diameter and separation of the pooled tracks: the widest of the captures'
+    (the engines' ``diameter + 1`` for a separation not given), whose edge margin leaves the
+    field every capture searched (the steps' edge weights); and the widest join and
+    wide-centroid distances (they shape only the concentration, which the pooled tracks do not
+    report). Which localizations are left out for a neighbour in their mask is each capture's
+    own (:data:`napari_pynta.analysis.OVERLAP_COLUMN`)."""
+    joins = [p.split_within_px for p in params if p.split_within_px is not None]
+    radii = [p.wide_radius_px for p in params if p.wide_radius_px is not None]
+    return {
+        "diameter_px": max(_diameter(p) for p in params),
+        "separation": max(
+            float(_diameter(p) + 1 if p.separation is None else p.separation) for p in params
+        ),
+        "split_within_px": max(joins) if joins else None,
+        "blur_separation": any(p.blur_separation for p in params),
+        "wide_centroid": any(p.wide_centroid for p in params),
+        "wide_radius_px": max(radii) if radii else None,
+    }
+
+
+def _diameter(params: Any) -> int:
+    """The feature diameter a capture was detected with."""
+    from napari_pynta.detect import SHARP_DIAMETER_PX
+
+    return int(params.diameter_px or SHARP_DIAMETER_PX)
 
 
 def _why_not_pooled(results: Sequence[AnalysisResult]) -> str | None:
@@ -179,6 +232,10 @@ def _why_not_pooled(results: Sequence[AnalysisResult]) -> str | None:
         if max(values) > min(values) * (1 + tolerance):
             allowed = f" (at most {100 * tolerance:g} % apart pool)" if tolerance > _EXACT else ""
             differing.append(f"{key} " + ", ".join(f"{v:g}" for v in values) + allowed)
+    for key in SAME_CHOICES:
+        values = [getattr(result.params, key) for result in results]
+        if any(value != values[0] for value in values):
+            differing.append(f"{key} " + ", ".join(str(value) for value in values))
     shapes = [result.frame_shape for result in results]
     if any(shape != shapes[0] for shape in shapes):
         differing.append("frame size " + ", ".join(str(shape) for shape in shapes))
@@ -225,7 +282,8 @@ def pooled_entry(results: Sequence[AnalysisResult], movies: Sequence[Any]) -> di
 def describe_pooled(entry: dict[str, Any] | None) -> list[str]:
     """The ``pooled`` entry (:func:`pooled_entry`) in words: a line with the tracks and the
     peaks (± their standard errors, with the shares of the particles when several, and whether
-    each depends on the linking), then its warnings; empty for None.
+    each depends on the linking) that says it gives sizes only (:data:`SIZES_ONLY`), then its
+    warnings; empty for None.
 
     Parameters
     ----------
@@ -262,5 +320,6 @@ def describe_pooled(entry: dict[str, Any] | None) -> list[str]:
             if texts
             else "no size distribution"
         )
+        + f" ({SIZES_ONLY})"
     )
     return [line] + [f"warning: {warning}" for warning in entry.get("warnings") or []]

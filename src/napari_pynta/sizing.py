@@ -864,7 +864,7 @@ def quality_warnings(
     if n_tracks == 0:
         return [
             "No tracks were found: check the detection settings (diameter, minmass) and "
-            "the linking search range, or whether the movie shows particles at all."
+            "the linking search range, or whether the frames show particles at all."
         ]
     if n_tracks < min_tracks:
         warnings.append(

@@ -104,7 +104,12 @@ from napari_pynta.deconvolve.significance import (
     MoreResamples,
     significant_peaks,
 )
-from napari_pynta.deconvolve.sizes import DeconvolvedSizes, _with_systematic, peak_positions
+from napari_pynta.deconvolve.sizes import (
+    MORE_TRACKS,
+    DeconvolvedSizes,
+    _with_systematic,
+    peak_positions,
+)
 from napari_pynta.deconvolve.tracks import Shares, deconvolve_tracks
 from napari_pynta.deconvolve.uncertainty import (
     SE_QUANTILES,
@@ -185,6 +190,7 @@ __all__ = [
     "unimodal_diameters",
     "null_tracks",
     "unimodal_test",
+    "MORE_TRACKS",
     "DeconvolvedSizes",
     "_with_systematic",
     "peak_positions",

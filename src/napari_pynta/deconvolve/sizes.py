@@ -16,6 +16,12 @@ from napari_pynta.deconvolve.significance import _position_in_basin
 from napari_pynta.deconvolve.unimodal_null import UNIMODAL_LEVEL, UnimodalTest
 from napari_pynta.errors import PyntaInputError, listed
 
+#: what to record for more tracks, as the warnings of one movie's analysis advise it
+MORE_TRACKS = (
+    "a longer movie, or several captures of the sample and size them together (pynta analyze "
+    "--combine, or Measure in the Sizes widget)"
+)
+
 
 @dataclass(frozen=True)
 class DeconvolvedSizes:
@@ -153,9 +159,16 @@ class DeconvolvedSizes:
         }
         return {"deconvolved_nm": deconvolved, "lognormal_fit_nm": lognormal}
 
-    def unresolved_peaks_warning(self) -> str | None:
+    def unresolved_peaks_warning(self, more_tracks: str = MORE_TRACKS) -> str | None:
         """The warning for peaks that one broad population would also show (None: none were
-        merged): the sample may be a mixture these tracks cannot resolve, or one population."""
+        merged): the sample may be a mixture these tracks cannot resolve, or one population.
+
+        Parameters
+        ----------
+        more_tracks : str
+            What to record for more tracks (:data:`MORE_TRACKS`; the pooled captures say
+            more captures or longer ones).
+        """
         if not self.unresolved_peaks_nm or self.unimodal is None or not self.peaks:
             return None
         names = listed([f"{peak:.0f}" for peak in sorted(self.unresolved_peaks_nm)])
@@ -166,10 +179,9 @@ class DeconvolvedSizes:
             f"simulated sets of these tracks from one population did, p = {test.p_value:.2f}; "
             f"at most {UNIMODAL_LEVEL:g} tells them apart): one peak at "
             f"{self.peaks[0]['diameter_nm']:.0f} nm is reported. The sample may be a mixture "
-            "that these tracks cannot resolve, or one broad population. Record a longer movie, "
-            "or several captures of the sample and size them together (pynta analyze "
-            "--combine, or Measure in the Sizes widget), before reading it as either "
-            "(simulated 50 + 100 nm movies that gave one peak in 30 s gave both in 60 s)."
+            f"that these tracks cannot resolve, or one broad population. Record {more_tracks} "
+            "before reading it as either (simulated 50 + 100 nm movies that gave one peak in "
+            "30 s gave both in 60 s)."
         )
 
 

@@ -38,20 +38,24 @@ def nearest_neighbour_distances(localizations: pd.DataFrame) -> np.ndarray:
     return distances
 
 
-def overlapping(localizations: pd.DataFrame, diameter_px: int) -> np.ndarray:
+def overlapping(localizations: pd.DataFrame, within_px: float | np.ndarray) -> np.ndarray:
     """True for the localizations with another one of the same frame closer than
-    ``diameter_px + 1`` pixels (the distance under which trackpy merges features).
+    ``within_px`` pixels (``diameter + 1`` for a feature mask that holds the other's light:
+    the distance under which trackpy merges features).
 
     Parameters
     ----------
     localizations : pandas.DataFrame
         Columns ``frame``, ``y``, ``x``.
-    diameter_px : int
-        The feature diameter of the detection.
+    within_px : float or ndarray
+        The distance, or one per row (0: never overlapping).
 
     Returns
     -------
     numpy.ndarray of bool
         One entry per row, in row order.
     """
-    return nearest_neighbour_distances(localizations) < diameter_px + 1
+    within = np.broadcast_to(np.asarray(within_px, dtype=float), (len(localizations),))
+    if not np.any(within > 0):
+        return np.zeros(len(localizations), dtype=bool)
+    return nearest_neighbour_distances(localizations) < within
