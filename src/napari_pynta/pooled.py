@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from napari_pynta import physics
+from napari_pynta.frame_range import first_analysed
 from napari_pynta.timing import INTERVAL_TOLERANCE
 
 if TYPE_CHECKING:
@@ -130,7 +131,8 @@ def pool_captures(
         acquired = np.arange(n_frames) if own is None else np.asarray(own, dtype=np.int64)
         table = result.localizations.copy()
         if len(table):
-            table["frame"] = acquired[table["frame"].to_numpy()] + offset
+            index = table["frame"].to_numpy() - first_analysed(result.summary)
+            table["frame"] = acquired[index] + offset
         pieces.append(table)
         pooled_numbers.append(acquired + offset)
         offset += int(acquired[-1]) + 1 + POOL_GAP_FRAMES if acquired.size else 0

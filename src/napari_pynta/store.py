@@ -551,9 +551,10 @@ class FramesLayout:
                 mask[lo - start : hi - start] = path.is_file()
         return mask
 
-    def missing_error(self, frames: np.ndarray, source: Path) -> PyntaDataError:
-        """The error for absent ``frames`` (sorted indices), naming their first runs and files:
-        ``frames 64..127 (0/c/1/0/0)``."""
+    def missing_error(self, frames: np.ndarray, source: Path, n_frames: int) -> PyntaDataError:
+        """The error for absent ``frames`` (sorted indices) of ``n_frames``, naming their first
+        runs and files, ``frames 64..127 (0/c/1/0/0)``, and the frames that are readable."""
+        from napari_pynta.frame_range import readable_advice
         from napari_pynta.verify import runs
 
         spans = list(runs(np.asarray(frames)))
@@ -566,9 +567,12 @@ class FramesLayout:
         shown = ", ".join(span(first, last) for first, last in spans[:3])
         more = f" and {len(spans) - 3} more runs" if len(spans) > 3 else ""
         what = "frame" if len(frames) == 1 else "frames"
+        readable = np.ones(n_frames, dtype=bool)
+        readable[frames] = False
         return PyntaDataError(
             f"store {str(source)!r} is damaged: {what} {shown}{more} missing on disk; "
-            f"run `pynta verify {source}` for a full report"
+            f"{readable_advice(readable)}; run `pynta verify {source}` for a full report",
+            others=("frame_range",),
         )
 
 
@@ -611,7 +615,7 @@ class _CheckedFrames:
             missing = missing[np.isin(missing, frames)]
             if missing.size:  # named in full, not as far as this read (one thread's) saw
                 absent = np.flatnonzero(~self._layout.present(0, self.shape[0]))
-                raise self._layout.missing_error(absent, self._source)
+                raise self._layout.missing_error(absent, self._source, self.shape[0])
             if block is None:
                 return np.asarray(self._frames[key])
         except shards.UndecodableChunk as error:
@@ -975,12 +979,34 @@ class MovieStore:
     @property
     def timestamps_s(self) -> np.ndarray:
         """Camera timestamp of each frame, seconds (float64, length ``n_frames``)."""
-        return np.asarray(self._timestamps[: self._n_frames], dtype=np.float64)
+        return self.timestamps_between(0, self._n_frames)
 
     @property
     def seq(self) -> np.ndarray:
         """Acquisition frame number of each frame (int64, length ``n_frames``)."""
-        return np.asarray(self._seq[: self._n_frames], dtype=np.int64)
+        return self.seq_between(0, self._n_frames)
+
+    def timestamps_between(self, start: int, stop: int) -> np.ndarray:
+        """Camera timestamps of frames ``start .. stop-1`` of the arrays, seconds (NaN: unknown);
+        beyond ``n_frames`` too (the frames after a seq chunk missing on disk)."""
+        return np.asarray(self._timestamps[start:stop], dtype=np.float64)
+
+    def seq_between(self, start: int, stop: int) -> np.ndarray:
+        """Acquisition frame numbers of frames ``start .. stop-1`` of the arrays (-1: never
+        written, or in a chunk missing on disk); beyond ``n_frames`` too."""
+        return np.asarray(self._seq[start:stop], dtype=np.int64)
+
+    def recorded_frames(self) -> np.ndarray:
+        """Which frames the store recorded have their frame number: one entry per frame.
+
+        A sound store recorded its ``n_frames`` complete frames, all True. When chunks of seq
+        are missing on disk, the frames that all three arrays hold are the recorded ones, and
+        those of the missing chunks are False: ``n_frames`` stops at the first of them, though
+        the frames after it are sound.
+        """
+        if not self.missing_chunks().get(SEQ_PATH):
+            return np.ones(self._n_frames, dtype=bool)
+        return self.seq_between(0, min(self.array_lengths().values())) >= 0
 
     def array_lengths(self) -> dict[str, int]:
         """Length on disk of the frames, timestamps and seq arrays (by their store paths).
@@ -1008,16 +1034,22 @@ class MovieStore:
         """Where each frame lives on disk (chunk or shard files)."""
         return FramesLayout(self._frames, self._path / FRAMES_PATH)
 
-    def as_dask(self) -> da.Array:
+    def as_dask(self, stop: int | None = None) -> da.Array:
         """Return the complete frames as a lazy dask array (T, Y, X), one chunk per frame.
 
         Reading a frame whose data is missing on disk (a deleted chunk file, a shard whose index
         does not list it) raises :class:`PyntaDataError` naming the frame and its file: absent
         frames are never read as zeros.
+
+        Parameters
+        ----------
+        stop : int, optional
+            Give the frames ``0 .. stop-1`` instead of the ``n_frames`` complete ones, up to the
+            length of :meth:`recorded_frames` (frames after a seq chunk missing on disk).
         """
         self._check_open()
-        checked = self._checked_frames()
-        name = "pynta-frames-" + tokenize(str(self._path), self._n_frames, time.time_ns())
+        checked = self._checked_frames(stop)
+        name = "pynta-frames-" + tokenize(str(self._path), checked.shape[0], time.time_ns())
         return da.from_array(
             checked,
             chunks=(1, *self.frame_shape),
@@ -1039,8 +1071,9 @@ class MovieStore:
         self._check_open()
         return self._checked_frames()[start:stop]
 
-    def _checked_frames(self) -> _CheckedFrames:
-        return _CheckedFrames(self._frames, self._n_frames, self.layout, self._path)
+    def _checked_frames(self, stop: int | None = None) -> _CheckedFrames:
+        n = self._n_frames if stop is None else stop
+        return _CheckedFrames(self._frames, n, self.layout, self._path)
 
     # ------------------------------------------------------------------ writing
     def _check_open(self) -> None:
