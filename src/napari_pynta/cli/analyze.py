@@ -112,7 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="START:STOP",
         help="analyse only these recorded frames, half-open as a Python slice (500: skips the "
-        "first 500, :-100 leaves out the last 100; the same for every movie of a batch): the "
+        "first 500, :-100 leaves out the last 100, --frames=-100: keeps the last 100; the same "
+        "for every movie of a batch): the "
         "frames keep their true time and numbers, and the summary's frame_range records them; "
         "a damaged store's readable part is analysed this way",
     )
