@@ -143,6 +143,12 @@ def test_the_terminal_summary_names_the_frames_analysed(capsys, store_path):
     assert "  frames                60 (frames 240..299)\n" in out
 
 
+def test_the_report_names_the_frames_analysed(capsys, store_path, tmp_path):
+    code, _, err = analyse(capsys, store_path, "--frames", "150:", "--report", tmp_path / "r.html")
+    assert code == 0, err
+    assert "150 (frames 150..299) of 128 × 128 pixels" in (tmp_path / "r.html").read_text()
+
+
 def test_a_range_beyond_the_movie_is_refused_naming_the_flag(capsys, store_path):
     code, out, err = analyse(capsys, store_path, "--frames", "100:400", "--json")
     assert code == 2 and out == ""

@@ -142,8 +142,9 @@ def particles_over_time_figure(results: Sequence[Any]) -> Any:
         n_frames = int(result.summary.get("n_frames") or 0)
         if n_frames == 0:
             continue
-        index = result.localizations["frame"].to_numpy(dtype=np.int64)
-        counts = np.bincount(index - first_analysed(result.summary), minlength=n_frames)[:n_frames]
+        frames = result.localizations["frame"].to_numpy(dtype=np.int64)
+        analysed = frames - first_analysed(result.summary)
+        counts = np.bincount(analysed, minlength=n_frames)[:n_frames]
         interval = result.params.frame_interval_s
         window = max(1, round(COUNT_SMOOTHING_S / interval))
         smooth = np.convolve(counts, np.ones(window) / window, mode="valid")
