@@ -250,9 +250,57 @@ def test_the_readable_part_of_a_store_with_a_deleted_frames_shard_is_analysed(
 
 def test_the_python_api_names_the_range_by_its_own_name(tmp_path, simulated):
     frames, metadata = simulated
-    path = write_store(tmp_path / "damaged.zarr", frames[:10], metadata)
-    (path / "0" / "c" / "0" / "0" / "0").unlink()
+    path = write_store(tmp_path / "damaged.zarr", frames[:100], metadata)
+    (path / "0" / "c" / "0" / "0" / "0").unlink()  # frames 0..63
     with open_movie(path) as movie, pytest.raises(PyntaDataError) as raised:
         movie.frames.compute()
-    assert "readable: frames" not in str(raised.value)  # nothing readable: no advice to follow
-    assert "no frame is readable" in str(raised.value)
+    assert "readable: frames 64..99; analyse them alone with frame_range=64:100" in str(
+        raised.value
+    )
+    with open_movie(path, "64:100") as part:
+        assert np.array_equal(part.frames.compute(), frames[64:100])
+    (path / "0" / "c" / "1" / "0" / "0").unlink()
+    with open_movie(path) as movie, pytest.raises(PyntaDataError, match="no frame is readable"):
+        movie.frames.compute()
+
+
+def test_the_readable_part_of_a_store_with_a_damaged_shard_index_is_analysed(
+    capsys, tmp_path, simulated
+):
+    """A shard whose index checksum fails was named alone ("its index checksum does not
+    match"); the refusal now says which frames the other shards hold."""
+    frames, metadata = simulated
+    path = write_store(tmp_path / "damaged.zarr", frames, metadata)
+    with open(path / "0" / "c" / "1" / "0" / "0", "r+b") as shard:  # frames 64..127
+        shard.write(b"\xff\x00")  # the first bytes of the index: its checksum no longer matches
+    code, out, err = analyse(capsys, path, "--json")
+    assert code == 2 and out == ""
+    assert (
+        "is damaged: its index checksum does not match; readable: frames 0..63 and "
+        f"128..{N_FRAMES - 1}; analyse frames 128..{N_FRAMES - 1} alone with "
+        f"--frames=128:{N_FRAMES}; run `pynta verify {path}`"
+    ) in err
+    code, out, err = analyse(capsys, path, f"--frames=128:{N_FRAMES}", "--json")
+    assert code == 0, err
+    assert json.loads(out)["n_frames"] == N_FRAMES - 128
+
+
+def test_a_frame_that_does_not_decode_is_named_with_the_way_to_leave_it_out(
+    capsys, tmp_path, simulated
+):
+    from napari_pynta.shards import index_nbytes
+
+    frames, metadata = simulated
+    path = write_store(tmp_path / "damaged.zarr", frames[:64], metadata)
+    with open(path / "0" / "c" / "0" / "0" / "0", "r+b") as shard:
+        shard.seek(index_nbytes(64))  # the first frame's compressed bytes
+        shard.write(b"\xff" * 16)
+    code, out, err = analyse(capsys, path, "--json")
+    assert code == 2 and out == ""
+    assert "frame 0 cannot be decoded" in err
+    assert (
+        f"run `pynta verify --read-pixels {path}` for a full report, which lists every frame "
+        "that does not decode, and analyse a part without them with --frames=START:STOP"
+    ) in err
+    code, out, err = analyse(capsys, path, "--frames=1:", "--json")
+    assert code == 0, err

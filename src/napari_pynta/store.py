@@ -36,6 +36,7 @@ from zarr.codecs import BloscCodec, ShardingCodec
 
 from napari_pynta import __version__, shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.frame_range import readable_advice
 from napari_pynta.sample import CAPTURE_KEYS, SAMPLE_KEYS, validate_sample_value
 from napari_pynta.writable import check_writable_folder
 
@@ -551,10 +552,23 @@ class FramesLayout:
                 mask[lo - start : hi - start] = path.is_file()
         return mask
 
-    def missing_error(self, frames: np.ndarray, source: Path, n_frames: int) -> PyntaDataError:
-        """The error for absent ``frames`` (sorted indices) of ``n_frames``, naming their first
-        runs and files, ``frames 64..127 (0/c/1/0/0)``, and the frames that are readable."""
-        from napari_pynta.frame_range import readable_advice
+    def readable(self, n_frames: int) -> np.ndarray:
+        """Boolean mask of the frames ``0..n_frames-1`` whose data is on disk and whose shard's
+        index reads (:meth:`present`, with the frames of a damaged index unreadable)."""
+        mask = np.zeros(n_frames, dtype=bool)
+        for first in range(0, n_frames, self.frames_per_file):
+            stop = min(first + self.frames_per_file, n_frames)
+            try:
+                mask[first:stop] = self.present(first, stop)
+            except PyntaDataError:  # a damaged shard index: its frames cannot be found
+                continue
+        return mask
+
+    def missing_error(
+        self, frames: np.ndarray, source: Path, readable: np.ndarray
+    ) -> PyntaDataError:
+        """The error for absent ``frames`` (sorted indices), naming their first runs and files,
+        ``frames 64..127 (0/c/1/0/0)``, and the ``readable`` frames (:meth:`readable`)."""
         from napari_pynta.verify import runs
 
         spans = list(runs(np.asarray(frames)))
@@ -567,8 +581,6 @@ class FramesLayout:
         shown = ", ".join(span(first, last) for first, last in spans[:3])
         more = f" and {len(spans) - 3} more runs" if len(spans) > 3 else ""
         what = "frame" if len(frames) == 1 else "frames"
-        readable = np.ones(n_frames, dtype=bool)
-        readable[frames] = False
         return PyntaDataError(
             f"store {str(source)!r} is damaged: {what} {shown}{more} missing on disk; "
             f"{readable_advice(readable)}; run `pynta verify {source}` for a full report",
@@ -614,14 +626,20 @@ class _CheckedFrames:
             missing = np.flatnonzero(absent) + start
             missing = missing[np.isin(missing, frames)]
             if missing.size:  # named in full, not as far as this read (one thread's) saw
-                absent = np.flatnonzero(~self._layout.present(0, self.shape[0]))
-                raise self._layout.missing_error(absent, self._source, self.shape[0])
+                readable = self._layout.readable(self.shape[0])
+                raise self._layout.missing_error(np.flatnonzero(~readable), self._source, readable)
             if block is None:
                 return np.asarray(self._frames[key])
         except shards.UndecodableChunk as error:
             raise _undecodable(self._source, what, error) from error
-        except PyntaDataError:
-            raise
+        except PyntaDataError as error:
+            if error.others:  # the missing frames' error, with its advice
+                raise
+            raise PyntaDataError(  # a damaged shard index: which frames are readable
+                f"{error}; {readable_advice(self._layout.readable(self.shape[0]))}; run "
+                f"`pynta verify {self._source}` for a full report",
+                others=("frame_range",),
+            ) from None
         except Exception as error:  # a chunk whose bytes do not decode: one line, not a trace
             raise _undecodable(self._source, what, error) from error
         if isinstance(first, slice):
@@ -635,7 +653,9 @@ def _undecodable(source: Path, what: str, error: Exception) -> PyntaDataError:
     return PyntaDataError(
         f"store {str(source)!r} is damaged: {what} cannot be decoded "
         f"({type(error).__name__}: {error}); run `pynta verify --read-pixels "
-        f"{source}` for a full report"
+        f"{source}` for a full report, which lists every frame that does not decode, and "
+        "analyse a part without them with frame_range=START:STOP",
+        others=("frame_range",),
     )
 
 
