@@ -105,7 +105,7 @@ def assert_sized_alike(live, offline):
     """The live summary has the offline one's keys and its tracks and sizes."""
     size_fields = set(offline) - {"source"}
     assert size_fields <= set(live)
-    for key in ("n_frames", "n_localizations", "n_tracks", "n_steps"):
+    for key in ("n_frames", "frame_range", "n_localizations", "n_tracks", "n_steps"):
         assert live[key] == offline[key], key
     for key in ("diameter_nm", "D_um2_s", "particles_per_frame"):
         assert live[key] == pytest.approx(offline[key], rel=1e-9), key
