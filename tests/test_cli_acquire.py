@@ -18,6 +18,7 @@ from test_live_pipeline import no_leftover_processes  # noqa: F401
 
 from napari_pynta.cli import main
 from napari_pynta.cli.acquire import format_result, parse_option
+from napari_pynta.errors import PyntaInputError
 from napari_pynta.store import MovieStore
 
 SCENE = [
@@ -104,7 +105,7 @@ def assert_sized_alike(live, offline):
     """The live summary has the offline one's keys and its tracks and sizes."""
     size_fields = set(offline) - {"source"}
     assert size_fields <= set(live)
-    for key in ("n_frames", "n_localizations", "n_tracks", "n_steps"):
+    for key in ("n_frames", "frame_range", "n_localizations", "n_tracks", "n_steps"):
         assert live[key] == offline[key], key
     for key in ("diameter_nm", "D_um2_s", "particles_per_frame"):
         assert live[key] == pytest.approx(offline[key], rel=1e-9), key
@@ -310,6 +311,38 @@ def test_bad_settings_exit_with_a_message_naming_the_field(
     assert main(["acquire", *SCENE, *argv]) == 2
     assert list(tmp_path.iterdir()) == []
     assert field in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--roi", "1,2"], "--roi must be four integers y,x,height,width, got '1,2'"),
+        (["--roi", "0,0,999,5"], "--roi 0,0,999,5 must lie inside the 128x128 sensor"),
+        (["--camera-option", "roi=1,2"], "--camera-option roi must be four integers"),
+        (["--fps", "1e6"], "--fps must be in (0, 100000] for this camera, got 1e+06"),
+        (["--camera-option", "fps=-3"], "--camera-option fps must be > 0, got -3"),
+        (["--fps", "-3"], "--fps must be > 0, got -3.0"),
+        (["--camera-option", "n_particles=-1"], "--camera-option n_particles must be an integer"),
+        (["--camera-option", "shape=10"], "--camera-option shape must be two integers"),
+    ],
+)
+def test_a_refused_camera_setting_is_named_by_the_flag_that_gave_it(argv, said, capsys):
+    """The cameras name their settings as the Python API does ("roi must be ..."); `pynta
+    acquire` said "roi" for --roi, and "--fps" for a rate given as --camera-option fps=-3."""
+    assert main(["acquire", *SCENE, "--frames", "3", *argv]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"pynta acquire: error: {said}"), error
+
+
+def test_the_python_api_names_a_refused_camera_setting_by_its_field():
+    """Across the acquisition worker the refusal keeps its field, for each front end to name."""
+    from napari_pynta.live import LiveConfig, LivePipeline
+
+    config = LiveConfig(camera="simulated", camera_settings={"roi": "1,2", "shape": [64, 64]})
+    with pytest.raises(PyntaInputError) as raised:
+        LivePipeline(config).start()
+    assert raised.value.field == "roi"
+    assert str(raised.value) == "roi must be four integers y,x,height,width, got '1,2'"
 
 
 def test_a_playback_without_a_movie_is_refused_before_anything_starts(capsys):

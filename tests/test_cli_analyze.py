@@ -400,8 +400,8 @@ def test_an_analysed_tiff_is_closed_by_the_command(capsys, tmp_path, movie_frame
 
     opened = []
 
-    def open_and_keep(path):
-        opened.append(readers_open_movie(path))
+    def open_and_keep(path, frame_range=None):
+        opened.append(readers_open_movie(path, frame_range))
         return opened[-1]
 
     readers_open_movie = readers.open_movie

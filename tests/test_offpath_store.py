@@ -121,12 +121,18 @@ def test_frames_whose_seq_chunk_is_missing_are_not_silently_left_out(tmp_path, c
     n = 5000  # two chunks of seq
     with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
         store.append(np.ones((n, 8, 10), np.uint16))
-    for chunk, complete in (("1", 4096), ("0", 0)):
+    for chunk, complete, readable in (("1", 4096, "0..4095"), ("0", 0, "none")):
         (path / "seq" / "c" / chunk).unlink()
         assert MovieStore.open(path).n_frames == complete
         assert main(["analyze", str(path), "--no-save"]) == 2
+        advice = (  # the frames that can be analysed alone (with --frames)
+            "readable: frames 0..4095; analyse them alone with --frames=0:4096"
+            if readable != "none"
+            else "no frame is readable"
+        )
         assert capsys.readouterr().err.strip() == (
             f"pynta analyze: error: store {str(path)!r} is damaged: seq (the frame numbers) has "
             f"{2 - complete // 4096} of 2 chunks missing on disk, so only the first {complete} "
-            f"of its {n} frames count as recorded; run `pynta verify {path}` for a full report"
+            f"of its {n} frames count as recorded; {advice}; run `pynta verify {path}` for a "
+            "full report"
         )

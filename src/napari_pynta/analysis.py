@@ -1533,6 +1533,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         frame_shape=(int(frames.shape[1]), int(frames.shape[2])),
         threshold=threshold,
         notes=getattr(movie, "warnings", ()),
+        first_frame=getattr(movie, "first_frame", 0),
     )
     describe_movie(result.summary, getattr(movie, "metadata", None) or {})
     return result
@@ -1543,12 +1544,14 @@ def analyze_detected(
     n_frames: int,
     params: AnalysisParams,
     frame_numbers: np.ndarray | None,
+    first_frame: int = 0,
     **kwargs: Any,
 ) -> AnalysisResult:
     """:func:`analyze_localizations` of a movie's localizations (``frame``: the index of its
     frames) whose camera may have lost frames: linked and sized on the acquisition's frame
     numbers, so that a step across a gap spans its true time; the result's tables keep the
-    index of the movie's frames.
+    index of the recorded frames (from ``first_frame``), and the summary's ``frame_range`` says
+    which were analysed.
 
     Parameters
     ----------
@@ -1561,6 +1564,9 @@ def analyze_detected(
     frame_numbers : ndarray or None
         Acquisition numbers of the ``n_frames`` frames (:attr:`Movie.frame_numbers
         <napari_pynta.readers.Movie>`); None: the frames follow each other.
+    first_frame : int
+        The index among the recorded frames of the movie's first frame (:attr:`Movie.first_frame
+        <napari_pynta.readers.Movie>`: a part of a movie).
     **kwargs
         The other arguments of :func:`analyze_localizations`.
 
@@ -1574,9 +1580,12 @@ def analyze_detected(
     result = analyze_localizations(
         localizations, n_frames, params, frame_numbers=frame_numbers, **kwargs
     )
-    if frame_numbers is not None:
-        for table in (result.localizations, result.tracks):
-            table["frame"] = np.searchsorted(frame_numbers, table["frame"].to_numpy())
+    for table in (result.localizations, result.tracks):
+        index = table["frame"].to_numpy()
+        if frame_numbers is not None:
+            index = np.searchsorted(frame_numbers, index)
+        table["frame"] = index + first_frame
+    result.summary["frame_range"] = [int(first_frame), int(first_frame) + int(n_frames)]
     return result
 
 

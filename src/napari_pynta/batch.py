@@ -35,6 +35,7 @@ from napari_pynta import analysis, detect
 from napari_pynta.analysis import AnalysisParams, AnalysisResult
 from napari_pynta.errors import PyntaDataError, PyntaInputError, named_message, require_int
 from napari_pynta.export import make_output_directory
+from napari_pynta.frame_range import FrameRange
 from napari_pynta.readers import Movie, open_movie
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
@@ -89,8 +90,8 @@ class _SynchronousFrames:
         return self._frames[key].compute(scheduler="synchronous")
 
 
-def _open_frames(source: str) -> _SynchronousFrames:
-    return _SynchronousFrames(open_movie(source).frames)
+def _open_frames(source: str, part: FrameRange | None) -> _SynchronousFrames:
+    return _SynchronousFrames(open_movie(source, part).frames)
 
 
 def frame_chunks(n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
@@ -139,7 +140,9 @@ def default_chunk_frames(frame_bytes: int, n_frames: int, n_workers: int) -> int
 
 
 # ------------------------------------------------------------------------- worker tasks
-def prepare_threshold(source: str, params: AnalysisParams) -> detect.ThresholdEstimate:
+def prepare_threshold(
+    source: str, params: AnalysisParams, part: FrameRange | None = None
+) -> detect.ThresholdEstimate:
     """Fix the movie-wide detection threshold before the movie is split (runs on a worker).
 
     Parameters
@@ -148,6 +151,8 @@ def prepare_threshold(source: str, params: AnalysisParams) -> detect.ThresholdEs
         Absolute path of the movie, readable from the worker.
     params : AnalysisParams
         Validated parameters.
+    part : FrameRange, optional
+        The frames analysed (``open_movie``'s ``frame_range``); None: all.
 
     Returns
     -------
@@ -155,7 +160,7 @@ def prepare_threshold(source: str, params: AnalysisParams) -> detect.ThresholdEs
         The automatic (or the user's) diameter and ``minmass`` of the whole movie and the noise
         diagnostic.
     """
-    return analysis.detection_threshold(_open_frames(source), params)
+    return analysis.detection_threshold(_open_frames(source, part), params)
 
 
 def prepare_params(params: AnalysisParams, threshold: detect.ThresholdEstimate) -> AnalysisParams:
@@ -169,6 +174,7 @@ def detect_chunk(
     stop: int,
     params: AnalysisParams,
     threshold: detect.ThresholdEstimate | None = None,
+    part: FrameRange | None = None,
 ) -> pd.DataFrame:
     """Localize particles in frames ``start:stop`` of a movie (runs on a worker).
 
@@ -182,13 +188,15 @@ def detect_chunk(
         The output of :func:`prepare_params`.
     threshold : ThresholdEstimate, optional
         The output of :func:`prepare_threshold` (its hot pixels are repaired).
+    part : FrameRange, optional
+        The frames analysed; ``start:stop`` count from its first.
 
     Returns
     -------
     pandas.DataFrame
         The chunk's localizations, numbered with the movie's frame numbers.
     """
-    frames = _open_frames(source)
+    frames = _open_frames(source, part)
     hot = threshold.hot_pixels if threshold is not None else None
     return analysis.detect_frames(frames[start:stop], params, first_frame=start, hot_pixels=hot)
 
@@ -203,6 +211,7 @@ def finish_movie(
     threshold: detect.ThresholdEstimate | None = None,
     notes: Sequence[str] = (),
     frame_numbers: np.ndarray | None = None,
+    first_frame: int = 0,
 ) -> AnalysisResult:
     """Link, size and summarize one movie from its chunks' localizations (runs on a worker).
 
@@ -227,6 +236,8 @@ def finish_movie(
     frame_numbers : ndarray, optional
         The movie's acquisition frame numbers when its camera lost frames (``Movie.frame_numbers``:
         steps across the gaps are sized with their true duration).
+    first_frame : int
+        ``Movie.first_frame``: the first analysed frame's index among the recorded ones.
 
     Returns
     -------
@@ -244,6 +255,7 @@ def finish_movie(
         frame_shape=frame_shape,
         threshold=threshold,
         notes=notes,
+        first_frame=first_frame,
     )
     describe_movie(result.summary, metadata or {})
     return result
@@ -308,6 +320,8 @@ class _Plan:
     metadata: dict[str, Any]
     warnings: tuple[str, ...]
     frame_numbers: np.ndarray | None  # acquisition numbers when the camera lost frames
+    part: FrameRange | None  # the frames analysed (None: all)
+    first_frame: int  # the first one's index among the recorded frames
 
 
 def _plan(
@@ -315,10 +329,11 @@ def _plan(
     make_params: ParamsFactory,
     chunk_frames: int | None,
     n_workers: int,
+    part: FrameRange | None = None,
 ) -> _Plan:
     """Open a movie (metadata only), build and validate its parameters, cut it into chunks."""
-    with open_movie(os.fspath(path)) as movie:
-        return _plan_movie(path, movie, make_params, chunk_frames, n_workers)
+    with open_movie(os.fspath(path), part) as movie:
+        return _plan_movie(path, movie, make_params, chunk_frames, n_workers, part)
 
 
 def _plan_movie(
@@ -327,6 +342,7 @@ def _plan_movie(
     make_params: ParamsFactory,
     chunk_frames: int | None,
     n_workers: int,
+    part: FrameRange | None,
 ) -> _Plan:
     analysis.check_frames(movie.frames)
     params = make_params(movie).validate()
@@ -344,6 +360,8 @@ def _plan_movie(
         movie.metadata,
         tuple(movie.warnings),
         movie.frame_numbers,
+        part,
+        movie.first_frame,
     )
 
 
@@ -355,6 +373,7 @@ def analyze_batch(
     chunk_frames: int | None = None,
     progress: bool = True,
     names: Mapping[str, str] | None = None,
+    frame_range: FrameRange | None = None,
 ) -> list[MovieOutcome]:
     """Analyse many movies on a dask cluster, several at once, each split into frame chunks.
 
@@ -373,6 +392,8 @@ def analyze_batch(
         Show a progress bar over all frames of the batch on stderr.
     names : mapping of str to str, optional
         How the movies' errors name the fields they refuse (field -> e.g. its CLI flag).
+    frame_range : FrameRange, optional
+        Analyse these frames of every movie (``open_movie``'s ``frame_range``); None: all.
 
     Returns
     -------
@@ -387,13 +408,17 @@ def analyze_batch(
     movie_of: dict[Future, int] = {}  # finishing future -> index of its movie
     for index, path in enumerate(paths):
         try:
-            plan = _plan(path, make_params, chunk_frames, n_workers)
+            plan = _plan(path, make_params, chunk_frames, n_workers, frame_range)
         except Exception as error:  # noqa: BLE001 - one bad movie must not stop the batch
             outcomes[index].error = _describe(error, names)
             continue
         prefix = f"pynta-{token}-{index}"
         threshold = client.submit(
-            _Task(prepare_threshold, names), plan.source, plan.params, key=f"{prefix}-prepare"
+            _Task(prepare_threshold, names),
+            plan.source,
+            plan.params,
+            plan.part,
+            key=f"{prefix}-prepare",
         )
         params = client.submit(
             _Task(prepare_params, names), plan.params, threshold, key=f"{prefix}-params"
@@ -406,6 +431,7 @@ def analyze_batch(
                 stop,
                 params,
                 threshold,
+                plan.part,
                 key=f"{prefix}-detect-{start}",
             )
             for start, stop in plan.chunks
@@ -424,6 +450,7 @@ def analyze_batch(
             threshold,
             plan.warnings,
             plan.frame_numbers,
+            plan.first_frame,
             key=f"{prefix}-finish",
             priority=1,
         )
@@ -459,6 +486,7 @@ def analyze_serially(
     *,
     progress: bool = True,
     names: Mapping[str, str] | None = None,
+    frame_range: FrameRange | None = None,
 ) -> list[MovieOutcome]:
     """Analyse movies one after the other in this process with :func:`analysis.analyze`.
 
@@ -472,6 +500,8 @@ def analyze_serially(
         Show a progress bar over the movies on stderr.
     names : mapping of str to str, optional
         How the movies' errors name the fields they refuse (field -> e.g. its CLI flag).
+    frame_range : FrameRange, optional
+        Analyse these frames of every movie (``open_movie``'s ``frame_range``); None: all.
 
     Returns
     -------
@@ -483,7 +513,7 @@ def analyze_serially(
     for path in tqdm(paths, unit="movie", desc="pynta analyze", disable=not progress):
         outcome = MovieOutcome(str(path))
         try:
-            with open_movie(path) as movie:
+            with open_movie(path, frame_range) as movie:
                 outcome.result = analysis.analyze(movie, make_params(movie))
         except Exception as error:  # noqa: BLE001 - one bad movie must not stop the batch
             outcome.error = _describe(error, names)

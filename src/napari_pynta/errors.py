@@ -36,7 +36,20 @@ class PyntaInputError(ValueError):
 
 
 class PyntaDataError(RuntimeError):
-    """Data that cannot be read or that is not what the analysis needs."""
+    """Data that cannot be read or that is not what the analysis needs.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong with the data, and what the user can do.
+    others : tuple of str
+        Fields the message names (``frame_range`` in the advice to analyse the readable part of
+        a damaged store), which a front end respells wherever they appear (:func:`named_message`).
+    """
+
+    def __init__(self, message: str, others: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.others = others
 
 
 def listed(words: Sequence[str]) -> str:

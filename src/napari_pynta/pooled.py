@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from napari_pynta import physics
+from napari_pynta.frame_range import first_analysed
 from napari_pynta.timing import INTERVAL_TOLERANCE
 
 if TYPE_CHECKING:
@@ -153,7 +154,8 @@ def pool_captures(
             }
         )
         if len(table):
-            table["frame"] = acquired[table["frame"].to_numpy()] + offset
+            index = table["frame"].to_numpy() - first_analysed(result.summary)
+            table["frame"] = acquired[index] + offset
         pieces.append(table)
         pooled_numbers.append(acquired + offset)
         offset += int(acquired[-1]) + 1 + POOL_GAP_FRAMES if acquired.size else 0

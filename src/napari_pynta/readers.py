@@ -11,6 +11,7 @@ keeps its grey channel).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -28,6 +29,7 @@ import zarr
 from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.frame_range import FrameRange, gap_numbers, readable_advice
 from napari_pynta.store import (
     SEQ_PATH,
     TIMESTAMPS_PATH,
@@ -79,6 +81,9 @@ class Movie:
         consecutive.
     open_files : list
         What :meth:`close` closes: the files the lazy frames read from (a TIFF's).
+    first_frame : int
+        The index among the recorded frames of ``frames[0]``: 0, or the START of a part opened
+        with ``frame_range`` (the analysis numbers its tables' frames from it).
 
     Use it as a context manager (``with open_movie(path) as movie:``) where the frames are not
     needed after the block.
@@ -91,6 +96,7 @@ class Movie:
     warnings: list[str] = field(default_factory=list)
     frame_numbers: np.ndarray | None = None
     open_files: list[Any] = field(default_factory=list, repr=False)
+    first_frame: int = 0
 
     def close(self) -> None:
         """Close the files kept open for lazy reads (a TIFF's); idempotent.
@@ -109,9 +115,9 @@ class Movie:
         self.close()
 
 
-def open_movie(path: str | Path) -> Movie:
+def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) -> Movie:
     """Open a pynta store, an OME-Zarr image, a (multi-page) TIFF, an AVI/MP4 video or a folder of
-    PNG/TIFF frames lazily.
+    PNG/TIFF frames lazily, or a part of its frames.
 
     Colour frames become one channel: the Rec. 601 luminance ``0.299 R + 0.587 G + 0.114 B`` of
     RGB, rounded, in the original integer dtype; alpha is dropped. A single 2-D image becomes a
@@ -121,6 +127,10 @@ def open_movie(path: str | Path) -> Movie:
     ----------
     path : str or Path
         The movie.
+    frame_range : FrameRange or str, optional
+        Only the recorded frames ``START:STOP`` (:mod:`napari_pynta.frame_range`): the movie's
+        ``first_frame`` is START, its ``frame_numbers`` those of the part. A pynta store is then
+        checked over that part only, so that the readable part of a damaged store opens.
 
     Returns
     -------
@@ -130,10 +140,13 @@ def open_movie(path: str | Path) -> Movie:
     Raises
     ------
     PyntaInputError
-        If the path is not one of the supported kinds of input.
+        If the path is not one of the supported kinds of input, or ``frame_range`` selects no
+        frames of it.
     PyntaDataError
-        If the path is missing or unreadable, holds no frames or holds non-integer data.
+        If the path is missing or unreadable, holds no frames or holds non-integer data, or
+        (a store) frames of the range have no frame number (a seq chunk missing on disk).
     """
+    part = FrameRange.parse(frame_range) if isinstance(frame_range, str) else frame_range
     if not str(path).strip():  # Path("") is the current folder
         raise PyntaInputError(
             f"the movie's path is empty ({str(path)!r}); pynta opens {SUPPORTED_INPUTS}"
@@ -143,15 +156,40 @@ def open_movie(path: str | Path) -> Movie:
         raise PyntaDataError(f"movie {str(path)!r} does not exist; pynta opens {SUPPORTED_INPUTS}")
     if path.is_dir():
         if is_zarr_group(path):
-            return _open_zarr(path)
-        return _open_folder(path)
+            return _open_zarr(path, part)
+        return movie_part(_open_folder(path), part)
     if path.suffix.lower() in TIFF_SUFFIXES:
-        return _open_tiff(path)
+        return movie_part(_open_tiff(path), part)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return _open_video(path)
+        return movie_part(_open_video(path), part)
     raise PyntaInputError(
         f"cannot open {str(path)!r}: unsupported file type {path.suffix or '(none)'!r}; "
         f"pynta opens {SUPPORTED_INPUTS}"
+    )
+
+
+def movie_part(movie: Movie, part: FrameRange | None) -> Movie:
+    """The recorded frames ``part`` of an open movie, with their frame numbers (the movie
+    itself for None).
+
+    Raises
+    ------
+    PyntaInputError
+        If ``part`` selects no frames of the movie.
+    """
+    if part is None:
+        return movie
+    try:
+        start, stop = part.resolve(int(movie.frames.shape[0]), movie.source)
+    except PyntaInputError:
+        movie.close()
+        raise
+    numbers = None if movie.frame_numbers is None else movie.frame_numbers[start:stop]
+    return dataclasses.replace(
+        movie,
+        frames=movie.frames[start:stop],
+        frame_numbers=gap_numbers(numbers),
+        first_frame=movie.first_frame + start,
     )
 
 
@@ -216,7 +254,7 @@ def check_integer_pixels(dtype: np.dtype, what: str) -> None:
         )
 
 
-def _check_not_empty(frames: da.Array, source: Path) -> None:
+def _check_not_empty(frames: da.Array | np.ndarray, source: Path) -> None:
     if frames.shape[0] == 0:
         raise PyntaDataError(f"movie {str(source)!r} has no frames")
 
@@ -255,27 +293,29 @@ def is_damaged_pynta_store(path: str | Path) -> bool:
     return False
 
 
-def _open_zarr(path: Path) -> Movie:
+def _open_zarr(path: Path, part: FrameRange | None) -> Movie:
     """A pynta store, or else an OME-Zarr image written by other software."""
     from napari_pynta.ome_zarr import is_ome_image, open_ome_zarr
 
     if is_pynta_store(path) or not is_ome_image(path):
-        return _open_store(path)  # with the store's own explanation of what is wrong
+        return _open_store(path, part)  # with the store's own explanation of what is wrong
 
     frames, metadata = open_ome_zarr(path)
     check_integer_pixels(np.dtype(frames.dtype), repr(str(path)))
     _check_not_empty(frames, path)
-    return Movie(frames=frames, metadata=metadata, source=str(path), store=None)
+    return movie_part(Movie(frames=frames, metadata=metadata, source=str(path), store=None), part)
 
 
-def _open_store(path: Path) -> Movie:
+def _open_store(path: Path, part: FrameRange | None) -> Movie:
     store = MovieStore.open(path, mode="r")
-    _check_seq_chunks(store, path)
-    frames = store.as_dask()
-    _check_not_empty(frames, path)
+    recorded = store.recorded_frames()
+    _check_not_empty(recorded, path)
+    start, stop = (0, len(recorded)) if part is None else part.resolve(len(recorded), str(path))
+    _check_seq_chunks(store, path, recorded, start, stop)
+    frames = store.as_dask(stop)[start:stop]
     # the frame interval the frames were really taken at (see napari_pynta.timing)
-    seq = np.asarray(store.seq, dtype=np.int64)
-    times, warnings = _frame_times(store, path)
+    seq = store.seq_between(start, stop)
+    times, warnings = _frame_times(store, path, start, stop)
     metadata, timing_warnings = reconcile_frame_interval(store.metadata, times, seq)
     warnings += timing_warnings
     if is_being_written(path):
@@ -283,43 +323,53 @@ def _open_store(path: Path) -> Movie:
             f"{str(path)!r} is being written by another process (a recording in progress?): "
             f"only the {store.n_frames} frames written when it was opened are read"
         )
-    numbers = seq - seq[0]
     return Movie(
         frames=frames,
         metadata=metadata,
         source=str(path),
         store=store,
         warnings=warnings,
-        frame_numbers=numbers if numbers[-1] + 1 > len(numbers) else None,
+        frame_numbers=gap_numbers(seq),
+        first_frame=start,
     )
 
 
-def _check_seq_chunks(store: MovieStore, path: Path) -> None:
-    """Refuse a store whose missing seq chunks make recorded frames look never written.
+def _check_seq_chunks(
+    store: MovieStore, path: Path, recorded: np.ndarray, start: int, stop: int
+) -> None:
+    """Refuse a store whose missing seq chunks make recorded frames ``start..stop-1`` look never
+    written, saying which frames are readable.
 
     A frame counts once its seq is written, so a deleted seq chunk hid every frame from it on:
     the first 4096 of 5000 frames were analysed without a word, or none ("has no frames").
     """
-    missing = store.missing_chunks().get(SEQ_PATH)
-    held = max(store.array_lengths().values())
-    if missing and held > store.n_frames:
-        raise PyntaDataError(
-            f"store {str(path)!r} is damaged: seq (the frame numbers) has {missing[0]} of "
-            f"{missing[1]} chunks missing on disk, so only the first {store.n_frames} of its "
-            f"{held} frames count as recorded; run `pynta verify {path}` for a full report"
-        )
+    if recorded[start:stop].all():
+        return
+    missing = store.missing_chunks()[SEQ_PATH]
+    whole = (start, stop) == (0, len(recorded))
+    which = "" if whole else f"frame_range {start}:{stop} holds frames without one; "
+    raise PyntaDataError(
+        f"store {str(path)!r} is damaged: seq (the frame numbers) has {missing[0]} of "
+        f"{missing[1]} chunks missing on disk, so only the first {store.n_frames} of its "
+        f"{len(recorded)} frames count as recorded; {which}{readable_advice(recorded)}; run "
+        f"`pynta verify {path}` for a full report",
+        others=("frame_range",),
+    )
 
 
-def _frame_times(store: MovieStore, path: Path) -> tuple[np.ndarray, list[str]]:
-    """The store's frame times, and a warning when damaged or missing chunks make some unknown.
+def _frame_times(
+    store: MovieStore, path: Path, start: int, stop: int
+) -> tuple[np.ndarray, list[str]]:
+    """The frame times of frames ``start..stop-1``, and a warning when damaged or missing chunks
+    make some unknown.
 
     The frames are sound: they are analysed with the metadata's frame interval, which the times
     (NaN: unknown) then do not check, or check only in part.
     """
     try:
-        times = store.timestamps_s
+        times = store.timestamps_between(start, stop)
     except Exception as error:  # zarr raises many kinds on a cut or damaged chunk
-        times, why = np.full(store.n_frames, np.nan), unreadable_array(TIMESTAMPS_PATH, error)
+        times, why = np.full(stop - start, np.nan), unreadable_array(TIMESTAMPS_PATH, error)
     else:
         missing = store.missing_chunks().get(TIMESTAMPS_PATH)
         if not missing or not np.isnan(times).any():

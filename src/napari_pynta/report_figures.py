@@ -27,6 +27,7 @@ from napari_pynta.export import (
     particle_data_table,
     size_distribution_table,
 )
+from napari_pynta.frame_range import first_analysed
 
 #: the plotted grid ends at this quantile of the deconvolved distributions (rounded up)
 PLOT_QUANTILE = "d90"
@@ -141,9 +142,9 @@ def particles_over_time_figure(results: Sequence[Any]) -> Any:
         n_frames = int(result.summary.get("n_frames") or 0)
         if n_frames == 0:
             continue
-        counts = np.bincount(
-            result.localizations["frame"].to_numpy(dtype=np.int64), minlength=n_frames
-        )[:n_frames]
+        frames = result.localizations["frame"].to_numpy(dtype=np.int64)
+        analysed = frames - first_analysed(result.summary)
+        counts = np.bincount(analysed, minlength=n_frames)[:n_frames]
         interval = result.params.frame_interval_s
         window = max(1, round(COUNT_SMOOTHING_S / interval))
         smooth = np.convolve(counts, np.ones(window) / window, mode="valid")

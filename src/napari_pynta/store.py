@@ -36,6 +36,7 @@ from zarr.codecs import BloscCodec, ShardingCodec
 
 from napari_pynta import __version__, shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.frame_range import readable_advice
 from napari_pynta.sample import CAPTURE_KEYS, SAMPLE_KEYS, validate_sample_value
 from napari_pynta.writable import check_writable_folder
 
@@ -551,9 +552,23 @@ class FramesLayout:
                 mask[lo - start : hi - start] = path.is_file()
         return mask
 
-    def missing_error(self, frames: np.ndarray, source: Path) -> PyntaDataError:
-        """The error for absent ``frames`` (sorted indices), naming their first runs and files:
-        ``frames 64..127 (0/c/1/0/0)``."""
+    def readable(self, n_frames: int) -> np.ndarray:
+        """Boolean mask of the frames ``0..n_frames-1`` whose data is on disk and whose shard's
+        index reads (:meth:`present`, with the frames of a damaged index unreadable)."""
+        mask = np.zeros(n_frames, dtype=bool)
+        for first in range(0, n_frames, self.frames_per_file):
+            stop = min(first + self.frames_per_file, n_frames)
+            try:
+                mask[first:stop] = self.present(first, stop)
+            except PyntaDataError:  # a damaged shard index: its frames cannot be found
+                continue
+        return mask
+
+    def missing_error(
+        self, frames: np.ndarray, source: Path, readable: np.ndarray
+    ) -> PyntaDataError:
+        """The error for absent ``frames`` (sorted indices), naming their first runs and files,
+        ``frames 64..127 (0/c/1/0/0)``, and the ``readable`` frames (:meth:`readable`)."""
         from napari_pynta.verify import runs
 
         spans = list(runs(np.asarray(frames)))
@@ -568,7 +583,8 @@ class FramesLayout:
         what = "frame" if len(frames) == 1 else "frames"
         return PyntaDataError(
             f"store {str(source)!r} is damaged: {what} {shown}{more} missing on disk; "
-            f"run `pynta verify {source}` for a full report"
+            f"{readable_advice(readable)}; run `pynta verify {source}` for a full report",
+            others=("frame_range",),
         )
 
 
@@ -610,14 +626,20 @@ class _CheckedFrames:
             missing = np.flatnonzero(absent) + start
             missing = missing[np.isin(missing, frames)]
             if missing.size:  # named in full, not as far as this read (one thread's) saw
-                absent = np.flatnonzero(~self._layout.present(0, self.shape[0]))
-                raise self._layout.missing_error(absent, self._source)
+                readable = self._layout.readable(self.shape[0])
+                raise self._layout.missing_error(np.flatnonzero(~readable), self._source, readable)
             if block is None:
                 return np.asarray(self._frames[key])
         except shards.UndecodableChunk as error:
             raise _undecodable(self._source, what, error) from error
-        except PyntaDataError:
-            raise
+        except PyntaDataError as error:
+            if error.others:  # the missing frames' error, with its advice
+                raise
+            raise PyntaDataError(  # a damaged shard index: which frames are readable
+                f"{error}; {readable_advice(self._layout.readable(self.shape[0]))}; run "
+                f"`pynta verify {self._source}` for a full report",
+                others=("frame_range",),
+            ) from None
         except Exception as error:  # a chunk whose bytes do not decode: one line, not a trace
             raise _undecodable(self._source, what, error) from error
         if isinstance(first, slice):
@@ -631,7 +653,9 @@ def _undecodable(source: Path, what: str, error: Exception) -> PyntaDataError:
     return PyntaDataError(
         f"store {str(source)!r} is damaged: {what} cannot be decoded "
         f"({type(error).__name__}: {error}); run `pynta verify --read-pixels "
-        f"{source}` for a full report"
+        f"{source}` for a full report, which lists every frame that does not decode, and "
+        "analyse a part without them with frame_range=START:STOP",
+        others=("frame_range",),
     )
 
 
@@ -975,12 +999,34 @@ class MovieStore:
     @property
     def timestamps_s(self) -> np.ndarray:
         """Camera timestamp of each frame, seconds (float64, length ``n_frames``)."""
-        return np.asarray(self._timestamps[: self._n_frames], dtype=np.float64)
+        return self.timestamps_between(0, self._n_frames)
 
     @property
     def seq(self) -> np.ndarray:
         """Acquisition frame number of each frame (int64, length ``n_frames``)."""
-        return np.asarray(self._seq[: self._n_frames], dtype=np.int64)
+        return self.seq_between(0, self._n_frames)
+
+    def timestamps_between(self, start: int, stop: int) -> np.ndarray:
+        """Camera timestamps of frames ``start .. stop-1`` of the arrays, seconds (NaN: unknown);
+        beyond ``n_frames`` too (the frames after a seq chunk missing on disk)."""
+        return np.asarray(self._timestamps[start:stop], dtype=np.float64)
+
+    def seq_between(self, start: int, stop: int) -> np.ndarray:
+        """Acquisition frame numbers of frames ``start .. stop-1`` of the arrays (-1: never
+        written, or in a chunk missing on disk); beyond ``n_frames`` too."""
+        return np.asarray(self._seq[start:stop], dtype=np.int64)
+
+    def recorded_frames(self) -> np.ndarray:
+        """Which frames the store recorded have their frame number: one entry per frame.
+
+        A sound store recorded its ``n_frames`` complete frames, all True. When chunks of seq
+        are missing on disk, the frames that all three arrays hold are the recorded ones, and
+        those of the missing chunks are False: ``n_frames`` stops at the first of them, though
+        the frames after it are sound.
+        """
+        if not self.missing_chunks().get(SEQ_PATH):
+            return np.ones(self._n_frames, dtype=bool)
+        return self.seq_between(0, min(self.array_lengths().values())) >= 0
 
     def array_lengths(self) -> dict[str, int]:
         """Length on disk of the frames, timestamps and seq arrays (by their store paths).
@@ -1008,16 +1054,22 @@ class MovieStore:
         """Where each frame lives on disk (chunk or shard files)."""
         return FramesLayout(self._frames, self._path / FRAMES_PATH)
 
-    def as_dask(self) -> da.Array:
+    def as_dask(self, stop: int | None = None) -> da.Array:
         """Return the complete frames as a lazy dask array (T, Y, X), one chunk per frame.
 
         Reading a frame whose data is missing on disk (a deleted chunk file, a shard whose index
         does not list it) raises :class:`PyntaDataError` naming the frame and its file: absent
         frames are never read as zeros.
+
+        Parameters
+        ----------
+        stop : int, optional
+            Give the frames ``0 .. stop-1`` instead of the ``n_frames`` complete ones, up to the
+            length of :meth:`recorded_frames` (frames after a seq chunk missing on disk).
         """
         self._check_open()
-        checked = self._checked_frames()
-        name = "pynta-frames-" + tokenize(str(self._path), self._n_frames, time.time_ns())
+        checked = self._checked_frames(stop)
+        name = "pynta-frames-" + tokenize(str(self._path), checked.shape[0], time.time_ns())
         return da.from_array(
             checked,
             chunks=(1, *self.frame_shape),
@@ -1039,8 +1091,9 @@ class MovieStore:
         self._check_open()
         return self._checked_frames()[start:stop]
 
-    def _checked_frames(self) -> _CheckedFrames:
-        return _CheckedFrames(self._frames, self._n_frames, self.layout, self._path)
+    def _checked_frames(self, stop: int | None = None) -> _CheckedFrames:
+        n = self._n_frames if stop is None else stop
+        return _CheckedFrames(self._frames, n, self.layout, self._path)
 
     # ------------------------------------------------------------------ writing
     def _check_open(self) -> None:

@@ -67,7 +67,9 @@ class CameraSettings:
         """
         fps = require_positive("fps", self.fps)
         if max_fps is not None and fps > max_fps:
-            raise PyntaInputError(f"fps must be in (0, {max_fps:g}] for this camera, got {fps:g}")
+            raise PyntaInputError(
+                f"fps must be in (0, {max_fps:g}] for this camera, got {fps:g}", "fps"
+            )
         exposure = self.exposure_s
         if exposure is not None:
             exposure = require_positive("exposure_s", exposure)
@@ -101,12 +103,15 @@ def parse_roi(roi: Any, sensor_shape: tuple[int, int]) -> Roi:
         values = roi.split(",") if isinstance(roi, str) else list(roi)
         y, x, h, w = (int(v) for v in values)
     except (TypeError, ValueError):
-        raise PyntaInputError(f"roi must be four integers y,x,height,width, got {roi!r}") from None
+        raise PyntaInputError(
+            f"roi must be four integers y,x,height,width, got {roi!r}", "roi"
+        ) from None
     sy, sx = sensor_shape
     if y < 0 or x < 0 or h < 1 or w < 1 or y + h > sy or x + w > sx:
         raise PyntaInputError(
             f"roi {y},{x},{h},{w} must lie inside the {sy}x{sx} sensor: 0 <= y, y+h <= {sy}, "
-            f"0 <= x, x+w <= {sx}, h and w >= 1"
+            f"0 <= x, x+w <= {sx}, h and w >= 1",
+            "roi",
         )
     return (y, x, h, w)
 

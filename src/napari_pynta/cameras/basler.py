@@ -221,7 +221,8 @@ class BaslerCamera(BaseCamera):
         if resulting is not None and resulting.GetValue() < settings.fps * (1 - 1e-3):
             raise PyntaInputError(
                 f"fps: this camera reaches at most {resulting.GetValue():.4g} fps with this "
-                f"exposure and ROI, got {settings.fps:g}"
+                f"exposure and ROI, got {settings.fps:g}",
+                "fps",
             )
         if grabbing and not self._camera.IsGrabbing():
             self._start_grabbing()
@@ -238,7 +239,8 @@ class BaslerCamera(BaseCamera):
             if name in ("Width", "Height") and (value - node.GetMin()) % node.GetInc():
                 raise PyntaInputError(
                     f"roi {name.lower()} must be a multiple of {node.GetInc()} pixels on this "
-                    f"camera, got {value}"
+                    f"camera, got {value}",
+                    "roi",
                 )
             node.SetValue(value)
         for name, value in (("OffsetX", x), ("OffsetY", y)):
@@ -246,7 +248,8 @@ class BaslerCamera(BaseCamera):
             if value % node.GetInc():
                 raise PyntaInputError(
                     f"roi {'x' if name == 'OffsetX' else 'y'} must be a multiple of "
-                    f"{node.GetInc()} pixels on this camera, got {value}"
+                    f"{node.GetInc()} pixels on this camera, got {value}",
+                    "roi",
                 )
             node.SetValue(value)
 

@@ -75,7 +75,10 @@ class MicroManagerCamera(BaseCamera):
         pixel = pixel_size_um if pixel_size_um is not None else float(self._core.getPixelSizeUm())
         if not pixel:
             raise PyntaInputError(
-                "pixel_size_um: Micro-Manager has no pixel-size calibration; pass pixel_size_um=..."
+                "pixel_size_um: Micro-Manager has no pixel-size calibration; pass "
+                "pixel_size_um=...",
+                "pixel_size_um",
+                ("pixel_size_um",),
             )
         self._dtype = "uint8" if int(self._core.getBytesPerPixel()) == 1 else "uint16"
         super().__init__(sensor, pixel, **settings)
@@ -94,7 +97,9 @@ class MicroManagerCamera(BaseCamera):
         camera = core.getCameraDevice()
         if settings.gain != 1.0:
             if not core.hasProperty(camera, "Gain"):
-                raise PyntaInputError(f"gain: camera {camera!r} has no Gain property; use gain=1")
+                raise PyntaInputError(
+                    f"gain: camera {camera!r} has no Gain property; use gain=1", "gain", ("gain",)
+                )
             core.setProperty(camera, "Gain", settings.gain)
         self.frame_rate_property = next(
             (name for name in FRAME_RATE_PROPERTIES if core.hasProperty(camera, name)), None

@@ -146,11 +146,14 @@ class PlaybackCamera(BaseCamera):
 
     def _apply_settings(self, settings: CameraSettings) -> None:
         if settings.gain != 1.0:
-            raise PyntaInputError("gain must be 1 for the playback camera (the recording is fixed)")
+            raise PyntaInputError(
+                "gain must be 1 for the playback camera (the recording is fixed)", "gain"
+            )
         if settings.exposure_s is not None:
             raise PyntaInputError(
                 f"exposure_s is fixed by the recording ({self.metadata.get('exposure_s')!r} s) "
-                f"for the playback camera, got {settings.exposure_s!r}"
+                f"for the playback camera, got {settings.exposure_s!r}",
+                "exposure_s",
             )
 
     def metadata_for_store(self) -> dict[str, Any]:

@@ -22,16 +22,17 @@ def _sensor_shape(shape: Any) -> tuple[int, int]:
     """``shape`` as (height, width), each 8 .. :data:`MAX_SENSOR_SIDE`, or a one-line refusal."""
     wrong = f"shape must be two integers (height, width), got {shape!r}"
     if isinstance(shape, str | bytes) or not hasattr(shape, "__len__") or len(shape) != 2:
-        raise PyntaInputError(wrong)
+        raise PyntaInputError(wrong, "shape")
     try:
         sensor = (require_int("shape", shape[0]), require_int("shape", shape[1]))
     except PyntaInputError:
-        raise PyntaInputError(wrong) from None
+        raise PyntaInputError(wrong, "shape") from None
     if min(sensor) < 8:
-        raise PyntaInputError(f"shape must be at least 8x8 pixels, got {sensor}")
+        raise PyntaInputError(f"shape must be at least 8x8 pixels, got {sensor}", "shape")
     if max(sensor) > MAX_SENSOR_SIDE:
         raise PyntaInputError(
-            f"shape must be at most {MAX_SENSOR_SIDE}x{MAX_SENSOR_SIDE} pixels, got {sensor}"
+            f"shape must be at most {MAX_SENSOR_SIDE}x{MAX_SENSOR_SIDE} pixels, got {sensor}",
+            "shape",
         )
     return sensor
 

@@ -248,6 +248,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     from napari_pynta.live import LiveConfig
 
     settings = dict(parse_option(option) for option in args.camera_option)
+    args.field_flags.update(camera_setting_flags(args, settings))
     recorded: dict[str, Any] = {}
     if args.camera == "playback" and "path" in settings:
         from napari_pynta.readers import open_movie
@@ -257,7 +258,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         recorded = dict(movie.metadata)
         movie.close()
     temperature_c = sample_temperature(args.camera, args.temperature_c, settings, recorded)
-    for name in ("fps", "exposure_s", "roi", "gain"):
+    for name in CAMERA_FLAGS:
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     if args.out is not None and args.captures is None:
@@ -301,6 +302,41 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         sample=sample_overrides(args),
         camera_timeout_s=_camera_timeout(args.camera_timeout_s),
     ).validate()
+
+
+#: camera settings that have a flag of their own (``--fps``, ``--exposure-s``, ...)
+CAMERA_FLAGS = ("fps", "exposure_s", "roi", "gain")
+
+
+def camera_setting_flags(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, str]:
+    """How the refusal of a camera setting names it: by what the user typed.
+
+    The cameras name their settings as the Python API and the Camera widget do (``fps``,
+    ``roi``, ``n_particles``); `pynta acquire` says ``--fps`` for a rate given with ``--fps``,
+    ``--camera-option fps`` for one given as ``--camera-option fps=...`` (it said ``--fps``,
+    a flag the user had not typed), and ``--camera-option KEY`` for a setting without a flag
+    of its own.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The command line (``camera`` and the camera flags).
+    options : dict
+        The ``--camera-option`` settings as given.
+
+    Returns
+    -------
+    dict
+        Setting -> its name in messages, for the settings named otherwise than by
+        :func:`napari_pynta.cli.field_flags`.
+    """
+    from napari_pynta.cameras import allowed_settings
+
+    return {
+        key: f"--camera-option {key}"
+        for key in allowed_settings(args.camera)
+        if key not in CAMERA_FLAGS or (key in options and getattr(args, key) is None)
+    }
 
 
 def sample_temperature(

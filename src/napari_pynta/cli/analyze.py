@@ -14,6 +14,7 @@ from napari_pynta.cli import path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.combine import combine_summaries
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, frames_analysed
 from napari_pynta.measurement import expand_measurements
 from napari_pynta.measurement_analysis import (
     different_settings,
@@ -104,6 +105,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=SETTINGS["wide_centroid"].cli_help(),
     )
+    parser.add_argument(
+        "--frames",
+        dest="frame_range",
+        type=frame_range_argument,
+        default=None,
+        metavar="START:STOP",
+        help="analyse only these recorded frames, half-open as a Python slice (500: skips the "
+        "first 500, :-100 leaves out the last 100, --frames=-100: keeps the last 100; the same "
+        "for every movie of a batch): the "
+        "frames keep their true time and numbers, and the summary's frame_range records them; "
+        "a damaged store's readable part is analysed this way",
+    )
     add_sample_arguments(parser)
     parser.add_argument(
         "--json",
@@ -175,6 +188,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="worker processes of --scheduler local (default: one per CPU core)",
     )
+
+
+def frame_range_argument(text: str) -> FrameRange:
+    """The argparse ``type`` of ``--frames``: a :class:`FrameRange` (argparse names the flag)."""
+    try:
+        return FrameRange.parse(text)
+    except PyntaInputError:
+        raise argparse.ArgumentTypeError(f"must be {RANGE_SYNTAX}, got {text!r}") from None
 
 
 def _params_factory(args: argparse.Namespace) -> ParamsFactory:
@@ -253,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     _size_grid(args)  # a bad grid fails before the analysis
     if len(args.paths) > 1 or args.combine:
         return _run_batch(args)
-    with open_movie(args.paths[0]) as movie:
+    with open_movie(args.paths[0], args.frame_range) as movie:
         return _run_one(args, movie)
 
 
@@ -351,7 +372,12 @@ def _analyze_on_cluster(
 
     with dask_client(args.scheduler, args.workers) as client:
         (outcome,) = analyze_batch(
-            [path], client, lambda movie: params, progress=not args.json, names=args.field_flags
+            [path],
+            client,
+            lambda movie: params,
+            progress=not args.json,
+            names=args.field_flags,
+            frame_range=args.frame_range,
         )
     if outcome.result is None:
         raise PyntaDataError(f"{path}: {outcome.error}")
@@ -387,17 +413,30 @@ def _run_batch(args: argparse.Namespace) -> int:
     make_params = _params_factory(args)
     if args.scheduler is None:
         outcomes = batch.analyze_serially(
-            args.paths, make_params, progress=not args.json, names=args.field_flags
+            args.paths,
+            make_params,
+            progress=not args.json,
+            names=args.field_flags,
+            frame_range=args.frame_range,
         )
     else:
         with dask_client(args.scheduler, args.workers) as client:
             outcomes = batch.analyze_batch(
-                args.paths, client, make_params, progress=not args.json, names=args.field_flags
+                args.paths,
+                client,
+                make_params,
+                progress=not args.json,
+                names=args.field_flags,
+                frame_range=args.frame_range,
             )
     overrides = sample_overrides(args)
     results = [outcome.result for outcome in outcomes if outcome.result is not None]
-    movies = [open_movie(outcome.path) for outcome in outcomes if outcome.result is not None]
-    for movie in movies:  # only their metadata is needed
+    movies = [  # the analysed part: its frame numbers pool the captures
+        open_movie(outcome.path, args.frame_range)
+        for outcome in outcomes
+        if outcome.result is not None
+    ]
+    for movie in movies:  # only their metadata and frame numbers are needed
         movie.close()
     for result, movie in zip(results, movies, strict=True):
         describe_movie(result.summary, movie.metadata, **overrides)
@@ -439,7 +478,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             if outcome.result is None:
                 continue
-            with open_movie(outcome.path) as movie:
+            with open_movie(outcome.path, args.frame_range) as movie:
                 if movie.store is not None:
                     notes.append(_save_into_store(movie, outcome.result))
     if args.json:
@@ -671,7 +710,7 @@ def format_summary(result: AnalysisResult, auto: list[str]) -> str:
     lines = [
         f"pynta analyze: {s['source']}",
         *_sample_lines(s.get("sample") or {}),
-        f"  frames                {s['n_frames']}",
+        f"  frames                {frames_analysed(s)}",
         f"  localizations         {s['n_localizations']} "
         f"({_number(s['particles_per_frame'])} per frame)",
         f"  tracks                {s['n_tracks']} ({s['n_steps']} steps)",

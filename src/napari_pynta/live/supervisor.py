@@ -14,6 +14,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -780,6 +781,12 @@ class LivePipeline:
             "notes": [hot_pixel_note(len(config.hot_pixels))] if config.hot_pixels else [],
         }
 
+    def _camera_fields(self) -> list[str]:
+        """The settings of the pipeline's camera (what a refused camera setting names)."""
+        from napari_pynta.cameras import allowed_settings
+
+        return allowed_settings(self.config.camera)
+
     def _calibration(self) -> dict[str, Any] | None:
         """What the acquisition must find or choose from the first frames (None: nothing)."""
         config = self.config
@@ -941,7 +948,7 @@ class LivePipeline:
                     dead_since = time.monotonic()
                 # a dead worker's last report (its error) may still be on its way to the monitor
                 if error is not None or dead_since and time.monotonic() - dead_since > DEATH_NOTE_S:
-                    raise _worker_failure(name, error)
+                    raise _worker_failure(name, error, self._camera_fields())
                 time.sleep(0.01)
         starved -= starved_before
         waited = f" (and {starved:.0f} s waiting for a CPU)" if starved >= 1 else ""
@@ -964,7 +971,8 @@ class LivePipeline:
                 if not any(t == target for t, _, _ in self._pending.values()):
                     return
             if not self._alive(target):
-                raise _worker_failure(target, self._reports.get(target, {}).get("error"))
+                error = self._reports.get(target, {}).get("error")
+                raise _worker_failure(target, error, self._camera_fields())
             time.sleep(0.005)
         raise PyntaDataError(f"{target} did not answer a command within {timeout_s} s")
 
@@ -1306,13 +1314,21 @@ def _stored_seq(path: str, log: Any) -> tuple[int, int, int]:
     return (len(seq), int(seq[0]), int(seq[-1])) if len(seq) else (0, -1, -1)
 
 
-def _worker_failure(name: str, error: str | None) -> Exception:
-    """The exception to raise for a worker that reported ``error`` (or died silently)."""
+def _worker_failure(name: str, error: str | None, fields: Sequence[str] = ()) -> Exception:
+    """The exception to raise for a worker that reported ``error`` (or died silently).
+
+    A refused camera setting comes back as text; the setting it names first (one of ``fields``)
+    is the error's :attr:`~napari_pynta.errors.PyntaInputError.field` again, so that a front end
+    names it its own way (`pynta acquire` said "roi must be four integers", not "--roi ...").
+    """
     if error is None:
         return PyntaDataError(f"{name} stopped unexpectedly")
     first_line = error.splitlines()[0]
     if "PyntaInputError: " in first_line:  # bad user input, e.g. a camera setting
-        return PyntaInputError(first_line.split("PyntaInputError: ", 1)[1])
+        message = first_line.split("PyntaInputError: ", 1)[1]
+        named = re.match(r"\w+", message)
+        field = named[0] if named is not None and named[0] in fields else None
+        return PyntaInputError(message, field)
     return PyntaDataError(f"{name}: {first_line}")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.export import size_bin_edges
+from napari_pynta.frame_range import frames_analysed
 from napari_pynta.sample import DILUTION_KEY, SAMPLE_KEYS, SAMPLE_LABELS
 
 #: fewer tracks than this make the shape of a distribution uncertain
@@ -268,7 +269,7 @@ def _settings_table(summary: dict, frame_shape) -> str:
         *_recording_rows(summary),
         (
             "Frames analysed",
-            f"{summary.get('n_frames', '–')}"
+            frames_analysed(summary)
             + (f" of {frame_shape[1]} × {frame_shape[0]} pixels" if frame_shape else ""),
         ),
         ("Pixel size", _fmt(params.get("pixel_size_um"), 3, " µm")),

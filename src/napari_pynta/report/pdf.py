@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.frame_range import frames_analysed
 from napari_pynta.pooled import describe_pooled
 from napari_pynta.report.analysis_page import _fmt, _size_figure
 from napari_pynta.report.measurement_page import _cell, replicate_rows
@@ -77,7 +78,7 @@ def _plain_settings(summary: dict) -> list[str]:
         f"viscosity {_fmt(None if viscosity is None else 1000 * viscosity, 4)} mPa·s",
         f"Detection {params.get('engine')}, minmass {_fmt(params.get('minmass'), 0)}, max jump "
         f"{_fmt(params.get('search_range_px'), 1)} px, tracks ≥ {params.get('min_track_length')} "
-        f"frames, {summary.get('n_frames')} frames analysed",
+        f"frames, {frames_analysed(summary)} frames analysed",
     ]
     return lines
 
