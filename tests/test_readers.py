@@ -536,3 +536,21 @@ def test_a_folder_of_two_numbered_series_says_it_joins_them(tmp_path):
         f"{str(tmp_path)!r} holds frames of 2 numbered series (a_*.png, b_*.png): they are "
         "analysed as one movie, one after the other; put each recording in its own folder"
     ]
+
+
+def test_an_lzw_tiff_that_cannot_be_decoded_is_refused_on_opening_saying_why(tmp_path):
+    """An LZW TIFF (Fiji's and many cameras' choice) needs imagecodecs: without it the movie
+    opened and every frame read failed later as "truncated or corrupt?"."""
+    from PIL import Image
+
+    frames = grey_movie(3, shape=(16, 20), dtype=np.uint8)
+    path = tmp_path / "lzw.tif"
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, compression="tiff_lzw", save_all=True, append_images=images[1:])
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        with pytest.raises(PyntaDataError, match=r"lzw.tif.*LZW-compressed.*pip install imagecodecs"):
+            open_movie(path)
+    else:
+        np.testing.assert_array_equal(open_movie(path).frames.compute(), frames)

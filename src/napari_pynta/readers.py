@@ -360,6 +360,7 @@ def _open_tiff(path: Path) -> Movie:
     try:
         tif = pages.tif
         series = tif.series[0]
+        _check_decodable(series.keyframe.compression, path)
         _check_described_frames(tif, series, path)
         check_integer_pixels(np.dtype(series.dtype), repr(str(path)))
         pixels = da.from_array(
@@ -485,6 +486,21 @@ class _ReadErrorsNamed:
                 f"cannot read {str(self._source)!r} (truncated or corrupt?): "
                 f"{type(exc).__name__}: {cause}"
             ) from None
+
+
+def _check_decodable(compression: Any, path: Path) -> None:
+    """Refuse a TIFF compressed with a codec that tifffile cannot decode without the imagecodecs
+    package (LZW, JPEG, ...): it opened, and every frame read then failed as "truncated or
+    corrupt?"."""
+    try:
+        tifffile.TIFF.DECOMPRESSORS[compression]
+    except KeyError:
+        name = getattr(compression, "name", f"compression {compression}")
+        raise PyntaDataError(
+            f"cannot read TIFF {str(path)!r}: its images are {name}-compressed, which needs the "
+            "imagecodecs package (pip install imagecodecs); without it pynta reads uncompressed, "
+            "zlib (deflate) or PackBits TIFFs"
+        ) from None
 
 
 def _check_described_frames(tif: tifffile.TiffFile, series: Any, path: Path) -> None:
