@@ -127,6 +127,19 @@ def test_tiff_with_pages_of_two_shapes_reads_the_first_and_says_so(tmp_path):
     assert "5 frames of 16x20" in warning and "3 of 8x12" in warning
 
 
+def test_tiff_with_as_many_pages_of_half_the_size_reads_the_first_and_says_so(tmp_path):
+    """Pages of one size followed by as many of half that size look like a pyramid to tifffile:
+    opening failed with "No array found in store ZarrTiffStore"."""
+    first = grey_movie(4, shape=(16, 20))
+    with tifffile.TiffWriter(tmp_path / "halves.tif") as writer:
+        for frame in [*first, *grey_movie(4, shape=(8, 10), seed=1)]:
+            writer.write(frame)
+    movie = open_movie(tmp_path / "halves.tif")
+    np.testing.assert_array_equal(movie.frames.compute(), first)
+    (warning,) = movie.warnings
+    assert "4 frames of 16x20" in warning and "4 of 8x10" in warning
+
+
 def test_single_image_tiff_is_one_frame(tmp_path):
     frame = grey_movie(1)[0]
     path = tmp_path / "one.tif"

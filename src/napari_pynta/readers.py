@@ -373,8 +373,9 @@ def _open_tiff(path: Path) -> Movie:
         frames = _tiff_to_tyx(pixels, axes, path)
         _check_not_empty(frames, path)
         metadata = _tiff_metadata(tif)
-        if len(tif.series) > 1:
-            warnings.append(_other_series_warning(tif.series, len(frames), path))
+        others = [*_guessed_levels(series), *tif.series[1:]]
+        if others:
+            warnings.append(_other_series_warning(series, others, len(frames), path))
     except BaseException:
         pages.close()
         raise
@@ -431,7 +432,8 @@ class _TiffPages:
     def _open(self) -> tuple[tifffile.TiffFile, Any, weakref.finalize]:
         tif = _tiff_file(self._path)
         try:
-            pages = zarr.open_array(tif.series[0].aszarr(), mode="r")
+            # level 0: a pyramid's full resolution (aszarr of a pyramid is a group, no array)
+            pages = zarr.open_array(tif.series[0].aszarr(level=0), mode="r")
         except BaseException:
             tif.close()
             raise
@@ -450,15 +452,21 @@ class _TiffPages:
             self._finalizer()
 
 
-def _other_series_warning(series: Any, n_frames: int, path: Path) -> str:
+def _guessed_levels(series: Any) -> list[Any]:
+    """The lower levels of a pyramid that tifffile guessed from page sizes alone (pages without
+    metadata, as many after them of half the size): other images, not a movie's reductions."""
+    return list(series.levels[1:]) if series.kind == "generic" else []
+
+
+def _other_series_warning(first: Any, others: list[Any], n_frames: int, path: Path) -> str:
     """The warning for a TIFF with images of other shapes (or series) after the movie read."""
-    others = "; ".join(
-        f"{int(np.prod(s.shape[:-2]))} of {s.shape[-2]}x{s.shape[-1]}" for s in series[1:]
+    described = "; ".join(
+        f"{int(np.prod(s.shape[:-2]))} of {s.shape[-2]}x{s.shape[-1]}" for s in others
     )
     return (
-        f"{str(path)!r} holds {len(series)} image series; only the first is read "
-        f"({n_frames} frames of {series[0].shape[-2]}x{series[0].shape[-1]}), not the others "
-        f"({others} px)"
+        f"{str(path)!r} holds {len(others) + 1} image series; only the first is read "
+        f"({n_frames} frames of {first.shape[-2]}x{first.shape[-1]}), not the others "
+        f"({described} px)"
     )
 
 
