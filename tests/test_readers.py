@@ -174,6 +174,35 @@ def test_imagej_frame_interval_in_milliseconds(tmp_path):
     assert open_movie(path).metadata == {"frame_interval_s": pytest.approx(0.02)}
 
 
+@pytest.mark.parametrize(
+    ("size", "size_unit", "interval", "time_unit"),
+    [(0.13, None, 0.05, None), (130, "nm", 50, "ms")],
+    ids=["default units", "nm and ms"],
+)
+def test_ome_tiff_gives_pixel_size_and_frame_interval(tmp_path, size, size_unit, interval, time_unit):
+    """An OME-TIFF's PhysicalSizeX and TimeIncrement were not read: the pixel size and frame
+    interval the file states had to be given again."""
+    metadata = {"axes": "TYX", "PhysicalSizeX": size, "PhysicalSizeY": size}
+    metadata["TimeIncrement"] = interval
+    if size_unit:
+        metadata.update(PhysicalSizeXUnit=size_unit, PhysicalSizeYUnit=size_unit)
+    if time_unit:
+        metadata["TimeIncrementUnit"] = time_unit
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    assert open_movie(path).metadata == {
+        "pixel_size_um": pytest.approx(0.13),
+        "frame_interval_s": pytest.approx(0.05),
+    }
+
+
+def test_ome_tiff_with_non_square_pixels_gives_no_pixel_size(tmp_path):
+    path = tmp_path / "movie.ome.tif"
+    metadata = {"axes": "TYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.2}
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    assert open_movie(path).metadata == {}
+
+
 @pytest.mark.parametrize("channels", [3, 4])
 def test_colour_tiff_becomes_rec601_luminance_in_its_dtype(tmp_path, channels):
     rgb = rgb_movie(3, channels=channels)

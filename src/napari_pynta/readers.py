@@ -47,10 +47,29 @@ SUPPORTED_INPUTS = (
 )
 #: Rec. 601 luma weights of R, G, B in thousandths (integer sums round halves exactly)
 REC601_WEIGHTS_PER_MILLE = (299, 587, 114)
-#: ImageJ length units -> micrometers
-_LENGTH_UNITS_UM = {"nm": 1e-3, "um": 1.0, "micron": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "mm": 1e3}
-#: ImageJ time units -> seconds
-_TIME_UNITS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "min": 60.0}
+#: ImageJ and OME-XML length units -> micrometers
+_LENGTH_UNITS_UM = {
+    "\u00c5": 1e-4,
+    "nm": 1e-3,
+    "um": 1.0,
+    "micron": 1.0,
+    "\u00b5m": 1.0,
+    "\u03bcm": 1.0,
+    "mm": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+}
+#: ImageJ and OME-XML time units -> seconds
+_TIME_UNITS_S = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "ms": 1e-3,
+    "\u00b5s": 1e-6,
+    "min": 60.0,
+    "h": 3600.0,
+}
 _CENTIMETER = 3  # TIFF ResolutionUnit
 
 
@@ -64,7 +83,8 @@ class Movie:
         (T, Y, X) integer frames, lazy.
     metadata : dict
         Store metadata (``pixel_size_um``, ``frame_interval_s``, ...); for TIFF files and folders
-        only what the file states cheaply (ImageJ pixel size and frame interval), else empty.
+        only what the file states cheaply (the pixel size and frame interval of OME-XML or ImageJ
+        metadata), else empty.
     source : str
         The path the movie was opened from.
     store : MovieStore or None
@@ -593,6 +613,53 @@ def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:
 
 
 def _tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:
+    """Pixel size and frame interval when OME-XML, ImageJ metadata or a centimeter resolution
+    gives them (OME-XML first)."""
+    metadata = _ome_tiff_metadata(tif.ome_metadata) if tif.is_ome else {}
+    return {**_imagej_tiff_metadata(tif), **metadata}
+
+
+def _ome_tiff_metadata(xml: str | None) -> dict[str, Any]:
+    """Pixel size (``PhysicalSizeX``, when ``PhysicalSizeY`` is absent or the same) and frame
+    interval (``TimeIncrement``) of the first image of an OME-TIFF's XML, in their units (OME's
+    defaults µm and s). They were not read: an OME-TIFF's pixel size had to be given again."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        pixels = next(
+            element
+            for element in ElementTree.fromstring(xml or "").iter()
+            if element.tag.rsplit("}", 1)[-1] == "Pixels"
+        )
+    except (ElementTree.ParseError, StopIteration):
+        return {}
+    metadata: dict[str, Any] = {}
+    size_x = _ome_quantity(pixels, "PhysicalSizeX", _LENGTH_UNITS_UM, "\u00b5m")
+    size_y = _ome_quantity(pixels, "PhysicalSizeY", _LENGTH_UNITS_UM, "\u00b5m")
+    if size_x is not None and (size_y is None or np.isclose(size_x, size_y, rtol=1e-6)):
+        metadata["pixel_size_um"] = size_x
+    interval = _ome_quantity(pixels, "TimeIncrement", _TIME_UNITS_S, "s")
+    if interval is not None:
+        metadata["frame_interval_s"] = interval
+    return metadata
+
+
+def _ome_quantity(
+    pixels: Any, name: str, units: dict[str, float], default_unit: str
+) -> float | None:
+    """An OME ``Pixels`` attribute in pynta's unit, None when absent, not positive or in a unit
+    not in ``units``."""
+    try:
+        value = float(pixels.get(name, "nan"))
+    except ValueError:
+        return None
+    factor = units.get(pixels.get(f"{name}Unit", default_unit).strip())
+    if factor is None or not np.isfinite(value) or value <= 0:
+        return None
+    return value * factor
+
+
+def _imagej_tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:
     """Pixel size and frame interval when ImageJ metadata or a centimeter resolution gives them."""
     metadata: dict[str, Any] = {}
     imagej = tif.imagej_metadata or {}
