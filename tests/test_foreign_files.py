@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import zarr
-from foreign_files import write_avi, write_ome_zarr
+from foreign_files import remux, write_avi, write_ome_zarr, write_video
 
 from napari_pynta import simulate
 from napari_pynta.cli import main
@@ -71,6 +71,48 @@ def test_mp4_is_read_in_order_at_its_rate(tmp_path):
     # lossy codec: each frame's level within a few grey values, in the right order
     levels = opened.frames.compute().mean(axis=(1, 2))
     np.testing.assert_allclose(levels, ramp.mean(axis=(1, 2)), atol=3)
+
+
+def test_a_video_whose_frames_change_size_is_read_up_to_the_change_and_says_so(tmp_path, movie):
+    """ffmpeg rescaled the frames after a change of size to the first size without a word: 20
+    frames of 64x64 px were analysed as 128x128 frames of particles twice their size."""
+    first = write_video(tmp_path / "a.h264", movie[:20], fps=100, codec="libx264")
+    second = write_video(tmp_path / "b.h264", movie[20:40, :48, :48], fps=100, codec="libx264")
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    path = remux(joined, tmp_path / "resized.mkv", fps=100)
+    opened = open_movie(path)
+    assert opened.frames.shape == (20, *movie.shape[1:])
+    levels = opened.frames.compute().mean(axis=(1, 2))  # lossy: the right frames, in order
+    np.testing.assert_allclose(levels, movie[:20].mean(axis=(1, 2)), atol=3)
+    (warning,) = opened.warnings
+    assert "change size after frame 20 (of 40)" in warning and "not the 20 after them" in warning
+
+
+def test_video_frame_times_that_skip_frames_number_the_frames(tmp_path, movie):
+    """Frames dropped by a camera or an encoder leave gaps in the frame times of a video (VFR):
+    the steps across them were sized as one frame interval, at an interval of the mean rate."""
+    # frame 10 dropped, then 2 more after the 18th frame kept: times of 40 frames at 100 fps
+    path = write_video(
+        tmp_path / "dropped.mkv", movie[:38], fps=100, setpts="(N+gte(N,10)+2*gte(N,18))/(100*TB)"
+    )
+    opened = open_movie(path)
+    np.testing.assert_array_equal(opened.frames.compute(), movie[:38])  # lossless, every frame
+    expected = np.concatenate([np.arange(10), np.arange(11, 19), np.arange(21, 41)])
+    np.testing.assert_array_equal(opened.frame_numbers, expected)
+    assert opened.metadata["frame_interval_s"] == pytest.approx(0.01)
+    (warning,) = opened.warnings
+    assert "skip 3 frame intervals at 2 places" in warning
+
+
+def test_a_video_of_irregular_frame_times_warns_of_its_variable_rate(tmp_path, movie):
+    path = write_video(
+        tmp_path / "vfr.mkv", movie[:30], fps=100, setpts="(10*N+3*mod(N,2))/(1000*TB)"
+    )
+    opened = open_movie(path)
+    assert len(opened.frames) == 30 and opened.frame_numbers is None
+    (warning,) = opened.warnings
+    assert "variable frame rate" in warning and "7 to 13 ms" in warning
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

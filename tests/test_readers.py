@@ -179,7 +179,9 @@ def test_imagej_frame_interval_in_milliseconds(tmp_path):
     [(0.13, None, 0.05, None), (130, "nm", 50, "ms")],
     ids=["default units", "nm and ms"],
 )
-def test_ome_tiff_gives_pixel_size_and_frame_interval(tmp_path, size, size_unit, interval, time_unit):
+def test_ome_tiff_gives_pixel_size_and_frame_interval(
+    tmp_path, size, size_unit, interval, time_unit
+):
     """An OME-TIFF's PhysicalSizeX and TimeIncrement were not read: the pixel size and frame
     interval the file states had to be given again."""
     metadata = {"axes": "TYX", "PhysicalSizeX": size, "PhysicalSizeY": size}
@@ -592,7 +594,9 @@ def test_an_lzw_tiff_that_cannot_be_decoded_is_refused_on_opening_saying_why(tmp
     try:
         import imagecodecs  # noqa: F401
     except ImportError:
-        with pytest.raises(PyntaDataError, match=r"lzw.tif.*LZW-compressed.*pip install imagecodecs"):
+        with pytest.raises(
+            PyntaDataError, match=r"lzw.tif.*LZW-compressed.*pip install imagecodecs"
+        ):
             open_movie(path)
     else:
         np.testing.assert_array_equal(open_movie(path).frames.compute(), frames)

@@ -354,13 +354,14 @@ def _frame_times(store: MovieStore, path: Path) -> tuple[np.ndarray, list[str]]:
 
 # ---------------------------------------------------------------------------- video
 def _open_video(path: Path) -> Movie:
-    """An AVI/MP4 movie; one cut short loses its last decoded frame, which may be incomplete
-    (h264 conceals a cut frame with its neighbours), and says what its header declares."""
+    """An AVI/MP4 movie (:func:`napari_pynta.video.open_video`); one cut short loses its last
+    decoded frame, which may be incomplete (h264 conceals a cut frame with its neighbours), and
+    says what its header declares."""
     from napari_pynta.video import declared_avi_frames, open_video
 
-    frames, metadata = open_video(path)
+    video = open_video(path)
+    frames, numbers, warnings = video.frames, video.frame_numbers, list(video.warnings)
     declared = declared_avi_frames(path)
-    warnings = []
     if declared is not None and declared > len(frames) > 1:
         warnings.append(
             f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
@@ -368,7 +369,15 @@ def _open_video(path: Path) -> Movie:
             f"may be incomplete, is left out ({len(frames) - 1} frames read)"
         )
         frames = frames[:-1]
-    return Movie(frames=frames, metadata=metadata, source=str(path), store=None, warnings=warnings)
+        numbers = None if numbers is None or numbers[-2] == len(frames) - 1 else numbers[:-1]
+    return Movie(
+        frames=frames,
+        metadata=video.metadata,
+        source=str(path),
+        store=None,
+        warnings=warnings,
+        frame_numbers=numbers,
+    )
 
 
 # ---------------------------------------------------------------------------- TIFF
