@@ -380,6 +380,17 @@ def test_folder_frame_of_another_size_fails_naming_the_file(tmp_path):
         movie.frames.compute()
 
 
+def test_an_empty_frame_file_fails_saying_it_is_empty(tmp_path):
+    """imageio's message for a 0-byte PNG was "Could not find a backend" and which plugins to
+    install, over six lines."""
+    for i, frame in enumerate(grey_movie(3, dtype=np.uint8)):
+        iio.imwrite(tmp_path / f"f{i}.png", frame)
+    (tmp_path / "f1.png").write_bytes(b"")
+    with pytest.raises(PyntaDataError, match=r"f1.png.*empty \(0 bytes\)") as caught:
+        open_movie(tmp_path).frames.compute()
+    assert "\n" not in str(caught.value)
+
+
 def test_empty_folder_is_refused_listing_supported_inputs(tmp_path):
     (tmp_path / "readme.txt").write_text("no frames here")
     with pytest.raises(PyntaDataError, match="no PNG or TIFF frames.*TIFF file"):

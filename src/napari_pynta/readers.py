@@ -714,6 +714,8 @@ def _frame_files(folder: Path) -> list[Path]:
 
 def _read_frame_file(path: Path) -> np.ndarray:
     """Read one frame file as a 2-D single-channel array."""
+    if path.stat().st_size == 0:  # imageio said "Could not find a backend", and which to install
+        raise PyntaDataError(f"frame {str(path)!r} is empty (0 bytes): an interrupted copy?")
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
