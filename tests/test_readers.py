@@ -372,6 +372,19 @@ def test_folder_of_colour_pngs_becomes_one_channel(tmp_path, channels):
     np.testing.assert_array_equal(frames, expected)
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".JPEG"])
+def test_folder_of_jpeg_frames(tmp_path, suffix):
+    """A folder of JPEG frames (an export of other software) was refused: "holds no PNG or TIFF
+    frames"."""
+    frames = np.zeros((12, 32, 32), np.uint8) + 60
+    frames[:, 10:14, 12:16] = (np.arange(12) * 15 + 40)[:, None, None]  # a spot brightening
+    for i, frame in enumerate(frames):
+        iio.imwrite(tmp_path / f"img_{i:03d}{suffix}", frame, quality=95)
+    movie = open_movie(tmp_path)
+    assert movie.frames.shape == frames.shape and movie.frames.dtype == np.uint8
+    np.testing.assert_allclose(movie.frames.compute(), frames, atol=6)  # lossy, in order
+
+
 def test_folder_frame_of_another_size_fails_naming_the_file(tmp_path):
     iio.imwrite(tmp_path / "a1.png", np.zeros((6, 7), np.uint8))
     iio.imwrite(tmp_path / "a2.png", np.zeros((6, 8), np.uint8))
@@ -393,7 +406,7 @@ def test_an_empty_frame_file_fails_saying_it_is_empty(tmp_path):
 
 def test_empty_folder_is_refused_listing_supported_inputs(tmp_path):
     (tmp_path / "readme.txt").write_text("no frames here")
-    with pytest.raises(PyntaDataError, match="no PNG or TIFF frames.*TIFF file"):
+    with pytest.raises(PyntaDataError, match="no PNG, TIFF or JPEG frames.*TIFF file"):
         open_movie(tmp_path)
 
 

@@ -39,11 +39,12 @@ from napari_pynta.timing import reconcile_frame_interval
 from napari_pynta.video import VIDEO_SUFFIXES
 
 TIFF_SUFFIXES = (".tif", ".tiff")
-FRAME_SUFFIXES = (".png", *TIFF_SUFFIXES)
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+FRAME_SUFFIXES = (".png", *TIFF_SUFFIXES, *JPEG_SUFFIXES)
 SUPPORTED_INPUTS = (
     "a pynta store (a *.zarr folder), an OME-Zarr image (0.4 or 0.5), a TIFF file "
-    "(.tif/.tiff, one or many pages), an AVI/MP4 video or a folder of PNG/TIFF frames (one image "
-    "per file, sorted by name)"
+    "(.tif/.tiff, one or many pages), an AVI/MP4 video or a folder of PNG/TIFF/JPEG frames "
+    "(one image per file, sorted by name)"
 )
 #: Rec. 601 luma weights of R, G, B in thousandths (integer sums round halves exactly)
 REC601_WEIGHTS_PER_MILLE = (299, 587, 114)
@@ -131,7 +132,7 @@ class Movie:
 
 def open_movie(path: str | Path) -> Movie:
     """Open a pynta store, an OME-Zarr image, a (multi-page) TIFF, an AVI/MP4 video or a folder of
-    PNG/TIFF frames lazily.
+    PNG/TIFF/JPEG frames lazily.
 
     Colour frames become one channel: the Rec. 601 luminance ``0.299 R + 0.587 G + 0.114 B`` of
     RGB, rounded, in the original integer dtype; alpha is dropped. A single 2-D image becomes a
@@ -751,7 +752,8 @@ def _open_folder(folder: Path) -> Movie:
     files = _frame_files(folder)
     if not files:
         raise PyntaDataError(
-            f"folder {str(folder)!r} holds no PNG or TIFF frames; pynta opens {SUPPORTED_INPUTS}"
+            f"folder {str(folder)!r} holds no PNG, TIFF or JPEG frames; "
+            f"pynta opens {SUPPORTED_INPUTS}"
         )
     first = _read_frame_file(files[0])
     read = dask.delayed(_read_matching_frame, pure=True)
