@@ -105,6 +105,24 @@ def test_video_frame_times_that_skip_frames_number_the_frames(tmp_path, movie):
     assert "skip 3 frame intervals at 2 places" in warning
 
 
+def test_pynta_analyze_sizes_a_video_with_dropped_frames_by_its_frame_times(
+    tmp_path, movie, capsys
+):
+    """Every other frame dropped after the 50th (a variable-frame-rate video): the steps across
+    the gaps were sized as one frame interval of the file's stated rate, 100 nm beads as 60 nm
+    without a word."""
+    kept = np.r_[0:50, 50:150:2]  # 100 frames of the 150 simulated at 10 ms
+    path = write_video(
+        tmp_path / "dropped.mkv", movie[kept], fps=100, setpts="if(lt(N,50),N,2*N-50)/(100*TB)"
+    )
+    flags = ["--json", "--no-save", "--pixel-size-um", "0.2", "--exposure-s", "0.01"]
+    assert main(["analyze", str(path), *flags, "--temperature-c", "22"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_frames"] == 100
+    assert summary["params"]["frame_interval_s"] == pytest.approx(0.01)
+    assert summary["diameter_nm"] == pytest.approx(100, rel=0.2)
+
+
 def test_a_video_of_irregular_frame_times_warns_of_its_variable_rate(tmp_path, movie):
     path = write_video(
         tmp_path / "vfr.mkv", movie[:30], fps=100, setpts="(10*N+3*mod(N,2))/(1000*TB)"
