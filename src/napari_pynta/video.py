@@ -120,17 +120,18 @@ def _probe(path: Path) -> dict[str, Any]:
 
 def _frame_table(ffmpeg: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Presentation time (s, NaN when unknown) and decoded size (bytes) of every frame, in the
-    order :func:`_read_block` reads them, from ffmpeg's ``framecrc`` in the file's time base."""
+    order :func:`_read_block` reads them, from ffmpeg's ``framecrc`` (times to the microsecond)."""
     command = [ffmpeg, "-nostdin", "-v", "error", "-noautorotate", "-i", str(path)]
     command += ["-map", "0:v:0", "-noautoscale", "-fps_mode", "passthrough"]
-    command += ["-enc_time_base", "demux", "-f", "framecrc", "-"]
+    # times in microseconds: "demux" (the file's own time base) is unknown to ffmpeg before 7
+    command += ["-enc_time_base", "1:1000000", "-f", "framecrc", "-"]
     listed = subprocess.run(command, capture_output=True, check=False)
     lines = listed.stdout.decode(errors="replace").splitlines()
     if listed.returncode != 0 and not any(not line.startswith("#") for line in lines):
         raise RuntimeError(
             f"ffmpeg could not decode the video\n=== stderr ===\n{listed.stderr.decode()}"
         )
-    base = next((line.split(":", 1)[1] for line in lines if line.startswith("#tb 0:")), "0/1")
+    base = next((line.split(":", 1)[1] for line in lines if line.startswith("#tb 0:")), "1/1000000")
     numerator, denominator = (int(part) for part in base.strip().split("/"))
     rows = [line.split(",") for line in lines if line and not line.startswith("#")]
     ticks = [row[2].strip() for row in rows]
