@@ -123,14 +123,23 @@ def test_pynta_analyze_sizes_a_video_with_dropped_frames_by_its_frame_times(
     assert summary["diameter_nm"] == pytest.approx(100, rel=0.2)
 
 
+@pytest.mark.parametrize("fps", [60, 120])
+def test_frame_times_rounded_to_milliseconds_are_a_constant_rate(tmp_path, movie, fps):
+    """Matroska stores times in milliseconds: a 60 fps video steps by 16 and 17 ms, which is
+    not a variable frame rate."""
+    opened = open_movie(write_video(tmp_path / "rounded.mkv", movie[:40], fps=fps))
+    assert opened.warnings == [] and opened.frame_numbers is None
+    assert opened.metadata["frame_interval_s"] == pytest.approx(1 / fps, rel=0.01)
+
+
 def test_a_video_of_irregular_frame_times_warns_of_its_variable_rate(tmp_path, movie):
     path = write_video(
-        tmp_path / "vfr.mkv", movie[:30], fps=100, setpts="(10*N+3*mod(N,2))/(1000*TB)"
+        tmp_path / "vfr.mkv", movie[:30], fps=100, setpts="(10*N+4*floor(N/2))/(1000*TB)"
     )
     opened = open_movie(path)
     assert len(opened.frames) == 30 and opened.frame_numbers is None
     (warning,) = opened.warnings
-    assert "variable frame rate" in warning and "7 to 13 ms" in warning
+    assert "variable frame rate" in warning and "10 to 14 ms" in warning
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

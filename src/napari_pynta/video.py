@@ -41,9 +41,12 @@ BLOCK_FRAMES = 256
 _DEEP_FORMAT = re.compile(r"(9|10|12|14|16)(le|be)$")
 #: ffmpeg's description of a video stream: "Stream #0:0: Video: ffv1 (...), gray, 64x64, ..."
 _VIDEO_STREAM = re.compile(r"Stream #\S+.*?: Video: (?P<details>.*)")
-#: a frame step within this fraction of a frame interval (or one tick of the file's clock) of a
+#: a frame step within this fraction of a frame interval, plus :data:`TIME_ROUNDING_S`, of a
 #: whole number of intervals is that number
 STEP_TOLERANCE = 0.05
+#: how far a container rounds frame times: Matroska's clock counts milliseconds, so a 60 fps
+#: video steps by 16 and 17 ms
+TIME_ROUNDING_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -257,18 +260,20 @@ def _frame_numbers(times_s: np.ndarray, path: Path) -> tuple[np.ndarray | None, 
     """Each frame's number of frame intervals from the first, from the frame times, and what to
     say about them.
 
-    The interval is the shortest step; every step a whole number of them (within
-    :data:`STEP_TOLERANCE`) numbers the frames (a step of 3 intervals: 2 frames dropped). Other
-    times (a variable frame rate, times that repeat or go back) give None and a warning; so do
-    times not known or too few frames (None, no warning).
+    The interval is the mean of the steps shorter than 1.5 times the shortest; every step a
+    whole number of them (within :data:`STEP_TOLERANCE` and :data:`TIME_ROUNDING_S`) numbers the
+    frames (a step of 3 intervals: 2 frames dropped). Other times (a variable frame rate, times
+    that repeat or go back) give None and a warning; so do times not known or too few frames
+    (None, no warning).
     """
     steps = np.diff(times_s)
     if len(steps) < 2 or not np.isfinite(steps).all():
         return None, []
-    interval = float(steps.min())
-    if interval > 0:
+    if steps.min() > 0:
+        interval = float(steps[steps < 1.5 * steps.min()].mean())
         multiples = np.rint(steps / interval)
-        if (np.abs(steps - multiples * interval) <= STEP_TOLERANCE * interval).all():
+        allowed = STEP_TOLERANCE * interval + TIME_ROUNDING_S
+        if (np.abs(steps - multiples * interval) <= allowed).all():
             numbers = np.concatenate([[0], np.cumsum(multiples)]).astype(np.int64)
             skipped = int(numbers[-1] + 1 - len(numbers))
             if not skipped:
