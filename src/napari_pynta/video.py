@@ -33,6 +33,7 @@ import dask.array as da
 import numpy as np
 
 from napari_pynta.errors import PyntaDataError
+from napari_pynta.timing import INTERVAL_TOLERANCE
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv")
 #: frames decoded by one ffmpeg process (one dask chunk)
@@ -59,8 +60,9 @@ class VideoFrames:
         (T, Y, X) uint8 (uint16 for videos deeper than 8 bits), one chunk per
         :data:`BLOCK_FRAMES` frames.
     metadata : dict
-        ``frame_interval_s``: from the frame times when they are regular or skip whole frame
-        intervals, else 1 / the rate the file states (none when it states none).
+        ``frame_interval_s``: 1 / the rate the file states, unless frame times that are regular
+        or skip whole frame intervals give another (by more than 1 %: a variable-frame-rate
+        video states its mean rate); none when neither gives one.
     warnings : list of str
         Frames of another size left out, frame intervals skipped, an irregular frame rate.
     frame_numbers : ndarray or None
@@ -244,10 +246,11 @@ def open_video(path: str | Path) -> VideoFrames:
     ]
     metadata = {"frame_interval_s": 1.0 / info["fps"]} if info["fps"] > 0 else {}
     numbers, timing = _frame_numbers(info["times_s"][:n_frames], path)
-    if numbers is not None:
-        metadata["frame_interval_s"] = float(
-            (info["times_s"][n_frames - 1] - info["times_s"][0]) / numbers[-1]
-        )
+    if numbers is not None:  # the stated rate unless the times say otherwise (a VFR's mean)
+        measured = float((info["times_s"][n_frames - 1] - info["times_s"][0]) / numbers[-1])
+        stated = metadata.get("frame_interval_s", 0.0)
+        if abs(measured - stated) > INTERVAL_TOLERANCE * measured:
+            metadata["frame_interval_s"] = measured
     return VideoFrames(
         frames=da.concatenate(blocks),
         metadata=metadata,
