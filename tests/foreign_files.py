@@ -4,6 +4,7 @@ with a second, downsampled resolution level and a channel or z axis of length on
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,39 @@ def write_avi(path: Path, frames: np.ndarray, fps: float) -> Path:
     for frame in frames:
         writer.send(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
     writer.close()
+    return path
+
+
+def write_video(
+    path: Path, frames: np.ndarray, fps: float, codec: str = "ffv1", setpts: str | None = None
+) -> Path:
+    """Write uint8 frames (T, Y, X) with ffmpeg's ``codec`` (ffv1: lossless; libx264 without
+    B-frames, so that such streams can be joined) at ``fps``; ``setpts`` (an ffmpeg expression
+    of the frame number N, in units of TB) gives the frames other presentation times."""
+    import imageio_ffmpeg
+
+    height, width = frames.shape[1:]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo"]
+    command += ["-pix_fmt", "gray", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-"]
+    if setpts is not None:
+        command += ["-vf", f"settb=1/1000,setpts='{setpts}'", "-fps_mode", "vfr"]
+        command += ["-enc_time_base", "1:1000"]  # times to the millisecond
+    codec_options = ["-bf", "0", "-pix_fmt", "yuv420p"] if codec == "libx264" else []
+    command += ["-c:v", codec, *codec_options]
+    command += ["-f", "h264"] if path.suffix == ".h264" else []
+    subprocess.run(
+        [*command, str(path)], input=np.ascontiguousarray(frames, np.uint8).tobytes(), check=True
+    )
+    return path
+
+
+def remux(source: Path, path: Path, fps: float) -> Path:
+    """Put a raw h264 stream into a container (``path``'s suffix), frames at ``fps``."""
+    import imageio_ffmpeg
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-fflags", "+genpts"]
+    command += ["-r", str(fps), "-i", str(source), "-c", "copy", str(path)]
+    subprocess.run(command, check=True)
     return path
 
 

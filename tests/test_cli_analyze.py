@@ -193,6 +193,19 @@ def test_store_with_a_deleted_frame_chunk_fails_naming_the_frame(capsys, store_p
     assert "pynta verify" in err
 
 
+@pytest.mark.parametrize("shape", [(5, 5), (1, 64)])
+def test_frames_narrower_than_a_particle_are_refused_saying_so(capsys, tmp_path, shape):
+    """A movie of 5 x 5 or 1 x 64 px frames was analysed into "no tracks were found: check the
+    detection settings (diameter, minmass) and the linking search range"."""
+    path = tmp_path / "thin.tif"
+    tifffile.imwrite(path, np.full((20, *shape), 100, np.uint16), imagej=True)
+    flags = ["--pixel-size-um", "0.2", "--frame-interval-s", "0.01", "--exposure-s", "0.01"]
+    flags += ["--temperature-c", "22"]
+    code, out, err = run(capsys, path, "--json", "--no-save", *flags)
+    assert code == 2 and out == ""
+    assert f"frames are {shape[0]} x {shape[1]} px" in err and "at least 7 px" in err
+
+
 def test_empty_store_is_reported(capsys, tmp_path):
     MovieStore.create(tmp_path / "empty.zarr", (32, 32), np.uint16, {"pixel_size_um": 0.2}).close()
     code, _, err = run(capsys, tmp_path / "empty.zarr", "--json")

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import zarr
-from foreign_files import write_avi, write_ome_zarr
+from foreign_files import remux, write_avi, write_ome_zarr, write_video
 
 from napari_pynta import simulate
 from napari_pynta.cli import main
@@ -71,6 +71,80 @@ def test_mp4_is_read_in_order_at_its_rate(tmp_path):
     # lossy codec: each frame's level within a few grey values, in the right order
     levels = opened.frames.compute().mean(axis=(1, 2))
     np.testing.assert_allclose(levels, ramp.mean(axis=(1, 2)), atol=3)
+
+
+def test_a_video_whose_frames_change_size_is_read_up_to_the_change_and_says_so(tmp_path, movie):
+    """ffmpeg rescaled the frames after a change of size to the first size without a word: 20
+    frames of 64x64 px were analysed as 128x128 frames of particles twice their size."""
+    first = write_video(tmp_path / "a.h264", movie[:20], fps=100, codec="libx264")
+    second = write_video(tmp_path / "b.h264", movie[20:40, :48, :48], fps=100, codec="libx264")
+    joined = tmp_path / "joined.h264"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    path = remux(joined, tmp_path / "resized.mkv", fps=100)
+    opened = open_movie(path)
+    assert opened.frames.shape == (20, *movie.shape[1:])
+    levels = opened.frames.compute().mean(axis=(1, 2))  # lossy: the right frames, in order
+    np.testing.assert_allclose(levels, movie[:20].mean(axis=(1, 2)), atol=3)
+    (warning,) = opened.warnings
+    assert "change size after frame 20 (of 40)" in warning and "not the 20 after them" in warning
+
+
+def test_video_frame_times_that_skip_frames_number_the_frames(tmp_path, movie):
+    """Frames dropped by a camera or an encoder leave gaps in the frame times of a video (VFR):
+    the steps across them were sized as one frame interval, at an interval of the mean rate."""
+    # frame 10 dropped, then 2 more after the 18th frame kept: times of 40 frames at 100 fps
+    path = write_video(
+        tmp_path / "dropped.mkv", movie[:38], fps=100, setpts="(N+gte(N,10)+2*gte(N,18))/(100*TB)"
+    )
+    opened = open_movie(path)
+    np.testing.assert_array_equal(opened.frames.compute(), movie[:38])  # lossless, every frame
+    expected = np.concatenate([np.arange(10), np.arange(11, 19), np.arange(21, 41)])
+    np.testing.assert_array_equal(opened.frame_numbers, expected)
+    assert opened.metadata["frame_interval_s"] == pytest.approx(0.01)
+    (warning,) = opened.warnings
+    assert "skip 3 frame intervals at 2 places" in warning
+
+
+def test_pynta_analyze_sizes_a_video_with_dropped_frames_by_its_frame_times(
+    tmp_path, movie, capsys
+):
+    """Every other frame dropped after the 50th (a variable-frame-rate video): the steps across
+    the gaps were sized as one frame interval of the file's stated rate, 100 nm beads as 60 nm
+    without a word."""
+    kept = np.r_[0:50, 50:150:2]  # 100 frames of the 150 simulated at 10 ms
+    path = write_video(
+        tmp_path / "dropped.mkv", movie[kept], fps=100, setpts="if(lt(N,50),N,2*N-50)/(100*TB)"
+    )
+    flags = ["--json", "--no-save", "--pixel-size-um", "0.2", "--exposure-s", "0.01"]
+    assert main(["analyze", str(path), *flags, "--temperature-c", "22"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_frames"] == 100
+    assert summary["params"]["frame_interval_s"] == pytest.approx(0.01)
+    assert summary["diameter_nm"] == pytest.approx(100, rel=0.2)
+
+
+@pytest.mark.parametrize(
+    ("name", "fps"), [("rounded.mkv", 60), ("rounded.mkv", 120), ("h264.avi", 30)]
+)
+def test_a_constant_rate_video_keeps_its_stated_rate(tmp_path, movie, name, fps):
+    """Matroska stores times in milliseconds: a 60 fps video steps by 16 and 17 ms, which is
+    not a variable frame rate. The mean step of the times is not the stated rate exactly
+    (1 / 30 s + 6 ns here; 0.009999999999999998 s for an h264 AVI at 100 fps, which made
+    `pynta analyze --exposure-s 0.01` refuse the exposure as longer than the frame interval)."""
+    codec = "libx264" if name.startswith("h264") else "ffv1"
+    opened = open_movie(write_video(tmp_path / name, movie[:60], fps=fps, codec=codec))
+    assert opened.warnings == [] and opened.frame_numbers is None
+    assert opened.metadata["frame_interval_s"] == 1 / fps  # exactly as stated
+
+
+def test_a_video_of_irregular_frame_times_warns_of_its_variable_rate(tmp_path, movie):
+    path = write_video(
+        tmp_path / "vfr.mkv", movie[:30], fps=100, setpts="(10*N+4*floor(N/2))/(1000*TB)"
+    )
+    opened = open_movie(path)
+    assert len(opened.frames) == 30 and opened.frame_numbers is None
+    (warning,) = opened.warnings
+    assert "variable frame rate" in warning and "10 to 14 ms" in warning
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

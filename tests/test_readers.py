@@ -127,6 +127,19 @@ def test_tiff_with_pages_of_two_shapes_reads_the_first_and_says_so(tmp_path):
     assert "5 frames of 16x20" in warning and "3 of 8x12" in warning
 
 
+def test_tiff_with_as_many_pages_of_half_the_size_reads_the_first_and_says_so(tmp_path):
+    """Pages of one size followed by as many of half that size look like a pyramid to tifffile:
+    opening failed with "No array found in store ZarrTiffStore"."""
+    first = grey_movie(4, shape=(16, 20))
+    with tifffile.TiffWriter(tmp_path / "halves.tif") as writer:
+        for frame in [*first, *grey_movie(4, shape=(8, 10), seed=1)]:
+            writer.write(frame)
+    movie = open_movie(tmp_path / "halves.tif")
+    np.testing.assert_array_equal(movie.frames.compute(), first)
+    (warning,) = movie.warnings
+    assert "4 frames of 16x20" in warning and "4 of 8x10" in warning
+
+
 def test_single_image_tiff_is_one_frame(tmp_path):
     frame = grey_movie(1)[0]
     path = tmp_path / "one.tif"
@@ -159,6 +172,37 @@ def test_imagej_frame_interval_in_milliseconds(tmp_path):
         metadata={"axes": "TYX", "finterval": 20.0, "tunit": "ms"},
     )
     assert open_movie(path).metadata == {"frame_interval_s": pytest.approx(0.02)}
+
+
+@pytest.mark.parametrize(
+    ("size", "size_unit", "interval", "time_unit"),
+    [(0.13, None, 0.05, None), (130, "nm", 50, "ms")],
+    ids=["default units", "nm and ms"],
+)
+def test_ome_tiff_gives_pixel_size_and_frame_interval(
+    tmp_path, size, size_unit, interval, time_unit
+):
+    """An OME-TIFF's PhysicalSizeX and TimeIncrement were not read: the pixel size and frame
+    interval the file states had to be given again."""
+    metadata = {"axes": "TYX", "PhysicalSizeX": size, "PhysicalSizeY": size}
+    metadata["TimeIncrement"] = interval
+    if size_unit:
+        metadata.update(PhysicalSizeXUnit=size_unit, PhysicalSizeYUnit=size_unit)
+    if time_unit:
+        metadata["TimeIncrementUnit"] = time_unit
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    assert open_movie(path).metadata == {
+        "pixel_size_um": pytest.approx(0.13),
+        "frame_interval_s": pytest.approx(0.05),
+    }
+
+
+def test_ome_tiff_with_non_square_pixels_gives_no_pixel_size(tmp_path):
+    path = tmp_path / "movie.ome.tif"
+    metadata = {"axes": "TYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.2}
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    assert open_movie(path).metadata == {}
 
 
 @pytest.mark.parametrize("channels", [3, 4])
@@ -328,6 +372,19 @@ def test_folder_of_colour_pngs_becomes_one_channel(tmp_path, channels):
     np.testing.assert_array_equal(frames, expected)
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".JPEG"])
+def test_folder_of_jpeg_frames(tmp_path, suffix):
+    """A folder of JPEG frames (an export of other software) was refused: "holds no PNG or TIFF
+    frames"."""
+    frames = np.zeros((12, 32, 32), np.uint8) + 60
+    frames[:, 10:14, 12:16] = (np.arange(12) * 15 + 40)[:, None, None]  # a spot brightening
+    for i, frame in enumerate(frames):
+        iio.imwrite(tmp_path / f"img_{i:03d}{suffix}", frame, quality=95)
+    movie = open_movie(tmp_path)
+    assert movie.frames.shape == frames.shape and movie.frames.dtype == np.uint8
+    np.testing.assert_allclose(movie.frames.compute(), frames, atol=6)  # lossy, in order
+
+
 def test_folder_frame_of_another_size_fails_naming_the_file(tmp_path):
     iio.imwrite(tmp_path / "a1.png", np.zeros((6, 7), np.uint8))
     iio.imwrite(tmp_path / "a2.png", np.zeros((6, 8), np.uint8))
@@ -336,9 +393,20 @@ def test_folder_frame_of_another_size_fails_naming_the_file(tmp_path):
         movie.frames.compute()
 
 
+def test_an_empty_frame_file_fails_saying_it_is_empty(tmp_path):
+    """imageio's message for a 0-byte PNG was "Could not find a backend" and which plugins to
+    install, over six lines."""
+    for i, frame in enumerate(grey_movie(3, dtype=np.uint8)):
+        iio.imwrite(tmp_path / f"f{i}.png", frame)
+    (tmp_path / "f1.png").write_bytes(b"")
+    with pytest.raises(PyntaDataError, match=r"f1.png.*empty \(0 bytes\)") as caught:
+        open_movie(tmp_path).frames.compute()
+    assert "\n" not in str(caught.value)
+
+
 def test_empty_folder_is_refused_listing_supported_inputs(tmp_path):
     (tmp_path / "readme.txt").write_text("no frames here")
-    with pytest.raises(PyntaDataError, match="no PNG or TIFF frames.*TIFF file"):
+    with pytest.raises(PyntaDataError, match="no PNG, TIFF or JPEG frames.*TIFF file"):
         open_movie(tmp_path)
 
 
@@ -536,3 +604,23 @@ def test_a_folder_of_two_numbered_series_says_it_joins_them(tmp_path):
         f"{str(tmp_path)!r} holds frames of 2 numbered series (a_*.png, b_*.png): they are "
         "analysed as one movie, one after the other; put each recording in its own folder"
     ]
+
+
+def test_an_lzw_tiff_that_cannot_be_decoded_is_refused_on_opening_saying_why(tmp_path):
+    """An LZW TIFF (Fiji's and many cameras' choice) needs imagecodecs: without it the movie
+    opened and every frame read failed later as "truncated or corrupt?"."""
+    from PIL import Image
+
+    frames = grey_movie(3, shape=(16, 20), dtype=np.uint8)
+    path = tmp_path / "lzw.tif"
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, compression="tiff_lzw", save_all=True, append_images=images[1:])
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        with pytest.raises(
+            PyntaDataError, match=r"lzw.tif.*LZW-compressed.*pip install imagecodecs"
+        ):
+            open_movie(path)
+    else:
+        np.testing.assert_array_equal(open_movie(path).frames.compute(), frames)

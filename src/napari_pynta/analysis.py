@@ -377,6 +377,19 @@ def check_search_range(params: AnalysisParams, frame_shape: tuple[int, int]) -> 
         )
 
 
+def check_frame_size(params: AnalysisParams, frame_shape: tuple[int, int]) -> None:
+    """Raise :class:`PyntaDataError` for frames narrower than a particle's image (the feature
+    diameter): a movie of 3 x 3 or 1 x 128 px frames was analysed into "no tracks were found:
+    check the detection settings"."""
+    diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
+    if min(frame_shape) < diameter:
+        raise PyntaDataError(
+            f"the movie's frames are {frame_shape[0]} x {frame_shape[1]} px: a particle's image "
+            f"({diameter} px across, the feature diameter) does not fit in them; pynta analyzes "
+            f"frames at least {diameter} px high and wide"
+        )
+
+
 def check_track_length(params: AnalysisParams, n_frames: int) -> None:
     """Raise :class:`PyntaInputError` when no track of ``min_track_length`` fits in the movie
     (a 1-frame movie was 'analysed' into 'no tracks were found: check the detection')."""
@@ -1517,6 +1530,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
     params.validate()
     frames = movie.frames
     check_frames(frames)
+    check_frame_size(params, (int(frames.shape[1]), int(frames.shape[2])))
     check_search_range(params, (int(frames.shape[1]), int(frames.shape[2])))
     check_track_length(params, int(frames.shape[0]))
     threshold = detection_threshold(frames, params)

@@ -41,18 +41,38 @@ from napari_pynta.timing import reconcile_frame_interval
 from napari_pynta.video import VIDEO_SUFFIXES
 
 TIFF_SUFFIXES = (".tif", ".tiff")
-FRAME_SUFFIXES = (".png", *TIFF_SUFFIXES)
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+FRAME_SUFFIXES = (".png", *TIFF_SUFFIXES, *JPEG_SUFFIXES)
 SUPPORTED_INPUTS = (
     "a pynta store (a *.zarr folder), an OME-Zarr image (0.4 or 0.5), a TIFF file "
-    "(.tif/.tiff, one or many pages), an AVI/MP4 video or a folder of PNG/TIFF frames (one image "
-    "per file, sorted by name)"
+    "(.tif/.tiff, one or many pages), an AVI/MP4 video or a folder of PNG/TIFF/JPEG frames "
+    "(one image per file, sorted by name)"
 )
 #: Rec. 601 luma weights of R, G, B in thousandths (integer sums round halves exactly)
 REC601_WEIGHTS_PER_MILLE = (299, 587, 114)
-#: ImageJ length units -> micrometers
-_LENGTH_UNITS_UM = {"nm": 1e-3, "um": 1.0, "micron": 1.0, "\u00b5m": 1.0, "\u03bcm": 1.0, "mm": 1e3}
-#: ImageJ time units -> seconds
-_TIME_UNITS_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "min": 60.0}
+#: ImageJ and OME-XML length units -> micrometers
+_LENGTH_UNITS_UM = {
+    "\u00c5": 1e-4,
+    "nm": 1e-3,
+    "um": 1.0,
+    "micron": 1.0,
+    "\u00b5m": 1.0,
+    "\u03bcm": 1.0,
+    "mm": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+}
+#: ImageJ and OME-XML time units -> seconds
+_TIME_UNITS_S = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "ms": 1e-3,
+    "\u00b5s": 1e-6,
+    "min": 60.0,
+    "h": 3600.0,
+}
 _CENTIMETER = 3  # TIFF ResolutionUnit
 
 
@@ -66,7 +86,8 @@ class Movie:
         (T, Y, X) integer frames, lazy.
     metadata : dict
         Store metadata (``pixel_size_um``, ``frame_interval_s``, ...); for TIFF files and folders
-        only what the file states cheaply (ImageJ pixel size and frame interval), else empty.
+        only what the file states cheaply (the pixel size and frame interval of OME-XML or ImageJ
+        metadata), else empty.
     source : str
         The path the movie was opened from.
     store : MovieStore or None
@@ -117,7 +138,7 @@ class Movie:
 
 def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) -> Movie:
     """Open a pynta store, an OME-Zarr image, a (multi-page) TIFF, an AVI/MP4 video or a folder of
-    PNG/TIFF frames lazily, or a part of its frames.
+    PNG/TIFF/JPEG frames lazily, or a part of its frames.
 
     Colour frames become one channel: the Rec. 601 luminance ``0.299 R + 0.587 G + 0.114 B`` of
     RGB, rounded, in the original integer dtype; alpha is dropped. A single 2-D image becomes a
@@ -384,13 +405,14 @@ def _frame_times(
 
 # ---------------------------------------------------------------------------- video
 def _open_video(path: Path) -> Movie:
-    """An AVI/MP4 movie; one cut short loses its last decoded frame, which may be incomplete
-    (h264 conceals a cut frame with its neighbours), and says what its header declares."""
+    """An AVI/MP4 movie (:func:`napari_pynta.video.open_video`); one cut short loses its last
+    decoded frame, which may be incomplete (h264 conceals a cut frame with its neighbours), and
+    says what its header declares."""
     from napari_pynta.video import declared_avi_frames, open_video
 
-    frames, metadata = open_video(path)
+    video = open_video(path)
+    frames, numbers, warnings = video.frames, video.frame_numbers, list(video.warnings)
     declared = declared_avi_frames(path)
-    warnings = []
     if declared is not None and declared > len(frames) > 1:
         warnings.append(
             f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
@@ -398,7 +420,15 @@ def _open_video(path: Path) -> Movie:
             f"may be incomplete, is left out ({len(frames) - 1} frames read)"
         )
         frames = frames[:-1]
-    return Movie(frames=frames, metadata=metadata, source=str(path), store=None, warnings=warnings)
+        numbers = None if numbers is None or numbers[-2] == len(frames) - 1 else numbers[:-1]
+    return Movie(
+        frames=frames,
+        metadata=video.metadata,
+        source=str(path),
+        store=None,
+        warnings=warnings,
+        frame_numbers=numbers,
+    )
 
 
 # ---------------------------------------------------------------------------- TIFF
@@ -410,6 +440,7 @@ def _open_tiff(path: Path) -> Movie:
     try:
         tif = pages.tif
         series = tif.series[0]
+        _check_decodable(series.keyframe.compression, path)
         _check_described_frames(tif, series, path)
         check_integer_pixels(np.dtype(series.dtype), repr(str(path)))
         pixels = da.from_array(
@@ -422,8 +453,9 @@ def _open_tiff(path: Path) -> Movie:
         frames = _tiff_to_tyx(pixels, axes, path)
         _check_not_empty(frames, path)
         metadata = _tiff_metadata(tif)
-        if len(tif.series) > 1:
-            warnings.append(_other_series_warning(tif.series, len(frames), path))
+        others = [*_guessed_levels(series), *tif.series[1:]]
+        if others:
+            warnings.append(_other_series_warning(series, others, len(frames), path))
     except BaseException:
         pages.close()
         raise
@@ -480,7 +512,8 @@ class _TiffPages:
     def _open(self) -> tuple[tifffile.TiffFile, Any, weakref.finalize]:
         tif = _tiff_file(self._path)
         try:
-            pages = zarr.open_array(tif.series[0].aszarr(), mode="r")
+            # level 0: a pyramid's full resolution (aszarr of a pyramid is a group, no array)
+            pages = zarr.open_array(tif.series[0].aszarr(level=0), mode="r")
         except BaseException:
             tif.close()
             raise
@@ -499,15 +532,21 @@ class _TiffPages:
             self._finalizer()
 
 
-def _other_series_warning(series: Any, n_frames: int, path: Path) -> str:
+def _guessed_levels(series: Any) -> list[Any]:
+    """The lower levels of a pyramid that tifffile guessed from page sizes alone (pages without
+    metadata, as many after them of half the size): other images, not a movie's reductions."""
+    return list(series.levels[1:]) if series.kind == "generic" else []
+
+
+def _other_series_warning(first: Any, others: list[Any], n_frames: int, path: Path) -> str:
     """The warning for a TIFF with images of other shapes (or series) after the movie read."""
-    others = "; ".join(
-        f"{int(np.prod(s.shape[:-2]))} of {s.shape[-2]}x{s.shape[-1]}" for s in series[1:]
+    described = "; ".join(
+        f"{int(np.prod(s.shape[:-2]))} of {s.shape[-2]}x{s.shape[-1]}" for s in others
     )
     return (
-        f"{str(path)!r} holds {len(series)} image series; only the first is read "
-        f"({n_frames} frames of {series[0].shape[-2]}x{series[0].shape[-1]}), not the others "
-        f"({others} px)"
+        f"{str(path)!r} holds {len(others) + 1} image series; only the first is read "
+        f"({n_frames} frames of {first.shape[-2]}x{first.shape[-1]}), not the others "
+        f"({described} px)"
     )
 
 
@@ -535,6 +574,21 @@ class _ReadErrorsNamed:
                 f"cannot read {str(self._source)!r} (truncated or corrupt?): "
                 f"{type(exc).__name__}: {cause}"
             ) from None
+
+
+def _check_decodable(compression: Any, path: Path) -> None:
+    """Refuse a TIFF compressed with a codec that tifffile cannot decode without the imagecodecs
+    package (LZW, JPEG, ...): it opened, and every frame read then failed as "truncated or
+    corrupt?"."""
+    try:
+        tifffile.TIFF.DECOMPRESSORS[compression]
+    except KeyError:
+        name = getattr(compression, "name", f"compression {compression}")
+        raise PyntaDataError(
+            f"cannot read TIFF {str(path)!r}: its images are {name}-compressed, which needs the "
+            "imagecodecs package (pip install imagecodecs); without it pynta reads uncompressed, "
+            "zlib (deflate) or PackBits TIFFs"
+        ) from None
 
 
 def _check_described_frames(tif: tifffile.TiffFile, series: Any, path: Path) -> None:
@@ -619,6 +673,53 @@ def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:
 
 
 def _tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:
+    """Pixel size and frame interval when OME-XML, ImageJ metadata or a centimeter resolution
+    gives them (OME-XML first)."""
+    metadata = _ome_tiff_metadata(tif.ome_metadata) if tif.is_ome else {}
+    return {**_imagej_tiff_metadata(tif), **metadata}
+
+
+def _ome_tiff_metadata(xml: str | None) -> dict[str, Any]:
+    """Pixel size (``PhysicalSizeX``, when ``PhysicalSizeY`` is absent or the same) and frame
+    interval (``TimeIncrement``) of the first image of an OME-TIFF's XML, in their units (OME's
+    defaults µm and s). They were not read: an OME-TIFF's pixel size had to be given again."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        pixels = next(
+            element
+            for element in ElementTree.fromstring(xml or "").iter()
+            if element.tag.rsplit("}", 1)[-1] == "Pixels"
+        )
+    except (ElementTree.ParseError, StopIteration):
+        return {}
+    metadata: dict[str, Any] = {}
+    size_x = _ome_quantity(pixels, "PhysicalSizeX", _LENGTH_UNITS_UM, "\u00b5m")
+    size_y = _ome_quantity(pixels, "PhysicalSizeY", _LENGTH_UNITS_UM, "\u00b5m")
+    if size_x is not None and (size_y is None or np.isclose(size_x, size_y, rtol=1e-6)):
+        metadata["pixel_size_um"] = size_x
+    interval = _ome_quantity(pixels, "TimeIncrement", _TIME_UNITS_S, "s")
+    if interval is not None:
+        metadata["frame_interval_s"] = interval
+    return metadata
+
+
+def _ome_quantity(
+    pixels: Any, name: str, units: dict[str, float], default_unit: str
+) -> float | None:
+    """An OME ``Pixels`` attribute in pynta's unit, None when absent, not positive or in a unit
+    not in ``units``."""
+    try:
+        value = float(pixels.get(name, "nan"))
+    except ValueError:
+        return None
+    factor = units.get(pixels.get(f"{name}Unit", default_unit).strip())
+    if factor is None or not np.isfinite(value) or value <= 0:
+        return None
+    return value * factor
+
+
+def _imagej_tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:
     """Pixel size and frame interval when ImageJ metadata or a centimeter resolution gives them."""
     metadata: dict[str, Any] = {}
     imagej = tif.imagej_metadata or {}
@@ -664,6 +765,8 @@ def _frame_files(folder: Path) -> list[Path]:
 
 def _read_frame_file(path: Path) -> np.ndarray:
     """Read one frame file as a 2-D single-channel array."""
+    if path.stat().st_size == 0:  # imageio said "Could not find a backend", and which to install
+        raise PyntaDataError(f"frame {str(path)!r} is empty (0 bytes): an interrupted copy?")
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
@@ -699,7 +802,8 @@ def _open_folder(folder: Path) -> Movie:
     files = _frame_files(folder)
     if not files:
         raise PyntaDataError(
-            f"folder {str(folder)!r} holds no PNG or TIFF frames; pynta opens {SUPPORTED_INPUTS}"
+            f"folder {str(folder)!r} holds no PNG, TIFF or JPEG frames; "
+            f"pynta opens {SUPPORTED_INPUTS}"
         )
     first = _read_frame_file(files[0])
     read = dask.delayed(_read_matching_frame, pure=True)

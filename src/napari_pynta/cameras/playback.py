@@ -42,7 +42,7 @@ class PlaybackCamera(BaseCamera):
     Parameters
     ----------
     path : str
-        A pynta ``.zarr`` store, a (multi-page) TIFF or a folder of PNG/TIFF frames
+        A pynta ``.zarr`` store, a (multi-page) TIFF or a folder of PNG/TIFF/JPEG frames
         (anything :func:`napari_pynta.readers.open_movie` opens).
     loop : bool
         Start again at the first frame after the last; otherwise :meth:`read` raises

@@ -1,7 +1,7 @@
 """napari reader, tracks writer and sample data of napari-pynta (npe2 contributions).
 
 - :func:`get_reader` opens a pynta store (``*.zarr``), an OME-Zarr image from other software, an
-  AVI/MP4 video, a (multi-page) TIFF or a folder of PNG/TIFF frames lazily (dask) with the
+  AVI/MP4 video, a (multi-page) TIFF or a folder of PNG/TIFF/JPEG frames lazily (dask) with the
   physical pixel scale; a store that holds analysis results also gives a points layer
   (localizations) and a tracks layer. It returns None for anything else.
 - A measurement folder (``measurement.json`` and one store per capture) opens as its captures'
@@ -42,7 +42,7 @@ LayerDataTuple = tuple[Any, dict[str, Any], str]
 #: automatically for videos only: plain TIFFs are left to napari's built-in reader)
 MOVIE_FILE_SUFFIXES = (".tif", ".tiff", *VIDEO_SUFFIXES)
 #: suffixes of the frames of an image folder
-FRAME_FILE_SUFFIXES = (".png", ".tif", ".tiff")
+FRAME_FILE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 #: key of an opened capture's ``metadata["pynta"]`` naming its measurement folder
 MEASUREMENT_KEY = "measurement"
 #: store tables shown as layers when present
@@ -57,7 +57,7 @@ SAMPLE_PARTICLES = 40
 
 def is_pynta_movie_path(path: str | Path) -> bool:
     """True for a pynta store (a damaged one too), an OME-Zarr image, a TIFF or video file, or
-    a folder holding PNG/TIFF frames; False for anything else (e.g. a zarr that is neither), so
+    a folder holding PNG/TIFF/JPEG frames; False for anything else (e.g. a zarr that is neither), so
     that napari can offer other readers."""
     from napari_pynta.ome_zarr import is_ome_image
     from napari_pynta.readers import is_damaged_pynta_store, is_pynta_store, is_zarr_group

@@ -222,7 +222,7 @@ class TrackingWidget(QWidget):
         except ValueError:  # napari: no reader, or the PyNTA reader refused it
             self.message_line.show_error(
                 f"{path} is not a movie PyNTA can read (a pynta store, an OME-Zarr image, a "
-                "TIFF movie, a folder of PNG/TIFF frames, an AVI/MP4 video)"
+                "TIFF movie, a folder of PNG/TIFF/JPEG frames, an AVI/MP4 video)"
             )
             return
         self.message_line.clear_message()
