@@ -31,7 +31,6 @@ from napari_pynta import (
     link,
     peak_systematic,
     physics,
-    refill,
     sizing,
 )
 from napari_pynta.detect import fixed as detect_fixed
@@ -128,8 +127,6 @@ class AnalysisParams:
     #: join features closer than this (px) that are the maxima of one smeared image; chosen
     #: with ``blur_separation`` (:func:`choose_diameter`) unless given, None joins none
     split_within_px: float | None = SETTINGS["split_within_px"].default
-    #: look again, after linking, in the frames a track skipped (:mod:`napari_pynta.refill`)
-    refill_gaps: bool = False
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any], **overrides: Any) -> AnalysisParams:
@@ -1223,7 +1220,6 @@ def analyze_localizations(
     threshold: detect.ThresholdEstimate | None = None,
     notes: Sequence[str] = (),
     frame_numbers: np.ndarray | None = None,
-    frames: Any = None,
 ) -> AnalysisResult:
     """Everything after detection: link, filter, size, summarize.
 
@@ -1247,10 +1243,6 @@ def analyze_localizations(
     frame_numbers : ndarray, optional
         Acquisition numbers of the ``n_frames`` frames when the camera lost frames between them
         (the ``frame`` column then holds these numbers: see :func:`analyze`).
-    frames : array-like, optional
-        The movie's frames (hot pixels repaired): with ``params.refill_gaps`` and
-        ``threshold`` the frames the tracks skipped are searched again
-        (:func:`napari_pynta.refill.refill`).
 
     Returns
     -------
@@ -1296,20 +1288,6 @@ def analyze_localizations(
     linked = link.link_features(
         localizations, search_range_px, params.memory, params.gap_spread.factor
     )
-    if params.refill_gaps and frames is not None and threshold is not None:
-        if frame_numbers is None:
-            fills = refill.refill(
-                frames,
-                linked,
-                localizations,
-                memory=params.memory,
-                rms_step_px=search_range_px / SEARCH_RANGE_RMS_STEPS,
-                noise_sd=threshold.noise_sd,
-                invert=params.invert,
-            )
-            linked = pd.concat(
-                [linked, fills[["frame", "y", "x", "mass", "particle"]]], ignore_index=True
-            ).sort_values("frame", kind="stable", ignore_index=True)
     return summarize_tracks(
         linked,
         params,
@@ -1498,9 +1476,6 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         frame_shape=(int(frames.shape[1]), int(frames.shape[2])),
         threshold=threshold,
         notes=getattr(movie, "warnings", ()),
-        frames=detect_hot_pixels.repaired(frames, threshold.hot_pixels)
-        if params.refill_gaps
-        else None,
     )
     describe_movie(result.summary, getattr(movie, "metadata", None) or {})
     return result
