@@ -2,7 +2,9 @@
 
 The movie is re-opened from its source path when it has one (so results can be saved into its
 store), else analysed from the layer's data; :func:`napari_pynta.analysis.analyze` does the work and
-reports its progress to a napari progress bar.
+reports its progress to a napari progress bar. The *Frames* field next to *Analyze movie* limits
+the analysis to a part of the movie (:mod:`napari_pynta.frame_range`, ``pynta analyze --frames``);
+the GUI's messages name the core's ``frame_range`` by that field (:func:`gui_message`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import dask.array as da
 
 from napari_pynta.cancellation import checkpoint, stop_when
+from napari_pynta.errors import PyntaInputError, named_message
+from napari_pynta.frame_range import FrameRange
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 
 #: store tables written after a re-analysis (and shown by the reader when present)
@@ -23,6 +27,49 @@ RESULT_TABLES = ("localizations", "tracks", "per_track")
 #: ``on_progress(done, total, elapsed_s, what)``: frames located of the total, seconds since the
 #: analysis started, and what is analysed (e.g. "capture 2")
 ProgressCallback = Callable[[int, int, float, str], None]
+#: the label of the field next to *Analyze movie* that sets the frames analysed
+FRAMES_LABEL = "Frames"
+#: core field -> how the GUI's messages name it (the CLI names ``frame_range`` ``--frames``)
+FIELD_NAMES = {"frame_range": FRAMES_LABEL}
+
+
+def gui_message(error: BaseException) -> str:
+    """The error's message with the fields named as the widgets label them (a damaged store's
+    advice ``frame_range=128:300`` becomes ``Frames=128:300``)."""
+    return named_message(error, FIELD_NAMES)
+
+
+def frames_asked(text: str, n_frames: int, movie: str) -> FrameRange | None:
+    """The part of a movie of ``n_frames`` frames that the *Frames* field asks for.
+
+    Parameters
+    ----------
+    text : str
+        The field: empty for every frame, else ``START:STOP`` as ``pynta analyze --frames``.
+    n_frames : int
+        The movie's length.
+    movie : str
+        How the message names the movie (its layer).
+
+    Returns
+    -------
+    FrameRange or None
+        None for every frame.
+
+    Raises
+    ------
+    PyntaInputError
+        Field ``frame_range``: the text is no range, or selects no frames of the movie (the
+        message names its length and what is allowed).
+    """
+    if not text.strip():
+        return None
+    try:
+        part = FrameRange.parse(text)
+    except PyntaInputError as error:
+        raise PyntaInputError(f"{error}; {movie!r} has {n_frames} frames", error.field) from None
+    part.resolve(n_frames, movie)
+    return part
 
 
 def progress_text(done: int, total: int, elapsed_s: float, what: str = "") -> str:
@@ -82,12 +129,18 @@ def analysis_params(tracking: TrackingSettings, conditions: SizingConditions) ->
     return params
 
 
-def open_for_analysis(data: Any, source: str | None, conditions: SizingConditions) -> Any:
-    """A :class:`~napari_pynta.readers.Movie` from the source path, else from the layer data."""
-    from napari_pynta.readers import Movie, check_integer_pixels, open_movie
+def open_for_analysis(
+    data: Any,
+    source: str | None,
+    conditions: SizingConditions,
+    frame_range: FrameRange | None = None,
+) -> Any:
+    """A :class:`~napari_pynta.readers.Movie` from the source path, else from the layer data;
+    only the frames ``frame_range`` of it when given (None: all)."""
+    from napari_pynta.readers import Movie, check_integer_pixels, movie_part, open_movie
 
     if source and Path(source).exists():
-        return open_movie(source)
+        return open_movie(source, frame_range)
     check_integer_pixels(
         data.dtype,
         f"the layer {source!r}" if source else "the layer",
@@ -101,7 +154,8 @@ def open_for_analysis(data: Any, source: str | None, conditions: SizingCondition
         "exposure_s": conditions.exposure_s,
         "temperature_c": conditions.temperature_c,
     }
-    return Movie(frames=frames, metadata=metadata, source=source or "layer", store=None)
+    movie = Movie(frames=frames, metadata=metadata, source=source or "layer", store=None)
+    return movie_part(movie, frame_range)
 
 
 def save_results(store_path: str | Path, result: Any) -> str:
@@ -124,6 +178,7 @@ def analyze_movie(
     conditions: SizingConditions,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: ProgressCallback | None = None,
+    frame_range: FrameRange | None = None,
 ) -> AnalysisOutcome:
     """Analyse a movie with a napari progress bar and save results into its store, if any.
 
@@ -143,6 +198,9 @@ def analyze_movie(
         closed) and nothing is saved.
     on_progress : callable, optional
         ``on_progress(done, total, elapsed_s, "")`` at every progress report (the widget's bar).
+    frame_range : FrameRange, optional
+        Analyse only these recorded frames (the *Frames* field); None: all. The result's tables
+        keep the recorded frames' indices and its summary's ``frame_range`` says which.
 
     Returns
     -------
@@ -153,7 +211,7 @@ def analyze_movie(
     from napari_pynta.analysis import analyze
 
     params = analysis_params(tracking, conditions)
-    movie = open_for_analysis(data, source, conditions)
+    movie = open_for_analysis(data, source, conditions, frame_range)
     n_frames = int(movie.frames.shape[0])
     started = time.monotonic()
     with progress(total=n_frames, desc="PyNTA analysis") as bar:

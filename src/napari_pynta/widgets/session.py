@@ -30,6 +30,7 @@ from qtpy.QtWidgets import QApplication
 from napari_pynta.cancellation import AnalysisCancelled
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.exposure import exposure_stats
+from napari_pynta.frame_range import FrameRange
 from napari_pynta.live.config import LiveStatus
 from napari_pynta.live.protocol import ACQUISITION
 from napari_pynta.parameters import default_engine
@@ -40,6 +41,8 @@ from napari_pynta.widgets.reanalysis import (
     AnalysisOutcome,
     analyze_measurement_folder,
     analyze_movie,
+    frames_asked,
+    gui_message,
 )
 from napari_pynta.widgets.redraw_pacing import RedrawPacer
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
@@ -593,20 +596,30 @@ class PyntaSession(QObject):
         self.live_state_changed.emit(state)
 
     # ------------------------------------------------------------------ re-analysis
-    def analyze_layer(self, layer_name: str) -> None:
+    def analyze_layer(self, layer_name: str, frames: str = "") -> None:
         """Re-analyse the movie layer ``layer_name`` in a worker thread (napari progress bar).
 
         The result fills points and tracks layers and the Sizes histogram, and is saved into the
         movie's store when the layer was read from one.
 
+        Parameters
+        ----------
+        layer_name : str
+            The movie layer.
+        frames : str
+            The *Frames* field: ``START:STOP`` analyses only those recorded frames
+            (``pynta analyze --frames``); empty: all.
+
         Raises
         ------
         PyntaInputError
-            If the tracking settings or sizing conditions are invalid (nothing is started).
+            If the tracking settings, sizing conditions or frames are invalid (nothing is
+            started); a refused range names the layer's length.
         """
         tracking = self.tracking.validate()
         conditions = self.conditions.validate()
         data, info = self.link.movie_of_layer(layer_name)
+        part = frames_asked(frames, int(data.shape[0]), layer_name)
         self._analysis_cancelled = False
         self._analysis_worker = self._run_in_thread(
             analyze_movie,
@@ -616,7 +629,8 @@ class PyntaSession(QObject):
             conditions,
             lambda: self._closed or self._analysis_cancelled,
             self.analysis_progress.emit,
-            on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions),
+            part,
+            on_done=lambda outcome: self._on_analyzed(outcome, layer_name, conditions, part),
             on_error=self._on_analysis_failed,
         )
 
@@ -669,12 +683,18 @@ class PyntaSession(QObject):
                 "analysis", "info", "analysis cancelled; the movie's store is unchanged"
             )
         else:
-            self.message.emit("analysis", "error", f"analysis failed: {error}")
+            self.message.emit("analysis", "error", f"analysis failed: {gui_message(error)}")
 
     def _on_analyzed(
-        self, outcome: AnalysisOutcome, name: str, conditions: SizingConditions
+        self,
+        outcome: AnalysisOutcome,
+        name: str,
+        conditions: SizingConditions,
+        part: FrameRange | None,
     ) -> None:
         result = outcome.result
+        first, stop = result.summary["frame_range"]
+        where = f" over frames {first}..{stop - 1}" if part is not None else ""
         pixel = (conditions.pixel_size_um, conditions.pixel_size_um)
         self.link.show_results(name, result.localizations, result.tracks, pixel)
         per_track = result.per_track
@@ -686,13 +706,13 @@ class PyntaSession(QObject):
                 diameters,
                 dict(result.summary),
                 conditions,
-                f"analysis of {name}",
+                f"analysis of {name}{where}",
                 per_track,
                 deconvolved,
             )
         )
         saved = f"; results saved in {outcome.saved_to}" if outcome.saved_to else ""
-        self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{saved}")
+        self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{where}{saved}")
         self.analysis_finished.emit(result)
 
     # ------------------------------------------------------------------ preview

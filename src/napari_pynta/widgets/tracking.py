@@ -13,6 +13,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSlider,
     QWidget,
@@ -20,6 +21,7 @@ from qtpy.QtWidgets import (
 
 from napari_pynta.detect import ENGINES
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.frame_range import RANGE_SYNTAX
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.widgets.form import (
     AnalysisProgress,
@@ -27,6 +29,7 @@ from napari_pynta.widgets.form import (
     scrolling_layout,
     setting_field,
 )
+from napari_pynta.widgets.reanalysis import FRAMES_LABEL, gui_message
 from napari_pynta.widgets.session import session_for
 from napari_pynta.widgets.settings import MAX_LOCATORS, TrackingSettings
 
@@ -91,6 +94,12 @@ class TrackingWidget(QWidget):
         self.frame_slider = QSlider(Qt.Orientation.Horizontal)
         self.frame_slider.setMinimum(0)
         self.preview = QCheckBox("preview detections on this frame")
+        self.frames = QLineEdit()
+        self.frames.setPlaceholderText("all")
+        self.frames.setToolTip(
+            f"analyse only these recorded frames, {RANGE_SYNTAX}; empty: all frames "
+            "(`pynta analyze --frames`)"
+        )
         self.analyze = QPushButton("Analyze movie")
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("stop the analysis; the movie's store stays as it was")
@@ -128,6 +137,8 @@ class TrackingWidget(QWidget):
         layout = scrolling_layout(self)
         layout.addLayout(form)
         analyze_row = QHBoxLayout()
+        analyze_row.addWidget(QLabel(FRAMES_LABEL))
+        analyze_row.addWidget(self.frames)
         analyze_row.addWidget(self.analyze, 1)
         analyze_row.addWidget(self.cancel)
         layout.addLayout(analyze_row)
@@ -243,19 +254,22 @@ class TrackingWidget(QWidget):
         self.session.preview(name, self.frame_slider.value())
 
     def run_analysis(self) -> None:
-        """Re-analyse the selected movie in the background (progress in :attr:`progress`)."""
+        """Re-analyse the selected movie in the background (progress in :attr:`progress`), only
+        the frames of the *Frames* field when it is not empty."""
         name = self.movie.currentText()
         if not name:
             self.message_line.show_error("open a movie first (File > Open, or Open…)")
             return
         if not self.apply():
             return
+        frames = self.frames.text()
         try:
-            self.session.analyze_layer(name)
+            self.session.analyze_layer(name, frames)
         except PyntaInputError as error:
-            self.message_line.show_error(f"refused: {error}")
+            self.message_line.show_error(f"refused: {gui_message(error)}")
             return
-        self.message_line.show_info(f"analysing {name}…")
+        part = f", frames {frames.strip()}" if frames.strip() else ""
+        self.message_line.show_info(f"analysing {name}{part}…")
         self.cancel.setEnabled(True)
         self.progress.start()
 

@@ -1,0 +1,130 @@
+"""The *Frames* field next to *Analyze movie*: a part of the movie re-analysed from the GUI, a
+range it cannot take refused in words, and a damaged store's readable part analysed as its
+refusal advises (`pynta analyze --frames` in the window)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_pynta import analysis, simulate
+from napari_pynta.frame_range import RANGE_SYNTAX
+from napari_pynta.readers import open_movie
+from napari_pynta.store import MovieStore
+
+N_FRAMES = 300
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """A 100 nm movie of 300 frames of 128 x 128 px."""
+    settings = simulate.SimulationSettings(shape=(128, 128), n_particles=12, seed=4)
+    return simulate.simulate_movie(N_FRAMES, settings)
+
+
+def write_store(path, frames, metadata):
+    with MovieStore.create(path, frames.shape[1:], frames.dtype, metadata) as store:
+        store.append(frames)
+    return path
+
+
+def analyse(tracking, wait_for, frames: str) -> list:
+    """Type ``frames`` into the field, click *Analyze movie*, wait for the end; the results."""
+    results: list = []
+    tracking.session.analysis_finished.connect(results.append)
+    tracking.frames.setText(frames)
+    tracking.analyze.click()
+    wait_for(lambda: results or tracking.message_line.is_error, 120, "the analysis")
+    assert tracking.session.wait_idle(30)
+    tracking.session.analysis_finished.disconnect(results.append)
+    return results
+
+
+def test_a_range_analyses_only_those_frames_as_a_movie_of_them_alone(
+    pynta, wait_for, tmp_path, simulated
+):
+    """Frames 100..249 re-analysed from the GUI size exactly what a movie of those 150 frames
+    alone gives, on the recorded frames' own indices."""
+    viewer, widgets = pynta
+    path = write_store(tmp_path / "beads.zarr", simulated.frames, simulated.metadata)
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking, sizes = widgets["Tracking"], widgets["Sizes"]
+    (result,) = analyse(tracking, wait_for, "100:250")
+    assert result.summary["n_frames"] == 150 and result.summary["frame_range"] == [100, 250]
+    alone = write_store(tmp_path / "alone.zarr", simulated.frames[100:250], simulated.metadata)
+    params = analysis.AnalysisParams.from_metadata(
+        simulated.metadata, engine=tracking.engine.currentText()
+    )
+    reference = analysis.analyze(open_movie(alone), params)
+    assert result.summary["diameter_nm"] == pytest.approx(
+        reference.summary["diameter_nm"], rel=1e-9
+    )
+    assert np.array_equal(
+        result.localizations["frame"].to_numpy(), reference.localizations["frame"].to_numpy() + 100
+    )
+    assert abs(result.summary["diameter_nm"] - 100.0) < 3 * result.summary["diameter_se_nm"]
+    # the widgets say which frames were analysed; the store keeps the part's tables
+    assert sizes.source_label.text() == "sizes from analysis of beads over frames 100..249"
+    assert tracking.message_line.text().startswith(
+        f"{len(result.per_track)} tracks sized over frames 100..249; results saved in"
+    )
+    saved = MovieStore.open(path).read_table("localizations")["frame"]
+    assert saved.min() >= 100 and saved.max() <= 249
+    # an empty field analyses every frame again
+    (whole,) = analyse(tracking, wait_for, " ")
+    assert whole.summary["frame_range"] == [0, N_FRAMES]
+    assert sizes.source_label.text() == "sizes from analysis of beads"
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        (
+            "100:400",
+            "refused: Frames 100:400 does not select frames of 'beads', which has 300 frames: "
+            "START and STOP must be in 0..300 (or -300..-1, counted back from the end), START "
+            "before STOP",
+        ),
+        (
+            "100-200",
+            f"refused: Frames must be {RANGE_SYNTAX}, got '100-200'; 'beads' has 300 frames",
+        ),
+    ],
+)
+def test_a_range_the_movie_cannot_take_is_refused_and_starts_nothing(
+    pynta, tmp_path, simulated, frames, message
+):
+    viewer, widgets = pynta
+    path = write_store(tmp_path / "beads.zarr", simulated.frames, simulated.metadata)
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    tracking.frames.setText(frames)
+    tracking.analyze.click()
+    assert tracking.message_line.is_error
+    assert tracking.message_line.text() == message
+    assert not tracking.session.analysing and tracking.progress.isHidden()
+    assert not tracking.cancel.isEnabled()
+
+
+def test_a_damaged_store_is_refused_with_the_field_to_set_and_analysed_over_it(
+    pynta, wait_for, tmp_path, simulated
+):
+    """A store whose frames 64..127 are missing on disk: the refusal names the Frames field
+    (the CLI says --frames, the Python API frame_range), and that range is then analysed."""
+    viewer, widgets = pynta
+    path = write_store(tmp_path / "damaged.zarr", simulated.frames, simulated.metadata)
+    (path / "0" / "c" / "1" / "0" / "0").unlink()  # the shard of frames 64..127
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    assert analyse(tracking, wait_for, "") == []
+    text = tracking.message_line.text()
+    assert text.startswith(f"analysis failed: store {str(path)!r} is damaged: frames 64..127")
+    assert (
+        f"readable: frames 0..63 and 128..{N_FRAMES - 1}; analyse frames 128..{N_FRAMES - 1} "
+        f"alone with Frames=128:{N_FRAMES}; run `pynta verify {path}`"
+    ) in text
+    assert "frame_range" not in text
+    (result,) = analyse(tracking, wait_for, f"128:{N_FRAMES}")
+    assert result.summary["n_frames"] == N_FRAMES - 128
+    assert result.summary["frame_range"] == [128, N_FRAMES]
+    assert len(result.per_track) > 0
