@@ -70,6 +70,8 @@ def test_a_range_analyses_only_those_frames_as_a_movie_of_them_alone(
     )
     saved = MovieStore.open(path).read_table("localizations")["frame"]
     assert saved.min() >= 100 and saved.max() <= 249
+    report = sizes.write_report(tmp_path / "report.html").read_text()
+    assert "150 (frames 100..249)" in report
     # an empty field analyses every frame again
     (whole,) = analyse(tracking, wait_for, " ")
     assert whole.summary["frame_range"] == [0, N_FRAMES]
