@@ -1659,6 +1659,8 @@ def summarize(
     summary = {
         "source": source,
         "n_frames": int(n_frames),
+        # the recorded frames analysed, from the first (a part's: :func:`analyze_detected`)
+        "frame_range": [0, int(n_frames)],
         "n_localizations": len(localizations),
         "particles_per_frame": len(localizations) / n_frames if n_frames else math.nan,
         "n_tracks": len(per_track),

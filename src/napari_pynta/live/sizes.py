@@ -153,8 +153,6 @@ class LiveSizer:
             warm_start=self._sizes,
         )
         self._sizes = result.sizes
-        # the recorded frames the sizes cover, as `pynta analyze` records them (from the first)
-        result.summary["frame_range"] = [0, int(result.summary["n_frames"])]
         self._history.append(self.history_point(result.summary, n_frames))
         if len(self._history) > MAX_HISTORY:
             self._history = self._history[::2] if len(self._history) % 2 else self._history[1::2]
