@@ -159,6 +159,16 @@ def test_a_range_beyond_the_movie_is_refused_naming_the_flag(capsys, store_path)
     )
 
 
+def test_a_part_shorter_than_a_track_names_the_frames_analysed_not_the_movie(capsys, store_path):
+    """It said "longer than the movie's 2 frames" of a movie of 300."""
+    code, out, err = analyse(capsys, store_path, "--frames", "298:", "--json")
+    assert code == 2 and out == ""
+    assert err.strip().startswith(
+        "pynta analyze: error: --min-track-length 10 is longer than the 2 frames analysed: no "
+        "track can be sized; analyse at least that many frames (a longer movie or --frames)"
+    )
+
+
 def test_a_range_that_is_no_slice_is_refused_by_the_parser(capsys, store_path):
     with pytest.raises(SystemExit) as raised:
         main(["analyze", str(store_path), "--frames", "100-200"])

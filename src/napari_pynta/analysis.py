@@ -414,15 +414,17 @@ def check_movie(frames: Any, params: AnalysisParams) -> None:
 
 
 def check_track_length(params: AnalysisParams, n_frames: int) -> None:
-    """Raise :class:`PyntaInputError` when no track of ``min_track_length`` fits in the movie
-    (a 1-frame movie was 'analysed' into 'no tracks were found: check the detection')."""
+    """Raise :class:`PyntaInputError` when no track of ``min_track_length`` fits in the
+    ``n_frames`` frames analysed (a 1-frame movie was 'analysed' into 'no tracks were found:
+    check the detection'; a part of a movie was called "the movie's 2 frames")."""
     if params.min_track_length > n_frames:
         plural = "frame" if n_frames == 1 else "frames"
         raise PyntaInputError(
-            f"min_track_length {params.min_track_length} is longer than the movie's {n_frames} "
-            f"{plural}: no track can be sized; analyse a movie of at least that many frames, or "
-            "lower it (at least 3)",
+            f"min_track_length {params.min_track_length} is longer than the {n_frames} {plural} "
+            "analysed: no track can be sized; analyse at least that many frames (a longer movie "
+            "or frame_range), or lower it (at least 3)",
             field="min_track_length",
+            others=("frame_range",),
         )
 
 
