@@ -87,6 +87,13 @@ def test_a_range_outside_the_movie_names_its_length(text):
     )
 
 
+@pytest.mark.parametrize("given", [(0, 10), slice(0, 10), 10])
+def test_open_movie_refuses_a_range_of_another_type_naming_what_is_allowed(store_path, given):
+    """A tuple or slice failed with AttributeError: 'tuple' object has no attribute 'resolve'."""
+    with pytest.raises(PyntaInputError, match=r"^frame_range must be START:STOP .* or a Fra"):
+        open_movie(store_path, given)
+
+
 def test_the_readable_frames_are_listed_and_the_longest_run_advised():
     readable = np.ones(200, dtype=bool)
     readable[64:128] = False
