@@ -218,9 +218,7 @@ def test_the_cluster_refuses_what_the_serial_analysis_refuses(client, movies, tm
         thin.append(frames)
     parts = {movies["store"]: FrameRange(0, 2), str(tmp_path / "thin.zarr"): None}
     for path, part in parts.items():
-        (outcome,) = analyze_batch(
-            [path], client, make_params, progress=False, frame_range=part
-        )
+        (outcome,) = analyze_batch([path], client, make_params, progress=False, frame_range=part)
         with pytest.raises((PyntaInputError, PyntaDataError)) as refused:
             with open_movie(path, part) as movie:
                 analysis.analyze(movie, make_params(movie))
