@@ -418,7 +418,8 @@ def _open_video(path: Path) -> Movie:
     video = open_video(path)
     frames, numbers, warnings = video.frames, video.frame_numbers, list(video.warnings)
     declared = declared_avi_frames(path)
-    if declared is not None and declared > len(frames) > 1:
+    # frames of another size after the movie's are sound, not a cut: only a last frame read is
+    if declared is not None and declared > video.n_decoded == len(frames) > 1:
         warnings.append(
             f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
             f"the file was cut short (an interrupted copy or recording?); the last one, which "
