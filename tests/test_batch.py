@@ -32,6 +32,7 @@ from napari_pynta.cluster import (
 )
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.export import PER_TRACK_FILE, SIZE_DISTRIBUTION_FILE
+from napari_pynta.frame_range import FrameRange
 from napari_pynta.readers import open_movie
 from napari_pynta.simulate import SimulationSettings, simulate_movie
 from napari_pynta.store import MovieStore
@@ -204,6 +205,25 @@ def test_broken_movies_are_reported_while_the_others_finish(client, movies):
     assert "does not exist" in outcomes[3].error
     assert_same_result(outcomes[1].result, serial(movies["store"]))
     assert_same_result(outcomes[4].result, serial(movies["tiff"]))
+
+
+def test_the_cluster_refuses_what_the_serial_analysis_refuses(client, movies, tmp_path):
+    """A part too short for a track, and frames narrower than a particle, are refused before any
+    task runs, in the serial analysis' words; the cluster analysed both into "no tracks were
+    found: check the detection settings"."""
+    narrow = _write_store(tmp_path / "narrow.zarr", _simulate(seed=14))
+    with MovieStore.open(narrow, mode="r") as store:
+        frames, metadata = np.asarray(store.as_dask()[:20, :5, :]), dict(store.metadata)
+    with MovieStore.create(tmp_path / "thin.zarr", frames.shape[1:], "uint16", metadata) as thin:
+        thin.append(frames)
+    parts = {movies["store"]: FrameRange(0, 2), str(tmp_path / "thin.zarr"): None}
+    for path, part in parts.items():
+        (outcome,) = analyze_batch([path], client, make_params, progress=False, frame_range=part)
+        with pytest.raises((PyntaInputError, PyntaDataError)) as refused:
+            with open_movie(path, part) as movie:
+                analysis.analyze(movie, make_params(movie))
+        assert outcome.error == str(refused.value)
+        assert "min_track_length 10" in outcome.error or "5 x 128 px" in outcome.error
 
 
 def test_a_failure_inside_a_worker_task_fails_only_that_movie(client, movies, tmp_path):

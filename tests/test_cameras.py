@@ -479,3 +479,13 @@ def test_playback_saturates_where_the_recording_camera_did(tmp_path):
         with open_camera("playback", path=str(tmp_path / name), fps=500) as camera:
             assert camera.saturation_level == top, name
             assert camera.metadata_for_store()["camera_settings"]["saturation_level"] == top
+
+
+@pytest.mark.parametrize("loop", ["no", "false ", "yes", 2, None])
+def test_playback_loop_must_be_true_or_false(recorded_store, loop):
+    """`--camera-option loop=no` reaches the camera as the text 'no', which bool() made True:
+    the movie was looped when the user said not to."""
+    path, _ = recorded_store
+    with pytest.raises(PyntaInputError, match=r"^loop must be true or false, got ") as refused:
+        open_camera("playback", path=str(path), loop=loop)
+    assert refused.value.field == "loop"

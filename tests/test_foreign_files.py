@@ -73,14 +73,18 @@ def test_mp4_is_read_in_order_at_its_rate(tmp_path):
     np.testing.assert_allclose(levels, ramp.mean(axis=(1, 2)), atol=3)
 
 
-def test_a_video_whose_frames_change_size_is_read_up_to_the_change_and_says_so(tmp_path, movie):
+@pytest.mark.parametrize("suffix", [".mkv", ".avi"])
+def test_a_video_whose_frames_change_size_is_read_up_to_the_change_and_says_so(
+    tmp_path, movie, suffix
+):
     """ffmpeg rescaled the frames after a change of size to the first size without a word: 20
-    frames of 64x64 px were analysed as 128x128 frames of particles twice their size."""
+    frames of 64x64 px were analysed as 128x128 frames of particles twice their size. An AVI,
+    whose header declares all 40, was then also called cut short and lost its 20th frame."""
     first = write_video(tmp_path / "a.h264", movie[:20], fps=100, codec="libx264")
     second = write_video(tmp_path / "b.h264", movie[20:40, :48, :48], fps=100, codec="libx264")
     joined = tmp_path / "joined.h264"
     joined.write_bytes(first.read_bytes() + second.read_bytes())
-    path = remux(joined, tmp_path / "resized.mkv", fps=100)
+    path = remux(joined, (tmp_path / "resized").with_suffix(suffix), fps=100)
     opened = open_movie(path)
     assert opened.frames.shape == (20, *movie.shape[1:])
     levels = opened.frames.compute().mean(axis=(1, 2))  # lossy: the right frames, in order

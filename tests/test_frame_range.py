@@ -87,6 +87,13 @@ def test_a_range_outside_the_movie_names_its_length(text):
     )
 
 
+@pytest.mark.parametrize("given", [(0, 10), slice(0, 10), 10])
+def test_open_movie_refuses_a_range_of_another_type_naming_what_is_allowed(store_path, given):
+    """A tuple or slice failed with AttributeError: 'tuple' object has no attribute 'resolve'."""
+    with pytest.raises(PyntaInputError, match=r"^frame_range must be START:STOP .* or a Fra"):
+        open_movie(store_path, given)
+
+
 def test_the_readable_frames_are_listed_and_the_longest_run_advised():
     readable = np.ones(200, dtype=bool)
     readable[64:128] = False
@@ -156,6 +163,16 @@ def test_a_range_beyond_the_movie_is_refused_naming_the_flag(capsys, store_path)
         f"pynta analyze: error: --frames 100:400 does not select frames of {str(store_path)!r}, "
         f"which has {N_FRAMES} frames: START and STOP must be in 0..{N_FRAMES} (or "
         f"-{N_FRAMES}..-1, counted back from the end), START before STOP"
+    )
+
+
+def test_a_part_shorter_than_a_track_names_the_frames_analysed_not_the_movie(capsys, store_path):
+    """It said "longer than the movie's 2 frames" of a movie of 300."""
+    code, out, err = analyse(capsys, store_path, "--frames", "298:", "--json")
+    assert code == 2 and out == ""
+    assert err.strip().startswith(
+        "pynta analyze: error: --min-track-length 10 is longer than the 2 frames analysed: no "
+        "track can be sized; analyse at least that many frames (a longer movie or --frames)"
     )
 
 
@@ -236,13 +253,16 @@ def test_the_readable_part_of_a_store_with_a_deleted_frames_shard_is_analysed(
     frames, metadata = simulated
     path = write_store(tmp_path / "damaged.zarr", frames, metadata)
     (path / "0" / "c" / "1" / "0" / "0").unlink()  # the shard of frames 64..127
-    code, out, err = analyse(capsys, path, "--json")
-    assert code == 2 and out == ""
-    assert (
-        f"is damaged: frames 64..127 (0/c/1/0/0) missing on disk; readable: frames 0..63 and "
-        f"128..{N_FRAMES - 1}; analyse frames 128..{N_FRAMES - 1} alone with "
-        f"--frames=128:{N_FRAMES}; run `pynta verify {path}`"
-    ) in err
+    # a part over the damage names the store's (--frames 30:100 said "frames 64..99 missing;
+    # readable: frames 0..63; analyse them alone with --frames=0:64", not the longer run)
+    for part in ((), ("--frames", "30:100")):
+        code, out, err = analyse(capsys, path, *part, "--json")
+        assert code == 2 and out == ""
+        assert (
+            f"is damaged: frames 64..127 (0/c/1/0/0) missing on disk; readable: frames 0..63 and "
+            f"128..{N_FRAMES - 1}; analyse frames 128..{N_FRAMES - 1} alone with "
+            f"--frames=128:{N_FRAMES}; run `pynta verify {path}`"
+        ) in err
     code, out, err = analyse(capsys, path, f"--frames=128:{N_FRAMES}", "--json")
     assert code == 0, err
     assert json.loads(out)["frame_range"] == [128, N_FRAMES]

@@ -390,16 +390,41 @@ def check_frame_size(params: AnalysisParams, frame_shape: tuple[int, int]) -> No
         )
 
 
+def check_movie(frames: Any, params: AnalysisParams) -> None:
+    """Refuse, before a frame is read, a movie that cannot be sized with ``params``: not a
+    non-empty (T, Y, X) stack (:func:`check_frames`), frames narrower than a particle
+    (:func:`check_frame_size`), a set search range as large as the frame
+    (:func:`check_search_range`), fewer frames than ``min_track_length``
+    (:func:`check_track_length`). :func:`analyze` and the plan of
+    :func:`napari_pynta.batch.analyze_batch` check alike (the cluster analysed 2 frames into
+    "no tracks were found: check the detection settings").
+
+    Raises
+    ------
+    PyntaDataError
+        If the frames are no movie or too narrow.
+    PyntaInputError
+        If the search range or ``min_track_length`` does not fit the movie.
+    """
+    check_frames(frames)
+    frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
+    check_frame_size(params, frame_shape)
+    check_search_range(params, frame_shape)
+    check_track_length(params, int(frames.shape[0]))
+
+
 def check_track_length(params: AnalysisParams, n_frames: int) -> None:
-    """Raise :class:`PyntaInputError` when no track of ``min_track_length`` fits in the movie
-    (a 1-frame movie was 'analysed' into 'no tracks were found: check the detection')."""
+    """Raise :class:`PyntaInputError` when no track of ``min_track_length`` fits in the
+    ``n_frames`` frames analysed (a 1-frame movie was 'analysed' into 'no tracks were found:
+    check the detection'; a part of a movie was called "the movie's 2 frames")."""
     if params.min_track_length > n_frames:
         plural = "frame" if n_frames == 1 else "frames"
         raise PyntaInputError(
-            f"min_track_length {params.min_track_length} is longer than the movie's {n_frames} "
-            f"{plural}: no track can be sized; analyse a movie of at least that many frames, or "
-            "lower it (at least 3)",
+            f"min_track_length {params.min_track_length} is longer than the {n_frames} {plural} "
+            "analysed: no track can be sized; analyse at least that many frames (a longer movie "
+            "or frame_range), or lower it (at least 3)",
             field="min_track_length",
+            others=("frame_range",),
         )
 
 
@@ -1529,10 +1554,7 @@ def analyze(movie, params: AnalysisParams, progress: Progress | None = None) -> 
         )
     params.validate()
     frames = movie.frames
-    check_frames(frames)
-    check_frame_size(params, (int(frames.shape[1]), int(frames.shape[2])))
-    check_search_range(params, (int(frames.shape[1]), int(frames.shape[2])))
-    check_track_length(params, int(frames.shape[0]))
+    check_movie(frames, params)
     threshold = detection_threshold(frames, params)
     params = with_detection(params, threshold)
     localizations = detect_frames(

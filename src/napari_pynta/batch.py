@@ -344,8 +344,8 @@ def _plan_movie(
     n_workers: int,
     part: FrameRange | None,
 ) -> _Plan:
-    analysis.check_frames(movie.frames)
     params = make_params(movie).validate()
+    analysis.check_movie(movie.frames, params)
     n_frames = int(movie.frames.shape[0])
     frame_shape = (int(movie.frames.shape[1]), int(movie.frames.shape[2]))
     frame_bytes = math.prod(frame_shape) * movie.frames.dtype.itemsize

@@ -29,7 +29,7 @@ import zarr
 from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.frame_range import FrameRange, gap_numbers, readable_advice
+from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, gap_numbers, readable_advice
 from napari_pynta.store import (
     SEQ_PATH,
     TIMESTAMPS_PATH,
@@ -168,6 +168,11 @@ def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) ->
         (a store) frames of the range have no frame number (a seq chunk missing on disk).
     """
     part = FrameRange.parse(frame_range) if isinstance(frame_range, str) else frame_range
+    if part is not None and not isinstance(part, FrameRange):  # a tuple or slice: AttributeError
+        raise PyntaInputError(
+            f"frame_range must be {RANGE_SYNTAX} or a FrameRange, got {frame_range!r}",
+            "frame_range",
+        )
     if not str(path).strip():  # Path("") is the current folder
         raise PyntaInputError(
             f"the movie's path is empty ({str(path)!r}); pynta opens {SUPPORTED_INPUTS}"
@@ -413,7 +418,8 @@ def _open_video(path: Path) -> Movie:
     video = open_video(path)
     frames, numbers, warnings = video.frames, video.frame_numbers, list(video.warnings)
     declared = declared_avi_frames(path)
-    if declared is not None and declared > len(frames) > 1:
+    # frames of another size after the movie's are sound, not a cut: only a last frame read is
+    if declared is not None and declared > video.n_decoded == len(frames) > 1:
         warnings.append(
             f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
             f"the file was cut short (an interrupted copy or recording?); the last one, which "

@@ -589,16 +589,21 @@ class FramesLayout:
 
 
 class _CheckedFrames:
-    """Array-like view of the first ``n`` frames that refuses to read an absent frame as zeros.
+    """Array-like view of the first ``n`` frames that refuses to read an absent frame as zeros,
+    naming the absent and the readable frames among the ``recorded`` ones (the store's, when
+    ``n`` stops before its end: a part opened with ``frame_range``).
 
     Frames of a layout the thin reader knows (:meth:`FramesLayout.reader`, every format-2
     store) are read by it, at less than half the CPU of zarr-python; others through zarr.
     """
 
-    def __init__(self, frames: zarr.Array, n: int, layout: FramesLayout, source: Path) -> None:
+    def __init__(
+        self, frames: zarr.Array, n: int, layout: FramesLayout, source: Path, recorded: int
+    ) -> None:
         self._frames = frames
         self._layout = layout
         self._source = source
+        self._recorded = max(n, recorded)
         self.shape = (n, *frames.shape[1:])
         self.dtype = frames.dtype
         self.ndim = 3
@@ -626,7 +631,7 @@ class _CheckedFrames:
             missing = np.flatnonzero(absent) + start
             missing = missing[np.isin(missing, frames)]
             if missing.size:  # named in full, not as far as this read (one thread's) saw
-                readable = self._layout.readable(self.shape[0])
+                readable = self._layout.readable(self._recorded)
                 raise self._layout.missing_error(np.flatnonzero(~readable), self._source, readable)
             if block is None:
                 return np.asarray(self._frames[key])
@@ -636,7 +641,7 @@ class _CheckedFrames:
             if error.others:  # the missing frames' error, with its advice
                 raise
             raise PyntaDataError(  # a damaged shard index: which frames are readable
-                f"{error}; {readable_advice(self._layout.readable(self.shape[0]))}; run "
+                f"{error}; {readable_advice(self._layout.readable(self._recorded))}; run "
                 f"`pynta verify {self._source}` for a full report",
                 others=("frame_range",),
             ) from None
@@ -1093,7 +1098,7 @@ class MovieStore:
 
     def _checked_frames(self, stop: int | None = None) -> _CheckedFrames:
         n = self._n_frames if stop is None else stop
-        return _CheckedFrames(self._frames, n, self.layout, self._path)
+        return _CheckedFrames(self._frames, n, self.layout, self._path, self._n_frames)
 
     # ------------------------------------------------------------------ writing
     def _check_open(self) -> None:

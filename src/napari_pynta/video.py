@@ -68,12 +68,15 @@ class VideoFrames:
     frame_numbers : ndarray or None
         Each frame's number in frame intervals from the first when the times skip some, else
         None.
+    n_decoded : int
+        The frames ffmpeg decoded, those after a change of size included (0: not counted).
     """
 
     frames: da.Array
     metadata: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     frame_numbers: np.ndarray | None = None
+    n_decoded: int = 0
 
 
 def _ffmpeg() -> Any:
@@ -256,6 +259,7 @@ def open_video(path: str | Path) -> VideoFrames:
         metadata=metadata,
         warnings=warnings + timing,
         frame_numbers=numbers if numbers is not None and numbers[-1] + 1 > n_frames else None,
+        n_decoded=len(sizes),
     )
 
 

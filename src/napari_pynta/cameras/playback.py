@@ -83,6 +83,8 @@ class PlaybackCamera(BaseCamera):
         from napari_pynta.readers import open_movie
 
         self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
+        if loop not in (True, False):  # bool("no") is True: --camera-option loop=no looped
+            raise PyntaInputError(f"loop must be true or false, got {loop!r}", "loop")
         self._movie = open_movie(path)
         self.metadata = dict(self._movie.metadata)
         frames = self._movie.frames
