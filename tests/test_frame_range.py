@@ -12,7 +12,7 @@ import pytest
 from napari_pynta import simulate
 from napari_pynta.cli import main
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.frame_range import FrameRange, readable_advice
+from napari_pynta.frame_range import FrameRange, frames_analysed, readable_advice
 from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
 
@@ -324,3 +324,10 @@ def test_a_frame_that_does_not_decode_is_named_with_the_way_to_leave_it_out(
     ) in err
     code, out, err = analyse(capsys, path, "--frames=1:", "--json")
     assert code == 0, err
+
+
+def test_the_frames_analysed_name_the_part_only_when_it_does_not_start_at_the_first():
+    assert frames_analysed({"n_frames": 300, "frame_range": [0, 300]}) == "300"
+    assert frames_analysed({"n_frames": 150, "frame_range": [0, 150]}) == "150"
+    assert frames_analysed({"n_frames": 60, "frame_range": [240, 300]}) == "60 (frames 240..299)"
+    assert frames_analysed({"n_frames": 60}) == "60"

@@ -122,11 +122,12 @@ def first_analysed(summary: Mapping[str, Any]) -> int:
 
 
 def frames_analysed(summary: Mapping[str, Any]) -> str:
-    """The number of frames an analysis' summary analysed, with which of the recorded ones:
-    ``"1500 (frames 500..1999)"``; the number alone for a summary without ``frame_range``."""
+    """The number of frames an analysis' summary analysed, with which of the recorded ones when
+    they do not start at the first: ``"1500 (frames 500..1999)"``; the number alone for the
+    first frames (``frame_range`` from 0) or a summary without ``frame_range``."""
     where = summary.get("frame_range")
     count = f"{summary.get('n_frames', '–')}"
-    return count if not where else f"{count} (frames {where[0]}..{where[1] - 1})"
+    return count if not where or where[0] == 0 else f"{count} (frames {where[0]}..{where[1] - 1})"
 
 
 def gap_numbers(numbers: np.ndarray | None) -> np.ndarray | None:

@@ -78,7 +78,7 @@ def _plain_settings(summary: dict) -> list[str]:
         f"viscosity {_fmt(None if viscosity is None else 1000 * viscosity, 4)} mPa·s",
         f"Detection {params.get('engine')}, minmass {_fmt(params.get('minmass'), 0)}, max jump "
         f"{_fmt(params.get('search_range_px'), 1)} px, tracks ≥ {params.get('min_track_length')} "
-        f"frames, {frames_analysed(summary)} frames analysed",
+        f"frames, frames analysed: {frames_analysed(summary)}",
     ]
     return lines
 
