@@ -18,7 +18,9 @@ same round. ``disk/raw`` is the size on disk over the raw pixel bytes.
   shard);
 - ``thin 64-shard none|lz4|zstd``: :class:`napari_pynta.shards.ShardAppender`, the standard zarr
   v3 shard layout written by appending each frame's bytes and rewriting the index in place;
-- ``MovieStore.append``: the store as the saver uses it (pixels, timestamps, seq, array sizes).
+  ``lz4+crc32c`` each frame followed by its checksum, as the store writes it;
+- ``MovieStore.append``: the store as the saver uses it (pixels + checksums, timestamps, seq,
+  array sizes).
 """
 
 from __future__ import annotations
@@ -92,10 +94,15 @@ def zarr_writer(shards: bool, compressed: bool) -> Callable[[Path, list[np.ndarr
     return write
 
 
-def thin_writer(codec: numcodecs.abc.Codec | None) -> Callable[[Path, list[np.ndarray]], None]:
+def thin_writer(
+    codec: numcodecs.abc.Codec | None, checksum: bool = False
+) -> Callable[[Path, list[np.ndarray]], None]:
     def write(path: Path, blocks: list[np.ndarray]) -> None:
         appender = ShardAppender(
-            lambda k: path / "c" / str(k) / "0" / "0", SHARD, codec.encode if codec else None
+            lambda k: path / "c" / str(k) / "0" / "0",
+            SHARD,
+            codec.encode if codec else None,
+            checksum=checksum,
         )
         start = 0
         for block in blocks:
@@ -119,6 +126,7 @@ def movie_store(path: Path, blocks: list[np.ndarray]) -> None:
 
 
 FLOOR = "file append (floor)"
+LZ4 = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
 METHODS: dict[str, Callable[[Path, list[np.ndarray]], None]] = {
     FLOOR: write_file,
     "zarr chunk/frame lz4": zarr_writer(shards=False, compressed=True),
@@ -126,9 +134,8 @@ METHODS: dict[str, Callable[[Path, list[np.ndarray]], None]] = {
     "zarr 64-shard none": zarr_writer(shards=True, compressed=False),
     "zarr 64-shard lz4": zarr_writer(shards=True, compressed=True),
     "thin 64-shard none": thin_writer(None),
-    "thin 64-shard lz4": thin_writer(
-        numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
-    ),
+    "thin 64-shard lz4": thin_writer(LZ4),
+    "thin 64-shard lz4+crc32c": thin_writer(LZ4, checksum=True),
     "thin 64-shard zstd": thin_writer(numcodecs.Zstd(level=1)),
     "MovieStore.append": movie_store,
 }

@@ -1,11 +1,13 @@
-"""A result set whose writing is interrupted, as a killed `pynta analyze` leaves it (shared by
-the store tests and the napari reader's test)."""
+"""Damage as it happens to stores on disk (shared by the store, verify and napari reader tests):
+a result set whose writing is interrupted, as a killed `pynta analyze` leaves it; an inner chunk
+forgotten by its shard's index; a bit flipped inside a frame."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from napari_pynta import shards
 from napari_pynta.store import MovieStore
 
 
@@ -25,3 +27,22 @@ def write_tables_killed_after_the_first(store: MovieStore, tables: dict[str, pd.
             store.write_tables(tables)
     finally:
         del store.write_table
+
+
+def flip_a_bit_inside(shard, slot):
+    """Change one bit in the middle of an inner chunk's compressed pixels, past its header: a
+    bit flipped by a failing disk or a faulty copy."""
+    offset, nbytes = (int(v) for v in shards.read_index(shard, 64, index_at_start=True)[slot])
+    with open(shard, "r+b") as file:
+        file.seek(offset + nbytes // 2)
+        byte = file.read(1)[0]
+        file.seek(offset + nbytes // 2)
+        file.write(bytes([byte ^ 0x10]))
+
+
+def forget_inner_chunk(shard, slot):
+    """Mark one inner chunk absent in a shard's index (index first, 64 chunks)."""
+    index = shards.read_index(shard, 64, index_at_start=True)
+    index[slot] = shards.MISSING
+    with open(shard, "r+b") as file:
+        file.write(shards.encode_index(index))

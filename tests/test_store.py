@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
-from store_faults import write_tables_killed_after_the_first
+from store_faults import flip_a_bit_inside, forget_inner_chunk, write_tables_killed_after_the_first
 
 import napari_pynta
 from napari_pynta import shards
@@ -93,6 +93,7 @@ def test_frames_are_sharded_one_frame_per_inner_chunk_lz4_index_first(store_path
     config = sharding["configuration"]
     assert sharding["name"] == "sharding_indexed" and config["index_location"] == "start"
     assert [c["name"] for c in config["index_codecs"]] == ["bytes", "crc32c"]
+    assert [c["name"] for c in config["codecs"]] == ["bytes", "blosc", "crc32c"]
     blosc = config["codecs"][1]["configuration"]
     assert blosc["cname"] == "lz4" and blosc["shuffle"] == "shuffle"
     assert meta["dimension_names"] == ["t", "y", "x"]
@@ -524,19 +525,47 @@ def test_an_undecodable_frame_is_a_data_error_naming_the_store(store_path):
         lazy[2:5].compute(scheduler="synchronous")
 
 
+def test_a_changed_byte_in_a_frame_is_found_not_read_as_other_pixels(store_path):
+    """Without a checksum a bit flipped inside a frame's lz4 data decoded, and the frame was read
+    with changed pixels (`pynta verify --read-pixels` said ok); zarr-python, reading the same
+    store, agrees that the frame is damaged."""
+    frames = random_frames(10, seed=7)
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(frames)
+    flip_a_bit_inside(store_path / "0" / "c" / "0" / "0" / "0", 3)
+    lazy = MovieStore.open(store_path).as_dask()
+    np.testing.assert_array_equal(lazy[4:].compute(), frames[4:])
+    with pytest.raises(PyntaDataError, match=r"frame 3 cannot be decoded.*checksum does not match"):
+        lazy[2:5].compute(scheduler="synchronous")
+    with pytest.raises(ValueError, match="checksum"):
+        zarr.open_array(store_path / "0", mode="r")[3]
+
+
+def test_format_2_stores_written_without_frame_checksums_still_read_and_append(store_path):
+    """Stores written before the frames carried their crc32c are read and appended to by the
+    thin reader and writer as before, without checksums (zarr-python agrees)."""
+    frames = random_frames(70, seed=9)
+    MovieStore.create(store_path, (16, 24), "uint16", METADATA).close()
+    meta_path = store_path / "0" / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    inner = meta["codecs"][0]["configuration"]["codecs"]
+    meta["codecs"][0]["configuration"]["codecs"] = [c for c in inner if c["name"] != "crc32c"]
+    meta_path.write_text(json.dumps(meta))
+    with MovieStore.open(store_path, mode="r+") as store:
+        assert store._thin_writer() is not None
+        store.append(frames[:40])
+        store.append(frames[40:])
+    with MovieStore.open(store_path) as store:
+        assert store.layout.reader((16, 24), np.uint16) is not None
+        np.testing.assert_array_equal(store.read_frames(0, 70), frames)
+    np.testing.assert_array_equal(zarr.open_array(store_path / "0", mode="r")[:], frames)
+
+
 def test_absent_chunk_of_a_format_1_store_is_an_error(store_path, write_format1_store):
     write_format1_store(store_path, random_frames(6, seed=10))
     (store_path / "0" / "c" / "3" / "0" / "0").unlink()
     with pytest.raises(PyntaDataError, match=r"frame 3 \(0/c/3/0/0\) missing"):
         MovieStore.open(store_path).as_dask().compute()
-
-
-def forget_inner_chunk(shard, slot):
-    """Mark one inner chunk absent in a shard's index (index first, 64 chunks)."""
-    index = shards.read_index(shard, 64, index_at_start=True)
-    index[slot] = shards.MISSING
-    with open(shard, "r+b") as file:
-        file.write(shards.encode_index(index))
 
 
 def test_missing_or_foreign_path_raises_data_error_naming_it(tmp_path):

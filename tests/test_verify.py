@@ -7,7 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
+from store_faults import flip_a_bit_inside, forget_inner_chunk
 
+from napari_pynta import shards
 from napari_pynta.cli import main
 from napari_pynta.errors import PyntaDataError
 from napari_pynta.store import MovieStore
@@ -78,6 +80,35 @@ def test_deleted_shard_is_reported(capsys, store_path):
     code, out = verify(capsys, store_path)
     assert code == 1
     assert out == f"{store_path}: missing_frames: no data on disk for frames 0..11 (0/c/0/0/0)\n"
+
+
+def test_read_pixels_reports_every_frame_that_does_not_decode(capsys, tmp_path):
+    """`pynta verify --read-pixels` said "ok" for a store whose frame would not decode (it took
+    the decoding error for an absent frame, reported elsewhere), while `pynta analyze` refused
+    the store; a frame absent on disk is still reported once, as missing."""
+    path = tmp_path / "movie.zarr"
+    with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+        store.append(np.random.default_rng(1).integers(1, 1000, (140, 8, 10), dtype=np.uint16))
+    shard = path / "0" / "c" / "0" / "0" / "0"
+    index = shards.read_index(shard, 64, index_at_start=True)
+    with open(shard, "r+b") as file:
+        for slot in (3, 4, 40):  # their blosc headers overwritten
+            file.seek(int(index[slot, 0]))
+            file.write(b"\xff" * 16)
+    flip_a_bit_inside(path / "0" / "c" / "1" / "0" / "0", 5)  # frame 69: its checksum fails
+    forget_inner_chunk(path / "0" / "c" / "2" / "0" / "0", 1)  # frame 129 absent
+    code, out = verify(capsys, path)
+    assert code == 1 and ": pixels:" not in out  # frames are decoded only when asked
+    code, out = verify(capsys, path, "--read-pixels")
+    lines = out.splitlines()
+    assert code == 1
+    assert [line.split(" (")[0] for line in lines if ": pixels: " in line] == [
+        f"{path}: pixels: frames 3..4 cannot be decoded",
+        f"{path}: pixels: frame 40 cannot be decoded",
+        f"{path}: pixels: frame 69 cannot be decoded",
+    ]
+    assert "checksum does not match" in lines[-1]
+    assert sum("missing_frames" in line and "129" in line for line in lines) == 1
 
 
 def test_damaged_shard_index_is_reported(capsys, store_path):

@@ -46,7 +46,13 @@ def empty_index(n_chunks: int) -> np.ndarray:
 def encode_index(index: np.ndarray) -> bytes:
     """Return the on-disk bytes of ``index`` ((n, 2) offsets and sizes): the pairs, then crc32c."""
     raw = np.ascontiguousarray(index, dtype="<u8").tobytes()
-    return raw + np.uint32(google_crc32c.value(raw)).astype("<u4").tobytes()
+    return raw + _crc32c(raw)
+
+
+def _crc32c(data: Any) -> bytes:
+    """The crc32c of ``data`` as zarr's ``crc32c`` codec stores it: 4 bytes, little endian."""
+    data = data if isinstance(data, bytes) else bytes(data)  # the C extension takes bytes only
+    return np.uint32(google_crc32c.value(data)).astype("<u4").tobytes()
 
 
 def decode_index(raw: bytes, n_chunks: int, source: str | Path) -> np.ndarray:
@@ -63,7 +69,7 @@ def decode_index(raw: bytes, n_chunks: int, source: str | Path) -> np.ndarray:
             f"shard {str(source)!r} is damaged: its index has {len(raw)} bytes, expected {expected}"
         )
     pairs, crc = raw[:-_CRC_BYTES], raw[-_CRC_BYTES:]
-    if google_crc32c.value(pairs) != int(np.frombuffer(crc, "<u4")[0]):
+    if _crc32c(pairs) != crc:
         raise PyntaDataError(f"shard {str(source)!r} is damaged: its index checksum does not match")
     return np.frombuffer(pairs, dtype="<u8").reshape(n_chunks, 2).copy()
 
@@ -132,6 +138,8 @@ class ShardAppender:
         Inner chunks (frames) per shard.
     encode : callable, optional
         ``encode(frame) -> bytes-like`` of one frame; None writes the raw bytes.
+    checksum : bool
+        Follow each chunk by its crc32c (zarr's ``crc32c`` codec after the others).
     """
 
     def __init__(
@@ -139,10 +147,12 @@ class ShardAppender:
         shard_path: Callable[[int], Path],
         frames_per_shard: int,
         encode: Callable[[np.ndarray], Any] | None = None,
+        checksum: bool = False,
     ) -> None:
         self._shard_path = shard_path
         self._per_shard = frames_per_shard
         self._encode = encode
+        self._checksum = checksum
         self._shard = -1
         self._fd = -1
         self._index = empty_index(frames_per_shard)
@@ -186,19 +196,24 @@ class ShardAppender:
             self._end = index_nbytes(self._per_shard)
 
     def _append(self, slot: int, frames: np.ndarray) -> None:
-        if self._encode is None:
+        if self._encode is None and not self._checksum:
             size = frames[0].nbytes
             _pwrite_all(self._fd, frames.data.cast("B"), self._end)
             offsets = self._end + size * np.arange(len(frames), dtype=np.uint64)
             sizes = np.full(len(frames), size, dtype=np.uint64)
         else:
-            chunks = [memoryview(self._encode(frame)).cast("B") for frame in frames]
-            _pwrite_all(self._fd, b"".join(chunks), self._end)
-            sizes = np.array([len(chunk) for chunk in chunks], np.uint64)
+            chunks = [self._chunk(frame) for frame in frames]
+            _pwrite_all(self._fd, b"".join(part for chunk in chunks for part in chunk), self._end)
+            sizes = np.array([sum(len(part) for part in chunk) for chunk in chunks], np.uint64)
             offsets = self._end + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.uint64)
         self._index[slot : slot + len(frames), 0] = offsets
         self._index[slot : slot + len(frames), 1] = sizes
         self._end = int(offsets[-1] + sizes[-1])
+
+    def _chunk(self, frame: np.ndarray) -> tuple[Any, ...]:
+        """The parts of one frame's inner chunk: its encoded bytes, then their checksum if asked."""
+        data = frame.tobytes() if self._encode is None else bytes(self._encode(frame))
+        return (data, _crc32c(data)) if self._checksum else (data,)
 
 
 class ShardReader:
@@ -223,6 +238,9 @@ class ShardReader:
         True when the inner chunks are blosc-compressed, False for raw bytes.
     index_at_start : bool
         True for ``index_location: "start"``, False for ``"end"``.
+    checksum : bool
+        True when each inner chunk ends with its crc32c: a chunk whose bytes changed on disk
+        then raises :class:`UndecodableChunk` instead of being read as other pixels.
     """
 
     def __init__(
@@ -233,6 +251,7 @@ class ShardReader:
         dtype: Any,
         blosc: bool,
         index_at_start: bool = True,
+        checksum: bool = False,
     ) -> None:
         self._shard_path = shard_path
         self._per_shard = frames_per_shard
@@ -242,6 +261,7 @@ class ShardReader:
         self._frame_nbytes = int(np.prod(self._shape)) * self._stored.itemsize
         self._blosc = numcodecs.Blosc() if blosc else None
         self._index_at_start = index_at_start
+        self._checksum = checksum
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Frames ``start .. stop-1`` and a mask of those present on disk.
@@ -290,6 +310,10 @@ class ShardReader:
         return decode_index(os.pread(fd, size, at), self._per_shard, path)
 
     def _decode(self, raw: bytes, out: np.ndarray, frame: int, path: Path) -> None:
+        if self._checksum:
+            stored, raw = raw[-_CRC_BYTES:], raw[:-_CRC_BYTES]
+            if len(stored) < _CRC_BYTES or _crc32c(raw) != stored:
+                raise _undecodable(frame, path, "its checksum does not match: its bytes changed")
         if self._blosc is None:
             if len(raw) != self._frame_nbytes:
                 raise _undecodable(frame, path, f"{len(raw)} bytes, expected {self._frame_nbytes}")

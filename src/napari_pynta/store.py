@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dask.array as da
 import numcodecs
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import zarr
 from dask.base import tokenize
-from zarr.codecs import BloscCodec, ShardingCodec
+from zarr.codecs import BloscCodec, Crc32cCodec, ShardingCodec
 
 from napari_pynta import __version__, shards
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
@@ -448,6 +448,13 @@ def _is_raw_little_endian(codec: dict[str, Any]) -> bool:
     return codec.get("name") == "bytes" and endian == "little"
 
 
+class _ThinCodecs(NamedTuple):
+    """The inner chunks' codecs of a frames array the thin writer and reader handle."""
+
+    blosc: dict[str, Any] | None  #: the blosc codec, None for raw bytes
+    checksum: bool  #: each chunk ends with its crc32c
+
+
 class FramesLayout:
     """Where the frames array keeps each frame on disk, to tell present frames from absent ones.
 
@@ -475,50 +482,63 @@ class FramesLayout:
         self._inner_codecs = [c.to_dict() for c in codec.codecs] if self.sharded else []
         self._index_codecs = [c.to_dict() for c in codec.index_codecs] if self.sharded else []
 
-    def _thin_inner_codec(self) -> dict[str, Any] | None:
-        """The blosc codec of the inner chunks ({} for raw bytes), or None if the layout needs zarr.
+    def _thin_codecs(self) -> _ThinCodecs | None:
+        """The inner chunks' codecs as the thin writer and reader know them, or None if the
+        layout needs zarr.
 
-        The thin writer and reader handle shards with one frame per inner chunk, the index first
-        (bytes + crc32c) and inner chunks of raw little-endian bytes, optionally blosc-compressed.
+        They handle shards with one frame per inner chunk, the index first (bytes + crc32c) and
+        inner chunks of raw little-endian bytes, optionally blosc-compressed, optionally followed
+        by their crc32c.
         """
+        inner = list(self._inner_codecs)
+        checksum = bool(inner) and inner[-1] == {"name": "crc32c"}
+        if checksum:
+            inner.pop()
         if not (
             self.index_at_start
             and self.frames_per_chunk == 1
             and len(self._index_codecs) == 2
             and _is_raw_little_endian(self._index_codecs[0])
             and self._index_codecs[1] == {"name": "crc32c"}
-            and _is_raw_little_endian(self._inner_codecs[0])
-            and len(self._inner_codecs) <= 2
+            and inner
+            and _is_raw_little_endian(inner[0])
+            and len(inner) <= 2
         ):
             return None
-        if len(self._inner_codecs) == 1:
-            return {}
-        codec = self._inner_codecs[1]
-        return codec if codec["name"] == "blosc" else None
+        if len(inner) == 1:
+            return _ThinCodecs(None, checksum)
+        return _ThinCodecs(inner[1], checksum) if inner[1]["name"] == "blosc" else None
 
     def appender(self) -> shards.ShardAppender | None:
         """A :class:`shards.ShardAppender` for this array, or None if its layout needs zarr."""
-        codec = self._thin_inner_codec()
-        if codec is None:
+        codecs = self._thin_codecs()
+        if codecs is None:
             return None
-        encode = None
-        if codec:
-            config = codec["configuration"]
-            encode = numcodecs.Blosc(
+        compress = None
+        if codecs.blosc is not None:
+            config = codecs.blosc["configuration"]
+            compress = numcodecs.Blosc(
                 cname=config["cname"],
                 clevel=config["clevel"],
                 shuffle=_BLOSC_SHUFFLE[config["shuffle"]],
                 blocksize=config["blocksize"],
             ).encode
-        return shards.ShardAppender(self.file_of_shard, self.frames_per_file, encode)
+        return shards.ShardAppender(
+            self.file_of_shard, self.frames_per_file, compress, checksum=codecs.checksum
+        )
 
     def reader(self, frame_shape: tuple[int, int], dtype: Any) -> shards.ShardReader | None:
         """A :class:`shards.ShardReader` for this array, or None if its layout needs zarr."""
-        codec = self._thin_inner_codec()
-        if codec is None:
+        codecs = self._thin_codecs()
+        if codecs is None:
             return None
         return shards.ShardReader(
-            self.file_of_shard, self.frames_per_file, frame_shape, dtype, blosc=bool(codec)
+            self.file_of_shard,
+            self.frames_per_file,
+            frame_shape,
+            dtype,
+            blosc=codecs.blosc is not None,
+            checksum=codecs.checksum,
         )
 
     def file_of_shard(self, shard: int) -> Path:
@@ -858,7 +878,7 @@ class MovieStore:
             chunks=(1, *shape),
             shards={"shape": (FRAMES_PER_SHARD, *shape), "index_location": "start"},
             dtype=frame_dtype,
-            compressors=_compressor(),
+            compressors=(_compressor(), Crc32cCodec()),  # a changed byte is found, not read
             fill_value=0,
             dimension_names=("t", "y", "x"),
         )

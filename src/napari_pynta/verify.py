@@ -354,16 +354,33 @@ def _check_tables(store: Any, report: StoreReport) -> None:
 
 
 def _check_pixels(store: Any, report: StoreReport) -> None:
-    frames = store.as_dask()
+    """Decode every frame whose data is on disk and report each run of frames that does not
+    decode, with the cause of its first frame (absent frames are reported by
+    :func:`_check_frames_present`)."""
+    readable = store.layout.readable(store.n_frames)
+    causes: dict[int, str] = {}
     for start in range(0, store.n_frames, _READ_BLOCK):
         stop = min(start + _READ_BLOCK, store.n_frames)
+        for first, last in runs(np.flatnonzero(readable[start:stop]) + start):
+            try:
+                store.read_frames(first, last + 1)
+            except Exception:  # codecs raise many kinds on corrupt bytes: find the frames
+                causes.update(_undecodable_frames(store, first, last))
+    broken = list(runs(np.fromiter(causes, dtype=int, count=len(causes))))
+    for first, last in broken[:10]:
+        report.add("pixels", f"{_frames(first, last)} cannot be decoded ({causes[first]})")
+    if len(broken) > 10:
+        report.add("pixels", f"{len(causes)} frames cannot be decoded in all")
+
+
+def _undecodable_frames(store: Any, first: int, last: int) -> dict[int, str]:
+    """The frames ``first..last`` that do not decode, each with its cause in one line."""
+    causes = {}
+    for frame in range(first, last + 1):
         try:
-            frames[start:stop].compute(scheduler="synchronous")
-        except PyntaDataError:
-            continue  # absent frames are already reported
-        except Exception as error:  # codecs raise many kinds on corrupt bytes
-            cause = str(error).splitlines()[0] if str(error) else ""
-            report.add(
-                "pixels",
-                f"{_frames(start, stop - 1)} cannot be decoded: {type(error).__name__}: {cause}",
-            )
+            store.read_frames(frame, frame + 1)
+        except Exception as error:
+            cause = error.__cause__ or error
+            text = str(cause).splitlines()[0] if str(cause) else ""
+            causes[frame] = f"{type(cause).__name__}: {text}"
+    return causes
