@@ -241,3 +241,18 @@ def test_captures_that_all_have_tracks_give_no_warning():
         [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]
     )
     assert combined["warnings"] == []
+
+
+def test_the_report_headline_keeps_a_standard_error_below_half_a_nanometre():
+    # three captures whose D50s agree within a nanometre: mean 102.6, SE 0.2 nm. Rounded to
+    # whole nanometres the headline read "103 ± 0 nm", as if the size had no uncertainty.
+    from napari_pynta.report.measurement_page import _measurement_cards
+
+    d50s = (102.2, 102.7, 102.9)
+    combined = combine_summaries(
+        [_capture_summary(f"/m/capture-{i}.zarr", d, 300, 40.0) for i, d in enumerate(d50s, 1)]
+    )
+    mean, se = independent_mean_se(d50s)
+    cards = _measurement_cards(combined)
+    assert f"{mean:.1f} ± {se:.1f} nm" in cards  # 102.6 ± 0.2 nm, as in the replicate table
+    assert "± 0 nm" not in cards

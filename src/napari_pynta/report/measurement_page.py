@@ -91,8 +91,10 @@ def _measurement_cards(combined: dict) -> str:
 
     concentration = combined["concentration_per_ml"]
     cards = [
-        (mean_se("d50_nm", "{:.0f}", " nm"), "median size D50 (mean ± SE)"),
-        (mean_se("mode_nm", "{:.0f}", " nm"), "mode (mean ± SE)"),
+        # one decimal, as in the replicate table: the SE of agreeing captures is often below
+        # half a nanometre, which whole nanometres showed as "± 0"
+        (mean_se("d50_nm", "{:.1f}", " nm"), "median size D50 (mean ± SE)"),
+        (mean_se("mode_nm", "{:.1f}", " nm"), "mode (mean ± SE)"),
         (
             f"{_sci(concentration['mean'])} ± {_sci(concentration['se'])} /mL"
             if concentration["mean"] is not None
