@@ -4,8 +4,9 @@ The movie is re-opened from its source path when it has one (so results can be s
 store), else analysed from the layer's data; :func:`napari_pynta.analysis.analyze` does the work and
 reports its progress through ``on_progress`` to the widget's own bar (no napari ``progress``: made
 in this thread, its bar was a Qt widget created and parented outside the GUI thread). The
-*Frames* field next to *Analyze movie* limits the analysis to a part of the movie (:mod:`napari_pynta.frame_range`, ``pynta analyze --frames``);
-the GUI's messages name the core's ``frame_range`` by that field (:func:`gui_message`).
+*Frames* field next to *Analyze movie* limits the analysis to a part of the movie
+(:mod:`napari_pynta.frame_range`, ``pynta analyze --frames``); the GUI's messages name the core's
+``frame_range`` by that field (:func:`gui_message`).
 """
 
 from __future__ import annotations
