@@ -109,6 +109,9 @@ def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_p
     d50 = combined["d50_nm"]
     assert f"{d50['mean']:.1f} ± {d50['se']:.1f}" in page
     assert page.count("data:image/png;base64,") == 4  # replicates, concentration, scatter, time
+    # the settings shown are the first capture's, and the page says so (they read as the
+    # measurement's: one movie, one frame count, one automatic search range)
+    assert "<h2>Sample and settings of capture 1 (capture11.zarr)</h2>" in page
     # ... and the peaks of all the captures' tracks sized together
     pooled = combined["pooled"]
     assert pooled["n_captures"] == 3 and pooled["reason"] is None
@@ -256,3 +259,16 @@ def test_the_report_headline_keeps_a_standard_error_below_half_a_nanometre():
     cards = _measurement_cards(combined)
     assert f"{mean:.1f} ± {se:.1f} nm" in cards  # 102.6 ± 0.2 nm, as in the replicate table
     assert "± 0 nm" not in cards
+
+
+def test_the_pdf_says_whose_settings_its_first_page_shows():
+    from napari_pynta.report.pdf import first_page_lines
+
+    summaries = [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]
+    combined = combine_summaries(summaries)
+    lines = first_page_lines(summaries[0], combined)
+    assert (
+        lines[0] == "Settings of capture 1 (capture-1.zarr); the table gives every capture's sizes"
+    )
+    # one movie's report has no such line: its settings are the movie's
+    assert not first_page_lines(summaries[0])[0].startswith("Settings of")

@@ -40,6 +40,11 @@ _REPLICATE_COLUMNS = (
 )
 
 
+def capture_name(summary: dict) -> str:
+    """The file name of a capture's movie, as the replicate table names it."""
+    return Path(str(summary.get("source") or "")).name
+
+
 def _cell(value: Any, template: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
@@ -53,7 +58,7 @@ def replicate_rows(results: list, combined: dict) -> list[list[str]]:
         summary = result.summary
         rows.append(
             [
-                f"{index + 1}: {Path(str(summary.get('source') or '')).name}",
+                f"{index + 1}: {capture_name(summary)}",
                 str(summary.get("n_tracks", "–")),
                 *(_cell(read(summary), fmt) for _, _, read, fmt in _REPLICATE_COLUMNS),
             ]
@@ -177,7 +182,7 @@ capture-to-capture scatter: different particles in view, drift of the instrument
 {_lab_figures_html(results)}
 <h2>Quality checks</h2>
 {warnings_html}
-<h2>Sample and settings</h2>
+<h2>Sample and settings of capture 1 ({html.escape(capture_name(first))})</h2>
 {_settings_table(first, getattr(results[0], "frame_shape", None))}
 <footer>napari-pynta {version}. Methods: covariance estimator of the diffusion coefficient
 (Vestergaard, Blainey &amp; Flyvbjerg 2014); track-length deconvolution by expectation-maximisation
