@@ -272,3 +272,19 @@ def test_the_pdf_says_whose_settings_its_first_page_shows():
     )
     # one movie's report has no such line: its settings are the movie's
     assert not first_page_lines(summaries[0])[0].startswith("Settings of")
+
+
+def test_a_quantity_no_capture_has_reads_as_one_dash_in_the_replicate_table():
+    # no detection depth: no particles/mL in any capture. The mean ± SE cell read "– ± –".
+    from types import SimpleNamespace
+
+    from napari_pynta.report.measurement_page import replicate_rows
+
+    summaries = [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]
+    rows = replicate_rows(
+        [SimpleNamespace(summary=s) for s in summaries], combine_summaries(summaries)
+    )
+    heading, *_, mean_row = rows
+    cell = dict(zip(heading, mean_row, strict=True))
+    assert cell["Particles/mL (× dilution)"] == "–"
+    assert cell["D50 (nm)"] == "101.5 ± 0.5"  # (101 + 102) / 2 ± SD / √2

@@ -51,6 +51,13 @@ def _cell(value: Any, template: str) -> str:
     return template.format(value)
 
 
+def _mean_se_cell(entry: dict, template: str) -> str:
+    """``mean ± se``; one dash when no capture has the quantity (it read "– ± –")."""
+    if _cell(entry["mean"], template) == "–":
+        return "–"
+    return f"{_cell(entry['mean'], template)} ± {_cell(entry['se'], template)}"
+
+
 def replicate_rows(results: list, combined: dict) -> list[list[str]]:
     """The replicate table as text: a heading row, one row per capture, then mean ± SE."""
     rows = [["Capture", "Tracks", *(heading for _, heading, _, _ in _REPLICATE_COLUMNS)]]
@@ -67,10 +74,7 @@ def replicate_rows(results: list, combined: dict) -> list[list[str]]:
         [
             f"mean ± SE (n = {combined['n_captures']})",
             "",
-            *(
-                f"{_cell(combined[key]['mean'], fmt)} ± {_cell(combined[key]['se'], fmt)}"
-                for key, _, _, fmt in _REPLICATE_COLUMNS
-            ),
+            *(_mean_se_cell(combined[key], fmt) for key, _, _, fmt in _REPLICATE_COLUMNS),
         ]
     )
     return rows
@@ -89,10 +93,8 @@ def _replicate_table_html(results: list, combined: dict) -> str:
 
 def _measurement_cards(combined: dict) -> str:
     def mean_se(key: str, fmt: str, unit: str) -> str:
-        entry = combined[key]
-        if entry["mean"] is None:
-            return "–"
-        return f"{_cell(entry['mean'], fmt)} ± {_cell(entry['se'], fmt)}{unit}"
+        cell = _mean_se_cell(combined[key], fmt)
+        return cell if cell == "–" else cell + unit
 
     concentration = combined["concentration_per_ml"]
     cards = [
