@@ -109,6 +109,9 @@ def test_combine_json_is_the_mean_and_se_of_the_captures(captures, capsys, tmp_p
     d50 = combined["d50_nm"]
     assert f"{d50['mean']:.1f} ± {d50['se']:.1f}" in page
     assert page.count("data:image/png;base64,") == 4  # replicates, concentration, scatter, time
+    # the settings shown are the first capture's, and the page says so (they read as the
+    # measurement's: one movie, one frame count, one automatic search range)
+    assert "<h2>Sample and settings of capture 1 (capture11.zarr)</h2>" in page
     # ... and the peaks of all the captures' tracks sized together
     pooled = combined["pooled"]
     assert pooled["n_captures"] == 3 and pooled["reason"] is None
@@ -241,3 +244,47 @@ def test_captures_that_all_have_tracks_give_no_warning():
         [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]
     )
     assert combined["warnings"] == []
+
+
+def test_the_report_headline_keeps_a_standard_error_below_half_a_nanometre():
+    # three captures whose D50s agree within a nanometre: mean 102.6, SE 0.2 nm. Rounded to
+    # whole nanometres the headline read "103 ± 0 nm", as if the size had no uncertainty.
+    from napari_pynta.report.measurement_page import _measurement_cards
+
+    d50s = (102.2, 102.7, 102.9)
+    combined = combine_summaries(
+        [_capture_summary(f"/m/capture-{i}.zarr", d, 300, 40.0) for i, d in enumerate(d50s, 1)]
+    )
+    mean, se = independent_mean_se(d50s)
+    cards = _measurement_cards(combined)
+    assert f"{mean:.1f} ± {se:.1f} nm" in cards  # 102.6 ± 0.2 nm, as in the replicate table
+    assert "± 0 nm" not in cards
+
+
+def test_the_pdf_says_whose_settings_its_first_page_shows():
+    from napari_pynta.report.pdf import first_page_lines
+
+    summaries = [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]
+    combined = combine_summaries(summaries)
+    lines = first_page_lines(summaries[0], combined)
+    assert (
+        lines[0] == "Settings of capture 1 (capture-1.zarr); the table gives every capture's sizes"
+    )
+    # one movie's report has no such line: its settings are the movie's
+    assert not first_page_lines(summaries[0])[0].startswith("Settings of")
+
+
+def test_a_quantity_no_capture_has_reads_as_one_dash_in_the_replicate_table():
+    # no detection depth: no particles/mL in any capture. The mean ± SE cell read "– ± –".
+    from types import SimpleNamespace
+
+    from napari_pynta.report.measurement_page import replicate_rows
+
+    summaries = [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]
+    rows = replicate_rows(
+        [SimpleNamespace(summary=s) for s in summaries], combine_summaries(summaries)
+    )
+    heading, *_, mean_row = rows
+    cell = dict(zip(heading, mean_row, strict=True))
+    assert cell["Particles/mL (× dilution)"] == "–"
+    assert cell["D50 (nm)"] == "101.5 ± 0.5"  # (101 + 102) / 2 ± SD / √2

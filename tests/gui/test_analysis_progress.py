@@ -50,6 +50,31 @@ def test_the_reanalysis_shows_frames_done_of_the_total_and_the_time(pynta, wait_
     assert "tracks sized" in tracking.message_line.text()
 
 
+def test_the_reanalysis_makes_no_qt_object_outside_the_gui_thread(pynta, wait_for, tmp_path):
+    """Before: the worker thread opened a napari ``progress``, whose bar napari's activity
+    dialog then made and parented from that thread ("QObject::setParent: Cannot set parent, new
+    parent is in a different thread"): Qt widgets belong to the GUI thread."""
+    from qtpy.QtCore import qInstallMessageHandler
+
+    viewer, widgets = pynta
+    path = tmp_path / "movie.zarr"
+    write_movie(path, 100)
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    messages: list[str] = []
+    previous = qInstallMessageHandler(lambda _mode, _context, text: messages.append(text))
+    try:
+        finished = []
+        tracking.session.analysis_finished.connect(finished.append)
+        tracking.analyze.click()
+        wait_for(lambda: bool(finished), 300, "the analysis")
+        tracking.session.wait_idle(30)
+    finally:
+        qInstallMessageHandler(previous)
+    assert "tracks sized" in tracking.message_line.text()
+    assert not [text for text in messages if "thread" in text], messages
+
+
 def test_cancel_hides_the_progress_and_the_analysis_stops(pynta, wait_for, tmp_path):
     viewer, widgets = pynta
     path = tmp_path / "long.zarr"

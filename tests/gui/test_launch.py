@@ -251,3 +251,25 @@ def test_ctrl_c_in_the_terminal_stops_the_recording_in_order_and_exits_130(tmp_p
     # the saver had to drop on a loaded machine are seq gaps, counted by the pipeline)
     assert report.n_frames > 0
     assert [problem for problem in report.problems if problem.kind != "seq"] == [], report
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland display variables")
+def test_pynta_without_a_display_says_so_and_what_to_do(tmp_path):
+    """Before: Qt aborted the process (rc 134) with "no Qt platform plugin could be initialized.
+    Reinstalling the application may fix this problem" - on an ssh session without X."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    env["HOME"] = str(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "napari_pynta.cli"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "no display" in run.stderr and "DISPLAY" in run.stderr
+    assert "xvfb-run" in run.stderr and "pynta --help" in run.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 
 import numpy as np
 import pytest
@@ -105,6 +106,9 @@ def test_a_record_folder_that_cannot_be_made_is_refused_in_plain_words(pynta, tm
     camera.record.click()
     text = camera.message_line.text()
     assert camera.message_line.is_error and "cannot write" in text and str(blocker) in text
+    # what is in the way, not the file system's "File exists" (a file where the folder goes)
+    # or "Not a directory" (of a folder named after the file)
+    assert f"{blocker} is a file, not a folder" in text, text
     assert not camera.record.isChecked() and camera.session.live_state == "idle"
     assert not multiprocessing.active_children()
 
@@ -120,6 +124,8 @@ def test_a_measure_folder_that_cannot_be_made_is_refused_in_plain_words(pynta, t
     blocker.write_text("not a folder")
     with pytest.raises(PyntaInputError, match="cannot write"):
         Measurement(session, blocker / "sample", 2, 1.0, {})
+    with pytest.raises(PyntaInputError, match=f"{re.escape(str(blocker))} is a file, not a folder"):
+        Measurement(session, blocker, 2, 1.0, {})  # was "cannot write to …: File exists"
     session.live_state = "idle"
 
 

@@ -40,6 +40,18 @@ def missing_gui_packages() -> list[str]:
     return missing
 
 
+def missing_display() -> bool:
+    """True on Linux when Qt would find no screen: neither ``DISPLAY`` (X11) nor
+    ``WAYLAND_DISPLAY`` is set and no ``QT_QPA_PLATFORM`` (e.g. ``offscreen``) is chosen.
+
+    Qt then aborts the process with "no Qt platform plugin could be initialized. Reinstalling
+    the application may fix this problem", which names neither the cause nor the cure.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def prefer_pyqt6() -> None:
     """Let qtpy pick PyQt6 when it is installed and the user chose no binding (``QT_API``).
 
@@ -97,7 +109,8 @@ def launch_gui() -> int:
     int
         The process exit code: 0 once the window is closed, 130 after Ctrl-C in the terminal
         and 143 after SIGTERM (the window is closed and the workers stopped in both), 2 (with
-        the extra to install printed) when napari or Qt is not installed.
+        the extra to install printed) when napari or Qt is not installed, or (with what to do)
+        when there is no display.
     """
     missing = missing_gui_packages()
     if missing:
@@ -106,6 +119,14 @@ def launch_gui() -> int:
             file=sys.stderr,
         )
         print("pynta: the headless sub-commands work without it (pynta --help).", file=sys.stderr)
+        return 2
+    if missing_display():
+        print(
+            "pynta: no display (DISPLAY is not set): the napari window needs a screen. Start it "
+            "on a desktop, over ssh -X, or on a virtual screen with xvfb-run -a pynta; the "
+            "headless sub-commands need none (pynta --help).",
+            file=sys.stderr,
+        )
         return 2
     prefer_pyqt6()
     import napari

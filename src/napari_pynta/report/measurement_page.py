@@ -40,10 +40,22 @@ _REPLICATE_COLUMNS = (
 )
 
 
+def capture_name(summary: dict) -> str:
+    """The file name of a capture's movie, as the replicate table names it."""
+    return Path(str(summary.get("source") or "")).name
+
+
 def _cell(value: Any, template: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return template.format(value)
+
+
+def _mean_se_cell(entry: dict, template: str) -> str:
+    """``mean ± se``; one dash when no capture has the quantity (it read "– ± –")."""
+    if _cell(entry["mean"], template) == "–":
+        return "–"
+    return f"{_cell(entry['mean'], template)} ± {_cell(entry['se'], template)}"
 
 
 def replicate_rows(results: list, combined: dict) -> list[list[str]]:
@@ -53,7 +65,7 @@ def replicate_rows(results: list, combined: dict) -> list[list[str]]:
         summary = result.summary
         rows.append(
             [
-                f"{index + 1}: {Path(str(summary.get('source') or '')).name}",
+                f"{index + 1}: {capture_name(summary)}",
                 str(summary.get("n_tracks", "–")),
                 *(_cell(read(summary), fmt) for _, _, read, fmt in _REPLICATE_COLUMNS),
             ]
@@ -62,10 +74,7 @@ def replicate_rows(results: list, combined: dict) -> list[list[str]]:
         [
             f"mean ± SE (n = {combined['n_captures']})",
             "",
-            *(
-                f"{_cell(combined[key]['mean'], fmt)} ± {_cell(combined[key]['se'], fmt)}"
-                for key, _, _, fmt in _REPLICATE_COLUMNS
-            ),
+            *(_mean_se_cell(combined[key], fmt) for key, _, _, fmt in _REPLICATE_COLUMNS),
         ]
     )
     return rows
@@ -84,15 +93,15 @@ def _replicate_table_html(results: list, combined: dict) -> str:
 
 def _measurement_cards(combined: dict) -> str:
     def mean_se(key: str, fmt: str, unit: str) -> str:
-        entry = combined[key]
-        if entry["mean"] is None:
-            return "–"
-        return f"{_cell(entry['mean'], fmt)} ± {_cell(entry['se'], fmt)}{unit}"
+        cell = _mean_se_cell(combined[key], fmt)
+        return cell if cell == "–" else cell + unit
 
     concentration = combined["concentration_per_ml"]
     cards = [
-        (mean_se("d50_nm", "{:.0f}", " nm"), "median size D50 (mean ± SE)"),
-        (mean_se("mode_nm", "{:.0f}", " nm"), "mode (mean ± SE)"),
+        # one decimal, as in the replicate table: the SE of agreeing captures is often below
+        # half a nanometre, which whole nanometres showed as "± 0"
+        (mean_se("d50_nm", "{:.1f}", " nm"), "median size D50 (mean ± SE)"),
+        (mean_se("mode_nm", "{:.1f}", " nm"), "mode (mean ± SE)"),
         (
             f"{_sci(concentration['mean'])} ± {_sci(concentration['se'])} /mL"
             if concentration["mean"] is not None
@@ -175,7 +184,7 @@ capture-to-capture scatter: different particles in view, drift of the instrument
 {_lab_figures_html(results)}
 <h2>Quality checks</h2>
 {warnings_html}
-<h2>Sample and settings</h2>
+<h2>Sample and settings of capture 1 ({html.escape(capture_name(first))})</h2>
 {_settings_table(first, getattr(results[0], "frame_shape", None))}
 <footer>napari-pynta {version}. Methods: covariance estimator of the diffusion coefficient
 (Vestergaard, Blainey &amp; Flyvbjerg 2014); track-length deconvolution by expectation-maximisation

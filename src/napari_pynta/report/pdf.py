@@ -10,7 +10,7 @@ from napari_pynta.errors import PyntaInputError
 from napari_pynta.frame_range import frames_analysed
 from napari_pynta.pooled import describe_pooled
 from napari_pynta.report.analysis_page import _fmt, _size_figure
-from napari_pynta.report.measurement_page import _cell, replicate_rows
+from napari_pynta.report.measurement_page import _cell, capture_name, replicate_rows
 from napari_pynta.sample import DILUTION_KEY, SAMPLE_KEYS, SAMPLE_LABELS
 
 
@@ -50,8 +50,12 @@ def first_page_lines(summary: dict, combined: dict | None = None) -> list[str]:
     -------
     list of str
     """
-    pooled = describe_pooled((combined or {}).get("pooled"))
-    return _plain_settings(summary) + pooled[:1]
+    if combined is None:
+        return _plain_settings(summary)
+    whose = (
+        f"Settings of capture 1 ({capture_name(summary)}); the table gives every capture's sizes"
+    )
+    return [whose, *_plain_settings(summary), *describe_pooled(combined.get("pooled"))[:1]]
 
 
 def _plain_settings(summary: dict) -> list[str]:

@@ -110,10 +110,24 @@ def make_folder(folder: str | Path) -> None:
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        reason = error.strerror or str(error)
+        blocker = file_in_the_way(folder)
+        # the file system says "File exists" or "Not a directory" of a file in the way
+        reason = (
+            f"{blocker} is a file, not a folder"
+            if blocker is not None
+            else error.strerror or str(error)
+        )
         raise PyntaInputError(
             f"cannot write to {folder}: {reason}; choose another folder"
         ) from error
+
+
+def file_in_the_way(folder: str | Path) -> Path | None:
+    """The nearest of ``folder`` and its parents that exists and is not a folder, if any."""
+    for path in (Path(folder), *Path(folder).parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
 
 
 def scrolling_layout(widget: QWidget, header: QWidget | None = None) -> QVBoxLayout:

@@ -2,9 +2,11 @@
 
 The movie is re-opened from its source path when it has one (so results can be saved into its
 store), else analysed from the layer's data; :func:`napari_pynta.analysis.analyze` does the work and
-reports its progress to a napari progress bar. The *Frames* field next to *Analyze movie* limits
-the analysis to a part of the movie (:mod:`napari_pynta.frame_range`, ``pynta analyze --frames``);
-the GUI's messages name the core's ``frame_range`` by that field (:func:`gui_message`).
+reports its progress through ``on_progress`` to the widget's own bar (no napari ``progress``: made
+in this thread, its bar was a Qt widget created and parented outside the GUI thread). The
+*Frames* field next to *Analyze movie* limits the analysis to a part of the movie
+(:mod:`napari_pynta.frame_range`, ``pynta analyze --frames``); the GUI's messages name the core's
+``frame_range`` by that field (:func:`gui_message`).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def analyze_movie(
     on_progress: ProgressCallback | None = None,
     frame_range: FrameRange | None = None,
 ) -> AnalysisOutcome:
-    """Analyse a movie with a napari progress bar and save results into its store, if any.
+    """Analyse a movie and save results into its store, if any (runs in a worker thread).
 
     Parameters
     ----------
@@ -206,25 +208,20 @@ def analyze_movie(
     -------
     AnalysisOutcome
     """
-    from napari.utils import progress
-
     from napari_pynta.analysis import analyze
 
     params = analysis_params(tracking, conditions)
     movie = open_for_analysis(data, source, conditions, frame_range)
-    n_frames = int(movie.frames.shape[0])
     started = time.monotonic()
-    with progress(total=n_frames, desc="PyNTA analysis") as bar:
 
-        def report(done: int, total: int) -> None:
-            checkpoint()
-            bar.update(done - bar.n)
-            if on_progress is not None:
-                on_progress(done, total, time.monotonic() - started, "")
+    def report(done: int, total: int) -> None:
+        checkpoint()
+        if on_progress is not None:
+            on_progress(done, total, time.monotonic() - started, "")
 
-        with stop_when(should_stop):
-            result = analyze(movie, params, progress=report)
-            checkpoint()  # cancelled after the last checkpoint: the store stays as it was
+    with stop_when(should_stop):
+        result = analyze(movie, params, progress=report)
+        checkpoint()  # cancelled after the last checkpoint: the store stays as it was
     saved_to = save_results(movie.store.path, result) if movie.store is not None else None
     return AnalysisOutcome(result=result, saved_to=saved_to)
 
@@ -236,7 +233,7 @@ def analyze_measurement_folder(
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: ProgressCallback | None = None,
 ) -> Any:
-    """Analyse every capture of a measurement folder with a napari progress bar.
+    """Analyse every capture of a measurement folder (runs in a worker thread).
 
     Each capture is analysed under its stored metadata (pixel size, timing, temperature) with
     the Tracking widget's detection and linking settings and ``depth_um`` (None: no particles
@@ -262,30 +259,23 @@ def analyze_measurement_folder(
     -------
     napari_pynta.measurement_analysis.MeasurementAnalysis
     """
-    from napari.utils import progress
-
     from napari_pynta.analysis import AnalysisParams
     from napari_pynta.measurement_analysis import POOLING, analyze_measurement
 
     overrides = {**tracking_fields(tracking), "depth_um": depth_um}
     started = time.monotonic()
-    with progress(total=0, desc="PyNTA measurement") as bar:
 
-        def report(index: int, done: int, total: int) -> None:
-            checkpoint()
-            if bar.total != total:
-                bar.total = total
-            step = "all captures' tracks" if index == POOLING else f"capture {index + 1}"
-            bar.set_description(f"PyNTA measurement, {step}")
-            bar.update(done - bar.n)
-            if on_progress is not None:
-                on_progress(done, total, time.monotonic() - started, step)
+    def report(index: int, done: int, total: int) -> None:
+        checkpoint()
+        step = "all captures' tracks" if index == POOLING else f"capture {index + 1}"
+        if on_progress is not None:
+            on_progress(done, total, time.monotonic() - started, step)
 
-        with stop_when(should_stop):
-            result = analyze_measurement(
-                folder,
-                lambda movie: AnalysisParams.from_metadata(movie.metadata, **overrides),
-                progress=report,
-            )
-            checkpoint()
+    with stop_when(should_stop):
+        result = analyze_measurement(
+            folder,
+            lambda movie: AnalysisParams.from_metadata(movie.metadata, **overrides),
+            progress=report,
+        )
+        checkpoint()
     return result

@@ -597,7 +597,8 @@ class PyntaSession(QObject):
 
     # ------------------------------------------------------------------ re-analysis
     def analyze_layer(self, layer_name: str, frames: str = "") -> None:
-        """Re-analyse the movie layer ``layer_name`` in a worker thread (napari progress bar).
+        """Re-analyse the movie layer ``layer_name`` in a worker thread (progress: the
+        ``analysis_progress`` signal).
 
         The result fills points and tracks layers and the Sizes histogram, and is saved into the
         movie's store when the layer was read from one.
