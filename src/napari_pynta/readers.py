@@ -187,7 +187,7 @@ def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) ->
     if path.suffix.lower() in TIFF_SUFFIXES:
         return movie_part(_open_tiff(path), part)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return movie_part(_open_video(path), part)
+        return _open_video(path, part)
     raise PyntaInputError(
         f"cannot open {str(path)!r}: unsupported file type {path.suffix or '(none)'!r}; "
         f"pynta opens {SUPPORTED_INPUTS}"
@@ -409,14 +409,15 @@ def _frame_times(
 
 
 # ---------------------------------------------------------------------------- video
-def _open_video(path: Path) -> Movie:
-    """An AVI/MP4 movie (:func:`napari_pynta.video.open_video`); one cut short loses its last
-    decoded frame, which may be incomplete (h264 conceals a cut frame with its neighbours), and
-    says what its header declares."""
-    from napari_pynta.video import declared_avi_frames, open_video
+def _open_video(path: Path, part: FrameRange | None) -> Movie:
+    """An AVI/MP4 movie (:func:`napari_pynta.video.open_video`), or its frames ``part``, timed
+    by those frames' times alone (:func:`napari_pynta.video.video_timing`); one cut short loses
+    its last decoded frame, which may be incomplete (h264 conceals a cut frame with its
+    neighbours), and says what its header declares."""
+    from napari_pynta.video import declared_avi_frames, open_video, video_timing
 
     video = open_video(path)
-    frames, numbers, warnings = video.frames, video.frame_numbers, list(video.warnings)
+    frames, warnings = video.frames, list(video.warnings)
     declared = declared_avi_frames(path)
     # frames of another size after the movie's are sound, not a cut: only a last frame read is
     if declared is not None and declared > video.n_decoded == len(frames) > 1:
@@ -426,14 +427,18 @@ def _open_video(path: Path) -> Movie:
             f"may be incomplete, is left out ({len(frames) - 1} frames read)"
         )
         frames = frames[:-1]
-        numbers = None if numbers is None or numbers[-2] == len(frames) - 1 else numbers[:-1]
+        # the cut frame is damaged: the analysis of the frames before it needs no warning
+        video = dataclasses.replace(video, error_frames=[*video.error_frames, len(frames)])
+    start, stop = (0, len(frames)) if part is None else part.resolve(len(frames), str(path))
+    timing = video_timing(video, start, stop)
     return Movie(
-        frames=frames,
-        metadata=video.metadata,
+        frames=frames[start:stop],
+        metadata=timing.metadata,
         source=str(path),
         store=None,
-        warnings=warnings,
-        frame_numbers=numbers,
+        warnings=warnings + timing.warnings,
+        frame_numbers=timing.frame_numbers,
+        first_frame=start,
     )
 
 
