@@ -422,13 +422,24 @@ def _open_video(path: Path, part: FrameRange | None) -> Movie:
     by those frames' times alone (:func:`napari_pynta.video.video_timing`); one cut short loses
     its last decoded frame, which may be incomplete (h264 conceals a cut frame with its
     neighbours), and says what its header declares."""
-    from napari_pynta.video import declared_avi_frames, open_video, video_timing
+    from napari_pynta.video import (
+        declared_avi_frames,
+        first_damaged_frame,
+        open_video,
+        video_timing,
+    )
 
     video = open_video(path)
     frames, warnings = video.frames, list(video.warnings)
     declared = declared_avi_frames(path)
-    # frames of another size after the movie's are sound, not a cut: only a last frame read is
-    if declared is not None and declared > video.n_decoded == len(frames) > 1:
+    damaged = first_damaged_frame(video)
+    # frames of another size after the movie's are sound, not a cut: only a last frame read is;
+    # frames missing for damage ffmpeg located before the end are not a cut either
+    if (
+        declared is not None
+        and declared > video.n_decoded == len(frames) > 1
+        and (damaged is None or damaged >= len(frames) - 1)
+    ):
         warnings.append(
             f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
             f"the file was cut short (an interrupted copy or recording?); the last one, which "

@@ -388,7 +388,7 @@ def _frame_numbers(
         return numbers, [
             f"{source!r}: the frame times skip {skipped} frame intervals at "
             f"{int((multiples > 1).sum())} places (frames dropped by the camera or the "
-            "encoder): a step across a gap counts as that many frame intervals"
+            "encoder, or lost to damage): a step across a gap counts as that many frame intervals"
         ]
     irregular = steps[~whole]
     return None, [
@@ -423,24 +423,32 @@ def _longest_good_part(good_steps: np.ndarray, first: int) -> str:
     )
 
 
-def _damage_warning(video: VideoFrames, start: int, stop: int) -> list[str]:
-    """The warning for decoding errors ffmpeg reported that may reach the frames ``start:stop``.
+def first_damaged_frame(video: VideoFrames) -> int | None:
+    """The first frame that ffmpeg's decoding errors may have damaged; None when it reported
+    none or located none.
 
-    The first frame that may be affected is the earliest of those ffmpeg located by time and of
-    the frames whose time does not follow the previous one by one frame interval (frames lost
-    in the damage leave a gap, two joined videos a step back); frames after a damaged one may be
-    wrong too up to the next key frame (FFV1, h264 and others decode a frame from the one
-    before). None located: every part is warned of.
+    It is the earliest of the frames ffmpeg located by time and of the frames whose time does
+    not follow the previous one by one frame interval (frames lost in the damage leave a gap,
+    two joined videos a step back); frames after a damaged one may be wrong too up to the next
+    key frame (FFV1, h264 and others decode a frame from the one before).
     """
     if not video.decode_errors:
-        return []
+        return None
     located = list(video.error_frames)
     steps = np.diff(video.times_s)
     if np.isfinite(steps).all() and (steps > 0).any():
         interval = _frame_interval(steps[steps > 0])
         single = _whole_steps(steps, interval) & (np.rint(steps / interval) == 1)
         located += [int(index) + 1 for index in np.flatnonzero(~single)[:1]]
-    affected = min(located) if located else None
+    return min(located) if located else None
+
+
+def _damage_warning(video: VideoFrames, start: int, stop: int) -> list[str]:
+    """The warning for decoding errors ffmpeg reported that may reach the frames ``start:stop``
+    (from :func:`first_damaged_frame` on; every part when none is located)."""
+    if not video.decode_errors:
+        return []
+    affected = first_damaged_frame(video)
     if affected is not None and affected >= stop:
         return []  # the frames analysed were all decoded before the damage
     where = (
