@@ -390,10 +390,10 @@ def _frame_numbers(
             f"{int((multiples > 1).sum())} places (frames dropped by the camera or the "
             "encoder, or lost to damage): a step across a gap counts as that many frame intervals"
         ]
-    irregular = steps[~whole]
+    shortest, longest = (f"{step * 1e3:.4g}" for step in (steps.min(), steps.max()))
     return None, [
         f"{source!r} has a variable frame rate: its frame times step by "
-        f"{irregular.min() * 1e3:.4g} to {irregular.max() * 1e3:.4g} ms, not by whole frame "
+        f"{shortest if shortest == longest else f'{shortest} to {longest}'} ms, not by whole frame "
         f"intervals of {interval * 1e3:.4g} ms, {_frames_at(~whole, first)} "
         f"({int((~whole).sum())} of {len(steps)} steps): every step is sized as one frame "
         "interval of the rate the file states; steps of other lengths broaden the size "
