@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import warnings
 
 import numpy as np
@@ -149,6 +150,65 @@ def test_a_video_of_irregular_frame_times_warns_of_its_variable_rate(tmp_path, m
     assert len(opened.frames) == 30 and opened.frame_numbers is None
     (warning,) = opened.warnings
     assert "variable frame rate" in warning and "10 to 14 ms" in warning
+
+
+def test_the_frame_times_are_judged_over_the_frames_analysed(tmp_path, movie):
+    """A video regular for its first 100 frames and of a variable frame rate after them: its
+    regular part, analysed alone (--frames 0:100), was warned of the variable frame rate of the
+    frames it leaves out, and the warning did not say where the irregular frames are."""
+    path = write_video(
+        tmp_path / "part_vfr.mkv",
+        movie[:150],
+        fps=100,
+        setpts="(10*N+4*floor(max(N-100,0)/2))/(1000*TB)",  # 10 ms, then 10 and 14 ms after 100
+    )
+    regular = open_movie(path, frame_range="0:100")
+    assert regular.warnings == [] and regular.frame_numbers is None
+    assert regular.metadata["frame_interval_s"] == pytest.approx(0.01)
+    (whole,) = open_movie(path).warnings
+    assert "variable frame rate" in whole and "between frames 101 and 148" in whole
+    assert "frames 0..101, alone with --frames 0:102" in whole
+    (late,) = open_movie(path, frame_range="120:").warnings  # frames named as recorded
+    assert "variable frame rate" in late and "between frames 120 and 149" in late
+
+
+def test_two_videos_joined_byte_wise_say_where_their_times_go_back(tmp_path, movie):
+    """Two FFV1 Matroska files joined byte-wise decode to all their frames, the second's times
+    standing at the first's last: this was called a variable frame rate of steps of 0 to 10
+    ms, without saying where the join is."""
+    first = write_video(tmp_path / "a.mkv", movie[:20], fps=100)
+    second = write_video(tmp_path / "b.mkv", movie[20:40], fps=100)
+    joined = tmp_path / "joined.mkv"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    opened = open_movie(joined)
+    np.testing.assert_array_equal(opened.frames.compute(), movie[:40])  # every frame usable
+    (warning,) = opened.warnings
+    assert "stand still or go back between frames 19 and 39" in warning
+    assert "joined byte-wise" in warning and "--frames 0:20" in warning
+    assert open_movie(joined, frame_range="0:20").warnings == []
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+@pytest.mark.parametrize("damage", ["zeroed", "cut out"])
+def test_a_video_damaged_in_the_middle_says_from_which_frame(tmp_path, movie, suffix, damage):
+    """A FFV1 video with bytes zeroed or cut out in its middle was read without a word (or, in
+    Matroska, its lost frames called frames dropped by the camera): ffmpeg's decoding errors
+    now name the first frame that may be damaged, and the frames before it are the originals."""
+    data = write_video(tmp_path / f"whole{suffix}", movie[:60], fps=100).read_bytes()
+    middle = len(data) // 2
+    damaged = tmp_path / f"damaged{suffix}"
+    hole = bytes(3000) if damage == "zeroed" else b""
+    damaged.write_bytes(data[:middle] + hole + data[middle + 3000 :])
+    opened = open_movie(damaged)
+    warning = next(text for text in opened.warnings if "is damaged" in text)
+    assert not any("cut short" in text for text in opened.warnings)  # an AVI's header: not cut
+    match = re.search(r"from frame (\d+) on", warning)
+    assert match is not None, warning
+    good = int(match[1])
+    assert 10 < good < 50 and f"--frames 0:{good}" in warning
+    np.testing.assert_array_equal(opened.frames[:good].compute(), movie[:good])
+    before = open_movie(damaged, frame_range=f"0:{good}").warnings
+    assert not any("is damaged" in text or "frame times" in text for text in before)
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

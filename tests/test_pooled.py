@@ -283,6 +283,48 @@ def test_captures_linked_with_different_choices_are_not_pooled(captures):
     assert pool_captures([results[0], longer]).reason == "the captures differ in memory 3, 5"
 
 
+def test_the_pooled_line_says_which_labels_and_temperatures_the_captures_mix(captures):
+    """The pooled result took the solvent and the detection engine of the first capture (and
+    said nothing of the temperatures it averaged): captures in water and in PBS of the same
+    viscosity were reported as in water, or in PBS with the captures in the other order. Their
+    sizes may be pooled (the solvent enters only through kT/η, checked and averaged), so the
+    pooled line names the labels as mixed and the temperatures as averaged."""
+    from napari_pynta.pooled import describe_pooled
+
+    movies, results = captures
+    own = results[1].params
+    pbs = dataclasses.replace(
+        results[1],
+        params=dataclasses.replace(
+            own,
+            solvent="PBS",
+            viscosity_pa_s=own.resolved_viscosity_pa_s,
+            temperature_c=22.5,
+            engine="trackpy" if own.engine != "trackpy" else "fast",
+        ),
+    )
+    entries = [pooled_entry(pair, movies[:2]) for pair in ([results[0], pbs], [pbs, results[0]])]
+    for entry in entries:
+        conditions = entry["conditions"]
+        assert conditions["solvent"] == "mixed: PBS, water"
+        assert conditions["engine"] == "mixed: fast, trackpy"
+        assert conditions["temperature_c"] == pytest.approx(22.25)
+        assert sorted(conditions["capture_temperatures_c"]) == [22.0, 22.5]
+        (line,) = describe_pooled(entry)
+        assert "captures at 22.0 to 22.5 °C sized at their mean 22.2 °C" in line
+        assert "mixed solvent: PBS, water" in line and "mixed detection engine" in line
+    pooled = pool_captures([pbs, results[0]]).result
+    assert pooled.summary["params"]["solvent"] == "mixed: PBS, water"
+    # captures alike are named as they are
+    alike = pooled_entry(results[:2], movies[:2])
+    assert alike["conditions"]["solvent"] == "water"
+    assert alike["conditions"]["engine"] == own.engine
+    assert (
+        "mixed" not in describe_pooled(alike)[0]
+        and "sized at their mean" not in (describe_pooled(alike)[0])
+    )
+
+
 def test_the_pooled_warnings_speak_of_the_captures():
     """A pooled result's warnings advise more or longer captures, not a longer movie."""
     from napari_pynta.pooled import MORE_CAPTURES

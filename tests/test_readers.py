@@ -198,11 +198,62 @@ def test_ome_tiff_gives_pixel_size_and_frame_interval(
     }
 
 
-def test_ome_tiff_with_non_square_pixels_gives_no_pixel_size(tmp_path):
+def test_ome_tiff_with_non_square_pixels_gives_no_pixel_size_and_says_so(tmp_path):
     path = tmp_path / "movie.ome.tif"
     metadata = {"axes": "TYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.2}
     tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
-    assert open_movie(path).metadata == {}
+    movie = open_movie(path)
+    assert movie.metadata == {}
+    (warning,) = movie.warnings
+    assert "0.1 \u00b5m by 0.2 \u00b5m" in warning and "--pixel-size-um" in warning
+
+
+@pytest.mark.parametrize(
+    ("unit", "per_um"),
+    [("\u00c5", 1e4), ("nm", 1e3), ("\u00b5m", 1), ("um", 1), ("micron", 1), ("mm", 1e-3)]
+    + [("cm", 1e-4), ("m", 1e-6)],
+)
+def test_ome_tiff_pixel_size_in_each_length_unit(tmp_path, unit, per_um):
+    """OME's UnitsLength symbols (and the spellings people write): 0.13 µm in each."""
+    size = 0.13 * per_um
+    metadata = {"axes": "TYX", "PhysicalSizeX": size, "PhysicalSizeY": size}
+    metadata.update(PhysicalSizeXUnit=unit, PhysicalSizeYUnit=unit)
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    movie = open_movie(path)
+    assert movie.metadata == {"pixel_size_um": pytest.approx(0.13)} and movie.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("unit", "per_s"),
+    [("s", 1), ("ms", 1e3), ("\u00b5s", 1e6), ("us", 1e6), ("ns", 1e9), ("min", 1 / 60)]
+    + [("h", 1 / 3600)],
+)
+def test_ome_tiff_frame_interval_in_each_time_unit(tmp_path, unit, per_s):
+    """OME's UnitsTime symbols: µs written 'us' and ns were ignored without a word."""
+    metadata = {"axes": "TYX", "TimeIncrement": 0.05 * per_s, "TimeIncrementUnit": unit}
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    movie = open_movie(path)
+    assert movie.metadata == {"frame_interval_s": pytest.approx(0.05)} and movie.warnings == []
+
+
+def test_ome_tiff_values_in_units_not_known_are_not_used_and_say_so(tmp_path):
+    """A pixel size in 'pixel' and a frame interval in 'reference frame' (OME units that are
+    not physical) were dropped without a word, leaving the user to wonder why the file's
+    values were not used."""
+    metadata = {"axes": "TYX", "PhysicalSizeX": 1, "PhysicalSizeY": 1, "TimeIncrement": 2}
+    metadata.update(PhysicalSizeXUnit="pixel", PhysicalSizeYUnit="pixel")
+    metadata["TimeIncrementUnit"] = "reference frame"
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    movie = open_movie(path)
+    assert movie.metadata == {}
+    size_x, size_y, interval = movie.warnings
+    assert "PhysicalSizeX" in size_x and "'pixel'" in size_x and "PhysicalSizeY" in size_y
+    assert "not used; set --pixel-size-um" in size_x
+    assert "TimeIncrement" in interval and "'reference frame'" in interval
+    assert "not used; set --frame-interval-s" in interval
 
 
 @pytest.mark.parametrize("channels", [3, 4])

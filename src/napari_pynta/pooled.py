@@ -62,6 +62,11 @@ SIZES_ONLY = "sizes only: the concentration is the captures' mean ± SE, not poo
 #: the linking and filtering choices the pooled tracks are made with once: every capture must
 #: have been analysed with the same (the user's flags, one for all the captures of a run)
 SAME_CHOICES = ("memory", "min_track_length", "blur_gap_spread")
+#: labels that may differ between pooled captures without changing the pooled sizes (the
+#: solvent enters only through kT/η, which must agree within :data:`POOL_DIFFUSION_TOLERANCE`
+#: and is averaged; the engine only found the captures' own localizations): the pooled result
+#: names them ``mixed: ...`` instead of taking the first capture's
+MIXED_LABELS = {"solvent": "solvent", "engine": "detection engine"}
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,14 @@ class PooledCaptures:
         Why the captures were not pooled (None when they were).
     n_captures : int
         Captures given.
+    conditions : dict
+        What the pooled tracks were sized at and with (:meth:`summary`); empty when not pooled.
     """
 
     result: AnalysisResult | None
     reason: str | None
     n_captures: int
+    conditions: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready ``pooled`` entry of a combined result.
@@ -90,8 +98,11 @@ class PooledCaptures:
         dict
             ``n_captures``, ``reason`` (None when pooled) and, when pooled, ``n_tracks``,
             ``diameter_nm`` (the ensemble of all tracks), ``deconvolved_nm`` (the
-            distribution, its peaks and shares, as one analysis summary gives it) and
-            ``warnings`` (those of the pooled tracks).
+            distribution, its peaks and shares, as one analysis summary gives it),
+            ``conditions`` (the temperature and viscosity the tracks were sized at, the
+            captures' mean; the temperatures they were recorded at; :data:`MIXED_LABELS` as
+            the captures' common value or ``mixed: a, b``) and ``warnings`` (those of the
+            pooled tracks).
         """
         if self.result is None:
             return {"n_captures": self.n_captures, "reason": self.reason}
@@ -103,6 +114,7 @@ class PooledCaptures:
             "diameter_nm": summary.get("diameter_nm"),
             "diameter_uncertainty_nm": summary.get("diameter_uncertainty_nm"),
             "deconvolved_nm": summary.get("deconvolved_nm"),
+            "conditions": self.conditions,
             "warnings": list(summary.get("warnings") or []),
         }
 
@@ -168,7 +180,27 @@ def pool_captures(
         frame_shape=results[0].frame_shape,
         frame_numbers=np.concatenate(pooled_numbers),
     )
-    return PooledCaptures(result, None, n)
+    conditions = _conditions(results, result.params)
+    # the pooled result's own record names the labels as the captures give them, not the first's
+    result.summary["params"].update({key: conditions[key] for key in MIXED_LABELS})
+    return PooledCaptures(result, None, n, conditions)
+
+
+def _conditions(results: Sequence[AnalysisResult], pooled: Any) -> dict[str, Any]:
+    """The conditions of the pooled tracks: the temperature and viscosity they were sized at
+    (``pooled``: the captures' mean), each capture's temperature, and each of
+    :data:`MIXED_LABELS` as the captures' common value or ``"mixed: a, b"`` (sorted, so that
+    the order of the captures does not matter)."""
+    labels = {}
+    for key in MIXED_LABELS:
+        values = sorted({str(getattr(result.params, key)) for result in results})
+        labels[key] = values[0] if len(values) == 1 else "mixed: " + ", ".join(values)
+    return {
+        "temperature_c": pooled.temperature_c,
+        "viscosity_pa_s": pooled.viscosity_pa_s,
+        "capture_temperatures_c": [r.params.required("temperature_c") for r in results],
+        **labels,
+    }
 
 
 def _pooled_params(results: Sequence[AnalysisResult]) -> Any:
@@ -323,5 +355,25 @@ def describe_pooled(entry: dict[str, Any] | None) -> list[str]:
             else "no size distribution"
         )
         + f" ({SIZES_ONLY})"
+        + _mixed_note(entry.get("conditions") or {})
     )
     return [line] + [f"warning: {warning}" for warning in entry.get("warnings") or []]
+
+
+def _mixed_note(conditions: dict[str, Any]) -> str:
+    """What the pooled line says of captures recorded at different temperatures or with
+    different labels (:data:`MIXED_LABELS`): ``"; captures at 22.0 to 22.5 °C sized at their
+    mean 22.2 °C; mixed solvent: PBS, water"``; empty when they agree."""
+    notes = []
+    temperatures = conditions.get("capture_temperatures_c") or []
+    if temperatures and max(temperatures) > min(temperatures):
+        notes.append(
+            f"captures at {min(temperatures):.1f} to {max(temperatures):.1f} °C sized at their "
+            f"mean {conditions['temperature_c']:.1f} °C"
+        )
+    notes += [
+        f"mixed {label}: {str(conditions[key]).removeprefix('mixed: ')}"
+        for key, label in MIXED_LABELS.items()
+        if str(conditions.get(key, "")).startswith("mixed: ")
+    ]
+    return "".join(f"; {note}" for note in notes)

@@ -50,26 +50,34 @@ SUPPORTED_INPUTS = (
 )
 #: Rec. 601 luma weights of R, G, B in thousandths (integer sums round halves exactly)
 REC601_WEIGHTS_PER_MILLE = (299, 587, 114)
-#: ImageJ and OME-XML length units -> micrometers
+#: ImageJ and OME-XML length units -> micrometers (OME's UnitsLength symbols from Å to m, and the
+#: spellings ImageJ and hand-written XML use)
 _LENGTH_UNITS_UM = {
-    "\u00c5": 1e-4,
+    "\u00c5": 1e-4,  # OME's Å (Latin capital A with ring)
+    "\u212b": 1e-4,  # the angstrom sign
     "nm": 1e-3,
     "um": 1.0,
     "micron": 1.0,
-    "\u00b5m": 1.0,
-    "\u03bcm": 1.0,
+    "microns": 1.0,
+    "\u00b5m": 1.0,  # OME's µm (micro sign)
+    "\u03bcm": 1.0,  # Greek mu
     "mm": 1e3,
     "cm": 1e4,
     "m": 1e6,
 }
-#: ImageJ and OME-XML time units -> seconds
+#: ImageJ and OME-XML time units -> seconds (OME's UnitsTime symbols from ns to h, and the
+#: spellings ImageJ and hand-written XML use)
 _TIME_UNITS_S = {
     "s": 1.0,
     "sec": 1.0,
     "second": 1.0,
     "seconds": 1.0,
     "ms": 1e-3,
-    "\u00b5s": 1e-6,
+    "msec": 1e-3,
+    "\u00b5s": 1e-6,  # OME's µs (micro sign)
+    "\u03bcs": 1e-6,  # Greek mu
+    "us": 1e-6,
+    "ns": 1e-9,
     "min": 60.0,
     "h": 3600.0,
 }
@@ -187,7 +195,7 @@ def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) ->
     if path.suffix.lower() in TIFF_SUFFIXES:
         return movie_part(_open_tiff(path), part)
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return movie_part(_open_video(path), part)
+        return _open_video(path, part)
     raise PyntaInputError(
         f"cannot open {str(path)!r}: unsupported file type {path.suffix or '(none)'!r}; "
         f"pynta opens {SUPPORTED_INPUTS}"
@@ -409,31 +417,47 @@ def _frame_times(
 
 
 # ---------------------------------------------------------------------------- video
-def _open_video(path: Path) -> Movie:
-    """An AVI/MP4 movie (:func:`napari_pynta.video.open_video`); one cut short loses its last
-    decoded frame, which may be incomplete (h264 conceals a cut frame with its neighbours), and
-    says what its header declares."""
-    from napari_pynta.video import declared_avi_frames, open_video
+def _open_video(path: Path, part: FrameRange | None) -> Movie:
+    """An AVI/MP4 movie (:func:`napari_pynta.video.open_video`), or its frames ``part``, timed
+    by those frames' times alone (:func:`napari_pynta.video.video_timing`); one cut short loses
+    its last decoded frame, which may be incomplete (h264 conceals a cut frame with its
+    neighbours), and says what its header declares."""
+    from napari_pynta.video import (
+        declared_avi_frames,
+        first_damaged_frame,
+        open_video,
+        video_timing,
+    )
 
     video = open_video(path)
-    frames, numbers, warnings = video.frames, video.frame_numbers, list(video.warnings)
+    frames, warnings = video.frames, list(video.warnings)
     declared = declared_avi_frames(path)
-    # frames of another size after the movie's are sound, not a cut: only a last frame read is
-    if declared is not None and declared > video.n_decoded == len(frames) > 1:
+    damaged = first_damaged_frame(video)
+    # frames of another size after the movie's are sound, not a cut: only a last frame read is;
+    # frames missing for damage ffmpeg located before the end are not a cut either
+    if (
+        declared is not None
+        and declared > video.n_decoded == len(frames) > 1
+        and (damaged is None or damaged >= len(frames) - 1)
+    ):
         warnings.append(
             f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
             f"the file was cut short (an interrupted copy or recording?); the last one, which "
             f"may be incomplete, is left out ({len(frames) - 1} frames read)"
         )
         frames = frames[:-1]
-        numbers = None if numbers is None or numbers[-2] == len(frames) - 1 else numbers[:-1]
+        # the cut frame is damaged: the analysis of the frames before it needs no warning
+        video = dataclasses.replace(video, error_frames=[*video.error_frames, len(frames)])
+    start, stop = (0, len(frames)) if part is None else part.resolve(len(frames), str(path))
+    timing = video_timing(video, start, stop)
     return Movie(
-        frames=frames,
-        metadata=video.metadata,
+        frames=frames[start:stop],
+        metadata=timing.metadata,
         source=str(path),
         store=None,
-        warnings=warnings,
-        frame_numbers=numbers,
+        warnings=warnings + timing.warnings,
+        frame_numbers=timing.frame_numbers,
+        first_frame=start,
     )
 
 
@@ -458,7 +482,8 @@ def _open_tiff(path: Path) -> Movie:
         axes, warnings = _series_axes(tif, series, path)
         frames = _tiff_to_tyx(pixels, axes, path)
         _check_not_empty(frames, path)
-        metadata = _tiff_metadata(tif)
+        metadata, metadata_warnings = _tiff_metadata(tif, path)
+        warnings += metadata_warnings
         others = [*_guessed_levels(series), *tif.series[1:]]
         if others:
             warnings.append(_other_series_warning(series, others, len(frames), path))
@@ -678,17 +703,26 @@ def _tiff_to_tyx(pixels: da.Array, axes: str, path: Path) -> da.Array:
     return pixels.reshape((-1, *pixels.shape[-2:]))
 
 
-def _tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:
+def _tiff_metadata(tif: tifffile.TiffFile, path: Path) -> tuple[dict[str, Any], list[str]]:
     """Pixel size and frame interval when OME-XML, ImageJ metadata or a centimeter resolution
-    gives them (OME-XML first)."""
-    metadata = _ome_tiff_metadata(tif.ome_metadata) if tif.is_ome else {}
-    return {**_imagej_tiff_metadata(tif), **metadata}
+    gives them (OME-XML first), and warnings for OME-XML values that could not be used."""
+    metadata, warnings = _ome_tiff_metadata(tif.ome_metadata, path) if tif.is_ome else ({}, [])
+    return {**_imagej_tiff_metadata(tif), **metadata}, warnings
 
 
-def _ome_tiff_metadata(xml: str | None) -> dict[str, Any]:
+#: the OME ``Pixels`` attributes read, with pynta's metadata key, units and the flag that sets it
+_OME_QUANTITIES = {
+    "PhysicalSizeX": ("pixel_size_um", _LENGTH_UNITS_UM, "\u00b5m", "--pixel-size-um"),
+    "PhysicalSizeY": ("pixel_size_um", _LENGTH_UNITS_UM, "\u00b5m", "--pixel-size-um"),
+    "TimeIncrement": ("frame_interval_s", _TIME_UNITS_S, "s", "--frame-interval-s"),
+}
+
+
+def _ome_tiff_metadata(xml: str | None, path: Path) -> tuple[dict[str, Any], list[str]]:
     """Pixel size (``PhysicalSizeX``, when ``PhysicalSizeY`` is absent or the same) and frame
     interval (``TimeIncrement``) of the first image of an OME-TIFF's XML, in their units (OME's
-    defaults µm and s). They were not read: an OME-TIFF's pixel size had to be given again."""
+    defaults µm and s), and a warning for each value not used (a unit not known, pixels that
+    are not square), naming the flag that sets it."""
     import xml.etree.ElementTree as ElementTree
 
     try:
@@ -698,31 +732,46 @@ def _ome_tiff_metadata(xml: str | None) -> dict[str, Any]:
             if element.tag.rsplit("}", 1)[-1] == "Pixels"
         )
     except (ElementTree.ParseError, StopIteration):
-        return {}
+        return {}, []
+    values, warnings = {}, []
+    for name in _OME_QUANTITIES:
+        values[name], warning = _ome_quantity(pixels, name, path)
+        warnings += [warning] if warning else []
     metadata: dict[str, Any] = {}
-    size_x = _ome_quantity(pixels, "PhysicalSizeX", _LENGTH_UNITS_UM, "\u00b5m")
-    size_y = _ome_quantity(pixels, "PhysicalSizeY", _LENGTH_UNITS_UM, "\u00b5m")
+    size_x, size_y = values["PhysicalSizeX"], values["PhysicalSizeY"]
     if size_x is not None and (size_y is None or np.isclose(size_x, size_y, rtol=1e-6)):
         metadata["pixel_size_um"] = size_x
-    interval = _ome_quantity(pixels, "TimeIncrement", _TIME_UNITS_S, "s")
-    if interval is not None:
-        metadata["frame_interval_s"] = interval
-    return metadata
+    elif size_x is not None and size_y is not None:
+        warnings.append(
+            f"{str(path)!r}: its OME-XML gives pixels of {size_x:.6g} \u00b5m by {size_y:.6g} "
+            "\u00b5m (PhysicalSizeX, PhysicalSizeY); pynta sizes with square pixels, so neither "
+            "was used: set --pixel-size-um"
+        )
+    if values["TimeIncrement"] is not None:
+        metadata["frame_interval_s"] = values["TimeIncrement"]
+    return metadata, warnings
 
 
-def _ome_quantity(
-    pixels: Any, name: str, units: dict[str, float], default_unit: str
-) -> float | None:
-    """An OME ``Pixels`` attribute in pynta's unit, None when absent, not positive or in a unit
-    not in ``units``."""
+def _ome_quantity(pixels: Any, name: str, path: Path) -> tuple[float | None, str | None]:
+    """An OME ``Pixels`` attribute in pynta's unit (None when absent or not a positive number),
+    and a warning when it is given in a unit pynta does not know (then also None)."""
+    key, units, default_unit, flag = _OME_QUANTITIES[name]
     try:
         value = float(pixels.get(name, "nan"))
     except ValueError:
-        return None
-    factor = units.get(pixels.get(f"{name}Unit", default_unit).strip())
-    if factor is None or not np.isfinite(value) or value <= 0:
-        return None
-    return value * factor
+        return None, None
+    if not np.isfinite(value) or value <= 0:
+        return None, None
+    unit = pixels.get(f"{name}Unit", default_unit).strip()
+    factor = units.get(unit)
+    if factor is None:
+        known = ", ".join(dict.fromkeys(units))
+        return None, (
+            f'{str(path)!r}: its OME-XML gives {name}="{pixels.get(name)}" in {unit!r}, a unit '
+            f"pynta does not read as a {key.rsplit('_', 1)[0].replace('_', ' ')} ({known}): the "
+            f"value was not used; set {flag}"
+        )
+    return value * factor, None
 
 
 def _imagej_tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:

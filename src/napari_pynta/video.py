@@ -8,9 +8,12 @@ is not in the file and must be given (``--exposure-s``).
 
 Opening decodes the video once (ffmpeg's ``framecrc``) for each frame's time and size: a video
 whose frames change size is read up to the change (ffmpeg rescaled the rest to the first size
-without a word); frame times that skip whole frame intervals (frames dropped by the camera or
-the encoder) give the frames their numbers, as a store's lost frames do; other irregular times
-(a variable frame rate) give a warning.
+without a word); what ffmpeg reports while decoding (a corrupt or cut middle, two videos joined
+byte-wise) is kept. The frame times are judged over the frames analysed (:func:`video_timing`, a
+part of the movie with ``--frames``): times that skip whole frame intervals (frames dropped by the
+camera or the encoder) give the frames their numbers, as a store's lost frames do; other irregular
+times (a variable frame rate), times that stand still or go back, and damage ffmpeg reported give
+warnings that name the frames and the longest part without them.
 
 Frames are read in blocks of :data:`BLOCK_FRAMES`, each block by one ffmpeg process that selects
 its frames by number (``select=between(n, first, last)``), so every frame is read exactly once and
@@ -48,35 +51,68 @@ STEP_TOLERANCE = 0.05
 #: how far a container rounds frame times: Matroska's clock counts milliseconds, so a 60 fps
 #: video steps by 16 and 17 ms
 TIME_ROUNDING_S = 1e-3
+#: where ffmpeg locates a decoding error: "slice CRC mismatch 1EF7EB03!at 0.180000 seconds"
+_ERROR_TIME = re.compile(r"\bat (\d+(?:\.\d+)?) seconds")
 
 
 @dataclass(frozen=True)
 class VideoFrames:
-    """What opening a video found in it (:func:`open_video`).
+    """What opening a video found in it (:func:`open_video`); its timing is judged for the frames
+    analysed by :func:`video_timing`.
 
     Attributes
     ----------
     frames : dask.array.Array
         (T, Y, X) uint8 (uint16 for videos deeper than 8 bits), one chunk per
         :data:`BLOCK_FRAMES` frames.
-    metadata : dict
-        ``frame_interval_s``: 1 / the rate the file states, unless frame times that are regular
-        or skip whole frame intervals give another (by more than 1 %: a variable-frame-rate
-        video states its mean rate); none when neither gives one.
+    source : str
+        The video's path.
+    times_s : ndarray
+        Each frame's presentation time (s; NaN when unknown).
+    stated_interval_s : float or None
+        1 / the frame rate the file states; None when it states none.
     warnings : list of str
-        Frames of another size left out, frame intervals skipped, an irregular frame rate.
-    frame_numbers : ndarray or None
-        Each frame's number in frame intervals from the first when the times skip some, else
-        None.
+        Frames of another size left out.
+    decode_errors : list of str
+        What ffmpeg reported while decoding the frames (damaged data), one message a line.
+    error_frames : list of int
+        The frames at which ffmpeg located some of them (by the time it named: ``... at 0.18
+        seconds``).
     n_decoded : int
         The frames ffmpeg decoded, those after a change of size included (0: not counted).
     """
 
     frames: da.Array
-    metadata: dict[str, Any]
+    source: str
+    times_s: np.ndarray
+    stated_interval_s: float | None = None
     warnings: list[str] = field(default_factory=list)
-    frame_numbers: np.ndarray | None = None
+    decode_errors: list[str] = field(default_factory=list)
+    error_frames: list[int] = field(default_factory=list)
     n_decoded: int = 0
+
+
+@dataclass(frozen=True)
+class VideoTiming:
+    """The timing of the frames ``start:stop`` of a video (:func:`video_timing`).
+
+    Attributes
+    ----------
+    metadata : dict
+        ``frame_interval_s``: the stated one unless the frames' times, where regular or skipping
+        whole frame intervals, give another (by more than 1 %: a variable-frame-rate video
+        states its mean rate); absent when neither gives one.
+    frame_numbers : ndarray or None
+        Each frame's number in frame intervals from the part's first when the times skip some,
+        else None.
+    warnings : list of str
+        Frame intervals skipped, irregular times, times that stand still or go back, damage
+        ffmpeg reported: each naming the frames (indices among the recorded frames).
+    """
+
+    metadata: dict[str, Any]
+    frame_numbers: np.ndarray | None
+    warnings: list[str]
 
 
 def _ffmpeg() -> Any:
@@ -111,7 +147,7 @@ def _probe(path: Path) -> dict[str, Any]:
         stream = _VIDEO_STREAM.search(described.stderr.decode(errors="replace"))
         if stream is None:
             raise OSError(f"no video stream found\n=== stderr ===\n{described.stderr.decode()}")
-        times_s, sizes = _frame_table(ffmpeg.get_ffmpeg_exe(), path)
+        times_s, sizes, errors = _frame_table(ffmpeg.get_ffmpeg_exe(), path)
     except (OSError, RuntimeError) as error:
         raise PyntaDataError(f"cannot read video {str(path)!r}: {_one_line(error)}") from None
     parts = [part.strip() for part in re.split(r",\s*(?![^()]*\))", stream["details"])]
@@ -123,12 +159,14 @@ def _probe(path: Path) -> dict[str, Any]:
         "pix_fmt": parts[1] if len(parts) > 1 else "",
         "times_s": times_s,
         "frame_bytes": sizes,
+        "decode_errors": errors,
     }
 
 
-def _frame_table(ffmpeg: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _frame_table(ffmpeg: str, path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Presentation time (s, NaN when unknown) and decoded size (bytes) of every frame, in the
-    order :func:`_read_block` reads them, from ffmpeg's ``framecrc`` (times to the microsecond)."""
+    order :func:`_read_block` reads them, from ffmpeg's ``framecrc`` (times to the microsecond),
+    and the errors ffmpeg reported while decoding (damaged data), one message a line."""
     command = [ffmpeg, "-nostdin", "-v", "error", "-noautorotate", "-i", str(path)]
     command += ["-map", "0:v:0", "-noautoscale", "-fps_mode", "passthrough"]
     # times in microseconds: "demux" (the file's own time base) is unknown to ffmpeg before 7
@@ -149,7 +187,9 @@ def _frame_table(ffmpeg: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
             for tick in ticks
         ]
     )
-    return times_s, np.array([int(row[4]) for row in rows], dtype=np.int64)
+    errors = [line.strip() for line in listed.stderr.decode(errors="replace").splitlines()]
+    sizes = np.array([int(row[4]) for row in rows], dtype=np.int64)
+    return times_s, sizes, [line for line in errors if line]
 
 
 def _one_line(error: BaseException) -> str:
@@ -214,8 +254,8 @@ def open_video(path: str | Path) -> VideoFrames:
     Returns
     -------
     VideoFrames
-        The frames, the frame interval, what to warn of and the frame numbers when the frame
-        times skip whole intervals.
+        The frames, their times, the stated frame interval, what ffmpeg reported while decoding
+        them; :func:`video_timing` judges the times of the frames analysed.
 
     Raises
     ------
@@ -247,55 +287,187 @@ def open_video(path: str | Path) -> VideoFrames:
         )
         for first in range(0, n_frames, BLOCK_FRAMES)
     ]
-    metadata = {"frame_interval_s": 1.0 / info["fps"]} if info["fps"] > 0 else {}
-    numbers, timing = _frame_numbers(info["times_s"][:n_frames], path)
-    if numbers is not None:  # the stated rate unless the times say otherwise (a VFR's mean)
-        measured = float((info["times_s"][n_frames - 1] - info["times_s"][0]) / numbers[-1])
-        stated = metadata.get("frame_interval_s", 0.0)
-        if abs(measured - stated) > INTERVAL_TOLERANCE * measured:
-            metadata["frame_interval_s"] = measured
+    errors, times = info["decode_errors"], info["times_s"][:n_frames]
+    error_times = [float(time[1]) for line in errors if (time := _ERROR_TIME.search(line))]
     return VideoFrames(
         frames=da.concatenate(blocks),
-        metadata=metadata,
-        warnings=warnings + timing,
-        frame_numbers=numbers if numbers is not None and numbers[-1] + 1 > n_frames else None,
+        source=str(path),
+        times_s=times,
+        stated_interval_s=1.0 / info["fps"] if info["fps"] > 0 else None,
+        warnings=warnings,
+        decode_errors=errors,
+        error_frames=[
+            int(np.nanargmin(np.abs(times - time)))
+            for time in error_times
+            if np.isfinite(times).any()
+        ],
         n_decoded=len(sizes),
     )
 
 
-def _frame_numbers(times_s: np.ndarray, path: Path) -> tuple[np.ndarray | None, list[str]]:
+def video_timing(video: VideoFrames, start: int, stop: int) -> VideoTiming:
+    """Frame interval, frame numbers and warnings of the frames ``start:stop`` of a video,
+    judged from those frames' times alone (a regular part of a video irregular elsewhere is
+    regular), and the damage ffmpeg reported where it may reach them.
+
+    Parameters
+    ----------
+    video : VideoFrames
+        The open video (:func:`open_video`).
+    start, stop : int
+        The frames analysed, ``0 <= start < stop <= len(video.times_s)``.
+
+    Returns
+    -------
+    VideoTiming
+        What the analysis of those frames uses and should warn of.
+    """
+    times = video.times_s[start:stop]
+    numbers, warnings = _frame_numbers(times, video.source, start)
+    metadata = (
+        {} if video.stated_interval_s is None else {"frame_interval_s": video.stated_interval_s}
+    )
+    if numbers is not None:  # the stated rate unless the times say otherwise (a VFR's mean)
+        measured = float((times[-1] - times[0]) / numbers[-1])
+        stated = metadata.get("frame_interval_s", 0.0)
+        if abs(measured - stated) > INTERVAL_TOLERANCE * measured:
+            metadata["frame_interval_s"] = measured
+    damage = _damage_warning(video, start, stop)
+    return VideoTiming(
+        metadata=metadata,
+        frame_numbers=numbers if numbers is not None and numbers[-1] + 1 > len(times) else None,
+        warnings=warnings + damage,
+    )
+
+
+def _frame_interval(steps: np.ndarray) -> float:
+    """The frame interval that frame steps (all > 0) are whole numbers of: the mean of those
+    shorter than 1.5 times the shortest."""
+    return float(steps[steps < 1.5 * steps.min()].mean())
+
+
+def _whole_steps(steps: np.ndarray, interval: float) -> np.ndarray:
+    """Whether each step is a whole number of frame intervals (within :data:`STEP_TOLERANCE` and
+    :data:`TIME_ROUNDING_S`)."""
+    multiples = np.rint(steps / interval)
+    allowed = STEP_TOLERANCE * interval + TIME_ROUNDING_S
+    return (multiples >= 1) & (np.abs(steps - multiples * interval) <= allowed)
+
+
+def _frame_numbers(
+    times_s: np.ndarray, source: str, first: int
+) -> tuple[np.ndarray | None, list[str]]:
     """Each frame's number of frame intervals from the first, from the frame times, and what to
-    say about them.
+    say about them (frames named by their index among the recorded ones, ``first`` + i).
 
     The interval is the mean of the steps shorter than 1.5 times the shortest; every step a
     whole number of them (within :data:`STEP_TOLERANCE` and :data:`TIME_ROUNDING_S`) numbers the
     frames (a step of 3 intervals: 2 frames dropped). Other times (a variable frame rate, times
-    that repeat or go back) give None and a warning; so do times not known or too few frames
-    (None, no warning).
+    that stand still or go back) give None and a warning naming the frames; so do times not
+    known or too few frames (None, no warning).
     """
     steps = np.diff(times_s)
     if len(steps) < 2 or not np.isfinite(steps).all():
         return None, []
-    if steps.min() > 0:
-        interval = float(steps[steps < 1.5 * steps.min()].mean())
+    if steps.min() <= 0:
+        back = steps <= 0
+        return None, [
+            f"{source!r}: the frame times stand still or go back {_frames_at(back, first)} "
+            "(two videos joined byte-wise, or a damaged file?): every step is sized as one frame "
+            "interval of the rate the file states, the steps there too; "
+            f"{_longest_good_part(~back, first)}"
+        ]
+    interval = _frame_interval(steps)
+    whole = _whole_steps(steps, interval)
+    if whole.all():
         multiples = np.rint(steps / interval)
-        allowed = STEP_TOLERANCE * interval + TIME_ROUNDING_S
-        if (np.abs(steps - multiples * interval) <= allowed).all():
-            numbers = np.concatenate([[0], np.cumsum(multiples)]).astype(np.int64)
-            skipped = int(numbers[-1] + 1 - len(numbers))
-            if not skipped:
-                return numbers, []
-            return numbers, [
-                f"{str(path)!r}: the frame times skip {skipped} frame intervals at "
-                f"{int((multiples > 1).sum())} places (frames dropped by the camera or the "
-                "encoder): a step across a gap counts as that many frame intervals"
-            ]
+        numbers = np.concatenate([[0], np.cumsum(multiples)]).astype(np.int64)
+        skipped = int(numbers[-1] + 1 - len(numbers))
+        if not skipped:
+            return numbers, []
+        return numbers, [
+            f"{source!r}: the frame times skip {skipped} frame intervals at "
+            f"{int((multiples > 1).sum())} places (frames dropped by the camera or the "
+            "encoder, or lost to damage): a step across a gap counts as that many frame intervals"
+        ]
+    shortest, longest = (f"{step * 1e3:.4g}" for step in (steps.min(), steps.max()))
     return None, [
-        f"{str(path)!r} has a variable frame rate: its frame times step by "
-        f"{steps.min() * 1e3:.4g} to {steps.max() * 1e3:.4g} ms, not by whole frame intervals: "
-        "every step is sized as one frame interval of the rate the file states; steps of "
-        "other lengths broaden the size distribution. Export the video at a constant frame "
-        "rate"
+        f"{source!r} has a variable frame rate: its frame times step by "
+        f"{shortest if shortest == longest else f'{shortest} to {longest}'} ms, not by whole frame "
+        f"intervals of {interval * 1e3:.4g} ms, {_frames_at(~whole, first)} "
+        f"({int((~whole).sum())} of {len(steps)} steps): every step is sized as one frame "
+        "interval of the rate the file states; steps of other lengths broaden the size "
+        f"distribution. Export the video at a constant frame rate, or "
+        f"{_longest_good_part(whole, first)}"
+    ]
+
+
+def _frames_at(bad_steps: np.ndarray, first: int) -> str:
+    """Where the steps ``bad_steps`` (step i: frame i to i + 1) lie, in recorded frame indices:
+    ``"between frames 101 and 148"``."""
+    where = np.flatnonzero(bad_steps) + first
+    return f"between frames {where[0]} and {where[-1] + 1}"
+
+
+def _longest_good_part(good_steps: np.ndarray, first: int) -> str:
+    """Advice to analyse the longest run of frames joined by good steps alone."""
+    from napari_pynta.verify import runs
+
+    spans = list(runs(np.flatnonzero(good_steps)))
+    if not spans:
+        return "no two frames in a row step regularly"
+    a, b = max(spans, key=lambda span: span[1] - span[0])
+    return (
+        f"analyse the longest regular part, frames {first + a}..{first + b + 1}, alone with "
+        f"--frames {first + a}:{first + b + 2}"
+    )
+
+
+def first_damaged_frame(video: VideoFrames) -> int | None:
+    """The first frame that ffmpeg's decoding errors may have damaged; None when it reported
+    none or located none.
+
+    It is the earliest of the frames ffmpeg located by time and of the frames whose time does
+    not follow the previous one by one frame interval (frames lost in the damage leave a gap,
+    two joined videos a step back); frames after a damaged one may be wrong too up to the next
+    key frame (FFV1, h264 and others decode a frame from the one before).
+    """
+    if not video.decode_errors:
+        return None
+    located = list(video.error_frames)
+    steps = np.diff(video.times_s)
+    if np.isfinite(steps).all() and (steps > 0).any():
+        interval = _frame_interval(steps[steps > 0])
+        single = _whole_steps(steps, interval) & (np.rint(steps / interval) == 1)
+        located += [int(index) + 1 for index in np.flatnonzero(~single)[:1]]
+    return min(located) if located else None
+
+
+def _damage_warning(video: VideoFrames, start: int, stop: int) -> list[str]:
+    """The warning for decoding errors ffmpeg reported that may reach the frames ``start:stop``
+    (from :func:`first_damaged_frame` on; every part when none is located)."""
+    if not video.decode_errors:
+        return []
+    affected = first_damaged_frame(video)
+    if affected is not None and affected >= stop:
+        return []  # the frames analysed were all decoded before the damage
+    where = (
+        "at frames ffmpeg did not locate"
+        if affected is None
+        else f"from frame {affected} on (frames after a damaged one may be wrong or missing "
+        "up to the next key frame)"
+    )
+    advice = (
+        ""
+        if affected is None or affected == 0
+        else f"; frames 0..{affected - 1} decoded without error: analyse them alone with "
+        f"--frames 0:{affected}"
+    )
+    n_more = len(video.decode_errors) - 1
+    more = f" (and {n_more} more {'message' if n_more == 1 else 'messages'})" if n_more else ""
+    return [
+        f"{video.source!r} is damaged (a corrupt or cut middle, or two videos joined byte-wise?): "
+        f"ffmpeg reported {video.decode_errors[0]!r}{more} while decoding it, {where}{advice}"
     ]
 
 
