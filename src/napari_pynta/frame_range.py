@@ -10,8 +10,10 @@ the recorded frames.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,32 +87,51 @@ class FrameRange:
         return start, stop
 
 
-def readable_advice(readable: np.ndarray) -> str:
+def readable_runs(readable: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of readable frames, half-open as a ``frame_range``.
+
+    Parameters
+    ----------
+    readable : ndarray of bool
+        One entry per recorded frame.
+    """
+    from napari_pynta.verify import runs
+
+    return [(first, last + 1) for first, last in runs(np.flatnonzero(readable))]
+
+
+def readable_advice(readable: np.ndarray, store: str | Path | None = None) -> str:
     """Which frames of a damaged movie can be read, and how to analyse the longest part of them.
 
     Parameters
     ----------
     readable : ndarray of bool
         One entry per recorded frame.
+    store : str or Path, optional
+        The movie: the advice is then the command that analyses the part (what `pynta verify`
+        says); without it, the ``frame_range`` to give, which a front end respells
+        (:func:`napari_pynta.errors.named_message`: ``--frames``, ``Frames``).
 
     Returns
     -------
     str
         ``"readable: frames 0..63 and 128..199; analyse frames 128..199 alone with
-        frame_range=128:200"``; ``"no frame is readable"`` when none is.
+        frame_range=128:200"`` (with ``store``: ``... alone with `pynta analyze --frames=128:200
+        STORE```); ``"no frame is readable"`` when none is.
     """
-    from napari_pynta.verify import runs
-
-    spans = list(runs(np.flatnonzero(readable)))
+    spans = readable_runs(readable)
     if not spans:
         return "no frame is readable"
-    named = [f"{first}..{last}" if last > first else f"{first}" for first, last in spans]
+    named = [f"{first}..{stop - 1}" if stop - 1 > first else f"{first}" for first, stop in spans]
     more = f" and {len(named) - 4} more runs" if len(named) > 4 else ""
-    first, last = max(spans, key=lambda span: span[1] - span[0])
-    which = "them" if len(spans) == 1 else f"frames {first}..{last}"
+    first, stop = max(spans, key=lambda span: span[1] - span[0])
+    which = "them" if len(spans) == 1 else f"frames {first}..{stop - 1}"
+    part = f"frame_range={first}:{stop}"
+    if store is not None:
+        part = f"`pynta analyze --frames={first}:{stop} {shlex.quote(str(store))}`"
     return (
         f"readable: frames {listed(named[:4]) if not more else ', '.join(named[:4])}{more}; "
-        f"analyse {which} alone with frame_range={first}:{last + 1}"
+        f"analyse {which} alone with {part}"
     )
 
 
