@@ -122,17 +122,28 @@ def readable_advice(readable: np.ndarray, store: str | Path | None = None) -> st
     spans = readable_runs(readable)
     if not spans:
         return "no frame is readable"
-    named = [f"{first}..{stop - 1}" if stop - 1 > first else f"{first}" for first, stop in spans]
-    more = f" and {len(named) - 4} more runs" if len(named) > 4 else ""
     first, stop = max(spans, key=lambda span: span[1] - span[0])
     which = "them" if len(spans) == 1 else f"frames {first}..{stop - 1}"
     part = f"frame_range={first}:{stop}"
     if store is not None:
         part = f"`pynta analyze --frames={first}:{stop} {shlex.quote(str(store))}`"
-    return (
-        f"readable: frames {listed(named[:4]) if not more else ', '.join(named[:4])}{more}; "
-        f"analyse {which} alone with {part}"
-    )
+    return f"readable: {frames_named(readable)}; analyse {which} alone with {part}"
+
+
+def frames_named(frames: np.ndarray) -> str:
+    """The frames a mask selects, by runs, as a sentence names them: ``"frame 5"``,
+    ``"frames 0..63 and 128..199"``, ``"frames 0..2, 6..8, 10, 12..13 and 3 more runs"``.
+
+    Parameters
+    ----------
+    frames : ndarray of bool
+        One entry per recorded frame, at least one True.
+    """
+    spans = readable_runs(frames)
+    named = [f"{first}..{stop - 1}" if stop - 1 > first else f"{first}" for first, stop in spans]
+    if len(named) > 4:
+        return f"frames {', '.join(named[:4])} and {len(named) - 4} more runs"
+    return f"{'frame' if named == [str(spans[0][0])] else 'frames'} {listed(named)}"
 
 
 def first_analysed(summary: Mapping[str, Any]) -> int:
