@@ -118,7 +118,7 @@ def test_read_pixels_reports_every_frame_that_does_not_decode(capsys, tmp_path):
     assert "checksum does not match" in [line for line in lines if ": pixels: " in line][-1]
     assert sum("missing_frames" in line and "129" in line for line in lines) == 1
     assert lines[-1] == (  # what can be analysed, neither the broken nor the absent frames
-        f"{path}: readable: frames 0..2, 5..39, 41..68, 70..128 and 1 more runs; analyse "
+        f"{path}: readable: frames 0..2, 5..39, 41..68, 70..128 and 1 more run; analyse "
         f"frames 70..128 alone with `pynta analyze --frames=70:129 {path}`"
     )
 

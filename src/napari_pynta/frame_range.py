@@ -142,7 +142,8 @@ def frames_named(frames: np.ndarray) -> str:
     spans = readable_runs(frames)
     named = [f"{first}..{stop - 1}" if stop - 1 > first else f"{first}" for first, stop in spans]
     if len(named) > 4:
-        return f"frames {', '.join(named[:4])} and {len(named) - 4} more runs"
+        more = len(named) - 4
+        return f"frames {', '.join(named[:4])} and {more} more {'run' if more == 1 else 'runs'}"
     return f"{'frame' if named == [str(spans[0][0])] else 'frames'} {listed(named)}"
 
 
