@@ -216,6 +216,38 @@ def test_combined_captures_are_each_analysed_over_the_same_frames(
     assert f"--frames 50:200 does not select frames of {str(short)!r}, which has 100 frames" in err
 
 
+def test_the_batch_summary_csv_says_which_frames_each_movie_analysed(
+    capsys, tmp_path, store_path, simulated
+):
+    """Every summary has its frame_range, but summary.csv (what a spreadsheet opens) had no
+    column for it: a batch analysed with --frames 50:150 read as whole movies."""
+    frames, metadata = simulated
+    second = write_store(tmp_path / "second.zarr", frames[::-1].copy(), metadata)
+    short = write_store(tmp_path / "short.zarr", frames[:40], metadata)
+    out = tmp_path / "out"
+    argv = (store_path, second, short, "--frames", "50:150", "--out", out)
+    code, _, err = analyse(capsys, *argv)
+    assert code == 1, err  # the short movie has no frames 50..149: its row says so
+    table = pd.read_csv(out / "summary.csv")
+    columns = list(table.columns)
+    assert columns[columns.index("n_frames") - 2 :][:3] == ["frame_start", "frame_stop", "n_frames"]
+    assert list(table["status"]) == ["ok", "ok", "error"]
+    assert table["frame_start"].tolist()[:2] == [50, 50]
+    assert table["frame_stop"].tolist()[:2] == [150, 150]
+    assert table["n_frames"].tolist()[:2] == [100, 100]
+    assert table.iloc[2][["frame_start", "frame_stop", "n_frames"]].isna().all()
+    # the same columns as the JSON's frame_range, on every movie's own summary
+    for row, folder in zip(table.itertuples(), ("movie", "second"), strict=False):
+        summary = json.loads((out / folder / "summary.json").read_text())
+        assert summary["frame_range"] == [row.frame_start, row.frame_stop]
+    # a whole movie reads 0 and its length
+    code, _, err = analyse(capsys, store_path, second, "--out", tmp_path / "whole")
+    assert code == 0, err
+    whole = pd.read_csv(tmp_path / "whole" / "summary.csv")
+    assert whole["frame_start"].tolist() == [0, 0]
+    assert whole["frame_stop"].tolist() == [N_FRAMES, N_FRAMES]
+
+
 # ------------------------------------------------------------------------- damaged stores
 def test_the_readable_part_of_a_store_with_a_missing_seq_chunk_is_analysed(
     capsys, tmp_path, simulated

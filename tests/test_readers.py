@@ -675,3 +675,42 @@ def test_an_lzw_tiff_that_cannot_be_decoded_is_refused_on_opening_saying_why(tmp
             open_movie(path)
     else:
         np.testing.assert_array_equal(open_movie(path).frames.compute(), frames)
+
+
+@pytest.mark.parametrize(
+    ("lost", "unnumbered", "numbered"),
+    [("0", "frames 0..4095", (4096, 4196)), ("1", "frames 4096..4195", (0, 4096))],
+)
+def test_a_store_that_lost_a_seq_chunk_opens_in_napari_saying_which_frames_to_analyse(
+    tmp_path, lost, unnumbered, numbered
+):
+    """napari's reader raised the analysis' refusal (a traceback in the viewer) for a store
+    whose seq chunk (4096 frame numbers) was lost, though every frame's pixels are on disk: it
+    now shows them all, and a warning names the frames without a number and the Frames range
+    that analyses the others, as the Tracking widget's field takes it."""
+    from napari_pynta.widgets.napari_io import read_movie
+
+    path = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(2).integers(0, 4000, (4196, 8, 10), dtype=np.uint16)
+    with MovieStore.create(path, (8, 10), "uint16", {"pixel_size_um": 0.1}) as store:
+        store.append(frames, timestamps_s=np.arange(4196) * 0.01)
+    (path / "seq" / "c" / lost).unlink()
+    with pytest.warns(UserWarning) as caught:
+        layers = read_movie(str(path))
+    (image, _, kind), *others = layers
+    assert kind == "image" and others == []
+    assert image.shape == frames.shape  # every frame, on its own index
+    for part in (slice(0, 5), slice(4090, 4100), slice(4190, 4196)):
+        assert np.array_equal(np.asarray(image[part]), frames[part])
+    (said,) = [str(warning.message) for warning in caught]
+    start, stop = numbered
+    assert said == (
+        f"movie: store {str(path)!r} is damaged: seq (the frame numbers) has 1 of 2 chunks "
+        f"missing on disk: {unnumbered} are shown, but without their frame numbers they cannot "
+        f"be analysed; readable: frames {start}..{stop - 1}; analyse them alone with "
+        f"Frames={start}:{stop}; run `pynta verify {path}` for a full report"
+    )
+    with open_movie(path, f"{start}:{stop}") as advised:  # what the Frames field opens
+        assert np.array_equal(advised.frames.compute(), frames[start:stop])
+    with pytest.raises(PyntaDataError, match="count as recorded"):  # the analysis refuses all
+        open_movie(path)

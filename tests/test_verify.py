@@ -43,6 +43,8 @@ def test_sound_store_is_ok(capsys, store_path):
         "problems": [],
         "notes": [],
         "being_written": False,
+        "readable_frames": [[0, 12]],
+        "advice": None,
     }
 
 
@@ -72,6 +74,9 @@ def test_deleted_chunks_of_a_format_1_store_are_reported_by_frame_range(
     assert out.splitlines() == [
         f"{path}: missing_frames: no data on disk for frames 3..5 (0/c/3/0/0 .. 0/c/5/0/0)",
         f"{path}: missing_frames: no data on disk for frame 9 (0/c/9/0/0)",
+        f"{path}: readable: frames 0..2, 6..8 and 10..11; analyse frames 0..2 alone with "
+        f"`pynta analyze --frames=0:3 {path}` (`pynta verify --read-pixels` also checks that "
+        "those frames decode)",
     ]
 
 
@@ -79,7 +84,10 @@ def test_deleted_shard_is_reported(capsys, store_path):
     (store_path / "0" / "c" / "0" / "0" / "0").unlink()
     code, out = verify(capsys, store_path)
     assert code == 1
-    assert out == f"{store_path}: missing_frames: no data on disk for frames 0..11 (0/c/0/0/0)\n"
+    assert out.splitlines() == [
+        f"{store_path}: missing_frames: no data on disk for frames 0..11 (0/c/0/0/0)",
+        f"{store_path}: no frame is readable",
+    ]
 
 
 def test_read_pixels_reports_every_frame_that_does_not_decode(capsys, tmp_path):
@@ -107,8 +115,12 @@ def test_read_pixels_reports_every_frame_that_does_not_decode(capsys, tmp_path):
         f"{path}: pixels: frame 40 cannot be decoded",
         f"{path}: pixels: frame 69 cannot be decoded",
     ]
-    assert "checksum does not match" in lines[-1]
+    assert "checksum does not match" in [line for line in lines if ": pixels: " in line][-1]
     assert sum("missing_frames" in line and "129" in line for line in lines) == 1
+    assert lines[-1] == (  # what can be analysed, neither the broken nor the absent frames
+        f"{path}: readable: frames 0..2, 5..39, 41..68, 70..128 and 1 more run; analyse "
+        f"frames 70..128 alone with `pynta analyze --frames=70:129 {path}`"
+    )
 
 
 def test_damaged_shard_index_is_reported(capsys, store_path):
@@ -258,3 +270,100 @@ def test_a_block_being_written_is_not_reported_as_an_interrupted_writer(capsys, 
         )
     report = verify_store(path)  # the writer gone, the same arrays are an interrupted write
     assert [problem.kind for problem in report.problems] == ["incomplete"]
+
+
+# ------------------------------------------------------------------ the frames that can be analysed
+def write_store(path, n_frames):
+    frames = np.random.default_rng(1).integers(1, 1000, (n_frames, 8, 10), dtype=np.uint16)
+    with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+        store.append(frames, timestamps_s=np.arange(n_frames) * 0.01)
+    return path
+
+
+def refusal_advice(capsys, path):
+    """The --frames that `pynta analyze` advises when it refuses the store (it refuses before
+    a frame is analysed)."""
+    assert main(["analyze", str(path), "--temperature-c", "22", "--no-save", "--json"]) == 2
+    err = capsys.readouterr().err
+    return err.split("alone with --frames=")[1].split(";")[0]
+
+
+def test_a_lost_seq_chunk_names_the_frames_after_it_and_the_command_to_analyse_them(
+    capsys, tmp_path
+):
+    """The frames of a lost seq chunk (4096 a chunk) have no number; verify said which chunk
+    was lost but not that frames 4096..4199 can be analysed, nor how."""
+    path = write_store(tmp_path / "seq lost.zarr", 4200)
+    (path / "seq" / "c" / "0").unlink()
+    code, out = verify(capsys, path)
+    assert code == 1
+    assert out.splitlines()[-1] == (
+        f"{path}: readable: frames 4096..4199; analyse them alone with "
+        f"`pynta analyze --frames=4096:4200 '{path}'` (`pynta verify --read-pixels` also checks "
+        "that those frames decode)"
+    )
+    assert refusal_advice(capsys, path) == "4096:4200"  # what analyze advises, alike
+    code, out = verify(capsys, path, "--json")
+    report = json.loads(out)
+    assert code == 1 and report["readable_frames"] == [[4096, 4200]]
+    assert report["advice"] == out_advice(report)
+
+
+def out_advice(report):
+    start, stop = report["readable_frames"][-1]
+    return (
+        f"readable: frames {start}..{stop - 1}; analyse them alone with "
+        f"`pynta analyze --frames={start}:{stop} '{report['path']}'` (`pynta verify "
+        "--read-pixels` also checks that those frames decode)"
+    )
+
+
+@pytest.mark.parametrize("damage", ["delete", "index"])
+def test_a_lost_or_damaged_shard_names_the_frames_of_the_others(capsys, tmp_path, damage):
+    """Frames 64..127 (the second shard) lost, or unfound behind a damaged shard index."""
+    path = write_store(tmp_path / "movie.zarr", 200)
+    shard = path / "0" / "c" / "1" / "0" / "0"
+    if damage == "delete":
+        shard.unlink()
+    else:
+        with open(shard, "r+b") as file:
+            file.write(b"\xff\x00")  # the index's first bytes: its checksum no longer matches
+    code, out = verify(capsys, path, "--read-pixels")
+    assert code == 1
+    assert out.splitlines()[-1] == (
+        f"{path}: readable: frames 0..63 and 128..199; analyse frames 128..199 alone with "
+        f"`pynta analyze --frames=128:200 {path}`"
+    )
+    assert refusal_advice(capsys, path) == "128:200"
+    report = verify_store(path, read_pixels=True).to_dict()
+    assert report["readable_frames"] == [[0, 64], [128, 200]]
+
+
+def test_frames_that_do_not_decode_are_each_named_and_left_out_of_the_readable_ones(
+    capsys, tmp_path
+):
+    """`pynta analyze` sends the user to `pynta verify --read-pixels` "which lists every frame
+    that does not decode": it said "ok" (the frame's error was taken for an absent frame's,
+    already reported)."""
+    from napari_pynta.shards import index_nbytes
+
+    path = write_store(tmp_path / "movie.zarr", 100)
+    shard = path / "0" / "c" / "0" / "0" / "0"
+    index = np.frombuffer(shard.read_bytes()[: index_nbytes(64) - 4], dtype="<u8").reshape(-1, 2)
+    with open(shard, "r+b") as file:
+        for frame in (0, 5, 6):  # their compressed bytes, where the shard's index puts them
+            file.seek(int(index[frame, 0]))
+            file.write(b"\xff" * 16)
+    assert verify(capsys, path)[0] == 0  # the pixels not read: no damage seen
+    code, out = verify(capsys, path, "--read-pixels")
+    lines = out.splitlines()
+    assert code == 1 and len(lines) == 3, out
+    assert lines[0].startswith(f"{path}: pixels: frame 0 cannot be decoded (")
+    assert lines[1].startswith(f"{path}: pixels: frames 5..6 cannot be decoded (")
+    assert lines[2] == (
+        f"{path}: readable: frames 1..4 and 7..99; analyse frames 7..99 alone with "
+        f"`pynta analyze --frames=7:100 {path}`"
+    )
+    with MovieStore.open(path) as store:  # the frames said readable do decode
+        store.read_frames(7, 100)
+        store.read_frames(1, 5)

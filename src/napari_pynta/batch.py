@@ -522,6 +522,9 @@ def analyze_serially(
 
 
 # ------------------------------------------------------------------------- reporting
+#: the frames a movie's analysis took, its summary's ``frame_range`` [start, stop): the
+#: ``START:STOP`` of ``--frames`` (0 and the movie's length for a whole movie)
+FRAME_RANGE_COLUMNS = ("frame_start", "frame_stop")
 #: summary keys copied into the one-row-per-movie table
 SUMMARY_COLUMNS = (
     "n_frames",
@@ -551,7 +554,7 @@ COMBINED_COLUMNS = {
     "particles_per_frame": "particles_per_frame",
     "concentration_per_ml": "sample_particles_per_ml",
 }
-_COUNT_COLUMNS = ("n_frames", "n_localizations", "n_tracks", "n_warnings")
+_COUNT_COLUMNS = (*FRAME_RANGE_COLUMNS, "n_frames", "n_localizations", "n_tracks", "n_warnings")
 
 
 def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
@@ -565,9 +568,11 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``movie, status, <sample fields>, <summary numbers>, size_<statistic>_nm`` (raw
-        per-track), ``deconvolved_<statistic>_nm`` (the ones to quote), ``particles_per_ml``
-        (measured), ``sample_particles_per_ml`` (× ``dilution_factor``), ``n_warnings, error``.
+        Columns ``movie, status, <sample fields>, frame_start, frame_stop`` (the frames
+        analysed, ``frame_start`` to ``frame_stop - 1``: the summary's ``frame_range``, the
+        ``--frames START:STOP``), ``<summary numbers>, size_<statistic>_nm`` (raw per-track),
+        ``deconvolved_<statistic>_nm`` (the ones to quote), ``particles_per_ml`` (measured),
+        ``sample_particles_per_ml`` (× ``dilution_factor``), ``n_warnings, error``.
     """
     rows = []
     for outcome in outcomes:
@@ -575,6 +580,8 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
         summary = outcome.result.summary if outcome.result is not None else {}
         sample = summary.get("sample") or {}
         row.update({key: sample.get(key) for key in SAMPLE_KEYS})
+        frame_range = summary.get("frame_range") or (None, None)
+        row.update(dict(zip(FRAME_RANGE_COLUMNS, frame_range, strict=True)))
         row.update({key: summary.get(key) for key in SUMMARY_COLUMNS})
         sizes = summary.get("size_nm") or {}
         row.update({f"size_{key}_nm": sizes.get(key) for key in SIZE_COLUMNS})
@@ -591,6 +598,7 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
             "movie",
             "status",
             *SAMPLE_KEYS,
+            *FRAME_RANGE_COLUMNS,
             *SUMMARY_COLUMNS,
             *(f"size_{key}_nm" for key in SIZE_COLUMNS),
             *(f"deconvolved_{key}_nm" for key in SIZE_COLUMNS),

@@ -10,8 +10,10 @@ the recorded frames.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,33 +87,64 @@ class FrameRange:
         return start, stop
 
 
-def readable_advice(readable: np.ndarray) -> str:
+def readable_runs(readable: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of readable frames, half-open as a ``frame_range``.
+
+    Parameters
+    ----------
+    readable : ndarray of bool
+        One entry per recorded frame.
+    """
+    from napari_pynta.verify import runs
+
+    return [(first, last + 1) for first, last in runs(np.flatnonzero(readable))]
+
+
+def readable_advice(readable: np.ndarray, store: str | Path | None = None) -> str:
     """Which frames of a damaged movie can be read, and how to analyse the longest part of them.
 
     Parameters
     ----------
     readable : ndarray of bool
         One entry per recorded frame.
+    store : str or Path, optional
+        The movie: the advice is then the command that analyses the part (what `pynta verify`
+        says); without it, the ``frame_range`` to give, which a front end respells
+        (:func:`napari_pynta.errors.named_message`: ``--frames``, ``Frames``).
 
     Returns
     -------
     str
         ``"readable: frames 0..63 and 128..199; analyse frames 128..199 alone with
-        frame_range=128:200"``; ``"no frame is readable"`` when none is.
+        frame_range=128:200"`` (with ``store``: ``... alone with `pynta analyze --frames=128:200
+        STORE```); ``"no frame is readable"`` when none is.
     """
-    from napari_pynta.verify import runs
-
-    spans = list(runs(np.flatnonzero(readable)))
+    spans = readable_runs(readable)
     if not spans:
         return "no frame is readable"
-    named = [f"{first}..{last}" if last > first else f"{first}" for first, last in spans]
-    more = f" and {len(named) - 4} more runs" if len(named) > 4 else ""
-    first, last = max(spans, key=lambda span: span[1] - span[0])
-    which = "them" if len(spans) == 1 else f"frames {first}..{last}"
-    return (
-        f"readable: frames {listed(named[:4]) if not more else ', '.join(named[:4])}{more}; "
-        f"analyse {which} alone with frame_range={first}:{last + 1}"
-    )
+    first, stop = max(spans, key=lambda span: span[1] - span[0])
+    which = "them" if len(spans) == 1 else f"frames {first}..{stop - 1}"
+    part = f"frame_range={first}:{stop}"
+    if store is not None:
+        part = f"`pynta analyze --frames={first}:{stop} {shlex.quote(str(store))}`"
+    return f"readable: {frames_named(readable)}; analyse {which} alone with {part}"
+
+
+def frames_named(frames: np.ndarray) -> str:
+    """The frames a mask selects, by runs, as a sentence names them: ``"frame 5"``,
+    ``"frames 0..63 and 128..199"``, ``"frames 0..2, 6..8, 10, 12..13 and 3 more runs"``.
+
+    Parameters
+    ----------
+    frames : ndarray of bool
+        One entry per recorded frame, at least one True.
+    """
+    spans = readable_runs(frames)
+    named = [f"{first}..{stop - 1}" if stop - 1 > first else f"{first}" for first, stop in spans]
+    if len(named) > 4:
+        more = len(named) - 4
+        return f"frames {', '.join(named[:4])} and {more} more {'run' if more == 1 else 'runs'}"
+    return f"{'frame' if named == [str(spans[0][0])] else 'frames'} {listed(named)}"
 
 
 def first_analysed(summary: Mapping[str, Any]) -> int:

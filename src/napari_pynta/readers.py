@@ -29,7 +29,13 @@ import zarr
 from dask.base import tokenize
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, gap_numbers, readable_advice
+from napari_pynta.frame_range import (
+    RANGE_SYNTAX,
+    FrameRange,
+    frames_named,
+    gap_numbers,
+    readable_advice,
+)
 from napari_pynta.store import (
     SEQ_PATH,
     TIMESTAMPS_PATH,
@@ -144,7 +150,12 @@ class Movie:
         self.close()
 
 
-def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) -> Movie:
+def open_movie(
+    path: str | Path,
+    frame_range: FrameRange | str | None = None,
+    *,
+    show_unnumbered: bool = False,
+) -> Movie:
     """Open a pynta store, an OME-Zarr image, a (multi-page) TIFF, an AVI/MP4 video or a folder of
     PNG/TIFF/JPEG frames lazily, or a part of its frames.
 
@@ -160,6 +171,12 @@ def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) ->
         Only the recorded frames ``START:STOP`` (:mod:`napari_pynta.frame_range`): the movie's
         ``first_frame`` is START, its ``frame_numbers`` those of the part. A pynta store is then
         checked over that part only, so that the readable part of a damaged store opens.
+    show_unnumbered : bool
+        Open a store whose lost seq chunks leave recorded frames without their frame number
+        with all its frames, and a warning that names those frames and the ``frame_range`` that
+        analyses the others, instead of refusing it: what napari shows (the pixels are sound);
+        such a movie is for viewing only (``frame_numbers`` None), its analysis opens the
+        advised range.
 
     Returns
     -------
@@ -190,7 +207,7 @@ def open_movie(path: str | Path, frame_range: FrameRange | str | None = None) ->
         raise PyntaDataError(f"movie {str(path)!r} does not exist; pynta opens {SUPPORTED_INPUTS}")
     if path.is_dir():
         if is_zarr_group(path):
-            return _open_zarr(path, part)
+            return _open_zarr(path, part, show_unnumbered)
         return movie_part(_open_folder(path), part)
     if path.suffix.lower() in TIFF_SUFFIXES:
         return movie_part(_open_tiff(path), part)
@@ -327,12 +344,13 @@ def is_damaged_pynta_store(path: str | Path) -> bool:
     return False
 
 
-def _open_zarr(path: Path, part: FrameRange | None) -> Movie:
+def _open_zarr(path: Path, part: FrameRange | None, show_unnumbered: bool) -> Movie:
     """A pynta store, or else an OME-Zarr image written by other software."""
     from napari_pynta.ome_zarr import is_ome_image, open_ome_zarr
 
     if is_pynta_store(path) or not is_ome_image(path):
-        return _open_store(path, part)  # with the store's own explanation of what is wrong
+        # with the store's own explanation of what is wrong
+        return _open_store(path, part, show_unnumbered)
 
     frames, metadata = open_ome_zarr(path)
     check_integer_pixels(np.dtype(frames.dtype), repr(str(path)))
@@ -340,18 +358,26 @@ def _open_zarr(path: Path, part: FrameRange | None) -> Movie:
     return movie_part(Movie(frames=frames, metadata=metadata, source=str(path), store=None), part)
 
 
-def _open_store(path: Path, part: FrameRange | None) -> Movie:
+def _open_store(path: Path, part: FrameRange | None, show_unnumbered: bool = False) -> Movie:
     store = MovieStore.open(path, mode="r")
     recorded = store.recorded_frames()
     _check_not_empty(recorded, path)
     start, stop = (0, len(recorded)) if part is None else part.resolve(len(recorded), str(path))
-    _check_seq_chunks(store, path, recorded, start, stop)
+    numbered = recorded[start:stop]
+    warnings = []
+    if show_unnumbered and not numbered.all():
+        warnings.append(_unnumbered_frames_shown(store, path, recorded))
+    else:
+        _check_seq_chunks(store, path, recorded, start, stop)
     frames = store.as_dask(stop)[start:stop]
-    # the frame interval the frames were really taken at (see napari_pynta.timing)
+    # the frame interval the frames were really taken at (see napari_pynta.timing), measured
+    # on the frames with their number
     seq = store.seq_between(start, stop)
-    times, warnings = _frame_times(store, path, start, stop)
-    metadata, timing_warnings = reconcile_frame_interval(store.metadata, times, seq)
-    warnings += timing_warnings
+    times, time_warnings = _frame_times(store, path, start, stop)
+    metadata, timing_warnings = reconcile_frame_interval(
+        store.metadata, times[numbered], seq[numbered]
+    )
+    warnings += time_warnings + timing_warnings
     if is_being_written(path):
         warnings.append(
             f"{str(path)!r} is being written by another process (a recording in progress?): "
@@ -363,7 +389,7 @@ def _open_store(path: Path, part: FrameRange | None) -> Movie:
         source=str(path),
         store=store,
         warnings=warnings,
-        frame_numbers=gap_numbers(seq),
+        frame_numbers=gap_numbers(seq) if numbered.all() else None,
         first_frame=start,
     )
 
@@ -379,15 +405,35 @@ def _check_seq_chunks(
     """
     if recorded[start:stop].all():
         return
-    missing = store.missing_chunks()[SEQ_PATH]
     whole = (start, stop) == (0, len(recorded))
     which = "" if whole else f"frame_range {start}:{stop} holds frames without one; "
     raise PyntaDataError(
-        f"store {str(path)!r} is damaged: seq (the frame numbers) has {missing[0]} of "
-        f"{missing[1]} chunks missing on disk, so only the first {store.n_frames} of its "
+        f"{_seq_damage(store, path)}, so only the first {store.n_frames} of its "
         f"{len(recorded)} frames count as recorded; {which}{readable_advice(recorded)}; run "
         f"`pynta verify {path}` for a full report",
         others=("frame_range",),
+    )
+
+
+def _unnumbered_frames_shown(store: MovieStore, path: Path, recorded: np.ndarray) -> str:
+    """The warning of a store opened with frames that lost their number (``show_unnumbered``):
+    which they are, and the ``frame_range`` that analyses the others."""
+    unnumbered = ~recorded
+    verb = "is" if unnumbered.sum() == 1 else "are"
+    return (
+        f"{_seq_damage(store, path)}: {frames_named(unnumbered)}"
+        f" {verb} shown, but without their frame numbers they cannot be analysed; "
+        f"{readable_advice(recorded)}; run `pynta verify {path}` for a full report"
+    )
+
+
+def _seq_damage(store: MovieStore, path: Path) -> str:
+    """``"store 'run.zarr' is damaged: seq (the frame numbers) has 1 of 2 chunks missing on
+    disk"``."""
+    missing, expected = store.missing_chunks()[SEQ_PATH]
+    return (
+        f"store {str(path)!r} is damaged: seq (the frame numbers) has {missing} of {expected} "
+        "chunks missing on disk"
     )
 
 

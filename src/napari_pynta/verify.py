@@ -14,6 +14,11 @@ Checks, each problem reported on one line:
   the analysis measures from the steps that go forward;
 - every table listed reads back;
 - optionally, every frame decodes (``read_pixels``: reads the whole movie).
+
+A damaged store's report also says which recorded frames can be analysed: those with their frame
+number and their data on disk (and, with ``read_pixels``, whose data decodes), and the
+`pynta analyze --frames` that analyses the longest run of them, the advice `pynta analyze` gives
+when it refuses the store (:func:`napari_pynta.frame_range.readable_advice`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.frame_range import readable_advice, readable_runs
 
 #: frames decoded per read when ``read_pixels`` is asked
 _READ_BLOCK = 64
@@ -71,6 +77,12 @@ class StoreReport:
         the frames written when it was opened.
     notes : list[Problem]
         What the user should know but is not damage (frame times that go back).
+    readable : ndarray of bool or None
+        One entry per recorded frame (the frames after a lost seq chunk too): True for a frame
+        that can be analysed, with its frame number and its data on disk (and, when the pixels
+        were read, decodable); None when the store does not open.
+    pixels_read : bool
+        Every readable frame was decoded (``read_pixels``).
     """
 
     path: str
@@ -78,6 +90,8 @@ class StoreReport:
     problems: list[Problem] = field(default_factory=list)
     being_written: bool = False
     notes: list[Problem] = field(default_factory=list)
+    readable: np.ndarray | None = field(default=None, repr=False, compare=False)
+    pixels_read: bool = False
 
     @property
     def ok(self) -> bool:
@@ -88,9 +102,25 @@ class StoreReport:
         """Record one problem."""
         self.problems.append(Problem(kind, message))
 
+    @property
+    def advice(self) -> str | None:
+        """Which frames can be analysed and the `pynta analyze --frames` that analyses them,
+        when some recorded frames cannot be (None when every frame can, or the store does not
+        open): ``"readable: frames 0..63 and 128..199; analyse frames 128..199 alone with
+        `pynta analyze --frames=128:200 STORE`"``, which adds that ``--read-pixels`` also checks
+        that they decode when the pixels were not read."""
+        if self.readable is None or self.readable.all():
+            return None
+        advice = readable_advice(self.readable, self.path)
+        if self.pixels_read or not self.readable.any():
+            return advice
+        return f"{advice} (`pynta verify --read-pixels` also checks that those frames decode)"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``path``, ``ok``, ``n_frames``, ``problems`` [{kind, message}],
-        ``being_written``, ``notes`` [{kind, message}]."""
+        ``being_written``, ``notes`` [{kind, message}], ``readable_frames`` ([[start, stop],
+        ...], half-open as a summary's ``frame_range``; null when the store does not open) and
+        ``advice`` (:attr:`advice`, null when every frame can be analysed)."""
         return {
             "path": self.path,
             "ok": self.ok,
@@ -98,6 +128,10 @@ class StoreReport:
             "problems": [{"kind": p.kind, "message": p.message} for p in self.problems],
             "being_written": self.being_written,
             "notes": [{"kind": p.kind, "message": p.message} for p in self.notes],
+            "readable_frames": None
+            if self.readable is None
+            else [list(run) for run in readable_runs(self.readable)],
+            "advice": self.advice,
         }
 
 
@@ -163,12 +197,15 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     times = _read(store, "timestamps_s", report)
     if seq is not None:
         _check_seq(seq, report)
-    _check_frames_present(store, report)
+    recorded = store.recorded_frames()
+    _check_frames_present(store, len(recorded), report)
     if seq is not None and times is not None:
         _check_timestamps(times, seq, report)
     _check_tables(store, report)
+    report.readable = recorded & store.layout.readable(len(recorded))
     if read_pixels:
-        _check_pixels(store, report)
+        report.readable &= _check_pixels(store, report.readable, report)
+        report.pixels_read = True
     return report
 
 
@@ -287,10 +324,12 @@ def _check_seq(seq: np.ndarray, report: StoreReport) -> None:
         report.add("seq", f"{gaps.size - 5} more seq gaps ({lost} frames lost in all gaps)")
 
 
-def _check_frames_present(store: Any, report: StoreReport) -> None:
+def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> None:
+    """Report the frames of the ``n_frames`` recorded ones (those after a lost seq chunk too)
+    that have no data on disk, or the first damaged shard index."""
     layout = store.layout
     try:
-        present = layout.present(0, store.n_frames)
+        present = layout.present(0, n_frames)
     except PyntaDataError as error:
         report.add("missing_frames", str(error))
         return
@@ -353,32 +392,41 @@ def _check_tables(store: Any, report: StoreReport) -> None:
             report.add("table", f"table {name!r} cannot be read: {type(error).__name__}: {error}")
 
 
-def _check_pixels(store: Any, report: StoreReport) -> None:
-    """Decode every frame whose data is on disk and report each run of frames that does not
-    decode, with the cause of its first frame (absent frames are reported by
-    :func:`_check_frames_present`)."""
-    readable = store.layout.readable(store.n_frames)
+def _check_pixels(store: Any, readable: np.ndarray, report: StoreReport) -> np.ndarray:
+    """Decode every ``readable`` frame (one entry per recorded frame: the frames after a lost
+    seq chunk too) and report each run of frames that does not decode, with the cause of its
+    first frame (absent frames are reported by :func:`_check_frames_present`); return the mask
+    of the readable frames that decode.
+
+    A block that fails is decoded again frame by frame, so that the report names exactly the
+    frames to leave out (not the block of :data:`_READ_BLOCK` they were read in).
+    """
+    frames = store.as_dask(len(readable))
     causes: dict[int, str] = {}
-    for start in range(0, store.n_frames, _READ_BLOCK):
-        stop = min(start + _READ_BLOCK, store.n_frames)
+    for start in range(0, len(readable), _READ_BLOCK):
+        stop = min(start + _READ_BLOCK, len(readable))
         for first, last in runs(np.flatnonzero(readable[start:stop]) + start):
             try:
-                store.read_frames(first, last + 1)
+                frames[first : last + 1].compute(scheduler="synchronous")
             except Exception:  # codecs raise many kinds on corrupt bytes: find the frames
-                causes.update(_undecodable_frames(store, first, last))
+                causes.update(_undecodable_frames(frames, first, last))
     broken = list(runs(np.fromiter(causes, dtype=int, count=len(causes))))
     for first, last in broken[:10]:
         report.add("pixels", f"{_frames(first, last)} cannot be decoded ({causes[first]})")
     if len(broken) > 10:
         report.add("pixels", f"{len(causes)} frames cannot be decoded in all")
+    decodes = readable.copy()
+    decodes[list(causes)] = False
+    return decodes
 
 
-def _undecodable_frames(store: Any, first: int, last: int) -> dict[int, str]:
-    """The frames ``first..last`` that do not decode, each with its cause in one line."""
+def _undecodable_frames(frames: Any, first: int, last: int) -> dict[int, str]:
+    """The frames ``first..last`` of the store's ``frames`` (its dask array) that do not
+    decode, each with its cause in one line."""
     causes = {}
     for frame in range(first, last + 1):
         try:
-            store.read_frames(frame, frame + 1)
+            frames[frame : frame + 1].compute(scheduler="synchronous")
         except Exception as error:
             cause = error.__cause__ or error
             text = str(cause).splitlines()[0] if str(cause) else ""

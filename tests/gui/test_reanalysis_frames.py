@@ -130,3 +130,43 @@ def test_a_damaged_store_is_refused_with_the_field_to_set_and_analysed_over_it(
     assert result.summary["n_frames"] == N_FRAMES - 128
     assert result.summary["frame_range"] == [128, N_FRAMES]
     assert len(result.per_track) > 0
+
+
+def test_a_store_that_lost_a_seq_chunk_opens_and_its_numbered_frames_are_analysed(
+    pynta, wait_for, tmp_path, simulated
+):
+    """A lost seq chunk (frames 0..4095 without their number): napari raised the analysis'
+    refusal and showed nothing; the store now opens with every frame, a warning says which
+    frames lost their number and which Frames to analyse, and that range is analysed, its
+    points on the layer's own frames."""
+    viewer, widgets = pynta
+    lead = 4096  # the first seq chunk's frames: dark, then the simulated movie
+    dark = np.full((lead, *simulated.frames.shape[1:]), 100, dtype=simulated.frames.dtype)
+    movie = np.concatenate([dark, simulated.frames])
+    path = write_store(tmp_path / "seq lost.zarr", movie, simulated.metadata)
+    (path / "seq" / "c" / "0").unlink()
+    total = lead + N_FRAMES
+    with pytest.warns(UserWarning) as caught:
+        (layer,) = viewer.open(str(path), plugin="napari-pynta")
+    said = " ".join(str(warning.message) for warning in caught)
+    assert layer.data.shape[0] == total
+    assert np.array_equal(np.asarray(layer.data[lead + 7]), simulated.frames[7])
+    assert f"frames 0..{lead - 1} are shown, but without their frame numbers" in said, said
+    assert f"analyse them alone with Frames={lead}:{total}" in said
+    tracking = widgets["Tracking"]
+    assert analyse(tracking, wait_for, "") == []  # every frame: refused, naming the field
+    assert f"analyse them alone with Frames={lead}:{total}" in tracking.message_line.text()
+    results = analyse(tracking, wait_for, f"{lead}:{total}")
+    assert len(results) == 1, tracking.message_line.text()
+    (result,) = results
+    assert result.summary["frame_range"] == [lead, total]
+    assert result.localizations["frame"].min() >= lead
+    assert abs(result.summary["diameter_nm"] - 100.0) < 3 * result.summary["diameter_se_nm"]
+    # the store refuses to be written (its frames would be taken for an interrupted block):
+    # the result stands and says so, as `pynta analyze` does (the GUI failed, the result lost)
+    assert tracking.message_line.text().startswith(
+        f"{len(result.per_track)} tracks sized over frames {lead}..{total - 1}; results not "
+        f"saved into the store: {str(path)!r} cannot be opened for writing"
+    )
+    with MovieStore.open(path) as store:
+        assert store.table_names() == [] and len(store.recorded_frames()) == total

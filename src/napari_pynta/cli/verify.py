@@ -10,9 +10,10 @@ from napari_pynta.cli import path_argument
 
 HELP = (
     "Check a pynta store: seq contiguous, every frame's data on disk, metadata valid, timestamps "
-    "finite, tables readable. Prints one line per problem and exits 1 if there is any, 2 if "
-    "STORE is missing or is not a pynta store; times that go back (a camera clock that jumped) "
-    "are a note."
+    "finite, tables readable. Prints one line per problem, then which frames can be analysed "
+    "and the `pynta analyze --frames` that analyses them, and exits 1 if there is any problem, "
+    "2 if STORE is missing or is not a pynta store; times that go back (a camera clock that "
+    "jumped) are a note."
 )
 
 
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         for problem in report.problems:
             print(f"{report.path}: {problem.kind}: {problem.message}")
+        if report.advice is not None:
+            print(f"{report.path}: {report.advice}")
     if not args.json:
         for note in report.notes:
             print(f"{report.path}: note: {note.kind}: {note.message}")

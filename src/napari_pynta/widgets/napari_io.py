@@ -116,7 +116,10 @@ def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
 
     What the movie's reader warns of (a recording still being written, times that go back, a
     cut video, results whose writing was interrupted) is raised as ``UserWarning``, which napari
-    shows as a notification.
+    shows as a notification. A store whose lost seq chunks left frames without their number
+    opens with every frame and a warning naming them and the *Frames* range that analyses the
+    others (``open_movie(..., show_unnumbered=True)``), the field named as the Tracking widget
+    labels it.
 
     The movie is left open: the layer reads its frames lazily for as long as it lives, and the
     file (a TIFF's) is closed when the layer's data is collected.
@@ -133,13 +136,15 @@ def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
         when the store holds them.
     """
     from napari_pynta.readers import open_movie
+    from napari_pynta.widgets.reanalysis import FIELD_NAMES, gui_message
 
     if isinstance(path, list):
         path = path[0]
-    movie = open_movie(path)
+    movie = open_movie(path, show_unnumbered=True)
     name = Path(str(path).rstrip("/\\")).stem or "movie"
     for text in movie.warnings:  # napari shows a reader's warnings as notifications
-        warnings.warn(f"{name}: {text}", UserWarning, stacklevel=2)
+        named = gui_message(PyntaDataError(text, others=tuple(FIELD_NAMES)))
+        warnings.warn(f"{name}: {named}", UserWarning, stacklevel=2)
     image_kwargs = movie_layer_kwargs(movie.metadata, movie.source, name)
     image_kwargs["contrast_limits"] = fixed_contrast_limits(movie.frames[0].compute())
     layers: list[LayerDataTuple] = [(movie.frames, image_kwargs, "image")]

@@ -20,7 +20,7 @@ from typing import Any
 import dask.array as da
 
 from napari_pynta.cancellation import checkpoint, stop_when
-from napari_pynta.errors import PyntaInputError, named_message
+from napari_pynta.errors import PyntaDataError, PyntaInputError, named_message
 from napari_pynta.frame_range import FrameRange
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 
@@ -92,10 +92,13 @@ def progress_text(done: int, total: int, elapsed_s: float, what: str = "") -> st
 
 @dataclass
 class AnalysisOutcome:
-    """What :func:`analyze_movie` returns to the GUI thread."""
+    """What :func:`analyze_movie` returns to the GUI thread: the result, the store its
+    tables were saved into, or why they were not (a store that refuses to be written: a lost
+    seq chunk, another process writing it)."""
 
     result: Any
     saved_to: str | None
+    not_saved: str | None = None
 
 
 def tracking_fields(tracking: TrackingSettings) -> dict[str, Any]:
@@ -222,8 +225,12 @@ def analyze_movie(
     with stop_when(should_stop):
         result = analyze(movie, params, progress=report)
         checkpoint()  # cancelled after the last checkpoint: the store stays as it was
-    saved_to = save_results(movie.store.path, result) if movie.store is not None else None
-    return AnalysisOutcome(result=result, saved_to=saved_to)
+    if movie.store is None:
+        return AnalysisOutcome(result=result, saved_to=None)
+    try:
+        return AnalysisOutcome(result=result, saved_to=save_results(movie.store.path, result))
+    except PyntaDataError as error:  # the result stands; `pynta analyze` says the same
+        return AnalysisOutcome(result, None, f"results not saved into the store: {error}")
 
 
 def analyze_measurement_folder(

@@ -713,6 +713,7 @@ class PyntaSession(QObject):
             )
         )
         saved = f"; results saved in {outcome.saved_to}" if outcome.saved_to else ""
+        saved = f"; {outcome.not_saved}" if outcome.not_saved else saved
         self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{where}{saved}")
         self.analysis_finished.emit(result)
 
