@@ -134,6 +134,49 @@ def test_inverted_contrast_finds_the_same_particles():
     )
 
 
+@pytest.mark.parametrize("invert", [False, True])
+def test_particles_of_the_other_contrast_are_reported(invert):
+    """Dark particles on a bright field analysed without ``invert`` (or bright ones with it)
+    were detected as noise maxima and the rims of their band-passed images, and sized (100 nm
+    particles at 52 nm) with no word about the contrast. The frames as the detection sees them
+    have far more pixels far below the background than above it; the right setting has none."""
+    frames = movie(seed=7).frames
+    dark = np.uint16(frames.max() + 100) - frames  # a bright-field movie of the same particles
+    right = frames if not invert else dark
+    wrong = dark if not invert else frames
+    estimate = detect.estimate_threshold(wrong, diameter=DIAMETER, invert=invert)
+    assert estimate.contrast.reversed
+    assert estimate.contrast.dark > 20 * max(estimate.contrast.bright, 1.0)
+    (message,) = [text for text in estimate.notes() if text.startswith("The particles look")]
+    assert ("without --invert" if invert else "with --invert") in message
+    estimate = detect.estimate_threshold(right, diameter=DIAMETER, invert=invert)
+    assert not estimate.contrast.reversed and estimate.notes() == []
+    assert estimate.contrast.bright > 20 * max(estimate.contrast.dark, 1.0)
+
+
+def test_a_minmass_in_the_noise_is_reported_with_the_automatic_one():
+    """``--minmass 0`` on a simulated 100 nm movie: 86 features per frame for 11 particles,
+    sized 46.6 nm with warnings about crowding only. The noise model knows how many of the
+    features a given minmass lets in are noise; a minmass that keeps the features real is not
+    warned of."""
+    sim = movie(seed=5)
+    automatic = detect.estimate_threshold(sim.frames, diameter=DIAMETER)
+    assert automatic.noise_features_warning() is None
+    low = detect.estimate_threshold(sim.frames, diameter=DIAMETER, minmass=0.0)
+    found = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=0.0)
+    _, _, n_noise = match(sim.truth, found)
+    assert n_noise > 0.5 * len(found)  # the truth: most features are noise
+    assert low.false_per_frame == pytest.approx(n_noise / len(sim.frames), rel=0.3)
+    message = low.noise_features_warning()
+    assert message is not None and message in low.notes()
+    assert f"the automatic one is {automatic.minmass:.0f}" in message
+    near = 0.95 * automatic.minmass
+    found = detect.locate_frames(sim.frames, diameter=DIAMETER, minmass=near)
+    assert match(sim.truth, found)[2] <= 0.02 * len(found)  # still real features
+    estimate = detect.estimate_threshold(sim.frames, diameter=DIAMETER, minmass=near)
+    assert estimate.noise_features_warning() is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -1343,12 +1343,8 @@ def analyze_localizations(
     if frame_shape is not None:
         check_search_range(params, frame_shape)
     notes = list(notes)
-    threshold_warning = threshold.warning() if threshold is not None else None
-    if threshold_warning:
-        notes.append(threshold_warning)
-    saturation_warning = threshold.saturation_warning() if threshold is not None else None
-    if saturation_warning:
-        notes.append(saturation_warning)
+    if threshold is not None:
+        notes.extend(threshold.notes())
     widened = threshold.diameter.note() if threshold is not None and threshold.diameter else None
     if widened:
         notes.append(widened)

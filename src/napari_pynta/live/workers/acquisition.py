@@ -274,9 +274,8 @@ def calibrate(
     chosen["minmass"] = float(detection["minmass"])
     used = detect.DiameterChoice(int(detection.get("diameter") or detect.SHARP_DIAMETER_PX), False)
     measured = dataclasses.replace(threshold, diameter=used)
-    for message in (measured.warning(), measured.saturation_warning()):
-        if message:
-            warn(message)
+    for message in measured.notes():
+        warn(message)
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
         suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
