@@ -433,6 +433,29 @@ def test_recordings_numbered_far_apart_keep_their_own_drift():
     assert estimate.D_um2_s == pytest.approx(D_TRUE, abs=3 * estimate.D_se_um2_s)
 
 
+def test_tracks_all_shorter_than_the_length_filter_are_said_to_be():
+    """``--min-track-length 199`` on a 200-frame movie: 58 tracks were linked, none that long,
+    and the warning said "No tracks were found: check the detection settings", sending the user
+    to the wrong setting. It names the filter and the longest track now."""
+    empty = pd.DataFrame({"particle": [], "frame": [], "y": [], "x": []})
+    table = sizing.track_diffusion(empty, PIXEL_UM, DT, DT, T_C, ETA)
+    estimate = sizing.ensemble_diffusion(empty, PIXEL_UM, DT, DT)
+    lengths = np.array([150, 40, 12, 12, 3])
+    (text,) = sizing.quality_warnings(table, estimate, track_lengths=lengths, min_track_length=199)
+    assert text.startswith("No track is as long as --min-track-length (199 frames)")
+    assert "5 tracks were linked, the longest 150 frames" in text
+    assert "detection settings" not in text
+    (nothing,) = sizing.quality_warnings(table, estimate, track_lengths=[], min_track_length=10)
+    assert nothing.startswith("No tracks were found")
+
+
+def test_one_track_is_one_track():
+    tracks = brownian_tracks(np.random.default_rng(3), n_tracks=1, n_frames=30)
+    table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)
+    estimate = sizing.ensemble_diffusion(tracks, PIXEL_UM, DT, DT)
+    assert "Only 1 track was sized;" in sizing.quality_warnings(table, estimate)[0]
+
+
 def test_short_tracks_are_judged_before_the_length_filter():
     tracks = brownian_tracks(np.random.default_rng(25), n_tracks=60, n_frames=12)
     table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)

@@ -821,6 +821,23 @@ def _log_kde_mode(diameters_nm: np.ndarray) -> float:
     return float(10 ** grid[np.argmax(kde(grid))])
 
 
+def _no_tracks_warning(track_lengths: ArrayLike | None, min_track_length: int) -> str:
+    """Why no track was sized: none linked, or every linked one shorter than the length filter
+    (``--min-track-length`` longer than the tracks the movie holds)."""
+    lengths = np.asarray([] if track_lengths is None else track_lengths, dtype=float)
+    if len(lengths) and min_track_length > 0 and lengths.max() < min_track_length:
+        return (
+            f"No track is as long as --min-track-length ({min_track_length} frames): "
+            f"{len(lengths)} tracks were linked, the longest {lengths.max():.0f} frames. Lower "
+            "--min-track-length (at least 3), or record longer tracks (a lower concentration, "
+            "a higher frame rate, particles that stay in focus)."
+        )
+    return (
+        "No tracks were found: check the detection settings (diameter, minmass) and "
+        "the linking search range, or whether the frames show particles at all."
+    )
+
+
 def quality_warnings(
     per_track: pd.DataFrame,
     ensemble: EnsembleEstimate,
@@ -862,13 +879,11 @@ def quality_warnings(
     warnings: list[str] = []
     n_tracks = len(per_track)
     if n_tracks == 0:
-        return [
-            "No tracks were found: check the detection settings (diameter, minmass) and "
-            "the linking search range, or whether the frames show particles at all."
-        ]
+        return [_no_tracks_warning(track_lengths, min_track_length)]
     if n_tracks < min_tracks:
+        were = "track was" if n_tracks == 1 else "tracks were"
         warnings.append(
-            f"Only {n_tracks} tracks were sized; at least {min_tracks} are needed "
+            f"Only {n_tracks} {were} sized; at least {min_tracks} are needed "
             "for a meaningful size distribution (record longer or more particles)."
         )
     short = _short_track_warning(per_track, track_lengths, min_track_length, min_median_steps)
