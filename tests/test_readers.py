@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import zarr
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.readers import natural_sort_key, open_movie, rgb_to_luminance
@@ -78,6 +79,22 @@ def test_zarr_folder_not_written_by_pynta_is_refused(tmp_path):
     path.mkdir()
     with pytest.raises(PyntaDataError, match="other.zarr"):
         open_movie(path)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_bare_zarr_array_is_named_as_one(tmp_path, zarr_format):
+    """``zarr.save('movie.zarr', frames)`` writes one array, no group: it was called "pynta
+    movie store ... the frames array is missing (no 0/zarr.json)", as if a store were damaged."""
+    path = tmp_path / "movie.zarr"
+    array = zarr.open_array(
+        path, mode="w", shape=(5, 6, 7), dtype=np.uint16, zarr_format=zarr_format
+    )
+    array[:] = grey_movie(5)
+    with pytest.raises(PyntaDataError) as raised:
+        open_movie(path)
+    message = str(raised.value)
+    assert "is a bare zarr array (shape (5, 6, 7), uint16)" in message
+    assert "missing" not in message and "tifffile.imwrite" in message
 
 
 # ---------------------------------------------------------------------------- TIFF

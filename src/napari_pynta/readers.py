@@ -348,6 +348,7 @@ def _open_zarr(path: Path, part: FrameRange | None, show_unnumbered: bool) -> Mo
     """A pynta store, or else an OME-Zarr image written by other software."""
     from napari_pynta.ome_zarr import is_ome_image, open_ome_zarr
 
+    _refuse_bare_array(path)
     if is_pynta_store(path) or not is_ome_image(path):
         # with the store's own explanation of what is wrong
         return _open_store(path, part, show_unnumbered)
@@ -356,6 +357,21 @@ def _open_zarr(path: Path, part: FrameRange | None, show_unnumbered: bool) -> Mo
     check_integer_pixels(np.dtype(frames.dtype), repr(str(path)))
     _check_not_empty(frames, path)
     return movie_part(Movie(frames=frames, metadata=metadata, source=str(path), store=None), part)
+
+
+def _refuse_bare_array(path: Path) -> None:
+    """Refuse a zarr array that is no group (``zarr.save('movie.zarr', frames)``): it has no
+    axes, pixel size or frame interval, and opening it as a store called it damaged."""
+    try:
+        array = zarr.open_array(path, mode="r")
+    except Exception:  # a group, or no zarr at all: the store's opening explains it
+        return
+    raise PyntaDataError(
+        f"{str(path)!r} is a bare zarr array (shape {tuple(array.shape)}, {array.dtype}), not a "
+        "pynta store or an OME-Zarr image: nothing says which axis is time. Write frames "
+        "(T, Y, X) as a TIFF movie (tifffile.imwrite('movie.tif', frames)) and give the "
+        f"physical flags; pynta opens {SUPPORTED_INPUTS}"
+    )
 
 
 def _open_store(path: Path, part: FrameRange | None, show_unnumbered: bool = False) -> Movie:
