@@ -290,6 +290,26 @@ def test_a_bright_field_movie_analysed_for_bright_particles_is_said():
     assert inverted["diameter_nm"] == pytest.approx(100.0, rel=0.15)
 
 
+def test_a_pixel_size_that_makes_the_images_narrower_than_light_is_said():
+    """A pixel size ten times too small (0.0166 µm typed for 0.166): 100 nm particles were
+    sized at 3.8 µm, inside what tracking can size, with no warning. The spots' measured width
+    in µm is then below what light can form; the right pixel size gives no warning."""
+    _, sim = simulated(100.0, n_frames=60, shape=(96, 96), n_particles=12)
+    movie = Movie(frames=da.from_array(sim.frames), metadata=sim.metadata, source="decimal")
+    right = AnalysisParams.from_metadata(movie.metadata)
+    threshold = analysis.detection_threshold(movie.frames, right)
+    sigma_px = threshold.diameter.spot_sigma_px
+    assert sigma_px == pytest.approx(1.2, rel=0.3)  # the simulator's PSF, 0.24 µm
+    assert analysis.sub_diffraction_spot_warning(sigma_px, right) == ""
+    wrong = dataclasses.replace(right, pixel_size_um=PIXEL_UM / 10)
+    said = analysis.sub_diffraction_spot_warning(sigma_px, wrong)
+    assert said.startswith(f"The particles' images are {sigma_px * PIXEL_UM * 100:.0f} nm wide")
+    assert "--pixel-size-um" in said
+    assert analysis.sub_diffraction_spot_warning(math.nan, wrong) == ""
+    summary = analysis.analyze(movie, wrong).summary
+    assert any(text.startswith("The particles' images are") for text in summary["warnings"])
+
+
 def test_a_lone_stuck_spot_is_not_a_repeated_frame():
     """A saturated spot alone in view is located at the same place with the same mass in every
     frame; only frames of two or more identical features are copies."""
