@@ -269,7 +269,11 @@ def _max_gain_matching(
 
 
 def link_features(
-    features: pd.DataFrame, search_range_px: float, memory: int = 3, gap_spread: float = 1.0
+    features: pd.DataFrame,
+    search_range_px: float,
+    memory: int = 3,
+    gap_spread: float = 1.0,
+    flow: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Link a table of localizations from many frames into tracks.
 
@@ -283,6 +287,10 @@ def link_features(
         Number of consecutive frames a particle may go undetected and keep its id.
     gap_spread : float
         One-frame spreads added by each missed frame (:class:`StreamingLinker`).
+    flow : pandas.DataFrame, optional
+        The common motion of all particles (``analysis.flow_for_linking``): cumulative ``y``, ``x``
+        (pixels) indexed by frame. Positions less the flow are linked (the search range then
+        holds the particles' own steps); the tracks keep their measured positions.
 
     Returns
     -------
@@ -298,11 +306,93 @@ def link_features(
         empty["particle"] = np.empty(0, dtype=np.int64)
         return empty.reset_index(drop=True)
     ordered = features.sort_values("frame", kind="stable")
+    moved = ordered if flow is None else without_flow(ordered, flow)
     linked = []
-    for _, group in ordered.groupby("frame", sort=True):
+    for _, group in moved.groupby("frame", sort=True):
         checkpoint()  # a cancelled analysis stops here, not after the last frame
         linked.append(linker.add(group))
-    return pd.concat(linked, ignore_index=True)
+    tracks = pd.concat(linked, ignore_index=True)
+    if flow is not None:  # the measured positions, in the same (frame, stable) order
+        tracks[["y", "x"]] = ordered[["y", "x"]].to_numpy()
+    return tracks
+
+
+#: a common motion of the particles (a flow) of more than this many pixels per frame is taken
+#: out of the positions before linking (``analysis.flow_for_linking``); the sizes' own drift
+#: subtraction (:func:`napari_pynta.sizing.subtract_drift`) handles slower drifts, which do
+#: not move particles out of the search range
+FLOW_LINKING_PX_PER_FRAME = 1.0
+#: largest displacement between consecutive frames that :func:`common_flow_px` considers
+FLOW_SEARCH_PX = 30.0
+#: pairs of consecutive frames :func:`common_flow_px` looks at, spread over the movie, and the
+#: pairs of localizations it takes of each (a crowded frame's are thinned): its cost is bounded
+FLOW_FRAME_PAIRS = 300
+FLOW_PAIRS_PER_FRAME = 20_000
+#: how many times more pairs of localizations a flow's displacement must gather than zero
+#: displacement does (:func:`common_flow_px`)
+FLOW_PEAK_RATIO = 2.0
+
+
+def without_flow(features: pd.DataFrame, flow: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with the cumulative ``flow`` (``y``, ``x`` by frame, pixels) subtracted
+    from their positions (frames the flow does not list are interpolated, held at its ends)."""
+    frames = features["frame"].to_numpy(np.float64)
+    index = flow.index.to_numpy(np.float64)
+    moved = features.copy()
+    for axis in ("y", "x"):
+        offset = np.interp(frames, index, flow[axis].to_numpy(np.float64))
+        moved[axis] = features[axis].to_numpy(np.float64) - offset
+    return moved
+
+
+def common_flow_px(features: pd.DataFrame, within_px: float = FLOW_SEARCH_PX) -> np.ndarray:
+    """The common displacement (``y``, ``x`` pixels per frame) of the particles between
+    consecutive frames, found without linking.
+
+    Every pair of localizations of frames ``t`` and ``t + 1`` closer than ``within_px`` gives a
+    displacement; a particle's own pairs gather around the flow (spread by its Brownian
+    step), pairs of different particles spread over the whole disk. The flow is the mode of
+    that cloud, found by mean shift with a kernel narrowed from ``within_px / 2`` to
+    ``within_px / 6`` (the pairs of different particles pull it somewhat toward zero: the
+    linking that follows, and the drift subtraction after it, correct the rest). In a crowded
+    movie of fast particles the cloud has no clear mode and the mean shift may stop anywhere
+    near zero: a flow is returned only where the pairs within the last kernel outnumber those
+    within the same distance of zero :data:`FLOW_PEAK_RATIO` times (particles at rest).
+
+    Returns
+    -------
+    ndarray (2,)
+        Zero when there is no such peak, or fewer than 20 pairs.
+    """
+    coords = {
+        int(frame): group[["y", "x"]].to_numpy(np.float64)
+        for frame, group in features.groupby("frame", sort=True)
+    }
+    followed = [frame for frame in coords if frame + 1 in coords]
+    pairs = []
+    for frame in followed[:: max(1, len(followed) // FLOW_FRAME_PAIRS)]:
+        here, there = coords[frame], coords[frame + 1]
+        here = here[:: max(1, len(here) * len(there) // FLOW_PAIRS_PER_FRAME)]
+        steps = (there[None, :, :] - here[:, None, :]).reshape(-1, 2)
+        pairs.append(steps[np.hypot(steps[:, 0], steps[:, 1]) < within_px])
+    if not pairs:
+        return np.zeros(2)
+    steps = np.concatenate(pairs)
+    flow = np.zeros(2)
+    if len(steps) < 20:
+        return flow
+    for kernel in (within_px / 2, within_px / 4, within_px / 6):
+        for _ in range(30):
+            near = np.hypot(*(steps - flow).T) < kernel
+            moved = steps[near].mean(axis=0) if near.any() else flow
+            if np.allclose(moved, flow, atol=1e-3):
+                break
+            flow = moved
+    at_flow = np.count_nonzero(np.hypot(*(steps - flow).T) < kernel)
+    at_rest = np.count_nonzero(np.hypot(*steps.T) < kernel)
+    if at_flow < FLOW_PEAK_RATIO * at_rest:  # no peak away from rest: a mode of the noise
+        return np.zeros(2)
+    return flow
 
 
 #: localizations on each side of a link whose mean ln mass :func:`split_at_brightness_changes`
