@@ -245,6 +245,50 @@ def test_an_acquisition_killed_while_the_saver_restarts_ends_the_run_at_once(tmp
     )
 
 
+def test_a_saver_that_dies_while_restarting_gets_every_restart_then_fails_the_recording(
+    tmp_path, monkeypatch
+):
+    """The saver is killed, then every new saver as soon as it is started (during its imports:
+    a saver that cannot come up, e.g. the machine out of memory). Before, the first restarted
+    saver that died before it was ready was never noticed again: "restarting saver failed" after
+    1 of 3 restarts, and the camera went on with no saver: b20 saw `pynta acquire --seconds 30`
+    record 1031 frames and count 5008 as dropped, exit only at the time limit. Now each death
+    uses the next restart, and a saver dead after them fails the recording as a full disk does:
+    `recording_failed` says why and the acquisition stops recording (`pynta acquire` ends the
+    run), and the counters equal the store."""
+    monkeypatch.setattr(supervisor, "RESTART_BACKOFF_S", 0.1)
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000, track=False)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        killed: set[int] = set()
+        for attempt in range(supervisor.MAX_RESTARTS + 1):
+            if attempt:  # the restarted saver, killed before it is ready
+
+                def restarted() -> bool:
+                    pid = pipeline._processes["saver"].pid
+                    return pid is not None and pid not in killed
+
+                wait_until(restarted, 60, what=f"restart {attempt}")
+            killed.add(pipeline._processes["saver"].pid)
+            _kill(pipeline, "saver")
+        wait_until(lambda: pipeline.status().recording_failed, 60, what="the recording to fail")
+        failed = pipeline.status()
+        wait_until(lambda: not pipeline.status().recording, 10, what="the recording to stop")
+        status = pipeline.stop()
+    assert status.restarts == {"saver": supervisor.MAX_RESTARTS}
+    assert status.dead_workers == ["saver"]
+    assert "saver" in failed.recording_failed, failed.recording_failed
+    # every frame acquired until the recording was stopped is in the store or dropped
+    meant = status.frames_saved + status.frames_dropped
+    assert failed.frames_acquired + failed.frames_lost_by_camera <= meant
+    assert meant <= status.frames_acquired + status.frames_lost_by_camera
+    assert status.frames_dropped > 0
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+    assert len(seq) == status.frames_saved > 50
+    assert seq[0] == 0 and np.all(np.diff(seq) == 1)
+
+
 def test_a_frozen_saver_given_up_then_woken_leaves_counters_equal_to_the_store(
     tmp_path, monkeypatch
 ):
