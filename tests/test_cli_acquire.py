@@ -291,6 +291,27 @@ def test_the_human_summary_says_how_many_frames_went_untracked(untracked, said):
         assert said in text
 
 
+def test_the_human_summary_says_why_the_recording_stopped():
+    """A recording that failed (full disk, a saver dead after its restarts) says so next to the
+    frames saved: the reason was only among the errors, after the first five of which the rest
+    are counted, not printed (b20: a saver killed four times showed five restart lines and
+    '... and 2 more errors', not that the recording had stopped)."""
+    result = {
+        "frames_acquired": 3631,
+        "fps": 200.0,
+        "fps_requested": 200.0,
+        "frames_lost_by_camera": 0,
+        "camera": "simulated",
+        "out": "run.zarr",
+        "frames_saved": 701,
+        "frames_dropped": 2930,
+        "recording_failed": "recording stopped: the saver died 4 times",
+    }
+    text = format_result(result)
+    assert "saved 701 frames to run.zarr, 2930 dropped: recording stopped: the saver died" in text
+    assert "recording stopped" not in format_result({**result, "recording_failed": None})
+
+
 @pytest.mark.parametrize(
     ("argv", "field"),
     [
