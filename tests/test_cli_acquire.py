@@ -163,6 +163,46 @@ def interrupt_recording(command, path, interrupt):
 
 
 @pytest.mark.slow
+def test_a_stop_while_the_workers_start_ends_them_at_once_without_alarm(tmp_path):
+    """SIGTERM (or Ctrl-C) while the workers still import their libraries. Before, each was
+    sent a stop it could not hear yet, waited for 5 s, then killed with "acquisition did not
+    stop within 5.0 s; killed" (and so on for each of the five): a stop asked for looked like
+    five hung workers. A worker not ready yet has nothing to flush: it is ended at once."""
+    from napari_pynta.live.supervisor import JOIN_TIMEOUT_S
+
+    path = tmp_path / "run.zarr"
+    command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--track", "--json"]
+    command += ["--frames", "100", "--out", str(path), *SCENE]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while len(workers) < 5 and time.monotonic() < deadline:  # started, not ready
+            time.sleep(0.05)
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children()
+                if "resource_tracker" not in " ".join(child.cmdline())
+            ]
+        assert not path.exists()  # the recording has not started
+        os.killpg(process.pid, signal.SIGTERM)
+        signalled = time.monotonic()
+        out, err = process.communicate(timeout=60)
+        took_s = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, err.decode()
+    assert "did not stop" not in err.decode()
+    assert took_s < JOIN_TIMEOUT_S
+    result = json.loads(out)
+    assert result["frames_acquired"] == result["frames_saved"] == 0
+    assert not any(worker.is_running() for worker in workers)
+
+
+@pytest.mark.slow
 def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
     path = tmp_path / "run.zarr"
     command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track"]

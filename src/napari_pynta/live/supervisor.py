@@ -245,7 +245,8 @@ class LivePipeline:
     def stop(self) -> LiveStatus:
         """Stop every worker (the recording is flushed first) and return the final status.
 
-        Safe to call several times; processes that do not exit in time are terminated.
+        Safe to call several times; processes that do not exit in time are terminated, and those
+        not ready yet (a stop during start-up) at once.
         """
         if not self._started or self._context is None:
             return self.status()
@@ -253,8 +254,12 @@ class LivePipeline:
             self.stop_recording()
         names = self._begin_shutdown()
         for name in names:
-            if self._alive(name):
+            if not self._alive(name):
+                continue
+            if self._reports.get(name, {}).get(f"{Event.READY}_event"):
                 self._command(name, Command.STOP)
+            else:  # still starting (importing): it hears no stop yet, and has nothing to flush
+                self._kill(name)
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         for name in names:
             process = self._processes[name]
