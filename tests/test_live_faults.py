@@ -26,6 +26,7 @@ import zmq
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
+from napari_pynta.errors import PyntaDataError
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
 from napari_pynta.live.cpu_wait import Silence, cpu_wait_s
 from napari_pynta.live.locate_pipe import PIPE_FRAMES
@@ -459,6 +460,32 @@ def test_a_full_disk_stops_the_recording_at_once_and_counts_what_fit(tmp_path):
     )
     assert status.frames_dropped > 0
     assert status.frames_acquired < 3000  # the acquisition did not go on as if nothing happened
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_recording_on_a_disk_already_full_says_so_and_leaves_nothing_in_the_way(tmp_path):
+    """Before, the saver died on the OSError ("saver failed: OSError: [Errno 28] ...", no path)
+    and the half-made store stayed: an empty folder that is no pynta store, so the same
+    `pynta acquire --out` after freeing space was refused, --overwrite too ("not a pynta
+    store ... remove it yourself")."""
+    with _tmpfs(tmp_path / "small", "1m") as disk:
+        filler = disk / "filler"
+        with pytest.raises(OSError), open(filler, "wb") as file:
+            while True:
+                file.write(b"\0" * 65536)
+                file.flush()
+        path = disk / "run.zarr"
+        with pytest.raises(PyntaDataError, match="cannot record to .*No space left") as error:
+            with LivePipeline(_config(path, 10, track=False)):
+                pass
+        assert str(path) in str(error.value)
+        assert not path.exists()
+        filler.unlink()
+        with LivePipeline(_config(path, 10, track=False)) as pipeline:  # the same path again
+            assert pipeline.wait_finished(60)
+            status = pipeline.stop()
+        with MovieStore.open(path) as store:
+            assert store.n_frames == status.frames_saved == 10
 
 
 def test_a_store_removed_while_recording_is_counted_as_nothing_saved(tmp_path):
