@@ -275,7 +275,14 @@ def test_a_saver_that_dies_while_restarting_gets_every_restart_then_fails_the_re
         wait_until(lambda: pipeline.status().recording_failed, 60, what="the recording to fail")
         failed = pipeline.status()
         wait_until(lambda: not pipeline.status().recording, 10, what="the recording to stop")
+        time.sleep(0.5)  # heartbeats
+        stopped = pipeline.status()
         status = pipeline.stop()
+    # while the failed recording is still on, the live counters already hold every frame meant
+    # (before: "dropped 0" until it was stopped, the frames lost with the saver uncounted)
+    assert stopped.frames_saved + stopped.frames_dropped >= (
+        failed.frames_acquired + failed.frames_lost_by_camera
+    )
     assert status.restarts == {"saver": supervisor.MAX_RESTARTS}
     assert status.dead_workers == ["saver"]
     assert "saver" in failed.recording_failed, failed.recording_failed

@@ -697,6 +697,10 @@ class LivePipeline:
                     acquisition.get("record_refused", 0)
                 )
                 saved = int(saver.get("frames_saved", 0))
+                if self._recording_failed is not None:  # nothing more will be written: every
+                    # frame meant to be recorded and not saved is dropped (the saver's losses too)
+                    meant = int(acquisition.get("recording_frames", 0))
+                    current = max(current, meant - saved)
             else:
                 current = 0
                 saved = self._saved_final or 0
