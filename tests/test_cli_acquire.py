@@ -163,6 +163,46 @@ def interrupt_recording(command, path, interrupt):
 
 
 @pytest.mark.slow
+def test_a_stop_while_the_workers_start_ends_them_at_once_without_alarm(tmp_path):
+    """SIGTERM (or Ctrl-C) while the workers still import their libraries. Before, each was
+    sent a stop it could not hear yet, waited for 5 s, then killed with "acquisition did not
+    stop within 5.0 s; killed" (and so on for each of the five): a stop asked for looked like
+    five hung workers. A worker not ready yet has nothing to flush: it is ended at once."""
+    from napari_pynta.live.supervisor import JOIN_TIMEOUT_S
+
+    path = tmp_path / "run.zarr"
+    command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--track", "--json"]
+    command += ["--frames", "100", "--out", str(path), *SCENE]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while len(workers) < 5 and time.monotonic() < deadline:  # started, not ready
+            time.sleep(0.05)
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children()
+                if "resource_tracker" not in " ".join(child.cmdline())
+            ]
+        assert not path.exists()  # the recording has not started
+        os.killpg(process.pid, signal.SIGTERM)
+        signalled = time.monotonic()
+        out, err = process.communicate(timeout=60)
+        took_s = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, err.decode()
+    assert "did not stop" not in err.decode()
+    assert took_s < JOIN_TIMEOUT_S
+    result = json.loads(out)
+    assert result["frames_acquired"] == result["frames_saved"] == 0
+    assert not any(worker.is_running() for worker in workers)
+
+
+@pytest.mark.slow
 def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
     path = tmp_path / "run.zarr"
     command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--fps", "100", "--track"]
@@ -289,6 +329,27 @@ def test_the_human_summary_says_how_many_frames_went_untracked(untracked, said):
         assert "tracked" not in text
     else:
         assert said in text
+
+
+def test_the_human_summary_says_why_the_recording_stopped():
+    """A recording that failed (full disk, a saver dead after its restarts) says so next to the
+    frames saved: the reason was only among the errors, after the first five of which the rest
+    are counted, not printed (b20: a saver killed four times showed five restart lines and
+    '... and 2 more errors', not that the recording had stopped)."""
+    result = {
+        "frames_acquired": 3631,
+        "fps": 200.0,
+        "fps_requested": 200.0,
+        "frames_lost_by_camera": 0,
+        "camera": "simulated",
+        "out": "run.zarr",
+        "frames_saved": 701,
+        "frames_dropped": 2930,
+        "recording_failed": "recording stopped: the saver died 4 times",
+    }
+    text = format_result(result)
+    assert "saved 701 frames to run.zarr, 2930 dropped: recording stopped: the saver died" in text
+    assert "recording stopped" not in format_result({**result, "recording_failed": None})
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ import zmq
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
+from napari_pynta.errors import PyntaDataError
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
 from napari_pynta.live.cpu_wait import Silence, cpu_wait_s
 from napari_pynta.live.locate_pipe import PIPE_FRAMES
@@ -245,6 +246,57 @@ def test_an_acquisition_killed_while_the_saver_restarts_ends_the_run_at_once(tmp
     )
 
 
+def test_a_saver_that_dies_while_restarting_gets_every_restart_then_fails_the_recording(
+    tmp_path, monkeypatch
+):
+    """The saver is killed, then every new saver as soon as it is started (during its imports:
+    a saver that cannot come up, e.g. the machine out of memory). Before, the first restarted
+    saver that died before it was ready was never noticed again: "restarting saver failed" after
+    1 of 3 restarts, and the camera went on with no saver: b20 saw `pynta acquire --seconds 30`
+    record 1031 frames and count 5008 as dropped, exit only at the time limit. Now each death
+    uses the next restart, and a saver dead after them fails the recording as a full disk does:
+    `recording_failed` says why and the acquisition stops recording (`pynta acquire` ends the
+    run), and the counters equal the store."""
+    monkeypatch.setattr(supervisor, "RESTART_BACKOFF_S", 0.1)
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000, track=False)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        killed: set[int] = set()
+        for attempt in range(supervisor.MAX_RESTARTS + 1):
+            if attempt:  # the restarted saver, killed before it is ready
+
+                def restarted() -> bool:
+                    pid = pipeline._processes["saver"].pid
+                    return pid is not None and pid not in killed
+
+                wait_until(restarted, 60, what=f"restart {attempt}")
+            killed.add(pipeline._processes["saver"].pid)
+            _kill(pipeline, "saver")
+        wait_until(lambda: pipeline.status().recording_failed, 60, what="the recording to fail")
+        failed = pipeline.status()
+        wait_until(lambda: not pipeline.status().recording, 10, what="the recording to stop")
+        time.sleep(0.5)  # heartbeats
+        stopped = pipeline.status()
+        status = pipeline.stop()
+    # while the failed recording is still on, the live counters already hold every frame meant
+    # (before: "dropped 0" until it was stopped, the frames lost with the saver uncounted)
+    assert stopped.frames_saved + stopped.frames_dropped >= (
+        failed.frames_acquired + failed.frames_lost_by_camera
+    )
+    assert status.restarts == {"saver": supervisor.MAX_RESTARTS}
+    assert status.dead_workers == ["saver"]
+    assert "saver" in failed.recording_failed, failed.recording_failed
+    # every frame acquired until the recording was stopped is in the store or dropped
+    meant = status.frames_saved + status.frames_dropped
+    assert failed.frames_acquired + failed.frames_lost_by_camera <= meant
+    assert meant <= status.frames_acquired + status.frames_lost_by_camera
+    assert status.frames_dropped > 0
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+    assert len(seq) == status.frames_saved > 50
+    assert seq[0] == 0 and np.all(np.diff(seq) == 1)
+
+
 def test_a_frozen_saver_given_up_then_woken_leaves_counters_equal_to_the_store(
     tmp_path, monkeypatch
 ):
@@ -415,6 +467,32 @@ def test_a_full_disk_stops_the_recording_at_once_and_counts_what_fit(tmp_path):
     )
     assert status.frames_dropped > 0
     assert status.frames_acquired < 3000  # the acquisition did not go on as if nothing happened
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_recording_on_a_disk_already_full_says_so_and_leaves_nothing_in_the_way(tmp_path):
+    """Before, the saver died on the OSError ("saver failed: OSError: [Errno 28] ...", no path)
+    and the half-made store stayed: an empty folder that is no pynta store, so the same
+    `pynta acquire --out` after freeing space was refused, --overwrite too ("not a pynta
+    store ... remove it yourself")."""
+    with _tmpfs(tmp_path / "small", "1m") as disk:
+        filler = disk / "filler"
+        with pytest.raises(OSError), open(filler, "wb") as file:
+            while True:
+                file.write(b"\0" * 65536)
+                file.flush()
+        path = disk / "run.zarr"
+        with pytest.raises(PyntaDataError, match="cannot record to .*No space left") as error:
+            with LivePipeline(_config(path, 10, track=False)):
+                pass
+        assert str(path) in str(error.value)
+        assert not path.exists()
+        filler.unlink()
+        with LivePipeline(_config(path, 10, track=False)) as pipeline:  # the same path again
+            assert pipeline.wait_finished(60)
+            status = pipeline.stop()
+        with MovieStore.open(path) as store:
+            assert store.n_frames == status.frames_saved == 10
 
 
 def test_a_store_removed_while_recording_is_counted_as_nothing_saved(tmp_path):

@@ -852,6 +852,8 @@ class MovieStore:
         PyntaInputError
             If ``path`` exists and ``overwrite`` is False, if it is not a pynta store or if
             another process writes it.
+        OSError
+            If the disk is full or cannot be written; nothing is left at ``path``.
         """
         path = Path(path)
         shape = _check_frame_shape(frame_shape)
@@ -863,6 +865,19 @@ class MovieStore:
         check_replaceable(path, overwrite)
         if path.exists():
             remove_store(path)
+        try:
+            group = cls._create_arrays(path, shape, frame_dtype, checked)
+        except OSError:  # a full or read-only disk: no half-made folder in the way of a retry
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return cls(path, group, "r+", lock_for_writing(path))
+
+    @staticmethod
+    def _create_arrays(
+        path: Path, shape: tuple[int, int], frame_dtype: np.dtype, checked: dict[str, Any]
+    ) -> zarr.Group:
+        """Write the root group (``checked``: its metadata) and the empty frames, timestamps and
+        seq arrays at ``path``."""
         group = zarr.open_group(
             str(path),
             mode="w-",
@@ -900,7 +915,7 @@ class MovieStore:
             fill_value=SEQ_FILL,
             dimension_names=("t",),
         )
-        return cls(path, group, "r+", lock_for_writing(path))
+        return group
 
     @classmethod
     def open(cls, path: str | Path, mode: str = "r") -> MovieStore:

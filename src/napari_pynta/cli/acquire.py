@@ -686,9 +686,10 @@ def format_result(result: dict[str, Any]) -> str:
             )
         lines.append(text)
     if result["out"]:
+        failed = result.get("recording_failed")
         lines.append(
             f"  saved {result['frames_saved']} frames to {result['out']}, "
-            f"{result['frames_dropped']} dropped"
+            f"{result['frames_dropped']} dropped" + (f": {failed}" if failed else "")
         )
     if result.get("diameter_nm") is not None:
         deconvolved = result.get("deconvolved_nm") or {}

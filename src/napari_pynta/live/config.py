@@ -382,7 +382,8 @@ class LiveStatus:
     restarts: dict[str, int] = field(default_factory=dict)
     #: received messages dropped because they broke the protocol (all processes)
     bad_messages: int = 0
-    #: why the last recording failed (e.g. disk full), None if it did not
+    #: why the last recording failed (e.g. disk full, the saver dead after its restarts), None if
+    #: it did not
     recording_failed: str | None = None
     #: hot pixels the locators repair in every frame before detection (None: not tracking, or
     #: not calibrated yet); their (row, column) are in ``LivePipeline.config.hot_pixels``

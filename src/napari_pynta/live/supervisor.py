@@ -245,7 +245,8 @@ class LivePipeline:
     def stop(self) -> LiveStatus:
         """Stop every worker (the recording is flushed first) and return the final status.
 
-        Safe to call several times; processes that do not exit in time are terminated.
+        Safe to call several times; processes that do not exit in time are terminated, and those
+        not ready yet (a stop during start-up) at once.
         """
         if not self._started or self._context is None:
             return self.status()
@@ -253,8 +254,12 @@ class LivePipeline:
             self.stop_recording()
         names = self._begin_shutdown()
         for name in names:
-            if self._alive(name):
+            if not self._alive(name):
+                continue
+            if self._reports.get(name, {}).get(f"{Event.READY}_event"):
                 self._command(name, Command.STOP)
+            else:  # still starting (importing): it hears no stop yet, and has nothing to flush
+                self._kill(name)
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         for name in names:
             process = self._processes[name]
@@ -692,6 +697,10 @@ class LivePipeline:
                     acquisition.get("record_refused", 0)
                 )
                 saved = int(saver.get("frames_saved", 0))
+                if self._recording_failed is not None:  # nothing more will be written: every
+                    # frame meant to be recorded and not saved is dropped (the saver's losses too)
+                    meant = int(acquisition.get("recording_frames", 0))
+                    current = max(current, meant - saved)
             else:
                 current = 0
                 saved = self._saved_final or 0
@@ -1068,6 +1077,11 @@ class LivePipeline:
             self._record_error(text)
         elif attempt > MAX_RESTARTS:
             self._record_error(f"{text}; not restarted again after {MAX_RESTARTS} restarts")
+            if name == SAVER and self._recording_path is not None:
+                self._fail_recording(
+                    f"recording stopped: the saver died {attempt} times; the frames it wrote "
+                    "stay in the store"
+                )
         else:
             self._restarts[name] = attempt
             self._restarting.add(name)
@@ -1079,18 +1093,35 @@ class LivePipeline:
                 target=self._restart_later, args=(name, delay), daemon=True, name="pynta-restart"
             ).start()
 
+    def _fail_recording(self, error: str) -> None:
+        """The recording cannot go on (disk full, the saver dead after its restarts): say why in
+        ``recording_failed`` and stop recording at once, so that `pynta acquire` ends the run and
+        no later frame is counted as dropped. Caller holds the lock."""
+        self._recording_failed = error
+        if self._alive(ACQUISITION):
+            self._command(ACQUISITION, Command.STOP_RECORDING, failed=True)
+
     def _restart_later(self, name: str, delay_s: float) -> None:
-        """Thread: restart ``name`` after ``delay_s`` (unless the pipeline stops meanwhile)."""
+        """Thread: restart ``name`` after ``delay_s`` (unless the pipeline stops meanwhile).
+
+        A new process that dies before it is ready is a death like the first: it takes the next
+        restart, or is given up (the monitor does not see it: the worker is already dead to it).
+        """
+        failed = False
         try:
             if not self._wake.wait(delay_s) and not self._stopping:
                 self.restart_worker(name)
         except Exception as error:  # a failed restart is reported; the pipeline goes on
+            failed = True
             self._record_error(f"restarting {name} failed: {error}")
         finally:
             with self._lock:
                 self._restarting.discard(name)
                 if is_locator(name):
                     self._tell_linker_locators_restarting()
+                exitcode = self._processes[name].exitcode
+                if failed and exitcode is not None and not self._stopping:
+                    self._on_death(name, exitcode)
 
     def _tell_linker_locators_restarting(self) -> None:
         """Tell the linker whether a locator is being restarted (the frames of an ended run it
@@ -1139,10 +1170,8 @@ class LivePipeline:
                 self._size_summary_final = report.get("final") is True
                 return
             if event == Event.RECORDING_FAILED:
-                self._recording_failed = report["error"]
                 self._record_error(f"{name}: {report['error']}")
-                if self._alive(ACQUISITION):  # stop at once: nothing more can be written
-                    self._command(ACQUISITION, Command.STOP_RECORDING, failed=True)
+                self._fail_recording(report["error"])
             # a linker waiting for the sizer's final summary makes progress while the sizer
             # talks or waits for a CPU, and one waiting for located frames while they are located
             keys = {

@@ -76,8 +76,8 @@ def _record(
                 command["metadata"],
                 overwrite=bool(command.get("overwrite")),
             )
-    except (ValueError, PyntaDataError) as error:  # bad path or a store another process writes:
-        # the recording cannot start, the saver lives on
+    except (ValueError, PyntaDataError, OSError) as error:  # bad path, a store another process
+        # writes, a full or read-only disk: the recording cannot start, the saver lives on
         w.error(f"cannot record to {path!r}: {error}")
         return
     last_seq = int(store.seq[-1]) if store.n_frames else -1
