@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -529,6 +531,30 @@ def test_appending_to_a_shard_cut_at_a_frame_boundary_never_revives_its_lost_fra
         np.testing.assert_array_equal(store.layout.present(64, 80), ~lost)
         np.testing.assert_array_equal(store.read_frames(70, 80), frames[70:])
         np.testing.assert_array_equal(store.read_frames(0, 66), frames[:66])
+
+
+def _advised_commands(message: str) -> list[list[str]]:
+    """The commands a message advises (between backticks), as a shell splits them."""
+    return [shlex.split(command) for command in re.findall(r"`(pynta [^`]*)`", message)]
+
+
+def test_the_verify_command_a_damaged_store_advises_runs_on_a_path_with_spaces(tmp_path):
+    """`pynta verify my movies/day 1's.zarr` was advised unquoted: pasted into a shell it asks
+    for three other paths, or waits for the closing quote."""
+    path = tmp_path / "my movies" / "day 1's.zarr"
+    with MovieStore.create(path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=7))
+    shard = path / "0" / "c" / "0" / "0" / "0"
+    flip_a_bit_inside(shard, 3)
+    with pytest.raises(PyntaDataError) as undecodable:
+        MovieStore.open(path).read_frames(0, 10)
+    forget_inner_chunk(shard, 5)
+    with pytest.raises(PyntaDataError) as missing:
+        MovieStore.open(path).read_frames(0, 10)
+    for error in (undecodable.value, missing.value):
+        commands = _advised_commands(str(error))
+        assert any(command[:2] == ["pynta", "verify"] for command in commands), str(error)
+        assert all(command[-1] == str(path) for command in commands), commands
 
 
 def test_an_undecodable_frame_is_a_data_error_naming_the_store(store_path):
