@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -508,6 +510,51 @@ def test_a_truncated_shard_is_an_error_in_every_thread_never_zeros(store_path):
     assert "0/c/1/0/0" in str(outcome[0]) and "damaged" in str(outcome[0])
     with pytest.raises(PyntaDataError, match=r"frame 6\d \(0/c/1/0/0\)"):
         lazy[60:].compute(scheduler="synchronous")
+
+
+def test_appending_to_a_shard_cut_at_a_frame_boundary_never_revives_its_lost_frames(store_path):
+    """A shard cut short (power lost before its data reached the disk, an interrupted copy)
+    keeps an index listing frames past its end. Appending after it wrote the new frames where
+    the lost ones had been listed: frames 66..69 were read as copies of frames 70..73, with
+    matching sizes and checksums, and `pynta verify --read-pixels` said ok. They stay absent."""
+    frames = random_frames(80, seed=7)
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(frames[:70])
+    shard = store_path / "0" / "c" / "1" / "0" / "0"  # frames 64..69
+    cut = int(shards.read_index(shard, 64, index_at_start=True)[2, 0])  # where frame 66 begins
+    with open(shard, "r+b") as file:
+        file.truncate(cut)
+    with MovieStore.open(store_path, mode="r+") as store:
+        store.append(frames[70:])
+    with MovieStore.open(store_path) as store:
+        lost = (np.arange(64, 80) >= 66) & (np.arange(64, 80) < 70)
+        np.testing.assert_array_equal(store.layout.present(64, 80), ~lost)
+        np.testing.assert_array_equal(store.read_frames(70, 80), frames[70:])
+        np.testing.assert_array_equal(store.read_frames(0, 66), frames[:66])
+
+
+def _advised_commands(message: str) -> list[list[str]]:
+    """The commands a message advises (between backticks), as a shell splits them."""
+    return [shlex.split(command) for command in re.findall(r"`(pynta [^`]*)`", message)]
+
+
+def test_the_verify_command_a_damaged_store_advises_runs_on_a_path_with_spaces(tmp_path):
+    """`pynta verify my movies/day 1's.zarr` was advised unquoted: pasted into a shell it asks
+    for three other paths, or waits for the closing quote."""
+    path = tmp_path / "my movies" / "day 1's.zarr"
+    with MovieStore.create(path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=7))
+    shard = path / "0" / "c" / "0" / "0" / "0"
+    flip_a_bit_inside(shard, 3)
+    with pytest.raises(PyntaDataError) as undecodable:
+        MovieStore.open(path).read_frames(0, 10)
+    forget_inner_chunk(shard, 5)
+    with pytest.raises(PyntaDataError) as missing:
+        MovieStore.open(path).read_frames(0, 10)
+    for error in (undecodable.value, missing.value):
+        commands = _advised_commands(str(error))
+        assert any(command[:2] == ["pynta", "verify"] for command in commands), str(error)
+        assert all(command[-1] == str(path) for command in commands), commands
 
 
 def test_an_undecodable_frame_is_a_data_error_naming_the_store(store_path):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from numbers import Integral
+from pathlib import Path
 
 
 class PyntaInputError(ValueError):
@@ -56,6 +58,21 @@ def listed(words: Sequence[str]) -> str:
     """``words`` as a sentence lists them: ``a``, ``a and b``, ``a, b and c``."""
     *others, last = words
     return f"{', '.join(others)} and {last}" if others else last
+
+
+def verify_command(store: str | Path, read_pixels: bool = False) -> str:
+    """The `pynta verify` a message about a damaged store advises, in backticks, its path quoted
+    as a shell needs it (a path with spaces or quotes pasted as it is runs another command).
+
+    Parameters
+    ----------
+    store : str or Path
+        The store.
+    read_pixels : bool
+        Advise ``--read-pixels`` (decode every frame).
+    """
+    flag = " --read-pixels" if read_pixels else ""
+    return f"`pynta verify{flag} {shlex.quote(str(store))}`"
 
 
 def named_message(error: BaseException, names: Mapping[str, str]) -> str:

@@ -28,7 +28,7 @@ import tifffile
 import zarr
 from dask.base import tokenize
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError, verify_command
 from napari_pynta.frame_range import (
     RANGE_SYNTAX,
     FrameRange,
@@ -426,7 +426,7 @@ def _check_seq_chunks(
     raise PyntaDataError(
         f"{_seq_damage(store, path)}, so only the first {store.n_frames} of its "
         f"{len(recorded)} frames count as recorded; {which}{readable_advice(recorded)}; run "
-        f"`pynta verify {path}` for a full report",
+        f"{verify_command(path)} for a full report",
         others=("frame_range",),
     )
 
@@ -439,7 +439,7 @@ def _unnumbered_frames_shown(store: MovieStore, path: Path, recorded: np.ndarray
     return (
         f"{_seq_damage(store, path)}: {frames_named(unnumbered)}"
         f" {verb} shown, but without their frame numbers they cannot be analysed; "
-        f"{readable_advice(recorded)}; run `pynta verify {path}` for a full report"
+        f"{readable_advice(recorded)}; run {verify_command(path)} for a full report"
     )
 
 
@@ -473,7 +473,7 @@ def _frame_times(
         why = f"have {missing[0]} of {missing[1]} chunks missing on disk"
     return times, [
         f"{str(path)!r}: the frame times (timestamps_s) {why}; the frame interval is the "
-        f"metadata's, not checked against those frames' times; `pynta verify {path}` reports "
+        f"metadata's, not checked against those frames' times; {verify_command(path)} reports "
         "the damage"
     ]
 

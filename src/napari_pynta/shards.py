@@ -128,7 +128,8 @@ class ShardAppender:
     (``16 n + 4`` bytes, within one page for n <= 255) is replaced by a single write, so a
     process killed at any point leaves a shard whose index lists exactly the frames of the
     writes that returned; bytes of an unfinished write are left after them, unreferenced, as
-    the sharding format allows.
+    the sharding format allows. A resumed shard cut short (its index lists chunks past its end)
+    has those chunks marked absent when it is next written.
 
     Parameters
     ----------
@@ -189,6 +190,9 @@ class ShardAppender:
         if size >= index_nbytes(self._per_shard):  # a shard resumed after a restart or a crash
             raw = os.pread(self._fd, index_nbytes(self._per_shard), 0)
             self._index = decode_index(raw, self._per_shard, path)
+            # chunks listed past the end of a shard cut short are lost: forget them, or the
+            # frames appended next, written where they were listed, would be read as them
+            self._index[~present(self._index, self._per_shard, size)] = MISSING
             self._end = size
         else:
             self._index = empty_index(self._per_shard)

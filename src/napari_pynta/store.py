@@ -35,7 +35,12 @@ from dask.base import tokenize
 from zarr.codecs import BloscCodec, Crc32cCodec, ShardingCodec
 
 from napari_pynta import __version__, shards
-from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
+from napari_pynta.errors import (
+    PyntaDataError,
+    PyntaInputError,
+    require_positive,
+    verify_command,
+)
 from napari_pynta.frame_range import readable_advice
 from napari_pynta.sample import CAPTURE_KEYS, SAMPLE_KEYS, validate_sample_value
 from napari_pynta.writable import check_writable_folder
@@ -603,7 +608,7 @@ class FramesLayout:
         what = "frame" if len(frames) == 1 else "frames"
         return PyntaDataError(
             f"store {str(source)!r} is damaged: {what} {shown}{more} missing on disk; "
-            f"{readable_advice(readable)}; run `pynta verify {source}` for a full report",
+            f"{readable_advice(readable)}; run {verify_command(source)} for a full report",
             others=("frame_range",),
         )
 
@@ -662,7 +667,7 @@ class _CheckedFrames:
                 raise
             raise PyntaDataError(  # a damaged shard index: which frames are readable
                 f"{error}; {readable_advice(self._layout.readable(self._recorded))}; run "
-                f"`pynta verify {self._source}` for a full report",
+                f"{verify_command(self._source)} for a full report",
                 others=("frame_range",),
             ) from None
         except Exception as error:  # a chunk whose bytes do not decode: one line, not a trace
@@ -677,9 +682,9 @@ class _CheckedFrames:
 def _undecodable(source: Path, what: str, error: Exception) -> PyntaDataError:
     return PyntaDataError(
         f"store {str(source)!r} is damaged: {what} cannot be decoded "
-        f"({type(error).__name__}: {error}); run `pynta verify --read-pixels "
-        f"{source}` for a full report, which lists every frame that does not decode, and "
-        "analyse a part without them with frame_range=START:STOP",
+        f"({type(error).__name__}: {error}); run "
+        f"{verify_command(source, read_pixels=True)} for a full report, which lists every "
+        "frame that does not decode, and analyse a part without them with frame_range=START:STOP",
         others=("frame_range",),
     )
 

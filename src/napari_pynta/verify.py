@@ -267,11 +267,16 @@ def _check_lengths(store: Any, report: StoreReport) -> None:
     extra = {name: n - store.n_frames for name, n in lengths.items() if n > store.n_frames}
     if extra:
         shown = ", ".join(f"{name} +{n}" for name, n in extra.items())
-        report.add(
-            "incomplete",
-            f"a writer was interrupted: arrays hold frames beyond the {store.n_frames} complete "
-            f"ones ({shown}); they are ignored, and opening the store for writing drops them",
-        )
+        beyond = f"arrays hold frames beyond the {store.n_frames} complete ones ({shown})"
+        if store.missing_chunks():  # the store refuses r+ (MovieStore._truncate_incomplete)
+            why = (
+                "chunks missing on disk (below) make them look like a block a writer left "
+                "incomplete: they are ignored, and opening the store for writing is refused"
+            )
+        else:
+            why = "they are ignored, and opening the store for writing drops them"
+            beyond = f"a writer was interrupted: {beyond}"
+        report.add("incomplete", f"{beyond}; {why}")
 
 
 def _check_chunks_present(store: Any, report: StoreReport) -> None:

@@ -273,3 +273,34 @@ def test_pynta_without_a_display_says_so_and_what_to_do(tmp_path):
     assert run.returncode == 2, run.stderr[-2000:]
     assert "no display" in run.stderr and "DISPLAY" in run.stderr
     assert "xvfb-run" in run.stderr and "pynta --help" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "missing"),
+    [
+        ({}, True),
+        ({"DISPLAY": ":0"}, False),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, False),
+        ({"QT_QPA_PLATFORM": "offscreen"}, False),
+        ({"QT_QPA_PLATFORM": "xcb"}, True),  # set on Wayland desktops for X11 apps; ssh without -X
+        ({"QT_QPA_PLATFORM": "xcb", "DISPLAY": "localhost:10.0"}, False),
+        ({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"}, True),
+        ({"QT_QPA_PLATFORM": "wayland-egl", "WAYLAND_DISPLAY": "wayland-0"}, False),
+        ({"QT_QPA_PLATFORM": "wayland;xcb", "DISPLAY": ":0"}, False),  # Qt tries each in turn
+        ({"QT_QPA_PLATFORM": "xcb:nomitshm"}, True),
+    ],
+)
+def test_a_display_is_missing_when_no_platform_qt_may_use_has_one(
+    monkeypatch, environment, missing
+):
+    """QT_QPA_PLATFORM=xcb (or wayland) without its display server took Qt's abort (rc 134,
+    'Reinstalling the application may fix this problem'): any QT_QPA_PLATFORM counted as a
+    screen of its own, as offscreen is."""
+    from napari_pynta.cli.gui import missing_display
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    for key in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    assert missing_display() is missing

@@ -41,15 +41,42 @@ def missing_gui_packages() -> list[str]:
 
 
 def missing_display() -> bool:
-    """True on Linux when Qt would find no screen: neither ``DISPLAY`` (X11) nor
-    ``WAYLAND_DISPLAY`` is set and no ``QT_QPA_PLATFORM`` (e.g. ``offscreen``) is chosen.
+    """True on Linux when Qt would find no screen: no platform Qt may use has its display server.
+
+    Without ``QT_QPA_PLATFORM`` Qt uses X11 (``DISPLAY``) or Wayland (``WAYLAND_DISPLAY``);
+    ``QT_QPA_PLATFORM`` names the platforms to try in turn (``"wayland;xcb"``, options after a
+    colon): ``xcb`` needs ``DISPLAY``, ``wayland*`` needs ``WAYLAND_DISPLAY`` and the others
+    (``offscreen``, ``vnc``, ``eglfs``, ...) need neither.
 
     Qt then aborts the process with "no Qt platform plugin could be initialized. Reinstalling
     the application may fix this problem", which names neither the cause nor the cure.
     """
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+    if not sys.platform.startswith("linux"):
         return False
-    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return not any(
+        variable is None or os.environ.get(variable) for variable in _display_variables()
+    )
+
+
+def _display_variables() -> list[str | None]:
+    """The variable naming the display server of each platform Qt may use (None: it needs
+    none), as ``QT_QPA_PLATFORM`` chooses them (X11 and Wayland when it is not set)."""
+    chosen = os.environ.get("QT_QPA_PLATFORM", "")
+    platforms = [name.split(":")[0].strip() for name in chosen.split(";") if name.strip()]
+    variables: list[str | None] = []
+    for platform in platforms or ["xcb", "wayland"]:
+        if platform == "xcb":
+            variables.append("DISPLAY")
+        else:
+            variables.append("WAYLAND_DISPLAY" if platform.startswith("wayland") else None)
+    return variables
+
+
+def _display_unset() -> str:
+    """What :func:`missing_display` found unset, as the message to the user says it."""
+    unset = " or ".join(dict.fromkeys(str(name) for name in _display_variables()))
+    chosen = os.environ.get("QT_QPA_PLATFORM")
+    return f"QT_QPA_PLATFORM={chosen} needs {unset}, not set" if chosen else "DISPLAY is not set"
 
 
 def prefer_pyqt6() -> None:
@@ -122,7 +149,7 @@ def launch_gui() -> int:
         return 2
     if missing_display():
         print(
-            "pynta: no display (DISPLAY is not set): the napari window needs a screen. Start it "
+            f"pynta: no display ({_display_unset()}): the napari window needs a screen. Start it "
             "on a desktop, over ssh -X, or on a virtual screen with xvfb-run -a pynta; the "
             "headless sub-commands need none (pynta --help).",
             file=sys.stderr,
