@@ -361,6 +361,15 @@ def test_a_bad_camera_option_value_is_refused_before_any_worker_starts(
     assert "fps" not in captured.out
 
 
+def test_out_with_an_upper_case_zarr_extension_is_recorded(tmp_path, capsys):
+    """`--out run.ZARR` was refused ("--out must end in .zarr") although the readers open a
+    store named so."""
+    out = tmp_path / "run.ZARR"
+    assert main(["acquire", *SCENE, "--frames", "5", "--out", str(out), "--json"]) == 0
+    with MovieStore.open(out) as store:
+        assert store.n_frames == 5
+
+
 def test_the_python_api_names_a_refused_camera_setting_by_its_field():
     """Across the acquisition worker the refusal keeps its field, for each front end to name."""
     from napari_pynta.live import LiveConfig, LivePipeline
