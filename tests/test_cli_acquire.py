@@ -395,6 +395,42 @@ def test_a_refused_camera_setting_is_named_by_the_flag_that_gave_it(argv, said, 
     assert error.startswith(f"pynta acquire: error: {said}"), error
 
 
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("n_particles=abc", "--camera-option n_particles must be an integer >= 0, got 'abc'"),
+        ("diameter_nm=0", "--camera-option diameter_nm must be > 0, got 0"),
+        ("buffer_frames=0", "--camera-option buffer_frames must be an integer >= 1, got 0"),
+        ('scene={"background": -1}', "background must be >= 0, got -1"),
+    ],
+)
+def test_a_bad_camera_option_value_is_refused_before_any_worker_starts(
+    option, said, capsys, monkeypatch
+):
+    """`--camera-option n_particles=abc` was refused by the acquisition worker, after the
+    workers had started and printed a few "0.0 fps" lines: the values are checked up front by
+    the camera's own checks (without building its scene)."""
+    from napari_pynta.live import LivePipeline
+
+    def started(self):
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setattr(LivePipeline, "start", started)
+    assert main(["acquire", *SCENE, "--frames", "3", "--camera-option", option]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1].startswith(f"pynta acquire: error: {said}")
+    assert "fps" not in captured.out
+
+
+def test_out_with_an_upper_case_zarr_extension_is_recorded(tmp_path, capsys):
+    """`--out run.ZARR` was refused ("--out must end in .zarr") although the readers open a
+    store named so."""
+    out = tmp_path / "run.ZARR"
+    assert main(["acquire", *SCENE, "--frames", "5", "--out", str(out), "--json"]) == 0
+    with MovieStore.open(out) as store:
+        assert store.n_frames == 5
+
+
 def test_the_python_api_names_a_refused_camera_setting_by_its_field():
     """Across the acquisition worker the refusal keeps its field, for each front end to name."""
     from napari_pynta.live import LiveConfig, LivePipeline

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from napari_pynta.cli import main
+from napari_pynta.readers import open_movie
 from napari_pynta.simulate import Population, SimulationSettings, simulate_movie
 from napari_pynta.store import MovieStore
 
@@ -252,3 +253,13 @@ def test_sigterm_leaves_no_partial_store(tmp_path):
     assert process.returncode == 128 + signal.SIGTERM, err.decode()
     assert "terminated" in err.decode()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_upper_case_zarr_extension_is_accepted_as_the_readers_accept_it(tmp_path, capsys):
+    """`pynta simulate run.ZARR` was refused ("must end in .zarr") although `open_movie` and
+    the napari reader open a store named so."""
+    out = tmp_path / "run.ZARR"
+    assert main(["simulate", str(out), "--shape", "16", "16", "--frames", "3"]) == 0
+    assert open_movie(out).frames.shape == (3, 16, 16)
+    assert main(["simulate", str(tmp_path / "run.zar"), "--shape", "16", "16"]) == 2
+    assert "must end in .zarr" in capsys.readouterr().err

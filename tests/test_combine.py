@@ -288,3 +288,24 @@ def test_a_quantity_no_capture_has_reads_as_one_dash_in_the_replicate_table():
     cell = dict(zip(heading, mean_row, strict=True))
     assert cell["Particles/mL (× dilution)"] == "–"
     assert cell["D50 (nm)"] == "101.5 ± 0.5"  # (101 + 102) / 2 ± SD / √2
+
+
+def test_a_warning_of_several_captures_is_said_once_naming_them():
+    """Without a detection depth the report's Quality checks said "No concentration in
+    particles/mL..." once per capture; now once, with the captures it applies to."""
+    from types import SimpleNamespace
+
+    from napari_pynta.report.measurement_page import capture_warnings
+
+    def capture(source, n_tracks):
+        summary = _capture_summary(source, 100.0, n_tracks, 5.0)
+        return SimpleNamespace(summary=summary, per_track=pd.DataFrame({"n_steps": [20]}))
+
+    results = [
+        capture(f"/m/capture-{i}.zarr", tracks) for i, tracks in ((1, 500), (2, 20), (3, 500))
+    ]
+    warnings = capture_warnings(results)
+    no_depth = [w for w in warnings if "No concentration" in w]
+    assert len(no_depth) == 1 and no_depth[0].startswith("Captures 1, 2 and 3: No concentration")
+    (few,) = [w for w in warnings if "tracks:" in w]
+    assert few.startswith("Capture 2: Only 20 tracks")

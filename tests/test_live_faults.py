@@ -361,6 +361,35 @@ def _assert_counters_equal_the_store(path, status) -> None:
     assert status.frames_tracked + status.frames_untracked == status.frames_acquired
 
 
+def test_the_acquired_count_shown_while_recording_is_never_below_the_saved_or_tracked(
+    tmp_path, monkeypatch
+):
+    """The acquisition reports less often than the saver: `pynta acquire` printed "acquired 228
+    | saved 240", more frames saved than acquired. Its reports not read (a lag made long), the
+    counts shown while recording still hold every frame in the store and every frame linked;
+    the final counters are the store's."""
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000)) as pipeline:
+        deaf = _lagging_reports(monkeypatch, pipeline, ("acquisition",))
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        deaf.set()
+        reported = pipeline._reports["acquisition"]["frames_acquired"]
+        wait_until(lambda: _frames_stored(path) > reported + 50, 120, "the store to grow")
+        wait_until(lambda: pipeline.status().frames_saved > reported + 50, 120, "the saver")
+        live = pipeline.status()
+        deaf.clear()
+        status = pipeline.stop()
+    assert live.frames_acquired >= live.frames_saved > reported + 50
+    assert live.frames_acquired >= live.frames_tracked
+    # the recording's end is counted as before: from the store (frames acquired after it are
+    # no part of it)
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+    assert status.frames_saved == len(seq) and seq[0] == 0
+    assert status.frames_saved + status.frames_dropped >= seq[-1] + 1
+    assert status.frames_acquired + status.frames_lost_by_camera >= seq[-1] + 1
+
+
 def test_a_run_stopped_at_once_counts_from_the_store_not_from_the_last_reports(
     tmp_path, monkeypatch
 ):

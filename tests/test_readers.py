@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import dask.array as da
@@ -731,3 +732,41 @@ def test_a_store_that_lost_a_seq_chunk_opens_in_napari_saying_which_frames_to_an
         assert np.array_equal(advised.frames.compute(), frames[start:stop])
     with pytest.raises(PyntaDataError, match="count as recorded"):  # the analysis refuses all
         open_movie(path)
+
+
+@pytest.mark.parametrize(("shard", "absent"), [("0", (0, 64)), ("1", (64, 128))])
+def test_a_store_that_lost_a_frame_shard_opens_in_napari_with_the_readable_frames(
+    tmp_path, shard, absent
+):
+    """napari's reader failed on a store whose shard 0 (frames 0..63) was deleted: it read frame
+    0 for the contrast limits, and its error advised ``frame_range=`` where the Tracking widget
+    has *Frames*. The frames on disk now show on their recorded index, the absent ones blank,
+    with a warning that names them and the Frames range to analyse."""
+    from napari_pynta.widgets.napari_io import read_movie
+
+    path = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(3).integers(1, 4000, (140, 8, 10), dtype=np.uint16)
+    with MovieStore.create(path, (8, 10), "uint16", {"pixel_size_um": 0.1}) as store:
+        store.append(frames, timestamps_s=np.arange(140) * 0.01)
+    (path / "0" / "c" / shard / "0" / "0").unlink()
+    with pytest.warns(UserWarning) as caught:
+        (image, kwargs, kind), *_ = read_movie(str(path))
+    assert kind == "image" and image.shape == frames.shape
+    first, stop = absent
+    shown = np.asarray(image)
+    assert not shown[first:stop].any()  # blank, said so below
+    kept = np.r_[0:first, stop:140]
+    np.testing.assert_array_equal(shown[kept], frames[kept])
+    low, high = np.percentile(frames[0 if first else stop], [0.5, 99.95])
+    assert kwargs["contrast_limits"] == pytest.approx((low, high))  # of a frame on disk
+    (said,) = [str(warning.message) for warning in caught]
+    assert said.startswith(
+        f"movie: store {str(path)!r} is damaged: frames {first}..{stop - 1} (0/c/{shard}/0/0) "
+        "missing on disk; readable: frames "
+    )
+    assert said.endswith("for a full report. The missing frames are shown blank.")
+    advised = re.search(r"analyse (?:them|frames \S+) alone with Frames=(\d+):(\d+);", said)
+    assert advised is not None and "frame_range" not in said, said
+    start, end = map(int, advised.groups())
+    with open_movie(path, f"{start}:{end}") as part:  # what the Frames field opens
+        np.testing.assert_array_equal(part.frames.compute(), frames[start:end])

@@ -40,6 +40,7 @@ from napari_pynta.store import (
     SEQ_PATH,
     TIMESTAMPS_PATH,
     MovieStore,
+    has_zarr_suffix,
     is_being_written,
     unreadable_array,
 )
@@ -314,7 +315,7 @@ def _check_not_empty(frames: da.Array | np.ndarray, source: Path) -> None:
 def is_zarr_group(path: str | Path) -> bool:
     """True for a folder named ``*.zarr`` or holding zarr group metadata (v3 or v2)."""
     path = Path(path)
-    return path.suffix.lower() == ".zarr" or any(
+    return has_zarr_suffix(path) or any(
         (path / name).is_file() for name in ("zarr.json", ".zgroup")
     )
 

@@ -299,6 +299,12 @@ def is_pynta_store(path: str | Path) -> bool:
         return False
 
 
+def has_zarr_suffix(path: str | Path) -> bool:
+    """True when ``path`` is named ``*.zarr`` in any case (``run.ZARR`` too, as the readers
+    open it)."""
+    return Path(path).suffix.lower() == ".zarr"
+
+
 def check_replaceable(path: str | Path, overwrite: bool) -> None:
     """Raise unless a store may be created at ``path``.
 

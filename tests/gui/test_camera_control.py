@@ -8,6 +8,7 @@ import pytest
 
 from napari_pynta import simulate
 from napari_pynta.cli.gui import dock_pynta_widgets
+from napari_pynta.errors import PyntaInputError
 from napari_pynta.store import MovieStore
 from napari_pynta.widgets.layer_data import LIVE_IMAGE_NAME, TRACKS_NAME
 
@@ -251,3 +252,13 @@ def test_live_ends_by_itself_when_the_acquisition_dies_and_says_so(pynta, monkey
     assert "253 recorded frames kept" in text
     session._on_stopped(LiveStatus(frames_acquired=100))
     assert not camera.message_line.is_error
+
+
+def test_a_record_path_in_upper_case_zarr_is_accepted(pynta, tmp_path):
+    """Record refused "run.ZARR" ("record path must end in .zarr"), a name the readers open."""
+    camera = pynta[1]["Camera"]
+    camera.output_path.setText(str(tmp_path / "run.ZARR"))
+    assert camera._record_path() == str(tmp_path / "run.ZARR")
+    camera.output_path.setText(str(tmp_path / "run.zar"))
+    with pytest.raises(PyntaInputError, match="must end in .zarr"):
+        camera._record_path()

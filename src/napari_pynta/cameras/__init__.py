@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from napari_pynta.cameras.base import (
+    COMMON_SETTINGS,
     BaseCamera,
     Camera,
     CameraExhausted,
@@ -74,7 +75,7 @@ def allowed_settings(name: str) -> list[str]:
     """Keyword arguments accepted by :func:`open_camera` for the camera ``name``."""
     cls = camera_class(name)
     own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "settings")]
-    return sorted(set(own) | {"fps", "exposure_s", "roi", "gain"})
+    return sorted(set(own) | set(COMMON_SETTINGS))
 
 
 def required_settings(name: str) -> list[str]:
@@ -124,6 +125,7 @@ def open_camera(name: str, **settings: Any) -> BaseCamera:
 
 __all__ = [
     "CAMERAS",
+    "COMMON_SETTINGS",
     "BaseCamera",
     "Camera",
     "CameraExhausted",

@@ -162,6 +162,10 @@ class Camera(Protocol):
     def read(self) -> tuple[np.ndarray, float]: ...
 
 
+#: the settings every camera takes (:class:`CameraSettings`), besides its backend's own
+COMMON_SETTINGS = ("fps", "exposure_s", "roi", "gain")
+
+
 class BaseCamera:
     """Shared implementation: settings validation, ROI cropping, pacing and frame times.
 
@@ -217,6 +221,20 @@ class BaseCamera:
         self.warnings: list[str] = []
         self.configure(**settings)
 
+    @classmethod
+    def check_options(cls, settings: dict[str, Any]) -> None:
+        """Refuse the values of the backend's own ``settings`` that it would refuse when made,
+        without making it (no device opened, no scene built): a run is refused before its
+        workers start.
+
+        The base checks nothing: a device's limits are known once it is open.
+
+        Raises
+        ------
+        PyntaInputError
+            Naming the setting, the value and what is allowed.
+        """
+
     # -- properties ---------------------------------------------------------------------------
     @property
     def pixel_size_um(self) -> float | None:
@@ -267,7 +285,7 @@ class BaseCamera:
         PyntaInputError
             For an unknown setting or a value outside the allowed range.
         """
-        allowed = {"fps", "exposure_s", "roi", "gain"}
+        allowed = set(COMMON_SETTINGS)
         unknown = sorted(set(settings) - allowed)
         if unknown:
             raise PyntaInputError(

@@ -78,6 +78,29 @@ def _scene_settings(scene: Any) -> dict[str, Any]:
     return dict(scene)
 
 
+def _checked_scene_fields(
+    shape: Any,
+    n_particles: Any,
+    diameter_nm: Any,
+    pixel_size_um: Any,
+    temperature_c: Any,
+    seed: Any,
+    scene: Any,
+) -> dict[str, Any]:
+    """The :class:`~napari_pynta.simulate.SimulationSettings` fields the camera's arguments
+    set, each checked (the scene's own values are checked by the settings)."""
+    from napari_pynta import simulate
+
+    return dict(
+        shape=_sensor_shape(shape),
+        n_particles=require_int("n_particles", n_particles, minimum=0),
+        populations=(simulate.Population(require_positive("diameter_nm", diameter_nm)),),
+        pixel_size_um=require_positive("pixel_size_um", pixel_size_um),
+        temperature_c=require_number("temperature_c", temperature_c),
+        seed=seed,
+    ) | _scene_settings(scene)  # the scene's populations (a mixture) replace diameter_nm
+
+
 class SimulatedCamera(BaseCamera):
     """Frames from :class:`napari_pynta.simulate.BrownianScene`, released at the requested fps.
 
@@ -127,21 +150,30 @@ class SimulatedCamera(BaseCamera):
         buffer_frames: int = BaseCamera.buffer_frames,
         **settings: Any,
     ):
-        from napari_pynta import simulate
-
-        sensor = _sensor_shape(shape)
-        self._scene_fields: dict[str, Any] = dict(
-            shape=sensor,
-            n_particles=require_int("n_particles", n_particles, minimum=0),
-            populations=(simulate.Population(require_positive("diameter_nm", diameter_nm)),),
-            pixel_size_um=require_positive("pixel_size_um", pixel_size_um),
-            temperature_c=require_number("temperature_c", temperature_c),
-            seed=seed,
-        ) | _scene_settings(scene)  # the scene's populations (a mixture) replace diameter_nm
+        self._scene_fields = _checked_scene_fields(
+            shape, n_particles, diameter_nm, pixel_size_um, temperature_c, seed, scene
+        )
         self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
         self._scene: BrownianScene | None = None
         self._truth: dict[str, np.ndarray] | None = None
-        super().__init__(sensor, pixel_size_um, **settings)
+        super().__init__(self._scene_fields["shape"], pixel_size_um, **settings)
+
+    @classmethod
+    def check_options(cls, settings: dict[str, Any]) -> None:
+        """Refuse what :meth:`__init__` and the scene would refuse, without building the scene
+        (seconds for a large sensor): ``n_particles=abc`` stopped a run only after its workers
+        had started."""
+        import inspect
+
+        from napari_pynta import simulate
+
+        bound = inspect.signature(cls.__init__).bind(None, **settings)
+        bound.apply_defaults()
+        given = bound.arguments
+        scene_arguments = inspect.signature(_checked_scene_fields).parameters
+        fields = _checked_scene_fields(**{name: given[name] for name in scene_arguments})
+        require_int("buffer_frames", given["buffer_frames"], minimum=1)
+        simulate.SimulationSettings(**fields)  # the values of the scene's own settings
 
     @property
     def last_truth(self) -> pd.DataFrame | None:

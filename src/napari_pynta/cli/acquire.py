@@ -262,9 +262,12 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     if args.out is not None and args.captures is None:
-        if Path(args.out).suffix != ".zarr":
-            raise PyntaInputError(f"--out must end in .zarr (a pynta store), got {args.out!r}")
-        from napari_pynta.store import check_replaceable
+        from napari_pynta.store import check_replaceable, has_zarr_suffix
+
+        if not has_zarr_suffix(args.out):
+            raise PyntaInputError(
+                f"--out must end in .zarr (any case: a pynta store), got {args.out!r}"
+            )
 
         try:  # named by its flag here; the pipeline checks it again as `record_path`
             check_replaceable(args.out, args.overwrite)

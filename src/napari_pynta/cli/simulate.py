@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
     once every frame and the truth are written: an interrupted or failed run leaves nothing
     (Ctrl-C included) and never touches an existing ``OUT.zarr``.
     """
-    from napari_pynta.store import check_replaceable, remove_store
+    from napari_pynta.store import check_replaceable, has_zarr_suffix, remove_store
 
     settings = settings_from_args(args)
     if args.frames < 1:
@@ -281,8 +281,10 @@ def run(args: argparse.Namespace) -> int:
     if truth_csv is not None and truth_csv.is_dir():
         raise PyntaInputError(f"--truth-csv must name a file, got the folder {str(truth_csv)!r}")
     out = Path(args.out)
-    if out.suffix != ".zarr":
-        raise PyntaInputError(f"OUT.zarr must end in .zarr (a pynta store), got {args.out!r}")
+    if not has_zarr_suffix(out):
+        raise PyntaInputError(
+            f"OUT.zarr must end in .zarr (any case: a pynta store), got {args.out!r}"
+        )
     check_replaceable(out, args.overwrite)
     check_memory(settings, args.frames)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")

@@ -200,11 +200,19 @@ class LiveConfig:
 
 
 def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
-    """Check what can be checked without opening the camera: names, rate, exposure, gain.
+    """Check what can be checked without opening the camera: names, rate, exposure, gain and
+    the values of the backend's own settings that it checks without a device
+    (:meth:`~napari_pynta.cameras.base.BaseCamera.check_options`: the simulated camera's).
 
     The ROI is checked against the sensor when the acquisition worker opens the camera.
     """
-    from napari_pynta.cameras import CameraSettings, allowed_settings, required_settings
+    from napari_pynta.cameras import (
+        COMMON_SETTINGS,
+        CameraSettings,
+        allowed_settings,
+        camera_class,
+        required_settings,
+    )
 
     unknown = sorted(set(settings) - set(allowed_settings(camera)))
     if unknown:
@@ -222,6 +230,8 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
         )
     common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
     CameraSettings(**common).validated(sensor_shape=(1, 1))
+    own = {key: value for key, value in settings.items() if key not in COMMON_SETTINGS}
+    camera_class(camera).check_options(own)
 
 
 def check_hot_pixels(hot_pixels: Any) -> list[list[int]]:

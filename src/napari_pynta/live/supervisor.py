@@ -704,8 +704,8 @@ class LivePipeline:
             else:
                 current = 0
                 saved = self._saved_final or 0
-            acquired = self._frames_acquired()
             tracked = self._linked_before + int(linker.get("frames_linked", 0))
+            acquired = self._frames_acquired_shown(saved, tracked)
             ended = (
                 acquisition.get("finished_event")
                 or acquisition.get("stopped_event")
@@ -771,6 +771,25 @@ class LivePipeline:
             )
             acquired = max(acquired, last_seq + 1 - lost, linked)
         return acquired
+
+    def _frames_acquired_shown(self, saved: int, tracked: int) -> int:
+        """The acquired count to show beside ``saved`` and ``tracked``: never fewer than them.
+
+        The acquisition reports less often than the saver and the linker, so its count lags
+        theirs. Every frame linked was acquired, and so was every frame in the running
+        recording's store, after those acquired before the recording began: the acquisition's
+        report less the frames its recording had meant by then (camera losses among them, so
+        a lower bound). The counts of an ended recording are not changed (:meth:`_end_recording`
+        counts them from the store). Caller holds the lock.
+        """
+        acquired = max(self._frames_acquired(), tracked)
+        if self._recording_path is None:
+            return acquired
+        acquisition = self._reports.get(ACQUISITION, {})
+        before = int(acquisition.get("frames_acquired", 0)) - int(
+            acquisition.get("recording_frames", 0)
+        )
+        return max(acquired, max(before, 0) + saved)
 
     def _linker_settings(self) -> dict[str, Any]:
         from napari_pynta.detect.hot_pixels import hot_pixel_note

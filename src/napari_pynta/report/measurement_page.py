@@ -129,6 +129,38 @@ def _pooled_html(pooled: dict | None) -> str:
     )
 
 
+def capture_warnings(results: list) -> list[str]:
+    """Every capture's quality warnings, each said once with the captures it applies to.
+
+    The same warning of several captures (no detection depth: "No concentration...") was said
+    once per capture.
+
+    Parameters
+    ----------
+    results : list of AnalysisResult
+        One analysis per capture, in capture order.
+
+    Returns
+    -------
+    list of str
+        ``"Capture 2: ..."``, ``"Captures 1, 2 and 3: ..."``, in the order first said.
+    """
+    captures: dict[str, list[int]] = {}
+    for number, result in enumerate(results, 1):
+        for warning in plain_warnings(result):
+            numbers = captures.setdefault(warning, [])
+            if number not in numbers:
+                numbers.append(number)
+    return [f"{_captures_named(numbers)}: {warning}" for warning, numbers in captures.items()]
+
+
+def _captures_named(numbers: list[int]) -> str:
+    """``[2]`` -> "Capture 2", ``[1, 2, 3]`` -> "Captures 1, 2 and 3"."""
+    if len(numbers) == 1:
+        return f"Capture {numbers[0]}"
+    return f"Captures {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+
+
 def render_measurement_report(results: list, combined: dict) -> str:
     """The report of replicate captures of one sample as one self-contained HTML page.
 
@@ -156,11 +188,8 @@ def render_measurement_report(results: list, combined: dict) -> str:
     title = html.escape(str(sample.get("sample_name") or first.get("source") or "sample"))
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     version = html.escape(str(first.get("software_version") or __version__))
-    warnings = [f"Combined: {warning}" for warning in combined.get("warnings") or []] + [
-        f"Capture {index + 1}: {warning}"
-        for index, result in enumerate(results)
-        for warning in plain_warnings(result)
-    ]
+    warnings = [f"Combined: {warning}" for warning in combined.get("warnings") or []]
+    warnings += capture_warnings(results)
     warnings_html = (
         "".join(f"<div class='warn'>{html.escape(w)}</div>" for w in warnings)
         if warnings

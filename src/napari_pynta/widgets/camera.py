@@ -362,13 +362,17 @@ class CameraWidget(QWidget):
             self, "Record to", self.output_path.text(), "pynta store (*.zarr)"
         )
         if path:
-            self.output_path.setText(path if path.endswith(".zarr") else path + ".zarr")
+            from napari_pynta.store import has_zarr_suffix
+
+            self.output_path.setText(path if has_zarr_suffix(path) else path + ".zarr")
             self.check_disk_space()
 
     def _record_path(self) -> str:
+        from napari_pynta.store import has_zarr_suffix
+
         path = self.output_path.text().strip()
-        if not path.endswith(".zarr"):
-            raise PyntaInputError(f"record path must end in .zarr, got {path!r}")
+        if not has_zarr_suffix(path):
+            raise PyntaInputError(f"record path must end in .zarr (any case), got {path!r}")
         if Path(path).exists() and not self.overwrite.isChecked():
             raise PyntaInputError(f"{path} exists; choose another name or tick 'overwrite'")
         if not self.check_disk_space():

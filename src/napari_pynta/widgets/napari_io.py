@@ -140,17 +140,62 @@ def read_movie(path: str | list[str]) -> list[LayerDataTuple]:
 
     if isinstance(path, list):
         path = path[0]
-    movie = open_movie(path, show_unnumbered=True)
+    try:
+        movie = open_movie(path, show_unnumbered=True)
+        frames, readable, absent = _frames_to_show(movie)
+    except PyntaDataError as error:  # its advice names the Tracking widget's Frames field
+        raise PyntaDataError(gui_message(error)) from None
     name = Path(str(path).rstrip("/\\")).stem or "movie"
-    for text in movie.warnings:  # napari shows a reader's warnings as notifications
+    for text in [*movie.warnings, *absent]:  # napari shows a reader's warnings as notifications
         named = gui_message(PyntaDataError(text, others=tuple(FIELD_NAMES)))
         warnings.warn(f"{name}: {named}", UserWarning, stacklevel=2)
     image_kwargs = movie_layer_kwargs(movie.metadata, movie.source, name)
-    image_kwargs["contrast_limits"] = fixed_contrast_limits(movie.frames[0].compute())
-    layers: list[LayerDataTuple] = [(movie.frames, image_kwargs, "image")]
+    first = int(np.argmax(readable))  # the contrast of a frame that is on disk
+    image_kwargs["contrast_limits"] = fixed_contrast_limits(movie.frames[first].compute())
+    layers: list[LayerDataTuple] = [(frames, image_kwargs, "image")]
     if movie.store is not None:
         layers.extend(_result_layers(movie.store, movie.metadata, name))
     return layers
+
+
+def _frames_to_show(movie: Any) -> tuple[Any, np.ndarray, list[str]]:
+    """The frames of ``movie`` for the image layer, which of them are on disk, and the warning
+    for those that are not.
+
+    A store whose frame data is missing on disk (a deleted shard: frames 0..63) opened only to
+    fail on the first frame read for the contrast. Its absent frames are shown blank (zeros:
+    the layer only; the analysis reads the store, which refuses them), on their recorded
+    index, and a warning names them and the frames to analyse.
+
+    Raises
+    ------
+    PyntaDataError
+        When no frame is on disk (nothing to show).
+    """
+    import dask.array as da
+
+    frames = movie.frames
+    if movie.store is None:
+        return frames, np.ones(len(frames), dtype=bool), []
+    layout = movie.store.layout
+    readable = layout.readable(movie.first_frame + len(frames))[movie.first_frame :]
+    if readable.all():
+        return frames, readable, []
+    error = layout.missing_error(
+        movie.first_frame + np.flatnonzero(~readable), Path(movie.source), readable
+    )
+    if not readable.any():
+        raise error
+    edges = [0, *(np.flatnonzero(np.diff(readable)) + 1), len(readable)]
+    shown = da.concatenate(
+        [
+            frames[start:stop]
+            if readable[start]
+            else da.zeros((stop - start, *frames.shape[1:]), frames.dtype, chunks=frames.chunksize)
+            for start, stop in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
+    return shown, readable, [f"{error}. The missing frames are shown blank."]
 
 
 def _result_layers(store: Any, metadata: dict[str, Any], name: str) -> list[LayerDataTuple]:
