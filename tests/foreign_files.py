@@ -33,11 +33,17 @@ def write_avi(path: Path, frames: np.ndarray, fps: float) -> Path:
 
 
 def write_video(
-    path: Path, frames: np.ndarray, fps: float, codec: str = "ffv1", setpts: str | None = None
+    path: Path,
+    frames: np.ndarray,
+    fps: float,
+    codec: str = "ffv1",
+    setpts: str | None = None,
+    b_frames: int = 0,
 ) -> Path:
-    """Write uint8 frames (T, Y, X) with ffmpeg's ``codec`` (ffv1: lossless; libx264 without
-    B-frames, so that such streams can be joined) at ``fps``; ``setpts`` (an ffmpeg expression
-    of the frame number N, in units of TB) gives the frames other presentation times."""
+    """Write uint8 frames (T, Y, X) with ffmpeg's ``codec`` (ffv1: lossless; libx264 with
+    ``b_frames`` B-frames, none by default so that such streams can be joined) at ``fps``;
+    ``setpts`` (an ffmpeg expression of the frame number N, in units of TB) gives the frames
+    other presentation times."""
     import imageio_ffmpeg
 
     height, width = frames.shape[1:]
@@ -46,7 +52,7 @@ def write_video(
     if setpts is not None:
         command += ["-vf", f"settb=1/1000,setpts='{setpts}'", "-fps_mode", "vfr"]
         command += ["-enc_time_base", "1:1000"]  # times to the millisecond
-    codec_options = ["-bf", "0", "-pix_fmt", "yuv420p"] if codec == "libx264" else []
+    codec_options = ["-bf", str(b_frames), "-pix_fmt", "yuv420p"] if codec == "libx264" else []
     command += ["-c:v", codec, *codec_options]
     command += ["-f", "h264"] if path.suffix == ".h264" else []
     subprocess.run(

@@ -211,6 +211,28 @@ def test_a_video_damaged_in_the_middle_says_from_which_frame(tmp_path, movie, su
     assert not any("is damaged" in text or "frame times" in text for text in before)
 
 
+@pytest.mark.parametrize("where", [0.2, 0.3, 0.4, 0.6])
+def test_a_damaged_video_with_b_frames_advises_only_undamaged_frames(tmp_path, movie, where):
+    """An h264 video with B-frames decodes its frames in another order than it shows them: a
+    frame shown before the first frame lost to the damage may be decoded after it, or from a
+    damaged one. The advised frames (--frames 0:N) included such a frame (damage at 20 % of the
+    file advised 0:15 while frame 14 was already damaged): every advised frame now equals the
+    undamaged file's decode."""
+    whole = write_video(tmp_path / "whole.mp4", movie[:100, :64, :64], 100, "libx264", b_frames=3)
+    data = whole.read_bytes()
+    start = int(len(data) * where)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(data[:start] + bytes(300) + data[start + 300 :])
+    warning = next(text for text in open_movie(damaged).warnings if "is damaged" in text)
+    match = re.search(r"--frames 0:(\d+)", warning)
+    assert match is not None, warning
+    good = int(match[1])
+    assert good > 5, warning  # the advice still keeps the frames shown well before the damage
+    np.testing.assert_array_equal(
+        open_movie(damaged).frames[:good].compute(), open_movie(whole).frames[:good].compute()
+    )
+
+
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_foreign_ome_zarr_reads_as_a_movie_with_its_scale(tmp_path, movie, version):
     path = write_ome_zarr(tmp_path / f"image{version}.zarr", movie[:20], version, 0.2, 0.01)

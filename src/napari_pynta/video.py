@@ -80,6 +80,10 @@ class VideoFrames:
         seconds``).
     n_decoded : int
         The frames ffmpeg decoded, those after a change of size included (0: not counted).
+    shown_ranks : ndarray or None
+        For a damaged video whose frames are decoded in another order than shown (B-frames):
+        each packet's place among the frames shown, in the order they are decoded; None when
+        decoded as shown, undamaged, or their times are unknown.
     """
 
     frames: da.Array
@@ -90,6 +94,7 @@ class VideoFrames:
     decode_errors: list[str] = field(default_factory=list)
     error_frames: list[int] = field(default_factory=list)
     n_decoded: int = 0
+    shown_ranks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,20 @@ def _frame_table(ffmpeg: str, path: Path) -> tuple[np.ndarray, np.ndarray, list[
     return times_s, sizes, [line for line in errors if line]
 
 
+def _shown_ranks(ffmpeg: str, path: Path) -> np.ndarray | None:
+    """Each video packet's place among the frames shown, in the order the packets are decoded,
+    from their presentation times (ffmpeg's ``framecrc`` of the packets copied, not decoded);
+    None when they are shown in the order decoded or a time is unknown."""
+    command = [ffmpeg, "-nostdin", "-v", "quiet", "-i", str(path), "-map", "0:v:0", "-c", "copy"]
+    listed = subprocess.run([*command, "-f", "framecrc", "-"], capture_output=True, check=False)
+    rows = [line.split(",") for line in listed.stdout.decode(errors="replace").splitlines()]
+    ticks = [row[2].strip() for row in rows if len(row) > 2 and not row[0].startswith("#")]
+    if not ticks or not all(tick.lstrip("-").isdigit() for tick in ticks):
+        return None
+    ranks = np.argsort(np.argsort(np.array(ticks, dtype=np.int64), kind="stable"), kind="stable")
+    return None if (ranks == np.arange(len(ranks))).all() else ranks
+
+
 def _one_line(error: BaseException) -> str:
     """imageio-ffmpeg's error in one line: its first line and ffmpeg's last word, without the
     banner and build configuration it appends (``=== stderr ===`` and ~15 lines)."""
@@ -288,6 +307,7 @@ def open_video(path: str | Path) -> VideoFrames:
         for first in range(0, n_frames, BLOCK_FRAMES)
     ]
     errors, times = info["decode_errors"], info["times_s"][:n_frames]
+    ranks = _shown_ranks(_ffmpeg().get_ffmpeg_exe(), path) if errors else None
     error_times = [float(time[1]) for line in errors if (time := _ERROR_TIME.search(line))]
     return VideoFrames(
         frames=da.concatenate(blocks),
@@ -302,6 +322,7 @@ def open_video(path: str | Path) -> VideoFrames:
             if np.isfinite(times).any()
         ],
         n_decoded=len(sizes),
+        shown_ranks=ranks,
     )
 
 
@@ -430,7 +451,11 @@ def first_damaged_frame(video: VideoFrames) -> int | None:
     It is the earliest of the frames ffmpeg located by time and of the frames whose time does
     not follow the previous one by one frame interval (frames lost in the damage leave a gap,
     two joined videos a step back); frames after a damaged one may be wrong too up to the next
-    key frame (FFV1, h264 and others decode a frame from the one before).
+    key frame (FFV1, h264 and others decode a frame from the one before). In a video decoded in
+    another order than shown (h264 with B-frames, :attr:`VideoFrames.shown_ranks`), it moves
+    back to the first frame shown of those decoded from the packet before the first decoded of
+    the frames from it on (the damaged bytes may begin inside that packet, which still decodes,
+    wrongly; a frame shown earlier may be decoded later, from a damaged one).
     """
     if not video.decode_errors:
         return None
@@ -440,7 +465,14 @@ def first_damaged_frame(video: VideoFrames) -> int | None:
         interval = _frame_interval(steps[steps > 0])
         single = _whole_steps(steps, interval) & (np.rint(steps / interval) == 1)
         located += [int(index) + 1 for index in np.flatnonzero(~single)[:1]]
-    return min(located) if located else None
+    if not located:
+        return None
+    first = min(located)
+    ranks = video.shown_ranks
+    if ranks is None or first >= len(ranks):
+        return first
+    decoded_first = int(np.flatnonzero(ranks >= first)[0])  # of the frames from ``first`` on
+    return int(ranks[max(decoded_first - 1, 0) :].min())
 
 
 def _damage_warning(video: VideoFrames, start: int, stop: int) -> list[str]:
