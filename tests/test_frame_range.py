@@ -101,7 +101,7 @@ def test_the_readable_frames_are_listed_and_the_longest_run_advised():
         "readable: frames 0..63 and 128..199; analyse frames 128..199 alone with "
         "frame_range=128:200"
     )
-    assert readable_advice(np.zeros(5, dtype=bool)) == "no frame is readable"
+    assert readable_advice(np.zeros(5, dtype=bool)) == "no frame can be analysed"
 
 
 def test_a_part_of_a_store_keeps_the_frame_numbers_of_a_camera_that_lost_frames(tmp_path):
@@ -312,7 +312,7 @@ def test_the_python_api_names_the_range_by_its_own_name(tmp_path, simulated):
     with open_movie(path, "64:100") as part:
         assert np.array_equal(part.frames.compute(), frames[64:100])
     (path / "0" / "c" / "1" / "0" / "0").unlink()
-    with open_movie(path) as movie, pytest.raises(PyntaDataError, match="no frame is readable"):
+    with open_movie(path) as movie, pytest.raises(PyntaDataError, match="no frame can be analysed"):
         movie.frames.compute()
 
 

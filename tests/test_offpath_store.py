@@ -128,7 +128,7 @@ def test_frames_whose_seq_chunk_is_missing_are_not_silently_left_out(tmp_path, c
         advice = (  # the frames that can be analysed alone (with --frames)
             "readable: frames 0..4095; analyse them alone with --frames=0:4096"
             if readable != "none"
-            else "no frame is readable"
+            else "no frame can be analysed"
         )
         assert capsys.readouterr().err.strip() == (
             f"pynta analyze: error: store {str(path)!r} is damaged: seq (the frame numbers) has "

@@ -734,6 +734,28 @@ def test_a_store_that_lost_a_seq_chunk_opens_in_napari_saying_which_frames_to_an
         open_movie(path)
 
 
+def test_a_store_that_lost_its_only_seq_chunk_says_no_frame_can_be_analysed(tmp_path):
+    """A store whose only seq chunk was lost opened in napari with "frames 0..199 are shown,
+    but without their frame numbers they cannot be analysed; no frame is readable", which
+    contradicts itself (every frame is shown, so readable): it now says none can be analysed."""
+    from napari_pynta.widgets.napari_io import read_movie
+
+    path = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(3).integers(0, 4000, (200, 8, 10), dtype=np.uint16)
+    with MovieStore.create(path, (8, 10), "uint16", {"pixel_size_um": 0.1}) as store:
+        store.append(frames, timestamps_s=np.arange(200) * 0.01)
+    (path / "seq" / "c" / "0").unlink()
+    with pytest.warns(UserWarning) as caught:
+        ((image, _, _),) = read_movie(str(path))
+    assert np.array_equal(np.asarray(image[:]), frames)  # every frame shown
+    (said,) = [str(warning.message) for warning in caught]
+    assert said == (
+        f"movie: store {str(path)!r} is damaged: seq (the frame numbers) has 1 of 1 chunks "
+        "missing on disk: frames 0..199 are shown, but without their frame numbers no frame can "
+        f"be analysed; run `pynta verify {path}` for a full report"
+    )
+
+
 @pytest.mark.parametrize(("shard", "absent"), [("0", (0, 64)), ("1", (64, 128))])
 def test_a_store_that_lost_a_frame_shard_opens_in_napari_with_the_readable_frames(
     tmp_path, shard, absent

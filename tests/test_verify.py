@@ -86,7 +86,7 @@ def test_deleted_shard_is_reported(capsys, store_path):
     assert code == 1
     assert out.splitlines() == [
         f"{store_path}: missing_frames: no data on disk for frames 0..11 (0/c/0/0/0)",
-        f"{store_path}: no frame is readable",
+        f"{store_path}: no frame can be analysed",
     ]
 
 

@@ -117,11 +117,11 @@ def readable_advice(readable: np.ndarray, store: str | Path | None = None) -> st
     str
         ``"readable: frames 0..63 and 128..199; analyse frames 128..199 alone with
         frame_range=128:200"`` (with ``store``: ``... alone with `pynta analyze --frames=128:200
-        STORE```); ``"no frame is readable"`` when none is.
+        STORE```); ``"no frame can be analysed"`` when none is readable.
     """
     spans = readable_runs(readable)
     if not spans:
-        return "no frame is readable"
+        return "no frame can be analysed"
     first, stop = max(spans, key=lambda span: span[1] - span[0])
     which = "them" if len(spans) == 1 else f"frames {first}..{stop - 1}"
     part = f"frame_range={first}:{stop}"

@@ -437,10 +437,15 @@ def _unnumbered_frames_shown(store: MovieStore, path: Path, recorded: np.ndarray
     which they are, and the ``frame_range`` that analyses the others."""
     unnumbered = ~recorded
     verb = "is" if unnumbered.sum() == 1 else "are"
+    analysed = (
+        f"they cannot be analysed; {readable_advice(recorded)}"
+        if recorded.any()
+        else "no frame can be analysed"
+    )
     return (
         f"{_seq_damage(store, path)}: {frames_named(unnumbered)}"
-        f" {verb} shown, but without their frame numbers they cannot be analysed; "
-        f"{readable_advice(recorded)}; run {verify_command(path)} for a full report"
+        f" {verb} shown, but without their frame numbers {analysed}; run "
+        f"{verify_command(path)} for a full report"
     )
 
 
