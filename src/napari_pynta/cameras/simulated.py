@@ -167,7 +167,15 @@ class SimulatedCamera(BaseCamera):
 
         from napari_pynta import simulate
 
-        bound = inspect.signature(cls.__init__).bind(None, **settings)
+        # this class's own arguments: a subclass may take others and pass these on
+        own = inspect.signature(SimulatedCamera.__init__)
+        named = {
+            name: value
+            for name, value in settings.items()
+            if name in own.parameters
+            and own.parameters[name].kind is not own.parameters[name].VAR_KEYWORD
+        }
+        bound = own.bind(None, **named)
         bound.apply_defaults()
         given = bound.arguments
         scene_arguments = inspect.signature(_checked_scene_fields).parameters
