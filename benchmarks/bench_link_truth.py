@@ -29,6 +29,9 @@ than they are). Printed per movie:
   particles lie in the detectable field (no detection at all): ``ens_truth - ens_truth_pos`` is
   what the localization error does, ``ens_truth_pos - ens_truth_all`` what the missed frames do
   (docs/accuracy.md, "Split images, round 12").
+- ``ens21``, ``ens21_truth``, ``ens21_truth_pos``, ``ens21_truth_all``: the same four with
+  :func:`msd_difference_D` in place of the analysis' estimator (measured, not landed:
+  docs/accuracy.md, "A lag-difference estimator").
 
 Run: ``python benchmarks/bench_link_truth.py --only "short" --seeds 2 --frames-factor 0.67``.
 """
@@ -97,18 +100,67 @@ def successive_pairs(tracks: pd.DataFrame, by: str) -> pd.DataFrame:
     )
 
 
-def ensemble_error_pct(tracks: pd.DataFrame, result: analysis.AnalysisResult, truth_nm: float):
-    """Ensemble diameter error (%) of ``tracks`` with the analysis' estimator and settings."""
+#: the ensemble columns' prefix for each estimator: the analysis' and the lag difference
+ESTIMATOR_COLUMNS = {"ens": "covariance", "ens21": "msd-difference"}
+
+
+def ensemble_error_pct(
+    tracks: pd.DataFrame,
+    result: analysis.AnalysisResult,
+    truth_nm: float,
+    estimator: str = "covariance",
+) -> float:
+    """Ensemble diameter error (%) of ``tracks`` with the analysis' settings and estimator
+    (``covariance``) or with :func:`msd_difference_D` (``msd-difference``; measured only)."""
     params = result.params
     kept = link.filter_tracks(tracks, params.min_track_length)
     corrected, _ = sizing.subtract_drift(kept)
-    ensemble = analysis.ensemble_estimate(
-        corrected, params, analysis.detectable_field_px(result.frame_shape, params)
-    )
+    field = analysis.detectable_field_px(result.frame_shape, params)
+    if estimator == "covariance":
+        D = analysis.ensemble_estimate(corrected, params, field).D_um2_s
+    else:
+        D = msd_difference_D(
+            corrected, params.required("pixel_size_um"), params.frame_interval_s, field
+        )
     diameter = physics.diameter_nm(
-        ensemble.D_um2_s, params.required("temperature_c"), params.resolved_viscosity_pa_s
+        D, params.required("temperature_c"), params.resolved_viscosity_pa_s
     )
     return 100.0 * (float(diameter) / truth_nm - 1.0)
+
+
+def msd_difference_D(
+    tracks: pd.DataFrame,
+    pixel_size_um: float,
+    frame_interval_s: float,
+    field_px: tuple[float, float] | None,
+) -> float:
+    """D (µm²/s) as ``(MSD(2) - MSD(1)) / (4 dt)`` over every pair of a track's localizations one
+    and two frames apart (edge weighted), whether or not the frame between was detected.
+
+    Without missed frames this is the covariance estimator; a pair's expected squared
+    displacement depends on its two end frames only through terms that do not depend on the lag,
+    so it is not biased by a detector that keeps the frames in which a particle smeared least
+    (docs/accuracy.md, "A lag-difference estimator").
+    """
+    ordered = tracks.sort_values(["particle", "frame"], kind="stable")
+    owner = ordered["particle"].to_numpy()
+    frame = ordered["frame"].to_numpy()
+    y, x = ordered["y"].to_numpy(), ordered["x"].to_numpy()
+    msd = []
+    for lag in (1, 2):
+        weighted_sum = weight_sum = 0.0
+        for rows in range(1, lag + 1):
+            start = np.flatnonzero(
+                (owner[rows:] == owner[:-rows]) & (frame[rows:] - frame[:-rows] == lag)
+            )
+            dy, dx = y[start + rows] - y[start], x[start + rows] - x[start]
+            weight = (
+                np.ones(len(start)) if field_px is None else sizing.edge_weights(dy, dx, field_px)
+            )
+            weighted_sum += float(np.nansum(weight * (dy * dy + dx * dx)))
+            weight_sum += float(np.nansum(weight))
+        msd.append(weighted_sum / weight_sum * pixel_size_um**2)
+    return (msd[1] - msd[0]) / (4 * frame_interval_s)
 
 
 def gone_new_share(wrong: pd.DataFrame, truth: pd.DataFrame) -> float:
@@ -171,8 +223,9 @@ def true_position_errors(
     seen = movie.truth[movie.in_field(margin)]
     every = seen[seen["particle"].isin(true_linked["particle"].unique())]
     return {
-        "ens_truth_pos": ensemble_error_pct(at_truth, result, truth_nm),
-        "ens_truth_all": ensemble_error_pct(every, result, truth_nm),
+        f"{column}{suffix}": ensemble_error_pct(tracks, result, truth_nm, estimator)
+        for column, estimator in ESTIMATOR_COLUMNS.items()
+        for suffix, tracks in (("_truth_pos", at_truth), ("_truth_all", every))
     }
 
 
@@ -232,8 +285,9 @@ def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
         ordered.assign(particle=np.cumsum(new_track)), result, truth_nm
     )
     row["gone_new"] = gone_new_share(known[is_wrong], movie.truth)
-    row["ens"] = ensemble_error_pct(linked, result, truth_nm)
-    row["ens_truth"] = ensemble_error_pct(true_linked, result, truth_nm)
+    for column, estimator in ESTIMATOR_COLUMNS.items():
+        row[column] = ensemble_error_pct(linked, result, truth_nm, estimator)
+        row[f"{column}_truth"] = ensemble_error_pct(true_linked, result, truth_nm, estimator)
     row.update(true_position_errors(true_linked, movie, result, truth_nm))
     # matched like the localizations (a linker that merges localizations moves them)
     sized = successive_pairs(

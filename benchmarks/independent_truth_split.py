@@ -16,6 +16,10 @@ weights, steps across up to two frames) is applied to:
 - ``ens_truth_all``: the true positions of every frame in which those particles are in view
   (``ens_truth_pos - ens_truth_all``: the frames that were not detected).
 
+``ens21``, ``ens21_truth``, ``ens21_truth_pos`` and ``ens21_truth_all`` are the same four
+with :func:`bench_link_truth.msd_difference_D` in place of the analysis' estimator (measured, not
+landed: docs/accuracy.md, "A lag-difference estimator").
+
 It also prints how the localization error enters the covariance estimator, per axis (px²,
 one-frame steps of the truth-linked tracks, unweighted): the estimator reads
 ``<d²> + 2 <d_n d_n+1>`` as ``2 D Δt``; with ``d = t + e`` (true step plus the difference of the
@@ -170,6 +174,15 @@ def split_report(
             true_linked.assign(y=true_linked["true_y"], x=true_linked["true_x"]), result, truth_nm
         ),
         "ens_truth_all": ensemble_error_pct(every, result, truth_nm),
+        "ens21": ensemble_error_pct(result.tracks, result, truth_nm, "msd-difference"),
+        "ens21_truth": ensemble_error_pct(true_linked, result, truth_nm, "msd-difference"),
+        "ens21_truth_pos": ensemble_error_pct(
+            true_linked.assign(y=true_linked["true_y"], x=true_linked["true_x"]),
+            result,
+            truth_nm,
+            "msd-difference",
+        ),
+        "ens21_truth_all": ensemble_error_pct(every, result, truth_nm, "msd-difference"),
         "rms_err_px": float(np.sqrt(np.mean(error**2) / 2)),
         "matched": float(np.mean(localizations["true_id"] >= 0)),
     }
