@@ -274,6 +274,36 @@ def test_a_truncated_avi_says_how_many_frames_its_header_declares(tmp_path, movi
     assert open_movie(whole).warnings == []
 
 
+@pytest.fixture
+def cut_avi(tmp_path, movie):
+    """An AVI of ``movie`` cut within a frame at about 60 % of its bytes."""
+    data = write_avi(tmp_path / "whole.avi", movie, fps=30.0).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10 - 5000])
+    return cut
+
+
+def test_a_part_of_a_truncated_avi_is_warned_of_the_cut_only_where_it_reaches_it(
+    cut_avi, movie, capsys
+):
+    """``--frames A:B`` of a cut AVI carried the warning about the whole file even when the
+    frames analysed all lie before the cut; a part that reaches the cut names its frames."""
+    n = len(open_movie(cut_avi).frames)
+    before = open_movie(cut_avi, "0:50")
+    assert before.warnings == []
+    np.testing.assert_array_equal(before.frames.compute(), movie[:50])
+    (warning,) = open_movie(cut_avi, "100:").warnings
+    assert f"declares {len(movie)} frames" in warning
+    assert f"the frames analysed, 100..{n - 1}, end at the cut" in warning
+    (whole,) = open_movie(cut_avi, f"0:{n}").warnings  # the whole readable movie: as before
+    assert whole.endswith(f"({n} frames read)")
+    # a STOP past the cut is refused saying the file was cut, not only how long it is
+    assert main(["analyze", str(cut_avi), "--frames", f"0:{n + 20}", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert f"which has {n} frames" in err and f"declares {len(movie)} frames" in err, err
+    assert "--frames" in err and "frame_range" not in err, err
+
+
 def test_pynta_analyze_sizes_an_avi_with_its_rate_and_an_ome_zarr(tmp_path, movie, capsys):
     avi = write_avi(tmp_path / "capture.avi", movie, fps=100.0)
     flags = ["--json", "--no-save", "--pixel-size-um", "0.2", "--exposure-s", "0.01"]
