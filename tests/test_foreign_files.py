@@ -233,6 +233,31 @@ def test_a_damaged_video_with_b_frames_advises_only_undamaged_frames(tmp_path, m
     )
 
 
+def test_h264_damage_ffmpeg_cannot_place_still_gets_advice(tmp_path, movie):
+    """Decoding errors ffmpeg names no time for, in a video whose frame times stay regular,
+    place no damaged frame: the warning said only "at frames ffmpeg did not locate", without
+    the advice a placed damage gets. It now says what to do, and names no frame."""
+    from napari_pynta.video import first_damaged_frame, open_video
+
+    whole = write_video(tmp_path / "whole.mp4", movie[:100, :64, :64], 100, "libx264", b_frames=3)
+    data = whole.read_bytes()
+    damaged = tmp_path / "damaged.mp4"
+    for where in np.linspace(0.05, 0.8, 16):  # small holes: some decode with unplaced errors
+        start = int(len(data) * where)
+        damaged.write_bytes(data[:start] + bytes(50) + data[start + 50 :])
+        video = open_video(damaged)
+        if video.decode_errors and first_damaged_frame(video) is None:
+            break
+    else:
+        pytest.fail("no damage left ffmpeg's errors unplaced")
+    warning = next(text for text in open_movie(damaged).warnings if "is damaged" in text)
+    assert "at frames ffmpeg did not locate" in warning
+    assert "no frame is known to be sound" in warning and "undamaged copy" in warning
+    assert "with fewer frames" in warning and "--frames" in warning
+    assert not re.search(r"--frames \d|frames? \d", warning), warning  # no frame invented
+    assert any("is damaged" in text for text in open_movie(damaged, "0:10").warnings)
+
+
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_foreign_ome_zarr_reads_as_a_movie_with_its_scale(tmp_path, movie, version):
     path = write_ome_zarr(tmp_path / f"image{version}.zarr", movie[:20], version, 0.2, 0.01)
