@@ -74,8 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the movie: a pynta .zarr store, an OME-Zarr image, an AVI/MP4 video, a TIFF file "
         "or a folder of PNG/TIFF/JPEG frames; a measurement folder of `pynta acquire --captures` "
-        "stands for its captures; several paths make a batch (one summary row per movie, "
-        "exit code 1 if any movie failed)",
+        "stands for its captures; several paths make a batch (one summary row per movie); "
+        "exit code 1 if any movie failed or sized no track (its summary is kept)",
     )
     for name, kind, text in PARAM_OPTIONS:
         parser.add_argument(
