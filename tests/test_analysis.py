@@ -372,7 +372,10 @@ def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
     )
     result = analysis.analyze(movie, params)
     assert result.summary["n_tracks"] == 0 and result.summary["diameter_nm"] is None
-    assert result.warnings[-1].startswith("No tracks")
+    # why no track was sized, also as the summary's unsized_reason (pynta analyze exits 1)
+    assert result.warnings[-1] == result.summary["unsized_reason"]
+    assert result.summary["n_localizations"] == 0
+    assert result.warnings[-1].startswith("No track was sized: no particle was found")
     # nothing linked in the pilot either: the range used is said not to be a measurement
     assert any("search range was not measured" in text for text in result.warnings)
     json.dumps(result.summary, allow_nan=False)

@@ -437,3 +437,19 @@ def test_cli_serial_batch_prints_one_row_per_movie(movies, capsys):
 def test_cli_rejects_bad_cluster_flags(movies, capsys, flags, message):
     assert main(["analyze", movies["tiff"], *TIFF_FLAGS, *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_batch_says_which_movies_sized_no_track_and_exits_1(client, movies, capsys):
+    """A threshold that finds nothing gave every movie status 'ok', a row of n/a and exit code
+    0, serially and on a cluster; each row now says why no track was sized."""
+    argv = ["analyze", movies["store"], movies["tiff"], *TIFF_FLAGS, "--no-save"]
+    assert main([*argv, "--minmass", "1e9"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    for line, path in zip(lines[1:3], (movies["store"], movies["tiff"]), strict=True):
+        assert line.startswith(path) and "NO TRACK SIZED: No track was sized: no particle" in line
+    assert lines[-1] == "2 of 2 movies analysed, 2 without a sized track"
+    on_cluster = [*argv, "--minmass", "1e9", "--json", "--scheduler", client.scheduler.address]
+    assert main(on_cluster) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert [movie["status"] for movie in payload["movies"]] == ["unsized", "unsized"]
+    assert (payload["n_failed"], payload["n_unsized"]) == (0, 2)

@@ -422,6 +422,86 @@ def test_a_bad_camera_option_value_is_refused_before_any_worker_starts(
     assert "fps" not in captured.out
 
 
+def _pypylon_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pypylon") is not None
+
+
+@pytest.mark.parametrize(
+    ("camera", "option", "said"),
+    [
+        *(
+            [
+                (
+                    "basler",
+                    "pixel_format=Mono7",
+                    "--camera-option pixel_format must be one of ['Mono10', 'Mono12', 'Mono16', "
+                    "'Mono8'], got 'Mono7'",
+                ),
+                ("basler", "buffer_frames=abc", "--camera-option buffer_frames must be an integer"),
+                ("basler", "serial=[1,2]", "--camera-option serial must be a camera's serial"),
+                ("basler", "pixel_size_um=-1", "--camera-option pixel_size_um must be > 0"),
+                ("basler", "image_folder=/no/such", "--camera-option image_folder must be an exi"),
+            ]
+            if _pypylon_installed()
+            else []
+        ),
+        ("opencv", "device=-1", "--camera-option device must be a device index >= 0"),
+        ("opencv", "device=[0,1]", "--camera-option device must be a device index >= 0"),
+        ("micromanager", "config=/no/such.cfg", "--camera-option config must be an existing"),
+        ("micromanager", "core=demo", "--camera-option core is a Micro-Manager core object"),
+        ("playback", "loop=no", "--camera-option loop must be true or false, got 'no'"),
+        ("playback", "buffer_frames=0", "--camera-option buffer_frames must be an integer >= 1"),
+    ],
+)
+def test_a_bad_option_of_any_camera_is_refused_before_any_worker_starts(
+    camera, option, said, capsys, monkeypatch, tmp_path
+):
+    """Only the simulated camera checked its options up front: `--camera basler
+    --camera-option pixel_format=Mono7` (pylon emulator) started the workers, printed "0.0 fps |
+    acquired 0" and was refused 5-15 s later by the acquisition worker."""
+    from napari_pynta.live import LivePipeline
+
+    def started(self):
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setenv("PYLON_CAMEMU", "1")
+    monkeypatch.setattr(LivePipeline, "start", started)
+    options = [option]
+    if camera == "playback":  # a movie to replay
+        frames = np.zeros((3, 16, 16), np.uint16)
+        with MovieStore.create(tmp_path / "run.zarr", (16, 16), "uint16", {}) as store:
+            store.append(frames)
+        options.append(f"path={tmp_path / 'run.zarr'}")
+    argv = ["acquire", "--camera", camera, "--frames", "3", "--camera-option", *options]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1].startswith(f"pynta acquire: error: {said}")
+    assert "fps" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("camera", "library"),
+    [("opencv", "napari-pynta[opencv]"), ("micromanager", "napari-pynta[micromanager]")],
+)
+def test_a_camera_whose_library_is_missing_is_refused_before_any_worker_starts(
+    camera, library, capsys, monkeypatch
+):
+    import importlib.util
+
+    if importlib.util.find_spec({"opencv": "cv2"}.get(camera, "pymmcore_plus")) is not None:
+        pytest.skip(f"the library of camera {camera!r} is installed")
+    from napari_pynta.live import LivePipeline
+
+    def started(self):
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setattr(LivePipeline, "start", started)
+    assert main(["acquire", "--camera", camera, "--frames", "3"]) == 2
+    assert library in capsys.readouterr().err
+
+
 def test_out_with_an_upper_case_zarr_extension_is_recorded(tmp_path, capsys):
     """`--out run.ZARR` was refused ("--out must end in .zarr") although the readers open a
     store named so."""

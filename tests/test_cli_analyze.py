@@ -499,3 +499,64 @@ def test_a_store_that_cannot_be_written_keeps_the_result_and_says_why_plainly(ca
     assert code == 0 and json.loads(out)["n_tracks"] > 0
     assert f"tables not saved into {store_path}: the store cannot be written" in err, err
     assert "Operation not permitted" in err and "--out" in err and ".partial" not in err
+
+
+@pytest.fixture
+def dark_store_path(tmp_path, movie_frames):
+    """A movie of the same size and metadata without any particle (a dark, empty field)."""
+    frames, metadata = movie_frames
+    dark = np.full_like(frames, 100)
+    store = MovieStore.create(tmp_path / "dark.zarr", dark.shape[1:], dark.dtype, metadata)
+    store.append(dark)
+    store.close()
+    return tmp_path / "dark.zarr"
+
+
+def test_a_movie_without_particles_is_a_failed_measurement_that_keeps_its_summary(
+    capsys, dark_store_path, tmp_path
+):
+    """A dark movie was "analysed" with exit code 0 into a summary of n/a: for a measuring
+    instrument a failed measurement. It exits 1 now, says why (no particle found) and what to
+    try, and still prints and writes its summary."""
+    code, out, err = run(capsys, dark_store_path, "--json", "--out", tmp_path / "results")
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["n_localizations"] == 0 and summary["n_tracks"] == 0
+    reason = summary["unsized_reason"]
+    assert "no particle was found" in reason and "--minmass" in reason
+    assert reason in summary["warnings"]
+    assert f"pynta analyze: {dark_store_path}: failed: {reason}" in err.splitlines()
+    assert json.loads((tmp_path / "results" / "summary.json").read_text()) == summary
+
+
+def test_tracks_shorter_than_the_filter_fail_naming_the_filter(capsys, store_path):
+    """Particles found and linked, but none as long as --min-track-length: exit 1, and the
+    message names the filter, not the detection."""
+    code, out, err = run(capsys, store_path, "--no-save", "--min-track-length", 149)
+    assert code == 1
+    assert "No track is as long as --min-track-length (149 frames)" in err
+    assert "n/a" in out  # the summary is still printed
+
+
+def test_a_sized_movie_has_no_unsized_reason(capsys, store_path):
+    code, out, _ = run(capsys, store_path, "--no-save", "--json")
+    assert code == 0 and json.loads(out)["unsized_reason"] is None
+
+
+@pytest.mark.parametrize("combine", [False, True])
+def test_a_batch_with_a_movie_without_sizes_exits_1_and_keeps_it(
+    capsys, store_path, dark_store_path, combine
+):
+    """The batch (and --combine) counted the dark movie as analysed ('ok') and exited 0."""
+    flags = ["--combine"] if combine else []
+    code, out, err = run(capsys, dark_store_path, store_path, "--no-save", "--json", *flags)
+    document = json.loads(out)
+    movies = document["captures" if combine else "movies"]
+    assert code == 1
+    assert [movie["status"] for movie in movies] == ["unsized", "ok"]
+    assert (document["n_failed"], document["n_unsized"]) == (0, 1)
+    assert movies[0]["summary"]["n_tracks"] == 0
+    assert movies[0]["error"] == movies[0]["summary"]["unsized_reason"]
+    assert f"pynta analyze: {dark_store_path}: failed: No track was sized" in err
+    if combine:  # the other capture's sizes are combined, the empty one said
+        assert document["combined"]["d50_nm"]["n"] == 1

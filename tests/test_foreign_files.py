@@ -233,6 +233,31 @@ def test_a_damaged_video_with_b_frames_advises_only_undamaged_frames(tmp_path, m
     )
 
 
+def test_h264_damage_ffmpeg_cannot_place_still_gets_advice(tmp_path, movie):
+    """Decoding errors ffmpeg names no time for, in a video whose frame times stay regular,
+    place no damaged frame: the warning said only "at frames ffmpeg did not locate", without
+    the advice a placed damage gets. It now says what to do, and names no frame."""
+    from napari_pynta.video import first_damaged_frame, open_video
+
+    whole = write_video(tmp_path / "whole.mp4", movie[:100, :64, :64], 100, "libx264", b_frames=3)
+    data = whole.read_bytes()
+    damaged = tmp_path / "damaged.mp4"
+    for where in np.linspace(0.05, 0.8, 16):  # small holes: some decode with unplaced errors
+        start = int(len(data) * where)
+        damaged.write_bytes(data[:start] + bytes(50) + data[start + 50 :])
+        video = open_video(damaged)
+        if video.decode_errors and first_damaged_frame(video) is None:
+            break
+    else:
+        pytest.fail("no damage left ffmpeg's errors unplaced")
+    warning = next(text for text in open_movie(damaged).warnings if "is damaged" in text)
+    assert "at frames ffmpeg did not locate" in warning
+    assert "no frame is known to be sound" in warning and "undamaged copy" in warning
+    assert "with fewer frames" in warning and "--frames" in warning
+    assert not re.search(r"--frames \d|frames? \d", warning), warning  # no frame invented
+    assert any("is damaged" in text for text in open_movie(damaged, "0:10").warnings)
+
+
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_foreign_ome_zarr_reads_as_a_movie_with_its_scale(tmp_path, movie, version):
     path = write_ome_zarr(tmp_path / f"image{version}.zarr", movie[:20], version, 0.2, 0.01)
@@ -272,6 +297,36 @@ def test_a_truncated_avi_says_how_many_frames_its_header_declares(tmp_path, movi
     (warning,) = opened.warnings
     assert f"declares {len(movie)} frames" in warning and f"{n + 1} could be read" in warning
     assert open_movie(whole).warnings == []
+
+
+@pytest.fixture
+def cut_avi(tmp_path, movie):
+    """An AVI of ``movie`` cut within a frame at about 60 % of its bytes."""
+    data = write_avi(tmp_path / "whole.avi", movie, fps=30.0).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10 - 5000])
+    return cut
+
+
+def test_a_part_of_a_truncated_avi_is_warned_of_the_cut_only_where_it_reaches_it(
+    cut_avi, movie, capsys
+):
+    """``--frames A:B`` of a cut AVI carried the warning about the whole file even when the
+    frames analysed all lie before the cut; a part that reaches the cut names its frames."""
+    n = len(open_movie(cut_avi).frames)
+    before = open_movie(cut_avi, "0:50")
+    assert before.warnings == []
+    np.testing.assert_array_equal(before.frames.compute(), movie[:50])
+    (warning,) = open_movie(cut_avi, "100:").warnings
+    assert f"declares {len(movie)} frames" in warning
+    assert f"the frames analysed, 100..{n - 1}, end at the cut" in warning
+    (whole,) = open_movie(cut_avi, f"0:{n}").warnings  # the whole readable movie: as before
+    assert whole.endswith(f"({n} frames read)")
+    # a STOP past the cut is refused saying the file was cut, not only how long it is
+    assert main(["analyze", str(cut_avi), "--frames", f"0:{n + 20}", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert f"which has {n} frames" in err and f"declares {len(movie)} frames" in err, err
+    assert "--frames" in err and "frame_range" not in err, err
 
 
 def test_pynta_analyze_sizes_an_avi_with_its_rate_and_an_ome_zarr(tmp_path, movie, capsys):

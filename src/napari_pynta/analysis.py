@@ -920,6 +920,7 @@ def summarize_tracks(
         ensemble,
         track_lengths=track_lengths,
         min_track_length=params.min_track_length,
+        n_localizations=len(localizations),
         before_drift=before_drift,
         diameter_of=diameter_of,
     )
@@ -946,6 +947,11 @@ def summarize_tracks(
         source,
         before_drift=before_drift,
         systematic=systematic,
+    )
+    summary["unsized_reason"] = (
+        None
+        if len(per_track)
+        else sizing.no_tracks_reason(track_lengths, params.min_track_length, len(localizations))
     )
     sizes = (
         deconvolve.deconvolve_tracks(

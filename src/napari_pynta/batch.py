@@ -69,8 +69,22 @@ class MovieOutcome:
 
     @property
     def ok(self) -> bool:
-        """True when the movie was analysed."""
+        """True when the movie was analysed (sized or not: see :attr:`status`)."""
         return self.result is not None
+
+    @property
+    def unsized_reason(self) -> str | None:
+        """Why the analysed movie sized no track (its summary's ``unsized_reason``); None when
+        it sized some, or was not analysed."""
+        return None if self.result is None else self.result.summary.get("unsized_reason")
+
+    @property
+    def status(self) -> str:
+        """``"ok"`` (sized), ``"unsized"`` (analysed, but no track was sized: a failed
+        measurement whose summary is kept) or ``"error"`` (not analysed)."""
+        if self.result is None:
+            return "error"
+        return "ok" if self.unsized_reason is None else "unsized"
 
 
 class _SynchronousFrames:
@@ -572,11 +586,12 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
         analysed, ``frame_start`` to ``frame_stop - 1``: the summary's ``frame_range``, the
         ``--frames START:STOP``), ``<summary numbers>, size_<statistic>_nm`` (raw per-track),
         ``deconvolved_<statistic>_nm`` (the ones to quote), ``particles_per_ml`` (measured),
-        ``sample_particles_per_ml`` (× ``dilution_factor``), ``n_warnings, error``.
+        ``sample_particles_per_ml`` (× ``dilution_factor``), ``n_warnings, error`` (why the
+        movie failed, or why it sized no track: status ``unsized``).
     """
     rows = []
     for outcome in outcomes:
-        row: dict[str, Any] = {"movie": outcome.path, "status": "ok" if outcome.ok else "error"}
+        row: dict[str, Any] = {"movie": outcome.path, "status": outcome.status}
         summary = outcome.result.summary if outcome.result is not None else {}
         sample = summary.get("sample") or {}
         row.update({key: sample.get(key) for key in SAMPLE_KEYS})
@@ -590,7 +605,7 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
         concentration = summary.get("concentration") or {}
         row.update({key: concentration.get(key) for key in CONCENTRATION_COLUMNS})
         row["n_warnings"] = len(summary.get("warnings", [])) if outcome.ok else None
-        row["error"] = outcome.error
+        row["error"] = outcome.error or outcome.unsized_reason
         rows.append(row)
     table = pd.DataFrame(
         rows,
@@ -694,21 +709,24 @@ def batch_json(outcomes: Sequence[MovieOutcome]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"n_movies", "n_failed", "movies": [{"path", "status", "summary", "error"}, ...]}``
-        where ``summary`` is exactly the single-movie ``pynta analyze --json`` object.
+        ``{"n_movies", "n_failed", "n_unsized", "movies": [{"path", "status", "summary",
+        "error"}, ...]}`` where ``status`` is :attr:`MovieOutcome.status`, ``summary`` exactly
+        the single-movie ``pynta analyze --json`` object (also of an ``unsized`` movie) and
+        ``error`` the reason of an ``error`` or ``unsized`` movie.
     """
     movies = [
         {
             "path": outcome.path,
-            "status": "ok" if outcome.ok else "error",
+            "status": outcome.status,
             "summary": outcome.result.summary if outcome.result is not None else None,
-            "error": outcome.error,
+            "error": outcome.error or outcome.unsized_reason,
         }
         for outcome in outcomes
     ]
     return {
         "n_movies": len(movies),
         "n_failed": sum(not outcome.ok for outcome in outcomes),
+        "n_unsized": sum(outcome.status == "unsized" for outcome in outcomes),
         "movies": movies,
     }
 
@@ -783,7 +801,8 @@ _TEXT_COLUMNS = (
 
 
 def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
-    """A readable one-line-per-movie table for the terminal, failed movies with their error.
+    """A readable one-line-per-movie table for the terminal, failed movies with their error and
+    movies that sized no track with the reason.
 
     Parameters
     ----------
@@ -801,7 +820,9 @@ def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
 
     rows = [["movie", *(heading for _, heading, _ in _TEXT_COLUMNS)]]
     for record in table.to_dict("records"):
-        if record["status"] == "ok":
+        if record["status"] == "unsized":
+            rows.append([record["movie"], f"NO TRACK SIZED: {record['error']}"])
+        elif record["status"] == "ok":
             rows.append(
                 [
                     record["movie"],
@@ -829,8 +850,10 @@ def format_batch_table(outcomes: Sequence[MovieOutcome]) -> str:
                 )
             )
     n_failed = sum(not outcome.ok for outcome in outcomes)
+    n_unsized = sum(outcome.status == "unsized" for outcome in outcomes)
     lines.append(
         f"{len(outcomes) - n_failed} of {len(outcomes)} movies analysed"
+        + (f", {n_unsized} without a sized track" if n_unsized else "")
         + (f", {n_failed} failed" if n_failed else "")
     )
     return "\n".join(lines)

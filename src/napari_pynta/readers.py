@@ -489,7 +489,7 @@ def _open_video(path: Path, part: FrameRange | None) -> Movie:
     """An AVI/MP4 movie (:func:`napari_pynta.video.open_video`), or its frames ``part``, timed
     by those frames' times alone (:func:`napari_pynta.video.video_timing`); one cut short loses
     its last decoded frame, which may be incomplete (h264 conceals a cut frame with its
-    neighbours), and says what its header declares."""
+    neighbours), and says what its header declares where the frames analysed reach the cut."""
     from napari_pynta.video import (
         declared_avi_frames,
         first_damaged_frame,
@@ -503,20 +503,27 @@ def _open_video(path: Path, part: FrameRange | None) -> Movie:
     damaged = first_damaged_frame(video)
     # frames of another size after the movie's are sound, not a cut: only a last frame read is;
     # frames missing for damage ffmpeg located before the end are not a cut either
-    if (
+    cut = (
         declared is not None
         and declared > video.n_decoded == len(frames) > 1
         and (damaged is None or damaged >= len(frames) - 1)
-    ):
-        warnings.append(
-            f"{str(path)!r} declares {declared} frames but only {len(frames)} could be read: "
-            f"the file was cut short (an interrupted copy or recording?); the last one, which "
-            f"may be incomplete, is left out ({len(frames) - 1} frames read)"
-        )
+    )
+    if cut:
         frames = frames[:-1]
         # the cut frame is damaged: the analysis of the frames before it needs no warning
         video = dataclasses.replace(video, error_frames=[*video.error_frames, len(frames)])
-    start, stop = (0, len(frames)) if part is None else part.resolve(len(frames), str(path))
+    try:
+        start, stop = (0, len(frames)) if part is None else part.resolve(len(frames), str(path))
+    except PyntaInputError as error:  # STOP past the cut: the movie's length is not the header's
+        if not cut:
+            raise
+        raise PyntaInputError(
+            f"{error}; {_cut_avi(path, declared, len(frames))}", "frame_range"
+        ) from None
+    if cut and stop == len(frames):
+        whole = part is None or (start, stop) == (0, len(frames))
+        reaches = "" if whole else f"; the frames analysed, {start}..{stop - 1}, end at the cut"
+        warnings.append(f"{_cut_avi(path, declared, len(frames))}{reaches}")
     timing = video_timing(video, start, stop)
     return Movie(
         frames=frames[start:stop],
@@ -526,6 +533,16 @@ def _open_video(path: Path, part: FrameRange | None) -> Movie:
         warnings=warnings + timing.warnings,
         frame_numbers=timing.frame_numbers,
         first_frame=start,
+    )
+
+
+def _cut_avi(path: Path, declared: int | None, n_frames: int) -> str:
+    """What a cut AVI's header declares, what was read, and that its last decoded frame is
+    left out (``n_frames``: the frames kept)."""
+    return (
+        f"{str(path)!r} declares {declared} frames but only {n_frames + 1} could be read: "
+        f"the file was cut short (an interrupted copy or recording?); the last one, which "
+        f"may be incomplete, is left out ({n_frames} frames read)"
     )
 
 

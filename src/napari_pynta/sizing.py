@@ -821,10 +821,36 @@ def _log_kde_mode(diameters_nm: np.ndarray) -> float:
     return float(10 ** grid[np.argmax(kde(grid))])
 
 
-def _no_tracks_warning(track_lengths: ArrayLike | None, min_track_length: int) -> str:
-    """Why no track was sized: none linked, or every linked one shorter than the length filter
-    (``--min-track-length`` longer than the tracks the movie holds)."""
+def no_tracks_reason(
+    track_lengths: ArrayLike | None, min_track_length: int, n_localizations: int | None = None
+) -> str:
+    """Why no track was sized, and what to try: no particle found at all, every linked track
+    shorter than the length filter (``--min-track-length`` longer than the tracks the movie
+    holds), or none linked from the particles found.
+
+    Parameters
+    ----------
+    track_lengths : array-like or None
+        Frames of every linked track before the length filter.
+    min_track_length : int
+        The length filter's minimum (frames).
+    n_localizations : int, optional
+        Particles found in all the frames analysed; 0 says the detection found nothing.
+
+    Returns
+    -------
+    str
+        One warning sentence (the summary's ``unsized_reason``).
+    """
     lengths = np.asarray([] if track_lengths is None else track_lengths, dtype=float)
+    if n_localizations == 0:
+        return (
+            "No track was sized: no particle was found in the frames analysed (0 "
+            "localizations). Look at the frames: a dark, empty or out-of-focus movie has none; "
+            "else the detection threshold is too high or the spot size wrong: lower --minmass, "
+            "set --diameter to the spots' size, or --invert for dark particles on a bright "
+            "background."
+        )
     if len(lengths) and min_track_length > 0 and lengths.max() < min_track_length:
         return (
             f"No track is as long as --min-track-length ({min_track_length} frames): "
@@ -832,8 +858,9 @@ def _no_tracks_warning(track_lengths: ArrayLike | None, min_track_length: int) -
             "--min-track-length (at least 3), or record longer tracks (a lower concentration, "
             "a higher frame rate, particles that stay in focus)."
         )
+    found = "" if n_localizations is None else f" from the {n_localizations} localizations"
     return (
-        "No tracks were found: check the detection settings (diameter, minmass) and "
+        f"No tracks were found{found}: check the detection settings (diameter, minmass) and "
         "the linking search range, or whether the frames show particles at all."
     )
 
@@ -846,6 +873,7 @@ def quality_warnings(
     min_median_steps: int = MIN_MEDIAN_STEPS,
     track_lengths: ArrayLike | None = None,
     min_track_length: int = 0,
+    n_localizations: int | None = None,
     before_drift: EnsembleEstimate | None = None,
     diameter_of: Callable[[float], float] | None = None,
 ) -> list[str]:
@@ -866,6 +894,8 @@ def quality_warnings(
         tracks, which the filter made long).
     min_track_length : int
         The length filter's minimum (frames), to say how many tracks it dropped.
+    n_localizations : int, optional
+        Particles found in the frames analysed (to say why no track was sized).
     before_drift : EnsembleEstimate, optional
         The estimate before drift subtraction (for the drift warning); default ``ensemble``.
     diameter_of : callable, optional
@@ -879,7 +909,7 @@ def quality_warnings(
     warnings: list[str] = []
     n_tracks = len(per_track)
     if n_tracks == 0:
-        return [_no_tracks_warning(track_lengths, min_track_length)]
+        return [no_tracks_reason(track_lengths, min_track_length, n_localizations)]
     if n_tracks < min_tracks:
         were = "track was" if n_tracks == 1 else "tracks were"
         warnings.append(

@@ -489,18 +489,29 @@ def _damage_warning(video: VideoFrames, start: int, stop: int) -> list[str]:
         else f"from frame {affected} on (frames after a damaged one may be wrong or missing "
         "up to the next key frame)"
     )
-    advice = (
-        ""
-        if affected is None or affected == 0
-        else f"; frames 0..{affected - 1} decoded without error: analyse them alone with "
-        f"--frames 0:{affected}"
-    )
     n_more = len(video.decode_errors) - 1
     more = f" (and {n_more} more {'message' if n_more == 1 else 'messages'})" if n_more else ""
     return [
         f"{video.source!r} is damaged (a corrupt or cut middle, or two videos joined byte-wise?): "
-        f"ffmpeg reported {video.decode_errors[0]!r}{more} while decoding it, {where}{advice}"
+        f"ffmpeg reported {video.decode_errors[0]!r}{more} while decoding it, {where}; "
+        f"{_damage_advice(affected)}"
     ]
+
+
+def _damage_advice(affected: int | None) -> str:
+    """What to do about a damaged video whose first damaged frame is ``affected`` (None: not
+    located): analyse the frames decoded before it, or, when none is known to be sound, find
+    the damage by comparing parts (no frame number is guessed)."""
+    if affected:
+        return (
+            f"frames 0..{affected - 1} decoded without error: analyse them alone with "
+            f"--frames 0:{affected}"
+        )
+    return (
+        "no frame is known to be sound: analyse an undamaged copy of the file if there is one "
+        "(the original recording, a fresh copy), else check the sizes with fewer frames, e.g. "
+        "each half alone with --frames, and compare them (a part with damaged frames may differ)"
+    )
 
 
 def declared_avi_frames(path: str | Path) -> int | None:

@@ -154,3 +154,25 @@ def test_cancel_during_sizing_stops_the_deconvolution(pynta, wait_for, tmp_path,
     assert "sized" not in tracking.message_line.text()
     with MovieStore.open(path) as store:
         assert "tracks" not in store.table_names()
+
+
+def test_a_movie_without_particles_is_said_to_have_failed(pynta, wait_for, tmp_path):
+    """Analyze movie on a dark movie said "0 tracks sized" as information; it is a failed
+    measurement now, said as an error with why and what to try."""
+    import numpy as np
+
+    viewer, widgets = pynta
+    path = tmp_path / "dark.zarr"
+    metadata = simulate.simulate_movie(1, simulate.SimulationSettings(shape=(128, 128))).metadata
+    with MovieStore.create(path, (128, 128), "uint16", metadata) as store:
+        store.append(np.full((100, 128, 128), 100, dtype=np.uint16))
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    finished = []
+    tracking.session.analysis_finished.connect(finished.append)
+    tracking.analyze.click()
+    wait_for(lambda: bool(finished), 300, "the analysis")
+    tracking.session.wait_idle(30)
+    text = tracking.message_line.text()
+    assert tracking.message_line.is_error, text
+    assert "failed" in text and "no particle was found" in text and "--minmass" in text, text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -166,6 +168,34 @@ class Camera(Protocol):
 COMMON_SETTINGS = ("fps", "exposure_s", "roi", "gain")
 
 
+def own_arguments(camera: type[BaseCamera], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments ``camera.__init__`` names (not its ``**settings``), from ``settings`` or
+    else their defaults: what its constructor checks, for
+    :meth:`BaseCamera.check_options` to check the same without making the camera.
+
+    Parameters
+    ----------
+    camera : type
+        The backend whose own arguments are meant (a subclass may take others and pass these
+        on).
+    settings : mapping
+        The camera's settings as given (``--camera-option``).
+
+    Returns
+    -------
+    dict
+        Name -> value for every named argument given or with a default.
+    """
+    parameters = inspect.signature(camera.__init__).parameters.values()
+    return {
+        p.name: settings.get(p.name, p.default)
+        for p in parameters
+        if p.name != "self"
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        and (p.name in settings or p.default is not p.empty)
+    }
+
+
 class BaseCamera:
     """Shared implementation: settings validation, ROI cropping, pacing and frame times.
 
@@ -227,13 +257,18 @@ class BaseCamera:
         without making it (no device opened, no scene built): a run is refused before its
         workers start.
 
-        The base checks nothing: a device's limits are known once it is open.
+        The base checks ``pixel_size_um`` (every backend takes it); a backend adds the types and
+        values of its own arguments (:func:`own_arguments`) and whether its library is
+        installed. What depends on the device (a pixel format it offers, its ROI limits) is
+        known once it is open.
 
         Raises
         ------
         PyntaInputError
             Naming the setting, the value and what is allowed.
         """
+        if settings.get("pixel_size_um") is not None:
+            require_positive("pixel_size_um", settings["pixel_size_um"])
 
     # -- properties ---------------------------------------------------------------------------
     @property

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled, own_arguments
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_int
 
 #: pixel formats delivered as plain (unpacked) integers, and their numpy types
@@ -55,6 +56,34 @@ def _find_device(pylon: Any, serial: str | None) -> Any:
         if number == str(serial):
             return device
     raise PyntaInputError(f"serial {serial!r} is not a connected Basler camera; found {found}")
+
+
+def _check_arguments(serial: Any, pixel_format: Any, buffer_frames: Any, image_folder: Any) -> None:
+    """Refuse values of the camera's own arguments that no Basler camera takes.
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the argument, its value and what is allowed.
+    """
+    if serial is not None and (isinstance(serial, bool) or not isinstance(serial, (str, int))):
+        raise PyntaInputError(
+            f"serial must be a camera's serial number (e.g. serial=40012345), got {serial!r}",
+            "serial",
+        )
+    if pixel_format not in PIXEL_FORMATS:
+        raise PyntaInputError(
+            f"pixel_format must be one of {sorted(PIXEL_FORMATS)}, got {pixel_format!r}",
+            "pixel_format",
+        )
+    require_int("buffer_frames", buffer_frames, minimum=2)
+    if image_folder is not None and not (
+        isinstance(image_folder, (str, Path)) and Path(image_folder).exists()
+    ):
+        raise PyntaInputError(
+            f"image_folder must be an existing image file or folder, got {image_folder!r}",
+            "image_folder",
+        )
 
 
 def block_gap(previous: int, block: int) -> int:
@@ -118,12 +147,8 @@ class BaslerCamera(BaseCamera):
         image_folder: str | None = None,
         **settings: Any,
     ):
+        _check_arguments(serial, pixel_format, buffer_frames, image_folder)
         self._pylon = pylon = _import_pylon()
-        if pixel_format not in PIXEL_FORMATS:
-            raise PyntaInputError(
-                f"pixel_format must be one of {sorted(PIXEL_FORMATS)}, got {pixel_format!r}"
-            )
-        require_int("buffer_frames", buffer_frames, minimum=2)
         device = _find_device(pylon, serial)
         self.serial = str(device.GetSerialNumber())
         self.model = str(device.GetModelName())
@@ -163,6 +188,18 @@ class BaslerCamera(BaseCamera):
         except Exception:
             self._camera.Close()
             raise
+
+    @classmethod
+    def check_options(cls, settings: dict[str, Any]) -> None:
+        """Refuse what :meth:`__init__` refuses before it opens the camera, and a missing
+        pypylon, without opening it: ``pixel_format=Mono7`` stopped a run only after its
+        workers had started. Whether the camera offers the pixel format is known once open."""
+        super().check_options(settings)
+        given = own_arguments(BaslerCamera, settings)
+        _check_arguments(
+            given["serial"], given["pixel_format"], given["buffer_frames"], given["image_folder"]
+        )
+        _import_pylon()
 
     # -- GenICam nodes ---------------------------------------------------------------------------
     def _node(self, *names: str, required: bool = True) -> Any:

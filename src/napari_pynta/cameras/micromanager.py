@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled, own_arguments
 from napari_pynta.errors import PyntaInputError
 
 #: longest wait for one frame from a running sequence acquisition before giving up (s)
@@ -21,19 +22,47 @@ ELAPSED_TIME_TAG = "ElapsedTime-ms"
 IMAGE_NUMBER_TAG = "ImageNumber"
 
 
-def _default_core(config: str | None) -> Any:
+def _core_class() -> Any:
+    """pymmcore-plus's ``CMMCorePlus``, or an error saying how to install it."""
     try:
         from pymmcore_plus import CMMCorePlus
     except ImportError:
         raise PyntaInputError(
             "camera 'micromanager' needs pymmcore-plus: pip install 'napari-pynta[micromanager]'"
         ) from None
-    core = CMMCorePlus.instance()
+    return CMMCorePlus
+
+
+def _default_core(config: str | None) -> Any:
+    core = _core_class().instance()
     if config is None:
         core.loadSystemConfiguration()  # Micro-Manager's demo configuration
     else:
         core.loadSystemConfiguration(config)
     return core
+
+
+def _check_arguments(config: Any, core: Any) -> None:
+    """Refuse a ``config`` that is not an existing file and a ``core`` that is not an object
+    (``--camera-option core=...`` gives text).
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the argument, its value and what is allowed.
+    """
+    if config is not None and not (isinstance(config, (str, Path)) and Path(config).is_file()):
+        raise PyntaInputError(
+            "config must be an existing Micro-Manager configuration file (.cfg), or left out "
+            f"for the demo configuration, got {config!r}",
+            "config",
+        )
+    if isinstance(core, (str, bytes, int, float, list, dict)):
+        raise PyntaInputError(
+            "core is a Micro-Manager core object (CMMCorePlus) for Python callers; from the "
+            f"command line give config=FILE.cfg instead, got {core!r}",
+            "core",
+        )
 
 
 class MicroManagerCamera(BaseCamera):
@@ -69,6 +98,7 @@ class MicroManagerCamera(BaseCamera):
         core: Any = None,
         **settings: Any,
     ):
+        _check_arguments(config, core)
         self._core = core if core is not None else _default_core(config)
         self._core.clearROI()
         sensor = (int(self._core.getImageHeight()), int(self._core.getImageWidth()))
@@ -82,6 +112,17 @@ class MicroManagerCamera(BaseCamera):
             )
         self._dtype = "uint8" if int(self._core.getBytesPerPixel()) == 1 else "uint16"
         super().__init__(sensor, pixel, **settings)
+
+    @classmethod
+    def check_options(cls, settings: dict[str, Any]) -> None:
+        """Refuse a missing configuration file, a core given as text and a missing
+        pymmcore-plus without loading Micro-Manager (they stopped a run only after its workers
+        had started)."""
+        super().check_options(settings)
+        given = own_arguments(MicroManagerCamera, settings)
+        _check_arguments(given["config"], given["core"])
+        if given["core"] is None:
+            _core_class()
 
     def _apply_settings(self, settings: CameraSettings) -> None:
         core = self._core

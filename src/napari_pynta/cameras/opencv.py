@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, CameraStalled, own_arguments
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.readers import rgb_to_luminance
 
@@ -19,6 +19,23 @@ def _import_cv2() -> Any:
             "camera 'opencv' needs OpenCV: pip install 'napari-pynta[opencv]'"
         ) from None
     return cv2
+
+
+def _check_device(device: Any) -> None:
+    """Refuse a ``device`` OpenCV cannot take: a device index >= 0 or a video file/stream URL.
+
+    Raises
+    ------
+    PyntaInputError
+        Naming ``device``, its value and what is allowed.
+    """
+    index = isinstance(device, int) and not isinstance(device, bool) and device >= 0
+    if not (index or (isinstance(device, str) and device)):
+        raise PyntaInputError(
+            "device must be a device index >= 0 (0: the first webcam) or a video file or "
+            f"stream URL, got {device!r}",
+            "device",
+        )
 
 
 class OpenCVCamera(BaseCamera):
@@ -40,6 +57,7 @@ class OpenCVCamera(BaseCamera):
     paced = False  # a device delivers frames at its own rate; they are stamped on arrival
 
     def __init__(self, device: int | str = 0, pixel_size_um: float | None = None, **settings: Any):
+        _check_device(device)
         self._cv2 = _import_cv2()
         self._capture = self._cv2.VideoCapture(device)
         if not self._capture.isOpened():
@@ -50,6 +68,14 @@ class OpenCVCamera(BaseCamera):
             raise PyntaDataError(f"OpenCV device {device!r} returned no frame")
         self._dtype = frame.dtype
         super().__init__(frame.shape[:2], pixel_size_um, **settings)
+
+    @classmethod
+    def check_options(cls, settings: dict[str, Any]) -> None:
+        """Refuse a device that is neither an index nor a file/URL, and a missing OpenCV,
+        without opening the device (both stopped a run only after its workers had started)."""
+        super().check_options(settings)
+        _check_device(own_arguments(OpenCVCamera, settings)["device"])
+        _import_cv2()
 
     def _apply_settings(self, settings: CameraSettings) -> None:
         cv2 = self._cv2

@@ -11,6 +11,7 @@ from napari_pynta.cameras.base import (
     BaseCamera,
     CameraExhausted,
     CameraSettings,
+    own_arguments,
 )
 from napari_pynta.errors import PyntaInputError, require_int
 
@@ -34,6 +35,20 @@ def cache_limit_bytes() -> int:
 
     available = psutil.virtual_memory().available
     return int(max(CACHE_MIN_BYTES, min(CACHE_MAX_BYTES, CACHE_MEMORY_FRACTION * available)))
+
+
+def _check_arguments(loop: Any, buffer_frames: Any) -> None:
+    """Refuse a ``loop`` that is not a boolean and a ``buffer_frames`` below 1 (the ``path`` is
+    checked by :func:`napari_pynta.readers.open_movie`).
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the argument, its value and what is allowed.
+    """
+    if loop not in (True, False):  # bool("no") is True: --camera-option loop=no looped
+        raise PyntaInputError(f"loop must be true or false, got {loop!r}", "loop")
+    require_int("buffer_frames", buffer_frames, minimum=1)
 
 
 class PlaybackCamera(BaseCamera):
@@ -82,9 +97,8 @@ class PlaybackCamera(BaseCamera):
     ):
         from napari_pynta.readers import open_movie
 
-        self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
-        if loop not in (True, False):  # bool("no") is True: --camera-option loop=no looped
-            raise PyntaInputError(f"loop must be true or false, got {loop!r}", "loop")
+        _check_arguments(loop, buffer_frames)
+        self.buffer_frames = buffer_frames
         self._movie = open_movie(path)
         self.metadata = dict(self._movie.metadata)
         frames = self._movie.frames
@@ -131,6 +145,14 @@ class PlaybackCamera(BaseCamera):
         # are replayed as recorded, and the acquisition says so again as it reads them)...
         self.warnings.extend(self._movie.warnings)
         self._decode_cached_blocks()
+
+    @classmethod
+    def check_options(cls, settings: dict[str, Any]) -> None:
+        """Refuse what :meth:`__init__` refuses before it opens the movie (``loop=no``,
+        ``buffer_frames=0``), without opening it."""
+        super().check_options(settings)
+        given = own_arguments(PlaybackCamera, settings)
+        _check_arguments(given["loop"], given["buffer_frames"])
 
     @staticmethod
     def _recording_times(movie: Any, interval: float | None) -> np.ndarray | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings
+from napari_pynta.cameras.base import BaseCamera, CameraSettings, own_arguments
 from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
 
 if TYPE_CHECKING:
@@ -168,16 +168,7 @@ class SimulatedCamera(BaseCamera):
         from napari_pynta import simulate
 
         # this class's own arguments: a subclass may take others and pass these on
-        own = inspect.signature(SimulatedCamera.__init__)
-        named = {
-            name: value
-            for name, value in settings.items()
-            if name in own.parameters
-            and own.parameters[name].kind is not own.parameters[name].VAR_KEYWORD
-        }
-        bound = own.bind(None, **named)
-        bound.apply_defaults()
-        given = bound.arguments
+        given = own_arguments(SimulatedCamera, settings)
         scene_arguments = inspect.signature(_checked_scene_fields).parameters
         fields = _checked_scene_fields(**{name: given[name] for name in scene_arguments})
         require_int("buffer_frames", given["buffer_frames"], minimum=1)

@@ -74,8 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the movie: a pynta .zarr store, an OME-Zarr image, an AVI/MP4 video, a TIFF file "
         "or a folder of PNG/TIFF/JPEG frames; a measurement folder of `pynta acquire --captures` "
-        "stands for its captures; several paths make a batch (one summary row per movie, "
-        "exit code 1 if any movie failed)",
+        "stands for its captures; several paths make a batch (one summary row per movie); "
+        "exit code 1 if any movie failed or sized no track (its summary is kept)",
     )
     for name, kind, text in PARAM_OPTIONS:
         parser.add_argument(
@@ -360,7 +360,17 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
         print(format_summary(result, auto))
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
-    return 0
+    return _unsized_exit_code(movie.source, result.summary.get("unsized_reason"))
+
+
+def _unsized_exit_code(source: str, reason: str | None) -> int:
+    """0 for a movie that gave sizes; 1, saying why and what to try, for one in which no track
+    could be sized: a failed measurement (its summary and files are kept and written all the
+    same), as a failed movie of a batch is."""
+    if reason is None:
+        return 0
+    print(f"pynta analyze: {source}: failed: {reason}", file=sys.stderr)
+    return 1
 
 
 def _analyze_on_cluster(
@@ -487,6 +497,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             document = {
                 "captures": document["movies"],
                 "n_failed": document["n_failed"],
+                "n_unsized": document["n_unsized"],
                 "combined": combined,
             }
         print(json.dumps(document))
@@ -496,10 +507,13 @@ def _run_batch(args: argparse.Namespace) -> int:
             print(format_combined(combined))
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
+    exit_code = 0
     for outcome in outcomes:
         if not outcome.ok:
             print(f"pynta analyze: {outcome.path}: {outcome.error}", file=sys.stderr)
-    return 0 if all(outcome.ok for outcome in outcomes) else 1
+            exit_code = 1
+        exit_code = max(exit_code, _unsized_exit_code(outcome.path, outcome.unsized_reason))
+    return exit_code
 
 
 def _save_into_store(movie: Movie, result: AnalysisResult) -> str:

@@ -714,7 +714,11 @@ class PyntaSession(QObject):
         )
         saved = f"; results saved in {outcome.saved_to}" if outcome.saved_to else ""
         saved = f"; {outcome.not_saved}" if outcome.not_saved else saved
-        self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{where}{saved}")
+        unsized = result.summary.get("unsized_reason")
+        if unsized:  # a failed measurement: said as an error, with why and what to try
+            self.message.emit("analysis", "error", f"analysis{where} failed: {unsized}{saved}")
+        else:
+            self.message.emit("analysis", "info", f"{len(per_track)} tracks sized{where}{saved}")
         self.analysis_finished.emit(result)
 
     # ------------------------------------------------------------------ preview

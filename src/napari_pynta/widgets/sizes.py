@@ -370,7 +370,9 @@ class SizesWidget(QWidget):
         if self.data is None:
             return np.empty(0), math.nan
         factor = self.current_factor()
-        ensemble = float(self.data.summary.get(ENSEMBLE_KEY, math.nan)) * factor
+        # None (JSON's NaN) when no track was sized: a dark movie crashed the redraw
+        measured = self.data.summary.get(ENSEMBLE_KEY)
+        ensemble = (math.nan if measured is None else float(measured)) * factor
         return self.data.diameters_nm * factor, ensemble
 
     def current_convergence(self) -> list[dict[str, Any]]:
