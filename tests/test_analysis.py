@@ -545,6 +545,34 @@ def test_the_flow_is_found_without_linking_and_only_when_it_matters():
     )
 
 
+def test_the_search_range_is_measured_in_the_refined_flow_not_the_uniform_one():
+    """A flow speeding up from 3 to 9 px per frame: in the frame of its uniform part the steps
+    look wider than the walkers' own 1.5 px (the pilot that links the tracks refining the flow
+    measures them there), so the result's range is measured again in the refined flow's frame:
+    5 rms steps of the walkers (7.5 px), not the uniform frame's 10.5 px."""
+    rng = np.random.default_rng(4)
+    n, n_frames = 40, 300
+    start = rng.uniform(0, 300, (n, 2))
+    steps = rng.normal(0, 1.5, (n_frames, n, 2))
+    flow = np.cumsum(np.linspace(3.0, 9.0, n_frames))
+    y, x = (start + np.cumsum(steps, axis=0) + flow[:, None, None]).reshape(-1, 2).T
+    walkers = pd.DataFrame(
+        {"frame": np.repeat(np.arange(n_frames), n), "y": y, "x": x, "mass": 1e3}
+    )
+    params = AnalysisParams(
+        pixel_size_um=0.1, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C
+    )
+    uniform = np.linspace(0.0, flow[-1] - flow[0], n_frames)
+    in_uniform_frame = link.without_flow(
+        walkers, pd.DataFrame({"y": uniform, "x": uniform}, index=np.arange(n_frames))
+    )
+    wanted = analysis.SEARCH_RANGE_RMS_STEPS * 1.5
+    widened = analysis.suggest_search_range_px(in_uniform_frame, params.memory).search_range_px
+    assert widened > 1.3 * wanted
+    result = analysis.analyze_localizations(walkers, n_frames, params)
+    assert result.params.search_range_px == pytest.approx(wanted, rel=0.1)
+
+
 def _walkers(n: int) -> pd.DataFrame:
     """200 frames of ``n`` random walkers with 3 px steps per axis in a 100 x 100 px torus."""
     rng = np.random.default_rng(0)
