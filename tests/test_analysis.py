@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -25,18 +26,26 @@ T_C = 22.0
 
 
 def simulated(
-    diameter_nm: float, n_frames: int = 400, shape=(192, 192), n_particles: int = 40, seed: int = 1
+    diameter_nm: float,
+    n_frames: int = 400,
+    shape=(192, 192),
+    n_particles: int = 40,
+    seed: int = 1,
+    pixel_size_um: float = PIXEL_UM,
+    **scene: Any,
 ) -> tuple[Movie, simulate.SimulatedMovie]:
-    """A monodisperse movie with full-frame exposure (exposure = frame interval)."""
+    """A monodisperse movie with full-frame exposure (exposure = frame interval); ``scene``:
+    further :class:`~napari_pynta.simulate.SimulationSettings` (a flow: ``drift_um_s``)."""
     settings = simulate.SimulationSettings(
         shape=shape,
         n_particles=n_particles,
         populations=(simulate.Population(diameter_nm),),
-        pixel_size_um=PIXEL_UM,
+        pixel_size_um=pixel_size_um,
         frame_interval_s=DT,
         exposure_s=DT,
         temperature_c=T_C,
         seed=seed,
+        **scene,
     )
     sim = simulate.simulate_movie(n_frames, settings)
     frames = da.from_array(sim.frames, chunks=(16, *shape))
@@ -495,20 +504,9 @@ def test_a_flowing_sample_is_linked_in_the_flow_and_sized_right():
     Brownian steps: the linker joined neighbours and 100 nm came out at 27 ± 18 nm (the drift
     subtraction after linking could not undo wrong links). Linked in the flow's frame, the
     size is right again, and the user is told that the sample flows."""
-    settings = simulate.SimulationSettings(
-        shape=(128, 128),
-        n_particles=12,
-        populations=(simulate.Population(100.0),),
-        pixel_size_um=0.1,
-        frame_interval_s=DT,
-        exposure_s=DT,
-        temperature_c=T_C,
-        drift_um_s=(0.0, 70.0),
-        seed=1,
+    movie, sim = simulated(
+        100.0, 200, (128, 128), n_particles=12, pixel_size_um=0.1, drift_um_s=(0.0, 70.0)
     )
-    sim = simulate.simulate_movie(200, settings)
-    frames = da.from_array(sim.frames, chunks=(16, 128, 128))
-    movie = Movie(frames=frames, metadata=sim.metadata, source="flowing")
     summary = analysis.analyze(movie, AnalysisParams.from_metadata(sim.metadata)).summary
     assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.12)
     assert abs(summary["diameter_nm"] - 100.0) <= summary["diameter_uncertainty_nm"]
