@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -25,18 +26,26 @@ T_C = 22.0
 
 
 def simulated(
-    diameter_nm: float, n_frames: int = 400, shape=(192, 192), n_particles: int = 40, seed: int = 1
+    diameter_nm: float,
+    n_frames: int = 400,
+    shape=(192, 192),
+    n_particles: int = 40,
+    seed: int = 1,
+    pixel_size_um: float = PIXEL_UM,
+    **scene: Any,
 ) -> tuple[Movie, simulate.SimulatedMovie]:
-    """A monodisperse movie with full-frame exposure (exposure = frame interval)."""
+    """A monodisperse movie with full-frame exposure (exposure = frame interval); ``scene``:
+    further :class:`~napari_pynta.simulate.SimulationSettings` (a flow: ``drift_um_s``)."""
     settings = simulate.SimulationSettings(
         shape=shape,
         n_particles=n_particles,
         populations=(simulate.Population(diameter_nm),),
-        pixel_size_um=PIXEL_UM,
+        pixel_size_um=pixel_size_um,
         frame_interval_s=DT,
         exposure_s=DT,
         temperature_c=T_C,
         seed=seed,
+        **scene,
     )
     sim = simulate.simulate_movie(n_frames, settings)
     frames = da.from_array(sim.frames, chunks=(16, *shape))
@@ -498,20 +507,9 @@ def test_a_flowing_sample_is_linked_in_the_flow_and_sized_right():
     Brownian steps: the linker joined neighbours and 100 nm came out at 27 ± 18 nm (the drift
     subtraction after linking could not undo wrong links). Linked in the flow's frame, the
     size is right again, and the user is told that the sample flows."""
-    settings = simulate.SimulationSettings(
-        shape=(128, 128),
-        n_particles=12,
-        populations=(simulate.Population(100.0),),
-        pixel_size_um=0.1,
-        frame_interval_s=DT,
-        exposure_s=DT,
-        temperature_c=T_C,
-        drift_um_s=(0.0, 70.0),
-        seed=1,
+    movie, sim = simulated(
+        100.0, 200, (128, 128), n_particles=12, pixel_size_um=0.1, drift_um_s=(0.0, 70.0)
     )
-    sim = simulate.simulate_movie(200, settings)
-    frames = da.from_array(sim.frames, chunks=(16, 128, 128))
-    movie = Movie(frames=frames, metadata=sim.metadata, source="flowing")
     summary = analysis.analyze(movie, AnalysisParams.from_metadata(sim.metadata)).summary
     assert summary["diameter_nm"] == pytest.approx(100.0, rel=0.12)
     assert abs(summary["diameter_nm"] - 100.0) <= summary["diameter_uncertainty_nm"]
@@ -546,6 +544,34 @@ def test_the_flow_is_found_without_linking_and_only_when_it_matters():
         tracks.sort_values(["frame", "y"])[["y", "x"]].to_numpy(),
         walkers(6.0).sort_values(["frame", "y"])[["y", "x"]].to_numpy(),
     )
+
+
+def test_the_search_range_is_measured_in_the_refined_flow_not_the_uniform_one():
+    """A flow speeding up from 3 to 9 px per frame: in the frame of its uniform part the steps
+    look wider than the walkers' own 1.5 px (the pilot that links the tracks refining the flow
+    measures them there), so the result's range is measured again in the refined flow's frame:
+    5 rms steps of the walkers (7.5 px), not the uniform frame's 10.5 px."""
+    rng = np.random.default_rng(4)
+    n, n_frames = 40, 300
+    start = rng.uniform(0, 300, (n, 2))
+    steps = rng.normal(0, 1.5, (n_frames, n, 2))
+    flow = np.cumsum(np.linspace(3.0, 9.0, n_frames))
+    y, x = (start + np.cumsum(steps, axis=0) + flow[:, None, None]).reshape(-1, 2).T
+    walkers = pd.DataFrame(
+        {"frame": np.repeat(np.arange(n_frames), n), "y": y, "x": x, "mass": 1e3}
+    )
+    params = AnalysisParams(
+        pixel_size_um=0.1, frame_interval_s=DT, exposure_s=DT, temperature_c=T_C
+    )
+    uniform = np.linspace(0.0, flow[-1] - flow[0], n_frames)
+    in_uniform_frame = link.without_flow(
+        walkers, pd.DataFrame({"y": uniform, "x": uniform}, index=np.arange(n_frames))
+    )
+    wanted = analysis.SEARCH_RANGE_RMS_STEPS * 1.5
+    widened = analysis.suggest_search_range_px(in_uniform_frame, params.memory).search_range_px
+    assert widened > 1.3 * wanted
+    result = analysis.analyze_localizations(walkers, n_frames, params)
+    assert result.params.search_range_px == pytest.approx(wanted, rel=0.1)
 
 
 def _walkers(n: int) -> pd.DataFrame:

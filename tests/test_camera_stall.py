@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from process_group import own_process_group, signal_and_wait
 
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import no_leftover_processes  # noqa: F401
@@ -160,22 +161,13 @@ def test_a_stop_while_the_camera_is_silent_takes_effect_at_once(tmp_path, monkey
     _stalling_subprocess_env(monkeypatch)
     out = tmp_path / "run.zarr"
     command = _acquire_command(out, "--camera-option", "pause_s=100", "--camera-timeout-s", "300")
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
-    try:
+    with own_process_group(command) as process:
         deadline = time.monotonic() + 120
         while _frames_on_disk(out) < 50 and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()[1].decode()
             time.sleep(0.2)
         time.sleep(0.5)  # the camera is silent
-        os.killpg(process.pid, signum)  # as a terminal's Ctrl-C, or systemd's stop, does
-        signalled = time.monotonic()
-        stdout, stderr = process.communicate(timeout=60)
-        took_s = time.monotonic() - signalled
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr, took_s = signal_and_wait(process, signum)
     assert process.returncode == 128 + signum, stderr.decode()
     assert took_s < 50  # the camera's 100 s pause was not waited for
     result = json.loads(stdout)

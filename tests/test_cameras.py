@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 import types
@@ -11,6 +12,7 @@ import pytest
 import tifffile
 
 from napari_pynta.cameras import CAMERAS, CameraExhausted, open_camera, playback
+from napari_pynta.cameras.simulated import SCENE_ARGUMENTS, SceneArguments, SimulatedCamera
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.simulate import SimulationSettings, simulate_movie
 from napari_pynta.store import MovieStore
@@ -145,6 +147,17 @@ def test_simulated_camera_options_of_the_wrong_type_are_refused_in_one_line(sett
     and scene={"frame_interval_s": ...} was silently replaced by the fps."""
     with pytest.raises(PyntaInputError, match=message):
         open_camera("simulated", **{**SMALL, **settings})
+    with pytest.raises(PyntaInputError, match=message):  # checked alike before a run starts
+        SimulatedCamera.check_options({**SMALL, **settings})
+
+
+def test_the_simulated_camera_and_its_check_take_the_scene_arguments_from_one_place():
+    """check_options checks the arguments SceneArguments names: the constructor takes exactly
+    those (besides buffer_frames and the camera settings), each with SceneArguments' default."""
+    parameters = inspect.signature(SimulatedCamera.__init__).parameters
+    assert set(parameters) - {"self", "buffer_frames", "settings"} == set(SCENE_ARGUMENTS)
+    defaults = SceneArguments()
+    assert all(parameters[name].default == getattr(defaults, name) for name in SCENE_ARGUMENTS)
 
 
 def test_the_simulated_camera_refuses_a_rate_whose_lost_frames_the_linker_cannot_absorb():

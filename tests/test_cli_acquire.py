@@ -12,6 +12,7 @@ import time
 import numpy as np
 import psutil
 import pytest
+from process_group import own_process_group, signal_and_wait
 
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import no_leftover_processes  # noqa: F401
@@ -173,10 +174,7 @@ def test_a_stop_while_the_workers_start_ends_them_at_once_without_alarm(tmp_path
     path = tmp_path / "run.zarr"
     command = [sys.executable, "-m", "napari_pynta.cli", "acquire", "--track", "--json"]
     command += ["--frames", "100", "--out", str(path), *SCENE]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
-    try:
+    with own_process_group(command) as process:
         deadline = time.monotonic() + 60
         workers: list[psutil.Process] = []
         while len(workers) < 5 and time.monotonic() < deadline:  # started, not ready
@@ -187,13 +185,7 @@ def test_a_stop_while_the_workers_start_ends_them_at_once_without_alarm(tmp_path
                 if "resource_tracker" not in " ".join(child.cmdline())
             ]
         assert not path.exists()  # the recording has not started
-        os.killpg(process.pid, signal.SIGTERM)
-        signalled = time.monotonic()
-        out, err = process.communicate(timeout=60)
-        took_s = time.monotonic() - signalled
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        out, err, took_s = signal_and_wait(process, signal.SIGTERM)
     assert process.returncode == 143, err.decode()
     assert "did not stop" not in err.decode()
     assert took_s < JOIN_TIMEOUT_S

@@ -343,6 +343,21 @@ def test_a_lost_or_damaged_shard_names_the_frames_of_the_others(capsys, tmp_path
     assert report["readable_frames"] == [[0, 64], [128, 200]]
 
 
+def test_verify_reads_each_shard_index_once(tmp_path, monkeypatch):
+    """The frames on disk and the readable ones come from one read of each shard's index (it
+    read them all twice: once for the absent frames, once for the readable ones)."""
+    path = write_store(tmp_path / "movie.zarr", 200)
+    read = []
+    read_index = shards.read_index
+    monkeypatch.setattr(
+        shards, "read_index", lambda shard, *args: read.append(shard) or read_index(shard, *args)
+    )
+    (path / "0" / "c" / "1" / "0" / "0").unlink()  # frames 64..127 (a missing index is read too)
+    report = verify_store(path)
+    assert report.to_dict()["readable_frames"] == [[0, 64], [128, 200]]
+    assert sorted(read) == [path / "0" / "c" / str(k) / "0" / "0" for k in range(4)]
+
+
 def test_frames_that_do_not_decode_are_each_named_and_left_out_of_the_readable_ones(
     capsys, tmp_path
 ):

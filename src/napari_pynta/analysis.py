@@ -1411,6 +1411,10 @@ def analyze_localizations(
         notes.append(flow_note(flow, params))
     search_range_px = params.search_range_px
     if search_range_px is None:
+        # with a flow, this is the second pilot: flow_for_linking's measured the steps in the
+        # frame of the uniform flow, which a flow that changes in time widens (3 -> 9 px per
+        # frame: 10.5 px for 1.5 px Brownian steps); in the refined flow's frame they are the
+        # particles' own (7.5 px, the range the result's tracks are linked with)
         search_range, limited, measured = suggest_search_range_px(
             localizations if flow is None else link.without_flow(localizations, flow),
             params.memory,
@@ -1552,6 +1556,8 @@ def flow_for_linking(localizations: pd.DataFrame, params: AnalysisParams) -> pd.
     elapsed = (frames - frames[0]).astype(np.float64)
     uniform = pd.DataFrame({"y": velocity[0] * elapsed, "x": velocity[1] * elapsed}, index=frames)
     moved = link.without_flow(localizations, uniform)
+    # a range for these tracks only: the result's is measured again in the refined flow's frame
+    # (analyze_localizations), where a flow that changes in time does not widen the steps
     search_range = params.search_range_px or suggest_search_range_px(moved, params.memory)[0]
     try:
         tracks = link.filter_tracks(

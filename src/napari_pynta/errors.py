@@ -61,8 +61,7 @@ def listed(words: Sequence[str]) -> str:
 
 
 def verify_command(store: str | Path, read_pixels: bool = False) -> str:
-    """The `pynta verify` a message about a damaged store advises, in backticks, its path quoted
-    as a shell needs it (a path with spaces or quotes pasted as it is runs another command).
+    """The `pynta verify` a message about a damaged store advises (:func:`pynta_command`).
 
     Parameters
     ----------
@@ -71,8 +70,20 @@ def verify_command(store: str | Path, read_pixels: bool = False) -> str:
     read_pixels : bool
         Advise ``--read-pixels`` (decode every frame).
     """
-    flag = " --read-pixels" if read_pixels else ""
-    return f"`pynta verify{flag} {shlex.quote(str(store))}`"
+    return pynta_command("verify", store, *(["--read-pixels"] if read_pixels else []))
+
+
+def analyze_command(store: str | Path, start: int, stop: int) -> str:
+    """The `pynta analyze` of frames ``start:stop`` that a damaged store's advice gives
+    (:func:`pynta_command`)."""
+    return pynta_command("analyze", store, f"--frames={start}:{stop}")
+
+
+def pynta_command(command: str, store: str | Path, *options: str) -> str:
+    """The ``pynta COMMAND OPTIONS STORE`` a message advises, in backticks, the store's path
+    quoted as a shell needs it (a path with spaces or quotes pasted as it is runs another
+    command): every command advice is built here."""
+    return f"`pynta {' '.join([command, *options])} {shlex.quote(str(store))}`"
 
 
 def named_message(error: BaseException, names: Mapping[str, str]) -> str:

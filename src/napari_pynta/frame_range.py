@@ -10,7 +10,6 @@ the recorded frames.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.errors import PyntaInputError, listed
+from napari_pynta.errors import PyntaInputError, analyze_command, listed
 
 #: what a frame range looks like, for the messages that refuse one
 RANGE_SYNTAX = (
@@ -126,7 +125,7 @@ def readable_advice(readable: np.ndarray, store: str | Path | None = None) -> st
     which = "them" if len(spans) == 1 else f"frames {first}..{stop - 1}"
     part = f"frame_range={first}:{stop}"
     if store is not None:
-        part = f"`pynta analyze --frames={first}:{stop} {shlex.quote(str(store))}`"
+        part = analyze_command(store, first, stop)
     return f"readable: {frames_named(readable)}; analyse {which} alone with {part}"
 
 

@@ -586,14 +586,28 @@ class FramesLayout:
     def readable(self, n_frames: int) -> np.ndarray:
         """Boolean mask of the frames ``0..n_frames-1`` whose data is on disk and whose shard's
         index reads (:meth:`present`, with the frames of a damaged index unreadable)."""
+        return self.on_disk(n_frames)[0]
+
+    def on_disk(self, n_frames: int) -> tuple[np.ndarray, PyntaDataError | None]:
+        """What :meth:`readable` gives and the error :meth:`present` raises for the frames
+        ``0..n_frames-1``, from one read of each shard index (`pynta verify` needs both).
+
+        Returns
+        -------
+        readable : ndarray of bool
+            One entry per frame: its data is on disk and its shard's index reads.
+        damaged : PyntaDataError or None
+            The first damaged shard index's error (naming its file); None when all read.
+        """
         mask = np.zeros(n_frames, dtype=bool)
+        damaged = None
         for first in range(0, n_frames, self.frames_per_file):
             stop = min(first + self.frames_per_file, n_frames)
             try:
                 mask[first:stop] = self.present(first, stop)
-            except PyntaDataError:  # a damaged shard index: its frames cannot be found
-                continue
-        return mask
+            except PyntaDataError as error:  # a damaged shard index: its frames cannot be found
+                damaged = damaged or error
+        return mask, damaged
 
     def missing_error(
         self, frames: np.ndarray, source: Path, readable: np.ndarray

@@ -198,11 +198,11 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     if seq is not None:
         _check_seq(seq, report)
     recorded = store.recorded_frames()
-    _check_frames_present(store, len(recorded), report)
+    on_disk = _check_frames_present(store, len(recorded), report)
     if seq is not None and times is not None:
         _check_timestamps(times, seq, report)
     _check_tables(store, report)
-    report.readable = recorded & store.layout.readable(len(recorded))
+    report.readable = recorded & on_disk
     if read_pixels:
         report.readable &= _check_pixels(store, report.readable, report)
         report.pixels_read = True
@@ -329,16 +329,16 @@ def _check_seq(seq: np.ndarray, report: StoreReport) -> None:
         report.add("seq", f"{gaps.size - 5} more seq gaps ({lost} frames lost in all gaps)")
 
 
-def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> None:
+def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> np.ndarray:
     """Report the frames of the ``n_frames`` recorded ones (those after a lost seq chunk too)
-    that have no data on disk, or the first damaged shard index."""
+    that have no data on disk, or the first damaged shard index; return the mask of the frames
+    on disk in shards whose index reads (:meth:`~napari_pynta.store.FramesLayout.on_disk`)."""
     layout = store.layout
-    try:
-        present = layout.present(0, n_frames)
-    except PyntaDataError as error:
-        report.add("missing_frames", str(error))
-        return
-    absent = np.flatnonzero(~present)
+    on_disk, damaged = layout.on_disk(n_frames)
+    if damaged is not None:
+        report.add("missing_frames", str(damaged))
+        return on_disk
+    absent = np.flatnonzero(~on_disk)
     for first, last in list(runs(absent))[:10]:
         files = sorted({str(layout.file_of(t).relative_to(store.path)) for t in (first, last)})
         report.add(
@@ -347,6 +347,7 @@ def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> Non
         )
     if absent.size and len(list(runs(absent))) > 10:
         report.add("missing_frames", f"{absent.size} frames missing in all")
+    return on_disk
 
 
 def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from napari_pynta.cameras.base import BaseCamera, CameraSettings, own_arguments
+from napari_pynta.cameras.base import BaseCamera, CameraSettings
 from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
 
 if TYPE_CHECKING:
@@ -78,27 +79,38 @@ def _scene_settings(scene: Any) -> dict[str, Any]:
     return dict(scene)
 
 
-def _checked_scene_fields(
-    shape: Any,
-    n_particles: Any,
-    diameter_nm: Any,
-    pixel_size_um: Any,
-    temperature_c: Any,
-    seed: Any,
-    scene: Any,
-) -> dict[str, Any]:
-    """The :class:`~napari_pynta.simulate.SimulationSettings` fields the camera's arguments
-    set, each checked (the scene's own values are checked by the settings)."""
-    from napari_pynta import simulate
+@dataclass(frozen=True)
+class SceneArguments:
+    """The :class:`SimulatedCamera` arguments that set its scene, as given (unchecked), with
+    their defaults: the constructor's defaults and the arguments
+    :meth:`SimulatedCamera.check_options` checks are these, so the two cannot drift apart."""
 
-    return dict(
-        shape=_sensor_shape(shape),
-        n_particles=require_int("n_particles", n_particles, minimum=0),
-        populations=(simulate.Population(require_positive("diameter_nm", diameter_nm)),),
-        pixel_size_um=require_positive("pixel_size_um", pixel_size_um),
-        temperature_c=require_number("temperature_c", temperature_c),
-        seed=seed,
-    ) | _scene_settings(scene)  # the scene's populations (a mixture) replace diameter_nm
+    shape: Any = (256, 256)
+    n_particles: Any = 50
+    diameter_nm: Any = 100.0
+    pixel_size_um: Any = 0.1
+    temperature_c: Any = 22.0
+    seed: Any = None
+    scene: Any = None
+
+    def scene_fields(self) -> dict[str, Any]:
+        """The :class:`~napari_pynta.simulate.SimulationSettings` fields these set, each checked
+        (the scene's own values are checked by the settings)."""
+        from napari_pynta import simulate
+
+        return dict(
+            shape=_sensor_shape(self.shape),
+            n_particles=require_int("n_particles", self.n_particles, minimum=0),
+            populations=(simulate.Population(require_positive("diameter_nm", self.diameter_nm)),),
+            pixel_size_um=require_positive("pixel_size_um", self.pixel_size_um),
+            temperature_c=require_number("temperature_c", self.temperature_c),
+            seed=self.seed,
+        ) | _scene_settings(self.scene)  # the scene's populations (a mixture) replace diameter_nm
+
+
+#: the arguments of :class:`SceneArguments`, by name
+SCENE_ARGUMENTS = tuple(field.name for field in fields(SceneArguments))
+_DEFAULT = SceneArguments()
 
 
 class SimulatedCamera(BaseCamera):
@@ -140,19 +152,25 @@ class SimulatedCamera(BaseCamera):
 
     def __init__(
         self,
-        shape: tuple[int, int] = (256, 256),
-        n_particles: int = 50,
-        diameter_nm: float = 100.0,
-        pixel_size_um: float = 0.1,
-        temperature_c: float = 22.0,
-        seed: int | None = None,
-        scene: dict[str, Any] | None = None,
+        shape: tuple[int, int] = _DEFAULT.shape,
+        n_particles: int = _DEFAULT.n_particles,
+        diameter_nm: float = _DEFAULT.diameter_nm,
+        pixel_size_um: float = _DEFAULT.pixel_size_um,
+        temperature_c: float = _DEFAULT.temperature_c,
+        seed: int | None = _DEFAULT.seed,
+        scene: dict[str, Any] | None = _DEFAULT.scene,
         buffer_frames: int = BaseCamera.buffer_frames,
         **settings: Any,
     ):
-        self._scene_fields = _checked_scene_fields(
-            shape, n_particles, diameter_nm, pixel_size_um, temperature_c, seed, scene
-        )
+        self._scene_fields = SceneArguments(
+            shape=shape,
+            n_particles=n_particles,
+            diameter_nm=diameter_nm,
+            pixel_size_um=pixel_size_um,
+            temperature_c=temperature_c,
+            seed=seed,
+            scene=scene,
+        ).scene_fields()
         self.buffer_frames = require_int("buffer_frames", buffer_frames, minimum=1)
         self._scene: BrownianScene | None = None
         self._truth: dict[str, np.ndarray] | None = None
@@ -162,17 +180,17 @@ class SimulatedCamera(BaseCamera):
     def check_options(cls, settings: dict[str, Any]) -> None:
         """Refuse what :meth:`__init__` and the scene would refuse, without building the scene
         (seconds for a large sensor): ``n_particles=abc`` stopped a run only after its workers
-        had started."""
-        import inspect
+        had started.
 
+        Only this class's own arguments (:data:`SCENE_ARGUMENTS`, ``buffer_frames``) are
+        checked: a subclass may take others and pass these on."""
         from napari_pynta import simulate
 
-        # this class's own arguments: a subclass may take others and pass these on
-        given = own_arguments(SimulatedCamera, settings)
-        scene_arguments = inspect.signature(_checked_scene_fields).parameters
-        fields = _checked_scene_fields(**{name: given[name] for name in scene_arguments})
-        require_int("buffer_frames", given["buffer_frames"], minimum=1)
-        simulate.SimulationSettings(**fields)  # the values of the scene's own settings
+        own = {name: settings[name] for name in SCENE_ARGUMENTS if name in settings}
+        scene_fields = SceneArguments(**own).scene_fields()
+        if "buffer_frames" in settings:
+            require_int("buffer_frames", settings["buffer_frames"], minimum=1)
+        simulate.SimulationSettings(**scene_fields)  # the values of the scene's own settings
 
     @property
     def last_truth(self) -> pd.DataFrame | None:
