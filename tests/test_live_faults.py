@@ -26,6 +26,7 @@ import zmq
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
+from napari_pynta.cli.acquire import format_result, result_dict
 from napari_pynta.errors import PyntaDataError
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
 from napari_pynta.live.cpu_wait import Silence, cpu_wait_s
@@ -114,12 +115,27 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
     if victim == "linker":  # frames while the linker was down are untracked, and the summary
         assert status.frames_untracked > 0  # of the restarted linker covers what it linked (the
         # first may have linked none yet on a loaded machine: 349 of 349 at load 14)
-        sized = status.size_summary["frames_sized"]
+        summary = status.size_summary
+        sized = summary["frames_sized"]
         assert 0 < sized <= status.frames_tracked - tracked_at_kill
-    elif victim == "sizer":  # the restarted sizer got every linked frame again from the linker
+        # and it says so: the frames it covers, from the restart on (before: nothing said
+        # that the sizes left out the frames before the restart)
+        restarted_at = summary["linker_restarted_at"]
+        first, stop = summary["live_frames"]
+        assert first == restarted_at >= tracked_at_kill
+        assert stop == status.frames_acquired + status.frames_lost_by_camera
+        assert sized <= stop - first
+        assert summary["warnings"][0].startswith(f"live sizes from frames {first}–{stop - 1} only")
+        assert "run Analyze movie" in summary["warnings"][0]
+        result = format_result(result_dict(status, _config(path, n)))
+        assert f"live sizes from frames {first}–{stop - 1} only" in result
+    elif status.size_summary is not None:  # the whole run: no restart to say
+        assert status.size_summary["linker_restarted_at"] is None
+        assert status.size_summary["live_frames"][0] == 0
+    if victim == "sizer":  # the restarted sizer got every linked frame again from the linker
         assert status.frames_untracked == 0
         assert status.size_summary["frames_sized"] == status.frames_tracked
-    elif status.size_summary is not None:
+    elif victim != "linker" and status.size_summary is not None:
         assert status.size_summary["frames_sized"] == status.frames_tracked
 
 

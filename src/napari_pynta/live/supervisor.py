@@ -634,10 +634,13 @@ class LivePipeline:
                 end_seq = last_seq if acquisition.get("finished_event") else None
             self._spawn(LINKER, linker_worker)
             self._wait_ready(LINKER)
+            settings = self._linker_settings()
+            if last_seq >= 0:  # its sizes say that they miss the frames before
+                settings["linker_restarted_at"] = last_seq + 1
             self._command(
                 LINKER,
                 Command.CONFIGURE,
-                settings=self._linker_settings(),
+                settings=settings,
                 start_seq=last_seq + 1,
                 end_seq=end_seq,
             )
