@@ -127,7 +127,7 @@ def test_the_feed_keeps_frames_until_a_sizer_takes_them_and_resends_them_to_a_ne
     feed.add({**columns, "frame": np.array([20])}, 20)
     fresh = _received(sizer)
     assert [m.topic for m in fresh] == ["reset", "tracks"]
-    assert fresh[0].header["settings"] == {"sizes_interval_s": 1.0}
+    assert fresh[0].header["settings"] == {"sizes_interval_s": 1.0, "first_seq": 20}
     assert fresh[1].header["covered"] == 1
     context.destroy(linger=0)
 

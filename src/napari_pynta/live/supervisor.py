@@ -881,7 +881,7 @@ class LivePipeline:
         self._clear_event(SAVER, Event.RECORDING)
         if not resume:
             self._clear_event(ACQUISITION, Event.RECORDING_ENDED)
-            self._recording_failed = None
+            self._recording_failed = self._failure_recorded = None
         self._command(
             SAVER,
             Command.RECORD,
