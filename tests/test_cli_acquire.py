@@ -377,8 +377,15 @@ def test_sizes_after_a_linker_restart_say_which_frames_they_cover():
         "frames_lost_by_camera": 0,
         "camera": "simulated",
         "out": None,
+        "frames_untracked": 40,
     }
     text = format_result(result)
+    # the untracked frames do not claim that the sizes cover every tracked frame
+    assert (
+        "tracked 560 of 600 frames: 40 untracked (while the live linker was restarted, or "
+        "tracking fell behind)" in text
+    )
+    assert "the sizes cover the tracked frames" not in text
     assert "live sizes from frames 312–599 only: the live linker was restarted at frame 312" in text
     assert "run Analyze movie" in text
     whole = {**summary, "live_frames": [0, 600], "linker_restarted_at": None}

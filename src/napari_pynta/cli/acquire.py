@@ -682,14 +682,23 @@ def format_result(result: dict[str, Any]) -> str:
             f"  tracking latency p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
             f"max {latency['max']:.2f} s"
         )
+    from napari_pynta.live.sizes import live_coverage_text
+
+    # after a restart of the live linker the sizes cover its frames only (said below)
+    coverage = live_coverage_text(result) if result.get("diameter_nm") is not None else None
     untracked = result.get("frames_untracked")
     if untracked is not None:  # tracking: say how much of the run the sizes cover
         acquired = result["frames_acquired"]
         text = f"  tracked {acquired - untracked} of {acquired} frames"
-        if untracked:
+        if untracked and coverage is None:
             text += (
                 f": {untracked} untracked (tracking fell behind or a locator was restarted; "
                 "the sizes cover the tracked frames)"
+            )
+        elif untracked:
+            text += (
+                f": {untracked} untracked (while the live linker was restarted, or tracking "
+                "fell behind)"
             )
         lines.append(text)
     if result["out"]:
@@ -708,12 +717,8 @@ def format_result(result: dict[str, Any]) -> str:
             f"{result['diameter_se_nm'] or math.nan:.1f} nm, deconvolved D50 {d50_text} nm, "
             f"{result['particles_per_frame']:.1f} particles/frame"
         )
-    if result.get("diameter_nm") is not None:
-        from napari_pynta.live.sizes import live_coverage_text
-
-        coverage = live_coverage_text(result)
-        if coverage is not None:
-            lines.append(f"  {coverage}")
+    if coverage is not None:
+        lines.append(f"  {coverage}")
     if result.get("until_precision") is not None:
         reached = "reached" if result["precision_reached"] else "NOT reached (time limit)"
         value = result["d50_relative_se"]
