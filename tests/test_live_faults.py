@@ -635,6 +635,7 @@ def test_a_store_removed_while_recording_is_counted_as_nothing_saved(tmp_path):
     assert status.frames_dropped == status.frames_acquired + status.frames_lost_by_camera
     said = [error for error in status.errors if "cannot count the frames" in error]
     assert len(said) == 1 and "none of its frames is counted as saved" in said[0], status.errors
+    assert not any("could not close" in error for error in status.errors)  # nothing to close
 
 
 @contextlib.contextmanager

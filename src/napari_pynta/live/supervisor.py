@@ -1400,6 +1400,8 @@ def _record_failed_recording(path: str, failure: dict[str, Any]) -> str | None:
     is then as the saver left it, its complete frames readable."""
     from napari_pynta.store import MovieStore
 
+    if not os.path.isfile(os.path.join(path, "zarr.json")):
+        return None  # removed while recording: nothing to close (counting it said so)
     try:
         with MovieStore.open(path, mode="r+") as store:
             store.update_metadata(recording_failed=failure)
