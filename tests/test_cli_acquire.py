@@ -18,8 +18,9 @@ from process_group import own_process_group, signal_and_wait
 from test_live_pipeline import no_leftover_processes  # noqa: F401
 
 from napari_pynta.cli import main
-from napari_pynta.cli.acquire import format_result, parse_option
+from napari_pynta.cli.acquire import format_result, parse_option, progress_line
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.live import LiveStatus
 from napari_pynta.store import MovieStore
 
 SCENE = [
@@ -342,6 +343,46 @@ def test_the_human_summary_says_why_the_recording_stopped():
     text = format_result(result)
     assert "saved 701 frames to run.zarr, 2930 dropped: recording stopped: the saver died" in text
     assert "recording stopped" not in format_result({**result, "recording_failed": None})
+
+
+def test_sizes_after_a_linker_restart_say_which_frames_they_cover():
+    """After a restart of the live linker the sizes come from the later frames only; the
+    progress line and the summary said "size 105 nm (80 tracks)" as for the whole run."""
+    summary = {
+        "diameter_nm": 105.0,
+        "diameter_se_nm": 2.0,
+        "deconvolved_nm": {},
+        "n_tracks": 80,
+        "particles_per_frame": 9.5,
+        "live_frames": [312, 600],
+        "linker_restarted_at": 312,
+    }
+    status = LiveStatus(size_summary=summary, frames_acquired=600)
+    assert "size 105 nm (80 tracks, frames 312–599 only: linker restarted)" in progress_line(
+        status, track=True
+    )
+    result = {
+        **summary,
+        "frames_acquired": 600,
+        "fps": 100.0,
+        "fps_requested": 100.0,
+        "frames_lost_by_camera": 0,
+        "camera": "simulated",
+        "out": None,
+        "frames_untracked": 40,
+    }
+    text = format_result(result)
+    # the untracked frames do not claim that the sizes cover every tracked frame
+    assert (
+        "tracked 560 of 600 frames: 40 untracked (while the live linker was restarted, or "
+        "tracking fell behind)" in text
+    )
+    assert "the sizes cover the tracked frames" not in text
+    assert "live sizes from frames 312–599 only: the live linker was restarted at frame 312" in text
+    assert "run Analyze movie" in text
+    whole = {**summary, "live_frames": [0, 600], "linker_restarted_at": None}
+    assert "only" not in progress_line(LiveStatus(size_summary=whole), track=True)
+    assert "live sizes from" not in format_result({**result, **whole})
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ import zmq
 # the fixture asserting that every test leaves no worker process behind
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
+from napari_pynta.cli.acquire import format_result, result_dict
 from napari_pynta.errors import PyntaDataError
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
 from napari_pynta.live.cpu_wait import Silence, cpu_wait_s
@@ -33,6 +34,7 @@ from napari_pynta.live.locate_pipe import PIPE_FRAMES
 from napari_pynta.live.protocol import process_title
 from napari_pynta.live.workers.linker import LINK_GAP_TIMEOUT_S
 from napari_pynta.store import MovieStore
+from napari_pynta.verify import verify_store
 
 pytestmark = pytest.mark.slow
 
@@ -113,12 +115,27 @@ def test_a_killed_worker_is_restarted_and_the_recording_is_complete(tmp_path, vi
     if victim == "linker":  # frames while the linker was down are untracked, and the summary
         assert status.frames_untracked > 0  # of the restarted linker covers what it linked (the
         # first may have linked none yet on a loaded machine: 349 of 349 at load 14)
-        sized = status.size_summary["frames_sized"]
+        summary = status.size_summary
+        sized = summary["frames_sized"]
         assert 0 < sized <= status.frames_tracked - tracked_at_kill
-    elif victim == "sizer":  # the restarted sizer got every linked frame again from the linker
+        # and it says so: the frames it covers, from the restart on (before: nothing said
+        # that the sizes left out the frames before the restart)
+        restarted_at = summary["linker_restarted_at"]
+        first, stop = summary["live_frames"]
+        assert first == restarted_at >= tracked_at_kill
+        assert stop == status.frames_acquired + status.frames_lost_by_camera
+        assert sized <= stop - first
+        assert summary["warnings"][0].startswith(f"live sizes from frames {first}–{stop - 1} only")
+        assert "run Analyze movie" in summary["warnings"][0]
+        result = format_result(result_dict(status, _config(path, n)))
+        assert f"live sizes from frames {first}–{stop - 1} only" in result
+    elif status.size_summary is not None:  # the whole run: no restart to say
+        assert status.size_summary["linker_restarted_at"] is None
+        assert status.size_summary["live_frames"][0] == 0
+    if victim == "sizer":  # the restarted sizer got every linked frame again from the linker
         assert status.frames_untracked == 0
         assert status.size_summary["frames_sized"] == status.frames_tracked
-    elif status.size_summary is not None:
+    elif victim != "linker" and status.size_summary is not None:
         assert status.size_summary["frames_sized"] == status.frames_tracked
 
 
@@ -295,6 +312,71 @@ def test_a_saver_that_dies_while_restarting_gets_every_restart_then_fails_the_re
         seq = np.asarray(store.seq)
     assert len(seq) == status.frames_saved > 50
     assert seq[0] == 0 and np.all(np.diff(seq) == 1)
+
+
+def _tear_a_block(path, n_frames: int = 3) -> int:
+    """Leave the pixels of ``n_frames`` more frames in the store without their times and seq,
+    as a saver killed in the middle of an append does; the frames complete before it."""
+    with MovieStore.open(path, mode="r+") as store:  # the dead saver's lock is gone with it
+        complete = store.n_frames
+        frames = np.full((n_frames, *store.frame_shape), 7, dtype=store.dtype)
+        store.frames.resize((complete + n_frames, *store.frame_shape))
+        store.frames[complete:] = frames
+    return complete
+
+
+def test_a_saver_dead_for_good_mid_block_leaves_a_store_that_verifies_as_the_summary_says(
+    tmp_path, monkeypatch
+):
+    """The saver is killed in the middle of writing a block (its pixels written, its times and
+    seq not), then every restarted saver dies too: the recording fails. Before, the store kept
+    the torn block and `pynta verify` exited 1 ("incomplete: a writer was interrupted"), though
+    the recording's summary said how many frames were saved. Now the supervisor closes the store
+    once the recording ended: the torn block is dropped, the failure is in the store's metadata
+    with the counts of the summary, and verify finds the store as the summary says."""
+    monkeypatch.setattr(supervisor, "RESTART_BACKOFF_S", 1.0)  # the tear comes before it
+    path = tmp_path / "run.zarr"
+    with LivePipeline(_config(path, 100_000, track=False)) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        killed: set[int] = set()
+        for attempt in range(supervisor.MAX_RESTARTS + 1):
+            if attempt:
+
+                def restarted() -> bool:
+                    pid = pipeline._processes["saver"].pid
+                    return pid is not None and pid not in killed
+
+                wait_until(restarted, 60, what=f"restart {attempt}")
+            saver = pipeline._processes["saver"]
+            killed.add(saver.pid)
+            _kill(pipeline, "saver")
+            if not attempt:
+                wait_until(lambda saver=saver: not saver.is_alive(), 10, what="the saver to die")
+                complete = _tear_a_block(path)
+        wait_until(lambda: pipeline.status().recording_failed, 60, what="the recording to fail")
+        status = pipeline.stop()
+    assert status.dead_workers == ["saver"] and status.recording_failed
+    report = verify_store(path)
+    assert report.ok, report.problems
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+        assert set(store.array_lengths().values()) == {store.n_frames}  # the torn block is gone
+        failed = store.metadata["recording_failed"]
+    assert len(seq) == status.frames_saved == complete == report.n_frames
+    assert seq[0] == 0 and np.all(np.diff(seq) == 1)
+    assert failed == {
+        "reason": status.recording_failed,
+        "frames_saved": status.frames_saved,
+        "frames_dropped": status.frames_dropped,
+    }
+    assert status.frames_dropped > 0
+    assert status.frames_saved + status.frames_dropped <= (
+        status.frames_acquired + status.frames_lost_by_camera
+    )
+    (note,) = report.notes  # verify says the recording failed, and what it holds
+    assert note.kind == "recording" and "the saver died 4 times" in note.message
+    assert f"{status.frames_saved} frames saved" in note.message
+    assert f"{status.frames_dropped} frames dropped" in note.message
 
 
 def test_a_frozen_saver_given_up_then_woken_leaves_counters_equal_to_the_store(
@@ -490,7 +572,17 @@ def test_a_full_disk_stops_the_recording_at_once_and_counts_what_fit(tmp_path):
         with MovieStore.open(path) as store:
             saved = store.n_frames
             assert store.seq[0] == 0 and np.all(np.diff(np.asarray(store.seq)) >= 1)
-    assert 0 < status.frames_saved == saved
+        report = verify_store(path)
+    assert 0 < status.frames_saved == saved == report.n_frames
+    # the store was closed as the recording failed, or it says why not, and verify says that
+    # the complete frames are readable
+    not_closed = [error for error in status.errors if "could not close the store" in error]
+    if not_closed:
+        assert all(problem.kind == "incomplete" for problem in report.problems)
+        assert all("complete frames are readable" in p.message for p in report.problems)
+    else:
+        assert report.ok, report.problems
+        assert "No space left" in report.notes[0].message
     # every frame of the run was meant to be recorded (nobody stopped the recording): those
     # not in the store are dropped, also the ones acquired after the disk filled
     assert status.frames_dropped == (
@@ -543,6 +635,7 @@ def test_a_store_removed_while_recording_is_counted_as_nothing_saved(tmp_path):
     assert status.frames_dropped == status.frames_acquired + status.frames_lost_by_camera
     said = [error for error in status.errors if "cannot count the frames" in error]
     assert len(said) == 1 and "none of its frames is counted as saved" in said[0], status.errors
+    assert not any("could not close" in error for error in status.errors)  # nothing to close
 
 
 @contextlib.contextmanager

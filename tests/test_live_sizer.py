@@ -111,7 +111,8 @@ def test_the_feed_keeps_frames_until_a_sizer_takes_them_and_resends_them_to_a_ne
         time.sleep(0.01)
     messages = _received(sizer)
     assert [m.topic for m in messages] == ["reset"] + ["tracks"] * 5 + ["end"]
-    assert messages[0].header["settings"] == settings
+    # the settings, with the first frame the sizer's summaries cover
+    assert messages[0].header["settings"] == {**settings, "first_seq": 10}
     assert {m.header["run"] for m in messages} == {feed.run}
     assert [int(m.data["frame"].iloc[0]) for m in messages[1:-1]] == [10, 11, 12, 13, 14]
     assert [m.header["covered"] for m in messages[1:]] == [1, 2, 3, 4, 5, 7]
@@ -126,7 +127,7 @@ def test_the_feed_keeps_frames_until_a_sizer_takes_them_and_resends_them_to_a_ne
     feed.add({**columns, "frame": np.array([20])}, 20)
     fresh = _received(sizer)
     assert [m.topic for m in fresh] == ["reset", "tracks"]
-    assert fresh[0].header["settings"] == {"sizes_interval_s": 1.0}
+    assert fresh[0].header["settings"] == {"sizes_interval_s": 1.0, "first_seq": 20}
     assert fresh[1].header["covered"] == 1
     context.destroy(linger=0)
 

@@ -141,10 +141,36 @@ def test_seq_gap_timestamps_and_interrupted_block_are_reported(tmp_path):
     assert kinds == ["incomplete", "seq"]
     messages = [problem.message for problem in report.problems]
     assert "frames beyond the 4 complete ones (0 +2)" in messages[0]
+    # what is readable, and that a failed recording ends so (before: only that they are ignored)
+    assert "the 4 complete frames are readable" in messages[0]
+    assert "saver died or its disk filled" in messages[0]
     assert "acquisition frames 2..4 never reached the store" in messages[1]
     (note,) = report.notes  # a time that does not go forward is what the camera gave
     assert note.kind == "timestamps" and "do not increase at frames [2] (1 place;" in note.message
     assert "too few steps go forward to measure the frame interval" in note.message
+
+
+def test_a_failed_recording_closed_by_the_live_pipeline_is_a_note_or_a_mismatch(capsys, tmp_path):
+    """The live pipeline records a failed recording's counts in the store's metadata when it
+    closes it: verify says so in a note (exit 0), and reports a store that does not hold the
+    frames counted as saved."""
+    path = tmp_path / "failed.zarr"
+    failure = {"reason": "recording stopped: the saver died 4 times", "frames_saved": 5}
+    with MovieStore.create(path, (4, 4), "uint8", METADATA) as store:
+        store.append(np.ones((5, 4, 4), np.uint8))
+        store.update_metadata(recording_failed={**failure, "frames_dropped": 7})
+    code, out = verify(capsys, path)
+    assert code == 0, out
+    assert (
+        f"{path}: note: recording: the recording failed (recording stopped: the saver died 4 "
+        "times) and was closed then: 5 frames saved, all here; 7 frames dropped" in out
+    )
+    with MovieStore.open(path, mode="r+") as store:
+        store.update_metadata(recording_failed={**failure, "frames_saved": 6})
+    report = verify_store(path)
+    assert [problem.kind for problem in report.problems] == ["recording"]
+    assert "holds 5 frames, but its recording" in report.problems[0].message
+    assert "counted 6 frames saved" in report.problems[0].message
 
 
 def test_times_that_go_back_are_a_note_with_the_interval_the_analysis_uses(capsys, tmp_path):

@@ -4,6 +4,8 @@ Checks, each problem reported on one line:
 
 - the store opens and its root metadata is valid (``pynta`` format version, metadata values,
   OME-NGFF ``ome`` attribute);
+- a recording that failed and was closed by the live pipeline (``recording_failed`` in the
+  metadata) holds the frames it counted as saved (a note says it failed);
 - the frames, timestamps and seq arrays agree in length (a longer array is a block a writer left
   incomplete when it was interrupted);
 - ``seq`` is non-negative, strictly increasing and contiguous (a gap is frames that never reached
@@ -50,8 +52,8 @@ class Problem:
     Attributes
     ----------
     kind : str
-        ``unreadable``, ``metadata``, ``incomplete``, ``seq``, ``missing_frames``, ``timestamps``,
-        ``table`` or ``pixels``.
+        ``unreadable``, ``metadata``, ``recording``, ``incomplete``, ``seq``,
+        ``missing_frames``, ``timestamps``, ``table`` or ``pixels``.
     message : str
         One line saying what is wrong and where.
     """
@@ -191,6 +193,7 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
         return report
     report.n_frames = store.n_frames
     _check_metadata(path, report)
+    _check_failed_recording(store, report)
     _check_lengths(store, report)
     _check_chunks_present(store, report)
     seq = _read(store, "seq", report)
@@ -260,6 +263,31 @@ def _check_metadata(path: Path, report: StoreReport) -> None:
         )
 
 
+def _check_failed_recording(store: Any, report: StoreReport) -> None:
+    """A recording that failed (its saver dead after its restarts, a full disk) and was closed
+    by the live pipeline: a note saying so and what the store holds, or a problem if the store
+    does not hold the frames its recording counted as saved."""
+    failure = store.metadata.get("recording_failed")
+    if not isinstance(failure, dict):
+        return
+    saved, dropped = failure.get("frames_saved"), failure.get("frames_dropped")
+    if saved != store.n_frames:
+        report.add(
+            "recording",
+            f"the store holds {store.n_frames} frames, but its recording, which failed "
+            f"({failure.get('reason')}), counted {saved} frames saved",
+        )
+        return
+    report.notes.append(
+        Problem(
+            "recording",
+            f"the recording failed ({failure.get('reason')}) and was closed then: "
+            f"{saved} frames saved, all here; {dropped} frames dropped (meant to be recorded, "
+            "not in the store)",
+        )
+    )
+
+
 def _check_lengths(store: Any, report: StoreReport) -> None:
     if report.being_written:  # frames beyond the complete ones are the block being written now
         return
@@ -274,7 +302,11 @@ def _check_lengths(store: Any, report: StoreReport) -> None:
                 "incomplete: they are ignored, and opening the store for writing is refused"
             )
         else:
-            why = "they are ignored, and opening the store for writing drops them"
+            why = (
+                f"they are ignored, and opening the store for writing drops them; the "
+                f"{store.n_frames} complete frames are readable (a recording ends so when its "
+                "saver died or its disk filled)"
+            )
             beyond = f"a writer was interrupted: {beyond}"
         report.add("incomplete", f"{beyond}; {why}")
 

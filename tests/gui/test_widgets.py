@@ -263,6 +263,12 @@ def test_the_sizes_widget_says_what_live_sizes_wait_for(pynta):
     sizes.session.sizes_changed.emit(SizeData(diameters, {}, measured, "live"))
     sizes.session.live_state_changed.emit("running")  # a second Live keeps the sizes shown
     assert sizes.source_label.text() == "sizes from live"
+    # after a restart of the live linker the sizes cover the later frames only: the line says
+    # which, and what gives the whole recording (before: "sizes from live", nothing else)
+    restarted = {"live_frames": [420, 1000], "linker_restarted_at": 420}
+    sizes.session.sizes_changed.emit(SizeData(diameters, restarted, measured, "live"))
+    text = sizes.source_label.text()
+    assert text.startswith("live sizes from frames 420–999 only") and "Analyze movie" in text
 
 
 def test_the_ensemble_diameter_is_shown_with_its_uncertainty(pynta):

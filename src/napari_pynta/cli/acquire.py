@@ -418,7 +418,11 @@ def progress_line(status: LiveStatus, track: bool) -> str:
             parts.append(f"latency p95 {status.tracking_latency_s['p95']:.2f} s")
         summary = status.size_summary
         if summary and summary.get("diameter_nm") is not None:
-            parts.append(f"size {summary['diameter_nm']:.0f} nm ({summary['n_tracks']} tracks)")
+            size = f"size {summary['diameter_nm']:.0f} nm ({summary['n_tracks']} tracks"
+            if summary.get("linker_restarted_at") is not None:  # not the whole run: say which
+                first, stop = summary["live_frames"]
+                size += f", frames {first}–{stop - 1} only: linker restarted"
+            parts.append(size + ")")
     return " | ".join(parts)
 
 
@@ -678,14 +682,23 @@ def format_result(result: dict[str, Any]) -> str:
             f"  tracking latency p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
             f"max {latency['max']:.2f} s"
         )
+    from napari_pynta.live.sizes import live_coverage_text
+
+    # after a restart of the live linker the sizes cover its frames only (said below)
+    coverage = live_coverage_text(result) if result.get("diameter_nm") is not None else None
     untracked = result.get("frames_untracked")
     if untracked is not None:  # tracking: say how much of the run the sizes cover
         acquired = result["frames_acquired"]
         text = f"  tracked {acquired - untracked} of {acquired} frames"
-        if untracked:
+        if untracked and coverage is None:
             text += (
                 f": {untracked} untracked (tracking fell behind or a locator was restarted; "
                 "the sizes cover the tracked frames)"
+            )
+        elif untracked:
+            text += (
+                f": {untracked} untracked (while the live linker was restarted, or tracking "
+                "fell behind)"
             )
         lines.append(text)
     if result["out"]:
@@ -704,6 +717,8 @@ def format_result(result: dict[str, Any]) -> str:
             f"{result['diameter_se_nm'] or math.nan:.1f} nm, deconvolved D50 {d50_text} nm, "
             f"{result['particles_per_frame']:.1f} particles/frame"
         )
+    if coverage is not None:
+        lines.append(f"  {coverage}")
     if result.get("until_precision") is not None:
         reached = "reached" if result["precision_reached"] else "NOT reached (time limit)"
         value = result["d50_relative_se"]

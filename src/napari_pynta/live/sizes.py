@@ -57,6 +57,28 @@ def analysis_params(settings: dict[str, Any]) -> Any:
 MAX_HISTORY = 1000
 
 
+def live_coverage_text(summary: Mapping[str, Any]) -> str | None:
+    """What a live size summary made after a restart of the live linker covers, said plainly;
+    None for a summary of the whole run (no restart).
+
+    Parameters
+    ----------
+    summary : Mapping
+        A live summary: ``live_frames`` ([first, stop) of the frames covered, acquisition
+        frame numbers) and ``linker_restarted_at`` (the first frame of the restarted linker).
+    """
+    restarted = summary.get("linker_restarted_at")
+    frames = summary.get("live_frames")
+    if restarted is None or not frames:
+        return None
+    first, stop = (int(value) for value in frames)
+    return (
+        f"live sizes from frames {first}–{stop - 1} only: the live linker was restarted at "
+        f"frame {int(restarted)} and the frames before are not in them; run Analyze movie "
+        "(`pynta analyze`) on the recording for the whole of it"
+    )
+
+
 class LiveSizer:
     """Collects linked localizations frame by frame and sizes the tracks on demand.
 
@@ -70,8 +92,12 @@ class LiveSizer:
     ----------
     settings : dict
         As for :func:`analysis_params`, plus ``frame_shape``, ``source`` (the recording path
-        or None) and ``notes`` (optional: warnings about the tracking itself, e.g. the hot
-        pixels repaired, listed first in every summary).
+        or None), ``notes`` (optional: warnings about the tracking itself, e.g. the hot
+        pixels repaired, listed first in every summary), ``first_seq`` (optional, default 0:
+        the first frame covered) and ``linker_restarted_at`` (optional: the first frame of a
+        restarted live linker). Every summary has ``live_frames`` ([first, stop) of the frames
+        covered) and ``linker_restarted_at`` (None without a restart); after a restart its
+        first warning says which frames it covers (:func:`live_coverage_text`).
     """
 
     def __init__(self, settings: dict[str, Any]):
@@ -142,6 +168,12 @@ class LiveSizer:
             return None, []
         held = np.unique(self._seqs)
         some_missing = 0 < len(held) < n_frames
+        first = int(self.settings.get("first_seq") or 0)
+        coverage = {
+            "live_frames": [first, first + int(n_frames)],
+            "linker_restarted_at": self.settings.get("linker_restarted_at"),
+        }
+        said = live_coverage_text(coverage)
         result = analysis.summarize_tracks(
             tracks,
             self.params,
@@ -149,9 +181,10 @@ class LiveSizer:
             frame_numbers=held if some_missing else None,
             source=self.settings.get("source"),
             frame_shape=tuple(self.settings["frame_shape"]),
-            notes=self.settings.get("notes", ()),
+            notes=[*([said] if said else []), *self.settings.get("notes", ())],
             warm_start=self._sizes,
         )
+        result.summary.update(coverage)
         self._sizes = result.sizes
         self._history.append(self.history_point(result.summary, n_frames))
         if len(self._history) > MAX_HISTORY:

@@ -156,6 +156,8 @@ class LivePipeline:
         # workers ended by SIGKILL at the stop: their final reports never came
         self._killed: set[str] = set()
         self._recording_failed: str | None = None
+        # the store whose failed recording was closed (:meth:`_close_failed_recording`)
+        self._failure_recorded: str | None = None
         # frames linked by linkers that died (a restarted linker counts from zero)
         self._linked_before = 0
         #: the acquisition's frame rings are named ``{prefix}_{n}``: leftovers are removed by it
@@ -389,6 +391,7 @@ class LivePipeline:
             time.sleep(0.02)
         with self._lock:
             self._end_recording(path, _stored_seq(path, self._record_error))
+        self._close_failed_recording()
         return self._saved_final or 0
 
     def _end_recording(
@@ -429,17 +432,41 @@ class LivePipeline:
             if self._recording_path is not None:
                 path = self._recording_path
                 self._end_recording(path, _stored_seq(path, self._record_error_once), False)
+            elif self._ended_recording is not None:
+                path, meant, counted = self._ended_recording
+                saved, _, last = _stored_seq(path, self._record_error_once)
+                self._stored_last_seq = last
+                if saved != counted:
+                    self._saved_final = saved
+                    self._dropped_before += max(0, meant - saved) - max(0, meant - counted)
+                    self._ended_recording = (path, meant, saved)
+        self._close_failed_recording()
+
+    def _close_failed_recording(self) -> None:
+        """Close the store of an ended recording that failed (the saver dead after its
+        restarts, a full disk), once no saver holds it: drop the block a saver killed in the
+        middle of an append left incomplete, and record the failure with the recording's counts
+        in the store's metadata (``recording_failed``: ``reason``, ``frames_saved``,
+        ``frames_dropped``), so that `pynta verify` finds the store as the summary says. Done
+        once per recording; what prevents it (a full disk, a saver that still holds the store)
+        is said in ``errors``, and the store is left as it is."""
+        with self._lock:
+            if self._recording_failed is None or self._ended_recording is None:
                 return
-            if self._ended_recording is None:
+            if self._alive(SAVER) and not self._reports.get(SAVER, {}).get("finished_event"):
+                return  # still writing (or stalled): the stop counts the store again later
+            path, meant, saved = self._ended_recording
+            if self._failure_recorded == path:
                 return
-            path, meant, counted = self._ended_recording
-            saved, _, last = _stored_seq(path, self._record_error_once)
-            self._stored_last_seq = last
-            if saved == counted:
-                return
-            self._saved_final = saved
-            self._dropped_before += max(0, meant - saved) - max(0, meant - counted)
-            self._ended_recording = (path, meant, saved)
+            self._failure_recorded = path
+            failure = {
+                "reason": self._recording_failed,
+                "frames_saved": saved,
+                "frames_dropped": max(0, meant - saved),
+            }
+        error = _record_failed_recording(path, failure)
+        if error is not None:
+            self._record_error(error)
 
     def finish_acquisition(self) -> None:
         """End the run now as if ``n_frames`` had been reached; then use :meth:`wait_finished`."""
@@ -607,10 +634,13 @@ class LivePipeline:
                 end_seq = last_seq if acquisition.get("finished_event") else None
             self._spawn(LINKER, linker_worker)
             self._wait_ready(LINKER)
+            settings = self._linker_settings()
+            if last_seq >= 0:  # its sizes say that they miss the frames before
+                settings["linker_restarted_at"] = last_seq + 1
             self._command(
                 LINKER,
                 Command.CONFIGURE,
-                settings=self._linker_settings(),
+                settings=settings,
                 start_seq=last_seq + 1,
                 end_seq=end_seq,
             )
@@ -851,7 +881,7 @@ class LivePipeline:
         self._clear_event(SAVER, Event.RECORDING)
         if not resume:
             self._clear_event(ACQUISITION, Event.RECORDING_ENDED)
-            self._recording_failed = None
+            self._recording_failed = self._failure_recorded = None
         self._command(
             SAVER,
             Command.RECORD,
@@ -1360,6 +1390,29 @@ def _stored_seq(path: str, log: Any) -> tuple[int, int, int]:
         )
         return 0, -1, -1
     return (len(seq), int(seq[0]), int(seq[-1])) if len(seq) else (0, -1, -1)
+
+
+def _record_failed_recording(path: str, failure: dict[str, Any]) -> str | None:
+    """Close the store of a failed recording: opened for writing, which drops a block left
+    incomplete by a saver killed in the middle of an append, with ``failure`` (reason, frames
+    saved and dropped) added to its metadata as ``recording_failed``. Returns None, or what
+    prevented it (a full disk, a saver that still holds the store, a damaged store): the store
+    is then as the saver left it, its complete frames readable."""
+    from napari_pynta.store import MovieStore
+
+    if not os.path.isfile(os.path.join(path, "zarr.json")):
+        return None  # removed while recording: nothing to close (counting it said so)
+    try:
+        with MovieStore.open(path, mode="r+") as store:
+            store.update_metadata(recording_failed=failure)
+    except Exception as error:  # noqa: BLE001  (zarr and the disk raise many kinds)
+        return (
+            f"could not close the store of the failed recording {path} ({type(error).__name__}: "
+            f"{error}); its {failure['frames_saved']} complete frames stay readable, and "
+            "`pynta verify` may report the block the saver left incomplete: the expected end of "
+            "a failed recording"
+        )
+    return None
 
 
 def _worker_failure(name: str, error: str | None, fields: Sequence[str] = ()) -> Exception:

@@ -353,8 +353,11 @@ class SizesWidget(QWidget):
 
     def show_sizes(self, data: SizeData) -> None:
         """Adopt new sizes (live update or analysis result) and redraw."""
+        from napari_pynta.live.sizes import live_coverage_text
+
         self.data = data
-        self.source_label.setText(f"sizes from {data.source}")
+        coverage = live_coverage_text(data.summary) if data.is_live else None
+        self.source_label.setText(coverage or f"sizes from {data.source}")
         self.warnings.setText(warnings_text(data.summary))
         self._show_warnings()
         self.redraw()

@@ -156,7 +156,9 @@ class SizerFeed:
         """Send what waits (at most :data:`FLUSH_BATCH` frames); False if a send would block."""
         try:
             if not self._reset_sent:
-                payload = {"run": self.run, "settings": self.settings}
+                # the sizer's summaries cover the frames from the first one it is sent
+                settings = {**self.settings, "first_seq": self._base_seq}
+                payload = {"run": self.run, "settings": settings}
                 transport.send_json(self.socket, TOPIC_RESET, payload, flags=zmq.NOBLOCK)
                 self._reset_sent = True
             for _ in range(FLUSH_BATCH):
