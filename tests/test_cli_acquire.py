@@ -583,6 +583,25 @@ def test_camera_options_are_parsed_to_python_values(text, expected):
     assert parse_option(text) == expected
 
 
+@pytest.mark.parametrize("key", ["path", "config", "image_folder"])
+def test_a_file_named_by_digits_stays_a_file_name(key):
+    """``--camera-option path=2024`` (a folder of frames named by its year) became the number
+    2024: the playback opened "2024" to check it, then its acquisition worker, started, failed
+    with "TypeError: expected str, bytes or os.PathLike object, not int"."""
+    assert parse_option(f"{key}=2024") == (key, "2024")
+    assert parse_option(f"{key}=true") == (key, "true")
+
+
+@pytest.mark.timeout(300)
+def test_a_playback_of_a_movie_named_by_digits_records(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "--frames", "20", "--shape", "32", "32", "run.zarr"]) == 0
+    (tmp_path / "run.zarr").rename(tmp_path / "2024")
+    argv = ["acquire", "--camera", "playback", "--camera-option", "path=2024", "--frames", "3"]
+    assert main([*argv, "--out", "copy.zarr"]) == 0, capsys.readouterr().err
+    assert MovieStore.open(tmp_path / "copy.zarr").recorded_frames().sum() == 3
+
+
 @pytest.mark.timeout(120)  # the bug waited for ever
 @pytest.mark.parametrize(("movie", "said"), [("", "is empty"), ("missing.zarr", "does not exist")])
 def test_a_playback_of_a_movie_that_cannot_be_opened_is_refused_before_anything_starts(

@@ -449,6 +449,25 @@ def test_tracks_all_shorter_than_the_length_filter_are_said_to_be():
     assert nothing.startswith("No tracks were found")
 
 
+def test_localizations_linked_to_none_are_not_said_to_be_tracks_too_short():
+    """``--search-range-px 0.05``: no localization was linked to one in another frame, so each
+    made a track of 1 frame, and the reason said "375 tracks were linked, the longest 1 frames.
+    Lower --min-track-length", the wrong setting. It says none was linked and names the search
+    range now."""
+    empty = pd.DataFrame({"particle": [], "frame": [], "y": [], "x": []})
+    table = sizing.track_diffusion(empty, PIXEL_UM, DT, DT, T_C, ETA)
+    estimate = sizing.ensemble_diffusion(empty, PIXEL_UM, DT, DT)
+    (text,) = sizing.quality_warnings(
+        table, estimate, track_lengths=np.ones(375), min_track_length=10, n_localizations=375
+    )
+    assert text.startswith("No tracks were found from the 375 localizations"), text
+    assert "search range" in text and "--min-track-length" not in text, text
+    (some,) = sizing.quality_warnings(
+        table, estimate, track_lengths=[1, 1, 6], min_track_length=10, n_localizations=8
+    )
+    assert "1 track was linked, the longest 6 frames" in some, some
+
+
 def test_one_track_is_one_track():
     tracks = brownian_tracks(np.random.default_rng(3), n_tracks=1, n_frames=30)
     table = sizing.track_diffusion(tracks, PIXEL_UM, DT, DT, T_C, ETA)

@@ -75,8 +75,8 @@ def test_deleted_chunks_of_a_format_1_store_are_reported_by_frame_range(
         f"{path}: missing_frames: no data on disk for frames 3..5 (0/c/3/0/0 .. 0/c/5/0/0)",
         f"{path}: missing_frames: no data on disk for frame 9 (0/c/9/0/0)",
         f"{path}: readable: frames 0..2, 6..8 and 10..11; analyse frames 0..2 alone with "
-        f"`pynta analyze --frames=0:3 {path}` (`pynta verify --read-pixels` also checks that "
-        "those frames decode)",
+        f"`pynta analyze --frames=0:3 {path}` (`pynta verify --read-pixels {path}` also checks "
+        "that those frames decode)",
     ]
 
 
@@ -329,8 +329,8 @@ def test_a_lost_seq_chunk_names_the_frames_after_it_and_the_command_to_analyse_t
     assert code == 1
     assert out.splitlines()[-1] == (
         f"{path}: readable: frames 4096..4199; analyse them alone with "
-        f"`pynta analyze --frames=4096:4200 '{path}'` (`pynta verify --read-pixels` also checks "
-        "that those frames decode)"
+        f"`pynta analyze --frames=4096:4200 '{path}'` (`pynta verify --read-pixels '{path}'` "
+        "also checks that those frames decode)"
     )
     assert refusal_advice(capsys, path) == "4096:4200"  # what analyze advises, alike
     code, out = verify(capsys, path, "--json")
@@ -344,7 +344,7 @@ def out_advice(report):
     return (
         f"readable: frames {start}..{stop - 1}; analyse them alone with "
         f"`pynta analyze --frames={start}:{stop} '{report['path']}'` (`pynta verify "
-        "--read-pixels` also checks that those frames decode)"
+        f"--read-pixels '{report['path']}'` also checks that those frames decode)"
     )
 
 
@@ -412,3 +412,33 @@ def test_frames_that_do_not_decode_are_each_named_and_left_out_of_the_readable_o
     with MovieStore.open(path) as store:  # the frames said readable do decode
         store.read_frames(7, 100)
         store.read_frames(1, 5)
+
+
+def test_the_commands_advised_for_a_store_named_with_a_leading_dash_run(
+    capsys, tmp_path, monkeypatch
+):
+    """A relative store path that starts with "-" was advised as it is (shlex.quote leaves it):
+    `pynta verify -run.zarr` pasted into a shell is read as an option, and pynta says "the
+    following arguments are required: STORE"."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    write_store(tmp_path / "-run.zarr", 200)
+    (tmp_path / "-run.zarr" / "0" / "c" / "1" / "0" / "0").unlink()  # frames 64..127
+    assert main(["analyze", "--no-save", "--temperature-c", "22", "--", "-run.zarr"]) == 2
+    _, err = capsys.readouterr()
+    code, out = verify(capsys, "--", "-run.zarr")
+    commands = [shlex.split(text) for text in re.findall(r"`(pynta [^`]*)`", err + out)]
+    verifies = [command for command in commands if command[1] == "verify" and len(command) > 2]
+    analyses = [command for command in commands if command[1] == "analyze"]
+    assert verifies and analyses, err + out
+    for command in verifies:  # it runs, and finds the damage (1), not a usage error (2)
+        assert main(command[1:]) == 1, capsys.readouterr()
+    from napari_pynta.cli import build_parser
+
+    for command in analyses:  # the store is its PATH, not an option
+        parsed = build_parser().parse_args(command[1:])
+        assert (parsed.frame_range.start, parsed.frame_range.stop) == (128, 200), command
+        assert [Path(path).resolve() for path in parsed.paths] == [tmp_path / "-run.zarr"]

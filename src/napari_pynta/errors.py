@@ -82,8 +82,12 @@ def analyze_command(store: str | Path, start: int, stop: int) -> str:
 def pynta_command(command: str, store: str | Path, *options: str) -> str:
     """The ``pynta COMMAND OPTIONS STORE`` a message advises, in backticks, the store's path
     quoted as a shell needs it (a path with spaces or quotes pasted as it is runs another
-    command): every command advice is built here."""
-    return f"`pynta {' '.join([command, *options])} {shlex.quote(str(store))}`"
+    command; one starting with "-" is read as an option: it gets "./"): every command advice
+    is built here."""
+    path = str(store)
+    if path.startswith("-"):  # shlex.quote leaves it as it is
+        path = f"./{path}"
+    return f"`pynta {' '.join([command, *options])} {shlex.quote(path)}`"
 
 
 def named_message(error: BaseException, names: Mapping[str, str]) -> str:

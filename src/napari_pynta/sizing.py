@@ -831,7 +831,8 @@ def no_tracks_reason(
     Parameters
     ----------
     track_lengths : array-like or None
-        Frames of every linked track before the length filter.
+        Frames of every linked track before the length filter (a localization linked to
+        none is a track of 1 frame: only 1-frame tracks say none was linked).
     min_track_length : int
         The length filter's minimum (frames).
     n_localizations : int, optional
@@ -851,10 +852,12 @@ def no_tracks_reason(
             "set --diameter to the spots' size, or --invert for dark particles on a bright "
             "background."
         )
-    if len(lengths) and min_track_length > 0 and lengths.max() < min_track_length:
+    linked = lengths[lengths > 1]  # a localization linked to none is a "track" of 1 frame
+    if len(linked) and min_track_length > 0 and linked.max() < min_track_length:
+        were = "track was" if len(linked) == 1 else "tracks were"
         return (
             f"No track is as long as --min-track-length ({min_track_length} frames): "
-            f"{len(lengths)} tracks were linked, the longest {lengths.max():.0f} frames. Lower "
+            f"{len(linked)} {were} linked, the longest {linked.max():.0f} frames. Lower "
             "--min-track-length (at least 3), or record longer tracks (a lower concentration, "
             "a higher frame rate, particles that stay in focus)."
         )

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError, verify_command
 from napari_pynta.frame_range import readable_advice, readable_runs
 
 #: frames decoded per read when ``read_pixels`` is asked
@@ -109,14 +109,15 @@ class StoreReport:
         """Which frames can be analysed and the `pynta analyze --frames` that analyses them,
         when some recorded frames cannot be (None when every frame can, or the store does not
         open): ``"readable: frames 0..63 and 128..199; analyse frames 128..199 alone with
-        `pynta analyze --frames=128:200 STORE`"``, which adds that ``--read-pixels`` also checks
-        that they decode when the pixels were not read."""
+        `pynta analyze --frames=128:200 STORE`"``, which adds that `pynta verify --read-pixels
+        STORE` also checks that they decode when the pixels were not read."""
         if self.readable is None or self.readable.all():
             return None
         advice = readable_advice(self.readable, self.path)
         if self.pixels_read or not self.readable.any():
             return advice
-        return f"{advice} (`pynta verify --read-pixels` also checks that those frames decode)"
+        check = verify_command(self.path, read_pixels=True)
+        return f"{advice} ({check} also checks that those frames decode)"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``path``, ``ok``, ``n_frames``, ``problems`` [{kind, message}],

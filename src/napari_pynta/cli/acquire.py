@@ -218,8 +218,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: camera options that name a file or folder: their value is kept as text (``path=2024``)
+FILE_OPTIONS = ("path", "config", "image_folder")
+
+
 def parse_option(text: str) -> tuple[str, Any]:
-    """Parse ``KEY=VALUE``: JSON values, comma lists of numbers, true/false, else text.
+    """Parse ``KEY=VALUE``: JSON values, comma lists of numbers, true/false, else text; the
+    value of a :data:`FILE_OPTIONS` key is always text (a folder named 2024 is not a number).
 
     Raises
     ------
@@ -229,6 +234,8 @@ def parse_option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise PyntaInputError(f"--camera-option must look like KEY=VALUE, got {text!r}")
+    if key in FILE_OPTIONS:
+        return key, value
     if value.lower() in ("true", "false"):
         return key, value.lower() == "true"
     try:

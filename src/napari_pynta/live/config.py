@@ -202,7 +202,7 @@ class LiveConfig:
 def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
     """Check what can be checked without opening the camera: names, rate, exposure, gain and
     the values of the backend's own settings that it checks without a device
-    (:meth:`~napari_pynta.cameras.base.BaseCamera.check_options`: the simulated camera's).
+    (:meth:`~napari_pynta.cameras.base.BaseCamera.check_options`, which every backend has).
 
     The ROI is checked against the sensor when the acquisition worker opens the camera.
     """
