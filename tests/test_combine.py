@@ -239,6 +239,17 @@ def test_a_capture_without_tracks_is_named_and_the_fewer_captures_said():
     assert "no standard error" in lonely["warnings"][0]
 
 
+def test_captures_that_none_sized_say_the_combined_sizes_are_empty():
+    """Two unsized captures combined gave empty sizes and no warning at all."""
+    combined = combine_summaries(
+        [_capture_summary(f"/m/capture-{i}.zarr", None, 0, 0.0) for i in (1, 2)]
+    )
+    assert combined["d50_nm"]["n"] == 0 and combined["ensemble_diameter_nm"]["n"] == 0
+    assert combined["warnings"] == [
+        "none of the 2 captures sized a track: the combined sizes are empty"
+    ]
+
+
 def test_captures_that_all_have_tracks_give_no_warning():
     combined = combine_summaries(
         [_capture_summary(f"/m/capture-{i}.zarr", 100.0 + i, 20, 5.0) for i in (1, 2)]

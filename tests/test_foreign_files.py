@@ -327,6 +327,9 @@ def test_a_part_of_a_truncated_avi_is_warned_of_the_cut_only_where_it_reaches_it
     err = capsys.readouterr().err
     assert f"which has {n} frames" in err and f"declares {len(movie)} frames" in err, err
     assert "--frames" in err and "frame_range" not in err, err
+    # a part refused for another reason says nothing of the cut
+    assert main(["analyze", str(cut_avi), "--frames", "50:40", "--no-save"]) == 2
+    assert "cut short" not in capsys.readouterr().err
 
 
 def test_pynta_analyze_sizes_an_avi_with_its_rate_and_an_ome_zarr(tmp_path, movie, capsys):

@@ -116,11 +116,14 @@ def test_a_tiff_whose_metadata_give_a_wrong_pixel_size_is_blamed_not_the_flag(tm
         f"pynta analyze: error: {str(path)!r}: its metadata's pixel_size_um must be in "
         "[0.005, 20] (µm), got 1000000.0; give the right value with --pixel-size-um"
     )
-    # the flag replaces the metadata's value: the movie is analysed
+    # the flag replaces the metadata's value: the movie is analysed (pure noise: no particle is
+    # found, a failed measurement, exit 1, not a refused input)
     code = main(
         ["analyze", str(path), *physical, "--pixel-size-um", "0.1", "--min-track-length", "3"]
     )
-    assert code == 0, capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert code == 1, error
+    assert "failed: No track was sized: no particle was found" in error
 
 
 def test_a_simulation_refuses_a_pixel_the_analysis_refuses(tmp_path, capsys):

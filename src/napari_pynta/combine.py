@@ -125,8 +125,12 @@ def _missing_warnings(summaries: Sequence[Summary], combined: Mapping[str, Any])
     """A capture without a value the other captures have makes the mean ± SE rest on fewer
     captures: say which capture, why (its tracks) and on how many the numbers rest."""
     n_captures = len(summaries)
-    partial = [k for k in COMBINED_QUANTITIES if 0 < combined[k]["n"] < n_captures]
     warnings = []
+    if combined["ensemble_diameter_nm"]["n"] == 0:  # every capture unsized: no size at all
+        warnings.append(
+            f"none of the {n_captures} captures sized a track: the combined sizes are empty"
+        )
+    partial = [k for k in COMBINED_QUANTITIES if 0 < combined[k]["n"] < n_captures]
     for index, summary in enumerate(summaries):
         missing = [k for k in partial if not _known(COMBINED_QUANTITIES[k](summary))]
         if not missing:

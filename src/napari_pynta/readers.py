@@ -515,7 +515,8 @@ def _open_video(path: Path, part: FrameRange | None) -> Movie:
     try:
         start, stop = (0, len(frames)) if part is None else part.resolve(len(frames), str(path))
     except PyntaInputError as error:  # STOP past the cut: the movie's length is not the header's
-        if not cut:
+        past_cut = part is not None and part.stop is not None and part.stop > len(frames)
+        if not (cut and past_cut):
             raise
         raise PyntaInputError(
             f"{error}; {_cut_avi(path, declared, len(frames))}", "frame_range"

@@ -849,7 +849,7 @@ def no_tracks_reason(
             "No track was sized: no particle was found in the frames analysed (0 "
             "localizations). Look at the frames: a dark, empty or out-of-focus movie has none; "
             "else the detection threshold is too high or the spot size wrong: lower --minmass, "
-            "set --diameter to the spots' size, or --invert for dark particles on a bright "
+            "set --diameter-px to the spots' size, or --invert for dark particles on a bright "
             "background."
         )
     linked = lengths[lengths > 1]  # a localization linked to none is a "track" of 1 frame
