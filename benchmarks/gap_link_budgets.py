@@ -13,7 +13,10 @@ tracks of each movie (a pilot pass), and the movie is linked again with:
 - ``rates, relative``: the one-frame budget kept, each further gap priced
   ``logit(P_1) - logit(P_g)`` (the measured odds instead of ``GAP_COST``);
 - ``rates, vs newcomers``: the one-frame budget kept, gap links priced against a newcomer as
-  above (the full model for gap links).
+  above (the full model for gap links);
+- ``rates, vs newcomers, measured spread``: the same with the spread of gap steps measured from
+  the movie: ``w = 1 + k (g - 1)`` with ``k = 2 m - 1``, ``m`` the mean ``u`` of the two-frame
+  odds' excess below ``u`` = 13 (``--odds`` below; 1 for Brownian steps).
 
 Printed per movie and linking: ``wrong1/2``, ``kept1/2`` (``bench_link_truth.py``), the
 ensemble errors ``ens`` (the analysis' estimator) and ``ens21`` (lag difference), and the
@@ -53,13 +56,17 @@ from napari_pynta import link  # noqa: E402
 #: bins of ``u`` for ``--odds``, and the range whose mean level is the unrelated localizations'
 ODDS_EDGES = np.array([0, 1, 2, 3, 4, 5, 6, 8, 10, 13, 20, 30, 40], dtype=np.float64)
 FLAT_FROM_U = 20.0
+#: the measured spread of gap steps takes the odds' excess below this ``u``
+SPREAD_BELOW_U = 13.0
 
 
 class PricedLinker(link.StreamingLinker):
     """The analysis' linker with the gain at distance 0 given per gap (1, 2, ... frames)."""
 
-    def __init__(self, search_range_px: float, memory: int, gains: np.ndarray) -> None:
-        super().__init__(search_range_px, memory)
+    def __init__(
+        self, search_range_px: float, memory: int, gains: np.ndarray, gap_spread: float = 1.0
+    ) -> None:
+        super().__init__(search_range_px, memory, gap_spread)
         self._gains = np.asarray(gains, dtype=np.float64)
 
     def _gain_at_zero(self, gap: np.ndarray, widening: np.ndarray) -> np.ndarray:
@@ -96,18 +103,31 @@ def logit(probability: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def priced_gains(seen: np.ndarray, start_cost: float) -> dict[str, np.ndarray | None]:
-    """The gains at distance 0 per gap of each linking (None: the analysis' linker);
-    ``start_cost`` is ``-ln(2 pi s^2 b)``."""
+def priced_gains(
+    seen: np.ndarray, start_cost: float, spread: float
+) -> dict[str, tuple[np.ndarray | None, float]]:
+    """The gains at distance 0 per gap (None: the analysis' linker) and the gap spread of each
+    linking; ``start_cost`` is ``-ln(2 pi s^2 b)``, ``spread`` the measured ``k``."""
     budget = link.SEARCH_RANGE_RMS_STEPS**2 / 2.0
     odds = logit(seen)
     gaps = np.arange(len(seen))
+    newcomers = np.r_[budget, odds[1:] + start_cost]
     return {
-        "now": None,
-        "gap2 cost 4": budget - np.r_[0.0, 4.0, link.GAP_COST * gaps[2:]],
-        "rates, relative": budget - (odds[0] - odds),
-        "rates, vs newcomers": np.r_[budget, odds[1:] + start_cost],
+        "now": (None, 1.0),
+        "gap2 cost 4": (budget - np.r_[0.0, 4.0, link.GAP_COST * gaps[2:]], 1.0),
+        "rates, relative": (budget - (odds[0] - odds), 1.0),
+        "rates, vs newcomers": (newcomers, 1.0),
+        "rates, vs newcomers, measured spread": (newcomers, spread),
     }
+
+
+def measured_spread(odds: np.ndarray) -> float:
+    """``k = 2 m - 1`` (at least 1) from the two-frame odds per bin of :data:`ODDS_EDGES`:
+    ``m`` the mean ``u`` of their excess below :data:`SPREAD_BELOW_U`."""
+    below = ODDS_EDGES[1:] <= SPREAD_BELOW_U
+    excess = odds[below] * np.diff(ODDS_EDGES)[below]
+    centres = (ODDS_EDGES[:-1] + ODDS_EDGES[1:])[below] / 2.0
+    return max(1.0, 2.0 * float(np.sum(excess * centres) / np.sum(excess)) - 1.0)
 
 
 def gap_odds(linked: pd.DataFrame, s0_squared: float) -> np.ndarray:
@@ -151,16 +171,18 @@ def movie_rows(case: Case, seed: int, n_frames: int, odds: bool) -> list[dict]:
     area = float(np.prod(result.frame_shape))
     seen, density = measured_rates(pilot, memory, area)
     start_cost = -math.log(2 * math.pi * s0_squared * density)
+    measured_odds = gap_odds(pilot, s0_squared)
+    spread = measured_spread(measured_odds)
     if odds:
         print(f"{case.name} seed {seed}: odds of a two-frame link by u")
         print(" u >= " + " ".join(f"{edge:>6.0f}" for edge in ODDS_EDGES[:-1]))
-        print(" odds " + " ".join(f"{x:6.2f}" for x in gap_odds(pilot, s0_squared)))
+        print(" odds " + " ".join(f"{x:6.2f}" for x in measured_odds))
     rows = []
-    for name, prices in priced_gains(seen, start_cost).items():
+    for name, (prices, k) in priced_gains(seen, start_cost, spread).items():
         linker = (
             link.StreamingLinker(range_px, memory)
             if prices is None
-            else PricedLinker(range_px, memory, prices)
+            else PricedLinker(range_px, memory, prices, k)
         )
         linked = linked_with(localizations, linker)
         row: dict = {"case": case.name, "seed": seed, "linking": name}
@@ -169,6 +191,7 @@ def movie_rows(case: Case, seed: int, n_frames: int, odds: bool) -> list[dict]:
             row[column] = ensemble_error_pct(linked, result, truth_nm, estimator)
         row["P_g"] = "/".join(f"{p:.3f}" for p in seen)
         row["start_cost"] = start_cost
+        row["k"] = k
         rows.append(row)
     return rows
 
@@ -190,7 +213,7 @@ def main() -> None:
         n_frames = int(math.ceil(case.setting.frames_full * args.frames_factor))
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             rows.extend(movie_rows(case, seed, n_frames, args.odds))
-            print(pd.DataFrame(rows[-4:]).to_string(index=False, float_format="{:.3f}".format))
+            print(pd.DataFrame(rows[-5:]).to_string(index=False, float_format="{:.3f}".format))
     print(pd.DataFrame(rows).to_string(index=False, float_format="{:.3f}".format), flush=True)
 
 
