@@ -229,39 +229,41 @@ def true_position_errors(
     }
 
 
-def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
+def analyzed_movie(
+    case: Case, seed: int, n_frames: int, radius_px: float
+) -> tuple[simulate.SimulatedMovie, analysis.AnalysisResult, pd.DataFrame, float]:
+    """The simulated movie of ``case`` and ``seed``, its default analysis, the analysis'
+    localizations with their true ids (``true_id``, -1: none) and the true diameter (nm)."""
     movie = simulate.simulate_movie(n_frames, case.settings(seed))
     params = analysis.AnalysisParams.from_metadata(movie.metadata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
-    truth_nm = float(np.median(movie.diameters_nm))
     localizations = result.localizations.reset_index(drop=True)
     localizations["true_id"] = truth_ids(localizations, movie.truth, radius_px)
-    linked = link.link_features(
-        localizations,
-        result.params.search_range_px,
-        result.params.memory,
-        result.params.gap_spread.factor,
-    )
+    return movie, result, localizations, float(np.median(movie.diameters_nm))
+
+
+def links_against_truth(
+    linked: pd.DataFrame, true_linked: pd.DataFrame
+) -> tuple[dict[str, float], pd.DataFrame, pd.Series]:
+    """``wrong1/2``, ``wrongsq1/2`` and ``kept1/2`` (module docstring) of the linker's tracks
+    ``linked`` against the truth-linked ``true_linked``; also the links whose two ends have a
+    true id (column ``wrong``) and the linker's id of each (frame, true id)."""
     links = successive_pairs(linked, "particle")
     known = links[(links["first"] >= 0) & (links["second"] >= 0)]
-    is_wrong = known["first"] != known["second"]
-    true_linked = localizations[localizations["true_id"] >= 0].assign(
-        particle=lambda table: table["true_id"]
-    )
+    known = known.assign(wrong=known["first"] != known["second"])
     true_steps = successive_pairs(true_linked, "true_id")
     # a true step was made by the linker when both ends carry the same linker id
     key = pd.MultiIndex.from_arrays([linked["frame"], linked["true_id"]])
     linker_id = pd.Series(linked["particle"].to_numpy(), index=key)
     linker_id = linker_id[~key.duplicated()]
-    row = {"case": case.name, "setting": case.setting.name, "seed": seed}
-    row.update(one_frame_losses(linked))
+    row: dict[str, float] = {}
     for gap in (1, 2):
         of_gap = known["gap"] == gap
-        row[f"wrong{gap}"] = float(is_wrong[of_gap].mean())
+        row[f"wrong{gap}"] = float(known["wrong"][of_gap].mean())
         row[f"wrongsq{gap}"] = float(
-            known["sq"][of_gap & is_wrong].sum() / max(known["sq"][of_gap].sum(), 1e-12)
+            known["sq"][of_gap & known["wrong"]].sum() / max(known["sq"][of_gap].sum(), 1e-12)
         )
         steps = true_steps[true_steps["gap"] == gap]
         before = linker_id.reindex(
@@ -270,6 +272,24 @@ def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
         after = linker_id.reindex(pd.MultiIndex.from_arrays([steps["frame"], steps["second"]]))
         made = before.to_numpy() == after.to_numpy()
         row[f"kept{gap}"] = float(steps["sq"][made].mean() / steps["sq"].mean())
+    return row, known, linker_id
+
+
+def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
+    movie, result, localizations, truth_nm = analyzed_movie(case, seed, n_frames, radius_px)
+    linked = link.link_features(
+        localizations,
+        result.params.search_range_px,
+        result.params.memory,
+        result.params.gap_spread.factor,
+    )
+    true_linked = localizations[localizations["true_id"] >= 0].assign(
+        particle=lambda table: table["true_id"]
+    )
+    row: dict = {"case": case.name, "setting": case.setting.name, "seed": seed}
+    row.update(one_frame_losses(linked))
+    shares, known, linker_id = links_against_truth(linked, true_linked)
+    row.update(shares)
     # the truth-linked tracks without the true links the linker did not make
     steps = successive_pairs(true_linked, "true_id")
     before = linker_id.reindex(
@@ -284,7 +304,7 @@ def link_report(case: Case, seed: int, n_frames: int, radius_px: float) -> dict:
     row["ens_lost"] = ensemble_error_pct(
         ordered.assign(particle=np.cumsum(new_track)), result, truth_nm
     )
-    row["gone_new"] = gone_new_share(known[is_wrong], movie.truth)
+    row["gone_new"] = gone_new_share(known[known["wrong"]], movie.truth)
     for column, estimator in ESTIMATOR_COLUMNS.items():
         row[column] = ensemble_error_pct(linked, result, truth_nm, estimator)
         row[f"{column}_truth"] = ensemble_error_pct(true_linked, result, truth_nm, estimator)

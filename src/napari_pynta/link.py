@@ -177,8 +177,8 @@ class StreamingLinker:
         """The links of largest total gain: (track indices, point indices)."""
         gap = (frame - self._seen).astype(np.float64)
         widening = 1.0 + self.gap_spread * (gap - 1.0)  # one-frame spreads: gap when k = 1
-        # gain of a link at distance 0; at distance r it gains budget - r^2 / (2 s^2 widening)
-        budget = self._budget - np.log(widening) - GAP_COST * (gap - 1.0)
+        # at distance r a link gains budget - r^2 / (2 s^2 widening)
+        budget = self._gain_at_zero(gap, widening)
         spread = self._s0_squared * widening
         reach = np.sqrt(2.0 * spread * np.maximum(budget, 0.0))
         pairs = cKDTree(self._position).sparse_distance_matrix(
@@ -190,6 +190,12 @@ class StreamingLinker:
         rows, cols, gain = rows[useful], cols[useful], gain[useful]
         chosen = _max_gain_matching(rows, cols, gain, len(gap), len(coords), frame)
         return rows[chosen], cols[chosen]
+
+    def _gain_at_zero(self, gap: np.ndarray, widening: np.ndarray) -> np.ndarray:
+        """Gain of a link at distance 0 for tracks last seen ``gap`` frames ago (spread
+        ``widening`` one-frame spreads): the budget less the Gaussian's normalization and the
+        price of the missed frames (module docstring)."""
+        return self._budget - np.log(widening) - GAP_COST * (gap - 1.0)
 
     def _frame_number(self, features: pd.DataFrame, frame: int | None) -> int:
         """Work out and check the frame number of ``features``."""
