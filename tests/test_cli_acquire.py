@@ -485,6 +485,7 @@ def _pypylon_installed() -> bool:
         ("micromanager", "config=/no/such.cfg", "--camera-option config must be an existing"),
         ("micromanager", "core=demo", "--camera-option core is a Micro-Manager core object"),
         ("playback", "loop=no", "--camera-option loop must be true or false, got 'no'"),
+        ("playback", "loop=1", "--camera-option loop must be true or false, got 1"),
         ("playback", "buffer_frames=0", "--camera-option buffer_frames must be an integer >= 1"),
     ],
 )

@@ -529,6 +529,24 @@ def test_a_movie_without_particles_is_a_failed_measurement_that_keeps_its_summar
     assert json.loads((tmp_path / "results" / "summary.json").read_text()) == summary
 
 
+def test_a_reference_without_particles_keeps_its_summary_and_says_why_no_depth(
+    capsys, dark_store_path, tmp_path
+):
+    """`--reference-per-ml` on a movie without particles stopped after the whole analysis with
+    "reference_counts must have particles", a name the user never gave, and wrote nothing."""
+    out_dir = tmp_path / "results"
+    code, out, _ = run(
+        capsys, dark_store_path, "--json", "--out", out_dir, "--reference-per-ml", "1e8"
+    )
+    assert code == 1  # unsized, as without the flag
+    summary = json.loads(out)
+    assert any(
+        "--reference-per-ml: no particle was found in the reference movie" in text
+        for text in summary["warnings"]
+    )
+    assert json.loads((out_dir / "summary.json").read_text()) == summary
+
+
 def test_tracks_shorter_than_the_filter_fail_naming_the_filter(capsys, store_path):
     """Particles found and linked, but none as long as --min-track-length: exit 1, and the
     message names the filter, not the detection."""

@@ -442,3 +442,12 @@ def test_the_commands_advised_for_a_store_named_with_a_leading_dash_run(
         parsed = build_parser().parse_args(command[1:])
         assert (parsed.frame_range.start, parsed.frame_range.stop) == (128, 200), command
         assert [Path(path).resolve() for path in parsed.paths] == [tmp_path / "-run.zarr"]
+
+
+def test_an_empty_store_is_sound_but_said_to_hold_nothing_to_analyse(capsys, tmp_path):
+    """`pynta verify` said "ok, 0 frames" of a store that `pynta analyze` refuses."""
+    path = tmp_path / "empty.zarr"
+    MovieStore.create(path, (8, 10), "uint16", METADATA).close()
+    code, out = verify(capsys, path)
+    assert code == 0 and out.splitlines()[0] == f"{path}: ok, 0 frames"
+    assert "holds no frame" in out and "nothing to analyse" in out

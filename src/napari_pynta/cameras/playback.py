@@ -46,7 +46,7 @@ def _check_arguments(loop: Any, buffer_frames: Any) -> None:
     PyntaInputError
         Naming the argument, its value and what is allowed.
     """
-    if loop not in (True, False):  # bool("no") is True: --camera-option loop=no looped
+    if not isinstance(loop, bool):  # bool("no") is True: loop=no looped; 1 == True
         raise PyntaInputError(f"loop must be true or false, got {loop!r}", "loop")
     require_int("buffer_frames", buffer_frames, minimum=1)
 

@@ -558,6 +558,12 @@ def _add_depth_calibration(result: AnalysisResult, reference_per_ml: float) -> N
     frame_shape, pixel_size_um = result.frame_shape, result.params.pixel_size_um
     if frame_shape is None or pixel_size_um is None:
         raise PyntaDataError("the detection depth needs the movie's frame size and pixel size")
+    if counts.mean <= 0:  # said, and the movie's own results kept
+        result.summary["warnings"].append(
+            "--reference-per-ml: no particle was found in the reference movie, so no detection "
+            "depth was calibrated from it"
+        )
+        return
     depth = calibrate_depth(counts, frame_shape, pixel_size_um, reference_per_ml)
     entry.update(
         reference_particles_per_ml=reference_per_ml,
