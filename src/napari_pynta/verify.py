@@ -193,14 +193,6 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
         report.add("unreadable", str(error))
         return report
     report.n_frames = store.n_frames
-    if not store.n_frames:  # sound, but nothing to analyse: `pynta analyze` refuses it
-        report.notes.append(
-            Problem(
-                "empty",
-                "the store holds no frame (a recording stopped before its first frame was "
-                "saved?): there is nothing to analyse",
-            )
-        )
     _check_metadata(path, report)
     _check_failed_recording(store, report)
     _check_lengths(store, report)
@@ -218,6 +210,14 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     if read_pixels:
         report.readable &= _check_pixels(store, report.readable, report)
         report.pixels_read = True
+    if report.ok and not report.n_frames:  # sound, but nothing to analyse: analyze refuses it
+        report.notes.append(
+            Problem(
+                "empty",
+                "the store holds no frame (a recording stopped before its first frame was "
+                "saved?): there is nothing to analyse",
+            )
+        )
     return report
 
 
