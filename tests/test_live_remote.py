@@ -85,3 +85,13 @@ def test_only_authorized_viewers_receive_frames_over_tcp(tmp_path):
             viewer.close()
             outsider.close()
             context.destroy(linger=0)
+
+
+def test_pynta_keys_advises_a_command_that_runs_when_pasted(tmp_path, capsys):
+    """The advised `pynta acquire --keys PATH` left a folder with a space unquoted."""
+    import shlex
+
+    folder = tmp_path / "my keys"
+    assert main(["keys", str(folder)]) == 0
+    advice = capsys.readouterr().out.split("`")[1]
+    assert shlex.split(advice)[-2:] == ["--keys", str(folder)]

@@ -17,7 +17,7 @@ from napari_pynta.cli.acquire import (
     print_errors,
     result_dict,
 )
-from napari_pynta.errors import PyntaInputError, require_int
+from napari_pynta.errors import PyntaInputError, pynta_command, require_int
 from napari_pynta.measurement import (
     capture_path,
     clear_measurement,
@@ -111,5 +111,5 @@ def run_captures(args: argparse.Namespace) -> int:
         )
     else:
         print("\n".join(format_result(result) for result in results))
-        print(f"pynta acquire: analyse with `pynta analyze {folder} --combine`")
+        print(f"pynta acquire: analyse with {pynta_command('analyze', folder, '--combine')}")
     return code

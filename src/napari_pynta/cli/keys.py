@@ -21,11 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta keys`; returns 0."""
+    from napari_pynta.errors import pynta_command
     from napari_pynta.live.keys import make_keys
 
     path = make_keys(args.directory)
     print(
-        f"keys made in {path}: serve with `pynta acquire --host HOST --keys {path}`; give a "
+        f"keys made in {path}: serve with "
+        f"{pynta_command('acquire', path, '--host', 'HOST', '--keys')}; give a "
         f"viewer {path / 'server.key'}, {path / 'client.key'} and {path / 'client.key_secret'}; "
         f"allow more viewers by copying their client.key into {path / 'authorized'}"
     )
