@@ -370,3 +370,18 @@ def test_pynta_analyze_checks_the_report_path_before_analysing(tmp_path, capsys)
     assert "--report must name an .html file" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path / "missing.zarr"), "--reference-per-ml", "-1"]) == 2
     assert "--reference-per-ml must be > 0" in capsys.readouterr().err
+
+
+def test_the_replicate_figure_of_captures_that_none_sized_draws_no_empty_legend(recwarn):
+    """Two unsized captures printed matplotlib's "No artists with labels found" warning."""
+    from types import SimpleNamespace
+
+    from napari_pynta.report_figures import REPLICATE_STATISTICS, replicate_figure
+
+    unsized = [
+        SimpleNamespace(summary={"source": f"c{i}.zarr", "deconvolved_nm": None}) for i in (1, 2)
+    ]
+    empty = {key: {"mean": None, "se": None, "n": 0} for key, _, _ in REPLICATE_STATISTICS}
+    figure = replicate_figure(unsized, empty)
+    assert figure.axes[0].get_legend() is None
+    assert not [w for w in recwarn if "legend" in str(w.message)]

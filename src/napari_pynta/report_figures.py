@@ -196,5 +196,6 @@ def replicate_figure(results: Sequence[Any], combined: dict[str, Any]) -> Any:
                 )
     axes.set_xticks(positions, [label for _, _, label in REPLICATE_STATISTICS])
     axes.set_ylabel("diameter (nm, deconvolved)")
-    axes.legend(frameon=False, fontsize=8)
+    if axes.get_legend_handles_labels()[0]:  # no capture sized: no point to name
+        axes.legend(frameon=False, fontsize=8)
     return figure
