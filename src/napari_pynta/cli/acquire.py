@@ -466,7 +466,7 @@ def run(args: argparse.Namespace) -> int:
     status, interrupted = acquire_once(config, args.seconds, show, until)
     result = result_dict(status, config)
     if until is not None:
-        result.update(_precision_result(status, args.until_precision))
+        result.update(_precision_result(status, until))
     if args.json:
         print(json.dumps(result))
     else:
@@ -570,36 +570,57 @@ def acquire_once(
     return status, interrupted
 
 
-def _precision_stop(args: argparse.Namespace) -> Callable[[LiveStatus], bool] | None:
+class PrecisionStop:
+    """The stop condition of ``--until-precision``: called with each status, True once the live
+    sizes' D50 is precise enough; it remembers the D50's relative SE when that happened.
+
+    The final sizes also hold the frames recorded while the run stopped, and the deconvolved
+    D50's SE is not monotone in them: the final value may end a little above the target that
+    stopped the run, which was then reached all the same (not stopped by the time limit).
+    """
+
+    def __init__(self, target: float) -> None:
+        self.target = target
+        #: D50 relative SE of the live sizes that stopped the run (None: not reached)
+        self.reached_value: float | None = None
+
+    def __call__(self, status: LiveStatus) -> bool:
+        from napari_pynta.precision import d50_relative_se, precise_enough
+
+        if self.reached_value is None and precise_enough(status.size_summary, self.target):
+            self.reached_value = d50_relative_se(status.size_summary)
+        return self.reached_value is not None
+
+
+def _precision_stop(args: argparse.Namespace) -> PrecisionStop | None:
     """The stop condition of ``--until-precision`` (None without it)."""
     if args.until_precision is None:
         return None
-    from napari_pynta.precision import check_target, precise_enough
+    from napari_pynta.precision import check_target
 
     target = check_target(args.until_precision)
     if args.seconds is None or not args.track:
         raise PyntaInputError(
             "--until-precision needs --track (live sizes) and --seconds (the time limit)"
         )
-
-    def precise(status: LiveStatus) -> bool:
-        return precise_enough(status.size_summary, target)
-
-    return precise
+    return PrecisionStop(target)
 
 
-def _precision_result(status: LiveStatus, target: float) -> dict[str, Any]:
+def _precision_result(status: LiveStatus, stop: PrecisionStop) -> dict[str, Any]:
     """``d50_relative_se`` of the final live sizes (the criterion), whether ``--until-precision``
-    was reached, and ``relative_se``: the ensemble diameter's relative SE (the former criterion,
+    was reached (by the live sizes that stopped the run, ``d50_relative_se_at_stop``, or by the
+    final ones), and ``relative_se``: the ensemble diameter's relative SE (the former criterion,
     for information)."""
     from napari_pynta.precision import MIN_TRACKS, d50_relative_se, relative_se
 
     value = d50_relative_se(status.size_summary)
     return {
-        "until_precision": target,
+        "until_precision": stop.target,
         "d50_relative_se": value,
+        "d50_relative_se_at_stop": stop.reached_value,
         "relative_se": relative_se(status.size_summary),
-        "precision_reached": value is not None and value <= target,
+        "precision_reached": stop.reached_value is not None
+        or (value is not None and value <= stop.target),
         "precision_min_tracks": MIN_TRACKS,
     }
 
@@ -729,6 +750,12 @@ def format_result(result: dict[str, Any]) -> str:
     if result.get("until_precision") is not None:
         reached = "reached" if result["precision_reached"] else "NOT reached (time limit)"
         value = result["d50_relative_se"]
+        at_stop = result.get("d50_relative_se_at_stop")
+        if at_stop is not None and value is not None and value > result["until_precision"]:
+            reached += (
+                f" ({100 * at_stop:.1f} % when the run stopped; the final sizes also hold the "
+                "frames recorded while it stopped)"
+            )
         lines.append(
             f"  precision of D50 {'n/a' if value is None else f'{100 * value:.1f} %'} (target "
             f"{100 * result['until_precision']:g} %): {reached}"
