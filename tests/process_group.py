@@ -23,6 +23,8 @@ def own_process_group(command: list[str]) -> Iterator[subprocess.Popen]:
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+            # reaped, or its zombie fails every later test's check for leftover processes
+            process.communicate(timeout=10)
 
 
 def signal_and_wait(

@@ -161,6 +161,7 @@ def interrupt_recording(command, path, interrupt):
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)  # reaped: a zombie fails every later test
     return process.returncode, out, err, workers
 
 
