@@ -12,6 +12,20 @@ from napari_pynta.errors import PyntaInputError
 from napari_pynta.precision import MIN_TRACKS, check_target, precise_enough, relative_se
 
 SCENE = ["--camera-option", "shape=128,128", "--camera-option", "n_particles=12", "--fps", "100"]
+#: a `pynta acquire --track` result, as format_result takes it, without its sizes' D50
+ACQUIRE_RESULT = {
+    "frames_acquired": 100,
+    "fps": 100.0,
+    "fps_requested": 100.0,
+    "frames_lost_by_camera": 0,
+    "camera": "simulated",
+    "tracking_latency_s": None,
+    "out": None,
+    "n_tracks": 60,
+    "diameter_nm": 101.0,
+    "diameter_se_nm": 1.0,
+    "particles_per_frame": 3.0,
+}
 
 
 def test_relative_se_waits_for_enough_tracks():
@@ -52,18 +66,7 @@ def test_recording_stops_once_precise_or_at_the_time_limit(tmp_path, capsys):
 def test_the_human_summary_gives_the_deconvolved_d50_and_the_precision_reached():
     from napari_pynta.cli.acquire import format_result
 
-    result = {
-        "frames_acquired": 100,
-        "fps": 100.0,
-        "fps_requested": 100.0,
-        "frames_lost_by_camera": 0,
-        "camera": "simulated",
-        "tracking_latency_s": None,
-        "out": None,
-        "n_tracks": 60,
-        "diameter_nm": 101.0,
-        "diameter_se_nm": 1.0,
-        "particles_per_frame": 3.0,
+    result = ACQUIRE_RESULT | {
         "deconvolved_nm": {"d50": 103.0, "d50_se": 2.0},
         "until_precision": 0.02,
         "d50_relative_se": 2.0 / 103.0,
@@ -96,19 +99,6 @@ def test_a_run_stopped_by_its_precision_says_reached_though_the_final_sizes_are_
     never = PrecisionStop(0.05)
     assert not never(status(6.0))
     assert not _precision_result(status(6.0), never)["precision_reached"]
-    summary = {
-        "frames_acquired": 100,
-        "fps": 100.0,
-        "fps_requested": 100.0,
-        "frames_lost_by_camera": 0,
-        "camera": "simulated",
-        "tracking_latency_s": None,
-        "out": None,
-        "n_tracks": 60,
-        "diameter_nm": 101.0,
-        "diameter_se_nm": 1.0,
-        "particles_per_frame": 3.0,
-        "deconvolved_nm": {"d50": 100.0, "d50_se": 5.1},
-    }
+    summary = ACQUIRE_RESULT | {"deconvolved_nm": {"d50": 100.0, "d50_se": 5.1}}
     text = format_result(summary | result)
     assert "precision of D50 5.1 % (target 5 %): reached (4.9 % when the run stopped" in text
