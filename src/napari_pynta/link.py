@@ -176,20 +176,32 @@ class StreamingLinker:
     def _best_links(self, coords: np.ndarray, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """The links of largest total gain: (track indices, point indices)."""
         gap = (frame - self._seen).astype(np.float64)
-        widening = 1.0 + self.gap_spread * (gap - 1.0)  # one-frame spreads: gap when k = 1
-        # at distance r a link gains budget - r^2 / (2 s^2 widening)
-        budget = self._gain_at_zero(gap, widening)
-        spread = self._s0_squared * widening
-        reach = np.sqrt(2.0 * spread * np.maximum(budget, 0.0))
         pairs = cKDTree(self._position).sparse_distance_matrix(
-            cKDTree(coords), float(reach.max()), output_type="ndarray"
+            cKDTree(coords), float(self._reach(gap).max()), output_type="ndarray"
         )
         rows, cols = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-        gain = budget[rows] - pairs["v"] ** 2 / (2.0 * spread[rows])
+        gain = self._link_gain(gap[rows], pairs["v"] ** 2)
         useful = gain > 0
         rows, cols, gain = rows[useful], cols[useful], gain[useful]
         chosen = _max_gain_matching(rows, cols, gain, len(gap), len(coords), frame)
         return rows[chosen], cols[chosen]
+
+    def _widening(self, gap: np.ndarray) -> np.ndarray:
+        """One-frame spreads of a step across ``gap`` frames: ``gap`` when k = 1."""
+        return 1.0 + self.gap_spread * (gap - 1.0)
+
+    def _reach(self, gap: np.ndarray) -> np.ndarray:
+        """Distance (px) beyond which a track last seen ``gap`` frames ago gains nothing."""
+        widening = self._widening(gap)
+        spread = self._s0_squared * widening
+        return np.sqrt(2.0 * spread * np.maximum(self._gain_at_zero(gap, widening), 0.0))
+
+    def _link_gain(self, gap: np.ndarray, squared_px2: np.ndarray) -> np.ndarray:
+        """Gain of linking a track last seen ``gap`` frames ago to a localization at squared
+        distance ``squared_px2``: ``budget - r^2 / (2 s^2 widening)`` (module docstring)."""
+        widening = self._widening(gap)
+        spread = self._s0_squared * widening
+        return self._gain_at_zero(gap, widening) - squared_px2 / (2.0 * spread)
 
     def _gain_at_zero(self, gap: np.ndarray, widening: np.ndarray) -> np.ndarray:
         """Gain of a link at distance 0 for tracks last seen ``gap`` frames ago (spread
