@@ -689,14 +689,51 @@ class LivePipeline:
                 return False
             if not self._alive(name):  # dead for good, once the monitor has seen it
                 return name in self._dead
-            if self._stalled_s(name) > STALL_TIMEOUT_S:
+            if self._stalled_s(name) <= STALL_TIMEOUT_S:
+                return False
+            report["finished_event"] = True
+            if name == LINKER:
                 self._record_error(
-                    f"{name} made no progress for {STALL_TIMEOUT_S:.0f} s; given up "
-                    "(what it did not finish is counted as dropped or untracked)"
+                    f"linker made no progress for {STALL_TIMEOUT_S:.0f} s; given up (the "
+                    "frames it did not link are counted as untracked)"
                 )
-                report["finished_event"] = True
                 return True
-            return False
+        self._end_stalled_saver()
+        return True
+
+    def _end_stalled_saver(self) -> None:
+        """End the saver given up as stalled and fail its recording.
+
+        A frozen saver (stopped, swapped out, on a hung disk) holds the store's writer lock for
+        as long as it lives: no other process could open the store for writing, and the failed
+        recording could not be closed (:meth:`_close_failed_recording`). It is woken (SIGCONT:
+        a stopped process hears nothing) and told to stop, which ends the block it is writing
+        and closes the store; one still running after :data:`JOIN_TIMEOUT_S` is killed (SIGKILL,
+        as at a stop: workers ignore SIGTERM), and the kernel releases its lock. It is dead for
+        good (not restarted), as a saver dead after its restarts. The frames it wrote stay in
+        the store; those it had not are counted as dropped.
+        """
+        with self._lock:
+            self._expected_exit.add(SAVER)
+            if SAVER not in self._dead:
+                self._dead.append(SAVER)
+            self._record_error(
+                f"saver made no progress for {STALL_TIMEOUT_S:.0f} s (frozen: stopped, swapped "
+                "out, on a hung disk; or no frame came); ended, and the recording with it: the "
+                "frames it wrote stay in the store, the rest are counted as dropped"
+            )
+            self._fail_recording(
+                f"recording stopped: the saver made no progress for {STALL_TIMEOUT_S:.0f} s and "
+                "was ended; the frames it wrote stay in the store"
+            )
+            process = self._processes[SAVER]
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                os.kill(process.pid, signal.SIGCONT)
+            self._command(SAVER, Command.STOP)
+        process.join(JOIN_TIMEOUT_S)
+        if process.is_alive():
+            self._record_error(f"saver did not stop within {JOIN_TIMEOUT_S} s; killed")
+            self._kill(SAVER)
 
     def _progressed(self, name: str) -> None:
         """Note that worker ``name`` made progress now (see :meth:`_stalled_s`). Caller holds
