@@ -365,8 +365,9 @@ class LivePipeline:
         """Stop recording, wait until every recorded frame is written; return the frame count.
 
         The count is read from the store. A saver that dies meanwhile is restarted and finishes
-        the recording; one that makes no progress for :data:`STALL_TIMEOUT_S` is given up. Frames
-        meant to be recorded that are not in the store are added to ``frames_dropped``.
+        the recording; one that makes no progress for :data:`STALL_TIMEOUT_S` is given up and
+        ended, and the recording fails (:meth:`_end_stalled_saver`). Frames meant to be recorded
+        that are not in the store are added to ``frames_dropped``.
 
         Raises
         ------
@@ -423,8 +424,8 @@ class LivePipeline:
 
         A recording not ended in order (:meth:`terminate`, a saver killed) is ended here, so the
         counters are not the workers' last reports, which lag the store. One that was ended is
-        counted again: a saver given up as stalled (no progress for :data:`STALL_TIMEOUT_S`:
-        stopped, swapped out, a hung disk) may write the frames it holds after
+        counted again: a saver given up as stalled that SIGKILL did not end (a write to a disk
+        that does not return; :meth:`_end_stalled_saver`) may still write after
         :meth:`stop_recording` counted the store. The final ``frames_saved`` and
         ``frames_dropped`` are those of the store.
         """
@@ -444,12 +445,12 @@ class LivePipeline:
 
     def _close_failed_recording(self) -> None:
         """Close the store of an ended recording that failed (the saver dead after its
-        restarts, a full disk), once no saver holds it: drop the block a saver killed in the
-        middle of an append left incomplete, and record the failure with the recording's counts
-        in the store's metadata (``recording_failed``: ``reason``, ``frames_saved``,
-        ``frames_dropped``), so that `pynta verify` finds the store as the summary says. Done
-        once per recording; what prevents it (a full disk, a saver that still holds the store)
-        is said in ``errors``, and the store is left as it is."""
+        restarts or given up as stalled, a full disk), once no saver holds it: drop the block a
+        saver killed in the middle of an append left incomplete, and record the failure with
+        the recording's counts in the store's metadata (``recording_failed``: ``reason``,
+        ``frames_saved``, ``frames_dropped``), so that `pynta verify` finds the store as the
+        summary says. Done once per recording; what prevents it (a full disk, a saver that still
+        holds the store) is said in ``errors``, and the store is left as it is."""
         with self._lock:
             if self._recording_failed is None or self._ended_recording is None:
                 return
