@@ -18,9 +18,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import psutil
 import pytest
+import zarr
 import zmq
 
 # the fixture asserting that every test leaves no worker process behind
@@ -33,7 +36,7 @@ from napari_pynta.live.cpu_wait import Silence, cpu_wait_s
 from napari_pynta.live.locate_pipe import PIPE_FRAMES
 from napari_pynta.live.protocol import process_title
 from napari_pynta.live.workers.linker import LINK_GAP_TIMEOUT_S
-from napari_pynta.store import MovieStore
+from napari_pynta.store import FRAMES_PATH, MovieStore, is_being_written
 from napari_pynta.verify import verify_store
 
 pytestmark = pytest.mark.slow
@@ -315,14 +318,37 @@ def test_a_saver_that_dies_while_restarting_gets_every_restart_then_fails_the_re
 
 
 def _tear_a_block(path, n_frames: int = 3) -> int:
-    """Leave the pixels of ``n_frames`` more frames in the store without their times and seq,
-    as a saver killed in the middle of an append does; the frames complete before it."""
-    with MovieStore.open(path, mode="r+") as store:  # the dead saver's lock is gone with it
+    """Leave the pixels of ``n_frames`` more frames in the store without their times and seq, as
+    a saver killed or frozen in the middle of an append does; the frames complete before it.
+    Written with zarr beside the store's writer lock, which a frozen saver still holds."""
+    with MovieStore.open(path) as store:
         complete = store.n_frames
-        frames = np.full((n_frames, *store.frame_shape), 7, dtype=store.dtype)
-        store.frames.resize((complete + n_frames, *store.frame_shape))
-        store.frames[complete:] = frames
+    frames = zarr.open_array(str(path / FRAMES_PATH), mode="r+")
+    length = frames.shape[0]
+    frames.resize((length + n_frames, *frames.shape[1:]))
+    frames[length:] = 7
     return complete
+
+
+def _assert_closed_as_failed(path, status) -> tuple[np.ndarray, Any]:
+    """The store of a failed recording was closed: it verifies sound, no incomplete block is
+    left, and its ``recording_failed`` metadata holds the reason and the counts of ``status``,
+    which are the store's. Returns the store's seq and verify's report."""
+    report = verify_store(path)
+    assert report.ok, report.problems
+    with MovieStore.open(path) as store:
+        seq = np.asarray(store.seq)
+        assert set(store.array_lengths().values()) == {store.n_frames}  # the torn block is gone
+        failed = store.metadata["recording_failed"]
+    assert len(seq) == status.frames_saved == report.n_frames
+    assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
+    assert failed == {
+        "reason": status.recording_failed,
+        "frames_saved": status.frames_saved,
+        "frames_dropped": status.frames_dropped,
+    }
+    assert status.frames_dropped > 0
+    return seq, report
 
 
 def test_a_saver_dead_for_good_mid_block_leaves_a_store_that_verifies_as_the_summary_says(
@@ -356,20 +382,9 @@ def test_a_saver_dead_for_good_mid_block_leaves_a_store_that_verifies_as_the_sum
         wait_until(lambda: pipeline.status().recording_failed, 60, what="the recording to fail")
         status = pipeline.stop()
     assert status.dead_workers == ["saver"] and status.recording_failed
-    report = verify_store(path)
-    assert report.ok, report.problems
-    with MovieStore.open(path) as store:
-        seq = np.asarray(store.seq)
-        assert set(store.array_lengths().values()) == {store.n_frames}  # the torn block is gone
-        failed = store.metadata["recording_failed"]
-    assert len(seq) == status.frames_saved == complete == report.n_frames
-    assert seq[0] == 0 and np.all(np.diff(seq) == 1)
-    assert failed == {
-        "reason": status.recording_failed,
-        "frames_saved": status.frames_saved,
-        "frames_dropped": status.frames_dropped,
-    }
-    assert status.frames_dropped > 0
+    seq, report = _assert_closed_as_failed(path, status)
+    assert len(seq) == complete
+    assert np.all(np.diff(seq) == 1)
     assert status.frames_saved + status.frames_dropped <= (
         status.frames_acquired + status.frames_lost_by_camera
     )
@@ -379,33 +394,103 @@ def test_a_saver_dead_for_good_mid_block_leaves_a_store_that_verifies_as_the_sum
     assert f"{status.frames_dropped} frames dropped" in note.message
 
 
-def test_a_frozen_saver_given_up_then_woken_leaves_counters_equal_to_the_store(
-    tmp_path, monkeypatch
-):
-    """A saver stopped (SIGSTOP: swapped out, a hung network disk) longer than the stall timeout
-    is given up and the store counted; when it wakes it writes the frames it still holds. Before,
-    the final counters kept the count taken while it slept: 112 saved and 388 dropped of 500,
-    with 144 frames in the store (here 66 counted, 300 in the store)."""
+def _assert_failed_as_stalled(path, status, config: LiveConfig) -> np.ndarray:
+    """The recording of a saver given up as stalled failed, and says so in plain words: in
+    ``recording_failed``, the errors and `pynta acquire`'s summary; its store was closed, the
+    counters are the store's, and every frame acquired is in it or counted as dropped."""
+    reason = status.recording_failed
+    assert reason is not None and "the saver made no progress" in reason, reason
+    assert any("saver made no progress" in error for error in status.errors), status.errors
+    assert status.dead_workers == ["saver"]
+    seq, _ = _assert_closed_as_failed(path, status)
+    assert status.frames_acquired + status.frames_lost_by_camera == (
+        status.frames_saved + status.frames_dropped
+    )
+    summary = format_result(result_dict(status, config))
+    saved = f"saved {status.frames_saved} frames to {path}, {status.frames_dropped} dropped"
+    assert f"{saved}: {reason}" in summary, summary
+    return seq
+
+
+def test_a_frozen_saver_given_up_is_ended_and_its_store_closed(tmp_path, monkeypatch):
+    """A saver frozen (SIGSTOP here; swapped out, a hung disk) longer than the stall timeout is
+    given up. Before, it was left frozen: it kept the store's writer lock until the pipeline
+    stopped (in the GUI: until Live was stopped), so no other process could open the store for
+    writing (`pynta analyze` saving its tables, a new recording with --overwrite), and the
+    recording was not marked failed in the store. Now the saver is woken, told to stop and
+    ends; its lock is free at once, the recording fails with the reason, the store is closed
+    with it, and the counters equal the store."""
     monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
     path = tmp_path / "run.zarr"
-    n = 300
-    with LivePipeline(_config(path, n, track=False)) as pipeline:
+    config = _config(path, 300, track=False)
+    with LivePipeline(config) as pipeline:
         wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
-        saver = pipeline._processes["saver"].pid
-        os.kill(saver, signal.SIGSTOP)
+        saver = pipeline._processes["saver"]
+        os.kill(saver.pid, signal.SIGSTOP)
         try:
             assert pipeline.wait_finished(120)  # the saver is given up
-            assert any("saver made no progress" in error for error in pipeline.status().errors)
-            pipeline.stop_recording()  # the store is counted while the saver sleeps
+            given_up = pipeline.status()
+            assert not saver.is_alive(), "the saver given up is still running"
+            assert not is_being_written(path), "the saver given up still locks the store"
+            saved = pipeline.stop_recording()
         finally:
-            os.kill(saver, signal.SIGCONT)
-        time.sleep(1.0)  # it writes what it holds
+            if saver.is_alive():  # not ended: let it go on so that the stop ends it
+                os.kill(saver.pid, signal.SIGCONT)
         status = pipeline.stop()
-    with MovieStore.open(path) as store:
-        seq = np.asarray(store.seq)
-    assert len(seq) == status.frames_saved > 50
-    assert seq[0] == 0 and np.all(np.diff(seq) >= 1)
-    assert status.frames_dropped == status.frames_acquired + status.frames_lost_by_camera - len(seq)
+    assert given_up.recording_failed == status.recording_failed
+    assert saved == status.frames_saved > 50
+    assert not any("did not stop" in error for error in status.errors), status.errors
+    _assert_failed_as_stalled(path, status, config)
+
+
+@contextlib.contextmanager
+def _kept_stopped(pid: int) -> Iterator[None]:
+    """Stop process ``pid`` again whenever it runs (a saver on a disk that hangs: woken, it is
+    stuck again at once), until the block ends or the process does; then let it go on."""
+    process = psutil.Process(pid)  # signals only the process it was made for, never a reused pid
+    done = threading.Event()
+
+    def keep_stopped() -> None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            while not done.is_set():
+                process.suspend()
+                time.sleep(0.001)
+
+    thread = threading.Thread(target=keep_stopped, daemon=True)
+    process.suspend()
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.resume()
+
+
+def test_a_saver_that_stays_frozen_is_killed_and_the_block_it_tore_dropped(tmp_path, monkeypatch):
+    """A saver frozen in the middle of an append that does not wake (stopped again at once: a
+    disk that hangs) is given up, does not stop when told and is killed. Before, it kept the
+    store's writer lock and the torn block until the pipeline stopped, and the store was not
+    closed: `pynta verify` exit 1 ("incomplete: a writer was interrupted"). Now its lock is free
+    as soon as it is killed, the torn block is dropped and the failure recorded in the store."""
+    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 1.0)
+    path = tmp_path / "run.zarr"
+    config = _config(path, 300, track=False)
+    with LivePipeline(config) as pipeline:
+        wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
+        saver = pipeline._processes["saver"]
+        with _kept_stopped(saver.pid):
+            complete = _tear_a_block(path)
+            assert pipeline.wait_finished(120)  # the saver is given up
+            assert not saver.is_alive(), "the saver given up is still running"
+            assert not is_being_written(path), "the saver given up still locks the store"
+            pipeline.stop_recording()
+        status = pipeline.stop()
+    assert "saver did not stop within 1.0 s; killed" in status.errors, status.errors
+    seq = _assert_failed_as_stalled(path, status, config)
+    assert len(seq) >= complete  # woken for a moment, it may have written more
 
 
 def _lagging_reports(monkeypatch, pipeline: LivePipeline, workers: tuple[str, ...]):

@@ -365,8 +365,9 @@ class LivePipeline:
         """Stop recording, wait until every recorded frame is written; return the frame count.
 
         The count is read from the store. A saver that dies meanwhile is restarted and finishes
-        the recording; one that makes no progress for :data:`STALL_TIMEOUT_S` is given up. Frames
-        meant to be recorded that are not in the store are added to ``frames_dropped``.
+        the recording; one that makes no progress for :data:`STALL_TIMEOUT_S` is given up and
+        ended, and the recording fails (:meth:`_end_stalled_saver`). Frames meant to be recorded
+        that are not in the store are added to ``frames_dropped``.
 
         Raises
         ------
@@ -423,8 +424,8 @@ class LivePipeline:
 
         A recording not ended in order (:meth:`terminate`, a saver killed) is ended here, so the
         counters are not the workers' last reports, which lag the store. One that was ended is
-        counted again: a saver given up as stalled (no progress for :data:`STALL_TIMEOUT_S`:
-        stopped, swapped out, a hung disk) may write the frames it holds after
+        counted again: a saver given up as stalled that SIGKILL did not end (a write to a disk
+        that does not return; :meth:`_end_stalled_saver`) may still write after
         :meth:`stop_recording` counted the store. The final ``frames_saved`` and
         ``frames_dropped`` are those of the store.
         """
@@ -444,12 +445,12 @@ class LivePipeline:
 
     def _close_failed_recording(self) -> None:
         """Close the store of an ended recording that failed (the saver dead after its
-        restarts, a full disk), once no saver holds it: drop the block a saver killed in the
-        middle of an append left incomplete, and record the failure with the recording's counts
-        in the store's metadata (``recording_failed``: ``reason``, ``frames_saved``,
-        ``frames_dropped``), so that `pynta verify` finds the store as the summary says. Done
-        once per recording; what prevents it (a full disk, a saver that still holds the store)
-        is said in ``errors``, and the store is left as it is."""
+        restarts or given up as stalled, a full disk), once no saver holds it: drop the block a
+        saver killed in the middle of an append left incomplete, and record the failure with
+        the recording's counts in the store's metadata (``recording_failed``: ``reason``,
+        ``frames_saved``, ``frames_dropped``), so that `pynta verify` finds the store as the
+        summary says. Done once per recording; what prevents it (a full disk, a saver that still
+        holds the store) is said in ``errors``, and the store is left as it is."""
         with self._lock:
             if self._recording_failed is None or self._ended_recording is None:
                 return
@@ -689,14 +690,51 @@ class LivePipeline:
                 return False
             if not self._alive(name):  # dead for good, once the monitor has seen it
                 return name in self._dead
-            if self._stalled_s(name) > STALL_TIMEOUT_S:
+            if self._stalled_s(name) <= STALL_TIMEOUT_S:
+                return False
+            report["finished_event"] = True
+            if name == LINKER:
                 self._record_error(
-                    f"{name} made no progress for {STALL_TIMEOUT_S:.0f} s; given up "
-                    "(what it did not finish is counted as dropped or untracked)"
+                    f"linker made no progress for {STALL_TIMEOUT_S:.0f} s; given up (the "
+                    "frames it did not link are counted as untracked)"
                 )
-                report["finished_event"] = True
                 return True
-            return False
+        self._end_stalled_saver()
+        return True
+
+    def _end_stalled_saver(self) -> None:
+        """End the saver given up as stalled and fail its recording.
+
+        A frozen saver (stopped, swapped out, on a hung disk) holds the store's writer lock for
+        as long as it lives: no other process could open the store for writing, and the failed
+        recording could not be closed (:meth:`_close_failed_recording`). It is woken (SIGCONT:
+        a stopped process hears nothing) and told to stop, which ends the block it is writing
+        and closes the store; one still running after :data:`JOIN_TIMEOUT_S` is killed (SIGKILL,
+        as at a stop: workers ignore SIGTERM), and the kernel releases its lock. It is dead for
+        good (not restarted), as a saver dead after its restarts. The frames it wrote stay in
+        the store; those it had not are counted as dropped.
+        """
+        with self._lock:
+            self._expected_exit.add(SAVER)
+            if SAVER not in self._dead:
+                self._dead.append(SAVER)
+            self._record_error(
+                f"saver made no progress for {STALL_TIMEOUT_S:.0f} s (frozen: stopped, swapped "
+                "out, on a hung disk; or no frame came); ended, and the recording with it: the "
+                "frames it wrote stay in the store, the rest are counted as dropped"
+            )
+            self._fail_recording(
+                f"recording stopped: the saver made no progress for {STALL_TIMEOUT_S:.0f} s and "
+                "was ended; the frames it wrote stay in the store"
+            )
+            process = self._processes[SAVER]
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                os.kill(process.pid, signal.SIGCONT)
+            self._command(SAVER, Command.STOP)
+        process.join(JOIN_TIMEOUT_S)
+        if process.is_alive():
+            self._record_error(f"saver did not stop within {JOIN_TIMEOUT_S} s; killed")
+            self._kill(SAVER)
 
     def _progressed(self, name: str) -> None:
         """Note that worker ``name`` made progress now (see :meth:`_stalled_s`). Caller holds
