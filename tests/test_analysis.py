@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_pynta import analysis, link, physics, simulate
+from napari_pynta import analysis, link, physics, simulate, sizing
 from napari_pynta.analysis import AnalysisParams
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.link import StreamingLinker
@@ -385,6 +385,15 @@ def test_a_movie_without_particles_gives_no_tracks_and_a_warning():
     assert result.warnings[-1] == result.summary["unsized_reason"]
     assert result.summary["n_localizations"] == 0
     assert result.warnings[-1].startswith("No track was sized: no particle was found")
+    # the counts the reason is said from, for a front end that names its own controls
+    assert result.summary["no_tracks"] == {
+        "n_localizations": 0,
+        "n_linked": 0,
+        "longest_frames": 0,
+        "min_track_length": params.min_track_length,
+    }
+    no_tracks = sizing.NoTracks(**result.summary["no_tracks"])
+    assert no_tracks.reason() == result.summary["unsized_reason"]
     # nothing linked in the pilot either: the range used is said not to be a measurement
     assert any("search range was not measured" in text for text in result.warnings)
     json.dumps(result.summary, allow_nan=False)

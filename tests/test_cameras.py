@@ -204,6 +204,26 @@ def test_playback_replays_every_frame_in_order_then_ends(recorded_store):
     np.testing.assert_array_equal(np.stack(frames), movie.frames)
 
 
+def test_playback_paces_at_its_fps_and_keeps_the_recordings_times(recorded_store):
+    """The replay runs at ``fps`` (its rate clock, on which the acquisition measures the rate
+    it reports) while the frames' times stay the recording's 0.02 s apart."""
+    path, movie = recorded_store
+    fps = 100.0  # the recording's 50 fps replayed twice as fast
+    with open_camera("playback", path=str(path), fps=fps) as camera:
+        camera.start()
+        started = time.perf_counter()
+        times, rate_times = [], []
+        for _ in range(12):
+            _, t = camera.read()
+            times.append(t)
+            rate_times.append(camera.rate_time_s(t))
+        elapsed = time.perf_counter() - started
+    np.testing.assert_allclose(times, np.arange(12) * 0.02, atol=1e-9)
+    np.testing.assert_allclose(np.diff(rate_times), 1 / fps, rtol=1e-9)
+    assert elapsed >= 11 / fps * 0.98  # paced at fps: never faster
+    assert elapsed < 11 * movie.metadata["frame_interval_s"]  # not at the recording's rate
+
+
 def test_playback_loops_and_keeps_the_recorded_physics(recorded_store):
     path, movie = recorded_store
     with open_camera("playback", path=str(path), fps=1000, loop=True, roi=(2, 3, 10, 20)) as camera:

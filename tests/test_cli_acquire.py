@@ -635,6 +635,39 @@ def test_a_playback_run_without_a_frame_count_ends_with_the_movie(tmp_path, caps
         np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
 
 
+@pytest.mark.parametrize("fps", [None, 40.0])
+def test_a_playback_replays_at_fps_and_says_so_keeping_the_recordings_times(tmp_path, capsys, fps):
+    """`--fps 40` on a recording of 100 fps replayed at 40 frames/s but reported "at 100.0 fps
+    (40 asked)": the rate was measured on the frames' times, which are the recording's. The
+    frames keep those times and frame interval (the sizes need them); the rate reported is the
+    replay's, and the result says both."""
+    movie = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(0).poisson(100, (30, 32, 32)).astype(np.uint16)
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    recorded_times = np.arange(30) * 0.01
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(frames, timestamps_s=recorded_times)
+    out = tmp_path / "copy.zarr"
+    argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie}"]
+    argv += [] if fps is None else ["--fps", str(fps)]
+    started = time.perf_counter()
+    assert main([*argv, "--out", str(out), "--json"]) == 0
+    wall_s = time.perf_counter() - started
+    result = json.loads(capsys.readouterr().out)
+    replay = 100.0 if fps is None else fps  # without --fps: the recording's rate
+    assert result["frames_acquired"] == result["frames_saved"] == 30
+    assert result["fps_requested"] == pytest.approx(replay)
+    assert result["fps"] == pytest.approx(replay, rel=1e-6)  # measured on the replay's clock
+    assert wall_s > 29 / replay  # it did take that long: the replay ran at that rate
+    assert result["recording_frame_interval_s"] == 0.01
+    with MovieStore.open(out) as store:  # the physics stay the recording's
+        assert store.metadata["frame_interval_s"] == 0.01
+        np.testing.assert_allclose(store.timestamps_s, recorded_times, atol=1e-9)
+    text = format_result(result)
+    assert f"30 frames at {replay:.1f} fps ({replay:g} asked" in text
+    assert "the frames keep the recording's times (frame interval 10 ms, 100 fps)" in text
+
+
 def test_a_playback_of_a_store_being_recorded_says_it_plays_the_frames_written_so_far(
     tmp_path, capsys
 ):

@@ -14,7 +14,12 @@ from test_live_pipeline import no_leftover_processes  # noqa: F401
 from napari_pynta import simulate
 from napari_pynta.cli import main
 from napari_pynta.cli.analyze import format_combined
-from napari_pynta.combine import combine_summaries, combined_distribution, mean_se
+from napari_pynta.combine import (
+    COMBINED_QUANTITIES,
+    combine_summaries,
+    combined_distribution,
+    mean_se,
+)
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.store import MovieStore
 
@@ -131,6 +136,49 @@ def test_combine_prints_a_mean_se_table(captures, capsys):
     assert "particles/mL (× dilution)   n/a: no detection depth (give --depth-um)" in out
 
 
+def test_combine_leaves_an_empty_capture_out_of_every_value(captures, capsys, tmp_path):
+    """A capture of an empty cell (no particle) sized nothing; its 0 particles per frame and 0
+    particles/mL entered the combined mean, which it pulled to two thirds of the sample's."""
+    settings = simulate.SimulationSettings(
+        shape=(96, 96), n_particles=0, pixel_size_um=0.2, frame_interval_s=0.01, seed=14
+    )
+    empty = simulate.simulate_movie(100, settings)
+    path = tmp_path / "empty.zarr"
+    with MovieStore.create(path, empty.frames.shape[1:], empty.frames.dtype, empty.metadata) as s:
+        s.append(empty.frames)
+    paths = [*captures[:2], str(path)]
+    argv = ["analyze", *paths, "--combine", "--depth-um", "5", "--no-save"]
+    assert main([*argv, "--json", "--out", str(tmp_path / "out")]) == 1  # one failed capture
+    document = json.loads(capsys.readouterr().out)
+    summaries = [entry["summary"] for entry in document["captures"]]
+    assert [entry["status"] for entry in document["captures"]] == ["ok", "ok", "unsized"]
+    combined = document["combined"]
+    assert (combined["n_captures"], combined["n_combined"], document["n_unsized"]) == (3, 2, 1)
+    assert [entry["capture"] for entry in combined["left_out"]] == [3]
+    assert combined["left_out"][0]["reason"] == summaries[2]["unsized_reason"]
+    sized = summaries[:2]
+    for key, values in {
+        "particles_per_frame": [s["n_localizations"] / s["n_frames"] for s in sized],
+        "concentration_per_ml": [s["concentration"]["sample_particles_per_ml"] for s in sized],
+        "d50_nm": [s["deconvolved_nm"]["d50"] for s in sized],
+    }.items():
+        mean, se = independent_mean_se(values)
+        assert combined[key]["mean"] == pytest.approx(mean, rel=1e-12), key
+        assert combined[key]["se"] == pytest.approx(se, rel=1e-12), key
+        assert combined[key]["n"] == 2, key
+    assert combined["pooled"]["n_captures"] == 2  # its localizations are not pooled either
+    table = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(table["movie"])[3:5] == [
+        "combined mean (2 of 3 captures)",
+        "combined se (2 of 3 captures)",
+    ]
+    # the terminal table says so too
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "combined over 2 of 3 captures (mean ± standard error):" in out
+    assert "warning: capture 3 (empty.zarr) is left out of every combined value" in out
+
+
 def test_mean_se_ignores_unknown_values_and_needs_two_for_an_se():
     assert mean_se([2.0, None, 4.0, math.nan]) == {"mean": 3.0, "se": 1.0, "n": 2}
     assert mean_se([5.0]) == {"mean": 5.0, "se": None, "n": 1}
@@ -216,38 +264,95 @@ def _capture_summary(source, d50, tracks, ppf):
     }
 
 
-def test_a_capture_without_tracks_is_named_and_the_fewer_captures_said():
+def test_a_capture_without_tracks_is_left_out_named_and_the_fewer_captures_said():
     summaries = [
         _capture_summary("/m/capture-1.zarr", 100.0, 20, 5.0),
         _capture_summary("/m/capture-2.zarr", None, 0, 0.0),
         _capture_summary("/m/capture-3.zarr", 104.0, 25, 6.0),
     ]
     combined = combine_summaries(summaries)
-    assert combined["d50_nm"]["n"] == 2 and combined["particles_per_frame"]["n"] == 3
+    # its 0 particles per frame are no measurement of the sample: (5 + 6) / 2, not 11 / 3
+    assert combined["d50_nm"]["n"] == 2 and combined["particles_per_frame"]["n"] == 2
+    assert combined["particles_per_frame"]["mean"] == 5.5
+    assert (combined["n_captures"], combined["n_combined"]) == (3, 2)
+    (entry,) = combined["left_out"]
+    assert entry["capture"] == 2 and entry["source"] == "/m/capture-2.zarr"
     (warning,) = combined["warnings"]
-    assert "capture 2 (capture-2.zarr)" in warning and "0 tracks" in warning
-    assert "2 of 3 captures" in warning and "D50" in warning
-    assert "particles per frame" not in warning  # it has all three
+    assert warning.startswith("capture 2 (capture-2.zarr) is left out of every combined value")
+    assert "2 of 3 captures" in warning
     # no depth anywhere: an unknown concentration is no missing capture
     assert "particles/mL" not in warning
     text = format_combined(combined)
+    assert "combined over 2 of 3 captures" in text
     assert re.search(r"D50 \(nm, deconvolved\)\s+102\.0 ± 2\.0 \(2 of 3 captures\)", text)
+    assert re.search(r"particles per frame \(found\)\s+5\.50 ± 0\.50 \(2 of 3 captures\)", text)
     assert "capture 2 (capture-2.zarr)" in text
     # one capture left: the SE is unknown and said so
     lonely = combine_summaries(summaries[:2])
-    assert "rests on 1 of 2 captures" in lonely["warnings"][0]
-    assert "no standard error" in lonely["warnings"][0]
+    assert "rest on the other 1 of 2 captures" in lonely["warnings"][0]
+    assert "no standard error" in lonely["warnings"][1]
 
 
-def test_captures_that_none_sized_say_the_combined_sizes_are_empty():
+def _with_concentration(summary, ppf, per_ml):
+    return summary | {
+        "concentration": {
+            "particles_in_view_per_frame": ppf,
+            "particles_per_ml": per_ml,
+            "dilution_factor": 10.0,
+            "sample_particles_per_ml": 10.0 * per_ml,
+        },
+    }
+
+
+def test_an_unsized_capture_enters_no_combined_value_and_is_said_with_its_reason():
+    """A capture that sized no track put its particles per frame and its concentration (what
+    a failed detection found: here 40 per frame, hot pixels say) into the combined mean."""
+    reason = "No track is as long as --min-track-length (8 frames): 12 tracks were linked"
+    unsized = _capture_summary("/m/capture-2.zarr", None, 0, 40.0)
+    summaries = [
+        _with_concentration(_capture_summary("/m/capture-1.zarr", 100.0, 30, 5.0), 5.0, 1e8),
+        _with_concentration(
+            unsized | {"diameter_nm": math.nan, "unsized_reason": reason}, 40.0, 8e8
+        ),
+        _with_concentration(_capture_summary("/m/capture-3.zarr", 104.0, 30, 7.0), 7.0, 3e8),
+    ]
+    combined = combine_summaries(summaries)
+    mean, se = independent_mean_se([5.0, 7.0])
+    for key in ("particles_per_frame", "particles_in_view_per_frame"):
+        assert combined[key] == {"mean": mean, "se": pytest.approx(se), "n": 2}, key
+    mean, se = independent_mean_se([1e8, 3e8])
+    assert combined["concentration_per_ml"]["mean"] == pytest.approx(10 * mean, rel=1e-12)
+    assert combined["concentration_per_ml"]["se"] == pytest.approx(10 * se, rel=1e-12)
+    assert all(combined[key]["n"] == 2 for key in COMBINED_QUANTITIES)
+    assert combined["left_out"] == [{"capture": 2, "source": "/m/capture-2.zarr", "reason": reason}]
+    (warning,) = combined["warnings"]
+    assert "capture 2 (capture-2.zarr) is left out of every combined value" in warning
+    assert warning.endswith(reason)
+    # the replicate table keeps its row (what it found) and says it is left out
+    from types import SimpleNamespace
+
+    from napari_pynta.report.measurement_page import _measurement_cards, replicate_rows
+
+    rows = replicate_rows([SimpleNamespace(summary=s) for s in summaries], combined)
+    assert rows[2][0] == "2: capture-2.zarr (left out: no track sized)"
+    assert rows[-1][0] == "mean ± SE (n = 2)"
+    assert "2 of 3" in _measurement_cards(combined)
+
+
+def test_captures_that_none_sized_give_no_combined_value():
     """Two unsized captures combined gave empty sizes and no warning at all."""
     combined = combine_summaries(
         [_capture_summary(f"/m/capture-{i}.zarr", None, 0, 0.0) for i in (1, 2)]
     )
-    assert combined["d50_nm"]["n"] == 0 and combined["ensemble_diameter_nm"]["n"] == 0
-    assert combined["warnings"] == [
-        "none of the 2 captures sized a track: the combined sizes are empty"
+    assert all(combined[key]["n"] == 0 for key in COMBINED_QUANTITIES)
+    assert combined["n_combined"] == 0
+    assert [w.split(" is left out")[0] for w in combined["warnings"][:2]] == [
+        "capture 1 (capture-1.zarr)",
+        "capture 2 (capture-2.zarr)",
     ]
+    assert combined["warnings"][2] == (
+        "none of the 2 captures sized a track: there is no combined value"
+    )
 
 
 def test_captures_that_all_have_tracks_give_no_warning():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -492,3 +494,28 @@ def test_short_tracks_are_judged_before_the_length_filter():
         sizing.quality_warnings(table, estimate, track_lengths=long_movie, min_track_length=10)
         == []
     )
+
+
+def test_the_no_track_reason_names_each_setting_as_it_is_told():
+    """The reason named the command-line flags wherever it was shown (also in the GUI)."""
+    too_short = sizing.NoTracks.of([1, 1, 4, 6], 10, 50)
+    assert too_short == sizing.NoTracks(50, 2, 6, 10)
+    nothing = sizing.NoTracks.of(None, 10, 0)
+    unlinked = sizing.NoTracks.of([1, 1, 1], 10, 3)
+    flags = too_short.reason()
+    assert flags.startswith("No track is as long as --min-track-length (10 frames): 2 tracks")
+    assert "the longest 6 frames. Lower --min-track-length (at least 3)" in flags
+    assert "lower --minmass, set --diameter-px to the spots' size, or switch on --invert" in (
+        nothing.reason()
+    )
+    assert "(--diameter-px, --minmass) and the linking search range (--search-range-px)" in (
+        unlinked.reason()
+    )
+    for cause, names in (
+        (too_short, {"min_track_length"}),
+        (nothing, {"minmass", "diameter_px", "invert"}),
+        (unlinked, {"diameter_px", "minmass", "search_range_px"}),
+    ):
+        text = cause.reason(lambda name: f"<{name}>")
+        assert "--" not in text, text
+        assert set(re.findall(r"<(\w+)>", text)) == names, text

@@ -948,11 +948,14 @@ def summarize_tracks(
         before_drift=before_drift,
         systematic=systematic,
     )
-    summary["unsized_reason"] = (
+    no_tracks = (
         None
         if len(per_track)
-        else sizing.no_tracks_reason(track_lengths, params.min_track_length, len(localizations))
+        else sizing.NoTracks.of(track_lengths, params.min_track_length, len(localizations))
     )
+    # the counts too: the GUI says the reason naming its own controls (the text names flags)
+    summary["no_tracks"] = None if no_tracks is None else dataclasses.asdict(no_tracks)
+    summary["unsized_reason"] = None if no_tracks is None else no_tracks.reason()
     sizes = (
         deconvolve.deconvolve_tracks(
             corrected, per_track, warm_start=warm_start, linked=tracks, **acquisition

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from napari_pynta import analysis, detect
 from napari_pynta.analysis import AnalysisParams, AnalysisResult
+from napari_pynta.combine import captures_combined
 from napari_pynta.errors import PyntaDataError, PyntaInputError, named_message, require_int
 from napari_pynta.export import make_output_directory
 from napari_pynta.frame_range import FrameRange
@@ -627,7 +628,8 @@ def summary_table(outcomes: Sequence[MovieOutcome]) -> pd.DataFrame:
 
 
 def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.DataFrame:
-    """Append the rows ``combined mean (N captures)`` and ``combined se (N captures)`` to a
+    """Append the rows ``combined mean (N captures)`` and ``combined se (N captures)`` (``M of
+    N captures`` when captures that sized no track were left out) to a
     :func:`summary_table` (quantities in their columns, see :data:`COMBINED_COLUMNS`) and,
     when ``combined`` has its ``pooled`` entry (:func:`napari_pynta.pooled.pooled_entry`), the
     row ``pooled (N captures)``: the tracks of all the captures sized together (status
@@ -645,7 +647,7 @@ def with_combined_rows(table: pd.DataFrame, combined: dict[str, Any]) -> pd.Data
     pandas.DataFrame
     """
     rows = [
-        {"movie": f"combined {statistic} ({combined['n_captures']} captures)", "status": "ok"}
+        {"movie": f"combined {statistic} ({captures_combined(combined)})", "status": "ok"}
         | {column: combined[key][statistic] for key, column in COMBINED_COLUMNS.items()}
         for statistic in ("mean", "se")
     ]

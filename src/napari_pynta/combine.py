@@ -4,8 +4,10 @@ A lab records 3–5 captures of a diluted sample and quotes each number as the m
 captures ± its standard error (SD across captures / √n). :func:`combine_summaries` does that for
 the deconvolved D10/D50/D90 and mode, the ensemble diameter, the particles per frame and the
 concentration of the undiluted sample (measured × dilution factor, see
-:mod:`napari_pynta.sample`). :func:`combined_distribution` gives the mean ± SE of the size
-distribution on a fixed grid, for plots and tables.
+:mod:`napari_pynta.sample`). A capture that sized no track is a failed measurement: it enters
+none of these numbers (:func:`left_out_reason`), and the warnings name it and say why.
+:func:`combined_distribution` gives the mean ± SE of the size distribution on a fixed grid, for
+plots and tables.
 """
 
 from __future__ import annotations
@@ -77,6 +79,32 @@ def mean_se(values: Sequence[float | None]) -> dict[str, Any]:
     return {"mean": mean, "se": se, "n": n}
 
 
+def left_out_reason(summary: Summary) -> str | None:
+    """Why a capture is left out of every combined quantity; None for a capture that sized.
+
+    A capture that sized no track is a failed measurement: its particles per frame (often 0, or
+    what a failed detection found) and its concentration are no measurement of the sample
+    either, so it enters no mean. The batch table marks the same captures ``unsized``.
+
+    Parameters
+    ----------
+    summary : dict
+        One capture's analysis summary.
+
+    Returns
+    -------
+    str or None
+        The summary's ``unsized_reason`` when set; a short reason for a summary without one
+        that has no size at all (no ensemble diameter and no deconvolved D50); else None.
+    """
+    reason = summary.get("unsized_reason")
+    if reason:
+        return str(reason)
+    if not _known(summary.get("diameter_nm")) and not _known(_deconvolved("d50")(summary)):
+        return "it gave no size (no ensemble diameter and no size distribution)"
+    return None
+
+
 def combine_summaries(summaries: Sequence[Summary]) -> dict[str, Any]:
     """Combine the analysis summaries of replicate captures of one sample.
 
@@ -88,14 +116,18 @@ def combine_summaries(summaries: Sequence[Summary]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``n_captures``, ``sample`` (the captures' common sample fields; a field on which they
-        disagree is listed with all its values), ``warnings`` (one line per capture that gave
-        no value for a quantity the others have, e.g. no tracks: its name, its track count and
-        on how many captures the combined value then rests), and for every key of
-        :data:`COMBINED_QUANTITIES` a :func:`mean_se` entry. ``concentration_per_ml`` is the
-        concentration of the undiluted sample (None without a detection depth): the dilution
-        factor times the mean ± SE of the measured concentrations when all captures share one
-        dilution, else the mean ± SE of each capture's diluted-back concentration.
+        ``n_captures`` (all the captures given), ``n_combined`` (those that entered: the
+        captures that sized), ``left_out`` (one ``{"capture", "source", "reason"}`` per capture
+        that sized no track, :func:`left_out_reason`; ``capture`` counts from 1), ``sample``
+        (the captures' common sample fields; a field on which they disagree is listed with all
+        its values), ``warnings`` (one line per capture left out, saying why, and one per
+        capture that gave no value for a quantity the others have: its name, its track count
+        and on how many captures the combined value then rests), and for every key of
+        :data:`COMBINED_QUANTITIES` a :func:`mean_se` entry over the captures that sized
+        (``n`` says how many gave the value). ``concentration_per_ml`` is the concentration of
+        the undiluted sample (None without a detection depth): the dilution factor times the
+        mean ± SE of the measured concentrations when all those captures share one dilution,
+        else the mean ± SE of each capture's diluted-back concentration.
 
     Raises
     ------
@@ -104,42 +136,77 @@ def combine_summaries(summaries: Sequence[Summary]) -> dict[str, Any]:
     """
     if not summaries:
         raise PyntaInputError("--combine needs at least one analysed capture")
-    combined: dict[str, Any] = {"n_captures": len(summaries), "sample": _common_sample(summaries)}
+    reasons = [left_out_reason(summary) for summary in summaries]
+    sized = [summary for summary, reason in zip(summaries, reasons, strict=True) if not reason]
+    combined: dict[str, Any] = {
+        "n_captures": len(summaries),
+        "n_combined": len(sized),
+        "left_out": [
+            {"capture": index + 1, "source": summary.get("source"), "reason": reason}
+            for index, (summary, reason) in enumerate(zip(summaries, reasons, strict=True))
+            if reason
+        ],
+        "sample": _common_sample(summaries),
+    }
     for name, read in COMBINED_QUANTITIES.items():
-        combined[name] = mean_se([read(summary) for summary in summaries])
-    dilutions = {(s.get("concentration") or {}).get("dilution_factor") for s in summaries}
+        combined[name] = mean_se([read(summary) for summary in sized])
+    dilutions = {(s.get("concentration") or {}).get("dilution_factor") for s in sized}
     if len(dilutions) == 1 and None not in dilutions:
         # one dilution: the sample's concentration is exactly it times the measured mean ± SE
         (dilution,) = dilutions
-        measured = mean_se([_concentration("particles_per_ml")(s) for s in summaries])
+        measured = mean_se([_concentration("particles_per_ml")(s) for s in sized])
         combined["concentration_per_ml"] = {
             "mean": None if measured["mean"] is None else dilution * measured["mean"],
             "se": None if measured["se"] is None else dilution * measured["se"],
             "n": measured["n"],
         }
-    combined["warnings"] = _missing_warnings(summaries, combined)
+    combined["warnings"] = _left_out_warnings(combined) + _missing_warnings(
+        summaries, reasons, combined
+    )
     return combined
 
 
-def _missing_warnings(summaries: Sequence[Summary], combined: Mapping[str, Any]) -> list[str]:
-    """A capture without a value the other captures have makes the mean ± SE rest on fewer
-    captures: say which capture, why (its tracks) and on how many the numbers rest."""
-    n_captures = len(summaries)
-    warnings = []
-    if combined["ensemble_diameter_nm"]["n"] == 0:  # every capture unsized: no size at all
+def _left_out_warnings(combined: Mapping[str, Any]) -> list[str]:
+    """One line per capture left out of the combined values (its name and why), then, when
+    none is left, that there is no combined value."""
+    n_captures, n_combined = combined["n_captures"], combined["n_combined"]
+    rest = (
+        f"the combined values rest on the other {n_combined} of {n_captures} captures"
+        if n_combined
+        else "no capture is left to combine"
+    )
+    warnings = [
+        f"capture {entry['capture']} ({_name(entry['source'])}) is left out of every combined "
+        f"value, as it sized no track ({rest}): {entry['reason']}"
+        for entry in combined["left_out"]
+    ]
+    if n_combined == 0:
         warnings.append(
-            f"none of the {n_captures} captures sized a track: the combined sizes are empty"
+            f"none of the {n_captures} captures sized a track: there is no combined value"
         )
-    partial = [k for k in COMBINED_QUANTITIES if 0 < combined[k]["n"] < n_captures]
-    for index, summary in enumerate(summaries):
+    elif n_combined == 1 and n_captures > 1:
+        warnings.append("one capture sized: the combined values have no standard error")
+    return warnings
+
+
+def _missing_warnings(
+    summaries: Sequence[Summary], reasons: Sequence[str | None], combined: Mapping[str, Any]
+) -> list[str]:
+    """A capture that sized but lacks a value the other sized captures have makes the mean ± SE
+    rest on fewer captures: say which capture, why (its tracks) and on how many the numbers
+    rest."""
+    n_combined, n_captures = combined["n_combined"], combined["n_captures"]
+    warnings = []
+    partial = [k for k in COMBINED_QUANTITIES if 0 < combined[k]["n"] < n_combined]
+    for index, (summary, reason) in enumerate(zip(summaries, reasons, strict=True)):
         missing = [k for k in partial if not _known(COMBINED_QUANTITIES[k](summary))]
-        if not missing:
+        if reason or not missing:
             continue
-        name = Path(str(summary.get("source") or "")).name
         counts = sorted({combined[k]["n"] for k in missing})
         rests = " or ".join(str(n) for n in counts)
         warning = (
-            f"capture {index + 1} ({name}) gave no {', '.join(QUANTITY_LABELS[k] for k in missing)}"
+            f"capture {index + 1} ({_name(summary.get('source'))}) gave no "
+            f"{', '.join(QUANTITY_LABELS[k] for k in missing)}"
             f" ({summary.get('n_tracks', 'unknown')} tracks): each rests on {rests} of "
             f"{n_captures} captures"
         )
@@ -147,6 +214,52 @@ def _missing_warnings(summaries: Sequence[Summary], combined: Mapping[str, Any])
             warning += ", and one capture has no standard error"
         warnings.append(warning)
     return warnings
+
+
+def sized_only(items: Sequence[Any], summaries: Sequence[Summary]) -> list[Any]:
+    """The items (e.g. analysis results, movies) of the captures that sized, in order.
+
+    Parameters
+    ----------
+    items : sequence
+        One item per capture, in the order of ``summaries``.
+    summaries : sequence of dict
+        The captures' analysis summaries.
+
+    Returns
+    -------
+    list
+        The items whose capture :func:`left_out_reason` does not leave out.
+    """
+    return [
+        item
+        for item, summary in zip(items, summaries, strict=True)
+        if left_out_reason(summary) is None
+    ]
+
+
+def captures_combined(combined: Mapping[str, Any]) -> str:
+    """How many captures a :func:`combine_summaries` result combines, in words.
+
+    Parameters
+    ----------
+    combined : dict
+        Output of :func:`combine_summaries`.
+
+    Returns
+    -------
+    str
+        ``"3 captures"``, or ``"2 of 3 captures"`` when a capture was left out.
+    """
+    n_captures = combined["n_captures"]
+    n_combined = combined["n_combined"]
+    if n_combined == n_captures:
+        return f"{n_captures} capture{'s' if n_captures != 1 else ''}"
+    return f"{n_combined} of {n_captures} captures"
+
+
+def _name(source: Any) -> str:
+    return Path(str(source or "")).name
 
 
 def _known(value: Any) -> bool:

@@ -250,7 +250,7 @@ def analyze_measurement(
     import json
 
     from napari_pynta.analysis import analyze
-    from napari_pynta.combine import combine_summaries
+    from napari_pynta.combine import combine_summaries, sized_only
     from napari_pynta.pooled import pooled_entry
     from napari_pynta.sample import describe_movie
 
@@ -276,10 +276,12 @@ def analyze_measurement(
         describe_movie(result.summary, movie.metadata, **dict(sample_overrides or {}))
         results.append(result)
     description = json.loads((Path(folder) / MEASUREMENT_FILE).read_text(encoding="utf-8"))
-    combined = combine_summaries([result.summary for result in results])
+    summaries = [result.summary for result in results]
+    combined = combine_summaries(summaries)
     if progress is not None:
         progress(POOLING, sum(lengths), sum(lengths))
-    combined["pooled"] = pooled_entry(results, movies)
+    # a capture that sized no track enters no combined value, the pooled tracks included
+    combined["pooled"] = pooled_entry(sized_only(results, summaries), sized_only(movies, summaries))
     return MeasurementAnalysis(
         folder=str(folder),
         captures=[movie.source for movie in movies],

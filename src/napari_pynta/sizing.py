@@ -37,6 +37,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from napari_pynta.errors import PyntaInputError, require_positive
+from napari_pynta.parameters import SETTINGS
 from napari_pynta.physics import diameter_nm as stokes_einstein_diameter_nm
 
 #: steps spanning up to this many frames enter the estimator (1: consecutive frames only). The
@@ -821,51 +822,109 @@ def _log_kde_mode(diameters_nm: np.ndarray) -> float:
     return float(10 ** grid[np.argmax(kde(grid))])
 
 
-def no_tracks_reason(
-    track_lengths: ArrayLike | None, min_track_length: int, n_localizations: int | None = None
-) -> str:
-    """Why no track was sized, and what to try: no particle found at all, every linked track
-    shorter than the length filter (``--min-track-length`` longer than the tracks the movie
-    holds), or none linked from the particles found.
+def cli_flag(name: str) -> str:
+    """How the command line names a setting: its flag (``min_track_length`` ->
+    ``--min-track-length``), the default naming of :meth:`NoTracks.reason`."""
+    return SETTINGS[name].flag
 
-    Parameters
+
+@dataclass(frozen=True)
+class NoTracks:
+    """Why no track was sized: the counts the reason is said from (the summary's
+    ``no_tracks``), so that each front end can say it naming its own controls.
+
+    Attributes
     ----------
-    track_lengths : array-like or None
-        Frames of every linked track before the length filter (a localization linked to
-        none is a track of 1 frame: only 1-frame tracks say none was linked).
+    n_localizations : int or None
+        Particles found in all the frames analysed (0: the detection found nothing).
+    n_linked : int
+        Tracks linked over more than one frame, before the length filter.
+    longest_frames : int
+        Frames of the longest of them (0 when none).
     min_track_length : int
         The length filter's minimum (frames).
-    n_localizations : int, optional
-        Particles found in all the frames analysed; 0 says the detection found nothing.
-
-    Returns
-    -------
-    str
-        One warning sentence (the summary's ``unsized_reason``).
     """
-    lengths = np.asarray([] if track_lengths is None else track_lengths, dtype=float)
-    if n_localizations == 0:
-        return (
-            "No track was sized: no particle was found in the frames analysed (0 "
-            "localizations). Look at the frames: a dark, empty or out-of-focus movie has none; "
-            "else the detection threshold is too high or the spot size wrong: lower --minmass, "
-            "set --diameter-px to the spots' size, or --invert for dark particles on a bright "
-            "background."
+
+    n_localizations: int | None
+    n_linked: int
+    longest_frames: int
+    min_track_length: int
+
+    @classmethod
+    def of(
+        cls,
+        track_lengths: ArrayLike | None,
+        min_track_length: int,
+        n_localizations: int | None = None,
+    ) -> NoTracks:
+        """The counts of an analysis that sized no track.
+
+        Parameters
+        ----------
+        track_lengths : array-like or None
+            Frames of every linked track before the length filter (a localization linked to
+            none is a track of 1 frame: only 1-frame tracks say none was linked).
+        min_track_length : int
+            The length filter's minimum (frames).
+        n_localizations : int, optional
+            Particles found in all the frames analysed.
+        """
+        lengths = np.asarray([] if track_lengths is None else track_lengths, dtype=float)
+        linked = lengths[lengths > 1]  # a localization linked to none is a "track" of 1 frame
+        return cls(
+            None if n_localizations is None else int(n_localizations),
+            len(linked),
+            int(linked.max()) if len(linked) else 0,
+            int(min_track_length),
         )
-    linked = lengths[lengths > 1]  # a localization linked to none is a "track" of 1 frame
-    if len(linked) and min_track_length > 0 and linked.max() < min_track_length:
-        were = "track was" if len(linked) == 1 else "tracks were"
-        return (
-            f"No track is as long as --min-track-length ({min_track_length} frames): "
-            f"{len(linked)} {were} linked, the longest {linked.max():.0f} frames. Lower "
-            "--min-track-length (at least 3), or record longer tracks (a lower concentration, "
-            "a higher frame rate, particles that stay in focus)."
+
+    def reason(self, name: Callable[[str], str] = cli_flag) -> str:
+        """Why no track was sized, and what to try: no particle found at all, every linked
+        track shorter than the length filter, or none linked from the particles found.
+
+        Parameters
+        ----------
+        name : callable
+            Setting name (of :data:`napari_pynta.parameters.SETTINGS`) -> how the text names
+            it where it is shown: the command-line flag by default (:func:`cli_flag`); the GUI
+            passes the labels of its Tracking form.
+
+        Returns
+        -------
+        str
+            One warning sentence (the summary's ``unsized_reason`` is said with the flags).
+        """
+        if self.n_localizations == 0:
+            return (
+                "No track was sized: no particle was found in the frames analysed (0 "
+                "localizations). Look at the frames: a dark, empty or out-of-focus movie has "
+                "none; else the detection threshold is too high, the spot size wrong or the "
+                f"particles dark on a bright background: lower {name('minmass')}, set "
+                f"{name('diameter_px')} to the spots' size, or switch on {name('invert')}."
+            )
+        length = name("min_track_length")
+        if (
+            self.n_linked
+            and 0 < self.min_track_length
+            and self.longest_frames < self.min_track_length
+        ):
+            were = "track was" if self.n_linked == 1 else "tracks were"
+            return (
+                f"No track is as long as {length} ({self.min_track_length} frames): "
+                f"{self.n_linked} {were} linked, the longest {self.longest_frames} "
+                f"frames. Lower {length} (at least 3), or record longer tracks (a lower "
+                "concentration, a higher frame rate, particles that stay in focus)."
+            )
+        found = (
+            ""
+            if self.n_localizations is None
+            else f" from the {self.n_localizations} localizations"
         )
-    found = "" if n_localizations is None else f" from the {n_localizations} localizations"
-    return (
-        f"No tracks were found{found}: check the detection settings (diameter, minmass) and "
-        "the linking search range, or whether the frames show particles at all."
-    )
+        return (
+            f"No tracks were found{found}: check the detection settings "
+            f"({name('diameter_px')}, {name('minmass')}) and the linking search range "
+            f"({name('search_range_px')}), or whether the frames show particles at all."
+        )
 
 
 def quality_warnings(
@@ -912,7 +971,7 @@ def quality_warnings(
     warnings: list[str] = []
     n_tracks = len(per_track)
     if n_tracks == 0:
-        return [no_tracks_reason(track_lengths, min_track_length, n_localizations)]
+        return [NoTracks.of(track_lengths, min_track_length, n_localizations).reason()]
     if n_tracks < min_tracks:
         were = "track was" if n_tracks == 1 else "tracks were"
         warnings.append(

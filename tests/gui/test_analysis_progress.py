@@ -11,9 +11,9 @@ from napari_pynta.store import MovieStore
 N_FRAMES = 400
 
 
-def write_movie(path, n_frames: int = N_FRAMES) -> None:
+def write_movie(path, n_frames: int = N_FRAMES, seed: int = 3) -> None:
     movie = simulate.simulate_movie(
-        n_frames, simulate.SimulationSettings(shape=(128, 128), n_particles=10, seed=3)
+        n_frames, simulate.SimulationSettings(shape=(128, 128), n_particles=10, seed=seed)
     )
     with MovieStore.create(path, (128, 128), "uint16", movie.metadata) as store:
         store.append(movie.frames)
@@ -175,4 +175,49 @@ def test_a_movie_without_particles_is_said_to_have_failed(pynta, wait_for, tmp_p
     tracking.session.wait_idle(30)
     text = tracking.message_line.text()
     assert tracking.message_line.is_error, text
-    assert "failed" in text and "no particle was found" in text and "--minmass" in text, text
+    assert "failed" in text and "no particle was found" in text, text
+    # what to try, named as the Tracking widget shows it: its fields' labels and its check
+    # box (it named the command-line flags --minmass, --diameter-px and --invert)
+    controls = (tracking.minmass, tracking.diameter)
+    for label in [form_label(tracking, field) for field in controls] + [tracking.invert.text()]:
+        assert f"“{label}”" in text, (label, text)
+    assert "--" not in text, text
+    # the Sizes widget lists the same reason, as the GUI names it
+    wait_for(lambda: bool(widgets["Sizes"].warnings.text()), 30, "the Sizes warnings")
+    assert f"“{tracking.invert.text()}”" in widgets["Sizes"].warnings.text()
+    assert "--minmass" not in widgets["Sizes"].warnings.text()
+
+
+def form_label(tracking, field) -> str:
+    """The text of the Tracking form's label of ``field``."""
+    from qtpy.QtWidgets import QFormLayout
+
+    (form,) = [
+        layout for layout in tracking.findChildren(QFormLayout) if layout.labelForField(field)
+    ]
+    return form.labelForField(field).text()
+
+
+def test_tracks_shorter_than_the_length_filter_are_said_with_the_forms_label(
+    pynta, wait_for, tmp_path
+):
+    """The reason named --min-track-length in the GUI, which has a field for it instead."""
+    viewer, widgets = pynta
+    path = tmp_path / "short.zarr"
+    write_movie(path, n_frames=40, seed=8)  # no particle of this seed stays all 40 frames
+    viewer.open(str(path), plugin="napari-pynta")
+    tracking = widgets["Tracking"]
+    tracking.min_track_length.setValue(40)
+    finished = []
+    tracking.session.analysis_finished.connect(finished.append)
+    tracking.analyze.click()
+    wait_for(lambda: bool(finished), 300, "the analysis")
+    tracking.session.wait_idle(30)
+    text = tracking.message_line.text()
+    label = form_label(tracking, tracking.min_track_length)
+    assert tracking.message_line.is_error, text
+    assert f"No track is as long as “{label}” (40 frames)" in text, text
+    assert f"Lower “{label}” (at least 3)" in text and "--" not in text, text
+    # the summary (what --json prints and the store keeps) still names the flag
+    summary = finished[0].summary
+    assert "No track is as long as --min-track-length (40 frames)" in summary["unsized_reason"]

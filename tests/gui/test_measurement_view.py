@@ -22,11 +22,11 @@ DEPTH_UM = 5.0
 N_CAPTURES = 3
 
 
-def write_capture(folder, index, *, pixel_size_um=0.2, seed=None):
+def write_capture(folder, index, *, pixel_size_um=0.2, seed=None, n_particles=10):
     """One small simulated capture of 100 nm beads with the sample and measurement fields."""
     settings = simulate.SimulationSettings(
         shape=(64, 64),
-        n_particles=10,
+        n_particles=n_particles,
         pixel_size_um=pixel_size_um,
         frame_interval_s=0.01,
         seed=seed if seed is not None else 40 + index,
@@ -196,3 +196,36 @@ def test_measurement_refusals_name_the_folder_or_capture(pynta, tmp_path, wait_f
     text = view.message_line.text()
     assert "different settings" in text and "pixel_size_um" in text, text
     assert "capture 1 (capture-1.zarr) 0.2" in text and "capture 2 (capture-2.zarr) 0.25" in text
+
+
+def test_a_capture_that_sized_no_track_is_left_out_and_said(pynta, tmp_path, wait_for):
+    """An empty capture (no particle: a failed measurement) entered the combined particles per
+    frame and concentration of the Sizes widget's measurement with its 0."""
+    _, widgets = pynta
+    folder = write_measurement_folder(tmp_path / "sample")
+    shutil.rmtree(capture_path(folder, 3))
+    write_capture(folder, 3, n_particles=0)
+    view = widgets["Sizes"].measurement
+    view.depth_um.setValue(DEPTH_UM)
+    open_and_wait(widgets["Sizes"], folder, wait_for)
+    assert view.analysis is not None, view.message_line.text()
+    summaries = [result.summary for result in view.analysis.results]
+    assert [s["unsized_reason"] is None for s in summaries] == [True, True, False]
+    text = view.message_line.text()
+    assert text.startswith("2 of 3 captures of sample combined"), text
+    assert "warning: capture 3 (capture-3.zarr) is left out of every combined value" in text
+    assert summaries[2]["unsized_reason"] in text  # why, and what to try
+    table = view.shown_table()
+    for heading, values, template in (
+        ("Particles/frame", [s["particles_per_frame"] for s in summaries[:2]], "{:.2f}"),
+        (
+            "Particles/mL (× dilution)",
+            [DILUTION * s["concentration"]["particles_per_ml"] for s in summaries[:2]],
+            "{:.3g}",
+        ),
+    ):
+        mean, se = independent_mean_se(values)
+        shown = f"{template.format(mean)} ± {template.format(se)}"
+        assert table[heading][-1] == compact_cell(shown).replace("\n", " "), heading
+    # the left-out capture's column says so where its number heads it
+    assert view.table.horizontalHeaderItem(2).toolTip().endswith("(left out: no track sized)")

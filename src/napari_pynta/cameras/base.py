@@ -163,6 +163,8 @@ class Camera(Protocol):
 
     def read(self) -> tuple[np.ndarray, float]: ...
 
+    def rate_time_s(self, timestamp: float) -> float: ...
+
 
 #: the settings every camera takes (:class:`CameraSettings`), besides its backend's own
 COMMON_SETTINGS = ("fps", "exposure_s", "roi", "gain")
@@ -413,6 +415,23 @@ class BaseCamera:
         timestamp = time.perf_counter() - self._start_time if camera_time is None else camera_time
         self._count += 1
         return np.ascontiguousarray(frame), timestamp
+
+    def rate_time_s(self, timestamp: float) -> float:
+        """The time of the frame just read on the clock its delivery rate is measured on.
+
+        Parameters
+        ----------
+        timestamp : float
+            The frame's time as :meth:`read` gave it.
+
+        Returns
+        -------
+        float
+            ``timestamp`` (the camera's clock: the rate the camera delivered at); a camera
+            whose frame times are not when it delivered them (a playback gives the recording's)
+            overrides it.
+        """
+        return timestamp
 
     def _drop_overwritten(self) -> None:
         """Skip the frames older than the newest :attr:`buffer_frames` exposed ones."""

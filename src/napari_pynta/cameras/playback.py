@@ -68,9 +68,11 @@ class PlaybackCamera(BaseCamera):
         Frames the camera holds for a slow reader; older ones are lost (see
         :class:`~napari_pynta.cameras.base.BaseCamera`).
     **settings
-        ``fps`` (default: the movie's ``frame_interval_s``), ``roi``. The exposure is fixed by
-        the recording; ``gain`` must be 1. The replay rate does not change the physical frame
-        interval written by :meth:`metadata_for_store` (the recording's).
+        ``fps``, the replay rate (default: the recording's, ``1 / frame_interval_s``), ``roi``.
+        The exposure is fixed by the recording; ``gain`` must be 1. The replay rate does not
+        change the physics: the frame times and the frame interval written by
+        :meth:`metadata_for_store` stay the recording's, which the sizes need; the rate the
+        acquisition reports is the replay's (:meth:`rate_time_s`).
 
     A pynta store that another process is still writing (a recording in progress) is played
     as far as it was written when the camera opened, and :attr:`warnings` says so, as it passes
@@ -237,6 +239,12 @@ class PlaybackCamera(BaseCamera):
         previous, self._last_grabbed = self._last_grabbed, (self._pass, index)
         before = 0 if previous is None else previous[0] * lost[-1] + lost[previous[1]]
         return int(self._pass * lost[-1] + lost[index] - before)
+
+    def rate_time_s(self, timestamp: float) -> float:
+        """When the replay released the frame just read (its pacing clock, s): the rate the
+        acquisition reports is the replay's, ``fps``, not the recording's that the frame times
+        (``timestamp``) keep for the sizes."""
+        return self._last_due
 
     def _camera_time_s(self) -> float | None:
         times = self._recorded_times

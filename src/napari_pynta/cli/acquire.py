@@ -75,7 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fps",
         type=float,
         default=None,
-        help="frame rate (frames/s; default 100, for playback the recording's)",
+        help="frame rate (frames/s; default 100); for playback the replay rate (default the "
+        "recording's): the frames keep the recording's times and frame interval, which the sizes "
+        "use",
     )
     parser.add_argument(
         "--exposure-s",
@@ -663,9 +665,24 @@ def _recorded_metadata(config: LiveConfig) -> dict[str, Any]:
     return dict(config.sample)
 
 
+def _replayed_interval_s(config: LiveConfig) -> float | None:
+    """The frame interval of the recording a playback replays (its frames keep it, and their
+    times, whatever the replay rate); None for another camera or a recording without one."""
+    if config.camera != "playback":
+        return None
+    from napari_pynta.readers import open_movie
+
+    with open_movie(str(config.camera_settings["path"])) as movie:
+        interval = movie.metadata.get("frame_interval_s")
+    return None if interval is None else float(interval)
+
+
 def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
     """The ``--json`` output: acquisition counters plus, when tracking, the analyze summary
-    (with the recording's ``sample`` and ``recording`` like ``pynta analyze``)."""
+    (with the recording's ``sample`` and ``recording`` like ``pynta analyze``). ``fps`` is the
+    rate achieved (a playback's: its replay rate), ``recording_frame_interval_s`` the frame
+    interval of the recording a playback replays (its frames keep it for the sizes; None for
+    another camera)."""
     from napari_pynta.sample import describe_movie
 
     result: dict[str, Any] = dict(status.size_summary or {}) if config.track else {}
@@ -682,6 +699,7 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
         frames_untracked=status.frames_untracked if config.track else None,
         fps=status.fps if math.isfinite(status.fps) else None,
         fps_requested=status.fps_requested,
+        recording_frame_interval_s=_replayed_interval_s(config),
         tracking_latency_s=status.tracking_latency_s if config.track else None,
         hot_pixels_repaired=status.hot_pixels_repaired,
         out=config.record_path,
@@ -704,6 +722,12 @@ def format_result(result: dict[str, Any]) -> str:
         f" ({result['fps_requested']:g} asked, {result['frames_lost_by_camera']} lost by the"
         f" camera) from the {result['camera']} camera"
     ]
+    interval = result.get("recording_frame_interval_s")
+    if interval:  # a playback: the rate above is the replay's
+        lines.append(
+            f"  replayed at that rate; the frames keep the recording's times (frame interval "
+            f"{1e3 * interval:g} ms, {1 / interval:g} fps), which the sizes use"
+        )
     if result.get("tracking_latency_s"):
         latency = result["tracking_latency_s"]
         lines.append(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cli import path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
-from napari_pynta.combine import combine_summaries
+from napari_pynta.combine import captures_combined, combine_summaries, sized_only
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, frames_analysed
 from napari_pynta.measurement import expand_measurements
@@ -452,8 +452,10 @@ def _run_batch(args: argparse.Namespace) -> int:
         describe_movie(result.summary, movie.metadata, **overrides)
     analysed = [result.summary for result in results]
     combined = combine_summaries(analysed) if args.combine and analysed else None
-    if combined is not None:
-        combined["pooled"] = pooled_entry(results, movies)
+    if combined is not None:  # a capture that sized no track enters no combined value
+        combined["pooled"] = pooled_entry(
+            sized_only(results, analysed), sized_only(movies, analysed)
+        )
     notes = []
     if combined is not None and args.json:  # the terminal table lists them itself
         notes += [f"warning: {warning}" for warning in combined["warnings"]]
@@ -685,7 +687,7 @@ def format_combined(combined: dict[str, Any]) -> str:
     captures' tracks sized together (:func:`napari_pynta.pooled.describe_pooled`)."""
     from napari_pynta.pooled import describe_pooled
 
-    lines = [f"combined over {combined['n_captures']} captures (mean ± standard error):"]
+    lines = [f"combined over {captures_combined(combined)} (mean ± standard error):"]
     for key, label, template in _COMBINED_ROWS:
         entry = combined[key]
         if key == "concentration_per_ml" and entry["n"] == 0:  # no capture had a depth

@@ -4,8 +4,10 @@ The rate shown while live was frames over the span of their arrival times on the
 last second: arrivals jitter (the acquisition waits for a CPU, then reads the frames the camera
 buffered in a burst), and a window whose first frame came late is short, so 100 fps showed as
 107.5. The camera's timestamps (its own clock, or the due time of a paced source such as the
-simulated and playback cameras) do not jitter: the rate over them is right on average, and
-exact for a paced source.
+simulated camera) do not jitter: the rate over them is right on average, and exact for a paced
+source. A playback's frame times are the recording's (the sizes need them): its rate is
+measured on its replay's due times (``rate_time_s`` of the camera), so that a recording of 100
+fps replayed with ``--fps 20`` reports 20 fps (it reported the recording's 100).
 """
 
 from __future__ import annotations

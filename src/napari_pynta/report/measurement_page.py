@@ -61,18 +61,20 @@ def _mean_se_cell(entry: dict, template: str) -> str:
 def replicate_rows(results: list, combined: dict) -> list[list[str]]:
     """The replicate table as text: a heading row, one row per capture, then mean ± SE."""
     rows = [["Capture", "Tracks", *(heading for _, heading, _, _ in _REPLICATE_COLUMNS)]]
+    left_out = {entry["capture"] for entry in combined["left_out"]}
     for index, result in enumerate(results):
         summary = result.summary
         rows.append(
             [
-                f"{index + 1}: {capture_name(summary)}",
+                f"{index + 1}: {capture_name(summary)}"
+                + (" (left out: no track sized)" if index + 1 in left_out else ""),
                 str(summary.get("n_tracks", "–")),
                 *(_cell(read(summary), fmt) for _, _, read, fmt in _REPLICATE_COLUMNS),
             ]
         )
     rows.append(
         [
-            f"mean ± SE (n = {combined['n_captures']})",
+            f"mean ± SE (n = {combined['n_combined']})",
             "",
             *(_mean_se_cell(combined[key], fmt) for key, _, _, fmt in _REPLICATE_COLUMNS),
         ]
@@ -97,6 +99,7 @@ def _measurement_cards(combined: dict) -> str:
         return cell if cell == "–" else cell + unit
 
     concentration = combined["concentration_per_ml"]
+    n_captures, n_combined = combined["n_captures"], combined["n_combined"]
     cards = [
         # one decimal, as in the replicate table: the SE of agreeing captures is often below
         # half a nanometre, which whole nanometres showed as "± 0"
@@ -108,7 +111,12 @@ def _measurement_cards(combined: dict) -> str:
             else mean_se("particles_per_frame", "{:.1f}", " per frame"),
             "concentration of the sample" if concentration["mean"] is not None else "particles",
         ),
-        (str(combined["n_captures"]), "captures"),
+        (
+            str(n_captures)
+            if n_combined == n_captures
+            else f"{n_combined} of {n_captures}",  # the others sized no track: left out
+            "captures combined",
+        ),
     ]
     return _cards_html(cards)
 

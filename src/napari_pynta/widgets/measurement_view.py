@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_pynta.cancellation import AnalysisCancelled
+from napari_pynta.combine import captures_combined
 from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.measurement import MEASUREMENT_FILE, is_measurement
 from napari_pynta.parameters import SETTINGS
@@ -260,7 +261,7 @@ class MeasurementView(QWidget):
         self._show_result_widgets(True)
         QTimer.singleShot(0, self._fit_table)  # once the shown table has its column widths
         self.message_line.show_info(
-            f"{combined['n_captures']} captures of {Path(analysis.folder).name} combined "
+            f"{captures_combined(combined)} of {Path(analysis.folder).name} combined "
             "(mean ± SE across captures; each capture under its stored conditions)"
             + "".join(f"\nwarning: {warning}" for warning in combined.get("warnings") or [])
             + "".join(f"\n{line}" for line in describe_pooled(combined.get("pooled")))

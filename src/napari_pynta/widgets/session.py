@@ -45,6 +45,7 @@ from napari_pynta.widgets.reanalysis import (
     gui_message,
 )
 from napari_pynta.widgets.redraw_pacing import RedrawPacer
+from napari_pynta.widgets.setting_names import unsized_reason
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 from napari_pynta.widgets.viewer_link import DEFAULT_MAX_DISPLAY_HZ, ViewerLink
 
@@ -714,7 +715,7 @@ class PyntaSession(QObject):
         )
         saved = f"; results saved in {outcome.saved_to}" if outcome.saved_to else ""
         saved = f"; {outcome.not_saved}" if outcome.not_saved else saved
-        unsized = result.summary.get("unsized_reason")
+        unsized = unsized_reason(result.summary)  # naming the Tracking form's controls
         if unsized:  # a failed measurement: said as an error, with why and what to try
             self.message.emit("analysis", "error", f"analysis{where} failed: {unsized}{saved}")
         else:

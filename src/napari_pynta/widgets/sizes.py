@@ -36,6 +36,7 @@ from napari_pynta.widgets.form import (
 from napari_pynta.widgets.histogram import SizeHistogramCanvas
 from napari_pynta.widgets.measurement_view import MeasurementView
 from napari_pynta.widgets.session import SizeData, session_for
+from napari_pynta.widgets.setting_names import shown_warnings
 from napari_pynta.widgets.settings import SizingConditions, diameter_factor, rescale_statistics
 
 #: what the Sizes widget says before any sizes came
@@ -112,7 +113,7 @@ def peaks_text(deconvolved: dict[str, Any]) -> str:
 def warnings_text(summary: dict[str, Any]) -> str:
     """The summary's warnings as the Sizes widget lists them (empty: none): what the analysis
     found wrong or uncertain about these sizes, one per line."""
-    warnings = summary.get("warnings") or []
+    warnings = shown_warnings(summary)  # the no-track reason names the Tracking form's fields
     if not warnings:
         return ""
     heading = "1 warning" if len(warnings) == 1 else f"{len(warnings)} warnings"

@@ -31,6 +31,7 @@ from napari_pynta.widgets.form import (
 )
 from napari_pynta.widgets.reanalysis import FRAMES_LABEL, gui_message
 from napari_pynta.widgets.session import session_for
+from napari_pynta.widgets.setting_names import CHECK_BOX_TEXTS
 from napari_pynta.widgets.settings import MAX_LOCATORS, TrackingSettings
 
 
@@ -69,15 +70,15 @@ class TrackingWidget(QWidget):
         self.diameter = setting_field(SETTINGS["diameter_px"], defaults.diameter_px)
         self.minmass = setting_field(SETTINGS["minmass"], defaults.minmass, decimals=0, step=50)
         self.separation = setting_field(SETTINGS["separation"], defaults.separation)
-        self.invert = QCheckBox("dark particles on bright background")
+        self.invert = QCheckBox(CHECK_BOX_TEXTS["invert"])
         self.invert.setToolTip(SETTINGS["invert"].help)
-        self.blur_separation = QCheckBox("separation holds the motion blur")
+        self.blur_separation = QCheckBox(CHECK_BOX_TEXTS["blur_separation"])
         self.blur_separation.setToolTip(SETTINGS["blur_separation"].help)
         self.blur_separation.setChecked(defaults.blur_separation)
-        self.blur_gap_spread = QCheckBox("missed frames spread as the motion blur gives")
+        self.blur_gap_spread = QCheckBox(CHECK_BOX_TEXTS["blur_gap_spread"])
         self.blur_gap_spread.setToolTip(SETTINGS["blur_gap_spread"].help)
         self.blur_gap_spread.setChecked(defaults.blur_gap_spread)
-        self.wide_centroid = QCheckBox("wide centroid: the exposure-mean position")
+        self.wide_centroid = QCheckBox(CHECK_BOX_TEXTS["wide_centroid"])
         self.wide_centroid.setToolTip(SETTINGS["wide_centroid"].help)
         self.wide_centroid.setChecked(defaults.wide_centroid)
         self.search_range = setting_field(SETTINGS["search_range_px"], defaults.search_range_px)

@@ -663,7 +663,7 @@ class Acquisition:
         frame = frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
         transport.send_frame(self.preview, transport.TOPIC_FRAMES, self.seq, t, frame)
         self.hand_on(frame, t)
-        self.rate.add(t)
+        self.rate.add(self.camera.rate_time_s(t))  # a playback's: its replay, not its recording
         self.counters["frames_acquired"] += 1
         self.seq += 1
 
