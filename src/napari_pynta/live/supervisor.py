@@ -14,7 +14,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -956,11 +956,14 @@ class LivePipeline:
             self._processes[name] = process
             self._expected_exit.discard(name)
         try:
-            with _single_threaded_math(), stop_signals_held():
+            # a Ctrl-C or SIGTERM meanwhile is handled once the process is counted, so that the
+            # stop it leads to ends this worker too
+            with interruptions_deferred(), _single_threaded_math(), stop_signals_held():
                 process.start()
-        except BaseException:  # e.g. spawn from an unguarded __main__: stop() must not join it
-            with self._lock:
-                del self._processes[name]
+        except BaseException:
+            if process.pid is None:  # never started (e.g. spawn from an unguarded __main__)
+                with self._lock:
+                    del self._processes[name]
             raise
 
     def _locator_names(self) -> list[str]:
@@ -1275,6 +1278,52 @@ def stop_signals_held():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def interruptions_deferred() -> Iterator[None]:
+    """Note a SIGINT or SIGTERM that comes while a worker is spawned, and call its Python
+    handler (which raises ``KeyboardInterrupt``) on leaving, once the worker is counted.
+
+    :func:`stop_signals_held` holds them in the spawning thread only: one sent to the process
+    (Ctrl-C, SIGTERM to the process group) is caught by another thread (the monitor, zmq's), and
+    its Python handler runs in the main thread anyway, between two lines of multiprocessing's
+    ``start``. Raised there, the interruption left a started worker that the pipeline had not
+    counted: its stop did not end it, the worker (which ignores SIGTERM) waited for the
+    supervisor, and the supervisor's exit waited for the worker (multiprocessing joins its
+    children at exit without a timeout): `pynta acquire` printed its result and never ended.
+
+    Python runs signal handlers in the main thread only; elsewhere nothing is changed. Handlers
+    that are not Python functions (ignored, the default) are left as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    handlers: dict[int, Any] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                handlers[signum] = handler
+                signal.signal(signum, lambda *received: caught.append(received))
+        yield
+    finally:
+        _restore_handlers(handlers)
+    for received, frame in caught:
+        handlers[received](received, frame)
+
+
+def _restore_handlers(handlers: dict[int, Any]) -> None:
+    """Install ``handlers`` (signal -> handler) again, every one of them even when a signal
+    coming meanwhile raises in one that is back already."""
+    if not handlers:
+        return
+    (signum, handler), *rest = handlers.items()
+    try:
+        signal.signal(signum, handler)
+    finally:
+        _restore_handlers(dict(rest))
 
 
 #: types of the status fields the supervisor uses (other fields are kept as they come)
