@@ -270,6 +270,48 @@ def test_a_sigterm_while_a_worker_is_spawned_ends_it_and_the_command_exits(momen
     assert left == []
 
 
+#: `pynta acquire` (the arguments) during which a process is started that the pipeline does not
+#: know and that ignores SIGTERM (held, as a worker is born): one left running by a bug
+STRAY_PROCESS_DURING_THE_RUN = """
+import multiprocessing, sys, time
+from napari_pynta.live import supervisor
+
+start = supervisor.LivePipeline.start
+
+def start_with_a_stray(pipeline):
+    start(pipeline)
+    stray = multiprocessing.get_context("spawn").Process(
+        target=time.sleep, args=(600,), name="stray", daemon=True
+    )
+    with supervisor.stop_signals_held():
+        stray.start()
+    return pipeline
+
+supervisor.LivePipeline.start = start_with_a_stray
+from napari_pynta.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_process_left_running_is_ended_and_named_so_the_command_exits():
+    """The safety net: whatever leaves a process running after the pipeline stopped (a spawn
+    interrupted by SIGTERM did), `pynta acquire` ends it, names it among the errors and exits,
+    where multiprocessing's exit waited forever for a child that ignores SIGTERM."""
+    command = [sys.executable, "-c", STRAY_PROCESS_DURING_THE_RUN, "acquire", "--json"]
+    command += ["--frames", "20", *SCENE]
+    with own_process_group(command) as process:
+        out, err = process.communicate(timeout=60)
+        left = processes_in_group(process.pid)
+    assert process.returncode == 0, err.decode()[-3000:]
+    result = json.loads(out)
+    assert result["frames_acquired"] == result["frames_saved"] + 20 == 20  # no --out
+    (error,) = result["errors"]
+    assert error.startswith("process stray (pid ") and error.endswith("stopped; killed")
+    assert "pynta acquire: process stray" in err.decode()
+    assert left == []
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
     path = tmp_path / "run.zarr"

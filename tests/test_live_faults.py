@@ -855,6 +855,28 @@ def test_an_interruption_while_a_worker_is_spawned_is_handled_after_it():
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_end_leftover_processes_kills_those_started_since_and_names_them():
+    """The children started since ``before`` are killed and named, one that would not end is
+    said to be left, and the children that ran before are not touched."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    older = spawn.Process(target=time.sleep, args=(60,), name="older", daemon=True)
+    older.start()
+    with supervisor.stop_signals_held():  # born ignoring SIGTERM, as a worker is
+        stray = spawn.Process(target=time.sleep, args=(60,), name="stray", daemon=True)
+        stray.start()
+    try:
+        lines = supervisor.end_leftover_processes([older])
+        assert lines == [
+            f"process stray (pid {stray.pid}) was still running after the pipeline stopped; killed"
+        ]
+        assert stray.exitcode == -signal.SIGKILL and older.is_alive()
+    finally:
+        older.kill()
+        older.join(10)
+
+
 def _dead_pid() -> int:
     """The pid of a process that has ended (and been reaped)."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])

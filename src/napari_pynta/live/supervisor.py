@@ -14,8 +14,9 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import psutil
@@ -1389,6 +1390,44 @@ def remove_rings_of_dead_pipelines() -> list[str]:
                 f"removed {size_mb:.0f} MB of shared memory ({SHM_DIR}/{name}) left by a "
                 f"pipeline that was killed (process {match.group(1)} is gone)"
             )
+    return lines
+
+
+def end_leftover_processes(
+    before: Collection[BaseProcess], timeout_s: float = KILLED_JOIN_S
+) -> list[str]:
+    """End the child processes started since ``before`` that still run after a pipeline
+    stopped, and say which (a safety net: none should be left).
+
+    A worker left running would keep the program from exiting: multiprocessing ends its
+    children at exit by SIGTERM, which workers ignore, and then waits for them without a
+    timeout (`pynta acquire` printed its result and never ended, after a SIGTERM during a
+    worker's spawn). Each is killed and given ``timeout_s`` to end.
+
+    Parameters
+    ----------
+    before : collection of multiprocessing.process.BaseProcess
+        The child processes that ran before the pipeline started
+        (``multiprocessing.active_children()`` then): left alone.
+    timeout_s : float
+        How long each killed process may take to end.
+
+    Returns
+    -------
+    list of str
+        One line per process ended (its name and pid), or that would not end.
+    """
+    lines = []
+    for process in multiprocessing.active_children():
+        if process in before:
+            continue
+        process.kill()
+        process.join(timeout_s)
+        ended = "killed" if not process.is_alive() else f"not ended {timeout_s:.0f} s after SIGKILL"
+        lines.append(
+            f"process {process.name} (pid {process.pid}) was still running after the pipeline "
+            f"stopped; {ended}"
+        )
     return lines
 
 
