@@ -1265,7 +1265,8 @@ def stop_signals_held():
     held mask through exec, so Ctrl-C or a SIGTERM to the process group during its first second
     of imports waits until it ignores them (:class:`~napari_pynta.live.workers.base.Worker`) and
     is then discarded, where it had ended the worker before it could ignore them. A signal for
-    this process meanwhile goes to another thread or comes when the spawn is done.
+    this process meanwhile goes to another thread, and its Python handler runs in this one all
+    the same: :func:`interruptions_deferred` holds that back until the worker is counted.
 
     multiprocessing's resource tracker is started first: the spawn that starts it unblocks both
     signals in the spawning thread once it has, so the first worker of a process was born with
