@@ -196,19 +196,26 @@ def test_a_stop_while_the_workers_start_ends_them_at_once_without_alarm(tmp_path
     assert not any(worker.is_running() for worker in workers)
 
 
-#: `pynta acquire` (the arguments from the third on) given SIGTERM while the worker named by
-#: the first argument is spawned, at the moment the second names: "launched", once its process
-#: runs with its task (inside multiprocessing's start), or "started", once start has returned.
-#: "launched" is sent as a SIGTERM to the process group is while the main thread spawns, which
-#: holds it: to another thread (the supervisor's monitor), the Python handler then running in
-#: the main thread. "started" goes to the main thread, which has it as soon as the spawn
-#: unblocks it (supervisor.stop_signals_held)
-SIGTERM_WHILE_A_WORKER_IS_SPAWNED = """
+#: `pynta acquire` (the arguments from the third on) given SIGTERM during its start-up, at the
+#: moment the second names: "bound", once the supervisor has bound its status socket (its
+#: monitor not running yet), or, while the worker named by the first argument is spawned,
+#: "launched", once its process runs with its task (inside multiprocessing's start), or
+#: "started", once start has returned. "launched" is sent as a SIGTERM to the process group is
+#: while the main thread spawns, which holds it: to another thread (the supervisor's monitor),
+#: the Python handler then running in the main thread. The others go to the main thread, which
+#: has them at once ("started": as soon as the spawn unblocks it, supervisor.stop_signals_held)
+SIGTERM_DURING_START_UP = """
 import signal, sys, threading, time
+import zmq
 from multiprocessing.context import SpawnProcess
 
 name, moment = sys.argv[1], sys.argv[2]
-start, launch = SpawnProcess.start, SpawnProcess._Popen
+start, launch, bind = SpawnProcess.start, SpawnProcess._Popen, zmq.Socket.bind
+
+def bind_then_sigterm(socket, endpoint):
+    bind(socket, endpoint)
+    if endpoint.endswith("/status") and moment == "bound":
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
 def start_then_sigterm(process):
     start(process)
@@ -223,6 +230,7 @@ def launch_then_sigterm(process):
         time.sleep(1)  # the monitor's thread takes it; the main thread's handler runs next
     return launched
 
+zmq.Socket.bind = bind_then_sigterm
 SpawnProcess.start, SpawnProcess._Popen = start_then_sigterm, staticmethod(launch_then_sigterm)
 from napari_pynta.cli import main
 sys.exit(main(sys.argv[3:]))
@@ -247,8 +255,8 @@ def processes_in_group(pgid: int) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["launched", "started"])
-def test_a_sigterm_while_a_worker_is_spawned_ends_it_and_the_command_exits(moment):
+@pytest.mark.parametrize("moment", ["bound", "launched", "started"])
+def test_a_sigterm_during_start_up_ends_every_process_and_the_command_exits(moment):
     """CI once saw `pynta acquire` print its result after a SIGTERM during start-up and then
     never exit. The SIGTERM had come while the last worker was spawned: raised in
     multiprocessing's start after the process had started, it made the supervisor forget the
@@ -256,8 +264,11 @@ def test_a_sigterm_while_a_worker_is_spawned_ends_it_and_the_command_exits(momen
     ignores SIGTERM, waited for its supervisor, and the supervisor's exit waited for the worker
     (multiprocessing SIGTERMs its children at exit and joins them without a timeout): a hang.
     Before that ("launched"), the worker outlived the command. The interruption now waits until
-    the worker is counted; the stop then ends it with the others."""
-    command = [sys.executable, "-c", SIGTERM_WHILE_A_WORKER_IS_SPAWNED, "locator-1", moment]
+    the worker is counted; the stop then ends it with the others. One that came as the
+    supervisor opened its sockets ("bound") ended the command with "acquisition stopped
+    unexpectedly" (rc 2, no result): the stop tried to finish the run of an acquisition never
+    started."""
+    command = [sys.executable, "-c", SIGTERM_DURING_START_UP, "locator-1", moment]
     command += ["acquire", "--track", "--json", "--frames", "100", *SCENE]
     with own_process_group(command) as process:
         process.wait(timeout=60)

@@ -190,23 +190,12 @@ class LivePipeline:
         if config.record_path is not None:
             _check_record_path(config.record_path, config.overwrite)
         self._started = True
-        for removed in remove_rings_of_dead_pipelines():
-            self._record_error(removed)
-        self.endpoints = LiveEndpoints.create(config.host, config.keys_dir)
-        self._context = zmq.Context()
-        self._control = self._context.socket(zmq.PUB)
-        self._control.setsockopt(zmq.LINGER, 0)
-        self._control.bind(self.endpoints.control)
-        status = self._context.socket(zmq.PULL)
-        status.setsockopt(zmq.LINGER, 0)
-        status.bind(self.endpoints.status)
-        self._monitoring.set()
-        self._monitor = threading.Thread(
-            target=self._watch, args=(status,), daemon=True, name="pynta-live-monitor"
-        )
-        self._monitor.start()
-        atexit.register(self.stop)
         try:
+            # an interruption meanwhile is handled once the sockets and the monitor exist, so
+            # that the stop it leads to finds a pipeline it can stop (before, one that came here
+            # was taken for a dead acquisition by `pynta acquire`: rc 2, no result)
+            with interruptions_deferred():
+                self._open_sockets()
             # spawning is slow (each process imports numpy, pandas, trackpy): start all at once,
             # then send what depends on the camera as commands
             self._spawn(
@@ -244,6 +233,30 @@ class LivePipeline:
             self.stop()
             raise
         return self
+
+    def _open_sockets(self) -> None:
+        """Create the endpoints, bind the control and status sockets and start the monitor that
+        reads (and at the stop closes) the status socket; remove dead pipelines' frame rings."""
+        for removed in remove_rings_of_dead_pipelines():
+            self._record_error(removed)
+        self.endpoints = LiveEndpoints.create(self.config.host, self.config.keys_dir)
+        self._context = zmq.Context()
+        self._control = self._context.socket(zmq.PUB)
+        self._control.setsockopt(zmq.LINGER, 0)
+        self._control.bind(self.endpoints.control)
+        status = self._context.socket(zmq.PULL)
+        try:
+            status.setsockopt(zmq.LINGER, 0)
+            status.bind(self.endpoints.status)
+        except BaseException:  # no monitor to close it: the stop's Context.term() would wait
+            status.close(0)
+            raise
+        self._monitoring.set()
+        self._monitor = threading.Thread(
+            target=self._watch, args=(status,), daemon=True, name="pynta-live-monitor"
+        )
+        self._monitor.start()
+        atexit.register(self.stop)
 
     def stop(self) -> LiveStatus:
         """Stop every worker (the recording is flushed first) and return the final status.
