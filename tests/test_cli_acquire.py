@@ -196,6 +196,133 @@ def test_a_stop_while_the_workers_start_ends_them_at_once_without_alarm(tmp_path
     assert not any(worker.is_running() for worker in workers)
 
 
+#: `pynta acquire` (the arguments from the third on) given SIGTERM during its start-up, at the
+#: moment the second names: "bound", once the supervisor has bound its status socket (its
+#: monitor not running yet), or, while the worker named by the first argument is spawned,
+#: "launched", once its process runs with its task (inside multiprocessing's start), or
+#: "started", once start has returned. "launched" is sent as a SIGTERM to the process group is
+#: while the main thread spawns, which holds it: to another thread (the supervisor's monitor),
+#: the Python handler then running in the main thread. The others go to the main thread, which
+#: has them at once ("started": as soon as the spawn unblocks it, supervisor.stop_signals_held)
+SIGTERM_DURING_START_UP = """
+import signal, sys, threading, time
+import zmq
+from multiprocessing.context import SpawnProcess
+
+name, moment = sys.argv[1], sys.argv[2]
+start, launch, bind = SpawnProcess.start, SpawnProcess._Popen, zmq.Socket.bind
+
+def bind_then_sigterm(socket, endpoint):
+    bind(socket, endpoint)
+    if endpoint.endswith("/status") and moment == "bound":
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+def start_then_sigterm(process):
+    start(process)
+    if process.name == name and moment == "started":
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+def launch_then_sigterm(process):
+    launched = launch(process)
+    if process.name == name and moment == "launched":
+        threads = {thread.name: thread.ident for thread in threading.enumerate()}
+        signal.pthread_kill(threads["pynta-live-monitor"], signal.SIGTERM)
+        time.sleep(1)  # the monitor's thread takes it; the main thread's handler runs next
+    return launched
+
+zmq.Socket.bind = bind_then_sigterm
+SpawnProcess.start, SpawnProcess._Popen = start_then_sigterm, staticmethod(launch_then_sigterm)
+from napari_pynta.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def processes_in_group(pgid: int) -> list[str]:
+    """The processes running in process group ``pgid`` (zombies and multiprocessing's resource
+    tracker, which ends after its last user, left out), as ``"pid name"``."""
+    found = []
+    for process in psutil.process_iter(["status", "cmdline", "name"]):
+        try:
+            if (
+                os.getpgid(process.pid) == pgid
+                and process.info["status"] != psutil.STATUS_ZOMBIE
+                and "resource_tracker" not in " ".join(process.info["cmdline"] or [])
+            ):
+                found.append(f"{process.pid} {process.info['name']}")
+        except ProcessLookupError:
+            pass
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["bound", "launched", "started"])
+def test_a_sigterm_during_start_up_ends_every_process_and_the_command_exits(moment):
+    """CI once saw `pynta acquire` print its result after a SIGTERM during start-up and then
+    never exit. The SIGTERM had come while the last worker was spawned: raised in
+    multiprocessing's start after the process had started, it made the supervisor forget the
+    worker, so the stop did not end it. Once start had returned ("started"), the worker, which
+    ignores SIGTERM, waited for its supervisor, and the supervisor's exit waited for the worker
+    (multiprocessing SIGTERMs its children at exit and joins them without a timeout): a hang.
+    Before that ("launched"), the worker outlived the command. The interruption now waits until
+    the worker is counted; the stop then ends it with the others. One that came as the
+    supervisor opened its sockets ("bound") ended the command with "acquisition stopped
+    unexpectedly" (rc 2, no result): the stop tried to finish the run of an acquisition never
+    started."""
+    command = [sys.executable, "-c", SIGTERM_DURING_START_UP, "locator-1", moment]
+    command += ["acquire", "--track", "--json", "--frames", "100", *SCENE]
+    with own_process_group(command) as process:
+        process.wait(timeout=60)
+        left = processes_in_group(process.pid)  # at once: nothing outlives the command
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 143, err.decode()[-3000:]
+    assert "did not stop" not in err.decode()
+    result = json.loads(out)
+    assert result["frames_acquired"] == 0 and result["errors"] == []
+    assert left == []
+
+
+#: `pynta acquire` (the arguments) during which a process is started that the pipeline does not
+#: know and that ignores SIGTERM (held, as a worker is born): one left running by a bug
+STRAY_PROCESS_DURING_THE_RUN = """
+import multiprocessing, sys, time
+from napari_pynta.live import supervisor
+
+start = supervisor.LivePipeline.start
+
+def start_with_a_stray(pipeline):
+    start(pipeline)
+    stray = multiprocessing.get_context("spawn").Process(
+        target=time.sleep, args=(600,), name="stray", daemon=True
+    )
+    with supervisor.stop_signals_held():
+        stray.start()
+    return pipeline
+
+supervisor.LivePipeline.start = start_with_a_stray
+from napari_pynta.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_process_left_running_is_ended_and_named_so_the_command_exits():
+    """The safety net: whatever leaves a process running after the pipeline stopped (a spawn
+    interrupted by SIGTERM did), `pynta acquire` ends it, names it among the errors and exits,
+    where multiprocessing's exit waited forever for a child that ignores SIGTERM."""
+    command = [sys.executable, "-c", STRAY_PROCESS_DURING_THE_RUN, "acquire", "--json"]
+    command += ["--frames", "20", *SCENE]
+    with own_process_group(command) as process:
+        out, err = process.communicate(timeout=60)
+        left = processes_in_group(process.pid)
+    assert process.returncode == 0, err.decode()[-3000:]
+    result = json.loads(out)
+    assert result["frames_acquired"] == result["frames_saved"] + 20 == 20  # no --out
+    (error,) = result["errors"]
+    assert error.startswith("process stray (pid ") and error.endswith("stopped; killed")
+    assert "pynta acquire: process stray" in err.decode()
+    assert left == []
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_every_process_and_keeps_the_recording(tmp_path):
     path = tmp_path / "run.zarr"

@@ -918,6 +918,50 @@ def test_a_worker_is_born_with_the_stop_signals_held():
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # ours restored
 
 
+def test_an_interruption_while_a_worker_is_spawned_is_handled_after_it():
+    """A SIGTERM or Ctrl-C during a spawn is handled when the spawn is over (its handler
+    raises then, not between two lines of multiprocessing's start), and the handlers are back
+    as they were; a handler that is not a Python function (SIGTERM's default) is left as it
+    is."""
+    from napari_pynta.cli import Terminated, sigterm_stops_in_order
+
+    reached_the_end = False
+    with sigterm_stops_in_order():
+        handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        with pytest.raises(Terminated):
+            with supervisor.interruptions_deferred():
+                signal.raise_signal(signal.SIGTERM)
+                time.sleep(0.05)  # a signal handler would have run by now
+                reached_the_end = True
+        assert reached_the_end
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with supervisor.interruptions_deferred():
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_end_leftover_processes_kills_those_started_since_and_names_them():
+    """The children started since ``before`` are killed and named, one that would not end is
+    said to be left, and the children that ran before are not touched."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    older = spawn.Process(target=time.sleep, args=(60,), name="older", daemon=True)
+    older.start()
+    with supervisor.stop_signals_held():  # born ignoring SIGTERM, as a worker is
+        stray = spawn.Process(target=time.sleep, args=(60,), name="stray", daemon=True)
+        stray.start()
+    try:
+        lines = supervisor.end_leftover_processes([older])
+        assert lines == [
+            f"process stray (pid {stray.pid}) was still running after the pipeline stopped; killed"
+        ]
+        assert stray.exitcode == -signal.SIGKILL and older.is_alive()
+    finally:
+        older.kill()
+        older.join(10)
+
+
 def _dead_pid() -> int:
     """The pid of a process that has ended (and been reaped)."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -535,9 +535,13 @@ def acquire_once(
     interrupted : int
         0, or the exit code of the interruption that ended the run (130 Ctrl-C, 143 SIGTERM).
     """
+    import multiprocessing
+
     from napari_pynta.live import LivePipeline
+    from napari_pynta.live.supervisor import end_leftover_processes
 
     print_progress = ProgressPrinter()
+    children_before = multiprocessing.active_children()
     pipeline = LivePipeline(config)
     if show:  # the progress line follows the pipeline's status events (its monitor thread)
         pipeline.events.status.connect(
@@ -567,6 +571,8 @@ def acquire_once(
         interrupted = interrupted_exit_code(error)
     finally:
         status = _stop(pipeline, finish=bool(interrupted))
+        # none should be left; one would keep this process from exiting (see the function)
+        status.errors.extend(end_leftover_processes(children_before))
     if show:
         print_progress(progress_line(status, config.track), final=True)
     return status, interrupted

@@ -14,8 +14,9 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import psutil
@@ -189,23 +190,12 @@ class LivePipeline:
         if config.record_path is not None:
             _check_record_path(config.record_path, config.overwrite)
         self._started = True
-        for removed in remove_rings_of_dead_pipelines():
-            self._record_error(removed)
-        self.endpoints = LiveEndpoints.create(config.host, config.keys_dir)
-        self._context = zmq.Context()
-        self._control = self._context.socket(zmq.PUB)
-        self._control.setsockopt(zmq.LINGER, 0)
-        self._control.bind(self.endpoints.control)
-        status = self._context.socket(zmq.PULL)
-        status.setsockopt(zmq.LINGER, 0)
-        status.bind(self.endpoints.status)
-        self._monitoring.set()
-        self._monitor = threading.Thread(
-            target=self._watch, args=(status,), daemon=True, name="pynta-live-monitor"
-        )
-        self._monitor.start()
-        atexit.register(self.stop)
         try:
+            # an interruption meanwhile is handled once the sockets and the monitor exist, so
+            # that the stop it leads to finds a pipeline it can stop (before, one that came here
+            # was taken for a dead acquisition by `pynta acquire`: rc 2, no result)
+            with interruptions_deferred():
+                self._open_sockets()
             # spawning is slow (each process imports numpy, pandas, trackpy): start all at once,
             # then send what depends on the camera as commands
             self._spawn(
@@ -243,6 +233,30 @@ class LivePipeline:
             self.stop()
             raise
         return self
+
+    def _open_sockets(self) -> None:
+        """Create the endpoints, bind the control and status sockets and start the monitor that
+        reads (and at the stop closes) the status socket; remove dead pipelines' frame rings."""
+        for removed in remove_rings_of_dead_pipelines():
+            self._record_error(removed)
+        self.endpoints = LiveEndpoints.create(self.config.host, self.config.keys_dir)
+        self._context = zmq.Context()
+        self._control = self._context.socket(zmq.PUB)
+        self._control.setsockopt(zmq.LINGER, 0)
+        self._control.bind(self.endpoints.control)
+        status = self._context.socket(zmq.PULL)
+        try:
+            status.setsockopt(zmq.LINGER, 0)
+            status.bind(self.endpoints.status)
+        except BaseException:  # no monitor to close it: the stop's Context.term() would wait
+            status.close(0)
+            raise
+        self._monitoring.set()
+        self._monitor = threading.Thread(
+            target=self._watch, args=(status,), daemon=True, name="pynta-live-monitor"
+        )
+        self._monitor.start()
+        atexit.register(self.stop)
 
     def stop(self) -> LiveStatus:
         """Stop every worker (the recording is flushed first) and return the final status.
@@ -994,11 +1008,14 @@ class LivePipeline:
             self._processes[name] = process
             self._expected_exit.discard(name)
         try:
-            with _single_threaded_math(), stop_signals_held():
+            # a Ctrl-C or SIGTERM meanwhile is handled once the process is counted, so that the
+            # stop it leads to ends this worker too
+            with interruptions_deferred(), _single_threaded_math(), stop_signals_held():
                 process.start()
-        except BaseException:  # e.g. spawn from an unguarded __main__: stop() must not join it
-            with self._lock:
-                del self._processes[name]
+        except BaseException:
+            if process.pid is None:  # never started (e.g. spawn from an unguarded __main__)
+                with self._lock:
+                    del self._processes[name]
             raise
 
     def _locator_names(self) -> list[str]:
@@ -1299,7 +1316,8 @@ def stop_signals_held():
     held mask through exec, so Ctrl-C or a SIGTERM to the process group during its first second
     of imports waits until it ignores them (:class:`~napari_pynta.live.workers.base.Worker`) and
     is then discarded, where it had ended the worker before it could ignore them. A signal for
-    this process meanwhile goes to another thread or comes when the spawn is done.
+    this process meanwhile goes to another thread, and its Python handler runs in this one all
+    the same: :func:`interruptions_deferred` holds that back until the worker is counted.
 
     multiprocessing's resource tracker is started first: the spawn that starts it unblocks both
     signals in the spawning thread once it has, so the first worker of a process was born with
@@ -1313,6 +1331,52 @@ def stop_signals_held():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def interruptions_deferred() -> Iterator[None]:
+    """Note a SIGINT or SIGTERM that comes while a worker is spawned, and call its Python
+    handler (which raises ``KeyboardInterrupt``) on leaving, once the worker is counted.
+
+    :func:`stop_signals_held` holds them in the spawning thread only: one sent to the process
+    (Ctrl-C, SIGTERM to the process group) is caught by another thread (the monitor, zmq's), and
+    its Python handler runs in the main thread anyway, between two lines of multiprocessing's
+    ``start``. Raised there, the interruption left a started worker that the pipeline had not
+    counted: its stop did not end it, the worker (which ignores SIGTERM) waited for the
+    supervisor, and the supervisor's exit waited for the worker (multiprocessing joins its
+    children at exit without a timeout): `pynta acquire` printed its result and never ended.
+
+    Python runs signal handlers in the main thread only; elsewhere nothing is changed. Handlers
+    that are not Python functions (ignored, the default) are left as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    handlers: dict[int, Any] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                handlers[signum] = handler
+                signal.signal(signum, lambda *received: caught.append(received))
+        yield
+    finally:
+        _restore_handlers(handlers)
+    for received, frame in caught:
+        handlers[received](received, frame)
+
+
+def _restore_handlers(handlers: dict[int, Any]) -> None:
+    """Install ``handlers`` (signal -> handler) again, every one of them even when a signal
+    coming meanwhile raises in one that is back already."""
+    if not handlers:
+        return
+    (signum, handler), *rest = handlers.items()
+    try:
+        signal.signal(signum, handler)
+    finally:
+        _restore_handlers(dict(rest))
 
 
 #: types of the status fields the supervisor uses (other fields are kept as they come)
@@ -1378,6 +1442,44 @@ def remove_rings_of_dead_pipelines() -> list[str]:
                 f"removed {size_mb:.0f} MB of shared memory ({SHM_DIR}/{name}) left by a "
                 f"pipeline that was killed (process {match.group(1)} is gone)"
             )
+    return lines
+
+
+def end_leftover_processes(
+    before: Collection[BaseProcess], timeout_s: float = KILLED_JOIN_S
+) -> list[str]:
+    """End the child processes started since ``before`` that still run after a pipeline
+    stopped, and say which (a safety net: none should be left).
+
+    A worker left running would keep the program from exiting: multiprocessing ends its
+    children at exit by SIGTERM, which workers ignore, and then waits for them without a
+    timeout (`pynta acquire` printed its result and never ended, after a SIGTERM during a
+    worker's spawn). Each is killed and given ``timeout_s`` to end.
+
+    Parameters
+    ----------
+    before : collection of multiprocessing.process.BaseProcess
+        The child processes that ran before the pipeline started
+        (``multiprocessing.active_children()`` then): left alone.
+    timeout_s : float
+        How long each killed process may take to end.
+
+    Returns
+    -------
+    list of str
+        One line per process ended (its name and pid), or that would not end.
+    """
+    lines = []
+    for process in multiprocessing.active_children():
+        if process in before:
+            continue
+        process.kill()
+        process.join(timeout_s)
+        ended = "killed" if not process.is_alive() else f"not ended {timeout_s:.0f} s after SIGKILL"
+        lines.append(
+            f"process {process.name} (pid {process.pid}) was still running after the pipeline "
+            f"stopped; {ended}"
+        )
     return lines
 
 
