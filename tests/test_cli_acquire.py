@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 from process_group import own_process_group, signal_and_wait
@@ -633,6 +634,38 @@ def test_a_playback_run_without_a_frame_count_ends_with_the_movie(tmp_path, caps
     assert code == 0 and result["frames_acquired"] == result["frames_saved"] == 30
     with MovieStore.open(out) as store:
         np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
+
+
+@pytest.mark.parametrize(
+    ("movie_name", "out_args"),
+    [
+        ("movie.zarr", ["--out", "movie.zarr"]),
+        ("movie.zarr", ["--out", "./movie.zarr/"]),
+        ("sample/capture-2.zarr", ["--out", "sample", "--captures", "1"]),
+    ],
+    ids=["same", "same-spelled-otherwise", "captures-folder"],
+)
+def test_a_playback_is_not_recorded_over_the_movie_it_plays(
+    tmp_path, monkeypatch, capsys, movie_name, out_args
+):
+    """--overwrite removed the movie being played back before its frames were read: its
+    tables went, and a movie larger than the playback's cache lost the frames not yet read
+    (the captures' --overwrite removes every capture-<n>.zarr of the folder)."""
+    monkeypatch.chdir(tmp_path)
+    movie = tmp_path / movie_name
+    movie.parent.mkdir(exist_ok=True)
+    frames = np.random.default_rng(1).poisson(100, (10, 32, 32)).astype(np.uint16)
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(frames)
+        store.write_table("truth", pd.DataFrame({"x": [1.0, 2.0]}))
+    argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie_name}"]
+    assert main([*argv, "--frames", "5", *out_args, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "the movie played back" in err and "record to another path" in err, err
+    with MovieStore.open(movie) as store:
+        np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
+        assert store.table_names() == ["truth"]
 
 
 def test_a_playback_of_a_store_being_recorded_says_it_plays_the_frames_written_so_far(
