@@ -480,7 +480,9 @@ def test_a_frame_file_that_is_not_an_image_fails_in_one_line_naming_it(tmp_path)
     for i, frame in enumerate(grey_movie(3, dtype=np.uint8)):
         iio.imwrite(tmp_path / f"f{i}.png", frame)
     (tmp_path / "f1.png").write_bytes(b"<html>not found</html>")
-    with pytest.raises(PyntaDataError, match=r"f1.png.*damaged, cut short or not an image") as caught:
+    with pytest.raises(
+        PyntaDataError, match=r"f1.png.*damaged, cut short or not an image"
+    ) as caught:
         open_movie(tmp_path).frames.compute()
     assert "\n" not in str(caught.value)
     assert "pip install" not in str(caught.value)
