@@ -488,6 +488,16 @@ def test_a_frame_file_that_is_not_an_image_fails_in_one_line_naming_it(tmp_path)
     assert "pip install" not in str(caught.value)
 
 
+def test_a_tiff_without_a_readable_page_says_so(tmp_path):
+    """A TIFF header followed by other bytes (a damaged copy): the message was tifffile's
+    IndexError text, "cannot read TIFF '...': list index out of range"."""
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00 this is not a TIFF at all" * 10)
+    with pytest.raises(PyntaDataError, match=r"broken.tif.*no image in it \(damaged") as caught:
+        open_movie(broken)
+    assert "list index" not in str(caught.value)
+
+
 def test_empty_folder_is_refused_listing_supported_inputs(tmp_path):
     (tmp_path / "readme.txt").write_text("no frames here")
     with pytest.raises(PyntaDataError, match="no PNG, TIFF or JPEG frames.*TIFF file"):

@@ -629,6 +629,8 @@ class _TiffPages:
     def _open(self) -> tuple[tifffile.TiffFile, Any, weakref.finalize]:
         tif = _tiff_file(self._path)
         try:
+            if not tif.series:  # tifffile found no page: it indexed series[0] (IndexError)
+                raise ValueError("no image in it (damaged, cut short or not a TIFF)")
             # level 0: a pyramid's full resolution (aszarr of a pyramid is a group, no array)
             pages = zarr.open_array(tif.series[0].aszarr(level=0), mode="r")
         except BaseException:
