@@ -457,6 +457,29 @@ def test_a_bad_camera_option_value_is_refused_before_any_worker_starts(
     assert "fps" not in captured.out
 
 
+@pytest.mark.parametrize(
+    ("roi", "said"),
+    [
+        ("0,0,10", "--roi must be four integers y,x,height,width, got '0,0,10'"),
+        ("a,b,c,d", "--roi must be four integers y,x,height,width, got 'a,b,c,d'"),
+    ],
+)
+def test_a_bad_roi_is_refused_before_any_worker_starts(roi, said, capsys, monkeypatch):
+    """`--roi 0,0,10` was refused by the acquisition worker, after the workers had started (a
+    minute under load) and printed "0.0 fps" lines. (A ROI outside the sensor still is: the
+    sensor's size is known once the camera is open.)"""
+    from napari_pynta.live import LivePipeline
+
+    def started(self):
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setattr(LivePipeline, "start", started)
+    argv = ["acquire", "--camera-option", "shape=64,64", "--frames", "3", "--roi", roi]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1].startswith(f"pynta acquire: error: {said}")
+
+
 def _pypylon_installed() -> bool:
     import importlib.util
 
