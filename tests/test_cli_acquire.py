@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 from process_group import own_process_group, signal_and_wait
@@ -583,6 +584,29 @@ def test_a_bad_camera_option_value_is_refused_before_any_worker_starts(
     assert "fps" not in captured.out
 
 
+@pytest.mark.parametrize(
+    ("roi", "said"),
+    [
+        ("0,0,10", "--roi must be four integers y,x,height,width, got '0,0,10'"),
+        ("a,b,c,d", "--roi must be four integers y,x,height,width, got 'a,b,c,d'"),
+    ],
+)
+def test_a_bad_roi_is_refused_before_any_worker_starts(roi, said, capsys, monkeypatch):
+    """`--roi 0,0,10` was refused by the acquisition worker, after the workers had started (a
+    minute under load) and printed "0.0 fps" lines. (A ROI outside the sensor still is: the
+    sensor's size is known once the camera is open.)"""
+    from napari_pynta.live import LivePipeline
+
+    def started(self):
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setattr(LivePipeline, "start", started)
+    argv = ["acquire", "--camera-option", "shape=64,64", "--frames", "3", "--roi", roi]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1].startswith(f"pynta acquire: error: {said}")
+
+
 def _pypylon_installed() -> bool:
     import importlib.util
 
@@ -793,6 +817,38 @@ def test_a_playback_replays_at_fps_and_says_so_keeping_the_recordings_times(tmp_
     text = format_result(result)
     assert f"30 frames at {replay:.1f} fps ({replay:g} asked" in text
     assert "the frames keep the recording's times (frame interval 10 ms, 100 fps)" in text
+
+
+@pytest.mark.parametrize(
+    ("movie_name", "out_args"),
+    [
+        ("movie.zarr", ["--out", "movie.zarr"]),
+        ("movie.zarr", ["--out", "./movie.zarr/"]),
+        ("sample/capture-2.zarr", ["--out", "sample", "--captures", "1"]),
+    ],
+    ids=["same", "same-spelled-otherwise", "captures-folder"],
+)
+def test_a_playback_is_not_recorded_over_the_movie_it_plays(
+    tmp_path, monkeypatch, capsys, movie_name, out_args
+):
+    """--overwrite removed the movie being played back before its frames were read: its
+    tables went, and a movie larger than the playback's cache lost the frames not yet read
+    (the captures' --overwrite removes every capture-<n>.zarr of the folder)."""
+    monkeypatch.chdir(tmp_path)
+    movie = tmp_path / movie_name
+    movie.parent.mkdir(exist_ok=True)
+    frames = np.random.default_rng(1).poisson(100, (10, 32, 32)).astype(np.uint16)
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(frames)
+        store.write_table("truth", pd.DataFrame({"x": [1.0, 2.0]}))
+    argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie_name}"]
+    assert main([*argv, "--frames", "5", *out_args, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "the movie played back" in err and "record to another path" in err, err
+    with MovieStore.open(movie) as store:
+        np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
+        assert store.table_names() == ["truth"]
 
 
 def test_a_playback_of_a_store_being_recorded_says_it_plays_the_frames_written_so_far(

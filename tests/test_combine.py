@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from napari_pynta.combine import (
     mean_se,
 )
 from napari_pynta.errors import PyntaInputError
+from napari_pynta.measurement import is_measurement
 from napari_pynta.store import MovieStore
 
 
@@ -230,6 +232,20 @@ def test_captures_need_a_folder_and_a_length(tmp_path, capsys):
     assert "--seconds or --frames" in capsys.readouterr().err
     assert main(["acquire", "--captures", "0", "--out", str(tmp_path), "--frames", "3"]) == 2
     assert "--captures must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_captures_into_a_recording_are_refused_and_leave_it_analysable(captures, tmp_path, capsys):
+    # Before: the captures went inside the store with a measurement.json, and from then on
+    # `pynta analyze STORE` analysed the captures instead of the recording, without a word.
+    recording = tmp_path / "run.zarr"
+    shutil.copytree(captures[0], recording)
+    before = sorted(path.name for path in recording.iterdir())
+    for overwrite in ([], ["--overwrite"]):
+        argv = ["acquire", "--captures", "2", "--frames", "5", "--out", str(recording)]
+        assert main([*argv, "--camera-option", "shape=64,64", *overwrite]) == 2
+        assert "is a zarr store" in capsys.readouterr().err
+    assert sorted(path.name for path in recording.iterdir()) == before
+    assert not is_measurement(recording)
 
 
 def test_overwrite_with_fewer_captures_removes_the_earlier_runs_stores(tmp_path, capsys):

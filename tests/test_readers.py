@@ -473,6 +473,31 @@ def test_an_empty_frame_file_fails_saying_it_is_empty(tmp_path):
     assert "\n" not in str(caught.value)
 
 
+def test_a_frame_file_that_is_not_an_image_fails_in_one_line_naming_it(tmp_path):
+    """imageio's message for a PNG holding other bytes (a web page saved under the name, a
+    damaged copy) was "Could not find a backend" and which plugins to pip install, over four
+    lines: advice that cannot help."""
+    for i, frame in enumerate(grey_movie(3, dtype=np.uint8)):
+        iio.imwrite(tmp_path / f"f{i}.png", frame)
+    (tmp_path / "f1.png").write_bytes(b"<html>not found</html>")
+    with pytest.raises(
+        PyntaDataError, match=r"f1.png.*damaged, cut short or not an image"
+    ) as caught:
+        open_movie(tmp_path).frames.compute()
+    assert "\n" not in str(caught.value)
+    assert "pip install" not in str(caught.value)
+
+
+def test_a_tiff_without_a_readable_page_says_so(tmp_path):
+    """A TIFF header followed by other bytes (a damaged copy): the message was tifffile's
+    IndexError text, "cannot read TIFF '...': list index out of range"."""
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00 this is not a TIFF at all" * 10)
+    with pytest.raises(PyntaDataError, match=r"broken.tif.*no image in it \(damaged") as caught:
+        open_movie(broken)
+    assert "list index" not in str(caught.value)
+
+
 def test_empty_folder_is_refused_listing_supported_inputs(tmp_path):
     (tmp_path / "readme.txt").write_text("no frames here")
     with pytest.raises(PyntaDataError, match="no PNG, TIFF or JPEG frames.*TIFF file"):

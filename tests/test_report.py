@@ -164,6 +164,12 @@ def test_write_report_rejects_bad_paths(analysed, tmp_path):
     assert error.value.field == "report"
     with pytest.raises(PyntaInputError, match="does not exist"):
         write_report(analysed["with_depth"], tmp_path / "missing" / "report.html")
+    (tmp_path / "notes").write_text("a file")  # was said not to exist
+    with pytest.raises(PyntaInputError, match="'.*notes' is a file, not a folder"):
+        write_report(analysed["with_depth"], tmp_path / "notes" / "report.html")
+    (tmp_path / "report.pdf").mkdir()  # the PDF beside it: refused before the analysis too
+    with pytest.raises(PyntaInputError, match="report.pdf' is a folder"):
+        write_report(analysed["with_depth"], tmp_path / "report.html")
     with pytest.raises(PyntaInputError, match="AnalysisResult"):
         render_report(object())
 

@@ -630,6 +630,48 @@ def test_missing_or_foreign_path_raises_data_error_naming_it(tmp_path):
         MovieStore.open(broken)
 
 
+def _edit_json(path, change):
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def _two_dimensional(meta):
+    meta["shape"] = meta["shape"][:2]
+    meta["chunk_grid"]["configuration"]["chunk_shape"] = [64, 16]
+    meta["codecs"][0]["configuration"]["chunk_shape"] = [1, 16]
+    meta["dimension_names"] = ["t", "y"]
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (lambda meta: meta.update(data_type="int16"), r"\(10, 16, 24\) int16"),
+        (lambda meta: meta.update(data_type="float32"), r"\(10, 16, 24\) float32"),
+        (_two_dimensional, r"\(10, 16\) uint16"),
+    ],
+    ids=["int16", "float32", "2-D"],
+)
+def test_a_frames_array_not_t_y_x_uint8_or_uint16_is_refused_on_opening(store_path, change, said):
+    """An edited or damaged 0/zarr.json: before, `pynta verify` said ok (a 2-D array, another
+    dtype) and `pynta analyze` sized an int16 store's pixels, or failed on decoding."""
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=3))
+    _edit_json(store_path / "0" / "zarr.json", change)
+    message = f"frames array 0 is {said}: a pynta store's frames are \\(T, Y, X\\) uint8 or uint16"
+    with pytest.raises(PyntaDataError, match=message):
+        MovieStore.open(store_path)
+
+
+@pytest.mark.parametrize("pynta", [None, [1, 2], {"format_version": 2, "metadata": [1, 2]}])
+def test_a_pynta_attribute_of_the_wrong_kind_is_refused_saying_so(store_path, pynta):
+    """Before: "TypeError: 'NoneType' object is not subscriptable" and the like."""
+    MovieStore.create(store_path, (16, 24), "uint16", METADATA).close()
+    _edit_json(store_path / "zarr.json", lambda root: root["attributes"].update(pynta=pynta))
+    with pytest.raises(PyntaDataError, match="'pynta' attribute .* must be a JSON object"):
+        MovieStore.open(store_path)
+
+
 def test_tables_round_trip_with_dtypes_order_strings_and_missing_values(store_path):
     table = pd.DataFrame(
         {

@@ -629,6 +629,8 @@ class _TiffPages:
     def _open(self) -> tuple[tifffile.TiffFile, Any, weakref.finalize]:
         tif = _tiff_file(self._path)
         try:
+            if not tif.series:  # tifffile found no page: it indexed series[0] (IndexError)
+                raise ValueError("no image in it (damaged, cut short or not a TIFF)")
             # level 0: a pyramid's full resolution (aszarr of a pyramid is a group, no array)
             pages = zarr.open_array(tif.series[0].aszarr(level=0), mode="r")
         except BaseException:
@@ -916,7 +918,12 @@ def _read_frame_file(path: Path) -> np.ndarray:
             pixels = iio.imread(path)
             axes = "YXS" if pixels.ndim == 3 else "YX"
     except Exception as exc:  # imaging libraries raise many kinds on corrupt files
-        raise PyntaDataError(f"cannot read frame {str(path)!r}: {exc}") from exc
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if detail.startswith("Could not find a backend"):  # imageio's, then plugins to install
+            detail = "no image format recognised in it"
+        raise PyntaDataError(
+            f"cannot read frame {str(path)!r}: it is damaged, cut short or not an image ({detail})"
+        ) from exc
     check_integer_pixels(pixels.dtype, repr(str(path)))
     if "S" in axes:
         _check_samples(pixels.shape[axes.index("S")], path)

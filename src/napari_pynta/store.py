@@ -286,6 +286,45 @@ def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
     return PyntaDataError(f"cannot open pynta movie store {str(path)!r}: {reason}")
 
 
+def _checked_frames_array(frames: zarr.Array, path: Path) -> np.dtype:
+    """The frame dtype of a store's frames array, which must be (T, Y, X) uint8 or uint16.
+
+    Raises
+    ------
+    PyntaDataError
+        For another shape or dtype (an edited or damaged ``0/zarr.json``): before, `pynta
+        verify` said ok and `pynta analyze` read the bytes as that dtype or failed decoding.
+    """
+    dtype = np.dtype(frames.dtype)
+    if len(frames.shape) != 3 or dtype.name not in ALLOWED_DTYPES:
+        raise _missing_path_error(
+            path,
+            f"its frames array {FRAMES_PATH} is {tuple(frames.shape)} {dtype.name}: a pynta "
+            f"store's frames are (T, Y, X) {' or '.join(ALLOWED_DTYPES)} "
+            f"({FRAMES_PATH}/zarr.json edited or damaged?)",
+        )
+    return dtype
+
+
+def _stored_metadata(pynta: Any, path: Path) -> Any:
+    """The ``metadata`` of a store's ``pynta`` attribute, which must be a JSON object holding
+    an object ``metadata`` (validated where it is used).
+
+    Raises
+    ------
+    PyntaDataError
+        Saying so, where zarr.json's hand-edited or damaged values gave a TypeError.
+    """
+    metadata = pynta.get("metadata") if isinstance(pynta, dict) else None
+    if not isinstance(metadata, dict):
+        raise _missing_path_error(
+            path,
+            "the 'pynta' attribute of its zarr.json must be a JSON object whose 'metadata' is "
+            f"a JSON object, got {json.dumps(pynta)[:80]} (zarr.json edited or damaged?)",
+        )
+    return metadata
+
+
 def is_pynta_store(path: str | Path) -> bool:
     """True if ``path`` is a folder whose ``zarr.json`` is a group written by pynta.
 
@@ -798,10 +837,10 @@ class MovieStore:
         self._closed = False
         self._arrays: dict[str, zarr.Array] = {}
         self._load_arrays()
+        self._dtype = _checked_frames_array(self._frames, path)
         self._frame_shape: tuple[int, int] = tuple(self._frames.shape[1:])
-        self._dtype = np.dtype(self._frames.dtype)
         self._n_frames = _complete_frames(self._frames, self._timestamps, self._seq)
-        self._metadata = dict(group.attrs["pynta"]["metadata"])
+        self._metadata = dict(_stored_metadata(group.attrs["pynta"], path))
         self._last_seq: int | None = None
         self._writer: _ThinWriter | None = None
         self._thin_checked = False

@@ -86,6 +86,25 @@ class CameraSettings:
         return replace(self, fps=fps, exposure_s=exposure, roi=roi, gain=gain)
 
 
+def roi_values(roi: Any) -> Roi:
+    """``(y, x, height, width)`` of a ROI given as ``"y,x,h,w"`` or four integers, not yet
+    checked against a sensor (:func:`parse_roi` does).
+
+    Raises
+    ------
+    PyntaInputError
+        Unless ``roi`` is four integers.
+    """
+    try:
+        values = roi.split(",") if isinstance(roi, str) else list(roi)
+        y, x, h, w = (int(v) for v in values)
+    except (TypeError, ValueError):
+        raise PyntaInputError(
+            f"roi must be four integers y,x,height,width, got {roi!r}", "roi"
+        ) from None
+    return (y, x, h, w)
+
+
 def parse_roi(roi: Any, sensor_shape: tuple[int, int]) -> Roi:
     """Check a region of interest against the sensor.
 
@@ -101,13 +120,7 @@ def parse_roi(roi: Any, sensor_shape: tuple[int, int]) -> Roi:
     tuple of int
         The ROI as ``(y, x, height, width)``.
     """
-    try:
-        values = roi.split(",") if isinstance(roi, str) else list(roi)
-        y, x, h, w = (int(v) for v in values)
-    except (TypeError, ValueError):
-        raise PyntaInputError(
-            f"roi must be four integers y,x,height,width, got {roi!r}", "roi"
-        ) from None
+    y, x, h, w = roi_values(roi)
     sy, sx = sensor_shape
     if y < 0 or x < 0 or h < 1 or w < 1 or y + h > sy or x + w > sx:
         raise PyntaInputError(

@@ -14,7 +14,9 @@ from napari_pynta.cli.acquire import (
     acquire_once,
     build_config,
     format_result,
+    parse_option,
     print_errors,
+    refuse_recording_over_the_playback,
     result_dict,
 )
 from napari_pynta.errors import PyntaInputError, pynta_command, require_int
@@ -38,11 +40,30 @@ def _check(args: argparse.Namespace) -> Path:
     folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         raise PyntaInputError(f"--out {str(folder)!r} must be a folder for the captures")
+    if _is_zarr_node(folder):
+        raise PyntaInputError(
+            f"--out {str(folder)!r} is a zarr store (a recording): the captures need a folder of "
+            "their own (a measurement inside the store would stand for the recording in "
+            "`pynta analyze`); choose another --out"
+        )
+    settings = dict(parse_option(option) for option in args.camera_option)
+    if args.camera == "playback" and "path" in settings:
+        refuse_recording_over_the_playback(str(settings["path"]), str(folder))
     if is_measurement(folder) and not args.overwrite:
         raise PyntaInputError(
             f"{str(folder)!r} already holds a measurement; choose another --out or --overwrite"
         )
     return folder
+
+
+def _is_zarr_node(folder: Path) -> bool:
+    """True for a folder holding zarr metadata (a pynta store, another program's zarr) or a
+    pynta store's arrays under a damaged root."""
+    from napari_pynta.readers import is_damaged_pynta_store  # zarr: not for `--help`
+
+    return any((folder / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray")) or (
+        is_damaged_pynta_store(folder)
+    )
 
 
 def run_captures(args: argparse.Namespace) -> int:

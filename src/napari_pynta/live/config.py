@@ -204,7 +204,8 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
     the values of the backend's own settings that it checks without a device
     (:meth:`~napari_pynta.cameras.base.BaseCamera.check_options`, which every backend has).
 
-    The ROI is checked against the sensor when the acquisition worker opens the camera.
+    The ROI's form (four integers) is checked here, its bounds against the sensor when the
+    acquisition worker opens the camera.
     """
     from napari_pynta.cameras import (
         COMMON_SETTINGS,
@@ -213,6 +214,7 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
         camera_class,
         required_settings,
     )
+    from napari_pynta.cameras.base import roi_values
 
     unknown = sorted(set(settings) - set(allowed_settings(camera)))
     if unknown:
@@ -230,6 +232,8 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
         )
     common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
     CameraSettings(**common).validated(sensor_shape=(1, 1))
+    if settings.get("roi") is not None:
+        roi_values(settings["roi"])
     own = {key: value for key, value in settings.items() if key not in COMMON_SETTINGS}
     camera_class(camera).check_options(own)
 

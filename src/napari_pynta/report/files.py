@@ -31,8 +31,20 @@ def check_report_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise PyntaInputError(f"report must name an .html file, got {str(path)!r}", "report")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise PyntaInputError(
+            f"report: {str(path.parent)!r} is a file, not a folder; choose a path in a folder",
+            "report",
+        )
     if not path.parent.is_dir():
         raise PyntaInputError(f"report: the folder {str(path.parent)!r} does not exist", "report")
+    for written in (path, path.with_suffix(".pdf")):
+        if written.is_dir():
+            raise PyntaInputError(
+                f"report: {str(written)!r} is a folder; the report writes {path.name} and "
+                f"{path.with_suffix('.pdf').name} there: choose another name",
+                "report",
+            )
     check_writable_folder(path, path.parent, "report")
     return path
 
