@@ -146,7 +146,7 @@ def test_seq_gap_timestamps_and_interrupted_block_are_reported(tmp_path):
     assert "saver died or its disk filled" in messages[0]
     assert "acquisition frames 2..4 never reached the store" in messages[1]
     (note,) = report.notes  # a time that does not go forward is what the camera gave
-    assert note.kind == "timestamps" and "do not increase at frames [2] (1 place;" in note.message
+    assert note.kind == "timestamps" and "do not increase at frames [2] (1 place):" in note.message
     assert "too few steps go forward to measure the frame interval" in note.message
 
 
@@ -186,7 +186,8 @@ def test_times_that_go_back_are_a_note_with_the_interval_the_analysis_uses(capsy
     lines = out.strip().splitlines()
     assert code == 0 and lines[0] == f"{path}: ok, 40 frames"
     assert lines[1].startswith(f"{path}: note: timestamps: timestamps do not increase at frames")
-    assert "[20] (1 place;" in lines[1] and "10 ms, measured from the 38 steps" in lines[1]
+    assert "[20] (1 place): the camera's clock jumped back" in lines[1]
+    assert "10 ms, the median of the 38 steps besides the clock's jumps" in lines[1]
     code, out = verify(capsys, path, "--json")
     report = json.loads(out)
     assert code == 0 and report["ok"] and report["notes"][0]["kind"] == "timestamps"

@@ -392,7 +392,7 @@ def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> np.
 
 
 def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -> None:
-    from napari_pynta.timing import measure_frame_interval
+    from napari_pynta.timing import backward_cause, interval_steps_text, measure_frame_interval
 
     if len(times) == 0 or np.isnan(times).all():
         return
@@ -407,18 +407,18 @@ def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -
     if backwards.size:
         frames = np.flatnonzero(finite)[backwards + 1]
         timing = measure_frame_interval(times, seq)
-        interval = (
+        said = (
             "too few steps go forward to measure the frame interval"
             if timing is None
-            else f"the analysis uses the frame interval {timing.interval_s * 1e3:.4g} ms, measured "
-            f"from the {timing.n_steps} steps that go forward"
+            else f"{backward_cause(timing)}, the frames are all there; the analysis uses the "
+            f"frame interval {timing.interval_s * 1e3:.4g} ms, the median of "
+            f"{interval_steps_text(timing)}"
         )
         report.notes.append(
             Problem(
                 "timestamps",
                 f"timestamps do not increase at frames {frames[:5].tolist()} ({backwards.size} "
-                f"{'place' if backwards.size == 1 else 'places'}; the camera's clock jumped back, "
-                f"the frames are all there): {interval}",
+                f"{'place' if backwards.size == 1 else 'places'}): {said}",
             )
         )
 
