@@ -3,17 +3,16 @@ DataFrames.
 
 Run ``python benchmarks/bench_linker.py [--frames N] [--repeats R]``.
 
-Replays the localizations of a simulated 512x512 movie (100 particles, the fast engine) through
-the linker worker's own per-frame steps, in one process over ZeroMQ inproc sockets: receive and
-check the table (:func:`~napari_pynta.live.workers.linker._incoming`), link it
-(:func:`~napari_pynta.live.workers.linker.link_frame`), publish localizations and tracks on a
-PUB socket read by a subscriber thread, hand the frame to the sizer feed (a PULL socket read by
-the same thread) and record the latency. Each step is timed by the CPU time of this thread, so
-the figures are what the linker process spends per frame, not wall time. The two ways of
-receiving a table (``as_columns=True``, the worker's; a DataFrame, as before) take turns on
-every frame (which goes first alternates), each with a linker of its own, so load on the
-machine hits both alike; printed are the
-mean CPU ms per frame of every step and the ratio of the totals.
+Replays the localizations of a simulated 512x512 movie (100 particles, the fast engine) through the
+linker worker's own per-frame steps, in one process over ZeroMQ inproc sockets: receive and check
+the table (:func:`~napari_pynta.live.workers.linker._incoming`), link it
+(:func:`~napari_pynta.live.workers.linker.link_frame`, with the worker's flow estimate), publish
+localizations and tracks on a PUB socket read by a subscriber thread, hand the frame to the sizer
+feed (a PULL socket read by the same thread) and record the latency. Each step is timed by the CPU
+time of this thread, so the figures are what the linker process spends per frame, not wall time. The
+two ways of receiving a table (``as_columns=True``, the worker's; a DataFrame, as before) take turns
+on every frame (which goes first alternates), each with a linker of its own, so load on the machine
+hits both alike; printed are the mean CPU ms per frame of every step and the ratio of the totals.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.detect.fast import locate_fast
 from napari_pynta.link import StreamingLinker
 from napari_pynta.live import transport
+from napari_pynta.live.flow import LiveFlow
 from napari_pynta.live.workers.linker import Latencies, _incoming, link_frame
 from napari_pynta.live.workers.sizer import SizerFeed
 
@@ -100,6 +100,7 @@ def main() -> None:
     n_linked = 0
     for repeat in range(args.repeats):
         linkers = {mode: StreamingLinker(6.0, memory=3) for mode in MODES}
+        flows = {mode: LiveFlow() for mode in MODES}  # the worker's flow estimate, as live
         for number, table in enumerate(tables):
             seq = repeat * len(tables) + number
             order = list(MODES) if number % 2 else list(MODES)[::-1]  # who goes first alternates
@@ -117,7 +118,7 @@ def main() -> None:
                 now = time.thread_time()
                 step["check"] += now - start
                 start = now
-                tracks = link_frame(linkers[mode], message.data, number)
+                tracks = link_frame(linkers[mode], message.data, number, flows[mode])
                 now = time.thread_time()
                 step["link_frame"] += now - start
                 start = now
@@ -130,7 +131,7 @@ def main() -> None:
                 now = time.thread_time()
                 step["publish tracks"] += now - start
                 start = now
-                feed.add(tracks, seq)
+                feed.add(tracks, seq, flows[mode].velocity)
                 latencies.add(time.time())
                 step["sizer feed"] += time.thread_time() - start
             if repeat == 0:  # the first pass warms up (imports, caches): not counted

@@ -1552,12 +1552,10 @@ def flow_for_linking(localizations: pd.DataFrame, params: AnalysisParams) -> pd.
     pandas.DataFrame or None
         Cumulative ``y``, ``x`` (pixels) by frame, for :func:`link.link_features`'s ``flow``.
     """
-    velocity = link.common_flow_px(localizations)
-    if math.hypot(*velocity) <= link.FLOW_LINKING_PX_PER_FRAME:
+    uniform = uniform_flow(localizations)
+    if uniform is None:
         return None
-    frames = np.unique(localizations["frame"].to_numpy())
-    elapsed = (frames - frames[0]).astype(np.float64)
-    uniform = pd.DataFrame({"y": velocity[0] * elapsed, "x": velocity[1] * elapsed}, index=frames)
+    frames = uniform.index.to_numpy()
     moved = link.without_flow(localizations, uniform)
     # a range for these tracks only: the result's is measured again in the refined flow's frame
     # (analyze_localizations), where a flow that changes in time does not widen the steps
@@ -1575,11 +1573,31 @@ def flow_for_linking(localizations: pd.DataFrame, params: AnalysisParams) -> pd.
     return uniform + residual.fillna(0.0)
 
 
+def uniform_flow(localizations: pd.DataFrame) -> pd.DataFrame | None:
+    """The uniform flow :func:`flow_for_linking` starts from (:func:`link.common_flow_px`), as
+    cumulative ``y``, ``x`` (pixels) by frame, or None when it is below
+    :data:`link.FLOW_LINKING_PX_PER_FRAME`. The live calibration measures the search range in
+    its frame, as the analysis does in the refined flow's."""
+    velocity = link.common_flow_px(localizations)
+    if math.hypot(*velocity) <= link.FLOW_LINKING_PX_PER_FRAME:
+        return None
+    frames = np.unique(localizations["frame"].to_numpy())
+    elapsed = (frames - frames[0]).astype(np.float64)
+    return pd.DataFrame({"y": velocity[0] * elapsed, "x": velocity[1] * elapsed}, index=frames)
+
+
 def flow_note(flow: pd.DataFrame, params: AnalysisParams) -> str:
-    """The warning that the particles were linked in the frame of a flow."""
+    """The warning that the particles were linked in the frame of a flow (cumulative ``y``,
+    ``x`` by frame, :func:`flow_for_linking`)."""
     frames = flow.index.to_numpy(np.float64)
     span = max(frames[-1] - frames[0], 1.0)
-    px_per_frame = math.hypot(*(flow.iloc[-1] - flow.iloc[0]).to_numpy()) / span
+    return flow_speed_note(math.hypot(*(flow.iloc[-1] - flow.iloc[0]).to_numpy()) / span, params)
+
+
+def flow_speed_note(px_per_frame: float, params: AnalysisParams) -> str:
+    """The warning that the particles were linked with a flow of ``px_per_frame`` taken out
+    (in µm/s too when ``params`` know the pixel size and the frame interval); the live
+    summaries say it of the live linker's flow."""
     speed = ""
     if params.pixel_size_um and params.frame_interval_s:
         um_s = px_per_frame * params.pixel_size_um / params.frame_interval_s

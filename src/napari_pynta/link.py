@@ -23,6 +23,8 @@ give identical tracks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
@@ -382,10 +384,21 @@ def common_flow_px(features: pd.DataFrame, within_px: float = FLOW_SEARCH_PX) ->
     ndarray (2,)
         Zero when there is no such peak, or fewer than 20 pairs.
     """
-    coords = {
-        int(frame): group[["y", "x"]].to_numpy(np.float64)
-        for frame, group in features.groupby("frame", sort=True)
-    }
+    ordered = features.sort_values("frame", kind="stable")
+    frames = ordered["frame"].to_numpy()
+    starts = np.flatnonzero(np.diff(frames)) + 1
+    if not len(frames):
+        return np.zeros(2)
+    positions = np.split(ordered[["y", "x"]].to_numpy(np.float64), starts)
+    firsts = frames[np.r_[0, starts]].tolist()
+    return common_flow_of_frames(dict(zip(firsts, positions, strict=True)), within_px)
+
+
+def common_flow_of_frames(
+    coords: Mapping[int, np.ndarray], within_px: float = FLOW_SEARCH_PX
+) -> np.ndarray:
+    """:func:`common_flow_px` of the positions (n, 2: ``y``, ``x``) of each frame, by frame
+    number in increasing order (without a table: the live linker's flow, every few frames)."""
     followed = [frame for frame in coords if frame + 1 in coords]
     pairs = []
     for frame in followed[:: max(1, len(followed) // FLOW_FRAME_PAIRS)]:

@@ -108,19 +108,55 @@ class LiveSizer:
         self._sizes: Any = None  # the previous summary's DeconvolvedSizes (warm start)
         self._history: list[dict[str, Any]] = []
         self._seqs: list[int] = []  # the frames added with their seq (even those without rows)
+        self._flow_sum = np.zeros(2)  # the flow taken out (px per frame), summed over frames
+        self._flow_frames = 0  # frames a flow was taken out of
 
-    def add(self, linked: pd.DataFrame | Mapping[str, np.ndarray], seq: int | None = None) -> None:
+    def add(
+        self,
+        linked: pd.DataFrame | Mapping[str, np.ndarray],
+        seq: int | None = None,
+        flow_px_per_frame: Any = None,
+    ) -> None:
         """Add the linked localizations of one frame: a table, or its columns as received.
 
         Every frame has the same columns (the linker's ``tracks``). ``seq`` (the frame's number)
         lets the summaries count particles per frame over the frames added only: frames that
-        never came (untracked) are not frames without particles.
+        never came (untracked) are not frames without particles. ``flow_px_per_frame``
+        (``y``, ``x``) is the flow the live linker took out of the frame's positions before
+        linking (:class:`napari_pynta.live.flow.LiveFlow`); the summaries then say so
+        (:meth:`flow_note`).
         """
         if seq is not None:
             self._seqs.append(int(seq))
+        if flow_px_per_frame is not None and np.any(flow_px_per_frame):
+            self._flow_sum += np.asarray(flow_px_per_frame, np.float64)
+            self._flow_frames += 1
         columns = {str(name): np.asarray(linked[name]) for name in linked}
         if len(columns.get("frame", ())):
             self._parts.append(columns)
+
+    def flow_note(self, summary: Mapping[str, Any]) -> str | None:
+        """The warning ``pynta analyze`` gives of a flow it took out before linking
+        (:func:`~napari_pynta.analysis.flow_speed_note`), if the live linker took one out; None
+        if it never did.
+
+        The speed is that of the drift of the tracks (the summary's ``drift_um_s``), as the
+        analysis's is that of its flow refined by the drift of the tracks: the linker's estimate
+        without linking is pulled toward zero (5.9 px per frame for 7). Where the summary has
+        no drift, it is the linker's, mean over the frames it took one out of.
+        """
+        from napari_pynta import analysis
+
+        if not self._flow_frames:
+            return None
+        drift = summary.get("drift_um_s") or {}
+        um_s = math.hypot(drift.get("y", math.nan), drift.get("x", math.nan))
+        px_per_frame = (
+            um_s * self.params.required("frame_interval_s") / self.params.required("pixel_size_um")
+            if math.isfinite(um_s)
+            else math.hypot(*self._flow_sum / self._flow_frames)
+        )
+        return analysis.flow_speed_note(px_per_frame, self.params)
 
     @property
     def tracks(self) -> pd.DataFrame:
@@ -174,6 +210,7 @@ class LiveSizer:
             "linker_restarted_at": self.settings.get("linker_restarted_at"),
         }
         said = live_coverage_text(coverage)
+        notes = [*([said] if said else []), *self.settings.get("notes", ())]
         result = analysis.summarize_tracks(
             tracks,
             self.params,
@@ -181,10 +218,13 @@ class LiveSizer:
             frame_numbers=held if some_missing else None,
             source=self.settings.get("source"),
             frame_shape=tuple(self.settings["frame_shape"]),
-            notes=[*([said] if said else []), *self.settings.get("notes", ())],
+            notes=notes,
             warm_start=self._sizes,
         )
         result.summary.update(coverage)
+        flow_said = self.flow_note(result.summary)
+        if flow_said:  # after the notes, as pynta analyze's
+            result.summary["warnings"].insert(len(notes), flow_said)
         self._sizes = result.sizes
         self._history.append(self.history_point(result.summary, n_frames))
         if len(self._history) > MAX_HISTORY:

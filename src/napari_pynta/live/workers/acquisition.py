@@ -218,7 +218,9 @@ def calibrate(
     noise model at that diameter (:func:`~napari_pynta.detect.estimate_threshold`, whose
     warnings, a population cut by the threshold or a clipped background and saturation, ``warn``
     passes on, as the analysis does) and the range
-    from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`). The frames
+    from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`; of the
+    positions less a uniform flow, :func:`~napari_pynta.analysis.uniform_flow`, which the
+    linker takes out too, as the analysis measures it in the flow's frame). The frames
     are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
     starts before the detection libraries are even imported. A range that could not be measured
     (no particle linked in these frames) is the pilot range, and ``warn`` says so. A camera
@@ -233,7 +235,7 @@ def calibrate(
     read = _calibration_frames(camera, preview, stalled, timeout_s)
     camera.stop()
     importer.join()
-    from napari_pynta import analysis, detect
+    from napari_pynta import analysis, detect, link
     from napari_pynta.detect import hot_pixels
     from napari_pynta.detect.wide import wide_radius_px
 
@@ -278,6 +280,9 @@ def calibrate(
         warn(message)
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
+        flow = analysis.uniform_flow(localizations)  # the linker takes it out: steps without it
+        if flow is not None:
+            localizations = link.without_flow(localizations, flow)
         suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
         chosen["search_range_px"] = round(suggested.search_range_px, 2)
         if not suggested.measured:

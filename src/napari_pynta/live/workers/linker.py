@@ -25,6 +25,7 @@ from napari_pynta.live.workers.sizer import SIZER_HWM, TOPIC_HELLO, SizerFeed
 
 if TYPE_CHECKING:  # trackpy is imported by the linker process only
     from napari_pynta.link import StreamingLinker
+    from napari_pynta.live.flow import LiveFlow
 
 #: a table as its columns (name -> 1-D array), as received and as published
 Columns = dict[str, np.ndarray]
@@ -70,6 +71,11 @@ def linker_worker(name: str, endpoints: LiveEndpoints) -> None:
     restarted linker is configured with ``start_seq`` (the first frame it waits for) and, if the
     run already ended, ``end_seq``; its size summary covers the frames it linked itself
     (``frames_sized`` of the summary).
+
+    A uniform flow of the sample (more than :data:`napari_pynta.link.FLOW_LINKING_PX_PER_FRAME`)
+    is found in the recent frames and taken out of the positions before linking
+    (:class:`~napari_pynta.live.flow.LiveFlow`, as ``pynta analyze`` does); the tracks keep
+    the measured positions, and the sizer is told the flow of each frame (its summaries say it).
     """
     run(name, endpoints, _link)
 
@@ -153,13 +159,17 @@ def located_waiting(pending: dict[int, tuple[float, Columns | None]]) -> float:
     return time.perf_counter() - min(arrivals) if arrivals else 0.0
 
 
-def link_frame(linker: StreamingLinker, features: Mapping[str, Any], frame: int) -> Columns:
+def link_frame(
+    linker: StreamingLinker, features: Mapping[str, Any], frame: int, flow: LiveFlow | None = None
+) -> Columns:
     """Link one frame's received localizations; return the tracks table as its columns.
 
     The same :class:`~napari_pynta.link.StreamingLinker` step as ``pynta analyze``
     (:func:`~napari_pynta.link.link_features`), without building tables: ``features`` holds
     the columns :data:`LOCALIZATION_COLUMNS` (the received message's column views, or a
-    DataFrame); float64 columns are used as they are, without a copy.
+    DataFrame); float64 columns are used as they are, without a copy. With ``flow`` (the
+    linker worker's), the positions less its cumulative flow are linked and the tracks keep
+    the measured positions, as ``link_features`` does with its ``flow``.
 
     Returns
     -------
@@ -169,7 +179,10 @@ def link_frame(linker: StreamingLinker, features: Mapping[str, Any], frame: int)
     """
     columns = {name: np.asarray(features[name], np.float64) for name in LOCALIZATION_COLUMNS}
     columns["frame"] = np.full(len(columns["y"]), frame, np.int64)
-    columns["particle"] = linker.link(np.column_stack((columns["y"], columns["x"])), frame)
+    coords = np.column_stack((columns["y"], columns["x"]))
+    if flow is not None:
+        coords = coords - flow.add(frame, coords)
+    columns["particle"] = linker.link(coords, frame)
     return columns
 
 
@@ -188,6 +201,7 @@ def make_linker(settings: Mapping[str, Any]) -> StreamingLinker:
 
 def _link(w: Worker) -> None:
     import napari_pynta.analysis  # noqa: F401  (imported before ``ready``, for make_linker)
+    from napari_pynta.live.flow import LiveFlow
 
     incoming = w.socket(zmq.PULL, bind=w.endpoints.locs_in)
     results = w.socket(zmq.PUB, bind=w.endpoints.results, SNDHWM=1000)
@@ -209,7 +223,7 @@ def _link(w: Worker) -> None:
         return
     w.poller.register(incoming, zmq.POLLIN)
     w.poller.register(from_sizer, zmq.POLLIN)
-    linker = make_linker(settings)
+    linker, flow = make_linker(settings), LiveFlow()
     feed = SizerFeed(to_sizer, settings, expected)
     pending: dict[int, tuple[float, Columns | None]] = {}
     read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
@@ -282,7 +296,7 @@ def _link(w: Worker) -> None:
             if expected in pending:
                 _, features = pending.pop(expected)
                 if features is not None:  # None: skipped by the acquisition (counted there)
-                    tracks = link_frame(linker, features, expected)
+                    tracks = link_frame(linker, features, expected, flow)
                     if expected in read_at:
                         latencies.add(read_at.pop(expected))
                     recent_counts.append(len(tracks["frame"]))
@@ -290,7 +304,7 @@ def _link(w: Worker) -> None:
                     locs = {name: tracks[name] for name in LOCALIZATION_COLUMNS}
                     transport.send_columns(results, transport.TOPIC_LOCS, locs, seq=expected)
                     transport.send_columns(results, transport.TOPIC_TRACKS, tracks, seq=expected)
-                    feed.add(tracks, expected)
+                    feed.add(tracks, expected, flow.velocity)
                 expected += 1
                 last_progress = time.perf_counter()
             elif located_waiting(pending) > LINK_GAP_TIMEOUT_S:
@@ -371,7 +385,7 @@ def _link(w: Worker) -> None:
                 last_progress = time.perf_counter()  # the rest gets its time once one is back
             elif command.get("cmd") == Command.CONFIGURE:  # new camera timing: start afresh
                 settings = command["settings"]
-                linker = make_linker(settings)
+                linker, flow = make_linker(settings), LiveFlow()
                 feed.reset(settings, expected)
                 recent_counts.clear()
     w.report(Event.STOPPED, frames_linked=linked_frames, frames_lost=lost)  # final counters

@@ -1,21 +1,22 @@
 """The sizer worker: the live size summaries, in a process of their own at low CPU priority.
 
-The linker sends it every linked frame (:class:`SizerFeed`, PUSH ``sizer_in``); it keeps the
-tracks in a :class:`~napari_pynta.live.sizes.LiveSizer` and sends summaries back (PUSH
-``sizer_out``), which the linker publishes. Messages on ``sizer_in``: ``reset`` (header
-``run``, ``settings``: start afresh), ``tracks`` (one frame's linked columns, header ``run``,
-``seq``, ``covered``: frames covered so far) and ``end`` (``run``, ``covered``: make the final
-summary now). On ``sizer_out``: ``hello`` (a new sizer asks for every frame of the current
-settings), ``status`` (alive, once a second: the summaries run in a thread, so the main loop
-answers even during one, and the linker knows that a silent sizer is gone) and ``sizes``
-(``run``, ``summary``, ``diameters_nm``, ``error``, ``seconds`` of CPU, ``final``). A
-summary's ``frames_sized`` is the count of frames the sizer holds, so it never claims frames
-it has not got.
+The linker sends it every linked frame (:class:`SizerFeed`, PUSH ``sizer_in``); it keeps the tracks
+in a :class:`~napari_pynta.live.sizes.LiveSizer` and sends summaries back (PUSH ``sizer_out``),
+which the linker publishes. Messages on ``sizer_in``: ``reset`` (header ``run``, ``settings``: start
+afresh), ``tracks`` (one frame's linked columns, header ``run``, ``seq``, ``covered``: frames
+covered so far, ``flow_px_per_frame``: the flow the linker took out of the frame's positions before
+linking, ``[y, x]``, zero without one) and ``end`` (``run``, ``covered``: make the final summary
+now). On ``sizer_out``: ``hello`` (a new sizer asks for every frame of the current settings),
+``status`` (alive, once a second: the summaries run in a thread, so the main loop answers even
+during one, and the linker knows that a silent sizer is gone) and ``sizes`` (``run``, ``summary``,
+``diameters_nm``, ``error``, ``seconds`` of CPU, ``final``). A summary's ``frames_sized`` is the
+count of frames the sizer holds, so it never claims frames it has not got.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -109,7 +110,8 @@ class SizerFeed:
         """Start afresh (new settings): a new run, no frames."""
         self.settings = settings
         self.first_seq = first_seq
-        self.frames: deque[tuple[dict[str, np.ndarray], int, int]] = deque()  # columns, seq, bytes
+        # columns, seq, bytes, flow (px per frame) taken out before linking
+        self.frames: deque[tuple[dict[str, np.ndarray], int, int, list[float]]] = deque()
         self._kept_bytes = 0
         #: frames of these settings let go after they were sent (see ``keep_bytes``)
         self.forgotten = 0
@@ -131,10 +133,14 @@ class SizerFeed:
         """Frames of these settings given to :meth:`add`."""
         return len(self.frames) + self.forgotten
 
-    def add(self, columns: dict[str, np.ndarray], seq: int) -> None:
-        """Keep and send the linked columns of frame ``seq``."""
+    def add(
+        self, columns: dict[str, np.ndarray], seq: int, flow_px_per_frame: Any = (0.0, 0.0)
+    ) -> None:
+        """Keep and send the linked columns of frame ``seq``, and the flow (``y``, ``x`` px
+        per frame) taken out of its positions before linking."""
         size = sum(values.nbytes for values in columns.values())
-        self.frames.append((columns, seq, size))
+        flow = [float(value) for value in flow_px_per_frame]
+        self.frames.append((columns, seq, size, flow))
         self._kept_bytes += size
         self.flush()
         while self._kept_bytes > self.keep_bytes and self._sent > 0:
@@ -164,7 +170,7 @@ class SizerFeed:
             for _ in range(FLUSH_BATCH):
                 if self._sent == len(self.frames):
                     break
-                columns, seq, _ = self.frames[self._sent]
+                columns, seq, _, flow = self.frames[self._sent]
                 transport.send_columns(
                     self.socket,
                     transport.TOPIC_TRACKS,
@@ -173,6 +179,7 @@ class SizerFeed:
                     run=self.run,
                     seq=seq,
                     covered=seq + 1 - self._base_seq,
+                    flow_px_per_frame=flow,
                 )
                 self._sent += 1
             if self.end_seq is not None and not self._end_sent and not self.waiting:
@@ -198,27 +205,33 @@ class BackgroundSizer:
     Parameters
     ----------
     sizer : LiveSizer
-        Has ``add(linked, seq)`` and ``summary(n_frames) -> (summary, diameters)``.
+        Has ``add(linked, seq, flow_px_per_frame)`` and
+        ``summary(n_frames) -> (summary, diameters)``.
     """
 
     def __init__(self, sizer: Any) -> None:
         self.sizer = sizer
         self._thread: threading.Thread | None = None
         self._result: tuple[dict | None, list[float], str, float] | BaseException | None = None
-        self._waiting: list[tuple[Mapping[str, np.ndarray], int | None]] = []
+        self._waiting: list[tuple[Mapping[str, np.ndarray], int | None, Any]] = []
 
     @property
     def running(self) -> bool:
         """Whether a summary was started and not collected yet."""
         return self._thread is not None
 
-    def add(self, linked: Mapping[str, np.ndarray], seq: int | None = None) -> None:
-        """Add frame ``seq``'s linked localizations, as columns (held back while a summary
-        runs)."""
+    def add(
+        self,
+        linked: Mapping[str, np.ndarray],
+        seq: int | None = None,
+        flow_px_per_frame: Any = None,
+    ) -> None:
+        """Add frame ``seq``'s linked localizations, as columns, and the flow taken out of them
+        before linking (held back while a summary runs)."""
         if self._thread is None:
-            self.sizer.add(linked, seq)
+            self.sizer.add(linked, seq, flow_px_per_frame)
         else:
-            self._waiting.append((linked, seq))
+            self._waiting.append((linked, seq, flow_px_per_frame))
 
     def start(self, n_frames: int, frames_sized: int) -> None:
         """Start a summary of the frames added so far (``n_frames`` covered, ``frames_sized``
@@ -240,8 +253,8 @@ class BackgroundSizer:
             return None
         self._thread.join()
         self._thread = None
-        for linked, seq in self._waiting:
-            self.sizer.add(linked, seq)
+        for linked, seq, flow in self._waiting:
+            self.sizer.add(linked, seq, flow)
         self._waiting = []
         result, self._result = self._result, None
         if isinstance(result, BaseException):
@@ -311,7 +324,8 @@ def _size(w: Worker) -> None:
             elif kind == transport.TOPIC_END:
                 covered, final = max(covered, header["covered"]), True
             elif sizing is not None:
-                sizing.add(cast(dict, message.data), header["seq"])  # checked by _incoming
+                # checked by _incoming
+                sizing.add(cast(dict, message.data), header["seq"], header["flow_px_per_frame"])
                 frames += 1
                 covered = max(covered, header["covered"])
                 changed = True
@@ -360,7 +374,13 @@ def _incoming(message: transport.Message) -> tuple[str, dict[str, Any]]:
         return transport.TOPIC_END, header
     if message.topic != transport.TOPIC_TRACKS or header["kind"] != "table":
         raise transport.BadMessage("not linked localizations", repr(message.topic)[:80])
-    transport.require(header, seq=int, covered=int)
+    transport.require(header, seq=int, covered=int, flow_px_per_frame=list)
+    flow = header["flow_px_per_frame"]
+    if len(flow) != 2 or not all(
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        for value in flow
+    ):
+        raise transport.BadMessage("flow is not two finite numbers", repr(flow)[:80])
     columns = list(message.data) if isinstance(message.data, dict) else []
     if "frame" not in columns or "particle" not in columns:
         raise transport.BadMessage("tracks without frame or particle", str(columns))

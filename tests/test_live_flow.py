@@ -1,0 +1,108 @@
+"""The live linker takes a uniform flow out of the positions before linking, as `pynta analyze`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_pynta import analysis
+from napari_pynta.analysis import AnalysisParams
+from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
+from napari_pynta.link import StreamingLinker, link_features
+from napari_pynta.live.flow import FLOW_WINDOW_FRAMES, LiveFlow
+from napari_pynta.live.sizes import LiveSizer
+from napari_pynta.live.workers.linker import link_frame
+from napari_pynta.simulate_tracks import LIVE_SETTINGS, METADATA, simulate_tracks
+
+N_WALKERS = 40
+
+
+def walkers(flow_px: np.ndarray, seed: int = 4) -> pd.DataFrame:
+    """Brownian walkers (2 px rms steps per axis) carried by a common motion: ``flow_px`` (n,)
+    px per frame along both axes, frame by frame; all localization columns."""
+    rng = np.random.default_rng(seed)
+    n_frames = len(flow_px)
+    start = rng.uniform(0, 200, (N_WALKERS, 2))
+    carried = np.cumsum(flow_px) - flow_px[0]
+    paths = start + np.cumsum(rng.normal(0, 2.0, (n_frames, N_WALKERS, 2)), axis=0)
+    y, x = (paths + carried[:, None, None]).reshape(-1, 2).T
+    table = pd.DataFrame({"frame": np.repeat(np.arange(n_frames), N_WALKERS), "y": y, "x": x})
+    for name in LOCALIZATION_COLUMNS[3:]:
+        table[name] = rng.random(len(table))
+    table["walker"] = np.tile(np.arange(N_WALKERS), n_frames)
+    return table
+
+
+def link_live(table: pd.DataFrame, flow: LiveFlow | None) -> tuple[pd.DataFrame, list]:
+    """The table linked frame by frame as the live linker does (range 10 px); and the flow's
+    velocity after each frame."""
+    linker = StreamingLinker(10.0, memory=3)
+    linked, velocities = [], []
+    for number, frame in table.groupby("frame"):
+        columns = link_frame(linker, frame.reset_index(drop=True), int(number), flow)
+        linked.append(pd.DataFrame(columns).assign(walker=frame["walker"].to_numpy()))
+        velocities.append(None if flow is None else flow.velocity.copy())
+    return pd.concat(linked, ignore_index=True), velocities
+
+
+def test_the_live_linker_links_in_the_flow_like_pynta_analyze():
+    """A flow of 6 px per frame (8.5 px a frame) carries the walkers out of a 10 px range made
+    for their own steps: linked as they are, their tracks break and join neighbours; with the
+    flow taken out they are linked as pynta analyze links them in its flow (the same tracks,
+    one a walker but for one large step), and keep their measured positions."""
+    table = walkers(np.full(150, 6.0))
+    unflowed, _ = link_live(table, None)
+    assert unflowed["particle"].nunique() > 3 * N_WALKERS
+    tracks, velocities = link_live(table, LiveFlow())
+    params = AnalysisParams(pixel_size_um=0.1, frame_interval_s=0.01, temperature_c=22.0)
+    offline = link_features(table, 10.0, flow=analysis.flow_for_linking(table, params))
+    assert tracks["particle"].nunique() <= N_WALKERS + 1
+    pd.testing.assert_frame_equal(tracks[offline.columns], offline)
+    np.testing.assert_array_equal(tracks[["y", "x"]], table[["y", "x"]])
+    np.testing.assert_allclose(velocities[-1], [6.0, 6.0], rtol=0.05)
+
+
+def test_a_flow_that_starts_while_live_is_followed():
+    """At rest for 150 frames, then a flow of 6 px per frame: none is taken out at rest (below
+    the analysis's 1 px per frame), the flow is found within a window of frames once it starts,
+    and the tracks are whole again after that."""
+    flow_px = np.where(np.arange(300) < 150, 0.0, 6.0)
+    table = walkers(flow_px)
+    tracks, velocities = link_live(table, LiveFlow())
+    assert not np.any(velocities[149])
+    np.testing.assert_allclose(velocities[150 + FLOW_WINDOW_FRAMES], [6.0, 6.0], rtol=0.05)
+    settled = tracks[tracks["frame"] >= 150 + FLOW_WINDOW_FRAMES]
+    assert settled["particle"].nunique() == N_WALKERS
+    assert (settled.groupby("particle").size() == settled["frame"].nunique()).all()
+
+
+def test_a_slow_drift_is_left_to_the_sizes_drift_subtraction():
+    """Half a pixel per frame does not move particles out of the range: no flow is taken out
+    (as pynta analyze, :data:`napari_pynta.link.FLOW_LINKING_PX_PER_FRAME`)."""
+    _, velocities = link_live(walkers(np.full(100, 0.5)), LiveFlow())
+    assert not any(np.any(velocity) for velocity in velocities)
+
+
+@pytest.mark.parametrize("linker_flow", [None, (0.0, 5.0)])
+def test_live_summaries_say_the_flow_the_linker_took_out(linker_flow):
+    """The live summary warns of the flow as pynta analyze does, with the speed of the tracks'
+    drift (6 px per frame here, in µm/s too) rather than the linker's estimate without linking,
+    which is pulled toward zero (5 here); no warning when the linker took no flow out."""
+    tracks = simulate_tracks(100, np.random.default_rng(5))
+    tracks["x"] += 6.0 * tracks["frame"]
+    sizer = LiveSizer(LIVE_SETTINGS)
+    for seq, frame in tracks.groupby("frame"):
+        sizer.add(frame, seq=int(seq), flow_px_per_frame=linker_flow)
+    summary, _ = sizer.summary(int(tracks["frame"].max()) + 1)
+    said = [w for w in summary["warnings"] if "move together" in w]
+    if linker_flow is None:
+        assert not said
+        return
+    (note,) = said
+    px_per_frame, um_s = (
+        note.split("move together by ")[1].split(" µm/s")[0].split(" px per frame (")
+    )
+    assert float(px_per_frame) == pytest.approx(6.0, abs=0.15)
+    speed = 6.0 * METADATA["pixel_size_um"] / METADATA["frame_interval_s"]
+    assert float(um_s) == pytest.approx(speed, rel=0.03)
