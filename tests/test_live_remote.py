@@ -34,8 +34,21 @@ def test_bad_key_directories_are_refused(tmp_path):
         make_keys(keys)
     with pytest.raises(PyntaInputError, match="lacks"):
         LiveConfig(host="127.0.0.1", keys_dir=str(tmp_path)).validate()
-    with pytest.raises(PyntaInputError, match="set host"):
+    with pytest.raises(PyntaInputError, match="set the host too"):
         LiveConfig(keys_dir=str(keys)).validate()
+
+
+@pytest.mark.parametrize("option", [["--keys", "KEYS"], ["--insecure"]])
+def test_keys_or_insecure_without_a_host_are_refused_naming_the_flags(tmp_path, capsys, option):
+    """`--keys DIR` without `--host` said "keys_dir is for tcp: set host too" (the Python
+    names), and `--insecure` without `--host` was accepted without a word, though it does
+    nothing there."""
+    keys = str(make_keys(tmp_path / "keys"))
+    option = [keys if word == "KEYS" else word for word in option]
+    assert main(["acquire", *option, "--frames", "10"]) == 2
+    err = capsys.readouterr().err
+    assert option[0] in err and "--host" in err and "set the host too" in err, err
+    assert "keys_dir is for tcp" not in err
 
 
 def test_only_authorized_viewers_receive_frames_over_tcp(tmp_path):

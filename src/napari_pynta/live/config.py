@@ -183,12 +183,21 @@ class LiveConfig:
         return self
 
     def _check_remote_access(self) -> None:
-        """Refuse a non-loopback host without keys (unless ``insecure``); check the keys."""
+        """Refuse a non-loopback host without keys (unless ``insecure``), keys or ``insecure``
+        without a host; check the keys."""
         from napari_pynta.live.keys import check_keys, is_loopback
 
+        if self.insecure and self.host is None:
+            raise PyntaInputError(
+                "--insecure (insecure) is for a pipeline reached over tcp, and without --host "
+                "(host) none is: set the host too, or leave both unset"
+            )
         if self.keys_dir is not None:
             if self.host is None:
-                raise PyntaInputError("keys_dir is for tcp: set host too (or leave both unset)")
+                raise PyntaInputError(
+                    "the keys (--keys DIR, keys_dir) are for a pipeline reached over tcp: set "
+                    "the host too (--host, host), or leave both unset"
+                )
             check_keys(self.keys_dir)
         elif self.host is not None and not self.insecure and not is_loopback(self.host):
             raise PyntaInputError(
