@@ -443,6 +443,37 @@ def test_a_frozen_saver_given_up_is_ended_and_its_store_closed(tmp_path, monkeyp
     _assert_failed_as_stalled(path, status, config)
 
 
+def test_a_new_recording_after_a_saver_given_up_gets_a_new_saver(tmp_path, monkeypatch):
+    """Once a saver was given up (here as stalled), the next recording of the same live run
+    failed at once with "saver stopped unexpectedly" until the saver was restarted by hand
+    (the GUI has no button for that): a new recording now starts a new saver, and its store
+    holds every frame it meant, verified."""
+    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
+    first, second = tmp_path / "first.zarr", tmp_path / "second.zarr"
+    config = LiveConfig(camera_settings=CAMERA, **{**FIXED, "track": False})
+    with LivePipeline(config) as pipeline:
+        pipeline.start_recording(str(first))
+        wait_until(lambda: pipeline.status().frames_saved > 20, what="the first recording")
+        saver = pipeline._processes["saver"]
+        os.kill(saver.pid, signal.SIGSTOP)
+        try:
+            pipeline.stop_recording()  # waits for the saver, and gives it up
+        finally:
+            if saver.is_alive():
+                os.kill(saver.pid, signal.SIGCONT)
+        assert not saver.is_alive() and pipeline.status().recording_failed
+        pipeline.start_recording(str(second))
+        wait_until(lambda: pipeline.status().frames_saved > 30, what="the second recording")
+        saved = pipeline.stop_recording()
+        status = pipeline.stop()
+    assert status.recording_failed is None  # the second one did not fail
+    assert verify_store(second).ok
+    with MovieStore.open(second) as store:
+        assert len(store.seq) == saved == status.frames_saved > 30
+        seq = np.asarray(store.seq)
+    assert np.all(np.diff(seq) >= 1)
+
+
 @contextlib.contextmanager
 def _kept_stopped(pid: int) -> Iterator[None]:
     """Stop process ``pid`` again whenever it runs (a saver on a disk that hangs: woken, it is

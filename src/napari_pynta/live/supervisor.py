@@ -362,6 +362,9 @@ class LivePipeline:
     def start_recording(self, path: str, overwrite: bool = False) -> None:
         """Record every frame from the next one into the zarr store ``path``.
 
+        A saver dead for good after the previous recording failed (dead after its restarts,
+        given up as stalled) is started afresh for the new store.
+
         Raises
         ------
         PyntaInputError
@@ -371,6 +374,8 @@ class LivePipeline:
         if self._recording_path is not None:
             raise PyntaInputError(f"already recording to {self._recording_path!r}; stop it first")
         _check_record_path(path, overwrite)
+        if not self._alive(SAVER):  # it said "saver stopped unexpectedly" until restarted
+            self.restart_worker(SAVER)
         self._begin_recording(path, overwrite, resume=False)
         self._command(ACQUISITION, Command.RECORD)
         self._wait_acknowledged(ACQUISITION)
