@@ -1613,12 +1613,8 @@ def tracked_flow(
     if not consecutive.any():
         return None
     velocity = np.diff(drift.to_numpy(np.float64), axis=0)[consecutive].mean(axis=0)
-    if math.hypot(*velocity) <= link.FLOW_LINKING_PX_PER_FRAME:
-        return None
-    frames = np.unique(localizations["frame"].to_numpy())
-    elapsed = (frames - frames[0]).astype(np.float64)
-    start = pd.DataFrame({"y": velocity[0] * elapsed, "x": velocity[1] * elapsed}, index=frames)
-    return refined_flow(localizations, start, params)
+    start = _steady_flow(localizations, velocity)
+    return None if start is None else refined_flow(localizations, start, params)
 
 
 def refined_flow(
@@ -1650,7 +1646,13 @@ def uniform_flow(localizations: pd.DataFrame) -> pd.DataFrame | None:
     cumulative ``y``, ``x`` (pixels) by frame, or None when it is below
     :data:`link.FLOW_LINKING_PX_PER_FRAME`. The live calibration measures the search range in
     its frame, as the analysis does in the refined flow's."""
-    velocity = link.common_flow_px(localizations)
+    return _steady_flow(localizations, link.common_flow_px(localizations))
+
+
+def _steady_flow(localizations: pd.DataFrame, velocity: np.ndarray) -> pd.DataFrame | None:
+    """A flow of ``velocity`` (``y``, ``x`` px per frame) over the frames of ``localizations``,
+    as cumulative ``y``, ``x`` (pixels) by frame; None when it is at most
+    :data:`link.FLOW_LINKING_PX_PER_FRAME` (no flow to take out)."""
     if math.hypot(*velocity) <= link.FLOW_LINKING_PX_PER_FRAME:
         return None
     frames = np.unique(localizations["frame"].to_numpy())
