@@ -32,11 +32,7 @@ def test_the_reanalysis_shows_frames_done_of_the_total_and_the_time(pynta, wait_
     tracking.progress.valueChanged.connect(
         lambda value: shown.append((value, tracking.progress.maximum(), tracking.progress.text()))
     )
-    finished = []
-    tracking.session.analysis_finished.connect(finished.append)
-    tracking.analyze.click()
-    wait_for(lambda: bool(finished), 300, "the analysis")
-    tracking.session.wait_idle(30)
+    analyzed(tracking, wait_for)
     shown = [entry for entry in shown if entry[1]]  # not the busy bar before the first frames
     assert shown, "no progress was shown"
     done = [value for value, _, _ in shown]
@@ -64,11 +60,7 @@ def test_the_reanalysis_makes_no_qt_object_outside_the_gui_thread(pynta, wait_fo
     messages: list[str] = []
     previous = qInstallMessageHandler(lambda _mode, _context, text: messages.append(text))
     try:
-        finished = []
-        tracking.session.analysis_finished.connect(finished.append)
-        tracking.analyze.click()
-        wait_for(lambda: bool(finished), 300, "the analysis")
-        tracking.session.wait_idle(30)
+        analyzed(tracking, wait_for)
     finally:
         qInstallMessageHandler(previous)
     assert "tracks sized" in tracking.message_line.text()
@@ -168,11 +160,7 @@ def test_a_movie_without_particles_is_said_to_have_failed(pynta, wait_for, tmp_p
         store.append(np.full((100, 128, 128), 100, dtype=np.uint16))
     viewer.open(str(path), plugin="napari-pynta")
     tracking = widgets["Tracking"]
-    finished = []
-    tracking.session.analysis_finished.connect(finished.append)
-    tracking.analyze.click()
-    wait_for(lambda: bool(finished), 300, "the analysis")
-    tracking.session.wait_idle(30)
+    analyzed(tracking, wait_for)
     text = tracking.message_line.text()
     assert tracking.message_line.is_error, text
     assert "failed" in text and "no particle was found" in text, text
@@ -208,11 +196,7 @@ def test_tracks_shorter_than_the_length_filter_are_said_with_the_forms_label(
     viewer.open(str(path), plugin="napari-pynta")
     tracking = widgets["Tracking"]
     tracking.min_track_length.setValue(40)
-    finished = []
-    tracking.session.analysis_finished.connect(finished.append)
-    tracking.analyze.click()
-    wait_for(lambda: bool(finished), 300, "the analysis")
-    tracking.session.wait_idle(30)
+    finished = analyzed(tracking, wait_for)
     text = tracking.message_line.text()
     label = form_label(tracking, tracking.min_track_length)
     assert tracking.message_line.is_error, text
@@ -221,3 +205,14 @@ def test_tracks_shorter_than_the_length_filter_are_said_with_the_forms_label(
     # the summary (what --json prints and the store keeps) still names the flag
     summary = finished[0].summary
     assert "No track is as long as --min-track-length (40 frames)" in summary["unsized_reason"]
+
+
+def analyzed(tracking, wait_for) -> list:
+    """Click the Tracking widget's Analyze, wait until the analysis has finished and the
+    session is idle; the results the session announced (``analysis_finished``)."""
+    finished = []
+    tracking.session.analysis_finished.connect(finished.append)
+    tracking.analyze.click()
+    wait_for(lambda: bool(finished), 300, "the analysis")
+    tracking.session.wait_idle(30)
+    return finished
