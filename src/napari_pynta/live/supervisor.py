@@ -1012,6 +1012,10 @@ class LivePipeline:
             }
             self._processes[name] = process
             self._expected_exit.discard(name)
+            # commands the process this one replaces never acknowledged are not resent to it
+            # (a STOP to a saver given up as stalled and killed stopped the new saver)
+            for ident in [i for i, (target, _, _) in self._pending.items() if target == name]:
+                del self._pending[ident]
         try:
             # a Ctrl-C or SIGTERM meanwhile is handled once the process is counted, so that the
             # stop it leads to ends this worker too
