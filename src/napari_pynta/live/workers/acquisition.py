@@ -581,6 +581,11 @@ class Acquisition:
 
         An ack must name a frame already sent (``saved_seq`` <= the newest sent seq): any
         other is dropped as bad, so a stray message cannot make the buffer forget a frame.
+        The hello of a saver that resumes the store is answered with its unwritten frames and,
+        if the recording has ended, the end marker again. The hello of a saver that starts a new
+        store between recordings forgets the unwritten frames of the ended one (its saver was
+        given up; they are counted as dropped): resent, they went into the new store, and the
+        old end marker after them ended the new recording at once.
         """
         while (message := self.w.receive(self.acks, "save_ack")) is not None:
             ack = message.header
@@ -594,7 +599,12 @@ class Acquisition:
                 self.w.bad_messages(error, "acquisition's save_ack socket")
                 continue
             self.save_buffer.acknowledge(ack["saved_seq"])
-            if ack.get("hello") is True:  # a (re)started saver: resend, then end again
+            if ack.get("hello") is not True:
+                continue
+            if ack.get("resume") is False and not self.recording:  # a store for the next one
+                self.save_buffer.clear()
+                self.end_requested = self.end_reason = None
+            else:  # a (re)started saver: resend, then end again
                 self.save_buffer.rewind()
                 if not self.recording and self.end_reason is not None:
                     self.end_requested = self.end_reason
