@@ -551,6 +551,26 @@ def _cut_avi(path: Path, declared: int | None, n_frames: int) -> str:
 
 
 # ---------------------------------------------------------------------------- TIFF
+class _TifffileLogHold(logging.Filter):
+    """The filter on tifffile's logger that holds back its records in a thread that reads a TIFF
+    (:func:`_tifffile_log_held`): one filter, installed once, whose lists are per thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = getattr(self.local, "held", None)
+        if held is None:
+            return True
+        held.append(record)
+        return False
+
+
+_TIFFFILE_HOLD = _TifffileLogHold()
+tifffile.logger().addFilter(_TIFFFILE_HOLD)
+
+
 @contextmanager
 def _tifffile_log_held(pass_on: bool = True) -> Iterator[list[logging.LogRecord]]:
     """Hold back what tifffile logs in this thread while a TIFF is read.
@@ -558,27 +578,20 @@ def _tifffile_log_held(pass_on: bool = True) -> Iterator[list[logging.LogRecord]
     tifffile logs the damage it meets ("<tifffile.TiffPages @8> invalid page offset 72500"),
     which went to stderr beside pynta's own message about the same damage. An error raised
     inside drops what was held: the error says what is wrong. Otherwise the records are passed
-    on to tifffile's logger as they were (``pass_on``), or left to the caller in the yielded
-    list. Other threads' records pass as usual.
+    on to tifffile's logger as they were (``pass_on``; to an enclosing hold, if any), or left to
+    the caller in the yielded list. Other threads' records pass as usual.
     """
+    local = _TIFFFILE_HOLD.local
+    enclosing = getattr(local, "held", None)
     held: list[logging.LogRecord] = []
-    thread = threading.get_ident()
-
-    def hold(record: logging.LogRecord) -> bool:
-        if record.thread != thread:
-            return True
-        held.append(record)
-        return False
-
-    log = tifffile.logger()
-    log.addFilter(hold)
+    local.held = held
     try:
         yield held
     finally:
-        log.removeFilter(hold)
+        local.held = enclosing
     if pass_on:
         for record in held:
-            log.handle(record)
+            tifffile.logger().handle(record)
 
 
 def _tifffile_warning(records: list[logging.LogRecord], path: Path) -> str:
