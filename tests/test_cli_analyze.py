@@ -7,6 +7,7 @@ import math
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import tifffile
 
 from napari_pynta import physics, simulate
 from napari_pynta.cli import main
+from napari_pynta.output_folder import MANIFEST
 from napari_pynta.store import MovieStore
 
 METADATA_KEYS = (
@@ -578,3 +580,66 @@ def test_a_batch_with_a_movie_without_sizes_exits_1_and_keeps_it(
     assert f"pynta analyze: {dark_store_path}: failed: No track was sized" in err
     if combine:  # the other capture's sizes are combined, the empty one said
         assert document["combined"]["d50_nm"]["n"] == 1
+
+
+def files_under(folder):
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def test_a_reused_out_folder_holds_this_runs_results_not_an_earlier_runs(
+    capsys, store_path, dark_store_path, tmp_path
+):
+    """A second `--out` run into the same folder kept what the first wrote and this one did not:
+    after a batch, a single movie's run left the batch's summary.csv and both movies' folders
+    beside its own files, a mix of two analyses. What pynta did not write is kept and named."""
+    out_dir = tmp_path / "results"
+    out_dir.mkdir()
+    (out_dir / "notes.txt").write_text("the lab's own notes")
+    code, _, _ = run(capsys, store_path, dark_store_path, "--no-save", "--json", "--out", out_dir)
+    assert code == 1  # the dark movie sized nothing; both folders are written
+    batch_files = files_under(out_dir)
+    assert {"summary.csv", "movie/summary.json", "dark/summary.json"} <= set(batch_files)
+    code, _, err = run(capsys, store_path, "--no-save", "--json", "--out", out_dir)
+    single_files = [
+        *("localizations.csv", "tracks.csv", "per_track.csv", "summary.json"),
+        *("size_distribution.csv", "particle_data.csv", "nta_summary.csv"),
+    ]
+    assert code == 0 and files_under(out_dir) == sorted([*single_files, "notes.txt", MANIFEST])
+    assert not (out_dir / "movie").exists() and not (out_dir / "dark").exists()
+    assert "also holds 1 file that this run did not write (notes.txt)" in err, err
+    code, _, _ = run(capsys, store_path, dark_store_path, "--no-save", "--json", "--out", out_dir)
+    assert files_under(out_dir) == batch_files  # the single run's files are gone in turn
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [json.dumps(["../outside.csv", "/etc/hostname", "run/own.txt/.."]), '["cut', "{}"],
+    ids=["pointing outside", "cut", "not a list"],
+)
+def test_only_files_pynta_listed_inside_the_out_folder_are_ever_deleted(tmp_path, manifest):
+    """An edited or damaged manifest deletes nothing: not a file outside the folder, not a
+    folder; the files it cannot vouch for are then named as not this run's."""
+    from napari_pynta.output_folder import clear_earlier_outputs, record_outputs
+
+    out_dir = tmp_path / "results"
+    (out_dir / "run").mkdir(parents=True)
+    (out_dir / "run" / "own.txt").write_text("mine")
+    (tmp_path / "outside.csv").write_text("keep")
+    (out_dir / MANIFEST).write_text(manifest)
+    clear_earlier_outputs(out_dir)
+    assert (tmp_path / "outside.csv").exists() and (out_dir / "run" / "own.txt").exists()
+    assert record_outputs(out_dir, []) == [Path("run/own.txt")]
+
+
+def test_a_pynta_folder_holding_a_users_file_keeps_it_and_the_folder(tmp_path):
+    from napari_pynta.output_folder import clear_earlier_outputs, record_outputs
+
+    out_dir = tmp_path / "results"
+    (out_dir / "movie").mkdir(parents=True)
+    for name in ("movie/summary.json", "movie/tracks.csv", "summary.csv"):
+        (out_dir / name).write_text("pynta's")
+    assert record_outputs(out_dir, [out_dir / "summary.csv", out_dir / "movie/summary.json"]) == [
+        Path("movie/tracks.csv")
+    ]
+    clear_earlier_outputs(out_dir)
+    assert files_under(out_dir) == sorted(["movie/tracks.csv", MANIFEST])

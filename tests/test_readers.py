@@ -409,6 +409,69 @@ def test_truncated_compressed_tiff_is_refused_not_shortened(tmp_path):
         open_movie(path)
 
 
+def tifffile_lines(caplog):
+    """What tifffile logged (it went to stderr, beside pynta's own message)."""
+    return [record.getMessage() for record in caplog.records if record.name == "tifffile"]
+
+
+def cut_compressed(path):
+    tifffile.imwrite(path, grey_movie(20, shape=(64, 64)), compression="zlib")
+    truncate_to_half(path)
+
+
+def cut_imagej(path):
+    tifffile.imwrite(path, grey_movie(6, shape=(64, 64)), imagej=True, metadata={"axes": "TYX"})
+    truncate_to_half(path)
+
+
+def header_only(path):
+    path.write_bytes(b"II*\x00 this is not a TIFF at all" * 10)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (cut_compressed, "describes 20 images but only 1"),
+        (cut_imagej, "describes 6 images but only 1"),
+        (header_only, r"no image in it \(damaged"),
+    ],
+    ids=["cut zlib", "cut imagej", "header only"],
+)
+def test_a_refused_tiff_says_why_once_without_tifffiles_log_lines(tmp_path, caplog, damage, said):
+    """tifffile logged "<tifffile.TiffPages @8> invalid page offset 72500" and the like on
+    stderr before pynta's own message about the same damage."""
+    path = tmp_path / "cut.tif"
+    damage(path)
+    with caplog.at_level("DEBUG"), pytest.raises(PyntaDataError, match=f"cut.tif.*{said}"):
+        open_movie(path)
+    assert tifffile_lines(caplog) == []
+
+
+def test_a_cut_tiff_that_opens_warns_with_tifffiles_words_and_fails_on_read(tmp_path, caplog):
+    """An uncompressed stack cut in half still opens (its frames are where its description
+    says): tifffile's "invalid page offset" was a stray stderr line, now the movie's warning."""
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, grey_movie(20, shape=(64, 64)))
+    truncate_to_half(path)
+    with caplog.at_level("DEBUG"):
+        movie = open_movie(path)
+        with pytest.raises(PyntaDataError, match="cut.tif.*truncated or corrupt"):
+            movie.frames.compute()
+    assert tifffile_lines(caplog) == []
+    (warning,) = movie.warnings
+    assert "cut.tif" in warning and "tifffile" in warning and "invalid page offset" in warning
+    assert "<tifffile" not in warning  # its object's repr is no help to the user
+
+
+def test_a_damaged_tiff_frame_of_a_folder_says_why_without_tifffiles_log_line(tmp_path, caplog):
+    for i, frame in enumerate(grey_movie(3, shape=(16, 20))):
+        tifffile.imwrite(tmp_path / f"f{i}.tif", frame)
+    header_only(tmp_path / "f1.tif")
+    with caplog.at_level("DEBUG"), pytest.raises(PyntaDataError, match="f1.tif.*damaged"):
+        open_movie(tmp_path).frames.compute()
+    assert tifffile_lines(caplog) == []
+
+
 # ---------------------------------------------------------------------------- folders
 def test_folder_of_png_frames_in_natural_order(tmp_path):
     frames = grey_movie(12, dtype=np.uint8)

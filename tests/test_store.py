@@ -663,6 +663,31 @@ def test_a_frames_array_not_t_y_x_uint8_or_uint16_is_refused_on_opening(store_pa
         MovieStore.open(store_path)
 
 
+@pytest.mark.parametrize(
+    "array, data_type, fill_value, said",
+    [
+        ("seq", "float64", -1.0, r"seq array is \(10,\) float64: .* integer frame numbers"),
+        ("seq", "float32", -1.0, r"seq array is \(10,\) float32: .* integer frame numbers"),
+        ("timestamps_s", "int64", 0, r"timestamps_s array is \(10,\) int64: .* float seconds"),
+    ],
+)
+def test_a_seq_or_timestamps_array_of_another_type_is_refused_on_opening(
+    store_path, array, data_type, fill_value, said
+):
+    """An edited seq/zarr.json or timestamps_s/zarr.json: before, a float64 seq (its bytes read
+    as tiny floats, cast to frame number 0) and int64 times passed `pynta verify` and
+    `pynta analyze` without a word."""
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=3))
+    _edit_json(
+        store_path / array / "zarr.json",
+        lambda meta: meta.update(data_type=data_type, fill_value=fill_value),
+    )
+    with pytest.raises(PyntaDataError, match=said) as refused:
+        MovieStore.open(store_path)
+    assert f"{array}/zarr.json edited or damaged?" in str(refused.value)
+
+
 @pytest.mark.parametrize("pynta", [None, [1, 2], {"format_version": 2, "metadata": [1, 2]}])
 def test_a_pynta_attribute_of_the_wrong_kind_is_refused_saying_so(store_path, pynta):
     """Before: "TypeError: 'NoneType' object is not subscriptable" and the like."""

@@ -45,6 +45,7 @@ def test_sound_store_is_ok(capsys, store_path):
         "being_written": False,
         "readable_frames": [[0, 12]],
         "advice": None,
+        "error": None,
     }
 
 
@@ -213,6 +214,25 @@ def test_a_file_is_refused_as_not_a_store(capsys, tmp_path):
     assert main(["verify", str(path)]) == 2
     err = capsys.readouterr().err
     assert "movie.tif' is a file, not a pynta store (a *.zarr folder)" in err, err
+
+
+@pytest.mark.parametrize("given", ["missing", "file", "plain folder"])
+def test_json_for_what_is_not_a_store_is_a_report_saying_why(capsys, tmp_path, given):
+    """`pynta verify --json` printed nothing on stdout for a missing path (or a file, a plain
+    folder), only the error on stderr: a script reading the JSON got an empty document."""
+    path = tmp_path / "run.zarr"
+    if given == "file":
+        path.write_bytes(b"II*\x00")
+    elif given == "plain folder":
+        path.mkdir()
+    code = main(["verify", "--json", str(path)])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 2 and report["ok"] is False and report["path"] == str(path)
+    said = {"missing": "does not exist", "file": "is a file", "plain folder": "not a pynta store"}
+    assert said[given] in report["error"] and report["error"] in captured.err
+    assert report["n_frames"] is None and report["readable_frames"] is None
+    assert report["problems"] == [] and report["advice"] is None
 
 
 def test_runs_groups_consecutive_indices():

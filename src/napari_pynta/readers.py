@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -548,7 +551,65 @@ def _cut_avi(path: Path, declared: int | None, n_frames: int) -> str:
 
 
 # ---------------------------------------------------------------------------- TIFF
+class _TifffileLogHold(logging.Filter):
+    """The filter on tifffile's logger that holds back its records in a thread that reads a TIFF
+    (:func:`_tifffile_log_held`): one filter, installed once, whose lists are per thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = getattr(self.local, "held", None)
+        if held is None:
+            return True
+        held.append(record)
+        return False
+
+
+_TIFFFILE_HOLD = _TifffileLogHold()
+tifffile.logger().addFilter(_TIFFFILE_HOLD)
+
+
+@contextmanager
+def _tifffile_log_held(pass_on: bool = True) -> Iterator[list[logging.LogRecord]]:
+    """Hold back what tifffile logs in this thread while a TIFF is read.
+
+    tifffile logs the damage it meets ("<tifffile.TiffPages @8> invalid page offset 72500"),
+    which went to stderr beside pynta's own message about the same damage. An error raised
+    inside drops what was held: the error says what is wrong. Otherwise the records are passed
+    on to tifffile's logger as they were (``pass_on``; to an enclosing hold, if any), or left to
+    the caller in the yielded list. Other threads' records pass as usual.
+    """
+    local = _TIFFFILE_HOLD.local
+    enclosing = getattr(local, "held", None)
+    held: list[logging.LogRecord] = []
+    local.held = held
+    try:
+        yield held
+    finally:
+        local.held = enclosing
+    if pass_on:
+        for record in held:
+            tifffile.logger().handle(record)
+
+
+def _tifffile_warning(records: list[logging.LogRecord], path: Path) -> str:
+    """The movie's warning for what tifffile logged while opening it, without the repr of
+    tifffile's objects that starts its lines."""
+    said = dict.fromkeys(re.sub(r"^<[^>]*>\s*", "", r.getMessage()) for r in records)
+    return f"tifffile, reading {str(path)!r}, said: {'; '.join(said)} (a damaged or cut file?)"
+
+
 def _open_tiff(path: Path) -> Movie:
+    with _tifffile_log_held(pass_on=False) as said:
+        movie = _open_tiff_quietly(path)
+    if said:
+        movie.warnings.append(_tifffile_warning(said, path))
+    return movie
+
+
+def _open_tiff_quietly(path: Path) -> Movie:
     try:
         pages = _TiffPages(path)
     except Exception as exc:  # tifffile and zarr raise many kinds on damaged files
@@ -639,11 +700,12 @@ class _TiffPages:
         return tif, pages, weakref.finalize(self, tif.close)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        with self._lock:
-            if not self._finalizer.alive:
-                self.tif, self._pages, self._finalizer = self._open()
-            pages = self._pages
-        return np.asarray(pages[key])
+        with _tifffile_log_held():  # a failed read is reported by _ReadErrorsNamed
+            with self._lock:
+                if not self._finalizer.alive:
+                    self.tif, self._pages, self._finalizer = self._open()
+                pages = self._pages
+            return np.asarray(pages[key])
 
     def close(self) -> None:
         """Close the file (idempotent); a later read opens it again."""
@@ -912,7 +974,7 @@ def _read_frame_file(path: Path) -> np.ndarray:
         raise PyntaDataError(f"frame {str(path)!r} is empty (0 bytes): an interrupted copy?")
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
-            with tifffile.TiffFile(path) as tif:
+            with _tifffile_log_held(), tifffile.TiffFile(path) as tif:
                 pixels, axes = tif.series[0].asarray(), tif.series[0].axes
         else:
             pixels = iio.imread(path)

@@ -306,6 +306,34 @@ def _checked_frames_array(frames: zarr.Array, path: Path) -> np.dtype:
     return dtype
 
 
+#: what each per-frame array holds and the dtype kinds allowed for it ("iu": integers, "f": floats)
+_PER_FRAME_ARRAYS = {
+    SEQ_PATH: ("iu", "integer frame numbers (int64)"),
+    TIMESTAMPS_PATH: ("f", "float seconds (float64, NaN: unknown)"),
+}
+
+
+def _check_per_frame_arrays(arrays: Mapping[str, zarr.Array], path: Path) -> None:
+    """Refuse a ``seq`` that is not a 1-D integer array or ``timestamps_s`` that is not a 1-D
+    float array.
+
+    Raises
+    ------
+    PyntaDataError
+        For another shape or dtype (an edited or damaged ``seq/zarr.json``): before, a float64
+        seq passed `pynta verify` and `pynta analyze`, its frame numbers cast to integers.
+    """
+    for name, (kinds, holds) in _PER_FRAME_ARRAYS.items():
+        array = arrays[name]
+        dtype = np.dtype(array.dtype)
+        if len(array.shape) != 1 or dtype.kind not in kinds:
+            raise _missing_path_error(
+                path,
+                f"its {name} array is {tuple(array.shape)} {dtype.name}: a pynta store's {name} "
+                f"holds (T,) {holds} ({name}/zarr.json edited or damaged?)",
+            )
+
+
 def _stored_metadata(pynta: Any, path: Path) -> Any:
     """The ``metadata`` of a store's ``pynta`` attribute, which must be a JSON object holding
     an object ``metadata`` (validated where it is used).
@@ -838,6 +866,7 @@ class MovieStore:
         self._arrays: dict[str, zarr.Array] = {}
         self._load_arrays()
         self._dtype = _checked_frames_array(self._frames, path)
+        _check_per_frame_arrays(self._arrays, path)
         self._frame_shape: tuple[int, int] = tuple(self._frames.shape[1:])
         self._n_frames = _complete_frames(self._frames, self._timestamps, self._seq)
         self._metadata = dict(_stored_metadata(group.attrs["pynta"], path))

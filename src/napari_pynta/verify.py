@@ -122,8 +122,9 @@ class StoreReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``path``, ``ok``, ``n_frames``, ``problems`` [{kind, message}],
         ``being_written``, ``notes`` [{kind, message}], ``readable_frames`` ([[start, stop],
-        ...], half-open as a summary's ``frame_range``; null when the store does not open) and
-        ``advice`` (:attr:`advice`, null when every frame can be analysed)."""
+        ...], half-open as a summary's ``frame_range``; null when the store does not open),
+        ``advice`` (:attr:`advice`, null when every frame can be analysed) and ``error`` (null:
+        the path is a store; see :func:`refusal_to_dict`)."""
         return {
             "path": self.path,
             "ok": self.ok,
@@ -135,7 +136,15 @@ class StoreReport:
             if self.readable is None
             else [list(run) for run in readable_runs(self.readable)],
             "advice": self.advice,
+            "error": None,
         }
+
+
+def refusal_to_dict(path: str | Path, error: PyntaDataError) -> dict[str, Any]:
+    """The JSON form of a path that :func:`verify_store` refused as no store to check (missing,
+    a file, another program's folder): :meth:`StoreReport.to_dict`'s keys, ``ok`` false,
+    ``n_frames`` null and ``error`` the reason."""
+    return {**StoreReport(str(path)).to_dict(), "ok": False, "n_frames": None, "error": str(error)}
 
 
 def runs(indices: np.ndarray) -> Iterator[tuple[int, int]]:

@@ -21,6 +21,7 @@ from napari_pynta.measurement_analysis import (
     mixed_measurements,
     same_recordings,
 )
+from napari_pynta.output_folder import clear_earlier_outputs, leftover_warning, record_outputs
 from napari_pynta.parameters import AUTO, SETTINGS
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
@@ -334,14 +335,20 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
     if args.reference_per_ml is not None:
         _add_depth_calibration(result, args.reference_per_ml)
     notes = []
+    written: list[Path] = []
     if args.out:
-        written = _exporter(args)(result, args.out)
+        clear_earlier_outputs(args.out)
+        written += _exporter(args)(result, args.out)
         notes.append(f"wrote {', '.join(path.name for path in written)} to {args.out}")
     if movie.store is not None and not args.no_save:
         notes.append(_save_into_store(movie, result))
     if args.report:
         pdf = write_pdf_report([result], Path(args.report).with_suffix(".pdf"))
-        notes.append(f"wrote the report {write_report(result, args.report)} and {pdf}")
+        html = write_report(result, args.report)
+        written += [html, pdf]
+        notes.append(f"wrote the report {html} and {pdf}")
+    if args.out:
+        notes += _record_outputs(args.out, written)
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -361,6 +368,13 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
     return _unsized_exit_code(movie.source, result.summary.get("unsized_reason"))
+
+
+def _record_outputs(directory: str, written: list[Path]) -> list[str]:
+    """List this run's files in the ``--out`` folder's manifest (the next run replaces them);
+    the warning, if any, for the files it holds that this run did not write."""
+    warning = leftover_warning(directory, record_outputs(directory, written))
+    return [] if warning is None else [warning]
 
 
 def _unsized_exit_code(source: str, reason: str | None) -> int:
@@ -457,6 +471,9 @@ def _run_batch(args: argparse.Namespace) -> int:
             sized_only(results, analysed), sized_only(movies, analysed)
         )
     notes = []
+    written: list[Path] = []
+    if args.out:  # before the report, which may be written into it
+        clear_earlier_outputs(args.out)
     if combined is not None and args.json:  # the terminal table lists them itself
         notes += [f"warning: {warning}" for warning in combined["warnings"]]
     if combined is not None:
@@ -477,15 +494,17 @@ def _run_batch(args: argparse.Namespace) -> int:
 
         html_path = write_measurement_report(results, combined, args.report)
         pdf = write_pdf_report(results, Path(args.report).with_suffix(".pdf"), combined)
+        written += [html_path, pdf]
         notes.append(f"wrote the measurement report {html_path} and {pdf}")
     if args.out:
-        written = batch.write_batch_outputs(
+        exported = batch.write_batch_outputs(
             outcomes, args.out, export=_exporter(args), combined=combined
         )
         notes.append(
-            f"wrote {len(written)} files (summary.csv, per_track.csv, one folder per "
+            f"wrote {len(exported)} files (summary.csv, per_track.csv, one folder per "
             f"movie) to {args.out}"
         )
+        notes += _record_outputs(args.out, [*written, *exported])
     if not args.no_save:
         for outcome in outcomes:
             if outcome.result is None:

@@ -7,6 +7,7 @@ import argparse
 import json
 
 from napari_pynta.cli import path_argument
+from napari_pynta.errors import PyntaDataError
 
 HELP = (
     "Check a pynta store: seq contiguous, every frame's data on disk, metadata valid, timestamps "
@@ -34,9 +35,14 @@ def run(args: argparse.Namespace) -> int:
     """Run `pynta verify`; returns 0 for a sound store, 1 for a damaged one (2, through the
     PyntaDataError that :func:`napari_pynta.cli.main` turns into the exit code, when STORE is
     missing or is not a pynta store)."""
-    from napari_pynta.verify import verify_store
+    from napari_pynta.verify import refusal_to_dict, verify_store
 
-    report = verify_store(args.store, read_pixels=args.read_pixels)
+    try:
+        report = verify_store(args.store, read_pixels=args.read_pixels)
+    except PyntaDataError as error:
+        if args.json:  # a script reading stdout gets a report too; the error also goes to stderr
+            print(json.dumps(refusal_to_dict(args.store, error)))
+        raise
     if args.json:
         print(json.dumps(report.to_dict()))
     elif report.ok:
