@@ -643,3 +643,17 @@ def test_a_pynta_folder_holding_a_users_file_keeps_it_and_the_folder(tmp_path):
     ]
     clear_earlier_outputs(out_dir)
     assert files_under(out_dir) == sorted(["movie/tracks.csv", MANIFEST])
+
+
+def test_a_large_folder_given_as_out_is_not_walked_to_its_end(tmp_path, monkeypatch):
+    """An --out pointed at a folder of data (a home folder) is looked through only until enough
+    files that this run did not write are found to warn; the warning says there are more."""
+    from napari_pynta import output_folder
+
+    monkeypatch.setattr(output_folder, "MAX_LEFTOVERS", 5)
+    for index in range(12):
+        (tmp_path / f"data{index:02d}.tif").write_text("the user's")
+    leftovers = output_folder.record_outputs(tmp_path, [])
+    assert len(leftovers) == 5
+    warning = output_folder.leftover_warning(tmp_path, leftovers)
+    assert warning is not None and "at least 5 files" in warning, warning

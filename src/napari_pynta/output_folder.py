@@ -9,12 +9,15 @@ kept, and :func:`record_outputs` names it so that the user knows the folder hold
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 #: the list of the files the last run wrote, relative to the folder
 MANIFEST = ".pynta-outputs.json"
+#: the files that this run did not write are looked for until this many are found
+MAX_LEFTOVERS = 1000
 
 
 def clear_earlier_outputs(directory: str | Path) -> None:
@@ -58,7 +61,7 @@ def record_outputs(directory: str | Path, written: Iterable[Path]) -> list[Path]
     -------
     list of Path
         The files in ``directory`` and its subfolders that this run did not write, relative to
-        it, sorted (not the manifest).
+        it, sorted (not the manifest); the first :data:`MAX_LEFTOVERS` found if there are more.
     """
     root = Path(directory).resolve()
     resolved = [Path(path).resolve() for path in written]
@@ -68,11 +71,13 @@ def record_outputs(directory: str | Path, written: Iterable[Path]) -> list[Path]
     partial.write_text(json.dumps([path.as_posix() for path in inside], indent=1) + "\n")
     partial.replace(manifest)
     kept = set(inside) | {Path(MANIFEST)}
-    return sorted(
+    others = (
         path.relative_to(root)
         for path in root.rglob("*")
         if path.is_file() and path.relative_to(root) not in kept
     )
+    # a folder of data given as --out is not walked to its end on every run
+    return sorted(itertools.islice(others, MAX_LEFTOVERS))
 
 
 def leftover_warning(directory: str | Path, leftovers: list[Path]) -> str | None:
@@ -83,8 +88,9 @@ def leftover_warning(directory: str | Path, leftovers: list[Path]) -> str | None
     shown = ", ".join(path.as_posix() for path in leftovers[:3])
     more = f" and {len(leftovers) - 3} more" if len(leftovers) > 3 else ""
     files = "file" if len(leftovers) == 1 else "files"
+    count = f"at least {MAX_LEFTOVERS}" if len(leftovers) >= MAX_LEFTOVERS else len(leftovers)
     return (
-        f"warning: {str(directory)!r} also holds {len(leftovers)} {files} that this run did "
+        f"warning: {str(directory)!r} also holds {count} {files} that this run did "
         f"not write ({shown}{more}), not from this analysis: pynta replaces only what it wrote "
         "there itself; give an empty folder to keep each analysis apart"
     )
