@@ -625,12 +625,13 @@ def test_a_bad_camera_option_value_is_refused_before_any_worker_starts(
     [
         ("0,0,10", "--roi must be four integers y,x,height,width, got '0,0,10'"),
         ("a,b,c,d", "--roi must be four integers y,x,height,width, got 'a,b,c,d'"),
+        ("0,0,65,10", "--roi 0,0,65,10 must lie inside the 64x64 sensor"),
     ],
 )
 def test_a_bad_roi_is_refused_before_any_worker_starts(roi, said, capsys, monkeypatch):
     """`--roi 0,0,10` was refused by the acquisition worker, after the workers had started (a
-    minute under load) and printed "0.0 fps" lines. (A ROI outside the sensor still is: the
-    sensor's size is known once the camera is open.)"""
+    minute under load) and printed "0.0 fps" lines; a ROI outside the simulated sensor was
+    until b23 (a real camera's still is: its sensor is known once it is open)."""
     from napari_pynta.live import LivePipeline
 
     def started(self):

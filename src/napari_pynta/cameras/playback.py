@@ -88,6 +88,10 @@ class PlaybackCamera(BaseCamera):
     name = "playback"
     timestamp_source = "recording"
     free_running = True
+    #: the simulated camera's limit, for the same acquisition: at 10^9 fps a looped replay spent
+    #: its time on the frames it lost and answered no command for 10 s (b23); at 10^5 a looped,
+    #: tracked replay of a 128² movie ran and stopped in order
+    max_fps = 1e5
 
     def __init__(
         self,
@@ -155,6 +159,19 @@ class PlaybackCamera(BaseCamera):
         super().check_options(settings)
         given = own_arguments(PlaybackCamera, settings)
         _check_arguments(given["loop"], given["buffer_frames"])
+
+    @classmethod
+    def known_sensor_shape(cls, settings: dict[str, Any]) -> tuple[int, int] | None:
+        """The frame shape of the movie at ``path`` (its metadata read, no frame); None for a
+        movie that holds no (T, Y, X) frames (the camera refuses it when it opens)."""
+        from napari_pynta.readers import open_movie
+
+        movie = open_movie(str(settings["path"]))
+        try:
+            shape = movie.frames.shape
+        finally:
+            movie.close()
+        return (int(shape[1]), int(shape[2])) if len(shape) == 3 else None
 
     @staticmethod
     def _recording_times(movie: Any, interval: float | None) -> np.ndarray | None:

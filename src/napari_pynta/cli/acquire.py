@@ -257,7 +257,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     from napari_pynta.live import LiveConfig
 
     settings = dict(parse_option(option) for option in args.camera_option)
-    args.field_flags.update(camera_setting_flags(args, settings))
+    args.field_flags.update(camera_setting_flags(args, settings), record_path="--out")
     recorded: dict[str, Any] = {}
     if args.camera == "playback" and "path" in settings:
         from napari_pynta.readers import open_movie
@@ -270,8 +270,6 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     for name in CAMERA_FLAGS:
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    if args.camera == "playback" and "path" in settings and args.out is not None:
-        refuse_recording_over_the_playback(str(settings["path"]), args.out)
     if args.out is not None and args.captures is None:
         from napari_pynta.store import check_replaceable, has_zarr_suffix
 
@@ -316,26 +314,6 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         sample=sample_overrides(args),
         camera_timeout_s=_camera_timeout(args.camera_timeout_s),
     ).validate()
-
-
-def refuse_recording_over_the_playback(movie: str, out: str) -> None:
-    """Refuse an ``--out`` that is, holds or lies in the movie a playback camera plays.
-
-    With ``--overwrite`` the recording (or the captures' folder, cleared of its
-    ``capture-<n>.zarr``) removed the movie before its frames were read: its tables went, and
-    the frames of a movie larger than the playback's cache were lost.
-
-    Raises
-    ------
-    PyntaInputError
-        Naming both paths.
-    """
-    played, recorded = Path(movie).resolve(), Path(out).resolve()
-    if played == recorded or recorded in played.parents or played in recorded.parents:
-        raise PyntaInputError(
-            f"--out {out!r} is or holds the movie played back ({movie!r}): recording there "
-            "would replace or write into it; record to another path"
-        )
 
 
 #: camera settings that have a flag of their own (``--fps``, ``--exposure-s``, ...)
