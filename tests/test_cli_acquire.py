@@ -21,7 +21,7 @@ from test_live_pipeline import no_leftover_processes  # noqa: F401
 from napari_pynta.cli import main
 from napari_pynta.cli.acquire import format_result, parse_option, progress_line
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.live import LiveStatus
+from napari_pynta.live import LiveConfig, LiveStatus
 from napari_pynta.store import MovieStore
 
 SCENE = [
@@ -462,6 +462,38 @@ def test_seconds_counts_from_the_camera_start_not_from_the_process_start(capsys)
     assert exposed >= 0.95 * seconds * fps
 
 
+def test_a_short_run_ends_at_its_time_limit_not_at_the_next_progress_check(monkeypatch):
+    """`--seconds 0.05` asked the camera to stop at the first check of the limit, 0.25 s after
+    the start: 28 frames at 100 fps, as many as `--seconds 0.01` (b23)."""
+    from napari_pynta.cli.acquire import acquire_once
+
+    class Pipeline:  # the timing of the run's loop only: no process is started
+        def __init__(self, config):
+            self.asked_to_finish_after_s = None
+
+        def start(self):
+            self.started = time.monotonic()
+
+        def status(self):
+            return LiveStatus(running=True)
+
+        def finish_acquisition(self):
+            self.asked_to_finish_after_s = time.monotonic() - self.started
+
+        def wait_finished(self, timeout):
+            return self.asked_to_finish_after_s is not None
+
+        def stop(self):
+            pipelines.append(self)
+            return LiveStatus()
+
+    pipelines = []
+    monkeypatch.setattr("napari_pynta.live.LivePipeline", Pipeline)
+    acquire_once(LiveConfig(), 0.05, show=False)
+    (pipeline,) = pipelines
+    assert 0.05 <= pipeline.asked_to_finish_after_s < 0.15
+
+
 @pytest.mark.parametrize(
     ("untracked", "said"),
     [
@@ -556,6 +588,15 @@ def test_sizes_after_a_linker_restart_say_which_frames_they_cover():
         (["--frames", "5", "--roi", "0,0,999,5"], "roi"),
         (["--frames", "0"], "--frames"),
         (["--seconds", "-1"], "--seconds"),
+        # b23: 27 frames, a quarter second (the time between two checks of the limit)
+        (
+            ["--seconds", "1e-9"],
+            "--seconds must be at least one frame interval (0.01 s at 100 fps)",
+        ),
+        (
+            ["--seconds", "0.05", "--camera-option", "fps=10"],
+            "--seconds must be at least one frame interval (0.1 s at 10 fps), got 0.05",
+        ),
         (["--frames", "5", "--locators", "0", "--track"], "--locators must be an integer in"),
         (["--frames", "5", "--camera-option", "shape"], "KEY=VALUE"),
         (["--frames", "5", "--camera-option", "colour=1"], "colour"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,17 @@ def cache_limit_bytes() -> int:
 
     available = psutil.virtual_memory().available
     return int(max(CACHE_MIN_BYTES, min(CACHE_MAX_BYTES, CACHE_MEMORY_FRACTION * available)))
+
+
+#: the replay rate of a movie whose frame interval is unknown (frames/s)
+UNTIMED_REPLAY_FPS = 30.0
+
+
+def replay_fps(metadata: Mapping[str, Any]) -> float:
+    """The rate a movie is replayed at unless one is asked for: its recording's
+    (``1 / frame_interval_s``), else :data:`UNTIMED_REPLAY_FPS`."""
+    interval = metadata.get("frame_interval_s")
+    return 1.0 / float(interval) if interval else UNTIMED_REPLAY_FPS
 
 
 def _check_arguments(loop: Any, buffer_frames: Any) -> None:
@@ -125,7 +136,7 @@ class PlaybackCamera(BaseCamera):
                 f"pixel_size_um is not in the metadata of {path!r}; pass pixel_size_um=..."
             )
         interval = self.metadata.get("frame_interval_s")
-        settings.setdefault("fps", 1.0 / float(interval) if interval else 30.0)
+        settings.setdefault("fps", replay_fps(self.metadata))
         self._interval = float(interval) if interval else None
         self._recorded_times = self._recording_times(self._movie, self._interval)
         times = self._recorded_times

@@ -286,6 +286,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         require_int("--frames", args.frames, minimum=1)
     if args.seconds is not None:
         require_positive("--seconds", args.seconds)
+        check_seconds(args.seconds, nominal_fps(args.camera, settings, recorded))
     detection = {}
     if args.diameter_px is not None:  # AUTO: chosen from the motion blur of the first frames
         detection["diameter"] = None if args.diameter_px == AUTO else args.diameter_px
@@ -314,6 +315,36 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         sample=sample_overrides(args),
         camera_timeout_s=_camera_timeout(args.camera_timeout_s),
     ).validate()
+
+
+def nominal_fps(camera: str, settings: dict[str, Any], recorded: dict[str, Any]) -> float:
+    """The rate the camera is asked for: ``settings["fps"]``, else a playback's recording rate
+    (:func:`~napari_pynta.cameras.playback.replay_fps` of its ``recorded`` metadata), else the
+    cameras' default (:class:`~napari_pynta.cameras.CameraSettings`)."""
+    from napari_pynta.cameras import CameraSettings
+    from napari_pynta.cameras.playback import replay_fps
+
+    if settings.get("fps") is not None:
+        return float(settings["fps"])
+    return replay_fps(recorded) if camera == "playback" else CameraSettings.fps
+
+
+def check_seconds(seconds: float, fps: float) -> None:
+    """Refuse a ``--seconds`` shorter than one frame interval at ``fps``: no frame falls in it
+    (b23: `--seconds 1e-9` recorded 27 frames at 100 fps, a quarter second, the time between two
+    checks of the time limit).
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the shortest duration allowed.
+    """
+    if seconds < 1.0 / fps:
+        raise PyntaInputError(
+            f"--seconds must be at least one frame interval ({1.0 / fps:g} s at {fps:g} fps), "
+            f"got {seconds:g}: no frame falls in a shorter run; ask for --frames N to record "
+            "a number of frames"
+        )
 
 
 #: camera settings that have a flag of their own (``--fps``, ``--exposure-s``, ...)
@@ -557,7 +588,12 @@ def acquire_once(
         ended = False  # finish_acquisition() was called
         while not (finishing and pipeline.wait_finished(PROGRESS_INTERVAL_S)):
             if not finishing:
-                time.sleep(PROGRESS_INTERVAL_S)
+                # up to the time limit, not past it: a check every 0.25 s made `--seconds 0.05`
+                # a quarter-second run (b23)
+                left = (
+                    PROGRESS_INTERVAL_S if seconds is None else start + seconds - time.monotonic()
+                )
+                time.sleep(min(PROGRESS_INTERVAL_S, max(left, 0.0)))
             status = pipeline.status()
             if "acquisition" in status.dead_workers:
                 break
