@@ -929,6 +929,36 @@ def test_a_playback_is_not_recorded_over_the_movie_it_plays(
         assert store.table_names() == ["truth"]
 
 
+def test_a_damaged_movie_played_back_advises_the_command_line_not_the_python_keyword(
+    tmp_path, capsys
+):
+    """`pynta acquire` relayed the store's advice as the Python API gives it, "analyse a part
+    without them with frame_range=START:STOP", a keyword no command takes (b23)."""
+    from store_faults import flip_a_bit_inside
+
+    movie = tmp_path / "damaged.zarr"
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(np.random.default_rng(1).integers(1, 1000, (140, 32, 32), dtype=np.uint16))
+    flip_a_bit_inside(movie / "0" / "c" / "1" / "0" / "0", 5)  # frame 69
+    argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie}"]
+    assert main([*argv, "--fps", "1000"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "is damaged: frames 64..95 cannot be decoded" in error, error
+    assert error.endswith("analyse a part without them with `pynta analyze --frames=START:STOP`")
+
+
+def test_the_advice_of_a_readable_part_names_the_analyze_flag():
+    from napari_pynta.cli.acquire import command_line_advice
+
+    advice = (
+        "readable: frames 0..63 and 96..139; analyse frames 96..139 alone with frame_range=96:140"
+    )
+    assert command_line_advice(advice) == advice.replace(
+        "frame_range=96:140", "`pynta analyze --frames=96:140`"
+    )
+
+
 def test_a_playback_of_a_store_being_recorded_says_it_plays_the_frames_written_so_far(
     tmp_path, capsys
 ):

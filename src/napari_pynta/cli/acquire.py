@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -14,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from napari_pynta.cameras import camera_names
 from napari_pynta.cli import interrupted_exit_code, path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
-from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
+from napari_pynta.errors import (
+    PyntaDataError,
+    PyntaInputError,
+    require_int,
+    require_number,
+    require_positive,
+)
 from napari_pynta.parameters import AUTO, SETTINGS
 
 # the live pipeline (zmq, zarr, the detection engines) is imported when it runs, so that building
@@ -523,13 +530,21 @@ MAX_PRINTED_ERRORS = 5
 def print_errors(errors: list[str], prefix: str = "pynta acquire: ") -> None:
     """Print the first line of the first :data:`MAX_PRINTED_ERRORS` errors, then how many more."""
     for error in errors[:MAX_PRINTED_ERRORS]:
-        print(f"{prefix}{error.splitlines()[0]}", file=sys.stderr)
+        print(f"{prefix}{command_line_advice(error.splitlines()[0])}", file=sys.stderr)
     if len(errors) > MAX_PRINTED_ERRORS:
         print(
             f"{prefix}... and {len(errors) - MAX_PRINTED_ERRORS} more errors (all of them under "
             "'errors' with --json)",
             file=sys.stderr,
         )
+
+
+def command_line_advice(message: str) -> str:
+    """A worker's message as the command line gives it: the advice to analyse part of a damaged
+    movie, ``frame_range=START:STOP`` (the Python API's keyword, which a worker's text keeps),
+    becomes `pynta analyze --frames=START:STOP` (`pynta acquire --frames` is a number of frames
+    to acquire, and a playback replays the whole movie)."""
+    return re.sub(r"\bframe_range=(\w+:\w+)", r"`pynta analyze --frames=\1`", message)
 
 
 def acquire_once(
@@ -605,6 +620,8 @@ def acquire_once(
                 finishing = ended = True
     except KeyboardInterrupt as error:
         interrupted = interrupted_exit_code(error)
+    except PyntaDataError as error:  # a worker's, e.g. a damaged movie played back
+        raise PyntaDataError(command_line_advice(str(error))) from None
     finally:
         status = _stop(pipeline, finish=bool(interrupted))
         # none should be left; one would keep this process from exiting (see the function)
