@@ -293,13 +293,12 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         require_int("--frames", args.frames, minimum=1)
     if args.seconds is not None:
         require_positive("--seconds", args.seconds)
-        check_seconds(args.seconds, nominal_fps(args.camera, settings, recorded))
     detection = {}
     if args.diameter_px is not None:  # AUTO: chosen from the motion blur of the first frames
         detection["diameter"] = None if args.diameter_px == AUTO else args.diameter_px
     if args.minmass is not None:
         detection["minmass"] = args.minmass
-    return LiveConfig(
+    config = LiveConfig(
         camera=args.camera,
         camera_settings=settings,
         n_frames=args.frames,
@@ -322,6 +321,9 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         sample=sample_overrides(args),
         camera_timeout_s=_camera_timeout(args.camera_timeout_s),
     ).validate()
+    if args.seconds is not None:  # once validate() has checked the rate (--fps 0)
+        check_seconds(args.seconds, nominal_fps(args.camera, settings, recorded))
+    return config
 
 
 def nominal_fps(camera: str, settings: dict[str, Any], recorded: dict[str, Any]) -> float:
