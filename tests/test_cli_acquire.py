@@ -21,7 +21,7 @@ from test_live_pipeline import no_leftover_processes  # noqa: F401
 from napari_pynta.cli import main
 from napari_pynta.cli.acquire import format_result, parse_option, progress_line
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.live import LiveStatus
+from napari_pynta.live import LiveConfig, LiveStatus
 from napari_pynta.store import MovieStore
 
 SCENE = [
@@ -462,6 +462,38 @@ def test_seconds_counts_from_the_camera_start_not_from_the_process_start(capsys)
     assert exposed >= 0.95 * seconds * fps
 
 
+def test_a_short_run_ends_at_its_time_limit_not_at_the_next_progress_check(monkeypatch):
+    """`--seconds 0.05` asked the camera to stop at the first check of the limit, 0.25 s after
+    the start: 28 frames at 100 fps, as many as `--seconds 0.01` (b23)."""
+    from napari_pynta.cli.acquire import acquire_once
+
+    class Pipeline:  # the timing of the run's loop only: no process is started
+        def __init__(self, config):
+            self.asked_to_finish_after_s = None
+
+        def start(self):
+            self.started = time.monotonic()
+
+        def status(self):
+            return LiveStatus(running=True)
+
+        def finish_acquisition(self):
+            self.asked_to_finish_after_s = time.monotonic() - self.started
+
+        def wait_finished(self, timeout):
+            return self.asked_to_finish_after_s is not None
+
+        def stop(self):
+            pipelines.append(self)
+            return LiveStatus()
+
+    pipelines = []
+    monkeypatch.setattr("napari_pynta.live.LivePipeline", Pipeline)
+    acquire_once(LiveConfig(), 0.05, show=False)
+    (pipeline,) = pipelines
+    assert 0.05 <= pipeline.asked_to_finish_after_s < 0.15
+
+
 @pytest.mark.parametrize(
     ("untracked", "said"),
     [
@@ -556,6 +588,15 @@ def test_sizes_after_a_linker_restart_say_which_frames_they_cover():
         (["--frames", "5", "--roi", "0,0,999,5"], "roi"),
         (["--frames", "0"], "--frames"),
         (["--seconds", "-1"], "--seconds"),
+        # b23: 27 frames, a quarter second (the time between two checks of the limit)
+        (
+            ["--seconds", "1e-9"],
+            "--seconds must be at least one frame interval (0.01 s at 100 fps)",
+        ),
+        (
+            ["--seconds", "0.05", "--camera-option", "fps=10"],
+            "--seconds must be at least one frame interval (0.1 s at 10 fps), got 0.05",
+        ),
         (["--frames", "5", "--locators", "0", "--track"], "--locators must be an integer in"),
         (["--frames", "5", "--camera-option", "shape"], "KEY=VALUE"),
         (["--frames", "5", "--camera-option", "colour=1"], "colour"),
@@ -625,12 +666,13 @@ def test_a_bad_camera_option_value_is_refused_before_any_worker_starts(
     [
         ("0,0,10", "--roi must be four integers y,x,height,width, got '0,0,10'"),
         ("a,b,c,d", "--roi must be four integers y,x,height,width, got 'a,b,c,d'"),
+        ("0,0,65,10", "--roi 0,0,65,10 must lie inside the 64x64 sensor"),
     ],
 )
 def test_a_bad_roi_is_refused_before_any_worker_starts(roi, said, capsys, monkeypatch):
     """`--roi 0,0,10` was refused by the acquisition worker, after the workers had started (a
-    minute under load) and printed "0.0 fps" lines. (A ROI outside the sensor still is: the
-    sensor's size is known once the camera is open.)"""
+    minute under load) and printed "0.0 fps" lines; a ROI outside the simulated sensor was
+    until b23 (a real camera's still is: its sensor is known once it is open)."""
     from napari_pynta.live import LivePipeline
 
     def started(self):
@@ -885,6 +927,36 @@ def test_a_playback_is_not_recorded_over_the_movie_it_plays(
     with MovieStore.open(movie) as store:
         np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
         assert store.table_names() == ["truth"]
+
+
+def test_a_damaged_movie_played_back_advises_the_command_line_not_the_python_keyword(
+    tmp_path, capsys
+):
+    """`pynta acquire` relayed the store's advice as the Python API gives it, "analyse a part
+    without them with frame_range=START:STOP", a keyword no command takes (b23)."""
+    from store_faults import flip_a_bit_inside
+
+    movie = tmp_path / "damaged.zarr"
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(np.random.default_rng(1).integers(1, 1000, (140, 32, 32), dtype=np.uint16))
+    flip_a_bit_inside(movie / "0" / "c" / "1" / "0" / "0", 5)  # frame 69
+    argv = ["acquire", "--camera", "playback", "--camera-option", f"path={movie}"]
+    assert main([*argv, "--fps", "1000"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "is damaged: frames 64..95 cannot be decoded" in error, error
+    assert error.endswith("analyse a part without them with `pynta analyze --frames=START:STOP`")
+
+
+def test_the_advice_of_a_readable_part_names_the_analyze_flag():
+    from napari_pynta.cli.acquire import command_line_advice
+
+    advice = (
+        "readable: frames 0..63 and 96..139; analyse frames 96..139 alone with frame_range=96:140"
+    )
+    assert command_line_advice(advice) == advice.replace(
+        "frame_range=96:140", "`pynta analyze --frames=96:140`"
+    )
 
 
 def test_a_playback_of_a_store_being_recorded_says_it_plays_the_frames_written_so_far(

@@ -320,6 +320,8 @@ def test_every_missing_condition_is_named_at_once(capsys, tmp_path, movie_frames
         (("--dilution", 0), "--dilution must be a number >= 1", "dilution_factor"),
         (("--exposure-s", 1), "must not exceed --frame-interval-s", "frame_interval_s"),
         (("--temperature-c", 120), "(set --temperature-c, or --viscosity-pa-s", "viscosity_pa_s"),
+        # the limits `pynta simulate` also holds its movies to (b23)
+        (("--viscosity-pa-s", 1e9), "--viscosity-pa-s must be in [0.0001, 10]", "viscosity_pa_s"),
         (
             ("--no-blur-separation", "--split-within-px", 12),
             "--split-within-px (12 px) is the distance within which the blur separation joins "

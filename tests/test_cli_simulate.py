@@ -126,7 +126,15 @@ def test_existing_store_needs_overwrite(tmp_path, capsys):
         (["--temperature-c", "150"], "--temperature-c must be within 0..100 °C"),
         (["--exposure-s", "0.5"], "--exposure-s must be > 0 and at most --frame-interval-s"),
         (["--particles", "-1"], "--particles must be an integer >= 0"),
-        (["--diameter-nm", "-5"], "--diameter-nm must be > 0"),
+        (["--diameter-nm", "-5"], "--diameter-nm must be in [1, 10000] (nm)"),
+        # accepted before (b23): a movie of particles no NTA could see move, or none at all
+        (["--diameter-nm", "1e9"], "--diameter-nm must be in [1, 10000] (nm), got 1000000000.0"),
+        (["--viscosity-pa-s", "1e9"], "--viscosity-pa-s must be in [0.0001, 10] (Pa·s)"),
+        (["--viscosity-pa-s", "1e-9"], "--viscosity-pa-s must be in [0.0001, 10] (Pa·s)"),
+        (
+            ["--temperature-c", "-200", "--viscosity-pa-s", "0.002"],
+            "--temperature-c must be in [-20, 150] (°C)",
+        ),
         # named by its field, not its flag, before
         (["--sigma-log", "50"], "--sigma-log must be in [0, 1.5], got 50.0"),
         (["--truth-csv", "/nonexistent-folder/truth.csv"], "--truth-csv"),

@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 
@@ -407,6 +408,13 @@ def test_a_saver_that_falls_behind_stops_the_recording_loudly(tmp_path):
         (LiveConfig(detection={"colour": 1}), "colour"),
         (LiveConfig(n_frames=0), "n_frames"),
         (LiveConfig(save_buffer_mb=0), "save_buffer_mb"),
+        # the simulated sensor and rate limit are known before the camera opens (b23: refused
+        # only by the acquisition worker, after every worker had started)
+        (
+            LiveConfig(camera_settings={"shape": (64, 64), "roi": "0,0,65,10"}),
+            r"roi 0,0,65,10 must lie inside the 64x64 sensor",
+        ),
+        (LiveConfig(camera_settings={"fps": 1e9}), r"fps must be in \(0, 100000\] for this camera"),
     ],
 )
 def test_bad_configuration_is_refused_before_any_process_starts(config, field):
@@ -414,11 +422,65 @@ def test_bad_configuration_is_refused_before_any_process_starts(config, field):
         LivePipeline(config)
 
 
-def test_bad_camera_settings_fail_start_and_leave_nothing_running(tmp_path):
+@pytest.fixture
+def played_movie(tmp_path):
+    """A 10-frame pynta store of 32 x 32 px with a table, and its frames."""
+    movie = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(1).poisson(100, (10, 32, 32)).astype(np.uint16)
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+    with MovieStore.create(movie, (32, 32), "uint16", metadata) as store:
+        store.append(frames)
+        store.write_table("truth", pd.DataFrame({"x": [1.0, 2.0]}))
+    return movie, frames
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"roi": "16,16,20,8"}, r"roi 16,16,20,8 must lie inside the 32x32 sensor"),
+        ({"fps": 1e9}, r"fps must be in \(0, 100000\] for this camera, got 1e\+09"),
+    ],
+)
+def test_a_playback_roi_or_rate_the_camera_refuses_is_refused_before_any_process_starts(
+    played_movie, settings, field
+):
+    """The replayed movie's frame size is known before the camera opens; at 10⁹ fps a looped
+    replay answered no command for 10 s (b23)."""
+    movie, _ = played_movie
+    with pytest.raises(PyntaInputError, match=field):
+        LivePipeline(
+            LiveConfig(camera="playback", camera_settings={"path": str(movie), **settings})
+        )
+
+
+@pytest.mark.parametrize("record", ["movie.zarr", "movie.zarr/inside.zarr", "."])
+def test_a_playback_is_not_recorded_over_the_movie_it_plays(played_movie, record):
+    """Refused by `pynta acquire` only (b23): the Python API's (and the GUI's) recording with
+    overwrite=True removed the movie before its frames were read."""
+    movie, frames = played_movie
+    config = LiveConfig(
+        camera="playback",
+        camera_settings={"path": str(movie)},
+        record_path=str(movie.parent / record),
+        overwrite=True,
+        n_frames=5,
+    )
+    with pytest.raises(PyntaInputError, match="is or holds the movie played back"):
+        LivePipeline(config)
+    with MovieStore.open(movie) as store:
+        np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
+        assert store.table_names() == ["truth"]
+
+
+def test_bad_camera_settings_fail_start_and_leave_nothing_running(tmp_path, monkeypatch):
+    from napari_pynta.cameras.simulated import SimulatedCamera
+
     existing = tmp_path / "old.zarr"
     existing.mkdir()
     with pytest.raises(PyntaInputError, match="already exists"):
         LivePipeline(LiveConfig(record_path=str(existing))).start()
+    # a real camera's sensor is known once it is open: the acquisition worker refuses its ROI
+    monkeypatch.setattr(SimulatedCamera, "known_sensor_shape", classmethod(lambda cls, s: None))
     pipeline = LivePipeline(LiveConfig(camera_settings={"shape": (64, 64), "roi": "0,0,65,10"}))
     with pytest.raises(PyntaInputError, match="roi"):
         pipeline.start()

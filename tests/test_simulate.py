@@ -211,11 +211,14 @@ def test_empty_frames_have_shot_and_read_noise(background, read_noise):
 
 @pytest.mark.parametrize(("background", "read_noise"), [(100.0, 3.0), (10.0, 1.0)])
 def test_pixels_lit_by_a_particle_have_the_shot_noise_of_their_photons(background, read_noise):
-    # particles in syrup stand still, so every pixel's mean over frames is its expected count
+    # particles in honey over 80 µs stand still (0.003 px rms: the bright spots' steep flanks
+    # turn 0.03 px into 6 % more variance), so every pixel's mean over frames is its expected
+    # count
     settings = SimulationSettings(
         shape=(48, 48),
         n_particles=3,
-        viscosity_pa_s=1e4,
+        viscosity_pa_s=10.0,
+        frame_interval_s=2e-7,
         background=background,
         read_noise=read_noise,
         brightness_at_100nm=20_000.0,
@@ -388,6 +391,45 @@ def test_bad_population_names_the_field(field, value):
         Population(**arguments)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"viscosity_pa_s": 1e9}, r"viscosity_pa_s must be in \[0.0001, 10\] \(Pa·s\)"),
+        ({"viscosity_pa_s": 1e-9}, r"viscosity_pa_s must be in \[0.0001, 10\] \(Pa·s\)"),
+        (
+            {"temperature_c": -200.0, "viscosity_pa_s": 0.002},
+            r"temperature_c must be in \[-20, 150\] \(°C\)",
+        ),
+        (
+            {"temperature_c": 1e6, "viscosity_pa_s": 0.002},
+            r"temperature_c must be in \[-20, 150\] \(°C\)",
+        ),
+        ({"populations": (Population(100.0),), "temperature_c": 120.0}, "0..100 °C for water"),
+    ],
+)
+def test_conditions_no_liquid_sample_has_are_refused_naming_the_range(arguments, message):
+    """b23: 10⁹ Pa·s and -200 °C made movies `pynta analyze` then refused to size."""
+    with pytest.raises(PyntaInputError, match=message):
+        SimulationSettings(**arguments)
+
+
+@pytest.mark.parametrize("diameter_nm", [0.5, 1e9])
+def test_a_diameter_no_light_microscope_can_size_is_refused(diameter_nm):
+    """b23: a 1 m particle was simulated (and stood still in a frame of background)."""
+    with pytest.raises(PyntaInputError, match=r"diameter_nm must be in \[1, 10000\] \(nm\)"):
+        Population(diameter_nm)
+
+
+def test_the_limits_themselves_are_allowed():
+    settings = SimulationSettings(
+        populations=(Population(1.0), Population(10_000.0)),
+        temperature_c=-20.0,
+        viscosity_pa_s=10.0,
+    )
+    assert settings.resolved_viscosity_pa_s == 10.0
+    assert SimulationSettings(temperature_c=150.0, viscosity_pa_s=1e-4).temperature_c == 150.0
+
+
 def test_bad_frame_count_and_unknown_settings_are_rejected():
     with pytest.raises(PyntaInputError, match="n_frames"):
         simulate_movie(0, SimulationSettings(shape=(16, 16)))
@@ -436,7 +478,8 @@ def test_correlated_motion_and_drift_move_the_true_positions():
     settings = SimulationSettings(
         shape=(96, 96),
         n_particles=20,
-        populations=(Population(20_000.0),),  # Brownian steps 40x smaller than the directed ones
+        # the largest allowed: Brownian steps of 0.03 µm rms, 7-10x smaller than the directed ones
+        populations=(Population(10_000.0),),
         correlated_motion_um_s=20.0,
         correlation_time_s=correlation_time,
         drift_um_s=(30.0, 0.0),

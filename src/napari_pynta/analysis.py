@@ -39,7 +39,7 @@ from napari_pynta.detect import spot as detect_spot
 from napari_pynta.detect import wide as detect_wide
 from napari_pynta.errors import PyntaDataError, PyntaInputError, listed, require_int
 from napari_pynta.export import make_output_directory
-from napari_pynta.parameters import SETTINGS
+from napari_pynta.parameters import SETTINGS, SIZEABLE_NM
 from napari_pynta.sample import describe_movie
 
 Progress = Callable[[int, int], None]
@@ -55,10 +55,6 @@ METADATA_FIELDS = (
 )
 #: fields without which no size can be computed
 REQUIRED_FIELDS = ("pixel_size_um", "frame_interval_s", "exposure_s", "temperature_c")
-#: diameters (nm) that particle tracking in a light microscope can size: below, no particle
-#: scatters enough light to be seen; above, it hardly moves and sinks. A result outside comes
-#: from a setting in the wrong unit.
-SIZEABLE_NM = (1.0, 10_000.0)
 #: the narrowest image of a point that visible light forms (µm, Gaussian sigma): 0.21 λ / NA is
 #: 0.056 µm at 400 nm and NA 1.49; NTA objectives (NA about 0.4) give 0.2-0.3 µm. A spot
 #: measured narrower comes from a pixel size too small (sizes scale with its square)

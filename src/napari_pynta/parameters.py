@@ -42,6 +42,13 @@ MAX_SEPARATION_PX = MAX_DIAMETER_PX + 1
 #: pixel sizes in the sample (µm) that a light microscope can have: below, a size in m or mm
 #: typed as µm; above, a size in nm typed as µm
 PIXEL_SIZE_LIMITS_UM = (0.005, 20.0)
+#: diameters (nm) that particle tracking in a light microscope can size: below, no particle
+#: scatters enough light to be seen; above, it hardly moves and sinks. A result outside comes
+#: from a setting in the wrong unit; a simulation outside is of no NTA movie
+SIZEABLE_NM = (1.0, 10_000.0)
+#: viscosities (Pa·s) of the liquids a sample can be in: from the thinnest solvents (acetone
+#: 0.3 mPa·s, water at 100 °C 0.28 mPa·s) to honey (about 10 Pa·s); water's is about 0.001
+VISCOSITY_LIMITS_PA_S = (1e-4, 10.0)
 #: the command-line word that asks for the automatic choice of a setting that has a default
 #: (``--diameter-px auto``); a front end turns it into None
 AUTO = "auto"
@@ -369,9 +376,9 @@ SETTINGS: Mapping[str, Setting] = _settings(
         None,
         "Pa·s",
         "viscosity",
-        "solvent viscosity",
-        minimum=0.0,
-        exclusive_minimum=True,
+        "solvent viscosity (water's is about 0.001)",
+        minimum=VISCOSITY_LIMITS_PA_S[0],
+        maximum=VISCOSITY_LIMITS_PA_S[1],
         automatic="the solvent's at the temperature",
     ),
     Setting(

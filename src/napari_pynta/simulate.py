@@ -66,7 +66,7 @@ from scipy.fft import dctn, idctn
 from scipy.special import erf, ndtri
 
 from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
-from napari_pynta.parameters import SETTINGS
+from napari_pynta.parameters import SETTINGS, SIZEABLE_NM
 from napari_pynta.physics import diffusion_um2_s, resolve_viscosity_pa_s
 
 if TYPE_CHECKING:  # pandas is imported where the truth tables are built: `pynta --help` stays quick
@@ -114,7 +114,12 @@ class Population:
     sigma_log: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "diameter_nm", require_positive("diameter_nm", self.diameter_nm))
+        # a diameter no light microscope can size made a movie of nothing (b23: 10⁹ nm)
+        low, high = SIZEABLE_NM
+        diameter = require_number(
+            "diameter_nm", self.diameter_nm, minimum=low, maximum=high, unit="nm"
+        )
+        object.__setattr__(self, "diameter_nm", diameter)
         object.__setattr__(self, "fraction", require_positive("fraction", self.fraction))
         sigma_log = require_number("sigma_log", self.sigma_log, minimum=0.0, maximum=1.5)
         object.__setattr__(self, "sigma_log", sigma_log)
@@ -258,11 +263,11 @@ class SimulationSettings:
         set_field("blur_substeps", require_int("blur_substeps", self.blur_substeps, minimum=1))
         if self.seed is not None:
             set_field("seed", require_int("seed", self.seed, minimum=0))
-        if self.viscosity_pa_s is not None:
-            set_field("viscosity_pa_s", require_positive("viscosity_pa_s", self.viscosity_pa_s))
-        # checks temperature_c (and the range of the water formula when no viscosity is given)
-        diffusion_um2_s(1.0, self.temperature_c, self.resolved_viscosity_pa_s)
-        set_field("temperature_c", float(self.temperature_c))
+        # the limits `pynta analyze` holds a movie's metadata to (b23: 10⁹ Pa·s, -200 °C)
+        for name in ("temperature_c", "viscosity_pa_s"):
+            set_field(name, SETTINGS[name].check(getattr(self, name)))
+        # without a viscosity, the temperature must be in the water formula's range too
+        resolve_viscosity_pa_s(self.temperature_c, self.viscosity_pa_s)
 
     @property
     def resolved_exposure_s(self) -> float:

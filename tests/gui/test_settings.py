@@ -41,6 +41,11 @@ def test_zero_means_automatic_and_bad_values_name_the_field():
         TrackingSettings(n_locators=0).validate()
     with pytest.raises(PyntaInputError, match="pixel size"):
         SizingConditions(pixel_size_um=0).validate()
+    # the limits `pynta analyze` and `pynta simulate` hold them to (b23)
+    with pytest.raises(PyntaInputError, match=r"viscosity must be in \[0.0001, 10\] \(Pa·s\)"):
+        SizingConditions(viscosity_pa_s=1e6).validate()
+    with pytest.raises(PyntaInputError, match=r"temperature must be in \[-20, 150\] \(°C\)"):
+        SizingConditions(temperature_c=-200, viscosity_pa_s=0.002).validate()
 
 
 def test_track_window_keeps_only_the_newest_frames():

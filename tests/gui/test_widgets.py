@@ -129,6 +129,33 @@ def test_a_measure_folder_that_cannot_be_made_is_refused_in_plain_words(pynta, t
     session.live_state = "idle"
 
 
+def test_record_and_measure_refuse_the_movie_the_playback_plays(pynta, tmp_path):
+    """Only `pynta acquire` refused it (b23): Record while live, with overwrite, removed the
+    movie being played back before its frames were read."""
+    from types import SimpleNamespace
+
+    from napari_pynta.errors import PyntaInputError
+    from napari_pynta.live import LiveConfig
+    from napari_pynta.widgets.measure import Measurement
+
+    movie = tmp_path / "sample" / "capture-1.zarr"
+    movie.mkdir(parents=True)
+    (movie / "zarr.json").write_text("{}")
+    _, widgets = pynta
+    session = widgets["Camera"].session
+    config = LiveConfig(camera="playback", camera_settings={"path": str(movie)})
+    session.pipeline = SimpleNamespace(config=config)  # a playback running; nothing is started
+    session.live_state = "running"
+    try:
+        with pytest.raises(PyntaInputError, match="is or holds the movie played back"):
+            session.start_recording(str(movie), overwrite=True)
+        with pytest.raises(PyntaInputError, match="is or holds the movie played back"):
+            Measurement(session, movie.parent, 2, 1.0, {})
+    finally:
+        session.pipeline, session.live_state = None, "idle"
+    assert (movie / "zarr.json").read_text() == "{}"
+
+
 @pytest.mark.parametrize("kind", ["folder of notes", "text file", "missing"])
 def test_opening_something_that_is_not_a_movie_says_so_in_the_tracking_widget(
     pynta, tmp_path, monkeypatch, kind

@@ -285,6 +285,17 @@ class BaseCamera:
         if settings.get("pixel_size_um") is not None:
             require_positive("pixel_size_um", settings["pixel_size_um"])
 
+    @classmethod
+    def known_sensor_shape(cls, settings: dict[str, Any]) -> tuple[int, int] | None:
+        """The sensor's ``(height, width)`` as far as it is known without opening the device
+        (settings already checked by :meth:`check_options`): a simulated scene's ``shape``, the
+        frames of a replayed movie. None (the base, a real camera): known once it is open.
+
+        With it (and :attr:`max_fps`, a class's own limit), a ROI outside the sensor and a rate
+        the camera refuses are refused before any worker starts.
+        """
+        return None
+
     # -- properties ---------------------------------------------------------------------------
     @property
     def pixel_size_um(self) -> float | None:

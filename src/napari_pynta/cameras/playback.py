@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,17 @@ def cache_limit_bytes() -> int:
 
     available = psutil.virtual_memory().available
     return int(max(CACHE_MIN_BYTES, min(CACHE_MAX_BYTES, CACHE_MEMORY_FRACTION * available)))
+
+
+#: the replay rate of a movie whose frame interval is unknown (frames/s)
+UNTIMED_REPLAY_FPS = 30.0
+
+
+def replay_fps(metadata: Mapping[str, Any]) -> float:
+    """The rate a movie is replayed at unless one is asked for: its recording's
+    (``1 / frame_interval_s``), else :data:`UNTIMED_REPLAY_FPS`."""
+    interval = metadata.get("frame_interval_s")
+    return 1.0 / float(interval) if interval else UNTIMED_REPLAY_FPS
 
 
 def _check_arguments(loop: Any, buffer_frames: Any) -> None:
@@ -88,6 +99,10 @@ class PlaybackCamera(BaseCamera):
     name = "playback"
     timestamp_source = "recording"
     free_running = True
+    #: the simulated camera's limit, for the same acquisition: at 10^9 fps a looped replay spent
+    #: its time on the frames it lost and answered no command for 10 s (b23); at 10^5 a looped,
+    #: tracked replay of a 128² movie ran and stopped in order
+    max_fps = 1e5
 
     def __init__(
         self,
@@ -121,7 +136,7 @@ class PlaybackCamera(BaseCamera):
                 f"pixel_size_um is not in the metadata of {path!r}; pass pixel_size_um=..."
             )
         interval = self.metadata.get("frame_interval_s")
-        settings.setdefault("fps", 1.0 / float(interval) if interval else 30.0)
+        settings.setdefault("fps", replay_fps(self.metadata))
         self._interval = float(interval) if interval else None
         self._recorded_times = self._recording_times(self._movie, self._interval)
         times = self._recorded_times
@@ -155,6 +170,19 @@ class PlaybackCamera(BaseCamera):
         super().check_options(settings)
         given = own_arguments(PlaybackCamera, settings)
         _check_arguments(given["loop"], given["buffer_frames"])
+
+    @classmethod
+    def known_sensor_shape(cls, settings: dict[str, Any]) -> tuple[int, int] | None:
+        """The frame shape of the movie at ``path`` (its metadata read, no frame); None for a
+        movie that holds no (T, Y, X) frames (the camera refuses it when it opens)."""
+        from napari_pynta.readers import open_movie
+
+        movie = open_movie(str(settings["path"]))
+        try:
+            shape = movie.frames.shape
+        finally:
+            movie.close()
+        return (int(shape[1]), int(shape[2])) if len(shape) == 3 else None
 
     @staticmethod
     def _recording_times(movie: Any, interval: float | None) -> np.ndarray | None:

@@ -192,6 +192,11 @@ class SimulatedCamera(BaseCamera):
             require_int("buffer_frames", settings["buffer_frames"], minimum=1)
         simulate.SimulationSettings(**scene_fields)  # the values of the scene's own settings
 
+    @classmethod
+    def known_sensor_shape(cls, settings: dict[str, Any]) -> tuple[int, int]:
+        """The simulated sensor: ``shape`` (default 256 x 256)."""
+        return _sensor_shape(settings.get("shape", _DEFAULT.shape))
+
     @property
     def last_truth(self) -> pd.DataFrame | None:
         """Ground truth of the last frame read (see :meth:`BrownianScene.next_frame`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -14,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from napari_pynta.cameras import camera_names
 from napari_pynta.cli import interrupted_exit_code, path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
-from napari_pynta.errors import PyntaInputError, require_int, require_number, require_positive
+from napari_pynta.errors import (
+    PyntaDataError,
+    PyntaInputError,
+    require_int,
+    require_number,
+    require_positive,
+)
 from napari_pynta.parameters import AUTO, SETTINGS
 
 # the live pipeline (zmq, zarr, the detection engines) is imported when it runs, so that building
@@ -257,7 +264,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     from napari_pynta.live import LiveConfig
 
     settings = dict(parse_option(option) for option in args.camera_option)
-    args.field_flags.update(camera_setting_flags(args, settings))
+    args.field_flags.update(camera_setting_flags(args, settings), record_path="--out")
     recorded: dict[str, Any] = {}
     if args.camera == "playback" and "path" in settings:
         from napari_pynta.readers import open_movie
@@ -270,8 +277,6 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     for name in CAMERA_FLAGS:
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    if args.camera == "playback" and "path" in settings and args.out is not None:
-        refuse_recording_over_the_playback(str(settings["path"]), args.out)
     if args.out is not None and args.captures is None:
         from napari_pynta.store import check_replaceable, has_zarr_suffix
 
@@ -293,7 +298,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         detection["diameter"] = None if args.diameter_px == AUTO else args.diameter_px
     if args.minmass is not None:
         detection["minmass"] = args.minmass
-    return LiveConfig(
+    config = LiveConfig(
         camera=args.camera,
         camera_settings=settings,
         n_frames=args.frames,
@@ -316,25 +321,38 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         sample=sample_overrides(args),
         camera_timeout_s=_camera_timeout(args.camera_timeout_s),
     ).validate()
+    if args.seconds is not None:  # once validate() has checked the rate (--fps 0)
+        check_seconds(args.seconds, nominal_fps(args.camera, settings, recorded))
+    return config
 
 
-def refuse_recording_over_the_playback(movie: str, out: str) -> None:
-    """Refuse an ``--out`` that is, holds or lies in the movie a playback camera plays.
+def nominal_fps(camera: str, settings: dict[str, Any], recorded: dict[str, Any]) -> float:
+    """The rate the camera is asked for: ``settings["fps"]``, else a playback's recording rate
+    (:func:`~napari_pynta.cameras.playback.replay_fps` of its ``recorded`` metadata), else the
+    cameras' default (:class:`~napari_pynta.cameras.CameraSettings`)."""
+    from napari_pynta.cameras import CameraSettings
+    from napari_pynta.cameras.playback import replay_fps
 
-    With ``--overwrite`` the recording (or the captures' folder, cleared of its
-    ``capture-<n>.zarr``) removed the movie before its frames were read: its tables went, and
-    the frames of a movie larger than the playback's cache were lost.
+    if settings.get("fps") is not None:
+        return float(settings["fps"])
+    return replay_fps(recorded) if camera == "playback" else CameraSettings.fps
+
+
+def check_seconds(seconds: float, fps: float) -> None:
+    """Refuse a ``--seconds`` shorter than one frame interval at ``fps``: no frame falls in it
+    (b23: `--seconds 1e-9` recorded 27 frames at 100 fps, a quarter second, the time between two
+    checks of the time limit).
 
     Raises
     ------
     PyntaInputError
-        Naming both paths.
+        Naming the shortest duration allowed.
     """
-    played, recorded = Path(movie).resolve(), Path(out).resolve()
-    if played == recorded or recorded in played.parents or played in recorded.parents:
+    if seconds < 1.0 / fps:
         raise PyntaInputError(
-            f"--out {out!r} is or holds the movie played back ({movie!r}): recording there "
-            "would replace or write into it; record to another path"
+            f"--seconds must be at least one frame interval ({1.0 / fps:g} s at {fps:g} fps), "
+            f"got {seconds:g}: no frame falls in a shorter run; ask for --frames N to record "
+            "a number of frames"
         )
 
 
@@ -514,13 +532,21 @@ MAX_PRINTED_ERRORS = 5
 def print_errors(errors: list[str], prefix: str = "pynta acquire: ") -> None:
     """Print the first line of the first :data:`MAX_PRINTED_ERRORS` errors, then how many more."""
     for error in errors[:MAX_PRINTED_ERRORS]:
-        print(f"{prefix}{error.splitlines()[0]}", file=sys.stderr)
+        print(f"{prefix}{command_line_advice(error.splitlines()[0])}", file=sys.stderr)
     if len(errors) > MAX_PRINTED_ERRORS:
         print(
             f"{prefix}... and {len(errors) - MAX_PRINTED_ERRORS} more errors (all of them under "
             "'errors' with --json)",
             file=sys.stderr,
         )
+
+
+def command_line_advice(message: str) -> str:
+    """A worker's message as the command line gives it: the advice to analyse part of a damaged
+    movie, ``frame_range=START:STOP`` (the Python API's keyword, which a worker's text keeps),
+    becomes `pynta analyze --frames=START:STOP` (`pynta acquire --frames` is a number of frames
+    to acquire, and a playback replays the whole movie)."""
+    return re.sub(r"\bframe_range=(\w+:\w+)", r"`pynta analyze --frames=\1`", message)
 
 
 def acquire_once(
@@ -579,7 +605,12 @@ def acquire_once(
         ended = False  # finish_acquisition() was called
         while not (finishing and pipeline.wait_finished(PROGRESS_INTERVAL_S)):
             if not finishing:
-                time.sleep(PROGRESS_INTERVAL_S)
+                # up to the time limit, not past it: a check every 0.25 s made `--seconds 0.05`
+                # a quarter-second run (b23)
+                left = (
+                    PROGRESS_INTERVAL_S if seconds is None else start + seconds - time.monotonic()
+                )
+                time.sleep(min(PROGRESS_INTERVAL_S, max(left, 0.0)))
             status = pipeline.status()
             if "acquisition" in status.dead_workers:
                 break
@@ -591,6 +622,8 @@ def acquire_once(
                 finishing = ended = True
     except KeyboardInterrupt as error:
         interrupted = interrupted_exit_code(error)
+    except PyntaDataError as error:  # a worker's, e.g. a damaged movie played back
+        raise PyntaDataError(command_line_advice(str(error))) from None
     finally:
         status = _stop(pipeline, finish=bool(interrupted))
         # none should be left; one would keep this process from exiting (see the function)

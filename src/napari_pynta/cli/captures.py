@@ -14,9 +14,7 @@ from napari_pynta.cli.acquire import (
     acquire_once,
     build_config,
     format_result,
-    parse_option,
     print_errors,
-    refuse_recording_over_the_playback,
     result_dict,
 )
 from napari_pynta.errors import PyntaInputError, pynta_command, require_int
@@ -46,9 +44,6 @@ def _check(args: argparse.Namespace) -> Path:
             "their own (a measurement inside the store would stand for the recording in "
             "`pynta analyze`); choose another --out"
         )
-    settings = dict(parse_option(option) for option in args.camera_option)
-    if args.camera == "playback" and "path" in settings:
-        refuse_recording_over_the_playback(str(settings["path"]), str(folder))
     if is_measurement(folder) and not args.overwrite:
         raise PyntaInputError(
             f"{str(folder)!r} already holds a measurement; choose another --out or --overwrite"
@@ -78,6 +73,7 @@ def run_captures(args: argparse.Namespace) -> int:
     folder = _check(args)
     n_captures = int(args.captures)
     first = build_config(argparse.Namespace(**{**vars(args), "out": str(capture_path(folder, 1))}))
+    first.refuse_recording_over_the_playback(folder, "--out")  # before --overwrite clears it
     folder.mkdir(parents=True, exist_ok=True)
     if args.overwrite:
         clear_measurement(folder)

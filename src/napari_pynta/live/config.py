@@ -6,6 +6,7 @@ import os
 import socket
 import tempfile
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,10 +178,45 @@ class LiveConfig:
         if not isinstance(self.sample, dict):
             raise PyntaInputError(f"sample must be a dict of sample fields, got {self.sample!r}")
         self.sample = validate_sample(self.sample)
+        self.refuse_recording_over_the_playback()
         if self.host is not None and (not isinstance(self.host, str) or not self.host):
             raise PyntaInputError(f"host must be a host name or IP address, got {self.host!r}")
         self._check_remote_access()
         return self
+
+    def refuse_recording_over_the_playback(
+        self, path: str | os.PathLike[str] | None = None, name: str = "record_path"
+    ) -> None:
+        """Refuse recording into ``path`` (default ``record_path``) when it is, holds or lies in
+        the movie the playback camera plays.
+
+        With ``overwrite`` the recording (or `pynta acquire --captures`' folder, cleared of its
+        ``capture-<n>.zarr``) removed the movie before its frames were read: its tables went,
+        and the frames of a movie larger than the playback's cache were lost.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Where a recording (or a folder of captures) would go.
+        name : str
+            How the message names ``path`` (``--out`` on the command line).
+
+        Raises
+        ------
+        PyntaInputError
+            Naming both paths.
+        """
+        path = self.record_path if path is None else path
+        movie = self.camera_settings.get("path")
+        if self.camera != "playback" or path is None or movie is None:
+            return
+        played, recorded = Path(str(movie)).resolve(), Path(path).resolve()
+        if played == recorded or recorded in played.parents or played in recorded.parents:
+            raise PyntaInputError(
+                f"{name} {str(path)!r} is or holds the movie played back ({str(movie)!r}): "
+                "recording there would replace or write into it; record to another path",
+                name,
+            )
 
     def _check_remote_access(self) -> None:
         """Refuse a non-loopback host without keys (unless ``insecure``), keys or ``insecure``
@@ -209,12 +245,14 @@ class LiveConfig:
 
 
 def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
-    """Check what can be checked without opening the camera: names, rate, exposure, gain and
-    the values of the backend's own settings that it checks without a device
-    (:meth:`~napari_pynta.cameras.base.BaseCamera.check_options`, which every backend has).
-
-    The ROI's form (four integers) is checked here, its bounds against the sensor when the
-    acquisition worker opens the camera.
+    """Check what can be checked without opening the camera: names, rate, exposure, gain, the
+    values of the backend's own settings that it checks without a device
+    (:meth:`~napari_pynta.cameras.base.BaseCamera.check_options`, which every backend has), the
+    rate against the backend's own limit (``max_fps``: the simulated and the playback camera)
+    and the ROI against the sensor where the sensor is known before the camera opens
+    (:meth:`~napari_pynta.cameras.base.BaseCamera.known_sensor_shape`: the simulated and the
+    playback camera; a real camera's ROI and rate are checked when the acquisition worker
+    opens it).
     """
     from napari_pynta.cameras import (
         COMMON_SETTINGS,
@@ -223,7 +261,7 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
         camera_class,
         required_settings,
     )
-    from napari_pynta.cameras.base import roi_values
+    from napari_pynta.cameras.base import parse_roi, roi_values
 
     unknown = sorted(set(settings) - set(allowed_settings(camera)))
     if unknown:
@@ -239,12 +277,17 @@ def check_camera_settings(camera: str, settings: dict[str, Any]) -> None:
             if missing == ["path"]
             else f"camera {camera!r} needs the setting(s) {missing}"
         )
-    common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
-    CameraSettings(**common).validated(sensor_shape=(1, 1))
-    if settings.get("roi") is not None:
-        roi_values(settings["roi"])
+    backend = camera_class(camera)
     own = {key: value for key, value in settings.items() if key not in COMMON_SETTINGS}
-    camera_class(camera).check_options(own)
+    backend.check_options(own)
+    common = {key: settings[key] for key in ("fps", "exposure_s", "gain") if key in settings}
+    CameraSettings(**common).validated(sensor_shape=(1, 1), max_fps=backend.max_fps)
+    if settings.get("roi") is not None:
+        sensor = backend.known_sensor_shape(own)
+        if sensor is None:
+            roi_values(settings["roi"])  # its form; its bounds when the camera is open
+        else:
+            parse_roi(settings["roi"], sensor)
 
 
 def check_hot_pixels(hot_pixels: Any) -> list[list[int]]:

@@ -51,6 +51,8 @@ class Measurement(QObject):
                 f"Measure needs >= 1 capture of > 0 s, got {n_captures} × {seconds:g} s"
             )
         self.folder = Path(folder)
+        if session.pipeline is not None:
+            session.pipeline.config.refuse_recording_over_the_playback(self.folder)
         if is_measurement(self.folder):
             raise PyntaInputError(f"{self.folder} already holds a measurement; choose another name")
         make_folder(self.folder)

@@ -349,9 +349,16 @@ class PyntaSession(QObject):
         ``sample`` (if given) replaces the sample fields stored with the recording;
         ``on_done`` is called once the recording has started, ``on_error`` if it could not
         (default: an error message).
+
+        Raises
+        ------
+        PyntaInputError
+            At once, for a ``path`` that is, holds or lies in the movie the playback camera
+            plays (:meth:`~napari_pynta.live.LiveConfig.refuse_recording_over_the_playback`).
         """
         if self.pipeline is None or self.live_state != "running":
             raise RuntimeError("start Live before recording")
+        self.pipeline.config.refuse_recording_over_the_playback(path)
         if sample is not None:
             self.pipeline.config.sample = validate_sample(sample)
         self._pipeline_call("start_recording", path, overwrite, on_done=on_done, on_error=on_error)

@@ -87,7 +87,13 @@ class SizingConditions:
     def validate(self) -> SizingConditions:
         """Return self, or raise :class:`PyntaInputError` naming the first bad field."""
         self.resolved_viscosity_pa_s()
-        for name in ("pixel_size_um", "frame_interval_s", "exposure_s"):
+        for name in (
+            "temperature_c",
+            "viscosity_pa_s",
+            "pixel_size_um",
+            "frame_interval_s",
+            "exposure_s",
+        ):
             SETTINGS[name].check(getattr(self, name), name=SETTINGS[name].label)
         if self.exposure_s > self.frame_interval_s * (1 + 1e-9):
             raise PyntaInputError(
