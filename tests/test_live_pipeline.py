@@ -472,6 +472,21 @@ def test_a_playback_is_not_recorded_over_the_movie_it_plays(played_movie, record
         assert store.table_names() == ["truth"]
 
 
+def test_a_recording_started_while_a_playback_is_live_is_not_made_over_its_movie(played_movie):
+    """The GUI's and the API's Record while live: refused before the saver removes the movie."""
+    movie, frames = played_movie
+    config = LiveConfig(
+        camera="playback", camera_settings={"path": str(movie), "loop": True}, track=False
+    )
+    with LivePipeline(config) as pipeline:
+        with pytest.raises(PyntaInputError, match="is or holds the movie played back"):
+            pipeline.start_recording(str(movie), overwrite=True)
+        assert pipeline.status().record_path is None
+    with MovieStore.open(movie) as store:
+        np.testing.assert_array_equal(np.asarray(store.as_dask()), frames)
+        assert store.table_names() == ["truth"]
+
+
 def test_bad_camera_settings_fail_start_and_leave_nothing_running(tmp_path, monkeypatch):
     from napari_pynta.cameras.simulated import SimulatedCamera
 
