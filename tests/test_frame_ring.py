@@ -227,6 +227,12 @@ class _Worker:
     def report(self, event: str, **payload) -> None:
         self.reports.append((event, payload))
 
+    def receive(self, socket: zmq.Socket, where: str) -> Message | None:
+        try:
+            return transport.recv_message(socket, zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+
 
 def _inproc_pair(context: zmq.Context, name: str) -> tuple[zmq.Socket, zmq.Socket]:
     """A PULL socket bound to ``inproc://name`` and a PUSH socket connected to it."""
@@ -252,6 +258,7 @@ def _acquisition(n_slots: int, linker) -> Acquisition:
     acquisition.recording_broken = False
     acquisition.end_requested = acquisition.end_reason = None
     acquisition.last_recorded_seq = -1
+    acquisition.recording_number = 1
     acquisition.counters = {"frames_untracked": 0, "recording_frames": 0, "record_refused": 0}
     acquisition.seq = 0
     return acquisition
@@ -298,6 +305,50 @@ def test_a_full_ring_frees_tracking_slots_first_and_never_the_saver_s():
         assert any("recording stopped" in error for error in acquisition.w.errors)
         assert [kept.seq for kept in acquisition.save_buffer.frames][-4:] == [6, 7, 8, 9]
         assert acquisition.last_recorded_seq == 9
+    finally:
+        acquisition.frames.close()
+        context.destroy(linger=0)
+
+
+@pytest.mark.parametrize(
+    ("hello_of", "resent"),
+    [(1, [0, 1, 2, 3, 4, "end"]), (2, []), (0, [])],
+    ids=["this recording's saver", "the next recording's", "an older one's"],
+)
+def test_a_savers_hello_gets_the_unwritten_frames_of_its_own_recording_only(hello_of, resent):
+    """Recording 1 recorded frames 0..4 and ended before the saver wrote any (frozen, given up;
+    or its hello, sent before the recording started, was read late on a loaded machine).
+
+    The hello of recording 1's saver (restarted, or late) gets them again with the end marker:
+    they are that store's. The hello of the saver that the next recording started, which comes
+    before the acquisition's own ``record`` command, once got them too, and the old end marker
+    after them ended the new recording at once; now they are forgotten (the supervisor counts
+    them as dropped). An older recording's hello changes nothing."""
+    context = zmq.Context()
+    saver, save = _inproc_pair(context, "save")
+    acks, to_acks = _inproc_pair(context, "save_ack")
+    acquisition = _acquisition(8, None)
+    acquisition.save, acquisition.acks = save, acks
+    try:
+        for frame in frames(5):
+            acquisition.hand_on(frame, 0.0)
+            acquisition.seq += 1
+        acquisition.feed_saver()  # sent to the saver, which writes none of them
+        acquisition.end_recording("stopped")
+        acquisition.feed_saver()
+        while transport.recv_messages(saver, zmq.NOBLOCK) if saver.poll(0) else []:
+            pass  # what the first saver got: gone with it
+        hello = {"hello": True, "recording": hello_of, "saved_seq": -1}
+        transport.send_json(to_acks, transport.TOPIC_ACK, hello)
+        acquisition.read_acks()
+        acquisition.feed_saver()
+        got: list[int | str] = []
+        while saver.poll(0):
+            for message in transport.recv_messages(saver, zmq.NOBLOCK):
+                end = message.topic == transport.TOPIC_END
+                got.append("end" if end else message.header["seq"])
+        assert got == resent
+        assert len(acquisition.save_buffer.frames) == (5 if hello_of < 2 else 0)
     finally:
         acquisition.frames.close()
         context.destroy(linger=0)

@@ -137,6 +137,9 @@ class LivePipeline:
         self._context: zmq.Context | None = None
         self._control: zmq.Socket | None = None
         self._recording_path: str | None = None
+        #: the number of the current (or last) recording: the saver's hello names it, so that
+        #: the acquisition resends a recording's frames only to a saver of that recording
+        self._recording_number = 0
         self._locator_numbers = itertools.count(1)
         self._camera_info: dict[str, Any] = {}
         self._size_summary: dict[str, Any] | None = None
@@ -225,7 +228,12 @@ class LivePipeline:
                 self._configure_tracking()
             if config.record_path is not None:
                 self._begin_recording(config.record_path, config.overwrite, resume=False)
-            self._command(ACQUISITION, Command.GO, record=config.record_path is not None)
+            self._command(
+                ACQUISITION,
+                Command.GO,
+                record=config.record_path is not None,
+                recording=self._recording_number,
+            )
             self._wait_acknowledged(ACQUISITION)
             with self._lock:  # from now on it reports at least every heartbeat
                 self._reports[ACQUISITION]["heard_at"] = time.monotonic()
@@ -368,16 +376,18 @@ class LivePipeline:
         Raises
         ------
         PyntaInputError
-            If a recording is running, or ``path`` exists and ``overwrite`` is False.
+            If a recording is running, ``path`` exists and ``overwrite`` is False, or ``path``
+            is or holds the movie a playback plays.
         """
         self._require_running()
         if self._recording_path is not None:
             raise PyntaInputError(f"already recording to {self._recording_path!r}; stop it first")
+        self.config.refuse_recording_over_the_playback(path, name="the recording path")
         _check_record_path(path, overwrite)
         if not self._alive(SAVER):  # it said "saver stopped unexpectedly" until restarted
             self.restart_worker(SAVER)
         self._begin_recording(path, overwrite, resume=False)
-        self._command(ACQUISITION, Command.RECORD)
+        self._command(ACQUISITION, Command.RECORD, recording=self._recording_number)
         self._wait_acknowledged(ACQUISITION)
 
     def stop_recording(self) -> int:
@@ -939,9 +949,11 @@ class LivePipeline:
         if not resume:
             self._clear_event(ACQUISITION, Event.RECORDING_ENDED)
             self._recording_failed = self._failure_recorded = None
+            self._recording_number += 1
         self._command(
             SAVER,
             Command.RECORD,
+            recording=self._recording_number,
             path=str(path),
             frame_shape=info["frame_shape"],
             dtype=info["dtype"],

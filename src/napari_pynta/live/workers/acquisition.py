@@ -416,6 +416,7 @@ class Acquisition:
         self.end_requested: str | None = None  # why the recording ends (marker not yet sent)
         self.end_reason: str | None = None  # why the last recording ended (resent on hello)
         self.last_recorded_seq = -1
+        self.recording_number = 0  # the supervisor's number of the current (or last) recording
         self.save_buffer = SaveBuffer(save_buffer_bytes)
         self.track_queue: collections.deque[ToLocate] = collections.deque()
         self.track_bytes = 0
@@ -526,13 +527,13 @@ class Acquisition:
             elif cmd == Command.GO:
                 self.go = True
                 if command.get("record"):
-                    self.start_recording()
+                    self.start_recording(int(command.get("recording", 0)))
                 self.camera.start()
                 self.camera_skipped = 0
                 self.clock.restart()
                 self.rate.restart()
             elif cmd == Command.RECORD:
-                self.start_recording()
+                self.start_recording(int(command.get("recording", 0)))
             elif cmd == Command.STOP_RECORDING and command.get("failed"):  # the disk is full
                 self.recording_broken = self.recording_broken or self.recording
                 self.end_recording("failed")
@@ -581,11 +582,12 @@ class Acquisition:
 
         An ack must name a frame already sent (``saved_seq`` <= the newest sent seq): any
         other is dropped as bad, so a stray message cannot make the buffer forget a frame.
-        The hello of a saver that resumes the store is answered with its unwritten frames and,
-        if the recording has ended, the end marker again. The hello of a saver that starts a new
-        store between recordings forgets the unwritten frames of the ended one (its saver was
-        given up; they are counted as dropped): resent, they went into the new store, and the
-        old end marker after them ended the new recording at once.
+        The hello of a saver of the current (or last) recording, started for it or restarted, is
+        answered with the recording's unwritten frames and, if it has ended, the end marker again.
+        The hello of a saver of the next recording (its ``record`` command comes after the saver
+        is ready) forgets the unwritten frames of the last one instead (its saver was given up;
+        they are counted as dropped): resent, they went into the new store, and the old end marker
+        after them ended the new recording at once. That of an older recording is ignored.
         """
         while (message := self.w.receive(self.acks, "save_ack")) is not None:
             ack = message.header
@@ -601,11 +603,12 @@ class Acquisition:
             self.save_buffer.acknowledge(ack["saved_seq"])
             if ack.get("hello") is not True:
                 continue
-            if ack.get("resume") is False and not self.recording:  # a store for the next one
+            number = ack.get("recording")
+            if isinstance(number, int) and number > self.recording_number:  # the next one's
                 self.save_buffer.clear()
                 self.end_requested = self.end_reason = None
-            else:  # a (re)started saver: resend, then end again
-                self.save_buffer.rewind()
+            elif not isinstance(number, int) or number == self.recording_number:
+                self.save_buffer.rewind()  # a (re)started saver: resend, then end again
                 if not self.recording and self.end_reason is not None:
                     self.end_requested = self.end_reason
 
@@ -737,9 +740,11 @@ class Acquisition:
             transport.send_json(self.to_linker, "skip", {"skip": gap})
         self.seq += lost
 
-    def start_recording(self) -> None:
-        """Record from the next frame on (a new store: nothing older is sent to it)."""
+    def start_recording(self, number: int) -> None:
+        """Record from the next frame on (a new store: nothing older is sent to it) as the
+        supervisor's recording ``number``."""
         self.recording = True
+        self.recording_number = number
         self.recording_broken = False
         self.end_requested = self.end_reason = None
         self.last_recorded_seq = -1

@@ -21,8 +21,9 @@ SAVE_BLOCK_FRAMES = 32
 def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
     """Write recordings to zarr stores; every received frame is written and acknowledged.
 
-    Idle until a ``record`` command (``path``, ``frame_shape``, ``dtype``, ``metadata``,
-    ``overwrite``, ``resume``); then writes frames until the acquisition's ``end`` message (or,
+    Idle until a ``record`` command (``recording``: its number, ``path``, ``frame_shape``,
+    ``dtype``, ``metadata``, ``overwrite``, ``resume``); its ``hello`` to the acquisition names
+    the recording's number; then writes frames until the acquisition's ``end`` message (or,
     after a ``stop_recording`` command, sent when the acquisition died, until no more frames
     wait), reports ``finished`` and waits for the next ``record`` or ``stop``. When the store
     cannot be written (``OSError``: disk full, ...) it reports ``recording_failed`` at once,
@@ -82,7 +83,7 @@ def _record(
         return
     last_seq = int(store.seq[-1]) if store.n_frames else -1
     resume = bool(command.get("resume"))
-    hello = {"hello": True, "resume": resume, "saved_seq": last_seq}
+    hello = {"hello": True, "recording": command.get("recording"), "saved_seq": last_seq}
     transport.send_json(acks, transport.TOPIC_ACK, hello)
     w.poller.register(incoming, zmq.POLLIN)
     w.report(Event.RECORDING, path=path, frames_saved=store.n_frames, last_seq=last_seq)
