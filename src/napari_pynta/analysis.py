@@ -1653,7 +1653,7 @@ def _steady_flow(localizations: pd.DataFrame, velocity: np.ndarray) -> pd.DataFr
     """A flow of ``velocity`` (``y``, ``x`` px per frame) over the frames of ``localizations``,
     as cumulative ``y``, ``x`` (pixels) by frame; None when it is at most
     :data:`link.FLOW_LINKING_PX_PER_FRAME` (no flow to take out)."""
-    if math.hypot(*velocity) <= link.FLOW_LINKING_PX_PER_FRAME:
+    if not link.is_linking_flow(velocity):
         return None
     frames = np.unique(localizations["frame"].to_numpy())
     elapsed = (frames - frames[0]).astype(np.float64)
