@@ -77,6 +77,18 @@ def test_a_flow_that_starts_while_live_is_followed():
     assert (settled.groupby("particle").size() == settled["frame"].nunique()).all()
 
 
+def test_a_flow_that_stops_while_live_is_no_longer_taken_out():
+    """6 px per frame for 150 frames, then at rest: the pairs linked at rest (with the flow still
+    taken out, their steps are the residual plus the velocity) bring the velocity to zero within
+    a window, and the tracks are whole after it (linked as they are, neighbours would join)."""
+    table = walkers(np.where(np.arange(300) < 150, 6.0, 0.0))
+    tracks, velocities = link_live(table, LiveFlow())
+    assert not any(np.any(velocity) for velocity in velocities[150 + FLOW_WINDOW_FRAMES :])
+    settled = tracks[tracks["frame"] >= 150 + FLOW_WINDOW_FRAMES]
+    assert settled["particle"].nunique() == N_WALKERS
+    assert wrong_links(tracks) < 0.02
+
+
 @pytest.mark.parametrize("drift_px", [0.0, 0.5, 0.7])
 def test_a_slow_drift_is_left_to_the_sizes_drift_subtraction(drift_px):
     """At rest, or at most a pixel per frame (0.7 along both axes: 0.99), which does not move
