@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_pynta import analysis
+from napari_pynta import analysis, link
 from napari_pynta.analysis import AnalysisParams
 from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.link import StreamingLinker, link_features
@@ -77,11 +77,62 @@ def test_a_flow_that_starts_while_live_is_followed():
     assert (settled.groupby("particle").size() == settled["frame"].nunique()).all()
 
 
-def test_a_slow_drift_is_left_to_the_sizes_drift_subtraction():
-    """Half a pixel per frame does not move particles out of the range: no flow is taken out
-    (as pynta analyze, :data:`napari_pynta.link.FLOW_LINKING_PX_PER_FRAME`)."""
-    _, velocities = link_live(walkers(np.full(100, 0.5)), LiveFlow())
+def test_a_flow_that_stops_while_live_is_no_longer_taken_out():
+    """6 px per frame for 150 frames, then at rest: the pairs linked at rest (with the flow still
+    taken out, their steps are the residual plus the velocity) bring the velocity to zero within
+    a window, and the tracks are whole after it (linked as they are, neighbours would join)."""
+    table = walkers(np.where(np.arange(300) < 150, 6.0, 0.0))
+    tracks, velocities = link_live(table, LiveFlow())
+    assert not any(np.any(velocity) for velocity in velocities[150 + FLOW_WINDOW_FRAMES :])
+    settled = tracks[tracks["frame"] >= 150 + FLOW_WINDOW_FRAMES]
+    assert settled["particle"].nunique() == N_WALKERS
+    assert wrong_links(tracks) < 0.02
+
+
+@pytest.mark.parametrize("drift_px", [0.0, 0.5, 0.7])
+def test_a_slow_drift_is_left_to_the_sizes_drift_subtraction(drift_px):
+    """At rest, or at most a pixel per frame (0.7 along both axes: 0.99), which does not move
+    particles out of the range, no flow is taken out (as pynta analyze,
+    :data:`napari_pynta.link.FLOW_LINKING_PX_PER_FRAME`), although the tracks' steps of a few
+    frames show more by chance: the tracks are those linked without a flow."""
+    table = walkers(np.full(200, drift_px))
+    tracks, velocities = link_live(table, LiveFlow())
     assert not any(np.any(velocity) for velocity in velocities)
+    pd.testing.assert_frame_equal(tracks, link_live(table, None)[0])
+
+
+def wrong_links(tracks: pd.DataFrame) -> float:
+    """The share of links that join two walkers."""
+    ordered = tracks.sort_values(["particle", "frame"], kind="stable")
+    particle, walker = ordered["particle"].to_numpy(), ordered["walker"].to_numpy()
+    linked = particle[1:] == particle[:-1]
+    return float(np.mean(walker[1:][linked] != walker[:-1][linked]))
+
+
+def test_a_flow_as_large_as_the_steps_is_measured_by_the_tracks():
+    """3 px per frame along both axes (4.2 px) for 2 px steps per axis: the linking-free
+    estimate finds no flow (the pairs of a walker's localizations lie among those at rest), so
+    the live linker linked the positions as they were. The pairs it links measure the flow
+    (as pynta analyze refines its flow by the tracks' drift): it is found within the first
+    window, within 0.5 px in every frame after it and 2 % on average, and the tracks join
+    walkers no more often than pynta analyze's, linked in its refined flow, and less often than
+    tracks linked without a flow."""
+    flow = 3.0
+    table = walkers(np.full(200, flow))
+    assert not np.any(link.common_flow_px(table))
+    tracks, velocities = link_live(table, LiveFlow())
+    found = np.array(velocities[FLOW_WINDOW_FRAMES:])
+    assert np.abs(found - flow).max() < 0.5
+    np.testing.assert_allclose(found.mean(axis=0), [flow, flow], rtol=0.02)
+    params = AnalysisParams(
+        pixel_size_um=0.1, frame_interval_s=0.01, temperature_c=22.0, search_range_px=10.0
+    )
+    offline = analysis.link_in_flow(table, params, 200)
+    assert offline.flow is not None
+    offline_tracks = offline.tracks.assign(walker=table["walker"].to_numpy())
+    assert wrong_links(tracks) <= wrong_links(offline_tracks) + 0.001
+    assert wrong_links(tracks) < wrong_links(link_live(table, None)[0]) - 0.002
+    np.testing.assert_array_equal(tracks[["y", "x"]], table[["y", "x"]])
 
 
 @pytest.mark.parametrize("linker_flow", [None, (0.0, 5.0)])

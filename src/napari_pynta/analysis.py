@@ -1405,18 +1405,10 @@ def analyze_localizations(
     localizations, fixed_note = _without_fixed_spots(localizations, n_frames)
     if fixed_note:
         notes.append(fixed_note)
-    flow = flow_for_linking(localizations, params)
-    linked, linked_params, range_notes = _linked(localizations, params, flow, n_frames)
-    if flow is None:
-        # a flow as large as the steps hides from the linking-free estimate: the tracks'
-        # drift shows it (a sample at rest is linked once, as before)
-        flow = tracked_flow(linked, localizations, params)
-        if flow is not None:
-            linked, linked_params, range_notes = _linked(localizations, params, flow, n_frames)
+    flow, linked, params, range_notes = link_in_flow(localizations, params, n_frames)
     if flow is not None:
         notes.append(flow_note(flow, params))
     notes.extend(range_notes)
-    params = linked_params
     return summarize_tracks(
         linked,
         params,
@@ -1430,6 +1422,49 @@ def analyze_localizations(
         frame_numbers=frame_numbers,
         more_tracks=more_tracks,
     )
+
+
+class FlowLinking(NamedTuple):
+    """The localizations linked in the frame of the flow taken out (:func:`link_in_flow`)."""
+
+    #: cumulative ``y``, ``x`` (pixels) by frame taken out before linking; None: no flow
+    flow: pd.DataFrame | None
+    #: the tracks (measured positions)
+    tracks: pd.DataFrame
+    #: the parameters with the search range used (measured in the flow's frame when not given)
+    params: AnalysisParams
+    #: warnings about the search range
+    notes: list[str]
+
+
+def link_in_flow(localizations: pd.DataFrame, params: AnalysisParams, n_frames: int) -> FlowLinking:
+    """``localizations`` linked as ``pynta analyze`` links them: in the frame of the flow of
+    the particles (:func:`flow_for_linking`, or, when the linking-free estimate finds none, the
+    drift of the tracks linked as they are, :func:`tracked_flow`), with the search range
+    measured there when ``params`` have none. The live calibration measures its range so.
+
+    Parameters
+    ----------
+    localizations : pandas.DataFrame
+        Localizations (``frame, y, x``).
+    params : AnalysisParams
+        Validated parameters (``search_range_px`` None: measured).
+    n_frames : int
+        Frames of the movie (for the warning of a range that could not be measured).
+
+    Returns
+    -------
+    FlowLinking
+    """
+    flow = flow_for_linking(localizations, params)
+    linked, linked_params, notes = _linked(localizations, params, flow, n_frames)
+    if flow is None:
+        # a flow as large as the steps hides from the linking-free estimate: the tracks'
+        # drift shows it (a sample at rest is linked once, as before)
+        flow = tracked_flow(linked, localizations, params)
+        if flow is not None:
+            linked, linked_params, notes = _linked(localizations, params, flow, n_frames)
+    return FlowLinking(flow, linked, linked_params, notes)
 
 
 def _linked(
@@ -1640,8 +1675,7 @@ def refined_flow(
 def uniform_flow(localizations: pd.DataFrame) -> pd.DataFrame | None:
     """The uniform flow :func:`flow_for_linking` starts from (:func:`link.common_flow_px`), as
     cumulative ``y``, ``x`` (pixels) by frame, or None when it is below
-    :data:`link.FLOW_LINKING_PX_PER_FRAME`. The live calibration measures the search range in
-    its frame, as the analysis does in the refined flow's."""
+    :data:`link.FLOW_LINKING_PX_PER_FRAME`."""
     return _steady_flow(localizations, link.common_flow_px(localizations))
 
 
@@ -1649,7 +1683,7 @@ def _steady_flow(localizations: pd.DataFrame, velocity: np.ndarray) -> pd.DataFr
     """A flow of ``velocity`` (``y``, ``x`` px per frame) over the frames of ``localizations``,
     as cumulative ``y``, ``x`` (pixels) by frame; None when it is at most
     :data:`link.FLOW_LINKING_PX_PER_FRAME` (no flow to take out)."""
-    if math.hypot(*velocity) <= link.FLOW_LINKING_PX_PER_FRAME:
+    if not link.is_linking_flow(velocity):
         return None
     frames = np.unique(localizations["frame"].to_numpy())
     elapsed = (frames - frames[0]).astype(np.float64)

@@ -23,6 +23,7 @@ give identical tracks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -351,6 +352,14 @@ FLOW_PAIRS_PER_FRAME = 20_000
 #: how many times more pairs of localizations a flow's displacement must gather than zero
 #: displacement does (:func:`common_flow_px`)
 FLOW_PEAK_RATIO = 2.0
+
+
+def is_linking_flow(velocity: np.ndarray, uncertainty_px: float = 0.0) -> bool:
+    """Whether a common motion of ``velocity`` (``y``, ``x`` px per frame) is a flow to take
+    out before linking: more than :data:`FLOW_LINKING_PX_PER_FRAME` (``pynta analyze`` and
+    the live linker apply the same rule), by more than ``uncertainty_px`` (a noisy estimate,
+    the live linker's from a few frames, is not taken for a flow at rest)."""
+    return math.hypot(*velocity) - uncertainty_px > FLOW_LINKING_PX_PER_FRAME
 
 
 def without_flow(features: pd.DataFrame, flow: pd.DataFrame) -> pd.DataFrame:

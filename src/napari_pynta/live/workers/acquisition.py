@@ -219,8 +219,9 @@ def calibrate(
     warnings, a population cut by the threshold or a clipped background and saturation, ``warn``
     passes on, as the analysis does) and the range
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`; of the
-    positions less a uniform flow, :func:`~napari_pynta.analysis.uniform_flow`, which the
-    linker takes out too, as the analysis measures it in the flow's frame). The frames
+    positions less the flow the analysis finds and refines by its tracks,
+    :func:`~napari_pynta.analysis.link_in_flow`, which the linker takes out too, as the
+    analysis measures the range in the refined flow's frame). The frames
     are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
     starts before the detection libraries are even imported. A range that could not be measured
     (no particle linked in these frames) is the pilot range, and ``warn`` says so. A camera
@@ -280,7 +281,9 @@ def calibrate(
         warn(message)
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
-        flow = analysis.uniform_flow(localizations)  # the linker takes it out: steps without it
+        # the linker takes the flow out, refined by its tracks: the steps without it
+        pilot = analysis.AnalysisParams(memory=calibration["memory"])
+        flow = analysis.link_in_flow(localizations, pilot, CALIBRATION_FRAMES).flow
         if flow is not None:
             localizations = link.without_flow(localizations, flow)
         suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])

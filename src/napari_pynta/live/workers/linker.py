@@ -169,7 +169,9 @@ def link_frame(
     the columns :data:`LOCALIZATION_COLUMNS` (the received message's column views, or a
     DataFrame); float64 columns are used as they are, without a copy. With ``flow`` (the
     linker worker's), the positions less its cumulative flow are linked and the tracks keep
-    the measured positions, as ``link_features`` does with its ``flow``.
+    the measured positions, as ``link_features`` does with its ``flow``; the flow is then told
+    the particles linked (:meth:`~napari_pynta.live.flow.LiveFlow.linked`: their steps measure
+    it).
 
     Returns
     -------
@@ -181,8 +183,10 @@ def link_frame(
     columns["frame"] = np.full(len(columns["y"]), frame, np.int64)
     coords = np.column_stack((columns["y"], columns["x"]))
     if flow is not None:
-        coords = coords - flow.add(frame, coords)
-    columns["particle"] = linker.link(coords, frame)
+        columns["particle"] = linker.link(coords - flow.add(frame, coords), frame)
+        flow.linked(columns["particle"])
+    else:
+        columns["particle"] = linker.link(coords, frame)
     return columns
 
 
