@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from napari_pynta.errors import PyntaInputError, require_positive
-from napari_pynta.robust import MAD_TO_SD
+from napari_pynta.robust import MAD_TO_SD, MEDIAN_SE_FACTOR
 
 #: measured and nominal intervals further apart than this (relative) -> size from the measured one
 INTERVAL_TOLERANCE = 0.01
@@ -23,8 +23,6 @@ INTERVAL_TOLERANCE = 0.01
 JITTER_TOLERANCE = 0.10
 #: fewest frame steps a measured interval is trusted from
 MIN_STEPS = 5
-#: standard error of a median / standard error of a mean, for normally distributed values
-_MEDIAN_SE_FACTOR = 1.2533
 #: a difference from the nominal interval counts only beyond this many standard errors
 _SIGNIFICANCE = 3.0
 
@@ -63,7 +61,7 @@ class FrameTiming:
     @property
     def interval_se_s(self) -> float:
         """Standard error of :attr:`interval_s` (from the jitter and the number of steps)."""
-        return _MEDIAN_SE_FACTOR * self.jitter * self.interval_s / self.n_steps**0.5
+        return MEDIAN_SE_FACTOR * self.jitter * self.interval_s / self.n_steps**0.5
 
 
 def measure_frame_interval(timestamps_s: Any, seq: Any = None) -> FrameTiming | None:
