@@ -659,3 +659,16 @@ def test_a_large_folder_given_as_out_is_not_walked_to_its_end(tmp_path, monkeypa
     assert len(leftovers) == 5
     warning = output_folder.leftover_warning(tmp_path, leftovers)
     assert warning is not None and "at least 5 files" in warning, warning
+
+
+def test_a_number_stored_as_text_is_refused_with_the_flag_that_replaces_it(capsys, store_path):
+    """A store whose zarr.json holds pixel_size_um as the text "0.2" was analysed, then the
+    summary's printing ended in a traceback ("Unknown format code 'g' for object of type
+    'str'") (x24)."""
+    root = json.loads((store_path / "zarr.json").read_text())
+    root["attributes"]["pynta"]["metadata"]["pixel_size_um"] = "0.2"
+    (store_path / "zarr.json").write_text(json.dumps(root))
+    code, _, err = run(capsys, store_path, "--no-save", "--frames", "0:20")
+    assert code == 2
+    assert "its metadata's pixel_size_um must be a number, got '0.2'" in err, err
+    assert "--pixel-size-um" in err

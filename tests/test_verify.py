@@ -472,3 +472,14 @@ def test_an_empty_store_is_sound_but_said_to_hold_nothing_to_analyse(capsys, tmp
     code, out = verify(capsys, path)
     assert code == 0 and out.splitlines()[0] == f"{path}: ok, 0 frames"
     assert "holds no frame" in out and "nothing to analyse" in out
+
+
+def test_a_number_stored_as_text_is_damaged_metadata(capsys, store_path):
+    """A hand-edited zarr.json holding pixel_size_um "0.1" (text) was "ok" to `pynta verify`,
+    while `pynta analyze` of the store ended in a traceback (x24)."""
+    root = json.loads((store_path / "zarr.json").read_text())
+    root["attributes"]["pynta"]["metadata"]["pixel_size_um"] = "0.1"
+    (store_path / "zarr.json").write_text(json.dumps(root))
+    code, out = verify(capsys, store_path)
+    assert code == 1
+    assert "invalid metadata: pixel_size_um must be a number, got '0.1'" in out, out

@@ -158,7 +158,7 @@ def require_number(
     name : str
         How the message names the value (a field name, a CLI flag or a form label).
     value : object
-        The value to check (booleans are refused).
+        The value to check (booleans and text are refused).
     minimum, maximum : float, optional
         Limits, inclusive unless ``exclusive_minimum`` / ``exclusive_maximum``.
     unit : str
@@ -175,8 +175,10 @@ def require_number(
     if value is None:
         raise PyntaInputError(f"{name} is required but missing", field)
     try:
-        if isinstance(value, bool):
-            raise TypeError("a boolean is not a number")
+        if isinstance(value, bool | str | bytes):
+            # text is refused too: "0.1" in a hand-edited zarr.json passed the check, then
+            # broke everything that printed or computed with the unconverted value
+            raise TypeError("a boolean or text is not a number")
         number = float(value)  # type: ignore[arg-type]  # anything float() takes
     except (TypeError, ValueError):
         raise PyntaInputError(f"{name} must be a number, got {value!r}", field) from None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import shutil
 import time
@@ -38,6 +37,7 @@ from napari_pynta import __version__, shards
 from napari_pynta.errors import (
     PyntaDataError,
     PyntaInputError,
+    require_number,
     require_positive,
     verify_command,
 )
@@ -112,15 +112,9 @@ def _validate_value(key: str, value: Any) -> Any:
     if key in _POSITIVE_KEYS:
         return require_positive(key, value)
     if key == "temperature_c":
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise PyntaInputError(f"temperature_c must be a number in °C, got {value!r}") from None
-        if not math.isfinite(number) or number <= _ABSOLUTE_ZERO_C:
-            raise PyntaInputError(
-                f"temperature_c must be a finite number above {_ABSOLUTE_ZERO_C} °C, got {value!r}"
-            )
-        return number
+        return require_number(
+            key, value, minimum=_ABSOLUTE_ZERO_C, exclusive_minimum=True, unit="°C"
+        )
     if key in SAMPLE_KEYS or key in CAPTURE_KEYS:
         return validate_sample_value(key, value)
     if key in _TEXT_KEYS:
