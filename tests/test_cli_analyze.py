@@ -672,3 +672,19 @@ def test_a_number_stored_as_text_is_refused_with_the_flag_that_replaces_it(capsy
     assert code == 2
     assert "its metadata's pixel_size_um must be a number, got '0.2'" in err, err
     assert "--pixel-size-um" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "inside"), [("--out", "."), ("--out", "0"), ("--report", "r.html")]
+)
+def test_an_output_in_the_store_analysed_is_refused(capsys, store_path, flag, inside):
+    """`pynta analyze run.zarr --out run.zarr` (or --out run.zarr/0, the frames' own array, or
+    --report run.zarr/r.html) wrote the CSV tables and reports among the store's chunks, with
+    exit code 0: files that the store's next `--overwrite` deletes with it (x24). Nothing is
+    analysed or written then."""
+    before = sorted(p.relative_to(store_path) for p in store_path.rglob("*"))
+    target = store_path / inside
+    code, _, err = run(capsys, store_path, "--no-save", flag, target)
+    assert code == 2
+    assert f"{flag} {str(target)!r} is or lies in the movie {str(store_path)!r}" in err, err
+    assert sorted(p.relative_to(store_path) for p in store_path.rglob("*")) == before

@@ -267,8 +267,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.report is not None:
         check_report_path(args.report)
+        outside_the_movies(args.report, "--report", args.paths)
     if args.out is not None:
         check_output_directory(args.out, "--out")
+        outside_the_movies(args.out, "--out", args.paths)
     if args.reference_per_ml is not None:
         require_positive("--reference-per-ml", args.reference_per_ml)
     sample_overrides(args)
@@ -277,6 +279,29 @@ def run(args: argparse.Namespace) -> int:
         return _run_batch(args)
     with open_movie(args.paths[0], args.frame_range) as movie:
         return _run_one(args, movie)
+
+
+def outside_the_movies(output: str, flag: str, paths: list[str]) -> None:
+    """Refuse an output that is or lies in a movie folder analysed (a store, an image folder).
+
+    `pynta analyze run.zarr --out run.zarr/0` wrote the CSV tables among the frames' chunks,
+    files that the store's next ``--overwrite`` deletes with it (x24); the store keeps its own
+    tables already.
+
+    Raises
+    ------
+    PyntaInputError
+        Naming the output and the movie.
+    """
+    written = Path(output).resolve()
+    for path in paths:
+        movie = Path(path).resolve()
+        if movie.is_dir() and (written == movie or movie in written.parents):
+            raise PyntaInputError(
+                f"{flag} {output!r} is or lies in the movie {path!r}: its files would be mixed "
+                "with the movie's and deleted with it; write them to another folder",
+                flag,
+            )
 
 
 def each_movie_once(paths: list[str]) -> None:
