@@ -6,6 +6,7 @@ import json
 import math
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -441,3 +442,47 @@ def test_a_warning_of_several_captures_is_said_once_naming_them():
     assert len(no_depth) == 1 and no_depth[0].startswith("Captures 1, 2 and 3: No concentration")
     (few,) = [w for w in warnings if "tracks:" in w]
     assert few.startswith("Capture 2: Only 20 tracks")
+
+
+def test_captures_stop_at_a_full_disk_and_say_what_each_recorded(tmp_path, capsys, monkeypatch):
+    """A measurement on a disk that filled during capture 2: the captures went on to capture 3,
+    and the write of measurement.json failed with the bare "writing the output failed", so no
+    capture's counters were printed, capture-2.zarr (frames on disk) stayed out of the
+    measurement silently and an empty measurement.json.tmp was left (x24). The recording that
+    failed ends the measurement, the counters of both are printed, exit code 1."""
+    import errno
+
+    from napari_pynta import measurement
+    from napari_pynta.cli import captures as cli_captures
+    from napari_pynta.live.config import LiveStatus
+
+    recorded = []
+
+    def acquire(config, seconds, show, until=None):
+        recorded.append(config.record_path)
+        failed = "cannot write: [Errno 28] No space left on device" if len(recorded) == 2 else None
+        status = LiveStatus(frames_acquired=30, frames_saved=30 if failed is None else 19)
+        status.frames_dropped = 0 if failed is None else 11
+        status.recording_failed = failed
+        return status, 0
+
+    def write_text(self, text, encoding=None):
+        if len(recorded) == 2:  # the disk is full now: the file is made, its text not written
+            real_write_text(self, "", encoding=encoding)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, text, encoding=encoding)
+
+    real_write_text = Path.write_text
+    monkeypatch.setattr(cli_captures, "acquire_once", acquire)
+    monkeypatch.setattr(measurement.Path, "write_text", write_text)
+    folder = tmp_path / "sample"
+    code = main(["acquire", "--captures", "3", "--frames", "30", "--out", str(folder)])
+    captured = capsys.readouterr()
+    err = captured.out + captured.err
+    assert code == 1
+    assert [Path(path).name for path in recorded] == ["capture-1.zarr", "capture-2.zarr"]
+    assert "saved 30 frames" in err and "saved 19 frames" in err and "11 dropped" in err, err
+    assert "cannot update" in err and "measurement.json" in err and "capture-2.zarr" in err, err
+    assert sorted(p.name for p in folder.iterdir()) == ["measurement.json"]
+    listed = json.loads((folder / "measurement.json").read_text())["captures"]
+    assert listed == ["capture-1.zarr"]

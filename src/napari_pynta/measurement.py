@@ -36,12 +36,22 @@ def is_measurement(path: str | Path) -> bool:
 
 
 def write_measurement(folder: str | Path, description: Mapping[str, Any]) -> Path:
-    """Write ``measurement.json`` (``created`` is added when missing); return its path."""
+    """Write ``measurement.json`` (``created`` is added when missing); return its path.
+
+    Raises
+    ------
+    OSError
+        When it cannot be written (a full disk); the earlier ``measurement.json`` is kept.
+    """
     path = Path(folder) / MEASUREMENT_FILE
     document = {"created": _dt.datetime.now(_dt.UTC).isoformat(), **description}
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)  # readers never see a half-written file
+    try:
+        temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)  # readers never see a half-written file
+    except OSError:
+        temporary.unlink(missing_ok=True)  # a full disk left an empty .tmp beside it
+        raise
     return path
 
 

@@ -19,6 +19,7 @@ from napari_pynta.cli.acquire import (
 )
 from napari_pynta.errors import PyntaInputError, pynta_command, require_int
 from napari_pynta.measurement import (
+    MEASUREMENT_FILE,
     capture_path,
     clear_measurement,
     is_measurement,
@@ -61,14 +62,33 @@ def _is_zarr_node(folder: Path) -> bool:
     )
 
 
+def _listed(folder: Path, description: dict[str, Any], capture: Path) -> bool:
+    """Write ``measurement.json`` listing the captures so far; False (said on stderr) when it
+    cannot be written (a full disk), which ends the measurement."""
+    try:
+        write_measurement(folder, description)
+    except OSError as error:
+        kept = description["captures"][:-1] if capture.name in description["captures"] else []
+        print(
+            f"pynta acquire: cannot update {str(folder / MEASUREMENT_FILE)!r} after "
+            f"{capture.name} ({error.strerror or error}): the measurement stops here; it lists "
+            f"{', '.join(kept) or 'no capture'}, and {str(capture)!r} is not in it (its frames "
+            f"stay on disk: `pynta verify {capture}`)",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def run_captures(args: argparse.Namespace) -> int:
     """Record ``args.captures`` captures into ``args.out``; returns the exit code.
 
     Each capture is one run of the live pipeline into ``capture-<i>.zarr`` whose metadata hold
     the sample fields plus ``measurement_id``, ``capture_index`` and ``n_captures``.
     ``measurement.json`` is rewritten after every capture, so an interrupted measurement lists the
-    captures it holds. The exit code is 1 if any capture dropped frames or lost a worker, 130
-    after Ctrl-C (the captures recorded so far are kept).
+    captures it holds. A capture whose recording failed (a full disk), or a ``measurement.json``
+    that cannot be written, ends the measurement. The exit code is 1 if any capture dropped
+    frames, lost a worker or failed, 130 after Ctrl-C (the captures recorded so far are kept).
     """
     folder = _check(args)
     n_captures = int(args.captures)
@@ -108,13 +128,22 @@ def run_captures(args: argparse.Namespace) -> int:
         results.append(result_dict(status, config))
         if status.frames_saved:
             description["captures"].append(path.name)
-        write_measurement(folder, description)
         print_errors(status.errors, f"pynta acquire: capture {index}: ")
+        if not _listed(folder, description, path):
+            code = interrupted or 1
+            break
         if interrupted:
             code = interrupted
             break
-        if status.frames_dropped or status.dead_workers:
+        if status.frames_dropped or status.dead_workers or status.recording_failed:
             code = 1
+        if status.recording_failed:  # a full disk: the next captures would fail alike
+            print(
+                f"pynta acquire: capture {index} failed ({status.recording_failed}): the "
+                "measurement stops here",
+                file=sys.stderr,
+            )
+            break
     if args.json:
         print(
             json.dumps(
