@@ -688,3 +688,22 @@ def test_an_output_in_the_store_analysed_is_refused(capsys, store_path, flag, in
     assert code == 2
     assert f"{flag} {str(target)!r} is or lies in the movie {str(store_path)!r}" in err, err
     assert sorted(p.relative_to(store_path) for p in store_path.rglob("*")) == before
+
+
+def test_a_frame_interval_flag_the_frame_times_contradict_is_warned(capsys, tmp_path, movie_frames):
+    """`--frame-interval-s 0.001` (ms taken for s, or a wrong camera setting) on a store whose
+    frame times are 10 ms apart gave sizes 10 times too small without a word, while the same
+    value stored as metadata is replaced by the measured interval with a warning (x24). The
+    flag still wins (it is how a wrong camera clock is overridden), but says so."""
+    frames, metadata = movie_frames  # 10 ms apart
+    store_path = tmp_path / "timed.zarr"
+    with MovieStore.create(store_path, frames.shape[1:], frames.dtype, metadata) as store:
+        store.append(frames, timestamps_s=np.arange(len(frames)) * 0.01)
+    flags = ("--no-save", "--json", "--frame-interval-s", "0.001", "--exposure-s", "0.001")
+    code, out, _ = run(capsys, store_path, *flags)
+    summary = json.loads(out)
+    assert code == 0 and summary["params"]["frame_interval_s"] == 0.001
+    said = [w for w in summary["warnings"] if "--frame-interval-s" in w and "frame times" in w]
+    assert len(said) == 1 and "10 ms" in said[0] and "1 ms" in said[0], summary["warnings"]
+    code, out, _ = run(capsys, store_path, "--no-save", "--json", "--frame-interval-s", "0.01")
+    assert not [w for w in json.loads(out)["warnings"] if "--frame-interval-s" in w]

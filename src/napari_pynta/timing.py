@@ -112,6 +112,22 @@ def measure_frame_interval(timestamps_s: Any, seq: Any = None) -> FrameTiming | 
     )
 
 
+def disagrees(timing: FrameTiming, interval_s: float) -> bool:
+    """True when the frame times measure an interval other than ``interval_s``: off by more
+    than :data:`INTERVAL_TOLERANCE` and by more than three of its standard errors (so that
+    jittery host-clock times do not call a right interval wrong).
+
+    Parameters
+    ----------
+    timing : FrameTiming
+        The interval measured from the frame times (:func:`measure_frame_interval`).
+    interval_s : float
+        The interval to check, s (> 0).
+    """
+    allowed = max(INTERVAL_TOLERANCE * interval_s, _SIGNIFICANCE * timing.interval_se_s)
+    return abs(timing.interval_s - interval_s) > allowed
+
+
 def reconcile_frame_interval(
     metadata: Mapping[str, Any], timestamps_s: Any, seq: Any = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -150,12 +166,7 @@ def reconcile_frame_interval(
         nominal_s = None if nominal is None else require_positive("frame_interval_s", nominal)
     except PyntaInputError:
         nominal_s = None
-    allowed = (
-        0.0
-        if nominal_s is None
-        else max(INTERVAL_TOLERANCE * nominal_s, _SIGNIFICANCE * timing.interval_se_s)
-    )
-    if nominal_s is None or abs(measured - nominal_s) > allowed:
+    if nominal_s is None or disagrees(timing, nominal_s):
         metadata["frame_interval_s"] = measured
         if nominal is not None:
             metadata["nominal_frame_interval_s"] = nominal

@@ -243,7 +243,35 @@ def checked_metadata(movie: Movie, given: dict[str, Any], flags: dict[str, str])
                 f"{str(movie.source)!r}: its metadata's {error}; give the right value with "
                 f"{flags.get(name, name)}"
             ) from None
+    _interval_against_frame_times(movie, given.get("frame_interval_s"))
     return metadata
+
+
+def _interval_against_frame_times(movie: Movie, interval_s: float | None) -> None:
+    """Warn (in ``movie.warnings``) when a store's frame times contradict the frame interval
+    given on the command line, which the sizes then use.
+
+    `--frame-interval-s 0.001` on a store whose frames are 10 ms apart gave sizes ten times
+    too small without a word, while the same value stored as metadata is replaced by the
+    measured one with a warning (x24).
+    """
+    from napari_pynta.timing import disagrees, measure_frame_interval
+
+    if interval_s is None or movie.store is None:
+        return
+    start = movie.first_frame
+    stop = start + len(movie.frames)
+    seq = movie.store.seq_between(start, stop)
+    numbered = seq >= 0
+    timing = measure_frame_interval(
+        movie.store.timestamps_between(start, stop)[numbered], seq[numbered]
+    )
+    if timing is not None and disagrees(timing, interval_s):
+        movie.warnings.append(
+            f"The stored frame times give a frame interval of {timing.interval_s * 1e3:.4g} ms, "
+            f"not the {interval_s * 1e3:.4g} ms of --frame-interval-s, which the sizes use: "
+            "check the flag (it is in seconds), or leave it out to use the frame times."
+        )
 
 
 def run(args: argparse.Namespace) -> int:
