@@ -1045,3 +1045,12 @@ def test_one_camera_option_flag_takes_several_settings_as_its_help_shows():
     settings = build_config(args).camera_settings
     assert list(settings["shape"]) == [64, 48]
     assert settings["n_particles"] == 7 and settings["seed"] == 3
+
+
+@pytest.mark.parametrize("camera", ["simulated", "opencv"])
+def test_a_bad_temperature_flag_is_named_as_typed(capsys, camera):
+    """`pynta acquire --temperature-c nan` was refused as "--camera-option temperature_c must
+    be a finite number", an option the user had not typed (x24)."""
+    assert main(["acquire", "--camera", camera, "--temperature-c", "nan", "--frames", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --temperature-c must be a finite number, got nan" in err, err

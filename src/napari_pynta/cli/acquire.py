@@ -412,7 +412,7 @@ def sample_temperature(
     from napari_pynta.physics import water_viscosity_pa_s
 
     if chosen is not None:
-        chosen = float(SETTINGS["temperature_c"].check(chosen))
+        chosen = float(SETTINGS["temperature_c"].check(chosen, name="--temperature-c"))
     if camera == "simulated":
         own = settings.get("temperature_c")
         if own is not None:
