@@ -795,3 +795,19 @@ def test_results_interrupted_between_their_tables_are_not_served_as_a_mix(store_
     for name, table in second.items():
         pd.testing.assert_frame_equal(reader.read_table(name), table)
     assert verify_store(store_path).ok
+
+
+def test_a_store_is_not_made_inside_another_and_one_holding_another_is_not_replaced(tmp_path):
+    """`pynta simulate outer.zarr/inner.zarr` (or `pynta acquire --out outer.zarr/inner.zarr`)
+    made a store inside a store without a word; `--overwrite` of the outer one then deleted the
+    inner recording with it (x24)."""
+    outer, inner = tmp_path / "outer.zarr", tmp_path / "outer.zarr" / "inner.zarr"
+    MovieStore.create(outer, (8, 8), "uint16", {}).close()
+    with pytest.raises(PyntaInputError, match=r"inside the pynta store '.*outer\.zarr'"):
+        MovieStore.create(inner, (8, 8), "uint16", {})
+    assert not inner.exists()
+    # one made before (by hand, or by a pynta that allowed it) is not deleted with the outer one
+    zarr.open_group(inner, mode="w").attrs["pynta"] = {"format_version": 2, "metadata": {}}
+    with pytest.raises(PyntaInputError, match=r"holds the pynta store '.*inner\.zarr'"):
+        MovieStore.create(outer, (8, 8), "uint16", {}, overwrite=True)
+    assert (inner / "zarr.json").exists()

@@ -371,8 +371,9 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
 
     A new path is allowed where its folders exist or can be made (a file on the way is not a
     folder); an existing one only with ``overwrite`` and only if it is a pynta store
-    (:func:`is_pynta_store`) that no other process writes (:class:`WriterLock`): any other
-    file or folder is never replaced.
+    (:func:`is_pynta_store`) that no other process writes (:class:`WriterLock`) and that holds
+    no other pynta store: any other file or folder is never replaced. A store is never created
+    inside another pynta store (its ``--overwrite`` deleted the inner one with it).
 
     Raises
     ------
@@ -380,6 +381,12 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
         Naming the path and why it cannot be created or replaced.
     """
     path = Path(path)
+    outer = next((parent for parent in path.absolute().parents if is_pynta_store(parent)), None)
+    if outer is not None:
+        raise PyntaInputError(
+            f"cannot create {str(path)!r} inside the pynta store {str(outer)!r}: replacing that "
+            "store (--overwrite) would delete it with it; choose a path outside the store"
+        )
     if not path.exists() and not path.is_symlink():
         blocking = next((parent for parent in path.parents if parent.exists()), None)
         if blocking is not None:
@@ -401,6 +408,19 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
             f"refusing to overwrite {str(path)!r}: this {kind} is not a pynta store (no zarr.json "
             "with a 'pynta' attribute), and overwrite only ever replaces a pynta store; "
             "choose another path or remove it yourself"
+        )
+    inner = next(
+        (
+            node.parent
+            for node in path.rglob("zarr.json")
+            if node.parent != path and is_pynta_store(node.parent)
+        ),
+        None,
+    )
+    if inner is not None:
+        raise PyntaInputError(
+            f"refusing to overwrite {str(path)!r}: it holds the pynta store {str(inner)!r}, "
+            "which would be deleted with it; move that store out first"
         )
     try:
         WriterLock(path).release()
