@@ -66,8 +66,10 @@ READY_TIMEOUT_S = 60.0
 #: SIGTERM, which a service manager sends to the whole process group, so that the supervisor can
 #: stop them in order)
 JOIN_TIMEOUT_S = 5.0
-#: how long a killed worker may take to end (SIGKILL waits for a write to the disk to return)
-KILLED_JOIN_S = 10.0
+#: how long a killed worker may take to end (SIGKILL waits for a write to the disk to return,
+#: and a worker killed while it starts waits for the pages of its interpreter and libraries:
+#: 10 s were once too short on a loaded 2-core machine)
+KILLED_JOIN_S = 30.0
 #: resend an unacknowledged control command after this long
 RESEND_S = 0.25
 #: how long the report of a worker that just died may take to reach the monitor
