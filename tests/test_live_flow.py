@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from live_calibration import calibrate_simulated
 
 from napari_pynta import analysis, link
 from napari_pynta.analysis import AnalysisParams
@@ -157,3 +158,31 @@ def test_live_summaries_say_the_flow_the_linker_took_out(linker_flow):
     assert float(px_per_frame) == pytest.approx(6.0, abs=0.15)
     speed = 6.0 * METADATA["pixel_size_um"] / METADATA["frame_interval_s"]
     assert float(um_s) == pytest.approx(speed, rel=0.03)
+
+
+def test_the_calibration_measures_the_search_range_in_the_flows_frame():
+    """At 5 px per frame (100 nm, 100 fps: about 2.9 px Brownian steps per axis) the calibration
+    measures the range of the particles' own steps, as at rest, not one widened by the flow
+    (22.9 px against 12.3 px when the flow is left in), and says nothing about it."""
+    ranges = []
+    for flow_px in (0.0, 5.0):
+        calibration = {
+            "engine": "fast",
+            "detection": {"diameter": 7},
+            "search_range_px": None,
+            "memory": 3,
+        }
+        chosen, warned = calibrate_simulated(
+            calibration,
+            seed=1,
+            shape=(128, 128),
+            n_particles=20,
+            diameter_nm=100.0,
+            pixel_size_um=0.1,
+            fps=100.0,
+            scene={"drift_um_s": (flow_px * 0.1 * 100.0, 0.0)},
+        )
+        assert warned == []
+        ranges.append(chosen["search_range_px"])
+    at_rest, in_flow = ranges
+    assert 8.0 < at_rest < 16.0 and in_flow < 1.3 * at_rest, ranges

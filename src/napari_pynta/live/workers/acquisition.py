@@ -236,7 +236,7 @@ def calibrate(
     read = _calibration_frames(camera, preview, stalled, timeout_s)
     camera.stop()
     importer.join()
-    from napari_pynta import analysis, detect, link
+    from napari_pynta import analysis, detect
     from napari_pynta.detect import hot_pixels
     from napari_pynta.detect.wide import wide_radius_px
 
@@ -281,14 +281,13 @@ def calibrate(
         warn(message)
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
-        # the linker takes the flow out, refined by its tracks: the steps without it
+        # the linker takes the flow out, refined by its tracks: the range of the steps without
+        # it, as the analysis measures it
         pilot = analysis.AnalysisParams(memory=calibration["memory"])
-        flow = analysis.link_in_flow(localizations, pilot, CALIBRATION_FRAMES).flow
-        if flow is not None:
-            localizations = link.without_flow(localizations, flow)
-        suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
-        chosen["search_range_px"] = round(suggested.search_range_px, 2)
-        if not suggested.measured:
+        linking = analysis.link_in_flow(localizations, pilot, CALIBRATION_FRAMES)
+        chosen["search_range_px"] = linking.params.search_range_px
+        suggested = linking.suggested
+        if suggested is not None and not suggested.measured:
             warn(
                 analysis.unmeasured_range_warning(
                     CALIBRATION_FRAMES, suggested.search_range_px, "the search range"
