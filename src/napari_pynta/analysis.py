@@ -1694,12 +1694,18 @@ def _steady_flow(localizations: pd.DataFrame, velocity: np.ndarray) -> pd.DataFr
     return pd.DataFrame({"y": velocity[0] * elapsed, "x": velocity[1] * elapsed}, index=frames)
 
 
+def flow_velocity_px(flow: pd.DataFrame) -> np.ndarray:
+    """The mean velocity (``y``, ``x`` px per frame) of a flow (cumulative ``y``, ``x`` by
+    frame, :func:`flow_for_linking`) over its frames."""
+    frames = flow.index.to_numpy(np.float64)
+    span = max(frames[-1] - frames[0], 1.0)
+    return (flow.iloc[-1] - flow.iloc[0]).to_numpy(np.float64) / span
+
+
 def flow_note(flow: pd.DataFrame, params: AnalysisParams) -> str:
     """The warning that the particles were linked in the frame of a flow (cumulative ``y``,
     ``x`` by frame, :func:`flow_for_linking`)."""
-    frames = flow.index.to_numpy(np.float64)
-    span = max(frames[-1] - frames[0], 1.0)
-    return flow_speed_note(math.hypot(*(flow.iloc[-1] - flow.iloc[0]).to_numpy()) / span, params)
+    return flow_speed_note(math.hypot(*flow_velocity_px(flow)), params)
 
 
 def flow_speed_note(px_per_frame: float, params: AnalysisParams) -> str:
