@@ -991,6 +991,10 @@ class LivePipeline:
 
             height, width = settings["frame_shape"][:2]
             check_search_range(params, (int(height), int(width)))
+        if chosen.get("flow_px_per_frame") is not None:
+            # the flow the calibration measured just before: the linker's first estimate (not
+            # sent again to a restarted linker or after new camera timing, when it is stale)
+            settings["start_flow_px_per_frame"] = chosen["flow_px_per_frame"]
         self._command(LINKER, Command.CONFIGURE, settings=settings)
         for name in [LINKER, *self._locator_names()]:
             self._wait_acknowledged(name)
