@@ -128,27 +128,17 @@ def ensemble_error_pct(
     return 100.0 * (float(diameter) / truth_nm - 1.0)
 
 
-def msd_difference_D(
-    tracks: pd.DataFrame,
-    pixel_size_um: float,
-    frame_interval_s: float,
-    field_px: tuple[float, float] | None,
-) -> float:
-    """D (µm²/s) as ``(MSD(2) - MSD(1)) / (4 dt)`` over every pair of a track's localizations one
-    and two frames apart (edge weighted), whether or not the frame between was detected.
-
-    Without missed frames this is the covariance estimator; a pair's expected squared
-    displacement depends on its two end frames only through terms that do not depend on the lag,
-    so it is not biased by a detector that keeps the frames in which a particle smeared least
-    (docs/accuracy.md, "A lag-difference estimator").
-    """
+def lag_sums(tracks: pd.DataFrame, field_px: tuple[float, float] | None) -> pd.DataFrame:
+    """Per track (indexed by ``particle``): ``sq1``, ``w1``, ``sq2``, ``w2``, the edge-weighted
+    summed squared 2-D displacements (px²) over every pair of its localizations one and two frames
+    apart, whether or not the frame between was detected, and their summed weights."""
     ordered = tracks.sort_values(["particle", "frame"], kind="stable")
-    owner = ordered["particle"].to_numpy()
+    particles, owner = np.unique(ordered["particle"].to_numpy(), return_inverse=True)
     frame = ordered["frame"].to_numpy()
     y, x = ordered["y"].to_numpy(), ordered["x"].to_numpy()
-    msd = []
+    columns = {}
     for lag in (1, 2):
-        weighted_sum = weight_sum = 0.0
+        squares, weights = np.zeros(len(particles)), np.zeros(len(particles))
         for rows in range(1, lag + 1):
             start = np.flatnonzero(
                 (owner[rows:] == owner[:-rows]) & (frame[rows:] - frame[:-rows] == lag)
@@ -157,10 +147,33 @@ def msd_difference_D(
             weight = (
                 np.ones(len(start)) if field_px is None else sizing.edge_weights(dy, dx, field_px)
             )
-            weighted_sum += float(np.nansum(weight * (dy * dy + dx * dx)))
-            weight_sum += float(np.nansum(weight))
-        msd.append(weighted_sum / weight_sum * pixel_size_um**2)
-    return (msd[1] - msd[0]) / (4 * frame_interval_s)
+            weight = np.nan_to_num(weight)
+            squares += np.bincount(
+                owner[start], np.nan_to_num(weight * (dy * dy + dx * dx)), len(particles)
+            )
+            weights += np.bincount(owner[start], weight, len(particles))
+        columns[f"sq{lag}"], columns[f"w{lag}"] = squares, weights
+    return pd.DataFrame(columns, index=pd.Index(particles, name="particle"))
+
+
+def msd_difference_D(
+    tracks: pd.DataFrame,
+    pixel_size_um: float,
+    frame_interval_s: float,
+    field_px: tuple[float, float] | None,
+) -> float:
+    """D (µm²/s) as ``(MSD(2) - MSD(1)) / (4 dt)`` over every pair of a track's localizations one
+    and two frames apart (edge weighted; :func:`lag_sums`), whether or not the frame between was
+    detected.
+
+    Without missed frames this is the covariance estimator; a pair's expected squared
+    displacement depends on its two end frames only through terms that do not depend on the lag,
+    so it is not biased by a detector that keeps the frames in which a particle smeared least
+    (docs/accuracy.md, "A lag-difference estimator").
+    """
+    total = lag_sums(tracks, field_px).sum()
+    msd1, msd2 = total["sq1"] / total["w1"], total["sq2"] / total["w2"]
+    return float((msd2 - msd1) * pixel_size_um**2 / (4 * frame_interval_s))
 
 
 def gone_new_share(wrong: pd.DataFrame, truth: pd.DataFrame) -> float:

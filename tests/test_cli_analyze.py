@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from cli_refusals import json_refusal
 
 from napari_pynta import physics, simulate
 from napari_pynta.cli import main
@@ -148,7 +149,7 @@ def test_tiff_without_metadata_names_the_missing_flag(capsys, tmp_path, movie_fr
     path = tmp_path / "movie.tif"
     tifffile.imwrite(path, movie_frames[0][:30])
     code, out, err = run(capsys, path, "--json")
-    assert code == 2 and out == ""
+    assert code == 2 and json_refusal(out, err)
     assert (
         "--pixel-size-um, --frame-interval-s, --exposure-s and --temperature-c are required: "
         "the movie has no metadata for them" in err
@@ -183,13 +184,13 @@ def test_tiff_without_metadata_names_the_missing_flag(capsys, tmp_path, movie_fr
 )
 def test_unreadable_paths_exit_with_code_2(capsys, tmp_path, make, message):
     code, out, err = run(capsys, make(tmp_path), "--json")
-    assert code == 2 and out == "" and "pynta analyze: error:" in err and message in err
+    assert code == 2 and message in json_refusal(out, err)["error"]
 
 
 def test_store_with_a_deleted_frame_chunk_fails_naming_the_frame(capsys, store_path):
     (store_path / "0" / "c" / "1" / "0" / "0").unlink()  # the shard of frames 64..127
     code, out, err = run(capsys, store_path, "--json")
-    assert code == 2 and out == ""
+    assert code == 2 and json_refusal(out, err)
     # all of them, not the one frame a reading thread met first ("frame 65 (0/c/1/0/0)")
     assert "is damaged: frames 64..127 (0/c/1/0/0) missing on disk;" in err
     assert "pynta verify" in err
@@ -204,14 +205,60 @@ def test_frames_narrower_than_a_particle_are_refused_saying_so(capsys, tmp_path,
     flags = ["--pixel-size-um", "0.2", "--frame-interval-s", "0.01", "--exposure-s", "0.01"]
     flags += ["--temperature-c", "22"]
     code, out, err = run(capsys, path, "--json", "--no-save", *flags)
-    assert code == 2 and out == ""
+    assert code == 2 and json_refusal(out, err)
     assert f"frames are {shape[0]} x {shape[1]} px" in err and "at least 7 px" in err
 
 
 def test_empty_store_is_reported(capsys, tmp_path):
     MovieStore.create(tmp_path / "empty.zarr", (32, 32), np.uint16, {"pixel_size_um": 0.2}).close()
-    code, _, err = run(capsys, tmp_path / "empty.zarr", "--json")
-    assert code == 2 and "no frames" in err
+    code, out, err = run(capsys, tmp_path / "empty.zarr", "--json")
+    assert code == 2 and "no frames" in json_refusal(out, err)["error"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (("--diameter-px", 8), "--diameter-px must be an odd integer"),
+        (("--exposure-s", 1), "--exposure-s (1 s) must not exceed --frame-interval-s"),
+        (("--workers", 2), "--workers needs --scheduler local"),
+    ],
+)
+def test_a_refused_value_under_json_is_one_json_object_naming_the_flag(
+    capsys, store_path, flags, said
+):
+    """`pynta analyze --json` printed nothing on stdout when it refused its input, only the
+    message on stderr: a script decoding stdout failed on an empty document instead of reading
+    why. Without --json stdout stays empty."""
+    code, out, err = run(capsys, store_path, "--json", "--no-save", *flags)
+    refusal = json_refusal(out, err)
+    assert code == 2 and list(refusal) == ["error"] and refusal["error"].startswith(said), out
+    code, out, err = run(capsys, store_path, "--no-save", *flags)
+    assert code == 2 and out == "" and said in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (("{movie}", "--frames", "1-9"), "argument --frames: must be START:STOP"),
+        (("{movie}", "--diameter-px", "nine"), "argument --diameter-px:"),
+        (("{movie}", "--out", ""), "argument --out: an empty path"),
+        (("{movie}", "--no-such-flag"), "unrecognized arguments: --no-such-flag"),
+        ((), "the following arguments are required: PATH"),
+    ],
+)
+def test_a_command_line_refused_under_json_is_one_json_object(capsys, store_path, argv, said):
+    """argparse's refusals too: a script asking for JSON gets the message on stdout, argparse's
+    usage and message stay on stderr, exit code 2; without --json stdout stays empty."""
+    argv = [part.format(movie=store_path) for part in argv]
+    with pytest.raises(SystemExit) as refused:
+        run(capsys, *argv, "--json")
+    out, err = capsys.readouterr()
+    assert refused.value.code == 2 and err.startswith("usage: pynta analyze"), err
+    assert json_refusal(out, err)["error"].startswith(said), out
+    with pytest.raises(SystemExit) as refused:
+        run(capsys, *argv)
+    out, err = capsys.readouterr()
+    assert refused.value.code == 2 and out == "" and f"pynta analyze: error: {said}" in err
 
 
 def test_bad_flag_values_exit_with_code_2(capsys, store_path):
@@ -458,7 +505,7 @@ def test_an_output_where_nothing_can_be_written_is_refused_before_the_analysis(
 
     monkeypatch.setattr(analysis, "analyze", must_not_run)
     code, out, err = run(capsys, store_path, flag, target, "--json", "--no-save")
-    assert code == 2 and out == ""
+    assert code == 2 and json_refusal(out, err)
     assert f"pynta analyze: error: {flag}: cannot create {target!r}" in err, err
     assert "nothing can be written in '/proc'" in err, err
 

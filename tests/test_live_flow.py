@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from live_calibration import calibrate_simulated
 
 from napari_pynta import analysis, link
 from napari_pynta.analysis import AnalysisParams
@@ -12,7 +13,7 @@ from napari_pynta.detect.columns import LOCALIZATION_COLUMNS
 from napari_pynta.link import StreamingLinker, link_features
 from napari_pynta.live.flow import FLOW_WINDOW_FRAMES, LiveFlow
 from napari_pynta.live.sizes import LiveSizer
-from napari_pynta.live.workers.linker import link_frame
+from napari_pynta.live.workers.linker import link_frame, make_flow
 from napari_pynta.simulate_tracks import LIVE_SETTINGS, METADATA, simulate_tracks
 
 N_WALKERS = 40
@@ -157,3 +158,63 @@ def test_live_summaries_say_the_flow_the_linker_took_out(linker_flow):
     assert float(px_per_frame) == pytest.approx(6.0, abs=0.15)
     speed = 6.0 * METADATA["pixel_size_um"] / METADATA["frame_interval_s"]
     assert float(um_s) == pytest.approx(speed, rel=0.03)
+
+
+def test_the_calibration_measures_the_range_and_the_flow_in_the_flows_frame():
+    """At 5 px per frame (100 nm, 100 fps: about 2.9 px Brownian steps per axis) the calibration
+    measures the range of the particles' own steps, as at rest, not one widened by the flow
+    (22.9 px against 12.3 px when the flow is left in), says nothing about it, and measures the
+    flow the live linker starts from (none at rest)."""
+    chosen = {}
+    for flow_px in (0.0, 5.0):
+        calibration = {
+            "engine": "fast",
+            "detection": {"diameter": 7},
+            "search_range_px": None,
+            "memory": 3,
+        }
+        chosen[flow_px], warned = calibrate_simulated(
+            calibration,
+            seed=1,
+            shape=(128, 128),
+            n_particles=20,
+            diameter_nm=100.0,
+            pixel_size_um=0.1,
+            fps=100.0,
+            scene={"drift_um_s": (flow_px * 0.1 * 100.0, 0.0)},
+        )
+        assert warned == []
+    at_rest, in_flow = (chosen[flow]["search_range_px"] for flow in (0.0, 5.0))
+    assert 8.0 < at_rest < 16.0 and in_flow < 1.3 * at_rest, chosen
+    assert "flow_px_per_frame" not in chosen[0.0]
+    assert np.allclose(chosen[5.0]["flow_px_per_frame"], [5.0, 0.0], atol=0.4), chosen
+
+
+def test_the_live_linker_starts_at_the_calibrations_flow():
+    """A linker starting at rest linked the first frames of a sample flowing 3 px per frame
+    per axis (4.2 px a frame) as they were, until its tracks had measured the flow (frames 1-3
+    here); started at the flow the calibration measured, it links them in the flow's frame from
+    the first step, and the tracks keep it (each walker one track)."""
+    table = walkers(np.full(40, 3.0))
+    _, at_rest = link_live(table, LiveFlow())
+    assert np.allclose(at_rest[1:4], 0.0)  # as before: at rest while the tracks learn
+    settings = {"start_flow_px_per_frame": [3.0, 3.0]}
+    tracks, velocities = link_live(table, make_flow(settings))
+    assert np.allclose(velocities[1:], 3.0, atol=0.5), velocities
+    first = tracks[tracks["frame"] < 10]
+    assert (first.groupby("walker")["particle"].nunique() == 1).all()
+    assert first["particle"].nunique() == N_WALKERS
+    # a linker configured without it (a restart, new camera timing) starts at rest
+    assert make_flow({}).start_velocity is None
+    # a start below the analysis's flow rule is none
+    assert not make_flow({"start_flow_px_per_frame": [0.5, 0.0]}).start_velocity.any()
+
+
+def test_the_calibrations_flow_is_dropped_once_the_first_window_shows_none():
+    """Particles at rest although the calibration measured a flow (it stopped): a sparse field
+    whose tracks never measure it stops using the calibration's flow after the first window."""
+    table = walkers(np.zeros(3 * FLOW_WINDOW_FRAMES))
+    table = table[table["walker"] < 3]  # 3 walkers: fewer linked pairs than the tracks need
+    _, velocities = link_live(table, LiveFlow(start_velocity=[3.0, 0.0]))
+    assert np.allclose(velocities[1:FLOW_WINDOW_FRAMES], [3.0, 0.0])
+    assert np.allclose(velocities[-1], 0.0), velocities[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -56,6 +57,18 @@ def test_a_full_disk_is_one_line_saying_so_not_a_traceback(argv, tmp_path):
     assert last.startswith(f"pynta {argv[0]}: error: writing the output failed"), last
     assert "the disk is full or a file size limit" in last
     assert not (tmp_path / "big.zarr").exists()  # simulate leaves no half store behind
+
+
+def test_a_full_disk_under_json_is_one_json_object_saying_so(tmp_path):
+    """`pynta analyze --out --json` on a full disk printed nothing on stdout."""
+    movie = ["--frames", "20", "--shape", "128", "128", "--particles", "100", "--seed", "0"]
+    assert main(["simulate", str(tmp_path / "small.zarr"), *movie]) == 0
+    argv = ["analyze", "small.zarr", "--out", "results", "--no-save", "--min-track-length", "3"]
+    done = run_with_file_size_limit([*argv, "--json"], tmp_path)
+    assert done.returncode == 1, done.stderr
+    refusal = json.loads(done.stdout)
+    assert refusal["error"].startswith("writing the output failed"), refusal
+    assert done.stderr.strip().splitlines()[-1] == f"pynta analyze: error: {refusal['error']}"
 
 
 @pytest.fixture

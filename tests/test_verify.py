@@ -235,6 +235,18 @@ def test_json_for_what_is_not_a_store_is_a_report_saying_why(capsys, tmp_path, g
     assert report["problems"] == [] and report["advice"] is None
 
 
+def test_json_for_a_command_line_without_a_store_is_a_report_saying_why(capsys):
+    """A command line argparse refuses under --json is a report too, ``path`` null."""
+    with pytest.raises(SystemExit) as refused:
+        main(["verify", "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert refused.value.code == 2 and report["ok"] is False and report["path"] is None
+    assert report["error"] == "the following arguments are required: STORE"
+    assert f"pynta verify: error: {report['error']}" in captured.err
+    assert report["n_frames"] is None and report["problems"] == []
+
+
 def test_runs_groups_consecutive_indices():
     assert list(runs(np.array([1, 2, 3, 7, 9, 10]))) == [(1, 3), (7, 7), (9, 10)]
     assert list(runs(np.array([], dtype=int))) == []

@@ -1405,7 +1405,7 @@ def analyze_localizations(
     localizations, fixed_note = _without_fixed_spots(localizations, n_frames)
     if fixed_note:
         notes.append(fixed_note)
-    flow, linked, params, range_notes = link_in_flow(localizations, params, n_frames)
+    flow, linked, params, range_notes, _ = link_in_flow(localizations, params, n_frames)
     if flow is not None:
         notes.append(flow_note(flow, params))
     notes.extend(range_notes)
@@ -1435,6 +1435,8 @@ class FlowLinking(NamedTuple):
     params: AnalysisParams
     #: warnings about the search range
     notes: list[str]
+    #: the measurement of that range (unrounded; whether it was measured); None: given
+    suggested: SuggestedRange | None
 
 
 def link_in_flow(localizations: pd.DataFrame, params: AnalysisParams, n_frames: int) -> FlowLinking:
@@ -1457,14 +1459,14 @@ def link_in_flow(localizations: pd.DataFrame, params: AnalysisParams, n_frames: 
     FlowLinking
     """
     flow = flow_for_linking(localizations, params)
-    linked, linked_params, notes = _linked(localizations, params, flow, n_frames)
+    linking = _linked(localizations, params, flow, n_frames)
     if flow is None:
         # a flow as large as the steps hides from the linking-free estimate: the tracks'
         # drift shows it (a sample at rest is linked once, as before)
-        flow = tracked_flow(linked, localizations, params)
+        flow = tracked_flow(linking.tracks, localizations, params)
         if flow is not None:
-            linked, linked_params, notes = _linked(localizations, params, flow, n_frames)
-    return FlowLinking(flow, linked, linked_params, notes)
+            linking = _linked(localizations, params, flow, n_frames)
+    return linking
 
 
 def _linked(
@@ -1472,21 +1474,23 @@ def _linked(
     params: AnalysisParams,
     flow: pd.DataFrame | None,
     n_frames: int,
-) -> tuple[pd.DataFrame, AnalysisParams, list[str]]:
+) -> FlowLinking:
     """``localizations`` linked in the frame of ``flow`` (None: as they are), with the search
     range measured there when ``params`` have none: the tracks, the parameters with the range
-    used, and the warnings about the range."""
+    used, the warnings about the range and its measurement."""
     notes: list[str] = []
     search_range_px = params.search_range_px
+    suggested = None
     if search_range_px is None:
         # with a flow, this is the second pilot: flow_for_linking's measured the steps in the
         # frame of the uniform flow, which a flow that changes in time widens (3 -> 9 px per
         # frame: 10.5 px for 1.5 px Brownian steps); in the refined flow's frame they are the
         # particles' own (7.5 px, the range the result's tracks are linked with)
-        search_range, limited, measured = suggest_search_range_px(
+        suggested = suggest_search_range_px(
             localizations if flow is None else link.without_flow(localizations, flow),
             params.memory,
         )
+        search_range, limited, measured = suggested
         search_range_px = round(search_range, 2)
         params = dataclasses.replace(params, search_range_px=search_range_px)
         if not measured:
@@ -1502,7 +1506,7 @@ def _linked(
     linked = link.link_features(
         localizations, search_range_px, params.memory, params.gap_spread.factor, flow
     )
-    return linked, params, notes
+    return FlowLinking(flow, linked, params, notes, suggested)
 
 
 #: the narrower of the relinkings: a peak its tracks do not show depends on the linking (one
@@ -1690,12 +1694,18 @@ def _steady_flow(localizations: pd.DataFrame, velocity: np.ndarray) -> pd.DataFr
     return pd.DataFrame({"y": velocity[0] * elapsed, "x": velocity[1] * elapsed}, index=frames)
 
 
+def flow_velocity_px(flow: pd.DataFrame) -> np.ndarray:
+    """The mean velocity (``y``, ``x`` px per frame) of a flow (cumulative ``y``, ``x`` by
+    frame, :func:`flow_for_linking`) over its frames."""
+    frames = flow.index.to_numpy(np.float64)
+    span = max(frames[-1] - frames[0], 1.0)
+    return (flow.iloc[-1] - flow.iloc[0]).to_numpy(np.float64) / span
+
+
 def flow_note(flow: pd.DataFrame, params: AnalysisParams) -> str:
     """The warning that the particles were linked in the frame of a flow (cumulative ``y``,
     ``x`` by frame, :func:`flow_for_linking`)."""
-    frames = flow.index.to_numpy(np.float64)
-    span = max(frames[-1] - frames[0], 1.0)
-    return flow_speed_note(math.hypot(*(flow.iloc[-1] - flow.iloc[0]).to_numpy()) / span, params)
+    return flow_speed_note(math.hypot(*flow_velocity_px(flow)), params)
 
 
 def flow_speed_note(px_per_frame: float, params: AnalysisParams) -> str:

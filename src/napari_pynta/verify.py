@@ -140,11 +140,18 @@ class StoreReport:
         }
 
 
-def refusal_to_dict(path: str | Path, error: PyntaDataError) -> dict[str, Any]:
+def refusal_to_dict(path: str | Path | None, reason: str) -> dict[str, Any]:
     """The JSON form of a path that :func:`verify_store` refused as no store to check (missing,
-    a file, another program's folder): :meth:`StoreReport.to_dict`'s keys, ``ok`` false,
-    ``n_frames`` null and ``error`` the reason."""
-    return {**StoreReport(str(path)).to_dict(), "ok": False, "n_frames": None, "error": str(error)}
+    a file, another program's folder), or of a command line refused before any path was known
+    (``path`` None): :meth:`StoreReport.to_dict`'s keys, ``ok`` false, ``n_frames`` null and
+    ``error`` the reason."""
+    return {
+        **StoreReport("").to_dict(),
+        "path": None if path is None else str(path),
+        "ok": False,
+        "n_frames": None,
+        "error": reason,
+    }
 
 
 def runs(indices: np.ndarray) -> Iterator[tuple[int, int]]:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import json
 import math
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, NoReturn
 
 from napari_pynta import __version__
 from napari_pynta.errors import PyntaDataError, PyntaInputError, named_message
 
 #: sub-command name -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
+#: (and, for one whose ``--json`` promises one JSON object on stdout whatever happens,
+#: ``json_refusal(message, args) -> dict``: see :class:`CommandParser`)
 SUBCOMMANDS = {
     "simulate": "napari_pynta.cli.simulate",
     "analyze": "napari_pynta.cli.analyze",
@@ -115,22 +119,75 @@ def file_system_message(error: OSError) -> str | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: ``json_refusal(message, args)`` of a sub-command: the JSON object that stands for a refusal on
+#: stdout; ``args`` is None when the command line itself was refused
+JsonRefusal = Callable[[str, argparse.Namespace | None], dict[str, Any]]
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``pynta`` and of its sub-commands.
+
+    A sub-command with a ``json_refusal`` whose command line is refused under ``--json`` (a
+    value of the wrong type, a missing PATH, an unknown flag) also prints that refusal as one
+    JSON object on stdout, beside argparse's usage and message on stderr and its exit code 2: a
+    script reading stdout got nothing to decode."""
+
+    json_refusal: JsonRefusal | None = None
+    _given: Sequence[str] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse as argparse does, keeping the arguments to tell a refusal under ``--json``."""
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        """Refuse the command line: the JSON object too when ``--json`` was asked."""
+        if self.json_refusal is not None and asks_json(self._given):
+            print(json.dumps(self.json_refusal(message, None)), flush=True)
+        super().error(message)
+
+
+def asks_json(arguments: Sequence[str]) -> bool:
+    """Whether ``--json`` is among the command-line arguments (those before a ``--``)."""
+    options = list(arguments)
+    if "--" in options:
+        options = options[: options.index("--")]
+    return "--json" in options
+
+
+def print_json_refusal(args: argparse.Namespace, message: str) -> None:
+    """Print the refusal ``message`` as the sub-command's JSON object when it was run with
+    ``--json`` and has a ``json_refusal``; nothing otherwise."""
+    if getattr(args, "json", False) and args.json_refusal is not None:
+        print(json.dumps(args.json_refusal(message, args)), flush=True)
+
+
+def build_parser() -> CommandParser:
     """Build the argument parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="pynta",
         description="Nanoparticle tracking analysis. Without a sub-command, opens napari "
         "with the PyNTA widgets and the simulated camera.",
     )
     parser.add_argument("--version", action="version", version=f"napari-pynta {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=CommandParser
+    )
     for name, module_name in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(
             name, aliases=ALIASES.get(name, []), help=module.HELP, description=module.HELP
         )
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run, field_flags=field_flags(sub))
+        sub.json_refusal = getattr(module, "json_refusal", None)
+        sub.set_defaults(
+            run=module.run,
+            field_flags=field_flags(sub),
+            json_refusal=sub.json_refusal,
+            command_parser=sub,
+        )
     return parser
 
 
@@ -163,7 +220,10 @@ def _setting_flag(option_strings: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pynta`` command; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # refused by the sub-command's parser, which knows its --json
+        refusing = parser if args.command is None else args.command_parser
+        refusing.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         from napari_pynta.cli.gui import launch_gui
 
@@ -172,10 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with sigterm_stops_in_order():
             return int(args.run(args) or 0)
     except (PyntaInputError, PyntaDataError) as error:
-        print(
-            f"pynta {args.command}: error: {named_message(error, args.field_flags)}",
-            file=sys.stderr,
-        )
+        message = named_message(error, args.field_flags)
+        print_json_refusal(args, message)
+        print(f"pynta {args.command}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # the reader of stdout is gone (`pynta analyze --json | head -c 100`): end quietly, as a
@@ -183,10 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except OSError as error:
-        message = file_system_message(error)
-        if message is None:
+        refused = file_system_message(error)
+        if refused is None:
             raise
-        print(f"pynta {args.command}: error: {message}", file=sys.stderr)
+        print_json_refusal(args, refused)
+        print(f"pynta {args.command}: error: {refused}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as error:
         what = "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"

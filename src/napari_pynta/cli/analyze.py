@@ -122,7 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object with the results on stdout (nothing else)",
+        help="print one JSON object with the results on stdout (nothing else); a refusal "
+        'of the input prints {"error": MESSAGE}, the message also written to stderr',
     )
     parser.add_argument(
         "--out",
@@ -274,8 +275,18 @@ def _interval_against_frame_times(movie: Movie, interval_s: float | None) -> Non
         )
 
 
+def json_refusal(message: str, args: argparse.Namespace | None) -> dict[str, Any]:
+    """What ``pynta analyze --json`` prints on stdout when it refuses its input (a bad flag
+    value, a movie that is missing, unreadable or has no frames, an output that cannot be
+    written; or the command line itself, ``args`` None): ``{"error": message}``, the message it
+    also writes to stderr, as ``pynta verify --json`` does (the exit code is unchanged: 2, or 1
+    when the file system refused a write)."""
+    return {"error": message}
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run `pynta analyze`; returns the exit code."""
+    """Run `pynta analyze`; returns the exit code (a refusal raises, and
+    :func:`napari_pynta.cli.main` prints it, with :func:`json_refusal`'s object under --json)."""
     args.paths = expand_measurements(args.paths)
     each_movie_once(args.paths)
     from napari_pynta.cluster import validate_scheduler, validate_workers

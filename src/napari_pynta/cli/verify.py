@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from napari_pynta.cli import path_argument
-from napari_pynta.errors import PyntaDataError
 
 HELP = (
     "Check a pynta store: seq contiguous, every frame's data on disk, metadata valid, timestamps "
@@ -34,15 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `pynta verify`; returns 0 for a sound store, 1 for a damaged one (2, through the
     PyntaDataError that :func:`napari_pynta.cli.main` turns into the exit code, when STORE is
-    missing or is not a pynta store)."""
-    from napari_pynta.verify import refusal_to_dict, verify_store
+    missing or is not a pynta store; with ``--json`` that refusal is printed as
+    :func:`json_refusal`'s object too)."""
+    from napari_pynta.verify import verify_store
 
-    try:
-        report = verify_store(args.store, read_pixels=args.read_pixels)
-    except PyntaDataError as error:
-        if args.json:  # a script reading stdout gets a report too; the error also goes to stderr
-            print(json.dumps(refusal_to_dict(args.store, error)))
-        raise
+    report = verify_store(args.store, read_pixels=args.read_pixels)
     if args.json:
         print(json.dumps(report.to_dict()))
     elif report.ok:
@@ -61,3 +57,12 @@ def run(args: argparse.Namespace) -> int:
         for note in report.notes:
             print(f"{report.path}: note: {note.kind}: {note.message}")
     return 0 if report.ok else 1
+
+
+def json_refusal(message: str, args: argparse.Namespace | None) -> dict[str, Any]:
+    """What ``pynta verify --json`` prints on stdout when it refuses its input (STORE missing or
+    no pynta store, or the command line itself, ``args`` None): the report's keys, ``ok`` false
+    and ``error`` the message it also writes to stderr."""
+    from napari_pynta.verify import refusal_to_dict
+
+    return refusal_to_dict(None if args is None else args.store, message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -58,13 +59,29 @@ class LiveFlow:
     per frame for 2.5 px steps per axis): the tracks' steps do. A flow that changes within a
     window stays in the tracks, whose measured positions the live sizes take the drift out of,
     as ``pynta analyze`` does after linking.
+
+    ``start_velocity`` (``y``, ``x`` px per frame; the flow the live calibration measured in
+    the frames just before) stands in for the linking-free estimate when that finds no flow,
+    during the first window and until the tracks measure it: the first frames are linked in
+    the flow's frame, not at rest while the tracks learn it. It is taken out only when it is a
+    flow by the analysis's rule, and a flow that stopped meanwhile is found by the tracks, whose
+    steps converge from it as from zero.
     """
 
     def __init__(
-        self, window_frames: int = FLOW_WINDOW_FRAMES, every_frames: int = FLOW_EVERY_FRAMES
+        self,
+        window_frames: int = FLOW_WINDOW_FRAMES,
+        every_frames: int = FLOW_EVERY_FRAMES,
+        start_velocity: Sequence[float] | None = None,
     ) -> None:
         self.window_frames = window_frames
         self.every_frames = every_frames
+        #: the velocity used while the tracks have not measured one and the linking-free
+        #: estimate finds none, in the first window (None: none, at rest)
+        self.start_velocity = (
+            None if start_velocity is None else _taken_out(np.asarray(start_velocity, np.float64))
+        )
+        self._first_frame: int | None = None
         #: the velocity (``y``, ``x`` px per frame) taken out of the last frame added; zero
         #: while no flow is
         self.velocity = np.zeros(2)
@@ -86,12 +103,17 @@ class LiveFlow:
             while recent and recent[0][0] <= frame - self.window_frames:
                 recent.popleft()
         self._since_estimate += 1
+        if self._first_frame is None:
+            self._first_frame = frame
         tracked = self._tracked()
         if tracked is not None:
             self.velocity = tracked
         elif self._since_estimate >= self.every_frames or len(self._recent) < self.every_frames:
             self._since_estimate = 0
             self.velocity = _taken_out(link.common_flow_of_frames(dict(self._recent)))
+            starting = frame < self._first_frame + self.window_frames
+            if starting and self.start_velocity is not None and not self.velocity.any():
+                self.velocity = self.start_velocity
         if self._last_frame is not None:
             self.offset = self.offset + self.velocity * (frame - self._last_frame)
         self._last_frame = frame

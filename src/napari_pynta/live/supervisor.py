@@ -66,8 +66,10 @@ READY_TIMEOUT_S = 60.0
 #: SIGTERM, which a service manager sends to the whole process group, so that the supervisor can
 #: stop them in order)
 JOIN_TIMEOUT_S = 5.0
-#: how long a killed worker may take to end (SIGKILL waits for a write to the disk to return)
-KILLED_JOIN_S = 10.0
+#: how long a killed worker may take to end (SIGKILL waits for a write to the disk to return,
+#: and a worker killed while it starts waits for the pages of its interpreter and libraries:
+#: 10 s were once too short on a loaded 2-core machine)
+KILLED_JOIN_S = 30.0
 #: resend an unacknowledged control command after this long
 RESEND_S = 0.25
 #: how long the report of a worker that just died may take to reach the monitor
@@ -989,6 +991,10 @@ class LivePipeline:
 
             height, width = settings["frame_shape"][:2]
             check_search_range(params, (int(height), int(width)))
+        if chosen.get("flow_px_per_frame") is not None:
+            # the flow the calibration measured just before: the linker's first estimate (not
+            # sent again to a restarted linker or after new camera timing, when it is stale)
+            settings["start_flow_px_per_frame"] = chosen["flow_px_per_frame"]
         self._command(LINKER, Command.CONFIGURE, settings=settings)
         for name in [LINKER, *self._locator_names()]:
             self._wait_acknowledged(name)

@@ -221,7 +221,9 @@ def calibrate(
     from a pilot linking (:func:`~napari_pynta.analysis.suggest_search_range_px`; of the
     positions less the flow the analysis finds and refines by its tracks,
     :func:`~napari_pynta.analysis.link_in_flow`, which the linker takes out too, as the
-    analysis measures the range in the refined flow's frame). The frames
+    analysis measures the range in the refined flow's frame; that flow's mean velocity, when
+    there is one, is ``flow_px_per_frame``, ``[y, x]`` px per frame, the live linker's first
+    estimate of the flow). The frames
     are shown to viewers as they come (seq -:data:`CALIBRATION_FRAMES`..-1), so the preview
     starts before the detection libraries are even imported. A range that could not be measured
     (no particle linked in these frames) is the pilot range, and ``warn`` says so. A camera
@@ -236,7 +238,7 @@ def calibrate(
     read = _calibration_frames(camera, preview, stalled, timeout_s)
     camera.stop()
     importer.join()
-    from napari_pynta import analysis, detect, link
+    from napari_pynta import analysis, detect
     from napari_pynta.detect import hot_pixels
     from napari_pynta.detect.wide import wide_radius_px
 
@@ -281,14 +283,15 @@ def calibrate(
         warn(message)
     if calibration["search_range_px"] is None:
         localizations = detect.locate_frames(frames, 0, engine, **detection)
-        # the linker takes the flow out, refined by its tracks: the steps without it
+        # the linker takes the flow out, refined by its tracks: the range of the steps without
+        # it, as the analysis measures it
         pilot = analysis.AnalysisParams(memory=calibration["memory"])
-        flow = analysis.link_in_flow(localizations, pilot, CALIBRATION_FRAMES).flow
-        if flow is not None:
-            localizations = link.without_flow(localizations, flow)
-        suggested = analysis.suggest_search_range_px(localizations, calibration["memory"])
-        chosen["search_range_px"] = round(suggested.search_range_px, 2)
-        if not suggested.measured:
+        linking = analysis.link_in_flow(localizations, pilot, CALIBRATION_FRAMES)
+        chosen["search_range_px"] = linking.params.search_range_px
+        if linking.flow is not None:  # the live linker's first estimate of the flow
+            chosen["flow_px_per_frame"] = analysis.flow_velocity_px(linking.flow).tolist()
+        suggested = linking.suggested
+        if suggested is not None and not suggested.measured:
             warn(
                 analysis.unmeasured_range_warning(
                     CALIBRATION_FRAMES, suggested.search_range_px, "the search range"

@@ -203,9 +203,17 @@ def make_linker(settings: Mapping[str, Any]) -> StreamingLinker:
     )
 
 
+def make_flow(settings: Mapping[str, Any]) -> LiveFlow:
+    """The :class:`~napari_pynta.live.flow.LiveFlow` of a linker configured with ``settings``:
+    starting at ``start_flow_px_per_frame`` (``[y, x]``, the flow the calibration measured;
+    the supervisor sends it with the first configuration only) when given, else at rest."""
+    from napari_pynta.live.flow import LiveFlow
+
+    return LiveFlow(start_velocity=settings.get("start_flow_px_per_frame"))
+
+
 def _link(w: Worker) -> None:
     import napari_pynta.analysis  # noqa: F401  (imported before ``ready``, for make_linker)
-    from napari_pynta.live.flow import LiveFlow
 
     incoming = w.socket(zmq.PULL, bind=w.endpoints.locs_in)
     results = w.socket(zmq.PUB, bind=w.endpoints.results, SNDHWM=1000)
@@ -227,7 +235,7 @@ def _link(w: Worker) -> None:
         return
     w.poller.register(incoming, zmq.POLLIN)
     w.poller.register(from_sizer, zmq.POLLIN)
-    linker, flow = make_linker(settings), LiveFlow()
+    linker, flow = make_linker(settings), make_flow(settings)
     feed = SizerFeed(to_sizer, settings, expected)
     pending: dict[int, tuple[float, Columns | None]] = {}
     read_at: dict[int, float] = {}  # seq -> host time the acquisition read the frame
@@ -389,7 +397,7 @@ def _link(w: Worker) -> None:
                 last_progress = time.perf_counter()  # the rest gets its time once one is back
             elif command.get("cmd") == Command.CONFIGURE:  # new camera timing: start afresh
                 settings = command["settings"]
-                linker, flow = make_linker(settings), LiveFlow()
+                linker, flow = make_linker(settings), make_flow(settings)
                 feed.reset(settings, expected)
                 recent_counts.clear()
     w.report(Event.STOPPED, frames_linked=linked_frames, frames_lost=lost)  # final counters
