@@ -146,6 +146,11 @@ def msd_difference_D(
     owner = ordered["particle"].to_numpy()
     frame = ordered["frame"].to_numpy()
     y, x = ordered["y"].to_numpy(), ordered["x"].to_numpy()
+    # the edges cut steps where they were in the image, drift included (sizing.track_sums)
+    image_y, image_x = (
+        ordered[axis].to_numpy() + (ordered[drift].to_numpy() if drift in ordered else 0.0)
+        for axis, drift in zip(("y", "x"), sizing.DRIFT_COLUMNS, strict=True)
+    )
     msd = []
     for lag in (1, 2):
         weighted_sum = weight_sum = 0.0
@@ -155,7 +160,13 @@ def msd_difference_D(
             )
             dy, dx = y[start + rows] - y[start], x[start + rows] - x[start]
             weight = (
-                np.ones(len(start)) if field_px is None else sizing.edge_weights(dy, dx, field_px)
+                np.ones(len(start))
+                if field_px is None
+                else sizing.edge_weights(
+                    image_y[start + rows] - image_y[start],
+                    image_x[start + rows] - image_x[start],
+                    field_px,
+                )
             )
             weighted_sum += float(np.nansum(weight * (dy * dy + dx * dx)))
             weight_sum += float(np.nansum(weight))
