@@ -136,6 +136,11 @@ def lag_sums(tracks: pd.DataFrame, field_px: tuple[float, float] | None) -> pd.D
     particles, owner = np.unique(ordered["particle"].to_numpy(), return_inverse=True)
     frame = ordered["frame"].to_numpy()
     y, x = ordered["y"].to_numpy(), ordered["x"].to_numpy()
+    # the edges cut steps where they were in the image, drift included (sizing.track_sums)
+    image_y, image_x = (
+        ordered[axis].to_numpy() + (ordered[drift].to_numpy() if drift in ordered else 0.0)
+        for axis, drift in zip(("y", "x"), sizing.DRIFT_COLUMNS, strict=True)
+    )
     columns = {}
     for lag in (1, 2):
         squares, weights = np.zeros(len(particles)), np.zeros(len(particles))
@@ -145,7 +150,13 @@ def lag_sums(tracks: pd.DataFrame, field_px: tuple[float, float] | None) -> pd.D
             )
             dy, dx = y[start + rows] - y[start], x[start + rows] - x[start]
             weight = (
-                np.ones(len(start)) if field_px is None else sizing.edge_weights(dy, dx, field_px)
+                np.ones(len(start))
+                if field_px is None
+                else sizing.edge_weights(
+                    image_y[start + rows] - image_y[start],
+                    image_x[start + rows] - image_x[start],
+                    field_px,
+                )
             )
             weight = np.nan_to_num(weight)
             squares += np.bincount(

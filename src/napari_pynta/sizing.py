@@ -56,6 +56,9 @@ LONG_MSD_LAGS = (5, 6, 7, 8, 9, 10)
 STEP_CORRELATION_LAGS = (2, 3, 4)
 #: step correlations smaller than this are not flagged, however significant
 MIN_STEP_CORRELATION = 0.02
+#: columns of :func:`subtract_drift`'s corrected tracks holding the drift taken out of ``y`` and
+#: ``x`` (pixels): :func:`track_sums` weights a step for the field by where it was in the image
+DRIFT_COLUMNS = ("drift_y", "drift_x")
 #: the drift is smoothed over enough frames to hold this many steps (its noise then takes about
 #: 3/this of D with it)
 DRIFT_STEPS_PER_WINDOW = 5000
@@ -198,12 +201,16 @@ def edge_weights(dy_px: np.ndarray, dx_px: np.ndarray, field_px: tuple[float, fl
     A step (dy, dx) is seen only when both ends lie in the detectable area (height Ly, width Lx);
     for particles spread uniformly that happens with probability (1 - |dy|/Ly)(1 - |dx|/Lx), so
     long steps are under-represented and D comes out low by about sqrt(2/pi)·s/L per axis (s:
-    rms step). Weighting every step by the inverse of that probability removes the bias.
+    rms step). Weighting every step by the inverse of that probability removes the bias. The
+    step is the one in the image, with any flow: a flow as large as the steps makes those along
+    it long whatever their Brownian part, and weighting them as if at rest overcorrects D along
+    the flow (+1.3 % at 2 px per frame for 2.5 px steps in a 122 px field; docs/accuracy.md,
+    "A slow flow's size").
 
     Parameters
     ----------
     dy_px, dx_px : ndarray
-        Steps, pixels.
+        Steps in the image (the drift not taken out), pixels.
     field_px : (float, float)
         Height and width of the detectable area, pixels.
 
@@ -230,7 +237,9 @@ def track_sums(
     Parameters
     ----------
     tracks : pandas.DataFrame
-        Linked localizations (``particle, frame, y, x``; positions in pixels).
+        Linked localizations (``particle, frame, y, x``; positions in pixels), optionally with
+        the drift taken out of them (:data:`DRIFT_COLUMNS`, as :func:`subtract_drift` gives
+        them): the edge weights are computed from the steps in the image, drift included.
     pixel_size_um : float
         Pixel size in µm.
     max_step_frames : int
@@ -260,6 +269,12 @@ def track_sums(
     frame = ordered["frame"].to_numpy(dtype=np.int64)
     y = ordered["y"].to_numpy(dtype=np.float64) * pixel_size_um
     x = ordered["x"].to_numpy(dtype=np.float64) * pixel_size_um
+    # where the particles were in the image (pixels): the field's edges cut steps there
+    image_y, image_x = (
+        ordered[axis].to_numpy(dtype=np.float64)
+        + (ordered[drift].to_numpy(dtype=np.float64) if drift in ordered else 0.0)
+        for axis, drift in zip(("y", "x"), DRIFT_COLUMNS, strict=True)
+    )
     n_tracks = len(particles)
 
     def per_track(index: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
@@ -273,7 +288,9 @@ def track_sums(
     weight = (
         np.ones(len(step))
         if field_px is None
-        else edge_weights(dy / pixel_size_um, dx / pixel_size_um, field_px)
+        else edge_weights(
+            image_y[step + 1] - image_y[step], image_x[step + 1] - image_x[step], field_px
+        )
     )
     sums.update(
         n_steps=per_track(step),
@@ -294,13 +311,9 @@ def track_sums(
         pair_weight = np.ones(len(pair))
     else:
         # a pair is seen when its three points are inside: weight by the span of the three
-        three_y = np.stack([y[pair], y[pair + 1], y[pair + 2]])
-        three_x = np.stack([x[pair], x[pair + 1], x[pair + 2]])
-        pair_weight = edge_weights(
-            np.ptp(three_y, axis=0) / pixel_size_um,
-            np.ptp(three_x, axis=0) / pixel_size_um,
-            field_px,
-        )
+        three_y = np.stack([image_y[pair], image_y[pair + 1], image_y[pair + 2]])
+        three_x = np.stack([image_x[pair], image_x[pair + 1], image_x[pair + 2]])
+        pair_weight = edge_weights(np.ptp(three_y, axis=0), np.ptp(three_x, axis=0), field_px)
     sums.update(
         n_pairs=per_track(pair),
         sum_pair_w=per_track(pair, pair_weight),
@@ -440,7 +453,9 @@ def subtract_drift(tracks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Returns
     -------
     corrected : pandas.DataFrame
-        ``tracks`` with the drift subtracted from ``y`` and ``x``.
+        ``tracks`` with the drift subtracted from ``y`` and ``x``, and the drift so taken out
+        (added to any already there) in :data:`DRIFT_COLUMNS`, for the edge weights of
+        :func:`track_sums`.
     drift : pandas.DataFrame
         Indexed by frame (those of each recording, first to last): cumulative drift ``y``,
         ``x`` (pixels) that was subtracted.
@@ -470,6 +485,8 @@ def subtract_drift(tracks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     corrected = tracks.copy()
     corrected["y"] = tracks["y"].to_numpy() - offsets[:, 0]
     corrected["x"] = tracks["x"].to_numpy() - offsets[:, 1]
+    for column, offset in zip(DRIFT_COLUMNS, offsets.T, strict=True):
+        corrected[column] = offset + (tracks[column].to_numpy() if column in tracks else 0.0)
     return corrected, drift
 
 
