@@ -145,18 +145,28 @@ def test_steps_across_gaps_undo_the_loss_of_the_frames_with_large_motion():
     assert np.nanmedian(table["D_um2_s"]) == pytest.approx(D_TRUE, rel=0.1)
 
 
+def seen_in_a_field(
+    tracks: pd.DataFrame, rng: np.random.Generator, field: float, box: float
+) -> pd.DataFrame:
+    """``tracks`` started at random in a periodic ``box`` (px) and seen only inside a square
+    ``field`` (px) at its corner: a new track after every exit."""
+    n_tracks = int(tracks["particle"].max()) + 1
+    start = rng.uniform(0.0, box, (n_tracks, 2))
+    tracks = tracks.copy()
+    tracks["y"] = (tracks["y"] + start[tracks["particle"], 0]) % box
+    tracks["x"] = (tracks["x"] + start[tracks["particle"], 1]) % box
+    inside = (tracks["y"] < field) & (tracks["x"] < field)
+    segment = (~inside).groupby(tracks["particle"]).cumsum()
+    return tracks[inside].assign(particle=tracks["particle"] * 1000 + segment[inside])
+
+
 def test_edge_weights_restore_D_in_a_small_field():
     # particles diffuse in a periodic box and are seen only inside a 40 px field: long steps and
     # pairs near the edges are lost (D about 8 % low); the edge weights give the true D
     rng = np.random.default_rng(22)
     field, box = 40.0, 80.0
     tracks = brownian_tracks(rng, n_tracks=100, n_frames=200, sigma_um=0.03, substeps=10)
-    start = rng.uniform(0.0, box, (100, 2))
-    tracks["y"] = (tracks["y"] + start[tracks["particle"], 0]) % box
-    tracks["x"] = (tracks["x"] + start[tracks["particle"], 1]) % box
-    inside = (tracks["y"] < field) & (tracks["x"] < field)
-    segment = (~inside).groupby(tracks["particle"]).cumsum()  # a new track after every exit
-    seen = tracks[inside].assign(particle=tracks["particle"] * 1000 + segment[inside])
+    seen = seen_in_a_field(tracks, rng, field, box)
     plain = sizing.ensemble_diffusion(seen, PIXEL_UM, DT, DT)
     weighted = sizing.ensemble_diffusion(seen, PIXEL_UM, DT, DT, field_px=(field, field))
     assert plain.D_um2_s < D_TRUE - 2.5 * plain.D_se_um2_s
@@ -177,12 +187,7 @@ def test_edge_weights_judge_the_steps_of_a_flow_as_they_were_in_the_image():
     tracks = brownian_tracks(
         rng, n_tracks=800, n_frames=300, substeps=10, drift_um_s=(0.0, flow_px * PIXEL_UM / DT)
     )
-    start = rng.uniform(0.0, box, (800, 2))
-    tracks["y"] = (tracks["y"] + start[tracks["particle"], 0]) % box
-    tracks["x"] = (tracks["x"] + start[tracks["particle"], 1]) % box
-    inside = (tracks["y"] < field) & (tracks["x"] < field)
-    segment = (~inside).groupby(tracks["particle"]).cumsum()  # a new track after every exit
-    seen = tracks[inside].assign(particle=tracks["particle"] * 1000 + segment[inside])
+    seen = seen_in_a_field(tracks, rng, field, box)
     corrected, _ = sizing.subtract_drift(seen)
     estimate = sizing.ensemble_diffusion(corrected, PIXEL_UM, DT, DT, field_px=(field, field))
     assert estimate.D_se_um2_s < 0.01 * D_TRUE
