@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+from cli_refusals import json_refusal
 from process_group import own_process_group, signal_and_wait
 
 # the fixture asserting that every test leaves no worker process behind
@@ -1054,3 +1055,32 @@ def test_a_bad_temperature_flag_is_named_as_typed(capsys, camera):
     assert main(["acquire", "--camera", camera, "--temperature-c", "nan", "--frames", "3"]) == 2
     err = capsys.readouterr().err
     assert "error: --temperature-c must be a finite number, got nan" in err, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--roi", "0,0,10"], "--roi must be four integers y,x,height,width, got '0,0,10'"),
+        (["--fps", "abc"], "argument --fps: invalid"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ],
+)
+def test_a_refusal_under_json_is_one_json_object_on_stdout(argv, said, capsys, monkeypatch):
+    """`pynta acquire --json` with a bad value printed nothing on stdout: a script reading the
+    result got nothing to decode. It prints `{"error": MESSAGE}`, as `pynta analyze --json`
+    does, beside the same message on stderr and exit code 2."""
+    from napari_pynta.live import LivePipeline
+
+    def started(self):
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setattr(LivePipeline, "start", started)
+    command = ["acquire", "--json", "--camera-option", "shape=64,64", "--frames", "3", *argv]
+    try:
+        code = main(command)
+    except SystemExit as refused:  # argparse's own refusals
+        code = refused.code
+    captured = capsys.readouterr()
+    assert code == 2
+    document = json_refusal(captured.out, captured.err, "acquire")
+    assert document["error"].startswith(said), document

@@ -149,6 +149,14 @@ class CommandParser(argparse.ArgumentParser):
         super().error(message)
 
 
+def error_refusal(message: str, args: argparse.Namespace | None) -> dict[str, Any]:
+    """The ``json_refusal`` of a sub-command whose ``--json`` object has no keys that a refusal
+    could fill (``pynta analyze``, ``pynta acquire``): ``{"error": message}``, the message it
+    also writes to stderr (the exit code is unchanged: 2, or 1 when the file system refused a
+    write)."""
+    return {"error": message}
+
+
 def asks_json(arguments: Sequence[str]) -> bool:
     """Whether ``--json`` is among the command-line arguments (those before a ``--``)."""
     options = list(arguments)

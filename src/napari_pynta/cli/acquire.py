@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_pynta.cameras import camera_names
-from napari_pynta.cli import interrupted_exit_code, path_argument
+from napari_pynta.cli import error_refusal, interrupted_exit_code, path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.errors import (
     PyntaDataError,
@@ -59,6 +59,11 @@ CAMERA_SAMPLE_OPTIONS = ("temperature_c",)
 
 #: seconds between two checks for the end of the run (the progress line follows status events)
 PROGRESS_INTERVAL_S = 0.25
+
+
+#: what ``pynta acquire --json`` prints on stdout when it refuses its input (a bad flag value,
+#: an output that cannot be replaced; or the command line itself)
+json_refusal = error_refusal
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -223,7 +228,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON object with the results on stdout (no progress)",
+        help="print one JSON object with the results on stdout (no progress); a refusal of "
+        'the input prints {"error": MESSAGE}, the message also written to stderr',
     )
 
 

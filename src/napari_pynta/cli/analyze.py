@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_pynta.cli import path_argument
+from napari_pynta.cli import error_refusal, path_argument
 from napari_pynta.cli.sample_options import add_sample_arguments, sample_overrides
 from napari_pynta.combine import captures_combined, combine_summaries, sized_only
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
@@ -275,18 +275,15 @@ def _interval_against_frame_times(movie: Movie, interval_s: float | None) -> Non
         )
 
 
-def json_refusal(message: str, args: argparse.Namespace | None) -> dict[str, Any]:
-    """What ``pynta analyze --json`` prints on stdout when it refuses its input (a bad flag
-    value, a movie that is missing, unreadable or has no frames, an output that cannot be
-    written; or the command line itself, ``args`` None): ``{"error": message}``, the message it
-    also writes to stderr, as ``pynta verify --json`` does (the exit code is unchanged: 2, or 1
-    when the file system refused a write)."""
-    return {"error": message}
+#: what ``pynta analyze --json`` prints on stdout when it refuses its input (a bad flag value, a
+#: movie that is missing, unreadable or has no frames, an output that cannot be written; or the
+#: command line itself)
+json_refusal = error_refusal
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `pynta analyze`; returns the exit code (a refusal raises, and
-    :func:`napari_pynta.cli.main` prints it, with :func:`json_refusal`'s object under --json)."""
+    :func:`napari_pynta.cli.main` prints it, with :data:`json_refusal`'s object under --json)."""
     args.paths = expand_measurements(args.paths)
     each_movie_once(args.paths)
     from napari_pynta.cluster import validate_scheduler, validate_workers
