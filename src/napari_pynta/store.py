@@ -347,6 +347,40 @@ def _stored_metadata(pynta: Any, path: Path) -> Any:
     return metadata
 
 
+def _check_format_version(pynta: Any, path: Path) -> None:
+    """Refuse a store whose ``format_version`` this pynta does not read.
+
+    A newer format may change what the arrays and metadata mean (the version changes only when
+    a reader of the older formats would misread the store), so it is not read at all: before,
+    `pynta analyze` sized a format-99 store without a word while `pynta verify` flagged it.
+
+    Raises
+    ------
+    PyntaDataError
+        Naming the version found, the versions read and the way out (a newer napari-pynta).
+    """
+    version = pynta.get("format_version") if isinstance(pynta, dict) else None
+    if version in FORMAT_VERSIONS:
+        return
+    readable = " and ".join(str(v) for v in FORMAT_VERSIONS)
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        metadata = pynta.get("metadata")
+        writer = metadata.get("software_version") if isinstance(metadata, dict) else None
+        by = f"napari-pynta {writer}" if isinstance(writer, str) else "a newer napari-pynta"
+        raise _missing_path_error(
+            path,
+            f"it is in store format {version}, written by {by}; this napari-pynta "
+            f"{__version__} reads formats {readable} only, and a newer format may change what "
+            "its frames, times and metadata mean: open it with a napari-pynta at least as new "
+            "as the one that wrote it (pip install --upgrade napari-pynta)",
+        )
+    raise _missing_path_error(
+        path,
+        f"its zarr.json gives the unknown store format {json.dumps(version)[:40]} (this "
+        f"napari-pynta reads formats {readable}; zarr.json edited or damaged?)",
+    )
+
+
 def is_pynta_store(path: str | Path) -> bool:
     """True if ``path`` is a folder whose ``zarr.json`` is a group written by pynta.
 
@@ -878,6 +912,7 @@ class MovieStore:
         self._mode = mode
         self._closed = False
         self._arrays: dict[str, zarr.Array] = {}
+        _check_format_version(group.attrs["pynta"], path)  # before its arrays are interpreted
         self._load_arrays()
         self._dtype = _checked_frames_array(self._frames, path)
         _check_per_frame_arrays(self._arrays, path)
