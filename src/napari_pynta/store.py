@@ -240,6 +240,10 @@ def _check_dtype(dtype: Any) -> np.dtype:
     return checked
 
 
+#: the keys zarr v3 requires in an array's zarr.json (besides zarr_format and node_type)
+_ARRAY_KEYS = ("shape", "data_type", "chunk_grid", "chunk_key_encoding", "fill_value", "codecs")
+
+
 def _damaged_part(path: Path) -> str | None:
     """Which part of a store that zarr failed to open is damaged, in words (None: none found).
 
@@ -254,11 +258,18 @@ def _damaged_part(path: Path) -> str | None:
     ):
         where = f"{name}/zarr.json" if name else "zarr.json"
         try:
-            json.loads((path / where).read_text(encoding="utf-8"))
+            description = json.loads((path / where).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return f"{what} is missing (no {where})"
         except (OSError, ValueError) as error:
             return f"{where}, the description of {what}, is cut or damaged ({error})"
+        given = description if isinstance(description, dict) else {}
+        lacking = [key for key in _ARRAY_KEYS if name and key not in given]
+        if lacking:  # zarr's KeyError: 'data_type'
+            return (
+                f"{where}, the description of {what}, lacks {', '.join(map(repr, lacking))}, "
+                "which zarr v3 requires of an array (edited or damaged?)"
+            )
     for name in (SEQ_PATH, TIMESTAMPS_PATH):
         try:
             np.asarray(zarr.open_array(str(path / name), mode="r")[:])
