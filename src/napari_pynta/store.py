@@ -405,6 +405,40 @@ def is_pynta_store(path: str | Path) -> bool:
         return False
 
 
+def stores_inside(path: str | Path) -> list[Path]:
+    """The pynta stores (:func:`is_pynta_store`) inside the folder ``path``, sorted.
+
+    A store found is not looked into, and neither is the chunk folder ``c`` of any array (a
+    store's frames can be 100 000 files): only the folders where a store can have been made
+    are listed. Symbolic links are not followed.
+    """
+    found, pending = [], [Path(path)]
+    while pending:
+        folder = pending.pop()
+        is_array = _node_type(folder) == "array"
+        try:
+            children = [Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+        except OSError:  # unreadable: nothing to list there
+            continue
+        for child in children:
+            if is_array and child.name == "c":
+                continue
+            if is_pynta_store(child):
+                found.append(child)
+            else:
+                pending.append(child)
+    return sorted(found)
+
+
+def _node_type(folder: Path) -> str | None:
+    """``node_type`` of the zarr v3 node ``folder`` ("array", "group"), None if it is none."""
+    try:
+        node = json.loads((folder / "zarr.json").read_text(encoding="utf-8"))
+        return node.get("node_type") if isinstance(node, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
 def has_zarr_suffix(path: str | Path) -> bool:
     """True when ``path`` is named ``*.zarr`` in any case (``run.ZARR`` too, as the readers
     open it)."""
