@@ -370,7 +370,9 @@ def _check_format_version(pynta: Any, path: Path) -> None:
     PyntaDataError
         Naming the version found, the versions read and the way out (a newer napari-pynta).
     """
-    version = pynta.get("format_version") if isinstance(pynta, dict) else None
+    if not isinstance(pynta, dict):  # refused by _stored_metadata
+        return
+    version = pynta.get("format_version")
     if version in FORMAT_VERSIONS:
         return
     readable = " and ".join(str(v) for v in FORMAT_VERSIONS)
