@@ -811,3 +811,60 @@ def test_a_store_is_not_made_inside_another_and_one_holding_another_is_not_repla
     with pytest.raises(PyntaInputError, match=r"holds the pynta store '.*inner\.zarr'"):
         MovieStore.create(outer, (8, 8), "uint16", {}, overwrite=True)
     assert (inner / "zarr.json").exists()
+
+
+@pytest.mark.parametrize(
+    "version, said",
+    [
+        (99, r"store format 99, written by napari-pynta 9\.0\.0.*pip install --upgrade"),
+        ("2", r"unknown store format \"2\" .*reads formats 1 and 2"),
+        (None, r"unknown store format null"),
+    ],
+)
+def test_a_store_format_this_pynta_does_not_read_is_refused_with_the_way_out(
+    store_path, capsys, version, said
+):
+    """Before: `pynta verify` flagged format 99, but `pynta analyze` and napari read its frames,
+    times and metadata as format 2 without a word, though a newer format may mean them otherwise."""
+    from napari_pynta.cli import main
+
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=3))
+
+    def newer(root):
+        root["attributes"]["pynta"]["format_version"] = version
+        root["attributes"]["pynta"]["metadata"]["software_version"] = "9.0.0"
+
+    _edit_json(store_path / "zarr.json", newer)
+    for mode in ("r", "r+"):
+        with pytest.raises(PyntaDataError, match=said):
+            MovieStore.open(store_path, mode)
+    assert main(["analyze", "--no-save", str(store_path)]) == 2
+    assert re.search(said, capsys.readouterr().err)
+    from napari_pynta.verify import verify_store
+
+    report = verify_store(store_path)
+    assert [p.kind for p in report.problems] == ["unreadable"]
+    assert re.search(said, report.problems[0].message)
+
+
+@pytest.mark.parametrize("array", ["0", "seq"])
+@pytest.mark.parametrize("key", ["data_type", "shape", "chunk_grid"])
+def test_an_array_description_lacking_a_required_key_is_named_in_a_sentence(
+    store_path, capsys, array, key
+):
+    """Before: "cannot open pynta movie store '...': KeyError: 'data_type'" from `pynta analyze`
+    and `pynta verify`."""
+    from napari_pynta.cli import main
+
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=3))
+    _edit_json(store_path / array / "zarr.json", lambda meta: meta.pop(key))
+    said = f"{array}/zarr.json, the description of the .* array.*, lacks '{key}', which zarr v3"
+    with pytest.raises(PyntaDataError, match=said):
+        MovieStore.open(store_path)
+    assert main(["analyze", "--no-save", str(store_path)]) == 2
+    assert main(["verify", str(store_path)]) == 1
+    out = capsys.readouterr()
+    assert re.search(said, out.err) and re.search(said, out.out)
+    assert "KeyError" not in out.err + out.out

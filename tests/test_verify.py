@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -495,3 +496,43 @@ def test_a_number_stored_as_text_is_damaged_metadata(capsys, store_path):
     code, out = verify(capsys, store_path)
     assert code == 1
     assert "invalid metadata: pixel_size_um must be a number, got '0.1'" in out, out
+
+
+def test_a_store_inside_the_store_is_named_with_the_risk_without_walking_the_chunks(
+    capsys, tmp_path, monkeypatch
+):
+    """Stores made before pynta refused a store inside a store (9bdd971) may hold one: verify
+    said ok, and deleting the outer store deleted the inner recording with it."""
+    import os
+
+    import zarr
+
+    outer = tmp_path / "outer.zarr"
+    frames = np.random.default_rng(1).integers(1, 1000, (130, 8, 10), dtype=np.uint16)
+    with MovieStore.create(outer, (8, 10), "uint16", METADATA) as store:
+        store.append(frames, timestamps_s=np.arange(130) * 0.01)
+    code, out = verify(capsys, outer)
+    assert code == 0 and "note" not in out
+    inner = [outer / "b.zarr", outer / "sub" / "c.zarr"]
+    for path in inner:  # made by hand, as an older pynta allowed
+        zarr.open_group(path, mode="w").attrs["pynta"] = {"format_version": 2, "metadata": {}}
+    zarr.open_group(outer / "foreign.zarr", mode="w")  # another program's zarr: no store
+    code, out = verify(capsys, outer)
+    assert code == 0, out  # the outer store itself is sound
+    notes = [line for line in out.splitlines() if "note: store_inside" in line]
+    assert len(notes) == 2
+    for note, path in zip(notes, inner, strict=True):
+        assert f"the pynta store '{path}' lies inside this store" in note
+        assert "deletes that recording with it; move it out" in note
+    from napari_pynta.store import stores_inside
+
+    looked_into = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda folder: looked_into.append(folder) or scandir(folder))
+    assert stores_inside(outer) == inner
+    chunk_folders = [outer / "0" / "c", outer / "seq" / "c", outer / "timestamps_s" / "c"]
+    assert all(folder.is_dir() for folder in chunk_folders)
+    assert not {str(p) for p in looked_into} & {str(f) for f in chunk_folders}
+    assert outer / "b.zarr" not in map(Path, looked_into)  # a store found is not looked into
+    report = verify_store(outer)
+    assert [n.kind for n in report.notes] == ["store_inside", "store_inside"]

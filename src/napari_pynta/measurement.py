@@ -55,6 +55,30 @@ def write_measurement(folder: str | Path, description: Mapping[str, Any]) -> Pat
     return path
 
 
+def unlisted_capture_text(
+    folder: str | Path, description: Mapping[str, Any], capture: Path, error: OSError
+) -> str:
+    """What a measurement says when ``measurement.json`` could not be rewritten after
+    ``capture`` (``error``: a full disk), which ends it: the captures it lists, and that
+    ``capture`` is not among them though its frames stay on disk."""
+    from napari_pynta.errors import verify_command
+
+    listed = description["captures"]
+    kept = listed[:-1] if capture.name in listed else listed
+    return (
+        f"cannot update {str(Path(folder) / MEASUREMENT_FILE)!r} after {capture.name} "
+        f"({error.strerror or error}): the measurement stops here; it lists "
+        f"{', '.join(kept) or 'no capture'}, and {str(capture)!r} is not in it (its frames "
+        f"stay on disk: {verify_command(capture)})"
+    )
+
+
+def failed_capture_text(index: int, reason: str) -> str:
+    """What a measurement says when the recording of capture ``index`` failed (``reason``: a
+    full disk, the saver dead), which ends it: the next captures would fail alike."""
+    return f"capture {index} failed ({reason}): the measurement stops here"
+
+
 def clear_measurement(folder: str | Path) -> list[Path]:
     """Remove the measurement in ``folder`` before a new one replaces it; return what went.
 

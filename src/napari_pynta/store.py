@@ -240,6 +240,10 @@ def _check_dtype(dtype: Any) -> np.dtype:
     return checked
 
 
+#: the keys zarr v3 requires in an array's zarr.json (besides zarr_format and node_type)
+_ARRAY_KEYS = ("shape", "data_type", "chunk_grid", "chunk_key_encoding", "fill_value", "codecs")
+
+
 def _damaged_part(path: Path) -> str | None:
     """Which part of a store that zarr failed to open is damaged, in words (None: none found).
 
@@ -254,11 +258,18 @@ def _damaged_part(path: Path) -> str | None:
     ):
         where = f"{name}/zarr.json" if name else "zarr.json"
         try:
-            json.loads((path / where).read_text(encoding="utf-8"))
+            description = json.loads((path / where).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return f"{what} is missing (no {where})"
         except (OSError, ValueError) as error:
             return f"{where}, the description of {what}, is cut or damaged ({error})"
+        given = description if isinstance(description, dict) else {}
+        lacking = [key for key in _ARRAY_KEYS if name and key not in given]
+        if lacking:  # zarr's KeyError: 'data_type'
+            return (
+                f"{where}, the description of {what}, lacks {', '.join(map(repr, lacking))}, "
+                "which zarr v3 requires of an array (edited or damaged?)"
+            )
     for name in (SEQ_PATH, TIMESTAMPS_PATH):
         try:
             np.asarray(zarr.open_array(str(path / name), mode="r")[:])
@@ -347,6 +358,42 @@ def _stored_metadata(pynta: Any, path: Path) -> Any:
     return metadata
 
 
+def _check_format_version(pynta: Any, path: Path) -> None:
+    """Refuse a store whose ``format_version`` this pynta does not read.
+
+    A newer format may change what the arrays and metadata mean (the version changes only when
+    a reader of the older formats would misread the store), so it is not read at all: before,
+    `pynta analyze` sized a format-99 store without a word while `pynta verify` flagged it.
+
+    Raises
+    ------
+    PyntaDataError
+        Naming the version found, the versions read and the way out (a newer napari-pynta).
+    """
+    if not isinstance(pynta, dict):  # refused by _stored_metadata
+        return
+    version = pynta.get("format_version")
+    if version in FORMAT_VERSIONS:
+        return
+    readable = " and ".join(str(v) for v in FORMAT_VERSIONS)
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        metadata = pynta.get("metadata")
+        writer = metadata.get("software_version") if isinstance(metadata, dict) else None
+        by = f"napari-pynta {writer}" if isinstance(writer, str) else "a newer napari-pynta"
+        raise _missing_path_error(
+            path,
+            f"it is in store format {version}, written by {by}; this napari-pynta "
+            f"{__version__} reads formats {readable} only, and a newer format may change what "
+            "its frames, times and metadata mean: open it with a napari-pynta at least as new "
+            "as the one that wrote it (pip install --upgrade napari-pynta)",
+        )
+    raise _missing_path_error(
+        path,
+        f"its zarr.json gives the unknown store format {json.dumps(version)[:40]} (this "
+        f"napari-pynta reads formats {readable}; zarr.json edited or damaged?)",
+    )
+
+
 def is_pynta_store(path: str | Path) -> bool:
     """True if ``path`` is a folder whose ``zarr.json`` is a group written by pynta.
 
@@ -358,6 +405,40 @@ def is_pynta_store(path: str | Path) -> bool:
         return root.get("node_type") == "group" and "format_version" in root["attributes"]["pynta"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
+
+
+def stores_inside(path: str | Path) -> list[Path]:
+    """The pynta stores (:func:`is_pynta_store`) inside the folder ``path``, sorted.
+
+    A store found is not looked into, and neither is the chunk folder ``c`` of any array (a
+    store's frames can be 100 000 files): only the folders where a store can have been made
+    are listed. Symbolic links are not followed.
+    """
+    found, pending = [], [Path(path)]
+    while pending:
+        folder = pending.pop()
+        is_array = _node_type(folder) == "array"
+        try:
+            children = [Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+        except OSError:  # unreadable: nothing to list there
+            continue
+        for child in children:
+            if is_array and child.name == "c":
+                continue
+            if is_pynta_store(child):
+                found.append(child)
+            else:
+                pending.append(child)
+    return sorted(found)
+
+
+def _node_type(folder: Path) -> str | None:
+    """``node_type`` of the zarr v3 node ``folder`` ("array", "group"), None if it is none."""
+    try:
+        node = json.loads((folder / "zarr.json").read_text(encoding="utf-8"))
+        return node.get("node_type") if isinstance(node, dict) else None
+    except (OSError, ValueError):
+        return None
 
 
 def has_zarr_suffix(path: str | Path) -> bool:
@@ -878,6 +959,7 @@ class MovieStore:
         self._mode = mode
         self._closed = False
         self._arrays: dict[str, zarr.Array] = {}
+        _check_format_version(group.attrs["pynta"], path)  # before its arrays are interpreted
         self._load_arrays()
         self._dtype = _checked_frames_array(self._frames, path)
         _check_per_frame_arrays(self._arrays, path)

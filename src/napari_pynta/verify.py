@@ -2,8 +2,8 @@
 
 Checks, each problem reported on one line:
 
-- the store opens and its root metadata is valid (``pynta`` format version, metadata values,
-  OME-NGFF ``ome`` attribute);
+- the store opens (a ``pynta`` format version this pynta reads, arrays described in full) and
+  its root metadata is valid (metadata values, OME-NGFF ``ome`` attribute);
 - a recording that failed and was closed by the live pipeline (``recording_failed`` in the
   metadata) holds the frames it counted as saved (a note says it failed);
 - the frames, timestamps and seq arrays agree in length (a longer array is a block a writer left
@@ -15,6 +15,7 @@ Checks, each problem reported on one line:
   they are what the camera gave (its clock jumped back), and the note says which frame interval
   the analysis measures from the steps that go forward;
 - every table listed reads back;
+- no pynta store lies inside this one (a note: deleting this store deletes it);
 - optionally, every frame decodes (``read_pixels``: reads the whole movie).
 
 A damaged store's report also says which recorded frames can be analysed: those with their frame
@@ -78,7 +79,8 @@ class StoreReport:
         Another process held the store for writing (a recording in progress): the report covers
         the frames written when it was opened.
     notes : list[Problem]
-        What the user should know but is not damage (frame times that go back).
+        What the user should know but is not damage (frame times that go back, a store
+        inside this one).
     readable : ndarray of bool or None
         One entry per recorded frame (the frames after a lost seq chunk too): True for a frame
         that can be analysed, with its frame number and its data on disk (and, when the pixels
@@ -203,6 +205,7 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
         raise PyntaDataError(f"{str(path)!r} is a file, not a pynta store (a *.zarr folder)")
     _refuse_what_is_not_a_store(path)
     report = StoreReport(str(path), being_written=path.is_dir() and is_being_written(path))
+    _check_no_store_inside(path, report)
     try:
         store = MovieStore.open(path, mode="r")
     except PyntaDataError as error:
@@ -264,17 +267,29 @@ def _refuse_what_is_not_a_store(path: Path) -> None:
         )
 
 
-def _check_metadata(path: Path, report: StoreReport) -> None:
-    from napari_pynta.store import FORMAT_VERSIONS, ome_multiscales, validate_metadata
+def _check_no_store_inside(path: Path, report: StoreReport) -> None:
+    """A note for each pynta store inside this one (made before pynta refused it): deleting
+    this store deletes it too."""
+    from napari_pynta.store import stores_inside
 
+    for inner in stores_inside(path):
+        report.notes.append(
+            Problem(
+                "store_inside",
+                f"the pynta store {str(inner)!r} lies inside this store: deleting or replacing "
+                "this store (rm -r, or the --overwrite that pynta refuses for it) deletes that "
+                f"recording with it; move it out of this store (`{verify_command(inner)}` "
+                "checks it)",
+            )
+        )
+
+
+def _check_metadata(path: Path, report: StoreReport) -> None:
+    from napari_pynta.store import ome_multiscales, validate_metadata
+
+    # an unknown format_version is refused by MovieStore.open (reported as unreadable)
     attributes = json.loads((path / "zarr.json").read_text(encoding="utf-8"))["attributes"]
     pynta = attributes["pynta"]
-    if pynta.get("format_version") not in FORMAT_VERSIONS:
-        report.add(
-            "metadata",
-            f"unknown format_version {pynta.get('format_version')!r} "
-            f"(this pynta reads {list(FORMAT_VERSIONS)})",
-        )
     try:
         metadata = validate_metadata(pynta.get("metadata"))
     except PyntaInputError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -545,3 +546,103 @@ def test_the_exposure_aid_shows_the_data_and_says_saturation_far_above_them(qtbo
     assert [t.get_text() for t in aid.axes.texts] == ["+ 512 px saturated at 4095 →"]
     assert aid.saturation_label.text() == "saturated: 12.50 % of pixels at 4095"
     assert "font-weight: bold" in aid.saturation_label.styleSheet()
+
+
+class _FakeRecordingSession:
+    """Live "running" on the Camera widget's real session without processes, while in the
+    ``with`` block: recordings start and stop at once; ``failure`` is the pipeline's
+    ``recording_failed`` once set."""
+
+    def __init__(self, session, monkeypatch):
+        self.session, self.started, self.stopped, self.failure = session, [], 0, None
+        monkeypatch.setattr(session, "start_recording", self.start_recording)
+        monkeypatch.setattr(session, "stop_recording", self.stop_recording)
+
+    def __enter__(self):
+        from types import SimpleNamespace
+
+        config = SimpleNamespace(refuse_recording_over_the_playback=lambda *a, **k: None)
+        status = lambda: SimpleNamespace(recording_failed=self.failure)  # noqa: E731
+        self.session.pipeline = SimpleNamespace(config=config, status=status)
+        self.session.live_state = "running"
+        return self
+
+    def __exit__(self, *exc):
+        self.session.pipeline, self.session.live_state = None, "idle"
+
+    def start_recording(self, path, overwrite, sample=None, on_done=None, on_error=None):
+        self.started.append(Path(path).name)
+        on_done(None)
+
+    def stop_recording(self, on_done=None):
+        self.stopped += 1
+        on_done(10)
+
+
+def test_measure_stops_and_says_so_when_measurement_json_cannot_be_written(
+    pynta, wait_for, tmp_path, monkeypatch
+):
+    """A full disk while Measure lists capture 2: before, write_measurement's OSError escaped
+    into the Qt event loop, capture 2 kept recording and the measurement never ended."""
+    import errno
+    import json
+
+    from napari_pynta.widgets import measure
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    written, write = [], measure.write_measurement
+
+    def full_after_one(folder, description):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(list(description["captures"]))
+        return write(folder, description)
+
+    monkeypatch.setattr(measure, "write_measurement", full_after_one)
+    camera.output_path.setText(str(tmp_path / "beads.zarr"))
+    camera.measure_captures.setValue(3)
+    camera.measure_seconds.setValue(0.1)
+    with _FakeRecordingSession(camera.session, monkeypatch) as fake:
+        camera.measure.click()
+        wait_for(lambda: camera.measure.text() == "Measure", 10, "the measurement to stop")
+    folder = tmp_path / "beads"
+    assert fake.started == ["capture-1.zarr", "capture-2.zarr"], camera.message_line.text()
+    assert fake.stopped == 2
+    assert not camera.measurement.running
+    text = camera.message_line.text()
+    assert camera.message_line.is_error, text
+    assert (
+        f"cannot update '{folder / 'measurement.json'}' after capture-2.zarr (No space left on "
+        "device): the measurement stops here; it lists capture-1.zarr, and "
+        f"'{folder / 'capture-2.zarr'}' is not in it" in text
+    ), text
+    assert json.loads((folder / "measurement.json").read_text())["captures"] == ["capture-1.zarr"]
+
+
+def test_measure_stops_and_says_so_when_a_capture_recording_fails(
+    pynta, wait_for, tmp_path, monkeypatch
+):
+    """A capture whose recording failed (a full disk): before, Measure went on to the next
+    capture, which would fail alike, and said nothing of it."""
+    import json
+
+    from napari_pynta.live.config import LiveStatus
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    camera.output_path.setText(str(tmp_path / "beads.zarr"))
+    camera.measure_captures.setValue(3)
+    camera.measure_seconds.setValue(30.0)  # ended by the failure, not by its time
+    with _FakeRecordingSession(camera.session, monkeypatch) as fake:
+        camera.measure.click()
+        assert fake.started == ["capture-1.zarr"] and camera.measurement.running
+        fake.failure = "writing the store failed: No space left on device"
+        camera.session.status_changed.emit(LiveStatus(recording_failed=fake.failure))
+        wait_for(lambda: camera.measure.text() == "Measure", 10, "the measurement to stop")
+    assert fake.started == ["capture-1.zarr"] and fake.stopped == 1
+    text = camera.message_line.text()
+    assert camera.message_line.is_error
+    assert text == f"capture 1 failed ({fake.failure}): the measurement stops here", text
+    listed = json.loads((tmp_path / "beads" / "measurement.json").read_text())["captures"]
+    assert listed == ["capture-1.zarr"]  # its frames up to the failure are in the store

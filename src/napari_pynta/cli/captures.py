@@ -19,10 +19,11 @@ from napari_pynta.cli.acquire import (
 )
 from napari_pynta.errors import PyntaInputError, pynta_command, require_int
 from napari_pynta.measurement import (
-    MEASUREMENT_FILE,
     capture_path,
     clear_measurement,
+    failed_capture_text,
     is_measurement,
+    unlisted_capture_text,
     write_measurement,
 )
 from napari_pynta.sample import validate_sample
@@ -68,14 +69,8 @@ def _listed(folder: Path, description: dict[str, Any], capture: Path) -> bool:
     try:
         write_measurement(folder, description)
     except OSError as error:
-        kept = description["captures"][:-1] if capture.name in description["captures"] else []
-        print(
-            f"pynta acquire: cannot update {str(folder / MEASUREMENT_FILE)!r} after "
-            f"{capture.name} ({error.strerror or error}): the measurement stops here; it lists "
-            f"{', '.join(kept) or 'no capture'}, and {str(capture)!r} is not in it (its frames "
-            f"stay on disk: `pynta verify {capture}`)",
-            file=sys.stderr,
-        )
+        text = unlisted_capture_text(folder, description, capture, error)
+        print(f"pynta acquire: {text}", file=sys.stderr)
         return False
     return True
 
@@ -138,11 +133,8 @@ def run_captures(args: argparse.Namespace) -> int:
         if status.frames_dropped or status.dead_workers or status.recording_failed:
             code = 1
         if status.recording_failed:  # a full disk: the next captures would fail alike
-            print(
-                f"pynta acquire: capture {index} failed ({status.recording_failed}): the "
-                "measurement stops here",
-                file=sys.stderr,
-            )
+            text = failed_capture_text(index, status.recording_failed)
+            print(f"pynta acquire: {text}", file=sys.stderr)
             break
     if args.json:
         print(

@@ -423,6 +423,7 @@ class CameraWidget(QWidget):
             self.message_line.show_error(str(error))
             return
         self.measurement.progress.connect(self.message_line.show_info)
+        self.measurement.failed.connect(self.message_line.show_error)
         self.measurement.finished.connect(lambda _: self.measure.setText("Measure"))
         self.measure.setText("Stop measuring")
         self.measurement.start()

@@ -10,7 +10,13 @@ from typing import Any
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from napari_pynta.errors import PyntaInputError
-from napari_pynta.measurement import capture_path, is_measurement, write_measurement
+from napari_pynta.measurement import (
+    capture_path,
+    failed_capture_text,
+    is_measurement,
+    unlisted_capture_text,
+    write_measurement,
+)
 from napari_pynta.widgets.form import make_folder
 
 
@@ -22,17 +28,23 @@ class Measurement(QObject):
     and ``n_captures``; ``measurement.json`` lists the captures that started. The steps follow
     the pipeline, not the request: a capture's time runs from the moment its recording has
     started, the next one starts once the previous store is complete, and ``finished`` comes
-    after the last store is complete (or once a capture could not start, with the reason).
+    after the last store is complete. A capture that could not start, whose recording failed (a
+    full disk, the saver dead: the pipeline's ``recording_failed``) or after which
+    ``measurement.json`` could not be rewritten ends the measurement, with the reason in
+    ``failed`` (the words of `pynta acquire --captures`); the captures recorded are kept.
 
     Signals
     -------
     progress(str)
         A line for the status display.
+    failed(str)
+        Why the measurement stopped early (an error to show), just before ``finished``.
     finished(str)
         Emitted once with the measurement folder.
     """
 
     progress = Signal(str)
+    failed = Signal(str)
     finished = Signal(str)
 
     def __init__(
@@ -69,9 +81,12 @@ class Measurement(QObject):
         }
         self._running = False
         self._cancelled = False
+        #: why the measurement ends early, said once the capture begun is saved
+        self._failure: str | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._end_capture)
+        session.status_changed.connect(self._on_status)
 
     @property
     def running(self) -> bool:
@@ -97,12 +112,17 @@ class Measurement(QObject):
             False,
             sample=sample,
             on_done=lambda _: self._capture_started(path, index),
-            on_error=lambda error: self._finish(f"capture {index} could not start: {error}"),
+            on_error=lambda error: self._fail(f"capture {index} could not start: {error}"),
         )
 
     def _capture_started(self, path: Path, index: int) -> None:
         self.description["captures"].append(path.name)
-        write_measurement(self.folder, self.description)
+        try:
+            write_measurement(self.folder, self.description)
+        except OSError as error:  # a full disk: end the capture begun, and the measurement
+            self._failure = unlisted_capture_text(self.folder, self.description, path, error)
+            self._end_capture()
+            return
         if self._cancelled:
             self.session.stop_recording(on_done=lambda _: self._finish(self._stopped_text()))
             return
@@ -112,8 +132,24 @@ class Measurement(QObject):
     def _end_capture(self) -> None:
         self.session.stop_recording(on_done=self._capture_saved)
 
+    def _on_status(self, status: Any) -> None:
+        """End the capture recording now if its recording failed (the next would fail alike)."""
+        if self._timer.isActive() and status.recording_failed:
+            self._timer.stop()
+            self._end_capture()
+
+    def _recording_failure(self) -> str | None:
+        """Why the capture just saved failed (the pipeline's ``recording_failed``), or None."""
+        pipeline = self.session.pipeline
+        return None if pipeline is None else pipeline.status().recording_failed
+
     def _capture_saved(self, _n_saved: int) -> None:
-        if self._cancelled:
+        reason = self._recording_failure()
+        if self._failure is None and reason is not None:
+            self._failure = failed_capture_text(len(self.description["captures"]), reason)
+        if self._failure is not None:
+            self._fail(self._failure)
+        elif self._cancelled:
             self._finish(self._stopped_text())
         elif len(self.description["captures"]) < self.n_captures:
             self._start_capture()
@@ -126,6 +162,11 @@ class Measurement(QObject):
     def _finish(self, text: str) -> None:
         self._running = False
         self.progress.emit(text)
+        self.finished.emit(str(self.folder))
+
+    def _fail(self, text: str) -> None:
+        self._running = False
+        self.failed.emit(text)
         self.finished.emit(str(self.folder))
 
     def cancel(self) -> None:
