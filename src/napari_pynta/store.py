@@ -490,17 +490,10 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
             "with a 'pynta' attribute), and overwrite only ever replaces a pynta store; "
             "choose another path or remove it yourself"
         )
-    inner = next(
-        (
-            node.parent
-            for node in path.rglob("zarr.json")
-            if node.parent != path and is_pynta_store(node.parent)
-        ),
-        None,
-    )
-    if inner is not None:
+    inner = stores_inside(path)
+    if inner:
         raise PyntaInputError(
-            f"refusing to overwrite {str(path)!r}: it holds the pynta store {str(inner)!r}, "
+            f"refusing to overwrite {str(path)!r}: it holds the pynta store {str(inner[0])!r}, "
             "which would be deleted with it; move that store out first"
         )
     try:
