@@ -646,3 +646,28 @@ def test_measure_stops_and_says_so_when_a_capture_recording_fails(
     assert text == f"capture 1 failed ({fake.failure}): the measurement stops here", text
     listed = json.loads((tmp_path / "beads" / "measurement.json").read_text())["captures"]
     assert listed == ["capture-1.zarr"]  # its frames up to the failure are in the store
+
+
+def test_measure_ends_and_says_so_when_live_stops_during_a_capture(
+    pynta, wait_for, tmp_path, monkeypatch
+):
+    """Live stopped during a capture: its stop closes the recording, and the capture's own stop
+    asked of a stopped Live never answers, so Measure stayed "Stop measuring" for good."""
+    import json
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    camera.output_path.setText(str(tmp_path / "beads.zarr"))
+    camera.measure_captures.setValue(3)
+    camera.measure_seconds.setValue(30.0)
+    with _FakeRecordingSession(camera.session, monkeypatch) as fake:
+        camera.measure.click()
+        assert fake.started == ["capture-1.zarr"] and camera.measurement.running
+        camera.session._set_live_state("stopping")
+        wait_for(lambda: camera.measure.text() == "Measure", 10, "the measurement to end")
+    assert not camera.measurement.running and fake.started == ["capture-1.zarr"]
+    text = camera.message_line.text()
+    assert camera.message_line.is_error
+    assert text.startswith("Live stopped during capture 1 of 3"), text
+    listed = json.loads((tmp_path / "beads" / "measurement.json").read_text())["captures"]
+    assert listed == ["capture-1.zarr"]

@@ -31,7 +31,8 @@ class Measurement(QObject):
     after the last store is complete. A capture that could not start, whose recording failed (a
     full disk, the saver dead: the pipeline's ``recording_failed``) or after which
     ``measurement.json`` could not be rewritten ends the measurement, with the reason in
-    ``failed`` (the words of `pynta acquire --captures`); the captures recorded are kept.
+    ``failed`` (the words of `pynta acquire --captures`); so does Live stopping. The captures
+    recorded are kept.
 
     Signals
     -------
@@ -87,6 +88,7 @@ class Measurement(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._end_capture)
         session.status_changed.connect(self._on_status)
+        session.live_state_changed.connect(self._on_live_state)
 
     @property
     def running(self) -> bool:
@@ -138,6 +140,18 @@ class Measurement(QObject):
             self._timer.stop()
             self._end_capture()
 
+    def _on_live_state(self, state: str) -> None:
+        """End the measurement when Live stops: its stop closes the capture recording (the
+        frames so far are kept), and a capture's stop asked of a stopped Live never answers,
+        so the measurement waited forever."""
+        if self._running and state != "running":
+            self._timer.stop()
+            captures = self.description["captures"]
+            self._fail(
+                f"Live stopped during capture {max(len(captures), 1)} of {self.n_captures}: the "
+                f"measurement ends with {len(captures)} capture(s) in {self.folder}"
+            )
+
     def _recording_failure(self) -> str | None:
         """Why the capture just saved failed (the pipeline's ``recording_failed``), or None."""
         pipeline = self.session.pipeline
@@ -160,11 +174,15 @@ class Measurement(QObject):
         return f"measurement stopped after {len(self.description['captures'])} capture(s)"
 
     def _finish(self, text: str) -> None:
+        if not self._running:  # ended already (Live stopped while a capture was saved)
+            return
         self._running = False
         self.progress.emit(text)
         self.finished.emit(str(self.folder))
 
     def _fail(self, text: str) -> None:
+        if not self._running:
+            return
         self._running = False
         self.failed.emit(text)
         self.finished.emit(str(self.folder))
