@@ -47,7 +47,7 @@ from napari_pynta.store import (
     is_being_written,
     unreadable_array,
 )
-from napari_pynta.timing import reconcile_frame_interval
+from napari_pynta.timing import FrameTiming, measure_frame_interval, reconciled_with
 from napari_pynta.video import VIDEO_SUFFIXES
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -123,6 +123,10 @@ class Movie:
     first_frame : int
         The index among the recorded frames of ``frames[0]``: 0, or the START of a part opened
         with ``frame_range`` (the analysis numbers its tables' frames from it).
+    frame_timing : FrameTiming or None
+        The frame interval a store's frame times measure (of its numbered frames in this part;
+        :func:`napari_pynta.timing.measure_frame_interval`), None for other movies or too few
+        times.
 
     Use it as a context manager (``with open_movie(path) as movie:``) where the frames are not
     needed after the block.
@@ -136,6 +140,7 @@ class Movie:
     frame_numbers: np.ndarray | None = None
     open_files: list[Any] = field(default_factory=list, repr=False)
     first_frame: int = 0
+    frame_timing: FrameTiming | None = None
 
     def close(self) -> None:
         """Close the files kept open for lazy reads (a TIFF's); idempotent.
@@ -394,9 +399,8 @@ def _open_store(path: Path, part: FrameRange | None, show_unnumbered: bool = Fal
     # on the frames with their number
     seq = store.seq_between(start, stop)
     times, time_warnings = _frame_times(store, path, start, stop)
-    metadata, timing_warnings = reconcile_frame_interval(
-        store.metadata, times[numbered], seq[numbered]
-    )
+    timing = measure_frame_interval(times[numbered], seq[numbered])
+    metadata, timing_warnings = reconciled_with(store.metadata, timing)
     warnings += time_warnings + timing_warnings
     if is_being_written(path):
         warnings.append(
@@ -411,6 +415,7 @@ def _open_store(path: Path, part: FrameRange | None, show_unnumbered: bool = Fal
         warnings=warnings,
         frame_numbers=gap_numbers(seq) if numbered.all() else None,
         first_frame=start,
+        frame_timing=timing,
     )
 
 

@@ -154,8 +154,16 @@ def reconcile_frame_interval(
     warnings : list of str
         Plain-language warnings for the analysis summary.
     """
+    return reconciled_with(metadata, measure_frame_interval(timestamps_s, seq))
+
+
+def reconciled_with(
+    metadata: Mapping[str, Any], timing: FrameTiming | None
+) -> tuple[dict[str, Any], list[str]]:
+    """:func:`reconcile_frame_interval` with the frame times already measured (``timing``,
+    :func:`measure_frame_interval`'s; None: too few to measure): for a reader that keeps the
+    measurement too."""
     metadata = dict(metadata)
-    timing = measure_frame_interval(timestamps_s, seq)
     if timing is None:
         return metadata, []
     measured = timing.interval_s

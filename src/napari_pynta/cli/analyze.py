@@ -256,18 +256,10 @@ def _interval_against_frame_times(movie: Movie, interval_s: float | None) -> Non
     too small without a word, while the same value stored as metadata is replaced by the
     measured one with a warning (x24).
     """
-    from napari_pynta.timing import disagrees, measure_frame_interval
+    from napari_pynta.timing import disagrees
 
-    if interval_s is None or movie.store is None:
-        return
-    start = movie.first_frame
-    stop = start + len(movie.frames)
-    seq = movie.store.seq_between(start, stop)
-    numbered = seq >= 0
-    timing = measure_frame_interval(
-        movie.store.timestamps_between(start, stop)[numbered], seq[numbered]
-    )
-    if timing is not None and disagrees(timing, interval_s):
+    timing = movie.frame_timing  # None: not a store, or too few frame times
+    if interval_s is not None and timing is not None and disagrees(timing, interval_s):
         movie.warnings.append(
             f"The stored frame times give a frame interval of {timing.interval_s * 1e3:.4g} ms, "
             f"not the {interval_s * 1e3:.4g} ms of --frame-interval-s, which the sizes use: "
