@@ -400,10 +400,25 @@ def is_pynta_store(path: str | Path) -> bool:
     Only the root metadata is read: a zarr v3 group with a ``"pynta"`` attribute holding a
     ``format_version``.
     """
+    return _is_pynta_root(_zarr_node(Path(path)))
+
+
+def _zarr_node(folder: Path) -> dict[str, Any] | None:
+    """The zarr v3 metadata (``zarr.json``) of ``folder``; None where there is none to read."""
     try:
-        root = json.loads((Path(path) / "zarr.json").read_text(encoding="utf-8"))
-        return root.get("node_type") == "group" and "format_version" in root["attributes"]["pynta"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        node = json.loads((folder / "zarr.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return node if isinstance(node, dict) else None
+
+
+def _is_pynta_root(node: dict[str, Any] | None) -> bool:
+    """Whether zarr metadata ``node`` is a pynta store's root (:func:`is_pynta_store`)."""
+    try:
+        return node is not None and (
+            node.get("node_type") == "group" and "format_version" in node["attributes"]["pynta"]
+        )
+    except (KeyError, TypeError):
         return False
 
 
@@ -412,12 +427,13 @@ def stores_inside(path: str | Path) -> list[Path]:
 
     A store found is not looked into, and neither is the chunk folder ``c`` of any array (a
     store's frames can be 100 000 files): only the folders where a store can have been made
-    are listed. Symbolic links are not followed.
+    are listed, each ``zarr.json`` read once. Symbolic links are not followed.
     """
-    found, pending = [], [Path(path)]
+    found: list[Path] = []
+    pending = [(Path(path), _zarr_node(Path(path)))]
     while pending:
-        folder = pending.pop()
-        is_array = _node_type(folder) == "array"
+        folder, node = pending.pop()
+        is_array = node is not None and node.get("node_type") == "array"
         try:
             children = [Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
         except OSError:  # unreadable: nothing to list there
@@ -425,20 +441,12 @@ def stores_inside(path: str | Path) -> list[Path]:
         for child in children:
             if is_array and child.name == "c":
                 continue
-            if is_pynta_store(child):
+            child_node = _zarr_node(child)
+            if _is_pynta_root(child_node):
                 found.append(child)
             else:
-                pending.append(child)
+                pending.append((child, child_node))
     return sorted(found)
-
-
-def _node_type(folder: Path) -> str | None:
-    """``node_type`` of the zarr v3 node ``folder`` ("array", "group"), None if it is none."""
-    try:
-        node = json.loads((folder / "zarr.json").read_text(encoding="utf-8"))
-        return node.get("node_type") if isinstance(node, dict) else None
-    except (OSError, ValueError):
-        return None
 
 
 def has_zarr_suffix(path: str | Path) -> bool:

@@ -82,7 +82,6 @@ def _record(
         w.error(f"cannot record to {path!r}: {error}")
         return
     last_seq = int(store.seq[-1]) if store.n_frames else -1
-    resume = bool(command.get("resume"))
     hello = {"hello": True, "recording": command.get("recording"), "saved_seq": last_seq}
     transport.send_json(acks, transport.TOPIC_ACK, hello)
     w.poller.register(incoming, zmq.POLLIN)
@@ -92,7 +91,7 @@ def _record(
     failure: str | None = None
     # A restarted saver may first get frames the acquisition sent before it answered our hello;
     # they are sent again after it (in order), so wait for the frame after the last stored one.
-    resync = resume and last_seq >= 0
+    resync = bool(command.get("resume")) and last_seq >= 0
     while not ended:
         block: list[np.ndarray] = []
         times: list[float] = []
