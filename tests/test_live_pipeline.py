@@ -231,18 +231,25 @@ def test_dead_workers_are_reported_and_restarted_without_corrupting_the_recordin
     with LivePipeline(config) as pipeline:
         wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
         _kill(pipeline, "locator-1")
+        # restarted: started again and ready (a loaded machine takes its time to import)
         status = wait_until(
-            lambda: (s := pipeline.status()).restarts and s.workers["locator-1"] and s,
+            lambda: (s := pipeline.status()).restarts and not s.restarting and s,
+            timeout_s=180,
             what="the locator's restart",
         )
         assert status.restarts == {"locator-1": 1} and status.dead_workers == []
+        assert status.workers["locator-1"]
         assert any("locator-1 died" in error for error in status.errors)
 
         saved = pipeline.status().frames_saved
         _kill(pipeline, "saver")
         # the recording made so far is readable while the saver is down
         assert open_movie(str(path)).frames.shape[0] >= saved
-        wait_until(lambda: pipeline.status().restarts.get("saver"), what="the saver's restart")
+        wait_until(
+            lambda: (s := pipeline.status()).restarts.get("saver") and not s.restarting,
+            timeout_s=180,
+            what="the saver's restart",
+        )
         saved = pipeline.status().frames_saved
         wait_until(lambda: pipeline.status().frames_saved > saved + 20, what="saving again")
         status = pipeline.stop()

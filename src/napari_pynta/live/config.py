@@ -446,6 +446,10 @@ class LiveStatus:
     workers: dict[str, bool] = field(default_factory=dict)
     #: restarts the supervisor made, per worker name
     restarts: dict[str, int] = field(default_factory=dict)
+    #: workers being restarted: dead, or started again but not ready yet (a locator imports its
+    #: libraries for seconds, longer on a loaded machine); a restart that the run's stop cut
+    #: short leaves the worker in ``dead_workers``
+    restarting: list[str] = field(default_factory=list)
     #: received messages dropped because they broke the protocol (all processes)
     bad_messages: int = 0
     #: why the last recording failed (e.g. disk full, the saver dead after its restarts), None if

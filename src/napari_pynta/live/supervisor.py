@@ -845,6 +845,7 @@ class LivePipeline:
                 dead_workers=[name for name in self._dead if not workers_alive.get(name)],
                 workers=workers_alive,
                 restarts=dict(self._restarts),
+                restarting=sorted(self._restarting),
                 bad_messages=self._bad_reports.count
                 + sum(int(r.get("bad_messages", 0)) for r in self._reports.values()),
                 recording_failed=self._recording_failed,
