@@ -30,7 +30,7 @@ import zmq
 from test_live_pipeline import _ring_exists, no_leftover_processes, wait_until  # noqa: F401
 
 from napari_pynta.cli.acquire import format_result, result_dict
-from napari_pynta.errors import PyntaDataError
+from napari_pynta.errors import PyntaDataError, PyntaInputError
 from napari_pynta.live import LiveConfig, LivePipeline, supervisor, transport
 from napari_pynta.live.cpu_wait import Silence, cpu_wait_s
 from napari_pynta.live.locate_pipe import PIPE_FRAMES
@@ -474,6 +474,54 @@ def test_a_new_recording_after_a_saver_given_up_gets_a_new_saver(tmp_path, monke
         seq = np.asarray(store.seq)
     assert seq[0] >= acquired_before, "the new store holds a frame of the first recording"
     assert np.all(np.diff(seq) == 1)
+
+
+def test_a_saver_sigkill_does_not_end_is_named_when_the_next_recording_is_refused(
+    tmp_path, monkeypatch
+):
+    """A saver given up as stalled that SIGKILL does not end (stuck in a write to a hung disk,
+    state D) keeps the store's writer lock and its save socket. Before, the next recording sent
+    its record command to it and failed a minute later with "saver did not report 'recording'
+    within 60.0 s"; one over its store said "being written by another process". Both now name
+    the process and say what to do, at once; once it has ended, a recording starts."""
+    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 1.0)
+    first, second = tmp_path / "first.zarr", tmp_path / "second.zarr"
+    config = LiveConfig(camera_settings=CAMERA, **{**FIXED, "track": False})
+    with LivePipeline(config) as pipeline:
+        pipeline.start_recording(str(first))
+        wait_until(lambda: pipeline.status().frames_saved > 20, what="the first recording")
+        saver = pipeline._processes["saver"]
+        kill = pipeline._kill
+        # a process in state D outlives SIGKILL; here the saver is kept stopped and not killed
+        monkeypatch.setattr(pipeline, "_kill", lambda name: pipeline._killed.add(name))
+        with _kept_stopped(saver.pid):
+            pipeline.stop_recording()  # waits for the saver, gives it up, "kills" it
+            assert saver.is_alive() and pipeline.status().recording_failed
+            started = time.monotonic()
+            with pytest.raises(PyntaInputError) as refused:
+                pipeline.start_recording(str(second))
+            with pytest.raises(PyntaInputError) as over_its_store:
+                pipeline.start_recording(str(first), overwrite=True)
+            assert time.monotonic() - started < 10  # not a command timing out
+            assert not second.exists() and is_being_written(first)
+        monkeypatch.setattr(pipeline, "_kill", kill)
+        wait_until(lambda: not saver.is_alive(), what="the saver, woken, to end")
+        pipeline.start_recording(str(second))  # a new saver
+        wait_until(lambda: pipeline.status().frames_saved > 10, what="the second recording")
+        pipeline.stop_recording()
+        pipeline.stop()
+    holder = f"process {saver.pid} (pynta-saver)"
+    assert str(refused.value) == (
+        f"cannot start a recording: the saver given up as stalled has not ended though it was "
+        f"killed ({holder}), holding {str(first)!r}; a recording can start once it has ended, "
+        "or stop Live and start it again: a new Live has a saver of its own (the store it holds "
+        "stays locked until it ends)"
+    )
+    assert f"refusing to overwrite {str(first)!r}: it is being written by {holder} (" in str(
+        over_its_store.value
+    )
+    assert verify_store(second).ok
 
 
 @contextlib.contextmanager

@@ -585,9 +585,15 @@ def is_being_written(path: str | Path) -> bool:
 
 
 def _in_use_text(path: Path) -> str:
+    """Why the store at ``path`` cannot be written: the process holding its writer's lock,
+    named when the system tells (:mod:`~napari_pynta.lock_holder`), and what to do."""
+    from napari_pynta.lock_holder import describe_process, lock_holder
+
+    holder = lock_holder(path)
+    writer = "another process" if holder is None else describe_process(holder)
     return (
-        f"{str(path)!r}: it is being written by another process (a recording or an analysis "
-        "saving into it); wait until it ends or choose another path"
+        f"{str(path)!r}: it is being written by {writer} (a recording or an analysis saving "
+        "into it); wait until it ends or choose another path"
     )
 
 

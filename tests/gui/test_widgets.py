@@ -671,3 +671,58 @@ def test_measure_ends_and_says_so_when_live_stops_during_a_capture(
     assert text.startswith("Live stopped during capture 1 of 3"), text
     listed = json.loads((tmp_path / "beads" / "measurement.json").read_text())["captures"]
     assert listed == ["capture-1.zarr"]
+
+
+def test_a_measurement_that_ended_lets_go_of_the_session_and_a_second_one_runs(
+    pynta, wait_for, tmp_path, monkeypatch
+):
+    """An ended measurement stayed connected to the session's status and Live-state signals
+    (inert, but one more receiver per measurement for the session's life); it lets go of
+    them when it ends, finished or failed, and the next measurement runs on the same session."""
+    import json
+
+    from napari_pynta.live.config import LiveStatus
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    session = camera.session
+
+    def receivers() -> tuple[int, int]:
+        return session.receivers(session.status_changed), session.receivers(
+            session.live_state_changed
+        )
+
+    before = receivers()
+    camera.measure_seconds.setValue(0.1)
+    camera.measure_captures.setValue(2)
+    with _FakeRecordingSession(session, monkeypatch) as fake:
+        camera.output_path.setText(str(tmp_path / "first.zarr"))
+        camera.measure.click()
+        first = camera.measurement
+        assert first.running and receivers() == (before[0] + 1, before[1] + 1)
+        wait_for(lambda: camera.measure.text() == "Measure", 10, "the first measurement")
+        assert not first.running and receivers() == before
+        assert camera.message_line.text() == f"measurement of 2 captures in {tmp_path / 'first'}"
+
+        camera.output_path.setText(str(tmp_path / "second.zarr"))
+        camera.measure_seconds.setValue(30.0)  # ended by the failure, not by its time
+        camera.measure.click()
+        second = camera.measurement
+        assert second is not first and second.running
+        assert receivers() == (before[0] + 1, before[1] + 1)
+        fake.failure = "writing the store failed: No space left on device"
+        session.status_changed.emit(LiveStatus(recording_failed=fake.failure))
+        wait_for(lambda: camera.measure.text() == "Measure", 10, "the second measurement")
+        assert not second.running and receivers() == before
+    assert fake.started == ["capture-1.zarr", "capture-2.zarr", "capture-1.zarr"]
+    assert camera.message_line.is_error
+    assert (
+        camera.message_line.text()
+        == f"capture 1 failed ({fake.failure}): the measurement stops here"
+    )
+    for name, captures in (
+        ("first", ["capture-1.zarr", "capture-2.zarr"]),
+        ("second", ["capture-1.zarr"]),
+    ):
+        listed = json.loads((tmp_path / name / "measurement.json").read_text())["captures"]
+        assert listed == captures

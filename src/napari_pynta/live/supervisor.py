@@ -378,8 +378,9 @@ class LivePipeline:
         Raises
         ------
         PyntaInputError
-            If a recording is running, ``path`` exists and ``overwrite`` is False, or ``path``
-            is or holds the movie a playback plays.
+            If a recording is running, ``path`` exists and ``overwrite`` is False, ``path``
+            is or holds the movie a playback plays, or the saver given up as stalled has not
+            ended though it was killed (:meth:`_unended_saver_text`).
         """
         self._require_running()
         if self._recording_path is not None:
@@ -388,9 +389,26 @@ class LivePipeline:
         _check_record_path(path, overwrite)
         if not self._alive(SAVER):  # it said "saver stopped unexpectedly" until restarted
             self.restart_worker(SAVER)
+        elif SAVER in self._dead:  # the record command waited a minute for it, then timed out
+            raise PyntaInputError(self._unended_saver_text())
         self._begin_recording(path, overwrite, resume=False)
         self._command(ACQUISITION, Command.RECORD, recording=self._recording_number)
         self._wait_acknowledged(ACQUISITION)
+
+    def _unended_saver_text(self) -> str:
+        """Why no recording can start while the saver given up as stalled lives on after its
+        SIGKILL (a write to a hung disk does not return): it is named, with what it holds and
+        what to do. A second saver is not started beside it: the acquisition would share the
+        frames between the two."""
+        from napari_pynta.lock_holder import describe_process
+
+        held = f", holding {self._ended_recording[0]!r}" if self._ended_recording else ""
+        return (
+            f"cannot start a recording: the saver given up as stalled has not ended though it "
+            f"was killed ({describe_process(self._processes[SAVER].pid)}){held}; a recording "
+            "can start once it has ended, or stop Live and start it again: a new Live has a "
+            "saver of its own (the store it holds stays locked until it ends)"
+        )
 
     def stop_recording(self) -> int:
         """Stop recording, wait until every recorded frame is written; return the frame count.

@@ -87,8 +87,6 @@ class Measurement(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._end_capture)
-        session.status_changed.connect(self._on_status)
-        session.live_state_changed.connect(self._on_live_state)
 
     @property
     def running(self) -> bool:
@@ -98,6 +96,8 @@ class Measurement(QObject):
     def start(self) -> None:
         """Start the first capture (in the folder made when the measurement was set up)."""
         self._running = True
+        self.session.status_changed.connect(self._on_status)
+        self.session.live_state_changed.connect(self._on_live_state)
         self._start_capture()
 
     def _start_capture(self) -> None:
@@ -114,7 +114,9 @@ class Measurement(QObject):
             False,
             sample=sample,
             on_done=lambda _: self._capture_started(path, index),
-            on_error=lambda error: self._fail(f"capture {index} could not start: {error}"),
+            on_error=lambda error: self._end(
+                f"capture {index} could not start: {error}", failed=True
+            ),
         )
 
     def _capture_started(self, path: Path, index: int) -> None:
@@ -126,7 +128,9 @@ class Measurement(QObject):
             self._end_capture()
             return
         if self._cancelled:
-            self.session.stop_recording(on_done=lambda _: self._finish(self._stopped_text()))
+            self.session.stop_recording(
+                on_done=lambda _: self._end(self._stopped_text(), failed=False)
+            )
             return
         self.progress.emit(f"capture {index} of {self.n_captures} → {path}")
         self._timer.start(round(1000 * self.seconds))
@@ -147,9 +151,10 @@ class Measurement(QObject):
         if self._running and state != "running":
             self._timer.stop()
             captures = self.description["captures"]
-            self._fail(
+            self._end(
                 f"Live stopped during capture {max(len(captures), 1)} of {self.n_captures}: the "
-                f"measurement ends with {len(captures)} capture(s) in {self.folder}"
+                f"measurement ends with {len(captures)} capture(s) in {self.folder}",
+                failed=True,
             )
 
     def _recording_failure(self) -> str | None:
@@ -158,33 +163,34 @@ class Measurement(QObject):
         return None if pipeline is None else pipeline.status().recording_failed
 
     def _capture_saved(self, _n_saved: int) -> None:
+        if not self._running:  # a late answer to a measurement that ended starts nothing
+            return
         reason = self._recording_failure()
         if self._failure is None and reason is not None:
             self._failure = failed_capture_text(len(self.description["captures"]), reason)
         if self._failure is not None:
-            self._fail(self._failure)
+            self._end(self._failure, failed=True)
         elif self._cancelled:
-            self._finish(self._stopped_text())
+            self._end(self._stopped_text(), failed=False)
         elif len(self.description["captures"]) < self.n_captures:
             self._start_capture()
         else:
-            self._finish(f"measurement of {self.n_captures} captures in {self.folder}")
+            self._end(f"measurement of {self.n_captures} captures in {self.folder}", failed=False)
 
     def _stopped_text(self) -> str:
         return f"measurement stopped after {len(self.description['captures'])} capture(s)"
 
-    def _finish(self, text: str) -> None:
+    def _end(self, text: str, *, failed: bool) -> None:
+        """End once: let go of the session's signals (they must not reach a measurement that
+        ended, nor the next one's), say ``text`` (on ``failed`` or ``progress``), then
+        ``finished``."""
         if not self._running:  # ended already (Live stopped while a capture was saved)
             return
         self._running = False
-        self.progress.emit(text)
-        self.finished.emit(str(self.folder))
-
-    def _fail(self, text: str) -> None:
-        if not self._running:
-            return
-        self._running = False
-        self.failed.emit(text)
+        self._timer.stop()
+        self.session.status_changed.disconnect(self._on_status)
+        self.session.live_state_changed.disconnect(self._on_live_state)
+        (self.failed if failed else self.progress).emit(text)
         self.finished.emit(str(self.folder))
 
     def cancel(self) -> None:

@@ -25,7 +25,8 @@ def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
     ``dtype``, ``metadata``, ``overwrite``, ``resume``); its ``hello`` to the acquisition names
     the recording's number; then writes frames until the acquisition's ``end`` message (or,
     after a ``stop_recording`` command, sent when the acquisition died, until no more frames
-    wait), reports ``finished`` and waits for the next ``record`` or ``stop``. When the store
+    wait), reports ``finished`` and waits for the next ``record`` or ``stop``, dropping what
+    still comes for the ended recording (:func:`_drop_stale`). When the store
     cannot be written (``OSError``: disk full, ...) it reports ``recording_failed`` at once,
     writes nothing more and drops the frames that still come until the end marker. With
     ``resume=True`` (a restarted saver) the existing store is reopened and the acquisition is
@@ -44,6 +45,7 @@ def _serve_recordings(w: Worker) -> None:
     incoming = w.socket(zmq.PULL, connect=w.endpoints.save, RCVHWM=16)
     acks = w.socket(zmq.PUSH, connect=w.endpoints.save_ack)
     views = RingViews()
+    w.poller.register(incoming, zmq.POLLIN)
     w.report(Event.READY)
     while not w.stopping:
         for command in w.commands():
@@ -52,7 +54,24 @@ def _serve_recordings(w: Worker) -> None:
             elif command.get("cmd") == Command.RECORD:
                 _record(w, incoming, acks, views, command)
         w.poller.poll(100)
+        _drop_stale(w, incoming)
     views.close()
+
+
+def _drop_stale(w: Worker, incoming: zmq.Socket) -> None:
+    """Drop what waits on the save socket while no recording runs.
+
+    Only what belongs to an ended recording can come then: the acquisition sends the frames
+    of a recording after the saver reported ``recording``, and resends the unwritten frames
+    of the last one, and its end marker, when a hello of that recording reaches it after the
+    recording ended. Left unread, they were the first messages of the next recording: its
+    new store took the stale frames, and the stale end marker after them ended it at once (the
+    next capture held frames of the one before, and none of its own).
+    A restarted saver, whose first frames may come before its ``record`` command, loses
+    nothing: its hello has them all sent again.
+    """
+    while w.receive(incoming, "save") is not None:
+        pass
 
 
 def _record(
@@ -84,7 +103,6 @@ def _record(
     last_seq = int(store.seq[-1]) if store.n_frames else -1
     hello = {"hello": True, "recording": command.get("recording"), "saved_seq": last_seq}
     transport.send_json(acks, transport.TOPIC_ACK, hello)
-    w.poller.register(incoming, zmq.POLLIN)
     w.report(Event.RECORDING, path=path, frames_saved=store.n_frames, last_seq=last_seq)
     missing = 0
     ended = source_gone = False
@@ -172,7 +190,6 @@ def _record(
                 frames_missing=missing,
                 path=path,
             )
-    w.poller.unregister(incoming)
     try:
         store.close()
     except OSError as error:
