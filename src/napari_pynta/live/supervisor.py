@@ -215,6 +215,7 @@ class LivePipeline:
                 self._calibration(),
                 self._ring_prefix,
                 config.camera_timeout_s,
+                config.seconds,
             )
             self._spawn(SAVER, saver_worker)
             if config.track:

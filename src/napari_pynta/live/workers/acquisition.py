@@ -17,6 +17,7 @@ from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.frame_rate import FrameRate
 from napari_pynta.live.locate_pipe import fifo_path, open_pipe
 from napari_pynta.live.protocol import Command, Event
+from napari_pynta.live.time_limit import TimeLimit
 from napari_pynta.live.workers.base import Worker, run
 from napari_pynta.live.workers.camera_clock import CameraClock
 from napari_pynta.live.workers.kept_frames import (
@@ -63,6 +64,7 @@ def acquisition_worker(
     calibration: dict[str, Any] | None = None,
     ring_prefix: str | None = None,
     camera_timeout_s: float | None = None,
+    seconds: float | None = None,
 ) -> None:
     """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
 
@@ -79,7 +81,9 @@ def acquisition_worker(
     Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
     ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
     Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
-    ``finished`` after ``n_frames`` frames or when a playback ends.
+    ``finished`` after ``n_frames`` frames, at the first frame ``seconds`` or more after the
+    first one on the camera's clock (that frame neither kept nor counted, see
+    :class:`~napari_pynta.live.time_limit.TimeLimit`) or when a playback ends.
 
     A camera read that lasts is served by a :class:`~.read_minder.ReadMinder`: commands, the
     saver and heartbeats go on, a stop takes effect at once, and a read that has not returned
@@ -100,6 +104,7 @@ def acquisition_worker(
             calibration,
             ring_prefix,
             camera_timeout_s,
+            seconds,
         ).run(),
     )
 
@@ -369,11 +374,13 @@ class Acquisition:
         calibration: dict[str, Any] | None,
         ring_prefix: str | None,
         camera_timeout: float | None = None,
+        seconds: float | None = None,
     ):
         from napari_pynta.cameras import open_camera
 
         self.w = w
         self.n_frames = n_frames
+        self.time_limit = None if seconds is None else TimeLimit(seconds)
         self.camera = open_camera(camera_name, **camera_settings)
         for warning in self.camera.warnings:
             w.warn(warning)
@@ -538,6 +545,8 @@ class Acquisition:
                 self.camera_skipped = 0
                 self.clock.restart()
                 self.rate.restart()
+                if self.time_limit is not None:
+                    self.time_limit.restart()
             elif cmd == Command.RECORD:
                 self.start_recording(int(command.get("recording", 0)))
             elif cmd == Command.STOP_RECORDING and command.get("failed"):  # the disk is full
@@ -676,8 +685,8 @@ class Acquisition:
                 if (wrong := self.wrong_format(frame)) is not None:
                     self.camera_stalled(wrong, "delivered a frame it did not announce")
                     frame = None
-        if frame is None:  # n_frames reached, ``finish`` asked for, the playback ended, or the
-            # camera stopped delivering
+        if frame is None or self.past_time_limit(t):  # n_frames reached, ``finish`` asked for,
+            # the playback ended, the camera stopped delivering, or the time limit passed
             self.finish()
             return
         self.skip_frames_lost_by_camera()
@@ -690,6 +699,14 @@ class Acquisition:
         self.rate.add(self.camera.rate_time_s(t))  # a playback's: its replay, not its recording
         self.counters["frames_acquired"] += 1
         self.seq += 1
+
+    def past_time_limit(self, t: float) -> bool:
+        """True when the frame of time ``t`` (just read) falls at or past the run's time limit:
+        it is not part of the run (not kept, not counted), nor are the frames the camera lost
+        just before it (after the last frame kept: no gap in the recording stands for them)."""
+        return self.time_limit is not None and not self.time_limit.within(
+            self.camera.rate_time_s(t)
+        )
 
     def check_pause(self, waited_s: float) -> None:
         """Tell the user when a read waited :data:`CAMERA_PAUSE_S` (or ten frame intervals) or
