@@ -600,6 +600,10 @@ def test_bad_settings_exit_with_a_message_naming_the_field(
     [
         (["--roi", "1,2"], "--roi must be four integers y,x,height,width, got '1,2'"),
         (["--roi", "0,0,999,5"], "--roi 0,0,999,5 must lie inside the 128x128 sensor"),
+        # c25: argparse took -1,0,10,10 (and -1e-3) for a flag, "expected one argument"
+        (["--roi", "-1,0,10,10"], "--roi -1,0,10,10 must lie inside the 128x128 sensor: 0 <= y"),
+        (["--roi=-1,0,10,10"], "--roi -1,0,10,10 must lie inside the 128x128 sensor: 0 <= y"),
+        (["--exposure-s", "-1e-3"], "--exposure-s must be > 0, got -0.001"),
         (["--camera-option", "roi=1,2"], "--camera-option roi must be four integers"),
         (["--fps", "1e6"], "--fps must be in (0, 100000] for this camera, got 1e+06"),
         (["--camera-option", "fps=-3"], "--camera-option fps must be > 0, got -3"),
