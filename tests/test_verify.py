@@ -16,7 +16,7 @@ from napari_pynta.errors import PyntaDataError
 from napari_pynta.store import MovieStore
 from napari_pynta.verify import runs, verify_store
 
-METADATA = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+METADATA = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01, "temperature_c": 22}
 
 
 @pytest.fixture
@@ -536,3 +536,35 @@ def test_a_store_inside_the_store_is_named_with_the_risk_without_walking_the_chu
     assert outer / "b.zarr" not in map(Path, looked_into)  # a store found is not looked into
     report = verify_store(outer)
     assert [n.kind for n in report.notes] == ["store_inside", "store_inside"]
+
+
+@pytest.mark.parametrize(
+    ("dropped", "added", "flags"),
+    [
+        (["temperature_c"], {}, ["--temperature-c"]),
+        # the frame interval that the frame times measure stands for a missing one
+        (["frame_interval_s", "exposure_s"], {}, ["--exposure-s"]),
+        ([], {"solvent": "glycerol"}, ["--viscosity-pa-s"]),
+    ],
+)
+def test_a_sound_store_notes_the_metadata_the_analysis_will_ask_for(
+    capsys, tmp_path, dropped, added, flags
+):
+    """A store without a temperature passed `pynta verify` (ok, no note), then `pynta analyze`
+    refused it for want of --temperature-c (c25). The note names the flags that `pynta
+    analyze` asks for, which its refusal is the truth of."""
+    path = tmp_path / "movie.zarr"
+    metadata = {**{k: v for k, v in METADATA.items() if k not in dropped}, **added}
+    frames = np.random.default_rng(0).integers(1, 1000, (12, 8, 10), dtype=np.uint16)
+    with MovieStore.create(path, (8, 10), "uint16", metadata) as store:
+        store.append(frames, timestamps_s=np.arange(12) * 0.01)
+    code, out = verify(capsys, path, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"]
+    (note,) = report["notes"]
+    assert note["kind"] == "analysis_needs"
+    assert f"give {' and '.join(flags)} to `pynta analyze`" in note["message"]
+    assert main(["analyze", str(path)]) == 2
+    refusal = capsys.readouterr().err
+    assert all(flag in refusal for flag in flags), refusal
+    assert main(["verify", str(path)]) == 0  # a note, not a failure

@@ -16,6 +16,8 @@ Checks, each problem reported on one line:
   the analysis measures from the steps that go forward;
 - every table listed reads back;
 - no pynta store lies inside this one (a note: deleting this store deletes it);
+- a sound store holds the metadata the analysis needs (a note names those it will ask for:
+  the temperature, a solvent's viscosity, ...);
 - optionally, every frame decodes (``read_pixels``: reads the whole movie).
 
 A damaged store's report also says which recorded frames can be analysed: those with their frame
@@ -34,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError, verify_command
+from napari_pynta.errors import PyntaDataError, PyntaInputError, listed, verify_command
 from napari_pynta.frame_range import readable_advice, readable_runs
 
 #: frames decoded per read when ``read_pixels`` is asked
@@ -237,6 +239,8 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
                 "saved?): there is nothing to analyse",
             )
         )
+    elif report.ok and seq is not None and times is not None:
+        _note_metadata_to_give(store.metadata, times, seq, report)
     return report
 
 
@@ -280,6 +284,30 @@ def _check_no_store_inside(path: Path, report: StoreReport) -> None:
                 "this store (rm -r, or the --overwrite that pynta refuses for it) deletes that "
                 f"recording with it; move it out of this store (`{verify_command(inner)}` "
                 "checks it)",
+            )
+        )
+
+
+def _note_metadata_to_give(
+    metadata: dict[str, Any], times: np.ndarray, seq: np.ndarray, report: StoreReport
+) -> None:
+    """A note naming the metadata the analysis will ask for (:func:`napari_pynta.analysis.
+    metadata_to_give` of the metadata as it reads them: the frame interval that the frame times
+    measure fills a missing one): a store without a temperature passed `pynta verify`, then
+    `pynta analyze` refused it for want of ``--temperature-c``."""
+    from napari_pynta.analysis import metadata_to_give  # trackpy: only for a sound store
+    from napari_pynta.parameters import SETTINGS
+    from napari_pynta.timing import measure_frame_interval, reconciled_with
+
+    read, _ = reconciled_with(metadata, measure_frame_interval(times, seq))
+    missing = metadata_to_give(read)
+    if missing:
+        report.notes.append(
+            Problem(
+                "analysis_needs",
+                f"the store has no {listed(missing)} metadata, which the analysis needs: give "
+                f"{listed([SETTINGS[name].flag for name in missing])} to `pynta analyze` "
+                "(or fill in the Analyze widget's fields)",
             )
         )
 
