@@ -568,3 +568,26 @@ def test_a_sound_store_notes_the_metadata_the_analysis_will_ask_for(
     refusal = capsys.readouterr().err
     assert all(flag in refusal for flag in flags), refusal
     assert main(["verify", str(path)]) == 0  # a note, not a failure
+
+
+def test_a_store_inside_another_is_told_so_when_it_is_verified_itself(capsys, tmp_path):
+    """`pynta verify OUTER` named the store inside it, but `pynta verify OUTER/inner.zarr` said
+    only "ok" (c25): deleting the outer store deletes the recording checked."""
+    outer, elsewhere = tmp_path / "outer.zarr", tmp_path / "inner.zarr"
+    frames = np.random.default_rng(2).integers(1, 1000, (6, 8, 10), dtype=np.uint16)
+    for path in (outer, elsewhere):
+        with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+            store.append(frames, timestamps_s=np.arange(6) * 0.01)
+    code, out = verify(capsys, elsewhere)
+    assert code == 0 and "note" not in out
+    inner = outer / "sub" / "inner.zarr"  # moved in by hand: pynta refuses to create it there
+    inner.parent.mkdir()
+    shutil.move(elsewhere, inner)
+    code, out = verify(capsys, inner, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"]
+    (note,) = report["notes"]
+    assert note["kind"] == "store_inside"
+    assert f"this store lies inside the pynta store '{outer}'" in note["message"]
+    assert "deletes this recording with it" in note["message"]
+    assert [n.kind for n in verify_store(outer).notes] == ["store_inside"]  # and the outer's

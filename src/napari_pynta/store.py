@@ -449,6 +449,13 @@ def stores_inside(path: str | Path) -> list[Path]:
     return sorted(found)
 
 
+def store_around(path: str | Path) -> Path | None:
+    """The pynta store that ``path`` lies inside (the nearest, of its folders), or None."""
+    return next(
+        (parent for parent in Path(path).absolute().parents if is_pynta_store(parent)), None
+    )
+
+
 def has_zarr_suffix(path: str | Path) -> bool:
     """True when ``path`` is named ``*.zarr`` in any case (``run.ZARR`` too, as the readers
     open it)."""
@@ -470,7 +477,7 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
         Naming the path and why it cannot be created or replaced.
     """
     path = Path(path)
-    outer = next((parent for parent in path.absolute().parents if is_pynta_store(parent)), None)
+    outer = store_around(path)
     if outer is not None:
         raise PyntaInputError(
             f"cannot create {str(path)!r} inside the pynta store {str(outer)!r}: replacing that "

@@ -15,7 +15,8 @@ Checks, each problem reported on one line:
   they are what the camera gave (its clock jumped back), and the note says which frame interval
   the analysis measures from the steps that go forward;
 - every table listed reads back;
-- no pynta store lies inside this one (a note: deleting this store deletes it);
+- no pynta store lies inside this one, nor this one inside another (a note: deleting the
+  outer store deletes the inner one);
 - a sound store holds the metadata the analysis needs (a note names those it will ask for:
   the temperature, a solvent's viscosity, ...);
 - optionally, every frame decodes (``read_pixels``: reads the whole movie).
@@ -272,9 +273,20 @@ def _refuse_what_is_not_a_store(path: Path) -> None:
 
 
 def _check_no_store_inside(path: Path, report: StoreReport) -> None:
-    """A note for each pynta store inside this one (made before pynta refused it): deleting
-    this store deletes it too."""
-    from napari_pynta.store import stores_inside
+    """A note for each pynta store inside this one, and for the store this one lies inside
+    (made before pynta refused it): deleting the outer store deletes the inner one too."""
+    from napari_pynta.store import store_around, stores_inside
+
+    outer = store_around(path)
+    if outer is not None:
+        report.notes.append(
+            Problem(
+                "store_inside",
+                f"this store lies inside the pynta store {str(outer)!r}: deleting or replacing "
+                "that store (rm -r, or the --overwrite that pynta refuses for it) deletes this "
+                "recording with it; move this store out of it",
+            )
+        )
 
     for inner in stores_inside(path):
         report.notes.append(
