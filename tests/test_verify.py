@@ -591,3 +591,30 @@ def test_a_store_inside_another_is_told_so_when_it_is_verified_itself(capsys, tm
     assert f"this store lies inside the pynta store '{outer}'" in note["message"]
     assert "deletes this recording with it" in note["message"]
     assert [n.kind for n in verify_store(outer).notes] == ["store_inside"]  # and the outer's
+
+
+def _frames_shape_edited(path, edit):
+    meta_path = path / "0" / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    meta["shape"] = edit(meta["shape"])
+    meta_path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        # c25: only --read-pixels found these, every frame failing to decode
+        (lambda shape: [shape[0], 16, 10], "has frames of 16x10 px in chunks of 8x10 px"),
+        (lambda shape: [shape[0], 8, 5], "has frames of 8x5 px in chunks of 8x10 px"),
+        # a length edited: frames beyond the times and frame numbers, or short of them
+        (lambda shape: [2 * shape[0], 8, 10], "arrays hold frames beyond the 12 complete"),
+        (lambda shape: [5, 8, 10], "arrays hold frames beyond the 5 complete ones (timestamps_s"),
+    ],
+    ids=["taller", "narrower", "longer", "shorter"],
+)
+def test_a_frames_shape_edited_in_zarr_json_is_found_without_reading_the_pixels(
+    capsys, store_path, edit, said
+):
+    _frames_shape_edited(store_path, edit)
+    code, out = verify(capsys, store_path)
+    assert code == 1 and said in out, out

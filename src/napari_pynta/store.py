@@ -292,21 +292,32 @@ def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
 
 
 def _checked_frames_array(frames: zarr.Array, path: Path) -> np.dtype:
-    """The frame dtype of a store's frames array, which must be (T, Y, X) uint8 or uint16.
+    """The frame dtype of a store's frames array, which must be (T, Y, X) uint8 or uint16, each
+    of its chunk files (shards) holding whole frames.
 
     Raises
     ------
     PyntaDataError
         For another shape or dtype (an edited or damaged ``0/zarr.json``): before, `pynta
         verify` said ok and `pynta analyze` read the bytes as that dtype or failed decoding.
+        Likewise for a frame size other than the chunks' (the Y, X of the shape edited):
+        only `pynta verify --read-pixels` found it, every frame failing to decode.
     """
     dtype = np.dtype(frames.dtype)
+    edited = f"({FRAMES_PATH}/zarr.json edited or damaged?)"
     if len(frames.shape) != 3 or dtype.name not in ALLOWED_DTYPES:
         raise _missing_path_error(
             path,
             f"its frames array {FRAMES_PATH} is {tuple(frames.shape)} {dtype.name}: a pynta "
-            f"store's frames are (T, Y, X) {' or '.join(ALLOWED_DTYPES)} "
-            f"({FRAMES_PATH}/zarr.json edited or damaged?)",
+            f"store's frames are (T, Y, X) {' or '.join(ALLOWED_DTYPES)} {edited}",
+        )
+    chunk = tuple(int(n) for n in frames.metadata.chunk_grid.chunk_shape)
+    if chunk[1:] != tuple(frames.shape[1:]):
+        raise _missing_path_error(
+            path,
+            f"its frames array {FRAMES_PATH} has frames of {frames.shape[1]}x{frames.shape[2]} "
+            f"px in chunks of {chunk[1]}x{chunk[2]} px: a pynta store keeps whole frames in "
+            f"each chunk {edited}",
         )
     return dtype
 
