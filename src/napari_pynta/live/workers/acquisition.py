@@ -78,7 +78,8 @@ def acquisition_worker(
     ``hot_pixels``) the first :data:`CALIBRATION_FRAMES` frames (not recorded) find the hot
     pixels and choose the missing feature diameter, ``minmass`` and ``search_range_px`` as
     ``pynta analyze`` does; they are reported in ``ready``.
-    Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
+    Commands: ``go``, ``record`` (start recording at the next frame; with ``seconds``, that
+    long on the camera's clock), ``stop_recording``,
     ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
     Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
     ``finished`` after ``n_frames`` frames, at the first frame ``seconds`` or more after the
@@ -422,6 +423,8 @@ class Acquisition:
         )
         self.go = False
         self.recording = False
+        #: the time limit of the current recording (None: until stopped)
+        self.record_limit: TimeLimit | None = None
         #: the recording ended without being asked to (save buffer or disk full): the frames go
         #: on counting as meant to be recorded, i.e. dropped, until it is stopped
         self.recording_broken = False
@@ -548,7 +551,7 @@ class Acquisition:
                 if self.time_limit is not None:
                     self.time_limit.restart()
             elif cmd == Command.RECORD:
-                self.start_recording(int(command.get("recording", 0)))
+                self.start_recording(int(command.get("recording", 0)), command.get("seconds"))
             elif cmd == Command.STOP_RECORDING and command.get("failed"):  # the disk is full
                 self.recording_broken = self.recording_broken or self.recording
                 self.end_recording("failed")
@@ -690,6 +693,8 @@ class Acquisition:
             self.finish()
             return
         self.skip_frames_lost_by_camera()
+        if self.recording_past_its_limit(t):
+            self.end_recording("time limit")
         if (warning := self.clock.check(self.seq, t)) is not None:
             self.w.warn(warning)
         self.counters["camera_clock_jumps"] = self.clock.jumps
@@ -706,6 +711,15 @@ class Acquisition:
         just before it (after the last frame kept: no gap in the recording stands for them)."""
         return self.time_limit is not None and not self.time_limit.within(
             self.camera.rate_time_s(t)
+        )
+
+    def recording_past_its_limit(self, t: float) -> bool:
+        """True when the frame of time ``t`` (just read) falls at or past the time limit of the
+        recording (:meth:`start_recording`'s ``seconds``): it is not recorded."""
+        return (
+            self.recording
+            and self.record_limit is not None
+            and not self.record_limit.within(self.camera.rate_time_s(t))
         )
 
     def check_pause(self, waited_s: float) -> None:
@@ -763,9 +777,12 @@ class Acquisition:
             transport.send_json(self.to_linker, "skip", {"skip": gap})
         self.seq += lost
 
-    def start_recording(self, number: int) -> None:
+    def start_recording(self, number: int, seconds: float | None = None) -> None:
         """Record from the next frame on (a new store: nothing older is sent to it) as the
-        supervisor's recording ``number``."""
+        supervisor's recording ``number``; with ``seconds``, the frames of that time from the
+        first one recorded, on the camera's clock, as :class:`TimeLimit` counts them for a run:
+        the recording ends (``time limit``) at the first frame past it, which is not recorded."""
+        self.record_limit = None if seconds is None else TimeLimit(seconds)
         self.recording = True
         self.recording_number = number
         self.recording_broken = False
@@ -891,6 +908,7 @@ class Acquisition:
         self.w.report(
             Event.RECORDING_ENDED,
             reason=reason,
+            recording=self.recording,
             last_recorded_seq=self.last_recorded_seq,
             **self.counters,
         )
