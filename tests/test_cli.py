@@ -121,3 +121,20 @@ def test_analyse_spelled_the_british_way_runs_analyze(tmp_path, capsys):
     assert main(["analyse", str(tmp_path / "none.zarr")]) == 2
     err = capsys.readouterr().err
     assert "none.zarr' does not exist; pynta opens a pynta store" in err, err
+
+
+def test_a_negative_value_after_a_flag_is_its_value_and_a_flag_is_not():
+    """argparse reads ``-1,0,10,10`` and ``-1e-3`` as flags ("argument --roi: expected one
+    argument"); they are the values of the flag before them, a flag after one is not."""
+    from napari_pynta.cli import build_parser
+
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(
+        ["acquire", "--roi", "-1,0,10,10", "--exposure-s", "-1e-3", "--temperature-c", "-5"]
+    )
+    assert unknown == [] and args.roi == "-1,0,10,10"
+    assert args.exposure_s == -1e-3 and args.temperature_c == -5
+    with pytest.raises(SystemExit):
+        parser.parse_known_args(["acquire", "--roi", "--json"])
+    # a switch takes no value: a negative number after it stays a word of its own
+    assert parser.parse_known_args(["acquire", "--json", "-1"])[1] == ["-1"]

@@ -458,7 +458,7 @@ def test_captures_stop_at_a_full_disk_and_say_what_each_recorded(tmp_path, capsy
 
     recorded = []
 
-    def acquire(config, seconds, show, until=None):
+    def acquire(config, show, until=None):
         recorded.append(config.record_path)
         failed = "cannot write: [Errno 28] No space left on device" if len(recorded) == 2 else None
         status = LiveStatus(frames_acquired=30, frames_saved=30 if failed is None else 19)

@@ -594,3 +594,29 @@ def test_overwrite_refuses_a_folder_that_is_not_a_pynta_store(tmp_path):
         pipeline.start()
     assert [p.name for p in folder.iterdir()] == ["keep.csv"]
     assert not any(pipeline.status().workers.values())
+
+
+@pytest.mark.slow
+def test_a_timed_recording_holds_the_frames_of_its_time_and_ends_by_itself(tmp_path):
+    """The Camera widget's Measure ended each capture with a timer of its own, started when the
+    recording had started, and asked the acquisition to stop: a capture held the frames of
+    that time plus those of the messages' latency (c25). The acquisition now records the frames
+    of ``seconds`` from the first one on the camera's clock, as `pynta acquire --seconds`
+    keeps them, and ends the recording itself; the status says so."""
+    config = LiveConfig(camera_settings={**CAMERA, "fps": 40.0}, track=False)
+    paths = [tmp_path / "first.zarr", tmp_path / "second.zarr"]
+    with LivePipeline(config) as pipeline:
+        for path in paths:  # the limit of a recording starts again with the next one
+            pipeline.start_recording(str(path), seconds=0.5)  # 0, 1/40, ... 19/40 s: 20 frames
+            assert pipeline.status().recording
+            wait_until(lambda: not pipeline.status().recording, what="the recording to end")
+            assert pipeline.stop_recording() == pipeline.status().frames_saved == 20
+            assert pipeline.status().frames_dropped == 0
+            assert pipeline.status().running  # the live stream goes on
+        with pytest.raises(PyntaInputError, match="seconds must be > 0"):
+            pipeline.start_recording(str(tmp_path / "never.zarr"), seconds=0.0)
+    for path in paths:
+        with MovieStore.open(path) as store:
+            times = store.timestamps_s
+            assert store.n_frames == 20 and times[-1] - times[0] < 0.5
+            np.testing.assert_array_equal(np.diff(store.seq), 1)

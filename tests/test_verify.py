@@ -16,7 +16,7 @@ from napari_pynta.errors import PyntaDataError
 from napari_pynta.store import MovieStore
 from napari_pynta.verify import runs, verify_store
 
-METADATA = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
+METADATA = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01, "temperature_c": 22}
 
 
 @pytest.fixture
@@ -536,3 +536,85 @@ def test_a_store_inside_the_store_is_named_with_the_risk_without_walking_the_chu
     assert outer / "b.zarr" not in map(Path, looked_into)  # a store found is not looked into
     report = verify_store(outer)
     assert [n.kind for n in report.notes] == ["store_inside", "store_inside"]
+
+
+@pytest.mark.parametrize(
+    ("dropped", "added", "flags"),
+    [
+        (["temperature_c"], {}, ["--temperature-c"]),
+        # the frame interval that the frame times measure stands for a missing one
+        (["frame_interval_s", "exposure_s"], {}, ["--exposure-s"]),
+        ([], {"solvent": "glycerol"}, ["--viscosity-pa-s"]),
+    ],
+)
+def test_a_sound_store_notes_the_metadata_the_analysis_will_ask_for(
+    capsys, tmp_path, dropped, added, flags
+):
+    """A store without a temperature passed `pynta verify` (ok, no note), then `pynta analyze`
+    refused it for want of --temperature-c (c25). The note names the flags that `pynta
+    analyze` asks for, which its refusal is the truth of."""
+    path = tmp_path / "movie.zarr"
+    metadata = {**{k: v for k, v in METADATA.items() if k not in dropped}, **added}
+    frames = np.random.default_rng(0).integers(1, 1000, (12, 8, 10), dtype=np.uint16)
+    with MovieStore.create(path, (8, 10), "uint16", metadata) as store:
+        store.append(frames, timestamps_s=np.arange(12) * 0.01)
+    code, out = verify(capsys, path, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"]
+    (note,) = report["notes"]
+    assert note["kind"] == "analysis_needs"
+    assert f"give {' and '.join(flags)} to `pynta analyze`" in note["message"]
+    assert main(["analyze", str(path)]) == 2
+    refusal = capsys.readouterr().err
+    assert all(flag in refusal for flag in flags), refusal
+    assert main(["verify", str(path)]) == 0  # a note, not a failure
+
+
+def test_a_store_inside_another_is_told_so_when_it_is_verified_itself(capsys, tmp_path):
+    """`pynta verify OUTER` named the store inside it, but `pynta verify OUTER/inner.zarr` said
+    only "ok" (c25): deleting the outer store deletes the recording checked."""
+    outer, elsewhere = tmp_path / "outer.zarr", tmp_path / "inner.zarr"
+    frames = np.random.default_rng(2).integers(1, 1000, (6, 8, 10), dtype=np.uint16)
+    for path in (outer, elsewhere):
+        with MovieStore.create(path, (8, 10), "uint16", METADATA) as store:
+            store.append(frames, timestamps_s=np.arange(6) * 0.01)
+    code, out = verify(capsys, elsewhere)
+    assert code == 0 and "note" not in out
+    inner = outer / "sub" / "inner.zarr"  # moved in by hand: pynta refuses to create it there
+    inner.parent.mkdir()
+    shutil.move(elsewhere, inner)
+    code, out = verify(capsys, inner, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"]
+    (note,) = report["notes"]
+    assert note["kind"] == "store_inside"
+    assert f"this store lies inside the pynta store '{outer}'" in note["message"]
+    assert "deletes this recording with it" in note["message"]
+    assert [n.kind for n in verify_store(outer).notes] == ["store_inside"]  # and the outer's
+
+
+def _frames_shape_edited(path, edit):
+    meta_path = path / "0" / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    meta["shape"] = edit(meta["shape"])
+    meta_path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        # c25: only --read-pixels found these, every frame failing to decode
+        (lambda shape: [shape[0], 16, 10], "has frames of 16x10 px in chunks of 8x10 px"),
+        (lambda shape: [shape[0], 8, 5], "has frames of 8x5 px in chunks of 8x10 px"),
+        # a length edited: frames beyond the times and frame numbers, or short of them
+        (lambda shape: [2 * shape[0], 8, 10], "arrays hold frames beyond the 12 complete"),
+        (lambda shape: [5, 8, 10], "arrays hold frames beyond the 5 complete ones (timestamps_s"),
+    ],
+    ids=["taller", "narrower", "longer", "shorter"],
+)
+def test_a_frames_shape_edited_in_zarr_json_is_found_without_reading_the_pixels(
+    capsys, store_path, edit, said
+):
+    _frames_shape_edited(store_path, edit)
+    code, out = verify(capsys, store_path)
+    assert code == 1 and said in out, out

@@ -170,6 +170,10 @@ class AnalysisParams:
         values.update(given)
         return cls(**values)
 
+    def missing_required(self) -> list[str]:
+        """The :data:`REQUIRED_FIELDS` that are not set (neither in the metadata nor given)."""
+        return [name for name in REQUIRED_FIELDS if getattr(self, name) is None]
+
     def required(self, name: str) -> float:
         """The required field ``name`` (:data:`REQUIRED_FIELDS`) as a float.
 
@@ -228,7 +232,7 @@ class AnalysisParams:
         PyntaInputError
             Naming the first missing or bad field (its ``field`` attribute too).
         """
-        missing = [name for name in REQUIRED_FIELDS if getattr(self, name) is None]
+        missing = self.missing_required()
         if len(missing) > 1:
             raise PyntaInputError(
                 f"{listed(missing)} are required: the movie has no metadata for them",
@@ -267,6 +271,32 @@ class AnalysisParams:
             ) from None
         detect.check_engine(self.engine)
         return self
+
+
+def metadata_to_give(metadata: Mapping[str, Any]) -> list[str]:
+    """The fields that :meth:`AnalysisParams.validate` refuses a movie with ``metadata`` without,
+    unless they are given (``pynta analyze --temperature-c``, the Analyze widget's fields).
+
+    Parameters
+    ----------
+    metadata : mapping
+        The movie's metadata as the analysis reads it (a store's with the frame interval its
+        frame times measure: :attr:`napari_pynta.readers.Movie.metadata`).
+
+    Returns
+    -------
+    list of str
+        The :data:`REQUIRED_FIELDS` missing and, when the temperature is known but the viscosity
+        of the solvent is not (a solvent pynta has no table for), ``viscosity_pa_s``.
+    """
+    params = AnalysisParams.from_metadata(metadata)
+    missing = params.missing_required()
+    if "temperature_c" not in missing and params.viscosity_pa_s is None:
+        try:
+            _ = params.resolved_viscosity_pa_s
+        except PyntaInputError as error:
+            missing += [] if error.field == "temperature_c" else ["viscosity_pa_s"]
+    return missing
 
 
 @dataclass

@@ -292,21 +292,32 @@ def _missing_path_error(path: Path, reason: str) -> PyntaDataError:
 
 
 def _checked_frames_array(frames: zarr.Array, path: Path) -> np.dtype:
-    """The frame dtype of a store's frames array, which must be (T, Y, X) uint8 or uint16.
+    """The frame dtype of a store's frames array, which must be (T, Y, X) uint8 or uint16, each
+    of its chunk files (shards) holding whole frames.
 
     Raises
     ------
     PyntaDataError
         For another shape or dtype (an edited or damaged ``0/zarr.json``): before, `pynta
         verify` said ok and `pynta analyze` read the bytes as that dtype or failed decoding.
+        Likewise for a frame size other than the chunks' (the Y, X of the shape edited):
+        only `pynta verify --read-pixels` found it, every frame failing to decode.
     """
     dtype = np.dtype(frames.dtype)
+    edited = f"({FRAMES_PATH}/zarr.json edited or damaged?)"
     if len(frames.shape) != 3 or dtype.name not in ALLOWED_DTYPES:
         raise _missing_path_error(
             path,
             f"its frames array {FRAMES_PATH} is {tuple(frames.shape)} {dtype.name}: a pynta "
-            f"store's frames are (T, Y, X) {' or '.join(ALLOWED_DTYPES)} "
-            f"({FRAMES_PATH}/zarr.json edited or damaged?)",
+            f"store's frames are (T, Y, X) {' or '.join(ALLOWED_DTYPES)} {edited}",
+        )
+    chunk = tuple(int(n) for n in frames.metadata.chunk_grid.chunk_shape)
+    if chunk[1:] != tuple(frames.shape[1:]):
+        raise _missing_path_error(
+            path,
+            f"its frames array {FRAMES_PATH} has frames of {frames.shape[1]}x{frames.shape[2]} "
+            f"px in chunks of {chunk[1]}x{chunk[2]} px: a pynta store keeps whole frames in "
+            f"each chunk {edited}",
         )
     return dtype
 
@@ -449,6 +460,13 @@ def stores_inside(path: str | Path) -> list[Path]:
     return sorted(found)
 
 
+def store_around(path: str | Path) -> Path | None:
+    """The pynta store that ``path`` lies inside (the nearest, of its folders), or None."""
+    return next(
+        (parent for parent in Path(path).absolute().parents if is_pynta_store(parent)), None
+    )
+
+
 def has_zarr_suffix(path: str | Path) -> bool:
     """True when ``path`` is named ``*.zarr`` in any case (``run.ZARR`` too, as the readers
     open it)."""
@@ -470,7 +488,7 @@ def check_replaceable(path: str | Path, overwrite: bool) -> None:
         Naming the path and why it cannot be created or replaced.
     """
     path = Path(path)
-    outer = next((parent for parent in path.absolute().parents if is_pynta_store(parent)), None)
+    outer = store_around(path)
     if outer is not None:
         raise PyntaInputError(
             f"cannot create {str(path)!r} inside the pynta store {str(outer)!r}: replacing that "

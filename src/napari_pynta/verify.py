@@ -15,7 +15,10 @@ Checks, each problem reported on one line:
   they are what the camera gave (its clock jumped back), and the note says which frame interval
   the analysis measures from the steps that go forward;
 - every table listed reads back;
-- no pynta store lies inside this one (a note: deleting this store deletes it);
+- no pynta store lies inside this one, nor this one inside another (a note: deleting the
+  outer store deletes the inner one);
+- a sound store holds the metadata the analysis needs (a note names those it will ask for:
+  the temperature, a solvent's viscosity, ...);
 - optionally, every frame decodes (``read_pixels``: reads the whole movie).
 
 A damaged store's report also says which recorded frames can be analysed: those with their frame
@@ -34,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError, verify_command
+from napari_pynta.errors import PyntaDataError, PyntaInputError, listed, verify_command
 from napari_pynta.frame_range import readable_advice, readable_runs
 
 #: frames decoded per read when ``read_pixels`` is asked
@@ -237,6 +240,8 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
                 "saved?): there is nothing to analyse",
             )
         )
+    elif report.ok and seq is not None and times is not None:
+        _note_metadata_to_give(store.metadata, times, seq, report)
     return report
 
 
@@ -268,9 +273,20 @@ def _refuse_what_is_not_a_store(path: Path) -> None:
 
 
 def _check_no_store_inside(path: Path, report: StoreReport) -> None:
-    """A note for each pynta store inside this one (made before pynta refused it): deleting
-    this store deletes it too."""
-    from napari_pynta.store import stores_inside
+    """A note for each pynta store inside this one, and for the store this one lies inside
+    (made before pynta refused it): deleting the outer store deletes the inner one too."""
+    from napari_pynta.store import store_around, stores_inside
+
+    outer = store_around(path)
+    if outer is not None:
+        report.notes.append(
+            Problem(
+                "store_inside",
+                f"this store lies inside the pynta store {str(outer)!r}: deleting or replacing "
+                "that store (rm -r, or the --overwrite that pynta refuses for it) deletes this "
+                "recording with it; move this store out of it",
+            )
+        )
 
     for inner in stores_inside(path):
         report.notes.append(
@@ -280,6 +296,30 @@ def _check_no_store_inside(path: Path, report: StoreReport) -> None:
                 "this store (rm -r, or the --overwrite that pynta refuses for it) deletes that "
                 f"recording with it; move it out of this store (`{verify_command(inner)}` "
                 "checks it)",
+            )
+        )
+
+
+def _note_metadata_to_give(
+    metadata: dict[str, Any], times: np.ndarray, seq: np.ndarray, report: StoreReport
+) -> None:
+    """A note naming the metadata the analysis will ask for (:func:`napari_pynta.analysis.
+    metadata_to_give` of the metadata as it reads them: the frame interval that the frame times
+    measure fills a missing one): a store without a temperature passed `pynta verify`, then
+    `pynta analyze` refused it for want of ``--temperature-c``."""
+    from napari_pynta.analysis import metadata_to_give  # trackpy: only for a sound store
+    from napari_pynta.parameters import SETTINGS
+    from napari_pynta.timing import measure_frame_interval, reconciled_with
+
+    read, _ = reconciled_with(metadata, measure_frame_interval(times, seq))
+    missing = metadata_to_give(read)
+    if missing:
+        report.notes.append(
+            Problem(
+                "analysis_needs",
+                f"the store has no {listed(missing)} metadata, which the analysis needs: give "
+                f"{listed([SETTINGS[name].flag for name in missing])} to `pynta analyze` "
+                "(or fill in the Analyze widget's fields)",
             )
         )
 

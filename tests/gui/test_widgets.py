@@ -555,6 +555,7 @@ class _FakeRecordingSession:
 
     def __init__(self, session, monkeypatch):
         self.session, self.started, self.stopped, self.failure = session, [], 0, None
+        self.seconds = []  # the time limit of each recording started
         monkeypatch.setattr(session, "start_recording", self.start_recording)
         monkeypatch.setattr(session, "stop_recording", self.stop_recording)
 
@@ -562,7 +563,8 @@ class _FakeRecordingSession:
         from types import SimpleNamespace
 
         config = SimpleNamespace(refuse_recording_over_the_playback=lambda *a, **k: None)
-        status = lambda: SimpleNamespace(recording_failed=self.failure)  # noqa: E731
+        # a capture's recording has ended by itself when its time has passed
+        status = lambda: SimpleNamespace(recording_failed=self.failure, recording=False)  # noqa: E731
         self.session.pipeline = SimpleNamespace(config=config, status=status)
         self.session.live_state = "running"
         return self
@@ -570,8 +572,11 @@ class _FakeRecordingSession:
     def __exit__(self, *exc):
         self.session.pipeline, self.session.live_state = None, "idle"
 
-    def start_recording(self, path, overwrite, sample=None, on_done=None, on_error=None):
+    def start_recording(
+        self, path, overwrite, sample=None, on_done=None, on_error=None, seconds=None
+    ):
         self.started.append(Path(path).name)
+        self.seconds.append(seconds)
         on_done(None)
 
     def stop_recording(self, on_done=None):
@@ -608,6 +613,7 @@ def test_measure_stops_and_says_so_when_measurement_json_cannot_be_written(
         wait_for(lambda: camera.measure.text() == "Measure", 10, "the measurement to stop")
     folder = tmp_path / "beads"
     assert fake.started == ["capture-1.zarr", "capture-2.zarr"], camera.message_line.text()
+    assert fake.seconds == [0.1, 0.1]  # the acquisition keeps each capture's frames of 0.1 s
     assert fake.stopped == 2
     assert not camera.measurement.running
     text = camera.message_line.text()

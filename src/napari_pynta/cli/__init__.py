@@ -8,6 +8,7 @@ import importlib
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -124,6 +125,11 @@ def file_system_message(error: OSError) -> str | None:
 JsonRefusal = Callable[[str, argparse.Namespace | None], dict[str, Any]]
 
 
+#: a command-line word that starts with '-' and is a value, not a flag: a negative number
+#: (``-5``, ``-1e-3``, ``-.5``) or a comma list that starts with one (``-1,0,10,10``)
+NEGATIVE_VALUE = re.compile(r"-\.?\d[\w.,+-]*")
+
+
 class CommandParser(argparse.ArgumentParser):
     """The parser of ``pynta`` and of its sub-commands.
 
@@ -138,9 +144,32 @@ class CommandParser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        """Parse as argparse does, keeping the arguments to tell a refusal under ``--json``."""
+        """Parse as argparse does, keeping the arguments to tell a refusal under ``--json``,
+        and taking a negative value after a flag as its value (:meth:`negative_values_joined`)."""
         self._given = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
+        return super().parse_known_args(self.negative_values_joined(self._given), namespace)
+
+    def negative_values_joined(self, arguments: Sequence[str]) -> list[str]:
+        """``arguments`` with each flag of one value followed by a negative value (a number or a
+        comma list, :data:`NEGATIVE_VALUE`) joined into ``FLAG=VALUE``.
+
+        argparse reads ``-1,0,10,10`` or ``-1e-3`` as a flag: ``--roi -1,0,10,10`` was refused
+        with its "argument --roi: expected one argument", which says neither what is wrong nor
+        what is allowed. Joined, the value reaches the check of the setting, which does.
+        """
+        one_value = {
+            flag
+            for action in self._actions
+            if action.nargs is None and action.option_strings
+            for flag in action.option_strings
+        }
+        joined: list[str] = []
+        for argument in arguments:
+            if joined and joined[-1] in one_value and NEGATIVE_VALUE.fullmatch(argument):
+                joined[-1] = f"{joined[-1]}={argument}"
+            else:
+                joined.append(argument)
+        return joined
 
     def error(self, message: str) -> NoReturn:
         """Refuse the command line: the JSON object too when ``--json`` was asked."""

@@ -123,8 +123,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="stop S seconds after the camera started (default: run until Ctrl-C or the end of "
-        "a playback without loop)",
+        help="record the frames of the first S seconds on the camera's clock: ceil(S x fps) "
+        "frames at a steady rate, e.g. 300 for 10 s at 30 fps (default: run until Ctrl-C or "
+        "the end of a playback without loop)",
     )
     parser.add_argument(
         "--out",
@@ -308,6 +309,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         camera=args.camera,
         camera_settings=settings,
         n_frames=args.frames,
+        seconds=args.seconds,
         record_path=args.out,
         overwrite=args.overwrite,
         track=args.track,
@@ -511,7 +513,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     show = not args.json
     until = _precision_stop(args)
-    status, interrupted = acquire_once(config, args.seconds, show, until)
+    status, interrupted = acquire_once(config, show, until)
     result = result_dict(status, config)
     if until is not None:
         result.update(_precision_result(status, until))
@@ -557,11 +559,11 @@ def command_line_advice(message: str) -> str:
 
 def acquire_once(
     config: LiveConfig,
-    seconds: float | None,
     show: bool,
     until: Callable[[LiveStatus], bool] | None = None,
 ) -> tuple[LiveStatus, int]:
-    """Run one live pipeline until ``config.n_frames``, ``seconds`` or ``until`` (or Ctrl-C).
+    """Run one live pipeline until ``config.n_frames``, ``config.seconds`` or ``until`` (or
+    Ctrl-C).
 
     The run also ends when the recording fails (e.g. disk full: at once, loudly) or when the
     acquisition dies; a dying locator, linker or saver is restarted by the pipeline and does
@@ -573,9 +575,6 @@ def acquire_once(
     ----------
     config : LiveConfig
         Validated configuration.
-    seconds : float or None
-        Stop this long after the camera started, when ``config.n_frames`` is None (None: until
-        Ctrl-C).
     show : bool
         Print the progress line on stderr.
     until : callable, optional
@@ -604,28 +603,17 @@ def acquire_once(
     interrupted = 0
     try:
         pipeline.start()
-        # the seconds count from the camera start: the workers' start-up (seconds under load)
-        # would otherwise shorten every run and capture by a varying amount
-        start = time.monotonic()
-        finishing = config.n_frames is not None  # the run ends by itself
         ended = False  # finish_acquisition() was called
-        while not (finishing and pipeline.wait_finished(PROGRESS_INTERVAL_S)):
-            if not finishing:
-                # up to the time limit, not past it: a check every 0.25 s made `--seconds 0.05`
-                # a quarter-second run (b23)
-                left = (
-                    PROGRESS_INTERVAL_S if seconds is None else start + seconds - time.monotonic()
-                )
-                time.sleep(min(PROGRESS_INTERVAL_S, max(left, 0.0)))
+        # n_frames, the time limit (config.seconds, applied by the acquisition to the frames'
+        # own times) or the end of a playback end the run by itself
+        while not pipeline.wait_finished(PROGRESS_INTERVAL_S):
             status = pipeline.status()
             if "acquisition" in status.dead_workers:
                 break
-            finishing = finishing or status.finished  # e.g. a playback without loop ended
-            timed_out = seconds is not None and time.monotonic() - start >= seconds
             precise = until is not None and until(status)
-            if not ended and (timed_out or precise or status.recording_failed):
+            if not ended and (precise or status.recording_failed):
                 pipeline.finish_acquisition()
-                finishing = ended = True
+                ended = True
     except KeyboardInterrupt as error:
         interrupted = interrupted_exit_code(error)
     except PyntaDataError as error:  # a worker's, e.g. a damaged movie played back

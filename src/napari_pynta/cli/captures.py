@@ -119,7 +119,7 @@ def run_captures(args: argparse.Namespace) -> int:
         )
         if not args.json:
             print(f"pynta acquire: capture {index} of {n_captures} -> {path}", file=sys.stderr)
-        status, interrupted = acquire_once(config, args.seconds, not args.json)
+        status, interrupted = acquire_once(config, not args.json)
         results.append(result_dict(status, config))
         if status.frames_saved:
             description["captures"].append(path.name)

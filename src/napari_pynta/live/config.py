@@ -31,6 +31,11 @@ class LiveConfig:
     n_frames : int or None
         Stop acquiring after this many frames read (the frames a recording holds; frames the
         camera lost are seq gaps beside them); None runs until :meth:`LivePipeline.stop`.
+    seconds : float or None
+        Stop acquiring at the first frame this long or longer after the first one, on the
+        camera's clock: that frame is neither kept nor counted, so a run of ``S`` s at ``F``
+        fps holds ``ceil(S * F)`` frames (:class:`~napari_pynta.live.time_limit.TimeLimit`).
+        With ``n_frames`` too, the first limit reached ends the run.
     record_path : str or None
         Record from the first frame into this zarr store.
     overwrite : bool
@@ -108,6 +113,7 @@ class LiveConfig:
     camera: str = "simulated"
     camera_settings: dict[str, Any] = field(default_factory=dict)
     n_frames: int | None = None
+    seconds: float | None = None
     record_path: str | None = None
     overwrite: bool = False
     track: bool = True
@@ -150,6 +156,8 @@ class LiveConfig:
         check_camera_settings(self.camera, self.camera_settings)
         if self.n_frames is not None:
             require_int("n_frames", self.n_frames, minimum=1)
+        if self.seconds is not None:
+            require_positive("seconds", self.seconds)
         SETTINGS["n_locators"].check(self.n_locators)
         if self.engine is None:
             self.engine = default_engine()

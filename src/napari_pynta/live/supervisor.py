@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import zmq
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError
+from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.live import transport
 from napari_pynta.live.config import (
     LiveConfig,
@@ -215,6 +215,7 @@ class LivePipeline:
                 self._calibration(),
                 self._ring_prefix,
                 config.camera_timeout_s,
+                config.seconds,
             )
             self._spawn(SAVER, saver_worker)
             if config.track:
@@ -369,8 +370,16 @@ class LivePipeline:
             self._record_error(f"removed the shared memory the acquisition left: {removed}")
 
     # ------------------------------------------------------------------ recording
-    def start_recording(self, path: str, overwrite: bool = False) -> None:
+    def start_recording(
+        self, path: str, overwrite: bool = False, seconds: float | None = None
+    ) -> None:
         """Record every frame from the next one into the zarr store ``path``.
+
+        With ``seconds``, the acquisition records the frames of that time from the first one,
+        on the camera's clock (``ceil(seconds * fps)`` frames at a steady rate; see
+        :class:`~napari_pynta.live.time_limit.TimeLimit`), and ends the recording itself at the
+        first frame past it: :attr:`LiveStatus.recording` turns False, and :meth:`stop_recording`
+        then completes the store.
 
         A saver dead for good after the previous recording failed (dead after its restarts,
         given up as stalled) is started afresh for the new store.
@@ -383,6 +392,8 @@ class LivePipeline:
             ended though it was killed (:meth:`_unended_saver_text`).
         """
         self._require_running()
+        if seconds is not None:
+            require_positive("seconds", seconds)
         if self._recording_path is not None:
             raise PyntaInputError(f"already recording to {self._recording_path!r}; stop it first")
         self.config.refuse_recording_over_the_playback(path, name="the recording path")
@@ -392,8 +403,13 @@ class LivePipeline:
         elif SAVER in self._dead:  # the record command waited a minute for it, then timed out
             raise PyntaInputError(self._unended_saver_text())
         self._begin_recording(path, overwrite, resume=False)
-        self._command(ACQUISITION, Command.RECORD, recording=self._recording_number)
+        self._command(
+            ACQUISITION, Command.RECORD, recording=self._recording_number, seconds=seconds
+        )
         self._wait_acknowledged(ACQUISITION)
+        with self._lock:  # it records from now on: the status must not say the last report's
+            # "not recording" until the next one (a timed recording's end is told by it)
+            self._reports[ACQUISITION]["recording"] = True
 
     def _unended_saver_text(self) -> str:
         """Why no recording can start while the saver given up as stalled lives on after its

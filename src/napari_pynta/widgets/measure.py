@@ -26,13 +26,16 @@ class Measurement(QObject):
     Each capture is a recording of the live stream (``session.start_recording``) into
     ``folder/capture-<i>.zarr`` with the sample fields plus ``measurement_id``, ``capture_index``
     and ``n_captures``; ``measurement.json`` lists the captures that started. The steps follow
-    the pipeline, not the request: a capture's time runs from the moment its recording has
-    started, the next one starts once the previous store is complete, and ``finished`` comes
-    after the last store is complete. A capture that could not start, whose recording failed (a
-    full disk, the saver dead: the pipeline's ``recording_failed``) or after which
-    ``measurement.json`` could not be rewritten ends the measurement, with the reason in
-    ``failed`` (the words of `pynta acquire --captures`); so does Live stopping. The captures
-    recorded are kept.
+    the pipeline, not the request: a capture holds the frames of ``seconds`` from its first
+    one on the camera's clock, as `pynta acquire --captures --seconds` does (the acquisition
+    ends the recording at the first frame past it: ``ceil(seconds * fps)`` frames); it is
+    completed once ``seconds`` have passed since its recording started and the pipeline says
+    the recording ended, the next one starts once the previous store is complete, and
+    ``finished`` comes after the last store is complete. A capture that could not start,
+    whose recording failed (a full disk, the saver dead: the pipeline's ``recording_failed``)
+    or after which ``measurement.json`` could not be rewritten ends the measurement, with the
+    reason in ``failed`` (the words of `pynta acquire --captures`); so does Live stopping. The
+    captures recorded are kept.
 
     Signals
     -------
@@ -84,9 +87,11 @@ class Measurement(QObject):
         self._cancelled = False
         #: why the measurement ends early, said once the capture begun is saved
         self._failure: str | None = None
+        #: the capture's time has passed: it ends once the pipeline says its recording ended
+        self._due = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._end_capture)
+        self._timer.timeout.connect(self._capture_due)
 
     @property
     def running(self) -> bool:
@@ -117,6 +122,7 @@ class Measurement(QObject):
             on_error=lambda error: self._end(
                 f"capture {index} could not start: {error}", failed=True
             ),
+            seconds=self.seconds,
         )
 
     def _capture_started(self, path: Path, index: int) -> None:
@@ -135,13 +141,26 @@ class Measurement(QObject):
         self.progress.emit(f"capture {index} of {self.n_captures} → {path}")
         self._timer.start(round(1000 * self.seconds))
 
+    @property
+    def _capturing(self) -> bool:
+        """A capture is recording (its time running, or passed and its recording not ended)."""
+        return self._timer.isActive() or self._due
+
+    def _capture_due(self) -> None:
+        self._due = True  # ended now if its recording has ended, else by the status saying so
+        if self.session.pipeline is not None:
+            self._on_status(self.session.pipeline.status())
+
     def _end_capture(self) -> None:
+        self._timer.stop()
+        self._due = False
         self.session.stop_recording(on_done=self._capture_saved)
 
     def _on_status(self, status: Any) -> None:
-        """End the capture recording now if its recording failed (the next would fail alike)."""
-        if self._timer.isActive() and status.recording_failed:
-            self._timer.stop()
+        """End the capture once its time has passed and the acquisition has ended its recording
+        (at the first frame past the time), or now if its recording failed (the next would fail
+        alike)."""
+        if self._capturing and (status.recording_failed or (self._due and not status.recording)):
             self._end_capture()
 
     def _on_live_state(self, state: str) -> None:
@@ -150,6 +169,7 @@ class Measurement(QObject):
         so the measurement waited forever."""
         if self._running and state != "running":
             self._timer.stop()
+            self._due = False
             captures = self.description["captures"]
             self._end(
                 f"Live stopped during capture {max(len(captures), 1)} of {self.n_captures}: the "
@@ -198,7 +218,6 @@ class Measurement(QObject):
         if not self._running or self._cancelled:
             return
         self._cancelled = True
-        if self._timer.isActive():  # a capture is recording: end it now
-            self._timer.stop()
+        if self._capturing:  # a capture is recording: end it now
             self._end_capture()
         # otherwise a capture is starting or being saved: its callback sees the flag

@@ -343,12 +343,15 @@ class PyntaSession(QObject):
         sample: dict[str, Any] | None = None,
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        seconds: float | None = None,
     ) -> None:
         """Record the running live stream into the new store ``path`` (worker thread).
 
         ``sample`` (if given) replaces the sample fields stored with the recording;
         ``on_done`` is called once the recording has started, ``on_error`` if it could not
-        (default: an error message).
+        (default: an error message). With ``seconds`` the acquisition ends the recording after
+        that time on the camera's clock (:meth:`~napari_pynta.live.LivePipeline.start_recording`);
+        :meth:`stop_recording` then completes the store.
 
         Raises
         ------
@@ -361,7 +364,9 @@ class PyntaSession(QObject):
         self.pipeline.config.refuse_recording_over_the_playback(path)
         if sample is not None:
             self.pipeline.config.sample = validate_sample(sample)
-        self._pipeline_call("start_recording", path, overwrite, on_done=on_done, on_error=on_error)
+        self._pipeline_call(
+            "start_recording", path, overwrite, seconds, on_done=on_done, on_error=on_error
+        )
 
     def stop_recording(self, on_done: Callable[[int], None] | None = None) -> None:
         """Stop recording; the saver finishes writing in a worker thread.

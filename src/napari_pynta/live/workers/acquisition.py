@@ -17,6 +17,7 @@ from napari_pynta.live.config import LiveEndpoints
 from napari_pynta.live.frame_rate import FrameRate
 from napari_pynta.live.locate_pipe import fifo_path, open_pipe
 from napari_pynta.live.protocol import Command, Event
+from napari_pynta.live.time_limit import TimeLimit
 from napari_pynta.live.workers.base import Worker, run
 from napari_pynta.live.workers.camera_clock import CameraClock
 from napari_pynta.live.workers.kept_frames import (
@@ -63,6 +64,7 @@ def acquisition_worker(
     calibration: dict[str, Any] | None = None,
     ring_prefix: str | None = None,
     camera_timeout_s: float | None = None,
+    seconds: float | None = None,
 ) -> None:
     """Camera -> preview PUB, saver (never drops) and locator pool (may skip when saturated).
 
@@ -76,10 +78,13 @@ def acquisition_worker(
     ``hot_pixels``) the first :data:`CALIBRATION_FRAMES` frames (not recorded) find the hot
     pixels and choose the missing feature diameter, ``minmass`` and ``search_range_px`` as
     ``pynta analyze`` does; they are reported in ``ready``.
-    Commands: ``go``, ``record`` (start recording at the next frame), ``stop_recording``,
+    Commands: ``go``, ``record`` (start recording at the next frame; with ``seconds``, that
+    long on the camera's clock), ``stop_recording``,
     ``finish`` (end the run now: flush the recording, tell the linker the last seq), ``stop``.
     Reports ``ready`` (frame shape, dtype, store metadata), heartbeats and
-    ``finished`` after ``n_frames`` frames or when a playback ends.
+    ``finished`` after ``n_frames`` frames, at the first frame ``seconds`` or more after the
+    first one on the camera's clock (that frame neither kept nor counted, see
+    :class:`~napari_pynta.live.time_limit.TimeLimit`) or when a playback ends.
 
     A camera read that lasts is served by a :class:`~.read_minder.ReadMinder`: commands, the
     saver and heartbeats go on, a stop takes effect at once, and a read that has not returned
@@ -100,6 +105,7 @@ def acquisition_worker(
             calibration,
             ring_prefix,
             camera_timeout_s,
+            seconds,
         ).run(),
     )
 
@@ -369,11 +375,13 @@ class Acquisition:
         calibration: dict[str, Any] | None,
         ring_prefix: str | None,
         camera_timeout: float | None = None,
+        seconds: float | None = None,
     ):
         from napari_pynta.cameras import open_camera
 
         self.w = w
         self.n_frames = n_frames
+        self.time_limit = None if seconds is None else TimeLimit(seconds)
         self.camera = open_camera(camera_name, **camera_settings)
         for warning in self.camera.warnings:
             w.warn(warning)
@@ -415,6 +423,8 @@ class Acquisition:
         )
         self.go = False
         self.recording = False
+        #: the time limit of the current recording (None: until stopped)
+        self.record_limit: TimeLimit | None = None
         #: the recording ended without being asked to (save buffer or disk full): the frames go
         #: on counting as meant to be recorded, i.e. dropped, until it is stopped
         self.recording_broken = False
@@ -538,8 +548,10 @@ class Acquisition:
                 self.camera_skipped = 0
                 self.clock.restart()
                 self.rate.restart()
+                if self.time_limit is not None:
+                    self.time_limit.restart()
             elif cmd == Command.RECORD:
-                self.start_recording(int(command.get("recording", 0)))
+                self.start_recording(int(command.get("recording", 0)), command.get("seconds"))
             elif cmd == Command.STOP_RECORDING and command.get("failed"):  # the disk is full
                 self.recording_broken = self.recording_broken or self.recording
                 self.end_recording("failed")
@@ -676,11 +688,13 @@ class Acquisition:
                 if (wrong := self.wrong_format(frame)) is not None:
                     self.camera_stalled(wrong, "delivered a frame it did not announce")
                     frame = None
-        if frame is None:  # n_frames reached, ``finish`` asked for, the playback ended, or the
-            # camera stopped delivering
+        if frame is None or self.past_time_limit(t):  # n_frames reached, ``finish`` asked for,
+            # the playback ended, the camera stopped delivering, or the time limit passed
             self.finish()
             return
         self.skip_frames_lost_by_camera()
+        if self.recording_past_its_limit(t):
+            self.end_recording("time limit")
         if (warning := self.clock.check(self.seq, t)) is not None:
             self.w.warn(warning)
         self.counters["camera_clock_jumps"] = self.clock.jumps
@@ -690,6 +704,23 @@ class Acquisition:
         self.rate.add(self.camera.rate_time_s(t))  # a playback's: its replay, not its recording
         self.counters["frames_acquired"] += 1
         self.seq += 1
+
+    def past_time_limit(self, t: float) -> bool:
+        """True when the frame of time ``t`` (just read) falls at or past the run's time limit:
+        it is not part of the run (not kept, not counted), nor are the frames the camera lost
+        just before it (after the last frame kept: no gap in the recording stands for them)."""
+        return self.time_limit is not None and not self.time_limit.within(
+            self.camera.rate_time_s(t)
+        )
+
+    def recording_past_its_limit(self, t: float) -> bool:
+        """True when the frame of time ``t`` (just read) falls at or past the time limit of the
+        recording (:meth:`start_recording`'s ``seconds``): it is not recorded."""
+        return (
+            self.recording
+            and self.record_limit is not None
+            and not self.record_limit.within(self.camera.rate_time_s(t))
+        )
 
     def check_pause(self, waited_s: float) -> None:
         """Tell the user when a read waited :data:`CAMERA_PAUSE_S` (or ten frame intervals) or
@@ -746,9 +777,12 @@ class Acquisition:
             transport.send_json(self.to_linker, "skip", {"skip": gap})
         self.seq += lost
 
-    def start_recording(self, number: int) -> None:
+    def start_recording(self, number: int, seconds: float | None = None) -> None:
         """Record from the next frame on (a new store: nothing older is sent to it) as the
-        supervisor's recording ``number``."""
+        supervisor's recording ``number``; with ``seconds``, the frames of that time from the
+        first one recorded, on the camera's clock, as :class:`TimeLimit` counts them for a run:
+        the recording ends (``time limit``) at the first frame past it, which is not recorded."""
+        self.record_limit = None if seconds is None else TimeLimit(seconds)
         self.recording = True
         self.recording_number = number
         self.recording_broken = False
@@ -874,6 +908,7 @@ class Acquisition:
         self.w.report(
             Event.RECORDING_ENDED,
             reason=reason,
+            recording=self.recording,
             last_recorded_seq=self.last_recorded_seq,
             **self.counters,
         )
