@@ -49,7 +49,9 @@ def test_noise_persists_no_more_than_chance(per_frame, seed):
     # the 60 px square around a uniform point, cut by the edges: (2r - r²/H)(2r - r²/W) on
     # average
     square = np.prod([60.0 - 30.0**2 / side for side in SHAPE])
-    assert found.chance_per_detection == pytest.approx(per_frame * square / np.prod(SHAPE), rel=0.03)
+    assert found.chance_per_detection == pytest.approx(
+        per_frame * square / np.prod(SHAPE), rel=0.03
+    )
     assert found.is_noise
 
 

@@ -1201,8 +1201,14 @@ def detectable_field_px(
     shape). The sizes weight steps by it (:func:`napari_pynta.sizing.edge_weights`). Without a
     diameter the engines' default (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) is the one
     used."""
+    return _field_px(frame_shape, _detection_margin_px(params))
+
+
+def _detection_margin_px(params: AnalysisParams) -> int:
+    """The detector's edge margin (:func:`napari_pynta.detect.edge_margin_px`) with ``params``'
+    diameter (without one, :data:`napari_pynta.detect.SHARP_DIAMETER_PX`) and separation."""
     diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
-    return _field_px(frame_shape, detect.edge_margin_px(diameter, _separation_px(params)))
+    return detect.edge_margin_px(diameter, _separation_px(params))
 
 
 def _field_px(frame_shape: tuple[int, int] | None, margin: int) -> tuple[float, float] | None:
@@ -1267,9 +1273,16 @@ def _persistence(
     sized); None without a search range or without two consecutive frames with detections."""
     if not params.search_range_px:
         return None
-    return persistence.detection_persistence(
-        localizations, params.search_range_px, flow, frame_shape
+    margin = _detection_margin_px(params)
+    field = (
+        None
+        if frame_shape is None
+        else (
+            (margin - 0.5, margin - 0.5),
+            (frame_shape[0] - margin - 0.5, frame_shape[1] - margin - 0.5),
+        )
     )
+    return persistence.detection_persistence(localizations, params.search_range_px, flow, field)
 
 
 def _without_lower_minmass_advice(

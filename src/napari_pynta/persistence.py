@@ -10,9 +10,10 @@ simulated movies of docs/accuracy.md, "Movies without particles") and 0 for nois
 :data:`MIN_PERSISTENT_SHARE`, by more than :data:`SIGNIFICANCE_SE` standard errors, the tracks
 are noise linked at random and the movie is not sized (:attr:`Persistence.is_noise`).
 
-Chance is counted from the density of the next frame's detections over the field (the frame,
-or without its size the smallest rectangle holding all detections), in the square of half-side
-the search range around each detection, cut by the field's edges. A field lit or found unevenly puts more
+Chance is counted from the density of the next frame's detections over the field (where the
+detector finds features: the frame less its edge margin; without it the smallest rectangle
+holding all detections), in the square of half-side the search range around each detection,
+cut by the field's edges. A field lit or found unevenly puts more
 chance partners near a detection than the uniform density does, which makes noise look
 persistent (the verdict then does not fire: the safe side).
 """
@@ -100,7 +101,7 @@ def detection_persistence(
     localizations: pd.DataFrame,
     radius_px: float,
     flow: pd.DataFrame | None = None,
-    frame_shape: tuple[int, int] | None = None,
+    field_px: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> Persistence | None:
     """The share of detections found again in the next frame beyond chance.
 
@@ -114,10 +115,11 @@ def detection_persistence(
     flow : pandas.DataFrame, optional
         Cumulative ``y``, ``x`` (pixels) by frame of a flow taken out before linking
         (:func:`napari_pynta.analysis.flow_for_linking`); taken out here too.
-    frame_shape : (int, int), optional
-        Frame size (pixels): the field chance spreads the detections over. Without it, the
-        smallest rectangle holding them (a few particles that cover little of the frame then
-        count more chance partners than there are: their share comes out lower).
+    field_px : ((float, float), (float, float)), optional
+        ``((top, left), (bottom, right))`` (pixels) of the field chance spreads the detections
+        over: where the detector finds features. Without it, the smallest rectangle holding
+        them (a few particles that cover little of the frame then count more chance partners
+        than there are: their share comes out lower).
 
     Returns
     -------
@@ -131,10 +133,11 @@ def detection_persistence(
     y, x = (moved[axis].to_numpy(np.float64) for axis in ("y", "x"))
     if not len(y):
         return None
-    if frame_shape is None:
-        low, high = np.array([y.min(), x.min()]), np.array([y.max(), x.max()])
-    else:  # pixel centres at integers
-        low, high = np.full(2, -0.5), np.asarray(frame_shape, dtype=np.float64) - 0.5
+    low, high = (
+        (np.array([y.min(), x.min()]), np.array([y.max(), x.max()]))
+        if field_px is None
+        else (np.asarray(field_px[0], np.float64), np.asarray(field_px[1], np.float64))
+    )
     area = float(np.prod(np.maximum(high - low, 1.0)))
     by_frame = {
         int(frame): np.column_stack([y[rows], x[rows]])
