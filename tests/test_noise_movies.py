@@ -10,7 +10,7 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from scipy import ndimage
+from noise_frames import smoothed_noise_frames
 
 from napari_pynta import analysis, physics, simulate
 from napari_pynta.analysis import AnalysisParams
@@ -20,13 +20,11 @@ T_C = 22.0
 SIMULATED = {"pixel_size_um": 0.1, "frame_interval_s": 0.01, "exposure_s": 0.01}
 
 
-def smoothed_noise(sigma_px: float, seed: int, n_frames: int = 150, size: int = 128) -> Movie:
-    """Frames of Gaussian noise smoothed by ``sigma_px`` (new in every frame) on a flat level."""
-    rng = np.random.default_rng(seed)
-    noise = rng.normal(0.0, 1.0, (n_frames, size, size))
-    smoothed = np.stack([ndimage.gaussian_filter(frame, sigma_px) for frame in noise])
-    frames = (1000.0 + 10.0 * smoothed / smoothed.std()).astype(np.uint16)
-    return Movie(frames=da.from_array(frames, chunks=(16, size, size)), metadata={}, source="noise")
+def smoothed_noise(sigma_px: float, seed: int) -> Movie:
+    frames = smoothed_noise_frames(sigma_px, seed)
+    return Movie(
+        frames=da.from_array(frames, chunks=(16, *frames.shape[1:])), metadata={}, source="noise"
+    )
 
 
 def particles(
