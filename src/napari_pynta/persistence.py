@@ -78,7 +78,8 @@ class Persistence:
         ----------
         name : callable
             Setting name (of :data:`napari_pynta.parameters.SETTINGS`) -> how the text names
-            it: the command-line flag by default (:func:`napari_pynta.sizing.cli_flag`); the GUI passes its form's labels.
+            it: the command-line flag by default (:func:`napari_pynta.sizing.cli_flag`); the
+            GUI passes its form's labels.
 
         Returns
         -------
