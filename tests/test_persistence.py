@@ -9,6 +9,8 @@ import pytest
 from napari_pynta.persistence import MIN_PERSISTENT_SHARE, Persistence, detection_persistence
 
 SHAPE = (128, 160)
+#: where the detections can be: ((top, left), (bottom, right))
+FIELD = ((0.0, 0.0), (128.0, 160.0))
 
 
 def noise_detections(n_frames: int, per_frame: int, seed: int) -> pd.DataFrame:
@@ -61,7 +63,7 @@ def test_particles_persist_with_their_chance_of_being_found_again(found_share, n
     detected there; that is the share measured, with the chance partners of the others taken
     out. Even one found in every other frame is far from noise."""
     detections = particle_detections(300, n_particles, 2.0, found_share, seed=n_particles)
-    found = detection_persistence(detections, radius_px=10.0, frame_shape=SHAPE)
+    found = detection_persistence(detections, radius_px=10.0, field_px=FIELD)
     assert found is not None
     # a step beyond the square (10 px, 5 sd per axis) is rare
     assert found.share == pytest.approx(found_share, abs=max(4 * found.share_se, 0.02))
@@ -75,8 +77,8 @@ def test_a_flow_taken_out_before_linking_is_taken_out_here():
     detections = detections.assign(x=detections["x"] + 12.0 * detections["frame"])
     frames = np.arange(100)
     flow = pd.DataFrame({"y": 0.0, "x": 12.0 * frames}, index=frames)
-    carried = detection_persistence(detections, radius_px=5.0, frame_shape=SHAPE)
-    followed = detection_persistence(detections, radius_px=5.0, flow=flow, frame_shape=SHAPE)
+    carried = detection_persistence(detections, radius_px=5.0, field_px=FIELD)
+    followed = detection_persistence(detections, radius_px=5.0, flow=flow, field_px=FIELD)
     assert carried is not None and followed is not None
     assert carried.is_noise and carried.share < 0.05
     assert followed.share > 0.95 and not followed.is_noise

@@ -49,7 +49,8 @@ class Persistence:
         Partners in the next frame per detection, less those chance puts there: about the
         share of detections that are particles found again.
     share_se : float
-        Its standard error (Poisson error of the partners counted).
+        Its standard error (the Poisson error of the partners found, counted as one more: a
+        handful of detections that found none says nothing).
     chance_per_detection : float
         Partners chance puts near a detection (the uniform density of the next frame's
         detections times the searched square within the field).
@@ -130,37 +131,42 @@ def detection_persistence(
     """
     if not math.isfinite(radius_px) or radius_px <= 0:
         raise ValueError(f"radius_px must be a positive number of pixels, got {radius_px!r}")
-    moved = localizations if flow is None else link.without_flow(localizations, flow)
-    y, x = (moved[axis].to_numpy(np.float64) for axis in ("y", "x"))
-    if not len(y):
+    measured = localizations[["y", "x"]].to_numpy(np.float64)
+    if not len(measured):
         return None
+    moved = localizations if flow is None else link.without_flow(localizations, flow)
+    positions = moved[["y", "x"]].to_numpy(np.float64)
     low, high = (
-        (np.array([y.min(), x.min()]), np.array([y.max(), x.max()]))
+        (measured.min(axis=0), measured.max(axis=0))
         if field_px is None
         else (np.asarray(field_px[0], np.float64), np.asarray(field_px[1], np.float64))
     )
     area = float(np.prod(np.maximum(high - low, 1.0)))
-    by_frame = {
-        int(frame): np.column_stack([y[rows], x[rows]])
-        for frame, rows in moved.groupby("frame").indices.items()
-    }
+    rows_of = {int(frame): rows for frame, rows in moved.groupby("frame").indices.items()}
     found = chance = 0.0
     n_detections = 0
-    for frame, here in by_frame.items():
-        after = by_frame.get(frame + 1)
+    for frame, rows in rows_of.items():
+        after = rows_of.get(frame + 1)
         if after is None:
             continue
+        here, there = positions[rows], positions[after]
         n_detections += len(here)
         found += float(
-            cKDTree(after).query_ball_point(here, radius_px, p=np.inf, return_length=True).sum()
+            cKDTree(there).query_ball_point(here, radius_px, p=np.inf, return_length=True).sum()
         )
-        inside = np.minimum(here + radius_px, high) - np.maximum(here - radius_px, low)
-        chance += len(after) / area * float(np.prod(np.clip(inside, 0.0, None), axis=1).sum())
+        # the field as the next frame saw it, in the frame of the flow taken out
+        shift = positions[after[0]] - measured[after[0]]
+        inside = np.minimum(here + radius_px, high + shift) - np.maximum(
+            here - radius_px, low + shift
+        )
+        chance += len(there) / area * float(np.prod(np.clip(inside, 0.0, None), axis=1).sum())
     if not n_detections:
         return None
     return Persistence(
         share=(found - chance) / n_detections,
-        share_se=math.sqrt(found) / n_detections,
+        # the Poisson error of the partners found (chance is computed, not counted); + 1: no
+        # count is known better than by one
+        share_se=math.sqrt(found + 1.0) / n_detections,
         chance_per_detection=chance / n_detections,
         n_detections=n_detections,
         radius_px=float(radius_px),
