@@ -2,7 +2,7 @@
 
 A movie of noise was sized ("39.1 ± 18.0 nm", exit code 0) with warnings that advised a lower
 --minmass. The detections of noise are not found again in the next frame beyond chance
-(:mod:`napari_pynta.persistence`); the analysis now says so instead of a size.
+(:mod:`napari_pynta.frame_persistence`); the analysis now says so instead of a size.
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ from napari_pynta import (
     concentration,
     deconvolve,
     detect,
+    frame_persistence,
     link,
     peak_systematic,
-    persistence,
     physics,
     sizing,
 )
@@ -1267,9 +1267,9 @@ def _persistence(
     params: AnalysisParams,
     flow: pd.DataFrame | None,
     frame_shape: tuple[int, int] | None,
-) -> persistence.Persistence | None:
+) -> frame_persistence.Persistence | None:
     """How many detections are found again in the next frame within the search range beyond
-    chance (:mod:`napari_pynta.persistence`: when it says they are noise, the movie is not
+    chance (:mod:`napari_pynta.frame_persistence`: when it says they are noise, the movie is not
     sized); None without a search range or without two consecutive frames with detections."""
     if not params.search_range_px:
         return None
@@ -1282,7 +1282,9 @@ def _persistence(
             (frame_shape[0] - margin - 0.5, frame_shape[1] - margin - 0.5),
         )
     )
-    return persistence.detection_persistence(localizations, params.search_range_px, flow, field)
+    return frame_persistence.detection_persistence(
+        localizations, params.search_range_px, flow, field
+    )
 
 
 def _without_lower_minmass_advice(

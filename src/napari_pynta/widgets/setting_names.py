@@ -2,8 +2,8 @@
 
 The core says what to try naming the command-line flags (``lower --minmass``); where the GUI
 shows the same advice it names the Tracking widget's fields and check boxes instead, from the
-same counts (:class:`napari_pynta.sizing.NoTracks`, :class:`napari_pynta.persistence.Persistence`),
-so the text is written once.
+same counts (:class:`napari_pynta.sizing.NoTracks`,
+:class:`napari_pynta.frame_persistence.Persistence`), so the text is written once.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from napari_pynta.frame_persistence import Persistence
 from napari_pynta.parameters import SETTINGS
-from napari_pynta.persistence import Persistence
 from napari_pynta.sizing import NoTracks
 
 #: the Tracking form's check boxes: setting -> the box's text (a field is labelled with its

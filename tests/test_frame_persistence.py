@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_pynta.persistence import MIN_PERSISTENT_SHARE, Persistence, detection_persistence
+from napari_pynta.frame_persistence import MIN_PERSISTENT_SHARE, Persistence, detection_persistence
 
 SHAPE = (128, 160)
 #: where the detections can be: ((top, left), (bottom, right))
