@@ -4,18 +4,18 @@ A particle in focus is found again in the next frame within the distance it can 
 linking search range); a noise maximum is not: the noise of each frame is new, so what
 detections of noise find in the next frame is what chance puts there. The share of detections
 with a partner in the next frame *beyond chance* (:func:`detection_persistence`) is therefore
-about the chance of a particle staying in focus from one frame to the next (0.64-0.96 on the
-simulated movies of docs/accuracy.md, "Movies without particles") and 0 for noise
-(-0.07 to +0.05 on movies of white, smoothed and hot-pixel noise). Below
+about the chance of a particle staying in focus from one frame to the next (0.62-0.96 on the
+simulated movies of docs/accuracy.md, "Movies without particles (n25)") and 0 for noise
+(-0.19 to +0.10 on movies of white, smoothed and hot-pixel noise). Below
 :data:`MIN_PERSISTENT_SHARE`, by more than :data:`SIGNIFICANCE_SE` standard errors, the tracks
 are noise linked at random and the movie is not sized (:attr:`Persistence.is_noise`).
 
 Chance is counted from the density of the next frame's detections over the field (where the
 detector finds features: the frame less its edge margin; without it the smallest rectangle
 holding all detections), in the square of half-side the search range around each detection,
-cut by the field's edges. A field lit or found unevenly puts more
-chance partners near a detection than the uniform density does, which makes noise look
-persistent (the verdict then does not fire: the safe side).
+cut by the field's edges (with a flow taken out, the field moves with it). A field lit or
+found unevenly puts more chance partners near a detection than the uniform density does, which
+makes noise look persistent (the verdict then does not fire: the safe side).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from napari_pynta import link
 from napari_pynta.sizing import cli_flag
 
 #: share of detections persisting beyond chance below which they are noise (particles in focus
-#: persist with their chance of staying in focus, at least 0.64 on the simulated movies)
+#: persist with their chance of staying in focus, at least 0.62 on the simulated movies)
 MIN_PERSISTENT_SHARE = 0.25
 #: standard errors by which the share must lie below :data:`MIN_PERSISTENT_SHARE`
 SIGNIFICANCE_SE = 2.0
