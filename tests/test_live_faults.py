@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -412,6 +413,19 @@ def _assert_failed_as_stalled(path, status, config: LiveConfig) -> np.ndarray:
     return seq
 
 
+def _give_up_a_saver_quickly(monkeypatch) -> None:
+    """A saver silent for 3 s is given up; one that does not stop when told is killed after 1 s."""
+    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 1.0)
+
+
+def _saver_of_a_recording_begun(pipeline: LivePipeline, path: Path) -> Any:
+    """Start recording to ``path``; once it holds 20 frames, the saver process writing it."""
+    pipeline.start_recording(str(path))
+    wait_until(lambda: pipeline.status().frames_saved > 20, what="the first recording")
+    return pipeline._processes["saver"]
+
+
 def test_a_frozen_saver_given_up_is_ended_and_its_store_closed(tmp_path, monkeypatch):
     """A saver frozen (SIGSTOP here; swapped out, a hung disk) longer than the stall timeout is
     given up. Before, it was left frozen: it kept the store's writer lock until the pipeline
@@ -451,14 +465,11 @@ def test_a_new_recording_after_a_saver_given_up_gets_a_new_saver(tmp_path, monke
     acquisition resend the first recording's unwritten frames and its end marker: the new store
     got a stale frame and the new recording ended after it. Now it holds only its own frames,
     every one it meant, verified."""
-    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
-    monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 1.0)
+    _give_up_a_saver_quickly(monkeypatch)
     first, second = tmp_path / "first.zarr", tmp_path / "second.zarr"
     config = LiveConfig(camera_settings=CAMERA, **{**FIXED, "track": False})
     with LivePipeline(config) as pipeline:
-        pipeline.start_recording(str(first))
-        wait_until(lambda: pipeline.status().frames_saved > 20, what="the first recording")
-        saver = pipeline._processes["saver"]
+        saver = _saver_of_a_recording_begun(pipeline, first)
         with _kept_stopped(saver.pid):
             pipeline.stop_recording()  # waits for the saver, gives it up and kills it
         assert not saver.is_alive() and pipeline.status().recording_failed
@@ -484,14 +495,11 @@ def test_a_saver_sigkill_does_not_end_is_named_when_the_next_recording_is_refuse
     its record command to it and failed a minute later with "saver did not report 'recording'
     within 60.0 s"; one over its store said "being written by another process". Both now name
     the process and say what to do, at once; once it has ended, a recording starts."""
-    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
-    monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 1.0)
+    _give_up_a_saver_quickly(monkeypatch)
     first, second = tmp_path / "first.zarr", tmp_path / "second.zarr"
     config = LiveConfig(camera_settings=CAMERA, **{**FIXED, "track": False})
     with LivePipeline(config) as pipeline:
-        pipeline.start_recording(str(first))
-        wait_until(lambda: pipeline.status().frames_saved > 20, what="the first recording")
-        saver = pipeline._processes["saver"]
+        saver = _saver_of_a_recording_begun(pipeline, first)
         kill = pipeline._kill
         # a process in state D outlives SIGKILL; here the saver is kept stopped and not killed
         monkeypatch.setattr(pipeline, "_kill", lambda name: pipeline._killed.add(name))
@@ -555,8 +563,7 @@ def test_a_saver_that_stays_frozen_is_killed_and_the_block_it_tore_dropped(tmp_p
     store's writer lock and the torn block until the pipeline stopped, and the store was not
     closed: `pynta verify` exit 1 ("incomplete: a writer was interrupted"). Now its lock is free
     as soon as it is killed, the torn block is dropped and the failure recorded in the store."""
-    monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
-    monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 1.0)
+    _give_up_a_saver_quickly(monkeypatch)
     path = tmp_path / "run.zarr"
     config = _config(path, 300, track=False)
     with LivePipeline(config) as pipeline:

@@ -538,6 +538,16 @@ def test_a_store_inside_the_store_is_named_with_the_risk_without_walking_the_chu
     assert [n.kind for n in report.notes] == ["store_inside", "store_inside"]
 
 
+def _the_one_note(capsys, path, kind: str) -> str:
+    """The message of the one note of ``kind`` that `pynta verify --json` gives a sound store."""
+    code, out = verify(capsys, path, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"]
+    (note,) = report["notes"]
+    assert note["kind"] == kind
+    return note["message"]
+
+
 @pytest.mark.parametrize(
     ("dropped", "added", "flags"),
     [
@@ -558,12 +568,8 @@ def test_a_sound_store_notes_the_metadata_the_analysis_will_ask_for(
     frames = np.random.default_rng(0).integers(1, 1000, (12, 8, 10), dtype=np.uint16)
     with MovieStore.create(path, (8, 10), "uint16", metadata) as store:
         store.append(frames, timestamps_s=np.arange(12) * 0.01)
-    code, out = verify(capsys, path, "--json")
-    report = json.loads(out)
-    assert code == 0 and report["ok"]
-    (note,) = report["notes"]
-    assert note["kind"] == "analysis_needs"
-    assert f"give {' and '.join(flags)} to `pynta analyze`" in note["message"]
+    message = _the_one_note(capsys, path, "analysis_needs")
+    assert f"give {' and '.join(flags)} to `pynta analyze`" in message
     assert main(["analyze", str(path)]) == 2
     refusal = capsys.readouterr().err
     assert all(flag in refusal for flag in flags), refusal
@@ -583,13 +589,9 @@ def test_a_store_inside_another_is_told_so_when_it_is_verified_itself(capsys, tm
     inner = outer / "sub" / "inner.zarr"  # moved in by hand: pynta refuses to create it there
     inner.parent.mkdir()
     shutil.move(elsewhere, inner)
-    code, out = verify(capsys, inner, "--json")
-    report = json.loads(out)
-    assert code == 0 and report["ok"]
-    (note,) = report["notes"]
-    assert note["kind"] == "store_inside"
-    assert f"this store lies inside the pynta store '{outer}'" in note["message"]
-    assert "deletes this recording with it" in note["message"]
+    message = _the_one_note(capsys, inner, "store_inside")
+    assert f"this store lies inside the pynta store '{outer}'" in message
+    assert "deletes this recording with it" in message
     assert [n.kind for n in verify_store(outer).notes] == ["store_inside"]  # and the outer's
 
 
