@@ -503,7 +503,7 @@ def test_a_saver_sigkill_does_not_end_is_named_when_the_next_recording_is_refuse
         kill = pipeline._kill
         # a process in state D outlives SIGKILL; here the saver is kept stopped and not killed
         monkeypatch.setattr(pipeline, "_kill", lambda name: pipeline._killed.add(name))
-        with _kept_stopped(saver.pid):
+        with _stuck_in_a_write(monkeypatch, saver.pid):
             pipeline.stop_recording()  # waits for the saver, gives it up, "kills" it
             assert saver.is_alive() and pipeline.status().recording_failed
             started = time.monotonic()
@@ -555,6 +555,29 @@ def _kept_stopped(pid: int) -> Iterator[None]:
         thread.join()
         with contextlib.suppress(psutil.NoSuchProcess):
             process.resume()
+
+
+@contextlib.contextmanager
+def _stuck_in_a_write(monkeypatch, pid: int) -> Iterator[None]:
+    """Process ``pid`` stopped, and the supervisor's SIGCONT does not wake it (a process in
+    state D does not run): unlike :func:`_kept_stopped`, it cannot run for a moment when woken,
+    which on a loaded machine let it close its store. Let go of at the end of the block."""
+    os_kill = os.kill
+    stuck = threading.Event()
+
+    def kill(target: int, sig: int) -> None:
+        if not (stuck.is_set() and target == pid and sig == signal.SIGCONT):
+            os_kill(target, sig)
+
+    monkeypatch.setattr(supervisor.os, "kill", kill)
+    stuck.set()
+    os_kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        stuck.clear()
+        with contextlib.suppress(ProcessLookupError):
+            os_kill(pid, signal.SIGCONT)
 
 
 def test_a_saver_that_stays_frozen_is_killed_and_the_block_it_tore_dropped(tmp_path, monkeypatch):
@@ -694,11 +717,13 @@ def test_a_frozen_acquisition_killed_at_the_stop_counts_from_the_store(tmp_path,
     the recording is not confirmed, the saver is given up, and the acquisition, which does not
     stop within the grace time, is killed. Its final counters never come: before,
     frames_acquired was its last report read, fewer than the frames in the store."""
-    monkeypatch.setattr(supervisor, "READY_TIMEOUT_S", 2.0)
     monkeypatch.setattr(supervisor, "STALL_TIMEOUT_S", 3.0)
     monkeypatch.setattr(supervisor, "JOIN_TIMEOUT_S", 2.0)
     path = tmp_path / "run.zarr"
     with LivePipeline(_config(path, 100_000)) as pipeline:
+        # the stop's wait for the recording's end; set once started (on a loaded machine the
+        # workers' imports took more than 2 s of CPU)
+        monkeypatch.setattr(supervisor, "READY_TIMEOUT_S", 2.0)
         deaf = _lagging_reports(monkeypatch, pipeline, ("acquisition",))
         wait_until(lambda: pipeline.status().frames_saved > 50, what="recording")
         deaf.set()
