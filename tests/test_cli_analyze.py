@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 import tifffile
 from cli_refusals import json_refusal
-from noise_frames import smoothed_noise_frames
 
 from napari_pynta import physics, simulate
 from napari_pynta.cli import main
@@ -579,27 +578,6 @@ def test_a_movie_without_particles_is_a_failed_measurement_that_keeps_its_summar
     assert reason in summary["warnings"]
     assert f"pynta analyze: {dark_store_path}: failed: {reason}" in err.splitlines()
     assert json.loads((tmp_path / "results" / "summary.json").read_text()) == summary
-
-
-def test_a_movie_of_noise_is_a_failed_measurement_that_says_so(capsys, tmp_path, movie_frames):
-    """Smoothed noise was sized (tens of nm, exit 0) with a warning advising a lower --minmass:
-    it exits 1 now, as a movie in which nothing could be sized, saying the detections do not
-    persist from frame to frame, and still prints its summary."""
-    _, metadata = movie_frames
-    noise = smoothed_noise_frames(1.5, seed=0)
-    path = tmp_path / "noise.zarr"
-    store = MovieStore.create(path, noise.shape[1:], noise.dtype, metadata)
-    store.append(noise)
-    store.close()
-    code, out, err = run(capsys, path, "--json", "--no-save")
-    assert code == 1
-    summary = json.loads(out)
-    assert summary["diameter_nm"] is None and summary["n_localizations"] > 1000
-    reason = summary["unsized_reason"]
-    assert reason.startswith("Not sized: the detections do not persist from frame to frame")
-    assert reason in summary["warnings"] and summary["persistence"]["share"] < 0.1
-    assert f"pynta analyze: {path}: failed: {reason}" in err.splitlines()
-    assert not any("would include them" in text for text in summary["warnings"])
 
 
 def test_a_reference_without_particles_keeps_its_summary_and_says_why_no_depth(

@@ -28,7 +28,6 @@ from napari_pynta import (
     concentration,
     deconvolve,
     detect,
-    frame_persistence,
     link,
     peak_systematic,
     physics,
@@ -910,19 +909,13 @@ def summarize_tracks(
     tracks, fixed_note = _without_fixed_spots(tracks, n_frames)
     notes = [*notes, fixed_note] if fixed_note else notes
     tracks = link.split_at_brightness_changes(tracks)
-    found = tracks if localizations is None else localizations
-    persisting = _persistence(found, params, flow, frame_shape)
-    noise = persisting if persisting is not None and persisting.is_noise else None
     relinked = (
         relinked_tracks(localizations, params, flow)
-        if localizations is not None and params.search_range_px and noise is None
+        if localizations is not None and params.search_range_px
         else []
     )
-    localizations = found
+    localizations = tracks if localizations is None else localizations
     kept = link.filter_tracks(_without_overlaps(tracks, params), params.min_track_length)
-    if noise is not None:  # not sized: the tracks are noise linked at random
-        kept = kept.iloc[:0]
-        notes = _without_lower_minmass_advice(notes, threshold)
     field_px = detectable_field_px(frame_shape, params)
     track_lengths = tracks.groupby("particle").size().to_numpy() if len(tracks) else []
     viscosity = params.resolved_viscosity_pa_s
@@ -948,18 +941,14 @@ def summarize_tracks(
     def diameter_of(D: float) -> float:
         return float(physics.diameter_nm(D, params.required("temperature_c"), viscosity))
 
-    warnings = list(notes) + (
-        [noise.reason()]
-        if noise is not None
-        else sizing.quality_warnings(
-            per_track,
-            ensemble,
-            track_lengths=track_lengths,
-            min_track_length=params.min_track_length,
-            n_localizations=len(localizations),
-            before_drift=before_drift,
-            diameter_of=diameter_of,
-        )
+    warnings = list(notes) + sizing.quality_warnings(
+        per_track,
+        ensemble,
+        track_lengths=track_lengths,
+        min_track_length=params.min_track_length,
+        n_localizations=len(localizations),
+        before_drift=before_drift,
+        diameter_of=diameter_of,
     )
     linking_note = linking_warning(systematic["linking"], params.search_range_px)
     if linking_note:
@@ -987,15 +976,12 @@ def summarize_tracks(
     )
     no_tracks = (
         None
-        if len(per_track) or noise is not None
+        if len(per_track)
         else sizing.NoTracks.of(track_lengths, params.min_track_length, len(localizations))
     )
     # the counts too: the GUI says the reason naming its own controls (the text names flags)
     summary["no_tracks"] = None if no_tracks is None else dataclasses.asdict(no_tracks)
-    summary["persistence"] = None if persisting is None else dataclasses.asdict(persisting)
-    summary["unsized_reason"] = (
-        noise.reason() if noise is not None else None if no_tracks is None else no_tracks.reason()
-    )
+    summary["unsized_reason"] = None if no_tracks is None else no_tracks.reason()
     sizes = (
         deconvolve.deconvolve_tracks(
             corrected, per_track, warm_start=warm_start, linked=tracks, **acquisition
@@ -1231,14 +1217,8 @@ def detectable_field_px(
     shape). The sizes weight steps by it (:func:`napari_pynta.sizing.edge_weights`). Without a
     diameter the engines' default (:data:`napari_pynta.detect.SHARP_DIAMETER_PX`) is the one
     used."""
-    return _field_px(frame_shape, _detection_margin_px(params))
-
-
-def _detection_margin_px(params: AnalysisParams) -> int:
-    """The detector's edge margin (:func:`napari_pynta.detect.edge_margin_px`) with ``params``'
-    diameter (without one, :data:`napari_pynta.detect.SHARP_DIAMETER_PX`) and separation."""
     diameter = params.diameter_px or detect.SHARP_DIAMETER_PX
-    return detect.edge_margin_px(diameter, _separation_px(params))
+    return _field_px(frame_shape, detect.edge_margin_px(diameter, _separation_px(params)))
 
 
 def _field_px(frame_shape: tuple[int, int] | None, margin: int) -> tuple[float, float] | None:
@@ -1290,41 +1270,6 @@ def _away_from_threshold(tracks: pd.DataFrame, params: AnalysisParams) -> pd.Dat
     if not NEAR_THRESHOLD_MIN_FRACTION <= share <= 1 - NEAR_THRESHOLD_MIN_FRACTION:
         return None
     return tracks[tracks["particle"].isin(bright)]
-
-
-def _persistence(
-    localizations: pd.DataFrame,
-    params: AnalysisParams,
-    flow: pd.DataFrame | None,
-    frame_shape: tuple[int, int] | None,
-) -> frame_persistence.Persistence | None:
-    """How many detections are found again in the next frame within the search range beyond
-    chance (:mod:`napari_pynta.frame_persistence`: when it says they are noise, the movie is not
-    sized); None without a search range or without two consecutive frames with detections."""
-    if not params.search_range_px:
-        return None
-    margin = _detection_margin_px(params)
-    field = (
-        None
-        if frame_shape is None
-        else (
-            (margin - 0.5, margin - 0.5),
-            (frame_shape[0] - margin - 0.5, frame_shape[1] - margin - 0.5),
-        )
-    )
-    return frame_persistence.detection_persistence(
-        localizations, params.search_range_px, flow, field
-    )
-
-
-def _without_lower_minmass_advice(
-    notes: Sequence[str], threshold: detect.ThresholdEstimate | None
-) -> list[str]:
-    """``notes`` less the threshold's warning of a cut population (:meth:`ThresholdEstimate.
-    cut_warning`): when the detections are noise, the candidates under the threshold are noise
-    too, and a lower ``minmass`` would only add more of it."""
-    cut = threshold.cut_warning() if threshold is not None else None
-    return [note for note in notes if note != cut]
 
 
 def _without_fixed_spots(localizations: pd.DataFrame, n_frames: int) -> tuple[pd.DataFrame, str]:

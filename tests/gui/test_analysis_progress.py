@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from noise_frames import smoothed_noise_frames
-
 from napari_pynta import simulate
 from napari_pynta.store import MovieStore
 
@@ -176,25 +174,6 @@ def test_a_movie_without_particles_is_said_to_have_failed(pynta, wait_for, tmp_p
     wait_for(lambda: bool(widgets["Sizes"].warnings.text()), 30, "the Sizes warnings")
     assert f"“{tracking.invert.text()}”" in widgets["Sizes"].warnings.text()
     assert "--minmass" not in widgets["Sizes"].warnings.text()
-
-
-def test_a_movie_of_noise_is_said_to_have_failed_naming_the_forms_field(pynta, wait_for, tmp_path):
-    """A movie of smoothed noise was sized; it fails now, saying the detections do not persist,
-    and the advice names the Tracking form's “minmass” field, not the flag."""
-    viewer, widgets = pynta
-    path = tmp_path / "noise.zarr"
-    metadata = simulate.simulate_movie(1, simulate.SimulationSettings(shape=(128, 128))).metadata
-    with MovieStore.create(path, (128, 128), "uint16", metadata) as store:
-        store.append(smoothed_noise_frames(1.5, seed=0))
-    viewer.open(str(path), plugin="napari-pynta")
-    tracking = widgets["Tracking"]
-    finished = analyzed(tracking, wait_for)
-    text = tracking.message_line.text()
-    assert tracking.message_line.is_error, text
-    assert "failed: Not sized: the detections do not persist" in text, text
-    assert f"raise “{form_label(tracking, tracking.minmass)}”" in text and "--" not in text, text
-    # the summary (what --json prints and the store keeps) still names the flag
-    assert "raise --minmass" in finished[0].summary["unsized_reason"]
 
 
 def form_label(tracking, field) -> str:

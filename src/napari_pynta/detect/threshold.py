@@ -172,12 +172,12 @@ class ThresholdEstimate:
 
     def warning(self) -> str | None:
         """A plain-language warning when the background is clipped (the noise model does not
-        hold: :meth:`clipped_warning`) or else when the threshold cuts a population
-        (:meth:`cut_warning`); None when neither."""
-        return self.clipped_warning() or self.cut_warning()
+        hold) or when the threshold cuts a population, else None.
 
-    def clipped_warning(self) -> str | None:
-        """A plain-language warning when the background is clipped, else None."""
+        A cut population whose candidates a lower ``minmass`` mostly brings back is given that
+        ``minmass``; one that is mostly as faint as the noise is said to be so (no threshold
+        separates it), with what a suggested threshold would still add.
+        """
         if self.clipped_share >= CLIPPED_BACKGROUND_SHARE:
             end, remedy = (
                 ("top", "Shorten the exposure or dim the light so that the bright background")
@@ -191,17 +191,7 @@ class ThresholdEstimate:
                 f"particles may be cut, or noise detected). {remedy} lies inside the camera's "
                 "range, or set --minmass by hand."
             )
-        return None
-
-    def cut_warning(self) -> str | None:
-        """A plain-language warning when the threshold cuts a population (and the background is
-        not clipped), else None.
-
-        A cut population whose candidates a lower ``minmass`` mostly brings back is given that
-        ``minmass``; one that is mostly as faint as the noise is said to be so (no threshold
-        separates it), with what a suggested threshold would still add.
-        """
-        if self.clipped_share >= CLIPPED_BACKGROUND_SHARE or not self.cuts_population:
+        if not self.cuts_population:
             return None
         cut = (
             f"About {self.cut_per_frame:.1f} candidates per frame lie just under the detection "

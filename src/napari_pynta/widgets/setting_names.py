@@ -2,8 +2,7 @@
 
 The core says what to try naming the command-line flags (``lower --minmass``); where the GUI
 shows the same advice it names the Tracking widget's fields and check boxes instead, from the
-same counts (:class:`napari_pynta.sizing.NoTracks`,
-:class:`napari_pynta.frame_persistence.Persistence`), so the text is written once.
+same counts (:class:`napari_pynta.sizing.NoTracks`), so the text is written once.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from napari_pynta.frame_persistence import Persistence
 from napari_pynta.parameters import SETTINGS
 from napari_pynta.sizing import NoTracks
 
@@ -53,16 +51,12 @@ def unsized_reason(summary: Mapping[str, Any]) -> str | None:
     -------
     str or None
         None when tracks were sized; the summary's ``unsized_reason`` as is when it lacks the
-        numbers it was said from (``no_tracks``, or ``persistence`` for detections of noise: a
-        summary written before they were kept).
+        counts (``no_tracks``, a summary written before they were kept).
     """
     cause = summary.get("no_tracks")
-    if cause is not None:
-        return NoTracks(**cause).reason(form_name)
-    persisting = summary.get("persistence")
-    if persisting is not None and Persistence(**persisting).is_noise:
-        return Persistence(**persisting).reason(form_name)
-    return summary.get("unsized_reason")
+    if cause is None:
+        return summary.get("unsized_reason")
+    return NoTracks(**cause).reason(form_name)
 
 
 def shown_warnings(summary: Mapping[str, Any]) -> list[str]:
