@@ -42,6 +42,7 @@ from napari_pynta.errors import (
     verify_command,
 )
 from napari_pynta.frame_range import readable_advice
+from napari_pynta.lock_holder import describe_process, lock_holder
 from napari_pynta.sample import CAPTURE_KEYS, SAMPLE_KEYS, validate_sample_value
 from napari_pynta.writable import check_writable_folder
 
@@ -605,8 +606,6 @@ def is_being_written(path: str | Path) -> bool:
 def _in_use_text(path: Path) -> str:
     """Why the store at ``path`` cannot be written: the process holding its writer's lock,
     named when the system tells (:mod:`~napari_pynta.lock_holder`), and what to do."""
-    from napari_pynta.lock_holder import describe_process, lock_holder
-
     holder = lock_holder(path)
     writer = "another process" if holder is None else describe_process(holder)
     return (

@@ -56,6 +56,7 @@ from napari_pynta.live.workers import (
     saver_worker,
     sizer_worker,
 )
+from napari_pynta.lock_holder import describe_process
 from napari_pynta.parameters import SETTINGS, default_engine
 
 #: camera settings that can change while the pipeline runs (:meth:`LivePipeline.configure_camera`)
@@ -416,8 +417,6 @@ class LivePipeline:
         SIGKILL (a write to a hung disk does not return): it is named, with what it holds and
         what to do. A second saver is not started beside it: the acquisition would share the
         frames between the two."""
-        from napari_pynta.lock_holder import describe_process
-
         held = f", holding {self._ended_recording[0]!r}" if self._ended_recording else ""
         return (
             f"cannot start a recording: the saver given up as stalled has not ended though it "
