@@ -152,7 +152,9 @@ def _probe(path: Path) -> dict[str, Any]:
         stream = _VIDEO_STREAM.search(described.stderr.decode(errors="replace"))
         if stream is None:
             raise OSError(f"no video stream found\n=== stderr ===\n{described.stderr.decode()}")
-        times_s, sizes, errors = _frame_table(ffmpeg.get_ffmpeg_exe(), path)
+        times_s, sizes, errors = _frame_table(ffmpeg.get_ffmpeg_exe(), path, one_thread=False)
+        if errors:  # decoded again as the frames of a damaged video will be read
+            times_s, sizes, errors = _frame_table(ffmpeg.get_ffmpeg_exe(), path, one_thread=True)
     except (OSError, RuntimeError) as error:
         raise PyntaDataError(f"cannot read video {str(path)!r}: {_one_line(error)}") from None
     parts = [part.strip() for part in re.split(r",\s*(?![^()]*\))", stream["details"])]
@@ -168,11 +170,26 @@ def _probe(path: Path) -> dict[str, Any]:
     }
 
 
-def _frame_table(ffmpeg: str, path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _decoder_threads(one_thread: bool) -> list[str]:
+    """ffmpeg's input option for one decoding thread, or none (its choice: one per core).
+
+    ffmpeg decodes an undamaged video the same with any number of threads, but not a damaged
+    one: decoding FFV1 in several threads, a frame before the damaged one came out wrong in 2 of
+    40 decodes on a loaded machine. A damaged video is decoded in one thread, to read the frames
+    before the damage as they were recorded, every time.
+    """
+    return ["-threads", "1"] if one_thread else []
+
+
+def _frame_table(
+    ffmpeg: str, path: Path, one_thread: bool
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Presentation time (s, NaN when unknown) and decoded size (bytes) of every frame, in the
     order :func:`_read_block` reads them, from ffmpeg's ``framecrc`` (times to the microsecond),
-    and the errors ffmpeg reported while decoding (damaged data), one message a line."""
-    command = [ffmpeg, "-nostdin", "-v", "error", "-noautorotate", "-i", str(path)]
+    and the errors ffmpeg reported while decoding (damaged data), one message a line; decoded
+    in one thread or in ffmpeg's choice of threads (:func:`_decoder_threads`)."""
+    command = [ffmpeg, "-nostdin", "-v", "error", "-noautorotate", *_decoder_threads(one_thread)]
+    command += ["-i", str(path)]
     command += ["-map", "0:v:0", "-noautoscale", "-fps_mode", "passthrough"]
     # times in microseconds: "demux" (the file's own time base) is unknown to ffmpeg before 7
     command += ["-enc_time_base", "1:1000000", "-f", "framecrc", "-"]
@@ -222,15 +239,23 @@ def _one_line(error: BaseException) -> str:
 
 
 def _read_block(
-    path: str, first: int, count: int, shape: tuple[int, int], pix_fmt: str, dtype: np.dtype
+    path: str,
+    first: int,
+    count: int,
+    shape: tuple[int, int],
+    pix_fmt: str,
+    dtype: np.dtype,
+    one_thread: bool,
 ) -> np.ndarray:
-    """Frames ``first .. first + count - 1`` of a video as (count, Y, X)."""
+    """Frames ``first .. first + count - 1`` of a video as (count, Y, X), decoded in one thread
+    or in ffmpeg's choice of threads (:func:`_decoder_threads`)."""
     command = [
         _ffmpeg().get_ffmpeg_exe(),
         "-nostdin",
         "-v",
         "error",
         "-noautorotate",  # the frames as stored, of the size the probe read
+        *_decoder_threads(one_thread),
         "-i",
         path,
         "-vf",
@@ -298,15 +323,24 @@ def open_video(path: str | Path) -> VideoFrames:
         )
     shape = (height, width)
     read = dask.delayed(_read_block, pure=True)
+    errors, one_thread = info["decode_errors"], bool(info["decode_errors"])
     blocks = [
         da.from_delayed(
-            read(str(path), first, min(BLOCK_FRAMES, n_frames - first), shape, pix_fmt, dtype),
+            read(
+                str(path),
+                first,
+                min(BLOCK_FRAMES, n_frames - first),
+                shape,
+                pix_fmt,
+                dtype,
+                one_thread,
+            ),
             (min(BLOCK_FRAMES, n_frames - first), *shape),
             dtype,
         )
         for first in range(0, n_frames, BLOCK_FRAMES)
     ]
-    errors, times = info["decode_errors"], info["times_s"][:n_frames]
+    times = info["times_s"][:n_frames]
     ranks = _shown_ranks(_ffmpeg().get_ffmpeg_exe(), path) if errors else None
     error_times = [float(time[1]) for line in errors if (time := _ERROR_TIME.search(line))]
     return VideoFrames(
