@@ -13,6 +13,7 @@ from store_faults import flip_a_bit_inside, forget_inner_chunk
 from napari_pynta import shards
 from napari_pynta.cli import main
 from napari_pynta.errors import PyntaDataError
+from napari_pynta.readers import open_movie
 from napari_pynta.store import MovieStore
 from napari_pynta.verify import runs, verify_store
 
@@ -620,3 +621,40 @@ def test_a_frames_shape_edited_in_zarr_json_is_found_without_reading_the_pixels(
     _frames_shape_edited(store_path, edit)
     code, out = verify(capsys, store_path)
     assert code == 1 and said in out, out
+
+
+@pytest.mark.parametrize(
+    ("n_frames", "seq", "lost_seq_chunk", "frame_range", "steps"),
+    [
+        # the frames after a lost seq chunk: 104 frames, 103 steps less the clock's jump
+        (4200, None, True, "4096:4200", 102),
+        # a camera that lost frames 30..34: 60 frames, 59 steps less the jump
+        (60, np.r_[0:30, 35:65], False, None, 58),
+    ],
+)
+def test_times_that_go_back_are_noted_with_the_interval_that_opening_the_store_measures(
+    tmp_path, n_frames, seq, lost_seq_chunk, frame_range, steps
+):
+    """Verify measured the frame interval on the frames before a lost seq chunk (none when it
+    was the first), `open_movie` on every frame with its number: a clock that jumped back
+    among the frames after the lost chunk, which the advised `pynta analyze --frames=4096:4200`
+    analyses, went unsaid. Verify measures it once, as the reader does."""
+    path = tmp_path / "jump.zarr"
+    numbers = np.arange(n_frames) if seq is None else seq
+    times = numbers * METADATA["frame_interval_s"]  # the interval the store is written with
+    jump = n_frames - 50
+    times[jump:] -= 5.0  # the camera's clock jumped back
+    with MovieStore.create(path, (4, 4), "uint8", METADATA) as store:
+        store.append(np.ones((n_frames, 4, 4), np.uint8), seq=numbers, timestamps_s=times)
+    if lost_seq_chunk:
+        (path / "seq" / "c" / "0").unlink()
+    (note,) = verify_store(path).notes
+    assert note.kind == "timestamps"
+    assert f"do not increase at frames [{jump}] (1 place): the camera's clock" in note.message
+    assert (
+        f"the analysis uses the frame interval 10 ms, the median of the {steps} steps besides "
+        "the clock's jumps" in note.message
+    )
+    with open_movie(path, frame_range) as movie:  # what `pynta analyze` measures
+        assert movie.frame_timing.interval_s == pytest.approx(METADATA["frame_interval_s"])
+        assert movie.frame_timing.n_steps == steps

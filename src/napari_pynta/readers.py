@@ -47,7 +47,7 @@ from napari_pynta.store import (
     is_being_written,
     unreadable_array,
 )
-from napari_pynta.timing import FrameTiming, measure_frame_interval, reconciled_with
+from napari_pynta.timing import FrameTiming, measure_numbered_frames, reconciled_with
 from napari_pynta.video import VIDEO_SUFFIXES
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -125,7 +125,7 @@ class Movie:
         with ``frame_range`` (the analysis numbers its tables' frames from it).
     frame_timing : FrameTiming or None
         The frame interval a store's frame times measure (of its numbered frames in this part;
-        :func:`napari_pynta.timing.measure_frame_interval`), None for other movies or too few
+        :func:`napari_pynta.timing.measure_numbered_frames`), None for other movies or too few
         times.
 
     Use it as a context manager (``with open_movie(path) as movie:``) where the frames are not
@@ -395,11 +395,10 @@ def _open_store(path: Path, part: FrameRange | None, show_unnumbered: bool = Fal
     else:
         _check_seq_chunks(store, path, recorded, start, stop)
     frames = store.as_dask(stop)[start:stop]
-    # the frame interval the frames were really taken at (see napari_pynta.timing), measured
-    # on the frames with their number
+    # the frame interval the frames were really taken at (see napari_pynta.timing)
     seq = store.seq_between(start, stop)
     times, time_warnings = _frame_times(store, path, start, stop)
-    timing = measure_frame_interval(times[numbered], seq[numbered])
+    timing = measure_numbered_frames(times, seq)
     metadata, timing_warnings = reconciled_with(store.metadata, timing)
     warnings += time_warnings + timing_warnings
     if is_being_written(path):

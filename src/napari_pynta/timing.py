@@ -112,6 +112,32 @@ def measure_frame_interval(timestamps_s: Any, seq: Any = None) -> FrameTiming | 
     )
 
 
+def measure_numbered_frames(timestamps_s: Any, seq: Any) -> FrameTiming | None:
+    """:func:`measure_frame_interval` on the frames of a store that have their frame number.
+
+    A frame whose ``seq`` chunk was lost on disk reads ``seq`` -1 (the fill value): its place
+    among the acquisition's frames is unknown, so its time measures nothing and is left out.
+    This is the interval that opening a store measures (:func:`napari_pynta.readers.open_movie`,
+    hence `pynta analyze` and the viewer) and that `pynta verify` reports.
+
+    Parameters
+    ----------
+    timestamps_s : array-like
+        Time of each frame (s), in recording order.
+    seq : array-like
+        Acquisition frame number of each frame, as long as ``timestamps_s``; -1: no number.
+
+    Returns
+    -------
+    FrameTiming or None
+        As :func:`measure_frame_interval` gives for the numbered frames.
+    """
+    times = np.asarray(timestamps_s, dtype=np.float64).reshape(-1)
+    numbers = np.asarray(seq, dtype=np.int64).reshape(-1)
+    numbered = numbers >= 0
+    return measure_frame_interval(times[numbered], numbers[numbered])
+
+
 def disagrees(timing: FrameTiming, interval_s: float) -> bool:
     """True when the frame times measure an interval other than ``interval_s``: off by more
     than :data:`INTERVAL_TOLERANCE` and by more than three of its standard errors (so that

@@ -11,9 +11,10 @@ Checks, each problem reported on one line:
 - ``seq`` is non-negative, strictly increasing and contiguous (a gap is frames that never reached
   the store);
 - every frame's data is on disk (chunk file present, or listed by its shard's index);
-- timestamps are finite (or all unknown); times that do not increase are a note, not damage:
-  they are what the camera gave (its clock jumped back), and the note says which frame interval
-  the analysis measures from the steps that go forward;
+- the recorded frames' timestamps are finite (or all unknown); times that do not increase are
+  a note, not damage: they are what the camera gave (its clock jumped back), and the note says
+  which frame interval the analysis measures from the steps that go forward (on the frames with
+  their number, as opening the store does: the frames after a lost seq chunk too);
 - every table listed reads back;
 - no pynta store lies inside this one, nor this one inside another (a note: deleting the
   outer store deletes the inner one);
@@ -39,6 +40,13 @@ import numpy as np
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError, listed, verify_command
 from napari_pynta.frame_range import readable_advice, readable_runs
+from napari_pynta.timing import (
+    FrameTiming,
+    backward_cause,
+    interval_steps_text,
+    measure_numbered_frames,
+    reconciled_with,
+)
 
 #: frames decoded per read when ``read_pixels`` is asked
 _READ_BLOCK = 64
@@ -219,14 +227,16 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     _check_failed_recording(store, report)
     _check_lengths(store, report)
     _check_chunks_present(store, report)
-    seq = _read(store, "seq", report)
-    times = _read(store, "timestamps_s", report)
-    if seq is not None:
-        _check_seq(seq, report)
     recorded = store.recorded_frames()
+    seq = _read(store, "seq", len(recorded), report)
+    times = _read(store, "timestamps_s", len(recorded), report)
+    if seq is not None:
+        _check_seq(seq[: report.n_frames], report)
     on_disk = _check_frames_present(store, len(recorded), report)
+    timing = None  # the frame interval as the analysis measures it, once (None: unmeasured)
     if seq is not None and times is not None:
-        _check_timestamps(times, seq, report)
+        timing = measure_numbered_frames(times, seq)
+        _check_timestamps(times, timing, report)
     _check_tables(store, report)
     report.readable = recorded & on_disk
     if read_pixels:
@@ -240,8 +250,8 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
                 "saved?): there is nothing to analyse",
             )
         )
-    elif report.ok and seq is not None and times is not None:
-        _note_metadata_to_give(store.metadata, times, seq, report)
+    elif report.ok:  # seq and times were read (a failure is a problem)
+        _note_metadata_to_give(store.metadata, timing, report)
     return report
 
 
@@ -301,17 +311,16 @@ def _check_no_store_inside(path: Path, report: StoreReport) -> None:
 
 
 def _note_metadata_to_give(
-    metadata: dict[str, Any], times: np.ndarray, seq: np.ndarray, report: StoreReport
+    metadata: dict[str, Any], timing: FrameTiming | None, report: StoreReport
 ) -> None:
     """A note naming the metadata the analysis will ask for (:func:`napari_pynta.analysis.
     metadata_to_give` of the metadata as it reads them: the frame interval that the frame times
-    measure fills a missing one): a store without a temperature passed `pynta verify`, then
-    `pynta analyze` refused it for want of ``--temperature-c``."""
+    measure, ``timing``, fills a missing one): a store without a temperature passed `pynta
+    verify`, then `pynta analyze` refused it for want of ``--temperature-c``."""
     from napari_pynta.analysis import metadata_to_give  # trackpy: only for a sound store
     from napari_pynta.parameters import SETTINGS
-    from napari_pynta.timing import measure_frame_interval, reconciled_with
 
-    read, _ = reconciled_with(metadata, measure_frame_interval(times, seq))
+    read, _ = reconciled_with(metadata, timing)
     missing = metadata_to_give(read)
     if missing:
         report.notes.append(
@@ -403,10 +412,13 @@ def _check_chunks_present(store: Any, report: StoreReport) -> None:
         )
 
 
-def _read(store: Any, name: str, report: StoreReport) -> np.ndarray | None:
-    """The store's ``seq`` or ``timestamps_s`` array, None (reported) if it cannot be decoded."""
+def _read(store: Any, name: str, n_frames: int, report: StoreReport) -> np.ndarray | None:
+    """The store's ``seq`` or ``timestamps_s`` of its first ``n_frames`` frames (the recorded
+    ones: beyond ``store.n_frames`` after a lost seq chunk), None (reported) if it cannot be
+    decoded."""
+    read_between = store.seq_between if name == "seq" else store.timestamps_between
     try:
-        return np.asarray(getattr(store, name))
+        return read_between(0, n_frames)
     except Exception as error:  # the codecs raise many kinds on corrupt bytes
         cause = str(error).splitlines()[0] if str(error) else ""
         report.add(
@@ -462,9 +474,10 @@ def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> np.
     return on_disk
 
 
-def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -> None:
-    from napari_pynta.timing import backward_cause, interval_steps_text, measure_frame_interval
-
+def _check_timestamps(times: np.ndarray, timing: FrameTiming | None, report: StoreReport) -> None:
+    """Report the frame ``times`` that are not finite, and note those that do not increase
+    with the frame interval the analysis measures instead (``timing``: that of the frames with
+    their number, :func:`napari_pynta.timing.measure_numbered_frames`)."""
     if len(times) == 0 or np.isnan(times).all():
         return
     bad = np.flatnonzero(~np.isfinite(times))
@@ -477,7 +490,6 @@ def _check_timestamps(times: np.ndarray, seq: np.ndarray, report: StoreReport) -
     backwards = np.flatnonzero(steps <= 0)
     if backwards.size:
         frames = np.flatnonzero(finite)[backwards + 1]
-        timing = measure_frame_interval(times, seq)
         said = (
             "too few steps go forward to measure the frame interval"
             if timing is None
