@@ -679,6 +679,101 @@ def test_measure_ends_and_says_so_when_live_stops_during_a_capture(
     assert listed == ["capture-1.zarr"]
 
 
+class _SlowCapturePipeline:
+    """The live pipeline calls that Measure makes through the real session, without processes,
+    logged in the order they run: each capture's recording has ended by itself when its time has
+    passed; capture ``slow``'s recording takes until :attr:`release` is set to start (its call
+    waits in its worker thread, as on a busy machine), the calls made after it waiting their
+    turn."""
+
+    def __init__(self, slow: str) -> None:
+        import threading
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace(refuse_recording_over_the_playback=lambda *a, **k: None)
+        self.slow, self.calls = slow, []
+        self.starting, self.release = threading.Event(), threading.Event()
+
+    def status(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(recording_failed=None, recording=False)
+
+    def start_recording(self, path, overwrite, seconds):
+        if Path(path).name == self.slow:
+            self.starting.set()
+            self.release.wait(30)
+        self.calls.append(f"start_recording {Path(path).name}")
+
+    def stop_recording(self):
+        self.calls.append("stop_recording")
+        return 10
+
+    def stop(self):  # closes the recording, its frames kept
+        self.calls.append("stop")
+
+
+def test_a_capture_that_starts_after_live_stopped_is_stopped_and_not_listed(
+    pynta, wait_for, tmp_path, monkeypatch
+):
+    """Live stopped while capture 2 was starting: the measurement ended and said it holds 1
+    capture, then capture 2's recording started and Measure listed it in measurement.json,
+    replaced the error with "capture 2 of 3 → …" and ran its time. Now the late start only
+    sees that its recording is stopped (Live's stop closes it, its frames kept)."""
+    import json
+
+    _, widgets = pynta
+    camera = widgets["Camera"]
+    session = camera.session
+    pipeline = _SlowCapturePipeline(slow="capture-2.zarr")
+    started, stops_asked = [], []  # the measurement's start callbacks run, its stops asked
+    start, stop = session.start_recording, session.stop_recording
+
+    def start_recording(path, *args, on_done, **kwargs):
+        def done(result):
+            on_done(result)
+            started.append(Path(path).name)
+
+        start(path, *args, on_done=done, **kwargs)
+
+    def stop_recording(on_done=None):
+        stops_asked.append(session.live_state)
+        stop(on_done)
+
+    monkeypatch.setattr(session, "start_recording", start_recording)
+    monkeypatch.setattr(session, "stop_recording", stop_recording)
+    session.pipeline = pipeline
+    session._set_live_state("running")  # as Live's start leaves it
+    camera.output_path.setText(str(tmp_path / "beads.zarr"))
+    camera.measure_captures.setValue(3)
+    camera.measure_seconds.setValue(0.1)
+    try:
+        camera.measure.click()
+        wait_for(pipeline.starting.is_set, 10, "capture 2 to start")
+        camera.live.click()  # the user stops Live
+        assert session.live_state == "stopping" and not camera.measurement.running
+        ended = camera.message_line.text()
+        assert ended == (
+            f"Live stopped during capture 1 of 3: the measurement ends with 1 capture(s) in "
+            f"{tmp_path / 'beads'}"
+        )
+    finally:
+        pipeline.release.set()  # capture 2's recording starts now, after the measurement ended
+    wait_for(lambda: session.live_state == "idle", 10, "Live to stop")
+    wait_for(lambda: started == ["capture-1.zarr", "capture-2.zarr"], 10, "the late start")
+    assert camera.message_line.text() == ended and camera.message_line.is_error
+    listed = json.loads((tmp_path / "beads" / "measurement.json").read_text())["captures"]
+    assert listed == ["capture-1.zarr"]
+    assert camera.measure.text() == "Measure"
+    assert pipeline.calls == [
+        "start_recording capture-1.zarr",
+        "stop_recording",
+        "start_recording capture-2.zarr",
+        "stop",  # closes capture 2's recording
+    ]
+    assert stops_asked == ["running", "stopping"]  # the second left to Live's stop
+
+
 def test_a_measurement_that_ended_lets_go_of_the_session_and_a_second_one_runs(
     pynta, wait_for, tmp_path, monkeypatch
 ):

@@ -35,7 +35,8 @@ class Measurement(QObject):
     whose recording failed (a full disk, the saver dead: the pipeline's ``recording_failed``)
     or after which ``measurement.json`` could not be rewritten ends the measurement, with the
     reason in ``failed`` (the words of `pynta acquire --captures`); so does Live stopping. The
-    captures recorded are kept.
+    captures recorded are kept; a capture whose recording started after the measurement ended
+    (Live stopped while it started) is stopped and kept on disk, but not listed.
 
     Signals
     -------
@@ -126,6 +127,11 @@ class Measurement(QObject):
         )
 
     def _capture_started(self, path: Path, index: int) -> None:
+        if not self._running:  # Live stopped while this capture started: the measurement said
+            # what it holds, so the capture is not listed; its recording is stopped (by Live's
+            # stop, which closes it, or here if Live still runs), its frames kept in its store
+            self.session.stop_recording()
+            return
         self.description["captures"].append(path.name)
         try:
             write_measurement(self.folder, self.description)
