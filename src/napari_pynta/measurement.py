@@ -73,6 +73,17 @@ def unlisted_capture_text(
     )
 
 
+def late_capture_text(capture: Path) -> str:
+    """What a measurement adds when the recording of ``capture`` started after it ended (Live
+    stopped while the capture started): it is not listed, and its frames stay on disk."""
+    from napari_pynta.errors import verify_command
+
+    return (
+        f"{capture.name} began recording as Live stopped: it is not in {MEASUREMENT_FILE}, and "
+        f"its frames stay on disk ({verify_command(capture)})"
+    )
+
+
 def failed_capture_text(index: int, reason: str) -> str:
     """What a measurement says when the recording of capture ``index`` failed (``reason``: a
     full disk, the saver dead), which ends it: the next captures would fail alike."""

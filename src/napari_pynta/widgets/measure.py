@@ -14,6 +14,7 @@ from napari_pynta.measurement import (
     capture_path,
     failed_capture_text,
     is_measurement,
+    late_capture_text,
     unlisted_capture_text,
     write_measurement,
 )
@@ -36,7 +37,8 @@ class Measurement(QObject):
     or after which ``measurement.json`` could not be rewritten ends the measurement, with the
     reason in ``failed`` (the words of `pynta acquire --captures`); so does Live stopping. The
     captures recorded are kept; a capture whose recording started after the measurement ended
-    (Live stopped while it started) is stopped and kept on disk, but not listed.
+    (Live stopped while it started) is stopped and kept on disk, but not listed; ``failed``
+    then says so.
 
     Signals
     -------
@@ -86,6 +88,10 @@ class Measurement(QObject):
         }
         self._running = False
         self._cancelled = False
+        #: the number of the capture begun last (1 ...), its recording started or starting
+        self._index = 0
+        #: what the measurement said when it ended ("" while it runs)
+        self._ended_text = ""
         #: why the measurement ends early, said once the capture begun is saved
         self._failure: str | None = None
         #: the capture's time has passed: it ends once the pipeline says its recording ended
@@ -107,7 +113,7 @@ class Measurement(QObject):
         self._start_capture()
 
     def _start_capture(self) -> None:
-        index = len(self.description["captures"]) + 1
+        index = self._index = len(self.description["captures"]) + 1
         path = capture_path(self.folder, index)
         sample = {
             **self.description["sample"],
@@ -129,8 +135,10 @@ class Measurement(QObject):
     def _capture_started(self, path: Path, index: int) -> None:
         if not self._running:  # Live stopped while this capture started: the measurement said
             # what it holds, so the capture is not listed; its recording is stopped (by Live's
-            # stop, which closes it, or here if Live still runs), its frames kept in its store
+            # stop, which closes it, or here if Live still runs), its frames kept in its store,
+            # and the message says where they are
             self.session.stop_recording()
+            self.failed.emit(f"{self._ended_text}; {late_capture_text(path)}")
             return
         self.description["captures"].append(path.name)
         try:
@@ -178,7 +186,7 @@ class Measurement(QObject):
             self._due = False
             captures = self.description["captures"]
             self._end(
-                f"Live stopped during capture {max(len(captures), 1)} of {self.n_captures}: the "
+                f"Live stopped during capture {self._index} of {self.n_captures}: the "
                 f"measurement ends with {len(captures)} capture(s) in {self.folder}",
                 failed=True,
             )
@@ -213,6 +221,7 @@ class Measurement(QObject):
         if not self._running:  # ended already (Live stopped while a capture was saved)
             return
         self._running = False
+        self._ended_text = text
         self._timer.stop()
         self.session.status_changed.disconnect(self._on_status)
         self.session.live_state_changed.disconnect(self._on_live_state)
