@@ -41,11 +41,22 @@ class SaverHarness:
         self.acks = self._bind(zmq.PULL, self.endpoints.save_ack)
         self.ids = itertools.count(1)
         self.reports: list[dict[str, Any]] = []
-        self.process = multiprocessing.get_context("spawn").Process(
+        self.process = self._start()
+
+    def _start(self) -> multiprocessing.process.BaseProcess:
+        """A saver process on these sockets, once it is ready."""
+        process = multiprocessing.get_context("spawn").Process(
             target=saver_worker, args=(SAVER, self.endpoints), daemon=True
         )
-        self.process.start()
+        process.start()
         self.wait_report(Event.READY)
+        return process
+
+    def restart(self) -> None:
+        """Kill the saver (SIGKILL, as a crash) and start another, as the supervisor does."""
+        self.process.kill()
+        self.process.join()
+        self.process = self._start()
 
     def _bind(self, kind: int, address: str) -> zmq.Socket:
         socket = self.context.socket(kind)
@@ -87,8 +98,9 @@ class SaverHarness:
                 continue
         raise AssertionError(f"the saver did not acknowledge {cmd}")
 
-    def record(self, number: int, path: str) -> dict[str, Any]:
-        """Start recording ``number`` into ``path``; return the saver's hello."""
+    def record(self, number: int, path: str, resume: bool = False) -> dict[str, Any]:
+        """Start (or with ``resume``, resume) recording ``number`` into ``path``; return the
+        saver's hello."""
         self.command(
             Command.RECORD,
             recording=number,
@@ -96,6 +108,7 @@ class SaverHarness:
             frame_shape=list(SHAPE),
             dtype="<u2",
             metadata={"frame_interval_s": 0.01, "pixel_size_um": 0.1},
+            resume=resume,
         )
         self.wait_report(Event.RECORDING, path=path)
         while not (hello := transport.recv_message(self.acks).header).get("hello"):
@@ -203,3 +216,24 @@ def test_a_resend_of_the_last_recording_stays_out_of_the_next_one_once_it_starte
     np.testing.assert_array_equal(stored, expected)
     assert finished["frames_saved"] == 5 and finished["frames_missing"] == 0
     assert finished["bad_messages"] == 5  # recording 1's 3 frames and end marker, the unnamed one
+
+
+def test_a_restarted_saver_takes_the_resent_frames_of_its_own_recording(saver, tmp_path):
+    """A saver that died during recording 3 is restarted with the same number (``resume``): it
+    takes the frames the acquisition sends again after its hello, from the first one not
+    stored on, and still leaves out a late resend of recording 2."""
+    path = str(tmp_path / "resumed.zarr")
+    saver.record(3, path)
+    saver.send_frames(range(0, 4), recording=3)
+    saver.wait_saved(3)
+    saver.restart()
+    hello = saver.record(3, path, resume=True)
+    assert hello["saved_seq"] == 3
+    saver.send_frames(range(2, 5), recording=3)  # the unacknowledged frames, and on
+    saver.send_frames(range(0, 2), recording=2)
+    saver.send_frames(range(5, 8), recording=3)
+    saver.send_end(7, recording=3)
+    finished = saver.wait_report(Event.FINISHED, path=path)
+    assert _stored_seq(path) == list(range(8))
+    assert finished["frames_saved"] == 8 and finished["frames_missing"] == 0
+    assert finished["bad_messages"] == 2

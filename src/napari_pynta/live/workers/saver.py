@@ -68,9 +68,9 @@ def _drop_stale(w: Worker, incoming: zmq.Socket) -> None:
     of a recording after the saver reported ``recording``, and resends the unwritten frames
     of the last one, and its end marker, when a hello of that recording reaches it after the
     recording ended), or the first frames of a restarted saver's recording, which come before
-    its ``record`` command and are all sent again after its hello: neither is a fault. The
-    next recording would drop them too, as of another recording (:func:`_other_recording`),
-    but counted as bad messages.
+    its ``record`` command and are all sent again after its hello: neither is a fault. Left
+    unread, an ended recording's messages would be dropped by the next recording as of another
+    recording (:func:`_other_recording`), counted as bad messages, which are kept for faults.
     """
     while w.receive(incoming, "save") is not None:
         pass
