@@ -164,7 +164,8 @@ def test_ring_views_give_the_pixels_or_a_view_and_refuse_what_does_not_point_int
             header = transport.pack_ring_header(prefix, [(0, 7, 0.5, float("nan"))])
             with pytest.raises(transport.BadMessage, match="cannot attach"):
                 views.frame(_message([b"frames", header]))
-        with pytest.raises(transport.BadMessage, match="no buffers"):
+        # pixels after a ring header: its third part is only for the fields its frames share
+        with pytest.raises(transport.BadMessage, match="shared ring fields are not JSON"):
             _message(
                 [b"frames", transport.pack_ring_header(ring.prefix, [(0, 7, 0.5, 0.0)]), frame]
             )
@@ -347,6 +348,7 @@ def test_a_savers_hello_gets_the_unwritten_frames_of_its_own_recording_only(hell
             for message in transport.recv_messages(saver, zmq.NOBLOCK):
                 end = message.topic == transport.TOPIC_END
                 got.append("end" if end else message.header["seq"])
+                assert message.header["recording"] == 1  # the saver writes only its own
         assert got == resent
         assert len(acquisition.save_buffer.frames) == (5 if hello_of < 2 else 0)
     finally:
@@ -368,10 +370,10 @@ def test_frames_waiting_for_the_saver_leave_in_one_message_and_arrive_one_by_one
     sent = frames(6)
     try:
         buffer.add(keeper.keep(sent[0], 0, 0.0, ["saver"]))
-        buffer.send(push)  # alone: sent at once, alone
+        buffer.send(push, 4)  # alone: sent at once, alone
         for seq in range(1, 6):  # the saver's socket was full meanwhile: five frames wait
             buffer.add(keeper.keep(sent[seq], seq, 0.1 * seq, ["saver"]))
-        buffer.send(push)
+        buffer.send(push, 4)
         assert buffer.all_sent and buffer.highest_sent == 5
         alone = transport.recv_messages(pull)
         batch = transport.recv_messages(pull)
@@ -379,8 +381,8 @@ def test_frames_waiting_for_the_saver_leave_in_one_message_and_arrive_one_by_one
         with pytest.raises(zmq.Again):
             pull.recv(zmq.NOBLOCK)
         ring = keeper.ring
-        assert [m.header for m in alone + batch] == [
-            ring.header(seq, seq, 0.1 * seq) for seq in range(6)
+        assert [m.header for m in alone + batch] == [  # each names recording 4
+            {**ring.header(seq, seq, 0.1 * seq), "recording": 4} for seq in range(6)
         ]
         worker = _Receiver()
         for message in alone + batch:  # the same frames, sent again as one message

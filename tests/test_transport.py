@@ -197,6 +197,23 @@ def test_ring_headers_round_trip_and_a_batch_decodes_like_its_frames_one_by_one(
         transport.pack_ring_header(prefix, [])
 
 
+def test_the_fields_a_ring_message_shares_reach_each_of_its_frames(pair):
+    """The saver's frames name their recording: a ring message carries it once, in a third
+    part, and every frame of the batch has it in its header; a field of the ring header
+    cannot be overridden so."""
+    push, pull = pair
+    prefix = transport.ring_prefix("pynta_r_0", 8, (3, 4), "<u2")
+    entries = [(7, 10, 1.25, float("nan")), (0, 11, 1.5, 99.0)]
+    transport.send_ring_frames(push, transport.TOPIC_FRAMES, prefix, entries, recording=3)
+    transport.send_ring_frames(push, transport.TOPIC_FRAMES, prefix, entries)
+    named, plain = transport.recv_messages(pull), transport.recv_messages(pull)
+    assert [m.header for m in named] == [{**m.header, "recording": 3} for m in plain]
+    assert all("recording" not in m.header for m in plain)
+    with pytest.raises(ValueError, match="'seq'"):
+        transport.send_ring_frames(push, transport.TOPIC_FRAMES, prefix, entries, seq=1)
+    assert not pull.poll(100)  # nothing of the refused message was sent
+
+
 def _cut(parts: list[bytes], keep: int) -> list[bytes]:
     return [parts[0], parts[1][:keep]]
 
@@ -208,7 +225,11 @@ def _cut(parts: list[bytes], keep: int) -> list[bytes]:
         ([b"frames", b"\x00XX9" + _valid_parts("ring")[1][4:]], "magic"),
         (_cut(_valid_parts("ring"), 12), "layout of"),  # cut inside the layout
         (_cut(_valid_parts("ring"), len(_valid_parts("ring")[1]) - 1), "for 2 frames"),
-        (_valid_parts("ring") + [b"\0" * 24], "no buffers"),
+        (_valid_parts("ring") + [b"{}", b"\0" * 24], "no buffers"),
+        # a third part holds the fields the frames share: a JSON object that names no ring field
+        (_valid_parts("ring") + [b"\0" * 24], "shared ring fields are not JSON"),
+        (_valid_parts("ring") + [b"[1]"], "shared ring fields are not a JSON object"),
+        (_valid_parts("ring") + [b'{"recording": 2, "seq": 9}'], "name a ring field"),
         (
             [b"frames", transport.ring_prefix("pynta_r_0", 8, (3, 4), "<u2") + b"\0\0"],
             "for 0 frames",

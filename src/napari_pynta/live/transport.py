@@ -20,7 +20,8 @@ Every message is multipart ``[topic, header JSON, buffer, ...]``:
   read_at; NaN: none). A batch is decoded into one message per frame
   (:func:`decode_all`), each with the header ``{"kind": "ring", "ring", "n_slots", "shape",
   "dtype", "slot", "seq", "t"[, "read_at"]}``: a receiver handles a batch exactly like the
-  frames one by one.
+  frames one by one. A ring message may carry a third part, a JSON object of fields every frame
+  of the batch shares (the saver's frames name their recording so), added to each header.
 
 Every received message is checked before use (:func:`recv_messages`): the topic is text, the
 header a JSON object of a known kind or a complete ring header, and each buffer exactly as long
@@ -246,6 +247,11 @@ RING_ENTRY = struct.Struct("<Iqdd")
 RING_ONE = struct.Struct("<H" + RING_ENTRY.format[1:])
 #: most frames one ring header carries
 MAX_RING_BATCH = 2**16 - 1
+#: the header fields of a decoded ring frame: the fields a ring message's shared part (its
+#: third, JSON part) may not name
+RING_FIELDS = frozenset(
+    {"kind", "ring", "n_slots", "shape", "dtype", "slot", "seq", "t", "read_at"}
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -299,8 +305,10 @@ def send_ring_frames(
     prefix: bytes,
     frames: Sequence[tuple[int, int, float, float]],
     flags: int = 0,
+    **extra: Any,
 ) -> None:
-    """Send frames that wait in a shared-memory ring: only their binary header travels.
+    """Send frames that wait in a shared-memory ring: only their binary header travels (and
+    ``extra``, if any, as a small JSON part).
 
     Parameters
     ----------
@@ -315,8 +323,28 @@ def send_ring_frames(
         ``read_at`` NaN when there is none.
     flags : int
         ZeroMQ flags, e.g. ``zmq.NOBLOCK``.
+    **extra
+        More header fields every frame of the message shares (e.g. the saver's
+        ``recording``): hashable JSON-serialisable values (numbers, strings), none naming a
+        field of the ring header (:data:`RING_FIELDS`).
+
+    Raises
+    ------
+    ValueError
+        If ``extra`` names a field of the ring header.
     """
-    _send_copied(socket, topic.encode(), pack_ring_header(prefix, frames), flags)
+    shared = _shared_part(tuple(extra.items())) if extra else None
+    _send_copied(socket, topic.encode(), pack_ring_header(prefix, frames), flags, shared)
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_part(fields: tuple[tuple[str, Any], ...]) -> bytes:
+    """The encoded third part of a ring message carrying ``fields`` (the same for every
+    message of a recording: encoded once, ~2 µs a message otherwise)."""
+    names = {name for name, _ in fields}
+    if not RING_FIELDS.isdisjoint(names):
+        raise ValueError(f"{sorted(RING_FIELDS & names)} are fields of the ring header")
+    return _dumps(dict(fields))
 
 
 def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: int = 0) -> None:
@@ -324,12 +352,19 @@ def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: in
     _send_copied(socket, topic.encode(), _dumps({"kind": "json", **payload}), flags)
 
 
-def _send_copied(socket: zmq.Socket, topic: bytes, header: bytes, flags: int) -> None:
-    """Send ``[topic, header]`` (small, copied): two plain sends, which cost a tenth of
-    ``send_multipart`` (~1 µs instead of ~9 µs per message with pyzmq 27), whose per-part
-    keyword arguments are slow; a multipart message is still delivered whole or not at all."""
+def _send_copied(
+    socket: zmq.Socket, topic: bytes, header: bytes, flags: int, extra: bytes | None = None
+) -> None:
+    """Send ``[topic, header]``, or ``[topic, header, extra]`` (small, copied): plain sends,
+    which cost a tenth of ``send_multipart`` (~1 µs instead of ~9 µs per message with pyzmq
+    27), whose per-part keyword arguments are slow; a multipart message is still delivered
+    whole or not at all."""
     socket.send(topic, zmq.SNDMORE | flags)
-    socket.send(header, flags)
+    if extra is None:
+        socket.send(header, flags)
+    else:
+        socket.send(header, zmq.SNDMORE | flags)
+        socket.send(extra, flags)
 
 
 #: numeric dtypes already parsed from headers (every message names one), at most this many
@@ -470,6 +505,37 @@ def ring_message(
     return Message(topic, fields, None)
 
 
+#: shared ring fields already decoded (every frame of a recording repeats its part), at most
+#: :data:`MAX_CACHED_RINGS`; read only (each header gets a copy of the fields)
+_SHARED_FIELDS: dict[bytes, dict[str, Any]] = {}
+
+
+def _shared_fields(part: zmq.Frame | bytes) -> dict[str, Any]:
+    """The fields the frames of a ring message share (its third part, a JSON object).
+
+    Raises
+    ------
+    BadMessage
+        If the part is not a JSON object, or names a field of the ring header.
+    """
+    raw = part.bytes if isinstance(part, zmq.Frame) else part
+    fields = _SHARED_FIELDS.get(raw)
+    if fields is not None:
+        return fields
+    try:
+        fields = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise BadMessage("shared ring fields are not JSON") from None
+    if not isinstance(fields, dict):
+        raise BadMessage("shared ring fields are not a JSON object")
+    if not RING_FIELDS.isdisjoint(fields):
+        raise BadMessage("shared ring fields name a ring field", repr(sorted(fields))[:80])
+    if len(_SHARED_FIELDS) >= MAX_CACHED_RINGS:
+        _SHARED_FIELDS.clear()
+    _SHARED_FIELDS[raw] = fields
+    return fields
+
+
 def decode(parts: list[zmq.Frame] | list[bytes], as_columns: bool = False) -> Message:
     """Check and decode the parts of a multipart message that carries one message.
 
@@ -505,9 +571,14 @@ def decode_all(parts: list[zmq.Frame] | list[bytes], as_columns: bool = False) -
     except UnicodeDecodeError:
         raise BadMessage("header is not JSON") from None
     if raw[1][:1] == RING_MAGIC[:1]:
-        if len(parts) > 2:
+        if len(parts) > 3:
             raise BadMessage("a ring frame has no buffers")
-        return decode_ring(topic, raw[1])
+        messages = decode_ring(topic, raw[1])
+        if len(parts) == 3:
+            shared = _shared_fields(parts[2])
+            for message in messages:
+                message.header.update(shared)
+        return messages
     try:
         header = json.loads(raw[1])
     except (UnicodeDecodeError, ValueError):

@@ -161,8 +161,9 @@ class SaveBuffer:
         """Send every unacknowledged frame again (a restarted saver lost its queue)."""
         self.next_to_send = 0
 
-    def send(self, socket: zmq.Socket) -> None:
-        """Send pending frames until the socket's queue is full.
+    def send(self, socket: zmq.Socket, recording: int) -> None:
+        """Send pending frames until the socket's queue is full, each naming ``recording``
+        (the number of the recording they belong to: the saver writes only its own).
 
         Frames that wait together (the saver or its queue is behind) leave together: one ring
         header for up to a block of the saver's (``SAVE_BLOCK_FRAMES``). A frame that comes
@@ -170,7 +171,7 @@ class SaveBuffer:
         """
         while batch := self.ready_batch():
             try:
-                send_kept(socket, batch)
+                send_kept(socket, batch, recording=recording)
             except zmq.Again:
                 return
             self.next_to_send += len(batch)
@@ -631,14 +632,20 @@ class Acquisition:
                     self.end_requested = self.end_reason
 
     def feed_saver(self) -> None:
-        """Send buffered frames, then the end-of-recording marker once all are sent."""
-        self.save_buffer.send(self.save)
+        """Send buffered frames, then the end-of-recording marker once all are sent; both name
+        the recording they belong to (every buffered frame is the current or last one's)."""
+        self.save_buffer.send(self.save, self.recording_number)
         if self.end_requested and self.save_buffer.all_sent:
             try:
                 transport.send_json(
                     self.save,
                     transport.TOPIC_END,
-                    {"end": True, "reason": self.end_requested, "last_seq": self.last_recorded_seq},
+                    {
+                        "end": True,
+                        "recording": self.recording_number,
+                        "reason": self.end_requested,
+                        "last_seq": self.last_recorded_seq,
+                    },
                     flags=zmq.NOBLOCK,
                 )
                 self.end_requested = None

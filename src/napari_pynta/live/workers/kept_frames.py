@@ -65,6 +65,7 @@ def send_kept(
     flags: int = zmq.NOBLOCK,
     read_at: float | None = None,
     pipe: LocatePipe | None = None,
+    **extra: Any,
 ) -> None:
     """Send frames the way they are kept: consecutive frames of one ring in one header message
     (receivers see them one by one), a frame kept as an array alone, with its pixels (zero-copy).
@@ -83,15 +84,22 @@ def send_kept(
     pipe : LocatePipe or None
         The locators' pipe: the header of one frame of a ring goes there instead of ``socket``
         (a frame kept as an array still goes through ``socket``, with its pixels).
+    **extra
+        More JSON-serialisable header fields of every frame (e.g. the saver's ``recording``;
+        not through the pipe).
 
     Raises
     ------
     zmq.Again
         When the socket's queue (or the pipe) is full.
+    ValueError
+        With ``extra`` and a ``pipe``, or frames that cannot go in one message.
     """
     first = frames[0]
     ring = first.ring
     read = math.nan if read_at is None else read_at
+    if extra and pipe is not None:
+        raise ValueError("the locators' pipe carries no extra header fields")
     if pipe is not None and ring is not None and len(frames) == 1:  # the locators' usual case
         pipe.send_frame(ring.prefix, first.slot, first.seq, first.t, read)
         return
@@ -101,7 +109,8 @@ def send_kept(
     if ring is None:
         if len(frames) != 1 or first.frame is None:
             raise ValueError("frames kept as arrays are sent one by one")
-        extra = {} if read_at is None else {"read_at": read_at}
+        if read_at is not None:
+            extra["read_at"] = read_at
         transport.send_frame(
             socket, transport.TOPIC_FRAMES, first.seq, first.t, first.frame, flags=flags, **extra
         )
@@ -110,7 +119,9 @@ def send_kept(
     if pipe is not None:
         pipe.send(transport.pack_ring_header(ring.prefix, entries))
     else:
-        transport.send_ring_frames(socket, transport.TOPIC_FRAMES, ring.prefix, entries, flags)
+        transport.send_ring_frames(
+            socket, transport.TOPIC_FRAMES, ring.prefix, entries, flags, **extra
+        )
 
 
 def _reserve_ahead(ring: FrameRing, stop: int) -> None:

@@ -26,7 +26,10 @@ def saver_worker(name: str, endpoints: LiveEndpoints) -> None:
     the recording's number; then writes frames until the acquisition's ``end`` message (or,
     after a ``stop_recording`` command, sent when the acquisition died, until no more frames
     wait), reports ``finished`` and waits for the next ``record`` or ``stop``, dropping what
-    still comes for the ended recording (:func:`_drop_stale`). When the store
+    still comes for the ended recording (:func:`_drop_stale`). Every frame and end marker
+    names its recording (``recording``): only those of the recording being written are used,
+    the others (a late resend of the one before, a header naming none) are dropped and counted
+    as bad messages (:func:`_other_recording`). When the store
     cannot be written (``OSError``: disk full, ...) it reports ``recording_failed`` at once,
     writes nothing more and drops the frames that still come until the end marker. With
     ``resume=True`` (a restarted saver) the existing store is reopened and the acquisition is
@@ -59,16 +62,15 @@ def _serve_recordings(w: Worker) -> None:
 
 
 def _drop_stale(w: Worker, incoming: zmq.Socket) -> None:
-    """Drop what waits on the save socket while no recording runs.
+    """Drop what waits on the save socket while no recording runs, without counting it.
 
-    Only what belongs to an ended recording can come then: the acquisition sends the frames
+    Only what belongs to an ended recording can come then (the acquisition sends the frames
     of a recording after the saver reported ``recording``, and resends the unwritten frames
     of the last one, and its end marker, when a hello of that recording reaches it after the
-    recording ended. Left unread, they were the first messages of the next recording: its
-    new store took the stale frames, and the stale end marker after them ended it at once (the
-    next capture held frames of the one before, and none of its own).
-    A restarted saver, whose first frames may come before its ``record`` command, loses
-    nothing: its hello has them all sent again.
+    recording ended), or the first frames of a restarted saver's recording, which come before
+    its ``record`` command and are all sent again after its hello: neither is a fault. Left
+    unread, an ended recording's messages would be dropped by the next recording as of another
+    recording (:func:`_other_recording`), counted as bad messages, which are kept for faults.
     """
     while w.receive(incoming, "save") is not None:
         pass
@@ -85,6 +87,10 @@ def _record(
     from napari_pynta.store import MovieStore
 
     path = command["path"]
+    number = command.get("recording")
+    if type(number) is not int:
+        w.error(f"cannot record to {path!r}: the record command names no recording ({number!r})")
+        return
     try:
         if command.get("resume"):
             store = MovieStore.open(path, mode="r+")
@@ -101,7 +107,7 @@ def _record(
         w.error(f"cannot record to {path!r}: {error}")
         return
     last_seq = int(store.seq[-1]) if store.n_frames else -1
-    hello = {"hello": True, "recording": command.get("recording"), "saved_seq": last_seq}
+    hello = {"hello": True, "recording": number, "saved_seq": last_seq}
     transport.send_json(acks, transport.TOPIC_ACK, hello)
     w.report(Event.RECORDING, path=path, frames_saved=store.n_frames, last_seq=last_seq)
     missing = 0
@@ -121,6 +127,9 @@ def _record(
             message = w.receive(incoming, "save")
             if message is None:
                 break
+            if (stray := _other_recording(message, number)) is not None:
+                w.bad_messages(stray, "saver's save socket")
+                continue
             if message.topic == transport.TOPIC_END:
                 # the marker names the last frame of the recording: one that comes before the
                 # frames resent to a restarted saver is followed by another after them
@@ -200,6 +209,24 @@ def _record(
         frames_saved=store.n_frames,
         last_seq=last_seq,
         frames_missing=missing,
+    )
+
+
+def _other_recording(message: transport.Message, number: int) -> transport.BadMessage | None:
+    """Why ``message`` (a frame or an end marker) is not one of recording ``number``, None
+    when it is.
+
+    Every message on the save socket names its recording (``recording``): the acquisition
+    resends an ended recording's unwritten frames and its end marker when that recording's
+    hello reaches it late, and those may come after the next recording has started. A message
+    naming no recording (an older sender) cannot be shown to be this recording's: it is not
+    written either.
+    """
+    named = message.header.get("recording")
+    if type(named) is int and named == number:
+        return None
+    return transport.BadMessage(
+        "a message of another recording", f"{message.topic} of recording {named!r}, not {number}"
     )
 
 
