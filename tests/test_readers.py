@@ -822,6 +822,41 @@ def test_a_store_that_lost_a_seq_chunk_opens_in_napari_saying_which_frames_to_an
         open_movie(path)
 
 
+@pytest.mark.parametrize(
+    ("lost_seq_chunk", "frame_range", "show_unnumbered"),
+    [
+        (True, None, True),  # the viewer: every frame shown, the first 4096 without a number
+        (True, "4096:4200", False),  # the part the analysis is advised to open
+        (True, "4120:4200", False),
+        (False, "4100:4200", False),  # a part of a sound store
+    ],
+)
+def test_the_frame_where_the_times_go_back_is_named_as_recorded(
+    tmp_path, lost_seq_chunk, frame_range, show_unnumbered
+):
+    """A camera clock that jumped back at frame 4150 of a store that lost its first seq chunk
+    (4096 frame numbers) was said to go back "first at frame 54", counting the numbered frames
+    alone, and at frame 50 in the part 4100:4200 of a sound store: the warning now names frame
+    4150, the index the viewer shows, the analysis' tables use and `pynta verify` names."""
+    from napari_pynta.verify import verify_store
+
+    path = tmp_path / "jump.zarr"
+    jump = 4150
+    times = np.arange(4200) * 0.01
+    times[jump:] -= 5.0  # the camera's clock jumped back
+    metadata = {"pixel_size_um": 0.1, "frame_interval_s": 0.01}
+    with MovieStore.create(path, (4, 4), "uint8", metadata) as store:
+        store.append(np.ones((4200, 4, 4), np.uint8), timestamps_s=times)
+    if lost_seq_chunk:
+        (path / "seq" / "c" / "0").unlink()
+    with open_movie(path, frame_range, show_unnumbered=show_unnumbered) as movie:
+        (said,) = [text for text in movie.warnings if "go back" in text]
+        assert f"go back at 1 place (first at frame {jump})" in said
+        assert movie.frame_timing.backward_frames == (jump,)
+    (note,) = [note for note in verify_store(path).notes if note.kind == "timestamps"]
+    assert f"do not increase at frames [{jump}] (1 place)" in note.message
+
+
 def test_a_store_that_lost_its_only_seq_chunk_says_no_frame_can_be_analysed(tmp_path):
     """A store whose only seq chunk was lost opened in napari with "frames 0..199 are shown,
     but without their frame numbers they cannot be analysed; no frame is readable", which

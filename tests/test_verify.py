@@ -658,3 +658,22 @@ def test_times_that_go_back_are_noted_with_the_interval_that_opening_the_store_m
     with open_movie(path, frame_range) as movie:  # what `pynta analyze` measures
         assert movie.frame_timing.interval_s == pytest.approx(METADATA["frame_interval_s"])
         assert movie.frame_timing.n_steps == steps
+
+
+@pytest.mark.parametrize("jump", [50, 4096])
+def test_times_that_go_back_only_among_the_frames_without_a_number_are_not_noted(tmp_path, jump):
+    """A clock that jumped back among the frames of a lost seq chunk (frame 50), or from its
+    last frame to the first numbered one (4096), got the note "timestamps do not increase at
+    frames [50] (1 place): , the frames are all there" (no cause: the numbered frames' times,
+    which the analysis measures, all go forward) while the reader said nothing. Verify names the
+    frames the analysis measures going back, as the reader does: none here."""
+    path = tmp_path / "jump.zarr"
+    times = np.arange(4200) * METADATA["frame_interval_s"]
+    times[jump:] -= 5.0
+    with MovieStore.create(path, (4, 4), "uint8", METADATA) as store:
+        store.append(np.ones((4200, 4, 4), np.uint8), timestamps_s=times)
+    (path / "seq" / "c" / "0").unlink()
+    assert [note for note in verify_store(path).notes if note.kind == "timestamps"] == []
+    with open_movie(path, show_unnumbered=True) as movie:  # what the viewer shows
+        assert movie.frame_timing.n_backward == 0
+        assert not any("go back" in text for text in movie.warnings)

@@ -125,7 +125,8 @@ class Movie:
         with ``frame_range`` (the analysis numbers its tables' frames from it).
     frame_timing : FrameTiming or None
         The frame interval a store's frame times measure (of its numbered frames in this part;
-        :func:`napari_pynta.timing.measure_numbered_frames`), None for other movies or too few
+        :func:`napari_pynta.timing.measure_numbered_frames`: its ``backward_frames`` are indices
+        among the recorded frames, as ``first_frame`` is), None for other movies or too few
         times.
 
     Use it as a context manager (``with open_movie(path) as movie:``) where the frames are not
@@ -398,7 +399,7 @@ def _open_store(path: Path, part: FrameRange | None, show_unnumbered: bool = Fal
     # the frame interval the frames were really taken at (see napari_pynta.timing)
     seq = store.seq_between(start, stop)
     times, time_warnings = _frame_times(store, path, start, stop)
-    timing = measure_numbered_frames(times, seq)
+    timing = measure_numbered_frames(times, seq, first_frame=start)
     metadata, timing_warnings = reconciled_with(store.metadata, timing)
     warnings += time_warnings + timing_warnings
     if is_being_written(path):

@@ -9,7 +9,7 @@ stored times (median time per frame step) and says so when it differs from the n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,12 +39,13 @@ class FrameTiming:
         Robust relative spread of the per-step intervals (1.4826 MAD / median).
     n_steps : int
         Number of frame steps measured: all but the clock's jumps back.
-    n_backward : int
-        Steps whose time does not go forward.
-    first_backward : int or None
-        Index of the first frame whose time is not after the previous one's.
+    backward_frames : tuple of int
+        The frames whose time is not after that of the frame measured before them, by index:
+        among the times measured (:func:`measure_frame_interval`), or among a store's recorded
+        frames (:func:`measure_numbered_frames`), the "frame N" that the analysis' tables, the
+        viewer and ``--frames A:B`` name.
     n_jumps : int
-        Those of the ``n_backward`` steps that go back by more than a frame interval: the
+        Those of the :attr:`n_backward` steps that go back by more than a frame interval: the
         camera's clock jumped back (a reset, a hardware counter's wrap); left out of the
         interval. The others are irregular times (host-clock times under load): jitter that
         swaps two frames' times is kept, as leaving out the steps it shortened would lengthen
@@ -54,9 +55,18 @@ class FrameTiming:
     interval_s: float
     jitter: float
     n_steps: int
-    n_backward: int = 0
-    first_backward: int | None = None
+    backward_frames: tuple[int, ...] = ()
     n_jumps: int = 0
+
+    @property
+    def n_backward(self) -> int:
+        """Number of steps whose time does not go forward."""
+        return len(self.backward_frames)
+
+    @property
+    def first_backward(self) -> int | None:
+        """The first of :attr:`backward_frames` (None: the times always go forward)."""
+        return self.backward_frames[0] if self.backward_frames else None
 
     @property
     def interval_se_s(self) -> float:
@@ -106,13 +116,14 @@ def measure_frame_interval(timestamps_s: Any, seq: Any = None) -> FrameTiming | 
         interval_s=interval,
         jitter=jitter,
         n_steps=len(used),
-        n_backward=len(backward),
-        first_backward=int(backward[0]) + 1 if len(backward) else None,
+        backward_frames=tuple((backward + 1).tolist()),
         n_jumps=int(jumps.sum()),
     )
 
 
-def measure_numbered_frames(timestamps_s: Any, seq: Any) -> FrameTiming | None:
+def measure_numbered_frames(
+    timestamps_s: Any, seq: Any, first_frame: int = 0
+) -> FrameTiming | None:
     """:func:`measure_frame_interval` on the frames of a store that have their frame number.
 
     A frame whose ``seq`` chunk was lost on disk reads ``seq`` -1 (the fill value): its place
@@ -126,16 +137,27 @@ def measure_numbered_frames(timestamps_s: Any, seq: Any) -> FrameTiming | None:
         Time of each frame (s), in recording order.
     seq : array-like
         Acquisition frame number of each frame, as long as ``timestamps_s``; -1: no number.
+    first_frame : int
+        The index among the store's recorded frames of the first of these frames (the START of
+        a part).
 
     Returns
     -------
     FrameTiming or None
-        As :func:`measure_frame_interval` gives for the numbered frames.
+        As :func:`measure_frame_interval` gives for the numbered frames, its
+        ``backward_frames`` indices among the store's recorded frames (the frames without a
+        number counted too: a clock's jump at recorded frame 4150 is frame 4150, not the 54th
+        numbered frame after a lost chunk of 4096).
     """
     times = np.asarray(timestamps_s, dtype=np.float64).reshape(-1)
     numbers = np.asarray(seq, dtype=np.int64).reshape(-1)
     numbered = numbers >= 0
-    return measure_frame_interval(times[numbered], numbers[numbered])
+    timing = measure_frame_interval(times[numbered], numbers[numbered])
+    if timing is None:
+        return None
+    recorded_index = first_frame + np.flatnonzero(numbered)
+    backward = recorded_index[list(timing.backward_frames)]
+    return replace(timing, backward_frames=tuple(backward.tolist()))
 
 
 def disagrees(timing: FrameTiming, interval_s: float) -> bool:

@@ -477,7 +477,9 @@ def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> np.
 def _check_timestamps(times: np.ndarray, timing: FrameTiming | None, report: StoreReport) -> None:
     """Report the frame ``times`` that are not finite, and note those that do not increase
     with the frame interval the analysis measures instead (``timing``: that of the frames with
-    their number, :func:`napari_pynta.timing.measure_numbered_frames`)."""
+    their number, :func:`napari_pynta.timing.measure_numbered_frames`, whose backward frames
+    are those the reader's warning names; the finite times' when too few go forward to measure
+    it)."""
     if len(times) == 0 or np.isnan(times).all():
         return
     bad = np.flatnonzero(~np.isfinite(times))
@@ -485,23 +487,23 @@ def _check_timestamps(times: np.ndarray, timing: FrameTiming | None, report: Sto
         report.add(
             "timestamps", f"{bad.size} timestamps are not finite (frames {bad[:5].tolist()})"
         )
-    finite = np.isfinite(times)
-    steps = np.diff(times[finite])
-    backwards = np.flatnonzero(steps <= 0)
-    if backwards.size:
-        frames = np.flatnonzero(finite)[backwards + 1]
+    if timing is None:
+        finite = np.flatnonzero(np.isfinite(times))
+        frames = finite[1:][np.diff(times[finite]) <= 0].tolist()
+        said = "too few steps go forward to measure the frame interval"
+    else:
+        frames = list(timing.backward_frames)
         said = (
-            "too few steps go forward to measure the frame interval"
-            if timing is None
-            else f"{backward_cause(timing)}, the frames are all there; the analysis uses the "
+            f"{backward_cause(timing)}, the frames are all there; the analysis uses the "
             f"frame interval {timing.interval_s * 1e3:.4g} ms, the median of "
             f"{interval_steps_text(timing)}"
         )
+    if frames:
         report.notes.append(
             Problem(
                 "timestamps",
-                f"timestamps do not increase at frames {frames[:5].tolist()} ({backwards.size} "
-                f"{'place' if backwards.size == 1 else 'places'}): {said}",
+                f"timestamps do not increase at frames {frames[:5]} ({len(frames)} "
+                f"{'place' if len(frames) == 1 else 'places'}): {said}",
             )
         )
 
