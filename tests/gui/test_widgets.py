@@ -776,7 +776,9 @@ def test_a_capture_that_starts_after_live_stopped_is_stopped_and_not_listed(
         "start_recording capture-2.zarr",
         "stop",  # closes capture 2's recording
     ]
-    assert stops_asked == ["running", "stopping"]  # the second left to Live's stop
+    # the late start's stop reaches a Live stopping or stopped (whether Live's stop or the start's
+    # answer comes first is the event loop's order): either way Live's stop closes capture 2
+    assert stops_asked[0] == "running" and stops_asked[1:] in (["stopping"], ["idle"])
 
 
 def test_a_measurement_that_ended_lets_go_of_the_session_and_a_second_one_runs(
