@@ -214,6 +214,20 @@ def test_the_fields_a_ring_message_shares_reach_each_of_its_frames(pair):
     assert not pull.poll(100)  # nothing of the refused message was sent
 
 
+def test_shared_fields_equal_in_value_but_not_in_type_are_each_sent_as_given(pair):
+    """True == 1 == 1.0 in Python: the encoded parts are cached, but by value and type, so a
+    recording numbered 1 is not sent as ``true`` (which the saver refuses) after a message that
+    shared ``True``, nor ``1.0`` after one that shared ``1.0``."""
+    push, pull = pair
+    prefix = transport.ring_prefix("pynta_r_0", 8, (3, 4), "<u2")
+    entries = [(1, 10, 1.25, float("nan"))]
+    for value in (True, 1, 1.0, 1):
+        transport.send_ring_frames(push, transport.TOPIC_FRAMES, prefix, entries, recording=value)
+        (message,) = transport.recv_messages(pull)
+        received = message.header["recording"]
+        assert (type(received), received) == (type(value), value)
+
+
 def _cut(parts: list[bytes], keep: int) -> list[bytes]:
     return [parts[0], parts[1][:keep]]
 

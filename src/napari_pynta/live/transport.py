@@ -333,18 +333,23 @@ def send_ring_frames(
     ValueError
         If ``extra`` names a field of the ring header.
     """
-    shared = _shared_part(tuple(extra.items())) if extra else None
+    shared = (
+        _shared_part(tuple((name, type(value), value) for name, value in extra.items()))
+        if extra
+        else None
+    )
     _send_copied(socket, topic.encode(), pack_ring_header(prefix, frames), flags, shared)
 
 
 @functools.lru_cache(maxsize=16)
-def _shared_part(fields: tuple[tuple[str, Any], ...]) -> bytes:
-    """The encoded third part of a ring message carrying ``fields`` (the same for every
-    message of a recording: encoded once, ~2 µs a message otherwise)."""
-    names = {name for name, _ in fields}
+def _shared_part(fields: tuple[tuple[str, type, Any], ...]) -> bytes:
+    """The encoded third part of a ring message carrying ``fields`` (name, type, value): the
+    same for every message of a recording, encoded once (~2 µs a message otherwise); keyed by
+    each value's type too, as True == 1 == 1.0 would share one encoding."""
+    names = {name for name, _, _ in fields}
     if not RING_FIELDS.isdisjoint(names):
         raise ValueError(f"{sorted(RING_FIELDS & names)} are fields of the ring header")
-    return _dumps(dict(fields))
+    return _dumps({name: value for name, _, value in fields})
 
 
 def send_json(socket: zmq.Socket, topic: str, payload: dict[str, Any], flags: int = 0) -> None:
