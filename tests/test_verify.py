@@ -677,3 +677,34 @@ def test_times_that_go_back_only_among_the_frames_without_a_number_are_not_noted
     with open_movie(path, show_unnumbered=True) as movie:  # what the viewer shows
         assert movie.frame_timing.n_backward == 0
         assert not any("go back" in text for text in movie.warnings)
+
+
+@pytest.mark.parametrize(
+    ("n_frames", "noted"),
+    [
+        (200, []),  # every frame in the lost chunk: none has a number
+        (4100, [4097]),  # 4 numbered frames after it: 3 steps, too few to measure
+    ],
+)
+def test_times_that_go_back_when_too_few_numbered_frames_measure_are_named_among_those(
+    tmp_path, n_frames, noted
+):
+    """With too few numbered frames to measure the interval, verify named the steps back of
+    every finite time, the frames without a number too, and said "too few steps go forward"
+    of 196 steps forward in a store whose only seq chunk was lost: a clock's jump among frames
+    without a number is noted only when so few others have one, and for a wrong reason. It
+    names the numbered frames' steps back alone, as when the interval is measured."""
+    path = tmp_path / "jump.zarr"
+    times = np.arange(n_frames) * METADATA["frame_interval_s"]
+    times[n_frames - 3 :] -= 5.0  # the camera's clock jumped back
+    with MovieStore.create(path, (4, 4), "uint8", METADATA) as store:
+        store.append(np.ones((n_frames, 4, 4), np.uint8), timestamps_s=times)
+    (path / "seq" / "c" / "0").unlink()
+    notes = [note.message for note in verify_store(path).notes if note.kind == "timestamps"]
+    assert (
+        notes
+        == [
+            f"timestamps do not increase at frames {noted} (1 place): too few steps go forward to "
+            "measure the frame interval"
+        ][: len(noted)]
+    )

@@ -236,7 +236,7 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
     timing = None  # the frame interval as the analysis measures it, once (None: unmeasured)
     if seq is not None and times is not None:
         timing = measure_numbered_frames(times, seq)
-        _check_timestamps(times, timing, report)
+        _check_timestamps(times, seq, timing, report)
     _check_tables(store, report)
     report.readable = recorded & on_disk
     if read_pixels:
@@ -474,12 +474,14 @@ def _check_frames_present(store: Any, n_frames: int, report: StoreReport) -> np.
     return on_disk
 
 
-def _check_timestamps(times: np.ndarray, timing: FrameTiming | None, report: StoreReport) -> None:
+def _check_timestamps(
+    times: np.ndarray, seq: np.ndarray, timing: FrameTiming | None, report: StoreReport
+) -> None:
     """Report the frame ``times`` that are not finite, and note those that do not increase
     with the frame interval the analysis measures instead (``timing``: that of the frames with
-    their number, :func:`napari_pynta.timing.measure_numbered_frames`, whose backward frames
-    are those the reader's warning names; the finite times' when too few go forward to measure
-    it)."""
+    their number, ``seq`` >= 0, :func:`napari_pynta.timing.measure_numbered_frames`, whose
+    backward frames are those the reader's warning names; the numbered frames' finite times'
+    when too few go forward to measure it)."""
     if len(times) == 0 or np.isnan(times).all():
         return
     bad = np.flatnonzero(~np.isfinite(times))
@@ -488,8 +490,8 @@ def _check_timestamps(times: np.ndarray, timing: FrameTiming | None, report: Sto
             "timestamps", f"{bad.size} timestamps are not finite (frames {bad[:5].tolist()})"
         )
     if timing is None:
-        finite = np.flatnonzero(np.isfinite(times))
-        frames = finite[1:][np.diff(times[finite]) <= 0].tolist()
+        measured = np.flatnonzero(np.isfinite(times) & (seq >= 0))
+        frames = measured[1:][np.diff(times[measured]) <= 0].tolist()
         said = "too few steps go forward to measure the frame interval"
     else:
         frames = list(timing.backward_frames)
