@@ -25,7 +25,8 @@ squared true step across its breaks over the summed mean squared true step of al
 same gap: above 1 the cause removes large steps; ``sel_g1`` the same for one-frame pairs) and
 ``sq_lost`` (its breaks' share of the summed squared true steps of all pairs of at most
 :data:`napari_pynta.sizing.MAX_STEP_FRAMES` frames, the steps the sizes use). Per movie: the
-size error (%) of the analysis (``ens``), the brightness split's cuts (:func:`split_cuts`), and
+size error (%) of the analysis (``ens``), the brightness split's cuts (:func:`split_cuts`), the
+wrong links the final tracks size (:func:`final_links`), and
 with ``--what-if`` of each what-if (analysis' estimator ``ens_*``, lag difference ``ld_*``,
 :func:`bench_link_truth.msd_difference_D`; ``peaks_*`` when there are two or more): the
 localizations relinked and sized in-process with the brightness split or the parameters changed
@@ -222,6 +223,28 @@ def split_cuts(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def final_links(table: pd.DataFrame) -> dict[str, float]:
+    """The sized links of the final tracks (at most :data:`sizing.MAX_STEP_FRAMES` frames):
+    the shares of them, and of their summed squared measured steps, that join two true
+    particles (``wrong``, ``wrong_sq``) or have an end matched to none (``unmatched``,
+    ``unmatched_sq``)."""
+    first = np.flatnonzero(table["final_next"].to_numpy() >= 0)
+    second = table["final_next"].to_numpy()[first]
+    frame, true_id = table["frame"].to_numpy(), table["true_id"].to_numpy()
+    sized = frame[second] - frame[first] <= sizing.MAX_STEP_FRAMES
+    first, second = first[sized], second[sized]
+    y, x = table["y"].to_numpy(), table["x"].to_numpy()
+    squared = (y[second] - y[first]) ** 2 + (x[second] - x[first]) ** 2
+    unmatched = (true_id[first] < 0) | (true_id[second] < 0)
+    wrong = ~unmatched & (true_id[first] != true_id[second])
+    return {
+        "wrong": float(wrong.mean()),
+        "wrong_sq": float(squared[wrong].sum() / squared.sum()),
+        "unmatched": float(unmatched.mean()),
+        "unmatched_sq": float(squared[unmatched].sum() / squared.sum()),
+    }
+
+
 def cause_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per cause (module docstring): ``n``, ``share``, ``sel``, ``sq_lost`` of ``pairs``
     pooled over movies (column ``movie``; each movie's mean squared step per gap)."""
@@ -403,6 +426,7 @@ def main() -> None:
             row["pairs"] = len(movie_pairs)
             row["breaks"] = float(np.mean(movie_pairs["cause"] != ""))
             row.update(split_cuts(table))
+            row.update(final_links(table))
             row.update(what_if_errors(recorder, result, params, truth_nm, truth, args.what_if))
             rows.append(row)
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="{:.2f}".format))
