@@ -766,6 +766,34 @@ def test_interrupted_table_write_is_not_listed(store_path):
         MovieStore.open(store_path).read_table("half")
 
 
+def test_a_table_that_lost_a_chunk_file_or_rows_is_refused_not_read_as_zeros(store_path):
+    """A table column whose chunk file was lost read back as zeros, and one cut to fewer rows
+    was padded with NaN, both without a word, and `pynta verify` said "ok" (x27). Every chunk is
+    now kept on disk, zeros too, so a missing one is damage that reading and verify name."""
+    from napari_pynta.verify import verify_store
+
+    table = pd.DataFrame(
+        {"x": [1.5, 2.5, 3.5], "zeros": [0.0, 0.0, 0.0], "n": pd.array([1, None, 3], "Int64")}
+    )
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("tracks", table)
+    pd.testing.assert_frame_equal(MovieStore.open(store_path).read_table("tracks"), table)
+    assert verify_store(store_path).ok
+    (store_path / "tables" / "tracks" / "x" / "c" / "0").unlink()
+    with pytest.raises(PyntaDataError, match=r"damaged: 1 of the 1 chunk files of its column 'x'"):
+        MovieStore.open(store_path).read_table("tracks")
+    (problem,) = verify_store(store_path).problems
+    assert problem.kind == "table" and "column 'x'" in problem.message
+
+    store.write_table("tracks", table)
+    description = store_path / "tables" / "tracks" / "n.isna" / "zarr.json"
+    edited = json.loads(description.read_text())
+    edited["shape"] = [2]
+    description.write_text(json.dumps(edited))
+    with pytest.raises(PyntaDataError, match=r"'n.isna' holds \(2,\) values, not 3 rows"):
+        MovieStore.open(store_path).read_table("tracks")
+
+
 def test_closed_store_refuses_access(store_path):
     store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
     store.close()
