@@ -721,6 +721,18 @@ def test_a_number_stored_as_text_is_refused_with_the_flag_that_replaces_it(capsy
     assert "--pixel-size-um" in err
 
 
+def test_a_stored_viscosity_out_of_range_is_refused_as_the_movies_not_as_a_flag(capsys, store_path):
+    """A store whose viscosity read 100 Pa·s was refused as "--viscosity-pa-s must be in
+    [0.0001, 10] (Pa·s), got 100.0", a flag the user had not given (x27)."""
+    root = json.loads((store_path / "zarr.json").read_text())
+    root["attributes"]["pynta"]["metadata"]["viscosity_pa_s"] = 100.0
+    (store_path / "zarr.json").write_text(json.dumps(root))
+    code, _, err = run(capsys, store_path, "--no-save", "--frames", "0:20")
+    assert code == 2
+    assert "its metadata's viscosity_pa_s must be in [0.0001, 10] (Pa·s), got 100.0" in err, err
+    assert err.rstrip().endswith("give the right value with --viscosity-pa-s"), err
+
+
 @pytest.mark.parametrize(
     ("flag", "inside"), [("--out", "."), ("--out", "0"), ("--report", "r.html")]
 )

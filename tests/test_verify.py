@@ -556,6 +556,9 @@ def _the_one_note(capsys, path, kind: str) -> str:
         # the frame interval that the frame times measure stands for a missing one
         (["frame_interval_s", "exposure_s"], {}, ["--exposure-s"]),
         ([], {"solvent": "glycerol"}, ["--viscosity-pa-s"]),
+        # values the analysis refuses: "ok" without a note, then refused by `pynta analyze`
+        ([], {"temperature_c": 1e300}, ["--temperature-c"]),
+        ([], {"viscosity_pa_s": 100.0}, ["--viscosity-pa-s"]),
     ],
 )
 def test_a_sound_store_notes_the_metadata_the_analysis_will_ask_for(

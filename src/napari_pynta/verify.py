@@ -316,11 +316,22 @@ def _note_metadata_to_give(
     """A note naming the metadata the analysis will ask for (:func:`napari_pynta.analysis.
     metadata_to_give` of the metadata as it reads them: the frame interval that the frame times
     measure, ``timing``, fills a missing one): a store without a temperature passed `pynta
-    verify`, then `pynta analyze` refused it for want of ``--temperature-c``."""
+    verify`, then `pynta analyze` refused it for want of ``--temperature-c``. A note too for
+    each value the analysis refuses (:func:`napari_pynta.parameters.metadata_outside_limits`):
+    a temperature of 1e300 °C passed as "ok" (x27)."""
     from napari_pynta.analysis import metadata_to_give  # trackpy: only for a sound store
-    from napari_pynta.parameters import SETTINGS
+    from napari_pynta.parameters import SETTINGS, metadata_outside_limits
 
     read, _ = reconciled_with(metadata, timing)
+    for name, error in metadata_outside_limits(read).items():
+        report.notes.append(
+            Problem(
+                "analysis_needs",
+                f"the store's {error}, which the analysis refuses: give "
+                f"{SETTINGS[name].flag} to `pynta analyze` (or fill in the Analyze widget's "
+                "field)",
+            )
+        )
     missing = metadata_to_give(read)
     if missing:
         report.notes.append(

@@ -22,7 +22,7 @@ from napari_pynta.measurement_analysis import (
     same_recordings,
 )
 from napari_pynta.output_folder import clear_earlier_outputs, leftover_warning, record_outputs
-from napari_pynta.parameters import AUTO, SETTINGS
+from napari_pynta.parameters import AUTO, SETTINGS, metadata_outside_limits
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
@@ -234,16 +234,14 @@ def checked_metadata(movie: Movie, given: dict[str, Any], flags: dict[str, str])
         Saying that the value is the movie's and which flag replaces it.
     """
     metadata = dict(movie.metadata)
-    for name in METADATA_OPTIONS:
-        if given.get(name) is not None or metadata.get(name) is None:
-            continue
-        try:
-            SETTINGS[name].check(metadata[name])
-        except PyntaInputError as error:
-            raise PyntaInputError(
-                f"{str(movie.source)!r}: its metadata's {error}; give the right value with "
-                f"{flags.get(name, name)}"
-            ) from None
+    kept = {name: value for name, value in metadata.items() if given.get(name) is None}
+    refused = metadata_outside_limits(kept)
+    if refused:
+        name, error = next(iter(refused.items()))
+        raise PyntaInputError(
+            f"{str(movie.source)!r}: its metadata's {error}; give the right value with "
+            f"{flags.get(name, name)}"
+        )
     _interval_against_frame_times(movie, given.get("frame_interval_s"))
     return metadata
 
