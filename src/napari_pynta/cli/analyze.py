@@ -18,6 +18,7 @@ from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, frames_analysed
 from napari_pynta.measurement import expand_measurements
 from napari_pynta.measurement_analysis import (
     different_settings,
+    missing_captures,
     mixed_measurements,
     same_recordings,
 )
@@ -540,6 +541,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         copies = same_recordings(movies)
         if copies is not None:
             notes.append(f"warning: {copies}")
+        absent = missing_captures(movies)
+        if absent is not None:
+            notes.append(f"warning: {absent}")
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
