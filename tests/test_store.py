@@ -881,6 +881,31 @@ def test_a_store_format_this_pynta_does_not_read_is_refused_with_the_way_out(
     assert re.search(said, report.problems[0].message)
 
 
+@pytest.mark.parametrize(
+    ("array", "edit"),
+    [
+        ("0", lambda meta: meta.update(node_type="group")),
+        ("0", lambda meta: meta.update(shape=[10, 1, 16, 24])),
+        ("timestamps_s", lambda meta: meta.update(shape=[10, 2])),
+    ],
+)
+def test_an_array_description_that_is_not_an_array_is_named(store_path, capsys, array, edit):
+    """An array's zarr.json edited into a group, or to a shape of other dimensions than its
+    chunks, was refused as "TypeError: GroupMetadata.__init__() got an unexpected keyword
+    argument 'shape'" or "ValueError: `chunk_shape` and `shape` need to have the same number
+    of dimensions." without naming the file (x27)."""
+    from napari_pynta.cli import main
+
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=3))
+    _edit_json(store_path / array / "zarr.json", edit)
+    said = f"{array}/zarr.json, the description of the .* array, does not describe a zarr array"
+    with pytest.raises(PyntaDataError, match=said):
+        MovieStore.open(store_path)
+    assert main(["verify", str(store_path)]) == 1
+    assert re.search(said, capsys.readouterr().out)
+
+
 @pytest.mark.parametrize("array", ["0", "seq"])
 @pytest.mark.parametrize("key", ["data_type", "shape", "chunk_grid"])
 def test_an_array_description_lacking_a_required_key_is_named_in_a_sentence(

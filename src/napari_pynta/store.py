@@ -274,6 +274,14 @@ def _damaged_part(path: Path) -> str | None:
                 f"{where}, the description of {what}, lacks {', '.join(map(repr, lacking))}, "
                 "which zarr v3 requires of an array (edited or damaged?)"
             )
+        if name:  # its keys are there, but is it an array? (node_type, shape against chunks)
+            try:
+                zarr.open_array(str(path / name), mode="r", zarr_format=3)
+            except Exception as error:  # zarr raises many kinds on inconsistent descriptions
+                return (
+                    f"{where}, the description of {what}, does not describe a zarr array "
+                    f"({type(error).__name__}: {str(error).rstrip('.')}): edited or damaged?"
+                )
     for name in (SEQ_PATH, TIMESTAMPS_PATH):
         try:
             np.asarray(zarr.open_array(str(path / name), mode="r")[:])
