@@ -794,6 +794,27 @@ def test_a_table_that_lost_a_chunk_file_or_rows_is_refused_not_read_as_zeros(sto
         MovieStore.open(store_path).read_table("tracks")
 
 
+@pytest.mark.parametrize("array", ["x", "label", "label.isna"])
+def test_a_changed_byte_in_a_table_is_found_not_read(store_path, array):
+    """A bit flipped in a tracks table's chunk file read back as other numbers (x 109.2534 as
+    109.2524), and `pynta verify` said "ok": table chunks had no checksum, unlike the frames
+    (x27)."""
+    from napari_pynta.verify import verify_store
+
+    table = pd.DataFrame({"x": np.linspace(0.0, 99.0, 500), "label": ["a", None] * 250})
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("tracks", table)
+    chunk = store_path / "tables" / "tracks" / array / "c" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    chunk.write_bytes(bytes(data))
+    said = f"table 'tracks' in .* is damaged: its column array '{re.escape(array)}' cannot be read"
+    with pytest.raises(PyntaDataError, match=said):
+        MovieStore.open(store_path).read_table("tracks")
+    (problem,) = verify_store(store_path).problems
+    assert problem.kind == "table" and re.search(said, problem.message)
+
+
 def test_closed_store_refuses_access(store_path):
     store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
     store.close()

@@ -1563,13 +1563,18 @@ class MovieStore:
         group = self._group.require_group(TABLES_PATH).create_group(name, overwrite=True)
         chunk = min(max(len(table), 1), _TABLE_CHUNK)
         every_chunk = {"write_empty_chunks": True}
+        checked = (_compressor(), Crc32cCodec())  # a changed byte is found, not read
         for column, values, missing, _ in columns:
             group.create_array(
-                column, data=values, chunks=(chunk,), compressors=_compressor(), config=every_chunk
+                column, data=values, chunks=(chunk,), compressors=checked, config=every_chunk
             )
             if missing is not None:
                 group.create_array(
-                    column + _MISSING_SUFFIX, data=missing, chunks=(chunk,), config=every_chunk
+                    column + _MISSING_SUFFIX,
+                    data=missing,
+                    chunks=(chunk,),
+                    compressors=Crc32cCodec(),
+                    config=every_chunk,
                 )
         group.attrs[_TABLE_ROWS] = len(table)
         # Written last: a table without "columns" was interrupted and is not listed.
@@ -1599,11 +1604,22 @@ class MovieStore:
         arrays = [spec["name"] for spec in specs]
         arrays += [spec["name"] + _MISSING_SUFFIX for spec in specs if spec["has_missing"]]
         _check_table_arrays(group, arrays, f"table {name!r} in {str(self._path)!r}")
+
+        def values(array: str) -> np.ndarray:
+            try:
+                return group[array][:]
+            except Exception as error:  # zarr raises many kinds on damaged chunks
+                raise PyntaDataError(
+                    f"table {name!r} in {str(self._path)!r} is damaged: its column array "
+                    f"{array!r} {unreadable_array(array, error)}; run the analysis (or "
+                    "simulation) that wrote it again to replace it"
+                ) from None
+
         data = {}
         for spec in specs:
             column = spec["name"]
-            missing = group[column + _MISSING_SUFFIX][:] if spec["has_missing"] else None
-            data[column] = _decode_column(group[column][:], spec["dtype"], missing)
+            missing = values(column + _MISSING_SUFFIX) if spec["has_missing"] else None
+            data[column] = _decode_column(values(column), spec["dtype"], missing)
         return pd.DataFrame(data, columns=[spec["name"] for spec in specs])
 
     def export_table_csv(self, name: str, path: str | Path) -> Path:
