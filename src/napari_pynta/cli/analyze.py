@@ -356,6 +356,23 @@ def each_movie_once(paths: list[str]) -> None:
         seen[key] = path
 
 
+def _with_the_reason(
+    error: PyntaInputError, movie: Movie, flags: dict[str, str]
+) -> PyntaInputError:
+    """``error`` with the movie's warnings that name its flag: they say why the value is not
+    the movie's.
+
+    An OME-TIFF with pixels of 0.1 x 0.2 µm was refused as "--pixel-size-um is required: the
+    movie has no pixel_size_um metadata", its reader's warning (non-square pixels, neither
+    used) never printed: warnings are printed with the results (x27).
+    """
+    flag = flags.get(error.field or "")
+    reasons = [warning for warning in movie.warnings if flag is not None and flag in warning]
+    if not reasons:
+        return error
+    return PyntaInputError(f"{error} ({'; '.join(reasons)})", error.field, error.others)
+
+
 def _run_one(args: argparse.Namespace, movie: Movie) -> int:
     """One movie: analyse it, write what was asked, print the summary; returns the exit code."""
     from tqdm.auto import tqdm
@@ -365,7 +382,10 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
 
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
     params = _params_factory(args)(movie)
-    params.validate()
+    try:
+        params.validate()
+    except PyntaInputError as error:
+        raise _with_the_reason(error, movie, args.field_flags) from None
     n_frames = int(movie.frames.shape[0])
     if args.scheduler is not None:
         result = _analyze_on_cluster(args, movie.source, params)
