@@ -721,6 +721,32 @@ def test_a_number_stored_as_text_is_refused_with_the_flag_that_replaces_it(capsy
     assert "--pixel-size-um" in err
 
 
+def test_a_refusal_for_want_of_a_value_gives_the_readers_reason(capsys, tmp_path):
+    """An OME-TIFF with pixels of 0.1 x 0.2 µm was refused as "--pixel-size-um is required: the
+    movie has no pixel_size_um metadata", the reader's warning that said why (non-square
+    pixels, neither used) never printed (x27)."""
+    path = tmp_path / "movie.ome.tif"
+    frames = np.random.default_rng(0).poisson(100, (12, 16, 16)).astype(np.uint16)
+    metadata = {"axes": "TYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.2, "TimeIncrement": 0.01}
+    tifffile.imwrite(path, frames, ome=True, metadata=metadata)
+    code, _, err = run(capsys, path, "--no-save", "--exposure-s", 0.005, "--temperature-c", 22)
+    assert code == 2
+    assert err.startswith("pynta analyze: error: --pixel-size-um is required"), err
+    assert "gives pixels of 0.1 \u00b5m by 0.2 \u00b5m" in err and "square pixels" in err, err
+
+
+def test_a_stored_viscosity_out_of_range_is_refused_as_the_movies_not_as_a_flag(capsys, store_path):
+    """A store whose viscosity read 100 Pa·s was refused as "--viscosity-pa-s must be in
+    [0.0001, 10] (Pa·s), got 100.0", a flag the user had not given (x27)."""
+    root = json.loads((store_path / "zarr.json").read_text())
+    root["attributes"]["pynta"]["metadata"]["viscosity_pa_s"] = 100.0
+    (store_path / "zarr.json").write_text(json.dumps(root))
+    code, _, err = run(capsys, store_path, "--no-save", "--frames", "0:20")
+    assert code == 2
+    assert "its metadata's viscosity_pa_s must be in [0.0001, 10] (Pa·s), got 100.0" in err, err
+    assert err.rstrip().endswith("give the right value with --viscosity-pa-s"), err
+
+
 @pytest.mark.parametrize(
     ("flag", "inside"), [("--out", "."), ("--out", "0"), ("--report", "r.html")]
 )

@@ -154,6 +154,24 @@ def test_a_truth_csv_that_cannot_be_written_is_refused_before_simulating(tmp_pat
     assert "--truth-csv" in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.parametrize("inside", ["", "truth.csv"])
+def test_a_truth_csv_in_the_store_is_refused_before_simulating(tmp_path, capsys, inside):
+    """`--truth-csv OUT.zarr` wrote the store, then failed on the CSV ("Is a directory") with
+    exit 2 and the store left; `--truth-csv OUT.zarr/truth.csv --overwrite` put the CSV among
+    the store's files, which the next --overwrite deletes (x27)."""
+    out = tmp_path / "movie.zarr"
+    argv = ["simulate", str(out), "--shape", "16", "16", "--frames", "2", "--overwrite"]
+    if inside:  # replacing an earlier store
+        assert main(argv) == 0
+        before = sorted(path.name for path in out.iterdir())
+    assert main([*argv, "--truth-csv", str(out / inside)]) == 2
+    assert "is or lies in OUT.zarr" in capsys.readouterr().err
+    if inside:  # the earlier store untouched, no CSV among its files
+        assert sorted(path.name for path in out.iterdir()) == before
+    else:
+        assert not out.exists()
+
+
 @pytest.mark.parametrize("name", ["movie", "movie.tif", "movie.zarr.txt"])
 def test_an_out_path_that_is_not_a_zarr_folder_is_refused(tmp_path, capsys, name):
     """A store named like a TIFF is a folder that every reader then takes for a broken TIFF."""

@@ -145,3 +145,48 @@ def test_captures_of_different_measurements_are_named():
     mixed = mixed_measurements([*same, movie("capture-3.zarr", "bb22")])
     assert mixed is not None and "2 measurements" in mixed
     assert "capture 3 (capture-3.zarr) bb22" in mixed and "capture 1 (capture-1.zarr) aa11" in mixed
+
+
+def test_captures_a_measurement_never_recorded_are_named():
+    """A measurement stopped with Ctrl-C during its second of three captures was combined "over
+    2 captures" without a word that capture 3 was never recorded (x27)."""
+    from types import SimpleNamespace
+
+    from napari_pynta.measurement_analysis import missing_captures
+
+    def movie(index, n_captures=3, measurement_id="aa11"):
+        metadata = {"measurement_id": measurement_id, "capture_index": index}
+        return SimpleNamespace(metadata={**metadata, "n_captures": n_captures})
+
+    assert missing_captures([movie(1), movie(2), movie(3)]) is None
+    assert missing_captures([movie(1), movie(2)]) == (
+        "the measurement was to have 3 captures, and capture 3 is not among these (the "
+        "recording stopped before its end, or a capture was left out): the mean ± SE rest on 2 "
+        "of them"
+    )
+    assert "captures 1, 3 are not among" in missing_captures([movie(2)])
+    plain = SimpleNamespace(metadata={})
+    assert missing_captures([plain, plain]) is None  # recordings outside a measurement
+    assert missing_captures([movie(1), movie(2, measurement_id="bb22")]) is None  # mixed: said
+
+
+def test_analyze_combine_warns_of_a_measurement_stopped_before_its_last_capture(tmp_path, capsys):
+    from napari_pynta import simulate
+    from napari_pynta.cli import main
+
+    settings = simulate.SimulationSettings(shape=(64, 64), n_particles=10, seed=1)
+    movie = simulate.simulate_movie(40, settings)
+    folder = tmp_path / "measurement"
+    folder.mkdir()
+    for index in (1, 2):
+        metadata = {**movie.metadata, "measurement_id": "aa11", "capture_index": index}
+        metadata["n_captures"] = 3
+        path = capture_path(folder, index)
+        with MovieStore.create(path, (64, 64), movie.frames.dtype, metadata) as store:
+            store.append(movie.frames)
+    names = [capture_path(folder, index).name for index in (1, 2)]
+    write_measurement(folder, {"captures": names, "n_captures": 3})
+    code = main(["analyze", str(folder), "--combine", "--no-save", "--min-track-length", "5"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "warning: the measurement was to have 3 captures, and capture 3 is not among" in err

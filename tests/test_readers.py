@@ -879,6 +879,28 @@ def test_a_store_that_lost_its_only_seq_chunk_says_no_frame_can_be_analysed(tmp_
     )
 
 
+def test_a_store_whose_tracks_table_lost_a_chunk_opens_in_napari_without_its_tracks(tmp_path):
+    """A tracks table that lost a chunk file was shown as tracks at (0, 0) when its x was the
+    lost column; it is refused as damaged, and the movie and its other results open with a
+    warning instead of the reader failing on the damaged table (x27)."""
+    from napari_pynta.widgets.napari_io import read_movie
+
+    path = tmp_path / "movie.zarr"
+    frames = np.random.default_rng(4).integers(1, 4000, (6, 8, 10), dtype=np.uint16)
+    steps = pd.DataFrame(
+        {"frame": np.arange(6), "particle": 0, "y": np.linspace(2, 4, 6), "x": np.full(6, 5.0)}
+    )
+    with MovieStore.create(path, (8, 10), "uint16", {"pixel_size_um": 0.1}) as store:
+        store.append(frames, timestamps_s=np.arange(6) * 0.01)
+        store.write_tables({"localizations": steps.drop(columns="particle"), "tracks": steps})
+    (path / "tables" / "tracks" / "x" / "c" / "0").unlink()
+    with pytest.warns(UserWarning) as caught:
+        layers = read_movie(str(path))
+    assert [kind for _, _, kind in layers] == ["image", "points"]
+    (said,) = [str(warning.message) for warning in caught]
+    assert said.startswith("movie: not shown: table 'tracks'") and "column 'x'" in said
+
+
 @pytest.mark.parametrize(("shard", "absent"), [("0", (0, 64)), ("1", (64, 128))])
 def test_a_store_that_lost_a_frame_shard_opens_in_napari_with_the_readable_frames(
     tmp_path, shard, absent

@@ -766,6 +766,55 @@ def test_interrupted_table_write_is_not_listed(store_path):
         MovieStore.open(store_path).read_table("half")
 
 
+def test_a_table_that_lost_a_chunk_file_or_rows_is_refused_not_read_as_zeros(store_path):
+    """A table column whose chunk file was lost read back as zeros, and one cut to fewer rows
+    was padded with NaN, both without a word, and `pynta verify` said "ok" (x27). Every chunk is
+    now kept on disk, zeros too, so a missing one is damage that reading and verify name."""
+    from napari_pynta.verify import verify_store
+
+    table = pd.DataFrame(
+        {"x": [1.5, 2.5, 3.5], "zeros": [0.0, 0.0, 0.0], "n": pd.array([1, None, 3], "Int64")}
+    )
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("tracks", table)
+    pd.testing.assert_frame_equal(MovieStore.open(store_path).read_table("tracks"), table)
+    assert verify_store(store_path).ok
+    (store_path / "tables" / "tracks" / "x" / "c" / "0").unlink()
+    with pytest.raises(PyntaDataError, match=r"damaged: 1 of the 1 chunk files of its column 'x'"):
+        MovieStore.open(store_path).read_table("tracks")
+    (problem,) = verify_store(store_path).problems
+    assert problem.kind == "table" and "column 'x'" in problem.message
+
+    store.write_table("tracks", table)
+    description = store_path / "tables" / "tracks" / "n.isna" / "zarr.json"
+    edited = json.loads(description.read_text())
+    edited["shape"] = [2]
+    description.write_text(json.dumps(edited))
+    with pytest.raises(PyntaDataError, match=r"'n.isna' holds \(2,\) values, not 3 rows"):
+        MovieStore.open(store_path).read_table("tracks")
+
+
+@pytest.mark.parametrize("array", ["x", "label", "label.isna"])
+def test_a_changed_byte_in_a_table_is_found_not_read(store_path, array):
+    """A bit flipped in a tracks table's chunk file read back as other numbers (x 109.2534 as
+    109.2524), and `pynta verify` said "ok": table chunks had no checksum, unlike the frames
+    (x27)."""
+    from napari_pynta.verify import verify_store
+
+    table = pd.DataFrame({"x": np.linspace(0.0, 99.0, 500), "label": ["a", None] * 250})
+    store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
+    store.write_table("tracks", table)
+    chunk = store_path / "tables" / "tracks" / array / "c" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    chunk.write_bytes(bytes(data))
+    said = f"table 'tracks' in .* is damaged: its column array '{re.escape(array)}' cannot be read"
+    with pytest.raises(PyntaDataError, match=said):
+        MovieStore.open(store_path).read_table("tracks")
+    (problem,) = verify_store(store_path).problems
+    assert problem.kind == "table" and re.search(said, problem.message)
+
+
 def test_closed_store_refuses_access(store_path):
     store = MovieStore.create(store_path, (8, 8), "uint16", METADATA)
     store.close()
@@ -851,6 +900,31 @@ def test_a_store_format_this_pynta_does_not_read_is_refused_with_the_way_out(
     report = verify_store(store_path)
     assert [p.kind for p in report.problems] == ["unreadable"]
     assert re.search(said, report.problems[0].message)
+
+
+@pytest.mark.parametrize(
+    ("array", "edit"),
+    [
+        ("0", lambda meta: meta.update(node_type="group")),
+        ("0", lambda meta: meta.update(shape=[10, 1, 16, 24])),
+        ("timestamps_s", lambda meta: meta.update(shape=[10, 2])),
+    ],
+)
+def test_an_array_description_that_is_not_an_array_is_named(store_path, capsys, array, edit):
+    """An array's zarr.json edited into a group, or to a shape of other dimensions than its
+    chunks, was refused as "TypeError: GroupMetadata.__init__() got an unexpected keyword
+    argument 'shape'" or "ValueError: `chunk_shape` and `shape` need to have the same number
+    of dimensions." without naming the file (x27)."""
+    from napari_pynta.cli import main
+
+    with MovieStore.create(store_path, (16, 24), "uint16", METADATA) as store:
+        store.append(random_frames(10, seed=3))
+    _edit_json(store_path / array / "zarr.json", edit)
+    said = f"{array}/zarr.json, the description of the .* array, does not describe a zarr array"
+    with pytest.raises(PyntaDataError, match=said):
+        MovieStore.open(store_path)
+    assert main(["verify", str(store_path)]) == 1
+    assert re.search(said, capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("array", ["0", "seq"])

@@ -208,6 +208,33 @@ def test_damaged_metadata_and_unreadable_store(capsys, store_path, tmp_path):
     assert main(["verify", str(tmp_path / "nothing.zarr")]) == 2
 
 
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (
+            lambda root: root["pynta"]["metadata"].pop("pixel_size_um"),
+            "the OME-NGFF 'ome' attribute gives a pixel size of 0.1 µm where the metadata's "
+            "pixel_size_um is missing (zarr.json edited?): one of them is wrong; give the right "
+            "value to `pynta analyze` (--pixel-size-um)",
+        ),
+        (
+            lambda root: root["pynta"]["metadata"].update(frame_interval_s=0.02),
+            "gives a frame interval of 0.01 s where the metadata's frame_interval_s is 0.02",
+        ),
+        (lambda root: root.pop("ome"), "the OME-NGFF 'ome' attribute is missing or damaged"),
+    ],
+)
+def test_ome_out_of_step_with_the_metadata_says_what_differs(store_path, edit, said):
+    """A store whose pixel_size_um was deleted was told "the OME-NGFF 'ome' attribute does
+    not match the metadata (pixel size, frame interval) or is missing", though the ome scale
+    still held the pixel size that `pynta analyze` then asked for (x27)."""
+    root = json.loads((store_path / "zarr.json").read_text())
+    edit(root["attributes"])
+    (store_path / "zarr.json").write_text(json.dumps(root))
+    (problem,) = verify_store(store_path).problems
+    assert problem.kind == "metadata" and said in problem.message, problem.message
+
+
 def test_a_file_is_refused_as_not_a_store(capsys, tmp_path):
     """A TIFF given to `pynta verify` is not a damaged store (exit 1, "no such directory")
     but the wrong input (exit 2), said as such."""
@@ -556,6 +583,9 @@ def _the_one_note(capsys, path, kind: str) -> str:
         # the frame interval that the frame times measure stands for a missing one
         (["frame_interval_s", "exposure_s"], {}, ["--exposure-s"]),
         ([], {"solvent": "glycerol"}, ["--viscosity-pa-s"]),
+        # values the analysis refuses: "ok" without a note, then refused by `pynta analyze`
+        ([], {"temperature_c": 1e300}, ["--temperature-c"]),
+        ([], {"viscosity_pa_s": 100.0}, ["--viscosity-pa-s"]),
     ],
 )
 def test_a_sound_store_notes_the_metadata_the_analysis_will_ask_for(

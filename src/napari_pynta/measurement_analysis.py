@@ -217,6 +217,31 @@ def same_recordings(movies: list[Any]) -> str | None:
     )
 
 
+def missing_captures(movies: list[Any]) -> str | None:
+    """A warning when the captures of one measurement are fewer than it was to have, else None.
+
+    A measurement stopped with Ctrl-C during its second of three captures was combined as "over
+    2 captures" with no word that one was never recorded (x27). Each capture store carries its
+    measurement's ``n_captures`` and its own ``capture_index``; plain recordings, and captures
+    of several measurements (:func:`mixed_measurements` says so), are not counted.
+    """
+    ids = {movie.metadata.get("measurement_id") for movie in movies}
+    planned = {movie.metadata.get("n_captures") for movie in movies}
+    if len(ids) != 1 or None in ids or len(planned) != 1 or None in planned:
+        return None
+    (n_captures,) = planned
+    given = {movie.metadata.get("capture_index") for movie in movies}
+    absent = [index for index in range(1, int(n_captures) + 1) if index not in given]
+    if not absent:
+        return None
+    return (
+        f"the measurement was to have {n_captures} captures, and capture"
+        f"{'s' if len(absent) > 1 else ''} {', '.join(map(str, absent))} "
+        f"{'are' if len(absent) > 1 else 'is'} not among these (the recording stopped before "
+        f"its end, or a capture was left out): the mean ± SE rest on {len(given)} of them"
+    )
+
+
 def analyze_measurement(
     folder: str | Path,
     make_params: Callable[[Any], Any],

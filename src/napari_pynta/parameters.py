@@ -394,3 +394,41 @@ SETTINGS: Mapping[str, Setting] = _settings(
         automatic="no concentration",
     ),
 )
+
+#: settings whose value a movie's metadata gives unless one is given (a flag, a widget field)
+METADATA_SETTINGS = (
+    "pixel_size_um",
+    "frame_interval_s",
+    "exposure_s",
+    "temperature_c",
+    "viscosity_pa_s",
+)
+
+
+def metadata_outside_limits(metadata: Mapping[str, Any]) -> dict[str, PyntaInputError]:
+    """The :data:`METADATA_SETTINGS` whose value in ``metadata`` the analysis refuses.
+
+    A store whose temperature read 1e300 °C passed `pynta verify` as "ok" and `pynta analyze`
+    then refused it; a viscosity of 100 Pa·s was refused as a ``--viscosity-pa-s`` no one had
+    given (x27): both front ends ask this one question.
+
+    Parameters
+    ----------
+    metadata : Mapping[str, Any]
+        A movie's metadata; absent and None values are not checked.
+
+    Returns
+    -------
+    dict of str to PyntaInputError
+        Setting name -> the refusal naming the value and what is allowed, in
+        :data:`METADATA_SETTINGS` order.
+    """
+    refused = {}
+    for name in METADATA_SETTINGS:
+        if metadata.get(name) is None:
+            continue
+        try:
+            SETTINGS[name].check(metadata[name])
+        except PyntaInputError as error:
+            refused[name] = error
+    return refused

@@ -82,6 +82,9 @@ _BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 _TABLE_CHUNK = 1 << 20
 _PER_FRAME_CHUNK = 4096
 _MISSING_SUFFIX = ".isna"
+# A table's row count, written (before "columns") since its columns keep every chunk on disk,
+# even one of fill values: a chunk file lost from such a table is damage, not zeros.
+_TABLE_ROWS = "rows"
 
 
 def _compressor() -> BloscCodec:
@@ -271,6 +274,14 @@ def _damaged_part(path: Path) -> str | None:
                 f"{where}, the description of {what}, lacks {', '.join(map(repr, lacking))}, "
                 "which zarr v3 requires of an array (edited or damaged?)"
             )
+        if name:  # its keys are there, but is it an array? (node_type, shape against chunks)
+            try:
+                zarr.open_array(str(path / name), mode="r", zarr_format=3)
+            except Exception as error:  # zarr raises many kinds on inconsistent descriptions
+                return (
+                    f"{where}, the description of {what}, does not describe a zarr array "
+                    f"({type(error).__name__}: {str(error).rstrip('.')}): edited or damaged?"
+                )
     for name in (SEQ_PATH, TIMESTAMPS_PATH):
         try:
             np.asarray(zarr.open_array(str(path / name), mode="r")[:])
@@ -1551,10 +1562,21 @@ class MovieStore:
         columns = [_encode_column(column, table[column]) for column in table.columns]
         group = self._group.require_group(TABLES_PATH).create_group(name, overwrite=True)
         chunk = min(max(len(table), 1), _TABLE_CHUNK)
+        every_chunk = {"write_empty_chunks": True}
+        checked = (_compressor(), Crc32cCodec())  # a changed byte is found, not read
         for column, values, missing, _ in columns:
-            group.create_array(column, data=values, chunks=(chunk,), compressors=_compressor())
+            group.create_array(
+                column, data=values, chunks=(chunk,), compressors=checked, config=every_chunk
+            )
             if missing is not None:
-                group.create_array(column + _MISSING_SUFFIX, data=missing, chunks=(chunk,))
+                group.create_array(
+                    column + _MISSING_SUFFIX,
+                    data=missing,
+                    chunks=(chunk,),
+                    compressors=Crc32cCodec(),
+                    config=every_chunk,
+                )
+        group.attrs[_TABLE_ROWS] = len(table)
         # Written last: a table without "columns" was interrupted and is not listed.
         group.attrs["columns"] = [
             {"name": column, "dtype": dtype, "has_missing": missing is not None}
@@ -1578,18 +1600,60 @@ class MovieStore:
                 f"no table {name!r} in {str(self._path)!r}; available: {self.table_names()}"
             )
         group = tables[name]
+        specs = group.attrs["columns"]
+        arrays = [spec["name"] for spec in specs]
+        arrays += [spec["name"] + _MISSING_SUFFIX for spec in specs if spec["has_missing"]]
+        _check_table_arrays(group, arrays, f"table {name!r} in {str(self._path)!r}")
+
+        def values(array: str) -> np.ndarray:
+            try:
+                return group[array][:]
+            except Exception as error:  # zarr raises many kinds on damaged chunks
+                raise PyntaDataError(
+                    f"table {name!r} in {str(self._path)!r} is damaged: its column array "
+                    f"{array!r} {unreadable_array(array, error)}; run the analysis (or "
+                    "simulation) that wrote it again to replace it"
+                ) from None
+
         data = {}
-        for spec in group.attrs["columns"]:
+        for spec in specs:
             column = spec["name"]
-            missing = group[column + _MISSING_SUFFIX][:] if spec["has_missing"] else None
-            data[column] = _decode_column(group[column][:], spec["dtype"], missing)
-        return pd.DataFrame(data, columns=[spec["name"] for spec in group.attrs["columns"]])
+            missing = values(column + _MISSING_SUFFIX) if spec["has_missing"] else None
+            data[column] = _decode_column(values(column), spec["dtype"], missing)
+        return pd.DataFrame(data, columns=[spec["name"] for spec in specs])
 
     def export_table_csv(self, name: str, path: str | Path) -> Path:
         """Write the table ``name`` to a CSV file (no index column) and return its path."""
         path = Path(path)
         self.read_table(name).to_csv(path, index=False)
         return path
+
+
+def _check_table_arrays(group: zarr.Group, arrays: list[str], table: str) -> None:
+    """Refuse a table whose column arrays do not all hold its rows or have lost chunk files.
+
+    A column cut or edited to fewer rows was padded with NaN by pandas, and a lost chunk file
+    read back as the column's fill value (zeros): both without a word (x27). Tables written
+    before the row count was stored keep no chunk of fill values, so only their lengths are
+    compared.
+    """
+    rows = group.attrs.get(_TABLE_ROWS)
+    expected = rows if rows is not None else (group[arrays[0]].shape[0] if arrays else 0)
+    for name in arrays:
+        array = group[name]
+        if array.shape != (expected,):
+            problem = f"its column array {name!r} holds {array.shape} values, not {expected} rows"
+        elif rows is not None and array.nchunks_initialized < array.nchunks:
+            problem = (
+                f"{array.nchunks - array.nchunks_initialized} of the {array.nchunks} chunk files "
+                f"of its column {name!r} are missing (under {name}/c)"
+            )
+        else:
+            continue
+        raise PyntaDataError(
+            f"{table} is damaged: {problem}; run the analysis (or simulation) that wrote it again "
+            "to replace it"
+        )
 
 
 def _check_node_name(field: str, name: Any) -> None:

@@ -316,11 +316,22 @@ def _note_metadata_to_give(
     """A note naming the metadata the analysis will ask for (:func:`napari_pynta.analysis.
     metadata_to_give` of the metadata as it reads them: the frame interval that the frame times
     measure, ``timing``, fills a missing one): a store without a temperature passed `pynta
-    verify`, then `pynta analyze` refused it for want of ``--temperature-c``."""
+    verify`, then `pynta analyze` refused it for want of ``--temperature-c``. A note too for
+    each value the analysis refuses (:func:`napari_pynta.parameters.metadata_outside_limits`):
+    a temperature of 1e300 °C passed as "ok" (x27)."""
     from napari_pynta.analysis import metadata_to_give  # trackpy: only for a sound store
-    from napari_pynta.parameters import SETTINGS
+    from napari_pynta.parameters import SETTINGS, metadata_outside_limits
 
     read, _ = reconciled_with(metadata, timing)
+    for name, error in metadata_outside_limits(read).items():
+        report.notes.append(
+            Problem(
+                "analysis_needs",
+                f"the store's {error}, which the analysis refuses: give "
+                f"{SETTINGS[name].flag} to `pynta analyze` (or fill in the Analyze widget's "
+                "field)",
+            )
+        )
     missing = metadata_to_give(read)
     if missing:
         report.notes.append(
@@ -345,11 +356,40 @@ def _check_metadata(path: Path, report: StoreReport) -> None:
         report.add("metadata", f"invalid metadata: {error}")
         return
     if attributes.get("ome") != ome_multiscales(metadata):
-        report.add(
-            "metadata",
-            "the OME-NGFF 'ome' attribute does not match the metadata (pixel size, frame "
-            "interval) or is missing",
+        report.add("metadata", _ome_mismatch(attributes.get("ome"), metadata))
+
+
+def _ome_mismatch(ome: Any, metadata: dict[str, Any]) -> str:
+    """What differs between the OME-NGFF ``ome`` attribute and the metadata, in words.
+
+    "does not match the metadata (pixel size, frame interval) or is missing" was all a store
+    whose pixel_size_um had been deleted was told, though its ``ome`` scale still held the value
+    that `pynta analyze --pixel-size-um` then asked for (x27).
+    """
+    try:
+        transform = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+        interval_scale, pixel_scale, _ = (float(value) for value in transform["scale"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "the OME-NGFF 'ome' attribute is missing or damaged (zarr.json edited?)"
+    differing = [
+        (
+            f"{what} {scale:g} {unit} where the metadata's {name} is "
+            + ("missing" if metadata.get(name) is None else f"{metadata[name]:g}"),
+            flag,
         )
+        for what, scale, unit, name, flag in (
+            ("a pixel size of", pixel_scale, "µm", "pixel_size_um", "--pixel-size-um"),
+            ("a frame interval of", interval_scale, "s", "frame_interval_s", "--frame-interval-s"),
+        )
+        if metadata.get(name) is None or not np.isclose(scale, metadata[name], rtol=1e-12)
+    ]
+    if not differing:
+        return "the OME-NGFF 'ome' attribute does not match the metadata (its axes or units)"
+    texts, flags = zip(*differing, strict=True)
+    return (
+        f"the OME-NGFF 'ome' attribute gives {' and '.join(texts)} (zarr.json edited?): one of "
+        f"them is wrong; give the right value to `pynta analyze` ({listed(list(flags))})"
+    )
 
 
 def _check_failed_recording(store: Any, report: StoreReport) -> None:

@@ -18,11 +18,12 @@ from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, frames_analysed
 from napari_pynta.measurement import expand_measurements
 from napari_pynta.measurement_analysis import (
     different_settings,
+    missing_captures,
     mixed_measurements,
     same_recordings,
 )
 from napari_pynta.output_folder import clear_earlier_outputs, leftover_warning, record_outputs
-from napari_pynta.parameters import AUTO, SETTINGS
+from napari_pynta.parameters import AUTO, SETTINGS, metadata_outside_limits
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
 
 # the science stack is imported by the functions that run the analysis, so that building the
@@ -234,16 +235,14 @@ def checked_metadata(movie: Movie, given: dict[str, Any], flags: dict[str, str])
         Saying that the value is the movie's and which flag replaces it.
     """
     metadata = dict(movie.metadata)
-    for name in METADATA_OPTIONS:
-        if given.get(name) is not None or metadata.get(name) is None:
-            continue
-        try:
-            SETTINGS[name].check(metadata[name])
-        except PyntaInputError as error:
-            raise PyntaInputError(
-                f"{str(movie.source)!r}: its metadata's {error}; give the right value with "
-                f"{flags.get(name, name)}"
-            ) from None
+    kept = {name: value for name, value in metadata.items() if given.get(name) is None}
+    refused = metadata_outside_limits(kept)
+    if refused:
+        name, error = next(iter(refused.items()))
+        raise PyntaInputError(
+            f"{str(movie.source)!r}: its metadata's {error}; give the right value with "
+            f"{flags.get(name, name)}"
+        )
     _interval_against_frame_times(movie, given.get("frame_interval_s"))
     return metadata
 
@@ -357,6 +356,23 @@ def each_movie_once(paths: list[str]) -> None:
         seen[key] = path
 
 
+def _with_the_reason(
+    error: PyntaInputError, movie: Movie, flags: dict[str, str]
+) -> PyntaInputError:
+    """``error`` with the movie's warnings that name its flag: they say why the value is not
+    the movie's.
+
+    An OME-TIFF with pixels of 0.1 x 0.2 µm was refused as "--pixel-size-um is required: the
+    movie has no pixel_size_um metadata", its reader's warning (non-square pixels, neither
+    used) never printed: warnings are printed with the results (x27).
+    """
+    flag = flags.get(error.field or "")
+    reasons = [warning for warning in movie.warnings if flag is not None and flag in warning]
+    if not reasons:
+        return error
+    return PyntaInputError(f"{error} ({'; '.join(reasons)})", error.field, error.others)
+
+
 def _run_one(args: argparse.Namespace, movie: Movie) -> int:
     """One movie: analyse it, write what was asked, print the summary; returns the exit code."""
     from tqdm.auto import tqdm
@@ -366,7 +382,10 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
 
     overrides = {name: getattr(args, name) for name, _, _ in PARAM_OPTIONS}
     params = _params_factory(args)(movie)
-    params.validate()
+    try:
+        params.validate()
+    except PyntaInputError as error:
+        raise _with_the_reason(error, movie, args.field_flags) from None
     n_frames = int(movie.frames.shape[0])
     if args.scheduler is not None:
         result = _analyze_on_cluster(args, movie.source, params)
@@ -542,6 +561,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         copies = same_recordings(movies)
         if copies is not None:
             notes.append(f"warning: {copies}")
+        absent = missing_captures(movies)
+        if absent is not None:
+            notes.append(f"warning: {absent}")
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 

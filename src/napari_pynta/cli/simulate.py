@@ -285,6 +285,15 @@ def run(args: argparse.Namespace) -> int:
         raise PyntaInputError(
             f"OUT.zarr must end in .zarr (any case: a pynta store), got {args.out!r}"
         )
+    if truth_csv is not None and out.resolve() in (
+        truth_csv.resolve(),
+        *truth_csv.resolve().parents,
+    ):
+        raise PyntaInputError(
+            f"--truth-csv {args.truth_csv!r} is or lies in OUT.zarr {args.out!r}: the table "
+            "would be the store's folder, or mixed with its files and deleted with it; write it "
+            "beside the store (the store keeps the truth as its table 'truth' too)"
+        )
     check_replaceable(out, args.overwrite)
     check_memory(settings, args.frames)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from napari_pynta.widgets.layer_data import (
     tracks_data,
     tracks_table,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
@@ -212,16 +215,28 @@ def _result_layers(store: Any, metadata: dict[str, Any], name: str) -> list[Laye
             stacklevel=3,
         )
     layers: list[LayerDataTuple] = []
-    if LOCALIZATIONS_TABLE in tables:
-        localizations = store.read_table(LOCALIZATIONS_TABLE)
+    localizations = _shown_table(store, LOCALIZATIONS_TABLE, tables, name)
+    if localizations is not None:
         kwargs = {"name": f"{name} {POINTS_NAME}", "scale": scale, **POINTS_STYLE}
         layers.append((points_data(localizations), kwargs, "points"))
-    if TRACKS_TABLE in tables:
-        tracks = store.read_table(TRACKS_TABLE)
+    tracks = _shown_table(store, TRACKS_TABLE, tables, name)
+    if tracks is not None:
         if len(tracks):
             kwargs = {"name": f"{name} {TRACKS_NAME}", "scale": scale, **TRACKS_STYLE}
             layers.append((tracks_data(tracks), kwargs, "tracks"))
     return layers
+
+
+def _shown_table(store: Any, table: str, tables: set[str], name: str) -> pd.DataFrame | None:
+    """The stored table ``table``, or None when the store has none or it is damaged (a warning
+    says so: the movie is still shown, without that table's layer)."""
+    if table not in tables:
+        return None
+    try:
+        return store.read_table(table)
+    except PyntaDataError as error:
+        warnings.warn(f"{name}: not shown: {error}", UserWarning, stacklevel=4)
+        return None
 
 
 def write_tracks(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
