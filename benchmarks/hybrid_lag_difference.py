@@ -117,14 +117,37 @@ def error_columns(
 Analysed = tuple[str, int, analysis.AnalysisResult, float, analysis.AnalysisParams, pd.DataFrame]
 
 
-def ours(wanted: Callable[[str], bool], seeds: range, frames_factor: float) -> Iterator[Analysed]:
-    """Every movie asked for of :mod:`bench_accuracy`'s NTA cases, analysed by default."""
+def in_view_above_noise(truth: pd.DataFrame, settings: simulate.SimulationSettings) -> pd.DataFrame:
+    """The rows of ``truth`` whose expected peak pixel signal (in-focus PSF, brightness and
+    illumination at their depth, no blur) is at least :data:`independent_movies.IN_VIEW_SNR`
+    background noise SDs: the held-out simulator's particles in view, for a movie of ours with
+    an illumination profile (whose truth lists particles down to a fraction of full light)."""
+    photons = (
+        settings.brightness_at_100nm
+        * (truth["diameter_nm"].to_numpy() / 100.0) ** settings.brightness_exponent
+        * settings.illumination(truth["z_um"].to_numpy())
+    )
+    peak = photons / (2 * math.pi * settings.psf_sigma_px**2)
+    noise = math.sqrt(settings.background + settings.read_noise**2)
+    return truth[peak >= independent.IN_VIEW_SNR * noise].reset_index(drop=True)
+
+
+def ours(
+    wanted: Callable[[str], bool],
+    seeds: range,
+    frames_factor: float,
+    extra: dict | None = None,
+) -> Iterator[Analysed]:
+    """Every movie asked for of :mod:`bench_accuracy`'s NTA cases, analysed by default, with the
+    simulation settings ``extra`` changed; with an illumination profile the truth lists the
+    particles in view as the held-out simulator counts them (:func:`in_view_above_noise`)."""
     for case in build_cases(["nta"]):
         if not wanted(case.name):
             continue
         n_frames = int(math.ceil(case.setting.frames_full * frames_factor))
         for seed in seeds:
-            movie = simulate.simulate_movie(n_frames, case.settings(seed))
+            settings = dataclasses.replace(case.settings(seed), **(extra or {}))
+            movie = simulate.simulate_movie(n_frames, settings)
             params = analysis.AnalysisParams.from_metadata(movie.metadata)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -132,7 +155,10 @@ def ours(wanted: Callable[[str], bool], seeds: range, frames_factor: float) -> I
                     Movie(da.from_array(movie.frames), movie.metadata, case.name), params
                 )
             truth_nm = float(np.median(movie.diameters_nm))
-            yield case.name, seed, result, truth_nm, params, movie.truth
+            truth = movie.truth
+            if settings.illumination_sigma_um is not None:
+                truth = in_view_above_noise(truth, settings)
+            yield case.name, seed, result, truth_nm, params, truth
 
 
 def held_out(

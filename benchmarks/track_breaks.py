@@ -46,6 +46,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
@@ -223,18 +224,25 @@ def split_cuts(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _sized_final_links(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The final tracks' links of at most :data:`sizing.MAX_STEP_FRAMES` frames: rows of their
+    first and second localizations and their squared measured steps (px²)."""
+    first = np.flatnonzero(table["final_next"].to_numpy() >= 0)
+    second = table["final_next"].to_numpy()[first]
+    frame = table["frame"].to_numpy()
+    sized = frame[second] - frame[first] <= sizing.MAX_STEP_FRAMES
+    first, second = first[sized], second[sized]
+    y, x = table["y"].to_numpy(), table["x"].to_numpy()
+    return first, second, (y[second] - y[first]) ** 2 + (x[second] - x[first]) ** 2
+
+
 def final_links(table: pd.DataFrame) -> dict[str, float]:
     """The sized links of the final tracks (at most :data:`sizing.MAX_STEP_FRAMES` frames):
     the shares of them, and of their summed squared measured steps, that join two true
     particles (``wrong``, ``wrong_sq``) or have an end matched to none (``unmatched``,
     ``unmatched_sq``)."""
-    first = np.flatnonzero(table["final_next"].to_numpy() >= 0)
-    second = table["final_next"].to_numpy()[first]
-    frame, true_id = table["frame"].to_numpy(), table["true_id"].to_numpy()
-    sized = frame[second] - frame[first] <= sizing.MAX_STEP_FRAMES
-    first, second = first[sized], second[sized]
-    y, x = table["y"].to_numpy(), table["x"].to_numpy()
-    squared = (y[second] - y[first]) ** 2 + (x[second] - x[first]) ** 2
+    first, second, squared = _sized_final_links(table)
+    true_id = table["true_id"].to_numpy()
     unmatched = (true_id[first] < 0) | (true_id[second] < 0)
     wrong = ~unmatched & (true_id[first] != true_id[second])
     return {
@@ -243,6 +251,77 @@ def final_links(table: pd.DataFrame) -> dict[str, float]:
         "unmatched": float(unmatched.mean()),
         "unmatched_sq": float(squared[unmatched].sum() / squared.sum()),
     }
+
+
+#: what a wrong link joined (:func:`wrong_link_kinds`)
+WRONG_KINDS = ("depth", "edge", "missed", "swap", "left", "entered", "unmatched")
+#: a true particle this many per-axis rms one-frame steps (times sqrt(gap)) from the frame's
+#: border may have crossed it between a link's frames
+EDGE_REACH_STEPS = 3.0
+
+
+def wrong_link_kinds(
+    table: pd.DataFrame, truth: pd.DataFrame, frame_shape: tuple[int, int]
+) -> dict[str, float]:
+    """What the final tracks' wrong sized links joined, as shares of all sized links (``wk_*``)
+    and of their summed squared measured steps (``wk_*_sq``).
+
+    A link from a localization of true particle A (frame ``n``) to one of B (frame ``n + g``):
+    A *stays* when it is in view (in ``truth``) at ``n + g``, else it *left*; B *was* there when
+    it is in view at ``n``, else it *entered*; either is *seen* where it is detected (a
+    localization matched to it). The link is *at the edge* when A is not seen at ``n + g`` or B
+    not seen at ``n`` while its true position where it is seen lies within
+    :data:`EDGE_REACH_STEPS` per-axis rms true one-frame steps (times ``sqrt(g)``) of the frame's
+    border (it may have crossed the border, or the detector's margin). Kinds, first that
+    applies: ``unmatched`` (an end matched to no particle in view), ``edge``, ``missed`` (A stays
+    but is not seen at ``n + g``, or B was there but not seen at ``n``: a detection missed),
+    ``depth`` (A left and B entered: in depth, the focal layer or light sheet), ``swap`` (A
+    stays, B was there: neighbours both in view and detected), ``left`` (A left in depth, B was
+    there), ``entered`` (A stays, B entered in depth).
+    """
+    first, second, squared = _sized_final_links(table)
+    true_id, frame = table["true_id"].to_numpy(), table["frame"].to_numpy()
+    a, b = true_id[first], true_id[second]
+    unmatched = (a < 0) | (b < 0)
+    wrong = ~unmatched & (a != b)
+    ordered = truth.sort_values(["particle", "frame"], kind="stable")
+    steps = ordered.groupby("particle")[["frame", "y", "x"]].diff()
+    steps = steps[steps["frame"] == 1]
+    step_sd = float(np.sqrt(np.mean(steps["y"] ** 2 + steps["x"] ** 2) / 2))
+    in_view = pd.MultiIndex.from_arrays([truth["frame"], truth["particle"]])
+    matched = true_id >= 0
+    detected = pd.MultiIndex.from_arrays([frame[matched], true_id[matched]])
+    a_later = pd.MultiIndex.from_arrays([frame[second], a])
+    b_earlier = pd.MultiIndex.from_arrays([frame[first], b])
+    a_stays, b_was = a_later.isin(in_view), b_earlier.isin(in_view)
+    a_seen, b_seen = a_later.isin(detected), b_earlier.isin(detected)
+    true_y, true_x = table["true_y"].to_numpy(), table["true_x"].to_numpy()
+    reach = EDGE_REACH_STEPS * step_sd * np.sqrt(frame[second] - frame[first])
+    height, width = frame_shape
+
+    def near_edge(rows: np.ndarray) -> np.ndarray:
+        border = np.minimum.reduce(
+            [true_y[rows], true_x[rows], height - 1 - true_y[rows], width - 1 - true_x[rows]]
+        )
+        return border < reach
+
+    edge = wrong & ((~a_seen & near_edge(first)) | (~b_seen & near_edge(second)))
+    missed = (a_stays & ~a_seen) | (b_was & ~b_seen)
+    rest = wrong & ~edge & ~missed
+    kinds = {
+        "depth": rest & ~a_stays & ~b_was,
+        "edge": edge,
+        "missed": wrong & ~edge & missed,
+        "swap": rest & a_stays & b_was,
+        "left": rest & ~a_stays & b_was,
+        "entered": rest & a_stays & ~b_was,
+        "unmatched": unmatched,
+    }
+    row = {}
+    for kind in WRONG_KINDS:
+        row[f"wk_{kind}"] = float(kinds[kind].mean())
+        row[f"wk_{kind}_sq"] = float(squared[kinds[kind]].sum() / squared.sum())
+    return row
 
 
 def cause_table(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -407,8 +486,21 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--frames-factor", type=float, default=1.0)
     parser.add_argument("--what-if", nargs="*", default=[], choices=list(WHAT_IFS))
+    parser.add_argument(
+        "--illumination-sigma-um",
+        type=float,
+        default=None,
+        help="ours: a Gaussian illumination profile in depth in place of the hard focal layer",
+    )
     args = parser.parse_args()
-    movies = ours if args.movies == "ours" else held_out
+    if args.illumination_sigma_um is None:
+        movies = ours if args.movies == "ours" else held_out
+    elif args.movies == "ours":
+        movies = functools.partial(
+            ours, extra={"illumination_sigma_um": args.illumination_sigma_um}
+        )
+    else:
+        parser.error("--illumination-sigma-um is a setting of ours (--movies ours)")
     recorder = PipelineRecorder()
     rows, pairs = [], []
     with recorder.installed():
@@ -427,12 +519,19 @@ def main() -> None:
             row["breaks"] = float(np.mean(movie_pairs["cause"] != ""))
             row.update(split_cuts(table))
             row.update(final_links(table))
+            row.update(wrong_link_kinds(table, truth, result.frame_shape))
             row.update(what_if_errors(recorder, result, params, truth_nm, truth, args.what_if))
             rows.append(row)
             print(pd.DataFrame(rows[-1:]).to_string(index=False, float_format="{:.2f}".format))
             print(cause_table(movie_pairs).to_string(index=False, float_format="{:.3f}".format))
             recorder.reset()
     print(pd.DataFrame(rows).to_string(index=False, float_format="{:.2f}".format))
+    kinds = [column for column in rows[0] if column.startswith("wk_")]
+    print(
+        pd.DataFrame(rows)[["case", "seed", "wrong", "wrong_sq", "unmatched_sq", *kinds]].to_string(
+            index=False, float_format="{:.3f}".format
+        )
+    )
     pooled = cause_table(pd.concat(pairs, ignore_index=True))
     print(pooled.to_string(index=False, float_format="{:.3f}".format), flush=True)
 

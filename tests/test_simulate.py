@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ import pytest
 from napari_pynta import physics
 from napari_pynta.errors import PyntaInputError
 from napari_pynta.simulate import (
+    ILLUMINATION_FLOOR,
     BrownianScene,
     Population,
     SimulatedMovie,
@@ -193,6 +196,16 @@ def test_same_seed_same_movie_other_seed_other_movie():
     assert not np.array_equal(first.frames, other.frames)
 
 
+def test_the_default_movie_is_unchanged_by_the_options_added_since():
+    # digests of this movie as simulated before the illumination profile existed (main 360d8e1):
+    # an option that is off must not change one bit of the default movie or its truth
+    movie = simulate_movie(20, SimulationSettings(shape=(64, 64), n_particles=8, seed=3))
+    frames = hashlib.sha256(movie.frames.tobytes()).hexdigest()
+    truth = hashlib.sha256(movie.truth.to_numpy().tobytes()).hexdigest()
+    assert frames == "0e559db3e6a1ed049a6593a4aa92dc310707bc42c605be0bb386f86bc2122b18"
+    assert truth == "c1ade6b5234cf4af9ec84f73fa562888be8526460fc98e30108c50fd4f32a756"
+
+
 @pytest.mark.parametrize(("background", "read_noise"), [(100.0, 3.0), (10.0, 1.0)])
 def test_empty_frames_have_shot_and_read_noise(background, read_noise):
     settings = SimulationSettings(
@@ -369,6 +382,8 @@ def test_explicit_viscosity_slows_the_particles():
         ("populations", ()),
         ("brightness_at_100nm", -5.0),
         ("defocus_um", 0.0),
+        ("illumination_sigma_um", 0.0),
+        ("illumination_sigma_um", float("nan")),
         ("drift_um_s", (1.0,)),
         ("drift_um_s", (float("nan"), 0.0)),
         ("correlated_motion_um_s", -1.0),
@@ -470,6 +485,45 @@ def test_defocus_makes_spots_wider_and_dimmer_with_the_same_photons():
     sharp = spot_profile(simulate_movie(20, dataclasses.replace(settings, defocus_um=None)))
     assert sharp[sharp["abs_z"] > 1.2]["peak"].median() == pytest.approx(
         sharp[sharp["abs_z"] < 0.25]["peak"].median(), rel=0.15
+    )
+
+
+def test_illumination_profile_dims_particles_by_its_gaussian_in_depth():
+    sigma_um = 1.0
+    settings = SimulationSettings(
+        shape=(128, 128),
+        n_particles=8,
+        populations=(Population(1000.0),),  # slow: the spot stays in its window
+        brightness_at_100nm=40.0,  # 40 000 photons at 1 µm in focus (exponent 3)
+        read_noise=0.0,
+        illumination_sigma_um=sigma_um,
+        seed=5,
+    )
+    movie = simulate_movie(40, settings)
+    reach = sigma_um * math.sqrt(2 * math.log(1 / ILLUMINATION_FLOOR))
+    # imaged beyond the hard layer's ±2 µm, never beyond the floor
+    assert movie.truth["z_um"].abs().max() > settings.focal_depth_um / 2
+    assert movie.truth["z_um"].abs().max() <= reach
+    profile = spot_profile(movie)
+    in_focus = 40_000.0
+    expected = in_focus * np.exp(-(profile["abs_z"] ** 2) / (2 * sigma_um**2))
+    for rows in (profile["abs_z"] < 0.5, profile["abs_z"].between(1.2, 1.8), profile["abs_z"] > 2):
+        assert rows.sum() > 5
+        ratio = profile["total"][rows] / expected[rows]
+        assert ratio.median() == pytest.approx(1.0, abs=0.08)
+    # the hard layer lights every imaged particle alike
+    hard = spot_profile(
+        simulate_movie(40, dataclasses.replace(settings, illumination_sigma_um=None))
+    )
+    assert hard["total"][hard["abs_z"] > 1.5].median() == pytest.approx(in_focus, rel=0.05)
+
+
+def test_an_illumination_profile_deeper_than_the_box_is_refused():
+    # imaged to 2.448 σ: σ = 3 µm reaches 7.3 µm, beyond the 12 µm box's ±6 µm
+    with pytest.raises(PyntaInputError, match=r"illumination_sigma_um.*depth_um.*<= 2\.45"):
+        SimulationSettings(illumination_sigma_um=3.0)
+    assert SimulationSettings(illumination_sigma_um=2.4).imaged_half_depth_um == pytest.approx(
+        2.4 * 2.4477, rel=1e-4
     )
 
 

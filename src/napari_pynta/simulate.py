@@ -33,6 +33,12 @@ unchanged by them):
 - ``defocus_um``: the PSF widens as ``sigma(z) = psf_sigma_px * sqrt(1 + (z / defocus_um)^2)``
   away from the focal plane, with the same total photons, so out-of-focus particles are wider and
   their peak dimmer (widths are rendered in steps of :data:`DEFOCUS_WIDTH_STEP`).
+- ``illumination_sigma_um``: a Gaussian illumination (and collection) profile in depth in place
+  of the hard-edged focal layer, as a real light sheet and depth of field fall off: a particle at
+  ``z`` from the focal plane scatters ``exp(-z² / 2σ²)`` of its in-focus photons and is imaged
+  (and listed in the truth) while that is at least :data:`ILLUMINATION_FLOOR`, so particles fade
+  in and out of view gradually and the detector decides the depth that is seen.
+  ``focal_depth_um`` keeps its meaning for ``n_particles`` (the density).
 - ``drift_um_s``: a uniform flow (y, x) carrying every particle.
 - ``correlated_motion_um_s``, ``correlation_time_s``: every particle also moves with its own
   velocity, an Ornstein–Uhlenbeck process (rms per axis, correlation time), constant within a
@@ -86,6 +92,9 @@ _NORMAL_QUANTILES = ndtri((np.arange(2**16) + 0.5) / 2**16).astype(np.float32)
 PSF_HALF_WIDTH_SIGMAS = 4.0
 #: relative step of the PSF widths rendered with ``defocus_um`` (widths are rounded to it)
 DEFOCUS_WIDTH_STEP = 0.05
+#: with ``illumination_sigma_um``, particles lit below this fraction of the in-focus light are
+#: not imaged (a Gaussian profile never reaches 0)
+ILLUMINATION_FLOOR = 0.05
 #: side of the square blocks of the simulated video compression
 COMPRESSION_BLOCK_PX = 8
 #: samples per pixel of the tabulated Gaussian CDF that renders the PSF
@@ -93,6 +102,8 @@ _CDF_SAMPLES_PER_PX = 256
 #: the noise bank holds this many frames of background noise (at least _NOISE_BANK_MIN_PIXELS)
 _NOISE_BANK_FRAMES = 8
 _NOISE_BANK_MIN_PIXELS = 2**21
+#: the illumination profile's reach in its standard deviations (where it is ILLUMINATION_FLOOR)
+_FLOOR_SIGMAS = math.sqrt(2.0 * math.log(1.0 / ILLUMINATION_FLOOR))
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,12 @@ class SimulationSettings:
     defocus_um : float, optional
         Distance from the focal plane at which the PSF is √2 wider (same photons); None: no
         defocus (every imaged particle is sharp).
+    illumination_sigma_um : float, optional
+        Standard deviation (µm) of a Gaussian illumination profile in depth: a particle's photons
+        are ``exp(-z² / 2σ²)`` of its in-focus ones and it is imaged while that is at least
+        :data:`ILLUMINATION_FLOOR` (``|z| <= σ sqrt(2 ln(1 / floor))``, within ``depth_um``).
+        None: every particle within ``focal_depth_um`` is imaged at full brightness (a hard
+        edge).
     drift_um_s : tuple of float
         Uniform flow velocity (y, x) in µm/s.
     correlated_motion_um_s : float
@@ -193,6 +210,7 @@ class SimulationSettings:
     depth_um: float = 12.0
     focal_depth_um: float = 4.0
     defocus_um: float | None = None
+    illumination_sigma_um: float | None = None
     drift_um_s: tuple[float, float] = (0.0, 0.0)
     correlated_motion_um_s: float = 0.0
     correlation_time_s: float = 0.1
@@ -234,6 +252,18 @@ class SimulationSettings:
             set_field(name, require_positive(name, getattr(self, name), allow_zero=True))
         if self.defocus_um is not None:
             set_field("defocus_um", require_positive("defocus_um", self.defocus_um))
+        if self.illumination_sigma_um is not None:
+            sigma = require_positive("illumination_sigma_um", self.illumination_sigma_um)
+            set_field("illumination_sigma_um", sigma)
+            if 2.0 * self.imaged_half_depth_um > self.depth_um:
+                raise PyntaInputError(
+                    f"illumination_sigma_um must light at most depth_um ({self.depth_um} µm): "
+                    f"particles are imaged within ±{self.imaged_half_depth_um:.3g} µm "
+                    f"(σ·{_FLOOR_SIGMAS:.3g}), so σ must be <= "
+                    f"{self.depth_um / (2.0 * _FLOOR_SIGMAS):.3g} µm, got {sigma!r}",
+                    "illumination_sigma_um",
+                    ("depth_um",),
+                )
         drift = tuple(self.drift_um_s) if isinstance(self.drift_um_s, (tuple, list)) else ()
         if len(drift) != 2 or not all(
             isinstance(v, (int, float, np.number)) and math.isfinite(v) for v in drift
@@ -268,6 +298,33 @@ class SimulationSettings:
             set_field(name, SETTINGS[name].check(getattr(self, name)))
         # without a viscosity, the temperature must be in the water formula's range too
         resolve_viscosity_pa_s(self.temperature_c, self.viscosity_pa_s)
+
+    @property
+    def imaged_half_depth_um(self) -> float:
+        """Distance from the focal plane (µm) up to which particles are imaged: half
+        ``focal_depth_um``, or where the illumination profile falls to :data:`ILLUMINATION_FLOOR`."""
+        if self.illumination_sigma_um is None:
+            return self.focal_depth_um / 2.0
+        return self.illumination_sigma_um * _FLOOR_SIGMAS
+
+    def illumination(self, z_um: np.ndarray) -> np.ndarray:
+        """Fraction of the in-focus photons scattered at ``z_um`` from the focal plane (1 without
+        ``illumination_sigma_um``).
+
+        Parameters
+        ----------
+        z_um : ndarray
+            Distances from the focal plane, µm.
+
+        Returns
+        -------
+        ndarray
+            ``exp(-z² / 2σ²)``, or ones.
+        """
+        z_um = np.asarray(z_um, dtype=float)
+        if self.illumination_sigma_um is None:
+            return np.ones_like(z_um)
+        return np.exp(-(z_um**2) / (2.0 * self.illumination_sigma_um**2))
 
     @property
     def resolved_exposure_s(self) -> float:
@@ -667,12 +724,14 @@ class BrownianScene:
         exposure_path = path[:, :n_sub]
         mean_position = exposure_path.mean(axis=1)
 
-        in_layer = np.abs(mean_position[:, 2]) <= settings.focal_depth_um / 2.0
+        in_layer = np.abs(mean_position[:, 2]) <= settings.imaged_half_depth_um
         positions_px = exposure_path[in_layer, :, :2] / settings.pixel_size_um
         photons = (
             settings.brightness_at_100nm
             * (self._diameters_nm[in_layer] / 100.0) ** settings.brightness_exponent
         )
+        if settings.illumination_sigma_um is not None:
+            photons = photons * settings.illumination(mean_position[in_layer, 2])
         frame = self._noise.frame()
         for corners, windows in self._render(positions_px, photons, mean_position[in_layer, 2]):
             self._noise.add_signal(frame, corners, windows)
