@@ -32,6 +32,10 @@ with ``--what-if`` of each what-if (analysis' estimator ``ens_*``, lag differenc
 localizations relinked and sized in-process with the brightness split or the parameters changed
 (:data:`WHAT_IFS`; not what the analysis does).
 
+The wrong links are classified by what they joined (:func:`wrong_link_kinds`). ``--setting``
+changes ours' simulation settings (e.g. ``illumination_sigma_um=1.25``, a Gaussian illumination
+profile in depth in place of the hard focal layer).
+
 Run: ``python benchmarks/track_breaks.py --movies held-out --only "50 nm" --seeds 6 --what-if
 base nosplit oracle``; ``--movies ours --only "50 nm" --seeds 2 --frames-factor 0.67``.
 """
@@ -47,6 +51,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
+import json  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
@@ -487,20 +492,22 @@ def main() -> None:
     parser.add_argument("--frames-factor", type=float, default=1.0)
     parser.add_argument("--what-if", nargs="*", default=[], choices=list(WHAT_IFS))
     parser.add_argument(
-        "--illumination-sigma-um",
-        type=float,
-        default=None,
-        help="ours: a Gaussian illumination profile in depth in place of the hard focal layer",
+        "--setting",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="ours: simulation settings changed, e.g. illumination_sigma_um=1.25 n_particles=19",
     )
     args = parser.parse_args()
-    if args.illumination_sigma_um is None:
-        movies = ours if args.movies == "ours" else held_out
-    elif args.movies == "ours":
-        movies = functools.partial(
-            ours, extra={"illumination_sigma_um": args.illumination_sigma_um}
-        )
-    else:
-        parser.error("--illumination-sigma-um is a setting of ours (--movies ours)")
+    if args.setting and args.movies != "ours":
+        parser.error("--setting changes the settings of ours (--movies ours)")
+    try:
+        extra = {
+            name: json.loads(value) for name, value in (item.split("=", 1) for item in args.setting)
+        }
+    except ValueError:
+        parser.error(f"--setting takes NAME=VALUE with a JSON value, got {args.setting}")
+    movies = functools.partial(ours, extra=extra) if args.movies == "ours" else held_out
     recorder = PipelineRecorder()
     rows, pairs = [], []
     with recorder.installed():
