@@ -118,16 +118,18 @@ Analysed = tuple[str, int, analysis.AnalysisResult, float, analysis.AnalysisPara
 
 
 def in_view_above_noise(truth: pd.DataFrame, settings: simulate.SimulationSettings) -> pd.DataFrame:
-    """The rows of ``truth`` whose expected peak pixel signal (in-focus PSF, brightness and
-    illumination at their depth, no blur) is at least :data:`independent_movies.IN_VIEW_SNR`
-    background noise SDs: the held-out simulator's particles in view, for a movie of ours with
-    an illumination profile (whose truth lists particles down to a fraction of full light)."""
+    """The rows of ``truth`` whose expected peak pixel signal (brightness, illumination and PSF
+    width at their depth, no blur) is at least :data:`independent_movies.IN_VIEW_SNR` background
+    noise SDs: the held-out simulator's particles in view, for a movie of ours with an
+    illumination profile (whose truth lists particles down to a fraction of full light)."""
+    z_um = truth["z_um"].to_numpy()
     photons = (
         settings.brightness_at_100nm
         * (truth["diameter_nm"].to_numpy() / 100.0) ** settings.brightness_exponent
-        * settings.illumination(truth["z_um"].to_numpy())
+        * settings.illumination(z_um)
     )
-    peak = photons / (2 * math.pi * settings.psf_sigma_px**2)
+    widening = 1.0 if settings.defocus_um is None else 1.0 + (z_um / settings.defocus_um) ** 2
+    peak = photons / (2 * math.pi * settings.psf_sigma_px**2 * widening)
     noise = math.sqrt(settings.background + settings.read_noise**2)
     return truth[peak >= independent.IN_VIEW_SNR * noise].reset_index(drop=True)
 

@@ -302,7 +302,8 @@ class SimulationSettings:
     @property
     def imaged_half_depth_um(self) -> float:
         """Distance from the focal plane (µm) up to which particles are imaged: half
-        ``focal_depth_um``, or where the illumination profile falls to :data:`ILLUMINATION_FLOOR`."""
+        ``focal_depth_um``, or where the illumination profile falls to
+        :data:`ILLUMINATION_FLOOR`."""
         if self.illumination_sigma_um is None:
             return self.focal_depth_um / 2.0
         return self.illumination_sigma_um * _FLOOR_SIGMAS
