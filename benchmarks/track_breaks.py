@@ -59,6 +59,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from bench_link_truth import TRUTH_RADIUS_PX, ensemble_error_pct, truth_ids  # noqa: E402
 from hybrid_lag_difference import held_out, ours  # noqa: E402
+from independent_truth_split import rms_step_px  # noqa: E402
 
 from napari_pynta import analysis, link, sizing  # noqa: E402
 
@@ -433,21 +434,44 @@ def as_is(split: Callable[[pd.DataFrame], pd.DataFrame]) -> SplitFactory:
     return lambda truth: split
 
 
-def wider_range(factor: float) -> Callable[[analysis.AnalysisParams], dict]:
+#: a what-if's parameters changed from the ones the analysis used, made for one movie's
+#: analysis and true positions
+ParamOverrides = Callable[[analysis.AnalysisResult, pd.DataFrame], dict]
+
+
+def unchanged(result: analysis.AnalysisResult, truth: pd.DataFrame) -> dict:
+    """No parameter changed."""
+    return {}
+
+
+def wider_range(factor: float) -> ParamOverrides:
     """The analysis' search range (as it measured it) times ``factor``."""
-    return lambda used: {"search_range_px": round(factor * used.search_range_px, 2)}
+    return lambda result, truth: {
+        "search_range_px": round(factor * result.params.search_range_px, 2)
+    }
+
+
+def range_at_rule(result: analysis.AnalysisResult, truth: pd.DataFrame) -> dict:
+    """The range the analysis' own rule asks for (:data:`link.SEARCH_RANGE_RMS_STEPS` per-axis
+    rms steps) with the rms step of its localizations' truth-linked one-frame steps in place of
+    the pilot linking's (l9-loc's ``ens_rule_range``)."""
+    localizations = result.localizations.reset_index(drop=True)
+    ids = truth_ids(localizations, truth, TRUTH_RADIUS_PX)
+    true_linked = localizations[ids >= 0].assign(particle=ids[ids >= 0])
+    return {"search_range_px": round(link.SEARCH_RANGE_RMS_STEPS * rms_step_px(true_linked), 2)}
 
 
 #: what-ifs: name -> (the split summarize_tracks calls, the parameters changed from the ones
 #: the analysis used)
-WHAT_IFS: dict[str, tuple[SplitFactory, Callable[[analysis.AnalysisParams], dict]]] = {
-    "base": (as_is(BRIGHTNESS_SPLIT), lambda used: {}),
-    "nosplit": (as_is(lambda tracks: tracks), lambda used: {}),
-    "spare2": (split_undoing(large_step(2.0)), lambda used: {}),
-    "oracle": (split_undoing(same_true_particle), lambda used: {}),
-    "sds8": (as_is(split_above(8.0)), lambda used: {}),
-    "min5": (as_is(BRIGHTNESS_SPLIT), lambda used: {"min_track_length": 5}),
+WHAT_IFS: dict[str, tuple[SplitFactory, ParamOverrides]] = {
+    "base": (as_is(BRIGHTNESS_SPLIT), unchanged),
+    "nosplit": (as_is(lambda tracks: tracks), unchanged),
+    "spare2": (split_undoing(large_step(2.0)), unchanged),
+    "oracle": (split_undoing(same_true_particle), unchanged),
+    "sds8": (as_is(split_above(8.0)), unchanged),
+    "min5": (as_is(BRIGHTNESS_SPLIT), lambda result, truth: {"min_track_length": 5}),
     "range110": (as_is(BRIGHTNESS_SPLIT), wider_range(1.1)),
+    "rule": (as_is(BRIGHTNESS_SPLIT), range_at_rule),
 }
 
 
@@ -470,7 +494,7 @@ def what_if_errors(
                 again = analysis.analyze_localizations(
                     result.localizations,
                     result.summary["n_frames"],
-                    dataclasses.replace(params, **overrides(result.params)),
+                    dataclasses.replace(params, **overrides(result, truth)),
                     frame_shape=result.frame_shape,
                 )
         finally:
