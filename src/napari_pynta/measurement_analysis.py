@@ -50,7 +50,8 @@ class MeasurementAnalysis:
     ``results`` are the captures' ``AnalysisResult`` objects in capture order (summaries with
     their sample attached), ``combined`` is :func:`~napari_pynta.combine.combine_summaries` of
     them with ``pooled`` (:func:`~napari_pynta.pooled.pooled_entry`: all their tracks sized
-    together), ``description`` the folder's ``measurement.json``.
+    together), ``description`` the folder's ``measurement.json`` and ``warnings`` what
+    :func:`capture_warnings` says of the captures (those ``pynta analyze --combine`` prints).
     """
 
     folder: str
@@ -58,6 +59,7 @@ class MeasurementAnalysis:
     results: list[Any]
     combined: dict[str, Any]
     description: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def capture_name(path: str | Path, index: int) -> str:
@@ -242,6 +244,14 @@ def missing_captures(movies: list[Any]) -> str | None:
     )
 
 
+def capture_warnings(movies: list[Any]) -> list[str]:
+    """What a combination of ``movies`` should warn of: captures of several measurements
+    (:func:`mixed_measurements`), one recording counted twice (:func:`same_recordings`) and
+    captures the measurement was to have but lacks (:func:`missing_captures`)."""
+    checks = (mixed_measurements, same_recordings, missing_captures)
+    return [warning for check in checks if (warning := check(movies)) is not None]
+
+
 def analyze_measurement(
     folder: str | Path,
     make_params: Callable[[Any], Any],
@@ -313,4 +323,5 @@ def analyze_measurement(
         results=results,
         combined=combined,
         description=description,
+        warnings=capture_warnings(movies),
     )

@@ -16,12 +16,7 @@ from napari_pynta.combine import captures_combined, combine_summaries, sized_onl
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, frames_analysed
 from napari_pynta.measurement import expand_measurements
-from napari_pynta.measurement_analysis import (
-    different_settings,
-    missing_captures,
-    mixed_measurements,
-    same_recordings,
-)
+from napari_pynta.measurement_analysis import capture_warnings, different_settings
 from napari_pynta.output_folder import clear_earlier_outputs, leftover_warning, record_outputs
 from napari_pynta.parameters import AUTO, SETTINGS, metadata_outside_limits
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
@@ -555,15 +550,7 @@ def _run_batch(args: argparse.Namespace) -> int:
                 f"warning: {differing}; each capture is sized with its own, and the mean ± SE "
                 "combines them anyway"
             )
-        mixed = mixed_measurements(movies)
-        if mixed is not None:
-            notes.append(f"warning: {mixed}")
-        copies = same_recordings(movies)
-        if copies is not None:
-            notes.append(f"warning: {copies}")
-        absent = missing_captures(movies)
-        if absent is not None:
-            notes.append(f"warning: {absent}")
+        notes += [f"warning: {warning}" for warning in capture_warnings(movies)]
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
