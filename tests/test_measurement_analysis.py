@@ -4,6 +4,7 @@ folder, the capture or the setting (the analysis itself is tested against `pynta
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -190,3 +191,33 @@ def test_analyze_combine_warns_of_a_measurement_stopped_before_its_last_capture(
     assert code == 0
     err = capsys.readouterr().err
     assert "warning: the measurement was to have 3 captures, and capture 3 is not among" in err
+
+
+@pytest.mark.parametrize("outside", ["../elsewhere/capture-2.zarr", "ABSOLUTE"])
+def test_a_capture_listed_outside_the_measurement_folder_is_refused_by_name(
+    tmp_path, outside, capsys
+):
+    """measurement.json that lists a store outside its folder (``../`` or an absolute path) was
+    combined with it, so a measurement copied elsewhere lost or changed a capture (x28)."""
+    from napari_pynta.cli import main
+
+    folder = tiny_measurement(tmp_path / "m")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(capture_path(folder, 2), elsewhere / "capture-2.zarr")
+    entry = str(elsewhere / "capture-2.zarr") if outside == "ABSOLUTE" else outside
+    write_measurement(folder, {"captures": ["capture-1.zarr", entry], "n_captures": 2})
+    message = f"{MEASUREMENT_FILE} lists {entry!r}, which is not inside"
+    with pytest.raises(PyntaDataError, match=re.escape(message)):
+        open_captures(folder)
+    assert main(["analyze", str(folder), "--combine", "--no-save"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_capture_in_a_subfolder_of_the_measurement_is_kept(tmp_path):
+    folder = tiny_measurement(tmp_path / "m")
+    (folder / "day-1").mkdir()
+    shutil.move(capture_path(folder, 2), folder / "day-1" / "capture-2.zarr")
+    write_measurement(folder, {"captures": ["capture-1.zarr", "day-1/capture-2.zarr"]})
+    movies = open_captures(folder)
+    assert [int(np.asarray(m.frames[0, 0, 0])) for m in movies] == [101, 102]

@@ -131,20 +131,33 @@ def clear_measurement(folder: str | Path) -> list[Path]:
 def capture_paths(folder: str | Path) -> list[str]:
     """The capture stores of a measurement folder, in capture order.
 
+    Every capture lies inside the folder (a name, or a path relative to it without ``..``),
+    so that a measurement copied or moved elsewhere stays whole: it never reads another
+    folder's store in place of its own.
+
     Raises
     ------
     PyntaDataError
-        When ``measurement.json`` is unreadable or lists no capture.
+        When ``measurement.json`` is unreadable, lists no capture or lists one outside the
+        folder (named).
     """
     folder = Path(folder)
     try:
         document = json.loads((folder / MEASUREMENT_FILE).read_text(encoding="utf-8"))
-        captures = [str(folder / name) for name in document["captures"]]
+        names = [Path(name) for name in document["captures"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise PyntaDataError(f"cannot read {str(folder / MEASUREMENT_FILE)!r}: {error}") from None
-    if not captures:
+    for name in names:
+        if name.is_absolute() or ".." in name.parts:
+            raise PyntaDataError(
+                f"{MEASUREMENT_FILE} lists {str(name)!r}, which is not inside the measurement "
+                f"folder {str(folder)!r}: a measurement's captures are stores in its own folder, "
+                "so that it can be copied or moved whole; move that capture into the folder "
+                f"and list it there by its name in {MEASUREMENT_FILE}"
+            )
+    if not names:
         raise PyntaDataError(f"measurement {str(folder)!r} holds no capture yet")
-    return captures
+    return [str(folder / name) for name in names]
 
 
 def expand_measurements(paths: list[str]) -> list[str]:
