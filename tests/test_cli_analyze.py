@@ -735,6 +735,19 @@ def test_a_refusal_for_want_of_a_value_gives_the_readers_reason(capsys, tmp_path
     assert "gives pixels of 0.1 \u00b5m by 0.2 \u00b5m" in err and "square pixels" in err, err
 
 
+def test_a_refusal_for_want_of_a_pixel_size_names_the_files_invalid_one(capsys, tmp_path):
+    """An OME-TIFF whose PhysicalSizeX was 0 was refused as "the movie has no pixel_size_um
+    metadata", with no word of the 0 the file gives (x28)."""
+    path = tmp_path / "movie.ome.tif"
+    frames = np.random.default_rng(0).poisson(100, (12, 16, 16)).astype(np.uint16)
+    metadata = {"axes": "TYX", "PhysicalSizeX": 0, "PhysicalSizeY": 0, "TimeIncrement": 0.01}
+    tifffile.imwrite(path, frames, ome=True, metadata=metadata)
+    code, _, err = run(capsys, path, "--no-save", "--exposure-s", 0.005, "--temperature-c", 22)
+    assert code == 2
+    assert err.startswith("pynta analyze: error: --pixel-size-um is required"), err
+    assert 'PhysicalSizeX="0", not a positive pixel size: it was ignored' in err, err
+
+
 def test_a_stored_viscosity_out_of_range_is_refused_as_the_movies_not_as_a_flag(capsys, store_path):
     """A store whose viscosity read 100 Pa·s was refused as "--viscosity-pa-s must be in
     [0.0001, 10] (Pa·s), got 100.0", a flag the user had not given (x27)."""
