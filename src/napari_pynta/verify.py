@@ -38,7 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError, listed, verify_command
+from napari_pynta.errors import (
+    PyntaDataError,
+    PyntaInputError,
+    listed,
+    pynta_command,
+    verify_command,
+)
 from napari_pynta.frame_range import readable_advice, readable_runs
 from napari_pynta.timing import (
     FrameTiming,
@@ -555,9 +561,11 @@ def _check_tables(store: Any, report: StoreReport) -> None:
     if interrupted:
         report.add(
             "table",
-            f"tables {interrupted} are from an interrupted write (an analysis stopped while "
-            "saving its results, or one is saving them now): they may mix two analyses and are "
-            "not read; run the analysis again",
+            f"the results of an analysis are incomplete: its tables {interrupted} were not all "
+            "written (the analysis was stopped, or the disk filled, while it saved them; or it "
+            "is saving them now), so they may mix two analyses and are not read; the frames are "
+            f"not affected: run {pynta_command('analyze', store.path)} again with enough free "
+            "disk space",
         )
     for name in store.table_names():
         try:
