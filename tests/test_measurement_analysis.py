@@ -221,3 +221,43 @@ def test_a_capture_in_a_subfolder_of_the_measurement_is_kept(tmp_path):
     write_measurement(folder, {"captures": ["capture-1.zarr", "day-1/capture-2.zarr"]})
     movies = open_captures(folder)
     assert [int(np.asarray(m.frames[0, 0, 0])) for m in movies] == [101, 102]
+
+
+def test_a_capture_cut_short_is_named_with_its_frames_against_the_plan(tmp_path, capsys):
+    """A capture of a measurement of 3 × 40 frames that holds 25 (its recording stopped early)
+    had no marker and was weighted as a whole one by `pynta analyze --combine`, and `pynta
+    verify` said nothing of it (x28)."""
+    from napari_pynta import simulate
+    from napari_pynta.cli import main
+
+    settings = simulate.SimulationSettings(shape=(64, 64), n_particles=10, seed=1)
+    movie = simulate.simulate_movie(40, settings)
+    folder = tmp_path / "measurement"
+    folder.mkdir()
+    for index, n_frames in ((1, 40), (2, 40), (3, 25)):
+        metadata = {**movie.metadata, "measurement_id": "aa11", "capture_index": index}
+        metadata["n_captures"] = 3
+        path = capture_path(folder, index)
+        with MovieStore.create(path, (64, 64), movie.frames.dtype, metadata) as store:
+            store.append(movie.frames[:n_frames])
+    names = [capture_path(folder, index).name for index in (1, 2, 3)]
+    plan = {"measurement_id": "aa11", "captures": names, "n_captures": 3, "frames": 40}
+    write_measurement(folder, {**plan, "seconds": None})
+    code = main(["analyze", str(folder), "--combine", "--no-save", "--min-track-length", "5"])
+    assert code == 0
+    err = capsys.readouterr().err
+    said = "warning: capture 3 (capture-3.zarr) holds 25 of the 40 frames its measurement planned"
+    assert said in err, err
+    assert "capture 1 (capture-1.zarr) holds" not in err and "capture 2 (" not in err
+
+    assert main(["verify", str(capture_path(folder, 3))]) == 0
+    out = capsys.readouterr().out
+    assert "holds 25 of the 40 frames its measurement planned" in out, out
+    assert main(["verify", str(capture_path(folder, 1))]) == 0
+    assert "planned" not in capsys.readouterr().out
+
+    # planned as seconds: 0.3 s at the movie's 10 ms interval is 30 frames; 25 are short
+    write_measurement(folder, {**plan, "frames": None, "seconds": 0.3})
+    main(["analyze", str(folder), "--combine", "--no-save", "--min-track-length", "5"])
+    err = capsys.readouterr().err
+    assert "capture 3 (capture-3.zarr) holds 25 of the 30 frames its measurement planned" in err

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.measurement import MEASUREMENT_FILE, capture_paths, is_measurement
+from napari_pynta.measurement import (
+    MEASUREMENT_FILE,
+    capture_paths,
+    is_measurement,
+    planned_frames,
+    short_capture_text,
+)
 
 #: settings every capture of one measurement must share (temperature may differ: each capture
 #: is sized at its own)
@@ -244,11 +250,30 @@ def missing_captures(movies: list[Any]) -> str | None:
     )
 
 
-def capture_warnings(movies: list[Any]) -> list[str]:
+def short_captures(movies: list[Any]) -> str | None:
+    """A warning naming each capture that holds fewer frames than its measurement planned
+    (:func:`~napari_pynta.measurement.planned_frames`), else None: a recording stopped early
+    has no other marker, and the mean ± SE weighs it as much as a whole one (x28)."""
+    said = [
+        short_capture_text(
+            capture_name(movie.source, index),
+            int(movie.frames.shape[0]),
+            planned_frames(movie.source, movie.metadata),
+        )
+        for index, movie in enumerate(movies)
+    ]
+    shorts = [text for text in said if text is not None]
+    return "; ".join(shorts) if shorts else None
+
+
+def capture_warnings(movies: list[Any], *, whole: bool = True) -> list[str]:
     """What a combination of ``movies`` should warn of: captures of several measurements
-    (:func:`mixed_measurements`), one recording counted twice (:func:`same_recordings`) and
-    captures the measurement was to have but lacks (:func:`missing_captures`)."""
-    checks = (mixed_measurements, same_recordings, missing_captures)
+    (:func:`mixed_measurements`), one recording counted twice (:func:`same_recordings`),
+    captures the measurement was to have but lacks (:func:`missing_captures`) and, when the
+    movies are ``whole`` recordings (not a frame range of each), captures cut short
+    (:func:`short_captures`)."""
+    checks = [mixed_measurements, same_recordings, missing_captures]
+    checks += [short_captures] if whole else []
     return [warning for check in checks if (warning := check(movies)) is not None]
 
 

@@ -244,6 +244,7 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
         timing = measure_numbered_frames(times, seq)
         _check_timestamps(times, seq, timing, report)
     _check_tables(store, report)
+    _note_short_capture(path, store, report)
     report.readable = recorded & on_disk
     if read_pixels:
         report.readable &= _check_pixels(store, report.readable, report)
@@ -554,6 +555,20 @@ def _check_timestamps(
                 f"{'place' if len(frames) == 1 else 'places'}): {said}",
             )
         )
+
+
+def _note_short_capture(path: Path, store: Any, report: StoreReport) -> None:
+    """Note a capture of a measurement that holds fewer frames than the measurement planned
+    (:func:`~napari_pynta.measurement.planned_frames`): nothing else marks a recording stopped
+    early. A capture still being recorded is not short."""
+    from napari_pynta.measurement import planned_frames, short_capture_text
+
+    if report.being_written:
+        return
+    plan = planned_frames(path, store.metadata)
+    text = short_capture_text(path.name, report.n_frames, plan)
+    if text is not None:
+        report.notes.append(Problem("capture", text))
 
 
 def _check_tables(store: Any, report: StoreReport) -> None:

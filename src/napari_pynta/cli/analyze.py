@@ -552,7 +552,8 @@ def _run_batch(args: argparse.Namespace) -> int:
                 f"warning: {differing}; each capture is sized with its own, and the mean ± SE "
                 "combines them anyway"
             )
-        notes += [f"warning: {warning}" for warning in capture_warnings(movies)]
+        whole = args.frame_range is None  # a range of each is no capture cut short
+        notes += [f"warning: {warning}" for warning in capture_warnings(movies, whole=whole)]
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
