@@ -476,6 +476,20 @@ def test_seconds_records_the_frames_of_the_time_asked_and_counts_what_is_on_disk
     assert seq[0] == 0 and times[-1] - times[0] < seconds
 
 
+def test_a_run_of_one_frame_is_not_said_to_run_at_0_fps():
+    """`pynta acquire --frames 1` said "1 frames at 0.0 fps": one frame has no rate (x28)."""
+    result = {
+        "frames_acquired": 1,
+        "fps": None,
+        "fps_requested": 100.0,
+        "frames_lost_by_camera": 0,
+        "camera": "simulated",
+        "out": None,
+    }
+    first = format_result(result).splitlines()[0]
+    assert first.startswith("pynta acquire: 1 frame (no rate measured; 100 asked, 0 lost"), first
+
+
 @pytest.mark.parametrize(
     ("untracked", "said"),
     [

@@ -552,6 +552,39 @@ def test_a_store_that_cannot_be_written_keeps_the_result_and_says_why_plainly(ca
     assert "Operation not permitted" in err and "--out" in err and ".partial" not in err
 
 
+def test_a_disk_that_fills_while_the_tables_are_saved_is_an_error_that_says_what_to_do(
+    capsys, store_path, movie_frames, monkeypatch
+):
+    """A disk that filled after the first table (a tmpfs of 6 MB: "[Errno 28] No space left on
+    device", reproduced) was a note beside exit code 0, and `pynta verify` then spoke of an
+    "interrupted write" the user had not made (x28)."""
+    import errno
+
+    written: list[str] = []
+
+    def disk_full_after_the_first(store, name, table):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(name)
+        write_table(store, name, table)
+
+    write_table = MovieStore.write_table
+    monkeypatch.setattr(MovieStore, "write_table", disk_full_after_the_first)
+    code, out, err = run(capsys, store_path, "--json")
+    assert code == 1 and json.loads(out)["n_tracks"] > 0  # the result is printed all the same
+    (said,) = [line for line in err.splitlines() if "tables not saved" in line]
+    assert said.startswith(f"pynta analyze: error: tables not saved into {store_path}: "), err
+    assert "No space left on device" in said and "disk is full" in said, said
+    assert "are incomplete" in said and f"`pynta analyze {store_path}` again" in said, said
+    monkeypatch.undo()
+    with MovieStore.open(store_path) as store:  # frames untouched
+        np.testing.assert_array_equal(store.frames[:], movie_frames[0])
+    assert main(["verify", str(store_path)]) == 1
+    verified = capsys.readouterr().out
+    assert "the results of an analysis are incomplete" in verified, verified
+    assert "enough free disk space" in verified, verified
+
+
 @pytest.fixture
 def dark_store_path(tmp_path, movie_frames):
     """A movie of the same size and metadata without any particle (a dark, empty field)."""
@@ -733,6 +766,19 @@ def test_a_refusal_for_want_of_a_value_gives_the_readers_reason(capsys, tmp_path
     assert code == 2
     assert err.startswith("pynta analyze: error: --pixel-size-um is required"), err
     assert "gives pixels of 0.1 \u00b5m by 0.2 \u00b5m" in err and "square pixels" in err, err
+
+
+def test_a_refusal_for_want_of_a_pixel_size_names_the_files_invalid_one(capsys, tmp_path):
+    """An OME-TIFF whose PhysicalSizeX was 0 was refused as "the movie has no pixel_size_um
+    metadata", with no word of the 0 the file gives (x28)."""
+    path = tmp_path / "movie.ome.tif"
+    frames = np.random.default_rng(0).poisson(100, (12, 16, 16)).astype(np.uint16)
+    metadata = {"axes": "TYX", "PhysicalSizeX": 0, "PhysicalSizeY": 0, "TimeIncrement": 0.01}
+    tifffile.imwrite(path, frames, ome=True, metadata=metadata)
+    code, _, err = run(capsys, path, "--no-save", "--exposure-s", 0.005, "--temperature-c", 22)
+    assert code == 2
+    assert err.startswith("pynta analyze: error: --pixel-size-um is required"), err
+    assert 'PhysicalSizeX="0", not a positive pixel size: it was ignored' in err, err
 
 
 def test_a_stored_viscosity_out_of_range_is_refused_as_the_movies_not_as_a_flag(capsys, store_path):

@@ -289,3 +289,10 @@ def test_an_upper_case_zarr_extension_is_accepted_as_the_readers_accept_it(tmp_p
     assert open_movie(out).frames.shape == (3, 16, 16)
     assert main(["simulate", str(tmp_path / "run.zar"), "--shape", "16", "16"]) == 2
     assert "must end in .zarr" in capsys.readouterr().err
+
+
+def test_one_frame_is_said_as_one(tmp_path, capsys):
+    """`pynta simulate --frames 1` said "wrote 1 frames" (x28)."""
+    out = tmp_path / "one.zarr"
+    assert main(["simulate", str(out), "--frames", "1", "--shape", "32", "32"]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote 1 frame of 32x32 px to {out}:")

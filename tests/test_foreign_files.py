@@ -268,6 +268,18 @@ def test_foreign_ome_zarr_reads_as_a_movie_with_its_scale(tmp_path, movie, versi
     assert opened.metadata["frame_interval_s"] == pytest.approx(0.01)
 
 
+def test_ome_zarr_scales_that_are_not_positive_are_ignored_and_say_so(tmp_path, movie):
+    """An OME-Zarr whose x scale was 0 or whose t scale was negative lost its pixel size and
+    frame interval without a word (x28)."""
+    path = write_ome_zarr(tmp_path / "image.zarr", movie[:4], "0.4", 0.0, -0.01)
+    opened = open_movie(path)
+    assert "pixel_size_um" not in opened.metadata and "frame_interval_s" not in opened.metadata
+    interval, size_y, size_x = opened.warnings
+    assert "'t' axis scale of -10 millisecond" in interval and "--frame-interval-s" in interval
+    assert "'y' axis scale of 0 nanometer" in size_y and "'x' axis" in size_x
+    assert "ignored; set --pixel-size-um" in size_x
+
+
 def test_ome_zarr_with_channels_or_without_ome_metadata_is_refused(tmp_path, movie):
     path = write_ome_zarr(tmp_path / "two.zarr", movie[:4], "0.5", 0.2, 0.01)
     group = zarr.open_group(str(path), mode="r+")

@@ -100,6 +100,15 @@ def test_only_authorized_viewers_receive_frames_over_tcp(tmp_path):
             context.destroy(linger=0)
 
 
+def test_pynta_keys_refuses_a_folder_whose_parent_does_not_exist(tmp_path, capsys):
+    """`pynta keys` made every missing parent of a mistyped path (x28)."""
+    mistyped = tmp_path / "dcuments" / "keys"
+    assert main(["keys", str(mistyped)]) == 2
+    err = capsys.readouterr().err
+    assert f"{str(tmp_path / 'dcuments')!r}, which would hold it, does not exist" in err, err
+    assert not (tmp_path / "dcuments").exists()
+
+
 def test_pynta_keys_advises_a_command_that_runs_when_pasted(tmp_path, capsys):
     """The advised `pynta acquire --keys PATH` left a folder with a space unquoted."""
     import shlex

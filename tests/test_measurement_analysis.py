@@ -4,6 +4,7 @@ folder, the capture or the setting (the analysis itself is tested against `pynta
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -190,3 +191,73 @@ def test_analyze_combine_warns_of_a_measurement_stopped_before_its_last_capture(
     assert code == 0
     err = capsys.readouterr().err
     assert "warning: the measurement was to have 3 captures, and capture 3 is not among" in err
+
+
+@pytest.mark.parametrize("outside", ["../elsewhere/capture-2.zarr", "ABSOLUTE"])
+def test_a_capture_listed_outside_the_measurement_folder_is_refused_by_name(
+    tmp_path, outside, capsys
+):
+    """measurement.json that lists a store outside its folder (``../`` or an absolute path) was
+    combined with it, so a measurement copied elsewhere lost or changed a capture (x28)."""
+    from napari_pynta.cli import main
+
+    folder = tiny_measurement(tmp_path / "m")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(capture_path(folder, 2), elsewhere / "capture-2.zarr")
+    entry = str(elsewhere / "capture-2.zarr") if outside == "ABSOLUTE" else outside
+    write_measurement(folder, {"captures": ["capture-1.zarr", entry], "n_captures": 2})
+    message = f"{MEASUREMENT_FILE} lists {entry!r}, which is not inside"
+    with pytest.raises(PyntaDataError, match=re.escape(message)):
+        open_captures(folder)
+    assert main(["analyze", str(folder), "--combine", "--no-save"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_capture_in_a_subfolder_of_the_measurement_is_kept(tmp_path):
+    folder = tiny_measurement(tmp_path / "m")
+    (folder / "day-1").mkdir()
+    shutil.move(capture_path(folder, 2), folder / "day-1" / "capture-2.zarr")
+    write_measurement(folder, {"captures": ["capture-1.zarr", "day-1/capture-2.zarr"]})
+    movies = open_captures(folder)
+    assert [int(np.asarray(m.frames[0, 0, 0])) for m in movies] == [101, 102]
+
+
+def test_a_capture_cut_short_is_named_with_its_frames_against_the_plan(tmp_path, capsys):
+    """A capture of a measurement of 3 × 40 frames that holds 25 (its recording stopped early)
+    had no marker and was weighted as a whole one by `pynta analyze --combine`, and `pynta
+    verify` said nothing of it (x28)."""
+    from napari_pynta import simulate
+    from napari_pynta.cli import main
+
+    settings = simulate.SimulationSettings(shape=(64, 64), n_particles=10, seed=1)
+    movie = simulate.simulate_movie(40, settings)
+    folder = tmp_path / "measurement"
+    folder.mkdir()
+    for index, n_frames in ((1, 40), (2, 40), (3, 25)):
+        metadata = {**movie.metadata, "measurement_id": "aa11", "capture_index": index}
+        metadata["n_captures"] = 3
+        path = capture_path(folder, index)
+        with MovieStore.create(path, (64, 64), movie.frames.dtype, metadata) as store:
+            store.append(movie.frames[:n_frames])
+    names = [capture_path(folder, index).name for index in (1, 2, 3)]
+    plan = {"measurement_id": "aa11", "captures": names, "n_captures": 3, "frames": 40}
+    write_measurement(folder, {**plan, "seconds": None})
+    code = main(["analyze", str(folder), "--combine", "--no-save", "--min-track-length", "5"])
+    assert code == 0
+    err = capsys.readouterr().err
+    said = "warning: capture 3 (capture-3.zarr) holds 25 of the 40 frames its measurement planned"
+    assert said in err, err
+    assert "capture 1 (capture-1.zarr) holds" not in err and "capture 2 (" not in err
+
+    assert main(["verify", str(capture_path(folder, 3))]) == 0
+    out = capsys.readouterr().out
+    assert "holds 25 of the 40 frames its measurement planned" in out, out
+    assert main(["verify", str(capture_path(folder, 1))]) == 0
+    assert "planned" not in capsys.readouterr().out
+
+    # planned as seconds: 0.3 s at the movie's 10 ms interval is 30 frames; 25 are short
+    write_measurement(folder, {**plan, "frames": None, "seconds": 0.3})
+    main(["analyze", str(folder), "--combine", "--no-save", "--min-track-length", "5"])
+    err = capsys.readouterr().err
+    assert "capture 3 (capture-3.zarr) holds 25 of the 30 frames its measurement planned" in err

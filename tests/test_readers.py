@@ -274,6 +274,41 @@ def test_ome_tiff_values_in_units_not_known_are_not_used_and_say_so(tmp_path):
     assert "not used; set --frame-interval-s" in interval
 
 
+@pytest.mark.parametrize("value", [0, -0.13])
+def test_ome_tiff_scales_that_are_not_positive_are_ignored_and_say_so(tmp_path, value):
+    """A PhysicalSizeX or TimeIncrement of 0 or below was dropped without a word, and analyze
+    was refused for want of a --pixel-size-um the file seemed to give (x28)."""
+    metadata = {"axes": "TYX", "PhysicalSizeX": value, "PhysicalSizeY": value}
+    metadata["TimeIncrement"] = value
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, grey_movie(3), ome=True, metadata=metadata)
+    movie = open_movie(path)
+    assert movie.metadata == {}
+    size_x, size_y, interval = movie.warnings
+    assert f'PhysicalSizeX="{value}"' in size_x and "PhysicalSizeY" in size_y
+    assert "not a positive" in size_x and "ignored; set --pixel-size-um" in size_x
+    assert f'TimeIncrement="{value}"' in interval
+    assert "ignored; set --frame-interval-s" in interval
+
+
+def test_imagej_scales_that_are_not_positive_are_ignored_and_say_so(tmp_path):
+    """An ImageJ TIFF with a resolution of 0 pixels per µm or a negative finterval lost its
+    pixel size and frame interval without a word (x28)."""
+    path = tmp_path / "ij.tif"
+    tifffile.imwrite(
+        path,
+        grey_movie(3),
+        imagej=True,
+        resolution=(0, 0),
+        metadata={"axes": "TYX", "unit": "um", "finterval": -0.05},
+    )
+    movie = open_movie(path)
+    assert movie.metadata == {}
+    size, interval = movie.warnings
+    assert "XResolution" in size and "ignored; set --pixel-size-um" in size
+    assert "finterval=-0.05" in interval and "ignored; set --frame-interval-s" in interval
+
+
 @pytest.mark.parametrize("channels", [3, 4])
 def test_colour_tiff_becomes_rec601_luminance_in_its_dtype(tmp_path, channels):
     rgb = rgb_movie(3, channels=channels)

@@ -842,7 +842,10 @@ def test_results_interrupted_between_their_tables_are_not_served_as_a_mix(store_
     with pytest.raises(PyntaDataError, match="interrupted.*'localizations', 'tracks'"):
         reader.read_table("tracks")
     (problem,) = verify_store(store_path).problems
-    assert problem.kind == "table" and "run the analysis again" in problem.message
+    assert problem.kind == "table" and "the results of an analysis are incomplete" in (
+        problem.message
+    )
+    assert f"run `pynta analyze {store_path}` again" in problem.message
     store.write_tables(second)  # the analysis run again
     reader = MovieStore.open(store_path)
     assert reader.table_names() == ["localizations", "tracks", "truth"]

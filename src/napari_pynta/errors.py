@@ -90,6 +90,13 @@ def pynta_command(command: str, store: str | Path, *options: str) -> str:
     return f"`pynta {' '.join([command, *options])} {shlex.quote(path)}`"
 
 
+def invalid_scale_text(given: str, quantity: str, flag: str) -> str:
+    """The warning of a reader for a pixel size or frame interval a file gives that is not a
+    positive number: ``given`` (the file and its value), that it was ignored and the ``flag``
+    that sets it (so that analyze's refusal for want of the value names it)."""
+    return f"{given}, not a positive {quantity}: it was ignored; set {flag}"
+
+
 def named_message(error: BaseException, names: Mapping[str, str]) -> str:
     """The error's message, naming its fields the way a front end names them.
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from napari_pynta.errors import PyntaDataError
 
@@ -128,23 +129,89 @@ def clear_measurement(folder: str | Path) -> list[Path]:
     return sorted(stores)
 
 
+#: the frames a capture planned as ``seconds`` may lack and still be whole: one at the end of its
+#: time, and 1 % for a frame interval measured apart from the nominal one
+_SECONDS_PLAN_SLACK = (1, 0.01)
+
+
+def planned_frames(store: str | Path, metadata: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The frames planned for the capture ``store`` by the measurement of its folder, and the
+    fewest a whole capture holds; None when no plan is known.
+
+    The plan is ``measurement.json``'s ``frames``, or its ``seconds`` at the capture's
+    ``frame_interval_s`` (then a frame and 1 % fewer are whole too, as the end of the time and
+    the measured interval make them). A store outside its measurement's folder, or in the
+    folder of another measurement (``measurement_id`` differs), has none.
+    """
+    folder = Path(store).parent
+    measurement_id = metadata.get("measurement_id")
+    if measurement_id is None or not is_measurement(folder):
+        return None
+    try:
+        document = json.loads((folder / MEASUREMENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("measurement_id") != measurement_id:
+        return None
+    frames, seconds = document.get("frames"), document.get("seconds")
+    interval = metadata.get("frame_interval_s")
+    if _positive(frames):
+        return int(frames), int(frames)
+    if _positive(seconds) and _positive(interval):
+        planned = round(seconds / interval)
+        frames_slack, fraction_slack = _SECONDS_PLAN_SLACK
+        return planned, math.floor(planned * (1 - fraction_slack)) - frames_slack
+    return None
+
+
+def _positive(value: Any) -> TypeGuard[float]:
+    """True for a finite number above 0 (not a bool)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
+
+
+def short_capture_text(name: str, n_frames: int, plan: tuple[int, int] | None) -> str | None:
+    """What a capture ``name`` of ``n_frames`` says against its ``plan``
+    (:func:`planned_frames`) when it holds fewer frames than a whole capture, else None."""
+    if plan is None or n_frames >= plan[1]:
+        return None
+    return (
+        f"{name} holds {n_frames} of the {plan[0]} frames its measurement planned: it was cut "
+        "short (its recording stopped early, or lost frames), and a mean ± SE over the "
+        "captures weighs it as much as a whole one"
+    )
+
+
 def capture_paths(folder: str | Path) -> list[str]:
     """The capture stores of a measurement folder, in capture order.
+
+    Every capture lies inside the folder (a name, or a path relative to it without ``..``),
+    so that a measurement copied or moved elsewhere stays whole: it never reads another
+    folder's store in place of its own.
 
     Raises
     ------
     PyntaDataError
-        When ``measurement.json`` is unreadable or lists no capture.
+        When ``measurement.json`` is unreadable, lists no capture or lists one outside the
+        folder (named).
     """
     folder = Path(folder)
     try:
         document = json.loads((folder / MEASUREMENT_FILE).read_text(encoding="utf-8"))
-        captures = [str(folder / name) for name in document["captures"]]
+        names = [Path(name) for name in document["captures"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise PyntaDataError(f"cannot read {str(folder / MEASUREMENT_FILE)!r}: {error}") from None
-    if not captures:
+    for name in names:
+        if name.is_absolute() or ".." in name.parts:
+            raise PyntaDataError(
+                f"{MEASUREMENT_FILE} lists {str(name)!r}, which is not inside the measurement "
+                f"folder {str(folder)!r}: a measurement's captures are stores in its own folder, "
+                "so that it can be copied or moved whole; move that capture into the folder "
+                f"and list it there by its name in {MEASUREMENT_FILE}"
+            )
+    if not names:
         raise PyntaDataError(f"measurement {str(folder)!r} holds no capture yet")
-    return captures
+    return [str(folder / name) for name in names]
 
 
 def expand_measurements(paths: list[str]) -> list[str]:

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from napari_pynta.errors import PyntaDataError, PyntaInputError
-from napari_pynta.measurement import MEASUREMENT_FILE, capture_paths, is_measurement
+from napari_pynta.measurement import (
+    MEASUREMENT_FILE,
+    capture_paths,
+    is_measurement,
+    planned_frames,
+    short_capture_text,
+)
 
 #: settings every capture of one measurement must share (temperature may differ: each capture
 #: is sized at its own)
@@ -50,7 +56,8 @@ class MeasurementAnalysis:
     ``results`` are the captures' ``AnalysisResult`` objects in capture order (summaries with
     their sample attached), ``combined`` is :func:`~napari_pynta.combine.combine_summaries` of
     them with ``pooled`` (:func:`~napari_pynta.pooled.pooled_entry`: all their tracks sized
-    together), ``description`` the folder's ``measurement.json``.
+    together), ``description`` the folder's ``measurement.json`` and ``warnings`` what
+    :func:`capture_warnings` says of the captures (those ``pynta analyze --combine`` prints).
     """
 
     folder: str
@@ -58,6 +65,7 @@ class MeasurementAnalysis:
     results: list[Any]
     combined: dict[str, Any]
     description: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def capture_name(path: str | Path, index: int) -> str:
@@ -242,6 +250,33 @@ def missing_captures(movies: list[Any]) -> str | None:
     )
 
 
+def short_captures(movies: list[Any]) -> str | None:
+    """A warning naming each capture that holds fewer frames than its measurement planned
+    (:func:`~napari_pynta.measurement.planned_frames`), else None: a recording stopped early
+    has no other marker, and the mean ± SE weighs it as much as a whole one (x28)."""
+    said = [
+        short_capture_text(
+            capture_name(movie.source, index),
+            int(movie.frames.shape[0]),
+            planned_frames(movie.source, movie.metadata),
+        )
+        for index, movie in enumerate(movies)
+    ]
+    shorts = [text for text in said if text is not None]
+    return "; ".join(shorts) if shorts else None
+
+
+def capture_warnings(movies: list[Any], *, whole: bool = True) -> list[str]:
+    """What a combination of ``movies`` should warn of: captures of several measurements
+    (:func:`mixed_measurements`), one recording counted twice (:func:`same_recordings`),
+    captures the measurement was to have but lacks (:func:`missing_captures`) and, when the
+    movies are ``whole`` recordings (not a frame range of each), captures cut short
+    (:func:`short_captures`)."""
+    checks = [mixed_measurements, same_recordings, missing_captures]
+    checks += [short_captures] if whole else []
+    return [warning for check in checks if (warning := check(movies)) is not None]
+
+
 def analyze_measurement(
     folder: str | Path,
     make_params: Callable[[Any], Any],
@@ -313,4 +348,5 @@ def analyze_measurement(
         results=results,
         combined=combined,
         description=description,
+        warnings=capture_warnings(movies),
     )

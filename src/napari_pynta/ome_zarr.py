@@ -4,8 +4,9 @@ The first multiscale image's full-resolution dataset becomes the (T, Y, X) movie
 scale comes from the ``coordinateTransformations`` (dataset scale times the optional
 multiscale-level scale) and the axis units: the ``t`` scale gives ``frame_interval_s`` and the
 ``y``/``x`` scale ``pixel_size_um`` (only when the axis states a unit, since a bare number could be
-pixels). Other axes (``c``, ``z``, ...) must have length 1; an image without a ``t`` axis is a
-movie of one frame. See https://ngff.openmicroscopy.org/.
+pixels; a scale of 0 or below is ignored with a warning that names the flag that sets it). Other
+axes (``c``, ``z``, ...) must have length 1; an image without a ``t`` axis is a movie of one
+frame. See https://ngff.openmicroscopy.org/.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import dask.array as da
 import numpy as np
 import zarr
 
-from napari_pynta.errors import PyntaDataError
+from napari_pynta.errors import PyntaDataError, invalid_scale_text
 
 #: OME-NGFF space units -> micrometers
 SPACE_UNITS_UM = {
@@ -87,8 +88,9 @@ def _scale(transformations: Any, ndim: int) -> np.ndarray:
 
 def _physical_metadata(
     multiscale: Mapping[str, Any], dataset: Mapping[str, Any], names: list[str], path: Path
-) -> dict[str, Any]:
-    """``frame_interval_s`` and ``pixel_size_um`` from the scales and units of the axes."""
+) -> tuple[dict[str, Any], list[str]]:
+    """``frame_interval_s`` and ``pixel_size_um`` from the scales and units of the axes, and a
+    warning for each scale with a unit that is not a positive number (ignored)."""
     ndim = len(names)
     scale = _scale(dataset.get("coordinateTransformations"), ndim) * _scale(
         multiscale.get("coordinateTransformations"), ndim
@@ -97,17 +99,26 @@ def _physical_metadata(
     units = [axis.get("unit") if isinstance(axis, Mapping) else None for axis in axes]
     units += [None] * (ndim - len(units))
     metadata: dict[str, Any] = {}
+    warnings = []
+
+    def scale_of(name: str, unit_factors: Mapping[str, float], flag: str) -> float | None:
+        unit = str(units[names.index(name)])
+        factor, value = unit_factors.get(unit), scale[names.index(name)]
+        if factor is None:  # a bare number could be pixels or frames
+            return None
+        if math.isfinite(value) and value > 0:
+            return float(value * factor)
+        quantity = "frame interval" if name == "t" else "pixel size"
+        given = f"OME-Zarr {str(path)!r} gives its {name!r} axis scale of {value:g} {unit}"
+        warnings.append(invalid_scale_text(given, quantity, flag))
+        return None
+
     if "t" in names:
-        factor = TIME_UNITS_S.get(str(units[names.index("t")]))
-        value = scale[names.index("t")]
-        if factor is not None and math.isfinite(value) and value > 0:
-            metadata["frame_interval_s"] = float(value * factor)
-    pixel = []
-    for name in ("y", "x"):
-        factor = SPACE_UNITS_UM.get(str(units[names.index(name)]))
-        value = scale[names.index(name)]
-        if factor is not None and math.isfinite(value) and value > 0:
-            pixel.append(float(value * factor))
+        interval = scale_of("t", TIME_UNITS_S, "--frame-interval-s")
+        if interval is not None:
+            metadata["frame_interval_s"] = interval
+    sizes = [scale_of(name, SPACE_UNITS_UM, "--pixel-size-um") for name in ("y", "x")]
+    pixel = [size for size in sizes if size is not None]
     if len(pixel) == 2:
         if not math.isclose(pixel[0], pixel[1], rel_tol=1e-6):
             raise PyntaDataError(
@@ -115,10 +126,10 @@ def _physical_metadata(
                 f"{pixel[1]:g} µm); particle tracking needs square pixels"
             )
         metadata["pixel_size_um"] = pixel[0]
-    return metadata
+    return metadata, warnings
 
 
-def open_ome_zarr(path: str | Path) -> tuple[da.Array, dict[str, Any]]:
+def open_ome_zarr(path: str | Path) -> tuple[da.Array, dict[str, Any], list[str]]:
     """Open an OME-Zarr image written by other software lazily as a (T, Y, X) movie.
 
     Parameters
@@ -132,6 +143,9 @@ def open_ome_zarr(path: str | Path) -> tuple[da.Array, dict[str, Any]]:
         (T, Y, X) frames of the full-resolution dataset.
     metadata : dict
         ``frame_interval_s`` and ``pixel_size_um`` where the axes state units.
+    warnings : list of str
+        One for each scale with a unit that is not a positive number (then not in
+        ``metadata``), naming the flag that sets it.
 
     Raises
     ------
@@ -178,4 +192,4 @@ def open_ome_zarr(path: str | Path) -> tuple[da.Array, dict[str, Any]]:
     if "t" not in kept:
         pixels, kept = pixels[np.newaxis], ["t", *kept]
     frames = da.transpose(pixels, [kept.index(name) for name in MOVIE_AXES])
-    return frames, _physical_metadata(multiscale, dataset, names, path)
+    return frames, *_physical_metadata(multiscale, dataset, names, path)

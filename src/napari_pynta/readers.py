@@ -31,7 +31,12 @@ import tifffile
 import zarr
 from dask.base import tokenize
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError, verify_command
+from napari_pynta.errors import (
+    PyntaDataError,
+    PyntaInputError,
+    invalid_scale_text,
+    verify_command,
+)
 from napari_pynta.frame_range import (
     RANGE_SYNTAX,
     FrameRange,
@@ -363,10 +368,11 @@ def _open_zarr(path: Path, part: FrameRange | None, show_unnumbered: bool) -> Mo
         # with the store's own explanation of what is wrong
         return _open_store(path, part, show_unnumbered)
 
-    frames, metadata = open_ome_zarr(path)
+    frames, metadata, warnings = open_ome_zarr(path)
     check_integer_pixels(np.dtype(frames.dtype), repr(str(path)))
     _check_not_empty(frames, path)
-    return movie_part(Movie(frames=frames, metadata=metadata, source=str(path), store=None), part)
+    movie = Movie(frames=frames, metadata=metadata, source=str(path), store=None, warnings=warnings)
+    return movie_part(movie, part)
 
 
 def _refuse_bare_array(path: Path) -> None:
@@ -862,7 +868,8 @@ def _tiff_metadata(tif: tifffile.TiffFile, path: Path) -> tuple[dict[str, Any], 
     """Pixel size and frame interval when OME-XML, ImageJ metadata or a centimeter resolution
     gives them (OME-XML first), and warnings for OME-XML values that could not be used."""
     metadata, warnings = _ome_tiff_metadata(tif.ome_metadata, path) if tif.is_ome else ({}, [])
-    return {**_imagej_tiff_metadata(tif), **metadata}, warnings
+    imagej, imagej_warnings = _imagej_tiff_metadata(tif, path)
+    return {**imagej, **metadata}, imagej_warnings + warnings
 
 
 #: the OME ``Pixels`` attributes read, with pynta's metadata key, units and the flag that sets it
@@ -908,48 +915,68 @@ def _ome_tiff_metadata(xml: str | None, path: Path) -> tuple[dict[str, Any], lis
 
 
 def _ome_quantity(pixels: Any, name: str, path: Path) -> tuple[float | None, str | None]:
-    """An OME ``Pixels`` attribute in pynta's unit (None when absent or not a positive number),
-    and a warning when it is given in a unit pynta does not know (then also None)."""
+    """An OME ``Pixels`` attribute in pynta's unit (None when absent), and a warning when it is
+    not a positive number or is given in a unit pynta does not know (then also None)."""
     key, units, default_unit, flag = _OME_QUANTITIES[name]
+    if name not in pixels.attrib:
+        return None, None
+    quantity = key.rsplit("_", 1)[0].replace("_", " ")
     try:
-        value = float(pixels.get(name, "nan"))
+        value = float(pixels.get(name))
     except ValueError:
-        return None, None
+        value = np.nan
     if not np.isfinite(value) or value <= 0:
-        return None, None
+        return None, invalid_scale_text(
+            f'{str(path)!r}: its OME-XML gives {name}="{pixels.get(name)}"', quantity, flag
+        )
     unit = pixels.get(f"{name}Unit", default_unit).strip()
     factor = units.get(unit)
     if factor is None:
         known = ", ".join(dict.fromkeys(units))
         return None, (
             f'{str(path)!r}: its OME-XML gives {name}="{pixels.get(name)}" in {unit!r}, a unit '
-            f"pynta does not read as a {key.rsplit('_', 1)[0].replace('_', ' ')} ({known}): the "
-            f"value was not used; set {flag}"
+            f"pynta does not read as a {quantity} ({known}): the value was not used; set {flag}"
         )
     return value * factor, None
 
 
-def _imagej_tiff_metadata(tif: tifffile.TiffFile) -> dict[str, Any]:
-    """Pixel size and frame interval when ImageJ metadata or a centimeter resolution gives them."""
+def _imagej_tiff_metadata(tif: tifffile.TiffFile, path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Pixel size and frame interval when ImageJ metadata or a centimeter resolution gives them,
+    and a warning for each that is not a positive number (ignored)."""
     metadata: dict[str, Any] = {}
+    warnings = []
     imagej = tif.imagej_metadata or {}
     page = tif.pages.first
     resolution = page.tags.get("XResolution")
-    pixels_per_unit = None
-    if resolution is not None and resolution.value[0] > 0:
-        numerator, denominator = resolution.value
-        pixels_per_unit = numerator / denominator
     unit_um = _LENGTH_UNITS_UM.get(str(imagej.get("unit", "")).strip())
     unit_tag = page.tags.get("ResolutionUnit")
     if unit_um is None and unit_tag is not None and unit_tag.value == _CENTIMETER:
         unit_um = 1e4
-    if pixels_per_unit and unit_um:
-        metadata["pixel_size_um"] = unit_um / pixels_per_unit
+    if resolution is not None and unit_um:
+        numerator, denominator = resolution.value
+        if numerator > 0 and denominator > 0:
+            metadata["pixel_size_um"] = unit_um * denominator / numerator
+        else:
+            warnings.append(
+                invalid_scale_text(
+                    f"{str(path)!r}: its XResolution is {numerator}/{denominator} pixels per unit",
+                    "resolution",
+                    "--pixel-size-um",
+                )
+            )
     interval = imagej.get("finterval")
     time_unit_s = _TIME_UNITS_S.get(str(imagej.get("tunit", "sec")).strip())
-    if interval and float(interval) > 0 and time_unit_s:
+    if interval is not None and not float(interval) > 0:
+        warnings.append(
+            invalid_scale_text(
+                f"{str(path)!r}: its ImageJ metadata gives finterval={interval}",
+                "frame interval",
+                "--frame-interval-s",
+            )
+        )
+    elif interval is not None and time_unit_s:
         metadata["frame_interval_s"] = float(interval) * time_unit_s
-    return metadata
+    return metadata, warnings
 
 
 # ---------------------------------------------------------------------------- folder of frames

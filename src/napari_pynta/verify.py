@@ -38,7 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from napari_pynta.errors import PyntaDataError, PyntaInputError, listed, verify_command
+from napari_pynta.errors import (
+    PyntaDataError,
+    PyntaInputError,
+    listed,
+    pynta_command,
+    verify_command,
+)
 from napari_pynta.frame_range import readable_advice, readable_runs
 from napari_pynta.timing import (
     FrameTiming,
@@ -238,6 +244,7 @@ def verify_store(path: str | Path, read_pixels: bool = False) -> StoreReport:
         timing = measure_numbered_frames(times, seq)
         _check_timestamps(times, seq, timing, report)
     _check_tables(store, report)
+    _note_short_capture(path, store, report)
     report.readable = recorded & on_disk
     if read_pixels:
         report.readable &= _check_pixels(store, report.readable, report)
@@ -550,14 +557,30 @@ def _check_timestamps(
         )
 
 
+def _note_short_capture(path: Path, store: Any, report: StoreReport) -> None:
+    """Note a capture of a measurement that holds fewer frames than the measurement planned
+    (:func:`~napari_pynta.measurement.planned_frames`): nothing else marks a recording stopped
+    early. A capture still being recorded is not short."""
+    from napari_pynta.measurement import planned_frames, short_capture_text
+
+    if report.being_written:
+        return
+    plan = planned_frames(path, store.metadata)
+    text = short_capture_text(path.name, report.n_frames, plan)
+    if text is not None:
+        report.notes.append(Problem("capture", text))
+
+
 def _check_tables(store: Any, report: StoreReport) -> None:
     interrupted = store.interrupted_tables()
     if interrupted:
         report.add(
             "table",
-            f"tables {interrupted} are from an interrupted write (an analysis stopped while "
-            "saving its results, or one is saving them now): they may mix two analyses and are "
-            "not read; run the analysis again",
+            f"the results of an analysis are incomplete: its tables {interrupted} were not all "
+            "written (the analysis was stopped, or the disk filled, while it saved them; or it "
+            "is saving them now), so they may mix two analyses and are not read; the frames are "
+            f"not affected: run {pynta_command('analyze', store.path)} again with enough free "
+            "disk space",
         )
     for name in store.table_names():
         try:

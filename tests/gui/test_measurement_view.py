@@ -229,3 +229,17 @@ def test_a_capture_that_sized_no_track_is_left_out_and_said(pynta, tmp_path, wai
         assert table[heading][-1] == compact_cell(shown).replace("\n", " "), heading
     # the left-out capture's column says so where its number heads it
     assert view.table.horizontalHeaderItem(2).toolTip().endswith("(left out: no track sized)")
+
+
+def test_a_measurement_stopped_before_its_last_capture_is_said(pynta, tmp_path, wait_for):
+    """A measurement of 3 captures stopped during the second (measurement.json lists 2) was
+    combined by the Sizes widget "over 2 captures" without the warning `pynta analyze
+    --combine` gives (x28)."""
+    _, widgets = pynta
+    folder = write_measurement_folder(tmp_path / "stopped", n_captures=2)  # stores: 3 planned
+    view = open_and_wait(widgets["Sizes"], folder, wait_for)
+    assert view.analysis is not None, view.message_line.text()
+    text = view.message_line.text()
+    assert (
+        "warning: the measurement was to have 3 captures, and capture 3 is not among these" in text
+    ), text

@@ -170,3 +170,37 @@ def test_a_store_that_lost_a_seq_chunk_opens_and_its_numbered_frames_are_analyse
     )
     with MovieStore.open(path) as store:
         assert store.table_names() == [] and len(store.recorded_frames()) == total
+
+
+def test_a_disk_that_fills_while_the_results_are_saved_keeps_the_result_and_says_so(
+    pynta, wait_for, tmp_path, simulated, monkeypatch
+):
+    """*Analyze movie* on a store whose disk filled after the first table lost the result it had
+    computed ("[Errno 28] No space left on device" as the analysis' error), and it wrote the
+    tables one by one, so the new localizations stood beside the old tracks (x28)."""
+    import errno
+
+    from napari_pynta.verify import verify_store
+
+    viewer, widgets = pynta
+    path = write_store(tmp_path / "beads.zarr", simulated.frames[:100], simulated.metadata)
+    viewer.open(str(path), plugin="napari-pynta")
+    written: list[str] = []
+
+    def disk_full_after_the_first(store, name, table):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(name)
+        write_table(store, name, table)
+
+    write_table = MovieStore.write_table
+    monkeypatch.setattr(MovieStore, "write_table", disk_full_after_the_first)
+    tracking = widgets["Tracking"]
+    (result,) = analyse(tracking, wait_for, "")
+    assert result.summary["n_tracks"] > 0
+    text = tracking.message_line.text()
+    assert "results not saved into the store: No space left on device" in text, text
+    assert "free disk space and analyse the movie again" in text, text
+    monkeypatch.undo()
+    (problem,) = verify_store(path).problems  # the set is refused, not half read
+    assert "the results of an analysis are incomplete" in problem.message

@@ -772,10 +772,14 @@ def result_dict(status: LiveStatus, config: LiveConfig) -> dict[str, Any]:
 
 def format_result(result: dict[str, Any]) -> str:
     """A short human summary of :func:`result_dict`."""
+    acquired, fps = result["frames_acquired"], result["fps"]
+    if fps:
+        count = f"{acquired} frames at {fps:.1f} fps ("
+    else:  # a rate needs two frames: one frame said "1 frames at 0.0 fps" (x28)
+        count = f"{acquired} frame{'s' if acquired != 1 else ''} (no rate measured; "
     lines = [
-        f"pynta acquire: {result['frames_acquired']} frames at {result['fps'] or 0:.1f} fps"
-        f" ({result['fps_requested']:g} asked, {result['frames_lost_by_camera']} lost by the"
-        f" camera) from the {result['camera']} camera"
+        f"pynta acquire: {count}{result['fps_requested']:g} asked, "
+        f"{result['frames_lost_by_camera']} lost by the camera) from the {result['camera']} camera"
     ]
     interval = result.get("recording_frame_interval_s")
     if interval:  # a playback: the rate above is the replay's

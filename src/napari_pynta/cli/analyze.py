@@ -16,12 +16,7 @@ from napari_pynta.combine import captures_combined, combine_summaries, sized_onl
 from napari_pynta.errors import PyntaDataError, PyntaInputError, require_positive
 from napari_pynta.frame_range import RANGE_SYNTAX, FrameRange, frames_analysed
 from napari_pynta.measurement import expand_measurements
-from napari_pynta.measurement_analysis import (
-    different_settings,
-    missing_captures,
-    mixed_measurements,
-    same_recordings,
-)
+from napari_pynta.measurement_analysis import capture_warnings, different_settings
 from napari_pynta.output_folder import clear_earlier_outputs, leftover_warning, record_outputs
 from napari_pynta.parameters import AUTO, SETTINGS, metadata_outside_limits
 from napari_pynta.sample import SAMPLE_KEYS, describe_movie
@@ -412,8 +407,10 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
         clear_earlier_outputs(args.out)
         written += _exporter(args)(result, args.out)
         notes.append(f"wrote {', '.join(path.name for path in written)} to {args.out}")
+    saved_code = 0
     if movie.store is not None and not args.no_save:
-        notes.append(_save_into_store(movie, result))
+        note, saved_code = _save_into_store(movie, result)
+        notes.append(note)
     if args.report:
         pdf = write_pdf_report([result], Path(args.report).with_suffix(".pdf"))
         html = write_report(result, args.report)
@@ -439,7 +436,7 @@ def _run_one(args: argparse.Namespace, movie: Movie) -> int:
         print(format_summary(result, auto))
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
-    return _unsized_exit_code(movie.source, result.summary.get("unsized_reason"))
+    return max(saved_code, _unsized_exit_code(movie.source, result.summary.get("unsized_reason")))
 
 
 def _record_outputs(directory: str, written: list[Path]) -> list[str]:
@@ -555,15 +552,8 @@ def _run_batch(args: argparse.Namespace) -> int:
                 f"warning: {differing}; each capture is sized with its own, and the mean ± SE "
                 "combines them anyway"
             )
-        mixed = mixed_measurements(movies)
-        if mixed is not None:
-            notes.append(f"warning: {mixed}")
-        copies = same_recordings(movies)
-        if copies is not None:
-            notes.append(f"warning: {copies}")
-        absent = missing_captures(movies)
-        if absent is not None:
-            notes.append(f"warning: {absent}")
+        whole = args.frame_range is None  # a range of each is no capture cut short
+        notes += [f"warning: {warning}" for warning in capture_warnings(movies, whole=whole)]
     if args.report and combined is not None:
         from napari_pynta.report import write_measurement_report, write_pdf_report
 
@@ -580,13 +570,16 @@ def _run_batch(args: argparse.Namespace) -> int:
             f"movie) to {args.out}"
         )
         notes += _record_outputs(args.out, [*written, *exported])
+    saved_code = 0
     if not args.no_save:
         for outcome in outcomes:
             if outcome.result is None:
                 continue
             with open_movie(outcome.path, args.frame_range) as movie:
                 if movie.store is not None:
-                    notes.append(_save_into_store(movie, outcome.result))
+                    note, code = _save_into_store(movie, outcome.result)
+                    notes.append(note)
+                    saved_code = max(saved_code, code)
     if args.json:
         document = batch.batch_json(outcomes)
         if args.combine:
@@ -603,7 +596,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             print(format_combined(combined))
     for note in notes:
         print(f"pynta analyze: {note}", file=sys.stderr)
-    exit_code = 0
+    exit_code = saved_code
     for outcome in outcomes:
         if not outcome.ok:
             print(f"pynta analyze: {outcome.path}: {outcome.error}", file=sys.stderr)
@@ -612,14 +605,21 @@ def _run_batch(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def _save_into_store(movie: Movie, result: AnalysisResult) -> str:
-    """Write the result tables into the movie's own store if it can be opened writable."""
+def _save_into_store(movie: Movie, result: AnalysisResult) -> tuple[str, int]:
+    """Write the result tables into the movie's own store if it can be opened writable.
+
+    Returns what to say and the exit code it asks: 1 when the disk filled while the tables
+    were written (the store is left with them incomplete), else 0 (a store that cannot be
+    written is left as it was: the printed result stands).
+    """
+    from napari_pynta.cli import NO_SPACE_ERRNOS
+    from napari_pynta.errors import pynta_command
     from napari_pynta.store import MovieStore
 
     try:
         store = MovieStore.open(movie.source, mode="r+")
     except (PyntaDataError, OSError) as error:
-        return f"tables not saved into {movie.source} (cannot open it for writing: {error})"
+        return f"tables not saved into {movie.source} (cannot open it for writing: {error})", 0
     try:
         result.save_results(store)
     except PermissionError as error:  # read-only for this user, or immutable
@@ -627,12 +627,23 @@ def _save_into_store(movie: Movie, result: AnalysisResult) -> str:
             f"tables not saved into {movie.source}: the store cannot be written "
             f"({error.strerror}); the result above is complete, and --out DIR writes its tables "
             "elsewhere"
-        )
-    except (PyntaDataError, OSError) as error:
-        return f"tables not saved into {movie.source}: {error}"
+        ), 0
+    except OSError as error:
+        if error.errno not in NO_SPACE_ERRNOS:
+            return f"tables not saved into {movie.source}: {error}", 0
+        again = pynta_command("analyze", movie.source)
+        return (
+            f"error: tables not saved into {movie.source}: {error.strerror} (the disk is full, "
+            "or a file size limit or quota was reached): the result above is complete and the "
+            "frames are untouched, but the analysis results in the store are incomplete (not "
+            f"read until replaced); free disk space and run {again} again, or write the tables "
+            "elsewhere with --out DIR"
+        ), 1
+    except PyntaDataError as error:
+        return f"tables not saved into {movie.source}: {error}", 0
     finally:
         store.close()
-    return f"saved tables {', '.join(result.tables())} into {movie.source}"
+    return f"saved tables {', '.join(result.tables())} into {movie.source}", 0
 
 
 def _number(value: Any, digits: int = 1) -> str:

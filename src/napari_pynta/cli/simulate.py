@@ -312,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
                 f"--truth-csv: cannot write {str(truth_csv)!r} ({error}); the movie is in {out}"
             ) from None
     print(
-        f"wrote {args.frames} frames of {settings.shape[0]}x{settings.shape[1]} px to {args.out}: "
+        f"wrote {args.frames} frame{'s' if args.frames != 1 else ''} of "
+        f"{settings.shape[0]}x{settings.shape[1]} px to {args.out}: "
         f"{truth['particle'].nunique()} particles, "
         f"{len(truth) / args.frames:.1f} in view per frame on average"
     )

@@ -32,7 +32,7 @@ def make_keys(directory: str | Path) -> Path:
     Parameters
     ----------
     directory : str or Path
-        A new or empty folder (created with permissions 0700).
+        A new or empty folder (created with permissions 0700) in a folder that exists.
 
     Returns
     -------
@@ -49,8 +49,13 @@ def make_keys(directory: str | Path) -> Path:
     path = Path(directory)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise PyntaInputError(f"keys directory {str(path)!r} must be a new or empty folder")
+    if not path.parent.is_dir():  # a mistyped path made all its missing parents (x28)
+        raise PyntaInputError(
+            f"keys directory {str(path)!r}: the folder {str(path.parent)!r}, which would hold "
+            "it, does not exist; check the path, or create that folder first"
+        )
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(exist_ok=True)
         os.chmod(path, 0o700)
         zmq.auth.create_certificates(str(path), SERVER)
         client_public, _ = zmq.auth.create_certificates(str(path), CLIENT)

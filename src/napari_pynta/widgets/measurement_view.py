@@ -263,7 +263,10 @@ class MeasurementView(QWidget):
         self.message_line.show_info(
             f"{captures_combined(combined)} of {Path(analysis.folder).name} combined "
             "(mean ± SE across captures; each capture under its stored conditions)"
-            + "".join(f"\nwarning: {warning}" for warning in combined.get("warnings") or [])
+            + "".join(
+                f"\nwarning: {warning}"
+                for warning in [*analysis.warnings, *(combined.get("warnings") or [])]
+            )
             + "".join(f"\n{line}" for line in describe_pooled(combined.get("pooled")))
         )
 

@@ -24,8 +24,6 @@ from napari_pynta.errors import PyntaDataError, PyntaInputError, named_message
 from napari_pynta.frame_range import FrameRange
 from napari_pynta.widgets.settings import SizingConditions, TrackingSettings
 
-#: store tables written after a re-analysis (and shown by the reader when present)
-RESULT_TABLES = ("localizations", "tracks", "per_track")
 #: ``on_progress(done, total, elapsed_s, what)``: frames located of the total, seconds since the
 #: analysis started, and what is analysed (e.g. "capture 2")
 ProgressCallback = Callable[[int, int, float, str], None]
@@ -164,13 +162,14 @@ def open_for_analysis(
 
 
 def save_results(store_path: str | Path, result: Any) -> str:
-    """Write the result tables into the pynta store at ``store_path``; return the path."""
+    """Write the result tables into the pynta store at ``store_path`` as one set, as `pynta
+    analyze` does (:meth:`~napari_pynta.analysis.AnalysisResult.save_results`: a write that
+    stops half-way leaves no mix of two analyses); return the path."""
     from napari_pynta.store import MovieStore
 
     store = MovieStore.open(store_path, mode="r+")
     try:
-        for name in RESULT_TABLES:
-            store.write_table(name, getattr(result, name))
+        result.save_results(store)
     finally:
         store.close()
     return str(store_path)
@@ -231,6 +230,23 @@ def analyze_movie(
         return AnalysisOutcome(result=result, saved_to=save_results(movie.store.path, result))
     except PyntaDataError as error:  # the result stands; `pynta analyze` says the same
         return AnalysisOutcome(result, None, f"results not saved into the store: {error}")
+    except OSError as error:  # a full disk lost the result computed (x28)
+        return AnalysisOutcome(result, None, not_saved_text(error))
+
+
+def not_saved_text(error: OSError) -> str:
+    """Why the results shown were not saved into the store (``error``: the file system's), and
+    for a full disk that the store's results are incomplete until the movie is analysed again."""
+    from napari_pynta.cli import NO_SPACE_ERRNOS
+
+    said = f"results not saved into the store: {error.strerror or error}"
+    if error.errno not in NO_SPACE_ERRNOS:
+        return said
+    return (
+        f"{said} (the disk is full, or a file size limit or quota was reached): the results "
+        "shown are complete and the frames untouched, but the store's results are incomplete; "
+        "free disk space and analyse the movie again"
+    )
 
 
 def analyze_measurement_folder(
