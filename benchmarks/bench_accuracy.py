@@ -39,7 +39,7 @@ Peak positions: each reported peak's 68 % interval (``peak_interval_68``: the bo
 resamples' positions, with one peak also the systematic part) is checked against the true size
 nearest to it, in runs with as many peaks as sizes (the coverage table at the end).
 
-Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--only SUBSTRING] [--json F]
+Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--only TEXT ...] [--json F]
 [--scene realistic]``.
 ``--quick`` runs one seed of shorter movies at the NTA setting only (a few minutes on a loaded
 2-core machine); the full sweep takes about an hour there.
