@@ -22,8 +22,9 @@ particle in it at full brightness), and ``realistic``, h28-wrong's "held-out-lik
 particles fade in and out), with :data:`REALISTIC_D2_PHOTONS_AT_100NM` in place of the d² level
 and :data:`REALISTIC_DENSITY` of the particles, so that about as many are in view. The extra
 cases (short tracks, correlated steps, flow, defocus + compression) are of the default scene.
-With the profile, the particles-per-frame truth counts every particle lit above the simulator's
-floor (5 %), more than a detector can see.
+With the profile, the truth for fractions and particles per frame counts the particles in view
+as the independent simulator does (:func:`in_view_above_noise`), not every particle lit above
+the simulator's floor (5 %).
 
 Stated uncertainty: per run, the ensemble diameter's error against the analysis' own
 ``diameter_se_nm`` (statistical), ``diameter_systematic_nm`` and ``diameter_uncertainty_nm``
@@ -59,6 +60,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass, field, replace  # noqa: E402
 
+import independent_movies as independent  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -179,6 +181,23 @@ def build_cases(setting_names: list[str], scene: str = "default") -> list[Case]:
     return cases
 
 
+def in_view_above_noise(truth: pd.DataFrame, settings: simulate.SimulationSettings) -> pd.DataFrame:
+    """The rows of ``truth`` whose expected peak pixel signal (brightness, illumination and PSF
+    width at their depth, no blur) is at least :data:`independent_movies.IN_VIEW_SNR` background
+    noise SDs: the held-out simulator's particles in view, for a movie of ours with an
+    illumination profile (whose truth lists particles down to a fraction of full light)."""
+    z_um = truth["z_um"].to_numpy()
+    photons = (
+        settings.brightness_at_100nm
+        * (truth["diameter_nm"].to_numpy() / 100.0) ** settings.brightness_exponent
+        * settings.illumination(z_um)
+    )
+    widening = 1.0 if settings.defocus_um is None else 1.0 + (z_um / settings.defocus_um) ** 2
+    peak = photons / (2 * math.pi * settings.psf_sigma_px**2 * widening)
+    noise = math.sqrt(settings.background + settings.read_noise**2)
+    return truth[peak >= independent.IN_VIEW_SNR * noise].reset_index(drop=True)
+
+
 def plain_trackpy_diameter_nm(result: analysis.AnalysisResult, metadata: dict) -> float:
     """Plain trackpy: link the same localizations, fit the ensemble MSD through the origin."""
     import trackpy
@@ -261,7 +280,8 @@ def run_case(
     blur_separation: bool = analysis.AnalysisParams.blur_separation,
 ) -> dict:
     started = time.perf_counter()
-    movie = simulate.simulate_movie(n_frames, case.settings(seed))
+    settings = case.settings(seed)
+    movie = simulate.simulate_movie(n_frames, settings)
     params = analysis.AnalysisParams.from_metadata(
         movie.metadata, engine=engine, blur_separation=blur_separation
     )
@@ -272,7 +292,10 @@ def run_case(
         result = analysis.analyze(Movie(movie.frames, movie.metadata, case.name), params)
         trackpy_nm = plain_trackpy_diameter_nm(result, movie.metadata)
     summary = result.summary
-    truth = truth_numbers(movie, case, result.params)
+    seen = movie
+    if settings.illumination_sigma_um is not None:  # the particles a detector can see
+        seen = replace(movie, truth=in_view_above_noise(movie.truth, settings))
+    truth = truth_numbers(seen, case, result.params)
     deconvolved = summary.get("deconvolved_nm") or {}
     concentration = summary.get("concentration") or {}
     peaks = deconvolved.get("peaks") or []
