@@ -42,7 +42,7 @@ import dask.array as da  # noqa: E402
 import independent_movies as independent  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from bench_accuracy import build_cases  # noqa: E402
+from bench_accuracy import build_cases, in_view_above_noise  # noqa: E402
 from bench_link_truth import TRUTH_RADIUS_PX, lag_sums, truth_ids  # noqa: E402
 from independent_truth_split import truth_table  # noqa: E402
 
@@ -115,23 +115,6 @@ def error_columns(
 #: what each movie gives: case label, seed, analysis result, median true diameter (nm), the
 #: parameters asked for, true positions ``frame, particle, y, x``
 Analysed = tuple[str, int, analysis.AnalysisResult, float, analysis.AnalysisParams, pd.DataFrame]
-
-
-def in_view_above_noise(truth: pd.DataFrame, settings: simulate.SimulationSettings) -> pd.DataFrame:
-    """The rows of ``truth`` whose expected peak pixel signal (brightness, illumination and PSF
-    width at their depth, no blur) is at least :data:`independent_movies.IN_VIEW_SNR` background
-    noise SDs: the held-out simulator's particles in view, for a movie of ours with an
-    illumination profile (whose truth lists particles down to a fraction of full light)."""
-    z_um = truth["z_um"].to_numpy()
-    photons = (
-        settings.brightness_at_100nm
-        * (truth["diameter_nm"].to_numpy() / 100.0) ** settings.brightness_exponent
-        * settings.illumination(z_um)
-    )
-    widening = 1.0 if settings.defocus_um is None else 1.0 + (z_um / settings.defocus_um) ** 2
-    peak = photons / (2 * math.pi * settings.psf_sigma_px**2 * widening)
-    noise = math.sqrt(settings.background + settings.read_noise**2)
-    return truth[peak >= independent.IN_VIEW_SNR * noise].reset_index(drop=True)
 
 
 def ours(
