@@ -1,8 +1,10 @@
 """Damage as it happens to stores on disk (shared by the store, verify and napari reader tests):
-a result set whose writing is interrupted, as a killed `pynta analyze` leaves it; an inner chunk
-forgotten by its shard's index; a bit flipped inside a frame."""
+a result set whose writing is interrupted, as a killed `pynta analyze` leaves it, or stopped by a
+disk that fills; an inner chunk forgotten by its shard's index; a bit flipped inside a frame."""
 
 from __future__ import annotations
+
+import errno
 
 import pandas as pd
 import pytest
@@ -27,6 +29,21 @@ def write_tables_killed_after_the_first(store: MovieStore, tables: dict[str, pd.
             store.write_tables(tables)
     finally:
         del store.write_table
+
+
+def fill_the_disk_after_the_first_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every ``MovieStore.write_table`` after the first fail as a full disk does (ENOSPC,
+    as a 6 MB tmpfs did, x28)."""
+    written: list[str] = []
+    write_table = MovieStore.write_table
+
+    def disk_full_after_the_first(store: MovieStore, name: str, table: pd.DataFrame) -> None:
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(name)
+        write_table(store, name, table)
+
+    monkeypatch.setattr(MovieStore, "write_table", disk_full_after_the_first)
 
 
 def flip_a_bit_inside(shard, slot):

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import tifffile
 from cli_refusals import json_refusal
+from store_faults import fill_the_disk_after_the_first_table
 
 from napari_pynta import physics, simulate
 from napari_pynta.cli import main
@@ -558,18 +559,7 @@ def test_a_disk_that_fills_while_the_tables_are_saved_is_an_error_that_says_what
     """A disk that filled after the first table (a tmpfs of 6 MB: "[Errno 28] No space left on
     device", reproduced) was a note beside exit code 0, and `pynta verify` then spoke of an
     "interrupted write" the user had not made (x28)."""
-    import errno
-
-    written: list[str] = []
-
-    def disk_full_after_the_first(store, name, table):
-        if written:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        written.append(name)
-        write_table(store, name, table)
-
-    write_table = MovieStore.write_table
-    monkeypatch.setattr(MovieStore, "write_table", disk_full_after_the_first)
+    fill_the_disk_after_the_first_table(monkeypatch)
     code, out, err = run(capsys, store_path, "--json")
     assert code == 1 and json.loads(out)["n_tracks"] > 0  # the result is printed all the same
     (said,) = [line for line in err.splitlines() if "tables not saved" in line]
@@ -754,31 +744,31 @@ def test_a_number_stored_as_text_is_refused_with_the_flag_that_replaces_it(capsy
     assert "--pixel-size-um" in err
 
 
-def test_a_refusal_for_want_of_a_value_gives_the_readers_reason(capsys, tmp_path):
-    """An OME-TIFF with pixels of 0.1 x 0.2 µm was refused as "--pixel-size-um is required: the
-    movie has no pixel_size_um metadata", the reader's warning that said why (non-square
-    pixels, neither used) never printed (x27)."""
+@pytest.mark.parametrize(
+    ("pixel_sizes", "reason"),
+    [
+        # refused as "the movie has no pixel_size_um metadata", the reader's warning that said
+        # why (non-square pixels, neither used) never printed (x27)
+        ((0.1, 0.2), "gives pixels of 0.1 \u00b5m by 0.2 \u00b5m"),
+        # the same refusal with no word of the 0 the file gives (x28)
+        ((0, 0), 'PhysicalSizeX="0", not a positive pixel size: it was ignored'),
+    ],
+    ids=["non-square", "zero"],
+)
+def test_a_refusal_for_want_of_a_pixel_size_gives_the_readers_reason(
+    capsys, tmp_path, pixel_sizes, reason
+):
+    """An OME-TIFF whose pixel size the reader cannot use is refused with the reader's reason
+    beside the flag to give."""
     path = tmp_path / "movie.ome.tif"
     frames = np.random.default_rng(0).poisson(100, (12, 16, 16)).astype(np.uint16)
-    metadata = {"axes": "TYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.2, "TimeIncrement": 0.01}
-    tifffile.imwrite(path, frames, ome=True, metadata=metadata)
+    size_x, size_y = pixel_sizes
+    metadata = {"axes": "TYX", "PhysicalSizeX": size_x, "PhysicalSizeY": size_y}
+    tifffile.imwrite(path, frames, ome=True, metadata={**metadata, "TimeIncrement": 0.01})
     code, _, err = run(capsys, path, "--no-save", "--exposure-s", 0.005, "--temperature-c", 22)
     assert code == 2
     assert err.startswith("pynta analyze: error: --pixel-size-um is required"), err
-    assert "gives pixels of 0.1 \u00b5m by 0.2 \u00b5m" in err and "square pixels" in err, err
-
-
-def test_a_refusal_for_want_of_a_pixel_size_names_the_files_invalid_one(capsys, tmp_path):
-    """An OME-TIFF whose PhysicalSizeX was 0 was refused as "the movie has no pixel_size_um
-    metadata", with no word of the 0 the file gives (x28)."""
-    path = tmp_path / "movie.ome.tif"
-    frames = np.random.default_rng(0).poisson(100, (12, 16, 16)).astype(np.uint16)
-    metadata = {"axes": "TYX", "PhysicalSizeX": 0, "PhysicalSizeY": 0, "TimeIncrement": 0.01}
-    tifffile.imwrite(path, frames, ome=True, metadata=metadata)
-    code, _, err = run(capsys, path, "--no-save", "--exposure-s", 0.005, "--temperature-c", 22)
-    assert code == 2
-    assert err.startswith("pynta analyze: error: --pixel-size-um is required"), err
-    assert 'PhysicalSizeX="0", not a positive pixel size: it was ignored' in err, err
+    assert reason in err, err
 
 
 def test_a_stored_viscosity_out_of_range_is_refused_as_the_movies_not_as_a_flag(capsys, store_path):

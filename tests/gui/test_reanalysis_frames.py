@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from store_faults import fill_the_disk_after_the_first_table
 
 from napari_pynta import analysis, simulate
 from napari_pynta.frame_range import RANGE_SYNTAX
@@ -178,23 +179,12 @@ def test_a_disk_that_fills_while_the_results_are_saved_keeps_the_result_and_says
     """*Analyze movie* on a store whose disk filled after the first table lost the result it had
     computed ("[Errno 28] No space left on device" as the analysis' error), and it wrote the
     tables one by one, so the new localizations stood beside the old tracks (x28)."""
-    import errno
-
     from napari_pynta.verify import verify_store
 
     viewer, widgets = pynta
     path = write_store(tmp_path / "beads.zarr", simulated.frames[:100], simulated.metadata)
     viewer.open(str(path), plugin="napari-pynta")
-    written: list[str] = []
-
-    def disk_full_after_the_first(store, name, table):
-        if written:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        written.append(name)
-        write_table(store, name, table)
-
-    write_table = MovieStore.write_table
-    monkeypatch.setattr(MovieStore, "write_table", disk_full_after_the_first)
+    fill_the_disk_after_the_first_table(monkeypatch)
     tracking = widgets["Tracking"]
     (result,) = analyse(tracking, wait_for, "")
     assert result.summary["n_tracks"] > 0
