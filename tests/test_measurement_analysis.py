@@ -261,3 +261,35 @@ def test_a_capture_cut_short_is_named_with_its_frames_against_the_plan(tmp_path,
     main(["analyze", str(folder), "--combine", "--no-save", "--min-track-length", "5"])
     err = capsys.readouterr().err
     assert "capture 3 (capture-3.zarr) holds 25 of the 30 frames its measurement planned" in err
+
+
+def test_verify_checks_every_capture_of_a_measurement_folder(tmp_path, capsys):
+    """`pynta verify FOLDER` on a measurement folder refused it as "not a pynta store" (exit 2),
+    so a measurement could not be checked as a whole; each listed capture is now checked, a
+    capture gone from disk and a damaged one are named, and the exit code is the worst."""
+    import json
+
+    from napari_pynta.cli import main
+
+    folder = tiny_measurement(tmp_path / "m", (METADATA, METADATA, METADATA))
+    assert main(["verify", str(folder)]) == 0
+    out = capsys.readouterr().out
+    for index in (1, 2, 3):
+        assert f"{capture_path(folder, index)}: ok, 3 frames" in out, out
+    assert main(["verify", str(folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and [c["n_frames"] for c in report["captures"]] == [3, 3, 3]
+
+    shutil.rmtree(capture_path(folder, 2))
+    (frame_chunk,) = [p for p in (capture_path(folder, 3) / "0" / "c").rglob("*") if p.is_file()]
+    frame_chunk.unlink()
+    assert main(["verify", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert f"{capture_path(folder, 1)}: ok, 3 frames" in out, out
+    assert f"{capture_path(folder, 2)}: missing:" in out, out
+    damaged = [line for line in out.splitlines() if line.startswith(str(capture_path(folder, 3)))]
+    assert damaged[0].endswith(")") and ": missing_frames: no data on disk" in damaged[0], out
+    assert main(["verify", str(folder), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [c["ok"] for c in report["captures"]] == [True, False, False]
+    assert report["captures"][1]["error"] and not report["ok"]
